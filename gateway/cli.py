@@ -1,0 +1,38 @@
+"""The `mcu-sim` console script: one subcommand per part of the simulator.
+
+Each subcommand's module is imported only when that subcommand runs, so
+`mcu-sim layouts` does not pay for the SOAP stack and `serve` does not pay
+for OpenCV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# subcommand -> (module, help). The module provides add_arguments(parser) and run(args) -> int.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("gateway.serve_command", "run the SOAP gateway and the MCU"),
+    "layouts": ("mcu.gallery", "print or render the 50 continuous-presence layouts"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mcu-sim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text)
+        sub_parser.set_defaults(module_name=module_name)
+        importlib.import_module(module_name).add_arguments(sub_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(importlib.import_module(args.module_name).run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

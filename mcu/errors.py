@@ -1,0 +1,46 @@
+"""Domain errors of the MCU. The gateway maps each Fault to a wire result code in one table
+(gateway/result_codes.py); mcu/ itself knows nothing of codes or SOAP."""
+
+from __future__ import annotations
+
+from enum import Enum, auto
+
+
+class Fault(Enum):
+    # parameters
+    MISSING_PARAMETER = auto()  # a required value is absent
+    OUT_OF_RANGE = auto()  # an enum, a number or a string outside its allowed set
+    BAD_PASSWORD = auto()  # conference password not 6 digits
+    BAD_CP_RESOURCE = auto()  # cpResouce not one of 2-10, 13, 16, 20, 24
+    BAD_RECURRENCE = auto()  # interval <= 0, no weekDays/weekDay/monthDay, no occurrence
+    BAD_TIME = auto()  # duration <= 0, begin time in the past where not allowed
+    # conferences
+    CONFERENCE_NOT_FOUND = auto()
+    CONFERENCE_NOT_ONGOING = auto()  # a control operation on a conference that is not running
+    CONFERENCE_ENDED = auto()  # edit/prolong of a conference that is over
+    OCCURRENCE_NOT_FOUND = auto()  # beginTime names no occurrence of that conference
+    NO_CONTINUOUS_PRESENCE = auto()  # conference has no CP resource for this request
+    BAD_LAYOUT = auto()  # presenceMode not a layout, or more panes than cpResouce
+    # sites
+    SITE_NOT_FOUND = auto()  # unknown site URI (directory or conference)
+    SITE_NOT_IN_CONFERENCE = auto()
+    SITE_ALREADY_IN_CONFERENCE = auto()
+    SITE_BUSY = auto()  # booked in an overlapping conference
+    SITE_EXISTS = auto()  # directory: URI already present
+    SITE_NOT_CONNECTED = auto()  # media operation on a site that is not in the conference
+    # capacity
+    CAPACITY_EXCEEDED = auto()  # MCU ports or CP resources exhausted in the window
+    ACCESS_CODE_CONFLICT = auto()
+    # features
+    NOT_SUPPORTED = auto()  # recording/live broadcast not enabled for the conference, etc.
+    PRESENTATION_LOCKED = auto()
+    CHAIR_TAKEN = auto()
+
+
+class DomainError(Exception):
+    """An operation was refused; nothing was changed."""
+
+    def __init__(self, fault: Fault, detail: str = "") -> None:
+        super().__init__(f"{fault.name}: {detail}" if detail else fault.name)
+        self.fault = fault
+        self.detail = detail
