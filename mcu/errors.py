@@ -32,9 +32,12 @@ class Fault(Enum):
     CAPACITY_EXCEEDED = auto()  # MCU ports or CP resources exhausted in the window
     ACCESS_CODE_CONFLICT = auto()
     # features
-    NOT_SUPPORTED = auto()  # recording/live broadcast not enabled for the conference, etc.
+    NOT_SUPPORTED = auto()  # a feature this platform does not offer (e.g. CP group N > 0)
+    RECORDING_NOT_SUPPORTED = auto()  # the conference was booked with isRecording = 0
+    LIVE_BROADCAST_NOT_SUPPORTED = auto()  # booked with isLiveBroadcast = 0 (or without recording)
     PRESENTATION_LOCKED = auto()
     CHAIR_TAKEN = auto()
+    NOT_CHAIR = auto()  # releaseChairEx from a site that does not hold the chair
 
 
 class DomainError(Exception):
