@@ -1,0 +1,378 @@
+"""The scheduler's SQLite store: conferences, the site directory, free/busy tombstones and
+the counters (revision, conference ids, access codes).
+
+WAL mode, synchronous=FULL, and one explicit transaction per scheduler operation, so a
+process killed with SIGKILL right after answering still has that answer on disk. A
+conference is kept as one JSON document (its spec, rule and every occurrence with its own
+edits and prolongations): it is always read and written whole, and one row per conference
+makes "the operation committed or it did not" trivially true.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from mcu.model import (
+    Conference,
+    ConferenceSpec,
+    DialingMode,
+    DirectorySite,
+    Frequency,
+    MediaEncryptType,
+    Occurrence,
+    Presentation,
+    RecurrenceRule,
+    SiteFrom,
+    SiteSpec,
+    SiteType,
+    VideoFormat,
+    VideoProtocol,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS conferences (conf_id TEXT PRIMARY KEY, document TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS directory (uri TEXT PRIMARY KEY, document TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tombstones (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    uri TEXT NOT NULL,
+    conf_id TEXT NOT NULL,
+    conf_name TEXT NOT NULL,
+    begin TEXT NOT NULL,
+    span_us INTEGER NOT NULL,
+    revision INTEGER NOT NULL
+);
+"""
+
+
+@dataclass
+class ConferenceRecord:
+    """A conference plus, per occurrence (same order) and per site URI, the revision at
+    which that busy entry last changed: what synchSiteStatusEx reports as changed."""
+
+    conference: Conference
+    site_revisions: list[dict[str, int]]
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A busy entry that disappeared (conference/occurrence deleted, site removed, moved)."""
+
+    uri: str
+    conf_id: str
+    conf_name: str
+    begin: datetime
+    span: timedelta
+    revision: int
+
+
+@dataclass
+class StoredState:
+    counters: dict[str, int] = field(default_factory=dict)
+    conferences: list[ConferenceRecord] = field(default_factory=list)
+    directory: list[DirectorySite] = field(default_factory=list)
+    tombstones: list[Tombstone] = field(default_factory=list)
+
+
+class Transaction:
+    """The writes of one scheduler operation; committed together or not at all."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def set_counter(self, name: str, value: int) -> None:
+        self._connection.execute(
+            "INSERT INTO meta (name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+    def put_conference(self, record: ConferenceRecord) -> None:
+        self._connection.execute(
+            "INSERT INTO conferences (conf_id, document) VALUES (?, ?) "
+            "ON CONFLICT(conf_id) DO UPDATE SET document = excluded.document",
+            (record.conference.conf_id, json.dumps(record_to_json(record))),
+        )
+
+    def add_tombstone(self, tombstone: Tombstone) -> None:
+        self._connection.execute(
+            "INSERT INTO tombstones (uri, conf_id, conf_name, begin, span_us, revision) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                tombstone.uri,
+                tombstone.conf_id,
+                tombstone.conf_name,
+                tombstone.begin.isoformat(),
+                _micros(tombstone.span),
+                tombstone.revision,
+            ),
+        )
+
+    def put_directory_site(self, site: DirectorySite) -> None:
+        self._connection.execute(
+            "INSERT INTO directory (uri, document) VALUES (?, ?) "
+            "ON CONFLICT(uri) DO UPDATE SET document = excluded.document",
+            (site.uri, json.dumps(directory_site_to_json(site))),
+        )
+
+    def delete_directory_site(self, uri: str) -> None:
+        self._connection.execute("DELETE FROM directory WHERE uri = ?", (uri,))
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self._lock = threading.Lock()
+        # Transactions are opened explicitly (BEGIN IMMEDIATE), hence isolation_level=None.
+        self._connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=FULL")
+        self._connection.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One transaction; an exception inside rolls every write of it back."""
+        with self._lock:
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(self._connection)
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
+
+    def load(self) -> StoredState:
+        with self._lock:
+            state = StoredState()
+            for name, value in self._connection.execute("SELECT name, value FROM meta"):
+                state.counters[name] = value
+            for (document,) in self._connection.execute(
+                "SELECT document FROM conferences ORDER BY CAST(conf_id AS INTEGER)"
+            ):
+                state.conferences.append(record_from_json(json.loads(document)))
+            for (document,) in self._connection.execute(
+                "SELECT document FROM directory ORDER BY uri"
+            ):
+                state.directory.append(directory_site_from_json(json.loads(document)))
+            for uri, conf_id, conf_name, begin, span_us, revision in self._connection.execute(
+                "SELECT uri, conf_id, conf_name, begin, span_us, revision "
+                "FROM tombstones ORDER BY id"
+            ):
+                state.tombstones.append(
+                    Tombstone(
+                        uri,
+                        conf_id,
+                        conf_name,
+                        datetime.fromisoformat(begin),
+                        timedelta(microseconds=span_us),
+                        revision,
+                    )
+                )
+            return state
+
+
+# -- JSON codec ---------------------------------------------------------------------------
+
+
+def _micros(span: timedelta) -> int:
+    return span // timedelta(microseconds=1)
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+def _enum_value(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _enum(kind: Any, value: int | None) -> Any:
+    return kind(value) if value is not None else None
+
+
+def site_to_json(site: SiteSpec) -> dict[str, Any]:
+    return {
+        "uri": site.uri,
+        "name": site.name,
+        "type": int(site.type),
+        "from": int(site.from_),
+        "dialing_mode": int(site.dialing_mode),
+        "rate": site.rate,
+        "video_format": _enum_value(site.video_format),
+        "video_protocol": _enum_value(site.video_protocol),
+        "is_lock_video_source": site.is_lock_video_source,
+        "participant_type": site.participant_type,
+    }
+
+
+def site_from_json(data: dict[str, Any]) -> SiteSpec:
+    return SiteSpec(
+        uri=data["uri"],
+        name=data["name"],
+        type=SiteType(data["type"]),
+        from_=SiteFrom(data["from"]),
+        dialing_mode=DialingMode(data["dialing_mode"]),
+        rate=data["rate"],
+        video_format=_enum(VideoFormat, data["video_format"]),
+        video_protocol=_enum(VideoProtocol, data["video_protocol"]),
+        is_lock_video_source=data["is_lock_video_source"],
+        participant_type=data["participant_type"],
+    )
+
+
+def spec_to_json(spec: ConferenceSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "begin": spec.begin.isoformat(),
+        "duration_us": _micros(spec.duration),
+        "sites": [site_to_json(site) for site in spec.sites],
+        "access_code": spec.access_code,
+        "password": spec.password,
+        "chairman_password": spec.chairman_password,
+        "media_encrypt_type": int(spec.media_encrypt_type),
+        "aux_video_format": _enum_value(spec.aux_video_format),
+        "aux_video_protocol": _enum_value(spec.aux_video_protocol),
+        "cp_resource": spec.cp_resource,
+        "rate": spec.rate,
+        "is_recording": spec.is_recording,
+        "recorder_addr": spec.recorder_addr,
+        "is_live_broadcast": spec.is_live_broadcast,
+        "presentation": int(spec.presentation),
+        "bill_code": spec.bill_code,
+        "main_site_uri": spec.main_site_uri,
+    }
+
+
+def spec_from_json(data: dict[str, Any]) -> ConferenceSpec:
+    return ConferenceSpec(
+        name=data["name"],
+        begin=datetime.fromisoformat(data["begin"]),
+        duration=timedelta(microseconds=data["duration_us"]),
+        sites=[site_from_json(site) for site in data["sites"]],
+        access_code=data["access_code"],
+        password=data["password"],
+        chairman_password=data["chairman_password"],
+        media_encrypt_type=MediaEncryptType(data["media_encrypt_type"]),
+        aux_video_format=_enum(VideoFormat, data["aux_video_format"]),
+        aux_video_protocol=_enum(VideoProtocol, data["aux_video_protocol"]),
+        cp_resource=data["cp_resource"],
+        rate=data["rate"],
+        is_recording=data["is_recording"],
+        recorder_addr=data["recorder_addr"],
+        is_live_broadcast=data["is_live_broadcast"],
+        presentation=Presentation(data["presentation"]),
+        bill_code=data["bill_code"],
+        main_site_uri=data["main_site_uri"],
+    )
+
+
+def rule_to_json(rule: RecurrenceRule) -> dict[str, Any]:
+    return {
+        "frequency": int(rule.frequency),
+        "interval": rule.interval,
+        "week_days": list(rule.week_days),
+        "week_day": rule.week_day,
+        "month_day": rule.month_day,
+        "count": rule.count,
+        "end_date": _time(rule.end_date),
+        "time_zone": rule.time_zone,
+    }
+
+
+def rule_from_json(data: dict[str, Any]) -> RecurrenceRule:
+    return RecurrenceRule(
+        frequency=Frequency(data["frequency"]),
+        interval=data["interval"],
+        week_days=list(data["week_days"]),
+        week_day=data["week_day"],
+        month_day=data["month_day"],
+        count=data["count"],
+        end_date=_parse_time(data["end_date"]),
+        time_zone=data["time_zone"],
+    )
+
+
+def record_to_json(record: ConferenceRecord) -> dict[str, Any]:
+    conference = record.conference
+    return {
+        "conf_id": conference.conf_id,
+        "spec": spec_to_json(conference.spec),
+        "access_code": conference.access_code,
+        "password": conference.password,
+        "chairman_password": conference.chairman_password,
+        "recurrence": rule_to_json(conference.recurrence) if conference.recurrence else None,
+        "deleted": conference.deleted,
+        "occurrences": [
+            {
+                "begin": occurrence.begin.isoformat(),
+                "duration_us": _micros(occurrence.duration),
+                "name": occurrence.name,
+                "sites": [site_to_json(site) for site in occurrence.sites],
+                "site_revisions": revisions,
+            }
+            for occurrence, revisions in zip(
+                conference.occurrences, record.site_revisions, strict=True
+            )
+        ],
+    }
+
+
+def record_from_json(data: dict[str, Any]) -> ConferenceRecord:
+    occurrences = [
+        Occurrence(
+            begin=datetime.fromisoformat(item["begin"]),
+            duration=timedelta(microseconds=item["duration_us"]),
+            sites=[site_from_json(site) for site in item["sites"]],
+            name=item["name"],
+        )
+        for item in data["occurrences"]
+    ]
+    conference = Conference(
+        conf_id=data["conf_id"],
+        spec=spec_from_json(data["spec"]),
+        access_code=data["access_code"],
+        password=data["password"],
+        chairman_password=data["chairman_password"],
+        recurrence=rule_from_json(data["recurrence"]) if data["recurrence"] else None,
+        occurrences=occurrences,
+        deleted=data["deleted"],
+    )
+    revisions = [dict(item["site_revisions"]) for item in data["occurrences"]]
+    return ConferenceRecord(conference, revisions)
+
+
+def directory_site_to_json(site: DirectorySite) -> dict[str, Any]:
+    return {
+        "uri": site.uri,
+        "name": site.name,
+        "type": int(site.type),
+        "rate": site.rate,
+        "video_format": _enum_value(site.video_format),
+        "video_protocol": _enum_value(site.video_protocol),
+    }
+
+
+def directory_site_from_json(data: dict[str, Any]) -> DirectorySite:
+    return DirectorySite(
+        uri=data["uri"],
+        name=data["name"],
+        type=SiteType(data["type"]),
+        rate=data["rate"],
+        video_format=_enum(VideoFormat, data["video_format"]),
+        video_protocol=_enum(VideoProtocol, data["video_protocol"]),
+    )
