@@ -1,0 +1,63 @@
+"""The one table from domain faults (mcu.errors.Fault) to wire result codes, plus the
+codes the gateway itself answers (success, sessions, login).
+
+Each code is taken from shared/reference/error-codes-esdk.tsv (eSDK side, 5704622xx,
+5707898xx, 571052032, 21300000xx) or error-codes-smc.tsv (platform side) with the
+closest meaning; the Chinese description is quoted so a reader can check the choice.
+"""
+
+from __future__ import annotations
+
+from mcu.errors import Fault
+
+OK = 0
+SESSION_INVALID = 571052032  # 会话已失效或用户未登录
+ACCOUNT_LOCKED = 2130000045  # address locked after too many wrong proofs (the task's code)
+WRONG_PASSWORD = 1344274433  # 用户认证密码错误
+UNKNOWN_USER = 1344274437  # 用户不存在
+ALREADY_AUTHENTICATED = 570462213  # 该用户已登录，系统不允许重复登录
+MISSING_PARAMETER = 570462210  # 必填参数不全
+OUT_OF_RANGE = 570462211  # 参数数据不在限定范围错误
+CONFERENCE_NOT_FOUND = 570789889  # 会议不存在或未在召开中
+SITE_NOT_FOUND = 570789896  # 在SDK设备列表中，该会场不存在
+
+FAULT_CODES: dict[Fault, int] = {
+    Fault.MISSING_PARAMETER: MISSING_PARAMETER,
+    Fault.OUT_OF_RANGE: OUT_OF_RANGE,
+    Fault.BAD_PASSWORD: OUT_OF_RANGE,
+    Fault.BAD_CP_RESOURCE: OUT_OF_RANGE,
+    Fault.BAD_RECURRENCE: OUT_OF_RANGE,
+    Fault.BAD_TIME: OUT_OF_RANGE,
+    Fault.CONFERENCE_NOT_FOUND: CONFERENCE_NOT_FOUND,
+    Fault.CONFERENCE_NOT_ONGOING: CONFERENCE_NOT_FOUND,
+    Fault.CONFERENCE_ENDED: 1347420167,  # 会议"{confname}{0}"已结束。
+    Fault.OCCURRENCE_NOT_FOUND: CONFERENCE_NOT_FOUND,
+    Fault.NO_CONTINUOUS_PRESENCE: 1347420261,  # 会议无多画面。
+    Fault.BAD_LAYOUT: 1347420262,  # 多画面类型错误。
+    Fault.SITE_NOT_FOUND: SITE_NOT_FOUND,
+    Fault.SITE_NOT_IN_CONFERENCE: 1347440644,  # 会场不存在。(conference-control range)
+    Fault.SITE_ALREADY_IN_CONFERENCE: 1347420182,  # 会场已存在。(conference range)
+    Fault.SITE_BUSY: 12375,  # 会场正忙。
+    Fault.SITE_EXISTS: 1344274457,  # 会场已存在。(management range)
+    Fault.SITE_NOT_CONNECTED: 1347440653,  # 指定的会场未入会。
+    Fault.CAPACITY_EXCEEDED: 1347444739,  # MCU动态资源不足。
+    Fault.ACCESS_CODE_CONFLICT: 8254,  # 接入号已经存在。
+    Fault.NOT_SUPPORTED: 1347424259,  # MCU能力不支持。
+    Fault.PRESENTATION_LOCKED: 620892501,  # 令牌已经锁定。
+    Fault.CHAIR_TAKEN: 12338,  # 主席已存在。
+}
+
+# Where the eSDK has a code specific to one operation, it wins over the generic one.
+OPERATION_FAULT_CODES: dict[tuple[str, Fault], int] = {
+    ("setRecordBroadEx", Fault.NOT_SUPPORTED): 570789906,  # 会议不支持录播
+    ("setDirectBroadEx", Fault.NOT_SUPPORTED): 570789907,  # 会议不支持直播
+}
+
+
+def result_code(fault: Fault, operation: str | None = None) -> int:
+    """The wire code answering `fault` raised by `operation`."""
+    if operation is not None:
+        specific = OPERATION_FAULT_CODES.get((operation, fault))
+        if specific is not None:
+            return specific
+    return FAULT_CODES[fault]

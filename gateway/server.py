@@ -1,0 +1,240 @@
+"""The aiohttp application: SOAP endpoints (POST) and their WSDL (GET ?wsdl).
+
+`build_app` wires settings, scheduler, runtime and clock into one `Gateway` that every
+service method reaches through `request_context(ctx).gateway`. `running_server` starts it
+on an ephemeral 127.0.0.1 port for tests and tools.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from gateway.enum_numbering import EnumNumbering
+from gateway.services import ENDPOINTS, Endpoint, all_services
+from gateway.sessions import SessionStore
+from gateway.settings import Settings
+from gateway.soap import (
+    SESSION_COOKIE,
+    SoapAnswer,
+    SoapDispatcher,
+    SoapFault,
+    WsdlDocuments,
+    fault_envelope,
+    screen_body,
+    soap_version_of,
+)
+from gateway.soap import RequestContext as SoapRequestContext
+from mcu.clock import Clock, SystemClock
+
+log = logging.getLogger("gateway.server")
+
+_READ_CHUNK = 64 * 1024
+
+
+@dataclass
+class Gateway:
+    """Everything a service method may use, built once per server."""
+
+    settings: Settings
+    scheduler: Any
+    runtime: Any
+    clock: Clock
+    sessions: SessionStore
+    numbering: EnumNumbering
+
+
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+def build_app(
+    settings: Settings, scheduler: Any, runtime: Any | None = None, clock: Clock | None = None
+) -> web.Application:
+    clock = clock or SystemClock()
+    gateway = Gateway(
+        settings=settings,
+        scheduler=scheduler,
+        runtime=runtime,
+        clock=clock,
+        sessions=SessionStore(
+            clock=clock,
+            accounts=dict(settings.accounts),
+            timeout=timedelta(seconds=settings.session_timeout_seconds),
+            lock_attempts=settings.lock_attempts,
+            lock_duration=timedelta(minutes=settings.lock_minutes),
+        ),
+        numbering=EnumNumbering(settings.enum_numbering),
+    )
+    dispatcher = SoapDispatcher(all_services())
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[GATEWAY] = gateway
+    for endpoint in ENDPOINTS:
+        post = _soap_handler(gateway, dispatcher)
+        get = _wsdl_handler(endpoint)
+        for path in endpoint.paths:
+            app.router.add_post(path, post)
+            app.router.add_get(path, get)
+    return app
+
+
+def _soap_handler(gateway: Gateway, dispatcher: SoapDispatcher):
+    limit = gateway.settings.max_body_bytes
+    secure = gateway.settings.uses_tls
+
+    async def soap_post(request: web.Request) -> web.Response:
+        content_type = request.headers.get("Content-Type", "")
+        version = soap_version_of(content_type)
+        if version is None:
+            return _fault_response(
+                11,
+                SoapFault.client(
+                    "ContentType",
+                    f"content type {content_type!r} is not SOAP: send text/xml (SOAP 1.1) "
+                    "or application/soap+xml (SOAP 1.2)",
+                    http_status=415,
+                ),
+            )
+        body = await _read_limited(request, limit)
+        if body is None:
+            return _fault_response(
+                version,
+                SoapFault.client("TooLarge", f"the request is over {limit} bytes", 413),
+            )
+        refused = screen_body(body, content_type)
+        if refused is not None:
+            return _fault_response(version, refused)
+        call = SoapRequestContext(
+            gateway=gateway,
+            client_address=request.remote or "",
+            session_id=request.cookies.get(SESSION_COOKIE),
+        )
+        try:
+            answer = dispatcher.answer(version, body, call)
+        except Exception:
+            log.exception("SOAP request failed")
+            answer = SoapAnswer(*fault_envelope(version, SoapFault(False, "Server", "Internal Error")))
+        response = web.Response(
+            status=answer.status, body=answer.body, headers={"Content-Type": answer.content_type}
+        )
+        if answer.new_session_id:
+            response.set_cookie(
+                SESSION_COOKIE, answer.new_session_id, path="/", httponly=True, secure=secure
+            )
+        return response
+
+    return soap_post
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None when it is over `limit` (announced or actual)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(_READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+
+
+def _fault_response(version: int, fault: SoapFault) -> web.Response:
+    status, content_type, body = fault_envelope(version, fault)
+    return web.Response(status=status, body=body, headers={"Content-Type": content_type})
+
+
+def _wsdl_handler(endpoint: Endpoint):
+    documents = WsdlDocuments(endpoint.name, list(endpoint.services)) if endpoint.services else None
+
+    async def wsdl_get(request: web.Request) -> web.Response:
+        if not any(key.lower() == "wsdl" for key in request.query):
+            return web.Response(
+                status=404, text=f"{endpoint.name}: POST SOAP requests here; GET ?wsdl for the WSDL"
+            )
+        if documents is None:
+            return web.Response(status=404, text=f"{endpoint.name}: no operations served yet")
+        url = f"{request.scheme}://{request.host}{request.path}"
+        return web.Response(
+            body=documents.document(url), headers={"Content-Type": "text/xml; charset=utf-8"}
+        )
+
+    return wsdl_get
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.uses_tls:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
+    return context
+
+
+def open_scheduler(settings: Settings, clock: Clock) -> tuple[Any, Any]:
+    """(store, scheduler) over data_dir/mcu.sqlite3."""
+    from mcu.scheduler import Scheduler, SchedulerSettings
+    from mcu.store import Store
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.data_dir / "mcu.sqlite3")
+    scheduler = Scheduler(
+        store,
+        clock,
+        SchedulerSettings(
+            max_ports=settings.max_ports, max_cp_resources=settings.max_cp_resources
+        ),
+    )
+    return store, scheduler
+
+
+@dataclass
+class RunningServer:
+    base_url: str  # e.g. http://127.0.0.1:41234 (https when TLS is set)
+    app: web.Application
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.app[GATEWAY]
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+
+@asynccontextmanager
+async def running_server(
+    settings: Settings,
+    *,
+    scheduler: Any = None,
+    runtime: Any = None,
+    clock: Clock | None = None,
+) -> AsyncIterator[RunningServer]:
+    """The gateway listening on settings.host:settings.port (0: a free port) until exit.
+    Without a scheduler, one is opened over settings.data_dir and closed afterwards."""
+    clock = clock or SystemClock()
+    store = None
+    if scheduler is None:
+        store, scheduler = open_scheduler(settings, clock)
+    app = build_app(settings, scheduler, runtime, clock)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(
+            runner, settings.host, settings.port, ssl_context=ssl_context(settings)
+        )
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        scheme = "https" if settings.uses_tls else "http"
+        yield RunningServer(f"{scheme}://{host}:{port}", app)
+    finally:
+        await runner.cleanup()
+        if store is not None:
+            store.close()

@@ -1,0 +1,42 @@
+"""The SOAP services and the endpoints that serve them.
+
+Each endpoint (WS/T 546 path and eSDK path) has the services whose operations its WSDL
+lists; the TerminalConfCtr port's operations belong to confCtrl, as in the eSDK. A POST
+to any endpoint is dispatched by its body element over *all* services, because
+integrators often point every call at one URL; only the served WSDL differs by endpoint.
+
+A service module adds itself by appending its class to the endpoint's list below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spyne import ServiceBase
+
+from gateway.services.common import CommonService
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str  # WS/T 546 name
+    paths: tuple[str, ...]
+    services: tuple[type[ServiceBase], ...]
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("common", ("/services/common", "/esdk/services/tpCommon"), (CommonService,)),
+    Endpoint(
+        "confMgr", ("/services/confMgr", "/esdk/services/tpProfessionalConfMgr"), ()
+    ),
+    Endpoint(
+        "confCtrl", ("/services/confCtrl", "/esdk/services/tpProfessionalConfCtrl"), ()
+    ),
+    Endpoint(
+        "siteMgr", ("/services/siteMgr", "/esdk/services/tpProfessionalSiteMgr"), ()
+    ),
+)
+
+
+def all_services() -> list[type[ServiceBase]]:
+    return [service for endpoint in ENDPOINTS for service in endpoint.services]

@@ -1,0 +1,190 @@
+"""Sessions of the TP.Common login protocol (shared/reference/README.md).
+
+LoginRequest opens a *challenged* session (cookie JSESSIONID) holding 16 random bytes;
+Authenticate proves knowledge of the password against that challenge and, on success,
+replaces the session with a new authenticated one under a new id (the old id dies, so
+a sniffed pre-login cookie is worth nothing). A session dies `timeout` after its last
+request. Wrong proofs are counted per client address; `lock_attempts` of them lock the
+address for `lock_duration`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+
+from gateway import result_codes
+from mcu.clock import Clock
+
+CHALLENGE_BYTES = 16
+HASH_TYPE = "SHA256"
+# Expired sessions are swept when this many logins have happened since the last sweep,
+# so the table stays bounded without a timer and without work on the hot path.
+_SWEEP_EVERY = 256
+
+
+def expected_proof(password_sha256_hex: str, challenge: bytes) -> bytes:
+    """SHA256(ascii(hex(SHA256(password)) + hex(challenge))), raw (base64 on the wire)."""
+    return hashlib.sha256((password_sha256_hex + challenge.hex()).encode("ascii")).digest()
+
+
+def client_proof(password: str, random_sequence_b64: str) -> str:
+    """What a client sends as encryptPassword (base64), for tools and tests."""
+    digest = hashlib.sha256(password.encode("utf-8")).hexdigest()
+    return base64.b64encode(
+        expected_proof(digest, base64.b64decode(random_sequence_b64))
+    ).decode("ascii")
+
+
+class SessionState(Enum):
+    CHALLENGED = "challenged"
+    AUTHENTICATED = "authenticated"
+
+
+@dataclass
+class Session:
+    session_id: str
+    user: str
+    state: SessionState
+    last_seen: datetime
+    challenge: bytes = b""
+
+    @property
+    def authenticated(self) -> bool:
+        return self.state is SessionState.AUTHENTICATED
+
+
+@dataclass
+class _AddressRecord:
+    wrong_proofs: int = 0
+    locked_until: datetime | None = None
+
+
+@dataclass
+class LoginResult:
+    result_code: int
+    session: Session | None = None
+
+
+@dataclass
+class SessionStore:
+    clock: Clock
+    accounts: dict[str, str]  # name -> SHA-256 hex of the password
+    timeout: timedelta = timedelta(seconds=60)
+    lock_attempts: int = 3
+    lock_duration: timedelta = timedelta(minutes=30)
+    _sessions: dict[str, Session] = field(default_factory=dict)
+    _addresses: dict[str, _AddressRecord] = field(default_factory=dict)
+    _logins_since_sweep: int = 0
+
+    # --- login protocol -------------------------------------------------------------
+
+    def begin_login(self, user: str, address: str) -> LoginResult:
+        """LoginRequest: a challenged session for a known user from an unlocked address."""
+        now = self.clock.now()
+        if self._locked(address, now):
+            return LoginResult(result_codes.ACCOUNT_LOCKED)
+        if user not in self.accounts:
+            # counts like a wrong proof, so guessing names also ends in a lock
+            self._wrong_proof(address, now)
+            return LoginResult(result_codes.UNKNOWN_USER)
+        self._maybe_sweep(now)
+        session = Session(
+            session_id=_new_session_id(),
+            user=user,
+            state=SessionState.CHALLENGED,
+            last_seen=now,
+            challenge=secrets.token_bytes(CHALLENGE_BYTES),
+        )
+        self._sessions[session.session_id] = session
+        return LoginResult(result_codes.OK, session)
+
+    def authenticate(self, session_id: str | None, proof: bytes, address: str) -> LoginResult:
+        """Authenticate: on a correct proof, a new authenticated session replaces the old."""
+        now = self.clock.now()
+        if self._locked(address, now):
+            return LoginResult(result_codes.ACCOUNT_LOCKED)
+        session = self._live(session_id, now)
+        if session is None:
+            return LoginResult(result_codes.SESSION_INVALID)
+        if session.authenticated:
+            return LoginResult(result_codes.ALREADY_AUTHENTICATED)
+        expected = expected_proof(self.accounts[session.user], session.challenge)
+        if not hmac.compare_digest(expected, proof):
+            session.last_seen = now
+            self._wrong_proof(address, now)
+            if self._locked(address, now):
+                del self._sessions[session.session_id]
+                return LoginResult(result_codes.ACCOUNT_LOCKED)
+            return LoginResult(result_codes.WRONG_PASSWORD)
+        self._addresses.pop(address, None)
+        del self._sessions[session.session_id]
+        fresh = Session(
+            session_id=_new_session_id(),
+            user=session.user,
+            state=SessionState.AUTHENTICATED,
+            last_seen=now,
+        )
+        self._sessions[fresh.session_id] = fresh
+        return LoginResult(result_codes.OK, fresh)
+
+    def touch(self, session_id: str | None) -> Session | None:
+        """The authenticated, unexpired session of this id, its expiry pushed back."""
+        now = self.clock.now()
+        session = self._live(session_id, now)
+        if session is None or not session.authenticated:
+            return None
+        session.last_seen = now
+        return session
+
+    def end(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    # --- internals ------------------------------------------------------------------
+
+    def _live(self, session_id: str | None, now: datetime) -> Session | None:
+        if not session_id:
+            return None
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        if now - session.last_seen > self.timeout:
+            del self._sessions[session_id]
+            return None
+        return session
+
+    def _locked(self, address: str, now: datetime) -> bool:
+        record = self._addresses.get(address)
+        if record is None or record.locked_until is None:
+            return False
+        if now >= record.locked_until:
+            del self._addresses[address]
+            return False
+        return True
+
+    def _wrong_proof(self, address: str, now: datetime) -> None:
+        record = self._addresses.setdefault(address, _AddressRecord())
+        record.wrong_proofs += 1
+        if record.wrong_proofs >= self.lock_attempts:
+            record.locked_until = now + self.lock_duration
+
+    def _maybe_sweep(self, now: datetime) -> None:
+        self._logins_since_sweep += 1
+        if self._logins_since_sweep < _SWEEP_EVERY:
+            return
+        self._logins_since_sweep = 0
+        dead = [sid for sid, s in self._sessions.items() if now - s.last_seen > self.timeout]
+        for sid in dead:
+            del self._sessions[sid]
+
+
+def _new_session_id() -> str:
+    return secrets.token_hex(16).upper()

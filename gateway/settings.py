@@ -1,0 +1,154 @@
+"""Gateway settings: embedded defaults (gateway/defaults.toml), overridden by a TOML file
+given with --config, overridden by command-line flags."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from gateway.enum_numbering import NUMBERINGS
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+class SettingsError(ValueError):
+    """A settings file or flag is wrong; the message says which key and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("./data")
+    max_body_bytes: int = 1 << 20
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    session_timeout_seconds: float = 60.0
+    lock_attempts: int = 3
+    lock_minutes: float = 30.0
+    enum_numbering: str = "esdk"
+    max_ports: int = 64
+    max_cp_resources: int = 32
+    call_timeout_seconds: float = 30.0
+    media_address: str = "127.0.0.1"
+    # account name -> lower-case hex SHA-256 of the password
+    accounts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
+
+    def with_account(self, name: str, password: str) -> Settings:
+        """These settings plus one account; the password is hashed here and not kept."""
+        if not name:
+            raise SettingsError("an account needs a name")
+        accounts = dict(self.accounts)
+        accounts[name] = password_digest(password)
+        return replace(self, accounts=accounts)
+
+
+def password_digest(password: str) -> str:
+    return hashlib.sha256(password.encode("utf-8")).hexdigest()
+
+
+def parse_account(text: str) -> tuple[str, str]:
+    """`NAME:PASSWORD` as given to --account (the password may itself contain ':')."""
+    name, sep, password = text.partition(":")
+    if not sep or not name or not password:
+        raise SettingsError(f"--account wants NAME:PASSWORD, got {text!r}")
+    return name, password
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Defaults, then `config_file`, then the non-None `overrides` (Settings field names)."""
+    table = _read_toml(resources.files("gateway").joinpath("defaults.toml").read_text("utf-8"))
+    if config_file is not None:
+        try:
+            text = Path(config_file).read_text("utf-8")
+        except OSError as error:
+            raise SettingsError(f"cannot read config file {config_file}: {error}") from error
+        _merge(table, _read_toml(text, str(config_file)))
+    settings = _from_table(table)
+    chosen = {key: value for key, value in overrides.items() if value is not None}
+    unknown = set(chosen) - set(Settings.__dataclass_fields__)
+    if unknown:
+        raise SettingsError(f"unknown settings: {sorted(unknown)}")
+    settings = replace(settings, **chosen)
+    _check(settings)
+    return settings
+
+
+def _read_toml(text: str, origin: str = "defaults.toml") -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"{origin}: {error}") from error
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+_KNOWN_KEYS = {
+    "server": {"host", "port", "data_dir", "max_body_bytes"},
+    "tls": {"cert", "key"},
+    "sessions": {"timeout_seconds", "lock_attempts", "lock_minutes"},
+    "wire": {"enum_numbering"},
+    "mcu": {"max_ports", "max_cp_resources", "call_timeout_seconds", "media_address"},
+}
+
+
+def _from_table(table: dict[str, Any]) -> Settings:
+    for section, keys in table.items():
+        if section == "accounts":
+            continue
+        if section not in _KNOWN_KEYS or not isinstance(keys, dict):
+            raise SettingsError(f"unknown settings section [{section}]")
+        unknown = set(keys) - _KNOWN_KEYS[section]
+        if unknown:
+            raise SettingsError(f"unknown keys in [{section}]: {sorted(unknown)}")
+    server, tls = table.get("server", {}), table.get("tls", {})
+    sessions, wire, mcu = table.get("sessions", {}), table.get("wire", {}), table.get("mcu", {})
+    accounts = table.get("accounts", {})
+    if not isinstance(accounts, dict) or not all(isinstance(v, str) for v in accounts.values()):
+        raise SettingsError("[accounts] maps names to SHA-256 hex strings")
+    return Settings(
+        host=str(server["host"]),
+        port=int(server["port"]),
+        data_dir=Path(server["data_dir"]),
+        max_body_bytes=int(server["max_body_bytes"]),
+        tls_cert=Path(tls["cert"]) if tls.get("cert") else None,
+        tls_key=Path(tls["key"]) if tls.get("key") else None,
+        session_timeout_seconds=float(sessions["timeout_seconds"]),
+        lock_attempts=int(sessions["lock_attempts"]),
+        lock_minutes=float(sessions["lock_minutes"]),
+        enum_numbering=str(wire["enum_numbering"]),
+        max_ports=int(mcu["max_ports"]),
+        max_cp_resources=int(mcu["max_cp_resources"]),
+        call_timeout_seconds=float(mcu["call_timeout_seconds"]),
+        media_address=str(mcu["media_address"]),
+        accounts={name: digest.lower() for name, digest in accounts.items()},
+    )
+
+
+def _check(settings: Settings) -> None:
+    if not 0 <= settings.port <= 65535:
+        raise SettingsError(f"port {settings.port} is not a TCP port")
+    if settings.enum_numbering not in NUMBERINGS:
+        raise SettingsError(f"wire.enum_numbering must be one of {NUMBERINGS}")
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise SettingsError("TLS needs both a certificate and a key")
+    if settings.session_timeout_seconds <= 0 or settings.lock_attempts < 1:
+        raise SettingsError("session timeout and lock attempts must be positive")
+    for name, digest in settings.accounts.items():
+        if not _SHA256_HEX.match(digest):
+            raise SettingsError(f"account {name!r}: not a SHA-256 hex digest")

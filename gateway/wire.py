@@ -1,0 +1,704 @@
+"""The wire schema: spyne declarations mirroring shared/reference/esdk_tp_professional.wsdl.
+
+Everything SOAP-facing derives from this module: the request parser, the response
+serializer and the served WSDL. Names, order, types and cardinalities follow the
+reference exactly (including its spellings: `cpResouce`, `discription`, `stutas`,
+`videoCapbility`). The declarations were produced once from the reference WSDL and are
+kept as explicit code; tests/test_wsdl.py checks the served schema against the reference,
+so a drift in either direction fails.
+
+Lenience: spyne's soft validation is off, so nested members the WSDL marks minOccurs=1
+(e.g. ConferenceInfoEx.mediaEncryptType, which eSDK's own examples omit) parse as None
+and the service applies the default. An operation's own required parameters (the
+children of the request element with minOccurs=1) are checked by the gateway
+(gateway/services/common.py) and a missing one is a SOAP Client fault; a value of the
+wrong type (e.g. "abc" for an int) already fails in spyne's parser, also a Client fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spyne import ComplexModel
+from spyne.model.binary import ByteArray
+from spyne.model.primitive import DateTime, Double, Duration, Integer32, Unicode
+
+TNS = "http://smc.huawei.com/"
+
+
+def _occurs(type_, min_occurs: int, max_occurs: int | str):
+    return type_.customize(min_occurs=min_occurs, max_occurs=max_occurs, nillable=False)
+
+
+def Str(min_occurs: int, max_occurs: int | str = 1):  # noqa: N802 - reads like the XSD type
+    return _occurs(Unicode, min_occurs, max_occurs)
+
+
+def Int(min_occurs: int, max_occurs: int | str = 1):  # noqa: N802
+    return _occurs(Integer32, min_occurs, max_occurs)
+
+
+def Dbl(min_occurs: int, max_occurs: int | str = 1):  # noqa: N802
+    return _occurs(Double, min_occurs, max_occurs)
+
+
+def Time(min_occurs: int, max_occurs: int | str = 1):  # noqa: N802
+    return _occurs(DateTime, min_occurs, max_occurs)
+
+
+def Span(min_occurs: int, max_occurs: int | str = 1):  # noqa: N802
+    return _occurs(Duration, min_occurs, max_occurs)
+
+
+def Bin(min_occurs: int, max_occurs: int | str = 1):  # noqa: N802
+    return _occurs(ByteArray, min_occurs, max_occurs)
+
+
+def Of(type_, min_occurs: int, max_occurs: int | str = 1):  # noqa: N802
+    """A member of complex type `type_` with the given cardinality."""
+    return _occurs(type_, min_occurs, max_occurs)
+
+
+class WireType(ComplexModel):
+    """Base of every complexType of the reference WSDL."""
+
+    __namespace__ = TNS
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    """One WSDL operation: its request element's members and its `<op>Response` members
+    (resultCode first). `port` is the reference WSDL portType that declares it."""
+
+    name: str
+    port: str
+    request: list[tuple[str, type]]
+    response: list[tuple[str, type]]
+
+    @property
+    def required_parameters(self) -> list[str]:
+        return [name for name, type_ in self.request if type_.Attributes.min_occurs >= 1]
+
+    @property
+    def response_names(self) -> list[str]:
+        return [name for name, _ in self.response]
+
+
+# --- complexTypes, in dependency order ---------------------------------------------------
+
+
+class SiteInfoEx(WireType):
+    _type_info = [
+        ("name", Str(0)),
+        ("uri", Str(0)),
+        ("type", Int(1)),
+        ("from", Int(1)),
+        ("dialingMode", Int(1)),
+        ("rate", Str(0)),
+        ("videoFormat", Int(0)),
+        ("videoProtocol", Int(0)),
+        ("isLockVideoSource", Int(0)),
+        ("participantType", Int(0)),
+        ("status", Int(0)),
+    ]
+
+
+class ConferenceNoticeEx(WireType):
+    _type_info = [
+        ("Email", Str(0)),
+        ("Content", Str(0)),
+    ]
+
+
+class ConferenceInfoEx(WireType):
+    _type_info = [
+        ("confId", Str(0)),
+        ("name", Str(0)),
+        ("beginTime", Time(1)),
+        ("duration", Span(0)),
+        ("accessCode", Str(0)),
+        ("password", Str(0)),
+        ("chairmanPassword", Str(0)),
+        ("mediaEncryptType", Int(1)),
+        ("auxVideoFormat", Int(0)),
+        ("auxVideoProtocol", Int(0)),
+        ("cpResouce", Int(1)),
+        ("rate", Str(0)),
+        ("isRecording", Int(0)),
+        ("recorderAddr", Str(0)),
+        ("isLiveBroadcast", Int(0)),
+        ("presentation", Int(1)),
+        ("status", Int(0)),
+        ("billCode", Str(0)),
+        ("sites", Of(SiteInfoEx, 0, "unbounded")),
+        ("mainSiteUri", Str(0)),
+        ("conferenceNotice", Of(ConferenceNoticeEx, 0)),
+    ]
+
+
+class SiteAccessInfoEx(WireType):
+    _type_info = [
+        ("uri", Str(1)),
+        ("confAccessCode", Str(1)),
+        ("name", Str(0)),
+        ("beginTime", Time(1)),
+        ("mcuUri", Str(0)),
+    ]
+
+
+class RecurrenceConfInfoEx(ConferenceInfoEx):
+    _type_info = [
+        ("frequency", Int(1)),
+        ("interval", Int(1)),
+        ("weekDays", Int(0, "unbounded")),
+        ("weekDay", Int(1)),
+        ("timeZone", Str(0)),
+        ("monthDay", Int(1)),
+        ("count", Int(1)),
+        ("endDate", Time(0)),
+        ("siteAccessInfos", Of(SiteAccessInfoEx, 0, "unbounded")),
+    ]
+
+
+class ConferenceStatusEx(WireType):
+    _type_info = [
+        ("id", Str(0)),
+        ("name", Str(0)),
+        ("status", Int(1)),
+        ("chair", Str(0)),
+        ("broadcast", Str(0)),
+        ("speaking", Str(0)),
+        ("presentation", Str(0)),
+        ("isLock", Int(0)),
+        ("isAudioSwitch", Int(0)),
+        ("switchGate", Int(0)),
+        ("beginTime", Time(1)),
+        ("endTime", Time(1)),
+        ("isLockPresentation", Int(0)),
+        ("lockPresentation", Str(0)),
+    ]
+
+
+class ErrorInfoEx(WireType):
+    _type_info = [
+        ("errCode", Int(1)),
+        ("discription", Str(1)),
+    ]
+
+
+class SiteStatusEx(WireType):
+    _type_info = [
+        ("uri", Str(0)),
+        ("name", Str(0)),
+        ("status", Int(1)),
+        ("volume", Int(1)),
+        ("videoSource", Str(0)),
+        ("isMute", Int(1)),
+        ("isQuiet", Int(1)),
+        ("type", Int(1)),
+        ("isLocalVideoOpen", Int(0)),
+        ("callFailedReason", Of(ErrorInfoEx, 0)),
+        ("participantType", Int(0)),
+        ("screens", Int(0)),
+    ]
+
+
+class FreeBusyStateEx(WireType):
+    _type_info = [
+        ("startTime", Time(0)),
+        ("span", Span(0)),
+        ("state", Int(1)),
+        ("confId", Str(0)),
+        ("confName", Str(0)),
+    ]
+
+
+class CameraControlEx(WireType):
+    _type_info = [
+        ("camState", Int(1)),
+        ("camAction", Int(1)),
+        ("camPos", Int(0)),
+        ("camSrc", Int(1)),
+    ]
+
+
+class BroadInfoEx(WireType):
+    _type_info = [
+        ("directBroad", Int(1)),
+        ("recordBroad", Int(1)),
+        ("directBroadStatus", Int(0)),
+        ("recordBroadStatus", Int(0)),
+    ]
+
+
+class VideoSourcesInfoEx(WireType):
+    _type_info = [
+        ("sourcesId", Int(1)),
+        ("sourcesState", Int(1)),
+        ("sourcesName", Str(0)),
+    ]
+
+
+class AuxStreamInfoEx(WireType):
+    _type_info = [
+        ("id", Int(1)),
+        ("name", Str(1)),
+    ]
+
+
+class SiteFreeBusyStatesEx(WireType):
+    _type_info = [
+        ("uri", Str(1)),
+        ("states", Of(FreeBusyStateEx, 1, "unbounded")),
+    ]
+
+
+class SiteMicVersionMapEx(WireType):
+    _type_info = [
+        ("micIP", Str(1)),
+        ("version", Str(1)),
+    ]
+
+
+class SiteDeviceVersionInfoEx(WireType):
+    _type_info = [
+        ("model", Str(0)),
+        ("license", Str(0)),
+        ("softVersion", Str(0)),
+        ("hardVersion", Str(0)),
+        ("logicVersion", Str(0)),
+        ("micVersions", Of(SiteMicVersionMapEx, 0, "unbounded")),
+        ("manufacturer", Str(0)),
+    ]
+
+
+class ConfRecordAddrEx(WireType):
+    _type_info = [
+        ("confId", Str(1)),
+        ("recordAddr", Str(1)),
+    ]
+
+
+class SiteVolumeEx(WireType):
+    _type_info = [
+        ("siteUri", Str(1)),
+        ("volume", Int(1)),
+    ]
+
+
+class SortItemEx(WireType):
+    _type_info = [
+        ("sort", Int(1)),
+        ("itemIndex", Int(1)),
+    ]
+
+
+class FilterBaseEx(WireType):
+    _type_info = [
+        ("columnIndex", Int(1)),
+    ]
+
+
+class PageParamEx(WireType):
+    _type_info = [
+        ("numberPerPage", Int(1)),
+        ("currentPage", Int(1)),
+    ]
+
+
+class QueryConfigEx(WireType):
+    _type_info = [
+        ("sortItems", Of(SortItemEx, 0, "unbounded")),
+        ("filters", Of(FilterBaseEx, 0, "unbounded")),
+        ("focusItem", Int(0)),
+        ("pageParam", Of(PageParamEx, 1)),
+    ]
+
+
+class StringFilterEx(FilterBaseEx):
+    _type_info = [
+        ("value", Str(1)),
+    ]
+
+
+class IntFilterEx(FilterBaseEx):
+    _type_info = [
+        ("greaterThan", Int(1)),
+        ("lessThan", Int(1)),
+        ("equalTo", Int(1)),
+    ]
+
+
+class DoubleFilterEx(FilterBaseEx):
+    _type_info = [
+        ("greaterThan", Dbl(1)),
+        ("lessThan", Dbl(1)),
+        ("equalTo", Dbl(1)),
+    ]
+
+
+class DateTimeFilterEx(FilterBaseEx):
+    _type_info = [
+        ("greaterThan", Time(1)),
+        ("lessThan", Time(1)),
+    ]
+
+
+class IPAddressEx(WireType):
+    _type_info = [
+        ("ipAddress", Str(1)),
+    ]
+
+
+class IPAddressFilterEx(FilterBaseEx):
+    _type_info = [
+        ("value", Of(IPAddressEx, 1)),
+    ]
+
+
+class MultiPointCDRQueryConfigEx(WireType):
+    _type_info = [
+        ("beginTime", Time(1)),
+        ("duration", Span(1)),
+        ("siteUri", Str(0)),
+        ("pageParam", Of(PageParamEx, 1)),
+    ]
+
+
+class MultiPointCDREx(WireType):
+    _type_info = [
+        ("siteName", Str(1)),
+        ("siteUri", Str(1)),
+        ("siteType", Int(1)),
+        ("participantType", Int(1)),
+        ("rate", Str(1)),
+        ("startTime", Time(1)),
+        ("endTime", Time(1)),
+        ("conferenceName", Str(1)),
+        ("conferenceId", Str(1)),
+        ("conferenceCreater", Str(1)),
+        ("billCode", Str(1)),
+    ]
+
+
+class PagesInfoEx(WireType):
+    _type_info = [
+        ("totalPages", Int(1)),
+        ("currentPage", Int(1)),
+        ("totalRecords", Int(1)),
+    ]
+
+
+class CallEndPointEx(WireType):
+    _type_info = [
+        ("type", Int(1)),
+        ("siteUri", Str(1)),
+    ]
+
+
+class PointToPointCDRQueryConfigEx(WireType):
+    _type_info = [
+        ("beginTime", Time(1)),
+        ("duration", Span(1)),
+        ("endPoint", Of(CallEndPointEx, 0)),
+        ("pageParam", Of(PageParamEx, 1)),
+    ]
+
+
+class PointToPointCDREx(WireType):
+    _type_info = [
+        ("callingUri", Str(1)),
+        ("callingProtocol", Int(1)),
+        ("calledUri", Str(1)),
+        ("calledProtocol", Int(1)),
+        ("rate", Str(1)),
+        ("startTime", Time(1)),
+        ("endTime", Time(1)),
+    ]
+
+
+class AdhocConfFreeBusyStateEx(WireType):
+    _type_info = [
+        ("confAccessCode", Str(1)),
+        ("freebusys", Of(FreeBusyStateEx, 1, "unbounded")),
+    ]
+
+
+class AdhocConferenceEx(WireType):
+    _type_info = [
+        ("name", Str(1)),
+        ("confAccessCode", Str(1)),
+    ]
+
+
+class SiteMCUEx(WireType):
+    _type_info = [
+        ("siteUri", Str(1)),
+        ("mcuId", Int(1)),
+    ]
+
+
+class VideoCapbilityItemEx(WireType):
+    _type_info = [
+        ("videoProtocol", Int(1)),
+        ("videoFormat", Int(1, "unbounded")),
+    ]
+
+
+class TerminalInfoEx(WireType):
+    _type_info = [
+        ("name", Str(1)),
+        ("uri", Str(1)),
+        ("type", Int(1)),
+        ("rate", Str(0)),
+        ("videoCapbility", Of(VideoCapbilityItemEx, 0, "unbounded")),
+        ("regUser", Str(0)),
+        ("regPassword", Str(0)),
+    ]
+
+
+class MCUInfoEx(WireType):
+    _type_info = [
+        ("id", Int(1)),
+        ("name", Str(1)),
+        ("type", Int(1)),
+        ("ip1", Str(0)),
+        ("port1", Int(0)),
+        ("ip2", Str(0)),
+        ("port2", Int(0)),
+        ("domainName", Str(1)),
+        ("stutas", Int(1)),
+    ]
+
+
+class ResourceOccupiedStatusEx(WireType):
+    _type_info = [
+        ("freeCount", Int(1)),
+        ("totalCount", Int(1)),
+        ("beginTime", Time(1)),
+        ("duration", Span(1)),
+    ]
+
+
+class MCUResourceItemEx(WireType):
+    _type_info = [
+        ("resourceType", Int(1)),
+        ("resourceStatus", Of(ResourceOccupiedStatusEx, 1, "unbounded")),
+    ]
+
+
+class MCUResourceEx(WireType):
+    _type_info = [
+        ("mcuId", Int(1)),
+        ("resourceList", Of(MCUResourceItemEx, 1, "unbounded")),
+    ]
+
+
+class OrganizationItemEx(WireType):
+    _type_info = [
+        ("id", Str(1)),
+        ("name", Str(1)),
+    ]
+
+
+OPERATIONS: dict[str, OperationSpec] = {s.name: s for s in [
+    OperationSpec("queryMCUInfoEx", "TPProfessional.MCUMgr",
+        request=[("queryConfig", Of(QueryConfigEx, 1))],
+        response=[("resultCode", Int(1)), ("mcus", Of(MCUInfoEx, 0, "unbounded")), ("pageInfo", Of(PagesInfoEx, 0))]),
+    OperationSpec("queryMCUFutureResourceEx", "TPProfessional.MCUMgr",
+        request=[("mcus", Int(1, "unbounded")), ("beginTime", Time(1)), ("duration", Span(1))],
+        response=[("resultCode", Int(1)), ("mcuResList", Of(MCUResourceEx, 0, "unbounded"))]),
+    OperationSpec("isConnectAuxSourceEx", "TPProfessional.SiteMgr",
+        request=[("siteUri", Str(1))],
+        response=[("resultCode", Int(1)), ("result", Int(0))]),
+    OperationSpec("isSendAuxStreamEx", "TPProfessional.SiteMgr",
+        request=[("siteUri", Str(1))],
+        response=[("resultCode", Int(1)), ("result", Int(0))]),
+    OperationSpec("isReceiveRemAuxStrmEx", "TPProfessional.SiteMgr",
+        request=[("siteUri", Str(1))],
+        response=[("resultCode", Int(1)), ("result", Int(0))]),
+    OperationSpec("setAuxStreamEx", "TPProfessional.SiteMgr",
+        request=[("siteUri", Str(1)), ("controlCode", Int(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("queryAuxStreamSourcesEx", "TPProfessional.SiteMgr",
+        request=[("siteUri", Str(1))],
+        response=[("resultCode", Int(1)), ("auxStreams", Of(AuxStreamInfoEx, 0, "unbounded"))]),
+    OperationSpec("queryVideoOutSrcStateEx", "TPProfessional.SiteMgr",
+        request=[("siteUri", Str(1))],
+        response=[("resultCode", Int(1)), ("videoSourcesInfos", Of(VideoSourcesInfoEx, 0, "unbounded"))]),
+    OperationSpec("ctrlCameraEx", "TPProfessional.SiteMgr",
+        request=[("siteUri", Str(1)), ("cameraControl", Of(CameraControlEx, 1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("setMainAuxStreamSourcesEx", "TPProfessional.SiteMgr",
+        request=[("siteUri", Str(1)), ("localMainSrcs", Int(1, "unbounded")), ("localAuxSrc", Int(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("queryMainStreamSourcesEx", "TPProfessional.SiteMgr",
+        request=[("siteUri", Str(1))],
+        response=[("resultCode", Int(1)), ("auxStreams", Of(AuxStreamInfoEx, 0, "unbounded"))]),
+    OperationSpec("setVideoOutSrcEx", "TPProfessional.SiteMgr",
+        request=[("siteUri", Str(1)), ("hdOut", Int(1)), ("videoSrc", Int(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("querySiteVersionInfoEx", "TPProfessional.SiteMgr",
+        request=[("siteUri", Str(1))],
+        response=[("resultCode", Int(1)), ("siteDeviceVersionInfo", Of(SiteDeviceVersionInfoEx, 0))]),
+    OperationSpec("addSiteInfoEx", "TPProfessional.SiteMgr",
+        request=[("orgId", Str(1)), ("siteInfo", Of(TerminalInfoEx, 1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("editSiteInfoEx", "TPProfessional.SiteMgr",
+        request=[("siteInfo", Of(TerminalInfoEx, 1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("deleteSiteInfoEx", "TPProfessional.SiteMgr",
+        request=[("siteUris", Str(1, "unbounded"))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("querySitesInfoEx", "TPProfessional.SiteMgr",
+        request=[("queryConfig", Of(QueryConfigEx, 1))],
+        response=[("resultCode", Int(1)), ("sites", Of(TerminalInfoEx, 0, "unbounded")), ("pageInfo", Of(PagesInfoEx, 0))]),
+    OperationSpec("requestChairEx", "TPProfessional.TerminalConfCtr",
+        request=[("siteUri", Str(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("releaseChairEx", "TPProfessional.TerminalConfCtr",
+        request=[("siteUri", Str(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("queryConfCtrlPwdEx", "TPProfessional.TerminalConfCtr",
+        request=[("siteUri", Str(1))],
+        response=[("resultCode", Int(1)), ("result", Str(0))]),
+    OperationSpec("queryBroadInfoEx", "TPProfessional.TerminalConfCtr",
+        request=[("siteUri", Str(1))],
+        response=[("resultCode", Int(1)), ("broadInfo", Of(BroadInfoEx, 0))]),
+    OperationSpec("setRecordBroadEx", "TPProfessional.TerminalConfCtr",
+        request=[("siteUri", Str(1)), ("action", Int(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("setDirectBroadEx", "TPProfessional.TerminalConfCtr",
+        request=[("siteUri", Str(1)), ("action", Int(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("queryOrganizationEx", "TPProfessional.OrgaMgr",
+        request=[],
+        response=[("resultCode", Int(1)), ("orgs", Of(OrganizationItemEx, 0, "unbounded"))]),
+    OperationSpec("LoginRequest", "TP.Common",
+        request=[("userName", Str(1)), ("clientType", Str(0)), ("version", Int(0))],
+        response=[("resultCode", Int(1)), ("randomSequence", Bin(0)), ("hashType", Str(0))]),
+    OperationSpec("Authenticate", "TP.Common",
+        request=[("encryptPassword", Bin(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("Logout", "TP.Common",
+        request=[],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("KeepAlive", "TP.Common",
+        request=[],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("scheduleConfEx", "TPProfessional.ConfMgr",
+        request=[("scheduleConf", Of(ConferenceInfoEx, 1))],
+        response=[("resultCode", Int(1)), ("conferenceInfo", Of(ConferenceInfoEx, 0))]),
+    OperationSpec("scheduleRecurrenceConferenceEx", "TPProfessional.ConfMgr",
+        request=[("scheduleConf", Of(RecurrenceConfInfoEx, 1))],
+        response=[("resultCode", Int(1)), ("recurrenceConfInfo", Of(RecurrenceConfInfoEx, 0))]),
+    OperationSpec("editScheduledConfEx", "TPProfessional.ConfMgr",
+        request=[("editConf", Of(ConferenceInfoEx, 1))],
+        response=[("resultCode", Int(1)), ("conferenceInfo", Of(ConferenceInfoEx, 0))]),
+    OperationSpec("editRecurrenceConferenceEx", "TPProfessional.ConfMgr",
+        request=[("editConf", Of(RecurrenceConfInfoEx, 1)), ("beginTime", Time(0))],
+        response=[("resultCode", Int(1)), ("recurrenceConfInfo", Of(RecurrenceConfInfoEx, 0))]),
+    OperationSpec("querySitesEx", "TPProfessional.ConfMgr",
+        request=[],
+        response=[("resultCode", Int(1)), ("siteInfos", Of(SiteInfoEx, 0, "unbounded"))]),
+    OperationSpec("prolongScheduledConfEx", "TPProfessional.ConfMgr",
+        request=[("confId", Str(1)), ("beginDate", Time(0)), ("prolongTime", Span(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("querySiteStatusEx", "TPProfessional.ConfMgr",
+        request=[("siteUris", Str(1, "unbounded")), ("beginTime", Time(1)), ("duration", Span(1))],
+        response=[("resultCode", Int(1)), ("siteFreeBusyStates", Of(SiteFreeBusyStatesEx, 0, "unbounded"))]),
+    OperationSpec("queryConferencesStatusEx", "TPProfessional.ConfMgr",
+        request=[("confIds", Str(0, "unbounded"))],
+        response=[("resultCode", Int(1)), ("conferenceStatuses", Of(ConferenceStatusEx, 0, "unbounded"))]),
+    OperationSpec("queryConfSitesStatusEx", "TPProfessional.ConfMgr",
+        request=[("confId", Str(1)), ("siteUris", Str(0, "unbounded"))],
+        response=[("resultCode", Int(1)), ("siteStatuses", Of(SiteStatusEx, 0, "unbounded"))]),
+    OperationSpec("synchSiteStatusEx", "TPProfessional.ConfMgr",
+        request=[("siteUris", Str(1, "unbounded")), ("beginTime", Time(1)), ("duration", Span(1))],
+        response=[("resultCode", Int(1)), ("siteFreeBusyStates", Of(SiteFreeBusyStatesEx, 0, "unbounded"))]),
+    OperationSpec("addSiteToConfEx", "TPProfessional.ConfMgr",
+        request=[("confId", Str(1)), ("siteInfo", Of(SiteInfoEx, 1)), ("beginTime", Time(0))],
+        response=[("resultCode", Int(1)), ("siteAccessInfos", Of(SiteAccessInfoEx, 0, "unbounded"))]),
+    OperationSpec("delSiteFromConfEx", "TPProfessional.ConfMgr",
+        request=[("confId", Str(1)), ("siteUri", Str(1)), ("beginTime", Time(0))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("connectSitesEx", "TPProfessional.ConfMgr",
+        request=[("confId", Str(1)), ("siteUris", Str(1, "unbounded"))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("disconnectSitesEx", "TPProfessional.ConfMgr",
+        request=[("confId", Str(1)), ("siteUris", Str(1, "unbounded"))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("delScheduledConfEx", "TPProfessional.ConfMgr",
+        request=[("confId", Str(1)), ("beginTime", Time(0))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("queryMultiPointCDREx", "TPProfessional.ConfMgr",
+        request=[("queryConfig", Of(MultiPointCDRQueryConfigEx, 1))],
+        response=[("resultCode", Int(1)), ("cdr", Of(MultiPointCDREx, 0, "unbounded")), ("pageInfo", Of(PagesInfoEx, 0))]),
+    OperationSpec("queryPointToPointCDREx", "TPProfessional.ConfMgr",
+        request=[("queryConfig", Of(PointToPointCDRQueryConfigEx, 1))],
+        response=[("resultCode", Int(1)), ("cdr", Of(PointToPointCDREx, 0, "unbounded")), ("pageInfo", Of(PagesInfoEx, 0))]),
+    OperationSpec("queryAdhocConfFreeBusyEx", "TPProfessional.ConfMgr",
+        request=[("confAccessCodes", Str(1, "unbounded")), ("beginTime", Time(1)), ("duration", Span(1))],
+        response=[("resultCode", Int(1)), ("freebusy", Of(AdhocConfFreeBusyStateEx, 0, "unbounded"))]),
+    OperationSpec("synchAdhocConfFreeBusyEx", "TPProfessional.ConfMgr",
+        request=[("confAccessCodes", Str(1, "unbounded")), ("beginTime", Time(1)), ("duration", Span(1))],
+        response=[("resultCode", Int(1)), ("freebusy", Of(AdhocConfFreeBusyStateEx, 1, "unbounded"))]),
+    OperationSpec("queryAdhocConferencesEx", "TPProfessional.ConfMgr",
+        request=[("queryConfig", Of(QueryConfigEx, 1))],
+        response=[("resultCode", Int(1)), ("adhocConferences", Of(AdhocConferenceEx, 0, "unbounded")), ("pageInfo", Of(PagesInfoEx, 0))]),
+    OperationSpec("queryConfSiteMCUEx", "TPProfessional.ConfMgr",
+        request=[("confId", Str(1)), ("siteUris", Str(0, "unbounded")), ("beginTime", Time(0))],
+        response=[("resultCode", Int(1)), ("mcus", Of(SiteMCUEx, 0, "unbounded"))]),
+    OperationSpec("getContinuousPresenceInfoEx", "TPProfessional.ConfMgr",
+        request=[("confId", Str(1))],
+        response=[("resultCode", Int(1)), ("targets", Str(1, "unbounded")), ("cpResource", Int(1)), ("supportCPModes", Int(1, "unbounded"))]),
+    OperationSpec("getContinuousPresenceParamEx", "TPProfessional.ConfMgr",
+        request=[("confId", Str(1)), ("target", Str(1))],
+        response=[("resultCode", Int(1)), ("presenceMode", Int(1)), ("subPics", Str(0, "unbounded"))]),
+    OperationSpec("setVideoSourceEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1)), ("siteUri", Str(1)), ("videoSourceUri", Str(1)), ("isLock", Int(0))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("setAudioSwitchEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1)), ("switchGate", Int(0)), ("isSwitch", Int(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("setBroadcastSiteEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1)), ("siteUri", Str(1)), ("isBroadcast", Int(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("setBroadcastContinuousPresenceEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1)), ("isBroadcast", Int(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("setSitesMuteEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1)), ("siteUris", Str(1, "unbounded")), ("isMute", Int(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("setSitesQuietEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1)), ("siteUris", Str(1, "unbounded")), ("isQuiet", Int(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("setContinuousPresenceEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1)), ("target", Str(1)), ("presenceMode", Int(1)), ("subPics", Str(0, "unbounded"))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("requestConfChairEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1)), ("chairmanUri", Str(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("releaseConfChairEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("setFloorEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1)), ("siteUri", Str(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("setConfSiteVolumeEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1)), ("siteVolumes", Of(SiteVolumeEx, 1, "unbounded"))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("displayConfSiteLocalVideoEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1)), ("siteUris", Str(1, "unbounded"))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("hideConfSiteLocalVideoEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1)), ("siteUris", Str(1, "unbounded"))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("lockPresentationEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1)), ("siteUri", Str(1))],
+        response=[("resultCode", Int(1))]),
+    OperationSpec("unlockPresentationEx", "TPProfessional.ConfCtr",
+        request=[("confId", Str(1))],
+        response=[("resultCode", Int(1))]),
+]}
+
