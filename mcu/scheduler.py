@@ -176,10 +176,13 @@ class Scheduler:
                 if not self._is_known(uri):
                     answer[uri] = [BusyInterval(begin, duration, FreeBusy.UNKNOWN_SITE)]
                     continue
-                answer[uri] = [
-                    _busy(conf_id, occurrence)
-                    for conf_id, occurrence, _ in self._entries(uri, window_begin, window_end)
-                ]
+                answer[uri] = sorted(
+                    (
+                        _busy(conf_id, occurrence)
+                        for conf_id, occurrence, _ in self._entries(uri, window_begin, window_end)
+                    ),
+                    key=lambda interval: interval.start,
+                )
             return answer
 
     def changes(
