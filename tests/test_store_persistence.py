@@ -1,0 +1,156 @@
+"""Persistence: a restarted scheduler (new Store on the same file) has everything it answered
+for, also after the process was killed with SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from mcu.clock import ManualClock
+from mcu.model import (
+    ConferenceSpec,
+    DirectorySite,
+    FreeBusy,
+    Frequency,
+    RecurrenceRule,
+    SiteSpec,
+)
+from mcu.scheduler import Scheduler
+from mcu.store import Store
+
+START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def spec(name: str, begin: datetime, *uris: str) -> ConferenceSpec:
+    return ConferenceSpec(
+        name=name, begin=begin, duration=HOUR, sites=[SiteSpec(uri=u, name=u) for u in uris]
+    )
+
+
+def test_everything_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "scheduler.db"
+    clock = ManualClock(START)
+    scheduler = Scheduler(Store(path), clock)
+    plain = scheduler.schedule(spec("plain", START + HOUR, "a", "b"))
+    rule = RecurrenceRule(Frequency.WEEKLY, week_days=[1, 3], count=4, time_zone="America/New_York")
+    series = scheduler.schedule_recurrence(spec("series", START + 3 * HOUR, "c"), rule)
+    second = series.occurrences[1].begin
+    scheduler.prolong(series.conf_id, timedelta(minutes=15), occurrence_begin=second)
+    scheduler.edit_recurrence(
+        series.conf_id,
+        spec("one-off", series.occurrences[2].begin, "c", "d"),
+        rule,
+        occurrence_begin=series.occurrences[2].begin,
+    )
+    gone = scheduler.schedule(spec("gone", START + 5 * HOUR, "e"))
+    since = scheduler.revision()
+    scheduler.delete(gone.conf_id)
+    scheduler.add_directory_site(DirectorySite(uri="dir", name="Directory"))
+    expected = (scheduler.revision(), scheduler.conferences(), scheduler.directory())
+    expected_changes = scheduler.changes(["e", "c"], START, timedelta(days=30), since)
+
+    restarted = Scheduler(Store(path), clock)
+    assert (restarted.revision(), restarted.conferences(), restarted.directory()) == expected
+    assert restarted.changes(["e", "c"], START, timedelta(days=30), since) == expected_changes
+    assert restarted.get(plain.conf_id).password == plain.password
+    assert restarted.get(series.conf_id).recurrence == rule
+    # Allocation continues after the restart instead of reusing ids or access codes.
+    fresh = restarted.schedule(spec("fresh", START + 20 * HOUR, "f"))
+    assert int(fresh.conf_id) > int(gone.conf_id)
+    assert fresh.access_code not in {plain.access_code, series.access_code, gone.access_code}
+
+
+def test_the_database_is_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "scheduler.db"
+    Scheduler(Store(path), ManualClock(START)).schedule(spec("x", START + HOUR, "a"))
+    connection = sqlite3.connect(path)
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        connection.close()
+
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys, time
+    from datetime import UTC, datetime, timedelta
+    from mcu.clock import ManualClock
+    from mcu.model import ConferenceSpec, Frequency, RecurrenceRule, SiteSpec
+    from mcu.scheduler import Scheduler
+    from mcu.store import Store
+
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    scheduler = Scheduler(Store(sys.argv[1]), ManualClock(start))
+    hour = timedelta(hours=1)
+    for n in range(5):
+        spec = ConferenceSpec(
+            name=f"conf {n}", begin=start + (n + 1) * hour, duration=hour,
+            sites=[SiteSpec(uri=f"site{n}")],
+        )
+        conference = scheduler.schedule(spec)
+        print(json.dumps({"id": conference.conf_id, "code": conference.access_code}), flush=True)
+    series = scheduler.schedule_recurrence(
+        ConferenceSpec(name="series", begin=start + 10 * hour, duration=hour,
+                       sites=[SiteSpec(uri="series-site")]),
+        RecurrenceRule(Frequency.DAILY, count=3),
+    )
+    scheduler.prolong(series.conf_id, timedelta(minutes=20),
+                      occurrence_begin=series.occurrences[1].begin)
+    print(json.dumps({"id": series.conf_id, "code": series.access_code}), flush=True)
+    scheduler.delete("1001")
+    print(json.dumps({"deleted": "1001", "revision": scheduler.revision()}), flush=True)
+    print("READY", flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_answers_survive_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / "killed.db"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
+    answered = []
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if line.strip() == "READY":
+                break
+            answered.append(json.loads(line))
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    *booked, deletion = answered
+    assert len(booked) == 6
+
+    scheduler = Scheduler(Store(path), ManualClock(START))
+    assert scheduler.revision() == deletion["revision"]
+    survivors = {c.conf_id: c for c in scheduler.conferences()}
+    assert set(survivors) == {b["id"] for b in booked} - {deletion["deleted"]}
+    for answer in booked:
+        if answer["id"] in survivors:
+            assert survivors[answer["id"]].access_code == answer["code"]
+    series = survivors[booked[-1]["id"]]
+    assert [o.duration for o in series.occurrences] == [HOUR, HOUR + timedelta(minutes=20), HOUR]
+    # The deletion's tombstone survived too.
+    (freed,) = scheduler.changes(["site0"], START, timedelta(days=1), deletion["revision"] - 1)[
+        "site0"
+    ]
+    assert (freed.state, freed.conf_id) == (FreeBusy.FREE, deletion["deleted"])
