@@ -1,0 +1,141 @@
+"""The state of one running conference occurrence: who is connected, muted, speaking, which
+picture each site sees. Plain data; the rules that change it live in mcu/runtime.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mcu.calls import Call
+from mcu.events import ErrorInfo
+from mcu.model import Conference, Occurrence, SiteCallState, SiteSpec
+
+DEFAULT_VOLUME = 50  # 0..100 scale; the media engine maps it to a gain, 50 = unity
+DEFAULT_SWITCH_GATE = 15  # WS/T 546 table 8: switchGate 0 means "the default (15)"
+CONFERENCE_TARGET = ""  # the conference's own CP picture (target "" or "0" on the wire)
+
+
+@dataclass(frozen=True)
+class CpSetting:
+    """A continuous-presence picture: layout mode (WS/T 546 table 63) and pane sources."""
+
+    mode: int = 0
+    sub_pics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CameraCommand:
+    """CameraControlEx. position is None when the action is not a preset action (wire 255)."""
+
+    cam_state: int
+    action: int
+    position: int | None
+    source: int
+
+
+@dataclass
+class CameraState:
+    """What the MCU last told a site's cameras, and the presets stored so far, keyed by
+    (cam_state, input id). PTZ motion itself comes with the media plane."""
+
+    last_command: CameraCommand | None = None
+    presets: dict[tuple[int, int], set[int]] = field(default_factory=dict)
+    active_preset: dict[tuple[int, int], int] = field(default_factory=dict)
+    selected_source: int | None = None
+
+
+@dataclass
+class LiveSite:
+    spec: SiteSpec
+    call: Call | None = None
+    last_failure: ErrorInfo | None = None
+    muted: bool = False
+    quiet: bool = False
+    volume: int = DEFAULT_VOLUME
+    local_video_open: bool = True
+    video_source: str | None = None
+    video_source_locked: bool = False
+    sending_aux: bool = False
+    camera: CameraState = field(default_factory=CameraState)
+    video_outputs: dict[int, int] = field(default_factory=dict)  # hdOut -> videoSrc
+    main_sources: tuple[int, ...] = ()
+    aux_source: int | None = None
+
+    @property
+    def uri(self) -> str:
+        return self.spec.uri
+
+    @property
+    def state(self) -> SiteCallState:
+        return self.call.state if self.call is not None else SiteCallState.NOT_JOINED
+
+    @property
+    def connected(self) -> bool:
+        return self.state is SiteCallState.IN_CONFERENCE
+
+    @property
+    def failure(self) -> ErrorInfo | None:
+        if self.call is not None and self.call.failure is not None:
+            return self.call.failure
+        return self.last_failure
+
+
+@dataclass
+class LiveConference:
+    conference: Conference
+    occurrence: Occurrence
+    sites: dict[str, LiveSite] = field(default_factory=dict)
+    chair: str | None = None
+    floor: str | None = None
+    broadcast_site: str | None = None
+    broadcast_cp: bool = False
+    speaking: str | None = None
+    audio_switch: bool = False
+    switch_gate: int = DEFAULT_SWITCH_GATE
+    locked: bool = False  # no operation of this interface locks a conference; kept for status
+    presentation: str | None = None
+    presentation_locked: bool = False
+    recording: bool = False
+    live_broadcast: bool = False
+    layouts: dict[str, CpSetting] = field(default_factory=dict)  # target -> picture
+    audio_levels: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def conf_id(self) -> str:
+        return self.conference.conf_id
+
+    @property
+    def begin(self) -> datetime:
+        return self.occurrence.begin
+
+    def connected_sites(self) -> list[LiveSite]:
+        return [site for site in self.sites.values() if site.connected]
+
+
+# WS/T 546 table 63. The pane count is the number in the name (CP_3_2: three panes); CP_None
+# has none. mcu/layouts.py (another change in flight) will hold the geometry; once it is on
+# main this table should be replaced by its pane counts so the modes exist in one place.
+CP_MODE_NAMES: tuple[str, ...] = (
+    "CP_None",
+    "CP_1_1",
+    *(f"CP_2_{i}" for i in range(1, 4)),
+    *(f"CP_3_{i}" for i in range(1, 7)),
+    *(f"CP_4_{i}" for i in range(1, 7)),
+    *(f"CP_5_{i}" for i in range(1, 5)),
+    *(f"CP_6_{i}" for i in range(1, 6)),
+    *(f"CP_7_{i}" for i in range(1, 6)),
+    *(f"CP_8_{i}" for i in range(1, 5)),
+    "CP_9_1",
+    *(f"CP_10_{i}" for i in range(1, 7)),
+    *(f"CP_13_{i}" for i in range(1, 6)),
+    "CP_16_1",
+    "CP_20_1",
+    "CP_24_1",
+)
+assert len(CP_MODE_NAMES) == 50, "WS/T 546 table 63 has 50 modes"
+
+
+def cp_pane_count(mode: int) -> int:
+    name = CP_MODE_NAMES[mode]
+    return 0 if name == "CP_None" else int(name.split("_")[1])
