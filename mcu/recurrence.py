@@ -16,7 +16,8 @@ A pure function of the rule and the first begin time. Decisions where WS/T 546 i
 - Monthly: monthDay (1..31) wins over weekDay; a month too short for monthDay uses its last
   day (the 31st becomes 28/29 February, 30 April). weekDay n (1..4) with weekDays selects
   the n-th such weekday of the month; weekDay 5 or -1 selects the last one. weekDay without
-  weekDays uses the weekday of the first begin. Every interval-th month from the first.
+  weekDays uses the weekday of the first begin; weekDays without weekDay (0) means the first
+  such weekday. Every interval-th month from the first.
 - endDate is inclusive by local date in the rule's zone. With both count and endDate the
   series stops at whichever limit comes first (the smaller set wins).
 - Neither count nor endDate is refused (BAD_RECURRENCE), and so is a series of more than

@@ -230,3 +230,9 @@ def replace_zone(rule: RecurrenceRule, name: str) -> RecurrenceRule:
         rule.end_date,
         name,
     )
+
+
+def test_monthly_week_days_without_week_day_means_the_first_one() -> None:
+    first = datetime(2026, 1, 1, 9, 0, tzinfo=SHANGHAI)
+    rule = RecurrenceRule(Frequency.MONTHLY, week_days=[1], count=2)  # first Monday
+    assert dates(expand(rule, first)) == [date(2026, 1, 5), date(2026, 2, 2)]
