@@ -273,9 +273,16 @@ class SoapDispatcher:
         ctx = _new_context(server)
         ctx.in_string = [body]
         ctx.udc = call
-        (ctx, *_) = server.generate_contexts(ctx)
-        if ctx.in_error is None:
-            server.get_in_object(ctx)
+        try:
+            (ctx, *_) = server.generate_contexts(ctx)
+            if ctx.in_error is None:
+                server.get_in_object(ctx)
+        except Exception as error:
+            # spyne's reader trips over some envelopes (e.g. an empty Body) with plain
+            # exceptions; at this stage it only has the client's bytes to blame
+            log.info("unreadable SOAP request: %r", error)
+            fault = SoapFault.client("BadRequest", "the SOAP Body holds no readable operation")
+            return SoapAnswer(*fault_envelope(version, fault))
         if ctx.in_error is not None:
             return self._fault(version, ctx.in_error)
         server.get_out_object(ctx)
