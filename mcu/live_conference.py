@@ -9,11 +9,13 @@ from datetime import datetime
 
 from mcu.calls import Call
 from mcu.events import ErrorInfo
+from mcu.layouts import LAYOUT_MODES, layout_mode
 from mcu.model import Conference, Occurrence, SiteCallState, SiteSpec
 
 DEFAULT_VOLUME = 50  # 0..100 scale; the media engine maps it to a gain, 50 = unity
 DEFAULT_SWITCH_GATE = 15  # WS/T 546 table 8: switchGate 0 means "the default (15)"
 CONFERENCE_TARGET = ""  # the conference's own CP picture (target "" or "0" on the wire)
+CP_MODES = range(len(LAYOUT_MODES))  # WS/T 546 table 63: 0..49
 
 
 @dataclass(frozen=True)
@@ -113,29 +115,9 @@ class LiveConference:
         return [site for site in self.sites.values() if site.connected]
 
 
-# WS/T 546 table 63. The pane count is the number in the name (CP_3_2: three panes); CP_None
-# has none. mcu/layouts.py (another change in flight) will hold the geometry; once it is on
-# main this table should be replaced by its pane counts so the modes exist in one place.
-CP_MODE_NAMES: tuple[str, ...] = (
-    "CP_None",
-    "CP_1_1",
-    *(f"CP_2_{i}" for i in range(1, 4)),
-    *(f"CP_3_{i}" for i in range(1, 7)),
-    *(f"CP_4_{i}" for i in range(1, 7)),
-    *(f"CP_5_{i}" for i in range(1, 5)),
-    *(f"CP_6_{i}" for i in range(1, 6)),
-    *(f"CP_7_{i}" for i in range(1, 6)),
-    *(f"CP_8_{i}" for i in range(1, 5)),
-    "CP_9_1",
-    *(f"CP_10_{i}" for i in range(1, 7)),
-    *(f"CP_13_{i}" for i in range(1, 6)),
-    "CP_16_1",
-    "CP_20_1",
-    "CP_24_1",
-)
-assert len(CP_MODE_NAMES) == 50, "WS/T 546 table 63 has 50 modes"
-
-
 def cp_pane_count(mode: int) -> int:
-    name = CP_MODE_NAMES[mode]
-    return 0 if name == "CP_None" else int(name.split("_")[1])
+    """Panes a mode offers to subPics (and the cpResouce it needs). CP_None's single pane
+    follows the broadcast or speaking site, so it takes no subPics and needs no CP resource.
+    Raises ValueError for a value outside table 63."""
+    layout = layout_mode(mode)
+    return 0 if layout.voice_switched else layout.pane_count

@@ -54,9 +54,10 @@ from mcu.events import (
     VideoOutputChanged,
     VideoSourceChanged,
 )
+from mcu.layouts import layout_mode, parse_sub_pic
 from mcu.live_conference import (
     CONFERENCE_TARGET,
-    CP_MODE_NAMES,
+    CP_MODES,
     CameraCommand,
     CameraState,
     CpSetting,
@@ -84,7 +85,6 @@ SELECT_SOURCE_ACTION = 21
 STORE_PRESET, ACTIVATE_PRESET, CLEAR_PRESET = 18, 19, 20
 NO_PRESET = 255  # camPos when the action is not a preset action
 PRESET_POSITIONS = range(0, 255)
-AUX_SUFFIX = "(%AUX1)"  # "uri(%AUX1)" in subPics: that site's content stream
 
 
 class SchedulerView(Protocol):
@@ -514,7 +514,7 @@ class ConferenceRuntime:
         live = self._running(conf_id)
         resolved = self._resolve_target(live.sites.keys(), target)
         cp_resource = live.conference.spec.cp_resource
-        if mode not in range(len(CP_MODE_NAMES)):
+        if mode not in CP_MODES:
             raise DomainError(Fault.BAD_LAYOUT, f"presenceMode {mode} not in 0..49")
         panes = cp_pane_count(mode)
         if cp_resource <= 0 and mode != 0:
@@ -522,15 +522,15 @@ class ConferenceRuntime:
         if panes > cp_resource:
             raise DomainError(
                 Fault.BAD_LAYOUT,
-                f"{CP_MODE_NAMES[mode]} needs {panes} panes, cpResouce {cp_resource}",
+                f"{layout_mode(mode).name} needs {panes} panes, cpResouce {cp_resource}",
             )
         if len(sub_pics) > panes:
             raise DomainError(
                 Fault.BAD_LAYOUT,
-                f"{len(sub_pics)} subPics for {panes} panes of {CP_MODE_NAMES[mode]}",
+                f"{len(sub_pics)} subPics for {panes} panes of {layout_mode(mode).name}",
             )
         for entry in sub_pics:
-            uri = entry[: -len(AUX_SUFFIX)] if entry.endswith(AUX_SUFFIX) else entry
+            uri, _ = parse_sub_pic(entry)
             if uri and uri not in live.sites:
                 raise DomainError(Fault.SITE_NOT_IN_CONFERENCE, f"subPic {entry}")
         setting = CpSetting(mode, tuple(sub_pics))
@@ -542,9 +542,7 @@ class ConferenceRuntime:
         conference = self.scheduler.get(conf_id)
         _, occurrence = self.scheduler.state(conf_id)
         cp_resource = conference.spec.cp_resource
-        modes = tuple(
-            mode for mode in range(len(CP_MODE_NAMES)) if cp_pane_count(mode) <= cp_resource
-        )
+        modes = tuple(mode for mode in CP_MODES if cp_pane_count(mode) <= cp_resource)
         targets = ("0", *(f"({spec.uri})" for spec in occurrence.sites))
         return CpInfo(targets, cp_resource, modes)
 
