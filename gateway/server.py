@@ -7,6 +7,7 @@ on an ephemeral 127.0.0.1 port for tests and tools.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -33,6 +34,7 @@ from gateway.soap import (
 )
 from gateway.soap import RequestContext as SoapRequestContext
 from mcu.clock import Clock, SystemClock
+from mcu.runtime import ConferenceRuntime
 
 log = logging.getLogger("gateway.server")
 
@@ -223,9 +225,13 @@ async def running_server(
     store = None
     if scheduler is None:
         store, scheduler = open_scheduler(settings, clock)
+    if runtime is None:
+        runtime = ConferenceRuntime(scheduler, clock, call_timeout=settings.call_timeout_seconds)
     app = build_app(settings, scheduler, runtime, clock)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    runtime.reconcile()
+    lifecycle = asyncio.create_task(_follow_schedule(runtime), name="conference-lifecycle")
     try:
         site = web.TCPSite(
             runner, settings.host, settings.port, ssl_context=ssl_context(settings)
@@ -235,6 +241,17 @@ async def running_server(
         scheme = "https" if settings.uses_tls else "http"
         yield RunningServer(f"{scheme}://{host}:{port}", app)
     finally:
+        lifecycle.cancel()
         await runner.cleanup()
         if store is not None:
             store.close()
+
+
+async def _follow_schedule(runtime: ConferenceRuntime, interval: float = 1.0) -> None:
+    """Start and end live conferences as the clock passes their begin and end times."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            runtime.reconcile()
+        except Exception:  # one bad conference must not stop every other one's life cycle
+            log.exception("reconcile failed")
