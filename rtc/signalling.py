@@ -1,0 +1,170 @@
+"""Terminal <-> MCU signalling: JSON messages over one WebSocket per terminal.
+
+The protocol (docs/signalling.md has the sequence charts):
+
+terminal -> MCU   register  {uri, name, site_type, capabilities}
+MCU -> terminal   registered {uri}
+MCU -> terminal   invite    {call_id, conf_id, conf_name, sdp}         (MCU dials out: SDP offer)
+terminal -> MCU   ringing   {call_id}
+terminal -> MCU   answer    {call_id, sdp}                             (SDP answer)
+terminal -> MCU   decline   {call_id, reason}
+terminal -> MCU   join      {call_id, access_code, password, sdp}      (dial-in: SDP offer)
+MCU -> terminal   joined    {call_id, conf_id, sdp}                    (SDP answer)
+either            bye       {call_id, reason}
+either            ping / pong {seq}                                    (heartbeat, every 2 s)
+MCU -> terminal   error     {call_id?, code, message}
+
+Every message is a JSON object with a "type". Unknown types and malformed messages are
+answered with an error and otherwise ignored; they never close the connection.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+HEARTBEAT_INTERVAL_S = 2.0
+HEARTBEAT_MISSES = 3  # a peer silent for 3 intervals is gone (detected well within 10 s)
+
+
+class SignallingError(ValueError):
+    """A message that is not valid JSON, has no known type, or lacks a field."""
+
+
+@dataclass
+class Capabilities:
+    video_codecs: list[str] = field(default_factory=lambda: ["H264", "VP8"])
+    video_formats: list[str] = field(default_factory=lambda: ["1080P30", "720P30", "4CIF"])
+    audio_codecs: list[str] = field(default_factory=lambda: ["opus", "G722", "PCMU", "PCMA"])
+
+
+@dataclass
+class Message:
+    type: ClassVar[str] = ""
+
+    def to_json(self) -> str:
+        return json.dumps({"type": self.type, **asdict(self)})
+
+
+@dataclass
+class Register(Message):
+    type: ClassVar[str] = "register"
+    uri: str
+    name: str
+    site_type: int = 7  # SiteType.SIP
+    capabilities: Capabilities = field(default_factory=Capabilities)
+
+
+@dataclass
+class Registered(Message):
+    type: ClassVar[str] = "registered"
+    uri: str
+
+
+@dataclass
+class Invite(Message):
+    type: ClassVar[str] = "invite"
+    call_id: str
+    conf_id: str
+    conf_name: str
+    sdp: str
+
+
+@dataclass
+class Ringing(Message):
+    type: ClassVar[str] = "ringing"
+    call_id: str
+
+
+@dataclass
+class Answer(Message):
+    type: ClassVar[str] = "answer"
+    call_id: str
+    sdp: str
+
+
+@dataclass
+class Decline(Message):
+    type: ClassVar[str] = "decline"
+    call_id: str
+    reason: str = "declined"
+
+
+@dataclass
+class Join(Message):
+    type: ClassVar[str] = "join"
+    call_id: str
+    access_code: str
+    password: str
+    sdp: str
+
+
+@dataclass
+class Joined(Message):
+    type: ClassVar[str] = "joined"
+    call_id: str
+    conf_id: str
+    sdp: str
+
+
+@dataclass
+class Bye(Message):
+    type: ClassVar[str] = "bye"
+    call_id: str
+    reason: str = "hang up"
+
+
+@dataclass
+class Ping(Message):
+    type: ClassVar[str] = "ping"
+    seq: int
+
+
+@dataclass
+class Pong(Message):
+    type: ClassVar[str] = "pong"
+    seq: int
+
+
+@dataclass
+class Error(Message):
+    type: ClassVar[str] = "error"
+    code: str
+    message: str
+    call_id: str | None = None
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.type: cls
+    for cls in (Register, Registered, Invite, Ringing, Answer, Decline, Join, Joined, Bye,
+                Ping, Pong, Error)
+}
+
+
+def parse_message(text: str | bytes) -> Message:
+    """One message from its JSON text; SignallingError when it is not a valid message."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SignallingError(f"not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise SignallingError("a message is a JSON object")
+    cls = MESSAGE_TYPES.get(data.pop("type", None))
+    if cls is None:
+        raise SignallingError("unknown message type")
+    names = {f.name for f in fields(cls)}
+    values: dict[str, Any] = {k: v for k, v in data.items() if k in names}
+    if cls is Register and isinstance(values.get("capabilities"), dict):
+        caps = values["capabilities"]
+        known = {f.name for f in fields(Capabilities)}
+        values["capabilities"] = Capabilities(**{k: v for k, v in caps.items() if k in known})
+    try:
+        message = cls(**values)
+    except TypeError as error:
+        raise SignallingError(f"{cls.type}: {error}") from None
+    for f in fields(cls):
+        value = getattr(message, f.name)
+        if f.type in ("str", "int") and not isinstance(value, str if f.type == "str" else int):
+            raise SignallingError(f"{cls.type}.{f.name} must be {f.type}")
+    return message
