@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from spyne import ServiceBase
 
 from gateway.services.common import CommonService
+from gateway.services.conf_mgr import ConfMgrService
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,9 @@ class Endpoint:
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("common", ("/services/common", "/esdk/services/tpCommon"), (CommonService,)),
     Endpoint(
-        "confMgr", ("/services/confMgr", "/esdk/services/tpProfessionalConfMgr"), ()
+        "confMgr",
+        ("/services/confMgr", "/esdk/services/tpProfessionalConfMgr"),
+        (ConfMgrService,),
     ),
     Endpoint(
         "confCtrl", ("/services/confCtrl", "/esdk/services/tpProfessionalConfCtrl"), ()

@@ -1,0 +1,368 @@
+"""Wire <-> domain conversion of the confMgr types (gateway/wire.py <-> mcu/model.py and the
+runtime's status records). Other services import from here; nothing here calls the MCU.
+
+Inbound (`*_to_domain`) validates what the domain cannot know about the wire: enumeration
+ranges (DomainError OUT_OF_RANGE), the Boolean rule and the VideoFormat/VideoProtocol
+numbering; members the WSDL marks minOccurs=1 but eSDK's own examples omit get the
+standard's defaults. Outbound (`*_to_wire`) writes every member the WSDL requires.
+
+Decisions where the standard is silent:
+- Times go out in the offset they were booked with (the client's own offset), so a client
+  sees its own wall-clock times back; times that come from the server's clock are UTC. The
+  scheduler keeps whole seconds, so no fraction is written.
+- A conference's `sites` lists its site list once; `siteAccessInfos` has one entry per site
+  and occurrence (the eSDK example repeats `sites` per occurrence, which says nothing more).
+- Passwords are written back in the scheduling answer (the platform may have generated
+  them, and the booking client is the one who needs them); status answers never carry them.
+- A site without busy time in the window answers one FREE state spanning the window
+  (SiteFreeBusyStatesEx.states is 1..n).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from gateway import wire
+from gateway.enum_numbering import EnumNumbering
+from mcu.errors import DomainError, Fault
+from mcu.events import ErrorInfo
+from mcu.model import (
+    BusyInterval,
+    Conference,
+    ConferenceSpec,
+    DialingMode,
+    DirectorySite,
+    FreeBusy,
+    Frequency,
+    MediaEncryptType,
+    Occurrence,
+    Presentation,
+    RecurrenceRule,
+    SiteFrom,
+    SiteSpec,
+    SiteType,
+)
+from mcu.runtime import ConferenceStatus, SiteStatus
+
+# SiteStatusEx.volume when the site is not in the conference, as the reference platform says
+NO_VOLUME = 65535
+DEFAULT_CP_RESOURCE = ConferenceSpec.__dataclass_fields__["cp_resource"].default
+DEFAULT_SITE = SiteSpec(uri="")
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+def flag(value: int | str | None, default: bool) -> bool:
+    """WS/T 546 4.2.3's Boolean rule: a value whose text begins with "1" is true, any other
+    false; absent -> `default`. (The WSDL carries flags as int, so "" never parses.)"""
+    if value is None:
+        return default
+    return str(value).startswith("1")
+
+
+def flag_to_wire(value: bool | None) -> int | None:
+    return None if value is None else int(bool(value))
+
+
+def enum_value(enum_type, value: int | None, default, field: str):
+    """`value` as a member of `enum_type`, `default` when absent, OUT_OF_RANGE otherwise."""
+    if value is None:
+        return default
+    try:
+        return enum_type(value)
+    except ValueError:
+        raise DomainError(Fault.OUT_OF_RANGE, f"{field} {value} is out of range") from None
+
+
+def text(value: str | None) -> str | None:
+    """An optional string: absent or blank -> None (4.2.3: unset optional nodes are omitted,
+    but clients often send them empty)."""
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def require_aware(moment: datetime | None, field: str) -> datetime | None:
+    """Times without an offset are refused: the standard's format always has one."""
+    if moment is not None and (moment.tzinfo is None or moment.utcoffset() is None):
+        raise DomainError(Fault.BAD_TIME, f"{field} needs a UTC offset (e.g. +08:00 or Z)")
+    return moment
+
+
+# --- sites ----------------------------------------------------------------------------------
+
+
+def site_to_domain(site: wire.SiteInfoEx | None, numbering: EnumNumbering) -> SiteSpec:
+    if site is None:
+        raise DomainError(Fault.MISSING_PARAMETER, "siteInfo")
+    uri = text(site.uri)
+    if uri is None:
+        raise DomainError(Fault.MISSING_PARAMETER, "site uri")
+    lock = site.isLockVideoSource
+    return SiteSpec(
+        uri=uri,
+        name=site.name or "",
+        type=enum_value(SiteType, site.type, DEFAULT_SITE.type, "site type"),
+        from_=enum_value(SiteFrom, getattr(site, "from"), DEFAULT_SITE.from_, "site from"),
+        dialing_mode=enum_value(
+            DialingMode, site.dialingMode, DEFAULT_SITE.dialing_mode, "dialingMode"
+        ),
+        rate=text(site.rate),
+        video_format=numbering.video_format_to_domain(site.videoFormat),
+        video_protocol=numbering.video_protocol_to_domain(site.videoProtocol),
+        is_lock_video_source=None if lock is None else int(flag(lock, False)),
+        participant_type=site.participantType,
+    )
+
+
+def site_to_wire(site: SiteSpec, numbering: EnumNumbering) -> wire.SiteInfoEx:
+    answer = wire.SiteInfoEx(
+        name=site.name,
+        uri=site.uri,
+        type=int(site.type),
+        dialingMode=int(site.dialing_mode),
+        rate=site.rate,
+        videoFormat=numbering.video_format_to_wire(site.video_format),
+        videoProtocol=numbering.video_protocol_to_wire(site.video_protocol),
+        isLockVideoSource=site.is_lock_video_source,
+        participantType=site.participant_type,
+    )
+    setattr(answer, "from", int(site.from_))  # a Python keyword: no keyword argument
+    return answer
+
+
+def directory_site_to_wire(site: DirectorySite, numbering: EnumNumbering) -> wire.SiteInfoEx:
+    return site_to_wire(
+        SiteSpec(
+            uri=site.uri,
+            name=site.name,
+            type=site.type,
+            rate=site.rate,
+            video_format=site.video_format,
+            video_protocol=site.video_protocol,
+        ),
+        numbering,
+    )
+
+
+def site_access_infos(
+    conference: Conference, occurrences: Iterable[Occurrence] | None = None
+) -> list[wire.SiteAccessInfoEx]:
+    """One SiteAccessInfoEx per site and occurrence (all occurrences unless given)."""
+    chosen = conference.occurrences if occurrences is None else occurrences
+    return [
+        wire.SiteAccessInfoEx(
+            uri=site.uri,
+            confAccessCode=conference.access_code,
+            name=site.name or None,
+            beginTime=occurrence.begin,
+        )
+        for occurrence in chosen
+        for site in occurrence.sites
+    ]
+
+
+# --- conferences ----------------------------------------------------------------------------
+
+
+def conference_spec(info: wire.ConferenceInfoEx | None, numbering: EnumNumbering) -> ConferenceSpec:
+    """ConferenceInfoEx (or RecurrenceConfInfoEx) -> ConferenceSpec. Name, times, passwords
+    and cpResouce's allowed set are the scheduler's to check; ranges are checked here."""
+    if info is None:
+        raise DomainError(Fault.MISSING_PARAMETER, "conference")
+    if info.beginTime is None:
+        raise DomainError(Fault.MISSING_PARAMETER, "beginTime")
+    return ConferenceSpec(
+        name=(info.name or "").strip(),
+        begin=require_aware(info.beginTime, "beginTime"),
+        duration=info.duration,
+        sites=[site_to_domain(site, numbering) for site in info.sites or []],
+        access_code=text(info.accessCode),
+        password=text(info.password),
+        chairman_password=text(info.chairmanPassword),
+        media_encrypt_type=enum_value(
+            MediaEncryptType, info.mediaEncryptType, MediaEncryptType.AUTO, "mediaEncryptType"
+        ),
+        aux_video_format=numbering.video_format_to_domain(info.auxVideoFormat),
+        aux_video_protocol=numbering.video_protocol_to_domain(info.auxVideoProtocol),
+        cp_resource=DEFAULT_CP_RESOURCE if info.cpResouce is None else info.cpResouce,
+        rate=text(info.rate),
+        is_recording=int(flag(info.isRecording, True)),
+        recorder_addr=text(info.recorderAddr),
+        is_live_broadcast=int(flag(info.isLiveBroadcast, True)),
+        presentation=enum_value(Presentation, info.presentation, Presentation.FILM, "presentation"),
+        bill_code=text(info.billCode),
+        main_site_uri=text(info.mainSiteUri),
+    )
+
+
+def recurrence_rule(info: wire.RecurrenceConfInfoEx) -> RecurrenceRule:
+    """RecurrenceConfInfoEx's rule members. frequency and interval are required; count 0 or
+    absent means "bounded by endDate only"; weekDay/monthDay 0 or absent mean unused."""
+    if info.frequency is None:
+        raise DomainError(Fault.MISSING_PARAMETER, "frequency")
+    if info.interval is None:
+        raise DomainError(Fault.MISSING_PARAMETER, "interval")
+    frequency = enum_value(Frequency, info.frequency, None, "frequency")
+    week_days = list(info.weekDays or [])
+    if any(day not in range(7) for day in week_days):
+        raise DomainError(Fault.OUT_OF_RANGE, f"weekDays {week_days} not all in 0..6")
+    week_day = info.weekDay or 0
+    month_day = info.monthDay or 0
+    count = info.count or 0
+    if week_day not in range(6) or month_day not in range(32) or count < 0:
+        raise DomainError(
+            Fault.OUT_OF_RANGE, f"weekDay {week_day}, monthDay {month_day} or count {count}"
+        )
+    return RecurrenceRule(
+        frequency=frequency,
+        interval=info.interval,
+        week_days=week_days,
+        week_day=week_day,
+        month_day=month_day,
+        count=count,
+        end_date=require_aware(info.endDate, "endDate"),
+        time_zone=text(info.timeZone),
+    )
+
+
+def _conference_members(
+    conference: Conference, numbering: EnumNumbering, occurrence: Occurrence
+) -> dict:
+    spec = conference.spec
+    return {
+        "confId": conference.conf_id,
+        "name": occurrence.name,
+        "beginTime": occurrence.begin,
+        "duration": occurrence.duration,
+        "accessCode": conference.access_code,
+        "password": conference.password or None,
+        "chairmanPassword": conference.chairman_password or None,
+        "mediaEncryptType": int(spec.media_encrypt_type),
+        "auxVideoFormat": numbering.video_format_to_wire(spec.aux_video_format),
+        "auxVideoProtocol": numbering.video_protocol_to_wire(spec.aux_video_protocol),
+        "cpResouce": spec.cp_resource,
+        "rate": spec.rate,
+        "isRecording": spec.is_recording,
+        "recorderAddr": spec.recorder_addr,
+        "isLiveBroadcast": spec.is_live_broadcast,
+        "presentation": int(spec.presentation),
+        "billCode": spec.bill_code,
+        "sites": [site_to_wire(site, numbering) for site in occurrence.sites],
+        "mainSiteUri": spec.main_site_uri,
+    }
+
+
+def conference_info_to_wire(
+    conference: Conference, numbering: EnumNumbering, status: int | None = None
+) -> wire.ConferenceInfoEx:
+    """A plain conference as booked (its one occurrence, prolongations included)."""
+    members = _conference_members(conference, numbering, conference.occurrences[0])
+    return wire.ConferenceInfoEx(status=status, **members)
+
+
+def recurrence_info_to_wire(
+    conference: Conference, numbering: EnumNumbering, status: int | None = None
+) -> wire.RecurrenceConfInfoEx:
+    """A recurring conference: the series' own values (first occurrence's begin is the
+    series begin, the spec's site list) plus the rule and every occurrence's access info."""
+    members = _conference_members(conference, numbering, conference.occurrences[0])
+    members["name"] = conference.spec.name
+    members["beginTime"] = conference.spec.begin
+    members["duration"] = conference.spec.duration
+    members["sites"] = [site_to_wire(site, numbering) for site in conference.spec.sites]
+    rule = conference.recurrence
+    if rule is None:
+        raise ValueError(f"conference {conference.conf_id} is not recurring")
+    return wire.RecurrenceConfInfoEx(
+        status=status,
+        frequency=int(rule.frequency),
+        interval=rule.interval,
+        weekDays=list(rule.week_days) or None,
+        weekDay=rule.week_day,
+        timeZone=rule.time_zone,
+        monthDay=rule.month_day,
+        count=rule.count,
+        endDate=rule.end_date,
+        siteAccessInfos=site_access_infos(conference),
+        **members,
+    )
+
+
+# --- statuses -------------------------------------------------------------------------------
+
+
+def conference_status_to_wire(status: ConferenceStatus) -> wire.ConferenceStatusEx:
+    return wire.ConferenceStatusEx(
+        id=status.conf_id,
+        name=status.name or None,
+        status=int(status.state),
+        chair=status.chair,
+        broadcast=status.broadcast,
+        speaking=status.speaking,
+        presentation=status.presentation,
+        isLock=flag_to_wire(status.locked),
+        isAudioSwitch=flag_to_wire(status.audio_switch),
+        switchGate=status.switch_gate,
+        beginTime=status.begin,
+        endTime=status.end,
+        isLockPresentation=flag_to_wire(status.presentation_locked),
+        lockPresentation=status.presentation_lock_holder,
+    )
+
+
+def error_info_to_wire(error: ErrorInfo | None) -> wire.ErrorInfoEx | None:
+    if error is None:
+        return None
+    return wire.ErrorInfoEx(errCode=error.code, discription=error.description)
+
+
+def site_status_to_wire(status: SiteStatus) -> wire.SiteStatusEx:
+    """muted/quiet map to the wire's 0 = muted/quiet, 1 = not (WS/T 546 table 9)."""
+    return wire.SiteStatusEx(
+        uri=status.uri,
+        name=status.name or None,
+        status=int(status.state),
+        volume=NO_VOLUME if status.volume is None else status.volume,
+        videoSource=status.video_source,
+        isMute=0 if status.muted else 1,
+        isQuiet=0 if status.quiet else 1,
+        type=int(status.type),
+        isLocalVideoOpen=flag_to_wire(status.local_video_open),
+        callFailedReason=error_info_to_wire(status.call_failed_reason),
+        participantType=status.participant_type,
+    )
+
+
+def free_busy_state_to_wire(interval: BusyInterval) -> wire.FreeBusyStateEx:
+    return wire.FreeBusyStateEx(
+        startTime=interval.start,
+        span=interval.span,
+        state=int(interval.state),
+        confId=interval.conf_id,
+        confName=interval.conf_name,
+    )
+
+
+def site_free_busy_to_wire(
+    answer: dict[str, list[BusyInterval]],
+    window: tuple[datetime, timedelta],
+    changes_only: bool = False,
+) -> list[wire.SiteFreeBusyStatesEx]:
+    """Per URI in the order asked. A site with nothing in the window: one FREE state over the
+    window (free/busy), or no entry at all (`changes_only`, synchronisation)."""
+    begin, duration = window
+    sites = []
+    for uri, intervals in answer.items():
+        if not intervals:
+            if changes_only:
+                continue
+            intervals = [BusyInterval(begin, duration, FreeBusy.FREE)]
+        sites.append(
+            wire.SiteFreeBusyStatesEx(
+                uri=uri, states=[free_busy_state_to_wire(interval) for interval in intervals]
+            )
+        )
+    return sites
