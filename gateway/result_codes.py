@@ -45,6 +45,9 @@ FAULT_CODES: dict[Fault, int] = {
     Fault.NOT_SUPPORTED: 1347424259,  # MCU能力不支持。
     Fault.PRESENTATION_LOCKED: 620892501,  # 令牌已经锁定。
     Fault.CHAIR_TAKEN: 12338,  # 主席已存在。
+    Fault.NOT_CHAIR: 12313,  # 请求者不是主席。
+    Fault.RECORDING_NOT_SUPPORTED: 570789906,  # 会议不支持录播
+    Fault.LIVE_BROADCAST_NOT_SUPPORTED: 570789907,  # 会议不支持直播
 }
 
 # Where the eSDK has a code specific to one operation, it wins over the generic one.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from spyne import ServiceBase
 
 from gateway.services.common import CommonService
+from gateway.services.conf_ctrl import ConfCtrlService, TerminalConfCtrlService
 from gateway.services.conf_mgr import ConfMgrService
 
 
@@ -33,7 +34,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         (ConfMgrService,),
     ),
     Endpoint(
-        "confCtrl", ("/services/confCtrl", "/esdk/services/tpProfessionalConfCtrl"), ()
+        "confCtrl",
+        ("/services/confCtrl", "/esdk/services/tpProfessionalConfCtrl"),
+        (ConfCtrlService, TerminalConfCtrlService),
     ),
     Endpoint(
         "siteMgr", ("/services/siteMgr", "/esdk/services/tpProfessionalSiteMgr"), ()
