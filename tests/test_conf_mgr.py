@@ -397,3 +397,11 @@ def test_booked_times_come_back_in_utc_when_booked_in_utc(soap, clock):
     info = book(soap, "utc", clock.now() + timedelta(hours=1), 30, ["14001"])
     assert info.beginTime.utcoffset() == timedelta(0)
     assert info.beginTime == datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("sent", "kept"), [(None, 1), (0, 0), (1, 1), (2, 0), (10, 1)])
+def test_flags_follow_the_boolean_rule(soap, clock, sent, kept):
+    # WS/T 546 4.2.3: a value beginning with "1" is true, anything else false
+    extra = {} if sent is None else {"isRecording": sent, "isLiveBroadcast": sent}
+    info = book(soap, "flags", clock.now() + timedelta(hours=1), 30, ["15001"], **extra)
+    assert (info.isRecording, info.isLiveBroadcast) == (kept, kept)
