@@ -17,6 +17,7 @@ from spyne import ServiceBase
 from gateway.services.common import CommonService
 from gateway.services.conf_ctrl import ConfCtrlService, TerminalConfCtrlService
 from gateway.services.conf_mgr import ConfMgrService
+from gateway.services.site_mgr import SiteMgrService
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         (ConfCtrlService, TerminalConfCtrlService),
     ),
     Endpoint(
-        "siteMgr", ("/services/siteMgr", "/esdk/services/tpProfessionalSiteMgr"), ()
+        "siteMgr", ("/services/siteMgr", "/esdk/services/tpProfessionalSiteMgr"), (SiteMgrService,)
     ),
 )
 
