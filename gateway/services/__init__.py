@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from spyne import ServiceBase
 
 from gateway.services.common import CommonService
-from gateway.services.conf_ctrl import ConfCtrlService, TerminalConfCtrlService
+from gateway.services.conf_ctrl import ConfCtrlService
 from gateway.services.conf_mgr import ConfMgrService
 from gateway.services.site_mgr import SiteMgrService
 
@@ -37,7 +37,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "confCtrl",
         ("/services/confCtrl", "/esdk/services/tpProfessionalConfCtrl"),
-        (ConfCtrlService, TerminalConfCtrlService),
+        (ConfCtrlService,),
     ),
     Endpoint(
         "siteMgr", ("/services/siteMgr", "/esdk/services/tpProfessionalSiteMgr"), (SiteMgrService,)

@@ -63,7 +63,7 @@ def _uris(values: list[str] | None, member: str) -> list[str]:
 
 
 class ConfCtrlService(GatewayService):
-    """TPProfessional.ConfCtr."""
+    """TPProfessional.ConfCtr and TPProfessional.TerminalConfCtr."""
 
     @operation("setVideoSourceEx")
     def setVideoSourceEx(ctx, confId, siteUri, videoSourceUri, isLock):  # noqa: N802, N803
@@ -154,10 +154,9 @@ class ConfCtrlService(GatewayService):
         runtime_of(ctx).unlock_presentation(confId)
         return Reply()
 
-
-class TerminalConfCtrlService(GatewayService):
-    """TPProfessional.TerminalConfCtr: operations that name only a site and act on the
-    ongoing conference it is in (served by the confCtrl endpoint, as in the eSDK)."""
+    # TPProfessional.TerminalConfCtr: operations that name only a site and act on the
+    # ongoing conference it is in. The eSDK serves them at the confCtrl address; one class
+    # keeps the served WSDL at one port (one soap:address) per endpoint.
 
     @operation("requestChairEx")
     def requestChairEx(ctx, siteUri):  # noqa: N802, N803
