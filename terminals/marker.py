@@ -1,0 +1,245 @@
+"""The picture marker: which site and which frame a picture (or one pane of a mix) shows.
+
+The MCU never reads it; only terminals and tests do, from decoded pictures. A terminal's
+camera draws, in the middle of its frame, a white card holding two ArUco markers (OpenCV's
+4x4 dictionary, 6x6 cells with the black border):
+
+    +-------------------------------+   card: 15 x 8 cells, white quiet zone of 1 cell
+    |  [site marker]  [frame marker] |
+    +-------------------------------+
+
+- site marker id  = site_index                                  (0 .. MAX_SITES-1)
+- frame marker id = MAX_SITES + frame_index * 8 + site_index % 8 (the site check)
+
+Why ArUco: the reader does not know how the MCU fitted the picture into the pane (letterbox,
+crop, any scale down to ~1/6), and ArUco's detector finds square markers at any position and
+scale. Why this geometry: a cell is 1/18 of the frame height (40 px at 720p), so after the
+worst scaling the MCU's layouts need (a 16:9 picture letterboxed into a 213x180 pane, 1/6)
+a cell is still ~6 px; the card is 600x320 px at 720p and sits inside the central 640x480
+that survives the harshest crops (a 0.89:1 pane shows the central half of the width, a
+2.67:1 pane the central two thirds of the height).
+
+Never a wrong site: bits are matched exactly (no error correction), and a reading needs a
+site marker and a frame marker side by side, of similar size, whose check agrees with the
+site; the site ids are the 64 first codes of the dictionary (Hamming distance >= 4 over all
+rotations). A placeholder, a flat or noisy pane, or another site's colour yields None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+MAX_SITES = 64
+SITE_CHECK_MODULUS = 8
+_DICTIONARY_SIZE = 1000
+MAX_LOOP_FRAMES = (_DICTIONARY_SIZE - MAX_SITES) // SITE_CHECK_MODULUS  # 117
+
+MARKER_CELLS = 6  # 4x4 bits inside a one-cell black border
+CARD_CELLS_WIDE = 1 + MARKER_CELLS + 1 + MARKER_CELLS + 1
+CARD_CELLS_HIGH = 1 + MARKER_CELLS + 1
+CELLS_PER_FRAME_HEIGHT = 18
+
+# A pane is searched at a size where a cell spans a few pixels, no more: detection cost grows
+# with the area, and the finder is most reliable when cells are 4-15 px wide.
+_SEARCH_MAX_SIDE = 480
+_SEARCH_MIN_WIDTH = 400
+# A region whose luma hardly varies (black, grey placeholder) cannot hold a marker.
+_FLAT_LUMA_STD = 6.0
+
+Rect = Sequence[float] | Any  # (x, y, w, h) as fractions of the frame, or an object with .x .y .w .h
+
+
+@dataclass(frozen=True, slots=True)
+class MarkerReading:
+    site_index: int
+    frame_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class CardGeometry:
+    """Where the card and its two markers are drawn in a width x height picture."""
+
+    cell: int
+    x: int
+    y: int
+
+    @property
+    def width(self) -> int:
+        return CARD_CELLS_WIDE * self.cell
+
+    @property
+    def height(self) -> int:
+        return CARD_CELLS_HIGH * self.cell
+
+    def marker_origin(self, which: int) -> tuple[int, int]:
+        """Top-left corner of marker 0 (site) or 1 (frame)."""
+        return self.x + self.cell * (1 + which * (MARKER_CELLS + 1)), self.y + self.cell
+
+
+def card_geometry(width: int, height: int) -> CardGeometry:
+    cell = max(4, min(height // CELLS_PER_FRAME_HEIGHT, width // 32))
+    card_w, card_h = CARD_CELLS_WIDE * cell, CARD_CELLS_HIGH * cell
+    return CardGeometry(cell, (width - card_w) // 2, (height - card_h) // 2)
+
+
+def _dictionary() -> cv2.aruco.Dictionary:
+    return cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_1000)
+
+
+def site_marker_id(site_index: int) -> int:
+    if not 0 <= site_index < MAX_SITES:
+        raise ValueError(f"site index {site_index} outside 0..{MAX_SITES - 1}")
+    return site_index
+
+
+def frame_marker_id(site_index: int, frame_index: int) -> int:
+    if not 0 <= frame_index < MAX_LOOP_FRAMES:
+        raise ValueError(f"frame index {frame_index} outside 0..{MAX_LOOP_FRAMES - 1}")
+    return MAX_SITES + frame_index * SITE_CHECK_MODULUS + site_index % SITE_CHECK_MODULUS
+
+
+class MarkerPainter:
+    """Draws the card into BGR pictures of one size; marker bitmaps are rendered once."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.geometry = card_geometry(width, height)
+        self._dictionary = _dictionary()
+        self._bitmaps: dict[int, np.ndarray] = {}
+
+    def _bitmap(self, marker_id: int) -> np.ndarray:
+        bitmap = self._bitmaps.get(marker_id)
+        if bitmap is None:
+            side = MARKER_CELLS * self.geometry.cell
+            grey = cv2.aruco.generateImageMarker(self._dictionary, marker_id, side, borderBits=1)
+            bitmap = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+            self._bitmaps[marker_id] = bitmap
+        return bitmap
+
+    def draw(self, bgr: np.ndarray, site_index: int, frame_index: int) -> None:
+        g = self.geometry
+        bgr[g.y : g.y + g.height, g.x : g.x + g.width] = 255
+        for which, marker_id in enumerate(
+            (site_marker_id(site_index), frame_marker_id(site_index, frame_index))
+        ):
+            x, y = g.marker_origin(which)
+            bitmap = self._bitmap(marker_id)
+            bgr[y : y + bitmap.shape[0], x : x + bitmap.shape[1]] = bitmap
+
+
+def _detector() -> cv2.aruco.ArucoDetector:
+    params = cv2.aruco.DetectorParameters()
+    # Exact bit match: a corrected code could be another site's.
+    params.errorCorrectionRate = 0.0
+    params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_NONE
+    # One thresholding window: the search picture is scaled so a cell is a few pixels, and
+    # every further window finds more candidate contours in the moving content (3x cost).
+    params.adaptiveThreshWinSizeMin = 7
+    params.adaptiveThreshWinSizeMax = 7
+    return cv2.aruco.ArucoDetector(_dictionary(), params)
+
+
+_DETECTOR: cv2.aruco.ArucoDetector | None = None
+
+
+def _shared_detector() -> cv2.aruco.ArucoDetector:
+    global _DETECTOR
+    if _DETECTOR is None:
+        _DETECTOR = _detector()
+    return _DETECTOR
+
+
+def luma_of(picture: Any) -> np.ndarray:
+    """The luma plane of an av.VideoFrame (a view when it is I420) or of a numpy picture."""
+    if isinstance(picture, np.ndarray):
+        if picture.ndim == 2:
+            return picture
+        return cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY)
+    if picture.format.name in ("yuv420p", "yuvj420p", "nv12"):
+        plane = picture.planes[0]
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        return rows[:, : plane.width]
+    return picture.to_ndarray(format="gray")
+
+
+def _pixel_window(shape: tuple[int, ...], rect: Rect | None) -> tuple[int, int, int, int]:
+    height, width = shape[:2]
+    if rect is None:
+        return 0, 0, width, height
+    if hasattr(rect, "x"):
+        fx, fy, fw, fh = (float(rect.x), float(rect.y), float(rect.w), float(rect.h))
+    else:
+        fx, fy, fw, fh = (float(v) for v in rect)
+    x0, y0 = round(fx * width), round(fy * height)
+    x1, y1 = round((fx + fw) * width), round((fy + fh) * height)
+    x0, y0 = max(0, x0), max(0, y0)
+    x1, y1 = min(width, x1), min(height, y1)
+    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
+
+
+def _search_picture(region: np.ndarray) -> np.ndarray:
+    height, width = region.shape
+    if max(width, height) > _SEARCH_MAX_SIDE:
+        scale = _SEARCH_MAX_SIDE / max(width, height)
+        return cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    if width < _SEARCH_MIN_WIDTH:
+        # Small panes: a cell of ~6 px is near the finder's limit; doubling it helps the
+        # contour and bit sampling more than it costs.
+        return cv2.resize(region, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(region)
+
+
+def read_marker(picture: Any, rect: Rect | None = None) -> MarkerReading | None:
+    """The site and frame index shown in `rect` of `picture`, or None if unreadable.
+
+    `picture` is an av.VideoFrame or a numpy array (grey, or BGR); `rect` is (x, y, w, h) in
+    fractions of the picture (None: the whole picture).
+    """
+    luma = luma_of(picture)
+    x, y, w, h = _pixel_window(luma.shape, rect)
+    if w < 16 or h < 16:
+        return None
+    region = luma[y : y + h, x : x + w]
+    if float(region[:: max(1, h // 64), :: max(1, w // 64)].std()) < _FLAT_LUMA_STD:
+        return None
+    corners, ids, _rejected = _shared_detector().detectMarkers(_search_picture(region))
+    if ids is None:
+        return None
+    return _consistent_reading(corners, ids.reshape(-1))
+
+
+def _consistent_reading(corners: Sequence[np.ndarray], ids: np.ndarray) -> MarkerReading | None:
+    sites: list[tuple[int, np.ndarray]] = []
+    frames: list[tuple[int, np.ndarray]] = []
+    for quad, marker_id in zip(corners, ids, strict=True):
+        points = quad.reshape(4, 2)
+        if marker_id < MAX_SITES:
+            sites.append((int(marker_id), points))
+        elif marker_id < MAX_SITES + MAX_LOOP_FRAMES * SITE_CHECK_MODULUS:
+            frames.append((int(marker_id) - MAX_SITES, points))
+    readings: set[MarkerReading] = set()
+    for site_index, site_points in sites:
+        for code, frame_points in frames:
+            if code % SITE_CHECK_MODULUS != site_index % SITE_CHECK_MODULUS:
+                continue
+            if _side_by_side(site_points, frame_points):
+                readings.add(MarkerReading(site_index, code // SITE_CHECK_MODULUS))
+    if len({r.site_index for r in readings}) != 1:
+        return None
+    # Two frame indices for one site cannot be on one card; keep the lowest deterministically.
+    return min(readings, key=lambda r: r.frame_index)
+
+
+def _side_by_side(site_points: np.ndarray, frame_points: np.ndarray) -> bool:
+    """The frame marker sits one marker-and-a-gap to the right of the site marker, same size."""
+    site_side = float(np.linalg.norm(site_points[1] - site_points[0]))
+    frame_side = float(np.linalg.norm(frame_points[1] - frame_points[0]))
+    if site_side < 4 or not 0.7 < frame_side / site_side < 1.4:
+        return False
+    offset = frame_points.mean(axis=0) - site_points.mean(axis=0)
+    expected = site_side * (MARKER_CELLS + 1) / MARKER_CELLS
+    return abs(offset[0] - expected) < 0.3 * site_side and abs(offset[1]) < 0.3 * site_side

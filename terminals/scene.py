@@ -1,0 +1,104 @@
+"""The synthetic camera: one loop of frames showing who this site is and which frame it is.
+
+Each frame holds, from back to front:
+- moving content so the encoder has real work: diagonal stripes sliding one way and a
+  ball travelling round an ellipse (both periodic in the loop length, so the loop is seamless);
+- the site's colour: a band across the top and a ring round the marker card (the ring stays
+  visible in any crop, the band is what a person notices first);
+- the site name, in the band and under the card;
+- the marker card (terminals/marker.py) with the site and frame index.
+
+Frames are drawn once, at start, as BGR pictures; the video source encodes them once.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+
+from terminals.marker import MarkerPainter
+
+_GOLDEN_ANGLE = 0.381966  # successive sites get far-apart hues
+
+
+def site_colour_bgr(site_index: int) -> tuple[int, int, int]:
+    """A saturated colour unique among nearby site indices."""
+    hue = (site_index * _GOLDEN_ANGLE) % 1.0
+    value = 0.95 if site_index % 2 == 0 else 0.75
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.9, value)
+    return int(b * 255), int(g * 255), int(r * 255)
+
+
+class CameraScene:
+    """Draws frame `i` of the loop of one site at one picture size."""
+
+    def __init__(self, site_index: int, site_name: str, width: int, height: int,
+                 loop_frames: int) -> None:
+        if width % 2 or height % 2:
+            raise ValueError("I420 pictures need an even width and height")
+        self.site_index = site_index
+        self.site_name = site_name
+        self.width = width
+        self.height = height
+        self.loop_frames = loop_frames
+        self.colour = site_colour_bgr(site_index)
+        self._painter = MarkerPainter(width, height)
+        self._background = self._stripes()
+
+    def _stripes(self) -> np.ndarray:
+        """Diagonal stripes one period wider than the picture; a frame shows a window of it."""
+        w, h = self.width, self.height
+        self._period = max(16, w // 10)
+        diagonal = np.add.outer(np.arange(h), np.arange(w + self._period)).astype(np.float32)
+        ramp = 0.5 + 0.5 * np.sin(2 * np.pi * diagonal / self._period)
+        stripes = np.empty((h, w + self._period, 3), np.uint8)
+        stripes[..., 0] = 60 + 80 * ramp
+        stripes[..., 1] = 40 + 60 * ramp
+        stripes[..., 2] = 30 + 50 * (1 - ramp)
+        return stripes
+
+    def frame(self, frame_index: int) -> np.ndarray:
+        """Frame `frame_index` of the loop as a new BGR picture."""
+        w, h = self.width, self.height
+        phase = frame_index / self.loop_frames
+        # The stripes travel a whole number of periods per loop, so the loop is seamless.
+        shift = int(round(phase * 3 * self._period)) % self._period
+        bgr = self._background[:, shift : shift + w].copy()
+
+        angle = 2 * math.pi * phase
+        ball = (int(w / 2 + 0.42 * w * math.cos(angle)), int(h / 2 + 0.40 * h * math.sin(angle)))
+        cv2.circle(bgr, ball, max(6, h // 14), (240, 240, 240), -1, cv2.LINE_AA)
+        cv2.circle(bgr, ball, max(3, h // 28), self.colour, -1, cv2.LINE_AA)
+
+        band = max(8, h // 9)
+        bgr[:band] = self.colour
+        self._put_text(bgr, self.site_name, (w // 2, band // 2), band * 0.55)
+
+        card = self._painter.geometry
+        ring = card.cell
+        cv2.rectangle(bgr, (card.x - ring, card.y - ring),
+                      (card.x + card.width + ring - 1, card.y + card.height + ring - 1),
+                      self.colour, -1)
+        self._painter.draw(bgr, self.site_index, frame_index)
+        below = card.y + card.height + ring
+        self._put_text(bgr, f"{self.site_name}  #{frame_index:03d}",
+                       (w // 2, min(h - band // 2, below + band // 2 + 4)), band * 0.45)
+        return bgr
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for index in range(self.loop_frames):
+            yield self.frame(index)
+
+    @staticmethod
+    def _put_text(bgr: np.ndarray, text: str, centre: tuple[int, int], height_px: float) -> None:
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        scale = max(0.3, height_px / 22)
+        thickness = max(1, int(scale * 2))
+        (tw, th), _ = cv2.getTextSize(text, font, scale, thickness)
+        origin = (centre[0] - tw // 2, centre[1] + th // 2)
+        cv2.putText(bgr, text, origin, font, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+        cv2.putText(bgr, text, origin, font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
