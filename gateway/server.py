@@ -22,6 +22,7 @@ from gateway.enum_numbering import EnumNumbering
 from gateway.services import ENDPOINTS, Endpoint, all_services
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
+from gateway.signalling import install_signalling
 from gateway.soap import (
     SESSION_COOKIE,
     SoapAnswer,
@@ -34,7 +35,7 @@ from gateway.soap import (
 )
 from gateway.soap import RequestContext as SoapRequestContext
 from mcu.clock import Clock, SystemClock
-from mcu.runtime import ConferenceRuntime
+from mcu.runtime import SPEAKER_HOLD_SECONDS, ConferenceRuntime
 
 log = logging.getLogger("gateway.server")
 
@@ -83,6 +84,8 @@ def build_app(
         for path in endpoint.paths:
             app.router.add_post(path, post)
             app.router.add_get(path, get)
+    if runtime is not None:
+        install_signalling(app, runtime, settings.media_address)
     return app
 
 
@@ -226,7 +229,12 @@ async def running_server(
     if scheduler is None:
         store, scheduler = open_scheduler(settings, clock)
     if runtime is None:
-        runtime = ConferenceRuntime(scheduler, clock, call_timeout=settings.call_timeout_seconds)
+        runtime = ConferenceRuntime(
+            scheduler,
+            clock,
+            call_timeout=settings.call_timeout_seconds,
+            speaker_hold=SPEAKER_HOLD_SECONDS,
+        )
     app = build_app(settings, scheduler, runtime, clock)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

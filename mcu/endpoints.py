@@ -114,6 +114,9 @@ class EndpointRegistry:
     def lookup(self, uri: str) -> Endpoint | None:
         return self._endpoints.get(uri)
 
+    def endpoints(self) -> list[Endpoint]:
+        return list(self._endpoints.values())
+
     def __contains__(self, uri: object) -> bool:
         return uri in self._endpoints
 

@@ -20,6 +20,7 @@ Everything runs on one asyncio loop; call timeouts use loop time.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,6 +86,7 @@ SELECT_SOURCE_ACTION = 21
 STORE_PRESET, ACTIVATE_PRESET, CLEAR_PRESET = 18, 19, 20
 NO_PRESET = 255  # camPos when the action is not a preset action
 PRESET_POSITIONS = range(0, 255)
+SPEAKER_HOLD_SECONDS = 1.0  # the server's voice-switching hold (loudest this long to switch)
 
 
 class SchedulerView(Protocol):
@@ -167,6 +169,7 @@ class ConferenceRuntime:
         registry: EndpointRegistry | None = None,
         dialer: Dialer | None = None,
         call_timeout: float = 30.0,
+        speaker_hold: float = 0.0,
     ) -> None:
         if call_timeout <= 0:
             raise ValueError("call_timeout must be positive")
@@ -175,6 +178,8 @@ class ConferenceRuntime:
         self.registry = registry if registry is not None else EndpointRegistry()
         self.dialer: Dialer = dialer if dialer is not None else RegistryDialer(self.registry)
         self.call_timeout = call_timeout
+        self.speaker_hold = speaker_hold
+        self._speaker_candidates: dict[str, tuple[str, float]] = {}  # conf -> (uri, since)
         self.events = EventBus()
         self._live: dict[str, LiveConference] = {}
 
@@ -215,6 +220,7 @@ class ConferenceRuntime:
         for site in list(live.sites.values()):
             self._hang_up(site)
         del self._live[live.conf_id]
+        self._speaker_candidates.pop(live.conf_id, None)
         self.events.emit(ConferenceEnded(live.conf_id))
 
     def _follow_booking(
@@ -802,8 +808,9 @@ class ConferenceRuntime:
 
     def report_audio_levels(self, conf_id: str, levels: Mapping[str, float]) -> str | None:
         """The media engine reports per-site audio levels (0..100, the switchGate scale).
-        The speaking site is the loudest joined, unmuted site at or above the gate; while
-        nobody reaches it the previous speaker stays. Returns the speaking site."""
+        The speaking site is the loudest joined, unmuted site at or above the gate, once it
+        has been the loudest for speaker_hold seconds (monotonic time); while nobody reaches
+        the gate the previous speaker stays. Returns the speaking site."""
         live = self._live.get(conf_id)
         if live is None:
             raise DomainError(Fault.CONFERENCE_NOT_ONGOING, conf_id)
@@ -816,11 +823,22 @@ class ConferenceRuntime:
             for uri, level in live.audio_levels.items()
             if level >= live.switch_gate and not live.sites[uri].muted
         ]
-        if candidates:
-            _, loudest = max(candidates)
-            if loudest != live.speaking:
-                live.speaking = loudest
-                self.events.emit(SpeakerChanged(live.conf_id, loudest))
+        loudest = max(candidates)[1] if candidates else None
+        if loudest is None or loudest == live.speaking:
+            self._speaker_candidates.pop(conf_id, None)
+            return live.speaking
+        # The new loudest site takes over only once it stayed loudest for the hold time, so
+        # the speaker does not flicker between two talkers.
+        now = time.monotonic()
+        candidate, since = self._speaker_candidates.get(conf_id, (None, now))
+        if candidate != loudest:
+            candidate, since = loudest, now
+        if now - since >= self.speaker_hold:
+            self._speaker_candidates.pop(conf_id, None)
+            live.speaking = loudest
+            self.events.emit(SpeakerChanged(live.conf_id, loudest))
+        else:
+            self._speaker_candidates[conf_id] = (candidate, since)
         return live.speaking
 
     # ------------------------------------------------------------------ lookups

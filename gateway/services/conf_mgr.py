@@ -26,6 +26,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from gateway import convert
+from gateway.signalling import with_registered_terminals
 from gateway.soap import GatewayService, Reply, RequestContext, operation, request_context
 from mcu.errors import DomainError, Fault
 from mcu.model import Conference
@@ -197,10 +198,8 @@ class ConfMgrService(GatewayService):
     def querySitesEx(ctx):  # noqa: N802
         call = request_context(ctx)
         numbering = call.gateway.numbering
-        sites = [
-            convert.directory_site_to_wire(site, numbering)
-            for site in call.gateway.scheduler.directory()
-        ]
+        directory = with_registered_terminals(call.gateway.scheduler.directory(), call.gateway.runtime)
+        sites = [convert.directory_site_to_wire(site, numbering) for site in directory]
         return Reply(siteInfos=sites)
 
     @operation("querySiteStatusEx")

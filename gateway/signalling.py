@@ -1,0 +1,277 @@
+"""Terminal signalling on the gateway's aiohttp app: the WebSocket at /signalling.
+
+One WebSocket per terminal, JSON messages of rtc/signalling.py (docs/signalling.md). A
+terminal registers its URI and becomes reachable (runtime.registry, querySitesEx); the MCU
+then calls it through its WebRtcEndpoint, or it dials in with `join`.
+
+Heartbeat: the MCU pings every terminal every `heartbeat_interval` seconds; any message from
+the terminal counts as a sign of life. A terminal silent for `heartbeat_misses` intervals,
+or whose WebSocket closed, has vanished: it is unregistered and its calls end as if it hung
+up (the conference goes on; it can register and be called again). aiortc alone would notice
+a dead peer only after about 30 s of ICE consent failures.
+
+Malformed input (not JSON, unknown type, missing field, binary frame, a message out of
+place) is answered with an `error` message and otherwise ignored: never a crash or a close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from mcu.events import RuntimeEvent, SiteCallStateChanged
+from mcu.media.engine import MediaEngine, MediaSettings
+from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
+from mcu.model import DirectorySite, SiteCallState
+from rtc.ice import use_media_address
+from rtc.signalling import (
+    HEARTBEAT_INTERVAL_S,
+    HEARTBEAT_MISSES,
+    Answer,
+    Bye,
+    Decline,
+    Error,
+    Join,
+    Message,
+    Ping,
+    Pong,
+    Register,
+    Registered,
+    Ringing,
+    SignallingError,
+    parse_message,
+)
+
+log = logging.getLogger("gateway.signalling")
+
+SIGNALLING_PATH = "/signalling"
+
+# Error codes of `error` messages about the connection itself (call errors: webrtc_endpoint).
+MALFORMED = "malformed"
+NOT_REGISTERED = "not_registered"
+ALREADY_REGISTERED = "already_registered"
+UNEXPECTED = "unexpected"
+
+
+class TerminalConnection:
+    """One terminal's WebSocket: registration, heartbeat and message dispatch."""
+
+    def __init__(self, hub: SignallingHub, ws: web.WebSocketResponse) -> None:
+        self.hub = hub
+        self.ws = ws
+        self.endpoint: WebRtcEndpoint | None = None
+        self.last_heard = asyncio.get_running_loop().time()
+        self._seq = 0
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
+
+    # -- sending: one writer task, so synchronous code (the runtime's dialer) can send --
+
+    def send(self, message: Message) -> None:
+        self._outbox.put_nowait(message.to_json())
+
+    async def write_loop(self) -> None:
+        while (text := await self._outbox.get()) is not None:
+            if self.ws.closed:
+                return
+            try:
+                await self.ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+
+    async def heartbeat_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            interval = self.hub.heartbeat_interval
+            await asyncio.sleep(interval)
+            if loop.time() - self.last_heard > interval * self.hub.heartbeat_misses:
+                log.info("terminal %s silent: vanished", self.uri or "(unregistered)")
+                await self.ws.close()
+                return
+            self._seq += 1
+            self.send(Ping(self._seq))
+
+    @property
+    def uri(self) -> str | None:
+        return self.endpoint.uri if self.endpoint is not None else None
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def on_text(self, text: str) -> None:
+        self.last_heard = asyncio.get_running_loop().time()
+        try:
+            message = parse_message(text)
+        except SignallingError as error:
+            self.send(Error(MALFORMED, str(error)))
+            return
+        self.dispatch(message)
+
+    def dispatch(self, message: Message) -> None:
+        match message:
+            case Ping(seq=seq):
+                self.send(Pong(seq))
+            case Pong():
+                pass
+            case Error(code=code, message=text):
+                log.info("terminal %s reports %s: %s", self.uri, code, text)
+            case Register():
+                self.register(message)
+            case Ringing() | Answer() | Decline() | Bye() | Join() if self.endpoint is None:
+                self.send(Error(NOT_REGISTERED, "register first", getattr(message, "call_id", None)))
+            case Ringing():
+                self.endpoint.on_ringing(message)
+            case Answer():
+                self.endpoint.on_answer(message)
+            case Decline():
+                self.endpoint.on_decline(message)
+            case Bye():
+                self.endpoint.on_bye(message)
+            case Join():
+                self.endpoint.on_join(message)
+            case _:
+                self.send(Error(UNEXPECTED, f"{message.type} is sent by the MCU, not to it"))
+
+    def register(self, message: Register) -> None:
+        if not message.uri.strip():
+            self.send(Error(MALFORMED, "register.uri must not be empty"))
+            return
+        if self.endpoint is not None:
+            if self.endpoint.uri == message.uri:
+                self.send(Registered(message.uri))
+            else:
+                self.send(Error(ALREADY_REGISTERED, f"this connection is {self.endpoint.uri}"))
+            return
+        previous = self.hub.connections.get(message.uri)
+        if previous is not None and previous is not self:
+            # The same terminal again (restarted, or its old socket not yet timed out): the
+            # newer connection wins, the older one's calls end.
+            previous.vanish()
+        self.endpoint = WebRtcEndpoint(
+            Registration.of(message), self.send, self.hub.engine, self.hub.runtime
+        )
+        self.hub.connections[message.uri] = self
+        self.hub.runtime.registry.register(self.endpoint)
+        self.send(Registered(message.uri))
+
+    def vanish(self) -> None:
+        """Unregister and hang up every call of this terminal (idempotent)."""
+        endpoint, self.endpoint = self.endpoint, None
+        if endpoint is None:
+            return
+        if self.hub.connections.get(endpoint.uri) is self:
+            del self.hub.connections[endpoint.uri]
+        if self.hub.runtime.registry.lookup(endpoint.uri) is endpoint:
+            self.hub.runtime.registry.unregister(endpoint.uri)
+        endpoint.vanished()
+        self.hub.remember_closing(endpoint)
+        self._outbox.put_nowait(None)
+
+
+class SignallingHub:
+    def __init__(
+        self,
+        runtime: Any,
+        engine: MediaEngine,
+        *,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL_S,
+        heartbeat_misses: int = HEARTBEAT_MISSES,
+    ) -> None:
+        self.runtime = runtime
+        self.engine = engine
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_misses = heartbeat_misses
+        self.connections: dict[str, TerminalConnection] = {}  # registered ones, by URI
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._closing: set[WebRtcEndpoint] = set()
+        self._unsubscribe = runtime.subscribe(self._on_event)
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        connection = TerminalConnection(self, ws)
+        writer = asyncio.create_task(connection.write_loop(), name="signalling writer")
+        heartbeat = asyncio.create_task(connection.heartbeat_loop(), name="signalling heartbeat")
+        try:
+            async for frame in ws:
+                if frame.type is WSMsgType.TEXT:
+                    connection.on_text(frame.data)
+                elif frame.type is WSMsgType.BINARY:
+                    connection.last_heard = asyncio.get_running_loop().time()
+                    connection.send(Error(MALFORMED, "messages are JSON text frames"))
+                elif frame.type is WSMsgType.ERROR:
+                    break
+        finally:
+            heartbeat.cancel()
+            connection.vanish()
+            connection._outbox.put_nowait(None)
+            await asyncio.gather(writer, heartbeat, return_exceptions=True)
+            self._sockets.discard(ws)
+        return ws
+
+    def _on_event(self, event: RuntimeEvent) -> None:
+        # A call that ended on the MCU's side without a hang-up (timeout, refused) still has
+        # a peer connection and a ringing terminal: tell the terminal and close it.
+        if isinstance(event, SiteCallStateChanged) and event.state is SiteCallState.NOT_JOINED:
+            connection = self.connections.get(event.uri)
+            if connection is not None and connection.endpoint is not None:
+                reason = event.reason.description if event.reason else "call ended"
+                connection.endpoint.call_over(reason)
+
+    def remember_closing(self, endpoint: WebRtcEndpoint) -> None:
+        self._closing.add(endpoint)
+
+    async def close(self) -> None:
+        """Server shutdown: close every terminal's socket, then wait for peer connections."""
+        self._unsubscribe()
+        for ws in list(self._sockets):
+            await ws.close(code=1001, message=b"server shutdown")
+        for connection in list(self.connections.values()):
+            connection.vanish()
+        await asyncio.gather(*(endpoint.wait_closed() for endpoint in self._closing))
+
+
+def with_registered_terminals(directory: Iterable[DirectorySite], runtime: Any) -> list[DirectorySite]:
+    """querySitesEx: the site directory, plus the registered terminals it does not list."""
+    sites = list(directory)
+    if runtime is None:
+        return sites
+    known = {site.uri for site in sites}
+    registered = [
+        endpoint.directory_site()
+        for endpoint in runtime.registry.endpoints()
+        if isinstance(endpoint, WebRtcEndpoint) and endpoint.uri not in known
+    ]
+    return sites + sorted(registered, key=lambda site: site.uri)
+
+
+SIGNALLING = web.AppKey("signalling", SignallingHub)
+
+
+def install_signalling(
+    app: web.Application, runtime: Any, media_address: str, settings: MediaSettings | None = None
+) -> SignallingHub:
+    """Add /signalling and the media engine to the app; they start and stop with it."""
+    use_media_address(media_address)
+    engine = MediaEngine(runtime, settings)
+    hub = SignallingHub(runtime, engine)
+    app[SIGNALLING] = hub
+    app.router.add_get(SIGNALLING_PATH, hub.handle)
+
+    async def start(_: web.Application) -> None:
+        engine.start()
+
+    async def stop(_: web.Application) -> None:
+        await hub.close()
+        await engine.close()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
+    return hub
+
+
+def signalling_hub(app: web.Application) -> SignallingHub | None:
+    return app.get(SIGNALLING)

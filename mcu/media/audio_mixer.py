@@ -1,0 +1,170 @@
+"""N-1 audio mixing: every site hears everybody but itself.
+
+Audio runs at 48 kHz, mono, signed 16-bit, in 20 ms frames (960 samples). Each site's
+decoded audio goes through a resampler into a SampleFifo; once per 20 ms the conference takes
+one frame from every fifo and mixes with numpy, without a Python loop over samples:
+
+    contribution_i = input_i * gain_i        (gain 0 when muted; volume 50 = unity)
+    total          = sum of contributions
+    out_j          = total - contribution_j  (zeros when site j is quiet)
+
+The outgoing SiteAudioTrack hands each mix frame to aiortc's Opus encoder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import fractions
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+SAMPLE_RATE = 48_000
+FRAME_SAMPLES = 960  # 20 ms
+FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+AUDIO_TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+UNITY_VOLUME = 50  # mcu.live_conference.DEFAULT_VOLUME: the booked default plays unchanged
+FIFO_SECONDS = 0.2
+PREBUFFER_FRAMES = 2  # after running dry, wait for 40 ms of audio so playback is not choppy
+OUT_BACKLOG = 10
+
+
+def volume_gain(volume: int) -> float:
+    """setConfSiteVolumeEx's 0..100 as a linear gain: 0 silent, 50 unity, 100 doubled."""
+    return max(0, min(100, volume)) / UNITY_VOLUME
+
+
+@dataclass(frozen=True, slots=True)
+class MixInput:
+    """One site's state for the mix."""
+
+    uri: str
+    muted: bool = False
+    quiet: bool = False
+    volume: int = UNITY_VOLUME
+
+
+class AudioMixer:
+    """Stateless N-1 mixing of one 20 ms frame per site."""
+
+    def mix(
+        self, inputs: Sequence[MixInput], frames: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """frames: uri -> 960 int16 samples (a site without a frame sends silence). Returns
+        uri -> the int16 frame that site hears."""
+        if not inputs:
+            return {}
+        block = np.zeros((len(inputs), FRAME_SAMPLES), np.float32)
+        gains = np.empty(len(inputs), np.float32)
+        for row, site in enumerate(inputs):
+            samples = frames.get(site.uri)
+            if samples is not None:
+                block[row] = samples
+            gains[row] = 0.0 if site.muted else volume_gain(site.volume)
+        block *= gains[:, None]
+        total = block.sum(axis=0)
+        heard = total[None, :] - block
+        np.clip(heard, -32768, 32767, out=heard)
+        mixes = heard.astype(np.int16)
+        for row, site in enumerate(inputs):
+            if site.quiet:
+                mixes[row] = 0
+        return {site.uri: mixes[row] for row, site in enumerate(inputs)}
+
+
+class SampleFifo:
+    """A bounded ring of mono int16 samples: decoded audio in, 20 ms frames out. When full,
+    the oldest samples go (the sender's clock runs ahead of ours)."""
+
+    def __init__(self, capacity: int = int(SAMPLE_RATE * FIFO_SECONDS)) -> None:
+        self._ring = np.zeros(capacity, np.int16)
+        self._start = 0
+        self._size = 0
+        self._primed = False
+
+    def __len__(self) -> int:
+        return self._size
+
+    def write(self, samples: np.ndarray) -> None:
+        capacity = len(self._ring)
+        if len(samples) >= capacity:
+            samples = samples[-capacity:]
+        overflow = self._size + len(samples) - capacity
+        if overflow > 0:
+            self._start = (self._start + overflow) % capacity
+            self._size -= overflow
+        end = (self._start + self._size) % capacity
+        first = min(len(samples), capacity - end)
+        self._ring[end : end + first] = samples[:first]
+        self._ring[: len(samples) - first] = samples[first:]
+        self._size += len(samples)
+
+    def read_frame(self) -> np.ndarray | None:
+        """960 samples, or None while there is not enough audio (then the site is silent)."""
+        if not self._primed:
+            if self._size < PREBUFFER_FRAMES * FRAME_SAMPLES:
+                return None
+            self._primed = True
+        if self._size < FRAME_SAMPLES:
+            self._primed = False
+            return None
+        capacity = len(self._ring)
+        indices = (self._start + np.arange(FRAME_SAMPLES)) % capacity
+        frame = self._ring[indices]
+        self._start = (self._start + FRAME_SAMPLES) % capacity
+        self._size -= FRAME_SAMPLES
+        return frame
+
+
+class AudioInput:
+    """Decoded frames of one site (any rate, layout) -> 48 kHz mono samples in a fifo."""
+
+    def __init__(self) -> None:
+        self.fifo = SampleFifo()
+        self.frames_received = 0
+        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+
+    def add(self, frame: av.AudioFrame) -> None:
+        self.frames_received += 1
+        for converted in self._resampler.resample(frame):
+            self.fifo.write(converted.to_ndarray().reshape(-1))
+
+
+class SiteAudioTrack(MediaStreamTrack):
+    """A site's outgoing audio: its N-1 mix, one 20 ms frame per mixing tick."""
+
+    kind = "audio"
+
+    def __init__(self, uri: str) -> None:
+        super().__init__()
+        self.uri = uri
+        self.frames_sent = 0
+        self._backlog: collections.deque[av.AudioFrame] = collections.deque(maxlen=OUT_BACKLOG)
+        self._ready = asyncio.Event()
+        self._pts = 0
+
+    def push(self, samples: np.ndarray) -> None:
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = self._pts
+        frame.time_base = AUDIO_TIME_BASE
+        self._pts += FRAME_SAMPLES
+        self._backlog.append(frame)
+        self._ready.set()
+
+    async def recv(self) -> av.AudioFrame:
+        while not self._backlog:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        self.frames_sent += 1
+        return self._backlog.popleft()
+
+    def stop(self) -> None:
+        super().stop()
+        self._ready.set()

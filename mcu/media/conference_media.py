@@ -1,0 +1,414 @@
+"""The media of one live conference: what each site sees and hears.
+
+State comes from the runtime's events only (one-way flow): the conference keeps a mirror of
+what matters to media (layouts, broadcast, speaker, video sources, mute/quiet/volume, who
+is joined in which order) and acts on it at its next tick.
+
+Video, once per tick at the output frame rate:
+  1. (loop) every joined site with a negotiated codec gets a picture (PictureKey) and an
+     output format; sites with equal (picture, format) share one EncoderGroup;
+  2. (worker thread) each picture needed is composed once per size from the sites' latest
+     frames, and encoded once per group that is due;
+  3. (loop) each group's packets go to every site of the group.
+Audio, every 20 ms on the loop: one frame from each site's fifo, N-1 mix, levels to the
+runtime (voice-activated switching).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+import numpy as np
+
+from mcu.compositor import Compositor
+from mcu.events import (
+    AudioSwitchChanged,
+    BroadcastChanged,
+    LayoutChanged,
+    RuntimeEvent,
+    SiteCallStateChanged,
+    SiteMuted,
+    SiteQuieted,
+    SiteVolumeChanged,
+    SpeakerChanged,
+    VideoSourceChanged,
+)
+from mcu.layouts import layout_mode
+from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput
+from mcu.media.encoder_group import EncoderGroup, GroupKey
+from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, OutputFormat, output_format_for
+from mcu.media.site_media import SiteMedia
+from mcu.media.video_encoders import VIDEO_CLOCK, EncoderTuning
+from mcu.media.voice_activity import LevelMeter, mean_squares
+from mcu.model import SiteCallState, VideoFormat
+
+log = logging.getLogger(__name__)
+
+CONFERENCE_PICTURE = ""  # LayoutChanged target of the conference's own CP picture
+CP_NONE = 0
+FULL_SCREEN = layout_mode("CP_1_1").value
+DEFAULT_TICK_FPS = 30
+LEVEL_REPORT_FRAMES = 5  # report levels to the runtime every 100 ms
+MAX_LATENESS_S = 0.2  # a loop further behind than this skips ahead instead of catching up
+
+
+@dataclass(frozen=True, slots=True)
+class PictureKey:
+    """A picture the conference composes: a CP picture ("cp", layout target: "" for the
+    conference's, a URI for a site's own) or one site full screen ("site", uri)."""
+
+    kind: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class PictureSettings:
+    mode: int
+    sub_pics: tuple[str, ...]
+    broadcast: str | None
+    speaking: str | None
+
+
+@dataclass
+class SiteControl:
+    muted: bool = False
+    quiet: bool = False
+    volume: int = 50
+    video_source: str | None = None
+
+
+@dataclass
+class _RenderItem:
+    picture: PictureKey
+    settings: PictureSettings
+    size: tuple[int, int]
+    groups: list[tuple[EncoderGroup, bool]]  # (group, keyframe)
+
+
+@dataclass
+class _RenderPlan:
+    pts: int
+    sources: dict[str, Any]
+    items: list[_RenderItem]
+    live_compositors: set[tuple[PictureKey, tuple[int, int]]] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    picture: str
+    format: str
+    sites: tuple[str, ...]
+    frames_encoded: int
+    keyframes: int
+    output_fps: float
+
+
+class ConferenceMedia:
+    def __init__(
+        self,
+        conf_id: str,
+        *,
+        report_levels: Callable[[str, Mapping[str, float]], object],
+        executor: Executor,
+        conference_rate: str | None = None,
+        default_format: VideoFormat = DEFAULT_VIDEO_FORMAT,
+        tuning: EncoderTuning | None = None,
+        keyframe_min_interval: float = 1.0,
+    ) -> None:
+        self.conf_id = conf_id
+        self.conference_rate = conference_rate
+        self.default_format = default_format
+        self.tuning = tuning or EncoderTuning()
+        self.keyframe_min_interval = keyframe_min_interval
+        self.sites: dict[str, SiteMedia] = {}
+        self.joined: list[str] = []  # join order: automatic pane assignment follows it
+        self.controls: dict[str, SiteControl] = {}
+        self.layouts: dict[str, tuple[int, tuple[str, ...]]] = {}
+        self.broadcast_site: str | None = None
+        self.broadcast_cp = False
+        self.speaking: str | None = None
+        self.audio_switch = False
+        self.groups: dict[GroupKey, EncoderGroup] = {}
+        self.encoders_opened = 0
+        self.last_levels: dict[str, int] = {}
+        self._report_levels = report_levels
+        self._executor = executor
+        self._mixer = AudioMixer()
+        self._meter = LevelMeter()
+        self._compositors: dict[tuple[PictureKey, tuple[int, int]], Compositor] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started_at = 0.0
+        self._closed = False
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._started_at = loop.time()
+        for name, run in (("video", self._video_loop), ("audio", self._audio_loop)):
+            task = asyncio.create_task(run(), name=f"{name} {self.conf_id}")
+            task.add_done_callback(_log_failure)
+            self._tasks.append(task)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for media in list(self.sites.values()):
+            media.close()
+        self.sites.clear()
+        for group in self.groups.values():
+            group.close()
+        self.groups.clear()
+
+    def add_site(self, media: SiteMedia) -> None:
+        """The media of a new call replaces that of the site's previous call."""
+        previous = self.sites.get(media.uri)
+        if previous is not None and previous is not media:
+            previous.close()
+        self.sites[media.uri] = media
+
+    def remove_site(self, media: SiteMedia) -> None:
+        if self.sites.get(media.uri) is media:
+            del self.sites[media.uri]
+        media.close()
+
+    # ------------------------------------------------------------------ runtime events
+
+    def apply(self, event: RuntimeEvent) -> None:
+        match event:
+            case SiteCallStateChanged(uri=uri, state=state):
+                if state is SiteCallState.IN_CONFERENCE:
+                    if uri not in self.joined:
+                        self.joined.append(uri)
+                elif state is SiteCallState.NOT_JOINED:
+                    if uri in self.joined:
+                        self.joined.remove(uri)
+                    media = self.sites.get(uri)
+                    if media is not None and not media.call.active:
+                        self.remove_site(media)
+            case SiteMuted(uri=uri, muted=muted):
+                self._control(uri).muted = muted
+            case SiteQuieted(uri=uri, quiet=quiet):
+                self._control(uri).quiet = quiet
+            case SiteVolumeChanged(uri=uri, volume=volume):
+                self._control(uri).volume = volume
+            case VideoSourceChanged(uri=uri, video_source=source):
+                self._control(uri).video_source = source
+            case BroadcastChanged(site=site, continuous_presence=cp):
+                self.broadcast_site, self.broadcast_cp = site, cp
+            case LayoutChanged(target=target, mode=mode, sub_pics=sub_pics):
+                self.layouts[target] = (mode, tuple(sub_pics))
+            case SpeakerChanged(speaking=speaking):
+                self.speaking = speaking
+            case AudioSwitchChanged(enabled=enabled):
+                self.audio_switch = enabled
+            case _:
+                pass
+
+    def _control(self, uri: str) -> SiteControl:
+        return self.controls.setdefault(uri, SiteControl())
+
+    # ------------------------------------------------------------------ what a site sees
+
+    def picture_for(self, viewer: str) -> PictureKey:
+        """setVideoSourceEx beats a broadcast site, which beats the CP broadcast, which beats
+        the site's own CP picture; otherwise the conference picture. The broadcast site
+        itself keeps watching its CP picture."""
+        source = self._control(viewer).video_source
+        if source is not None and source in self.joined:
+            return PictureKey("site", source)
+        broadcast = self.broadcast_site
+        if broadcast is not None and broadcast != viewer and broadcast in self.joined:
+            return PictureKey("site", broadcast)
+        if not self.broadcast_cp and viewer in self.layouts:
+            return PictureKey("cp", viewer)
+        return PictureKey("cp", CONFERENCE_PICTURE)
+
+    def picture_settings(self, picture: PictureKey) -> PictureSettings:
+        if picture.kind == "site":
+            return PictureSettings(FULL_SCREEN, (picture.target,), None, None)
+        mode, sub_pics = self.layouts.get(
+            picture.target, self.layouts.get(CONFERENCE_PICTURE, (CP_NONE, ()))
+        )
+        speaking = self.speaking if self.audio_switch else None
+        return PictureSettings(mode, sub_pics, self.broadcast_site, speaking)
+
+    def output_format(self, media: SiteMedia) -> OutputFormat | None:
+        if media.video_codec is None:
+            return None
+        return output_format_for(
+            media.spec,
+            media.video_codec,
+            conference_rate=self.conference_rate,
+            default_format=self.default_format,
+        )
+
+    # ------------------------------------------------------------------ video
+
+    def regroup(self) -> None:
+        """Put every joined site's outgoing track into the group of what it should receive;
+        close groups nobody receives any more."""
+        wanted: set[GroupKey] = set()
+        for uri in self.joined:
+            media = self.sites.get(uri)
+            output = self.output_format(media) if media is not None else None
+            if media is None or output is None:
+                continue
+            key = GroupKey(self.picture_for(uri), output)
+            group = self.groups.get(key)
+            if group is None:
+                group = EncoderGroup(
+                    key, self.tuning, keyframe_min_interval=self.keyframe_min_interval
+                )
+                self.groups[key] = group
+            media.video_out.join_group(group)
+            wanted.add(key)
+        for uri, media in self.sites.items():
+            if uri not in self.joined:
+                media.video_out.join_group(None)
+        for key in [key for key, group in self.groups.items() if key not in wanted]:
+            self.encoders_opened += self.groups[key].encoder_opened
+            self.groups.pop(key).close()
+
+    def tick_fps(self) -> int:
+        return max((group.format.fps for group in self.groups.values()), default=DEFAULT_TICK_FPS)
+
+    def plan_tick(self, now: float) -> _RenderPlan:
+        self.regroup()
+        sources: dict[str, Any] = {}
+        for uri in self.joined:
+            media = self.sites.get(uri)
+            sources[uri] = media.video_in.take() if media is not None else None
+        by_picture: dict[tuple[PictureKey, tuple[int, int]], _RenderItem] = {}
+        live: set[tuple[PictureKey, tuple[int, int]]] = set()
+        for key, group in self.groups.items():
+            size = key.format.size
+            live.add((key.picture, size))
+            if not group.is_due(now):
+                continue
+            item = by_picture.get((key.picture, size))
+            if item is None:
+                item = _RenderItem(key.picture, self.picture_settings(key.picture), size, [])
+                by_picture[(key.picture, size)] = item
+            item.groups.append((group, group.take_keyframe_request(now)))
+        pts = int((now - self._started_at) * VIDEO_CLOCK)
+        return _RenderPlan(pts, sources, list(by_picture.values()), live)
+
+    def render(self, plan: _RenderPlan) -> list[tuple[EncoderGroup, list[av.Packet]]]:
+        """Runs on a worker thread: compose each picture once, encode it per due group."""
+        for key in [key for key in self._compositors if key not in plan.live_compositors]:
+            del self._compositors[key]
+        encoded = []
+        for item in plan.items:
+            compositor = self._compositors.get((item.picture, item.size))
+            if compositor is None:
+                compositor = Compositor(*item.size, item.settings.mode)
+                self._compositors[(item.picture, item.size)] = compositor
+            settings = item.settings
+            compositor.set_layout(settings.mode)
+            compositor.set_sub_pics(settings.sub_pics)
+            compositor.set_broadcast(settings.broadcast)
+            compositor.set_speaking(settings.speaking)
+            frame = compositor.compose(plan.sources)
+            for group, keyframe in item.groups:
+                encoded.append((group, group.encode(frame, plan.pts, keyframe)))
+        return encoded
+
+    async def _video_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        while True:
+            now = loop.time()
+            plan = self.plan_tick(now)
+            if plan.items:
+                encoded = await loop.run_in_executor(self._executor, self.render, plan)
+                done = loop.time()
+                for group, packets in encoded:
+                    if group.key in self.groups:  # not closed while encoding
+                        group.deliver(packets, done)
+            next_tick += 1.0 / self.tick_fps()
+            delay = next_tick - loop.time()
+            if delay < -MAX_LATENESS_S:
+                next_tick, delay = loop.time(), 0.0
+            await asyncio.sleep(max(0.0, delay))
+
+    # ------------------------------------------------------------------ audio
+
+    def mix_once(self) -> dict[str, np.ndarray]:
+        """One 20 ms step: take a frame from every joined site, mix N-1, queue the mixes on
+        the outgoing tracks, meter the levels."""
+        participants = [uri for uri in self.joined if uri in self.sites]
+        if not participants:
+            return {}
+        frames = {}
+        for uri in participants:
+            samples = self.sites[uri].audio_in.fifo.read_frame()
+            if samples is not None:
+                frames[uri] = samples
+        inputs = []
+        for uri in participants:
+            control = self._control(uri)
+            inputs.append(MixInput(uri, control.muted, control.quiet, control.volume))
+        mixes = self._mixer.mix(inputs, frames)
+        for uri in participants:
+            self.sites[uri].audio_out.push(mixes[uri])
+        if frames:
+            heard = list(frames)
+            self._meter.add(heard, mean_squares(np.stack([frames[uri] for uri in heard])))
+        return mixes
+
+    def report_levels(self) -> None:
+        levels = self._meter.take_levels()
+        for uri in self.joined:
+            levels.setdefault(uri, 0)
+        self.last_levels = levels
+        if levels:
+            self._report_levels(self.conf_id, levels)
+
+    async def _audio_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        frames = 0
+        while True:
+            self.mix_once()
+            frames += 1
+            if frames % LEVEL_REPORT_FRAMES == 0:
+                try:
+                    self.report_levels()
+                except Exception:  # the conference may have ended between two ticks
+                    log.debug("level report for %s refused", self.conf_id, exc_info=True)
+            next_tick += FRAME_SECONDS
+            delay = next_tick - loop.time()
+            if delay < -MAX_LATENESS_S:
+                next_tick, delay = loop.time(), 0.0
+            await asyncio.sleep(max(0.0, delay))
+
+    # ------------------------------------------------------------------ measurements
+
+    def stats(self, now: float) -> list[GroupStats]:
+        return [
+            GroupStats(
+                picture=f"{key.picture.kind}:{key.picture.target}",
+                format=str(key.format),
+                sites=tuple(sorted(track.uri for track in group.subscribers)),
+                frames_encoded=group.frames_encoded,
+                keyframes=group.keyframes_encoded,
+                output_fps=round(group.output_rate.rate(now), 1),
+            )
+            for key, group in self.groups.items()
+        ]
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("conference media task %s failed", task.get_name(), exc_info=task.exception())

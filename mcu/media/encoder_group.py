@@ -1,0 +1,210 @@
+"""Encode once per distinct output, fan the packets out to every site that receives it.
+
+An EncoderGroup is keyed by (picture, output format): the sites watching the same picture
+with the same codec, size, frame rate and bitrate share one encoder. Each site's outgoing
+video track (SiteVideoTrack) hands aiortc's RTCRtpSender the group's av.Packets; the sender
+only packetizes them (encoder.pack), it never encodes. A keyframe request (PLI/FIR) from any
+receiver asks the group for one keyframe, rate-limited, which every receiver of the group
+gets.
+
+Threading: the group's encoder is used only by the conference's render job on a worker
+thread; subscribers, keyframe bookkeeping and packet delivery live on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from mcu.media.output_format import OutputFormat
+from mcu.media.video_encoders import EncoderTuning, VideoEncoder, open_encoder
+
+KEYFRAME_MIN_INTERVAL_S = 1.0  # a storm of PLIs from many receivers costs one keyframe a second
+TRACK_BACKLOG = 30  # packets a slow sender may fall behind before it restarts at a keyframe
+RATE_WINDOW_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class GroupKey:
+    picture: Hashable  # what the sites watch (see conference_media.PictureKey)
+    format: OutputFormat
+
+
+class RateMeter:
+    """Events per second over the last RATE_WINDOW_S seconds of loop time."""
+
+    def __init__(self, window: float = RATE_WINDOW_S) -> None:
+        self._window = window
+        self._times: collections.deque[float] = collections.deque()
+
+    def record(self, now: float) -> None:
+        self._times.append(now)
+        self._trim(now)
+
+    def rate(self, now: float) -> float:
+        self._trim(now)
+        if len(self._times) < 2:
+            return 0.0
+        span = max(now - self._times[0], self._window / 2)
+        return len(self._times) / span
+
+    def _trim(self, now: float) -> None:
+        while self._times and self._times[0] < now - self._window:
+            self._times.popleft()
+
+
+class EncoderGroup:
+    def __init__(
+        self,
+        key: GroupKey,
+        tuning: EncoderTuning | None = None,
+        *,
+        keyframe_min_interval: float = KEYFRAME_MIN_INTERVAL_S,
+    ) -> None:
+        self.key = key
+        self.tuning = tuning or EncoderTuning()
+        self.keyframe_min_interval = keyframe_min_interval
+        self.subscribers: set[SiteVideoTrack] = set()
+        self.frames_encoded = 0
+        self.keyframes_encoded = 0
+        self.bytes_encoded = 0
+        self.encoder_opened = 0  # how many encoders this group ever opened (1 unless closed)
+        self.output_rate = RateMeter()
+        self.next_due = 0.0
+        self._encoder: VideoEncoder | None = None
+        self._keyframe_wanted = True  # the first frame of a group is a keyframe anyway
+        self._last_keyframe_at = float("-inf")
+
+    @property
+    def format(self) -> OutputFormat:
+        return self.key.format
+
+    # -- on the event loop ------------------------------------------------------------
+
+    def subscribe(self, track: SiteVideoTrack) -> None:
+        self.subscribers.add(track)
+        self.request_keyframe()
+
+    def unsubscribe(self, track: SiteVideoTrack) -> None:
+        self.subscribers.discard(track)
+
+    def request_keyframe(self) -> None:
+        self._keyframe_wanted = True
+
+    def take_keyframe_request(self, now: float) -> bool:
+        """Whether the next encoded frame is a keyframe. A request made too soon after the
+        last keyframe waits until the interval is over (it is not lost)."""
+        if not self._keyframe_wanted or now - self._last_keyframe_at < self.keyframe_min_interval:
+            return False
+        self._keyframe_wanted = False
+        self._last_keyframe_at = now
+        return True
+
+    def is_due(self, now: float) -> bool:
+        """Frame pacing at the group's own frame rate inside the conference tick."""
+        if now + 1e-3 < self.next_due:
+            return False
+        period = 1.0 / self.format.fps
+        self.next_due = max(self.next_due + period, now - period)
+        return True
+
+    def deliver(self, packets: list[av.Packet], now: float) -> None:
+        if packets:
+            self.output_rate.record(now)
+        for packet in packets:
+            for track in list(self.subscribers):
+                track.push(packet)
+
+    # -- on the render thread ---------------------------------------------------------
+
+    def encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> list[av.Packet]:
+        if self._encoder is None:
+            self._encoder = open_encoder(self.format, self.tuning)
+            self.encoder_opened += 1
+            keyframe = True
+        packets = self._encoder.encode(frame, pts, keyframe)
+        self.frames_encoded += 1
+        for packet in packets:
+            self.bytes_encoded += packet.size
+            self.keyframes_encoded += bool(packet.is_keyframe)
+        return packets
+
+    def close(self) -> None:
+        if self._encoder is not None:
+            self._encoder.close()
+            self._encoder = None
+        for track in list(self.subscribers):
+            track.leave_group(self)
+
+
+class SiteVideoTrack(MediaStreamTrack):
+    """A site's outgoing video: the packets of whichever group it currently belongs to.
+
+    When the site moves to another group (another picture or format) it waits for that
+    group's next keyframe, so its decoder never sees a P-frame of a stream it did not start.
+    """
+
+    kind = "video"
+
+    def __init__(self, uri: str) -> None:
+        super().__init__()
+        self.uri = uri
+        self.group: EncoderGroup | None = None
+        self.packets_sent = 0
+        self._backlog: collections.deque[av.Packet] = collections.deque()
+        self._ready = asyncio.Event()
+        self._awaiting_keyframe = True
+
+    def join_group(self, group: EncoderGroup | None) -> None:
+        if group is self.group:
+            return
+        if self.group is not None:
+            self.group.unsubscribe(self)
+        self.group = group
+        self._backlog.clear()
+        self._awaiting_keyframe = True
+        if group is not None:
+            group.subscribe(self)
+
+    def leave_group(self, group: EncoderGroup) -> None:
+        if self.group is group:
+            self.join_group(None)
+
+    def request_keyframe(self) -> None:
+        """Hooked onto the RTCRtpSender's _send_keyframe: a PLI/FIR from the receiver."""
+        if self.group is not None:
+            self.group.request_keyframe()
+
+    def push(self, packet: av.Packet) -> None:
+        if self._awaiting_keyframe:
+            if not packet.is_keyframe:
+                return
+            self._awaiting_keyframe = False
+        if len(self._backlog) >= TRACK_BACKLOG:
+            # The sender stalled; old packets are useless now. Restart at a keyframe.
+            self._backlog.clear()
+            self._awaiting_keyframe = True
+            self.request_keyframe()
+            return
+        self._backlog.append(packet)
+        self._ready.set()
+
+    async def recv(self) -> Any:
+        while not self._backlog:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        self.packets_sent += 1
+        return self._backlog.popleft()
+
+    def stop(self) -> None:
+        self.join_group(None)
+        super().stop()
+        self._ready.set()  # wake recv() so the sender sees the end

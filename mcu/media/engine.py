@@ -1,0 +1,141 @@
+"""The media engine: one ConferenceMedia per live conference, driven by the runtime's events,
+and a worker pool that composes and encodes off the event loop.
+
+Endpoints (the WebRTC endpoint of each registered terminal) ask it for the media of a call
+(`open_site`) before they negotiate, and hand it the remote tracks as they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcu.calls import Call
+from mcu.errors import DomainError, Fault
+from mcu.events import ConferenceEnded, ConferenceStarted, RuntimeEvent
+from mcu.media.conference_media import ConferenceMedia, GroupStats
+from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, H264
+from mcu.media.site_media import SiteMedia
+from mcu.media.video_encoders import EncoderTuning
+from mcu.model import VideoFormat
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    default_format: VideoFormat = DEFAULT_VIDEO_FORMAT  # for sites booked with videoFormat AUTO
+    preferred_codec: str = H264  # offered first when the site's booking does not choose
+    tuning: EncoderTuning = field(default_factory=EncoderTuning)
+    keyframe_min_interval: float = 1.0
+    # PyAV and libyuv release the GIL: one worker per core lets conferences run in parallel.
+    workers: int = field(default_factory=lambda: os.cpu_count() or 2)
+
+
+@dataclass(frozen=True)
+class ConferenceMediaStats:
+    conf_id: str
+    joined: tuple[str, ...]
+    encoders: int  # open encoder groups = distinct outputs
+    groups: tuple[GroupStats, ...]
+    levels: dict[str, int]
+
+
+class MediaEngine:
+    def __init__(self, runtime: Any, settings: MediaSettings | None = None) -> None:
+        self.runtime = runtime
+        self.settings = settings or MediaSettings()
+        self.conferences: dict[str, ConferenceMedia] = {}
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.settings.workers, thread_name_prefix="media"
+        )
+        self._unsubscribe: Any = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        """Follow the runtime from now on (conferences already live get their media too)."""
+        if self._unsubscribe is None:
+            self._unsubscribe = self.runtime.subscribe(self.on_event)
+            for conf_id in self.runtime.live_conference_ids():
+                self._start_conference(conf_id)
+
+    async def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        conferences, self.conferences = list(self.conferences.values()), {}
+        await asyncio.gather(*(media.close() for media in conferences), *self._closing)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    # ------------------------------------------------------------------ events
+
+    def on_event(self, event: RuntimeEvent) -> None:
+        if isinstance(event, ConferenceStarted):
+            self._start_conference(event.conf_id)
+        elif isinstance(event, ConferenceEnded):
+            media = self.conferences.pop(event.conf_id, None)
+            if media is not None:
+                task = asyncio.get_running_loop().create_task(media.close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+        else:
+            media = self.conferences.get(getattr(event, "conf_id", ""))
+            if media is not None:
+                media.apply(event)
+
+    def _start_conference(self, conf_id: str) -> None:
+        if conf_id in self.conferences:
+            return
+        try:
+            rate = self.runtime.scheduler.get(conf_id).spec.rate
+        except DomainError:
+            rate = None
+        media = ConferenceMedia(
+            conf_id,
+            report_levels=self.runtime.report_audio_levels,
+            executor=self._executor,
+            conference_rate=rate,
+            default_format=self.settings.default_format,
+            tuning=self.settings.tuning,
+            keyframe_min_interval=self.settings.keyframe_min_interval,
+        )
+        self.conferences[conf_id] = media
+        media.start()
+
+    # ------------------------------------------------------------------ calls
+
+    def open_site(self, call: Call) -> SiteMedia:
+        """The media of a call being set up; it joins the picture and the mix when the call
+        is in the conference, and is dropped when the call ends."""
+        conference = self.conferences.get(call.conf_id)
+        if conference is None:
+            raise DomainError(Fault.CONFERENCE_NOT_ONGOING, call.conf_id)
+        media = SiteMedia(call)
+        conference.add_site(media)
+        return media
+
+    def close_site(self, media: SiteMedia) -> None:
+        conference = self.conferences.get(media.call.conf_id)
+        if conference is not None:
+            conference.remove_site(media)
+        else:
+            media.close()
+
+    # ------------------------------------------------------------------ measurements
+
+    def stats(self) -> list[ConferenceMediaStats]:
+        now = asyncio.get_running_loop().time()
+        return [
+            ConferenceMediaStats(
+                conf_id=conf_id,
+                joined=tuple(media.joined),
+                encoders=len(media.groups),
+                groups=tuple(media.stats(now)),
+                levels=dict(media.last_levels),
+            )
+            for conf_id, media in self.conferences.items()
+        ]

@@ -1,0 +1,101 @@
+"""What one encoder produces: codec, picture size, frame rate and bitrate.
+
+A site's booked videoFormat and rate, and the video codec its call negotiated, choose its
+output format; sites with equal formats watching the same picture share one encoder.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mcu.model import SiteSpec, VideoFormat
+
+H264 = "H264"
+VP8 = "VP8"
+VIDEO_CODECS = (H264, VP8)
+
+
+@dataclass(frozen=True, slots=True)
+class PictureSize:
+    width: int
+    height: int
+    fps: int
+
+
+# The picture each booked videoFormat asks for (interlaced formats are sent progressive at the
+# frame rate of their fields' pairs).
+FORMAT_SIZES: dict[VideoFormat, PictureSize] = {
+    VideoFormat.CIF4: PictureSize(704, 576, 30),
+    VideoFormat.HD720P30: PictureSize(1280, 720, 30),
+    VideoFormat.HD1080P30: PictureSize(1920, 1080, 30),
+    VideoFormat.P480: PictureSize(720, 480, 30),
+    VideoFormat.HD720P60: PictureSize(1280, 720, 60),
+    VideoFormat.HD1080P60: PictureSize(1920, 1080, 60),
+    VideoFormat.QCIF: PictureSize(176, 144, 30),
+    VideoFormat.CIF: PictureSize(352, 288, 30),
+    VideoFormat.SQCIF: PictureSize(128, 96, 30),
+    VideoFormat.CIF2: PictureSize(704, 288, 30),
+    VideoFormat.I108: PictureSize(1920, 1080, 30),
+    VideoFormat.I480: PictureSize(720, 480, 30),
+    VideoFormat.P360: PictureSize(640, 360, 30),
+    VideoFormat.VGA: PictureSize(640, 480, 30),
+}
+
+DEFAULT_VIDEO_FORMAT = VideoFormat.HD1080P30
+MIN_BITRATE = 64_000
+_BITS_PER_PIXEL = 0.03  # the bitrate a format gets when neither the site nor the conference sets one
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)(?:bps|b/s)?\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFormat:
+    codec: str
+    width: int
+    height: int
+    fps: int
+    bitrate: int  # bits per second
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+    def __str__(self) -> str:
+        return f"{self.codec} {self.width}x{self.height}@{self.fps} {self.bitrate // 1000}k"
+
+
+def parse_rate(rate: str | None) -> int | None:
+    """A site or conference rate ("1920k", "2M", "768") in bits per second; None when unset
+    or unreadable (the format's default applies). A bare number is in kbit/s, as the
+    platform writes rates."""
+    if not rate:
+        return None
+    match = _RATE.match(rate)
+    if match is None:
+        return None
+    value, unit = float(match[1]), match[2].lower()
+    bits = value * (1_000_000 if unit == "m" else 1000)
+    return max(MIN_BITRATE, int(bits))
+
+
+def picture_size(video_format: VideoFormat | None, default: VideoFormat) -> PictureSize:
+    chosen = video_format if video_format not in (None, VideoFormat.AUTO) else default
+    return FORMAT_SIZES.get(chosen, FORMAT_SIZES[DEFAULT_VIDEO_FORMAT])
+
+
+def default_bitrate(size: PictureSize) -> int:
+    return max(MIN_BITRATE, int(size.width * size.height * size.fps * _BITS_PER_PIXEL))
+
+
+def output_format_for(
+    site: SiteSpec,
+    codec: str,
+    *,
+    conference_rate: str | None = None,
+    default_format: VideoFormat = DEFAULT_VIDEO_FORMAT,
+) -> OutputFormat:
+    """The output a site receives: its videoFormat (AUTO: the conference default), its rate
+    (else the conference's, else the format's default) and the negotiated codec."""
+    size = picture_size(site.video_format, default_format)
+    bitrate = parse_rate(site.rate) or parse_rate(conference_rate) or default_bitrate(size)
+    return OutputFormat(codec.upper(), size.width, size.height, size.fps, bitrate)

@@ -1,0 +1,65 @@
+"""The media of one site's call: what it sends us (decoded into a frame slot and an audio
+fifo) and what we send it (its video track fed by an encoder group, its audio track fed by
+the mixer)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiortc.mediastreams import MediaStreamTrack
+
+from mcu.calls import Call
+from mcu.media.audio_mixer import AudioInput, SiteAudioTrack
+from mcu.media.encoder_group import SiteVideoTrack
+from mcu.media.frame_slots import LatestFrameSlot, pump_track
+from mcu.model import SiteSpec
+
+log = logging.getLogger(__name__)
+
+
+class SiteMedia:
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.video_out = SiteVideoTrack(call.uri)
+        self.audio_out = SiteAudioTrack(call.uri)
+        self.video_in = LatestFrameSlot()
+        self.audio_in = AudioInput()
+        self.video_codec: str | None = None  # negotiated; None until the SDP answer
+        self.first_media = asyncio.Event()
+        self.closed = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def uri(self) -> str:
+        return self.call.uri
+
+    @property
+    def spec(self) -> SiteSpec:
+        return self.call.site
+
+    def receive(self, track: MediaStreamTrack) -> None:
+        """A remote track of the call arrived (RTCPeerConnection 'track' event)."""
+        if self.closed:
+            return
+        consume: Any = self.video_in.put if track.kind == "video" else self.audio_in.add
+        task = asyncio.create_task(
+            pump_track(track, consume, self.first_media.set), name=f"{track.kind} in {self.uri}"
+        )
+        task.add_done_callback(_log_failure)
+        self._tasks.append(task)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for task in self._tasks:
+            task.cancel()
+        self.video_out.stop()
+        self.audio_out.stop()
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("media pump %s failed", task.get_name(), exc_info=task.exception())

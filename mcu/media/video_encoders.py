@@ -1,0 +1,118 @@
+"""Real-time video encoders over PyAV (FFmpeg's libx264 and libvpx), one per output format.
+
+Codecs register themselves in ENCODERS by the name the SDP negotiates (H264, VP8), so the
+encoder group never branches on a codec. Both encoders are configured for live video: no
+B-frames, no lookahead, keyframes only on request (and a long safety interval).
+An encoder is used from one worker thread at a time; PyAV releases the GIL while encoding.
+"""
+
+from __future__ import annotations
+
+import fractions
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import av
+
+from mcu.media.output_format import H264, VP8, OutputFormat
+
+VIDEO_CLOCK = 90_000
+VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
+SAFETY_KEYFRAME_SECONDS = 10  # a lost keyframe request still heals within this
+
+
+@dataclass(frozen=True)
+class EncoderTuning:
+    """x264 preset: ultrafast keeps 1080p30 well inside one core on this machine (veryfast is
+    about three times slower); aiortc's own H.264 encoder uses x264's default preset."""
+
+    x264_preset: str = "ultrafast"
+    vpx_cpu_used: int = 8  # libvpx VP8 realtime speed, 0..16 (higher = faster)
+    threads: int = 1  # per encoder; conferences run in parallel on the worker pool
+
+
+class VideoEncoder(Protocol):
+    format: OutputFormat
+
+    def encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> list[av.Packet]: ...
+
+    def close(self) -> None: ...
+
+
+class _PyAvEncoder:
+    codec_name = ""
+
+    def __init__(self, output: OutputFormat, tuning: EncoderTuning) -> None:
+        self.format = output
+        context = av.CodecContext.create(self.codec_name, "w")
+        context.width, context.height = output.width, output.height
+        context.pix_fmt = "yuv420p"
+        context.time_base = VIDEO_TIME_BASE
+        context.framerate = fractions.Fraction(output.fps, 1)
+        context.bit_rate = output.bitrate
+        context.gop_size = output.fps * SAFETY_KEYFRAME_SECONDS
+        context.thread_count = tuning.threads
+        self._configure(context, output, tuning)
+        self._context = context
+
+    def _configure(self, context, output: OutputFormat, tuning: EncoderTuning) -> None:
+        raise NotImplementedError
+
+    def encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> list[av.Packet]:
+        """Encode the (reused) composed frame; pts in 1/90000 s."""
+        frame.pts = pts
+        frame.time_base = VIDEO_TIME_BASE
+        # The compositor reuses its output frame: reset the type so one forced keyframe does
+        # not make every later frame a keyframe.
+        frame.pict_type = av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
+        packets = list(self._context.encode(frame))
+        for packet in packets:
+            packet.time_base = VIDEO_TIME_BASE
+        return packets
+
+    def close(self) -> None:
+        self._context = None
+
+
+class X264Encoder(_PyAvEncoder):
+    codec_name = "libx264"
+
+    def _configure(self, context, output: OutputFormat, tuning: EncoderTuning) -> None:
+        context.max_b_frames = 0
+        context.profile = "Baseline"  # what aiortc and browsers offer (profile-level-id 42e01f)
+        context.options = {
+            "preset": tuning.x264_preset,
+            "tune": "zerolatency",
+            # SPS/PPS before every keyframe: a receiver may join at any keyframe.
+            "x264-params": "repeat-headers=1",
+        }
+
+
+class Vp8Encoder(_PyAvEncoder):
+    codec_name = "libvpx"
+
+    def _configure(self, context, output: OutputFormat, tuning: EncoderTuning) -> None:
+        context.qmin, context.qmax = 2, 56
+        context.options = {
+            "deadline": "realtime",
+            "cpu-used": str(tuning.vpx_cpu_used),
+            "lag-in-frames": "0",
+            "error-resilient": "1",
+            "bufsize": str(output.bitrate),
+            "maxrate": str(output.bitrate),
+            "static-thresh": "1",
+        }
+
+
+EncoderFactory = Callable[[OutputFormat, EncoderTuning], VideoEncoder]
+
+ENCODERS: dict[str, EncoderFactory] = {H264: X264Encoder, VP8: Vp8Encoder}
+
+
+def open_encoder(output: OutputFormat, tuning: EncoderTuning) -> VideoEncoder:
+    try:
+        factory = ENCODERS[output.codec]
+    except KeyError:
+        raise ValueError(f"no encoder for video codec {output.codec!r}") from None
+    return factory(output, tuning)

@@ -1,0 +1,366 @@
+"""The MCU's Endpoint for a terminal registered over signalling: calls as RTCPeerConnections.
+
+One WebRtcEndpoint per registered terminal, bound to its signalling channel (the gateway's
+WebSocket; here only a `send(message)` callable, mcu/ knows no HTTP). Each call is a
+CallSession with its own RTCPeerConnection built from rtc.ice.rtc_configuration():
+
+dial-out  offer_call(call): audio + video transceivers (sendrecv) fed by the call's
+          SiteMedia, `invite` with the SDP offer. `ringing` -> call.ringing(); `answer` ->
+          remote description, then call.answer() once ICE and DTLS are connected AND the
+          first decoded audio or video frame has arrived; `decline` -> rejected (115); the
+          connection failing before that -> network error (116).
+dial-in   `join` with access code and password: the runtime accepts the site at once, the
+          terminal's offer is answered with `joined`.
+either    call_ended(call) (the MCU hangs up) -> `bye`, peer connection closed;
+          `bye` from the terminal or its connection failing -> call.hang_up_remote().
+A terminal that vanishes (signalling closed or silent) hangs up all its calls remotely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.sdp import SessionDescription
+
+from mcu.calls import Call, CallFailure
+from mcu.endpoints import TerminalDevice, simulated_terminal_device
+from mcu.errors import DomainError
+from mcu.media.engine import MediaEngine
+from mcu.media.output_format import H264, VIDEO_CODECS, VP8
+from mcu.media.site_media import SiteMedia
+from mcu.model import Conference, DirectorySite, SiteCallState, SiteType, VideoProtocol
+from rtc.ice import rtc_configuration
+from rtc.signalling import (
+    Answer,
+    Bye,
+    Capabilities,
+    Decline,
+    Error,
+    Invite,
+    Join,
+    Joined,
+    Message,
+    Register,
+    Ringing,
+)
+
+log = logging.getLogger(__name__)
+
+# Error codes of signalling `error` messages sent for calls (docs/signalling.md).
+UNKNOWN_CALL = "unknown_call"
+CONFERENCE_NOT_FOUND = "conference_not_found"
+WRONG_PASSWORD = "wrong_password"
+DIAL_IN_REFUSED = "dial_in_refused"
+BAD_SDP = "bad_sdp"
+
+Send = Callable[[Message], None]
+
+
+def negotiated_video_codec(sdp: str) -> str | None:
+    """The codec the first video section of an SDP answer settled on (its first payload)."""
+    for media in SessionDescription.parse(sdp).media:
+        if media.kind == "video":
+            for codec in media.rtp.codecs:
+                name = codec.mimeType.split("/", 1)[1].upper()
+                if name in VIDEO_CODECS:
+                    return name
+    return None
+
+
+def video_codec_order(protocol: VideoProtocol | None, offered: Iterable[str], preferred: str) -> list[str]:
+    """Codecs to offer, best first: the booked videoProtocol if H.264, else the MCU's
+    preference, then whatever else the terminal declared it decodes."""
+    first = H264 if protocol in (VideoProtocol.H264, VideoProtocol.H264_HP) else preferred
+    declared = [codec.upper() for codec in offered if codec.upper() in VIDEO_CODECS]
+    order = [first] if first in declared or not declared else []
+    order += [codec for codec in declared if codec not in order]
+    return order or [first, VP8 if first == H264 else H264]
+
+
+def find_live_conference(runtime: Any, access_code: str) -> Conference | None:
+    for conf_id in runtime.live_conference_ids():
+        try:
+            conference = runtime.scheduler.get(conf_id)
+        except DomainError:
+            continue
+        if conference.access_code == access_code:
+            return conference
+    return None
+
+
+class CallSession:
+    """One call over one RTCPeerConnection."""
+
+    def __init__(self, endpoint: WebRtcEndpoint, call_id: str, call: Call) -> None:
+        self.endpoint = endpoint
+        self.call_id = call_id
+        self.call = call
+        self.media: SiteMedia = endpoint.engine.open_site(call)
+        self.pc = RTCPeerConnection(rtc_configuration())
+        self.connected = asyncio.Event()
+        self.closed = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.pc.on("track", self.media.receive)
+        self.pc.on("connectionstatechange", self._connection_changed)
+
+    def spawn(self, work: Any, name: str) -> None:
+        task = asyncio.create_task(self._guard(work), name=f"{name} {self.call_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guard(self, work: Any) -> None:
+        """Negotiation errors (mostly an SDP we cannot use) end the call, never the MCU."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning("call %s of %s failed: %r", self.call_id, self.endpoint.uri, error)
+            if not self.closed:
+                self.endpoint.send(Error(BAD_SDP, f"call failed: {error}", self.call_id))
+            self.fail()
+
+    # -- dial-out ---------------------------------------------------------------------
+
+    async def offer(self, conf_name: str) -> None:
+        pc, media = self.pc, self.media
+        pc.addTransceiver(media.audio_out, direction="sendrecv")
+        video = pc.addTransceiver(media.video_out, direction="sendrecv")
+        order = video_codec_order(
+            self.call.site.video_protocol,
+            self.endpoint.capabilities.video_codecs,
+            self.endpoint.engine.settings.preferred_codec,
+        )
+        available = RTCRtpSender.getCapabilities("video").codecs
+        rank = {name: index for index, name in enumerate(order)}
+        preferred = sorted(
+            (c for c in available if c.mimeType.split("/")[1].upper() in rank or c.name == "rtx"),
+            key=lambda c: rank.get(c.mimeType.split("/")[1].upper(), len(rank)),
+        )
+        video.setCodecPreferences(preferred)
+        self._hook_keyframe_requests()
+        await pc.setLocalDescription(await pc.createOffer())
+        if self.closed:
+            return
+        self.endpoint.send(
+            Invite(self.call_id, self.call.conf_id, conf_name, pc.localDescription.sdp)
+        )
+
+    async def answered(self, sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        self.media.video_codec = negotiated_video_codec(sdp)
+        await self.connected.wait()
+        await self.media.first_media.wait()
+        if not self.closed:
+            self.call.answer(self.endpoint)
+
+    # -- dial-in ----------------------------------------------------------------------
+
+    async def accept_offer(self, sdp: str) -> None:
+        pc, media = self.pc, self.media
+        await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        pc.addTrack(media.audio_out)
+        pc.addTrack(media.video_out)
+        self._hook_keyframe_requests()
+        await pc.setLocalDescription(await pc.createAnswer())
+        media.video_codec = negotiated_video_codec(pc.localDescription.sdp)
+        if not self.closed:
+            self.endpoint.send(Joined(self.call_id, self.call.conf_id, pc.localDescription.sdp))
+
+    # -- both -------------------------------------------------------------------------
+
+    def _hook_keyframe_requests(self) -> None:
+        # aiortc would set a flag for its own encoder, which never runs here: the receiver's
+        # PLI/FIR must reach the site's encoder group instead.
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "video":
+                transceiver.sender._send_keyframe = self.media.video_out.request_keyframe
+
+    def _connection_changed(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected":
+            self.connected.set()
+        elif state in ("failed", "closed") and not self.closed:
+            self.fail()
+
+    def fail(self) -> None:
+        """The connection broke: a call not yet answered failed (network error), an answered
+        one was left by the terminal."""
+        if self.call.state in (SiteCallState.CALLING, SiteCallState.RINGING):
+            self.call.reject(CallFailure.NETWORK_ERROR.info())
+        else:
+            self.call.hang_up_remote()
+        self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.endpoint.forget(self)
+        self.endpoint.engine.close_site(self.media)
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        closing = asyncio.create_task(self.pc.close(), name=f"close {self.call_id}")
+        self.endpoint.closing.add(closing)
+        closing.add_done_callback(self.endpoint.closing.discard)
+
+
+@dataclass(frozen=True)
+class Registration:
+    uri: str
+    name: str
+    site_type: SiteType
+    capabilities: Capabilities
+
+    @classmethod
+    def of(cls, message: Register) -> Registration:
+        try:
+            site_type = SiteType(message.site_type)
+        except ValueError:
+            site_type = SiteType.SIP
+        return cls(message.uri, message.name, site_type, message.capabilities)
+
+
+class WebRtcEndpoint:
+    """mcu.endpoints.Endpoint over signalling + aiortc."""
+
+    def __init__(
+        self,
+        registration: Registration,
+        send: Send,
+        engine: MediaEngine,
+        runtime: Any,
+        device: TerminalDevice | None = None,
+    ) -> None:
+        self.registration = registration
+        self.send = send
+        self.engine = engine
+        self.runtime = runtime
+        self._device = device or simulated_terminal_device()
+        self.sessions: dict[str, CallSession] = {}
+        self.closing: set[asyncio.Task[None]] = set()
+
+    @property
+    def uri(self) -> str:
+        return self.registration.uri
+
+    @property
+    def device(self) -> TerminalDevice:
+        return self._device
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.registration.capabilities
+
+    def directory_site(self) -> DirectorySite:
+        """How the terminal shows in querySitesEx while it is registered."""
+        return DirectorySite(self.uri, self.registration.name, self.registration.site_type)
+
+    # -- Endpoint protocol (driven by the runtime's dialer) ----------------------------
+
+    def offer_call(self, call: Call) -> None:
+        try:
+            session = CallSession(self, uuid.uuid4().hex, call)
+        except DomainError:  # the conference's media is gone: it is ending
+            call.reject(CallFailure.NETWORK_ERROR.info("conference media unavailable"))
+            return
+        self.sessions[session.call_id] = session
+        try:
+            conf_name = self.runtime.scheduler.get(call.conf_id).spec.name
+        except DomainError:
+            conf_name = ""
+        session.spawn(session.offer(conf_name), "offer")
+
+    def call_ended(self, call: Call) -> None:
+        for session in list(self.sessions.values()):
+            if session.call is call:
+                self.send(Bye(session.call_id, "hang up"))
+                session.close()
+
+    # -- signalling from the terminal --------------------------------------------------
+
+    def on_ringing(self, message: Ringing) -> None:
+        session = self._session(message.call_id)
+        if session is not None:
+            session.call.ringing()
+
+    def on_answer(self, message: Answer) -> None:
+        session = self._session(message.call_id)
+        if session is not None:
+            session.spawn(session.answered(message.sdp), "answer")
+
+    def on_decline(self, message: Decline) -> None:
+        session = self._session(message.call_id)
+        if session is not None:
+            session.call.reject(CallFailure.CALLEE_REJECTED.info(message.reason or ""))
+            session.close()
+
+    def on_bye(self, message: Bye) -> None:
+        session = self._session(message.call_id)
+        if session is not None:
+            session.call.hang_up_remote()
+            session.close()
+
+    def on_join(self, message: Join) -> None:
+        if message.call_id in self.sessions:
+            self._refuse(message.call_id, DIAL_IN_REFUSED, "call id already in use")
+            return
+        conference = find_live_conference(self.runtime, message.access_code)
+        if conference is None:
+            self._refuse(message.call_id, CONFERENCE_NOT_FOUND,
+                         f"no ongoing conference has access code {message.access_code!r}")
+            return
+        if conference.password and message.password != conference.password:
+            self._refuse(message.call_id, WRONG_PASSWORD, "wrong conference password")
+            return
+        try:
+            call = self.runtime.accept_dial_in(conference.conf_id, self)
+        except DomainError as error:
+            self._refuse(message.call_id, DIAL_IN_REFUSED, str(error))
+            return
+        try:
+            session = CallSession(self, message.call_id, call)
+        except DomainError as error:
+            call.hang_up_remote()
+            self._refuse(message.call_id, DIAL_IN_REFUSED, str(error))
+            return
+        self.sessions[session.call_id] = session
+        session.spawn(session.accept_offer(message.sdp), "join")
+
+    def call_over(self, reason: str) -> None:
+        """A call ended without the MCU hanging up (timeout, refusal): tell the terminal."""
+        for session in list(self.sessions.values()):
+            if not session.call.active:
+                self.send(Bye(session.call_id, reason))
+                session.close()
+
+    def vanished(self) -> None:
+        """The terminal is gone (signalling closed or silent): its calls end as if it hung up."""
+        for session in list(self.sessions.values()):
+            session.call.hang_up_remote()
+            session.close()
+
+    async def wait_closed(self) -> None:
+        await asyncio.gather(*self.closing, return_exceptions=True)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def forget(self, session: CallSession) -> None:
+        if self.sessions.get(session.call_id) is session:
+            del self.sessions[session.call_id]
+
+    def _session(self, call_id: str) -> CallSession | None:
+        session = self.sessions.get(call_id)
+        if session is None:
+            self._refuse(call_id, UNKNOWN_CALL, "no such call")
+        return session
+
+    def _refuse(self, call_id: str, code: str, text: str) -> None:
+        self.send(Error(code, text, call_id))
