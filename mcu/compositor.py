@@ -204,7 +204,6 @@ class _Pane:
     drawn_frame: Any = None
     drawn_decoration: _Decoration | None = None
     drawn_dst: tuple[int, int, int, int] | None = None
-    drawn_placeholder: bool = False
     ever_drawn: bool = False
 
 
@@ -359,7 +358,7 @@ class Compositor:
         style, target, rect = self.style, pane.target, pane.rect
         if frame is None:
             target.copy_from(self._tiles.placeholder(rect.w, rect.h, style))
-            pane.drawn_placeholder, pane.drawn_dst = True, None
+            pane.drawn_dst = None
         else:
             picture = frame
             if picture.format.name not in _I420_FORMATS:
@@ -373,7 +372,7 @@ class Compositor:
                 # New bars (or old decorations to wipe): repaint the pane once.
                 target.fill(style.background)
             self._scaler.scale(source.window(*geometry.src), target.region.window(*geometry.dst))
-            pane.drawn_placeholder, pane.drawn_dst = False, geometry.dst
+            pane.drawn_dst = geometry.dst
         self._decorate(target, decoration)
         pane.drawn_key, pane.drawn_frame, pane.drawn_decoration = key, frame, decoration
         pane.ever_drawn = True
