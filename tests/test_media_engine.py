@@ -1,0 +1,453 @@
+"""The media plane: encoder groups (one encoder per distinct output), the N-1 audio mixer,
+output formats, and an end-to-end conference of two in-test aiortc peers called through a
+real running server, checked on the decoded pictures and the heard audio."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import av
+import numpy as np
+import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack, VideoStreamTrack
+
+from gateway.server import running_server
+from gateway.settings import load_settings
+from gateway.signalling import SIGNALLING
+from mcu.clock import ManualClock
+from mcu.media.audio_mixer import FRAME_SAMPLES, AudioMixer, MixInput, SampleFifo, volume_gain
+from mcu.media.conference_media import ConferenceMedia, PictureKey
+from mcu.media.encoder_group import EncoderGroup, GroupKey, SiteVideoTrack
+from mcu.media.output_format import H264, VP8, OutputFormat, output_format_for, parse_rate
+from mcu.media.voice_activity import level_of_power
+from mcu.model import ConferenceSpec, DialingMode, SiteCallState, SiteSpec, VideoFormat
+from rtc.ice import rtc_configuration
+from rtc.signalling import Answer, Decline, Join, Pong, Register, Ringing
+
+A, B = "01010086", "01010010"
+RED_RGB, BLUE_RGB = (220, 30, 30), (30, 30, 220)
+
+
+# ---------------------------------------------------------------------------- output formats
+
+
+def test_output_format_follows_booked_format_rate_and_codec():
+    site = SiteSpec("1", video_format=VideoFormat.HD720P30, rate="1920k")
+    assert output_format_for(site, "h264") == OutputFormat(H264, 1280, 720, 30, 1_920_000)
+    auto = SiteSpec("2", video_format=VideoFormat.AUTO)
+    chosen = output_format_for(auto, VP8, conference_rate="2M")
+    assert (chosen.codec, chosen.size, chosen.fps, chosen.bitrate) == (VP8, (1920, 1080), 30, 2_000_000)
+    cif = output_format_for(SiteSpec("3", video_format=VideoFormat.CIF4), H264)
+    assert cif.size == (704, 576) and cif.bitrate > 0
+    assert output_format_for(SiteSpec("4"), H264, default_format=VideoFormat.HD720P60).fps == 60
+
+
+def test_rates_parse_like_the_platform_writes_them():
+    assert parse_rate("1920k") == 1_920_000
+    assert parse_rate("768") == 768_000
+    assert parse_rate("2M") == 2_000_000
+    assert parse_rate(None) is None
+    assert parse_rate("fast") is None
+
+
+# ---------------------------------------------------------------------------- encoder groups
+
+
+class RecordingSender:
+    """Stands in for aiortc's RTCRtpSender: reads a site's track like the sender does."""
+
+    def __init__(self, track: SiteVideoTrack) -> None:
+        self.track = track
+        self.packets: list[av.Packet] = []
+
+    async def drain(self) -> None:
+        while True:
+            try:
+                packet = await asyncio.wait_for(self.track.recv(), 0.05)
+            except TimeoutError:
+                return
+            self.packets.append(packet)
+
+
+class FakeCall:
+    def __init__(self, conf_id: str, site: SiteSpec) -> None:
+        self.conf_id, self.site = conf_id, site
+        self.state = SiteCallState.IN_CONFERENCE
+
+    @property
+    def uri(self) -> str:
+        return self.site.uri
+
+    @property
+    def active(self) -> bool:
+        return True
+
+
+def solid_frame(width: int, height: int, rgb: tuple[int, int, int]) -> av.VideoFrame:
+    image = np.empty((height, width, 3), np.uint8)
+    image[:] = rgb
+    return av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+
+
+def conference_with_sites(formats: dict[str, VideoFormat], codec: str = H264) -> ConferenceMedia:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mcu.events import SiteCallStateChanged
+    from mcu.media.site_media import SiteMedia
+
+    media = ConferenceMedia("c1", report_levels=lambda *_: None, executor=ThreadPoolExecutor(1))
+    for uri, video_format in formats.items():
+        site = SiteMedia(FakeCall("c1", SiteSpec(uri, name=uri, video_format=video_format)))
+        site.video_codec = codec
+        site.video_in.put(solid_frame(320, 240, (200, 40, 40)))
+        media.add_site(site)
+        media.apply(SiteCallStateChanged("c1", uri, SiteCallState.IN_CONFERENCE))
+    return media
+
+
+async def render_ticks(media: ConferenceMedia, ticks: int) -> None:
+    for tick in range(ticks):
+        plan = media.plan_tick(now=tick / 30)
+        for group, packets in media.render(plan):
+            group.deliver(packets, tick / 30)
+
+
+async def test_sites_of_one_format_share_one_encoder_and_another_format_gets_its_own():
+    media = conference_with_sites(
+        {"s1": VideoFormat.CIF4, "s2": VideoFormat.CIF4, "s3": VideoFormat.CIF}
+    )
+    senders = {uri: RecordingSender(media.sites[uri].video_out) for uri in ("s1", "s2", "s3")}
+    await render_ticks(media, 10)
+    await asyncio.gather(*(sender.drain() for sender in senders.values()))
+
+    assert len(media.groups) == 2
+    by_size = {group.format.size: group for group in media.groups.values()}
+    cif4, cif = by_size[(704, 576)], by_size[(352, 288)]
+    assert {track.uri for track in cif4.subscribers} == {"s1", "s2"}
+    assert {track.uri for track in cif.subscribers} == {"s3"}
+    assert cif4.encoder_opened == cif.encoder_opened == 1
+    assert cif4.frames_encoded == cif.frames_encoded == 10  # once per tick, not per site
+    # both sites of the group received the very same packet objects
+    assert len(senders["s1"].packets) == 10
+    assert [id(p) for p in senders["s1"].packets] == [id(p) for p in senders["s2"].packets]
+    assert senders["s1"].packets[0].is_keyframe
+    assert senders["s3"].packets[0].size < senders["s1"].packets[0].size
+    await media.close()
+
+
+async def test_a_different_picture_is_a_different_group():
+    media = conference_with_sites({"s1": VideoFormat.CIF4, "s2": VideoFormat.CIF4})
+    from mcu.events import VideoSourceChanged
+
+    media.apply(VideoSourceChanged("c1", "s1", "s2", False))
+    await render_ticks(media, 3)
+    pictures = {group.key.picture for group in media.groups.values()}
+    assert pictures == {PictureKey("site", "s2"), PictureKey("cp", "")}
+    media.apply(VideoSourceChanged("c1", "s1", None, False))
+    await render_ticks(media, 1)
+    assert len(media.groups) == 1
+    await media.close()
+
+
+async def test_keyframe_requests_from_many_receivers_make_one_keyframe():
+    media = conference_with_sites({"s1": VideoFormat.CIF, "s2": VideoFormat.CIF})
+    await render_ticks(media, 2)
+    (group,) = media.groups.values()
+    assert group.keyframes_encoded == 1
+    # both receivers send PLIs right after the first keyframe: rate-limited to one per second
+    media.sites["s1"].video_out.request_keyframe()
+    media.sites["s2"].video_out.request_keyframe()
+    for tick in range(2, 45):  # 1.5 s at 30 fps
+        plan = media.plan_tick(now=tick / 30)
+        media.render(plan)
+    assert group.keyframes_encoded == 2
+    await media.close()
+
+
+def test_group_key_holds_picture_and_format():
+    fmt = OutputFormat(H264, 704, 576, 30, 1_000_000)
+    group = EncoderGroup(GroupKey(PictureKey("cp", ""), fmt))
+    assert group.format is fmt and group.take_keyframe_request(0.0)
+    assert not group.take_keyframe_request(0.5)
+
+
+# ---------------------------------------------------------------------------- audio mixing
+
+
+def tone(level: int, samples: int = FRAME_SAMPLES) -> np.ndarray:
+    return np.full(samples, level, np.int16)
+
+
+def test_every_site_hears_the_others_but_not_itself():
+    mixer = AudioMixer()
+    sites = [MixInput("a"), MixInput("b"), MixInput("c")]
+    heard = mixer.mix(sites, {"a": tone(100), "b": tone(20), "c": tone(3)})
+    assert heard["a"][0] == 23 and heard["b"][0] == 103 and heard["c"][0] == 120
+    assert all(mix.dtype == np.int16 and mix.shape == (FRAME_SAMPLES,) for mix in heard.values())
+
+
+def test_muted_site_is_not_mixed_and_quiet_site_hears_silence():
+    mixer = AudioMixer()
+    sites = [MixInput("a", muted=True), MixInput("b", quiet=True), MixInput("c")]
+    heard = mixer.mix(sites, {"a": tone(100), "b": tone(20), "c": tone(3)})
+    assert heard["a"][0] == 23  # a still hears the others
+    assert heard["b"][0] == 0  # quiet
+    assert heard["c"][0] == 20  # a muted: c hears only b
+
+
+def test_volume_scales_a_sites_contribution_and_the_mix_saturates():
+    mixer = AudioMixer()
+    sites = [MixInput("a", volume=100), MixInput("b", volume=25), MixInput("c", volume=0)]
+    heard = mixer.mix(sites, {"a": tone(1000), "b": tone(1000), "c": tone(1000)})
+    assert heard["c"][0] == 2000 + 500
+    assert heard["a"][0] == 500 and heard["b"][0] == 2000
+    loud = mixer.mix([MixInput("x"), MixInput("y"), MixInput("z")],
+                     {"x": tone(30000), "y": tone(30000)})
+    assert loud["z"][0] == 32767
+    assert volume_gain(50) == 1.0
+
+
+def test_a_site_without_audio_contributes_silence():
+    heard = AudioMixer().mix([MixInput("a"), MixInput("b")], {"a": tone(7)})
+    assert heard["b"][0] == 7 and heard["a"][0] == 0
+
+
+def test_sample_fifo_prebuffers_and_drops_the_oldest_when_full():
+    fifo = SampleFifo(capacity=4 * FRAME_SAMPLES)
+    fifo.write(tone(1))
+    assert fifo.read_frame() is None  # waits for two frames
+    fifo.write(tone(2))
+    assert fifo.read_frame()[0] == 1 and fifo.read_frame()[0] == 2
+    for value in range(3, 9):
+        fifo.write(tone(value))
+    assert len(fifo) == 4 * FRAME_SAMPLES
+    assert fifo.read_frame()[0] == 5  # 3 and 4 were dropped
+
+
+def test_levels_follow_loudness_on_the_switch_gate_scale():
+    assert level_of_power(0.0) == 0
+    speech = 0.1 * 32768  # -20 dBFS
+    assert 60 <= level_of_power(speech**2) <= 70
+    assert level_of_power(32767.0**2) == 100
+    assert level_of_power(10.0**2) < 15  # background noise stays under the default gate
+
+
+# ---------------------------------------------------------------------------- end to end
+
+
+class SolidColourCamera(VideoStreamTrack):
+    """A camera that films one colour, 320x240 at aiortc's pacing."""
+
+    def __init__(self, rgb: tuple[int, int, int]) -> None:
+        super().__init__()
+        self._frame = solid_frame(320, 240, rgb)
+
+    async def recv(self) -> av.VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        self._frame.pts, self._frame.time_base = pts, time_base
+        return self._frame
+
+
+class ToneMicrophone(AudioStreamTrack):
+    """A steady tone at a given amplitude, 48 kHz mono in 20 ms frames."""
+
+    def __init__(self, amplitude: int) -> None:
+        super().__init__()
+        self._amplitude = amplitude
+
+    async def recv(self) -> av.AudioFrame:
+        silent = await super().recv()  # paced, with pts
+        t = np.arange(silent.samples) / silent.sample_rate
+        samples = (self._amplitude * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = silent.sample_rate, silent.pts, silent.time_base
+        return frame
+
+
+@dataclass
+class PeerTerminal:
+    """A minimal terminal: registers over the WebSocket, answers invites with aiortc, keeps
+    the latest decoded picture and the energy of the audio it hears."""
+
+    uri: str
+    rgb: tuple[int, int, int] = (128, 128, 128)
+    amplitude: int = 1000
+    declines: bool = False  # answer invites with `decline`
+    silent: bool = False  # stop answering pings (a hung process)
+    ws: aiohttp.ClientWebSocketResponse | None = None
+    pc: RTCPeerConnection | None = None
+    picture: av.VideoFrame | None = None
+    video_frames: int = 0
+    audio_energy: list[float] = field(default_factory=list)
+    received: list[str] = field(default_factory=list)
+    messages: list[dict] = field(default_factory=list)
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    async def register(self, session: aiohttp.ClientSession, url: str) -> None:
+        self.ws = await session.ws_connect(url)
+        await self.ws.send_str(Register(self.uri, f"site {self.uri}").to_json())
+        self.tasks.append(asyncio.create_task(self._read()))
+
+    async def _read(self) -> None:
+        async for frame in self.ws:
+            message = json.loads(frame.data)
+            self.received.append(message["type"])
+            self.messages.append(message)
+            if message["type"] == "ping" and not self.silent:
+                await self.ws.send_str(Pong(message["seq"]).to_json())
+            elif message["type"] == "invite":
+                await self._answer(message)
+            elif message["type"] == "joined":
+                await self.pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "answer"))
+
+    async def _answer(self, invite: dict) -> None:
+        await self.ws.send_str(Ringing(invite["call_id"]).to_json())
+        if self.declines:
+            await self.ws.send_str(Decline(invite["call_id"], "busy in surgery").to_json())
+            return
+        pc = self._new_peer_connection()
+        await pc.setRemoteDescription(RTCSessionDescription(invite["sdp"], "offer"))
+        pc.addTrack(ToneMicrophone(self.amplitude))
+        pc.addTrack(SolidColourCamera(self.rgb))
+        await pc.setLocalDescription(await pc.createAnswer())
+        await self.ws.send_str(Answer(invite["call_id"], pc.localDescription.sdp).to_json())
+
+    async def dial_in(self, access_code: str, password: str, call_id: str = "dial-in-1") -> None:
+        pc = self._new_peer_connection()
+        pc.addTransceiver(ToneMicrophone(self.amplitude), direction="sendrecv")
+        pc.addTransceiver(SolidColourCamera(self.rgb), direction="sendrecv")
+        await pc.setLocalDescription(await pc.createOffer())
+        join = Join(call_id, access_code, password, pc.localDescription.sdp)
+        await self.ws.send_str(join.to_json())
+
+    def _new_peer_connection(self) -> RTCPeerConnection:
+        self.pc = pc = RTCPeerConnection(rtc_configuration())
+        pc.on("track", self._on_track)
+        return pc
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        self.tasks.append(asyncio.create_task(self._consume(track)))
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except Exception:
+                return
+            if track.kind == "video":
+                self.picture = frame
+                self.video_frames += 1
+            else:
+                samples = frame.to_ndarray().astype(np.float64)
+                self.audio_energy.append(float(np.sqrt(np.mean(samples**2))))
+
+    def colour_at(self, x_fraction: float, y_fraction: float) -> tuple[int, int, int]:
+        image = self.picture.to_ndarray(format="rgb24")
+        h, w, _ = image.shape
+        patch = image[int(h * y_fraction) - 4 : int(h * y_fraction) + 4,
+                      int(w * x_fraction) - 4 : int(w * x_fraction) + 4]
+        return tuple(int(v) for v in patch.reshape(-1, 3).mean(axis=0))
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        if self.pc is not None:
+            await self.pc.close()
+        if self.ws is not None:
+            await self.ws.close()
+
+
+def near(colour: tuple[int, int, int], expected: tuple[int, int, int], tolerance: int = 40) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(colour, expected, strict=True))
+
+
+async def eventually(predicate, timeout: float = 20.0, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def media_server(tmp_path: Path) -> AsyncIterator:
+    clock = ManualClock()
+    settings = load_settings(port=0, data_dir=tmp_path)
+    async with running_server(settings, clock=clock) as server:
+        yield server, clock
+
+
+async def test_two_terminals_see_each_other_in_cp_2_1_and_hear_each_other(media_server):
+    server, clock = media_server
+    gateway = server.gateway
+    red = PeerTerminal(A, RED_RGB, amplitude=8000)
+    blue = PeerTerminal(B, BLUE_RGB, amplitude=2000)
+    async with aiohttp.ClientSession() as session:
+        try:
+            for terminal in (red, blue):
+                await terminal.register(session, server.url("/signalling"))
+            await eventually(lambda: A in gateway.runtime.registry and B in gateway.runtime.registry,
+                             what="registration")
+            sites = [
+                SiteSpec(uri, name=f"site {uri}", video_format=VideoFormat.CIF4,
+                         dialing_mode=DialingMode.SITE_CALLS_IN)
+                for uri in (A, B)
+            ]
+            conference = gateway.scheduler.schedule(
+                ConferenceSpec("consult", clock.now(), timedelta(hours=1), sites, cp_resource=4)
+            )
+            conf_id = conference.conf_id
+            gateway.runtime.reconcile()
+            assert gateway.runtime.connect_sites(conf_id, [A, B]) == [A, B]
+            gateway.runtime.set_continuous_presence(conf_id, "0", 2, [A, B])  # CP_2_1
+
+            def in_conference() -> bool:
+                states = {s.uri: s.state for s in gateway.runtime.site_statuses(conf_id)}
+                return states == {A: SiteCallState.IN_CONFERENCE, B: SiteCallState.IN_CONFERENCE}
+
+            await eventually(in_conference, what="both sites in conference")
+            assert red.received.count("invite") == blue.received.count("invite") == 1
+
+            def shows_both(terminal: PeerTerminal) -> bool:
+                return (
+                    terminal.picture is not None
+                    and near(terminal.colour_at(0.25, 0.5), RED_RGB)
+                    and near(terminal.colour_at(0.75, 0.5), BLUE_RGB)
+                )
+
+            await eventually(lambda: shows_both(red) and shows_both(blue), what="CP_2_1 pictures")
+            assert (red.picture.width, red.picture.height) == (704, 576)
+            # CP_2_1 leaves the top and bottom quarters empty (background)
+            assert max(red.colour_at(0.5, 0.1)) < 40
+
+            # N-1 audio: each hears the other's tone, the loud one is heard louder
+            await eventually(lambda: len(red.audio_energy) > 50 and len(blue.audio_energy) > 50,
+                             what="audio")
+            await asyncio.sleep(0.5)
+            heard_by_red = np.mean(red.audio_energy[-20:])
+            heard_by_blue = np.mean(blue.audio_energy[-20:])
+            assert heard_by_red > 200 and heard_by_blue > 1000
+            assert heard_by_blue > 2 * heard_by_red
+
+            media = server.app[SIGNALLING].engine.conferences[conf_id]
+            assert len(media.groups) == 1  # same picture, same format: one encoder
+
+            # muting the loud site: the other one hears (almost) nothing
+            gateway.runtime.set_sites_mute(conf_id, [A], True)
+            await asyncio.sleep(1.0)
+            assert np.mean(blue.audio_energy[-10:]) < 100
+
+            # ending the conference hangs up both
+            gateway.runtime.disconnect_sites(conf_id, [A, B])
+            await eventually(lambda: "bye" in red.received and "bye" in blue.received, what="bye")
+        finally:
+            for terminal in (red, blue):
+                await terminal.close()

@@ -1,0 +1,275 @@
+"""Terminal signalling on /signalling: registration, malformed input, the heartbeat, call
+outcomes (decline, vanish, re-register) and dial-in, against a real running server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from gateway.server import running_server
+from gateway.settings import load_settings
+from gateway.signalling import SIGNALLING, with_registered_terminals
+from mcu.calls import CallFailure
+from mcu.clock import ManualClock
+from mcu.model import (
+    ConferenceSpec,
+    DialingMode,
+    DirectorySite,
+    SiteCallState,
+    SiteSpec,
+    VideoFormat,
+)
+from rtc.signalling import Register
+from tests.test_media_engine import BLUE_RGB, RED_RGB, PeerTerminal, eventually, near
+
+A, B, C = "01010086", "01010010", "01010099"
+HEARTBEAT = 0.1  # seconds; the product's is 2 s
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator:
+    clock = ManualClock()
+    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=2.0)
+    async with running_server(settings, clock=clock) as running:
+        running.app[SIGNALLING].heartbeat_interval = HEARTBEAT
+        running.clock = clock
+        yield running
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def next_message(ws: aiohttp.ClientWebSocketResponse, skip_pings: bool = True) -> dict:
+    while True:
+        frame = await asyncio.wait_for(ws.receive(), 5)
+        assert frame.type is aiohttp.WSMsgType.TEXT, frame
+        message = json.loads(frame.data)
+        if not (skip_pings and message["type"] == "ping"):
+            return message
+
+
+def schedule(server, uris: list[str], **fields) -> str:
+    sites = [
+        SiteSpec(uri, name=f"site {uri}", video_format=VideoFormat.CIF,
+                 dialing_mode=DialingMode.SITE_CALLS_IN)
+        for uri in uris
+    ]
+    spec = ConferenceSpec("consult", server.clock.now(), timedelta(hours=1), sites, **fields)
+    conference = server.gateway.scheduler.schedule(spec)
+    server.gateway.runtime.reconcile()
+    return conference.conf_id
+
+
+def errors(terminal: PeerTerminal) -> list[dict]:
+    return [message for message in terminal.messages if message["type"] == "error"]
+
+
+def site_states(server, conf_id: str) -> dict[str, SiteCallState]:
+    return {s.uri: s.state for s in server.gateway.runtime.site_statuses(conf_id)}
+
+
+# ---------------------------------------------------------------------------- registration
+
+
+async def test_register_makes_the_terminal_reachable_and_listed(server, http):
+    ws = await http.ws_connect(server.url("/signalling"))
+    await ws.send_str(Register(A, "Ward 3", 7).to_json())
+    assert await next_message(ws) == {"type": "registered", "uri": A}
+    runtime = server.gateway.runtime
+    assert A in runtime.registry
+    listed = with_registered_terminals([DirectorySite(B, "Directory site")], runtime)
+    assert [(site.uri, site.name) for site in listed] == [(B, "Directory site"), (A, "Ward 3")]
+    # the same URI in the directory is listed once, as the directory has it
+    assert len(with_registered_terminals([DirectorySite(A, "Booked name")], runtime)) == 1
+    await ws.close()
+    await eventually(lambda: A not in runtime.registry, what="unregistered on close")
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("not json", "malformed"),
+        ("[1, 2]", "malformed"),
+        ('{"type": "teleport"}', "malformed"),
+        ('{"type": "register", "name": "no uri"}', "malformed"),
+        ('{"type": "register", "uri": "", "name": "empty"}', "malformed"),
+        ('{"type": "answer", "call_id": 5, "sdp": "x"}', "malformed"),
+        ('{"type": "answer", "call_id": "c1", "sdp": "x"}', "not_registered"),
+        ('{"type": "invite", "call_id": "c", "conf_id": "1", "conf_name": "n", "sdp": ""}',
+         "unexpected"),
+    ],
+)
+async def test_malformed_or_misplaced_messages_get_an_error_and_the_connection_stays(
+    server, http, frame, code
+):
+    ws = await http.ws_connect(server.url("/signalling"))
+    await ws.send_str(frame)
+    answer = await next_message(ws)
+    assert answer["type"] == "error" and answer["code"] == code
+    # still open and usable
+    await ws.send_str(Register(A, "after the error").to_json())
+    assert await next_message(ws) == {"type": "registered", "uri": A}
+    await ws.close()
+
+
+async def test_binary_frames_and_unknown_calls_are_refused_politely(server, http):
+    ws = await http.ws_connect(server.url("/signalling"))
+    await ws.send_bytes(b"\x00\x01")
+    assert (await next_message(ws))["code"] == "malformed"
+    await ws.send_str(Register(A, "x").to_json())
+    await next_message(ws)
+    await ws.send_str('{"type": "bye", "call_id": "nope"}')
+    assert await next_message(ws) == {
+        "type": "error", "code": "unknown_call", "message": "no such call", "call_id": "nope"
+    }
+    await ws.send_str('{"type": "ping", "seq": 7}')
+    assert await next_message(ws) == {"type": "pong", "seq": 7}
+    await ws.close()
+
+
+async def test_a_silent_terminal_is_dropped_after_three_heartbeats(server, http):
+    ws = await http.ws_connect(server.url("/signalling"))
+    await ws.send_str(Register(A, "x").to_json())
+    pings = 0
+    while True:  # never answer: the MCU pings, then closes the socket
+        frame = await asyncio.wait_for(ws.receive(), 5)
+        if frame.type is not aiohttp.WSMsgType.TEXT:
+            break
+        pings += json.loads(frame.data)["type"] == "ping"
+    assert pings >= 2
+    assert A not in server.gateway.runtime.registry
+
+
+async def test_a_terminal_answering_pings_stays_registered(server, http):
+    terminal = PeerTerminal(A)
+    await terminal.register(http, server.url("/signalling"))
+    await asyncio.sleep(HEARTBEAT * 10)
+    assert A in server.gateway.runtime.registry
+    assert terminal.received.count("ping") >= 5
+    await terminal.close()
+
+
+# ---------------------------------------------------------------------------- calls
+
+
+async def test_declined_and_unreachable_calls_end_not_joined_with_a_reason(server, http):
+    decliner = PeerTerminal(A, declines=True)
+    await decliner.register(http, server.url("/signalling"))
+    await eventually(lambda: A in server.gateway.runtime.registry)
+    conf_id = schedule(server, [A, C])
+    server.gateway.runtime.connect_sites(conf_id, [A, C])
+    await eventually(lambda: site_states(server, conf_id)[A] is SiteCallState.NOT_JOINED,
+                     what="declined")
+    statuses = {s.uri: s for s in server.gateway.runtime.site_statuses(conf_id)}
+    assert statuses[A].call_failed_reason.code == CallFailure.CALLEE_REJECTED
+    # C never registered: the call times out as callee offline (call_timeout 2 s)
+    await eventually(lambda: site_states(server, conf_id)[C] is SiteCallState.NOT_JOINED,
+                     what="timeout")
+    statuses = {s.uri: s for s in server.gateway.runtime.site_statuses(conf_id)}
+    assert statuses[C].call_failed_reason.code == CallFailure.CALLEE_OFFLINE
+    await decliner.close()
+
+
+async def test_a_vanished_terminal_leaves_the_conference_which_goes_on(server, http):
+    red, blue = PeerTerminal(A, RED_RGB), PeerTerminal(B, BLUE_RGB)
+    for terminal in (red, blue):
+        await terminal.register(http, server.url("/signalling"))
+    runtime = server.gateway.runtime
+    await eventually(lambda: A in runtime.registry and B in runtime.registry)
+    conf_id = schedule(server, [A, B], cp_resource=4)
+    runtime.set_continuous_presence(conf_id, "0", 2, [A, B])
+    runtime.connect_sites(conf_id, [A, B])
+    both = {A: SiteCallState.IN_CONFERENCE, B: SiteCallState.IN_CONFERENCE}
+    await eventually(lambda: site_states(server, conf_id) == both, what="both joined")
+    await eventually(lambda: blue.picture is not None and near(blue.colour_at(0.25, 0.5), RED_RGB),
+                     what="red in blue's left pane")
+
+    red.silent = True  # hung: stops answering the heartbeat
+    await eventually(lambda: site_states(server, conf_id)[A] is SiteCallState.NOT_JOINED,
+                     what="A dropped")
+    assert A not in runtime.registry
+    assert site_states(server, conf_id)[B] is SiteCallState.IN_CONFERENCE
+    # A's pane shows the grey "no video" placeholder, B's pane still B
+    await eventually(lambda: max(blue.colour_at(0.25, 0.5)) < 90
+                     and near(blue.colour_at(0.75, 0.5), BLUE_RGB), what="placeholder")
+    await red.close()
+
+    # A comes back: registers again and can be called again
+    again = PeerTerminal(A, RED_RGB)
+    await again.register(http, server.url("/signalling"))
+    await eventually(lambda: A in runtime.registry)
+    assert runtime.connect_sites(conf_id, [A]) == [A]
+    await eventually(lambda: site_states(server, conf_id) == both, what="A back")
+    await eventually(lambda: near(blue.colour_at(0.25, 0.5), RED_RGB), what="red back")
+    for terminal in (again, blue):
+        await terminal.close()
+
+
+async def test_a_closed_socket_hangs_up_at_once(server, http):
+    red = PeerTerminal(A, RED_RGB)
+    await red.register(http, server.url("/signalling"))
+    runtime = server.gateway.runtime
+    await eventually(lambda: A in runtime.registry)
+    conf_id = schedule(server, [A])
+    runtime.connect_sites(conf_id, [A])
+    await eventually(lambda: site_states(server, conf_id)[A] is SiteCallState.IN_CONFERENCE)
+    await red.ws.close()
+    await eventually(lambda: site_states(server, conf_id)[A] is SiteCallState.NOT_JOINED)
+    await red.close()
+
+
+async def test_ending_the_conference_sends_bye_to_every_site(server, http):
+    red, blue = PeerTerminal(A, RED_RGB), PeerTerminal(B, BLUE_RGB)
+    for terminal in (red, blue):
+        await terminal.register(http, server.url("/signalling"))
+    runtime = server.gateway.runtime
+    await eventually(lambda: A in runtime.registry and B in runtime.registry)
+    conf_id = schedule(server, [A, B])
+    runtime.connect_sites(conf_id, [A, B])
+    await eventually(lambda: set(site_states(server, conf_id).values())
+                     == {SiteCallState.IN_CONFERENCE})
+    server.gateway.scheduler.delete(conf_id)
+    runtime.reconcile()
+    await eventually(lambda: "bye" in red.received and "bye" in blue.received, what="bye")
+    assert conf_id not in server.app[SIGNALLING].engine.conferences
+    for terminal in (red, blue):
+        await terminal.close()
+
+
+# ---------------------------------------------------------------------------- dial-in
+
+
+async def test_dial_in_with_access_code_and_password(server, http):
+    blue = PeerTerminal(B, BLUE_RGB)
+    await blue.register(http, server.url("/signalling"))
+    runtime = server.gateway.runtime
+    await eventually(lambda: B in runtime.registry)
+    conf_id = schedule(server, [A, B], password="123456")
+    conference = server.gateway.scheduler.get(conf_id)
+
+    await blue.dial_in("99999999", "123456", call_id="wrong-code")
+    await eventually(lambda: "error" in blue.received)
+    assert errors(blue)[-1]["code"] == "conference_not_found"
+    await blue.dial_in(conference.access_code, "000000", call_id="wrong-password")
+    await eventually(lambda: blue.received.count("error") == 2)
+    assert errors(blue)[-1]["code"] == "wrong_password"
+    assert site_states(server, conf_id)[B] is SiteCallState.NOT_JOINED
+
+    await blue.dial_in(conference.access_code, "123456", call_id="good")
+    await eventually(lambda: "joined" in blue.received, what="joined")
+    joined = next(m for m in blue.messages if m["type"] == "joined")
+    assert joined["call_id"] == "good" and joined["conf_id"] == conf_id
+    assert site_states(server, conf_id)[B] is SiteCallState.IN_CONFERENCE
+    # B is alone: its CP_None picture is itself
+    await eventually(lambda: blue.picture is not None and near(blue.colour_at(0.5, 0.5), BLUE_RGB),
+                     what="own picture")
+    await blue.close()
