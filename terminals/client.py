@@ -1,0 +1,446 @@
+"""A simulated terminal: signalling over the MCU's WebSocket, media over one RTCPeerConnection.
+
+It registers its URI, answers the MCU's invites (after a ring delay), declines them, or lets
+them ring forever; it can dial in with an access code and password; it hangs up or is hung
+up with `bye`; it pings the MCU every 2 s and answers the MCU's pings, so either side sees
+the other vanish within HEARTBEAT_MISSES intervals. A lost signalling connection ends the
+call and is re-established every second until the terminal is stopped.
+
+Media: one audio and one video transceiver, sendrecv. It sends the pre-encoded loop of the
+negotiated video codec (H264 preferred, else VP8) and its synthetic voice, and keeps
+statistics of what it receives (terminals/receiver.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+import aiohttp
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.sdp import SessionDescription
+
+from rtc.ice import rtc_configuration, use_media_address
+from rtc.signalling import (
+    HEARTBEAT_INTERVAL_S,
+    HEARTBEAT_MISSES,
+    Answer,
+    Bye,
+    Capabilities,
+    Decline,
+    Error,
+    Invite,
+    Join,
+    Joined,
+    Message,
+    Ping,
+    Pong,
+    Register,
+    Registered,
+    Ringing,
+    SignallingError,
+    parse_message,
+)
+from terminals.marker import Rect
+from terminals.media_sources import (
+    DEFAULT_LOOP_FRAMES,
+    DEFAULT_VIDEO_FORMAT,
+    SUPPORTED_VIDEO_CODECS,
+    EncodedLoop,
+    EncodedVideoTrack,
+    SpeechTrack,
+    VideoFormat,
+    encode_loop,
+)
+from terminals.receiver import AudioReceiver, PaneStatus, VideoReceiver, VideoStats
+from terminals.scene import CameraScene
+from terminals.send_log import PROCESS_SEND_LOG, SendLog
+from terminals.speech import LevelSchedule, SpeechSynth
+
+log = logging.getLogger(__name__)
+
+AnswerMode = Literal["answer", "decline", "never"]
+CallState = Literal["idle", "ringing", "connecting", "in_call"]
+RECONNECT_DELAY_S = 1.0
+
+
+class CallRefused(Exception):
+    """A dial-in the MCU answered with an error or a bye."""
+
+
+@dataclass(frozen=True)
+class TerminalStats:
+    uri: str
+    registered: bool
+    state: CallState
+    conf_id: str | None
+    video_codec: str | None
+    frames_sent: int
+    keyframe_requests: int
+    video: VideoStats
+    audio_frames: int
+    heard: dict[str, float]  # talker uri (or "#index") -> level
+    calls: int = 0
+
+
+@dataclass
+class _Call:
+    call_id: str
+    pc: RTCPeerConnection
+    conf_id: str | None = None
+    video_track: EncodedVideoTrack | None = None
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+
+class SimulatedTerminal:
+    def __init__(
+        self,
+        uri: str,
+        name: str,
+        site_index: int,
+        capabilities: Capabilities | None = None,
+        answer_mode: AnswerMode = "answer",
+        ring_delay_s: float = 1.0,
+        media_address: str | None = None,
+        video_format: VideoFormat = DEFAULT_VIDEO_FORMAT,
+        speech_schedule: LevelSchedule = ((1.0, 0.5),),
+        loop_frames: int = DEFAULT_LOOP_FRAMES,
+        analyse_every: int = 10,
+        site_type: int = 7,
+        send_log: SendLog = PROCESS_SEND_LOG,
+    ) -> None:
+        self.uri = uri
+        self.name = name
+        self.site_index = site_index
+        self.capabilities = capabilities or Capabilities()
+        self.answer_mode: AnswerMode = answer_mode
+        self.ring_delay_s = ring_delay_s
+        self.media_address = media_address
+        self.video_format = video_format
+        self.loop_frames = loop_frames
+        self.site_type = site_type
+        self.send_log = send_log
+        self.speech = SpeechSynth(site_index, speech_schedule)
+        self.video = VideoReceiver(send_log, analyse_every)
+        self.audio = AudioReceiver()
+        self.state: CallState = "idle"
+        self.calls_established = 0
+        self._server_url: str | None = None
+        self._loops: dict[str, EncodedLoop] = {}
+        self._scene = CameraScene(site_index, name, video_format.width, video_format.height,
+                                  loop_frames)
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._registered = asyncio.Event()
+        self._run_task: asyncio.Task | None = None
+        self._call: _Call | None = None
+        self._pending_join: asyncio.Future[Message] | None = None
+        self._joining_call_id: str | None = None
+        self._ringing_call_id: str | None = None
+        self._ping_seq = 0
+        self._last_heard = 0.0
+        self._stopping = False
+        self._video_codec: str | None = None
+        self._frames_sent_before = 0
+        self._keyframe_requests_before = 0
+        self.call_ended = asyncio.Event()
+        self.call_started = asyncio.Event()
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    @property
+    def registered(self) -> bool:
+        return self._registered.is_set()
+
+    async def start(self, server_url: str, timeout: float = 10.0) -> None:
+        """Encode the video loop, connect and register; returns once registered."""
+        if self.media_address:
+            use_media_address(self.media_address)
+        self.send_log.register_site(self.site_index, self.uri,
+                                    self.loop_frames / self.video_format.fps)
+        preferred = self._video_codecs()[0]
+        await self._loop_for(preferred)
+        self._server_url = server_url
+        self._session = aiohttp.ClientSession()
+        self._run_task = asyncio.get_running_loop().create_task(self._run())
+        await asyncio.wait_for(self._registered.wait(), timeout)
+
+    async def stop(self) -> None:
+        """Hang up, close the signalling connection and stop reconnecting."""
+        self._stopping = True
+        await self.hang_up("terminal stopped")
+        if self._ws is not None:
+            await self._ws.close()
+        if self._run_task is not None:
+            self._run_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._run_task
+        if self._session is not None:
+            await self._session.close()
+        self.send_log.forget_site(self.site_index)
+
+    async def _run(self) -> None:
+        assert self._session is not None and self._server_url is not None
+        while not self._stopping:
+            try:
+                async with self._session.ws_connect(self._server_url, heartbeat=None) as ws:
+                    self._ws = ws
+                    await self._serve_connection(ws)
+            except (aiohttp.ClientError, OSError) as error:
+                log.info("%s: signalling unavailable: %s", self.uri, error)
+            finally:
+                self._ws = None
+                self._registered.clear()
+            await self._end_call(notify=False)
+            if not self._stopping:
+                await asyncio.sleep(RECONNECT_DELAY_S)
+
+    async def _serve_connection(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        loop = asyncio.get_running_loop()
+        self._last_heard = loop.time()
+        await self._send(Register(self.uri, self.name, self.site_type, self.capabilities))
+        heartbeat = loop.create_task(self._heartbeat(ws))
+        try:
+            async for message in ws:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    break
+                self._last_heard = loop.time()
+                try:
+                    parsed = parse_message(message.data)
+                except SignallingError as error:
+                    log.warning("%s: bad message from the MCU: %s", self.uri, error)
+                    continue
+                await self._on_message(parsed)
+        finally:
+            heartbeat.cancel()
+
+    async def _heartbeat(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
+            if loop.time() - self._last_heard > HEARTBEAT_INTERVAL_S * HEARTBEAT_MISSES:
+                log.warning("%s: the MCU is silent, reconnecting", self.uri)
+                await ws.close()
+                return
+            self._ping_seq += 1
+            await self._send(Ping(self._ping_seq))
+
+    async def _send(self, message: Message) -> None:
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.send_str(message.to_json())
+
+    # -- messages -----------------------------------------------------------------------
+
+    async def _on_message(self, message: Message) -> None:
+        if isinstance(message, Registered):
+            self._registered.set()
+        elif isinstance(message, Ping):
+            await self._send(Pong(message.seq))
+        elif isinstance(message, Pong):
+            pass  # any message counts as a sign of life
+        elif isinstance(message, Invite):
+            asyncio.get_running_loop().create_task(self._on_invite(message))
+        elif isinstance(message, (Joined, Error, Bye)) and self._pending_join is not None \
+                and message.call_id == self._joining_call_id and not self._pending_join.done():
+            self._pending_join.set_result(message)
+        elif isinstance(message, Bye):
+            if message.call_id == self._ringing_call_id:
+                self._ringing_call_id = None  # the MCU gave up (or the caller cancelled)
+                if self.state == "ringing":
+                    self.state = "idle"
+            if self._call is not None and message.call_id == self._call.call_id:
+                await self._end_call(notify=False)
+        elif isinstance(message, Error):
+            log.warning("%s: MCU error %s: %s", self.uri, message.code, message.message)
+
+    async def _on_invite(self, invite: Invite) -> None:
+        if self._call is not None or self.state != "idle":
+            await self._send(Decline(invite.call_id, "busy"))
+            return
+        if self.answer_mode == "decline":
+            await self._send(Decline(invite.call_id, "declined"))
+            return
+        self.state = "ringing"
+        self._ringing_call_id = invite.call_id
+        await self._send(Ringing(invite.call_id))
+        if self.answer_mode == "never":
+            return  # it rings until the MCU gives up (and sends bye)
+        await asyncio.sleep(self.ring_delay_s)
+        if self.state != "ringing" or self._ringing_call_id != invite.call_id:
+            return
+        self._ringing_call_id = None
+        self.state = "connecting"
+        call = await self._new_call(invite.call_id)
+        call.conf_id = invite.conf_id
+        try:
+            await call.pc.setRemoteDescription(RTCSessionDescription(invite.sdp, "offer"))
+            await call.pc.setLocalDescription(await call.pc.createAnswer())
+            await self._start_sending(call, call.pc.localDescription.sdp)
+        except Exception as error:  # a bad offer must not kill the terminal
+            log.warning("%s: cannot answer: %s", self.uri, error)
+            await self._send(Decline(invite.call_id, f"cannot answer: {error}"))
+            await self._end_call(notify=False)
+            return
+        await self._send(Answer(invite.call_id, call.pc.localDescription.sdp))
+
+    async def join(self, access_code: str, password: str = "", timeout: float = 15.0) -> str:
+        """Dial in (dialingMode 1): returns the conference id, or raises CallRefused."""
+        if self._call is not None:
+            raise CallRefused("already in a call")
+        call_id = uuid.uuid4().hex
+        self.state = "connecting"
+        call = await self._new_call(call_id)
+        await call.pc.setLocalDescription(await call.pc.createOffer())
+        self._joining_call_id = call_id
+        self._pending_join = asyncio.get_running_loop().create_future()
+        await self._send(Join(call_id, access_code, password, call.pc.localDescription.sdp))
+        try:
+            reply = await asyncio.wait_for(self._pending_join, timeout)
+        except TimeoutError:
+            await self._end_call(notify=True)
+            raise CallRefused("no answer to join") from None
+        finally:
+            self._pending_join = None
+            self._joining_call_id = None
+        if not isinstance(reply, Joined):
+            await self._end_call(notify=False)
+            detail = reply.message if isinstance(reply, Error) else reply.reason
+            raise CallRefused(detail)
+        call.conf_id = reply.conf_id
+        await call.pc.setRemoteDescription(RTCSessionDescription(reply.sdp, "answer"))
+        await self._start_sending(call, reply.sdp)
+        return reply.conf_id
+
+    async def hang_up(self, reason: str = "hang up") -> None:
+        await self._end_call(notify=True, reason=reason)
+
+    # -- media --------------------------------------------------------------------------
+
+    def _video_codecs(self) -> list[str]:
+        wanted = [c.upper() for c in self.capabilities.video_codecs]
+        codecs = [c for c in SUPPORTED_VIDEO_CODECS if c in wanted]
+        if not codecs:
+            raise ValueError(f"{self.uri}: none of {wanted} can be sent")
+        return codecs
+
+    async def _loop_for(self, codec: str) -> EncodedLoop:
+        loop = self._loops.get(codec)
+        if loop is None:
+            loop = await asyncio.get_running_loop().run_in_executor(
+                None, encode_loop, self._scene, codec, self.video_format)
+            self._loops[codec] = loop
+        return loop
+
+    async def _new_call(self, call_id: str) -> _Call:
+        pc = RTCPeerConnection(rtc_configuration())
+        call = _Call(call_id, pc)
+        self._call = call
+        self.call_ended.clear()
+        call.video_track = EncodedVideoTrack(self.site_index, None, self.send_log)
+        pc.addTransceiver(SpeechTrack(self.speech), direction="sendrecv")
+        video = pc.addTransceiver(call.video_track, direction="sendrecv")
+        video.setCodecPreferences(self._codec_preferences())
+        # aiortc asks its sender to encode a keyframe on PLI/FIR; our sender does not encode,
+        # so the request goes to the track, which jumps to the loop's next keyframe.
+        video.sender._send_keyframe = call.video_track.request_keyframe  # type: ignore[method-assign]
+
+        @pc.on("track")
+        def on_track(track) -> None:
+            receiver = self.video if track.kind == "video" else self.audio
+            call.tasks.append(asyncio.get_running_loop().create_task(receiver.consume(track)))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState == "connected" and self._call is call:
+                self.state = "in_call"
+                self.calls_established += 1
+                self.call_started.set()
+            elif pc.connectionState == "failed" and self._call is call:
+                await self._end_call(notify=True, reason="media failed")
+
+        return call
+
+    def _codec_preferences(self) -> list:
+        capabilities = RTCRtpSender.getCapabilities("video").codecs
+        ordered = []
+        for name in self._video_codecs():
+            ordered += [c for c in capabilities if c.mimeType.lower() == f"video/{name}".lower()]
+        return ordered + [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
+
+    async def _start_sending(self, call: _Call, answer_sdp: str) -> None:
+        """Give the video track the loop of the codec the answer chose."""
+        codec = _negotiated_video_codec(answer_sdp)
+        if codec is None or codec not in SUPPORTED_VIDEO_CODECS:
+            raise ValueError(f"no common video codec (answer chose {codec})")
+        self._video_codec = codec
+        assert call.video_track is not None
+        call.video_track.use_loop(await self._loop_for(codec))
+
+    async def _end_call(self, notify: bool, reason: str = "hang up") -> None:
+        call, self._call = self._call, None
+        if call is None:
+            if self.state == "ringing":
+                self._ringing_call_id = None
+                self.state = "idle"
+            return
+        self.state = "idle"
+        if call.video_track is not None:
+            self._frames_sent_before += call.video_track.frames_sent
+            self._keyframe_requests_before += call.video_track.keyframe_requests
+        if notify:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self._send(Bye(call.call_id, reason))
+        await call.pc.close()
+        for task in call.tasks:
+            task.cancel()
+        self.call_started.clear()
+        self.call_ended.set()
+
+    # -- what the terminal sees and hears -----------------------------------------------
+
+    def set_panes(self, rects: list[Rect] | None) -> None:
+        """The panes (fractions of the picture) whose markers the statistics report."""
+        self.video.set_panes(rects)
+
+    async def read_panes(self) -> tuple[PaneStatus, ...]:
+        """Read the panes of the latest decoded frame now."""
+        return await self.video.analyse_latest()
+
+    def heard(self) -> dict[str, float]:
+        """Level of each talker of this process in what the MCU sends this terminal."""
+        talkers = self.send_log.site_uris()
+        levels = self.audio.heard(talkers)
+        return {talkers[index]: level for index, level in levels.items()}
+
+    def snapshot(self, path: str) -> bool:
+        return self.video.snapshot(path)
+
+    def stats(self) -> TerminalStats:
+        track = self._call.video_track if self._call else None
+        return TerminalStats(
+            uri=self.uri,
+            registered=self.registered,
+            state=self.state,
+            conf_id=self._call.conf_id if self._call else None,
+            video_codec=self._video_codec,
+            frames_sent=self._frames_sent_before + (track.frames_sent if track else 0),
+            keyframe_requests=self._keyframe_requests_before
+            + (track.keyframe_requests if track else 0),
+            video=self.video.stats(),
+            audio_frames=self.audio.frames_received,
+            heard=self.heard(),
+            calls=self.calls_established,
+        )
+
+
+def _negotiated_video_codec(answer_sdp: str) -> str | None:
+    """The first codec of the answer's video section: what both sides send."""
+    description = SessionDescription.parse(answer_sdp)
+    for media in description.media:
+        if media.kind == "video" and media.rtp.codecs:
+            return media.rtp.codecs[0].mimeType.split("/", 1)[1].upper()
+    return None

@@ -1,0 +1,238 @@
+"""A terminal's camera and microphone as aiortc tracks, cheap enough for 16 per process.
+
+Video is encoded once: the scene's loop (64 frames by default) goes through libx264
+(ultrafast, zerolatency, constrained baseline, as WebRTC's H.264 profile-level-id 42e01f
+asks) or libvpx (VP8, realtime) at start, and the track hands aiortc the packets in a loop:
+aiortc's RTCRtpSender only packetizes an av.Packet (`encoder.pack`), it does not encode it.
+So a sending terminal costs a few percent of a core at 720p30, not an encoder.
+
+Keyframes: the loop has one every KEYFRAME_INTERVAL frames (32, ~1 s at 30 fps) and starts
+with one, so wrapping round is seamless and a receiver that lost a packet recovers within
+about a second on its own. A PLI/FIR from the receiver makes the track jump to the next
+keyframe of the loop at once (the frame index jumps forward; timestamps stay continuous).
+
+Audio is synthesised per 20 ms block (terminals/speech.py) and encoded by aiortc (Opus,
+G.722 or G.711 as negotiated): those encoders are cheap.
+
+Every video frame's send time is written to a SendLog with its frame index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from dataclasses import dataclass
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from terminals.scene import CameraScene
+from terminals.send_log import PROCESS_SEND_LOG, SendLog
+from terminals.speech import SAMPLE_RATE, SpeechSynth
+
+KEYFRAME_INTERVAL = 32
+DEFAULT_LOOP_FRAMES = 64
+VIDEO_CLOCK_RATE = 90000
+RTP_VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+AUDIO_BLOCK_SAMPLES = SAMPLE_RATE // 50  # 20 ms
+
+# Codec name as negotiated in SDP -> (FFmpeg encoder, options)
+_ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
+    "H264": ("libx264", {
+        "preset": "ultrafast",
+        "tune": "zerolatency",
+        "profile": "baseline",
+        "level": "31",
+        "forced-idr": "1",
+    }),
+    "VP8": ("libvpx", {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "auto-alt-ref": "0",
+    }),
+}
+SUPPORTED_VIDEO_CODECS = tuple(_ENCODERS)
+
+
+@dataclass(frozen=True)
+class VideoFormat:
+    width: int = 1280
+    height: int = 720
+    fps: int = 30
+    bitrate: int = 1_500_000
+
+
+DEFAULT_VIDEO_FORMAT = VideoFormat()
+
+
+@dataclass(frozen=True)
+class EncodedLoop:
+    codec: str
+    packets: tuple[bytes, ...]
+    keyframes: tuple[int, ...]  # frame indices of keyframes, ascending
+    video_format: VideoFormat
+
+    @property
+    def frames(self) -> int:
+        return len(self.packets)
+
+    def next_keyframe(self, frame_index: int) -> int:
+        """The first keyframe at or after frame_index, wrapping round the loop."""
+        for keyframe in self.keyframes:
+            if keyframe >= frame_index:
+                return keyframe
+        return self.keyframes[0]
+
+
+def encode_loop(scene: CameraScene, codec: str, video_format: VideoFormat,
+                keyframe_interval: int = KEYFRAME_INTERVAL) -> EncodedLoop:
+    """Draw and encode the scene's whole loop once; frame i of the loop is packet i."""
+    if codec not in _ENCODERS:
+        raise ValueError(f"no encoder for {codec}")
+    encoder_name, options = _ENCODERS[codec]
+    context = av.CodecContext.create(encoder_name, "w")
+    context.width, context.height = video_format.width, video_format.height
+    context.pix_fmt = "yuv420p"
+    context.time_base = fractions.Fraction(1, video_format.fps)
+    context.framerate = fractions.Fraction(video_format.fps, 1)
+    context.bit_rate = video_format.bitrate
+    context.gop_size = keyframe_interval
+    context.options = dict(options)
+    packets: list[bytes] = []
+    keyframes: list[int] = []
+
+    def collect(encoded: list[av.Packet]) -> None:
+        for packet in encoded:
+            if packet.is_keyframe:
+                keyframes.append(len(packets))
+            packets.append(bytes(packet))
+
+    for index in range(scene.loop_frames):
+        frame = av.VideoFrame.from_ndarray(scene.frame(index), format="bgr24").reformat(
+            format="yuv420p")
+        frame.pts = index
+        frame.time_base = context.time_base
+        # Every keyframe_interval-th frame is forced to be a keyframe so the loop's keyframes
+        # are where next_keyframe() expects them, whatever the encoder's own placement.
+        is_key = index % keyframe_interval == 0
+        frame.pict_type = av.video.frame.PictureType.I if is_key else av.video.frame.PictureType.NONE
+        collect(context.encode(frame))
+    collect(context.encode(None))
+    if len(packets) != scene.loop_frames or not keyframes or keyframes[0] != 0:
+        raise RuntimeError(f"{codec} loop: {len(packets)} packets for {scene.loop_frames} frames")
+    return EncodedLoop(codec, tuple(packets), tuple(keyframes), video_format)
+
+
+class EncodedVideoTrack(MediaStreamTrack):
+    """Sends a pre-encoded loop in real time; aiortc packetizes without re-encoding."""
+
+    kind = "video"
+
+    def __init__(self, site_index: int, loop: EncodedLoop | None = None,
+                 send_log: SendLog = PROCESS_SEND_LOG) -> None:
+        super().__init__()
+        self.site_index = site_index
+        self.send_log = send_log
+        self._loop = loop
+        self._loop_ready = asyncio.Event()
+        if loop is not None:
+            self._loop_ready.set()
+        self._frame_index = 0
+        self._frames_sent = 0
+        self._start: float | None = None
+        self._keyframe_wanted = False
+        self.keyframe_requests = 0
+
+    @property
+    def loop(self) -> EncodedLoop | None:
+        return self._loop
+
+    def use_loop(self, loop: EncodedLoop) -> None:
+        """Send this loop (the negotiated codec's) from its first keyframe on."""
+        self._loop = loop
+        self._frame_index = 0
+        self._loop_ready.set()
+
+    def request_keyframe(self) -> None:
+        """Called on PLI/FIR: the next frame sent is a keyframe of the loop."""
+        self.keyframe_requests += 1
+        self._keyframe_wanted = True
+
+    @property
+    def frames_sent(self) -> int:
+        return self._frames_sent
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        await self._loop_ready.wait()
+        loop = self._loop
+        assert loop is not None
+        fps = loop.video_format.fps
+        now = time.time()
+        if self._start is None:
+            self._start = now
+        due = self._start + self._frames_sent / fps
+        if due > now:
+            await asyncio.sleep(due - now)
+        elif now - due > 2 / fps:
+            # Fell behind (a busy event loop): carry on from now rather than send a burst.
+            self._start = now - self._frames_sent / fps
+        if self._keyframe_wanted:
+            self._keyframe_wanted = False
+            self._frame_index = loop.next_keyframe(self._frame_index)
+        index = self._frame_index
+        packet = av.Packet(loop.packets[index])
+        packet.pts = self._frames_sent * (VIDEO_CLOCK_RATE // fps)
+        packet.time_base = RTP_VIDEO_TIME_BASE
+        self.send_log.record_send(self.site_index, index)
+        self._frames_sent += 1
+        self._frame_index = (index + 1) % loop.frames
+        return packet
+
+
+class SpeechTrack(MediaStreamTrack):
+    """The synthetic voice as 48 kHz s16 AudioFrames of 20 ms, paced in real time."""
+
+    kind = "audio"
+
+    def __init__(self, synth: SpeechSynth) -> None:
+        super().__init__()
+        self.synth = synth
+        self._start: float | None = None
+        self._blocks = 0
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.time()
+        if self._start is None:
+            self._start = now
+        due = self._start + self._blocks * AUDIO_BLOCK_SAMPLES / SAMPLE_RATE
+        if due > now:
+            await asyncio.sleep(due - now)
+        elif now - due > 0.1:
+            self._start = now - self._blocks * AUDIO_BLOCK_SAMPLES / SAMPLE_RATE
+        samples = self.synth.next_block_s16(AUDIO_BLOCK_SAMPLES)
+        # Stereo with both channels equal: a mono frame would be upmixed by the encoder's
+        # resampler at -3 dB, and the level heard would no longer be the level spoken.
+        interleaved = np.repeat(samples, 2).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout="stereo")
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = self._blocks * AUDIO_BLOCK_SAMPLES
+        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        self._blocks += 1
+        return frame
+
+
+def decode_packets(codec: str, packets: list[bytes]) -> list[np.ndarray]:
+    """Decode a sequence of packets of `codec` to BGR pictures (tests and tools)."""
+    decoder = av.CodecContext.create({"H264": "h264", "VP8": "vp8"}[codec], "r")
+    pictures = []
+    for data in packets:
+        for frame in decoder.decode(av.Packet(data)):
+            pictures.append(frame.to_ndarray(format="bgr24"))
+    return pictures

@@ -1,0 +1,212 @@
+"""What a terminal sees and hears from the MCU, as statistics a test or report can check.
+
+Video: every frame aiortc delivers has gone through its decoder (a decoder cannot skip inter
+frames and stay correct), so "decoded" counts them all. Reading the markers is the costly
+part, so it runs on every `analyse_every`-th frame (and on demand), in a worker thread
+(OpenCV releases the GIL), one analysis at a time: a busy terminal skips analyses, never
+decodes. The panes to read are fraction rectangles given by the caller: a terminal does not
+know the MCU's layouts.
+
+Audio: the last second of the received mix is kept (mono); the level of each talker in it
+is measured on demand (terminals/speech.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+import cv2
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from terminals.marker import MarkerReading, Rect, read_marker
+from terminals.send_log import SendLog
+from terminals.speech import SAMPLE_RATE, talker_levels
+
+WHOLE_PICTURE: tuple[tuple[float, float, float, float], ...] = ((0.0, 0.0, 1.0, 1.0),)
+
+
+@dataclass(frozen=True)
+class PaneStatus:
+    site_index: int | None  # None: no readable marker (placeholder, or unreadable)
+    site_uri: str | None
+    frame_index: int | None
+    latency_ms_p50: float | None  # over the last readings of this same site in this pane
+
+
+@dataclass(frozen=True)
+class VideoStats:
+    frames_decoded: int
+    keyframes: int
+    frames_analysed: int
+    width: int
+    height: int
+    panes: tuple[PaneStatus, ...]
+
+
+@dataclass
+class _PaneHistory:
+    site_index: int | None = None
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=30))
+
+
+class VideoReceiver:
+    def __init__(self, send_log: SendLog, analyse_every: int = 10) -> None:
+        self.send_log = send_log
+        self.analyse_every = max(1, analyse_every)
+        self.frames_decoded = 0
+        self.keyframes = 0
+        self.frames_analysed = 0
+        self.last_frame: av.VideoFrame | None = None
+        self.last_received_at = 0.0
+        self._rects: tuple[Rect, ...] = WHOLE_PICTURE
+        self._readings: tuple[MarkerReading | None, ...] = (None,)
+        self._histories: list[_PaneHistory] = [_PaneHistory()]
+        self._analysing = False
+        self._first_frame = asyncio.Event()
+
+    def set_panes(self, rects: Sequence[Rect] | None) -> None:
+        """Read markers in these fraction rectangles from now on (None: the whole picture)."""
+        self._rects = tuple(rects) if rects else WHOLE_PICTURE
+        self._readings = (None,) * len(self._rects)
+        self._histories = [_PaneHistory() for _ in self._rects]
+
+    async def consume(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                frame = await track.recv()
+                self.on_frame(frame, time.time())
+        except MediaStreamError:
+            pass
+
+    def on_frame(self, frame: av.VideoFrame, received_at: float) -> None:
+        self.frames_decoded += 1
+        if frame.key_frame:
+            self.keyframes += 1
+        self.last_frame = frame
+        self.last_received_at = received_at
+        self._first_frame.set()
+        if self.frames_decoded % self.analyse_every == 0 and not self._analysing:
+            asyncio.get_running_loop().create_task(self.analyse_latest())
+
+    async def wait_first_frame(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._first_frame.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def analyse_latest(self) -> tuple[PaneStatus, ...]:
+        """Read every pane of the latest decoded frame now; the pane statuses after it."""
+        frame, received_at, rects = self.last_frame, self.last_received_at, self._rects
+        if frame is None:
+            return self.pane_statuses()
+        self._analysing = True
+        try:
+            readings = await asyncio.get_running_loop().run_in_executor(
+                None, _read_panes, frame, rects)
+        finally:
+            self._analysing = False
+        if rects is not self._rects:
+            return self.pane_statuses()  # the panes changed meanwhile: this reading is stale
+        self.frames_analysed += 1
+        self._readings = readings
+        for history, reading in zip(self._histories, readings, strict=True):
+            site = reading.site_index if reading else None
+            if site != history.site_index:
+                history.site_index = site
+                history.latencies.clear()
+            if reading is not None:
+                latency = self.send_log.latency(reading.site_index, reading.frame_index,
+                                                received_at)
+                if latency is not None:
+                    history.latencies.append(latency)
+        return self.pane_statuses()
+
+    def pane_statuses(self) -> tuple[PaneStatus, ...]:
+        statuses = []
+        for reading, history in zip(self._readings, self._histories, strict=True):
+            latency = statistics.median(history.latencies) * 1000 if history.latencies else None
+            if reading is None:
+                statuses.append(PaneStatus(None, None, None, None))
+            else:
+                statuses.append(PaneStatus(
+                    reading.site_index, self.send_log.site_uri(reading.site_index),
+                    reading.frame_index, latency))
+        return tuple(statuses)
+
+    def stats(self) -> VideoStats:
+        frame = self.last_frame
+        return VideoStats(
+            self.frames_decoded, self.keyframes, self.frames_analysed,
+            frame.width if frame else 0, frame.height if frame else 0, self.pane_statuses())
+
+    def snapshot(self, path: str) -> bool:
+        """Write the last decoded frame as PNG; False when nothing was decoded yet."""
+        if self.last_frame is None:
+            return False
+        return bool(cv2.imwrite(str(path), self.last_frame.to_ndarray(format="bgr24")))
+
+
+def _read_panes(frame: Any, rects: Sequence[Rect]) -> tuple[MarkerReading | None, ...]:
+    return tuple(read_marker(frame, rect) for rect in rects)
+
+
+class AudioReceiver:
+    """The last `window_s` of the received audio, mono, and who is talking in it."""
+
+    def __init__(self, window_s: float = 1.0) -> None:
+        self._ring = np.zeros(int(SAMPLE_RATE * window_s), np.float32)
+        self._write = 0
+        self._filled = 0
+        self.frames_received = 0
+
+    async def consume(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                self.on_frame(await track.recv())
+        except MediaStreamError:
+            pass
+
+    def on_frame(self, frame: av.AudioFrame) -> None:
+        self.frames_received += 1
+        if frame.sample_rate != SAMPLE_RATE:
+            return  # aiortc's decoders all deliver 48 kHz; anything else is not measured
+        samples = frame.to_ndarray()
+        channels = len(frame.layout.channels)
+        if frame.format.is_planar:
+            mono = samples[0]
+        else:
+            mono = samples.reshape(-1)[::channels]
+        if mono.dtype == np.int16:
+            mono = mono.astype(np.float32) / 32768.0
+        self._append(mono.astype(np.float32, copy=False))
+
+    def _append(self, samples: np.ndarray) -> None:
+        size = len(self._ring)
+        samples = samples[-size:]
+        end = self._write + len(samples)
+        if end <= size:
+            self._ring[self._write : end] = samples
+        else:
+            first = size - self._write
+            self._ring[self._write :] = samples[:first]
+            self._ring[: end - size] = samples[first:]
+        self._write = end % size
+        self._filled = min(size, self._filled + len(samples))
+
+    def recent_samples(self) -> np.ndarray:
+        if self._filled < len(self._ring):
+            return self._ring[: self._filled].copy()
+        return np.concatenate((self._ring[self._write :], self._ring[: self._write]))
+
+    def heard(self, talkers: Iterable[int]) -> dict[int, float]:
+        """Level (0..1, SpeechSynth's scale) of each talker in the last window of the mix."""
+        return talker_levels(self.recent_samples(), talkers)

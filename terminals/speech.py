@@ -1,0 +1,159 @@
+"""Synthetic speech a receiver can take apart again: who is talking, and how loud.
+
+Each site talks on its own three partials, one in each of three bands, on a grid no other
+site uses:
+
+    site k:  300 + 12.5k Hz,  1100 + 12.5k Hz,  1900 + 12.5k Hz       (k = 0 .. 63)
+
+so any mix of sites is a sum of disjoint lines: the amplitude at a site's partials is that
+site's level, whatever else is mixed in. A slow syllabic envelope (3 Hz, depth 0.4) makes it
+sound like talk rather than a test tone, and the level follows a schedule (talk spurts)
+which `set_level` / `talk_louder` override, so tests and the demo can drive voice switching.
+
+Measuring: over a window of the received mix (1 s by default), the amplitude of each of a
+talker's partials is read from a Hann-windowed FFT zero-padded to 0.5 Hz bins (every
+partial falls on a bin; the neighbouring site is 25 bins away), and turned back into the
+talker's level: a site talking at level L, mixed at unit gain, is heard at ~L.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import lru_cache
+
+import numpy as np
+
+SAMPLE_RATE = 48000
+MAX_TALKERS = 64
+BAND_STARTS_HZ = (300.0, 1100.0, 1900.0)
+TALKER_SPACING_HZ = 12.5
+PARTIAL_WEIGHTS = (0.5, 0.3, 0.2)
+# Full scale of one talker at level 1.0: several talkers can be mixed without clipping.
+TALKER_PEAK = 0.25
+SYLLABLE_HZ = 3.0
+SYLLABLE_DEPTH = 0.4
+# Shorter windows widen each line until it reaches the next talker's (12.5 Hz away).
+MIN_ANALYSIS_S = 0.5
+_ENVELOPE_MEAN = 1.0 / (1.0 + SYLLABLE_DEPTH)  # the envelope is (1 + d sin) / (1 + d)
+
+LevelSchedule = Sequence[tuple[float, float]] | Callable[[float], float]
+
+
+def talker_partials(site_index: int) -> tuple[float, ...]:
+    if not 0 <= site_index < MAX_TALKERS:
+        raise ValueError(f"talker {site_index} outside 0..{MAX_TALKERS - 1}")
+    return tuple(start + TALKER_SPACING_HZ * site_index for start in BAND_STARTS_HZ)
+
+
+def talk_spurts(talk_s: float, pause_s: float, level: float) -> list[tuple[float, float]]:
+    """A schedule of talk spurts: `talk_s` at `level`, `pause_s` of silence, repeated."""
+    return [(talk_s, level), (pause_s, 0.0)]
+
+
+def _level_at(schedule: LevelSchedule, seconds: float) -> float:
+    if callable(schedule):
+        return float(schedule(seconds))
+    period = sum(duration for duration, _ in schedule)
+    if period <= 0:
+        return 0.0
+    offset = seconds % period
+    for duration, level in schedule:
+        if offset < duration:
+            return level
+        offset -= duration
+    return schedule[-1][1]
+
+
+class SpeechSynth:
+    """20 ms blocks of one talker's voice, sample-continuous, at a scheduled level."""
+
+    def __init__(self, site_index: int, schedule: LevelSchedule = ((1.0, 0.5),),
+                 sample_rate: int = SAMPLE_RATE) -> None:
+        self.site_index = site_index
+        self.sample_rate = sample_rate
+        self.schedule: LevelSchedule = schedule
+        self._override: float | None = None
+        self._muted = False
+        self._frequencies = np.array(talker_partials(site_index))[:, None]
+        self._weights = np.array(PARTIAL_WEIGHTS)[:, None]
+        # A fixed phase per partial keeps the crest factor of a talker moderate.
+        self._phases = np.array([0.0, 1.3, 2.9])[:, None]
+        self._position = 0  # samples produced so far
+
+    def set_level(self, level: float | None) -> None:
+        """Talk at `level` (0..1) from now on; None goes back to the schedule."""
+        self._override = None if level is None else max(0.0, float(level))
+
+    def talk_louder(self, factor: float = 2.0) -> float:
+        """Raise the current level by `factor` (capped at 1.0) and hold it; returns it."""
+        self._override = min(1.0, max(self.level_now(), 0.05) * factor)
+        return self._override
+
+    def set_silent(self, silent: bool) -> None:
+        self._muted = silent
+
+    def level_now(self) -> float:
+        if self._muted:
+            return 0.0
+        if self._override is not None:
+            return self._override
+        return _level_at(self.schedule, self._position / self.sample_rate)
+
+    def next_block(self, samples: int) -> np.ndarray:
+        """The next `samples` samples as float32 in -1..1."""
+        level = self.level_now()
+        start = self._position
+        self._position += samples
+        if level <= 0.0:
+            return np.zeros(samples, np.float32)
+        t = (start + np.arange(samples)) / self.sample_rate
+        tones = (self._weights * np.sin(2 * np.pi * self._frequencies * t + self._phases)).sum(0)
+        envelope = (1.0 + SYLLABLE_DEPTH * np.sin(2 * np.pi * SYLLABLE_HZ * t)) * _ENVELOPE_MEAN
+        return (TALKER_PEAK * level * envelope * tones).astype(np.float32)
+
+    def next_block_s16(self, samples: int) -> np.ndarray:
+        return np.round(self.next_block(samples) * 32767).astype(np.int16)
+
+
+@lru_cache(maxsize=8)
+def _analysis_window(length: int) -> tuple[np.ndarray, float]:
+    window = np.hanning(length).astype(np.float32)
+    return window, float(window.sum())
+
+
+def talker_levels(samples: np.ndarray, talkers: Iterable[int],
+                  sample_rate: int = SAMPLE_RATE) -> dict[int, float]:
+    """The level (0..1 scale of SpeechSynth) at which each talker is present in `samples`.
+
+    `samples`: mono float in -1..1 (int16 is scaled). A talker absent from the mix reads ~0.
+    Empty when there is less than MIN_ANALYSIS_S of audio: nothing can be told apart yet.
+    """
+    talkers = list(talkers)
+    if samples.dtype == np.int16:
+        samples = samples.astype(np.float32) / 32768.0
+    length = len(samples)
+    if length < sample_rate * MIN_ANALYSIS_S:
+        return {}
+
+    window, window_sum = _analysis_window(length)
+    bins_per_hz = 2  # 0.5 Hz bins: every partial is on a bin
+    n_fft = max(length, int(math.ceil(sample_rate * bins_per_hz)))
+    spectrum = np.abs(np.fft.rfft(samples * window, n=n_fft))
+    amplitude_of_bin = 2.0 / window_sum
+    levels: dict[int, float] = {}
+    for talker in talkers:
+        summed = 0.0
+        for frequency in talker_partials(talker):
+            centre = int(round(frequency * n_fft / sample_rate))
+            # The syllabic envelope spreads a line over +-3 Hz: take the strongest bin there.
+            reach = max(1, int(SYLLABLE_HZ * n_fft / sample_rate))
+            peak = float(spectrum[centre - reach : centre + reach + 1].max())
+            summed += peak * amplitude_of_bin
+        # Sum of the partial amplitudes of a talker at level 1 through the envelope mean.
+        levels[talker] = summed / (TALKER_PEAK * sum(PARTIAL_WEIGHTS) * _ENVELOPE_MEAN)
+    return levels
+
+
+def loudest(levels: Mapping[int, float]) -> int | None:
+    return max(levels, key=lambda k: levels[k]) if levels else None
