@@ -167,9 +167,14 @@ def site_access_infos(
 # --- conferences ----------------------------------------------------------------------------
 
 
-def conference_spec(info: wire.ConferenceInfoEx | None, numbering: EnumNumbering) -> ConferenceSpec:
+def conference_spec(
+    info: wire.ConferenceInfoEx | None,
+    numbering: EnumNumbering,
+    default_cp_resource: int = DEFAULT_CP_RESOURCE,
+) -> ConferenceSpec:
     """ConferenceInfoEx (or RecurrenceConfInfoEx) -> ConferenceSpec. Name, times, passwords
-    and cpResouce's allowed set are the scheduler's to check; ranges are checked here."""
+    and cpResouce's allowed set are the scheduler's to check; ranges are checked here.
+    Passwords are taken as sent (an encrypted one is the caller's to decrypt)."""
     if info is None:
         raise DomainError(Fault.MISSING_PARAMETER, "conference")
     if info.beginTime is None:
@@ -187,7 +192,7 @@ def conference_spec(info: wire.ConferenceInfoEx | None, numbering: EnumNumbering
         ),
         aux_video_format=numbering.video_format_to_domain(info.auxVideoFormat),
         aux_video_protocol=numbering.video_protocol_to_domain(info.auxVideoProtocol),
-        cp_resource=DEFAULT_CP_RESOURCE if info.cpResouce is None else info.cpResouce,
+        cp_resource=default_cp_resource if info.cpResouce is None else info.cpResouce,
         rate=text(info.rate),
         is_recording=int(flag(info.isRecording, True)),
         recorder_addr=text(info.recorderAddr),

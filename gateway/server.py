@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.enum_numbering import EnumNumbering
+from gateway.password_key import PasswordKey
 from gateway.services import ENDPOINTS, Endpoint, all_services
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
@@ -52,6 +53,7 @@ class Gateway:
     clock: Clock
     sessions: SessionStore
     numbering: EnumNumbering
+    password_key: PasswordKey
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -74,6 +76,7 @@ def build_app(
             lock_duration=timedelta(minutes=settings.lock_minutes),
         ),
         numbering=EnumNumbering(settings.enum_numbering),
+        password_key=PasswordKey(settings.data_dir),
     )
     dispatcher = SoapDispatcher(all_services())
     app = web.Application(client_max_size=settings.max_body_bytes)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.enum_numbering import NUMBERINGS
+from mcu.model import ALLOWED_CP_RESOURCES
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -34,6 +35,7 @@ class Settings:
     enum_numbering: str = "esdk"
     max_ports: int = 64
     max_cp_resources: int = 32
+    default_cp_resource: int = 4
     call_timeout_seconds: float = 30.0
     media_address: str = "127.0.0.1"
     # account name -> lower-case hex SHA-256 of the password
@@ -103,7 +105,13 @@ _KNOWN_KEYS = {
     "tls": {"cert", "key"},
     "sessions": {"timeout_seconds", "lock_attempts", "lock_minutes"},
     "wire": {"enum_numbering"},
-    "mcu": {"max_ports", "max_cp_resources", "call_timeout_seconds", "media_address"},
+    "mcu": {
+        "max_ports",
+        "max_cp_resources",
+        "default_cp_resource",
+        "call_timeout_seconds",
+        "media_address",
+    },
 }
 
 
@@ -134,6 +142,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         enum_numbering=str(wire["enum_numbering"]),
         max_ports=int(mcu["max_ports"]),
         max_cp_resources=int(mcu["max_cp_resources"]),
+        default_cp_resource=int(mcu["default_cp_resource"]),
         call_timeout_seconds=float(mcu["call_timeout_seconds"]),
         media_address=str(mcu["media_address"]),
         accounts={name: digest.lower() for name, digest in accounts.items()},
@@ -149,6 +158,11 @@ def _check(settings: Settings) -> None:
         raise SettingsError("TLS needs both a certificate and a key")
     if settings.session_timeout_seconds <= 0 or settings.lock_attempts < 1:
         raise SettingsError("session timeout and lock attempts must be positive")
+    if settings.default_cp_resource not in ALLOWED_CP_RESOURCES:
+        raise SettingsError(
+            f"mcu.default_cp_resource {settings.default_cp_resource} is not one of "
+            f"{sorted(ALLOWED_CP_RESOURCES)}"
+        )
     for name, digest in settings.accounts.items():
         if not _SHA256_HEX.match(digest):
             raise SettingsError(f"account {name!r}: not a SHA-256 hex digest")

@@ -28,11 +28,12 @@ from spyne import Application, ServiceBase, rpc
 from spyne.error import Fault as SpyneFault
 from spyne.interface.wsdl import Wsdl11
 from spyne.model.fault import Fault as FaultModel
+from spyne.model.primitive import DateTime
 from spyne.protocol.soap import Soap11, Soap12
 from spyne.server import ServerBase
 
 from gateway import result_codes
-from gateway.wire import OPERATIONS, TNS, OperationSpec
+from gateway.wire import ALL_OPERATIONS, TNS, OperationSpec, datetime_text
 from mcu.errors import DomainError
 
 if TYPE_CHECKING:
@@ -88,10 +89,14 @@ def operation(name: str) -> Callable:
 
     The decorated function's parameters after ctx must be named like the request members
     (spyne binds them by position, the names document it)."""
-    spec = OPERATIONS[name]
+    spec = ALL_OPERATIONS[name]
     in_types = [type_ for _, type_ in spec.request]
     out_types = tuple(type_ for _, type_ in spec.response)
     kwargs: dict[str, Any] = {"_operation_name": name, "_out_message_name": name + "Response"}
+    if spec.namespace != TNS:
+        # spyne names a message of another namespace as "{namespace}name"
+        kwargs["_in_message_name"] = f"{{{spec.namespace}}}{name}"
+        kwargs["_out_message_name"] = f"{{{spec.namespace}}}{name}Response"
     if len(out_types) == 1:
         kwargs.update(_returns=out_types[0], _out_variable_name=spec.response[0][0])
     else:
@@ -112,7 +117,7 @@ class GatewayService(ServiceBase):
 
     @classmethod
     def call_wrapper(cls, ctx, args=None):
-        spec = OPERATIONS[ctx.descriptor.operation_name]
+        spec = ALL_OPERATIONS[ctx.descriptor.operation_name]
         call = request_context(ctx)
         call.operation = spec.name
         for member in spec.required_parameters:
@@ -263,9 +268,10 @@ class SoapDispatcher:
             tns=TNS,
             name="eSDKService",
             in_protocol=protocol(validator=None),
-            out_protocol=protocol(cleanup_namespaces=False),
+            out_protocol=_out_protocol(protocol),
         )
         app.event_manager.add_listener("method_return_document", _shape_response)
+        _route_foreign_namespaces(app)
         return app
 
     def answer(self, version: int, body: bytes, call: RequestContext) -> SoapAnswer:
@@ -302,6 +308,26 @@ class SoapDispatcher:
             log.error("unexpected error in the SOAP pipeline", exc_info=error)
             fault = SoapFault(False, "Server", "Internal Error")
         return SoapAnswer(*fault_envelope(version, fault))
+
+
+def _route_foreign_namespaces(app: Application) -> None:
+    """spyne files every method under `{application tns}name` whatever its messages'
+    namespace; an operation of another namespace (getPublicKey in esdk_platform) must be
+    found by the body element its clients send, so it is re-filed under `{its ns}name`."""
+    methods = app.interface.service_method_map
+    for spec in ALL_OPERATIONS.values():
+        filed = f"{{{TNS}}}{spec.name}"
+        if spec.namespace != TNS and filed in methods:
+            methods[f"{{{spec.namespace}}}{spec.name}"] = methods.pop(filed)
+
+
+def _out_protocol(protocol):
+    out = protocol(cleanup_namespaces=False)
+    # spyne's Soap11 (and Soap12) pin dateTime output to isoformat(), which writes
+    # microseconds or no fraction at all, over any per-type format: replace that one
+    # serializer with the standard's server format (milliseconds) for every dateTime
+    out._to_unicode_handlers[DateTime] = lambda _cls, value: datetime_text(value)
+    return out
 
 
 def _new_context(server: ServerBase):

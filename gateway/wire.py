@@ -18,6 +18,7 @@ wrong type (e.g. "abc" for an int) already fails in spyne's parser, also a Clien
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from spyne import ComplexModel
 from spyne.model.binary import ByteArray
@@ -40,6 +41,13 @@ def Int(min_occurs: int, max_occurs: int | str = 1):  # noqa: N802
 
 def Dbl(min_occurs: int, max_occurs: int | str = 1):  # noqa: N802
     return _occurs(Double, min_occurs, max_occurs)
+
+
+def datetime_text(value: datetime) -> str:
+    """How every dateTime goes out: the standard's server format, milliseconds always
+    written, e.g. 2013-05-07T22:46:31.235+08:00 (WS/T 546 4.3.1: "服务器端返回的格式为 ...").
+    gateway/soap.py installs it as the SOAP protocols' dateTime serializer."""
+    return value.isoformat(timespec="milliseconds")
 
 
 def Time(min_occurs: int, max_occurs: int | str = 1):  # noqa: N802
@@ -74,6 +82,7 @@ class OperationSpec:
     port: str
     request: list[tuple[str, type]]
     response: list[tuple[str, type]]
+    namespace: str = TNS  # of the request and response elements
 
     @property
     def required_parameters(self) -> list[str]:
@@ -702,3 +711,22 @@ OPERATIONS: dict[str, OperationSpec] = {s.name: s for s in [
         response=[("resultCode", Int(1))]),
 ]}
 
+
+
+# eSDK operations the reference WSDL does not declare, answered on every endpoint but not
+# listed in the served WSDL: the key service of eSDK's platform namespace, and eSDK's later
+# name for the site directory query (request as querySitesInfoEx, answer as the eSDK
+# example: SiteInfoEx items and the page info).
+ESDK_PLATFORM_NS = "esdk_platform"
+
+EXTENSION_OPERATIONS: dict[str, OperationSpec] = {s.name: s for s in [
+    OperationSpec("getPublicKey", "esdk_platform",
+        request=[],
+        response=[("resultCode", Int(1)), ("publicKey", Str(0))],
+        namespace=ESDK_PLATFORM_NS),
+    OperationSpec("querySitesByConditionEx", "TPProfessional.SiteMgr",
+        request=[("queryConfig", Of(QueryConfigEx, 1))],
+        response=[("resultCode", Int(1)), ("siteInfos", Of(SiteInfoEx, 0, "unbounded")), ("pageInfo", Of(PagesInfoEx, 0))]),
+]}
+
+ALL_OPERATIONS: dict[str, OperationSpec] = {**OPERATIONS, **EXTENSION_OPERATIONS}

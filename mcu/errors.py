@@ -11,6 +11,7 @@ class Fault(Enum):
     MISSING_PARAMETER = auto()  # a required value is absent
     OUT_OF_RANGE = auto()  # an enum, a number or a string outside its allowed set
     BAD_PASSWORD = auto()  # conference password not 6 digits
+    PASSWORD_DECRYPTION_FAILED = auto()  # an encrypted password does not decrypt with our key
     BAD_CP_RESOURCE = auto()  # cpResouce not one of 2-10, 13, 16, 20, 24
     BAD_RECURRENCE = auto()  # interval <= 0, no weekDays/weekDay/monthDay, no occurrence
     BAD_TIME = auto()  # duration <= 0, begin time in the past where not allowed

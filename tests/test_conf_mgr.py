@@ -21,6 +21,7 @@ SHANGHAI = timezone(timedelta(hours=8))
 NOT_FOUND = result_codes.result_code(Fault.CONFERENCE_NOT_FOUND)
 OUT_OF_RANGE = result_codes.result_code(Fault.OUT_OF_RANGE)
 BAD_PASSWORD = result_codes.result_code(Fault.BAD_PASSWORD)
+UNDECRYPTABLE = result_codes.result_code(Fault.PASSWORD_DECRYPTION_FAILED)
 SITE_BUSY = result_codes.result_code(Fault.SITE_BUSY)
 CAPACITY = result_codes.result_code(Fault.CAPACITY_EXCEEDED)
 SITE_NOT_FOUND = result_codes.result_code(Fault.SITE_NOT_FOUND)
@@ -366,8 +367,9 @@ def test_query_sites_lists_the_directory(soap, gateway_server):
 @pytest.mark.parametrize(
     ("example", "expected"),
     [
-        ("scheduleConfEx", BAD_PASSWORD),  # RSA-encrypted passwords are not 6 digits
-        ("scheduleRecurrenceConferenceEx", BAD_PASSWORD),
+        # passwords RSA-encrypted with Huawei's key, not ours: 2130000030
+        ("scheduleConfEx", UNDECRYPTABLE),
+        ("scheduleRecurrenceConferenceEx", UNDECRYPTABLE),
         ("querySitesEx", 0),
         ("querySiteStatusEx", 0),
         ("synchSiteStatusEx", 0),

@@ -6,6 +6,8 @@ to any endpoint is dispatched by its body element over *all* services, because
 integrators often point every call at one URL; only the served WSDL differs by endpoint.
 
 A service module adds itself by appending its class to the endpoint's list below.
+EXTENSION_SERVICES hold eSDK operations outside the reference WSDL: dispatched like every
+other operation, listed in no served WSDL.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from spyne import ServiceBase
 from gateway.services.common import CommonService
 from gateway.services.conf_ctrl import ConfCtrlService
 from gateway.services.conf_mgr import ConfMgrService
+from gateway.services.esdk_extensions import EsdkExtensionService
 from gateway.services.site_mgr import SiteMgrService
 
 
@@ -45,5 +48,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 
+EXTENSION_SERVICES: tuple[type[ServiceBase], ...] = (EsdkExtensionService,)
+
+
 def all_services() -> list[type[ServiceBase]]:
-    return [service for endpoint in ENDPOINTS for service in endpoint.services]
+    served = [service for endpoint in ENDPOINTS for service in endpoint.services]
+    return served + list(EXTENSION_SERVICES)

@@ -17,19 +17,23 @@ Decisions where the standard is silent:
 - editRecurrenceConferenceEx with beginTime edits that one occurrence (name, begin,
   duration, sites; the rule members are then not used); without it the whole series from
   now on. On a plain conference it turns the booking into a series.
+- Passwords may come in clear (6 digits, the standard) or RSA-encrypted with the key of
+  getPublicKey (eSDK clients); see gateway/password_key.py.
+- A booking without cpResouce gets the setting mcu.default_cp_resource.
 - addSiteToConfEx answers the access info of every site of the occurrences it changed (the
   eSDK example lists all sites, the new one last).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from gateway import convert
 from gateway.signalling import with_registered_terminals
 from gateway.soap import GatewayService, Reply, RequestContext, operation, request_context
 from mcu.errors import DomainError, Fault
-from mcu.model import Conference
+from mcu.model import Conference, ConferenceSpec
 
 # Attribute of the gateway Session holding the synchSiteStatusEx cursors (uri -> revision):
 # it lives and dies with the session.
@@ -76,6 +80,18 @@ def _window(begin, duration: timedelta | None):
     return begin, duration
 
 
+def _conference_spec(call: RequestContext, info) -> ConferenceSpec:
+    """The booking asked for: the settings' cpResouce when none is given, and passwords
+    RSA-encrypted with our getPublicKey key decrypted (gateway/password_key.py)."""
+    gateway = call.gateway
+    spec = convert.conference_spec(info, gateway.numbering, gateway.settings.default_cp_resource)
+    return replace(
+        spec,
+        password=gateway.password_key.reveal(spec.password),
+        chairman_password=gateway.password_key.reveal(spec.chairman_password),
+    )
+
+
 def _conference_reply(call: RequestContext, conference: Conference) -> Reply:
     numbering = call.gateway.numbering
     status = _status_code(call, conference)
@@ -91,7 +107,7 @@ class ConfMgrService(GatewayService):
     @operation("scheduleConfEx")
     def scheduleConfEx(ctx, scheduleConf):  # noqa: N802, N803 - wire names
         call = request_context(ctx)
-        spec = convert.conference_spec(scheduleConf, call.gateway.numbering)
+        spec = _conference_spec(call, scheduleConf)
         conference = call.gateway.scheduler.schedule(spec)
         _booking_changed(call)
         info = convert.conference_info_to_wire(
@@ -102,7 +118,7 @@ class ConfMgrService(GatewayService):
     @operation("scheduleRecurrenceConferenceEx")
     def scheduleRecurrenceConferenceEx(ctx, scheduleConf):  # noqa: N802, N803
         call = request_context(ctx)
-        spec = convert.conference_spec(scheduleConf, call.gateway.numbering)
+        spec = _conference_spec(call, scheduleConf)
         rule = convert.recurrence_rule(scheduleConf)
         conference = call.gateway.scheduler.schedule_recurrence(spec, rule)
         _booking_changed(call)
@@ -115,7 +131,7 @@ class ConfMgrService(GatewayService):
     def editScheduledConfEx(ctx, editConf):  # noqa: N802, N803
         call = request_context(ctx)
         conf_id = _conf_id(editConf.confId)
-        spec = convert.conference_spec(editConf, call.gateway.numbering)
+        spec = _conference_spec(call, editConf)
         conference = call.gateway.scheduler.edit(conf_id, spec)
         _booking_changed(call)
         info = convert.conference_info_to_wire(
@@ -127,7 +143,7 @@ class ConfMgrService(GatewayService):
     def editRecurrenceConferenceEx(ctx, editConf, beginTime):  # noqa: N802, N803
         call = request_context(ctx)
         conf_id = _conf_id(editConf.confId)
-        spec = convert.conference_spec(editConf, call.gateway.numbering)
+        spec = _conference_spec(call, editConf)
         scheduler = call.gateway.scheduler
         if beginTime is not None:
             convert.require_aware(beginTime, "beginTime")

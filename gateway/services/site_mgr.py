@@ -276,6 +276,12 @@ def query_directory(
     )
 
 
+def page_info_to_wire(page: SitePage) -> PagesInfoEx:
+    return PagesInfoEx(
+        totalPages=page.total_pages, currentPage=page.current_page, totalRecords=page.total_records
+    )
+
+
 # ---------------------------------------------------------------------- the service
 
 
@@ -347,11 +353,7 @@ class SiteMgrService(GatewayService):
         page = query_directory(gateway.scheduler.directory(), queryConfig, gateway.numbering)
         return Reply(
             sites=[terminal_to_wire(site, gateway.numbering) for site in page.sites],
-            pageInfo=PagesInfoEx(
-                totalPages=page.total_pages,
-                currentPage=page.current_page,
-                totalRecords=page.total_records,
-            ),
+            pageInfo=page_info_to_wire(page),
         )
 
     @operation("addSiteInfoEx")
