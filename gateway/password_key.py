@@ -51,8 +51,12 @@ class PasswordKey:
 
     def public_key_base64(self) -> str:
         """What getPublicKey answers: base64 of the DER SubjectPublicKeyInfo."""
-        der = self._key().public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        der = (
+            self._key()
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         )
         return base64.b64encode(der).decode("ascii")
 
@@ -64,15 +68,14 @@ class PasswordKey:
         if blob is None:
             return value
         key = self._key()
-        plain = key.decrypt(blob, padding.PKCS1v15())
-        if _is_clear_password(plain):
+        plain = _decrypt(key, blob, padding.PKCS1v15())
+        if plain is not None and _is_clear_password(plain):
             return plain.decode("ascii")
-        try:
-            plain = key.decrypt(blob, _OAEP)
-        except ValueError:
+        plain = _decrypt(key, blob, _OAEP)
+        if plain is None:
             raise DomainError(
                 Fault.PASSWORD_DECRYPTION_FAILED, "the password does not decrypt with our key"
-            ) from None
+            )
         if not _is_clear_password(plain):
             raise DomainError(Fault.BAD_PASSWORD, "the decrypted password is not 6 digits")
         return plain.decode("ascii")
@@ -118,6 +121,17 @@ def _rsa_block(value: str) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
     return blob if len(blob) == _BLOCK_BYTES else None
+
+
+def _decrypt(
+    key: rsa.RSAPrivateKey, blob: bytes, scheme: padding.AsymmetricPadding
+) -> bytes | None:
+    """The plaintext, or None where the block is refused outright (e.g. a value not below
+    the modulus, or bad OAEP padding)."""
+    try:
+        return key.decrypt(blob, scheme)
+    except ValueError:
+        return None
 
 
 def _is_clear_password(plain: bytes) -> bool:
