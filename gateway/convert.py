@@ -299,7 +299,9 @@ def recurrence_info_to_wire(
 # --- statuses -------------------------------------------------------------------------------
 
 
-def conference_status_to_wire(status: ConferenceStatus) -> wire.ConferenceStatusEx:
+def conference_status_to_wire(status: ConferenceStatus, now: datetime) -> wire.ConferenceStatusEx:
+    """beginTime and endTime are required (not nillable) on the wire; a conference that does
+    not exist has neither, so it answers the moment of the query for both: an empty span."""
     return wire.ConferenceStatusEx(
         id=status.conf_id,
         name=status.name or None,
@@ -311,8 +313,8 @@ def conference_status_to_wire(status: ConferenceStatus) -> wire.ConferenceStatus
         isLock=flag_to_wire(status.locked),
         isAudioSwitch=flag_to_wire(status.audio_switch),
         switchGate=status.switch_gate,
-        beginTime=status.begin,
-        endTime=status.end,
+        beginTime=now if status.begin is None else status.begin,
+        endTime=now if status.end is None else status.end,
         isLockPresentation=flag_to_wire(status.presentation_locked),
         lockPresentation=status.presentation_lock_holder,
     )

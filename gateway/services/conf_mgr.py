@@ -254,8 +254,11 @@ class ConfMgrService(GatewayService):
         if not confIds:
             ids = [conference.conf_id for conference in call.gateway.scheduler.conferences()]
         statuses = _runtime(call).conference_statuses(dict.fromkeys(ids))
+        now = call.gateway.clock.now()
         return Reply(
-            conferenceStatuses=[convert.conference_status_to_wire(status) for status in statuses]
+            conferenceStatuses=[
+                convert.conference_status_to_wire(status, now) for status in statuses
+            ]
         )
 
     @operation("queryConfSitesStatusEx")
