@@ -16,6 +16,7 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("gateway.serve_command", "run the SOAP gateway and the MCU"),
     "layouts": ("mcu.gallery", "print or render the 50 continuous-presence layouts"),
+    "terminals": ("terminals.run_command", "run N simulated terminals against an MCU"),
 }
 
 

@@ -40,6 +40,7 @@ from terminals.client import CallRefused, SimulatedTerminal
 from terminals.marker import read_marker
 from terminals.media_sources import SpeechTrack
 from terminals.receiver import AudioReceiver
+from terminals.run_command import start_terminals, stats_line, stop_terminals
 from terminals.send_log import SendLog
 from terminals.speech import SpeechSynth
 
@@ -119,7 +120,7 @@ class FakeMcu:
                 break
             message = parse_message(raw.data)
             if isinstance(message, Register):
-                await self.send(Registered(message.uri))
+                await ws.send_str(Registered(message.uri).to_json())
             elif isinstance(message, Ping) and self.answer_pings:
                 await ws.send_json({"type": "pong", "seq": message.seq})
             elif isinstance(message, Join):
@@ -354,3 +355,17 @@ async def test_reconnects_when_the_mcu_goes_silent(mcu, send_log):
         await eventually(lambda: terminal.registered)
     finally:
         await terminal.stop()
+
+
+async def test_start_terminals_registers_numbered_sites(mcu, send_log):
+    terminals = await start_terminals(mcu.url, 2, uri_prefix="0199", start_index=6,
+                                      send_log=send_log)
+    try:
+        registered = {(await mcu.expect(Register)).uri for _ in range(2)}
+        assert registered == {"019906", "019907"}
+        assert [t.site_index for t in terminals] == [6, 7]
+        assert send_log.site_uri(7) == "019907"
+        assert stats_line(terminals[0].stats()).startswith("019906 idle")
+    finally:
+        await stop_terminals(terminals)
+    assert send_log.site_uri(7) is None

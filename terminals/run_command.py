@@ -1,0 +1,159 @@
+"""`mcu-sim terminals`: N simulated terminals in one process until interrupted.
+
+Terminal i (i = start_index .. start_index + count - 1) has the URI `<uri-prefix><i:02d>`,
+the name "Site <uri>" and site index i (its marker and voice). `start_terminals()` is the
+same for `mcu-sim serve` / `make run`, which start a few terminals beside the MCU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from pathlib import Path
+
+from rtc.signalling import Capabilities
+from terminals.client import AnswerMode, SimulatedTerminal, TerminalStats
+from terminals.marker import MAX_SITES, Rect
+from terminals.media_sources import DEFAULT_VIDEO_FORMAT, VideoFormat
+from terminals.send_log import PROCESS_SEND_LOG, SendLog
+
+DEFAULT_SERVER = "ws://127.0.0.1:8080/signalling"
+
+
+def terminal_uri(uri_prefix: str, site_index: int) -> str:
+    return f"{uri_prefix}{site_index:02d}"
+
+
+async def start_terminals(
+    server_url: str,
+    count: int,
+    uri_prefix: str = "0101",
+    start_index: int = 0,
+    answer_mode: AnswerMode = "answer",
+    ring_delay_s: float = 1.0,
+    media_address: str | None = None,
+    video_format: VideoFormat = DEFAULT_VIDEO_FORMAT,
+    capabilities: Capabilities | None = None,
+    analyse_every: int = 10,
+    send_log: SendLog = PROCESS_SEND_LOG,
+) -> list[SimulatedTerminal]:
+    """Create, encode and register `count` terminals; returns them once all are registered."""
+    if start_index < 0 or start_index + count > MAX_SITES:
+        raise ValueError(f"site indices must stay within 0..{MAX_SITES - 1}")
+    terminals = [
+        SimulatedTerminal(
+            uri=terminal_uri(uri_prefix, index),
+            name=f"Site {terminal_uri(uri_prefix, index)}",
+            site_index=index,
+            capabilities=capabilities,
+            answer_mode=answer_mode,
+            ring_delay_s=ring_delay_s,
+            media_address=media_address,
+            video_format=video_format,
+            analyse_every=analyse_every,
+            send_log=send_log,
+        )
+        for index in range(start_index, start_index + count)
+    ]
+    results = await asyncio.gather(*(t.start(server_url) for t in terminals),
+                                   return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        await stop_terminals(terminals)
+        raise failures[0]
+    return terminals
+
+
+async def stop_terminals(terminals: list[SimulatedTerminal]) -> None:
+    await asyncio.gather(*(t.stop() for t in terminals), return_exceptions=True)
+
+
+def stats_line(stats: TerminalStats) -> str:
+    video = stats.video
+    panes = ",".join(p.site_uri or (f"#{p.site_index}" if p.site_index is not None else "-")
+                     for p in video.panes)
+    latencies = [p.latency_ms_p50 for p in video.panes if p.latency_ms_p50 is not None]
+    latency = f"{min(latencies):.0f}-{max(latencies):.0f}ms" if latencies else "-"
+    heard = " ".join(f"{uri}:{level:.2f}" for uri, level in sorted(stats.heard.items())
+                     if level >= 0.05)
+    return (f"{stats.uri} {stats.state:<10} conf={stats.conf_id or '-'} "
+            f"codec={stats.video_codec or '-'} sent={stats.frames_sent} "
+            f"decoded={video.frames_decoded} key={video.keyframes} "
+            f"{video.width}x{video.height} panes=[{panes}] latency={latency} "
+            f"heard=[{heard}]")
+
+
+def _panes_from(layout_json: Path | None, layout: str | None) -> list[Rect] | None:
+    if layout is None:
+        return None
+    if layout_json is None:
+        raise ValueError("--layout needs --layouts-json (the output of mcu-sim layouts --json)")
+    for mode in json.loads(layout_json.read_text()):
+        if mode["name"] == layout or str(mode["value"]) == layout:
+            return [tuple(rect) for rect in mode["panes"]]
+    raise ValueError(f"no layout {layout} in {layout_json}")
+
+
+def _video_format(size: str, fps: int) -> VideoFormat:
+    width, _, height = size.lower().partition("x")
+    return VideoFormat(int(width), int(height), fps)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--count", type=int, default=4, help="terminals to run (default 4)")
+    parser.add_argument("--server", default=DEFAULT_SERVER,
+                        help=f"the MCU's signalling WebSocket (default {DEFAULT_SERVER})")
+    parser.add_argument("--uri-prefix", default="0101", help="URI = prefix + 2-digit index")
+    parser.add_argument("--start-index", type=int, default=0,
+                        help="site index of the first terminal (marker and voice; 0..63)")
+    parser.add_argument("--answer", choices=["answer", "decline", "never"], default="answer")
+    parser.add_argument("--ring-delay", type=float, default=1.0, help="seconds before answering")
+    parser.add_argument("--media-address", help="ICE host candidate (default 127.0.0.1)")
+    parser.add_argument("--video-size", default="1280x720", help="sent video size (WxH)")
+    parser.add_argument("--fps", type=int, default=30, help="sent video frame rate")
+    parser.add_argument("--analyse-every", type=int, default=10,
+                        help="read pane markers on every k-th decoded frame")
+    parser.add_argument("--layouts-json", type=Path,
+                        help="output of `mcu-sim layouts --json`, for --layout")
+    parser.add_argument("--layout", help="read the panes of this CP mode (name or value)")
+    parser.add_argument("--stats-interval", type=float, default=5.0,
+                        help="seconds between stats lines (0: none)")
+
+
+async def _run(args: argparse.Namespace) -> int:
+    panes = _panes_from(args.layouts_json, args.layout)
+    terminals = await start_terminals(
+        args.server, args.count, uri_prefix=args.uri_prefix, start_index=args.start_index,
+        answer_mode=args.answer, ring_delay_s=args.ring_delay, media_address=args.media_address,
+        video_format=_video_format(args.video_size, args.fps), analyse_every=args.analyse_every)
+    for terminal in terminals:
+        terminal.set_panes(panes)
+        print(f"registered {terminal.uri} ({terminal.name}, site index {terminal.site_index})",
+              flush=True)
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stopped.set)
+    try:
+        while not stopped.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopped.wait(), args.stats_interval or None)
+            if args.stats_interval and not stopped.is_set():
+                for terminal in terminals:
+                    print(stats_line(terminal.stats()), flush=True)
+    finally:
+        await stop_terminals(terminals)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_run(args))
+    except (ValueError, OSError, TimeoutError) as error:
+        print(f"mcu-sim terminals: {error}", file=sys.stderr)
+        return 2
