@@ -144,6 +144,7 @@ class SimulatedTerminal:
         self._ping_seq = 0
         self._last_heard = 0.0
         self._stopping = False
+        self._tasks: set[asyncio.Task] = set()
         self._video_codec: str | None = None
         self._frames_sent_before = 0
         self._keyframe_requests_before = 0
@@ -172,6 +173,8 @@ class SimulatedTerminal:
     async def stop(self) -> None:
         """Hang up, close the signalling connection and stop reconnecting."""
         self._stopping = True
+        for task in list(self._tasks):
+            task.cancel()
         await self.hang_up("terminal stopped")
         if self._ws is not None:
             await self._ws.close()
@@ -243,7 +246,10 @@ class SimulatedTerminal:
         elif isinstance(message, Pong):
             pass  # any message counts as a sign of life
         elif isinstance(message, Invite):
-            asyncio.get_running_loop().create_task(self._on_invite(message))
+            # The loop keeps only a weak reference to a task: hold it until it is done.
+            task = asyncio.get_running_loop().create_task(self._on_invite(message))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         elif isinstance(message, (Joined, Error, Bye)) and self._pending_join is not None \
                 and message.call_id == self._joining_call_id and not self._pending_join.done():
             self._pending_join.set_result(message)

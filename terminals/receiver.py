@@ -70,6 +70,7 @@ class VideoReceiver:
         self._readings: tuple[MarkerReading | None, ...] = (None,)
         self._histories: list[_PaneHistory] = [_PaneHistory()]
         self._analysing = False
+        self._tasks: set[asyncio.Task] = set()
         self._first_frame = asyncio.Event()
 
     def set_panes(self, rects: Sequence[Rect] | None) -> None:
@@ -94,7 +95,10 @@ class VideoReceiver:
         self.last_received_at = received_at
         self._first_frame.set()
         if self.frames_decoded % self.analyse_every == 0 and not self._analysing:
-            asyncio.get_running_loop().create_task(self.analyse_latest())
+            # The loop keeps only a weak reference to a task: hold it until it is done.
+            task = asyncio.get_running_loop().create_task(self.analyse_latest())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def wait_first_frame(self, timeout: float) -> bool:
         try:
