@@ -451,3 +451,85 @@ async def test_two_terminals_see_each_other_in_cp_2_1_and_hear_each_other(media_
         finally:
             for terminal in (red, blue):
                 await terminal.close()
+
+
+async def two_terminals_in_conference(server, clock, session, **spec_fields):
+    gateway = server.gateway
+    red = PeerTerminal(A, RED_RGB, amplitude=8000)
+    blue = PeerTerminal(B, BLUE_RGB, amplitude=300)
+    for terminal in (red, blue):
+        await terminal.register(session, server.url("/signalling"))
+    await eventually(lambda: A in gateway.runtime.registry and B in gateway.runtime.registry)
+    sites = [
+        SiteSpec(uri, name=f"site {uri}", video_format=VideoFormat.CIF,
+                 dialing_mode=DialingMode.SITE_CALLS_IN)
+        for uri in (A, B)
+    ]
+    conference = gateway.scheduler.schedule(
+        ConferenceSpec("consult", clock.now(), timedelta(hours=1), sites, **spec_fields)
+    )
+    gateway.runtime.reconcile()
+    gateway.runtime.connect_sites(conference.conf_id, [A, B])
+    both = {A: SiteCallState.IN_CONFERENCE, B: SiteCallState.IN_CONFERENCE}
+    await eventually(
+        lambda: {s.uri: s.state for s in gateway.runtime.site_statuses(conference.conf_id)} == both
+    )
+    return conference.conf_id, red, blue
+
+
+def full_screen(terminal: PeerTerminal, rgb: tuple[int, int, int]) -> bool:
+    return terminal.picture is not None and all(
+        near(terminal.colour_at(x, y), rgb) for x, y in ((0.1, 0.1), (0.5, 0.5), (0.9, 0.9))
+    )
+
+
+async def test_video_source_broadcast_and_voice_switched_cp_none(media_server):
+    server, clock = media_server
+    runtime = server.gateway.runtime
+    runtime.speaker_hold = 0.3
+    async with aiohttp.ClientSession() as session:
+        conf_id, red, blue = await two_terminals_in_conference(server, clock, session)
+        try:
+            # setVideoSourceEx: red watches blue full screen, blue is unaffected
+            runtime.set_video_source(conf_id, A, B)
+            await eventually(lambda: full_screen(red, BLUE_RGB), what="red watches blue")
+            media = server.app[SIGNALLING].engine.conferences[conf_id]
+            assert media.picture_for(A) == PictureKey("site", B)
+            assert media.picture_for(B) == PictureKey("cp", "")
+            runtime.set_video_source(conf_id, A, A)
+            await eventually(lambda: full_screen(red, RED_RGB), what="red watches itself")
+            runtime.set_video_source(conf_id, A, B)
+
+            # broadcast red: blue sees red; red keeps its video source (blue)
+            runtime.set_broadcast_site(conf_id, A, True)
+            await eventually(lambda: full_screen(blue, RED_RGB), what="blue sees the broadcast")
+            await eventually(lambda: full_screen(red, BLUE_RGB), what="red keeps its source")
+            runtime.set_broadcast_site(conf_id, A, False)
+
+            # CP_None with voice switching: red talks louder and becomes the speaker after the
+            # hold time; the picture of everyone without a video source is red full screen
+            runtime.set_audio_switch(conf_id, True, 20)
+            await eventually(lambda: runtime.conference_status(conf_id).speaking == A,
+                             what="red speaking")
+            await eventually(lambda: full_screen(blue, RED_RGB), what="speaker full screen")
+            assert media.last_levels[A] > media.last_levels[B]
+        finally:
+            for terminal in (red, blue):
+                await terminal.close()
+
+
+async def test_voice_switching_waits_for_the_hold_time(media_server):
+    server, clock = media_server
+    runtime = server.gateway.runtime
+    async with aiohttp.ClientSession() as session:
+        conf_id, red, blue = await two_terminals_in_conference(server, clock, session)
+        try:
+            runtime.speaker_hold = 3600.0
+            runtime.set_audio_switch(conf_id, True, 20)
+            await asyncio.sleep(1.0)  # red is far louder, but not for an hour
+            assert runtime.conference_status(conf_id).speaking is None
+            runtime.speaker_hold = 0.2
+            await eventually(lambda: runtime.conference_status(conf_id).speaking == A)
+        finally:
+            for terminal in (red, blue):
+                await terminal.close()

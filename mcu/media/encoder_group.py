@@ -79,6 +79,7 @@ class EncoderGroup:
         self.next_due = 0.0
         self._encoder: VideoEncoder | None = None
         self._keyframe_wanted = True  # the first frame of a group is a keyframe anyway
+        self._keyframe_now = False
         self._last_keyframe_at = float("-inf")
 
     @property
@@ -88,8 +89,10 @@ class EncoderGroup:
     # -- on the event loop ------------------------------------------------------------
 
     def subscribe(self, track: SiteVideoTrack) -> None:
+        """A site starts receiving this group: it needs a keyframe now, not within the rate
+        limit (a control operation moved it; that is no storm of receiver requests)."""
         self.subscribers.add(track)
-        self.request_keyframe()
+        self._keyframe_now = True
 
     def unsubscribe(self, track: SiteVideoTrack) -> None:
         self.subscribers.discard(track)
@@ -100,9 +103,11 @@ class EncoderGroup:
     def take_keyframe_request(self, now: float) -> bool:
         """Whether the next encoded frame is a keyframe. A request made too soon after the
         last keyframe waits until the interval is over (it is not lost)."""
-        if not self._keyframe_wanted or now - self._last_keyframe_at < self.keyframe_min_interval:
+        if not self._keyframe_now and (
+            not self._keyframe_wanted or now - self._last_keyframe_at < self.keyframe_min_interval
+        ):
             return False
-        self._keyframe_wanted = False
+        self._keyframe_wanted = self._keyframe_now = False
         self._last_keyframe_at = now
         return True
 
