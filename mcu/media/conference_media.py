@@ -143,6 +143,7 @@ class ConferenceMedia:
         self._meter = LevelMeter()
         self._compositors: dict[tuple[PictureKey, tuple[int, int]], Compositor] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._rendering: asyncio.Future[Any] | None = None
         self._started_at = 0.0
         self._closed = False
 
@@ -163,6 +164,8 @@ class ConferenceMedia:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._rendering is not None:  # a worker may still be encoding: let it finish first
+            await asyncio.gather(self._rendering, return_exceptions=True)
         for media in list(self.sites.values()):
             media.close()
         self.sites.clear()
@@ -331,7 +334,8 @@ class ConferenceMedia:
             now = loop.time()
             plan = self.plan_tick(now)
             if plan.items:
-                encoded = await loop.run_in_executor(self._executor, self.render, plan)
+                self._rendering = loop.run_in_executor(self._executor, self.render, plan)
+                encoded = await asyncio.shield(self._rendering)
                 done = loop.time()
                 for group, packets in encoded:
                     if group.key in self.groups:  # not closed while encoding
