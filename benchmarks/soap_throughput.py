@@ -155,7 +155,7 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-m", "gateway.cli", "serve",
         "--port", str(port), "--data-dir", str(data_dir),
-        "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}",
+        "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}", "--no-terminals",
     ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

@@ -25,6 +25,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME:PASSWORD",
         help="add an account (repeatable); only the password's SHA-256 is kept",
     )
+    parser.add_argument(
+        "--terminals",
+        type=int,
+        default=4,
+        metavar="N",
+        help="simulated terminals registered in this process (default 4), URIs 010100..",
+    )
+    parser.add_argument(
+        "--no-terminals",
+        dest="terminals",
+        action="store_const",
+        const=0,
+        help="start no simulated terminals",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,13 +53,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"mcu-sim serve: {error}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_serve(settings))
+        asyncio.run(_serve(settings, args.terminals))
     except KeyboardInterrupt:
         pass
     return 0
 
 
-async def _serve(settings) -> None:
+async def _serve(settings, terminal_count: int = 0) -> None:
     from gateway.server import running_server
 
     stop = asyncio.Event()
@@ -56,4 +70,28 @@ async def _serve(settings) -> None:
         print(f"mcu-sim serving on {server.base_url}", flush=True)
         for endpoint in ENDPOINTS:
             print("  " + "  ".join(server.url(path) for path in endpoint.paths), flush=True)
-        await stop.wait()
+        terminals = await _start_terminals(server.base_url, settings, terminal_count)
+        try:
+            await stop.wait()
+        finally:
+            if terminals:
+                from terminals.run_command import stop_terminals
+
+                await stop_terminals(terminals)
+
+
+async def _start_terminals(base_url: str, settings, count: int) -> list:
+    """The simulated terminals an integrator's system can call, registered like any
+    endpoint: over the signalling WebSocket, from this process (serve is the composition
+    root; the gateway itself never imports terminals)."""
+    if count <= 0:
+        return []
+    from terminals.run_command import start_terminals
+
+    signalling_url = base_url.replace("http", "ws", 1) + "/signalling"
+    terminals = await start_terminals(
+        signalling_url, count, media_address=settings.media_address
+    )
+    for terminal in terminals:
+        print(f"  simulated terminal {terminal.uri} ({terminal.name}) registered", flush=True)
+    return terminals
