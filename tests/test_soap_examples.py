@@ -13,11 +13,13 @@ Huawei's (wrong proof), and Logout runs on a session of its own.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import xmlschema
 from lxml import etree
+from zeep import Plugin
 
 from gateway import result_codes
 from gateway.wire import ALL_OPERATIONS, OPERATIONS
@@ -130,3 +132,69 @@ def test_example_is_answered_in_the_contract_shape(
     # children unqualified, as the reference declares
     assert all(etree.QName(node).namespace is None for node in answer.iterdescendants())
     assert namespace in (TNS, "esdk_platform")
+
+
+# --- successful answers, not only refusals --------------------------------------------------
+
+
+class AnswerRecorder(Plugin):
+    """Every response body element zeep receives, with its operation name."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[str, etree._Element]] = []
+
+    def ingress(self, envelope, http_headers, operation):
+        body = envelope.find(f"{{{SOAP11}}}Body")
+        self.answers.append((operation.name, body[0]))
+        return envelope, http_headers
+
+
+def test_successful_answers_validate_against_the_reference_schema(
+    gateway_server, clock, reference_schema
+):
+    recorder = AnswerRecorder()
+    soap = soap_clients(gateway_server.base_url)
+    soap.client.plugins.append(recorder)
+    assert soap.login(*DEMO) == 0
+    begin = clock.now()  # ongoing from the booking on
+
+    def site(uri: str) -> dict:
+        return {"name": uri, "uri": uri, "type": 4, "from": 0, "dialingMode": 0, "rate": "1920k"}
+
+    booking = {
+        "name": "valid",
+        "beginTime": begin,
+        "duration": timedelta(hours=1),
+        "mediaEncryptType": 0,
+        "cpResouce": 4,
+        "presentation": 0,
+        "sites": [site("71001"), site("71002")],
+    }
+    plain = soap.conf_mgr.scheduleConfEx(scheduleConf=booking)
+    conf_id = plain.conferenceInfo.confId
+    series = {**booking, "sites": [site("71003")], "frequency": 1, "interval": 1}
+    series.update(weekDays=[1, 3], weekDay=0, monthDay=0, count=3)
+    soap.conf_mgr.scheduleRecurrenceConferenceEx(scheduleConf=series)
+    soap.conf_mgr.editScheduledConfEx(editConf={**booking, "confId": conf_id, "name": "v2"})
+    soap.conf_mgr.addSiteToConfEx(confId=conf_id, siteInfo=site("71004"))
+    window = {"beginTime": clock.now(), "duration": timedelta(days=10)}
+    uris = ["71001", "71003", "79999"]
+    soap.conf_mgr.querySiteStatusEx(siteUris=uris, **window)
+    soap.conf_mgr.synchSiteStatusEx(siteUris=uris, **window)
+    soap.conf_mgr.querySitesEx()
+    soap.conf_mgr.queryConferencesStatusEx(confIds=[conf_id, "nope"])
+    soap.conf_mgr.queryConfSitesStatusEx(confId=conf_id, siteUris=[])
+    soap.conf_mgr.getContinuousPresenceInfoEx(confId=conf_id)
+    soap.conf_mgr.getContinuousPresenceParamEx(confId=conf_id, target="")
+    directory_site = {"name": "Ward", "uri": "71100", "type": 4, "rate": "768k"}
+    soap.site_mgr.addSiteInfoEx(orgId="1", siteInfo=directory_site)
+    page = {"numberPerPage": 10, "currentPage": 1}
+    soap.site_mgr.querySitesInfoEx(
+        queryConfig={"sortItems": [{"sort": 0, "itemIndex": 0}], "pageParam": page}
+    )
+
+    answered = {name: element for name, element in recorder.answers}
+    for name, element in recorder.answers:
+        assert element.findtext("resultCode") == "0", (name, etree.tostring(element))
+        reference_schema.validate(etree.tostring(element).decode())
+    assert len(answered) >= 15, sorted(answered)
