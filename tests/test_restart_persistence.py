@@ -57,6 +57,7 @@ class ServerProcess:
                 "0",
                 "--data-dir",
                 str(data_dir),
+                "--no-terminals",
             ],
             cwd=PROJECT,
             stdout=subprocess.PIPE,
