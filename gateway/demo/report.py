@@ -1,0 +1,99 @@
+"""What the demo observed: per step and terminal the decoded picture (PNG, the site marker read
+in each pane), the talkers heard and the latency; the expectations checked on them.
+
+report.json is `DemoReport.to_json()`; the stdout summary is `DemoReport.summary()`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class TerminalRecord:
+    """What one terminal decoded and heard once the step's effect had settled."""
+
+    snapshot: str | None  # PNG file name in the output directory (None: not written)
+    layout: str | None  # the CP mode whose panes were read (None: not in a call)
+    panes: list[str | None]  # site URI found in each pane; None: no readable marker
+    heard: dict[str, float]  # talker URI -> level (0..1, the talker's own scale)
+    latency_ms: float | None  # p50 of the panes' glass-to-glass latency
+    state: str  # the terminal's call state
+
+
+@dataclass
+class StepRecord:
+    name: str
+    layout: str | None  # what most terminals see (one terminal may see another picture)
+    action: str  # the SOAP operations of the step
+    settled: bool  # every check held before the step's timeout
+    seconds: float  # from the SOAP calls until settled (or the timeout)
+    terminals: dict[str, TerminalRecord] = field(default_factory=dict)
+
+
+@dataclass
+class Expectation:
+    key: str  # stable identifier (tests name expectations by it)
+    step: str
+    what: str
+    held: bool
+    detail: str = ""  # what was measured
+
+
+@dataclass
+class DemoReport:
+    conf_id: str = ""
+    sites: list[str] = field(default_factory=list)
+    join_order: list[str] = field(default_factory=list)
+    output_format: str = ""
+    steps: list[StepRecord] = field(default_factory=list)
+    expectations: list[Expectation] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None  # the scenario stopped early (a SOAP call failed, ...)
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and bool(self.expectations) and all(
+            e.held for e in self.expectations
+        )
+
+    def step(self, name: str) -> StepRecord:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+    def expectation(self, key: str) -> Expectation:
+        for expectation in self.expectations:
+            if expectation.key == key:
+                return expectation
+        raise KeyError(key)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def write(self, out_dir: Path) -> Path:
+        path = out_dir / "report.json"
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        return path
+
+    def summary(self) -> str:
+        lines = [
+            f"conference {self.conf_id or '-'}: {len(self.sites)} sites, {self.output_format}, "
+            f"join order {' '.join(self.join_order) or '-'}"
+        ]
+        for step in self.steps:
+            state = "settled" if step.settled else "NOT settled"
+            lines.append(f"step {step.name:<15} {step.layout or '-':<8} {state} in "
+                         f"{step.seconds:.1f}s: {step.action}")
+        for expectation in self.expectations:
+            mark = "held  " if expectation.held else "FAILED"
+            lines.append(f"  {mark} {expectation.what}"
+                         + ("" if expectation.held else f" ({expectation.detail})"))
+        held = sum(e.held for e in self.expectations)
+        lines.append(f"{held}/{len(self.expectations)} expectations held in {self.seconds:.1f}s")
+        if self.error:
+            lines.append(f"stopped early: {self.error}")
+        return "\n".join(lines)

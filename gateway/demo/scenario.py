@@ -1,0 +1,550 @@
+"""The consultation of `mcu-sim demo`: a server and four simulated terminals in this process,
+driven only through the SOAP API (zeep from the reference WSDL), proved from what the
+terminals decoded and heard.
+
+Steps, after login, booking a conference that starts now with the four sites, connecting
+them and waiting until queryConfSitesStatusEx shows every site in conference. J0..J3 is the
+join order, read from the first step's picture (the automatic assignment follows it):
+
+  cp_4_1           setContinuousPresenceEx CP_4_1, no subPics: all four sites, in join order
+  cp_2_1           setContinuousPresenceEx CP_2_1, subPics [J3, J1]
+  voice_switching  J3 talks louder; setAudioSwitchEx on; CP_4_1 automatic: J3 is speaking
+                   and moves to the main pane
+  mute             setSitesMuteEx J1: nobody else hears J1
+  broadcast        setBroadcastSiteEx J2: everyone else sees J2 full screen
+  video_source     broadcast stopped; setVideoSourceEx J0 <- J1: J0 sees J1 full screen
+  end              delScheduledConfEx: every terminal is hung up
+
+Each step's checks are its expectations: after the SOAP calls the demo polls the terminals
+(markers read in the panes of the layout the step expects, talkers heard, state) and the
+status queries until every check holds or the step times out; the last observation is
+recorded, with a PNG of every terminal's last decoded picture, and the checks are evaluated
+on it. The MCU applies a change on its next tick and the terminals need the keyframe that
+follows, audio needs a fresh second in the receivers' window: hence polling, not sleeping.
+
+Cost: the conference is booked at 720p30 (one H.264 encoder per picture; CP_4_1 panes of
+640x360) and the terminals send 640x360: four 1080p decoders plus four 720p decoders in the
+MCU would not leave a shared 2-core machine enough time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from gateway.demo.report import DemoReport, Expectation, StepRecord, TerminalRecord
+from gateway.demo.soap_client import REFERENCE_WSDL, EsdkClient, SoapError, check
+from gateway.enum_numbering import EnumNumbering
+from gateway.settings import Settings, load_settings
+from mcu.layouts import layout_mode
+from mcu.model import VideoFormat
+
+SITE_COUNT = 4
+DEMO_USER, DEMO_PASSWORD = "demo", "Demo@123"
+# Levels on the talker's own scale (terminals/speech.py): a site talking at 0.5 is heard at
+# ~0.5 through Opus and the mixer, an absent one below 0.02.
+HEARD = 0.25
+NOT_HEARD = 0.05
+LOUDEST_MARGIN = 1.5  # the loud talker (1.0) against the others (0.5) heard by one terminal
+LOUDER_BY = 2.0
+SWITCH_GATE = 15  # WS/T 546 table 8's default
+IN_CONFERENCE, ONGOING = 2, 3  # SiteStatusEx.status, ConferenceStatusEx.status
+MUTED = 0  # SiteStatusEx.isMute: 0 muted (WS/T 546 table 9)
+START, STOP = 0, 1  # isBroadcast
+SWITCH_ON = 1  # isSwitch
+FULL_SCREEN = "CP_1_1"
+POLL_S = 0.25
+
+
+@dataclass(frozen=True)
+class TerminalVideo:
+    """What the simulated terminals send (their pre-encoded camera loop)."""
+
+    width: int = 640
+    height: int = 360
+    fps: int = 30
+    bitrate: int = 800_000
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    out_dir: Path | None = None  # PNGs and report.json; None: nothing written
+    data_dir: Path | None = None  # the server's SQLite; None: a temporary directory
+    config: Path | None = None  # TOML settings for the server
+    wsdl: Path = REFERENCE_WSDL
+    user: str = DEMO_USER
+    password: str = DEMO_PASSWORD
+    video_format: VideoFormat = VideoFormat.HD720P30  # booked for every site
+    rate: str = "1536k"  # the conference's rate: the output bitrate
+    terminal_video: TerminalVideo = field(default_factory=TerminalVideo)
+    connect_timeout: float = 30.0
+    step_timeout: float = 20.0
+
+
+@dataclass
+class Observation:
+    """One poll: what every terminal decodes and hears now, and what the queries answer."""
+
+    panes: dict[str, list[str | None]]
+    latency_ms: dict[str, float | None]
+    heard: dict[str, dict[str, float]]
+    states: dict[str, str]
+    api: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Check:
+    key: str
+    what: str
+    test: Callable[[Observation], tuple[bool, str]]  # (held, what was measured)
+
+
+@dataclass
+class Step:
+    name: str
+    action: str
+    act: Callable[[], Awaitable[None]]
+    views: dict[str, str | None]  # terminal -> CP mode whose panes it reads (None: none)
+    checks: list[Check]
+    query: Callable[[], dict[str, Any]] | None = None  # blocking status queries for checks
+
+
+def pane_rects(layout: str) -> list[tuple[float, ...]]:
+    return [tuple(pane.as_floats()) for pane in layout_mode(layout).panes]
+
+
+class Consultation:
+    """The scripted consultation against a running server with its terminals registered."""
+
+    def __init__(self, soap: EsdkClient, terminals: list[Any], options: DemoOptions,
+                 numbering: EnumNumbering, report: DemoReport) -> None:
+        self.soap = soap
+        self.terminals = {terminal.uri: terminal for terminal in terminals}
+        self.sites = list(self.terminals)
+        self.options = options
+        self.numbering = numbering
+        self.report = report
+        self.conf_id = ""
+        self.begin: datetime | None = None
+        self.join_order: list[str] = list(self.sites)
+
+    async def soap_call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(function, *args, **kwargs)
+
+    # ------------------------------------------------------------------ the conference
+
+    async def book_and_connect(self) -> None:
+        conf_mgr = self.soap.conf_mgr
+        video_format = self.numbering.video_format_to_wire(self.options.video_format)
+        booking = {
+            "name": "Demo consultation",
+            "beginTime": datetime.now(UTC),
+            "duration": timedelta(minutes=30),
+            "mediaEncryptType": 0,
+            "cpResouce": SITE_COUNT,
+            "presentation": 0,
+            "rate": self.options.rate,
+            "sites": [
+                {"name": self.terminals[uri].name, "uri": uri, "type": 7, "from": 0,
+                 "dialingMode": 0, "videoFormat": video_format}
+                for uri in self.sites
+            ],
+        }
+        answer = check(await self.soap_call(conf_mgr.scheduleConfEx, scheduleConf=booking),
+                       "scheduleConfEx")
+        self.conf_id = answer.conferenceInfo.confId
+        self.begin = answer.conferenceInfo.beginTime
+        self.report.conf_id = self.conf_id
+        check(await self.soap_call(conf_mgr.connectSitesEx, confId=self.conf_id,
+                                   siteUris=self.sites), "connectSitesEx")
+        deadline = time.monotonic() + self.options.connect_timeout
+        while True:
+            statuses = await self.site_statuses()
+            if all(status.status == IN_CONFERENCE for status in statuses.values()):
+                return
+            if time.monotonic() > deadline:
+                states = {uri: status.status for uri, status in statuses.items()}
+                raise TimeoutError(f"sites not all in conference: {states}")
+            await asyncio.sleep(0.2)
+
+    async def site_statuses(self) -> dict[str, Any]:
+        answer = check(await self.soap_call(self.soap.conf_mgr.queryConfSitesStatusEx,
+                                            confId=self.conf_id, siteUris=self.sites),
+                       "queryConfSitesStatusEx")
+        return {status.uri: status for status in answer.siteStatuses}
+
+    def conference_status(self) -> Any:
+        """Blocking: run inside a step's query."""
+        answer = check(self.soap.conf_mgr.queryConferencesStatusEx(confIds=[self.conf_id]),
+                       "queryConferencesStatusEx")
+        return answer.conferenceStatuses[0]
+
+    def site_status(self, uri: str) -> Any:
+        """Blocking: run inside a step's query."""
+        answer = check(self.soap.conf_mgr.queryConfSitesStatusEx(
+            confId=self.conf_id, siteUris=[uri]), "queryConfSitesStatusEx")
+        return answer.siteStatuses[0]
+
+    async def set_layout(self, mode: str, sub_pics: list[str]) -> None:
+        check(await self.soap_call(
+            self.soap.conf_ctrl.setContinuousPresenceEx, confId=self.conf_id, target="0",
+            presenceMode=layout_mode(mode).value, subPics=sub_pics),
+            "setContinuousPresenceEx")
+
+    # ------------------------------------------------------------------ running a step
+
+    async def run_step(self, step: Step) -> Observation:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await step.act()
+        for uri, layout in step.views.items():
+            self.terminals[uri].set_panes(pane_rects(layout) if layout else None)
+        deadline = started + self.options.step_timeout
+        while True:
+            observation = await self.observe(step)
+            results = [(check_, *check_.test(observation)) for check_ in step.checks]
+            if all(held for _, held, _ in results) or loop.time() >= deadline:
+                break
+            await asyncio.sleep(POLL_S)
+        record = StepRecord(
+            name=step.name,
+            layout=_most_common([layout for layout in step.views.values() if layout]),
+            action=step.action,
+            settled=all(held for _, held, _ in results),
+            seconds=round(loop.time() - started, 2),
+        )
+        for uri, layout in step.views.items():
+            record.terminals[uri] = TerminalRecord(
+                snapshot=await self.snapshot(step.name, uri) if layout else None,
+                layout=layout,
+                panes=observation.panes.get(uri, []),
+                heard=observation.heard.get(uri, {}),
+                latency_ms=observation.latency_ms.get(uri),
+                state=observation.states[uri],
+            )
+        self.report.steps.append(record)
+        self.report.expectations += [
+            Expectation(check_.key, step.name, check_.what, held, detail)
+            for check_, held, detail in results
+        ]
+        return observation
+
+    async def observe(self, step: Step) -> Observation:
+        reading = [uri for uri, layout in step.views.items() if layout]
+        statuses = await asyncio.gather(*(self.terminals[uri].read_panes() for uri in reading))
+        panes, latency = {}, {}
+        for uri, panes_read in zip(reading, statuses, strict=True):
+            panes[uri] = [pane.site_uri for pane in panes_read]
+            latencies = [p.latency_ms_p50 for p in panes_read if p.latency_ms_p50 is not None]
+            latency[uri] = round(statistics.median(latencies), 1) if latencies else None
+        heard = {
+            uri: {talker: round(level, 3) for talker, level in self.terminals[uri].heard().items()}
+            for uri in reading
+        }
+        states = {uri: terminal.state for uri, terminal in self.terminals.items()}
+        api = await asyncio.to_thread(step.query) if step.query else {}
+        return Observation(panes, latency, heard, states, api)
+
+    async def snapshot(self, step: str, uri: str) -> str | None:
+        if self.options.out_dir is None:
+            return None
+        name = f"{step}-{uri}.png"
+        # PNG encoding takes tens of milliseconds: not on the loop that carries the media
+        written = await asyncio.to_thread(self.terminals[uri].snapshot,
+                                          str(self.options.out_dir / name))
+        return name if written else None
+
+    # ------------------------------------------------------------------ the steps
+
+    def everyone(self, layout: str | None) -> dict[str, str | None]:
+        return {uri: layout for uri in self.sites}
+
+    def cp_4_1(self) -> Step:
+        async def act() -> None:
+            await self.set_layout("CP_4_1", [])
+
+        return Step(
+            "cp_4_1", "setContinuousPresenceEx CP_4_1 (11), no subPics", act,
+            self.everyone("CP_4_1"),
+            [
+                Check("cp_4_1.all_sites",
+                      "CP_4_1: every terminal sees the 4 sites, one in each pane",
+                      lambda o: _each(o, lambda uri, panes: sorted(
+                          p or "" for p in panes) == sorted(self.sites), o.panes)),
+                Check("cp_4_1.same_order",
+                      "CP_4_1: every terminal sees the same automatic assignment (join order)",
+                      lambda o: _same_everywhere(o.panes)),
+                Check("cp_4_1.n_minus_1",
+                      "N-1: no terminal hears itself, each hears the 3 others",
+                      lambda o: _each(o, self.hears_all_but_itself, o.heard)),
+            ],
+        )
+
+    def hears_all_but_itself(self, uri: str, heard: dict[str, float]) -> bool:
+        return all(
+            heard.get(talker, 0.0) < NOT_HEARD if talker == uri
+            else heard.get(talker, 0.0) >= HEARD
+            for talker in self.sites
+        )
+
+    def cp_2_1(self) -> Step:
+        j = self.join_order
+        chosen = [j[3], j[1]]
+
+        async def act() -> None:
+            await self.set_layout("CP_2_1", chosen)
+
+        return Step(
+            "cp_2_1", f"setContinuousPresenceEx CP_2_1 (2), subPics {chosen}", act,
+            self.everyone("CP_2_1"),
+            [Check("cp_2_1.sub_pics",
+                   f"CP_2_1: every terminal sees the chosen subPics {chosen}",
+                   lambda o: _each(o, lambda uri, panes: panes == chosen, o.panes))],
+        )
+
+    def voice_switching(self) -> Step:
+        j = self.join_order
+        loud = j[3]
+        expected = [loud, j[0], j[1], j[2]]
+
+        async def act() -> None:
+            self.terminals[loud].speech.talk_louder(LOUDER_BY)
+            check(await self.soap_call(self.soap.conf_ctrl.setAudioSwitchEx,
+                                       confId=self.conf_id, switchGate=SWITCH_GATE,
+                                       isSwitch=SWITCH_ON), "setAudioSwitchEx")
+            await self.set_layout("CP_4_1", [])
+
+        def loudest_everywhere(o: Observation) -> tuple[bool, str]:
+            def loudest(uri: str, heard: dict[str, float]) -> bool:
+                others = [level for talker, level in heard.items() if talker not in (uri, loud)]
+                loudness = heard.get(loud, 0.0)
+                return uri == loud or (
+                    loudness >= HEARD and loudness >= LOUDEST_MARGIN * max(others, default=0.0))
+
+            return _each(o, loudest, o.heard)
+
+        return Step(
+            "voice_switching",
+            f"{loud} talks {LOUDER_BY:g}x louder; setAudioSwitchEx on (gate {SWITCH_GATE}); "
+            "setContinuousPresenceEx CP_4_1, no subPics",
+            act, self.everyone("CP_4_1"),
+            [
+                Check("voice_switching.speaking",
+                      f"voice switching: queryConferencesStatusEx shows {loud} speaking",
+                      lambda o: (o.api.get("speaking") == loud,
+                                 f"speaking: {o.api.get('speaking')}")),
+                Check("voice_switching.loudest",
+                      f"voice switching: every other terminal hears {loud} loudest",
+                      loudest_everywhere),
+                Check("voice_switching.main_pane",
+                      f"voice switching: {loud} moves to the main pane ({expected})",
+                      lambda o: _each(o, lambda uri, panes: panes == expected, o.panes)),
+            ],
+            query=lambda: {"speaking": self.conference_status().speaking},
+        )
+
+    def mute(self) -> Step:
+        muted = self.join_order[1]
+        others = [uri for uri in self.sites if uri != muted]
+
+        async def act() -> None:
+            check(await self.soap_call(self.soap.conf_ctrl.setSitesMuteEx, confId=self.conf_id,
+                                       siteUris=[muted], isMute=MUTED), "setSitesMuteEx")
+
+        return Step(
+            "mute", f"setSitesMuteEx {muted} (isMute 0)", act, self.everyone("CP_4_1"),
+            [
+                Check("mute.not_heard", f"mute: no other terminal hears {muted}",
+                      lambda o: _each(o, lambda uri, heard: heard.get(muted, 1.0) < NOT_HEARD,
+                                      {uri: o.heard.get(uri, {}) for uri in others})),
+                Check("mute.still_hears", f"mute: {muted} still hears the 3 others",
+                      lambda o: _each(o, self.hears_all_but_itself,
+                                      {muted: o.heard.get(muted, {})})),
+                Check("mute.status", f"mute: queryConfSitesStatusEx shows {muted} muted",
+                      lambda o: (o.api.get("isMute") == MUTED, f"isMute: {o.api.get('isMute')}")),
+            ],
+            query=lambda: {"isMute": self.site_status(muted).isMute},
+        )
+
+    def broadcast(self) -> Step:
+        j = self.join_order
+        broadcaster = j[2]
+        others = [uri for uri in self.sites if uri != broadcaster]
+        own_picture = [broadcaster] + [uri for uri in j if uri != broadcaster]
+
+        async def act() -> None:
+            check(await self.soap_call(self.soap.conf_ctrl.setBroadcastSiteEx,
+                                       confId=self.conf_id, siteUri=broadcaster,
+                                       isBroadcast=START), "setBroadcastSiteEx")
+
+        views = {uri: FULL_SCREEN for uri in others} | {broadcaster: "CP_4_1"}
+        return Step(
+            "broadcast", f"setBroadcastSiteEx {broadcaster} (isBroadcast 0)", act, views,
+            [
+                Check("broadcast.full_screen",
+                      f"broadcast: every other terminal sees {broadcaster} full screen",
+                      lambda o: _each(o, lambda uri, panes: panes == [broadcaster],
+                                      {uri: o.panes.get(uri) for uri in others})),
+                Check("broadcast.own_picture",
+                      f"broadcast: {broadcaster} keeps the CP picture, itself in the main pane",
+                      lambda o: _each(o, lambda uri, panes: panes == own_picture,
+                                      {broadcaster: o.panes.get(broadcaster)})),
+                Check("broadcast.status",
+                      f"broadcast: queryConferencesStatusEx shows {broadcaster} broadcast",
+                      lambda o: (o.api.get("broadcast") == broadcaster,
+                                 f"broadcast: {o.api.get('broadcast')}")),
+            ],
+            query=lambda: {"broadcast": self.conference_status().broadcast},
+        )
+
+    def video_source(self) -> Step:
+        j = self.join_order
+        broadcaster, viewer, source = j[2], j[0], j[1]
+        others = [uri for uri in self.sites if uri != viewer]
+        cp_picture = [j[3], j[0], j[1], j[2]]  # the speaker still in the main pane
+
+        async def act() -> None:
+            check(await self.soap_call(self.soap.conf_ctrl.setBroadcastSiteEx,
+                                       confId=self.conf_id, siteUri=broadcaster,
+                                       isBroadcast=STOP), "setBroadcastSiteEx")
+            check(await self.soap_call(self.soap.conf_ctrl.setVideoSourceEx,
+                                       confId=self.conf_id, siteUri=viewer,
+                                       videoSourceUri=source, isLock=0), "setVideoSourceEx")
+
+        views = {uri: "CP_4_1" for uri in others} | {viewer: FULL_SCREEN}
+        return Step(
+            "video_source",
+            f"setBroadcastSiteEx {broadcaster} (isBroadcast 1); "
+            f"setVideoSourceEx {viewer} watches {source}",
+            act, views,
+            [
+                Check("video_source.full_screen",
+                      f"video source: {viewer} sees {source} full screen",
+                      lambda o: _each(o, lambda uri, panes: panes == [source],
+                                      {viewer: o.panes.get(viewer)})),
+                Check("video_source.others_cp",
+                      f"video source: the others are back on the CP picture {cp_picture}",
+                      lambda o: _each(o, lambda uri, panes: panes == cp_picture,
+                                      {uri: o.panes.get(uri) for uri in others})),
+                Check("video_source.status",
+                      f"video source: queryConfSitesStatusEx shows {viewer} watching {source}",
+                      lambda o: (o.api.get("videoSource") == source,
+                                 f"videoSource: {o.api.get('videoSource')}")),
+            ],
+            query=lambda: {"videoSource": self.site_status(viewer).videoSource},
+        )
+
+    def end(self) -> Step:
+        async def act() -> None:
+            check(await self.soap_call(self.soap.conf_mgr.delScheduledConfEx,
+                                       confId=self.conf_id, beginTime=self.begin),
+                  "delScheduledConfEx")
+
+        def conference_state() -> dict[str, Any]:
+            answer = self.soap.conf_mgr.queryConferencesStatusEx(confIds=[self.conf_id])
+            statuses = answer.conferenceStatuses or []
+            return {"status": statuses[0].status if statuses else None}
+
+        return Step(
+            "end", "delScheduledConfEx", act, self.everyone(None),
+            [
+                Check("end.hung_up", "end: every terminal was hung up (no call left)",
+                      lambda o: _each(o, lambda uri, state: state == "idle", o.states)),
+                Check("end.status", "end: queryConferencesStatusEx no longer shows it ongoing",
+                      lambda o: (o.api.get("status") not in (None, ONGOING),
+                                 f"status: {o.api.get('status')}")),
+            ],
+            query=conference_state,
+        )
+
+    async def run(self) -> None:
+        await self.book_and_connect()
+        first = await self.run_step(self.cp_4_1())
+        agreed, _ = _same_everywhere(first.panes)
+        order = next(iter(first.panes.values()), [])
+        if agreed and sorted(p or "" for p in order) == sorted(self.sites):
+            self.join_order = list(order)
+        self.report.join_order = self.join_order
+        for build in (self.cp_2_1, self.voice_switching, self.mute, self.broadcast,
+                      self.video_source, self.end):
+            await self.run_step(build())
+
+
+def _each(o: Observation, test: Callable[[str, Any], bool],
+          values: dict[str, Any]) -> tuple[bool, str]:
+    """Whether `test(uri, value)` holds for every terminal; the detail names what was seen."""
+    failing = [uri for uri, value in values.items() if value is None or not test(uri, value)]
+    shown = failing or list(values)
+    detail = "; ".join(f"{uri}: {values[uri]}" for uri in shown)
+    return not failing and bool(values), ("wrong at " if failing else "") + detail
+
+
+def _same_everywhere(panes: dict[str, list[str | None]]) -> tuple[bool, str]:
+    pictures = {tuple(p) for p in panes.values()}
+    return len(pictures) == 1, "; ".join(f"{uri}: {p}" for uri, p in panes.items())
+
+
+def _most_common(layouts: list[str]) -> str | None:
+    return max(set(layouts), key=layouts.count) if layouts else None
+
+
+# ---------------------------------------------------------------------- the whole demo
+
+
+def demo_settings(options: DemoOptions, data_dir: Path) -> Settings:
+    """The server's settings: free port on loopback, the demo's data directory."""
+    return load_settings(options.config, host="127.0.0.1", port=0, data_dir=data_dir)
+
+
+async def run_demo(options: DemoOptions) -> DemoReport:
+    """Run the consultation end to end; the report holds every step and expectation (and
+    `error` when the scenario could not go on)."""
+    from gateway.server import running_server
+    from terminals.media_sources import VideoFormat as SentVideo
+    from terminals.run_command import start_terminals, stop_terminals
+
+    started = time.monotonic()
+    report = DemoReport()
+    if options.out_dir is not None:
+        options.out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mcu-sim-demo-") as scratch:
+        settings = demo_settings(options, options.data_dir or Path(scratch))
+        numbering = EnumNumbering(settings.enum_numbering)
+        sent = options.terminal_video
+        async with running_server(settings) as server:
+            signalling_url = server.base_url.replace("http", "ws", 1) + "/signalling"
+            terminals = await start_terminals(
+                signalling_url, SITE_COUNT, ring_delay_s=0.2,
+                media_address=settings.media_address,
+                video_format=SentVideo(sent.width, sent.height, sent.fps, sent.bitrate))
+            report.sites = [terminal.uri for terminal in terminals]
+            size = _format_size(options.video_format)
+            report.output_format = f"{options.video_format.name} {size}, {options.rate}"
+            try:
+                soap = await asyncio.to_thread(EsdkClient.connect, server.base_url,
+                                               options.wsdl)
+                await asyncio.to_thread(soap.login, options.user, options.password)
+                consultation = Consultation(soap, terminals, options, numbering, report)
+                await consultation.run()
+            except (SoapError, TimeoutError, OSError) as error:
+                report.error = str(error)
+            finally:
+                await stop_terminals(terminals)
+    report.seconds = round(time.monotonic() - started, 1)
+    if options.out_dir is not None:
+        report.write(options.out_dir)
+    return report
+
+
+def _format_size(video_format: VideoFormat) -> str:
+    from mcu.media.output_format import FORMAT_SIZES
+
+    size = FORMAT_SIZES.get(video_format)
+    return f"{size.width}x{size.height}@{size.fps}" if size else "default size"

@@ -1,0 +1,74 @@
+"""The demo's SOAP client: zeep built from the reference WSDL, as an integrator would build it.
+
+zeep is blocking; the demo calls it through asyncio.to_thread so the server and the
+terminals keep running on the event loop meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+import zeep
+from zeep.transports import Transport
+
+from gateway.sessions import expected_proof
+from gateway.settings import password_digest
+
+# shared/ lies beside the repository checkout (gateway/demo/ -> repository -> its parent)
+REFERENCE_WSDL = (
+    Path(__file__).resolve().parents[3] / "shared" / "reference" / "esdk_tp_professional.wsdl"
+)
+TNS = "http://smc.huawei.com/"
+
+# reference binding -> path on the server (eSDK naming)
+_BINDINGS = {
+    "common": ("TP.Commonbinding", "/esdk/services/tpCommon"),
+    "conf_mgr": ("TPProfessional.ConfMgrbinding", "/esdk/services/tpProfessionalConfMgr"),
+    "conf_ctrl": ("TPProfessional.ConfCtrbinding", "/esdk/services/tpProfessionalConfCtrl"),
+}
+
+
+class SoapError(RuntimeError):
+    """An operation answered a non-zero resultCode."""
+
+
+@dataclass
+class EsdkClient:
+    """zeep services of the reference WSDL sharing one HTTP session (one JSESSIONID)."""
+
+    http: requests.Session
+    common: Any
+    conf_mgr: Any
+    conf_ctrl: Any
+
+    @classmethod
+    def connect(cls, base_url: str, wsdl: Path = REFERENCE_WSDL) -> EsdkClient:
+        if not wsdl.is_file():
+            raise FileNotFoundError(f"reference WSDL not found at {wsdl} (use --wsdl)")
+        http = requests.Session()
+        http.trust_env = False  # loopback only: no proxy from the environment
+        client = zeep.Client(str(wsdl), transport=Transport(session=http, timeout=30))
+        services = {
+            name: client.create_service(f"{{{TNS}}}{binding}", base_url + path)
+            for name, (binding, path) in _BINDINGS.items()
+        }
+        return cls(http=http, **services)
+
+    def login(self, user: str, password: str) -> None:
+        """LoginRequest, then Authenticate with SHA256(hex(SHA256(password)) + hex(challenge))."""
+        challenge = self.common.LoginRequest(userName=user, clientType="API", version=1)
+        check(challenge.resultCode, "LoginRequest")
+        proof = expected_proof(password_digest(password), challenge.randomSequence)
+        check(self.common.Authenticate(encryptPassword=proof), "Authenticate")
+
+
+def check(answer: Any, operation: str) -> Any:
+    """The answer of an operation whose resultCode must be 0 (zeep returns a bare int when the
+    response holds nothing else)."""
+    code = answer if isinstance(answer, int) else answer.resultCode
+    if code != 0:
+        raise SoapError(f"{operation} answered resultCode {code}")
+    return answer
