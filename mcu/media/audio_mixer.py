@@ -8,7 +8,8 @@ one frame from every fifo and mixes with numpy, without a Python loop over sampl
     total          = sum of contributions
     out_j          = total - contribution_j  (zeros when site j is quiet)
 
-The outgoing SiteAudioTrack hands each mix frame to aiortc's Opus encoder.
+The outgoing SiteAudioTrack hands each mix frame to aiortc's encoder (as stereo with equal
+channels, which every encoder's resampler takes at unit gain).
 """
 
 from __future__ import annotations
@@ -148,7 +149,10 @@ class SiteAudioTrack(MediaStreamTrack):
         self._pts = 0
 
     def push(self, samples: np.ndarray) -> None:
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        # Sent as stereo with equal channels: aiortc's Opus encoder would upmix a mono frame
+        # at -3 dB, so every site would hear the mix 3 dB below unit gain.
+        stereo = np.repeat(samples.reshape(-1), 2).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(stereo, format="s16", layout="stereo")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._pts
         frame.time_base = AUDIO_TIME_BASE
