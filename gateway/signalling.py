@@ -17,6 +17,7 @@ place) is answered with an `error` message and otherwise ignored: never a crash 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -49,6 +50,7 @@ from rtc.signalling import (
 log = logging.getLogger("gateway.signalling")
 
 SIGNALLING_PATH = "/signalling"
+MEDIA_STATS_PATH = "/stats/media"  # read-only JSON of MediaEngine.stats(), for benchmarks
 
 # Error codes of `error` messages about the connection itself (call errors: webrtc_endpoint).
 MALFORMED = "malformed"
@@ -260,6 +262,13 @@ def install_signalling(
     hub = SignallingHub(runtime, engine)
     app[SIGNALLING] = hub
     app.router.add_get(SIGNALLING_PATH, hub.handle)
+
+    async def media_stats(_: web.Request) -> web.Response:
+        return web.json_response(
+            {"conferences": [dataclasses.asdict(stats) for stats in engine.stats()]}
+        )
+
+    app.router.add_get(MEDIA_STATS_PATH, media_stats)
 
     async def start(_: web.Application) -> None:
         engine.start()
