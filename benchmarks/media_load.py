@@ -1,0 +1,639 @@
+"""Media load: concurrent 4-site conferences at 1080p30 and one 16-site conference.
+
+Three processes on 127.0.0.1: the MCU (`mcu-sim serve --no-terminals`, temp data dir), one
+process holding every simulated terminal (benchmarks/media_terminals.py; one process so the
+send log is shared and latency is glass to glass), and this one, which drives the MCU only
+through the SOAP API (raw SOAP 1.1, like soap_throughput.py) and reads its media counters
+from GET /stats/media.
+
+Scenarios, one after the other, each measured over a window after a warm-up:
+  - k concurrent 4-site conferences, k = 1, 2, 3 ...: every site sends the terminals' 720p30
+    loop and receives CP_4_1 at 1080p30 (videoFormat 1080P30, 2 Mbit/s): one encoder per
+    conference. Stops at the first k that misses (receiving rate < 27 fps or p95 latency
+    over 200 ms); the largest k that held is the result.
+  - one 16-site conference in CP_16_1: one site receives 1080p30, the other fifteen 4CIF
+    (704x576, 768 kbit/s), so the MCU composes at two sizes and runs two encoders, and the
+    terminals' process can decode sixteen streams on this machine.
+
+Measured per scenario: the MCU process's CPU (utime + stime from /proc over the window) and
+the terminals process's, the frames decoded per second by each terminal (the receiving
+side's sustained rate), frames encoded per second by each encoder group (MCU side), the
+encoder count against the distinct (picture, output format) pairs the booking implies,
+glass-to-glass latency p50/p95 of the panes read (send -> MCU -> terminal decoder), and the
+load average (the machine may be shared).
+
+    python -m benchmarks.media_load [--quick] [--json FILE] [--markdown FILE]
+        [--max-conferences 4] [--window 12] [--skip-16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from benchmarks.media_terminals import add_child_arguments
+from benchmarks.soap_throughput import ACCOUNT, Client, free_port, result_code, wait_until_up
+from mcu.layouts import layout_mode
+from mcu.model import SiteCallState, VideoFormat
+
+TARGET_FPS = 27.0  # "sustains 30 fps": a receiver decoding fewer than this has fallen behind
+TARGET_16_FPS = 25.0
+TARGET_P95_MS = 200.0
+URI_PREFIX = "0177"
+RATE_1080P = "2048k"
+RATE_4CIF = "768k"
+JOIN_TIMEOUT_S = 40.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------- the processes
+
+
+def load_average() -> list[float]:
+    return [float(value) for value in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()  # the name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class McuProcess:
+    def __init__(self, data_dir: Path, port: int, log_path: Path) -> None:
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
+             "--data-dir", str(data_dir), "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}",
+             "--no-terminals"],
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def soap_url(self) -> str:
+        return f"{self.base_url}/esdk/services"
+
+    @property
+    def signalling_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/signalling"
+
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.process.pid)
+
+    async def media_stats(self, http: aiohttp.ClientSession) -> list[dict[str, Any]]:
+        async with http.get(f"{self.base_url}/stats/media") as response:
+            response.raise_for_status()
+            return (await response.json())["conferences"]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+class TerminalsProcess:
+    """The child holding every terminal; one JSON line per command and per answer."""
+
+    def __init__(self, process: asyncio.subprocess.Process, uris: list[str]) -> None:
+        self.process = process
+        self.uris = uris
+
+    @classmethod
+    async def start(cls, server_url: str, count: int) -> TerminalsProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "benchmarks.media_load", "--terminals-child",
+            "--server", server_url, "--count", str(count), "--uri-prefix", URI_PREFIX,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )
+        ready = await asyncio.wait_for(cls._read(process), 180)
+        if "ready" not in ready:
+            raise RuntimeError(f"terminals process: {ready}")
+        return cls(process, ready["ready"])
+
+    @staticmethod
+    async def _read(process: asyncio.subprocess.Process) -> dict[str, Any]:
+        assert process.stdout is not None
+        line = await process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the terminals process ended (exit {await process.wait()})")
+        return json.loads(line)
+
+    async def command(self, **command: Any) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write((json.dumps(command) + "\n").encode())
+        await self.process.stdin.drain()
+        return await asyncio.wait_for(self._read(self.process), 30)
+
+    async def stop(self) -> None:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(b'{"cmd": "stop"}\n')
+            await self.process.stdin.drain()
+            await asyncio.wait_for(self.process.wait(), 20)
+        except (TimeoutError, ConnectionError):
+            self.process.kill()
+            await self.process.wait()
+
+
+# ---------------------------------------------------------------------- SOAP
+
+
+@dataclass(frozen=True)
+class BookedSite:
+    uri: str
+    video_format: VideoFormat
+    rate: str
+
+
+@dataclass(frozen=True)
+class ConferencePlan:
+    name: str
+    layout: str  # CP mode name, set for the conference picture
+    sites: tuple[BookedSite, ...]
+
+    @property
+    def expected_encoders(self) -> int:
+        """One CP picture for everyone: one encoder per distinct output format."""
+        return len({(site.video_format, site.rate) for site in self.sites})
+
+
+async def schedule(client: Client, plan: ConferencePlan) -> tuple[str, str]:
+    """Book the conference starting now (the runtime starts it and dials out within a
+    second); returns (confId, the beginTime sent)."""
+    begin = datetime.now(UTC).isoformat(timespec="milliseconds")
+    sites = "".join(
+        f"<sites><name>{site.uri}</name><uri>{site.uri}</uri><type>7</type><from>0</from>"
+        f"<dialingMode>0</dialingMode><rate>{site.rate}</rate>"
+        f"<videoFormat>{int(site.video_format)}</videoFormat></sites>"
+        for site in plan.sites
+    )
+    answer = await client.call(
+        "tpProfessionalConfMgr", "scheduleConfEx",
+        f"<scheduleConf><name>{plan.name}</name><beginTime>{begin}</beginTime>"
+        "<duration>PT1H</duration><mediaEncryptType>0</mediaEncryptType>"
+        f"<cpResouce>{len(plan.sites)}</cpResouce><presentation>0</presentation>{sites}"
+        "</scheduleConf>",
+    )
+    conf_id = _element(answer, "confId")
+    if result_code(answer) != 0 or conf_id is None:
+        raise RuntimeError(f"scheduleConfEx: {answer[:400]}")
+    return conf_id, begin
+
+
+async def set_layout(client: Client, conf_id: str, plan: ConferencePlan) -> None:
+    sub_pics = "".join(f"<subPics>{site.uri}</subPics>" for site in plan.sites)
+    answer = await client.call(
+        "tpProfessionalConfCtrl", "setContinuousPresenceEx",
+        f"<confId>{conf_id}</confId><target>0</target>"
+        f"<presenceMode>{layout_mode(plan.layout).value}</presenceMode>{sub_pics}",
+    )
+    if result_code(answer) != 0:
+        raise RuntimeError(f"setContinuousPresenceEx: {answer[:400]}")
+
+
+async def site_states(client: Client, conf_id: str) -> dict[str, int]:
+    answer = await client.call(
+        "tpProfessionalConfMgr", "queryConfSitesStatusEx", f"<confId>{conf_id}</confId>"
+    )
+    if result_code(answer) != 0:
+        raise RuntimeError(f"queryConfSitesStatusEx: {answer[:400]}")
+    states = {}
+    for block in answer.split("<siteStatuses>")[1:]:
+        uri, status = _element(block, "uri"), _element(block, "status")
+        if uri is not None and status is not None:
+            states[uri] = int(status)
+    return states
+
+
+async def end_conference(client: Client, conf_id: str, begin: str) -> None:
+    answer = await client.call(
+        "tpProfessionalConfMgr", "delScheduledConfEx",
+        f"<confId>{conf_id}</confId><beginTime>{begin}</beginTime>",
+    )
+    if result_code(answer) != 0:
+        raise RuntimeError(f"delScheduledConfEx: {answer[:400]}")
+
+
+def _element(text: str, name: str) -> str | None:
+    start = text.find(f"<{name}>")
+    if start < 0:
+        return None
+    start += len(name) + 2
+    return text[start : text.find(f"</{name}>", start)]
+
+
+# ---------------------------------------------------------------------- one scenario
+
+
+@dataclass
+class GroupResult:
+    picture: str
+    format: str
+    sites: int
+    encoded_fps: float
+
+
+@dataclass
+class ConferenceResult:
+    conf_id: str
+    sites: int
+    encoders: int
+    expected_encoders: int
+    groups: list[GroupResult]
+    decoded_fps_min: float
+    decoded_fps_mean: float
+    decoded_fps_by_size: dict[str, float]  # "WxH" -> mean over the terminals receiving it
+    latency_ms_p50: float | None
+    latency_ms_p95: float | None
+    latency_readings: int
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    conferences: int
+    sites: int
+    window_s: float
+    load_average_before: list[float]
+    load_average_after: list[float]
+    mcu_cpu_percent: float  # of one core (200 = both cores of this machine)
+    terminals_cpu_percent: float
+    encoders: int
+    expected_encoders: int
+    sustained_fps: float  # the slowest conference's slowest receiver
+    latency_ms_p50: float | None
+    latency_ms_p95: float | None
+    latency_readings: int
+    held: bool
+    verdict: str
+    per_conference: list[ConferenceResult] = field(default_factory=list)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+async def run_scenario(
+    name: str,
+    plans: list[ConferencePlan],
+    client: Client,
+    mcu: McuProcess,
+    terminals: TerminalsProcess,
+    http: aiohttp.ClientSession,
+    *,
+    warmup_s: float,
+    window_s: float,
+    target_fps: float,
+) -> ScenarioResult:
+    booked: list[tuple[str, str, ConferencePlan]] = []
+    try:
+        for plan in plans:
+            conf_id, begin = await schedule(client, plan)
+            booked.append((conf_id, begin, plan))
+        await _wait_joined(client, booked)
+        for conf_id, _, plan in booked:
+            await set_layout(client, conf_id, plan)
+        panes = layout_mode(plans[0].layout).panes
+        rects = [[float(p.x), float(p.y), float(p.w), float(p.h)] for p in panes]
+        await terminals.command(cmd="panes", rects=rects, sample=_sampled_sites(plans))
+        await asyncio.sleep(warmup_s)
+
+        before_load = load_average()
+        before_child = await terminals.command(cmd="snapshot")  # also drops warm-up latencies
+        before_stats = await mcu.media_stats(http)
+        before_cpu, before_at = mcu.cpu_seconds(), time.monotonic()
+        await asyncio.sleep(window_s)
+        after_cpu, after_at = mcu.cpu_seconds(), time.monotonic()
+        after_stats = await mcu.media_stats(http)
+        after_child = await terminals.command(cmd="snapshot")
+        after_load = load_average()
+    finally:
+        for conf_id, begin, _ in booked:
+            await end_conference(client, conf_id, begin)
+    await _wait_idle(terminals)
+    # The ended conferences end at the delete's moment; the scheduler drops the sub-second
+    # part of the next booking's begin, so booking within the same second would overlap.
+    await asyncio.sleep(1.0)
+
+    elapsed = after_at - before_at
+    child_elapsed = after_child["at"] - before_child["at"]
+    conferences = [
+        _conference_result(conf_id, plan, before_stats, after_stats, before_child, after_child,
+                           elapsed, child_elapsed)
+        for conf_id, _, plan in booked
+    ]
+    latencies = [value for values in after_child["latencies_ms"].values() for value in values]
+    sustained = min(result.decoded_fps_min for result in conferences)
+    p95 = percentile(latencies, 0.95)
+    misses = []
+    if sustained < target_fps:
+        misses.append(f"a receiver decoded {sustained} fps < {target_fps}")
+    if p95 is None or p95 > TARGET_P95_MS:
+        misses.append(f"latency p95 {p95} ms > {TARGET_P95_MS}")
+    encoders = sum(result.encoders for result in conferences)
+    expected = sum(result.expected_encoders for result in conferences)
+    if encoders != expected:
+        misses.append(f"{encoders} encoders for {expected} distinct outputs")
+    return ScenarioResult(
+        name=name,
+        conferences=len(plans),
+        sites=sum(len(plan.sites) for plan in plans),
+        window_s=round(elapsed, 1),
+        load_average_before=before_load,
+        load_average_after=after_load,
+        mcu_cpu_percent=round(100 * (after_cpu - before_cpu) / elapsed, 1),
+        terminals_cpu_percent=round(
+            100 * (after_child["cpu_s"] - before_child["cpu_s"]) / child_elapsed, 1),
+        encoders=encoders,
+        expected_encoders=expected,
+        sustained_fps=sustained,
+        latency_ms_p50=percentile(latencies, 0.50),
+        latency_ms_p95=p95,
+        latency_readings=len(latencies),
+        held=not misses,
+        verdict="held" if not misses else "; ".join(misses),
+        per_conference=conferences,
+    )
+
+
+def _sampled_sites(plans: list[ConferencePlan]) -> list[str]:
+    """Whose panes are read for latency: every site of a 4-site conference; in a big one the
+    1080p receivers and three others (reading sixteen panes costs the terminals' CPU)."""
+    sampled = []
+    for plan in plans:
+        if len(plan.sites) <= 4:
+            sampled += [site.uri for site in plan.sites]
+        else:
+            big = [s.uri for s in plan.sites if s.video_format is VideoFormat.HD1080P30]
+            rest = [s.uri for s in plan.sites if s.video_format is not VideoFormat.HD1080P30]
+            sampled += big + rest[:3]
+    return sampled
+
+
+async def _wait_joined(client: Client, booked: list[tuple[str, str, ConferencePlan]]) -> None:
+    deadline = time.monotonic() + JOIN_TIMEOUT_S
+    while True:
+        missing = []
+        for conf_id, _, plan in booked:
+            try:
+                states = await site_states(client, conf_id)
+            except RuntimeError:  # not started yet (the runtime reconciles every second)
+                states = {}
+            missing += [site.uri for site in plan.sites
+                        if states.get(site.uri) != SiteCallState.IN_CONFERENCE]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"sites not in conference after {JOIN_TIMEOUT_S} s: {missing}")
+        await asyncio.sleep(0.5)
+
+
+async def _wait_idle(terminals: TerminalsProcess, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        snapshot = await terminals.command(cmd="snapshot")
+        if all(t["state"] == "idle" for t in snapshot["terminals"].values()):
+            return
+        await asyncio.sleep(0.5)
+    raise RuntimeError("terminals still in calls after the conferences ended")
+
+
+def _conference_result(
+    conf_id: str,
+    plan: ConferencePlan,
+    before_stats: list[dict[str, Any]],
+    after_stats: list[dict[str, Any]],
+    before_child: dict[str, Any],
+    after_child: dict[str, Any],
+    elapsed: float,
+    child_elapsed: float,
+) -> ConferenceResult:
+    def groups_of(stats: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        for conference in stats:
+            if conference["conf_id"] == conf_id:
+                return {(g["picture"], g["format"]): g for g in conference["groups"]}
+        return {}
+
+    before_groups, after_groups = groups_of(before_stats), groups_of(after_stats)
+    groups = [
+        GroupResult(
+            picture=key[0] or "cp",
+            format=key[1],
+            sites=len(group["sites"]),
+            encoded_fps=round(
+                (group["frames_encoded"] - before_groups.get(key, {}).get("frames_encoded", 0))
+                / elapsed, 1),
+        )
+        for key, group in after_groups.items()
+    ]
+    rates: dict[str, float] = {}
+    by_size: dict[str, list[float]] = {}
+    for site in plan.sites:
+        then, now = before_child["terminals"][site.uri], after_child["terminals"][site.uri]
+        rate = (now["frames_decoded"] - then["frames_decoded"]) / child_elapsed
+        rates[site.uri] = rate
+        by_size.setdefault("x".join(map(str, now["size"])), []).append(rate)
+    latencies = [value for site in plan.sites
+                 for value in after_child["latencies_ms"].get(site.uri, [])]
+    return ConferenceResult(
+        conf_id=conf_id,
+        sites=len(plan.sites),
+        encoders=len(after_groups),
+        expected_encoders=plan.expected_encoders,
+        groups=groups,
+        decoded_fps_min=round(min(rates.values()), 1),
+        decoded_fps_mean=round(statistics.mean(rates.values()), 1),
+        decoded_fps_by_size={size: round(statistics.mean(v), 1) for size, v in by_size.items()},
+        latency_ms_p50=percentile(latencies, 0.50),
+        latency_ms_p95=percentile(latencies, 0.95),
+        latency_readings=len(latencies),
+    )
+
+
+# ---------------------------------------------------------------------- the run
+
+
+def four_site_plans(count: int, uris: list[str]) -> list[ConferencePlan]:
+    return [
+        ConferencePlan(
+            f"bench 4-site {index + 1}", "CP_4_1",
+            tuple(BookedSite(uri, VideoFormat.HD1080P30, RATE_1080P)
+                  for uri in uris[4 * index : 4 * index + 4]),
+        )
+        for index in range(count)
+    ]
+
+
+def sixteen_site_plan(uris: list[str]) -> ConferencePlan:
+    sites = [BookedSite(uris[0], VideoFormat.HD1080P30, RATE_1080P)]
+    sites += [BookedSite(uri, VideoFormat.CIF4, RATE_4CIF) for uri in uris[1:16]]
+    return ConferencePlan("bench 16-site", "CP_16_1", tuple(sites))
+
+
+async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
+    port = free_port()
+    terminal_count = max(16, 4 * args.max_conferences)
+    results: list[ScenarioResult] = []
+    with tempfile.TemporaryDirectory(prefix="media-bench-") as temp:
+        mcu = McuProcess(Path(temp) / "data", port, Path(temp) / "mcu.log")
+        terminals: TerminalsProcess | None = None
+        client = Client(mcu.soap_url)
+        try:
+            await wait_until_up(mcu.soap_url)
+            await client.login(*ACCOUNT)
+            started = time.monotonic()
+            terminals = await TerminalsProcess.start(mcu.signalling_url, terminal_count)
+            print(f"{terminal_count} terminals registered in {time.monotonic() - started:.0f} s",
+                  flush=True)
+            timing = {"warmup_s": args.warmup, "window_s": args.window}
+            async with aiohttp.ClientSession() as http:
+                for count in range(1, args.max_conferences + 1):
+                    result = await run_scenario(
+                        f"{count} x 4-site 1080p30", four_site_plans(count, terminals.uris),
+                        client, mcu, terminals, http, target_fps=TARGET_FPS, **timing)
+                    results.append(result)
+                    print_row(result)
+                    if not result.held:
+                        break
+                if not args.skip_16:
+                    result = await run_scenario(
+                        "1 x 16-site CP_16_1", [sixteen_site_plan(terminals.uris)],
+                        client, mcu, terminals, http, target_fps=TARGET_16_FPS, **timing)
+                    results.append(result)
+                    print_row(result)
+        except BaseException:
+            log_tail = (Path(temp) / "mcu.log").read_text(errors="replace")[-3000:]
+            print(f"--- MCU log (tail)\n{log_tail}", file=sys.stderr)
+            raise
+        finally:
+            await client.close()
+            if terminals is not None:
+                await terminals.stop()
+            mcu.stop()
+    return results
+
+
+HEADER = (f"{'scenario':<22}{'MCU cpu%':>9}{'term cpu%':>10}{'enc':>6}{'rx fps':>8}"
+          f"{'enc fps':>9}{'p50 ms':>8}{'p95 ms':>8}{'load1':>7}  verdict")
+
+
+def print_row(result: ScenarioResult) -> None:
+    encoded = min(g.encoded_fps for c in result.per_conference for g in c.groups)
+    print(f"{result.name:<22}{result.mcu_cpu_percent:>9}{result.terminals_cpu_percent:>10}"
+          f"{f'{result.encoders}/{result.expected_encoders}':>6}{result.sustained_fps:>8}"
+          f"{encoded:>9}{_ms(result.latency_ms_p50):>8}{_ms(result.latency_ms_p95):>8}"
+          f"{result.load_average_after[0]:>7}  {result.verdict}", flush=True)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def summary(results: list[ScenarioResult]) -> dict[str, Any]:
+    four = [r for r in results if r.name.endswith("4-site 1080p30")]
+    held = [r.conferences for r in four if r.held]
+    sixteen = next((r for r in results if "16-site" in r.name), None)
+    return {
+        "max_concurrent_4site_1080p30": max(held, default=0),
+        "target_4site": 2,
+        "sixteen_site_fps": sixteen.sustained_fps if sixteen else None,
+        "sixteen_site_held": sixteen.held if sixteen else None,
+        "encoders_equal_distinct_outputs": all(r.encoders == r.expected_encoders for r in results),
+    }
+
+
+def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
+    lines = [
+        "# Media load",
+        "",
+        f"Run {datetime.now(UTC).isoformat(timespec='seconds')} on {os.cpu_count()} cores; "
+        "MCU and terminals in separate processes on this machine. rx fps = the slowest "
+        "receiver's decoded frames/s; enc fps = the slowest encoder group's frames/s; "
+        "CPU in % of one core; latency = glass to glass (send -> MCU -> terminal decoder).",
+        "",
+        "| scenario | MCU CPU % | terminals CPU % | encoders / distinct outputs | rx fps "
+        "| enc fps | latency p50 ms | p95 ms | load avg (1/5/15) | verdict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for r in results:
+        encoded = min(g.encoded_fps for c in r.per_conference for g in c.groups)
+        load = "/".join(f"{v:.2f}" for v in r.load_average_after)
+        lines.append(
+            f"| {r.name} | {r.mcu_cpu_percent} | {r.terminals_cpu_percent} | "
+            f"{r.encoders} / {r.expected_encoders} | {r.sustained_fps} | {encoded} | "
+            f"{_ms(r.latency_ms_p50)} | {_ms(r.latency_ms_p95)} | {load} | {r.verdict} |")
+    lines += ["", "Encoder groups:", ""]
+    for r in results:
+        for c in r.per_conference:
+            for g in c.groups:
+                lines.append(f"- {r.name}, conference {c.conf_id}: {g.format} -> {g.sites} "
+                             f"sites, {g.encoded_fps} fps encoded; receivers "
+                             f"{c.decoded_fps_by_size} fps")
+    lines += ["", "Summary: " + json.dumps(conclusion), ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="short windows, at most 2 conferences (about 2 minutes)")
+    parser.add_argument("--max-conferences", type=int, help="stop after this many (default 4)")
+    parser.add_argument("--window", type=float, help="measuring window, s (default 12)")
+    parser.add_argument("--warmup", type=float, help="after joining, before measuring, s")
+    parser.add_argument("--skip-16", action="store_true", help="no 16-site conference")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--markdown", type=Path,
+                        help="markdown table (default bench-results/media_load.md)")
+    parser.add_argument("--terminals-child", action="store_true", help=argparse.SUPPRESS)
+    add_child_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.terminals_child:
+        from benchmarks.media_terminals import run_child
+
+        return asyncio.run(run_child(args))
+    args.max_conferences = args.max_conferences or (2 if args.quick else 4)
+    args.window = args.window or (8.0 if args.quick else 12.0)
+    args.warmup = args.warmup if args.warmup is not None else (3.0 if args.quick else 4.0)
+    if 4 * args.max_conferences > 64:
+        parser.error("at most 16 conferences (64 site markers)")
+    print(f"load average before: {load_average()}", flush=True)
+    print(HEADER, flush=True)
+    results = asyncio.run(measure(args))
+    conclusion = summary(results)
+    print(json.dumps(conclusion), flush=True)
+    document = {"load_average_end": load_average(), "summary": conclusion,
+                "scenarios": [asdict(r) for r in results]}
+    if args.json:
+        args.json.write_text(json.dumps(document, indent=2))
+    markdown_path = args.markdown or Path("bench-results") / "media_load.md"
+    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    markdown_path.write_text(markdown(results, conclusion))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

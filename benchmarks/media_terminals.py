@@ -1,0 +1,159 @@
+"""The terminals' side of the media benchmark: one process holding every simulated terminal.
+
+One process, so the send log is shared: a pane's glass-to-glass latency is the time the
+receiving terminal's decoder delivered the frame minus the time the site whose marker is in
+the pane sent that frame index.
+
+Run by benchmarks/media_load.py as `python -m benchmarks.media_load --terminals-child ...`;
+it talks over stdin/stdout, one JSON object per line:
+
+    child -> parent  {"ready": [uri, ...]}                once every terminal is registered
+    parent -> child  {"cmd": "panes", "rects": [[x, y, w, h], ...], "sample": [uri, ...]}
+                     read these panes (fractions) on these terminals from now on
+    parent -> child  {"cmd": "snapshot"}
+    child -> parent  {"cpu_s": ..., "terminals": {uri: {...}}, "latencies_ms": {uri: [...]}}
+                     counters now, and every latency read since the last snapshot
+    parent -> child  {"cmd": "stop"}
+
+Markers are read by a sampler, not by every terminal on every k-th frame: it reads the
+panes of one sampled terminal at a time, round robin, SAMPLES_PER_S times a second in all,
+so the cost of measuring stays the same whatever the number of terminals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from terminals.client import SimulatedTerminal
+from terminals.marker import Rect
+from terminals.run_command import start_terminals, stop_terminals
+from terminals.send_log import SendLog
+
+SAMPLES_PER_S = 8.0
+NEVER_ANALYSE = 1 << 30  # the terminals' own periodic analysis is off: the sampler reads
+
+
+@dataclass
+class RecordingSendLog(SendLog):
+    """A send log that also keeps every latency it computes, for whoever reads right now."""
+
+    sink: list[float] | None = field(default=None)
+
+    def latency(self, site_index: int, frame_index: int, received_at: float) -> float | None:
+        value = super().latency(site_index, frame_index, received_at)
+        if value is not None and self.sink is not None:
+            self.sink.append(value)
+        return value
+
+
+class TerminalsChild:
+    def __init__(self, terminals: list[SimulatedTerminal], send_log: RecordingSendLog) -> None:
+        self.terminals = {terminal.uri: terminal for terminal in terminals}
+        self.send_log = send_log
+        self.sampled: list[str] = []
+        self.latencies: dict[str, list[float]] = {}
+        self._next = 0
+
+    def set_panes(self, rects: Sequence[Rect], sampled: Sequence[str]) -> None:
+        for terminal in self.terminals.values():
+            terminal.set_panes(list(rects))
+        self.sampled = [uri for uri in sampled if uri in self.terminals]
+        self._next = 0
+
+    async def sample_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0 / SAMPLES_PER_S)
+            if not self.sampled:
+                continue
+            uri = self.sampled[self._next % len(self.sampled)]
+            self._next += 1
+            terminal = self.terminals[uri]
+            if terminal.state != "in_call":
+                continue
+            # Analyses run one at a time (this loop awaits each), so every latency the send
+            # log computes meanwhile belongs to this terminal.
+            self.send_log.sink = self.latencies.setdefault(uri, [])
+            try:
+                await terminal.read_panes()
+            finally:
+                self.send_log.sink = None
+
+    def snapshot(self) -> dict:
+        times = os.times()
+        terminals = {}
+        for uri, terminal in self.terminals.items():
+            stats = terminal.stats()
+            terminals[uri] = {
+                "state": stats.state,
+                "conf_id": stats.conf_id,
+                "codec": stats.video_codec,
+                "frames_sent": stats.frames_sent,
+                "frames_decoded": stats.video.frames_decoded,
+                "keyframes": stats.video.keyframes,
+                "size": [stats.video.width, stats.video.height],
+                "panes": [pane.site_uri for pane in stats.video.panes],
+            }
+        latencies, self.latencies = self.latencies, {}
+        return {
+            "at": time.time(),
+            "cpu_s": times.user + times.system,
+            "terminals": terminals,
+            "latencies_ms": {
+                uri: [round(1000 * value, 2) for value in values]
+                for uri, values in latencies.items()
+            },
+        }
+
+
+async def _read_commands() -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+def _answer(message: dict) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+async def run_child(args: argparse.Namespace) -> int:
+    send_log = RecordingSendLog()
+    terminals = await start_terminals(
+        args.server, args.count, uri_prefix=args.uri_prefix, ring_delay_s=0.2,
+        analyse_every=NEVER_ANALYSE, send_log=send_log,
+    )
+    child = TerminalsChild(terminals, send_log)
+    sampler = asyncio.create_task(child.sample_forever(), name="pane sampler")
+    commands = await _read_commands()
+    _answer({"ready": [terminal.uri for terminal in terminals]})
+    try:
+        while line := await commands.readline():
+            command = json.loads(line)
+            match command.get("cmd"):
+                case "panes":
+                    child.set_panes([tuple(rect) for rect in command["rects"]], command["sample"])
+                    _answer({"ok": True})
+                case "snapshot":
+                    _answer(child.snapshot())
+                case "stop":
+                    break
+                case other:
+                    _answer({"error": f"unknown command {other!r}"})
+    finally:
+        sampler.cancel()
+        await stop_terminals(terminals)
+    return 0
+
+
+def add_child_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", help="the MCU's signalling WebSocket (child only)")
+    parser.add_argument("--count", type=int, default=16, help="terminals (child only)")
+    parser.add_argument("--uri-prefix", default="0177", help="terminal URI prefix (child only)")
