@@ -29,9 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML settings for the server")
     parser.add_argument("--wsdl", type=Path, default=REFERENCE_WSDL,
                         help=f"the reference WSDL zeep is built from (default {REFERENCE_WSDL})")
-    parser.add_argument("--format", choices=sorted(FORMATS), default="720p",
-                        help="videoFormat booked for the sites (default 720p: 720p30)")
-    parser.add_argument("--rate", default="1536k", help="the conference's rate (default 1536k)")
+    parser.add_argument("--format", choices=sorted(FORMATS), default="4cif",
+                        help="videoFormat booked for the sites (default 4cif: 704x576@30)")
+    parser.add_argument("--rate", default="1024k", help="the conference's rate (default 1024k)")
     parser.add_argument("--step-timeout", type=float, default=20.0,
                         help="seconds a step may take to show its effect (default 20)")
 

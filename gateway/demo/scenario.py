@@ -81,8 +81,8 @@ class DemoOptions:
     wsdl: Path = REFERENCE_WSDL
     user: str = DEMO_USER
     password: str = DEMO_PASSWORD
-    video_format: VideoFormat = VideoFormat.HD720P30  # booked for every site
-    rate: str = "1536k"  # the conference's rate: the output bitrate
+    video_format: VideoFormat = VideoFormat.CIF4  # booked for every site: 704x576@30
+    rate: str = "1024k"  # the conference's rate: the output bitrate
     terminal_video: TerminalVideo = field(default_factory=TerminalVideo)
     connect_timeout: float = 30.0
     step_timeout: float = 20.0
