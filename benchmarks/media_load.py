@@ -66,6 +66,14 @@ def load_average() -> list[float]:
     return [float(value) for value in Path("/proc/loadavg").read_text().split()[:3]]
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every process of the machine spent, all cores (/proc/stat), including other
+    users' processes this one cannot see: the contention during a window."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
 def process_cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
     text = Path(f"/proc/{pid}/stat").read_text()
@@ -278,6 +286,7 @@ class ScenarioResult:
     load_average_after: list[float]
     mcu_cpu_percent: float  # of one core (200 = both cores of this machine)
     terminals_cpu_percent: float
+    others_cpu_percent: float  # everything else on the machine (other users included)
     encoders: int
     expected_encoders: int
     sustained_fps: float  # the slowest conference's slowest receiver
@@ -325,8 +334,10 @@ async def run_scenario(
         before_child = await terminals.command(cmd="snapshot")  # also drops warm-up latencies
         before_stats = await mcu.media_stats(http)
         before_cpu, before_at = mcu.cpu_seconds(), time.monotonic()
+        before_machine, before_self = machine_busy_seconds(), time.process_time()
         await asyncio.sleep(window_s)
         after_cpu, after_at = mcu.cpu_seconds(), time.monotonic()
+        after_machine, after_self = machine_busy_seconds(), time.process_time()
         after_stats = await mcu.media_stats(http)
         after_child = await terminals.command(cmd="snapshot")
         after_load = load_average()
@@ -340,6 +351,10 @@ async def run_scenario(
 
     elapsed = after_at - before_at
     child_elapsed = after_child["at"] - before_child["at"]
+    mcu_cpu = after_cpu - before_cpu
+    terminals_cpu = after_child["cpu_s"] - before_child["cpu_s"]
+    others_cpu = (after_machine - before_machine) - mcu_cpu - terminals_cpu \
+        - (after_self - before_self)
     conferences = [
         _conference_result(conf_id, plan, before_stats, after_stats, before_child, after_child,
                            elapsed, child_elapsed)
@@ -364,9 +379,9 @@ async def run_scenario(
         window_s=round(elapsed, 1),
         load_average_before=before_load,
         load_average_after=after_load,
-        mcu_cpu_percent=round(100 * (after_cpu - before_cpu) / elapsed, 1),
-        terminals_cpu_percent=round(
-            100 * (after_child["cpu_s"] - before_child["cpu_s"]) / child_elapsed, 1),
+        mcu_cpu_percent=round(100 * mcu_cpu / elapsed, 1),
+        terminals_cpu_percent=round(100 * terminals_cpu / child_elapsed, 1),
+        others_cpu_percent=round(max(0.0, 100 * others_cpu / elapsed), 1),
         encoders=encoders,
         expected_encoders=expected,
         sustained_fps=sustained,
@@ -536,13 +551,14 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
     return results
 
 
-HEADER = (f"{'scenario':<22}{'MCU cpu%':>9}{'term cpu%':>10}{'enc':>6}{'rx fps':>8}"
+HEADER = (f"{'scenario':<22}{'MCU cpu%':>9}{'term cpu%':>10}{'other%':>8}{'enc':>6}{'rx fps':>8}"
           f"{'enc fps':>9}{'p50 ms':>8}{'p95 ms':>8}{'load1':>7}  verdict")
 
 
 def print_row(result: ScenarioResult) -> None:
     encoded = min(g.encoded_fps for c in result.per_conference for g in c.groups)
     print(f"{result.name:<22}{result.mcu_cpu_percent:>9}{result.terminals_cpu_percent:>10}"
+          f"{result.others_cpu_percent:>8}"
           f"{f'{result.encoders}/{result.expected_encoders}':>6}{result.sustained_fps:>8}"
           f"{encoded:>9}{_ms(result.latency_ms_p50):>8}{_ms(result.latency_ms_p95):>8}"
           f"{result.load_average_after[0]:>7}  {result.verdict}", flush=True)
@@ -572,17 +588,21 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
         f"Run {datetime.now(UTC).isoformat(timespec='seconds')} on {os.cpu_count()} cores; "
         "MCU and terminals in separate processes on this machine. rx fps = the slowest "
         "receiver's decoded frames/s; enc fps = the slowest encoder group's frames/s; "
-        "CPU in % of one core; latency = glass to glass (send -> MCU -> terminal decoder).",
+        "CPU in % of one core (the machine has "
+        f"{100 * (os.cpu_count() or 1)} %); other = every other process on the machine during "
+        "the window (other users included); latency = glass to glass (send -> MCU -> "
+        "terminal decoder).",
         "",
-        "| scenario | MCU CPU % | terminals CPU % | encoders / distinct outputs | rx fps "
-        "| enc fps | latency p50 ms | p95 ms | load avg (1/5/15) | verdict |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| scenario | MCU CPU % | terminals CPU % | other CPU % | encoders / distinct outputs "
+        "| rx fps | enc fps | latency p50 ms | p95 ms | load avg (1/5/15) | verdict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in results:
         encoded = min(g.encoded_fps for c in r.per_conference for g in c.groups)
         load = "/".join(f"{v:.2f}" for v in r.load_average_after)
         lines.append(
             f"| {r.name} | {r.mcu_cpu_percent} | {r.terminals_cpu_percent} | "
+            f"{r.others_cpu_percent} | "
             f"{r.encoders} / {r.expected_encoders} | {r.sustained_fps} | {encoded} | "
             f"{_ms(r.latency_ms_p50)} | {_ms(r.latency_ms_p95)} | {load} | {r.verdict} |")
     lines += ["", "Encoder groups:", ""]
