@@ -69,6 +69,8 @@ def test_the_consultation_ran_every_step(report):
 
 @pytest.mark.parametrize("key", EXPECTATIONS)
 def test_expectation_held(report, key):
+    checked = {expectation.key for expectation in report.expectations}
+    assert key in checked, f"never checked: the scenario stopped early ({report.error})"
     expectation = report.expectation(key)
     assert expectation.held, f"{expectation.what}: {expectation.detail}"
 

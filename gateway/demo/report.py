@@ -30,6 +30,7 @@ class StepRecord:
     action: str  # the SOAP operations of the step
     settled: bool  # every check held before the step's timeout
     seconds: float  # from the SOAP calls until settled (or the timeout)
+    queried: dict = field(default_factory=dict)  # the status queries' answers then
     terminals: dict[str, TerminalRecord] = field(default_factory=dict)
 
 

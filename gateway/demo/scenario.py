@@ -60,7 +60,10 @@ MUTED = 0  # SiteStatusEx.isMute: 0 muted (WS/T 546 table 9)
 START, STOP = 0, 1  # isBroadcast
 SWITCH_ON = 1  # isSwitch
 FULL_SCREEN = "CP_1_1"
-POLL_S = 0.25
+POLL_S = 0.5
+# The demo reads the panes itself at each poll; the terminals' own periodic reading (every
+# 10th frame by default) would cost more CPU than everything else in the process.
+NO_PERIODIC_ANALYSIS = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,14 @@ class Step:
     act: Callable[[], Awaitable[None]]
     views: dict[str, str | None]  # terminal -> CP mode whose panes it reads (None: none)
     checks: list[Check]
-    query: Callable[[], dict[str, Any]] | None = None  # blocking status queries for checks
+    # blocking status queries for the checks; every poll makes one, which also keeps the
+    # SOAP session alive (it dies 60 s after its last request by default)
+    query: Callable[[], dict[str, Any]] | None = None
+
+
+class CallDropped(RuntimeError):
+    """A terminal's call ended before the conference did (e.g. the machine is so loaded
+    that the heartbeat or ICE consent timed out)."""
 
 
 def pane_rects(layout: str) -> list[tuple[float, ...]]:
@@ -180,11 +190,16 @@ class Consultation:
                        "queryConfSitesStatusEx")
         return {status.uri: status for status in answer.siteStatuses}
 
-    def conference_status(self) -> Any:
-        """Blocking: run inside a step's query."""
+    def conference_facts(self) -> dict[str, Any]:
+        """Blocking (a step's query): what queryConferencesStatusEx says of the conference."""
         answer = check(self.soap.conf_mgr.queryConferencesStatusEx(confIds=[self.conf_id]),
                        "queryConferencesStatusEx")
-        return answer.conferenceStatuses[0]
+        statuses = answer.conferenceStatuses or []
+        if not statuses:
+            return {"status": None}
+        status = statuses[0]
+        return {"status": status.status, "speaking": status.speaking,
+                "broadcast": status.broadcast, "isAudioSwitch": status.isAudioSwitch}
 
     def site_status(self, uri: str) -> Any:
         """Blocking: run inside a step's query."""
@@ -210,7 +225,10 @@ class Consultation:
         while True:
             observation = await self.observe(step)
             results = [(check_, *check_.test(observation)) for check_ in step.checks]
-            if all(held for _, held, _ in results) or loop.time() >= deadline:
+            # A call that ended cannot show the step's effect: no use waiting for it.
+            dropped = [uri for uri, layout in step.views.items()
+                       if layout and observation.states[uri] != "in_call"]
+            if all(held for _, held, _ in results) or dropped or loop.time() >= deadline:
                 break
             await asyncio.sleep(POLL_S)
         record = StepRecord(
@@ -219,6 +237,7 @@ class Consultation:
             action=step.action,
             settled=all(held for _, held, _ in results),
             seconds=round(loop.time() - started, 2),
+            queried=observation.api,
         )
         for uri, layout in step.views.items():
             record.terminals[uri] = TerminalRecord(
@@ -234,6 +253,8 @@ class Consultation:
             Expectation(check_.key, step.name, check_.what, held, detail)
             for check_, held, detail in results
         ]
+        if dropped:
+            raise CallDropped(f"during {step.name} the call of {', '.join(dropped)} ended")
         return observation
 
     async def observe(self, step: Step) -> Observation:
@@ -249,7 +270,7 @@ class Consultation:
             for uri in reading
         }
         states = {uri: terminal.state for uri, terminal in self.terminals.items()}
-        api = await asyncio.to_thread(step.query) if step.query else {}
+        api = await asyncio.to_thread(step.query or self.conference_facts)
         return Observation(panes, latency, heard, states, api)
 
     async def snapshot(self, step: str, uri: str) -> str | None:
@@ -347,7 +368,7 @@ class Consultation:
                       f"voice switching: {loud} moves to the main pane ({expected})",
                       lambda o: _each(o, lambda uri, panes: panes == expected, o.panes)),
             ],
-            query=lambda: {"speaking": self.conference_status().speaking},
+            query=self.conference_facts,
         )
 
     def mute(self) -> Step:
@@ -370,7 +391,7 @@ class Consultation:
                 Check("mute.status", f"mute: queryConfSitesStatusEx shows {muted} muted",
                       lambda o: (o.api.get("isMute") == MUTED, f"isMute: {o.api.get('isMute')}")),
             ],
-            query=lambda: {"isMute": self.site_status(muted).isMute},
+            query=lambda: self.conference_facts() | {"isMute": self.site_status(muted).isMute},
         )
 
     def broadcast(self) -> Step:
@@ -401,7 +422,7 @@ class Consultation:
                       lambda o: (o.api.get("broadcast") == broadcaster,
                                  f"broadcast: {o.api.get('broadcast')}")),
             ],
-            query=lambda: {"broadcast": self.conference_status().broadcast},
+            query=self.conference_facts,
         )
 
     def video_source(self) -> Step:
@@ -438,7 +459,8 @@ class Consultation:
                       lambda o: (o.api.get("videoSource") == source,
                                  f"videoSource: {o.api.get('videoSource')}")),
             ],
-            query=lambda: {"videoSource": self.site_status(viewer).videoSource},
+            query=lambda: self.conference_facts() | {
+                "videoSource": self.site_status(viewer).videoSource},
         )
 
     def end(self) -> Step:
@@ -446,11 +468,6 @@ class Consultation:
             check(await self.soap_call(self.soap.conf_mgr.delScheduledConfEx,
                                        confId=self.conf_id, beginTime=self.begin),
                   "delScheduledConfEx")
-
-        def conference_state() -> dict[str, Any]:
-            answer = self.soap.conf_mgr.queryConferencesStatusEx(confIds=[self.conf_id])
-            statuses = answer.conferenceStatuses or []
-            return {"status": statuses[0].status if statuses else None}
 
         return Step(
             "end", "delScheduledConfEx", act, self.everyone(None),
@@ -461,7 +478,7 @@ class Consultation:
                       lambda o: (o.api.get("status") not in (None, ONGOING),
                                  f"status: {o.api.get('status')}")),
             ],
-            query=conference_state,
+            query=self.conference_facts,
         )
 
     async def run(self) -> None:
@@ -522,7 +539,7 @@ async def run_demo(options: DemoOptions) -> DemoReport:
             signalling_url = server.base_url.replace("http", "ws", 1) + "/signalling"
             terminals = await start_terminals(
                 signalling_url, SITE_COUNT, ring_delay_s=0.2,
-                media_address=settings.media_address,
+                media_address=settings.media_address, analyse_every=NO_PERIODIC_ANALYSIS,
                 video_format=SentVideo(sent.width, sent.height, sent.fps, sent.bitrate))
             report.sites = [terminal.uri for terminal in terminals]
             size = _format_size(options.video_format)
@@ -533,7 +550,7 @@ async def run_demo(options: DemoOptions) -> DemoReport:
                 await asyncio.to_thread(soap.login, options.user, options.password)
                 consultation = Consultation(soap, terminals, options, numbering, report)
                 await consultation.run()
-            except (SoapError, TimeoutError, OSError) as error:
+            except (SoapError, CallDropped, TimeoutError, OSError) as error:
                 report.error = str(error)
             finally:
                 await stop_terminals(terminals)
