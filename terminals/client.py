@@ -8,7 +8,9 @@ call and is re-established every second until the terminal is stopped.
 
 Media: one audio and one video transceiver, sendrecv. It sends the pre-encoded loop of the
 negotiated video codec (H264 preferred, else VP8) and its synthetic voice, and keeps
-statistics of what it receives (terminals/receiver.py).
+statistics of what it receives (terminals/receiver.py). With decode_video=False it counts
+the complete video frames it receives without decoding them (terminals/frame_counter.py):
+a cheap receiver for load tests, with no picture, panes or latency.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ class SimulatedTerminal:
         analyse_every: int = 10,
         site_type: int = 7,
         send_log: SendLog = PROCESS_SEND_LOG,
+        decode_video: bool = True,
     ) -> None:
         self.uri = uri
         self.name = name
@@ -125,7 +128,7 @@ class SimulatedTerminal:
         self.site_type = site_type
         self.send_log = send_log
         self.speech = SpeechSynth(site_index, speech_schedule)
-        self.video = VideoReceiver(send_log, analyse_every)
+        self.video = VideoReceiver(send_log, analyse_every, decode=decode_video)
         self.audio = AudioReceiver()
         self.state: CallState = "idle"
         self.calls_established = 0
@@ -350,6 +353,7 @@ class SimulatedTerminal:
         pc.addTransceiver(SpeechTrack(self.speech), direction="sendrecv")
         video = pc.addTransceiver(call.video_track, direction="sendrecv")
         video.setCodecPreferences(self._codec_preferences())
+        self.video.count_frames_of(video.receiver)
         # aiortc asks its sender to encode a keyframe on PLI/FIR; our sender does not encode,
         # so the request goes to the track, which jumps to the loop's next keyframe.
         video.sender._send_keyframe = call.video_track.request_keyframe  # type: ignore[method-assign]

@@ -1,7 +1,11 @@
 """What a terminal sees and hears from the MCU, as statistics a test or report can check.
 
-Video: every frame aiortc delivers has gone through its decoder (a decoder cannot skip inter
-frames and stay correct), so "decoded" counts them all. Reading the markers is the costly
+Video: "received" counts the complete frames aiortc's jitter buffer hands to the decoder,
+and their keyframes (terminals/frame_counter.py), whether or not the terminal decodes. A
+decoding terminal (decode_video, the default) also counts what comes out of the decoder:
+every frame aiortc delivers has gone through it (a decoder cannot skip inter frames and stay
+correct), so "decoded" counts them all; a counting-only terminal decodes nothing, so it
+has no picture, panes or latency. Reading the markers is the costly
 part, so it runs on every `analyse_every`-th frame (and on demand), in a worker thread
 (OpenCV releases the GIL), one analysis at a time: a busy terminal skips analyses, never
 decodes. The panes to read are fraction rectangles given by the caller: a terminal does not
@@ -24,8 +28,10 @@ from typing import Any
 import av
 import cv2
 import numpy as np
+from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from terminals.frame_counter import FrameCountingQueue, count_frames
 from terminals.marker import MarkerReading, Rect, read_marker
 from terminals.send_log import SendLog
 from terminals.speech import SAMPLE_RATE, talker_levels
@@ -43,6 +49,9 @@ class PaneStatus:
 
 @dataclass(frozen=True)
 class VideoStats:
+    frames_received: int  # complete encoded frames, decoded or not
+    keyframes_received: int
+    decoding: bool
     frames_decoded: int
     keyframes: int
     frames_analysed: int
@@ -58,9 +67,13 @@ class _PaneHistory:
 
 
 class VideoReceiver:
-    def __init__(self, send_log: SendLog, analyse_every: int = 10) -> None:
+    def __init__(self, send_log: SendLog, analyse_every: int = 10, decode: bool = True) -> None:
         self.send_log = send_log
         self.analyse_every = max(1, analyse_every)
+        self.decode = decode
+        self._counter: FrameCountingQueue | None = None
+        self._received_before = 0  # frames and keyframes of the calls before this one
+        self._keyframes_received_before = 0
         self.frames_decoded = 0
         self.keyframes = 0
         self.frames_analysed = 0
@@ -78,6 +91,23 @@ class VideoReceiver:
         self._rects = tuple(rects) if rects else WHOLE_PICTURE
         self._readings = (None,) * len(self._rects)
         self._histories = [_PaneHistory() for _ in self._rects]
+
+    def count_frames_of(self, receiver: RTCRtpReceiver) -> None:
+        """Count (and decode, or not) what this new call's video receiver gets."""
+        if self._counter is not None:
+            self._received_before += self._counter.frames_received
+            self._keyframes_received_before += self._counter.keyframes_received
+        self._counter = count_frames(receiver, self.decode)
+
+    @property
+    def frames_received(self) -> int:
+        counter = self._counter
+        return self._received_before + (counter.frames_received if counter else 0)
+
+    @property
+    def keyframes_received(self) -> int:
+        counter = self._counter
+        return self._keyframes_received_before + (counter.keyframes_received if counter else 0)
 
     async def consume(self, track: MediaStreamTrack) -> None:
         try:
@@ -149,7 +179,7 @@ class VideoReceiver:
     def stats(self) -> VideoStats:
         frame = self.last_frame
         return VideoStats(
-            self.frames_decoded, self.keyframes, self.frames_analysed,
+            self.frames_received, self.keyframes_received, self.decode, self.frames_decoded, self.keyframes, self.frames_analysed,
             frame.width if frame else 0, frame.height if frame else 0, self.pane_statuses())
 
     def snapshot(self, path: str) -> bool:

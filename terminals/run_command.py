@@ -13,6 +13,7 @@ import contextlib
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from rtc.signalling import Capabilities
@@ -40,8 +41,14 @@ async def start_terminals(
     capabilities: Capabilities | None = None,
     analyse_every: int = 10,
     send_log: SendLog = PROCESS_SEND_LOG,
+    decode_video: bool | Callable[[int], bool] = True,
 ) -> list[SimulatedTerminal]:
-    """Create, encode and register `count` terminals; returns them once all are registered."""
+    """Create, encode and register `count` terminals; returns them once all are registered.
+
+    decode_video: whether the terminals decode the video they receive, or count its frames
+    only (terminals/frame_counter.py); a function of the site index chooses per terminal.
+    """
+    decodes = decode_video if callable(decode_video) else (lambda _index: decode_video)
     if start_index < 0 or start_index + count > MAX_SITES:
         raise ValueError(f"site indices must stay within 0..{MAX_SITES - 1}")
     terminals = [
@@ -56,6 +63,7 @@ async def start_terminals(
             video_format=video_format,
             analyse_every=analyse_every,
             send_log=send_log,
+            decode_video=decodes(index),
         )
         for index in range(start_index, start_index + count)
     ]
@@ -82,7 +90,8 @@ def stats_line(stats: TerminalStats) -> str:
                      if level >= 0.05)
     return (f"{stats.uri} {stats.state:<10} conf={stats.conf_id or '-'} "
             f"codec={stats.video_codec or '-'} sent={stats.frames_sent} "
-            f"decoded={video.frames_decoded} key={video.keyframes} "
+            f"received={video.frames_received} decoded={video.frames_decoded} "
+            f"key={video.keyframes_received} "
             f"{video.width}x{video.height} panes=[{panes}] latency={latency} "
             f"heard=[{heard}]")
 
@@ -117,6 +126,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=int, default=30, help="sent video frame rate")
     parser.add_argument("--analyse-every", type=int, default=10,
                         help="read pane markers on every k-th decoded frame")
+    parser.add_argument("--no-decode", action="store_true",
+                        help="count received video frames without decoding them (load tests: "
+                        "no picture, panes or latency)")
     parser.add_argument("--layouts-json", type=Path,
                         help="output of `mcu-sim layouts --json`, for --layout")
     parser.add_argument("--layout", help="read the panes of this CP mode (name or value)")
@@ -129,7 +141,8 @@ async def _run(args: argparse.Namespace) -> int:
     terminals = await start_terminals(
         args.server, args.count, uri_prefix=args.uri_prefix, start_index=args.start_index,
         answer_mode=args.answer, ring_delay_s=args.ring_delay, media_address=args.media_address,
-        video_format=_video_format(args.video_size, args.fps), analyse_every=args.analyse_every)
+        video_format=_video_format(args.video_size, args.fps), analyse_every=args.analyse_every,
+        decode_video=not args.no_decode)
     for terminal in terminals:
         terminal.set_panes(panes)
         print(f"registered {terminal.uri} ({terminal.name}, site index {terminal.site_index})",

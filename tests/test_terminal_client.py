@@ -39,7 +39,7 @@ from rtc.signalling import (
 from terminals.client import CallRefused, SimulatedTerminal
 from terminals.marker import read_marker
 from terminals.media_sources import SpeechTrack
-from terminals.receiver import AudioReceiver
+from terminals.receiver import AudioReceiver, PaneStatus
 from terminals.run_command import start_terminals, stats_line, stop_terminals
 from terminals.send_log import SendLog
 from terminals.speech import SpeechSynth
@@ -253,6 +253,9 @@ async def test_answers_an_invite_and_media_flows_both_ways(mcu, send_log, tmp_pa
         assert stats.video.panes[1].site_index is None
         assert stats.video.frames_decoded >= stats.video.frames_analysed > 0
         assert stats.video.keyframes >= 1
+        assert stats.video.decoding
+        assert stats.video.frames_received >= stats.video.frames_decoded
+        assert stats.video.keyframes_received >= 1
         assert (stats.video.width, stats.video.height) == (640, 360)
         assert stats.video.panes[0].latency_ms_p50 > 0
         assert stats.frames_sent > 0
@@ -267,6 +270,29 @@ async def test_answers_an_invite_and_media_flows_both_ways(mcu, send_log, tmp_pa
         await mcu.send(Bye("call-1", "conference ended"))
         await asyncio.wait_for(terminal.call_ended.wait(), WAIT_S)
         assert terminal.stats().state == "idle"
+    finally:
+        await terminal.stop()
+
+
+@pytest.mark.parametrize("codec", ["H264", "VP8"])
+async def test_a_terminal_that_does_not_decode_counts_frames_and_keyframes(mcu, send_log, codec):
+    terminal = terminal_for(send_log, decode_video=False,
+                            capabilities=Capabilities(video_codecs=[codec]))
+    await terminal.start(mcu.url)
+    try:
+        await mcu.invite()
+        answer = await mcu.expect(type(parse_message('{"type":"answer","call_id":"x","sdp":""}')))
+        await mcu.accept_answer(answer.sdp)
+        await eventually(lambda: terminal.stats().video.frames_received >= 30)
+        stats = terminal.stats()
+        assert stats.video_codec == codec
+        assert not stats.video.decoding
+        assert stats.video.keyframes_received >= 1  # the encoder's first frame
+        assert stats.video.keyframes_received < stats.video.frames_received
+        assert stats.video.frames_decoded == 0 and stats.video.width == 0
+        assert await terminal.read_panes() == (PaneStatus(None, None, None, None),)
+        # Its own video still reaches the MCU: only the receiving side skips the decoder.
+        await eventually(lambda: mcu_read_site(mcu, 3))
     finally:
         await terminal.stop()
 

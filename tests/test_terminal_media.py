@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 
+from terminals.frame_counter import is_keyframe
 from terminals.marker import MarkerReading, read_marker
 from terminals.media_sources import (
     EncodedVideoTrack,
@@ -39,6 +40,11 @@ def test_loop_is_one_packet_per_frame_with_keyframes_where_promised(loop):
     assert loop.keyframes == (0, 16, 32)
     assert loop.next_keyframe(5) == 16 and loop.next_keyframe(16) == 16
     assert loop.next_keyframe(33) == 0  # wraps round
+
+
+def test_keyframes_are_told_from_the_bitstream_without_decoding(loop):
+    found = tuple(i for i, packet in enumerate(loop.packets) if is_keyframe(loop.codec, packet))
+    assert found == loop.keyframes
 
 
 def test_loop_decodes_seamlessly_twice_round(loop):

@@ -1,0 +1,75 @@
+"""Count the complete video frames a receiver gets, with or without decoding them.
+
+aiortc's RTCRtpReceiver reassembles each frame in its jitter buffer and puts it, with its
+codec, on a queue that a decoder thread of its own empties (one thread and one decoder per
+receiver; see aiortc/rtcrtpreceiver.py `decoder_worker`). A receiver's codec and decoder
+cannot be chosen from outside: `get_decoder(codec)` is a module function of aiortc, called
+in that thread with the codec alone, so a per-receiver choice is impossible through it.
+The one per-receiver hook is that queue, created in the receiver's constructor: replacing
+it with a FrameCountingQueue before the receiver starts counts every complete frame (and
+keyframe, read from the bitstream) at the moment the jitter buffer hands it over, and, when
+the terminal does not decode, drops it there, so the decoder thread idles on an empty
+queue and costs nothing. That reaches into one private attribute, and only here.
+
+Why not decode: a load generator must not be the bottleneck. Sixteen terminals decoding
+1080p in one process take more CPU than the MCU they measure; a terminal that only counts
+still receives every packet (SRTP, RTP, jitter buffer, NACK and PLI as before), so what it
+counts is the MCU's sustained output rate at that receiver.
+"""
+
+from __future__ import annotations
+
+import queue
+from typing import Any
+
+from aiortc import RTCRtpReceiver
+
+_H264_START_CODE = b"\x00\x00\x01"  # the 4-byte form ends with it too
+_H264_IDR = 5
+_H264_NON_IDR = 1
+
+
+class FrameCountingQueue(queue.Queue):
+    """The decoder queue of one video receiver: counts frames, forwards them or not."""
+
+    def __init__(self, decode: bool) -> None:
+        super().__init__()
+        self.decode = decode
+        self.frames_received = 0
+        self.keyframes_received = 0
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is not None:  # None tells the decoder thread to end: always forwarded
+            codec, encoded_frame = item
+            self.frames_received += 1
+            if is_keyframe(codec.name, encoded_frame.data):
+                self.keyframes_received += 1
+            if not self.decode:
+                return
+        super().put(item, block, timeout)
+
+
+def is_keyframe(codec_name: str, data: bytes) -> bool:
+    """Whether a reassembled frame (as aiortc's depayloaders give it) is a keyframe."""
+    if codec_name == "VP8":
+        return bool(data) and data[0] & 0x01 == 0  # RFC 6386 9.1: P bit 0 = key frame
+    if codec_name == "H264":
+        # Annex B (as aiortc's depayloader and x264 write it): the first slice's NAL type
+        # decides (IDR = 5); SPS, PPS and SEI before it are skipped.
+        position = data.find(_H264_START_CODE)
+        while 0 <= position < len(data) - 3:
+            nal_type = data[position + 3] & 0x1F
+            if nal_type == _H264_IDR:
+                return True
+            if nal_type == _H264_NON_IDR:
+                return False
+            position = data.find(_H264_START_CODE, position + 3)
+    return False
+
+
+def count_frames(receiver: RTCRtpReceiver, decode: bool) -> FrameCountingQueue:
+    """Install the counting queue on a video receiver that has not started receiving."""
+    counter = FrameCountingQueue(decode)
+    # The receiver's decoder queue is name-mangled private state (see the module docstring).
+    receiver._RTCRtpReceiver__decoder_queue = counter  # type: ignore[attr-defined]
+    return counter
