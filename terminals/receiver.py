@@ -179,7 +179,8 @@ class VideoReceiver:
     def stats(self) -> VideoStats:
         frame = self.last_frame
         return VideoStats(
-            self.frames_received, self.keyframes_received, self.decode, self.frames_decoded, self.keyframes, self.frames_analysed,
+            self.frames_received, self.keyframes_received, self.decode,
+            self.frames_decoded, self.keyframes, self.frames_analysed,
             frame.width if frame else 0, frame.height if frame else 0, self.pane_statuses())
 
     def snapshot(self, path: str) -> bool:
