@@ -154,6 +154,16 @@ class SimulatedTerminal:
         self.call_ended = asyncio.Event()
         self.call_started = asyncio.Event()
 
+    @property
+    def decode_video(self) -> bool:
+        """Whether received video is decoded (or only counted); a change applies from the
+        next call on (a decoder cannot start mid-stream without a keyframe)."""
+        return self.video.decode
+
+    @decode_video.setter
+    def decode_video(self, decode: bool) -> None:
+        self.video.decode = decode
+
     # -- life cycle ---------------------------------------------------------------------
 
     @property
