@@ -6,21 +6,35 @@ send log is shared and latency is glass to glass), and this one, which drives th
 through the SOAP API (raw SOAP 1.1, like soap_throughput.py) and reads its media counters
 from GET /stats/media.
 
+The MCU is the system under test; the terminals are the load generator and must not be the
+bottleneck. So in each conference ONE terminal, the probe (its first site), decodes what it
+receives, reads the panes' markers and measures latency; every other terminal receives every
+packet (SRTP, RTP, jitter buffer, NACK/PLI) but only counts the complete frames its jitter
+buffer hands to the decoder, without decoding them (terminals/frame_counter.py).
+
 Scenarios, one after the other, each measured over a window after a warm-up:
   - k concurrent 4-site conferences, k = 1, 2, 3 ...: every site sends the terminals' 720p30
     loop and receives CP_4_1 at 1080p30 (videoFormat 1080P30, 2 Mbit/s): one encoder per
-    conference. Stops at the first k that misses (receiving rate < 27 fps or p95 latency
-    over 200 ms); the largest k that held is the result.
-  - one 16-site conference in CP_16_1: one site receives 1080p30, the other fifteen 4CIF
-    (704x576, 768 kbit/s), so the MCU composes at two sizes and runs two encoders, and the
-    terminals' process can decode sixteen streams on this machine.
+    conference. Stops at the first k that misses; the largest k that held is the result.
+  - one 16-site conference in CP_16_1: the sites send 640x360 at 30 fps (a 16-pane 1080p
+    picture has 480x270 panes: a real MCU asks small-pane sites for less than 720p); the
+    probe receives 1080p30 (2 Mbit/s), the other fifteen 4CIF (704x576, 768 kbit/s), so the
+    MCU composes at two sizes and runs two encoders (one per distinct output format).
 
-Measured per scenario: the MCU process's CPU (utime + stime from /proc over the window) and
-the terminals process's, the frames decoded per second by each terminal (the receiving
-side's sustained rate), frames encoded per second by each encoder group (MCU side), the
-encoder count against the distinct (picture, output format) pairs the booking implies,
-glass-to-glass latency p50/p95 of the panes read (send -> MCU -> terminal decoder), and the
-load average (the machine may be shared).
+Measured per scenario, over the window:
+  - MCU CPU: the MCU process's utime + stime from /proc (% of one core; 200 = this machine),
+    and the terminals process's, and every other process's on the machine (/proc/stat);
+  - rx fps: complete video frames received per second at EVERY receiver (decoding or not):
+    the MCU's sustained output rate as each site gets it; the slowest receiver is reported;
+  - probe fps: frames decoded per second by each conference's probe (the slowest probe);
+  - enc fps: frames encoded per second by each of the MCU's encoder groups (the slowest);
+  - encoders against the distinct (picture, output format) pairs the booking implies;
+  - latency p50/p95: glass to glass on the probes (a frame index's send time at the sending
+    terminal -> MCU decode, composite, encode -> the probe's decoder output), read from the
+    site markers in the panes of the probes' decoded pictures;
+  - the load average at the end of the window.
+A scenario holds when every receiver gets >= 27 fps (25 for 16 sites), every probe decodes
+>= 27 (25) fps, latency p95 <= 200 ms, and encoders = distinct outputs.
 
     python -m benchmarks.media_load [--quick] [--json FILE] [--markdown FILE]
         [--max-conferences 4] [--window 12] [--skip-16]
@@ -122,21 +136,24 @@ class McuProcess:
 class TerminalsProcess:
     """The child holding every terminal; one JSON line per command and per answer."""
 
-    def __init__(self, process: asyncio.subprocess.Process, uris: list[str]) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, uris: list[str],
+                 small_uris: list[str]) -> None:
         self.process = process
-        self.uris = uris
+        self.uris = uris  # sending 720p30
+        self.small_uris = small_uris  # sending 640x360
 
     @classmethod
-    async def start(cls, server_url: str, count: int) -> TerminalsProcess:
+    async def start(cls, server_url: str, count: int, small_count: int) -> TerminalsProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "benchmarks.media_load", "--terminals-child",
-            "--server", server_url, "--count", str(count), "--uri-prefix", URI_PREFIX,
+            "--server", server_url, "--count", str(count), "--small-count", str(small_count),
+            "--uri-prefix", URI_PREFIX,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )
         ready = await asyncio.wait_for(cls._read(process), 180)
         if "ready" not in ready:
             raise RuntimeError(f"terminals process: {ready}")
-        return cls(process, ready["ready"])
+        return cls(process, ready["ready"], ready["small"])
 
     @staticmethod
     async def _read(process: asyncio.subprocess.Process) -> dict[str, Any]:
@@ -178,6 +195,11 @@ class ConferencePlan:
     name: str
     layout: str  # CP mode name, set for the conference picture
     sites: tuple[BookedSite, ...]
+
+    @property
+    def probe(self) -> str:
+        """The one site that decodes (and measures latency); the others count frames."""
+        return self.sites[0].uri
 
     @property
     def expected_encoders(self) -> int:
@@ -268,9 +290,12 @@ class ConferenceResult:
     encoders: int
     expected_encoders: int
     groups: list[GroupResult]
-    decoded_fps_min: float
-    decoded_fps_mean: float
-    decoded_fps_by_size: dict[str, float]  # "WxH" -> mean over the terminals receiving it
+    received_fps_min: float  # complete frames received/s, slowest receiver
+    received_fps_mean: float
+    received_fps_by_format: dict[str, float]  # booked videoFormat -> mean over its receivers
+    probe: str
+    probe_decoded_fps: float
+    probe_keyframes: int  # keyframes received by the probe during the window
     latency_ms_p50: float | None
     latency_ms_p95: float | None
     latency_readings: int
@@ -289,7 +314,8 @@ class ScenarioResult:
     others_cpu_percent: float  # everything else on the machine (other users included)
     encoders: int
     expected_encoders: int
-    sustained_fps: float  # the slowest conference's slowest receiver
+    received_fps_min: float  # the slowest receiver of any conference (decoding or not)
+    probe_decoded_fps_min: float  # the slowest probe's decoded frames/s
     latency_ms_p50: float | None
     latency_ms_p95: float | None
     latency_readings: int
@@ -318,6 +344,7 @@ async def run_scenario(
     target_fps: float,
 ) -> ScenarioResult:
     booked: list[tuple[str, str, ConferencePlan]] = []
+    await terminals.command(cmd="probes", uris=[plan.probe for plan in plans])
     try:
         for plan in plans:
             conf_id, begin = await schedule(client, plan)
@@ -327,7 +354,7 @@ async def run_scenario(
             await set_layout(client, conf_id, plan)
         panes = layout_mode(plans[0].layout).panes
         rects = [[float(p.x), float(p.y), float(p.w), float(p.h)] for p in panes]
-        await terminals.command(cmd="panes", rects=rects, sample=_sampled_sites(plans))
+        await terminals.command(cmd="panes", rects=rects, sample=[p.probe for p in plans])
         await asyncio.sleep(warmup_s)
 
         before_load = load_average()
@@ -361,11 +388,14 @@ async def run_scenario(
         for conf_id, _, plan in booked
     ]
     latencies = [value for values in after_child["latencies_ms"].values() for value in values]
-    sustained = min(result.decoded_fps_min for result in conferences)
+    received = min(result.received_fps_min for result in conferences)
+    probe_decoded = min(result.probe_decoded_fps for result in conferences)
     p95 = percentile(latencies, 0.95)
     misses = []
-    if sustained < target_fps:
-        misses.append(f"a receiver decoded {sustained} fps < {target_fps}")
+    if received < target_fps:
+        misses.append(f"a receiver got {received} fps < {target_fps}")
+    if probe_decoded < target_fps:
+        misses.append(f"a probe decoded {probe_decoded} fps < {target_fps}")
     if p95 is None or p95 > TARGET_P95_MS:
         misses.append(f"latency p95 {p95} ms > {TARGET_P95_MS}")
     encoders = sum(result.encoders for result in conferences)
@@ -384,7 +414,8 @@ async def run_scenario(
         others_cpu_percent=round(max(0.0, 100 * others_cpu / elapsed), 1),
         encoders=encoders,
         expected_encoders=expected,
-        sustained_fps=sustained,
+        received_fps_min=received,
+        probe_decoded_fps_min=probe_decoded,
         latency_ms_p50=percentile(latencies, 0.50),
         latency_ms_p95=p95,
         latency_readings=len(latencies),
@@ -392,20 +423,6 @@ async def run_scenario(
         verdict="held" if not misses else "; ".join(misses),
         per_conference=conferences,
     )
-
-
-def _sampled_sites(plans: list[ConferencePlan]) -> list[str]:
-    """Whose panes are read for latency: every site of a 4-site conference; in a big one the
-    1080p receivers and three others (reading sixteen panes costs the terminals' CPU)."""
-    sampled = []
-    for plan in plans:
-        if len(plan.sites) <= 4:
-            sampled += [site.uri for site in plan.sites]
-        else:
-            big = [s.uri for s in plan.sites if s.video_format is VideoFormat.HD1080P30]
-            rest = [s.uri for s in plan.sites if s.video_format is not VideoFormat.HD1080P30]
-            sampled += big + rest[:3]
-    return sampled
 
 
 async def _wait_joined(client: Client, booked: list[tuple[str, str, ConferencePlan]]) -> None:
@@ -465,12 +482,16 @@ def _conference_result(
         for key, group in after_groups.items()
     ]
     rates: dict[str, float] = {}
-    by_size: dict[str, list[float]] = {}
+    by_format: dict[str, list[float]] = {}
     for site in plan.sites:
         then, now = before_child["terminals"][site.uri], after_child["terminals"][site.uri]
-        rate = (now["frames_decoded"] - then["frames_decoded"]) / child_elapsed
+        rate = (now["frames_received"] - then["frames_received"]) / child_elapsed
         rates[site.uri] = rate
-        by_size.setdefault("x".join(map(str, now["size"])), []).append(rate)
+        by_format.setdefault(site.video_format.name, []).append(rate)
+    probe_then = before_child["terminals"][plan.probe]
+    probe_now = after_child["terminals"][plan.probe]
+    if not probe_now["decoding"]:
+        raise RuntimeError(f"the probe {plan.probe} did not decode")
     latencies = [value for site in plan.sites
                  for value in after_child["latencies_ms"].get(site.uri, [])]
     return ConferenceResult(
@@ -479,9 +500,14 @@ def _conference_result(
         encoders=len(after_groups),
         expected_encoders=plan.expected_encoders,
         groups=groups,
-        decoded_fps_min=round(min(rates.values()), 1),
-        decoded_fps_mean=round(statistics.mean(rates.values()), 1),
-        decoded_fps_by_size={size: round(statistics.mean(v), 1) for size, v in by_size.items()},
+        received_fps_min=round(min(rates.values()), 1),
+        received_fps_mean=round(statistics.mean(rates.values()), 1),
+        received_fps_by_format={name: round(statistics.mean(v), 1)
+                                for name, v in by_format.items()},
+        probe=plan.probe,
+        probe_decoded_fps=round(
+            (probe_now["frames_decoded"] - probe_then["frames_decoded"]) / child_elapsed, 1),
+        probe_keyframes=probe_now["keyframes_received"] - probe_then["keyframes_received"],
         latency_ms_p50=percentile(latencies, 0.50),
         latency_ms_p95=percentile(latencies, 0.95),
         latency_readings=len(latencies),
@@ -503,6 +529,7 @@ def four_site_plans(count: int, uris: list[str]) -> list[ConferencePlan]:
 
 
 def sixteen_site_plan(uris: list[str]) -> ConferencePlan:
+    """uris: sixteen terminals sending 640x360; the first (the probe) receives 1080p30."""
     sites = [BookedSite(uris[0], VideoFormat.HD1080P30, RATE_1080P)]
     sites += [BookedSite(uri, VideoFormat.CIF4, RATE_4CIF) for uri in uris[1:16]]
     return ConferencePlan("bench 16-site", "CP_16_1", tuple(sites))
@@ -510,7 +537,8 @@ def sixteen_site_plan(uris: list[str]) -> ConferencePlan:
 
 async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
     port = free_port()
-    terminal_count = max(16, 4 * args.max_conferences)
+    terminal_count = 4 * args.max_conferences
+    small_count = 0 if args.skip_16 else 16
     results: list[ScenarioResult] = []
     with tempfile.TemporaryDirectory(prefix="media-bench-") as temp:
         mcu = McuProcess(Path(temp) / "data", port, Path(temp) / "mcu.log")
@@ -520,9 +548,10 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
             await wait_until_up(mcu.soap_url)
             await client.login(*ACCOUNT)
             started = time.monotonic()
-            terminals = await TerminalsProcess.start(mcu.signalling_url, terminal_count)
-            print(f"{terminal_count} terminals registered in {time.monotonic() - started:.0f} s",
-                  flush=True)
+            terminals = await TerminalsProcess.start(mcu.signalling_url, terminal_count,
+                                                     small_count)
+            print(f"{terminal_count} + {small_count} terminals registered in "
+                  f"{time.monotonic() - started:.0f} s", flush=True)
             timing = {"warmup_s": args.warmup, "window_s": args.window}
             async with aiohttp.ClientSession() as http:
                 for count in range(1, args.max_conferences + 1):
@@ -535,7 +564,7 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
                         break
                 if not args.skip_16:
                     result = await run_scenario(
-                        "1 x 16-site CP_16_1", [sixteen_site_plan(terminals.uris)],
+                        "1 x 16-site CP_16_1", [sixteen_site_plan(terminals.small_uris)],
                         client, mcu, terminals, http, target_fps=TARGET_16_FPS, **timing)
                     results.append(result)
                     print_row(result)
@@ -552,15 +581,19 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
 
 
 HEADER = (f"{'scenario':<22}{'MCU cpu%':>9}{'term cpu%':>10}{'other%':>8}{'enc':>6}{'rx fps':>8}"
-          f"{'enc fps':>9}{'p50 ms':>8}{'p95 ms':>8}{'load1':>7}  verdict")
+          f"{'probe fps':>10}{'enc fps':>9}{'p50 ms':>8}{'p95 ms':>8}{'load1':>7}  verdict")
+LEGEND = ("rx fps = complete frames/s received by the slowest receiver (decoded or not); "
+          "probe fps = frames/s decoded by the slowest probe (one decoding terminal per "
+          "conference); enc fps = the slowest encoder group; latency = glass to glass on the "
+          "probes; CPU in % of one core")
 
 
 def print_row(result: ScenarioResult) -> None:
     encoded = min(g.encoded_fps for c in result.per_conference for g in c.groups)
     print(f"{result.name:<22}{result.mcu_cpu_percent:>9}{result.terminals_cpu_percent:>10}"
           f"{result.others_cpu_percent:>8}"
-          f"{f'{result.encoders}/{result.expected_encoders}':>6}{result.sustained_fps:>8}"
-          f"{encoded:>9}{_ms(result.latency_ms_p50):>8}{_ms(result.latency_ms_p95):>8}"
+          f"{f'{result.encoders}/{result.expected_encoders}':>6}{result.received_fps_min:>8}"
+          f"{result.probe_decoded_fps_min:>10}{encoded:>9}{_ms(result.latency_ms_p50):>8}{_ms(result.latency_ms_p95):>8}"
           f"{result.load_average_after[0]:>7}  {result.verdict}", flush=True)
 
 
@@ -575,7 +608,7 @@ def summary(results: list[ScenarioResult]) -> dict[str, Any]:
     return {
         "max_concurrent_4site_1080p30": max(held, default=0),
         "target_4site": 2,
-        "sixteen_site_fps": sixteen.sustained_fps if sixteen else None,
+        "sixteen_site_fps": sixteen.received_fps_min if sixteen else None,
         "sixteen_site_held": sixteen.held if sixteen else None,
         "encoders_equal_distinct_outputs": all(r.encoders == r.expected_encoders for r in results),
     }
@@ -586,16 +619,20 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
         "# Media load",
         "",
         f"Run {datetime.now(UTC).isoformat(timespec='seconds')} on {os.cpu_count()} cores; "
-        "MCU and terminals in separate processes on this machine. rx fps = the slowest "
-        "receiver's decoded frames/s; enc fps = the slowest encoder group's frames/s; "
+        "MCU and terminals in separate processes on this machine. One probe per conference "
+        "decodes; the other terminals count the frames they receive without decoding. "
+        "rx fps = the slowest receiver's complete frames received/s (decoded or not); "
+        "probe fps = the slowest probe's decoded frames/s; "
+        "enc fps = the slowest encoder group's frames/s; "
         "CPU in % of one core (the machine has "
         f"{100 * (os.cpu_count() or 1)} %); other = every other process on the machine during "
         "the window (other users included); latency = glass to glass (send -> MCU -> "
-        "terminal decoder).",
+        "probe's decoder).",
         "",
         "| scenario | MCU CPU % | terminals CPU % | other CPU % | encoders / distinct outputs "
-        "| rx fps | enc fps | latency p50 ms | p95 ms | load avg (1/5/15) | verdict |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| rx fps | probe fps | enc fps | latency p50 ms | p95 ms | load avg (1/5/15) "
+        "| verdict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in results:
         encoded = min(g.encoded_fps for c in r.per_conference for g in c.groups)
@@ -603,15 +640,17 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
         lines.append(
             f"| {r.name} | {r.mcu_cpu_percent} | {r.terminals_cpu_percent} | "
             f"{r.others_cpu_percent} | "
-            f"{r.encoders} / {r.expected_encoders} | {r.sustained_fps} | {encoded} | "
+            f"{r.encoders} / {r.expected_encoders} | {r.received_fps_min} | "
+            f"{r.probe_decoded_fps_min} | {encoded} | "
             f"{_ms(r.latency_ms_p50)} | {_ms(r.latency_ms_p95)} | {load} | {r.verdict} |")
     lines += ["", "Encoder groups:", ""]
     for r in results:
         for c in r.per_conference:
             for g in c.groups:
                 lines.append(f"- {r.name}, conference {c.conf_id}: {g.format} -> {g.sites} "
-                             f"sites, {g.encoded_fps} fps encoded; receivers "
-                             f"{c.decoded_fps_by_size} fps")
+                             f"sites, {g.encoded_fps} fps encoded; received fps by format "
+                             f"{c.received_fps_by_format}; probe {c.probe} decoded "
+                             f"{c.probe_decoded_fps} fps")
     lines += ["", "Summary: " + json.dumps(conclusion), ""]
     return "\n".join(lines)
 
@@ -640,6 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     if 4 * args.max_conferences > 64:
         parser.error("at most 16 conferences (64 site markers)")
     print(f"load average before: {load_average()}", flush=True)
+    print(LEGEND, flush=True)
     print(HEADER, flush=True)
     results = asyncio.run(measure(args))
     conclusion = summary(results)

@@ -4,10 +4,20 @@ One process, so the send log is shared: a pane's glass-to-glass latency is the t
 receiving terminal's decoder delivered the frame minus the time the site whose marker is in
 the pane sent that frame index.
 
+The terminals are the load generator, not what is measured: only the probes (one terminal
+per conference, chosen by the parent before booking) decode the video they receive; every
+other terminal counts the complete frames it receives without decoding them
+(terminals/frame_counter.py), so the MCU, not this process, is the bottleneck. Two sets of
+terminals: `--count` sending the 720p30 loop, then `--small-count` sending 640x360 (the
+16-site conference, whose 480x270 panes need no more).
+
 Run by benchmarks/media_load.py as `python -m benchmarks.media_load --terminals-child ...`;
 it talks over stdin/stdout, one JSON object per line:
 
-    child -> parent  {"ready": [uri, ...]}                once every terminal is registered
+    child -> parent  {"ready": [uri, ...], "small": [uri, ...]}
+                     once every terminal is registered (720p senders, 640x360 senders)
+    parent -> child  {"cmd": "probes", "uris": [uri, ...]}
+                     these terminals decode from their next call on, the others only count
     parent -> child  {"cmd": "panes", "rects": [[x, y, w, h], ...], "sample": [uri, ...]}
                      read these panes (fractions) on these terminals from now on
     parent -> child  {"cmd": "snapshot"}
@@ -33,9 +43,11 @@ from dataclasses import dataclass, field
 
 from terminals.client import SimulatedTerminal
 from terminals.marker import Rect
+from terminals.media_sources import VideoFormat
 from terminals.run_command import start_terminals, stop_terminals
 from terminals.send_log import SendLog
 
+SMALL_VIDEO_FORMAT = VideoFormat(640, 360, 30, 600_000)
 SAMPLES_PER_S = 8.0
 NEVER_ANALYSE = 1 << 30  # the terminals' own periodic analysis is off: the sampler reads
 
@@ -60,6 +72,10 @@ class TerminalsChild:
         self.sampled: list[str] = []
         self.latencies: dict[str, list[float]] = {}
         self._next = 0
+
+    def set_probes(self, uris: Sequence[str]) -> None:
+        for uri, terminal in self.terminals.items():
+            terminal.decode_video = uri in uris
 
     def set_panes(self, rects: Sequence[Rect], sampled: Sequence[str]) -> None:
         for terminal in self.terminals.values():
@@ -95,8 +111,10 @@ class TerminalsChild:
                 "conf_id": stats.conf_id,
                 "codec": stats.video_codec,
                 "frames_sent": stats.frames_sent,
+                "decoding": stats.video.decoding,
+                "frames_received": stats.video.frames_received,
+                "keyframes_received": stats.video.keyframes_received,
                 "frames_decoded": stats.video.frames_decoded,
-                "keyframes": stats.video.keyframes,
                 "size": [stats.video.width, stats.video.height],
                 "panes": [pane.site_uri for pane in stats.video.panes],
             }
@@ -126,18 +144,27 @@ def _answer(message: dict) -> None:
 
 async def run_child(args: argparse.Namespace) -> int:
     send_log = RecordingSendLog()
-    terminals = await start_terminals(
-        args.server, args.count, uri_prefix=args.uri_prefix, ring_delay_s=0.2,
-        analyse_every=NEVER_ANALYSE, send_log=send_log,
-    )
-    child = TerminalsChild(terminals, send_log)
+    common = dict(uri_prefix=args.uri_prefix, ring_delay_s=0.2, analyse_every=NEVER_ANALYSE,
+                  send_log=send_log, decode_video=False)
+    terminals = await start_terminals(args.server, args.count, **common)
+    try:
+        small = await start_terminals(args.server, args.small_count, start_index=args.count,
+                                      video_format=SMALL_VIDEO_FORMAT, **common)
+    except BaseException:
+        await stop_terminals(terminals)
+        raise
+    child = TerminalsChild(terminals + small, send_log)
     sampler = asyncio.create_task(child.sample_forever(), name="pane sampler")
     commands = await _read_commands()
-    _answer({"ready": [terminal.uri for terminal in terminals]})
+    _answer({"ready": [terminal.uri for terminal in terminals],
+             "small": [terminal.uri for terminal in small]})
     try:
         while line := await commands.readline():
             command = json.loads(line)
             match command.get("cmd"):
+                case "probes":
+                    child.set_probes(command["uris"])
+                    _answer({"ok": True})
                 case "panes":
                     child.set_panes([tuple(rect) for rect in command["rects"]], command["sample"])
                     _answer({"ok": True})
@@ -149,11 +176,14 @@ async def run_child(args: argparse.Namespace) -> int:
                     _answer({"error": f"unknown command {other!r}"})
     finally:
         sampler.cancel()
-        await stop_terminals(terminals)
+        await stop_terminals(terminals + small)
     return 0
 
 
 def add_child_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", help="the MCU's signalling WebSocket (child only)")
-    parser.add_argument("--count", type=int, default=16, help="terminals (child only)")
+    parser.add_argument("--count", type=int, default=16,
+                        help="terminals sending 720p30 (child only)")
+    parser.add_argument("--small-count", type=int, default=0,
+                        help="terminals sending 640x360 after those (child only)")
     parser.add_argument("--uri-prefix", default="0177", help="terminal URI prefix (child only)")
