@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
 
+from mcu.errors import DomainError, Fault
+
 
 class VideoFormat(IntEnum):
     """eSDK numbering (the domain's own); WS/T 546 numbers 4CIF..1080P60 from 0."""
@@ -192,6 +194,16 @@ class Occurrence:
     duration: timedelta  # including prolongations
     sites: list[SiteSpec]
     name: str
+
+    def __post_init__(self) -> None:
+        # a begin or duration so large that the end is past datetime's range (year 9999)
+        # is the client's bad value, not a server error
+        try:
+            self.begin + self.duration
+        except OverflowError:
+            raise DomainError(
+                Fault.BAD_TIME, f"an occurrence at {self.begin} lasting {self.duration} never ends"
+            ) from None
 
     @property
     def end(self) -> datetime:

@@ -99,7 +99,7 @@ def expand(rule: RecurrenceRule, first_begin: datetime) -> list[datetime]:
     wall_clock = local_begin.time().replace(tzinfo=None)
     last_date = _end_date_in(zone, rule.end_date)
     begins: list[datetime] = []
-    for day in _dates(rule, local_begin.date()):
+    for day in _bounded(_dates(rule, local_begin.date())):
         if last_date is not None and day > last_date:
             break
         begins.append(_at_wall_clock(day, wall_clock, zone))
@@ -110,6 +110,18 @@ def expand(rule: RecurrenceRule, first_begin: datetime) -> list[datetime]:
     if not begins:
         raise DomainError(Fault.BAD_RECURRENCE, "the rule yields no occurrence")
     return begins
+
+
+def _bounded(dates: Iterator[date]) -> Iterator[date]:
+    """`dates`, refusing a series whose next date would fall after the year 9999 (a huge
+    interval) rather than failing with the calendar's own error."""
+    while True:
+        try:
+            yield next(dates)
+        except StopIteration:
+            return
+        except (OverflowError, ValueError):
+            raise DomainError(Fault.BAD_RECURRENCE, "the series runs past the year 9999") from None
 
 
 def _end_date_in(zone: tzinfo, end_date: datetime | None) -> date | None:

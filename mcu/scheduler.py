@@ -561,7 +561,10 @@ class Scheduler:
         begin = _require_aware(begin, "beginTime")
         if duration is None or duration <= timedelta(0):
             raise DomainError(Fault.BAD_TIME, "duration must be positive")
-        return begin, begin + duration
+        try:
+            return begin, begin + duration
+        except OverflowError:
+            raise DomainError(Fault.BAD_TIME, "the window ends after the year 9999") from None
 
     def _is_known(self, uri: str) -> bool:
         return uri in self._directory or bool(self._conferences_by_uri.get(uri))

@@ -237,6 +237,44 @@ def test_recurrence_refusals(soap, clock):
     assert soap.conf_mgr.queryConferencesStatusEx(confIds=[]).conferenceStatuses == []
 
 
+def test_times_past_the_year_9999_are_refused_with_a_code_not_a_server_fault(soap, clock):
+    # datetime stops at 9999-12-31: an end or a recurrence date past it is the client's bad
+    # value (BAD_TIME / BAD_RECURRENCE), answered with a resultCode and booking nothing
+    begin = clock.now() + timedelta(hours=1)
+    huge = timedelta(days=99_999_999)
+    calls = [
+        lambda: soap.conf_mgr.scheduleConfEx(
+            scheduleConf=conference("long", begin, 30, ["6201"], duration=huge)
+        ),
+        lambda: soap.conf_mgr.scheduleConfEx(
+            scheduleConf=conference("late", datetime(9999, 12, 31, 23, tzinfo=UTC), 120, ["6202"])
+        ),
+        lambda: soap.conf_mgr.scheduleRecurrenceConferenceEx(
+            scheduleConf=conference(
+                "sparse", begin, 30, ["6203"], frequency=0, interval=999_999_999, count=3,
+                weekDay=0, monthDay=0,
+            )
+        ),
+        lambda: soap.conf_mgr.scheduleRecurrenceConferenceEx(
+            scheduleConf=conference(
+                "sparse monthly", begin, 30, ["6204"], frequency=2, interval=999_999_999,
+                weekDay=0, monthDay=1, count=3,
+            )
+        ),
+        lambda: soap.conf_mgr.querySiteStatusEx(siteUris=["6205"], beginTime=begin, duration=huge),
+        lambda: soap.conf_mgr.synchSiteStatusEx(siteUris=["6205"], beginTime=begin, duration=huge),
+    ]
+    for call in calls:
+        assert call().resultCode == OUT_OF_RANGE
+    assert soap.conf_mgr.queryConferencesStatusEx(confIds=[]).conferenceStatuses == []
+    info = book(soap, "prolonged", begin, 30, ["6206"])
+    code = soap.conf_mgr.prolongScheduledConfEx(
+        confId=info.confId, beginDate=begin, prolongTime=huge
+    )
+    assert code == OUT_OF_RANGE
+    assert status_of(soap, info.confId).endTime == begin + timedelta(minutes=30)
+
+
 # --- edit, prolong, sites, delete ------------------------------------------------------------
 
 
