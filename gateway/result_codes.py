@@ -51,17 +51,7 @@ FAULT_CODES: dict[Fault, int] = {
     Fault.LIVE_BROADCAST_NOT_SUPPORTED: 570789907,  # 会议不支持直播
 }
 
-# Where the eSDK has a code specific to one operation, it wins over the generic one.
-OPERATION_FAULT_CODES: dict[tuple[str, Fault], int] = {
-    ("setRecordBroadEx", Fault.NOT_SUPPORTED): 570789906,  # 会议不支持录播
-    ("setDirectBroadEx", Fault.NOT_SUPPORTED): 570789907,  # 会议不支持直播
-}
 
-
-def result_code(fault: Fault, operation: str | None = None) -> int:
-    """The wire code answering `fault` raised by `operation`."""
-    if operation is not None:
-        specific = OPERATION_FAULT_CODES.get((operation, fault))
-        if specific is not None:
-            return specific
+def result_code(fault: Fault) -> int:
+    """The wire code answering `fault`."""
     return FAULT_CODES[fault]

@@ -132,7 +132,7 @@ class GatewayService(ServiceBase):
             reply = super().call_wrapper(ctx, args)
         except DomainError as error:
             log.info("%s refused: %s", spec.name, error)
-            reply = Reply(result_codes.result_code(error.fault, spec.name))
+            reply = Reply(result_codes.result_code(error.fault))
         if not isinstance(reply, Reply):
             raise TypeError(f"{spec.name} returned {type(reply).__name__}, not a Reply")
         return _response_values(spec, reply)
