@@ -50,6 +50,7 @@ import re
 import secrets
 import threading
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -394,14 +395,22 @@ class Scheduler:
             self._put_directory_site(replace(site))
 
     def delete_directory_site(self, uri: str) -> None:
+        self.delete_directory_sites([uri])
+
+    def delete_directory_sites(self, uris: Sequence[str]) -> None:
+        """Every one or none (an unknown URI refuses all), in one transaction."""
         with self._lock:
-            if uri not in self._directory:
-                raise DomainError(Fault.SITE_NOT_FOUND, uri)
+            uris = list(dict.fromkeys(uris))
+            for uri in uris:
+                if uri not in self._directory:
+                    raise DomainError(Fault.SITE_NOT_FOUND, uri)
             revision = self._revision + 1
             with self._store.transaction() as tx:
-                tx.delete_directory_site(uri)
+                for uri in uris:
+                    tx.delete_directory_site(uri)
                 tx.set_counter(REVISION, revision)
-            del self._directory[uri]
+            for uri in uris:
+                del self._directory[uri]
             self._revision = revision
 
     def _put_directory_site(self, site: DirectorySite) -> None:

@@ -513,6 +513,18 @@ def test_directory_crud(scheduler: Scheduler) -> None:
     refused(Fault.MISSING_PARAMETER, scheduler.add_directory_site, DirectorySite(uri="", name="x"))
 
 
+def test_deleting_several_directory_sites_is_one_change_or_none(scheduler: Scheduler) -> None:
+    for uri in ("0101", "0102", "0103"):
+        scheduler.add_directory_site(DirectorySite(uri=uri, name=uri))
+    before = scheduler.revision()
+    refused(Fault.SITE_NOT_FOUND, scheduler.delete_directory_sites, ["0101", "0999"])
+    assert [s.uri for s in scheduler.directory()] == ["0101", "0102", "0103"]
+    assert scheduler.revision() == before
+    scheduler.delete_directory_sites(["0101", "0102", "0101"])
+    assert [s.uri for s in scheduler.directory()] == ["0103"]
+    assert scheduler.revision() == before + 1  # one transaction for the whole request
+
+
 # -- rejected operations change nothing ---------------------------------------------------
 
 

@@ -376,8 +376,5 @@ class SiteMgrService(GatewayService):
         uris = list(dict.fromkeys(uri.strip() for uri in siteUris if uri is not None))
         if not uris or not all(uris):
             raise DomainError(Fault.MISSING_PARAMETER, "siteUris: empty site URI")
-        for uri in uris:  # all known before any goes: a refusal deletes nothing
-            scheduler.directory_site(uri)
-        for uri in uris:
-            scheduler.delete_directory_site(uri)
+        scheduler.delete_directory_sites(uris)  # all or none, one transaction
         return Reply()
