@@ -55,7 +55,7 @@ from mcu.events import (
     VideoOutputChanged,
     VideoSourceChanged,
 )
-from mcu.layouts import layout_mode, parse_sub_pic
+from mcu.layouts import layout_mode
 from mcu.live_conference import (
     CONFERENCE_TARGET,
     CP_MODES,
@@ -516,7 +516,8 @@ class ConferenceRuntime:
         """setContinuousPresenceEx. target "" or "0": the conference picture; "(uri)" or a
         booked URI: that site's own picture; "N" (another group): NOT_SUPPORTED. mode 0..49
         (table 63) with no more panes than the conference's cpResouce; sub_pics in pane
-        order, each a booked URI, "uri(%AUX1)" for its content, or "" for an empty pane."""
+        order, each a site URI, "uri(%AUX1)" for its content, or "" for an empty pane; a URI
+        of no site in the conference leaves its pane on the placeholder."""
         live = self._running(conf_id)
         resolved = self._resolve_target(live.sites.keys(), target)
         cp_resource = live.conference.spec.cp_resource
@@ -535,10 +536,9 @@ class ConferenceRuntime:
                 Fault.BAD_LAYOUT,
                 f"{len(sub_pics)} subPics for {panes} panes of {layout_mode(mode).name}",
             )
-        for entry in sub_pics:
-            uri, _ = parse_sub_pic(entry)
-            if uri and uri not in live.sites:
-                raise DomainError(Fault.SITE_NOT_IN_CONFERENCE, f"subPic {entry}")
+        # an entry naming a site that is not booked (or not joined) is kept: its pane shows
+        # the "no video" placeholder until such a site is there (issue 3: unknown entries
+        # leave a pane on the placeholder), so a client may lay out a picture in advance
         setting = CpSetting(mode, tuple(sub_pics))
         live.layouts[resolved] = setting
         self.events.emit(LayoutChanged(live.conf_id, resolved, mode, setting.sub_pics))

@@ -304,7 +304,6 @@ def test_continuous_presence_shows_in_its_parameters(soap, conf):
         ("0", -1, [], BAD_LAYOUT),
         ("0", 47, [A], BAD_LAYOUT),  # CP_16_1 needs more than cpResouce 4
         ("0", 2, [A, B, C], BAD_LAYOUT),  # three pictures for two panes
-        ("0", 2, [A, UNKNOWN_SITE], SITE_NOT_IN_CONFERENCE),
         (f"({UNKNOWN_SITE})", 2, [A], SITE_NOT_IN_CONFERENCE),
         ("3", 2, [A], 1347424259),  # group N: not supported
     ],
@@ -499,3 +498,13 @@ def test_without_a_session_nothing_changes(conf, soap, post_raw):
     response = post_raw(envelope(body), path="/services/confCtrl")
     assert f"<resultCode>{result_codes.SESSION_INVALID}</resultCode>".encode() in response.content
     assert conference_status(soap, conf).broadcast is None
+
+
+def test_sub_pics_naming_no_site_of_the_conference_are_kept_as_placeholder_panes(soap, conf):
+    # issue 3: "empty or unknown entries leave a pane on a 'no video' placeholder"
+    answer = soap.conf_ctrl.setContinuousPresenceEx(
+        confId=conf, target="0", presenceMode=2, subPics=[UNKNOWN_SITE, A]
+    )
+    assert answer == 0
+    cp = soap.conf_mgr.getContinuousPresenceParamEx(confId=conf, target="0")
+    assert (cp.presenceMode, cp.subPics) == (2, [UNKNOWN_SITE, A])
