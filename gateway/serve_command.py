@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
 from gateway.services import ENDPOINTS
 from gateway.settings import SettingsError, load_settings, parse_account
+
+# For benchmarks: MCU_SIM_PROFILE=FILE profiles the event loop's thread (cProfile sees only
+# the thread that enabled it; render and decoder threads are not in it) and writes the
+# statistics to FILE when serve ends (SIGTERM/SIGINT). Read with `python -m pstats FILE`.
+PROFILE_ENV = "MCU_SIM_PROFILE"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,10 +59,18 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as error:
         print(f"mcu-sim serve: {error}", file=sys.stderr)
         return 2
+    profile_path = os.environ.get(PROFILE_ENV)
+    profiler = cProfile.Profile() if profile_path else None
+    if profiler is not None:
+        profiler.enable()
     try:
         asyncio.run(_serve(settings, args.terminals))
     except KeyboardInterrupt:
         pass
+    finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile_path)
     return 0
 
 
