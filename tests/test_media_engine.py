@@ -22,7 +22,14 @@ from gateway.server import running_server
 from gateway.settings import load_settings
 from gateway.signalling import SIGNALLING
 from mcu.clock import ManualClock
-from mcu.media.audio_mixer import FRAME_SAMPLES, AudioMixer, MixInput, SampleFifo, volume_gain
+from mcu.media.audio_mixer import (
+    FRAME_SAMPLES,
+    AudioInput,
+    AudioMixer,
+    MixInput,
+    SampleFifo,
+    volume_gain,
+)
 from mcu.media.conference_media import ConferenceMedia, PictureKey
 from mcu.media.encoder_group import EncoderGroup, GroupKey, SiteVideoTrack
 from mcu.media.output_format import H264, VP8, OutputFormat, output_format_for, parse_rate
@@ -217,6 +224,24 @@ def test_volume_scales_a_sites_contribution_and_the_mix_saturates():
 def test_a_site_without_audio_contributes_silence():
     heard = AudioMixer().mix([MixInput("a"), MixInput("b")], {"a": tone(7)})
     assert heard["b"][0] == 7 and heard["a"][0] == 0
+
+
+@pytest.mark.parametrize("layout", ["stereo", "mono"])
+def test_audio_input_downmixes_48k_s16_exactly_like_ffmpegs_resampler(layout):
+    rng = np.random.default_rng(7)
+    channels = 2 if layout == "stereo" else 1
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=48_000)
+    fast = AudioInput()
+    expected = []
+    for index in range(3):
+        samples = rng.integers(-32768, 32767, (1, FRAME_SAMPLES * channels), dtype=np.int16)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout=layout)
+        frame.sample_rate, frame.pts = 48_000, index * FRAME_SAMPLES
+        expected += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+        fast.add(frame)
+    expected_samples = np.concatenate(expected)
+    got = np.concatenate([fast.fifo.read_frame() for _ in range(3)])
+    assert np.array_equal(got, expected_samples)
 
 
 def test_sample_fifo_prebuffers_and_drops_the_oldest_when_full():

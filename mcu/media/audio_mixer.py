@@ -131,6 +131,18 @@ class AudioInput:
 
     def add(self, frame: av.AudioFrame) -> None:
         self.frames_received += 1
+        if frame.sample_rate == SAMPLE_RATE and frame.format.name == "s16":
+            # What aiortc's decoders deliver (Opus: 48 kHz s16 stereo, interleaved): the
+            # downmix in numpy, the same samples FFmpeg's resampler gives ((L + R + 1) >> 1),
+            # about 30 times cheaper on the event loop than a swresample call per frame.
+            channels = len(frame.layout.channels)
+            if channels == 1:
+                self.fifo.write(frame.to_ndarray().reshape(-1))
+                return
+            if channels == 2:
+                pairs = frame.to_ndarray().reshape(-1, 2).astype(np.int32)
+                self.fifo.write(((pairs[:, 0] + pairs[:, 1] + 1) >> 1).astype(np.int16))
+                return
         for converted in self._resampler.resample(frame):
             self.fifo.write(converted.to_ndarray().reshape(-1))
 
