@@ -21,8 +21,9 @@ import numpy as np
 
 from mcu.compositor import Compositor, CompositorStyle
 from mcu.layouts import LAYOUT_MODES, LayoutMode, pixel_rects
+from mcu.reference import LAYOUT_ICONS
 
-DEFAULT_REFERENCE_DIR = Path("/work/shared/reference/cp-layouts")
+DEFAULT_REFERENCE_DIR = LAYOUT_ICONS
 SAMPLE_SOURCE_SIZE = (1280, 720)
 
 # Contact sheet geometry: a rendered thumbnail and the icon side by side per mode.

@@ -33,11 +33,8 @@ from gateway.server import RunningServer, running_server
 from gateway.sessions import expected_proof
 from gateway.settings import Settings, load_settings, password_digest
 from mcu.clock import ManualClock
+from mcu.reference import REFERENCE_WSDL
 
-# shared/ lies beside the repository (here and in CI)
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-REFERENCE_WSDL = REFERENCE / "esdk_tp_professional.wsdl"
-SOAP_EXAMPLES = REFERENCE / "soap-examples"
 TNS = "http://smc.huawei.com/"
 
 DEMO = ("demo", "Demo@123")

@@ -16,11 +16,8 @@ from zeep.transports import Transport
 
 from gateway.sessions import expected_proof
 from gateway.settings import password_digest
+from mcu.reference import REFERENCE_WSDL
 
-# shared/ lies beside the repository checkout (gateway/demo/ -> repository -> its parent)
-REFERENCE_WSDL = (
-    Path(__file__).resolve().parents[3] / "shared" / "reference" / "esdk_tp_professional.wsdl"
-)
 TNS = "http://smc.huawei.com/"
 
 # reference binding -> path on the server (eSDK naming)
