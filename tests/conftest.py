@@ -33,7 +33,7 @@ from gateway.server import RunningServer, running_server
 from gateway.sessions import expected_proof
 from gateway.settings import Settings, load_settings, password_digest
 from mcu.clock import ManualClock
-from mcu.reference import REFERENCE_WSDL
+from mcu.reference import REFERENCE_WSDL, SOAP_EXAMPLES  # noqa: F401 - re-exported to tests
 
 TNS = "http://smc.huawei.com/"
 
