@@ -17,18 +17,19 @@ def test_the_copy_holds_what_the_product_and_tests_read():
     assert len(list(LAYOUT_ICONS.glob("tp*.png"))) == 49
 
 
-@pytest.mark.parametrize(
-    "relative",
-    [
+def test_the_copy_matches_shared_reference():
+    if not SHARED.is_dir():
+        pytest.skip("no ../shared/reference beside this checkout to compare with")
+    copied = [
         path.relative_to(REFERENCE_DIR)
         for path in sorted(REFERENCE_DIR.rglob("*"))
         if path.is_file() and path.name != "README.md"
-    ],
-    ids=str,
-)
-def test_the_copy_matches_shared_reference(relative):
-    shared = SHARED / relative
-    if not SHARED.is_dir():
-        pytest.skip("no ../shared/reference beside this checkout to compare with")
-    assert shared.is_file(), f"{relative} is not in {SHARED}"
-    assert (REFERENCE_DIR / relative).read_bytes() == shared.read_bytes()
+    ]
+    differing = [
+        str(relative)
+        for relative in copied
+        if not (SHARED / relative).is_file()
+        or (SHARED / relative).read_bytes() != (REFERENCE_DIR / relative).read_bytes()
+    ]
+    assert len(copied) > 140
+    assert differing == []
