@@ -432,12 +432,7 @@ class Scheduler:
             raise DomainError(Fault.BAD_TIME, "duration must be positive")
         if spec.cp_resource not in ALLOWED_CP_RESOURCES:
             raise DomainError(Fault.BAD_CP_RESOURCE, str(spec.cp_resource))
-        seen: set[str] = set()
-        for site in spec.sites:
-            _validate_site(site)
-            if site.uri in seen:
-                raise DomainError(Fault.SITE_ALREADY_IN_CONFERENCE, f"{site.uri} listed twice")
-            seen.add(site.uri)
+        _validate_sites(spec.sites)
         password = _password(spec.password, previous.password if previous else None)
         chairman = _password(
             spec.chairman_password, previous.chairman_password if previous else None
@@ -552,12 +547,7 @@ class Scheduler:
         duration = spec.duration if spec.duration is not None else current.duration
         if duration <= timedelta(0):
             raise DomainError(Fault.BAD_TIME, "duration must be positive")
-        seen: set[str] = set()
-        for site in spec.sites:
-            _validate_site(site)
-            if site.uri in seen:
-                raise DomainError(Fault.SITE_ALREADY_IN_CONFERENCE, f"{site.uri} listed twice")
-            seen.add(site.uri)
+        _validate_sites(spec.sites)
         edited = Occurrence(begin, duration, list(spec.sites), spec.name)
         if current.begin <= now:
             _check_running_edit(current, edited, now)
@@ -763,6 +753,16 @@ def _uris(conference: Conference) -> set[str]:
 
 def _has_site(sites: list[SiteSpec], uri: str) -> bool:
     return any(site.uri == uri for site in sites)
+
+
+def _validate_sites(sites: list[SiteSpec]) -> None:
+    """Each site valid, and none listed twice."""
+    seen: set[str] = set()
+    for site in sites:
+        _validate_site(site)
+        if site.uri in seen:
+            raise DomainError(Fault.SITE_ALREADY_IN_CONFERENCE, f"{site.uri} listed twice")
+        seen.add(site.uri)
 
 
 def _validate_site(site: SiteSpec) -> None:
