@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import enum
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -149,7 +150,7 @@ class _ScratchPictures:
         return region
 
 
-class _PlannedScaler:
+class _PlannedScaler(ABC):
     """Runs scale_steps through scratch pictures; subclasses do one step."""
 
     name = "planned"
@@ -169,8 +170,9 @@ class _PlannedScaler:
             src = step_dst
         self._scale_step(src, dst, plan[-1][2])
 
+    @abstractmethod
     def _scale_step(self, src: I420Region, dst: I420Region, step_filter: Filter) -> None:
-        raise NotImplementedError
+        """One step of the plan, by the library this scaler wraps."""
 
 
 def _load_libyuv() -> ctypes.CDLL | None:
