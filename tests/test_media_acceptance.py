@@ -1,0 +1,462 @@
+"""Acceptance of the media plane (issue 4) from the outside, with the real simulated terminals
+(terminals/, in this process or as an `mcu-sim terminals` process) against a real running
+server: what the terminals decode (site markers read in the panes) and hear (per-talker
+levels), and what the site statuses say.
+
+- a terminal process that is killed (or hangs) is detected within 10 s with the product's
+  heartbeat, its pane goes to the placeholder, the conference goes on, and it can be called
+  again;
+- an ICE or DTLS failure ends the call not joined with callFailedReason 116;
+- a conference whose begin time arrives calls its dial-out sites; its end hangs them all up;
+- dial-in (dialingMode 1) with access code and password; setSitesQuietEx and
+  setConfSiteVolumeEx over SOAP change what the sites hear;
+- a declined call (115) and one never answered (129) end not joined with their reason;
+- G.722, when a terminal offers only it, carries the audio both ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import aiohttp
+import cv2
+import numpy as np
+import pytest
+from aiortc import RTCRtpSender, RTCSessionDescription
+
+from gateway.demo.soap_client import EsdkClient, check
+from gateway.server import running_server
+from gateway.settings import load_settings
+from gateway.signalling import SIGNALLING
+from mcu.calls import CallFailure
+from mcu.clock import ManualClock
+from mcu.layouts import layout_mode
+from mcu.model import ConferenceSpec, DialingMode, SiteCallState, SiteSpec, VideoFormat
+from rtc.signalling import Answer, Join, Ringing
+from terminals.client import CallRefused, SimulatedTerminal
+from terminals.media_sources import VideoFormat as SentVideo
+from terminals.run_command import terminal_uri
+from tests.test_media_engine import PeerTerminal, SolidColourCamera, ToneMicrophone
+
+SMALL = SentVideo(640, 360, 15, 500_000)
+DETECTION_LIMIT_S = 10.0  # the issue's bound for a vanished terminal
+WAIT_S = 40.0
+PLACEHOLDER_LUMA = 48  # mcu.compositor.PLACEHOLDER_GREY
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = WAIT_S, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.1)
+
+
+async def eventually_async(predicate, timeout: float = WAIT_S, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator:
+    clock = ManualClock()
+    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=4.0)
+    async with running_server(settings, clock=clock) as running:
+        running.clock = clock
+        yield running
+
+
+def signalling_url(server) -> str:
+    return server.url("/signalling").replace("http", "ws", 1)
+
+
+def terminal(index: int, **options) -> SimulatedTerminal:
+    uri = terminal_uri("0177", index)
+    defaults = dict(uri=uri, name=f"Site {uri}", site_index=index, ring_delay_s=0.1,
+                    video_format=SMALL, loop_frames=30, analyse_every=1 << 30)
+    defaults.update(options)
+    return SimulatedTerminal(**defaults)
+
+
+def book(server, uris: list[str], *, begin=None, dial_in: frozenset[str] = frozenset(),
+         **fields) -> str:
+    sites = [
+        SiteSpec(uri, name=f"Site {uri}", video_format=VideoFormat.CIF4,
+                 dialing_mode=DialingMode.SITE_CALLS_IN if uri in dial_in
+                 else DialingMode.MCU_CALLS_SITE)
+        for uri in uris
+    ]
+    spec = ConferenceSpec("acceptance", begin or server.clock.now(), timedelta(hours=1), sites,
+                          **fields)
+    conference = server.gateway.scheduler.schedule(spec)
+    server.gateway.runtime.reconcile()
+    return conference.conf_id
+
+
+def states(server, conf_id: str) -> dict[str, SiteCallState]:
+    return {s.uri: s.state for s in server.gateway.runtime.site_statuses(conf_id)}
+
+
+def status_of(server, conf_id: str, uri: str):
+    return server.gateway.runtime.site_statuses(conf_id, [uri])[0]
+
+
+def panes_of(layout: str) -> list[tuple[float, ...]]:
+    return [tuple(pane.as_floats()) for pane in layout_mode(layout).panes]
+
+
+async def site_indices(viewer: SimulatedTerminal) -> list[int | None]:
+    return [pane.site_index for pane in await viewer.read_panes()]
+
+
+async def soap_client(server) -> EsdkClient:
+    client = await asyncio.to_thread(EsdkClient.connect, server.base_url)
+    await asyncio.to_thread(client.login, "demo", "Demo@123")
+    return client
+
+
+# ---------------------------------------------------------------------------- vanishing
+
+
+def start_terminal_process(server, index: int, count: int = 1) -> subprocess.Popen:
+    """`mcu-sim terminals --count N --server URL` in its own process."""
+    command = [
+        sys.executable, "-m", "gateway.cli", "terminals", "--count", str(count),
+        "--server", signalling_url(server), "--uri-prefix", "0177", "--start-index", str(index),
+        "--ring-delay", "0.1", "--video-size", "640x360", "--fps", "15", "--no-decode",
+        "--analyse-every", "1000000", "--stats-interval", "3600",
+    ]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=Path(__file__).resolve().parents[1], env=os.environ.copy())
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait(10)
+
+
+def pane_luma(viewer: SimulatedTerminal, rect: tuple[float, ...], path: Path) -> float:
+    assert viewer.snapshot(str(path))
+    picture = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    h, w = picture.shape
+    x, y, pw, ph = rect
+    # the centre of the pane, away from the "No video" caption's edges
+    region = picture[int(h * (y + ph * 0.1)):int(h * (y + ph * 0.3)),
+                     int(w * (x + pw * 0.1)):int(w * (x + pw * 0.9))]
+    return float(np.median(region))
+
+
+@pytest.mark.parametrize("how", ["killed", "hung"])
+async def test_a_terminal_process_that_vanishes_is_detected_within_10_s(server, tmp_path, how):
+    """The product's heartbeat (2 s, 3 misses): a killed process (its sockets closed by the
+    kernel) or a hung one (SIGSTOP: sockets open, nothing answers) leaves the conference within
+    10 s; its pane shows the placeholder; the other site stays in and keeps receiving fresh
+    pictures; once the process runs again, connectSitesEx calls it back in."""
+    runtime = server.gateway.runtime
+    gone_index, viewer_index = 1, 2
+    gone_uri = terminal_uri("0177", gone_index)
+    process = start_terminal_process(server, gone_index, count=1)
+    viewer = terminal(viewer_index)
+    await viewer.start(signalling_url(server))
+    viewer_uri = viewer.uri
+    layout = panes_of("CP_2_1")
+    viewer.set_panes(layout)
+    try:
+        await eventually(lambda: gone_uri in runtime.registry, what="the process registers")
+        # registered terminals are listed by querySitesEx (SOAP, as an integrator sees them)
+        soap = await soap_client(server)
+        listed = await asyncio.to_thread(soap.conf_mgr.querySitesEx)
+        assert {gone_uri, viewer_uri} <= {site.uri for site in check(listed, "q").siteInfos}
+
+        conf_id = book(server, [gone_uri, viewer_uri], cp_resource=4)
+        runtime.set_continuous_presence(conf_id, "0", layout_mode("CP_2_1").value,
+                                        [gone_uri, viewer_uri])
+        both = {gone_uri: SiteCallState.IN_CONFERENCE, viewer_uri: SiteCallState.IN_CONFERENCE}
+        await eventually(lambda: states(server, conf_id) == both, what="both in conference")
+        await eventually_async(
+            lambda: _reads(viewer, [gone_index, viewer_index]), what="both panes read")
+
+        vanished_at = time.monotonic()
+        if how == "killed":
+            process.kill()
+        else:
+            os.kill(process.pid, signal.SIGSTOP)
+        await eventually(lambda: states(server, conf_id)[gone_uri] is SiteCallState.NOT_JOINED,
+                         timeout=DETECTION_LIMIT_S + 5, what="the vanished site dropped")
+        detected_after = time.monotonic() - vanished_at
+        assert detected_after < DETECTION_LIMIT_S, detected_after
+        assert gone_uri not in runtime.registry
+        assert status_of(server, conf_id, gone_uri).call_failed_reason is None  # it left
+
+        # the conference goes on: the viewer is still in, its own pane keeps changing frames,
+        # and the vanished site's pane shows the grey "no video" placeholder
+        assert states(server, conf_id)[viewer_uri] is SiteCallState.IN_CONFERENCE
+        await eventually_async(lambda: _reads(viewer, [None, viewer_index]),
+                               what="placeholder in the vanished site's pane")
+        before = (await viewer.read_panes())[1].frame_index
+        await asyncio.sleep(0.5)
+        assert (await viewer.read_panes())[1].frame_index != before, "the viewer's pane froze"
+        assert abs(pane_luma(viewer, layout[0], tmp_path / "placeholder.png")
+                   - PLACEHOLDER_LUMA) < 20
+        assert viewer.state == "in_call"
+
+        # it comes back and is called again
+        if how == "hung":
+            os.kill(process.pid, signal.SIGCONT)  # it reconnects by itself...
+        else:
+            process = start_terminal_process(server, gone_index, count=1)
+        await eventually(lambda: gone_uri in runtime.registry, what="registered again")
+        assert runtime.connect_sites(conf_id, [gone_uri]) == [gone_uri]
+        await eventually(lambda: states(server, conf_id) == both, what="called again")
+        await eventually_async(lambda: _reads(viewer, [gone_index, viewer_index]),
+                               what="the site's picture back in its pane")
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)
+        stop_process(process)
+        await viewer.stop()
+
+
+async def _reads(viewer: SimulatedTerminal, expected: list[int | None]) -> bool:
+    return await site_indices(viewer) == expected
+
+
+# ---------------------------------------------------------------------------- ICE / DTLS
+
+
+class BrokenMediaTerminal(PeerTerminal):
+    """Answers with an SDP the MCU cannot connect to: no ICE candidate at all, or a DTLS
+    fingerprint that is not its certificate's. Never sends `bye` itself."""
+
+    def __init__(self, uri: str, breakage: str) -> None:
+        super().__init__(uri)
+        self.breakage = breakage
+
+    async def _answer(self, invite: dict) -> None:
+        await self.ws.send_str(Ringing(invite["call_id"]).to_json())
+        pc = self._new_peer_connection()
+        await pc.setRemoteDescription(RTCSessionDescription(invite["sdp"], "offer"))
+        pc.addTrack(ToneMicrophone(1000))
+        pc.addTrack(SolidColourCamera((128, 128, 128)))
+        await pc.setLocalDescription(await pc.createAnswer())
+        sdp = pc.localDescription.sdp
+        if self.breakage == "ice":
+            sdp = "".join(line for line in sdp.splitlines(keepends=True)
+                          if not line.startswith("a=candidate:"))
+        else:
+            sdp = re.sub(r"(a=fingerprint:sha-256 )(\S+)",
+                         lambda m: m.group(1) + ":".join(["AB"] * 32), sdp)
+        await self.ws.send_str(Answer(invite["call_id"], sdp).to_json())
+
+
+@pytest.mark.parametrize("breakage", ["ice", "dtls"])
+async def test_an_ice_or_dtls_failure_ends_not_joined_with_a_network_error(server, breakage):
+    runtime = server.gateway.runtime
+    uri = "01770009"
+    broken = BrokenMediaTerminal(uri, breakage)
+    async with aiohttp.ClientSession() as http:
+        await broken.register(http, server.url("/signalling"))
+        try:
+            await eventually(lambda: uri in runtime.registry)
+            conf_id = book(server, [uri])  # dialled at once (begin now, dialingMode 0)
+            await eventually(lambda: states(server, conf_id)[uri] is SiteCallState.NOT_JOINED,
+                             timeout=3.5, what="failed before the call timeout (4 s)")
+            reason = status_of(server, conf_id, uri).call_failed_reason
+            assert reason is not None and reason.code == CallFailure.NETWORK_ERROR
+            assert "bye" in broken.received  # the terminal is told
+            assert uri in runtime.registry  # only the call failed: it can be called again
+        finally:
+            await broken.close()
+
+
+# ---------------------------------------------------------------------------- begin and end
+
+
+async def test_a_conference_whose_begin_time_arrives_calls_its_sites_and_its_end_hangs_up(server):
+    clock, runtime = server.clock, server.gateway.runtime
+    terminals = [terminal(3, decode_video=False), terminal(4, decode_video=False)]
+    for t in terminals:
+        await t.start(signalling_url(server))
+    uris = [t.uri for t in terminals]
+    try:
+        begin = clock.now() + timedelta(minutes=10)
+        conf_id = book(server, uris, begin=begin)
+        await asyncio.sleep(1.5)  # the server's schedule follower runs every second
+        assert conf_id not in runtime.live_conference_ids()
+        assert all(t.state == "idle" for t in terminals)
+
+        clock.set(begin + timedelta(seconds=1))  # the begin time arrives: no SOAP call
+        in_conference = {uri: SiteCallState.IN_CONFERENCE for uri in uris}
+        await eventually(lambda: conf_id in runtime.live_conference_ids()
+                         and states(server, conf_id) == in_conference, what="dialled at begin")
+        await eventually(lambda: all(t.state == "in_call" for t in terminals))
+        # each hears the other (media flows), not itself
+        await eventually(lambda: all(t.heard().get(other.uri, 0) > 0.25
+                                     for t in terminals for other in terminals if other is not t),
+                         what="each hears the other")
+        assert all(t.heard().get(t.uri, 0) < 0.05 for t in terminals)
+
+        clock.set(begin + timedelta(hours=1, seconds=2))  # its end time: every site hung up
+        await eventually(lambda: all(t.state == "idle" for t in terminals), what="hung up")
+        assert conf_id not in runtime.live_conference_ids()
+        assert conf_id not in server.app[SIGNALLING].engine.conferences
+    finally:
+        for t in terminals:
+            await t.stop()
+
+
+# ---------------------------------------------------------------------------- dial-in, audio
+
+
+async def test_dial_in_quiet_and_volume_through_real_terminals(server):
+    """A and B are called; C dials in (dialingMode 1) with the access code and password.
+    setSitesQuietEx C: C hears silence, the others still hear C. setConfSiteVolumeEx A 100:
+    the others hear A twice as loud as B; A 0: nobody hears A."""
+    runtime = server.gateway.runtime
+    a, b = terminal(5, decode_video=False), terminal(6, decode_video=False)
+    c = terminal(7)
+    everyone = [a, b, c]
+    for t in everyone:
+        await t.start(signalling_url(server))
+    try:
+        conf_id = book(server, [a.uri, b.uri, c.uri], dial_in=frozenset({c.uri}),
+                       password="246810", cp_resource=4)
+        access_code = server.gateway.scheduler.get(conf_id).access_code
+        joined = {a.uri: SiteCallState.IN_CONFERENCE, b.uri: SiteCallState.IN_CONFERENCE}
+        await eventually(lambda: {u: s for u, s in states(server, conf_id).items()
+                                  if u != c.uri} == joined, what="A and B called")
+        assert states(server, conf_id)[c.uri] is SiteCallState.NOT_JOINED  # not called
+
+        with pytest.raises(CallRefused):
+            await c.join(access_code, "000000")
+        assert states(server, conf_id)[c.uri] is SiteCallState.NOT_JOINED
+        assert await c.join(access_code, "246810") == conf_id
+        await eventually(lambda: states(server, conf_id)[c.uri] is SiteCallState.IN_CONFERENCE)
+        # C sees A and B (CP_2_1 with subPics), so its media flows both ways
+        runtime.set_continuous_presence(conf_id, "0", layout_mode("CP_2_1").value,
+                                        [a.uri, b.uri])
+        c.set_panes(panes_of("CP_2_1"))
+        await eventually_async(lambda: _reads(c, [a.site_index, b.site_index]),
+                               what="C decodes A and B")
+
+        def hears(listener, talker) -> float:
+            return listener.heard().get(talker.uri, 0.0)
+
+        await eventually(lambda: all(hears(x, y) > 0.3 for x in everyone for y in everyone
+                                     if x is not y), what="everyone hears everyone else")
+
+        soap = await soap_client(server)
+        quiet = await asyncio.to_thread(soap.conf_ctrl.setSitesQuietEx, confId=conf_id,
+                                        siteUris=[c.uri], isQuiet=0)
+        check(quiet, "setSitesQuietEx")
+        await eventually(lambda: hears(c, a) < 0.02 and hears(c, b) < 0.02, what="C quiet")
+        assert hears(a, c) > 0.3 and hears(b, c) > 0.3  # C's microphone still mixed
+        quiet = await asyncio.to_thread(soap.conf_ctrl.setSitesQuietEx, confId=conf_id,
+                                        siteUris=[c.uri], isQuiet=1)
+        check(quiet, "setSitesQuietEx")
+        await eventually(lambda: hears(c, a) > 0.3, what="C hears again")
+
+        async def set_volume(volume: int) -> None:
+            answer = await asyncio.to_thread(
+                soap.conf_ctrl.setConfSiteVolumeEx, confId=conf_id,
+                siteVolumes=[{"siteUri": a.uri, "volume": volume}])
+            check(answer, "setConfSiteVolumeEx")
+
+        await set_volume(100)
+        await eventually(lambda: hears(c, a) > 1.6 * hears(c, b) and hears(b, a) > 0.8,
+                         what="A twice as loud")
+        assert status_of(server, conf_id, a.uri).volume == 100
+        await set_volume(0)
+        await eventually(lambda: hears(c, a) < 0.02 and hears(b, a) < 0.02, what="A silent")
+        assert hears(c, b) > 0.3 and hears(a, b) > 0.3  # A still hears
+    finally:
+        for t in everyone:
+            await t.stop()
+
+
+# ---------------------------------------------------------------------------- refused calls
+
+
+async def test_declined_and_never_answered_calls_end_not_joined_with_their_reason(server):
+    decliner = terminal(8, answer_mode="decline")
+    silent = terminal(9, answer_mode="never")
+    for t in (decliner, silent):
+        await t.start(signalling_url(server))
+    try:
+        conf_id = book(server, [decliner.uri, silent.uri])
+        await eventually(lambda: states(server, conf_id)[decliner.uri] is SiteCallState.NOT_JOINED)
+        assert status_of(server, conf_id, decliner.uri).call_failed_reason.code == 115
+        await eventually(lambda: states(server, conf_id)[silent.uri] is SiteCallState.RINGING)
+        await eventually(lambda: states(server, conf_id)[silent.uri] is SiteCallState.NOT_JOINED,
+                         timeout=10, what="call timeout (4 s)")
+        assert status_of(server, conf_id, silent.uri).call_failed_reason.code == 129
+        await eventually(lambda: silent.state == "idle", what="the ringing terminal got bye")
+    finally:
+        for t in (decliner, silent):
+            await t.stop()
+
+
+# ---------------------------------------------------------------------------- G.722
+
+
+class G722Terminal(PeerTerminal):
+    """Dials in offering G.722 as its only audio codec."""
+
+    async def dial_in(self, access_code: str, password: str, call_id: str = "g722") -> None:
+        pc = self._new_peer_connection()
+        audio = pc.addTransceiver(ToneMicrophone(self.amplitude), direction="sendrecv")
+        audio.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs
+                                   if c.mimeType.upper() == "AUDIO/G722"])
+        pc.addTransceiver(SolidColourCamera(self.rgb), direction="sendrecv")
+        await pc.setLocalDescription(await pc.createOffer())
+        await self.ws.send_str(Join(call_id, access_code, password,
+                                    pc.localDescription.sdp).to_json())
+
+
+async def test_a_g722_only_terminal_is_heard_and_hears(server):
+    runtime = server.gateway.runtime
+    listener = terminal(10, decode_video=False)
+    await listener.start(signalling_url(server))
+    g722 = G722Terminal("01770011", amplitude=6000)
+    async with aiohttp.ClientSession() as http:
+        await g722.register(http, server.url("/signalling"))
+        try:
+            conf_id = book(server, [listener.uri, g722.uri], dial_in=frozenset({g722.uri}))
+            await eventually(lambda: states(server, conf_id)[listener.uri]
+                             is SiteCallState.IN_CONFERENCE)
+            conference = server.gateway.scheduler.get(conf_id)
+            await g722.dial_in(conference.access_code, conference.password or "")
+            await eventually(lambda: "joined" in g722.received or "error" in g722.received,
+                             what="joined")
+            assert "joined" in g722.received, g722.messages[-3:]
+            answer = next(m for m in g722.messages if m["type"] == "joined")["sdp"]
+            audio_section = answer.split("m=video")[0]
+            assert "G722/8000" in audio_section and "opus" not in audio_section.lower()
+            # the listener (site index 10's partials) is heard by the G.722 terminal...
+            await eventually(lambda: len(g722.audio_energy) > 50
+                             and np.mean(g722.audio_energy[-10:]) > 300, what="G.722 hears")
+            # ...and the G.722 terminal's 440 Hz tone reaches the listener (energy in its mix)
+            await eventually(lambda: _rms(listener) > 0.02, what="listener hears the tone")
+            assert runtime.site_statuses(conf_id, [g722.uri])[0].state \
+                is SiteCallState.IN_CONFERENCE
+        finally:
+            await g722.close()
+            await listener.stop()
+
+
+def _rms(t: SimulatedTerminal) -> float:
+    samples = t.audio.recent_samples()
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if len(samples) else 0.0
