@@ -460,3 +460,29 @@ async def test_a_g722_only_terminal_is_heard_and_hears(server):
 def _rms(t: SimulatedTerminal) -> float:
     samples = t.audio.recent_samples()
     return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if len(samples) else 0.0
+
+
+# ---------------------------------------------------------------------------- CP broadcast
+
+
+async def test_broadcasting_the_cp_picture_gives_every_site_the_conference_picture():
+    """setBroadcastContinuousPresenceEx: a site with a CP picture of its own (target = that
+    site) sees the conference's CP picture while the CP broadcast is on, its own after."""
+    from mcu.events import BroadcastChanged, LayoutChanged
+    from mcu.media.conference_media import PictureKey
+    from tests.test_media_engine import conference_with_sites, render_ticks
+
+    media = conference_with_sites({"s1": VideoFormat.CIF, "s2": VideoFormat.CIF})
+    try:
+        media.apply(LayoutChanged("c1", "s1", layout_mode("CP_2_1").value, ("s2", "s1")))
+        assert media.picture_for("s1") == PictureKey("cp", "s1")
+        await render_ticks(media, 1)
+        assert len(media.groups) == 2  # two pictures, two encoders
+        media.apply(BroadcastChanged("c1", None, True))
+        assert {media.picture_for(uri) for uri in ("s1", "s2")} == {PictureKey("cp", "")}
+        await render_ticks(media, 1)
+        assert len(media.groups) == 1  # one picture again: one encoder for both
+        media.apply(BroadcastChanged("c1", None, False))
+        assert media.picture_for("s1") == PictureKey("cp", "s1")
+    finally:
+        await media.close()
