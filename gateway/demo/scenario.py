@@ -22,9 +22,9 @@ recorded, with a PNG of every terminal's last decoded picture, and the checks ar
 on it. The MCU applies a change on its next tick and the terminals need the keyframe that
 follows, audio needs a fresh second in the receivers' window: hence polling, not sleeping.
 
-Cost: the conference is booked at 720p30 (one H.264 encoder per picture; CP_4_1 panes of
-640x360) and the terminals send 640x360: four 1080p decoders plus four 720p decoders in the
-MCU would not leave a shared 2-core machine enough time.
+Cost: the conference is booked at 4CIF (704x576@30, 1024 kbit/s; one H.264 encoder per
+picture; CP_4_1 panes of 352x288) and the terminals send 640x360: four 1080p decoders plus
+four 720p decoders in the MCU would not leave a shared 2-core machine enough time.
 """
 
 from __future__ import annotations
