@@ -26,6 +26,7 @@ import aiohttp
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
+from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.ice import rtc_configuration, use_media_address
 from rtc.signalling import (
     HEARTBEAT_INTERVAL_S,
@@ -364,6 +365,7 @@ class SimulatedTerminal:
         video = pc.addTransceiver(call.video_track, direction="sendrecv")
         video.setCodecPreferences(self._codec_preferences())
         self.video.count_frames_of(video.receiver)
+        disable_bitrate_estimation(video.receiver)  # the MCU encodes at the booked rate
         # aiortc asks its sender to encode a keyframe on PLI/FIR; our sender does not encode,
         # so the request goes to the track, which jumps to the loop's next keyframe.
         video.sender._send_keyframe = call.video_track.request_keyframe  # type: ignore[method-assign]

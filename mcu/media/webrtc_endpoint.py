@@ -35,6 +35,7 @@ from mcu.media.engine import MediaEngine
 from mcu.media.output_format import H264, VIDEO_CODECS, VP8
 from mcu.media.site_media import SiteMedia
 from mcu.model import Conference, DirectorySite, SiteCallState, SiteType, VideoProtocol
+from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.ice import rtc_configuration
 from rtc.signalling import (
     Answer,
@@ -144,7 +145,7 @@ class CallSession:
             key=lambda c: rank.get(c.mimeType.split("/")[1].upper(), len(rank)),
         )
         video.setCodecPreferences(preferred)
-        self._hook_keyframe_requests()
+        self._tune_video_transceivers()
         await pc.setLocalDescription(await pc.createOffer())
         if self.closed:
             return
@@ -167,7 +168,7 @@ class CallSession:
         await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
         pc.addTrack(media.audio_out)
         pc.addTrack(media.video_out)
-        self._hook_keyframe_requests()
+        self._tune_video_transceivers()
         await pc.setLocalDescription(await pc.createAnswer())
         media.video_codec = negotiated_video_codec(pc.localDescription.sdp)
         if not self.closed:
@@ -175,12 +176,14 @@ class CallSession:
 
     # -- both -------------------------------------------------------------------------
 
-    def _hook_keyframe_requests(self) -> None:
+    def _tune_video_transceivers(self) -> None:
         # aiortc would set a flag for its own encoder, which never runs here: the receiver's
         # PLI/FIR must reach the site's encoder group instead.
         for transceiver in self.pc.getTransceivers():
             if transceiver.kind == "video":
                 transceiver.sender._send_keyframe = self.media.video_out.request_keyframe
+                # Our encoders run at the booked rate: a REMB estimate would change nothing.
+                disable_bitrate_estimation(transceiver.receiver)
 
     def _connection_changed(self) -> None:
         state = self.pc.connectionState
