@@ -1,10 +1,11 @@
 """Media load: concurrent 4-site conferences at 1080p30 and one 16-site conference.
 
-Three processes on 127.0.0.1: the MCU (`mcu-sim serve --no-terminals`, temp data dir), one
-process holding every simulated terminal (benchmarks/media_terminals.py; one process so the
-send log is shared and latency is glass to glass), and this one, which drives the MCU only
-through the SOAP API (raw SOAP 1.1, like soap_throughput.py) and reads its media counters
-from GET /stats/media.
+Processes on 127.0.0.1: the MCU (`mcu-sim serve --no-terminals`, temp data dir), the
+simulated terminals, one child process per conference (benchmarks/media_terminals.py: a
+conference's terminals share a process, so its send log, and latency is glass to glass; one
+process's GIL would otherwise limit the load generator), and this one, which drives the MCU
+only through the SOAP API (raw SOAP 1.1, like soap_throughput.py) and reads its media
+counters from GET /stats/media.
 
 The MCU is the system under test; the terminals are the load generator and must not be the
 bottleneck. So in each conference ONE terminal, the probe (its first site), decodes what it
@@ -23,7 +24,8 @@ Scenarios, one after the other, each measured over a window after a warm-up:
 
 Measured per scenario, over the window:
   - MCU CPU: the MCU process's utime + stime from /proc (% of one core; 200 = this machine),
-    and the terminals process's, and every other process's on the machine (/proc/stat);
+    and the terminal processes' (summed), and every other process's on the machine
+    (/proc/stat);
   - rx fps: complete video frames received per second at EVERY receiver (decoding or not):
     the MCU's sustained output rate as each site gets it; the slowest receiver is reported;
   - probe fps: frames decoded per second by each conference's probe (the slowest probe);
@@ -143,11 +145,12 @@ class TerminalsProcess:
         self.small_uris = small_uris  # sending 640x360
 
     @classmethod
-    async def start(cls, server_url: str, count: int, small_count: int) -> TerminalsProcess:
+    async def start(cls, server_url: str, count: int, small_count: int,
+                    start_index: int = 0) -> TerminalsProcess:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "benchmarks.media_load", "--terminals-child",
             "--server", server_url, "--count", str(count), "--small-count", str(small_count),
-            "--uri-prefix", URI_PREFIX,
+            "--start-index", str(start_index), "--uri-prefix", URI_PREFIX,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )
         ready = await asyncio.wait_for(cls._read(process), 180)
@@ -178,6 +181,51 @@ class TerminalsProcess:
         except (TimeoutError, ConnectionError):
             self.process.kill()
             await self.process.wait()
+
+
+class TerminalFleet:
+    """The terminals spread over several child processes, one per conference, so that one
+    process's GIL does not limit the load generator; commands go to every child and their
+    snapshots merge (CPU seconds add up)."""
+
+    def __init__(self, children: list[TerminalsProcess]) -> None:
+        self.children = children
+        self.uris = [uri for child in children for uri in child.uris]
+        self.small_uris = [uri for child in children for uri in child.small_uris]
+
+    @classmethod
+    async def start(cls, server_url: str, conferences: int, small_count: int) -> TerminalFleet:
+        """One child per 4-site conference, and one for the 16 small senders."""
+        layout = [(4, 0, 4 * index) for index in range(conferences)]
+        if small_count:
+            layout.append((0, small_count, 4 * conferences))
+        started = await asyncio.gather(
+            *(TerminalsProcess.start(server_url, count, small, start)
+              for count, small, start in layout),
+            return_exceptions=True,
+        )
+        children = [child for child in started if isinstance(child, TerminalsProcess)]
+        failure = next((child for child in started if isinstance(child, BaseException)), None)
+        if failure is not None:
+            await asyncio.gather(*(child.stop() for child in children))
+            raise failure
+        return cls(children)
+
+    async def command(self, **command: Any) -> dict[str, Any]:
+        answers = await asyncio.gather(*(child.command(**command) for child in self.children))
+        if command.get("cmd") != "snapshot":
+            return answers[0]
+        return {
+            "at": statistics.mean(answer["at"] for answer in answers),
+            "cpu_s": sum(answer["cpu_s"] for answer in answers),
+            "terminals": {uri: terminal for answer in answers
+                          for uri, terminal in answer["terminals"].items()},
+            "latencies_ms": {uri: values for answer in answers
+                             for uri, values in answer["latencies_ms"].items()},
+        }
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(child.stop() for child in self.children))
 
 
 # ---------------------------------------------------------------------- SOAP
@@ -336,7 +384,7 @@ async def run_scenario(
     plans: list[ConferencePlan],
     client: Client,
     mcu: McuProcess,
-    terminals: TerminalsProcess,
+    terminals: TerminalFleet,
     http: aiohttp.ClientSession,
     *,
     warmup_s: float,
@@ -443,7 +491,7 @@ async def _wait_joined(client: Client, booked: list[tuple[str, str, ConferencePl
         await asyncio.sleep(0.5)
 
 
-async def _wait_idle(terminals: TerminalsProcess, timeout: float = 20.0) -> None:
+async def _wait_idle(terminals: TerminalFleet, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         snapshot = await terminals.command(cmd="snapshot")
@@ -542,16 +590,17 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
     results: list[ScenarioResult] = []
     with tempfile.TemporaryDirectory(prefix="media-bench-") as temp:
         mcu = McuProcess(Path(temp) / "data", port, Path(temp) / "mcu.log")
-        terminals: TerminalsProcess | None = None
+        terminals: TerminalFleet | None = None
         client = Client(mcu.soap_url)
         try:
             await wait_until_up(mcu.soap_url)
             await client.login(*ACCOUNT)
             started = time.monotonic()
-            terminals = await TerminalsProcess.start(mcu.signalling_url, terminal_count,
-                                                     small_count)
+            terminals = await TerminalFleet.start(mcu.signalling_url, args.max_conferences,
+                                                  small_count)
             print(f"{terminal_count} + {small_count} terminals registered in "
-                  f"{time.monotonic() - started:.0f} s", flush=True)
+                  f"{time.monotonic() - started:.0f} s, in {len(terminals.children)} "
+                  "processes", flush=True)
             timing = {"warmup_s": args.warmup, "window_s": args.window}
             async with aiohttp.ClientSession() as http:
                 for count in range(1, args.max_conferences + 1):
@@ -619,7 +668,8 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
         "# Media load",
         "",
         f"Run {datetime.now(UTC).isoformat(timespec='seconds')} on {os.cpu_count()} cores; "
-        "MCU and terminals in separate processes on this machine. One probe per conference "
+        "MCU and terminals (one process per conference) in separate processes on this "
+        "machine. One probe per conference "
         "decodes; the other terminals count the frames they receive without decoding. "
         "rx fps = the slowest receiver's complete frames received/s (decoded or not); "
         "probe fps = the slowest probe's decoded frames/s; "

@@ -1,8 +1,9 @@
-"""The terminals' side of the media benchmark: one process holding every simulated terminal.
+"""The terminals' side of the media benchmark: a process holding one conference's terminals.
 
-One process, so the send log is shared: a pane's glass-to-glass latency is the time the
-receiving terminal's decoder delivered the frame minus the time the site whose marker is in
-the pane sent that frame index.
+The benchmark starts one such process per conference. A conference's terminals share it, so
+they share a send log: a pane's glass-to-glass latency is the time the receiving terminal's
+decoder delivered the frame minus the time the site whose marker is in the pane sent that
+frame index.
 
 The terminals are the load generator, not what is measured: only the probes (one terminal
 per conference, chosen by the parent before booking) decode the video they receive; every
@@ -146,9 +147,11 @@ async def run_child(args: argparse.Namespace) -> int:
     send_log = RecordingSendLog()
     common = dict(uri_prefix=args.uri_prefix, ring_delay_s=0.2, analyse_every=NEVER_ANALYSE,
                   send_log=send_log, decode_video=False)
-    terminals = await start_terminals(args.server, args.count, **common)
+    terminals = await start_terminals(args.server, args.count, start_index=args.start_index,
+                                      **common)
     try:
-        small = await start_terminals(args.server, args.small_count, start_index=args.count,
+        small = await start_terminals(args.server, args.small_count,
+                                      start_index=args.start_index + args.count,
                                       video_format=SMALL_VIDEO_FORMAT, **common)
     except BaseException:
         await stop_terminals(terminals)
@@ -186,4 +189,6 @@ def add_child_arguments(parser: argparse.ArgumentParser) -> None:
                         help="terminals sending 720p30 (child only)")
     parser.add_argument("--small-count", type=int, default=0,
                         help="terminals sending 640x360 after those (child only)")
+    parser.add_argument("--start-index", type=int, default=0,
+                        help="site index of the first terminal (child only)")
     parser.add_argument("--uri-prefix", default="0177", help="terminal URI prefix (child only)")
