@@ -7,6 +7,7 @@ levels), and what the site statuses say.
   heartbeat, its pane goes to the placeholder, the conference goes on, and it can be called
   again;
 - an ICE or DTLS failure ends the call not joined with callFailedReason 116;
+- a `bye` before the call is in conference fails it: 116 (media failed) or 115;
 - a conference whose begin time arrives calls its dial-out sites; its end hangs them all up;
 - dial-in (dialingMode 1) with access code and password; setSitesQuietEx and
   setConfSiteVolumeEx over SOAP change what the sites hear;
@@ -41,7 +42,7 @@ from mcu.calls import CallFailure
 from mcu.clock import ManualClock
 from mcu.layouts import layout_mode
 from mcu.model import ConferenceSpec, DialingMode, SiteCallState, SiteSpec, VideoFormat
-from rtc.signalling import Answer, Join, Ringing
+from rtc.signalling import Answer, Bye, Join, Ringing
 from terminals.client import CallRefused, SimulatedTerminal
 from terminals.media_sources import VideoFormat as SentVideo
 from terminals.run_command import terminal_uri
@@ -280,6 +281,58 @@ async def test_an_ice_or_dtls_failure_ends_not_joined_with_a_network_error(serve
             assert uri in runtime.registry  # only the call failed: it can be called again
         finally:
             await broken.close()
+
+
+class LeavingBeforeMediaTerminal(PeerTerminal):
+    """Rings, then sends `bye` with its reason before the call is in conference: after its
+    answer (a real aiortc SDP) when its media failed, or still ringing when it gives up."""
+
+    def __init__(self, uri: str, reason: str, answer_first: bool) -> None:
+        super().__init__(uri)
+        self.reason, self.answer_first = reason, answer_first
+
+    async def _answer(self, invite: dict) -> None:
+        call_id = invite["call_id"]
+        await self.ws.send_str(Ringing(call_id).to_json())
+        if self.answer_first:
+            pc = self._new_peer_connection()
+            await pc.setRemoteDescription(RTCSessionDescription(invite["sdp"], "offer"))
+            pc.addTrack(ToneMicrophone(1000))
+            pc.addTrack(SolidColourCamera((128, 128, 128)))
+            await pc.setLocalDescription(await pc.createAnswer())
+            await self.ws.send_str(Answer(call_id, pc.localDescription.sdp).to_json())
+        await self.ws.send_str(Bye(call_id, self.reason).to_json())
+
+
+@pytest.mark.parametrize(("reason", "answer_first", "code"), [
+    ("media failed", True, CallFailure.NETWORK_ERROR),
+    ("cancelled", False, CallFailure.CALLEE_REJECTED),
+])
+async def test_a_bye_before_the_call_is_in_conference_fails_it_with_a_reason(
+        server, reason, answer_first, code):
+    """queryConfSitesStatusEx (SOAP): not joined, with callFailedReason 116 when the terminal
+    says its media failed, 115 when it just gave up; not a plain hang-up."""
+    runtime = server.gateway.runtime
+    uri = "01770012"
+    leaving = LeavingBeforeMediaTerminal(uri, reason, answer_first)
+    async with aiohttp.ClientSession() as http:
+        await leaving.register(http, server.url("/signalling"))
+        try:
+            await eventually(lambda: uri in runtime.registry)
+            conf_id = book(server, [uri])
+            await eventually(lambda: "invite" in leaving.received, what="invited")
+            await eventually(lambda: states(server, conf_id)[uri] is SiteCallState.NOT_JOINED,
+                             timeout=3.5, what="failed before the call timeout (4 s)")
+            soap = await soap_client(server)
+            answer = await asyncio.to_thread(soap.conf_mgr.queryConfSitesStatusEx,
+                                             confId=conf_id, siteUris=[uri])
+            site = check(answer, "queryConfSitesStatusEx").siteStatuses[0]
+            assert site.callFailedReason is not None, site
+            assert site.callFailedReason.errCode == code
+            assert reason in site.callFailedReason.discription
+            assert uri in runtime.registry  # only the call failed: it can be called again
+        finally:
+            await leaving.close()
 
 
 # ---------------------------------------------------------------------------- begin and end

@@ -12,7 +12,9 @@ dial-out  offer_call(call): audio + video transceivers (sendrecv) fed by the cal
 dial-in   `join` with access code and password: the runtime accepts the site at once, the
           terminal's offer is answered with `joined`.
 either    call_ended(call) (the MCU hangs up) -> `bye`, peer connection closed;
-          `bye` from the terminal or its connection failing -> call.hang_up_remote().
+          `bye` from the terminal or its connection failing -> call.hang_up_remote() once
+          in conference; before that the call fails: 116 when the terminal's media failed
+          (its reason says "failed"), else 115 (it gave up: rejected).
 A terminal that vanishes (signalling closed or silent) hangs up all its calls remotely.
 """
 
@@ -31,6 +33,7 @@ from aiortc.sdp import SessionDescription
 from mcu.calls import Call, CallFailure
 from mcu.endpoints import TerminalDevice, simulated_terminal_device
 from mcu.errors import DomainError
+from mcu.events import ErrorInfo
 from mcu.media.engine import MediaEngine
 from mcu.media.output_format import H264, VIDEO_CODECS, VP8
 from mcu.media.site_media import SiteMedia
@@ -84,6 +87,14 @@ def video_codec_order(protocol: VideoProtocol | None, offered: Iterable[str], pr
     return order or [first, VP8 if first == H264 else H264]
 
 
+def unanswered_bye_failure(reason: str) -> ErrorInfo:
+    """Why a call the terminal left before it was in conference failed: its media could not
+    be set up (116), or it gave up on the call (115)."""
+    if "fail" in reason.lower():
+        return CallFailure.NETWORK_ERROR.info(f"terminal: {reason}")
+    return CallFailure.CALLEE_REJECTED.info(f"terminal: {reason}" if reason else "")
+
+
 def find_live_conference(runtime: Any, access_code: str) -> Conference | None:
     for conf_id in runtime.live_conference_ids():
         try:
@@ -114,6 +125,9 @@ class CallSession:
         task = asyncio.create_task(self._guard(work), name=f"{name} {self.call_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # A call closed before the task first ran (a bye right after the answer) cancels it
+        # before _guard starts `work`: close it, or it is reported as never awaited.
+        task.add_done_callback(lambda _: work.close())
 
     async def _guard(self, work: Any) -> None:
         """Negotiation errors (mostly an SDP we cannot use) end the call, never the MCU."""
@@ -307,9 +321,14 @@ class WebRtcEndpoint:
 
     def on_bye(self, message: Bye) -> None:
         session = self._session(message.call_id)
-        if session is not None:
+        if session is None:
+            return
+        if session.call.state in (SiteCallState.CALLING, SiteCallState.RINGING):
+            # Not answered yet: the call failed, and the status must say why.
+            session.call.reject(unanswered_bye_failure(message.reason))
+        else:
             session.call.hang_up_remote()
-            session.close()
+        session.close()
 
     def on_join(self, message: Join) -> None:
         if message.call_id in self.sessions:
