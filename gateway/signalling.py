@@ -5,8 +5,9 @@ terminal registers its URI and becomes reachable (runtime.registry, querySitesEx
 then calls it through its WebRtcEndpoint, or it dials in with `join`.
 
 Heartbeat: the MCU pings every terminal every `heartbeat_interval` seconds; any message from
-the terminal counts as a sign of life. A terminal silent for `heartbeat_misses` intervals,
-or whose WebSocket closed, has vanished: it is unregistered and its calls end as if it hung
+the terminal counts as a sign of life. A terminal silent for `heartbeat_misses` intervals
+(checked when that deadline falls, not at the next ping), or whose WebSocket closed, has
+vanished: it is unregistered and its calls end as if it hung
 up (the conference goes on; it can register and be called again). aiortc alone would notice
 a dead peer only after about 30 s of ICE consent failures.
 
@@ -36,6 +37,7 @@ from rtc.signalling import (
     Bye,
     Decline,
     Error,
+    HeartbeatSchedule,
     Join,
     Message,
     Ping,
@@ -86,15 +88,18 @@ class TerminalConnection:
 
     async def heartbeat_loop(self) -> None:
         loop = asyncio.get_running_loop()
+        schedule = HeartbeatSchedule(self.hub.heartbeat_interval, self.hub.heartbeat_misses)
         while True:
-            interval = self.hub.heartbeat_interval
-            await asyncio.sleep(interval)
-            if loop.time() - self.last_heard > interval * self.hub.heartbeat_misses:
+            now = loop.time()
+            await asyncio.sleep(max(0.0, schedule.next_wake(now, self.last_heard) - now))
+            now = loop.time()
+            if schedule.is_gone(now, self.last_heard):
                 log.info("terminal %s silent: vanished", self.uri or "(unregistered)")
                 await self.ws.close()
                 return
-            self._seq += 1
-            self.send(Ping(self._seq))
+            if schedule.take_ping(now):
+                self._seq += 1
+                self.send(Ping(self._seq))
 
     @property
     def uri(self) -> str | None:

@@ -25,7 +25,39 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 HEARTBEAT_INTERVAL_S = 2.0
-HEARTBEAT_MISSES = 3  # a peer silent for 3 intervals is gone (detected well within 10 s)
+HEARTBEAT_MISSES = 3  # a peer silent for 3 intervals (6 s) is gone: within the 10 s bound
+
+
+@dataclass
+class HeartbeatSchedule:
+    """When one side of a connection pings and when it gives the other up. The peer is gone
+    once nothing was heard from it for `misses` intervals, checked at that very deadline (not
+    at the next ping, which could add up to an interval): a peer that hangs is detected
+    interval * misses after its last message at most."""
+
+    interval: float = HEARTBEAT_INTERVAL_S
+    misses: int = HEARTBEAT_MISSES
+    next_ping: float | None = None
+
+    @property
+    def silence_limit(self) -> float:
+        return self.interval * self.misses
+
+    def next_wake(self, now: float, last_heard: float) -> float:
+        """The loop time to sleep until: the next ping, or the silent peer's deadline."""
+        if self.next_ping is None:
+            self.next_ping = now + self.interval
+        return min(self.next_ping, last_heard + self.silence_limit)
+
+    def is_gone(self, now: float, last_heard: float) -> bool:
+        return now >= last_heard + self.silence_limit  # the same sum next_wake sleeps until
+
+    def take_ping(self, now: float) -> bool:
+        """True when a ping is due at `now` (the next one is then one interval away)."""
+        if self.next_ping is None or now < self.next_ping:
+            return False
+        self.next_ping = now + self.interval
+        return True
 
 
 class SignallingError(ValueError):

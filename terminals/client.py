@@ -29,13 +29,12 @@ from aiortc.sdp import SessionDescription
 from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.ice import rtc_configuration, use_media_address
 from rtc.signalling import (
-    HEARTBEAT_INTERVAL_S,
-    HEARTBEAT_MISSES,
     Answer,
     Bye,
     Capabilities,
     Decline,
     Error,
+    HeartbeatSchedule,
     Invite,
     Join,
     Joined,
@@ -237,14 +236,18 @@ class SimulatedTerminal:
 
     async def _heartbeat(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         loop = asyncio.get_running_loop()
+        schedule = HeartbeatSchedule()
         while True:
-            await asyncio.sleep(HEARTBEAT_INTERVAL_S)
-            if loop.time() - self._last_heard > HEARTBEAT_INTERVAL_S * HEARTBEAT_MISSES:
+            now = loop.time()
+            await asyncio.sleep(max(0.0, schedule.next_wake(now, self._last_heard) - now))
+            now = loop.time()
+            if schedule.is_gone(now, self._last_heard):
                 log.warning("%s: the MCU is silent, reconnecting", self.uri)
                 await ws.close()
                 return
-            self._ping_seq += 1
-            await self._send(Ping(self._ping_seq))
+            if schedule.take_ping(now):
+                self._ping_seq += 1
+                await self._send(Ping(self._ping_seq))
 
     async def _send(self, message: Message) -> None:
         if self._ws is not None and not self._ws.closed:

@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import aiohttp
@@ -25,7 +26,7 @@ from mcu.model import (
     SiteSpec,
     VideoFormat,
 )
-from rtc.signalling import Register
+from rtc.signalling import HEARTBEAT_INTERVAL_S, HEARTBEAT_MISSES, HeartbeatSchedule, Register
 from tests.test_media_engine import BLUE_RGB, RED_RGB, PeerTerminal, eventually, near
 
 A, B, C = "01010086", "01010010", "01010099"
@@ -147,6 +148,31 @@ async def test_a_silent_terminal_is_dropped_after_three_heartbeats(server, http)
         pings += json.loads(frame.data)["type"] == "ping"
     assert pings >= 2
     assert A not in server.gateway.runtime.registry
+
+
+def hung_peer_detected_at(last_heard: float) -> tuple[float, list[float]]:
+    """Run the heartbeat loop's steps (gateway and terminal alike) in simulated loop time,
+    starting at 0, for a peer whose last message came at `last_heard`: when it is given up,
+    and when it was pinged."""
+    schedule, now, pings = HeartbeatSchedule(), 0.0, []
+    for _ in range(100):
+        now = max(now, schedule.next_wake(now, last_heard))
+        if schedule.is_gone(now, last_heard):
+            return now, pings
+        if schedule.take_ping(now):
+            pings.append(now)
+    raise AssertionError(f"never given up; pinged at {pings}")
+
+
+@pytest.mark.parametrize("last_heard", [0.0, 0.5, 1.99, 2.01, 3.7])
+def test_a_hung_peer_is_given_up_three_intervals_after_its_last_message(last_heard):
+    """The deadline is checked when it falls, not at the next ping: 6 s after the peer's last
+    message (the product's 2 s x 3), never up to an interval later (8 s)."""
+    limit = HEARTBEAT_INTERVAL_S * HEARTBEAT_MISSES
+    detected, pings = hung_peer_detected_at(last_heard)
+    assert detected == pytest.approx(last_heard + limit)
+    assert pings and all(b - a == pytest.approx(HEARTBEAT_INTERVAL_S)
+                         for a, b in pairwise(pings))
 
 
 async def test_a_terminal_answering_pings_stays_registered(server, http):
