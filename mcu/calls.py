@@ -8,7 +8,8 @@ that places it.
 
 The runtime owns the timeout (asyncio loop time, a setting): a call still CALLING when it
 fires never reached a terminal (SMC reason 109, callee offline); one still RINGING was not
-answered (129). Callbacks on a call that is already over are ignored, so a terminal that
+answered (129). A dial-in is a Call too: CALLING from the accepted join until its media
+flows (answer()), and a timeout then means its media never came (116). Callbacks on a call that is already over are ignored, so a terminal that
 answers after the timeout or after a hang-up changes nothing.
 """
 
@@ -67,6 +68,7 @@ class Call:
         self.endpoint: Endpoint | None = None
         self._on_change = on_change
         self._timeout: asyncio.TimerHandle | None = None
+        self._timeout_reason: ErrorInfo | None = None
 
     @property
     def uri(self) -> str:
@@ -101,8 +103,11 @@ class Call:
 
     # --- driven by the MCU side (runtime) ---
 
-    def start_timeout(self, seconds: float) -> None:
+    def start_timeout(self, seconds: float, reason: ErrorInfo | None = None) -> None:
+        """Fail the call if it is not in conference after `seconds`: with `reason`, or by
+        its state (109 never reached, 129 not answered)."""
         loop = asyncio.get_running_loop()
+        self._timeout_reason = reason
         self._timeout = loop.call_later(seconds, self._timed_out)
 
     def hang_up_local(self) -> bool:
@@ -115,7 +120,9 @@ class Call:
 
     def _timed_out(self) -> None:
         self._timeout = None
-        if self.state is SiteCallState.CALLING:
+        if self._timeout_reason is not None:
+            self.reject(self._timeout_reason)
+        elif self.state is SiteCallState.CALLING:
             self._fail(CallFailure.CALLEE_OFFLINE.info())
         elif self.state is SiteCallState.RINGING:
             self._fail(CallFailure.NO_ANSWER.info())

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from mcu.calls import Call, Dialer, RegistryDialer
+from mcu.calls import Call, CallFailure, Dialer, RegistryDialer
 from mcu.clock import Clock
 from mcu.endpoints import DeviceVersion, Endpoint, EndpointRegistry, TerminalDevice, VideoInput
 from mcu.errors import DomainError, Fault
@@ -275,7 +275,8 @@ class ConferenceRuntime:
 
     def accept_dial_in(self, conf_id: str, endpoint: Endpoint) -> Call:
         """A terminal calls in (dialingMode 1, or any booked site dialling the conference):
-        signalling (issue 4) hands over the endpoint; the site joins at once."""
+        signalling (issue 4) hands over the endpoint. The site is CALLING until the endpoint
+        answers the call (its media flows); past the call timeout it fails (116)."""
         live = self._running(conf_id)
         site = live.sites.get(endpoint.uri)
         if site is None:
@@ -283,9 +284,12 @@ class ConferenceRuntime:
         if site.call is not None and site.call.active:
             raise DomainError(Fault.SITE_ALREADY_IN_CONFERENCE, endpoint.uri)
         call = Call(live.conf_id, site.spec, self._call_changed)
+        call.endpoint = endpoint
         site.call = call
         site.last_failure = None
-        call.answer(endpoint)
+        self.events.emit(SiteCallStateChanged(live.conf_id, site.uri, call.state))
+        call.start_timeout(self.call_timeout,
+                           CallFailure.NETWORK_ERROR.info("dial-in: no media before the timeout"))
         return call
 
     def _dial(self, live: LiveConference, site: LiveSite) -> None:

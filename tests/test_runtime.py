@@ -237,7 +237,10 @@ async def test_begin_calls_dial_out_sites_only_and_end_hangs_up_everyone():
     await wait_for_state(runtime, "100", B, SiteCallState.IN_CONFERENCE)
     assert runtime.site_statuses("100", [C])[0].state is SiteCallState.NOT_JOINED
 
-    runtime.accept_dial_in("100", terminals[C])
+    call = runtime.accept_dial_in("100", terminals[C])
+    # accepted, but in conference only once its endpoint says media flows
+    assert runtime.site_statuses("100", [C])[0].state is SiteCallState.CALLING
+    call.answer(terminals[C])
     assert runtime.site_statuses("100", [C])[0].state is SiteCallState.IN_CONFERENCE
 
     clock.set(BEGIN + timedelta(hours=2))

@@ -18,6 +18,7 @@ from gateway.settings import load_settings
 from gateway.signalling import SIGNALLING, with_registered_terminals
 from mcu.calls import CallFailure
 from mcu.clock import ManualClock
+from mcu.events import SiteCallStateChanged
 from mcu.model import (
     ConferenceSpec,
     DialingMode,
@@ -26,8 +27,23 @@ from mcu.model import (
     SiteSpec,
     VideoFormat,
 )
-from rtc.signalling import HEARTBEAT_INTERVAL_S, HEARTBEAT_MISSES, HeartbeatSchedule, Register
-from tests.test_media_engine import BLUE_RGB, RED_RGB, PeerTerminal, eventually, near
+from rtc.signalling import (
+    HEARTBEAT_INTERVAL_S,
+    HEARTBEAT_MISSES,
+    HeartbeatSchedule,
+    Join,
+    Pong,
+    Register,
+)
+from tests.test_media_engine import (
+    BLUE_RGB,
+    RED_RGB,
+    PeerTerminal,
+    SolidColourCamera,
+    ToneMicrophone,
+    eventually,
+    near,
+)
 
 A, B, C = "01010086", "01010010", "01010099"
 HEARTBEAT = 0.1  # seconds; the product's is 2 s
@@ -294,8 +310,64 @@ async def test_dial_in_with_access_code_and_password(server, http):
     await eventually(lambda: "joined" in blue.received, what="joined")
     joined = next(m for m in blue.messages if m["type"] == "joined")
     assert joined["call_id"] == "good" and joined["conf_id"] == conf_id
-    assert site_states(server, conf_id)[B] is SiteCallState.IN_CONFERENCE
+    await eventually(lambda: site_states(server, conf_id)[B] is SiteCallState.IN_CONFERENCE,
+                     what="in conference once media flows")
     # B is alone: its CP_None picture is itself
     await eventually(lambda: blue.picture is not None and near(blue.colour_at(0.5, 0.5), BLUE_RGB),
                      what="own picture")
     await blue.close()
+
+
+class StalledDialIn(PeerTerminal):
+    """Dials in with a real aiortc offer, then never applies the MCU's `joined` answer: no
+    DTLS, no media. With `no_candidates`, its offer carries no ICE candidate at all."""
+
+    no_candidates: bool = False
+
+    async def dial_in(self, access_code: str, password: str, call_id: str = "stalled") -> None:
+        pc = self._new_peer_connection()
+        pc.addTransceiver(ToneMicrophone(self.amplitude), direction="sendrecv")
+        pc.addTransceiver(SolidColourCamera(self.rgb), direction="sendrecv")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        if self.no_candidates:
+            sdp = "".join(line for line in sdp.splitlines(keepends=True)
+                          if not line.startswith("a=candidate:"))
+        await self.ws.send_str(Join(call_id, access_code, password, sdp).to_json())
+
+    async def _read(self) -> None:
+        async for frame in self.ws:
+            message = json.loads(frame.data)
+            self.received.append(message["type"])
+            self.messages.append(message)
+            if message["type"] == "ping":
+                await self.ws.send_str(Pong(message["seq"]).to_json())
+
+
+@pytest.mark.parametrize("no_candidates", [False, True])
+async def test_a_dial_in_is_in_conference_only_once_media_flows(server, http, no_candidates):
+    """An accepted join is not yet in conference (issue 4: ICE, DTLS and first media); a
+    dial-in whose media never comes ends not joined with 116, and the terminal gets bye."""
+    stalled = StalledDialIn(C)
+    stalled.no_candidates = no_candidates
+    await stalled.register(http, server.url("/signalling"))
+    runtime = server.gateway.runtime
+    await eventually(lambda: C in runtime.registry)
+    conf_id = schedule(server, [C], password="123456")
+    conference = server.gateway.scheduler.get(conf_id)
+    changes: list[SiteCallStateChanged] = []
+    unsubscribe = runtime.subscribe(
+        lambda e: changes.append(e) if isinstance(e, SiteCallStateChanged) else None)
+    try:
+        await stalled.dial_in(conference.access_code, "123456")
+        await eventually(lambda: "joined" in stalled.received, what="joined")
+        await eventually(lambda: site_states(server, conf_id)[C] is SiteCallState.NOT_JOINED,
+                         timeout=10, what="failed (the call timeout is 2 s)")
+        assert [e.state for e in changes] == [SiteCallState.CALLING, SiteCallState.NOT_JOINED]
+        failed = runtime.site_statuses(conf_id, [C])[0].call_failed_reason
+        assert failed is not None and failed.code == CallFailure.NETWORK_ERROR
+        await eventually(lambda: "bye" in stalled.received, what="the terminal is told")
+        assert C in runtime.registry  # it can dial in again
+    finally:
+        unsubscribe()
+        await stalled.close()

@@ -9,8 +9,9 @@ dial-out  offer_call(call): audio + video transceivers (sendrecv) fed by the cal
           remote description, then call.answer() once ICE and DTLS are connected AND the
           first decoded audio or video frame has arrived; `decline` -> rejected (115); the
           connection failing before that -> network error (116).
-dial-in   `join` with access code and password: the runtime accepts the site at once, the
-          terminal's offer is answered with `joined`.
+dial-in   `join` with access code and password: the runtime accepts the site (CALLING),
+          the terminal's offer is answered with `joined`, then call.answer() under the same
+          rule as dial-out; the connection failing before that -> network error (116).
 either    call_ended(call) (the MCU hangs up) -> `bye`, peer connection closed;
           `bye` from the terminal or its connection failing -> call.hang_up_remote() once
           in conference; before that the call fails: 116 when the terminal's media failed
@@ -170,10 +171,7 @@ class CallSession:
     async def answered(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         self.media.video_codec = negotiated_video_codec(sdp)
-        await self.connected.wait()
-        await self.media.first_media.wait()
-        if not self.closed:
-            self.call.answer(self.endpoint)
+        await self._media_flowing()
 
     # -- dial-in ----------------------------------------------------------------------
 
@@ -185,8 +183,17 @@ class CallSession:
         self._tune_video_transceivers()
         await pc.setLocalDescription(await pc.createAnswer())
         media.video_codec = negotiated_video_codec(pc.localDescription.sdp)
+        if self.closed:
+            return
+        self.endpoint.send(Joined(self.call_id, self.call.conf_id, pc.localDescription.sdp))
+        await self._media_flowing()
+
+    async def _media_flowing(self) -> None:
+        """In conference = ICE and DTLS connected and the first frame decoded, either way."""
+        await self.connected.wait()
+        await self.media.first_media.wait()
         if not self.closed:
-            self.endpoint.send(Joined(self.call_id, self.call.conf_id, pc.localDescription.sdp))
+            self.call.answer(self.endpoint)
 
     # -- both -------------------------------------------------------------------------
 
@@ -349,8 +356,8 @@ class WebRtcEndpoint:
             return
         try:
             session = CallSession(self, message.call_id, call)
-        except DomainError as error:
-            call.hang_up_remote()
+        except DomainError as error:  # the conference's media is gone: it is ending
+            call.reject(CallFailure.NETWORK_ERROR.info("conference media unavailable"))
             self._refuse(message.call_id, DIAL_IN_REFUSED, str(error))
             return
         self.sessions[session.call_id] = session
