@@ -6,8 +6,9 @@ up with `bye`; it pings the MCU every 2 s and answers the MCU's pings, so either
 the other vanish within HEARTBEAT_MISSES intervals. A lost signalling connection ends the
 call and is re-established every second until the terminal is stopped.
 
-Media: one audio and one video transceiver, sendrecv. It sends the pre-encoded loop of the
-negotiated video codec (H264 preferred, else VP8) and its synthetic voice, and keeps
+Media: one audio and one video transceiver, sendrecv, offering and answering only the codecs
+its capabilities declare, in their order. It sends the pre-encoded loop of the negotiated
+video codec (H264 preferred, else VP8) and its synthetic voice, and keeps
 statistics of what it receives (terminals/receiver.py). With decode_video=False it counts
 the complete video frames it receives without decoding them (terminals/frame_counter.py):
 a cheap receiver for load tests, with no picture, panes or latency.
@@ -23,10 +24,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import aiohttp
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
 from rtc.bandwidth_estimation import disable_bitrate_estimation
+from rtc.codec_preferences import codec_preferences
 from rtc.ice import rtc_configuration, use_media_address
 from rtc.signalling import (
     Answer,
@@ -87,6 +89,7 @@ class TerminalStats:
     audio_frames: int
     heard: dict[str, float]  # talker uri (or "#index") -> level
     calls: int = 0
+    audio_codec: str | None = None  # "OPUS", "G722", "PCMU", "PCMA" of the last call
 
 
 @dataclass
@@ -149,6 +152,7 @@ class SimulatedTerminal:
         self._stopping = False
         self._tasks: set[asyncio.Task] = set()
         self._video_codec: str | None = None
+        self._audio_codec: str | None = None
         self._frames_sent_before = 0
         self._keyframe_requests_before = 0
         self.call_ended = asyncio.Event()
@@ -177,6 +181,7 @@ class SimulatedTerminal:
         self.send_log.register_site(self.site_index, self.uri,
                                     self.loop_frames / self.video_format.fps)
         preferred = self._video_codecs()[0]
+        self._audio_codecs()  # refuse a terminal that could not speak before it registers
         await self._loop_for(preferred)
         self._server_url = server_url
         self._session = aiohttp.ClientSession()
@@ -364,9 +369,10 @@ class SimulatedTerminal:
         self._call = call
         self.call_ended.clear()
         call.video_track = EncodedVideoTrack(self.site_index, None, self.send_log)
-        pc.addTransceiver(SpeechTrack(self.speech), direction="sendrecv")
+        audio = pc.addTransceiver(SpeechTrack(self.speech), direction="sendrecv")
+        audio.setCodecPreferences(self._audio_codecs())
         video = pc.addTransceiver(call.video_track, direction="sendrecv")
-        video.setCodecPreferences(self._codec_preferences())
+        video.setCodecPreferences(codec_preferences("video", self._video_codecs()))
         self.video.count_frames_of(video.receiver)
         disable_bitrate_estimation(video.receiver)  # the MCU encodes at the booked rate
         # aiortc asks its sender to encode a keyframe on PLI/FIR; our sender does not encode,
@@ -389,19 +395,20 @@ class SimulatedTerminal:
 
         return call
 
-    def _codec_preferences(self) -> list:
-        capabilities = RTCRtpSender.getCapabilities("video").codecs
-        ordered = []
-        for name in self._video_codecs():
-            ordered += [c for c in capabilities if c.mimeType.lower() == f"video/{name}".lower()]
-        return ordered + [c for c in capabilities if c.mimeType.lower() == "video/rtx"]
+    def _audio_codecs(self) -> list[RTCRtpCodecCapability]:
+        """Only the declared audio codecs, in the declared order, offered and answered."""
+        codecs = codec_preferences("audio", self.capabilities.audio_codecs)
+        if not codecs:
+            raise ValueError(f"{self.uri}: none of {self.capabilities.audio_codecs} is known")
+        return codecs
 
     async def _start_sending(self, call: _Call, answer_sdp: str) -> None:
         """Give the video track the loop of the codec the answer chose."""
-        codec = _negotiated_video_codec(answer_sdp)
+        codec = _negotiated_codec(answer_sdp, "video")
         if codec is None or codec not in SUPPORTED_VIDEO_CODECS:
             raise ValueError(f"no common video codec (answer chose {codec})")
         self._video_codec = codec
+        self._audio_codec = _negotiated_codec(answer_sdp, "audio")
         assert call.video_track is not None
         call.video_track.use_loop(await self._loop_for(codec))
 
@@ -459,13 +466,14 @@ class SimulatedTerminal:
             audio_frames=self.audio.frames_received,
             heard=self.heard(),
             calls=self.calls_established,
+            audio_codec=self._audio_codec,
         )
 
 
-def _negotiated_video_codec(answer_sdp: str) -> str | None:
-    """The first codec of the answer's video section: what both sides send."""
+def _negotiated_codec(answer_sdp: str, kind: str) -> str | None:
+    """The first codec of the answer's audio or video section: what both sides send."""
     description = SessionDescription.parse(answer_sdp)
     for media in description.media:
-        if media.kind == "video" and media.rtp.codecs:
+        if media.kind == kind and media.rtp.codecs:
             return media.rtp.codecs[0].mimeType.split("/", 1)[1].upper()
     return None

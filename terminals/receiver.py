@@ -198,10 +198,15 @@ class AudioReceiver:
     """The last `window_s` of the received audio, mono, and who is talking in it."""
 
     def __init__(self, window_s: float = 1.0) -> None:
-        self._ring = np.zeros(int(SAMPLE_RATE * window_s), np.float32)
+        self.window_s = window_s
+        self.frames_received = 0
+        self._start_window(SAMPLE_RATE)
+
+    def _start_window(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self._ring = np.zeros(int(sample_rate * self.window_s), np.float32)
         self._write = 0
         self._filled = 0
-        self.frames_received = 0
 
     async def consume(self, track: MediaStreamTrack) -> None:
         try:
@@ -212,8 +217,10 @@ class AudioReceiver:
 
     def on_frame(self, frame: av.AudioFrame) -> None:
         self.frames_received += 1
-        if frame.sample_rate != SAMPLE_RATE:
-            return  # aiortc's decoders all deliver 48 kHz; anything else is not measured
+        if frame.sample_rate != self.sample_rate:
+            # Opus decodes to 48 kHz, G.722 to 16 kHz, G.711 to 8 kHz: every talker's
+            # partials lie below 4 kHz, so each is measured at the rate it comes in.
+            self._start_window(frame.sample_rate)
         samples = frame.to_ndarray()
         channels = len(frame.layout.channels)
         if frame.format.is_planar:
@@ -244,4 +251,4 @@ class AudioReceiver:
 
     def heard(self, talkers: Iterable[int]) -> dict[int, float]:
         """Level (0..1, SpeechSynth's scale) of each talker in the last window of the mix."""
-        return talker_levels(self.recent_samples(), talkers)
+        return talker_levels(self.recent_samples(), talkers, self.sample_rate)

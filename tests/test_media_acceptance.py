@@ -12,7 +12,8 @@ levels), and what the site statuses say.
 - dial-in (dialingMode 1) with access code and password; setSitesQuietEx and
   setConfSiteVolumeEx over SOAP change what the sites hear;
 - a declined call (115) and one never answered (129) end not joined with their reason;
-- G.722, when a terminal offers only it, carries the audio both ways.
+- G.722, when a terminal offers only it, carries the audio both ways; a terminal declaring
+  only G.722 (or G.711) is called with that codec; one declaring none the MCU has is refused.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from mcu.calls import CallFailure
 from mcu.clock import ManualClock
 from mcu.layouts import layout_mode
 from mcu.model import ConferenceSpec, DialingMode, SiteCallState, SiteSpec, VideoFormat
-from rtc.signalling import Answer, Bye, Join, Ringing
+from rtc.signalling import Answer, Bye, Capabilities, Join, Register, Ringing
 from terminals.client import CallRefused, SimulatedTerminal
 from terminals.media_sources import VideoFormat as SentVideo
 from terminals.run_command import terminal_uri
@@ -508,6 +509,66 @@ async def test_a_g722_only_terminal_is_heard_and_hears(server):
         finally:
             await g722.close()
             await listener.stop()
+
+
+@pytest.mark.parametrize("codec", ["G722", "PCMU"])
+async def test_a_terminal_declaring_one_audio_codec_is_called_with_it(server, codec):
+    """A terminal whose capabilities declare only G.722 (or only G.711 mu-law), called with
+    connectSitesEx: the MCU's offer lists only that audio codec, the call settles on it, and
+    the audio goes both ways (each hears the other's talker partials)."""
+    runtime = server.gateway.runtime
+    listener = terminal(13, decode_video=False)
+    narrow = terminal(14, decode_video=False, capabilities=Capabilities(audio_codecs=[codec]))
+    for t in (listener, narrow):
+        await t.start(signalling_url(server))
+    try:
+        conf_id = book(server, [listener.uri, narrow.uri], dial_in=frozenset({narrow.uri}))
+        await eventually(lambda: states(server, conf_id)[listener.uri]
+                         is SiteCallState.IN_CONFERENCE, what="the listener called")
+        soap = await soap_client(server)
+        assert await asyncio.to_thread(soap.conf_mgr.connectSitesEx, confId=conf_id,
+                                       siteUris=[narrow.uri]) == 0
+        await eventually(lambda: states(server, conf_id)[narrow.uri]
+                         is SiteCallState.IN_CONFERENCE, what=f"the {codec} terminal called")
+
+        (session,) = runtime.registry.lookup(narrow.uri).sessions.values()
+        offer = session.pc.localDescription.sdp.split("m=video")[0]
+        offered = set(re.findall(r"a=rtpmap:\d+ ([^/]+)/", offer))
+        assert offered == {codec}, offered
+        assert narrow.stats().audio_codec == codec
+        assert listener.stats().audio_codec == "OPUS"
+
+        await eventually(lambda: narrow.heard().get(listener.uri, 0) > 0.25,
+                         what=f"the {codec} terminal hears the listener")
+        await eventually(lambda: listener.heard().get(narrow.uri, 0) > 0.25,
+                         what=f"the listener hears the {codec} terminal")
+        assert narrow.heard().get(narrow.uri, 0) < 0.05  # not itself
+    finally:
+        for t in (listener, narrow):
+            await t.stop()
+
+
+async def test_a_terminal_declaring_no_audio_codec_the_mcu_has_is_refused_with_a_reason(server):
+    """A registration whose audio codecs the MCU cannot offer: the call is not placed (no
+    invite) and ends not joined, callFailedReason 116 naming the mismatch."""
+    runtime = server.gateway.runtime
+    uri = "01770015"
+    mute = PeerTerminal(uri)
+    async with aiohttp.ClientSession() as http:
+        mute.ws = await http.ws_connect(server.url("/signalling"))
+        capabilities = Capabilities(audio_codecs=["AMR-WB"])
+        await mute.ws.send_str(Register(uri, "amr only", capabilities=capabilities).to_json())
+        mute.tasks.append(asyncio.create_task(mute._read()))
+        try:
+            await eventually(lambda: uri in runtime.registry)
+            conf_id = book(server, [uri])
+            await eventually(lambda: states(server, conf_id)[uri] is SiteCallState.NOT_JOINED)
+            reason = status_of(server, conf_id, uri).call_failed_reason
+            assert reason is not None and reason.code == CallFailure.NETWORK_ERROR
+            assert "no common audio codec" in reason.description and "AMR-WB" in reason.description
+            assert "invite" not in mute.received
+        finally:
+            await mute.close()
 
 
 def _rms(t: SimulatedTerminal) -> float:

@@ -5,7 +5,8 @@ WebSocket; here only a `send(message)` callable, mcu/ knows no HTTP). Each call 
 CallSession with its own RTCPeerConnection built from rtc.ice.rtc_configuration():
 
 dial-out  offer_call(call): audio + video transceivers (sendrecv) fed by the call's
-          SiteMedia, `invite` with the SDP offer. `ringing` -> call.ringing(); `answer` ->
+          SiteMedia, offering only the codecs the terminal declared (refused with 116 when
+          it declared none the MCU has), `invite` with the SDP offer. `ringing` -> call.ringing(); `answer` ->
           remote description, then call.answer() once ICE and DTLS are connected AND the
           first decoded audio or video frame has arrived; `decline` -> rejected (115); the
           connection failing before that -> network error (116).
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
 from mcu.calls import Call, CallFailure
@@ -36,10 +37,11 @@ from mcu.endpoints import TerminalDevice, simulated_terminal_device
 from mcu.errors import DomainError
 from mcu.events import ErrorInfo
 from mcu.media.engine import MediaEngine
-from mcu.media.output_format import H264, VIDEO_CODECS, VP8
+from mcu.media.output_format import H264, VIDEO_CODECS
 from mcu.media.site_media import SiteMedia
 from mcu.model import Conference, DirectorySite, SiteCallState, SiteType, VideoProtocol
 from rtc.bandwidth_estimation import disable_bitrate_estimation
+from rtc.codec_preferences import codec_preferences, rtp_name, supported_codec_names
 from rtc.ice import rtc_configuration
 from rtc.signalling import (
     Answer,
@@ -79,13 +81,42 @@ def negotiated_video_codec(sdp: str) -> str | None:
 
 
 def video_codec_order(protocol: VideoProtocol | None, offered: Iterable[str], preferred: str) -> list[str]:
-    """Codecs to offer, best first: the booked videoProtocol if H.264, else the MCU's
-    preference, then whatever else the terminal declared it decodes."""
+    """Video codecs to offer, best first: the booked videoProtocol if H.264, else the MCU's
+    preference, if the terminal declared it, then whatever else it declared that the MCU
+    encodes. Empty when it declared none of those."""
     first = H264 if protocol in (VideoProtocol.H264, VideoProtocol.H264_HP) else preferred
-    declared = [codec.upper() for codec in offered if codec.upper() in VIDEO_CODECS]
-    order = [first] if first in declared or not declared else []
-    order += [codec for codec in declared if codec not in order]
-    return order or [first, VP8 if first == H264 else H264]
+    declared = [name for codec in offered
+                for name in [rtp_name(c) for c in codec_preferences("video", [codec])]
+                if name in VIDEO_CODECS]
+    order = [first] if first in declared else []
+    return order + [codec for codec in dict.fromkeys(declared) if codec not in order]
+
+
+class NoCommonCodec(Exception):
+    """The terminal declared no codec of a kind that the MCU can send."""
+
+
+@dataclass(frozen=True)
+class CallCodecs:
+    """What the MCU offers a terminal, in order of preference."""
+
+    audio: list[RTCRtpCodecCapability]
+    video: list[RTCRtpCodecCapability]
+
+    @classmethod
+    def of(cls, capabilities: Capabilities, protocol: VideoProtocol | None,
+           preferred_video: str) -> CallCodecs:
+        audio = codec_preferences("audio", capabilities.audio_codecs)
+        if not audio:
+            raise NoCommonCodec(
+                f"no common audio codec: the terminal declares {capabilities.audio_codecs}, "
+                f"the MCU has {supported_codec_names('audio')}")
+        video_order = video_codec_order(protocol, capabilities.video_codecs, preferred_video)
+        if not video_order:
+            raise NoCommonCodec(
+                f"no common video codec: the terminal declares {capabilities.video_codecs}, "
+                f"the MCU has {sorted(VIDEO_CODECS)}")
+        return cls(audio, codec_preferences("video", video_order))
 
 
 def unanswered_bye_failure(reason: str) -> ErrorInfo:
@@ -144,22 +175,12 @@ class CallSession:
 
     # -- dial-out ---------------------------------------------------------------------
 
-    async def offer(self, conf_name: str) -> None:
+    async def offer(self, conf_name: str, codecs: CallCodecs) -> None:
         pc, media = self.pc, self.media
-        pc.addTransceiver(media.audio_out, direction="sendrecv")
+        audio = pc.addTransceiver(media.audio_out, direction="sendrecv")
+        audio.setCodecPreferences(codecs.audio)
         video = pc.addTransceiver(media.video_out, direction="sendrecv")
-        order = video_codec_order(
-            self.call.site.video_protocol,
-            self.endpoint.capabilities.video_codecs,
-            self.endpoint.engine.settings.preferred_codec,
-        )
-        available = RTCRtpSender.getCapabilities("video").codecs
-        rank = {name: index for index, name in enumerate(order)}
-        preferred = sorted(
-            (c for c in available if c.mimeType.split("/")[1].upper() in rank or c.name == "rtx"),
-            key=lambda c: rank.get(c.mimeType.split("/")[1].upper(), len(rank)),
-        )
-        video.setCodecPreferences(preferred)
+        video.setCodecPreferences(codecs.video)
         self._tune_video_transceivers()
         await pc.setLocalDescription(await pc.createOffer())
         if self.closed:
@@ -291,6 +312,12 @@ class WebRtcEndpoint:
 
     def offer_call(self, call: Call) -> None:
         try:
+            codecs = CallCodecs.of(self.capabilities, call.site.video_protocol,
+                                   self.engine.settings.preferred_codec)
+        except NoCommonCodec as mismatch:  # nothing to invite it with
+            call.reject(CallFailure.NETWORK_ERROR.info(str(mismatch)))
+            return
+        try:
             session = CallSession(self, uuid.uuid4().hex, call)
         except DomainError:  # the conference's media is gone: it is ending
             call.reject(CallFailure.NETWORK_ERROR.info("conference media unavailable"))
@@ -300,7 +327,7 @@ class WebRtcEndpoint:
             conf_name = self.runtime.scheduler.get(call.conf_id).spec.name
         except DomainError:
             conf_name = ""
-        session.spawn(session.offer(conf_name), "offer")
+        session.spawn(session.offer(conf_name, codecs), "offer")
 
     def call_ended(self, call: Call) -> None:
         for session in list(self.sessions.values()):
