@@ -9,6 +9,7 @@ An encoder is used from one worker thread at a time; PyAV releases the GIL while
 from __future__ import annotations
 
 import fractions
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,7 +41,7 @@ class VideoEncoder(Protocol):
     def close(self) -> None: ...
 
 
-class _PyAvEncoder:
+class _PyAvEncoder(ABC):
     codec_name = ""
 
     def __init__(self, output: OutputFormat, tuning: EncoderTuning) -> None:
@@ -56,8 +57,9 @@ class _PyAvEncoder:
         self._configure(context, output, tuning)
         self._context = context
 
+    @abstractmethod
     def _configure(self, context, output: OutputFormat, tuning: EncoderTuning) -> None:
-        raise NotImplementedError
+        """The codec's own options (preset, real-time settings) on the new context."""
 
     def encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> list[av.Packet]:
         """Encode the (reused) composed frame; pts in 1/90000 s."""
