@@ -329,6 +329,7 @@ class GroupResult:
     format: str
     sites: int
     encoded_fps: float
+    sender_restarts: int  # in the window: a site's sender fell behind and waited for a keyframe
 
 
 @dataclass
@@ -526,6 +527,8 @@ def _conference_result(
             encoded_fps=round(
                 (group["frames_encoded"] - before_groups.get(key, {}).get("frames_encoded", 0))
                 / elapsed, 1),
+            sender_restarts=group["sender_restarts"]
+            - before_groups.get(key, {}).get("sender_restarts", 0),
         )
         for key, group in after_groups.items()
     ]
@@ -698,7 +701,8 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
         for c in r.per_conference:
             for g in c.groups:
                 lines.append(f"- {r.name}, conference {c.conf_id}: {g.format} -> {g.sites} "
-                             f"sites, {g.encoded_fps} fps encoded; received fps by format "
+                             f"sites, {g.encoded_fps} fps encoded, {g.sender_restarts} sender "
+                             f"restarts; received fps by format "
                              f"{c.received_fps_by_format}; probe {c.probe} decoded "
                              f"{c.probe_decoded_fps} fps")
     lines += ["", "Summary: " + json.dumps(conclusion), ""]

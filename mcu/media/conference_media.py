@@ -107,6 +107,7 @@ class GroupStats:
     frames_encoded: int
     keyframes: int
     output_fps: float
+    sender_restarts: int  # over the group's sites: a sender fell behind and waited for a keyframe
 
 
 class ConferenceMedia:
@@ -408,6 +409,7 @@ class ConferenceMedia:
                 frames_encoded=group.frames_encoded,
                 keyframes=group.keyframes_encoded,
                 output_fps=round(group.output_rate.rate(now), 1),
+                sender_restarts=sum(track.backlog_restarts for track in group.subscribers),
             )
             for key, group in self.groups.items()
         ]

@@ -162,6 +162,7 @@ class SiteVideoTrack(MediaStreamTrack):
         self.uri = uri
         self.group: EncoderGroup | None = None
         self.packets_sent = 0
+        self.backlog_restarts = 0  # times the sender fell TRACK_BACKLOG behind
         self._backlog: collections.deque[av.Packet] = collections.deque()
         self._ready = asyncio.Event()
         self._awaiting_keyframe = True
@@ -195,6 +196,7 @@ class SiteVideoTrack(MediaStreamTrack):
             # The sender stalled; old packets are useless now. Restart at a keyframe.
             self._backlog.clear()
             self._awaiting_keyframe = True
+            self.backlog_restarts += 1
             self.request_keyframe()
             return
         self._backlog.append(packet)
