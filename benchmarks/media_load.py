@@ -72,6 +72,7 @@ URI_PREFIX = "0177"
 RATE_1080P = "2048k"
 RATE_4CIF = "768k"
 JOIN_TIMEOUT_S = 40.0
+KEEPALIVE_EVERY_S = 20.0  # the SOAP session expires after 60 s without a request
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -312,6 +313,17 @@ async def end_conference(client: Client, conf_id: str, begin: str) -> None:
         raise RuntimeError(f"delScheduledConfEx: {answer[:400]}")
 
 
+async def keep_alive_sleep(client: Client, seconds: float) -> None:
+    """Sleep, sending KeepAlive often enough that the SOAP session (60 s) outlives any window."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, KEEPALIVE_EVERY_S))
+        if deadline - time.monotonic() > 0:
+            answer = await client.call("tpCommon", "KeepAlive")
+            if result_code(answer) != 0:
+                raise RuntimeError(f"KeepAlive: {answer[:400]}")
+
+
 def _element(text: str, name: str) -> str | None:
     start = text.find(f"<{name}>")
     if start < 0:
@@ -404,14 +416,14 @@ async def run_scenario(
         panes = layout_mode(plans[0].layout).panes
         rects = [[float(p.x), float(p.y), float(p.w), float(p.h)] for p in panes]
         await terminals.command(cmd="panes", rects=rects, sample=[p.probe for p in plans])
-        await asyncio.sleep(warmup_s)
+        await keep_alive_sleep(client, warmup_s)
 
         before_load = load_average()
         before_child = await terminals.command(cmd="snapshot")  # also drops warm-up latencies
         before_stats = await mcu.media_stats(http)
         before_cpu, before_at = mcu.cpu_seconds(), time.monotonic()
         before_machine, before_self = machine_busy_seconds(), time.process_time()
-        await asyncio.sleep(window_s)
+        await keep_alive_sleep(client, window_s)
         after_cpu, after_at = mcu.cpu_seconds(), time.monotonic()
         after_machine, after_self = machine_busy_seconds(), time.process_time()
         after_stats = await mcu.media_stats(http)

@@ -17,12 +17,12 @@ from typing import Any
 from mcu.calls import Call
 from mcu.errors import DomainError, Fault
 from mcu.events import ConferenceEnded, ConferenceStarted, RuntimeEvent
-from mcu.media import rtp_audio_level
 from mcu.media.conference_media import ConferenceMedia, GroupStats
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, H264
 from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import EncoderTuning
 from mcu.model import VideoFormat
+from rtc import audio_level
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class MediaEngine:
         )
         self._unsubscribe: Any = None
         self._closing: set[asyncio.Task[None]] = set()
-        rtp_audio_level.install()  # aiortc's per-sample Python loop, once per site per 20 ms
+        audio_level.install()  # aiortc's per-sample Python loop, once per site per 20 ms
 
     def start(self) -> None:
         """Follow the runtime from now on (conferences already live get their media too)."""

@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from mcu.media import rtp_audio_level
+from rtc import audio_level
 
 ORIGINAL = aiortc.rtp.compute_audio_level_dbov
 
@@ -24,17 +24,17 @@ def test_same_level_as_aiortc(amplitude):
     rng = np.random.default_rng(amplitude)
     samples = rng.integers(-amplitude, amplitude + 1, 960)
     frame = stereo_frame(samples)
-    assert rtp_audio_level.compute_audio_level_dbov(frame) == ORIGINAL(frame)
+    assert audio_level.compute_audio_level_dbov(frame) == ORIGINAL(frame)
 
 
 def test_full_scale_square_wave_is_zero_dbov_and_silence_is_the_floor():
     loud = stereo_frame(np.where(np.arange(960) % 2, 32767, -32767))
-    assert rtp_audio_level.compute_audio_level_dbov(loud) == 0 == ORIGINAL(loud)
+    assert audio_level.compute_audio_level_dbov(loud) == 0 == ORIGINAL(loud)
     quiet = stereo_frame(np.zeros(960))
-    assert rtp_audio_level.compute_audio_level_dbov(quiet) == -127 == ORIGINAL(quiet)
+    assert audio_level.compute_audio_level_dbov(quiet) == -127 == ORIGINAL(quiet)
 
 
 def test_install_replaces_the_function_the_sender_calls(monkeypatch):
     monkeypatch.setattr(aiortc.rtp, "compute_audio_level_dbov", ORIGINAL)
-    rtp_audio_level.install()
-    assert aiortc.rtp.compute_audio_level_dbov is rtp_audio_level.compute_audio_level_dbov
+    audio_level.install()
+    assert aiortc.rtp.compute_audio_level_dbov is audio_level.compute_audio_level_dbov

@@ -1,4 +1,4 @@
-"""The RFC 6465 audio level aiortc puts in every audio packet the MCU sends, from numpy.
+"""The RFC 6464 audio level aiortc puts in every audio packet sent from frames, from numpy.
 
 aiortc's RTCRtpSender computes it for every AudioFrame a track hands it with
 `aiortc.rtp.compute_audio_level_dbov`, a Python loop over the samples: 1920 iterations per

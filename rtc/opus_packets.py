@@ -1,0 +1,56 @@
+"""Opus encoding done by the sending side itself, handed to aiortc as ready packets.
+
+aiortc's RTCRtpSender encodes every AudioFrame a track returns in its default thread pool
+(a hop to a worker and back per 20 ms frame and per sender), through a resampler, as 96
+kbit/s stereo, and computes the RFC 6464 level of each frame. A track that returns an
+av.Packet instead is only packetized (`OpusEncoder.pack`: the payload as is, the RTP
+timestamp from the packet's pts), on the event loop, at no further cost.
+
+So both sides encode their own audio here, mono (one voice, one mix: a stereo decoder plays
+a mono Opus stream on both channels at the same level), and the MCU encodes each distinct
+mix once for every site that hears it. Each packet carries the pts of the 20 ms frame it
+encodes (libopus's 312-sample look-ahead is the same for every encoder), so a listener
+moved from one encoder's stream to another's keeps a continuous RTP clock.
+"""
+
+from __future__ import annotations
+
+import fractions
+
+import av
+import numpy as np
+
+OPUS_SAMPLE_RATE = 48_000
+OPUS_FRAME_SAMPLES = 960  # 20 ms, the WebRTC default ptime
+OPUS_TIME_BASE = fractions.Fraction(1, OPUS_SAMPLE_RATE)
+OPUS_BITRATE = 48_000  # mono speech or a speech mix: transparent at this rate
+
+
+class OpusPacketEncoder:
+    """48 kHz mono int16 frames of 20 ms in, one Opus packet per frame out."""
+
+    def __init__(self, bitrate: int = OPUS_BITRATE) -> None:
+        context = av.CodecContext.create("libopus", "w")
+        context.bit_rate = bitrate
+        context.format = "s16"
+        context.layout = "mono"
+        context.sample_rate = OPUS_SAMPLE_RATE
+        context.time_base = OPUS_TIME_BASE
+        context.options = {"application": "voip"}
+        self._context = context
+        self.frames_encoded = 0
+
+    def encode(self, samples: np.ndarray, pts: int) -> list[av.Packet]:
+        """The packet(s) of one 20 ms frame (960 int16 samples) whose first sample is at
+        `pts` (in 1/48000 s)."""
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples, np.int16).reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = OPUS_SAMPLE_RATE
+        frame.pts = pts
+        frame.time_base = OPUS_TIME_BASE
+        packets = list(self._context.encode(frame))
+        for packet in packets:
+            packet.pts = pts
+            packet.time_base = OPUS_TIME_BASE
+        self.frames_encoded += 1
+        return packets
