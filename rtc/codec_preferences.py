@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from typing import Literal
 
 from aiortc import RTCRtpCodecCapability, RTCRtpSender
+from aiortc.sdp import SessionDescription
 
 Kind = Literal["audio", "video"]
+OPUS = "OPUS"
 
 # Names an integrator may write for the codecs aiortc calls by their RTP names.
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -54,3 +56,15 @@ def codec_preferences(kind: Kind, declared: Iterable[str]) -> list[RTCRtpCodecCa
     if kind == "video" and chosen:
         chosen += [c for c in available if rtp_name(c) == "RTX"]
     return chosen
+
+
+def negotiated_codec(sdp: str, kind: Kind) -> str | None:
+    """The codec the first `kind` section of a negotiated SDP (an answer) settled on: its
+    first payload type, which is what aiortc's sender sends."""
+    for media in SessionDescription.parse(sdp).media:
+        if media.kind == kind:
+            for codec in media.rtp.codecs:
+                name = rtp_name(codec)
+                if name != "RTX":
+                    return name
+    return None

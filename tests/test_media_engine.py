@@ -23,20 +23,27 @@ from gateway.settings import load_settings
 from gateway.signalling import SIGNALLING
 from mcu.clock import ManualClock
 from mcu.media.audio_mixer import (
+    EVERYONE,
     FRAME_SAMPLES,
+    SAMPLE_RATE,
+    SILENCE,
     AudioInput,
     AudioMixer,
     MixInput,
+    MixKey,
     SampleFifo,
     volume_gain,
 )
 from mcu.media.conference_media import ConferenceMedia, PictureKey
 from mcu.media.encoder_group import EncoderGroup, GroupKey, SiteVideoTrack
+from mcu.media.mix_encoders import RETIRE_FRAMES, MixEncoders
+from mcu.media.mixed_speakers import MixedSpeakers
 from mcu.media.output_format import H264, VP8, OutputFormat, output_format_for, parse_rate
 from mcu.media.voice_activity import level_of_power
 from mcu.model import ConferenceSpec, DialingMode, SiteCallState, SiteSpec, VideoFormat
 from rtc.ice import rtc_configuration
 from rtc.signalling import Answer, Decline, Join, Pong, Register, Ringing
+from terminals.speech import SpeechSynth, talker_levels
 
 A, B = "01010086", "01010010"
 RED_RGB, BLUE_RGB = (220, 30, 30), (30, 30, 220)
@@ -192,38 +199,157 @@ def tone(level: int, samples: int = FRAME_SAMPLES) -> np.ndarray:
     return np.full(samples, level, np.int16)
 
 
+def speech_like(talker: int, tick: int = 0) -> np.ndarray:
+    """The `tick`-th 20 ms frame of a simulated terminal's voice at level 0.5."""
+    synth = SpeechSynth(talker, ((1.0, 0.5),))
+    if tick:
+        synth.next_block_s16(tick * FRAME_SAMPLES)
+    return synth.next_block_s16(FRAME_SAMPLES)
+
+
 def test_every_site_hears_the_others_but_not_itself():
     mixer = AudioMixer()
     sites = [MixInput("a"), MixInput("b"), MixInput("c")]
-    heard = mixer.mix(sites, {"a": tone(100), "b": tone(20), "c": tone(3)})
-    assert heard["a"][0] == 23 and heard["b"][0] == 103 and heard["c"][0] == 120
-    assert all(mix.dtype == np.int16 and mix.shape == (FRAME_SAMPLES,) for mix in heard.values())
+    result = mixer.mix(sites, {"a": tone(100), "b": tone(20), "c": tone(3)})
+    heard = result.heard
+    assert heard("a")[0] == 23 and heard("b")[0] == 103 and heard("c")[0] == 120
+    assert all(mix.dtype == np.int16 and mix.shape == (FRAME_SAMPLES,)
+               for mix in result.mixes.values())
+    assert result.heard_by == {uri: MixKey(uri) for uri in "abc"}
 
 
 def test_muted_site_is_not_mixed_and_quiet_site_hears_silence():
     mixer = AudioMixer()
     sites = [MixInput("a", muted=True), MixInput("b", quiet=True), MixInput("c")]
-    heard = mixer.mix(sites, {"a": tone(100), "b": tone(20), "c": tone(3)})
-    assert heard["a"][0] == 23  # a still hears the others
-    assert heard["b"][0] == 0  # quiet
-    assert heard["c"][0] == 20  # a muted: c hears only b
+    result = mixer.mix(sites, {"a": tone(100), "b": tone(20), "c": tone(3)})
+    assert result.heard("a")[0] == 23  # a still hears the others
+    assert result.heard("b")[0] == 0  # quiet
+    assert result.heard("c")[0] == 20  # a muted: c hears only b
+    assert result.heard_by["a"] == EVERYONE and result.heard_by["b"] == SILENCE
 
 
 def test_volume_scales_a_sites_contribution_and_the_mix_saturates():
     mixer = AudioMixer()
     sites = [MixInput("a", volume=100), MixInput("b", volume=25), MixInput("c", volume=0)]
-    heard = mixer.mix(sites, {"a": tone(1000), "b": tone(1000), "c": tone(1000)})
-    assert heard["c"][0] == 2000 + 500
-    assert heard["a"][0] == 500 and heard["b"][0] == 2000
+    heard = mixer.mix(sites, {"a": tone(1000), "b": tone(1000), "c": tone(1000)}).heard
+    assert heard("c")[0] == 2000 + 500
+    assert heard("a")[0] == 500 and heard("b")[0] == 2000
     loud = mixer.mix([MixInput("x"), MixInput("y"), MixInput("z")],
                      {"x": tone(30000), "y": tone(30000)})
-    assert loud["z"][0] == 32767
+    assert loud.heard("z")[0] == 32767
     assert volume_gain(50) == 1.0
 
 
 def test_a_site_without_audio_contributes_silence():
-    heard = AudioMixer().mix([MixInput("a"), MixInput("b")], {"a": tone(7)})
-    assert heard["b"][0] == 7 and heard["a"][0] == 0
+    result = AudioMixer().mix([MixInput("a"), MixInput("b")], {"a": tone(7)})
+    assert result.heard("b")[0] == 7 and result.heard("a")[0] == 0
+
+
+def test_only_the_chosen_speakers_are_mixed_and_the_others_share_one_mix():
+    sites = [MixInput(uri) for uri in "abcdef"]
+    frames = {uri: tone(10 ** index) for index, uri in enumerate("abcd")}  # e, f: no audio
+    result = AudioMixer().mix(sites, frames, speakers={"c", "d"})
+    assert result.speakers == ("c", "d")
+    assert result.heard("c")[0] == 1000 and result.heard("d")[0] == 100
+    # a and b are not mixed: they hear c + d like e and f, one mix for all four
+    assert {result.heard_by[uri] for uri in "abef"} == {EVERYONE}
+    assert result.heard("a")[0] == 1100
+    assert len(result.mixes) == 3  # c's N-1, d's N-1, everyone's
+
+
+# ---------------------------------------------------------------------------- mixed speakers
+
+
+def power(dbfs: float) -> float:
+    return 32768.0**2 * 10 ** (dbfs / 10)
+
+
+def run_frames(speakers: MixedSpeakers, levels: dict[str, float], frames: int) -> frozenset[str]:
+    chosen: frozenset[str] = frozenset()
+    for _ in range(frames):
+        powers = {uri: power(db) for uri, db in levels.items() if db is not None}
+        chosen = speakers.update(powers, list(powers))
+    return chosen
+
+
+def test_the_loudest_sites_are_mixed_up_to_the_limit():
+    speakers = MixedSpeakers(limit=4)
+    levels = {f"s{index}": -20.0 - 3 * index for index in range(8)}
+    assert run_frames(speakers, levels, 20) == {"s0", "s1", "s2", "s3"}
+
+
+def test_inaudible_sites_are_not_mixed_and_a_pause_keeps_the_place():
+    speakers = MixedSpeakers(limit=4, hold_frames=50)
+    assert run_frames(speakers, {"a": -20.0, "b": -90.0}, 20) == {"a"}
+    # a pauses for 0.6 s: still mixed (no new stream for a pause between words)
+    assert run_frames(speakers, {"a": -90.0, "b": -90.0}, 30) == {"a"}
+    # it leaves 1 s after its smoothed level fell below -60 dBFS (~0.8 s from -20 dBFS)
+    assert run_frames(speakers, {"a": -90.0, "b": -90.0}, 70) == frozenset()
+
+
+def test_a_new_loud_talker_takes_the_place_of_the_quietest_at_once():
+    speakers = MixedSpeakers(limit=2)
+    assert run_frames(speakers, {"a": -20.0, "b": -30.0, "c": -40.0}, 20) == {"a", "b"}
+    assert run_frames(speakers, {"a": -20.0, "b": -30.0, "c": -10.0}, 10) == {"a", "c"}
+
+
+def test_two_sites_of_about_the_same_level_do_not_take_turns():
+    speakers = MixedSpeakers(limit=1)
+    assert run_frames(speakers, {"a": -20.0, "b": -21.0}, 10) == {"a"}
+    assert run_frames(speakers, {"a": -21.0, "b": -20.0}, 50) == {"a"}  # 1 dB < hysteresis
+    assert run_frames(speakers, {"a": -21.0, "b": -15.0}, 10) == {"b"}
+
+
+def test_a_muted_site_leaves_the_mix_at_once():
+    speakers = MixedSpeakers(limit=4)
+    run_frames(speakers, {"a": -20.0, "b": -20.0}, 5)
+    assert speakers.update({"a": power(-20.0), "b": power(-20.0)}, ["b"]) == {"b"}
+
+
+# ---------------------------------------------------------------------------- mix encoders
+
+
+def test_each_distinct_mix_is_encoded_once_for_all_its_listeners():
+    sites = [MixInput(uri) for uri in "abcdef"]
+    frames = {uri: speech_like(index) for index, uri in enumerate("abcdef")}
+    result = AudioMixer().mix(sites, frames, speakers={"a", "b"})
+    encoders = MixEncoders()
+    packets = encoders.encode(result, "abcdef", tick=7)
+    assert set(packets) == {MixKey("a"), MixKey("b"), EVERYONE}
+    assert len(encoders) == 3 and encoders.frames_encoded == 3
+    assert all(packet.pts == 7 * FRAME_SAMPLES for packets_ in packets.values()
+               for packet in packets_)
+    # listeners on another codec need no Opus encoder of their mix
+    assert set(MixEncoders().encode(result, "ab", tick=0)) == {MixKey("a"), MixKey("b")}
+
+
+def test_the_packets_of_a_mix_decode_to_that_mix():
+    sites = [MixInput("a"), MixInput("b"), MixInput("c")]
+    encoders = MixEncoders()
+    decoder = av.CodecContext.create("libopus", "r")
+    decoded = []
+    for tick in range(50):
+        frames = {"a": speech_like(0, tick), "b": speech_like(1, tick), "c": speech_like(2, tick)}
+        result = AudioMixer().mix(sites, frames)
+        for packet in encoders.encode(result, ["c"], tick)[MixKey("c")]:
+            # the decoder plays the mono stream on both channels (interleaved s16)
+            decoded += [frame.to_ndarray().reshape(-1, 2)[:, 0] for frame in decoder.decode(packet)]
+    samples = np.concatenate(decoded)[-SAMPLE_RATE:]
+    levels = talker_levels(samples, [0, 1, 2])
+    assert levels[0] == pytest.approx(0.5, rel=0.15) and levels[1] == pytest.approx(0.5, rel=0.15)
+    assert levels[2] < 0.05  # c does not hear itself
+
+
+def test_an_encoder_nobody_hears_is_retired():
+    sites = [MixInput("a"), MixInput("b")]
+    encoders = MixEncoders()
+    frames = {"a": speech_like(0), "b": speech_like(1)}
+    encoders.encode(AudioMixer().mix(sites, frames), "ab", tick=0)
+    assert len(encoders) == 2
+    only_a = AudioMixer().mix(sites, frames, speakers={"a"})  # b now hears everyone's mix
+    for tick in range(1, RETIRE_FRAMES + 3):
+        encoders.encode(only_a, "ab", tick)
+    assert len(encoders) == 2  # MixKey("a") and EVERYONE; MixKey("b") retired
 
 
 @pytest.mark.parametrize("layout", ["stereo", "mono"])

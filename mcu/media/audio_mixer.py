@@ -1,15 +1,23 @@
-"""N-1 audio mixing: every site hears everybody but itself.
+"""N-1 audio mixing: every site hears the mixed speakers but itself.
 
 Audio runs at 48 kHz, mono, signed 16-bit, in 20 ms frames (960 samples). Each site's
 decoded audio goes through a resampler into a SampleFifo; once per 20 ms the conference takes
 one frame from every fifo and mixes with numpy, without a Python loop over samples:
 
     contribution_i = input_i * gain_i        (gain 0 when muted; volume 50 = unity)
-    total          = sum of contributions
-    out_j          = total - contribution_j  (zeros when site j is quiet)
+    total          = sum of the contributions of the mixed speakers
+    out_j          = total - contribution_j  (j a mixed speaker)
+                   = total                   (everyone else: one mix, the same for all)
+                   = silence                 (j quiet)
 
-The outgoing SiteAudioTrack hands each mix frame to aiortc's encoder (as stereo with equal
-channels, which every encoder's resampler takes at unit gain).
+so a conference has at most (mixed speakers + 2) distinct mixes whatever its size, and each
+is encoded once for every site that hears it (mcu/media/mix_encoders.py). Which sites are
+mixed is chosen by mcu/media/mixed_speakers.py (the loudest few, as professional MCUs do);
+without a choice every unmuted site with audio is mixed.
+
+The outgoing SiteAudioTrack hands a site either the Opus packets of its mix (encoded once
+per mix) or, for the other codecs, the mix itself as a frame for aiortc's encoder (as stereo
+with equal channels, which every encoder's resampler takes at unit gain).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import fractions
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import av
@@ -49,32 +57,72 @@ class MixInput:
     volume: int = UNITY_VOLUME
 
 
+@dataclass(frozen=True, slots=True)
+class MixKey:
+    """Which mix a site hears: every mixed speaker but `excluded` (None: all of them), or
+    silence."""
+
+    excluded: str | None = None
+    silence: bool = False
+
+
+EVERYONE = MixKey()
+SILENCE = MixKey(silence=True)
+
+
+@dataclass(frozen=True)
+class MixResult:
+    mixes: dict[MixKey, np.ndarray]  # each distinct mix of this frame, int16
+    heard_by: dict[str, MixKey]  # uri -> the mix that site hears
+    speakers: tuple[str, ...]  # the sites whose audio is in the mix
+
+    def heard(self, uri: str) -> np.ndarray:
+        return self.mixes[self.heard_by[uri]]
+
+
 class AudioMixer:
     """Stateless N-1 mixing of one 20 ms frame per site."""
 
     def mix(
-        self, inputs: Sequence[MixInput], frames: Mapping[str, np.ndarray]
-    ) -> dict[str, np.ndarray]:
-        """frames: uri -> 960 int16 samples (a site without a frame sends silence). Returns
-        uri -> the int16 frame that site hears."""
-        if not inputs:
-            return {}
-        block = np.zeros((len(inputs), FRAME_SAMPLES), np.float32)
-        gains = np.empty(len(inputs), np.float32)
-        for row, site in enumerate(inputs):
-            samples = frames.get(site.uri)
-            if samples is not None:
-                block[row] = samples
-            gains[row] = 0.0 if site.muted else volume_gain(site.volume)
+        self,
+        inputs: Sequence[MixInput],
+        frames: Mapping[str, np.ndarray],
+        speakers: Collection[str] | None = None,
+    ) -> MixResult:
+        """frames: uri -> 960 int16 samples (a site without a frame sends silence);
+        speakers: the sites to mix (None: every unmuted site with a frame)."""
+        mixed = [
+            site for site in inputs
+            if not site.muted and site.uri in frames and (speakers is None or site.uri in speakers)
+        ]
+        block = np.empty((len(mixed), FRAME_SAMPLES), np.float32)
+        gains = np.empty(len(mixed), np.float32)
+        for row, site in enumerate(mixed):
+            block[row] = frames[site.uri]
+            gains[row] = volume_gain(site.volume)
         block *= gains[:, None]
         total = block.sum(axis=0)
-        heard = total[None, :] - block
-        np.clip(heard, -32768, 32767, out=heard)
-        mixes = heard.astype(np.int16)
-        for row, site in enumerate(inputs):
+        rows = {site.uri: row for row, site in enumerate(mixed)}
+        mixes: dict[MixKey, np.ndarray] = {}
+        heard_by: dict[str, MixKey] = {}
+        for site in inputs:
             if site.quiet:
-                mixes[row] = 0
-        return {site.uri: mixes[row] for row, site in enumerate(inputs)}
+                key = SILENCE
+                if key not in mixes:
+                    mixes[key] = np.zeros(FRAME_SAMPLES, np.int16)
+            elif site.uri in rows:
+                key = MixKey(site.uri)
+                mixes[key] = _to_int16(total - block[rows[site.uri]])
+            else:
+                key = EVERYONE
+                if key not in mixes:
+                    mixes[key] = _to_int16(total)
+            heard_by[site.uri] = key
+        return MixResult(mixes, heard_by, tuple(rows))
+
+
+def _to_int16(mix: np.ndarray) -> np.ndarray:
+    return np.clip(mix, -32768, 32767).astype(np.int16)
 
 
 class SampleFifo:
@@ -148,7 +196,9 @@ class AudioInput:
 
 
 class SiteAudioTrack(MediaStreamTrack):
-    """A site's outgoing audio: its N-1 mix, one 20 ms frame per mixing tick."""
+    """A site's outgoing audio, one 20 ms step per mixing tick: the Opus packets of the mix
+    it hears (encoded once per mix, aiortc only packetizes them), or for other codecs the
+    mix as a frame that aiortc's encoder for the negotiated codec encodes."""
 
     kind = "audio"
 
@@ -156,23 +206,33 @@ class SiteAudioTrack(MediaStreamTrack):
         super().__init__()
         self.uri = uri
         self.frames_sent = 0
-        self._backlog: collections.deque[av.AudioFrame] = collections.deque(maxlen=OUT_BACKLOG)
+        self._backlog: collections.deque[av.AudioFrame | av.Packet] = collections.deque(
+            maxlen=OUT_BACKLOG)
         self._ready = asyncio.Event()
         self._pts = 0
 
     def push(self, samples: np.ndarray) -> None:
-        # Sent as stereo with equal channels: aiortc's Opus encoder would upmix a mono frame
-        # at -3 dB, so every site would hear the mix 3 dB below unit gain.
+        """The next 20 ms of the mix, for aiortc's encoder."""
+        # Sent as stereo with equal channels: aiortc's encoders would upmix a mono frame
+        # at -3 dB, so the site would hear the mix 3 dB below unit gain.
         stereo = np.repeat(samples.reshape(-1), 2).reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(stereo, format="s16", layout="stereo")
         frame.sample_rate = SAMPLE_RATE
         frame.pts = self._pts
         frame.time_base = AUDIO_TIME_BASE
         self._pts += FRAME_SAMPLES
-        self._backlog.append(frame)
+        self._append(frame)
+
+    def push_packets(self, packets: Sequence[av.Packet]) -> None:
+        """The next 20 ms of the mix, already encoded (Opus); shared with other sites."""
+        for packet in packets:
+            self._append(packet)
+
+    def _append(self, item: av.AudioFrame | av.Packet) -> None:
+        self._backlog.append(item)
         self._ready.set()
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.AudioFrame | av.Packet:  # type: ignore[override]
         while not self._backlog:
             if self.readyState != "live":
                 raise MediaStreamError

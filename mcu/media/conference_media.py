@@ -10,7 +10,9 @@ Video, once per tick at the output frame rate:
   2. (worker thread) each picture needed is composed once per size from the sites' latest
      frames, and encoded once per group that is due;
   3. (loop) each group's packets go to every site of the group.
-Audio, every 20 ms on the loop: one frame from each site's fifo, N-1 mix, levels to the
+Audio, every 20 ms on the loop: one frame from each site's fifo, the loudest few sites
+chosen (mcu/media/mixed_speakers.py), N-1 mix, each distinct mix encoded once for the Opus
+sites that hear it (the others get it as a frame for aiortc's encoder), levels to the
 runtime (voice-activated switching).
 """
 
@@ -40,13 +42,16 @@ from mcu.events import (
     VideoSourceChanged,
 )
 from mcu.layouts import layout_mode
-from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput
+from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput, MixResult
 from mcu.media.encoder_group import EncoderGroup, GroupKey
+from mcu.media.mix_encoders import MixEncoders
+from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, OutputFormat, output_format_for
 from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import VIDEO_CLOCK, EncoderTuning
 from mcu.media.voice_activity import LevelMeter, mean_squares
 from mcu.model import SiteCallState, VideoFormat
+from rtc.codec_preferences import OPUS
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +126,7 @@ class ConferenceMedia:
         default_format: VideoFormat = DEFAULT_VIDEO_FORMAT,
         tuning: EncoderTuning | None = None,
         keyframe_min_interval: float = 1.0,
+        mixed_speakers: int = DEFAULT_MIXED_SPEAKERS,
     ) -> None:
         self.conf_id = conf_id
         self.conference_rate = conference_rate
@@ -141,6 +147,10 @@ class ConferenceMedia:
         self._report_levels = report_levels
         self._executor = executor
         self._mixer = AudioMixer()
+        self._speakers = MixedSpeakers(mixed_speakers)
+        self.mixed_speakers: frozenset[str] = frozenset()
+        self.mix_encoders = MixEncoders()
+        self._audio_tick = 0
         self._meter = LevelMeter()
         self._compositors: dict[tuple[PictureKey, tuple[int, int]], Compositor] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -349,12 +359,13 @@ class ConferenceMedia:
 
     # ------------------------------------------------------------------ audio
 
-    def mix_once(self) -> dict[str, np.ndarray]:
-        """One 20 ms step: take a frame from every joined site, mix N-1, queue the mixes on
-        the outgoing tracks, meter the levels."""
+    def mix_once(self) -> MixResult | None:
+        """One 20 ms step: take a frame from every joined site, choose the mixed speakers,
+        mix N-1, encode each distinct mix once, queue the result on the outgoing tracks,
+        meter the levels."""
         participants = [uri for uri in self.joined if uri in self.sites]
         if not participants:
-            return {}
+            return None
         frames = {}
         for uri in participants:
             samples = self.sites[uri].audio_in.fifo.read_frame()
@@ -364,13 +375,26 @@ class ConferenceMedia:
         for uri in participants:
             control = self._control(uri)
             inputs.append(MixInput(uri, control.muted, control.quiet, control.volume))
-        mixes = self._mixer.mix(inputs, frames)
+        heard = list(frames)
+        powers = mean_squares(np.stack([frames[uri] for uri in heard])) if heard else None
+        eligible = [site.uri for site in inputs if not site.muted and site.uri in frames]
+        speakers = self._speakers.update(
+            dict(zip(heard, powers.tolist(), strict=True)) if powers is not None else {},
+            eligible)
+        self.mixed_speakers = speakers
+        result = self._mixer.mix(inputs, frames, speakers)
+        opus_sites = [uri for uri in participants if self.sites[uri].audio_codec == OPUS]
+        packets = self.mix_encoders.encode(result, opus_sites, self._audio_tick)
+        self._audio_tick += 1
         for uri in participants:
-            self.sites[uri].audio_out.push(mixes[uri])
-        if frames:
-            heard = list(frames)
-            self._meter.add(heard, mean_squares(np.stack([frames[uri] for uri in heard])))
-        return mixes
+            key = result.heard_by[uri]
+            if key in packets and self.sites[uri].audio_codec == OPUS:
+                self.sites[uri].audio_out.push_packets(packets[key])
+            else:
+                self.sites[uri].audio_out.push(result.mixes[key])
+        if powers is not None:
+            self._meter.add(heard, powers)
+        return result
 
     def report_levels(self) -> None:
         levels = self._meter.take_levels()

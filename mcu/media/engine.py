@@ -18,6 +18,7 @@ from mcu.calls import Call
 from mcu.errors import DomainError, Fault
 from mcu.events import ConferenceEnded, ConferenceStarted, RuntimeEvent
 from mcu.media.conference_media import ConferenceMedia, GroupStats
+from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, H264
 from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import EncoderTuning
@@ -33,6 +34,7 @@ class MediaSettings:
     preferred_codec: str = H264  # offered first when the site's booking does not choose
     tuning: EncoderTuning = field(default_factory=EncoderTuning)
     keyframe_min_interval: float = 1.0
+    mixed_speakers: int = DEFAULT_MIXED_SPEAKERS  # the loudest sites mixed (mixed_speakers.py)
     # PyAV and libyuv release the GIL: one worker per core lets conferences run in parallel.
     workers: int = field(default_factory=lambda: os.cpu_count() or 2)
 
@@ -44,6 +46,9 @@ class ConferenceMediaStats:
     encoders: int  # open encoder groups = distinct outputs
     groups: tuple[GroupStats, ...]
     levels: dict[str, int]
+    mixed_speakers: tuple[str, ...]  # whose audio is in the mix now
+    audio_encoders: int  # Opus encoders open = distinct mixes heard by Opus sites
+    audio_frames_encoded: int
 
 
 class MediaEngine:
@@ -104,6 +109,7 @@ class MediaEngine:
             default_format=self.settings.default_format,
             tuning=self.settings.tuning,
             keyframe_min_interval=self.settings.keyframe_min_interval,
+            mixed_speakers=self.settings.mixed_speakers,
         )
         self.conferences[conf_id] = media
         media.start()
@@ -138,6 +144,9 @@ class MediaEngine:
                 encoders=len(media.groups),
                 groups=tuple(media.stats(now)),
                 levels=dict(media.last_levels),
+                mixed_speakers=tuple(sorted(media.mixed_speakers)),
+                audio_encoders=len(media.mix_encoders),
+                audio_frames_encoded=media.mix_encoders.frames_encoded,
             )
             for conf_id, media in self.conferences.items()
         ]

@@ -27,6 +27,7 @@ class SiteMedia:
         self.video_in = LatestFrameSlot()
         self.audio_in = AudioInput()
         self.video_codec: str | None = None  # negotiated; None until the SDP answer
+        self.audio_codec: str | None = None  # likewise ("OPUS", "G722", "PCMU", "PCMA")
         self.first_media = asyncio.Event()
         self.closed = False
         self._tasks: list[asyncio.Task[None]] = []

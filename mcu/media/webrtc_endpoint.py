@@ -41,7 +41,12 @@ from mcu.media.output_format import H264, VIDEO_CODECS
 from mcu.media.site_media import SiteMedia
 from mcu.model import Conference, DirectorySite, SiteCallState, SiteType, VideoProtocol
 from rtc.bandwidth_estimation import disable_bitrate_estimation
-from rtc.codec_preferences import codec_preferences, rtp_name, supported_codec_names
+from rtc.codec_preferences import (
+    codec_preferences,
+    negotiated_codec,
+    rtp_name,
+    supported_codec_names,
+)
 from rtc.ice import rtc_configuration
 from rtc.signalling import (
     Answer,
@@ -192,6 +197,7 @@ class CallSession:
     async def answered(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         self.media.video_codec = negotiated_video_codec(sdp)
+        self.media.audio_codec = negotiated_codec(sdp, "audio")
         await self._media_flowing()
 
     # -- dial-in ----------------------------------------------------------------------
@@ -204,6 +210,7 @@ class CallSession:
         self._tune_video_transceivers()
         await pc.setLocalDescription(await pc.createAnswer())
         media.video_codec = negotiated_video_codec(pc.localDescription.sdp)
+        media.audio_codec = negotiated_codec(pc.localDescription.sdp, "audio")
         if self.closed:
             return
         self.endpoint.send(Joined(self.call_id, self.call.conf_id, pc.localDescription.sdp))
