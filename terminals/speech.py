@@ -10,6 +10,13 @@ site's level, whatever else is mixed in. A slow syllabic envelope (3 Hz, depth 0
 sound like talk rather than a test tone, and the level follows a schedule (talk spurts)
 which `set_level` / `talk_louder` override, so tests and the demo can drive voice switching.
 
+Synthesis is a table look-up: every partial is on the 12.5 Hz grid and the envelope is 3 Hz,
+so a talker's waveform at unit level repeats exactly every one or two seconds (48000 or
+96000 samples at 48 kHz: the least common multiple of the sample periods of its four sines;
+a partial at 312.5 Hz completes a whole number of cycles only every 2 s). One period is computed
+once per talker and every block is a slice of it times the level: a 20 ms block costs a copy
+and a multiply instead of four sines over 960 samples, 50 times a second per terminal.
+
 Measuring: over a window of the received mix (1 s by default), the amplitude of each of a
 talker's partials is read from a Hann-windowed FFT zero-padded to 0.5 Hz bins (every
 partial falls on a bin; the neighbouring site is 25 bins away), and turned back into the
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
@@ -29,6 +37,8 @@ MAX_TALKERS = 64
 BAND_STARTS_HZ = (300.0, 1100.0, 1900.0)
 TALKER_SPACING_HZ = 12.5
 PARTIAL_WEIGHTS = (0.5, 0.3, 0.2)
+# A fixed phase per partial keeps the crest factor of a talker moderate.
+PARTIAL_PHASES = (0.0, 1.3, 2.9)
 # Full scale of one talker at level 1.0: several talkers can be mixed without clipping.
 TALKER_PEAK = 0.25
 SYLLABLE_HZ = 3.0
@@ -36,6 +46,8 @@ SYLLABLE_DEPTH = 0.4
 # Shorter windows widen each line until it reaches the next talker's (12.5 Hz away).
 MIN_ANALYSIS_S = 0.5
 _ENVELOPE_MEAN = 1.0 / (1.0 + SYLLABLE_DEPTH)  # the envelope is (1 + d sin) / (1 + d)
+# A rate whose waveform repeats only after longer than this is synthesised block by block.
+MAX_TABLE_SECONDS = 4
 
 LevelSchedule = Sequence[tuple[float, float]] | Callable[[float], float]
 
@@ -49,6 +61,23 @@ def talker_partials(site_index: int) -> tuple[float, ...]:
 def talk_spurts(talk_s: float, pause_s: float, level: float) -> list[tuple[float, float]]:
     """A schedule of talk spurts: `talk_s` at `level`, `pause_s` of silence, repeated."""
     return [(talk_s, level), (pause_s, 0.0)]
+
+
+def waveform_period(frequencies_hz: Iterable[float], sample_rate: float) -> int | None:
+    """The fewest samples after which sines at all of `frequencies_hz` repeat exactly at
+    `sample_rate`: the least common multiple of each one's period in samples, or None when
+    that is longer than MAX_TABLE_SECONDS (a frequency or rate off any coarse grid)."""
+    rate = Fraction(sample_rate)
+    period = 1
+    for frequency in frequencies_hz:
+        if frequency <= 0:
+            return None
+        # sin(2 pi f n / rate) repeats after n samples when f n / rate is whole: the smallest
+        # such n is the numerator of rate / f in lowest terms (exact, as the floats are).
+        period = math.lcm(period, (rate / Fraction(frequency)).numerator)
+        if period > MAX_TABLE_SECONDS * sample_rate:
+            return None
+    return period
 
 
 def _level_at(schedule: LevelSchedule, seconds: float) -> float:
@@ -75,11 +104,28 @@ class SpeechSynth:
         self.schedule: LevelSchedule = schedule
         self._override: float | None = None
         self._muted = False
-        self._frequencies = np.array(talker_partials(site_index))[:, None]
+        partials = talker_partials(site_index)
+        self._frequencies = np.array(partials)[:, None]
         self._weights = np.array(PARTIAL_WEIGHTS)[:, None]
-        # A fixed phase per partial keeps the crest factor of a talker moderate.
-        self._phases = np.array([0.0, 1.3, 2.9])[:, None]
+        self._phases = np.array(PARTIAL_PHASES)[:, None]
         self._position = 0  # samples produced so far
+        period = waveform_period((*partials, SYLLABLE_HZ), sample_rate)
+        # One period of the unit-level waveform; None: synthesise every block.
+        self._period_table: np.ndarray | None = (
+            None if period is None else self.unit_waveform(0, period).astype(np.float32))
+
+    @property
+    def period_samples(self) -> int | None:
+        """Samples after which the unit-level waveform repeats (None: not tabulated)."""
+        return None if self._period_table is None else len(self._period_table)
+
+    def unit_waveform(self, start: int, samples: int) -> np.ndarray:
+        """Samples `start` .. `start + samples` of the voice at level 1.0, computed directly
+        (float64): what the table holds, and what a rate without a table uses."""
+        t = (start + np.arange(samples)) / self.sample_rate
+        tones = (self._weights * np.sin(2 * np.pi * self._frequencies * t + self._phases)).sum(0)
+        envelope = (1.0 + SYLLABLE_DEPTH * np.sin(2 * np.pi * SYLLABLE_HZ * t)) * _ENVELOPE_MEAN
+        return TALKER_PEAK * envelope * tones
 
     def set_level(self, level: float | None) -> None:
         """Talk at `level` (0..1) from now on; None goes back to the schedule."""
@@ -107,13 +153,19 @@ class SpeechSynth:
         self._position += samples
         if level <= 0.0:
             return np.zeros(samples, np.float32)
-        t = (start + np.arange(samples)) / self.sample_rate
-        tones = (self._weights * np.sin(2 * np.pi * self._frequencies * t + self._phases)).sum(0)
-        envelope = (1.0 + SYLLABLE_DEPTH * np.sin(2 * np.pi * SYLLABLE_HZ * t)) * _ENVELOPE_MEAN
-        return (TALKER_PEAK * level * envelope * tones).astype(np.float32)
+        table = self._period_table
+        if table is None:
+            return (level * self.unit_waveform(start, samples)).astype(np.float32)
+        return self._from_table(table, start % len(table), samples) * np.float32(level)
 
     def next_block_s16(self, samples: int) -> np.ndarray:
         return np.round(self.next_block(samples) * 32767).astype(np.int16)
+
+    @staticmethod
+    def _from_table(table: np.ndarray, offset: int, samples: int) -> np.ndarray:
+        if offset + samples <= len(table):
+            return table[offset : offset + samples]
+        return np.take(table, np.arange(offset, offset + samples), mode="wrap")
 
 
 @lru_cache(maxsize=8)
