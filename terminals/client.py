@@ -8,7 +8,8 @@ call and is re-established every second until the terminal is stopped.
 
 Media: one audio and one video transceiver, sendrecv, offering and answering only the codecs
 its capabilities declare, in their order. It sends the pre-encoded loop of the negotiated
-video codec (H264 preferred, else VP8) and its synthetic voice, and keeps
+video codec (H264 preferred, else VP8) and its synthetic voice (as Opus packets it encodes
+itself when the call negotiated Opus, else as frames aiortc encodes), and keeps
 statistics of what it receives (terminals/receiver.py). With decode_video=False it counts
 the complete video frames it receives without decoding them (terminals/frame_counter.py):
 a cheap receiver for load tests, with no picture, panes or latency.
@@ -27,6 +28,7 @@ import aiohttp
 from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
+from rtc import audio_level
 from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.codec_preferences import codec_preferences
 from rtc.ice import rtc_configuration, use_media_address
@@ -98,6 +100,7 @@ class _Call:
     pc: RTCPeerConnection
     conf_id: str | None = None
     video_track: EncodedVideoTrack | None = None
+    speech_track: SpeechTrack | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
 
 
@@ -178,6 +181,9 @@ class SimulatedTerminal:
         """Encode the video loop, connect and register; returns once registered."""
         if self.media_address:
             use_media_address(self.media_address)
+        # Process-wide, like the media address: aiortc's sender measures the level of every
+        # AudioFrame (G.722/G.711 calls) with a per-sample Python loop; this is numpy.
+        audio_level.install()
         self.send_log.register_site(self.site_index, self.uri,
                                     self.loop_frames / self.video_format.fps)
         preferred = self._video_codecs()[0]
@@ -369,7 +375,8 @@ class SimulatedTerminal:
         self._call = call
         self.call_ended.clear()
         call.video_track = EncodedVideoTrack(self.site_index, None, self.send_log)
-        audio = pc.addTransceiver(SpeechTrack(self.speech), direction="sendrecv")
+        call.speech_track = SpeechTrack(self.speech)
+        audio = pc.addTransceiver(call.speech_track, direction="sendrecv")
         audio.setCodecPreferences(self._audio_codecs())
         video = pc.addTransceiver(call.video_track, direction="sendrecv")
         video.setCodecPreferences(codec_preferences("video", self._video_codecs()))
@@ -403,12 +410,15 @@ class SimulatedTerminal:
         return codecs
 
     async def _start_sending(self, call: _Call, answer_sdp: str) -> None:
-        """Give the video track the loop of the codec the answer chose."""
+        """Tell the tracks the codecs the answer chose: the voice is sent as Opus packets or
+        as frames, the video as that codec's loop."""
         codec = _negotiated_codec(answer_sdp, "video")
         if codec is None or codec not in SUPPORTED_VIDEO_CODECS:
             raise ValueError(f"no common video codec (answer chose {codec})")
         self._video_codec = codec
         self._audio_codec = _negotiated_codec(answer_sdp, "audio")
+        assert call.speech_track is not None
+        call.speech_track.use_codec(self._audio_codec)
         assert call.video_track is not None
         call.video_track.use_loop(await self._loop_for(codec))
 

@@ -11,8 +11,13 @@ with one, so wrapping round is seamless and a receiver that lost a packet recove
 about a second on its own. A PLI/FIR from the receiver makes the track jump to the next
 keyframe of the loop at once (the frame index jumps forward; timestamps stay continuous).
 
-Audio is synthesised per 20 ms block (terminals/speech.py) and encoded by aiortc (Opus,
-G.722 or G.711 as negotiated): those encoders are cheap.
+Audio is synthesised per 20 ms block (terminals/speech.py, a slice of a precomputed period).
+When the call negotiated Opus, the track encodes each block itself, mono, on the event loop
+(rtc/opus_packets.py, ~0.15 ms) and hands aiortc the packet, which it only packetizes: an
+AudioFrame would cost a hop to aiortc's thread pool, its resampler, a 96 kbit/s stereo
+encode and its per-sample Python level loop. For G.722 or G.711 the track hands aiortc
+frames to encode (cheap codecs; the level computation is rtc/audio_level.py's, installed by
+the terminal at start).
 
 Every video frame's send time is written to a SendLog with its frame index.
 """
@@ -28,6 +33,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from rtc.opus_packets import OpusPacketEncoder
 from terminals.scene import CameraScene
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
 from terminals.speech import SAMPLE_RATE, SpeechSynth
@@ -195,17 +201,30 @@ class EncodedVideoTrack(MediaStreamTrack):
 
 
 class SpeechTrack(MediaStreamTrack):
-    """The synthetic voice as 48 kHz s16 AudioFrames of 20 ms, paced in real time."""
+    """The synthetic voice in 20 ms blocks at 48 kHz, paced in real time: Opus packets once
+    the call negotiated Opus, else s16 AudioFrames for aiortc to encode."""
 
     kind = "audio"
 
-    def __init__(self, synth: SpeechSynth) -> None:
+    def __init__(self, synth: SpeechSynth, codec: str | None = None) -> None:
         super().__init__()
         self.synth = synth
+        self._codec = codec
+        self._opus: OpusPacketEncoder | None = None
         self._start: float | None = None
         self._blocks = 0
 
-    async def recv(self) -> av.AudioFrame:
+    @property
+    def codec(self) -> str | None:
+        return self._codec
+
+    def use_codec(self, codec: str | None) -> None:
+        """The audio codec the call negotiated ("OPUS", "G722", "PCMU", "PCMA"), as SDP
+        names it. Until it is known the track sends frames, which aiortc encodes whatever
+        the codec."""
+        self._codec = codec.upper() if codec else None
+
+    async def recv(self) -> av.Packet | av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
         now = time.time()
@@ -217,15 +236,30 @@ class SpeechTrack(MediaStreamTrack):
         elif now - due > 0.1:
             self._start = now - self._blocks * AUDIO_BLOCK_SAMPLES / SAMPLE_RATE
         samples = self.synth.next_block_s16(AUDIO_BLOCK_SAMPLES)
-        # Stereo with both channels equal: a mono frame would be upmixed by the encoder's
-        # resampler at -3 dB, and the level heard would no longer be the level spoken.
-        interleaved = np.repeat(samples, 2).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout="stereo")
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._blocks * AUDIO_BLOCK_SAMPLES
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        pts = self._blocks * AUDIO_BLOCK_SAMPLES
         self._blocks += 1
-        return frame
+        if self._codec == "OPUS":
+            return self._opus_packet(samples, pts)
+        return _stereo_frame(samples, pts)
+
+    def _opus_packet(self, samples: np.ndarray, pts: int) -> av.Packet:
+        if self._opus is None:
+            self._opus = OpusPacketEncoder()
+        # One packet per 20 ms frame (OpusPacketEncoder's contract): aiortc sends each
+        # packet the track returns as one RTP packet with the packet's pts as timestamp.
+        (packet,) = self._opus.encode(samples, pts)
+        return packet
+
+
+def _stereo_frame(samples: np.ndarray, pts: int) -> av.AudioFrame:
+    # Stereo with both channels equal: a mono frame would be upmixed by the encoder's
+    # resampler at -3 dB, and the level heard would no longer be the level spoken.
+    interleaved = np.repeat(samples, 2).reshape(1, -1)
+    frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout="stereo")
+    frame.sample_rate = SAMPLE_RATE
+    frame.pts = pts
+    frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+    return frame
 
 
 def decode_packets(codec: str, packets: list[bytes]) -> list[np.ndarray]:

@@ -1,12 +1,18 @@
-"""The terminal's voice on its way out: the tabulated synthesis is the formula's."""
+"""The terminal's voice on its way out: the tabulated synthesis is the formula's, and the track
+sends Opus as ready packets (mono, encoded by the terminal) but frames for the codecs aiortc
+encodes, and what the packets decode to is heard at the level spoken."""
 
 from __future__ import annotations
 
+import fractions
+
+import av
 import numpy as np
 import pytest
 
 from terminals import speech
-from terminals.media_sources import AUDIO_BLOCK_SAMPLES
+from terminals.media_sources import AUDIO_BLOCK_SAMPLES, SpeechTrack
+from terminals.receiver import AudioReceiver
 from terminals.speech import (
     PARTIAL_PHASES,
     PARTIAL_WEIGHTS,
@@ -15,6 +21,7 @@ from terminals.speech import (
     SYLLABLE_HZ,
     TALKER_PEAK,
     SpeechSynth,
+    talker_levels,
     talker_partials,
     waveform_period,
 )
@@ -77,3 +84,60 @@ def test_a_voice_too_long_to_tabulate_is_synthesised_every_block(monkeypatch):
     second = synth.next_block(1000)
     np.testing.assert_allclose(np.concatenate((first, second)),
                                direct_voice(5, 0.5, 0, 2000), rtol=0, atol=1e-6)
+
+
+async def test_opus_is_sent_as_packets_of_the_terminal_s_own_encoding():
+    track = SpeechTrack(SpeechSynth(2))
+    track.use_codec("opus")  # as SDP names it, any case
+    assert track.codec == "OPUS"
+    packets = [await track.recv() for _ in range(3)]
+    track.stop()
+    assert all(isinstance(packet, av.Packet) for packet in packets)
+    assert [packet.pts for packet in packets] == [0, 960, 1920]
+    assert all(packet.time_base == fractions.Fraction(1, 48000) for packet in packets)
+    assert all(packet.size > 0 for packet in packets)
+
+
+@pytest.mark.parametrize("codec", [None, "G722", "PCMU", "PCMA"])
+async def test_other_codecs_get_stereo_frames_for_aiortc_to_encode(codec):
+    track = SpeechTrack(SpeechSynth(2), codec)
+    frames = [await track.recv() for _ in range(3)]
+    track.stop()
+    assert all(isinstance(frame, av.AudioFrame) for frame in frames)
+    assert [frame.pts for frame in frames] == [0, 960, 1920]
+    assert frames[0].layout.name == "stereo" and frames[0].sample_rate == SAMPLE_RATE
+    interleaved = frames[2].to_ndarray().reshape(-1, 2)
+    assert np.array_equal(interleaved[:, 0], interleaved[:, 1])
+    assert np.abs(interleaved).max() > 1000
+
+
+async def test_the_codec_is_chosen_per_block_once_negotiated():
+    track = SpeechTrack(SpeechSynth(2))  # created before the call negotiated anything
+    before = await track.recv()
+    track.use_codec("OPUS")
+    after = await track.recv()
+    track.stop()
+    assert isinstance(before, av.AudioFrame) and isinstance(after, av.Packet)
+    assert after.pts == 960  # one clock across the change
+
+
+async def test_the_packets_decode_on_a_stereo_decoder_to_the_level_spoken():
+    synth = SpeechSynth(6)
+    synth.set_level(0.6)
+    track = SpeechTrack(synth, "OPUS")
+    # As aiortc's receiver decodes Opus: libopus, 48 kHz stereo s16.
+    decoder = av.CodecContext.create("libopus", "r")
+    decoder.sample_rate, decoder.layout, decoder.format = SAMPLE_RATE, "stereo", "s16"
+    receiver = AudioReceiver(window_s=1.0)
+    right_channel: list[np.ndarray] = []
+    for _ in range(60):  # 1.2 s, paced in real time by the track
+        for frame in decoder.decode(await track.recv()):
+            receiver.on_frame(frame)
+            right_channel.append(frame.to_ndarray().reshape(-1, 2)[:, 1])
+    track.stop()
+    heard = talker_levels(receiver.recent_samples(), range(16))
+    assert heard[6] == pytest.approx(0.6, rel=0.15)
+    assert max(level for talker, level in heard.items() if talker != 6) < 0.02
+    # A mono stream plays on both channels alike.
+    right = np.concatenate(right_channel)[-SAMPLE_RATE:].astype(np.float32) / 32768.0
+    assert talker_levels(right, [6])[6] == pytest.approx(heard[6], rel=0.01)

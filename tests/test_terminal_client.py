@@ -239,6 +239,7 @@ async def test_answers_an_invite_and_media_flows_both_ways(mcu, send_log, tmp_pa
         heard_by_mcu = mcu.audio.heard(range(8))
         assert max(v for k, v in heard_by_mcu.items() if k != 3) < 0.05
         assert terminal.stats().video_codec == "H264"
+        assert terminal.stats().audio_codec == "OPUS"  # heard above: its own Opus packets
 
         # The terminal reads itself in the top-left pane of what comes back, nothing in the
         # top-right one, measures the latency of that pane and hears the MCU's voice.
