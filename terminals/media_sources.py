@@ -209,7 +209,8 @@ class SpeechTrack(MediaStreamTrack):
     def __init__(self, synth: SpeechSynth, codec: str | None = None) -> None:
         super().__init__()
         self.synth = synth
-        self._codec = codec
+        self._codec: str | None = None
+        self.use_codec(codec)
         self._opus: OpusPacketEncoder | None = None
         self._start: float | None = None
         self._blocks = 0

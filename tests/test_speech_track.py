@@ -100,7 +100,7 @@ async def test_opus_is_sent_as_packets_of_the_terminal_s_own_encoding():
 
 @pytest.mark.parametrize("codec", [None, "G722", "PCMU", "PCMA"])
 async def test_other_codecs_get_stereo_frames_for_aiortc_to_encode(codec):
-    track = SpeechTrack(SpeechSynth(2), codec)
+    track = SpeechTrack(SpeechSynth(2), codec and codec.lower())
     frames = [await track.recv() for _ in range(3)]
     track.stop()
     assert all(isinstance(frame, av.AudioFrame) for frame in frames)
