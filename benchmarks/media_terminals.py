@@ -49,7 +49,7 @@ from terminals.run_command import start_terminals, stop_terminals
 from terminals.send_log import SendLog
 
 SMALL_VIDEO_FORMAT = VideoFormat(640, 360, 30, 600_000)
-SAMPLES_PER_S = 8.0
+SAMPLES_PER_S = 4.0
 NEVER_ANALYSE = 1 << 30  # the terminals' own periodic analysis is off: the sampler reads
 
 
