@@ -16,6 +16,8 @@ so a talker's waveform at unit level repeats exactly every one or two seconds (4
 a partial at 312.5 Hz completes a whole number of cycles only every 2 s). One period is computed
 once per talker and every block is a slice of it times the level: a 20 ms block costs a copy
 and a multiply instead of four sines over 960 samples, 50 times a second per terminal.
+A sender that has the block already (the Opus packets of terminals/speech_packets.py) only
+`advance`s the synth, so the schedule keeps time; `block_at` is the block any position gives.
 
 Measuring: over a window of the received mix (1 s by default), the amplitude of each of a
 talker's partials is read from a Hann-windowed FFT zero-padded to 0.5 Hz bins (every
@@ -146,11 +148,26 @@ class SpeechSynth:
             return self._override
         return _level_at(self.schedule, self._position / self.sample_rate)
 
-    def next_block(self, samples: int) -> np.ndarray:
-        """The next `samples` samples as float32 in -1..1."""
+    def advance(self, samples: int) -> tuple[int, float]:
+        """Move on by a block of `samples` without synthesising it, for a sender that has
+        the block already (terminals/speech_packets.py): the block's first sample and its
+        level (level_now() at its start). The schedule goes on as if it had been synthesised."""
         level = self.level_now()
         start = self._position
         self._position += samples
+        return start, level
+
+    def next_block(self, samples: int) -> np.ndarray:
+        """The next `samples` samples as float32 in -1..1."""
+        start, level = self.advance(samples)
+        return self.block_at(start, samples, level)
+
+    def next_block_s16(self, samples: int) -> np.ndarray:
+        return _to_s16(self.next_block(samples))
+
+    def block_at(self, start: int, samples: int, level: float) -> np.ndarray:
+        """Samples `start` .. `start + samples` at `level` as float32: what next_block gives
+        for a block starting there at that level. Does not move the synth on."""
         if level <= 0.0:
             return np.zeros(samples, np.float32)
         table = self._period_table
@@ -158,14 +175,18 @@ class SpeechSynth:
             return (level * self.unit_waveform(start, samples)).astype(np.float32)
         return self._from_table(table, start % len(table), samples) * np.float32(level)
 
-    def next_block_s16(self, samples: int) -> np.ndarray:
-        return np.round(self.next_block(samples) * 32767).astype(np.int16)
+    def block_s16_at(self, start: int, samples: int, level: float) -> np.ndarray:
+        return _to_s16(self.block_at(start, samples, level))
 
     @staticmethod
     def _from_table(table: np.ndarray, offset: int, samples: int) -> np.ndarray:
         if offset + samples <= len(table):
             return table[offset : offset + samples]
         return np.take(table, np.arange(offset, offset + samples), mode="wrap")
+
+
+def _to_s16(block: np.ndarray) -> np.ndarray:
+    return np.round(block * 32767).astype(np.int16)
 
 
 @lru_cache(maxsize=8)
