@@ -725,7 +725,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="short windows, at most 2 conferences (about 2 minutes)")
-    parser.add_argument("--max-conferences", type=int, help="stop after this many (default 4)")
+    parser.add_argument("--max-conferences", type=int,
+                        help="stop after this many (default 4; 0: only the 16-site conference)")
     parser.add_argument("--window", type=float, help="measuring window, s (default 12)")
     parser.add_argument("--warmup", type=float, help="after joining, before measuring, s")
     parser.add_argument("--skip-16", action="store_true", help="no 16-site conference")
@@ -739,7 +740,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.media_terminals import run_child
 
         return asyncio.run(run_child(args))
-    args.max_conferences = args.max_conferences or (2 if args.quick else 4)
+    if args.max_conferences is None:
+        args.max_conferences = 2 if args.quick else 4
+    if args.max_conferences < 0 or (args.max_conferences == 0 and args.skip_16):
+        parser.error("nothing to measure")
     args.window = args.window or (8.0 if args.quick else 12.0)
     args.warmup = args.warmup if args.warmup is not None else (3.0 if args.quick else 4.0)
     if 4 * args.max_conferences > 64:
