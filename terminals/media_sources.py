@@ -12,12 +12,13 @@ about a second on its own. A PLI/FIR from the receiver makes the track jump to t
 keyframe of the loop at once (the frame index jumps forward; timestamps stay continuous).
 
 Audio is synthesised per 20 ms block (terminals/speech.py, a slice of a precomputed period).
-When the call negotiated Opus, the track encodes each block itself, mono, on the event loop
-(rtc/opus_packets.py, ~0.15 ms) and hands aiortc the packet, which it only packetizes: an
-AudioFrame would cost a hop to aiortc's thread pool, its resampler, a 96 kbit/s stereo
-encode and its per-sample Python level loop. For G.722 or G.711 the track hands aiortc
-frames to encode (cheap codecs; the level computation is rtc/audio_level.py's, installed by
-the terminal at start).
+When the call negotiated Opus, the track hands aiortc mono Opus packets of its own, which
+aiortc only packetizes: an AudioFrame would cost a hop to aiortc's thread pool, its
+resampler, a 96 kbit/s stereo encode and its per-sample Python level loop. The packets are
+encoded once per level and period of the talker's voice and looked up per block
+(terminals/speech_packets.py), so a block costs an av.Packet of cached bytes, not an encode.
+For G.722 or G.711 the track hands aiortc frames to encode (cheap codecs; the level
+computation is rtc/audio_level.py's, installed by the terminal at start).
 
 Every video frame's send time is written to a SendLog with its frame index.
 """
@@ -33,10 +34,10 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from rtc.opus_packets import OpusPacketEncoder
 from terminals.scene import CameraScene
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
 from terminals.speech import SAMPLE_RATE, SpeechSynth
+from terminals.speech_packets import OpusVoice
 
 KEYFRAME_INTERVAL = 32
 DEFAULT_LOOP_FRAMES = 64
@@ -211,7 +212,7 @@ class SpeechTrack(MediaStreamTrack):
         self.synth = synth
         self._codec: str | None = None
         self.use_codec(codec)
-        self._opus: OpusPacketEncoder | None = None
+        self._opus: OpusVoice | None = None
         self._start: float | None = None
         self._blocks = 0
 
@@ -236,20 +237,18 @@ class SpeechTrack(MediaStreamTrack):
             await asyncio.sleep(due - now)
         elif now - due > 0.1:
             self._start = now - self._blocks * AUDIO_BLOCK_SAMPLES / SAMPLE_RATE
-        samples = self.synth.next_block_s16(AUDIO_BLOCK_SAMPLES)
         pts = self._blocks * AUDIO_BLOCK_SAMPLES
         self._blocks += 1
         if self._codec == "OPUS":
-            return self._opus_packet(samples, pts)
-        return _stereo_frame(samples, pts)
+            return self.opus_voice.next_packet(pts)
+        return _stereo_frame(self.synth.next_block_s16(AUDIO_BLOCK_SAMPLES), pts)
 
-    def _opus_packet(self, samples: np.ndarray, pts: int) -> av.Packet:
+    @property
+    def opus_voice(self) -> OpusVoice:
+        """Where the Opus packets come from (made when the first one is wanted)."""
         if self._opus is None:
-            self._opus = OpusPacketEncoder()
-        # One packet per 20 ms frame (OpusPacketEncoder's contract): aiortc sends each
-        # packet the track returns as one RTP packet with the packet's pts as timestamp.
-        (packet,) = self._opus.encode(samples, pts)
-        return packet
+            self._opus = OpusVoice(self.synth)
+        return self._opus
 
 
 def _stereo_frame(samples: np.ndarray, pts: int) -> av.AudioFrame:

@@ -1,6 +1,7 @@
 """The terminal's voice on its way out: the tabulated synthesis is the formula's, and the track
-sends Opus as ready packets (mono, encoded by the terminal) but frames for the codecs aiortc
-encodes, and what the packets decode to is heard at the level spoken."""
+sends Opus as ready packets (mono, encoded by the terminal, once per level and period of the
+voice where the period is whole blocks, else live) but frames for the codecs aiortc encodes,
+and what the packets decode to is heard at the level spoken."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from rtc.opus_packets import OpusPacketEncoder
 from terminals import speech
 from terminals.media_sources import AUDIO_BLOCK_SAMPLES, SpeechTrack
 from terminals.receiver import AudioReceiver
@@ -25,6 +27,7 @@ from terminals.speech import (
     talker_partials,
     waveform_period,
 )
+from terminals.speech_packets import MAX_CACHED_LEVELS, OpusVoice
 
 
 def direct_voice(site: int, level: float, start: int, samples: int,
@@ -141,3 +144,147 @@ async def test_the_packets_decode_on_a_stereo_decoder_to_the_level_spoken():
     # A mono stream plays on both channels alike.
     right = np.concatenate(right_channel)[-SAMPLE_RATE:].astype(np.float32) / 32768.0
     assert talker_levels(right, [6])[6] == pytest.approx(heard[6], rel=0.01)
+
+
+def opus_decoder() -> av.CodecContext:
+    # As aiortc's receiver decodes Opus: libopus, 48 kHz stereo s16.
+    decoder = av.CodecContext.create("libopus", "r")
+    decoder.sample_rate, decoder.layout, decoder.format = SAMPLE_RATE, "stereo", "s16"
+    return decoder
+
+
+def decode_left(decoder: av.CodecContext, packets: list[av.Packet]) -> np.ndarray:
+    """Channel 0 of what the packets decode to, as float in -1..1."""
+    left = [frame.to_ndarray().reshape(-1, 2)[:, 0]
+            for packet in packets for frame in decoder.decode(packet)]
+    return np.concatenate(left).astype(np.float32) / 32768.0
+
+
+@pytest.mark.parametrize("site", [0, 1])  # periods of 50 and 100 blocks
+def test_cached_packets_decode_to_each_level_spoken(site):
+    synth = SpeechSynth(site)
+    voice = OpusVoice(synth)
+    assert voice.cache is not None
+    decoder = opus_decoder()
+    heard = {}
+    for level in (0.3, 0.7):
+        synth.set_level(level)
+        # 1.2 s each (both wrap round the period at least once); the last second is read.
+        packets = [voice.next_packet(960 * block) for block in range(60)]
+        levels = talker_levels(decode_left(decoder, packets)[-SAMPLE_RATE:], range(8))
+        assert max(heard for talker, heard in levels.items() if talker != site) < 0.02
+        heard[level] = levels[site]
+    assert heard[0.3] == pytest.approx(0.3, rel=0.15)
+    assert heard[0.7] == pytest.approx(0.7, rel=0.15)
+    assert voice.live_frames_encoded == 0
+    assert voice.cache.runs_encoded == len(voice.cache) == 2
+
+
+@pytest.mark.parametrize(("site", "lead_in"), [(0, 0), (1, 0), (0, 123)])
+def test_cached_packets_are_those_of_one_continuous_stream(site, lead_in):
+    """Each cached packet is, byte for byte, what an encoder running since the start would
+    send for the same block from what the frame path draws: seamless at the wrap, and the
+    block position follows the synth's, wherever the synth had got to."""
+    cached_synth, live_synth = SpeechSynth(site), SpeechSynth(site)
+    for synth in (cached_synth, live_synth):
+        synth.set_level(0.5)
+        synth.next_block(lead_in)
+    voice = OpusVoice(cached_synth)
+    assert voice.cache is not None
+    period = voice.cache.period_frames
+    cached = [bytes(voice.next_packet(960 * block)) for block in range(2 * period)]
+    encoder = OpusPacketEncoder()
+    live = [bytes(encoder.encode(live_synth.next_block_s16(AUDIO_BLOCK_SAMPLES), 960 * block)[0])
+            for block in range(2 * period)]
+    # The live encoder's second period is the one it encoded with a period of history.
+    assert cached == live[period:] * 2
+    assert cached[0] != live[0]  # a fresh encoder's first packet is not what wraps round
+
+
+def test_a_level_is_encoded_once_and_the_schedule_keeps_time():
+    synth = SpeechSynth(0, speech.talk_spurts(talk_s=1.0, pause_s=1.0, level=0.4))
+    voice = OpusVoice(synth)
+    cache = voice.cache
+    assert cache is not None and cache.period_frames == 50
+    packets = [voice.next_packet(960 * block) for block in range(200)]  # 4 s: 2 spurts, 2 pauses
+    assert [packet.pts for packet in packets[:3]] == [0, 960, 1920]
+    assert all(packet.time_base == fractions.Fraction(1, SAMPLE_RATE) for packet in packets)
+    # The synth moved on a block per packet, so the schedule went through its spurts.
+    assert synth.level_now() == 0.4
+    assert len(cache) == 2 and cache.runs_encoded == 2  # 0.4 and silence, each one run
+    assert cache.frames_encoded == 2 * 2 * cache.period_frames
+    speaking, pausing = packets[10:40], packets[60:90]
+    assert {bytes(packet) for packet in pausing} <= set(cache.cached_run(0.0) or ())
+    assert {bytes(packet) for packet in speaking} <= set(cache.cached_run(0.4) or ())
+    # A muted talker is silence: the run already there.
+    synth.set_silent(True)
+    silent = decode_left(opus_decoder(), [voice.next_packet(960 * block) for block in range(10)])
+    assert np.abs(silent).max() < 1e-3  # the decoder may dither by a step
+    assert cache.runs_encoded == 2
+
+
+def test_the_cache_keeps_the_levels_used_last():
+    synth = SpeechSynth(0)
+    voice = OpusVoice(synth)
+    cache = voice.cache
+    assert cache is not None
+    levels = [round(0.1 * step, 1) for step in range(1, MAX_CACHED_LEVELS + 2)]
+    for level in levels:
+        synth.set_level(level)
+        voice.next_packet(0)
+    assert len(cache) == MAX_CACHED_LEVELS
+    assert cache.runs_encoded == len(levels)
+    synth.set_level(levels[-1])  # still there
+    voice.next_packet(0)
+    assert cache.runs_encoded == len(levels)
+    synth.set_level(levels[0])  # the least recently used, dropped: encoded again
+    voice.next_packet(0)
+    assert cache.runs_encoded == len(levels) + 1
+
+
+def test_calls_of_one_talker_share_its_packets():
+    synth = SpeechSynth(3)
+    synth.set_level(0.6)
+    first, second = OpusVoice(synth), OpusVoice(synth)
+    for block in range(100):  # 200 blocks at one level in all
+        first.next_packet(960 * block)
+        second.next_packet(960 * block)
+    cache = first.cache
+    assert cache is second.cache and cache is not None
+    assert cache.runs_encoded == 1 and cache.frames_encoded == 2 * cache.period_frames
+
+
+def voice_too_long_to_tabulate(monkeypatch) -> SpeechSynth:
+    monkeypatch.setattr(speech, "MAX_TABLE_SECONDS", 1)  # site 5 repeats every 2 s
+    return SpeechSynth(5)
+
+
+def voice_of_a_period_not_whole_blocks(monkeypatch) -> SpeechSynth:
+    return SpeechSynth(0, sample_rate=44100)  # repeats every 44100 samples: 45.9 blocks
+
+
+@pytest.mark.parametrize("make_synth", [voice_too_long_to_tabulate,
+                                        voice_of_a_period_not_whole_blocks])
+def test_a_voice_without_whole_blocks_per_period_is_encoded_live(monkeypatch, make_synth):
+    synth = make_synth(monkeypatch)
+    synth.set_level(0.5)
+    voice = OpusVoice(synth)
+    assert voice.cache is None
+    packets = [voice.next_packet(960 * block) for block in range(40)]
+    assert voice.live_frames_encoded == 40
+    assert [packet.pts for packet in packets[:2]] == [0, 960]
+    heard = talker_levels(decode_left(opus_decoder(), packets)[-24000:], [synth.site_index],
+                          synth.sample_rate)
+    assert heard[synth.site_index] == pytest.approx(0.5, rel=0.15)
+
+
+async def test_the_track_sends_the_cached_packets():
+    synth = SpeechSynth(4)
+    synth.set_level(0.5)
+    track = SpeechTrack(synth, "OPUS")
+    packets = [await track.recv() for _ in range(3)]
+    track.stop()
+    cache = track.opus_voice.cache
+    assert cache is not None and cache.runs_encoded == 1
+    assert [bytes(packet) for packet in packets] == list((cache.cached_run(0.5) or ())[:3])
+    assert track.opus_voice.live_frames_encoded == 0
