@@ -1,9 +1,11 @@
 """Media load: concurrent 4-site conferences at 1080p30 and one 16-site conference.
 
 Processes on 127.0.0.1: the MCU (`mcu-sim serve --no-terminals`, temp data dir), the
-simulated terminals, one child process per conference (benchmarks/media_terminals.py: a
-conference's terminals share a process, so its send log, and latency is glass to glass; one
-process's GIL would otherwise limit the load generator), and this one, which drives the MCU
+simulated terminals, one child process per 4-site conference and two for the 16-site one
+(benchmarks/media_terminals.py: the terminals of a process share its send log, so latency
+is glass to glass; one process's GIL would otherwise limit the load generator; in the
+16-site conference the probe's latency is read on the panes of the 8 sites of its own
+process), and this one, which drives the MCU
 only through the SOAP API (raw SOAP 1.1, like soap_throughput.py) and reads its media
 counters from GET /stats/media.
 
@@ -72,7 +74,10 @@ URI_PREFIX = "0177"
 RATE_1080P = "2048k"
 RATE_4CIF = "768k"
 JOIN_TIMEOUT_S = 40.0
-KEEPALIVE_EVERY_S = 20.0  # the SOAP session expires after 60 s without a request
+KEEPALIVE_EVERY_S = 20.0
+# The 16-site conference's terminals in two processes: 16 in one process saturate its event
+# loop (one core under the GIL) and drop datagrams; real terminals are 16 devices.
+SMALL_PER_PROCESS = 8  # the SOAP session expires after 60 s without a request
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -196,10 +201,11 @@ class TerminalFleet:
 
     @classmethod
     async def start(cls, server_url: str, conferences: int, small_count: int) -> TerminalFleet:
-        """One child per 4-site conference, and one for the 16 small senders."""
+        """One child per 4-site conference, and one per SMALL_PER_PROCESS small senders."""
         layout = [(4, 0, 4 * index) for index in range(conferences)]
-        if small_count:
-            layout.append((0, small_count, 4 * conferences))
+        for first in range(0, small_count, SMALL_PER_PROCESS):
+            layout.append((0, min(SMALL_PER_PROCESS, small_count - first),
+                           4 * conferences + first))
         started = await asyncio.gather(
             *(TerminalsProcess.start(server_url, count, small, start)
               for count, small, start in layout),
@@ -683,7 +689,8 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
         "# Media load",
         "",
         f"Run {datetime.now(UTC).isoformat(timespec='seconds')} on {os.cpu_count()} cores; "
-        "MCU and terminals (one process per conference) in separate processes on this "
+        "MCU and terminals (one process per 4-site conference, two for the 16-site one) in "
+        "separate processes on this "
         "machine. One probe per conference "
         "decodes; the other terminals count the frames they receive without decoding. "
         "rx fps = the slowest receiver's complete frames received/s (decoded or not); "
