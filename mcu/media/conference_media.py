@@ -7,9 +7,10 @@ is joined in which order) and acts on it at its next tick.
 Video, once per tick at the output frame rate:
   1. (loop) every joined site with a negotiated codec gets a picture (PictureKey) and an
      output format; sites with equal (picture, format) share one EncoderGroup;
-  2. (worker thread) each picture needed is composed once per size from the sites' latest
-     frames, and encoded once per group that is due;
-  3. (loop) each group's packets go to every site of the group.
+  2. (worker threads, one per picture and size, in parallel) each picture needed is
+     composed once per size from the sites' latest frames, and encoded once per group that
+     is due; the loop goes on meanwhile, and the next tick waits only for these pictures;
+  3. (loop, when they are done) each group's packets go to every site of the group.
 Audio, every 20 ms on the loop: one frame from each site's fifo, the loudest few sites
 chosen (mcu/media/mixed_speakers.py), N-1 mix, each distinct mix encoded once for the Opus
 sites that hear it (the others get it as a frame for aiortc's encoder), levels to the
@@ -316,46 +317,78 @@ class ConferenceMedia:
                 by_picture[(key.picture, size)] = item
             item.groups.append((group, group.take_keyframe_request(now)))
         pts = int((now - self._started_at) * VIDEO_CLOCK)
-        return _RenderPlan(pts, sources, list(by_picture.values()), live)
+        plan = _RenderPlan(pts, sources, list(by_picture.values()), live)
+        self._prepare_compositors(plan)
+        return plan
 
     def render(self, plan: _RenderPlan) -> list[tuple[EncoderGroup, list[av.Packet]]]:
-        """Runs on a worker thread: compose each picture once, encode it per due group."""
-        for key in [key for key in self._compositors if key not in plan.live_compositors]:
-            del self._compositors[key]
+        """Every picture of the plan, one after the other (the video loop makes them in
+        parallel, one worker each)."""
         encoded = []
         for item in plan.items:
-            compositor = self._compositors.get((item.picture, item.size))
-            if compositor is None:
-                compositor = Compositor(*item.size, item.settings.mode)
-                self._compositors[(item.picture, item.size)] = compositor
-            settings = item.settings
-            compositor.set_layout(settings.mode)
-            compositor.set_sub_pics(settings.sub_pics)
-            compositor.set_broadcast(settings.broadcast)
-            compositor.set_speaking(settings.speaking)
-            frame = compositor.compose(plan.sources)
-            for group, keyframe in item.groups:
-                encoded.append((group, group.encode(frame, plan.pts, keyframe)))
+            encoded += self.render_item(plan, item)
         return encoded
 
+    def render_item(self, plan: _RenderPlan, item: _RenderItem
+                    ) -> list[tuple[EncoderGroup, list[av.Packet]]]:
+        """Runs on a worker thread: compose one picture at one size, encode it for each of
+        its due groups. The items of a tick have their own compositor and groups each, so
+        they can be made at the same time."""
+        compositor = self._compositors[(item.picture, item.size)]
+        settings = item.settings
+        compositor.set_layout(settings.mode)
+        compositor.set_sub_pics(settings.sub_pics)
+        compositor.set_broadcast(settings.broadcast)
+        compositor.set_speaking(settings.speaking)
+        frame = compositor.compose(plan.sources)
+        return [(group, group.encode(frame, plan.pts, keyframe))
+                for group, keyframe in item.groups]
+
+    def _prepare_compositors(self, plan: _RenderPlan) -> None:
+        """On the loop, before the workers start: drop the compositors of pictures no group
+        receives any more, open those of new pictures."""
+        for key in [key for key in self._compositors if key not in plan.live_compositors]:
+            del self._compositors[key]
+        for item in plan.items:
+            key = (item.picture, item.size)
+            if key not in self._compositors:
+                self._compositors[key] = Compositor(*item.size, item.settings.mode)
+
     async def _video_loop(self) -> None:
+        """The tick runs on time whatever the event loop's delay in taking results back: a
+        tick's pictures are made on the workers while the loop goes on, and their packets
+        are handed to the groups by a callback when they are done. A tick waits only for
+        the previous tick's pictures, so a group's frames stay in order."""
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
         while True:
+            if self._rendering is not None and not self._rendering.done():
+                await asyncio.wait([self._rendering])
             now = loop.time()
             plan = self.plan_tick(now)
             if plan.items:
-                self._rendering = loop.run_in_executor(self._executor, self.render, plan)
-                encoded = await asyncio.shield(self._rendering)
-                done = loop.time()
-                for group, packets in encoded:
-                    if group.key in self.groups:  # not closed while encoding
-                        group.deliver(packets, done)
+                self._rendering = asyncio.gather(*(
+                    loop.run_in_executor(self._executor, self.render_item, plan, item)
+                    for item in plan.items))
+                self._rendering.add_done_callback(self._deliver)
             next_tick += 1.0 / self.tick_fps()
             delay = next_tick - loop.time()
             if delay < -MAX_LATENESS_S:
                 next_tick, delay = loop.time(), 0.0
             await asyncio.sleep(max(0.0, delay))
+
+    def _deliver(self, rendering: asyncio.Future[Any]) -> None:
+        if rendering.cancelled():
+            return
+        failure = rendering.exception()
+        if failure is not None:
+            log.error("conference %s: a picture failed", self.conf_id, exc_info=failure)
+            return
+        done = asyncio.get_running_loop().time()
+        for encoded in rendering.result():
+            for group, packets in encoded:
+                if group.key in self.groups:  # not closed while encoding
+                    group.deliver(packets, done)
 
     # ------------------------------------------------------------------ audio
 
