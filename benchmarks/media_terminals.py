@@ -146,7 +146,7 @@ def _answer(message: dict) -> None:
 async def run_child(args: argparse.Namespace) -> int:
     send_log = RecordingSendLog()
     common = dict(uri_prefix=args.uri_prefix, ring_delay_s=0.2, analyse_every=NEVER_ANALYSE,
-                  send_log=send_log, decode_video=False)
+                  send_log=send_log, decode_video=False, decode_audio=False)
     terminals = await start_terminals(args.server, args.count, start_index=args.start_index,
                                       **common)
     try:

@@ -12,7 +12,8 @@ video codec (H264 preferred, else VP8) and its synthetic voice (as Opus packets 
 itself when the call negotiated Opus, else as frames aiortc encodes), and keeps
 statistics of what it receives (terminals/receiver.py). With decode_video=False it counts
 the complete video frames it receives without decoding them (terminals/frame_counter.py):
-a cheap receiver for load tests, with no picture, panes or latency.
+a cheap receiver for load tests, with no picture, panes or latency; decode_audio=False
+likewise counts the audio frames and hears nothing.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ class SimulatedTerminal:
         site_type: int = 7,
         send_log: SendLog = PROCESS_SEND_LOG,
         decode_video: bool = True,
+        decode_audio: bool = True,
     ) -> None:
         self.uri = uri
         self.name = name
@@ -135,7 +137,7 @@ class SimulatedTerminal:
         self.send_log = send_log
         self.speech = SpeechSynth(site_index, speech_schedule)
         self.video = VideoReceiver(send_log, analyse_every, decode=decode_video)
-        self.audio = AudioReceiver()
+        self.audio = AudioReceiver(decode=decode_audio)
         self.state: CallState = "idle"
         self.calls_established = 0
         self._server_url: str | None = None
@@ -170,6 +172,16 @@ class SimulatedTerminal:
     @decode_video.setter
     def decode_video(self, decode: bool) -> None:
         self.video.decode = decode
+
+    @property
+    def decode_audio(self) -> bool:
+        """Whether received audio is decoded (heard, measurable) or only counted; from the
+        next call on."""
+        return self.audio.decode
+
+    @decode_audio.setter
+    def decode_audio(self, decode: bool) -> None:
+        self.audio.decode = decode
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -378,6 +390,7 @@ class SimulatedTerminal:
         call.speech_track = SpeechTrack(self.speech)
         audio = pc.addTransceiver(call.speech_track, direction="sendrecv")
         audio.setCodecPreferences(self._audio_codecs())
+        self.audio.count_frames_of(audio.receiver)
         video = pc.addTransceiver(call.video_track, direction="sendrecv")
         video.setCodecPreferences(codec_preferences("video", self._video_codecs()))
         self.video.count_frames_of(video.receiver)

@@ -1,4 +1,5 @@
-"""Count the complete video frames a receiver gets, with or without decoding them.
+"""Count the complete frames a receiver gets, with or without decoding them (video, and
+audio the same way).
 
 aiortc's RTCRtpReceiver reassembles each frame in its jitter buffer and puts it, with its
 codec, on a queue that a decoder thread of its own empties (one thread and one decoder per
@@ -30,7 +31,7 @@ _H264_NON_IDR = 1
 
 
 class FrameCountingQueue(queue.Queue):
-    """The decoder queue of one video receiver: counts frames, forwards them or not."""
+    """The decoder queue of one receiver: counts frames, forwards them or not."""
 
     def __init__(self, decode: bool) -> None:
         super().__init__()
@@ -68,7 +69,7 @@ def is_keyframe(codec_name: str, data: bytes) -> bool:
 
 
 def count_frames(receiver: RTCRtpReceiver, decode: bool) -> FrameCountingQueue:
-    """Install the counting queue on a video receiver that has not started receiving."""
+    """Install the counting queue on a receiver that has not started receiving."""
     counter = FrameCountingQueue(decode)
     # The receiver's decoder queue is name-mangled private state (see the module docstring).
     receiver._RTCRtpReceiver__decoder_queue = counter  # type: ignore[attr-defined]

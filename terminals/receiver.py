@@ -195,12 +195,32 @@ def _read_panes(frame: Any, rects: Sequence[Rect]) -> tuple[MarkerReading | None
 
 
 class AudioReceiver:
-    """The last `window_s` of the received audio, mono, and who is talking in it."""
+    """The last `window_s` of the received audio, mono, and who is talking in it.
 
-    def __init__(self, window_s: float = 1.0) -> None:
+    "frames_received" counts the audio frames aiortc's jitter buffer hands to the decoder;
+    a terminal that does not decode audio (decode=False: a load generator's listener) only
+    counts them, and hears nothing (terminals/frame_counter.py, as for video)."""
+
+    def __init__(self, window_s: float = 1.0, decode: bool = True) -> None:
         self.window_s = window_s
-        self.frames_received = 0
+        self.decode = decode
+        self.frames_decoded = 0
+        self._counter: FrameCountingQueue | None = None
+        self._received_before = 0  # frames of the calls before this one
         self._start_window(SAMPLE_RATE)
+
+    def count_frames_of(self, receiver: RTCRtpReceiver) -> None:
+        """Count (and decode, or not) what this new call's audio receiver gets."""
+        if self._counter is not None:
+            self._received_before += self._counter.frames_received
+        self._counter = count_frames(receiver, self.decode)
+
+    @property
+    def frames_received(self) -> int:
+        counter = self._counter
+        if counter is None:  # a track consumed without a counting receiver (tests)
+            return self.frames_decoded
+        return self._received_before + counter.frames_received
 
     def _start_window(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate
@@ -216,7 +236,7 @@ class AudioReceiver:
             pass
 
     def on_frame(self, frame: av.AudioFrame) -> None:
-        self.frames_received += 1
+        self.frames_decoded += 1
         if frame.sample_rate != self.sample_rate:
             # Opus decodes to 48 kHz, G.722 to 16 kHz, G.711 to 8 kHz: every talker's
             # partials lie below 4 kHz, so each is measured at the rate it comes in.

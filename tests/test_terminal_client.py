@@ -298,6 +298,24 @@ async def test_a_terminal_that_does_not_decode_counts_frames_and_keyframes(mcu, 
         await terminal.stop()
 
 
+async def test_a_terminal_that_does_not_decode_audio_counts_its_frames_and_hears_nothing(
+        mcu, send_log):
+    terminal = terminal_for(send_log, decode_video=False, decode_audio=False)
+    assert not terminal.decode_audio
+    await terminal.start(mcu.url)
+    try:
+        await mcu.invite()
+        answer = await mcu.expect(type(parse_message('{"type":"answer","call_id":"x","sdp":""}')))
+        await mcu.accept_answer(answer.sdp)
+        await eventually(lambda: terminal.stats().audio_frames >= 25)  # 0.5 s of 20 ms frames
+        assert terminal.audio.frames_decoded == 0
+        assert terminal.heard() == {}  # nothing decoded: no level can be told
+        # Its own voice still reaches the MCU: only the receiving side skips the decoder.
+        await eventually(lambda: mcu.audio.heard([3]).get(3, 0.0) > 0.4)
+    finally:
+        await terminal.stop()
+
+
 async def test_declines_or_lets_it_ring(mcu, send_log):
     decliner = terminal_for(send_log, answer_mode="decline")
     await decliner.start(mcu.url)
