@@ -42,11 +42,13 @@ async def start_terminals(
     analyse_every: int = 10,
     send_log: SendLog = PROCESS_SEND_LOG,
     decode_video: bool | Callable[[int], bool] = True,
+    decode_audio: bool = True,
 ) -> list[SimulatedTerminal]:
     """Create, encode and register `count` terminals; returns them once all are registered.
 
     decode_video: whether the terminals decode the video they receive, or count its frames
     only (terminals/frame_counter.py); a function of the site index chooses per terminal.
+    decode_audio: likewise for the audio they receive.
     """
     decodes = decode_video if callable(decode_video) else (lambda _index: decode_video)
     if start_index < 0 or start_index + count > MAX_SITES:
@@ -64,6 +66,7 @@ async def start_terminals(
             analyse_every=analyse_every,
             send_log=send_log,
             decode_video=decodes(index),
+            decode_audio=decode_audio,
         )
         for index in range(start_index, start_index + count)
     ]
