@@ -352,6 +352,30 @@ def test_an_encoder_nobody_hears_is_retired():
     assert len(encoders) == 2  # MixKey("a") and EVERYONE; MixKey("b") retired
 
 
+def test_inline_audio_decoder_decodes_on_put_and_passes_the_stop_on():
+    from aiortc import RTCRtpCodecParameters
+    from aiortc.jitterbuffer import JitterFrame
+
+    from mcu.media.inline_audio import InlineAudioDecoder
+    from rtc.opus_packets import OpusPacketEncoder
+
+    opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2,
+                                 payloadType=111)
+    frames: list[av.AudioFrame] = []
+    decoder = InlineAudioDecoder(frames.append)
+    encoder = OpusPacketEncoder()
+    for tick in range(50):
+        for packet in encoder.encode(speech_like(5, tick), tick * FRAME_SAMPLES):
+            decoder.put((opus, JitterFrame(bytes(packet), tick * FRAME_SAMPLES)))
+    assert decoder.frames_decoded == len(frames) == 50 and decoder.empty()  # none for a thread
+    left = np.concatenate([frame.to_ndarray().reshape(-1, 2)[:, 0] for frame in frames])
+    assert talker_levels(left[-SAMPLE_RATE // 2:], [5])[5] == pytest.approx(0.5, rel=0.15)
+    decoder.put((opus, JitterFrame(b"\xff\xff\xff", 0)))  # not Opus: skipped, counted
+    assert decoder.decode_errors + decoder.frames_decoded >= 50
+    decoder.put(None)  # the receiver stopping: its decoder thread must get it
+    assert decoder.get_nowait() is None
+
+
 @pytest.mark.parametrize("layout", ["stereo", "mono"])
 def test_audio_input_downmixes_48k_s16_exactly_like_ffmpegs_resampler(layout):
     rng = np.random.default_rng(7)

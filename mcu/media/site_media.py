@@ -8,12 +8,15 @@ import asyncio
 import logging
 from typing import Any
 
+import av
+from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamTrack
 
 from mcu.calls import Call
 from mcu.media.audio_mixer import AudioInput, SiteAudioTrack
 from mcu.media.encoder_group import SiteVideoTrack
 from mcu.media.frame_slots import LatestFrameSlot, pump_track
+from mcu.media.inline_audio import InlineAudioDecoder, decode_audio_inline
 from mcu.model import SiteSpec
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,7 @@ class SiteMedia:
         self.video_codec: str | None = None  # negotiated; None until the SDP answer
         self.audio_codec: str | None = None  # likewise ("OPUS", "G722", "PCMU", "PCMA")
         self.first_media = asyncio.Event()
+        self.inline_audio: InlineAudioDecoder | None = None
         self.closed = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -40,10 +44,23 @@ class SiteMedia:
     def spec(self) -> SiteSpec:
         return self.call.site
 
+    def decode_audio_of(self, receiver: RTCRtpReceiver) -> None:
+        """Decode this call's audio on the loop into the mix input (mcu/media/inline_audio.py);
+        before the receiver starts."""
+        self.inline_audio = decode_audio_inline(receiver, self._audio_frame)
+
+    def _audio_frame(self, frame: av.AudioFrame) -> None:
+        if self.closed:
+            return
+        self.audio_in.add(frame)
+        self.first_media.set()
+
     def receive(self, track: MediaStreamTrack) -> None:
         """A remote track of the call arrived (RTCPeerConnection 'track' event)."""
         if self.closed:
             return
+        if track.kind == "audio" and self.inline_audio is not None:
+            return  # its frames come decoded from the receiver, never through the track
         consume: Any = self.video_in.put if track.kind == "video" else self.audio_in.add
         task = asyncio.create_task(
             pump_track(track, consume, self.first_media.set), name=f"{track.kind} in {self.uri}"

@@ -186,7 +186,7 @@ class CallSession:
         audio.setCodecPreferences(codecs.audio)
         video = pc.addTransceiver(media.video_out, direction="sendrecv")
         video.setCodecPreferences(codecs.video)
-        self._tune_video_transceivers()
+        self._tune_transceivers()
         await pc.setLocalDescription(await pc.createOffer())
         if self.closed:
             return
@@ -207,7 +207,7 @@ class CallSession:
         await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
         pc.addTrack(media.audio_out)
         pc.addTrack(media.video_out)
-        self._tune_video_transceivers()
+        self._tune_transceivers()
         await pc.setLocalDescription(await pc.createAnswer())
         media.video_codec = negotiated_video_codec(pc.localDescription.sdp)
         media.audio_codec = negotiated_codec(pc.localDescription.sdp, "audio")
@@ -225,10 +225,12 @@ class CallSession:
 
     # -- both -------------------------------------------------------------------------
 
-    def _tune_video_transceivers(self) -> None:
+    def _tune_transceivers(self) -> None:
         # aiortc would set a flag for its own encoder, which never runs here: the receiver's
         # PLI/FIR must reach the site's encoder group instead.
         for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "audio":
+                self.media.decode_audio_of(transceiver.receiver)
             if transceiver.kind == "video":
                 transceiver.sender._send_keyframe = self.media.video_out.request_keyframe
                 # Our encoders run at the booked rate: a REMB estimate would change nothing.
