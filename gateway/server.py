@@ -36,6 +36,7 @@ from gateway.soap import (
 )
 from gateway.soap import RequestContext as SoapRequestContext
 from mcu.clock import Clock, SystemClock
+from mcu.media.engine import MediaSettings
 from mcu.runtime import SPEAKER_HOLD_SECONDS, ConferenceRuntime
 
 log = logging.getLogger("gateway.server")
@@ -88,7 +89,8 @@ def build_app(
             app.router.add_post(path, post)
             app.router.add_get(path, get)
     if runtime is not None:
-        install_signalling(app, runtime, settings.media_address)
+        install_signalling(app, runtime, settings.media_address,
+                           MediaSettings(mixed_speakers=settings.mixed_speakers))
     return app
 
 

@@ -38,6 +38,7 @@ class Settings:
     default_cp_resource: int = 4
     call_timeout_seconds: float = 30.0
     media_address: str = "127.0.0.1"
+    mixed_speakers: int = 4
     # account name -> lower-case hex SHA-256 of the password
     accounts: dict[str, str] = field(default_factory=dict)
 
@@ -111,6 +112,7 @@ _KNOWN_KEYS = {
         "default_cp_resource",
         "call_timeout_seconds",
         "media_address",
+        "mixed_speakers",
     },
 }
 
@@ -145,6 +147,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         default_cp_resource=int(mcu["default_cp_resource"]),
         call_timeout_seconds=float(mcu["call_timeout_seconds"]),
         media_address=str(mcu["media_address"]),
+        mixed_speakers=int(mcu["mixed_speakers"]),
         accounts={name: digest.lower() for name, digest in accounts.items()},
     )
 
@@ -163,6 +166,8 @@ def _check(settings: Settings) -> None:
             f"mcu.default_cp_resource {settings.default_cp_resource} is not one of "
             f"{sorted(ALLOWED_CP_RESOURCES)}"
         )
+    if not 1 <= settings.mixed_speakers <= 64:
+        raise SettingsError(f"mcu.mixed_speakers {settings.mixed_speakers} is not 1..64")
     for name, digest in settings.accounts.items():
         if not _SHA256_HEX.match(digest):
             raise SettingsError(f"account {name!r}: not a SHA-256 hex digest")

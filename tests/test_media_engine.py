@@ -19,7 +19,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack, VideoStreamTrack
 
 from gateway.server import running_server
-from gateway.settings import load_settings
+from gateway.settings import SettingsError, load_settings
 from gateway.signalling import SIGNALLING
 from mcu.clock import ManualClock
 from mcu.media.audio_mixer import (
@@ -558,6 +558,18 @@ async def media_server(tmp_path: Path) -> AsyncIterator:
     settings = load_settings(port=0, data_dir=tmp_path)
     async with running_server(settings, clock=clock) as server:
         yield server, clock
+
+
+async def test_the_number_of_mixed_speakers_is_a_setting(tmp_path: Path):
+    config = tmp_path / "mcu.toml"
+    config.write_text("[mcu]\nmixed_speakers = 2\n", "utf-8")
+    settings = load_settings(config, port=0, data_dir=tmp_path)
+    assert settings.mixed_speakers == 2
+    async with running_server(settings) as server:
+        assert server.app[SIGNALLING].engine.settings.mixed_speakers == 2
+    config.write_text("[mcu]\nmixed_speakers = 0\n", "utf-8")
+    with pytest.raises(SettingsError, match="mixed_speakers"):
+        load_settings(config)
 
 
 async def test_two_terminals_see_each_other_in_cp_2_1_and_hear_each_other(media_server):
