@@ -10,7 +10,10 @@ levels), and what the site statuses say.
 - a `bye` before the call is in conference fails it: 116 (media failed) or 115;
 - a conference whose begin time arrives calls its dial-out sites; its end hangs them all up;
 - dial-in (dialingMode 1) with access code and password; setSitesQuietEx and
-  setConfSiteVolumeEx over SOAP change what the sites hear;
+  setConfSiteVolumeEx over SOAP change what the sites hear; hideConfSiteLocalVideoEx /
+  displayConfSiteLocalVideoEx put a site's panes on the placeholder and back;
+- keyframe requests (RTCP PLI) from the sites of one encoder group give one keyframe per
+  interval, the later ones deferred;
 - a declined call (115) and one never answered (129) end not joined with their reason;
 - G.722, when a terminal offers only it, carries the audio both ways; a terminal declaring
   only G.722 (or G.711) is called with that codec; one declaring none the MCU has is refused.
@@ -438,6 +441,82 @@ async def test_dial_in_quiet_and_volume_through_real_terminals(server):
         assert hears(c, b) > 0.3 and hears(a, b) > 0.3  # A still hears
     finally:
         for t in everyone:
+            await t.stop()
+
+
+async def test_hiding_a_sites_local_video_puts_its_pane_on_the_placeholder(server, tmp_path):
+    """hideConfSiteLocalVideoEx A (SOAP): A's pane shows the placeholder to everyone and
+    queryConfSitesStatusEx says its local video is closed; displayConfSiteLocalVideoEx A:
+    A's picture is back. B is untouched throughout."""
+    a, b = terminal(20, decode_video=False), terminal(21, decode_video=False)
+    viewer = terminal(22)
+    everyone = [a, b, viewer]
+    for t in everyone:
+        await t.start(signalling_url(server))
+    try:
+        conf_id = book(server, [t.uri for t in everyone], cp_resource=4)
+        await eventually(lambda: set(states(server, conf_id).values())
+                         == {SiteCallState.IN_CONFERENCE}, what="all three in conference")
+        server.gateway.runtime.set_continuous_presence(conf_id, "0", layout_mode("CP_2_1").value,
+                                                       [a.uri, b.uri])
+        viewer.set_panes(panes_of("CP_2_1"))
+        await eventually_async(lambda: _reads(viewer, [a.site_index, b.site_index]),
+                               what="the viewer sees A and B")
+        soap = await soap_client(server)
+
+        async def local_video_open(uri: str) -> int:
+            answer = await asyncio.to_thread(soap.conf_mgr.queryConfSitesStatusEx,
+                                             confId=conf_id, siteUris=[uri])
+            return check(answer, "queryConfSitesStatusEx").siteStatuses[0].isLocalVideoOpen
+
+        assert await local_video_open(a.uri) == 1
+        check(await asyncio.to_thread(soap.conf_ctrl.hideConfSiteLocalVideoEx, confId=conf_id,
+                                      siteUris=[a.uri]), "hideConfSiteLocalVideoEx")
+        await eventually_async(lambda: _reads(viewer, [None, b.site_index]),
+                               what="A's pane without A")
+        left = panes_of("CP_2_1")[0]
+        assert abs(pane_luma(viewer, left, tmp_path / "hidden.png") - PLACEHOLDER_LUMA) < 12
+        assert await local_video_open(a.uri) == 0
+        check(await asyncio.to_thread(soap.conf_ctrl.displayConfSiteLocalVideoEx,
+                                      confId=conf_id, siteUris=[a.uri]),
+              "displayConfSiteLocalVideoEx")
+        await eventually_async(lambda: _reads(viewer, [a.site_index, b.site_index]),
+                               what="A's picture back")
+        assert await local_video_open(a.uri) == 1
+    finally:
+        for t in everyone:
+            await t.stop()
+
+
+async def test_keyframe_requests_of_a_group_give_one_keyframe_per_interval(server):
+    """Two sites receive the same picture and format (one encoder group). Each asks for a
+    keyframe five times within 0.3 s (RTCP PLI, as after packet loss): both receive ONE
+    keyframe at once, and the requests made too soon after it one more, once the group's
+    1 s interval is over (a request is deferred, never lost): two keyframes for ten PLIs."""
+    a, b = terminal(23, decode_video=False), terminal(24, decode_video=False)
+    for t in (a, b):
+        await t.start(signalling_url(server))
+    try:
+        conf_id = book(server, [a.uri, b.uri], cp_resource=4)
+        await eventually(lambda: set(states(server, conf_id).values())
+                         == {SiteCallState.IN_CONFERENCE}, what="both in conference")
+        await eventually(lambda: all(t.stats().video.frames_received >= 30 for t in (a, b)),
+                         what="video flowing")
+        await asyncio.sleep(1.2)  # past the interval of the group's first keyframe
+
+        def keyframes() -> list[int]:
+            return [t.stats().video.keyframes_received for t in (a, b)]
+
+        before = keyframes()
+        for _ in range(5):
+            assert await a.request_keyframe() == 1 and await b.request_keyframe() == 1
+            await asyncio.sleep(0.06)
+        await eventually(lambda: keyframes() == [k + 1 for k in before], timeout=5.0,
+                         what="one keyframe for both")
+        await asyncio.sleep(2.5)  # the deferred request's keyframe, and nothing more
+        assert keyframes() == [k + 2 for k in before]
+    finally:
+        for t in (a, b):
             await t.stop()
 
 

@@ -34,6 +34,7 @@ from mcu.events import (
     AudioSwitchChanged,
     BroadcastChanged,
     LayoutChanged,
+    LocalVideoChanged,
     RuntimeEvent,
     SiteCallStateChanged,
     SiteMuted,
@@ -87,6 +88,7 @@ class SiteControl:
     quiet: bool = False
     volume: int = 50
     video_source: str | None = None
+    local_video_open: bool = True  # hideConfSiteLocalVideoEx: its panes show the placeholder
 
 
 @dataclass
@@ -217,6 +219,8 @@ class ConferenceMedia:
                 self._control(uri).quiet = quiet
             case SiteVolumeChanged(uri=uri, volume=volume):
                 self._control(uri).volume = volume
+            case LocalVideoChanged(uri=uri, open=open_):
+                self._control(uri).local_video_open = open_
             case VideoSourceChanged(uri=uri, video_source=source):
                 self._control(uri).video_source = source
             case BroadcastChanged(site=site, continuous_presence=cp):
@@ -303,7 +307,8 @@ class ConferenceMedia:
         sources: dict[str, Any] = {}
         for uri in self.joined:
             media = self.sites.get(uri)
-            sources[uri] = media.video_in.take() if media is not None else None
+            shown = media is not None and self._control(uri).local_video_open
+            sources[uri] = media.video_in.take() if shown else None
         by_picture: dict[tuple[PictureKey, tuple[int, int]], _RenderItem] = {}
         live: set[tuple[PictureKey, tuple[int, int]]] = set()
         for key, group in self.groups.items():
