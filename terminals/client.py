@@ -465,6 +465,27 @@ class SimulatedTerminal:
         """Read the panes of the latest decoded frame now."""
         return await self.video.analyse_latest()
 
+    async def request_keyframe(self) -> int:
+        """Ask the MCU for a keyframe of the video it sends (RTCP PLI), as a real endpoint
+        does after losing packets; returns how many streams were asked (0 outside a call).
+
+        aiortc sends PLI only on its own decoding errors and has no public call for it: this
+        reaches into the video receiver (its private PLI sender and the SSRCs it has seen),
+        and only here."""
+        call = self._call
+        if call is None:
+            return 0
+        asked = 0
+        for transceiver in call.pc.getTransceivers():
+            if transceiver.kind != "video":
+                continue
+            receiver = transceiver.receiver
+            streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+            for ssrc in list(streams):
+                await receiver._send_rtcp_pli(ssrc)
+                asked += 1
+        return asked
+
     def heard(self) -> dict[str, float]:
         """Level of each talker of this process in what the MCU sends this terminal."""
         talkers = self.send_log.site_uris()

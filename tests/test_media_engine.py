@@ -36,6 +36,7 @@ from mcu.media.audio_mixer import (
 )
 from mcu.media.conference_media import ConferenceMedia, PictureKey
 from mcu.media.encoder_group import EncoderGroup, GroupKey, SiteVideoTrack
+from mcu.media.frame_slots import LatestFrameSlot
 from mcu.media.mix_encoders import RETIRE_FRAMES, MixEncoders
 from mcu.media.mixed_speakers import MixedSpeakers
 from mcu.media.output_format import H264, VP8, OutputFormat, output_format_for, parse_rate
@@ -190,6 +191,38 @@ def test_group_key_holds_picture_and_format():
     group = EncoderGroup(GroupKey(PictureKey("cp", ""), fmt))
     assert group.format is fmt and group.take_keyframe_request(0.0)
     assert not group.take_keyframe_request(0.5)
+
+
+def test_a_sites_slot_keeps_only_the_latest_frame_and_counts_the_dropped_ones():
+    slot = LatestFrameSlot()
+    assert slot.take() is None  # nothing before the first frame: the pane's placeholder
+    for index in range(3):
+        slot.put(f"frame {index}")
+    assert slot.take() == "frame 2"  # the tick gets the newest, never a backlog
+    assert slot.frames_received == 3 and slot.frames_replaced_unseen == 2
+    assert slot.take() == "frame 2"  # no newer frame: the picture stays, nothing dropped
+    slot.put("frame 3")
+    assert slot.take() == "frame 3" and slot.frames_replaced_unseen == 2
+
+
+async def test_a_tick_composes_the_newest_frame_of_a_site_and_drops_the_stale_ones():
+    """Frames that arrive faster than the ticks are dropped, never queued: each tick
+    composes the newest frame each site has, and a frame older than that is never shown."""
+    media = conference_with_sites({A: VideoFormat.CIF4})
+    site = media.sites[A]
+    for grey in (10, 80, 160):  # three frames between two ticks
+        site.video_in.put(solid_frame(320, 240, (grey, grey, grey)))
+    plan = media.plan_tick(now=0.0)
+    newest = plan.sources[A].to_ndarray(format="rgb24")[0, 0]
+    assert abs(int(newest[0]) - 160) <= 2
+    assert site.video_in.frames_replaced_unseen == 3  # the set-up frame and two greys
+    decoder = av.CodecContext.create("h264", "r")
+    pictures = [frame.to_ndarray(format="rgb24") for _, packets in media.render(plan)
+                for packet in packets for frame in decoder.decode(packet)]
+    pictures += [frame.to_ndarray(format="rgb24") for frame in decoder.decode(None)]
+    centre = pictures[-1][pictures[-1].shape[0] // 2, pictures[-1].shape[1] // 2]
+    assert abs(int(centre[0]) - 160) <= 8  # the decoded picture shows the newest frame
+    await media.close()
 
 
 # ---------------------------------------------------------------------------- audio mixing
