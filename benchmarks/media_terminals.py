@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from terminals.client import SimulatedTerminal
 from terminals.marker import Rect
 from terminals.media_sources import VideoFormat
-from terminals.run_command import start_terminals, stop_terminals
+from terminals.run_command import freeze_startup_objects, start_terminals, stop_terminals
 from terminals.send_log import SendLog
 
 SMALL_VIDEO_FORMAT = VideoFormat(640, 360, 30, 600_000)
@@ -156,6 +156,7 @@ async def run_child(args: argparse.Namespace) -> int:
     except BaseException:
         await stop_terminals(terminals)
         raise
+    freeze_startup_objects()
     child = TerminalsChild(terminals + small, send_log)
     sampler = asyncio.create_task(child.sample_forever(), name="pane sampler")
     commands = await _read_commands()
