@@ -33,6 +33,7 @@ from rtc import audio_level
 from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.codec_preferences import codec_preferences
 from rtc.ice import rtc_configuration, use_media_address
+from rtc.jitter_buffer import release_frames_at_marker
 from rtc.signalling import (
     Answer,
     Bye,
@@ -395,6 +396,7 @@ class SimulatedTerminal:
         video.setCodecPreferences(codec_preferences("video", self._video_codecs()))
         self.video.count_frames_of(video.receiver)
         disable_bitrate_estimation(video.receiver)  # the MCU encodes at the booked rate
+        release_frames_at_marker(video.receiver)  # each picture a frame interval sooner
         # aiortc asks its sender to encode a keyframe on PLI/FIR; our sender does not encode,
         # so the request goes to the track, which jumps to the loop's next keyframe.
         video.sender._send_keyframe = call.video_track.request_keyframe  # type: ignore[method-assign]

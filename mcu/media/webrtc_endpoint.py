@@ -48,6 +48,7 @@ from rtc.codec_preferences import (
     supported_codec_names,
 )
 from rtc.ice import rtc_configuration
+from rtc.jitter_buffer import release_frames_at_marker
 from rtc.signalling import (
     Answer,
     Bye,
@@ -235,6 +236,7 @@ class CallSession:
                 transceiver.sender._send_keyframe = self.media.video_out.request_keyframe
                 # Our encoders run at the booked rate: a REMB estimate would change nothing.
                 disable_bitrate_estimation(transceiver.receiver)
+                release_frames_at_marker(transceiver.receiver)  # a frame interval sooner
 
     def _connection_changed(self) -> None:
         state = self.pc.connectionState
