@@ -15,7 +15,9 @@ receives, reads the panes' markers and measures latency; every other terminal re
 packet (SRTP, RTP, jitter buffer, NACK/PLI) but only counts the complete frames its jitter
 buffer hands to the decoder, without decoding them (terminals/frame_counter.py).
 
-Scenarios, one after the other, each measured over a window after a warm-up:
+Scenarios, one after the other, each on a freshly started MCU and terminals (so that a
+saturated scenario's aftermath does not weigh on the next), measured over a window after a
+warm-up:
   - k concurrent 4-site conferences, k = 1, 2, 3 ...: every site sends the terminals' 720p30
     loop and receives CP_4_1 at 1080p30 (videoFormat 1080P30, 2 Mbit/s): one encoder per
     conference. Stops at the first k that misses; the largest k that held is the result.
@@ -55,6 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -605,39 +608,51 @@ def sixteen_site_plan(uris: list[str]) -> ConferencePlan:
 
 
 async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
-    port = free_port()
-    terminal_count = 4 * args.max_conferences
-    small_count = 0 if args.skip_16 else 16
+    """Every scenario on a freshly started MCU and terminals, so that what a saturated
+    scenario leaves behind (its ended calls' sockets and threads, a grown heap) does not
+    weigh on the next one."""
+    timing = {"warmup_s": args.warmup, "window_s": args.window}
     results: list[ScenarioResult] = []
+    for count in range(1, args.max_conferences + 1):
+        result = await measure_fresh(
+            f"{count} x 4-site 1080p30", lambda fleet, count=count: four_site_plans(
+                count, fleet.uris), count, 0, TARGET_FPS, timing)
+        results.append(result)
+        if not result.held:
+            break
+    if not args.skip_16:
+        results.append(await measure_fresh(
+            "1 x 16-site CP_16_1", lambda fleet: [sixteen_site_plan(fleet.small_uris)],
+            0, 16, TARGET_16_FPS, timing))
+    return results
+
+
+async def measure_fresh(
+    name: str,
+    plans_for: Callable[[TerminalFleet], list[ConferencePlan]],
+    conferences: int,
+    small_count: int,
+    target_fps: float,
+    timing: dict[str, float],
+) -> ScenarioResult:
+    """Start the MCU and the terminals one scenario needs, measure it, stop them."""
     with tempfile.TemporaryDirectory(prefix="media-bench-") as temp:
-        mcu = McuProcess(Path(temp) / "data", port, Path(temp) / "mcu.log")
+        mcu = McuProcess(Path(temp) / "data", free_port(), Path(temp) / "mcu.log")
         terminals: TerminalFleet | None = None
         client = Client(mcu.soap_url)
         try:
             await wait_until_up(mcu.soap_url)
             await client.login(*ACCOUNT)
             started = time.monotonic()
-            terminals = await TerminalFleet.start(mcu.signalling_url, args.max_conferences,
-                                                  small_count)
-            print(f"{terminal_count} + {small_count} terminals registered in "
+            terminals = await TerminalFleet.start(mcu.signalling_url, conferences, small_count)
+            print(f"{name}: {4 * conferences} + {small_count} terminals registered in "
                   f"{time.monotonic() - started:.0f} s, in {len(terminals.children)} "
                   "processes", flush=True)
-            timing = {"warmup_s": args.warmup, "window_s": args.window}
             async with aiohttp.ClientSession() as http:
-                for count in range(1, args.max_conferences + 1):
-                    result = await run_scenario(
-                        f"{count} x 4-site 1080p30", four_site_plans(count, terminals.uris),
-                        client, mcu, terminals, http, target_fps=TARGET_FPS, **timing)
-                    results.append(result)
-                    print_row(result)
-                    if not result.held:
-                        break
-                if not args.skip_16:
-                    result = await run_scenario(
-                        "1 x 16-site CP_16_1", [sixteen_site_plan(terminals.small_uris)],
-                        client, mcu, terminals, http, target_fps=TARGET_16_FPS, **timing)
-                    results.append(result)
-                    print_row(result)
+                result = await run_scenario(name, plans_for(terminals), client, mcu, terminals,
+                                            http, target_fps=target_fps, **timing)
+            print_row(result)
+            return result
         except BaseException:
             log_tail = (Path(temp) / "mcu.log").read_text(errors="replace")[-3000:]
             print(f"--- MCU log (tail)\n{log_tail}", file=sys.stderr)
@@ -647,7 +662,6 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
             if terminals is not None:
                 await terminals.stop()
             mcu.stop()
-    return results
 
 
 HEADER = (f"{'scenario':<22}{'MCU cpu%':>9}{'term cpu%':>10}{'other%':>8}{'enc':>6}{'rx fps':>8}"
