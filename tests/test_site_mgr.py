@@ -6,6 +6,8 @@ persisted by the scheduler's store. Refusals answer their code and change nothin
 from __future__ import annotations
 
 import pytest
+import xmlschema
+from lxml import etree
 
 from gateway import result_codes
 from mcu.live_conference import CameraCommand
@@ -19,6 +21,8 @@ from tests.test_conf_ctrl import (
     book,
     conference_status,
 )
+from tests.test_soap_examples import AnswerRecorder
+from tests.test_wsdl import REFERENCE_SCHEMA
 
 A, B, C = "01010086", "01010010", "01010099"
 SITE_EXISTS = 1344274457
@@ -62,6 +66,26 @@ def test_inputs_answer_what_the_terminal_declared(soap, conf):
     assert version.resultCode == 0
     assert version.siteDeviceVersionInfo.model == "MCU-SIM Terminal"
     assert version.siteDeviceVersionInfo.manufacturer == "mcu-sim"
+
+
+TERMINAL_QUERIES = ("queryAuxStreamSourcesEx", "queryMainStreamSourcesEx",
+                    "queryVideoOutSrcStateEx", "isConnectAuxSourceEx", "isSendAuxStreamEx",
+                    "isReceiveRemAuxStrmEx", "querySiteVersionInfoEx")
+
+
+def test_terminal_query_answers_validate_against_the_reference_schema(soap, conf):
+    recorder = AnswerRecorder()
+    soap.client.plugins.append(recorder)
+    try:
+        for operation in TERMINAL_QUERIES:
+            getattr(soap.site_mgr, operation)(siteUri=A)
+    finally:
+        soap.client.plugins.remove(recorder)
+    schema = xmlschema.XMLSchema(etree.tostring(REFERENCE_SCHEMA).decode())
+    assert [name for name, _ in recorder.answers] == list(TERMINAL_QUERIES)
+    for name, element in recorder.answers:
+        assert element.findtext("resultCode") == "0", name
+        schema.validate(etree.tostring(element).decode())
 
 
 def test_queries_of_a_site_no_terminal_registered(soap, conf):
