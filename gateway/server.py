@@ -200,7 +200,8 @@ def open_scheduler(settings: Settings, clock: Clock) -> tuple[Any, Any]:
         store,
         clock,
         SchedulerSettings(
-            max_ports=settings.max_ports, max_cp_resources=settings.max_cp_resources
+            max_ports=settings.max_ports, max_cp_resources=settings.max_cp_resources,
+            tombstone_retention=timedelta(days=settings.tombstone_retention_days),
         ),
     )
     return store, scheduler

@@ -39,6 +39,7 @@ class Settings:
     call_timeout_seconds: float = 30.0
     media_address: str = "127.0.0.1"
     mixed_speakers: int = 4
+    tombstone_retention_days: float = 30.0
     # account name -> lower-case hex SHA-256 of the password
     accounts: dict[str, str] = field(default_factory=dict)
 
@@ -113,6 +114,7 @@ _KNOWN_KEYS = {
         "call_timeout_seconds",
         "media_address",
         "mixed_speakers",
+        "tombstone_retention_days",
     },
 }
 
@@ -148,6 +150,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         call_timeout_seconds=float(mcu["call_timeout_seconds"]),
         media_address=str(mcu["media_address"]),
         mixed_speakers=int(mcu["mixed_speakers"]),
+        tombstone_retention_days=float(mcu["tombstone_retention_days"]),
         accounts={name: digest.lower() for name, digest in accounts.items()},
     )
 
@@ -166,6 +169,8 @@ def _check(settings: Settings) -> None:
             f"mcu.default_cp_resource {settings.default_cp_resource} is not one of "
             f"{sorted(ALLOWED_CP_RESOURCES)}"
         )
+    if settings.tombstone_retention_days <= 0:
+        raise SettingsError("mcu.tombstone_retention_days must be positive")
     if not 1 <= settings.mixed_speakers <= 64:
         raise SettingsError(f"mcu.mixed_speakers {settings.mixed_speakers} is not 1..64")
     for name, digest in settings.accounts.items():

@@ -41,7 +41,9 @@ Decisions where the standard is silent:
 - changes(): a busy entry (site x occurrence) counts as changed when its begin, length,
   name or site parameters changed; an entry that disappeared leaves a FREE tombstone. A
   tombstone superseded by a current entry with the same site, conference and begin is not
-  reported. Directory edits also advance the revision.
+  reported. Directory edits also advance the revision. A tombstone is kept until the
+  interval it freed has been over for the retention (30 days by default), then pruned, at
+  start and at most hourly when new tombstones are written.
 """
 
 from __future__ import annotations
@@ -82,12 +84,18 @@ NEXT_CONF_ID = "next_conf_id"
 NEXT_ACCESS_CODE = "next_access_code"
 
 
+PRUNE_EVERY = timedelta(hours=1)  # at most this often on new tombstones, and at start
+
+
 @dataclass
 class SchedulerSettings:
     max_ports: int = 64  # site ports of the MCU: concurrent sites may not exceed
     max_cp_resources: int = 64  # concurrent cpResouce may not exceed
     default_duration: timedelta = timedelta(hours=2)
     access_code_digits: int = 8  # numeric access codes, unique among live conferences
+    # A FREE tombstone is dropped this long after the interval it freed ended: synch windows
+    # look at what is coming, and the table no longer grows for ever.
+    tombstone_retention: timedelta = timedelta(days=30)
 
 
 def _truncate(moment: datetime) -> datetime:
@@ -132,6 +140,30 @@ class Scheduler:
         self._tombstones: dict[str, list[Tombstone]] = {}
         for tombstone in loaded.tombstones:
             self._tombstones.setdefault(tombstone.uri, []).append(tombstone)
+        self._pruned_at: datetime | None = None
+        self.prune_tombstones()
+
+    def prune_tombstones(self) -> int:
+        """Drop the tombstones whose freed interval ended more than the retention ago (in
+        the store and in memory, in one transaction); how many went."""
+        with self._lock:
+            now = self._clock.now()
+            cutoff = now - self._settings.tombstone_retention
+            expired = [t for kept in self._tombstones.values() for t in kept
+                       if t.begin + t.span < cutoff]
+            if expired:
+                with self._store.transaction() as tx:
+                    for tombstone in expired:
+                        tx.delete_tombstone(tombstone)
+                gone = {id(t) for t in expired}
+                for uri in list(self._tombstones):
+                    kept = [t for t in self._tombstones[uri] if id(t) not in gone]
+                    if kept:
+                        self._tombstones[uri] = kept
+                    else:
+                        del self._tombstones[uri]
+            self._pruned_at = now
+            return len(expired)
 
     # -- queries -------------------------------------------------------------------------
 
@@ -670,6 +702,9 @@ class Scheduler:
         for tombstone in tombstones:
             self._tombstones.setdefault(tombstone.uri, []).append(tombstone)
         self._install(record)
+        if tombstones and (self._pruned_at is None
+                           or self._clock.now() - self._pruned_at > PRUNE_EVERY):
+            self.prune_tombstones()
         return new
 
     def _install(self, record: ConferenceRecord) -> None:

@@ -116,6 +116,12 @@ class Transaction:
             ),
         )
 
+    def delete_tombstone(self, tombstone: Tombstone) -> None:
+        self._connection.execute(
+            "DELETE FROM tombstones WHERE uri = ? AND conf_id = ? AND begin = ? AND revision = ?",
+            (tombstone.uri, tombstone.conf_id, tombstone.begin.isoformat(), tombstone.revision),
+        )
+
     def put_directory_site(self, site: DirectorySite) -> None:
         self._connection.execute(
             "INSERT INTO directory (uri, document) VALUES (?, ?) "

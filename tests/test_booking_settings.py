@@ -160,3 +160,13 @@ def test_a_default_outside_the_allowed_set_is_refused(tmp_path, value):
     config.write_text(f"[mcu]\ndefault_cp_resource = {value}\n", "utf-8")
     with pytest.raises(SettingsError, match="default_cp_resource"):
         load_settings(config)
+
+
+def test_the_tombstone_retention_comes_from_the_config_file_and_must_be_positive(tmp_path):
+    config = tmp_path / "mcu.toml"
+    config.write_text("[mcu]\ntombstone_retention_days = 7\n", "utf-8")
+    assert load_settings(config).tombstone_retention_days == 7.0
+    assert Settings().tombstone_retention_days == 30.0
+    config.write_text("[mcu]\ntombstone_retention_days = 0\n", "utf-8")
+    with pytest.raises(SettingsError, match="tombstone_retention_days"):
+        load_settings(config)

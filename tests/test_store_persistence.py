@@ -154,3 +154,32 @@ def test_answers_survive_sigkill(tmp_path: Path) -> None:
         "site0"
     ]
     assert (freed.state, freed.conf_id) == (FreeBusy.FREE, deletion["deleted"])
+
+
+def test_tombstones_are_pruned_once_their_interval_is_over_for_the_retention(
+        tmp_path: Path) -> None:
+    path = tmp_path / "mcu.sqlite3"
+    clock = ManualClock(START)
+    scheduler = Scheduler(Store(path), clock)
+    old = scheduler.schedule(spec("old", START, "site0"))
+    scheduler.delete(old.conf_id)
+    revision_before = scheduler.revision() - 1
+
+    def freed(scheduler: Scheduler, since: int) -> list[str]:
+        window = scheduler.changes(["site0"], START, timedelta(days=60), since)["site0"]
+        return [entry.conf_id for entry in window if entry.state is FreeBusy.FREE]
+
+    assert freed(scheduler, revision_before) == [old.conf_id]
+    # 29 days after the freed hour: kept, also across a restart
+    clock.advance(timedelta(days=29))
+    assert Scheduler(Store(path), clock).prune_tombstones() == 0
+    # a deletion 31 days on writes a new tombstone and prunes the old one, in the store too
+    clock.advance(timedelta(days=2))
+    recent = scheduler.schedule(spec("recent", clock.now() + HOUR, "site0"))
+    scheduler.delete(recent.conf_id)
+    assert freed(scheduler, revision_before) == [recent.conf_id]
+    reopened = Scheduler(Store(path), clock)
+    assert freed(reopened, revision_before) == [recent.conf_id]
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT conf_id FROM tombstones").fetchall() == [
+            (recent.conf_id,)]
