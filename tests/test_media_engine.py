@@ -290,6 +290,43 @@ def test_only_the_chosen_speakers_are_mixed_and_the_others_share_one_mix():
     assert len(result.mixes) == 3  # c's N-1, d's N-1, everyone's
 
 
+def test_a_chosen_speaker_without_a_frame_keeps_its_own_mix():
+    sites = [MixInput(uri) for uri in "abc"]
+    result = AudioMixer().mix(sites, {"a": tone(100), "c": tone(5)}, speakers={"a", "b"})
+    assert result.heard_by["b"] == MixKey("b")  # no frame this time: same stream as before
+    assert result.heard("b")[0] == 100 and result.heard("c")[0] == 100  # c is not mixed
+    assert result.heard("a")[0] == 0
+
+
+def test_an_audio_input_follows_a_change_of_codec_rate():
+    heard = AudioInput()
+    for rate in (16_000, 8_000):  # G.722 then G.711 on the same call
+        samples = np.full((1, rate // 50), 1000, np.int16)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate, frame.pts = rate, 0
+        heard.add(frame)
+    assert heard.frames_received == 2 and len(heard.fifo) > 0
+
+
+async def test_a_picture_that_fails_does_not_keep_the_others_from_their_sites():
+    media = conference_with_sites({A: VideoFormat.CIF4, B: VideoFormat.HD720P30})
+    real = media.render_item
+
+    def breaks_the_4cif_picture(plan, item):
+        if item.size == (704, 576):
+            raise RuntimeError("a broken picture")
+        return real(plan, item)
+
+    media.render_item = breaks_the_4cif_picture
+    media.start()
+    try:
+        packet = await asyncio.wait_for(media.sites[B].video_out.recv(), 10)
+        assert packet.is_keyframe  # B's 720p picture arrives
+        assert media.sites[A].video_out.packets_sent == 0
+    finally:
+        await media.close()
+
+
 # ---------------------------------------------------------------------------- mixed speakers
 
 
@@ -373,6 +410,22 @@ def test_the_packets_of_a_mix_decode_to_that_mix():
     assert levels[2] < 0.05  # c does not hear itself
 
 
+def test_a_mix_heard_again_after_a_gap_gets_a_new_encoder():
+    sites = [MixInput("a"), MixInput("b")]
+    frames = {"a": speech_like(0), "b": speech_like(1)}
+    encoders = MixEncoders()
+    both = AudioMixer().mix(sites, frames)
+    encoders.encode(both, "ab", tick=0)
+    encoders.encode(both, "ab", tick=1)
+    assert encoders.encoders_opened == 2  # one per mix, kept from frame to frame
+    only_a = AudioMixer().mix(sites, frames, speakers={"a"})
+    for tick in range(2, 10):  # b pauses: it hears everyone's mix
+        encoders.encode(only_a, "ab", tick)
+    assert encoders.encoders_opened == 3
+    encoders.encode(both, "ab", tick=10)  # b talks again: its N-1 mix restarts clean
+    assert encoders.encoders_opened == 4
+
+
 def test_an_encoder_nobody_hears_is_retired():
     sites = [MixInput("a"), MixInput("b")]
     encoders = MixEncoders()
@@ -407,6 +460,24 @@ def test_inline_audio_decoder_decodes_on_put_and_passes_the_stop_on():
     assert decoder.decode_errors + decoder.frames_decoded >= 50
     decoder.put(None)  # the receiver stopping: its decoder thread must get it
     assert decoder.get_nowait() is None
+
+
+def test_an_inline_audio_frame_that_cannot_be_mixed_is_skipped_not_raised():
+    from aiortc import RTCRtpCodecParameters
+    from aiortc.jitterbuffer import JitterFrame
+
+    from mcu.media.inline_audio import InlineAudioDecoder
+    from rtc.opus_packets import OpusPacketEncoder
+
+    def refuses(frame):
+        raise ValueError("the mix input cannot take this frame")
+
+    opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2,
+                                 payloadType=111)
+    decoder = InlineAudioDecoder(refuses)
+    (packet,) = OpusPacketEncoder().encode(speech_like(1), 0)
+    decoder.put((opus, JitterFrame(bytes(packet), 0)))  # raises nothing into aiortc
+    assert decoder.decode_errors == 1
 
 
 @pytest.mark.parametrize("layout", ["stereo", "mono"])

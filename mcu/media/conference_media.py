@@ -372,9 +372,11 @@ class ConferenceMedia:
             now = loop.time()
             plan = self.plan_tick(now)
             if plan.items:
+                # return_exceptions: a failed picture must not end the gathering while the
+                # others still run (the next tick would start their encoders a second time)
                 self._rendering = asyncio.gather(*(
                     loop.run_in_executor(self._executor, self.render_item, plan, item)
-                    for item in plan.items))
+                    for item in plan.items), return_exceptions=True)
                 self._rendering.add_done_callback(self._deliver)
             next_tick += 1.0 / self.tick_fps()
             delay = next_tick - loop.time()
@@ -383,16 +385,17 @@ class ConferenceMedia:
             await asyncio.sleep(max(0.0, delay))
 
     def _deliver(self, rendering: asyncio.Future[Any]) -> None:
+        """Each picture's packets to its groups; a picture that failed is logged, the
+        others are delivered."""
         if rendering.cancelled():
-            return
-        failure = rendering.exception()
-        if failure is not None:
-            log.error("conference %s: a picture failed", self.conf_id, exc_info=failure)
             return
         done = asyncio.get_running_loop().time()
         for encoded in rendering.result():
+            if isinstance(encoded, BaseException):
+                log.error("conference %s: a picture failed", self.conf_id, exc_info=encoded)
+                continue
             for group, packets in encoded:
-                if group.key in self.groups:  # not closed while encoding
+                if self.groups.get(group.key) is group:  # not closed while encoding
                     group.deliver(packets, done)
 
     # ------------------------------------------------------------------ audio
@@ -415,7 +418,7 @@ class ConferenceMedia:
             inputs.append(MixInput(uri, control.muted, control.quiet, control.volume))
         heard = list(frames)
         powers = mean_squares(np.stack([frames[uri] for uri in heard])) if heard else None
-        eligible = [site.uri for site in inputs if not site.muted and site.uri in frames]
+        eligible = [site.uri for site in inputs if not site.muted]
         speakers = self._speakers.update(
             dict(zip(heard, powers.tolist(), strict=True)) if powers is not None else {},
             eligible)
