@@ -90,11 +90,14 @@ class AudioMixer:
         speakers: Collection[str] | None = None,
     ) -> MixResult:
         """frames: uri -> 960 int16 samples (a site without a frame sends silence);
-        speakers: the sites to mix (None: every unmuted site with a frame)."""
-        mixed = [
-            site for site in inputs
-            if not site.muted and site.uri in frames and (speakers is None or site.uri in speakers)
-        ]
+        speakers: the sites to mix (None: every unmuted site with a frame). A chosen speaker
+        without a frame this time keeps hearing its own N-1 mix (the same samples as
+        everyone's), so its stream does not change encoder for a 20 ms gap."""
+        chosen = {
+            site.uri for site in inputs
+            if not site.muted and (site.uri in frames if speakers is None else site.uri in speakers)
+        }
+        mixed = [site for site in inputs if site.uri in chosen and site.uri in frames]
         block = np.empty((len(mixed), FRAME_SAMPLES), np.float32)
         gains = np.empty(len(mixed), np.float32)
         for row, site in enumerate(mixed):
@@ -110,9 +113,10 @@ class AudioMixer:
                 key = SILENCE
                 if key not in mixes:
                     mixes[key] = np.zeros(FRAME_SAMPLES, np.int16)
-            elif site.uri in rows:
+            elif site.uri in chosen:
                 key = MixKey(site.uri)
-                mixes[key] = _to_int16(total - block[rows[site.uri]])
+                own = block[rows[site.uri]] if site.uri in rows else 0.0
+                mixes[key] = _to_int16(total - own)
             else:
                 key = EVERYONE
                 if key not in mixes:
@@ -175,7 +179,8 @@ class AudioInput:
     def __init__(self) -> None:
         self.fifo = SampleFifo()
         self.frames_received = 0
-        self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        self._resampler: av.AudioResampler | None = None
+        self._resampling: tuple[int, str, str] | None = None  # rate, layout, format it takes
 
     def add(self, frame: av.AudioFrame) -> None:
         self.frames_received += 1
@@ -191,6 +196,12 @@ class AudioInput:
                 pairs = frame.to_ndarray().reshape(-1, 2).astype(np.int32)
                 self.fifo.write(((pairs[:, 0] + pairs[:, 1] + 1) >> 1).astype(np.int16))
                 return
+        source = (frame.sample_rate, frame.layout.name, frame.format.name)
+        if self._resampler is None or source != self._resampling:
+            # A resampler is set up by its first frame: a call whose codec changes (G.722 to
+            # PCMU, 16 to 8 kHz) needs a new one.
+            self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            self._resampling = source
         for converted in self._resampler.resample(frame):
             self.fifo.write(converted.to_ndarray().reshape(-1))
 

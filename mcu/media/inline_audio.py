@@ -42,19 +42,20 @@ class InlineAudioDecoder(queue.Queue):
             super().put(item, block, timeout)
             return
         codec, encoded_frame = item
-        if codec.name != self._codec_name:
-            self._decoder = get_decoder(codec)
-            self._codec_name = codec.name
+        # put() runs inside aiortc's packet handling: an exception escaping here would end
+        # the DTLS transport, video and all. A frame that fails is skipped and counted (as
+        # aiortc's decoder thread does, keeping the decoder's state).
         try:
+            if codec.name != self._codec_name:
+                self._decoder = get_decoder(codec)
+                self._codec_name = codec.name
             frames = self._decoder.decode(encoded_frame)
-        except av.FFmpegError as error:
-            # As aiortc does: keep the decoder (its state), skip the frame.
+            for frame in frames:
+                self.frames_decoded += 1
+                self._consume(frame)
+        except Exception as error:
             self.decode_errors += 1
-            log.debug("audio frame of %s not decoded: %s", codec.name, error)
-            return
-        for frame in frames:
-            self.frames_decoded += 1
-            self._consume(frame)
+            log.debug("audio frame of %s not decoded or not mixed: %r", codec.name, error)
 
 
 def decode_audio_inline(receiver: RTCRtpReceiver,

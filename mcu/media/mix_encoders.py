@@ -3,8 +3,9 @@
 The mixer gives each frame at most (mixed speakers + 2) distinct mixes (mcu/media/
 audio_mixer.py); the sites that negotiated Opus get the packets of their mix's encoder, so a
 16-site conference encodes about 6 streams rather than 16, and no site's audio goes through
-aiortc's thread pool. An encoder lives while some site hears its mix, and a while after
-(RETIRE_FRAMES), so a speaker who pauses and goes on keeps the same stream.
+aiortc's thread pool. An encoder lives while some site hears its mix, frame after frame; one whose
+mix went unheard for a frame is replaced by a new one when it is heard again (it would
+otherwise begin with stale look-ahead), and closed after RETIRE_FRAMES unheard.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class MixEncoders:
         self._encoders: dict[MixKey, OpusPacketEncoder] = {}
         self._last_used: dict[MixKey, int] = {}
         self.frames_encoded = 0
+        self.encoders_opened = 0
 
     def __len__(self) -> int:
         return len(self._encoders)
@@ -39,8 +41,11 @@ class MixEncoders:
             if key in packets:
                 continue
             encoder = self._encoders.get(key)
-            if encoder is None:
+            if encoder is None or tick - self._last_used[key] > 1:
+                # An encoder that skipped frames would start with its look-ahead (~6.5 ms)
+                # of the audio it last encoded, seconds ago: a new one starts clean.
                 encoder = self._encoders[key] = OpusPacketEncoder()
+                self.encoders_opened += 1
             packets[key] = encoder.encode(result.mixes[key], pts)
             self._last_used[key] = tick
             self.frames_encoded += 1

@@ -38,13 +38,15 @@ class MixedSpeakers:
 
     def update(self, powers: Mapping[str, float], eligible: Collection[str]) -> frozenset[str]:
         """One frame: `powers` is the mean square of each site's frame (a site without a
-        frame is absent), `eligible` the sites that may be mixed (unmuted, with audio).
-        Returns the sites to mix in this frame."""
+        frame this time is absent: silent for this frame, its place and level kept),
+        `eligible` the sites that may be mixed (the unmuted participants). Returns the sites
+        to mix in this frame."""
         for uri in list(self._power):
-            if uri not in powers:
+            if uri not in eligible:
                 del self._power[uri]
                 self._inaudible_frames.pop(uri, None)
-        for uri, power in powers.items():
+        for uri in eligible:
+            power = powers.get(uri, 0.0)
             previous = self._power.get(uri, power)
             self._power[uri] = previous + SMOOTHING * (power - previous)
         audible = sorted(
