@@ -6,9 +6,13 @@ in every receiver: once at the MCU, once again at the terminal, on every picture
 mark the last packet of each frame (RTP marker bit, RFC 6184 5.1 for H.264, RFC 7741 for
 VP8; aiortc's packetizers set it), and libwebrtc's receivers release a frame on it. This
 subclass does the same: a frame whose packets run without a gap from the buffer's origin to
-a packet with the marker bit is released at once; a frame whose marker packet was lost is
-still released the way aiortc does, when the next frame begins. Everything else (capacity,
-misorder handling, PLI on overflow, the depayloaded `_data` of each packet) is aiortc's.
+a packet with the marker bit is released at once; a sender that marks no frame end still
+has its frames released the way aiortc does, when the next frame begins; a gap (a lost
+packet, the marker's included) holds the frame until it is filled or the buffer overflows,
+as in aiortc. Like aiortc's, it hands over at most one frame per packet added, so after a
+retransmission fills a gap the frames behind it follow one per packet. Padding-only
+packets never make a frame. Everything else (capacity, misorder handling, PLI on overflow,
+the depayloaded `_data` of each packet) is aiortc's.
 
 The receiver creates its jitter buffer in its constructor, as name-mangled private state;
 `release_frames_at_marker` replaces it before the receiver starts, and is the one place that
@@ -38,19 +42,25 @@ class MarkerJitterBuffer(JitterBuffer):
             if timestamp is None:
                 timestamp = packet.timestamp
             elif packet.timestamp != timestamp:
-                # The next frame began and this one had no marker (its last packet was
-                # lost, or a sender that does not mark): complete, as aiortc decides.
-                return self._take(packets, timestamp, count)
+                # The next frame began and this one had no marker (a sender that does not
+                # mark, or padding after a marked frame): complete, as aiortc decides.
+                return self._take(packets, timestamp, count) or self._remove_frame(
+                    sequence_number)
             packets.append(packet)
             if packet.marker:
-                return self._take(packets, timestamp, count + 1)
+                return self._take(packets, timestamp, count + 1) or self._remove_frame(
+                    sequence_number)
         return None
 
-    def _take(self, packets: list[RtpPacket], timestamp: int, count: int) -> JitterFrame:
-        frame = JitterFrame(data=b"".join(p._data for p in packets),  # type: ignore[attr-defined]
-                            timestamp=timestamp)
+    def _take(self, packets: list[RtpPacket], timestamp: int, count: int
+              ) -> JitterFrame | None:
         self.remove(count)
-        return frame
+        data = b"".join(p._data for p in packets)  # type: ignore[attr-defined]
+        if not data:
+            # Padding only (a sender probing bandwidth after a frame it already marked): an
+            # empty frame would reach the decoder as end of stream and stop it for good.
+            return None
+        return JitterFrame(data=data, timestamp=timestamp)
 
 
 def release_frames_at_marker(receiver: RTCRtpReceiver) -> None:

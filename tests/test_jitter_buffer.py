@@ -61,3 +61,11 @@ def test_a_frame_whose_marker_was_lost_is_released_when_the_next_begins():
     unmarked = packets_of(0, 3, 200, marked=False)
     released = feed(MarkerJitterBuffer(), unmarked + packets_of(1, 2, 203))
     assert [(index, timestamp) for index, timestamp, _ in released] == [(3, 0), (4, FRAME_TICKS)]
+
+
+def test_a_padding_only_packet_after_a_frame_makes_no_frame():
+    frame, padding = packets_of(0, 2, 300), packets_of(0, 1, 302, marked=False)
+    padding[0]._data = b""  # what the depayloader leaves of a padding-only packet
+    released = feed(MarkerJitterBuffer(), [*frame, *padding, *packets_of(1, 1, 303)])
+    assert [(index, timestamp) for index, timestamp, _ in released] == [(1, 0), (3, FRAME_TICKS)]
+    assert all(data for _, _, data in released)
