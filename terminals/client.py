@@ -27,11 +27,10 @@ from typing import Literal
 
 import aiohttp
 from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescription
-from aiortc.sdp import SessionDescription
 
 from rtc import audio_level
 from rtc.bandwidth_estimation import disable_bitrate_estimation
-from rtc.codec_preferences import codec_preferences
+from rtc.codec_preferences import codec_preferences, negotiated_codec
 from rtc.ice import rtc_configuration, use_media_address
 from rtc.jitter_buffer import release_frames_at_marker
 from rtc.signalling import (
@@ -427,11 +426,11 @@ class SimulatedTerminal:
     async def _start_sending(self, call: _Call, answer_sdp: str) -> None:
         """Tell the tracks the codecs the answer chose: the voice is sent as Opus packets or
         as frames, the video as that codec's loop."""
-        codec = _negotiated_codec(answer_sdp, "video")
+        codec = negotiated_codec(answer_sdp, "video")
         if codec is None or codec not in SUPPORTED_VIDEO_CODECS:
             raise ValueError(f"no common video codec (answer chose {codec})")
         self._video_codec = codec
-        self._audio_codec = _negotiated_codec(answer_sdp, "audio")
+        self._audio_codec = negotiated_codec(answer_sdp, "audio")
         assert call.speech_track is not None
         call.speech_track.use_codec(self._audio_codec)
         assert call.video_track is not None
@@ -483,7 +482,8 @@ class SimulatedTerminal:
                 continue
             receiver = transceiver.receiver
             streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
-            for ssrc in list(streams):
+            retransmissions = receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
+            for ssrc in [ssrc for ssrc in streams if ssrc not in retransmissions]:
                 await receiver._send_rtcp_pli(ssrc)
                 asked += 1
         return asked
@@ -514,12 +514,3 @@ class SimulatedTerminal:
             calls=self.calls_established,
             audio_codec=self._audio_codec,
         )
-
-
-def _negotiated_codec(answer_sdp: str, kind: str) -> str | None:
-    """The first codec of the answer's audio or video section: what both sides send."""
-    description = SessionDescription.parse(answer_sdp)
-    for media in description.media:
-        if media.kind == kind and media.rtp.codecs:
-            return media.rtp.codecs[0].mimeType.split("/", 1)[1].upper()
-    return None

@@ -18,6 +18,7 @@ HOOKS = {
     "_RTCRtpReceiver__jitter_buffer": "rtc/jitter_buffer.py",
     "_RTCRtpReceiver__remote_bitrate_estimator": "rtc/bandwidth_estimation.py",
     "_RTCRtpReceiver__remote_streams": "terminals/client.py request_keyframe",
+    "_RTCRtpReceiver__rtx_ssrc": "terminals/client.py request_keyframe",
 }
 
 
