@@ -14,6 +14,7 @@ levels), and what the site statuses say.
   displayConfSiteLocalVideoEx put a site's panes on the placeholder and back;
 - keyframe requests (RTCP PLI) from the sites of one encoder group give one keyframe per
   interval, the later ones deferred;
+- only the loudest sites (mixed_speakers) are mixed, and a louder one takes a place;
 - a declined call (115) and one never answered (129) end not joined with their reason;
 - G.722, when a terminal offers only it, carries the audio both ways; a terminal declaring
   only G.722 (or G.711) is called with that codec; one declaring none the MCU has is refused.
@@ -518,6 +519,42 @@ async def test_keyframe_requests_of_a_group_give_one_keyframe_per_interval(serve
     finally:
         for t in (a, b):
             await t.stop()
+
+
+async def test_only_the_loudest_sites_are_mixed_and_a_louder_one_takes_a_place(tmp_path):
+    """With [mcu] mixed_speakers = 2: A (0.8) and B (0.5) are mixed, C (0.2) is not, so the
+    silent listener D hears A and B and nothing of C, and C hears A and B. When C talks
+    louder (0.9) it takes the quietest mixed site's place: D hears A and C, no more B."""
+    clock = ManualClock()
+    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=4.0,
+                             mixed_speakers=2)
+    async with running_server(settings, clock=clock) as server:
+        server.clock = clock
+        levels = {30: 0.8, 31: 0.5, 32: 0.2, 33: 0.0}
+        a, b, c, d = (terminal(index, decode_video=False, speech_schedule=((1.0, level),))
+                      for index, level in levels.items())
+        everyone = [a, b, c, d]
+        for t in everyone:
+            await t.start(signalling_url(server))
+        try:
+            conf_id = book(server, [t.uri for t in everyone], cp_resource=4)
+            await eventually(lambda: set(states(server, conf_id).values())
+                             == {SiteCallState.IN_CONFERENCE}, what="all four in conference")
+
+            def hears(listener, talker) -> float:
+                return listener.heard().get(talker.uri, 0.0)
+
+            await eventually(lambda: hears(d, a) > 0.6 and hears(d, b) > 0.35,
+                             what="D hears A and B")
+            await asyncio.sleep(1.0)  # a whole second of mix to read
+            assert hears(d, c) < 0.05 and hears(c, a) > 0.6 and hears(c, b) > 0.35
+            c.speech.set_level(0.9)
+            await eventually(lambda: hears(d, c) > 0.6 and hears(d, b) < 0.05,
+                             what="C took B's place")
+            assert hears(d, a) > 0.6
+        finally:
+            for t in everyone:
+                await t.stop()
 
 
 # ---------------------------------------------------------------------------- refused calls
