@@ -74,3 +74,30 @@ def count_frames(receiver: RTCRtpReceiver, decode: bool) -> FrameCountingQueue:
     # The receiver's decoder queue is name-mangled private state (see the module docstring).
     receiver._RTCRtpReceiver__decoder_queue = counter  # type: ignore[attr-defined]
     return counter
+
+
+class CountsOverCalls:
+    """A terminal's frames and keyframes received, over all its calls: one counting queue
+    per call's receiver, the totals of the calls before it kept."""
+
+    def __init__(self) -> None:
+        self.current: FrameCountingQueue | None = None
+        self._frames_before = 0
+        self._keyframes_before = 0
+
+    def count(self, receiver: RTCRtpReceiver, decode: bool) -> None:
+        """Count (and decode, or not) what a new call's receiver gets from now on."""
+        if self.current is not None:
+            self._frames_before += self.current.frames_received
+            self._keyframes_before += self.current.keyframes_received
+        self.current = count_frames(receiver, decode)
+
+    @property
+    def frames_received(self) -> int:
+        current = self.current
+        return self._frames_before + (current.frames_received if current else 0)
+
+    @property
+    def keyframes_received(self) -> int:
+        current = self.current
+        return self._keyframes_before + (current.keyframes_received if current else 0)

@@ -31,7 +31,7 @@ import numpy as np
 from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from terminals.frame_counter import FrameCountingQueue, count_frames
+from terminals.frame_counter import CountsOverCalls
 from terminals.marker import MarkerReading, Rect, read_marker
 from terminals.send_log import SendLog
 from terminals.speech import SAMPLE_RATE, talker_levels
@@ -71,9 +71,7 @@ class VideoReceiver:
         self.send_log = send_log
         self.analyse_every = max(1, analyse_every)
         self.decode = decode
-        self._counter: FrameCountingQueue | None = None
-        self._received_before = 0  # frames and keyframes of the calls before this one
-        self._keyframes_received_before = 0
+        self._counts = CountsOverCalls()
         self.frames_decoded = 0
         self.keyframes = 0
         self.frames_analysed = 0
@@ -94,20 +92,15 @@ class VideoReceiver:
 
     def count_frames_of(self, receiver: RTCRtpReceiver) -> None:
         """Count (and decode, or not) what this new call's video receiver gets."""
-        if self._counter is not None:
-            self._received_before += self._counter.frames_received
-            self._keyframes_received_before += self._counter.keyframes_received
-        self._counter = count_frames(receiver, self.decode)
+        self._counts.count(receiver, self.decode)
 
     @property
     def frames_received(self) -> int:
-        counter = self._counter
-        return self._received_before + (counter.frames_received if counter else 0)
+        return self._counts.frames_received
 
     @property
     def keyframes_received(self) -> int:
-        counter = self._counter
-        return self._keyframes_received_before + (counter.keyframes_received if counter else 0)
+        return self._counts.keyframes_received
 
     async def consume(self, track: MediaStreamTrack) -> None:
         try:
@@ -205,22 +198,18 @@ class AudioReceiver:
         self.window_s = window_s
         self.decode = decode
         self.frames_decoded = 0
-        self._counter: FrameCountingQueue | None = None
-        self._received_before = 0  # frames of the calls before this one
+        self._counts = CountsOverCalls()
         self._start_window(SAMPLE_RATE)
 
     def count_frames_of(self, receiver: RTCRtpReceiver) -> None:
         """Count (and decode, or not) what this new call's audio receiver gets."""
-        if self._counter is not None:
-            self._received_before += self._counter.frames_received
-        self._counter = count_frames(receiver, self.decode)
+        self._counts.count(receiver, self.decode)
 
     @property
     def frames_received(self) -> int:
-        counter = self._counter
-        if counter is None:  # a track consumed without a counting receiver (tests)
+        if self._counts.current is None:  # a track consumed without a counting receiver
             return self.frames_decoded
-        return self._received_before + counter.frames_received
+        return self._counts.frames_received
 
     def _start_window(self, sample_rate: int) -> None:
         self.sample_rate = sample_rate

@@ -37,7 +37,7 @@ from mcu.media.audio_mixer import (
 from mcu.media.conference_media import ConferenceMedia, PictureKey
 from mcu.media.encoder_group import EncoderGroup, GroupKey, SiteVideoTrack
 from mcu.media.frame_slots import LatestFrameSlot
-from mcu.media.mix_encoders import RETIRE_FRAMES, MixEncoders
+from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import MixedSpeakers
 from mcu.media.output_format import H264, VP8, OutputFormat, output_format_for, parse_rate
 from mcu.media.voice_activity import level_of_power
@@ -127,10 +127,16 @@ def conference_with_sites(formats: dict[str, VideoFormat], codec: str = H264) ->
     return media
 
 
+def render(media: ConferenceMedia, plan) -> list:
+    """Every picture of a tick's plan, one after the other (the video loop makes them in
+    parallel, one worker each)."""
+    return [encoded for item in plan.items for encoded in media.render_item(plan, item)]
+
+
 async def render_ticks(media: ConferenceMedia, ticks: int) -> None:
     for tick in range(ticks):
         plan = media.plan_tick(now=tick / 30)
-        for group, packets in media.render(plan):
+        for group, packets in render(media, plan):
             group.deliver(packets, tick / 30)
 
 
@@ -181,7 +187,7 @@ async def test_keyframe_requests_from_many_receivers_make_one_keyframe():
     media.sites["s2"].video_out.request_keyframe()
     for tick in range(2, 45):  # 1.5 s at 30 fps
         plan = media.plan_tick(now=tick / 30)
-        media.render(plan)
+        render(media, plan)
     assert group.keyframes_encoded == 2
     await media.close()
 
@@ -217,7 +223,7 @@ async def test_a_tick_composes_the_newest_frame_of_a_site_and_drops_the_stale_on
     assert abs(int(newest[0]) - 160) <= 2
     assert site.video_in.frames_replaced_unseen == 3  # the set-up frame and two greys
     decoder = av.CodecContext.create("h264", "r")
-    pictures = [frame.to_ndarray(format="rgb24") for _, packets in media.render(plan)
+    pictures = [frame.to_ndarray(format="rgb24") for _, packets in render(media, plan)
                 for packet in packets for frame in decoder.decode(packet)]
     pictures += [frame.to_ndarray(format="rgb24") for frame in decoder.decode(None)]
     centre = pictures[-1][pictures[-1].shape[0] // 2, pictures[-1].shape[1] // 2]
@@ -433,7 +439,7 @@ def test_an_encoder_nobody_hears_is_retired():
     encoders.encode(AudioMixer().mix(sites, frames), "ab", tick=0)
     assert len(encoders) == 2
     only_a = AudioMixer().mix(sites, frames, speakers={"a"})  # b now hears everyone's mix
-    for tick in range(1, RETIRE_FRAMES + 3):
+    for tick in range(1, 4):
         encoders.encode(only_a, "ab", tick)
     assert len(encoders) == 2  # MixKey("a") and EVERYONE; MixKey("b") retired
 

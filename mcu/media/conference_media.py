@@ -326,14 +326,6 @@ class ConferenceMedia:
         self._prepare_compositors(plan)
         return plan
 
-    def render(self, plan: _RenderPlan) -> list[tuple[EncoderGroup, list[av.Packet]]]:
-        """Every picture of the plan, one after the other (the video loop makes them in
-        parallel, one worker each)."""
-        encoded = []
-        for item in plan.items:
-            encoded += self.render_item(plan, item)
-        return encoded
-
     def render_item(self, plan: _RenderPlan, item: _RenderItem
                     ) -> list[tuple[EncoderGroup, list[av.Packet]]]:
         """Runs on a worker thread: compose one picture at one size, encode it for each of
@@ -424,12 +416,12 @@ class ConferenceMedia:
             eligible)
         self.mixed_speakers = speakers
         result = self._mixer.mix(inputs, frames, speakers)
-        opus_sites = [uri for uri in participants if self.sites[uri].audio_codec == OPUS]
+        opus_sites = {uri for uri in participants if self.sites[uri].audio_codec == OPUS}
         packets = self.mix_encoders.encode(result, opus_sites, self._audio_tick)
         self._audio_tick += 1
         for uri in participants:
             key = result.heard_by[uri]
-            if key in packets and self.sites[uri].audio_codec == OPUS:
+            if uri in opus_sites:
                 self.sites[uri].audio_out.push_packets(packets[key])
             else:
                 self.sites[uri].audio_out.push(result.mixes[key])

@@ -41,6 +41,7 @@ class MixedSpeakers:
         frame this time is absent: silent for this frame, its place and level kept),
         `eligible` the sites that may be mixed (the unmuted participants). Returns the sites
         to mix in this frame."""
+        eligible = set(eligible)
         for uri in list(self._power):
             if uri not in eligible:
                 del self._power[uri]

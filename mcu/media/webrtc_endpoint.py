@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescription
-from aiortc.sdp import SessionDescription
 
 from mcu.calls import Call, CallFailure
 from mcu.endpoints import TerminalDevice, simulated_terminal_device
@@ -76,14 +75,15 @@ Send = Callable[[Message], None]
 
 
 def negotiated_video_codec(sdp: str) -> str | None:
-    """The codec the first video section of an SDP answer settled on (its first payload)."""
-    for media in SessionDescription.parse(sdp).media:
-        if media.kind == "video":
-            for codec in media.rtp.codecs:
-                name = codec.mimeType.split("/", 1)[1].upper()
-                if name in VIDEO_CODECS:
-                    return name
-    return None
+    """The video codec an SDP answer settled on, if the MCU can encode it."""
+    codec = negotiated_codec(sdp, "video")
+    return codec if codec in VIDEO_CODECS else None
+
+
+def _take_negotiated_codecs(media: SiteMedia, sdp: str) -> None:
+    """What the negotiated SDP settled on: the site's output group and audio path follow."""
+    media.video_codec = negotiated_video_codec(sdp)
+    media.audio_codec = negotiated_codec(sdp, "audio")
 
 
 def video_codec_order(protocol: VideoProtocol | None, offered: Iterable[str], preferred: str) -> list[str]:
@@ -197,8 +197,7 @@ class CallSession:
 
     async def answered(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
-        self.media.video_codec = negotiated_video_codec(sdp)
-        self.media.audio_codec = negotiated_codec(sdp, "audio")
+        _take_negotiated_codecs(self.media, sdp)
         await self._media_flowing()
 
     # -- dial-in ----------------------------------------------------------------------
@@ -210,8 +209,7 @@ class CallSession:
         pc.addTrack(media.video_out)
         self._tune_transceivers()
         await pc.setLocalDescription(await pc.createAnswer())
-        media.video_codec = negotiated_video_codec(pc.localDescription.sdp)
-        media.audio_codec = negotiated_codec(pc.localDescription.sdp, "audio")
+        _take_negotiated_codecs(media, pc.localDescription.sdp)
         if self.closed:
             return
         self.endpoint.send(Joined(self.call_id, self.call.conf_id, pc.localDescription.sdp))
