@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 # subcommand -> (module, help). The module provides add_arguments(parser) and run(args) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("gateway.serve_command", "run the SOAP gateway and the MCU"),
+    "serve": ("app.serve_command", "run the SOAP gateway and the MCU"),
     "layouts": ("mcu.gallery", "print or render the 50 continuous-presence layouts"),
     "terminals": ("terminals.run_command", "run N simulated terminals against an MCU"),
-    "demo": ("gateway.demo_command", "a scripted consultation over SOAP, proved from what 4 terminals decode"),
+    "demo": ("app.demo_command", "a scripted consultation over SOAP, proved from what 4 terminals decode"),
 }
 
 

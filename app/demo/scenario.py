@@ -39,8 +39,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gateway.demo.report import DemoReport, Expectation, StepRecord, TerminalRecord
-from gateway.demo.soap_client import REFERENCE_WSDL, EsdkClient, SoapError, check
+from app.demo.report import DemoReport, Expectation, StepRecord, TerminalRecord
+from app.demo.soap_client import REFERENCE_WSDL, EsdkClient, SoapError, check
 from gateway.enum_numbering import EnumNumbering
 from gateway.settings import Settings, load_settings
 from mcu.layouts import layout_mode
@@ -523,7 +523,7 @@ def demo_settings(options: DemoOptions, data_dir: Path) -> Settings:
 async def run_demo(options: DemoOptions) -> DemoReport:
     """Run the consultation end to end; the report holds every step and expectation (and
     `error` when the scenario could not go on)."""
-    from gateway.server import running_server
+    from app.process import running_server
     from terminals.media_sources import VideoFormat as SentVideo
     from terminals.run_command import start_terminals, stop_terminals
 

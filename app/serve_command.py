@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings, terminal_count: int = 0) -> None:
-    from gateway.server import running_server
+    from app.process import running_server
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
