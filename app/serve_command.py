@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        if profiler is not None:
+        if profiler is not None and profile_path:
             profiler.disable()
             profiler.dump_stats(profile_path)
     return 0
