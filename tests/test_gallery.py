@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from app import cli
-from mcu.gallery import DEFAULT_REFERENCE_DIR, parse_size
 from mcu.layouts import LAYOUT_MODES
+from mcu.media.gallery import DEFAULT_REFERENCE_DIR, parse_size
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -56,7 +56,7 @@ from tests.test_media_engine import PeerTerminal, SolidColourCamera, ToneMicroph
 SMALL = SentVideo(640, 360, 15, 500_000)
 DETECTION_LIMIT_S = 10.0  # the bound for a vanished terminal
 WAIT_S = 40.0
-PLACEHOLDER_LUMA = 48  # mcu.compositor.PLACEHOLDER_GREY
+PLACEHOLDER_LUMA = 48  # mcu.media.compositor.PLACEHOLDER_GREY
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = WAIT_S, what: str = "") -> None:

@@ -29,7 +29,6 @@ from typing import Any
 import av
 import numpy as np
 
-from mcu.compositor import Compositor
 from mcu.events import (
     AudioSwitchChanged,
     BroadcastChanged,
@@ -45,6 +44,7 @@ from mcu.events import (
 )
 from mcu.layouts import layout_mode
 from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput, MixResult
+from mcu.media.compositor import Compositor
 from mcu.media.encoder_group import EncoderGroup, GroupKey
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers

@@ -42,7 +42,7 @@ from mcu.layouts import (
     layout_mode,
     pixel_rects,
 )
-from mcu.scaler import I420Region, Scaler, best_scaler
+from mcu.media.scaler import I420Region, Scaler, best_scaler
 
 YUV = tuple[int, int, int]
 
