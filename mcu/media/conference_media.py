@@ -49,6 +49,7 @@ from mcu.media.encoder_group import EncoderGroup, GroupKey
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, OutputFormat, output_format_for
+from mcu.media.pictures import PictureKey, PictureKind
 from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import VIDEO_CLOCK, EncoderTuning
 from mcu.media.voice_activity import LevelMeter, mean_squares
@@ -63,15 +64,6 @@ FULL_SCREEN = layout_mode("CP_1_1").value
 DEFAULT_TICK_FPS = 30
 LEVEL_REPORT_FRAMES = 5  # report levels to the runtime every 100 ms
 MAX_LATENESS_S = 0.2  # a loop further behind than this skips ahead instead of catching up
-
-
-@dataclass(frozen=True, slots=True)
-class PictureKey:
-    """A picture the conference composes: a CP picture ("cp", layout target: "" for the
-    conference's, a URI for a site's own) or one site full screen ("site", uri)."""
-
-    kind: str
-    target: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,16 +237,16 @@ class ConferenceMedia:
         itself keeps watching its CP picture."""
         source = self._control(viewer).video_source
         if source is not None and source in self.joined:
-            return PictureKey("site", source)
+            return PictureKey(PictureKind.SITE, source)
         broadcast = self.broadcast_site
         if broadcast is not None and broadcast != viewer and broadcast in self.joined:
-            return PictureKey("site", broadcast)
+            return PictureKey(PictureKind.SITE, broadcast)
         if not self.broadcast_cp and viewer in self.layouts:
-            return PictureKey("cp", viewer)
-        return PictureKey("cp", CONFERENCE_PICTURE)
+            return PictureKey(PictureKind.CP, viewer)
+        return PictureKey(PictureKind.CP, CONFERENCE_PICTURE)
 
     def picture_settings(self, picture: PictureKey) -> PictureSettings:
-        if picture.kind == "site":
+        if picture.kind == PictureKind.SITE:
             return PictureSettings(FULL_SCREEN, (picture.target,), None, None)
         mode, sub_pics = self.layouts.get(
             picture.target, self.layouts.get(CONFERENCE_PICTURE, (CP_NONE, ()))
@@ -307,8 +299,10 @@ class ConferenceMedia:
         sources: dict[str, Any] = {}
         for uri in self.joined:
             media = self.sites.get(uri)
-            shown = media is not None and self._control(uri).local_video_open
-            sources[uri] = media.video_in.take() if shown else None
+            if media is not None and self._control(uri).local_video_open:
+                sources[uri] = media.video_in.take()
+            else:
+                sources[uri] = None
         by_picture: dict[tuple[PictureKey, tuple[int, int]], _RenderItem] = {}
         live: set[tuple[PictureKey, tuple[int, int]]] = set()
         for key, group in self.groups.items():
@@ -386,7 +380,8 @@ class ConferenceMedia:
             if isinstance(encoded, BaseException):
                 log.error("conference %s: a picture failed", self.conf_id, exc_info=encoded)
                 continue
-            for group, packets in encoded:
+            delivered: list[tuple[EncoderGroup, list[av.Packet]]] = encoded
+            for group, packets in delivered:
                 if self.groups.get(group.key) is group:  # not closed while encoding
                     group.deliver(packets, done)
 
