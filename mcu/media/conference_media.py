@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,6 +146,7 @@ class ConferenceMedia:
         self.mixed_speakers: frozenset[str] = frozenset()
         self.mix_encoders = MixEncoders()
         self._audio_tick = 0
+        self._audio_steps = 0
         self._meter = LevelMeter()
         self._compositors: dict[tuple[PictureKey, tuple[int, int]], Compositor] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -158,8 +159,12 @@ class ConferenceMedia:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._started_at = loop.time()
-        for name, run in (("video", self._video_loop), ("audio", self._audio_loop)):
-            task = asyncio.create_task(run(), name=f"{name} {self.conf_id}")
+        ticks: tuple[tuple[str, Callable[[], Awaitable[None]], Callable[[], float]], ...] = (
+            ("video", self._video_tick, lambda: 1.0 / self.tick_fps()),
+            ("audio", self._audio_step, lambda: FRAME_SECONDS),
+        )
+        for name, tick, period in ticks:
+            task = asyncio.create_task(self._run_ticks(tick, period), name=f"{name} {self.conf_id}")
             task.add_done_callback(_log_failure)
             self._tasks.append(task)
 
@@ -345,30 +350,22 @@ class ConferenceMedia:
             if key not in self._compositors:
                 self._compositors[key] = Compositor(*item.size, item.settings.mode)
 
-    async def _video_loop(self) -> None:
-        """The tick runs on time whatever the event loop's delay in taking results back: a
-        tick's pictures are made on the workers while the loop goes on, and their packets
-        are handed to the groups by a callback when they are done. A tick waits only for
-        the previous tick's pictures, so a group's frames stay in order."""
+    async def _video_tick(self) -> None:
+        """One video tick: wait for the previous tick's pictures only (so a group's frames
+        stay in order), plan this one and start its pictures on the workers. The loop goes
+        on meanwhile and a callback hands the packets to the groups when they are done, so
+        the ticks run on time whatever the event loop's delay in taking results back."""
+        if self._rendering is not None and not self._rendering.done():
+            await asyncio.wait([self._rendering])
         loop = asyncio.get_running_loop()
-        next_tick = loop.time()
-        while True:
-            if self._rendering is not None and not self._rendering.done():
-                await asyncio.wait([self._rendering])
-            now = loop.time()
-            plan = self.plan_tick(now)
-            if plan.items:
-                # return_exceptions: a failed picture must not end the gathering while the
-                # others still run (the next tick would start their encoders a second time)
-                self._rendering = asyncio.gather(*(
-                    loop.run_in_executor(self._executor, self.render_item, plan, item)
-                    for item in plan.items), return_exceptions=True)
-                self._rendering.add_done_callback(self._deliver)
-            next_tick += 1.0 / self.tick_fps()
-            delay = next_tick - loop.time()
-            if delay < -MAX_LATENESS_S:
-                next_tick, delay = loop.time(), 0.0
-            await asyncio.sleep(max(0.0, delay))
+        plan = self.plan_tick(loop.time())
+        if plan.items:
+            # return_exceptions: a failed picture must not end the gathering while the
+            # others still run (the next tick would start their encoders a second time)
+            self._rendering = asyncio.gather(*(
+                loop.run_in_executor(self._executor, self.render_item, plan, item)
+                for item in plan.items), return_exceptions=True)
+            self._rendering.add_done_callback(self._deliver)
 
     def _deliver(self, rendering: asyncio.Future[Any]) -> None:
         """Each picture's packets to its groups; a picture that failed is logged, the
@@ -432,19 +429,29 @@ class ConferenceMedia:
         if levels:
             self._report_levels(self.conf_id, levels)
 
-    async def _audio_loop(self) -> None:
+    async def _audio_step(self) -> None:
+        """One 20 ms step, and the levels to the runtime every LEVEL_REPORT_FRAMES steps."""
+        self.mix_once()
+        self._audio_steps += 1
+        if self._audio_steps % LEVEL_REPORT_FRAMES == 0:
+            try:
+                self.report_levels()
+            except Exception:  # the conference may have ended between two ticks
+                log.debug("level report for %s refused", self.conf_id, exc_info=True)
+
+    # ------------------------------------------------------------------ the ticks
+
+    async def _run_ticks(
+        self, tick: Callable[[], Awaitable[None]], period: Callable[[], float]
+    ) -> None:
+        """Run `tick` every `period()` seconds of loop time, on a fixed schedule: a late tick
+        shortens the wait for the next one; a loop more than MAX_LATENESS_S behind skips
+        ahead instead of catching up."""
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
-        frames = 0
         while True:
-            self.mix_once()
-            frames += 1
-            if frames % LEVEL_REPORT_FRAMES == 0:
-                try:
-                    self.report_levels()
-                except Exception:  # the conference may have ended between two ticks
-                    log.debug("level report for %s refused", self.conf_id, exc_info=True)
-            next_tick += FRAME_SECONDS
+            await tick()
+            next_tick += period()
             delay = next_tick - loop.time()
             if delay < -MAX_LATENESS_S:
                 next_tick, delay = loop.time(), 0.0
