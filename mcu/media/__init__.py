@@ -7,6 +7,8 @@
 - compositor.Compositor: the latest frame of each source -> one I420 picture per layout,
   scaled by scaler (libyuv, OpenCV as the fallback); gallery renders the 50 layouts with it
   (`mcu-sim layouts`).
+- pictures.PictureKey: what a site watches, a CP picture or one site full screen
+  (PictureKind).
 - encoder_group: one encoder per distinct (picture, output format), packets fanned out.
 - webrtc_endpoint.WebRtcEndpoint: mcu.endpoints.Endpoint over signalling + aiortc.
 
