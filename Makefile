@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(VENV)/bin/mcu-sim serve
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check mcu gateway terminals rtc benchmarks tests
+	$(VENV)/bin/ruff check app mcu gateway terminals rtc benchmarks tests
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
@@ -29,7 +29,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check mcu gateway terminals rtc benchmarks tests
+	$(VENV)/bin/ruff check app mcu gateway terminals rtc benchmarks tests
 
 clean:
 	rm -rf $(VENV) data

@@ -40,9 +40,9 @@ import av.filter
 import cv2
 import numpy as np
 
-from mcu.compositor import BLACK, Compositor, FitMode, fit_geometry
 from mcu.layouts import LAYOUT_MODES, LayoutMode, PixelRect, layout_mode, pixel_rects
-from mcu.scaler import I420Region
+from mcu.media.compositor import BLACK, Compositor, FitMode, fit_geometry
+from mcu.media.scaler import I420Region
 
 OUTPUT_SIZE = (1920, 1080)
 SOURCE_SIZE = (1280, 720)

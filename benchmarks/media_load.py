@@ -112,7 +112,7 @@ class McuProcess:
         self.base_url = f"http://127.0.0.1:{port}"
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
              "--data-dir", str(data_dir), "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}",
              "--no-terminals"],
             stdout=self._log, stderr=subprocess.STDOUT,

@@ -153,7 +153,7 @@ async def run_load(
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     command = [
-        sys.executable, "-m", "gateway.cli", "serve",
+        sys.executable, "-m", "app.cli", "serve",
         "--port", str(port), "--data-dir", str(data_dir),
         "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}", "--no-terminals",
     ]

@@ -1,17 +1,15 @@
-"""The aiohttp application: SOAP endpoints (POST) and their WSDL (GET ?wsdl).
+"""The aiohttp application: SOAP endpoints (POST) and their WSDL (GET ?wsdl), and the
+terminals' signalling WebSocket when a runtime is given.
 
-`build_app` wires settings, scheduler, runtime and clock into one `Gateway` that every
-service method reaches through `request_context(ctx).gateway`. `running_server` starts it
-on an ephemeral 127.0.0.1 port for tests and tools.
+`build_app` puts settings, scheduler, runtime and clock into one `Gateway` that every
+service method reaches through `request_context(ctx).gateway`. The process that opens the
+scheduler and runs the application is app/process.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -37,7 +35,6 @@ from gateway.soap import (
 from gateway.soap import RequestContext as SoapRequestContext
 from mcu.clock import Clock, SystemClock
 from mcu.media.engine import MediaSettings
-from mcu.runtime import SPEAKER_HOLD_SECONDS, ConferenceRuntime
 
 log = logging.getLogger("gateway.server")
 
@@ -187,85 +184,3 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
     return context
-
-
-def open_scheduler(settings: Settings, clock: Clock) -> tuple[Any, Any]:
-    """(store, scheduler) over data_dir/mcu.sqlite3."""
-    from mcu.scheduler import Scheduler, SchedulerSettings
-    from mcu.store import Store
-
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.data_dir / "mcu.sqlite3")
-    scheduler = Scheduler(
-        store,
-        clock,
-        SchedulerSettings(
-            max_ports=settings.max_ports, max_cp_resources=settings.max_cp_resources,
-            tombstone_retention=timedelta(days=settings.tombstone_retention_days),
-        ),
-    )
-    return store, scheduler
-
-
-@dataclass
-class RunningServer:
-    base_url: str  # e.g. http://127.0.0.1:41234 (https when TLS is set)
-    app: web.Application
-
-    @property
-    def gateway(self) -> Gateway:
-        return self.app[GATEWAY]
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-
-@asynccontextmanager
-async def running_server(
-    settings: Settings,
-    *,
-    scheduler: Any = None,
-    runtime: Any = None,
-    clock: Clock | None = None,
-) -> AsyncIterator[RunningServer]:
-    """The gateway listening on settings.host:settings.port (0: a free port) until exit.
-    Without a scheduler, one is opened over settings.data_dir and closed afterwards."""
-    clock = clock or SystemClock()
-    store = None
-    if scheduler is None:
-        store, scheduler = open_scheduler(settings, clock)
-    if runtime is None:
-        runtime = ConferenceRuntime(
-            scheduler,
-            clock,
-            call_timeout=settings.call_timeout_seconds,
-            speaker_hold=SPEAKER_HOLD_SECONDS,
-        )
-    app = build_app(settings, scheduler, runtime, clock)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    runtime.reconcile()
-    lifecycle = asyncio.create_task(_follow_schedule(runtime), name="conference-lifecycle")
-    try:
-        site = web.TCPSite(
-            runner, settings.host, settings.port, ssl_context=ssl_context(settings)
-        )
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        scheme = "https" if settings.uses_tls else "http"
-        yield RunningServer(f"{scheme}://{host}:{port}", app)
-    finally:
-        lifecycle.cancel()
-        await runner.cleanup()
-        if store is not None:
-            store.close()
-
-
-async def _follow_schedule(runtime: ConferenceRuntime, interval: float = 1.0) -> None:
-    """Start and end live conferences as the clock passes their begin and end times."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            runtime.reconcile()
-        except Exception:  # one bad conference must not stop every other one's life cycle
-            log.exception("reconcile failed")

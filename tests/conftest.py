@@ -29,7 +29,7 @@ import requests
 import zeep
 from zeep.transports import Transport
 
-from gateway.server import RunningServer, running_server
+from app.process import RunningServer, running_server
 from gateway.sessions import expected_proof
 from gateway.settings import Settings, load_settings, password_digest
 from mcu.clock import ManualClock

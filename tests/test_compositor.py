@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from mcu.compositor import (
+from mcu.layouts import LAYOUT_MODES, aux_source_key, layout_mode, pixel_rects
+from mcu.media.compositor import (
     BLACK,
     PLACEHOLDER_GREY,
     SPEAKING_YELLOW,
@@ -18,8 +19,7 @@ from mcu.compositor import (
     FitMode,
     fit_geometry,
 )
-from mcu.layouts import LAYOUT_MODES, aux_source_key, layout_mode, pixel_rects
-from mcu.scaler import I420Region, LibyuvScaler, OpenCVScaler, libyuv_available, scale_steps
+from mcu.media.scaler import I420Region, LibyuvScaler, OpenCVScaler, libyuv_available, scale_steps
 
 SIZES = [(1920, 1080), (352, 288)]
 

@@ -1,4 +1,4 @@
-"""The demo's consultation (gateway/demo/scenario.py) run once for this module: a server and
+"""The demo's consultation (app/demo/scenario.py) run once for this module: a server and
 four simulated terminals, driven only over SOAP; every assertion is on what the terminals
 decoded (site markers read in the panes, and again from the PNGs written) and heard (the
 level of each talker in the received mix).
@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from gateway.demo.report import DemoReport
-from gateway.demo.scenario import (
+from app.demo.report import DemoReport
+from app.demo.scenario import (
     HEARD,
     LOUDEST_MARGIN,
     NOT_HEARD,

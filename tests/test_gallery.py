@@ -11,16 +11,16 @@ import cv2
 import numpy as np
 import pytest
 
-from gateway import cli
-from mcu.gallery import DEFAULT_REFERENCE_DIR, parse_size
+from app import cli
 from mcu.layouts import LAYOUT_MODES
+from mcu.media.gallery import DEFAULT_REFERENCE_DIR, parse_size
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_layouts_json_through_the_console_entry_point():
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "layouts", "--json"],
+        [sys.executable, "-m", "app.cli", "layouts", "--json"],
         cwd=REPO, capture_output=True, text=True, check=True, timeout=120,
     )
     modes = json.loads(result.stdout)

@@ -39,8 +39,8 @@ import numpy as np
 import pytest
 from aiortc import RTCRtpSender, RTCSessionDescription
 
-from gateway.demo.soap_client import EsdkClient, check
-from gateway.server import running_server
+from app.demo.soap_client import EsdkClient, check
+from app.process import running_server
 from gateway.settings import load_settings
 from gateway.signalling import SIGNALLING
 from mcu.calls import CallFailure
@@ -56,7 +56,7 @@ from tests.test_media_engine import PeerTerminal, SolidColourCamera, ToneMicroph
 SMALL = SentVideo(640, 360, 15, 500_000)
 DETECTION_LIMIT_S = 10.0  # the issue's bound for a vanished terminal
 WAIT_S = 40.0
-PLACEHOLDER_LUMA = 48  # mcu.compositor.PLACEHOLDER_GREY
+PLACEHOLDER_LUMA = 48  # mcu.media.compositor.PLACEHOLDER_GREY
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = WAIT_S, what: str = "") -> None:
@@ -139,7 +139,7 @@ async def soap_client(server) -> EsdkClient:
 def start_terminal_process(server, index: int, count: int = 1) -> subprocess.Popen:
     """`mcu-sim terminals --count N --server URL` in its own process."""
     command = [
-        sys.executable, "-m", "gateway.cli", "terminals", "--count", str(count),
+        sys.executable, "-m", "app.cli", "terminals", "--count", str(count),
         "--server", signalling_url(server), "--uri-prefix", "0177", "--start-index", str(index),
         "--ring-delay", "0.1", "--video-size", "640x360", "--fps", "15", "--no-decode",
         "--analyse-every", "1000000", "--stats-interval", "3600",

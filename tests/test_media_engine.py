@@ -18,7 +18,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamTrack, VideoStreamTrack
 
-from gateway.server import running_server
+from app.process import running_server
 from gateway.settings import SettingsError, load_settings
 from gateway.signalling import SIGNALLING
 from mcu.clock import ManualClock

@@ -3,7 +3,7 @@ answers for everything it had answered for: conferences, occurrences, edits,
 prolongations, deleted occurrences (synchSiteStatusEx tombstones) and the site directory;
 a request it refused left nothing behind; and the getPublicKey key is the same.
 
-The server runs as `python -m gateway.cli serve --port 0 --data-dir <tmp>` (a real process
+The server runs as `python -m app.cli serve --port 0 --data-dir <tmp>` (a real process
 on the system clock, bookings a day ahead so no life cycle moves during the test) and is
 driven through zeep built from the reference WSDL.
 """
@@ -51,7 +51,7 @@ class ServerProcess:
             [
                 sys.executable,
                 "-m",
-                "gateway.cli",
+                "app.cli",
                 "serve",
                 "--port",
                 "0",

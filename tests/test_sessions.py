@@ -12,8 +12,8 @@ import pytest
 import requests
 from lxml import etree
 
+from app.process import running_server
 from gateway import result_codes
-from gateway.server import running_server
 from gateway.sessions import client_proof, expected_proof
 from gateway.settings import SettingsError, load_settings, parse_account, password_digest
 from tests.conftest import DEMO, TESTER, TNS, envelope, soap_clients

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.server import running_server
+from app.process import running_server
 from gateway.settings import load_settings
 from gateway.signalling import SIGNALLING, with_registered_terminals
 from mcu.calls import CallFailure

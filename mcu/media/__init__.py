@@ -1,15 +1,18 @@
-"""The MCU's media plane: decode, composite, mix, encode, send (shared/ARCHITECTURE.md).
+"""The MCU's media plane: decode, composite, mix, encode, send.
 
 - engine.MediaEngine: one ConferenceMedia per live conference, driven by runtime events;
   a worker pool composes and encodes off the event loop.
 - conference_media.ConferenceMedia: what each site sees (pictures, encoder groups) and hears
   (N-1 mix), the compositing tick and the 20 ms audio tick.
+- compositor.Compositor: the latest frame of each source -> one I420 picture per layout,
+  scaled by scaler (libyuv, OpenCV as the fallback); gallery renders the 50 layouts with it
+  (`mcu-sim layouts`).
+- pictures.PictureKey: what a site watches, a CP picture or one site full screen
+  (PictureKind).
 - encoder_group: one encoder per distinct (picture, output format), packets fanned out.
 - webrtc_endpoint.WebRtcEndpoint: mcu.endpoints.Endpoint over signalling + aiortc.
+
+Only the media plane imports the codec libraries (av, OpenCV, aiortc); the domain core
+(mcu/*.py) does not, as tests/test_core_imports.py checks. This package imports none of its
+modules itself, so each user pays only for the ones it imports.
 """
-
-from mcu.media.engine import MediaEngine, MediaSettings
-from mcu.media.output_format import OutputFormat, output_format_for
-from mcu.media.webrtc_endpoint import WebRtcEndpoint
-
-__all__ = ["MediaEngine", "MediaSettings", "OutputFormat", "WebRtcEndpoint", "output_format_for"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +29,6 @@ from typing import Any
 import av
 import numpy as np
 
-from mcu.compositor import Compositor
 from mcu.events import (
     AudioSwitchChanged,
     BroadcastChanged,
@@ -45,10 +44,12 @@ from mcu.events import (
 )
 from mcu.layouts import layout_mode
 from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput, MixResult
+from mcu.media.compositor import Compositor
 from mcu.media.encoder_group import EncoderGroup, GroupKey
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, OutputFormat, output_format_for
+from mcu.media.pictures import PictureKey, PictureKind
 from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import VIDEO_CLOCK, EncoderTuning
 from mcu.media.voice_activity import LevelMeter, mean_squares
@@ -63,15 +64,6 @@ FULL_SCREEN = layout_mode("CP_1_1").value
 DEFAULT_TICK_FPS = 30
 LEVEL_REPORT_FRAMES = 5  # report levels to the runtime every 100 ms
 MAX_LATENESS_S = 0.2  # a loop further behind than this skips ahead instead of catching up
-
-
-@dataclass(frozen=True, slots=True)
-class PictureKey:
-    """A picture the conference composes: a CP picture ("cp", layout target: "" for the
-    conference's, a URI for a site's own) or one site full screen ("site", uri)."""
-
-    kind: str
-    target: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +146,7 @@ class ConferenceMedia:
         self.mixed_speakers: frozenset[str] = frozenset()
         self.mix_encoders = MixEncoders()
         self._audio_tick = 0
+        self._audio_steps = 0
         self._meter = LevelMeter()
         self._compositors: dict[tuple[PictureKey, tuple[int, int]], Compositor] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -166,8 +159,12 @@ class ConferenceMedia:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._started_at = loop.time()
-        for name, run in (("video", self._video_loop), ("audio", self._audio_loop)):
-            task = asyncio.create_task(run(), name=f"{name} {self.conf_id}")
+        ticks: tuple[tuple[str, Callable[[], Awaitable[None]], Callable[[], float]], ...] = (
+            ("video", self._video_tick, lambda: 1.0 / self.tick_fps()),
+            ("audio", self._audio_step, lambda: FRAME_SECONDS),
+        )
+        for name, tick, period in ticks:
+            task = asyncio.create_task(self._run_ticks(tick, period), name=f"{name} {self.conf_id}")
             task.add_done_callback(_log_failure)
             self._tasks.append(task)
 
@@ -245,16 +242,16 @@ class ConferenceMedia:
         itself keeps watching its CP picture."""
         source = self._control(viewer).video_source
         if source is not None and source in self.joined:
-            return PictureKey("site", source)
+            return PictureKey(PictureKind.SITE, source)
         broadcast = self.broadcast_site
         if broadcast is not None and broadcast != viewer and broadcast in self.joined:
-            return PictureKey("site", broadcast)
+            return PictureKey(PictureKind.SITE, broadcast)
         if not self.broadcast_cp and viewer in self.layouts:
-            return PictureKey("cp", viewer)
-        return PictureKey("cp", CONFERENCE_PICTURE)
+            return PictureKey(PictureKind.CP, viewer)
+        return PictureKey(PictureKind.CP, CONFERENCE_PICTURE)
 
     def picture_settings(self, picture: PictureKey) -> PictureSettings:
-        if picture.kind == "site":
+        if picture.kind == PictureKind.SITE:
             return PictureSettings(FULL_SCREEN, (picture.target,), None, None)
         mode, sub_pics = self.layouts.get(
             picture.target, self.layouts.get(CONFERENCE_PICTURE, (CP_NONE, ()))
@@ -307,8 +304,10 @@ class ConferenceMedia:
         sources: dict[str, Any] = {}
         for uri in self.joined:
             media = self.sites.get(uri)
-            shown = media is not None and self._control(uri).local_video_open
-            sources[uri] = media.video_in.take() if shown else None
+            if media is not None and self._control(uri).local_video_open:
+                sources[uri] = media.video_in.take()
+            else:
+                sources[uri] = None
         by_picture: dict[tuple[PictureKey, tuple[int, int]], _RenderItem] = {}
         live: set[tuple[PictureKey, tuple[int, int]]] = set()
         for key, group in self.groups.items():
@@ -351,30 +350,22 @@ class ConferenceMedia:
             if key not in self._compositors:
                 self._compositors[key] = Compositor(*item.size, item.settings.mode)
 
-    async def _video_loop(self) -> None:
-        """The tick runs on time whatever the event loop's delay in taking results back: a
-        tick's pictures are made on the workers while the loop goes on, and their packets
-        are handed to the groups by a callback when they are done. A tick waits only for
-        the previous tick's pictures, so a group's frames stay in order."""
+    async def _video_tick(self) -> None:
+        """One video tick: wait for the previous tick's pictures only (so a group's frames
+        stay in order), plan this one and start its pictures on the workers. The loop goes
+        on meanwhile and a callback hands the packets to the groups when they are done, so
+        the ticks run on time whatever the event loop's delay in taking results back."""
+        if self._rendering is not None and not self._rendering.done():
+            await asyncio.wait([self._rendering])
         loop = asyncio.get_running_loop()
-        next_tick = loop.time()
-        while True:
-            if self._rendering is not None and not self._rendering.done():
-                await asyncio.wait([self._rendering])
-            now = loop.time()
-            plan = self.plan_tick(now)
-            if plan.items:
-                # return_exceptions: a failed picture must not end the gathering while the
-                # others still run (the next tick would start their encoders a second time)
-                self._rendering = asyncio.gather(*(
-                    loop.run_in_executor(self._executor, self.render_item, plan, item)
-                    for item in plan.items), return_exceptions=True)
-                self._rendering.add_done_callback(self._deliver)
-            next_tick += 1.0 / self.tick_fps()
-            delay = next_tick - loop.time()
-            if delay < -MAX_LATENESS_S:
-                next_tick, delay = loop.time(), 0.0
-            await asyncio.sleep(max(0.0, delay))
+        plan = self.plan_tick(loop.time())
+        if plan.items:
+            # return_exceptions: a failed picture must not end the gathering while the
+            # others still run (the next tick would start their encoders a second time)
+            self._rendering = asyncio.gather(*(
+                loop.run_in_executor(self._executor, self.render_item, plan, item)
+                for item in plan.items), return_exceptions=True)
+            self._rendering.add_done_callback(self._deliver)
 
     def _deliver(self, rendering: asyncio.Future[Any]) -> None:
         """Each picture's packets to its groups; a picture that failed is logged, the
@@ -386,7 +377,8 @@ class ConferenceMedia:
             if isinstance(encoded, BaseException):
                 log.error("conference %s: a picture failed", self.conf_id, exc_info=encoded)
                 continue
-            for group, packets in encoded:
+            delivered: list[tuple[EncoderGroup, list[av.Packet]]] = encoded
+            for group, packets in delivered:
                 if self.groups.get(group.key) is group:  # not closed while encoding
                     group.deliver(packets, done)
 
@@ -437,19 +429,29 @@ class ConferenceMedia:
         if levels:
             self._report_levels(self.conf_id, levels)
 
-    async def _audio_loop(self) -> None:
+    async def _audio_step(self) -> None:
+        """One 20 ms step, and the levels to the runtime every LEVEL_REPORT_FRAMES steps."""
+        self.mix_once()
+        self._audio_steps += 1
+        if self._audio_steps % LEVEL_REPORT_FRAMES == 0:
+            try:
+                self.report_levels()
+            except Exception:  # the conference may have ended between two ticks
+                log.debug("level report for %s refused", self.conf_id, exc_info=True)
+
+    # ------------------------------------------------------------------ the ticks
+
+    async def _run_ticks(
+        self, tick: Callable[[], Awaitable[None]], period: Callable[[], float]
+    ) -> None:
+        """Run `tick` every `period()` seconds of loop time, on a fixed schedule: a late tick
+        shortens the wait for the next one; a loop more than MAX_LATENESS_S behind skips
+        ahead instead of catching up."""
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
-        frames = 0
         while True:
-            self.mix_once()
-            frames += 1
-            if frames % LEVEL_REPORT_FRAMES == 0:
-                try:
-                    self.report_levels()
-                except Exception:  # the conference may have ended between two ticks
-                    log.debug("level report for %s refused", self.conf_id, exc_info=True)
-            next_tick += FRAME_SECONDS
+            await tick()
+            next_tick += period()
             delay = next_tick - loop.time()
             if delay < -MAX_LATENESS_S:
                 next_tick, delay = loop.time(), 0.0

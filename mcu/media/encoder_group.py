@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from mcu.media.output_format import OutputFormat
+from mcu.media.pictures import PictureKey
 from mcu.media.video_encoders import EncoderTuning, VideoEncoder, open_encoder
 
 KEYFRAME_MIN_INTERVAL_S = 1.0  # a storm of PLIs from many receivers costs one keyframe a second
@@ -32,7 +32,7 @@ RATE_WINDOW_S = 2.0
 
 @dataclass(frozen=True, slots=True)
 class GroupKey:
-    picture: Hashable  # what the sites watch (see conference_media.PictureKey)
+    picture: PictureKey  # what the sites watch
     format: OutputFormat
 
 

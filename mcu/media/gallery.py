@@ -19,8 +19,8 @@ import av
 import cv2
 import numpy as np
 
-from mcu.compositor import Compositor, CompositorStyle
 from mcu.layouts import LAYOUT_MODES, LayoutMode, pixel_rects
+from mcu.media.compositor import Compositor, CompositorStyle
 from mcu.reference import LAYOUT_ICONS
 
 DEFAULT_REFERENCE_DIR = LAYOUT_ICONS

@@ -1,8 +1,7 @@
 """The `mcu-sim` console script: one subcommand per part of the simulator.
 
 Each subcommand's module is imported only when that subcommand runs, so
-`mcu-sim layouts` does not pay for the SOAP stack and `serve` does not pay
-for OpenCV.
+`mcu-sim layouts` does not pay for the SOAP and WebRTC stacks.
 """
 
 from __future__ import annotations
@@ -14,10 +13,10 @@ from collections.abc import Sequence
 
 # subcommand -> (module, help). The module provides add_arguments(parser) and run(args) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "serve": ("gateway.serve_command", "run the SOAP gateway and the MCU"),
-    "layouts": ("mcu.gallery", "print or render the 50 continuous-presence layouts"),
+    "serve": ("app.serve_command", "run the SOAP gateway and the MCU"),
+    "layouts": ("mcu.media.gallery", "print or render the 50 continuous-presence layouts"),
     "terminals": ("terminals.run_command", "run N simulated terminals against an MCU"),
-    "demo": ("gateway.demo_command", "a scripted consultation over SOAP, proved from what 4 terminals decode"),
+    "demo": ("app.demo_command", "a scripted consultation over SOAP, proved from what 4 terminals decode"),
 }
 
 

@@ -97,7 +97,7 @@ class I420Region:
 def _plane_view(ptr: int, stride: int, width: int, height: int) -> np.ndarray:
     span = (height - 1) * stride + width
     raw = (ctypes.c_uint8 * span).from_address(ptr)
-    return np.ndarray((height, width), np.uint8, buffer=raw, strides=(stride, 1))
+    return np.ndarray((height, width), np.uint8, buffer=memoryview(raw), strides=(stride, 1))
 
 
 def scale_steps(src_w: int, src_h: int, dst_w: int, dst_h: int) -> tuple[tuple[int, int, Filter], ...]:

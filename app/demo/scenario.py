@@ -39,8 +39,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gateway.demo.report import DemoReport, Expectation, StepRecord, TerminalRecord
-from gateway.demo.soap_client import REFERENCE_WSDL, EsdkClient, SoapError, check
+from app.demo.report import DemoReport, Expectation, StepRecord, TerminalRecord
+from app.demo.soap_client import REFERENCE_WSDL, EsdkClient, SoapError, check
 from gateway.enum_numbering import EnumNumbering
 from gateway.settings import Settings, load_settings
 from mcu.layouts import layout_mode
@@ -405,7 +405,8 @@ class Consultation:
                                        confId=self.conf_id, siteUri=broadcaster,
                                        isBroadcast=START), "setBroadcastSiteEx")
 
-        views = {uri: FULL_SCREEN for uri in others} | {broadcaster: "CP_4_1"}
+        views: dict[str, str | None] = {uri: FULL_SCREEN for uri in others}
+        views[broadcaster] = "CP_4_1"
         return Step(
             "broadcast", f"setBroadcastSiteEx {broadcaster} (isBroadcast 0)", act, views,
             [
@@ -439,7 +440,8 @@ class Consultation:
                                        confId=self.conf_id, siteUri=viewer,
                                        videoSourceUri=source, isLock=0), "setVideoSourceEx")
 
-        views = {uri: "CP_4_1" for uri in others} | {viewer: FULL_SCREEN}
+        views: dict[str, str | None] = {uri: "CP_4_1" for uri in others}
+        views[viewer] = FULL_SCREEN
         return Step(
             "video_source",
             f"setBroadcastSiteEx {broadcaster} (isBroadcast 1); "
@@ -487,7 +489,7 @@ class Consultation:
         agreed, _ = _same_everywhere(first.panes)
         order = next(iter(first.panes.values()), [])
         if agreed and sorted(p or "" for p in order) == sorted(self.sites):
-            self.join_order = list(order)
+            self.join_order = [uri for uri in order if uri is not None]
         self.report.join_order = self.join_order
         for build in (self.cp_2_1, self.voice_switching, self.mute, self.broadcast,
                       self.video_source, self.end):
@@ -523,7 +525,7 @@ def demo_settings(options: DemoOptions, data_dir: Path) -> Settings:
 async def run_demo(options: DemoOptions) -> DemoReport:
     """Run the consultation end to end; the report holds every step and expectation (and
     `error` when the scenario could not go on)."""
-    from gateway.server import running_server
+    from app.process import running_server
     from terminals.media_sources import VideoFormat as SentVideo
     from terminals.run_command import start_terminals, stop_terminals
 

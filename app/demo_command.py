@@ -1,4 +1,4 @@
-"""`mcu-sim demo`: the scripted consultation (gateway/demo/scenario.py) with its proof.
+"""`mcu-sim demo`: the scripted consultation (app/demo/scenario.py) with its proof.
 
 Starts the server on a free loopback port and four simulated terminals in this process,
 drives the consultation through the SOAP API only, and prints which expectations held;
@@ -14,8 +14,8 @@ import logging
 import sys
 from pathlib import Path
 
-from gateway.demo.scenario import DemoOptions
-from gateway.demo.soap_client import REFERENCE_WSDL
+from app.demo.scenario import DemoOptions
+from app.demo.soap_client import REFERENCE_WSDL
 from mcu.model import VideoFormat
 
 # the booked videoFormat of every site: what the MCU encodes for them
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         rate=args.rate,
         step_timeout=args.step_timeout,
     )
-    from gateway.demo.scenario import run_demo
+    from app.demo.scenario import run_demo
     from gateway.settings import SettingsError
 
     try:

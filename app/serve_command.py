@@ -69,14 +69,14 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        if profiler is not None:
+        if profiler is not None and profile_path:
             profiler.disable()
             profiler.dump_stats(profile_path)
     return 0
 
 
 async def _serve(settings, terminal_count: int = 0) -> None:
-    from gateway.server import running_server
+    from app.process import running_server
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,6 +1,6 @@
 """The continuous-presence compositor: the latest frame of each source -> one I420 picture.
 
-A conference owns one Compositor per output size and calls `compose(sources)`
+A conference owns one Compositor per picture and output size and calls `compose(sources)`
 once per tick; between ticks it may change the layout, subPics, broadcast
 and speaking site, and site names. Every change takes effect on the next
 composed frame.
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import av
@@ -42,7 +42,7 @@ from mcu.layouts import (
     layout_mode,
     pixel_rects,
 )
-from mcu.scaler import I420Region, Scaler, best_scaler
+from mcu.media.scaler import I420Region, Scaler, best_scaler
 
 YUV = tuple[int, int, int]
 
@@ -267,16 +267,6 @@ class Compositor:
 
     def set_site_names(self, names: Mapping[str, str]) -> None:
         self.site_names = dict(names)
-
-    def set_style(self, style: CompositorStyle) -> None:
-        self.style = style
-
-    def set_fit(self, fit: FitMode) -> None:
-        self.style = replace(self.style, fit=fit)
-
-    @property
-    def pane_rects(self) -> tuple[PixelRect, ...]:
-        return pixel_rects(self.layout, self.width, self.height)
 
     # -- the tick -----------------------------------------------------------------
 
