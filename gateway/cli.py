@@ -2,7 +2,7 @@
 
 Each subcommand's module is imported only when that subcommand runs, so
 `mcu-sim layouts` does not pay for the SOAP stack and `serve` does not pay
-for OpenCV.
+for OpenCV. Every subcommand starts with rtc/aiortc_hooks.py installed.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from rtc import aiortc_hooks
 
 # subcommand -> (module, help). The module provides add_arguments(parser) and run(args) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -34,6 +36,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    aiortc_hooks.install()  # aiortc's and aioice's process-wide replacements, once, first
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     args = build_parser(command).parse_args(argv)

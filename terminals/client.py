@@ -28,7 +28,7 @@ from typing import Literal
 import aiohttp
 from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescription
 
-from rtc import audio_level
+from rtc import aiortc_hooks
 from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.codec_preferences import codec_preferences, negotiated_codec
 from rtc.ice import rtc_configuration, use_media_address
@@ -149,7 +149,7 @@ class SimulatedTerminal:
         self._registered = asyncio.Event()
         self._run_task: asyncio.Task | None = None
         self._call: _Call | None = None
-        self._pending_join: asyncio.Future[Message] | None = None
+        self._pending_join: asyncio.Future[Joined | Error | Bye] | None = None
         self._joining_call_id: str | None = None
         self._ringing_call_id: str | None = None
         self._ping_seq = 0
@@ -193,9 +193,6 @@ class SimulatedTerminal:
         """Encode the video loop, connect and register; returns once registered."""
         if self.media_address:
             use_media_address(self.media_address)
-        # Process-wide, like the media address: aiortc's sender measures the level of every
-        # AudioFrame (G.722/G.711 calls) with a per-sample Python loop; this is numpy.
-        audio_level.install()
         self.send_log.register_site(self.site_index, self.uri,
                                     self.loop_frames / self.video_format.fps)
         preferred = self._video_codecs()[0]
@@ -398,7 +395,7 @@ class SimulatedTerminal:
         release_frames_at_marker(video.receiver)  # each picture a frame interval sooner
         # aiortc asks its sender to encode a keyframe on PLI/FIR; our sender does not encode,
         # so the request goes to the track, which jumps to the loop's next keyframe.
-        video.sender._send_keyframe = call.video_track.request_keyframe  # type: ignore[method-assign]
+        aiortc_hooks.on_keyframe_request(video.sender, call.video_track.request_keyframe)
 
         @pc.on("track")
         def on_track(track) -> None:
@@ -469,23 +466,14 @@ class SimulatedTerminal:
     async def request_keyframe(self) -> int:
         """Ask the MCU for a keyframe of the video it sends (RTCP PLI), as a real endpoint
         does after losing packets; returns how many streams were asked (0 outside a call).
-
-        aiortc sends PLI only on its own decoding errors and has no public call for it: this
-        reaches into the video receiver (its private PLI sender and the SSRCs it has seen),
-        and only here."""
+        aiortc has no public call for it (rtc/aiortc_hooks.py)."""
         call = self._call
         if call is None:
             return 0
         asked = 0
         for transceiver in call.pc.getTransceivers():
-            if transceiver.kind != "video":
-                continue
-            receiver = transceiver.receiver
-            streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
-            retransmissions = receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
-            for ssrc in [ssrc for ssrc in streams if ssrc not in retransmissions]:
-                await receiver._send_rtcp_pli(ssrc)
-                asked += 1
+            if transceiver.kind == "video":
+                asked += await aiortc_hooks.request_keyframe(transceiver.receiver)
         return asked
 
     def heard(self) -> dict[str, float]:
