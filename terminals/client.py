@@ -52,6 +52,7 @@ from rtc.signalling import (
     SignallingError,
     parse_message,
 )
+from terminals.call_state import CallState
 from terminals.marker import Rect
 from terminals.media_sources import (
     DEFAULT_LOOP_FRAMES,
@@ -71,7 +72,6 @@ from terminals.speech import LevelSchedule, SpeechSynth
 log = logging.getLogger(__name__)
 
 AnswerMode = Literal["answer", "decline", "never"]
-CallState = Literal["idle", "ringing", "connecting", "in_call"]
 RECONNECT_DELAY_S = 1.0
 
 
@@ -138,7 +138,7 @@ class SimulatedTerminal:
         self.speech = SpeechSynth(site_index, speech_schedule)
         self.video = VideoReceiver(send_log, analyse_every, decode=decode_video)
         self.audio = AudioReceiver(decode=decode_audio)
-        self.state: CallState = "idle"
+        self.state: CallState = CallState.IDLE
         self.calls_established = 0
         self._server_url: str | None = None
         self._loops: dict[str, EncodedLoop] = {}
@@ -293,30 +293,30 @@ class SimulatedTerminal:
         elif isinstance(message, Bye):
             if message.call_id == self._ringing_call_id:
                 self._ringing_call_id = None  # the MCU gave up (or the caller cancelled)
-                if self.state == "ringing":
-                    self.state = "idle"
+                if self.state == CallState.RINGING:
+                    self.state = CallState.IDLE
             if self._call is not None and message.call_id == self._call.call_id:
                 await self._end_call(notify=False)
         elif isinstance(message, Error):
             log.warning("%s: MCU error %s: %s", self.uri, message.code, message.message)
 
     async def _on_invite(self, invite: Invite) -> None:
-        if self._call is not None or self.state != "idle":
+        if self._call is not None or self.state != CallState.IDLE:
             await self._send(Decline(invite.call_id, "busy"))
             return
         if self.answer_mode == "decline":
             await self._send(Decline(invite.call_id, "declined"))
             return
-        self.state = "ringing"
+        self.state = CallState.RINGING
         self._ringing_call_id = invite.call_id
         await self._send(Ringing(invite.call_id))
         if self.answer_mode == "never":
             return  # it rings until the MCU gives up (and sends bye)
         await asyncio.sleep(self.ring_delay_s)
-        if self.state != "ringing" or self._ringing_call_id != invite.call_id:
+        if self.state != CallState.RINGING or self._ringing_call_id != invite.call_id:
             return
         self._ringing_call_id = None
-        self.state = "connecting"
+        self.state = CallState.CONNECTING
         call = await self._new_call(invite.call_id)
         call.conf_id = invite.conf_id
         try:
@@ -335,7 +335,7 @@ class SimulatedTerminal:
         if self._call is not None:
             raise CallRefused("already in a call")
         call_id = uuid.uuid4().hex
-        self.state = "connecting"
+        self.state = CallState.CONNECTING
         call = await self._new_call(call_id)
         await call.pc.setLocalDescription(await call.pc.createOffer())
         self._joining_call_id = call_id
@@ -405,7 +405,7 @@ class SimulatedTerminal:
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             if pc.connectionState == "connected" and self._call is call:
-                self.state = "in_call"
+                self.state = CallState.IN_CALL
                 self.calls_established += 1
                 self.call_started.set()
             elif pc.connectionState == "failed" and self._call is call:
@@ -436,11 +436,11 @@ class SimulatedTerminal:
     async def _end_call(self, notify: bool, reason: str = "hang up") -> None:
         call, self._call = self._call, None
         if call is None:
-            if self.state == "ringing":
+            if self.state == CallState.RINGING:
                 self._ringing_call_id = None
-                self.state = "idle"
+                self.state = CallState.IDLE
             return
-        self.state = "idle"
+        self.state = CallState.IDLE
         if call.video_track is not None:
             self._frames_sent_before += call.video_track.frames_sent
             self._keyframe_requests_before += call.video_track.keyframe_requests
