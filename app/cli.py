@@ -1,7 +1,8 @@
 """The `mcu-sim` console script: one subcommand per part of the simulator.
 
 Each subcommand's module is imported only when that subcommand runs, so
-`mcu-sim layouts` does not pay for the SOAP and WebRTC stacks.
+`mcu-sim layouts` does not pay for the SOAP and WebRTC stacks. Every subcommand that runs
+WebRTC (serve, terminals, demo) starts with rtc/aiortc_hooks.py installed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "terminals": ("terminals.run_command", "run N simulated terminals against an MCU"),
     "demo": ("app.demo_command", "a scripted consultation over SOAP, proved from what 4 terminals decode"),
 }
+WITHOUT_WEBRTC = frozenset({"layouts"})  # subcommands that never load aiortc
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -35,6 +37,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command not in WITHOUT_WEBRTC:
+        from rtc import aiortc_hooks
+
+        aiortc_hooks.install()  # aiortc's and aioice's process-wide replacements, once, first
     args = build_parser(command).parse_args(argv)
     return int(importlib.import_module(args.module_name).run(args) or 0)
 

@@ -69,6 +69,7 @@ from benchmarks.media_terminals import add_child_arguments
 from benchmarks.soap_throughput import ACCOUNT, Client, free_port, result_code, wait_until_up
 from mcu.layouts import layout_mode
 from mcu.model import SiteCallState, VideoFormat
+from rtc import aiortc_hooks
 
 TARGET_FPS = 27.0  # "sustains 30 fps": a receiver decoding fewer than this has fallen behind
 TARGET_16_FPS = 25.0
@@ -743,6 +744,7 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    aiortc_hooks.install()  # the terminals child runs WebRTC in this process
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="short windows, at most 2 conferences (about 2 minutes)")

@@ -42,6 +42,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from terminals.call_state import CallState
 from terminals.client import SimulatedTerminal
 from terminals.marker import Rect
 from terminals.media_sources import VideoFormat
@@ -92,7 +93,7 @@ class TerminalsChild:
             uri = self.sampled[self._next % len(self.sampled)]
             self._next += 1
             terminal = self.terminals[uri]
-            if terminal.state != "in_call":
+            if terminal.state != CallState.IN_CALL:
                 continue
             # Analyses run one at a time (this loop awaits each), so every latency the send
             # log computes meanwhile belongs to this terminal.

@@ -4,14 +4,13 @@ aiortc's RTCRtpSender computes it for every AudioFrame a track hands it with
 `aiortc.rtp.compute_audio_level_dbov`, a Python loop over the samples: 1920 iterations per
 20 ms stereo frame, about 0.15 ms, once per site every 20 ms on the event loop (a 16-site
 conference spends ~12 % of a core on it). This is the same arithmetic over the same bytes,
-vectorised; `install()` puts it in aiortc's place (the sender looks it up at each call).
+vectorised; rtc/aiortc_hooks.py `install()` puts it in aiortc's place.
 """
 
 from __future__ import annotations
 
 import math
 
-import aiortc.rtp
 import av
 import numpy as np
 
@@ -29,7 +28,3 @@ def compute_audio_level_dbov(frame: av.AudioFrame) -> int:
     if rms <= 0:
         return MIN_AUDIO_LEVEL
     return round(min(max(20 * math.log10(rms), MIN_AUDIO_LEVEL), MAX_AUDIO_LEVEL))
-
-
-def install() -> None:
-    aiortc.rtp.compute_audio_level_dbov = compute_audio_level_dbov

@@ -9,15 +9,17 @@ it costs CPU on both sides for nothing (measured under the 2x4-site benchmark: a
 per received video packet in the estimator, and an RTCP packet - SRTCP protect, a datagram,
 a parse on the other side - for ~40 % of them). NACK, PLI and receiver reports are untouched.
 
-The estimator is name-mangled private state created in the receiver's constructor; this is
-the one place that reaches into it.
+The estimator is private state created in the receiver's constructor, removed through
+rtc/aiortc_hooks.py.
 """
 
 from __future__ import annotations
 
 from aiortc import RTCRtpReceiver
 
+from rtc.aiortc_hooks import disable_remote_bitrate_estimator
+
 
 def disable_bitrate_estimation(receiver: RTCRtpReceiver) -> None:
     """No REMB from this receiver (aiortc skips estimation when the estimator is None)."""
-    receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
+    disable_remote_bitrate_estimator(receiver)

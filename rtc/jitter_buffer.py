@@ -14,9 +14,10 @@ retransmission fills a gap the frames behind it follow one per packet. Padding-o
 packets never make a frame. Everything else (capacity, misorder handling, PLI on overflow,
 the depayloaded `_data` of each packet) is aiortc's.
 
-The receiver creates its jitter buffer in its constructor, as name-mangled private state;
-`release_frames_at_marker` replaces it before the receiver starts, and is the one place that
-does. Audio keeps aiortc's buffer (its prefetch of 4 frames smooths the 20 ms packets).
+The receiver creates its jitter buffer in its constructor, as private state;
+`release_frames_at_marker` replaces it before the receiver starts, through
+rtc/aiortc_hooks.py. Audio keeps aiortc's buffer (its prefetch of 4 frames smooths the 20 ms
+packets).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from __future__ import annotations
 from aiortc import RTCRtpReceiver
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
+
+from rtc.aiortc_hooks import depayloaded, replace_jitter_buffer
 
 VIDEO_CAPACITY = 512  # aiortc's, for video
 
@@ -35,8 +38,11 @@ class MarkerJitterBuffer(JitterBuffer):
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         packets: list[RtpPacket] = []
         timestamp: int | None = None
+        origin = self._origin
+        if origin is None:
+            return None  # nothing added yet (add() sets the origin before calling this)
         for count in range(self.capacity):
-            packet = self._packets[(self._origin + count) % self._capacity]
+            packet = self._packets[(origin + count) % self._capacity]
             if packet is None:
                 return None  # a gap: the frame is not complete yet
             if timestamp is None:
@@ -55,7 +61,7 @@ class MarkerJitterBuffer(JitterBuffer):
     def _take(self, packets: list[RtpPacket], timestamp: int, count: int
               ) -> JitterFrame | None:
         self.remove(count)
-        data = b"".join(p._data for p in packets)  # type: ignore[attr-defined]
+        data = b"".join(depayloaded(p) for p in packets)
         if not data:
             # Padding only (a sender probing bandwidth after a frame it already marked): an
             # empty frame would reach the decoder as end of stream and stop it for good.
@@ -65,4 +71,4 @@ class MarkerJitterBuffer(JitterBuffer):
 
 def release_frames_at_marker(receiver: RTCRtpReceiver) -> None:
     """Give a video receiver that has not started receiving a MarkerJitterBuffer."""
-    receiver._RTCRtpReceiver__jitter_buffer = MarkerJitterBuffer()  # type: ignore[attr-defined]
+    replace_jitter_buffer(receiver, MarkerJitterBuffer())

@@ -28,7 +28,7 @@ from typing import Literal
 import aiohttp
 from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescription
 
-from rtc import audio_level
+from rtc import aiortc_hooks
 from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.codec_preferences import codec_preferences, negotiated_codec
 from rtc.ice import rtc_configuration, use_media_address
@@ -52,6 +52,7 @@ from rtc.signalling import (
     SignallingError,
     parse_message,
 )
+from terminals.call_state import CallState
 from terminals.marker import Rect
 from terminals.media_sources import (
     DEFAULT_LOOP_FRAMES,
@@ -71,7 +72,6 @@ from terminals.speech import LevelSchedule, SpeechSynth
 log = logging.getLogger(__name__)
 
 AnswerMode = Literal["answer", "decline", "never"]
-CallState = Literal["idle", "ringing", "connecting", "in_call"]
 RECONNECT_DELAY_S = 1.0
 
 
@@ -138,7 +138,7 @@ class SimulatedTerminal:
         self.speech = SpeechSynth(site_index, speech_schedule)
         self.video = VideoReceiver(send_log, analyse_every, decode=decode_video)
         self.audio = AudioReceiver(decode=decode_audio)
-        self.state: CallState = "idle"
+        self.state: CallState = CallState.IDLE
         self.calls_established = 0
         self._server_url: str | None = None
         self._loops: dict[str, EncodedLoop] = {}
@@ -149,7 +149,7 @@ class SimulatedTerminal:
         self._registered = asyncio.Event()
         self._run_task: asyncio.Task | None = None
         self._call: _Call | None = None
-        self._pending_join: asyncio.Future[Message] | None = None
+        self._pending_join: asyncio.Future[Joined | Error | Bye] | None = None
         self._joining_call_id: str | None = None
         self._ringing_call_id: str | None = None
         self._ping_seq = 0
@@ -193,9 +193,6 @@ class SimulatedTerminal:
         """Encode the video loop, connect and register; returns once registered."""
         if self.media_address:
             use_media_address(self.media_address)
-        # Process-wide, like the media address: aiortc's sender measures the level of every
-        # AudioFrame (G.722/G.711 calls) with a per-sample Python loop; this is numpy.
-        audio_level.install()
         self.send_log.register_site(self.site_index, self.uri,
                                     self.loop_frames / self.video_format.fps)
         preferred = self._video_codecs()[0]
@@ -296,30 +293,30 @@ class SimulatedTerminal:
         elif isinstance(message, Bye):
             if message.call_id == self._ringing_call_id:
                 self._ringing_call_id = None  # the MCU gave up (or the caller cancelled)
-                if self.state == "ringing":
-                    self.state = "idle"
+                if self.state == CallState.RINGING:
+                    self.state = CallState.IDLE
             if self._call is not None and message.call_id == self._call.call_id:
                 await self._end_call(notify=False)
         elif isinstance(message, Error):
             log.warning("%s: MCU error %s: %s", self.uri, message.code, message.message)
 
     async def _on_invite(self, invite: Invite) -> None:
-        if self._call is not None or self.state != "idle":
+        if self._call is not None or self.state != CallState.IDLE:
             await self._send(Decline(invite.call_id, "busy"))
             return
         if self.answer_mode == "decline":
             await self._send(Decline(invite.call_id, "declined"))
             return
-        self.state = "ringing"
+        self.state = CallState.RINGING
         self._ringing_call_id = invite.call_id
         await self._send(Ringing(invite.call_id))
         if self.answer_mode == "never":
             return  # it rings until the MCU gives up (and sends bye)
         await asyncio.sleep(self.ring_delay_s)
-        if self.state != "ringing" or self._ringing_call_id != invite.call_id:
+        if self.state != CallState.RINGING or self._ringing_call_id != invite.call_id:
             return
         self._ringing_call_id = None
-        self.state = "connecting"
+        self.state = CallState.CONNECTING
         call = await self._new_call(invite.call_id)
         call.conf_id = invite.conf_id
         try:
@@ -338,7 +335,7 @@ class SimulatedTerminal:
         if self._call is not None:
             raise CallRefused("already in a call")
         call_id = uuid.uuid4().hex
-        self.state = "connecting"
+        self.state = CallState.CONNECTING
         call = await self._new_call(call_id)
         await call.pc.setLocalDescription(await call.pc.createOffer())
         self._joining_call_id = call_id
@@ -398,7 +395,7 @@ class SimulatedTerminal:
         release_frames_at_marker(video.receiver)  # each picture a frame interval sooner
         # aiortc asks its sender to encode a keyframe on PLI/FIR; our sender does not encode,
         # so the request goes to the track, which jumps to the loop's next keyframe.
-        video.sender._send_keyframe = call.video_track.request_keyframe  # type: ignore[method-assign]
+        aiortc_hooks.on_keyframe_request(video.sender, call.video_track.request_keyframe)
 
         @pc.on("track")
         def on_track(track) -> None:
@@ -408,7 +405,7 @@ class SimulatedTerminal:
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             if pc.connectionState == "connected" and self._call is call:
-                self.state = "in_call"
+                self.state = CallState.IN_CALL
                 self.calls_established += 1
                 self.call_started.set()
             elif pc.connectionState == "failed" and self._call is call:
@@ -439,11 +436,11 @@ class SimulatedTerminal:
     async def _end_call(self, notify: bool, reason: str = "hang up") -> None:
         call, self._call = self._call, None
         if call is None:
-            if self.state == "ringing":
+            if self.state == CallState.RINGING:
                 self._ringing_call_id = None
-                self.state = "idle"
+                self.state = CallState.IDLE
             return
-        self.state = "idle"
+        self.state = CallState.IDLE
         if call.video_track is not None:
             self._frames_sent_before += call.video_track.frames_sent
             self._keyframe_requests_before += call.video_track.keyframe_requests
@@ -469,23 +466,14 @@ class SimulatedTerminal:
     async def request_keyframe(self) -> int:
         """Ask the MCU for a keyframe of the video it sends (RTCP PLI), as a real endpoint
         does after losing packets; returns how many streams were asked (0 outside a call).
-
-        aiortc sends PLI only on its own decoding errors and has no public call for it: this
-        reaches into the video receiver (its private PLI sender and the SSRCs it has seen),
-        and only here."""
+        aiortc has no public call for it (rtc/aiortc_hooks.py)."""
         call = self._call
         if call is None:
             return 0
         asked = 0
         for transceiver in call.pc.getTransceivers():
-            if transceiver.kind != "video":
-                continue
-            receiver = transceiver.receiver
-            streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
-            retransmissions = receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
-            for ssrc in [ssrc for ssrc in streams if ssrc not in retransmissions]:
-                await receiver._send_rtcp_pli(ssrc)
-                asked += 1
+            if transceiver.kind == "video":
+                asked += await aiortc_hooks.request_keyframe(transceiver.receiver)
         return asked
 
     def heard(self) -> dict[str, float]:

@@ -10,7 +10,7 @@ The one per-receiver hook is that queue, created in the receiver's constructor: 
 it with a FrameCountingQueue before the receiver starts counts every complete frame (and
 keyframe, read from the bitstream) at the moment the jitter buffer hands it over, and, when
 the terminal does not decode, drops it there, so the decoder thread idles on an empty
-queue and costs nothing. That reaches into one private attribute, and only here.
+queue and costs nothing. That private attribute is replaced through rtc/aiortc_hooks.py.
 
 Why not decode: a load generator must not be the bottleneck. Sixteen terminals decoding
 1080p in one process take more CPU than the MCU they measure; a terminal that only counts
@@ -24,6 +24,8 @@ import queue
 from typing import Any
 
 from aiortc import RTCRtpReceiver
+
+from rtc.aiortc_hooks import replace_decoder_queue
 
 _H264_START_CODE = b"\x00\x00\x01"  # the 4-byte form ends with it too
 _H264_IDR = 5
@@ -71,8 +73,7 @@ def is_keyframe(codec_name: str, data: bytes) -> bool:
 def count_frames(receiver: RTCRtpReceiver, decode: bool) -> FrameCountingQueue:
     """Install the counting queue on a receiver that has not started receiving."""
     counter = FrameCountingQueue(decode)
-    # The receiver's decoder queue is name-mangled private state (see the module docstring).
-    receiver._RTCRtpReceiver__decoder_queue = counter  # type: ignore[attr-defined]
+    replace_decoder_queue(receiver, counter)
     return counter
 
 

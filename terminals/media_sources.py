@@ -18,7 +18,7 @@ resampler, a 96 kbit/s stereo encode and its per-sample Python level loop. The p
 encoded once per level and period of the talker's voice and looked up per block
 (terminals/speech_packets.py), so a block costs an av.Packet of cached bytes, not an encode.
 For G.722 or G.711 the track hands aiortc frames to encode (cheap codecs; the level
-computation is rtc/audio_level.py's, installed by the terminal at start).
+computation is rtc/audio_level.py's, installed at process start by rtc/aiortc_hooks.py).
 
 Every video frame's send time is written to a SendLog with its frame index.
 """

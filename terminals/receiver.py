@@ -82,7 +82,6 @@ class VideoReceiver:
         self._histories: list[_PaneHistory] = [_PaneHistory()]
         self._analysing = False
         self._tasks: set[asyncio.Task] = set()
-        self._first_frame = asyncio.Event()
 
     def set_panes(self, rects: Sequence[Rect] | None) -> None:
         """Read markers in these fraction rectangles from now on (None: the whole picture)."""
@@ -116,19 +115,11 @@ class VideoReceiver:
             self.keyframes += 1
         self.last_frame = frame
         self.last_received_at = received_at
-        self._first_frame.set()
         if self.frames_decoded % self.analyse_every == 0 and not self._analysing:
             # The loop keeps only a weak reference to a task: hold it until it is done.
             task = asyncio.get_running_loop().create_task(self.analyse_latest())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-
-    async def wait_first_frame(self, timeout: float) -> bool:
-        try:
-            await asyncio.wait_for(self._first_frame.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
 
     async def analyse_latest(self) -> tuple[PaneStatus, ...]:
         """Read every pane of the latest decoded frame now; the pane statuses after it."""

@@ -34,6 +34,11 @@ from gateway.sessions import expected_proof
 from gateway.settings import Settings, load_settings, password_digest
 from mcu.clock import ManualClock
 from mcu.reference import REFERENCE_WSDL, SOAP_EXAMPLES  # noqa: F401 - re-exported to tests
+from rtc import aiortc_hooks
+
+# As at the start of every `mcu-sim` command: aiortc's and aioice's process-wide replacements
+# (rtc/aiortc_hooks.py), for every test, before any test module is imported.
+aiortc_hooks.install()
 
 TNS = "http://smc.huawei.com/"
 

@@ -1,25 +1,144 @@
-"""The few places that reach into aiortc's private state still find it.
+"""rtc/aiortc_hooks.py: every reach into aiortc's and aioice's private state still finds it,
+and each seam does its job on real aiortc objects.
 
-Each hook replaces or reads one name-mangled attribute of RTCRtpReceiver (or one internal of
-its JitterBuffer) created in its constructor; an aiortc release that renames one would
-otherwise turn a hook into a silent no-op. This fails instead, naming the hook.
+Each hook replaces, reads or calls one private name created by aiortc (or aioice); an
+aiortc release that renames one would otherwise turn a hook into a silent no-op. This fails
+instead, naming the hook. When moving the aiortc pin in pyproject.toml, run this file first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import queue
+import sys
+from fractions import Fraction
 
+import aioice
+import aioice.ice
+import aiortc.rtcrtpsender
+import aiortc.rtp
+import av
+import numpy as np
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpReceiver
-from aiortc.jitterbuffer import JitterBuffer
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpDecodingParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpRtxParameters,
+)
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
+from aiortc.rtp import (
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RtcpPacket,
+    RtcpPsfbPacket,
+    RtpPacket,
+)
+
+from rtc import aiortc_hooks, audio_level, ice
+from rtc.jitter_buffer import MarkerJitterBuffer, release_frames_at_marker
 
 HOOKS = {
-    "_RTCRtpReceiver__decoder_queue": "mcu/media/inline_audio.py, terminals/frame_counter.py",
-    "_RTCRtpReceiver__jitter_buffer": "rtc/jitter_buffer.py",
-    "_RTCRtpReceiver__remote_bitrate_estimator": "rtc/bandwidth_estimation.py",
-    "_RTCRtpReceiver__remote_streams": "terminals/client.py request_keyframe",
-    "_RTCRtpReceiver__rtx_ssrc": "terminals/client.py request_keyframe",
+    "_RTCRtpReceiver__decoder_queue": "aiortc_hooks.replace_decoder_queue",
+    "_RTCRtpReceiver__jitter_buffer": "aiortc_hooks.replace_jitter_buffer",
+    "_RTCRtpReceiver__remote_bitrate_estimator": "aiortc_hooks.disable_remote_bitrate_estimator",
+    "_RTCRtpReceiver__remote_streams": "aiortc_hooks.remote_media_ssrcs",
+    "_RTCRtpReceiver__rtx_ssrc": "aiortc_hooks.remote_media_ssrcs",
 }
+
+MEDIA_SSRC = 1234
+RTX_SSRC = 4321
+RTCP_SSRC = 5678
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+RTX = RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=97,
+                            parameters={"apt": 96})
+# The functions install() replaces, as the hooks module kept them: aiortc's and aioice's own.
+AIORTC_NAMES_ARE_ORIGINALS = (
+    aiortc_hooks.AIORTC_COMPUTE_AUDIO_LEVEL_DBOV.__module__ == "aiortc.rtp"
+    and aiortc_hooks.AIOICE_GET_HOST_ADDRESSES.__module__ == "aioice.ice"
+)
+PCMU = RTCRtpCodecParameters(mimeType="audio/PCMU", clockRate=8000, channels=1,
+                             payloadType=0)
+
+
+class RecordingTransport:
+    """Stands in for the RTCDtlsTransport of a receiver or sender: keeps what it sends."""
+
+    state = "connected"
+    _stats_id = "transport"
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def _send_rtp(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def _register_rtp_receiver(self, receiver, parameters) -> None:
+        pass
+
+    def _unregister_rtp_receiver(self, receiver) -> None:
+        pass
+
+    def _get_stats(self) -> dict:
+        return {}
+
+    def rtcp(self, kind: type, fmt: int) -> list:
+        return [packet for data in self.sent for packet in RtcpPacket.parse(data)
+                if isinstance(packet, kind) and packet.fmt == fmt]
+
+
+class RecordingQueue(queue.Queue):
+    """A decoder queue keeping the frames; only the receiver's stop reaches its thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[tuple[RTCRtpCodecParameters, JitterFrame]] = []
+        self.stopped = False
+
+    def put(self, item, block=True, timeout=None) -> None:
+        if item is None:
+            self.stopped = True
+            super().put(item, block, timeout)
+        else:
+            self.frames.append(item)
+
+
+class RecordingJitterBuffer(JitterBuffer):
+    def __init__(self) -> None:
+        super().__init__(capacity=128, is_video=True)
+        self.added: list[RtpPacket] = []
+
+    def add(self, packet: RtpPacket):
+        self.added.append(packet)
+        return super().add(packet)
+
+
+def vp8_packet(sequence: int, timestamp: int, marker: int = 0,
+               payload: bytes = b"\x10\x01\x02\x03") -> RtpPacket:
+    return RtpPacket(payload_type=VP8.payloadType, sequence_number=sequence,
+                     timestamp=timestamp, ssrc=MEDIA_SSRC, marker=marker, payload=payload)
+
+
+async def started_receiver(transport: RecordingTransport, before=None) -> RTCRtpReceiver:
+    """A video receiver receiving VP8 on MEDIA_SSRC with RTX on RTX_SSRC, as
+    RTCPeerConnection starts one; `before(receiver)` runs before it starts."""
+    receiver = RTCRtpReceiver("video", transport)
+    receiver._track = RemoteStreamTrack(kind="video")  # what RTCPeerConnection gives it
+    if before is not None:
+        before(receiver)
+    await receiver.receive(RTCRtpReceiveParameters(
+        codecs=[VP8, RTX],
+        encodings=[RTCRtpDecodingParameters(ssrc=MEDIA_SSRC, payloadType=VP8.payloadType,
+                                            rtx=RTCRtpRtxParameters(ssrc=RTX_SSRC))]))
+    receiver._set_rtcp_ssrc(RTCP_SSRC)  # as the RTCPeerConnection does
+    return receiver
+
+
+# -- the private names, as aiortc and aioice define them ------------------------------
 
 
 @pytest.mark.parametrize("kind", ["audio", "video"])
@@ -38,5 +157,191 @@ def test_the_receiver_still_feeds_those_attributes_as_the_hooks_expect():
     assert "self.__decoder_queue.put((codec, encoded_frame))" in source
     assert "self.__jitter_buffer.add(packet)" in source
     assert "def _send_rtcp_pli(self, media_ssrc" in source
+    assert "if self.__remote_bitrate_estimator is not None:" in source
+    assert "self.__rtx_ssrc[encoding.rtx.ssrc] = encoding.ssrc" in source
+    assert "packet._data = depayload(codec, packet.payload)" in source
     buffer = JitterBuffer(capacity=16, is_video=True)
     assert {"_packets", "_origin", "_capacity"} <= set(vars(buffer))
+    # MarkerJitterBuffer overrides the method add() hands each packet's frame search to
+    assert "self._remove_frame(packet.sequence_number)" in inspect.getsource(JitterBuffer.add)
+
+
+@pytest.mark.parametrize("kind", ["audio", "video"])
+async def test_a_sender_still_has_the_keyframe_method_its_rtcp_handling_calls(kind):
+    sender = RTCRtpSender(kind, RecordingTransport())
+    assert inspect.signature(sender._send_keyframe).parameters == {}
+    source = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "self._send_keyframe()" in source
+
+
+def test_the_sender_looks_the_audio_level_up_in_aiortc_rtp_at_each_frame():
+    assert AIORTC_NAMES_ARE_ORIGINALS
+    source = inspect.getsource(RTCRtpSender._next_encoded_frame)
+    assert "rtp.compute_audio_level_dbov(data)" in source
+    assert aiortc.rtcrtpsender.rtp is aiortc.rtp
+
+
+def test_aioice_looks_the_host_addresses_up_in_aioice_ice_when_gathering():
+    source = inspect.getsource(aioice.ice.Connection.gather_candidates)
+    assert "get_host_addresses(" in source
+    assert aioice.ice.Connection.gather_candidates.__globals__ is vars(aioice.ice)
+
+
+def test_no_aiortc_or_aioice_module_holds_its_own_copy_of_a_replaced_function():
+    """A `from .rtp import compute_audio_level_dbov` somewhere would escape install()."""
+    assert AIORTC_NAMES_ARE_ORIGINALS
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] not in ("aiortc", "aioice") or name in ("aiortc.rtp", "aioice.ice"):
+            continue
+        assert getattr(module, "compute_audio_level_dbov", None) is None, name
+        assert getattr(module, "get_host_addresses", None) is None, name
+
+
+# -- process-wide: install() ----------------------------------------------------------
+
+
+def test_install_is_in_place_for_every_test_and_idempotent():
+    assert aiortc_hooks.installed()  # tests/conftest.py
+    aiortc_hooks.install()
+    aiortc_hooks.install()
+    assert aiortc_hooks.installed()
+    assert aioice.ice.get_host_addresses is ice.host_addresses
+    assert aiortc.rtp.compute_audio_level_dbov is audio_level.compute_audio_level_dbov
+
+
+async def test_installed_host_addresses_are_the_candidates_aioice_gathers():
+    connection = aioice.Connection(ice_controlling=True, components=1)
+    try:
+        await connection.gather_candidates()
+        hosts = {c.host for c in connection.local_candidates if c.type == "host"}
+        assert hosts == {ice.media_address()}
+    finally:
+        await connection.close()
+
+
+class OneAudioFrame(MediaStreamTrack):
+    kind = "audio"
+
+    def __init__(self, frame: av.AudioFrame) -> None:
+        super().__init__()
+        self.frame = frame
+
+    async def recv(self) -> av.AudioFrame:
+        return self.frame
+
+
+async def test_the_installed_audio_level_is_the_one_the_sender_calls(monkeypatch):
+    calls: list[av.AudioFrame] = []
+
+    def spy(frame: av.AudioFrame) -> int:
+        calls.append(frame)
+        return -42
+
+    monkeypatch.setattr(aiortc.rtp, "compute_audio_level_dbov",
+                        aiortc.rtp.compute_audio_level_dbov)  # restored after the test
+    monkeypatch.setattr(audio_level, "compute_audio_level_dbov", spy)
+    aiortc_hooks.install()
+    samples = np.zeros((1, 960 * 2), np.int16)
+    frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="stereo")
+    frame.sample_rate = 48_000
+    frame.pts = 0
+    frame.time_base = Fraction(1, 48_000)
+    sender = RTCRtpSender(OneAudioFrame(frame), RecordingTransport())
+    encoded = None
+    while encoded is None and len(calls) < 5:  # the encoder's resampler may hold a frame back
+        encoded = await sender._next_encoded_frame(PCMU)
+    assert calls and all(called is frame for called in calls)
+    assert encoded is not None and encoded.audio_level == -42
+
+
+# -- per object ---------------------------------------------------------------------
+
+
+async def test_on_keyframe_request_gets_the_peers_pli_and_fir():
+    sender = RTCRtpSender("video", RecordingTransport())
+    requests: list[str] = []
+    aiortc_hooks.on_keyframe_request(sender, lambda: requests.append("keyframe"))
+    await sender._handle_rtcp_packet(
+        RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=RTCP_SSRC, media_ssrc=sender._ssrc))
+    assert requests == ["keyframe"]
+    await sender._handle_rtcp_packet(
+        RtcpPsfbPacket(fmt=RTCP_PSFB_FIR, ssrc=RTCP_SSRC, media_ssrc=sender._ssrc))
+    assert requests == ["keyframe", "keyframe"]
+
+
+async def test_a_replaced_jitter_buffer_gets_every_packet_depayloaded():
+    transport = RecordingTransport()
+    buffer = RecordingJitterBuffer()
+    receiver = await started_receiver(
+        transport, lambda r: aiortc_hooks.replace_jitter_buffer(r, buffer))
+    try:
+        await receiver._handle_rtp_packet(vp8_packet(1, 0), arrival_time_ms=0)
+        await receiver._handle_rtp_packet(vp8_packet(2, 0, payload=b""), arrival_time_ms=1)
+        assert [p.sequence_number for p in buffer.added] == [1, 2]
+        # the VP8 payload descriptor (1 byte here) stripped by aiortc's depayloader
+        assert [aiortc_hooks.depayloaded(p) for p in buffer.added] == [b"\x01\x02\x03", b""]
+    finally:
+        await receiver.stop()
+
+
+async def test_a_replaced_decoder_queue_gets_the_frames_and_the_stop():
+    transport = RecordingTransport()
+    frames = RecordingQueue()
+    receiver = await started_receiver(
+        transport, lambda r: aiortc_hooks.replace_decoder_queue(r, frames))
+    try:
+        await receiver._handle_rtp_packet(vp8_packet(1, 0), arrival_time_ms=0)
+        assert frames.frames == []  # aiortc's buffer: complete when the next frame begins
+        await receiver._handle_rtp_packet(vp8_packet(2, 3000), arrival_time_ms=33)
+        assert [(codec.name, frame.data) for codec, frame in frames.frames] == [
+            ("VP8", b"\x01\x02\x03")]
+    finally:
+        await receiver.stop()
+    assert frames.stopped  # the None that ends the receiver's decoder thread, taken by it
+
+
+async def test_release_frames_at_marker_puts_a_marker_jitter_buffer_in_the_receiver():
+    frames = RecordingQueue()
+
+    def before(receiver: RTCRtpReceiver) -> None:
+        aiortc_hooks.replace_decoder_queue(receiver, frames)
+        release_frames_at_marker(receiver)
+        assert isinstance(receiver._RTCRtpReceiver__jitter_buffer,
+                          MarkerJitterBuffer)
+
+    receiver = await started_receiver(RecordingTransport(), before)
+    try:
+        await receiver._handle_rtp_packet(vp8_packet(1, 0, marker=1), arrival_time_ms=0)
+        assert len(frames.frames) == 1  # at its marker, not when the next frame begins
+    finally:
+        await receiver.stop()
+
+
+async def test_disable_remote_bitrate_estimator():
+    receiver = RTCRtpReceiver("video", RecordingTransport())
+    assert receiver._RTCRtpReceiver__remote_bitrate_estimator is not None
+    aiortc_hooks.disable_remote_bitrate_estimator(receiver)
+    assert receiver._RTCRtpReceiver__remote_bitrate_estimator is None
+    # that it then sends no REMB: tests/test_bandwidth_estimation.py
+
+
+async def test_request_keyframe_sends_pli_for_the_media_ssrcs_not_the_retransmissions():
+    transport = RecordingTransport()
+    receiver = await started_receiver(transport)
+    try:
+        assert aiortc_hooks.remote_media_ssrcs(receiver) == []
+        assert await aiortc_hooks.request_keyframe(receiver) == 0
+        await receiver._handle_rtp_packet(vp8_packet(1, 0), arrival_time_ms=0)
+        rtx = RtpPacket(payload_type=RTX.payloadType, sequence_number=7, timestamp=0,
+                        ssrc=RTX_SSRC, payload=b"\x00\x01\x10\x01")  # resends sequence 1
+        await receiver._handle_rtp_packet(rtx, arrival_time_ms=1)
+        assert set(receiver._RTCRtpReceiver__remote_streams) == {
+            MEDIA_SSRC, RTX_SSRC}
+        assert aiortc_hooks.remote_media_ssrcs(receiver) == [MEDIA_SSRC]
+        before = len(transport.rtcp(RtcpPsfbPacket, RTCP_PSFB_PLI))
+        assert await aiortc_hooks.request_keyframe(receiver) == 1
+        plis = transport.rtcp(RtcpPsfbPacket, RTCP_PSFB_PLI)[before:]
+        assert [(p.ssrc, p.media_ssrc) for p in plis] == [(RTCP_SSRC, MEDIA_SSRC)]
+    finally:
+        await receiver.stop()
+        await asyncio.sleep(0)

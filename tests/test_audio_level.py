@@ -7,9 +7,10 @@ import av
 import numpy as np
 import pytest
 
-from rtc import audio_level
+from rtc import aiortc_hooks, audio_level
 
-ORIGINAL = aiortc.rtp.compute_audio_level_dbov
+# aiortc's own, kept by the hooks module (tests/conftest.py has installed the replacement).
+ORIGINAL = aiortc_hooks.AIORTC_COMPUTE_AUDIO_LEVEL_DBOV
 
 
 def stereo_frame(samples: np.ndarray) -> av.AudioFrame:
@@ -36,5 +37,5 @@ def test_full_scale_square_wave_is_zero_dbov_and_silence_is_the_floor():
 
 def test_install_replaces_the_function_the_sender_calls(monkeypatch):
     monkeypatch.setattr(aiortc.rtp, "compute_audio_level_dbov", ORIGINAL)
-    audio_level.install()
+    aiortc_hooks.install()
     assert aiortc.rtp.compute_audio_level_dbov is audio_level.compute_audio_level_dbov

@@ -17,12 +17,16 @@ class RecordingTransport:
     """Stands in for the RTCDtlsTransport: keeps what the receiver sends."""
 
     state = "connected"
+    _stats_id = "transport"
 
     def __init__(self) -> None:
         self.sent: list[bytes] = []
 
     async def _send_rtp(self, data: bytes) -> None:
         self.sent.append(data)
+
+    def _get_stats(self) -> dict:
+        return {}
 
 
 def remb_packets(sent: list[bytes]) -> list[RtcpPsfbPacket]:
@@ -67,5 +71,6 @@ async def test_without_estimation_no_remb_and_statistics_still_kept():
     await feed_three_seconds_of_video(receiver)
     assert remb_packets(transport.sent) == []
     # Receiving goes on: the packets were counted for the receiver reports.
-    streams = receiver._RTCRtpReceiver__remote_streams
-    assert streams[MEDIA_SSRC].packets_received == 450
+    stats = [s for s in (await receiver.getStats()).values()
+             if s.type == "inbound-rtp" and s.ssrc == MEDIA_SSRC]
+    assert stats[0].packetsReceived == 450

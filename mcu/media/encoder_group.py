@@ -183,7 +183,7 @@ class SiteVideoTrack(MediaStreamTrack):
             self.join_group(None)
 
     def request_keyframe(self) -> None:
-        """Hooked onto the RTCRtpSender's _send_keyframe: a PLI/FIR from the receiver."""
+        """A PLI/FIR from the receiver (rtc.aiortc_hooks.on_keyframe_request)."""
         if self.group is not None:
             self.group.request_keyframe()
 

@@ -23,7 +23,6 @@ from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, H264
 from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import EncoderTuning
 from mcu.model import VideoFormat
-from rtc import audio_level
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,6 @@ class MediaEngine:
         )
         self._unsubscribe: Any = None
         self._closing: set[asyncio.Task[None]] = set()
-        audio_level.install()  # aiortc's per-sample Python loop, once per site per 20 ms
 
     def start(self) -> None:
         """Follow the runtime from now on (conferences already live get their media too)."""

@@ -7,11 +7,12 @@ a frame) that round trip costs more than the decoding: in a 16-site conference, 
 threads and the loop's share of 800 frames a second cost about 15 % of a core, and each
 hand-over takes the GIL from the loop.
 
-The receiver's decoder queue is the one per-receiver hook (as in terminals/frame_counter.py):
-an InlineAudioDecoder in its place decodes each frame the moment the jitter buffer hands it
-over, on the loop, with aiortc's own decoder for the codec, and gives the frames to the
-site's AudioInput; aiortc's thread idles on an empty queue until the receiver stops. Video
-keeps aiortc's threads: decoding a picture would stall the loop.
+The receiver's decoder queue is the one per-receiver seam (rtc/aiortc_hooks.py, as in
+terminals/frame_counter.py): an InlineAudioDecoder in its place decodes each frame the
+moment the jitter buffer hands it over, on the loop, with aiortc's own decoder for the
+codec, and gives the frames to the site's AudioInput; aiortc's thread idles on an empty
+queue until the receiver stops. Video keeps aiortc's threads: decoding a picture would stall
+the loop.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 import av
 from aiortc import RTCRtpReceiver
 from aiortc.codecs import get_decoder
+
+from rtc.aiortc_hooks import replace_decoder_queue
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,5 @@ def decode_audio_inline(receiver: RTCRtpReceiver,
                         consume: Callable[[av.AudioFrame], None]) -> InlineAudioDecoder:
     """Install on an audio receiver that has not started receiving."""
     decoder = InlineAudioDecoder(consume)
-    # The receiver's decoder queue is name-mangled private state (see the module docstring).
-    receiver._RTCRtpReceiver__decoder_queue = decoder  # type: ignore[attr-defined]
+    replace_decoder_queue(receiver, decoder)
     return decoder

@@ -39,6 +39,7 @@ from mcu.media.engine import MediaEngine
 from mcu.media.output_format import H264, VIDEO_CODECS
 from mcu.media.site_media import SiteMedia
 from mcu.model import Conference, DirectorySite, SiteCallState, SiteType, VideoProtocol
+from rtc.aiortc_hooks import on_keyframe_request
 from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.codec_preferences import (
     codec_preferences,
@@ -231,7 +232,7 @@ class CallSession:
             if transceiver.kind == "audio":
                 self.media.decode_audio_of(transceiver.receiver)
             if transceiver.kind == "video":
-                transceiver.sender._send_keyframe = self.media.video_out.request_keyframe
+                on_keyframe_request(transceiver.sender, self.media.video_out.request_keyframe)
                 # Our encoders run at the booked rate: a REMB estimate would change nothing.
                 disable_bitrate_estimation(transceiver.receiver)
                 release_frames_at_marker(transceiver.receiver)  # a frame interval sooner

@@ -1,0 +1,122 @@
+"""Every reach into aiortc's and aioice's private state, in one place.
+
+aiortc offers no public way to do what the simulator changes in it, so the few changes reach
+into its internals. They all live here, behind named functions, so that no other module
+spells a private name, and tests/test_aiortc_hooks.py checks each of them against the
+installed aiortc and aioice (pinned in pyproject.toml): a release that renames one fails
+there, naming the hook, instead of silently turning it into a no-op.
+
+Process-wide, installed by `install()` once at process start (the `mcu-sim` console script,
+benchmarks/media_load.py, tests/conftest.py):
+
+- `aioice.ice.get_host_addresses` -> `rtc.ice.host_addresses`: every ICE agent offers the
+  media address (127.0.0.1 by default) as its only host candidate.
+- `aiortc.rtp.compute_audio_level_dbov` -> `rtc.audio_level.compute_audio_level_dbov`: the
+  RFC 6464 level of each audio frame a sender encodes, with numpy. aiortc's RTCRtpSender
+  looks the function up as `rtp.compute_audio_level_dbov` at every frame.
+
+Per receiver or sender, on one that has not started (the name-mangled attributes are
+created in aiortc's constructors and read from the moment the receiver starts):
+
+- `replace_jitter_buffer`: the receiver's jitter buffer (rtc/jitter_buffer.py).
+- `replace_decoder_queue`: the queue the receiver puts each reassembled frame on, with its
+  codec, for its decoder thread (terminals/frame_counter.py, mcu/media/inline_audio.py).
+- `disable_remote_bitrate_estimator`: no REMB from the receiver (rtc/bandwidth_estimation.py).
+- `on_keyframe_request`: what a sender does when its peer asks for a keyframe (PLI/FIR).
+
+And, on a receiving receiver:
+
+- `remote_media_ssrcs`: the SSRCs it receives media on, retransmission streams left out.
+- `request_keyframe`: send its sender a PLI for each of them.
+- `depayloaded`: the codec payload the receiver extracted from an RTP packet before adding
+  it to its jitter buffer.
+
+rtc/jitter_buffer.py's MarkerJitterBuffer extends aiortc's JitterBuffer the way a subclass
+does: it overrides `_remove_frame` (which `add` calls) and reads the buffer's own `_packets`,
+`_origin` and `_capacity`; tests/test_aiortc_hooks.py checks those too.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable
+from typing import Any
+
+import aioice.ice
+import aiortc.rtp
+from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtp import RtpPacket
+
+from rtc import audio_level, ice
+
+# aiortc's and aioice's own functions, as imported before install() replaces them.
+AIOICE_GET_HOST_ADDRESSES = aioice.ice.get_host_addresses
+AIORTC_COMPUTE_AUDIO_LEVEL_DBOV = aiortc.rtp.compute_audio_level_dbov
+
+# The receiver's name-mangled attributes.
+_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
+_REMOTE_BITRATE_ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
+_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
+_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
+
+
+def install() -> None:
+    """Put the process-wide replacements in place; calling it again changes nothing."""
+    aioice.ice.get_host_addresses = ice.host_addresses
+    aiortc.rtp.compute_audio_level_dbov = audio_level.compute_audio_level_dbov
+
+
+def installed() -> bool:
+    return (aioice.ice.get_host_addresses is ice.host_addresses
+            and aiortc.rtp.compute_audio_level_dbov is audio_level.compute_audio_level_dbov)
+
+
+def replace_jitter_buffer(receiver: RTCRtpReceiver, buffer: JitterBuffer) -> None:
+    """The receiver adds every RTP packet it accepts to `buffer` and decodes the frames it
+    returns."""
+    setattr(receiver, _JITTER_BUFFER, buffer)
+
+
+def replace_decoder_queue(receiver: RTCRtpReceiver, decoder_queue: queue.Queue[Any]) -> None:
+    """The receiver puts `(codec, encoded_frame)` for every reassembled frame on
+    `decoder_queue`, and None when it stops; its decoder thread takes them from there."""
+    setattr(receiver, _DECODER_QUEUE, decoder_queue)
+
+
+def disable_remote_bitrate_estimator(receiver: RTCRtpReceiver) -> None:
+    """The receiver estimates no bandwidth and sends no REMB (aiortc skips the estimation
+    when the estimator is None, as it is for audio)."""
+    setattr(receiver, _REMOTE_BITRATE_ESTIMATOR, None)
+
+
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call `callback` instead of forcing aiortc's encoder to a keyframe when the peer sends
+    a PLI or FIR (for a sender whose frames aiortc does not encode)."""
+    sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+def remote_media_ssrcs(receiver: RTCRtpReceiver) -> list[int]:
+    """The SSRCs the receiver has received media packets on, without its RTX streams."""
+    streams: dict[int, Any] = getattr(receiver, _REMOTE_STREAMS)
+    retransmissions: dict[int, int] = getattr(receiver, _RTX_SSRC)
+    return [ssrc for ssrc in streams if ssrc not in retransmissions]
+
+
+async def request_keyframe(receiver: RTCRtpReceiver) -> int:
+    """Send an RTCP PLI for each of `remote_media_ssrcs(receiver)`; how many were asked.
+
+    aiortc sends PLI only on its own decoding errors and jitter buffer overflows; this uses
+    its private PLI sender (a no-op until the receiver has its RTCP SSRC)."""
+    ssrcs = remote_media_ssrcs(receiver)
+    for ssrc in ssrcs:
+        await receiver._send_rtcp_pli(ssrc)
+    return len(ssrcs)
+
+
+def depayloaded(packet: RtpPacket) -> bytes:
+    """The codec data of a packet the receiver added to its jitter buffer (b"" for padding
+    only), as aiortc's receiver depayloaded it."""
+    data: bytes = packet._data  # type: ignore[attr-defined]
+    return data
