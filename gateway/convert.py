@@ -1,5 +1,7 @@
-"""Wire <-> domain conversion of the confMgr types (gateway/wire.py <-> mcu/model.py and the
-runtime's status records). Other services import from here; nothing here calls the MCU.
+"""Wire <-> domain conversion of the services' types (gateway/wire.py <-> mcu/model.py, the
+runtime's status records and what terminals declare), the value rules every service
+shares (flags, optional strings, times, site URI lists). The services import from here;
+nothing here calls the MCU.
 
 Inbound (`*_to_domain`) validates what the domain cannot know about the wire: enumeration
 ranges (DomainError OUT_OF_RANGE), the Boolean rule and the VideoFormat/VideoProtocol
@@ -20,13 +22,17 @@ Decisions where the standard is silent:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from gateway import wire
+from gateway.directory_query import SitePage
 from gateway.enum_numbering import EnumNumbering
+from mcu.endpoints import DeviceVersion, VideoInput
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
+from mcu.live_conference import CameraCommand
 from mcu.model import (
     BusyInterval,
     Conference,
@@ -43,12 +49,13 @@ from mcu.model import (
     SiteSpec,
     SiteType,
 )
-from mcu.runtime import ConferenceStatus, SiteStatus
+from mcu.runtime import BroadInfo, ConferenceStatus, SiteStatus
 
 # SiteStatusEx.volume when the site is not in the conference, as the reference platform says
 NO_VOLUME = 65535
-DEFAULT_CP_RESOURCE = ConferenceSpec.__dataclass_fields__["cp_resource"].default
+DEFAULT_CP_RESOURCE = cast(int, ConferenceSpec.__dataclass_fields__["cp_resource"].default)
 DEFAULT_SITE = SiteSpec(uri="")
+SITE_TYPES = frozenset(kind.value for kind in SiteType if kind is not SiteType.INVALID)
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -62,7 +69,14 @@ def flag(value: int | str | None, default: bool) -> bool:
     return str(value).startswith("1")
 
 
+def reads_one(value: int | None) -> bool:
+    """A confCtrl/siteMgr flag reads as its table's 1 (isMute/isQuiet: not; isBroadcast,
+    action, controlCode: stop; isSwitch, isLock: on). Absent optional flags read as 0."""
+    return flag(value, default=False)
+
+
 def flag_to_wire(value: bool | None) -> int | None:
+    """1 / 0, or None (the element left out) when there is no value."""
     return None if value is None else int(bool(value))
 
 
@@ -89,6 +103,24 @@ def require_aware(moment: datetime | None, field: str) -> datetime | None:
     if moment is not None and (moment.tzinfo is None or moment.utcoffset() is None):
         raise DomainError(Fault.BAD_TIME, f"{field} needs a UTC offset (e.g. +08:00 or Z)")
     return moment
+
+
+def site_uris(
+    values: Iterable[str | None] | None, member: str = "siteUris", *, may_be_empty: bool = False
+) -> list[str]:
+    """A list of site URIs as sent (every operation's siteUris; docs/gateway.md): each entry
+    trimmed, a URI given twice kept once in its first place. A blank entry (empty, spaces
+    only or nil) is refused with MISSING_PARAMETER, as is a list without entries unless
+    `may_be_empty` (queryConfSitesStatusEx: no URI means every site)."""
+    uris = []
+    for value in values or ():
+        uri = text(value)
+        if uri is None:
+            raise DomainError(Fault.MISSING_PARAMETER, f"{member}: empty site URI")
+        uris.append(uri)
+    if not uris and not may_be_empty:
+        raise DomainError(Fault.MISSING_PARAMETER, member)
+    return list(dict.fromkeys(uris))
 
 
 # --- sites ----------------------------------------------------------------------------------
@@ -179,9 +211,10 @@ def conference_spec(
         raise DomainError(Fault.MISSING_PARAMETER, "conference")
     if info.beginTime is None:
         raise DomainError(Fault.MISSING_PARAMETER, "beginTime")
+    require_aware(info.beginTime, "beginTime")
     return ConferenceSpec(
         name=(info.name or "").strip(),
-        begin=require_aware(info.beginTime, "beginTime"),
+        begin=info.beginTime,
         duration=info.duration,
         sites=[site_to_domain(site, numbering) for site in info.sites or []],
         access_code=text(info.accessCode),
@@ -373,3 +406,112 @@ def site_free_busy_to_wire(
             )
         )
     return sites
+
+
+# --- conference control ---------------------------------------------------------------------
+
+
+def broad_info_to_wire(info: BroadInfo) -> wire.BroadInfoEx:
+    """BroadInfoEx: support flags 1/0; a status (1 running, 0 stopped) only when the feature
+    is supported (WS/T 546 table 12: otherwise NULL, i.e. the element is left out)."""
+    return wire.BroadInfoEx(
+        directBroad=int(info.live_supported),
+        recordBroad=int(info.recording_supported),
+        directBroadStatus=flag_to_wire(info.live_active),
+        recordBroadStatus=flag_to_wire(info.recording_active),
+    )
+
+
+# --- terminals and the site directory (siteMgr) ---------------------------------------------
+
+
+def inputs_to_aux_streams(inputs: Sequence[VideoInput]) -> list[wire.AuxStreamInfoEx]:
+    return [wire.AuxStreamInfoEx(id=port.id, name=port.name) for port in inputs]
+
+
+def inputs_to_sources_info(inputs: Sequence[VideoInput]) -> list[wire.VideoSourcesInfoEx]:
+    """sourcesState: 1 a source is plugged into the input, 0 not (reference example)."""
+    return [
+        wire.VideoSourcesInfoEx(
+            sourcesId=port.id, sourcesState=int(port.connected), sourcesName=port.name
+        )
+        for port in inputs
+    ]
+
+
+def version_to_wire(version: DeviceVersion) -> wire.SiteDeviceVersionInfoEx:
+    return wire.SiteDeviceVersionInfoEx(
+        model=version.model,
+        license=version.license,
+        softVersion=version.soft_version,
+        hardVersion=version.hard_version,
+        logicVersion=version.logic_version,
+        micVersions=[
+            wire.SiteMicVersionMapEx(micIP=mic.ip, version=mic.version) for mic in version.mics
+        ],
+        manufacturer=version.manufacturer,
+    )
+
+
+def camera_command_from_wire(control: Any) -> CameraCommand:
+    """CameraControlEx; camPos stays as sent (255 or absent for non-preset actions), the
+    runtime checks it against the action."""
+    missing = [
+        member for member in ("camState", "camAction", "camSrc") if getattr(control, member) is None
+    ]
+    if missing:
+        raise DomainError(Fault.MISSING_PARAMETER, f"cameraControl: {', '.join(missing)}")
+    return CameraCommand(control.camState, control.camAction, control.camPos, control.camSrc)
+
+
+def terminal_from_wire(info: Any, numbering: EnumNumbering) -> DirectorySite:
+    if not info.uri or not info.uri.strip():
+        raise DomainError(Fault.MISSING_PARAMETER, "siteInfo.uri")
+    if not info.name or not info.name.strip():
+        raise DomainError(Fault.MISSING_PARAMETER, "siteInfo.name")
+    if info.type is None:
+        raise DomainError(Fault.MISSING_PARAMETER, "siteInfo.type")
+    if info.type not in SITE_TYPES:
+        raise DomainError(Fault.OUT_OF_RANGE, f"siteInfo.type {info.type} not in 1..9")
+    if info.regUser or info.regPassword:
+        raise DomainError(Fault.NOT_SUPPORTED, "the directory keeps no registration credentials")
+    capabilities = info.videoCapbility or []
+    if len(capabilities) > 1:
+        raise DomainError(Fault.NOT_SUPPORTED, "the directory keeps one video capability")
+    protocol = video_format = None
+    if capabilities:
+        item = capabilities[0]
+        formats = item.videoFormat or []
+        if item.videoProtocol is None or not formats:
+            raise DomainError(Fault.MISSING_PARAMETER, "videoCapbility: videoProtocol, videoFormat")
+        if len(formats) > 1:
+            raise DomainError(Fault.NOT_SUPPORTED, "the directory keeps one video format")
+        protocol = numbering.video_protocol_to_domain(item.videoProtocol)
+        video_format = numbering.video_format_to_domain(formats[0])
+    return DirectorySite(
+        uri=info.uri.strip(),
+        name=info.name.strip(),
+        type=SiteType(info.type),
+        rate=text(info.rate),
+        video_format=video_format,
+        video_protocol=protocol,
+    )
+
+
+def terminal_to_wire(site: DirectorySite, numbering: EnumNumbering) -> wire.TerminalInfoEx:
+    protocol = numbering.video_protocol_to_wire(site.video_protocol)
+    video_format = numbering.video_format_to_wire(site.video_format)
+    capability = (
+        [wire.VideoCapbilityItemEx(videoProtocol=protocol, videoFormat=[video_format])]
+        if protocol is not None and video_format is not None
+        else None
+    )
+    return wire.TerminalInfoEx(
+        name=site.name, uri=site.uri, type=int(site.type), rate=site.rate, videoCapbility=capability
+    )
+
+
+def page_info_to_wire(page: SitePage) -> wire.PagesInfoEx:
+    return wire.PagesInfoEx(
+        totalPages=page.total_pages, currentPage=page.current_page, totalRecords=page.total_records
+    )

@@ -285,7 +285,3 @@ def install_signalling(
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
     return hub
-
-
-def signalling_hub(app: web.Application) -> SignallingHub | None:
-    return app.get(SIGNALLING)

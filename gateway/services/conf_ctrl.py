@@ -19,17 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.convert import flag
+from gateway.convert import broad_info_to_wire, reads_one
+from gateway.convert import site_uris as _uris
 from gateway.soap import GatewayService, Reply, operation, request_context
-from gateway.wire import BroadInfoEx
 from mcu.errors import DomainError, Fault
-from mcu.runtime import BroadInfo, ConferenceRuntime
-
-
-def reads_one(value: int | None) -> bool:
-    """The flag reads as its table's 1 (isMute/isQuiet: not; isBroadcast, action,
-    controlCode: stop; isSwitch, isLock: on). Absent optional flags read as 0."""
-    return flag(value, default=False)
+from mcu.runtime import ConferenceRuntime
 
 
 def runtime_of(ctx: Any) -> ConferenceRuntime:
@@ -38,28 +32,6 @@ def runtime_of(ctx: Any) -> ConferenceRuntime:
         # a deployment error, not the client's: answered as a SOAP Server fault
         raise RuntimeError("the gateway was started without a conference runtime")
     return runtime
-
-
-def broad_info_to_wire(info: BroadInfo) -> BroadInfoEx:
-    """BroadInfoEx: support flags 1/0; a status (1 running, 0 stopped) only when the feature
-    is supported (WS/T 546 table 12: otherwise NULL, i.e. the element is left out)."""
-
-    def status(active: bool | None) -> int | None:
-        return None if active is None else int(active)
-
-    return BroadInfoEx(
-        directBroad=int(info.live_supported),
-        recordBroad=int(info.recording_supported),
-        directBroadStatus=status(info.live_active),
-        recordBroadStatus=status(info.recording_active),
-    )
-
-
-def _uris(values: list[str] | None, member: str) -> list[str]:
-    uris = [value.strip() for value in values or () if value is not None]
-    if not uris or not all(uris):
-        raise DomainError(Fault.MISSING_PARAMETER, f"{member}: empty site URI")
-    return uris
 
 
 class ConfCtrlService(GatewayService):

@@ -30,6 +30,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from gateway import convert
+from gateway.convert import site_uris as _uris
 from gateway.signalling import with_registered_terminals
 from gateway.soap import GatewayService, Reply, RequestContext, operation, request_context
 from mcu.errors import DomainError, Fault
@@ -66,13 +67,6 @@ def _status_code(call: RequestContext, conference: Conference) -> int:
     return int(state)
 
 
-def _uris(values: list[str] | None) -> list[str]:
-    uris = [uri for uri in (convert.text(value) for value in values or []) if uri]
-    if not uris:
-        raise DomainError(Fault.MISSING_PARAMETER, "siteUris")
-    return list(dict.fromkeys(uris))  # a URI asked twice is answered once
-
-
 def _window(begin, duration: timedelta | None):
     convert.require_aware(begin, "beginTime")
     if duration is None or duration <= timedelta(0):
@@ -92,10 +86,12 @@ def _conference_spec(call: RequestContext, info) -> ConferenceSpec:
     )
 
 
-def _conference_reply(call: RequestContext, conference: Conference) -> Reply:
+def _conference_reply(call: RequestContext, conference: Conference, recurring: bool) -> Reply:
+    """A booking's answer with the conference's state now: conferenceInfo, or
+    recurrenceConfInfo for the recurrence operations."""
     numbering = call.gateway.numbering
     status = _status_code(call, conference)
-    if conference.recurrence is not None:
+    if recurring:
         info = convert.recurrence_info_to_wire(conference, numbering, status)
         return Reply(recurrenceConfInfo=info)
     return Reply(conferenceInfo=convert.conference_info_to_wire(conference, numbering, status))
@@ -110,10 +106,7 @@ class ConfMgrService(GatewayService):
         spec = _conference_spec(call, scheduleConf)
         conference = call.gateway.scheduler.schedule(spec)
         _booking_changed(call)
-        info = convert.conference_info_to_wire(
-            conference, call.gateway.numbering, _status_code(call, conference)
-        )
-        return Reply(conferenceInfo=info)
+        return _conference_reply(call, conference, recurring=False)
 
     @operation("scheduleRecurrenceConferenceEx")
     def scheduleRecurrenceConferenceEx(ctx, scheduleConf):  # noqa: N802, N803
@@ -122,10 +115,7 @@ class ConfMgrService(GatewayService):
         rule = convert.recurrence_rule(scheduleConf)
         conference = call.gateway.scheduler.schedule_recurrence(spec, rule)
         _booking_changed(call)
-        info = convert.recurrence_info_to_wire(
-            conference, call.gateway.numbering, _status_code(call, conference)
-        )
-        return Reply(recurrenceConfInfo=info)
+        return _conference_reply(call, conference, recurring=True)
 
     @operation("editScheduledConfEx")
     def editScheduledConfEx(ctx, editConf):  # noqa: N802, N803
@@ -134,10 +124,7 @@ class ConfMgrService(GatewayService):
         spec = _conference_spec(call, editConf)
         conference = call.gateway.scheduler.edit(conf_id, spec)
         _booking_changed(call)
-        info = convert.conference_info_to_wire(
-            conference, call.gateway.numbering, _status_code(call, conference)
-        )
-        return Reply(conferenceInfo=info)
+        return _conference_reply(call, conference, recurring=False)
 
     @operation("editRecurrenceConferenceEx")
     def editRecurrenceConferenceEx(ctx, editConf, beginTime):  # noqa: N802, N803
@@ -155,10 +142,7 @@ class ConfMgrService(GatewayService):
             rule = convert.recurrence_rule(editConf)
         conference = scheduler.edit_recurrence(conf_id, spec, rule, beginTime)
         _booking_changed(call)
-        info = convert.recurrence_info_to_wire(
-            conference, call.gateway.numbering, _status_code(call, conference)
-        )
-        return Reply(recurrenceConfInfo=info)
+        return _conference_reply(call, conference, recurring=True)
 
     @operation("prolongScheduledConfEx")
     def prolongScheduledConfEx(ctx, confId, beginDate, prolongTime):  # noqa: N802, N803
@@ -264,7 +248,7 @@ class ConfMgrService(GatewayService):
     @operation("queryConfSitesStatusEx")
     def queryConfSitesStatusEx(ctx, confId, siteUris):  # noqa: N802, N803
         call = request_context(ctx)
-        uris = [uri for uri in (convert.text(value) for value in siteUris or []) if uri]
+        uris = _uris(siteUris, may_be_empty=True)
         statuses = _runtime(call).site_statuses(_conf_id(confId), list(dict.fromkeys(uris)))
         return Reply(siteStatuses=[convert.site_status_to_wire(status) for status in statuses])
 

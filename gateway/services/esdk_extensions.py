@@ -7,14 +7,14 @@ exactly the reference's.
 - getPublicKey (namespace `esdk_platform`): the public half of the key with which clients
   encrypt conference passwords (gateway/password_key.py).
 - querySitesByConditionEx: eSDK's later name for the site directory query; the same
-  filters, sort and paging as querySitesInfoEx (gateway/services/site_mgr.py), answered as
+  filters, sort and paging as querySitesInfoEx (gateway/directory_query.py), answered as
   SiteInfoEx items (name, uri, type, rate and the video capability) as the eSDK example.
 """
 
 from __future__ import annotations
 
 from gateway import convert
-from gateway.services.site_mgr import page_info_to_wire, query_directory
+from gateway.directory_query import query_directory
 from gateway.soap import GatewayService, Reply, operation, request_context
 
 
@@ -32,5 +32,5 @@ class EsdkExtensionService(GatewayService):
             siteInfos=[
                 convert.directory_site_to_wire(site, gateway.numbering) for site in page.sites
             ],
-            pageInfo=page_info_to_wire(page),
+            pageInfo=convert.page_info_to_wire(page),
         )
