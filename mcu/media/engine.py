@@ -16,7 +16,7 @@ from typing import Any
 
 from mcu.calls import Call
 from mcu.errors import DomainError, Fault
-from mcu.events import ConferenceEnded, ConferenceStarted, RuntimeEvent
+from mcu.events import ConferenceEnded, ConferenceEvent, ConferenceStarted, RuntimeEvent
 from mcu.media.conference_media import ConferenceMedia, GroupStats
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, H264
@@ -89,8 +89,8 @@ class MediaEngine:
                 task = asyncio.get_running_loop().create_task(media.close())
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
-        else:
-            media = self.conferences.get(getattr(event, "conf_id", ""))
+        elif isinstance(event, ConferenceEvent):
+            media = self.conferences.get(event.conf_id)
             if media is not None:
                 media.apply(event)
 
