@@ -253,7 +253,7 @@ class ConfMgrService(GatewayService):
         ids = [conf_id for conf_id in (convert.text(value) for value in confIds or []) if conf_id]
         if not confIds:
             ids = [conference.conf_id for conference in call.gateway.scheduler.conferences()]
-        statuses = _runtime(call).conference_statuses(dict.fromkeys(ids))
+        statuses = _runtime(call).status.conference_statuses(dict.fromkeys(ids))
         now = call.gateway.clock.now()
         return Reply(
             conferenceStatuses=[
@@ -265,7 +265,7 @@ class ConfMgrService(GatewayService):
     def queryConfSitesStatusEx(ctx, confId, siteUris):  # noqa: N802, N803
         call = request_context(ctx)
         uris = [uri for uri in (convert.text(value) for value in siteUris or []) if uri]
-        statuses = _runtime(call).site_statuses(_conf_id(confId), list(dict.fromkeys(uris)))
+        statuses = _runtime(call).status.site_statuses(_conf_id(confId), list(dict.fromkeys(uris)))
         return Reply(siteStatuses=[convert.site_status_to_wire(status) for status in statuses])
 
     @operation("connectSitesEx")
@@ -273,19 +273,19 @@ class ConfMgrService(GatewayService):
         call = request_context(ctx)
         # asynchronous (4.2.3): 0 means the calls were placed; their outcome shows in
         # queryConfSitesStatusEx (calling, then in conference or not joined with a reason)
-        _runtime(call).connect_sites(_conf_id(confId), _uris(siteUris))
+        _runtime(call).lifecycle.connect_sites(_conf_id(confId), _uris(siteUris))
         return Reply()
 
     @operation("disconnectSitesEx")
     def disconnectSitesEx(ctx, confId, siteUris):  # noqa: N802, N803
         call = request_context(ctx)
-        _runtime(call).disconnect_sites(_conf_id(confId), _uris(siteUris))
+        _runtime(call).lifecycle.disconnect_sites(_conf_id(confId), _uris(siteUris))
         return Reply()
 
     @operation("getContinuousPresenceInfoEx")
     def getContinuousPresenceInfoEx(ctx, confId):  # noqa: N802, N803
         call = request_context(ctx)
-        info = _runtime(call).cp_info(_conf_id(confId))
+        info = _runtime(call).status.cp_info(_conf_id(confId))
         return Reply(
             targets=list(info.targets),
             cpResource=info.cp_resource,
@@ -295,5 +295,5 @@ class ConfMgrService(GatewayService):
     @operation("getContinuousPresenceParamEx")
     def getContinuousPresenceParamEx(ctx, confId, target):  # noqa: N802, N803
         call = request_context(ctx)
-        setting = _runtime(call).cp_param(_conf_id(confId), target or "")
+        setting = _runtime(call).status.cp_param(_conf_id(confId), target or "")
         return Reply(presenceMode=setting.mode, subPics=list(setting.sub_pics) or None)

@@ -67,7 +67,7 @@ class MediaEngine:
         """Follow the runtime from now on (conferences already live get their media too)."""
         if self._unsubscribe is None:
             self._unsubscribe = self.runtime.subscribe(self.on_event)
-            for conf_id in self.runtime.live_conference_ids():
+            for conf_id in self.runtime.conferences.ids():
                 self._start_conference(conf_id)
 
     async def close(self) -> None:
@@ -103,7 +103,7 @@ class MediaEngine:
             rate = None
         media = ConferenceMedia(
             conf_id,
-            report_levels=self.runtime.report_audio_levels,
+            report_levels=self.runtime.voice.report_audio_levels,
             executor=self._executor,
             conference_rate=rate,
             default_format=self.settings.default_format,

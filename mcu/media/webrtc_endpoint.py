@@ -134,7 +134,7 @@ def unanswered_bye_failure(reason: str) -> ErrorInfo:
 
 
 def find_live_conference(runtime: Any, access_code: str) -> Conference | None:
-    for conf_id in runtime.live_conference_ids():
+    for conf_id in runtime.conferences.ids():
         try:
             conference = runtime.scheduler.get(conf_id)
         except DomainError:
@@ -386,7 +386,7 @@ class WebRtcEndpoint:
             self._refuse(message.call_id, WRONG_PASSWORD, "wrong conference password")
             return
         try:
-            call = self.runtime.accept_dial_in(conference.conf_id, self)
+            call = self.runtime.lifecycle.accept_dial_in(conference.conf_id, self)
         except DomainError as error:
             self._refuse(message.call_id, DIAL_IN_REFUSED, str(error))
             return
