@@ -18,27 +18,18 @@ type check, a SOAP Client fault.
 
 from __future__ import annotations
 
-from typing import Any
-
 from gateway.convert import flag
-from gateway.soap import GatewayService, Reply, operation, request_context
+from gateway.services.common import runtime_of
+from gateway.soap import GatewayService, Reply, operation
 from gateway.wire import BroadInfoEx
 from mcu.errors import DomainError, Fault
-from mcu.runtime import BroadInfo, ConferenceRuntime
+from mcu.runtime import BroadInfo
 
 
 def reads_one(value: int | None) -> bool:
     """The flag reads as its table's 1 (isMute/isQuiet: not; isBroadcast, action,
     controlCode: stop; isSwitch, isLock: on). Absent optional flags read as 0."""
     return flag(value, default=False)
-
-
-def runtime_of(ctx: Any) -> ConferenceRuntime:
-    runtime = request_context(ctx).gateway.runtime
-    if runtime is None:
-        # a deployment error, not the client's: answered as a SOAP Server fault
-        raise RuntimeError("the gateway was started without a conference runtime")
-    return runtime
 
 
 def broad_info_to_wire(info: BroadInfo) -> BroadInfoEx:

@@ -30,6 +30,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from gateway import convert
+from gateway.services.common import runtime_of
 from gateway.signalling import with_registered_terminals
 from gateway.soap import GatewayService, Reply, RequestContext, operation, request_context
 from mcu.errors import DomainError, Fault
@@ -45,13 +46,6 @@ def _booking_changed(call: RequestContext) -> None:
     runtime = call.gateway.runtime
     if runtime is not None:
         runtime.reconcile()
-
-
-def _runtime(call: RequestContext):
-    runtime = call.gateway.runtime
-    if runtime is None:
-        raise RuntimeError("this gateway was built without a ConferenceRuntime")
-    return runtime
 
 
 def _conf_id(value: str | None) -> str:
@@ -253,7 +247,7 @@ class ConfMgrService(GatewayService):
         ids = [conf_id for conf_id in (convert.text(value) for value in confIds or []) if conf_id]
         if not confIds:
             ids = [conference.conf_id for conference in call.gateway.scheduler.conferences()]
-        statuses = _runtime(call).status.conference_statuses(dict.fromkeys(ids))
+        statuses = runtime_of(ctx).status.conference_statuses(dict.fromkeys(ids))
         now = call.gateway.clock.now()
         return Reply(
             conferenceStatuses=[
@@ -263,29 +257,25 @@ class ConfMgrService(GatewayService):
 
     @operation("queryConfSitesStatusEx")
     def queryConfSitesStatusEx(ctx, confId, siteUris):  # noqa: N802, N803
-        call = request_context(ctx)
         uris = [uri for uri in (convert.text(value) for value in siteUris or []) if uri]
-        statuses = _runtime(call).status.site_statuses(_conf_id(confId), list(dict.fromkeys(uris)))
+        statuses = runtime_of(ctx).status.site_statuses(_conf_id(confId), list(dict.fromkeys(uris)))
         return Reply(siteStatuses=[convert.site_status_to_wire(status) for status in statuses])
 
     @operation("connectSitesEx")
     def connectSitesEx(ctx, confId, siteUris):  # noqa: N802, N803
-        call = request_context(ctx)
         # asynchronous (4.2.3): 0 means the calls were placed; their outcome shows in
         # queryConfSitesStatusEx (calling, then in conference or not joined with a reason)
-        _runtime(call).lifecycle.connect_sites(_conf_id(confId), _uris(siteUris))
+        runtime_of(ctx).lifecycle.connect_sites(_conf_id(confId), _uris(siteUris))
         return Reply()
 
     @operation("disconnectSitesEx")
     def disconnectSitesEx(ctx, confId, siteUris):  # noqa: N802, N803
-        call = request_context(ctx)
-        _runtime(call).lifecycle.disconnect_sites(_conf_id(confId), _uris(siteUris))
+        runtime_of(ctx).lifecycle.disconnect_sites(_conf_id(confId), _uris(siteUris))
         return Reply()
 
     @operation("getContinuousPresenceInfoEx")
     def getContinuousPresenceInfoEx(ctx, confId):  # noqa: N802, N803
-        call = request_context(ctx)
-        info = _runtime(call).status.cp_info(_conf_id(confId))
+        info = runtime_of(ctx).status.cp_info(_conf_id(confId))
         return Reply(
             targets=list(info.targets),
             cpResource=info.cp_resource,
@@ -294,6 +284,5 @@ class ConfMgrService(GatewayService):
 
     @operation("getContinuousPresenceParamEx")
     def getContinuousPresenceParamEx(ctx, confId, target):  # noqa: N802, N803
-        call = request_context(ctx)
-        setting = _runtime(call).status.cp_param(_conf_id(confId), target or "")
+        setting = runtime_of(ctx).status.cp_param(_conf_id(confId), target or "")
         return Reply(presenceMode=setting.mode, subPics=list(setting.sub_pics) or None)

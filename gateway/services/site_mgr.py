@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.enum_numbering import EnumNumbering
-from gateway.services.conf_ctrl import reads_one, runtime_of
+from gateway.services.common import runtime_of
+from gateway.services.conf_ctrl import reads_one
 from gateway.soap import GatewayService, Reply, operation, request_context
 from gateway.wire import (
     AuxStreamInfoEx,
