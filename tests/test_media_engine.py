@@ -780,6 +780,25 @@ def full_screen(terminal: PeerTerminal, rgb: tuple[int, int, int]) -> bool:
     )
 
 
+def count_level_reports(runtime) -> list[object]:
+    """Every level report the media engine makes to the runtime from now on (install before
+    the conference starts: its media takes the runtime's intake when it starts)."""
+    reports: list[object] = []
+    intake = runtime.voice.report_audio_levels
+
+    def counted(conf_id, levels):
+        reports.append(levels)
+        return intake(conf_id, levels)
+
+    runtime.voice.report_audio_levels = counted
+    return reports
+
+
+async def red_waits_to_speak(runtime, conf_id: str) -> None:
+    """Red (far louder) is the loudest site, waiting out the hold on the server's clock."""
+    await eventually(lambda: runtime.voice.candidate(conf_id) == A, what="red loudest")
+
+
 async def test_video_source_broadcast_and_voice_switched_cp_none(media_server):
     server, clock = media_server
     runtime = server.gateway.runtime
@@ -804,8 +823,11 @@ async def test_video_source_broadcast_and_voice_switched_cp_none(media_server):
             runtime.control.set_broadcast_site(conf_id, A, False)
 
             # CP_None with voice switching: red talks louder and becomes the speaker after the
-            # hold time; the picture of everyone without a video source is red full screen
+            # hold time (on the server's clock); the picture of everyone without a video
+            # source is red full screen
             runtime.control.set_audio_switch(conf_id, True, 20)
+            await red_waits_to_speak(runtime, conf_id)
+            clock.advance(timedelta(seconds=0.5))
             await eventually(lambda: runtime.status.conference_status(conf_id).speaking == A,
                              what="red speaking")
             await eventually(lambda: full_screen(blue, RED_RGB), what="speaker full screen")
@@ -818,14 +840,20 @@ async def test_video_source_broadcast_and_voice_switched_cp_none(media_server):
 async def test_voice_switching_waits_for_the_hold_time(media_server):
     server, clock = media_server
     runtime = server.gateway.runtime
+    runtime.voice.speaker_hold = 2.0
+    reports = count_level_reports(runtime)
     async with aiohttp.ClientSession() as session:
         conf_id, red, blue = await two_terminals_in_conference(server, clock, session)
         try:
-            runtime.voice.speaker_hold = 3600.0
             runtime.control.set_audio_switch(conf_id, True, 20)
-            await asyncio.sleep(1.0)  # red is far louder, but not for an hour
+            await red_waits_to_speak(runtime, conf_id)
+            # red is far louder, but not yet for the hold time: reports keep coming, and
+            # nobody is speaking
+            clock.advance(timedelta(seconds=1.5))
+            seen = len(reports)
+            await eventually(lambda: len(reports) >= seen + 3, what="more level reports")
             assert runtime.status.conference_status(conf_id).speaking is None
-            runtime.voice.speaker_hold = 0.2
+            clock.advance(timedelta(seconds=0.5))
             await eventually(lambda: runtime.status.conference_status(conf_id).speaking == A)
         finally:
             for terminal in (red, blue):

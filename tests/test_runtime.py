@@ -446,6 +446,22 @@ async def test_speaker_is_the_loudest_unmuted_site_above_the_gate():
     assert recorder.of(SpeakerChanged) == [SpeakerChanged("100", B), SpeakerChanged("100", C)]
 
 
+async def test_speaker_takes_over_once_loudest_for_the_hold_on_the_runtime_clock():
+    clock, _, runtime = await joined_conference()
+    runtime.voice.speaker_hold = 1.0
+    recorder = Recorder(runtime)
+    assert runtime.voice.report_audio_levels("100", {A: 50, B: 10}) is None  # A waits
+    clock.advance(timedelta(seconds=0.5))
+    assert runtime.voice.report_audio_levels("100", {A: 50}) is None
+    assert runtime.voice.report_audio_levels("100", {B: 80}) is None  # B louder: B waits anew
+    clock.advance(timedelta(seconds=0.75))
+    assert runtime.voice.report_audio_levels("100", {B: 80}) is None
+    clock.advance(timedelta(seconds=0.25))
+    assert runtime.voice.report_audio_levels("100", {B: 80}) == B
+    assert runtime.voice.candidate("100") is None
+    assert recorder.of(SpeakerChanged) == [SpeakerChanged("100", B)]
+
+
 async def test_continuous_presence_per_conference_and_per_site():
     _, _, runtime = await joined_conference(cp_resource=4)
     recorder = Recorder(runtime)

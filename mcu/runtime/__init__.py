@@ -22,7 +22,7 @@ callers use the part they need:
 - `runtime.devices` (site_devices.py, SiteDevices): a site's aux stream, video inputs and
   outputs, stream sources, cameras, device version.
 - `runtime.voice` (voice_switching.py, VoiceSwitching): the audio levels the media engine
-  reports and who is speaking.
+  reports and who is speaking, on the injected clock.
 
 `runtime.reconcile()` and `runtime.subscribe(listener)` stay on the facade. Every part
 validates first and raises DomainError without changing anything, then changes the live

@@ -53,7 +53,7 @@ class ConferenceRuntime:
         self.control = ConferenceControl(self.conferences)
         self.recording = Recording(self.conferences)
         self.devices = SiteDevices(self.conferences, self.registry)
-        self.voice = VoiceSwitching(self.conferences, speaker_hold)
+        self.voice = VoiceSwitching(self.conferences, clock, speaker_hold)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Register a listener for runtime events; returns a function that unsubscribes."""

@@ -2,16 +2,17 @@
 
 The media engine reports each conference's audio levels about ten times a second
 (report_audio_levels). The speaking site is the loudest joined, unmuted site at or above
-the conference's switchGate, once it has stayed the loudest for `speaker_hold` seconds
-(monotonic time); while nobody reaches the gate the previous speaker stays. A change is
-emitted as SpeakerChanged and answered by queryConferencesStatusEx.
+the conference's switchGate, once it has stayed the loudest for `speaker_hold` seconds,
+measured on the injected clock's monotonic scale (so tests move time instead of waiting);
+while nobody reaches the gate the previous speaker stays. A change is emitted as
+SpeakerChanged and answered by queryConferencesStatusEx.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 
+from mcu.clock import Clock
 from mcu.errors import DomainError, Fault
 from mcu.events import SpeakerChanged
 from mcu.runtime.live_conferences import LiveConferences
@@ -20,9 +21,10 @@ SPEAKER_HOLD_SECONDS = 1.0  # the server's voice-switching hold (loudest this lo
 
 
 class VoiceSwitching:
-    def __init__(self, conferences: LiveConferences, speaker_hold: float) -> None:
+    def __init__(self, conferences: LiveConferences, clock: Clock, speaker_hold: float) -> None:
         self.conferences = conferences
         self.events = conferences.events
+        self.clock = clock
         self.speaker_hold = speaker_hold
 
     def report_audio_levels(self, conf_id: str, levels: Mapping[str, float]) -> str | None:
@@ -46,7 +48,7 @@ class VoiceSwitching:
             return live.speaking
         # The new loudest site takes over only once it stayed loudest for the hold time, so
         # the speaker does not flicker between two talkers.
-        now = time.monotonic()
+        now = self.clock.monotonic()
         candidate, since = live.speaker_candidate or (None, now)
         if candidate != loudest:
             candidate, since = loudest, now
@@ -57,3 +59,8 @@ class VoiceSwitching:
         else:
             live.speaker_candidate = (loudest, since)
         return live.speaking
+
+    def candidate(self, conf_id: str) -> str | None:
+        """The site waiting out the hold to become the speaker, if any."""
+        live = self.conferences.get(conf_id)
+        return live.speaker_candidate[0] if live and live.speaker_candidate else None
