@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -39,6 +39,10 @@ from mcu.clock import Clock, SystemClock
 from mcu.media.engine import MediaSettings
 from mcu.runtime import SPEAKER_HOLD_SECONDS, ConferenceRuntime
 
+if TYPE_CHECKING:
+    from mcu.scheduler import Scheduler
+    from mcu.store import Store
+
 log = logging.getLogger("gateway.server")
 
 _READ_CHUNK = 64 * 1024
@@ -49,8 +53,8 @@ class Gateway:
     """Everything a service method may use, built once per server."""
 
     settings: Settings
-    scheduler: Any
-    runtime: Any
+    scheduler: Scheduler
+    runtime: ConferenceRuntime | None  # None: booking only, no live conferences
     clock: Clock
     sessions: SessionStore
     numbering: EnumNumbering
@@ -61,7 +65,10 @@ GATEWAY = web.AppKey("gateway", Gateway)
 
 
 def build_app(
-    settings: Settings, scheduler: Any, runtime: Any | None = None, clock: Clock | None = None
+    settings: Settings,
+    scheduler: Scheduler,
+    runtime: ConferenceRuntime | None = None,
+    clock: Clock | None = None,
 ) -> web.Application:
     clock = clock or SystemClock()
     gateway = Gateway(
@@ -189,7 +196,7 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def open_scheduler(settings: Settings, clock: Clock) -> tuple[Any, Any]:
+def open_scheduler(settings: Settings, clock: Clock) -> tuple[Store, Scheduler]:
     """(store, scheduler) over data_dir/mcu.sqlite3."""
     from mcu.scheduler import Scheduler, SchedulerSettings
     from mcu.store import Store
@@ -224,8 +231,8 @@ class RunningServer:
 async def running_server(
     settings: Settings,
     *,
-    scheduler: Any = None,
-    runtime: Any = None,
+    scheduler: Scheduler | None = None,
+    runtime: ConferenceRuntime | None = None,
     clock: Clock | None = None,
 ) -> AsyncIterator[RunningServer]:
     """The gateway listening on settings.host:settings.port (0: a free port) until exit.

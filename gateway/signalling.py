@@ -21,7 +21,6 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -29,6 +28,7 @@ from mcu.events import RuntimeEvent, SiteCallStateChanged
 from mcu.media.engine import MediaEngine, MediaSettings
 from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
 from mcu.model import DirectorySite, SiteCallState
+from mcu.runtime import ConferenceRuntime
 from rtc.ice import use_media_address
 from rtc.signalling import (
     HEARTBEAT_INTERVAL_S,
@@ -180,7 +180,7 @@ class TerminalConnection:
 class SignallingHub:
     def __init__(
         self,
-        runtime: Any,
+        runtime: ConferenceRuntime,
         engine: MediaEngine,
         *,
         heartbeat_interval: float = HEARTBEAT_INTERVAL_S,
@@ -241,7 +241,9 @@ class SignallingHub:
         await asyncio.gather(*(endpoint.wait_closed() for endpoint in self._closing))
 
 
-def with_registered_terminals(directory: Iterable[DirectorySite], runtime: Any) -> list[DirectorySite]:
+def with_registered_terminals(
+    directory: Iterable[DirectorySite], runtime: ConferenceRuntime | None
+) -> list[DirectorySite]:
     """querySitesEx: the site directory, plus the registered terminals it does not list."""
     sites = list(directory)
     if runtime is None:
@@ -259,7 +261,10 @@ SIGNALLING = web.AppKey("signalling", SignallingHub)
 
 
 def install_signalling(
-    app: web.Application, runtime: Any, media_address: str, settings: MediaSettings | None = None
+    app: web.Application,
+    runtime: ConferenceRuntime,
+    media_address: str,
+    settings: MediaSettings | None = None,
 ) -> SignallingHub:
     """Add /signalling and the media engine to the app; they start and stop with it."""
     use_media_address(media_address)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from mcu.calls import Call
 from mcu.errors import DomainError, Fault
@@ -23,6 +23,7 @@ from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, H264
 from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import EncoderTuning
 from mcu.model import VideoFormat
+from mcu.runtime import ConferenceRuntime
 from rtc import audio_level
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,14 @@ class ConferenceMediaStats:
 
 
 class MediaEngine:
-    def __init__(self, runtime: Any, settings: MediaSettings | None = None) -> None:
+    def __init__(self, runtime: ConferenceRuntime, settings: MediaSettings | None = None) -> None:
         self.runtime = runtime
         self.settings = settings or MediaSettings()
         self.conferences: dict[str, ConferenceMedia] = {}
         self._executor = ThreadPoolExecutor(
             max_workers=self.settings.workers, thread_name_prefix="media"
         )
-        self._unsubscribe: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
         audio_level.install()  # aiortc's per-sample Python loop, once per site per 20 ms
 

@@ -39,6 +39,7 @@ from mcu.media.engine import MediaEngine
 from mcu.media.output_format import H264, VIDEO_CODECS
 from mcu.media.site_media import SiteMedia
 from mcu.model import Conference, DirectorySite, SiteCallState, SiteType, VideoProtocol
+from mcu.runtime import ConferenceRuntime
 from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.codec_preferences import (
     codec_preferences,
@@ -133,7 +134,7 @@ def unanswered_bye_failure(reason: str) -> ErrorInfo:
     return CallFailure.CALLEE_REJECTED.info(f"terminal: {reason}" if reason else "")
 
 
-def find_live_conference(runtime: Any, access_code: str) -> Conference | None:
+def find_live_conference(runtime: ConferenceRuntime, access_code: str) -> Conference | None:
     for conf_id in runtime.conferences.ids():
         try:
             conference = runtime.scheduler.get(conf_id)
@@ -290,7 +291,7 @@ class WebRtcEndpoint:
         registration: Registration,
         send: Send,
         engine: MediaEngine,
-        runtime: Any,
+        runtime: ConferenceRuntime,
         device: TerminalDevice | None = None,
     ) -> None:
         self.registration = registration
