@@ -114,9 +114,6 @@ class LiveConference:
     def begin(self) -> datetime:
         return self.occurrence.begin
 
-    def connected_sites(self) -> list[LiveSite]:
-        return [site for site in self.sites.values() if site.connected]
-
 
 def cp_pane_count(mode: int) -> int:
     """Panes a mode offers to subPics (and the cpResouce it needs). CP_None's single pane
