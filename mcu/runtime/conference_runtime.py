@@ -40,7 +40,6 @@ class ConferenceRuntime:
         speaker_hold: float = 0.0,
     ) -> None:
         self.scheduler = scheduler
-        self.clock = clock
         self.registry = registry if registry is not None else EndpointRegistry()
         self.events = EventBus()
         self.conferences = LiveConferences(scheduler, self.events, self.reconcile)
