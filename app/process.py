@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from aiohttp import web
 
@@ -23,15 +22,14 @@ from gateway.server import GATEWAY, Gateway, build_app, ssl_context
 from gateway.settings import Settings
 from mcu.clock import Clock, SystemClock
 from mcu.runtime import SPEAKER_HOLD_SECONDS, ConferenceRuntime
+from mcu.scheduler import Scheduler, SchedulerSettings
+from mcu.store import Store
 
 log = logging.getLogger("app.process")
 
 
-def open_scheduler(settings: Settings, clock: Clock) -> tuple[Any, Any]:
+def open_scheduler(settings: Settings, clock: Clock) -> tuple[Store, Scheduler]:
     """(store, scheduler) over data_dir/mcu.sqlite3."""
-    from mcu.scheduler import Scheduler, SchedulerSettings
-    from mcu.store import Store
-
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.data_dir / "mcu.sqlite3")
     scheduler = Scheduler(
@@ -62,8 +60,8 @@ class RunningServer:
 async def running_server(
     settings: Settings,
     *,
-    scheduler: Any = None,
-    runtime: Any = None,
+    scheduler: Scheduler | None = None,
+    runtime: ConferenceRuntime | None = None,
     clock: Clock | None = None,
 ) -> AsyncIterator[RunningServer]:
     """The gateway listening on settings.host:settings.port (0: a free port) until exit.

@@ -12,7 +12,7 @@ import logging
 import ssl
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -36,6 +36,10 @@ from gateway.soap import RequestContext as SoapRequestContext
 from mcu.clock import Clock, SystemClock
 from mcu.media.engine import MediaSettings
 
+if TYPE_CHECKING:
+    from mcu.runtime import ConferenceRuntime
+    from mcu.scheduler import Scheduler
+
 log = logging.getLogger("gateway.server")
 
 _READ_CHUNK = 64 * 1024
@@ -46,8 +50,8 @@ class Gateway:
     """Everything a service method may use, built once per server."""
 
     settings: Settings
-    scheduler: Any
-    runtime: Any
+    scheduler: Scheduler
+    runtime: ConferenceRuntime | None  # None: booking only, no live conferences
     clock: Clock
     sessions: SessionStore
     numbering: EnumNumbering
@@ -58,7 +62,10 @@ GATEWAY = web.AppKey("gateway", Gateway)
 
 
 def build_app(
-    settings: Settings, scheduler: Any, runtime: Any | None = None, clock: Clock | None = None
+    settings: Settings,
+    scheduler: Scheduler,
+    runtime: ConferenceRuntime | None = None,
+    clock: Clock | None = None,
 ) -> web.Application:
     clock = clock or SystemClock()
     gateway = Gateway(

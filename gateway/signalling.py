@@ -21,7 +21,6 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -29,6 +28,7 @@ from mcu.events import RuntimeEvent, SiteCallStateChanged
 from mcu.media.engine import MediaEngine, MediaSettings
 from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
 from mcu.model import DirectorySite, SiteCallState
+from mcu.runtime import ConferenceRuntime
 from rtc.ice import use_media_address
 from rtc.signalling import (
     HEARTBEAT_INTERVAL_S,
@@ -126,20 +126,28 @@ class TerminalConnection:
                 log.info("terminal %s reports %s: %s", self.uri, code, text)
             case Register():
                 self.register(message)
-            case Ringing() | Answer() | Decline() | Bye() | Join() if self.endpoint is None:
-                self.send(Error(NOT_REGISTERED, "register first", getattr(message, "call_id", None)))
-            case Ringing():
-                self.endpoint.on_ringing(message)
-            case Answer():
-                self.endpoint.on_answer(message)
-            case Decline():
-                self.endpoint.on_decline(message)
-            case Bye():
-                self.endpoint.on_bye(message)
-            case Join():
-                self.endpoint.on_join(message)
+            case Ringing() | Answer() | Decline() | Bye() | Join():
+                self.dispatch_to_endpoint(message)
             case _:
                 self.send(Error(UNEXPECTED, f"{message.type} is sent by the MCU, not to it"))
+
+    def dispatch_to_endpoint(self, message: Ringing | Answer | Decline | Bye | Join) -> None:
+        """A message of a call goes to the terminal's endpoint, once it has registered."""
+        endpoint = self.endpoint
+        if endpoint is None:
+            self.send(Error(NOT_REGISTERED, "register first", message.call_id))
+            return
+        match message:
+            case Ringing():
+                endpoint.on_ringing(message)
+            case Answer():
+                endpoint.on_answer(message)
+            case Decline():
+                endpoint.on_decline(message)
+            case Bye():
+                endpoint.on_bye(message)
+            case Join():
+                endpoint.on_join(message)
 
     def register(self, message: Register) -> None:
         if not message.uri.strip():
@@ -180,7 +188,7 @@ class TerminalConnection:
 class SignallingHub:
     def __init__(
         self,
-        runtime: Any,
+        runtime: ConferenceRuntime,
         engine: MediaEngine,
         *,
         heartbeat_interval: float = HEARTBEAT_INTERVAL_S,
@@ -241,7 +249,9 @@ class SignallingHub:
         await asyncio.gather(*(endpoint.wait_closed() for endpoint in self._closing))
 
 
-def with_registered_terminals(directory: Iterable[DirectorySite], runtime: Any) -> list[DirectorySite]:
+def with_registered_terminals(
+    directory: Iterable[DirectorySite], runtime: ConferenceRuntime | None
+) -> list[DirectorySite]:
     """querySitesEx: the site directory, plus the registered terminals it does not list."""
     sites = list(directory)
     if runtime is None:
@@ -259,7 +269,10 @@ SIGNALLING = web.AppKey("signalling", SignallingHub)
 
 
 def install_signalling(
-    app: web.Application, runtime: Any, media_address: str, settings: MediaSettings | None = None
+    app: web.Application,
+    runtime: ConferenceRuntime,
+    media_address: str,
+    settings: MediaSettings | None = None,
 ) -> SignallingHub:
     """Add /signalling and the media engine to the app; they start and stop with it."""
     use_media_address(media_address)

@@ -1,9 +1,12 @@
-"""What the live conference runtime tells its listeners (the media engine, later the web pages).
+"""What the live conference runtime tells its listeners (the media engine, the signalling hub).
 
 Events flow one way: the runtime changes its state first, then emits one typed event per
 change. A listener never changes runtime state from inside a callback; it reacts (re-layout,
-re-mix) on its own objects. No listener is required: until the media plane exists the
-runtime's state is the truth that queries answer from.
+re-mix) on its own objects. No listener is required: the runtime's state is the truth that
+queries answer from.
+
+Every event is about one conference and derives from ConferenceEvent (its conf_id), so a
+listener that keeps something per conference finds it with one isinstance check.
 """
 
 from __future__ import annotations
@@ -26,134 +29,125 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
-class ConferenceStarted:
+class ConferenceEvent:
+    """Something changed in the live conference conf_id."""
+
     conf_id: str
 
 
 @dataclass(frozen=True)
-class ConferenceEnded:
-    conf_id: str
+class ConferenceStarted(ConferenceEvent):
+    """The conference's occurrence began: its live state exists, dial-out calls are placed."""
 
 
 @dataclass(frozen=True)
-class SiteCallStateChanged:
-    conf_id: str
+class ConferenceEnded(ConferenceEvent):
+    """Every site was hung up and the live state is gone."""
+
+
+@dataclass(frozen=True)
+class SiteCallStateChanged(ConferenceEvent):
     uri: str
     state: SiteCallState
     reason: ErrorInfo | None = None
 
 
 @dataclass(frozen=True)
-class SiteMuted:
+class SiteMuted(ConferenceEvent):
     """muted: the site's microphone no longer reaches the conference mix."""
 
-    conf_id: str
     uri: str
     muted: bool
 
 
 @dataclass(frozen=True)
-class SiteQuieted:
+class SiteQuieted(ConferenceEvent):
     """quiet: the site hears nothing from the conference."""
 
-    conf_id: str
     uri: str
     quiet: bool
 
 
 @dataclass(frozen=True)
-class SiteVolumeChanged:
-    conf_id: str
+class SiteVolumeChanged(ConferenceEvent):
     uri: str
     volume: int
 
 
 @dataclass(frozen=True)
-class LocalVideoChanged:
-    conf_id: str
+class LocalVideoChanged(ConferenceEvent):
     uri: str
     open: bool
 
 
 @dataclass(frozen=True)
-class VideoSourceChanged:
+class VideoSourceChanged(ConferenceEvent):
     """The site now watches video_source (a site URI) instead of the conference default."""
 
-    conf_id: str
     uri: str
     video_source: str | None
     locked: bool
 
 
 @dataclass(frozen=True)
-class BroadcastChanged:
+class BroadcastChanged(ConferenceEvent):
     """What every site watches by default: one site, the conference CP, or neither."""
 
-    conf_id: str
     site: str | None
     continuous_presence: bool
 
 
 @dataclass(frozen=True)
-class LayoutChanged:
+class LayoutChanged(ConferenceEvent):
     """target "" is the conference's picture; otherwise the URI of the site whose own picture
     changed. sub_pics are pane sources in pane order (a URI, "uri(%AUX1)", or "" for empty)."""
 
-    conf_id: str
     target: str
     mode: int
     sub_pics: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class AudioSwitchChanged:
-    conf_id: str
+class AudioSwitchChanged(ConferenceEvent):
     enabled: bool
     gate: int
 
 
 @dataclass(frozen=True)
-class SpeakerChanged:
-    conf_id: str
+class SpeakerChanged(ConferenceEvent):
     speaking: str | None
 
 
 @dataclass(frozen=True)
-class ChairChanged:
-    conf_id: str
+class ChairChanged(ConferenceEvent):
     chair: str | None
 
 
 @dataclass(frozen=True)
-class FloorChanged:
-    conf_id: str
+class FloorChanged(ConferenceEvent):
     floor: str | None
 
 
 @dataclass(frozen=True)
-class PresentationChanged:
+class PresentationChanged(ConferenceEvent):
     """holder sends the aux (content) stream; locked: nobody else may take the token."""
 
-    conf_id: str
     holder: str | None
     locked: bool
 
 
 @dataclass(frozen=True)
-class RecordingChanged:
-    conf_id: str
+class RecordingChanged(ConferenceEvent):
     recording: bool
 
 
 @dataclass(frozen=True)
-class LiveBroadcastChanged:
-    conf_id: str
+class LiveBroadcastChanged(ConferenceEvent):
     live: bool
 
 
 @dataclass(frozen=True)
-class CameraCommanded:
-    conf_id: str
+class CameraCommanded(ConferenceEvent):
     uri: str
     cam_state: int
     action: int
@@ -162,16 +156,14 @@ class CameraCommanded:
 
 
 @dataclass(frozen=True)
-class VideoOutputChanged:
-    conf_id: str
+class VideoOutputChanged(ConferenceEvent):
     uri: str
     hd_out: int
     video_src: int
 
 
 @dataclass(frozen=True)
-class StreamSourcesChanged:
-    conf_id: str
+class StreamSourcesChanged(ConferenceEvent):
     uri: str
     main_sources: tuple[int, ...]
     aux_source: int

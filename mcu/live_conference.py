@@ -1,5 +1,6 @@
 """The state of one running conference occurrence: who is connected, muted, speaking, which
-picture each site sees. Plain data; the rules that change it live in mcu/runtime.py.
+picture each site sees. Plain data; the rules that change it live in the parts of
+mcu/runtime/ (see its package docstring).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class CameraCommand:
 @dataclass
 class CameraState:
     """What the MCU last told a site's cameras, and the presets stored so far, keyed by
-    (cam_state, input id). PTZ motion itself comes with the media plane."""
+    (cam_state, input id). No picture moves: the simulated cameras only keep this record."""
 
     last_command: CameraCommand | None = None
     presets: dict[tuple[int, int], set[int]] = field(default_factory=dict)
@@ -101,7 +102,9 @@ class LiveConference:
     recording: bool = False
     live_broadcast: bool = False
     layouts: dict[str, CpSetting] = field(default_factory=dict)  # target -> picture
-    audio_levels: dict[str, float] = field(default_factory=dict)
+    audio_levels: dict[str, float] = field(default_factory=dict)  # joined site -> last level
+    # voice switching: the loudest site waiting out the hold, since (Clock.monotonic())
+    speaker_candidate: tuple[str, float] | None = None
 
     @property
     def conf_id(self) -> str:
@@ -110,9 +113,6 @@ class LiveConference:
     @property
     def begin(self) -> datetime:
         return self.occurrence.begin
-
-    def connected_sites(self) -> list[LiveSite]:
-        return [site for site in self.sites.values() if site.connected]
 
 
 def cp_pane_count(mode: int) -> int:

@@ -72,10 +72,10 @@ async def test_unreachable_site_ends_not_joined_as_offline_after_the_timeout():
     clock.set(BEGIN)
     runtime.reconcile()
     recorder = Recorder(runtime)
-    assert runtime.connect_sites("100", [A]) == [A]
-    assert runtime.site_statuses("100", [A])[0].state is SiteCallState.CALLING
+    assert runtime.lifecycle.connect_sites("100", [A]) == [A]
+    assert runtime.status.site_statuses("100", [A])[0].state is SiteCallState.CALLING
     await wait_for_state(runtime, "100", A, SiteCallState.NOT_JOINED)
-    status = runtime.site_statuses("100", [A])[0]
+    status = runtime.status.site_statuses("100", [A])[0]
     assert status.call_failed_reason.code == CallFailure.CALLEE_OFFLINE == 109
     assert states_of(recorder, A) == [SiteCallState.CALLING, SiteCallState.NOT_JOINED]
     assert recorder.of(SiteCallStateChanged)[-1].reason == status.call_failed_reason
@@ -88,14 +88,14 @@ async def test_reachable_endpoint_rings_then_answers():
     clock.set(BEGIN)
     runtime.reconcile()
     recorder = Recorder(runtime)
-    runtime.connect_sites("100", [A])
+    runtime.lifecycle.connect_sites("100", [A])
     await wait_for_state(runtime, "100", A, SiteCallState.IN_CONFERENCE)
     assert states_of(recorder, A) == [
         SiteCallState.CALLING,
         SiteCallState.RINGING,
         SiteCallState.IN_CONFERENCE,
     ]
-    status = runtime.site_statuses("100", [A])[0]
+    status = runtime.status.site_statuses("100", [A])[0]
     assert status.call_failed_reason is None and status.volume == 50
 
 
@@ -107,7 +107,7 @@ async def test_ringing_without_answer_fails_as_no_answer():
     runtime.reconcile()
     await wait_for_state(runtime, "100", A, SiteCallState.RINGING)
     await wait_for_state(runtime, "100", A, SiteCallState.NOT_JOINED)
-    assert runtime.site_statuses("100", [A])[0].call_failed_reason.code == CallFailure.NO_ANSWER
+    assert runtime.status.site_statuses("100", [A])[0].call_failed_reason.code == CallFailure.NO_ANSWER
 
 
 async def test_rejected_call_ends_not_joined_with_rejection():
@@ -117,14 +117,14 @@ async def test_rejected_call_ends_not_joined_with_rejection():
     clock.set(BEGIN)
     runtime.reconcile()
     await wait_for_state(runtime, "100", A, SiteCallState.NOT_JOINED)
-    reason = runtime.site_statuses("100", [A])[0].call_failed_reason
+    reason = runtime.status.site_statuses("100", [A])[0].call_failed_reason
     assert reason.code == CallFailure.CALLEE_REJECTED
 
 
 async def test_connect_skips_unknown_and_active_sites():
     _, _, runtime = await joined_conference((A, B))
-    runtime.disconnect_sites("100", [B])
-    assert runtime.connect_sites("100", [A, B, "ghost"]) == [B]  # A is already in
+    runtime.lifecycle.disconnect_sites("100", [B])
+    assert runtime.lifecycle.connect_sites("100", [A, B, "ghost"]) == [B]  # A is already in
 
 
 async def test_disconnect_hangs_up_joined_and_calling_sites_without_a_reason():
@@ -135,15 +135,15 @@ async def test_disconnect_hangs_up_joined_and_calling_sites_without_a_reason():
     clock.set(BEGIN)
     runtime.reconcile()
     await wait_for_state(runtime, "100", A, SiteCallState.IN_CONFERENCE)
-    assert runtime.site_statuses("100", [B])[0].state is SiteCallState.CALLING
-    assert runtime.disconnect_sites("100", [A, B, "ghost"]) == [A, B]
-    statuses = runtime.site_statuses("100")
+    assert runtime.status.site_statuses("100", [B])[0].state is SiteCallState.CALLING
+    assert runtime.lifecycle.disconnect_sites("100", [A, B, "ghost"]) == [A, B]
+    statuses = runtime.status.site_statuses("100")
     assert [(s.state, s.call_failed_reason) for s in statuses] == [
         (SiteCallState.NOT_JOINED, None),
         (SiteCallState.NOT_JOINED, None),
     ]
     assert len(terminal.ended) == 1
-    assert runtime.disconnect_sites("100", [A]) == []  # already gone: nothing to do
+    assert runtime.lifecycle.disconnect_sites("100", [A]) == []  # already gone: nothing to do
     await asyncio.sleep(0)
 
 
@@ -152,18 +152,18 @@ async def test_hang_up_cancels_the_timeout_so_a_redial_is_not_failed_by_the_old_
     scheduler.book("100", [A])
     clock.set(BEGIN)
     runtime.reconcile()
-    runtime.disconnect_sites("100", [A])
+    runtime.lifecycle.disconnect_sites("100", [A])
     terminal = FakeTerminal(A)
     runtime.registry.register(terminal)
-    runtime.connect_sites("100", [A])
+    runtime.lifecycle.connect_sites("100", [A])
     await wait_for_state(runtime, "100", A, SiteCallState.IN_CONFERENCE)
     await asyncio.sleep(0.1)  # past the first call's timeout: it must not touch the new call
-    assert runtime.site_statuses("100", [A])[0].state is SiteCallState.IN_CONFERENCE
+    assert runtime.status.site_statuses("100", [A])[0].state is SiteCallState.IN_CONFERENCE
 
 
 async def test_terminal_hanging_up_leaves_the_conference():
     _, _, runtime = await joined_conference((A, B))
-    runtime.request_conf_chair("100", A)
+    runtime.control.request_conf_chair("100", A)
     runtime.registry.lookup(A).offered[-1].hang_up_remote()
-    assert runtime.site_statuses("100", [A])[0].state is SiteCallState.NOT_JOINED
-    assert runtime.conference_status("100").chair is None
+    assert runtime.status.site_statuses("100", [A])[0].state is SiteCallState.NOT_JOINED
+    assert runtime.status.conference_status("100").chair is None

@@ -112,11 +112,11 @@ def book(server, uris: list[str], *, begin=None, dial_in: frozenset[str] = froze
 
 
 def states(server, conf_id: str) -> dict[str, SiteCallState]:
-    return {s.uri: s.state for s in server.gateway.runtime.site_statuses(conf_id)}
+    return {s.uri: s.state for s in server.gateway.runtime.status.site_statuses(conf_id)}
 
 
 def status_of(server, conf_id: str, uri: str):
-    return server.gateway.runtime.site_statuses(conf_id, [uri])[0]
+    return server.gateway.runtime.status.site_statuses(conf_id, [uri])[0]
 
 
 def panes_of(layout: str) -> list[tuple[float, ...]]:
@@ -188,7 +188,7 @@ async def test_a_terminal_process_that_vanishes_is_detected_within_10_s(server, 
         assert {gone_uri, viewer_uri} <= {site.uri for site in check(listed, "q").siteInfos}
 
         conf_id = book(server, [gone_uri, viewer_uri], cp_resource=4)
-        runtime.set_continuous_presence(conf_id, "0", layout_mode("CP_2_1").value,
+        runtime.control.set_continuous_presence(conf_id, "0", layout_mode("CP_2_1").value,
                                         [gone_uri, viewer_uri])
         both = {gone_uri: SiteCallState.IN_CONFERENCE, viewer_uri: SiteCallState.IN_CONFERENCE}
         await eventually(lambda: states(server, conf_id) == both, what="both in conference")
@@ -225,7 +225,7 @@ async def test_a_terminal_process_that_vanishes_is_detected_within_10_s(server, 
         else:
             process = start_terminal_process(server, gone_index, count=1)
         await eventually(lambda: gone_uri in runtime.registry, what="registered again")
-        assert runtime.connect_sites(conf_id, [gone_uri]) == [gone_uri]
+        assert runtime.lifecycle.connect_sites(conf_id, [gone_uri]) == [gone_uri]
         await eventually(lambda: states(server, conf_id) == both, what="called again")
         await eventually_async(lambda: _reads(viewer, [gone_index, viewer_index]),
                                what="the site's picture back in its pane")
@@ -353,12 +353,12 @@ async def test_a_conference_whose_begin_time_arrives_calls_its_sites_and_its_end
         begin = clock.now() + timedelta(minutes=10)
         conf_id = book(server, uris, begin=begin)
         await asyncio.sleep(1.5)  # the server's schedule follower runs every second
-        assert conf_id not in runtime.live_conference_ids()
+        assert conf_id not in runtime.conferences.ids()
         assert all(t.state == "idle" for t in terminals)
 
         clock.set(begin + timedelta(seconds=1))  # the begin time arrives: no SOAP call
         in_conference = {uri: SiteCallState.IN_CONFERENCE for uri in uris}
-        await eventually(lambda: conf_id in runtime.live_conference_ids()
+        await eventually(lambda: conf_id in runtime.conferences.ids()
                          and states(server, conf_id) == in_conference, what="dialled at begin")
         await eventually(lambda: all(t.state == "in_call" for t in terminals))
         # each hears the other (media flows), not itself
@@ -369,7 +369,7 @@ async def test_a_conference_whose_begin_time_arrives_calls_its_sites_and_its_end
 
         clock.set(begin + timedelta(hours=1, seconds=2))  # its end time: every site hung up
         await eventually(lambda: all(t.state == "idle" for t in terminals), what="hung up")
-        assert conf_id not in runtime.live_conference_ids()
+        assert conf_id not in runtime.conferences.ids()
         assert conf_id not in server.app[SIGNALLING].engine.conferences
     finally:
         for t in terminals:
@@ -404,7 +404,7 @@ async def test_dial_in_quiet_and_volume_through_real_terminals(server):
         assert await c.join(access_code, "246810") == conf_id
         await eventually(lambda: states(server, conf_id)[c.uri] is SiteCallState.IN_CONFERENCE)
         # C sees A and B (CP_2_1 with subPics), so its media flows both ways
-        runtime.set_continuous_presence(conf_id, "0", layout_mode("CP_2_1").value,
+        runtime.control.set_continuous_presence(conf_id, "0", layout_mode("CP_2_1").value,
                                         [a.uri, b.uri])
         c.set_panes(panes_of("CP_2_1"))
         await eventually_async(lambda: _reads(c, [a.site_index, b.site_index]),
@@ -458,7 +458,7 @@ async def test_hiding_a_sites_local_video_puts_its_pane_on_the_placeholder(serve
         conf_id = book(server, [t.uri for t in everyone], cp_resource=4)
         await eventually(lambda: set(states(server, conf_id).values())
                          == {SiteCallState.IN_CONFERENCE}, what="all three in conference")
-        server.gateway.runtime.set_continuous_presence(conf_id, "0", layout_mode("CP_2_1").value,
+        server.gateway.runtime.control.set_continuous_presence(conf_id, "0", layout_mode("CP_2_1").value,
                                                        [a.uri, b.uri])
         viewer.set_panes(panes_of("CP_2_1"))
         await eventually_async(lambda: _reads(viewer, [a.site_index, b.site_index]),
@@ -620,7 +620,7 @@ async def test_a_g722_only_terminal_is_heard_and_hears(server):
                              and np.mean(g722.audio_energy[-10:]) > 300, what="G.722 hears")
             # ...and the G.722 terminal's 440 Hz tone reaches the listener (energy in its mix)
             await eventually(lambda: _rms(listener) > 0.02, what="listener hears the tone")
-            assert runtime.site_statuses(conf_id, [g722.uri])[0].state \
+            assert runtime.status.site_statuses(conf_id, [g722.uri])[0].state \
                 is SiteCallState.IN_CONFERENCE
         finally:
             await g722.close()

@@ -703,11 +703,11 @@ async def test_two_terminals_see_each_other_in_cp_2_1_and_hear_each_other(media_
             )
             conf_id = conference.conf_id
             gateway.runtime.reconcile()
-            assert gateway.runtime.connect_sites(conf_id, [A, B]) == [A, B]
-            gateway.runtime.set_continuous_presence(conf_id, "0", 2, [A, B])  # CP_2_1
+            assert gateway.runtime.lifecycle.connect_sites(conf_id, [A, B]) == [A, B]
+            gateway.runtime.control.set_continuous_presence(conf_id, "0", 2, [A, B])  # CP_2_1
 
             def in_conference() -> bool:
-                states = {s.uri: s.state for s in gateway.runtime.site_statuses(conf_id)}
+                states = {s.uri: s.state for s in gateway.runtime.status.site_statuses(conf_id)}
                 return states == {A: SiteCallState.IN_CONFERENCE, B: SiteCallState.IN_CONFERENCE}
 
             await eventually(in_conference, what="both sites in conference")
@@ -738,12 +738,12 @@ async def test_two_terminals_see_each_other_in_cp_2_1_and_hear_each_other(media_
             assert len(media.groups) == 1  # same picture, same format: one encoder
 
             # muting the loud site: the other one hears (almost) nothing
-            gateway.runtime.set_sites_mute(conf_id, [A], True)
+            gateway.runtime.control.set_sites_mute(conf_id, [A], True)
             await asyncio.sleep(1.0)
             assert np.mean(blue.audio_energy[-10:]) < 100
 
             # ending the conference hangs up both
-            gateway.runtime.disconnect_sites(conf_id, [A, B])
+            gateway.runtime.lifecycle.disconnect_sites(conf_id, [A, B])
             await eventually(lambda: "bye" in red.received and "bye" in blue.received, what="bye")
         finally:
             for terminal in (red, blue):
@@ -766,10 +766,10 @@ async def two_terminals_in_conference(server, clock, session, **spec_fields):
         ConferenceSpec("consult", clock.now(), timedelta(hours=1), sites, **spec_fields)
     )
     gateway.runtime.reconcile()
-    gateway.runtime.connect_sites(conference.conf_id, [A, B])
+    gateway.runtime.lifecycle.connect_sites(conference.conf_id, [A, B])
     both = {A: SiteCallState.IN_CONFERENCE, B: SiteCallState.IN_CONFERENCE}
     await eventually(
-        lambda: {s.uri: s.state for s in gateway.runtime.site_statuses(conference.conf_id)} == both
+        lambda: {s.uri: s.state for s in gateway.runtime.status.site_statuses(conference.conf_id)} == both
     )
     return conference.conf_id, red, blue
 
@@ -780,33 +780,55 @@ def full_screen(terminal: PeerTerminal, rgb: tuple[int, int, int]) -> bool:
     )
 
 
+def count_level_reports(runtime) -> list[object]:
+    """Every level report the media engine makes to the runtime from now on (install before
+    the conference starts: its media takes the runtime's intake when it starts)."""
+    reports: list[object] = []
+    intake = runtime.voice.report_audio_levels
+
+    def counted(conf_id, levels):
+        reports.append(levels)
+        return intake(conf_id, levels)
+
+    runtime.voice.report_audio_levels = counted
+    return reports
+
+
+async def red_waits_to_speak(runtime, conf_id: str) -> None:
+    """Red (far louder) is the loudest site, waiting out the hold on the server's clock."""
+    await eventually(lambda: runtime.voice.candidate(conf_id) == A, what="red loudest")
+
+
 async def test_video_source_broadcast_and_voice_switched_cp_none(media_server):
     server, clock = media_server
     runtime = server.gateway.runtime
-    runtime.speaker_hold = 0.3
+    runtime.voice.speaker_hold = 0.3
     async with aiohttp.ClientSession() as session:
         conf_id, red, blue = await two_terminals_in_conference(server, clock, session)
         try:
             # setVideoSourceEx: red watches blue full screen, blue is unaffected
-            runtime.set_video_source(conf_id, A, B)
+            runtime.control.set_video_source(conf_id, A, B)
             await eventually(lambda: full_screen(red, BLUE_RGB), what="red watches blue")
             media = server.app[SIGNALLING].engine.conferences[conf_id]
             assert media.picture_for(A) == PictureKey("site", B)
             assert media.picture_for(B) == PictureKey("cp", "")
-            runtime.set_video_source(conf_id, A, A)
+            runtime.control.set_video_source(conf_id, A, A)
             await eventually(lambda: full_screen(red, RED_RGB), what="red watches itself")
-            runtime.set_video_source(conf_id, A, B)
+            runtime.control.set_video_source(conf_id, A, B)
 
             # broadcast red: blue sees red; red keeps its video source (blue)
-            runtime.set_broadcast_site(conf_id, A, True)
+            runtime.control.set_broadcast_site(conf_id, A, True)
             await eventually(lambda: full_screen(blue, RED_RGB), what="blue sees the broadcast")
             await eventually(lambda: full_screen(red, BLUE_RGB), what="red keeps its source")
-            runtime.set_broadcast_site(conf_id, A, False)
+            runtime.control.set_broadcast_site(conf_id, A, False)
 
             # CP_None with voice switching: red talks louder and becomes the speaker after the
-            # hold time; the picture of everyone without a video source is red full screen
-            runtime.set_audio_switch(conf_id, True, 20)
-            await eventually(lambda: runtime.conference_status(conf_id).speaking == A,
+            # hold time (on the server's clock); the picture of everyone without a video
+            # source is red full screen
+            runtime.control.set_audio_switch(conf_id, True, 20)
+            await red_waits_to_speak(runtime, conf_id)
+            clock.advance(timedelta(seconds=0.5))
+            await eventually(lambda: runtime.status.conference_status(conf_id).speaking == A,
                              what="red speaking")
             await eventually(lambda: full_screen(blue, RED_RGB), what="speaker full screen")
             assert media.last_levels[A] > media.last_levels[B]
@@ -818,15 +840,21 @@ async def test_video_source_broadcast_and_voice_switched_cp_none(media_server):
 async def test_voice_switching_waits_for_the_hold_time(media_server):
     server, clock = media_server
     runtime = server.gateway.runtime
+    runtime.voice.speaker_hold = 2.0
+    reports = count_level_reports(runtime)
     async with aiohttp.ClientSession() as session:
         conf_id, red, blue = await two_terminals_in_conference(server, clock, session)
         try:
-            runtime.speaker_hold = 3600.0
-            runtime.set_audio_switch(conf_id, True, 20)
-            await asyncio.sleep(1.0)  # red is far louder, but not for an hour
-            assert runtime.conference_status(conf_id).speaking is None
-            runtime.speaker_hold = 0.2
-            await eventually(lambda: runtime.conference_status(conf_id).speaking == A)
+            runtime.control.set_audio_switch(conf_id, True, 20)
+            await red_waits_to_speak(runtime, conf_id)
+            # red is far louder, but not yet for the hold time: reports keep coming, and
+            # nobody is speaking
+            clock.advance(timedelta(seconds=1.5))
+            seen = len(reports)
+            await eventually(lambda: len(reports) >= seen + 3, what="more level reports")
+            assert runtime.status.conference_status(conf_id).speaking is None
+            clock.advance(timedelta(seconds=0.5))
+            await eventually(lambda: runtime.status.conference_status(conf_id).speaking == A)
         finally:
             for terminal in (red, blue):
                 await terminal.close()

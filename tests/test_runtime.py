@@ -153,7 +153,7 @@ async def wait_for_state(
     test never asserts on how long that took."""
 
     async def poll() -> None:
-        while runtime.site_statuses(conf_id, [uri])[0].state is not state:
+        while runtime.status.site_statuses(conf_id, [uri])[0].state is not state:
             await asyncio.sleep(0.005)
 
     await asyncio.wait_for(poll(), timeout=10)
@@ -183,9 +183,9 @@ def snapshot(runtime: ConferenceRuntime, conf_id: str = "100"):
     """Everything observable about a conference, to prove a refusal changed nothing."""
     return copy.deepcopy(
         (
-            runtime.conference_status(conf_id),
-            runtime.site_statuses(conf_id),
-            runtime.cp_param(conf_id, "0"),
+            runtime.status.conference_status(conf_id),
+            runtime.status.site_statuses(conf_id),
+            runtime.status.cp_param(conf_id, "0"),
         )
     )
 
@@ -197,28 +197,28 @@ async def test_scheduled_conference_answers_booked_sites_not_joined_without_live
     clock, scheduler, runtime = make_runtime()
     scheduler.book("100", [A, B])
     runtime.reconcile()
-    assert runtime.live_conference_ids() == []
-    statuses = runtime.site_statuses("100")
+    assert runtime.conferences.ids() == []
+    statuses = runtime.status.site_statuses("100")
     assert [(s.uri, s.state, s.volume) for s in statuses] == [
         (A, SiteCallState.NOT_JOINED, None),
         (B, SiteCallState.NOT_JOINED, None),
     ]
-    status = runtime.conference_status("100")
+    status = runtime.status.conference_status("100")
     assert status.state is ConferenceState.SCHEDULED
     assert status.chair is None and status.audio_switch is None
     with pytest.raises(DomainError) as refused:
-        runtime.set_sites_mute("100", [A], True)
+        runtime.control.set_sites_mute("100", [A], True)
     assert refused.value.fault is Fault.CONFERENCE_NOT_ONGOING
 
 
 async def test_unknown_conference_and_unknown_site():
     _, scheduler, runtime = make_runtime()
     scheduler.book("100", [A])
-    assert runtime.conference_status("999").state is ConferenceState.NOT_EXIST
+    assert runtime.status.conference_status("999").state is ConferenceState.NOT_EXIST
     with pytest.raises(DomainError) as refused:
-        runtime.connect_sites("999", [A])
+        runtime.lifecycle.connect_sites("999", [A])
     assert refused.value.fault is Fault.CONFERENCE_NOT_FOUND
-    assert runtime.site_statuses("100", ["nobody"])[0].state is SiteCallState.NOT_EXIST
+    assert runtime.status.site_statuses("100", ["nobody"])[0].state is SiteCallState.NOT_EXIST
 
 
 async def test_begin_calls_dial_out_sites_only_and_end_hangs_up_everyone():
@@ -235,26 +235,26 @@ async def test_begin_calls_dial_out_sites_only_and_end_hangs_up_everyone():
     assert terminals[C].offered == []  # dial-in sites call us
     await wait_for_state(runtime, "100", A, SiteCallState.IN_CONFERENCE)
     await wait_for_state(runtime, "100", B, SiteCallState.IN_CONFERENCE)
-    assert runtime.site_statuses("100", [C])[0].state is SiteCallState.NOT_JOINED
+    assert runtime.status.site_statuses("100", [C])[0].state is SiteCallState.NOT_JOINED
 
-    call = runtime.accept_dial_in("100", terminals[C])
+    call = runtime.lifecycle.accept_dial_in("100", terminals[C])
     # accepted, but in conference only once its endpoint says media flows
-    assert runtime.site_statuses("100", [C])[0].state is SiteCallState.CALLING
+    assert runtime.status.site_statuses("100", [C])[0].state is SiteCallState.CALLING
     call.answer(terminals[C])
-    assert runtime.site_statuses("100", [C])[0].state is SiteCallState.IN_CONFERENCE
+    assert runtime.status.site_statuses("100", [C])[0].state is SiteCallState.IN_CONFERENCE
 
     clock.set(BEGIN + timedelta(hours=2))
     runtime.reconcile()
-    assert runtime.live_conference_ids() == []
+    assert runtime.conferences.ids() == []
     assert recorder.of(ConferenceEnded) == [ConferenceEnded("100")]
     hung_up = {
         e.uri for e in recorder.of(SiteCallStateChanged) if e.state is SiteCallState.NOT_JOINED
     }
     assert hung_up == {A, B, C}
     assert all(len(terminal.ended) == 1 for terminal in terminals.values())
-    assert runtime.conference_status("100").state is ConferenceState.ENDED
+    assert runtime.status.conference_status("100").state is ConferenceState.ENDED
     with pytest.raises(DomainError) as refused:
-        runtime.connect_sites("100", [A])
+        runtime.lifecycle.connect_sites("100", [A])
     assert refused.value.fault is Fault.CONFERENCE_NOT_ONGOING
 
 
@@ -262,8 +262,8 @@ async def test_control_operation_catches_up_with_a_conference_that_just_began():
     clock, scheduler, runtime = make_runtime()
     scheduler.book("100", [A])
     clock.set(BEGIN)  # the server's periodic reconcile has not run yet
-    runtime.set_sites_mute("100", [A], True)
-    assert runtime.site_statuses("100", [A])[0].muted is True
+    runtime.control.set_sites_mute("100", [A], True)
+    assert runtime.status.site_statuses("100", [A])[0].muted is True
 
 
 async def test_sites_added_to_a_running_conference_appear_and_removed_ones_are_hung_up():
@@ -272,7 +272,7 @@ async def test_sites_added_to_a_running_conference_appear_and_removed_ones_are_h
     occurrence = conference.occurrences[0]
     occurrence.sites = [occurrence.sites[0], SiteSpec(C, name="late")]
     runtime.reconcile()
-    statuses = {s.uri: s.state for s in runtime.site_statuses("100")}
+    statuses = {s.uri: s.state for s in runtime.status.site_statuses("100")}
     assert statuses == {A: SiteCallState.IN_CONFERENCE, C: SiteCallState.NOT_JOINED}
 
 
@@ -282,10 +282,10 @@ async def test_sites_added_to_a_running_conference_appear_and_removed_ones_are_h
 async def test_mute_quiet_volume_change_only_their_sites_and_emit_events():
     _, _, runtime = await joined_conference()
     recorder = Recorder(runtime)
-    runtime.set_sites_mute("100", [A, B], True)
-    runtime.set_sites_quiet("100", [C], True)
-    runtime.set_site_volumes("100", [(A, 80), (C, 0)])
-    by_uri = {s.uri: s for s in runtime.site_statuses("100")}
+    runtime.control.set_sites_mute("100", [A, B], True)
+    runtime.control.set_sites_quiet("100", [C], True)
+    runtime.control.set_site_volumes("100", [(A, 80), (C, 0)])
+    by_uri = {s.uri: s for s in runtime.status.site_statuses("100")}
     assert (by_uri[A].muted, by_uri[B].muted, by_uri[C].muted) == (True, True, False)
     assert (by_uri[A].quiet, by_uri[B].quiet, by_uri[C].quiet) == (False, False, True)
     assert (by_uri[A].volume, by_uri[B].volume, by_uri[C].volume) == (80, 50, 0)
@@ -295,45 +295,45 @@ async def test_mute_quiet_volume_change_only_their_sites_and_emit_events():
 @pytest.mark.parametrize(
     "operation, fault",
     [
-        (lambda rt: rt.set_sites_mute("100", [A, "ghost"], True), Fault.SITE_NOT_IN_CONFERENCE),
-        (lambda rt: rt.set_sites_quiet("100", [], True), Fault.MISSING_PARAMETER),
-        (lambda rt: rt.set_site_volumes("100", [(A, 70), (B, 101)]), Fault.OUT_OF_RANGE),
-        (lambda rt: rt.set_site_volumes("100", [(A, -1)]), Fault.OUT_OF_RANGE),
+        (lambda rt: rt.control.set_sites_mute("100", [A, "ghost"], True), Fault.SITE_NOT_IN_CONFERENCE),
+        (lambda rt: rt.control.set_sites_quiet("100", [], True), Fault.MISSING_PARAMETER),
+        (lambda rt: rt.control.set_site_volumes("100", [(A, 70), (B, 101)]), Fault.OUT_OF_RANGE),
+        (lambda rt: rt.control.set_site_volumes("100", [(A, -1)]), Fault.OUT_OF_RANGE),
         (
-            lambda rt: rt.set_site_volumes("100", [(A, 70), ("ghost", 10)]),
+            lambda rt: rt.control.set_site_volumes("100", [(A, 70), ("ghost", 10)]),
             Fault.SITE_NOT_IN_CONFERENCE,
         ),
-        (lambda rt: rt.set_audio_switch("100", True, 101), Fault.OUT_OF_RANGE),
-        (lambda rt: rt.set_audio_switch("100", True, -1), Fault.OUT_OF_RANGE),
-        (lambda rt: rt.set_continuous_presence("100", "0", 50), Fault.BAD_LAYOUT),
-        (lambda rt: rt.set_continuous_presence("100", "0", 11, [A, B, C, A, B]), Fault.BAD_LAYOUT),
-        (lambda rt: rt.set_continuous_presence("100", "0", 35), Fault.BAD_LAYOUT),  # 9 panes > 4
-        (lambda rt: rt.set_continuous_presence("100", "3", 2), Fault.NOT_SUPPORTED),
-        (lambda rt: rt.set_continuous_presence("100", "(ghost)", 2), Fault.SITE_NOT_IN_CONFERENCE),
-        (lambda rt: rt.set_video_source("100", A, "ghost"), Fault.SITE_NOT_IN_CONFERENCE),
-        (lambda rt: rt.set_broadcast_site("100", "ghost", True), Fault.SITE_NOT_IN_CONFERENCE),
-        (lambda rt: rt.set_local_video("100", ["ghost"], False), Fault.SITE_NOT_IN_CONFERENCE),
-        (lambda rt: rt.set_video_output(A, 7, 0), Fault.OUT_OF_RANGE),
-        (lambda rt: rt.set_video_output(A, 0, 4), Fault.OUT_OF_RANGE),
-        (lambda rt: rt.set_stream_sources(A, [], 1), Fault.MISSING_PARAMETER),
-        (lambda rt: rt.set_stream_sources(A, [0, 9], 1), Fault.OUT_OF_RANGE),
-        (lambda rt: rt.set_stream_sources(A, [0], 0), Fault.OUT_OF_RANGE),  # port 0: no aux
-        (lambda rt: rt.request_chair("ghost"), Fault.SITE_NOT_IN_CONFERENCE),
-        (lambda rt: rt.release_chair(A), Fault.NOT_CHAIR),
-        (lambda rt: rt.connect_sites("100", ["ghost", "phantom"]), Fault.SITE_NOT_FOUND),
-        (lambda rt: rt.disconnect_sites("100", []), Fault.MISSING_PARAMETER),
+        (lambda rt: rt.control.set_audio_switch("100", True, 101), Fault.OUT_OF_RANGE),
+        (lambda rt: rt.control.set_audio_switch("100", True, -1), Fault.OUT_OF_RANGE),
+        (lambda rt: rt.control.set_continuous_presence("100", "0", 50), Fault.BAD_LAYOUT),
+        (lambda rt: rt.control.set_continuous_presence("100", "0", 11, [A, B, C, A, B]), Fault.BAD_LAYOUT),
+        (lambda rt: rt.control.set_continuous_presence("100", "0", 35), Fault.BAD_LAYOUT),  # 9 panes > 4
+        (lambda rt: rt.control.set_continuous_presence("100", "3", 2), Fault.NOT_SUPPORTED),
+        (lambda rt: rt.control.set_continuous_presence("100", "(ghost)", 2), Fault.SITE_NOT_IN_CONFERENCE),
+        (lambda rt: rt.control.set_video_source("100", A, "ghost"), Fault.SITE_NOT_IN_CONFERENCE),
+        (lambda rt: rt.control.set_broadcast_site("100", "ghost", True), Fault.SITE_NOT_IN_CONFERENCE),
+        (lambda rt: rt.control.set_local_video("100", ["ghost"], False), Fault.SITE_NOT_IN_CONFERENCE),
+        (lambda rt: rt.devices.set_video_output(A, 7, 0), Fault.OUT_OF_RANGE),
+        (lambda rt: rt.devices.set_video_output(A, 0, 4), Fault.OUT_OF_RANGE),
+        (lambda rt: rt.devices.set_stream_sources(A, [], 1), Fault.MISSING_PARAMETER),
+        (lambda rt: rt.devices.set_stream_sources(A, [0, 9], 1), Fault.OUT_OF_RANGE),
+        (lambda rt: rt.devices.set_stream_sources(A, [0], 0), Fault.OUT_OF_RANGE),  # port 0: no aux
+        (lambda rt: rt.control.request_chair("ghost"), Fault.SITE_NOT_IN_CONFERENCE),
+        (lambda rt: rt.control.release_chair(A), Fault.NOT_CHAIR),
+        (lambda rt: rt.lifecycle.connect_sites("100", ["ghost", "phantom"]), Fault.SITE_NOT_FOUND),
+        (lambda rt: rt.lifecycle.disconnect_sites("100", []), Fault.MISSING_PARAMETER),
     ],
 )
 async def test_refusals_change_nothing(operation, fault):
     _, _, runtime = await joined_conference()
     before = snapshot(runtime)
-    outputs_before = runtime.video_outputs(A), runtime.stream_sources(A)
+    outputs_before = runtime.devices.video_outputs(A), runtime.devices.stream_sources(A)
     recorder = Recorder(runtime)
     with pytest.raises(DomainError) as refused:
         operation(runtime)
     assert refused.value.fault is fault
     assert snapshot(runtime) == before
-    assert (runtime.video_outputs(A), runtime.stream_sources(A)) == outputs_before
+    assert (runtime.devices.video_outputs(A), runtime.devices.stream_sources(A)) == outputs_before
     assert recorder.events == []
 
 
@@ -343,15 +343,15 @@ async def test_refusals_change_nothing(operation, fault):
 async def test_broadcast_site_and_broadcast_cp_replace_each_other():
     _, _, runtime = await joined_conference()
     recorder = Recorder(runtime)
-    runtime.set_broadcast_site("100", A, True)
-    assert runtime.conference_status("100").broadcast == A
-    runtime.set_broadcast_cp("100", True)
-    assert runtime.conference_status("100").broadcast is None
-    runtime.set_broadcast_site("100", B, True)
-    runtime.set_broadcast_site("100", A, False)  # A is not broadcast: nothing to stop
-    assert runtime.conference_status("100").broadcast == B
-    runtime.set_broadcast_site("100", B, False)
-    assert runtime.conference_status("100").broadcast is None
+    runtime.control.set_broadcast_site("100", A, True)
+    assert runtime.status.conference_status("100").broadcast == A
+    runtime.control.set_broadcast_cp("100", True)
+    assert runtime.status.conference_status("100").broadcast is None
+    runtime.control.set_broadcast_site("100", B, True)
+    runtime.control.set_broadcast_site("100", A, False)  # A is not broadcast: nothing to stop
+    assert runtime.status.conference_status("100").broadcast == B
+    runtime.control.set_broadcast_site("100", B, False)
+    assert runtime.status.conference_status("100").broadcast is None
     assert recorder.of(BroadcastChanged) == [
         BroadcastChanged("100", A, False),
         BroadcastChanged("100", None, True),
@@ -362,37 +362,37 @@ async def test_broadcast_site_and_broadcast_cp_replace_each_other():
 
 async def test_broadcast_needs_a_joined_site():
     _, _, runtime = await joined_conference()
-    runtime.disconnect_sites("100", [C])
+    runtime.lifecycle.disconnect_sites("100", [C])
     with pytest.raises(DomainError) as refused:
-        runtime.set_broadcast_site("100", C, True)
+        runtime.control.set_broadcast_site("100", C, True)
     assert refused.value.fault is Fault.SITE_NOT_CONNECTED
 
 
 async def test_floor_broadcasts_and_unmutes_the_site():
     _, _, runtime = await joined_conference()
-    runtime.set_sites_mute("100", [B], True)
-    runtime.set_floor("100", B)
-    assert runtime.conference_status("100").broadcast == B
-    assert runtime.site_statuses("100", [B])[0].muted is False
+    runtime.control.set_sites_mute("100", [B], True)
+    runtime.control.set_floor("100", B)
+    assert runtime.status.conference_status("100").broadcast == B
+    assert runtime.status.site_statuses("100", [B])[0].muted is False
 
 
 async def test_chair_is_held_by_one_site_at_a_time():
     _, _, runtime = await joined_conference()
     recorder = Recorder(runtime)
-    runtime.request_conf_chair("100", A)
-    runtime.request_conf_chair("100", A)  # already chair: no change
+    runtime.control.request_conf_chair("100", A)
+    runtime.control.request_conf_chair("100", A)  # already chair: no change
     with pytest.raises(DomainError) as refused:
-        runtime.request_chair(B)
+        runtime.control.request_chair(B)
     assert refused.value.fault is Fault.CHAIR_TAKEN
     with pytest.raises(DomainError) as not_chair:
-        runtime.release_chair(B)
+        runtime.control.release_chair(B)
     assert not_chair.value.fault is Fault.NOT_CHAIR
-    assert runtime.conference_status("100").chair == A
-    runtime.release_chair(A)
-    runtime.request_chair(B)
-    assert runtime.conference_status("100").chair == B
-    runtime.release_conf_chair("100")
-    assert runtime.conference_status("100").chair is None
+    assert runtime.status.conference_status("100").chair == A
+    runtime.control.release_chair(A)
+    runtime.control.request_chair(B)
+    assert runtime.status.conference_status("100").chair == B
+    runtime.control.release_conf_chair("100")
+    assert runtime.status.conference_status("100").chair is None
     assert recorder.of(ChairChanged) == [
         ChairChanged("100", A),
         ChairChanged("100", None),
@@ -403,15 +403,15 @@ async def test_chair_is_held_by_one_site_at_a_time():
 
 async def test_roles_end_when_the_site_leaves():
     _, _, runtime = await joined_conference()
-    runtime.request_conf_chair("100", A)
-    runtime.set_broadcast_site("100", A, True)
-    runtime.lock_presentation("100", A)
-    runtime.set_video_source("100", B, A)
-    runtime.disconnect_sites("100", [A])
-    status = runtime.conference_status("100")
+    runtime.control.request_conf_chair("100", A)
+    runtime.control.set_broadcast_site("100", A, True)
+    runtime.control.lock_presentation("100", A)
+    runtime.control.set_video_source("100", B, A)
+    runtime.lifecycle.disconnect_sites("100", [A])
+    status = runtime.status.conference_status("100")
     assert (status.chair, status.broadcast, status.presentation) == (None, None, None)
     assert status.presentation_locked is False
-    assert runtime.site_statuses("100", [B])[0].video_source is None
+    assert runtime.status.site_statuses("100", [B])[0].video_source is None
 
 
 # ---------------------------------------------------------------------------- video, audio switching, CP
@@ -419,46 +419,62 @@ async def test_roles_end_when_the_site_leaves():
 
 async def test_video_source_is_reported_per_site():
     _, _, runtime = await joined_conference()
-    runtime.set_video_source("100", A, B)
-    by_uri = {s.uri: s for s in runtime.site_statuses("100")}
+    runtime.control.set_video_source("100", A, B)
+    by_uri = {s.uri: s for s in runtime.status.site_statuses("100")}
     assert (by_uri[A].video_source, by_uri[B].video_source) == (B, None)
 
 
 async def test_audio_switch_gate_zero_keeps_the_previous_gate():
     _, _, runtime = await joined_conference()
-    assert runtime.conference_status("100").switch_gate == 15
-    runtime.set_audio_switch("100", True, 40)
-    runtime.set_audio_switch("100", False)
-    runtime.set_audio_switch("100", True, 0)
-    status = runtime.conference_status("100")
+    assert runtime.status.conference_status("100").switch_gate == 15
+    runtime.control.set_audio_switch("100", True, 40)
+    runtime.control.set_audio_switch("100", False)
+    runtime.control.set_audio_switch("100", True, 0)
+    status = runtime.status.conference_status("100")
     assert (status.audio_switch, status.switch_gate) == (True, 40)
 
 
 async def test_speaker_is_the_loudest_unmuted_site_above_the_gate():
     _, _, runtime = await joined_conference()
     recorder = Recorder(runtime)
-    runtime.set_audio_switch("100", True, 20)
-    assert runtime.report_audio_levels("100", {A: 10, B: 30, C: 25}) == B
-    runtime.set_sites_mute("100", [B], True)
-    assert runtime.report_audio_levels("100", {B: 90}) == C
-    assert runtime.report_audio_levels("100", {C: 5}) == C  # nobody above the gate: C stays
-    assert runtime.conference_status("100").speaking == C
+    runtime.control.set_audio_switch("100", True, 20)
+    assert runtime.voice.report_audio_levels("100", {A: 10, B: 30, C: 25}) == B
+    runtime.control.set_sites_mute("100", [B], True)
+    assert runtime.voice.report_audio_levels("100", {B: 90}) == C
+    assert runtime.voice.report_audio_levels("100", {C: 5}) == C  # nobody above the gate: C stays
+    assert runtime.status.conference_status("100").speaking == C
     assert recorder.of(SpeakerChanged) == [SpeakerChanged("100", B), SpeakerChanged("100", C)]
+
+
+async def test_speaker_takes_over_once_loudest_for_the_hold_on_the_runtime_clock():
+    clock, _, runtime = await joined_conference()
+    runtime.voice.speaker_hold = 1.0
+    recorder = Recorder(runtime)
+    assert runtime.voice.report_audio_levels("100", {A: 50, B: 10}) is None  # A waits
+    clock.advance(timedelta(seconds=0.5))
+    assert runtime.voice.report_audio_levels("100", {A: 50}) is None
+    assert runtime.voice.report_audio_levels("100", {B: 80}) is None  # B louder: B waits anew
+    clock.advance(timedelta(seconds=0.75))
+    assert runtime.voice.report_audio_levels("100", {B: 80}) is None
+    clock.advance(timedelta(seconds=0.25))
+    assert runtime.voice.report_audio_levels("100", {B: 80}) == B
+    assert runtime.voice.candidate("100") is None
+    assert recorder.of(SpeakerChanged) == [SpeakerChanged("100", B)]
 
 
 async def test_continuous_presence_per_conference_and_per_site():
     _, _, runtime = await joined_conference(cp_resource=4)
     recorder = Recorder(runtime)
-    runtime.set_continuous_presence("100", "0", 2, [A, B])
-    runtime.set_continuous_presence("100", f"({C})", 11, [A, f"{B}(%AUX1)", "", C])
-    assert runtime.cp_param("100", "") == CpSetting(2, (A, B))
-    assert runtime.cp_param("100", f"({C})") == CpSetting(11, (A, f"{B}(%AUX1)", "", C))
-    assert runtime.cp_param("100", A) == CpSetting(2, (A, B))  # A sees the conference picture
+    runtime.control.set_continuous_presence("100", "0", 2, [A, B])
+    runtime.control.set_continuous_presence("100", f"({C})", 11, [A, f"{B}(%AUX1)", "", C])
+    assert runtime.status.cp_param("100", "") == CpSetting(2, (A, B))
+    assert runtime.status.cp_param("100", f"({C})") == CpSetting(11, (A, f"{B}(%AUX1)", "", C))
+    assert runtime.status.cp_param("100", A) == CpSetting(2, (A, B))  # A sees the conference picture
     assert recorder.of(LayoutChanged) == [
         LayoutChanged("100", "", 2, (A, B)),
         LayoutChanged("100", C, 11, (A, f"{B}(%AUX1)", "", C)),
     ]
-    info = runtime.cp_info("100")
+    info = runtime.status.cp_info("100")
     assert info.cp_resource == 4
     assert info.targets == ("0", f"({A})", f"({B})", f"({C})")
     assert (
@@ -469,8 +485,8 @@ async def test_continuous_presence_per_conference_and_per_site():
 async def test_cp_param_of_a_scheduled_conference_is_cp_none():
     _, scheduler, runtime = make_runtime()
     scheduler.book("100", [A])
-    assert runtime.cp_param("100", "0") == CpSetting()
-    assert runtime.cp_info("100").targets == ("0", f"({A})")
+    assert runtime.status.cp_param("100", "0") == CpSetting()
+    assert runtime.status.cp_info("100").targets == ("0", f"({A})")
 
 
 # ---------------------------------------------------------------------------- presentation and aux
@@ -479,50 +495,50 @@ async def test_cp_param_of_a_scheduled_conference_is_cp_none():
 async def test_aux_stream_takes_the_token_unless_locked():
     _, _, runtime = await joined_conference()
     recorder = Recorder(runtime)
-    runtime.set_aux_stream(A, True)
+    runtime.devices.set_aux_stream(A, True)
     assert (
-        runtime.is_sending_aux(A)
-        and runtime.is_receiving_aux(B)
-        and not runtime.is_receiving_aux(A)
+        runtime.devices.is_sending_aux(A)
+        and runtime.devices.is_receiving_aux(B)
+        and not runtime.devices.is_receiving_aux(A)
     )
-    runtime.lock_presentation("100", B)
-    assert not runtime.is_sending_aux(A)  # the token moved to B
+    runtime.control.lock_presentation("100", B)
+    assert not runtime.devices.is_sending_aux(A)  # the token moved to B
     with pytest.raises(DomainError) as refused:
-        runtime.set_aux_stream(A, True)
+        runtime.devices.set_aux_stream(A, True)
     assert refused.value.fault is Fault.PRESENTATION_LOCKED
     with pytest.raises(DomainError) as refused_lock:
-        runtime.lock_presentation("100", C)
+        runtime.control.lock_presentation("100", C)
     assert refused_lock.value.fault is Fault.PRESENTATION_LOCKED
-    status = runtime.conference_status("100")
+    status = runtime.status.conference_status("100")
     assert (status.presentation, status.presentation_locked, status.presentation_lock_holder) == (
         B,
         True,
         B,
     )
-    runtime.unlock_presentation("100")
-    runtime.set_aux_stream(A, True)
-    assert runtime.conference_status("100").presentation == A
-    runtime.set_aux_stream(A, False)
-    assert runtime.conference_status("100").presentation is None
+    runtime.control.unlock_presentation("100")
+    runtime.devices.set_aux_stream(A, True)
+    assert runtime.status.conference_status("100").presentation == A
+    runtime.devices.set_aux_stream(A, False)
+    assert runtime.status.conference_status("100").presentation is None
     assert recorder.of(PresentationChanged)[-1] == PresentationChanged("100", None, False)
 
 
 async def test_terminal_inputs_and_version_come_from_the_registered_device():
     _, _, runtime = await joined_conference()
-    assert [port.id for port in runtime.aux_stream_sources(A)] == [1, 2, 4]
-    assert [port.id for port in runtime.main_stream_sources(A)] == [0, 1, 2, 4]
-    assert [(p.id, p.connected) for p in runtime.video_input_states(A)][:2] == [
+    assert [port.id for port in runtime.devices.aux_stream_sources(A)] == [1, 2, 4]
+    assert [port.id for port in runtime.devices.main_stream_sources(A)] == [0, 1, 2, 4]
+    assert [(p.id, p.connected) for p in runtime.devices.video_input_states(A)][:2] == [
         (0, True),
         (1, True),
     ]
-    assert runtime.has_aux_source(A) is True
-    assert runtime.site_version(A).model == "MCU-SIM Terminal"
-    runtime.set_video_output(A, 5, 3)
-    runtime.set_stream_sources(A, [0, 1], 4)
-    assert runtime.video_outputs(A) == {5: 3}
-    assert runtime.stream_sources(A) == ((0, 1), 4)
+    assert runtime.devices.has_aux_source(A) is True
+    assert runtime.devices.site_version(A).model == "MCU-SIM Terminal"
+    runtime.devices.set_video_output(A, 5, 3)
+    runtime.devices.set_stream_sources(A, [0, 1], 4)
+    assert runtime.devices.video_outputs(A) == {5: 3}
+    assert runtime.devices.stream_sources(A) == ((0, 1), 4)
     with pytest.raises(DomainError) as unreachable:
-        runtime.site_version("ghost")
+        runtime.devices.site_version("ghost")
     assert unreachable.value.fault is Fault.SITE_NOT_CONNECTED
 
 
@@ -531,16 +547,16 @@ async def test_terminal_inputs_and_version_come_from_the_registered_device():
 
 async def test_camera_commands_are_validated_and_presets_remembered():
     _, _, runtime = await joined_conference()
-    runtime.control_camera(A, CameraCommand(1, 4, 255, 1))  # zoom in, as the reference example
-    assert runtime.camera_state(A).last_command == CameraCommand(1, 4, None, 1)
-    runtime.control_camera(A, CameraCommand(0, 18, 3, 0))
-    runtime.control_camera(A, CameraCommand(0, 19, 3, 0))
-    assert runtime.camera_state(A).active_preset == {(0, 0): 3}
-    runtime.control_camera(A, CameraCommand(0, 21, None, 1))
-    assert runtime.camera_state(A).selected_source == 1
-    runtime.control_camera(A, CameraCommand(0, 20, 3, 0))
-    assert runtime.camera_state(A).presets == {(0, 0): set()}
-    before = copy.deepcopy(runtime.camera_state(A))
+    runtime.devices.control_camera(A, CameraCommand(1, 4, 255, 1))  # zoom in, as the reference example
+    assert runtime.devices.camera_state(A).last_command == CameraCommand(1, 4, None, 1)
+    runtime.devices.control_camera(A, CameraCommand(0, 18, 3, 0))
+    runtime.devices.control_camera(A, CameraCommand(0, 19, 3, 0))
+    assert runtime.devices.camera_state(A).active_preset == {(0, 0): 3}
+    runtime.devices.control_camera(A, CameraCommand(0, 21, None, 1))
+    assert runtime.devices.camera_state(A).selected_source == 1
+    runtime.devices.control_camera(A, CameraCommand(0, 20, 3, 0))
+    assert runtime.devices.camera_state(A).presets == {(0, 0): set()}
+    before = copy.deepcopy(runtime.devices.camera_state(A))
     for bad, fault in [
         (CameraCommand(2, 4, 255, 1), Fault.OUT_OF_RANGE),
         (CameraCommand(0, 24, 255, 1), Fault.OUT_OF_RANGE),
@@ -551,9 +567,9 @@ async def test_camera_commands_are_validated_and_presets_remembered():
         (CameraCommand(0, 21, None, 9), Fault.OUT_OF_RANGE),  # no such input
     ]:
         with pytest.raises(DomainError) as refused:
-            runtime.control_camera(A, bad)
+            runtime.devices.control_camera(A, bad)
         assert refused.value.fault is fault, bad
-    assert runtime.camera_state(A) == before
+    assert runtime.devices.camera_state(A) == before
 
 
 # ---------------------------------------------------------------------------- recording, live, password
@@ -561,32 +577,32 @@ async def test_camera_commands_are_validated_and_presets_remembered():
 
 async def test_recording_and_live_broadcast_follow_the_booking():
     _, _, runtime = await joined_conference()
-    runtime.set_recording(A, True)
-    runtime.set_live_broadcast(B, True)
-    info = runtime.broad_info(C)
+    runtime.recording.set_recording(A, True)
+    runtime.recording.set_live_broadcast(B, True)
+    info = runtime.recording.broad_info(C)
     assert (info.recording_supported, info.recording_active) == (True, True)
     assert (info.live_supported, info.live_active) == (True, True)
-    runtime.set_recording(A, False)
-    assert runtime.broad_info(A).recording_active is False
-    assert runtime.has_chair_password(A) is False
+    runtime.recording.set_recording(A, False)
+    assert runtime.recording.broad_info(A).recording_active is False
+    assert runtime.status.has_chair_password(A) is False
 
 
 async def test_recording_refused_when_the_conference_has_none():
     _, _, runtime = await joined_conference(is_recording=0)
     with pytest.raises(DomainError) as recording:
-        runtime.set_recording(A, True)
+        runtime.recording.set_recording(A, True)
     assert recording.value.fault is Fault.RECORDING_NOT_SUPPORTED
     with pytest.raises(DomainError) as live:
-        runtime.set_live_broadcast(A, True)
+        runtime.recording.set_live_broadcast(A, True)
     assert live.value.fault is Fault.LIVE_BROADCAST_NOT_SUPPORTED
-    info = runtime.broad_info(A)
+    info = runtime.recording.broad_info(A)
     assert info == type(info)(False, False, None, None)
 
 
 async def test_local_video_is_reported_while_joined():
     _, _, runtime = await joined_conference()
-    runtime.set_local_video("100", [A], False)
-    by_uri = {s.uri: s for s in runtime.site_statuses("100")}
+    runtime.control.set_local_video("100", [A], False)
+    by_uri = {s.uri: s for s in runtime.status.site_statuses("100")}
     assert (by_uri[A].local_video_open, by_uri[B].local_video_open) == (False, True)
 
 
@@ -597,8 +613,8 @@ async def test_a_failing_listener_does_not_fail_the_operation():
         raise RuntimeError("media engine exploded")
 
     runtime.subscribe(broken)
-    runtime.set_sites_mute("100", [A], True)
-    assert runtime.site_statuses("100", [A])[0].muted is True
+    runtime.control.set_sites_mute("100", [A], True)
+    assert runtime.status.site_statuses("100", [A])[0].muted is True
 
 
 # ---------------------------------------------------------------------------- with the real scheduler
@@ -620,7 +636,7 @@ async def test_runtime_follows_the_real_scheduler(tmp_path):
         runtime = ConferenceRuntime(scheduler, clock, call_timeout=0.05)
         runtime.registry.register(FakeTerminal(A))
         runtime.reconcile()
-        assert [s.state for s in runtime.site_statuses(conference.conf_id)] == [
+        assert [s.state for s in runtime.status.site_statuses(conference.conf_id)] == [
             SiteCallState.NOT_JOINED,
             SiteCallState.NOT_JOINED,
         ]
@@ -628,10 +644,10 @@ async def test_runtime_follows_the_real_scheduler(tmp_path):
         runtime.reconcile()
         await wait_for_state(runtime, conference.conf_id, A, SiteCallState.IN_CONFERENCE)
         await wait_for_state(runtime, conference.conf_id, B, SiteCallState.NOT_JOINED)
-        assert runtime.site_statuses(conference.conf_id, [B])[0].call_failed_reason.code == 109
+        assert runtime.status.site_statuses(conference.conf_id, [B])[0].call_failed_reason.code == 109
         clock.set(BEGIN + timedelta(hours=1))
         runtime.reconcile()
-        assert runtime.live_conference_ids() == []
-        assert runtime.conference_status(conference.conf_id).state is ConferenceState.ENDED
+        assert runtime.conferences.ids() == []
+        assert runtime.status.conference_status(conference.conf_id).state is ConferenceState.ENDED
     finally:
         store.close()

@@ -91,7 +91,7 @@ def errors(terminal: PeerTerminal) -> list[dict]:
 
 
 def site_states(server, conf_id: str) -> dict[str, SiteCallState]:
-    return {s.uri: s.state for s in server.gateway.runtime.site_statuses(conf_id)}
+    return {s.uri: s.state for s in server.gateway.runtime.status.site_statuses(conf_id)}
 
 
 # ---------------------------------------------------------------------------- registration
@@ -208,15 +208,15 @@ async def test_declined_and_unreachable_calls_end_not_joined_with_a_reason(serve
     await decliner.register(http, server.url("/signalling"))
     await eventually(lambda: A in server.gateway.runtime.registry)
     conf_id = schedule(server, [A, C])
-    server.gateway.runtime.connect_sites(conf_id, [A, C])
+    server.gateway.runtime.lifecycle.connect_sites(conf_id, [A, C])
     await eventually(lambda: site_states(server, conf_id)[A] is SiteCallState.NOT_JOINED,
                      what="declined")
-    statuses = {s.uri: s for s in server.gateway.runtime.site_statuses(conf_id)}
+    statuses = {s.uri: s for s in server.gateway.runtime.status.site_statuses(conf_id)}
     assert statuses[A].call_failed_reason.code == CallFailure.CALLEE_REJECTED
     # C never registered: the call times out as callee offline (call_timeout 2 s)
     await eventually(lambda: site_states(server, conf_id)[C] is SiteCallState.NOT_JOINED,
                      what="timeout")
-    statuses = {s.uri: s for s in server.gateway.runtime.site_statuses(conf_id)}
+    statuses = {s.uri: s for s in server.gateway.runtime.status.site_statuses(conf_id)}
     assert statuses[C].call_failed_reason.code == CallFailure.CALLEE_OFFLINE
     await decliner.close()
 
@@ -228,8 +228,8 @@ async def test_a_vanished_terminal_leaves_the_conference_which_goes_on(server, h
     runtime = server.gateway.runtime
     await eventually(lambda: A in runtime.registry and B in runtime.registry)
     conf_id = schedule(server, [A, B], cp_resource=4)
-    runtime.set_continuous_presence(conf_id, "0", 2, [A, B])
-    runtime.connect_sites(conf_id, [A, B])
+    runtime.control.set_continuous_presence(conf_id, "0", 2, [A, B])
+    runtime.lifecycle.connect_sites(conf_id, [A, B])
     both = {A: SiteCallState.IN_CONFERENCE, B: SiteCallState.IN_CONFERENCE}
     await eventually(lambda: site_states(server, conf_id) == both, what="both joined")
     await eventually(lambda: blue.picture is not None and near(blue.colour_at(0.25, 0.5), RED_RGB),
@@ -249,7 +249,7 @@ async def test_a_vanished_terminal_leaves_the_conference_which_goes_on(server, h
     again = PeerTerminal(A, RED_RGB)
     await again.register(http, server.url("/signalling"))
     await eventually(lambda: A in runtime.registry)
-    assert runtime.connect_sites(conf_id, [A]) == [A]
+    assert runtime.lifecycle.connect_sites(conf_id, [A]) == [A]
     await eventually(lambda: site_states(server, conf_id) == both, what="A back")
     await eventually(lambda: near(blue.colour_at(0.25, 0.5), RED_RGB), what="red back")
     for terminal in (again, blue):
@@ -262,7 +262,7 @@ async def test_a_closed_socket_hangs_up_at_once(server, http):
     runtime = server.gateway.runtime
     await eventually(lambda: A in runtime.registry)
     conf_id = schedule(server, [A])
-    runtime.connect_sites(conf_id, [A])
+    runtime.lifecycle.connect_sites(conf_id, [A])
     await eventually(lambda: site_states(server, conf_id)[A] is SiteCallState.IN_CONFERENCE)
     await red.ws.close()
     await eventually(lambda: site_states(server, conf_id)[A] is SiteCallState.NOT_JOINED)
@@ -276,7 +276,7 @@ async def test_ending_the_conference_sends_bye_to_every_site(server, http):
     runtime = server.gateway.runtime
     await eventually(lambda: A in runtime.registry and B in runtime.registry)
     conf_id = schedule(server, [A, B])
-    runtime.connect_sites(conf_id, [A, B])
+    runtime.lifecycle.connect_sites(conf_id, [A, B])
     await eventually(lambda: set(site_states(server, conf_id).values())
                      == {SiteCallState.IN_CONFERENCE})
     server.gateway.scheduler.delete(conf_id)
@@ -364,7 +364,7 @@ async def test_a_dial_in_is_in_conference_only_once_media_flows(server, http, no
         await eventually(lambda: site_states(server, conf_id)[C] is SiteCallState.NOT_JOINED,
                          timeout=10, what="failed (the call timeout is 2 s)")
         assert [e.state for e in changes] == [SiteCallState.CALLING, SiteCallState.NOT_JOINED]
-        failed = runtime.site_statuses(conf_id, [C])[0].call_failed_reason
+        failed = runtime.status.site_statuses(conf_id, [C])[0].call_failed_reason
         assert failed is not None and failed.code == CallFailure.NETWORK_ERROR
         await eventually(lambda: "bye" in stalled.received, what="the terminal is told")
         assert C in runtime.registry  # it can dial in again

@@ -123,25 +123,25 @@ def test_aux_stream_refused_while_another_site_holds_the_lock(soap, conf):
 def test_video_output_source(soap, conf, runtime):
     assert soap.site_mgr.setVideoOutSrcEx(siteUri=A, hdOut=0, videoSrc=2) == 0
     assert soap.site_mgr.setVideoOutSrcEx(siteUri=A, hdOut=6, videoSrc=3) == 0
-    assert runtime.video_outputs(A) == {0: 2, 6: 3}
+    assert runtime.devices.video_outputs(A) == {0: 2, 6: 3}
     for hd_out, video_src in ((7, 0), (-1, 0), (0, 4)):
         answer = soap.site_mgr.setVideoOutSrcEx(siteUri=A, hdOut=hd_out, videoSrc=video_src)
         assert answer == OUT_OF_RANGE
     assert soap.site_mgr.setVideoOutSrcEx(siteUri=C, hdOut=0, videoSrc=0) == SITE_NOT_CONNECTED
-    assert runtime.video_outputs(A) == {0: 2, 6: 3}
+    assert runtime.devices.video_outputs(A) == {0: 2, 6: 3}
 
 
 def test_main_and_aux_stream_sources(soap, conf, runtime):
     answer = soap.site_mgr.setMainAuxStreamSourcesEx(siteUri=A, localMainSrcs=[0, 1], localAuxSrc=4)
     assert answer == 0
-    assert runtime.stream_sources(A) == ((0, 1), 4)
+    assert runtime.devices.stream_sources(A) == ((0, 1), 4)
     # input 0 cannot feed the aux stream; input 9 does not exist
     for main, aux in (([1], 0), ([9], 1)):
         answer = soap.site_mgr.setMainAuxStreamSourcesEx(
             siteUri=A, localMainSrcs=main, localAuxSrc=aux
         )
         assert answer == OUT_OF_RANGE
-    assert runtime.stream_sources(A) == ((0, 1), 4)
+    assert runtime.devices.stream_sources(A) == ((0, 1), 4)
 
 
 # ---------------------------------------------------------------------- camera
@@ -153,15 +153,15 @@ def camera(cam_state=1, action=4, position=255, source=1) -> dict:
 
 def test_camera_command_of_the_reference_example(soap, conf, runtime):
     assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=camera()) == 0
-    assert runtime.camera_state(A).last_command == CameraCommand(1, 4, None, 1)
+    assert runtime.devices.camera_state(A).last_command == CameraCommand(1, 4, None, 1)
 
 
 def test_camera_presets_store_activate_clear(soap, conf, runtime):
     assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=camera(0, 18, 5, 0)) == 0
     assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=camera(0, 19, 5, 0)) == 0
-    assert runtime.camera_state(A).active_preset == {(0, 0): 5}
+    assert runtime.devices.camera_state(A).active_preset == {(0, 0): 5}
     assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=camera(0, 20, 5, 0)) == 0
-    assert runtime.camera_state(A).presets[(0, 0)] == set()
+    assert runtime.devices.camera_state(A).presets[(0, 0)] == set()
     # a preset never stored cannot be activated
     assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=camera(0, 19, 5, 0)) == OUT_OF_RANGE
 
@@ -179,9 +179,9 @@ def test_camera_presets_store_activate_clear(soap, conf, runtime):
 )
 def test_camera_refusals_change_nothing(soap, conf, runtime, control, code):
     soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=camera(0, 18, 7, 1))
-    before = repr(runtime.camera_state(A))
+    before = repr(runtime.devices.camera_state(A))
     assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=control) == code
-    assert repr(runtime.camera_state(A)) == before
+    assert repr(runtime.devices.camera_state(A)) == before
 
 
 def test_camera_control_without_cam_state(soap, conf, runtime, post_raw):
@@ -195,7 +195,7 @@ def test_camera_control_without_cam_state(soap, conf, runtime, post_raw):
         envelope(body), path="/services/siteMgr", cookies={"JSESSIONID": soap.session_id}
     )
     assert f"<resultCode>{MISSING_PARAMETER}</resultCode>".encode() in response.content
-    assert runtime.camera_state(A).last_command is None
+    assert runtime.devices.camera_state(A).last_command is None
 
 
 def test_camera_of_a_site_not_joined(soap, conf):

@@ -1,10 +1,23 @@
-"""TP.Common: LoginRequest, Authenticate, KeepAlive, Logout (shared/reference/README.md)."""
+"""TP.Common: LoginRequest, Authenticate, KeepAlive, Logout (shared/reference/README.md),
+and `runtime_of`, how every service reaches the live conference runtime."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from gateway import result_codes
 from gateway.sessions import HASH_TYPE
 from gateway.soap import GatewayService, Reply, operation, request_context
+from mcu.runtime import ConferenceRuntime
+
+
+def runtime_of(ctx: Any) -> ConferenceRuntime:
+    """The gateway's live conference runtime, for a service method's spyne ctx."""
+    runtime = request_context(ctx).gateway.runtime
+    if runtime is None:
+        # a deployment error, not the client's: answered as a SOAP Server fault
+        raise RuntimeError("the gateway was started without a conference runtime")
+    return runtime
 
 
 class CommonService(GatewayService):
@@ -35,5 +48,6 @@ class CommonService(GatewayService):
     @operation("Logout")
     def Logout(ctx):  # noqa: N802
         call = request_context(ctx)
-        call.gateway.sessions.end(call.session.session_id)
+        if call.session is not None:  # GatewayService.call_wrapper let only a session through
+            call.gateway.sessions.end(call.session.session_id)
         return Reply(result_codes.OK)

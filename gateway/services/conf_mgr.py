@@ -30,7 +30,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from gateway import convert
-from gateway.convert import site_uris as _uris
+from gateway.convert import site_uris
+from gateway.services.common import runtime_of
 from gateway.signalling import with_registered_terminals
 from gateway.soap import GatewayService, Reply, RequestContext, operation, request_context
 from mcu.errors import DomainError, Fault
@@ -46,13 +47,6 @@ def _booking_changed(call: RequestContext) -> None:
     runtime = call.gateway.runtime
     if runtime is not None:
         runtime.reconcile()
-
-
-def _runtime(call: RequestContext):
-    runtime = call.gateway.runtime
-    if runtime is None:
-        raise RuntimeError("this gateway was built without a ConferenceRuntime")
-    return runtime
 
 
 def _conf_id(value: str | None) -> str:
@@ -205,7 +199,7 @@ class ConfMgrService(GatewayService):
     @operation("querySiteStatusEx")
     def querySiteStatusEx(ctx, siteUris, beginTime, duration):  # noqa: N802, N803
         call = request_context(ctx)
-        uris = _uris(siteUris)
+        uris = site_uris(siteUris)
         window = _window(beginTime, duration)
         answer = call.gateway.scheduler.free_busy(uris, *window)
         return Reply(siteFreeBusyStates=convert.site_free_busy_to_wire(answer, window))
@@ -213,7 +207,7 @@ class ConfMgrService(GatewayService):
     @operation("synchSiteStatusEx")
     def synchSiteStatusEx(ctx, siteUris, beginTime, duration):  # noqa: N802, N803
         call = request_context(ctx)
-        uris = _uris(siteUris)
+        uris = site_uris(siteUris)
         window = _window(beginTime, duration)
         scheduler = call.gateway.scheduler
         cursors: dict[str, int] = getattr(call.session, _SYNCH_CURSORS, None) or {}
@@ -237,7 +231,7 @@ class ConfMgrService(GatewayService):
         ids = [conf_id for conf_id in (convert.text(value) for value in confIds or []) if conf_id]
         if not confIds:
             ids = [conference.conf_id for conference in call.gateway.scheduler.conferences()]
-        statuses = _runtime(call).conference_statuses(dict.fromkeys(ids))
+        statuses = runtime_of(ctx).status.conference_statuses(dict.fromkeys(ids))
         now = call.gateway.clock.now()
         return Reply(
             conferenceStatuses=[
@@ -247,29 +241,25 @@ class ConfMgrService(GatewayService):
 
     @operation("queryConfSitesStatusEx")
     def queryConfSitesStatusEx(ctx, confId, siteUris):  # noqa: N802, N803
-        call = request_context(ctx)
-        uris = _uris(siteUris, may_be_empty=True)
-        statuses = _runtime(call).site_statuses(_conf_id(confId), list(dict.fromkeys(uris)))
+        uris = site_uris(siteUris, may_be_empty=True)
+        statuses = runtime_of(ctx).status.site_statuses(_conf_id(confId), uris)
         return Reply(siteStatuses=[convert.site_status_to_wire(status) for status in statuses])
 
     @operation("connectSitesEx")
     def connectSitesEx(ctx, confId, siteUris):  # noqa: N802, N803
-        call = request_context(ctx)
         # asynchronous (4.2.3): 0 means the calls were placed; their outcome shows in
         # queryConfSitesStatusEx (calling, then in conference or not joined with a reason)
-        _runtime(call).connect_sites(_conf_id(confId), _uris(siteUris))
+        runtime_of(ctx).lifecycle.connect_sites(_conf_id(confId), site_uris(siteUris))
         return Reply()
 
     @operation("disconnectSitesEx")
     def disconnectSitesEx(ctx, confId, siteUris):  # noqa: N802, N803
-        call = request_context(ctx)
-        _runtime(call).disconnect_sites(_conf_id(confId), _uris(siteUris))
+        runtime_of(ctx).lifecycle.disconnect_sites(_conf_id(confId), site_uris(siteUris))
         return Reply()
 
     @operation("getContinuousPresenceInfoEx")
     def getContinuousPresenceInfoEx(ctx, confId):  # noqa: N802, N803
-        call = request_context(ctx)
-        info = _runtime(call).cp_info(_conf_id(confId))
+        info = runtime_of(ctx).status.cp_info(_conf_id(confId))
         return Reply(
             targets=list(info.targets),
             cpResource=info.cp_resource,
@@ -278,6 +268,5 @@ class ConfMgrService(GatewayService):
 
     @operation("getContinuousPresenceParamEx")
     def getContinuousPresenceParamEx(ctx, confId, target):  # noqa: N802, N803
-        call = request_context(ctx)
-        setting = _runtime(call).cp_param(_conf_id(confId), target or "")
+        setting = runtime_of(ctx).status.cp_param(_conf_id(confId), target or "")
         return Reply(presenceMode=setting.mode, subPics=list(setting.sub_pics) or None)

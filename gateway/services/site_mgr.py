@@ -3,7 +3,7 @@
 /esdk/services/tpProfessionalSiteMgr.
 
 Terminal operations answer from what the terminal declared (mcu/endpoints.py) and act on
-the ongoing conference the site is in (mcu/runtime.py); like confCtrl they are accepted
+the ongoing conference the site is in (mcu/runtime/site_devices.py); like confCtrl they are accepted
 asynchronously and refused without any change. The directory operations go to the
 scheduler, which persists them in its store.
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from gateway.convert import (
     camera_command_from_wire,
+    flag_to_wire,
     inputs_to_aux_streams,
     inputs_to_sources_info,
     page_info_to_wire,
@@ -29,9 +30,8 @@ from gateway.convert import (
     terminal_to_wire,
     version_to_wire,
 )
-from gateway.convert import flag_to_wire as _yes_no  # 1 / 0
 from gateway.directory_query import query_directory
-from gateway.services.conf_ctrl import runtime_of
+from gateway.services.common import runtime_of
 from gateway.soap import GatewayService, Reply, operation, request_context
 from mcu.errors import DomainError, Fault
 
@@ -42,56 +42,56 @@ class SiteMgrService(GatewayService):
     @operation("setAuxStreamEx")
     def setAuxStreamEx(ctx, siteUri, controlCode):  # noqa: N802, N803
         send = not reads_one(controlCode)
-        runtime_of(ctx).set_aux_stream(siteUri, send)
+        runtime_of(ctx).devices.set_aux_stream(siteUri, send)
         return Reply()
 
     @operation("queryAuxStreamSourcesEx")
     def queryAuxStreamSourcesEx(ctx, siteUri):  # noqa: N802, N803
-        inputs = runtime_of(ctx).aux_stream_sources(siteUri)
+        inputs = runtime_of(ctx).devices.aux_stream_sources(siteUri)
         return Reply(auxStreams=inputs_to_aux_streams(inputs))
 
     @operation("queryMainStreamSourcesEx")
     def queryMainStreamSourcesEx(ctx, siteUri):  # noqa: N802, N803
         # the reference names the list auxStreams here too
-        inputs = runtime_of(ctx).main_stream_sources(siteUri)
+        inputs = runtime_of(ctx).devices.main_stream_sources(siteUri)
         return Reply(auxStreams=inputs_to_aux_streams(inputs))
 
     @operation("queryVideoOutSrcStateEx")
     def queryVideoOutSrcStateEx(ctx, siteUri):  # noqa: N802, N803
-        inputs = runtime_of(ctx).video_input_states(siteUri)
+        inputs = runtime_of(ctx).devices.video_input_states(siteUri)
         return Reply(videoSourcesInfos=inputs_to_sources_info(inputs))
 
     @operation("setVideoOutSrcEx")
     def setVideoOutSrcEx(ctx, siteUri, hdOut, videoSrc):  # noqa: N802, N803
-        runtime_of(ctx).set_video_output(siteUri, hdOut, videoSrc)
+        runtime_of(ctx).devices.set_video_output(siteUri, hdOut, videoSrc)
         return Reply()
 
     @operation("ctrlCameraEx")
     def ctrlCameraEx(ctx, siteUri, cameraControl):  # noqa: N802, N803
-        runtime_of(ctx).control_camera(siteUri, camera_command_from_wire(cameraControl))
+        runtime_of(ctx).devices.control_camera(siteUri, camera_command_from_wire(cameraControl))
         return Reply()
 
     @operation("setMainAuxStreamSourcesEx")
     def setMainAuxStreamSourcesEx(ctx, siteUri, localMainSrcs, localAuxSrc):  # noqa: N802, N803
         main = [source for source in localMainSrcs or () if source is not None]
-        runtime_of(ctx).set_stream_sources(siteUri, main, localAuxSrc)
+        runtime_of(ctx).devices.set_stream_sources(siteUri, main, localAuxSrc)
         return Reply()
 
     @operation("isSendAuxStreamEx")
     def isSendAuxStreamEx(ctx, siteUri):  # noqa: N802, N803
-        return Reply(result=_yes_no(runtime_of(ctx).is_sending_aux(siteUri)))
+        return Reply(result=flag_to_wire(runtime_of(ctx).devices.is_sending_aux(siteUri)))
 
     @operation("isReceiveRemAuxStrmEx")
     def isReceiveRemAuxStrmEx(ctx, siteUri):  # noqa: N802, N803
-        return Reply(result=_yes_no(runtime_of(ctx).is_receiving_aux(siteUri)))
+        return Reply(result=flag_to_wire(runtime_of(ctx).devices.is_receiving_aux(siteUri)))
 
     @operation("isConnectAuxSourceEx")
     def isConnectAuxSourceEx(ctx, siteUri):  # noqa: N802, N803
-        return Reply(result=_yes_no(runtime_of(ctx).has_aux_source(siteUri)))
+        return Reply(result=flag_to_wire(runtime_of(ctx).devices.has_aux_source(siteUri)))
 
     @operation("querySiteVersionInfoEx")
     def querySiteVersionInfoEx(ctx, siteUri):  # noqa: N802, N803
-        version = runtime_of(ctx).site_version(siteUri)
+        version = runtime_of(ctx).devices.site_version(siteUri)
         return Reply(siteDeviceVersionInfo=version_to_wire(version))
 
     @operation("querySitesInfoEx")

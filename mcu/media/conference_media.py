@@ -43,6 +43,7 @@ from mcu.events import (
     VideoSourceChanged,
 )
 from mcu.layouts import layout_mode
+from mcu.live_conference import CONFERENCE_TARGET
 from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput, MixResult
 from mcu.media.compositor import Compositor
 from mcu.media.encoder_group import EncoderGroup, GroupKey
@@ -58,7 +59,6 @@ from rtc.codec_preferences import OPUS
 
 log = logging.getLogger(__name__)
 
-CONFERENCE_PICTURE = ""  # LayoutChanged target of the conference's own CP picture
 CP_NONE = 0
 FULL_SCREEN = layout_mode("CP_1_1").value
 DEFAULT_TICK_FPS = 30
@@ -248,13 +248,13 @@ class ConferenceMedia:
             return PictureKey(PictureKind.SITE, broadcast)
         if not self.broadcast_cp and viewer in self.layouts:
             return PictureKey(PictureKind.CP, viewer)
-        return PictureKey(PictureKind.CP, CONFERENCE_PICTURE)
+        return PictureKey(PictureKind.CP, CONFERENCE_TARGET)
 
     def picture_settings(self, picture: PictureKey) -> PictureSettings:
         if picture.kind == PictureKind.SITE:
             return PictureSettings(FULL_SCREEN, (picture.target,), None, None)
         mode, sub_pics = self.layouts.get(
-            picture.target, self.layouts.get(CONFERENCE_PICTURE, (CP_NONE, ()))
+            picture.target, self.layouts.get(CONFERENCE_TARGET, (CP_NONE, ()))
         )
         speaking = self.speaking if self.audio_switch else None
         return PictureSettings(mode, sub_pics, self.broadcast_site, speaking)

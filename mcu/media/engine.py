@@ -10,19 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from mcu.calls import Call
 from mcu.errors import DomainError, Fault
-from mcu.events import ConferenceEnded, ConferenceStarted, RuntimeEvent
+from mcu.events import ConferenceEnded, ConferenceEvent, ConferenceStarted, RuntimeEvent
 from mcu.media.conference_media import ConferenceMedia, GroupStats
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, H264
 from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import EncoderTuning
 from mcu.model import VideoFormat
+from mcu.runtime import ConferenceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +52,21 @@ class ConferenceMediaStats:
 
 
 class MediaEngine:
-    def __init__(self, runtime: Any, settings: MediaSettings | None = None) -> None:
+    def __init__(self, runtime: ConferenceRuntime, settings: MediaSettings | None = None) -> None:
         self.runtime = runtime
         self.settings = settings or MediaSettings()
         self.conferences: dict[str, ConferenceMedia] = {}
         self._executor = ThreadPoolExecutor(
             max_workers=self.settings.workers, thread_name_prefix="media"
         )
-        self._unsubscribe: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         """Follow the runtime from now on (conferences already live get their media too)."""
         if self._unsubscribe is None:
             self._unsubscribe = self.runtime.subscribe(self.on_event)
-            for conf_id in self.runtime.live_conference_ids():
+            for conf_id in self.runtime.conferences.ids():
                 self._start_conference(conf_id)
 
     async def close(self) -> None:
@@ -87,8 +88,8 @@ class MediaEngine:
                 task = asyncio.get_running_loop().create_task(media.close())
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
-        else:
-            media = self.conferences.get(getattr(event, "conf_id", ""))
+        elif isinstance(event, ConferenceEvent):
+            media = self.conferences.get(event.conf_id)
             if media is not None:
                 media.apply(event)
 
@@ -101,7 +102,7 @@ class MediaEngine:
             rate = None
         media = ConferenceMedia(
             conf_id,
-            report_levels=self.runtime.report_audio_levels,
+            report_levels=self.runtime.voice.report_audio_levels,
             executor=self._executor,
             conference_rate=rate,
             default_format=self.settings.default_format,

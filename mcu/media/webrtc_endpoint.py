@@ -39,6 +39,7 @@ from mcu.media.engine import MediaEngine
 from mcu.media.output_format import H264, VIDEO_CODECS
 from mcu.media.site_media import SiteMedia
 from mcu.model import Conference, DirectorySite, SiteCallState, SiteType, VideoProtocol
+from mcu.runtime import ConferenceRuntime
 from rtc.aiortc_hooks import on_keyframe_request
 from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.codec_preferences import (
@@ -134,8 +135,8 @@ def unanswered_bye_failure(reason: str) -> ErrorInfo:
     return CallFailure.CALLEE_REJECTED.info(f"terminal: {reason}" if reason else "")
 
 
-def find_live_conference(runtime: Any, access_code: str) -> Conference | None:
-    for conf_id in runtime.live_conference_ids():
+def find_live_conference(runtime: ConferenceRuntime, access_code: str) -> Conference | None:
+    for conf_id in runtime.conferences.ids():
         try:
             conference = runtime.scheduler.get(conf_id)
         except DomainError:
@@ -291,7 +292,7 @@ class WebRtcEndpoint:
         registration: Registration,
         send: Send,
         engine: MediaEngine,
-        runtime: Any,
+        runtime: ConferenceRuntime,
         device: TerminalDevice | None = None,
     ) -> None:
         self.registration = registration
@@ -387,7 +388,7 @@ class WebRtcEndpoint:
             self._refuse(message.call_id, WRONG_PASSWORD, "wrong conference password")
             return
         try:
-            call = self.runtime.accept_dial_in(conference.conf_id, self)
+            call = self.runtime.lifecycle.accept_dial_in(conference.conf_id, self)
         except DomainError as error:
             self._refuse(message.call_id, DIAL_IN_REFUSED, str(error))
             return

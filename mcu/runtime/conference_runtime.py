@@ -1,0 +1,63 @@
+"""ConferenceRuntime: builds the parts of the live conference runtime and holds them.
+
+Callers talk to the part they need (`runtime.control.set_video_source(...)`,
+`runtime.status.site_statuses(...)`); the facade itself only reconciles with the scheduler
+and lets listeners subscribe to events. See the package docstring (mcu/runtime/__init__.py)
+for what each part holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mcu.calls import Dialer, RegistryDialer
+from mcu.clock import Clock
+from mcu.endpoints import EndpointRegistry
+from mcu.events import EventBus, Listener
+from mcu.runtime.control import ConferenceControl
+from mcu.runtime.lifecycle import Lifecycle
+from mcu.runtime.live_conferences import LiveConferences, SchedulerView
+from mcu.runtime.recording import Recording
+from mcu.runtime.site_devices import SiteDevices
+from mcu.runtime.status import StatusQueries
+from mcu.runtime.voice_switching import VoiceSwitching
+
+
+class ConferenceRuntime:
+    """registry: the reachable terminals (signalling registers them); dialer: how calls are
+    placed (default: offer them to the registered endpoint); call_timeout: seconds a call
+    may stay unanswered; speaker_hold: seconds a site must stay loudest to become the
+    speaker."""
+
+    def __init__(
+        self,
+        scheduler: SchedulerView,
+        clock: Clock,
+        *,
+        registry: EndpointRegistry | None = None,
+        dialer: Dialer | None = None,
+        call_timeout: float = 30.0,
+        speaker_hold: float = 0.0,
+    ) -> None:
+        self.scheduler = scheduler
+        self.registry = registry if registry is not None else EndpointRegistry()
+        self.events = EventBus()
+        self.conferences = LiveConferences(scheduler, self.events, self.reconcile)
+        self.lifecycle = Lifecycle(
+            self.conferences,
+            dialer if dialer is not None else RegistryDialer(self.registry),
+            call_timeout,
+        )
+        self.status = StatusQueries(self.conferences)
+        self.control = ConferenceControl(self.conferences)
+        self.recording = Recording(self.conferences)
+        self.devices = SiteDevices(self.conferences, self.registry)
+        self.voice = VoiceSwitching(self.conferences, clock, speaker_hold)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Register a listener for runtime events; returns a function that unsubscribes."""
+        return self.events.subscribe(listener)
+
+    def reconcile(self) -> None:
+        """Bring live state in line with the scheduler: start, update and end conferences."""
+        self.lifecycle.reconcile()

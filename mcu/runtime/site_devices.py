@@ -1,0 +1,194 @@
+"""A site's devices (WS/T 546 siteMgr): its content (aux) stream, video inputs and outputs,
+main/aux stream sources and cameras.
+
+Operations name only the site; they act in the ongoing conference the site is in
+(LiveConferences.conference_of) and most need it joined (SITE_NOT_CONNECTED otherwise).
+What a terminal has (its inputs, its version) comes from its own description
+(mcu/endpoints.py TerminalDevice): from its registration, or from the endpoint that
+answered its call. Changes are emitted like every control operation's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mcu.endpoints import DeviceVersion, EndpointRegistry, TerminalDevice, VideoInput
+from mcu.errors import DomainError, Fault
+from mcu.events import (
+    CameraCommanded,
+    PresentationChanged,
+    StreamSourcesChanged,
+    VideoOutputChanged,
+)
+from mcu.live_conference import CameraCommand, CameraState
+from mcu.runtime.control import take_presentation_token
+from mcu.runtime.live_conferences import LiveConferences
+
+HD_OUTPUTS = range(0, 7)  # 0..4 HD1..HD5, 5..6 SD1..SD2
+VIDEO_OUT_SOURCES = range(0, 4)  # local main, local aux, remote main, remote aux
+CAMERA_STATES = range(0, 2)  # 0 local camera, 1 far-end camera
+CAMERA_ACTIONS = range(0, 24)
+PRESET_ACTIONS = frozenset({18, 19, 20})  # store / activate / clear preset: camPos required
+SELECT_SOURCE_ACTION = 21
+STORE_PRESET, ACTIVATE_PRESET, CLEAR_PRESET = 18, 19, 20
+NO_PRESET = 255  # camPos when the action is not a preset action
+PRESET_POSITIONS = range(0, 255)
+
+
+class SiteDevices:
+    def __init__(self, conferences: LiveConferences, registry: EndpointRegistry) -> None:
+        self.conferences = conferences
+        self.events = conferences.events
+        self.registry = registry
+
+    def device(self, uri: str) -> TerminalDevice:
+        """The terminal's own description: from its registration, or from the endpoint that
+        answered its call."""
+        endpoint = self.registry.lookup(uri)
+        if endpoint is None:
+            for live in self.conferences.all():
+                site = live.sites.get(uri)
+                if site is not None and site.connected and site.call and site.call.endpoint:
+                    endpoint = site.call.endpoint
+                    break
+        if endpoint is None:
+            raise DomainError(Fault.SITE_NOT_CONNECTED, f"{uri} is not reachable")
+        return endpoint.device
+
+    def site_version(self, uri: str) -> DeviceVersion:
+        return self.device(uri).version
+
+    # ------------------------------------------------------------------ content (aux) stream
+
+    def set_aux_stream(self, uri: str, send: bool) -> None:
+        """setAuxStreamEx (wire controlCode 0 = start, 1 = stop): the site starts sending its
+        content stream, taking the presentation token unless another site locked it."""
+        live, site = self.conferences.conference_of(uri, connected=True)
+        if send:
+            if live.presentation_locked and live.presentation != uri:
+                raise DomainError(Fault.PRESENTATION_LOCKED, f"locked by {live.presentation}")
+            if not any(port.connected for port in self.device(uri).aux_inputs):
+                raise DomainError(Fault.NOT_SUPPORTED, f"{uri} has no aux source connected")
+            take_presentation_token(live, uri)
+            site.sending_aux = True
+            self.events.emit(PresentationChanged(live.conf_id, uri, live.presentation_locked))
+        elif site.sending_aux or live.presentation == uri:
+            site.sending_aux = False
+            if live.presentation == uri:
+                live.presentation, live.presentation_locked = None, False
+            self.events.emit(
+                PresentationChanged(live.conf_id, live.presentation, live.presentation_locked)
+            )
+
+    def is_sending_aux(self, uri: str) -> bool:
+        _, site = self.conferences.conference_of(uri, connected=True)
+        return site.sending_aux
+
+    def is_receiving_aux(self, uri: str) -> bool:
+        """Another joined site of the same conference is sending content."""
+        live, _ = self.conferences.conference_of(uri, connected=True)
+        holder = live.sites.get(live.presentation) if live.presentation else None
+        return holder is not None and holder.uri != uri and holder.sending_aux
+
+    def has_aux_source(self, uri: str) -> bool:
+        """isConnectAuxSourceEx: a source is plugged into one of the terminal's aux inputs."""
+        return any(port.connected for port in self.device(uri).aux_inputs)
+
+    # ------------------------------------------------------------------ inputs and outputs
+
+    def aux_stream_sources(self, uri: str) -> list[VideoInput]:
+        return list(self.device(uri).aux_inputs)
+
+    def main_stream_sources(self, uri: str) -> list[VideoInput]:
+        return list(self.device(uri).main_inputs)
+
+    def video_input_states(self, uri: str) -> list[VideoInput]:
+        """queryVideoOutSrcStateEx: every input with whether a source is plugged in."""
+        return list(self.device(uri).inputs)
+
+    def set_video_output(self, uri: str, hd_out: int, video_src: int) -> None:
+        """setVideoOutSrcEx: hdOut 0..6 (HD1..HD5, SD1, SD2), videoSrc 0..3 (local main,
+        local aux, remote main, remote aux)."""
+        if hd_out not in HD_OUTPUTS:
+            raise DomainError(Fault.OUT_OF_RANGE, f"hdOut {hd_out} not in 0..6")
+        if video_src not in VIDEO_OUT_SOURCES:
+            raise DomainError(Fault.OUT_OF_RANGE, f"videoSrc {video_src} not in 0..3")
+        live, site = self.conferences.conference_of(uri, connected=True)
+        site.video_outputs[hd_out] = video_src
+        self.events.emit(VideoOutputChanged(live.conf_id, uri, hd_out, video_src))
+
+    def video_outputs(self, uri: str) -> dict[int, int]:
+        _, site = self.conferences.conference_of(uri, connected=True)
+        return dict(site.video_outputs)
+
+    def set_stream_sources(self, uri: str, main_sources: Sequence[int], aux_source: int) -> None:
+        """setMainAuxStreamSourcesEx: main inputs (1..n) and the aux input, each an input of
+        the terminal able to feed that stream."""
+        if not main_sources:
+            raise DomainError(Fault.MISSING_PARAMETER, "localMainSrcs")
+        device = self.device(uri)
+        main_ids = {port.id for port in device.main_inputs}
+        aux_ids = {port.id for port in device.aux_inputs}
+        for source in main_sources:
+            if source not in main_ids:
+                raise DomainError(Fault.OUT_OF_RANGE, f"localMainSrcs {source} not a main input")
+        if aux_source not in aux_ids:
+            raise DomainError(Fault.OUT_OF_RANGE, f"localAuxSrc {aux_source} not an aux input")
+        live, site = self.conferences.conference_of(uri, connected=True)
+        site.main_sources, site.aux_source = tuple(main_sources), aux_source
+        self.events.emit(StreamSourcesChanged(live.conf_id, uri, site.main_sources, aux_source))
+
+    def stream_sources(self, uri: str) -> tuple[tuple[int, ...], int | None]:
+        _, site = self.conferences.conference_of(uri, connected=True)
+        return site.main_sources, site.aux_source
+
+    # ------------------------------------------------------------------ cameras
+
+    def control_camera(self, uri: str, command: CameraCommand) -> None:
+        """ctrlCameraEx. camState 0/1, camAction 0..23; preset actions (18 store, 19 activate,
+        20 clear) need camPos 0..254, other actions take no camPos (None or 255); camSrc is an
+        input of the terminal. Activating a preset that was never stored is refused."""
+        if command.cam_state not in CAMERA_STATES:
+            raise DomainError(Fault.OUT_OF_RANGE, f"camState {command.cam_state} not 0 or 1")
+        if command.action not in CAMERA_ACTIONS:
+            raise DomainError(Fault.OUT_OF_RANGE, f"camAction {command.action} not in 0..23")
+        position = command.position
+        if command.action in PRESET_ACTIONS:
+            if position is None:
+                raise DomainError(Fault.MISSING_PARAMETER, "camPos is required for presets")
+            if position not in PRESET_POSITIONS:
+                raise DomainError(Fault.OUT_OF_RANGE, f"camPos {position} not in 0..254")
+        elif position not in (None, NO_PRESET):
+            raise DomainError(Fault.OUT_OF_RANGE, f"camPos must be 255 for action {command.action}")
+        else:
+            position = None
+        if self.device(uri).input(command.source) is None:
+            raise DomainError(Fault.OUT_OF_RANGE, f"camSrc {command.source} not an input of {uri}")
+        live, site = self.conferences.conference_of(uri, connected=True)
+        camera = site.camera
+        key = (command.cam_state, command.source)
+        if command.action == ACTIVATE_PRESET and position not in camera.presets.get(key, set()):
+            raise DomainError(Fault.OUT_OF_RANGE, f"no preset {position} stored on camSrc {key[1]}")
+        if position is not None:  # a preset action: store, activate or clear
+            if command.action == STORE_PRESET:
+                camera.presets.setdefault(key, set()).add(position)
+            elif command.action == ACTIVATE_PRESET:
+                camera.active_preset[key] = position
+            elif command.action == CLEAR_PRESET:
+                camera.presets.get(key, set()).discard(position)
+                if camera.active_preset.get(key) == position:
+                    del camera.active_preset[key]
+        elif command.action == SELECT_SOURCE_ACTION:
+            camera.selected_source = command.source
+        normalised = CameraCommand(command.cam_state, command.action, position, command.source)
+        camera.last_command = normalised
+        self.events.emit(
+            CameraCommanded(
+                live.conf_id, uri, command.cam_state, command.action, position, command.source
+            )
+        )
+
+    def camera_state(self, uri: str) -> CameraState:
+        """The last camera command and stored presets of a joined site."""
+        _, site = self.conferences.conference_of(uri, connected=True)
+        return site.camera
