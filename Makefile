@@ -18,8 +18,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/mcu-sim serve
 
-test: $(STAMP)
-	$(VENV)/bin/ruff check app mcu gateway terminals rtc benchmarks tests
+test: lint
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
@@ -30,6 +29,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check app mcu gateway terminals rtc benchmarks tests
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) data

@@ -37,6 +37,7 @@ from gateway.wire import ALL_OPERATIONS, TNS, OperationSpec, datetime_text
 from mcu.errors import DomainError
 
 if TYPE_CHECKING:
+    from gateway.server import Gateway
     from gateway.sessions import Session, SessionStore
 
 log = logging.getLogger("gateway.soap")
@@ -72,7 +73,7 @@ class RequestContext:
     """Per request, in spyne's ctx.udc. `gateway` is what build_app wired together
     (sessions, scheduler, runtime, clock, settings, numbering)."""
 
-    gateway: Any
+    gateway: Gateway
     client_address: str
     session_id: str | None
     session: Session | None = None

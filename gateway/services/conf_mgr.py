@@ -27,7 +27,7 @@ Decisions where the standard is silent:
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from gateway import convert
 from gateway.convert import site_uris
@@ -61,7 +61,7 @@ def _status_code(call: RequestContext, conference: Conference) -> int:
     return int(state)
 
 
-def _window(begin, duration: timedelta | None):
+def _window(begin: datetime, duration: timedelta | None) -> tuple[datetime, timedelta]:
     convert.require_aware(begin, "beginTime")
     if duration is None or duration <= timedelta(0):
         raise DomainError(Fault.BAD_TIME, "duration must be positive")
