@@ -1,4 +1,4 @@
-"""The wire schema: spyne declarations mirroring shared/reference/esdk_tp_professional.wsdl.
+"""The wire schema: spyne declarations mirroring reference/esdk_tp_professional.wsdl.
 
 Everything SOAP-facing derives from this module: the request parser, the response
 serializer and the served WSDL. Names, order, types and cardinalities follow the
