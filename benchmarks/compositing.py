@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fractions
 import json
 import os
 import sys
@@ -139,7 +140,8 @@ def ffmpeg_graph(
     rects = pixel_rects(mode, *OUTPUT_SIZE)
     width, height = SOURCE_SIZE
     buffers = [
-        graph.add_buffer(width=width, height=height, format="yuv420p", time_base="1/30")
+        graph.add_buffer(width=width, height=height, format=av.VideoFormat("yuv420p"),
+                         time_base=fractions.Fraction(1, 30))
         for _ in rects
     ]
     tails = []
@@ -180,6 +182,7 @@ def ffmpeg_graph(
             frame.pts = tick
             buffer.push(frame)
         picture = sink.pull()
+        assert isinstance(picture, av.VideoFrame)  # a video graph's sink
         if picture.width != OUTPUT_SIZE[0] or picture.height != OUTPUT_SIZE[1]:
             raise RuntimeError(f"ffmpeg graph for {mode.name} made {picture.width}x{picture.height}")
         if keep is not None:

@@ -543,7 +543,7 @@ def _conference_result(
     before_groups, after_groups = groups_of(before_stats), groups_of(after_stats)
     groups = [
         GroupResult(
-            picture=key[0] or "cp",
+            picture=key[0],
             format=key[1],
             sites=len(group["sites"]),
             encoded_fps=round(
@@ -615,9 +615,12 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
     timing = {"warmup_s": args.warmup, "window_s": args.window}
     results: list[ScenarioResult] = []
     for count in range(1, args.max_conferences + 1):
+
+        def plans_for(fleet: TerminalFleet, count: int = count) -> list[ConferencePlan]:
+            return four_site_plans(count, fleet.uris)
+
         result = await measure_fresh(
-            f"{count} x 4-site 1080p30", lambda fleet, count=count: four_site_plans(
-                count, fleet.uris), count, 0, TARGET_FPS, timing)
+            f"{count} x 4-site 1080p30", plans_for, count, 0, TARGET_FPS, timing)
         results.append(result)
         if not result.held:
             break

@@ -1,8 +1,9 @@
 """The one table from domain faults (mcu.errors.Fault) to wire result codes, plus the
 codes the gateway itself answers (success, sessions, login).
 
-Each code is taken from shared/reference/error-codes-esdk.tsv (eSDK side, 5704622xx,
-5707898xx, 571052032, 21300000xx) or error-codes-smc.tsv (platform side) with the
+Each code is taken from error-codes-esdk.tsv (eSDK side, 5704622xx, 5707898xx, 571052032,
+21300000xx) or error-codes-smc.tsv (platform side) of the reference folder shared beside the
+repository (../shared/reference/; not in the repository's reference/ copy) with the
 closest meaning; the Chinese description is quoted so a reader can check the choice.
 """
 

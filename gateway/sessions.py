@@ -1,4 +1,6 @@
-"""Sessions of the TP.Common login protocol (shared/reference/README.md).
+"""Sessions of the TP.Common login protocol (README.md of the reference folder shared beside
+the repository, ../shared/reference/README.md; the repository's reference/README.md only
+describes its copy).
 
 LoginRequest opens a *challenged* session (cookie JSESSIONID) holding 16 random bytes;
 Authenticate proves knowledge of the password against that challenge and, on success,

@@ -1,4 +1,4 @@
-"""The wire schema: spyne declarations mirroring shared/reference/esdk_tp_professional.wsdl.
+"""The wire schema: spyne declarations mirroring reference/esdk_tp_professional.wsdl.
 
 Everything SOAP-facing derives from this module: the request parser, the response
 serializer and the served WSDL. Names, order, types and cardinalities follow the
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from spyne import ComplexModel
+from spyne.model import ModelBase
 from spyne.model.binary import ByteArray
 from spyne.model.primitive import DateTime, Double, Duration, Integer32, Unicode
 
@@ -80,8 +81,8 @@ class OperationSpec:
 
     name: str
     port: str
-    request: list[tuple[str, type]]
-    response: list[tuple[str, type]]
+    request: list[tuple[str, type[ModelBase]]]  # spyne model classes (customized)
+    response: list[tuple[str, type[ModelBase]]]
     namespace: str = TNS  # of the request and response elements
 
     @property

@@ -1,11 +1,12 @@
 """The 50 continuous-presence modes of WS/T 546 table 63, as one table of rectangles.
 
-Geometry follows shared/reference/LAYOUTS.md. Every pane is a rectangle in
-units of a per-mode grid (`x_cells` columns by `y_cells` rows of the canvas),
-so fractions stay exact and two panes that share an edge on paper share the
-same pixel edge at any output size. Pane 0 is the main pane; the others are
-in reading order (top edge, then left edge). The compositor and the gallery
-only read this table: nothing anywhere special-cases a mode.
+Geometry follows LAYOUTS.md of the reference folder shared beside the repository
+(../shared/reference/LAYOUTS.md; the repository's reference/cp-layouts/ has the icons).
+Every pane is a rectangle in units of a per-mode grid (`x_cells` columns by `y_cells` rows
+of the canvas), so fractions stay exact and two panes that share an edge on paper share the
+same pixel edge at any output size. Pane 0 is the main pane; the others are in reading order
+(top edge, then left edge). The compositor and the gallery only read this table: nothing
+anywhere special-cases a mode.
 """
 
 from __future__ import annotations

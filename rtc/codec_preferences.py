@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from aiortc import RTCRtpCodecCapability, RTCRtpSender
+from aiortc import RTCRtpCodecCapability, RTCRtpCodecParameters, RTCRtpSender
 from aiortc.sdp import SessionDescription
 
 Kind = Literal["audio", "video"]
@@ -30,8 +30,9 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-def rtp_name(codec: RTCRtpCodecCapability) -> str:
-    """"OPUS", "G722", "PCMU", "H264", "VP8", "RTX"."""
+def rtp_name(codec: RTCRtpCodecCapability | RTCRtpCodecParameters) -> str:
+    """"OPUS", "G722", "PCMU", "H264", "VP8", "RTX": of a capability or of a negotiated
+    SDP's codec."""
     return codec.mimeType.split("/", 1)[1].upper()
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, SupportsFloat
 
 import cv2
 import numpy as np
@@ -51,7 +51,22 @@ _SEARCH_MIN_WIDTH = 400
 # A region whose luma hardly varies (black, grey placeholder) cannot hold a marker.
 _FLAT_LUMA_STD = 6.0
 
-Rect = Sequence[float] | Any  # (x, y, w, h) as fractions of the frame, or an object with .x .y .w .h
+
+
+class FractionRect(Protocol):
+    """A rectangle as fractions of the frame with .x .y .w .h (mcu.layouts.PaneRect)."""
+
+    @property
+    def x(self) -> SupportsFloat: ...
+    @property
+    def y(self) -> SupportsFloat: ...
+    @property
+    def w(self) -> SupportsFloat: ...
+    @property
+    def h(self) -> SupportsFloat: ...
+
+
+Rect = Sequence[float] | FractionRect  # (x, y, w, h) as fractions of the frame, or a FractionRect
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +185,10 @@ def _pixel_window(shape: tuple[int, ...], rect: Rect | None) -> tuple[int, int, 
     height, width = shape[:2]
     if rect is None:
         return 0, 0, width, height
-    if hasattr(rect, "x"):
-        fx, fy, fw, fh = (float(rect.x), float(rect.y), float(rect.w), float(rect.h))
-    else:
+    if isinstance(rect, Sequence):
         fx, fy, fw, fh = (float(v) for v in rect)
+    else:
+        fx, fy, fw, fh = (float(rect.x), float(rect.y), float(rect.w), float(rect.h))
     x0, y0 = round(fx * width), round(fy * height)
     x1, y1 = round((fx + fw) * width), round((fy + fh) * height)
     x0, y0 = max(0, x0), max(0, y0)

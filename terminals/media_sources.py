@@ -101,6 +101,7 @@ def encode_loop(scene: CameraScene, codec: str, video_format: VideoFormat,
         raise ValueError(f"no encoder for {codec}")
     encoder_name, options = _ENCODERS[codec]
     context = av.CodecContext.create(encoder_name, "w")
+    assert isinstance(context, av.VideoCodecContext)  # libx264 and libvpx are video encoders
     context.width, context.height = video_format.width, video_format.height
     context.pix_fmt = "yuv420p"
     context.time_base = fractions.Fraction(1, video_format.fps)
@@ -143,7 +144,9 @@ class EncodedVideoTrack(MediaStreamTrack):
         super().__init__()
         self.site_index = site_index
         self.send_log = send_log
-        self._loop = loop
+        # Not `_loop`: that is the event loop of pyee's AsyncIOEventEmitter (the track's base),
+        # which it uses to schedule coroutine listeners.
+        self._encoded = loop
         self._loop_ready = asyncio.Event()
         if loop is not None:
             self._loop_ready.set()
@@ -155,11 +158,11 @@ class EncodedVideoTrack(MediaStreamTrack):
 
     @property
     def loop(self) -> EncodedLoop | None:
-        return self._loop
+        return self._encoded
 
     def use_loop(self, loop: EncodedLoop) -> None:
         """Send this loop (the negotiated codec's) from its first keyframe on."""
-        self._loop = loop
+        self._encoded = loop
         self._frame_index = 0
         self._loop_ready.set()
 
@@ -176,7 +179,7 @@ class EncodedVideoTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         await self._loop_ready.wait()
-        loop = self._loop
+        loop = self._encoded
         assert loop is not None
         fps = loop.video_format.fps
         now = time.time()
@@ -265,6 +268,7 @@ def _stereo_frame(samples: np.ndarray, pts: int) -> av.AudioFrame:
 def decode_packets(codec: str, packets: list[bytes]) -> list[np.ndarray]:
     """Decode a sequence of packets of `codec` to BGR pictures (tests and tools)."""
     decoder = av.CodecContext.create({"H264": "h264", "VP8": "vp8"}[codec], "r")
+    assert isinstance(decoder, av.VideoCodecContext)
     pictures = []
     for data in packets:
         for frame in decoder.decode(av.Packet(data)):

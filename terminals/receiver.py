@@ -105,6 +105,7 @@ class VideoReceiver:
         try:
             while True:
                 frame = await track.recv()
+                assert isinstance(frame, av.VideoFrame)  # a remote track yields decoded frames
                 self.on_frame(frame, time.time())
         except MediaStreamError:
             pass
@@ -211,7 +212,9 @@ class AudioReceiver:
     async def consume(self, track: MediaStreamTrack) -> None:
         try:
             while True:
-                self.on_frame(await track.recv())
+                frame = await track.recv()
+                assert isinstance(frame, av.AudioFrame)  # a remote track yields decoded frames
+                self.on_frame(frame)
         except MediaStreamError:
             pass
 

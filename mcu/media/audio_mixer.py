@@ -243,7 +243,7 @@ class SiteAudioTrack(MediaStreamTrack):
         self._backlog.append(item)
         self._ready.set()
 
-    async def recv(self) -> av.AudioFrame | av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.AudioFrame | av.Packet:
         while not self._backlog:
             if self.readyState != "live":
                 raise MediaStreamError

@@ -47,6 +47,7 @@ class _PyAvEncoder(ABC):
     def __init__(self, output: OutputFormat, tuning: EncoderTuning) -> None:
         self.format = output
         context = av.CodecContext.create(self.codec_name, "w")
+        assert isinstance(context, av.VideoCodecContext)  # libx264 and libvpx are video encoders
         context.width, context.height = output.width, output.height
         context.pix_fmt = "yuv420p"
         context.time_base = VIDEO_TIME_BASE
@@ -55,10 +56,11 @@ class _PyAvEncoder(ABC):
         context.gop_size = output.fps * SAFETY_KEYFRAME_SECONDS
         context.thread_count = tuning.threads
         self._configure(context, output, tuning)
-        self._context = context
+        self._context: av.VideoCodecContext | None = context
 
     @abstractmethod
-    def _configure(self, context, output: OutputFormat, tuning: EncoderTuning) -> None:
+    def _configure(self, context: av.VideoCodecContext, output: OutputFormat,
+                   tuning: EncoderTuning) -> None:
         """The codec's own options (preset, real-time settings) on the new context."""
 
     def encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> list[av.Packet]:
@@ -68,6 +70,8 @@ class _PyAvEncoder(ABC):
         # The compositor reuses its output frame: reset the type so one forced keyframe does
         # not make every later frame a keyframe.
         frame.pict_type = av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
+        if self._context is None:
+            raise RuntimeError(f"{self.codec_name} encoder is closed")
         packets = list(self._context.encode(frame))
         for packet in packets:
             packet.time_base = VIDEO_TIME_BASE
@@ -80,7 +84,8 @@ class _PyAvEncoder(ABC):
 class X264Encoder(_PyAvEncoder):
     codec_name = "libx264"
 
-    def _configure(self, context, output: OutputFormat, tuning: EncoderTuning) -> None:
+    def _configure(self, context: av.VideoCodecContext, output: OutputFormat,
+                   tuning: EncoderTuning) -> None:
         context.max_b_frames = 0
         context.profile = "Baseline"  # what aiortc and browsers offer (profile-level-id 42e01f)
         context.options = {
@@ -94,7 +99,8 @@ class X264Encoder(_PyAvEncoder):
 class Vp8Encoder(_PyAvEncoder):
     codec_name = "libvpx"
 
-    def _configure(self, context, output: OutputFormat, tuning: EncoderTuning) -> None:
+    def _configure(self, context: av.VideoCodecContext, output: OutputFormat,
+                   tuning: EncoderTuning) -> None:
         context.qmin, context.qmax = 2, 56
         context.options = {
             "deadline": "realtime",
