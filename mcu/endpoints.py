@@ -1,9 +1,10 @@
 """Endpoints the MCU can reach, and what a terminal says about itself.
 
-An Endpoint is the MCU's handle on one terminal (issue 4 implements it over WebSocket
-signalling). The registry maps URIs to registered endpoints; the default dialer asks it who
-is reachable. The terminal's device description answers the siteMgr queries (video inputs,
-version) truthfully, from what the terminal declared when it registered.
+An Endpoint is the MCU's handle on one terminal (mcu/media/webrtc_endpoint.py implements it
+over the WebSocket signalling). The registry maps URIs to registered endpoints; the default
+dialer asks it who is reachable. An endpoint's device description (video inputs, version)
+answers the siteMgr queries; the signalling does not carry one yet, so every WebRTC terminal
+is described by `simulated_terminal_device()`.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class Endpoint(Protocol):
 
 
 class EndpointRegistry:
-    """URI -> the registered endpoint. Empty until terminals register (issue 4)."""
+    """URI -> the registered endpoint. Empty until terminals register over signalling."""
 
     def __init__(self) -> None:
         self._endpoints: dict[str, Endpoint] = {}

@@ -501,7 +501,7 @@ def test_without_a_session_nothing_changes(conf, soap, post_raw):
 
 
 def test_sub_pics_naming_no_site_of_the_conference_are_kept_as_placeholder_panes(soap, conf):
-    # issue 3: "empty or unknown entries leave a pane on a 'no video' placeholder"
+    # empty or unknown entries leave a pane on a "no video" placeholder
     answer = soap.conf_ctrl.setContinuousPresenceEx(
         confId=conf, target="0", presenceMode=2, subPics=[UNKNOWN_SITE, A]
     )

@@ -1,4 +1,4 @@
-"""Acceptance of the media plane (issue 4) from the outside, with the real simulated terminals
+"""Acceptance of the media plane from the outside, with the real simulated terminals
 (terminals/, in this process or as an `mcu-sim terminals` process) against a real running
 server: what the terminals decode (site markers read in the panes) and hear (per-talker
 levels), and what the site statuses say.

@@ -346,7 +346,7 @@ class StalledDialIn(PeerTerminal):
 
 @pytest.mark.parametrize("no_candidates", [False, True])
 async def test_a_dial_in_is_in_conference_only_once_media_flows(server, http, no_candidates):
-    """An accepted join is not yet in conference (issue 4: ICE, DTLS and first media); a
+    """An accepted join is not yet in conference (that needs ICE, DTLS and first media); a
     dial-in whose media never comes ends not joined with 116, and the terminal gets bye."""
     stalled = StalledDialIn(C)
     stalled.no_candidates = no_candidates

@@ -2,7 +2,8 @@
 4.7) and the site directory (eSDK *SiteInfoEx), served at /services/siteMgr and
 /esdk/services/tpProfessionalSiteMgr.
 
-Terminal operations answer from what the terminal declared (mcu/endpoints.py) and act on
+Terminal operations answer from the terminal's endpoint's device description
+(mcu/endpoints.py: today the same simulated device for every WebRTC terminal) and act on
 the ongoing conference the site is in (mcu/runtime/site_devices.py); like confCtrl they are accepted
 asynchronously and refused without any change. The directory operations go to the
 scheduler, which persists them in its store.

@@ -3,9 +3,12 @@ main/aux stream sources and cameras.
 
 Operations name only the site; they act in the ongoing conference the site is in
 (LiveConferences.conference_of) and most need it joined (SITE_NOT_CONNECTED otherwise).
-What a terminal has (its inputs, its version) comes from its own description
-(mcu/endpoints.py TerminalDevice): from its registration, or from the endpoint that
-answered its call. Changes are emitted like every control operation's.
+What a terminal has (its inputs, its version) comes from its endpoint's description
+(mcu/endpoints.py TerminalDevice), found through its registration or the endpoint that
+answered its call; the signalling carries no description yet, so WebRTC terminals all
+have simulated_terminal_device(). Video outputs, stream sources and camera commands are
+kept as state and emitted as events; nothing in the media plane acts on them yet.
+Changes are emitted like every control operation's.
 """
 
 from __future__ import annotations
