@@ -34,13 +34,13 @@ from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import (
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
-    RtcpPacket,
     RtcpPsfbPacket,
     RtpPacket,
 )
 
 from rtc import aiortc_hooks, audio_level, ice
 from rtc.jitter_buffer import MarkerJitterBuffer, release_frames_at_marker
+from tests.rtc_stubs import RecordingTransport
 
 HOOKS = {
     "_RTCRtpReceiver__decoder_queue": "aiortc_hooks.replace_decoder_queue",
@@ -63,32 +63,6 @@ AIORTC_NAMES_ARE_ORIGINALS = (
 )
 PCMU = RTCRtpCodecParameters(mimeType="audio/PCMU", clockRate=8000, channels=1,
                              payloadType=0)
-
-
-class RecordingTransport:
-    """Stands in for the RTCDtlsTransport of a receiver or sender: keeps what it sends."""
-
-    state = "connected"
-    _stats_id = "transport"
-
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    async def _send_rtp(self, data: bytes) -> None:
-        self.sent.append(data)
-
-    def _register_rtp_receiver(self, receiver, parameters) -> None:
-        pass
-
-    def _unregister_rtp_receiver(self, receiver) -> None:
-        pass
-
-    def _get_stats(self) -> dict:
-        return {}
-
-    def rtcp(self, kind: type, fmt: int) -> list:
-        return [packet for data in self.sent for packet in RtcpPacket.parse(data)
-                if isinstance(packet, kind) and packet.fmt == fmt]
 
 
 class RecordingQueue(queue.Queue):

@@ -5,37 +5,17 @@ from __future__ import annotations
 
 from aiortc import RTCRtpReceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPacket, RtcpPsfbPacket, RtpPacket
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket
 
 from rtc.bandwidth_estimation import disable_bitrate_estimation
+from tests.rtc_stubs import RecordingTransport
 
 MEDIA_SSRC = 1234
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 
 
-class RecordingTransport:
-    """Stands in for the RTCDtlsTransport: keeps what the receiver sends."""
-
-    state = "connected"
-    _stats_id = "transport"
-
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    async def _send_rtp(self, data: bytes) -> None:
-        self.sent.append(data)
-
-    def _get_stats(self) -> dict:
-        return {}
-
-
-def remb_packets(sent: list[bytes]) -> list[RtcpPsfbPacket]:
-    return [
-        packet
-        for data in sent
-        for packet in RtcpPacket.parse(data)
-        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP
-    ]
+def remb_packets(transport: RecordingTransport) -> list[RtcpPsfbPacket]:
+    return transport.rtcp(RtcpPsfbPacket, RTCP_PSFB_APP)
 
 
 async def feed_three_seconds_of_video(receiver: RTCRtpReceiver) -> None:
@@ -60,7 +40,7 @@ async def test_a_receiver_estimates_and_sends_remb_by_default():
     transport = RecordingTransport()
     receiver = RTCRtpReceiver("video", transport)
     await feed_three_seconds_of_video(receiver)
-    assert remb_packets(transport.sent), "aiortc's default: REMB feedback while receiving"
+    assert remb_packets(transport), "aiortc's default: REMB feedback while receiving"
 
 
 async def test_without_estimation_no_remb_and_statistics_still_kept():
@@ -69,7 +49,7 @@ async def test_without_estimation_no_remb_and_statistics_still_kept():
     disable_bitrate_estimation(receiver)
     receiver._RTCRtpReceiver__codecs[VP8.payloadType] = VP8  # what receive() would set up
     await feed_three_seconds_of_video(receiver)
-    assert remb_packets(transport.sent) == []
+    assert remb_packets(transport) == []
     # Receiving goes on: the packets were counted for the receiver reports.
     stats = [s for s in (await receiver.getStats()).values()
              if s.type == "inbound-rtp" and s.ssrc == MEDIA_SSRC]
