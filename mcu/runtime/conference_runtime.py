@@ -15,6 +15,7 @@ from mcu.cdr import CallRecords
 from mcu.clock import Clock
 from mcu.endpoints import EndpointRegistry
 from mcu.events import EventBus, Listener
+from mcu.p2p_calls import PointToPointCalls
 from mcu.runtime.control import ConferenceControl
 from mcu.runtime.lifecycle import Lifecycle
 from mcu.runtime.live_conferences import LiveConferences, SchedulerView
@@ -61,6 +62,7 @@ class ConferenceRuntime:
         self.recording = Recording(self.conferences)
         self.devices = SiteDevices(self.conferences, self.registry)
         self.voice = VoiceSwitching(self.conferences, clock, speaker_hold)
+        self.p2p = PointToPointCalls(clock, self.call_records)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Register a listener for runtime events; returns a function that unsubscribes."""
