@@ -20,6 +20,7 @@ from aiohttp import web
 
 from gateway.server import GATEWAY, Gateway, build_app, ssl_context
 from gateway.settings import Settings
+from mcu.cdr import CallRecords
 from mcu.clock import Clock, SystemClock
 from mcu.runtime import SPEAKER_HOLD_SECONDS, ConferenceRuntime
 from mcu.scheduler import Scheduler, SchedulerSettings
@@ -76,6 +77,7 @@ async def running_server(
             clock,
             call_timeout=settings.call_timeout_seconds,
             speaker_hold=SPEAKER_HOLD_SECONDS,
+            call_records=CallRecords(store) if store is not None else None,
         )
     app = build_app(settings, scheduler, runtime, clock)
     runner = web.AppRunner(app, access_log=None)

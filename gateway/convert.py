@@ -29,6 +29,7 @@ from typing import Any, cast
 from gateway import wire
 from gateway.directory_query import SitePage
 from gateway.enum_numbering import EnumNumbering
+from mcu.cdr import MultiPointRecord, PointToPointRecord, RecordPage
 from mcu.endpoints import DeviceVersion, VideoInput
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
@@ -514,4 +515,68 @@ def terminal_to_wire(site: DirectorySite, numbering: EnumNumbering) -> wire.Term
 def page_info_to_wire(page: SitePage) -> wire.PagesInfoEx:
     return wire.PagesInfoEx(
         totalPages=page.total_pages, currentPage=page.current_page, totalRecords=page.total_records
+    )
+
+
+# -- call detail records (queryMultiPointCDREx, queryPointToPointCDREx) ---------------------
+
+
+def cdr_window(config: Any) -> tuple[datetime, timedelta, int, int]:
+    """(beginTime, duration, numberPerPage, currentPage) of a CDR query config; the domain
+    (mcu/cdr.py) checks their ranges."""
+    begin = require_aware(config.beginTime, "beginTime")
+    page = config.pageParam
+    if begin is None or config.duration is None:
+        raise DomainError(Fault.MISSING_PARAMETER, "queryConfig: beginTime, duration")
+    if page is None or page.numberPerPage is None or page.currentPage is None:
+        raise DomainError(Fault.MISSING_PARAMETER, "queryConfig.pageParam")
+    return begin, config.duration, page.numberPerPage, page.currentPage
+
+
+def cdr_end_point(end_point: Any) -> str | None:
+    """The URI of a PointToPointCDRQueryConfigEx.endPoint (None: every call). Its type is a
+    site type (SiteInfoEx.type numbering); it must be one, and does not narrow further: a
+    URI is one terminal with one protocol."""
+    if end_point is None:
+        return None
+    uri = text(end_point.siteUri)
+    if uri is None:
+        raise DomainError(Fault.MISSING_PARAMETER, "endPoint.siteUri")
+    enum_value(SiteType, end_point.type, None, "endPoint.type")
+    return uri
+
+
+def multipoint_cdr_to_wire(record: MultiPointRecord) -> wire.MultiPointCDREx:
+    return wire.MultiPointCDREx(
+        siteName=record.site_name,
+        siteUri=record.site_uri,
+        siteType=int(record.site_type),
+        participantType=record.participant_type,
+        rate=record.rate,
+        startTime=record.times.start,
+        endTime=record.times.ended,
+        conferenceName=record.conf_name,
+        conferenceId=record.conf_id,
+        conferenceCreater="",
+        billCode=record.bill_code,
+    )
+
+
+def point_to_point_cdr_to_wire(record: PointToPointRecord) -> wire.PointToPointCDREx:
+    return wire.PointToPointCDREx(
+        callingUri=record.calling_uri,
+        callingProtocol=int(record.calling_type),
+        calledUri=record.called_uri,
+        calledProtocol=int(record.called_type),
+        rate=record.rate,
+        startTime=record.times.start,
+        endTime=record.times.ended,
+    )
+
+
+def record_page_info_to_wire(page: RecordPage) -> wire.PagesInfoEx:
+    return wire.PagesInfoEx(
+        totalPages=page.total_pages,
+        currentPage=page.current_page,
+        totalRecords=page.total_records,
     )

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 
 from aiohttp import WSMsgType, web
 
+from gateway.p2p_relay import PointToPointRelay
 from mcu.events import RuntimeEvent, SiteCallStateChanged
 from mcu.media.engine import MediaEngine, MediaSettings
 from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
@@ -41,6 +42,7 @@ from rtc.signalling import (
     Join,
     Message,
     Ping,
+    PlaceCall,
     Pong,
     Register,
     Registered,
@@ -128,6 +130,11 @@ class TerminalConnection:
                 self.register(message)
             case Ringing() | Answer() | Decline() | Bye() | Join():
                 self.dispatch_to_endpoint(message)
+            case PlaceCall():
+                if self.endpoint is None:
+                    self.send(Error(NOT_REGISTERED, "register first", message.call_id))
+                else:
+                    self.hub.p2p.place(self, message)
             case _:
                 self.send(Error(UNEXPECTED, f"{message.type} is sent by the MCU, not to it"))
 
@@ -136,6 +143,9 @@ class TerminalConnection:
         endpoint = self.endpoint
         if endpoint is None:
             self.send(Error(NOT_REGISTERED, "register first", message.call_id))
+            return
+        if not isinstance(message, Join) and self.hub.p2p.owns(self, message.call_id):
+            self.hub.p2p.relay(self, message)  # a point-to-point call (gateway/p2p_relay.py)
             return
         match message:
             case Ringing():
@@ -181,6 +191,7 @@ class TerminalConnection:
         if self.hub.runtime.registry.lookup(endpoint.uri) is endpoint:
             self.hub.runtime.registry.unregister(endpoint.uri)
         endpoint.vanished()
+        self.hub.p2p.vanished(endpoint.uri)
         self.hub.remember_closing(endpoint)
         self._outbox.put_nowait(None)
 
@@ -202,6 +213,7 @@ class SignallingHub:
         self._sockets: set[web.WebSocketResponse] = set()
         self._closing: set[WebRtcEndpoint] = set()
         self._unsubscribe = runtime.subscribe(self._on_event)
+        self.p2p = PointToPointRelay(self, runtime.p2p)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=1 << 20)

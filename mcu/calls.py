@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 from enum import IntEnum
 from typing import Protocol
 
+from mcu.cdr import Direction, NegotiatedMedia
 from mcu.endpoints import Endpoint, EndpointRegistry
 from mcu.events import ErrorInfo
 from mcu.model import SiteCallState, SiteSpec
@@ -66,6 +68,14 @@ class Call:
         self.state = SiteCallState.CALLING
         self.failure: ErrorInfo | None = None
         self.endpoint: Endpoint | None = None
+        # What the media negotiated, reported by the endpoint (report_media): the call
+        # detail record written when the call ends keeps it (mcu/cdr.py).
+        self.media: NegotiatedMedia | None = None
+        self.direction = Direction.DIAL_OUT
+        # Set by the runtime on its clock: when the call was placed and when answered.
+        self.placed_at: datetime | None = None
+        self.answered_at: datetime | None = None
+        self.end_reason = ""  # who ended a call that was in progress, and why
         self._on_change = on_change
         self._timeout: asyncio.TimerHandle | None = None
         self._timeout_reason: ErrorInfo | None = None
@@ -91,13 +101,19 @@ class Call:
             self._cancel_timeout()
             self._move(SiteCallState.IN_CONFERENCE)
 
+    def report_media(self, media: NegotiatedMedia) -> None:
+        """The endpoint tells what the call's media settled on (codecs, format, rate)."""
+        if self.active:
+            self.media = media
+
     def reject(self, reason: ErrorInfo | None = None) -> None:
         if self.state in (SiteCallState.CALLING, SiteCallState.RINGING):
             self._fail(reason or CallFailure.CALLEE_REJECTED.info())
 
-    def hang_up_remote(self) -> None:
+    def hang_up_remote(self, reason: str = "site hung up") -> None:
         """The terminal left the conference on its own."""
         if self.active:
+            self.end_reason = reason
             self._cancel_timeout()
             self._move(SiteCallState.NOT_JOINED)
 
@@ -110,10 +126,11 @@ class Call:
         self._timeout_reason = reason
         self._timeout = loop.call_later(seconds, self._timed_out)
 
-    def hang_up_local(self) -> bool:
+    def hang_up_local(self, reason: str = "MCU hung up") -> bool:
         """The MCU ends the call (disconnectSitesEx, conference end). True if it was live."""
         if not self.active:
             return False
+        self.end_reason = reason
         self._cancel_timeout()
         self._move(SiteCallState.NOT_JOINED)
         return True

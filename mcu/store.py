@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,25 @@ CREATE TABLE IF NOT EXISTS tombstones (
     revision INTEGER NOT NULL
 );
 """
+
+# Call detail records (mcu/cdr.py): added after the first release, so a store opened from an
+# older data directory gains the table and index on open and keeps every other row. start
+# is the record's start time in UTC, written so that text order is time order.
+CALL_RECORDS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS call_records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    start TEXT NOT NULL,
+    uri_a TEXT NOT NULL,
+    uri_b TEXT,
+    document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_records_by_start ON call_records (kind, start);
+"""
+
+
+def _utc_key(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 @dataclass
@@ -141,6 +160,7 @@ class Store:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=FULL")
         self._connection.executescript(SCHEMA)
+        self._connection.executescript(CALL_RECORDS_SCHEMA)
 
     def close(self) -> None:
         with self._lock:
@@ -157,6 +177,38 @@ class Store:
                 self._connection.execute("ROLLBACK")
                 raise
             self._connection.execute("COMMIT")
+
+    def add_call_record(
+        self, kind: str, start: datetime, uris: tuple[str, ...], document: dict[str, Any]
+    ) -> None:
+        """One call detail record (mcu/cdr.py), committed before this returns. uris: the
+        site of a multipoint record, or caller and callee of a point-to-point one."""
+        uri_b = uris[1] if len(uris) > 1 else None
+        with self.transaction():
+            self._connection.execute(
+                "INSERT INTO call_records (kind, start, uri_a, uri_b, document) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (kind, _utc_key(start), uris[0], uri_b, json.dumps(document)),
+            )
+
+    def call_records(
+        self, kind: str, begin: datetime, end: datetime, uri: str | None,
+        limit: int, offset: int,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """(how many records of `kind` started in [begin, end) with `uri` at either end if
+        given, the documents of `limit` of them from `offset` on, oldest first)."""
+        where = "kind = ? AND start >= ? AND start < ?"
+        args: list[Any] = [kind, _utc_key(begin), _utc_key(end)]
+        if uri is not None:
+            where += " AND (uri_a = ? OR uri_b = ?)"
+            args += [uri, uri]
+        with self._lock:
+            (total,) = self._connection.execute(
+                f"SELECT COUNT(*) FROM call_records WHERE {where}", args).fetchone()
+            rows = self._connection.execute(
+                f"SELECT document FROM call_records WHERE {where} ORDER BY start, id "
+                "LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+        return total, [json.loads(document) for (document,) in rows]
 
     def load(self) -> StoredState:
         with self._lock:

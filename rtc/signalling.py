@@ -10,6 +10,9 @@ terminal -> MCU   answer    {call_id, sdp}                             (SDP answ
 terminal -> MCU   decline   {call_id, reason}
 terminal -> MCU   join      {call_id, access_code, password, sdp}      (dial-in: SDP offer)
 MCU -> terminal   joined    {call_id, conf_id, sdp}                    (SDP answer)
+terminal -> MCU   call      {call_id, to, sdp, rate}                   (point-to-point: SDP offer)
+MCU -> callee     invite    {call_id, conf_id "", conf_name "", sdp, caller}  (relayed offer)
+callee -> MCU -> caller   ringing / answer / decline, and bye either way (relayed as they are)
 either            bye       {call_id, reason}
 either            ping / pong {seq}                                    (heartbeat, every 2 s)
 MCU -> terminal   error     {call_id?, code, message}
@@ -101,6 +104,18 @@ class Invite(Message):
     conf_id: str
     conf_name: str
     sdp: str
+    caller: str = ""  # a point-to-point call: the caller's URI (conf_id and conf_name "")
+
+
+@dataclass
+class PlaceCall(Message):
+    """A point-to-point call to another registered terminal; the MCU relays the offer."""
+
+    type: ClassVar[str] = "call"
+    call_id: str
+    to: str
+    sdp: str
+    rate: str = ""  # the call rate asked for ("1920k"), kept in its call detail record
 
 
 @dataclass
@@ -170,7 +185,7 @@ class Error(Message):
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.type: cls
     for cls in (Register, Registered, Invite, Ringing, Answer, Decline, Join, Joined, Bye,
-                Ping, Pong, Error)
+                Ping, Pong, Error, PlaceCall)
 }
 
 

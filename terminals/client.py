@@ -1,7 +1,9 @@
 """A simulated terminal: signalling over the MCU's WebSocket, media over one RTCPeerConnection.
 
 It registers its URI, answers the MCU's invites (after a ring delay), declines them, or lets
-them ring forever; it can dial in with an access code and password; it hangs up or is hung
+them ring forever; it can dial in with an access code and password, or call another
+registered terminal point to point (`call`; it answers such a call as it answers the MCU's
+invite, the caller's offer relayed by the MCU); it hangs up or is hung
 up with `bye`; it pings the MCU every 2 s and answers the MCU's pings, so either side sees
 the other vanish within HEARTBEAT_MISSES intervals. A lost signalling connection ends the
 call and is re-established every second until the terminal is stopped.
@@ -45,6 +47,7 @@ from rtc.signalling import (
     Joined,
     Message,
     Ping,
+    PlaceCall,
     Pong,
     Register,
     Registered,
@@ -149,7 +152,7 @@ class SimulatedTerminal:
         self._registered = asyncio.Event()
         self._run_task: asyncio.Task | None = None
         self._call: _Call | None = None
-        self._pending_join: asyncio.Future[Joined | Error | Bye] | None = None
+        self._pending_join: asyncio.Future[Joined | Answer | Decline | Error | Bye] | None = None
         self._joining_call_id: str | None = None
         self._ringing_call_id: str | None = None
         self._ping_seq = 0
@@ -287,7 +290,8 @@ class SimulatedTerminal:
             task = asyncio.get_running_loop().create_task(self._on_invite(message))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        elif isinstance(message, (Joined, Error, Bye)) and self._pending_join is not None \
+        elif isinstance(message, (Joined, Answer, Decline, Error, Bye)) \
+                and self._pending_join is not None \
                 and message.call_id == self._joining_call_id and not self._pending_join.done():
             self._pending_join.set_result(message)
         elif isinstance(message, Bye):
@@ -351,12 +355,40 @@ class SimulatedTerminal:
             self._joining_call_id = None
         if not isinstance(reply, Joined):
             await self._end_call(notify=False)
-            detail = reply.message if isinstance(reply, Error) else reply.reason
+            detail = reply.message if isinstance(reply, Error) else getattr(reply, "reason", "")
             raise CallRefused(detail)
         call.conf_id = reply.conf_id
         await call.pc.setRemoteDescription(RTCSessionDescription(reply.sdp, "answer"))
         await self._start_sending(call, reply.sdp)
         return reply.conf_id
+
+    async def call(self, to: str, timeout: float = 15.0, rate: str = "") -> None:
+        """A point-to-point call to the registered terminal `to`: the MCU relays the offer
+        and the answer, the media flows between the two terminals. Returns once answered;
+        raises CallRefused when the MCU refuses it or the callee declines."""
+        if self._call is not None:
+            raise CallRefused("already in a call")
+        call_id = uuid.uuid4().hex
+        self.state = CallState.CONNECTING
+        call = await self._new_call(call_id)
+        await call.pc.setLocalDescription(await call.pc.createOffer())
+        self._joining_call_id = call_id
+        self._pending_join = asyncio.get_running_loop().create_future()
+        await self._send(PlaceCall(call_id, to, call.pc.localDescription.sdp, rate))
+        try:
+            reply = await asyncio.wait_for(self._pending_join, timeout)
+        except TimeoutError:
+            await self._end_call(notify=True)
+            raise CallRefused("no answer to the call") from None
+        finally:
+            self._pending_join = None
+            self._joining_call_id = None
+        if not isinstance(reply, Answer):
+            await self._end_call(notify=False)
+            detail = reply.message if isinstance(reply, Error) else getattr(reply, "reason", "")
+            raise CallRefused(detail)
+        await call.pc.setRemoteDescription(RTCSessionDescription(reply.sdp, "answer"))
+        await self._start_sending(call, reply.sdp)
 
     async def hang_up(self, reason: str = "hang up") -> None:
         await self._end_call(notify=True, reason=reason)

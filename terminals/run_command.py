@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rtc.signalling import Capabilities
-from terminals.client import AnswerMode, SimulatedTerminal, TerminalStats
+from terminals.client import AnswerMode, CallRefused, SimulatedTerminal, TerminalStats
 from terminals.marker import MAX_SITES, Rect
 from terminals.media_sources import DEFAULT_VIDEO_FORMAT, VideoFormat
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
@@ -138,6 +138,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", help="read the panes of this CP mode (name or value)")
     parser.add_argument("--stats-interval", type=float, default=5.0,
                         help="seconds between stats lines (0: none)")
+    parser.add_argument("--call", action="append", default=[], metavar="FROM=TO",
+                        type=parse_call,
+                        help="once registered, terminal URI FROM (one of these) calls URI TO "
+                             "point to point (any registered terminal); repeatable")
+
+
+def parse_call(value: str) -> tuple[str, str]:
+    """`--call FROM=TO` -> (FROM, TO): two non-empty, different URIs."""
+    caller, sep, callee = value.partition("=")
+    caller, callee = caller.strip(), callee.strip()
+    if not sep or not caller or not callee or caller == callee:
+        raise argparse.ArgumentTypeError(f"{value!r}: give FROM=TO, two different URIs")
+    return caller, callee
+
+
+async def place_calls(terminals: list[SimulatedTerminal], calls: list[tuple[str, str]]) -> None:
+    """The --call list: each FROM terminal of this process calls its TO URI."""
+    by_uri = {terminal.uri: terminal for terminal in terminals}
+    for caller, callee in calls:
+        terminal = by_uri.get(caller)
+        if terminal is None:
+            raise ValueError(f"--call {caller}={callee}: {caller} is not one of these terminals")
+        try:
+            await terminal.call(callee)
+        except CallRefused as refusal:
+            print(f"call {caller} -> {callee} refused: {refusal}", flush=True)
+        else:
+            print(f"call {caller} -> {callee} answered", flush=True)
 
 
 def freeze_startup_objects() -> None:
@@ -160,6 +188,11 @@ async def _run(args: argparse.Namespace) -> int:
         terminal.set_panes(panes)
         print(f"registered {terminal.uri} ({terminal.name}, site index {terminal.site_index})",
               flush=True)
+    try:
+        await place_calls(terminals, args.call)
+    except ValueError:
+        await stop_terminals(terminals)
+        raise
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -270,3 +270,25 @@ class ConfMgrService(GatewayService):
     def getContinuousPresenceParamEx(ctx, confId, target):  # noqa: N802, N803
         setting = runtime_of(ctx).status.cp_param(_conf_id(confId), target or "")
         return Reply(presenceMode=setting.mode, subPics=list(setting.sub_pics) or None)
+
+    # -- call detail records (mcu/cdr.py) ----------------------------------------------------
+
+    @operation("queryMultiPointCDREx")
+    def queryMultiPointCDREx(ctx, queryConfig):  # noqa: N802, N803
+        begin, duration, per_page, page = convert.cdr_window(queryConfig)
+        uri = convert.text(queryConfig.siteUri)
+        answer = runtime_of(ctx).call_records.multipoint(begin, duration, uri, per_page, page)
+        return Reply(
+            cdr=[convert.multipoint_cdr_to_wire(record) for record in answer.records],
+            pageInfo=convert.record_page_info_to_wire(answer),
+        )
+
+    @operation("queryPointToPointCDREx")
+    def queryPointToPointCDREx(ctx, queryConfig):  # noqa: N802, N803
+        begin, duration, per_page, page = convert.cdr_window(queryConfig)
+        uri = convert.cdr_end_point(queryConfig.endPoint)
+        answer = runtime_of(ctx).call_records.point_to_point(begin, duration, uri, per_page, page)
+        return Reply(
+            cdr=[convert.point_to_point_cdr_to_wire(record) for record in answer.records],
+            pageInfo=convert.record_page_info_to_wire(answer),
+        )

@@ -32,6 +32,7 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescription
 
 from mcu.calls import Call, CallFailure
+from mcu.cdr import NegotiatedMedia
 from mcu.endpoints import TerminalDevice, simulated_terminal_device
 from mcu.errors import DomainError
 from mcu.events import ErrorInfo
@@ -200,6 +201,7 @@ class CallSession:
     async def answered(self, sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         _take_negotiated_codecs(self.media, sdp)
+        self._report_negotiated()
         await self._media_flowing()
 
     # -- dial-in ----------------------------------------------------------------------
@@ -212,10 +214,23 @@ class CallSession:
         self._tune_transceivers()
         await pc.setLocalDescription(await pc.createAnswer())
         _take_negotiated_codecs(media, pc.localDescription.sdp)
+        self._report_negotiated()
         if self.closed:
             return
         self.endpoint.send(Joined(self.call_id, self.call.conf_id, pc.localDescription.sdp))
         await self._media_flowing()
+
+    def _report_negotiated(self) -> None:
+        """Tell the Call what its media settled on, for its call detail record: the codecs
+        of the SDP answer, the picture size, frame rate and bit rate the site receives."""
+        conference = self.endpoint.engine.conferences.get(self.call.conf_id)
+        output = conference.output_format(self.media) if conference is not None else None
+        self.call.report_media(NegotiatedMedia(
+            audio_codec=self.media.audio_codec,
+            video_codec=self.media.video_codec,
+            video_format=f"{output.width}x{output.height}@{output.fps}" if output else None,
+            rate_kbps=output.bitrate // 1000 if output else None,
+        ))
 
     async def _media_flowing(self) -> None:
         """In conference = ICE and DTLS connected and the first frame decoded, either way."""

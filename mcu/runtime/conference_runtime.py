@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mcu.calls import Dialer, RegistryDialer
+from mcu.cdr import CallRecords
 from mcu.clock import Clock
 from mcu.endpoints import EndpointRegistry
 from mcu.events import EventBus, Listener
+from mcu.p2p_calls import PointToPointCalls
 from mcu.runtime.control import ConferenceControl
 from mcu.runtime.lifecycle import Lifecycle
 from mcu.runtime.live_conferences import LiveConferences, SchedulerView
@@ -21,13 +23,14 @@ from mcu.runtime.recording import Recording
 from mcu.runtime.site_devices import SiteDevices
 from mcu.runtime.status import StatusQueries
 from mcu.runtime.voice_switching import VoiceSwitching
+from mcu.store import Store
 
 
 class ConferenceRuntime:
     """registry: the reachable terminals (signalling registers them); dialer: how calls are
     placed (default: offer them to the registered endpoint); call_timeout: seconds a call
     may stay unanswered; speaker_hold: seconds a site must stay loudest to become the
-    speaker."""
+    speaker; call_records: where call detail records go (mcu/cdr.py)."""
 
     def __init__(
         self,
@@ -38,21 +41,28 @@ class ConferenceRuntime:
         dialer: Dialer | None = None,
         call_timeout: float = 30.0,
         speaker_hold: float = 0.0,
+        call_records: CallRecords | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.registry = registry if registry is not None else EndpointRegistry()
+        self.clock = clock
+        # Without a store given (tests, tools) the records live in an in-memory SQLite.
+        self.call_records = call_records or CallRecords(Store(":memory:"))
         self.events = EventBus()
         self.conferences = LiveConferences(scheduler, self.events, self.reconcile)
         self.lifecycle = Lifecycle(
             self.conferences,
             dialer if dialer is not None else RegistryDialer(self.registry),
             call_timeout,
+            clock,
+            self.call_records,
         )
         self.status = StatusQueries(self.conferences)
         self.control = ConferenceControl(self.conferences)
         self.recording = Recording(self.conferences)
         self.devices = SiteDevices(self.conferences, self.registry)
         self.voice = VoiceSwitching(self.conferences, clock, speaker_hold)
+        self.p2p = PointToPointCalls(clock, self.call_records)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Register a listener for runtime events; returns a function that unsubscribes."""

@@ -9,14 +9,20 @@ Calls: connectSitesEx / disconnectSitesEx place and clear calls through the Dial
 (mcu/calls.py); a terminal dialling in is handed over by its endpoint (accept_dial_in).
 A call not answered within call_timeout (loop time) fails. When a site's call ends, the
 roles and choices that need it joined (chair, floor, broadcast, presentation, speaker,
-video sources watching it) end with it, each with its event.
+video sources watching it) end with it, each with its event. Every call that ends writes
+its call detail record (mcu/cdr.py): placed and answered on the runtime's clock, the media
+its endpoint reported, and why it ended.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Sequence
 
 from mcu.calls import Call, CallFailure, Dialer
+from mcu.cdr import CallEnd, CallRecords, CallTimes, Direction, MultiPointRecord, NegotiatedMedia
+from mcu.clock import Clock
 from mcu.endpoints import Endpoint
 from mcu.errors import DomainError, Fault
 from mcu.events import (
@@ -34,15 +40,26 @@ from mcu.live_conference import LiveConference, LiveSite
 from mcu.model import Conference, DialingMode, Occurrence, SiteCallState
 from mcu.runtime.live_conferences import LiveConferences, some_booked_sites
 
+log = logging.getLogger(__name__)
+
 
 class Lifecycle:
-    def __init__(self, conferences: LiveConferences, dialer: Dialer, call_timeout: float) -> None:
+    def __init__(
+        self,
+        conferences: LiveConferences,
+        dialer: Dialer,
+        call_timeout: float,
+        clock: Clock,
+        records: CallRecords,
+    ) -> None:
         if call_timeout <= 0:
             raise ValueError("call_timeout must be positive")
         self.conferences = conferences
         self.events = conferences.events
         self.dialer = dialer
         self.call_timeout = call_timeout
+        self.clock = clock
+        self.records = records
 
     # ------------------------------------------------------------------ life cycle
 
@@ -72,7 +89,7 @@ class Lifecycle:
 
     def _end(self, live: LiveConference) -> None:
         for site in list(live.sites.values()):
-            self._hang_up(site)
+            self._hang_up(site, "conference ended")
         self.conferences.remove(live.conf_id)
         self.events.emit(ConferenceEnded(live.conf_id))
 
@@ -86,7 +103,7 @@ class Lifecycle:
         booked = {spec.uri: spec for spec in occurrence.sites}
         for uri, site in list(live.sites.items()):
             if uri not in booked:
-                self._hang_up(site)
+                self._hang_up(site, "site removed from the conference")
                 del live.sites[uri]
         for uri, spec in booked.items():
             if uri in live.sites:
@@ -111,7 +128,8 @@ class Lifecycle:
         Same unknown-URI rule as connect_sites. Returns the URIs hung up."""
         live = self.conferences.running(conf_id)
         sites = some_booked_sites(live, uris)
-        return [site.uri for site in sites if self._hang_up(site)]
+        return [site.uri for site in sites
+                if self._hang_up(site, "disconnected by the MCU (disconnectSitesEx)")]
 
     def accept_dial_in(self, conf_id: str, endpoint: Endpoint) -> Call:
         """A terminal calls in (dialingMode 1, or any booked site dialling the conference):
@@ -126,6 +144,8 @@ class Lifecycle:
             raise DomainError(Fault.SITE_ALREADY_IN_CONFERENCE, endpoint.uri)
         call = Call(live.conf_id, site.spec, self._call_changed)
         call.endpoint = endpoint
+        call.direction = Direction.DIAL_IN
+        call.placed_at = self.clock.now()
         site.call = call
         site.last_failure = None
         self.events.emit(SiteCallStateChanged(live.conf_id, site.uri, call.state))
@@ -135,15 +155,16 @@ class Lifecycle:
 
     def _dial(self, live: LiveConference, site: LiveSite) -> None:
         call = Call(live.conf_id, site.spec, self._call_changed)
+        call.placed_at = self.clock.now()
         site.call = call
         site.last_failure = None
         self.events.emit(SiteCallStateChanged(live.conf_id, site.uri, call.state))
         call.start_timeout(self.call_timeout)
         self.dialer.place_call(call)
 
-    def _hang_up(self, site: LiveSite) -> bool:
+    def _hang_up(self, site: LiveSite, reason: str) -> bool:
         call = site.call
-        if call is None or not call.hang_up_local():
+        if call is None or not call.hang_up_local(reason):
             return False
         self.dialer.clear_call(call)
         return True
@@ -154,9 +175,38 @@ class Lifecycle:
         if live is None or site is None or site.call is not call:
             return  # a call replaced by a newer one, or of a conference that is over
         failure = call.failure if call.state is SiteCallState.NOT_JOINED else None
+        if call.state is SiteCallState.IN_CONFERENCE:
+            call.answered_at = self.clock.now()
         self.events.emit(SiteCallStateChanged(live.conf_id, site.uri, call.state, failure))
         if call.state is SiteCallState.NOT_JOINED:
+            self._record(live, call)
             self._site_left(live, site)
+
+    def _record(self, live: LiveConference, call: Call) -> None:
+        """The call detail record of a call that just ended (mcu/cdr.py). A store that
+        cannot write is logged: it must not turn a hang-up into an error."""
+        ended = self.clock.now()
+        spec, booking = call.site, live.conference.spec
+        media = call.media or NegotiatedMedia()
+        rate = f"{media.rate_kbps}k" if media.rate_kbps else (spec.rate or booking.rate or "")
+        record = MultiPointRecord(
+            conf_id=live.conf_id,
+            conf_name=live.occurrence.name or booking.name,
+            bill_code=booking.bill_code or "",
+            site_uri=call.uri,
+            site_name=spec.name,
+            site_type=spec.type,
+            participant_type=spec.participant_type or 0,
+            direction=call.direction,
+            rate=rate,
+            times=CallTimes(call.placed_at or ended, call.answered_at, ended),
+            media=media,
+            end=CallEnd.of(call.failure, call.end_reason or "hang up"),
+        )
+        try:
+            self.records.record(record)
+        except sqlite3.Error:
+            log.exception("call detail record of %s in %s not written", call.uri, live.conf_id)
 
     def _site_left(self, live: LiveConference, site: LiveSite) -> None:
         """Roles and choices that need the site connected end with its call."""
