@@ -9,7 +9,9 @@ standard itself asks for the 6-digit password in clear, so both are accepted:
 - a value of 6 digits is a clear password and passes unchanged;
 - a value that is strict base64 of exactly 256 bytes (one RSA-2048 block) is decrypted:
   PKCS#1 v1.5 first (what the eSDK sends), then OAEP with SHA-1 (Java's
-  "RSA/ECB/OAEPWithSHA-1AndMGF1Padding"), and the plaintext must be 6 digits;
+  "RSA/ECB/OAEPWithSHA-1AndMGF1Padding"), then OAEP with SHA-512 and MGF1-SHA-1 (Java's
+  "RSA/ECB/OAEPWithSHA-512AndMGF1Padding", the transformation of the SDK's RSA2048Utils),
+  and the plaintext must be 6 digits;
 - anything else passes unchanged, so the scheduler refuses it as "not 6 digits".
 
 Why a PKCS#1 v1.5 plaintext that is not 6 digits counts as "decryption failed" (2130000030)
@@ -17,6 +19,10 @@ rather than "bad password": OpenSSL >= 3.2 answers a ciphertext that does not de
 with a deterministic random plaintext instead of an error (implicit rejection, against
 Bleichenbacher/Marvin oracles), so a wrong key and a wrong plaintext look the same. OAEP
 does fail loudly, so an OAEP plaintext that is not 6 digits is a bad password.
+
+The same key decrypts the AES key and IV of the key exchange (`decrypt_secret`, OAEP with
+SHA-512 and MGF1-SHA-1 only, as the SDK's RSA2048Utils encrypts them; see
+gateway/session_crypto.py).
 
 The key is made the first time it is needed and kept in the data directory (PEM, mode
 0600), so a restarted server still decrypts what clients encrypted before.
@@ -40,6 +46,10 @@ KEY_BITS = 2048
 _BLOCK_BYTES = KEY_BITS // 8
 _CLEAR_PASSWORD = re.compile(r"^[0-9]{6}$")
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+# Java's "RSA/ECB/OAEPWithSHA-512AndMGF1Padding" (SunJCE): SHA-512 digest, MGF1 with SHA-1
+OAEP_SHA512_MGF1_SHA1 = padding.OAEP(
+    mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA512(), label=None
+)
 
 
 class PasswordKey:
@@ -73,12 +83,22 @@ class PasswordKey:
             return plain.decode("ascii")
         plain = _decrypt(key, blob, _OAEP)
         if plain is None:
+            plain = _decrypt(key, blob, OAEP_SHA512_MGF1_SHA1)
+        if plain is None:
             raise DomainError(
                 Fault.PASSWORD_DECRYPTION_FAILED, "the password does not decrypt with our key"
             )
         if not _is_clear_password(plain):
             raise DomainError(Fault.BAD_PASSWORD, "the decrypted password is not 6 digits")
         return plain.decode("ascii")
+
+    def decrypt_secret(self, blob: bytes) -> bytes | None:
+        """The plaintext of one block the SDK encrypted with RSA2048Utils (OAEP, SHA-512,
+        MGF1-SHA-1), or None where it does not decrypt (wrong key, wrong padding, not one
+        block)."""
+        if len(blob) != _BLOCK_BYTES:
+            return None
+        return _decrypt(self._key(), blob, OAEP_SHA512_MGF1_SHA1)
 
     def _key(self) -> rsa.RSAPrivateKey:
         if self._private is None:

@@ -21,6 +21,13 @@ MISSING_PARAMETER = 570462210  # 必填参数不全
 OUT_OF_RANGE = 570462211  # 参数数据不在限定范围错误
 CONFERENCE_NOT_FOUND = 570789889  # 会议不存在或未在召开中
 SITE_NOT_FOUND = 570789896  # 在SDK设备列表中，该会场不存在
+# The key exchange (platformKeyMgr): the eSDK platform's own codes, from its public source
+# (ESDKErrorCodeConstant, answered by PlatformKeyMgrImpl/KeyService); the tsv lists none of
+# them. See gateway/session_crypto.py.
+NO_SUCH_ALGORITHM = 2130000038  # 系统暂不支持该算法 (secretType other than RSA2048/AES128)
+KEY_PARAMETER_MISSING = 2130000039  # 必填参数不全 (setSecretKey without secretKey)
+KEY_DATA_INVALID = 2130000040  # 数值非法或超过取值范围 (no iv, or not 32 hex characters)
+SECRET_KEY_UNDECRYPTABLE = 2130000042  # 解密工作密钥失败 (secretKey/iv do not RSA-decrypt)
 
 FAULT_CODES: dict[Fault, int] = {
     Fault.MISSING_PARAMETER: MISSING_PARAMETER,

@@ -168,7 +168,11 @@ def _fault_response(version: int, fault: SoapFault) -> web.Response:
 
 
 def _wsdl_handler(endpoint: Endpoint):
-    documents = WsdlDocuments(endpoint.name, list(endpoint.services)) if endpoint.services else None
+    documents = (
+        WsdlDocuments(endpoint.name, list(endpoint.services), endpoint.namespace)
+        if endpoint.services
+        else None
+    )
 
     async def wsdl_get(request: web.Request) -> web.Response:
         if not any(key.lower() == "wsdl" for key in request.query):

@@ -8,6 +8,11 @@ replaces the session with a new authenticated one under a new id (the old id die
 a sniffed pre-login cookie is worth nothing). A session dies `timeout` after its last
 request. Wrong proofs are counted per client address; `lock_attempts` of them lock the
 address for `lock_duration`.
+
+An authenticated session may also hold the AES key and IV an eSDK client negotiated with
+platformKeyMgr.setSecretKey (`cipher`, gateway/session_crypto.py): the passwords that
+session sends are decrypted with it. It lives and dies with the session (a new session of
+Authenticate starts without one), and stays out of the session's repr.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 
 from gateway import result_codes
+from gateway.session_crypto import SessionCipher
 from mcu.clock import Clock
 
 CHALLENGE_BYTES = 16
@@ -54,7 +60,8 @@ class Session:
     user: str
     state: SessionState
     last_seen: datetime
-    challenge: bytes = b""
+    challenge: bytes = field(default=b"", repr=False)
+    cipher: SessionCipher | None = field(default=None, repr=False)  # set by setSecretKey
 
     @property
     def authenticated(self) -> bool:

@@ -40,6 +40,9 @@ class Settings:
     media_address: str = "127.0.0.1"
     mixed_speakers: int = 4
     tombstone_retention_days: float = 30.0
+    # [key_exchange]: passwords of sessions without a negotiated key may come encrypted with
+    # the older eSDK SDKs' fixed AES key (gateway/session_crypto.py)
+    accept_fixed_sdk_key: bool = True
     # account name -> lower-case hex SHA-256 of the password
     accounts: dict[str, str] = field(default_factory=dict)
 
@@ -116,6 +119,7 @@ _KNOWN_KEYS = {
         "mixed_speakers",
         "tombstone_retention_days",
     },
+    "key_exchange": {"accept_fixed_sdk_key"},
 }
 
 
@@ -131,6 +135,9 @@ def _from_table(table: dict[str, Any]) -> Settings:
     server, tls = table.get("server", {}), table.get("tls", {})
     sessions, wire, mcu = table.get("sessions", {}), table.get("wire", {}), table.get("mcu", {})
     accounts = table.get("accounts", {})
+    accept_fixed_sdk_key = table.get("key_exchange", {}).get("accept_fixed_sdk_key", True)
+    if not isinstance(accept_fixed_sdk_key, bool):
+        raise SettingsError("[key_exchange] accept_fixed_sdk_key must be true or false")
     if not isinstance(accounts, dict) or not all(isinstance(v, str) for v in accounts.values()):
         raise SettingsError("[accounts] maps names to SHA-256 hex strings")
     return Settings(
@@ -151,6 +158,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         media_address=str(mcu["media_address"]),
         mixed_speakers=int(mcu["mixed_speakers"]),
         tombstone_retention_days=float(mcu["tombstone_retention_days"]),
+        accept_fixed_sdk_key=accept_fixed_sdk_key,
         accounts={name: digest.lower() for name, digest in accounts.items()},
     )
 

@@ -42,6 +42,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateway.soap")
 
+
+class _NoDocumentDumps(logging.Filter):
+    """spyne's XML protocol logs each request and response document when its logger is set
+    to DEBUG, and both may carry a clear conference password: those dumps (a document's
+    bytes, or a line quoting the envelope) are dropped, so no password reaches a log
+    whatever the logging configuration."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg
+        if isinstance(message, bytes):
+            return False
+        return not (isinstance(message, str) and "Envelope" in message)
+
+
+logging.getLogger("spyne.protocol.xml").addFilter(_NoDocumentDumps())
+
 HTTP_TRANSPORT = "http://schemas.xmlsoap.org/soap/http"
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
@@ -372,10 +388,13 @@ class WsdlDocuments:
 
     _CACHE_SIZE = 16
 
-    def __init__(self, name: str, services: list[type[ServiceBase]]) -> None:
+    def __init__(
+        self, name: str, services: list[type[ServiceBase]], tns: str = TNS
+    ) -> None:
         self._app = Application(
-            services, tns=TNS, name=name, in_protocol=Soap11(), out_protocol=Soap11()
+            services, tns=tns, name=name, in_protocol=Soap11(), out_protocol=Soap11()
         )
+        self._tns = tns
         self._server = _HttpServer(self._app)
         self._documents: OrderedDict[str, bytes] = OrderedDict()
 
@@ -385,7 +404,8 @@ class WsdlDocuments:
             self._documents.move_to_end(url)
             return cached
         wsdl = Wsdl11(self._app.interface, element_form_default="unqualified")
-        wsdl.event_manager.add_listener("wsdl_document_built", _reference_soap_actions)
+        if self._tns == TNS:
+            wsdl.event_manager.add_listener("wsdl_document_built", _reference_soap_actions)
         wsdl.build_interface_document(url)
         document = wsdl.get_interface_document()
         self._documents[url] = document

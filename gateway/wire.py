@@ -715,19 +715,32 @@ OPERATIONS: dict[str, OperationSpec] = {s.name: s for s in [
 
 
 # eSDK operations the reference WSDL does not declare, answered on every endpoint but not
-# listed in the served WSDL: the key service of eSDK's platform namespace, and eSDK's later
-# name for the site directory query (request as querySitesInfoEx, answer as the eSDK
+# listed in the served WSDL: eSDK's later name for the site directory query (request as querySitesInfoEx, answer as the eSDK
 # example: SiteInfoEx items and the page info).
 ESDK_PLATFORM_NS = "esdk_platform"
 
 EXTENSION_OPERATIONS: dict[str, OperationSpec] = {s.name: s for s in [
-    OperationSpec("getPublicKey", "esdk_platform",
-        request=[],
-        response=[("resultCode", Int(1)), ("publicKey", Str(0))],
-        namespace=ESDK_PLATFORM_NS),
     OperationSpec("querySitesByConditionEx", "TPProfessional.SiteMgr",
         request=[("queryConfig", Of(QueryConfigEx, 1))],
         response=[("resultCode", Int(1)), ("siteInfos", Of(SiteInfoEx, 0, "unbounded")), ("pageInfo", Of(PagesInfoEx, 0))]),
 ]}
 
-ALL_OPERATIONS: dict[str, OperationSpec] = {**OPERATIONS, **EXTENSION_OPERATIONS}
+# The eSDK platform key service (/esdk/services/platformKeyMgr, namespace esdk_platform,
+# unqualified children), as the eSDK SDK's PlatformKeyMgr client calls it; its own WSDL is
+# served at that path, and like every operation it is dispatched on every endpoint.
+# secretType, secretKey and iv are optional on the wire: the platform answers a missing
+# one with a result code (gateway/session_crypto.py), not a fault.
+PLATFORM_KEY_OPERATIONS: dict[str, OperationSpec] = {s.name: s for s in [
+    OperationSpec("getPublicKey", "PlatformKeyMgr",
+        request=[("secretType", Str(0))],
+        response=[("resultCode", Int(1)), ("publicKey", Str(0))],
+        namespace=ESDK_PLATFORM_NS),
+    OperationSpec("setSecretKey", "PlatformKeyMgr",
+        request=[("secretType", Str(0)), ("secretKey", Str(0)), ("iv", Str(0))],
+        response=[("resultCode", Int(1))],
+        namespace=ESDK_PLATFORM_NS),
+]}
+
+ALL_OPERATIONS: dict[str, OperationSpec] = {
+    **OPERATIONS, **EXTENSION_OPERATIONS, **PLATFORM_KEY_OPERATIONS
+}

@@ -37,7 +37,7 @@ PORT_PATHS = {
     "TPProfessional.ConfCtr": "/esdk/services/tpProfessionalConfCtrl",
     "TPProfessional.TerminalConfCtr": "/esdk/services/tpProfessionalConfCtrl",
     "TPProfessional.SiteMgr": "/esdk/services/tpProfessionalSiteMgr",
-    "esdk_platform": "/esdk/services/tpCommon",
+    "PlatformKeyMgr": "/esdk/services/platformKeyMgr",
 }
 
 EXAMPLES = sorted(SOAP_EXAMPLES.glob("*.request.xml"))

@@ -20,7 +20,9 @@ from gateway.services.common import CommonService
 from gateway.services.conf_ctrl import ConfCtrlService
 from gateway.services.conf_mgr import ConfMgrService
 from gateway.services.esdk_extensions import EsdkExtensionService
+from gateway.services.platform_key import PlatformKeyService
 from gateway.services.site_mgr import SiteMgrService
+from gateway.wire import ESDK_PLATFORM_NS, TNS
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Endpoint:
     name: str  # WS/T 546 name
     paths: tuple[str, ...]
     services: tuple[type[ServiceBase], ...]
+    namespace: str = TNS  # targetNamespace of its served WSDL
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -44,6 +47,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "siteMgr", ("/services/siteMgr", "/esdk/services/tpProfessionalSiteMgr"), (SiteMgrService,)
+    ),
+    # the eSDK platform key service: not in the reference WSDL nor in WS/T 546 (eSDK path
+    # only); its WSDL is ours, in the esdk_platform namespace
+    Endpoint(
+        "platformKeyMgr",
+        ("/esdk/services/platformKeyMgr",),
+        (PlatformKeyService,),
+        namespace=ESDK_PLATFORM_NS,
     ),
 )
 

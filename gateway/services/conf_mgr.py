@@ -17,8 +17,9 @@ Decisions where the standard is silent:
 - editRecurrenceConferenceEx with beginTime edits that one occurrence (name, begin,
   duration, sites; the rule members are then not used); without it the whole series from
   now on. On a plain conference it turns the booking into a series.
-- Passwords may come in clear (6 digits, the standard) or RSA-encrypted with the key of
-  getPublicKey (eSDK clients); see gateway/password_key.py.
+- Passwords may come in clear (6 digits, the standard), RSA-encrypted with the key of
+  getPublicKey, or AES-encrypted with the key the session set with setSecretKey (eSDK
+  clients); see gateway/password_key.py and gateway/session_crypto.py.
 - A booking without cpResouce gets the setting mcu.default_cp_resource.
 - addSiteToConfEx answers the access info of every site of the occurrences it changed (the
   eSDK example lists all sites, the new one last).
@@ -29,7 +30,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from gateway import convert
+from gateway import convert, session_crypto
 from gateway.convert import site_uris
 from gateway.services.common import runtime_of
 from gateway.signalling import with_registered_terminals
@@ -70,13 +71,19 @@ def _window(begin: datetime, duration: timedelta | None) -> tuple[datetime, time
 
 def _conference_spec(call: RequestContext, info) -> ConferenceSpec:
     """The booking asked for: the settings' cpResouce when none is given, and passwords
-    RSA-encrypted with our getPublicKey key decrypted (gateway/password_key.py)."""
+    encrypted by eSDK clients decrypted: RSA with our getPublicKey key
+    (gateway/password_key.py), AES with the session's setSecretKey key or the older SDKs'
+    fixed one (gateway/session_crypto.py)."""
     gateway = call.gateway
     spec = convert.conference_spec(info, gateway.numbering, gateway.settings.default_cp_resource)
+    cipher = call.session.cipher if call.session is not None else None
+    fixed = gateway.settings.accept_fixed_sdk_key
+
+    def reveal(value: str | None) -> str | None:
+        return session_crypto.reveal_password(value, cipher, fixed, gateway.password_key)
+
     return replace(
-        spec,
-        password=gateway.password_key.reveal(spec.password),
-        chairman_password=gateway.password_key.reveal(spec.chairman_password),
+        spec, password=reveal(spec.password), chairman_password=reveal(spec.chairman_password)
     )
 
 

@@ -4,8 +4,6 @@ eSDK clients call them and the reference examples include them, so every endpoin
 them (dispatch is by body element); no served WSDL lists them, so the served WSDLs stay
 exactly the reference's.
 
-- getPublicKey (namespace `esdk_platform`): the public half of the key with which clients
-  encrypt conference passwords (gateway/password_key.py).
 - querySitesByConditionEx: eSDK's later name for the site directory query; the same
   filters, sort and paging as querySitesInfoEx (gateway/directory_query.py), answered as
   SiteInfoEx items (name, uri, type, rate and the video capability) as the eSDK example.
@@ -19,11 +17,6 @@ from gateway.soap import GatewayService, Reply, operation, request_context
 
 
 class EsdkExtensionService(GatewayService):
-    @operation("getPublicKey")
-    def getPublicKey(ctx):  # noqa: N802 - wire name
-        gateway = request_context(ctx).gateway
-        return Reply(publicKey=gateway.password_key.public_key_base64())
-
     @operation("querySitesByConditionEx")
     def querySitesByConditionEx(ctx, queryConfig):  # noqa: N802, N803
         gateway = request_context(ctx).gateway
