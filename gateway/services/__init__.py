@@ -20,6 +20,8 @@ from gateway.services.common import CommonService
 from gateway.services.conf_ctrl import ConfCtrlService
 from gateway.services.conf_mgr import ConfMgrService
 from gateway.services.esdk_extensions import EsdkExtensionService
+from gateway.services.mcu_mgr import McuMgrService
+from gateway.services.orga_mgr import OrgaMgrService
 from gateway.services.site_mgr import SiteMgrService
 
 
@@ -44,6 +46,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "siteMgr", ("/services/siteMgr", "/esdk/services/tpProfessionalSiteMgr"), (SiteMgrService,)
+    ),
+    # ports of the reference WSDL that no public client names a URL for: our choice
+    Endpoint(
+        "mcuMgr", ("/services/mcuMgr", "/esdk/services/tpProfessionalMCUMgr"), (McuMgrService,)
+    ),
+    Endpoint(
+        "orgaMgr", ("/services/orgaMgr", "/esdk/services/tpProfessionalOrgaMgr"), (OrgaMgrService,)
     ),
 )
 

@@ -270,3 +270,19 @@ class ConfMgrService(GatewayService):
     def getContinuousPresenceParamEx(ctx, confId, target):  # noqa: N802, N803
         setting = runtime_of(ctx).status.cp_param(_conf_id(confId), target or "")
         return Reply(presenceMode=setting.mode, subPics=list(setting.sub_pics) or None)
+
+    # -- MCUs ----------------------------------------------------------------------------------
+
+    @operation("queryConfSiteMCUEx")
+    def queryConfSiteMCUEx(ctx, confId, siteUris, beginTime):  # noqa: N802, N803
+        # the occurrence at beginTime (OCCURRENCE_NOT_FOUND when none begins then), else the
+        # one running now or the next; no siteUris: every site booked in it
+        call = request_context(ctx)
+        conf_id = _conf_id(confId)
+        uris = site_uris(siteUris, may_be_empty=True)
+        convert.require_aware(beginTime, "beginTime")
+        scheduler = call.gateway.scheduler
+        conference = scheduler.get(conf_id)
+        occurrence = scheduler.occurrence(conf_id, beginTime)
+        served = call.gateway.mcus.serving_sites(conference, occurrence, uris)
+        return Reply(mcus=convert.site_mcus_to_wire(served))
