@@ -12,6 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import xmlschema
+from lxml import etree
 
 from gateway import result_codes
 from gateway.settings import Settings, SettingsError, load_settings
@@ -19,8 +21,9 @@ from mcu.errors import Fault
 from mcu.model import ConferenceSpec, DirectorySite, SiteSpec, SiteType
 from mcu.organizations import Organization
 from mcu.store import Store
-from tests.conftest import TNS
+from tests.conftest import TNS, envelope
 from tests.test_conf_ctrl import AnsweringTerminal
+from tests.test_wsdl import REFERENCE_SCHEMA, body_child
 
 MEDIA_ADDRESS = "127.0.0.2"
 PORTS, CP = 6, 8
@@ -382,3 +385,26 @@ def test_bad_organization_or_mcu_settings_are_refused(tmp_path: Path, text: str)
     config.write_text(text)
     with pytest.raises(SettingsError):
         load_settings(config)
+
+
+def test_answers_validate_against_the_reference_schema(soap, post_raw, gateway_server):
+    schema = xmlschema.XMLSchema(etree.tostring(REFERENCE_SCHEMA).decode())
+    conf_id = book(gateway_server, H, 60, [A, B])
+    page = "<queryConfig><pageParam><numberPerPage>5</numberPerPage><currentPage>1</currentPage>"
+    requests = [
+        ("/services/mcuMgr", f"<smc:queryMCUInfoEx>{page}</pageParam></queryConfig>"
+                             "</smc:queryMCUInfoEx>"),
+        ("/services/mcuMgr", "<smc:queryMCUFutureResourceEx><mcus>1</mcus>"
+                             "<beginTime>2030-01-01T00:00:00+08:00</beginTime>"
+                             "<duration>PT2H</duration></smc:queryMCUFutureResourceEx>"),
+        ("/services/mcuMgr", "<smc:queryMCUFutureResourceEx><mcus>5</mcus>"
+                             "<beginTime>2030-01-01T00:00:00+08:00</beginTime>"
+                             "<duration>PT2H</duration></smc:queryMCUFutureResourceEx>"),
+        ("/services/orgaMgr", "<smc:queryOrganizationEx/>"),
+        ("/services/confMgr", f"<smc:queryConfSiteMCUEx><confId>{conf_id}</confId>"
+                              "</smc:queryConfSiteMCUEx>"),
+    ]
+    for path, body in requests:
+        answer = post_raw(envelope(body), path=path, cookies={"JSESSIONID": soap.session_id})
+        assert answer.status_code == 200, answer.text
+        schema.validate(etree.tostring(body_child(answer)).decode())
