@@ -27,13 +27,15 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from gateway import wire
-from gateway.directory_query import SitePage
+from gateway.directory_query import Page
 from gateway.enum_numbering import EnumNumbering
 from mcu.cdr import MultiPointRecord, PointToPointRecord, RecordPage
 from mcu.endpoints import DeviceVersion, VideoInput
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
 from mcu.live_conference import CameraCommand
+from mcu.mcu_resources import McuResources
+from mcu.mcus import Mcu
 from mcu.model import (
     BusyInterval,
     Conference,
@@ -50,6 +52,7 @@ from mcu.model import (
     SiteSpec,
     SiteType,
 )
+from mcu.organizations import Organization
 from mcu.runtime import BroadInfo, ConferenceStatus, SiteStatus
 
 # SiteStatusEx.volume when the site is not in the conference, as the reference platform says
@@ -512,7 +515,7 @@ def terminal_to_wire(site: DirectorySite, numbering: EnumNumbering) -> wire.Term
     )
 
 
-def page_info_to_wire(page: SitePage) -> wire.PagesInfoEx:
+def page_info_to_wire(page: Page[Any]) -> wire.PagesInfoEx:
     return wire.PagesInfoEx(
         totalPages=page.total_pages, currentPage=page.current_page, totalRecords=page.total_records
     )
@@ -580,3 +583,48 @@ def record_page_info_to_wire(page: RecordPage) -> wire.PagesInfoEx:
         currentPage=page.current_page,
         totalRecords=page.total_records,
     )
+
+
+# --- MCUs and organizations (mcuMgr, orgaMgr, queryConfSiteMCUEx) ----------------------------
+
+
+def mcu_info_to_wire(mcu: Mcu) -> wire.MCUInfoEx:
+    """ip1 is the media address; port1, ip2 and port2 are left out: media ports are
+    negotiated per call (ICE) and the MCU has no second address."""
+    return wire.MCUInfoEx(
+        id=mcu.id,
+        name=mcu.name,
+        type=int(mcu.type),
+        ip1=mcu.address,
+        domainName=mcu.domain_name,
+        stutas=int(mcu.status),
+    )
+
+
+def mcu_resources_to_wire(resources: McuResources) -> wire.MCUResourceEx:
+    return wire.MCUResourceEx(
+        mcuId=resources.mcu_id,
+        resourceList=[
+            wire.MCUResourceItemEx(
+                resourceType=int(timeline.type),
+                resourceStatus=[
+                    wire.ResourceOccupiedStatusEx(
+                        freeCount=piece.free,
+                        totalCount=piece.total,
+                        beginTime=piece.begin,
+                        duration=piece.duration,
+                    )
+                    for piece in timeline.slices
+                ],
+            )
+            for timeline in resources.timelines
+        ],
+    )
+
+
+def site_mcus_to_wire(served: Iterable[tuple[str, Mcu]]) -> list[wire.SiteMCUEx]:
+    return [wire.SiteMCUEx(siteUri=uri, mcuId=mcu.id) for uri, mcu in served]
+
+
+def organizations_to_wire(organizations: Iterable[Organization]) -> list[wire.OrganizationItemEx]:
+    return [wire.OrganizationItemEx(id=org.id, name=org.name) for org in organizations]

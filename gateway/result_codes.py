@@ -51,6 +51,8 @@ FAULT_CODES: dict[Fault, int] = {
     Fault.SITE_NOT_CONNECTED: 1347440653,  # 指定的会场未入会。
     Fault.CAPACITY_EXCEEDED: 1347444739,  # MCU动态资源不足。
     Fault.ACCESS_CODE_CONFLICT: 8254,  # 接入号已经存在。
+    Fault.MCU_NOT_FOUND: 1346371585,  # MCU不存在。
+    Fault.ORGANIZATION_NOT_FOUND: 1344278530,  # 组织结构不存在。
     Fault.NOT_SUPPORTED: 1347424259,  # MCU能力不支持。
     Fault.PRESENTATION_LOCKED: 620892501,  # 令牌已经锁定。
     Fault.CHAIR_TAKEN: 12338,  # 主席已存在。

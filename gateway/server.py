@@ -34,7 +34,9 @@ from gateway.soap import (
 )
 from gateway.soap import RequestContext as SoapRequestContext
 from mcu.clock import Clock, SystemClock
+from mcu.mcus import Mcu, McuPool, McuStatus, McuType, ResourceKind
 from mcu.media.engine import MediaSettings
+from mcu.organizations import OrganizationTree
 
 if TYPE_CHECKING:
     from mcu.runtime import ConferenceRuntime
@@ -56,6 +58,8 @@ class Gateway:
     sessions: SessionStore
     numbering: EnumNumbering
     password_key: PasswordKey
+    mcus: McuPool
+    organizations: OrganizationTree
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -82,6 +86,8 @@ def build_app(
         ),
         numbering=EnumNumbering(settings.enum_numbering),
         password_key=PasswordKey(settings.data_dir),
+        mcus=McuPool([media_mcu(settings, online=runtime is not None)]),
+        organizations=OrganizationTree(settings.organizations),
     )
     dispatcher = SoapDispatcher(all_services())
     app = web.Application(client_max_size=settings.max_body_bytes)
@@ -96,6 +102,22 @@ def build_app(
         install_signalling(app, runtime, settings.media_address,
                            MediaSettings(mixed_speakers=settings.mixed_speakers))
     return app
+
+
+def media_mcu(settings: Settings, online: bool) -> Mcu:
+    """This process's media plane as the MCU of queryMCUInfoEx (mcu/mcus.py)."""
+    return Mcu(
+        id=settings.mcu_id,
+        name=settings.mcu_name,
+        type=McuType.SOFTWARE,
+        address=settings.media_address,
+        domain_name=settings.mcu_domain_name or settings.media_address,
+        status=McuStatus.ONLINE if online else McuStatus.OFFLINE,
+        capacity={
+            ResourceKind.PORTS: settings.max_ports,
+            ResourceKind.CP_RESOURCES: settings.max_cp_resources,
+        },
+    )
 
 
 def _soap_handler(gateway: Gateway, dispatcher: SoapDispatcher):

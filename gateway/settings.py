@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.enum_numbering import NUMBERINGS
 from mcu.model import ALLOWED_CP_RESOURCES
+from mcu.organizations import DEFAULT_ORGANIZATIONS, Organization, OrganizationTree
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -45,6 +46,12 @@ class Settings:
     accept_fixed_sdk_key: bool = True
     # account name -> lower-case hex SHA-256 of the password
     accounts: dict[str, str] = field(default_factory=dict)
+    # [mcu_identity]: how queryMCUInfoEx names this process's MCU
+    mcu_id: int = 1
+    mcu_name: str = "mcu-sim"
+    mcu_domain_name: str = ""  # empty: the media address
+    # [[organizations]]: the organization tree (mcu/organizations.py)
+    organizations: tuple[Organization, ...] = DEFAULT_ORGANIZATIONS
 
     @property
     def uses_tls(self) -> bool:
@@ -120,12 +127,13 @@ _KNOWN_KEYS = {
         "tombstone_retention_days",
     },
     "key_exchange": {"accept_fixed_sdk_key"},
+    "mcu_identity": {"id", "name", "domain_name"},
 }
 
 
 def _from_table(table: dict[str, Any]) -> Settings:
     for section, keys in table.items():
-        if section == "accounts":
+        if section in ("accounts", "organizations"):
             continue
         if section not in _KNOWN_KEYS or not isinstance(keys, dict):
             raise SettingsError(f"unknown settings section [{section}]")
@@ -160,7 +168,35 @@ def _from_table(table: dict[str, Any]) -> Settings:
         tombstone_retention_days=float(mcu["tombstone_retention_days"]),
         accept_fixed_sdk_key=accept_fixed_sdk_key,
         accounts={name: digest.lower() for name, digest in accounts.items()},
+        **_mcu_identity(table.get("mcu_identity", {})),
+        organizations=_organizations(table.get("organizations", [])),
     )
+
+
+def _mcu_identity(section: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "mcu_id": int(section["id"]),
+        "mcu_name": str(section["name"]),
+        "mcu_domain_name": str(section["domain_name"]),
+    }
+
+
+def _organizations(items: Any) -> tuple[Organization, ...]:
+    """[[organizations]] tables: id, name and optionally parent (the parent's id)."""
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise SettingsError("organizations: write each one as an [[organizations]] table")
+    organizations = []
+    for item in items:
+        unknown = set(item) - {"id", "name", "parent"}
+        if unknown or "id" not in item or "name" not in item:
+            raise SettingsError(
+                f"[[organizations]] takes id, name and parent; got {sorted(item)}"
+            )
+        parent = item.get("parent")
+        organizations.append(
+            Organization(str(item["id"]), str(item["name"]), str(parent) if parent else None)
+        )
+    return tuple(organizations)
 
 
 def _check(settings: Settings) -> None:
@@ -181,6 +217,12 @@ def _check(settings: Settings) -> None:
         raise SettingsError("mcu.tombstone_retention_days must be positive")
     if not 1 <= settings.mixed_speakers <= 64:
         raise SettingsError(f"mcu.mixed_speakers {settings.mixed_speakers} is not 1..64")
+    if not 0 <= settings.mcu_id <= 2**31 - 1 or not settings.mcu_name.strip():
+        raise SettingsError("mcu_identity: id 0..2147483647 and a name are needed")
+    try:
+        OrganizationTree(settings.organizations)
+    except ValueError as error:
+        raise SettingsError(f"organizations: {error}") from error
     for name, digest in settings.accounts.items():
         if not _SHA256_HEX.match(digest):
             raise SettingsError(f"account {name!r}: not a SHA-256 hex digest")

@@ -32,6 +32,9 @@ class Fault(Enum):
     # capacity
     CAPACITY_EXCEEDED = auto()  # MCU ports or CP resources exhausted in the window
     ACCESS_CODE_CONFLICT = auto()
+    # MCUs and organizations
+    MCU_NOT_FOUND = auto()  # an MCU id the platform does not have
+    ORGANIZATION_NOT_FOUND = auto()  # an organization id not in the organization tree
     # features
     NOT_SUPPORTED = auto()  # a feature this platform does not offer (e.g. CP group N > 0)
     RECORDING_NOT_SUPPORTED = auto()  # the conference was booked with isRecording = 0

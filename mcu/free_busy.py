@@ -88,6 +88,18 @@ class BookingIndex:
             ]
         return list(self._listing)
 
+    def occurrences_between(
+        self, begin: datetime, end: datetime
+    ) -> list[tuple[Conference, Occurrence]]:
+        """(conference, occurrence) of every conference not deleted overlapping the window,
+        by occurrence begin then conference id."""
+        found = [
+            (conference, occurrence)
+            for conference in self.conferences()
+            for _, occurrence in self._overlapping(conference.conf_id, begin, end)
+        ]
+        return sorted(found, key=lambda pair: (pair[1].begin, int(pair[0].conf_id)))
+
     def uses(self, uri: str) -> bool:
         """Some conference not deleted has the site."""
         return bool(self._conferences_by_uri.get(uri))

@@ -145,6 +145,7 @@ class DirectorySite:
     rate: str | None = None
     video_format: VideoFormat | None = None
     video_protocol: VideoProtocol | None = None
+    org_id: str | None = None  # its organization (mcu/organizations.py); None: not recorded
 
 
 @dataclass

@@ -157,6 +157,24 @@ class Scheduler:
                 running.append((conference, occurrence))
         return running
 
+    def occurrence(self, conf_id: str, begin: datetime | None = None) -> Occurrence:
+        """The occurrence beginning at `begin` (OCCURRENCE_NOT_FOUND if none), or without
+        it the one running now, else the next, else the last."""
+        with self._lock:
+            conference = self._index.live_record(conf_id).conference
+            if begin is None:
+                return series.state_at(conference, self._clock.now())[1]
+            return conference.occurrences[series.occurrence_index(conference, begin)]
+
+    def bookings_between(
+        self, begin: datetime, duration: timedelta
+    ) -> list[tuple[Conference, Occurrence]]:
+        """Every occurrence of a conference not deleted that overlaps the window, by begin:
+        what holds MCU resources then (the capacity check counts the same)."""
+        window_begin, window_end = window(begin, duration)
+        with self._lock:
+            return self._index.occurrences_between(window_begin, window_end)
+
     def free_busy(
         self, uris: list[str], begin: datetime, duration: timedelta
     ) -> dict[str, list[BusyInterval]]:
@@ -312,11 +330,14 @@ class Scheduler:
             self._put_directory_site(replace(site))
 
     def edit_directory_site(self, site: DirectorySite) -> None:
+        """Replaces the entry; its organization is kept when `site` names none (editSiteInfoEx
+        carries no orgId)."""
         with self._lock:
             validate_directory_site(site)
-            if site.uri not in self._directory:
+            current = self._directory.get(site.uri)
+            if current is None:
                 raise DomainError(Fault.SITE_NOT_FOUND, site.uri)
-            self._put_directory_site(replace(site))
+            self._put_directory_site(replace(site, org_id=site.org_id or current.org_id))
 
     def delete_directory_site(self, uri: str) -> None:
         self.delete_directory_sites([uri])

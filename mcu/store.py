@@ -1,5 +1,6 @@
-"""The scheduler's SQLite store: conferences, the site directory, free/busy tombstones and
-the counters (revision, conference ids, access codes).
+"""The scheduler's SQLite store: conferences, the site directory (each site with the id of
+its organization in the column org_id), free/busy tombstones and the counters (revision,
+conference ids, access codes).
 
 WAL mode, synchronous=FULL, and one explicit transaction per scheduler operation, so a
 process killed with SIGKILL right after answering still has that answer on disk. A
@@ -15,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS conferences (conf_id TEXT PRIMARY KEY, document TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS directory (uri TEXT PRIMARY KEY, document TEXT NOT NULL);
+-- directory.org_id (TEXT, the site's organization) is added by _migrate_directory_org_id
 CREATE TABLE IF NOT EXISTS tombstones (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     uri TEXT NOT NULL,
@@ -143,9 +145,10 @@ class Transaction:
 
     def put_directory_site(self, site: DirectorySite) -> None:
         self._connection.execute(
-            "INSERT INTO directory (uri, document) VALUES (?, ?) "
-            "ON CONFLICT(uri) DO UPDATE SET document = excluded.document",
-            (site.uri, json.dumps(directory_site_to_json(site))),
+            "INSERT INTO directory (uri, document, org_id) VALUES (?, ?, ?) "
+            "ON CONFLICT(uri) DO UPDATE SET document = excluded.document, "
+            "org_id = excluded.org_id",
+            (site.uri, json.dumps(directory_site_to_json(site)), site.org_id),
         )
 
     def delete_directory_site(self, uri: str) -> None:
@@ -161,6 +164,7 @@ class Store:
         self._connection.execute("PRAGMA synchronous=FULL")
         self._connection.executescript(SCHEMA)
         self._connection.executescript(CALL_RECORDS_SCHEMA)
+        _migrate_directory_org_id(self._connection)
 
     def close(self) -> None:
         with self._lock:
@@ -219,10 +223,11 @@ class Store:
                 "SELECT document FROM conferences ORDER BY CAST(conf_id AS INTEGER)"
             ):
                 state.conferences.append(record_from_json(json.loads(document)))
-            for (document,) in self._connection.execute(
-                "SELECT document FROM directory ORDER BY uri"
+            for document, org_id in self._connection.execute(
+                "SELECT document, org_id FROM directory ORDER BY uri"
             ):
-                state.directory.append(directory_site_from_json(json.loads(document)))
+                site = directory_site_from_json(json.loads(document))
+                state.directory.append(replace(site, org_id=org_id))
             for uri, conf_id, conf_name, begin, span_us, revision in self._connection.execute(
                 "SELECT uri, conf_id, conf_name, begin, span_us, revision "
                 "FROM tombstones ORDER BY id"
@@ -238,6 +243,14 @@ class Store:
                     )
                 )
             return state
+
+
+def _migrate_directory_org_id(connection: sqlite3.Connection) -> None:
+    """Stores made before sites kept their organization get the directory's org_id column;
+    their rows stay as they were, with no organization recorded (NULL)."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(directory)")}
+    if "org_id" not in columns:
+        connection.execute("ALTER TABLE directory ADD COLUMN org_id TEXT")
 
 
 # -- JSON codec ---------------------------------------------------------------------------

@@ -319,7 +319,7 @@ def test_int_filters_range_or_equality(soap, directory):
     [
         lambda soap: query(soap, per_page=0),
         lambda soap: query(soap, page=0),
-        lambda soap: query(soap, sort=[(6, 0)]),
+        lambda soap: query(soap, sort=[(7, 0)]),  # columns are 0..6
         lambda soap: query(soap, sort=[(0, 2)]),
         lambda soap: query(soap, focus=-1),
         lambda soap: query(soap, filters=[string_filter(soap, 9, "x")]),

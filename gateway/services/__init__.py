@@ -20,6 +20,8 @@ from gateway.services.common import CommonService
 from gateway.services.conf_ctrl import ConfCtrlService
 from gateway.services.conf_mgr import ConfMgrService
 from gateway.services.esdk_extensions import EsdkExtensionService
+from gateway.services.mcu_mgr import McuMgrService
+from gateway.services.orga_mgr import OrgaMgrService
 from gateway.services.platform_key import PlatformKeyService
 from gateway.services.site_mgr import SiteMgrService
 from gateway.wire import ESDK_PLATFORM_NS, TNS
@@ -55,6 +57,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         ("/esdk/services/platformKeyMgr",),
         (PlatformKeyService,),
         namespace=ESDK_PLATFORM_NS,
+    ),
+    # ports of the reference WSDL that no public client names a URL for: our choice
+    Endpoint(
+        "mcuMgr", ("/services/mcuMgr", "/esdk/services/tpProfessionalMCUMgr"), (McuMgrService,)
+    ),
+    Endpoint(
+        "orgaMgr", ("/services/orgaMgr", "/esdk/services/tpProfessionalOrgaMgr"), (OrgaMgrService,)
     ),
 )
 

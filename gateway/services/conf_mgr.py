@@ -299,3 +299,19 @@ class ConfMgrService(GatewayService):
             cdr=[convert.point_to_point_cdr_to_wire(record) for record in answer.records],
             pageInfo=convert.record_page_info_to_wire(answer),
         )
+
+    # -- MCUs ----------------------------------------------------------------------------------
+
+    @operation("queryConfSiteMCUEx")
+    def queryConfSiteMCUEx(ctx, confId, siteUris, beginTime):  # noqa: N802, N803
+        # the occurrence at beginTime (OCCURRENCE_NOT_FOUND when none begins then), else the
+        # one running now or the next; no siteUris: every site booked in it
+        call = request_context(ctx)
+        conf_id = _conf_id(confId)
+        uris = site_uris(siteUris, may_be_empty=True)
+        convert.require_aware(beginTime, "beginTime")
+        scheduler = call.gateway.scheduler
+        conference = scheduler.get(conf_id)
+        occurrence = scheduler.occurrence(conf_id, beginTime)
+        served = call.gateway.mcus.serving_sites(conference, occurrence, uris)
+        return Reply(mcus=convert.site_mcus_to_wire(served))

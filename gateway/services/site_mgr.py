@@ -13,11 +13,14 @@ querySitesInfoEx filters, sorts and pages the directory as gateway/directory_que
 Directory entries keep one video capability (protocol + format): TerminalInfoEx with more
 than one capability item or format, and SIP registration credentials (regUser /
 regPassword), which the simulator does not keep, are refused with NOT_SUPPORTED rather
-than stored in part. addSiteInfoEx's orgId must be given; the simulator has a single
-organisation, so it is not stored.
+than stored in part. addSiteInfoEx's orgId must name an organization of the tree
+(queryOrganizationEx, mcu/organizations.py; ORGANIZATION_NOT_FOUND otherwise) and is stored
+with the site; editSiteInfoEx, which has no orgId, keeps it.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from gateway.convert import (
     camera_command_from_wire,
@@ -34,7 +37,6 @@ from gateway.convert import (
 from gateway.directory_query import query_directory
 from gateway.services.common import runtime_of
 from gateway.soap import GatewayService, Reply, operation, request_context
-from mcu.errors import DomainError, Fault
 
 
 class SiteMgrService(GatewayService):
@@ -106,10 +108,10 @@ class SiteMgrService(GatewayService):
 
     @operation("addSiteInfoEx")
     def addSiteInfoEx(ctx, orgId, siteInfo):  # noqa: N802, N803
-        if not orgId.strip():
-            raise DomainError(Fault.MISSING_PARAMETER, "orgId")
         gateway = request_context(ctx).gateway
-        gateway.scheduler.add_directory_site(terminal_from_wire(siteInfo, gateway.numbering))
+        org_id = gateway.organizations.require(orgId)
+        site = terminal_from_wire(siteInfo, gateway.numbering)
+        gateway.scheduler.add_directory_site(replace(site, org_id=org_id))
         return Reply()
 
     @operation("editSiteInfoEx")
