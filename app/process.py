@@ -20,6 +20,7 @@ from aiohttp import web
 
 from gateway.server import GATEWAY, Gateway, build_app, ssl_context
 from gateway.settings import Settings
+from mcu.adhoc import AdhocConferences
 from mcu.clock import Clock, SystemClock
 from mcu.runtime import SPEAKER_HOLD_SECONDS, ConferenceRuntime
 from mcu.scheduler import Scheduler, SchedulerSettings
@@ -38,6 +39,7 @@ def open_scheduler(settings: Settings, clock: Clock) -> tuple[Store, Scheduler]:
         SchedulerSettings(
             max_ports=settings.max_ports, max_cp_resources=settings.max_cp_resources,
             tombstone_retention=timedelta(days=settings.tombstone_retention_days),
+            reserved_access_codes=frozenset(t.access_code for t in settings.adhoc_templates),
         ),
     )
     return store, scheduler
@@ -70,6 +72,12 @@ async def running_server(
     store = None
     if scheduler is None:
         store, scheduler = open_scheduler(settings, clock)
+    try:
+        adhoc = AdhocConferences(scheduler, settings.adhoc_templates)
+    except Exception:
+        if store is not None:
+            store.close()
+        raise
     if runtime is None:
         runtime = ConferenceRuntime(
             scheduler,
@@ -77,7 +85,8 @@ async def running_server(
             call_timeout=settings.call_timeout_seconds,
             speaker_hold=SPEAKER_HOLD_SECONDS,
         )
-    app = build_app(settings, scheduler, runtime, clock)
+    app = build_app(settings, scheduler, runtime, clock, adhoc=adhoc)
+    adhoc.attach(runtime)  # after build_app: the media engine hears ConferenceStarted first
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     runtime.reconcile()

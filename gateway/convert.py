@@ -27,8 +27,9 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from gateway import wire
-from gateway.directory_query import SitePage
+from gateway.directory_query import SitePage, TemplatePage
 from gateway.enum_numbering import EnumNumbering
+from mcu.adhoc import AdhocTemplate
 from mcu.endpoints import DeviceVersion, VideoInput
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
@@ -511,7 +512,32 @@ def terminal_to_wire(site: DirectorySite, numbering: EnumNumbering) -> wire.Term
     )
 
 
-def page_info_to_wire(page: SitePage) -> wire.PagesInfoEx:
+def page_info_to_wire(page: SitePage | TemplatePage) -> wire.PagesInfoEx:
     return wire.PagesInfoEx(
         totalPages=page.total_pages, currentPage=page.current_page, totalRecords=page.total_records
     )
+
+
+# --- ad-hoc conference templates (queryAdhocConferencesEx, *AdhocConfFreeBusyEx) -----------
+
+
+def adhoc_conference_to_wire(template: AdhocTemplate) -> wire.AdhocConferenceEx:
+    return wire.AdhocConferenceEx(name=template.name, confAccessCode=template.access_code)
+
+
+def adhoc_free_busy_to_wire(
+    answer: dict[str, list[BusyInterval]], window: tuple[datetime, timedelta]
+) -> list[wire.AdhocConfFreeBusyStateEx]:
+    """Per access code in the order asked; a template with nothing in the window: one FREE
+    state over the window (freebusys is 1..n on the wire)."""
+    begin, duration = window
+    return [
+        wire.AdhocConfFreeBusyStateEx(
+            confAccessCode=code,
+            freebusys=[
+                free_busy_state_to_wire(interval)
+                for interval in intervals or [BusyInterval(begin, duration, FreeBusy.FREE)]
+            ],
+        )
+        for code, intervals in answer.items()
+    ]

@@ -20,6 +20,10 @@ TerminalInfoEx's members, the capability flattened:
   no sites with the true totals. focusItem is accepted (>= 0) and does not move the page.
 
 A malformed query is refused with DomainError (MISSING_PARAMETER, OUT_OF_RANGE).
+
+`query_rows` applies the same rules to other lists with their own columns (e.g. the
+ad-hoc templates of queryAdhocConferencesEx, ADHOC_COLUMNS); rows without a URI keep
+their given order on ties.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from gateway.wire import (
     IPAddressFilterEx,
     StringFilterEx,
 )
+from mcu.adhoc import AdhocTemplate
 from mcu.errors import DomainError, Fault
 from mcu.model import DirectorySite
 
@@ -47,7 +52,7 @@ ASCENDING, DESCENDING = 0, 1
 class Column:
     name: str
     is_int: bool
-    value: Callable[[DirectorySite, EnumNumbering], int | str | None]
+    value: Callable[[Any, EnumNumbering], int | str | None]
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -59,23 +64,31 @@ COLUMNS: tuple[Column, ...] = (
     Column("videoFormat", True, lambda site, n: n.video_format_to_wire(site.video_format)),
 )
 
+# queryAdhocConferencesEx: AdhocConferenceEx's members, 0 name (string), 1 confAccessCode
+ADHOC_COLUMNS: tuple[Column, ...] = (
+    Column("name", False, lambda template, _: template.name),
+    Column("confAccessCode", False, lambda template, _: template.access_code),
+)
 
-def _column(index: int | None, what: str) -> Column:
+
+def _column(index: int | None, what: str, columns: tuple[Column, ...] = COLUMNS) -> Column:
     if index is None:
         raise DomainError(Fault.MISSING_PARAMETER, f"{what} column index")
-    if not 0 <= index < len(COLUMNS):
-        raise DomainError(Fault.OUT_OF_RANGE, f"{what} column {index} not in 0..{len(COLUMNS) - 1}")
-    return COLUMNS[index]
+    if not 0 <= index < len(columns):
+        raise DomainError(Fault.OUT_OF_RANGE, f"{what} column {index} not in 0..{len(columns) - 1}")
+    return columns[index]
 
 
-def _site_filter(wire_filter: Any) -> Callable[[DirectorySite, EnumNumbering], bool]:
-    column = _column(wire_filter.columnIndex, "filter")
+def _site_filter(
+    wire_filter: Any, columns: tuple[Column, ...] = COLUMNS
+) -> Callable[[Any, EnumNumbering], bool]:
+    column = _column(wire_filter.columnIndex, "filter", columns)
     if isinstance(wire_filter, StringFilterEx):
         if wire_filter.value is None:
             raise DomainError(Fault.MISSING_PARAMETER, "StringFilterEx.value")
         needle = wire_filter.value.casefold()
 
-        def contains(site: DirectorySite, numbering: EnumNumbering) -> bool:
+        def contains(site: Any, numbering: EnumNumbering) -> bool:
             value = column.value(site, numbering)
             return value is not None and needle in str(value).casefold()
 
@@ -90,7 +103,7 @@ def _site_filter(wire_filter: Any) -> Callable[[DirectorySite, EnumNumbering], b
             raise DomainError(Fault.OUT_OF_RANGE, f"IntFilterEx on string column {column.name}")
         above, below, equal = bounds
 
-        def in_range(site: DirectorySite, numbering: EnumNumbering) -> bool:
+        def in_range(site: Any, numbering: EnumNumbering) -> bool:
             value = column.value(site, numbering)
             return value is not None and (above < value < below or value == equal)
 
@@ -104,20 +117,23 @@ def _site_filter(wire_filter: Any) -> Callable[[DirectorySite, EnumNumbering], b
 
 
 def _sorted(
-    sites: list[DirectorySite], sort_items: Sequence[Any], numbering: EnumNumbering
-) -> list[DirectorySite]:
+    sites: list[Any],
+    sort_items: Sequence[Any],
+    numbering: EnumNumbering,
+    columns: tuple[Column, ...] = COLUMNS,
+) -> list[Any]:
     keys = []
     for item in sort_items:
         if item is None or item.sort is None:
             raise DomainError(Fault.MISSING_PARAMETER, "sortItems: sort, itemIndex")
         if item.sort not in (ASCENDING, DESCENDING):
             raise DomainError(Fault.OUT_OF_RANGE, f"sort {item.sort} is not 0 or 1")
-        keys.append((_column(item.itemIndex, "sort"), item.sort == DESCENDING))
-    ordered = sorted(sites, key=lambda site: site.uri)
+        keys.append((_column(item.itemIndex, "sort", columns), item.sort == DESCENDING))
+    ordered = sorted(sites, key=lambda site: site.uri) if columns is COLUMNS else list(sites)
     # stable sorts from the last key to the first: the first key decides, the next break ties
     for column, descending in reversed(keys):
-        present: list[tuple[int | str, DirectorySite]] = []
-        absent: list[DirectorySite] = []
+        present: list[tuple[int | str, Any]] = []
+        absent: list[Any] = []
         for site in ordered:
             value = column.value(site, numbering)
             if value is None:
@@ -141,6 +157,32 @@ def query_directory(
     directory: list[DirectorySite], query_config: Any, numbering: EnumNumbering
 ) -> SitePage:
     """Filter, sort and page the directory as `query_config` asks (module docstring)."""
+    rows, *totals = query_rows(directory, COLUMNS, query_config, numbering)
+    return SitePage(rows, *totals)
+
+
+@dataclass(frozen=True)
+class TemplatePage:
+    templates: list[AdhocTemplate]
+    total_pages: int
+    current_page: int
+    total_records: int
+
+
+def query_templates(
+    templates: list[AdhocTemplate], query_config: Any, numbering: EnumNumbering
+) -> TemplatePage:
+    """queryAdhocConferencesEx: the templates (in access-code order) filtered, sorted and
+    paged by ADHOC_COLUMNS under the directory's rules."""
+    rows, *totals = query_rows(templates, ADHOC_COLUMNS, query_config, numbering)
+    return TemplatePage(rows, *totals)
+
+
+def query_rows(
+    rows: list[Any], columns: tuple[Column, ...], query_config: Any, numbering: EnumNumbering
+) -> tuple[list[Any], int, int, int]:
+    """Filter, sort and page `rows` by `columns` (module docstring): the page's rows, total
+    pages, current page, total records."""
     page = query_config.pageParam
     if page is None or page.numberPerPage is None or page.currentPage is None:
         raise DomainError(Fault.MISSING_PARAMETER, "queryConfig.pageParam")
@@ -150,13 +192,15 @@ def query_directory(
         raise DomainError(Fault.OUT_OF_RANGE, f"currentPage {page.currentPage} < 1")
     if query_config.focusItem is not None and query_config.focusItem < 0:
         raise DomainError(Fault.OUT_OF_RANGE, f"focusItem {query_config.focusItem} < 0")
-    filters = [_site_filter(item) for item in query_config.filters or () if item is not None]
-    matching = [site for site in directory if all(test(site, numbering) for test in filters)]
-    ordered = _sorted(matching, query_config.sortItems or (), numbering)
+    filters = [
+        _site_filter(item, columns) for item in query_config.filters or () if item is not None
+    ]
+    matching = [row for row in rows if all(test(row, numbering) for test in filters)]
+    ordered = _sorted(matching, query_config.sortItems or (), numbering, columns)
     start = (page.currentPage - 1) * page.numberPerPage
-    return SitePage(
-        sites=ordered[start : start + page.numberPerPage],
-        total_pages=math.ceil(len(ordered) / page.numberPerPage),
-        current_page=page.currentPage,
-        total_records=len(ordered),
+    return (
+        ordered[start : start + page.numberPerPage],
+        math.ceil(len(ordered) / page.numberPerPage),
+        page.currentPage,
+        len(ordered),
     )

@@ -33,6 +33,7 @@ from gateway.soap import (
     soap_version_of,
 )
 from gateway.soap import RequestContext as SoapRequestContext
+from mcu.adhoc import AdhocConferences
 from mcu.clock import Clock, SystemClock
 from mcu.media.engine import MediaSettings
 
@@ -56,6 +57,7 @@ class Gateway:
     sessions: SessionStore
     numbering: EnumNumbering
     password_key: PasswordKey
+    adhoc: AdhocConferences  # the ad-hoc conference templates (mcu/adhoc.py)
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -66,7 +68,11 @@ def build_app(
     scheduler: Scheduler,
     runtime: ConferenceRuntime | None = None,
     clock: Clock | None = None,
+    *,
+    adhoc: AdhocConferences | None = None,
 ) -> web.Application:
+    """adhoc: the templates, as app/process.py attaches them to the runtime; without it,
+    settings.adhoc_templates over this scheduler (answered by SOAP, dialled by nobody)."""
     clock = clock or SystemClock()
     gateway = Gateway(
         settings=settings,
@@ -82,6 +88,7 @@ def build_app(
         ),
         numbering=EnumNumbering(settings.enum_numbering),
         password_key=PasswordKey(settings.data_dir),
+        adhoc=adhoc if adhoc is not None else AdhocConferences(scheduler, settings.adhoc_templates),
     )
     dispatcher = SoapDispatcher(all_services())
     app = web.Application(client_max_size=settings.max_body_bytes)
