@@ -86,9 +86,12 @@ async def running_server(
             speaker_hold=SPEAKER_HOLD_SECONDS,
         )
     app = build_app(settings, scheduler, runtime, clock, adhoc=adhoc)
-    adhoc.attach(runtime)  # after build_app: the media engine hears ConferenceStarted first
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    # after the app's startup (the media engine subscribes then), so the engine has a
+    # conference's media when the template's layout follows its ConferenceStarted; before
+    # the first reconcile, so conferences kept across a restart get it too
+    adhoc.attach(runtime)
     runtime.reconcile()
     lifecycle = asyncio.create_task(_follow_schedule(runtime), name="conference-lifecycle")
     try:

@@ -122,7 +122,7 @@ def check_templates(templates: Sequence[AdhocTemplate], settings: SchedulerSetti
         # the booking rules themselves, on the booking the template would make
         probe = template.spec(datetime(2000, 1, 1).astimezone(), list(template.sites))
         try:
-            normalized_spec(probe, None, settings, lambda _owner: set())
+            normalized_spec(probe, None, settings, lambda _: set(), template.access_code)
             validate_sites(list(template.sites))
         except DomainError as error:
             raise TemplateError(f"{where}: {error.fault.name.lower()}: {error.detail}") from None
