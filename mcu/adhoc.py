@@ -237,7 +237,8 @@ class AdhocConferences:
         _, occurrence = self.scheduler.state(current.conf_id)
         if any(spec.uri == site.uri for spec in occurrence.sites):
             return current
-        return self.scheduler.add_site(current.conf_id, dialling, occurrence.begin)
+        # into the conference's site list too, so an edit of it keeps the dialler
+        return self.scheduler.add_site(current.conf_id, dialling)
 
     def free_busy(
         self, codes: list[str], begin: datetime, duration: timedelta

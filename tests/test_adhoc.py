@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,9 +19,12 @@ import numpy as np
 import pytest
 
 from gateway.settings import Settings, SettingsError, load_settings
-from mcu.adhoc import TemplateError
+from mcu.adhoc import AdhocConferences, AdhocTemplate, TemplateError
 from mcu.clock import ManualClock
+from mcu.errors import DomainError, Fault
 from mcu.model import ConferenceSpec, DialingMode, FreeBusy, SiteSpec
+from mcu.scheduler import Scheduler, SchedulerSettings
+from mcu.store import Store
 from tests.conftest import DEMO, TESTER, ServerThread, soap_clients
 from tests.test_media_engine import PeerTerminal, eventually
 
@@ -354,3 +358,76 @@ def test_serve_refuses_bad_templates_with_a_clear_message(tmp_path):
     assert done.stderr.strip() == (
         "mcu-sim serve: [[adhoc]]: adhoc template 'Ward round': password must be 6 digits or empty"
     )
+
+
+# ---------------------------------------------------------------------------- the domain
+
+
+def template_scheduler(path: Path, clock: ManualClock) -> tuple[Store, Scheduler, AdhocConferences]:
+    store = Store(path)
+    scheduler = Scheduler(store, clock, SchedulerSettings(reserved_access_codes=frozenset({"7001"})))
+    template = AdhocTemplate("Ward round", "7001", password="123456",
+                             sites=(SiteSpec(RADIOLOGY, "Radiology"),),
+                             duration=timedelta(minutes=30))
+    return store, scheduler, AdhocConferences(scheduler, [template])
+
+
+def test_template_keys_are_no_sites_and_codes_are_reserved(tmp_path):
+    clock = ManualClock()
+    _, scheduler, adhoc = template_scheduler(tmp_path / "mcu.sqlite3", clock)
+    conference = adhoc.admit("7001", SiteSpec(A, "Ward 3"))
+    assert conference.adhoc_template == "7001" and conference.access_code == "7001"
+    # the dialler dials in; the template's site keeps its own dialling mode
+    booked = {site.uri: site.dialing_mode for site in conference.occurrences[0].sites}
+    assert booked == {RADIOLOGY: DialingMode.MCU_CALLS_SITE, A: DialingMode.SITE_CALLS_IN}
+    # a second dialler joins that conference, booked into it; no second conference
+    joined = adhoc.admit("7001", SiteSpec(B, "Ward 5"))
+    assert joined.conf_id == conference.conf_id
+    assert [site.uri for site in joined.occurrences[0].sites] == [RADIOLOGY, A, B]
+    assert [site.uri for site in joined.spec.sites] == [RADIOLOGY, A, B]
+    assert len(scheduler.conferences()) == 1
+
+    key = "adhoc-template:7001"
+    hour = timedelta(hours=1)
+    assert scheduler.free_busy([key], clock.now(), hour)[key][0].state is FreeBusy.UNKNOWN_SITE
+    assert scheduler.changes([key], clock.now(), hour, 0)[key][0].state is FreeBusy.UNKNOWN_SITE
+    with pytest.raises(DomainError) as refused:
+        scheduler.schedule(ConferenceSpec("x", clock.now(), hour, [SiteSpec(key)]))
+    assert refused.value.fault is Fault.OUT_OF_RANGE
+    # generated codes skip a template's code; no other booking may take or edit to it
+    scheduler_settings = SchedulerSettings(access_code_digits=4,
+                                           reserved_access_codes=frozenset({"1000"}))
+    other = Scheduler(Store(tmp_path / "other.sqlite3"), clock, scheduler_settings)
+    assert other.schedule(ConferenceSpec("y", clock.now(), hour)).access_code == "1001"
+    later = scheduler.schedule(ConferenceSpec("z", clock.now() + 2 * hour, hour))
+    with pytest.raises(DomainError) as taken:
+        scheduler.edit(later.conf_id, replace(later.spec, access_code="7001"))
+    assert taken.value.fault is Fault.ACCESS_CODE_CONFLICT
+    # the template's own conference may be edited keeping its code
+    renamed = scheduler.edit(conference.conf_id, replace(joined.spec, name="Ward round 2"))
+    assert renamed.access_code == "7001" and renamed.adhoc_template == "7001"
+
+
+def test_a_template_tombstone_is_kept_in_the_store(tmp_path):
+    clock = ManualClock()
+    store, scheduler, adhoc = template_scheduler(tmp_path / "mcu.sqlite3", clock)
+    conference = adhoc.admit("7001", SiteSpec(A))
+    begin, day = clock.now() - timedelta(hours=1), timedelta(days=1)
+    [busy] = adhoc.free_busy(["7001"], begin, day)["7001"]
+    assert (busy.state, busy.conf_id, busy.span) == (FreeBusy.BUSY, conference.conf_id,
+                                                      timedelta(minutes=30))
+    since = scheduler.revision()
+    clock.advance(timedelta(hours=1))  # over: deleting it removes its entries
+    scheduler.delete(conference.conf_id)
+    [freed] = adhoc.changes(["7001"], begin, day, since)["7001"]
+    assert (freed.state, freed.conf_id, freed.start) == (FreeBusy.FREE, conference.conf_id,
+                                                         busy.start)
+    assert adhoc.free_busy(["7001"], begin, day)["7001"] == []
+    assert adhoc.ongoing("7001") is None
+    store.close()
+
+    _, reopened, again = template_scheduler(tmp_path / "mcu.sqlite3", clock)
+    [kept] = again.changes(["7001"], begin, day, 0)["7001"]
+    assert (kept.state, kept.conf_id) == (FreeBusy.FREE, conference.conf_id)
+    # the next dial starts a new conference from the template
+    assert again.admit("7001", SiteSpec(A)).conf_id != conference.conf_id
