@@ -20,6 +20,7 @@ from aiohttp import web
 
 from gateway.server import GATEWAY, Gateway, build_app, ssl_context
 from gateway.settings import Settings
+from mcu.adhoc import AdhocConferences
 from mcu.cdr import CallRecords
 from mcu.clock import Clock, SystemClock
 from mcu.runtime import SPEAKER_HOLD_SECONDS, ConferenceRuntime
@@ -39,6 +40,7 @@ def open_scheduler(settings: Settings, clock: Clock) -> tuple[Store, Scheduler]:
         SchedulerSettings(
             max_ports=settings.max_ports, max_cp_resources=settings.max_cp_resources,
             tombstone_retention=timedelta(days=settings.tombstone_retention_days),
+            reserved_access_codes=frozenset(t.access_code for t in settings.adhoc_templates),
         ),
     )
     return store, scheduler
@@ -71,6 +73,12 @@ async def running_server(
     store = None
     if scheduler is None:
         store, scheduler = open_scheduler(settings, clock)
+    try:
+        adhoc = AdhocConferences(scheduler, settings.adhoc_templates)
+    except Exception:
+        if store is not None:
+            store.close()
+        raise
     if runtime is None:
         runtime = ConferenceRuntime(
             scheduler,
@@ -79,9 +87,13 @@ async def running_server(
             speaker_hold=SPEAKER_HOLD_SECONDS,
             call_records=CallRecords(store) if store is not None else None,
         )
-    app = build_app(settings, scheduler, runtime, clock)
+    app = build_app(settings, scheduler, runtime, clock, adhoc=adhoc)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    # after the app's startup (the media engine subscribes then), so the engine has a
+    # conference's media when the template's layout follows its ConferenceStarted; before
+    # the first reconcile, so conferences kept across a restart get it too
+    adhoc.attach(runtime)
     runtime.reconcile()
     lifecycle = asyncio.create_task(_follow_schedule(runtime), name="conference-lifecycle")
     try:

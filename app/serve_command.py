@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gateway.services import ENDPOINTS
 from gateway.settings import SettingsError, load_settings, parse_account
+from mcu.adhoc import TemplateError
 
 # For benchmarks: MCU_SIM_PROFILE=FILE profiles the event loop's thread (cProfile sees only
 # the thread that enabled it; render and decoder threads are not in it) and writes the
@@ -68,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(_serve(settings, args.terminals))
     except KeyboardInterrupt:
         pass
+    except TemplateError as error:  # an [[adhoc]] code a stored conference holds
+        print(f"mcu-sim serve: {error}", file=sys.stderr)
+        return 2
     finally:
         if profiler is not None and profile_path:
             profiler.disable()

@@ -29,6 +29,7 @@ from typing import Any, cast
 from gateway import wire
 from gateway.directory_query import Page
 from gateway.enum_numbering import EnumNumbering
+from mcu.adhoc import AdhocTemplate
 from mcu.cdr import MultiPointRecord, PointToPointRecord, RecordPage
 from mcu.endpoints import DeviceVersion, VideoInput
 from mcu.errors import DomainError, Fault
@@ -628,3 +629,28 @@ def site_mcus_to_wire(served: Iterable[tuple[str, Mcu]]) -> list[wire.SiteMCUEx]
 
 def organizations_to_wire(organizations: Iterable[Organization]) -> list[wire.OrganizationItemEx]:
     return [wire.OrganizationItemEx(id=org.id, name=org.name) for org in organizations]
+
+
+# --- ad-hoc conference templates (queryAdhocConferencesEx, *AdhocConfFreeBusyEx) -----------
+
+
+def adhoc_conference_to_wire(template: AdhocTemplate) -> wire.AdhocConferenceEx:
+    return wire.AdhocConferenceEx(name=template.name, confAccessCode=template.access_code)
+
+
+def adhoc_free_busy_to_wire(
+    answer: dict[str, list[BusyInterval]], window: tuple[datetime, timedelta]
+) -> list[wire.AdhocConfFreeBusyStateEx]:
+    """Per access code in the order asked; a template with nothing in the window: one FREE
+    state over the window (freebusys is 1..n on the wire)."""
+    begin, duration = window
+    return [
+        wire.AdhocConfFreeBusyStateEx(
+            confAccessCode=code,
+            freebusys=[
+                free_busy_state_to_wire(interval)
+                for interval in intervals or [BusyInterval(begin, duration, FreeBusy.FREE)]
+            ],
+        )
+        for code, intervals in answer.items()
+    ]

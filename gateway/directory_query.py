@@ -1,6 +1,7 @@
 """The QueryConfigEx engine: filter, sort and page a list of rows as the request asks. Each
 query names its rows' columns: the site directory (querySitesInfoEx and
-querySitesByConditionEx, `query_directory`) and the MCUs (queryMCUInfoEx, `MCU_COLUMNS`).
+querySitesByConditionEx, `query_directory`), the MCUs (queryMCUInfoEx, `MCU_COLUMNS`) and
+the ad-hoc conference templates (queryAdhocConferencesEx, `query_templates`).
 
 Site columns (SortItemEx.itemIndex, FilterBaseEx.columnIndex), numbered in the order of
 TerminalInfoEx's members, the capability flattened, then the site's organization:
@@ -16,6 +17,8 @@ MCU columns, in the order of MCUInfoEx's members:
 
 (port1, ip2 and port2 are never written, so they are no columns.)
 
+Ad-hoc template columns: 0 name (string)   1 confAccessCode (string)
+
 - StringFilterEx matches when its value occurs in the column's text, ignoring case (the
   eSDK example filters names with "VCT2"); a site without a value never matches.
 - IntFilterEx (greaterThan, lessThan, equalTo are all required on the wire) matches when
@@ -25,7 +28,7 @@ MCU columns, in the order of MCUInfoEx's members:
 - Several filters must all match.
 - SortItemEx.sort: 0 ascending, 1 descending; several items sort by the first, then the
   next...; rows without a value sort last either way; ties keep the rows' own order
-  (sites by URI, MCUs by id).
+  (sites by URI, MCUs by id, templates by access code).
 - pageParam: numberPerPage >= 1, currentPage >= 1 (1-based). A page past the end answers
   no rows with the true totals. focusItem is accepted (>= 0) and does not move the page.
 
@@ -47,6 +50,7 @@ from gateway.wire import (
     IPAddressFilterEx,
     StringFilterEx,
 )
+from mcu.adhoc import AdhocTemplate
 from mcu.errors import DomainError, Fault
 from mcu.mcus import Mcu
 from mcu.model import DirectorySite
@@ -80,6 +84,12 @@ MCU_COLUMNS: tuple[Column[Mcu], ...] = (
     Column("ip1", False, lambda mcu, _: mcu.address),
     Column("domainName", False, lambda mcu, _: mcu.domain_name),
     Column("stutas", True, lambda mcu, _: int(mcu.status)),
+)
+
+# queryAdhocConferencesEx: AdhocConferenceEx's members, 0 name (string), 1 confAccessCode
+ADHOC_COLUMNS: tuple[Column[AdhocTemplate], ...] = (
+    Column("name", False, lambda template, _: template.name),
+    Column("confAccessCode", False, lambda template, _: template.access_code),
 )
 
 
@@ -212,3 +222,11 @@ def query_directory(
     """The site directory, ties in URI order."""
     by_uri = sorted(directory, key=lambda site: site.uri)
     return query_rows(by_uri, COLUMNS, query_config, numbering)
+
+
+def query_templates(
+    templates: list[AdhocTemplate], query_config: Any, numbering: EnumNumbering
+) -> Page[AdhocTemplate]:
+    """queryAdhocConferencesEx: the templates (ties in their given, access-code order)
+    filtered, sorted and paged by ADHOC_COLUMNS under the directory's rules."""
+    return query_rows(templates, ADHOC_COLUMNS, query_config, numbering)

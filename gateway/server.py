@@ -33,6 +33,7 @@ from gateway.soap import (
     soap_version_of,
 )
 from gateway.soap import RequestContext as SoapRequestContext
+from mcu.adhoc import AdhocConferences
 from mcu.clock import Clock, SystemClock
 from mcu.mcus import Mcu, McuPool, McuStatus, McuType, ResourceKind
 from mcu.media.engine import MediaSettings
@@ -60,6 +61,7 @@ class Gateway:
     password_key: PasswordKey
     mcus: McuPool
     organizations: OrganizationTree
+    adhoc: AdhocConferences  # the ad-hoc conference templates (mcu/adhoc.py)
 
 
 GATEWAY = web.AppKey("gateway", Gateway)
@@ -70,7 +72,11 @@ def build_app(
     scheduler: Scheduler,
     runtime: ConferenceRuntime | None = None,
     clock: Clock | None = None,
+    *,
+    adhoc: AdhocConferences | None = None,
 ) -> web.Application:
+    """adhoc: the templates, as app/process.py attaches them to the runtime; without it,
+    settings.adhoc_templates over this scheduler (answered by SOAP, dialled by nobody)."""
     clock = clock or SystemClock()
     gateway = Gateway(
         settings=settings,
@@ -88,6 +94,7 @@ def build_app(
         password_key=PasswordKey(settings.data_dir),
         mcus=McuPool([media_mcu(settings, online=runtime is not None)]),
         organizations=OrganizationTree(settings.organizations),
+        adhoc=adhoc if adhoc is not None else AdhocConferences(scheduler, settings.adhoc_templates),
     )
     dispatcher = SoapDispatcher(all_services())
     app = web.Application(client_max_size=settings.max_body_bytes)

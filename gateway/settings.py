@@ -7,12 +7,22 @@ import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from gateway.enum_numbering import NUMBERINGS
-from mcu.model import ALLOWED_CP_RESOURCES
+from mcu.adhoc import AdhocTemplate, TemplateError, check_templates
+from mcu.booking_rules import SchedulerSettings
+from mcu.model import (
+    ALLOWED_CP_RESOURCES,
+    DialingMode,
+    SiteSpec,
+    SiteType,
+    VideoFormat,
+    VideoProtocol,
+)
 from mcu.organizations import DEFAULT_ORGANIZATIONS, Organization, OrganizationTree
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -52,6 +62,8 @@ class Settings:
     mcu_domain_name: str = ""  # empty: the media address
     # [[organizations]]: the organization tree (mcu/organizations.py)
     organizations: tuple[Organization, ...] = DEFAULT_ORGANIZATIONS
+    # [[adhoc]] tables: ad-hoc conference templates (mcu/adhoc.py)
+    adhoc_templates: tuple[AdhocTemplate, ...] = ()
 
     @property
     def uses_tls(self) -> bool:
@@ -133,7 +145,7 @@ _KNOWN_KEYS = {
 
 def _from_table(table: dict[str, Any]) -> Settings:
     for section, keys in table.items():
-        if section in ("accounts", "organizations"):
+        if section in ("accounts", "organizations", "adhoc"):
             continue
         if section not in _KNOWN_KEYS or not isinstance(keys, dict):
             raise SettingsError(f"unknown settings section [{section}]")
@@ -170,6 +182,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         accounts={name: digest.lower() for name, digest in accounts.items()},
         **_mcu_identity(table.get("mcu_identity", {})),
         organizations=_organizations(table.get("organizations", [])),
+        adhoc_templates=adhoc_templates(table.get("adhoc", []), int(mcu["default_cp_resource"])),
     )
 
 
@@ -226,3 +239,94 @@ def _check(settings: Settings) -> None:
     for name, digest in settings.accounts.items():
         if not _SHA256_HEX.match(digest):
             raise SettingsError(f"account {name!r}: not a SHA-256 hex digest")
+    try:
+        check_templates(
+            settings.adhoc_templates,
+            SchedulerSettings(
+                max_ports=settings.max_ports, max_cp_resources=settings.max_cp_resources
+            ),
+        )
+    except TemplateError as error:
+        raise SettingsError(f"[[adhoc]]: {error}") from None
+
+
+# -- [[adhoc]]: ad-hoc conference templates ------------------------------------------------
+
+_TEMPLATE_KEYS = {
+    "name", "access_code", "password", "chairman_password", "duration_minutes", "rate",
+    "cp_resource", "presence_mode", "bill_code", "sites",
+}
+_TEMPLATE_SITE_KEYS = {"uri", "name", "type", "dialing_mode", "rate", "video_format",
+                       "video_protocol"}
+
+
+def adhoc_templates(tables: Any, default_cp_resource: int) -> tuple[AdhocTemplate, ...]:
+    """The [[adhoc]] tables as templates; the shape of each value is checked here, the
+    booking rules by mcu.adhoc.check_templates (in _check)."""
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise SettingsError("adhoc must be written as [[adhoc]] tables")
+    return tuple(_template(table, number, default_cp_resource)
+                 for number, table in enumerate(tables, 1))
+
+
+def _template(table: dict[str, Any], number: int, default_cp_resource: int) -> AdhocTemplate:
+    where = f"[[adhoc]] #{number}" + (f" ({table['name']!r})" if "name" in table else "")
+    unknown = set(table) - _TEMPLATE_KEYS
+    if unknown:
+        raise SettingsError(f"{where}: unknown keys {sorted(unknown)}")
+    for key in ("name", "access_code"):
+        if key not in table:
+            raise SettingsError(f"{where}: {key} is required")
+    sites = table.get("sites", [])
+    if not isinstance(sites, list) or not all(isinstance(site, dict) for site in sites):
+        raise SettingsError(f"{where}: sites is a list of tables, e.g. [{{uri = \"01010086\"}}]")
+    duration = _typed(table, "duration_minutes", (int, float), where, 120)
+    if duration <= 0:
+        raise SettingsError(f"{where}: duration_minutes must be positive")
+    presence_mode = table.get("presence_mode")
+    return AdhocTemplate(
+        name=_typed(table, "name", str, where, ""),
+        access_code=_typed(table, "access_code", str, where, ""),
+        password=_typed(table, "password", str, where, ""),
+        chairman_password=_typed(table, "chairman_password", str, where, ""),
+        sites=tuple(_template_site(site, f"{where} site #{index}")
+                    for index, site in enumerate(sites, 1)),
+        rate=_typed(table, "rate", str, where, "") or None,
+        cp_resource=_typed(table, "cp_resource", int, where, default_cp_resource),
+        presence_mode=None if presence_mode is None
+        else _typed(table, "presence_mode", int, where, 0),
+        duration=timedelta(minutes=duration),
+        bill_code=_typed(table, "bill_code", str, where, "") or None,
+    )
+
+
+def _template_site(table: dict[str, Any], where: str) -> SiteSpec:
+    unknown = set(table) - _TEMPLATE_SITE_KEYS
+    if unknown:
+        raise SettingsError(f"{where}: unknown keys {sorted(unknown)}")
+    if "uri" not in table:
+        raise SettingsError(f"{where}: uri is required")
+    try:
+        video_format = table.get("video_format")
+        video_protocol = table.get("video_protocol")
+        return SiteSpec(
+            uri=_typed(table, "uri", str, where, ""),
+            name=_typed(table, "name", str, where, ""),
+            type=SiteType(_typed(table, "type", int, where, int(SiteType.SIP))),
+            dialing_mode=DialingMode(_typed(table, "dialing_mode", int, where, 0)),
+            rate=_typed(table, "rate", str, where, "") or None,
+            video_format=None if video_format is None
+            else VideoFormat(_typed(table, "video_format", int, where, 0)),
+            video_protocol=None if video_protocol is None
+            else VideoProtocol(_typed(table, "video_protocol", int, where, 0)),
+        )
+    except ValueError as error:  # an enumeration value out of its table
+        raise SettingsError(f"{where}: {error}") from None
+
+
+def _typed(table: dict[str, Any], key: str, kind: Any, where: str, default: Any) -> Any:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        names = " or ".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+        raise SettingsError(f"{where}: {key} must be a {names}, got {value!r}")
+    return value

@@ -40,6 +40,9 @@ class SchedulerSettings:
     # A FREE tombstone is dropped this long after the interval it freed ended: synch windows
     # look at what is coming, and the table no longer grows for ever.
     tombstone_retention: timedelta = timedelta(days=30)
+    # the access codes of the ad-hoc templates (mcu/adhoc.py): only a conference started
+    # from that template may carry one, and generated codes skip them
+    reserved_access_codes: frozenset[str] = frozenset()
 
 
 def truncate(moment: datetime) -> datetime:
@@ -80,10 +83,13 @@ def normalized_spec(
     previous: Conference | None,
     settings: SchedulerSettings,
     taken_access_codes: Callable[[str | None], set[str]],
+    adhoc_template: str | None = None,
 ) -> ConferenceSpec:
     """The spec as booked: begin truncated to the second, the default duration, passwords
     and access code checked or kept from `previous` (or generated), sites validated.
-    `taken_access_codes(owner)` gives the codes of the live conferences other than owner."""
+    `taken_access_codes(owner)` gives the codes of the live conferences other than owner.
+    A reserved (ad-hoc template) code is refused unless the conference is started from that
+    template (`adhoc_template`, or `previous` was)."""
     require_name(spec.name)
     begin = truncate(require_aware(spec.begin, "beginTime"))
     duration = spec.duration if spec.duration is not None else settings.default_duration
@@ -102,6 +108,11 @@ def normalized_spec(
         owner = previous.conf_id if previous else None
         if access_code in taken_access_codes(owner):
             raise DomainError(Fault.ACCESS_CODE_CONFLICT, access_code)
+        template = adhoc_template or (previous.adhoc_template if previous else None)
+        if access_code in settings.reserved_access_codes and access_code != template:
+            raise DomainError(
+                Fault.ACCESS_CODE_CONFLICT, f"{access_code} is an ad-hoc template's code"
+            )
     elif previous is not None:
         access_code = previous.access_code
     return replace(
@@ -128,13 +139,25 @@ def validate_sites(sites: list[SiteSpec]) -> None:
 def validate_site(site: SiteSpec) -> None:
     if site is None or not site.uri or not site.uri.strip():
         raise DomainError(Fault.MISSING_PARAMETER, "site uri")
+    refuse_reserved_uri(site.uri)
 
 
 def validate_directory_site(site: DirectorySite) -> None:
     if not site.uri or not site.uri.strip():
         raise DomainError(Fault.MISSING_PARAMETER, "site uri")
+    refuse_reserved_uri(site.uri)
     if not site.name or not site.name.strip():
         raise DomainError(Fault.MISSING_PARAMETER, "site name")
+
+
+# Free/busy keys of ad-hoc templates share the index with site URIs (mcu/free_busy.py
+# template_key); a site may not take a URI of that form.
+TEMPLATE_KEY_PREFIX = "adhoc-template:"
+
+
+def refuse_reserved_uri(uri: str) -> None:
+    if uri.startswith(TEMPLATE_KEY_PREFIX):
+        raise DomainError(Fault.OUT_OF_RANGE, f"site URIs beginning {TEMPLATE_KEY_PREFIX} are reserved")
 
 
 def _password(given: str | None, previous: str | None) -> str:

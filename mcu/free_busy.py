@@ -4,6 +4,11 @@ and the FREE tombstones. It answers free/busy and change queries, finds the conf
 the capacity a booking would need, and works out, for a change about to be committed,
 which busy entries changed (their revisions) and which disappeared (new tombstones).
 
+A busy entry is keyed by a site URI, or by `template_key(code)` for a conference started
+from an ad-hoc template (mcu/adhoc.py): the template is "busy" while such a conference is
+booked, and its free/busy and changes follow the same rules, revisions and tombstones as a
+site's. Site URIs of that form are refused (booking_rules.refuse_reserved_uri).
+
 It does not lock and does not write the store: the Scheduler does both, and installs
 records and tombstones here only once they are committed.
 """
@@ -14,7 +19,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
-from mcu.booking_rules import SchedulerSettings, check_capacity
+from mcu.booking_rules import TEMPLATE_KEY_PREFIX, SchedulerSettings, check_capacity
 from mcu.errors import DomainError, Fault
 from mcu.model import (
     BusyInterval,
@@ -27,8 +32,28 @@ from mcu.model import (
 from mcu.series import state_at
 from mcu.store import ConferenceRecord, Tombstone
 
-# (uri, begin) -> ((duration, name, site), revision): a stored conference's busy entries
-BusyEntries = dict[tuple[str, datetime], tuple[tuple[timedelta, str, SiteSpec], int]]
+# (key, begin) -> ((duration, name, site), revision): a stored conference's busy entries;
+# the key is a site URI (site: its SiteSpec) or a template key (site: None)
+BusyEntries = dict[tuple[str, datetime], tuple[tuple[timedelta, str, SiteSpec | None], int]]
+
+
+def template_key(access_code: str) -> str:
+    """The busy-entry key of an ad-hoc template."""
+    return TEMPLATE_KEY_PREFIX + access_code
+
+
+def is_template_key(key: str) -> bool:
+    return key.startswith(TEMPLATE_KEY_PREFIX)
+
+
+def _occupants(
+    conference: Conference, occurrence: Occurrence
+) -> list[tuple[str, SiteSpec | None]]:
+    """The keys an occurrence makes busy: its sites, and its template if it has one."""
+    keys: list[tuple[str, SiteSpec | None]] = [(site.uri, site) for site in occurrence.sites]
+    if conference.adhoc_template is not None:
+        keys.append((template_key(conference.adhoc_template), None))
+    return keys
 
 
 class BookingIndex:
@@ -224,8 +249,8 @@ def revisions_and_tombstones(
     for occurrence in new.occurrences:
         revisions: dict[str, int] = {}
         if not new.deleted:
-            for site in occurrence.sites:
-                key = (site.uri, occurrence.begin)
+            for uri, site in _occupants(new, occurrence):
+                key = (uri, occurrence.begin)
                 new_keys.add(key)
                 previous = old_entries.get(key)
                 unchanged = previous is not None and previous[0] == (
@@ -233,7 +258,7 @@ def revisions_and_tombstones(
                     occurrence.name,
                     site,
                 )
-                revisions[site.uri] = previous[1] if previous and unchanged else revision
+                revisions[uri] = previous[1] if previous and unchanged else revision
         site_revisions.append(revisions)
     tombstones = [
         Tombstone(uri, new.conf_id, name, begin, duration, revision)
@@ -260,13 +285,16 @@ def _busy_entries(record: ConferenceRecord) -> BusyEntries:
     for occurrence, revisions in zip(
         record.conference.occurrences, record.site_revisions, strict=True
     ):
-        for site in occurrence.sites:
-            entries[(site.uri, occurrence.begin)] = (
+        for uri, site in _occupants(record.conference, occurrence):
+            entries[(uri, occurrence.begin)] = (
                 (occurrence.duration, occurrence.name, site),
-                revisions[site.uri],
+                revisions[uri],
             )
     return entries
 
 
 def _uris(conference: Conference) -> set[str]:
-    return {site.uri for occurrence in conference.occurrences for site in occurrence.sites}
+    """Every key the conference's occurrences make busy (sites, template)."""
+    return {
+        uri for occurrence in conference.occurrences for uri, _ in _occupants(conference, occurrence)
+    }

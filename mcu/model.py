@@ -223,6 +223,8 @@ class Conference:
     recurrence: RecurrenceRule | None
     occurrences: list[Occurrence]
     deleted: bool = False
+    # the access code of the ad-hoc template it was started from (mcu/adhoc.py), or None
+    adhoc_template: str | None = None
 
 
 @dataclass

@@ -46,6 +46,9 @@ Decisions where the standard is silent:
   reported. Directory edits also advance the revision. A tombstone is kept until the
   interval it freed has been over for the retention (30 days by default), then pruned, at
   start and at most hourly when new tombstones are written.
+- Ad-hoc templates (mcu/adhoc.py): schedule_adhoc books a conference carrying its
+  template's (reserved) access code; template_free_busy/template_changes answer a
+  template's busy entries like a site's (mcu/free_busy.py template_key).
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ from mcu.booking_rules import (
 )
 from mcu.clock import Clock
 from mcu.errors import DomainError, Fault
-from mcu.free_busy import BookingIndex, revisions_and_tombstones
+from mcu.free_busy import BookingIndex, is_template_key, revisions_and_tombstones, template_key
 from mcu.model import (
     BusyInterval,
     Conference,
@@ -132,6 +135,13 @@ class Scheduler:
 
     # -- queries -------------------------------------------------------------------------
 
+    @property
+    def settings(self) -> SchedulerSettings:
+        return self._settings
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
     def revision(self) -> int:
         return self._revision
 
@@ -189,6 +199,34 @@ class Scheduler:
                 answer[uri] = self._index.busy(uri, window_begin, window_end)
             return answer
 
+    def template_free_busy(
+        self, codes: list[str], begin: datetime, duration: timedelta
+    ) -> dict[str, list[BusyInterval]]:
+        """free_busy of ad-hoc templates by access code; a code of no template: UNKNOWN_SITE."""
+        window_begin, window_end = window(begin, duration)
+        with self._lock:
+            return {
+                code: self._index.busy(template_key(code), window_begin, window_end)
+                if code in self._settings.reserved_access_codes
+                else [BusyInterval(begin, duration, FreeBusy.UNKNOWN_SITE)]
+                for code in codes
+            }
+
+    def template_changes(
+        self, codes: list[str], begin: datetime, duration: timedelta, since_revision: int
+    ) -> dict[str, list[BusyInterval]]:
+        """changes() of ad-hoc templates by access code."""
+        window_begin, window_end = window(begin, duration)
+        with self._lock:
+            return {
+                code: self._index.changed(
+                    template_key(code), window_begin, window_end, since_revision
+                )
+                if code in self._settings.reserved_access_codes
+                else [BusyInterval(begin, duration, FreeBusy.UNKNOWN_SITE)]
+                for code in codes
+            }
+
     def changes(
         self, uris: list[str], begin: datetime, duration: timedelta, since_revision: int
     ) -> dict[str, list[BusyInterval]]:
@@ -198,7 +236,9 @@ class Scheduler:
         with self._lock:
             answer: dict[str, list[BusyInterval]] = {}
             for uri in uris:
-                if not self._is_known(uri) and not self._index.tombstones.get(uri):
+                if not self._is_known(uri) and (
+                    is_template_key(uri) or not self._index.tombstones.get(uri)
+                ):
                     answer[uri] = [BusyInterval(begin, duration, FreeBusy.UNKNOWN_SITE)]
                     continue
                 answer[uri] = self._index.changed(uri, window_begin, window_end, since_revision)
@@ -210,6 +250,14 @@ class Scheduler:
         with self._lock:
             spec = self._normalized_spec(spec, previous=None)
             return self._create(spec, None, [series.single(spec)])
+
+    def schedule_adhoc(self, spec: ConferenceSpec, template_code: str) -> Conference:
+        """A conference started from the ad-hoc template whose code is `template_code`: the
+        spec carries that code, which no other booking may take."""
+        with self._lock:
+            taken = self._index.live_access_codes(None, self._clock.now())
+            spec = normalized_spec(spec, None, self._settings, lambda _: taken, template_code)
+            return self._create(spec, None, [series.single(spec)], adhoc_template=template_code)
 
     def schedule_recurrence(self, spec: ConferenceSpec, rule: RecurrenceRule) -> Conference:
         with self._lock:
@@ -367,6 +415,8 @@ class Scheduler:
         self._revision = revision
 
     def _is_known(self, uri: str) -> bool:
+        if is_template_key(uri):  # a template's entries are no site's
+            return False
         return uri in self._directory or self._index.uses(uri)
 
     # -- internals: checking and committing --------------------------------------------------
@@ -378,7 +428,11 @@ class Scheduler:
         return normalized_spec(spec, previous, self._settings, taken)
 
     def _create(
-        self, spec: ConferenceSpec, rule: RecurrenceRule | None, occurrences: list[Occurrence]
+        self,
+        spec: ConferenceSpec,
+        rule: RecurrenceRule | None,
+        occurrences: list[Occurrence],
+        adhoc_template: str | None = None,
     ) -> Conference:
         number = first_free_number(self._next_conf_id, self._index.records)
         counters = {NEXT_CONF_ID: number + 1}
@@ -388,7 +442,8 @@ class Scheduler:
             access_code, step = allocate_access_code(
                 self._settings.access_code_digits,
                 self._next_access_code,
-                self._index.live_access_codes(None, self._clock.now()),
+                self._index.live_access_codes(None, self._clock.now())
+                | self._settings.reserved_access_codes,
             )
             counters[NEXT_ACCESS_CODE] = step
         spec = replace(spec, access_code=access_code)
@@ -400,6 +455,7 @@ class Scheduler:
             chairman_password=spec.chairman_password or "",
             recurrence=rule,
             occurrences=sorted(occurrences, key=lambda o: o.begin),
+            adhoc_template=adhoc_template,
         )
         self._index.check_bookable(conference, self._clock.now(), self._settings)
         return self._commit(None, conference, counters)

@@ -388,6 +388,7 @@ def record_to_json(record: ConferenceRecord) -> dict[str, Any]:
         "chairman_password": conference.chairman_password,
         "recurrence": rule_to_json(conference.recurrence) if conference.recurrence else None,
         "deleted": conference.deleted,
+        "adhoc_template": conference.adhoc_template,
         "occurrences": [
             {
                 "begin": occurrence.begin.isoformat(),
@@ -422,6 +423,7 @@ def record_from_json(data: dict[str, Any]) -> ConferenceRecord:
         recurrence=rule_from_json(data["recurrence"]) if data["recurrence"] else None,
         occurrences=occurrences,
         deleted=data["deleted"],
+        adhoc_template=data.get("adhoc_template"),  # absent in documents of older versions
     )
     revisions = [dict(item["site_revisions"]) for item in data["occurrences"]]
     return ConferenceRecord(conference, revisions)

@@ -23,24 +23,60 @@ Decisions where the standard is silent:
 - A booking without cpResouce gets the setting mcu.default_cp_resource.
 - addSiteToConfEx answers the access info of every site of the occurrences it changed (the
   eSDK example lists all sites, the new one last).
+- Ad-hoc templates (mcu/adhoc.py, the settings' [[adhoc]] tables): queryAdhocConferencesEx
+  filters, sorts and pages them like the site directory (columns 0 name, 1
+  confAccessCode); queryAdhocConfFreeBusyEx answers, per access code, the conferences
+  started from the template (busy), one FREE state over the window when there are none,
+  state 2 (unknown) for a code of no template. synchAdhocConfFreeBusyEx keeps its cursor
+  per session and code as synchSiteStatusEx does and answers the same changes; since the
+  WSDL requires at least one entry per code answered and per answer, a code with no
+  change since the session's last synch is answered with its current free/busy (nothing
+  in it is news, and nothing is false).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from gateway import convert, session_crypto
 from gateway.convert import site_uris
+from gateway.directory_query import query_templates
 from gateway.services.common import runtime_of
 from gateway.signalling import with_registered_terminals
 from gateway.soap import GatewayService, Reply, RequestContext, operation, request_context
 from mcu.errors import DomainError, Fault
-from mcu.model import Conference, ConferenceSpec
+from mcu.model import BusyInterval, Conference, ConferenceSpec
 
 # Attribute of the gateway Session holding the synchSiteStatusEx cursors (uri -> revision):
 # it lives and dies with the session.
 _SYNCH_CURSORS = "synch_site_revisions"
+# the same for synchAdhocConfFreeBusyEx (template access code -> revision)
+_ADHOC_SYNCH_CURSORS = "synch_adhoc_revisions"
+
+Changes = Callable[[list[str], datetime, timedelta, int], dict[str, list[BusyInterval]]]
+
+
+def _synch(
+    call: RequestContext,
+    keys: list[str],
+    window: tuple[datetime, timedelta],
+    cursor_attribute: str,
+    changes: Changes,
+) -> dict[str, list[BusyInterval]]:
+    """What changed for each key since this session last synchronised it (since revision 0
+    the first time), in the order asked; the session's cursors move to the revision read
+    before answering, so a change committed meanwhile is reported next time."""
+    cursors: dict[str, int] = getattr(call.session, cursor_attribute, None) or {}
+    revision = call.gateway.scheduler.revision()
+    answer: dict[str, list[BusyInterval]] = {}
+    for since in sorted({cursors.get(key, 0) for key in keys}):
+        group = [key for key in keys if cursors.get(key, 0) == since]
+        answer.update(changes(group, *window, since))
+    cursors.update(dict.fromkeys(keys, revision))
+    setattr(call.session, cursor_attribute, cursors)
+    return {key: answer[key] for key in keys}
 
 
 def _booking_changed(call: RequestContext) -> None:
@@ -216,19 +252,40 @@ class ConfMgrService(GatewayService):
         call = request_context(ctx)
         uris = site_uris(siteUris)
         window = _window(beginTime, duration)
-        scheduler = call.gateway.scheduler
-        cursors: dict[str, int] = getattr(call.session, _SYNCH_CURSORS, None) or {}
-        # read before answering: a change committed meanwhile is reported next time
-        revision = scheduler.revision()
-        answer: dict = {}
-        for since in sorted({cursors.get(uri, 0) for uri in uris}):
-            group = [uri for uri in uris if cursors.get(uri, 0) == since]
-            answer.update(scheduler.changes(group, *window, since))
-        ordered = {uri: answer[uri] for uri in uris}
-        cursors.update(dict.fromkeys(uris, revision))
-        setattr(call.session, _SYNCH_CURSORS, cursors)
+        ordered = _synch(call, uris, window, _SYNCH_CURSORS, call.gateway.scheduler.changes)
         states = convert.site_free_busy_to_wire(ordered, window, changes_only=True)
         return Reply(siteFreeBusyStates=states)
+
+    # -- ad-hoc conference templates -----------------------------------------------------------
+
+    @operation("queryAdhocConferencesEx")
+    def queryAdhocConferencesEx(ctx, queryConfig):  # noqa: N802, N803
+        gateway = request_context(ctx).gateway
+        page = query_templates(gateway.adhoc.templates(), queryConfig, gateway.numbering)
+        return Reply(
+            adhocConferences=[convert.adhoc_conference_to_wire(t) for t in page.rows],
+            pageInfo=convert.page_info_to_wire(page),
+        )
+
+    @operation("queryAdhocConfFreeBusyEx")
+    def queryAdhocConfFreeBusyEx(ctx, confAccessCodes, beginTime, duration):  # noqa: N802, N803
+        call = request_context(ctx)
+        codes = site_uris(confAccessCodes, "confAccessCodes")
+        window = _window(beginTime, duration)
+        answer = call.gateway.adhoc.free_busy(codes, *window)
+        return Reply(freebusy=convert.adhoc_free_busy_to_wire(answer, window))
+
+    @operation("synchAdhocConfFreeBusyEx")
+    def synchAdhocConfFreeBusyEx(ctx, confAccessCodes, beginTime, duration):  # noqa: N802, N803
+        call = request_context(ctx)
+        codes = site_uris(confAccessCodes, "confAccessCodes")
+        window = _window(beginTime, duration)
+        adhoc = call.gateway.adhoc
+        answer = _synch(call, codes, window, _ADHOC_SYNCH_CURSORS, adhoc.changes)
+        unchanged = [code for code, changed in answer.items() if not changed]
+        if unchanged:  # answered with their current free/busy (module docstring)
+            answer.update(adhoc.free_busy(unchanged, *window))
+        return Reply(freebusy=convert.adhoc_free_busy_to_wire(answer, window))
 
     # -- live conferences --------------------------------------------------------------------
 

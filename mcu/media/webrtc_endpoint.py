@@ -10,7 +10,9 @@ dial-out  offer_call(call): audio + video transceivers (sendrecv) fed by the cal
           remote description, then call.answer() once ICE and DTLS are connected AND the
           first decoded audio or video frame has arrived; `decline` -> rejected (115); the
           connection failing before that -> network error (116).
-dial-in   `join` with access code and password: the runtime accepts the site (CALLING),
+dial-in   `join` with access code and password: the runtime accepts the site (CALLING)
+          (an ad-hoc template's code first starts its conference or books the terminal
+          in the ongoing one: mcu/adhoc.py; `no_capacity` when the MCU is full),
           the terminal's offer is answered with `joined`, then call.answer() under the same
           rule as dial-out; the connection failing before that -> network error (116).
 either    call_ended(call) (the MCU hangs up) -> `bye`, peer connection closed;
@@ -27,20 +29,30 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescription
 
 from mcu.calls import Call, CallFailure
 from mcu.cdr import NegotiatedMedia
 from mcu.endpoints import TerminalDevice, simulated_terminal_device
-from mcu.errors import DomainError
+from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
 from mcu.media.engine import MediaEngine
 from mcu.media.output_format import H264, VIDEO_CODECS
 from mcu.media.site_media import SiteMedia
-from mcu.model import Conference, DirectorySite, SiteCallState, SiteType, VideoProtocol
+from mcu.model import (
+    Conference,
+    DirectorySite,
+    SiteCallState,
+    SiteSpec,
+    SiteType,
+    VideoProtocol,
+)
 from mcu.runtime import ConferenceRuntime
+
+if TYPE_CHECKING:
+    from mcu.adhoc import AdhocConferences
 from rtc.aiortc_hooks import on_keyframe_request
 from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.codec_preferences import (
@@ -72,6 +84,7 @@ UNKNOWN_CALL = "unknown_call"
 CONFERENCE_NOT_FOUND = "conference_not_found"
 WRONG_PASSWORD = "wrong_password"
 DIAL_IN_REFUSED = "dial_in_refused"
+NO_CAPACITY = "no_capacity"  # an ad-hoc conference could not start or grow: MCU capacity
 BAD_SDP = "bad_sdp"
 
 Send = Callable[[Message], None]
@@ -395,13 +408,25 @@ class WebRtcEndpoint:
             self._refuse(message.call_id, DIAL_IN_REFUSED, "call id already in use")
             return
         conference = find_live_conference(self.runtime, message.access_code)
-        if conference is None:
+        adhoc = self.runtime.adhoc
+        template = adhoc.template(message.access_code) if adhoc is not None else None
+        if conference is None and template is None:
             self._refuse(message.call_id, CONFERENCE_NOT_FOUND,
                          f"no ongoing conference has access code {message.access_code!r}")
             return
-        if conference.password and message.password != conference.password:
+        # a template's code admits by the template's password (none: any)
+        if template is not None:
+            password = template.password
+        elif conference is not None:
+            password = conference.password
+        if password and message.password != password:
             self._refuse(message.call_id, WRONG_PASSWORD, "wrong conference password")
             return
+        if template is not None and adhoc is not None:
+            conference = self._start_adhoc(message, adhoc)
+            if conference is None:
+                return
+        assert conference is not None
         try:
             call = self.runtime.lifecycle.accept_dial_in(conference.conf_id, self)
         except DomainError as error:
@@ -415,6 +440,20 @@ class WebRtcEndpoint:
             return
         self.sessions[session.call_id] = session
         session.spawn(session.accept_offer(message.sdp), "join")
+
+    def _start_adhoc(self, message: Join, adhoc: AdhocConferences) -> Conference | None:
+        """The conference of an ad-hoc template's code: started now if none is ongoing, this
+        terminal booked in it as a dial-in site (mcu/adhoc.py); None when refused (told)."""
+        site = self.directory_site()
+        spec = SiteSpec(site.uri, name=site.name, type=site.type)
+        try:
+            conference = adhoc.admit(message.access_code, spec)
+        except DomainError as error:
+            code = NO_CAPACITY if error.fault is Fault.CAPACITY_EXCEEDED else DIAL_IN_REFUSED
+            self._refuse(message.call_id, code, str(error))
+            return None
+        self.runtime.reconcile()
+        return conference
 
     def call_over(self, reason: str) -> None:
         """A call ended without the MCU hanging up (timeout, refusal): tell the terminal."""

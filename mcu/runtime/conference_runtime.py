@@ -9,6 +9,7 @@ for what each part holds.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mcu.calls import Dialer, RegistryDialer
 from mcu.cdr import CallRecords
@@ -24,6 +25,9 @@ from mcu.runtime.site_devices import SiteDevices
 from mcu.runtime.status import StatusQueries
 from mcu.runtime.voice_switching import VoiceSwitching
 from mcu.store import Store
+
+if TYPE_CHECKING:
+    from mcu.adhoc import AdhocConferences
 
 
 class ConferenceRuntime:
@@ -63,6 +67,8 @@ class ConferenceRuntime:
         self.devices = SiteDevices(self.conferences, self.registry)
         self.voice = VoiceSwitching(self.conferences, clock, speaker_hold)
         self.p2p = PointToPointCalls(clock, self.call_records)
+        # the ad-hoc templates a dial-in's access code may name (AdhocConferences.attach)
+        self.adhoc: AdhocConferences | None = None
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Register a listener for runtime events; returns a function that unsubscribes."""
