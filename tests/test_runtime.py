@@ -93,6 +93,11 @@ class FakeScheduler:
             return ConferenceState.ONGOING, occurrence
         return ConferenceState.ENDED, occurrence
 
+    def knows_site(self, uri: str) -> bool:
+        return any(
+            site.uri == uri for conference in self.conferences.values() for site in conference.spec.sites
+        )
+
     def ongoing(self) -> list[tuple[Conference, Occurrence]]:
         running = []
         for conf_id, conference in self.conferences.items():
@@ -524,7 +529,7 @@ async def test_aux_stream_takes_the_token_unless_locked():
 
 
 async def test_terminal_inputs_and_version_come_from_the_registered_device():
-    _, _, runtime = await joined_conference()
+    _, scheduler, runtime = await joined_conference()
     assert [port.id for port in runtime.devices.aux_stream_sources(A)] == [1, 2, 4]
     assert [port.id for port in runtime.devices.main_stream_sources(A)] == [0, 1, 2, 4]
     assert [(p.id, p.connected) for p in runtime.devices.video_input_states(A)][:2] == [
@@ -537,8 +542,12 @@ async def test_terminal_inputs_and_version_come_from_the_registered_device():
     runtime.devices.set_stream_sources(A, [0, 1], 4)
     assert runtime.devices.video_outputs(A) == {5: 3}
     assert runtime.devices.stream_sources(A) == ((0, 1), 4)
+    with pytest.raises(DomainError) as unknown:
+        runtime.devices.site_version("ghost")  # known nowhere
+    assert unknown.value.fault is Fault.SITE_NOT_FOUND
+    scheduler.book("200", ["01019999"])  # booked, no terminal registered: known but offline
     with pytest.raises(DomainError) as unreachable:
-        runtime.devices.site_version("ghost")
+        runtime.devices.site_version("01019999")
     assert unreachable.value.fault is Fault.SITE_NOT_CONNECTED
 
 
