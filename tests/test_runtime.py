@@ -311,7 +311,6 @@ async def test_mute_quiet_volume_change_only_their_sites_and_emit_events():
         (lambda rt: rt.control.set_audio_switch("100", True, 101), Fault.OUT_OF_RANGE),
         (lambda rt: rt.control.set_audio_switch("100", True, -1), Fault.OUT_OF_RANGE),
         (lambda rt: rt.control.set_continuous_presence("100", "0", 50), Fault.BAD_LAYOUT),
-        (lambda rt: rt.control.set_continuous_presence("100", "0", 11, [A, B, C, A, B]), Fault.BAD_LAYOUT),
         (lambda rt: rt.control.set_continuous_presence("100", "0", 35), Fault.BAD_LAYOUT),  # 9 panes > 4
         (lambda rt: rt.control.set_continuous_presence("100", "3", 2), Fault.NOT_SUPPORTED),
         (lambda rt: rt.control.set_continuous_presence("100", "(ghost)", 2), Fault.SITE_NOT_IN_CONFERENCE),
@@ -485,6 +484,19 @@ async def test_continuous_presence_per_conference_and_per_site():
     assert (
         11 in info.supported_modes and 35 not in info.supported_modes and 0 in info.supported_modes
     )
+
+
+async def test_sub_pics_beyond_the_modes_panes_are_dropped():
+    _, _, runtime = await joined_conference(cp_resource=4)
+    recorder = Recorder(runtime)
+    runtime.control.set_continuous_presence("100", "0", 11, [A, B, C, A, B])  # CP_4_1: 4 panes
+    assert runtime.status.cp_param("100", "0") == CpSetting(11, (A, B, C, A))
+    runtime.control.set_continuous_presence("100", "0", 0, [A])  # CP_None takes no subPics
+    assert runtime.status.cp_param("100", "0") == CpSetting(0, ())
+    assert recorder.of(LayoutChanged) == [
+        LayoutChanged("100", "", 11, (A, B, C, A)),
+        LayoutChanged("100", "", 0, ()),
+    ]
 
 
 async def test_cp_param_of_a_scheduled_conference_is_cp_none():
