@@ -32,7 +32,7 @@ from spyne.protocol.soap import Soap11, Soap12
 from spyne.server import ServerBase
 
 from gateway import result_codes
-from gateway.wire import ALL_OPERATIONS, TNS, OperationSpec, datetime_text
+from gateway.wire import ALL_OPERATIONS, TNS, OperationSpec, datetime_text, omit_defaults
 from mcu.errors import DomainError
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def _response_values(spec: OperationSpec, reply: Reply) -> Any:
     unknown = set(reply.fields) - set(names[1:])
     if unknown:
         raise TypeError(f"{spec.name} reply has no members {sorted(unknown)}")
-    values = [reply.result_code] + [reply.fields.get(name) for name in names[1:]]
+    values = [reply.result_code] + [omit_defaults(reply.fields.get(name)) for name in names[1:]]
     return values[0] if len(values) == 1 else tuple(values)
 
 

@@ -425,7 +425,9 @@ def test_lock_and_unlock_presentation(soap, conf):
     assert snapshot(soap, conf) == before
     assert soap.conf_ctrl.unlockPresentationEx(confId=conf) == 0
     status = conference_status(soap, conf)
-    assert (status.isLockPresentation, status.lockPresentation) == (0, None)
+    # unlocked is the default: both members are left out (docs/gateway.md, answers shaped
+    # like the reference)
+    assert (status.isLockPresentation, status.lockPresentation) == (None, None)
     assert soap.conf_ctrl.lockPresentationEx(confId=conf, siteUri=B) == 0
     assert conference_status(soap, conf).lockPresentation == B
 
