@@ -527,8 +527,9 @@ WRITTEN_ONLY_WHEN_NOT_DEFAULT: dict[type[WireType], dict[str, object]] = {
     # not locked (setVideoSourceEx isLock); participantType only as booked
     SiteInfoEx: {"isLockVideoSource": 0, "participantType": None},
     SiteStatusEx: {"participantType": None, "screens": None},
-    # only when booked with them
-    ConferenceInfoEx: {"chairmanPassword": None, "mainSiteUri": None, "conferenceNotice": None},
+    # only when booked with them (chairmanPassword is not here: the eSDK SDKs know it, and
+    # the platform may have generated it, so the booking client needs it)
+    ConferenceInfoEx: {"mainSiteUri": None, "conferenceNotice": None},
     RecurrenceConfInfoEx: {"timeZone": None},
 }
 
