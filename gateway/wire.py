@@ -522,7 +522,8 @@ class OrganizationItemEx(WireType):
 WRITTEN_ONLY_WHEN_NOT_DEFAULT: dict[type[WireType], dict[str, object]] = {
     # not locked / no holder: the token-lock state of lockPresentationEx
     ConferenceStatusEx: {"isLockPresentation": 0, "lockPresentation": None},
-    # the access info of a site is uri, access code and begin; its name is in `sites`
+    # the site's name is in `sites`: convert.site_access_infos fills it only where an
+    # occurrence of a series names the site otherwise
     SiteAccessInfoEx: {"name": None},
     # not locked (setVideoSourceEx isLock); participantType only as booked
     SiteInfoEx: {"isLockVideoSource": 0, "participantType": None},
