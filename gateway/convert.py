@@ -187,13 +187,17 @@ def directory_site_to_wire(site: DirectorySite, numbering: EnumNumbering) -> wir
 def site_access_infos(
     conference: Conference, occurrences: Iterable[Occurrence] | None = None
 ) -> list[wire.SiteAccessInfoEx]:
-    """One SiteAccessInfoEx per site and occurrence (all occurrences unless given)."""
+    """One SiteAccessInfoEx per site and occurrence (all occurrences unless given). `name`
+    only where an occurrence names the site otherwise than the conference's site list
+    (`sites` of the same answer): the reference examples leave it out, and clients of the
+    earlier revision do not know it (wire.WRITTEN_ONLY_WHEN_NOT_DEFAULT)."""
     chosen = conference.occurrences if occurrences is None else occurrences
+    listed = {site.uri: site.name for site in conference.spec.sites}
     return [
         wire.SiteAccessInfoEx(
             uri=site.uri,
             confAccessCode=conference.access_code,
-            name=site.name or None,
+            name=site.name if site.name != listed.get(site.uri, "") else None,
             beginTime=occurrence.begin,
         )
         for occurrence in chosen

@@ -21,7 +21,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape
 
 from lxml import etree
 from spyne import Application, ServiceBase, rpc
@@ -33,7 +32,7 @@ from spyne.protocol.soap import Soap11, Soap12
 from spyne.server import ServerBase
 
 from gateway import result_codes
-from gateway.wire import ALL_OPERATIONS, TNS, OperationSpec, datetime_text
+from gateway.wire import ALL_OPERATIONS, TNS, OperationSpec, datetime_text, omit_defaults
 from mcu.errors import DomainError
 
 if TYPE_CHECKING:
@@ -160,7 +159,7 @@ def _response_values(spec: OperationSpec, reply: Reply) -> Any:
     unknown = set(reply.fields) - set(names[1:])
     if unknown:
         raise TypeError(f"{spec.name} reply has no members {sorted(unknown)}")
-    values = [reply.result_code] + [reply.fields.get(name) for name in names[1:]]
+    values = [reply.result_code] + [omit_defaults(reply.fields.get(name)) for name in names[1:]]
     return values[0] if len(values) == 1 else tuple(values)
 
 
@@ -188,30 +187,40 @@ class SoapFault:
 
 
 def fault_envelope(version: int, fault: SoapFault) -> tuple[int, str, bytes]:
-    """(http status, content type, body) of a SOAP fault in SOAP `version` (11 or 12)."""
-    message = escape(fault.message)
+    """(http status, content type, body) of a SOAP fault in SOAP `version` (11 or 12),
+    serialised by `serialise` like every answer (XML declaration included), whichever
+    layer refused the request: the raw-bytes screening, spyne's parser (an unknown
+    operation is spyne's ResourceNotFound) or a service."""
     if version == 12:
+        envelope = etree.Element(f"{{{SOAP12_ENV}}}Envelope", nsmap={"env": SOAP12_ENV, "tns": TNS})
+        body = etree.SubElement(envelope, f"{{{SOAP12_ENV}}}Body")
+        element = etree.SubElement(body, f"{{{SOAP12_ENV}}}Fault")
+        code = etree.SubElement(element, f"{{{SOAP12_ENV}}}Code")
         value = "env:Sender" if fault.sender else "env:Receiver"
+        etree.SubElement(code, f"{{{SOAP12_ENV}}}Value").text = value
         subcode = fault.code.split(".", 1)[1] if "." in fault.code else ""
-        sub = (
-            f"<env:Subcode><env:Value>tns:{escape(subcode)}</env:Value></env:Subcode>"
-            if subcode
-            else ""
-        )
-        body = (
-            f'<env:Envelope xmlns:env="{SOAP12_ENV}" xmlns:tns="{TNS}"><env:Body><env:Fault>'
-            f"<env:Code><env:Value>{value}</env:Value>{sub}</env:Code>"
-            f'<env:Reason><env:Text xml:lang="en">{message}</env:Text></env:Reason>'
-            "</env:Fault></env:Body></env:Envelope>"
-        )
+        if subcode:
+            sub = etree.SubElement(code, f"{{{SOAP12_ENV}}}Subcode")
+            etree.SubElement(sub, f"{{{SOAP12_ENV}}}Value").text = f"tns:{subcode}"
+        reason = etree.SubElement(element, f"{{{SOAP12_ENV}}}Reason")
+        text = etree.SubElement(reason, f"{{{SOAP12_ENV}}}Text")
+        text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
+        text.text = fault.message
         status = fault.http_status or (400 if fault.sender else 500)
-        return status, f"{SOAP12_CONTENT_TYPE}; charset=utf-8", body.encode("utf-8")
-    body = (
-        f'<soap:Envelope xmlns:soap="{SOAP11_ENV}"><soap:Body><soap:Fault>'
-        f"<faultcode>soap:{escape(fault.code)}</faultcode><faultstring>{message}</faultstring>"
-        "</soap:Fault></soap:Body></soap:Envelope>"
-    )
-    return fault.http_status or 500, f"{SOAP11_CONTENT_TYPE}; charset=utf-8", body.encode("utf-8")
+        return status, f"{SOAP12_CONTENT_TYPE}; charset=utf-8", serialise(envelope)
+    envelope = etree.Element(f"{{{SOAP11_ENV}}}Envelope", nsmap={"soap": SOAP11_ENV})
+    body = etree.SubElement(envelope, f"{{{SOAP11_ENV}}}Body")
+    element = etree.SubElement(body, f"{{{SOAP11_ENV}}}Fault")
+    etree.SubElement(element, "faultcode").text = f"soap:{fault.code}"
+    etree.SubElement(element, "faultstring").text = fault.message
+    status = fault.http_status or 500
+    return status, f"{SOAP11_CONTENT_TYPE}; charset=utf-8", serialise(envelope)
+
+
+def serialise(document: etree._Element) -> bytes:
+    """The bytes of every SOAP document the gateway sends, answers and faults alike: UTF-8
+    with the XML declaration, as the platform answers."""
+    return etree.tostring(document, encoding="UTF-8", xml_declaration=True)
 
 
 # --- raw-bytes screening ----------------------------------------------------------------
@@ -344,6 +353,10 @@ def _out_protocol(protocol):
     # microseconds or no fraction at all, over any per-type format: replace that one
     # serializer with the standard's server format (milliseconds) for every dateTime
     out._to_unicode_handlers[DateTime] = lambda _cls, value: datetime_text(value)
+    # answers leave through the same serialiser as faults (`serialise`)
+    out.create_out_string = lambda ctx, charset=None: setattr(
+        ctx, "out_string", [serialise(ctx.out_document)]
+    )
     return out
 
 

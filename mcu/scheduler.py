@@ -414,6 +414,11 @@ class Scheduler:
         self._directory[site.uri] = site
         self._revision = revision
 
+    def knows_site(self, uri: str) -> bool:
+        """The URI is in the site directory or booked in a conference (ended ones included)."""
+        with self._lock:
+            return self._is_known(uri)
+
     def _is_known(self, uri: str) -> bool:
         if is_template_key(uri):  # a template's entries are no site's
             return False

@@ -9,6 +9,7 @@ import pytest
 from lxml import etree
 
 from gateway import result_codes
+from gateway.services import ENDPOINTS
 from tests.conftest import envelope
 
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -171,3 +172,31 @@ def test_get_without_wsdl_query_is_not_a_crash(gateway_server):
     response = requests.get(gateway_server.url("/services/common"), timeout=10)
     assert response.status_code == 404
     assert "wsdl" in response.text
+
+
+SOAP_PATHS = [
+    path for endpoint in ENDPOINTS for path in endpoint.paths
+]
+XML_DECLARATION = b"<?xml version='1.0' encoding='UTF-8'?>"
+
+
+@pytest.mark.parametrize("version", [11, 12])
+@pytest.mark.parametrize("path", SOAP_PATHS)
+def test_unknown_operation_fault_has_the_xml_declaration(post_raw, path, version):
+    """Like every answer: an operation nobody serves (spyne's ResourceNotFound) on each
+    endpoint, in both SOAP versions, starts with the same XML declaration as a success."""
+    body = envelope("<smc:queryRocketsEx><confId>1</confId></smc:queryRocketsEx>", version)
+    response = post_raw(body, content_type=CONTENT_TYPES[version], path=path)
+    assert "queryRocketsEx" in assert_client_fault(response, version)
+    assert response.content.startswith(XML_DECLARATION), response.content[:80]
+    success = post_raw(envelope(LOGIN, version), content_type=CONTENT_TYPES[version], path=path)
+    assert success.status_code == 200
+    assert success.content.startswith(XML_DECLARATION), success.content[:80]
+
+
+@pytest.mark.parametrize("case", ["empty", "doctype", "malformed", "missing required parameter"])
+def test_every_fault_has_the_xml_declaration(post_raw, case):
+    """Faults from the byte screening, the XML parser and the parameter check alike."""
+    response = post_raw(BAD_BODIES[case])
+    assert_client_fault(response, 11)
+    assert response.content.startswith(XML_DECLARATION), response.content[:80]

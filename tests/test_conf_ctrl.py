@@ -303,7 +303,6 @@ def test_continuous_presence_shows_in_its_parameters(soap, conf):
         ("0", 50, [A], BAD_LAYOUT),  # no mode 50 (table 63: 0..49)
         ("0", -1, [], BAD_LAYOUT),
         ("0", 47, [A], BAD_LAYOUT),  # CP_16_1 needs more than cpResouce 4
-        ("0", 2, [A, B, C], BAD_LAYOUT),  # three pictures for two panes
         (f"({UNKNOWN_SITE})", 2, [A], SITE_NOT_IN_CONFERENCE),
         ("3", 2, [A], 1347424259),  # group N: not supported
     ],
@@ -316,6 +315,25 @@ def test_continuous_presence_refusals_change_nothing(soap, conf, target, mode, p
     )
     assert answer == code
     assert snapshot(soap, conf) == before
+
+
+@pytest.mark.parametrize(
+    ("mode", "pics", "kept"),
+    [
+        (1, [A, B], [A]),  # CP_1_1: one pane
+        (2, [A, B, C], [A, B]),  # CP_2_1: two panes
+        (0, [A, B], []),  # CP_None: its one pane is voice-switched, it takes no subPics
+    ],
+)
+def test_sub_pics_beyond_the_modes_panes_are_dropped(soap, conf, mode, pics, kept):
+    """The mode decides the picture; entries past its last pane have no pane: the request
+    succeeds and the picture keeps the panes the mode has (docs/gateway.md)."""
+    answer = soap.conf_ctrl.setContinuousPresenceEx(
+        confId=conf, target="0", presenceMode=mode, subPics=pics
+    )
+    assert answer == 0
+    cp = soap.conf_mgr.getContinuousPresenceParamEx(confId=conf, target="0")
+    assert (cp.presenceMode, cp.subPics or []) == (mode, kept)
 
 
 # ---------------------------------------------------------------------- chair and floor
@@ -407,7 +425,9 @@ def test_lock_and_unlock_presentation(soap, conf):
     assert snapshot(soap, conf) == before
     assert soap.conf_ctrl.unlockPresentationEx(confId=conf) == 0
     status = conference_status(soap, conf)
-    assert (status.isLockPresentation, status.lockPresentation) == (0, None)
+    # unlocked is the default: both members are left out (docs/gateway.md, answers shaped
+    # like the reference)
+    assert (status.isLockPresentation, status.lockPresentation) == (None, None)
     assert soap.conf_ctrl.lockPresentationEx(confId=conf, siteUri=B) == 0
     assert conference_status(soap, conf).lockPresentation == B
 

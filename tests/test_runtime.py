@@ -93,6 +93,11 @@ class FakeScheduler:
             return ConferenceState.ONGOING, occurrence
         return ConferenceState.ENDED, occurrence
 
+    def knows_site(self, uri: str) -> bool:
+        return any(
+            site.uri == uri for conference in self.conferences.values() for site in conference.spec.sites
+        )
+
     def ongoing(self) -> list[tuple[Conference, Occurrence]]:
         running = []
         for conf_id, conference in self.conferences.items():
@@ -306,7 +311,6 @@ async def test_mute_quiet_volume_change_only_their_sites_and_emit_events():
         (lambda rt: rt.control.set_audio_switch("100", True, 101), Fault.OUT_OF_RANGE),
         (lambda rt: rt.control.set_audio_switch("100", True, -1), Fault.OUT_OF_RANGE),
         (lambda rt: rt.control.set_continuous_presence("100", "0", 50), Fault.BAD_LAYOUT),
-        (lambda rt: rt.control.set_continuous_presence("100", "0", 11, [A, B, C, A, B]), Fault.BAD_LAYOUT),
         (lambda rt: rt.control.set_continuous_presence("100", "0", 35), Fault.BAD_LAYOUT),  # 9 panes > 4
         (lambda rt: rt.control.set_continuous_presence("100", "3", 2), Fault.NOT_SUPPORTED),
         (lambda rt: rt.control.set_continuous_presence("100", "(ghost)", 2), Fault.SITE_NOT_IN_CONFERENCE),
@@ -482,6 +486,19 @@ async def test_continuous_presence_per_conference_and_per_site():
     )
 
 
+async def test_sub_pics_beyond_the_modes_panes_are_dropped():
+    _, _, runtime = await joined_conference(cp_resource=4)
+    recorder = Recorder(runtime)
+    runtime.control.set_continuous_presence("100", "0", 11, [A, B, C, A, B])  # CP_4_1: 4 panes
+    assert runtime.status.cp_param("100", "0") == CpSetting(11, (A, B, C, A))
+    runtime.control.set_continuous_presence("100", "0", 0, [A])  # CP_None takes no subPics
+    assert runtime.status.cp_param("100", "0") == CpSetting(0, ())
+    assert recorder.of(LayoutChanged) == [
+        LayoutChanged("100", "", 11, (A, B, C, A)),
+        LayoutChanged("100", "", 0, ()),
+    ]
+
+
 async def test_cp_param_of_a_scheduled_conference_is_cp_none():
     _, scheduler, runtime = make_runtime()
     scheduler.book("100", [A])
@@ -524,7 +541,7 @@ async def test_aux_stream_takes_the_token_unless_locked():
 
 
 async def test_terminal_inputs_and_version_come_from_the_registered_device():
-    _, _, runtime = await joined_conference()
+    _, scheduler, runtime = await joined_conference()
     assert [port.id for port in runtime.devices.aux_stream_sources(A)] == [1, 2, 4]
     assert [port.id for port in runtime.devices.main_stream_sources(A)] == [0, 1, 2, 4]
     assert [(p.id, p.connected) for p in runtime.devices.video_input_states(A)][:2] == [
@@ -537,8 +554,12 @@ async def test_terminal_inputs_and_version_come_from_the_registered_device():
     runtime.devices.set_stream_sources(A, [0, 1], 4)
     assert runtime.devices.video_outputs(A) == {5: 3}
     assert runtime.devices.stream_sources(A) == ((0, 1), 4)
+    with pytest.raises(DomainError) as unknown:
+        runtime.devices.site_version("ghost")  # known nowhere
+    assert unknown.value.fault is Fault.SITE_NOT_FOUND
+    scheduler.book("200", ["01019999"])  # booked, no terminal registered: known but offline
     with pytest.raises(DomainError) as unreachable:
-        runtime.devices.site_version("ghost")
+        runtime.devices.site_version("01019999")
     assert unreachable.value.fault is Fault.SITE_NOT_CONNECTED
 
 

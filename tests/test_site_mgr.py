@@ -10,6 +10,7 @@ import xmlschema
 from lxml import etree
 
 from gateway import result_codes
+from mcu.errors import Fault
 from mcu.live_conference import CameraCommand
 from mcu.store import Store
 from tests.conftest import SOAP_EXAMPLES, envelope
@@ -92,6 +93,48 @@ def test_queries_of_a_site_no_terminal_registered(soap, conf):
     assert soap.site_mgr.queryAuxStreamSourcesEx(siteUri=C).resultCode == SITE_NOT_CONNECTED
     assert soap.site_mgr.querySiteVersionInfoEx(siteUri=C).resultCode == SITE_NOT_CONNECTED
     assert soap.site_mgr.isConnectAuxSourceEx(siteUri=C).resultCode == SITE_NOT_CONNECTED
+
+
+NOWHERE = "07654321"  # not registered, booked in no conference, not in the directory
+SITE_COMMANDS = {
+    "setAuxStreamEx": {"controlCode": 0},
+    "setVideoOutSrcEx": {"hdOut": 0, "videoSrc": 0},
+    "ctrlCameraEx": {"cameraControl": {"camState": 1, "camAction": 4, "camPos": 255, "camSrc": 1}},
+    "setMainAuxStreamSourcesEx": {"localMainSrcs": [0], "localAuxSrc": 1},
+}
+
+
+def result_of(answer) -> int:
+    return answer if isinstance(answer, int) else answer.resultCode
+
+
+def test_a_uri_known_nowhere_is_the_unknown_site_code(soap, conf):
+    """Every site operation on a URI no part of the platform knows answers "site does not
+    exist" (570789896), not "not joined" / "not in a conference"."""
+    for operation in TERMINAL_QUERIES:
+        answer = getattr(soap.site_mgr, operation)(siteUri=NOWHERE)
+        assert result_of(answer) == SITE_NOT_FOUND, operation
+    for operation, arguments in SITE_COMMANDS.items():
+        answer = getattr(soap.site_mgr, operation)(siteUri=NOWHERE, **arguments)
+        assert result_of(answer) == SITE_NOT_FOUND, operation
+
+
+def test_a_known_site_that_is_offline_keeps_its_codes(soap, conf, gateway_server, runtime):
+    """Known but not reachable: booked (C, calling, no terminal), in the directory only, or
+    registered but in no conference: the not-joined / not-in-conference codes stay."""
+    site_not_in_conference = result_codes.result_code(Fault.SITE_NOT_IN_CONFERENCE)
+    assert soap.site_mgr.querySiteVersionInfoEx(siteUri=C).resultCode == SITE_NOT_CONNECTED
+    assert soap.site_mgr.isSendAuxStreamEx(siteUri=C).resultCode == SITE_NOT_CONNECTED
+    listed = "01055253"
+    assert soap.site_mgr.addSiteInfoEx(orgId="1", siteInfo=terminal(listed, "Ward 3")) == 0
+    assert soap.site_mgr.querySiteVersionInfoEx(siteUri=listed).resultCode == SITE_NOT_CONNECTED
+    answer = soap.site_mgr.isSendAuxStreamEx(siteUri=listed)
+    assert answer.resultCode == site_not_in_conference
+    registered = "01055254"
+    runtime.registry.register(AnsweringTerminal(registered))
+    assert soap.site_mgr.querySiteVersionInfoEx(siteUri=registered).resultCode == 0
+    answer = soap.site_mgr.isSendAuxStreamEx(siteUri=registered)
+    assert answer.resultCode == site_not_in_conference
 
 
 # ---------------------------------------------------------------------- aux stream

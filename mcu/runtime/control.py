@@ -88,7 +88,15 @@ class ConferenceControl:
         booked URI: that site's own picture; "N" (another group): NOT_SUPPORTED. mode 0..49
         (table 63) with no more panes than the conference's cpResouce; sub_pics in pane
         order, each a site URI, "uri(%AUX1)" for its content, or "" for an empty pane; a URI
-        of no site in the conference leaves its pane on the placeholder."""
+        of no site in the conference leaves its pane on the placeholder.
+
+        The mode decides the picture, subPics only fill it: entries beyond the mode's last
+        pane (two for CP_1_1, any for CP_None, whose one pane is voice-switched) have no
+        pane and are dropped, the request succeeds and getContinuousPresenceParamEx answers
+        the panes the mode has. WS/T 546 table 61 bounds subPics by nothing (0..n) and names
+        no error for it; its one layout error (1347420262) is for the mode; a shorter list
+        leaves the remaining panes on placeholders, so the list's length never changes what
+        is shown (docs/gateway.md)."""
         live = self.conferences.running(conf_id)
         resolved = resolve_target(live.sites.keys(), target)
         cp_resource = live.conference.spec.cp_resource
@@ -102,15 +110,10 @@ class ConferenceControl:
                 Fault.BAD_LAYOUT,
                 f"{layout_mode(mode).name} needs {panes} panes, cpResouce {cp_resource}",
             )
-        if len(sub_pics) > panes:
-            raise DomainError(
-                Fault.BAD_LAYOUT,
-                f"{len(sub_pics)} subPics for {panes} panes of {layout_mode(mode).name}",
-            )
         # an entry naming a site that is not booked (or not joined) is kept: its pane shows
         # the "no video" placeholder until such a site is there, so a client may lay out a
         # picture in advance
-        setting = CpSetting(mode, tuple(sub_pics))
+        setting = CpSetting(mode, tuple(sub_pics[:panes]))
         live.layouts[resolved] = setting
         self.events.emit(LayoutChanged(live.conf_id, resolved, mode, setting.sub_pics))
 

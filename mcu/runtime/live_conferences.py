@@ -30,6 +30,8 @@ class SchedulerView(Protocol):
 
     def state(self, conf_id: str) -> tuple[ConferenceState, Occurrence]: ...
 
+    def knows_site(self, uri: str) -> bool: ...
+
 
 class LiveConferences:
     def __init__(

@@ -3,6 +3,9 @@ main/aux stream sources and cameras.
 
 Operations name only the site; they act in the ongoing conference the site is in
 (LiveConferences.conference_of) and most need it joined (SITE_NOT_CONNECTED otherwise).
+A URI known nowhere (no registered terminal, in no live conference, not in the site
+directory, booked in no conference) is SITE_NOT_FOUND before anything else is asked of it:
+"this site does not exist" rather than "this site is not in a conference / not joined".
 What a terminal has (its inputs, its version) comes from its endpoint's description
 (mcu/endpoints.py TerminalDevice), found through its registration or the endpoint that
 answered its call; the signalling carries no description yet, so WebRTC terminals all
@@ -23,7 +26,7 @@ from mcu.events import (
     StreamSourcesChanged,
     VideoOutputChanged,
 )
-from mcu.live_conference import CameraCommand, CameraState
+from mcu.live_conference import CameraCommand, CameraState, LiveConference, LiveSite
 from mcu.runtime.control import take_presentation_token
 from mcu.runtime.live_conferences import LiveConferences
 
@@ -44,9 +47,28 @@ class SiteDevices:
         self.events = conferences.events
         self.registry = registry
 
+    def require_known(self, uri: str) -> None:
+        """SITE_NOT_FOUND unless some part of the platform knows the URI: a registered
+        terminal, a site of a live conference, or the scheduler (directory or bookings)."""
+        if self.registry.lookup(uri) is not None:
+            return
+        if any(uri in live.sites for live in self.conferences.all()):
+            return
+        if self.conferences.scheduler.knows_site(uri):
+            return
+        raise DomainError(Fault.SITE_NOT_FOUND, f"{uri} is known nowhere")
+
+    def _joined(self, uri: str) -> tuple[LiveConference, LiveSite]:
+        """The ongoing conference the site is joined in (conference_of), after the
+        known-anywhere check."""
+        self.require_known(uri)
+        return self.conferences.conference_of(uri, connected=True)
+
     def device(self, uri: str) -> TerminalDevice:
         """The terminal's own description: from its registration, or from the endpoint that
-        answered its call."""
+        answered its call. SITE_NOT_FOUND for a URI known nowhere, SITE_NOT_CONNECTED for a
+        known site whose terminal is not reachable now."""
+        self.require_known(uri)
         endpoint = self.registry.lookup(uri)
         if endpoint is None:
             for live in self.conferences.all():
@@ -66,7 +88,7 @@ class SiteDevices:
     def set_aux_stream(self, uri: str, send: bool) -> None:
         """setAuxStreamEx (wire controlCode 0 = start, 1 = stop): the site starts sending its
         content stream, taking the presentation token unless another site locked it."""
-        live, site = self.conferences.conference_of(uri, connected=True)
+        live, site = self._joined(uri)
         if send:
             if live.presentation_locked and live.presentation != uri:
                 raise DomainError(Fault.PRESENTATION_LOCKED, f"locked by {live.presentation}")
@@ -84,12 +106,12 @@ class SiteDevices:
             )
 
     def is_sending_aux(self, uri: str) -> bool:
-        _, site = self.conferences.conference_of(uri, connected=True)
+        _, site = self._joined(uri)
         return site.sending_aux
 
     def is_receiving_aux(self, uri: str) -> bool:
         """Another joined site of the same conference is sending content."""
-        live, _ = self.conferences.conference_of(uri, connected=True)
+        live, _ = self._joined(uri)
         holder = live.sites.get(live.presentation) if live.presentation else None
         return holder is not None and holder.uri != uri and holder.sending_aux
 
@@ -116,12 +138,12 @@ class SiteDevices:
             raise DomainError(Fault.OUT_OF_RANGE, f"hdOut {hd_out} not in 0..6")
         if video_src not in VIDEO_OUT_SOURCES:
             raise DomainError(Fault.OUT_OF_RANGE, f"videoSrc {video_src} not in 0..3")
-        live, site = self.conferences.conference_of(uri, connected=True)
+        live, site = self._joined(uri)
         site.video_outputs[hd_out] = video_src
         self.events.emit(VideoOutputChanged(live.conf_id, uri, hd_out, video_src))
 
     def video_outputs(self, uri: str) -> dict[int, int]:
-        _, site = self.conferences.conference_of(uri, connected=True)
+        _, site = self._joined(uri)
         return dict(site.video_outputs)
 
     def set_stream_sources(self, uri: str, main_sources: Sequence[int], aux_source: int) -> None:
@@ -137,12 +159,12 @@ class SiteDevices:
                 raise DomainError(Fault.OUT_OF_RANGE, f"localMainSrcs {source} not a main input")
         if aux_source not in aux_ids:
             raise DomainError(Fault.OUT_OF_RANGE, f"localAuxSrc {aux_source} not an aux input")
-        live, site = self.conferences.conference_of(uri, connected=True)
+        live, site = self._joined(uri)
         site.main_sources, site.aux_source = tuple(main_sources), aux_source
         self.events.emit(StreamSourcesChanged(live.conf_id, uri, site.main_sources, aux_source))
 
     def stream_sources(self, uri: str) -> tuple[tuple[int, ...], int | None]:
-        _, site = self.conferences.conference_of(uri, connected=True)
+        _, site = self._joined(uri)
         return site.main_sources, site.aux_source
 
     # ------------------------------------------------------------------ cameras
@@ -167,7 +189,7 @@ class SiteDevices:
             position = None
         if self.device(uri).input(command.source) is None:
             raise DomainError(Fault.OUT_OF_RANGE, f"camSrc {command.source} not an input of {uri}")
-        live, site = self.conferences.conference_of(uri, connected=True)
+        live, site = self._joined(uri)
         camera = site.camera
         key = (command.cam_state, command.source)
         if command.action == ACTIVATE_PRESET and position not in camera.presets.get(key, set()):
@@ -193,5 +215,5 @@ class SiteDevices:
 
     def camera_state(self, uri: str) -> CameraState:
         """The last camera command and stored presets of a joined site."""
-        _, site = self.conferences.conference_of(uri, connected=True)
+        _, site = self._joined(uri)
         return site.camera
