@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -336,36 +337,33 @@ class SimulatedTerminal:
 
     async def join(self, access_code: str, password: str = "", timeout: float = 15.0) -> str:
         """Dial in (dialingMode 1): returns the conference id, or raises CallRefused."""
-        if self._call is not None:
-            raise CallRefused("already in a call")
-        call_id = uuid.uuid4().hex
-        self.state = CallState.CONNECTING
-        call = await self._new_call(call_id)
-        await call.pc.setLocalDescription(await call.pc.createOffer())
-        self._joining_call_id = call_id
-        self._pending_join = asyncio.get_running_loop().create_future()
-        await self._send(Join(call_id, access_code, password, call.pc.localDescription.sdp))
-        try:
-            reply = await asyncio.wait_for(self._pending_join, timeout)
-        except TimeoutError:
-            await self._end_call(notify=True)
-            raise CallRefused("no answer to join") from None
-        finally:
-            self._pending_join = None
-            self._joining_call_id = None
-        if not isinstance(reply, Joined):
-            await self._end_call(notify=False)
-            detail = reply.message if isinstance(reply, Error) else getattr(reply, "reason", "")
-            raise CallRefused(detail)
+        call, reply = await self._offer(
+            lambda call_id, sdp: Join(call_id, access_code, password, sdp), Joined, timeout,
+            "no answer to join")
+        assert isinstance(reply, Joined)
         call.conf_id = reply.conf_id
-        await call.pc.setRemoteDescription(RTCSessionDescription(reply.sdp, "answer"))
-        await self._start_sending(call, reply.sdp)
+        await self._accept_answer(call, reply.sdp)
         return reply.conf_id
 
     async def call(self, to: str, timeout: float = 15.0, rate: str = "") -> None:
         """A point-to-point call to the registered terminal `to`: the MCU relays the offer
         and the answer, the media flows between the two terminals. Returns once answered;
         raises CallRefused when the MCU refuses it or the callee declines."""
+        call, reply = await self._offer(
+            lambda call_id, sdp: PlaceCall(call_id, to, sdp, rate), Answer, timeout,
+            "no answer to the call")
+        assert isinstance(reply, Answer)
+        await self._accept_answer(call, reply.sdp)
+
+    async def _offer(
+        self,
+        request: Callable[[str, str], Message],
+        accepted: type[Message],
+        timeout: float,
+        no_answer: str,
+    ) -> tuple[_Call, Message]:
+        """Send our offer in `request` (call id, SDP) and wait for the reply of that call:
+        the `accepted` message, or CallRefused (an error, a decline or bye, no reply)."""
         if self._call is not None:
             raise CallRefused("already in a call")
         call_id = uuid.uuid4().hex
@@ -374,21 +372,24 @@ class SimulatedTerminal:
         await call.pc.setLocalDescription(await call.pc.createOffer())
         self._joining_call_id = call_id
         self._pending_join = asyncio.get_running_loop().create_future()
-        await self._send(PlaceCall(call_id, to, call.pc.localDescription.sdp, rate))
+        await self._send(request(call_id, call.pc.localDescription.sdp))
         try:
             reply = await asyncio.wait_for(self._pending_join, timeout)
         except TimeoutError:
             await self._end_call(notify=True)
-            raise CallRefused("no answer to the call") from None
+            raise CallRefused(no_answer) from None
         finally:
             self._pending_join = None
             self._joining_call_id = None
-        if not isinstance(reply, Answer):
+        if not isinstance(reply, accepted):
             await self._end_call(notify=False)
             detail = reply.message if isinstance(reply, Error) else getattr(reply, "reason", "")
             raise CallRefused(detail)
-        await call.pc.setRemoteDescription(RTCSessionDescription(reply.sdp, "answer"))
-        await self._start_sending(call, reply.sdp)
+        return call, reply
+
+    async def _accept_answer(self, call: _Call, sdp: str) -> None:
+        await call.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        await self._start_sending(call, sdp)
 
     async def hang_up(self, reason: str = "hang up") -> None:
         await self._end_call(notify=True, reason=reason)

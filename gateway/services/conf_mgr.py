@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from gateway import convert, session_crypto
 from gateway.convert import site_uris
@@ -46,6 +47,7 @@ from gateway.directory_query import query_templates
 from gateway.services.common import runtime_of
 from gateway.signalling import with_registered_terminals
 from gateway.soap import GatewayService, Reply, RequestContext, operation, request_context
+from mcu.cdr import RecordPage
 from mcu.errors import DomainError, Fault
 from mcu.model import BusyInterval, Conference, ConferenceSpec
 
@@ -132,6 +134,21 @@ def _conference_reply(call: RequestContext, conference: Conference, recurring: b
         info = convert.recurrence_info_to_wire(conference, numbering, status)
         return Reply(recurrenceConfInfo=info)
     return Reply(conferenceInfo=convert.conference_info_to_wire(conference, numbering, status))
+
+
+def _cdr_reply(
+    query_config: Any,
+    query: Callable[[datetime, timedelta, str | None, int, int], RecordPage],
+    uri: str | None,
+    to_wire: Callable[[Any], Any],
+) -> Reply:
+    """A CDR query's answer: the records of the window and page (mcu/cdr.py) of `uri`."""
+    begin, duration, per_page, page = convert.cdr_window(query_config)
+    answer = query(begin, duration, uri, per_page, page)
+    return Reply(
+        cdr=[to_wire(record) for record in answer.records],
+        pageInfo=convert.record_page_info_to_wire(answer),
+    )
 
 
 class ConfMgrService(GatewayService):
@@ -339,22 +356,16 @@ class ConfMgrService(GatewayService):
 
     @operation("queryMultiPointCDREx")
     def queryMultiPointCDREx(ctx, queryConfig):  # noqa: N802, N803
-        begin, duration, per_page, page = convert.cdr_window(queryConfig)
+        records = runtime_of(ctx).call_records
         uri = convert.text(queryConfig.siteUri)
-        answer = runtime_of(ctx).call_records.multipoint(begin, duration, uri, per_page, page)
-        return Reply(
-            cdr=[convert.multipoint_cdr_to_wire(record) for record in answer.records],
-            pageInfo=convert.record_page_info_to_wire(answer),
-        )
+        return _cdr_reply(queryConfig, records.multipoint, uri, convert.multipoint_cdr_to_wire)
 
     @operation("queryPointToPointCDREx")
     def queryPointToPointCDREx(ctx, queryConfig):  # noqa: N802, N803
-        begin, duration, per_page, page = convert.cdr_window(queryConfig)
+        records = runtime_of(ctx).call_records
         uri = convert.cdr_end_point(queryConfig.endPoint)
-        answer = runtime_of(ctx).call_records.point_to_point(begin, duration, uri, per_page, page)
-        return Reply(
-            cdr=[convert.point_to_point_cdr_to_wire(record) for record in answer.records],
-            pageInfo=convert.record_page_info_to_wire(answer),
+        return _cdr_reply(
+            queryConfig, records.point_to_point, uri, convert.point_to_point_cdr_to_wire
         )
 
     # -- MCUs ----------------------------------------------------------------------------------
