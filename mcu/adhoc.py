@@ -8,7 +8,8 @@ lasts. `AdhocConferences` holds the templates and starts their conferences:
 - `admit(code, site)`: a terminal dialled `code` (its password already checked against the
   template's): when no conference from that template is ongoing, one is booked through the
   scheduler now (begin = now, the template's duration), so it is stored, takes capacity,
-  shows in queryConferencesStatusEx and from then on is a conference like any other. The
+  shows in queryConferencesStatusEx and from then on is a conference like any other; its
+  creator (CDR conferenceCreater) is the template's name. The
   dialling site is booked in it as a dial-in site (dialingMode 1) if the template does not
   list it, or with the template's parameters and dialingMode 1 if it does; the other
   template sites keep their dialingMode (0: the MCU calls them when the conference starts).
@@ -233,7 +234,9 @@ class AdhocConferences:
             if site.uri not in listed:
                 sites.append(dialling)
             begin = self.scheduler.now()
-            return self.scheduler.schedule_adhoc(template.spec(begin, sites), access_code)
+            return self.scheduler.schedule_adhoc(
+                template.spec(begin, sites), access_code, creator=template.name
+            )
         _, occurrence = self.scheduler.state(current.conf_id)
         if any(spec.uri == site.uri for spec in occurrence.sites):
             return current
