@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 from mcu.booking_rules import (
     PASSWORD_DIGITS,
     SchedulerSettings,
+    check_alone,
     normalized_spec,
     validate_sites,
 )
@@ -127,15 +128,10 @@ def check_templates(templates: Sequence[AdhocTemplate], settings: SchedulerSetti
             validate_sites(list(template.sites))
         except DomainError as error:
             raise TemplateError(f"{where}: {error.fault.name.lower()}: {error.detail}") from None
-        if len(template.sites) > settings.max_ports:
-            raise TemplateError(
-                f"{where}: {len(template.sites)} sites, the MCU has {settings.max_ports} ports"
-            )
-        if template.cp_resource > settings.max_cp_resources:
-            raise TemplateError(
-                f"{where}: cp_resource {template.cp_resource} exceeds the MCU's "
-                f"{settings.max_cp_resources}"
-            )
+        try:
+            check_alone(list(template.sites), template.cp_resource, settings)
+        except DomainError as error:
+            raise TemplateError(f"{where}: {error.detail}") from None
         if template.rate is not None and parse_rate(template.rate) is None:
             raise TemplateError(f"{where}: rate {template.rate!r} is not e.g. 1920k, 2M or 768")
         mode = template.presence_mode

@@ -320,7 +320,7 @@ async def test_a_restart_keeps_the_started_conference(tmp_path, http):
         ('[[adhoc]]\nname = "x"\naccess_code = "1"\n[[adhoc]]\nname = "y"\naccess_code = "1"',
          "also the code of template 'x'"),
         ('[mcu]\nmax_ports = 1\n[[adhoc]]\nname = "x"\naccess_code = "1"\n'
-         'sites = [{ uri = "1" }, { uri = "2" }]', "the MCU has 1 ports"),
+         'sites = [{ uri = "1" }, { uri = "2" }]', "the MCU has 16 (2 x auto at 16)"),
         ("adhoc = 3", "[[adhoc]] tables"),
     ],
 )
