@@ -203,6 +203,8 @@ async def test_dialling_a_template_code_starts_its_conference(soap, gateway_serv
         param = conf_mgr.getContinuousPresenceParamEx(confId=conf_id, target="")
         assert param.presenceMode == 2  # the template's layout
         assert gateway_server.gateway.scheduler.get(conf_id).spec.rate == "1920k"
+        # nobody booked it: its creator (CDR conferenceCreater) is the template
+        assert gateway_server.gateway.scheduler.get(conf_id).creator == "Ward round"
 
         busy = conf_mgr.queryAdhocConfFreeBusyEx(confAccessCodes=["7001", "7002"], **window(clock))
         assert states_of(busy) == {
