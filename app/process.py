@@ -19,12 +19,12 @@ from datetime import timedelta
 from aiohttp import web
 
 from gateway.server import GATEWAY, Gateway, build_app, ssl_context
-from gateway.settings import Settings
+from gateway.settings import Settings, scheduler_settings
 from mcu.adhoc import AdhocConferences
 from mcu.cdr import CallRecords
 from mcu.clock import Clock, SystemClock
 from mcu.runtime import SPEAKER_HOLD_SECONDS, ConferenceRuntime
-from mcu.scheduler import Scheduler, SchedulerSettings
+from mcu.scheduler import Scheduler
 from mcu.store import Store
 
 log = logging.getLogger("app.process")
@@ -37,8 +37,8 @@ def open_scheduler(settings: Settings, clock: Clock) -> tuple[Store, Scheduler]:
     scheduler = Scheduler(
         store,
         clock,
-        SchedulerSettings(
-            max_ports=settings.max_ports, max_cp_resources=settings.max_cp_resources,
+        scheduler_settings(
+            settings,
             tombstone_retention=timedelta(days=settings.tombstone_retention_days),
             reserved_access_codes=frozenset(t.access_code for t in settings.adhoc_templates),
         ),

@@ -565,7 +565,7 @@ def multipoint_cdr_to_wire(record: MultiPointRecord) -> wire.MultiPointCDREx:
         endTime=record.times.ended,
         conferenceName=record.conf_name,
         conferenceId=record.conf_id,
-        conferenceCreater="",
+        conferenceCreater=record.conf_creator,
         billCode=record.bill_code,
     )
 

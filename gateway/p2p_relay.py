@@ -7,7 +7,8 @@ terminal; the platform only reads the answer's SDP for the codecs of the call's 
 Each message is checked before anything changes: the `call` fields (a callee registered and
 not the caller, an unused call id, an SDP that parses), and that a relayed message comes from
 the party that may send it (ringing, answer and decline from the callee). Refusals are
-`error` messages with the codes of docs/signalling.md.
+`error` messages with the codes of docs/signalling.md. A call the platform ends because the
+callee did not answer in time (mcu/p2p_calls.py ring timeout) is a `bye` to both terminals.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mcu.cdr import NegotiatedMedia
-from mcu.p2p_calls import P2PRefused, Party, PointToPointCall, PointToPointCalls
+from mcu.p2p_calls import (
+    NO_ANSWER_REASON,
+    P2PRefused,
+    Party,
+    PointToPointCall,
+    PointToPointCalls,
+)
 from rtc.codec_preferences import negotiated_codec
 from rtc.signalling import Answer, Bye, Decline, Error, Invite, Message, PlaceCall, Ringing
 
@@ -40,6 +47,7 @@ class PointToPointRelay:
     def __init__(self, hub: SignallingHub, calls: PointToPointCalls) -> None:
         self.hub = hub
         self.calls = calls
+        calls.on_unanswered(self._unanswered)
 
     def place(self, connection: TerminalConnection, message: PlaceCall) -> None:
         endpoint = connection.endpoint
@@ -97,6 +105,11 @@ class PointToPointRelay:
         for call in self.calls.calls_of(uri):
             self.calls.end(call, uri, "vanished", vanished=True)
             self._send_to(call.other(uri), Bye(call.call_id, "the other terminal vanished"))
+
+    def _unanswered(self, call: PointToPointCall) -> None:
+        """The ring timeout ended the call: the caller stops waiting, the callee ringing."""
+        for uri in (call.caller.uri, call.callee.uri):
+            self._send_to(uri, Bye(call.call_id, NO_ANSWER_REASON))
 
     def _send_to(self, uri: str, message: Message) -> None:
         connection = self.hub.connections.get(uri)

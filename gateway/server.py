@@ -124,6 +124,7 @@ def media_mcu(settings: Settings, online: bool) -> Mcu:
             ResourceKind.PORTS: settings.max_ports,
             ResourceKind.CP_RESOURCES: settings.max_cp_resources,
         },
+        port_costs=settings.port_costs,
     )
 
 

@@ -24,6 +24,7 @@ from mcu.model import (
     VideoProtocol,
 )
 from mcu.organizations import DEFAULT_ORGANIZATIONS, Organization, OrganizationTree
+from mcu.port_costs import FORMAT_NAMES, PortCosts
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -44,8 +45,10 @@ class Settings:
     lock_attempts: int = 3
     lock_minutes: float = 30.0
     enum_numbering: str = "esdk"
-    max_ports: int = 64
+    max_ports: int = 64  # ports of the costliest format (mcu/port_costs.py)
     max_cp_resources: int = 32
+    # [mcu.port_cost]: units a site port takes by its booked video format
+    port_costs: PortCosts = field(default_factory=PortCosts)
     default_cp_resource: int = 4
     call_timeout_seconds: float = 30.0
     media_address: str = "127.0.0.1"
@@ -137,6 +140,7 @@ _KNOWN_KEYS = {
         "media_address",
         "mixed_speakers",
         "tombstone_retention_days",
+        "port_cost",
     },
     "key_exchange": {"accept_fixed_sdk_key"},
     "mcu_identity": {"id", "name", "domain_name"},
@@ -173,6 +177,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         enum_numbering=str(wire["enum_numbering"]),
         max_ports=int(mcu["max_ports"]),
         max_cp_resources=int(mcu["max_cp_resources"]),
+        port_costs=_port_costs(mcu.get("port_cost", {})),
         default_cp_resource=int(mcu["default_cp_resource"]),
         call_timeout_seconds=float(mcu["call_timeout_seconds"]),
         media_address=str(mcu["media_address"]),
@@ -192,6 +197,28 @@ def _mcu_identity(section: dict[str, Any]) -> dict[str, Any]:
         "mcu_name": str(section["name"]),
         "mcu_domain_name": str(section["domain_name"]),
     }
+
+
+def _port_costs(table: Any) -> PortCosts:
+    """[mcu.port_cost]: format name (as FORMAT_NAMES, e.g. "1080P30") = whole units >= 1.
+    The embedded defaults give every format; a config file overrides the ones it names."""
+    if not isinstance(table, dict):
+        raise SettingsError('[mcu] port_cost is a table, e.g. [mcu.port_cost] "1080P30" = 8')
+    costs = {}
+    for name, cost in table.items():
+        video_format = FORMAT_NAMES.get(str(name).upper())
+        if video_format is None:
+            raise SettingsError(
+                f"[mcu.port_cost]: {name!r} is not a video format (one of "
+                f"{', '.join(FORMAT_NAMES)})"
+            )
+        if isinstance(cost, bool) or not isinstance(cost, int) or cost < 1:
+            raise SettingsError(f"[mcu.port_cost] {name}: a whole number >= 1, got {cost!r}")
+        costs[video_format] = cost
+    try:
+        return PortCosts(costs)
+    except ValueError as error:
+        raise SettingsError(f"[mcu.port_cost]: {error}") from None
 
 
 def _organizations(items: Any) -> tuple[Organization, ...]:
@@ -221,6 +248,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("TLS needs both a certificate and a key")
     if settings.session_timeout_seconds <= 0 or settings.lock_attempts < 1:
         raise SettingsError("session timeout and lock attempts must be positive")
+    if settings.max_ports < 1 or settings.max_cp_resources < 1:
+        raise SettingsError("mcu.max_ports and mcu.max_cp_resources must be at least 1")
     if settings.default_cp_resource not in ALLOWED_CP_RESOURCES:
         raise SettingsError(
             f"mcu.default_cp_resource {settings.default_cp_resource} is not one of "
@@ -242,12 +271,20 @@ def _check(settings: Settings) -> None:
     try:
         check_templates(
             settings.adhoc_templates,
-            SchedulerSettings(
-                max_ports=settings.max_ports, max_cp_resources=settings.max_cp_resources
-            ),
+            scheduler_settings(settings),
         )
     except TemplateError as error:
         raise SettingsError(f"[[adhoc]]: {error}") from None
+
+
+def scheduler_settings(settings: Settings, **more: Any) -> SchedulerSettings:
+    """The MCU's capacity as the scheduler's booking rules count it, plus `more`."""
+    return SchedulerSettings(
+        max_ports=settings.max_ports,
+        max_cp_resources=settings.max_cp_resources,
+        port_costs=settings.port_costs,
+        **more,
+    )
 
 
 # -- [[adhoc]]: ad-hoc conference templates ------------------------------------------------

@@ -8,7 +8,8 @@ lasts. `AdhocConferences` holds the templates and starts their conferences:
 - `admit(code, site)`: a terminal dialled `code` (its password already checked against the
   template's): when no conference from that template is ongoing, one is booked through the
   scheduler now (begin = now, the template's duration), so it is stored, takes capacity,
-  shows in queryConferencesStatusEx and from then on is a conference like any other. The
+  shows in queryConferencesStatusEx and from then on is a conference like any other; its
+  creator (CDR conferenceCreater) is the template's name. The
   dialling site is booked in it as a dial-in site (dialingMode 1) if the template does not
   list it, or with the template's parameters and dialingMode 1 if it does; the other
   template sites keep their dialingMode (0: the MCU calls them when the conference starts).
@@ -37,6 +38,7 @@ from datetime import datetime, timedelta
 from mcu.booking_rules import (
     PASSWORD_DIGITS,
     SchedulerSettings,
+    check_alone,
     normalized_spec,
     validate_sites,
 )
@@ -126,15 +128,10 @@ def check_templates(templates: Sequence[AdhocTemplate], settings: SchedulerSetti
             validate_sites(list(template.sites))
         except DomainError as error:
             raise TemplateError(f"{where}: {error.fault.name.lower()}: {error.detail}") from None
-        if len(template.sites) > settings.max_ports:
-            raise TemplateError(
-                f"{where}: {len(template.sites)} sites, the MCU has {settings.max_ports} ports"
-            )
-        if template.cp_resource > settings.max_cp_resources:
-            raise TemplateError(
-                f"{where}: cp_resource {template.cp_resource} exceeds the MCU's "
-                f"{settings.max_cp_resources}"
-            )
+        try:
+            check_alone(list(template.sites), template.cp_resource, settings)
+        except DomainError as error:
+            raise TemplateError(f"{where}: {error.detail}") from None
         if template.rate is not None and parse_rate(template.rate) is None:
             raise TemplateError(f"{where}: rate {template.rate!r} is not e.g. 1920k, 2M or 768")
         mode = template.presence_mode
@@ -233,7 +230,9 @@ class AdhocConferences:
             if site.uri not in listed:
                 sites.append(dialling)
             begin = self.scheduler.now()
-            return self.scheduler.schedule_adhoc(template.spec(begin, sites), access_code)
+            return self.scheduler.schedule_adhoc(
+                template.spec(begin, sites), access_code, creator=template.name
+            )
         _, occurrence = self.scheduler.state(current.conf_id)
         if any(spec.uri == site.uri for spec in occurrence.sites):
             return current

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Container
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from mcu.errors import DomainError, Fault
@@ -24,6 +24,7 @@ from mcu.model import (
     RecurrenceRule,
     SiteSpec,
 )
+from mcu.port_costs import NAME_OF, PortCosts
 
 PASSWORD_DIGITS = 6
 MAX_ACCESS_CODE_LENGTH = 32
@@ -33,8 +34,10 @@ _DIGITS = re.compile(r"^[0-9]+$")
 
 @dataclass
 class SchedulerSettings:
-    max_ports: int = 64  # site ports of the MCU: concurrent sites may not exceed
+    max_ports: int = 64  # site ports of the MCU's costliest format (mcu/port_costs.py)
     max_cp_resources: int = 64  # concurrent cpResouce may not exceed
+    # what a site port costs by its booked video format; the MCU has max_ports * top units
+    port_costs: PortCosts = field(default_factory=PortCosts)
     default_duration: timedelta = timedelta(hours=2)
     access_code_digits: int = 8  # numeric access codes, unique among live conferences
     # A FREE tombstone is dropped this long after the interval it freed ended: synch windows
@@ -189,23 +192,56 @@ def check_capacity(
     overlapping: list[tuple[Conference, Occurrence]],
     settings: SchedulerSettings,
 ) -> None:
-    """The peak of concurrent ports and CP resources within the occurrence must fit."""
+    """The peak of concurrent port units (each site by its booked format) and CP resources
+    within the occurrence must fit."""
+    costs = settings.port_costs
+    pool = costs.units(settings.max_ports)
     moments = [occurrence.begin] + [o.begin for _, o in overlapping if o.begin > occurrence.begin]
     for moment in moments:
-        ports = len(occurrence.sites)
+        units = costs.of_sites(occurrence.sites)
         resources = cp
         for other, other_occurrence in overlapping:
             if other_occurrence.begin <= moment < other_occurrence.end:
-                ports += len(other_occurrence.sites)
+                units += costs.of_sites(other_occurrence.sites)
                 resources += other.spec.cp_resource
-        if ports > settings.max_ports:
+        if units > pool:
             raise DomainError(
-                Fault.CAPACITY_EXCEEDED, f"{ports} site ports needed at {moment.isoformat()}"
+                Fault.CAPACITY_EXCEEDED,
+                f"site ports of {units} units needed at {moment.isoformat()}, the MCU has "
+                f"{pool} ({port_cost_summary(occurrence.sites, costs)})",
             )
         if resources > settings.max_cp_resources:
             raise DomainError(
                 Fault.CAPACITY_EXCEEDED, f"{resources} CP resources needed at {moment.isoformat()}"
             )
+
+
+def check_alone(sites: list[SiteSpec], cp: int, settings: SchedulerSettings) -> None:
+    """The sites and cpResouce of one occurrence fit an empty MCU."""
+    units = settings.port_costs.of_sites(sites)
+    pool = settings.port_costs.units(settings.max_ports)
+    if units > pool:
+        raise DomainError(
+            Fault.CAPACITY_EXCEEDED,
+            f"the conference alone needs site ports of {units} units, the MCU has {pool} "
+            f"({port_cost_summary(sites, settings.port_costs)})",
+        )
+    if cp > settings.max_cp_resources:
+        raise DomainError(
+            Fault.CAPACITY_EXCEEDED,
+            f"the conference alone needs {cp} CP resources, the MCU has "
+            f"{settings.max_cp_resources}",
+        )
+
+
+def port_cost_summary(sites: list[SiteSpec], costs: PortCosts) -> str:
+    """e.g. "2 x 1080P30 at 8, 1 x auto at 16": what the occurrence's sites cost."""
+    counts: dict[str, tuple[int, int]] = {}
+    for site in sites:
+        name = NAME_OF.get(site.video_format, "auto") if site.video_format else "auto"
+        number, cost = counts.get(name, (0, costs.of(site.video_format)))
+        counts[name] = (number + 1, cost)
+    return ", ".join(f"{number} x {name} at {cost}" for name, (number, cost) in counts.items())
 
 
 def allocate_access_code(digits: int, step: int, taken: set[str]) -> tuple[str, int]:

@@ -85,6 +85,7 @@ class CallTimes:
 class MultiPointRecord:
     conf_id: str
     conf_name: str
+    conf_creator: str  # who booked the conference (Conference.creator)
     bill_code: str
     site_uri: str
     site_name: str
@@ -199,6 +200,7 @@ def _to_json(record: Record) -> dict[str, Any]:
         return {
             **common,
             "conf_id": record.conf_id, "conf_name": record.conf_name,
+            "conf_creator": record.conf_creator,
             "bill_code": record.bill_code, "site_uri": record.site_uri,
             "site_name": record.site_name, "site_type": int(record.site_type),
             "participant_type": record.participant_type,
@@ -214,7 +216,9 @@ def _to_json(record: Record) -> dict[str, Any]:
 
 def _multipoint_from_json(data: dict[str, Any]) -> MultiPointRecord:
     return MultiPointRecord(
-        conf_id=data["conf_id"], conf_name=data["conf_name"], bill_code=data["bill_code"],
+        conf_id=data["conf_id"], conf_name=data["conf_name"],
+        conf_creator=data.get("conf_creator", ""),  # absent in records of older versions
+        bill_code=data["bill_code"],
         site_uri=data["site_uri"], site_name=data["site_name"],
         site_type=SiteType(data["site_type"]), participant_type=data["participant_type"],
         direction=Direction(data["direction"]), rate=data["rate"],

@@ -19,7 +19,12 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
-from mcu.booking_rules import TEMPLATE_KEY_PREFIX, SchedulerSettings, check_capacity
+from mcu.booking_rules import (
+    TEMPLATE_KEY_PREFIX,
+    SchedulerSettings,
+    check_alone,
+    check_capacity,
+)
 from mcu.errors import DomainError, Fault
 from mcu.model import (
     BusyInterval,
@@ -194,8 +199,7 @@ class BookingIndex:
         for occurrence in occurrences:
             if occurrence.end <= now:
                 continue
-            if len(occurrence.sites) > settings.max_ports or cp > settings.max_cp_resources:
-                raise DomainError(Fault.CAPACITY_EXCEEDED, "the conference alone exceeds the MCU")
+            check_alone(occurrence.sites, cp, settings)
             uris = {site.uri for site in occurrence.sites}
             overlapping: list[tuple[Conference, Occurrence]] = []
             for other in others:

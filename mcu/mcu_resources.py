@@ -1,19 +1,33 @@
 """An MCU's resources over a time window (queryMCUFutureResourceEx): for each resource type,
 the window cut into slices of constant use, each with what is free and the total.
 
-Resource types (MCUResourceItemEx.resourceType; the reference gives no table):
+Resource types (MCUResourceItemEx.resourceType; the reference gives no table; 1-4 as they
+were before ports had a cost per format, 100+ and 200+ added with it):
 
-    1 site ports booked      a site of an occurrence holds one port from its begin to its end
+    1 site ports booked      ports of the MCU's costliest format (`[mcu] max_ports`): how
+                             many more sites booked without a format (or at the costliest)
+                             the free units hold
     2 CP resources booked    an occurrence holds its conference's cpResouce likewise
-    3 site ports in use      a site joined now holds its port from now to its occurrence's end
+    3 site ports in use      as 1, for the sites joined now
     4 CP resources in use    an ongoing conference holds its cpResouce from now to its end
+    100 + f  ports of format f booked   f the eSDK VideoFormat number (1 4CIF, 2 720P30,
+                                        3 1080P30, ... 14 VGA; whatever the wire numbering
+                                        setting): how many more sites of format f the free
+                                        units hold, of how many on an empty MCU
+    200 + f  ports of format f in use   likewise for the sites joined now
+
+Every port type counts the one pool of port units (mcu/port_costs.py): a site holds the
+units of its booked format (no format or auto: the costliest), from its occurrence's begin
+to its end when booked, from now to its occurrence's end when joined. A type with cost c
+answers free = (pool - units held) // c and total = pool // c: what an MCU with a shared
+pool reports as its free HD or SD ports.
 
 Booked use is what the scheduler's capacity check counts (mcu/booking_rules.py
-check_capacity), from the same bookings; a booking is refused when it needs more than is
-free in these slices. Use in the live runtime is a projection of now: the sites joined at
-the moment of the query (calls still ringing do not count), kept until their occurrence
+check_capacity), from the same bookings; a booking is refused when it needs more units than
+are free in these slices. Use in the live runtime is a projection of now: the sites joined
+at the moment of the query (calls still ringing do not count), kept until their occurrence
 ends; before now nothing is in use. Slices cover the window exactly, in order, adjacent
-slices with the same use merged; free is total minus use, never below 0.
+slices with the same use merged; free is never below 0.
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ from enum import IntEnum
 from mcu.live_conference import LiveConference
 from mcu.mcus import Mcu, McuPool, ResourceKind
 from mcu.model import Conference, Occurrence
+from mcu.port_costs import PRICED_FORMATS
 
 
 class ResourceType(IntEnum):
@@ -35,22 +50,48 @@ class ResourceType(IntEnum):
     CP_RESOURCES_IN_USE = 4
 
 
-KIND_OF: dict[ResourceType, ResourceKind] = {
-    ResourceType.PORTS_BOOKED: ResourceKind.PORTS,
-    ResourceType.CP_RESOURCES_BOOKED: ResourceKind.CP_RESOURCES,
-    ResourceType.PORTS_IN_USE: ResourceKind.PORTS,
-    ResourceType.CP_RESOURCES_IN_USE: ResourceKind.CP_RESOURCES,
-}
+FORMAT_BOOKED_BASE = 100  # + the eSDK VideoFormat number
+FORMAT_IN_USE_BASE = 200
+
+
+@dataclass(frozen=True)
+class Counter:
+    """One resource type: which units it counts (kind; booked or in use) and how many units
+    one counted resource takes."""
+
+    number: int  # resourceType on the wire
+    kind: ResourceKind
+    booked: bool
+    cost: int
+
+
+def counters(mcu: Mcu) -> list[Counter]:
+    """The MCU's resource types in answer order: 1-4, then 100+f and 200+f per format."""
+    top = mcu.port_costs.top
+    found = [
+        Counter(ResourceType.PORTS_BOOKED, ResourceKind.PORTS, True, top),
+        Counter(ResourceType.CP_RESOURCES_BOOKED, ResourceKind.CP_RESOURCES, True, 1),
+        Counter(ResourceType.PORTS_IN_USE, ResourceKind.PORTS, False, top),
+        Counter(ResourceType.CP_RESOURCES_IN_USE, ResourceKind.CP_RESOURCES, False, 1),
+    ]
+    for base, booked in ((FORMAT_BOOKED_BASE, True), (FORMAT_IN_USE_BASE, False)):
+        found += [
+            Counter(base + int(video_format), ResourceKind.PORTS, booked,
+                    mcu.port_costs.of(video_format))
+            for video_format in PRICED_FORMATS
+        ]
+    return found
 
 
 @dataclass(frozen=True)
 class Use:
-    """`amount` of one resource type held from `begin` to `end`."""
+    """`units` of one kind held from `begin` to `end`, by a booking or by live use."""
 
-    type: ResourceType
+    kind: ResourceKind
+    booked: bool
     begin: datetime
     end: datetime
-    amount: int
+    units: int
 
 
 @dataclass(frozen=True)
@@ -63,7 +104,7 @@ class ResourceSlice:
 
 @dataclass(frozen=True)
 class ResourceTimeline:
-    type: ResourceType
+    type: int  # the resource type number (module docstring)
     slices: list[ResourceSlice]
 
 
@@ -79,12 +120,15 @@ def booked_uses(
     """What the bookings (Scheduler.bookings_between) hold on `mcu`."""
     uses = []
     for conference, occurrence in bookings:
-        ports = sum(1 for site in occurrence.sites if pool.serving(conference, site.uri) == mcu)
-        uses.append(Use(ResourceType.PORTS_BOOKED, occurrence.begin, occurrence.end, ports))
+        units = mcu.port_costs.of_sites(
+            site for site in occurrence.sites if pool.serving(conference, site.uri) == mcu
+        )
+        uses.append(Use(ResourceKind.PORTS, True, occurrence.begin, occurrence.end, units))
         if pool.hosting(conference) == mcu:
             uses.append(
                 Use(
-                    ResourceType.CP_RESOURCES_BOOKED,
+                    ResourceKind.CP_RESOURCES,
+                    True,
                     occurrence.begin,
                     occurrence.end,
                     conference.spec.cp_resource,
@@ -100,15 +144,15 @@ def live_uses(
     uses = []
     for conference in live:
         end = conference.occurrence.end
-        joined = sum(
-            1
+        joined = mcu.port_costs.of_sites(
+            site.spec
             for site in conference.sites.values()
             if site.connected and pool.serving(conference.conference, site.uri) == mcu
         )
-        uses.append(Use(ResourceType.PORTS_IN_USE, now, end, joined))
+        uses.append(Use(ResourceKind.PORTS, False, now, end, joined))
         if pool.hosting(conference.conference) == mcu:
             cp = conference.conference.spec.cp_resource
-            uses.append(Use(ResourceType.CP_RESOURCES_IN_USE, now, end, cp))
+            uses.append(Use(ResourceKind.CP_RESOURCES, False, now, end, cp))
     return uses
 
 
@@ -117,14 +161,21 @@ def mcu_resources(
 ) -> McuResources:
     """Every resource type's slices over [begin, end) (module docstring)."""
     timelines = []
-    for kind in ResourceType:
-        total = mcu.capacity[KIND_OF[kind]]
-        mine = [use for use in uses if use.type is kind and use.begin < end and begin < use.end]
-        timelines.append(ResourceTimeline(kind, _slices(mine, total, begin, end)))
+    for counter in counters(mcu):
+        mine = [
+            use for use in uses
+            if use.kind is counter.kind and use.booked == counter.booked
+            and use.begin < end and begin < use.end
+        ]
+        pieces = _slices(mine, mcu.pool(counter.kind), counter.cost, begin, end)
+        timelines.append(ResourceTimeline(counter.number, pieces))
     return McuResources(mcu.id, timelines)
 
 
-def _slices(uses: list[Use], total: int, begin: datetime, end: datetime) -> list[ResourceSlice]:
+def _slices(
+    uses: list[Use], pool: int, cost: int, begin: datetime, end: datetime
+) -> list[ResourceSlice]:
+    """Slices of constant use; free and total counted in resources of `cost` units."""
     cuts = sorted(
         {begin, end}
         | {use.begin for use in uses if begin < use.begin < end}
@@ -132,7 +183,7 @@ def _slices(uses: list[Use], total: int, begin: datetime, end: datetime) -> list
     )
 
     def used_in(moment: datetime) -> int:
-        return sum(use.amount for use in uses if use.begin <= moment < use.end)
+        return sum(use.units for use in uses if use.begin <= moment < use.end)
 
     pieces: list[tuple[datetime, datetime, int]] = []
     for start, stop in zip(cuts, cuts[1:], strict=False):
@@ -142,7 +193,7 @@ def _slices(uses: list[Use], total: int, begin: datetime, end: datetime) -> list
         else:
             pieces.append((start, stop, used))
     return [
-        ResourceSlice(start, stop - start, max(total - used, 0), total)
+        ResourceSlice(start, stop - start, max(pool - used, 0) // cost, pool // cost)
         for start, stop, used in pieces
     ]
 

@@ -3,10 +3,11 @@ plane of this process, modelled as a pool so that more can be added.
 
 An `Mcu` is what a platform knows of one: id, name, type, address (the media address
 terminals' ICE candidates point at, `[mcu] media_address`), domain name, status and its
-capacity per resource kind (site ports `[mcu] max_ports`, continuous-presence resources
-`[mcu] max_cp_resources`: the same numbers the scheduler's capacity check enforces). What
-is in use, booked or live, is computed from the scheduler and the runtime
-(mcu/mcu_resources.py).
+capacity per resource kind (site ports `[mcu] max_ports`, counted in ports of the costliest
+video format, with what a port of each format costs, `[mcu.port_cost]`, mcu/port_costs.py;
+continuous-presence resources `[mcu] max_cp_resources`: the same numbers the scheduler's
+capacity check enforces). What is in use, booked or live, is computed from the scheduler
+and the runtime (mcu/mcu_resources.py).
 
 `McuPool` says which MCU serves a site of a conference. With one MCU every site of every
 conference is served by it; an assignment rule for several belongs in `serving`.
@@ -15,11 +16,12 @@ conference is served by it; an assignment rule for several belongs in `serving`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from mcu.errors import DomainError, Fault
 from mcu.model import Conference, Occurrence
+from mcu.port_costs import PortCosts
 
 
 class McuType(IntEnum):
@@ -36,7 +38,7 @@ class McuStatus(IntEnum):
 
 
 class ResourceKind(IntEnum):
-    PORTS = 0  # one per site in a conference
+    PORTS = 0  # one per site in a conference, costing units by its format
     CP_RESOURCES = 1  # a conference's cpResouce
 
 
@@ -48,7 +50,15 @@ class Mcu:
     address: str  # the media address
     domain_name: str
     status: McuStatus
-    capacity: dict[ResourceKind, int]
+    capacity: dict[ResourceKind, int]  # PORTS: ports of the costliest format
+    port_costs: PortCosts = field(default_factory=PortCosts)
+
+    def pool(self, kind: ResourceKind) -> int:
+        """The units of `kind` the MCU has: port units (max_ports x the costliest
+        format's cost) or CP resources."""
+        if kind is ResourceKind.PORTS:
+            return self.port_costs.units(self.capacity[kind])
+        return self.capacity[kind]
 
 
 class McuPool:

@@ -225,6 +225,9 @@ class Conference:
     deleted: bool = False
     # the access code of the ad-hoc template it was started from (mcu/adhoc.py), or None
     adhoc_template: str | None = None
+    # who booked it: the account of the session that scheduled it, the template's name for
+    # one started from an ad-hoc template, "" for one stored before creators were kept
+    creator: str = ""
 
 
 @dataclass

@@ -246,24 +246,30 @@ class Scheduler:
 
     # -- booking ---------------------------------------------------------------------------
 
-    def schedule(self, spec: ConferenceSpec) -> Conference:
+    def schedule(self, spec: ConferenceSpec, creator: str = "") -> Conference:
+        """Book a conference; `creator` is who books it (kept with it, edits keep it)."""
         with self._lock:
             spec = self._normalized_spec(spec, previous=None)
-            return self._create(spec, None, [series.single(spec)])
+            return self._create(spec, None, [series.single(spec)], creator=creator)
 
-    def schedule_adhoc(self, spec: ConferenceSpec, template_code: str) -> Conference:
+    def schedule_adhoc(
+        self, spec: ConferenceSpec, template_code: str, creator: str = ""
+    ) -> Conference:
         """A conference started from the ad-hoc template whose code is `template_code`: the
         spec carries that code, which no other booking may take."""
         with self._lock:
             taken = self._index.live_access_codes(None, self._clock.now())
             spec = normalized_spec(spec, None, self._settings, lambda _: taken, template_code)
-            return self._create(spec, None, [series.single(spec)], adhoc_template=template_code)
+            return self._create(spec, None, [series.single(spec)],
+                                adhoc_template=template_code, creator=creator)
 
-    def schedule_recurrence(self, spec: ConferenceSpec, rule: RecurrenceRule) -> Conference:
+    def schedule_recurrence(
+        self, spec: ConferenceSpec, rule: RecurrenceRule, creator: str = ""
+    ) -> Conference:
         with self._lock:
             spec = self._normalized_spec(spec, previous=None)
             rule = copy_rule(rule)
-            return self._create(spec, rule, series.expand(spec, rule))
+            return self._create(spec, rule, series.expand(spec, rule), creator=creator)
 
     def edit(self, conf_id: str, spec: ConferenceSpec) -> Conference:
         with self._lock:
@@ -438,6 +444,7 @@ class Scheduler:
         rule: RecurrenceRule | None,
         occurrences: list[Occurrence],
         adhoc_template: str | None = None,
+        creator: str = "",
     ) -> Conference:
         number = first_free_number(self._next_conf_id, self._index.records)
         counters = {NEXT_CONF_ID: number + 1}
@@ -461,6 +468,7 @@ class Scheduler:
             recurrence=rule,
             occurrences=sorted(occurrences, key=lambda o: o.begin),
             adhoc_template=adhoc_template,
+            creator=creator,
         )
         self._index.check_bookable(conference, self._clock.now(), self._settings)
         return self._commit(None, conference, counters)

@@ -389,6 +389,7 @@ def record_to_json(record: ConferenceRecord) -> dict[str, Any]:
         "recurrence": rule_to_json(conference.recurrence) if conference.recurrence else None,
         "deleted": conference.deleted,
         "adhoc_template": conference.adhoc_template,
+        "creator": conference.creator,
         "occurrences": [
             {
                 "begin": occurrence.begin.isoformat(),
@@ -424,6 +425,7 @@ def record_from_json(data: dict[str, Any]) -> ConferenceRecord:
         occurrences=occurrences,
         deleted=data["deleted"],
         adhoc_template=data.get("adhoc_template"),  # absent in documents of older versions
+        creator=data.get("creator", ""),  # likewise: a booking stored before creators were kept
     )
     revisions = [dict(item["site_revisions"]) for item in data["occurrences"]]
     return ConferenceRecord(conference, revisions)

@@ -203,6 +203,8 @@ async def test_dialling_a_template_code_starts_its_conference(soap, gateway_serv
         param = conf_mgr.getContinuousPresenceParamEx(confId=conf_id, target="")
         assert param.presenceMode == 2  # the template's layout
         assert gateway_server.gateway.scheduler.get(conf_id).spec.rate == "1920k"
+        # nobody booked it: its creator (CDR conferenceCreater) is the template
+        assert gateway_server.gateway.scheduler.get(conf_id).creator == "Ward round"
 
         busy = conf_mgr.queryAdhocConfFreeBusyEx(confAccessCodes=["7001", "7002"], **window(clock))
         assert states_of(busy) == {
@@ -320,7 +322,7 @@ async def test_a_restart_keeps_the_started_conference(tmp_path, http):
         ('[[adhoc]]\nname = "x"\naccess_code = "1"\n[[adhoc]]\nname = "y"\naccess_code = "1"',
          "also the code of template 'x'"),
         ('[mcu]\nmax_ports = 1\n[[adhoc]]\nname = "x"\naccess_code = "1"\n'
-         'sites = [{ uri = "1" }, { uri = "2" }]', "the MCU has 1 ports"),
+         'sites = [{ uri = "1" }, { uri = "2" }]', "the MCU has 16 (2 x auto at 16)"),
         ("adhoc = 3", "[[adhoc]] tables"),
     ],
 )

@@ -18,7 +18,7 @@ from gateway import result_codes
 from mcu.errors import Fault
 from terminals.client import SimulatedTerminal
 from terminals.media_sources import VideoFormat as SentVideo
-from tests.conftest import SoapClients
+from tests.conftest import DEMO, TESTER, SoapClients
 from tests.test_restart_persistence import ServerProcess, start
 
 SMALL = SentVideo(640, 360, 15, 500_000)
@@ -76,14 +76,16 @@ def site_states(soap: SoapClients, conf_id: str) -> dict[str, int]:
 IN_CONFERENCE = 2
 
 
-async def test_a_real_multipoint_call_leaves_a_record_when_it_ends(gateway_server, soap, clock):
+async def test_a_real_multipoint_call_leaves_a_record_when_it_ends(gateway_server, soap,
+                                                                 soap_login, clock):
     uris = ["0188001", "0188002"]
+    booker = soap_login(*TESTER)  # books; `soap` (demo) queries: the creator is the booker
     terminals = [terminal(uri, 40 + i) for i, uri in enumerate(uris)]
     for t in terminals:
         await t.start(ws_url(gateway_server.base_url))
     try:
         began = clock.now()
-        conf_id = await asyncio.to_thread(book, soap, "CDR rounds", began, uris,
+        conf_id = await asyncio.to_thread(book, booker, "CDR rounds", began, uris,
                                           billCode="ward-7")
         runtime = gateway_server.gateway.runtime
         await eventually(lambda: all(s.state.value == IN_CONFERENCE
@@ -106,6 +108,7 @@ async def test_a_real_multipoint_call_leaves_a_record_when_it_ends(gateway_serve
         assert (record.siteUri, record.siteName, record.siteType) == (uris[0], f"Site {uris[0]}", 7)
         assert (record.conferenceId, record.conferenceName, record.billCode) == (
             conf_id, "CDR rounds", "ward-7")
+        assert record.conferenceCreater == TESTER[0]  # the account that booked it
         assert record.rate == "1920k"  # the rate its media was encoded at
         assert record.startTime == began  # answered at once on the manual clock
         assert record.endTime - record.startTime == timedelta(seconds=50)
@@ -191,14 +194,16 @@ async def test_records_survive_a_kill_and_restart(tmp_path: Path):
         await eventually(lambda: terminals[0].state == "idle", "hung up")
         before = await asyncio.to_thread(multipoint, soap, began - timedelta(minutes=1))
         assert [r.siteUri for r in before.cdr] == [uris[0]]
+        assert before.cdr[0].conferenceCreater == DEMO[0]  # start() logs in as demo
         await asyncio.to_thread(processes[0].kill)  # the other call is cut by the crash
 
         soap = await asyncio.to_thread(start, processes, data_dir)
         after = await asyncio.to_thread(multipoint, soap, began - timedelta(minutes=1))
         assert after.resultCode == 0
-        assert [(r.siteUri, r.conferenceId, r.conferenceName, r.startTime, r.endTime)
-                for r in after.cdr] == [(r.siteUri, r.conferenceId, r.conferenceName,
-                                         r.startTime, r.endTime) for r in before.cdr]
+        assert [(r.siteUri, r.conferenceId, r.conferenceName, r.conferenceCreater,
+                 r.startTime, r.endTime) for r in after.cdr] == [
+            (r.siteUri, r.conferenceId, r.conferenceName, r.conferenceCreater, r.startTime,
+             r.endTime) for r in before.cdr]
     finally:
         for t in terminals:
             await t.stop()

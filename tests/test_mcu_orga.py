@@ -18,8 +18,9 @@ from lxml import etree
 from gateway import result_codes
 from gateway.settings import Settings, SettingsError, load_settings
 from mcu.errors import Fault
-from mcu.model import ConferenceSpec, DirectorySite, SiteSpec, SiteType
+from mcu.model import ConferenceSpec, DirectorySite, SiteSpec, SiteType, VideoFormat
 from mcu.organizations import Organization
+from mcu.port_costs import PRICED_FORMATS
 from mcu.store import Store
 from tests.conftest import TNS, envelope
 from tests.test_conf_ctrl import AnsweringTerminal
@@ -37,6 +38,30 @@ CONFERENCE_NOT_FOUND = result_codes.CONFERENCE_NOT_FOUND
 SITE_NOT_IN_CONFERENCE = result_codes.result_code(Fault.SITE_NOT_IN_CONFERENCE)
 
 PORTS_BOOKED, CP_BOOKED, PORTS_IN_USE, CP_IN_USE = 1, 2, 3, 4
+CAPACITY = result_codes.result_code(Fault.CAPACITY_EXCEEDED)
+
+# The module's MCU: PORTS ports of its costliest format; what a port costs by format, as an
+# operator's config file gives it (the other formats keep the embedded defaults, e.g.
+# 720P60 = 8). Pool: PORTS x 12 = 72 units.
+PORT_COST_CONFIG = """
+[mcu.port_cost]
+"1080P60" = 12
+"1080P30" = 6
+"720P30" = 3
+"4CIF" = 2
+"CIF" = 1
+"""
+POOL = PORTS * 12
+FMT_4CIF, FMT_720P30, FMT_1080P30, FMT_1080P60, FMT_CIF = 1, 2, 3, 6, 8
+
+
+def booked_type(video_format: int) -> int:
+    """resourceType of "ports of this format booked" (docs/gateway.md)."""
+    return 100 + video_format
+
+
+def in_use_type(video_format: int) -> int:
+    return 200 + video_format
 
 TREE = (
     Organization("1", "Provincial hospital"),
@@ -47,11 +72,14 @@ TREE = (
 
 
 @pytest.fixture
-def gateway_settings(gateway_settings: Settings) -> Settings:
+def gateway_settings(gateway_settings: Settings, tmp_path: Path) -> Settings:
+    config = tmp_path / "port-costs.toml"
+    config.write_text(PORT_COST_CONFIG)
     return replace(
         gateway_settings,
         media_address=MEDIA_ADDRESS,
         max_ports=PORTS,
+        port_costs=load_settings(config).port_costs,
         max_cp_resources=CP,
         mcu_name="ward MCU",
         mcu_domain_name="mcu.hospital.example",
@@ -170,12 +198,88 @@ def test_wst546_paths_serve_both_ports(soap, gateway_server):
 
 
 def test_future_resources_without_bookings_are_all_free(mcu_mgr, clock):
-    assert resources(mcu_mgr, clock) == {
+    got = resources(mcu_mgr, clock)
+    assert {kind: got[kind] for kind in (1, 2, 3, 4)} == {
         PORTS_BOOKED: [(timedelta(0), 3 * H, PORTS, PORTS)],
         CP_BOOKED: [(timedelta(0), 3 * H, CP, CP)],
         PORTS_IN_USE: [(timedelta(0), 3 * H, PORTS, PORTS)],
         CP_IN_USE: [(timedelta(0), 3 * H, CP, CP)],
     }
+    # one booked and one in-use type per video format, nothing else
+    formats = [int(f) for f in PRICED_FORMATS]
+    assert list(got) == [1, 2, 3, 4, *(100 + f for f in formats), *(200 + f for f in formats)]
+
+
+def test_capacity_per_format_comes_from_the_settings(mcu_mgr, clock):
+    """The totals of an empty MCU: how many ports of each format the pool holds."""
+    got = resources(mcu_mgr, clock)
+    expected = {FMT_1080P60: 6, FMT_1080P30: 12, FMT_720P30: 24, FMT_4CIF: 36, FMT_CIF: 72,
+                int(VideoFormat.HD720P60): POOL // 8}  # 720P60 keeps its default cost 8
+    for video_format, ports in expected.items():
+        for kind in (booked_type(video_format), in_use_type(video_format)):
+            assert got[kind] == [(timedelta(0), 3 * H, ports, ports)], (kind, got[kind])
+
+
+def soap_booking(name: str, begin, uris_and_formats) -> dict:
+    return {
+        "name": name, "beginTime": begin, "duration": H, "mediaEncryptType": 0,
+        "cpResouce": 2, "presentation": 0,
+        "sites": [{"name": f"site {uri}", "uri": uri, "type": 7, "from": 0, "dialingMode": 0,
+                   "videoFormat": video_format} for uri, video_format in uris_and_formats],
+    }
+
+
+def test_bookings_count_each_site_by_its_format(soap, mcu_mgr, clock):
+    begin = clock.now() + H
+    hd = soap.conf_mgr.scheduleConfEx(scheduleConf=soap_booking(
+        "HD consult", begin, [("0601", FMT_1080P30), ("0602", FMT_1080P30), ("0603", FMT_4CIF)]))
+    assert hd.resultCode == 0
+    held = 6 + 6 + 2  # two 1080P30 ports and a 4CIF one
+    got = resources(mcu_mgr, clock)
+    free = POOL - held
+    assert got[booked_type(FMT_1080P30)] == [
+        (timedelta(0), H, 12, 12), (H, H, free // 6, 12), (2 * H, H, 12, 12)]
+    assert got[booked_type(FMT_4CIF)][1] == (H, H, free // 2, 36)
+    assert got[booked_type(FMT_1080P60)][1] == (H, H, free // 12, 6)
+    assert got[PORTS_BOOKED][1] == (H, H, free // 12, PORTS)  # ports of the costliest format
+    assert got[in_use_type(FMT_1080P30)] == [(timedelta(0), 3 * H, 12, 12)]  # nothing runs
+
+    # ten more 1080P30 sites at the same time need 60 units: only 58 are free
+    statuses = soap.conf_mgr.queryConferencesStatusEx(confIds=[]).conferenceStatuses
+    too_many = soap.conf_mgr.scheduleConfEx(scheduleConf=soap_booking(
+        "ward round", begin + timedelta(minutes=30),
+        [(f"07{n:02d}", FMT_1080P30) for n in range(10)]))
+    assert too_many.resultCode == CAPACITY
+    assert soap.conf_mgr.queryConferencesStatusEx(
+        confIds=[]).conferenceStatuses == statuses  # nothing changed
+    assert resources(mcu_mgr, clock) == got
+    # the same ten sites at 720P30 take 30 units: they fit, though 13 sites now overlap
+    # on an MCU of 6 ports of its costliest format
+    sd = soap.conf_mgr.scheduleConfEx(scheduleConf=soap_booking(
+        "ward round", begin + timedelta(minutes=30),
+        [(f"07{n:02d}", FMT_720P30) for n in range(10)]))
+    assert sd.resultCode == 0
+    half = timedelta(minutes=30)
+    both = POOL - held - 30
+    after = resources(mcu_mgr, clock)
+    assert after[booked_type(FMT_720P30)] == [
+        (timedelta(0), H, 24, 24),
+        (H, half, free // 3, 24),
+        (H + half, half, both // 3, 24),
+        (2 * H, half, (POOL - 30) // 3, 24),
+        (2 * H + half, half, 24, 24),
+    ]
+    assert after[booked_type(FMT_1080P30)][2] == (H + half, half, both // 6, 12)
+    # 1080P30 sites in that half hour: as many as the answer says are free fit, one more not
+    fit = both // 6
+    assert fit == 4
+    over = soap.conf_mgr.scheduleConfEx(scheduleConf=soap_booking(
+        "late", begin + half, [(f"08{n:02d}", FMT_1080P30) for n in range(fit + 1)]))
+    assert over.resultCode == CAPACITY
+    exact = soap.conf_mgr.scheduleConfEx(scheduleConf=soap_booking(
+        "late", begin + half, [(f"08{n:02d}", FMT_1080P30) for n in range(fit)]))
+    assert exact.resultCode == 0
+    assert resources(mcu_mgr, clock)[booked_type(FMT_1080P30)][2] == (H + half, half, 0, 12)
 
 
 def test_future_resources_follow_the_bookings(mcu_mgr, clock, gateway_server):
@@ -219,6 +323,9 @@ def test_use_now_changes_when_the_conference_starts_and_sites_join(
     assert soap.conf_mgr.connectSitesEx(confId=conf_id, siteUris=[A, B]) == 0
     joined = resources(mcu_mgr, clock, hours=2)
     assert joined[PORTS_IN_USE] == [(timedelta(0), H, 4, 6), (H, H, 6, 6)]  # A and B; C calls
+    # booked without a format, each joined site holds a port of the costliest format
+    assert joined[in_use_type(FMT_1080P30)] == [(timedelta(0), H, (POOL - 24) // 6, 12),
+                                                (H, H, 12, 12)]
     assert soap.conf_mgr.disconnectSitesEx(confId=conf_id, siteUris=[A]) == 0
     assert resources(mcu_mgr, clock, hours=2)[PORTS_IN_USE][0] == (timedelta(0), H, 5, 6)
     clock.advance(2 * H)
@@ -385,6 +492,34 @@ def test_bad_organization_or_mcu_settings_are_refused(tmp_path: Path, text: str)
     config.write_text(text)
     with pytest.raises(SettingsError):
         load_settings(config)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[mcu.port_cost]\n"8K" = 64\n', "'8K' is not a video format"),
+        ('[mcu.port_cost]\n"1080P30" = 0\n', "1080P30: a whole number >= 1"),
+        ('[mcu.port_cost]\n"1080P30" = 2.5\n', "1080P30: a whole number >= 1"),
+        ('[mcu.port_cost]\n"1080P30" = true\n', "1080P30: a whole number >= 1"),
+        ('[mcu]\nport_cost = 3\n', "port_cost is a table"),
+        ('[mcu]\nmax_ports = 0\n', "at least 1"),
+    ],
+)
+def test_bad_port_costs_are_refused_at_start(tmp_path: Path, text: str, message: str):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    with pytest.raises(SettingsError) as refused:
+        load_settings(config)
+    assert message in str(refused.value)
+
+
+def test_port_costs_of_a_config_file_override_the_defaults_by_name(tmp_path: Path):
+    config = tmp_path / "costs.toml"
+    config.write_text('[mcu.port_cost]\n"720p30" = 5\n')  # names in any case
+    costs = load_settings(config).port_costs
+    assert costs.of(VideoFormat.HD720P30) == 5
+    assert costs.of(VideoFormat.HD1080P60) == costs.top == 16  # the embedded default
+    assert costs.of(None) == costs.of(VideoFormat.AUTO) == 16
 
 
 def test_answers_validate_against_the_reference_schema(soap, post_raw, gateway_server):

@@ -2,7 +2,8 @@
 signalling; the MCU relays offer and answer, the media flows terminal to terminal (each
 decodes the other's marker and hears its voice); the hang-up writes a record that
 queryPointToPointCDREx answers (zeep, reference WSDL). Bad `call` messages are answered with
-signalling errors and change nothing.
+signalling errors and change nothing. A call not answered within the call timeout is ended by
+the platform (bye to both, record 129).
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import aiohttp
+import pytest
 
+from gateway.settings import load_settings
+from mcu.clock import ManualClock
 from terminals.client import CallRefused, SimulatedTerminal
 from terminals.media_sources import VideoFormat as SentVideo
+from tests.conftest import DEMO, ServerThread, soap_clients
 from tests.test_cdr import ws_url
 
 SMALL = SentVideo(640, 360, 15, 500_000)
@@ -175,3 +180,91 @@ async def test_bad_call_messages_are_answered_with_errors_and_change_nothing(
         assert answer.pageInfo.totalRecords == 0
     finally:
         await other.stop()
+
+
+RING_TIMEOUT_S = 1.5
+
+
+async def test_an_unanswered_p2p_call_ends_at_the_call_timeout(tmp_path):
+    """[mcu] call_timeout_seconds applies to point-to-point calls: a callee that rings but
+    never answers is sent `bye` "no answer", so is the caller, and the record says 129. A
+    call answered in time is not cut by it."""
+    settings = load_settings(port=0, data_dir=tmp_path / "data",
+                             call_timeout_seconds=RING_TIMEOUT_S)
+    clock = ManualClock()
+    thread = ServerThread(settings, clock)
+    server = thread.start()
+    try:
+        soap = await asyncio.to_thread(soap_clients, server.base_url)
+        assert await asyncio.to_thread(soap.login, *DEMO) == 0
+        runtime = server.gateway.runtime
+        offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+        async with aiohttp.ClientSession() as http, \
+                http.ws_connect(ws_url(server.base_url)) as caller, \
+                http.ws_connect(ws_url(server.base_url)) as callee:
+            for ws, uri in ((caller, "0187101"), (callee, "0187102")):
+                await ws.send_str(json.dumps({"type": "register", "uri": uri, "name": uri}))
+                assert (await _next(ws))["type"] == "registered"
+
+            placed = clock.now()
+            await caller.send_str(json.dumps(
+                {"type": "call", "call_id": "ring-1", "to": "0187102", "sdp": offer}))
+            sent = time.monotonic()
+            invite = await _next(callee)
+            assert (invite["type"], invite["call_id"], invite["caller"]) == (
+                "invite", "ring-1", "0187101")
+            await callee.send_str(json.dumps({"type": "ringing", "call_id": "ring-1"}))
+            assert (await _next(caller))["type"] == "ringing"
+            clock.advance(timedelta(seconds=7))  # the record's times are on the server clock
+
+            # nobody answers: at the timeout both ends are told, the call is gone
+            to_caller, to_callee = await _next(caller), await _next(callee)
+            waited = time.monotonic() - sent
+            for bye in (to_caller, to_callee):
+                assert bye == {"type": "bye", "call_id": "ring-1", "reason": "no answer"}
+            assert RING_TIMEOUT_S - 0.2 <= waited < RING_TIMEOUT_S + 3.0
+            assert runtime.p2p.calls_of("0187101") == runtime.p2p.calls_of("0187102") == []
+            # an answer after it is too late: there is no call to answer any more
+            await callee.send_str(json.dumps({"type": "answer", "call_id": "ring-1",
+                                              "sdp": offer}))
+            late = await _next(callee)
+            assert (late["type"], late["code"]) == ("error", "unknown_call")
+
+            answer = await asyncio.to_thread(p2p_records, soap, placed - timedelta(minutes=1))
+            assert answer.resultCode == 0 and answer.pageInfo.totalRecords == 1
+            (record,) = answer.cdr
+            assert (record.callingUri, record.calledUri) == ("0187101", "0187102")
+            assert record.startTime == placed  # never answered: start is the placing
+            assert record.endTime == placed + timedelta(seconds=7)
+            stored = runtime.call_records.point_to_point(placed, DAY, None, 10, 1).records[0]
+            assert (stored.end.code, stored.end.reason) == (
+                129, f"not answered within {RING_TIMEOUT_S:g} s")
+            assert stored.times.answered is None
+
+            # a call answered in time outlives the timeout and ends by its bye
+            await caller.send_str(json.dumps(
+                {"type": "call", "call_id": "ring-2", "to": "0187102", "sdp": offer}))
+            assert (await _next(callee))["type"] == "invite"
+            await callee.send_str(json.dumps({"type": "answer", "call_id": "ring-2",
+                                              "sdp": offer}))
+            assert (await _next(caller))["type"] == "answer"
+            with pytest.raises(TimeoutError):
+                await _next(caller, timeout=RING_TIMEOUT_S + 1.0)
+            assert [call.call_id for call in runtime.p2p.calls_of("0187101")] == ["ring-2"]
+            await caller.send_str(json.dumps({"type": "bye", "call_id": "ring-2"}))
+            assert (await _next(callee))["type"] == "bye"
+            ended = runtime.call_records.point_to_point(placed, DAY, None, 10, 1).records
+            assert [(r.call_id, r.end.code) for r in ended] == [("ring-1", 129), ("ring-2", 0)]
+    finally:
+        thread.stop()
+
+
+async def _next(ws, timeout: float = 10.0) -> dict:
+    """The next message that is not a heartbeat (ping answered so the socket stays alive)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            message = json.loads((await ws.receive()).data)
+            if message["type"] == "ping":
+                await ws.send_str(json.dumps({"type": "pong", "seq": message.get("seq")}))
+            elif message["type"] != "pong":
+                return message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -17,7 +18,9 @@ from mcu.model import (
     Frequency,
     RecurrenceRule,
     SiteSpec,
+    VideoFormat,
 )
+from mcu.port_costs import DEFAULT_PORT_COSTS, PortCosts
 from mcu.scheduler import Scheduler, SchedulerSettings
 from mcu.store import Store
 
@@ -217,6 +220,50 @@ def test_port_capacity_is_the_peak_of_concurrent_use(store: Store, clock: Manual
         scheduler.schedule,
         spec(begin=START + 5 * HOUR, uris=("1", "2", "3", "4", "5")),
     )
+
+
+def test_ports_cost_by_format_and_the_defaults_keep_what_fitted_before(
+    store: Store, clock: ManualClock
+) -> None:
+    """Default costs (mcu/port_costs.py): max_ports counts ports of the costliest format,
+    which a site booked without a format takes; cheaper formats take less of the pool."""
+    scheduler = Scheduler(store, clock, SchedulerSettings(max_ports=4, max_cp_resources=64))
+
+    def sites(prefix: str, video_format: VideoFormat | None, count: int) -> list[SiteSpec]:
+        return [SiteSpec(f"{prefix}{n}", video_format=video_format) for n in range(count)]
+
+    # as before per-format costs: 4 sites of any format fit, a fifth without a format not
+    mixed = sites("m", VideoFormat.HD1080P60, 2) + sites("n", None, 1) + sites(
+        "o", VideoFormat.CIF4, 1)
+    four = scheduler.schedule(replace(spec(begin=START + HOUR), sites=mixed))
+    refused(Fault.CAPACITY_EXCEEDED, scheduler.add_site, four.conf_id, SiteSpec("x"))
+    # the pool is 4 x 16 units; 32 4CIF sites (2 each) fill it alone, a 33rd does not fit
+    sd = replace(spec(begin=START + 5 * HOUR), sites=sites("s", VideoFormat.CIF4, 32))
+    error = refused(Fault.CAPACITY_EXCEEDED, scheduler.schedule,
+                    replace(sd, sites=sites("s", VideoFormat.CIF4, 33)))
+    assert "33 x 4CIF at 2" in error.detail
+    scheduler.schedule(sd)
+    # overlapping it, not even one CIF site (1 unit) is left
+    refused(Fault.CAPACITY_EXCEEDED, scheduler.schedule,
+            replace(spec(begin=START + 5 * HOUR), sites=sites("c", VideoFormat.CIF, 1)))
+
+
+def test_port_costs_price_every_format_but_auto() -> None:
+    with pytest.raises(ValueError, match="no port cost for 4CIF"):
+        PortCosts({f: 1 for f in DEFAULT_PORT_COSTS if f is not VideoFormat.CIF4})
+    with pytest.raises(ValueError, match="auto"):
+        PortCosts({**DEFAULT_PORT_COSTS, VideoFormat.AUTO: 1})
+    with pytest.raises(ValueError, match="1080P30"):
+        PortCosts({**DEFAULT_PORT_COSTS, VideoFormat.HD1080P30: 0})
+
+
+def test_a_site_without_a_format_is_reserved_above_what_the_media_plane_sends_it() -> None:
+    """Auto costs the costliest format; the media plane sends such a site its default
+    format, which therefore never costs more than the reservation."""
+    from mcu.media.output_format import DEFAULT_VIDEO_FORMAT
+
+    costs = PortCosts()
+    assert costs.of(None) == costs.top >= costs.of(DEFAULT_VIDEO_FORMAT)
 
 
 def test_cp_resource_capacity(store: Store, clock: ManualClock) -> None:

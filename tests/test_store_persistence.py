@@ -40,9 +40,10 @@ def test_everything_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "scheduler.db"
     clock = ManualClock(START)
     scheduler = Scheduler(Store(path), clock)
-    plain = scheduler.schedule(spec("plain", START + HOUR, "a", "b"))
+    plain = scheduler.schedule(spec("plain", START + HOUR, "a", "b"), creator="alice")
     rule = RecurrenceRule(Frequency.WEEKLY, week_days=[1, 3], count=4, time_zone="America/New_York")
-    series = scheduler.schedule_recurrence(spec("series", START + 3 * HOUR, "c"), rule)
+    series = scheduler.schedule_recurrence(spec("series", START + 3 * HOUR, "c"), rule,
+                                           creator="bob")
     second = series.occurrences[1].begin
     scheduler.prolong(series.conf_id, timedelta(minutes=15), occurrence_begin=second)
     scheduler.edit_recurrence(
@@ -63,10 +64,35 @@ def test_everything_survives_a_restart(tmp_path: Path) -> None:
     assert restarted.changes(["e", "c"], START, timedelta(days=30), since) == expected_changes
     assert restarted.get(plain.conf_id).password == plain.password
     assert restarted.get(series.conf_id).recurrence == rule
+    # who booked them, kept through the series' edits
+    assert (restarted.get(plain.conf_id).creator, restarted.get(series.conf_id).creator) == (
+        "alice", "bob")
     # Allocation continues after the restart instead of reusing ids or access codes.
     fresh = restarted.schedule(spec("fresh", START + 20 * HOUR, "f"))
     assert int(fresh.conf_id) > int(gone.conf_id)
     assert fresh.access_code not in {plain.access_code, series.access_code, gone.access_code}
+
+
+def test_a_conference_stored_before_creators_were_kept_loads_without_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "scheduler.db"
+    store = Store(path)
+    booked = Scheduler(store, ManualClock(START)).schedule(spec("old", START + HOUR, "a"),
+                                                           creator="alice")
+    store.close()
+    # the document as an earlier version wrote it: no "creator" key
+    with sqlite3.connect(path) as connection:
+        (document,) = connection.execute(
+            "SELECT document FROM conferences WHERE conf_id = ?", (booked.conf_id,)).fetchone()
+        data = json.loads(document)
+        del data["creator"]
+        connection.execute("UPDATE conferences SET document = ? WHERE conf_id = ?",
+                           (json.dumps(data), booked.conf_id))
+    restarted = Scheduler(Store(path), ManualClock(START))
+    old = restarted.get(booked.conf_id)
+    assert old.creator == ""
+    assert old.spec.name == "old" and [s.uri for s in old.occurrences[0].sites] == ["a"]
 
 
 def test_the_database_is_in_wal_mode(tmp_path: Path) -> None:

@@ -88,6 +88,11 @@ def _booking_changed(call: RequestContext) -> None:
         runtime.reconcile()
 
 
+def _creator(call: RequestContext) -> str:
+    """Who books: the account of the request's authenticated session."""
+    return call.session.user if call.session is not None else ""
+
+
 def _conf_id(value: str | None) -> str:
     conf_id = convert.text(value)
     if conf_id is None:
@@ -158,7 +163,7 @@ class ConfMgrService(GatewayService):
     def scheduleConfEx(ctx, scheduleConf):  # noqa: N802, N803 - wire names
         call = request_context(ctx)
         spec = _conference_spec(call, scheduleConf)
-        conference = call.gateway.scheduler.schedule(spec)
+        conference = call.gateway.scheduler.schedule(spec, creator=_creator(call))
         _booking_changed(call)
         return _conference_reply(call, conference, recurring=False)
 
@@ -167,7 +172,9 @@ class ConfMgrService(GatewayService):
         call = request_context(ctx)
         spec = _conference_spec(call, scheduleConf)
         rule = convert.recurrence_rule(scheduleConf)
-        conference = call.gateway.scheduler.schedule_recurrence(spec, rule)
+        conference = call.gateway.scheduler.schedule_recurrence(
+            spec, rule, creator=_creator(call)
+        )
         _booking_changed(call)
         return _conference_reply(call, conference, recurring=True)
 

@@ -4,8 +4,9 @@
 - queryMCUInfoEx lists the MCU pool (mcu/mcus.py: today this process's media plane),
   filtered, sorted and paged by gateway/directory_query.py over MCU_COLUMNS.
 - queryMCUFutureResourceEx answers, per MCU asked, each resource type's free and total
-  counts over the window in slices of constant use (mcu/mcu_resources.py), from the
-  scheduler's bookings and the conferences running now.
+  counts over the window in slices of constant use (mcu/mcu_resources.py: ports and CP
+  resources, and ports per video format, mcu/port_costs.py), from the scheduler's bookings
+  and the conferences running now.
 """
 
 from __future__ import annotations

@@ -66,7 +66,8 @@ class ConferenceRuntime:
         self.recording = Recording(self.conferences)
         self.devices = SiteDevices(self.conferences, self.registry)
         self.voice = VoiceSwitching(self.conferences, clock, speaker_hold)
-        self.p2p = PointToPointCalls(clock, self.call_records)
+        # point-to-point calls ring for the same call timeout as the MCU's own calls
+        self.p2p = PointToPointCalls(clock, self.call_records, ring_timeout=call_timeout)
         # the ad-hoc templates a dial-in's access code may name (AdhocConferences.attach)
         self.adhoc: AdhocConferences | None = None
 

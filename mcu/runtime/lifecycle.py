@@ -192,6 +192,7 @@ class Lifecycle:
         record = MultiPointRecord(
             conf_id=live.conf_id,
             conf_name=live.occurrence.name or booking.name,
+            conf_creator=live.conference.creator,
             bill_code=booking.bill_code or "",
             site_uri=call.uri,
             site_name=spec.name,
