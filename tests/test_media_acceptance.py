@@ -284,7 +284,7 @@ async def test_an_ice_or_dtls_failure_ends_not_joined_with_its_reason(server, br
             reason = status_of(server, conf_id, uri).call_failed_reason
             assert reason is not None and reason.code == code, reason
             assert breakage.upper() in reason.description
-            assert "bye" in broken.received  # the terminal is told
+            await eventually(lambda: "bye" in broken.received, what="the terminal is told")
             assert uri in runtime.registry  # only the call failed: it can be called again
         finally:
             await broken.close()
