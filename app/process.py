@@ -84,6 +84,7 @@ async def running_server(
             scheduler,
             clock,
             call_timeout=settings.call_timeout_seconds,
+            media_timeout=settings.media_timeout_seconds,
             speaker_hold=SPEAKER_HOLD_SECONDS,
             call_records=CallRecords(store) if store is not None else None,
         )

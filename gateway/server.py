@@ -107,7 +107,8 @@ def build_app(
             app.router.add_get(path, get)
     if runtime is not None:
         install_signalling(app, runtime, settings.media_address,
-                           MediaSettings(mixed_speakers=settings.mixed_speakers))
+                           MediaSettings(mixed_speakers=settings.mixed_speakers,
+                                         ice_servers=settings.ice_servers))
     return app
 
 

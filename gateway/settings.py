@@ -25,6 +25,7 @@ from mcu.model import (
 )
 from mcu.organizations import DEFAULT_ORGANIZATIONS, Organization, OrganizationTree
 from mcu.port_costs import FORMAT_NAMES, PortCosts
+from rtc.ice import IceServer, IceServerError, parse_ice_servers
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -51,7 +52,11 @@ class Settings:
     port_costs: PortCosts = field(default_factory=PortCosts)
     default_cp_resource: int = 4
     call_timeout_seconds: float = 30.0
+    # after the answer, the time the media path (ICE, DTLS) has to come up (mcu/calls.py)
+    media_timeout_seconds: float = 10.0
     media_address: str = "127.0.0.1"
+    # STUN/TURN servers of the MCU's peer connections, announced to terminals (rtc/ice.py)
+    ice_servers: tuple[IceServer, ...] = ()
     mixed_speakers: int = 4
     tombstone_retention_days: float = 30.0
     # [key_exchange]: passwords of sessions without a negotiated key may come encrypted with
@@ -137,7 +142,9 @@ _KNOWN_KEYS = {
         "max_cp_resources",
         "default_cp_resource",
         "call_timeout_seconds",
+        "media_timeout_seconds",
         "media_address",
+        "ice_servers",
         "mixed_speakers",
         "tombstone_retention_days",
         "port_cost",
@@ -180,7 +187,9 @@ def _from_table(table: dict[str, Any]) -> Settings:
         port_costs=_port_costs(mcu.get("port_cost", {})),
         default_cp_resource=int(mcu["default_cp_resource"]),
         call_timeout_seconds=float(mcu["call_timeout_seconds"]),
+        media_timeout_seconds=float(mcu["media_timeout_seconds"]),
         media_address=str(mcu["media_address"]),
+        ice_servers=_ice_servers(mcu.get("ice_servers", [])),
         mixed_speakers=int(mcu["mixed_speakers"]),
         tombstone_retention_days=float(mcu["tombstone_retention_days"]),
         accept_fixed_sdk_key=accept_fixed_sdk_key,
@@ -239,6 +248,13 @@ def _organizations(items: Any) -> tuple[Organization, ...]:
     return tuple(organizations)
 
 
+def _ice_servers(value: Any) -> tuple[IceServer, ...]:
+    try:
+        return parse_ice_servers(value)
+    except IceServerError as error:
+        raise SettingsError(f"[mcu] ice_servers: {error}") from None
+
+
 def _check(settings: Settings) -> None:
     if not 0 <= settings.port <= 65535:
         raise SettingsError(f"port {settings.port} is not a TCP port")
@@ -255,6 +271,9 @@ def _check(settings: Settings) -> None:
             f"mcu.default_cp_resource {settings.default_cp_resource} is not one of "
             f"{sorted(ALLOWED_CP_RESOURCES)}"
         )
+    for key in ("call_timeout_seconds", "media_timeout_seconds"):
+        if not getattr(settings, key) > 0:
+            raise SettingsError(f"mcu.{key} must be positive")
     if settings.tombstone_retention_days <= 0:
         raise SettingsError("mcu.tombstone_retention_days must be positive")
     if not 1 <= settings.mixed_speakers <= 64:

@@ -165,7 +165,7 @@ class TerminalConnection:
             return
         if self.endpoint is not None:
             if self.endpoint.uri == message.uri:
-                self.send(Registered(message.uri))
+                self.send(self._registered(message.uri))
             else:
                 self.send(Error(ALREADY_REGISTERED, f"this connection is {self.endpoint.uri}"))
             return
@@ -179,7 +179,12 @@ class TerminalConnection:
         )
         self.hub.connections[message.uri] = self
         self.hub.runtime.registry.register(self.endpoint)
-        self.send(Registered(message.uri))
+        self.send(self._registered(message.uri))
+
+    def _registered(self, uri: str) -> Registered:
+        """The reply to `register`: the URI, and the ICE servers the terminal may use."""
+        servers = self.hub.engine.settings.ice_servers
+        return Registered(uri, [server.to_json() for server in servers])
 
     def vanish(self) -> None:
         """Unregister and hang up every call of this terminal (idempotent)."""

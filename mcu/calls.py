@@ -6,10 +6,15 @@ that places it.
        +--answer()------------+--> IN_CONFERENCE
        +--reject()/timeout----+--> NOT_JOINED (with a reason)
 
-The runtime owns the timeout (asyncio loop time, a setting): a call still CALLING when it
-fires never reached a terminal (SMC reason 109, callee offline); one still RINGING was not
-answered (129). A dial-in is a Call too: CALLING from the accepted join until its media
-flows (answer()), and a timeout then means its media never came (116). Callbacks on a call that is already over are ignored, so a terminal that
+Two timeouts, both on asyncio loop time and both settings. The call timeout runs from the
+call being placed to its answer: a dial-out still CALLING when it fires never reached a
+terminal (SMC reason 109, callee offline); one still RINGING was not answered (129). Once
+the answer is in (dial-out: the terminal's SDP answer arrived; dial-in: the MCU sent its
+own), `media_path_pending` swaps it for the media timeout: the media path (ICE, then DTLS)
+must come up within it, and if it does not the endpoint names what did not (ICE 118, DTLS
+12378). A site is in conference (answer()) as soon as that path is up, whether or not it
+sends anything. A dial-in is a Call too: CALLING from the accepted join until its media
+path is up. Callbacks on a call that is already over are ignored, so a terminal that
 answers after the timeout or after a hang-up changes nothing.
 """
 
@@ -28,14 +33,18 @@ from mcu.model import SiteCallState, SiteSpec
 
 
 class CallFailure(IntEnum):
-    """Call failure codes of the platform (error-codes-smc.tsv 101-131), the ones a simulated
-    call can meet."""
+    """Call failure codes of the platform (error-codes-smc.tsv), the ones a simulated call can
+    meet: the call-setup codes 101-131, and for what WebRTC adds the MCU's own (docs/gateway.md,
+    callFailedReason, has the table)."""
 
     CALLEE_OFFLINE = 109  # 被叫离线
     CALLEE_REJECTED = 115  # 被叫拒绝接听
     NETWORK_ERROR = 116  # 网络超时或内部错误
     CALLEE_BUSY = 117  # 被叫正忙
+    ICE_FAILED = 118  # 私网回呼失败，被叫无法接通 (NAT traversal: no path to the callee)
     NO_ANSWER = 129  # 被叫无人接听
+    DTLS_FAILED = 12378  # 会场加密模式与会议不匹配 (the media encryption was not agreed)
+    CODEC_MISMATCH = 131088  # 能力交换失败 (capability exchange failed: no common codec)
 
     def info(self, detail: str = "") -> ErrorInfo:
         return ErrorInfo(int(self), detail or _DESCRIPTIONS[self])
@@ -46,8 +55,15 @@ _DESCRIPTIONS = {
     CallFailure.CALLEE_REJECTED: "callee rejected the call",
     CallFailure.NETWORK_ERROR: "network timeout or internal error",
     CallFailure.CALLEE_BUSY: "callee busy",
+    CallFailure.ICE_FAILED: "ICE failed: no network path to the callee's media",
     CallFailure.NO_ANSWER: "callee did not answer",
+    CallFailure.DTLS_FAILED: "DTLS failed: the media encryption was not established",
+    CallFailure.CODEC_MISMATCH: "no common codec",
 }
+
+# What a timeout fails the call with: a fixed reason, or one worked out when it fires.
+TimeoutReason = ErrorInfo | Callable[[], ErrorInfo]
+DEFAULT_MEDIA_TIMEOUT = 10.0
 
 _LIVE_CALL_STATES = frozenset(
     {SiteCallState.CALLING, SiteCallState.RINGING, SiteCallState.IN_CONFERENCE}
@@ -62,8 +78,10 @@ class Call:
         conf_id: str,
         site: SiteSpec,
         on_change: Callable[[Call], None],
+        media_timeout: float = DEFAULT_MEDIA_TIMEOUT,
     ) -> None:
         self.conf_id = conf_id
+        self.media_timeout = media_timeout
         self.site = site
         self.state = SiteCallState.CALLING
         self.failure: ErrorInfo | None = None
@@ -78,7 +96,7 @@ class Call:
         self.end_reason = ""  # who ended a call that was in progress, and why
         self._on_change = on_change
         self._timeout: asyncio.TimerHandle | None = None
-        self._timeout_reason: ErrorInfo | None = None
+        self._timeout_reason: TimeoutReason | None = None
 
     @property
     def uri(self) -> str:
@@ -119,12 +137,20 @@ class Call:
 
     # --- driven by the MCU side (runtime) ---
 
-    def start_timeout(self, seconds: float, reason: ErrorInfo | None = None) -> None:
-        """Fail the call if it is not in conference after `seconds`: with `reason`, or by
-        its state (109 never reached, 129 not answered)."""
+    def start_timeout(self, seconds: float, reason: TimeoutReason | None = None) -> None:
+        """Fail the call if it is not in conference after `seconds`: with `reason` (called
+        then, if a function), or by its state (109 never reached, 129 not answered)."""
+        self._cancel_timeout()
         loop = asyncio.get_running_loop()
         self._timeout_reason = reason
         self._timeout = loop.call_later(seconds, self._timed_out)
+
+    def media_path_pending(self, reason: Callable[[], ErrorInfo]) -> None:
+        """The answer is in (driven by the endpoint): the call timeout stops, the media path
+        has `media_timeout` seconds to come up (answer()), else the call fails with
+        `reason()`, which names what did not come up."""
+        if self.state in (SiteCallState.CALLING, SiteCallState.RINGING):
+            self.start_timeout(self.media_timeout, reason)
 
     def hang_up_local(self, reason: str = "MCU hung up") -> bool:
         """The MCU ends the call (disconnectSitesEx, conference end). True if it was live."""
@@ -137,8 +163,9 @@ class Call:
 
     def _timed_out(self) -> None:
         self._timeout = None
-        if self._timeout_reason is not None:
-            self.reject(self._timeout_reason)
+        reason = self._timeout_reason
+        if reason is not None:
+            self.reject(reason if isinstance(reason, ErrorInfo) else reason())
         elif self.state is SiteCallState.CALLING:
             self._fail(CallFailure.CALLEE_OFFLINE.info())
         elif self.state is SiteCallState.RINGING:

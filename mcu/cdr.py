@@ -52,7 +52,9 @@ class NegotiatedMedia:
 @dataclass(frozen=True)
 class CallEnd:
     """Why a call ended: code 0 for a call that was in progress and was hung up, else the
-    SMC failure code (109 offline, 115 rejected, 116 network, 117 busy, 129 no answer)."""
+    call failure code of its callFailedReason (mcu.calls.CallFailure: 109 offline, 115
+    rejected, 116 network, 117 busy, 118 ICE, 129 no answer, 12378 DTLS, 131088 no common
+    codec)."""
 
     code: int
     reason: str

@@ -3,7 +3,7 @@
 The protocol (docs/signalling.md has the sequence charts):
 
 terminal -> MCU   register  {uri, name, site_type, capabilities}
-MCU -> terminal   registered {uri}
+MCU -> terminal   registered {uri, ice_servers}                        (ice_servers: STUN/TURN)
 MCU -> terminal   invite    {call_id, conf_id, conf_name, sdp}         (MCU dials out: SDP offer)
 terminal -> MCU   ringing   {call_id}
 terminal -> MCU   answer    {call_id, sdp}                             (SDP answer)
@@ -95,6 +95,9 @@ class Register(Message):
 class Registered(Message):
     type: ClassVar[str] = "registered"
     uri: str
+    # The MCU's STUN/TURN servers as browser RTCIceServer dictionaries ({urls, username?,
+    # credential?}; rtc.ice.parse_ice_servers reads them); [] or absent: none needed.
+    ice_servers: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -210,6 +213,10 @@ def parse_message(text: str | bytes) -> Message:
         message = cls(**values)
     except TypeError as error:
         raise SignallingError(f"{cls.type}: {error}") from None
+    if isinstance(message, Registered) and not (
+            isinstance(message.ice_servers, list)
+            and all(isinstance(server, dict) for server in message.ice_servers)):
+        raise SignallingError("registered.ice_servers must be a list of objects")
     for f in fields(cls):
         value = getattr(message, f.name)
         if f.type in ("str", "int") and not isinstance(value, str if f.type == "str" else int):

@@ -15,7 +15,9 @@ itself when the call negotiated Opus, else as frames aiortc encodes), and keeps
 statistics of what it receives (terminals/receiver.py). With decode_video=False it counts
 the complete video frames it receives without decoding them (terminals/frame_counter.py):
 a cheap receiver for load tests, with no picture, panes or latency; decode_audio=False
-likewise counts the audio frames and hears nothing.
+likewise counts the audio frames and hears nothing. With send_video=False (no camera) or
+send_audio=False (no microphone) that transceiver is recvonly: the terminal only receives
+(a display-only room). It uses the STUN/TURN servers the MCU announces in `registered`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,13 @@ from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescripti
 from rtc import aiortc_hooks
 from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.codec_preferences import codec_preferences, negotiated_codec
-from rtc.ice import rtc_configuration, use_media_address
+from rtc.ice import (
+    IceServer,
+    IceServerError,
+    parse_ice_servers,
+    rtc_configuration,
+    use_media_address,
+)
 from rtc.jitter_buffer import release_frames_at_marker
 from rtc.signalling import (
     Answer,
@@ -127,6 +135,8 @@ class SimulatedTerminal:
         send_log: SendLog = PROCESS_SEND_LOG,
         decode_video: bool = True,
         decode_audio: bool = True,
+        send_video: bool = True,
+        send_audio: bool = True,
     ) -> None:
         self.uri = uri
         self.name = name
@@ -139,6 +149,9 @@ class SimulatedTerminal:
         self.loop_frames = loop_frames
         self.site_type = site_type
         self.send_log = send_log
+        self.send_video = send_video
+        self.send_audio = send_audio
+        self.ice_servers: tuple[IceServer, ...] = ()  # announced by the MCU in `registered`
         self.speech = SpeechSynth(site_index, speech_schedule)
         self.video = VideoReceiver(send_log, analyse_every, decode=decode_video)
         self.audio = AudioReceiver(decode=decode_audio)
@@ -201,7 +214,8 @@ class SimulatedTerminal:
                                     self.loop_frames / self.video_format.fps)
         preferred = self._video_codecs()[0]
         self._audio_codecs()  # refuse a terminal that could not speak before it registers
-        await self._loop_for(preferred)
+        if self.send_video:
+            await self._loop_for(preferred)
         self._server_url = server_url
         self._session = aiohttp.ClientSession()
         self._run_task = asyncio.get_running_loop().create_task(self._run())
@@ -281,6 +295,10 @@ class SimulatedTerminal:
 
     async def _on_message(self, message: Message) -> None:
         if isinstance(message, Registered):
+            try:
+                self.ice_servers = parse_ice_servers(message.ice_servers)
+            except IceServerError as error:
+                log.warning("%s: unusable ICE servers from the MCU: %s", self.uri, error)
             self._registered.set()
         elif isinstance(message, Ping):
             await self._send(Pong(message.seq))
@@ -412,23 +430,28 @@ class SimulatedTerminal:
         return loop
 
     async def _new_call(self, call_id: str) -> _Call:
-        pc = RTCPeerConnection(rtc_configuration())
+        pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
         call = _Call(call_id, pc)
         self._call = call
         self.call_ended.clear()
-        call.video_track = EncodedVideoTrack(self.site_index, None, self.send_log)
-        call.speech_track = SpeechTrack(self.speech)
-        audio = pc.addTransceiver(call.speech_track, direction="sendrecv")
+        if self.send_video:
+            call.video_track = EncodedVideoTrack(self.site_index, None, self.send_log)
+        if self.send_audio:
+            call.speech_track = SpeechTrack(self.speech)
+        audio = pc.addTransceiver(call.speech_track or "audio",
+                                  direction="sendrecv" if self.send_audio else "recvonly")
         audio.setCodecPreferences(self._audio_codecs())
         self.audio.count_frames_of(audio.receiver)
-        video = pc.addTransceiver(call.video_track, direction="sendrecv")
+        video = pc.addTransceiver(call.video_track or "video",
+                                  direction="sendrecv" if self.send_video else "recvonly")
         video.setCodecPreferences(codec_preferences("video", self._video_codecs()))
         self.video.count_frames_of(video.receiver)
         disable_bitrate_estimation(video.receiver)  # the MCU encodes at the booked rate
         release_frames_at_marker(video.receiver)  # each picture a frame interval sooner
         # aiortc asks its sender to encode a keyframe on PLI/FIR; our sender does not encode,
         # so the request goes to the track, which jumps to the loop's next keyframe.
-        aiortc_hooks.on_keyframe_request(video.sender, call.video_track.request_keyframe)
+        if call.video_track is not None:
+            aiortc_hooks.on_keyframe_request(video.sender, call.video_track.request_keyframe)
 
         @pc.on("track")
         def on_track(track) -> None:
@@ -461,10 +484,10 @@ class SimulatedTerminal:
             raise ValueError(f"no common video codec (answer chose {codec})")
         self._video_codec = codec
         self._audio_codec = negotiated_codec(answer_sdp, "audio")
-        assert call.speech_track is not None
-        call.speech_track.use_codec(self._audio_codec)
-        assert call.video_track is not None
-        call.video_track.use_loop(await self._loop_for(codec))
+        if call.speech_track is not None:
+            call.speech_track.use_codec(self._audio_codec)
+        if call.video_track is not None:
+            call.video_track.use_loop(await self._loop_for(codec))
 
     async def _end_call(self, notify: bool, reason: str = "hang up") -> None:
         call, self._call = self._call, None

@@ -6,7 +6,7 @@ levels), and what the site statuses say.
 - a terminal process that is killed (or hangs) is detected within 10 s with the product's
   heartbeat, its pane goes to the placeholder, the conference goes on, and it can be called
   again;
-- an ICE or DTLS failure ends the call not joined with callFailedReason 116;
+- an ICE or DTLS failure ends the call not joined with its callFailedReason (118, 12378);
 - a `bye` before the call is in conference fails it: 116 (media failed) or 115;
 - a conference whose begin time arrives calls its dial-out sites; its end hangs them all up;
 - dial-in (dialingMode 1) with access code and password; setSitesQuietEx and
@@ -268,8 +268,9 @@ class BrokenMediaTerminal(PeerTerminal):
         await self.ws.send_str(Answer(invite["call_id"], sdp).to_json())
 
 
-@pytest.mark.parametrize("breakage", ["ice", "dtls"])
-async def test_an_ice_or_dtls_failure_ends_not_joined_with_a_network_error(server, breakage):
+@pytest.mark.parametrize(("breakage", "code"), [("ice", CallFailure.ICE_FAILED),
+                                                ("dtls", CallFailure.DTLS_FAILED)])
+async def test_an_ice_or_dtls_failure_ends_not_joined_with_its_reason(server, breakage, code):
     runtime = server.gateway.runtime
     uri = "01770009"
     broken = BrokenMediaTerminal(uri, breakage)
@@ -281,8 +282,9 @@ async def test_an_ice_or_dtls_failure_ends_not_joined_with_a_network_error(serve
             await eventually(lambda: states(server, conf_id)[uri] is SiteCallState.NOT_JOINED,
                              timeout=3.5, what="failed before the call timeout (4 s)")
             reason = status_of(server, conf_id, uri).call_failed_reason
-            assert reason is not None and reason.code == CallFailure.NETWORK_ERROR
-            assert "bye" in broken.received  # the terminal is told
+            assert reason is not None and reason.code == code, reason
+            assert breakage.upper() in reason.description
+            await eventually(lambda: "bye" in broken.received, what="the terminal is told")
             assert uri in runtime.registry  # only the call failed: it can be called again
         finally:
             await broken.close()
@@ -666,7 +668,8 @@ async def test_a_terminal_declaring_one_audio_codec_is_called_with_it(server, co
 
 async def test_a_terminal_declaring_no_audio_codec_the_mcu_has_is_refused_with_a_reason(server):
     """A registration whose audio codecs the MCU cannot offer: the call is not placed (no
-    invite) and ends not joined, callFailedReason 116 naming the mismatch."""
+    invite) and ends not joined, callFailedReason 131088 (capability exchange failed)
+    naming the mismatch."""
     runtime = server.gateway.runtime
     uri = "01770015"
     mute = PeerTerminal(uri)
@@ -680,7 +683,7 @@ async def test_a_terminal_declaring_no_audio_codec_the_mcu_has_is_refused_with_a
             conf_id = book(server, [uri])
             await eventually(lambda: states(server, conf_id)[uri] is SiteCallState.NOT_JOINED)
             reason = status_of(server, conf_id, uri).call_failed_reason
-            assert reason is not None and reason.code == CallFailure.NETWORK_ERROR
+            assert reason is not None and reason.code == CallFailure.CODEC_MISMATCH == 131088
             assert "no common audio codec" in reason.description and "AMR-WB" in reason.description
             assert "invite" not in mute.received
         finally:

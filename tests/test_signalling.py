@@ -52,7 +52,8 @@ HEARTBEAT = 0.3  # seconds (the product's is 2 s); three missed beats, 0.9 s, ou
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator:
     clock = ManualClock()
-    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=2.0)
+    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=2.0,
+                             media_timeout_seconds=2.0)
     async with running_server(settings, clock=clock) as running:
         running.app[SIGNALLING].heartbeat_interval = HEARTBEAT
         running.clock = clock
@@ -100,7 +101,8 @@ def site_states(server, conf_id: str) -> dict[str, SiteCallState]:
 async def test_register_makes_the_terminal_reachable_and_listed(server, http):
     ws = await http.ws_connect(server.url("/signalling"))
     await ws.send_str(Register(A, "Ward 3", 7).to_json())
-    assert await next_message(ws) == {"type": "registered", "uri": A}
+    # no ICE servers configured (loopback): the list is there, empty
+    assert await next_message(ws) == {"type": "registered", "uri": A, "ice_servers": []}
     runtime = server.gateway.runtime
     assert A in runtime.registry
     listed = with_registered_terminals([DirectorySite(B, "Directory site")], runtime)
@@ -134,7 +136,7 @@ async def test_malformed_or_misplaced_messages_get_an_error_and_the_connection_s
     assert answer["type"] == "error" and answer["code"] == code
     # still open and usable
     await ws.send_str(Register(A, "after the error").to_json())
-    assert await next_message(ws) == {"type": "registered", "uri": A}
+    assert await next_message(ws) == {"type": "registered", "uri": A, "ice_servers": []}
     await ws.close()
 
 
@@ -345,9 +347,12 @@ class StalledDialIn(PeerTerminal):
 
 
 @pytest.mark.parametrize("no_candidates", [False, True])
-async def test_a_dial_in_is_in_conference_only_once_media_flows(server, http, no_candidates):
-    """An accepted join is not yet in conference (that needs ICE, DTLS and first media); a
-    dial-in whose media never comes ends not joined with 116, and the terminal gets bye."""
+async def test_a_dial_in_is_in_conference_only_once_its_media_path_is_up(
+        server, http, no_candidates):
+    """An accepted join is not yet in conference (that needs ICE and DTLS connected); a
+    dial-in whose ICE never connects (the terminal never uses the answer, or offered no
+    candidate) ends not joined with the ICE reason (118) after the media timeout, and the
+    terminal gets bye."""
     stalled = StalledDialIn(C)
     stalled.no_candidates = no_candidates
     await stalled.register(http, server.url("/signalling"))
@@ -362,10 +367,11 @@ async def test_a_dial_in_is_in_conference_only_once_media_flows(server, http, no
         await stalled.dial_in(conference.access_code, "123456")
         await eventually(lambda: "joined" in stalled.received, what="joined")
         await eventually(lambda: site_states(server, conf_id)[C] is SiteCallState.NOT_JOINED,
-                         timeout=10, what="failed (the call timeout is 2 s)")
+                         timeout=10, what="failed (the media timeout is 2 s)")
         assert [e.state for e in changes] == [SiteCallState.CALLING, SiteCallState.NOT_JOINED]
         failed = runtime.status.site_statuses(conf_id, [C])[0].call_failed_reason
-        assert failed is not None and failed.code == CallFailure.NETWORK_ERROR
+        assert failed is not None and failed.code == CallFailure.ICE_FAILED == 118
+        assert "ICE" in failed.description
         await eventually(lambda: "bye" in stalled.received, what="the terminal is told")
         assert C in runtime.registry  # it can dial in again
     finally:

@@ -24,6 +24,7 @@ from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import EncoderTuning
 from mcu.model import VideoFormat
 from mcu.runtime import ConferenceRuntime
+from rtc.ice import IceServer
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class MediaSettings:
     tuning: EncoderTuning = field(default_factory=EncoderTuning)
     keyframe_min_interval: float = 1.0
     mixed_speakers: int = DEFAULT_MIXED_SPEAKERS  # the loudest sites mixed (mixed_speakers.py)
+    # STUN/TURN servers of the calls' peer connections, announced to terminals (rtc/ice.py)
+    ice_servers: tuple[IceServer, ...] = ()
     # PyAV and libyuv release the GIL: one worker per core lets conferences run in parallel.
     workers: int = field(default_factory=lambda: os.cpu_count() or 2)
 

@@ -33,17 +33,11 @@ class LatestFrameSlot:
         return self.frame
 
 
-async def pump_track(
-    track: MediaStreamTrack, consume: Callable[[Any], None], on_first: Callable[[], None]
-) -> None:
+async def pump_track(track: MediaStreamTrack, consume: Callable[[Any], None]) -> None:
     """Read a remote track until it ends, handing every decoded frame to `consume`."""
-    first = True
     while True:
         try:
             frame = await track.recv()
         except MediaStreamError:
             return
         consume(frame)
-        if first:
-            first = False
-            on_first()

@@ -31,7 +31,6 @@ class SiteMedia:
         self.audio_in = AudioInput()
         self.video_codec: str | None = None  # negotiated; None until the SDP answer
         self.audio_codec: str | None = None  # likewise ("OPUS", "G722", "PCMU", "PCMA")
-        self.first_media = asyncio.Event()
         self.inline_audio: InlineAudioDecoder | None = None
         self.closed = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -53,7 +52,6 @@ class SiteMedia:
         if self.closed:
             return
         self.audio_in.add(frame)
-        self.first_media.set()
 
     def receive(self, track: MediaStreamTrack) -> None:
         """A remote track of the call arrived (RTCPeerConnection 'track' event)."""
@@ -63,7 +61,7 @@ class SiteMedia:
             return  # its frames come decoded from the receiver, never through the track
         consume: Any = self.video_in.put if track.kind == "video" else self.audio_in.add
         task = asyncio.create_task(
-            pump_track(track, consume, self.first_media.set), name=f"{track.kind} in {self.uri}"
+            pump_track(track, consume), name=f"{track.kind} in {self.uri}"
         )
         task.add_done_callback(_log_failure)
         self._tasks.append(task)

@@ -5,17 +5,22 @@ WebSocket; here only a `send(message)` callable, mcu/ knows no HTTP). Each call 
 CallSession with its own RTCPeerConnection built from rtc.ice.rtc_configuration():
 
 dial-out  offer_call(call): audio + video transceivers (sendrecv) fed by the call's
-          SiteMedia, offering only the codecs the terminal declared (refused with 116 when
-          it declared none the MCU has), `invite` with the SDP offer. `ringing` -> call.ringing(); `answer` ->
-          remote description, then call.answer() once ICE and DTLS are connected AND the
-          first decoded audio or video frame has arrived; `decline` -> rejected (115); the
-          connection failing before that -> network error (116).
+          SiteMedia, offering only the codecs the terminal declared (refused with 131088,
+          no common codec, when it declared none the MCU has), `invite` with the SDP offer.
+          `ringing` -> call.ringing(); `answer` -> the call timeout gives way to the media
+          timeout (Call.media_path_pending), remote description, then call.answer() once the
+          media path is up (mcu/media/media_path.py: ICE and DTLS connected), whether or
+          not the terminal sends media; `decline` -> rejected (115), or busy (117) when its
+          reason is "busy".
 dial-in   `join` with access code and password: the runtime accepts the site (CALLING)
           (an ad-hoc template's code first starts its conference or books the terminal
           in the ongoing one: mcu/adhoc.py; `no_capacity` when the MCU is full),
-          the terminal's offer is answered with `joined`, then call.answer() under the same
-          rule as dial-out; the connection failing before that -> network error (116).
-either    call_ended(call) (the MCU hangs up) -> `bye`, peer connection closed;
+          the terminal's offer is answered with `joined` (the media timeout starts), then
+          call.answer() under the same rule as dial-out.
+either    the media path failing, or not up within the media timeout, fails the call with
+          what did not connect: ICE (118) or DTLS (12378); an offer or answer with no codec
+          in common fails it with 131088.
+          call_ended(call) (the MCU hangs up) -> `bye`, peer connection closed;
           `bye` from the terminal or its connection failing -> call.hang_up_remote() once
           in conference; before that the call fails: 116 when the terminal's media failed
           (its reason says "failed"), else 115 (it gave up: rejected).
@@ -32,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescription
+from aiortc.exceptions import OperationError
 
 from mcu.calls import Call, CallFailure
 from mcu.cdr import NegotiatedMedia
@@ -39,6 +45,7 @@ from mcu.endpoints import TerminalDevice, simulated_terminal_device
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
 from mcu.media.engine import MediaEngine
+from mcu.media.media_path import MediaPath
 from mcu.media.output_format import H264, VIDEO_CODECS
 from mcu.media.site_media import SiteMedia
 from mcu.model import (
@@ -115,7 +122,17 @@ def video_codec_order(protocol: VideoProtocol | None, offered: Iterable[str], pr
 
 
 class NoCommonCodec(Exception):
-    """The terminal declared no codec of a kind that the MCU can send."""
+    """The terminal declared (or its SDP offers or answers) no codec of a kind that the MCU
+    can use."""
+
+
+async def apply_remote_description(pc: RTCPeerConnection, sdp: str, kind: str) -> None:
+    """setRemoteDescription; NoCommonCodec when aiortc finds no codec of an m-line that both
+    sides have (the one case it raises OperationError for)."""
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp, kind))
+    except OperationError as error:
+        raise NoCommonCodec(f"no common codec in the terminal's {kind}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -149,6 +166,14 @@ def unanswered_bye_failure(reason: str) -> ErrorInfo:
     return CallFailure.CALLEE_REJECTED.info(f"terminal: {reason}" if reason else "")
 
 
+def decline_failure(reason: str) -> ErrorInfo:
+    """A `decline`: busy (117) when its reason is "busy" (docs/signalling.md), else rejected
+    (115), with the terminal's words."""
+    if reason.strip().lower() == "busy":
+        return CallFailure.CALLEE_BUSY.info(f"terminal: {reason}")
+    return CallFailure.CALLEE_REJECTED.info(f"terminal: {reason}" if reason else "")
+
+
 def find_live_conference(runtime: ConferenceRuntime, access_code: str) -> Conference | None:
     for conf_id in runtime.conferences.ids():
         try:
@@ -168,12 +193,11 @@ class CallSession:
         self.call_id = call_id
         self.call = call
         self.media: SiteMedia = endpoint.engine.open_site(call)
-        self.pc = RTCPeerConnection(rtc_configuration())
-        self.connected = asyncio.Event()
+        self.pc = RTCPeerConnection(rtc_configuration(endpoint.engine.settings.ice_servers))
+        self.media_path = MediaPath(self.pc, self._media_path_down)
         self.closed = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.pc.on("track", self.media.receive)
-        self.pc.on("connectionstatechange", self._connection_changed)
 
     def spawn(self, work: Any, name: str) -> None:
         task = asyncio.create_task(self._guard(work), name=f"{name} {self.call_id}")
@@ -193,7 +217,10 @@ class CallSession:
             log.warning("call %s of %s failed: %r", self.call_id, self.endpoint.uri, error)
             if not self.closed:
                 self.endpoint.send(Error(BAD_SDP, f"call failed: {error}", self.call_id))
-            self.fail()
+            if isinstance(error, NoCommonCodec):
+                self.fail(CallFailure.CODEC_MISMATCH.info(str(error)))
+            else:
+                self.fail()
 
     # -- dial-out ---------------------------------------------------------------------
 
@@ -212,16 +239,17 @@ class CallSession:
         )
 
     async def answered(self, sdp: str) -> None:
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
+        self.call.media_path_pending(self._media_path_timed_out)
+        await apply_remote_description(self.pc, sdp, "answer")
         _take_negotiated_codecs(self.media, sdp)
         self._report_negotiated()
-        await self._media_flowing()
+        await self._media_path_up()
 
     # -- dial-in ----------------------------------------------------------------------
 
     async def accept_offer(self, sdp: str) -> None:
         pc, media = self.pc, self.media
-        await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        await apply_remote_description(pc, sdp, "offer")
         pc.addTrack(media.audio_out)
         pc.addTrack(media.video_out)
         self._tune_transceivers()
@@ -231,7 +259,8 @@ class CallSession:
         if self.closed:
             return
         self.endpoint.send(Joined(self.call_id, self.call.conf_id, pc.localDescription.sdp))
-        await self._media_flowing()
+        self.call.media_path_pending(self._media_path_timed_out)
+        await self._media_path_up()
 
     def _report_negotiated(self) -> None:
         """Tell the Call what its media settled on, for its call detail record: the codecs
@@ -245,12 +274,20 @@ class CallSession:
             rate_kbps=output.bitrate // 1000 if output else None,
         ))
 
-    async def _media_flowing(self) -> None:
-        """In conference = ICE and DTLS connected and the first frame decoded, either way."""
-        await self.connected.wait()
-        await self.media.first_media.wait()
+    async def _media_path_up(self) -> None:
+        """In conference = the media path up (ICE and DTLS connected), whether the terminal
+        sends media or only receives it."""
+        await self.media_path.up.wait()
         if not self.closed:
             self.call.answer(self.endpoint)
+
+    def _media_path_timed_out(self) -> ErrorInfo:
+        """The call's media timeout fired: why the path is not up (ICE or DTLS)."""
+        return self.media_path.failure(waited=self.call.media_timeout)
+
+    def _media_path_down(self, reason: ErrorInfo) -> None:
+        if not self.closed:
+            self.fail(reason)
 
     # -- both -------------------------------------------------------------------------
 
@@ -266,18 +303,13 @@ class CallSession:
                 disable_bitrate_estimation(transceiver.receiver)
                 release_frames_at_marker(transceiver.receiver)  # a frame interval sooner
 
-    def _connection_changed(self) -> None:
-        state = self.pc.connectionState
-        if state == "connected":
-            self.connected.set()
-        elif state in ("failed", "closed") and not self.closed:
-            self.fail()
-
-    def fail(self) -> None:
-        """The connection broke: a call not yet answered failed (network error), an answered
-        one was left by the terminal."""
+    def fail(self, reason: ErrorInfo | None = None) -> None:
+        """The call broke: one not yet in conference failed with `reason` (default: network
+        error), one in conference was left by the terminal (the reason its end reason)."""
         if self.call.state in (SiteCallState.CALLING, SiteCallState.RINGING):
-            self.call.reject(CallFailure.NETWORK_ERROR.info())
+            self.call.reject(reason or CallFailure.NETWORK_ERROR.info())
+        elif reason is not None:
+            self.call.hang_up_remote(f"media path lost: {reason.description}")
         else:
             self.call.hang_up_remote()
         self.close()
@@ -354,7 +386,7 @@ class WebRtcEndpoint:
             codecs = CallCodecs.of(self.capabilities, call.site.video_protocol,
                                    self.engine.settings.preferred_codec)
         except NoCommonCodec as mismatch:  # nothing to invite it with
-            call.reject(CallFailure.NETWORK_ERROR.info(str(mismatch)))
+            call.reject(CallFailure.CODEC_MISMATCH.info(str(mismatch)))
             return
         try:
             session = CallSession(self, uuid.uuid4().hex, call)
@@ -389,7 +421,7 @@ class WebRtcEndpoint:
     def on_decline(self, message: Decline) -> None:
         session = self._session(message.call_id)
         if session is not None:
-            session.call.reject(CallFailure.CALLEE_REJECTED.info(message.reason or ""))
+            session.call.reject(decline_failure(message.reason))
             session.close()
 
     def on_bye(self, message: Bye) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mcu.calls import Dialer, RegistryDialer
+from mcu.calls import DEFAULT_MEDIA_TIMEOUT, Dialer, RegistryDialer
 from mcu.cdr import CallRecords
 from mcu.clock import Clock
 from mcu.endpoints import EndpointRegistry
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 class ConferenceRuntime:
     """registry: the reachable terminals (signalling registers them); dialer: how calls are
     placed (default: offer them to the registered endpoint); call_timeout: seconds a call
-    may stay unanswered; speaker_hold: seconds a site must stay loudest to become the
+    may stay unanswered; media_timeout: seconds its media path (ICE, DTLS) has after the
+    answer; speaker_hold: seconds a site must stay loudest to become the
     speaker; call_records: where call detail records go (mcu/cdr.py)."""
 
     def __init__(
@@ -44,6 +45,7 @@ class ConferenceRuntime:
         registry: EndpointRegistry | None = None,
         dialer: Dialer | None = None,
         call_timeout: float = 30.0,
+        media_timeout: float = DEFAULT_MEDIA_TIMEOUT,
         speaker_hold: float = 0.0,
         call_records: CallRecords | None = None,
     ) -> None:
@@ -60,6 +62,7 @@ class ConferenceRuntime:
             call_timeout,
             clock,
             self.call_records,
+            media_timeout,
         )
         self.status = StatusQueries(self.conferences)
         self.control = ConferenceControl(self.conferences)

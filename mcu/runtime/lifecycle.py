@@ -7,7 +7,8 @@ everybody up).
 
 Calls: connectSitesEx / disconnectSitesEx place and clear calls through the Dialer
 (mcu/calls.py); a terminal dialling in is handed over by its endpoint (accept_dial_in).
-A call not answered within call_timeout (loop time) fails. When a site's call ends, the
+A call not answered within call_timeout (loop time) fails; once answered, its media path
+has media_timeout to come up (the endpoint starts that clock: Call.media_path_pending). When a site's call ends, the
 roles and choices that need it joined (chair, floor, broadcast, presentation, speaker,
 video sources watching it) end with it, each with its event. Every call that ends writes
 its call detail record (mcu/cdr.py): placed and answered on the runtime's clock, the media
@@ -20,7 +21,7 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 
-from mcu.calls import Call, CallFailure, Dialer
+from mcu.calls import DEFAULT_MEDIA_TIMEOUT, Call, CallFailure, Dialer
 from mcu.cdr import CallEnd, CallRecords, CallTimes, Direction, MultiPointRecord, NegotiatedMedia
 from mcu.clock import Clock
 from mcu.endpoints import Endpoint
@@ -51,13 +52,15 @@ class Lifecycle:
         call_timeout: float,
         clock: Clock,
         records: CallRecords,
+        media_timeout: float = DEFAULT_MEDIA_TIMEOUT,
     ) -> None:
-        if call_timeout <= 0:
-            raise ValueError("call_timeout must be positive")
+        if call_timeout <= 0 or media_timeout <= 0:
+            raise ValueError("call_timeout and media_timeout must be positive")
         self.conferences = conferences
         self.events = conferences.events
         self.dialer = dialer
         self.call_timeout = call_timeout
+        self.media_timeout = media_timeout
         self.clock = clock
         self.records = records
 
@@ -134,27 +137,28 @@ class Lifecycle:
     def accept_dial_in(self, conf_id: str, endpoint: Endpoint) -> Call:
         """A terminal calls in (dialingMode 1, or any booked site dialling the conference):
         its endpoint (a WebRtcEndpoint, on the terminal's `join`) hands itself over. The site
-        is CALLING until the endpoint answers the call (its media flows); past the call
-        timeout it fails (116)."""
+        is CALLING until its media path is up (the endpoint answers the call). The MCU
+        answers the offer at once; one it could not answer within the call timeout fails
+        (116), after its answer the media timeout applies (Call.media_path_pending)."""
         live = self.conferences.running(conf_id)
         site = live.sites.get(endpoint.uri)
         if site is None:
             raise DomainError(Fault.SITE_NOT_IN_CONFERENCE, endpoint.uri)
         if site.call is not None and site.call.active:
             raise DomainError(Fault.SITE_ALREADY_IN_CONFERENCE, endpoint.uri)
-        call = Call(live.conf_id, site.spec, self._call_changed)
+        call = Call(live.conf_id, site.spec, self._call_changed, self.media_timeout)
         call.endpoint = endpoint
         call.direction = Direction.DIAL_IN
         call.placed_at = self.clock.now()
         site.call = call
         site.last_failure = None
         self.events.emit(SiteCallStateChanged(live.conf_id, site.uri, call.state))
-        call.start_timeout(self.call_timeout,
-                           CallFailure.NETWORK_ERROR.info("dial-in: no media before the timeout"))
+        call.start_timeout(self.call_timeout, CallFailure.NETWORK_ERROR.info(
+            "dial-in: the MCU did not answer the offer before the call timeout"))
         return call
 
     def _dial(self, live: LiveConference, site: LiveSite) -> None:
-        call = Call(live.conf_id, site.spec, self._call_changed)
+        call = Call(live.conf_id, site.spec, self._call_changed, self.media_timeout)
         call.placed_at = self.clock.now()
         site.call = call
         site.last_failure = None
