@@ -21,6 +21,10 @@ For G.722 or G.711 the track hands aiortc frames to encode (cheap codecs; the le
 computation is rtc/audio_level.py's, installed at process start by rtc/aiortc_hooks.py).
 
 Every video frame's send time is written to a SendLog with its frame index.
+
+Colour: the scene is drawn in sRGB and turned into YCbCr by the convention of rtc/colour.py
+(BT.601 matrix, TV range), and the encoder states it (H.264: SPS VUI colour description;
+VP8: its colour-space bit, BT.601), as the MCU's encoders do.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from rtc.colour import CONVENTION, bgr_picture
 from terminals.scene import CameraScene
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
 from terminals.speech import SAMPLE_RATE, SpeechSynth
@@ -109,6 +114,7 @@ def encode_loop(scene: CameraScene, codec: str, video_format: VideoFormat,
     context.bit_rate = video_format.bitrate
     context.gop_size = keyframe_interval
     context.options = dict(options)
+    CONVENTION.apply_to(context)
     packets: list[bytes] = []
     keyframes: list[int] = []
 
@@ -119,8 +125,7 @@ def encode_loop(scene: CameraScene, codec: str, video_format: VideoFormat,
             packets.append(bytes(packet))
 
     for index in range(scene.loop_frames):
-        frame = av.VideoFrame.from_ndarray(scene.frame(index), format="bgr24").reformat(
-            format="yuv420p")
+        frame = bgr_picture(scene.frame(index))
         frame.pts = index
         frame.time_base = context.time_base
         # Every keyframe_interval-th frame is forced to be a keyframe so the loop's keyframes

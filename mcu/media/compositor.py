@@ -21,6 +21,13 @@ Why it is fast:
   private tile and re-blitted when the pane under them was redrawn, so they
   are not re-scaled for that.
 The compositor only reads the layout table: no mode is special-cased.
+
+Colour: the output picture follows the convention of rtc/colour.py (BT.601 matrix, TV range,
+at every size; tagged on the output frame): the fills below are its code values, and the
+scalers (libyuv, OpenCV) move code values without changing matrix or range. A source frame
+that states another matrix or range (a browser's BT.709 camera, a full-range picture) is
+converted once per new frame before it is scaled; a source that matches or states nothing
+is scaled as it is, with no conversion.
 """
 
 from __future__ import annotations
@@ -43,10 +50,12 @@ from mcu.layouts import (
     pixel_rects,
 )
 from mcu.media.scaler import I420Region, Scaler, best_scaler
+from rtc.colour import CONVENTION, to_convention
 
 YUV = tuple[int, int, int]
 
-# BT.601 limited range, which is what the encoders expect.
+# Code values in the colour convention (BT.601, TV range; rtc/colour.py), which is what the
+# encoders state.
 BLACK: YUV = (16, 128, 128)
 PLACEHOLDER_GREY: YUV = (48, 128, 128)
 BORDER_GREY: YUV = (128, 128, 128)
@@ -54,7 +63,7 @@ SPEAKING_YELLOW: YUV = (210, 16, 146)
 LABEL_BOX: YUV = (32, 128, 128)
 LABEL_TEXT_Y = 235
 
-# Pixel formats laid out as I420 (yuvj420p differs only in range).
+# Pixel formats laid out as I420 (yuvj420p, full range, is converted by to_convention first).
 _I420_FORMATS = frozenset({"yuv420p", "yuvj420p"})
 
 
@@ -229,6 +238,7 @@ class Compositor:
         pixel_rects(layout_mode(layout), width, height)  # refuse odd or tiny sizes now
         self.width, self.height = width, height
         self.output = av.VideoFrame(width, height, "yuv420p")
+        CONVENTION.tag(self.output)
         self._canvas = _Canvas(I420Region.of_frame(self.output))
         self._scaler = scaler if scaler is not None else best_scaler()
         self._tiles = _TileCache()
@@ -350,7 +360,7 @@ class Compositor:
             target.copy_from(self._tiles.placeholder(rect.w, rect.h, style))
             pane.drawn_dst = None
         else:
-            picture = frame
+            picture = to_convention(frame)  # the frame itself unless it states another colour
             if picture.format.name not in _I420_FORMATS:
                 picture = picture.reformat(format="yuv420p")
             source = I420Region.of_frame(picture)

@@ -22,6 +22,7 @@ import numpy as np
 from mcu.layouts import LAYOUT_MODES, LayoutMode, pixel_rects
 from mcu.media.compositor import Compositor, CompositorStyle
 from mcu.reference import LAYOUT_ICONS
+from rtc.colour import bgr_picture
 
 DEFAULT_REFERENCE_DIR = LAYOUT_ICONS
 SAMPLE_SOURCE_SIZE = (1280, 720)
@@ -81,7 +82,7 @@ def sample_source(index: int) -> av.VideoFrame:
     bgr = (base * (0.65 + 0.35 * ramp)).clip(0, 255).astype(np.uint8)
     cv2.rectangle(bgr, (6, 6), (width - 7, height - 7), (250, 250, 250), 6)
     cv2.circle(bgr, (width // 2, height // 2), height // 4, (60, 60, 60), 8)
-    return av.VideoFrame.from_ndarray(bgr, format="bgr24").reformat(format="yuv420p")
+    return bgr_picture(bgr)  # in the colour convention, as a terminal's camera
 
 
 def render_mode(mode: LayoutMode, size: tuple[int, int], sources: dict[str, av.VideoFrame]) -> np.ndarray:

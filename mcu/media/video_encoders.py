@@ -3,6 +3,10 @@
 Codecs register themselves in ENCODERS by the name the SDP negotiates (H264, VP8), so the
 encoder group never branches on a codec. Both encoders are configured for live video: no
 B-frames, no lookahead, keyframes only on request (and a long safety interval).
+Every encoder states the colour of what it encodes (`state_colour_description`): the one
+convention of rtc/colour.py (sRGB primaries and transfer, BT.601 matrix, TV range) at every
+size, written by libx264 into the SPS VUI; a VP8 key frame can only say "BT.601" (its one
+colour-space bit, which libvpx always writes as 0), which is the convention's matrix.
 An encoder is used from one worker thread at a time; PyAV releases the GIL while encoding.
 """
 
@@ -17,6 +21,7 @@ from typing import Protocol
 import av
 
 from mcu.media.output_format import H264, VP8, OutputFormat
+from rtc.colour import CONVENTION
 
 VIDEO_CLOCK = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
@@ -55,6 +60,7 @@ class _PyAvEncoder(ABC):
         context.bit_rate = output.bitrate
         context.gop_size = output.fps * SAFETY_KEYFRAME_SECONDS
         context.thread_count = tuning.threads
+        state_colour_description(context)
         self._configure(context, output, tuning)
         self._context: av.VideoCodecContext | None = context
 
@@ -79,6 +85,15 @@ class _PyAvEncoder(ABC):
 
     def close(self) -> None:
         self._context = None
+
+
+def state_colour_description(context: av.VideoCodecContext) -> None:
+    """The colour description of the composed pictures (rtc/colour.py CONVENTION): libx264
+    writes colour_primaries, transfer_characteristics, matrix_coefficients and
+    video_full_range_flag into the VUI of every SPS. FFmpeg's libvpx wrapper passes the
+    description on for VP9 only; VP8's bitstream has no field for it beyond the colour-space
+    bit (BT.601), so for VP8 this is the stream's metadata alone."""
+    CONVENTION.apply_to(context)
 
 
 class X264Encoder(_PyAvEncoder):
