@@ -69,3 +69,13 @@ def negotiated_codec(sdp: str, kind: Kind) -> str | None:
                 if name != "RTX":
                     return name
     return None
+
+
+def offered_codec_names(sdp: str, kind: Kind) -> list[str]:
+    """The codecs the first `kind` section of an SDP lists, by RTP name, once each, in its
+    order, RTX left out: what an offer proposes."""
+    for media in SessionDescription.parse(sdp).media:
+        if media.kind == kind:
+            names = [rtp_name(codec) for codec in media.rtp.codecs]
+            return [name for name in dict.fromkeys(names) if name != "RTX"]
+    return []

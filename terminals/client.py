@@ -74,6 +74,7 @@ from terminals.media_sources import (
     EncodedVideoTrack,
     SpeechTrack,
     VideoFormat,
+    describe_streams,
     encode_loop,
 )
 from terminals.receiver import AudioReceiver, PaneStatus, VideoReceiver, VideoStats
@@ -179,6 +180,9 @@ class SimulatedTerminal:
         self._keyframe_requests_before = 0
         self.call_ended = asyncio.Event()
         self.call_started = asyncio.Event()
+        # The SDPs of the latest call: ours (offer or answer) and the other side's.
+        self.sdp_sent: str | None = None
+        self.sdp_received: str | None = None
 
     @property
     def decode_video(self) -> bool:
@@ -344,7 +348,8 @@ class SimulatedTerminal:
         call.conf_id = invite.conf_id
         try:
             await call.pc.setRemoteDescription(RTCSessionDescription(invite.sdp, "offer"))
-            await call.pc.setLocalDescription(await call.pc.createAnswer())
+            await self._set_local(call, await call.pc.createAnswer())
+            self.sdp_received = invite.sdp
             await self._start_sending(call, call.pc.localDescription.sdp)
         except Exception as error:  # a bad offer must not kill the terminal
             log.warning("%s: cannot answer: %s", self.uri, error)
@@ -387,7 +392,7 @@ class SimulatedTerminal:
         call_id = uuid.uuid4().hex
         self.state = CallState.CONNECTING
         call = await self._new_call(call_id)
-        await call.pc.setLocalDescription(await call.pc.createOffer())
+        await self._set_local(call, await call.pc.createOffer())
         self._joining_call_id = call_id
         self._pending_join = asyncio.get_running_loop().create_future()
         await self._send(request(call_id, call.pc.localDescription.sdp))
@@ -405,7 +410,14 @@ class SimulatedTerminal:
             raise CallRefused(detail)
         return call, reply
 
+    async def _set_local(self, call: _Call, description: RTCSessionDescription) -> None:
+        """Apply our offer or answer, stating the level and size of the video we send."""
+        sdp = describe_streams(description.sdp, self.video_format)
+        await call.pc.setLocalDescription(RTCSessionDescription(sdp, description.type))
+        self.sdp_sent = call.pc.localDescription.sdp
+
     async def _accept_answer(self, call: _Call, sdp: str) -> None:
+        self.sdp_received = sdp
         await call.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         await self._start_sending(call, sdp)
 

@@ -26,6 +26,7 @@ from typing import Any
 from aiortc import RTCRtpReceiver
 
 from rtc.aiortc_hooks import replace_decoder_queue
+from rtc.h264_sps import Sps, find_sps
 
 _H264_START_CODE = b"\x00\x00\x01"  # the 4-byte form ends with it too
 _H264_IDR = 5
@@ -40,6 +41,7 @@ class FrameCountingQueue(queue.Queue):
         self.decode = decode
         self.frames_received = 0
         self.keyframes_received = 0
+        self.sps: Sps | None = None  # of the latest H.264 keyframe: what the sender states
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is not None:  # None tells the decoder thread to end: always forwarded
@@ -47,6 +49,8 @@ class FrameCountingQueue(queue.Queue):
             self.frames_received += 1
             if is_keyframe(codec.name, encoded_frame.data):
                 self.keyframes_received += 1
+                if codec.name == "H264":
+                    self.sps = find_sps(encoded_frame.data) or self.sps
             if not self.decode:
                 return
         super().put(item, block, timeout)
@@ -102,3 +106,8 @@ class CountsOverCalls:
     def keyframes_received(self) -> int:
         current = self.current
         return self._keyframes_before + (current.keyframes_received if current else 0)
+
+    @property
+    def sps(self) -> Sps | None:
+        """The SPS of the latest H.264 keyframe of the current call."""
+        return self.current.sps if self.current else None

@@ -1,8 +1,8 @@
 """A terminal's camera and microphone as aiortc tracks, cheap enough for 16 per process.
 
 Video is encoded once: the scene's loop (64 frames by default) goes through libx264
-(ultrafast, zerolatency, constrained baseline, as WebRTC's H.264 profile-level-id 42e01f
-asks) or libvpx (VP8, realtime) at start, and the track hands aiortc the packets in a loop:
+(ultrafast, zerolatency, constrained baseline at the level its format needs, the level its
+SDP states: `describe_streams`) or libvpx (VP8, realtime) at start, and the track hands aiortc the packets in a loop:
 aiortc's RTCRtpSender only packetizes an av.Packet (`encoder.pack`), it does not encode it.
 So a sending terminal costs a few percent of a core at 720p30, not an encoder.
 
@@ -37,8 +37,11 @@ from dataclasses import dataclass
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import SessionDescription
 
+from rtc.codec_preferences import rtp_name
 from rtc.colour import CONVENTION, bgr_picture
+from rtc.h264_levels import H264Profile, Level, level_for, macroblocks
 from terminals.scene import CameraScene
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
 from terminals.speech import SAMPLE_RATE, SpeechSynth
@@ -56,7 +59,6 @@ _ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
         "preset": "ultrafast",
         "tune": "zerolatency",
         "profile": "baseline",
-        "level": "31",
         "forced-idr": "1",
     }),
     "VP8": ("libvpx", {
@@ -67,6 +69,7 @@ _ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
     }),
 }
 SUPPORTED_VIDEO_CODECS = tuple(_ENCODERS)
+TERMINAL_H264_PROFILE = H264Profile.CONSTRAINED_BASELINE  # libx264 ultrafast baseline
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,38 @@ class VideoFormat:
 
 
 DEFAULT_VIDEO_FORMAT = VideoFormat()
+
+
+def h264_level(video_format: VideoFormat) -> Level:
+    """The H.264 level the terminal's video needs (and states in its SDP)."""
+    return level_for(video_format.width, video_format.height, video_format.fps,
+                     video_format.bitrate, TERMINAL_H264_PROFILE)
+
+
+def level_options(codec: str, video_format: VideoFormat) -> dict[str, str]:
+    """libx264 options that keep the loop within its level (none for VP8)."""
+    if codec != "H264":
+        return {}
+    rate_kbps = max(1, video_format.bitrate // 1000)
+    return {"x264-params": f"level={h264_level(video_format).name}:vbv-maxrate={rate_kbps}"
+                           f":vbv-bufsize={rate_kbps}"}
+
+
+def describe_streams(sdp: str, video_format: VideoFormat) -> str:
+    """The terminal's own SDP stating what it sends: every H.264 payload type's level is its
+    format's (each keeps its profile; the loop is Constrained Baseline, which all of them
+    can carry), VP8's max-fs and max-fr its format's."""
+    level = h264_level(video_format)
+    description = SessionDescription.parse(sdp)
+    for media in description.media:
+        for codec in media.rtp.codecs if media.kind == "video" else []:
+            if rtp_name(codec) == "H264":
+                profile = str(codec.parameters.get("profile-level-id", "42e01f"))
+                codec.parameters["profile-level-id"] = f"{profile[:4]}{level.idc:02x}"
+            elif rtp_name(codec) == "VP8":
+                mb_w, mb_h = macroblocks(video_format.width, video_format.height)
+                codec.parameters.update({"max-fs": mb_w * mb_h, "max-fr": video_format.fps})
+    return str(description)
 
 
 @dataclass(frozen=True)
@@ -113,7 +148,7 @@ def encode_loop(scene: CameraScene, codec: str, video_format: VideoFormat,
     context.framerate = fractions.Fraction(video_format.fps, 1)
     context.bit_rate = video_format.bitrate
     context.gop_size = keyframe_interval
-    context.options = dict(options)
+    context.options = {**options, **level_options(codec, video_format)}
     CONVENTION.apply_to(context)
     packets: list[bytes] = []
     keyframes: list[int] = []

@@ -31,6 +31,7 @@ import numpy as np
 from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from rtc.h264_sps import Sps
 from terminals.frame_counter import CountsOverCalls
 from terminals.marker import MarkerReading, Rect, read_marker
 from terminals.send_log import SendLog
@@ -100,6 +101,11 @@ class VideoReceiver:
     @property
     def keyframes_received(self) -> int:
         return self._counts.keyframes_received
+
+    @property
+    def received_sps(self) -> Sps | None:
+        """The SPS of the latest H.264 keyframe received in this call (None for VP8)."""
+        return self._counts.sps
 
     async def consume(self, track: MediaStreamTrack) -> None:
         try:

@@ -153,10 +153,12 @@ def test_the_mcus_h264_states_the_convention_and_decodes_to_the_intended_colours
                                            OutputFormat(H264, width, height, 30, 2_000_000))
     sps = find_sps(key_frame)
     assert sps is not None and (sps.width, sps.height) == (width, height)
-    assert sps.video_signal_type_present and sps.colour_description_present
-    assert (sps.colour_primaries, sps.transfer_characteristics, sps.matrix_coefficients) == (
+    signal = sps.video_signal
+    assert signal is not None and signal.colour_primaries is not None
+    assert (signal.colour_primaries, signal.transfer_characteristics,
+            signal.matrix_coefficients) == (
         CONVENTION.primaries, CONVENTION.transfer, CONVENTION.matrix) == (1, 13, 6)
-    assert sps.video_full_range is CONVENTION.full_range is False
+    assert signal.full_range is CONVENTION.full_range is False
     # the decoder hands on what the VUI says
     assert (decoded.colorspace, decoded.color_range) == (6, 1)
     assert (decoded.color_primaries, decoded.color_trc) == (1, 13)
@@ -222,9 +224,10 @@ def test_a_terminals_camera_loop_states_the_convention_and_keeps_the_site_colour
     loop = encode_loop(scene, codec, SentVideo(width, height, 15, 800_000), keyframe_interval=4)
     if codec == H264:
         sps = find_sps(loop.packets[0])
-        assert sps is not None
-        assert (sps.colour_primaries, sps.transfer_characteristics, sps.matrix_coefficients,
-                sps.video_full_range) == (1, 13, 6, False)
+        assert sps is not None and sps.video_signal is not None
+        signal = sps.video_signal
+        assert (signal.colour_primaries, signal.transfer_characteristics,
+                signal.matrix_coefficients, signal.full_range) == (1, 13, 6, False)
     else:
         assert parse_key_frame(loop.packets[0]).color_space == 0
     decoder = av.CodecContext.create({H264: "h264", VP8: "vp8"}[codec], "r")

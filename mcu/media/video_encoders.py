@@ -21,6 +21,7 @@ from typing import Protocol
 import av
 
 from mcu.media.output_format import H264, VP8, OutputFormat
+from mcu.media.stream_limits import x264_level_params
 from rtc.colour import CONVENTION
 
 VIDEO_CLOCK = 90_000
@@ -102,12 +103,13 @@ class X264Encoder(_PyAvEncoder):
     def _configure(self, context: av.VideoCodecContext, output: OutputFormat,
                    tuning: EncoderTuning) -> None:
         context.max_b_frames = 0
-        context.profile = "Baseline"  # what aiortc and browsers offer (profile-level-id 42e01f)
+        context.profile = "Baseline"  # Constrained Baseline: what aiortc and browsers offer
         context.options = {
             "preset": tuning.x264_preset,
             "tune": "zerolatency",
-            # SPS/PPS before every keyframe: a receiver may join at any keyframe.
-            "x264-params": "repeat-headers=1",
+            # SPS/PPS before every keyframe: a receiver may join at any keyframe. The level
+            # and VBV the SDP states (mcu/media/stream_limits.py).
+            "x264-params": ":".join(["repeat-headers=1", *x264_level_params(output)]),
         }
 
 

@@ -46,8 +46,9 @@ from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
 from mcu.media.engine import MediaEngine
 from mcu.media.media_path import MediaPath
-from mcu.media.output_format import H264, VIDEO_CODECS
+from mcu.media.output_format import H264, VIDEO_CODECS, output_format_for
 from mcu.media.site_media import SiteMedia
+from mcu.media.stream_limits import describe_streams
 from mcu.model import (
     Conference,
     DirectorySite,
@@ -65,9 +66,11 @@ from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.codec_preferences import (
     codec_preferences,
     negotiated_codec,
+    offered_codec_names,
     rtp_name,
     supported_codec_names,
 )
+from rtc.h264_levels import ProfileLevelId
 from rtc.ice import rtc_configuration
 from rtc.jitter_buffer import release_frames_at_marker
 from rtc.signalling import (
@@ -93,6 +96,7 @@ WRONG_PASSWORD = "wrong_password"
 DIAL_IN_REFUSED = "dial_in_refused"
 NO_CAPACITY = "no_capacity"  # an ad-hoc conference could not start or grow: MCU capacity
 BAD_SDP = "bad_sdp"
+CODEC_MISMATCH = "codec_mismatch"  # dial-in: the offer has no codec the booking allows
 
 Send = Callable[[Message], None]
 
@@ -110,15 +114,21 @@ def _take_negotiated_codecs(media: SiteMedia, sdp: str) -> None:
 
 
 def video_codec_order(protocol: VideoProtocol | None, offered: Iterable[str], preferred: str) -> list[str]:
-    """Video codecs to offer, best first: the booked videoProtocol if H.264, else the MCU's
-    preference, if the terminal declared it, then whatever else it declared that the MCU
-    encodes. Empty when it declared none of those."""
-    first = H264 if protocol in (VideoProtocol.H264, VideoProtocol.H264_HP) else preferred
+    """Video codecs to offer or accept, best first (docs/signalling.md, "Codec choice"):
+    booked videoProtocol H.264 or H.264 HP: H.264 only; otherwise (auto, or a protocol the
+    MCU does not send: H.261, H.263, H.265) the MCU's preference if the terminal has it, then
+    whatever else of the terminal's the MCU encodes, in the terminal's order. Empty when
+    nothing fits (for an H.264 booking: the terminal has no H.264)."""
     declared = [name for codec in offered
                 for name in [rtp_name(c) for c in codec_preferences("video", [codec])]
                 if name in VIDEO_CODECS]
-    order = [first] if first in declared else []
+    if protocol in H264_BOOKINGS:
+        return [H264] if H264 in declared else []
+    order = [preferred] if preferred in declared else []
     return order + [codec for codec in dict.fromkeys(declared) if codec not in order]
+
+
+H264_BOOKINGS = (VideoProtocol.H264, VideoProtocol.H264_HP)
 
 
 class NoCommonCodec(Exception):
@@ -135,27 +145,53 @@ async def apply_remote_description(pc: RTCPeerConnection, sdp: str, kind: str) -
         raise NoCommonCodec(f"no common codec in the terminal's {kind}: {error}") from None
 
 
+def _mcu_video_codecs(order: list[str]) -> list[RTCRtpCodecCapability]:
+    """aiortc's capabilities for `order`: H.264 only in Constrained Baseline, the profile the
+    MCU sends (aiortc also lists plain Baseline, 42001f)."""
+    return [codec for codec in codec_preferences("video", order)
+            if rtp_name(codec) != H264
+            or ProfileLevelId.parse(str(codec.parameters["profile-level-id"])).constrained_baseline]
+
+
 @dataclass(frozen=True)
 class CallCodecs:
-    """What the MCU offers a terminal, in order of preference."""
+    """What the MCU offers a terminal, or accepts of its offer, in order of preference."""
 
     audio: list[RTCRtpCodecCapability]
     video: list[RTCRtpCodecCapability]
 
     @classmethod
     def of(cls, capabilities: Capabilities, protocol: VideoProtocol | None,
-           preferred_video: str) -> CallCodecs:
-        audio = codec_preferences("audio", capabilities.audio_codecs)
+           preferred_video: str, offer: str | None = None) -> CallCodecs:
+        """The terminal's registered codecs (those of its `offer` too, on dial-in), audio in
+        its registered order, video by video_codec_order; NoCommonCodec when a kind has none."""
+        audio_names = list(capabilities.audio_codecs)
+        video_names = list(capabilities.video_codecs)
+        if offer is not None:
+            offered_audio = set(offered_codec_names(offer, "audio"))
+            offered_video = set(offered_codec_names(offer, "video"))
+            audio_names = [name for name in audio_names
+                           if {rtp_name(c) for c in codec_preferences("audio", [name])}
+                           & offered_audio]
+            video_names = [name for name in video_names
+                           if {rtp_name(c) for c in codec_preferences("video", [name])}
+                           & offered_video]
+        audio = codec_preferences("audio", audio_names)
         if not audio:
             raise NoCommonCodec(
-                f"no common audio codec: the terminal declares {capabilities.audio_codecs}, "
-                f"the MCU has {supported_codec_names('audio')}")
-        video_order = video_codec_order(protocol, capabilities.video_codecs, preferred_video)
+                f"codec mismatch: no common audio codec: the terminal registered "
+                f"{capabilities.audio_codecs}"
+                + (f" and offers {offered_codec_names(offer, 'audio')}" if offer else "")
+                + f", the MCU has {supported_codec_names('audio')}")
+        video_order = video_codec_order(protocol, video_names, preferred_video)
         if not video_order:
+            booked = "booked H.264, " if protocol in H264_BOOKINGS else ""
             raise NoCommonCodec(
-                f"no common video codec: the terminal declares {capabilities.video_codecs}, "
-                f"the MCU has {sorted(VIDEO_CODECS)}")
-        return cls(audio, codec_preferences("video", video_order))
+                f"codec mismatch: {booked}no common video codec: the terminal registered "
+                f"{capabilities.video_codecs}"
+                + (f" and offers {offered_codec_names(offer, 'video')}" if offer else "")
+                + f", the MCU sends {list(VIDEO_CODECS)}")
+        return cls(audio, _mcu_video_codecs(video_order))
 
 
 def unanswered_bye_failure(reason: str) -> ErrorInfo:
@@ -231,7 +267,8 @@ class CallSession:
         video = pc.addTransceiver(media.video_out, direction="sendrecv")
         video.setCodecPreferences(codecs.video)
         self._tune_transceivers()
-        await pc.setLocalDescription(await pc.createOffer())
+        offer = await pc.createOffer()
+        await pc.setLocalDescription(RTCSessionDescription(self._describe(offer.sdp), "offer"))
         if self.closed:
             return
         self.endpoint.send(
@@ -248,12 +285,27 @@ class CallSession:
     # -- dial-in ----------------------------------------------------------------------
 
     async def accept_offer(self, sdp: str) -> None:
+        """Answer the terminal's offer with the codecs of docs/signalling.md's "Codec choice"
+        (its registered ones, in the booking's order); none: refused, `codec_mismatch`."""
         pc, media = self.pc, self.media
+        try:
+            codecs = CallCodecs.of(self.endpoint.capabilities, self.call.site.video_protocol,
+                                   self.endpoint.engine.settings.preferred_codec, offer=sdp)
+        except NoCommonCodec as mismatch:
+            self.endpoint.send(Error(CODEC_MISMATCH, str(mismatch), self.call_id))
+            self.call.reject(CallFailure.CODEC_MISMATCH.info(str(mismatch)))
+            self.close()
+            return
+        # The transceivers exist before the offer is applied, so their preferences (not the
+        # offer's order) choose the answer's codecs.
+        audio = pc.addTransceiver(media.audio_out, direction="sendrecv")
+        audio.setCodecPreferences(codecs.audio)
+        video = pc.addTransceiver(media.video_out, direction="sendrecv")
+        video.setCodecPreferences(codecs.video)
         await apply_remote_description(pc, sdp, "offer")
-        pc.addTrack(media.audio_out)
-        pc.addTrack(media.video_out)
         self._tune_transceivers()
-        await pc.setLocalDescription(await pc.createAnswer())
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(RTCSessionDescription(self._describe(answer.sdp), "answer"))
         _take_negotiated_codecs(media, pc.localDescription.sdp)
         self._report_negotiated()
         if self.closed:
@@ -261,6 +313,17 @@ class CallSession:
         self.endpoint.send(Joined(self.call_id, self.call.conf_id, pc.localDescription.sdp))
         self.call.media_path_pending(self._media_path_timed_out)
         await self._media_path_up()
+
+    def _describe(self, sdp: str) -> str:
+        """The MCU's SDP with the fmtp of what it sends this site (mcu/media/stream_limits.py):
+        the H.264 level of its booked format, VP8's max-fs/max-fr, Opus's parameters."""
+        conference = self.endpoint.engine.conferences.get(self.call.conf_id)
+        if conference is None:
+            return sdp
+        output = output_format_for(self.media.spec, H264,
+                                   conference_rate=conference.conference_rate,
+                                   default_format=conference.default_format)
+        return describe_streams(sdp, output)
 
     def _report_negotiated(self) -> None:
         """Tell the Call what its media settled on, for its call detail record: the codecs
