@@ -1,5 +1,6 @@
 """The aiohttp application: SOAP endpoints (POST) and their WSDL (GET ?wsdl), and the
-terminals' signalling WebSocket when a runtime is given.
+terminals' signalling WebSocket and the browser terminal's page (/terminal) when a runtime
+is given.
 
 `build_app` puts settings, scheduler, runtime and clock into one `Gateway` that every
 service method reaches through `request_context(ctx).gateway`. The process that opens the
@@ -22,6 +23,7 @@ from gateway.services import ENDPOINTS, Endpoint, all_services
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
 from gateway.signalling import install_signalling
+from gateway.terminal_page import install_terminal_page
 from gateway.soap import (
     SESSION_COOKIE,
     SoapAnswer,
@@ -108,6 +110,7 @@ def build_app(
     if runtime is not None:
         install_signalling(app, runtime, settings.media_address,
                            MediaSettings(mixed_speakers=settings.mixed_speakers))
+        install_terminal_page(app)  # the browser terminal, same origin as /signalling
     return app
 
 
