@@ -23,7 +23,6 @@ from gateway.services import ENDPOINTS, Endpoint, all_services
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
 from gateway.signalling import install_signalling
-from gateway.terminal_page import install_terminal_page
 from gateway.soap import (
     SESSION_COOKIE,
     SoapAnswer,
@@ -35,6 +34,7 @@ from gateway.soap import (
     soap_version_of,
 )
 from gateway.soap import RequestContext as SoapRequestContext
+from gateway.terminal_page import install_terminal_page
 from mcu.adhoc import AdhocConferences
 from mcu.clock import Clock, SystemClock
 from mcu.mcus import Mcu, McuPool, McuStatus, McuType, ResourceKind

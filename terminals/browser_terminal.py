@@ -23,6 +23,7 @@ import base64
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,8 +123,10 @@ def band_colour(picture: np.ndarray, rect: Rect) -> tuple[float, float, float]:
     that are not black; the band is its top ninth (terminals/scene.py), sampled in the middle
     of its height, left of the site name written at its centre."""
     height, width = picture.shape[:2]
-    x, y, w, h = (float(v) for v in (rect if isinstance(rect, tuple | list)
-                                     else (rect.x, rect.y, rect.w, rect.h)))
+    if isinstance(rect, Sequence):
+        x, y, w, h = (float(v) for v in rect)
+    else:
+        x, y, w, h = float(rect.x), float(rect.y), float(rect.w), float(rect.h)
     x0, y0 = int(width * x), int(height * y)
     pane = picture[y0 : int(height * (y + h)), x0 : int(width * (x + w))]
     luma = cv2.cvtColor(pane, cv2.COLOR_BGR2GRAY)
@@ -232,7 +235,7 @@ class BrowserTerminal:
         data = base64.b64decode(url.split(",", 1)[1])
         return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
-    async def read_panes(self, rects: list[Rect]) -> list[MarkerReading | None]:
+    async def read_panes(self, rects: Sequence[Rect]) -> list[MarkerReading | None]:
         """The site marker read in each pane of the picture shown now."""
         picture = await self.picture()
         if picture is None:

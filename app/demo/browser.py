@@ -1,0 +1,75 @@
+"""The demo's browser terminal (`mcu-sim demo --browser`): Debian's Chromium on the MCU's
+/terminal page (terminals/browser_terminal.py), booked as a fifth site that joins after the
+four simulated ones (so the automatic CP assignment keeps showing those four), camera on
+(a Y4M of its own scene), microphone off (its beep would compete with the talkers the
+voice-switching step compares).
+
+What report.json says of it (`"browser"`): the codec, size and rate it decodes (getStats),
+the site read in each pane of its picture, and the largest colour error (delta E, CIE76) of
+the panes' site colour bands against what those sites sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from terminals.browser_terminal import (
+    BrowserTerminal,
+    ChromiumBrowser,
+    band_colour,
+    delta_e76,
+    expected_band_colour,
+    write_camera_y4m,
+)
+from terminals.marker import Rect
+
+BROWSER_SITE_INDEX = 8  # its camera's marker: apart from the simulated sites 0..3
+BROWSER_URI = "01019908"
+BROWSER_NAME = "Browser"
+
+
+@dataclass
+class BrowserSite:
+    browser: ChromiumBrowser
+    terminal: BrowserTerminal
+    uri: str = BROWSER_URI
+    name: str = BROWSER_NAME
+
+
+@contextlib.asynccontextmanager
+async def browser_site(base_url: str, scratch: Path, codec: str = "VP8"
+                       ) -> AsyncIterator[BrowserSite]:
+    # 15 fps: Chromium's encoder and decoder share the 2 cores with the MCU and four terminals
+    camera = write_camera_y4m(scratch / "browser-camera.y4m", BROWSER_SITE_INDEX, BROWSER_NAME,
+                              fps=15)
+    async with ChromiumBrowser(camera) as browser:
+        terminal = await browser.terminal(base_url, BROWSER_URI, name=BROWSER_NAME,
+                                          codecs=codec, mic=0)
+        yield BrowserSite(browser, terminal)
+
+
+async def browser_record(terminal: BrowserTerminal, rects: Sequence[Rect],
+                         uri_of_index: dict[int, str]) -> dict[str, Any]:
+    """report.json's "browser": what the page decodes now."""
+    stats = await terminal.video_stats()
+    picture = await terminal.picture()
+    readings = await terminal.read_panes(rects)
+    errors = [
+        delta_e76(band_colour(picture, rect), expected_band_colour(reading.site_index))
+        for reading, rect in zip(readings, rects, strict=True)
+        if picture is not None and reading is not None
+    ]
+    return {
+        "uri": terminal.uri,
+        "codec": stats.codec if stats else None,
+        "width": stats.width if stats else 0,
+        "height": stats.height if stats else 0,
+        "fps": round(stats.fps, 1) if stats else 0.0,
+        "panes": [uri_of_index.get(r.site_index, f"site {r.site_index}") if r else None
+                  for r in readings],
+        "colour_delta_e_max": round(max(errors), 2) if errors else None,
+    }
