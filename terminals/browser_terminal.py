@@ -109,6 +109,7 @@ def write_camera_y4m(path: Path, site_index: int, name: str, width: int = 640,
 # ------------------------------------------------------------------------- colours
 
 _BLACK_LUMA = 12  # a letterbox row or column: black, give or take the codec's noise
+_FRAME_MARGIN = 0.03  # of the pane's size: wider than the speaker's highlight frame
 
 def delta_e76(bgr_a: tuple[float, float, float], bgr_b: tuple[float, float, float]) -> float:
     """CIE76 colour difference of two sRGB colours (BGR order, 0..255)."""
@@ -119,26 +120,32 @@ def delta_e76(bgr_a: tuple[float, float, float], bgr_b: tuple[float, float, floa
 
 def band_colour(picture: np.ndarray, rect: Rect) -> tuple[float, float, float]:
     """The median colour of the site-colour band at the top of the camera picture shown in a
-    pane (BGR). The pane may letterbox the picture: the picture is the pane's rows and columns
-    that are not black; the band is its top ninth (terminals/scene.py), sampled in the middle
-    of its height, left of the site name written at its centre."""
+    pane (BGR). The pane may letterbox the picture and frame it (the speaker's highlight):
+    the picture is the pane's rows and columns, inside a margin that leaves the frame out,
+    that are not black (a picture reaching the margin reaches the pane's edge); the band is
+    its top ninth (terminals/scene.py), sampled in the middle of its height, left of the
+    site name written at its centre."""
     height, width = picture.shape[:2]
     if isinstance(rect, Sequence):
         x, y, w, h = (float(v) for v in rect)
     else:
         x, y, w, h = float(rect.x), float(rect.y), float(rect.w), float(rect.h)
-    x0, y0 = int(width * x), int(height * y)
-    pane = picture[y0 : int(height * (y + h)), x0 : int(width * (x + w))]
-    luma = cv2.cvtColor(pane, cv2.COLOR_BGR2GRAY)
+    pane = picture[int(height * y) : int(height * (y + h)), int(width * x) : int(width * (x + w))]
+    pane_h, pane_w = pane.shape[:2]
+    my, mx = max(1, int(pane_h * _FRAME_MARGIN)), max(1, int(pane_w * _FRAME_MARGIN))
+    luma = cv2.cvtColor(pane[my:-my, mx:-mx], cv2.COLOR_BGR2GRAY)
     rows = np.flatnonzero(luma.mean(axis=1) > _BLACK_LUMA)
     cols = np.flatnonzero(luma.mean(axis=0) > _BLACK_LUMA)
     if rows.size == 0 or cols.size == 0:
         return (0.0, 0.0, 0.0)
-    top, left = int(rows[0]), int(cols[0])
-    shown_h, shown_w = int(rows[-1]) - top + 1, int(cols[-1]) - left + 1
-    band = shown_h / 9
-    region = pane[top + int(band * 0.3) : top + int(band * 0.7),
-                  left + int(shown_w * 0.03) : left + int(shown_w * 0.15)].reshape(-1, 3)
+    top = 0 if rows[0] == 0 else int(rows[0]) + my
+    bottom = pane_h if rows[-1] == luma.shape[0] - 1 else int(rows[-1]) + my + 1
+    left = 0 if cols[0] == 0 else int(cols[0]) + mx
+    right = pane_w if cols[-1] == luma.shape[1] - 1 else int(cols[-1]) + mx + 1
+    band = (bottom - top) / 9
+    shown_w = right - left
+    region = pane[top + int(band * 0.35) : top + int(band * 0.75),
+                  left + int(shown_w * 0.05) : left + int(shown_w * 0.17)].reshape(-1, 3)
     return tuple(float(c) for c in np.median(region, axis=0))  # type: ignore[return-value]
 
 

@@ -21,6 +21,7 @@ on it); the tests skip only when there is no Chromium or no playwright package.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -312,3 +313,28 @@ async def test_a_browser_without_camera_is_in_conference_and_receives(
 async def _pane_reads(browser: BrowserTerminal, pane: int, index: int) -> bool:
     reading = (await browser.read_panes(rects()))[pane]
     return reading is not None and reading.site_index == index
+
+
+async def test_the_demo_adds_a_chromium_terminal(tmp_path):
+    """`mcu-sim demo --browser`: the Chromium page is a fifth site; it decodes the same CP
+    picture as the simulated terminals, its switch delay is measured with theirs, and
+    report.json has its "browser" record."""
+    from app.demo.scenario import DemoOptions, run_demo
+
+    report = await run_demo(DemoOptions(out_dir=tmp_path, data_dir=tmp_path / "data",
+                                        connect_timeout=60.0, step_timeout=60.0,
+                                        browser=True))
+    assert report.error is None, report.summary()
+    browser = report.browser
+    assert browser is not None
+    assert {"uri", "codec", "width", "height", "fps", "panes", "colour_delta_e_max"} <= set(
+        browser)
+    assert browser["codec"] == "H264" and (browser["width"], browser["height"]) == (704, 576)
+    assert browser["fps"] > 0
+    assert browser["panes"] == report.step("voice_switching").terminals[report.sites[0]].panes
+    assert report.expectation("browser.cp").held
+    assert browser["colour_delta_e_max"] is not None  # measured (tolerance: colour branch)
+    delays = report.step("voice_switching").switch_delay_ms
+    assert delays.get(browser["uri"]) is not None, delays
+    written = json.loads((tmp_path / "report.json").read_text())
+    assert written["browser"]["uri"] == browser["uri"]

@@ -578,8 +578,10 @@ class Consultation:
         expected = self.report.steps[-1].terminals[self.join_order[0]].panes
         deadline = time.monotonic() + self.options.step_timeout
         while True:
-            record = await browser_record(self.browser.terminal, pane_rects("CP_4_1"),
-                                          uri_of_index)
+            out = self.options.out_dir
+            record = await browser_record(
+                self.browser.terminal, pane_rects("CP_4_1"), uri_of_index,
+                out / f"voice_switching-{self.browser.uri}.png" if out is not None else None)
             if record["panes"] == expected or time.monotonic() > deadline:
                 break
             await asyncio.sleep(POLL_S)
