@@ -228,8 +228,10 @@ class BrowserTerminal:
     async def errors(self) -> list[dict]:
         return list(await self.page.evaluate("window.terminal.errors"))
 
-    async def join(self) -> None:
-        await self.page.evaluate("window.terminal.join()")
+    async def join(self, access_code: str, password: str = "") -> None:
+        """Dial in (the page sends `join`) to the conference with that access code."""
+        await self.page.evaluate("([code, password]) => window.terminal.join(code, password)",
+                                 [access_code, password])
 
     async def hang_up(self) -> None:
         await self.page.evaluate("window.terminal.hangUp()")

@@ -1,6 +1,7 @@
 """The demo's browser terminal (`mcu-sim demo --browser`): Debian's Chromium on the MCU's
-/terminal page (terminals/browser_terminal.py), booked as a fifth site that joins after the
-four simulated ones (so the automatic CP assignment keeps showing those four), camera on
+/terminal page (terminals/browser_terminal.py), booked as a fifth site that dials in
+(dialingMode 1, access code and password of scheduleConfEx's answer) after the four simulated
+ones are in (so the automatic CP assignment keeps showing those four), camera on
 (a Y4M of its own scene), microphone off (its beep would compete with the talkers the
 voice-switching step compares).
 

@@ -178,7 +178,7 @@ class Consultation:
                  "dialingMode": 0, "videoFormat": video_format}
                 for uri in self.sites
             ] + ([{"name": self.browser.name, "uri": self.browser.uri, "type": 7, "from": 0,
-                   "dialingMode": 0, "videoFormat": video_format}] if self.browser else []),
+                   "dialingMode": 1, "videoFormat": video_format}] if self.browser else []),
         }
         answer = check(await self.soap_call(conf_mgr.scheduleConfEx, scheduleConf=booking),
                        "scheduleConfEx")
@@ -187,12 +187,18 @@ class Consultation:
         self.report.conf_id = self.conf_id
         await self.connect(self.sites)
         if self.browser is not None:
-            # last, so the automatic CP assignment (join order) keeps the four simulated sites
-            await self.connect([self.browser.uri])
+            # The browser dials in (dialingMode 1: the begin time does not call it), once the
+            # four are in, so the automatic CP assignment (join order) keeps those four.
+            info = answer.conferenceInfo
+            await self.browser.terminal.join(info.accessCode or "", info.password or "")
+            await self.wait_in_conference([self.browser.uri])
 
     async def connect(self, uris: list[str]) -> None:
         check(await self.soap_call(self.soap.conf_mgr.connectSitesEx, confId=self.conf_id,
                                    siteUris=uris), "connectSitesEx")
+        await self.wait_in_conference(uris)
+
+    async def wait_in_conference(self, uris: list[str]) -> None:
         deadline = time.monotonic() + self.options.connect_timeout
         while True:
             statuses = await self.site_statuses(uris)

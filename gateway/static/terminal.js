@@ -40,7 +40,7 @@ const config = {
 // What a test (or a curious user in the console) reads: window.terminal.
 const terminal = {
   config,
-  state: "starting", // starting, registered, ringing, calling, in_call, idle, error
+  state: "starting", // starting, registered, ringing, calling, in_call, idle, error, disconnected
   callId: null,
   confId: null,
   iceServers: [],
@@ -233,7 +233,7 @@ async function onInvite(invite) {
   setState("calling");
 }
 
-async function join() {
+async function join(accessCode = config.accessCode, password = config.password) {
   if (terminal.callId !== null) return;
   const callId = `browser-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
   terminal.callId = callId;
@@ -245,7 +245,7 @@ async function join() {
   await gatheringComplete(pc);
   if (terminal.pc !== pc) return;
   send({
-    type: "join", call_id: callId, access_code: config.accessCode, password: config.password,
+    type: "join", call_id: callId, access_code: accessCode, password,
     sdp: pc.localDescription.sdp,
   });
   setState("calling");
