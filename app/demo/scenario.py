@@ -8,8 +8,10 @@ join order, read from the first step's picture (the automatic assignment follows
 
   cp_4_1           setContinuousPresenceEx CP_4_1, no subPics: all four sites, in join order
   cp_2_1           setContinuousPresenceEx CP_2_1, subPics [J3, J1]
-  voice_switching  J3 talks louder; setAudioSwitchEx on; CP_4_1 automatic: J3 is speaking
-                   and moves to the main pane
+  voice_switching  setAudioSwitchEx on; CP_4_1 automatic; J3, silent until switching
+                   settled, talks louder: J3 is speaking and moves to the main pane; the
+                   delay from its first louder audio block to each other terminal's decoded
+                   main pane showing it is measured (switch_delay_ms, beside the hold)
   mute             setSitesMuteEx J1: nobody else hears J1
   broadcast        setBroadcastSiteEx J2: everyone else sees J2 full screen
   video_source     broadcast stopped; setVideoSourceEx J0 <- J1: J0 sees J1 full screen
@@ -25,6 +27,10 @@ follows, audio needs a fresh second in the receivers' window: hence polling, not
 Cost: the conference is booked at 4CIF (704x576@30, 1024 kbit/s; one H.264 encoder per
 picture; CP_4_1 panes of 352x288) and the terminals send 640x360: four 1080p decoders plus
 four 720p decoders in the MCU would not leave a shared 2-core machine enough time.
+
+With `browser` (`mcu-sim demo --browser`), Debian's Chromium on the MCU's /terminal page is a
+fifth site that dials in after the four are in (app/demo/browser.py); it is read after the
+voice-switching step (report.json "browser", expectation browser.cp).
 """
 
 from __future__ import annotations
