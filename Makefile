@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test demo bench lint clean
+.PHONY: venv run test demo bench lint clean chromium
 
 venv: $(STAMP)
 
@@ -18,8 +18,24 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/mcu-sim serve
 
-test: lint
+test: lint chromium
 	$(PY) -m pytest -q
+
+# Debian's Chromium for the browser terminal (tests/test_browser.py, `mcu-sim demo --browser`),
+# driven by the Python package playwright (test extras) through executable_path: no
+# `playwright install` download. Installed once, as root, when missing; skipped when present.
+CHROMIUM := /usr/bin/chromium
+
+chromium: $(CHROMIUM)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; \
+	else \
+		echo "make chromium: not root; install Debian's chromium (apt-get install chromium)" >&2; \
+		exit 1; \
+	fi
 
 demo: $(STAMP)
 	$(VENV)/bin/mcu-sim demo

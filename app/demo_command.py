@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=sorted(FORMATS), default="4cif",
                         help="videoFormat booked for the sites (default 4cif: 704x576@30)")
     parser.add_argument("--rate", default="1024k", help="the conference's rate (default 1024k)")
+    parser.add_argument("--browser", action="store_true",
+                        help="add a Chromium terminal (Debian's chromium and the playwright "
+                        "package; skipped with a note when missing) to the consultation")
     parser.add_argument("--step-timeout", type=float, default=20.0,
                         help="seconds a step may take to show its effect (default 20)")
 
@@ -50,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         video_format=FORMATS[args.format],
         rate=args.rate,
         step_timeout=args.step_timeout,
+        browser=args.browser,
     )
     from app.demo.scenario import run_demo
     from gateway.settings import SettingsError

@@ -1,5 +1,6 @@
 """The aiohttp application: SOAP endpoints (POST) and their WSDL (GET ?wsdl), and the
-terminals' signalling WebSocket when a runtime is given.
+terminals' signalling WebSocket and the browser terminal's page (/terminal) when a runtime
+is given.
 
 `build_app` puts settings, scheduler, runtime and clock into one `Gateway` that every
 service method reaches through `request_context(ctx).gateway`. The process that opens the
@@ -33,6 +34,7 @@ from gateway.soap import (
     soap_version_of,
 )
 from gateway.soap import RequestContext as SoapRequestContext
+from gateway.terminal_page import install_terminal_page
 from mcu.adhoc import AdhocConferences
 from mcu.clock import Clock, SystemClock
 from mcu.mcus import Mcu, McuPool, McuStatus, McuType, ResourceKind
@@ -109,6 +111,7 @@ def build_app(
         install_signalling(app, runtime, settings.media_address,
                            MediaSettings(mixed_speakers=settings.mixed_speakers,
                                          ice_servers=settings.ice_servers))
+        install_terminal_page(app)  # the browser terminal, same origin as /signalling
     return app
 
 

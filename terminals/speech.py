@@ -28,6 +28,7 @@ talker's level: a site talking at level L, mixed at unit gain, is heard at ~L.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from fractions import Fraction
 from functools import lru_cache
@@ -106,6 +107,10 @@ class SpeechSynth:
         self.schedule: LevelSchedule = schedule
         self._override: float | None = None
         self._muted = False
+        # The send log of talk_louder: the wall time (time.time()) the first block at the
+        # louder level was handed to the sender; None until then.
+        self.louder_sent_at: float | None = None
+        self._louder_pending = False
         partials = talker_partials(site_index)
         self._frequencies = np.array(partials)[:, None]
         self._weights = np.array(PARTIAL_WEIGHTS)[:, None]
@@ -136,6 +141,7 @@ class SpeechSynth:
     def talk_louder(self, factor: float = 2.0) -> float:
         """Raise the current level by `factor` (capped at 1.0) and hold it; returns it."""
         self._override = min(1.0, max(self.level_now(), 0.05) * factor)
+        self.louder_sent_at, self._louder_pending = None, True
         return self._override
 
     def set_silent(self, silent: bool) -> None:
@@ -155,6 +161,8 @@ class SpeechSynth:
         level = self.level_now()
         start = self._position
         self._position += samples
+        if self._louder_pending:
+            self.louder_sent_at, self._louder_pending = time.time(), False
         return start, level
 
     def next_block(self, samples: int) -> np.ndarray:

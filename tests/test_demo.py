@@ -32,6 +32,7 @@ EXPECTATIONS = [
     "cp_4_1.all_sites", "cp_4_1.same_order", "cp_4_1.n_minus_1",
     "cp_2_1.sub_pics",
     "voice_switching.speaking", "voice_switching.loudest", "voice_switching.main_pane",
+    "voice_switching.delay",
     "mute.not_heard", "mute.still_hears", "mute.status",
     "broadcast.full_screen", "broadcast.own_picture", "broadcast.status",
     "video_source.full_screen", "video_source.others_cp", "video_source.status",
@@ -103,6 +104,21 @@ def test_the_loud_talker_is_heard_loudest_and_takes_the_main_pane(report, join_o
             others = [level for talker, level in seen.heard.items() if talker not in (uri, loud)]
             assert seen.heard[loud] >= LOUDEST_MARGIN * max(others), uri
     assert report.expectation("voice_switching.speaking").held  # queryConferencesStatusEx
+
+
+def test_the_switch_delay_is_measured_at_every_other_terminal(report, join_order):
+    """From decoded media: each other terminal saw the talker in the main pane after the hold
+    time (never sooner: the MCU waits it out) and within the documented slack."""
+    from app.demo.scenario import SWITCH_SLACK_S
+    from mcu.runtime import SPEAKER_HOLD_SECONDS
+
+    step = report.step("voice_switching")
+    assert step.hold_ms == SPEAKER_HOLD_SECONDS * 1000
+    assert set(step.switch_delay_ms) == set(join_order[:3])
+    for uri, delay in step.switch_delay_ms.items():
+        assert delay is not None, uri
+        assert step.hold_ms <= delay <= step.hold_ms + SWITCH_SLACK_S * 1000, (uri, delay)
+    assert report.expectation("voice_switching.delay").held
 
 
 def test_the_muted_site_is_heard_by_nobody_and_still_hears_the_others(report, join_order):

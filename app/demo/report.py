@@ -32,6 +32,11 @@ class StepRecord:
     seconds: float  # from the SOAP calls until settled (or the timeout)
     queried: dict = field(default_factory=dict)  # the status queries' answers then
     terminals: dict[str, TerminalRecord] = field(default_factory=dict)
+    # voice switching, measured from decoded media: per other terminal, milliseconds from
+    # the talker's first louder audio block leaving it to the main pane showing it (None:
+    # not seen within the step's timeout), beside the MCU's configured hold time
+    switch_delay_ms: dict[str, float | None] = field(default_factory=dict)
+    hold_ms: float | None = None
 
 
 @dataclass
@@ -53,6 +58,9 @@ class DemoReport:
     expectations: list[Expectation] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None  # the scenario stopped early (a SOAP call failed, ...)
+    # `--browser`: {"uri", "codec", "width", "height", "fps", "panes", "colour_delta_e_max"}
+    # of the Chromium terminal (app/demo/browser.py); None without it
+    browser: dict | None = None
 
     @property
     def passed(self) -> bool:
@@ -89,6 +97,15 @@ class DemoReport:
             state = "settled" if step.settled else "NOT settled"
             lines.append(f"step {step.name:<15} {step.layout or '-':<8} {state} in "
                          f"{step.seconds:.1f}s: {step.action}")
+            if step.switch_delay_ms:
+                delays = ", ".join(f"{uri} {'-' if ms is None else f'{ms:.0f}'}"
+                                   for uri, ms in step.switch_delay_ms.items())
+                lines.append(f"  switch delay (ms, hold {step.hold_ms:.0f}): {delays}")
+        if self.browser is not None:
+            b = self.browser
+            lines.append(f"browser {b['uri']}: {b['codec']} {b['width']}x{b['height']} "
+                         f"@{b['fps']}, panes {b['panes']}, "
+                         f"colour delta E max {b['colour_delta_e_max']}")
         for expectation in self.expectations:
             mark = "held  " if expectation.held else "FAILED"
             lines.append(f"  {mark} {expectation.what}"

@@ -8,8 +8,10 @@ join order, read from the first step's picture (the automatic assignment follows
 
   cp_4_1           setContinuousPresenceEx CP_4_1, no subPics: all four sites, in join order
   cp_2_1           setContinuousPresenceEx CP_2_1, subPics [J3, J1]
-  voice_switching  J3 talks louder; setAudioSwitchEx on; CP_4_1 automatic: J3 is speaking
-                   and moves to the main pane
+  voice_switching  setAudioSwitchEx on; CP_4_1 automatic; J3, silent until switching
+                   settled, talks louder: J3 is speaking and moves to the main pane; the
+                   delay from its first louder audio block to each other terminal's decoded
+                   main pane showing it is measured (switch_delay_ms, beside the hold)
   mute             setSitesMuteEx J1: nobody else hears J1
   broadcast        setBroadcastSiteEx J2: everyone else sees J2 full screen
   video_source     broadcast stopped; setVideoSourceEx J0 <- J1: J0 sees J1 full screen
@@ -25,12 +27,18 @@ follows, audio needs a fresh second in the receivers' window: hence polling, not
 Cost: the conference is booked at 4CIF (704x576@30, 1024 kbit/s; one H.264 encoder per
 picture; CP_4_1 panes of 352x288) and the terminals send 640x360: four 1080p decoders plus
 four 720p decoders in the MCU would not leave a shared 2-core machine enough time.
+
+With `browser` (`mcu-sim demo --browser`), Debian's Chromium on the MCU's /terminal page is a
+fifth site that dials in after the four are in (app/demo/browser.py); it is read after the
+voice-switching step (report.json "browser", expectation browser.cp).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -45,6 +53,7 @@ from gateway.enum_numbering import EnumNumbering
 from gateway.settings import Settings, load_settings
 from mcu.layouts import layout_mode
 from mcu.model import VideoFormat
+from mcu.runtime import SPEAKER_HOLD_SECONDS
 
 SITE_COUNT = 4
 DEMO_USER, DEMO_PASSWORD = "demo", "Demo@123"
@@ -61,6 +70,11 @@ START, STOP = 0, 1  # isBroadcast
 SWITCH_ON = 1  # isSwitch
 FULL_SCREEN = "CP_1_1"
 POLL_S = 0.5
+SWITCH_POLL_S = 0.1  # how often the switch-delay watchers read the main pane
+SETTLE_S = SPEAKER_HOLD_SECONDS + 1.0  # voice switching on, everyone level, before the louder talk
+# A switch is the hold time plus detection, the MCU's next picture, a keyframe and transit:
+# the measured delay must lie in [hold, hold + SWITCH_SLACK_S].
+SWITCH_SLACK_S = 1.5
 # The demo reads the panes itself at each poll; the terminals' own periodic reading (every
 # 10th frame by default) would cost more CPU than everything else in the process.
 NO_PERIODIC_ANALYSIS = 1 << 30
@@ -89,6 +103,7 @@ class DemoOptions:
     terminal_video: TerminalVideo = field(default_factory=TerminalVideo)
     connect_timeout: float = 30.0
     step_timeout: float = 20.0
+    browser: bool = False  # add a Chromium terminal (app/demo/browser.py) when installed
 
 
 @dataclass
@@ -119,6 +134,8 @@ class Step:
     # blocking status queries for the checks; every poll makes one, which also keeps the
     # SOAP session alive (it dies 60 s after its last request by default)
     query: Callable[[], dict[str, Any]] | None = None
+    # what the step's act measured: switch delays (ms) per terminal
+    measured: dict[str, float | None] = field(default_factory=dict)
 
 
 class CallDropped(RuntimeError):
@@ -134,8 +151,9 @@ class Consultation:
     """The scripted consultation against a running server with its terminals registered."""
 
     def __init__(self, soap: EsdkClient, terminals: list[Any], options: DemoOptions,
-                 numbering: EnumNumbering, report: DemoReport) -> None:
+                 numbering: EnumNumbering, report: DemoReport, browser: Any = None) -> None:
         self.soap = soap
+        self.browser = browser  # app/demo/browser.BrowserSite, or None
         self.terminals = {terminal.uri: terminal for terminal in terminals}
         self.sites = list(self.terminals)
         self.options = options
@@ -165,18 +183,31 @@ class Consultation:
                 {"name": self.terminals[uri].name, "uri": uri, "type": 7, "from": 0,
                  "dialingMode": 0, "videoFormat": video_format}
                 for uri in self.sites
-            ],
+            ] + ([{"name": self.browser.name, "uri": self.browser.uri, "type": 7, "from": 0,
+                   "dialingMode": 1, "videoFormat": video_format}] if self.browser else []),
         }
         answer = check(await self.soap_call(conf_mgr.scheduleConfEx, scheduleConf=booking),
                        "scheduleConfEx")
         self.conf_id = answer.conferenceInfo.confId
         self.begin = answer.conferenceInfo.beginTime
         self.report.conf_id = self.conf_id
-        check(await self.soap_call(conf_mgr.connectSitesEx, confId=self.conf_id,
-                                   siteUris=self.sites), "connectSitesEx")
+        await self.connect(self.sites)
+        if self.browser is not None:
+            # The browser dials in (dialingMode 1: the begin time does not call it), once the
+            # four are in, so the automatic CP assignment (join order) keeps those four.
+            info = answer.conferenceInfo
+            await self.browser.terminal.join(info.accessCode or "", info.password or "")
+            await self.wait_in_conference([self.browser.uri])
+
+    async def connect(self, uris: list[str]) -> None:
+        check(await self.soap_call(self.soap.conf_mgr.connectSitesEx, confId=self.conf_id,
+                                   siteUris=uris), "connectSitesEx")
+        await self.wait_in_conference(uris)
+
+    async def wait_in_conference(self, uris: list[str]) -> None:
         deadline = time.monotonic() + self.options.connect_timeout
         while True:
-            statuses = await self.site_statuses()
+            statuses = await self.site_statuses(uris)
             if all(status.status == IN_CONFERENCE for status in statuses.values()):
                 return
             if time.monotonic() > deadline:
@@ -184,9 +215,9 @@ class Consultation:
                 raise TimeoutError(f"sites not all in conference: {states}")
             await asyncio.sleep(0.2)
 
-    async def site_statuses(self) -> dict[str, Any]:
+    async def site_statuses(self, uris: list[str] | None = None) -> dict[str, Any]:
         answer = check(await self.soap_call(self.soap.conf_mgr.queryConfSitesStatusEx,
-                                            confId=self.conf_id, siteUris=self.sites),
+                                            confId=self.conf_id, siteUris=uris or self.sites),
                        "queryConfSitesStatusEx")
         return {status.uri: status for status in answer.siteStatuses}
 
@@ -238,6 +269,8 @@ class Consultation:
             settled=all(held for _, held, _ in results),
             seconds=round(loop.time() - started, 2),
             queried=observation.api,
+            switch_delay_ms=dict(step.measured),
+            hold_ms=SPEAKER_HOLD_SECONDS * 1000 if step.measured else None,
         )
         for uri, layout in step.views.items():
             record.terminals[uri] = TerminalRecord(
@@ -335,12 +368,24 @@ class Consultation:
         loud = j[3]
         expected = [loud, j[0], j[1], j[2]]
 
+        delays: dict[str, float | None] = {}
+
         async def act() -> None:
-            self.terminals[loud].speech.talk_louder(LOUDER_BY)
             check(await self.soap_call(self.soap.conf_ctrl.setAudioSwitchEx,
                                        confId=self.conf_id, switchGate=SWITCH_GATE,
                                        isSwitch=SWITCH_ON), "setAudioSwitchEx")
             await self.set_layout("CP_4_1", [])
+            for terminal in self.terminals.values():
+                terminal.set_panes(pane_rects("CP_4_1"))
+            # The talker is silent while the switch settles on another speaker, so the
+            # measured switch starts from its first louder word, not from a tie.
+            self.terminals[loud].speech.set_silent(True)
+            await asyncio.sleep(SETTLE_S)
+            delays.update(await self.measure_switch(loud))
+
+        def delay_in_bounds(o: Observation) -> tuple[bool, str]:
+            hold_ms, slack_ms = SPEAKER_HOLD_SECONDS * 1000, SWITCH_SLACK_S * 1000
+            return _each(o, lambda uri, ms: hold_ms <= ms <= hold_ms + slack_ms, delays)
 
         def loudest_everywhere(o: Observation) -> tuple[bool, str]:
             def loudest(uri: str, heard: dict[str, float]) -> bool:
@@ -367,9 +412,48 @@ class Consultation:
                 Check("voice_switching.main_pane",
                       f"voice switching: {loud} moves to the main pane ({expected})",
                       lambda o: _each(o, lambda uri, panes: panes == expected, o.panes)),
+                Check("voice_switching.delay",
+                      f"voice switching: every other terminal shows {loud} in the main pane "
+                      f"{SPEAKER_HOLD_SECONDS:g} s (the hold) to "
+                      f"{SPEAKER_HOLD_SECONDS + SWITCH_SLACK_S:g} s after its louder speech left",
+                      delay_in_bounds),
             ],
             query=self.conference_facts,
+            measured=delays,
         )
+
+    async def measure_switch(self, loud: str) -> dict[str, float | None]:
+        """`loud` talks louder; per other terminal (and the browser), the milliseconds from its
+        first louder audio block leaving it (its send log) to the main pane of the decoded
+        picture showing it; None when that was not seen within the step's timeout."""
+        speech = self.terminals[loud].speech
+        speech.set_silent(False)
+        speech.talk_louder(LOUDER_BY)
+        deadline = time.monotonic() + self.options.step_timeout
+        main = pane_rects("CP_4_1")[0]
+
+        async def shows_loud(uri: str) -> bool:
+            if self.browser is not None and uri == self.browser.uri:
+                reading = (await self.browser.terminal.read_panes([main]))[0]
+                return reading is not None and reading.site_index == self.terminals[
+                    loud].site_index
+            panes = await self.terminals[uri].read_panes()
+            return bool(panes) and panes[0].site_uri == loud
+
+        async def watch(uri: str) -> float | None:
+            while time.monotonic() < deadline:
+                if await shows_loud(uri) and speech.louder_sent_at is not None:
+                    return round((time.time() - speech.louder_sent_at) * 1000, 1)
+                await asyncio.sleep(SWITCH_POLL_S)
+            return None
+
+        watched = [uri for uri in self.sites if uri != loud]
+        for uri in watched:  # the main pane alone: a quarter of the marker reading
+            self.terminals[uri].set_panes([main])
+        if self.browser is not None:
+            watched.append(self.browser.uri)
+        return dict(zip(watched, await asyncio.gather(*(watch(uri) for uri in watched)),
+                        strict=True))
 
     def mute(self) -> Step:
         muted = self.join_order[1]
@@ -494,6 +578,30 @@ class Consultation:
         for build in (self.cp_2_1, self.voice_switching, self.mute, self.broadcast,
                       self.video_source, self.end):
             await self.run_step(build())
+            if build == self.voice_switching and self.browser is not None:
+                await self.record_browser()
+
+    async def record_browser(self) -> None:
+        """report.json's "browser", read after voice switching (the speaker in the main pane):
+        the Chromium page decodes the same CP picture as the simulated terminals."""
+        from app.demo.browser import browser_record
+
+        uri_of_index = {t.site_index: uri for uri, t in self.terminals.items()}
+        expected = self.report.steps[-1].terminals[self.join_order[0]].panes
+        deadline = time.monotonic() + self.options.step_timeout
+        while True:
+            out = self.options.out_dir
+            record = await browser_record(
+                self.browser.terminal, pane_rects("CP_4_1"), uri_of_index,
+                out / f"voice_switching-{self.browser.uri}.png" if out is not None else None)
+            if record["panes"] == expected or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(POLL_S)
+        self.report.browser = record
+        self.report.expectations.append(Expectation(
+            "browser.cp", "voice_switching",
+            "browser: Chromium decodes the same CP picture as the simulated terminals",
+            record["panes"] == expected, f"browser {record['panes']}, others {expected}"))
 
 
 def _each(o: Observation, test: Callable[[str, Any], bool],
@@ -537,7 +645,18 @@ async def run_demo(options: DemoOptions) -> DemoReport:
         settings = demo_settings(options, options.data_dir or Path(scratch))
         numbering = EnumNumbering(settings.enum_numbering)
         sent = options.terminal_video
-        async with running_server(settings) as server:
+        async with running_server(settings) as server, contextlib.AsyncExitStack() as stack:
+            browser = None
+            if options.browser:
+                from app.demo.browser import browser_site
+                from terminals.browser_terminal import playwright_missing
+
+                missing = playwright_missing()
+                if missing is None:
+                    browser = await stack.enter_async_context(
+                        browser_site(server.base_url, Path(scratch)))
+                else:
+                    print(f"mcu-sim demo: no browser terminal: {missing}", file=sys.stderr)
             signalling_url = server.base_url.replace("http", "ws", 1) + "/signalling"
             terminals = await start_terminals(
                 signalling_url, SITE_COUNT, ring_delay_s=0.2,
@@ -550,7 +669,8 @@ async def run_demo(options: DemoOptions) -> DemoReport:
                 soap = await asyncio.to_thread(EsdkClient.connect, server.base_url,
                                                options.wsdl)
                 await asyncio.to_thread(soap.login, options.user, options.password)
-                consultation = Consultation(soap, terminals, options, numbering, report)
+                consultation = Consultation(soap, terminals, options, numbering, report,
+                                            browser)
                 await consultation.run()
             except (SoapError, CallDropped, TimeoutError, OSError) as error:
                 report.error = str(error)

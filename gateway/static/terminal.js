@@ -1,0 +1,305 @@
+// A browser terminal speaking docs/signalling.md to the MCU that served this page (same
+// origin: ws:// over HTTP, wss:// over HTTPS). One call at a time, one RTCPeerConnection per
+// call with one audio and one video stream each way.
+//
+// URL parameters (all optional but uri):
+//   uri          the terminal's URI (register.uri), e.g. 01010086
+//   name         its display name (default: the URI)
+//   codecs       video codecs, in order of preference: H264,VP8 (default H264,VP8)
+//   audio        audio codecs: opus,G722,PCMU,PCMA (default opus,G722,PCMU,PCMA)
+//   formats      video formats declared in register (default 1080P30,720P30,4CIF)
+//   camera       1 send the camera (default), 0 receive video only
+//   mic          1 send the microphone (default), 0 receive audio only
+//   access_code  dial in (join) to the conference with this access code once registered
+//   password     the conference password for the dial-in
+//   answer       1 answer invitations (default), 0 decline them
+//
+// ICE: no trickle. The MCU's signalling has no candidate message, so every SDP this page
+// sends is written once ICE gathering is complete (all candidates inside it). ICE servers:
+// those the MCU announces in `registered.ice_servers` (STUN/TURN URLs), none otherwise.
+"use strict";
+
+const params = new URLSearchParams(location.search);
+const list = (name, fallback) =>
+  (params.get(name) || fallback).split(",").map((s) => s.trim()).filter(Boolean);
+const flag = (name, fallback) => (params.get(name) ?? fallback) !== "0";
+
+const config = {
+  uri: params.get("uri") || "",
+  name: params.get("name") || params.get("uri") || "",
+  videoCodecs: list("codecs", "H264,VP8"),
+  audioCodecs: list("audio", "opus,G722,PCMU,PCMA"),
+  videoFormats: list("formats", "1080P30,720P30,4CIF"),
+  camera: flag("camera", "1"),
+  mic: flag("mic", "1"),
+  accessCode: params.get("access_code") || "",
+  password: params.get("password") || "",
+  answer: flag("answer", "1"),
+};
+
+// What a test (or a curious user in the console) reads: window.terminal.
+const terminal = {
+  config,
+  state: "starting", // starting, registered, ringing, calling, in_call, idle, error, disconnected
+  callId: null,
+  confId: null,
+  iceServers: [],
+  errors: [], // `error` messages of the MCU
+  log: [],
+  pc: null,
+};
+window.terminal = terminal;
+
+const remoteVideo = document.getElementById("remote");
+const localVideo = document.getElementById("local");
+document.getElementById("uri").textContent = config.uri;
+
+function note(text) {
+  const line = `${new Date().toISOString().slice(11, 23)} ${text}`;
+  terminal.log.push(line);
+  const log = document.getElementById("log");
+  log.textContent += line + "\n";
+}
+
+function setState(state) {
+  terminal.state = state;
+  document.getElementById("status").textContent = state;
+  note(`state ${state}`);
+}
+
+// ---------------------------------------------------------------- signalling
+
+const ws = new WebSocket(`${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/signalling`);
+
+function send(message) {
+  ws.send(JSON.stringify(message));
+}
+
+ws.onopen = () => {
+  if (!config.uri) {
+    setState("error");
+    note("no uri parameter: nothing to register");
+    return;
+  }
+  send({
+    type: "register", uri: config.uri, name: config.name, site_type: 7,
+    capabilities: {
+      video_codecs: config.videoCodecs,
+      video_formats: config.videoFormats,
+      audio_codecs: config.audioCodecs,
+    },
+  });
+};
+ws.onclose = () => { closeCall(); setState("disconnected"); };
+ws.onmessage = (event) => {
+  let message;
+  try {
+    message = JSON.parse(event.data);
+  } catch (error) {
+    note(`not JSON from the MCU: ${error}`);
+    return;
+  }
+  handle(message).catch((error) => {
+    note(`${message.type} failed: ${error}`);
+    if (message.call_id && message.call_id === terminal.callId) hangUp("media failed");
+  });
+};
+
+async function handle(message) {
+  switch (message.type) {
+    case "registered":
+      terminal.iceServers = Array.isArray(message.ice_servers) ? message.ice_servers : [];
+      setState("registered");
+      if (config.accessCode) await join();
+      break;
+    case "ping":
+      send({ type: "pong", seq: message.seq });
+      break;
+    case "pong":
+      break;
+    case "invite":
+      await onInvite(message);
+      break;
+    case "joined":
+      if (message.call_id !== terminal.callId || !terminal.pc) break;
+      terminal.confId = message.conf_id;
+      await terminal.pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+      break;
+    case "bye":
+      if (message.call_id === terminal.callId) {
+        note(`bye: ${message.reason}`);
+        closeCall();
+        setState("idle");
+      }
+      break;
+    case "error":
+      terminal.errors.push(message);
+      note(`error ${message.code}: ${message.message}`);
+      if (message.call_id && message.call_id === terminal.callId) {
+        closeCall();
+        setState("idle");
+      }
+      break;
+    default:
+      note(`ignored ${message.type}`);
+  }
+}
+
+// ---------------------------------------------------------------- calls
+
+let localStream = null;
+
+async function localMedia() {
+  if (localStream === null) {
+    localStream = (config.camera || config.mic)
+      ? await navigator.mediaDevices.getUserMedia({ audio: config.mic, video: config.camera })
+      : new MediaStream();
+    localVideo.srcObject = localStream;
+  }
+  return localStream;
+}
+
+function newPeerConnection() {
+  const pc = new RTCPeerConnection({ iceServers: terminal.iceServers });
+  const received = new MediaStream();
+  remoteVideo.srcObject = received;
+  pc.ontrack = (event) => {
+    received.addTrack(event.track);
+    remoteVideo.play().catch(() => {}); // autoplay with sound may need the muted attribute
+  };
+  pc.onconnectionstatechange = () => {
+    note(`peer connection ${pc.connectionState}`);
+    if (pc !== terminal.pc) return;
+    if (pc.connectionState === "connected") setState("in_call");
+    if (pc.connectionState === "failed") hangUp("media failed");
+  };
+  terminal.pc = pc;
+  return pc;
+}
+
+// Keep only the codecs the terminal declared, in its order (plus retransmission, which
+// belongs to the video codecs kept).
+function preferredCodecs(kind) {
+  const wanted = (kind === "video" ? config.videoCodecs : config.audioCodecs)
+    .map((name) => name.toLowerCase());
+  const all = RTCRtpReceiver.getCapabilities(kind).codecs;
+  const chosen = [];
+  for (const name of wanted) {
+    chosen.push(...all.filter((codec) => codec.mimeType.toLowerCase() === `${kind}/${name}`));
+  }
+  if (kind === "video") chosen.push(...all.filter((c) => c.mimeType.toLowerCase() === "video/rtx"));
+  return chosen;
+}
+
+// Give each transceiver its local track (or none: receive only) and the declared codecs.
+async function attachMedia(pc) {
+  const stream = await localMedia();
+  for (const transceiver of pc.getTransceivers()) {
+    const kind = transceiver.receiver.track.kind;
+    const track = stream.getTracks().find((t) => t.kind === kind) || null;
+    await transceiver.sender.replaceTrack(track);
+    if (track) transceiver.sender.setStreams(stream);
+    transceiver.direction = track ? "sendrecv" : "recvonly";
+    const codecs = preferredCodecs(kind);
+    if (codecs.length) transceiver.setCodecPreferences(codecs);
+  }
+}
+
+function gatheringComplete(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") resolve();
+    });
+  });
+}
+
+async function onInvite(invite) {
+  if (terminal.callId !== null || !config.answer) {
+    send({ type: "decline", call_id: invite.call_id, reason: terminal.callId ? "busy" : "declined" });
+    return;
+  }
+  terminal.callId = invite.call_id;
+  terminal.confId = invite.conf_id;
+  send({ type: "ringing", call_id: invite.call_id });
+  setState("ringing");
+  const pc = newPeerConnection();
+  await pc.setRemoteDescription({ type: "offer", sdp: invite.sdp });
+  await attachMedia(pc);
+  await pc.setLocalDescription(await pc.createAnswer());
+  await gatheringComplete(pc);
+  if (terminal.pc !== pc) return; // hung up meanwhile
+  send({ type: "answer", call_id: invite.call_id, sdp: pc.localDescription.sdp });
+  setState("calling");
+}
+
+async function join(accessCode = config.accessCode, password = config.password) {
+  if (terminal.callId !== null) return;
+  const callId = `browser-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+  terminal.callId = callId;
+  const pc = newPeerConnection();
+  pc.addTransceiver("audio");
+  pc.addTransceiver("video");
+  await attachMedia(pc);
+  await pc.setLocalDescription(await pc.createOffer());
+  await gatheringComplete(pc);
+  if (terminal.pc !== pc) return;
+  send({
+    type: "join", call_id: callId, access_code: accessCode, password,
+    sdp: pc.localDescription.sdp,
+  });
+  setState("calling");
+}
+
+function closeCall() {
+  if (terminal.pc) terminal.pc.close();
+  terminal.pc = null;
+  terminal.callId = null;
+  terminal.confId = null;
+}
+
+function hangUp(reason = "hang up") {
+  if (terminal.callId !== null && ws.readyState === WebSocket.OPEN) {
+    send({ type: "bye", call_id: terminal.callId, reason });
+  }
+  closeCall();
+  setState("idle");
+}
+
+// ---------------------------------------------------------------- what a test reads
+
+// The picture shown now, as a PNG data URL at its decoded size (null before the first frame).
+terminal.grab = () => {
+  if (!remoteVideo.videoWidth) return null;
+  const canvas = document.createElement("canvas");
+  canvas.width = remoteVideo.videoWidth;
+  canvas.height = remoteVideo.videoHeight;
+  canvas.getContext("2d").drawImage(remoteVideo, 0, 0);
+  return canvas.toDataURL("image/png");
+};
+
+// The received video's codec, size, rate and frame counters (from getStats), or null.
+terminal.videoStats = async () => {
+  if (!terminal.pc) return null;
+  const report = await terminal.pc.getStats();
+  let inbound = null;
+  let outbound = null;
+  report.forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") inbound = s;
+    if (s.type === "outbound-rtp" && s.kind === "video") outbound = s;
+  });
+  if (!inbound) return null;
+  const codec = inbound.codecId ? report.get(inbound.codecId) : null;
+  return {
+    codec: codec ? codec.mimeType.split("/")[1] : null,
+    sdpFmtpLine: codec ? codec.sdpFmtpLine || "" : "",
+    width: inbound.frameWidth || 0,
+    height: inbound.frameHeight || 0,
+    fps: inbound.framesPerSecond || 0,
+    framesDecoded: inbound.framesDecoded || 0,
+    framesSent: outbound ? outbound.framesSent || 0 : 0,
+  };
+};
+
+terminal.hangUp = hangUp;
+terminal.join = join;
