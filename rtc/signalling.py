@@ -17,7 +17,9 @@ either            bye       {call_id, reason}
 either            ping / pong {seq}                                    (heartbeat, every 2 s)
 MCU -> terminal   error     {call_id?, code, message}
 
-Every message is a JSON object with a "type". Unknown types and malformed messages are
+Every message is a JSON object with a "type". Each field declares its spec (length, range,
+nested shape: the constants below, rtc/signalling_schema.py); parse_message checks them all,
+with the JSON's depth and number size bounded. Unknown types and malformed messages are
 answered with an error and otherwise ignored; they never close the connection.
 """
 
