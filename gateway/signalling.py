@@ -11,8 +11,10 @@ vanished: it is unregistered and its calls end as if it hung
 up (the conference goes on; it can register and be called again). aiortc alone would notice
 a dead peer only after about 30 s of ICE consent failures.
 
-Malformed input (not JSON, unknown type, missing field, binary frame, a message out of
-place) is answered with an `error` message and otherwise ignored: never a crash or a close.
+Malformed input (not JSON, unknown type, a field its declared schema refuses: see
+rtc/signalling_schema.py; a binary frame, a message out of place) is answered with an
+`error` message and otherwise ignored; a handler that fails answers `error` `internal` (and
+is logged): never a crash or a close.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ MALFORMED = "malformed"
 NOT_REGISTERED = "not_registered"
 ALREADY_REGISTERED = "already_registered"
 UNEXPECTED = "unexpected"
+INTERNAL = "internal"  # a valid message whose handling failed on the MCU's side (logged)
 
 
 class TerminalConnection:
@@ -116,7 +119,19 @@ class TerminalConnection:
         except SignallingError as error:
             self.send(Error(MALFORMED, str(error)))
             return
-        self.dispatch(message)
+        except Exception:  # the parser must never drop the socket, whatever it meets
+            log.exception("signalling message from %s not parsed", self.uri or "(unregistered)")
+            self.send(Error(MALFORMED, "unreadable message"))
+            return
+        try:
+            self.dispatch(message)
+        except Exception as error:
+            # A fault of the MCU while handling a valid message: logged, answered, and the
+            # connection stays (docs/signalling.md: an error never closes it).
+            log.exception("%s from %s failed", message.type, self.uri or "(unregistered)")
+            call_id = getattr(message, "call_id", None)
+            self.send(Error(INTERNAL, f"{message.type} failed: {type(error).__name__}",
+                            call_id if isinstance(call_id, str) else None))
 
     def dispatch(self, message: Message) -> None:
         match message:
@@ -160,9 +175,6 @@ class TerminalConnection:
                 endpoint.on_join(message)
 
     def register(self, message: Register) -> None:
-        if not message.uri.strip():
-            self.send(Error(MALFORMED, "register.uri must not be empty"))
-            return
         if self.endpoint is not None:
             if self.endpoint.uri == message.uri:
                 self.send(self._registered(message.uri))

@@ -17,15 +17,32 @@ either            bye       {call_id, reason}
 either            ping / pong {seq}                                    (heartbeat, every 2 s)
 MCU -> terminal   error     {call_id?, code, message}
 
-Every message is a JSON object with a "type". Unknown types and malformed messages are
+Every message is a JSON object with a "type". Each field declares its spec (length, range,
+nested shape: the constants below, rtc/signalling_schema.py); parse_message checks them all,
+with the JSON's depth and number size bounded. Unknown types and malformed messages are
 answered with an error and otherwise ignored; they never close the connection.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
+
+from rtc.signalling_schema import (
+    SEQ_MAX,
+    Integer,
+    ListOf,
+    Nested,
+    OneOf,
+    Optional,
+    SchemaError,
+    Table,
+    Text,
+    build,
+    loads,
+    spec,
+)
 
 HEARTBEAT_INTERVAL_S = 2.0
 HEARTBEAT_MISSES = 3  # a peer silent for 3 intervals (6 s) is gone: within the 10 s bound
@@ -64,14 +81,39 @@ class HeartbeatSchedule:
 
 
 class SignallingError(ValueError):
-    """A message that is not valid JSON, has no known type, or lacks a field."""
+    """A message that is not valid JSON, has no known type, or a field its schema refuses."""
+
+
+# The limits of the declared schema (docs/signalling.md, "Validation"), in characters.
+URI = Text(128, min_len=1, blank_ok=False)
+OPTIONAL_URI = Text(128)  # "" where there is none (invite.caller of a conference call)
+NAME = Text(256)
+CALL_ID = Text(128, min_len=1)
+CONF_ID = Text(64)
+SDP = Text(64 * 1024, multiline=True)
+REASON = Text(1024)
+CODE = Text(64, min_len=1)
+ERROR_TEXT = Text(1024, multiline=True)
+ACCESS_CODE = Text(32)
+PASSWORD = Text(64)
+RATE = Text(16)
+SEQ = Integer(0, SEQ_MAX)
+SITE_TYPE = Integer(0, 2**31 - 1)  # an unknown type registers as SIP (Registration.of)
+CODEC_NAMES = ListOf(Text(16, min_len=1), max_items=16)
+ICE_SERVER = Table((("urls", OneOf((Text(512, min_len=1),
+                                    ListOf(Text(512, min_len=1), max_items=8, min_items=1)))),
+                    ("username", Text(256)),
+                    ("credential", Text(256))),
+                   required=frozenset({"urls"}))
 
 
 @dataclass
 class Capabilities:
-    video_codecs: list[str] = field(default_factory=lambda: ["H264", "VP8"])
-    video_formats: list[str] = field(default_factory=lambda: ["1080P30", "720P30", "4CIF"])
-    audio_codecs: list[str] = field(default_factory=lambda: ["opus", "G722", "PCMU", "PCMA"])
+    video_codecs: list[str] = spec(CODEC_NAMES, default_factory=lambda: ["H264", "VP8"])
+    video_formats: list[str] = spec(
+        CODEC_NAMES, default_factory=lambda: ["1080P30", "720P30", "4CIF"])
+    audio_codecs: list[str] = spec(
+        CODEC_NAMES, default_factory=lambda: ["opus", "G722", "PCMU", "PCMA"])
 
 
 @dataclass
@@ -85,29 +127,31 @@ class Message:
 @dataclass
 class Register(Message):
     type: ClassVar[str] = "register"
-    uri: str
-    name: str
-    site_type: int = 7  # SiteType.SIP
-    capabilities: Capabilities = field(default_factory=Capabilities)
+    uri: str = spec(URI)
+    name: str = spec(NAME)
+    site_type: int = spec(SITE_TYPE, default=7)  # SiteType.SIP
+    capabilities: Capabilities = spec(Nested(Capabilities), default_factory=Capabilities)
 
 
 @dataclass
 class Registered(Message):
     type: ClassVar[str] = "registered"
-    uri: str
+    uri: str = spec(URI)
     # The MCU's STUN/TURN servers as browser RTCIceServer dictionaries ({urls, username?,
     # credential?}; rtc.ice.parse_ice_servers reads them); [] or absent: none needed.
-    ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    ice_servers: list[dict[str, Any]] = spec(ListOf(ICE_SERVER, max_items=16),
+                                             default_factory=list)
 
 
 @dataclass
 class Invite(Message):
     type: ClassVar[str] = "invite"
-    call_id: str
-    conf_id: str
-    conf_name: str
-    sdp: str
-    caller: str = ""  # a point-to-point call: the caller's URI (conf_id and conf_name "")
+    call_id: str = spec(CALL_ID)
+    conf_id: str = spec(CONF_ID)
+    conf_name: str = spec(NAME)
+    sdp: str = spec(SDP)
+    # a point-to-point call: the caller's URI (conf_id and conf_name "")
+    caller: str = spec(OPTIONAL_URI, default="")
 
 
 @dataclass
@@ -115,74 +159,74 @@ class PlaceCall(Message):
     """A point-to-point call to another registered terminal; the MCU relays the offer."""
 
     type: ClassVar[str] = "call"
-    call_id: str
-    to: str
-    sdp: str
-    rate: str = ""  # the call rate asked for ("1920k"), kept in its call detail record
+    call_id: str = spec(CALL_ID)
+    to: str = spec(URI)
+    sdp: str = spec(SDP)
+    rate: str = spec(RATE, default="")  # the call rate asked for ("1920k"), kept in its CDR
 
 
 @dataclass
 class Ringing(Message):
     type: ClassVar[str] = "ringing"
-    call_id: str
+    call_id: str = spec(CALL_ID)
 
 
 @dataclass
 class Answer(Message):
     type: ClassVar[str] = "answer"
-    call_id: str
-    sdp: str
+    call_id: str = spec(CALL_ID)
+    sdp: str = spec(SDP)
 
 
 @dataclass
 class Decline(Message):
     type: ClassVar[str] = "decline"
-    call_id: str
-    reason: str = "declined"
+    call_id: str = spec(CALL_ID)
+    reason: str = spec(REASON, default="declined")
 
 
 @dataclass
 class Join(Message):
     type: ClassVar[str] = "join"
-    call_id: str
-    access_code: str
-    password: str
-    sdp: str
+    call_id: str = spec(CALL_ID)
+    access_code: str = spec(ACCESS_CODE)
+    password: str = spec(PASSWORD)
+    sdp: str = spec(SDP)
 
 
 @dataclass
 class Joined(Message):
     type: ClassVar[str] = "joined"
-    call_id: str
-    conf_id: str
-    sdp: str
+    call_id: str = spec(CALL_ID)
+    conf_id: str = spec(CONF_ID)
+    sdp: str = spec(SDP)
 
 
 @dataclass
 class Bye(Message):
     type: ClassVar[str] = "bye"
-    call_id: str
-    reason: str = "hang up"
+    call_id: str = spec(CALL_ID)
+    reason: str = spec(REASON, default="hang up")
 
 
 @dataclass
 class Ping(Message):
     type: ClassVar[str] = "ping"
-    seq: int
+    seq: int = spec(SEQ)
 
 
 @dataclass
 class Pong(Message):
     type: ClassVar[str] = "pong"
-    seq: int
+    seq: int = spec(SEQ)
 
 
 @dataclass
 class Error(Message):
     type: ClassVar[str] = "error"
-    code: str
-    message: str
-    call_id: str | None = None
+    code: str = spec(CODE)
+    message: str = spec(ERROR_TEXT)
+    call_id: str | None = spec(Optional(CALL_ID), default=None)
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
@@ -193,32 +237,18 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 
 
 def parse_message(text: str | bytes) -> Message:
-    """One message from its JSON text; SignallingError when it is not a valid message."""
+    """One message from its JSON text, every field checked against its class's declared
+    schema (rtc/signalling_schema.py); SignallingError when it is not a valid message.
+    Keys a message does not declare are ignored."""
     try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise SignallingError(f"not JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise SignallingError("a message is a JSON object")
-    cls = MESSAGE_TYPES.get(data.pop("type", None))
-    if cls is None:
-        raise SignallingError("unknown message type")
-    names = {f.name for f in fields(cls)}
-    values: dict[str, Any] = {k: v for k, v in data.items() if k in names}
-    if cls is Register and isinstance(values.get("capabilities"), dict):
-        caps = values["capabilities"]
-        known = {f.name for f in fields(Capabilities)}
-        values["capabilities"] = Capabilities(**{k: v for k, v in caps.items() if k in known})
-    try:
-        message = cls(**values)
-    except TypeError as error:
-        raise SignallingError(f"{cls.type}: {error}") from None
-    if isinstance(message, Registered) and not (
-            isinstance(message.ice_servers, list)
-            and all(isinstance(server, dict) for server in message.ice_servers)):
-        raise SignallingError("registered.ice_servers must be a list of objects")
-    for f in fields(cls):
-        value = getattr(message, f.name)
-        if f.type in ("str", "int") and not isinstance(value, str if f.type == "str" else int):
-            raise SignallingError(f"{cls.type}.{f.name} must be {f.type}")
+        data = loads(text)
+        if not isinstance(data, dict):
+            raise SchemaError("a message is a JSON object")
+        kind = data.get("type")
+        cls = MESSAGE_TYPES.get(kind) if isinstance(kind, str) else None
+        if cls is None:
+            raise SchemaError("unknown message type")
+        message: Message = build(cls, data, cls.type)
+    except SchemaError as error:
+        raise SignallingError(str(error)) from None
     return message

@@ -165,8 +165,10 @@ async def test_bad_call_messages_are_answered_with_errors_and_change_nothing(
                 ({"type": "call", "call_id": "c3", "to": other.uri, "sdp": "hello"}, "bad_sdp"),
                 ({"type": "call", "call_id": "c4", "sdp": offer}, "malformed"),
                 ({"type": "call", "call_id": "c5", "to": 17, "sdp": offer}, "malformed"),
-                ({"type": "call", "call_id": "", "to": other.uri, "sdp": offer},
+                ({"type": "call", "call_id": "  ", "to": other.uri, "sdp": offer},
                  "call_refused"),
+                ({"type": "call", "call_id": "", "to": other.uri, "sdp": offer},
+                 "malformed"),  # the schema: call_id is 1..128 characters
                 ({"type": "answer", "call_id": "c9", "sdp": offer}, "unknown_call"),
             ]
             for message, code in cases:

@@ -7,6 +7,8 @@ everybody up).
 
 Calls: connectSitesEx / disconnectSitesEx place and clear calls through the Dialer
 (mcu/calls.py); a terminal dialling in is handed over by its endpoint (accept_dial_in).
+Each call attempt is isolated: a dialer or endpoint that raises while placing a call ends
+that call at once, not joined with 116 naming the error, and the other sites are still called.
 A call not answered within call_timeout (loop time) fails; once answered, its media path
 has media_timeout to come up (the endpoint starts that clock: Call.media_path_pending). When a site's call ends, the
 roles and choices that need it joined (chair, floor, broadcast, presentation, speaker,
@@ -164,7 +166,12 @@ class Lifecycle:
         site.last_failure = None
         self.events.emit(SiteCallStateChanged(live.conf_id, site.uri, call.state))
         call.start_timeout(self.call_timeout)
-        self.dialer.place_call(call)
+        try:
+            self.dialer.place_call(call)
+        except Exception as error:  # each call attempt is isolated: the others go on
+            log.exception("call to %s in %s not placed", site.uri, live.conf_id)
+            call.reject(CallFailure.NETWORK_ERROR.info(
+                f"the call could not be placed: {type(error).__name__}: {str(error)[:200]}"))
 
     def _hang_up(self, site: LiveSite, reason: str) -> bool:
         call = site.call
