@@ -7,8 +7,8 @@ its delay. Failures are counted per key; a key whose last failure is older than 
 policy's `lock` starts again from zero (the count forgets, the table stays bounded).
 
     policy: limit=10, delay_after=3, delay=1 s, max_delay=30 s, lock=15 min
-    failures 1..3   no wait
-    failure 4       the next attempt waits 1 s, then 2 s, 4 s ... (at most max_delay)
+    failures 1..2   the next attempt may come at once
+    failure 3       the next attempt waits 1 s; after the 4th 2 s, 4 s ... (at most max_delay)
     failure 10      locked for 15 min from that failure
 
 Used by gateway/sessions.py (login lockout) and mcu/media/webrtc_endpoint.py (dial-in);
@@ -30,7 +30,7 @@ _SWEEP_EVERY = 256
 class AttemptPolicy:
     limit: int  # failures that lock the key
     lock: timedelta  # how long the lock lasts (and how long failures are remembered)
-    delay_after: int | None = None  # failures before the growing delay starts (None: never)
+    delay_after: int | None = None  # failures after which attempts wait (None: never)
     delay: timedelta = timedelta(0)  # the first delay; it doubles with each failure after
     max_delay: timedelta = timedelta(0)
 
@@ -44,9 +44,9 @@ class AttemptPolicy:
 
     def wait_after(self, failures: int) -> timedelta:
         """How long the next attempt must wait after this many failures (lock excluded)."""
-        if self.delay_after is None or failures <= self.delay_after or not self.delay:
+        if self.delay_after is None or failures < self.delay_after or not self.delay:
             return timedelta(0)
-        grown = self.delay * (2 ** min(failures - self.delay_after - 1, 32))
+        grown = self.delay * (2 ** min(failures - self.delay_after, 32))
         return min(grown, self.max_delay) if self.max_delay else grown
 
 
