@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 from lxml import etree
+from requests.adapters import HTTPAdapter
 
 from app.process import running_server
 from gateway import result_codes
