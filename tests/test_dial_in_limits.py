@@ -13,9 +13,11 @@ import aiohttp
 import pytest
 
 from app.process import running_server
-from gateway.settings import load_settings
+from gateway.server import dial_in_settings
+from gateway.settings import SettingsError, load_settings
 from mcu.booking_rules import draw_access_code
 from mcu.clock import ManualClock
+from mcu.dial_in_limits import DialInLimitSettings
 from mcu.errors import DomainError, Fault
 from mcu.model import ConferenceSpec, SiteCallState
 from rtc.signalling import Join
@@ -170,3 +172,22 @@ async def test_access_codes_are_random_and_unique(server):
     steps = [int(b) - int(a) for a, b in zip(codes, codes[1:], strict=False)]
     assert sum(1 for step in steps if step == 1) < 3  # sequential codes would all step by 1
     assert codes != sorted(codes)
+
+
+def test_limit_settings_are_read_from_a_config_file_and_checked(tmp_path):
+    config = tmp_path / "gw.toml"
+    config.write_text("[sessions]\nunknown_user_attempts = 7\n"
+                      "[dial_in]\nlock_attempts = 4\ncode_lock_attempts = 9\nlock_minutes = 2\n"
+                      "delay_after = 1\ndelay_seconds = 0.5\nmax_delay_seconds = 8\n")
+    settings = load_settings(config)
+    assert settings.unknown_user_attempts == 7
+    assert dial_in_settings(settings) == DialInLimitSettings(4, 9, 2.0, 1, 0.5, 8.0)
+    defaults = load_settings()
+    assert (defaults.unknown_user_attempts, dial_in_settings(defaults)) == (
+        20, DialInLimitSettings())
+    for bad in ("[dial_in]\nlock_attempts = 0\n", "[dial_in]\nlock_minutes = 0\n",
+                "[dial_in]\ndelay_seconds = -1\n", "[sessions]\nunknown_user_attempts = 0\n",
+                "[dial_in]\nlock_after = 3\n"):
+        config.write_text(bad)
+        with pytest.raises(SettingsError):
+            load_settings(config)
