@@ -37,6 +37,7 @@ from gateway.soap import RequestContext as SoapRequestContext
 from gateway.terminal_page import install_terminal_page
 from mcu.adhoc import AdhocConferences
 from mcu.clock import Clock, SystemClock
+from mcu.dial_in_limits import DialInLimitSettings
 from mcu.mcus import Mcu, McuPool, McuStatus, McuType, ResourceKind
 from mcu.media.engine import MediaSettings
 from mcu.organizations import OrganizationTree
@@ -91,6 +92,7 @@ def build_app(
             timeout=timedelta(seconds=settings.session_timeout_seconds),
             lock_attempts=settings.lock_attempts,
             lock_duration=timedelta(minutes=settings.lock_minutes),
+            unknown_user_attempts=settings.unknown_user_attempts,
         ),
         numbering=EnumNumbering(settings.enum_numbering),
         password_key=PasswordKey(settings.data_dir),
@@ -110,9 +112,22 @@ def build_app(
     if runtime is not None:
         install_signalling(app, runtime, settings.media_address,
                            MediaSettings(mixed_speakers=settings.mixed_speakers,
-                                         ice_servers=settings.ice_servers))
+                                         ice_servers=settings.ice_servers),
+                           dial_in_settings(settings))
         install_terminal_page(app)  # the browser terminal, same origin as /signalling
     return app
+
+
+def dial_in_settings(settings: Settings) -> DialInLimitSettings:
+    """[dial_in] of the settings, for the signalling's dial-in limits."""
+    return DialInLimitSettings(
+        lock_attempts=settings.dial_in_lock_attempts,
+        code_lock_attempts=settings.dial_in_code_lock_attempts,
+        lock_minutes=settings.dial_in_lock_minutes,
+        delay_after=settings.dial_in_delay_after,
+        delay_seconds=settings.dial_in_delay_seconds,
+        max_delay_seconds=settings.dial_in_max_delay_seconds,
+    )
 
 
 def media_mcu(settings: Settings, online: bool) -> Mcu:

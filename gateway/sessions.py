@@ -6,8 +6,15 @@ LoginRequest opens a *challenged* session (cookie JSESSIONID) holding 16 random 
 Authenticate proves knowledge of the password against that challenge and, on success,
 replaces the session with a new authenticated one under a new id (the old id dies, so
 a sniffed pre-login cookie is worth nothing). A session dies `timeout` after its last
-request. Wrong proofs are counted per client address; `lock_attempts` of them lock the
-address for `lock_duration`.
+request.
+
+Lockout (mcu/attempt_limits.py; docs/security.md, "SOAP login lockout"): wrong proofs are
+counted per *user name*, from whatever address; `lock_attempts` of them lock that user for
+`lock_duration` (LoginRequest and Authenticate of that user answer ACCOUNT_LOCKED, even with
+the right password; other users are not affected). LoginRequests naming an unknown user are
+counted per client address under a separate, higher limit, `unknown_user_attempts`; reaching
+it locks that address for unknown names only (known users still log in from it). A success
+clears the user's count.
 
 An authenticated session may also hold the AES key and IV an eSDK client negotiated with
 platformKeyMgr.setSecretKey (`cipher`, gateway/session_crypto.py): the passwords that
@@ -27,6 +34,7 @@ from enum import Enum
 
 from gateway import result_codes
 from gateway.session_crypto import SessionCipher
+from mcu.attempt_limits import AttemptLimits, AttemptPolicy
 from mcu.clock import Clock
 
 CHALLENGE_BYTES = 16
@@ -68,10 +76,9 @@ class Session:
         return self.state is SessionState.AUTHENTICATED
 
 
-@dataclass
-class _AddressRecord:
-    wrong_proofs: int = 0
-    locked_until: datetime | None = None
+# the scopes of the login's AttemptLimits
+USER = "user"  # wrong proofs of a known user, from any address
+UNKNOWN_FROM = "unknown_name_from"  # unknown user names, per client address
 
 
 @dataclass
@@ -87,21 +94,33 @@ class SessionStore:
     timeout: timedelta = timedelta(seconds=60)
     lock_attempts: int = 3
     lock_duration: timedelta = timedelta(minutes=30)
+    unknown_user_attempts: int = 20
     _sessions: dict[str, Session] = field(default_factory=dict)
-    _addresses: dict[str, _AddressRecord] = field(default_factory=dict)
     _logins_since_sweep: int = 0
+    _limits: AttemptLimits = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._limits = AttemptLimits(
+            self.clock,
+            {
+                USER: AttemptPolicy(self.lock_attempts, self.lock_duration),
+                UNKNOWN_FROM: AttemptPolicy(self.unknown_user_attempts, self.lock_duration),
+            },
+        )
 
     # --- login protocol -------------------------------------------------------------
 
     def begin_login(self, user: str, address: str) -> LoginResult:
-        """LoginRequest: a challenged session for a known user from an unlocked address."""
+        """LoginRequest: a challenged session for a known, unlocked user."""
         now = self.clock.now()
-        if self._locked(address, now):
-            return LoginResult(result_codes.ACCOUNT_LOCKED)
         if user not in self.accounts:
-            # counts like a wrong proof, so guessing names also ends in a lock
-            self._wrong_proof(address, now)
+            # guessing names: counted per address, under its own (higher) limit
+            if self._limits.refusal({UNKNOWN_FROM: address}) is not None:
+                return LoginResult(result_codes.ACCOUNT_LOCKED)
+            self._limits.failed({UNKNOWN_FROM: address})
             return LoginResult(result_codes.UNKNOWN_USER)
+        if self._limits.refusal({USER: user}) is not None:
+            return LoginResult(result_codes.ACCOUNT_LOCKED)
         self._maybe_sweep(now)
         session = Session(
             session_id=_new_session_id(),
@@ -113,25 +132,28 @@ class SessionStore:
         self._sessions[session.session_id] = session
         return LoginResult(result_codes.OK, session)
 
-    def authenticate(self, session_id: str | None, proof: bytes, address: str) -> LoginResult:
-        """Authenticate: on a correct proof, a new authenticated session replaces the old."""
+    def authenticate(self, session_id: str | None, proof: bytes) -> LoginResult:
+        """Authenticate: on a correct proof, a new authenticated session replaces the old.
+        Wrong proofs count against the session's user, whatever the address (module doc)."""
         now = self.clock.now()
-        if self._locked(address, now):
-            return LoginResult(result_codes.ACCOUNT_LOCKED)
         session = self._live(session_id, now)
         if session is None:
             return LoginResult(result_codes.SESSION_INVALID)
         if session.authenticated:
             return LoginResult(result_codes.ALREADY_AUTHENTICATED)
+        user = {USER: session.user}
+        if self._limits.refusal(user) is not None:
+            # locked since its challenge was issued: the challenge dies with the attempt
+            del self._sessions[session.session_id]
+            return LoginResult(result_codes.ACCOUNT_LOCKED)
         expected = expected_proof(self.accounts[session.user], session.challenge)
         if not hmac.compare_digest(expected, proof):
             session.last_seen = now
-            self._wrong_proof(address, now)
-            if self._locked(address, now):
+            if self._limits.failed(user):
                 del self._sessions[session.session_id]
                 return LoginResult(result_codes.ACCOUNT_LOCKED)
             return LoginResult(result_codes.WRONG_PASSWORD)
-        self._addresses.pop(address, None)
+        self._limits.succeeded(user)
         del self._sessions[session.session_id]
         fresh = Session(
             session_id=_new_session_id(),
@@ -169,21 +191,6 @@ class SessionStore:
             del self._sessions[session_id]
             return None
         return session
-
-    def _locked(self, address: str, now: datetime) -> bool:
-        record = self._addresses.get(address)
-        if record is None or record.locked_until is None:
-            return False
-        if now >= record.locked_until:
-            del self._addresses[address]
-            return False
-        return True
-
-    def _wrong_proof(self, address: str, now: datetime) -> None:
-        record = self._addresses.setdefault(address, _AddressRecord())
-        record.wrong_proofs += 1
-        if record.wrong_proofs >= self.lock_attempts:
-            record.locked_until = now + self.lock_duration
 
     def _maybe_sweep(self, now: datetime) -> None:
         self._logins_since_sweep += 1

@@ -45,6 +45,15 @@ class Settings:
     session_timeout_seconds: float = 60.0
     lock_attempts: int = 3
     lock_minutes: float = 30.0
+    # LoginRequests naming unknown users, per client address, before it is locked for them
+    unknown_user_attempts: int = 20
+    # [dial_in]: failed `join` attempts (docs/security.md, "Dial-in attempts")
+    dial_in_lock_attempts: int = 10  # per socket and per URI
+    dial_in_code_lock_attempts: int = 20  # per access code
+    dial_in_lock_minutes: float = 15.0
+    dial_in_delay_after: int = 3  # failures before the growing delay starts
+    dial_in_delay_seconds: float = 1.0  # the first delay; doubles with each failure
+    dial_in_max_delay_seconds: float = 30.0
     enum_numbering: str = "esdk"
     max_ports: int = 64  # ports of the costliest format (mcu/port_costs.py)
     max_cp_resources: int = 32
@@ -135,7 +144,15 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
 _KNOWN_KEYS = {
     "server": {"host", "port", "data_dir", "max_body_bytes"},
     "tls": {"cert", "key"},
-    "sessions": {"timeout_seconds", "lock_attempts", "lock_minutes"},
+    "sessions": {"timeout_seconds", "lock_attempts", "lock_minutes", "unknown_user_attempts"},
+    "dial_in": {
+        "lock_attempts",
+        "code_lock_attempts",
+        "lock_minutes",
+        "delay_after",
+        "delay_seconds",
+        "max_delay_seconds",
+    },
     "wire": {"enum_numbering"},
     "mcu": {
         "max_ports",
@@ -181,6 +198,8 @@ def _from_table(table: dict[str, Any]) -> Settings:
         session_timeout_seconds=float(sessions["timeout_seconds"]),
         lock_attempts=int(sessions["lock_attempts"]),
         lock_minutes=float(sessions["lock_minutes"]),
+        unknown_user_attempts=int(sessions["unknown_user_attempts"]),
+        **_dial_in(table.get("dial_in", {})),
         enum_numbering=str(wire["enum_numbering"]),
         max_ports=int(mcu["max_ports"]),
         max_cp_resources=int(mcu["max_cp_resources"]),
@@ -198,6 +217,17 @@ def _from_table(table: dict[str, Any]) -> Settings:
         organizations=_organizations(table.get("organizations", [])),
         adhoc_templates=adhoc_templates(table.get("adhoc", []), int(mcu["default_cp_resource"])),
     )
+
+
+def _dial_in(section: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "dial_in_lock_attempts": int(section["lock_attempts"]),
+        "dial_in_code_lock_attempts": int(section["code_lock_attempts"]),
+        "dial_in_lock_minutes": float(section["lock_minutes"]),
+        "dial_in_delay_after": int(section["delay_after"]),
+        "dial_in_delay_seconds": float(section["delay_seconds"]),
+        "dial_in_max_delay_seconds": float(section["max_delay_seconds"]),
+    }
 
 
 def _mcu_identity(section: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +294,14 @@ def _check(settings: Settings) -> None:
         raise SettingsError("TLS needs both a certificate and a key")
     if settings.session_timeout_seconds <= 0 or settings.lock_attempts < 1:
         raise SettingsError("session timeout and lock attempts must be positive")
+    if settings.unknown_user_attempts < 1 or settings.lock_minutes <= 0:
+        raise SettingsError("sessions.unknown_user_attempts and lock_minutes must be positive")
+    if min(settings.dial_in_lock_attempts, settings.dial_in_code_lock_attempts) < 1:
+        raise SettingsError("dial_in.lock_attempts and code_lock_attempts must be at least 1")
+    if settings.dial_in_lock_minutes <= 0 or settings.dial_in_delay_after < 0:
+        raise SettingsError("dial_in.lock_minutes must be positive, delay_after not negative")
+    if settings.dial_in_delay_seconds < 0 or settings.dial_in_max_delay_seconds < 0:
+        raise SettingsError("dial_in delays must not be negative")
     if settings.max_ports < 1 or settings.max_cp_resources < 1:
         raise SettingsError("mcu.max_ports and mcu.max_cp_resources must be at least 1")
     if settings.default_cp_resource not in ALLOWED_CP_RESOURCES:

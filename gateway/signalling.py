@@ -22,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import secrets
 from collections.abc import Iterable
 
 from aiohttp import WSMsgType, web
 
 from gateway.p2p_relay import PointToPointRelay
+from mcu.dial_in_limits import DialInLimitSettings, dial_in_limits
 from mcu.events import RuntimeEvent, SiteCallStateChanged
 from mcu.media.engine import MediaEngine, MediaSettings
 from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
@@ -75,6 +77,7 @@ class TerminalConnection:
         self.endpoint: WebRtcEndpoint | None = None
         self.last_heard = asyncio.get_running_loop().time()
         self._seq = 0
+        self.key = secrets.token_hex(8)  # names this socket in the dial-in limits
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
 
     # -- sending: one writer task, so synchronous code (the runtime's dialer) can send --
@@ -187,7 +190,8 @@ class TerminalConnection:
             # newer connection wins, the older one's calls end.
             previous.vanish()
         self.endpoint = WebRtcEndpoint(
-            Registration.of(message), self.send, self.hub.engine, self.hub.runtime
+            Registration.of(message), self.send, self.hub.engine, self.hub.runtime,
+            dial_in_limits=self.hub.dial_in_limits, socket_key=self.key,
         )
         self.hub.connections[message.uri] = self
         self.hub.runtime.registry.register(self.endpoint)
@@ -221,8 +225,10 @@ class SignallingHub:
         *,
         heartbeat_interval: float = HEARTBEAT_INTERVAL_S,
         heartbeat_misses: int = HEARTBEAT_MISSES,
+        dial_in: DialInLimitSettings | None = None,
     ) -> None:
         self.runtime = runtime
+        self.dial_in_limits = dial_in_limits(runtime.clock, dial_in or DialInLimitSettings())
         self.engine = engine
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_misses = heartbeat_misses
@@ -302,11 +308,12 @@ def install_signalling(
     runtime: ConferenceRuntime,
     media_address: str,
     settings: MediaSettings | None = None,
+    dial_in: DialInLimitSettings | None = None,
 ) -> SignallingHub:
     """Add /signalling and the media engine to the app; they start and stop with it."""
     use_media_address(media_address)
     engine = MediaEngine(runtime, settings)
-    hub = SignallingHub(runtime, engine)
+    hub = SignallingHub(runtime, engine, dial_in=dial_in)
     app[SIGNALLING] = hub
     app.router.add_get(SIGNALLING_PATH, hub.handle)
 

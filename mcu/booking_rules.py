@@ -39,7 +39,7 @@ class SchedulerSettings:
     # what a site port costs by its booked video format; the MCU has max_ports * top units
     port_costs: PortCosts = field(default_factory=PortCosts)
     default_duration: timedelta = timedelta(hours=2)
-    access_code_digits: int = 8  # numeric access codes, unique among live conferences
+    access_code_digits: int = 8  # random numeric access codes, unique among live conferences
     # A FREE tombstone is dropped this long after the interval it freed ended: synch windows
     # look at what is coming, and the table no longer grows for ever.
     tombstone_retention: timedelta = timedelta(days=30)
@@ -244,16 +244,23 @@ def port_cost_summary(sites: list[SiteSpec], costs: PortCosts) -> str:
     return ", ".join(f"{number} x {name} at {cost}" for name, (number, cost) in counts.items())
 
 
-def allocate_access_code(digits: int, step: int, taken: set[str]) -> tuple[str, int]:
-    """The next code of `digits` digits (no leading zero) from `step` on that is not taken,
-    and the step after it."""
-    space = 9 * 10 ** (digits - 1)  # codes without a leading zero
-    for _ in range(space):
-        code = str(10 ** (digits - 1) + step % space)
-        step += 1
+# random draws tried before the free codes are listed (only when nearly all are taken)
+_ACCESS_CODE_DRAWS = 64
+
+
+def draw_access_code(digits: int, taken: Container[str]) -> str:
+    """A code of `digits` digits (no leading zero) drawn at random (secrets, the OS's CSPRNG)
+    among those not taken, so a known code tells nothing about the others (docs/security.md,
+    "Access codes")."""
+    low, space = 10 ** (digits - 1), 9 * 10 ** (digits - 1)  # codes without a leading zero
+    for _ in range(_ACCESS_CODE_DRAWS):
+        code = str(low + secrets.randbelow(space))
         if code not in taken:
-            return code, step
-    raise DomainError(Fault.CAPACITY_EXCEEDED, "no free access code")
+            return code
+    free = [str(number) for number in range(low, low + space) if str(number) not in taken]
+    if not free:
+        raise DomainError(Fault.CAPACITY_EXCEEDED, "no free access code")
+    return secrets.choice(free)
 
 
 def first_free_number(start: int, taken: Container[str]) -> int:

@@ -35,8 +35,9 @@ Decisions where the standard is silent:
   conference with an ongoing occurrence ends now (future occurrences removed, history kept,
   state ENDED); otherwise it is deleted. A conference left without occurrences is deleted.
 - Passwords not given on an edit keep their old value; an access code not given keeps the
-  old one. Access codes are allocated sequentially (persisted counter) from 10..0 of
-  access_code_digits digits, skipping codes held by live conferences.
+  old one. A new conference's access code is drawn at random (mcu/booking_rules.py,
+  draw_access_code) among the access_code_digits-digit codes that no live or scheduled
+  conference holds and no ad-hoc template reserves.
 - free_busy returns each busy interval whole (not clipped to the window), as the eSDK
   example does. A site is known when it is in the directory or in any non-deleted
   conference.
@@ -61,9 +62,9 @@ from datetime import datetime, timedelta
 from mcu import series
 from mcu.booking_rules import (
     SchedulerSettings,
-    allocate_access_code,
     check_running_edit,
     copy_rule,
+    draw_access_code,
     first_free_number,
     normalized_spec,
     require_positive,
@@ -93,7 +94,6 @@ FIRST_CONF_ID = 1001
 
 REVISION = "revision"
 NEXT_CONF_ID = "next_conf_id"
-NEXT_ACCESS_CODE = "next_access_code"
 
 
 PRUNE_EVERY = timedelta(hours=1)  # at most this often on new tombstones, and at start
@@ -110,7 +110,6 @@ class Scheduler:
         loaded = store.load()
         self._revision = loaded.counters.get(REVISION, 0)
         self._next_conf_id = loaded.counters.get(NEXT_CONF_ID, FIRST_CONF_ID)
-        self._next_access_code = loaded.counters.get(NEXT_ACCESS_CODE, 0)
         self._index = BookingIndex()
         for record in loaded.conferences:
             self._index.install(record)
@@ -451,13 +450,11 @@ class Scheduler:
         conf_id = str(number)
         access_code = spec.access_code
         if not access_code:
-            access_code, step = allocate_access_code(
+            access_code = draw_access_code(
                 self._settings.access_code_digits,
-                self._next_access_code,
                 self._index.live_access_codes(None, self._clock.now())
                 | self._settings.reserved_access_codes,
             )
-            counters[NEXT_ACCESS_CODE] = step
         spec = replace(spec, access_code=access_code)
         conference = Conference(
             conf_id=conf_id,
@@ -494,7 +491,6 @@ class Scheduler:
         # Committed: now the memory copy follows.
         self._revision = revision
         self._next_conf_id = counters.get(NEXT_CONF_ID, self._next_conf_id)
-        self._next_access_code = counters.get(NEXT_ACCESS_CODE, self._next_access_code)
         self._index.add_tombstones(tombstones)
         self._index.install(record)
         if tombstones and (self._pruned_at is None

@@ -396,11 +396,12 @@ def test_template_keys_are_no_sites_and_codes_are_reserved(tmp_path):
     with pytest.raises(DomainError) as refused:
         scheduler.schedule(ConferenceSpec("x", clock.now(), hour, [SiteSpec(key)]))
     assert refused.value.fault is Fault.OUT_OF_RANGE
-    # generated codes skip a template's code; no other booking may take or edit to it
-    scheduler_settings = SchedulerSettings(access_code_digits=4,
-                                           reserved_access_codes=frozenset({"1000"}))
+    # generated (random) codes skip the templates' codes: with one-digit codes and 1..8
+    # reserved, 9 is the only one left; no other booking may take or edit to them
+    scheduler_settings = SchedulerSettings(access_code_digits=1,
+                                           reserved_access_codes=frozenset("12345678"))
     other = Scheduler(Store(tmp_path / "other.sqlite3"), clock, scheduler_settings)
-    assert other.schedule(ConferenceSpec("y", clock.now(), hour)).access_code == "1001"
+    assert other.schedule(ConferenceSpec("y", clock.now(), hour)).access_code == "9"
     later = scheduler.schedule(ConferenceSpec("z", clock.now() + 2 * hour, hour))
     with pytest.raises(DomainError) as taken:
         scheduler.edit(later.conf_id, replace(later.spec, access_code="7001"))

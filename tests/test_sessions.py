@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 import requests
 from lxml import etree
+from requests.adapters import HTTPAdapter
 
 from app.process import running_server
 from gateway import result_codes
@@ -79,19 +80,74 @@ def test_wrong_proof_and_unknown_user_codes(gateway_server):
     assert answer.randomSequence is None
 
 
-def test_three_wrong_proofs_lock_the_address_for_30_minutes(gateway_server, clock):
+def test_three_wrong_proofs_lock_the_user_for_30_minutes(gateway_server, clock):
     clients = soap_clients(gateway_server.base_url)
     assert clients.login("demo", "bad-1") == result_codes.WRONG_PASSWORD
     assert clients.login("demo", "bad-2") == result_codes.WRONG_PASSWORD
     assert clients.login("demo", "bad-3") == result_codes.ACCOUNT_LOCKED
-    # locked: even the right password, even another account, from this address
+    # locked: even the right password; the lock is the user's, not the address's
     assert clients.login(*DEMO) == result_codes.ACCOUNT_LOCKED
-    assert clients.login(*TESTER) == result_codes.ACCOUNT_LOCKED
+    assert clients.login(*TESTER) == 0
     clock.advance(timedelta(minutes=29))
     assert clients.login(*DEMO) == result_codes.ACCOUNT_LOCKED
     clock.advance(timedelta(minutes=1, seconds=1))
     assert clients.login(*DEMO) == 0
     assert clients.common.KeepAlive() == 0
+
+
+class _FromAddress(HTTPAdapter):
+    """Connections from another loopback address (Linux routes all of 127/8 to lo)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.source, 0)
+        return super().init_poolmanager(*args, **kwargs)
+
+
+def _clients_from(gateway_server, source: str):
+    clients = soap_clients(gateway_server.base_url)
+    clients.http.mount("http://", _FromAddress(source))
+    return clients
+
+
+def test_the_user_lock_holds_from_every_address(gateway_server, clock):
+    first = _clients_from(gateway_server, "127.0.0.2")
+    second = _clients_from(gateway_server, "127.0.0.3")
+    assert first.login("demo", "bad-1") == result_codes.WRONG_PASSWORD
+    assert second.login("demo", "bad-2") == result_codes.WRONG_PASSWORD
+    assert first.login("demo", "bad-3") == result_codes.ACCOUNT_LOCKED
+    assert second.login(*DEMO) == result_codes.ACCOUNT_LOCKED
+    # the tester behind either address is not affected
+    assert first.login(*TESTER) == 0 and second.login(*TESTER) == 0
+    clock.advance(timedelta(minutes=30, seconds=1))
+    assert second.login(*DEMO) == 0
+
+
+def test_unknown_names_lock_only_their_address_and_only_for_unknown_names(
+    gateway_server, clock
+):
+    guesser = _clients_from(gateway_server, "127.0.0.2")
+    neighbour = _clients_from(gateway_server, "127.0.0.3")
+
+    def begin(clients, name: str) -> int:
+        return clients.common.LoginRequest(userName=name, clientType="API", version=1).resultCode
+
+    # 20 unknown names (unknown_user_attempts) are answered as unknown; the 21st is locked
+    for n in range(20):
+        assert begin(guesser, f"nobody-{n}") == result_codes.UNKNOWN_USER
+    assert begin(guesser, "nobody-20") == result_codes.ACCOUNT_LOCKED
+    # the address is locked for unknown names only: its known users still log in
+    assert guesser.login(*DEMO) == 0
+    assert guesser.login(*TESTER) == 0
+    # another address is counted apart
+    assert begin(neighbour, "nobody-x") == result_codes.UNKNOWN_USER
+    clock.advance(timedelta(minutes=29))
+    assert begin(guesser, "nobody-21") == result_codes.ACCOUNT_LOCKED
+    clock.advance(timedelta(minutes=1, seconds=1))
+    assert begin(guesser, "nobody-22") == result_codes.UNKNOWN_USER
 
 
 def test_a_success_resets_the_wrong_proof_count(gateway_server):

@@ -35,7 +35,7 @@ class CommonService(GatewayService):
         call = request_context(ctx)
         # spyne hands base64Binary over as a list of byte chunks
         proof = b"".join(encryptPassword)
-        login = call.gateway.sessions.authenticate(call.session_id, proof, call.client_address)
+        login = call.gateway.sessions.authenticate(call.session_id, proof)
         if login.session is not None:
             call.new_session_id = login.session.session_id
         return Reply(login.result_code)

@@ -12,7 +12,10 @@ dial-out  offer_call(call): audio + video transceivers (sendrecv) fed by the cal
           media path is up (mcu/media/media_path.py: ICE and DTLS connected), whether or
           not the terminal sends media; `decline` -> rejected (115), or busy (117) when its
           reason is "busy".
-dial-in   `join` with access code and password: the runtime accepts the site (CALLING)
+dial-in   `join` with access code and password, refused with `locked` while the socket,
+          URI or code has too many failed attempts (mcu/dial_in_limits.py); a site not
+          booked in the conference is refused (`dial_in_refused`) before its password is
+          looked at, so it learns nothing about it; then the runtime accepts the site (CALLING)
           (an ad-hoc template's code first starts its conference or books the terminal
           in the ongoing one: mcu/adhoc.py; `no_capacity` when the MCU is full),
           the terminal's offer is answered with `joined` (the media timeout starts), then
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -39,8 +43,10 @@ from typing import TYPE_CHECKING, Any
 from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescription
 from aiortc.exceptions import OperationError
 
+from mcu.attempt_limits import AttemptLimits
 from mcu.calls import Call, CallFailure
 from mcu.cdr import NegotiatedMedia
+from mcu.dial_in_limits import ACCESS_CODE, SOCKET, URI
 from mcu.endpoints import TerminalDevice, simulated_terminal_device
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
@@ -94,6 +100,7 @@ UNKNOWN_CALL = "unknown_call"
 CONFERENCE_NOT_FOUND = "conference_not_found"
 WRONG_PASSWORD = "wrong_password"
 DIAL_IN_REFUSED = "dial_in_refused"
+LOCKED = "locked"  # dial-in: too many failed attempts of this socket, URI or access code
 NO_CAPACITY = "no_capacity"  # an ad-hoc conference could not start or grow: MCU capacity
 BAD_SDP = "bad_sdp"
 CODEC_MISMATCH = "codec_mismatch"  # dial-in: the offer has no codec the booking allows
@@ -417,11 +424,18 @@ class WebRtcEndpoint:
         engine: MediaEngine,
         runtime: ConferenceRuntime,
         device: TerminalDevice | None = None,
+        *,
+        dial_in_limits: AttemptLimits,
+        socket_key: str,
     ) -> None:
+        """dial_in_limits: shared by every endpoint (mcu/dial_in_limits.py); socket_key
+        names the signalling socket this registration lives on."""
         self.registration = registration
         self.send = send
         self.engine = engine
         self.runtime = runtime
+        self.dial_in_limits = dial_in_limits
+        self.socket_key = socket_key
         self._device = device or simulated_terminal_device()
         self.sessions: dict[str, CallSession] = {}
         self.closing: set[asyncio.Task[None]] = set()
@@ -502,21 +516,41 @@ class WebRtcEndpoint:
         if message.call_id in self.sessions:
             self._refuse(message.call_id, DIAL_IN_REFUSED, "call id already in use")
             return
+        limits = self.dial_in_limits
+        keys = {SOCKET: self.socket_key, URI: self.uri, ACCESS_CODE: message.access_code}
+        refusal = limits.refusal(keys)
+        if refusal is not None:
+            wait = max(0, math.ceil((refusal.until - self.runtime.clock.now()).total_seconds()))
+            what = "locked" if refusal.locked else "delayed"
+            self._refuse(message.call_id, LOCKED,
+                         f"too many failed dial-in attempts of this {refusal.scope}: "
+                         f"{what}, retry in {wait} s")
+            return
+        probing = {SOCKET: self.socket_key, URI: self.uri}
         conference = find_live_conference(self.runtime, message.access_code)
         adhoc = self.runtime.adhoc
         template = adhoc.template(message.access_code) if adhoc is not None else None
         if conference is None and template is None:
+            limits.failed(probing)
             self._refuse(message.call_id, CONFERENCE_NOT_FOUND,
                          f"no ongoing conference has access code {message.access_code!r}")
             return
-        # a template's code admits by the template's password (none: any)
+        # a template's code admits by the template's password (none: any), and books the
+        # terminal; a conference's code admits only a site booked in it, checked first
         if template is not None:
             password = template.password
         elif conference is not None:
+            if not self._booked_in(conference.conf_id):
+                limits.failed(probing)
+                self._refuse(message.call_id, DIAL_IN_REFUSED,
+                             f"{self.uri} is not booked in this conference")
+                return
             password = conference.password
         if password and message.password != password:
+            limits.failed(keys)
             self._refuse(message.call_id, WRONG_PASSWORD, "wrong conference password")
             return
+        limits.succeeded(probing)
         if template is not None and adhoc is not None:
             conference = self._start_adhoc(message, adhoc)
             if conference is None:
@@ -535,6 +569,10 @@ class WebRtcEndpoint:
             return
         self.sessions[session.call_id] = session
         session.spawn(session.accept_offer(message.sdp), "join")
+
+    def _booked_in(self, conf_id: str) -> bool:
+        live = self.runtime.conferences.get(conf_id)
+        return live is not None and self.uri in live.sites
 
     def _start_adhoc(self, message: Join, adhoc: AdhocConferences) -> Conference | None:
         """The conference of an ad-hoc template's code: started now if none is ongoing, this
