@@ -89,7 +89,15 @@ async def running_server(
             call_records=CallRecords(store) if store is not None else None,
         )
     app = build_app(settings, scheduler, runtime, clock, adhoc=adhoc)
-    runner = web.AppRunner(app, access_log=None)
+    # header_timeout: aiohttp closes a connection whose request has not arrived whole within
+    # keepalive_timeout of its start or of the previous answer; lingering_time bounds the
+    # draining of a body left unread (the SOAP handler bounds its own read: gateway/server.py)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        keepalive_timeout=settings.header_timeout_seconds,
+        lingering_time=settings.body_timeout_seconds,
+    )
     await runner.setup()
     # after the app's startup (the media engine subscribes then), so the engine has a
     # conference's media when the template's layout follows its ConferenceStarted; before

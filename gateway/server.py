@@ -9,6 +9,7 @@ scheduler and runs the application is app/process.py.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from dataclasses import dataclass
@@ -149,6 +150,7 @@ def media_mcu(settings: Settings, online: bool) -> Mcu:
 
 def _soap_handler(gateway: Gateway, dispatcher: SoapDispatcher):
     limit = gateway.settings.max_body_bytes
+    body_timeout = gateway.settings.body_timeout_seconds
     secure = gateway.settings.uses_tls
 
     async def soap_post(request: web.Request) -> web.Response:
@@ -164,7 +166,23 @@ def _soap_handler(gateway: Gateway, dispatcher: SoapDispatcher):
                     http_status=415,
                 ),
             )
-        body = await _read_limited(request, limit)
+        try:
+            async with asyncio.timeout(body_timeout):
+                body = await _read_limited(request, limit)
+        except TimeoutError:
+            response = _fault_response(
+                version,
+                SoapFault.client(
+                    "Timeout", f"the request body did not arrive within {body_timeout:g} s", 408
+                ),
+            )
+            # answered, then closed at once: no lingering for a body this slow
+            response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            if request.transport is not None:
+                request.transport.close()
+            return response
         if body is None:
             return _fault_response(
                 version,

@@ -40,6 +40,11 @@ class Settings:
     port: int = 8080
     data_dir: Path = Path("./data")
     max_body_bytes: int = 1 << 20
+    # slowloris: a request's line and headers must arrive within header_timeout_seconds of
+    # the connection's start or of the previous answer (also the idle keep-alive time), its
+    # body within body_timeout_seconds of the headers (docs/security.md)
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
     tls_cert: Path | None = None
     tls_key: Path | None = None
     session_timeout_seconds: float = 60.0
@@ -142,7 +147,8 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
 
 
 _KNOWN_KEYS = {
-    "server": {"host", "port", "data_dir", "max_body_bytes"},
+    "server": {"host", "port", "data_dir", "max_body_bytes", "header_timeout_seconds",
+               "body_timeout_seconds"},
     "tls": {"cert", "key"},
     "sessions": {"timeout_seconds", "lock_attempts", "lock_minutes", "unknown_user_attempts"},
     "dial_in": {
@@ -193,6 +199,8 @@ def _from_table(table: dict[str, Any]) -> Settings:
         port=int(server["port"]),
         data_dir=Path(server["data_dir"]),
         max_body_bytes=int(server["max_body_bytes"]),
+        header_timeout_seconds=float(server["header_timeout_seconds"]),
+        body_timeout_seconds=float(server["body_timeout_seconds"]),
         tls_cert=Path(tls["cert"]) if tls.get("cert") else None,
         tls_key=Path(tls["key"]) if tls.get("key") else None,
         session_timeout_seconds=float(sessions["timeout_seconds"]),
@@ -288,6 +296,11 @@ def _ice_servers(value: Any) -> tuple[IceServer, ...]:
 def _check(settings: Settings) -> None:
     if not 0 <= settings.port <= 65535:
         raise SettingsError(f"port {settings.port} is not a TCP port")
+    if settings.max_body_bytes < 1:
+        raise SettingsError("server.max_body_bytes must be at least 1")
+    for key in ("header_timeout_seconds", "body_timeout_seconds"):
+        if not 0 < getattr(settings, key) <= 3600:
+            raise SettingsError(f"server.{key} must be over 0 and at most 3600")
     if settings.enum_numbering not in NUMBERINGS:
         raise SettingsError(f"wire.enum_numbering must be one of {NUMBERINGS}")
     if (settings.tls_cert is None) != (settings.tls_key is None):

@@ -15,6 +15,15 @@ Malformed input (not JSON, unknown type, a field its declared schema refuses: se
 rtc/signalling_schema.py; a binary frame, a message out of place) is answered with an
 `error` message and otherwise ignored; a handler that fails answers `error` `internal` (and
 is logged): never a crash or a close.
+
+Connection limits (docs/security.md, "Connection limits"):
+- a message (a frame, or a fragmented message whole) over MAX_MESSAGE_BYTES closes the
+  socket with 1009 (message too big; aiohttp's reader does it);
+- each connection may send RATE_PER_SECOND messages a second, RATE_BURST at once (a token
+  bucket); a message beyond it is answered `error` `rate_limited` and otherwise ignored;
+- the messages waiting to be written to a terminal are at most OUTBOX_LIMIT: a terminal
+  that does not read them (a slow or stalled reader) is cut off with close code
+  SLOW_READER_CLOSE_CODE (1008, policy violation) and has vanished, as a silent one has.
 """
 
 from __future__ import annotations
@@ -66,6 +75,33 @@ NOT_REGISTERED = "not_registered"
 ALREADY_REGISTERED = "already_registered"
 UNEXPECTED = "unexpected"
 INTERNAL = "internal"  # a valid message whose handling failed on the MCU's side (logged)
+RATE_LIMITED = "rate_limited"
+
+# Connection limits (docs/security.md). SDPs are under 64 KiB; the largest message is one.
+MAX_MESSAGE_BYTES = 256 * 1024
+RATE_PER_SECOND = 50.0  # messages a second a connection may send, sustained
+RATE_BURST = 100  # and at once
+OUTBOX_LIMIT = 256  # messages waiting to be written to one terminal
+SLOW_READER_CLOSE_CODE = 1008  # WebSocket "policy violation": the terminal does not read
+CLOSE_GRACE_S = 5.0  # a cut-off socket whose close frame cannot be written is aborted after this
+
+
+class TokenBucket:
+    """`rate` tokens a second up to `burst`; `take` spends one when there is one."""
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._stamp = now
+
+    def take(self, now: float) -> bool:
+        self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
 
 
 class TerminalConnection:
@@ -75,19 +111,63 @@ class TerminalConnection:
         self.hub = hub
         self.ws = ws
         self.endpoint: WebRtcEndpoint | None = None
-        self.last_heard = asyncio.get_running_loop().time()
+        now = asyncio.get_running_loop().time()
+        self.last_heard = now
         self._seq = 0
         self.key = secrets.token_hex(8)  # names this socket in the dial-in limits
-        self._outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=hub.outbox_limit)
+        self._stopped = False  # the writer ends without writing what is queued
+        self._closed_for_sending = False  # nothing more is queued (vanished)
+        self._cut_off: asyncio.Task[None] | None = None
+        self._bucket = TokenBucket(hub.rate_per_second, hub.rate_burst, now)
+        self.transport: asyncio.Transport | None = None  # the socket's, set by handle()
 
     # -- sending: one writer task, so synchronous code (the runtime's dialer) can send --
 
     def send(self, message: Message) -> None:
-        self._outbox.put_nowait(message.to_json())
+        if self._stopped or self._closed_for_sending:
+            return
+        try:
+            self._outbox.put_nowait(message.to_json())
+        except asyncio.QueueFull:
+            self.cut_off()
+
+    def cut_off(self) -> None:
+        """The terminal does not read what it is sent: close its socket with
+        SLOW_READER_CLOSE_CODE (aborted after CLOSE_GRACE_S if even the close frame cannot
+        be written); it has vanished."""
+        if self._cut_off is not None:
+            return
+        log.warning("terminal %s does not read its messages: cut off",
+                    self.uri or "(unregistered)")
+        self._stopped = True  # what is queued is dropped: the socket is going
+        self.vanish()
+        self._cut_off = asyncio.get_running_loop().create_task(
+            self._close_slow_reader(), name="signalling cut-off"
+        )
+
+    async def _close_slow_reader(self) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_GRACE_S):
+                await self.ws.close(code=SLOW_READER_CLOSE_CODE, message=b"not reading")
+        except (TimeoutError, ConnectionError, RuntimeError):
+            pass
+        finally:
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.abort()
+
+    def _stop_writer(self) -> None:
+        """End the write loop once what is queued is written; nothing more is queued."""
+        self._closed_for_sending = True
+        try:
+            self._outbox.put_nowait(None)
+        except asyncio.QueueFull:  # no room for the end mark: the loop ends at its next item
+            self._stopped = True
 
     async def write_loop(self) -> None:
         while (text := await self._outbox.get()) is not None:
-            if self.ws.closed:
+            if self._stopped or self.ws.closed:
                 return
             try:
                 await self.ws.send_str(text)
@@ -115,8 +195,20 @@ class TerminalConnection:
 
     # -- receiving ----------------------------------------------------------------------
 
+    def admit(self) -> bool:
+        """A message arrived: it counts as a sign of life; False when it is over the rate
+        (then it has been answered `rate_limited` and is to be ignored)."""
+        now = asyncio.get_running_loop().time()
+        self.last_heard = now
+        if self._bucket.take(now):
+            return True
+        self.send(Error(RATE_LIMITED, f"over {self._bucket.rate:g} messages a second "
+                                      f"(burst {self._bucket.burst}): ignored"))
+        return False
+
     def on_text(self, text: str) -> None:
-        self.last_heard = asyncio.get_running_loop().time()
+        if not self.admit():
+            return
         try:
             message = parse_message(text)
         except SignallingError as error:
@@ -214,7 +306,7 @@ class TerminalConnection:
         endpoint.vanished()
         self.hub.p2p.vanished(endpoint.uri)
         self.hub.remember_closing(endpoint)
-        self._outbox.put_nowait(None)
+        self._stop_writer()
 
 
 class SignallingHub:
@@ -232,6 +324,9 @@ class SignallingHub:
         self.engine = engine
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_misses = heartbeat_misses
+        self.outbox_limit = OUTBOX_LIMIT
+        self.rate_per_second = RATE_PER_SECOND
+        self.rate_burst = RATE_BURST
         self.connections: dict[str, TerminalConnection] = {}  # registered ones, by URI
         self._sockets: set[web.WebSocketResponse] = set()
         self._closing: set[WebRtcEndpoint] = set()
@@ -239,10 +334,11 @@ class SignallingHub:
         self.p2p = PointToPointRelay(self, runtime.p2p)
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES)
         await ws.prepare(request)
         self._sockets.add(ws)
         connection = TerminalConnection(self, ws)
+        connection.transport = request.transport
         writer = asyncio.create_task(connection.write_loop(), name="signalling writer")
         heartbeat = asyncio.create_task(connection.heartbeat_loop(), name="signalling heartbeat")
         try:
@@ -250,14 +346,14 @@ class SignallingHub:
                 if frame.type is WSMsgType.TEXT:
                     connection.on_text(frame.data)
                 elif frame.type is WSMsgType.BINARY:
-                    connection.last_heard = asyncio.get_running_loop().time()
-                    connection.send(Error(MALFORMED, "messages are JSON text frames"))
+                    if connection.admit():
+                        connection.send(Error(MALFORMED, "messages are JSON text frames"))
                 elif frame.type is WSMsgType.ERROR:
                     break
         finally:
             heartbeat.cancel()
             connection.vanish()
-            connection._outbox.put_nowait(None)
+            connection._stop_writer()
             await asyncio.gather(writer, heartbeat, return_exceptions=True)
             self._sockets.discard(ws)
         return ws
