@@ -21,8 +21,10 @@ Connection limits (docs/security.md, "Connection limits"):
   socket with 1009 (message too big; aiohttp's reader does it);
 - each connection may send RATE_PER_SECOND messages a second, RATE_BURST at once (a token
   bucket); a message beyond it is answered `error` `rate_limited` and otherwise ignored;
-- the messages waiting to be written to a terminal are at most OUTBOX_LIMIT: a terminal
-  that does not read them (a slow or stalled reader) is cut off with close code
+- the messages waiting to be written to a terminal are at most OUTBOX_LIMIT: once half of
+  them wait, the MCU reads nothing more from that terminal until they drain (backpressure:
+  a burst of requests waits in the terminal's own socket); a terminal that does not read
+  them within CLOSE_GRACE_S, or fills the outbox, is cut off with close code
   SLOW_READER_CLOSE_CODE (1008, policy violation) and has vanished, as a silent one has.
 """
 
@@ -130,6 +132,20 @@ class TerminalConnection:
         try:
             self._outbox.put_nowait(message.to_json())
         except asyncio.QueueFull:
+            self.cut_off()
+
+    async def keep_up(self) -> None:
+        """Backpressure: while half the outbox waits to be written, read nothing more from
+        this terminal (its burst of requests waits in its own socket); one whose outbox does
+        not drain within CLOSE_GRACE_S does not read and is cut off."""
+        half = max(1, self._outbox.maxsize // 2)
+        if self._outbox.qsize() < half or self._stopped:
+            return
+        try:
+            async with asyncio.timeout(CLOSE_GRACE_S):
+                while self._outbox.qsize() >= half and not self._stopped:
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
             self.cut_off()
 
     def cut_off(self) -> None:
@@ -350,6 +366,7 @@ class SignallingHub:
                         connection.send(Error(MALFORMED, "messages are JSON text frames"))
                 elif frame.type is WSMsgType.ERROR:
                     break
+                await connection.keep_up()
         finally:
             heartbeat.cancel()
             connection.vanish()
