@@ -520,7 +520,7 @@ def terminal_to_wire(site: DirectorySite, numbering: EnumNumbering) -> wire.Term
     )
 
 
-def page_info_to_wire(page: Page[Any]) -> wire.PagesInfoEx:
+def page_info_to_wire(page: Page[Any] | RecordPage) -> wire.PagesInfoEx:
     return wire.PagesInfoEx(
         totalPages=page.total_pages, currentPage=page.current_page, totalRecords=page.total_records
     )
@@ -579,14 +579,6 @@ def point_to_point_cdr_to_wire(record: PointToPointRecord) -> wire.PointToPointC
         rate=record.rate,
         startTime=record.times.start,
         endTime=record.times.ended,
-    )
-
-
-def record_page_info_to_wire(page: RecordPage) -> wire.PagesInfoEx:
-    return wire.PagesInfoEx(
-        totalPages=page.total_pages,
-        currentPage=page.current_page,
-        totalRecords=page.total_records,
     )
 
 

@@ -116,5 +116,3 @@ class PointToPointRelay:
         if connection is not None:
             connection.send(message)
 
-    def calls_of(self, uri: str) -> list[PointToPointCall]:
-        return self.calls.calls_of(uri)

@@ -43,8 +43,8 @@ from mcu.errors import DomainError, Fault
 
 KEY_FILE = "esdk_rsa_key.pem"
 KEY_BITS = 2048
-_BLOCK_BYTES = KEY_BITS // 8
-_CLEAR_PASSWORD = re.compile(r"^[0-9]{6}$")
+BLOCK_BYTES = KEY_BITS // 8
+CLEAR_PASSWORD = re.compile(r"^[0-9]{6}$")
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
 # Java's "RSA/ECB/OAEPWithSHA-512AndMGF1Padding" (SunJCE): SHA-512 digest, MGF1 with SHA-1
 OAEP_SHA512_MGF1_SHA1 = padding.OAEP(
@@ -72,11 +72,16 @@ class PasswordKey:
 
     def reveal(self, value: str | None) -> str | None:
         """The clear password behind a wire password value (module docstring)."""
-        if value is None or _CLEAR_PASSWORD.match(value):
+        if value is None or CLEAR_PASSWORD.match(value):
             return value
-        blob = _rsa_block(value)
-        if blob is None:
+        blob = strict_base64(value)
+        if blob is None or len(blob) != BLOCK_BYTES:
             return value
+        return self.reveal_block(blob)
+
+    def reveal_block(self, blob: bytes) -> str:
+        """The clear password in one RSA block (PKCS#1 v1.5, OAEP SHA-1, OAEP SHA-512);
+        PASSWORD_DECRYPTION_FAILED or BAD_PASSWORD where there is none."""
         key = self._key()
         plain = _decrypt(key, blob, padding.PKCS1v15())
         if plain is not None and _is_clear_password(plain):
@@ -96,7 +101,7 @@ class PasswordKey:
         """The plaintext of one block the SDK encrypted with RSA2048Utils (OAEP, SHA-512,
         MGF1-SHA-1), or None where it does not decrypt (wrong key, wrong padding, not one
         block)."""
-        if len(blob) != _BLOCK_BYTES:
+        if len(blob) != BLOCK_BYTES:
             return None
         return _decrypt(self._key(), blob, OAEP_SHA512_MGF1_SHA1)
 
@@ -134,13 +139,12 @@ class PasswordKey:
         return key
 
 
-def _rsa_block(value: str) -> bytes | None:
-    """The bytes of `value` when it is strict base64 of one RSA-2048 block, else None."""
+def strict_base64(value: str) -> bytes | None:
+    """The bytes of `value` when it is strict base64 (white space ignored), else None."""
     try:
-        blob = base64.b64decode("".join(value.split()), validate=True)
+        return base64.b64decode("".join(value.split()), validate=True)
     except (binascii.Error, ValueError):
         return None
-    return blob if len(blob) == _BLOCK_BYTES else None
 
 
 def _decrypt(

@@ -29,8 +29,6 @@ and every refusal names what was wrong, never the value.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass, field
 
@@ -38,16 +36,14 @@ from cryptography.hazmat.primitives import padding as block_padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from gateway import result_codes
-from gateway.password_key import PasswordKey
+from gateway.password_key import BLOCK_BYTES, CLEAR_PASSWORD, PasswordKey, strict_base64
 from mcu.errors import DomainError, Fault
 
 RSA_SECRET_TYPE = "RSA2048"
 AES_SECRET_TYPE = "AES128"
 AES_KEY_BYTES = 16
 _AES_BLOCK_BYTES = 16
-_RSA_BLOCK_BYTES = 256
 _HEX = re.compile(r"^[0-9a-fA-F]{32}$")
-_CLEAR_PASSWORD = re.compile(r"^[0-9]{6}$")
 
 # AESCbc128Utils of older SDK builds: the key string is 21 bytes, Java keeps the first 16
 FIXED_SDK_KEY = b"PASSWORD@ESDKNATIVE12"[:AES_KEY_BYTES]
@@ -64,12 +60,6 @@ class SessionCipher:
     def __post_init__(self) -> None:
         if len(self.key) != AES_KEY_BYTES or len(self.iv) != AES_KEY_BYTES:
             raise ValueError("an AES-128 key and IV are 16 bytes each")
-
-    def encrypt(self, plain: str) -> str:
-        padder = block_padding.PKCS7(_AES_BLOCK_BYTES * 8).padder()
-        data = padder.update(plain.encode("utf-8")) + padder.finalize()
-        encryptor = self._cipher().encryptor()
-        return base64.b64encode(encryptor.update(data) + encryptor.finalize()).decode("ascii")
 
     def decrypt(self, blob: bytes) -> str | None:
         """The UTF-8 text of a ciphertext, or None where it is not one under this key (wrong
@@ -151,14 +141,14 @@ def reveal_password(
       decrypts;
     - anything else unchanged, so the booking rules refuse it as "not 6 digits".
     """
-    if value is None or _CLEAR_PASSWORD.match(value):
+    if value is None or CLEAR_PASSWORD.match(value):
         return value
-    blob = _strict_base64(value)
+    blob = strict_base64(value)
     if blob is None:
         return value
-    if len(blob) == _RSA_BLOCK_BYTES:
-        return password_key.reveal(value)
-    if len(blob) % _AES_BLOCK_BYTES or len(blob) > _RSA_BLOCK_BYTES:
+    if len(blob) == BLOCK_BYTES:
+        return password_key.reveal_block(blob)
+    if len(blob) % _AES_BLOCK_BYTES or len(blob) > BLOCK_BYTES:
         return value
     if cipher is not None:
         plain = cipher.decrypt(blob)
@@ -176,7 +166,7 @@ def reveal_password(
 
 
 def _rsa_secret(password_key: PasswordKey, value: str) -> str | None:
-    blob = _strict_base64(value)
+    blob = strict_base64(value)
     if blob is None:
         return None
     plain = password_key.decrypt_secret(blob)
@@ -185,11 +175,4 @@ def _rsa_secret(password_key: PasswordKey, value: str) -> str | None:
     try:
         return plain.decode("ascii")
     except UnicodeDecodeError:
-        return None
-
-
-def _strict_base64(value: str) -> bytes | None:
-    try:
-        return base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError):
         return None

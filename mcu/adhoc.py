@@ -40,7 +40,6 @@ from mcu.booking_rules import (
     SchedulerSettings,
     check_alone,
     normalized_spec,
-    validate_sites,
 )
 from mcu.errors import DomainError
 from mcu.events import ConferenceStarted, RuntimeEvent
@@ -125,7 +124,6 @@ def check_templates(templates: Sequence[AdhocTemplate], settings: SchedulerSetti
         probe = template.spec(datetime(2000, 1, 1).astimezone(), list(template.sites))
         try:
             normalized_spec(probe, None, settings, lambda _: set(), template.access_code)
-            validate_sites(list(template.sites))
         except DomainError as error:
             raise TemplateError(f"{where}: {error.fault.name.lower()}: {error.detail}") from None
         try:

@@ -1,7 +1,7 @@
 """Failed-attempt limits: a growing delay, then a lock, per key of each declared scope.
 
-One AttemptLimits holds a table of scopes (e.g. "user", "address" for the SOAP login;
-"socket", "uri", "code" for the dial-in), each with its AttemptPolicy. An attempt names a
+One AttemptLimits holds a table of scopes (e.g. "user", "unknown_name_from" for the SOAP
+login; "socket", "uri", "access_code" for the dial-in), each with its AttemptPolicy. An attempt names a
 key in one or more scopes; it is refused while any of those keys is locked or waiting out
 its delay. Failures are counted per key; a key whose last failure is older than its
 policy's `lock` starts again from zero (the count forgets, the table stays bounded).

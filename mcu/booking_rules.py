@@ -197,8 +197,9 @@ def check_capacity(
     costs = settings.port_costs
     pool = costs.units(settings.max_ports)
     moments = [occurrence.begin] + [o.begin for _, o in overlapping if o.begin > occurrence.begin]
+    own_units = costs.of_sites(occurrence.sites)
     for moment in moments:
-        units = costs.of_sites(occurrence.sites)
+        units = own_units
         resources = cp
         for other, other_occurrence in overlapping:
             if other_occurrence.begin <= moment < other_occurrence.end:

@@ -14,15 +14,20 @@ moment the call ends and answers the CDR queries from it: records whose start li
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from mcu.booking_rules import window
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
 from mcu.model import SiteType
 from mcu.store import Store
+
+log = logging.getLogger(__name__)
 
 
 class Direction(IntEnum):
@@ -131,14 +136,19 @@ class CallRecords:
         self.store = store
 
     def record(self, record: Record) -> None:
-        if isinstance(record, MultiPointRecord):
-            self.store.add_call_record(
-                RecordKind.MULTIPOINT.value, record.times.start, (record.site_uri,),
-                _to_json(record))
-        else:
-            self.store.add_call_record(
-                RecordKind.POINT_TO_POINT.value, record.times.start,
-                (record.calling_uri, record.called_uri), _to_json(record))
+        """Store the record. A store that fails is logged, not raised: a disk problem never
+        turns a hang-up into an error."""
+        try:
+            if isinstance(record, MultiPointRecord):
+                self.store.add_call_record(
+                    RecordKind.MULTIPOINT.value, record.times.start, (record.site_uri,),
+                    _to_json(record))
+            else:
+                self.store.add_call_record(
+                    RecordKind.POINT_TO_POINT.value, record.times.start,
+                    (record.calling_uri, record.called_uri), _to_json(record))
+        except sqlite3.Error:
+            log.exception("call detail record not written: %r", record)
 
     def multipoint(self, begin: datetime, duration: timedelta, site_uri: str | None,
                    per_page: int, page: int) -> RecordPage:
@@ -153,16 +163,13 @@ class CallRecords:
 
     def _page(self, kind: RecordKind, begin: datetime, duration: timedelta,
               site_uri: str | None, per_page: int, page: int) -> RecordPage:
-        if begin.tzinfo is None:
-            raise DomainError(Fault.BAD_TIME, "beginTime needs a time zone")
-        if duration <= timedelta(0):
-            raise DomainError(Fault.BAD_TIME, "duration must be positive")
+        begin, end = window(begin, duration)
         if per_page < 1:
             raise DomainError(Fault.OUT_OF_RANGE, f"numberPerPage {per_page} < 1")
         if page < 1:
             raise DomainError(Fault.OUT_OF_RANGE, f"currentPage {page} < 1")
         total, documents = self.store.call_records(
-            kind.value, begin, begin + duration, site_uri, per_page, (page - 1) * per_page)
+            kind.value, begin, end, site_uri, per_page, (page - 1) * per_page)
         decode = _multipoint_from_json if kind is RecordKind.MULTIPOINT else _p2p_from_json
         return RecordPage([decode(document) for document in documents],
                           -(-total // per_page), page, total)

@@ -63,12 +63,13 @@ class Mcu:
 
 class McuPool:
     def __init__(self, mcus: Iterable[Mcu]) -> None:
-        self._mcus = {mcu.id: mcu for mcu in mcus}
+        self._mcus = {mcu.id: mcu for mcu in sorted(mcus, key=lambda mcu: mcu.id)}
         if not self._mcus:
             raise ValueError("an MCU pool needs at least one MCU")
 
     def all(self) -> list[Mcu]:
-        return [self._mcus[mcu_id] for mcu_id in sorted(self._mcus)]
+        """In id order."""
+        return list(self._mcus.values())
 
     def get(self, mcu_id: int) -> Mcu:
         mcu = self._mcus.get(mcu_id)
@@ -78,7 +79,7 @@ class McuPool:
 
     def hosting(self, conference: Conference) -> Mcu:
         """The MCU that runs the conference's mix and CP pictures (holds its cpResouce)."""
-        return self.all()[0]
+        return next(iter(self._mcus.values()))
 
     def serving(self, conference: Conference, uri: str) -> Mcu:
         """The MCU a site of the conference is connected to (takes its port)."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -163,11 +162,7 @@ class PointToPointCalls:
             media=call.media or NegotiatedMedia(),
             end=end,
         )
-        try:
-            self.records.record(record)
-        except sqlite3.Error:
-            log.exception("call detail record of point-to-point call %s not written",
-                          call.call_id)
+        self.records.record(record)
 
     def calls_of(self, uri: str) -> list[PointToPointCall]:
         return [call for call in self._calls.values() if call.party(uri)]

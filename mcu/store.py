@@ -1,6 +1,6 @@
 """The scheduler's SQLite store: conferences, the site directory (each site with the id of
 its organization in the column org_id), free/busy tombstones and the counters (revision,
-conference ids, access codes).
+conference ids).
 
 WAL mode, synchronous=FULL, and one explicit transaction per scheduler operation, so a
 process killed with SIGKILL right after answering still has that answer on disk. A

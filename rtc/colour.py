@@ -42,7 +42,6 @@ MATRIX_BT709 = 1
 MATRIX_UNSPECIFIED = 2
 MATRIX_BT470BG = 5  # the BT.601 matrix (625 lines)
 MATRIX_SMPTE170M = 6  # the BT.601 matrix (525 lines)
-RANGE_UNSPECIFIED = 0
 RANGE_LIMITED = 1  # AVCOL_RANGE_MPEG
 RANGE_FULL = 2  # AVCOL_RANGE_JPEG
 
@@ -125,12 +124,6 @@ def yuv_to_rgb(yuv: Any, matrix: int = MATRIX_SMPTE170M, full_range: bool = Fals
     normalised = (np.asarray(yuv, np.float64) - offset) / scale
     rgb01 = normalised @ np.linalg.inv(_rgb_to_yuv_matrix(matrix)).T
     return np.clip(rgb01 * 255.0, 0.0, 255.0)
-
-
-def yuv_of(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
-    """The convention's Y'CbCr code values of an sRGB colour (what the compositor paints)."""
-    y, u, v = np.rint(rgb_to_yuv(rgb, CONVENTION.matrix, CONVENTION.full_range))
-    return int(y), int(u), int(v)
 
 
 def stated_matrix(frame: av.VideoFrame) -> int:

@@ -6,9 +6,10 @@ macroblocks, A.3.1 f/g), macroblocks per second (MaxMBPS) and bit rate (MaxBR, s
 the profile's cpbBrVclFactor: 1000 for Baseline/Main, 1250 for High, Table A-2). Level 1b
 is never chosen (it only exists for QCIF at 128 kbit/s; level 1.1 holds it).
 
-The profiles are the two the simulator sends: Constrained Baseline, as libx264 writes it
-with its real-time settings (profile_idc 66, constraint_set0 and set1: "42c0"), and High
-(profile_idc 100, no constraint flags: "6400") for bookings of videoProtocol H.264 HP.
+The profiles: Constrained Baseline, as libx264 writes it with its real-time settings
+(profile_idc 66, constraint_set0 and set1: "42c0"), the one the MCU and the simulated
+terminals send; and High (profile_idc 100, no constraint flags: "6400"), whose limits are
+tabled but which nothing sends yet (an H.264 HP booking is sent Constrained Baseline).
 """
 
 from __future__ import annotations
@@ -71,10 +72,6 @@ class H264Profile(Enum):
         """cpbBrVclFactor (Table A-2): bits/s per unit of MaxBR."""
         return 1250 if self is H264Profile.HIGH else 1000
 
-    @property
-    def x264_profile(self) -> str:
-        return "high" if self is H264Profile.HIGH else "baseline"
-
 
 class NoLevel(ValueError):
     """No H.264 level holds the stream (larger than level 5.2)."""
@@ -93,7 +90,7 @@ def fits(level: Level, width: int, height: int, fps: float, bitrate: int,
     side_limit = math.sqrt(8 * level.max_fs)
     return (frame_mbs <= level.max_fs and mb_w <= side_limit and mb_h <= side_limit
             and frame_mbs * fps <= level.max_mbps
-            and bitrate <= level.max_br_kbps * profile.br_factor)
+            and bitrate <= max_bitrate(level, profile))
 
 
 def level_for(width: int, height: int, fps: float, bitrate: int = 0,
@@ -106,7 +103,8 @@ def level_for(width: int, height: int, fps: float, bitrate: int = 0,
 
 
 def max_bitrate(level: Level, profile: H264Profile) -> int:
-    """The level's highest VCL bit rate for the profile, bits/s (the encoder's vbv-maxrate)."""
+    """The level's highest VCL bit rate for the profile, bits/s (a ceiling: the encoders'
+    vbv-maxrate is the booked rate, x264_level_params)."""
     return level.max_br_kbps * profile.br_factor
 
 
@@ -137,3 +135,10 @@ class ProfileLevelId:
         return ((self.profile_idc == 66 and flags & 0x40 != 0)
                 or (self.profile_idc == 77 and flags & 0x80 != 0)
                 or (self.profile_idc == 88 and flags & 0xC0 == 0xC0))
+
+
+def x264_level_params(level: Level, bitrate: int) -> list[str]:
+    """libx264 parameters (x264-params syntax) that keep a stream of `bitrate` bit/s within
+    `level`: the level itself and a VBV of the rate (one second of buffer)."""
+    rate_kbps = max(1, bitrate // 1000)
+    return [f"level={level.name}", f"vbv-maxrate={rate_kbps}", f"vbv-bufsize={rate_kbps}"]

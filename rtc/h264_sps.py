@@ -54,14 +54,6 @@ class Sps:
         """The three bytes as RFC 6184's profile-level-id writes them ("42c01f")."""
         return f"{self.profile_idc:02x}{self.constraint_flags:02x}{self.level_idc:02x}"
 
-    @property
-    def width_mbs(self) -> int:
-        return (self.width + 15) // 16
-
-    @property
-    def height_mbs(self) -> int:
-        return (self.height + 15) // 16
-
 
 class _Bits:
     """A reader of an RBSP: bits MSB first, exp-Golomb codes (9.1)."""

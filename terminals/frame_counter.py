@@ -41,7 +41,13 @@ class FrameCountingQueue(queue.Queue):
         self.decode = decode
         self.frames_received = 0
         self.keyframes_received = 0
-        self.sps: Sps | None = None  # of the latest H.264 keyframe: what the sender states
+        self._h264_keyframe: bytes | None = None  # the latest, kept by reference
+
+    @property
+    def sps(self) -> Sps | None:
+        """The SPS of the latest H.264 keyframe (what the sender states), parsed when read,
+        never on the receive path."""
+        return find_sps(self._h264_keyframe) if self._h264_keyframe is not None else None
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is not None:  # None tells the decoder thread to end: always forwarded
@@ -50,7 +56,7 @@ class FrameCountingQueue(queue.Queue):
             if is_keyframe(codec.name, encoded_frame.data):
                 self.keyframes_received += 1
                 if codec.name == "H264":
-                    self.sps = find_sps(encoded_frame.data) or self.sps
+                    self._h264_keyframe = encoded_frame.data
             if not self.decode:
                 return
         super().put(item, block, timeout)

@@ -41,7 +41,7 @@ from aiortc.sdp import SessionDescription
 
 from rtc.codec_preferences import rtp_name
 from rtc.colour import CONVENTION, bgr_picture
-from rtc.h264_levels import H264Profile, Level, level_for, macroblocks
+from rtc.h264_levels import H264Profile, Level, level_for, macroblocks, x264_level_params
 from terminals.scene import CameraScene
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
 from terminals.speech import SAMPLE_RATE, SpeechSynth
@@ -93,9 +93,8 @@ def level_options(codec: str, video_format: VideoFormat) -> dict[str, str]:
     """libx264 options that keep the loop within its level (none for VP8)."""
     if codec != "H264":
         return {}
-    rate_kbps = max(1, video_format.bitrate // 1000)
-    return {"x264-params": f"level={h264_level(video_format).name}:vbv-maxrate={rate_kbps}"
-                           f":vbv-bufsize={rate_kbps}"}
+    params = x264_level_params(h264_level(video_format), video_format.bitrate)
+    return {"x264-params": ":".join(params)}
 
 
 def describe_streams(sdp: str, video_format: VideoFormat) -> str:

@@ -375,8 +375,6 @@ class Consultation:
                                        confId=self.conf_id, switchGate=SWITCH_GATE,
                                        isSwitch=SWITCH_ON), "setAudioSwitchEx")
             await self.set_layout("CP_4_1", [])
-            for terminal in self.terminals.values():
-                terminal.set_panes(pane_rects("CP_4_1"))
             # The talker is silent while the switch settles on another speaker, so the
             # measured switch starts from its first louder word, not from a tie.
             self.terminals[loud].speech.set_silent(True)

@@ -152,7 +152,7 @@ def _cdr_reply(
     answer = query(begin, duration, uri, per_page, page)
     return Reply(
         cdr=[to_wire(record) for record in answer.records],
-        pageInfo=convert.record_page_info_to_wire(answer),
+        pageInfo=convert.page_info_to_wire(answer),
     )
 
 

@@ -26,7 +26,7 @@ Colour: the output picture follows the convention of rtc/colour.py (BT.601 matri
 at every size; tagged on the output frame): the fills below are its code values, and the
 scalers (libyuv, OpenCV) move code values without changing matrix or range. A source frame
 that states another matrix or range (a browser's BT.709 camera, a full-range picture) is
-converted once per new frame before it is scaled; a source that matches or states nothing
+converted once per new frame, by each compositor showing it, before it is scaled; a source that matches or states nothing
 is scaled as it is, with no conversion.
 """
 

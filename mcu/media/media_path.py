@@ -27,7 +27,8 @@ from mcu.events import ErrorInfo
 
 class MediaPath:
     """Follows a call's RTCPeerConnection: `up` is set once it connects; `on_down(reason)`
-    is called when it fails or the other side closes it (not when it is closed here)."""
+    is called when it fails or closes, a local close included (the owner ignores that once
+    it has closed the call itself)."""
 
     def __init__(self, pc: RTCPeerConnection, on_down: Callable[[ErrorInfo], None]) -> None:
         self.pc = pc

@@ -17,6 +17,7 @@ sprop-stereo=0, useinbandfec=0, maxaveragebitrate=OPUS_BITRATE.
 from __future__ import annotations
 
 from mcu.media.output_format import H264, VP8, OutputFormat
+from rtc import h264_levels
 from rtc.codec_preferences import OPUS, Kind
 from rtc.h264_levels import H264Profile, Level, level_for, macroblocks, profile_level_id
 from rtc.opus_packets import OPUS_BITRATE
@@ -31,9 +32,7 @@ def h264_level(output: OutputFormat) -> Level:
 
 def x264_level_params(output: OutputFormat) -> list[str]:
     """libx264 parameters that keep the stream within its level (x264-params syntax)."""
-    rate_kbps = max(1, output.bitrate // 1000)
-    return [f"level={h264_level(output).name}", f"vbv-maxrate={rate_kbps}",
-            f"vbv-bufsize={rate_kbps}"]
+    return h264_levels.x264_level_params(h264_level(output), output.bitrate)
 
 
 def video_fmtp(output: OutputFormat) -> dict[str, dict[str, ParameterValue]]:

@@ -24,7 +24,7 @@ either    the media path failing, or not up within the media timeout, fails the 
           what did not connect: ICE (118) or DTLS (12378); an offer or answer with no codec
           in common fails it with 131088.
           call_ended(call) (the MCU hangs up) -> `bye`, peer connection closed;
-          `bye` from the terminal or its connection failing -> call.hang_up_remote() once
+          `bye` from the terminal -> call.hang_up_remote() once
           in conference; before that the call fails: 116 when the terminal's media failed
           (its reason says "failed"), else 115 (it gave up: rejected).
 A terminal that vanishes (signalling closed or silent) hangs up all its calls remotely.

@@ -20,7 +20,6 @@ its endpoint reported, and why it ended.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Sequence
 
 from mcu.calls import DEFAULT_MEDIA_TIMEOUT, Call, CallFailure, Dialer
@@ -215,10 +214,7 @@ class Lifecycle:
             media=media,
             end=CallEnd.of(call.failure, call.end_reason or "hang up"),
         )
-        try:
-            self.records.record(record)
-        except sqlite3.Error:
-            log.exception("call detail record of %s in %s not written", call.uri, live.conf_id)
+        self.records.record(record)
 
     def _site_left(self, live: LiveConference, site: LiveSite) -> None:
         """Roles and choices that need the site connected end with its call."""
