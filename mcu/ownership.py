@@ -9,18 +9,20 @@ account even when it is spelled like one) and one stored before creators were ke
 "").
 
 The gateway asks `require` before any operation that names a conference (by id, or by a
-site in an ongoing conference) and `visible` / `visible_ids` for the listings; a refusal is
-`Fault.NO_PERMISSION` and happens before the operation changes anything.
+site in an ongoing conference: gateway/ownership_check.py), `permitted` for the status of
+each id asked, `visible` / `visible_ids` for the listings and call records, and
+`without_foreign_names` for free/busy answers; a refusal is `Fault.NO_PERMISSION` and
+happens before the operation changes anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from mcu.errors import DomainError, Fault
-from mcu.model import Conference
+from mcu.model import BusyInterval, Conference
 from mcu.scheduler import Scheduler
 
 
@@ -92,3 +94,22 @@ def visible_ids(scheduler: Scheduler, actor: Actor) -> frozenset[str] | None:
         for conf_id, (creator, adhoc) in scheduler.conference_owners().items()
         if _owns(actor, creator, adhoc)
     )
+
+
+def without_foreign_names(
+    scheduler: Scheduler, actor: Actor, answer: Mapping[str, list[BusyInterval]]
+) -> dict[str, list[BusyInterval]]:
+    """A free/busy answer as `actor` may read it: a site's busy time is everyone's to see
+    (booking needs it), but the name of a conference the actor may not see is left out;
+    its id stays (it is what a later FREE entry of a synch refers to)."""
+    visible = visible_ids(scheduler, actor)
+    if visible is None:
+        return dict(answer)
+    return {
+        key: [
+            entry if entry.conf_id is None or entry.conf_id in visible
+            else replace(entry, conf_name=None)
+            for entry in entries
+        ]
+        for key, entries in answer.items()
+    }

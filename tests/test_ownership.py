@@ -353,3 +353,21 @@ def test_a_role_reaches_the_session(gateway_server, soap_login):
         clients = soap_login(*user)
         session = sessions.touch(clients.session_id)
         assert session is not None and session.actor == Actor(user[0], role)
+
+
+def test_free_busy_tells_an_operator_when_a_site_is_busy_but_not_whose_conference(
+        soap, soap_login, clock):
+    alice, bob = soap_login(*ALICE), soap_login(*BOB)
+    begin = clock.now() + timedelta(hours=1)
+    conf_id = book(alice, "alice's private round", begin, ["7801"])
+
+    def busy(clients: SoapClients, synch: bool = False) -> list[tuple]:
+        query = clients.conf_mgr.synchSiteStatusEx if synch else clients.conf_mgr.querySiteStatusEx
+        answer = query(siteUris=["7801"], beginTime=clock.now(), duration=timedelta(days=1))
+        assert answer.resultCode == 0
+        return [(s.state, s.confId, s.confName)
+                for site in answer.siteFreeBusyStates for s in site.states if s.state == 1]
+
+    assert busy(alice) == [(1, conf_id, "alice's private round")]
+    assert busy(soap) == [(1, conf_id, "alice's private round")]  # the administrator
+    assert busy(bob) == busy(bob, synch=True) == [(1, conf_id, None)]

@@ -156,6 +156,13 @@ def _visible_ids(call: RequestContext) -> frozenset[str] | None:
     return ownership.visible_ids(call.gateway.scheduler, _actor(call))
 
 
+def _readable(
+    call: RequestContext, answer: dict[str, list[BusyInterval]]
+) -> dict[str, list[BusyInterval]]:
+    """A free/busy answer without the names of conferences the account may not see."""
+    return ownership.without_foreign_names(call.gateway.scheduler, _actor(call), answer)
+
+
 def _cdr_reply(
     query_config: Any,
     query: Callable[..., RecordPage],
@@ -285,7 +292,7 @@ class ConfMgrService(GatewayService):
         call = request_context(ctx)
         uris = site_uris(siteUris)
         window = _window(beginTime, duration)
-        answer = call.gateway.scheduler.free_busy(uris, *window)
+        answer = _readable(call, call.gateway.scheduler.free_busy(uris, *window))
         return Reply(siteFreeBusyStates=convert.site_free_busy_to_wire(answer, window))
 
     @operation("synchSiteStatusEx")
@@ -293,7 +300,8 @@ class ConfMgrService(GatewayService):
         call = request_context(ctx)
         uris = site_uris(siteUris)
         window = _window(beginTime, duration)
-        ordered = _synch(call, uris, window, _SYNCH_CURSORS, call.gateway.scheduler.changes)
+        ordered = _readable(
+            call, _synch(call, uris, window, _SYNCH_CURSORS, call.gateway.scheduler.changes))
         states = convert.site_free_busy_to_wire(ordered, window, changes_only=True)
         return Reply(siteFreeBusyStates=states)
 
@@ -313,7 +321,7 @@ class ConfMgrService(GatewayService):
         call = request_context(ctx)
         codes = site_uris(confAccessCodes, "confAccessCodes")
         window = _window(beginTime, duration)
-        answer = call.gateway.adhoc.free_busy(codes, *window)
+        answer = _readable(call, call.gateway.adhoc.free_busy(codes, *window))
         return Reply(freebusy=convert.adhoc_free_busy_to_wire(answer, window))
 
     @operation("synchAdhocConfFreeBusyEx")
@@ -326,6 +334,7 @@ class ConfMgrService(GatewayService):
         unchanged = [code for code, changed in answer.items() if not changed]
         if unchanged:  # answered with their current free/busy (module docstring)
             answer.update(adhoc.free_busy(unchanged, *window))
+        answer = _readable(call, answer)
         return Reply(freebusy=convert.adhoc_free_busy_to_wire(answer, window))
 
     # -- live conferences --------------------------------------------------------------------
