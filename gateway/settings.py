@@ -257,8 +257,10 @@ def _accounts(section: Any) -> dict[str, Any]:
                 f'[accounts] {name}: a SHA-256 hex string or {{ sha256 = "...", role = "admin" }}'
             )
         role = value.get("role", Role.OPERATOR.value)
-        if role not in ROLES or not isinstance(value["sha256"], str):
+        if role not in ROLES:
             raise SettingsError(f"[accounts] {name}: role must be one of {', '.join(ROLES)}")
+        if not isinstance(value["sha256"], str):
+            raise SettingsError(f"[accounts] {name}: sha256 is a hex string")
         digests[name], roles[name] = value["sha256"].lower(), Role(role)
     return {"accounts": digests, "account_roles": roles}
 

@@ -341,7 +341,7 @@ def test_account_roles_from_the_settings_file(tmp_path: Path):
     for bad in (f'x = {{ sha256 = "{digest}", role = "root" }}',
                 f'x = {{ sha256 = "{digest}", colour = "red" }}',
                 'x = { role = "admin" }',
-                "x = 5"):
+                "x = 5", "x = { sha256 = 5 }"):
         config.write_text(f"[accounts]\n{bad}\n")
         with pytest.raises(SettingsError):
             load_settings(config)
