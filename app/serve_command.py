@@ -31,8 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--account",
         action="append",
         default=[],
-        metavar="NAME:PASSWORD",
-        help="add an account (repeatable); only the password's SHA-256 is kept",
+        metavar="NAME:PASSWORD[:admin]",
+        help="add an account (repeatable), an operator unless ':admin' ends it "
+        "(docs/gateway.md, Ownership and roles); only the password's SHA-256 is kept",
     )
     parser.add_argument(
         "--terminals",

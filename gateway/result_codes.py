@@ -21,6 +21,7 @@ MISSING_PARAMETER = 570462210  # 必填参数不全
 OUT_OF_RANGE = 570462211  # 参数数据不在限定范围错误
 CONFERENCE_NOT_FOUND = 570789889  # 会议不存在或未在召开中
 SITE_NOT_FOUND = 570789896  # 在SDK设备列表中，该会场不存在
+NO_PERMISSION = 1344274435  # 用户权限不足 (an operator and another account's conference)
 # The key exchange (platformKeyMgr): the eSDK platform's own codes, from its public source
 # (ESDKErrorCodeConstant, answered by PlatformKeyMgrImpl/KeyService); the tsv lists none of
 # them. See gateway/session_crypto.py.
@@ -59,6 +60,9 @@ FAULT_CODES: dict[Fault, int] = {
     Fault.NOT_CHAIR: 12313,  # 请求者不是主席。
     Fault.RECORDING_NOT_SUPPORTED: 570789906,  # 会议不支持录播
     Fault.LIVE_BROADCAST_NOT_SUPPORTED: 570789907,  # 会议不支持直播
+    # 用户权限不足 (user's permission insufficient): the SMC's account range 13442744xx, the
+    # same as the login codes above (1344274433 wrong password, 1344274437 unknown user)
+    Fault.NO_PERMISSION: NO_PERMISSION,
 }
 
 

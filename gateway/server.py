@@ -90,6 +90,7 @@ def build_app(
         sessions=SessionStore(
             clock=clock,
             accounts=dict(settings.accounts),
+            roles=dict(settings.account_roles),
             timeout=timedelta(seconds=settings.session_timeout_seconds),
             lock_attempts=settings.lock_attempts,
             lock_duration=timedelta(minutes=settings.lock_minutes),

@@ -36,6 +36,7 @@ from gateway import result_codes
 from gateway.session_crypto import SessionCipher
 from mcu.attempt_limits import AttemptLimits, AttemptPolicy
 from mcu.clock import Clock
+from mcu.ownership import Actor, Role
 
 CHALLENGE_BYTES = 16
 HASH_TYPE = "SHA256"
@@ -70,10 +71,16 @@ class Session:
     last_seen: datetime
     challenge: bytes = field(default=b"", repr=False)
     cipher: SessionCipher | None = field(default=None, repr=False)  # set by setSecretKey
+    role: Role = Role.OPERATOR  # the account's role, fixed at Authenticate (mcu/ownership.py)
 
     @property
     def authenticated(self) -> bool:
         return self.state is SessionState.AUTHENTICATED
+
+    @property
+    def actor(self) -> Actor:
+        """Who this session acts for, as the ownership rule sees it."""
+        return Actor(self.user, self.role)
 
 
 # the scopes of the login's AttemptLimits
@@ -95,6 +102,7 @@ class SessionStore:
     lock_attempts: int = 3
     lock_duration: timedelta = timedelta(minutes=30)
     unknown_user_attempts: int = 20
+    roles: dict[str, Role] = field(default_factory=dict)  # name -> role; absent: operator
     _sessions: dict[str, Session] = field(default_factory=dict)
     _logins_since_sweep: int = 0
     _limits: AttemptLimits = field(init=False, repr=False)
@@ -160,6 +168,7 @@ class SessionStore:
             user=session.user,
             state=SessionState.AUTHENTICATED,
             last_seen=now,
+            role=self.roles.get(session.user, Role.OPERATOR),
         )
         self._sessions[fresh.session_id] = fresh
         return LoginResult(result_codes.OK, fresh)

@@ -24,6 +24,7 @@ from mcu.model import (
     VideoProtocol,
 )
 from mcu.organizations import DEFAULT_ORGANIZATIONS, Organization, OrganizationTree
+from mcu.ownership import ROLES, Role
 from mcu.port_costs import FORMAT_NAMES, PortCosts
 from rtc.ice import IceServer, IceServerError, parse_ice_servers
 
@@ -78,6 +79,8 @@ class Settings:
     accept_fixed_sdk_key: bool = True
     # account name -> lower-case hex SHA-256 of the password
     accounts: dict[str, str] = field(default_factory=dict)
+    # account name -> role (mcu/ownership.py); an account not listed is an operator
+    account_roles: dict[str, Role] = field(default_factory=dict)
     # [mcu_identity]: how queryMCUInfoEx names this process's MCU
     mcu_id: int = 1
     mcu_name: str = "mcu-sim"
@@ -91,25 +94,38 @@ class Settings:
     def uses_tls(self) -> bool:
         return self.tls_cert is not None and self.tls_key is not None
 
-    def with_account(self, name: str, password: str) -> Settings:
-        """These settings plus one account; the password is hashed here and not kept."""
+    def with_account(self, name: str, password: str, role: Role = Role.OPERATOR) -> Settings:
+        """These settings plus one account (replacing one of that name, role included); the
+        password is hashed here and not kept."""
         if not name:
             raise SettingsError("an account needs a name")
         accounts = dict(self.accounts)
         accounts[name] = password_digest(password)
-        return replace(self, accounts=accounts)
+        roles = dict(self.account_roles)
+        roles[name] = role
+        return replace(self, accounts=accounts, account_roles=roles)
+
+    def role_of(self, name: str) -> Role:
+        return self.account_roles.get(name, Role.OPERATOR)
 
 
 def password_digest(password: str) -> str:
     return hashlib.sha256(password.encode("utf-8")).hexdigest()
 
 
-def parse_account(text: str) -> tuple[str, str]:
-    """`NAME:PASSWORD` as given to --account (the password may itself contain ':')."""
-    name, sep, password = text.partition(":")
-    if not sep or not name or not password:
-        raise SettingsError(f"--account wants NAME:PASSWORD, got {text!r}")
-    return name, password
+def parse_account(text: str) -> tuple[str, str, Role]:
+    """`NAME:PASSWORD[:ROLE]` as given to --account. The name ends at the first ':'; the
+    password may itself contain ':'. A last ':admin' or ':operator' is the role and not part
+    of the password (so a password that ends in one of those is given with the role after
+    it, e.g. `NAME:pw:admin:operator`); without one the account is an operator."""
+    name, sep, rest = text.partition(":")
+    role = Role.OPERATOR
+    head, role_sep, last = rest.rpartition(":")
+    if role_sep and last in ROLES:
+        rest, role = head, Role(last)
+    if not sep or not name or not rest:
+        raise SettingsError(f"--account wants NAME:PASSWORD or NAME:PASSWORD:admin, got {text!r}")
+    return name, rest, role
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -192,8 +208,6 @@ def _from_table(table: dict[str, Any]) -> Settings:
     accept_fixed_sdk_key = table.get("key_exchange", {}).get("accept_fixed_sdk_key", True)
     if not isinstance(accept_fixed_sdk_key, bool):
         raise SettingsError("[key_exchange] accept_fixed_sdk_key must be true or false")
-    if not isinstance(accounts, dict) or not all(isinstance(v, str) for v in accounts.values()):
-        raise SettingsError("[accounts] maps names to SHA-256 hex strings")
     return Settings(
         host=str(server["host"]),
         port=int(server["port"]),
@@ -220,11 +234,35 @@ def _from_table(table: dict[str, Any]) -> Settings:
         mixed_speakers=int(mcu["mixed_speakers"]),
         tombstone_retention_days=float(mcu["tombstone_retention_days"]),
         accept_fixed_sdk_key=accept_fixed_sdk_key,
-        accounts={name: digest.lower() for name, digest in accounts.items()},
+        **_accounts(accounts),
         **_mcu_identity(table.get("mcu_identity", {})),
         organizations=_organizations(table.get("organizations", [])),
         adhoc_templates=adhoc_templates(table.get("adhoc", []), int(mcu["default_cp_resource"])),
     )
+
+
+def _accounts(section: Any) -> dict[str, Any]:
+    """[accounts]: `name = "<sha256 hex>"` (an operator, as every account of a file written
+    before roles existed) or `name = { sha256 = "<hex>", role = "admin" | "operator" }`."""
+    if not isinstance(section, dict):
+        raise SettingsError("[accounts] is a table of name = digest entries")
+    digests: dict[str, str] = {}
+    roles: dict[str, Role] = {}
+    for name, value in section.items():
+        if isinstance(value, str):
+            digests[name], roles[name] = value.lower(), Role.OPERATOR
+            continue
+        if not isinstance(value, dict) or set(value) - {"sha256", "role"} or "sha256" not in value:
+            raise SettingsError(
+                f'[accounts] {name}: a SHA-256 hex string or {{ sha256 = "...", role = "admin" }}'
+            )
+        role = value.get("role", Role.OPERATOR.value)
+        if role not in ROLES:
+            raise SettingsError(f"[accounts] {name}: role must be one of {', '.join(ROLES)}")
+        if not isinstance(value["sha256"], str):
+            raise SettingsError(f"[accounts] {name}: sha256 is a hex string")
+        digests[name], roles[name] = value["sha256"].lower(), Role(role)
+    return {"accounts": digests, "account_roles": roles}
 
 
 def _dial_in(section: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,9 @@ Service modules declare operations with `operation(name)` on a `GatewayService` 
 the wire types come from gateway/wire.py, so a method only receives parsed values and
 returns a `Reply`. `GatewayService.call_wrapper` does what every operation shares: the
 check of the operation's required parameters (SOAP Client fault), the session check
-(resultCode 571052032), the translation of DomainError into the result code of
-gateway/result_codes.py, and the ordering of the reply into the response element.
+(resultCode 571052032), the ownership check of the conference the request names
+(gateway/ownership_check.py, mcu/ownership.py), the translation of DomainError into the
+result code of gateway/result_codes.py, and the ordering of the reply into the response element.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from spyne.model.primitive import DateTime
 from spyne.protocol.soap import Soap11, Soap12
 from spyne.server import ServerBase
 
-from gateway import result_codes
+from gateway import ownership_check, result_codes
 from gateway.wire import ALL_OPERATIONS, TNS, OperationSpec, datetime_text, omit_defaults
 from mcu.errors import DomainError
 
@@ -145,6 +146,10 @@ class GatewayService(ServiceBase):
             if call.session is None:
                 return _response_values(spec, Reply(result_codes.SESSION_INVALID))
         try:
+            if call.session is not None:  # the conference it names is the account's
+                ownership_check.check(
+                    ctx.in_object, call.session.actor, call.gateway.scheduler, call.gateway.runtime
+                )
             reply = super().call_wrapper(ctx, args)
         except DomainError as error:
             log.info("%s refused: %s", spec.name, error)

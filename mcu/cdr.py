@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
@@ -151,25 +152,31 @@ class CallRecords:
             log.exception("call detail record not written: %r", record)
 
     def multipoint(self, begin: datetime, duration: timedelta, site_uri: str | None,
-                   per_page: int, page: int) -> RecordPage:
-        """Multipoint records that started in the window, of site_uri if given."""
-        return self._page(RecordKind.MULTIPOINT, begin, duration, site_uri, per_page, page)
+                   per_page: int, page: int,
+                   conf_ids: Collection[str] | None = None) -> RecordPage:
+        """Multipoint records that started in the window, of site_uri if given, of one of
+        conf_ids if given (mcu/ownership.py visible_ids)."""
+        return self._page(RecordKind.MULTIPOINT, begin, duration, site_uri, per_page, page,
+                          conf_ids)
 
     def point_to_point(self, begin: datetime, duration: timedelta, site_uri: str | None,
-                       per_page: int, page: int) -> RecordPage:
+                       per_page: int, page: int,
+                       conf_ids: Collection[str] | None = None) -> RecordPage:
         """Point-to-point records that started in the window, with site_uri at either end
-        if given."""
-        return self._page(RecordKind.POINT_TO_POINT, begin, duration, site_uri, per_page, page)
+        if given. They belong to no conference: given conf_ids (whatever they are), none."""
+        return self._page(RecordKind.POINT_TO_POINT, begin, duration, site_uri, per_page, page,
+                          conf_ids)
 
     def _page(self, kind: RecordKind, begin: datetime, duration: timedelta,
-              site_uri: str | None, per_page: int, page: int) -> RecordPage:
+              site_uri: str | None, per_page: int, page: int,
+              conf_ids: Collection[str] | None) -> RecordPage:
         begin, end = window(begin, duration)
         if per_page < 1:
             raise DomainError(Fault.OUT_OF_RANGE, f"numberPerPage {per_page} < 1")
         if page < 1:
             raise DomainError(Fault.OUT_OF_RANGE, f"currentPage {page} < 1")
         total, documents = self.store.call_records(
-            kind.value, begin, end, site_uri, per_page, (page - 1) * per_page)
+            kind.value, begin, end, site_uri, per_page, (page - 1) * per_page, conf_ids)
         decode = _multipoint_from_json if kind is RecordKind.MULTIPOINT else _p2p_from_json
         return RecordPage([decode(document) for document in documents],
                           -(-total // per_page), page, total)

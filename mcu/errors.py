@@ -42,6 +42,8 @@ class Fault(Enum):
     PRESENTATION_LOCKED = auto()
     CHAIR_TAKEN = auto()
     NOT_CHAIR = auto()  # releaseChairEx from a site that does not hold the chair
+    # accounts
+    NO_PERMISSION = auto()  # an operator acting on a conference it does not own (mcu/ownership.py)
 
 
 class DomainError(Exception):

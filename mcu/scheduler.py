@@ -152,6 +152,15 @@ class Scheduler:
         with self._lock:
             return self._index.conferences()
 
+    def conference_owners(self) -> dict[str, tuple[str, bool]]:
+        """conf id -> (creator, started from an ad-hoc template) of every conference held,
+        deleted ones included (their call records outlive them): mcu/ownership.py."""
+        with self._lock:
+            return {
+                conf_id: (record.conference.creator, record.conference.adhoc_template is not None)
+                for conf_id, record in self._index.records.items()
+            }
+
     def state(self, conf_id: str) -> tuple[ConferenceState, Occurrence]:
         with self._lock:
             conference = self._index.live_record(conf_id).conference

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -197,15 +197,20 @@ class Store:
 
     def call_records(
         self, kind: str, begin: datetime, end: datetime, uri: str | None,
-        limit: int, offset: int,
+        limit: int, offset: int, conf_ids: Collection[str] | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         """(how many records of `kind` started in [begin, end) with `uri` at either end if
-        given, the documents of `limit` of them from `offset` on, oldest first)."""
+        given, and of one of `conf_ids` if given (a record of no conference, point to
+        point, is then never one), the documents of `limit` of them from `offset` on,
+        oldest first)."""
         where = "kind = ? AND start >= ? AND start < ?"
         args: list[Any] = [kind, _utc_key(begin), _utc_key(end)]
         if uri is not None:
             where += " AND (uri_a = ? OR uri_b = ?)"
             args += [uri, uri]
+        if conf_ids is not None:
+            where += " AND json_extract(document, '$.conf_id') IN (SELECT value FROM json_each(?))"
+            args.append(json.dumps(sorted(conf_ids)))
         with self._lock:
             (total,) = self._connection.execute(
                 f"SELECT COUNT(*) FROM call_records WHERE {where}", args).fetchone()

@@ -17,6 +17,7 @@ from app.process import running_server
 from gateway import result_codes
 from gateway.sessions import client_proof, expected_proof
 from gateway.settings import SettingsError, load_settings, parse_account, password_digest
+from mcu.ownership import Role
 from tests.conftest import DEMO, TESTER, TNS, envelope, soap_clients
 
 SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
@@ -231,7 +232,7 @@ def test_settings_store_only_password_digests():
     assert settings.accounts["alice"] == hashlib.sha256(b"Secret#1").hexdigest()
     assert "Secret#1" not in repr(settings)
     assert settings.accounts["demo"] == hashlib.sha256(b"Demo@123").hexdigest()
-    assert parse_account("bob:pa:ss") == ("bob", "pa:ss")
+    assert parse_account("bob:pa:ss") == ("bob", "pa:ss", Role.OPERATOR)
     with pytest.raises(SettingsError):
         parse_account("no-password")
 

@@ -47,9 +47,12 @@ from gateway.directory_query import query_templates
 from gateway.services.common import runtime_of
 from gateway.signalling import with_registered_terminals
 from gateway.soap import GatewayService, Reply, RequestContext, operation, request_context
+from mcu import ownership
 from mcu.cdr import RecordPage
 from mcu.errors import DomainError, Fault
-from mcu.model import BusyInterval, Conference, ConferenceSpec
+from mcu.model import BusyInterval, Conference, ConferenceSpec, ConferenceState
+from mcu.ownership import Actor
+from mcu.runtime.status import ConferenceStatus
 
 # Attribute of the gateway Session holding the synchSiteStatusEx cursors (uri -> revision):
 # it lives and dies with the session.
@@ -141,15 +144,36 @@ def _conference_reply(call: RequestContext, conference: Conference, recurring: b
     return Reply(conferenceInfo=convert.conference_info_to_wire(conference, numbering, status))
 
 
+def _actor(call: RequestContext) -> Actor:
+    """Who the request acts for (GatewayService.call_wrapper let only a session through)."""
+    if call.session is None:
+        raise RuntimeError("a conference operation without a session")
+    return call.session.actor
+
+
+def _visible_ids(call: RequestContext) -> frozenset[str] | None:
+    """The conferences whose call records the account may read (None: all, an admin)."""
+    return ownership.visible_ids(call.gateway.scheduler, _actor(call))
+
+
+def _readable(
+    call: RequestContext, answer: dict[str, list[BusyInterval]]
+) -> dict[str, list[BusyInterval]]:
+    """A free/busy answer without the names of conferences the account may not see."""
+    return ownership.without_foreign_names(call.gateway.scheduler, _actor(call), answer)
+
+
 def _cdr_reply(
     query_config: Any,
-    query: Callable[[datetime, timedelta, str | None, int, int], RecordPage],
+    query: Callable[..., RecordPage],
     uri: str | None,
+    conf_ids: frozenset[str] | None,
     to_wire: Callable[[Any], Any],
 ) -> Reply:
-    """A CDR query's answer: the records of the window and page (mcu/cdr.py) of `uri`."""
+    """A CDR query's answer: the records of the window and page (mcu/cdr.py) of `uri`, of
+    the conferences `conf_ids` when given (an operator's own)."""
     begin, duration, per_page, page = convert.cdr_window(query_config)
-    answer = query(begin, duration, uri, per_page, page)
+    answer = query(begin, duration, uri, per_page, page, conf_ids)
     return Reply(
         cdr=[to_wire(record) for record in answer.records],
         pageInfo=convert.page_info_to_wire(answer),
@@ -268,7 +292,7 @@ class ConfMgrService(GatewayService):
         call = request_context(ctx)
         uris = site_uris(siteUris)
         window = _window(beginTime, duration)
-        answer = call.gateway.scheduler.free_busy(uris, *window)
+        answer = _readable(call, call.gateway.scheduler.free_busy(uris, *window))
         return Reply(siteFreeBusyStates=convert.site_free_busy_to_wire(answer, window))
 
     @operation("synchSiteStatusEx")
@@ -276,7 +300,8 @@ class ConfMgrService(GatewayService):
         call = request_context(ctx)
         uris = site_uris(siteUris)
         window = _window(beginTime, duration)
-        ordered = _synch(call, uris, window, _SYNCH_CURSORS, call.gateway.scheduler.changes)
+        ordered = _readable(
+            call, _synch(call, uris, window, _SYNCH_CURSORS, call.gateway.scheduler.changes))
         states = convert.site_free_busy_to_wire(ordered, window, changes_only=True)
         return Reply(siteFreeBusyStates=states)
 
@@ -296,7 +321,7 @@ class ConfMgrService(GatewayService):
         call = request_context(ctx)
         codes = site_uris(confAccessCodes, "confAccessCodes")
         window = _window(beginTime, duration)
-        answer = call.gateway.adhoc.free_busy(codes, *window)
+        answer = _readable(call, call.gateway.adhoc.free_busy(codes, *window))
         return Reply(freebusy=convert.adhoc_free_busy_to_wire(answer, window))
 
     @operation("synchAdhocConfFreeBusyEx")
@@ -309,6 +334,7 @@ class ConfMgrService(GatewayService):
         unchanged = [code for code, changed in answer.items() if not changed]
         if unchanged:  # answered with their current free/busy (module docstring)
             answer.update(adhoc.free_busy(unchanged, *window))
+        answer = _readable(call, answer)
         return Reply(freebusy=convert.adhoc_free_busy_to_wire(answer, window))
 
     # -- live conferences --------------------------------------------------------------------
@@ -316,10 +342,17 @@ class ConfMgrService(GatewayService):
     @operation("queryConferencesStatusEx")
     def queryConferencesStatusEx(ctx, confIds):  # noqa: N802, N803
         call = request_context(ctx)
+        scheduler, actor = call.gateway.scheduler, _actor(call)
         ids = [conf_id for conf_id in (convert.text(value) for value in confIds or []) if conf_id]
-        if not confIds:
-            ids = [conference.conf_id for conference in call.gateway.scheduler.conferences()]
-        statuses = runtime_of(ctx).status.conference_statuses(dict.fromkeys(ids))
+        if not confIds:  # every conference the account may see (mcu/ownership.py)
+            ids = [c.conf_id for c in ownership.visible(actor, scheduler.conferences())]
+        status = runtime_of(ctx).status
+        statuses = [
+            status.conference_status(conf_id)
+            if ownership.permitted(scheduler, actor, conf_id)
+            else ConferenceStatus(conf_id, "", ConferenceState.NO_PERMISSION, None, None)
+            for conf_id in dict.fromkeys(ids)
+        ]
         now = call.gateway.clock.now()
         return Reply(
             conferenceStatuses=[
@@ -365,14 +398,17 @@ class ConfMgrService(GatewayService):
     def queryMultiPointCDREx(ctx, queryConfig):  # noqa: N802, N803
         records = runtime_of(ctx).call_records
         uri = convert.text(queryConfig.siteUri)
-        return _cdr_reply(queryConfig, records.multipoint, uri, convert.multipoint_cdr_to_wire)
+        visible = _visible_ids(request_context(ctx))
+        return _cdr_reply(queryConfig, records.multipoint, uri, visible,
+                          convert.multipoint_cdr_to_wire)
 
     @operation("queryPointToPointCDREx")
     def queryPointToPointCDREx(ctx, queryConfig):  # noqa: N802, N803
         records = runtime_of(ctx).call_records
         uri = convert.cdr_end_point(queryConfig.endPoint)
+        visible = _visible_ids(request_context(ctx))
         return _cdr_reply(
-            queryConfig, records.point_to_point, uri, convert.point_to_point_cdr_to_wire
+            queryConfig, records.point_to_point, uri, visible, convert.point_to_point_cdr_to_wire
         )
 
     # -- MCUs ----------------------------------------------------------------------------------
