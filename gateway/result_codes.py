@@ -17,6 +17,7 @@ ACCOUNT_LOCKED = 2130000045  # address locked after too many wrong proofs (the t
 WRONG_PASSWORD = 1344274433  # 用户认证密码错误
 UNKNOWN_USER = 1344274437  # 用户不存在
 ALREADY_AUTHENTICATED = 570462213  # 该用户已登录，系统不允许重复登录
+TOO_MANY_SESSIONS = 1344274480  # 用户的在线个数已经达到最大值{max}
 MISSING_PARAMETER = 570462210  # 必填参数不全
 OUT_OF_RANGE = 570462211  # 参数数据不在限定范围错误
 CONFERENCE_NOT_FOUND = 570789889  # 会议不存在或未在召开中

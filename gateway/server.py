@@ -95,6 +95,7 @@ def build_app(
             lock_attempts=settings.lock_attempts,
             lock_duration=timedelta(minutes=settings.lock_minutes),
             unknown_user_attempts=settings.unknown_user_attempts,
+            max_per_account=settings.max_sessions_per_account,
         ),
         numbering=EnumNumbering(settings.enum_numbering),
         password_key=PasswordKey(settings.data_dir),

@@ -16,6 +16,12 @@ counted per client address under a separate, higher limit, `unknown_user_attempt
 it locks that address for unknown names only (known users still log in from it). A success
 clears the user's count.
 
+Concurrent sessions (docs/gateway.md "Sessions"): an account holds at most
+`max_per_account` authenticated, unexpired sessions. A right proof beyond them is refused
+with TOO_MANY_SESSIONS (the platform's "用户的在线个数已经达到最大值") and its challenge dies;
+the sessions already open are kept (none is evicted), as a platform with a per-user online
+limit does. A wrong proof is answered as always, so the limit tells a guesser nothing.
+
 An authenticated session may also hold the AES key and IV an eSDK client negotiated with
 platformKeyMgr.setSecretKey (`cipher`, gateway/session_crypto.py): the passwords that
 session sends are decrypted with it. It lives and dies with the session (a new session of
@@ -102,6 +108,7 @@ class SessionStore:
     lock_attempts: int = 3
     lock_duration: timedelta = timedelta(minutes=30)
     unknown_user_attempts: int = 20
+    max_per_account: int = 16
     roles: dict[str, Role] = field(default_factory=dict)  # name -> role; absent: operator
     _sessions: dict[str, Session] = field(default_factory=dict)
     _logins_since_sweep: int = 0
@@ -163,6 +170,8 @@ class SessionStore:
             return LoginResult(result_codes.WRONG_PASSWORD)
         self._limits.succeeded(user)
         del self._sessions[session.session_id]
+        if self._open_sessions(session.user, now) >= self.max_per_account:
+            return LoginResult(result_codes.TOO_MANY_SESSIONS)
         fresh = Session(
             session_id=_new_session_id(),
             user=session.user,
@@ -200,6 +209,14 @@ class SessionStore:
             del self._sessions[session_id]
             return None
         return session
+
+    def _open_sessions(self, user: str, now: datetime) -> int:
+        """Authenticated, unexpired sessions of `user` (expired ones are dropped here)."""
+        mine = [s for s in self._sessions.values() if s.user == user and s.authenticated]
+        for session in mine:
+            if now - session.last_seen > self.timeout:
+                del self._sessions[session.session_id]
+        return sum(1 for s in mine if now - s.last_seen <= self.timeout)
 
     def _maybe_sweep(self, now: datetime) -> None:
         self._logins_since_sweep += 1

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.enum_numbering import NUMBERINGS
+from gateway.wire import MAX_CHARS
 from mcu.adhoc import AdhocTemplate, TemplateError, check_templates
 from mcu.booking_rules import SchedulerSettings
 from mcu.model import (
@@ -53,6 +54,8 @@ class Settings:
     lock_minutes: float = 30.0
     # LoginRequests naming unknown users, per client address, before it is locked for them
     unknown_user_attempts: int = 20
+    # authenticated sessions one account may hold at once; the next login is refused
+    max_sessions_per_account: int = 16
     # [dial_in]: failed `join` attempts (docs/security.md, "Dial-in attempts")
     dial_in_lock_attempts: int = 10  # per socket and per URI
     dial_in_code_lock_attempts: int = 20  # per access code
@@ -97,8 +100,7 @@ class Settings:
     def with_account(self, name: str, password: str, role: Role = Role.OPERATOR) -> Settings:
         """These settings plus one account (replacing one of that name, role included); the
         password is hashed here and not kept."""
-        if not name:
-            raise SettingsError("an account needs a name")
+        check_account_name(name)
         accounts = dict(self.accounts)
         accounts[name] = password_digest(password)
         roles = dict(self.account_roles)
@@ -107,6 +109,14 @@ class Settings:
 
     def role_of(self, name: str) -> Role:
         return self.account_roles.get(name, Role.OPERATOR)
+
+
+def check_account_name(name: str) -> None:
+    """A login's userName is trimmed and bounded (docs/security.md, "SOAP input limits"): an
+    account it could never name is refused at start, from a file or --account alike."""
+    longest = MAX_CHARS["userName"]
+    if not name or name != name.strip() or len(name) > longest:
+        raise SettingsError(f"account {name!r}: a name of 1-{longest} characters without edge spaces")
 
 
 def password_digest(password: str) -> str:
@@ -166,7 +176,10 @@ _KNOWN_KEYS = {
     "server": {"host", "port", "data_dir", "max_body_bytes", "header_timeout_seconds",
                "body_timeout_seconds"},
     "tls": {"cert", "key"},
-    "sessions": {"timeout_seconds", "lock_attempts", "lock_minutes", "unknown_user_attempts"},
+    "sessions": {
+        "timeout_seconds", "lock_attempts", "lock_minutes", "unknown_user_attempts",
+        "max_per_account",
+    },
     "dial_in": {
         "lock_attempts",
         "code_lock_attempts",
@@ -221,6 +234,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         lock_attempts=int(sessions["lock_attempts"]),
         lock_minutes=float(sessions["lock_minutes"]),
         unknown_user_attempts=int(sessions["unknown_user_attempts"]),
+        max_sessions_per_account=int(sessions["max_per_account"]),
         **_dial_in(table.get("dial_in", {})),
         enum_numbering=str(wire["enum_numbering"]),
         max_ports=int(mcu["max_ports"]),
@@ -347,6 +361,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("session timeout and lock attempts must be positive")
     if settings.unknown_user_attempts < 1 or settings.lock_minutes <= 0:
         raise SettingsError("sessions.unknown_user_attempts and lock_minutes must be positive")
+    if settings.max_sessions_per_account < 1:
+        raise SettingsError("sessions.max_per_account must be at least 1")
     if min(settings.dial_in_lock_attempts, settings.dial_in_code_lock_attempts) < 1:
         raise SettingsError("dial_in.lock_attempts and code_lock_attempts must be at least 1")
     if settings.dial_in_lock_minutes <= 0 or settings.dial_in_delay_after < 0:
@@ -374,6 +390,7 @@ def _check(settings: Settings) -> None:
     except ValueError as error:
         raise SettingsError(f"organizations: {error}") from error
     for name, digest in settings.accounts.items():
+        check_account_name(name)
         if not _SHA256_HEX.match(digest):
             raise SettingsError(f"account {name!r}: not a SHA-256 hex digest")
     try:

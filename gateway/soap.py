@@ -32,7 +32,7 @@ from spyne.model.primitive import DateTime
 from spyne.protocol.soap import Soap11, Soap12
 from spyne.server import ServerBase
 
-from gateway import ownership_check, result_codes
+from gateway import convert, ownership_check, result_codes
 from gateway.wire import ALL_OPERATIONS, TNS, OperationSpec, datetime_text, omit_defaults
 from mcu.errors import DomainError
 
@@ -146,6 +146,7 @@ class GatewayService(ServiceBase):
             if call.session is None:
                 return _response_values(spec, Reply(result_codes.SESSION_INVALID))
         try:
+            convert.check_request(ctx.in_object, [member for member, _ in spec.request])
             if call.session is not None:  # the conference it names is the account's
                 ownership_check.check(
                     ctx.in_object, call.session.actor, call.gateway.scheduler, call.gateway.runtime
@@ -298,7 +299,7 @@ class SoapDispatcher:
             services,
             tns=TNS,
             name="eSDKService",
-            in_protocol=protocol(validator=None),
+            in_protocol=_in_protocol(protocol),
             out_protocol=_out_protocol(protocol),
         )
         app.event_manager.add_listener("method_return_document", _shape_response)
@@ -350,6 +351,32 @@ def _route_foreign_namespaces(app: Application) -> None:
         filed = f"{{{TNS}}}{spec.name}"
         if spec.namespace != TNS and filed in methods:
             methods[f"{{{spec.namespace}}}{spec.name}"] = methods.pop(filed)
+
+
+class _NamesUnreadableValues:
+    """Mixed into the SOAP protocols that read requests: a value convert.py cannot read
+    (convert.UnreadableValue, e.g. a dateTime) becomes a Client fault naming its element."""
+
+    def from_element(self, ctx, cls, element):
+        try:
+            return super().from_element(ctx, cls, element)  # type: ignore[misc]
+        except convert.UnreadableValue as error:
+            raise SpyneFault("Client.ValidationError", f"{_local(element.tag)}: {error}") from None
+
+
+class _Soap11In(_NamesUnreadableValues, Soap11):
+    pass
+
+
+class _Soap12In(_NamesUnreadableValues, Soap12):
+    pass
+
+
+def _in_protocol(protocol):
+    reader = (_Soap11In if protocol is Soap11 else _Soap12In)(validator=None)
+    # dateTime values are read by the gateway's own rule (convert.wire_datetime)
+    reader._from_unicode_handlers[DateTime] = lambda _cls, value: convert.wire_datetime(value)
+    return reader
 
 
 def _out_protocol(protocol):
