@@ -361,8 +361,9 @@ class TerminalConnection:
         (as a vanished terminal's) and close it once what is queued is written."""
         self.send(Error(REPLACED, "this uri registered again from another connection"))
         self.vanish()
-        asyncio.get_running_loop().create_task(self._close_replaced(),
-                                               name="signalling replaced")
+        if self._cut_off is None:  # held here (the loop keeps only a weak reference)
+            self._cut_off = asyncio.get_running_loop().create_task(
+                self._close_replaced(), name="signalling replaced")
 
     async def _close_replaced(self) -> None:
         try:
