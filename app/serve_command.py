@@ -62,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as error:
         print(f"mcu-sim serve: {error}", file=sys.stderr)
         return 2
+    if args.terminals > 0 and not settings.terminal_provisioning_key:
+        print("mcu-sim serve: the simulated terminals need [terminal_auth] provisioning_key "
+              "(or --no-terminals)", file=sys.stderr)
+        return 2
     profile_path = os.environ.get(PROFILE_ENV)
     profiler = cProfile.Profile() if profile_path else None
     if profiler is not None:
@@ -117,11 +121,16 @@ async def _start_terminals(base_url: str, settings, count: int) -> list:
     root; the gateway itself never imports terminals)."""
     if count <= 0:
         return []
+    from rtc.signalling_auth import provisioned_secret
     from terminals.run_command import start_terminals
 
     signalling_url = base_url.replace("http", "ws", 1) + "/signalling"
+    # Their credentials: the settings' own (a URI listed in [terminal_credentials] keeps its
+    # secret to itself, so only provisioned URIs can be simulated here).
+    key = settings.terminal_provisioning_key  # run() checked it is set
     terminals = await start_terminals(
-        signalling_url, count, media_address=settings.media_address
+        signalling_url, count, media_address=settings.media_address,
+        secret_for=lambda uri: provisioned_secret(key, uri),
     )
     for terminal in terminals:
         print(f"  simulated terminal {terminal.uri} ({terminal.name}) registered", flush=True)

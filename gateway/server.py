@@ -42,6 +42,7 @@ from mcu.dial_in_limits import DialInLimitSettings
 from mcu.mcus import Mcu, McuPool, McuStatus, McuType, ResourceKind
 from mcu.media.engine import MediaSettings
 from mcu.organizations import OrganizationTree
+from mcu.terminal_credentials import TerminalAuthSettings
 
 if TYPE_CHECKING:
     from mcu.runtime import ConferenceRuntime
@@ -116,9 +117,20 @@ def build_app(
         install_signalling(app, runtime, settings.media_address,
                            MediaSettings(mixed_speakers=settings.mixed_speakers,
                                          ice_servers=settings.ice_servers),
-                           dial_in_settings(settings))
+                           dial_in_settings(settings), terminal_auth_settings(settings))
         install_terminal_page(app)  # the browser terminal, same origin as /signalling
     return app
+
+
+def terminal_auth_settings(settings: Settings) -> TerminalAuthSettings:
+    """[terminal_auth] and [terminal_credentials]: who may register on the signalling."""
+    return TerminalAuthSettings(
+        realm=settings.terminal_realm,
+        provisioning_key=settings.terminal_provisioning_key,
+        credentials=dict(settings.terminal_credentials),
+        lock_attempts=settings.terminal_lock_attempts,
+        lock_minutes=settings.terminal_lock_minutes,
+    )
 
 
 def dial_in_settings(settings: Settings) -> DialInLimitSettings:

@@ -28,6 +28,7 @@ from mcu.organizations import DEFAULT_ORGANIZATIONS, Organization, OrganizationT
 from mcu.ownership import ROLES, Role
 from mcu.port_costs import FORMAT_NAMES, PortCosts
 from rtc.ice import IceServer, IceServerError, parse_ice_servers
+from rtc.signalling_auth import DEFAULT_REALM, digest_ha1
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
@@ -63,6 +64,13 @@ class Settings:
     dial_in_delay_after: int = 3  # failures before the growing delay starts
     dial_in_delay_seconds: float = 1.0  # the first delay; doubles with each failure
     dial_in_max_delay_seconds: float = 30.0
+    # [terminal_auth] + [terminal_credentials]: who may register on /signalling
+    # (mcu/terminal_credentials.py, docs/security.md)
+    terminal_realm: str = DEFAULT_REALM
+    terminal_provisioning_key: str = ""
+    terminal_credentials: dict[str, str] = field(default_factory=dict)  # uri -> HA1 hex
+    terminal_lock_attempts: int = 5
+    terminal_lock_minutes: float = 15.0
     enum_numbering: str = "esdk"
     max_ports: int = 64  # ports of the costliest format (mcu/port_costs.py)
     max_cp_resources: int = 32
@@ -96,6 +104,12 @@ class Settings:
     @property
     def uses_tls(self) -> bool:
         return self.tls_cert is not None and self.tls_key is not None
+
+    def with_terminal_secret(self, uri: str, secret: str) -> Settings:
+        """These settings plus one terminal credential; only its HA1 is kept."""
+        credentials = dict(self.terminal_credentials)
+        credentials[uri] = digest_ha1(uri, self.terminal_realm, secret)
+        return replace(self, terminal_credentials=credentials)
 
     def with_account(self, name: str, password: str, role: Role = Role.OPERATOR) -> Settings:
         """These settings plus one account (replacing one of that name, role included); the
@@ -188,6 +202,7 @@ _KNOWN_KEYS = {
         "delay_seconds",
         "max_delay_seconds",
     },
+    "terminal_auth": {"realm", "provisioning_key", "lock_attempts", "lock_minutes"},
     "wire": {"enum_numbering"},
     "mcu": {
         "max_ports",
@@ -208,7 +223,7 @@ _KNOWN_KEYS = {
 
 def _from_table(table: dict[str, Any]) -> Settings:
     for section, keys in table.items():
-        if section in ("accounts", "organizations", "adhoc"):
+        if section in ("accounts", "organizations", "adhoc", "terminal_credentials"):
             continue
         if section not in _KNOWN_KEYS or not isinstance(keys, dict):
             raise SettingsError(f"unknown settings section [{section}]")
@@ -236,6 +251,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         unknown_user_attempts=int(sessions["unknown_user_attempts"]),
         max_sessions_per_account=int(sessions["max_per_account"]),
         **_dial_in(table.get("dial_in", {})),
+        **_terminal_auth(table.get("terminal_auth", {}), table.get("terminal_credentials", {})),
         enum_numbering=str(wire["enum_numbering"]),
         max_ports=int(mcu["max_ports"]),
         max_cp_resources=int(mcu["max_cp_resources"]),
@@ -287,6 +303,23 @@ def _dial_in(section: dict[str, Any]) -> dict[str, Any]:
         "dial_in_delay_after": int(section["delay_after"]),
         "dial_in_delay_seconds": float(section["delay_seconds"]),
         "dial_in_max_delay_seconds": float(section["max_delay_seconds"]),
+    }
+
+
+def _terminal_auth(section: dict[str, Any], credentials: Any) -> dict[str, Any]:
+    if not isinstance(credentials, dict) or not all(
+        isinstance(uri, str) and isinstance(ha1, str) for uri, ha1 in credentials.items()
+    ):
+        raise SettingsError("[terminal_credentials] maps URIs to HA1 hex strings")
+    realm, key = section.get("realm", DEFAULT_REALM), section.get("provisioning_key", "")
+    if not isinstance(realm, str) or not isinstance(key, str):
+        raise SettingsError("[terminal_auth] realm and provisioning_key are strings")
+    return {
+        "terminal_realm": realm,
+        "terminal_provisioning_key": key,
+        "terminal_credentials": {uri: ha1.lower() for uri, ha1 in credentials.items()},
+        "terminal_lock_attempts": int(section.get("lock_attempts", 5)),
+        "terminal_lock_minutes": float(section.get("lock_minutes", 15.0)),
     }
 
 
@@ -369,6 +402,15 @@ def _check(settings: Settings) -> None:
         raise SettingsError("dial_in.lock_minutes must be positive, delay_after not negative")
     if settings.dial_in_delay_seconds < 0 or settings.dial_in_max_delay_seconds < 0:
         raise SettingsError("dial_in delays must not be negative")
+    if not settings.terminal_realm or len(settings.terminal_realm) > 128 \
+            or ":" in settings.terminal_realm:
+        raise SettingsError("terminal_auth.realm: 1..128 characters, no ':'")
+    if settings.terminal_lock_attempts < 1 or settings.terminal_lock_minutes <= 0:
+        raise SettingsError("terminal_auth.lock_attempts and lock_minutes must be positive")
+    for uri, ha1 in settings.terminal_credentials.items():
+        if not uri.strip() or len(uri) > 128 or not _SHA256_HEX.match(ha1):
+            raise SettingsError(f"[terminal_credentials] {uri!r}: a URI of 1..128 "
+                                "characters = a SHA-256 hex digest (HA1)")
     if settings.max_ports < 1 or settings.max_cp_resources < 1:
         raise SettingsError("mcu.max_ports and mcu.max_cp_resources must be at least 1")
     if settings.default_cp_resource not in ALLOWED_CP_RESOURCES:

@@ -4,6 +4,14 @@ One WebSocket per terminal, JSON messages of rtc/signalling.py (docs/signalling.
 terminal registers its URI and becomes reachable (runtime.registry, querySitesEx); the MCU
 then calls it through its WebRtcEndpoint, or it dials in with `join`.
 
+Authentication (docs/signalling.md, "Authentication"): the MCU sends a digest `challenge`
+when the socket opens; a `register` carrying the right response (mcu/terminal_credentials.py)
+makes the socket that URI's. Until then the socket can only register and ping: anything else
+is answered `unauthorized`. A wrong response or an unknown URI is `unauthorized` too (the
+same answer), counted per socket and per URI (a lock: `locked`), and a fresh challenge
+follows. A register of a URI registered on another socket replaces that socket: it is told
+(`error` `replaced`), its calls end as a vanished terminal's, and it is closed.
+
 Heartbeat: the MCU pings every terminal every `heartbeat_interval` seconds; any message from
 the terminal counts as a sign of life. A terminal silent for `heartbeat_misses` intervals
 (checked when that deadline falls, not at the next ping), or whose WebSocket closed, has
@@ -45,12 +53,18 @@ from mcu.media.engine import MediaEngine, MediaSettings
 from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
 from mcu.model import DirectorySite, SiteCallState
 from mcu.runtime import ConferenceRuntime
+from mcu.terminal_credentials import (
+    TerminalAuthSettings,
+    TerminalCredentials,
+    Verdict,
+)
 from rtc.ice import use_media_address
 from rtc.signalling import (
     HEARTBEAT_INTERVAL_S,
     HEARTBEAT_MISSES,
     Answer,
     Bye,
+    Challenge,
     Decline,
     Error,
     HeartbeatSchedule,
@@ -73,11 +87,14 @@ MEDIA_STATS_PATH = "/stats/media"  # read-only JSON of MediaEngine.stats(), for 
 
 # Error codes of `error` messages about the connection itself (call errors: webrtc_endpoint).
 MALFORMED = "malformed"
-NOT_REGISTERED = "not_registered"
 ALREADY_REGISTERED = "already_registered"
 UNEXPECTED = "unexpected"
 INTERNAL = "internal"  # a valid message whose handling failed on the MCU's side (logged)
 RATE_LIMITED = "rate_limited"
+UNAUTHORIZED = "unauthorized"  # not authenticated yet, or a register refused (docs/signalling.md)
+LOCKED = "locked"  # too many refused registers of this socket or URI
+REPLACED = "replaced"  # sent to a socket whose URI registered again elsewhere
+REPLACED_CLOSE_CODE = 4001  # the close code of that socket (4000-4999: the application's)
 
 # Connection limits (docs/security.md). SDPs are under 64 KiB; the largest message is one.
 MAX_MESSAGE_BYTES = 256 * 1024
@@ -116,13 +133,15 @@ class TerminalConnection:
         now = asyncio.get_running_loop().time()
         self.last_heard = now
         self._seq = 0
-        self.key = secrets.token_hex(8)  # names this socket in the dial-in limits
+        self.key = secrets.token_hex(8)  # names this socket in the dial-in and auth limits
+        self.nonce = hub.credentials.new_nonce()  # of the challenge the next register answers
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=hub.outbox_limit)
         self._stopped = False  # the writer ends without writing what is queued
         self._closed_for_sending = False  # nothing more is queued (vanished)
         self._cut_off: asyncio.Task[None] | None = None
         self._bucket = TokenBucket(hub.rate_per_second, hub.rate_burst, now)
         self.transport: asyncio.Transport | None = None  # the socket's, set by handle()
+        self.writer: asyncio.Task[None] | None = None  # write_loop's task, set by handle()
 
     # -- sending: one writer task, so synchronous code (the runtime's dialer) can send --
 
@@ -245,6 +264,11 @@ class TerminalConnection:
                             call_id if isinstance(call_id, str) else None))
 
     def dispatch(self, message: Message) -> None:
+        if self.endpoint is None and not isinstance(message, (Ping, Pong, Error, Register)):
+            call_id = getattr(message, "call_id", None)
+            self.send(Error(UNAUTHORIZED, "authenticate first: register with the challenge's "
+                            "digest response", call_id if isinstance(call_id, str) else None))
+            return
         match message:
             case Ping(seq=seq):
                 self.send(Pong(seq))
@@ -258,7 +282,7 @@ class TerminalConnection:
                 self.dispatch_to_endpoint(message)
             case PlaceCall():
                 if self.endpoint is None:
-                    self.send(Error(NOT_REGISTERED, "register first", message.call_id))
+                    self.send(Error(UNAUTHORIZED, "register first", message.call_id))
                 else:
                     self.hub.p2p.place(self, message)
             case _:
@@ -268,7 +292,7 @@ class TerminalConnection:
         """A message of a call goes to the terminal's endpoint, once it has registered."""
         endpoint = self.endpoint
         if endpoint is None:
-            self.send(Error(NOT_REGISTERED, "register first", message.call_id))
+            self.send(Error(UNAUTHORIZED, "register first", message.call_id))
             return
         if not isinstance(message, Join) and self.hub.p2p.owns(self, message.call_id):
             self.hub.p2p.relay(self, message)  # a point-to-point call (gateway/p2p_relay.py)
@@ -285,18 +309,45 @@ class TerminalConnection:
             case Join():
                 endpoint.on_join(message)
 
+    def challenge(self) -> None:
+        """A fresh nonce, sent as `challenge`: the next register must answer it."""
+        self.nonce = self.hub.credentials.new_nonce()
+        credentials = self.hub.credentials
+        self.send(Challenge(credentials.realm, self.nonce))
+
     def register(self, message: Register) -> None:
         if self.endpoint is not None:
             if self.endpoint.uri == message.uri:
-                self.send(self._registered(message.uri))
+                self.send(self._registered(message.uri))  # this socket is already that URI's
             else:
                 self.send(Error(ALREADY_REGISTERED, f"this connection is {self.endpoint.uri}"))
             return
+        if message.auth is None:  # no guess made: not counted, the challenge stands
+            self.send(Error(UNAUTHORIZED, "register needs auth: the response to the challenge"))
+            return
+        nonce = self.nonce
+        if not nonce:  # this socket's URI was replaced: it has no challenge to answer
+            self.send(Error(UNAUTHORIZED, "no challenge pending on this connection"))
+            return
+        self.nonce = ""  # single use, whatever the outcome
+        outcome = self.hub.credentials.check(message.uri, nonce, message.auth.response, self.key)
+        if outcome.verdict is not Verdict.ACCEPTED:
+            refusal = outcome.refusal
+            if outcome.verdict is Verdict.LOCKED and refusal is not None:
+                wait = max(0, round((refusal.until - self.hub.runtime.clock.now())
+                                    .total_seconds()))
+                self.send(Error(LOCKED, f"too many refused registers of this {refusal.scope}: "
+                                        f"locked, retry in {wait} s"))
+            else:
+                self.send(Error(UNAUTHORIZED, "unknown uri or wrong digest response"))
+            self.challenge()
+            return
         previous = self.hub.connections.get(message.uri)
         if previous is not None and previous is not self:
-            # The same terminal again (restarted, or its old socket not yet timed out): the
-            # newer connection wins, the older one's calls end.
-            previous.vanish()
+            # The URI authenticated again from another socket (the terminal restarted, or its
+            # old socket is not yet timed out): the newer connection wins, the older one is
+            # told, its calls end and it is closed.
+            previous.replaced()
         self.endpoint = WebRtcEndpoint(
             Registration.of(message), self.send, self.hub.engine, self.hub.runtime,
             dial_in_limits=self.hub.dial_in_limits, socket_key=self.key,
@@ -304,6 +355,26 @@ class TerminalConnection:
         self.hub.connections[message.uri] = self
         self.hub.runtime.registry.register(self.endpoint)
         self.send(self._registered(message.uri))
+
+    def replaced(self) -> None:
+        """This socket's URI registered again from another socket: tell it, end its calls
+        (as a vanished terminal's) and close it once what is queued is written."""
+        self.send(Error(REPLACED, "this uri registered again from another connection"))
+        self.vanish()
+        if self._cut_off is None:  # held here (the loop keeps only a weak reference)
+            self._cut_off = asyncio.get_running_loop().create_task(
+                self._close_replaced(), name="signalling replaced")
+
+    async def _close_replaced(self) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_GRACE_S):
+                if self.writer is not None:
+                    await asyncio.shield(self.writer)
+                await self.ws.close(code=REPLACED_CLOSE_CODE, message=b"replaced")
+        except (TimeoutError, ConnectionError, RuntimeError):
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.abort()
 
     def _registered(self, uri: str) -> Registered:
         """The reply to `register`: the URI, and the ICE servers the terminal may use."""
@@ -334,8 +405,11 @@ class SignallingHub:
         heartbeat_interval: float = HEARTBEAT_INTERVAL_S,
         heartbeat_misses: int = HEARTBEAT_MISSES,
         dial_in: DialInLimitSettings | None = None,
+        terminal_auth: TerminalAuthSettings | None = None,
     ) -> None:
         self.runtime = runtime
+        self.credentials = TerminalCredentials(runtime.clock,
+                                               terminal_auth or TerminalAuthSettings())
         self.dial_in_limits = dial_in_limits(runtime.clock, dial_in or DialInLimitSettings())
         self.engine = engine
         self.heartbeat_interval = heartbeat_interval
@@ -356,6 +430,8 @@ class SignallingHub:
         connection = TerminalConnection(self, ws)
         connection.transport = request.transport
         writer = asyncio.create_task(connection.write_loop(), name="signalling writer")
+        connection.writer = writer
+        connection.challenge()
         heartbeat = asyncio.create_task(connection.heartbeat_loop(), name="signalling heartbeat")
         try:
             async for frame in ws:
@@ -422,11 +498,12 @@ def install_signalling(
     media_address: str,
     settings: MediaSettings | None = None,
     dial_in: DialInLimitSettings | None = None,
+    terminal_auth: TerminalAuthSettings | None = None,
 ) -> SignallingHub:
     """Add /signalling and the media engine to the app; they start and stop with it."""
     use_media_address(media_address)
     engine = MediaEngine(runtime, settings)
-    hub = SignallingHub(runtime, engine, dial_in=dial_in)
+    hub = SignallingHub(runtime, engine, dial_in=dial_in, terminal_auth=terminal_auth)
     app[SIGNALLING] = hub
     app.router.add_get(SIGNALLING_PATH, hub.handle)
 

@@ -2,7 +2,8 @@
 
 The protocol (docs/signalling.md has the sequence charts):
 
-terminal -> MCU   register  {uri, name, site_type, capabilities}
+MCU -> terminal   challenge {realm, nonce, algorithm}                  (on open; after a failed register)
+terminal -> MCU   register  {uri, name, site_type, capabilities, auth {response}}
 MCU -> terminal   registered {uri, ice_servers}                        (ice_servers: STUN/TURN)
 MCU -> terminal   invite    {call_id, conf_id, conf_name, sdp}         (MCU dials out: SDP offer)
 terminal -> MCU   ringing   {call_id}
@@ -100,6 +101,10 @@ RATE = Text(16)
 SEQ = Integer(0, SEQ_MAX)
 SITE_TYPE = Integer(0, 2**31 - 1)  # an unknown type registers as SIP (Registration.of)
 CODEC_NAMES = ListOf(Text(16, min_len=1), max_items=16)
+DIGEST = Text(64, min_len=64)  # hex SHA-256 (rtc/signalling_auth.py)
+NONCE = Text(128, min_len=1)
+REALM = Text(128, min_len=1)
+ALGORITHM_NAME = Text(16, min_len=1)
 ICE_SERVER = Table((("urls", OneOf((Text(512, min_len=1),
                                     ListOf(Text(512, min_len=1), max_items=8, min_items=1)))),
                     ("username", Text(256)),
@@ -125,12 +130,31 @@ class Message:
 
 
 @dataclass
+class Auth:
+    """register.auth: the digest response to the socket's current challenge."""
+
+    response: str = spec(DIGEST)
+
+
+@dataclass
+class Challenge(Message):
+    """The MCU's digest challenge (rtc/signalling_auth.py): sent when the socket opens and
+    after each refused register; its nonce is good for one register on this socket."""
+
+    type: ClassVar[str] = "challenge"
+    realm: str = spec(REALM)
+    nonce: str = spec(NONCE)
+    algorithm: str = spec(ALGORITHM_NAME, default="SHA-256")
+
+
+@dataclass
 class Register(Message):
     type: ClassVar[str] = "register"
     uri: str = spec(URI)
     name: str = spec(NAME)
     site_type: int = spec(SITE_TYPE, default=7)  # SiteType.SIP
     capabilities: Capabilities = spec(Nested(Capabilities), default_factory=Capabilities)
+    auth: Auth | None = spec(Optional(Nested(Auth)), default=None)  # null: not authenticated
 
 
 @dataclass
@@ -231,7 +255,7 @@ class Error(Message):
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.type: cls
-    for cls in (Register, Registered, Invite, Ringing, Answer, Decline, Join, Joined, Bye,
+    for cls in (Challenge, Register, Registered, Invite, Ringing, Answer, Decline, Join, Joined, Bye,
                 Ping, Pong, Error, PlaceCall)
 }
 

@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 import cv2
 import numpy as np
 
+from rtc.signalling_auth import lab_secret
 from terminals.marker import MarkerReading, Rect, read_marker
 from terminals.scene import CameraScene, site_colour_bgr
 
@@ -196,11 +197,15 @@ class ChromiumBrowser:
         if self._playwright is not None:
             await self._playwright.stop()
 
-    async def terminal(self, base_url: str, uri: str, **parameters: str | int) -> BrowserTerminal:
-        """A new page at base_url/terminal?uri=...; registered when this returns."""
+    async def terminal(self, base_url: str, uri: str, secret: str | None = None,
+                       **parameters: str | int) -> BrowserTerminal:
+        """A new page at base_url/terminal?uri=...; registered when this returns. Its
+        signalling secret (None: the public lab key's for `uri`) goes in the URL's fragment,
+        which the browser keeps to itself; the page answers the MCU's challenge with it."""
         page = await self._browser.new_page()
         query = urlencode({"uri": uri, **{k: str(v) for k, v in parameters.items()}})
-        await page.goto(f"{base_url}/terminal?{query}")
+        fragment = urlencode({"secret": secret if secret is not None else lab_secret(uri)})
+        await page.goto(f"{base_url}/terminal?{query}#{fragment}")
         terminal = BrowserTerminal(page, uri)
         await terminal.wait_state({"registered", "calling", "in_call"}, timeout=15)
         return terminal

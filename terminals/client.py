@@ -1,12 +1,16 @@
 """A simulated terminal: signalling over the MCU's WebSocket, media over one RTCPeerConnection.
 
-It registers its URI, answers the MCU's invites (after a ring delay), declines them, or lets
+It authenticates and registers its URI (the MCU's digest challenge answered with its secret:
+rtc/signalling_auth.py; no secret given: the one the public lab provisioning key derives for
+its URI, which the MCU's embedded defaults accept), answers the MCU's invites (after a ring delay), declines them, or lets
 them ring forever; it can dial in with an access code and password, or call another
 registered terminal point to point (`call`; it answers such a call as it answers the MCU's
 invite, the caller's offer relayed by the MCU); it hangs up or is hung
 up with `bye`; it pings the MCU every 2 s and answers the MCU's pings, so either side sees
 the other vanish within HEARTBEAT_MISSES intervals. A lost signalling connection ends the
-call and is re-established every second until the terminal is stopped.
+call and is re-established every second until the terminal is stopped, except after the MCU
+refused its credential (`unauthorized`, `locked`: retrying would only count more failures)
+or its URI registered from another connection (`replaced`): then it stays disconnected.
 
 Media: one audio and one video transceiver, sendrecv, offering and answering only the codecs
 its capabilities declare, in their order. It sends the pre-encoded loop of the negotiated
@@ -46,8 +50,10 @@ from rtc.ice import (
 from rtc.jitter_buffer import release_frames_at_marker
 from rtc.signalling import (
     Answer,
+    Auth,
     Bye,
     Capabilities,
+    Challenge,
     Decline,
     Error,
     HeartbeatSchedule,
@@ -64,6 +70,7 @@ from rtc.signalling import (
     SignallingError,
     parse_message,
 )
+from rtc.signalling_auth import digest_ha1, digest_response, lab_secret
 from terminals.call_state import CallState
 from terminals.marker import Rect
 from terminals.media_sources import (
@@ -90,6 +97,13 @@ RECONNECT_DELAY_S = 1.0
 
 class CallRefused(Exception):
     """A dial-in the MCU answered with an error or a bye."""
+
+
+class RegistrationRefused(Exception):
+    """The MCU refused the terminal's credential (or its URI registered elsewhere)."""
+
+# Errors that end the terminal's registration attempts (it does not reconnect after them).
+_FINAL_ERRORS = frozenset({"unauthorized", "locked", "replaced"})
 
 
 @dataclass(frozen=True)
@@ -138,8 +152,12 @@ class SimulatedTerminal:
         decode_audio: bool = True,
         send_video: bool = True,
         send_audio: bool = True,
+        secret: str | None = None,
     ) -> None:
         self.uri = uri
+        # the signalling credential; None: the public lab key's (rtc/signalling_auth.py)
+        self._secret = secret if secret is not None else lab_secret(uri)
+        self.refusal: Error | None = None  # why the MCU refused it, once it did
         self.name = name
         self.site_index = site_index
         self.capabilities = capabilities or Capabilities()
@@ -165,6 +183,8 @@ class SimulatedTerminal:
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._registered = asyncio.Event()
+        self._refused = asyncio.Event()
+        self._challenged = False
         self._run_task: asyncio.Task | None = None
         self._call: _Call | None = None
         self._pending_join: asyncio.Future[Joined | Answer | Decline | Error | Bye] | None = None
@@ -223,7 +243,18 @@ class SimulatedTerminal:
         self._server_url = server_url
         self._session = aiohttp.ClientSession()
         self._run_task = asyncio.get_running_loop().create_task(self._run())
-        await asyncio.wait_for(self._registered.wait(), timeout)
+        registered = asyncio.ensure_future(self._registered.wait())
+        refused = asyncio.ensure_future(self._refused.wait())
+        try:
+            await asyncio.wait({registered, refused}, timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            registered.cancel()
+            refused.cancel()
+        if self.refusal is not None:
+            raise RegistrationRefused(f"{self.uri}: {self.refusal.code}: {self.refusal.message}")
+        if not self._registered.is_set():
+            raise TimeoutError(f"{self.uri}: not registered within {timeout} s")
 
     async def stop(self) -> None:
         """Hang up, close the signalling connection and stop reconnecting."""
@@ -243,7 +274,7 @@ class SimulatedTerminal:
 
     async def _run(self) -> None:
         assert self._session is not None and self._server_url is not None
-        while not self._stopping:
+        while not self._stopping and self.refusal is None:
             try:
                 async with self._session.ws_connect(self._server_url, heartbeat=None) as ws:
                     self._ws = ws
@@ -254,13 +285,13 @@ class SimulatedTerminal:
                 self._ws = None
                 self._registered.clear()
             await self._end_call(notify=False)
-            if not self._stopping:
+            if not self._stopping and self.refusal is None:
                 await asyncio.sleep(RECONNECT_DELAY_S)
 
     async def _serve_connection(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         loop = asyncio.get_running_loop()
         self._last_heard = loop.time()
-        await self._send(Register(self.uri, self.name, self.site_type, self.capabilities))
+        self._challenged = False  # registers once per connection: at its first challenge
         heartbeat = loop.create_task(self._heartbeat(ws))
         try:
             async for message in ws:
@@ -298,7 +329,22 @@ class SimulatedTerminal:
     # -- messages -----------------------------------------------------------------------
 
     async def _on_message(self, message: Message) -> None:
-        if isinstance(message, Registered):
+        if isinstance(message, Challenge):
+            if not self._challenged and not self.registered:
+                self._challenged = True
+                ha1 = digest_ha1(self.uri, message.realm, self._secret)
+                auth = Auth(digest_response(ha1, message.nonce))
+                await self._send(Register(self.uri, self.name, self.site_type,
+                                          self.capabilities, auth))
+        elif isinstance(message, Error) and message.code in _FINAL_ERRORS \
+                and (message.code == "replaced" or not self.registered):
+            log.warning("%s: the MCU refused it: %s: %s", self.uri, message.code,
+                        message.message)
+            self.refusal = message
+            self._refused.set()
+            if self._ws is not None:
+                await self._ws.close()
+        elif isinstance(message, Registered):
             try:
                 self.ice_servers = parse_ice_servers(message.ice_servers)
             except IceServerError as error:

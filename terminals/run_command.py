@@ -3,6 +3,11 @@
 Terminal i (i = start_index .. start_index + count - 1) has the URI `<uri-prefix><i:02d>`,
 the name "Site <uri>" and site index i (its marker and voice). `start_terminals()` is the
 same for `mcu-sim serve` / `make run`, which start a few terminals beside the MCU.
+
+Credentials (docs/signalling.md, "Authentication"): `--secret` (or MCU_SIM_TERMINAL_SECRET)
+gives every terminal of the process that secret (for one terminal, or URIs the MCU lists with
+the same secret); otherwise each terminal's secret is derived from `--provisioning-key` (or
+MCU_SIM_PROVISIONING_KEY), by default the public lab key the MCU's embedded defaults hold.
 """
 
 from __future__ import annotations
@@ -12,18 +17,28 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from rtc.signalling import Capabilities
-from terminals.client import AnswerMode, CallRefused, SimulatedTerminal, TerminalStats
+from rtc.signalling_auth import LAB_PROVISIONING_KEY, provisioned_secret
+from terminals.client import (
+    AnswerMode,
+    CallRefused,
+    RegistrationRefused,
+    SimulatedTerminal,
+    TerminalStats,
+)
 from terminals.marker import MAX_SITES, Rect
 from terminals.media_sources import DEFAULT_VIDEO_FORMAT, VideoFormat
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
 
 DEFAULT_SERVER = "ws://127.0.0.1:8080/signalling"
+SECRET_ENV = "MCU_SIM_TERMINAL_SECRET"
+PROVISIONING_KEY_ENV = "MCU_SIM_PROVISIONING_KEY"
 
 
 def terminal_uri(uri_prefix: str, site_index: int) -> str:
@@ -44,8 +59,11 @@ async def start_terminals(
     send_log: SendLog = PROCESS_SEND_LOG,
     decode_video: bool | Callable[[int], bool] = True,
     decode_audio: bool = True,
+    secret_for: Callable[[str], str] | None = None,
 ) -> list[SimulatedTerminal]:
     """Create, encode and register `count` terminals; returns them once all are registered.
+
+    secret_for: each terminal's signalling secret by its URI (None: the public lab key's).
 
     decode_video: whether the terminals decode the video they receive, or count its frames
     only (terminals/frame_counter.py); a function of the site index chooses per terminal.
@@ -68,6 +86,7 @@ async def start_terminals(
             send_log=send_log,
             decode_video=decodes(index),
             decode_audio=decode_audio,
+            secret=secret_for(terminal_uri(uri_prefix, index)) if secret_for else None,
         )
         for index in range(start_index, start_index + count)
     ]
@@ -138,6 +157,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", help="read the panes of this CP mode (name or value)")
     parser.add_argument("--stats-interval", type=float, default=5.0,
                         help="seconds between stats lines (0: none)")
+    parser.add_argument("--secret", default=None,
+                        help=f"every terminal's signalling secret (or ${SECRET_ENV}); "
+                             "default: derived from the provisioning key")
+    parser.add_argument("--provisioning-key", default=None,
+                        help=f"derive each URI's secret from this key (or ${PROVISIONING_KEY_ENV}"
+                             "); default: the public lab key of the MCU's embedded defaults")
     parser.add_argument("--call", action="append", default=[], metavar="FROM=TO",
                         type=parse_call,
                         help="once registered, terminal URI FROM (one of these) calls URI TO "
@@ -176,13 +201,26 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def secret_source(secret: str | None, provisioning_key: str | None) -> Callable[[str], str]:
+    """Each URI's secret: `secret` (option, then environment) for all, else the one derived
+    from the provisioning key (option, then environment, then the public lab key)."""
+    fixed = secret if secret is not None else os.environ.get(SECRET_ENV)
+    if fixed is not None:
+        if not fixed:
+            raise ValueError("an empty terminal secret")
+        return lambda _uri: fixed
+    key = provisioning_key or os.environ.get(PROVISIONING_KEY_ENV) or LAB_PROVISIONING_KEY
+    return lambda uri: provisioned_secret(key, uri)
+
+
 async def _run(args: argparse.Namespace) -> int:
     panes = _panes_from(args.layouts_json, args.layout)
+    secret_for = secret_source(args.secret, args.provisioning_key)
     terminals = await start_terminals(
         args.server, args.count, uri_prefix=args.uri_prefix, start_index=args.start_index,
         answer_mode=args.answer, ring_delay_s=args.ring_delay, media_address=args.media_address,
         video_format=_video_format(args.video_size, args.fps), analyse_every=args.analyse_every,
-        decode_video=not args.no_decode)
+        decode_video=not args.no_decode, secret_for=secret_for)
     freeze_startup_objects()
     for terminal in terminals:
         terminal.set_panes(panes)
@@ -213,6 +251,6 @@ async def _run(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run(args))
-    except (ValueError, OSError, TimeoutError) as error:
+    except (ValueError, OSError, TimeoutError, RegistrationRefused) as error:
         print(f"mcu-sim terminals: {error}", file=sys.stderr)
         return 2

@@ -34,6 +34,7 @@ from app.process import running_server
 from gateway.settings import load_settings
 from mcu.clock import ManualClock
 from mcu.layouts import layout_mode
+from rtc.signalling_auth import lab_secret
 from terminals.browser_terminal import (
     BrowserTerminal,
     ChromiumBrowser,
@@ -205,6 +206,27 @@ async def test_the_mcu_serves_the_terminal_page(server):
             assert script.status == 200 and script.content_type == "text/javascript"
             text = await script.text()
     assert "/signalling" in text and "iceGatheringState" in text
+
+
+async def test_the_page_asks_for_the_secret_and_registers_with_it(server, chromium):
+    """Without #secret the page shows its password field and registers nothing; a wrong
+    secret is refused (`unauthorized`, the field again); the right one registers (the digest
+    computed with WebCrypto)."""
+    page = await chromium._browser.new_page()
+    await page.goto(f"{server.base_url}/terminal?uri={BROWSER_URI}")
+    browser = BrowserTerminal(page, BROWSER_URI)
+    await browser.wait_state({"password"}, timeout=15)
+    assert BROWSER_URI not in server.gateway.runtime.registry
+    await page.fill("#secret", "not the secret")
+    await page.click("#login button")
+    await browser.wait_state({"unauthorized"}, timeout=15)
+    assert [e["code"] for e in await browser.errors()] == ["unauthorized"]
+    assert BROWSER_URI not in server.gateway.runtime.registry
+    await page.fill("#secret", lab_secret(BROWSER_URI))
+    await page.click("#login button")
+    await browser.wait_state({"registered"}, timeout=15)
+    assert BROWSER_URI in server.gateway.runtime.registry
+    await page.close()
 
 
 @pytest.mark.parametrize("codec, protocol", [("H264", H264), ("VP8", VP8)])

@@ -37,6 +37,7 @@ from mcu.layouts import layout_mode
 from mcu.model import SiteCallState
 from rtc.ice import IceServer
 from rtc.signalling import Answer, Capabilities, Decline, Register, Ringing
+from tests.signalling_helpers import send_register
 from tests.test_media_acceptance import (
     book,
     eventually,
@@ -179,8 +180,8 @@ class FailingTerminal(PeerTerminal):
 
     async def register(self, session: aiohttp.ClientSession, url: str) -> None:
         self.ws = await session.ws_connect(url)
-        await self.ws.send_str(Register(self.uri, f"site {self.uri}",
-                                        capabilities=self.capabilities).to_json())
+        await send_register(self.ws, Register(self.uri, f"site {self.uri}",
+                                              capabilities=self.capabilities))
         self.tasks.append(asyncio.create_task(self._read()))
 
     async def _answer(self, invite: dict) -> None:
@@ -359,7 +360,7 @@ async def test_configured_ice_servers_are_announced_in_registered(tmp_path: Path
                                     IceServer((turn_url,), "mcu", "secret"))
     async with running_server(settings) as server, aiohttp.ClientSession() as http:
         ws = await http.ws_connect(server.url("/signalling"))
-        await ws.send_str(Register("01770050", "raw").to_json())
+        await send_register(ws, Register("01770050", "raw"))
         assert await asyncio.wait_for(ws.receive_json(), 5) == {
             "type": "registered", "uri": "01770050", "ice_servers": [
                 {"urls": [stun_url]},

@@ -24,6 +24,7 @@ from gateway.signalling import (
     SLOW_READER_CLOSE_CODE,
 )
 from mcu.clock import ManualClock
+from tests.signalling_helpers import send_register
 
 URI = "01010086"
 
@@ -44,7 +45,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 async def registered(http, server) -> aiohttp.ClientWebSocketResponse:
     ws = await http.ws_connect(server.url("/signalling"))
-    await ws.send_json({"type": "register", "uri": URI, "name": "ward"})
+    await send_register(ws, {"type": "register", "uri": URI, "name": "ward"})
     while (await ws.receive_json(timeout=5))["type"] != "registered":
         pass
     return ws

@@ -51,6 +51,7 @@ from rtc.signalling import Answer, Bye, Capabilities, Join, Register, Ringing
 from terminals.client import CallRefused, SimulatedTerminal
 from terminals.media_sources import VideoFormat as SentVideo
 from terminals.run_command import terminal_uri
+from tests.signalling_helpers import send_register
 from tests.test_media_engine import PeerTerminal, SolidColourCamera, ToneMicrophone
 
 SMALL = SentVideo(640, 360, 15, 500_000)
@@ -676,7 +677,7 @@ async def test_a_terminal_declaring_no_audio_codec_the_mcu_has_is_refused_with_a
     async with aiohttp.ClientSession() as http:
         mute.ws = await http.ws_connect(server.url("/signalling"))
         capabilities = Capabilities(audio_codecs=["AMR-WB"])
-        await mute.ws.send_str(Register(uri, "amr only", capabilities=capabilities).to_json())
+        await send_register(mute.ws, Register(uri, "amr only", capabilities=capabilities))
         mute.tasks.append(asyncio.create_task(mute._read()))
         try:
             await eventually(lambda: uri in runtime.registry)

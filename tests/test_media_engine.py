@@ -45,6 +45,7 @@ from mcu.model import ConferenceSpec, DialingMode, SiteCallState, SiteSpec, Vide
 from rtc.ice import rtc_configuration
 from rtc.signalling import Answer, Decline, Join, Pong, Register, Ringing
 from terminals.speech import SpeechSynth, talker_levels
+from tests.signalling_helpers import send_register
 
 A, B = "01010086", "01010010"
 RED_RGB, BLUE_RGB = (220, 30, 30), (30, 30, 220)
@@ -577,7 +578,7 @@ class PeerTerminal:
 
     async def register(self, session: aiohttp.ClientSession, url: str) -> None:
         self.ws = await session.ws_connect(url)
-        await self.ws.send_str(Register(self.uri, f"site {self.uri}").to_json())
+        await send_register(self.ws, Register(self.uri, f"site {self.uri}"))
         self.tasks.append(asyncio.create_task(self._read()))
 
     async def _read(self) -> None:

@@ -22,6 +22,7 @@ from mcu.clock import ManualClock
 from terminals.client import CallRefused, SimulatedTerminal
 from terminals.media_sources import VideoFormat as SentVideo
 from tests.conftest import DEMO, ServerThread, soap_clients
+from tests.signalling_helpers import auth_for, read_challenge, send_register
 from tests.test_cdr import ws_url
 
 SMALL = SentVideo(640, 360, 15, 500_000)
@@ -152,11 +153,12 @@ async def test_bad_call_messages_are_answered_with_errors_and_change_nothing(
                         return reply
 
             offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+            challenge = await read_challenge(ws)
             unregistered = await send({"type": "call", "call_id": "c0", "to": other.uri,
                                        "sdp": offer})
-            assert (unregistered["type"], unregistered["code"]) == ("error", "not_registered")
-            assert (await send({"type": "register", "uri": "0187005", "name": "raw"}))[
-                "type"] == "registered"
+            assert (unregistered["type"], unregistered["code"]) == ("error", "unauthorized")
+            assert (await send({"type": "register", "uri": "0187005", "name": "raw",
+                                "auth": auth_for("0187005", challenge)}))["type"] == "registered"
             cases = [
                 ({"type": "call", "call_id": "c1", "to": "0187999", "sdp": offer},
                  "unknown_callee"),
@@ -205,7 +207,7 @@ async def test_an_unanswered_p2p_call_ends_at_the_call_timeout(tmp_path):
                 http.ws_connect(ws_url(server.base_url)) as caller, \
                 http.ws_connect(ws_url(server.base_url)) as callee:
             for ws, uri in ((caller, "0187101"), (callee, "0187102")):
-                await ws.send_str(json.dumps({"type": "register", "uri": uri, "name": uri}))
+                await send_register(ws, {"type": "register", "uri": uri, "name": uri})
                 assert (await _next(ws))["type"] == "registered"
 
             placed = clock.now()

@@ -35,6 +35,7 @@ from rtc.signalling import (
     Pong,
     Register,
 )
+from tests.signalling_helpers import read_challenge, send_register
 from tests.test_media_engine import (
     BLUE_RGB,
     RED_RGB,
@@ -100,7 +101,7 @@ def site_states(server, conf_id: str) -> dict[str, SiteCallState]:
 
 async def test_register_makes_the_terminal_reachable_and_listed(server, http):
     ws = await http.ws_connect(server.url("/signalling"))
-    await ws.send_str(Register(A, "Ward 3", 7).to_json())
+    await send_register(ws, Register(A, "Ward 3", 7))
     # no ICE servers configured (loopback): the list is there, empty
     assert await next_message(ws) == {"type": "registered", "uri": A, "ice_servers": []}
     runtime = server.gateway.runtime
@@ -122,29 +123,31 @@ async def test_register_makes_the_terminal_reachable_and_listed(server, http):
         ('{"type": "register", "name": "no uri"}', "malformed"),
         ('{"type": "register", "uri": "", "name": "empty"}', "malformed"),
         ('{"type": "answer", "call_id": 5, "sdp": "x"}', "malformed"),
-        ('{"type": "answer", "call_id": "c1", "sdp": "x"}', "not_registered"),
+        ('{"type": "answer", "call_id": "c1", "sdp": "x"}', "unauthorized"),
         ('{"type": "invite", "call_id": "c", "conf_id": "1", "conf_name": "n", "sdp": ""}',
-         "unexpected"),
+         "unauthorized"),  # before authentication anything but register/ping is refused
     ],
 )
 async def test_malformed_or_misplaced_messages_get_an_error_and_the_connection_stays(
     server, http, frame, code
 ):
     ws = await http.ws_connect(server.url("/signalling"))
+    challenge = await read_challenge(ws)
     await ws.send_str(frame)
     answer = await next_message(ws)
     assert answer["type"] == "error" and answer["code"] == code
-    # still open and usable
-    await ws.send_str(Register(A, "after the error").to_json())
+    # still open and usable: the challenge still stands (nothing consumed it)
+    await send_register(ws, Register(A, "after the error"), challenge=challenge)
     assert await next_message(ws) == {"type": "registered", "uri": A, "ice_servers": []}
     await ws.close()
 
 
 async def test_binary_frames_and_unknown_calls_are_refused_politely(server, http):
     ws = await http.ws_connect(server.url("/signalling"))
+    challenge = await read_challenge(ws)
     await ws.send_bytes(b"\x00\x01")
     assert (await next_message(ws))["code"] == "malformed"
-    await ws.send_str(Register(A, "x").to_json())
+    await send_register(ws, Register(A, "x"), challenge=challenge)
     await next_message(ws)
     await ws.send_str('{"type": "bye", "call_id": "nope"}')
     assert await next_message(ws) == {
@@ -157,7 +160,7 @@ async def test_binary_frames_and_unknown_calls_are_refused_politely(server, http
 
 async def test_a_silent_terminal_is_dropped_after_three_heartbeats(server, http):
     ws = await http.ws_connect(server.url("/signalling"))
-    await ws.send_str(Register(A, "x").to_json())
+    await send_register(ws, Register(A, "x"))
     pings = 0
     while True:  # never answer: the MCU pings, then closes the socket
         frame = await asyncio.wait_for(ws.receive(), 5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from rtc.ice import rtc_configuration
 from rtc.signalling import (
     Bye,
     Capabilities,
+    Challenge,
     Error,
     Invite,
     Join,
@@ -36,6 +38,7 @@ from rtc.signalling import (
     Registered,
     parse_message,
 )
+from rtc.signalling_auth import digest_ha1, digest_response, lab_secret
 from terminals.client import CallRefused, SimulatedTerminal
 from terminals.marker import read_marker
 from terminals.media_sources import SpeechTrack
@@ -115,12 +118,19 @@ class FakeMcu:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.ws = ws
+        nonce = secrets.token_hex(16)  # the digest challenge, as the MCU sends it
+        await ws.send_str(Challenge("fake", nonce).to_json())
         async for raw in ws:
             if raw.type != WSMsgType.TEXT:
                 break
             message = parse_message(raw.data)
             if isinstance(message, Register):
-                await ws.send_str(Registered(message.uri).to_json())
+                expected = digest_response(
+                    digest_ha1(message.uri, "fake", lab_secret(message.uri)), nonce)
+                if message.auth is not None and message.auth.response == expected:
+                    await ws.send_str(Registered(message.uri).to_json())
+                else:
+                    await ws.send_str(Error("unauthorized", "wrong digest").to_json())
             elif isinstance(message, Ping) and self.answer_pings:
                 await ws.send_json({"type": "pong", "seq": message.seq})
             elif isinstance(message, Join):

@@ -14,6 +14,12 @@
 //   password     the conference password for the dial-in
 //   answer       1 answer invitations (default), 0 decline them
 //
+// The terminal's signalling secret (docs/signalling.md, "Authentication"): typed into the
+// page's password field when the MCU's challenge comes, or given in the URL's fragment
+// (#secret=..., which the browser never sends to the server). The page answers the digest
+// challenge with WebCrypto: response = hex SHA-256(hex SHA-256(uri:realm:secret) ":" nonce);
+// the secret itself never leaves the page. A refused secret shows the field again.
+//
 // ICE: no trickle. The MCU's signalling has no candidate message, so every SDP this page
 // sends is written once ICE gathering is complete (all candidates inside it). ICE servers:
 // those the MCU announces in `registered.ice_servers` (STUN/TURN URLs), none otherwise.
@@ -36,11 +42,14 @@ const config = {
   password: params.get("password") || "",
   answer: flag("answer", "1"),
 };
+const fragment = new URLSearchParams(location.hash.slice(1));
+let secret = fragment.get("secret"); // null until given (fragment or the password field)
+let pendingChallenge = null; // the MCU's challenge not yet answered
 
 // What a test (or a curious user in the console) reads: window.terminal.
 const terminal = {
   config,
-  state: "starting", // starting, registered, ringing, calling, in_call, idle, error, disconnected
+  state: "starting", // starting, password, unauthorized, registered, ringing, calling, in_call, idle, error, disconnected
   callId: null,
   confId: null,
   iceServers: [],
@@ -79,8 +88,39 @@ ws.onopen = () => {
   if (!config.uri) {
     setState("error");
     note("no uri parameter: nothing to register");
+  }
+  // registering waits for the MCU's challenge (handle: "challenge")
+};
+
+async function sha256Hex(text) {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const loginForm = document.getElementById("login");
+loginForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  secret = document.getElementById("secret").value;
+  loginForm.hidden = true;
+  answerChallenge().catch((error) => note(`register failed: ${error}`));
+});
+
+function askSecret(state) {
+  loginForm.hidden = false;
+  setState(state);
+}
+
+// Register with the digest response to the pending challenge, once the secret is known.
+async function answerChallenge() {
+  if (!config.uri || pendingChallenge === null) return;
+  if (secret === null) { // keep showing a refusal until a new secret is typed
+    askSecret(terminal.state === "unauthorized" ? "unauthorized" : "password");
     return;
   }
+  const challenge = pendingChallenge;
+  pendingChallenge = null; // a nonce answers one register
+  const ha1 = await sha256Hex(`${config.uri}:${challenge.realm}:${secret}`);
+  const response = await sha256Hex(`${ha1}:${challenge.nonce}`);
   send({
     type: "register", uri: config.uri, name: config.name, site_type: 7,
     capabilities: {
@@ -88,8 +128,9 @@ ws.onopen = () => {
       video_formats: config.videoFormats,
       audio_codecs: config.audioCodecs,
     },
+    auth: { response },
   });
-};
+}
 ws.onclose = () => { closeCall(); setState("disconnected"); };
 ws.onmessage = (event) => {
   let message;
@@ -107,6 +148,10 @@ ws.onmessage = (event) => {
 
 async function handle(message) {
   switch (message.type) {
+    case "challenge":
+      pendingChallenge = message;
+      await answerChallenge();
+      break;
     case "registered":
       terminal.iceServers = Array.isArray(message.ice_servers) ? message.ice_servers : [];
       setState("registered");
@@ -135,6 +180,11 @@ async function handle(message) {
     case "error":
       terminal.errors.push(message);
       note(`error ${message.code}: ${message.message}`);
+      if (["unauthorized", "locked"].includes(message.code) && terminal.state !== "registered"
+          && !message.call_id) {
+        secret = null; // refused: ask again (the MCU sends a fresh challenge)
+        askSecret("unauthorized");
+      }
       if (message.call_id && message.call_id === terminal.callId) {
         closeCall();
         setState("idle");
