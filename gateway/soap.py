@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 from spyne import Application, ServiceBase, rpc
 from spyne.error import Fault as SpyneFault
+from spyne.error import ValidationError
 from spyne.interface.wsdl import Wsdl11
 from spyne.model.fault import Fault as FaultModel
 from spyne.model.primitive import DateTime
 from spyne.protocol.soap import Soap11, Soap12
+from spyne.protocol.xml import XSI_TYPE
 from spyne.server import ServerBase
 
 from gateway import result_codes
@@ -293,7 +295,7 @@ class SoapDispatcher:
             services,
             tns=TNS,
             name="eSDKService",
-            in_protocol=protocol(validator=None),
+            in_protocol=_in_protocol(protocol),
             out_protocol=_out_protocol(protocol),
         )
         app.event_manager.add_listener("method_return_document", _shape_response)
@@ -345,6 +347,28 @@ def _route_foreign_namespaces(app: Application) -> None:
         filed = f"{{{TNS}}}{spec.name}"
         if spec.namespace != TNS and filed in methods:
             methods[f"{{{spec.namespace}}}{spec.name}"] = methods.pop(filed)
+
+
+def _in_protocol(protocol):
+    """The request reader: spyne's, except that an xsi:type must name the element's own type
+    or one derived from it (a FilterBaseEx's StringFilterEx): spyne alone takes any type of
+    the application, so a string member sent as xsi:type="StringFilterEx" reached the
+    services as an object (a Server fault). Refused: Client.ValidationError."""
+
+    class DeclaredTypesOnly(protocol):
+        def from_element(self, ctx, cls, element):
+            named = element.get(XSI_TYPE)
+            if named is not None and self.parse_xsi_type:
+                prefix, _, local = named.rpartition(":")
+                namespace = element.nsmap.get(prefix or None)
+                chosen = ctx.app.interface.classes.get(f"{{{namespace}}}{local}")
+                declared = getattr(cls, "__orig__", None) or cls
+                if chosen is not None and not issubclass(chosen, declared):
+                    raise ValidationError(named, "xsi:type %r is not a type of this element")
+            return super().from_element(ctx, cls, element)
+
+    DeclaredTypesOnly.__name__ = f"DeclaredTypesOnly{protocol.__name__}"
+    return DeclaredTypesOnly(validator=None)
 
 
 def _out_protocol(protocol):
