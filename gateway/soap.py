@@ -349,7 +349,7 @@ def _route_foreign_namespaces(app: Application) -> None:
             methods[f"{{{spec.namespace}}}{spec.name}"] = methods.pop(filed)
 
 
-def _in_protocol(protocol):
+def _in_protocol(protocol: type[Soap11]) -> Soap11:
     """The request reader: spyne's, except that an xsi:type must name the element's own type
     or one derived from it (a FilterBaseEx's StringFilterEx): spyne alone takes any type of
     the application, so a string member sent as xsi:type="StringFilterEx" reached the

@@ -16,7 +16,8 @@ Properties, for every request:
   SOAP document;
 - the server still answers: a KeepAlive on the fuzzing session answers 0 after it;
 - a refused request (a fault, or a non-zero resultCode) changed nothing stored: every row of
-  every table of the SQLite store (mcu/store.py) is the same before and after.
+  the SQLite store's tables (mcu/store.py; call records aside, see TABLES) is the same
+  before and after.
 
 LoginRequest, Authenticate and Logout are posted without the session cookie (they would
 otherwise end the fuzzing session, or lock its user out); every other operation with it.
@@ -269,7 +270,10 @@ def envelope(inner: str, version: int) -> bytes:
 
 # --- the store, before and after ----------------------------------------------------------
 
-TABLES = ("meta", "conferences", "directory", "tombstones", "call_records")
+# Every table of mcu/store.py but call_records: a call detail record is written when a call
+# ends, which the ongoing conference's calls do on their own timers (a site that does not
+# answer), whatever request happens to be in flight.
+TABLES = ("meta", "conferences", "directory", "tombstones")
 
 
 def store_snapshot(path: Path) -> dict[str, list[tuple[Any, ...]]]:
