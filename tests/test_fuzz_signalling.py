@@ -33,7 +33,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
 from app.process import RunningServer
+from gateway.settings import Settings
 from gateway.signalling import MAX_MESSAGE_BYTES, SIGNALLING, SIGNALLING_PATH
 from rtc.signalling import MESSAGE_TYPES, Message, SignallingError, parse_message
 from rtc.signalling_schema import (
@@ -372,6 +373,14 @@ class SignallingTarget:
             await self.http.close()
         self.loop.run_until_complete(close())
         self.loop.close()
+
+
+@pytest.fixture
+def gateway_settings(gateway_settings: Settings) -> Settings:
+    # the dial-in attempt limits are not under test here (tests/test_dial_in_limits.py):
+    # lifted, so that a `join` is answered for its access code, not `locked`
+    return replace(gateway_settings, dial_in_lock_attempts=10**9,
+                   dial_in_code_lock_attempts=10**9, dial_in_delay_after=10**9)
 
 
 @pytest.fixture
