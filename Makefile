@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test demo bench lint clean chromium
+.PHONY: venv run test fuzz demo bench lint clean chromium
 
 venv: $(STAMP)
 
@@ -20,6 +20,13 @@ run: $(STAMP)
 
 test: lint chromium
 	$(PY) -m pytest -q
+
+# The fuzzing suite with the `fuzz` hypothesis profile (3,000 examples a test instead of the
+# 100 of `make test`; tests/fuzz_profiles.py): several minutes. A failure prints the shrunk
+# request or message and the seed to replay it (pytest --hypothesis-seed=N).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q --hypothesis-show-statistics \
+		tests/test_fuzz_soap.py tests/test_fuzz_signalling.py
 
 # Debian's Chromium for the browser terminal (tests/test_browser.py, `mcu-sim demo --browser`),
 # driven by the Python package playwright (test extras) through executable_path: no

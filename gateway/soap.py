@@ -26,10 +26,12 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 from spyne import Application, ServiceBase, rpc
 from spyne.error import Fault as SpyneFault
+from spyne.error import ValidationError
 from spyne.interface.wsdl import Wsdl11
 from spyne.model.fault import Fault as FaultModel
 from spyne.model.primitive import DateTime
 from spyne.protocol.soap import Soap11, Soap12
+from spyne.protocol.xml import XSI_TYPE
 from spyne.server import ServerBase
 
 from gateway import convert, ownership_check, result_codes
@@ -353,22 +355,35 @@ def _route_foreign_namespaces(app: Application) -> None:
             methods[f"{{{spec.namespace}}}{spec.name}"] = methods.pop(filed)
 
 
-class _NamesUnreadableValues:
-    """Mixed into the SOAP protocols that read requests: a value convert.py cannot read
-    (convert.UnreadableValue, e.g. a dateTime) becomes a Client fault naming its element."""
+class _RequestReader:
+    """Mixed into the SOAP protocols that read requests:
+    - an xsi:type must name the element's own type or one derived from it (a FilterBaseEx's
+      StringFilterEx): spyne alone takes any type of the application, so a string member
+      sent as xsi:type="StringFilterEx" reached the services as an object (a Server fault).
+      Refused: Client.ValidationError;
+    - a value convert.py cannot read (convert.UnreadableValue, e.g. a dateTime) becomes a
+      Client fault naming its element."""
 
     def from_element(self, ctx, cls, element):
+        named = element.get(XSI_TYPE)
+        if named is not None and self.parse_xsi_type:  # type: ignore[attr-defined]
+            prefix, _, local = named.rpartition(":")
+            namespace = element.nsmap.get(prefix or None)
+            chosen = ctx.app.interface.classes.get(f"{{{namespace}}}{local}")
+            declared = getattr(cls, "__orig__", None) or cls
+            if chosen is not None and not issubclass(chosen, declared):
+                raise ValidationError(named, "xsi:type %r is not a type of this element")
         try:
             return super().from_element(ctx, cls, element)  # type: ignore[misc]
         except convert.UnreadableValue as error:
             raise SpyneFault("Client.ValidationError", f"{_local(element.tag)}: {error}") from None
 
 
-class _Soap11In(_NamesUnreadableValues, Soap11):
+class _Soap11In(_RequestReader, Soap11):
     pass
 
 
-class _Soap12In(_NamesUnreadableValues, Soap12):
+class _Soap12In(_RequestReader, Soap12):
     pass
 
 

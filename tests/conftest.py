@@ -35,10 +35,15 @@ from gateway.settings import Settings, load_settings, password_digest
 from mcu.clock import ManualClock
 from mcu.reference import REFERENCE_WSDL, SOAP_EXAMPLES  # noqa: F401 - re-exported to tests
 from rtc import aiortc_hooks
+from tests.fuzz_profiles import load_profile
 
 # As at the start of every `mcu-sim` command: aiortc's and aioice's process-wide replacements
 # (rtc/aiortc_hooks.py), for every test, before any test module is imported.
 aiortc_hooks.install()
+
+# The fuzzing suite's hypothesis profile: `ci` unless HYPOTHESIS_PROFILE names another
+# (`make fuzz`: `fuzz`); tests/fuzz_profiles.py.
+load_profile()
 
 TNS = "http://smc.huawei.com/"
 

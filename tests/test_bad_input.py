@@ -201,3 +201,37 @@ def test_every_fault_has_the_xml_declaration(post_raw, case):
     response = post_raw(BAD_BODIES[case])
     assert_client_fault(response, 11)
     assert response.content.startswith(XML_DECLARATION), response.content[:80]
+
+
+# Found by tests/test_fuzz_soap.py: spyne took any xsi:type of the application, so a string
+# member sent as a StringFilterEx reached the service as an object (a Server fault).
+@pytest.mark.parametrize("version", [11, 12])
+@pytest.mark.parametrize("xsi_type", ["smc:StringFilterEx", "smc:ConferenceInfoEx", "xsd:int"])
+def test_an_xsi_type_that_is_not_the_elements_is_a_client_fault(soap, post_raw, version,
+                                                                 xsi_type):
+    body = envelope(
+        '<smc:connectSitesEx xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xmlns:xsd="http://www.w3.org/2001/XMLSchema">'
+        f'<confId xsi:type="{xsi_type}">1</confId><siteUris>1</siteUris></smc:connectSitesEx>',
+        version,
+    )
+    response = post_raw(body, CONTENT_TYPES[version], "/esdk/services/tpProfessionalConfMgr",
+                        cookies={"JSESSIONID": soap.session_id})
+    message = assert_client_fault(response, version)
+    assert xsi_type in message
+    assert soap.common.KeepAlive() == 0
+
+
+def test_an_xsi_type_derived_from_the_elements_type_is_still_read(soap, post_raw):
+    # querySitesInfoEx's filters are FilterBaseEx: a StringFilterEx is one of its types
+    body = envelope(
+        '<smc:querySitesInfoEx xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        "<queryConfig><filters xsi:type=\"smc:StringFilterEx\"><columnIndex>1</columnIndex>"
+        "<value>fuzz</value></filters>"
+        "<pageParam><numberPerPage>10</numberPerPage><currentPage>1</currentPage></pageParam>"
+        "</queryConfig></smc:querySitesInfoEx>"
+    )
+    response = post_raw(body, CONTENT_TYPES[11], "/esdk/services/tpProfessionalSiteMgr",
+                        cookies={"JSESSIONID": soap.session_id})
+    assert response.status_code == 200, response.text
+    assert etree.fromstring(response.content).findtext(".//resultCode") == "0"
