@@ -112,11 +112,19 @@ def process_figures(pid: int) -> dict[str, int]:
             "threads": int(fields["Threads"])}
 
 
-async def mcu_figures(mcu: Child) -> dict[str, int]:
+async def mcu_figures(mcu: Child) -> tuple[dict[str, int], dict[str, int]]:
+    """The figures, and the MCU's asyncio tasks counted by coroutine."""
     asked = await mcu.command(cmd="stats")
     figures = process_figures(mcu.process.pid)
     figures["asyncio_tasks"] = asked["tasks"]
-    return figures
+    figures["gc_objects"] = asked["gc_objects"]
+    return figures, asked["task_kinds"]
+
+
+def task_changes(start: dict[str, int], end: dict[str, int]) -> dict[str, int]:
+    """Coroutine -> END count minus START count, for those that changed."""
+    return {name: end.get(name, 0) - start.get(name, 0) for name in sorted({*start, *end})
+            if end.get(name, 0) != start.get(name, 0)}
 
 
 @dataclass(frozen=True)
@@ -130,7 +138,7 @@ class Verdict:
 
 def verdicts(start: dict[str, int], end: dict[str, int]) -> list[Verdict]:
     result = []
-    for name in ("rss_kib", "open_fds", "threads", "asyncio_tasks"):
+    for name in ("rss_kib", "open_fds", "threads", "asyncio_tasks", "gc_objects"):
         before, after = start[name], end[name]
         change = (after - before) / before if before else (0.0 if after == before else 1.0)
         result.append(Verdict(name, before, after, round(100 * change, 1),
@@ -159,7 +167,7 @@ async def book(client: Client, uris: list[str], sites: int, conferences: int
     """(confId, accessCode, password, plan) per conference; the MCU dials every site out."""
     booked = []
     for index in range(conferences):
-        plan = ConferencePlan(f"soak {index + 1}", "CP_4_1", tuple(
+        plan = ConferencePlan(f"soak {index + 1}", "CP_4_1", tuple(  # layout never set: the MCU default
             BookedSite(uri, VideoFormat.CIF4, RATE)
             for uri in uris[sites * index: sites * (index + 1)]))
         begin = datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -205,14 +213,13 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             print(f"{count} sites in {args.conferences} conference(s); warming up "
                   f"{args.warmup:.0f} s", flush=True)
             await keep_alive(client, args.warmup)
-            start = await mcu_figures(mcu)
+            start, start_tasks = await mcu_figures(mcu)
             start_load = load_average()
             print(f"START {start}  load {start_load}", flush=True)
-            # one conference's code per terminal process: the churn dials into the first
-            # (every conference of a run has the same sites' count; see --conferences)
-            _, access_code, password, _ = booked[0]
+            access = {site.uri: [code, password]
+                      for _, code, password, plan in booked for site in plan.sites}
             await terminals.command(
-                cmd="churn", access_code=access_code, password=password,
+                cmd="churn", access=access,
                 stay_s=[args.stay_min, args.stay_max], away_s=[args.away_min, args.away_max],
                 burst_ms=args.burst_ms, burst_every_s=args.burst_every)
             print(f"churning for {args.minutes} min", flush=True)
@@ -222,10 +229,11 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             await _wait_joined(client, [(c, "", p) for c, _, _, p in booked])
             print(f"every site back in conference; settling {args.settle:.0f} s", flush=True)
             await keep_alive(client, args.settle)
-            end = await mcu_figures(mcu)
+            end, end_tasks = await mcu_figures(mcu)
             snapshot = await terminals.command(cmd="snapshot")
             print(f"END {end}", flush=True)
-            return report(args, start, end, start_load, snapshot)
+            return report(args, start, end, start_load, snapshot,
+                          task_changes(start_tasks, end_tasks))
         except BaseException:
             mcu_log.flush()
             tail = (Path(temp) / "mcu.log").read_text(errors="replace")[-3000:]
@@ -241,7 +249,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(args: argparse.Namespace, start: dict[str, int], end: dict[str, int],
-           start_load: list[float], snapshot: dict[str, Any]) -> dict[str, Any]:
+           start_load: list[float], snapshot: dict[str, Any],
+           tasks_changed: dict[str, int]) -> dict[str, Any]:
     per_terminal = {}
     for uri, t in snapshot["terminals"].items():
         lost = max(0, t["frames_on_wire"] - t["frames_received"])
@@ -258,8 +267,10 @@ def report(args: argparse.Namespace, start: dict[str, int], end: dict[str, int],
         "load_average_start": start_load,
         "load_average_end": load_average(),
         "mcu": [vars(v) for v in verdicts(start, end)],
+        "mcu_tasks_changed": tasks_changed,
         "loss": snapshot["loss"],
         "bursts": snapshot["bursts"],
+        "plis": snapshot["plis"],
         "terminals": per_terminal,
         "frames_on_wire": sum(t["frames_on_wire"] for t in per_terminal.values()),
         "frames_lost": sum(t["frames_lost"] for t in per_terminal.values()),
@@ -286,6 +297,9 @@ def markdown(result: dict[str, Any]) -> str:
     for v in result["mcu"]:
         lines.append(f"| {v['figure']} | {v['start']} | {v['end']} | {v['change_percent']} | "
                      f"{'held' if v['held'] else 'MISSED'} |")
+    changed = ", ".join(f"{name} {delta:+d}" for name, delta in
+                        result["mcu_tasks_changed"].items()) or "none"
+    lines += ["", f"MCU asyncio tasks whose count changed (by coroutine): {changed}."]
     lines += ["", "| terminal | calls | leaves | joins | join failures | frames on wire "
               "| frames received | lost | lost % | keyframes |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -300,7 +314,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{loss['to_terminals']['media_datagrams']} ({loss['to_terminals']['dropped_in_bursts']} "
         f"in bursts), from the terminals {loss['from_terminals']['dropped']} of "
         f"{loss['from_terminals']['media_datagrams']}; {result['bursts']} bursts.", "",
-        f"Recovery after a burst (PLI -> first keyframe received), {r['readings']} readings, "
+        f"Recovery after a burst (first PLI -> first keyframe received; {result['plis']} "
+        f"PLIs sent, repeated every 0.5 s until a keyframe), {r['readings']} readings, "
         f"{r['unrecovered']} unrecovered within 5 s: p50 {r['p50']} ms, p95 {r['p95']} ms, "
         f"max {r['max']} ms (target < {r['target']:.0f} ms: "
         f"{'held' if r['held'] else 'MISSED'}).", ""]
@@ -347,10 +362,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.soak_terminals import run_child as run_terminals
 
         return asyncio.run(run_terminals(args))
-    if args.conferences != 1:
-        parser.error("one conference per run (the terminals dial back into its code)")
-    if not 2 <= args.sites <= 16 or args.minutes <= 0 or not 0 <= args.loss <= 100:
-        parser.error("2..16 sites, minutes > 0, loss within 0..100")
+    if (not 2 <= args.sites <= 16 or not 1 <= args.conferences <= 8 or args.minutes <= 0
+            or not 0 <= args.loss <= 100 or args.sites * args.conferences > 64):
+        parser.error("2..16 sites, 1..8 conferences, at most 64 terminals, minutes > 0, "
+                     "loss within 0..100")
     result = asyncio.run(soak(args))
     text = markdown(result)
     print(text, flush=True)

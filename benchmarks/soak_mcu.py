@@ -4,8 +4,9 @@ only the process itself can tell (its asyncio tasks). Nothing of this is in the 
 
     child -> parent  {"serving": base_url}
     parent -> child  {"cmd": "stats"}
-    child -> parent  {"tasks": n, "threads": n, "gc_objects": n}  after a full collection,
-                     so that garbage not yet collected does not read as a leak
+    child -> parent  {"tasks": n, "task_kinds": {coroutine: n}, "threads": n,
+                      "gc_objects": n}  after a full collection, so that garbage not yet
+                     collected does not read as a leak
     parent -> child  {"cmd": "stop"}  (or end of input)
 """
 
@@ -18,6 +19,7 @@ import json
 import logging
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +35,10 @@ def _answer(message: dict[str, Any]) -> None:
 
 def stats() -> dict[str, Any]:
     gc.collect()
-    return {"tasks": len(asyncio.all_tasks()), "threads": threading.active_count(),
-            "gc_objects": len(gc.get_objects())}
+    tasks = asyncio.all_tasks()
+    kinds = Counter(getattr(task.get_coro(), "__qualname__", "?") for task in tasks)
+    return {"tasks": len(tasks), "task_kinds": dict(kinds),
+            "threads": threading.active_count(), "gc_objects": len(gc.get_objects())}
 
 
 async def run_child(args: argparse.Namespace) -> int:

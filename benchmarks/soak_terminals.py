@@ -5,19 +5,22 @@ Run by the runner as `python -m benchmarks.soak --terminals-child ...`; one JSON
 line over stdin/stdout:
 
     child -> parent  {"ready": [uri, ...]}          every terminal registered
-    parent -> child  {"cmd": "churn", "access_code": ..., "password": ..., "stay_s": [lo, hi],
-                      "away_s": [lo, hi], "burst_ms": ..., "burst_every_s": ...}
+    parent -> child  {"cmd": "churn", "access": {uri: [access_code, password]},
+                      "stay_s": [lo, hi], "away_s": [lo, hi], "burst_ms": ...,
+                      "burst_every_s": ...}
                      each terminal hangs up after a random stay and dials back in (join with
-                     the access code) after a random time away; a loss burst every
-                     burst_every_s; answers {"ok": true}
+                     its conference's access code and password) after a random time away; a
+                     loss burst every burst_every_s; answers {"ok": true}
     parent -> child  {"cmd": "calm"}  churn and bursts stop; every terminal not in a call
                      dials back in; answers {"rejoined": n, "failed": {uri: reason}}
     parent -> child  {"cmd": "snapshot"}  counters and figures (see TerminalsSoak.snapshot)
     parent -> child  {"cmd": "stop"}
 
 Recovery after a burst: when a burst ends, each terminal in a call asks the MCU for a
-keyframe (RTCP PLI, as a real endpoint does after losing packets) and the time from that
-moment to the first keyframe its receiver completes is one recovery reading (polled every
+keyframe (RTCP PLI, as a real endpoint does after losing packets), again every
+PLI_REPEAT_S while none has arrived (the PLI itself may be lost: libwebrtc's receiver
+likewise keeps asking while its decoder waits for a keyframe), and the time from the first
+PLI to the first keyframe its receiver completes is one recovery reading (polled every
 RECOVERY_POLL_S; none within RECOVERY_TIMEOUT_S is counted as unrecovered).
 """
 
@@ -42,6 +45,7 @@ from terminals.run_command import freeze_startup_objects, stop_terminals, termin
 SOAK_VIDEO_FORMAT = VideoFormat(640, 360, 30, 600_000)
 RECOVERY_POLL_S = 0.01
 RECOVERY_TIMEOUT_S = 5.0
+PLI_REPEAT_S = 0.5
 JOIN_TIMEOUT_S = 15.0
 
 
@@ -66,10 +70,12 @@ class TerminalsSoak:
         self.joins = dict.fromkeys(self.video_ssrcs, 0)
         self.join_failures: dict[str, list[str]] = {uri: [] for uri in self.video_ssrcs}
         self.recoveries_s: list[float] = []
+        self.plis = 0
         self.unrecovered = 0
         self.bursts = 0
         self._churn: list[asyncio.Task[None]] = []
         self._measures: set[asyncio.Task[None]] = set()
+        self.access: dict[str, tuple[str, str]] = {}  # uri -> (access code, password)
         self._ssrc_watch = asyncio.get_running_loop().create_task(self._watch_ssrcs())
 
     async def _watch_ssrcs(self) -> None:
@@ -84,26 +90,28 @@ class TerminalsSoak:
     def start_churn(self, command: dict[str, Any]) -> None:
         stay = tuple(command["stay_s"])
         away = tuple(command["away_s"])
+        self.access = {uri: (code, password)
+                       for uri, (code, password) in command["access"].items()}
         for terminal in self.terminals:
             self._churn.append(asyncio.get_running_loop().create_task(
-                self._churn_one(terminal, command["access_code"], command["password"],
-                                stay, away)))
+                self._churn_one(terminal, stay, away)))
         self._churn.append(asyncio.get_running_loop().create_task(
             self._bursts(command["burst_ms"] / 1000, command["burst_every_s"])))
 
-    async def _churn_one(self, terminal: SimulatedTerminal, access_code: str, password: str,
-                         stay: tuple[float, float], away: tuple[float, float]) -> None:
+    async def _churn_one(self, terminal: SimulatedTerminal, stay: tuple[float, float],
+                         away: tuple[float, float]) -> None:
         while True:
             await asyncio.sleep(self.rng.uniform(*stay))
             if terminal.state == CallState.IN_CALL:
                 await terminal.hang_up("soak: leaving")
                 self.leaves[terminal.uri] += 1
             await asyncio.sleep(self.rng.uniform(*away))
-            await self._join(terminal, access_code, password)
+            await self._join(terminal)
 
-    async def _join(self, terminal: SimulatedTerminal, access_code: str, password: str) -> bool:
+    async def _join(self, terminal: SimulatedTerminal) -> bool:
         if terminal.state != CallState.IDLE:
             return terminal.state == CallState.IN_CALL
+        access_code, password = self.access[terminal.uri]
         try:
             await terminal.join(access_code, password, timeout=JOIN_TIMEOUT_S)
         except CallRefused as error:
@@ -128,12 +136,17 @@ class TerminalsSoak:
                     task.add_done_callback(self._measures.discard)
 
     async def _recovery(self, terminal: SimulatedTerminal) -> None:
-        """From the PLI at the burst's end to the first keyframe the receiver completes."""
+        """From the first PLI at the burst's end to the first keyframe the receiver
+        completes, asking again every PLI_REPEAT_S."""
         before = terminal.video.keyframes_received
-        asked_at = time.monotonic()
+        asked_at = last_asked = time.monotonic()
         if await terminal.request_keyframe() == 0:
             return  # no video stream yet (the call is just starting): nothing to recover
+        self.plis += 1
         while time.monotonic() - asked_at < RECOVERY_TIMEOUT_S:
+            if time.monotonic() - last_asked >= PLI_REPEAT_S:
+                last_asked = time.monotonic()
+                self.plis += await terminal.request_keyframe() > 0
             if terminal.video.keyframes_received > before:
                 self.recoveries_s.append(time.monotonic() - asked_at)
                 return
@@ -142,7 +155,7 @@ class TerminalsSoak:
             await asyncio.sleep(RECOVERY_POLL_S)
         self.unrecovered += 1
 
-    async def calm(self, access_code: str, password: str) -> dict[str, Any]:
+    async def calm(self) -> dict[str, Any]:
         for task in self._churn:
             task.cancel()
         for task in self._churn:
@@ -153,7 +166,7 @@ class TerminalsSoak:
         idle = [t for t in self.terminals if t.state != CallState.IN_CALL]
         # a terminal caught mid-call set-up settles first, then dials in if it is idle
         await asyncio.sleep(1.0)
-        results = await asyncio.gather(*(self._join(t, access_code, password) for t in idle))
+        results = await asyncio.gather(*(self._join(t) for t in idle))
         await asyncio.gather(*self._measures, return_exceptions=True)
         return {"rejoined": sum(results),
                 "failed": {t.uri: self.join_failures[t.uri][-1:]
@@ -175,7 +188,8 @@ class TerminalsSoak:
                 "keyframes_received": terminal.video.keyframes_received,
             }
         return {"at": time.time(), "terminals": terminals, "loss": self.injector.figures(),
-                "bursts": self.bursts, "recoveries_s": list(self.recoveries_s),
+                "bursts": self.bursts, "plis": self.plis,
+                "recoveries_s": list(self.recoveries_s),
                 "unrecovered": self.unrecovered}
 
     async def close(self) -> None:
@@ -207,17 +221,15 @@ async def run_child(args: argparse.Namespace) -> int:
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     _answer({"ready": [t.uri for t in terminals]})
-    access: tuple[str, str] = ("", "")
     try:
         while line := await reader.readline():
             command = json.loads(line)
             match command.get("cmd"):
                 case "churn":
-                    access = (command["access_code"], command["password"])
                     soak.start_churn(command)
                     _answer({"ok": True})
                 case "calm":
-                    _answer(await soak.calm(*access))
+                    _answer(await soak.calm())
                 case "snapshot":
                     _answer(soak.snapshot())
                 case "stop":

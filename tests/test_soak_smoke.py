@@ -53,7 +53,9 @@ def test_a_short_soak_reports_every_figure_and_really_drops_packets(tmp_path: Pa
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(out.read_text())
     assert {v["figure"] for v in report["mcu"]} == {"rss_kib", "open_fds", "threads",
-                                                   "asyncio_tasks"}
+                                                   "asyncio_tasks", "gc_objects"}
+    assert isinstance(report["mcu_tasks_changed"], dict)
+    assert report["plis"] >= 1
     for verdict in report["mcu"]:
         assert verdict["start"] > 0 and verdict["end"] > 0 and isinstance(verdict["held"], bool)
     loss = report["loss"]
