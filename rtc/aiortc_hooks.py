@@ -31,6 +31,13 @@ And, on a receiving receiver:
 - `depayloaded`: the codec payload the receiver extracted from an RTP packet before adding
   it to its jitter buffer.
 
+For loss injection (benchmarks/soak.py, never the MCU), process-wide until removed:
+
+- `filter_datagrams`: every datagram an ICE connection of this process receives
+  (`aioice.ice.StunProtocol.datagram_received`) or sends (`StunProtocol.send_data`, the
+  path of DTLS, SRTP and SRTCP; STUN goes through `send_stun`) passes a predicate first;
+  one it refuses never reaches the connection or the socket.
+
 rtc/jitter_buffer.py's MarkerJitterBuffer extends aiortc's JitterBuffer the way a subclass
 does: it overrides `_remove_frame` (which `add` calls) and reads the buffer's own `_packets`,
 `_origin` and `_capacity`; tests/test_aiortc_hooks.py checks those too.
@@ -113,6 +120,39 @@ async def request_keyframe(receiver: RTCRtpReceiver) -> int:
     for ssrc in ssrcs:
         await receiver._send_rtcp_pli(ssrc)
     return len(ssrcs)
+
+
+DatagramFilter = Callable[[bytes], bool]  # True: let the datagram through
+
+_AIOICE_DATAGRAM_RECEIVED = aioice.ice.StunProtocol.datagram_received
+_AIOICE_SEND_DATA = aioice.ice.StunProtocol.send_data
+
+
+def filter_datagrams(received: DatagramFilter, sent: DatagramFilter) -> Callable[[], None]:
+    """Pass every datagram the ICE connections of this process receive through `received`
+    and every one they send through `sent` (both called with the datagram, on the event
+    loop); a datagram a filter refuses is dropped as the network would drop it. Returns
+    the function that restores aioice's own methods."""
+
+    def datagram_received(self: aioice.ice.StunProtocol, data: bytes | str,
+                          addr: tuple[Any, ...]) -> None:
+        if isinstance(data, str) or received(data):
+            _AIOICE_DATAGRAM_RECEIVED(self, data, addr)
+
+    async def send_data(self: aioice.ice.StunProtocol, data: bytes,
+                        addr: tuple[str, int]) -> None:
+        if sent(data):
+            await _AIOICE_SEND_DATA(self, data, addr)
+
+    aioice.ice.StunProtocol.datagram_received = datagram_received  # type: ignore[method-assign]
+    aioice.ice.StunProtocol.send_data = send_data  # type: ignore[method-assign]
+
+    def restore() -> None:
+        aioice.ice.StunProtocol.datagram_received = (  # type: ignore[method-assign]
+            _AIOICE_DATAGRAM_RECEIVED)
+        aioice.ice.StunProtocol.send_data = _AIOICE_SEND_DATA  # type: ignore[method-assign]
+
+    return restore
 
 
 def depayloaded(packet: RtpPacket) -> bytes:

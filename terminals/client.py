@@ -590,6 +590,16 @@ class SimulatedTerminal:
                 asked += await aiortc_hooks.request_keyframe(transceiver.receiver)
         return asked
 
+    def received_video_ssrcs(self) -> list[int]:
+        """The SSRCs the current call's video arrives on (retransmissions left out); empty
+        outside a call or before the first video packet."""
+        call = self._call
+        if call is None:
+            return []
+        return [ssrc for transceiver in call.pc.getTransceivers()
+                if transceiver.kind == "video"
+                for ssrc in aiortc_hooks.remote_media_ssrcs(transceiver.receiver)]
+
     def heard(self) -> dict[str, float]:
         """Level of each talker of this process in what the MCU sends this terminal."""
         talkers = self.send_log.site_uris()

@@ -319,3 +319,46 @@ async def test_request_keyframe_sends_pli_for_the_media_ssrcs_not_the_retransmis
     finally:
         await receiver.stop()
         await asyncio.sleep(0)
+
+
+async def test_filter_datagrams_drops_what_its_filters_refuse_both_ways_then_restores():
+    """Two aioice connections on loopback: a datagram the sending filter refuses never
+    leaves, one the receiving filter refuses never reaches the connection; STUN (the
+    connectivity checks) went through the same methods before the filters."""
+    pair = [aioice.Connection(ice_controlling=True), aioice.Connection(ice_controlling=False)]
+    try:
+        for connection in pair:
+            await connection.gather_candidates()
+        for here, there in (pair, pair[::-1]):
+            for candidate in there.local_candidates:
+                await here.add_remote_candidate(candidate)
+            await here.add_remote_candidate(None)
+            here.remote_username, here.remote_password = there.local_username, there.local_password
+        await asyncio.wait_for(asyncio.gather(*(c.connect() for c in pair)), 10)
+        seen_in: list[bytes] = []
+        seen_out: list[bytes] = []
+
+        def let_in(data: bytes) -> bool:
+            seen_in.append(data)
+            return data != b"\x80dropped on arrival"
+
+        def let_out(data: bytes) -> bool:
+            seen_out.append(data)
+            return data != b"\x80never sent"
+
+        restore = aiortc_hooks.filter_datagrams(let_in, let_out)
+        try:
+            for data in (b"\x80never sent", b"\x80dropped on arrival", b"\x80kept"):
+                await pair[0].send(data)
+            assert await asyncio.wait_for(pair[1].recv(), 5) == b"\x80kept"
+        finally:
+            restore()
+        ours = (b"\x80never sent", b"\x80dropped on arrival", b"\x80kept")  # not STUN
+        assert [data for data in seen_out if data in ours] == list(ours)
+        assert [data for data in seen_in if data in ours] == list(ours[1:])
+        assert aioice.ice.StunProtocol.send_data is aiortc_hooks._AIOICE_SEND_DATA
+        assert (aioice.ice.StunProtocol.datagram_received
+                is aiortc_hooks._AIOICE_DATAGRAM_RECEIVED)
+    finally:
+        for connection in pair:
+            await connection.close()
