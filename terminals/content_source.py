@@ -18,9 +18,10 @@ with a keyframe; the loop repeats while the page is shown, and every `page_secon
 the track moves to the next page's loop at its first frame, a keyframe. A PLI/FIR makes the
 track jump to the next keyframe of the current page's loop.
 
-Sending: `start()` / `stop()`. While stopped, `recv()` waits and aiortc sends nothing; a
-start resumes at the current page's first frame (a keyframe), with RTP timestamps that kept
-running with the wall clock. Every frame sent is written to the content send log
+Sending: `start_sending()` / `stop_sending()` (`stop()` ends the track, as for any
+track). While not sending, `recv()` waits and aiortc sends nothing; a start resumes at
+the current page's first frame (a keyframe), with RTP timestamps that kept running with the
+wall clock. Every frame sent is written to the content send log
 (`PROCESS_CONTENT_SEND_LOG`, separate from the camera's) under the key
 `content_frame_key(kind, page, frame_index)`, so camera and content latencies stay apart.
 """
@@ -86,6 +87,8 @@ def content_format(presentation: Presentation, width: int = 1920, height: int = 
     """The size, frame rate and bit rate of content sent in this presentation mode."""
     check_size(width, height)
     presentation = Presentation(presentation)
+    if max_level_idc not in LEVELS_BY_IDC:
+        raise ValueError(f"no H.264 level with idc {max_level_idc}")
     if presentation is Presentation.SLIDES:
         return VideoFormat(width, height, SLIDES_FPS, bitrate or SLIDES_BITRATE)
     rate = bitrate or MOTION_BITRATE
@@ -96,8 +99,6 @@ def content_format(presentation: Presentation, width: int = 1920, height: int = 
             fps = MOTION_HIGH_FPS
     except NoLevel:
         pass
-    if max_level_idc not in LEVELS_BY_IDC:
-        raise ValueError(f"no H.264 level with idc {max_level_idc}")
     return VideoFormat(width, height, fps, rate)
 
 
@@ -215,7 +216,7 @@ class ContentTrack(MediaStreamTrack):
 
     @property
     def sending(self) -> bool:
-        return self._sending.is_set()
+        return self._sending.is_set() and self.readyState == "live"
 
     @property
     def current_page(self) -> PageId:
@@ -232,7 +233,7 @@ class ContentTrack(MediaStreamTrack):
         self.send_log.register_site(self.source.site_index, self.uri, self.source.loop_seconds)
         self._loops_ready.set()
 
-    def start(self) -> None:
+    def start_sending(self) -> None:
         """Send from now on (the floor was granted), from the current page's first frame."""
         if not self._sending.is_set():
             self._frame_index = 0
@@ -240,9 +241,16 @@ class ContentTrack(MediaStreamTrack):
             self._run_start = None
             self._sending.set()
 
-    def stop(self) -> None:
+    def stop_sending(self) -> None:
         """Send nothing from the next frame on (the floor was released or revoked)."""
         self._sending.clear()
+
+    def stop(self) -> None:
+        """End the track (MediaStreamTrack's meaning: aiortc calls it when the sender stops);
+        a recv() waiting for loops or for the floor ends with MediaStreamError."""
+        super().stop()
+        self._loops_ready.set()
+        self._sending.set()
 
     def request_keyframe(self) -> None:
         """Called on PLI/FIR: the next frame sent is a keyframe of the current page."""
@@ -254,6 +262,8 @@ class ContentTrack(MediaStreamTrack):
             raise MediaStreamError
         await self._loops_ready.wait()
         await self._sending.wait()
+        if self.readyState != "live":
+            raise MediaStreamError
         loop = self._loops[self._page_slot]
         fps = loop.video_format.fps
         now = time.time()

@@ -11,6 +11,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from aiortc.mediastreams import MediaStreamError
 
 from terminals.content_receiver import ContentReceiver, analyse_content
 from terminals.content_source import (
@@ -134,21 +135,21 @@ async def test_track_sends_nothing_while_stopped_then_starts_on_a_keyframe():
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(track.recv(), 0.5)
     assert track.frames_sent == 0
-    track.start()
+    track.start_sending()
     packets = await _recv_packets(track, 5)
     assert is_keyframe_packet("H264", bytes(packets[0]))
     assert [p.pts for p in packets] == sorted(p.pts for p in packets)
     assert log.sent_at(1, content_frame_key(DocumentKind.RADIOGRAPH, 0, 4)) is not None
-    track.stop()
+    track.stop_sending()
     sent = track.frames_sent
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(track.recv(), 0.5)
     assert track.frames_sent == sent
-    track.start()
+    track.start_sending()
     again = await _recv_packets(track, 1)
     assert is_keyframe_packet("H264", bytes(again[0]))
     assert again[0].pts > packets[-1].pts
-    track.stop()
+    track.stop_sending()
 
 
 async def test_pli_jumps_to_the_next_keyframe_and_pages_change():
@@ -157,7 +158,7 @@ async def test_pli_jumps_to_the_next_keyframe_and_pages_change():
     loops = await source.prepare("H264")
     assert source.video_format.fps == 60 and loops[0].keyframes == (0, 30)
     track = ContentTrack(source, loops, send_log=SendLog())
-    track.start()
+    track.start_sending()
     await _recv_packets(track, 3)
     track.request_keyframe()
     packet = (await _recv_packets(track, 1))[0]
@@ -167,7 +168,7 @@ async def test_pli_jumps_to_the_next_keyframe_and_pages_change():
     first_of_page = (await _recv_packets(track, 1))[0]
     assert track.current_page == PageId(DocumentKind.RECORD, 0)
     assert bytes(first_of_page) == loops[1].packets[0]  # the next page, on its keyframe
-    track.stop()
+    track.stop_sending()
 
 
 async def test_content_receiver_statistics_from_decoded_frames():
@@ -179,14 +180,39 @@ async def test_content_receiver_statistics_from_decoded_frames():
     track = ContentTrack(source, loops, send_log=log, uri="010105")
     receiver = ContentReceiver(send_log=log, analyse_every=1000, source_size=(1280, 720))
     decoder = av.CodecContext.create("h264", "r")
-    track.start()
+    track.start_sending()
     for packet in await _recv_packets(track, 4):
         for frame in decoder.decode(av.Packet(bytes(packet))):
             receiver.on_frame(frame, time.time())
     status = await receiver.analyse_latest()
-    track.stop()
+    track.stop_sending()
     assert (status.site_index, status.site_uri, status.kind, status.page) == (
         5, "010105", DocumentKind.RADIOGRAPH, 0)
     assert status.frame_index == 3
     assert status.latency_ms_p50 is not None and 0 <= status.latency_ms_p50 < 2000
     assert status.psnr_db is not None and status.psnr_db > 35
+
+
+async def test_ending_the_track_ends_a_recv_waiting_for_the_floor():
+    source = ContentSource(1, width=640, height=360)
+    track = ContentTrack(source, await source.prepare("H264"), send_log=SendLog())
+    waiting = asyncio.ensure_future(track.recv())
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    track.stop()
+    with pytest.raises(MediaStreamError):
+        await asyncio.wait_for(waiting, 2)
+    assert not track.sending
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError):
+        ContentSource(1, pages=())
+    with pytest.raises(ValueError):
+        ContentSource(1, page_seconds=0)
+    with pytest.raises(ValueError):
+        ContentSource(1, width=1921)
+    with pytest.raises(ValueError):
+        ContentSource(1).encode("AV1")
+    with pytest.raises(ValueError):
+        ContentTrack(ContentSource(1), loops=[], send_log=SendLog())
