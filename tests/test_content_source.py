@@ -99,9 +99,20 @@ def test_slides_loop_decodes_sharp_and_a_bad_encode_measures_clearly_worse():
         reading, quality = analyse_content(picture)
         assert reading == ContentReading(3, int(page.kind), page.page, len(good_loop.packets) - 1)
         assert quality is not None and quality[0] > 38 and quality[1] > 0.99, quality
+        for pane in ((960, 540), (480, 270)):  # a CP_2_1 pane, a quarter pane
+            scaled = cv2.resize(picture, pane, interpolation=cv2.INTER_AREA)
+            assert read_content_marker(scaled) == reading, pane
         bad_reading, bad_quality = analyse_content(_decoded(bad_loop)[-1])
         if bad_reading is not None:  # the marker may not even survive
             assert bad_quality is not None and bad_quality[0] < quality[0] - 10, bad_quality
+
+
+def test_vp8_slides_decode_sharp():
+    source = ContentSource(8, width=640, height=360)
+    for loop, page in zip(source.encode("VP8"), source.pages, strict=True):
+        reading, quality = analyse_content(_decoded(loop)[-1], source_size=(640, 360))
+        assert reading == ContentReading(8, int(page.kind), page.page, len(loop.packets) - 1)
+        assert quality is not None and quality[0] > 35, quality
 
 
 def test_downscaled_content_measures_worse_than_the_full_page():
