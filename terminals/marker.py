@@ -258,3 +258,180 @@ def _side_by_side(site_points: np.ndarray, frame_points: np.ndarray) -> bool:
     offset = frame_points.mean(axis=0) - site_points.mean(axis=0)
     expected = site_side * (MARKER_CELLS + 1) / MARKER_CELLS
     return abs(offset[0] - expected) < 0.3 * site_side and abs(offset[1]) < 0.3 * site_side
+
+
+# --- the content marker -------------------------------------------------------------------
+#
+# A shared document page (terminals/documents.py) carries its own card, built so that it is
+# never read as a camera card and a camera card never as it, on two independent grounds:
+# - another dictionary: OpenCV's DICT_5X5_1000 (5x5 bits, 7x7 cells with the border), read
+#   by a detector of that dictionary only; the camera's 4x4 codes are sampled on the wrong
+#   grid by it, and the camera's detector samples the 5x5 codes on the wrong grid;
+# - another geometry: the two markers are CONTENT_GAP_CELLS (4) cells apart, so the second
+#   marker's centre sits (7 + 4) / 7 = 1.57 marker sides to the right of the first, where
+#   the camera's reading wants 7/6 = 1.17 (+-0.3) and the content reading wants 1.57 (+-0.2).
+#
+#   +----------------------------------------+   card: 20 x 9 cells, quiet zone of 1 cell
+#   |  [page marker]    gap    [frame marker] |
+#   +----------------------------------------+
+#
+# - page marker id  = site_index + MAX_SITES * (kind * CONTENT_PAGES_PER_KIND + page)  (< 512)
+# - frame marker id = 512 + frame_index * 8 + page marker id % 8 (the check)
+
+CONTENT_KINDS = 2  # terminals.documents.DocumentKind
+CONTENT_PAGES_PER_KIND = 4
+CONTENT_MARKER_CELLS = 7  # 5x5 bits inside a one-cell black border
+CONTENT_GAP_CELLS = 4
+CONTENT_CARD_CELLS_WIDE = 1 + CONTENT_MARKER_CELLS + CONTENT_GAP_CELLS + CONTENT_MARKER_CELLS + 1
+CONTENT_CARD_CELLS_HIGH = 1 + CONTENT_MARKER_CELLS + 1
+CONTENT_CELLS_PER_FRAME_HEIGHT = 40
+_CONTENT_DICTIONARY_SIZE = 1000
+_CONTENT_PAGE_IDS = MAX_SITES * CONTENT_KINDS * CONTENT_PAGES_PER_KIND  # 512
+MAX_CONTENT_FRAMES = (_CONTENT_DICTIONARY_SIZE - _CONTENT_PAGE_IDS) // SITE_CHECK_MODULUS  # 61
+_CONTENT_OFFSET_SIDES = (CONTENT_MARKER_CELLS + CONTENT_GAP_CELLS) / CONTENT_MARKER_CELLS
+
+
+@dataclass(frozen=True, slots=True)
+class ContentReading:
+    site_index: int
+    kind: int  # terminals.documents.DocumentKind value
+    page: int
+    frame_index: int
+
+
+def content_card_geometry(width: int, height: int) -> CardGeometry:
+    """Where a document page's card goes: centred across, its top at 17 % of the height
+    (inside the central half of the width and two thirds of the height that any pane's crop
+    keeps). A cell is 1/40 of the height (27 px at 1080p, ~6.7 px in a 480x270 pane)."""
+    cell = max(3, min(height // CONTENT_CELLS_PER_FRAME_HEIGHT,
+                      width // (2 * CONTENT_CARD_CELLS_WIDE)))
+    card_w = CONTENT_CARD_CELLS_WIDE * cell
+    return CardGeometry(cell, (width - card_w) // 2, round(height * 0.17))
+
+
+def content_page_marker_id(site_index: int, kind: int, page: int) -> int:
+    site_marker_id(site_index)  # validates the site
+    if not 0 <= kind < CONTENT_KINDS:
+        raise ValueError(f"document kind {kind} outside 0..{CONTENT_KINDS - 1}")
+    if not 0 <= page < CONTENT_PAGES_PER_KIND:
+        raise ValueError(f"page {page} outside 0..{CONTENT_PAGES_PER_KIND - 1}")
+    return site_index + MAX_SITES * (kind * CONTENT_PAGES_PER_KIND + page)
+
+
+def content_frame_marker_id(page_marker_id: int, frame_index: int) -> int:
+    if not 0 <= frame_index < MAX_CONTENT_FRAMES:
+        raise ValueError(f"content frame index {frame_index} outside 0..{MAX_CONTENT_FRAMES - 1}")
+    return (_CONTENT_PAGE_IDS + frame_index * SITE_CHECK_MODULUS
+            + page_marker_id % SITE_CHECK_MODULUS)
+
+
+def _content_dictionary() -> cv2.aruco.Dictionary:
+    return cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_5X5_1000)
+
+
+class ContentMarkerPainter:
+    """Draws a document page's card into BGR pictures of one size."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.geometry = content_card_geometry(width, height)
+        self._dictionary = _content_dictionary()
+        self._bitmaps: dict[int, np.ndarray] = {}
+
+    @property
+    def card_rect(self) -> tuple[int, int, int, int]:
+        """(x, y, w, h) in pixels of the whole card."""
+        g = self.geometry
+        return g.x, g.y, CONTENT_CARD_CELLS_WIDE * g.cell, CONTENT_CARD_CELLS_HIGH * g.cell
+
+    def _bitmap(self, marker_id: int) -> np.ndarray:
+        bitmap = self._bitmaps.get(marker_id)
+        if bitmap is None:
+            side = CONTENT_MARKER_CELLS * self.geometry.cell
+            grey = cv2.aruco.generateImageMarker(self._dictionary, marker_id, side, borderBits=1)
+            bitmap = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+            self._bitmaps[marker_id] = bitmap
+        return bitmap
+
+    def draw(self, bgr: np.ndarray, site_index: int, kind: int, page: int,
+             frame_index: int) -> None:
+        x, y, w, h = self.card_rect
+        cell = self.geometry.cell
+        bgr[y : y + h, x : x + w] = 255
+        page_id = content_page_marker_id(site_index, kind, page)
+        for which, marker_id in enumerate((page_id, content_frame_marker_id(page_id, frame_index))):
+            mx = x + cell * (1 + which * (CONTENT_MARKER_CELLS + CONTENT_GAP_CELLS))
+            bitmap = self._bitmap(marker_id)
+            bgr[y + cell : y + cell + bitmap.shape[0], mx : mx + bitmap.shape[1]] = bitmap
+
+
+def _content_detector() -> cv2.aruco.ArucoDetector:
+    params = cv2.aruco.DetectorParameters()
+    params.errorCorrectionRate = 0.0
+    params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_NONE
+    params.adaptiveThreshWinSizeMin = 7
+    params.adaptiveThreshWinSizeMax = 7
+    return cv2.aruco.ArucoDetector(_content_dictionary(), params)
+
+
+_CONTENT_DETECTOR: cv2.aruco.ArucoDetector | None = None
+
+
+def _shared_content_detector() -> cv2.aruco.ArucoDetector:
+    global _CONTENT_DETECTOR
+    if _CONTENT_DETECTOR is None:
+        _CONTENT_DETECTOR = _content_detector()
+    return _CONTENT_DETECTOR
+
+
+def read_content_marker(picture: Any, rect: Rect | None = None) -> ContentReading | None:
+    """The site, document kind, page and frame index of the shared page shown in `rect` of
+    `picture` (as read_marker takes them), or None: a camera picture, a placeholder or an
+    unreadable region is None."""
+    luma = luma_of(picture)
+    x, y, w, h = _pixel_window(luma.shape, rect)
+    if w < 16 or h < 16:
+        return None
+    region = luma[y : y + h, x : x + w]
+    if float(region[:: max(1, h // 64), :: max(1, w // 64)].std()) < _FLAT_LUMA_STD:
+        return None
+    corners, ids, _rejected = _shared_content_detector().detectMarkers(_search_picture(region))
+    if ids is None:
+        return None
+    return _consistent_content_reading(corners, ids.reshape(-1))
+
+
+def _consistent_content_reading(corners: Sequence[np.ndarray],
+                                ids: np.ndarray) -> ContentReading | None:
+    pages: list[tuple[int, np.ndarray]] = []
+    frames: list[tuple[int, np.ndarray]] = []
+    for quad, marker_id in zip(corners, ids, strict=True):
+        points = quad.reshape(4, 2)
+        if marker_id < _CONTENT_PAGE_IDS:
+            pages.append((int(marker_id), points))
+        elif marker_id < _CONTENT_PAGE_IDS + MAX_CONTENT_FRAMES * SITE_CHECK_MODULUS:
+            frames.append((int(marker_id) - _CONTENT_PAGE_IDS, points))
+    readings: set[ContentReading] = set()
+    for page_id, page_points in pages:
+        for code, frame_points in frames:
+            if code % SITE_CHECK_MODULUS != page_id % SITE_CHECK_MODULUS:
+                continue
+            if _content_side_by_side(page_points, frame_points):
+                kind_page = page_id // MAX_SITES
+                readings.add(ContentReading(page_id % MAX_SITES,
+                                            kind_page // CONTENT_PAGES_PER_KIND,
+                                            kind_page % CONTENT_PAGES_PER_KIND,
+                                            code // SITE_CHECK_MODULUS))
+    if len({(r.site_index, r.kind, r.page) for r in readings}) != 1:
+        return None
+    return min(readings, key=lambda r: r.frame_index)
+
+
+def _content_side_by_side(page_points: np.ndarray, frame_points: np.ndarray) -> bool:
+    """The frame marker sits a marker and a 4-cell gap to the right of the page marker."""
+    page_side = float(np.linalg.norm(page_points[1] - page_points[0]))
+    frame_side = float(np.linalg.norm(frame_points[1] - frame_points[0]))
+    if page_side < 4 or not 0.7 < frame_side / page_side < 1.4:
+        return False
+    offset = frame_points.mean(axis=0) - page_points.mean(axis=0)
+    expected = page_side * _CONTENT_OFFSET_SIDES
+    return abs(offset[0] - expected) < 0.2 * page_side and abs(offset[1]) < 0.3 * page_side

@@ -33,6 +33,7 @@ import asyncio
 import fractions
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import av
 import numpy as np
@@ -42,7 +43,6 @@ from aiortc.sdp import SessionDescription
 from rtc.codec_preferences import rtp_name
 from rtc.colour import CONVENTION, bgr_picture
 from rtc.h264_levels import H264Profile, Level, level_for, macroblocks, x264_level_params
-from terminals.scene import CameraScene
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
 from terminals.speech import SAMPLE_RATE, SpeechSynth
 from terminals.speech_packets import OpusVoice
@@ -114,6 +114,15 @@ def describe_streams(sdp: str, video_format: VideoFormat) -> str:
     return str(description)
 
 
+class LoopScene(Protocol):
+    """What encode_loop draws from: a loop of BGR pictures (CameraScene, a shared page)."""
+
+    @property
+    def loop_frames(self) -> int: ...
+
+    def frame(self, frame_index: int) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class EncodedLoop:
     codec: str
@@ -133,9 +142,11 @@ class EncodedLoop:
         return self.keyframes[0]
 
 
-def encode_loop(scene: CameraScene, codec: str, video_format: VideoFormat,
-                keyframe_interval: int = KEYFRAME_INTERVAL) -> EncodedLoop:
-    """Draw and encode the scene's whole loop once; frame i of the loop is packet i."""
+def encode_loop(scene: LoopScene, codec: str, video_format: VideoFormat,
+                keyframe_interval: int = KEYFRAME_INTERVAL,
+                encoder_options: dict[str, str] | None = None) -> EncodedLoop:
+    """Draw and encode the scene's whole loop once; frame i of the loop is packet i.
+    `encoder_options` are added to (or override) the codec's real-time options."""
     if codec not in _ENCODERS:
         raise ValueError(f"no encoder for {codec}")
     encoder_name, options = _ENCODERS[codec]
@@ -147,7 +158,7 @@ def encode_loop(scene: CameraScene, codec: str, video_format: VideoFormat,
     context.framerate = fractions.Fraction(video_format.fps, 1)
     context.bit_rate = video_format.bitrate
     context.gop_size = keyframe_interval
-    context.options = {**options, **level_options(codec, video_format)}
+    context.options = {**options, **level_options(codec, video_format), **(encoder_options or {})}
     CONVENTION.apply_to(context)
     packets: list[bytes] = []
     keyframes: list[int] = []
