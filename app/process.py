@@ -18,12 +18,15 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from gateway.bfcp_floor import BfcpConference, FloorControlServer
 from gateway.server import GATEWAY, Gateway, build_app, ssl_context
 from gateway.settings import Settings, scheduler_settings
 from mcu.adhoc import AdhocConferences
 from mcu.cdr import CallRecords
 from mcu.clock import Clock, SystemClock
+from mcu.floor import FloorChange
 from mcu.runtime import SPEAKER_HOLD_SECONDS, ConferenceRuntime
+from mcu.runtime.content_floor import BfcpAddress
 from mcu.scheduler import Scheduler
 from mcu.store import Store
 
@@ -89,6 +92,7 @@ async def running_server(
             call_records=CallRecords(store) if store is not None else None,
         )
     app = build_app(settings, scheduler, runtime, clock, adhoc=adhoc)
+    floor_server = await start_floor_server(settings, runtime)
     # header_timeout: aiohttp closes a connection whose request has not arrived whole within
     # keepalive_timeout of its start or of the previous answer; lingering_time bounds the
     # draining of a body left unread (the SOAP handler bounds its own read: gateway/server.py)
@@ -116,8 +120,38 @@ async def running_server(
     finally:
         lifecycle.cancel()
         await runner.cleanup()
+        await floor_server.close()
+        runtime.content.bfcp_address, runtime.content.publisher = None, None
         if store is not None:
             store.close()
+
+
+async def start_floor_server(settings: Settings, runtime: ConferenceRuntime) -> FloorControlServer:
+    """The content floor's BFCP server on media_address:[bfcp] port (TLS when the gateway
+    runs HTTPS), routing each BFCP conference id to its live conference's Floor; the
+    runtime hands its address to calls and its changes to the participants."""
+
+    def conference_of(bfcp_conference_id: int) -> BfcpConference | None:
+        live = runtime.content.bfcp_conference(bfcp_conference_id)
+        return None if live is None else BfcpConference(live.content_floor, live.bfcp_users)
+
+    async def on_change(bfcp_conference_id: int, change: FloorChange) -> None:
+        runtime.content.changed_by_bfcp(bfcp_conference_id, change)
+
+    server = FloorControlServer(conference_of, on_change)
+    tls = ssl_context(settings)
+    host, port = await server.start(settings.media_address, settings.bfcp_port, tls)
+    publishing: set[asyncio.Task[None]] = set()
+
+    def publish(bfcp_conference_id: int, change: FloorChange) -> None:
+        task = asyncio.create_task(server.publish(bfcp_conference_id, change), name="bfcp publish")
+        publishing.add(task)
+        task.add_done_callback(publishing.discard)
+
+    runtime.content.bfcp_address = BfcpAddress(host, port, tls is not None)
+    runtime.content.publisher = publish
+    log.info("BFCP floor control server on %s:%d%s", host, port, " (TLS)" if tls else "")
+    return server
 
 
 async def _follow_schedule(runtime: ConferenceRuntime, interval: float = 1.0) -> None:

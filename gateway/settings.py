@@ -81,6 +81,9 @@ class Settings:
     # after the answer, the time the media path (ICE, DTLS) has to come up (mcu/calls.py)
     media_timeout_seconds: float = 10.0
     media_address: str = "127.0.0.1"
+    # [bfcp] port: the content floor's BFCP server (RFC 8855 over TCP, TLS when the gateway
+    # runs HTTPS) listens on media_address:bfcp_port; 0 = an ephemeral port
+    bfcp_port: int = 0
     # STUN/TURN servers of the MCU's peer connections, announced to terminals (rtc/ice.py)
     ice_servers: tuple[IceServer, ...] = ()
     mixed_speakers: int = 4
@@ -217,6 +220,7 @@ _KNOWN_KEYS = {
         "port_cost",
     },
     "key_exchange": {"accept_fixed_sdk_key"},
+    "bfcp": {"port"},
     "mcu_identity": {"id", "name", "domain_name"},
 }
 
@@ -260,6 +264,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         call_timeout_seconds=float(mcu["call_timeout_seconds"]),
         media_timeout_seconds=float(mcu["media_timeout_seconds"]),
         media_address=str(mcu["media_address"]),
+        bfcp_port=int(table.get("bfcp", {}).get("port", 0)),
         ice_servers=_ice_servers(mcu.get("ice_servers", [])),
         mixed_speakers=int(mcu["mixed_speakers"]),
         tombstone_retention_days=float(mcu["tombstone_retention_days"]),
@@ -381,6 +386,8 @@ def _ice_servers(value: Any) -> tuple[IceServer, ...]:
 def _check(settings: Settings) -> None:
     if not 0 <= settings.port <= 65535:
         raise SettingsError(f"port {settings.port} is not a TCP port")
+    if not 0 <= settings.bfcp_port <= 65535:
+        raise SettingsError(f"[bfcp] port {settings.bfcp_port} is not a TCP port")
     if settings.max_body_bytes < 1:
         raise SettingsError("server.max_body_bytes must be at least 1")
     for key in ("header_timeout_seconds", "body_timeout_seconds"):

@@ -48,6 +48,7 @@ from aiohttp import WSMsgType, web
 
 from gateway.p2p_relay import PointToPointRelay
 from mcu.dial_in_limits import DialInLimitSettings, dial_in_limits
+from mcu.endpoints import simulated_terminal_device
 from mcu.events import RuntimeEvent, SiteCallStateChanged
 from mcu.media.engine import MediaEngine, MediaSettings
 from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
@@ -348,8 +349,12 @@ class TerminalConnection:
             # old socket is not yet timed out): the newer connection wins, the older one is
             # told, its calls end and it is closed.
             previous.replaced()
+        declared = message.capabilities
         self.endpoint = WebRtcEndpoint(
             Registration.of(message), self.send, self.hub.engine, self.hub.runtime,
+            simulated_terminal_device(
+                content_send=declared.content_send, content_receive=declared.content_receive
+            ),
             dial_in_limits=self.hub.dial_in_limits, socket_key=self.key,
         )
         self.hub.connections[message.uri] = self

@@ -3,8 +3,8 @@
 An Endpoint is the MCU's handle on one terminal (mcu/media/webrtc_endpoint.py implements it
 over the WebSocket signalling). The registry maps URIs to registered endpoints; the default
 dialer asks it who is reachable. An endpoint's device description (video inputs, version)
-answers the siteMgr queries; the signalling does not carry one yet, so every WebRTC terminal
-is described by `simulated_terminal_device()`.
+answers the siteMgr queries; a WebRTC terminal is described by `simulated_terminal_device()`
+with what its registration declared (capabilities.content_send / content_receive).
 """
 
 from __future__ import annotations
@@ -50,6 +50,13 @@ class DeviceVersion:
 class TerminalDevice:
     version: DeviceVersion
     inputs: tuple[VideoInput, ...] = field(default_factory=tuple)
+    content_receive: bool = True  # it can show a second (content) stream
+
+    @property
+    def has_content_input(self) -> bool:
+        """A source is plugged into an input able to feed the aux (content) stream: the
+        site may hold the content floor."""
+        return any(port.connected for port in self.aux_inputs)
 
     def input(self, input_id: int) -> VideoInput | None:
         return next((port for port in self.inputs if port.id == input_id), None)
@@ -63,9 +70,13 @@ class TerminalDevice:
         return tuple(port for port in self.inputs if port.aux)
 
 
-def simulated_terminal_device(model: str = "MCU-SIM Terminal") -> TerminalDevice:
+def simulated_terminal_device(
+    model: str = "MCU-SIM Terminal", *, content_send: bool = True, content_receive: bool = True
+) -> TerminalDevice:
     """The device a simulated terminal declares: the input ports of the reference example
-    (queryVideoOutSrcStateEx), a camera on port 0 and a PC on port 1."""
+    (queryVideoOutSrcStateEx), a camera on port 0 and, when it declared a content input
+    (`content_send`), its content source (a PC) plugged into port 1; without one, port 1 is
+    empty and the terminal has no aux source connected."""
     return TerminalDevice(
         version=DeviceVersion(
             model=model,
@@ -76,10 +87,11 @@ def simulated_terminal_device(model: str = "MCU-SIM Terminal") -> TerminalDevice
         ),
         inputs=(
             VideoInput(0, "HD-SDI", connected=True, main=True, aux=False),
-            VideoInput(1, "HD-DVI/SXGA/YPrPb IN 1", connected=True, main=True, aux=True),
+            VideoInput(1, "HD-DVI/SXGA/YPrPb IN 1", connected=content_send, main=True, aux=True),
             VideoInput(2, "SD-CVBS IN 1", connected=False, main=True, aux=True),
             VideoInput(4, "HD-DVI/SXGA/YPrPb IN 2", connected=False, main=True, aux=True),
         ),
+        content_receive=content_receive,
     )
 
 

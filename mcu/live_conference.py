@@ -10,6 +10,7 @@ from datetime import datetime
 
 from mcu.calls import Call
 from mcu.events import ErrorInfo
+from mcu.floor import Floor
 from mcu.layouts import LAYOUT_MODES, layout_mode
 from mcu.model import Conference, Occurrence, SiteCallState, SiteSpec
 
@@ -59,7 +60,6 @@ class LiveSite:
     local_video_open: bool = True
     video_source: str | None = None
     video_source_locked: bool = False
-    sending_aux: bool = False
     camera: CameraState = field(default_factory=CameraState)
     video_outputs: dict[int, int] = field(default_factory=dict)  # hdOut -> videoSrc
     main_sources: tuple[int, ...] = ()
@@ -97,8 +97,11 @@ class LiveConference:
     audio_switch: bool = False
     switch_gate: int = DEFAULT_SWITCH_GATE
     locked: bool = False  # no operation of this interface locks a conference; kept for status
-    presentation: str | None = None
-    presentation_locked: bool = False
+    # the content floor (mcu/floor.py, mcu/runtime/content_floor.py): who sends the aux
+    # stream; ConferenceStatus.presentation is its holder
+    content_floor: Floor = field(default_factory=Floor)
+    bfcp_conference_id: int = 0  # RFC 8856 confid; 0 until a call is offered the floor
+    bfcp_users: dict[int, str] = field(default_factory=dict)  # RFC 8856 userid -> site URI
     recording: bool = False
     live_broadcast: bool = False
     layouts: dict[str, CpSetting] = field(default_factory=dict)  # target -> picture
@@ -113,6 +116,16 @@ class LiveConference:
     @property
     def begin(self) -> datetime:
         return self.occurrence.begin
+
+    @property
+    def presentation(self) -> str | None:
+        """The site holding the content floor (sending the aux stream), or None."""
+        return self.content_floor.holder
+
+    @property
+    def presentation_locked(self) -> bool:
+        """lockPresentationEx pinned the floor to its holder."""
+        return self.content_floor.locked
 
 
 def cp_pane_count(mode: int) -> int:

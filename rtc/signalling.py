@@ -5,18 +5,22 @@ The protocol (docs/signalling.md has the sequence charts):
 MCU -> terminal   challenge {realm, nonce, algorithm}                  (on open; after a failed register)
 terminal -> MCU   register  {uri, name, site_type, capabilities, auth {response}}
 MCU -> terminal   registered {uri, ice_servers}                        (ice_servers: STUN/TURN)
-MCU -> terminal   invite    {call_id, conf_id, conf_name, sdp}         (MCU dials out: SDP offer)
+MCU -> terminal   invite    {call_id, conf_id, conf_name, sdp, floor}  (MCU dials out: SDP offer)
 terminal -> MCU   ringing   {call_id}
 terminal -> MCU   answer    {call_id, sdp}                             (SDP answer)
 terminal -> MCU   decline   {call_id, reason}
 terminal -> MCU   join      {call_id, access_code, password, sdp}      (dial-in: SDP offer)
-MCU -> terminal   joined    {call_id, conf_id, sdp}                    (SDP answer)
+MCU -> terminal   joined    {call_id, conf_id, sdp, floor}             (SDP answer)
 terminal -> MCU   call      {call_id, to, sdp, rate}                   (point-to-point: SDP offer)
 MCU -> callee     invite    {call_id, conf_id "", conf_name "", sdp, caller}  (relayed offer)
 callee -> MCU -> caller   ringing / answer / decline, and bye either way (relayed as they are)
 either            bye       {call_id, reason}
 either            ping / pong {seq}                                    (heartbeat, every 2 s)
 MCU -> terminal   error     {call_id?, code, message}
+
+`floor` (invite and joined of a conference call): the RFC 8856 parameters of the call's
+content floor (BFCP over TCP to the MCU; docs/signalling.md, "Content floor (BFCP)"), or
+null when the MCU offers none.
 
 Every message is a JSON object with a "type". Each field declares its spec (length, range,
 nested shape: the constants below, rtc/signalling_schema.py); parse_message checks them all,
@@ -32,6 +36,8 @@ from typing import Any, ClassVar
 
 from rtc.signalling_schema import (
     SEQ_MAX,
+    Boolean,
+    Choice,
     Integer,
     ListOf,
     Nested,
@@ -114,11 +120,48 @@ ICE_SERVER = Table((("urls", OneOf((Text(512, min_len=1),
 
 @dataclass
 class Capabilities:
+    """What a terminal declares at registration. content_send: it has a content input (a
+    PC or document source on an aux input) and may hold the content floor; content_receive:
+    it can show the conference's content as a second stream."""
+
     video_codecs: list[str] = spec(CODEC_NAMES, default_factory=lambda: ["H264", "VP8"])
     video_formats: list[str] = spec(
         CODEC_NAMES, default_factory=lambda: ["1080P30", "720P30", "4CIF"])
     audio_codecs: list[str] = spec(
         CODEC_NAMES, default_factory=lambda: ["opus", "G722", "PCMU", "PCMA"])
+    content_send: bool = spec(Boolean(), default=False)
+    content_receive: bool = spec(Boolean(), default=True)
+
+
+# RFC 8856 values this MCU uses: it is the floor control server only ("s-only"), passive on
+# a TCP connection the terminal opens ("setup" active at the terminal, "connection" new).
+BFCP_FLOORCTRL = ("s-only",)
+BFCP_SETUP = ("passive",)
+BFCP_CONNECTION = ("new", "existing")
+BFCP_TRANSPORT = ("TCP/BFCP", "TCP/TLS/BFCP")
+CONTENT_LABEL = "content"  # the RFC 4574 label (a=label) of the content video stream
+HOST = Text(255, min_len=1, blank_ok=False)
+PORT = Integer(1, 65535)
+LABEL = Text(64, min_len=1, blank_ok=False)
+
+
+@dataclass
+class FloorParams:
+    """The call's content floor, as RFC 8856 puts it in SDP (m=application ... TCP/BFCP):
+    floorctrl (the MCU's role), confid, userid, floorid with the label of the stream it
+    governs (mstrm), the transport, and where to connect (host, port; the MCU's "setup" is
+    passive, so the terminal is the TCP client, on a "new" connection per call)."""
+
+    floorctrl: str = spec(Choice(BFCP_FLOORCTRL))
+    confid: int = spec(Integer(1, 2**32 - 1))
+    userid: int = spec(Integer(1, 2**16 - 1))
+    floorid: int = spec(Integer(0, 2**16 - 1))
+    label: str = spec(LABEL)
+    transport: str = spec(Choice(BFCP_TRANSPORT))
+    host: str = spec(HOST)
+    port: int = spec(PORT)
+    setup: str = spec(Choice(BFCP_SETUP), default="passive")
+    connection: str = spec(Choice(BFCP_CONNECTION), default="new")
 
 
 @dataclass
@@ -176,6 +219,7 @@ class Invite(Message):
     sdp: str = spec(SDP)
     # a point-to-point call: the caller's URI (conf_id and conf_name "")
     caller: str = spec(OPTIONAL_URI, default="")
+    floor: FloorParams | None = spec(Optional(Nested(FloorParams)), default=None)
 
 
 @dataclass
@@ -224,6 +268,7 @@ class Joined(Message):
     call_id: str = spec(CALL_ID)
     conf_id: str = spec(CONF_ID)
     sdp: str = spec(SDP)
+    floor: FloorParams | None = spec(Optional(Nested(FloorParams)), default=None)
 
 
 @dataclass

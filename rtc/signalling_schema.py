@@ -87,6 +87,34 @@ class Integer:
 
 
 @dataclass(frozen=True)
+class Boolean:
+    """JSON true or false (0 and 1 are not booleans)."""
+
+    def check(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise SchemaError(f"{where} must be true or false")
+        return value
+
+    def describe(self) -> str:
+        return "boolean"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a fixed set of strings."""
+
+    values: tuple[str, ...]
+
+    def check(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or value not in self.values:
+            raise SchemaError(f"{where} must be one of {', '.join(self.values)}")
+        return value
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(self.values)
+
+
+@dataclass(frozen=True)
 class Optional:
     """null, or what `inner` accepts."""
 

@@ -39,6 +39,8 @@ from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescripti
 
 from rtc import aiortc_hooks
 from rtc.bandwidth_estimation import disable_bitrate_estimation
+from rtc.bfcp.tables import RequestStatus
+from rtc.bfcp.transport import ConnectionClosed
 from rtc.codec_preferences import codec_preferences, negotiated_codec
 from rtc.ice import (
     IceServer,
@@ -56,6 +58,7 @@ from rtc.signalling import (
     Challenge,
     Decline,
     Error,
+    FloorParams,
     HeartbeatSchedule,
     Invite,
     Join,
@@ -72,6 +75,7 @@ from rtc.signalling import (
 )
 from rtc.signalling_auth import digest_ha1, digest_response, lab_secret
 from terminals.call_state import CallState
+from terminals.floor_client import FloorParticipant, FloorRefused, OnFloor
 from terminals.marker import Rect
 from terminals.media_sources import (
     DEFAULT_LOOP_FRAMES,
@@ -160,7 +164,13 @@ class SimulatedTerminal:
         self.refusal: Error | None = None  # why the MCU refused it, once it did
         self.name = name
         self.site_index = site_index
-        self.capabilities = capabilities or Capabilities()
+        # a simulated terminal owns a content source and shows content: it declares both
+        self.capabilities = capabilities or Capabilities(content_send=True, content_receive=True)
+        # the current call's BFCP floor participant (terminals/floor_client.py), if offered
+        self.floor: FloorParticipant | None = None
+        # awaited with True when this terminal gets the content floor, False when it loses
+        # it: where the content sender starts and stops
+        self.on_floor: OnFloor | None = None
         self.answer_mode: AnswerMode = answer_mode
         self.ring_delay_s = ring_delay_s
         self.media_address = media_address
@@ -403,6 +413,7 @@ class SimulatedTerminal:
             await self._end_call(notify=False)
             return
         await self._send(Answer(invite.call_id, call.pc.localDescription.sdp))
+        await self._open_floor(call, invite.floor)
 
     async def join(self, access_code: str, password: str = "", timeout: float = 15.0) -> str:
         """Dial in (dialingMode 1): returns the conference id, or raises CallRefused."""
@@ -412,6 +423,7 @@ class SimulatedTerminal:
         assert isinstance(reply, Joined)
         call.conf_id = reply.conf_id
         await self._accept_answer(call, reply.sdp)
+        await self._open_floor(call, reply.floor)
         return reply.conf_id
 
     async def call(self, to: str, timeout: float = 15.0, rate: str = "") -> None:
@@ -466,6 +478,49 @@ class SimulatedTerminal:
         self.sdp_received = sdp
         await call.pc.setRemoteDescription(RTCSessionDescription(sdp, "answer"))
         await self._start_sending(call, sdp)
+
+    # -- the content floor (BFCP) -------------------------------------------------------
+
+    async def _open_floor(self, call: _Call, params: FloorParams | None) -> None:
+        """Connect the call's BFCP floor participant when the MCU offered one. A floor that
+        cannot be reached leaves the call up without content floor control."""
+        if params is None or self._call is not call:
+            return
+        participant = FloorParticipant(params, self._floor_changed)
+        try:
+            await participant.connect()
+        except (OSError, ConnectionClosed, FloorRefused, TimeoutError) as error:
+            log.warning("%s: BFCP floor at %s:%d not reached: %s", self.uri, params.host,
+                        params.port, error)
+            await participant.close()
+            return
+        if self._call is not call:  # the call ended meanwhile
+            await participant.close()
+            return
+        self.floor = participant
+
+    async def _floor_changed(self, granted: bool) -> None:
+        if self.on_floor is not None:
+            await self.on_floor(granted)
+
+    @property
+    def holds_floor(self) -> bool:
+        """The MCU granted this terminal the content floor (and did not revoke it)."""
+        return self.floor is not None and self.floor.holds_floor
+
+    async def request_floor(self) -> RequestStatus:
+        """A person pressing "share": BFCP FloorRequest; GRANTED or DENIED (floor locked to
+        another site). FloorRefused for the server's Error, ConnectionClosed without a
+        floor connection."""
+        if self.floor is None:
+            raise ConnectionClosed("this call has no BFCP floor")
+        return await self.floor.request()
+
+    async def release_floor(self) -> RequestStatus | None:
+        """Stop sharing: BFCP FloorRelease of the granted request (None: nothing held)."""
+        if self.floor is None:
+            return None
+        return await self.floor.release()
 
     async def hang_up(self, reason: str = "hang up") -> None:
         await self._end_call(notify=True, reason=reason)
@@ -555,6 +610,9 @@ class SimulatedTerminal:
                 self.state = CallState.IDLE
             return
         self.state = CallState.IDLE
+        floor, self.floor = self.floor, None
+        if floor is not None:
+            await floor.close()
         if call.video_track is not None:
             self._frames_sent_before += call.video_track.frames_sent
             self._keyframe_requests_before += call.video_track.keyframe_requests

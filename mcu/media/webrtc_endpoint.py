@@ -80,11 +80,13 @@ from rtc.h264_levels import ProfileLevelId
 from rtc.ice import rtc_configuration
 from rtc.jitter_buffer import release_frames_at_marker
 from rtc.signalling import (
+    CONTENT_LABEL,
     Answer,
     Bye,
     Capabilities,
     Decline,
     Error,
+    FloorParams,
     Invite,
     Join,
     Joined,
@@ -279,7 +281,8 @@ class CallSession:
         if self.closed:
             return
         self.endpoint.send(
-            Invite(self.call_id, self.call.conf_id, conf_name, pc.localDescription.sdp)
+            Invite(self.call_id, self.call.conf_id, conf_name, pc.localDescription.sdp,
+                   floor=self._floor_params())
         )
 
     async def answered(self, sdp: str) -> None:
@@ -317,9 +320,28 @@ class CallSession:
         self._report_negotiated()
         if self.closed:
             return
-        self.endpoint.send(Joined(self.call_id, self.call.conf_id, pc.localDescription.sdp))
+        self.endpoint.send(Joined(self.call_id, self.call.conf_id, pc.localDescription.sdp,
+                                  floor=self._floor_params()))
         self.call.media_path_pending(self._media_path_timed_out)
         await self._media_path_up()
+
+    def _floor_params(self) -> FloorParams | None:
+        """The RFC 8856 parameters of this call's content floor (mcu/runtime/content_floor.py),
+        or None when the MCU runs no BFCP server."""
+        identity = self.endpoint.runtime.content.bfcp_identity(self.call.conf_id, self.call.uri)
+        if identity is None:
+            return None
+        address = identity.address
+        return FloorParams(
+            floorctrl="s-only",
+            confid=identity.conference_id,
+            userid=identity.user_id,
+            floorid=identity.floor_id,
+            label=CONTENT_LABEL,
+            transport="TCP/TLS/BFCP" if address.tls else "TCP/BFCP",
+            host=address.host,
+            port=address.port,
+        )
 
     def _describe(self, sdp: str) -> str:
         """The MCU's SDP with the fmtp of what it sends this site (mcu/media/stream_limits.py):

@@ -17,6 +17,9 @@ callers use the part they need:
 - `runtime.control` (control.py, ConferenceControl): conference control: video source,
   broadcast, continuous presence, local video, audio switch, mute/quiet/volume, chair,
   floor, presentation lock.
+- `runtime.content` (content_floor.py, ContentFloors): the content floor of each live
+  conference (mcu/floor.py): setAuxStreamEx / lockPresentationEx as its chair, sites
+  joining and leaving, the BFCP identities handed to calls and the changes made over BFCP.
 - `runtime.recording` (recording.py, Recording): recording and live-broadcast flags and
   queryBroadInfoEx (BroadInfo).
 - `runtime.devices` (site_devices.py, SiteDevices): a site's aux stream, video inputs and

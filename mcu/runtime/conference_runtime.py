@@ -17,6 +17,7 @@ from mcu.clock import Clock
 from mcu.endpoints import EndpointRegistry
 from mcu.events import EventBus, Listener
 from mcu.p2p_calls import PointToPointCalls
+from mcu.runtime.content_floor import ContentFloors
 from mcu.runtime.control import ConferenceControl
 from mcu.runtime.lifecycle import Lifecycle
 from mcu.runtime.live_conferences import LiveConferences, SchedulerView
@@ -65,14 +66,18 @@ class ConferenceRuntime:
             media_timeout,
         )
         self.status = StatusQueries(self.conferences)
-        self.control = ConferenceControl(self.conferences)
+        self.content: ContentFloors = ContentFloors(self.conferences, self._has_content_input)
+        self.control = ConferenceControl(self.conferences, self.content)
         self.recording = Recording(self.conferences)
-        self.devices = SiteDevices(self.conferences, self.registry)
+        self.devices = SiteDevices(self.conferences, self.registry, self.content)
         self.voice = VoiceSwitching(self.conferences, clock, speaker_hold)
         # point-to-point calls ring for the same call timeout as the MCU's own calls
         self.p2p = PointToPointCalls(clock, self.call_records, ring_timeout=call_timeout)
         # the ad-hoc templates a dial-in's access code may name (AdhocConferences.attach)
         self.adhoc: AdhocConferences | None = None
+
+    def _has_content_input(self, uri: str) -> bool:
+        return self.devices.device(uri).has_content_input
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Register a listener for runtime events; returns a function that unsubscribes."""

@@ -1,6 +1,6 @@
 """Conference control (WS/T 546 4.6, confCtrl and TerminalConfCtr): who watches whom,
 broadcast, continuous presence, microphones and loudspeakers, chair, floor and the
-presentation token.
+presentation lock (the content floor's, mcu/runtime/content_floor.py).
 
 Control operations are asynchronous (WS/T 546 4.2.3): a method returns once the command is
 accepted; effects that need a terminal show in later queries. Each method validates
@@ -21,7 +21,6 @@ from mcu.events import (
     FloorChanged,
     LayoutChanged,
     LocalVideoChanged,
-    PresentationChanged,
     SiteMuted,
     SiteQuieted,
     SiteVolumeChanged,
@@ -29,6 +28,7 @@ from mcu.events import (
 )
 from mcu.layouts import layout_mode
 from mcu.live_conference import CP_MODES, CpSetting, LiveConference, cp_pane_count
+from mcu.runtime.content_floor import ContentFloors
 from mcu.runtime.live_conferences import (
     LiveConferences,
     all_booked_sites,
@@ -42,9 +42,10 @@ SWITCH_GATE_RANGE = range(0, 101)
 
 
 class ConferenceControl:
-    def __init__(self, conferences: LiveConferences) -> None:
+    def __init__(self, conferences: LiveConferences, floors: ContentFloors) -> None:
         self.conferences = conferences
         self.events = conferences.events
+        self.floors = floors
 
     # ------------------------------------------------------------------ pictures
 
@@ -218,31 +219,12 @@ class ConferenceControl:
             site.muted = False
             self.events.emit(SiteMuted(live.conf_id, uri, False))
 
-    # ------------------------------------------------------------------ presentation token
+    # ------------------------------------------------------------------ content floor
 
     def lock_presentation(self, conf_id: str, uri: str) -> None:
-        """lockPresentationEx: the site holds the presentation (aux) token, nobody else may
-        take it until unlockPresentationEx."""
-        live = self.conferences.running(conf_id)
-        connected_site(live, uri)
-        if live.presentation_locked and live.presentation != uri:
-            raise DomainError(Fault.PRESENTATION_LOCKED, f"locked by {live.presentation}")
-        take_presentation_token(live, uri)
-        live.presentation_locked = True
-        self.events.emit(PresentationChanged(live.conf_id, uri, True))
+        """lockPresentationEx: the site holds the content floor (granted now if it did not),
+        nobody else may take it until unlockPresentationEx (mcu/runtime/content_floor.py)."""
+        self.floors.lock(conf_id, uri)
 
     def unlock_presentation(self, conf_id: str) -> None:
-        live = self.conferences.running(conf_id)
-        if live.presentation_locked:
-            live.presentation_locked = False
-            self.events.emit(PresentationChanged(live.conf_id, live.presentation, False))
-
-
-def take_presentation_token(live: LiveConference, uri: str) -> None:
-    """The site holds the presentation token; the previous holder stops sending content.
-    Used by lockPresentationEx and by setAuxStreamEx (mcu/runtime/site_devices.py)."""
-    if live.presentation is not None and live.presentation != uri:
-        previous = live.sites.get(live.presentation)
-        if previous is not None:
-            previous.sending_aux = False
-    live.presentation = uri
+        self.floors.unlock(conf_id)

@@ -33,7 +33,6 @@ from mcu.events import (
     ConferenceEnded,
     ConferenceStarted,
     FloorChanged,
-    PresentationChanged,
     SiteCallStateChanged,
     SpeakerChanged,
     VideoSourceChanged,
@@ -219,7 +218,6 @@ class Lifecycle:
     def _site_left(self, live: LiveConference, site: LiveSite) -> None:
         """Roles and choices that need the site connected end with its call."""
         uri = site.uri
-        site.sending_aux = False
         live.audio_levels.pop(uri, None)
         if site.video_source is not None:
             site.video_source, site.video_source_locked = None, False
@@ -233,9 +231,6 @@ class Lifecycle:
         if live.broadcast_site == uri:
             live.broadcast_site = None
             self.events.emit(BroadcastChanged(live.conf_id, None, live.broadcast_cp))
-        if live.presentation == uri:
-            live.presentation, live.presentation_locked = None, False
-            self.events.emit(PresentationChanged(live.conf_id, None, False))
         if live.speaking == uri:
             live.speaking = None
             self.events.emit(SpeakerChanged(live.conf_id, None))

@@ -8,8 +8,8 @@ directory, booked in no conference) is SITE_NOT_FOUND before anything else is as
 "this site does not exist" rather than "this site is not in a conference / not joined".
 What a terminal has (its inputs, its version) comes from its endpoint's description
 (mcu/endpoints.py TerminalDevice), found through its registration or the endpoint that
-answered its call; the signalling carries no description yet, so WebRTC terminals all
-have simulated_terminal_device(). Video outputs, stream sources and camera commands are
+answered its call; a WebRTC terminal's is simulated_terminal_device() with the content
+input and content reception its registration declared. Video outputs, stream sources and camera commands are
 kept as state and emitted as events; nothing in the media plane acts on them yet.
 Changes are emitted like every control operation's.
 """
@@ -22,13 +22,13 @@ from mcu.endpoints import DeviceVersion, EndpointRegistry, TerminalDevice, Video
 from mcu.errors import DomainError, Fault
 from mcu.events import (
     CameraCommanded,
-    PresentationChanged,
     StreamSourcesChanged,
     VideoOutputChanged,
 )
 from mcu.live_conference import CameraCommand, CameraState, LiveConference, LiveSite
-from mcu.runtime.control import take_presentation_token
+from mcu.runtime.content_floor import ContentFloors
 from mcu.runtime.live_conferences import LiveConferences
+from mcu.runtime.status import content_sender
 
 HD_OUTPUTS = range(0, 7)  # 0..4 HD1..HD5, 5..6 SD1..SD2
 VIDEO_OUT_SOURCES = range(0, 4)  # local main, local aux, remote main, remote aux
@@ -42,7 +42,10 @@ PRESET_POSITIONS = range(0, 255)
 
 
 class SiteDevices:
-    def __init__(self, conferences: LiveConferences, registry: EndpointRegistry) -> None:
+    def __init__(
+        self, conferences: LiveConferences, registry: EndpointRegistry, floors: ContentFloors
+    ) -> None:
+        self.floors = floors
         self.conferences = conferences
         self.events = conferences.events
         self.registry = registry
@@ -86,38 +89,32 @@ class SiteDevices:
     # ------------------------------------------------------------------ content (aux) stream
 
     def set_aux_stream(self, uri: str, send: bool) -> None:
-        """setAuxStreamEx (wire controlCode 0 = start, 1 = stop): the site starts sending its
-        content stream, taking the presentation token unless another site locked it."""
-        live, site = self._joined(uri)
+        """setAuxStreamEx (wire controlCode 0 = start, 1 = stop): the MCU, as the floor's
+        chair, grants the content floor to the site (revoking the holder; PRESENTATION_LOCKED
+        when it is locked to another site; NOT_SUPPORTED when the terminal declared no
+        content input) or releases it (nothing when it does not hold it)."""
+        live, _ = self._joined(uri)
         if send:
-            if live.presentation_locked and live.presentation != uri:
-                raise DomainError(Fault.PRESENTATION_LOCKED, f"locked by {live.presentation}")
-            if not any(port.connected for port in self.device(uri).aux_inputs):
-                raise DomainError(Fault.NOT_SUPPORTED, f"{uri} has no aux source connected")
-            take_presentation_token(live, uri)
-            site.sending_aux = True
-            self.events.emit(PresentationChanged(live.conf_id, uri, live.presentation_locked))
-        elif site.sending_aux or live.presentation == uri:
-            site.sending_aux = False
-            if live.presentation == uri:
-                live.presentation, live.presentation_locked = None, False
-            self.events.emit(
-                PresentationChanged(live.conf_id, live.presentation, live.presentation_locked)
-            )
+            self.floors.grant(uri, live)
+        else:
+            self.floors.release(uri, live)
 
     def is_sending_aux(self, uri: str) -> bool:
-        _, site = self._joined(uri)
-        return site.sending_aux
+        """isSendAuxStreamEx: the site is the conference's content sender."""
+        live, _ = self._joined(uri)
+        return content_sender(live) == uri
 
     def is_receiving_aux(self, uri: str) -> bool:
-        """Another joined site of the same conference is sending content."""
+        """isReceiveRemAuxStrmEx: another site of the conference sends content and this
+        site's terminal declared it can receive a content stream."""
         live, _ = self._joined(uri)
-        holder = live.sites.get(live.presentation) if live.presentation else None
-        return holder is not None and holder.uri != uri and holder.sending_aux
+        sender = content_sender(live)
+        return sender is not None and sender != uri and self.device(uri).content_receive
 
     def has_aux_source(self, uri: str) -> bool:
-        """isConnectAuxSourceEx: a source is plugged into one of the terminal's aux inputs."""
-        return any(port.connected for port in self.device(uri).aux_inputs)
+        """isConnectAuxSourceEx: the terminal declared a content input (a source plugged
+        into one of its aux inputs)."""
+        return self.device(uri).has_content_input
 
     # ------------------------------------------------------------------ inputs and outputs
 

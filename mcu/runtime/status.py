@@ -15,7 +15,14 @@ from datetime import datetime
 
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
-from mcu.live_conference import CONFERENCE_TARGET, CP_MODES, CpSetting, LiveSite, cp_pane_count
+from mcu.live_conference import (
+    CONFERENCE_TARGET,
+    CP_MODES,
+    CpSetting,
+    LiveConference,
+    LiveSite,
+    cp_pane_count,
+)
 from mcu.model import ConferenceState, SiteCallState, SiteType
 from mcu.runtime.live_conferences import LiveConferences, resolve_target
 
@@ -78,6 +85,10 @@ class StatusQueries:
     def conference_statuses(self, conf_ids: Iterable[str]) -> list[ConferenceStatus]:
         """queryConferencesStatusEx: one status per id, NOT_EXIST for unknown ids."""
         return [self.conference_status(conf_id) for conf_id in conf_ids]
+
+    def content_sender(self, conf_id: str) -> str | None:
+        """The site sending the conference's content stream, or None (content_sender())."""
+        return content_sender(self.conferences.running(conf_id))
 
     def conference_status(self, conf_id: str) -> ConferenceStatus:
         try:
@@ -182,3 +193,10 @@ def live_site_status(site: LiveSite | None, uri: str) -> SiteStatus:
         call_failed_reason=site.failure if site.state is SiteCallState.NOT_JOINED else None,
         participant_type=site.spec.participant_type,
     )
+
+
+def content_sender(live: LiveConference) -> str | None:
+    """The site whose content (aux) stream the conference sends to the others: the content
+    floor's holder. isSendAuxStreamEx and isReceiveRemAuxStrmEx answer from this one place
+    (the media plane may refine it to "holds the floor and its content track is flowing")."""
+    return live.presentation
