@@ -22,7 +22,9 @@ dial-in   `join` with access code and password, refused with `locked` while the 
           call.answer() under the same rule as dial-out.
 either    the media path failing, or not up within the media timeout, fails the call with
           what did not connect: ICE (118) or DTLS (12378); an offer or answer with no codec
-          in common fails it with 131088.
+          in common fails it with 131088; one of more than MAX_MEDIA_SECTIONS m-lines, one
+          aiortc cannot read, or a negotiation not done within NEGOTIATION_TIMEOUT_S is
+          answered `bad_sdp` and fails it with 116 (docs/signalling.md, "Bad offers").
           call_ended(call) (the MCU hangs up) -> `bye`, peer connection closed;
           `bye` from the terminal -> call.hang_up_remote() once
           in conference; before that the call fails: 116 when the terminal's media failed
