@@ -84,7 +84,8 @@ def text_of(spec: Text) -> st.SearchStrategy[str]:
     banned = _CONTROLS.translate({ord(c): None for c in "\t\r\n"}) if spec.multiline \
         else _CONTROLS
     alphabet = st.characters(codec="utf-8", exclude_characters=banned)
-    short = st.text(alphabet, min_size=spec.min_len, max_size=min(spec.max_len, 40))
+    short = st.text(alphabet, min_size=spec.min_len,
+                    max_size=max(spec.min_len, min(spec.max_len, 40)))
     at_bound = st.just("x" * spec.max_len)  # ASCII: the longest SDP stays well in one frame
     strategy = st.one_of(short, short, at_bound)
     if not spec.blank_ok:
