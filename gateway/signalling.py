@@ -247,8 +247,8 @@ class TerminalConnection:
             return
         try:
             message = parse_message(text)
-        except SignallingError as error:
-            self.send(Error(MALFORMED, str(error)))
+        except SignallingError as error:  # answered for its call when its call_id is readable
+            self.send(Error(MALFORMED, str(error), error.call_id))
             return
         except Exception:  # the parser must never drop the socket, whatever it meets
             log.exception("signalling message from %s not parsed", self.uri or "(unregistered)")

@@ -88,7 +88,15 @@ class HeartbeatSchedule:
 
 
 class SignallingError(ValueError):
-    """A message that is not valid JSON, has no known type, or a field its schema refuses."""
+    """A message that is not valid JSON, has no known type, or a field its schema refuses.
+
+    `call_id`: the refused message's own `call_id` when it has a valid one (a JSON object
+    whose `call_id` the CALL_ID spec accepts), so the `malformed` answer names the call it
+    refuses (a `join` refused for its SDP is answered for its call); else None."""
+
+    def __init__(self, text: str, call_id: str | None = None) -> None:
+        super().__init__(text)
+        self.call_id = call_id
 
 
 # The limits of the declared schema (docs/signalling.md, "Validation"), in characters.
@@ -309,6 +317,7 @@ def parse_message(text: str | bytes) -> Message:
     """One message from its JSON text, every field checked against its class's declared
     schema (rtc/signalling_schema.py); SignallingError when it is not a valid message.
     Keys a message does not declare are ignored."""
+    data: Any = None
     try:
         data = loads(text)
         if not isinstance(data, dict):
@@ -319,5 +328,16 @@ def parse_message(text: str | bytes) -> Message:
             raise SchemaError("unknown message type")
         message: Message = build(cls, data, cls.type)
     except SchemaError as error:
-        raise SignallingError(str(error)) from None
+        raise SignallingError(str(error), _readable_call_id(data)) from None
     return message
+
+
+def _readable_call_id(data: Any) -> str | None:
+    """The `call_id` of a refused message, when it is one CALL_ID accepts."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        call_id = CALL_ID.check(data.get("call_id"), "call_id")
+    except SchemaError:
+        return None
+    return call_id if isinstance(call_id, str) else None

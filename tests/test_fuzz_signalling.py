@@ -49,6 +49,8 @@ from rtc.signalling import MESSAGE_TYPES, Message, SignallingError, parse_messag
 from rtc.signalling_schema import (
     MAX_DEPTH,
     MAX_NUMBER_CHARS,
+    Boolean,
+    Choice,
     FieldSpec,
     Integer,
     ListOf,
@@ -84,7 +86,8 @@ def text_of(spec: Text) -> st.SearchStrategy[str]:
     banned = _CONTROLS.translate({ord(c): None for c in "\t\r\n"}) if spec.multiline \
         else _CONTROLS
     alphabet = st.characters(codec="utf-8", exclude_characters=banned)
-    short = st.text(alphabet, min_size=spec.min_len, max_size=max(spec.min_len, min(spec.max_len, 40)))
+    short = st.text(alphabet, min_size=spec.min_len,
+                    max_size=max(spec.min_len, min(spec.max_len, 40)))
     at_bound = st.just("x" * spec.max_len)  # ASCII: the longest SDP stays well in one frame
     strategy = st.one_of(short, short, at_bound)
     if not spec.blank_ok:
@@ -98,6 +101,10 @@ def valid_value(spec: FieldSpec) -> st.SearchStrategy[Any]:
             return text_of(spec)
         case Integer(low=low, high=high):
             return st.one_of(st.integers(low, high), st.sampled_from([low, high]))
+        case Boolean():
+            return st.booleans()
+        case Choice(values=values):
+            return st.sampled_from(values)
         case Optional(inner=inner):
             return st.one_of(st.none(), valid_value(inner))
         case ListOf(item=item, max_items=high, min_items=low):
@@ -188,7 +195,13 @@ class Probe:
 @st.composite
 def mutate_field(draw: st.DrawFn, spec: FieldSpec, value: Any) -> tuple[Any, bool, str]:
     """(the new value, whether the schema must refuse it, what was done)."""
-    choices = ["other_type", "deep", "big_number", "nan", "bool"]
+    choices = ["other_type", "deep", "big_number", "nan"]
+    if isinstance(spec, Boolean):
+        choices += ["zero_one"]
+    else:
+        choices += ["bool"]
+    if isinstance(spec, Choice):
+        choices += ["not_a_choice"]
     if isinstance(spec, Text):
         choices += ["too_long", "control", "surrogate"]
     if isinstance(spec, Integer):
@@ -214,6 +227,11 @@ def mutate_field(draw: st.DrawFn, spec: FieldSpec, value: Any) -> tuple[Any, boo
         return Raw(draw(st.sampled_from(["NaN", "Infinity", "-Infinity"]))), True, kind
     if kind == "bool":
         return draw(st.booleans()), True, kind  # true/false are neither strings nor integers
+    if kind == "zero_one":
+        return draw(st.sampled_from([0, 1])), True, kind  # 0 and 1 are not booleans
+    if kind == "not_a_choice" and isinstance(spec, Choice):
+        text = draw(st.text(max_size=12).filter(lambda t: t not in spec.values))
+        return text, True, kind
     if kind == "too_long" and isinstance(spec, Text):
         return "y" * (spec.max_len + 1), True, kind
     if kind == "control" and isinstance(spec, Text):

@@ -22,7 +22,9 @@ dial-in   `join` with access code and password, refused with `locked` while the 
           call.answer() under the same rule as dial-out.
 either    the media path failing, or not up within the media timeout, fails the call with
           what did not connect: ICE (118) or DTLS (12378); an offer or answer with no codec
-          in common fails it with 131088.
+          in common fails it with 131088; one of more than MAX_MEDIA_SECTIONS m-lines, one
+          aiortc cannot read, or a negotiation not done within NEGOTIATION_TIMEOUT_S is
+          answered `bad_sdp` and fails it with 116 (docs/signalling.md, "Bad offers").
           call_ended(call) (the MCU hangs up) -> `bye`, peer connection closed;
           `bye` from the terminal -> call.hang_up_remote() once
           in conference; before that the call fails: 116 when the terminal's media failed
@@ -36,7 +38,8 @@ import asyncio
 import logging
 import math
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +110,13 @@ NO_CAPACITY = "no_capacity"  # an ad-hoc conference could not start or grow: MCU
 BAD_SDP = "bad_sdp"
 CODEC_MISMATCH = "codec_mismatch"  # dial-in: the offer has no codec the booking allows
 
+# Bounds of one negotiation (docs/signalling.md, "Bad offers"): an offer with more media
+# sections than this is refused before aiortc reads it (each would cost an ICE and a DTLS
+# transport; the MCU uses one audio and one video); the terminal's SDP applied and the MCU's
+# own created within NEGOTIATION_TIMEOUT_S, else the call fails with `bad_sdp`.
+MAX_MEDIA_SECTIONS = 8
+NEGOTIATION_TIMEOUT_S = 10.0
+
 Send = Callable[[Message], None]
 
 
@@ -140,6 +150,17 @@ def video_codec_order(protocol: VideoProtocol | None, offered: Iterable[str], pr
 H264_BOOKINGS = (VideoProtocol.H264, VideoProtocol.H264_HP)
 
 
+class BadOffer(Exception):
+    """An SDP the MCU refuses before or while negotiating it (its text says why)."""
+
+
+def check_media_sections(sdp: str) -> None:
+    """BadOffer when the SDP has more than MAX_MEDIA_SECTIONS m-lines."""
+    sections = sum(1 for line in sdp.splitlines() if line.startswith("m="))
+    if sections > MAX_MEDIA_SECTIONS:
+        raise BadOffer(f"{sections} media sections: at most {MAX_MEDIA_SECTIONS}")
+
+
 class NoCommonCodec(Exception):
     """The terminal declared (or its SDP offers or answers) no codec of a kind that the MCU
     can use."""
@@ -152,6 +173,16 @@ async def apply_remote_description(pc: RTCPeerConnection, sdp: str, kind: str) -
         await pc.setRemoteDescription(RTCSessionDescription(sdp, kind))
     except OperationError as error:
         raise NoCommonCodec(f"no common codec in the terminal's {kind}: {error}") from None
+
+
+@asynccontextmanager
+async def negotiation_bound() -> AsyncIterator[None]:
+    """The negotiation inside finishes within NEGOTIATION_TIMEOUT_S, else BadOffer."""
+    try:
+        async with asyncio.timeout(NEGOTIATION_TIMEOUT_S):
+            yield
+    except TimeoutError:
+        raise BadOffer(f"negotiation not done within {NEGOTIATION_TIMEOUT_S:g} s") from None
 
 
 def _mcu_video_codecs(order: list[str]) -> list[RTCRtpCodecCapability]:
@@ -287,7 +318,9 @@ class CallSession:
 
     async def answered(self, sdp: str) -> None:
         self.call.media_path_pending(self._media_path_timed_out)
-        await apply_remote_description(self.pc, sdp, "answer")
+        check_media_sections(sdp)
+        async with negotiation_bound():
+            await apply_remote_description(self.pc, sdp, "answer")
         _take_negotiated_codecs(self.media, sdp)
         self._report_negotiated()
         await self._media_path_up()
@@ -298,6 +331,7 @@ class CallSession:
         """Answer the terminal's offer with the codecs of docs/signalling.md's "Codec choice"
         (its registered ones, in the booking's order); none: refused, `codec_mismatch`."""
         pc, media = self.pc, self.media
+        check_media_sections(sdp)
         try:
             codecs = CallCodecs.of(self.endpoint.capabilities, self.call.site.video_protocol,
                                    self.endpoint.engine.settings.preferred_codec, offer=sdp)
@@ -312,10 +346,12 @@ class CallSession:
         audio.setCodecPreferences(codecs.audio)
         video = pc.addTransceiver(media.video_out, direction="sendrecv")
         video.setCodecPreferences(codecs.video)
-        await apply_remote_description(pc, sdp, "offer")
-        self._tune_transceivers()
-        answer = await pc.createAnswer()
-        await pc.setLocalDescription(RTCSessionDescription(self._describe(answer.sdp), "answer"))
+        async with negotiation_bound():
+            await apply_remote_description(pc, sdp, "offer")
+            self._tune_transceivers()
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(
+                RTCSessionDescription(self._describe(answer.sdp), "answer"))
         _take_negotiated_codecs(media, pc.localDescription.sdp)
         self._report_negotiated()
         if self.closed:
