@@ -342,3 +342,15 @@ async def test_a_holder_that_is_not_joined_shares_nothing(holder_has_media: bool
     assert media.content_source() is None and media.content_route(B) is None
     assert media.picture_for(B) == PictureKey(PictureKind.CP, "")
     await media.close()
+
+
+async def test_a_new_holder_never_shows_the_previous_holders_last_page():
+    media = conference({A: (H264, VideoFormat.HD720P30), B: (H264, VideoFormat.HD720P30)})
+    media.apply(LayoutChanged(CONF, "", CP_2_1.value, (aux_source_key(A), aux_source_key(B))))
+    share(media, A)
+    media.content_in.put(content_frame(A))
+    assert media.plan_tick(0.0).sources[aux_source_key(A)] is not None
+    share(media, B)  # B takes the floor: its pane waits for B's own first picture
+    plan = media.plan_tick(0.1)
+    assert aux_source_key(A) not in plan.sources and plan.sources[aux_source_key(B)] is None
+    await media.close()

@@ -250,6 +250,9 @@ class ConferenceMedia:
             case AudioSwitchChanged(enabled=enabled):
                 self.audio_switch = enabled
             case PresentationChanged(holder=holder):
+                if holder != self.content_holder:
+                    # the previous holder's last page must not show as the new holder's
+                    self.content_in.clear()
                 self.content_holder = holder
             case _:
                 pass
