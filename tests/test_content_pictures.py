@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from fractions import Fraction
 
+import aiohttp
 import av
 import numpy as np
 import pytest
 
+from app.process import running_server
+from gateway.settings import load_settings
+from gateway.signalling import SIGNALLING
+from mcu.clock import ManualClock
 from mcu.events import (
     LayoutChanged,
     PresentationChanged,
@@ -35,11 +41,19 @@ from mcu.media.encoder_group import SiteVideoTrack
 from mcu.media.output_format import H264, VP8, OutputFormat
 from mcu.media.pictures import CONTENT_WITH_SPEAKER, PictureKey, PictureKind
 from mcu.media.site_media import SiteMedia
-from mcu.model import Presentation, SiteCallState, SiteSpec, VideoFormat
+from mcu.model import (
+    ConferenceSpec,
+    DialingMode,
+    Presentation,
+    SiteCallState,
+    SiteSpec,
+    VideoFormat,
+)
 from rtc.colour import bgr_picture
 from terminals.content_receiver import analyse_content
 from terminals.documents import DocumentKind, render_page
 from terminals.marker import MarkerPainter, read_content_marker, read_marker
+from tests.test_media_engine import RED_RGB, PeerTerminal, eventually, near
 
 CONF = "c1"
 A, B, C, D, E = "site-a", "site-b", "site-c", "site-d", "site-e"
@@ -354,3 +368,77 @@ async def test_a_new_holder_never_shows_the_previous_holders_last_page():
     plan = media.plan_tick(0.1)
     assert aux_source_key(A) not in plan.sources and plan.sources[aux_source_key(B)] is None
     await media.close()
+
+
+# ---------------------------------------------------------------------------- end to end
+
+
+async def test_a_single_stream_terminal_gets_the_content_in_its_main_picture_over_webrtc(
+        tmp_path):
+    """A real server and two aiortc terminals without a second stream: lockPresentationEx
+    gives red the floor; blue's decoded main picture becomes the content (fed into the
+    conference's content slot as the content decoder does) with red small beside it, and
+    comes back when the floor is released. The booking's auxVideoFormat and presentation
+    reach the conference's media."""
+    red_uri, blue_uri = "01010086", "01010010"
+    clock = ManualClock()
+    settings = load_settings(port=0, data_dir=tmp_path)
+    async with running_server(settings, clock=clock) as server, aiohttp.ClientSession() as session:
+        gateway = server.gateway
+        red = PeerTerminal(red_uri, RED_RGB, amplitude=8000)
+        blue = PeerTerminal(blue_uri, (30, 30, 220), amplitude=300)
+        feeding: asyncio.Task | None = None
+        try:
+            for terminal in (red, blue):
+                await terminal.register(session, server.url("/signalling"))
+            await eventually(lambda: red_uri in gateway.runtime.registry
+                             and blue_uri in gateway.runtime.registry)
+            sites = [SiteSpec(uri, name=uri, video_format=VideoFormat.HD720P30,
+                              dialing_mode=DialingMode.SITE_CALLS_IN) for uri in (red_uri, blue_uri)]
+            conference = gateway.scheduler.schedule(ConferenceSpec(
+                "consult", clock.now(), timedelta(hours=1), sites,
+                aux_video_format=VideoFormat.HD720P30, presentation=Presentation.LIVE_VIDEO))
+            conf_id = conference.conf_id
+            gateway.runtime.reconcile()
+            gateway.runtime.lifecycle.connect_sites(conf_id, [red_uri, blue_uri])
+            media = server.app[SIGNALLING].engine.conferences[conf_id]
+            assert (media.aux_video_format, media.presentation) == (
+                VideoFormat.HD720P30, Presentation.LIVE_VIDEO)
+            await eventually(lambda: set(media.joined) == {red_uri, blue_uri}
+                             and blue.picture is not None, what="both in the conference")
+
+            gateway.runtime.control.lock_presentation(conf_id, red_uri)
+            assert media.content_route(blue_uri) == "main" and media.content_decode_wanted
+            assert media.picture_for(blue_uri) == PictureKey(PictureKind.CONTENT_MAIN, red_uri)
+            assert media.picture_for(red_uri) == PictureKey(PictureKind.CP, "")  # the sender
+
+            async def feed() -> None:  # red's content, as the content decoder hands it over
+                frame_index = 0
+                while True:
+                    media.content_in.put(bgr_picture(render_page(
+                        DocumentKind.RADIOGRAPH, 1, 0, 1920, 1080, frame_index)))
+                    frame_index = (frame_index + 1) % 50
+                    await asyncio.sleep(0.2)
+
+            feeding = asyncio.create_task(feed())
+            content_pane, speaker_pane = CONTENT_WITH_SPEAKER.panes
+
+            def blue_sees_content() -> bool:
+                reading = read_content_marker(blue.picture, content_pane)
+                return reading is not None and reading.site_index == 1
+
+            await eventually(blue_sees_content, what="content in blue's main picture")
+            centre = (float(speaker_pane.x + speaker_pane.w / 2),
+                      float(speaker_pane.y + speaker_pane.h / 2))
+            assert near(blue.colour_at(*centre), RED_RGB)  # the speaker (red) small beside it
+            assert read_content_marker(red.picture) is None  # the holder sees no echo of it
+
+            gateway.runtime.devices.set_aux_stream(red_uri, False)  # the floor is released
+            assert media.content_route(blue_uri) is None and not media.content_decode_wanted
+            await eventually(lambda: read_content_marker(blue.picture) is None,
+                             what="blue back to the conference picture")
+        finally:
+            if feeding is not None:
+                feeding.cancel()
+            for terminal in (red, blue):
+                await terminal.close()
