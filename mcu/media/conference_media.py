@@ -11,6 +11,12 @@ Video, once per tick at the output frame rate:
      composed once per size from the sites' latest frames, and encoded once per group that
      is due; the loop goes on meanwhile, and the next tick waits only for these pictures;
   3. (loop, when they are done) each group's packets go to every site of the group.
+Content (the floor holder's aux stream, mcu/media/content_routes.py): each other site gets
+it forwarded, transcoded (a CONTENT picture: the decoded content alone, in groups of its
+own by (picture, format) like any picture, packets to the site's content track) or in its
+main picture (CONTENT_MAIN: content large, speaker small); a `uri(%AUX1)` pane of a CP
+picture shows it. The content is decoded (content_in) only while one of these needs pixels
+(`content_decode_wanted`).
 Audio, every 20 ms on the loop: one frame from each site's fifo, the loudest few sites
 chosen (mcu/media/mixed_speakers.py), N-1 mix, each distinct mix encoded once for the Opus
 sites that hear it (the others get it as a frame for aiortc's encoder), levels to the
@@ -34,6 +40,7 @@ from mcu.events import (
     BroadcastChanged,
     LayoutChanged,
     LocalVideoChanged,
+    PresentationChanged,
     RuntimeEvent,
     SiteCallStateChanged,
     SiteMuted,
@@ -42,19 +49,27 @@ from mcu.events import (
     SpeakerChanged,
     VideoSourceChanged,
 )
-from mcu.layouts import layout_mode
+from mcu.layouts import LayoutMode, aux_source_key, layout_mode, parse_sub_pic
 from mcu.live_conference import CONFERENCE_TARGET
 from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput, MixResult
 from mcu.media.compositor import Compositor
+from mcu.media.content_routes import (
+    MAIN,
+    TRANSCODE,
+    ContentRoute,
+    content_format_for,
+    route_for,
+)
 from mcu.media.encoder_group import EncoderGroup, GroupKey
+from mcu.media.frame_slots import LatestFrameSlot
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, OutputFormat, output_format_for
-from mcu.media.pictures import PictureKey, PictureKind
+from mcu.media.pictures import CONTENT_WITH_SPEAKER, PictureKey, PictureKind
 from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import VIDEO_CLOCK, EncoderTuning
 from mcu.media.voice_activity import LevelMeter, mean_squares
-from mcu.model import SiteCallState, VideoFormat
+from mcu.model import Presentation, SiteCallState, VideoFormat
 from rtc.codec_preferences import OPUS
 
 log = logging.getLogger(__name__)
@@ -68,7 +83,7 @@ MAX_LATENESS_S = 0.2  # a loop further behind than this skips ahead instead of c
 
 @dataclass(frozen=True, slots=True)
 class PictureSettings:
-    mode: int
+    mode: int | LayoutMode
     sub_pics: tuple[str, ...]
     broadcast: str | None
     speaking: str | None
@@ -122,9 +137,13 @@ class ConferenceMedia:
         tuning: EncoderTuning | None = None,
         keyframe_min_interval: float = 1.0,
         mixed_speakers: int = DEFAULT_MIXED_SPEAKERS,
+        aux_video_format: VideoFormat | None = None,
+        presentation: Presentation = Presentation.FILM,
     ) -> None:
         self.conf_id = conf_id
         self.conference_rate = conference_rate
+        self.aux_video_format = aux_video_format  # the booking's auxVideoFormat
+        self.presentation = presentation  # the booking's presentation (0 slides, 1 motion)
         self.default_format = default_format
         self.tuning = tuning or EncoderTuning()
         self.keyframe_min_interval = keyframe_min_interval
@@ -136,6 +155,8 @@ class ConferenceMedia:
         self.broadcast_cp = False
         self.speaking: str | None = None
         self.audio_switch = False
+        self.content_holder: str | None = None  # the floor holder: whose content is shared
+        self.content_in = LatestFrameSlot()  # the holder's content, decoded when wanted
         self.groups: dict[GroupKey, EncoderGroup] = {}
         self.encoders_opened = 0
         self.last_levels: dict[str, int] = {}
@@ -228,6 +249,11 @@ class ConferenceMedia:
                 self.speaking = speaking
             case AudioSwitchChanged(enabled=enabled):
                 self.audio_switch = enabled
+            case PresentationChanged(holder=holder):
+                if holder != self.content_holder:
+                    # the previous holder's last page must not show as the new holder's
+                    self.content_in.clear()
+                self.content_holder = holder
             case _:
                 pass
 
@@ -237,9 +263,13 @@ class ConferenceMedia:
     # ------------------------------------------------------------------ what a site sees
 
     def picture_for(self, viewer: str) -> PictureKey:
-        """setVideoSourceEx beats a broadcast site, which beats the CP broadcast, which beats
-        the site's own CP picture; otherwise the conference picture. The broadcast site
-        itself keeps watching its CP picture."""
+        """While content is shared, a site without a second stream watches the content in
+        its main picture (CONTENT_MAIN). Otherwise setVideoSourceEx beats a broadcast site,
+        which beats the CP broadcast, which beats the site's own CP picture; otherwise the
+        conference picture. The broadcast site itself keeps watching its CP picture."""
+        holder = self.content_source()
+        if holder is not None and self.content_route(viewer) == MAIN:
+            return PictureKey(PictureKind.CONTENT_MAIN, holder)
         source = self._control(viewer).video_source
         if source is not None and source in self.joined:
             return PictureKey(PictureKind.SITE, source)
@@ -253,6 +283,13 @@ class ConferenceMedia:
     def picture_settings(self, picture: PictureKey) -> PictureSettings:
         if picture.kind == PictureKind.SITE:
             return PictureSettings(FULL_SCREEN, (picture.target,), None, None)
+        if picture.kind == PictureKind.CONTENT:
+            return PictureSettings(FULL_SCREEN, (aux_source_key(picture.target),), None, None)
+        if picture.kind == PictureKind.CONTENT_MAIN:
+            holder = picture.target
+            speaker = self.speaking if self.speaking in self.joined else holder
+            return PictureSettings(CONTENT_WITH_SPEAKER,
+                                   (aux_source_key(holder), speaker or holder), None, None)
         mode, sub_pics = self.layouts.get(
             picture.target, self.layouts.get(CONFERENCE_TARGET, (CP_NONE, ()))
         )
@@ -269,29 +306,106 @@ class ConferenceMedia:
             default_format=self.default_format,
         )
 
+    # ------------------------------------------------------------------ content
+
+    def content_source(self) -> str | None:
+        """The site whose content is shared now: the floor holder while it is joined."""
+        holder = self.content_holder
+        if holder is not None and holder in self.joined and holder in self.sites:
+            return holder
+        return None
+
+    def content_output(self, media: SiteMedia) -> OutputFormat | None:
+        """The content output a site receives on its second stream (content_routes.py);
+        None when its call has no second stream."""
+        if media.content_out is None or media.content_codec is None:
+            return None
+        return content_format_for(
+            media.spec, media.content_codec, aux_format=self.aux_video_format,
+            presentation=self.presentation, conference_rate=self.conference_rate,
+            default_format=self.default_format)
+
+    def content_route(self, uri: str) -> ContentRoute | None:
+        """How the shared content reaches `uri`: "forward" (the holder's packets unchanged:
+        the forwarding consults this for each receiver), "transcode" (a content group of this
+        conference feeds its content track), "main" (in its main picture) or None (nothing
+        shared, the site is not joined, or it is the holder)."""
+        holder = self.content_source()
+        media = self.sites.get(uri)
+        if holder is None or uri == holder or uri not in self.joined or media is None:
+            return None
+        return route_for(self.content_output(media), self.content_output(self.sites[holder]))
+
+    def shows_content(self, picture: PictureKey, holder: str) -> bool:
+        """Whether `picture` has a pane that shows the holder's content."""
+        if picture.kind in (PictureKind.CONTENT, PictureKind.CONTENT_MAIN):
+            return True
+        if picture.kind != PictureKind.CP:
+            return False
+        settings = self.picture_settings(picture)
+        mode = layout_mode(settings.mode)
+        if mode.voice_switched:
+            return False
+        return any(parse_sub_pic(entry) == (holder, True)
+                   for entry in settings.sub_pics[: mode.pane_count] if entry)
+
+    @property
+    def content_decode_wanted(self) -> bool:
+        """True while some site needs the content's pixels: a pane shows `uri(%AUX1)` of
+        the holder, a site without a second stream gets content in its main picture, or a
+        receiver needs it transcoded. False: nobody does, and content_in need not be fed
+        (forwarding alone needs no decoding)."""
+        holder = self.content_source()
+        if holder is None:
+            return False
+        for uri in self.joined:
+            media = self.sites.get(uri)
+            if media is None:
+                continue
+            if self.content_route(uri) in (MAIN, TRANSCODE):
+                return True
+            if self.output_format(media) is not None and self.shows_content(
+                    self.picture_for(uri), holder):
+                return True
+        return False
+
     # ------------------------------------------------------------------ video
+
+    def _group(self, key: GroupKey) -> EncoderGroup:
+        group = self.groups.get(key)
+        if group is None:
+            group = EncoderGroup(key, self.tuning, keyframe_min_interval=self.keyframe_min_interval)
+            self.groups[key] = group
+        return group
 
     def regroup(self) -> None:
         """Put every joined site's outgoing track into the group of what it should receive;
         close groups nobody receives any more."""
         wanted: set[GroupKey] = set()
+        holder = self.content_source()
         for uri in self.joined:
             media = self.sites.get(uri)
-            output = self.output_format(media) if media is not None else None
-            if media is None or output is None:
+            if media is None:
                 continue
-            key = GroupKey(self.picture_for(uri), output)
-            group = self.groups.get(key)
-            if group is None:
-                group = EncoderGroup(
-                    key, self.tuning, keyframe_min_interval=self.keyframe_min_interval
-                )
-                self.groups[key] = group
-            media.video_out.join_group(group)
-            wanted.add(key)
+            output = self.output_format(media)
+            if output is not None:
+                key = GroupKey(self.picture_for(uri), output)
+                media.video_out.join_group(self._group(key))
+                wanted.add(key)
+            if media.content_out is None:
+                continue
+            content = self.content_output(media)
+            if holder is not None and content is not None and self.content_route(uri) == TRANSCODE:
+                key = GroupKey(PictureKey(PictureKind.CONTENT, holder), content)
+                media.content_out.join_group(self._group(key))
+                wanted.add(key)
+            else:  # forwarded (or nothing shared): no content group of ours feeds it
+                media.content_out.join_group(None)
         for uri, media in self.sites.items():
             if uri not in self.joined:
                 media.video_out.join_group(None)
+                if media.content_out is not None:
+                    media.content_out.join_group(None)
         for key in [key for key, group in self.groups.items() if key not in wanted]:
             self.encoders_opened += self.groups[key].encoder_opened
             self.groups.pop(key).close()
@@ -308,11 +422,18 @@ class ConferenceMedia:
                 sources[uri] = media.video_in.take()
             else:
                 sources[uri] = None
+        holder = self.content_source()
+        if holder is not None:  # None until its first decoded picture: the placeholder
+            wanted = self.content_decode_wanted
+            sources[aux_source_key(holder)] = self.content_in.take() if wanted else None
         by_picture: dict[tuple[PictureKey, tuple[int, int]], _RenderItem] = {}
         live: set[tuple[PictureKey, tuple[int, int]]] = set()
         for key, group in self.groups.items():
             size = key.format.size
             live.add((key.picture, size))
+            if key.picture.kind == PictureKind.CONTENT and sources.get(
+                    aux_source_key(key.picture.target)) is None:
+                continue  # no content picture yet: send nothing rather than a placeholder
             if not group.is_due(now):
                 continue
             item = by_picture.get((key.picture, size))

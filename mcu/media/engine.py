@@ -22,7 +22,7 @@ from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, H264
 from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import EncoderTuning
-from mcu.model import VideoFormat
+from mcu.model import Presentation, VideoFormat
 from mcu.runtime import ConferenceRuntime
 from rtc.ice import IceServer
 
@@ -100,9 +100,10 @@ class MediaEngine:
         if conf_id in self.conferences:
             return
         try:
-            rate = self.runtime.scheduler.get(conf_id).spec.rate
+            spec = self.runtime.scheduler.get(conf_id).spec
+            rate, aux_format, presentation = spec.rate, spec.aux_video_format, spec.presentation
         except DomainError:
-            rate = None
+            rate, aux_format, presentation = None, None, Presentation.FILM
         media = ConferenceMedia(
             conf_id,
             report_levels=self.runtime.voice.report_audio_levels,
@@ -112,6 +113,8 @@ class MediaEngine:
             tuning=self.settings.tuning,
             keyframe_min_interval=self.settings.keyframe_min_interval,
             mixed_speakers=self.settings.mixed_speakers,
+            aux_video_format=aux_format,
+            presentation=presentation,
         )
         self.conferences[conf_id] = media
         media.start()

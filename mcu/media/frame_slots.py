@@ -32,6 +32,11 @@ class LatestFrameSlot:
         self._seen = True
         return self.frame
 
+    def clear(self) -> None:
+        """Forget the picture (its source changed): take() answers None until the next put."""
+        self.frame = None
+        self._seen = True
+
 
 async def pump_track(track: MediaStreamTrack, consume: Callable[[Any], None]) -> None:
     """Read a remote track until it ends, handing every decoded frame to `consume`."""

@@ -28,6 +28,10 @@ class SiteMedia:
         self.video_out = SiteVideoTrack(call.uri)
         self.audio_out = SiteAudioTrack(call.uri)
         self.video_in = LatestFrameSlot()
+        # The second (content) video stream: the outgoing track and the codec its call
+        # negotiated for it; None when the call has no second stream (a single-screen site).
+        self.content_out: SiteVideoTrack | None = None
+        self.content_codec: str | None = None
         self.audio_in = AudioInput()
         self.video_codec: str | None = None  # negotiated; None until the SDP answer
         self.audio_codec: str | None = None  # likewise ("OPUS", "G722", "PCMU", "PCMA")
@@ -74,6 +78,8 @@ class SiteMedia:
             task.cancel()
         self.video_out.stop()
         self.audio_out.stop()
+        if self.content_out is not None:
+            self.content_out.stop()
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:
