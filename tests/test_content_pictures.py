@@ -50,6 +50,7 @@ from mcu.model import (
     VideoFormat,
 )
 from rtc.colour import bgr_picture
+from rtc.signalling import Capabilities
 from terminals.content_receiver import analyse_content
 from terminals.documents import DocumentKind, render_page
 from terminals.marker import MarkerPainter, read_content_marker, read_marker
@@ -385,7 +386,8 @@ async def test_a_single_stream_terminal_gets_the_content_in_its_main_picture_ove
     settings = load_settings(port=0, data_dir=tmp_path)
     async with running_server(settings, clock=clock) as server, aiohttp.ClientSession() as session:
         gateway = server.gateway
-        red = PeerTerminal(red_uri, RED_RGB, amplitude=8000)
+        red = PeerTerminal(red_uri, RED_RGB, amplitude=8000,  # a content input, one stream
+                           capabilities=Capabilities(content_send=True, content_receive=False))
         blue = PeerTerminal(blue_uri, (30, 30, 220), amplitude=300)
         feeding: asyncio.Task | None = None
         try:

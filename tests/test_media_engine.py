@@ -43,7 +43,7 @@ from mcu.media.output_format import H264, VP8, OutputFormat, output_format_for, 
 from mcu.media.voice_activity import level_of_power
 from mcu.model import ConferenceSpec, DialingMode, SiteCallState, SiteSpec, VideoFormat
 from rtc.ice import rtc_configuration
-from rtc.signalling import Answer, Decline, Join, Pong, Register, Ringing
+from rtc.signalling import Answer, Capabilities, Decline, Join, Pong, Register, Ringing
 from terminals.speech import SpeechSynth, talker_levels
 from tests.signalling_helpers import send_register
 
@@ -567,6 +567,9 @@ class PeerTerminal:
     amplitude: int = 1000
     declines: bool = False  # answer invites with `decline`
     silent: bool = False  # stop answering pings (a hung process)
+    # one video stream each way: it shows no content as a second stream
+    capabilities: Capabilities = field(
+        default_factory=lambda: Capabilities(content_receive=False))
     ws: aiohttp.ClientWebSocketResponse | None = None
     pc: RTCPeerConnection | None = None
     picture: av.VideoFrame | None = None
@@ -578,7 +581,8 @@ class PeerTerminal:
 
     async def register(self, session: aiohttp.ClientSession, url: str) -> None:
         self.ws = await session.ws_connect(url)
-        await send_register(self.ws, Register(self.uri, f"site {self.uri}"))
+        await send_register(
+            self.ws, Register(self.uri, f"site {self.uri}", capabilities=self.capabilities))
         self.tasks.append(asyncio.create_task(self._read()))
 
     async def _read(self) -> None:
