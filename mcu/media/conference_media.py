@@ -46,7 +46,7 @@ from mcu.layouts import layout_mode
 from mcu.live_conference import CONFERENCE_TARGET
 from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput, MixResult
 from mcu.media.compositor import Compositor
-from mcu.media.encoder_group import EncoderGroup, GroupKey
+from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S, EncoderGroup, GroupKey
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, OutputFormat, output_format_for
@@ -120,7 +120,7 @@ class ConferenceMedia:
         conference_rate: str | None = None,
         default_format: VideoFormat = DEFAULT_VIDEO_FORMAT,
         tuning: EncoderTuning | None = None,
-        keyframe_min_interval: float = 1.0,
+        keyframe_min_interval: float = KEYFRAME_MIN_INTERVAL_S,
         mixed_speakers: int = DEFAULT_MIXED_SPEAKERS,
     ) -> None:
         self.conf_id = conf_id
