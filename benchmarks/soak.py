@@ -113,16 +113,21 @@ def process_figures(pid: int) -> dict[str, int]:
 
 
 async def mcu_figures(mcu: Child) -> tuple[dict[str, int], dict[str, int]]:
-    """The figures, and the MCU's asyncio tasks counted by coroutine."""
+    """The figures, and the MCU's asyncio tasks counted by coroutine, its objects owning
+    native memory (soak_mcu.NATIVE_OWNERS) by type and its threads by name, each prefixed."""
     asked = await mcu.command(cmd="stats")
     figures = process_figures(mcu.process.pid)
     figures["asyncio_tasks"] = asked["tasks"]
     figures["gc_objects"] = asked["gc_objects"]
-    return figures, asked["task_kinds"]
+    counts = {**asked["task_kinds"],
+              **{f"object {name}": n for name, n in asked.get("owners", {}).items()},
+              **{f"thread {name}": n for name, n in asked.get("thread_names", {}).items()}}
+    return figures, counts
 
 
 def task_changes(start: dict[str, int], end: dict[str, int]) -> dict[str, int]:
-    """Coroutine -> END count minus START count, for those that changed."""
+    """Coroutine (or object type, thread name) -> END count minus START count, for those
+    that changed."""
     return {name: end.get(name, 0) - start.get(name, 0) for name in sorted({*start, *end})
             if end.get(name, 0) != start.get(name, 0)}
 
@@ -335,7 +340,8 @@ def markdown(result: dict[str, Any]) -> str:
                      f"{'held' if v['held'] else 'MISSED'} |")
     changed = ", ".join(f"{name} {delta:+d}" for name, delta in
                         result["mcu_tasks_changed"].items()) or "none"
-    lines += ["", f"MCU asyncio tasks whose count changed (by coroutine): {changed}."]
+    lines += ["", "MCU asyncio tasks (by coroutine), objects owning native memory and "
+              f"threads (by name) whose count changed: {changed}."]
     samples = result["mcu_during_churn"]
     trend = result["rss_trend"]
     lines += ["", "MCU RSS during the churn (minute: MiB): " + ", ".join(
