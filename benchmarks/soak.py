@@ -113,16 +113,21 @@ def process_figures(pid: int) -> dict[str, int]:
 
 
 async def mcu_figures(mcu: Child) -> tuple[dict[str, int], dict[str, int]]:
-    """The figures, and the MCU's asyncio tasks counted by coroutine."""
+    """The figures, and the MCU's asyncio tasks counted by coroutine, its objects owning
+    native memory (soak_mcu.NATIVE_OWNERS) by type and its threads by name, each prefixed."""
     asked = await mcu.command(cmd="stats")
     figures = process_figures(mcu.process.pid)
     figures["asyncio_tasks"] = asked["tasks"]
     figures["gc_objects"] = asked["gc_objects"]
-    return figures, asked["task_kinds"]
+    counts = {**asked["task_kinds"],
+              **{f"object {name}": n for name, n in asked.get("owners", {}).items()},
+              **{f"thread {name}": n for name, n in asked.get("thread_names", {}).items()}}
+    return figures, counts
 
 
 def task_changes(start: dict[str, int], end: dict[str, int]) -> dict[str, int]:
-    """Coroutine -> END count minus START count, for those that changed."""
+    """Coroutine (or object type, thread name) -> END count minus START count, for those
+    that changed."""
     return {name: end.get(name, 0) - start.get(name, 0) for name in sorted({*start, *end})
             if end.get(name, 0) != start.get(name, 0)}
 
@@ -160,6 +165,40 @@ async def keep_alive(client: Client, seconds: float) -> None:
         answer = await client.call("tpCommon", "KeepAlive")
         if result_code(answer) != 0:
             raise RuntimeError(f"KeepAlive: {answer[:300]}")
+
+
+async def sample_during(client: Client, mcu: Child, seconds: float, every: float
+                        ) -> list[dict[str, float]]:
+    """Keep the session alive for `seconds`, reading the MCU's RSS, threads and open fds
+    every `every` s (from /proc, nothing asked of the MCU): the trend tells memory that
+    grows with every call from an allocator that levels off."""
+    began = time.monotonic()
+    samples = []
+    while (elapsed := time.monotonic() - began) < seconds:
+        samples.append({"minute": round(elapsed / 60, 2), **process_figures(mcu.process.pid)})
+        await keep_alive(client, min(every, seconds - elapsed))
+    samples.append({"minute": round((time.monotonic() - began) / 60, 2),
+                    **process_figures(mcu.process.pid)})
+    return samples
+
+
+def rss_trend(samples: list[dict[str, float]]) -> dict[str, float | None]:
+    """RSS growth (KiB per minute, least squares) over the first and the second half of the
+    churn: a leak grows as fast in the second half as in the first, an allocator's high
+    water levels off."""
+    half = samples[-1]["minute"] / 2 if samples else 0
+
+    def slope(points: list[dict[str, float]]) -> float | None:
+        if len(points) < 2:
+            return None
+        xs, ys = [p["minute"] for p in points], [p["rss_kib"] for p in points]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        var = sum((x - mx) ** 2 for x in xs)
+        covariance = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+        return round(covariance / var, 1) if var else None
+
+    return {"first_half_kib_per_min": slope([p for p in samples if p["minute"] <= half]),
+            "second_half_kib_per_min": slope([p for p in samples if p["minute"] >= half])}
 
 
 async def book(client: Client, uris: list[str], sites: int, conferences: int
@@ -223,7 +262,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 stay_s=[args.stay_min, args.stay_max], away_s=[args.away_min, args.away_max],
                 burst_ms=args.burst_ms, burst_every_s=args.burst_every)
             print(f"churning for {args.minutes} min", flush=True)
-            await keep_alive(client, 60 * args.minutes)
+            trend = await sample_during(client, mcu, 60 * args.minutes, args.sample_every)
             calm = await terminals.command(cmd="calm", timeout=120)
             print(f"calm: {calm}", flush=True)
             await _wait_joined(client, [(c, "", p) for c, _, _, p in booked])
@@ -233,7 +272,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             snapshot = await terminals.command(cmd="snapshot")
             print(f"END {end}", flush=True)
             return report(args, start, end, start_load, snapshot,
-                          task_changes(start_tasks, end_tasks))
+                          task_changes(start_tasks, end_tasks), trend)
         except BaseException:
             mcu_log.flush()
             tail = (Path(temp) / "mcu.log").read_text(errors="replace")[-3000:]
@@ -250,7 +289,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(args: argparse.Namespace, start: dict[str, int], end: dict[str, int],
            start_load: list[float], snapshot: dict[str, Any],
-           tasks_changed: dict[str, int]) -> dict[str, Any]:
+           tasks_changed: dict[str, int], trend: list[dict[str, float]]) -> dict[str, Any]:
     per_terminal = {}
     for uri, t in snapshot["terminals"].items():
         lost = max(0, t["frames_on_wire"] - t["frames_received"])
@@ -268,6 +307,8 @@ def report(args: argparse.Namespace, start: dict[str, int], end: dict[str, int],
         "load_average_end": load_average(),
         "mcu": [vars(v) for v in verdicts(start, end)],
         "mcu_tasks_changed": tasks_changed,
+        "mcu_during_churn": trend,
+        "rss_trend": rss_trend(trend),
         "loss": snapshot["loss"],
         "bursts": snapshot["bursts"],
         "plis": snapshot["plis"],
@@ -299,7 +340,14 @@ def markdown(result: dict[str, Any]) -> str:
                      f"{'held' if v['held'] else 'MISSED'} |")
     changed = ", ".join(f"{name} {delta:+d}" for name, delta in
                         result["mcu_tasks_changed"].items()) or "none"
-    lines += ["", f"MCU asyncio tasks whose count changed (by coroutine): {changed}."]
+    lines += ["", "MCU asyncio tasks (by coroutine), objects owning native memory and "
+              f"threads (by name) whose count changed: {changed}."]
+    samples = result["mcu_during_churn"]
+    trend = result["rss_trend"]
+    lines += ["", "MCU RSS during the churn (minute: MiB): " + ", ".join(
+        f"{s['minute']:.1f}: {s['rss_kib'] / 1024:.0f}" for s in samples)
+        + f"; growth {trend['first_half_kib_per_min']} KiB/min over the first half, "
+        f"{trend['second_half_kib_per_min']} KiB/min over the second."]
     lines += ["", "| terminal | calls | leaves | joins | join failures | frames on wire "
               "| frames received | lost | lost % | keyframes |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -341,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=10.0, help="s before START")
     parser.add_argument("--settle", type=float, default=15.0, help="s after the calm, before END")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--sample-every", type=float, default=20.0,
+                        help="s between the MCU's RSS readings during the churn (default 20)")
     parser.add_argument("--json", type=Path, help="write the report here")
     parser.add_argument("--markdown", type=Path,
                         help="markdown report (default bench-results/soak.md)")

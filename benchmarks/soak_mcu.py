@@ -5,8 +5,9 @@ only the process itself can tell (its asyncio tasks). Nothing of this is in the 
     child -> parent  {"serving": base_url}
     parent -> child  {"cmd": "stats"}
     child -> parent  {"tasks": n, "task_kinds": {coroutine: n}, "threads": n,
-                      "gc_objects": n}  after a full collection, so that garbage not yet
-                     collected does not read as a leak
+                      "gc_objects": n, "owners": {type: n}, "thread_names": {name: n}}
+                     after a full collection, so that garbage not yet collected does not
+                     read as a leak; owners: NATIVE_OWNERS alive
     parent -> child  {"cmd": "stop"}  (or end of input)
 """
 
@@ -33,12 +34,25 @@ def _answer(message: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+# Objects that own memory outside Python's heap (FFmpeg contexts, aiortc's per-call state,
+# the MCU's per-call media): counted by type name, a call's leftovers show here first.
+NATIVE_OWNERS = ("CodecContext", "VideoCodecContext", "AudioCodecContext", "RTCPeerConnection",
+                 "RTCRtpReceiver", "RTCRtpSender", "RTCDtlsTransport", "RTCIceTransport",
+                 "JitterBuffer", "SiteMedia", "EncoderGroup", "InlineAudioDecoder")
+
+
 def stats() -> dict[str, Any]:
     gc.collect()
     tasks = asyncio.all_tasks()
     kinds = Counter(getattr(task.get_coro(), "__qualname__", "?") for task in tasks)
+    objects = gc.get_objects()
+    owners = Counter(name for obj in objects
+                     if (name := type(obj).__name__) in NATIVE_OWNERS)
     return {"tasks": len(tasks), "task_kinds": dict(kinds),
-            "threads": threading.active_count(), "gc_objects": len(gc.get_objects())}
+            "threads": threading.active_count(), "gc_objects": len(objects),
+            "owners": dict(owners),
+            "thread_names": dict(Counter(t.name.rstrip("0123456789_-") for t in
+                                         threading.enumerate()))}
 
 
 async def run_child(args: argparse.Namespace) -> int:

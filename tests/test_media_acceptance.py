@@ -494,9 +494,9 @@ async def test_hiding_a_sites_local_video_puts_its_pane_on_the_placeholder(serve
 
 async def test_keyframe_requests_of_a_group_give_one_keyframe_per_interval(server):
     """Two sites receive the same picture and format (one encoder group). Each asks for a
-    keyframe five times within 0.3 s (RTCP PLI, as after packet loss): both receive ONE
+    keyframe five times within 0.1 s (RTCP PLI, as after packet loss): both receive ONE
     keyframe at once, and the requests made too soon after it one more, once the group's
-    1 s interval is over (a request is deferred, never lost): two keyframes for ten PLIs."""
+    0.3 s interval is over (a request is deferred, never lost): two keyframes for ten PLIs."""
     a, b = terminal(23, decode_video=False), terminal(24, decode_video=False)
     for t in (a, b):
         await t.start(signalling_url(server))
@@ -514,9 +514,9 @@ async def test_keyframe_requests_of_a_group_give_one_keyframe_per_interval(serve
         before = keyframes()
         for _ in range(5):
             assert await a.request_keyframe() == 1 and await b.request_keyframe() == 1
-            await asyncio.sleep(0.06)
-        await eventually(lambda: keyframes() == [k + 1 for k in before], timeout=5.0,
-                         what="one keyframe for both")
+            await asyncio.sleep(0.02)
+        await eventually(lambda: all(k >= n + 1 for k, n in zip(keyframes(), before, strict=True)),
+                         timeout=5.0, what="a keyframe for both")
         await asyncio.sleep(2.5)  # the deferred request's keyframe, and nothing more
         assert keyframes() == [k + 2 for k in before]
     finally:

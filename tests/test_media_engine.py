@@ -35,7 +35,7 @@ from mcu.media.audio_mixer import (
     volume_gain,
 )
 from mcu.media.conference_media import ConferenceMedia, PictureKey
-from mcu.media.encoder_group import EncoderGroup, GroupKey, SiteVideoTrack
+from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S, EncoderGroup, GroupKey, SiteVideoTrack
 from mcu.media.frame_slots import LatestFrameSlot
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import MixedSpeakers
@@ -183,7 +183,7 @@ async def test_keyframe_requests_from_many_receivers_make_one_keyframe():
     await render_ticks(media, 2)
     (group,) = media.groups.values()
     assert group.keyframes_encoded == 1
-    # both receivers send PLIs right after the first keyframe: rate-limited to one per second
+    # both receivers send PLIs right after the first keyframe: rate-limited, one more
     media.sites["s1"].video_out.request_keyframe()
     media.sites["s2"].video_out.request_keyframe()
     for tick in range(2, 45):  # 1.5 s at 30 fps
@@ -198,6 +198,20 @@ def test_group_key_holds_picture_and_format():
     group = EncoderGroup(GroupKey(PictureKey("cp", ""), fmt))
     assert group.format is fmt and group.take_keyframe_request(0.0)
     assert not group.take_keyframe_request(0.5)
+
+
+def test_a_keyframe_request_within_the_interval_waits_for_it_and_no_longer():
+    """A receiver's PLI right after a keyframe (its copy of that keyframe lost) is answered
+    at the first tick after KEYFRAME_MIN_INTERVAL_S (0.3 s, libwebrtc's), not later."""
+    group = EncoderGroup(GroupKey(PictureKey("cp", ""), OutputFormat(H264, 704, 576, 30, 1_000_000)))
+    assert KEYFRAME_MIN_INTERVAL_S == 0.3
+    assert group.take_keyframe_request(10.0)  # the first frame
+    group.request_keyframe()
+    assert not group.take_keyframe_request(10.1) and not group.take_keyframe_request(10.29)
+    assert group.take_keyframe_request(10.3)
+    assert not group.take_keyframe_request(10.7)  # answered: nothing more wanted
+    group.request_keyframe()
+    assert group.take_keyframe_request(10.7)  # past the interval: at once
 
 
 def test_a_sites_slot_keeps_only_the_latest_frame_and_counts_the_dropped_ones():

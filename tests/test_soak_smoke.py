@@ -47,7 +47,8 @@ def test_a_short_soak_reports_every_figure_and_really_drops_packets(tmp_path: Pa
         [sys.executable, "-m", "benchmarks.soak", "--minutes", "0.25", "--sites", "2",
          "--warmup", "2", "--settle", "2", "--stay-min", "3", "--stay-max", "5",
          "--away-min", "0.5", "--away-max", "1", "--burst-every", "4", "--burst-ms", "300",
-         "--loss", "3", "--json", str(out), "--markdown", str(tmp_path / "soak.md")],
+         "--loss", "3", "--sample-every", "4", "--json", str(out),
+         "--markdown", str(tmp_path / "soak.md")],
         capture_output=True, text=True, timeout=240,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -55,6 +56,11 @@ def test_a_short_soak_reports_every_figure_and_really_drops_packets(tmp_path: Pa
     assert {v["figure"] for v in report["mcu"]} == {"rss_kib", "open_fds", "threads",
                                                    "asyncio_tasks", "gc_objects"}
     assert isinstance(report["mcu_tasks_changed"], dict)
+    samples = report["mcu_during_churn"]  # RSS read every 4 s of the 15 s churn, and at its end
+    assert len(samples) >= 4 and all(s["rss_kib"] > 0 and s["threads"] > 0 for s in samples)
+    assert [s["minute"] for s in samples] == sorted(s["minute"] for s in samples)
+    assert samples[-1]["minute"] >= 0.25
+    assert set(report["rss_trend"]) == {"first_half_kib_per_min", "second_half_kib_per_min"}
     assert report["plis"] >= 1
     for verdict in report["mcu"]:
         assert verdict["start"] > 0 and verdict["end"] > 0 and isinstance(verdict["held"], bool)

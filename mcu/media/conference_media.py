@@ -60,7 +60,7 @@ from mcu.media.content_routes import (
     content_format_for,
     route_for,
 )
-from mcu.media.encoder_group import EncoderGroup, GroupKey
+from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S, EncoderGroup, GroupKey
 from mcu.media.frame_slots import LatestFrameSlot
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
@@ -135,7 +135,7 @@ class ConferenceMedia:
         conference_rate: str | None = None,
         default_format: VideoFormat = DEFAULT_VIDEO_FORMAT,
         tuning: EncoderTuning | None = None,
-        keyframe_min_interval: float = 1.0,
+        keyframe_min_interval: float = KEYFRAME_MIN_INTERVAL_S,
         mixed_speakers: int = DEFAULT_MIXED_SPEAKERS,
         aux_video_format: VideoFormat | None = None,
         presentation: Presentation = Presentation.FILM,

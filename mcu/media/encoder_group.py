@@ -25,7 +25,10 @@ from mcu.media.output_format import OutputFormat
 from mcu.media.pictures import PictureKey
 from mcu.media.video_encoders import EncoderTuning, VideoEncoder, open_encoder
 
-KEYFRAME_MIN_INTERVAL_S = 1.0  # a storm of PLIs from many receivers costs one keyframe a second
+# A storm of PLIs from many receivers costs at most one keyframe per 0.3 s, libwebrtc's
+# sender limit (kMinKeyframeSendIntervalMs, video/encoder_rtcp_feedback.cc). A receiver
+# whose keyframe was lost too asks again; at 1 s it waited up to a second for it.
+KEYFRAME_MIN_INTERVAL_S = 0.3
 TRACK_BACKLOG = 30  # packets a slow sender may fall behind before it restarts at a keyframe
 RATE_WINDOW_S = 2.0
 

@@ -18,6 +18,7 @@ from mcu.calls import Call
 from mcu.errors import DomainError, Fault
 from mcu.events import ConferenceEnded, ConferenceEvent, ConferenceStarted, RuntimeEvent
 from mcu.media.conference_media import ConferenceMedia, GroupStats
+from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, H264
 from mcu.media.site_media import SiteMedia
@@ -34,7 +35,7 @@ class MediaSettings:
     default_format: VideoFormat = DEFAULT_VIDEO_FORMAT  # for sites booked with videoFormat AUTO
     preferred_codec: str = H264  # offered first when the site's booking does not choose
     tuning: EncoderTuning = field(default_factory=EncoderTuning)
-    keyframe_min_interval: float = 1.0
+    keyframe_min_interval: float = KEYFRAME_MIN_INTERVAL_S  # mcu/media/encoder_group.py
     mixed_speakers: int = DEFAULT_MIXED_SPEAKERS  # the loudest sites mixed (mixed_speakers.py)
     # STUN/TURN servers of the calls' peer connections, announced to terminals (rtc/ice.py)
     ice_servers: tuple[IceServer, ...] = ()

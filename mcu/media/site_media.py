@@ -37,7 +37,7 @@ class SiteMedia:
         self.audio_codec: str | None = None  # likewise ("OPUS", "G722", "PCMU", "PCMA")
         self.inline_audio: InlineAudioDecoder | None = None
         self.closed = False
-        self._tasks: list[asyncio.Task[None]] = []
+        self._pumps: dict[str, asyncio.Task[None]] = {}  # by track kind, one each
 
     @property
     def uri(self) -> str:
@@ -49,8 +49,10 @@ class SiteMedia:
 
     def decode_audio_of(self, receiver: RTCRtpReceiver) -> None:
         """Decode this call's audio on the loop into the mix input (mcu/media/inline_audio.py);
-        before the receiver starts."""
+        before the receiver starts. An audio track pumped already would never get a frame:
+        its task ends now."""
         self.inline_audio = decode_audio_inline(receiver, self._audio_frame)
+        self._stop_pump("audio")
 
     def _audio_frame(self, frame: av.AudioFrame) -> None:
         if self.closed:
@@ -64,18 +66,24 @@ class SiteMedia:
         if track.kind == "audio" and self.inline_audio is not None:
             return  # its frames come decoded from the receiver, never through the track
         consume: Any = self.video_in.put if track.kind == "video" else self.audio_in.add
+        self._stop_pump(track.kind)  # a call has one track of a kind: a new one replaces it
         task = asyncio.create_task(
             pump_track(track, consume), name=f"{track.kind} in {self.uri}"
         )
         task.add_done_callback(_log_failure)
-        self._tasks.append(task)
+        self._pumps[track.kind] = task
+
+    def _stop_pump(self, kind: str) -> None:
+        task = self._pumps.pop(kind, None)
+        if task is not None:
+            task.cancel()
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        for task in self._tasks:
-            task.cancel()
+        for kind in list(self._pumps):
+            self._stop_pump(kind)
         self.video_out.stop()
         self.audio_out.stop()
         if self.content_out is not None:

@@ -43,7 +43,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescription
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpCodecCapability,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
 from aiortc.exceptions import OperationError
 
 from mcu.attempt_limits import AttemptLimits
@@ -273,6 +278,7 @@ class CallSession:
         self.media_path = MediaPath(self.pc, self._media_path_down)
         self.closed = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._tuned: list[RTCRtpTransceiver] = []
         self.pc.on("track", self.media.receive)
 
     def spawn(self, work: Any, name: str) -> None:
@@ -346,9 +352,13 @@ class CallSession:
         audio.setCodecPreferences(codecs.audio)
         video = pc.addTransceiver(media.video_out, direction="sendrecv")
         video.setCodecPreferences(codecs.video)
+        # Tuned before the offer is applied: applying it emits the remote tracks, and an
+        # audio track that arrives before its receiver decodes inline would get a pump task
+        # of its own (SiteMedia.receive) that waits for frames which never come.
+        self._tune_transceivers()
         async with negotiation_bound():
             await apply_remote_description(pc, sdp, "offer")
-            self._tune_transceivers()
+            self._tune_transceivers()  # any transceiver the offer added (another m-line)
             answer = await pc.createAnswer()
             await pc.setLocalDescription(
                 RTCSessionDescription(self._describe(answer.sdp), "answer"))
@@ -420,9 +430,14 @@ class CallSession:
     # -- both -------------------------------------------------------------------------
 
     def _tune_transceivers(self) -> None:
+        """Each transceiver once, before its receiver starts and before its remote track is
+        announced."""
         # aiortc would set a flag for its own encoder, which never runs here: the receiver's
         # PLI/FIR must reach the site's encoder group instead.
         for transceiver in self.pc.getTransceivers():
+            if transceiver in self._tuned:
+                continue
+            self._tuned.append(transceiver)
             if transceiver.kind == "audio":
                 self.media.decode_audio_of(transceiver.receiver)
             if transceiver.kind == "video":

@@ -1,0 +1,90 @@
+"""Calls that end and start again leave nothing running behind them (the soak's churn,
+benchmarks/soak.py, in a few seconds): real terminals (terminals/, in this process) are
+called into a conference, then each hangs up and dials in again at once, several times; the
+MCU's own asyncio tasks, counted by coroutine, come back to what they were with the same
+sites in conference, and every call has exactly one task reading its video and none for its
+audio (decoded inline, mcu/media/inline_audio.py), whether the MCU called it or it dialled
+in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+from mcu.model import SiteCallState
+from tests.test_media_acceptance import book, eventually, server, signalling_url, states, terminal
+
+__all__ = ["server"]  # the fixture, shared with tests/test_media_acceptance.py
+
+ROOT = Path(__file__).resolve().parent.parent
+MCU_PACKAGES = tuple(str(ROOT / package) for package in ("mcu", "gateway", "app"))
+
+
+def mcu_tasks() -> Counter[str]:
+    """The running tasks whose coroutine is the MCU's own code (mcu/, gateway/, app/), by
+    coroutine: the terminals run on the same loop, their tasks are not counted."""
+    counts: Counter[str] = Counter()
+    for task in asyncio.all_tasks():
+        coro = task.get_coro()
+        code = getattr(coro, "cr_code", None)
+        if code is not None and code.co_filename.startswith(MCU_PACKAGES):
+            counts[code.co_qualname] += 1
+    return counts
+
+
+def pumps_by_kind() -> Counter[str]:
+    """The MCU's tasks reading remote tracks, by the kind their name gives."""
+    return Counter(task.get_name().split(" ", 1)[0] for task in asyncio.all_tasks()
+                   if getattr(task.get_coro(), "cr_code", None) is not None
+                   and task.get_coro().cr_code.co_qualname == "pump_track")
+
+
+async def test_hanging_up_and_dialling_in_again_leaves_no_task_behind(server):
+    sites = [terminal(30 + index, decode_video=False) for index in range(3)]
+    for t in sites:
+        await t.start(signalling_url(server))
+    try:
+        conf_id = book(server, [t.uri for t in sites], password="135790", cp_resource=4)
+        access_code = server.gateway.scheduler.get(conf_id).access_code
+
+        def all_in() -> bool:
+            return set(states(server, conf_id).values()) == {SiteCallState.IN_CONFERENCE}
+
+        async def settled_tasks() -> Counter[str]:
+            """The task counts once two readings 0.5 s apart agree (calls settle: closing
+            tasks end, the media pumps start)."""
+            previous = mcu_tasks()
+            for _ in range(40):
+                await asyncio.sleep(0.5)
+                current = mcu_tasks()
+                if current == previous:
+                    return current
+                previous = current
+            return previous
+
+        await eventually(all_in, what="every site called into the conference")
+        await eventually(lambda: all(t.stats().video.frames_received >= 10 for t in sites),
+                         what="video flowing")
+        before = await settled_tasks()
+        frames = [t.stats().video.frames_received for t in sites]
+        assert pumps_by_kind() == Counter({"video": 3})  # dialled out: video only
+
+        for _ in range(3):
+            for t in sites:  # hang up and dial back in at once
+                await t.hang_up()
+                await eventually(lambda t=t: states(server, conf_id)[t.uri]
+                                 is SiteCallState.NOT_JOINED, what=f"{t.uri} left")
+                assert await t.join(access_code, "135790") == conf_id
+        await eventually(all_in, what="every site back in the conference")
+        await eventually(lambda: all(t.stats().video.frames_received >= n + 10
+                                     for t, n in zip(sites, frames, strict=True)),
+                         what="video flowing again")
+
+        after = await settled_tasks()
+        assert pumps_by_kind() == Counter({"video": 3})  # dialled in: the same
+        assert after == before, {name: after[name] - before[name]
+                                 for name in {*after, *before} if after[name] != before[name]}
+    finally:
+        for t in sites:
+            await t.stop()
