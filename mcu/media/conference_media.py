@@ -15,12 +15,18 @@ Audio, every 20 ms on the loop: one frame from each site's fifo, the loudest few
 chosen (mcu/media/mixed_speakers.py), N-1 mix, each distinct mix encoded once for the Opus
 sites that hear it (the others get it as a frame for aiortc's encoder), levels to the
 runtime (voice-activated switching).
+Content (aux) stream, on the loop as its frames arrive: the holder's encoded frames
+(PresentationChanged's holder, while joined) are forwarded unchanged to every other joined
+site that receives content in the same codec (mcu/media/content_forward.py); other sites'
+content is dropped. The holder's content is decoded into `content_in` only while
+`content_decode_wanted`. Which sites get the forwarded stream is settled at every tick.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -34,6 +40,7 @@ from mcu.events import (
     BroadcastChanged,
     LayoutChanged,
     LocalVideoChanged,
+    PresentationChanged,
     RuntimeEvent,
     SiteCallStateChanged,
     SiteMuted,
@@ -46,7 +53,9 @@ from mcu.layouts import layout_mode
 from mcu.live_conference import CONFERENCE_TARGET
 from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput, MixResult
 from mcu.media.compositor import Compositor
+from mcu.media.content_forward import ContentForwarder
 from mcu.media.encoder_group import EncoderGroup, GroupKey
+from mcu.media.frame_slots import LatestFrameSlot
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, OutputFormat, output_format_for
@@ -63,6 +72,7 @@ CP_NONE = 0
 FULL_SCREEN = layout_mode("CP_1_1").value
 DEFAULT_TICK_FPS = 30
 LEVEL_REPORT_FRAMES = 5  # report levels to the runtime every 100 ms
+CONTENT_RECENT_S = 1.0  # content "is" sent / received: a frame within the last second
 MAX_LATENESS_S = 0.2  # a loop further behind than this skips ahead instead of catching up
 
 
@@ -153,6 +163,12 @@ class ConferenceMedia:
         self._rendering: asyncio.Future[Any] | None = None
         self._started_at = 0.0
         self._closed = False
+        # content (aux) stream
+        self.content_in = LatestFrameSlot()  # the holder's content, decoded (when wanted)
+        self.content_forwarder = ContentForwarder(self._ask_content_keyframe)
+        self._presentation: str | None = None  # PresentationChanged's holder
+        self._content_decode_wanted = False
+        self._content_seen: dict[str, float] = {}  # uri -> monotonic time of its last frame
 
     # ------------------------------------------------------------------ life cycle
 
@@ -183,6 +199,7 @@ class ConferenceMedia:
         for group in self.groups.values():
             group.close()
         self.groups.clear()
+        self.content_forwarder.close()
 
     def add_site(self, media: SiteMedia) -> None:
         """The media of a new call replaces that of the site's previous call."""
@@ -190,6 +207,8 @@ class ConferenceMedia:
         if previous is not None and previous is not media:
             previous.close()
         self.sites[media.uri] = media
+        media.on_content_frame = self.content_frame
+        media.on_content_picture = self.content_picture
 
     def remove_site(self, media: SiteMedia) -> None:
         if self.sites.get(media.uri) is media:
@@ -228,6 +247,9 @@ class ConferenceMedia:
                 self.speaking = speaking
             case AudioSwitchChanged(enabled=enabled):
                 self.audio_switch = enabled
+            case PresentationChanged(holder=holder):
+                self._presentation = holder
+                self.route_content()
             case _:
                 pass
 
@@ -295,6 +317,7 @@ class ConferenceMedia:
         for key in [key for key, group in self.groups.items() if key not in wanted]:
             self.encoders_opened += self.groups[key].encoder_opened
             self.groups.pop(key).close()
+        self.route_content()
 
     def tick_fps(self) -> int:
         return max((group.format.fps for group in self.groups.values()), default=DEFAULT_TICK_FPS)
@@ -381,6 +404,88 @@ class ConferenceMedia:
             for group, packets in delivered:
                 if self.groups.get(group.key) is group:  # not closed while encoding
                     group.deliver(packets, done)
+
+    # ------------------------------------------------------------------ content (aux) stream
+
+    @property
+    def content_holder(self) -> str | None:
+        """The site whose content is received and passed on: the presentation holder, while
+        it is joined with a call that can send content; None otherwise."""
+        holder = self._presentation
+        media = self.sites.get(holder) if holder is not None else None
+        if media is None or holder not in self.joined or not media.content_send:
+            return None
+        return holder
+
+    @property
+    def content_decode_wanted(self) -> bool:
+        """Whether the holder's content is decoded into content_in (a CP pane, a site without
+        a second stream or a transcode needs its pixels); forwarding needs no decoding."""
+        return self._content_decode_wanted
+
+    @content_decode_wanted.setter
+    def content_decode_wanted(self, wanted: bool) -> None:
+        changed = wanted != self._content_decode_wanted
+        self._content_decode_wanted = wanted
+        if changed:
+            self.route_content()
+            if wanted:  # the decoder starts at the holder's next keyframe: ask for it
+                self._ask_content_keyframe()
+
+    def content_forwarded_to(self, media: SiteMedia, codec: str | None) -> bool:
+        """Whether `media`'s site gets the holder's content unchanged: joined, not the
+        holder, showing content on a second stream in the holder's codec."""
+        return (codec is not None and media.uri in self.joined
+                and media.uri != self.content_holder
+                and media.content_receive and media.content_codec == codec)
+
+    def route_content(self) -> None:
+        """Settle who gets the holder's content: the forwarder follows the holder, each
+        site's content track joins it or leaves it, the holder's tap decodes when wanted."""
+        holder = self.content_holder
+        sender = self.sites.get(holder) if holder is not None else None
+        codec = sender.content_codec if sender is not None else None
+        self.content_forwarder.switch_source(holder)
+        if holder is None and self.content_in.frame is not None:
+            self.content_in.put(None)  # no content: no stale picture either
+        for media in self.sites.values():
+            if self.content_forwarded_to(media, codec):
+                media.content_out.join_group(self.content_forwarder)
+            elif media.content_out.group is self.content_forwarder:
+                media.content_out.join_group(None)
+            if media.content_tap is not None:
+                media.content_tap.decode = media is sender and self._content_decode_wanted
+
+    def content_frame(self, uri: str, codec: str, data: bytes, timestamp: int) -> None:
+        """An encoded content frame of `uri` (its ContentTap, on the loop): the holder's goes
+        to the receiving sites; anyone else's is dropped."""
+        self._content_seen[uri] = time.monotonic()
+        if uri == self.content_holder and uri == self.content_forwarder.source:
+            self.content_forwarder.forward(codec, data, timestamp)
+
+    def content_picture(self, uri: str, frame: Any) -> None:
+        """A decoded content frame of `uri`: the holder's is the conference's content."""
+        if uri == self.content_holder and self._content_decode_wanted:
+            self.content_in.put(frame)
+
+    def content_sending(self, uri: str) -> bool:
+        """Frames of this site's content arrived in the last second (whether or not it is
+        the holder: a non-holder's are dropped, but they did arrive)."""
+        seen = self._content_seen.get(uri)
+        return seen is not None and time.monotonic() - seen < CONTENT_RECENT_S
+
+    def content_receiving(self, uri: str) -> bool:
+        """This site's second stream carried content in the last second."""
+        media = self.sites.get(uri)
+        sent = media.content_out.last_sent_at if media is not None else None
+        return (media is not None and media.content_out.group is not None
+                and sent is not None and time.monotonic() - sent < CONTENT_RECENT_S)
+
+    def _ask_content_keyframe(self) -> None:
+        holder = self.content_forwarder.source
+        media = self.sites.get(holder) if holder is not None else None
+        if media is not None:
+            media.request_content_keyframe()
 
     # ------------------------------------------------------------------ audio
 

@@ -4,8 +4,8 @@ One WebRtcEndpoint per registered terminal, bound to its signalling channel (the
 WebSocket; here only a `send(message)` callable, mcu/ knows no HTTP). Each call is a
 CallSession with its own RTCPeerConnection built from rtc.ice.rtc_configuration():
 
-dial-out  offer_call(call): audio + video transceivers (sendrecv) fed by the call's
-          SiteMedia, offering only the codecs the terminal declared (refused with 131088,
+dial-out  offer_call(call): audio, video and content (second video, rtc/content_sdp.py)
+          transceivers (sendrecv) fed by the call's SiteMedia, offering only the codecs the terminal declared (refused with 131088,
           no common codec, when it declared none the MCU has), `invite` with the SDP offer.
           `ringing` -> call.ringing(); `answer` -> the call timeout gives way to the media
           timeout (Call.media_path_pending), remote description, then call.answer() once the
@@ -16,6 +16,7 @@ dial-in   `join` with access code and password, refused with `locked` while the 
           URI or code has too many failed attempts (mcu/dial_in_limits.py); a site not
           booked in the conference is refused (`dial_in_refused`) before its password is
           looked at, so it learns nothing about it; then the runtime accepts the site (CALLING)
+          (an offer without a content m-line is answered without one: one video stream)
           (an ad-hoc template's code first starts its conference or books the terminal
           in the ongoing one: mcu/adhoc.py; `no_capacity` when the MCU is full),
           the terminal's offer is answered with `joined` (the media timeout starts), then
@@ -76,6 +77,7 @@ from rtc.codec_preferences import (
     rtp_name,
     supported_codec_names,
 )
+from rtc.content_sdp import content_media, mark_content
 from rtc.h264_levels import ProfileLevelId
 from rtc.ice import rtc_configuration
 from rtc.jitter_buffer import release_frames_at_marker
@@ -114,10 +116,19 @@ def negotiated_video_codec(sdp: str) -> str | None:
     return codec if codec in VIDEO_CODECS else None
 
 
-def _take_negotiated_codecs(media: SiteMedia, sdp: str) -> None:
-    """What the negotiated SDP settled on: the site's output group and audio path follow."""
+def _take_negotiated_codecs(media: SiteMedia, sdp: str, terminal_sdp: str) -> None:
+    """What the negotiated SDP (the answer) settled on: the site's output group and audio
+    path follow; its content stream: the answer's codec on the content m-line, sent and
+    received as the terminal's own SDP (its offer or answer) says."""
     media.video_codec = negotiated_video_codec(sdp)
     media.audio_codec = negotiated_codec(sdp, "audio")
+    negotiated = content_media(sdp)
+    theirs = content_media(terminal_sdp)
+    codec = negotiated.codec if negotiated is not None and negotiated.port != 0 else None
+    media.content_codec = codec if codec in VIDEO_CODECS else None
+    media.content_send = media.content_codec is not None and theirs is not None and theirs.sends
+    media.content_receive = (media.content_codec is not None and theirs is not None
+                             and theirs.receives)
 
 
 def video_codec_order(protocol: VideoProtocol | None, offered: Iterable[str], preferred: str) -> list[str]:
@@ -273,19 +284,20 @@ class CallSession:
         audio.setCodecPreferences(codecs.audio)
         video = pc.addTransceiver(media.video_out, direction="sendrecv")
         video.setCodecPreferences(codecs.video)
+        content = pc.addTransceiver(media.content_out, direction="sendrecv")
+        content.setCodecPreferences(codecs.video)
         self._tune_transceivers()
         offer = await pc.createOffer()
         await pc.setLocalDescription(RTCSessionDescription(self._describe(offer.sdp), "offer"))
         if self.closed:
             return
-        self.endpoint.send(
-            Invite(self.call_id, self.call.conf_id, conf_name, pc.localDescription.sdp)
-        )
+        self.endpoint.send(Invite(self.call_id, self.call.conf_id, conf_name,
+                                  mark_content(pc.localDescription.sdp)))
 
     async def answered(self, sdp: str) -> None:
         self.call.media_path_pending(self._media_path_timed_out)
         await apply_remote_description(self.pc, sdp, "answer")
-        _take_negotiated_codecs(self.media, sdp)
+        _take_negotiated_codecs(self.media, sdp, sdp)
         self._report_negotiated()
         await self._media_path_up()
 
@@ -309,15 +321,21 @@ class CallSession:
         audio.setCodecPreferences(codecs.audio)
         video = pc.addTransceiver(media.video_out, direction="sendrecv")
         video.setCodecPreferences(codecs.video)
+        # the offer's second video m-line is the content stream; an offer without one is
+        # answered with one video stream (aiortc cannot leave a transceiver unanswered)
+        if content_media(sdp) is not None:
+            content = pc.addTransceiver(media.content_out, direction="sendrecv")
+            content.setCodecPreferences(codecs.video)
         await apply_remote_description(pc, sdp, "offer")
         self._tune_transceivers()
         answer = await pc.createAnswer()
         await pc.setLocalDescription(RTCSessionDescription(self._describe(answer.sdp), "answer"))
-        _take_negotiated_codecs(media, pc.localDescription.sdp)
+        _take_negotiated_codecs(media, pc.localDescription.sdp, sdp)
         self._report_negotiated()
         if self.closed:
             return
-        self.endpoint.send(Joined(self.call_id, self.call.conf_id, pc.localDescription.sdp))
+        self.endpoint.send(Joined(self.call_id, self.call.conf_id,
+                                  mark_content(pc.localDescription.sdp)))
         self.call.media_path_pending(self._media_path_timed_out)
         await self._media_path_up()
 
@@ -368,7 +386,13 @@ class CallSession:
             if transceiver.kind == "audio":
                 self.media.decode_audio_of(transceiver.receiver)
             if transceiver.kind == "video":
-                on_keyframe_request(transceiver.sender, self.media.video_out.request_keyframe)
+                if transceiver.sender.track is self.media.content_out:
+                    on_keyframe_request(transceiver.sender,
+                                        self.media.content_out.request_keyframe)
+                    self.media.tap_content_of(transceiver.receiver)
+                else:
+                    on_keyframe_request(transceiver.sender,
+                                        self.media.video_out.request_keyframe)
                 # Our encoders run at the booked rate: a REMB estimate would change nothing.
                 disable_bitrate_estimation(transceiver.receiver)
                 release_frames_at_marker(transceiver.receiver)  # a frame interval sooner

@@ -17,6 +17,7 @@ Changes are emitted like every control operation's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from mcu.endpoints import DeviceVersion, EndpointRegistry, TerminalDevice, VideoInput
 from mcu.errors import DomainError, Fault
@@ -41,11 +42,21 @@ NO_PRESET = 255  # camPos when the action is not a preset action
 PRESET_POSITIONS = range(0, 255)
 
 
+class ContentMedia(Protocol):
+    """What the media plane says of content streams (mcu/media/engine.py MediaEngine)."""
+
+    def content_sending(self, conf_id: str, uri: str) -> bool: ...
+
+    def content_receiving(self, conf_id: str, uri: str) -> bool: ...
+
+
 class SiteDevices:
     def __init__(self, conferences: LiveConferences, registry: EndpointRegistry) -> None:
         self.conferences = conferences
         self.events = conferences.events
         self.registry = registry
+        # the media plane, once it runs (MediaEngine.start); None: a runtime without media
+        self.content_media: ContentMedia | None = None
 
     def require_known(self, uri: str) -> None:
         """SITE_NOT_FOUND unless some part of the platform knows the URI: a registered
@@ -110,10 +121,22 @@ class SiteDevices:
         return site.sending_aux
 
     def is_receiving_aux(self, uri: str) -> bool:
-        """Another joined site of the same conference is sending content."""
+        """isReceiveRemAuxStrmEx: the site's second stream carries the conference's content
+        now (the media plane's answer: content frames sent to it in the last second). A
+        runtime without a media plane (tools, runtime tests) answers from the token:
+        another joined site holds it and sends."""
         live, _ = self._joined(uri)
+        if self.content_media is not None:
+            return self.content_media.content_receiving(live.conf_id, uri)
         holder = live.sites.get(live.presentation) if live.presentation else None
         return holder is not None and holder.uri != uri and holder.sending_aux
+
+    def is_content_arriving(self, uri: str) -> bool:
+        """Frames of the site's content reached the MCU in the last second (the media
+        plane's view of isSendAuxStreamEx; False without a media plane)."""
+        live, _ = self._joined(uri)
+        media = self.content_media
+        return media is not None and media.content_sending(live.conf_id, uri)
 
     def has_aux_source(self, uri: str) -> bool:
         """isConnectAuxSourceEx: a source is plugged into one of the terminal's aux inputs."""
