@@ -444,7 +444,7 @@ class SimulatedTerminal:
             return
         self._ringing_call_id = None
         self.state = CallState.CONNECTING
-        call = await self._new_call(invite.call_id)
+        call = await self._new_call(invite.call_id, offer=invite.sdp)
         call.conf_id = invite.conf_id
         try:
             await call.pc.setRemoteDescription(RTCSessionDescription(invite.sdp, "offer"))
@@ -542,7 +542,9 @@ class SimulatedTerminal:
             self._loops[codec] = loop
         return loop
 
-    async def _new_call(self, call_id: str) -> _Call:
+    async def _new_call(self, call_id: str, offer: str | None = None) -> _Call:
+        """A call's peer connection; answering an `offer`, the content transceiver only when
+        it has a content m-line (aiortc cannot leave a transceiver out of an answer)."""
         pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
         call = _Call(call_id, pc)
         self._call = call
@@ -565,7 +567,7 @@ class SimulatedTerminal:
         # so the request goes to the track, which jumps to the loop's next keyframe.
         if call.video_track is not None:
             aiortc_hooks.on_keyframe_request(video.sender, call.video_track.request_keyframe)
-        if self.content_mline:
+        if self.content_mline and (offer is None or content_media(offer) is not None):
             self._add_content_transceiver(call)
 
         @pc.on("track")
