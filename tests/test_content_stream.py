@@ -24,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiortc.sdp import SessionDescription
 
 from app.process import running_server
 from gateway.settings import load_settings
@@ -143,6 +144,13 @@ async def test_holder_content_is_forwarded_to_every_other_second_stream(server):
         assert content_media(a.sdp_sent).direction == "sendrecv"
         assert content_media(c.sdp_sent).direction == "recvonly"
         assert a.content_codec == "H264"
+        # the MCU states the content format on the content m-line (auxVideoFormat unset:
+        # 1080p, level 4.0) and the booked 4CIF on the main one (level 3.1)
+        videos = [m for m in SessionDescription.parse(a.sdp_received).media
+                  if m.kind == "video"]
+        levels = [{str(codec.parameters["profile-level-id"]) for codec in m.rtp.codecs
+                   if codec.name == "H264"} for m in videos]
+        assert levels == [{"42c01f"}, {"42c028"}]
         clients = await soap(server)
         site_mgr = clients.site_mgr
         # nothing is sent before anyone has the token

@@ -51,11 +51,12 @@ from mcu.dial_in_limits import ACCESS_CODE, SOCKET, URI
 from mcu.endpoints import TerminalDevice, simulated_terminal_device
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
+from mcu.media.content_format import content_output_format
 from mcu.media.engine import MediaEngine
 from mcu.media.media_path import MediaPath
 from mcu.media.output_format import H264, VIDEO_CODECS, output_format_for
 from mcu.media.site_media import SiteMedia
-from mcu.media.stream_limits import describe_streams
+from mcu.media.stream_limits import describe_content_stream, describe_streams
 from mcu.model import (
     Conference,
     DirectorySite,
@@ -341,14 +342,22 @@ class CallSession:
 
     def _describe(self, sdp: str) -> str:
         """The MCU's SDP with the fmtp of what it sends this site (mcu/media/stream_limits.py):
-        the H.264 level of its booked format, VP8's max-fs/max-fr, Opus's parameters."""
+        the H.264 level of its booked format, VP8's max-fs/max-fr, Opus's parameters; on the
+        content m-line those of the conference's content format (auxVideoFormat at the
+        presentation's frame rate, mcu/media/content_format.py)."""
         conference = self.endpoint.engine.conferences.get(self.call.conf_id)
         if conference is None:
             return sdp
         output = output_format_for(self.media.spec, H264,
                                    conference_rate=conference.conference_rate,
                                    default_format=conference.default_format)
-        return describe_streams(sdp, output)
+        sdp = describe_streams(sdp, output)
+        try:
+            spec = self.endpoint.runtime.scheduler.get(self.call.conf_id).spec
+        except DomainError:  # ending: the content m-line keeps the main video's statement
+            return sdp
+        content = content_output_format(H264, spec.aux_video_format, spec.presentation)
+        return describe_content_stream(sdp, content)
 
     def _report_negotiated(self) -> None:
         """Tell the Call what its media settled on, for its call detail record: the codecs
