@@ -28,12 +28,14 @@ from aiortc.sdp import SessionDescription
 
 from app.process import running_server
 from gateway.settings import load_settings
+from gateway.signalling import SIGNALLING
 from mcu.clock import ManualClock
 from mcu.model import ConferenceSpec, DialingMode, SiteCallState, SiteSpec, VideoFormat
 from rtc import aiortc_hooks
 from rtc.content_sdp import content_media, has_content_attributes
 from terminals.client import SimulatedTerminal
 from terminals.documents import DocumentKind
+from terminals.marker import read_content_marker
 from terminals.media_sources import VideoFormat as SentVideo
 from terminals.run_command import terminal_uri
 from tests.conftest import SoapClients, soap_clients
@@ -178,6 +180,16 @@ async def test_holder_content_is_forwarded_to_every_other_second_stream(server):
         assert (await soap_call(site_mgr, "isReceiveRemAuxStrmEx", siteUri=a.uri)).result == 0
         devices = server.gateway.runtime.devices
         assert devices.is_content_arriving(a.uri) and not devices.is_content_arriving(b.uri)
+
+        # decoded at the MCU only when wanted (a CP pane, a transcode): the holder's content
+        media = server.app[SIGNALLING].engine.conferences[conf_id]
+        assert media.content_holder == a.uri and media.content_in.frames_received == 0
+        media.content_decode_wanted = True
+        await eventually(lambda: media.content_in.frame is not None, timeout=15,
+                         what="the MCU decodes A's content")
+        reading = read_content_marker(media.content_in.frame)
+        assert reading is not None and reading.site_index == a.site_index
+        media.content_decode_wanted = False
 
         # a receiver's PLI on the second stream reaches the sender
         track = a.content_track
