@@ -14,6 +14,12 @@ benchmarks/media_load.py, tests/conftest.py):
 - `aiortc.rtp.compute_audio_level_dbov` -> `rtc.audio_level.compute_audio_level_dbov`: the
   RFC 6464 level of each audio frame a sender encodes, with numpy. aiortc's RTCRtpSender
   looks the function up as `rtp.compute_audio_level_dbov` at every frame.
+- `RTCDtlsTransport._register_rtp_receiver` -> `register_rtp_receiver_with_rtx`: aiortc's,
+  plus the receiver's retransmission (RTX) SSRCs in the bundle's RTP router. aiortc
+  registers only the media SSRCs and routes a packet of an unknown SSRC by its payload type
+  when exactly one receiver has it; with two video m-lines of the same codecs (the main
+  video and the content stream) every RTX packet was dropped, so a lost packet was never
+  recovered and the picture froze until the jitter buffer overflowed.
 
 Per receiver or sender, on one that has not started (the name-mangled attributes are
 created in aiortc's constructors and read from the moment the receiver starts):
@@ -51,8 +57,9 @@ from typing import Any
 
 import aioice.ice
 import aiortc.rtp
-from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtp import RtpPacket
 
 from rtc import audio_level, ice
@@ -60,6 +67,7 @@ from rtc import audio_level, ice
 # aiortc's and aioice's own functions, as imported before install() replaces them.
 AIOICE_GET_HOST_ADDRESSES = aioice.ice.get_host_addresses
 AIORTC_COMPUTE_AUDIO_LEVEL_DBOV = aiortc.rtp.compute_audio_level_dbov
+AIORTC_REGISTER_RTP_RECEIVER = RTCDtlsTransport._register_rtp_receiver
 
 # The receiver's name-mangled attributes.
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
@@ -67,17 +75,33 @@ _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _REMOTE_BITRATE_ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
 _REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
 _RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
+_REGISTER_RTP_RECEIVER = "_register_rtp_receiver"  # RTCDtlsTransport's
+
+
+def register_rtp_receiver_with_rtx(transport: RTCDtlsTransport, receiver: Any,
+                                   parameters: RTCRtpReceiveParameters) -> None:
+    """aiortc's registration of a receiver in the transport's RTP router, and its RTX
+    SSRCs with it, so retransmissions reach it whatever other receiver shares the payload
+    types."""
+    AIORTC_REGISTER_RTP_RECEIVER(transport, receiver, parameters)
+    router = transport._rtp_router
+    for encoding in parameters.encodings:
+        if encoding.rtx is not None:
+            router.ssrc_table[encoding.rtx.ssrc] = receiver
 
 
 def install() -> None:
     """Put the process-wide replacements in place; calling it again changes nothing."""
     aioice.ice.get_host_addresses = ice.host_addresses
     aiortc.rtp.compute_audio_level_dbov = audio_level.compute_audio_level_dbov
+    setattr(RTCDtlsTransport, _REGISTER_RTP_RECEIVER, register_rtp_receiver_with_rtx)
 
 
 def installed() -> bool:
     return (aioice.ice.get_host_addresses is ice.host_addresses
-            and aiortc.rtp.compute_audio_level_dbov is audio_level.compute_audio_level_dbov)
+            and aiortc.rtp.compute_audio_level_dbov is audio_level.compute_audio_level_dbov
+            and getattr(RTCDtlsTransport, _REGISTER_RTP_RECEIVER)
+            is register_rtp_receiver_with_rtx)
 
 
 def replace_jitter_buffer(receiver: RTCRtpReceiver, buffer: JitterBuffer) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCIceServer
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 from aiortc.rtcicetransport import parse_stun_turn_uri
 
 DEFAULT_MEDIA_ADDRESS = "127.0.0.1"
@@ -138,5 +138,12 @@ def _check_url(url: str, where: str) -> str:
 def rtc_configuration(ice_servers: Sequence[IceServer] = ()) -> RTCConfiguration:
     """The configuration of a peer connection: these STUN/TURN servers, none by default
     (both sides on the media address: nothing to discover). aiortc uses the first STUN and
-    the first TURN URL it finds; a browser uses them all."""
-    return RTCConfiguration(iceServers=[server.rtc() for server in ice_servers])
+    the first TURN URL it finds; a browser uses them all.
+
+    Bundle policy max-bundle: every transceiver shares the first one's transport from the
+    start (each call ends up bundled on one transport anyway). aiortc's default, balanced,
+    gives a second video transceiver (the content stream) the first video transceiver's
+    transport and marks it bundled, so the BUNDLE of the negotiation skips it and leaves
+    it on a transport that is discarded: its sender and receiver never start."""
+    return RTCConfiguration(iceServers=[server.rtc() for server in ice_servers],
+                            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)

@@ -22,6 +22,15 @@ a cheap receiver for load tests, with no picture, panes or latency; decode_audio
 likewise counts the audio frames and hears nothing. With send_video=False (no camera) or
 send_audio=False (no microphone) that transceiver is recvonly: the terminal only receives
 (a display-only room). It uses the STUN/TURN servers the MCU announces in `registered`.
+
+Content (aux) stream: a third transceiver, the call's second video m-line
+(rtc/content_sdp.py). With `content` ("radiograph" or "record": which document's pages come
+first) the terminal has a content input (terminals/content_source.py), pre-encoded at
+start, and sends it on that m-line only between start_content() and stop_content() (the
+floor); with receive_content it decodes the content it receives there (content_stats():
+site, page, frame, latency, PSNR, terminals/content_receiver.py). The m-line's direction
+says which: sendrecv, sendonly, recvonly, or inactive with neither. content_mline=False
+plays an old client: it offers no second video m-line and answers one inactive.
 """
 
 from __future__ import annotations
@@ -35,13 +44,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import aiohttp
-from aiortc import RTCPeerConnection, RTCRtpCodecCapability, RTCSessionDescription
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpCodecCapability,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
 
 from rtc import aiortc_hooks
 from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.bfcp.tables import RequestStatus
 from rtc.bfcp.transport import ConnectionClosed
 from rtc.codec_preferences import codec_preferences, negotiated_codec
+from rtc.content_sdp import content_media, mark_content
 from rtc.ice import (
     IceServer,
     IceServerError,
@@ -75,6 +90,9 @@ from rtc.signalling import (
 )
 from rtc.signalling_auth import digest_ha1, digest_response, lab_secret
 from terminals.call_state import CallState
+from terminals.content_receiver import ContentReceiver, ContentStatus
+from terminals.content_source import ContentSource, ContentTrack, Presentation
+from terminals.documents import DocumentKind, PageId
 from terminals.floor_client import FloorParticipant, FloorRefused, OnFloor
 from terminals.marker import Rect
 from terminals.media_sources import (
@@ -96,7 +114,17 @@ from terminals.speech import LevelSchedule, SpeechSynth
 log = logging.getLogger(__name__)
 
 AnswerMode = Literal["answer", "decline", "never"]
+ContentKind = Literal["radiograph", "record"]
 RECONNECT_DELAY_S = 1.0
+CONTENT_KINDS: dict[str, DocumentKind] = {
+    "radiograph": DocumentKind.RADIOGRAPH, "record": DocumentKind.RECORD}
+
+
+def content_pages(first: ContentKind) -> tuple[PageId, ...]:
+    """A content input's pages: the named document's first, then the other kind's."""
+    kind = CONTENT_KINDS[first]
+    other = DocumentKind.RECORD if kind is DocumentKind.RADIOGRAPH else DocumentKind.RADIOGRAPH
+    return (PageId(kind, 0), PageId(other, 0))
 
 
 class CallRefused(Exception):
@@ -133,6 +161,8 @@ class _Call:
     conf_id: str | None = None
     video_track: EncodedVideoTrack | None = None
     speech_track: SpeechTrack | None = None
+    content_track: ContentTrack | None = None
+    content_transceiver: RTCRtpTransceiver | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
 
 
@@ -157,15 +187,27 @@ class SimulatedTerminal:
         send_video: bool = True,
         send_audio: bool = True,
         secret: str | None = None,
+        content: ContentKind | None = None,
+        receive_content: bool = True,
+        content_size: tuple[int, int] = (1920, 1080),
+        content_presentation: Presentation = Presentation.SLIDES,
+        content_page_seconds: float = 5.0,
+        content_mline: bool = True,
+        content_source_size: tuple[int, int] | None = None,
     ) -> None:
+        """content: the terminal's content input (None: it has none); receive_content: it
+        shows received content on a second screen; content_source_size: the size content
+        was sent at, for the sharpness figure (None: the size received)."""
         self.uri = uri
         # the signalling credential; None: the public lab key's (rtc/signalling_auth.py)
         self._secret = secret if secret is not None else lab_secret(uri)
         self.refusal: Error | None = None  # why the MCU refused it, once it did
         self.name = name
         self.site_index = site_index
-        # a simulated terminal owns a content source and shows content: it declares both
-        self.capabilities = capabilities or Capabilities(content_send=True, content_receive=True)
+        # what it declares follows what it has: a content input when it owns a content
+        # source, a second screen when it shows the content it receives
+        self.capabilities = capabilities or Capabilities(
+            content_send=content is not None, content_receive=receive_content and content_mline)
         # the current call's BFCP floor participant (terminals/floor_client.py), if offered
         self.floor: FloorParticipant | None = None
         # awaited with True when this terminal gets the content floor, False when it loses
@@ -183,6 +225,18 @@ class SimulatedTerminal:
         self.ice_servers: tuple[IceServer, ...] = ()  # announced by the MCU in `registered`
         self.speech = SpeechSynth(site_index, speech_schedule)
         self.video = VideoReceiver(send_log, analyse_every, decode=decode_video)
+        if content is not None and content not in CONTENT_KINDS:
+            raise ValueError(f"content must be one of {sorted(CONTENT_KINDS)}, not {content!r}")
+        self.content_mline = content_mline
+        self.receive_content = receive_content and content_mline
+        self.content_source: ContentSource | None = (
+            ContentSource(site_index, content_pages(content), *content_size,
+                          presentation=content_presentation,
+                          page_seconds=content_page_seconds)
+            if content is not None and content_mline else None)
+        self.content = ContentReceiver(analyse_every=max(1, min(analyse_every, 5)),
+                                       source_size=content_source_size)
+        self._content_codec: str | None = None
         self.audio = AudioReceiver(decode=decode_audio)
         self.state: CallState = CallState.IDLE
         self.calls_established = 0
@@ -250,6 +304,8 @@ class SimulatedTerminal:
         self._audio_codecs()  # refuse a terminal that could not speak before it registers
         if self.send_video:
             await self._loop_for(preferred)
+        if self.content_source is not None:
+            await self.content_source.prepare(preferred)
         self._server_url = server_url
         self._session = aiohttp.ClientSession()
         self._run_task = asyncio.get_running_loop().create_task(self._run())
@@ -400,10 +456,11 @@ class SimulatedTerminal:
             return
         self._ringing_call_id = None
         self.state = CallState.CONNECTING
-        call = await self._new_call(invite.call_id)
+        call = await self._new_call(invite.call_id, offer=invite.sdp)
         call.conf_id = invite.conf_id
         try:
             await call.pc.setRemoteDescription(RTCSessionDescription(invite.sdp, "offer"))
+            self._silence_unknown_video(call)
             await self._set_local(call, await call.pc.createAnswer())
             self.sdp_received = invite.sdp
             await self._start_sending(call, call.pc.localDescription.sdp)
@@ -412,7 +469,7 @@ class SimulatedTerminal:
             await self._send(Decline(invite.call_id, f"cannot answer: {error}"))
             await self._end_call(notify=False)
             return
-        await self._send(Answer(invite.call_id, call.pc.localDescription.sdp))
+        await self._send(Answer(invite.call_id, self.sdp_sent or call.pc.localDescription.sdp))
         await self._open_floor(call, invite.floor)
 
     async def join(self, access_code: str, password: str = "", timeout: float = 15.0) -> str:
@@ -453,7 +510,7 @@ class SimulatedTerminal:
         await self._set_local(call, await call.pc.createOffer())
         self._joining_call_id = call_id
         self._pending_join = asyncio.get_running_loop().create_future()
-        await self._send(request(call_id, call.pc.localDescription.sdp))
+        await self._send(request(call_id, self.sdp_sent or call.pc.localDescription.sdp))
         try:
             reply = await asyncio.wait_for(self._pending_join, timeout)
         except TimeoutError:
@@ -472,7 +529,7 @@ class SimulatedTerminal:
         """Apply our offer or answer, stating the level and size of the video we send."""
         sdp = describe_streams(description.sdp, self.video_format)
         await call.pc.setLocalDescription(RTCSessionDescription(sdp, description.type))
-        self.sdp_sent = call.pc.localDescription.sdp
+        self.sdp_sent = mark_content(call.pc.localDescription.sdp)
 
     async def _accept_answer(self, call: _Call, sdp: str) -> None:
         self.sdp_received = sdp
@@ -500,6 +557,12 @@ class SimulatedTerminal:
         self.floor = participant
 
     async def _floor_changed(self, granted: bool) -> None:
+        """The floor was granted (the content starts flowing) or lost (it stops), then the
+        on_floor hook is told."""
+        if granted:
+            self.start_content()
+        else:
+            self.stop_content()
         if self.on_floor is not None:
             await self.on_floor(granted)
 
@@ -542,7 +605,9 @@ class SimulatedTerminal:
             self._loops[codec] = loop
         return loop
 
-    async def _new_call(self, call_id: str) -> _Call:
+    async def _new_call(self, call_id: str, offer: str | None = None) -> _Call:
+        """A call's peer connection; answering an `offer`, the content transceiver only when
+        it has a content m-line (aiortc cannot leave a transceiver out of an answer)."""
         pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
         call = _Call(call_id, pc)
         self._call = call
@@ -565,11 +630,17 @@ class SimulatedTerminal:
         # so the request goes to the track, which jumps to the loop's next keyframe.
         if call.video_track is not None:
             aiortc_hooks.on_keyframe_request(video.sender, call.video_track.request_keyframe)
+        if self.content_mline and (offer is None or content_media(offer) is not None):
+            self._add_content_transceiver(call)
 
         @pc.on("track")
         def on_track(track) -> None:
-            receiver = self.video if track.kind == "video" else self.audio
-            call.tasks.append(asyncio.get_running_loop().create_task(receiver.consume(track)))
+            content = call.content_transceiver
+            if content is not None and track is content.receiver.track:
+                consume = self.content.consume(track)
+            else:
+                consume = (self.video if track.kind == "video" else self.audio).consume(track)
+            call.tasks.append(asyncio.get_running_loop().create_task(consume))
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -581,6 +652,31 @@ class SimulatedTerminal:
                 await self._end_call(notify=True, reason="media failed")
 
         return call
+
+    def _add_content_transceiver(self, call: _Call) -> None:
+        """The content m-line: sent while holding the floor, received when shown."""
+        send, receive = self.content_source is not None, self.receive_content
+        direction = {(True, True): "sendrecv", (True, False): "sendonly",
+                     (False, True): "recvonly", (False, False): "inactive"}[(send, receive)]
+        if self.content_source is not None:
+            call.content_track = ContentTrack(self.content_source, uri=self.uri)
+        transceiver = call.pc.addTransceiver(call.content_track or "video", direction=direction)
+        transceiver.setCodecPreferences(codec_preferences("video", self._video_codecs()))
+        disable_bitrate_estimation(transceiver.receiver)
+        release_frames_at_marker(transceiver.receiver)
+        if call.content_track is not None:
+            aiortc_hooks.on_keyframe_request(transceiver.sender,
+                                             call.content_track.request_keyframe)
+        call.content_transceiver = transceiver
+
+    def _silence_unknown_video(self, call: _Call) -> None:
+        """An offered video m-line the terminal has no transceiver for (content, for an old
+        client) is answered inactive: nothing is sent or shown on it."""
+        known = {id(t) for t in (call.content_transceiver,) if t is not None}
+        videos = [t for t in call.pc.getTransceivers() if t.kind == "video"]
+        for transceiver in videos[1:]:
+            if id(transceiver) not in known:
+                transceiver.direction = "inactive"
 
     def _audio_codecs(self) -> list[RTCRtpCodecCapability]:
         """Only the declared audio codecs, in the declared order, offered and answered."""
@@ -601,6 +697,11 @@ class SimulatedTerminal:
             call.speech_track.use_codec(self._audio_codec)
         if call.video_track is not None:
             call.video_track.use_loop(await self._loop_for(codec))
+        content = content_media(answer_sdp)
+        self._content_codec = content.codec if content is not None and content.port else None
+        if call.content_track is not None and self.content_source is not None \
+                and self._content_codec in SUPPORTED_VIDEO_CODECS:
+            call.content_track.use_loops(await self.content_source.prepare(self._content_codec))
 
     async def _end_call(self, notify: bool, reason: str = "hang up") -> None:
         call, self._call = self._call, None
@@ -616,6 +717,8 @@ class SimulatedTerminal:
         if call.video_track is not None:
             self._frames_sent_before += call.video_track.frames_sent
             self._keyframe_requests_before += call.video_track.keyframe_requests
+        if call.content_track is not None:
+            call.content_track.stop()
         if notify:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await self._send(Bye(call.call_id, reason))
@@ -663,6 +766,54 @@ class SimulatedTerminal:
         talkers = self.send_log.site_uris()
         levels = self.audio.heard(talkers)
         return {talkers[index]: level for index, level in levels.items()}
+
+    # -- content (aux) stream ---------------------------------------------------------
+
+    @property
+    def content_track(self) -> ContentTrack | None:
+        """The current call's content track (None outside a call or without content)."""
+        return self._call.content_track if self._call is not None else None
+
+    @property
+    def content_codec(self) -> str | None:
+        """The codec the latest call negotiated on its content m-line."""
+        return self._content_codec
+
+    def start_content(self) -> bool:
+        """Send the content from now on (the floor is held); False when the terminal has no
+        content input or no call that negotiated a content stream."""
+        track = self.content_track
+        if track is None or self._content_codec is None:
+            return False
+        track.start_sending()
+        return True
+
+    def stop_content(self) -> None:
+        """Stop sending content (the floor was released or revoked)."""
+        track = self.content_track
+        if track is not None:
+            track.stop_sending()
+
+    @property
+    def sending_content(self) -> bool:
+        track = self.content_track
+        return track is not None and track.sending
+
+    def content_stats(self) -> ContentStatus:
+        """What the second stream shows: site, page, frame index, latency, PSNR / SSIM."""
+        return self.content.status()
+
+    async def read_content(self) -> ContentStatus:
+        """Analyse the latest received content frame now."""
+        return await self.content.analyse_latest()
+
+    async def request_content_keyframe(self) -> int:
+        """Ask the MCU for a keyframe of the content it sends (RTCP PLI on the second
+        stream); how many streams were asked (0 outside a call or before content)."""
+        call = self._call
+        if call is None or call.content_transceiver is None:
+            return 0
+        return await aiortc_hooks.request_keyframe(call.content_transceiver.receiver)
 
     def snapshot(self, path: str) -> bool:
         return self.video.snapshot(path)

@@ -26,8 +26,10 @@ from pathlib import Path
 from rtc.signalling import Capabilities
 from rtc.signalling_auth import LAB_PROVISIONING_KEY, provisioned_secret
 from terminals.client import (
+    CONTENT_KINDS,
     AnswerMode,
     CallRefused,
+    ContentKind,
     RegistrationRefused,
     SimulatedTerminal,
     TerminalStats,
@@ -60,6 +62,8 @@ async def start_terminals(
     decode_video: bool | Callable[[int], bool] = True,
     decode_audio: bool = True,
     secret_for: Callable[[str], str] | None = None,
+    content: ContentKind | None = None,
+    receive_content: bool = True,
 ) -> list[SimulatedTerminal]:
     """Create, encode and register `count` terminals; returns them once all are registered.
 
@@ -68,6 +72,8 @@ async def start_terminals(
     decode_video: whether the terminals decode the video they receive, or count its frames
     only (terminals/frame_counter.py); a function of the site index chooses per terminal.
     decode_audio: likewise for the audio they receive.
+    content: every terminal's content input (docs/terminals.md); receive_content: whether
+    they show received content on a second stream.
     """
     decodes = decode_video if callable(decode_video) else (lambda _index: decode_video)
     if start_index < 0 or start_index + count > MAX_SITES:
@@ -87,6 +93,8 @@ async def start_terminals(
             decode_video=decodes(index),
             decode_audio=decode_audio,
             secret=secret_for(terminal_uri(uri_prefix, index)) if secret_for else None,
+            content=content,
+            receive_content=receive_content,
         )
         for index in range(start_index, start_index + count)
     ]
@@ -163,6 +171,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--provisioning-key", default=None,
                         help=f"derive each URI's secret from this key (or ${PROVISIONING_KEY_ENV}"
                              "); default: the public lab key of the MCU's embedded defaults")
+    parser.add_argument("--content", choices=sorted(CONTENT_KINDS), default=None,
+                        help="give every terminal a content input starting with this "
+                             "document (shared on the second video stream while it holds "
+                             "the floor); default: none")
+    parser.add_argument("--no-content-receive", action="store_true",
+                        help="the terminals show no received content: their content "
+                             "m-line is sendonly (with --content) or inactive")
     parser.add_argument("--call", action="append", default=[], metavar="FROM=TO",
                         type=parse_call,
                         help="once registered, terminal URI FROM (one of these) calls URI TO "
@@ -220,7 +235,8 @@ async def _run(args: argparse.Namespace) -> int:
         args.server, args.count, uri_prefix=args.uri_prefix, start_index=args.start_index,
         answer_mode=args.answer, ring_delay_s=args.ring_delay, media_address=args.media_address,
         video_format=_video_format(args.video_size, args.fps), analyse_every=args.analyse_every,
-        decode_video=not args.no_decode, secret_for=secret_for)
+        decode_video=not args.no_decode, secret_for=secret_for, content=args.content,
+        receive_content=not args.no_content_receive)
     freeze_startup_objects()
     for terminal in terminals:
         terminal.set_panes(panes)

@@ -362,3 +362,43 @@ async def test_filter_datagrams_drops_what_its_filters_refuse_both_ways_then_res
     finally:
         for connection in pair:
             await connection.close()
+
+
+def test_rtx_ssrcs_route_to_their_receiver_when_two_share_the_payload_types():
+    """Two video receivers with the same codecs on one bundled transport (main video and
+    content): a retransmission (RTX SSRC, not in aiortc's own registration) reaches its own
+    receiver; with aiortc's registration alone it is dropped (its payload type is ambiguous)."""
+    from types import SimpleNamespace
+
+    from aiortc.rtcdtlstransport import RtpRouter
+    from aiortc.rtcrtpparameters import (
+        RTCRtpCodecParameters,
+        RTCRtpDecodingParameters,
+        RTCRtpReceiveParameters,
+        RTCRtpRtxParameters,
+    )
+    from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+
+    def parameters(ssrc: int, rtx_ssrc: int) -> RTCRtpReceiveParameters:
+        codecs = [RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=97),
+                  RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=98,
+                                        parameters={"apt": 97})]
+        encoding = RTCRtpDecodingParameters(ssrc=ssrc, payloadType=97,
+                                            rtx=RTCRtpRtxParameters(ssrc=rtx_ssrc))
+        return RTCRtpReceiveParameters(codecs=codecs, encodings=[encoding])
+
+    def transport() -> SimpleNamespace:
+        return SimpleNamespace(_rtp_router=RtpRouter(),
+                               _rtp_header_extensions_map=HeaderExtensionsMap())
+
+    main, content = object(), object()
+    ours, theirs = transport(), transport()
+    for stub, register in ((ours, aiortc_hooks.register_rtp_receiver_with_rtx),
+                           (theirs, aiortc_hooks.AIORTC_REGISTER_RTP_RECEIVER)):
+        register(stub, main, parameters(1000, 1001))
+        register(stub, content, parameters(2000, 2001))
+    retransmission = RtpPacket(payload_type=98, ssrc=2001)
+    assert ours._rtp_router.route_rtp(retransmission) is content
+    assert ours._rtp_router.route_rtp(RtpPacket(payload_type=98, ssrc=1001)) is main
+    assert ours._rtp_router.route_rtp(RtpPacket(payload_type=97, ssrc=1000)) is main
+    assert theirs._rtp_router.route_rtp(retransmission) is None  # aiortc's own: dropped

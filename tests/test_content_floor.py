@@ -20,7 +20,6 @@ from rtc.bfcp import messages
 from rtc.bfcp.codec import Message, decode, encode
 from rtc.bfcp.tables import AttributeType, ErrorCode, Primitive, RequestStatus
 from rtc.bfcp.transport import read_message
-from rtc.signalling import Capabilities
 from terminals.client import SimulatedTerminal
 from tests.conftest import SoapClients
 from tests.test_cdr import SMALL, book, eventually, site_states, ws_url
@@ -32,11 +31,23 @@ NOT_SUPPORTED = result_codes.result_code(Fault.NOT_SUPPORTED)
 
 
 def terminal(uri: str, index: int, content_send: bool = True) -> SimulatedTerminal:
+    """A terminal with a content input (a small radiograph: cheap to encode) unless
+    content_send is False; what it declares follows (capabilities.content_send)."""
     return SimulatedTerminal(
         uri=uri, name=f"Site {uri}", site_index=index, ring_delay_s=0.1, video_format=SMALL,
         loop_frames=30, analyse_every=1 << 30, decode_video=False, decode_audio=False,
-        capabilities=Capabilities(content_send=content_send),
+        content="radiograph" if content_send else None, content_size=(640, 360),
     )
+
+
+async def answers(call, expected: int, what: str, timeout: float = 15.0) -> None:
+    """A SOAP query (a `result` answer) comes to answer `expected` (media answers lag the
+    floor by the frames' travel)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (await asyncio.to_thread(call)).result != expected:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what} to answer {expected}")
+        await asyncio.sleep(0.2)
 
 
 @dataclass
@@ -104,8 +115,10 @@ async def test_set_aux_stream_grants_and_a_participant_takes_the_floor(consultat
     await eventually(lambda: a.holds_floor, "A granted over BFCP")
     assert granted_to_a == [True]
     assert await consultation.presentation() == (A, False)
-    assert (await asyncio.to_thread(site_mgr.isSendAuxStreamEx, siteUri=A)).result == 1
-    assert (await asyncio.to_thread(site_mgr.isReceiveRemAuxStrmEx, siteUri=B)).result == 1
+    # the granted terminal starts sending its content: the media answers
+    assert a.sending_content
+    await answers(lambda: site_mgr.isSendAuxStreamEx(siteUri=A), 1, "isSendAuxStreamEx A")
+    await answers(lambda: site_mgr.isReceiveRemAuxStrmEx(siteUri=B), 1, "isReceiveRemAuxStrmEx B")
     assert (await asyncio.to_thread(site_mgr.isReceiveRemAuxStrmEx, siteUri=A)).result == 0
 
     # B presses "share": granted at once, A is revoked and told so
@@ -115,7 +128,9 @@ async def test_set_aux_stream_grants_and_a_participant_takes_the_floor(consultat
     assert a.floor.last_status is RequestStatus.REVOKED
     assert granted_to_a == [True, False]
     assert await consultation.presentation() == (B, False)
-    assert (await asyncio.to_thread(site_mgr.isSendAuxStreamEx, siteUri=A)).result == 0
+    assert not a.sending_content and b.sending_content  # A stopped, B started
+    await answers(lambda: site_mgr.isSendAuxStreamEx(siteUri=A), 0, "isSendAuxStreamEx A")
+    await answers(lambda: site_mgr.isSendAuxStreamEx(siteUri=B), 1, "isSendAuxStreamEx B")
 
     # B stops sharing: the floor is free
     assert await b.release_floor() is RequestStatus.RELEASED

@@ -99,9 +99,9 @@ def conference(sites: dict[str, tuple[str | None, VideoFormat]],
     for uri, (content_codec, video_format) in sites.items():
         site = SiteMedia(FakeCall(SiteSpec(uri, name=uri, video_format=video_format)))
         site.video_codec = H264
-        if content_codec is not None:
-            site.content_out = SiteVideoTrack(uri)
+        if content_codec is not None:  # a second stream both ways, as its SDP would settle
             site.content_codec = content_codec
+            site.content_send = site.content_receive = True
         site.video_in.put(camera_frame(uri))
         media.add_site(site)
         media.apply(SiteCallStateChanged(CONF, uri, SiteCallState.IN_CONFERENCE))
@@ -310,7 +310,7 @@ async def test_transcoding_opens_one_group_per_distinct_content_output_and_none_
     by_codec = {fmt.codec: group for fmt, group in groups.items()}
     assert {track.uri for track in by_codec[VP8].subscribers} == {B, C}
     assert {track.uri for track in by_codec[H264].subscribers} == {D}
-    assert media.sites[E].content_out.group is None  # forwarded: no encoder of ours
+    assert media.sites[E].content_out.group is media.content_forwarder  # no encoder of ours
     assert media.sites[A].content_out.group is None  # the sender gets nothing back
 
     media.content_in.put(content_frame(A, frame_index=3))

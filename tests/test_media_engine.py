@@ -620,6 +620,9 @@ class PeerTerminal:
         await pc.setRemoteDescription(RTCSessionDescription(invite["sdp"], "offer"))
         pc.addTrack(ToneMicrophone(self.amplitude))
         pc.addTrack(SolidColourCamera(self.rgb))
+        if not self.capabilities.content_receive:  # one video stream: the content m-line off
+            for transceiver in pc.getTransceivers()[2:]:
+                transceiver.direction = "inactive"
         await pc.setLocalDescription(await pc.createAnswer())
         await self.ws.send_str(Answer(invite["call_id"], pc.localDescription.sdp).to_json())
 

@@ -214,6 +214,9 @@ function newPeerConnection() {
   const received = new MediaStream();
   remoteVideo.srcObject = received;
   pc.ontrack = (event) => {
+    // one picture and one sound: the content stream (a second video m-line, see
+    // docs/signalling.md "Content stream") is answered inactive and never shown
+    if (received.getTracks().some((t) => t.kind === event.track.kind)) return;
     received.addTrack(event.track);
     remoteVideo.play().catch(() => {}); // autoplay with sound may need the muted attribute
   };
@@ -244,8 +247,15 @@ function preferredCodecs(kind) {
 // Give each transceiver its local track (or none: receive only) and the declared codecs.
 async function attachMedia(pc) {
   const stream = await localMedia();
+  const seen = new Set();
   for (const transceiver of pc.getTransceivers()) {
     const kind = transceiver.receiver.track.kind;
+    if (seen.has(kind)) {
+      // the content m-line: this page neither sends nor shows content
+      transceiver.direction = "inactive";
+      continue;
+    }
+    seen.add(kind);
     const track = stream.getTracks().find((t) => t.kind === kind) || null;
     await transceiver.sender.replaceTrack(track);
     if (track) transceiver.sender.setStreams(stream);

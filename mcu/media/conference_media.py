@@ -21,12 +21,18 @@ Audio, every 20 ms on the loop: one frame from each site's fifo, the loudest few
 chosen (mcu/media/mixed_speakers.py), N-1 mix, each distinct mix encoded once for the Opus
 sites that hear it (the others get it as a frame for aiortc's encoder), levels to the
 runtime (voice-activated switching).
+Content (aux) stream, on the loop as its frames arrive: the holder's encoded frames
+(PresentationChanged's holder, while joined) are forwarded unchanged to every other joined
+site that receives content in the same codec (mcu/media/content_forward.py); other sites'
+content is dropped. The holder's content is decoded into `content_in` only while
+`content_decode_wanted`. Which sites get the forwarded stream is settled at every tick.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -53,7 +59,9 @@ from mcu.layouts import LayoutMode, aux_source_key, layout_mode, parse_sub_pic
 from mcu.live_conference import CONFERENCE_TARGET
 from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput, MixResult
 from mcu.media.compositor import Compositor
+from mcu.media.content_forward import ContentForwarder
 from mcu.media.content_routes import (
+    FORWARD,
     MAIN,
     TRANSCODE,
     ContentRoute,
@@ -78,6 +86,7 @@ CP_NONE = 0
 FULL_SCREEN = layout_mode("CP_1_1").value
 DEFAULT_TICK_FPS = 30
 LEVEL_REPORT_FRAMES = 5  # report levels to the runtime every 100 ms
+CONTENT_RECENT_S = 1.0  # content "is" sent / received: a frame within the last second
 MAX_LATENESS_S = 0.2  # a loop further behind than this skips ahead instead of catching up
 
 
@@ -155,8 +164,6 @@ class ConferenceMedia:
         self.broadcast_cp = False
         self.speaking: str | None = None
         self.audio_switch = False
-        self.content_holder: str | None = None  # the floor holder: whose content is shared
-        self.content_in = LatestFrameSlot()  # the holder's content, decoded when wanted
         self.groups: dict[GroupKey, EncoderGroup] = {}
         self.encoders_opened = 0
         self.last_levels: dict[str, int] = {}
@@ -174,6 +181,13 @@ class ConferenceMedia:
         self._rendering: asyncio.Future[Any] | None = None
         self._started_at = 0.0
         self._closed = False
+        # content (aux) stream
+        self.content_in = LatestFrameSlot()  # the holder's content, decoded (when wanted)
+        self.content_forwarder = ContentForwarder(self._ask_content_keyframe)
+        self._presentation: str | None = None  # PresentationChanged's holder
+        self._decode_requested = False  # content_decode_wanted set by hand (a viewer, a tool)
+        self._decoding = False  # the holder's tap decodes (as route_content last settled)
+        self._content_seen: dict[str, float] = {}  # uri -> monotonic time of its last frame
 
     # ------------------------------------------------------------------ life cycle
 
@@ -204,6 +218,7 @@ class ConferenceMedia:
         for group in self.groups.values():
             group.close()
         self.groups.clear()
+        self.content_forwarder.close()
 
     def add_site(self, media: SiteMedia) -> None:
         """The media of a new call replaces that of the site's previous call."""
@@ -211,6 +226,8 @@ class ConferenceMedia:
         if previous is not None and previous is not media:
             previous.close()
         self.sites[media.uri] = media
+        media.on_content_frame = self.content_frame
+        media.on_content_picture = self.content_picture
 
     def remove_site(self, media: SiteMedia) -> None:
         if self.sites.get(media.uri) is media:
@@ -250,10 +267,11 @@ class ConferenceMedia:
             case AudioSwitchChanged(enabled=enabled):
                 self.audio_switch = enabled
             case PresentationChanged(holder=holder):
-                if holder != self.content_holder:
+                if holder != self._presentation:
                     # the previous holder's last page must not show as the new holder's
                     self.content_in.clear()
-                self.content_holder = holder
+                self._presentation = holder
+                self.route_content()
             case _:
                 pass
 
@@ -309,8 +327,10 @@ class ConferenceMedia:
     # ------------------------------------------------------------------ content
 
     def content_source(self) -> str | None:
-        """The site whose content is shared now: the floor holder while it is joined."""
-        holder = self.content_holder
+        """The site whose content is shared now: the floor holder while it is joined (its
+        panes show the placeholder until its content pictures arrive; content_holder, the
+        site whose content stream is received, also needs a call that can send one)."""
+        holder = self._presentation
         if holder is not None and holder in self.joined and holder in self.sites:
             return holder
         return None
@@ -334,7 +354,8 @@ class ConferenceMedia:
         media = self.sites.get(uri)
         if holder is None or uri == holder or uri not in self.joined or media is None:
             return None
-        return route_for(self.content_output(media), self.content_output(self.sites[holder]))
+        receives = self.content_output(media) if media.content_receive else None
+        return route_for(receives, self.content_output(self.sites[holder]))
 
     def shows_content(self, picture: PictureKey, holder: str) -> bool:
         """Whether `picture` has a pane that shows the holder's content."""
@@ -353,11 +374,14 @@ class ConferenceMedia:
     def content_decode_wanted(self) -> bool:
         """True while some site needs the content's pixels: a pane shows `uri(%AUX1)` of
         the holder, a site without a second stream gets content in its main picture, or a
-        receiver needs it transcoded. False: nobody does, and content_in need not be fed
-        (forwarding alone needs no decoding)."""
+        receiver needs it transcoded; or it was asked for by hand (the setter: a viewer or
+        a tool). False: nobody does, and content_in is not fed (forwarding alone needs no
+        decoding). route_content, at every tick and every floor change, applies it."""
         holder = self.content_source()
         if holder is None:
             return False
+        if self._decode_requested:
+            return True
         for uri in self.joined:
             media = self.sites.get(uri)
             if media is None:
@@ -368,6 +392,13 @@ class ConferenceMedia:
                     self.picture_for(uri), holder):
                 return True
         return False
+
+    @content_decode_wanted.setter
+    def content_decode_wanted(self, wanted: bool) -> None:
+        """Ask for (or stop asking for) the holder's content decoded into content_in, whether
+        or not a picture needs it."""
+        self._decode_requested = wanted
+        self.route_content()
 
     # ------------------------------------------------------------------ video
 
@@ -409,6 +440,7 @@ class ConferenceMedia:
         for key in [key for key, group in self.groups.items() if key not in wanted]:
             self.encoders_opened += self.groups[key].encoder_opened
             self.groups.pop(key).close()
+        self.route_content()
 
     def tick_fps(self) -> int:
         return max((group.format.fps for group in self.groups.values()), default=DEFAULT_TICK_FPS)
@@ -502,6 +534,79 @@ class ConferenceMedia:
             for group, packets in delivered:
                 if self.groups.get(group.key) is group:  # not closed while encoding
                     group.deliver(packets, done)
+
+    # ------------------------------------------------------------------ content (aux) stream
+
+    @property
+    def content_holder(self) -> str | None:
+        """The site whose content is received and passed on: the presentation holder, while
+        it is joined with a call that can send content; None otherwise."""
+        holder = self._presentation
+        media = self.sites.get(holder) if holder is not None else None
+        if media is None or holder not in self.joined or not media.content_send:
+            return None
+        return holder
+
+    def content_forwarded_to(self, media: SiteMedia, codec: str | None) -> bool:
+        """Whether `media`'s site gets the holder's content unchanged: joined, not the
+        holder, showing content on a second stream in the holder's codec and format (its
+        content route is "forward"; the others are transcoded or shown in the main picture)."""
+        return (codec is not None and media.uri in self.joined
+                and media.uri != self.content_holder
+                and media.content_receive and media.content_codec == codec
+                and self.content_route(media.uri) == FORWARD)
+
+    def route_content(self) -> None:
+        """Settle who gets the holder's content: the forwarder follows the holder, each
+        site's content track joins it or leaves it, the holder's tap decodes when wanted."""
+        holder = self.content_holder
+        sender = self.sites.get(holder) if holder is not None else None
+        codec = sender.content_codec if sender is not None else None
+        wanted = self.content_decode_wanted
+        started, self._decoding = wanted and not self._decoding, wanted
+        self.content_forwarder.switch_source(holder)
+        if self.content_source() is None and self.content_in.frame is not None:
+            self.content_in.put(None)  # nothing shared: no stale picture either
+        for media in self.sites.values():
+            if self.content_forwarded_to(media, codec):
+                media.content_out.join_group(self.content_forwarder)
+            elif media.content_out.group is self.content_forwarder:
+                media.content_out.join_group(None)
+            if media.content_tap is not None:
+                media.content_tap.decode = media is sender and wanted
+        if started:  # the decoder starts at the holder's next keyframe: ask for it
+            self._ask_content_keyframe()
+
+    def content_frame(self, uri: str, codec: str, data: bytes, timestamp: int) -> None:
+        """An encoded content frame of `uri` (its ContentTap, on the loop): the holder's goes
+        to the receiving sites; anyone else's is dropped."""
+        self._content_seen[uri] = time.monotonic()
+        if uri == self.content_holder and uri == self.content_forwarder.source:
+            self.content_forwarder.forward(codec, data, timestamp)
+
+    def content_picture(self, uri: str, frame: Any) -> None:
+        """A decoded content frame of `uri`: the holder's is the conference's content."""
+        if uri == self.content_holder and self._decoding:
+            self.content_in.put(frame)
+
+    def content_sending(self, uri: str) -> bool:
+        """Frames of this site's content arrived in the last second (whether or not it is
+        the holder: a non-holder's are dropped, but they did arrive)."""
+        seen = self._content_seen.get(uri)
+        return seen is not None and time.monotonic() - seen < CONTENT_RECENT_S
+
+    def content_receiving(self, uri: str) -> bool:
+        """This site's second stream carried content in the last second."""
+        media = self.sites.get(uri)
+        sent = media.content_out.last_sent_at if media is not None else None
+        return (media is not None and media.content_out.group is not None
+                and sent is not None and time.monotonic() - sent < CONTENT_RECENT_S)
+
+    def _ask_content_keyframe(self) -> None:
+        holder = self.content_forwarder.source
+        media = self.sites.get(holder) if holder is not None else None
+        if media is not None:
+            media.request_content_keyframe()
 
     # ------------------------------------------------------------------ audio
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -151,11 +152,23 @@ class EncoderGroup:
             track.leave_group(self)
 
 
-class SiteVideoTrack(MediaStreamTrack):
-    """A site's outgoing video: the packets of whichever group it currently belongs to.
+class PacketSource(Protocol):
+    """What a SiteVideoTrack joins: an EncoderGroup, or the content forwarder
+    (mcu/media/content_forward.py); it pushes packets to its subscribers."""
 
-    When the site moves to another group (another picture or format) it waits for that
-    group's next keyframe, so its decoder never sees a P-frame of a stream it did not start.
+    def subscribe(self, track: SiteVideoTrack) -> None: ...
+
+    def unsubscribe(self, track: SiteVideoTrack) -> None: ...
+
+    def request_keyframe(self) -> None: ...
+
+
+class SiteVideoTrack(MediaStreamTrack):
+    """A site's outgoing video (its main picture, or its content stream): the packets of
+    whichever source (encoder group, content forwarder) it currently belongs to.
+
+    When the site moves to another source (another picture or format) it waits for that
+    source's next keyframe, so its decoder never sees a P-frame of a stream it did not start.
     """
 
     kind = "video"
@@ -163,14 +176,15 @@ class SiteVideoTrack(MediaStreamTrack):
     def __init__(self, uri: str) -> None:
         super().__init__()
         self.uri = uri
-        self.group: EncoderGroup | None = None
+        self.group: PacketSource | None = None
         self.packets_sent = 0
+        self.last_sent_at: float | None = None  # time.monotonic() of the latest packet sent
         self.backlog_restarts = 0  # times the sender fell TRACK_BACKLOG behind
         self._backlog: collections.deque[av.Packet] = collections.deque()
         self._ready = asyncio.Event()
         self._awaiting_keyframe = True
 
-    def join_group(self, group: EncoderGroup | None) -> None:
+    def join_group(self, group: PacketSource | None) -> None:
         if group is self.group:
             return
         if self.group is not None:
@@ -181,9 +195,15 @@ class SiteVideoTrack(MediaStreamTrack):
         if group is not None:
             group.subscribe(self)
 
-    def leave_group(self, group: EncoderGroup) -> None:
+    def leave_group(self, group: PacketSource) -> None:
         if self.group is group:
             self.join_group(None)
+
+    def restart(self) -> None:
+        """Its source's stream starts over (another sender behind it): drop what is queued
+        and wait for the next keyframe."""
+        self._backlog.clear()
+        self._awaiting_keyframe = True
 
     def request_keyframe(self) -> None:
         """A PLI/FIR from the receiver (rtc.aiortc_hooks.on_keyframe_request)."""
@@ -212,6 +232,7 @@ class SiteVideoTrack(MediaStreamTrack):
             self._ready.clear()
             await self._ready.wait()
         self.packets_sent += 1
+        self.last_sent_at = time.monotonic()
         return self._backlog.popleft()
 
     def stop(self) -> None:

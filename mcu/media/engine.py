@@ -70,6 +70,7 @@ class MediaEngine:
         """Follow the runtime from now on (conferences already live get their media too)."""
         if self._unsubscribe is None:
             self._unsubscribe = self.runtime.subscribe(self.on_event)
+            self.runtime.devices.content_media = self
             for conf_id in self.runtime.conferences.ids():
                 self._start_conference(conf_id)
 
@@ -77,6 +78,8 @@ class MediaEngine:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+            if self.runtime.devices.content_media is self:
+                self.runtime.devices.content_media = None
         conferences, self.conferences = list(self.conferences.values()), {}
         await asyncio.gather(*(media.close() for media in conferences), *self._closing)
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -138,6 +141,18 @@ class MediaEngine:
             conference.remove_site(media)
         else:
             media.close()
+
+    # ------------------------------------------------------------------ content (aux) stream
+
+    def content_sending(self, conf_id: str, uri: str) -> bool:
+        """Frames of the site's content reached the MCU in the last second."""
+        media = self.conferences.get(conf_id)
+        return media is not None and media.content_sending(uri)
+
+    def content_receiving(self, conf_id: str, uri: str) -> bool:
+        """The site's second stream carried the conference's content in the last second."""
+        media = self.conferences.get(conf_id)
+        return media is not None and media.content_receiving(uri)
 
     # ------------------------------------------------------------------ measurements
 

@@ -1,11 +1,19 @@
 """The media of one site's call: what it sends us (decoded into a frame slot and an audio
 fifo) and what we send it (its video track fed by an encoder group, its audio track fed by
-the mixer)."""
+the mixer).
+
+Its content (aux) stream, the call's second video m-line (rtc/content_sdp.py): what it
+sends arrives ENCODED through a ContentTap on the receiver (mcu/media/content_forward.py),
+handed to `on_content_frame` (the conference forwards the holder's), and decoded into
+`on_content_picture` only while the conference turns the tap's decoding on; what it
+receives goes out on `content_out`, a SiteVideoTrack the conference puts in the content
+forwarder (or, for another format, in an encoder group)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import av
@@ -14,10 +22,12 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from mcu.calls import Call
 from mcu.media.audio_mixer import AudioInput, SiteAudioTrack
+from mcu.media.content_forward import ContentTap
 from mcu.media.encoder_group import SiteVideoTrack
 from mcu.media.frame_slots import LatestFrameSlot, pump_track
 from mcu.media.inline_audio import InlineAudioDecoder, decode_audio_inline
 from mcu.model import SiteSpec
+from rtc.aiortc_hooks import replace_decoder_queue, request_keyframe
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +38,22 @@ class SiteMedia:
         self.video_out = SiteVideoTrack(call.uri)
         self.audio_out = SiteAudioTrack(call.uri)
         self.video_in = LatestFrameSlot()
-        # The second (content) video stream: the outgoing track and the codec its call
-        # negotiated for it; None when the call has no second stream (a single-screen site).
-        self.content_out: SiteVideoTrack | None = None
-        self.content_codec: str | None = None
         self.audio_in = AudioInput()
         self.video_codec: str | None = None  # negotiated; None until the SDP answer
         self.audio_codec: str | None = None  # likewise ("OPUS", "G722", "PCMU", "PCMA")
         self.inline_audio: InlineAudioDecoder | None = None
+        # the content stream (second video m-line), as the call's SDP settled it
+        self.content_out = SiteVideoTrack(call.uri)
+        self.content_codec: str | None = None  # negotiated on the content m-line
+        self.content_send = False  # the site's SDP lets it send content
+        self.content_receive = False  # it shows content on a second stream
+        self.content_receiver: RTCRtpReceiver | None = None
+        self.content_tap: ContentTap | None = None
+        # set by the conference (ConferenceMedia.add_site)
+        self.on_content_frame: Callable[[str, str, bytes, int], None] | None = None
+        self.on_content_picture: Callable[[str, Any], None] | None = None
         self.closed = False
-        self._pumps: dict[str, asyncio.Task[None]] = {}  # by track kind, one each
+        self._pumps: dict[str, asyncio.Task[None]] = {}  # by role (audio, video, content)
 
     @property
     def uri(self) -> str:
@@ -59,6 +75,30 @@ class SiteMedia:
             return
         self.audio_in.add(frame)
 
+    def tap_content_of(self, receiver: RTCRtpReceiver) -> None:
+        """The receiver of the content m-line: its encoded frames go to the conference
+        (before the receiver starts)."""
+        self.content_receiver = receiver
+        self.content_tap = ContentTap(self._content_frame)
+        replace_decoder_queue(receiver, self.content_tap)
+
+    def _content_frame(self, codec: str, data: bytes, timestamp: int) -> None:
+        if not self.closed and self.on_content_frame is not None:
+            self.on_content_frame(self.uri, codec, data, timestamp)
+
+    def _content_picture(self, frame: Any) -> None:
+        if not self.closed and self.on_content_picture is not None:
+            self.on_content_picture(self.uri, frame)
+
+    def request_content_keyframe(self) -> None:
+        """Ask the site for a keyframe of the content it sends (RTCP PLI)."""
+        receiver = self.content_receiver
+        if self.closed or receiver is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            request_keyframe(receiver), name=f"content PLI {self.uri}")
+        task.add_done_callback(_log_pli_failure)
+
     def receive(self, track: MediaStreamTrack) -> None:
         """A remote track of the call arrived (RTCPeerConnection 'track' event)."""
         if self.closed:
@@ -66,12 +106,15 @@ class SiteMedia:
         if track.kind == "audio" and self.inline_audio is not None:
             return  # its frames come decoded from the receiver, never through the track
         consume: Any = self.video_in.put if track.kind == "video" else self.audio_in.add
-        self._stop_pump(track.kind)  # a call has one track of a kind: a new one replaces it
+        role = track.kind  # "audio", "video" or "content" (the second video m-line)
+        if self.content_receiver is not None and track is self.content_receiver.track:
+            consume, role = self._content_picture, "content"
+        self._stop_pump(role)  # a call has one track of a role: a new one replaces it
         task = asyncio.create_task(
-            pump_track(track, consume), name=f"{track.kind} in {self.uri}"
+            pump_track(track, consume), name=f"{role} in {self.uri}"
         )
         task.add_done_callback(_log_failure)
-        self._pumps[track.kind] = task
+        self._pumps[role] = task
 
     def _stop_pump(self, kind: str) -> None:
         task = self._pumps.pop(kind, None)
@@ -85,11 +128,15 @@ class SiteMedia:
         for kind in list(self._pumps):
             self._stop_pump(kind)
         self.video_out.stop()
+        self.content_out.stop()
         self.audio_out.stop()
-        if self.content_out is not None:
-            self.content_out.stop()
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("media pump %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _log_pli_failure(task: asyncio.Task[int]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("content keyframe request failed", exc_info=task.exception())

@@ -16,9 +16,12 @@ sprop-stereo=0, useinbandfec=0, maxaveragebitrate=OPUS_BITRATE.
 
 from __future__ import annotations
 
+from aiortc.sdp import SessionDescription
+
 from mcu.media.output_format import H264, VP8, OutputFormat
 from rtc import h264_levels
-from rtc.codec_preferences import OPUS, Kind
+from rtc.codec_preferences import OPUS, Kind, rtp_name
+from rtc.content_sdp import CONTENT_VIDEO_INDEX
 from rtc.h264_levels import H264Profile, Level, level_for, macroblocks, profile_level_id
 from rtc.opus_packets import OPUS_BITRATE
 from rtc.sdp_fmtp import ParameterValue, with_codec_parameters
@@ -58,3 +61,19 @@ def describe_streams(sdp: str, output: OutputFormat) -> str:
     for kind, codec, params in fmtps:
         sdp = with_codec_parameters(sdp, kind, codec, params)
     return sdp
+
+
+def describe_content_stream(sdp: str, content: OutputFormat) -> str:
+    """The MCU's own SDP with the fmtp of the content m-line (rtc/content_sdp.py) stating
+    the content format (mcu/media/content_format.py) instead of the main video's;
+    unchanged without a content m-line."""
+    description = SessionDescription.parse(sdp)
+    videos = [media for media in description.media if media.kind == "video"]
+    if len(videos) <= CONTENT_VIDEO_INDEX:
+        return sdp
+    fmtp = video_fmtp(content)
+    for codec in videos[CONTENT_VIDEO_INDEX].rtp.codecs:
+        params = fmtp.get(rtp_name(codec))
+        if params is not None:
+            codec.parameters = {**codec.parameters, **params}
+    return str(description)

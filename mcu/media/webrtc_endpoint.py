@@ -4,8 +4,8 @@ One WebRtcEndpoint per registered terminal, bound to its signalling channel (the
 WebSocket; here only a `send(message)` callable, mcu/ knows no HTTP). Each call is a
 CallSession with its own RTCPeerConnection built from rtc.ice.rtc_configuration():
 
-dial-out  offer_call(call): audio + video transceivers (sendrecv) fed by the call's
-          SiteMedia, offering only the codecs the terminal declared (refused with 131088,
+dial-out  offer_call(call): audio, video and content (second video, rtc/content_sdp.py)
+          transceivers (sendrecv) fed by the call's SiteMedia, offering only the codecs the terminal declared (refused with 131088,
           no common codec, when it declared none the MCU has), `invite` with the SDP offer.
           `ringing` -> call.ringing(); `answer` -> the call timeout gives way to the media
           timeout (Call.media_path_pending), remote description, then call.answer() once the
@@ -16,6 +16,7 @@ dial-in   `join` with access code and password, refused with `locked` while the 
           URI or code has too many failed attempts (mcu/dial_in_limits.py); a site not
           booked in the conference is refused (`dial_in_refused`) before its password is
           looked at, so it learns nothing about it; then the runtime accepts the site (CALLING)
+          (an offer without a content m-line is answered without one: one video stream)
           (an ad-hoc template's code first starts its conference or books the terminal
           in the ongoing one: mcu/adhoc.py; `no_capacity` when the MCU is full),
           the terminal's offer is answered with `joined` (the media timeout starts), then
@@ -58,11 +59,12 @@ from mcu.dial_in_limits import ACCESS_CODE, SOCKET, URI
 from mcu.endpoints import TerminalDevice, simulated_terminal_device
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
+from mcu.media.content_format import content_output_format
 from mcu.media.engine import MediaEngine
 from mcu.media.media_path import MediaPath
 from mcu.media.output_format import H264, VIDEO_CODECS, output_format_for
 from mcu.media.site_media import SiteMedia
-from mcu.media.stream_limits import describe_streams
+from mcu.media.stream_limits import describe_content_stream, describe_streams
 from mcu.model import (
     Conference,
     DirectorySite,
@@ -84,6 +86,7 @@ from rtc.codec_preferences import (
     rtp_name,
     supported_codec_names,
 )
+from rtc.content_sdp import content_media, mark_content
 from rtc.h264_levels import ProfileLevelId
 from rtc.ice import rtc_configuration
 from rtc.jitter_buffer import release_frames_at_marker
@@ -131,10 +134,19 @@ def negotiated_video_codec(sdp: str) -> str | None:
     return codec if codec in VIDEO_CODECS else None
 
 
-def _take_negotiated_codecs(media: SiteMedia, sdp: str) -> None:
-    """What the negotiated SDP settled on: the site's output group and audio path follow."""
+def _take_negotiated_codecs(media: SiteMedia, sdp: str, terminal_sdp: str) -> None:
+    """What the negotiated SDP (the answer) settled on: the site's output group and audio
+    path follow; its content stream: the answer's codec on the content m-line, sent and
+    received as the terminal's own SDP (its offer or answer) says."""
     media.video_codec = negotiated_video_codec(sdp)
     media.audio_codec = negotiated_codec(sdp, "audio")
+    negotiated = content_media(sdp)
+    theirs = content_media(terminal_sdp)
+    codec = negotiated.codec if negotiated is not None and negotiated.port != 0 else None
+    media.content_codec = codec if codec in VIDEO_CODECS else None
+    media.content_send = media.content_codec is not None and theirs is not None and theirs.sends
+    media.content_receive = (media.content_codec is not None and theirs is not None
+                             and theirs.receives)
 
 
 def video_codec_order(protocol: VideoProtocol | None, offered: Iterable[str], preferred: str) -> list[str]:
@@ -312,14 +324,16 @@ class CallSession:
         audio.setCodecPreferences(codecs.audio)
         video = pc.addTransceiver(media.video_out, direction="sendrecv")
         video.setCodecPreferences(codecs.video)
+        content = pc.addTransceiver(media.content_out, direction="sendrecv")
+        content.setCodecPreferences(codecs.video)
         self._tune_transceivers()
         offer = await pc.createOffer()
         await pc.setLocalDescription(RTCSessionDescription(self._describe(offer.sdp), "offer"))
         if self.closed:
             return
         self.endpoint.send(
-            Invite(self.call_id, self.call.conf_id, conf_name, pc.localDescription.sdp,
-                   floor=self._floor_params())
+            Invite(self.call_id, self.call.conf_id, conf_name,
+                   mark_content(pc.localDescription.sdp), floor=self._floor_params())
         )
 
     async def answered(self, sdp: str) -> None:
@@ -327,7 +341,7 @@ class CallSession:
         check_media_sections(sdp)
         async with negotiation_bound():
             await apply_remote_description(self.pc, sdp, "answer")
-        _take_negotiated_codecs(self.media, sdp)
+        _take_negotiated_codecs(self.media, sdp, sdp)
         self._report_negotiated()
         await self._media_path_up()
 
@@ -352,6 +366,11 @@ class CallSession:
         audio.setCodecPreferences(codecs.audio)
         video = pc.addTransceiver(media.video_out, direction="sendrecv")
         video.setCodecPreferences(codecs.video)
+        # the offer's second video m-line is the content stream; an offer without one is
+        # answered with one video stream (aiortc cannot leave a transceiver unanswered)
+        if content_media(sdp) is not None:
+            content = pc.addTransceiver(media.content_out, direction="sendrecv")
+            content.setCodecPreferences(codecs.video)
         # Tuned before the offer is applied: applying it emits the remote tracks, and an
         # audio track that arrives before its receiver decodes inline would get a pump task
         # of its own (SiteMedia.receive) that waits for frames which never come.
@@ -362,11 +381,12 @@ class CallSession:
             answer = await pc.createAnswer()
             await pc.setLocalDescription(
                 RTCSessionDescription(self._describe(answer.sdp), "answer"))
-        _take_negotiated_codecs(media, pc.localDescription.sdp)
+        _take_negotiated_codecs(media, pc.localDescription.sdp, sdp)
         self._report_negotiated()
         if self.closed:
             return
-        self.endpoint.send(Joined(self.call_id, self.call.conf_id, pc.localDescription.sdp,
+        self.endpoint.send(Joined(self.call_id, self.call.conf_id,
+                                  mark_content(pc.localDescription.sdp),
                                   floor=self._floor_params()))
         self.call.media_path_pending(self._media_path_timed_out)
         await self._media_path_up()
@@ -391,14 +411,22 @@ class CallSession:
 
     def _describe(self, sdp: str) -> str:
         """The MCU's SDP with the fmtp of what it sends this site (mcu/media/stream_limits.py):
-        the H.264 level of its booked format, VP8's max-fs/max-fr, Opus's parameters."""
+        the H.264 level of its booked format, VP8's max-fs/max-fr, Opus's parameters; on the
+        content m-line those of the conference's content format (auxVideoFormat at the
+        presentation's frame rate, mcu/media/content_format.py)."""
         conference = self.endpoint.engine.conferences.get(self.call.conf_id)
         if conference is None:
             return sdp
         output = output_format_for(self.media.spec, H264,
                                    conference_rate=conference.conference_rate,
                                    default_format=conference.default_format)
-        return describe_streams(sdp, output)
+        sdp = describe_streams(sdp, output)
+        try:
+            spec = self.endpoint.runtime.scheduler.get(self.call.conf_id).spec
+        except DomainError:  # ending: the content m-line keeps the main video's statement
+            return sdp
+        content = content_output_format(H264, spec.aux_video_format, spec.presentation)
+        return describe_content_stream(sdp, content)
 
     def _report_negotiated(self) -> None:
         """Tell the Call what its media settled on, for its call detail record: the codecs
@@ -441,7 +469,13 @@ class CallSession:
             if transceiver.kind == "audio":
                 self.media.decode_audio_of(transceiver.receiver)
             if transceiver.kind == "video":
-                on_keyframe_request(transceiver.sender, self.media.video_out.request_keyframe)
+                if transceiver.sender.track is self.media.content_out:
+                    on_keyframe_request(transceiver.sender,
+                                        self.media.content_out.request_keyframe)
+                    self.media.tap_content_of(transceiver.receiver)
+                else:
+                    on_keyframe_request(transceiver.sender,
+                                        self.media.video_out.request_keyframe)
                 # Our encoders run at the booked rate: a REMB estimate would change nothing.
                 disable_bitrate_estimation(transceiver.receiver)
                 release_frames_at_marker(transceiver.receiver)  # a frame interval sooner

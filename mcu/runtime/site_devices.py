@@ -17,6 +17,7 @@ Changes are emitted like every control operation's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from mcu.endpoints import DeviceVersion, EndpointRegistry, TerminalDevice, VideoInput
 from mcu.errors import DomainError, Fault
@@ -41,6 +42,14 @@ NO_PRESET = 255  # camPos when the action is not a preset action
 PRESET_POSITIONS = range(0, 255)
 
 
+class ContentMedia(Protocol):
+    """What the media plane says of content streams (mcu/media/engine.py MediaEngine)."""
+
+    def content_sending(self, conf_id: str, uri: str) -> bool: ...
+
+    def content_receiving(self, conf_id: str, uri: str) -> bool: ...
+
+
 class SiteDevices:
     def __init__(
         self, conferences: LiveConferences, registry: EndpointRegistry, floors: ContentFloors
@@ -49,6 +58,8 @@ class SiteDevices:
         self.conferences = conferences
         self.events = conferences.events
         self.registry = registry
+        # the media plane, once it runs (MediaEngine.start); None: a runtime without media
+        self.content_media: ContentMedia | None = None
 
     def require_known(self, uri: str) -> None:
         """SITE_NOT_FOUND unless some part of the platform knows the URI: a registered
@@ -100,16 +111,33 @@ class SiteDevices:
             self.floors.release(uri, live)
 
     def is_sending_aux(self, uri: str) -> bool:
-        """isSendAuxStreamEx: the site is the conference's content sender."""
+        """isSendAuxStreamEx: the site holds the content floor and, with a media plane, its
+        content frames reached the MCU in the last second (the media's answer: a holder that
+        sends nothing is not sending). A runtime without a media plane answers from the
+        floor alone."""
         live, _ = self._joined(uri)
-        return content_sender(live) == uri
+        if content_sender(live) != uri:
+            return False
+        media = self.content_media
+        return media is None or media.content_sending(live.conf_id, uri)
 
     def is_receiving_aux(self, uri: str) -> bool:
-        """isReceiveRemAuxStrmEx: another site of the conference sends content and this
-        site's terminal declared it can receive a content stream."""
+        """isReceiveRemAuxStrmEx: the site's second stream carries the conference's content
+        now (the media plane's answer: content frames sent to it in the last second). A
+        runtime without a media plane (tools, runtime tests) answers from the floor: another
+        site holds it and this site's terminal declared it can receive a content stream."""
         live, _ = self._joined(uri)
+        if self.content_media is not None:
+            return self.content_media.content_receiving(live.conf_id, uri)
         sender = content_sender(live)
         return sender is not None and sender != uri and self.device(uri).content_receive
+
+    def is_content_arriving(self, uri: str) -> bool:
+        """Frames of the site's content reached the MCU in the last second (the media
+        plane's view of isSendAuxStreamEx; False without a media plane)."""
+        live, _ = self._joined(uri)
+        media = self.content_media
+        return media is not None and media.content_sending(live.conf_id, uri)
 
     def has_aux_source(self, uri: str) -> bool:
         """isConnectAuxSourceEx: the terminal declared a content input (a source plugged
