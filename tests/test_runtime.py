@@ -11,7 +11,7 @@ import pytest
 
 from mcu.calls import Call
 from mcu.clock import ManualClock
-from mcu.endpoints import simulated_terminal_device
+from mcu.endpoints import undeclared_device
 from mcu.errors import DomainError, Fault
 from mcu.events import (
     BroadcastChanged,
@@ -114,7 +114,7 @@ class FakeTerminal:
     def __init__(self, uri: str, behaviour: str = "answer") -> None:
         self._uri = uri
         self.behaviour = behaviour
-        self.device = simulated_terminal_device()
+        self.device = undeclared_device()
         self.offered: list[Call] = []
         self.ended: list[Call] = []
 

@@ -95,6 +95,11 @@ class ContentFloors:
         live = self.conferences.running(conf_id)
         self._apply(live, live.content_floor.unlock())
 
+    def redeclare(self, uri: str, live: LiveConference) -> None:
+        """The site's terminal changed what it has (a content source plugged or unplugged):
+        the floor reads it again; a holder left without a content input loses the floor."""
+        self._declare(live, uri)
+
     # ---------------------------------------------------------------- BFCP
 
     def bfcp_identity(self, conf_id: str, uri: str) -> BfcpIdentity | None:
