@@ -11,10 +11,14 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.services import ENDPOINTS
 from gateway.settings import SettingsError, load_settings, parse_account
 from mcu.adhoc import TemplateError
+
+if TYPE_CHECKING:
+    from rtc.signalling import Device
 
 # For benchmarks: MCU_SIM_PROFILE=FILE profiles the event loop's thread (cProfile sees only
 # the thread that enabled it; render and decoder threads are not in it) and writes the
@@ -122,6 +126,7 @@ async def _start_terminals(base_url: str, settings, count: int) -> list:
     if count <= 0:
         return []
     from rtc.signalling_auth import provisioned_secret
+    from terminals.device_description import describe
     from terminals.run_command import start_terminals
 
     signalling_url = base_url.replace("http", "ws", 1) + "/signalling"
@@ -131,7 +136,21 @@ async def _start_terminals(base_url: str, settings, count: int) -> list:
     terminals = await start_terminals(
         signalling_url, count, media_address=settings.media_address,
         secret_for=lambda uri: provisioned_secret(key, uri),
+        device_for=lambda index: serve_mix_device(index, count),
     )
     for terminal in terminals:
-        print(f"  simulated terminal {terminal.uri} ({terminal.name}) registered", flush=True)
+        print(f"  simulated terminal {terminal.uri} ({terminal.name}, "
+              f"{describe(terminal.device)}) registered", flush=True)
     return terminals
+
+
+def serve_mix_device(index: int, count: int) -> Device:
+    """make run's mix (docs/terminals.md): every terminal a single-screen room with a camera
+    and a PC, except the last of two or more, a three-screen specialist room with a
+    camera, a PC and a document camera."""
+    from terminals.device_description import device_from_options
+
+    if count >= 2 and index == count - 1:
+        return device_from_options(3, ["camera", "pc", "doc-camera"], site_index=index,
+                                   model="MCU-SIM Specialist Room")
+    return device_from_options(1, ["camera", "pc"], site_index=index)

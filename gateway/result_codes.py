@@ -51,6 +51,7 @@ FAULT_CODES: dict[Fault, int] = {
     Fault.SITE_BUSY: 12375,  # 会场正忙。
     Fault.SITE_EXISTS: 1344274457,  # 会场已存在。(management range)
     Fault.SITE_NOT_CONNECTED: 1347440653,  # 指定的会场未入会。
+    Fault.SOURCE_NOT_CONNECTED: 14600,  # 视频源不存在。(an input with no source plugged in)
     Fault.CAPACITY_EXCEEDED: 1347444739,  # MCU动态资源不足。
     Fault.ACCESS_CODE_CONFLICT: 8254,  # 接入号已经存在。
     Fault.MCU_NOT_FOUND: 1346371585,  # MCU不存在。

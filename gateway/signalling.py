@@ -47,8 +47,8 @@ from collections.abc import Iterable
 from aiohttp import WSMsgType, web
 
 from gateway.p2p_relay import PointToPointRelay
+from gateway.terminal_device import connections_of, device_of
 from mcu.dial_in_limits import DialInLimitSettings, dial_in_limits
-from mcu.endpoints import simulated_terminal_device
 from mcu.events import RuntimeEvent, SiteCallStateChanged
 from mcu.media.engine import MediaEngine, MediaSettings
 from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
@@ -67,6 +67,7 @@ from rtc.signalling import (
     Bye,
     Challenge,
     Decline,
+    DeviceUpdate,
     Error,
     HeartbeatSchedule,
     Join,
@@ -95,6 +96,7 @@ RATE_LIMITED = "rate_limited"
 UNAUTHORIZED = "unauthorized"  # not authenticated yet, or a register refused (docs/signalling.md)
 LOCKED = "locked"  # too many refused registers of this socket or URI
 REPLACED = "replaced"  # sent to a socket whose URI registered again elsewhere
+UNKNOWN_INPUT = "unknown_input"  # a `device` message names an input the terminal did not declare
 REPLACED_CLOSE_CODE = 4001  # the close code of that socket (4000-4999: the application's)
 
 # Connection limits (docs/security.md). SDPs are under 64 KiB; the largest message is one.
@@ -281,6 +283,8 @@ class TerminalConnection:
                 self.register(message)
             case Ringing() | Answer() | Decline() | Bye() | Join():
                 self.dispatch_to_endpoint(message)
+            case DeviceUpdate():
+                self.update_device(message)
             case PlaceCall():
                 if self.endpoint is None:
                     self.send(Error(UNAUTHORIZED, "register first", message.call_id))
@@ -349,17 +353,30 @@ class TerminalConnection:
             # old socket is not yet timed out): the newer connection wins, the older one is
             # told, its calls end and it is closed.
             previous.replaced()
-        declared = message.capabilities
         self.endpoint = WebRtcEndpoint(
             Registration.of(message), self.send, self.hub.engine, self.hub.runtime,
-            simulated_terminal_device(
-                content_send=declared.content_send, content_receive=declared.content_receive
-            ),
+            device_of(message.device, message.capabilities),
             dial_in_limits=self.hub.dial_in_limits, socket_key=self.key,
         )
         self.hub.connections[message.uri] = self
         self.hub.runtime.registry.register(self.endpoint)
         self.send(self._registered(message.uri))
+
+    def update_device(self, message: DeviceUpdate) -> None:
+        """`device`: inputs plugged in or unplugged. All or nothing: an id the terminal did
+        not declare is answered `unknown_input` and changes nothing."""
+        endpoint = self.endpoint
+        if endpoint is None:
+            self.send(Error(UNAUTHORIZED, "register first"))
+            return
+        try:
+            device = endpoint.device.with_connections(connections_of(message))
+        except KeyError as unknown:
+            self.send(Error(UNKNOWN_INPUT, f"input {unknown.args[0]} is not one {endpoint.uri} "
+                                           "declared"))
+            return
+        endpoint.device = device
+        self.hub.runtime.devices.device_changed(endpoint.uri)
 
     def replaced(self) -> None:
         """This socket's URI registered again from another socket: tell it, end its calls

@@ -2,18 +2,34 @@
 
 An Endpoint is the MCU's handle on one terminal (mcu/media/webrtc_endpoint.py implements it
 over the WebSocket signalling). The registry maps URIs to registered endpoints; the default
-dialer asks it who is reachable. An endpoint's device description (video inputs, version)
-answers the siteMgr queries; a WebRTC terminal is described by `simulated_terminal_device()`
-with what its registration declared (capabilities.content_send / content_receive).
+dialer asks it who is reachable. An endpoint's device (TerminalDevice: version, video
+inputs, screens, microphones) answers the siteMgr queries: a WebRTC terminal's is what its
+registration declared (register.device), kept up to date by its `device` messages (a cable
+plugged or unplugged); a terminal that declares none is described by `undeclared_device()`
+(docs/signalling.md, "The device").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mcu.calls import Call
+
+HD_OUTPUT_NAMES = ("HD1", "HD2", "HD3", "HD4", "HD5", "SD1", "SD2")  # hdOut 0..6
+MAX_SCREENS = 3
+
+
+class InputKind(Enum):
+    """What is plugged into (or meant for) a video input."""
+
+    CAMERA = "camera"
+    PC = "pc"
+    DOC_CAMERA = "doc-camera"
 
 
 @dataclass(frozen=True)
@@ -25,6 +41,16 @@ class VideoInput:
     connected: bool = True  # a source (camera, PC) is plugged into this port
     main: bool = True  # may feed the main stream
     aux: bool = True  # may feed the aux (content) stream
+    kind: InputKind = InputKind.CAMERA
+
+
+@dataclass(frozen=True)
+class VideoOutput:
+    """One screen of a terminal: a video output port, numbered like setVideoOutSrcEx's hdOut
+    (0..4 HD1..HD5, 5..6 SD1..SD2) and named after it."""
+
+    id: int
+    name: str
 
 
 @dataclass(frozen=True)
@@ -51,6 +77,7 @@ class TerminalDevice:
     version: DeviceVersion
     inputs: tuple[VideoInput, ...] = field(default_factory=tuple)
     content_receive: bool = True  # it can show a second (content) stream
+    outputs: tuple[VideoOutput, ...] = (VideoOutput(0, HD_OUTPUT_NAMES[0]),)
 
     @property
     def has_content_input(self) -> bool:
@@ -61,6 +88,9 @@ class TerminalDevice:
     def input(self, input_id: int) -> VideoInput | None:
         return next((port for port in self.inputs if port.id == input_id), None)
 
+    def output(self, output_id: int) -> VideoOutput | None:
+        return next((port for port in self.outputs if port.id == output_id), None)
+
     @property
     def main_inputs(self) -> tuple[VideoInput, ...]:
         return tuple(port for port in self.inputs if port.main)
@@ -69,14 +99,26 @@ class TerminalDevice:
     def aux_inputs(self) -> tuple[VideoInput, ...]:
         return tuple(port for port in self.inputs if port.aux)
 
+    def with_connections(self, connected: Mapping[int, bool]) -> TerminalDevice:
+        """The same device with the inputs of `connected` (input id -> a source plugged in)
+        plugged or unplugged. KeyError naming the first id that is not one of its inputs
+        (nothing is changed then)."""
+        unknown = [input_id for input_id in connected if self.input(input_id) is None]
+        if unknown:
+            raise KeyError(unknown[0])
+        return replace(self, inputs=tuple(
+            replace(port, connected=connected.get(port.id, port.connected))
+            for port in self.inputs))
 
-def simulated_terminal_device(
-    model: str = "MCU-SIM Terminal", *, content_send: bool = True, content_receive: bool = True
-) -> TerminalDevice:
-    """The device a simulated terminal declares: the input ports of the reference example
-    (queryVideoOutSrcStateEx), a camera on port 0 and, when it declared a content input
-    (`content_send`), its content source (a PC) plugged into port 1; without one, port 1 is
-    empty and the terminal has no aux source connected."""
+
+def undeclared_device(*, content_send: bool = True, content_receive: bool = True,
+                      model: str = "MCU-SIM Terminal") -> TerminalDevice:
+    """The documented device of a terminal that declares none at registration
+    (docs/signalling.md, "The device"): the input ports of the reference example
+    (queryVideoOutSrcStateEx): a camera on port 0 (main only), port 1 a PC input (main and
+    aux) with its PC plugged in when the registration declared a content input
+    (capabilities.content_send), ports 2 (a document camera input) and 4 (a second PC
+    input) empty; one screen (HD1); no microphone versions."""
     return TerminalDevice(
         version=DeviceVersion(
             model=model,
@@ -87,9 +129,12 @@ def simulated_terminal_device(
         ),
         inputs=(
             VideoInput(0, "HD-SDI", connected=True, main=True, aux=False),
-            VideoInput(1, "HD-DVI/SXGA/YPrPb IN 1", connected=content_send, main=True, aux=True),
-            VideoInput(2, "SD-CVBS IN 1", connected=False, main=True, aux=True),
-            VideoInput(4, "HD-DVI/SXGA/YPrPb IN 2", connected=False, main=True, aux=True),
+            VideoInput(1, "HD-DVI/SXGA/YPrPb IN 1", connected=content_send, main=True, aux=True,
+                       kind=InputKind.PC),
+            VideoInput(2, "SD-CVBS IN 1", connected=False, main=True, aux=True,
+                       kind=InputKind.DOC_CAMERA),
+            VideoInput(4, "HD-DVI/SXGA/YPrPb IN 2", connected=False, main=True, aux=True,
+                       kind=InputKind.PC),
         ),
         content_receive=content_receive,
     )

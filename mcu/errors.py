@@ -29,6 +29,7 @@ class Fault(Enum):
     SITE_BUSY = auto()  # booked in an overlapping conference
     SITE_EXISTS = auto()  # directory: URI already present
     SITE_NOT_CONNECTED = auto()  # media operation on a site that is not in the conference
+    SOURCE_NOT_CONNECTED = auto()  # a video input of the terminal with nothing plugged in
     # capacity
     CAPACITY_EXCEEDED = auto()  # MCU ports or CP resources exhausted in the window
     ACCESS_CODE_CONFLICT = auto()

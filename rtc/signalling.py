@@ -3,8 +3,9 @@
 The protocol (docs/signalling.md has the sequence charts):
 
 MCU -> terminal   challenge {realm, nonce, algorithm}                  (on open; after a failed register)
-terminal -> MCU   register  {uri, name, site_type, capabilities, auth {response}}
+terminal -> MCU   register  {uri, name, site_type, capabilities, device, auth {response}}
 MCU -> terminal   registered {uri, ice_servers}                        (ice_servers: STUN/TURN)
+terminal -> MCU   device    {inputs [{id, connected}]}                 (a cable plugged/unplugged)
 MCU -> terminal   invite    {call_id, conf_id, conf_name, sdp, floor}  (MCU dials out: SDP offer)
 terminal -> MCU   ringing   {call_id}
 terminal -> MCU   answer    {call_id, sdp}                             (SDP answer)
@@ -17,6 +18,12 @@ callee -> MCU -> caller   ringing / answer / decline, and bye either way (relaye
 either            bye       {call_id, reason}
 either            ping / pong {seq}                                    (heartbeat, every 2 s)
 MCU -> terminal   error     {call_id?, code, message}
+
+`device` (register, optional): what the terminal has: model and versions, video inputs
+(id, name, kind, connected, main/aux), screens (1..3 video outputs), microphones; null or
+absent: the documented undeclared device (mcu/endpoints.py undeclared_device). When it is
+declared, capabilities.content_send is read from it (a connected aux input), whatever the
+capabilities say. docs/signalling.md, "The device".
 
 `floor` (invite and joined of a conference call): the RFC 8856 parameters of the call's
 content floor (BFCP over TCP to the MCU; docs/signalling.md, "Content floor (BFCP)"), or
@@ -141,6 +148,91 @@ class Capabilities:
     content_receive: bool = spec(Boolean(), default=True)
 
 
+INPUT_KINDS = ("camera", "pc", "doc-camera")
+INPUT_ID = Integer(0, 255)
+OUTPUT_ID = Integer(0, 6)  # setVideoOutSrcEx hdOut: 0..4 HD1..HD5, 5..6 SD1..SD2
+PORT_NAME = Text(64, min_len=1, blank_ok=False)
+VERSION_TEXT = Text(128)
+MAX_INPUTS = 8
+MAX_SCREENS = 3
+MAX_MICS = 8
+
+
+@dataclass
+class DeclaredInput:
+    """A video input of the terminal: its port id and name, the kind of source it is for,
+    whether a source is plugged in now, and which stream it may feed (main, aux or both)."""
+
+    id: int = spec(INPUT_ID)
+    name: str = spec(PORT_NAME)
+    kind: str = spec(Choice(INPUT_KINDS))
+    connected: bool = spec(Boolean(), default=True)
+    main: bool = spec(Boolean(), default=True)
+    aux: bool = spec(Boolean(), default=False)
+
+    def __post_init__(self) -> None:
+        if not (self.main or self.aux):
+            raise SchemaError(f"input {self.id} feeds neither the main nor the aux stream")
+
+
+@dataclass
+class DeclaredScreen:
+    """A screen: the video output port (hdOut number) and its name."""
+
+    id: int = spec(OUTPUT_ID)
+    name: str = spec(PORT_NAME)
+
+
+@dataclass
+class DeclaredMic:
+    """A microphone of SiteDeviceVersionInfoEx.micVersions: its address and version."""
+
+    ip: str = spec(Text(64, min_len=1, blank_ok=False))
+    version: str = spec(VERSION_TEXT)
+
+
+def _unique(ids: list[int], what: str) -> None:
+    duplicates = sorted({item for item in ids if ids.count(item) > 1})
+    if duplicates:
+        raise SchemaError(f"{what} ids {duplicates} are declared more than once")
+
+
+@dataclass
+class Device:
+    """register.device: the terminal's device (SiteDeviceVersionInfoEx fields, inputs,
+    screens, microphones). Input ids are unique, screen ids are unique."""
+
+    model: str = spec(Text(128, min_len=1, blank_ok=False))
+    inputs: list[DeclaredInput] = spec(
+        ListOf(Nested(DeclaredInput), max_items=MAX_INPUTS, min_items=1))
+    screens: list[DeclaredScreen] = spec(
+        ListOf(Nested(DeclaredScreen), max_items=MAX_SCREENS, min_items=1))
+    mics: list[DeclaredMic] = spec(ListOf(Nested(DeclaredMic), max_items=MAX_MICS),
+                                   default_factory=list)
+    license: str = spec(VERSION_TEXT, default="")
+    soft_version: str = spec(VERSION_TEXT, default="")
+    hard_version: str = spec(VERSION_TEXT, default="")
+    logic_version: str = spec(VERSION_TEXT, default="")
+    manufacturer: str = spec(VERSION_TEXT, default="")
+
+    def __post_init__(self) -> None:
+        _unique([port.id for port in self.inputs], "input")
+        _unique([screen.id for screen in self.screens], "screen")
+
+    @property
+    def content_send(self) -> bool:
+        """A source is plugged into an input that may feed the aux stream."""
+        return any(port.connected and port.aux for port in self.inputs)
+
+
+@dataclass
+class InputState:
+    """One input of a `device` message: plugged in (connected) or not."""
+
+    id: int = spec(INPUT_ID)
+    connected: bool = spec(Boolean())
+
+
 # RFC 8856 values this MCU uses: it is the floor control server only ("s-only"), passive on
 # a TCP connection the terminal opens ("setup" active at the terminal, "connection" new).
 BFCP_FLOORCTRL = ("s-only",)
@@ -206,6 +298,21 @@ class Register(Message):
     site_type: int = spec(SITE_TYPE, default=7)  # SiteType.SIP
     capabilities: Capabilities = spec(Nested(Capabilities), default_factory=Capabilities)
     auth: Auth | None = spec(Optional(Nested(Auth)), default=None)  # null: not authenticated
+    device: Device | None = spec(Optional(Nested(Device)), default=None)  # null: undeclared
+
+
+@dataclass
+class DeviceUpdate(Message):
+    """terminal -> MCU once registered: inputs plugged in or unplugged (a simulated cable).
+    Each id must be an input the terminal declared (`unknown_input` otherwise, nothing
+    changed); ids are unique."""
+
+    type: ClassVar[str] = "device"
+    inputs: list[InputState] = spec(ListOf(Nested(InputState), max_items=MAX_INPUTS,
+                                           min_items=1))
+
+    def __post_init__(self) -> None:
+        _unique([state.id for state in self.inputs], "input")
 
 
 @dataclass
@@ -309,7 +416,7 @@ class Error(Message):
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.type: cls
     for cls in (Challenge, Register, Registered, Invite, Ringing, Answer, Decline, Join, Joined, Bye,
-                Ping, Pong, Error, PlaceCall)
+                Ping, Pong, Error, PlaceCall, DeviceUpdate)
 }
 
 

@@ -40,7 +40,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import aiohttp
@@ -72,9 +72,12 @@ from rtc.signalling import (
     Capabilities,
     Challenge,
     Decline,
+    Device,
+    DeviceUpdate,
     Error,
     FloorParams,
     HeartbeatSchedule,
+    InputState,
     Invite,
     Join,
     Joined,
@@ -194,6 +197,7 @@ class SimulatedTerminal:
         content_page_seconds: float = 5.0,
         content_mline: bool = True,
         content_source_size: tuple[int, int] | None = None,
+        device: Device | None = None,
     ) -> None:
         """content: the terminal's content input (None: it has none); receive_content: it
         shows received content on a second screen; content_source_size: the size content
@@ -208,6 +212,12 @@ class SimulatedTerminal:
         # source, a second screen when it shows the content it receives
         self.capabilities = capabilities or Capabilities(
             content_send=content is not None, content_receive=receive_content and content_mline)
+        # what it declares at registration (None: the MCU's undeclared device); with one,
+        # content_send is what the device says (a connected input that may feed aux; without
+        # a content source such an input shows nothing: start_content answers False)
+        self.device = device
+        if device is not None:
+            self.capabilities = replace(self.capabilities, content_send=device.content_send)
         # the current call's BFCP floor participant (terminals/floor_client.py), if offered
         self.floor: FloorParticipant | None = None
         # awaited with True when this terminal gets the content floor, False when it loses
@@ -255,6 +265,7 @@ class SimulatedTerminal:
         self._joining_call_id: str | None = None
         self._ringing_call_id: str | None = None
         self._ping_seq = 0
+        self._pong_waiters: dict[int, asyncio.Future[None]] = {}
         self._last_heard = 0.0
         self._stopping = False
         self._tasks: set[asyncio.Task] = set()
@@ -401,7 +412,7 @@ class SimulatedTerminal:
                 ha1 = digest_ha1(self.uri, message.realm, self._secret)
                 auth = Auth(digest_response(ha1, message.nonce))
                 await self._send(Register(self.uri, self.name, self.site_type,
-                                          self.capabilities, auth))
+                                          self.capabilities, auth, self.device))
         elif isinstance(message, Error) and message.code in _FINAL_ERRORS \
                 and (message.code == "replaced" or not self.registered):
             log.warning("%s: the MCU refused it: %s: %s", self.uri, message.code,
@@ -419,7 +430,10 @@ class SimulatedTerminal:
         elif isinstance(message, Ping):
             await self._send(Pong(message.seq))
         elif isinstance(message, Pong):
-            pass  # any message counts as a sign of life
+            # any message counts as a sign of life; a round trip may wait for this one
+            waiter = self._pong_waiters.pop(message.seq, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
         elif isinstance(message, Invite):
             # The loop keeps only a weak reference to a task: hold it until it is done.
             task = asyncio.get_running_loop().create_task(self._on_invite(message))
@@ -584,6 +598,45 @@ class SimulatedTerminal:
         if self.floor is None:
             return None
         return await self.floor.release()
+
+    # -- the device: inputs plugged and unplugged ----------------------------------------
+
+    async def plug(self, input_id: int, timeout: float = 5.0) -> None:
+        """A source is plugged into the declared input `input_id` (a simulated cable)."""
+        await self._set_connected(input_id, True, timeout)
+
+    async def unplug(self, input_id: int, timeout: float = 5.0) -> None:
+        """The source of the declared input `input_id` is unplugged."""
+        await self._set_connected(input_id, False, timeout)
+
+    async def _set_connected(self, input_id: int, connected: bool, timeout: float) -> None:
+        """Change the declared device and tell the MCU (`device`); returns once the MCU has
+        handled it (the pong of a ping sent after it: the MCU handles a socket's messages in
+        order). ValueError for an input the terminal did not declare."""
+        device = self.device
+        if device is None or all(port.id != input_id for port in device.inputs):
+            raise ValueError(f"{self.uri} declared no input {input_id}")
+        inputs = [replace(port, connected=connected) if port.id == input_id else port
+                  for port in device.inputs]
+        self.device = replace(device, inputs=inputs)
+        self.capabilities = replace(self.capabilities, content_send=self.device.content_send)
+        if not self.registered:  # the next register declares it
+            return
+        await self._send(DeviceUpdate([InputState(input_id, connected)]))
+        await self._round_trip(timeout)
+
+    async def _round_trip(self, timeout: float) -> None:
+        """A ping and its pong: everything sent before it has been handled by the MCU."""
+        self._ping_seq += 1
+        seq = self._ping_seq
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pong_waiters[seq] = waiter
+        try:
+            await self._send(Ping(seq))
+            async with asyncio.timeout(timeout):
+                await waiter
+        finally:
+            self._pong_waiters.pop(seq, None)
 
     async def hang_up(self, reason: str = "hang up") -> None:
         await self._end_call(notify=True, reason=reason)

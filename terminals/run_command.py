@@ -8,6 +8,10 @@ Credentials (docs/signalling.md, "Authentication"): `--secret` (or MCU_SIM_TERMI
 gives every terminal of the process that secret (for one terminal, or URIs the MCU lists with
 the same secret); otherwise each terminal's secret is derived from `--provisioning-key` (or
 MCU_SIM_PROVISIONING_KEY), by default the public lab key the MCU's embedded defaults hold.
+
+Device (docs/terminals.md, "The device"): `--device FILE` (TOML) or `--screens N --inputs
+camera,pc,doc-camera` gives every terminal of the process that device
+(terminals/device_description.py); neither: they declare none (the MCU's undeclared device).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from rtc.signalling import Capabilities
+from rtc.signalling import Capabilities, Device
 from rtc.signalling_auth import LAB_PROVISIONING_KEY, provisioned_secret
 from terminals.client import (
     CONTENT_KINDS,
@@ -33,6 +37,12 @@ from terminals.client import (
     RegistrationRefused,
     SimulatedTerminal,
     TerminalStats,
+)
+from terminals.device_description import (
+    describe,
+    device_from_options,
+    device_from_toml,
+    parse_inputs,
 )
 from terminals.marker import MAX_SITES, Rect
 from terminals.media_sources import DEFAULT_VIDEO_FORMAT, VideoFormat
@@ -64,10 +74,12 @@ async def start_terminals(
     secret_for: Callable[[str], str] | None = None,
     content: ContentKind | None = None,
     receive_content: bool = True,
+    device_for: Callable[[int], Device | None] | None = None,
 ) -> list[SimulatedTerminal]:
     """Create, encode and register `count` terminals; returns them once all are registered.
 
     secret_for: each terminal's signalling secret by its URI (None: the public lab key's).
+    device_for: each terminal's declared device by its site index (None: none declared).
 
     decode_video: whether the terminals decode the video they receive, or count its frames
     only (terminals/frame_counter.py); a function of the site index chooses per terminal.
@@ -95,6 +107,7 @@ async def start_terminals(
             secret=secret_for(terminal_uri(uri_prefix, index)) if secret_for else None,
             content=content,
             receive_content=receive_content,
+            device=device_for(index) if device_for else None,
         )
         for index in range(start_index, start_index + count)
     ]
@@ -178,6 +191,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-content-receive", action="store_true",
                         help="the terminals show no received content: their content "
                              "m-line is sendonly (with --content) or inactive")
+    parser.add_argument("--device", type=Path, metavar="FILE",
+                        help="the device every terminal declares, as TOML (docs/terminals.md)")
+    parser.add_argument("--screens", type=int, default=None,
+                        help="declare a device of this many screens (1..3; default 1 with "
+                             "--inputs)")
+    parser.add_argument("--inputs", default=None, metavar="KINDS",
+                        help="declare a device with these video inputs, in order, from camera, "
+                             "pc, doc-camera (default camera,pc with --screens)")
     parser.add_argument("--call", action="append", default=[], metavar="FROM=TO",
                         type=parse_call,
                         help="once registered, terminal URI FROM (one of these) calls URI TO "
@@ -228,6 +249,22 @@ def secret_source(secret: str | None, provisioning_key: str | None) -> Callable[
     return lambda uri: provisioned_secret(key, uri)
 
 
+def device_source(args: argparse.Namespace) -> Callable[[int], Device | None] | None:
+    """Each terminal's device by its site index, from --device or --screens/--inputs; None
+    when neither is given (the terminals declare none)."""
+    if args.device is not None:
+        if args.screens is not None or args.inputs is not None:
+            raise ValueError("--device FILE or --screens/--inputs, not both")
+        device = device_from_toml(args.device)
+        return lambda _index: device
+    if args.screens is None and args.inputs is None:
+        return None
+    screens = 1 if args.screens is None else args.screens
+    kinds = parse_inputs("camera,pc" if args.inputs is None else args.inputs)
+    device_from_options(screens, kinds)  # refused now, before any terminal starts
+    return lambda index: device_from_options(screens, kinds, site_index=index)
+
+
 async def _run(args: argparse.Namespace) -> int:
     panes = _panes_from(args.layouts_json, args.layout)
     secret_for = secret_source(args.secret, args.provisioning_key)
@@ -236,12 +273,12 @@ async def _run(args: argparse.Namespace) -> int:
         answer_mode=args.answer, ring_delay_s=args.ring_delay, media_address=args.media_address,
         video_format=_video_format(args.video_size, args.fps), analyse_every=args.analyse_every,
         decode_video=not args.no_decode, secret_for=secret_for, content=args.content,
-        receive_content=not args.no_content_receive)
+        receive_content=not args.no_content_receive, device_for=device_source(args))
     freeze_startup_objects()
     for terminal in terminals:
         terminal.set_panes(panes)
-        print(f"registered {terminal.uri} ({terminal.name}, site index {terminal.site_index})",
-              flush=True)
+        print(f"registered {terminal.uri} ({terminal.name}, site index {terminal.site_index}"
+              f", {describe(terminal.device)})", flush=True)
     try:
         await place_calls(terminals, args.call)
     except ValueError:

@@ -15,7 +15,7 @@ import pytest
 
 from gateway import result_codes
 from mcu.calls import Call
-from mcu.endpoints import simulated_terminal_device
+from mcu.endpoints import undeclared_device
 from mcu.events import BroadcastChanged
 from mcu.model import ConferenceSpec, SiteCallState, SiteSpec
 from tests.conftest import envelope
@@ -43,7 +43,7 @@ class AnsweringTerminal:
 
     def __init__(self, uri: str) -> None:
         self._uri = uri
-        self.device = simulated_terminal_device()
+        self.device = undeclared_device()
 
     @property
     def uri(self) -> str:

@@ -73,6 +73,7 @@ DOCUMENTED_CODES = frozenset({
     "malformed", "unauthorized", "replaced", "already_registered", "unexpected", "unknown_call",
     "conference_not_found", "wrong_password", "dial_in_refused", "locked", "no_capacity",
     "codec_mismatch", "bad_sdp", "rate_limited", "unknown_callee", "call_refused",
+    "unknown_input",
 })
 
 _CONTROLS = "".join(map(chr, [*range(0x20), 0x7F]))

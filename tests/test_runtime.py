@@ -11,7 +11,7 @@ import pytest
 
 from mcu.calls import Call
 from mcu.clock import ManualClock
-from mcu.endpoints import simulated_terminal_device
+from mcu.endpoints import undeclared_device
 from mcu.errors import DomainError, Fault
 from mcu.events import (
     BroadcastChanged,
@@ -114,7 +114,7 @@ class FakeTerminal:
     def __init__(self, uri: str, behaviour: str = "answer") -> None:
         self._uri = uri
         self.behaviour = behaviour
-        self.device = simulated_terminal_device()
+        self.device = undeclared_device()
         self.offered: list[Call] = []
         self.ended: list[Call] = []
 
@@ -550,10 +550,19 @@ async def test_terminal_inputs_and_version_come_from_the_registered_device():
     ]
     assert runtime.devices.has_aux_source(A) is True
     assert runtime.devices.site_version(A).model == "MCU-SIM Terminal"
-    runtime.devices.set_video_output(A, 5, 3)
-    runtime.devices.set_stream_sources(A, [0, 1], 4)
-    assert runtime.devices.video_outputs(A) == {5: 3}
-    assert runtime.devices.stream_sources(A) == ((0, 1), 4)
+    runtime.devices.set_video_output(A, 0, 3)  # its one screen, HD1
+    runtime.devices.set_stream_sources(A, [0, 1], 1)
+    assert runtime.devices.video_outputs(A) == {0: 3}
+    assert runtime.devices.stream_sources(A) == ((0, 1), 1)
+    for call, fault in [
+        (lambda: runtime.devices.set_video_output(A, 5, 3), Fault.OUT_OF_RANGE),  # no SD1
+        (lambda: runtime.devices.set_stream_sources(A, [0, 1], 4), Fault.SOURCE_NOT_CONNECTED),
+    ]:
+        with pytest.raises(DomainError) as refused:
+            call()
+        assert refused.value.fault is fault
+    assert runtime.devices.video_outputs(A) == {0: 3}
+    assert runtime.devices.stream_sources(A) == ((0, 1), 1)
     with pytest.raises(DomainError) as unknown:
         runtime.devices.site_version("ghost")  # known nowhere
     assert unknown.value.fault is Fault.SITE_NOT_FOUND

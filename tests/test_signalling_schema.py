@@ -21,7 +21,7 @@ from gateway.settings import load_settings
 from gateway.signalling import SIGNALLING
 from mcu.calls import Call, CallFailure
 from mcu.clock import ManualClock
-from mcu.endpoints import simulated_terminal_device
+from mcu.endpoints import undeclared_device
 from mcu.model import ConferenceSpec, SiteCallState, SiteSpec
 from rtc.signalling import (
     MESSAGE_TYPES,
@@ -205,7 +205,7 @@ class AnsweringTerminal:
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
-        self.device = simulated_terminal_device()
+        self.device = undeclared_device()
         self.offers = 0
 
     def offer_call(self, call: Call) -> None:

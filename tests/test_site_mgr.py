@@ -30,6 +30,7 @@ SITE_EXISTS = 1344274457
 SITE_NOT_FOUND = result_codes.SITE_NOT_FOUND
 NOT_SUPPORTED = 1347424259
 MISSING_PARAMETER = result_codes.MISSING_PARAMETER
+SOURCE_NOT_CONNECTED = 14600  # 视频源不存在
 
 
 @pytest.fixture
@@ -169,26 +170,34 @@ def test_aux_stream_refused_while_another_site_holds_the_lock(soap, conf):
 
 def test_video_output_source(soap, conf, runtime):
     assert soap.site_mgr.setVideoOutSrcEx(siteUri=A, hdOut=0, videoSrc=2) == 0
-    assert soap.site_mgr.setVideoOutSrcEx(siteUri=A, hdOut=6, videoSrc=3) == 0
-    assert runtime.devices.video_outputs(A) == {0: 2, 6: 3}
-    for hd_out, video_src in ((7, 0), (-1, 0), (0, 4)):
+    assert soap.site_mgr.setVideoOutSrcEx(siteUri=A, hdOut=0, videoSrc=3) == 0
+    assert runtime.devices.video_outputs(A) == {0: 3}
+    # 6 (SD2) is an hdOut number but not a screen of A's terminal (the undeclared device's
+    # one screen is HD1)
+    for hd_out, video_src in ((7, 0), (-1, 0), (0, 4), (6, 0)):
         answer = soap.site_mgr.setVideoOutSrcEx(siteUri=A, hdOut=hd_out, videoSrc=video_src)
         assert answer == OUT_OF_RANGE
     assert soap.site_mgr.setVideoOutSrcEx(siteUri=C, hdOut=0, videoSrc=0) == SITE_NOT_CONNECTED
-    assert runtime.devices.video_outputs(A) == {0: 2, 6: 3}
+    assert runtime.devices.video_outputs(A) == {0: 3}
 
 
 def test_main_and_aux_stream_sources(soap, conf, runtime):
-    answer = soap.site_mgr.setMainAuxStreamSourcesEx(siteUri=A, localMainSrcs=[0, 1], localAuxSrc=4)
+    answer = soap.site_mgr.setMainAuxStreamSourcesEx(siteUri=A, localMainSrcs=[0, 1], localAuxSrc=1)
     assert answer == 0
-    assert runtime.devices.stream_sources(A) == ((0, 1), 4)
+    assert runtime.devices.stream_sources(A) == ((0, 1), 1)
     # input 0 cannot feed the aux stream; input 9 does not exist
     for main, aux in (([1], 0), ([9], 1)):
         answer = soap.site_mgr.setMainAuxStreamSourcesEx(
             siteUri=A, localMainSrcs=main, localAuxSrc=aux
         )
         assert answer == OUT_OF_RANGE
-    assert runtime.devices.stream_sources(A) == ((0, 1), 4)
+    # inputs 2 and 4 may feed either stream but nothing is plugged into them
+    for main, aux in (([0], 4), ([0, 2], 1)):
+        answer = soap.site_mgr.setMainAuxStreamSourcesEx(
+            siteUri=A, localMainSrcs=main, localAuxSrc=aux
+        )
+        assert answer == SOURCE_NOT_CONNECTED
+    assert runtime.devices.stream_sources(A) == ((0, 1), 1)
 
 
 # ---------------------------------------------------------------------- camera

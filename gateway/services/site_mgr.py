@@ -3,7 +3,9 @@
 /esdk/services/tpProfessionalSiteMgr.
 
 Terminal operations answer from the terminal's endpoint's device description
-(mcu/endpoints.py: today the same simulated device for every WebRTC terminal) and act on
+(mcu/endpoints.py TerminalDevice: what that terminal declared at registration and its
+`device` messages since, or the documented undeclared device; docs/gateway.md "The
+terminal's device") and act on
 the ongoing conference the site is in (mcu/runtime/site_devices.py); like confCtrl they are accepted
 asynchronously and refused without any change. The directory operations go to the
 scheduler, which persists them in its store.

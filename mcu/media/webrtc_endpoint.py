@@ -56,7 +56,7 @@ from mcu.attempt_limits import AttemptLimits
 from mcu.calls import Call, CallFailure
 from mcu.cdr import NegotiatedMedia
 from mcu.dial_in_limits import ACCESS_CODE, SOCKET, URI
-from mcu.endpoints import TerminalDevice, simulated_terminal_device
+from mcu.endpoints import TerminalDevice, undeclared_device
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
 from mcu.media.content_format import content_output_format
@@ -543,7 +543,7 @@ class WebRtcEndpoint:
         self.runtime = runtime
         self.dial_in_limits = dial_in_limits
         self.socket_key = socket_key
-        self._device = device or simulated_terminal_device()
+        self._device = device or undeclared_device()
         self.sessions: dict[str, CallSession] = {}
         self.closing: set[asyncio.Task[None]] = set()
 
@@ -554,6 +554,11 @@ class WebRtcEndpoint:
     @property
     def device(self) -> TerminalDevice:
         return self._device
+
+    @device.setter
+    def device(self, device: TerminalDevice) -> None:
+        """What the terminal has now (its `device` message: a cable plugged or unplugged)."""
+        self._device = device
 
     @property
     def capabilities(self) -> Capabilities:

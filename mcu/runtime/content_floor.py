@@ -6,7 +6,9 @@ operations, by the BFCP participants (gateway/bfcp_floor.py) and by sites joinin
   `unlock`). Refusals are `FloorError`s (a DomainError: its fault is the SOAP result code);
   a refused operation changes nothing.
 - A site is in the floor once its call is IN_CONFERENCE, with what its terminal declared
-  (TerminalDevice.has_content_input, from the registration's capabilities.content_send); its
+  (TerminalDevice.has_content_input: a source plugged into an aux input of the device it
+  declared, or capabilities.content_send when it declared none), read again when its
+  terminal reports a cable plugged or unplugged (`redeclare`); its
   call ending releases the floor (and the lock) if it held it.
 - Every change emits PresentationChanged(conf_id, holder, locked) when the holder or the lock
   changed (ConferenceStatus.presentation is the holder; the media plane starts/stops the
@@ -94,6 +96,11 @@ class ContentFloors:
         """unlockPresentationEx: the holder keeps the floor, others may take it again."""
         live = self.conferences.running(conf_id)
         self._apply(live, live.content_floor.unlock())
+
+    def redeclare(self, uri: str, live: LiveConference) -> None:
+        """The site's terminal changed what it has (a content source plugged or unplugged):
+        the floor reads it again; a holder left without a content input loses the floor."""
+        self._declare(live, uri)
 
     # ---------------------------------------------------------------- BFCP
 

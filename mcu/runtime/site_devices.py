@@ -6,11 +6,13 @@ Operations name only the site; they act in the ongoing conference the site is in
 A URI known nowhere (no registered terminal, in no live conference, not in the site
 directory, booked in no conference) is SITE_NOT_FOUND before anything else is asked of it:
 "this site does not exist" rather than "this site is not in a conference / not joined".
-What a terminal has (its inputs, its version) comes from its endpoint's description
+What a terminal has (its version, inputs, screens) comes from its endpoint's description
 (mcu/endpoints.py TerminalDevice), found through its registration or the endpoint that
-answered its call; a WebRTC terminal's is simulated_terminal_device() with the content
-input and content reception its registration declared. Video outputs, stream sources and camera commands are
-kept as state and emitted as events; nothing in the media plane acts on them yet.
+answered its call: what a WebRTC terminal declared (register.device, updated by its
+`device` messages), or the documented undeclared device. A request naming an input or a
+screen the terminal does not have is OUT_OF_RANGE; one naming an input with nothing plugged
+in is SOURCE_NOT_CONNECTED. Video outputs, stream sources and camera commands are
+kept as state and emitted as events.
 Changes are emitted like every control operation's.
 """
 
@@ -97,15 +99,32 @@ class SiteDevices:
     def site_version(self, uri: str) -> DeviceVersion:
         return self.device(uri).version
 
+    def device_changed(self, uri: str) -> None:
+        """The terminal's device changed (an input plugged or unplugged): the content floor
+        of the conference it is joined in reads it again (a holder whose content source was
+        unplugged loses the floor). Nothing else is derived from it: queries read the
+        device when asked."""
+        for live in self.conferences.all():
+            site = live.sites.get(uri)
+            if site is not None and site.connected:
+                self.floors.redeclare(uri, live)
+
     # ------------------------------------------------------------------ content (aux) stream
 
     def set_aux_stream(self, uri: str, send: bool) -> None:
         """setAuxStreamEx (wire controlCode 0 = start, 1 = stop): the MCU, as the floor's
         chair, grants the content floor to the site (revoking the holder; PRESENTATION_LOCKED
-        when it is locked to another site; NOT_SUPPORTED when the terminal declared no
-        content input) or releases it (nothing when it does not hold it)."""
-        live, _ = self._joined(uri)
+        when it is locked to another site; SOURCE_NOT_CONNECTED when the aux source chosen
+        by setMainAuxStreamSourcesEx is unplugged; NOT_SUPPORTED when no content source is
+        plugged into any of its aux inputs) or releases it (nothing when it does not hold
+        it)."""
+        live, site = self._joined(uri)
         if send:
+            chosen = site.aux_source
+            port = None if chosen is None else self.device(uri).input(chosen)
+            if port is not None and not port.connected:
+                raise DomainError(Fault.SOURCE_NOT_CONNECTED,
+                                  f"nothing is plugged into {uri}'s aux source {chosen}")
             self.floors.grant(uri, live)
         else:
             self.floors.release(uri, live)
@@ -157,12 +176,14 @@ class SiteDevices:
         return list(self.device(uri).inputs)
 
     def set_video_output(self, uri: str, hd_out: int, video_src: int) -> None:
-        """setVideoOutSrcEx: hdOut 0..6 (HD1..HD5, SD1, SD2), videoSrc 0..3 (local main,
-        local aux, remote main, remote aux)."""
+        """setVideoOutSrcEx: hdOut 0..6 (HD1..HD5, SD1, SD2) and one of the terminal's
+        screens, videoSrc 0..3 (local main, local aux, remote main, remote aux)."""
         if hd_out not in HD_OUTPUTS:
             raise DomainError(Fault.OUT_OF_RANGE, f"hdOut {hd_out} not in 0..6")
         if video_src not in VIDEO_OUT_SOURCES:
             raise DomainError(Fault.OUT_OF_RANGE, f"videoSrc {video_src} not in 0..3")
+        if self.device(uri).output(hd_out) is None:
+            raise DomainError(Fault.OUT_OF_RANGE, f"hdOut {hd_out} is not a screen of {uri}")
         live, site = self._joined(uri)
         site.video_outputs[hd_out] = video_src
         self.events.emit(VideoOutputChanged(live.conf_id, uri, hd_out, video_src))
@@ -173,7 +194,8 @@ class SiteDevices:
 
     def set_stream_sources(self, uri: str, main_sources: Sequence[int], aux_source: int) -> None:
         """setMainAuxStreamSourcesEx: main inputs (1..n) and the aux input, each an input of
-        the terminal able to feed that stream."""
+        the terminal able to feed that stream (OUT_OF_RANGE otherwise) with a source plugged
+        in (SOURCE_NOT_CONNECTED otherwise)."""
         if not main_sources:
             raise DomainError(Fault.MISSING_PARAMETER, "localMainSrcs")
         device = self.device(uri)
@@ -184,6 +206,11 @@ class SiteDevices:
                 raise DomainError(Fault.OUT_OF_RANGE, f"localMainSrcs {source} not a main input")
         if aux_source not in aux_ids:
             raise DomainError(Fault.OUT_OF_RANGE, f"localAuxSrc {aux_source} not an aux input")
+        for source in (*main_sources, aux_source):
+            port = device.input(source)
+            if port is not None and not port.connected:
+                raise DomainError(Fault.SOURCE_NOT_CONNECTED,
+                                  f"nothing is plugged into input {source} of {uri}")
         live, site = self._joined(uri)
         site.main_sources, site.aux_source = tuple(main_sources), aux_source
         self.events.emit(StreamSourcesChanged(live.conf_id, uri, site.main_sources, aux_source))
