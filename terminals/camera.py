@@ -52,7 +52,7 @@ MARKER_CELLS = 8  # 6x6 bits inside a one-cell black border
 ZOOM_MIN, ZOOM_MAX = 1.0, 1.6
 VIEW_AT_ZOOM_1 = 0.5  # the picture shows half the room's width (and height) at zoom 1
 
-PAN_SPEED = 0.35  # picture widths per second, whatever the zoom (a slower pan when zoomed)
+PAN_SPEED = 0.2  # picture widths per second, whatever the zoom (a slower pan when zoomed)
 ZOOM_RATE = 0.5  # zoom factor change per second, in log2 (x1.41 a second)
 FOCUS_SPEED = 0.8  # defocus units per second
 PRESET_MOVE_S = 0.8  # a preset, reset or autofocus reaches its view within this time

@@ -78,7 +78,7 @@ from rtc.signalling import (
 )
 from rtc.signalling_auth import digest_ha1, digest_response, lab_secret
 from terminals.call_state import CallState
-from terminals.camera import Camera, CameraPresets
+from terminals.camera import Camera, CameraPresets, read_camera_view
 from terminals.camera_track import CameraVideoTrack, LoopCache
 from terminals.floor_client import FloorParticipant, FloorRefused, OnFloor
 from terminals.marker import Rect
@@ -688,6 +688,23 @@ class SimulatedTerminal:
 
     def snapshot(self, path: str) -> bool:
         return self.video.snapshot(path)
+
+    @property
+    def live_camera_frames(self) -> int:
+        """Frames of the current call its camera encoded live (while moving)."""
+        track = self._call.video_track if self._call else None
+        return track.live_frames_sent if track else 0
+
+    async def read_camera_view(
+        self, rect: tuple[float, float, float, float] | None = None
+    ) -> tuple[float, float, float] | None:
+        """Where the camera shown in the latest decoded picture (or `rect` of it) points:
+        (x, y, zoom) read from the room's markers (terminals/camera.py), None if unreadable."""
+        frame = self.video.last_frame
+        if frame is None:
+            return None
+        return await asyncio.get_running_loop().run_in_executor(
+            None, read_camera_view, frame, rect)
 
     def stats(self) -> TerminalStats:
         track = self._call.video_track if self._call else None
