@@ -160,12 +160,17 @@ class RoomScene:
     def view(self, view: CameraView, width: int, height: int) -> np.ndarray:
         """The picture the camera sends at `view`: width x height BGR, blurred by defocus."""
         view = view.clamped()
-        scale = width / (2 * view.half_width * self.width)  # output pixels per room pixel
-        left = view.x * self.width - width / (2 * scale)
-        top = view.y * self.height - height / (2 * scale)
-        matrix = np.array([[scale, 0, -left * scale], [0, scale, -top * scale]], np.float64)
-        picture = cv2.warpAffine(self.picture, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REPLICATE)
+        # the room's pixels under the picture, to the nearest room pixel (half an output
+        # pixel or less: the motion stays smooth), scaled to the output when zoomed in
+        crop_w = min(self.width, max(2, int(round(2 * view.half_width * self.width))))
+        crop_h = min(self.height, max(2, int(round(crop_w * height / width))))
+        left = min(self.width - crop_w, max(0, int(round(view.x * self.width - crop_w / 2))))
+        top = min(self.height - crop_h, max(0, int(round(view.y * self.height - crop_h / 2))))
+        crop = self.picture[top : top + crop_h, left : left + crop_w]
+        if (crop_w, crop_h) == (width, height):
+            picture = crop.copy()
+        else:
+            picture = cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR)
         if view.defocus > 0.01:
             sigma = view.defocus * MAX_BLUR_SIGMA * width
             picture = cv2.GaussianBlur(picture, (0, 0), sigma)

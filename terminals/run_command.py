@@ -60,6 +60,7 @@ async def start_terminals(
     decode_video: bool | Callable[[int], bool] = True,
     decode_audio: bool = True,
     secret_for: Callable[[str], str] | None = None,
+    state_dir: Path | None = None,
 ) -> list[SimulatedTerminal]:
     """Create, encode and register `count` terminals; returns them once all are registered.
 
@@ -68,6 +69,7 @@ async def start_terminals(
     decode_video: whether the terminals decode the video they receive, or count its frames
     only (terminals/frame_counter.py); a function of the site index chooses per terminal.
     decode_audio: likewise for the audio they receive.
+    state_dir: where each terminal keeps its camera presets (None: in memory only).
     """
     decodes = decode_video if callable(decode_video) else (lambda _index: decode_video)
     if start_index < 0 or start_index + count > MAX_SITES:
@@ -87,6 +89,7 @@ async def start_terminals(
             decode_video=decodes(index),
             decode_audio=decode_audio,
             secret=secret_for(terminal_uri(uri_prefix, index)) if secret_for else None,
+            state_dir=state_dir,
         )
         for index in range(start_index, start_index + count)
     ]
@@ -155,6 +158,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layouts-json", type=Path,
                         help="output of `mcu-sim layouts --json`, for --layout")
     parser.add_argument("--layout", help="read the panes of this CP mode (name or value)")
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="directory where each terminal keeps its camera presets "
+                             "(<uri>.camera-presets.json; default: in memory only)")
     parser.add_argument("--stats-interval", type=float, default=5.0,
                         help="seconds between stats lines (0: none)")
     parser.add_argument("--secret", default=None,
@@ -220,7 +226,7 @@ async def _run(args: argparse.Namespace) -> int:
         args.server, args.count, uri_prefix=args.uri_prefix, start_index=args.start_index,
         answer_mode=args.answer, ring_delay_s=args.ring_delay, media_address=args.media_address,
         video_format=_video_format(args.video_size, args.fps), analyse_every=args.analyse_every,
-        decode_video=not args.no_decode, secret_for=secret_for)
+        decode_video=not args.no_decode, secret_for=secret_for, state_dir=args.state_dir)
     freeze_startup_objects()
     for terminal in terminals:
         terminal.set_panes(panes)
