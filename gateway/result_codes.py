@@ -57,6 +57,9 @@ FAULT_CODES: dict[Fault, int] = {
     Fault.MCU_NOT_FOUND: 1346371585,  # MCU不存在。
     Fault.ORGANIZATION_NOT_FOUND: 1344278530,  # 组织结构不存在。
     Fault.NOT_SUPPORTED: 1347424259,  # MCU能力不支持。
+    Fault.NO_CAMERA: 1353741318,  # 智真主机返回没摄像机 (the terminal reports no camera)
+    # 当前会议状态不允许控制远端摄像机 (the conference's state does not allow far-end control)
+    Fault.FAR_END_CAMERA_UNAVAILABLE: 100687873,
     Fault.PRESENTATION_LOCKED: 620892501,  # 令牌已经锁定。
     Fault.CHAIR_TAKEN: 12338,  # 主席已存在。
     Fault.NOT_CHAIR: 12313,  # 请求者不是主席。

@@ -19,6 +19,9 @@ vanished: it is unregistered and its calls end as if it hung
 up (the conference goes on; it can register and be called again). aiortc alone would notice
 a dead peer only after about 30 s of ICE consent failures.
 
+Camera control: a CameraCommanded event (ctrlCameraEx accepted by the runtime, which chose
+the site whose camera moves) is sent to that site's terminal as a `camera` message.
+
 Malformed input (not JSON, unknown type, a field its declared schema refuses: see
 rtc/signalling_schema.py; a binary frame, a message out of place) is answered with an
 `error` message and otherwise ignored; a handler that fails answers `error` `internal` (and
@@ -49,7 +52,7 @@ from aiohttp import WSMsgType, web
 from gateway.p2p_relay import PointToPointRelay
 from gateway.terminal_device import connections_of, device_of
 from mcu.dial_in_limits import DialInLimitSettings, dial_in_limits
-from mcu.events import RuntimeEvent, SiteCallStateChanged
+from mcu.events import CameraCommanded, RuntimeEvent, SiteCallStateChanged
 from mcu.media.engine import MediaEngine, MediaSettings
 from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
 from mcu.model import DirectorySite, SiteCallState
@@ -65,6 +68,7 @@ from rtc.signalling import (
     HEARTBEAT_MISSES,
     Answer,
     Bye,
+    CameraControl,
     Challenge,
     Decline,
     DeviceUpdate,
@@ -481,6 +485,13 @@ class SignallingHub:
             if connection is not None and connection.endpoint is not None:
                 reason = event.reason.description if event.reason else "call ended"
                 connection.endpoint.call_over(reason)
+        elif isinstance(event, CameraCommanded):
+            # ctrlCameraEx, accepted by the runtime: the camera's terminal moves it
+            connection = self.connections.get(event.uri)
+            if connection is not None:
+                requested_by = "" if event.cam_state == 0 else event.requested_by
+                connection.send(CameraControl(event.source, event.action, event.position,
+                                              requested_by))
 
     def remember_closing(self, endpoint: WebRtcEndpoint) -> None:
         self._closing.add(endpoint)

@@ -37,6 +37,8 @@ class Fault(Enum):
     MCU_NOT_FOUND = auto()  # an MCU id the platform does not have
     ORGANIZATION_NOT_FOUND = auto()  # an organization id not in the organization tree
     # features
+    NO_CAMERA = auto()  # ctrlCameraEx: the input named has no camera connected
+    FAR_END_CAMERA_UNAVAILABLE = auto()  # camState 1 from a site that watches no other site
     NOT_SUPPORTED = auto()  # a feature this platform does not offer (e.g. CP group N > 0)
     RECORDING_NOT_SUPPORTED = auto()  # the conference was booked with isRecording = 0
     LIVE_BROADCAST_NOT_SUPPORTED = auto()  # booked with isLiveBroadcast = 0 (or without recording)

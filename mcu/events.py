@@ -148,11 +148,15 @@ class LiveBroadcastChanged(ConferenceEvent):
 
 @dataclass(frozen=True)
 class CameraCommanded(ConferenceEvent):
+    """ctrlCameraEx accepted: move the camera on input `source` of site `uri`'s terminal;
+    `requested_by` the site whose command it is (itself for camState 0)."""
+
     uri: str
     cam_state: int
     action: int
     position: int | None
     source: int
+    requested_by: str = ""
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,10 @@ class CameraCommand:
 
 @dataclass
 class CameraState:
-    """What the MCU last told a site's cameras, and the presets stored so far, keyed by
-    (cam_state, input id). No picture moves: the simulated cameras only keep this record."""
+    """The last camera command a site gave that the MCU relayed to a terminal. The cameras'
+    positions and presets are the terminals' own (terminals/camera.py)."""
 
     last_command: CameraCommand | None = None
-    presets: dict[tuple[int, int], set[int]] = field(default_factory=dict)
-    active_preset: dict[tuple[int, int], int] = field(default_factory=dict)
-    selected_source: int | None = None
 
 
 @dataclass

@@ -18,6 +18,7 @@ callee -> MCU -> caller   ringing / answer / decline, and bye either way (relaye
 either            bye       {call_id, reason}
 either            ping / pong {seq}                                    (heartbeat, every 2 s)
 MCU -> terminal   error     {call_id?, code, message}
+MCU -> terminal   camera    {input, action, preset, requested_by}      (ctrlCameraEx: move a camera)
 
 `device` (register, optional): what the terminal has: model and versions, video inputs
 (id, name, kind, connected, main/aux), screens (1..3 video outputs), microphones; null or
@@ -126,6 +127,9 @@ DIGEST = Text(64, min_len=64)  # hex SHA-256 (rtc/signalling_auth.py)
 NONCE = Text(128, min_len=1)
 REALM = Text(128, min_len=1)
 ALGORITHM_NAME = Text(16, min_len=1)
+INPUT_ID = Integer(0, 2**31 - 1)  # a video input of the terminal (camSrc)
+CAMERA_ACTION = Integer(0, 20)  # WS/T 546 table 11 camAction a camera obeys (0-20)
+PRESET = Integer(0, 254)  # camPos of a preset action
 ICE_SERVER = Table((("urls", OneOf((Text(512, min_len=1),
                                     ListOf(Text(512, min_len=1), max_items=8, min_items=1)))),
                     ("username", Text(256)),
@@ -413,10 +417,25 @@ class Error(Message):
     call_id: str | None = spec(Optional(CALL_ID), default=None)
 
 
+@dataclass
+class CameraControl(Message):
+    """MCU -> terminal: move the camera on input `input` (ctrlCameraEx, like H.281 far-end
+    camera control): camAction `action` of WS/T 546 table 11 (0-7 start a motion, 8-15 stop
+    it, 16 reset, 17 autofocus, 18/19/20 store/activate/clear preset `preset`).
+    `requested_by`: the site whose far-end control this is (camState 1), "" when the
+    operator moves this site's own camera (camState 0). The terminal does not answer."""
+
+    type: ClassVar[str] = "camera"
+    input: int = spec(INPUT_ID)
+    action: int = spec(CAMERA_ACTION)
+    preset: int | None = spec(Optional(PRESET), default=None)
+    requested_by: str = spec(OPTIONAL_URI, default="")
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.type: cls
     for cls in (Challenge, Register, Registered, Invite, Ringing, Answer, Decline, Join, Joined, Bye,
-                Ping, Pong, Error, PlaceCall, DeviceUpdate)
+                Ping, Pong, Error, PlaceCall, DeviceUpdate, CameraControl)
 }
 
 

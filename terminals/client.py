@@ -38,9 +38,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
 import aiohttp
@@ -69,6 +71,7 @@ from rtc.signalling import (
     Answer,
     Auth,
     Bye,
+    CameraControl,
     Capabilities,
     Challenge,
     Decline,
@@ -93,6 +96,8 @@ from rtc.signalling import (
 )
 from rtc.signalling_auth import digest_ha1, digest_response, lab_secret
 from terminals.call_state import CallState
+from terminals.camera import Camera, CameraPresets, read_camera_view
+from terminals.camera_track import CameraVideoTrack, LoopCache
 from terminals.content_receiver import ContentReceiver, ContentStatus
 from terminals.content_source import ContentSource, ContentTrack, Presentation
 from terminals.documents import DocumentKind, PageId
@@ -103,11 +108,9 @@ from terminals.media_sources import (
     DEFAULT_VIDEO_FORMAT,
     SUPPORTED_VIDEO_CODECS,
     EncodedLoop,
-    EncodedVideoTrack,
     SpeechTrack,
     VideoFormat,
     describe_streams,
-    encode_loop,
 )
 from terminals.receiver import AudioReceiver, PaneStatus, VideoReceiver, VideoStats
 from terminals.scene import CameraScene
@@ -119,6 +122,9 @@ log = logging.getLogger(__name__)
 AnswerMode = Literal["answer", "decline", "never"]
 ContentKind = Literal["radiograph", "record"]
 RECONNECT_DELAY_S = 1.0
+CAMERA_INPUT = 0  # the input its camera is plugged into (mcu/endpoints.py's device)
+
+
 CONTENT_KINDS: dict[str, DocumentKind] = {
     "radiograph": DocumentKind.RADIOGRAPH, "record": DocumentKind.RECORD}
 
@@ -162,7 +168,7 @@ class _Call:
     call_id: str
     pc: RTCPeerConnection
     conf_id: str | None = None
-    video_track: EncodedVideoTrack | None = None
+    video_track: CameraVideoTrack | None = None
     speech_track: SpeechTrack | None = None
     content_track: ContentTrack | None = None
     content_transceiver: RTCRtpTransceiver | None = None
@@ -198,6 +204,7 @@ class SimulatedTerminal:
         content_mline: bool = True,
         content_source_size: tuple[int, int] | None = None,
         device: Device | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         """content: the terminal's content input (None: it has none); receive_content: it
         shows received content on a second screen; content_source_size: the size content
@@ -251,9 +258,13 @@ class SimulatedTerminal:
         self.state: CallState = CallState.IDLE
         self.calls_established = 0
         self._server_url: str | None = None
-        self._loops: dict[str, EncodedLoop] = {}
         self._scene = CameraScene(site_index, name, video_format.width, video_format.height,
                                   loop_frames)
+        self._loops = LoopCache(self._scene)
+        # The camera on input 0 (the simulated device's camera input), moved by the MCU's
+        # `camera` messages; its presets persist in state_dir (None: for this object's life).
+        presets_path = state_dir / f"{uri}.camera-presets.json" if state_dir else None
+        self.cameras = {CAMERA_INPUT: Camera(CAMERA_INPUT, CameraPresets(presets_path))}
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._registered = asyncio.Event()
@@ -275,6 +286,7 @@ class SimulatedTerminal:
         self._keyframe_requests_before = 0
         self.call_ended = asyncio.Event()
         self.call_started = asyncio.Event()
+        self.camera_commands: list[tuple[CameraControl, bool]] = []  # received, obeyed
         # The SDPs of the latest call: ours (offer or answer) and the other side's.
         self.sdp_sent: str | None = None
         self.sdp_received: str | None = None
@@ -450,8 +462,20 @@ class SimulatedTerminal:
                     self.state = CallState.IDLE
             if self._call is not None and message.call_id == self._call.call_id:
                 await self._end_call(notify=False)
+        elif isinstance(message, CameraControl):
+            self._move_camera(message)
         elif isinstance(message, Error):
             log.warning("%s: MCU error %s: %s", self.uri, message.code, message.message)
+
+    def _move_camera(self, message: CameraControl) -> None:
+        """Obey the MCU's camera command (terminals/camera.py); a command for an input
+        without a camera, or an empty preset, changes nothing."""
+        camera = self.cameras.get(message.input)
+        obeyed = camera is not None and camera.command(message.action, message.preset,
+                                                       time.time())
+        self.camera_commands.append((message, obeyed))
+        if not obeyed:
+            log.info("%s: camera command %s not obeyed", self.uri, message)
 
     async def _on_invite(self, invite: Invite) -> None:
         if self._call is not None or self.state != CallState.IDLE:
@@ -651,12 +675,9 @@ class SimulatedTerminal:
         return codecs
 
     async def _loop_for(self, codec: str) -> EncodedLoop:
-        loop = self._loops.get(codec)
-        if loop is None:
-            loop = await asyncio.get_running_loop().run_in_executor(
-                None, encode_loop, self._scene, codec, self.video_format)
-            self._loops[codec] = loop
-        return loop
+        """The loop of the camera's current view in `codec` (encoded once per view)."""
+        view = self.cameras[CAMERA_INPUT].head.view
+        return await self._loops.get(codec, view, self.video_format)
 
     async def _new_call(self, call_id: str, offer: str | None = None) -> _Call:
         """A call's peer connection; answering an `offer`, the content transceiver only when
@@ -666,7 +687,9 @@ class SimulatedTerminal:
         self._call = call
         self.call_ended.clear()
         if self.send_video:
-            call.video_track = EncodedVideoTrack(self.site_index, None, self.send_log)
+            call.video_track = CameraVideoTrack(self.site_index, self._scene,
+                                                self.cameras[CAMERA_INPUT], self._loops,
+                                                self.send_log)
         if self.send_audio:
             call.speech_track = SpeechTrack(self.speech)
         audio = pc.addTransceiver(call.speech_track or "audio",
@@ -749,7 +772,8 @@ class SimulatedTerminal:
         if call.speech_track is not None:
             call.speech_track.use_codec(self._audio_codec)
         if call.video_track is not None:
-            call.video_track.use_loop(await self._loop_for(codec))
+            view = self.cameras[CAMERA_INPUT].head.view
+            call.video_track.use_loop(await self._loops.get(codec, view, self.video_format), view)
         content = content_media(answer_sdp)
         self._content_codec = content.codec if content is not None and content.port else None
         if call.content_track is not None and self.content_source is not None \
@@ -870,6 +894,23 @@ class SimulatedTerminal:
 
     def snapshot(self, path: str) -> bool:
         return self.video.snapshot(path)
+
+    @property
+    def live_camera_frames(self) -> int:
+        """Frames of the current call its camera encoded live (while moving)."""
+        track = self._call.video_track if self._call else None
+        return track.live_frames_sent if track else 0
+
+    async def read_camera_view(
+        self, rect: tuple[float, float, float, float] | None = None
+    ) -> tuple[float, float, float] | None:
+        """Where the camera shown in the latest decoded picture (or `rect` of it) points:
+        (x, y, zoom) read from the room's markers (terminals/camera.py), None if unreadable."""
+        frame = self.video.last_frame
+        if frame is None:
+            return None
+        return await asyncio.get_running_loop().run_in_executor(
+            None, read_camera_view, frame, rect)
 
     def stats(self) -> TerminalStats:
         track = self._call.video_track if self._call else None

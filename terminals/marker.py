@@ -155,6 +155,11 @@ def _detector() -> cv2.aruco.ArucoDetector:
     # every further window finds more candidate contours in the moving content (3x cost).
     params.adaptiveThreshWinSizeMin = 7
     params.adaptiveThreshWinSizeMax = 7
+    # A card's marker spans 6 cells of >= 6 px in the search picture (36 px or more, a
+    # perimeter of 0.3 of its side or more): smaller squares are not ours. Refusing them
+    # early keeps the finder from sampling every bit cell of the camera room's scene markers
+    # (terminals/camera.py) as a candidate, which cost it 10x its time.
+    params.minMarkerPerimeterRate = 0.4
     return cv2.aruco.ArucoDetector(_dictionary(), params)
 
 

@@ -142,11 +142,11 @@ class EncodedLoop:
         return self.keyframes[0]
 
 
-def encode_loop(scene: LoopScene, codec: str, video_format: VideoFormat,
-                keyframe_interval: int = KEYFRAME_INTERVAL,
-                encoder_options: dict[str, str] | None = None) -> EncodedLoop:
-    """Draw and encode the scene's whole loop once; frame i of the loop is packet i.
-    `encoder_options` are added to (or override) the codec's real-time options."""
+def video_encoder(codec: str, video_format: VideoFormat,
+                  keyframe_interval: int = KEYFRAME_INTERVAL,
+                  encoder_options: dict[str, str] | None = None) -> av.VideoCodecContext:
+    """A real-time encoder of the terminal's video: libx264 ultrafast/zerolatency or libvpx
+    realtime at the format's level and bitrate, stating the colour convention."""
     if codec not in _ENCODERS:
         raise ValueError(f"no encoder for {codec}")
     encoder_name, options = _ENCODERS[codec]
@@ -160,6 +160,15 @@ def encode_loop(scene: LoopScene, codec: str, video_format: VideoFormat,
     context.gop_size = keyframe_interval
     context.options = {**options, **level_options(codec, video_format), **(encoder_options or {})}
     CONVENTION.apply_to(context)
+    return context
+
+
+def encode_loop(scene: LoopScene, codec: str, video_format: VideoFormat,
+                keyframe_interval: int = KEYFRAME_INTERVAL,
+                encoder_options: dict[str, str] | None = None) -> EncodedLoop:
+    """Draw and encode the scene's whole loop once; frame i of the loop is packet i.
+    `encoder_options` are added to (or override) the codec's real-time options."""
+    context = video_encoder(codec, video_format, keyframe_interval, encoder_options)
     packets: list[bytes] = []
     keyframes: list[int] = []
 
@@ -241,17 +250,26 @@ class EncodedVideoTrack(MediaStreamTrack):
         elif now - due > 2 / fps:
             # Fell behind (a busy event loop): carry on from now rather than send a burst.
             self._start = now - self._frames_sent / fps
-        if self._keyframe_wanted:
-            self._keyframe_wanted = False
-            self._frame_index = loop.next_keyframe(self._frame_index)
-        index = self._frame_index
-        packet = av.Packet(loop.packets[index])
+        data, index = await self._next_frame(loop, self._start + self._frames_sent / fps)
+        packet = av.Packet(data)
         packet.pts = self._frames_sent * (VIDEO_CLOCK_RATE // fps)
         packet.time_base = RTP_VIDEO_TIME_BASE
         self.send_log.record_send(self.site_index, index)
         self._frames_sent += 1
-        self._frame_index = (index + 1) % loop.frames
         return packet
+
+    async def _next_frame(self, loop: EncodedLoop, due: float) -> tuple[bytes, int]:
+        """The encoded frame to send at time `due` and its frame index (the marker's)."""
+        return self._loop_frame(loop)
+
+    def _loop_frame(self, loop: EncodedLoop) -> tuple[bytes, int]:
+        """The next packet of the loop (from its next keyframe after a keyframe request)."""
+        if self._keyframe_wanted:
+            self._keyframe_wanted = False
+            self._frame_index = loop.next_keyframe(self._frame_index)
+        index = self._frame_index
+        self._frame_index = (index + 1) % loop.frames
+        return loop.packets[index], index
 
 
 class SpeechTrack(MediaStreamTrack):

@@ -75,6 +75,7 @@ async def start_terminals(
     content: ContentKind | None = None,
     receive_content: bool = True,
     device_for: Callable[[int], Device | None] | None = None,
+    state_dir: Path | None = None,
 ) -> list[SimulatedTerminal]:
     """Create, encode and register `count` terminals; returns them once all are registered.
 
@@ -86,6 +87,7 @@ async def start_terminals(
     decode_audio: likewise for the audio they receive.
     content: every terminal's content input (docs/terminals.md); receive_content: whether
     they show received content on a second stream.
+    state_dir: where each terminal keeps its camera presets (None: in memory only).
     """
     decodes = decode_video if callable(decode_video) else (lambda _index: decode_video)
     if start_index < 0 or start_index + count > MAX_SITES:
@@ -108,6 +110,7 @@ async def start_terminals(
             content=content,
             receive_content=receive_content,
             device=device_for(index) if device_for else None,
+            state_dir=state_dir,
         )
         for index in range(start_index, start_index + count)
     ]
@@ -176,6 +179,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layouts-json", type=Path,
                         help="output of `mcu-sim layouts --json`, for --layout")
     parser.add_argument("--layout", help="read the panes of this CP mode (name or value)")
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="directory where each terminal keeps its camera presets "
+                             "(<uri>.camera-presets.json; default: in memory only)")
     parser.add_argument("--stats-interval", type=float, default=5.0,
                         help="seconds between stats lines (0: none)")
     parser.add_argument("--secret", default=None,
@@ -273,7 +279,8 @@ async def _run(args: argparse.Namespace) -> int:
         answer_mode=args.answer, ring_delay_s=args.ring_delay, media_address=args.media_address,
         video_format=_video_format(args.video_size, args.fps), analyse_every=args.analyse_every,
         decode_video=not args.no_decode, secret_for=secret_for, content=args.content,
-        receive_content=not args.no_content_receive, device_for=device_source(args))
+        receive_content=not args.no_content_receive, device_for=device_source(args),
+        state_dir=args.state_dir)
     freeze_startup_objects()
     for terminal in terminals:
         terminal.set_panes(panes)

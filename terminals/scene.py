@@ -1,25 +1,30 @@
 """The synthetic camera: one loop of frames showing who this site is and which frame it is.
 
 Each frame holds, from back to front:
-- moving content so the encoder has real work: diagonal stripes sliding one way and a
-  ball travelling round an ellipse (both periodic in the loop length, so the loop is seamless);
+- the room the camera looks at, at the camera's view (terminals/camera.py: a window onto a
+  large synthetic room with scene markers, moved by pan/tilt/zoom/focus);
+- moving content so the encoder has real work even while the camera is still: a ball
+  travelling round an ellipse (periodic in the loop length, so the loop is seamless);
 - the site's colour: a band across the top and a ring round the marker card (the ring stays
   visible in any crop, the band is what a person notices first);
 - the site name, in the band and under the card;
 - the marker card (terminals/marker.py) with the site and frame index.
 
-Frames are drawn once, at start, as BGR pictures; the video source encodes them once.
+While the camera is still, the loop's frames are drawn at its view and encoded once; while
+it moves, frames are drawn one by one at the moving view (`render`) and encoded live.
 """
 
 from __future__ import annotations
 
 import colorsys
+import functools
 import math
 from collections.abc import Iterator
 
 import cv2
 import numpy as np
 
+from terminals.camera import HOME, CameraView, RoomScene
 from terminals.marker import MarkerPainter
 
 _GOLDEN_ANGLE = 0.381966  # successive sites get far-apart hues
@@ -33,11 +38,18 @@ def site_colour_bgr(site_index: int) -> tuple[int, int, int]:
     return int(b * 255), int(g * 255), int(r * 255)
 
 
+@functools.lru_cache(maxsize=8)
+def room_for(width: int, height: int) -> RoomScene:
+    """The room for cameras of this output size (one per size in a process: it is the same
+    seeded room for every terminal)."""
+    return RoomScene(width, height)
+
+
 class CameraScene:
-    """Draws frame `i` of the loop of one site at one picture size."""
+    """Draws frame `i` of the loop of one site at one picture size, the camera at `view`."""
 
     def __init__(self, site_index: int, site_name: str, width: int, height: int,
-                 loop_frames: int) -> None:
+                 loop_frames: int, view: CameraView = HOME) -> None:
         if width % 2 or height % 2:
             raise ValueError("I420 pictures need an even width and height")
         self.site_index = site_index
@@ -45,29 +57,28 @@ class CameraScene:
         self.width = width
         self.height = height
         self.loop_frames = loop_frames
+        self.view = view
         self.colour = site_colour_bgr(site_index)
         self._painter = MarkerPainter(width, height)
-        self._background = self._stripes()
+        self.room = room_for(width, height)
+        self._background = self.room.view(view, width, height)
 
-    def _stripes(self) -> np.ndarray:
-        """Diagonal stripes one period wider than the picture; a frame shows a window of it."""
-        w, h = self.width, self.height
-        self._period = max(16, w // 10)
-        diagonal = np.add.outer(np.arange(h), np.arange(w + self._period)).astype(np.float32)
-        ramp = 0.5 + 0.5 * np.sin(2 * np.pi * diagonal / self._period)
-        stripes = np.empty((h, w + self._period, 3), np.uint8)
-        stripes[..., 0] = 60 + 80 * ramp
-        stripes[..., 1] = 40 + 60 * ramp
-        stripes[..., 2] = 30 + 50 * (1 - ramp)
-        return stripes
+    def at(self, view: CameraView) -> CameraScene:
+        """The same site's loop with the camera at `view`."""
+        return CameraScene(self.site_index, self.site_name, self.width, self.height,
+                           self.loop_frames, view)
 
     def frame(self, frame_index: int) -> np.ndarray:
         """Frame `frame_index` of the loop as a new BGR picture."""
+        return self._overlay(self._background.copy(), frame_index)
+
+    def render(self, frame_index: int, view: CameraView) -> np.ndarray:
+        """Frame `frame_index` with the camera at `view` (a moving camera's frame)."""
+        return self._overlay(self.room.view(view, self.width, self.height), frame_index)
+
+    def _overlay(self, bgr: np.ndarray, frame_index: int) -> np.ndarray:
         w, h = self.width, self.height
         phase = frame_index / self.loop_frames
-        # The stripes travel a whole number of periods per loop, so the loop is seamless.
-        shift = int(round(phase * 3 * self._period)) % self._period
-        bgr = self._background[:, shift : shift + w].copy()
 
         angle = 2 * math.pi * phase
         ball = (int(w / 2 + 0.42 * w * math.cos(angle)), int(h / 2 + 0.40 * h * math.sin(angle)))

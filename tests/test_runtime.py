@@ -15,6 +15,7 @@ from mcu.endpoints import undeclared_device
 from mcu.errors import DomainError, Fault
 from mcu.events import (
     BroadcastChanged,
+    CameraCommanded,
     ChairChanged,
     ConferenceEnded,
     ConferenceStarted,
@@ -575,31 +576,44 @@ async def test_terminal_inputs_and_version_come_from_the_registered_device():
 # ---------------------------------------------------------------------------- camera
 
 
-async def test_camera_commands_are_validated_and_presets_remembered():
+async def test_camera_commands_go_to_the_camera_s_site_and_refusals_change_nothing():
     _, _, runtime = await joined_conference()
-    runtime.devices.control_camera(A, CameraCommand(1, 4, 255, 1))  # zoom in, as the reference example
-    assert runtime.devices.camera_state(A).last_command == CameraCommand(1, 4, None, 1)
-    runtime.devices.control_camera(A, CameraCommand(0, 18, 3, 0))
-    runtime.devices.control_camera(A, CameraCommand(0, 19, 3, 0))
-    assert runtime.devices.camera_state(A).active_preset == {(0, 0): 3}
-    runtime.devices.control_camera(A, CameraCommand(0, 21, None, 1))
-    assert runtime.devices.camera_state(A).selected_source == 1
-    runtime.devices.control_camera(A, CameraCommand(0, 20, 3, 0))
-    assert runtime.devices.camera_state(A).presets == {(0, 0): set()}
+    recorder = Recorder(runtime)
+    runtime.devices.control_camera(A, CameraCommand(0, 0, 255, 0))  # pan A's own camera right
+    runtime.devices.control_camera(A, CameraCommand(0, 18, 3, 0))  # store preset 3
+    assert [(e.uri, e.cam_state, e.action, e.position, e.source, e.requested_by)
+            for e in recorder.of(CameraCommanded)] == [
+        (A, 0, 0, None, 0, A), (A, 0, 18, 3, 0, A)]
+    assert runtime.devices.camera_state(A).last_command == CameraCommand(0, 18, 3, 0)
+    # far end: nobody watched yet (no video source, broadcast, pane or speaker)
+    with pytest.raises(DomainError) as nobody:
+        runtime.devices.control_camera(A, CameraCommand(1, 4, 255, 0))
+    assert nobody.value.fault is Fault.FAR_END_CAMERA_UNAVAILABLE
+    runtime.control.set_broadcast_site("100", C, True)
+    runtime.devices.control_camera(A, CameraCommand(1, 4, 255, 0))  # the broadcast site's
+    assert recorder.of(CameraCommanded)[-1].uri == C
+    runtime.control.set_video_source("100", A, B)  # its own choice beats the broadcast
+    runtime.devices.control_camera(A, CameraCommand(1, 4, 255, 0))
+    assert (recorder.of(CameraCommanded)[-1].uri, recorder.of(CameraCommanded)[-1].requested_by) \
+        == (B, A)
     before = copy.deepcopy(runtime.devices.camera_state(A))
+    recorder.clear()
     for bad, fault in [
-        (CameraCommand(2, 4, 255, 1), Fault.OUT_OF_RANGE),
-        (CameraCommand(0, 24, 255, 1), Fault.OUT_OF_RANGE),
-        (CameraCommand(0, 4, 3, 1), Fault.OUT_OF_RANGE),  # camPos on a non-preset action
-        (CameraCommand(0, 18, None, 1), Fault.MISSING_PARAMETER),
-        (CameraCommand(0, 18, 255, 1), Fault.OUT_OF_RANGE),
-        (CameraCommand(0, 19, 7, 0), Fault.OUT_OF_RANGE),  # never stored
-        (CameraCommand(0, 21, None, 9), Fault.OUT_OF_RANGE),  # no such input
+        (CameraCommand(2, 4, 255, 0), Fault.OUT_OF_RANGE),
+        (CameraCommand(0, 24, 255, 0), Fault.OUT_OF_RANGE),
+        (CameraCommand(0, 21, None, 0), Fault.NOT_SUPPORTED),  # select source: not offered
+        (CameraCommand(0, 4, 3, 0), Fault.OUT_OF_RANGE),  # camPos on a non-preset action
+        (CameraCommand(0, 18, None, 0), Fault.MISSING_PARAMETER),
+        (CameraCommand(0, 18, 255, 0), Fault.OUT_OF_RANGE),
+        (CameraCommand(0, 4, None, 9), Fault.OUT_OF_RANGE),  # no such input
+        (CameraCommand(0, 4, None, 1), Fault.NO_CAMERA),  # input 1 is the PC
+        (CameraCommand(1, 4, None, 2), Fault.NO_CAMERA),  # nothing plugged into B's input 2
     ]:
         with pytest.raises(DomainError) as refused:
             runtime.devices.control_camera(A, bad)
         assert refused.value.fault is fault, bad
     assert runtime.devices.camera_state(A) == before
+    assert recorder.of(CameraCommanded) == []
 
 
 # ---------------------------------------------------------------------------- recording, live, password

@@ -31,6 +31,8 @@ SITE_NOT_FOUND = result_codes.SITE_NOT_FOUND
 NOT_SUPPORTED = 1347424259
 MISSING_PARAMETER = result_codes.MISSING_PARAMETER
 SOURCE_NOT_CONNECTED = 14600  # 视频源不存在
+NO_CAMERA = 1353741318
+FAR_END_UNAVAILABLE = 100687873
 
 
 @pytest.fixture
@@ -203,23 +205,20 @@ def test_main_and_aux_stream_sources(soap, conf, runtime):
 # ---------------------------------------------------------------------- camera
 
 
-def camera(cam_state=1, action=4, position=255, source=1) -> dict:
+def camera(cam_state=1, action=4, position=255, source=0) -> dict:
     return {"camState": cam_state, "camAction": action, "camPos": position, "camSrc": source}
 
 
 def test_camera_command_of_the_reference_example(soap, conf, runtime):
+    """The reference's request (far-end zoom in on camSrc 1): the far end is the site A
+    watches; input 1 of the simulated device is its PC, not a camera."""
+    reference = camera(source=1)
+    assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=reference) == FAR_END_UNAVAILABLE
+    assert soap.conf_ctrl.setVideoSourceEx(confId=conf, siteUri=A, videoSourceUri=B,
+                                          isLock=0) == 0
+    assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=reference) == NO_CAMERA
     assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=camera()) == 0
-    assert runtime.devices.camera_state(A).last_command == CameraCommand(1, 4, None, 1)
-
-
-def test_camera_presets_store_activate_clear(soap, conf, runtime):
-    assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=camera(0, 18, 5, 0)) == 0
-    assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=camera(0, 19, 5, 0)) == 0
-    assert runtime.devices.camera_state(A).active_preset == {(0, 0): 5}
-    assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=camera(0, 20, 5, 0)) == 0
-    assert runtime.devices.camera_state(A).presets[(0, 0)] == set()
-    # a preset never stored cannot be activated
-    assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=camera(0, 19, 5, 0)) == OUT_OF_RANGE
+    assert runtime.devices.camera_state(A).last_command == CameraCommand(1, 4, None, 0)
 
 
 @pytest.mark.parametrize(
@@ -227,14 +226,19 @@ def test_camera_presets_store_activate_clear(soap, conf, runtime):
     [
         (camera(cam_state=2), OUT_OF_RANGE),
         (camera(action=24), OUT_OF_RANGE),
+        (camera(action=22), NOT_SUPPORTED),
         (camera(action=4, position=5), OUT_OF_RANGE),  # camPos is 255 for non-preset actions
         (camera(action=18, position=255), OUT_OF_RANGE),  # preset positions 0..254
         (camera(action=18, position=None), MISSING_PARAMETER),
         (camera(source=9), OUT_OF_RANGE),  # no input 9 on the terminal
+        (camera(source=4), NO_CAMERA),  # nothing plugged into input 4
+        (camera(cam_state=0, source=1), NO_CAMERA),  # A's input 1 is its PC
     ],
 )
 def test_camera_refusals_change_nothing(soap, conf, runtime, control, code):
-    soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=camera(0, 18, 7, 1))
+    assert soap.conf_ctrl.setVideoSourceEx(confId=conf, siteUri=A, videoSourceUri=B,
+                                          isLock=0) == 0
+    assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=camera(0, 18, 7, 0)) == 0
     before = repr(runtime.devices.camera_state(A))
     assert soap.site_mgr.ctrlCameraEx(siteUri=A, cameraControl=control) == code
     assert repr(runtime.devices.camera_state(A)) == before

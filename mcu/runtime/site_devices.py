@@ -11,8 +11,9 @@ What a terminal has (its version, inputs, screens) comes from its endpoint's des
 answered its call: what a WebRTC terminal declared (register.device, updated by its
 `device` messages), or the documented undeclared device. A request naming an input or a
 screen the terminal does not have is OUT_OF_RANGE; one naming an input with nothing plugged
-in is SOURCE_NOT_CONNECTED. Video outputs, stream sources and camera commands are
-kept as state and emitted as events.
+in is SOURCE_NOT_CONNECTED. Video outputs and stream sources are kept as state and emitted as
+events; camera commands go to the camera's terminal (CameraCommanded -> the signalling
+hub's `camera` message), which moves its camera.
 Changes are emitted like every control operation's.
 """
 
@@ -28,7 +29,13 @@ from mcu.events import (
     StreamSourcesChanged,
     VideoOutputChanged,
 )
-from mcu.live_conference import CameraCommand, CameraState, LiveConference, LiveSite
+from mcu.live_conference import (
+    CONFERENCE_TARGET,
+    CameraCommand,
+    CameraState,
+    LiveConference,
+    LiveSite,
+)
 from mcu.runtime.content_floor import ContentFloors
 from mcu.runtime.live_conferences import LiveConferences
 from mcu.runtime.status import content_sender
@@ -36,12 +43,13 @@ from mcu.runtime.status import content_sender
 HD_OUTPUTS = range(0, 7)  # 0..4 HD1..HD5, 5..6 SD1..SD2
 VIDEO_OUT_SOURCES = range(0, 4)  # local main, local aux, remote main, remote aux
 CAMERA_STATES = range(0, 2)  # 0 local camera, 1 far-end camera
-CAMERA_ACTIONS = range(0, 24)
+LOCAL_CAMERA = 0
+CAMERA_ACTIONS = range(0, 24)  # WS/T 546 table 11
+OBEYED_ACTIONS = range(0, 21)  # motions, stops, reset, autofocus, presets (terminals/camera.py)
 PRESET_ACTIONS = frozenset({18, 19, 20})  # store / activate / clear preset: camPos required
-SELECT_SOURCE_ACTION = 21
-STORE_PRESET, ACTIVATE_PRESET, CLEAR_PRESET = 18, 19, 20
 NO_PRESET = 255  # camPos when the action is not a preset action
 PRESET_POSITIONS = range(0, 255)
+DEFAULT_CAMERA_INPUT = 0  # the camera's input on a device that declares no input kinds
 
 
 class ContentMedia(Protocol):
@@ -222,13 +230,25 @@ class SiteDevices:
     # ------------------------------------------------------------------ cameras
 
     def control_camera(self, uri: str, command: CameraCommand) -> None:
-        """ctrlCameraEx. camState 0/1, camAction 0..23; preset actions (18 store, 19 activate,
-        20 clear) need camPos 0..254, other actions take no camPos (None or 255); camSrc is an
-        input of the terminal. Activating a preset that was never stored is refused."""
+        """ctrlCameraEx: move a camera, the site's own (camState 0) or the far end's
+        (camState 1: the site the requesting site is watching, watched_site), like H.281
+        far-end camera control. The command goes to that site's terminal (CameraCommanded,
+        which the signalling hub sends as a `camera` message); the terminal moves its camera
+        and keeps its presets: the MCU keeps only the last command it relayed.
+
+        Refused, changing nothing: camState not 0/1, camAction not 0..23 (OUT_OF_RANGE);
+        21 select source, 22 source switched, 23 camera picture-in-picture (NOT_SUPPORTED:
+        the simulated cameras do not offer them); preset actions (18-20) need camPos 0..254
+        (MISSING_PARAMETER without, OUT_OF_RANGE outside), others take none (None or 255);
+        a site not joined (SITE_NOT_CONNECTED); camState 1 with no other site watched
+        (FAR_END_CAMERA_UNAVAILABLE); camSrc not an input of the camera's terminal
+        (OUT_OF_RANGE) or an input without a camera connected (NO_CAMERA)."""
         if command.cam_state not in CAMERA_STATES:
             raise DomainError(Fault.OUT_OF_RANGE, f"camState {command.cam_state} not 0 or 1")
         if command.action not in CAMERA_ACTIONS:
             raise DomainError(Fault.OUT_OF_RANGE, f"camAction {command.action} not in 0..23")
+        if command.action not in OBEYED_ACTIONS:
+            raise DomainError(Fault.NOT_SUPPORTED, f"camAction {command.action} not offered")
         position = command.position
         if command.action in PRESET_ACTIONS:
             if position is None:
@@ -239,33 +259,56 @@ class SiteDevices:
             raise DomainError(Fault.OUT_OF_RANGE, f"camPos must be 255 for action {command.action}")
         else:
             position = None
-        if self.device(uri).input(command.source) is None:
-            raise DomainError(Fault.OUT_OF_RANGE, f"camSrc {command.source} not an input of {uri}")
         live, site = self._joined(uri)
-        camera = site.camera
-        key = (command.cam_state, command.source)
-        if command.action == ACTIVATE_PRESET and position not in camera.presets.get(key, set()):
-            raise DomainError(Fault.OUT_OF_RANGE, f"no preset {position} stored on camSrc {key[1]}")
-        if position is not None:  # a preset action: store, activate or clear
-            if command.action == STORE_PRESET:
-                camera.presets.setdefault(key, set()).add(position)
-            elif command.action == ACTIVATE_PRESET:
-                camera.active_preset[key] = position
-            elif command.action == CLEAR_PRESET:
-                camera.presets.get(key, set()).discard(position)
-                if camera.active_preset.get(key) == position:
-                    del camera.active_preset[key]
-        elif command.action == SELECT_SOURCE_ACTION:
-            camera.selected_source = command.source
+        target = uri if command.cam_state == LOCAL_CAMERA else self.watched_site(live, site)
+        port = self.device(target).input(command.source)
+        if port is None:
+            raise DomainError(Fault.OUT_OF_RANGE, f"camSrc {command.source} not an input of {target}")
+        if not (is_camera(port) and port.connected):
+            raise DomainError(Fault.NO_CAMERA, f"no camera on input {command.source} of {target}")
         normalised = CameraCommand(command.cam_state, command.action, position, command.source)
-        camera.last_command = normalised
+        site.camera.last_command = normalised
         self.events.emit(
             CameraCommanded(
-                live.conf_id, uri, command.cam_state, command.action, position, command.source
+                live.conf_id, target, command.cam_state, command.action, position,
+                command.source, requested_by=uri,
             )
         )
 
+    def watched_site(self, live: LiveConference, site: LiveSite) -> str:
+        """The far end of a site's camera control: the other joined site it is watching.
+        Its video source (setVideoSourceEx), else the conference's broadcast site, else the
+        site in the main (first) pane of the CP picture it sees, else the current speaker.
+        FAR_END_CAMERA_UNAVAILABLE when none of them is another joined site."""
+        def joined_other(uri: str | None) -> bool:
+            other = live.sites.get(uri) if uri else None
+            return other is not None and other.uri != site.uri and other.connected
+
+        if joined_other(site.video_source):
+            assert site.video_source is not None
+            return site.video_source
+        if not live.broadcast_cp and joined_other(live.broadcast_site):
+            assert live.broadcast_site is not None
+            return live.broadcast_site
+        layout = live.layouts.get(site.uri) or live.layouts.get(CONFERENCE_TARGET)
+        if layout is not None and layout.sub_pics and joined_other(layout.sub_pics[0]):
+            return layout.sub_pics[0]
+        if joined_other(live.speaking):
+            assert live.speaking is not None
+            return live.speaking
+        raise DomainError(Fault.FAR_END_CAMERA_UNAVAILABLE,
+                          f"{site.uri} watches no other site whose camera it could move")
+
     def camera_state(self, uri: str) -> CameraState:
-        """The last camera command and stored presets of a joined site."""
+        """The last camera command the MCU relayed for a joined site."""
         _, site = self._joined(uri)
         return site.camera
+
+
+def is_camera(port: VideoInput) -> bool:
+    """A camera input: the kind the terminal declared for it when it declares kinds, else
+    (today's simulated device, which declares none) input 0, its camera."""
+    kind = getattr(port, "kind", None)
+    if kind is not None:
+        return str(getattr(kind, "value", kind)).lower() == "camera"
+    return port.id == DEFAULT_CAMERA_INPUT

@@ -1,0 +1,176 @@
+"""A terminal's camera as an aiortc track: a pre-encoded loop while the camera is still,
+frames encoded live while it moves.
+
+Still: the loop of the camera's current view (encoded once per codec and view, kept in the
+terminal's LoopCache) is sent as EncodedVideoTrack sends it: a few percent of a core.
+Moving (a pan, tilt, zoom or focus motion, or a preset move: terminals/camera.py): each
+frame is drawn at the view of its own send time and encoded by a live encoder (libx264
+ultrafast/zerolatency or libvpx realtime, the call's codec and format) in the track's own
+worker thread, so the picture moves a little every frame and the frame rate holds.
+
+Switching: the live encoder's first frame is a keyframe (a fresh encoder), so receivers
+decode across the switch from the loop; once the camera has been still for STILL_S the loop
+of the new view is encoded in the background (live frames go on meanwhile) and the track
+goes back to it at one of its keyframes. A keyframe request (PLI/FIR) while live makes the
+next live frame a keyframe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+
+import av
+
+from rtc.colour import bgr_picture
+from terminals.camera import Camera, CameraView
+from terminals.media_sources import (
+    EncodedLoop,
+    EncodedVideoTrack,
+    VideoFormat,
+    encode_loop,
+    video_encoder,
+)
+from terminals.scene import CameraScene
+from terminals.send_log import PROCESS_SEND_LOG, SendLog
+
+STILL_S = 0.3  # still this long: back to a loop
+LOOPS_KEPT = 6  # loops per terminal (codec, view) kept for a camera that returns to a view
+
+
+def view_key(view: CameraView) -> tuple[int, int, int, int]:
+    return (round(view.x * 10000), round(view.y * 10000), round(view.zoom * 10000),
+            round(view.defocus * 1000))
+
+
+class LoopCache:
+    """A terminal's encoded loops by (codec, view), the least recently used dropped first."""
+
+    def __init__(self, scene: CameraScene) -> None:
+        self.scene = scene
+        self._loops: OrderedDict[tuple[str, tuple[int, ...]], EncodedLoop] = OrderedDict()
+        self._pending: dict[tuple[str, tuple[int, ...]], asyncio.Future[EncodedLoop]] = {}
+
+    def ready(self, codec: str, view: CameraView) -> EncodedLoop | None:
+        key = (codec, view_key(view))
+        loop = self._loops.get(key)
+        if loop is not None:
+            self._loops.move_to_end(key)
+        return loop
+
+    async def get(self, codec: str, view: CameraView, video_format: VideoFormat) -> EncodedLoop:
+        """The loop of `view` in `codec`, encoded now (in the default executor) if needed."""
+        key = (codec, view_key(view))
+        loop = self.ready(codec, view)
+        if loop is not None:
+            return loop
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.get_running_loop().run_in_executor(
+                None, encode_loop, self.scene.at(view), codec, video_format)
+            self._pending[key] = pending
+        try:
+            loop = await asyncio.shield(pending)
+        finally:
+            if pending.done():
+                self._pending.pop(key, None)
+        self._loops[key] = loop
+        self._loops.move_to_end(key)
+        while len(self._loops) > LOOPS_KEPT:
+            self._loops.popitem(last=False)
+        return loop
+
+    def prepare(self, codec: str, view: CameraView, video_format: VideoFormat) -> None:
+        """Start encoding the loop of `view` unless it is ready or under way."""
+        key = (codec, view_key(view))
+        if key in self._loops or key in self._pending:
+            return
+        task = asyncio.get_running_loop().create_task(self.get(codec, view, video_format))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
+class CameraVideoTrack(EncodedVideoTrack):
+    """The camera input's video: loops while still, live frames while moving."""
+
+    def __init__(self, site_index: int, scene: CameraScene, camera: Camera, loops: LoopCache,
+                 send_log: SendLog = PROCESS_SEND_LOG) -> None:
+        super().__init__(site_index, None, send_log)
+        self.scene = scene
+        self.camera = camera
+        self.loops = loops
+        self._loop_view: CameraView | None = None
+        self._live: av.VideoCodecContext | None = None
+        self._live_frames = 0
+        self._still_since: float | None = None
+        self._worker: ThreadPoolExecutor | None = None
+        self.live_frames_sent = 0
+
+    def use_loop(self, loop: EncodedLoop, view: CameraView | None = None) -> None:
+        """Send this loop, which shows the camera at `view` (None: its view now)."""
+        self._loop_view = view if view is not None else self.camera.head.view
+        super().use_loop(loop)
+
+    @property
+    def live(self) -> bool:
+        return self._live is not None
+
+    async def _next_frame(self, loop: EncodedLoop, due: float) -> tuple[bytes, int]:
+        head = self.camera.head
+        view = head.advance(due)
+        if head.moving:
+            self._still_since = None
+        elif self._still_since is None:
+            self._still_since = due
+        if self._loop_view is not None and view_key(view) == view_key(self._loop_view) \
+                and self._live is None:
+            return self._loop_frame(loop)
+        still_long = self._still_since is not None and due - self._still_since >= STILL_S
+        if still_long:
+            ready = self.loops.ready(loop.codec, view)
+            if ready is not None:
+                self._stop_live()
+                self._encoded, self._loop_view = ready, view
+                # enter the new loop at a keyframe: the decoder was following the live stream
+                self._frame_index = ready.next_keyframe(self._frame_index % ready.frames)
+                return self._loop_frame(ready)
+            self.loops.prepare(loop.codec, view, loop.video_format)
+        return await self._live_frame(loop, view)
+
+    async def _live_frame(self, loop: EncodedLoop, view: CameraView) -> tuple[bytes, int]:
+        if self._live is None:
+            self._live = video_encoder(loop.codec, loop.video_format)
+            self._live_frames = 0
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"camera-{self.site_index}")
+        index = self._frame_index % self.scene.loop_frames
+        key = self._keyframe_wanted
+        self._keyframe_wanted = False
+        data = await asyncio.get_running_loop().run_in_executor(
+            self._worker, self._encode_live, self._live, index, view, key)
+        self._frame_index = (index + 1) % self.scene.loop_frames
+        self.live_frames_sent += 1
+        return data, index
+
+    def _encode_live(self, context: av.VideoCodecContext, index: int, view: CameraView,
+                     keyframe: bool) -> bytes:
+        frame = bgr_picture(self.scene.render(index, view))
+        frame.pts = self._live_frames
+        frame.time_base = context.time_base
+        frame.pict_type = (av.video.frame.PictureType.I if keyframe
+                           else av.video.frame.PictureType.NONE)
+        self._live_frames += 1
+        packets = context.encode(frame)
+        if not packets:
+            raise RuntimeError("the live encoder held a frame back")
+        return b"".join(bytes(packet) for packet in packets)
+
+    def _stop_live(self) -> None:
+        self._live = None
+
+    def stop(self) -> None:
+        super().stop()
+        self._live = None
+        if self._worker is not None:
+            self._worker.shutdown(wait=False)
+            self._worker = None

@@ -1,0 +1,210 @@
+"""The simulated camera (terminals/camera.py, terminals/camera_track.py) on its own: the room
+and the reader of its scene markers, the pan/tilt/zoom/focus head, presets persisted, and
+the track that sends a loop while still and live-encoded frames while moving."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from terminals.camera import (
+    ACTIVATE_PRESET,
+    AUTOFOCUS,
+    CLEAR_PRESET,
+    FOCUS_OUT,
+    HOME,
+    PAN_LEFT,
+    PAN_RIGHT,
+    PAN_SPEED,
+    RESET,
+    STOP_OFFSET,
+    STORE_PRESET,
+    TILT_DOWN,
+    ZOOM_IN,
+    ZOOM_MAX,
+    Camera,
+    CameraHead,
+    CameraPresets,
+    CameraView,
+    read_camera_view,
+)
+from terminals.camera_track import CameraVideoTrack, LoopCache
+from terminals.frame_counter import is_keyframe
+from terminals.marker import MarkerReading, read_marker
+from terminals.media_sources import VideoFormat, decode_packets, encode_loop
+from terminals.scene import CameraScene
+from terminals.send_log import SendLog
+
+SMALL = VideoFormat(640, 360, 30, 600_000)
+VIEWS = [CameraView(), CameraView(0.3, 0.4), CameraView(0.7, 0.62, 1.3),
+         CameraView(0.42, 0.35, ZOOM_MAX), CameraView(0.6, 0.55, 1.5, 0.3)]
+
+
+@pytest.fixture(scope="module")
+def scene() -> CameraScene:
+    return CameraScene(7, "Site 7", SMALL.width, SMALL.height, 32)
+
+
+def close(read: tuple[float, float, float] | None, view: CameraView, tol: float = 0.01) -> bool:
+    return read is not None and abs(read[0] - view.x) < tol and abs(read[1] - view.y) < tol \
+        and abs(read[2] / view.zoom - 1) < 2 * tol
+
+
+@pytest.mark.parametrize("view", VIEWS, ids=str)
+def test_the_reader_finds_the_view_in_frames_and_in_a_480x270_pane(scene, view):
+    picture = scene.render(11, view)
+    assert close(read_camera_view(picture), view)
+    pane = cv2.resize(picture, (480, 270), interpolation=cv2.INTER_AREA)
+    assert close(read_camera_view(pane), view)
+    # the same pane inside a larger CP picture, read through its rect
+    canvas = np.zeros((540, 960, 3), np.uint8)
+    canvas[270:, 480:] = pane
+    assert close(read_camera_view(canvas, (0.5, 0.5, 0.5, 0.5)), view)
+    # the site card stays readable over the room
+    assert read_marker(pane) == MarkerReading(7, 11)
+
+
+def test_the_reader_covers_the_whole_range_after_h264(scene):
+    """Every position on a grid and every zoom, the camera held there a few frames, through
+    the encoder at the camera's bitrate: always a reading."""
+    views = [CameraView(x, y, z).clamped() for z in (1.0, 1.3, ZOOM_MAX)
+             for x in np.linspace(0.1, 0.9, 7) for y in np.linspace(0.1, 0.9, 5)]
+    loop = encode_loop(_Stills(scene, views), "H264", SMALL)
+    pictures = decode_packets("H264", list(loop.packets))
+    for index, view in enumerate(views):
+        picture = pictures[(index + 1) * _Stills.HOLD - 1]
+        assert close(read_camera_view(picture), view, tol=0.015), view
+
+
+class _Stills:
+    """A 'loop' holding the camera HOLD frames at each view (encode_loop draws from it)."""
+
+    HOLD = 5
+
+    def __init__(self, scene: CameraScene, views: list[CameraView]) -> None:
+        self.scene, self.views = scene, views
+        self.loop_frames = len(views) * self.HOLD
+
+    def frame(self, index: int) -> np.ndarray:
+        return self.scene.render(index % 32, self.views[index // self.HOLD])
+
+
+def test_nothing_is_read_from_a_picture_without_the_room():
+    flat = np.full((360, 640, 3), 128, np.uint8)
+    assert read_camera_view(flat) is None
+    noise = np.random.default_rng(1).integers(0, 255, (360, 640, 3), dtype=np.uint8)
+    assert read_camera_view(noise) is None
+
+
+def test_defocus_blurs_the_room_not_the_card(scene):
+    sharp = scene.render(0, HOME)
+    blurred = scene.render(0, CameraView(defocus=1.0))
+
+    def detail(picture: np.ndarray) -> float:
+        return float(cv2.Laplacian(cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var())
+
+    assert detail(blurred) < 0.5 * detail(sharp)
+    assert read_marker(blurred) == MarkerReading(7, 0)
+
+
+def test_motions_integrate_over_time_and_stop_at_their_stop_or_the_edge():
+    head = CameraHead()
+    head.start(PAN_RIGHT, 0.0)
+    view = head.advance(1.0)
+    assert view.x == pytest.approx(0.5 + PAN_SPEED * 0.5)  # picture widths a second
+    head.start(PAN_LEFT + STOP_OFFSET, 1.0)  # stop left: not what is moving
+    assert head.moving
+    head.start(PAN_RIGHT + STOP_OFFSET, 1.0)
+    assert not head.moving and head.advance(5.0).x == pytest.approx(view.x)
+    head.start(TILT_DOWN, 5.0)
+    assert head.advance(60.0).y == pytest.approx(0.75) and not head.moving  # the room's edge
+    head.start(ZOOM_IN, 60.0)
+    assert head.advance(61.0).zoom == pytest.approx(2 ** 0.5)
+    assert head.advance(70.0).zoom == ZOOM_MAX and not head.moving
+    # zoomed in, the view may go nearer the edge
+    assert head.view.y == pytest.approx(0.75)
+    head.start(FOCUS_OUT, 70.0)
+    assert head.advance(70.5).defocus == pytest.approx(0.4)
+
+
+def test_smooth_motion_has_no_jumps():
+    """Frame to frame at 30 fps, a pan, a zoom and a preset move change the view a little."""
+    head = CameraHead()
+    head.start(PAN_RIGHT, 0.0)
+    head.start(ZOOM_IN, 0.0)
+    steps = []
+    previous = head.view
+    for frame in range(1, 60):
+        view = head.advance(frame / 30)
+        steps.append(abs(view.x - previous.x))
+        previous = view
+    head.move_to(HOME, 2.0)
+    for frame in range(61, 120):
+        view = head.advance(frame / 30)
+        steps.append(max(abs(view.x - previous.x), abs(view.zoom - previous.zoom) / 4))
+        previous = view
+    assert head.view == HOME and not head.moving
+    assert max(steps) < 0.02  # of the room's width per frame
+
+
+def test_presets_are_per_input_and_persist(tmp_path):
+    path = tmp_path / "t.camera-presets.json"
+    camera = Camera(0, CameraPresets(path))
+    camera.command(PAN_RIGHT, None, 0.0)
+    camera.command(PAN_RIGHT + STOP_OFFSET, None, 1.0)
+    assert camera.command(STORE_PRESET, 3, 1.0)
+    stored = camera.head.view
+    camera.command(RESET, None, 1.0)
+    camera.head.advance(3.0)
+    assert camera.head.view == HOME
+    assert camera.command(ACTIVATE_PRESET, 3, 3.0)
+    camera.head.advance(5.0)
+    assert camera.head.view == stored
+    # another terminal object (a restart) with the same file has it; another input has not
+    again = Camera(0, CameraPresets(path))
+    assert again.presets.get(0, 3) == stored and again.presets.get(1, 3) is None
+    assert not again.command(ACTIVATE_PRESET, 4, 0.0)  # never stored: nothing moves
+    assert again.command(CLEAR_PRESET, 3, 0.0)
+    assert CameraPresets(path).get(0, 3) is None
+    assert not again.command(21, None, 0.0)  # select source is not a camera's
+    path.write_text("{not json")
+    assert CameraPresets(path).get(0, 3) is None  # an unreadable file: no presets
+
+
+def test_autofocus_sharpens():
+    camera = Camera(0, CameraPresets())
+    camera.command(FOCUS_OUT, None, 0.0)
+    camera.head.advance(1.0)
+    assert camera.head.view.defocus > 0.5
+    camera.command(AUTOFOCUS, None, 1.0)
+    assert camera.head.advance(3.0).defocus == 0.0
+
+
+async def test_the_track_sends_the_loop_while_still_and_live_frames_while_moving(scene):
+    camera = Camera(0, CameraPresets())
+    loops = LoopCache(scene)
+    track = CameraVideoTrack(7, scene, camera, loops, SendLog())
+    track.use_loop(await loops.get("H264", HOME, SMALL), HOME)
+    packets = [bytes(await track.recv()) for _ in range(5)]
+    assert track.live_frames_sent == 0
+    camera.command(PAN_RIGHT, None, time.time())
+    moving = [bytes(await track.recv()) for _ in range(20)]
+    assert track.live_frames_sent == 20 and track.live
+    assert is_keyframe("H264", moving[0])  # the switch to the live encoder starts with one
+    camera.command(PAN_RIGHT + STOP_OFFSET, None, time.time())
+    after = [bytes(await track.recv()) for _ in range(40)]
+    assert not track.live  # back to a loop, of the new view
+    back = track.live_frames_sent - 20  # the first packet of the new view's loop
+    assert 0 < back < 40 and is_keyframe("H264", after[back])
+    track.stop()
+    pictures = decode_packets("H264", packets + moving + after)
+    assert len(pictures) == 65
+    xs = [read_camera_view(p)[0] for p in pictures]  # type: ignore[index]
+    assert xs[:5] == pytest.approx([0.5] * 5, abs=0.01)
+    assert all(b >= a - 0.002 for a, b in zip(xs, xs[1:], strict=False))  # only rightwards
+    assert xs[-1] > 0.5 + 0.01 and xs[-1] == pytest.approx(camera.head.view.x, abs=0.01)
+    # frames keep their markers (site and running frame index) across the switches
+    assert [read_marker(p).site_index for p in pictures] == [7] * 65  # type: ignore[union-attr]
