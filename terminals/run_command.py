@@ -20,7 +20,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rtc.signalling import Capabilities
@@ -64,6 +64,7 @@ async def start_terminals(
     secret_for: Callable[[str], str] | None = None,
     content: ContentKind | None = None,
     receive_content: bool = True,
+    content_codecs: Sequence[str] | None = None,
 ) -> list[SimulatedTerminal]:
     """Create, encode and register `count` terminals; returns them once all are registered.
 
@@ -73,7 +74,8 @@ async def start_terminals(
     only (terminals/frame_counter.py); a function of the site index chooses per terminal.
     decode_audio: likewise for the audio they receive.
     content: every terminal's content input (docs/terminals.md); receive_content: whether
-    they show received content on a second stream.
+    they show received content on a second stream; content_codecs: their content m-line's
+    codecs (None: the main video's).
     """
     decodes = decode_video if callable(decode_video) else (lambda _index: decode_video)
     if start_index < 0 or start_index + count > MAX_SITES:
@@ -95,6 +97,7 @@ async def start_terminals(
             secret=secret_for(terminal_uri(uri_prefix, index)) if secret_for else None,
             content=content,
             receive_content=receive_content,
+            content_codecs=content_codecs,
         )
         for index in range(start_index, start_index + count)
     ]
