@@ -113,6 +113,27 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def udp_drops(pid: int) -> int:
+    """Datagrams the kernel dropped on a process's UDP sockets because their receive buffers
+    were full (/proc/net/udp[6] `drops`, summed over the sockets the process holds): the
+    process did not read them in time."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    drops = 0
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                drops += int(fields[12])
+    return drops
+
+
 class McuProcess:
     def __init__(self, data_dir: Path, port: int, log_path: Path) -> None:
         self.port = port
@@ -135,6 +156,9 @@ class McuProcess:
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.process.pid)
+
+    def udp_drops(self) -> int:
+        return udp_drops(self.process.pid)
 
     async def media_stats(self, http: aiohttp.ClientSession) -> list[dict[str, Any]]:
         async with http.get(f"{self.base_url}/stats/media") as response:
@@ -453,6 +477,7 @@ class ScenarioResult:
     mcu_cpu_percent: float  # of one core (200 = both cores of this machine)
     terminals_cpu_percent: float
     others_cpu_percent: float  # everything else on the machine (other users included)
+    mcu_udp_drops: int  # datagrams dropped at the MCU's full input sockets in the window
     encoders: int
     expected_encoders: int
     received_fps_min: float  # the slowest receiver of any conference (decoding or not)
@@ -512,10 +537,12 @@ async def run_scenario(
         before_load = load_average()
         before_child = await terminals.command(cmd="snapshot")  # also drops warm-up latencies
         before_stats = await mcu.media_stats(http)
+        before_drops = mcu.udp_drops()
         before_cpu, before_at = mcu.cpu_seconds(), time.monotonic()
         before_machine, before_self = machine_busy_seconds(), time.process_time()
         await keep_alive_sleep(client, window_s)
         after_cpu, after_at = mcu.cpu_seconds(), time.monotonic()
+        after_drops = mcu.udp_drops()
         after_machine, after_self = machine_busy_seconds(), time.process_time()
         after_stats = await mcu.media_stats(http)
         after_child = await terminals.command(cmd="snapshot")
@@ -568,6 +595,7 @@ async def run_scenario(
         mcu_cpu_percent=round(100 * mcu_cpu / elapsed, 1),
         terminals_cpu_percent=round(100 * terminals_cpu / child_elapsed, 1),
         others_cpu_percent=round(max(0.0, 100 * others_cpu / elapsed), 1),
+        mcu_udp_drops=after_drops - before_drops,
         encoders=encoders,
         expected_encoders=expected,
         received_fps_min=received,
@@ -602,7 +630,9 @@ async def _wait_joined(client: Client, booked: list[tuple[str, str, ConferencePl
 
 async def _wait_content(terminals: TerminalFleet, plan: ConferencePlan,
                         timeout: float = 30.0) -> None:
-    """Until every receiver's second stream shows the holder's content (its marker)."""
+    """Until every receiver's second stream shows the holder's content (its marker), at most
+    `timeout`: a receiver still without it is measured all the same, and the scenario's
+    verdict says so (a starved MCU may not get a whole keyframe through)."""
     deadline = time.monotonic() + timeout
     while True:
         snapshot = await terminals.command(cmd="snapshot")
@@ -611,8 +641,9 @@ async def _wait_content(terminals: TerminalFleet, plan: ConferencePlan,
         if not missing:
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"no content from {plan.content_holder} after {timeout} s at "
-                               f"{missing}")
+            print(f"no content from {plan.content_holder} after {timeout} s at {missing}",
+                  file=sys.stderr, flush=True)
+            return
         await asyncio.sleep(0.5)
 
 
