@@ -434,7 +434,9 @@ class ContentResult:
 
     holder: str
     receivers: int
-    receivers_showing_holder: int  # whose latest content marker names the holder
+    # whose content marker named the holder in the window: the latest analysis, or any
+    # latency reading (a content frame's marker matched to the holder's send log)
+    receivers_showing_holder: int
     decoded_fps_min: float  # content frames decoded/s, slowest receiver
     decoded_fps: dict[str, float]  # per receiver
     sent_fps: float  # content frames the holder sent/s
@@ -738,7 +740,9 @@ def _content_result(plan: ConferencePlan, before_child: dict[str, Any],
     return ContentResult(
         holder=holder,
         receivers=len(receivers),
-        receivers_showing_holder=sum(now[uri]["site"] == holder for uri in receivers),
+        receivers_showing_holder=sum(
+            now[uri]["site"] == holder or bool(after_child["content_latencies_ms"].get(uri))
+            for uri in receivers),
         decoded_fps_min=round(min(decoded), 1),
         decoded_fps=dict(zip(receivers, (round(value, 1) for value in decoded), strict=True)),
         sent_fps=round((now[holder]["frames_sent"] - then[holder]["frames_sent"])
