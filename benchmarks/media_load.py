@@ -42,8 +42,14 @@ Measured per scenario, over the window:
 A scenario holds when every receiver gets >= 27 fps (25 for 16 sites), every probe decodes
 >= 27 (25) fps, latency p95 <= 200 ms, and encoders = distinct outputs.
 
+Then the content scenario (benchmarks/media_content.py): the same 4-site 1080p30 conference
+without content (the anchor), with 1080p slides from one site forwarded to the others, and
+transcoded for them; the MCU's extra CPU for each against the anchor, the content's latency
+and PSNR at the receivers, the main picture's figures beside the anchor's.
+
     python -m benchmarks.media_load [--quick] [--json FILE] [--markdown FILE]
-        [--max-conferences 4] [--window 12] [--skip-16]
+        [--max-conferences 4] [--window 12] [--skip-16] [--skip-content | --content-only]
+        [--content-rounds 1]
 """
 
 from __future__ import annotations
@@ -107,6 +113,27 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def udp_drops(pid: int) -> int:
+    """Datagrams the kernel dropped on a process's UDP sockets because their receive buffers
+    were full (/proc/net/udp[6] `drops`, summed over the sockets the process holds): the
+    process did not read them in time."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    drops = 0
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                drops += int(fields[12])
+    return drops
+
+
 class McuProcess:
     def __init__(self, data_dir: Path, port: int, log_path: Path) -> None:
         self.port = port
@@ -129,6 +156,9 @@ class McuProcess:
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.process.pid)
+
+    def udp_drops(self) -> int:
+        return udp_drops(self.process.pid)
 
     async def media_stats(self, http: aiohttp.ClientSession) -> list[dict[str, Any]]:
         async with http.get(f"{self.base_url}/stats/media") as response:
@@ -156,11 +186,15 @@ class TerminalsProcess:
 
     @classmethod
     async def start(cls, server_url: str, count: int, small_count: int,
-                    start_index: int = 0) -> TerminalsProcess:
+                    start_index: int = 0, content: ContentSetup | None = None
+                    ) -> TerminalsProcess:
+        content_args = [] if content is None else (
+            ["--content-site", str(content.site)]
+            + (["--content-codec", content.codec] if content.codec else []))
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "benchmarks.media_load", "--terminals-child",
             "--server", server_url, "--count", str(count), "--small-count", str(small_count),
-            "--start-index", str(start_index), "--uri-prefix", URI_PREFIX,
+            "--start-index", str(start_index), "--uri-prefix", URI_PREFIX, *content_args,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )
         ready = await asyncio.wait_for(cls._read(process), 180)
@@ -204,15 +238,18 @@ class TerminalFleet:
         self.small_uris = [uri for child in children for uri in child.small_uris]
 
     @classmethod
-    async def start(cls, server_url: str, conferences: int, small_count: int) -> TerminalFleet:
-        """One child per 4-site conference, and one per SMALL_PER_PROCESS small senders."""
+    async def start(cls, server_url: str, conferences: int, small_count: int,
+                    content: ContentSetup | None = None) -> TerminalFleet:
+        """One child per 4-site conference, and one per SMALL_PER_PROCESS small senders;
+        content: a content input for one terminal of the first conference."""
         layout = [(4, 0, 4 * index) for index in range(conferences)]
         for first in range(0, small_count, SMALL_PER_PROCESS):
             layout.append((0, min(SMALL_PER_PROCESS, small_count - first),
                            4 * conferences + first))
         started = await asyncio.gather(
-            *(TerminalsProcess.start(server_url, count, small, start)
-              for count, small, start in layout),
+            *(TerminalsProcess.start(server_url, count, small, start,
+                                     content if number == 0 and count else None)
+              for number, (count, small, start) in enumerate(layout)),
             return_exceptions=True,
         )
         children = [child for child in started if isinstance(child, TerminalsProcess)]
@@ -233,6 +270,8 @@ class TerminalFleet:
                           for uri, terminal in answer["terminals"].items()},
             "latencies_ms": {uri: values for answer in answers
                              for uri, values in answer["latencies_ms"].items()},
+            "content_latencies_ms": {uri: values for answer in answers
+                                     for uri, values in answer["content_latencies_ms"].items()},
         }
 
     async def stop(self) -> None:
@@ -240,6 +279,15 @@ class TerminalFleet:
 
 
 # ---------------------------------------------------------------------- SOAP
+
+
+@dataclass(frozen=True)
+class ContentSetup:
+    """Which terminal of a conference's process has a content input (its index there), and
+    the codec of its content m-line (None: the main video's)."""
+
+    site: int
+    codec: str | None = None
 
 
 @dataclass(frozen=True)
@@ -254,6 +302,9 @@ class ConferencePlan:
     name: str
     layout: str  # CP mode name, set for the conference picture
     sites: tuple[BookedSite, ...]
+    aux_video_format: VideoFormat | None = None  # the booking's auxVideoFormat
+    content_holder: str | None = None  # granted the content floor (setAuxStreamEx) if set
+    content_outputs: int = 0  # content encoders the routes imply (0: every receiver forwarded)
 
     @property
     def probe(self) -> str:
@@ -263,7 +314,13 @@ class ConferencePlan:
     @property
     def expected_encoders(self) -> int:
         """One CP picture for everyone: one encoder per distinct output format."""
-        return len({(site.video_format, site.rate) for site in self.sites})
+        return len({(site.video_format, site.rate) for site in self.sites}) \
+            + self.content_outputs
+
+    @property
+    def content_receivers(self) -> list[str]:
+        return [site.uri for site in self.sites if site.uri != self.content_holder] \
+            if self.content_holder else []
 
 
 async def schedule(client: Client, plan: ConferencePlan) -> tuple[str, str]:
@@ -280,7 +337,9 @@ async def schedule(client: Client, plan: ConferencePlan) -> tuple[str, str]:
         "tpProfessionalConfMgr", "scheduleConfEx",
         f"<scheduleConf><name>{plan.name}</name><beginTime>{begin}</beginTime>"
         "<duration>PT1H</duration><mediaEncryptType>0</mediaEncryptType>"
-        f"<cpResouce>{len(plan.sites)}</cpResouce><presentation>0</presentation>{sites}"
+        + (f"<auxVideoFormat>{int(plan.aux_video_format)}</auxVideoFormat>"
+           if plan.aux_video_format is not None else "")
+        + f"<cpResouce>{len(plan.sites)}</cpResouce><presentation>0</presentation>{sites}"
         "</scheduleConf>",
     )
     conf_id = _element(answer, "confId")
@@ -298,6 +357,16 @@ async def set_layout(client: Client, conf_id: str, plan: ConferencePlan) -> None
     )
     if result_code(answer) != 0:
         raise RuntimeError(f"setContinuousPresenceEx: {answer[:400]}")
+
+
+async def grant_content_floor(client: Client, uri: str) -> None:
+    """setAuxStreamEx controlCode 0: the MCU, as chair, grants the site the content floor."""
+    answer = await client.call(
+        "tpProfessionalSiteMgr", "setAuxStreamEx",
+        f"<siteUri>{uri}</siteUri><controlCode>0</controlCode>",
+    )
+    if result_code(answer) != 0:
+        raise RuntimeError(f"setAuxStreamEx: {answer[:400]}")
 
 
 async def site_states(client: Client, conf_id: str) -> dict[str, int]:
@@ -353,6 +422,32 @@ class GroupResult:
     encoded_fps: float
     sender_restarts: int  # in the window: a site's sender fell behind and waited for a keyframe
 
+    @property
+    def is_content(self) -> bool:
+        """A transcoded second stream's encoder (the picture `content:<holder>`)."""
+        return self.picture.startswith("content:")
+
+
+@dataclass
+class ContentResult:
+    """The shared content at its receivers over the window (their second streams)."""
+
+    holder: str
+    receivers: int
+    # whose content marker named the holder in the window: the latest analysis, or any
+    # latency reading (a content frame's marker matched to the holder's send log)
+    receivers_showing_holder: int
+    decoded_fps_min: float  # content frames decoded/s, slowest receiver
+    decoded_fps: dict[str, float]  # per receiver
+    sent_fps: float  # content frames the holder sent/s
+    latency_ms_p50: float | None  # content send -> receiver's decoder, every analysed frame
+    latency_ms_p95: float | None
+    latency_readings: int
+    psnr_db_min: float | None  # text region, each receiver's latest analysed frame
+    psnr_db_mean: float | None
+    ssim_min: float | None
+    codecs: dict[str, str | None]  # each site's content m-line codec
+
 
 @dataclass
 class ConferenceResult:
@@ -370,6 +465,7 @@ class ConferenceResult:
     latency_ms_p50: float | None
     latency_ms_p95: float | None
     latency_readings: int
+    content: ContentResult | None = None
 
 
 @dataclass
@@ -383,6 +479,7 @@ class ScenarioResult:
     mcu_cpu_percent: float  # of one core (200 = both cores of this machine)
     terminals_cpu_percent: float
     others_cpu_percent: float  # everything else on the machine (other users included)
+    mcu_udp_drops: int  # datagrams dropped at the MCU's full input sockets in the window
     encoders: int
     expected_encoders: int
     received_fps_min: float  # the slowest receiver of any conference (decoding or not)
@@ -393,6 +490,13 @@ class ScenarioResult:
     held: bool
     verdict: str
     per_conference: list[ConferenceResult] = field(default_factory=list)
+    content: ContentResult | None = None  # the first conference's, when it shares content
+
+    @property
+    def main_encoded_fps_min(self) -> float:
+        """The slowest main-picture encoder group (content encoders run at their own rate)."""
+        return min((g.encoded_fps for c in self.per_conference for g in c.groups
+                    if not g.is_content), default=0.0)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -423,6 +527,10 @@ async def run_scenario(
         await _wait_joined(client, booked)
         for conf_id, _, plan in booked:
             await set_layout(client, conf_id, plan)
+        for _, _, plan in booked:
+            if plan.content_holder is not None:
+                await grant_content_floor(client, plan.content_holder)
+                await _wait_content(terminals, plan)
         panes = layout_mode(plans[0].layout).panes
         rects = [[float(p.x), float(p.y), float(p.w), float(p.h)] for p in panes]
         await terminals.command(cmd="panes", rects=rects, sample=[p.probe for p in plans])
@@ -431,10 +539,12 @@ async def run_scenario(
         before_load = load_average()
         before_child = await terminals.command(cmd="snapshot")  # also drops warm-up latencies
         before_stats = await mcu.media_stats(http)
+        before_drops = mcu.udp_drops()
         before_cpu, before_at = mcu.cpu_seconds(), time.monotonic()
         before_machine, before_self = machine_busy_seconds(), time.process_time()
         await keep_alive_sleep(client, window_s)
         after_cpu, after_at = mcu.cpu_seconds(), time.monotonic()
+        after_drops = mcu.udp_drops()
         after_machine, after_self = machine_busy_seconds(), time.process_time()
         after_stats = await mcu.media_stats(http)
         after_child = await terminals.command(cmd="snapshot")
@@ -473,6 +583,10 @@ async def run_scenario(
     expected = sum(result.expected_encoders for result in conferences)
     if encoders != expected:
         misses.append(f"{encoders} encoders for {expected} distinct outputs")
+    content = next((result.content for result in conferences if result.content), None)
+    if content is not None and content.receivers_showing_holder < content.receivers:
+        misses.append(f"{content.receivers - content.receivers_showing_holder} receivers "
+                      "did not show the holder's content")
     return ScenarioResult(
         name=name,
         conferences=len(plans),
@@ -483,6 +597,7 @@ async def run_scenario(
         mcu_cpu_percent=round(100 * mcu_cpu / elapsed, 1),
         terminals_cpu_percent=round(100 * terminals_cpu / child_elapsed, 1),
         others_cpu_percent=round(max(0.0, 100 * others_cpu / elapsed), 1),
+        mcu_udp_drops=after_drops - before_drops,
         encoders=encoders,
         expected_encoders=expected,
         received_fps_min=received,
@@ -493,6 +608,7 @@ async def run_scenario(
         held=not misses,
         verdict="held" if not misses else "; ".join(misses),
         per_conference=conferences,
+        content=content,
     )
 
 
@@ -511,6 +627,25 @@ async def _wait_joined(client: Client, booked: list[tuple[str, str, ConferencePl
             return
         if time.monotonic() > deadline:
             raise RuntimeError(f"sites not in conference after {JOIN_TIMEOUT_S} s: {missing}")
+        await asyncio.sleep(0.5)
+
+
+async def _wait_content(terminals: TerminalFleet, plan: ConferencePlan,
+                        timeout: float = 30.0) -> None:
+    """Until every receiver's second stream shows the holder's content (its marker), at most
+    `timeout`: a receiver still without it is measured all the same, and the scenario's
+    verdict says so (a starved MCU may not get a whole keyframe through)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        snapshot = await terminals.command(cmd="snapshot")
+        missing = [uri for uri in plan.content_receivers
+                   if snapshot["terminals"][uri]["content"]["site"] != plan.content_holder]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            print(f"no content from {plan.content_holder} after {timeout} s at {missing}",
+                  file=sys.stderr, flush=True)
+            return
         await asyncio.sleep(0.5)
 
 
@@ -584,6 +719,41 @@ def _conference_result(
         latency_ms_p50=percentile(latencies, 0.50),
         latency_ms_p95=percentile(latencies, 0.95),
         latency_readings=len(latencies),
+        content=_content_result(plan, before_child, after_child, child_elapsed),
+    )
+
+
+def _content_result(plan: ConferencePlan, before_child: dict[str, Any],
+                    after_child: dict[str, Any], child_elapsed: float) -> ContentResult | None:
+    holder = plan.content_holder
+    if holder is None:
+        return None
+    receivers = plan.content_receivers
+    now = {uri: after_child["terminals"][uri]["content"] for uri in [holder, *receivers]}
+    then = {uri: before_child["terminals"][uri]["content"] for uri in [holder, *receivers]}
+    decoded = [(now[uri]["frames_decoded"] - then[uri]["frames_decoded"]) / child_elapsed
+               for uri in receivers]
+    latencies = [value for uri in receivers
+                 for value in after_child["content_latencies_ms"].get(uri, [])]
+    psnrs = [now[uri]["psnr_db"] for uri in receivers if now[uri]["psnr_db"] is not None]
+    ssims = [now[uri]["ssim"] for uri in receivers if now[uri]["ssim"] is not None]
+    return ContentResult(
+        holder=holder,
+        receivers=len(receivers),
+        receivers_showing_holder=sum(
+            now[uri]["site"] == holder or bool(after_child["content_latencies_ms"].get(uri))
+            for uri in receivers),
+        decoded_fps_min=round(min(decoded), 1),
+        decoded_fps=dict(zip(receivers, (round(value, 1) for value in decoded), strict=True)),
+        sent_fps=round((now[holder]["frames_sent"] - then[holder]["frames_sent"])
+                       / child_elapsed, 1),
+        latency_ms_p50=percentile(latencies, 0.50),
+        latency_ms_p95=percentile(latencies, 0.95),
+        latency_readings=len(latencies),
+        psnr_db_min=round(min(psnrs), 2) if psnrs else None,
+        psnr_db_mean=round(statistics.mean(psnrs), 2) if psnrs else None,
+        ssim_min=round(min(ssims), 4) if ssims else None,
+        codecs={uri: now[uri]["codec"] for uri in [holder, *receivers]},
     )
 
 
@@ -638,6 +808,7 @@ async def measure_fresh(
     small_count: int,
     target_fps: float,
     timing: dict[str, float],
+    content: ContentSetup | None = None,
 ) -> ScenarioResult:
     """Start the MCU and the terminals one scenario needs, measure it, stop them."""
     with tempfile.TemporaryDirectory(prefix="media-bench-") as temp:
@@ -648,7 +819,8 @@ async def measure_fresh(
             await wait_until_up(mcu.soap_url)
             await client.login(*ACCOUNT)
             started = time.monotonic()
-            terminals = await TerminalFleet.start(mcu.signalling_url, conferences, small_count)
+            terminals = await TerminalFleet.start(mcu.signalling_url, conferences, small_count,
+                                                  content)
             print(f"{name}: {4 * conferences} + {small_count} terminals registered in "
                   f"{time.monotonic() - started:.0f} s, in {len(terminals.children)} "
                   "processes", flush=True)
@@ -677,7 +849,7 @@ LEGEND = ("rx fps = complete frames/s received by the slowest receiver (decoded 
 
 
 def print_row(result: ScenarioResult) -> None:
-    encoded = min(g.encoded_fps for c in result.per_conference for g in c.groups)
+    encoded = result.main_encoded_fps_min
     print(f"{result.name:<22}{result.mcu_cpu_percent:>9}{result.terminals_cpu_percent:>10}"
           f"{result.others_cpu_percent:>8}"
           f"{f'{result.encoders}/{result.expected_encoders}':>6}{result.received_fps_min:>8}"
@@ -725,7 +897,7 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in results:
-        encoded = min(g.encoded_fps for c in r.per_conference for g in c.groups)
+        encoded = r.main_encoded_fps_min
         load = "/".join(f"{v:.2f}" for v in r.load_average_after)
         lines.append(
             f"| {r.name} | {r.mcu_cpu_percent} | {r.terminals_cpu_percent} | "
@@ -756,6 +928,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, help="measuring window, s (default 12)")
     parser.add_argument("--warmup", type=float, help="after joining, before measuring, s")
     parser.add_argument("--skip-16", action="store_true", help="no 16-site conference")
+    content = parser.add_mutually_exclusive_group()
+    content.add_argument("--skip-content", action="store_true", help="no content scenario")
+    content.add_argument("--content-only", action="store_true",
+                         help="only the content scenario (anchor, forwarded, transcoded)")
+    parser.add_argument("--content-rounds", type=int, default=1,
+                        help="runs of each content variant, in mirrored order (default 1)")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--markdown", type=Path,
                         help="markdown table (default bench-results/media_load.md)")
@@ -768,7 +946,12 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_child(args))
     if args.max_conferences is None:
         args.max_conferences = 2 if args.quick else 4
-    if args.max_conferences < 0 or (args.max_conferences == 0 and args.skip_16):
+    if args.content_only:
+        args.max_conferences, args.skip_16 = 0, True
+    if args.content_rounds < 1:
+        parser.error("--content-rounds must be at least 1")
+    if args.max_conferences < 0 or (args.max_conferences == 0 and args.skip_16
+                                    and args.skip_content):
         parser.error("nothing to measure")
     args.window = args.window or (8.0 if args.quick else 12.0)
     args.warmup = args.warmup if args.warmup is not None else (3.0 if args.quick else 4.0)
@@ -777,16 +960,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {load_average()}", flush=True)
     print(LEGEND, flush=True)
     print(HEADER, flush=True)
-    results = asyncio.run(measure(args))
-    conclusion = summary(results)
-    print(json.dumps(conclusion), flush=True)
-    document = {"load_average_end": load_average(), "summary": conclusion,
-                "scenarios": [asdict(r) for r in results]}
+    from benchmarks.media_content import content_markdown, content_summary, measure_content
+
+    results = asyncio.run(measure(args)) if not args.content_only else []
+    content_results: list[ScenarioResult] = []
+    if not args.skip_content:
+        timing = {"warmup_s": args.warmup, "window_s": args.window}
+        content_results = asyncio.run(measure_content(args.content_rounds, timing))
+    document: dict[str, Any] = {"load_average_end": load_average()}
+    text = ""
+    if results:
+        conclusion = summary(results)
+        print(json.dumps(conclusion), flush=True)
+        document.update(summary=conclusion, scenarios=[asdict(r) for r in results])
+        text = markdown(results, conclusion)
+    if content_results:
+        content_conclusion = content_summary(content_results)
+        print(json.dumps(content_conclusion), flush=True)
+        document["content"] = {"summary": content_conclusion,
+                               "scenarios": [asdict(r) for r in content_results]}
+        text += ("\n" if text else "# Media load\n\n") + content_markdown(
+            content_results, content_conclusion)
     if args.json:
         args.json.write_text(json.dumps(document, indent=2))
     markdown_path = args.markdown or Path("bench-results") / "media_load.md"
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
-    markdown_path.write_text(markdown(results, conclusion))
+    markdown_path.write_text(text)
     return 0
 
 

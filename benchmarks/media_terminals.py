@@ -26,6 +26,13 @@ it talks over stdin/stdout, one JSON object per line:
                      counters now, and every latency read since the last snapshot
     parent -> child  {"cmd": "stop"}
 
+Content (the conference's aux stream, issue 12): with `--content-site k` the process's k-th
+terminal has a content input (the radiograph's pages at 1920x1080, slides mode), its content
+m-line limited to `--content-codec` when given; every terminal decodes the content it
+receives on its second stream (a few frames a second in slides mode), analyses every fifth
+frame (marker: site, page, frame index; PSNR/SSIM of the text region) and its content
+latencies are kept until the next snapshot (`content_latencies_ms`).
+
 Markers are read by a sampler, not by every terminal on every k-th frame: it reads the
 panes of one sampled terminal at a time, round robin, SAMPLES_PER_S times a second in all,
 so the cost of measuring stays the same whatever the number of terminals.
@@ -43,7 +50,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from terminals.call_state import CallState
-from terminals.client import SimulatedTerminal
+from terminals.client import ContentKind, SimulatedTerminal
+from terminals.content_source import PROCESS_CONTENT_SEND_LOG
 from terminals.marker import Rect
 from terminals.media_sources import VideoFormat
 from terminals.run_command import freeze_startup_objects, start_terminals, stop_terminals
@@ -67,10 +75,34 @@ class RecordingSendLog(SendLog):
         return value
 
 
+@dataclass
+class TappedSendLog(SendLog):
+    """One receiver's view of a shared send log: every latency it computes is also kept."""
+
+    inner: SendLog = field(default_factory=SendLog)
+    sink: list[float] = field(default_factory=list)
+
+    def latency(self, site_index: int, frame_index: int, received_at: float) -> float | None:
+        value = self.inner.latency(site_index, frame_index, received_at)
+        if value is not None:
+            self.sink.append(value)
+        return value
+
+    def site_uri(self, site_index: int) -> str | None:
+        return self.inner.site_uri(site_index)
+
+
 class TerminalsChild:
     def __init__(self, terminals: list[SimulatedTerminal], send_log: RecordingSendLog) -> None:
         self.terminals = {terminal.uri: terminal for terminal in terminals}
         self.send_log = send_log
+        # each terminal's content latencies (its content receiver reads the process's
+        # content send log through a tap)
+        self.content_logs: dict[str, TappedSendLog] = {}
+        for uri, terminal in self.terminals.items():
+            tap = TappedSendLog(inner=PROCESS_CONTENT_SEND_LOG)
+            terminal.content.send_log = tap
+            self.content_logs[uri] = tap
         self.sampled: list[str] = []
         self.latencies: dict[str, list[float]] = {}
         self._next = 0
@@ -119,8 +151,13 @@ class TerminalsChild:
                 "frames_decoded": stats.video.frames_decoded,
                 "size": [stats.video.width, stats.video.height],
                 "panes": [pane.site_uri for pane in stats.video.panes],
+                "content": content_snapshot(terminal),
             }
         latencies, self.latencies = self.latencies, {}
+        content_latencies = {}
+        for uri, tap in self.content_logs.items():
+            content_latencies[uri] = [round(1000 * value, 2) for value in tap.sink]
+            tap.sink = []
         return {
             "at": time.time(),
             "cpu_s": times.user + times.system,
@@ -129,7 +166,27 @@ class TerminalsChild:
                 uri: [round(1000 * value, 2) for value in values]
                 for uri, values in latencies.items()
             },
+            "content_latencies_ms": content_latencies,
         }
+
+
+def content_snapshot(terminal: SimulatedTerminal) -> dict:
+    """What a terminal's second stream shows and what it sends there."""
+    status = terminal.content_stats()
+    track = terminal.content_track
+    return {
+        "site": status.site_uri,
+        "page": status.page,
+        "frame": status.frame_index,
+        "latency_ms_p50": status.latency_ms_p50,
+        "psnr_db": None if status.psnr_db is None else round(status.psnr_db, 2),
+        "ssim": None if status.ssim is None else round(status.ssim, 4),
+        "frames_decoded": terminal.content.frames_decoded,
+        "frames_analysed": terminal.content.frames_analysed,
+        "codec": terminal.content_codec,
+        "sending": terminal.sending_content,
+        "frames_sent": track.frames_sent if track is not None else 0,
+    }
 
 
 async def _read_commands() -> asyncio.StreamReader:
@@ -148,8 +205,7 @@ async def run_child(args: argparse.Namespace) -> int:
     send_log = RecordingSendLog()
     common = dict(uri_prefix=args.uri_prefix, ring_delay_s=0.2, analyse_every=NEVER_ANALYSE,
                   send_log=send_log, decode_video=False, decode_audio=False)
-    terminals = await start_terminals(args.server, args.count, start_index=args.start_index,
-                                      **common)
+    terminals = await _start_with_content(args, common)
     try:
         small = await start_terminals(args.server, args.small_count,
                                       start_index=args.start_index + args.count,
@@ -185,6 +241,27 @@ async def run_child(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _start_with_content(args: argparse.Namespace, common: dict) -> list[SimulatedTerminal]:
+    """The `--count` main terminals; the `--content-site`-th of them with a content input."""
+    site = args.content_site
+    if site < 0 or site >= args.count:
+        return await start_terminals(args.server, args.count, start_index=args.start_index,
+                                     **common)
+    codecs = [args.content_codec] if args.content_codec else None
+    layout: list[tuple[int, int, ContentKind | None]] = [
+        (0, site, None), (site, 1, "radiograph"), (site + 1, args.count - site - 1, None)]
+    started: list[SimulatedTerminal] = []
+    try:
+        for offset, count, content in layout:
+            started += await start_terminals(
+                args.server, count, start_index=args.start_index + offset, content=content,
+                content_codecs=codecs if content else None, **common)
+    except BaseException:
+        await stop_terminals(started)
+        raise
+    return started
+
+
 def add_child_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", help="the MCU's signalling WebSocket (child only)")
     parser.add_argument("--count", type=int, default=16,
@@ -194,3 +271,7 @@ def add_child_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start-index", type=int, default=0,
                         help="site index of the first terminal (child only)")
     parser.add_argument("--uri-prefix", default="0177", help="terminal URI prefix (child only)")
+    parser.add_argument("--content-site", type=int, default=-1,
+                        help="which of the --count terminals has a content input (child only)")
+    parser.add_argument("--content-codec", choices=("H264", "VP8"),
+                        help="that terminal's content m-line codec (child only)")

@@ -40,7 +40,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -205,10 +205,13 @@ class SimulatedTerminal:
         content_source_size: tuple[int, int] | None = None,
         device: Device | None = None,
         state_dir: Path | None = None,
+        content_codecs: Sequence[str] | None = None,
     ) -> None:
         """content: the terminal's content input (None: it has none); receive_content: it
         shows received content on a second screen; content_source_size: the size content
-        was sent at, for the sharpness figure (None: the size received)."""
+        was sent at, for the sharpness figure (None: the size received); content_codecs:
+        the codecs its content m-line offers or answers, in order (None: the main video's),
+        e.g. a content encoder that does only VP8."""
         self.uri = uri
         # the signalling credential; None: the public lab key's (rtc/signalling_auth.py)
         self._secret = secret if secret is not None else lab_secret(uri)
@@ -254,6 +257,7 @@ class SimulatedTerminal:
         self.content = ContentReceiver(analyse_every=max(1, min(analyse_every, 5)),
                                        source_size=content_source_size)
         self._content_codec: str | None = None
+        self._content_codecs = [c.upper() for c in content_codecs] if content_codecs else None
         self.audio = AudioReceiver(decode=decode_audio)
         self.state: CallState = CallState.IDLE
         self.calls_established = 0
@@ -328,7 +332,7 @@ class SimulatedTerminal:
         if self.send_video:
             await self._loop_for(preferred)
         if self.content_source is not None:
-            await self.content_source.prepare(preferred)
+            await self.content_source.prepare(self._content_video_codecs()[0])
         self._server_url = server_url
         self._session = aiohttp.ClientSession()
         self._run_task = asyncio.get_running_loop().create_task(self._run())
@@ -674,6 +678,14 @@ class SimulatedTerminal:
             raise ValueError(f"{self.uri}: none of {wanted} can be sent")
         return codecs
 
+    def _content_video_codecs(self) -> list[str]:
+        if self._content_codecs is None:
+            return self._video_codecs()
+        codecs = [c for c in SUPPORTED_VIDEO_CODECS if c in self._content_codecs]
+        if not codecs:
+            raise ValueError(f"{self.uri}: none of {self._content_codecs} can be sent")
+        return codecs
+
     async def _loop_for(self, codec: str) -> EncodedLoop:
         """The loop of the camera's current view in `codec` (encoded once per view)."""
         view = self.cameras[CAMERA_INPUT].head.view
@@ -737,7 +749,7 @@ class SimulatedTerminal:
         if self.content_source is not None:
             call.content_track = ContentTrack(self.content_source, uri=self.uri)
         transceiver = call.pc.addTransceiver(call.content_track or "video", direction=direction)
-        transceiver.setCodecPreferences(codec_preferences("video", self._video_codecs()))
+        transceiver.setCodecPreferences(codec_preferences("video", self._content_video_codecs()))
         disable_bitrate_estimation(transceiver.receiver)
         release_frames_at_marker(transceiver.receiver)
         if call.content_track is not None:

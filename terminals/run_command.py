@@ -24,7 +24,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rtc.signalling import Capabilities, Device
@@ -76,6 +76,7 @@ async def start_terminals(
     receive_content: bool = True,
     device_for: Callable[[int], Device | None] | None = None,
     state_dir: Path | None = None,
+    content_codecs: Sequence[str] | None = None,
 ) -> list[SimulatedTerminal]:
     """Create, encode and register `count` terminals; returns them once all are registered.
 
@@ -86,7 +87,8 @@ async def start_terminals(
     only (terminals/frame_counter.py); a function of the site index chooses per terminal.
     decode_audio: likewise for the audio they receive.
     content: every terminal's content input (docs/terminals.md); receive_content: whether
-    they show received content on a second stream.
+    they show received content on a second stream; content_codecs: their content m-line's
+    codecs (None: the main video's).
     state_dir: where each terminal keeps its camera presets (None: in memory only).
     """
     decodes = decode_video if callable(decode_video) else (lambda _index: decode_video)
@@ -111,6 +113,7 @@ async def start_terminals(
             receive_content=receive_content,
             device=device_for(index) if device_for else None,
             state_dir=state_dir,
+            content_codecs=content_codecs,
         )
         for index in range(start_index, start_index + count)
     ]
