@@ -12,6 +12,8 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
+from gateway.signalling import SIGNALLING
+from mcu.media.heap_trim import MIN_INTERVAL_S
 from mcu.model import SiteCallState
 from tests.test_media_acceptance import book, eventually, server, signalling_url, states, terminal
 
@@ -70,6 +72,7 @@ async def test_hanging_up_and_dialling_in_again_leaves_no_task_behind(server):
         frames = [t.stats().video.frames_received for t in sites]
         assert pumps_by_kind() == Counter({"video": 3})  # dialled out: video only
 
+        churn_began = asyncio.get_running_loop().time()
         for _ in range(3):
             for t in sites:  # hang up and dial back in at once
                 await t.hang_up()
@@ -85,6 +88,14 @@ async def test_hanging_up_and_dialling_in_again_leaves_no_task_behind(server):
         assert pumps_by_kind() == Counter({"video": 3})  # dialled in: the same
         assert after == before, {name: after[name] - before[name]
                                  for name in {*after, *before} if after[name] != before[name]}
+        # the 9 calls that ended had the C heap's free memory given back (heap_trim.py),
+        # rate-limited: the first trim SETTLE_S after the first hang-up, then at most one
+        # per MIN_INTERVAL_S
+        trimmer = server.app[SIGNALLING].engine.heap_trimmer
+        assert trimmer.available
+        await eventually(lambda: trimmer.stats.trims >= 1, what="the heap trimmed")
+        elapsed = asyncio.get_running_loop().time() - churn_began
+        assert trimmer.stats.trims <= 1 + elapsed / MIN_INTERVAL_S
     finally:
         for t in sites:
             await t.stop()
