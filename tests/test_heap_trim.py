@@ -78,3 +78,17 @@ def test_this_process_has_glibcs_malloc_trim():
     trim = glibc_malloc_trim()  # the MCU runs on glibc (Debian/Ubuntu images, CI)
     assert trim is not None
     assert trim(0) in (0, 1)
+
+
+async def test_while_media_is_live_the_heap_is_trimmed_every_period():
+    trim = FakeTrim()
+    live = [True]
+    trimmer = HeapTrimmer(trim, settle_s=0.0, min_interval_s=0.1)
+    trimmer.start(lambda: live[0], period_s=0.1)
+    await wait_for(lambda: len(trim.calls) >= 3)  # no call ended: the period alone
+    live[0] = False
+    await asyncio.sleep(0.3)  # a trim already due may still run
+    settled = len(trim.calls)
+    await asyncio.sleep(0.4)
+    assert len(trim.calls) == settled  # no conference with media: no trim
+    await trimmer.close()

@@ -10,12 +10,17 @@ was mmap()ed is freed, later blocks up to that size (a 4CIF picture, an encoder'
 come from the heaps too. Under call churn the resident set therefore kept growing by tens
 of MiB per minute with no object left behind (docs/benchmarks.md, "Soak").
 
+The free memory also piles up while calls merely run (every picture, packet and encoded
+frame is allocated in one thread and freed in another): the soak measured 27 MiB released by
+one malloc_trim 20 s after the previous one, with no call ended in between.
+
 `malloc_trim(0)` walks every arena and returns each free page to the system
 (madvise(MADV_DONTNEED)), not only the top of the heaps. It holds each arena's lock while it
-walks it, so it runs off the event loop, once the calls that just ended have been torn down
-(SETTLE_S after the last call end: aiortc closes a peer connection's transports and codecs
-asynchronously), and at most once every MIN_INTERVAL_S. On a C library without malloc_trim
-(musl, macOS) nothing is done.
+walks it (10-25 ms measured with a 4-site conference), so it runs off the event loop: once
+the calls that just ended have been torn down (SETTLE_S after a call end: aiortc closes a
+peer connection's transports and codecs asynchronously), every PERIOD_S while media is live,
+and never more often than every MIN_INTERVAL_S. On a C library without malloc_trim (musl,
+macOS) nothing is done.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ log = logging.getLogger(__name__)
 
 SETTLE_S = 2.0  # after a call ends, before its memory is trimmed (its teardown finishes)
 MIN_INTERVAL_S = 10.0  # between two trims, however many calls end
+PERIOD_S = 10.0  # while media is live
 
 
 def glibc_malloc_trim() -> Callable[[int], int] | None:
@@ -65,6 +71,7 @@ class HeapTrimmer:
         self._last_started: float | None = None  # loop time of the last trim
         self._timer: asyncio.TimerHandle | None = None
         self._running: asyncio.Future[None] | None = None
+        self._periodic: asyncio.Task[None] | None = None
 
     @classmethod
     def for_this_process(cls) -> HeapTrimmer:
@@ -73,6 +80,19 @@ class HeapTrimmer:
     @property
     def available(self) -> bool:
         return self._trim is not None
+
+    def start(self, media_live: Callable[[], bool], period_s: float = PERIOD_S) -> None:
+        """Trim every period_s while media_live() (conferences with media) says so."""
+        if self._trim is None or self._periodic is not None:
+            return
+        self._periodic = asyncio.get_running_loop().create_task(
+            self._every(period_s, media_live), name="heap trim")
+
+    async def _every(self, period_s: float, media_live: Callable[[], bool]) -> None:
+        while True:
+            await asyncio.sleep(period_s)
+            if media_live():
+                self.call_ended()
 
     def call_ended(self) -> None:
         """A call's media was closed: trim SETTLE_S from now, or when MIN_INTERVAL_S has
@@ -107,6 +127,9 @@ class HeapTrimmer:
                   1000 * elapsed)
 
     async def close(self) -> None:
+        if self._periodic is not None:
+            self._periodic.cancel()
+            self._periodic = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
