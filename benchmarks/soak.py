@@ -378,7 +378,7 @@ def markdown(result: dict[str, Any]) -> str:
               f"threads (by name) whose count changed: {changed}."]
     grown = ", ".join(f"{name} {delta:+d}" for name, delta in
                       result.get("gc_types_grown", {}).items()) or "none"
-    lines += ["", f"gc-tracked types that grew most: {grown}."]
+    lines += ["", f"gc-tracked types that grew most: {grown}."]  # after a full collection
     heap = result.get("python_heap", {})
     if heap and heap.get("end"):
         lines += ["", f"Python heap (tracemalloc): {heap['start'].get('current_kib')} KiB at "
@@ -391,7 +391,11 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["", f"The MCU's malloc_trim after calls end: {trims['trims']} calls "
                   f"({trims['released']} released memory), "
                   f"{1000 * trims['total_duration_s'] / trims['trims']:.1f} ms each on "
-                  "average, off the event loop."]
+                  "average, off the event loop; full garbage collections after calls "
+                  f"ended: {trims.get('collections', 0)}, {trims.get('collected', 0)} "
+                  "objects freed, "
+                  f"{1000 * trims.get('collect_duration_s', 0) / max(1, trims.get('collections', 0)):.1f}"
+                  " ms each on average, on the loop."]
     trim = result.get("malloc_trim_probe")
     if trim:
         lines += ["", "malloc_trim(0) before START: RSS "

@@ -1,6 +1,7 @@
-"""The C heap is trimmed after calls end (mcu/media/heap_trim.py): once their teardown has
-settled, at most once per interval however many calls end, off the event loop; and the MCU
-really does it when real terminals hang up (tests/test_call_churn.py drives the churn)."""
+"""A call's memory goes back to the system after it ends (mcu/media/heap_trim.py): once the
+teardown has settled, its cyclic garbage is collected and the C heap trimmed, at most once
+per interval however many calls end, the trim off the event loop; the heap is also trimmed
+periodically while media is live; tests/test_call_churn.py checks it with real terminals."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ async def wait_for(predicate, seconds: float = 3.0) -> None:
 
 async def test_calls_ending_together_are_trimmed_once_after_they_settle():
     trim = FakeTrim()
-    trimmer = HeapTrimmer(trim, settle_s=0.2, min_interval_s=0.5)
+    trimmer = HeapTrimmer(trim, settle_s=0.2, min_interval_s=0.5, collect=lambda: 0)
     for _ in range(5):
         trimmer.call_ended()
     await asyncio.sleep(0.1)
@@ -40,14 +41,14 @@ async def test_calls_ending_together_are_trimmed_once_after_they_settle():
     await asyncio.sleep(0.3)
     assert trim.calls == [0]  # one trim for the five calls, malloc_trim(0): every arena
     assert trim.threads[0] != threading.current_thread().name  # not on the loop's thread
-    assert (trimmer.stats.trims, trimmer.stats.released) == (1, 1)
+    assert (trimmer.stats.trims, trimmer.stats.released, trimmer.stats.collections) == (1, 1, 1)
     await trimmer.close()
 
 
 async def test_a_call_ending_soon_after_a_trim_waits_for_the_interval():
     trim = FakeTrim()
     loop = asyncio.get_running_loop()
-    trimmer = HeapTrimmer(trim, settle_s=0.05, min_interval_s=0.6)
+    trimmer = HeapTrimmer(trim, settle_s=0.05, min_interval_s=0.6, collect=lambda: 0)
     trimmer.call_ended()
     await wait_for(lambda: len(trim.calls) == 1)
     first = loop.time()
@@ -59,19 +60,38 @@ async def test_a_call_ending_soon_after_a_trim_waits_for_the_interval():
 
 async def test_closing_cancels_a_trim_not_yet_due():
     trim = FakeTrim()
-    trimmer = HeapTrimmer(trim, settle_s=0.2)
+    trimmer = HeapTrimmer(trim, settle_s=0.2, collect=lambda: 0)
     trimmer.call_ended()
     await trimmer.close()
     await asyncio.sleep(0.3)
     assert trim.calls == []
 
 
-async def test_without_malloc_trim_nothing_is_scheduled():
-    trimmer = HeapTrimmer(None)
+async def test_without_malloc_trim_the_garbage_is_still_collected():
+    collections: list[int] = []
+    trimmer = HeapTrimmer(None, settle_s=0.05, collect=lambda: collections.append(1) or 7)
+    trimmer.start(lambda: True, period_s=0.05)  # nothing to trim periodically
     trimmer.call_ended()
     assert not trimmer.available
+    await wait_for(lambda: collections)
+    await asyncio.sleep(0.2)
+    assert (trimmer.stats.collections, trimmer.stats.collected, trimmer.stats.trims) == (1, 7, 0)
     await trimmer.close()
-    assert trimmer.stats.trims == 0
+
+
+async def test_the_garbage_is_collected_after_calls_end_not_periodically():
+    trim, collections = FakeTrim(), []
+    trimmer = HeapTrimmer(trim, settle_s=0.05, min_interval_s=0.05,
+                          collect=lambda: collections.append(1) or 0)
+    trimmer.start(lambda: True, period_s=0.05)
+    await wait_for(lambda: len(trim.calls) >= 2)
+    assert collections == []  # periodic trims only
+    trimmer.call_ended()
+    trimmer.call_ended()
+    await wait_for(lambda: collections)
+    await asyncio.sleep(0.2)
+    assert collections == [1]  # one collection for both calls
+    await trimmer.close()
 
 
 def test_this_process_has_glibcs_malloc_trim():
