@@ -7,8 +7,8 @@ start-up objects frozen out of it (app/serve_command.py) the automatic full coll
 rarely. Measured with three terminals hanging up and dialling in twice: 10,942 objects of
 six dead calls waiting, 1,770 of them RTP packets. So once the calls that ended have been
 torn down (SETTLE_S after a call end: aiortc closes a peer connection's transports and codecs
-asynchronously) the trimmer runs a full collection on the loop (37 ms on average in the soak;
-at most once every MIN_INTERVAL_S), then trims.
+asynchronously) the trimmer runs a full collection on the loop (37 ms on average in the
+soak; at most once every MIN_INTERVAL_S), then trims.
 
 The calls' memory outside Python's heap (SRTP sessions, OpenSSL contexts, FFmpeg's codec
 contexts and frame pools, numpy pictures) is allocated by glibc's malloc from every thread
@@ -17,8 +17,9 @@ the very top of a heap reaches its trim threshold (pages under a live allocation
 resident, and its dynamic mmap threshold serves large blocks from the heaps once one such
 block was freed). `malloc_trim(0)` walks every arena and returns each free page to the
 system (madvise(MADV_DONTNEED)). It holds each arena's lock while it walks it (10 ms on
-average, up to 60 ms under load, with a 4-site conference), so it runs off the event loop: after the collection
-above, and every PERIOD_S while media is live, never more often than every MIN_INTERVAL_S.
+average, up to 60 ms under load, with a 4-site conference), so it runs off the event loop:
+after the collection above, and every PERIOD_S while media is live, never more often than
+every MIN_INTERVAL_S.
 On a C library without malloc_trim (musl, macOS) only the collection is done.
 
 The soak (docs/benchmarks.md, "Soak: calls' garbage and the allocator") measured what each
