@@ -1,7 +1,7 @@
 """A call's memory goes back to the system after it ends (mcu/media/heap_trim.py): once the
 teardown has settled, its cyclic garbage is collected and the C heap trimmed, at most once
-per interval however many calls end, the trim off the event loop; the heap is also trimmed
-periodically while media is live; tests/test_call_churn.py checks it with real terminals."""
+per interval however many calls end, the trim off the event loop; tests/test_call_churn.py checks it
+with real terminals."""
 
 from __future__ import annotations
 
@@ -70,7 +70,6 @@ async def test_closing_cancels_a_trim_not_yet_due():
 async def test_without_malloc_trim_the_garbage_is_still_collected():
     collections: list[int] = []
     trimmer = HeapTrimmer(None, settle_s=0.05, collect=lambda: collections.append(1) or 7)
-    trimmer.start(lambda: True, period_s=0.05)  # nothing to trim periodically
     trimmer.call_ended()
     assert not trimmer.available
     await wait_for(lambda: collections)
@@ -79,36 +78,7 @@ async def test_without_malloc_trim_the_garbage_is_still_collected():
     await trimmer.close()
 
 
-async def test_the_garbage_is_collected_after_calls_end_not_periodically():
-    trim, collections = FakeTrim(), []
-    trimmer = HeapTrimmer(trim, settle_s=0.05, min_interval_s=0.05,
-                          collect=lambda: collections.append(1) or 0)
-    trimmer.start(lambda: True, period_s=0.05)
-    await wait_for(lambda: len(trim.calls) >= 2)
-    assert collections == []  # periodic trims only
-    trimmer.call_ended()
-    trimmer.call_ended()
-    await wait_for(lambda: collections)
-    await asyncio.sleep(0.2)
-    assert collections == [1]  # one collection for both calls
-    await trimmer.close()
-
-
 def test_this_process_has_glibcs_malloc_trim():
     trim = glibc_malloc_trim()  # the MCU runs on glibc (Debian/Ubuntu images, CI)
     assert trim is not None
     assert trim(0) in (0, 1)
-
-
-async def test_while_media_is_live_the_heap_is_trimmed_every_period():
-    trim = FakeTrim()
-    live = [True]
-    trimmer = HeapTrimmer(trim, settle_s=0.0, min_interval_s=0.1)
-    trimmer.start(lambda: live[0], period_s=0.1)
-    await wait_for(lambda: len(trim.calls) >= 3)  # no call ended: the period alone
-    live[0] = False
-    await asyncio.sleep(0.3)  # a trim already due may still run
-    settled = len(trim.calls)
-    await asyncio.sleep(0.4)
-    assert len(trim.calls) == settled  # no conference with media: no trim
-    await trimmer.close()

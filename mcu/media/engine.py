@@ -66,15 +66,13 @@ class MediaEngine:
         )
         self._unsubscribe: Callable[[], None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
-        # the C heap's free memory back to the system after calls end and while media is
-        # live (heap_trim.py)
+        # an ended call's memory back to the system (heap_trim.py)
         self.heap_trimmer = HeapTrimmer.for_this_process()
 
     def start(self) -> None:
         """Follow the runtime from now on (conferences already live get their media too)."""
         if self._unsubscribe is None:
             self._unsubscribe = self.runtime.subscribe(self.on_event)
-            self.heap_trimmer.start(lambda: bool(self.conferences))
             for conf_id in self.runtime.conferences.ids():
                 self._start_conference(conf_id)
 

@@ -17,9 +17,11 @@ the very top of a heap reaches its trim threshold (pages under a live allocation
 resident, and its dynamic mmap threshold serves large blocks from the heaps once one such
 block was freed). `malloc_trim(0)` walks every arena and returns each free page to the
 system (madvise(MADV_DONTNEED)). It holds each arena's lock while it walks it (10 ms on
-average, up to 60 ms under load, with a 4-site conference), so it runs off the event loop:
-after the collection above, and every PERIOD_S while media is live, never more often than
-every MIN_INTERVAL_S.
+average, up to 60 ms under load, with a 4-site conference), so it runs off the event loop,
+after the collection above. Not periodically while calls merely run: alone it gave nothing
+back in the soak (the memory was not free yet), and in `mcu-sim demo`, where the terminals
+share the MCU's process and arenas, voice switching took 3.3-4.6 s with a trim every 10 s
+and passed its 2.5 s expectation without (tests/test_browser.py, twice and twice, load 7-14).
 On a C library without malloc_trim (musl, macOS) only the collection is done.
 
 The soak (docs/benchmarks.md, "Soak: calls' garbage and the allocator") measured what each
@@ -40,7 +42,6 @@ log = logging.getLogger(__name__)
 
 SETTLE_S = 2.0  # after a call ends, before its memory is trimmed (its teardown finishes)
 MIN_INTERVAL_S = 10.0  # between two trims, however many calls end
-PERIOD_S = 10.0  # while media is live
 
 
 def glibc_malloc_trim() -> Callable[[int], int] | None:
@@ -68,7 +69,7 @@ class HeapTrimStats:
 
 class HeapTrimmer:
     """Collects the garbage of the calls that ended once they have been torn down and trims
-    the C heap, rate-limited; trims it periodically while media is live."""
+    the C heap, rate-limited."""
 
     def __init__(self, trim: Callable[[int], int] | None = None, *,
                  settle_s: float = SETTLE_S, min_interval_s: float = MIN_INTERVAL_S,
@@ -82,7 +83,6 @@ class HeapTrimmer:
         self._last_started: float | None = None  # loop time of the last trim
         self._timer: asyncio.TimerHandle | None = None
         self._running: asyncio.Future[None] | None = None
-        self._periodic: asyncio.Task[None] | None = None
 
     @classmethod
     def for_this_process(cls) -> HeapTrimmer:
@@ -91,19 +91,6 @@ class HeapTrimmer:
     @property
     def available(self) -> bool:
         return self._trim is not None
-
-    def start(self, media_live: Callable[[], bool], period_s: float = PERIOD_S) -> None:
-        """Trim every period_s while media_live() (conferences with media) says so."""
-        if self._trim is None or self._periodic is not None:
-            return  # the collection after calls end does not depend on malloc_trim
-        self._periodic = asyncio.get_running_loop().create_task(
-            self._every(period_s, media_live), name="heap trim")
-
-    async def _every(self, period_s: float, media_live: Callable[[], bool]) -> None:
-        while True:
-            await asyncio.sleep(period_s)
-            if media_live():
-                self._request()
 
     def call_ended(self) -> None:
         """A call's media was closed: collect and trim SETTLE_S from now, or when
@@ -149,9 +136,6 @@ class HeapTrimmer:
                   1000 * elapsed)
 
     async def close(self) -> None:
-        if self._periodic is not None:
-            self._periodic.cancel()
-            self._periodic = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
