@@ -112,17 +112,37 @@ def process_figures(pid: int) -> dict[str, int]:
             "threads": int(fields["Threads"])}
 
 
-async def mcu_figures(mcu: Child) -> tuple[dict[str, int], dict[str, int]]:
+@dataclass(frozen=True)
+class McuFigures:
+    figures: dict[str, int]  # RSS, fds, threads, tasks, gc objects
+    counts: dict[str, int]  # tasks by coroutine, native owners, threads by name (prefixed)
+    gc_types: dict[str, int]  # every gc-tracked type and its count
+    python_heap: dict[str, Any]  # tracemalloc's figures (empty without --tracemalloc)
+    heap_trims: dict[str, Any]  # the MCU's malloc_trim calls (mcu/media/heap_trim.py)
+
+
+async def mcu_figures(mcu: Child) -> McuFigures:
     """The figures, and the MCU's asyncio tasks counted by coroutine, its objects owning
     native memory (soak_mcu.NATIVE_OWNERS) by type and its threads by name, each prefixed."""
-    asked = await mcu.command(cmd="stats")
+    asked = await mcu.command(cmd="stats", timeout=180)
     figures = process_figures(mcu.process.pid)
     figures["asyncio_tasks"] = asked["tasks"]
     figures["gc_objects"] = asked["gc_objects"]
     counts = {**asked["task_kinds"],
               **{f"object {name}": n for name, n in asked.get("owners", {}).items()},
               **{f"thread {name}": n for name, n in asked.get("thread_names", {}).items()}}
-    return figures, counts
+    return McuFigures(figures, counts, asked.get("gc_types", {}), asked.get("python_heap", {}),
+                      asked.get("heap_trims", {}))
+
+
+GC_TYPES_TOP = 15
+
+
+def gc_type_growth(start: dict[str, int], end: dict[str, int]) -> dict[str, int]:
+    """The gc-tracked types that grew most from START to END (type -> END minus START)."""
+    grown = {name: end.get(name, 0) - start.get(name, 0) for name in {*start, *end}}
+    top = sorted((item for item in grown.items() if item[1] > 0), key=lambda i: -i[1])
+    return dict(top[:GC_TYPES_TOP])
 
 
 def task_changes(start: dict[str, int], end: dict[str, int]) -> dict[str, int]:
@@ -234,6 +254,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         port = free_port()
         mcu = await Child.start("--mcu-child", "--port", str(port), "--data-dir",
                                 str(Path(temp) / "data"), "--account", ":".join(ACCOUNT),
+                                *(["--tracemalloc"] if args.tracemalloc else []),
                                 stderr=mcu_log)
         terminals: Child | None = None
         client: Client | None = None
@@ -252,7 +273,11 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             print(f"{count} sites in {args.conferences} conference(s); warming up "
                   f"{args.warmup:.0f} s", flush=True)
             await keep_alive(client, args.warmup)
-            start, start_tasks = await mcu_figures(mcu)
+            # the probe trims before START too: START and END both without free memory
+            # the allocator held, the strict comparison
+            start_trim = await mcu.command(cmd="trim") if args.probe_trim else None
+            start_stats = await mcu_figures(mcu)
+            start, start_tasks = start_stats.figures, start_stats.counts
             start_load = load_average()
             print(f"START {start}  load {start_load}", flush=True)
             access = {site.uri: [code, password]
@@ -268,11 +293,20 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             await _wait_joined(client, [(c, "", p) for c, _, _, p in booked])
             print(f"every site back in conference; settling {args.settle:.0f} s", flush=True)
             await keep_alive(client, args.settle)
-            end, end_tasks = await mcu_figures(mcu)
+            end_stats = await mcu_figures(mcu)
+            end, end_tasks = end_stats.figures, end_stats.counts
             snapshot = await terminals.command(cmd="snapshot")
             print(f"END {end}", flush=True)
-            return report(args, start, end, start_load, snapshot,
-                          task_changes(start_tasks, end_tasks), trend)
+            trim = await mcu.command(cmd="trim", timeout=60) if args.probe_trim else None
+            result = report(args, start, end, start_load, snapshot,
+                            task_changes(start_tasks, end_tasks), trend)
+            result["gc_types_grown"] = gc_type_growth(start_stats.gc_types,
+                                                      end_stats.gc_types)
+            result["python_heap"] = {"start": start_stats.python_heap,
+                                     "end": end_stats.python_heap}
+            result["malloc_trim_probe"] = trim and {"start": start_trim, "end": trim}
+            result["mcu_heap_trims"] = end_stats.heap_trims
+            return result
         except BaseException:
             mcu_log.flush()
             tail = (Path(temp) / "mcu.log").read_text(errors="replace")[-3000:]
@@ -342,6 +376,32 @@ def markdown(result: dict[str, Any]) -> str:
                         result["mcu_tasks_changed"].items()) or "none"
     lines += ["", "MCU asyncio tasks (by coroutine), objects owning native memory and "
               f"threads (by name) whose count changed: {changed}."]
+    grown = ", ".join(f"{name} {delta:+d}" for name, delta in
+                      result.get("gc_types_grown", {}).items()) or "none"
+    lines += ["", f"gc-tracked types that grew most: {grown}."]  # after a full collection
+    heap = result.get("python_heap", {})
+    if heap and heap.get("end"):
+        lines += ["", f"Python heap (tracemalloc): {heap['start'].get('current_kib')} KiB at "
+                  f"START, {heap['end'].get('current_kib')} KiB at END; grown most by:"]
+        lines += [f"- {g['size_diff_kib']:+} KiB ({g['count_diff']:+d} blocks): "
+                  + " <- ".join(reversed(g["traceback"][-3:]))
+                  for g in heap["end"].get("top_growth", [])[:8]]
+    trims = result.get("mcu_heap_trims")
+    if trims and trims.get("trims"):
+        lines += ["", f"The MCU's malloc_trim after calls end: {trims['trims']} calls "
+                  f"({trims['released']} released memory), "
+                  f"{1000 * trims['total_duration_s'] / trims['trims']:.1f} ms each on "
+                  "average, off the event loop; full garbage collections after calls "
+                  f"ended: {trims.get('collections', 0)}, {trims.get('collected', 0)} "
+                  "objects freed, "
+                  f"{1000 * trims.get('collect_duration_s', 0) / max(1, trims.get('collections', 0)):.1f}"
+                  " ms each on average, on the loop."]
+    trim = result.get("malloc_trim_probe")
+    if trim:
+        lines += ["", "malloc_trim(0) before START: RSS "
+                  f"{trim['start']['rss_before_kib']} -> {trim['start']['rss_after_kib']} KiB; "
+                  f"after END: RSS {trim['end']['rss_before_kib']} -> "
+                  f"{trim['end']['rss_after_kib']} KiB."]
     samples = result["mcu_during_churn"]
     trend = result["rss_trend"]
     lines += ["", "MCU RSS during the churn (minute: MiB): " + ", ".join(
@@ -391,6 +451,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--sample-every", type=float, default=20.0,
                         help="s between the MCU's RSS readings during the churn (default 20)")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="trace the MCU's Python allocations (slower) and report the "
+                        "tracebacks grown most from START to END")
+    parser.add_argument("--probe-trim", action="store_true",
+                        help="call glibc's malloc_trim(0) in the MCU before START and after "
+                        "END and report its RSS before and after each (memory the allocator "
+                        "held, not in use)")
     parser.add_argument("--json", type=Path, help="write the report here")
     parser.add_argument("--markdown", type=Path,
                         help="markdown report (default bench-results/soak.md)")

@@ -9,9 +9,14 @@ in."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections import Counter
 from pathlib import Path
 
+from aiortc import RTCPeerConnection
+
+from gateway.signalling import SIGNALLING
+from mcu.media.heap_trim import MIN_INTERVAL_S
 from mcu.model import SiteCallState
 from tests.test_media_acceptance import book, eventually, server, signalling_url, states, terminal
 
@@ -38,6 +43,12 @@ def pumps_by_kind() -> Counter[str]:
     return Counter(task.get_name().split(" ", 1)[0] for task in asyncio.all_tasks()
                    if getattr(task.get_coro(), "cr_code", None) is not None
                    and task.get_coro().cr_code.co_qualname == "pump_track")
+
+
+def closed_peer_connections() -> int:
+    """Peer connections still in memory whose call has ended (garbage not yet collected)."""
+    return sum(1 for obj in gc.get_objects()
+               if isinstance(obj, RTCPeerConnection) and obj.connectionState == "closed")
 
 
 async def test_hanging_up_and_dialling_in_again_leaves_no_task_behind(server):
@@ -70,12 +81,15 @@ async def test_hanging_up_and_dialling_in_again_leaves_no_task_behind(server):
         frames = [t.stats().video.frames_received for t in sites]
         assert pumps_by_kind() == Counter({"video": 3})  # dialled out: video only
 
+        trimmer = server.app[SIGNALLING].engine.heap_trimmer
+        churn_began, trims_before = asyncio.get_running_loop().time(), trimmer.stats.trims
         for _ in range(3):
             for t in sites:  # hang up and dial back in at once
                 await t.hang_up()
                 await eventually(lambda t=t: states(server, conf_id)[t.uri]
                                  is SiteCallState.NOT_JOINED, what=f"{t.uri} left")
                 assert await t.join(access_code, "135790") == conf_id
+        collections_at_last_hang_up = trimmer.stats.collections
         await eventually(all_in, what="every site back in the conference")
         await eventually(lambda: all(t.stats().video.frames_received >= n + 10
                                      for t, n in zip(sites, frames, strict=True)),
@@ -85,6 +99,19 @@ async def test_hanging_up_and_dialling_in_again_leaves_no_task_behind(server):
         assert pumps_by_kind() == Counter({"video": 3})  # dialled in: the same
         assert after == before, {name: after[name] - before[name]
                                  for name in {*after, *before} if after[name] != before[name]}
+        # the 9 calls that ended had the C heap's free memory given back (heap_trim.py),
+        # rate-limited: the first trim SETTLE_S after the first hang-up, then at most one
+        # per MIN_INTERVAL_S
+        assert trimmer.available
+        await eventually(lambda: trimmer.stats.trims > trims_before, what="the heap trimmed")
+        elapsed = asyncio.get_running_loop().time() - churn_began
+        assert trimmer.stats.trims - trims_before <= 1 + elapsed / MIN_INTERVAL_S
+        # and the ended calls' aiortc objects, which only a full collection frees (they
+        # refer to one another in cycles), were collected after the last hang-up without
+        # this test collecting: no closed peer connection is left
+        await eventually(lambda: trimmer.stats.collections > collections_at_last_hang_up,
+                         what="the ended calls' garbage collected")
+        assert closed_peer_connections() == 0
     finally:
         for t in sites:
             await t.stop()

@@ -11,6 +11,7 @@
   (PictureKind).
 - encoder_group: one encoder per distinct (picture, output format), packets fanned out.
 - webrtc_endpoint.WebRtcEndpoint: mcu.endpoints.Endpoint over signalling + aiortc.
+- heap_trim.HeapTrimmer: the C heap's free memory back to the system after calls end.
 
 Only the media plane imports the codec libraries (av, OpenCV, aiortc); the domain core
 (mcu/*.py) does not, as tests/test_core_imports.py checks. This package imports none of its

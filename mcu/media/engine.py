@@ -19,6 +19,7 @@ from mcu.errors import DomainError, Fault
 from mcu.events import ConferenceEnded, ConferenceEvent, ConferenceStarted, RuntimeEvent
 from mcu.media.conference_media import ConferenceMedia, GroupStats
 from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S
+from mcu.media.heap_trim import HeapTrimmer
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, H264
 from mcu.media.site_media import SiteMedia
@@ -65,6 +66,8 @@ class MediaEngine:
         )
         self._unsubscribe: Callable[[], None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        # an ended call's memory back to the system (heap_trim.py)
+        self.heap_trimmer = HeapTrimmer.for_this_process()
 
     def start(self) -> None:
         """Follow the runtime from now on (conferences already live get their media too)."""
@@ -82,6 +85,7 @@ class MediaEngine:
                 self.runtime.devices.content_media = None
         conferences, self.conferences = list(self.conferences.values()), {}
         await asyncio.gather(*(media.close() for media in conferences), *self._closing)
+        await self.heap_trimmer.close()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------------ events
@@ -141,6 +145,7 @@ class MediaEngine:
             conference.remove_site(media)
         else:
             media.close()
+        self.heap_trimmer.call_ended()
 
     # ------------------------------------------------------------------ content (aux) stream
 
