@@ -30,7 +30,6 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from mcu import floor as floor_rules
 from mcu.floor import Floor, FloorChange, FloorError, Notice
 from rtc.bfcp import messages
 from rtc.bfcp.codec import Attribute, Grouped, Message
@@ -66,11 +65,6 @@ class BfcpConference:
 
 ConferenceOf = Callable[[int], BfcpConference | None]
 OnChange = Callable[[int, FloorChange], Awaitable[None]]
-
-
-def wire_status(status: floor_rules.RequestStatus) -> RequestStatus:
-    """The floor rules' request status as BFCP's REQUEST-STATUS (the same RFC numbers)."""
-    return RequestStatus(int(status))
 
 
 class FloorControlServer:
@@ -112,7 +106,7 @@ class FloorControlServer:
                         user_id,
                         notice.request_id,
                         floor.floor_id,
-                        wire_status(notice.status),
+                        notice.status,
                     )
                 )
         if change.holder_changed:
@@ -239,7 +233,7 @@ class FloorControlServer:
 
     @staticmethod
     def _request_status(
-        message: Message, floor: Floor, request_id: int, status: floor_rules.RequestStatus
+        message: Message, floor: Floor, request_id: int, status: RequestStatus
     ) -> Message:
         return messages.floor_request_status(
             message.conference_id,
@@ -247,7 +241,7 @@ class FloorControlServer:
             message.user_id,
             request_id,
             floor.floor_id,
-            wire_status(status),
+            status,
         )
 
     @staticmethod
@@ -273,7 +267,7 @@ class FloorControlServer:
                 messages.floor_request_information(
                     granted.request_id,
                     conference.floor.floor_id,
-                    wire_status(granted.status),
+                    granted.status,
                     message.user_id,
                 )
             )

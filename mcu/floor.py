@@ -25,28 +25,18 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import Enum
 
 from mcu.errors import DomainError, Fault
+from rtc.bfcp.tables import RequestStatus  # RFC 8855 REQUEST-STATUS, one enum for both
 
 MAX_REQUEST_ID = 0xFFFF  # FLOOR-REQUEST-ID is 16 bits; 0 is never used
 FINISHED_KEPT = 64  # finished requests kept for queries (FloorRequestQuery), oldest dropped
 
 
-class RequestStatus(IntEnum):
-    """RFC 8855 section 5.2.5 REQUEST-STATUS values."""
-
-    PENDING = 1
-    ACCEPTED = 2
-    GRANTED = 3
-    DENIED = 4
-    CANCELLED = 5
-    RELEASED = 6
-    REVOKED = 7
-
-    @property
-    def finished(self) -> bool:
-        return self not in (RequestStatus.PENDING, RequestStatus.ACCEPTED, RequestStatus.GRANTED)
+# a request in one of these is over (kept for queries, never changed again)
+FINISHED = frozenset({RequestStatus.DENIED, RequestStatus.CANCELLED, RequestStatus.RELEASED,
+                      RequestStatus.REVOKED})
 
 
 class Refusal(Enum):
@@ -219,7 +209,7 @@ class Floor:
         if request.site != site:
             raise FloorError(Refusal.NOT_YOUR_REQUEST, site)
         before = self._snapshot()
-        if request.status.finished:
+        if request.status in FINISHED:
             return self._change(before, [Notice(site, request_id, request.status)])
         if request.request_id == self._granted:
             return self._change(before, [self._end_granted(RequestStatus.RELEASED)])
