@@ -27,6 +27,7 @@ rotations). A placeholder, a flat or noisy pane, or another site's colour yields
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, SupportsFloat
@@ -146,7 +147,9 @@ class MarkerPainter:
             bgr[y : y + bitmap.shape[0], x : x + bitmap.shape[1]] = bitmap
 
 
-def _detector() -> cv2.aruco.ArucoDetector:
+def _card_detector(dictionary: cv2.aruco.Dictionary,
+                   min_perimeter_rate: float | None = None) -> cv2.aruco.ArucoDetector:
+    """A detector of the cards' markers (the site card's and the content card's)."""
     params = cv2.aruco.DetectorParameters()
     # Exact bit match: a corrected code could be another site's.
     params.errorCorrectionRate = 0.0
@@ -155,22 +158,18 @@ def _detector() -> cv2.aruco.ArucoDetector:
     # every further window finds more candidate contours in the moving content (3x cost).
     params.adaptiveThreshWinSizeMin = 7
     params.adaptiveThreshWinSizeMax = 7
-    # A card's marker spans 6 cells of >= 6 px in the search picture (36 px or more, a
+    if min_perimeter_rate is not None:
+        params.minMarkerPerimeterRate = min_perimeter_rate
+    return cv2.aruco.ArucoDetector(dictionary, params)
+
+
+@functools.cache
+def _shared_detector() -> cv2.aruco.ArucoDetector:
+    # A site card's marker spans 6 cells of >= 6 px in the search picture (36 px or more, a
     # perimeter of 0.3 of its side or more): smaller squares are not ours. Refusing them
     # early keeps the finder from sampling every bit cell of the camera room's scene markers
     # (terminals/camera.py) as a candidate, which cost it 10x its time.
-    params.minMarkerPerimeterRate = 0.4
-    return cv2.aruco.ArucoDetector(_dictionary(), params)
-
-
-_DETECTOR: cv2.aruco.ArucoDetector | None = None
-
-
-def _shared_detector() -> cv2.aruco.ArucoDetector:
-    global _DETECTOR
-    if _DETECTOR is None:
-        _DETECTOR = _detector()
-    return _DETECTOR
+    return _card_detector(_dictionary(), min_perimeter_rate=0.4)
 
 
 def luma_of(picture: Any) -> np.ndarray:
@@ -369,23 +368,9 @@ class ContentMarkerPainter:
             bgr[y + cell : y + cell + bitmap.shape[0], mx : mx + bitmap.shape[1]] = bitmap
 
 
-def _content_detector() -> cv2.aruco.ArucoDetector:
-    params = cv2.aruco.DetectorParameters()
-    params.errorCorrectionRate = 0.0
-    params.cornerRefinementMethod = cv2.aruco.CORNER_REFINE_NONE
-    params.adaptiveThreshWinSizeMin = 7
-    params.adaptiveThreshWinSizeMax = 7
-    return cv2.aruco.ArucoDetector(_content_dictionary(), params)
-
-
-_CONTENT_DETECTOR: cv2.aruco.ArucoDetector | None = None
-
-
+@functools.cache
 def _shared_content_detector() -> cv2.aruco.ArucoDetector:
-    global _CONTENT_DETECTOR
-    if _CONTENT_DETECTOR is None:
-        _CONTENT_DETECTOR = _content_detector()
-    return _CONTENT_DETECTOR
+    return _card_detector(_content_dictionary())
 
 
 def read_content_marker(picture: Any, rect: Rect | None = None) -> ContentReading | None:
