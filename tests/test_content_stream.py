@@ -19,17 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from aiortc.sdp import SessionDescription
 
-from app.process import running_server
-from gateway.settings import load_settings
 from gateway.signalling import SIGNALLING
-from mcu.clock import ManualClock
 from mcu.model import ConferenceSpec, DialingMode, SiteCallState, SiteSpec, VideoFormat
 from rtc import aiortc_hooks
 from rtc.content_sdp import content_media, has_content_attributes
@@ -38,6 +33,7 @@ from terminals.documents import DocumentKind
 from terminals.marker import read_content_marker
 from terminals.media_sources import VideoFormat as SentVideo
 from terminals.run_command import terminal_uri
+from tests import test_media_acceptance as acceptance
 from tests.conftest import SoapClients, soap_clients
 
 SMALL = SentVideo(320, 180, 15, 300_000)
@@ -69,17 +65,9 @@ async def sees_a_face(viewer: SimulatedTerminal) -> bool:
     return any(pane.site_index is not None for pane in await viewer.read_panes())
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator:
-    clock = ManualClock()
-    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=4.0)
-    async with running_server(settings, clock=clock) as running:
-        running.clock = clock
-        yield running
-
-
-def signalling_url(server) -> str:
-    return server.url("/signalling").replace("http", "ws", 1)
+# the running server and its signalling URL, as the media acceptance tests have them
+server = acceptance.server
+signalling_url = acceptance.signalling_url
 
 
 def terminal(index: int, **options) -> SimulatedTerminal:
