@@ -5,10 +5,13 @@ embedded lab provisioning key's, unless a test gives another)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
+from aiortc import RTCPeerConnection
 
+from gateway.settings import Settings
 from rtc.signalling import Register
 from rtc.signalling_auth import digest_ha1, digest_response, lab_secret
 
@@ -35,3 +38,22 @@ async def send_register(ws: aiohttp.ClientWebSocketResponse, register: Register 
         challenge = await read_challenge(ws)
     data["auth"] = auth_for(data["uri"], challenge, secret)
     await ws.send_str(json.dumps(data))
+
+
+async def webrtc_offer() -> str:
+    """A real WebRTC offer (audio and video, as a browser sends): for dial-in tests."""
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("audio", direction="sendrecv")
+        pc.addTransceiver("video", direction="sendrecv")
+        await pc.setLocalDescription(await pc.createOffer())
+        return pc.localDescription.sdp
+    finally:
+        await pc.close()
+
+
+def without_dial_in_limits(settings: Settings) -> Settings:
+    """The settings with the dial-in attempt limits lifted (tests/test_dial_in_limits.py tests
+    them): every `join` is answered for its access code, password and SDP, never `locked`."""
+    return replace(settings, dial_in_lock_attempts=10**9, dial_in_code_lock_attempts=10**9,
+                   dial_in_delay_after=10**9)

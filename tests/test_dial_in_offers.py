@@ -12,7 +12,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiortc import RTCPeerConnection
 
 from app.process import running_server
 from gateway.settings import load_settings
@@ -21,7 +20,7 @@ from mcu.clock import ManualClock
 from mcu.media import webrtc_endpoint
 from mcu.model import SiteCallState
 from rtc.signalling import Bye, Join, Ping, Register
-from tests.signalling_helpers import send_register
+from tests.signalling_helpers import send_register, webrtc_offer
 from tests.test_media_engine import eventually
 from tests.test_signalling import A, B, schedule, site_states
 
@@ -42,17 +41,6 @@ async def server(tmp_path: Path) -> AsyncIterator:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-async def real_offer() -> str:
-    pc = RTCPeerConnection()
-    try:
-        pc.addTransceiver("audio", direction="sendrecv")
-        pc.addTransceiver("video", direction="sendrecv")
-        await pc.setLocalDescription(await pc.createOffer())
-        return pc.localDescription.sdp
-    finally:
-        await pc.close()
 
 
 async def answer_to(ws: aiohttp.ClientWebSocketResponse, call_id: str) -> dict:
@@ -138,7 +126,7 @@ async def still_answers(ws) -> None:
 async def test_a_bad_offer_is_answered_for_its_call_and_leaves_nothing_behind(server, http, name):
     ws, conf_id, code, password = await registered_in_conference(server, http)
     make, expected = BAD_OFFERS[name]
-    answer, took = await join_with(ws, code, password, make(await real_offer()), "bad-1")
+    answer, took = await join_with(ws, code, password, make(await webrtc_offer()), "bad-1")
     assert took < ANSWER_WITHIN_S
     outcome = answer["type"] if answer["type"] != "error" else answer["code"]
     assert outcome == expected, answer
@@ -151,7 +139,7 @@ async def test_a_bad_offer_is_answered_for_its_call_and_leaves_nothing_behind(se
                      and not endpoint.sessions, what="the call cleaned up")
     await still_answers(ws)
     # and the site can still join with a good offer on the same socket
-    good, _ = await join_with(ws, code, password, await real_offer(), "good-1")
+    good, _ = await join_with(ws, code, password, await webrtc_offer(), "good-1")
     assert good["type"] == "joined", good
     await ws.close()
 
@@ -161,7 +149,7 @@ async def test_a_negotiation_that_does_not_finish_in_time_is_bad_sdp(server, htt
     lowered to nothing here, so that a real offer cannot be negotiated within it."""
     monkeypatch.setattr(webrtc_endpoint, "NEGOTIATION_TIMEOUT_S", 0.0)
     ws, conf_id, code, password = await registered_in_conference(server, http)
-    answer, took = await join_with(ws, code, password, await real_offer(), "slow-1")
+    answer, took = await join_with(ws, code, password, await webrtc_offer(), "slow-1")
     assert took < ANSWER_WITHIN_S
     assert (answer["type"], answer["code"]) == ("error", "bad_sdp"), answer
     assert "negotiation not done within 0 s" in answer["message"]

@@ -22,13 +22,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
-from aiortc import RTCPeerConnection
 from hypothesis import event, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -39,22 +37,11 @@ from mcu.clock import ManualClock
 from mcu.model import SiteCallState
 from rtc.signalling import SignallingError, parse_message
 from tests.conftest import SoapClients
+from tests.signalling_helpers import webrtc_offer, without_dial_in_limits
 from tests.test_fuzz_signalling import REGISTERED_URI, SignallingTarget
 
 ANSWER_WITHIN_S = 20.0  # the MCU's negotiation bound (10 s) plus the shared machine's slack
 JOIN_OUTCOMES = frozenset({"bad_sdp", "codec_mismatch", "wrong_password", "malformed"})
-
-
-async def sample_offer() -> str:
-    """A real WebRTC offer (audio and video, as a browser sends), to mutate."""
-    pc = RTCPeerConnection()
-    try:
-        pc.addTransceiver("audio", direction="sendrecv")
-        pc.addTransceiver("video", direction="sendrecv")
-        await pc.setLocalDescription(await pc.createOffer())
-        return pc.localDescription.sdp
-    finally:
-        await pc.close()
 
 
 @st.composite
@@ -86,8 +73,7 @@ def mutated_sdp(draw: st.DrawFn, base: str) -> str:
 def gateway_settings(gateway_settings: Settings) -> Settings:
     # the dial-in attempt limits are not under test here (tests/test_dial_in_limits.py):
     # lifted, so that every `join` reaches the conference, its password and its SDP
-    return replace(gateway_settings, dial_in_lock_attempts=10**9,
-                   dial_in_code_lock_attempts=10**9, dial_in_delay_after=10**9)
+    return without_dial_in_limits(gateway_settings)
 
 
 @pytest.fixture
@@ -112,7 +98,7 @@ def dial_in(signalling: SignallingTarget, soap: SoapClients,
     })
     assert answer.resultCode == 0, answer
     info = answer.conferenceInfo
-    offer = signalling.loop.run_until_complete(sample_offer())
+    offer = signalling.loop.run_until_complete(webrtc_offer())
     return info.confId, info.accessCode, info.password, offer
 
 

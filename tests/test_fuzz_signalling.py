@@ -33,7 +33,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ from rtc.signalling_schema import (
     Text,
     field_spec,
 )
-from tests.signalling_helpers import read_challenge, send_register
+from tests.signalling_helpers import read_challenge, send_register, without_dial_in_limits
 
 REGISTERED_URI = "fuzz-registered-0001"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "signalling.md"
@@ -401,8 +401,7 @@ class SignallingTarget:
 def gateway_settings(gateway_settings: Settings) -> Settings:
     # the dial-in attempt limits are not under test here (tests/test_dial_in_limits.py):
     # lifted, so that a `join` is answered for its access code, not `locked`
-    return replace(gateway_settings, dial_in_lock_attempts=10**9,
-                   dial_in_code_lock_attempts=10**9, dial_in_delay_after=10**9)
+    return without_dial_in_limits(gateway_settings)
 
 
 @pytest.fixture
