@@ -8,7 +8,10 @@ on its media path by benchmarks/packet_loss.py), and this one, which books the c
 over SOAP like media_load does.
 
     1. book C conferences of K sites each starting now (dial-out); wait until every site is
-       in conference; warm up; take the START figures;
+       in conference; warm up; take the former START figures (every site dialled out);
+       one cycle: every terminal hangs up and dials back in, wait until every site is in
+       conference, warm up again; take the START figures (every site dialled in, as at
+       END: like compared with like);
     2. churn for N minutes: each terminal hangs up after a random stay and dials back in with
        the conference's access code after a random time away; random loss of PCT % of the
        RTP/RTCP datagrams both ways, plus a burst (every datagram dropped) of MS ms every
@@ -121,10 +124,11 @@ class McuFigures:
     heap_trims: dict[str, Any]  # the MCU's malloc_trim calls (mcu/media/heap_trim.py)
 
 
-async def mcu_figures(mcu: Child) -> McuFigures:
+async def mcu_figures(mcu: Child, heap_baseline: bool = False) -> McuFigures:
     """The figures, and the MCU's asyncio tasks counted by coroutine, its objects owning
-    native memory (soak_mcu.NATIVE_OWNERS) by type and its threads by name, each prefixed."""
-    asked = await mcu.command(cmd="stats", timeout=180)
+    native memory (soak_mcu.NATIVE_OWNERS) by type and its threads by name, each prefixed;
+    `heap_baseline`: later tracemalloc growth is counted from this request."""
+    asked = await mcu.command(cmd="stats", timeout=180, heap_baseline=heap_baseline)
     figures = process_figures(mcu.process.pid)
     figures["asyncio_tasks"] = asked["tasks"]
     figures["gc_objects"] = asked["gc_objects"]
@@ -275,13 +279,21 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             await keep_alive(client, args.warmup)
             # the probe trims before START too: START and END both without free memory
             # the allocator held, the strict comparison
+            access = {site.uri: [code, password]
+                      for _, code, password, plan in booked for site in plan.sites}
+            # the former START: every site dialled out by the MCU (kept for comparison)
+            dialled_out = (await mcu_figures(mcu)).figures
+            print(f"START (dialled out) {dialled_out}", flush=True)
+            # START like END: every site has left and dialled back in once, warmed up
+            cycle = await terminals.command(cmd="cycle", access=access, timeout=120)
+            print(f"cycle: {cycle}", flush=True)
+            await _wait_joined(client, [(c, "", p) for c, _, _, p in booked])
+            await keep_alive(client, args.warmup)
             start_trim = await mcu.command(cmd="trim") if args.probe_trim else None
-            start_stats = await mcu_figures(mcu)
+            start_stats = await mcu_figures(mcu, heap_baseline=True)
             start, start_tasks = start_stats.figures, start_stats.counts
             start_load = load_average()
             print(f"START {start}  load {start_load}", flush=True)
-            access = {site.uri: [code, password]
-                      for _, code, password, plan in booked for site in plan.sites}
             await terminals.command(
                 cmd="churn", access=access,
                 stay_s=[args.stay_min, args.stay_max], away_s=[args.away_min, args.away_max],
@@ -300,6 +312,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             trim = await mcu.command(cmd="trim", timeout=60) if args.probe_trim else None
             result = report(args, start, end, start_load, snapshot,
                             task_changes(start_tasks, end_tasks), trend)
+            result["mcu_vs_dialled_out"] = [vars(v) for v in verdicts(dialled_out, end)]
             result["gc_types_grown"] = gc_type_growth(start_stats.gc_types,
                                                       end_stats.gc_types)
             result["python_heap"] = {"start": start_stats.python_heap,
@@ -346,6 +359,7 @@ def report(args: argparse.Namespace, start: dict[str, int], end: dict[str, int],
         "loss": snapshot["loss"],
         "bursts": snapshot["bursts"],
         "plis": snapshot["plis"],
+        "keyframe_skips": snapshot.get("keyframe_skips"),
         "terminals": per_terminal,
         "frames_on_wire": sum(t["frames_on_wire"] for t in per_terminal.values()),
         "frames_lost": sum(t["frames_lost"] for t in per_terminal.values()),
@@ -372,6 +386,10 @@ def markdown(result: dict[str, Any]) -> str:
     for v in result["mcu"]:
         lines.append(f"| {v['figure']} | {v['start']} | {v['end']} | {v['change_percent']} | "
                      f"{'held' if v['held'] else 'MISSED'} |")
+    old_start = ", ".join(f"{v['figure']} {v['start']} ({v['change_percent']:+} %)"
+                          for v in result.get("mcu_vs_dialled_out", []))
+    lines += ["", "The former START (every site dialled out, before the cycle) and END's change "
+              f"against it: {old_start or 'not taken'}."]
     changed = ", ".join(f"{name} {delta:+d}" for name, delta in
                         result["mcu_tasks_changed"].items()) or "none"
     lines += ["", "MCU asyncio tasks (by coroutine), objects owning native memory and "
@@ -426,7 +444,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"PLIs sent, repeated every 0.5 s until a keyframe), {r['readings']} readings, "
         f"{r['unrecovered']} unrecovered within 5 s: p50 {r['p50']} ms, p95 {r['p95']} ms, "
         f"max {r['max']} ms (target < {r['target']:.0f} ms: "
-        f"{'held' if r['held'] else 'MISSED'}).", ""]
+        f"{'held' if r['held'] else 'MISSED'}). Keyframes the terminals' jitter buffers "
+        f"released past a gap never filled: {result.get('keyframe_skips')}.", ""]
     return "\n".join(lines)
 
 

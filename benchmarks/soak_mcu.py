@@ -3,7 +3,7 @@ process that also answers a stats request over its stdin/stdout, so the runner l
 only the process itself can tell (its asyncio tasks). Nothing of this is in the gateway.
 
     child -> parent  {"serving": base_url}
-    parent -> child  {"cmd": "stats"}
+    parent -> child  {"cmd": "stats", "heap_baseline": false}
     child -> parent  {"tasks": n, "task_kinds": {coroutine: n}, "threads": n,
                       "gc_objects": n, "owners": {type: n}, "thread_names": {name: n},
                       "gc_types": {type: n}, "python_heap": {...}}
@@ -11,7 +11,8 @@ only the process itself can tell (its asyncio tasks). Nothing of this is in the 
                      read as a leak; owners: NATIVE_OWNERS alive; gc_types: every type
                      tracked by the collector with its count; python_heap: with
                      --tracemalloc, the traced Python allocations (current, peak, KiB) and
-                     the top tracebacks growing since the first stats request
+                     the top tracebacks growing since the baseline: the first stats
+                     request, or the latest with "heap_baseline": true
     parent -> child  {"cmd": "trim"}
     child -> parent  {"rss_before_kib": n, "rss_after_kib": n, "released": 0/1}
                      glibc's malloc_trim(0): how much of the RSS is free memory the
@@ -68,14 +69,14 @@ class PythonHeap:
     def start() -> None:
         tracemalloc.start(TRACEMALLOC_FRAMES)
 
-    def report(self) -> dict[str, Any]:
+    def report(self, baseline: bool = False) -> dict[str, Any]:
         if not tracemalloc.is_tracing():
             return {}
         current, peak = tracemalloc.get_traced_memory()
         snapshot = tracemalloc.take_snapshot().filter_traces(
             (tracemalloc.Filter(False, tracemalloc.__file__),))
         answer: dict[str, Any] = {"current_kib": current // 1024, "peak_kib": peak // 1024}
-        if self.baseline is None:
+        if self.baseline is None or baseline:
             self.baseline = snapshot
             return answer
         diffs = snapshot.compare_to(self.baseline, "traceback")
@@ -108,7 +109,8 @@ def heap_trims(server: RunningServer) -> dict[str, Any]:
     return {"available": trimmer.available, **dataclasses.asdict(trimmer.stats)}
 
 
-def stats(heap: PythonHeap, server: RunningServer) -> dict[str, Any]:
+def stats(heap: PythonHeap, server: RunningServer, heap_baseline: bool = False
+          ) -> dict[str, Any]:
     gc.collect()
     tasks = asyncio.all_tasks()
     kinds = Counter(getattr(task.get_coro(), "__qualname__", "?") for task in tasks)
@@ -120,7 +122,7 @@ def stats(heap: PythonHeap, server: RunningServer) -> dict[str, Any]:
     return {"tasks": len(tasks), "task_kinds": dict(kinds),
             "threads": threading.active_count(), "gc_objects": sum(types.values()),
             "owners": owners, "gc_types": dict(types),
-            "python_heap": heap.report(), "heap_trims": heap_trims(server),
+            "python_heap": heap.report(heap_baseline), "heap_trims": heap_trims(server),
             "thread_names": dict(Counter(t.name.rstrip("0123456789_-") for t in
                                          threading.enumerate()))}
 
@@ -142,7 +144,7 @@ async def run_child(args: argparse.Namespace) -> int:
         while line := await reader.readline():
             command = json.loads(line)
             if command.get("cmd") == "stats":
-                _answer(stats(heap, server))
+                _answer(stats(heap, server, bool(command.get("heap_baseline"))))
             elif command.get("cmd") == "trim":
                 _answer(malloc_trim())
             elif command.get("cmd") == "stop":

@@ -11,6 +11,10 @@ line over stdin/stdout:
                      each terminal hangs up after a random stay and dials back in (join with
                      its conference's access code and password) after a random time away; a
                      loss burst every burst_every_s; answers {"ok": true}
+    parent -> child  {"cmd": "cycle", "access": {uri: [access_code, password]}}
+                     before START: every terminal hangs up once and dials back in, so START
+                     is taken with every site dialled in, as END is; answers
+                     {"rejoined": n, "failed": {uri: reason}}
     parent -> child  {"cmd": "calm"}  churn and bursts stop; every terminal not in a call
                      dials back in; answers {"rejoined": n, "failed": {uri: reason}}
     parent -> child  {"cmd": "snapshot"}  counters and figures (see TerminalsSoak.snapshot)
@@ -37,6 +41,7 @@ from typing import Any
 
 from benchmarks.packet_loss import LossInjector
 from rtc import aiortc_hooks
+from rtc.jitter_buffer import MarkerJitterBuffer
 from terminals.call_state import CallState
 from terminals.client import CallRefused, SimulatedTerminal
 from terminals.media_sources import VideoFormat
@@ -87,11 +92,35 @@ class TerminalsSoak:
 
     # -- churn --------------------------------------------------------------------------
 
+    def _set_access(self, command: dict[str, Any]) -> None:
+        self.access = {uri: (code, password)
+                       for uri, (code, password) in command["access"].items()}
+
+    async def cycle(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Every terminal in a call hangs up, then every idle one dials back in (not
+        counted as churn: this is before START)."""
+        self._set_access(command)
+        for terminal in self.terminals:
+            if terminal.state == CallState.IN_CALL:
+                await terminal.hang_up("soak: one cycle before START")
+        await asyncio.sleep(1.0)
+        idle = [t for t in self.terminals if t.state == CallState.IDLE]
+        results = await asyncio.gather(*(self._dial_in(t) for t in idle))
+        return {"rejoined": sum(ok is None for ok in results),
+                "failed": {t.uri: why for t, why in zip(idle, results, strict=True) if why}}
+
+    async def _dial_in(self, terminal: SimulatedTerminal) -> str | None:
+        access_code, password = self.access[terminal.uri]
+        try:
+            await terminal.join(access_code, password, timeout=JOIN_TIMEOUT_S)
+        except CallRefused as error:
+            return str(error)
+        return None
+
     def start_churn(self, command: dict[str, Any]) -> None:
         stay = tuple(command["stay_s"])
         away = tuple(command["away_s"])
-        self.access = {uri: (code, password)
-                       for uri, (code, password) in command["access"].items()}
+        self._set_access(command)
         for terminal in self.terminals:
             self._churn.append(asyncio.get_running_loop().create_task(
                 self._churn_one(terminal, stay, away)))
@@ -190,7 +219,8 @@ class TerminalsSoak:
         return {"at": time.time(), "terminals": terminals, "loss": self.injector.figures(),
                 "bursts": self.bursts, "plis": self.plis,
                 "recoveries_s": list(self.recoveries_s),
-                "unrecovered": self.unrecovered}
+                "unrecovered": self.unrecovered,
+                "keyframe_skips": MarkerJitterBuffer.keyframe_skips_total}
 
     async def close(self) -> None:
         for task in [*self._churn, self._ssrc_watch, *self._measures]:
@@ -228,6 +258,8 @@ async def run_child(args: argparse.Namespace) -> int:
                 case "churn":
                     soak.start_churn(command)
                     _answer({"ok": True})
+                case "cycle":
+                    _answer(await soak.cycle(command))
                 case "calm":
                     _answer(await soak.calm())
                 case "snapshot":
