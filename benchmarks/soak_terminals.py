@@ -79,6 +79,8 @@ class TerminalsSoak:
         self.unrecovered = 0
         self.bursts = 0
         self._churn: list[asyncio.Task[None]] = []
+        self._bursts_task: asyncio.Task[None] | None = None
+        self._calming = asyncio.Event()
         self._measures: set[asyncio.Task[None]] = set()
         self.access: dict[str, tuple[str, str]] = {}  # uri -> (access code, password)
         self._ssrc_watch = asyncio.get_running_loop().create_task(self._watch_ssrcs())
@@ -124,17 +126,28 @@ class TerminalsSoak:
         for terminal in self.terminals:
             self._churn.append(asyncio.get_running_loop().create_task(
                 self._churn_one(terminal, stay, away)))
-        self._churn.append(asyncio.get_running_loop().create_task(
-            self._bursts(command["burst_ms"] / 1000, command["burst_every_s"])))
+        self._bursts_task = asyncio.get_running_loop().create_task(
+            self._bursts(command["burst_ms"] / 1000, command["burst_every_s"]))
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait `seconds`, or less if the calm begins meanwhile (then True)."""
+        try:
+            await asyncio.wait_for(self._calming.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def _churn_one(self, terminal: SimulatedTerminal, stay: tuple[float, float],
                          away: tuple[float, float]) -> None:
-        while True:
-            await asyncio.sleep(self.rng.uniform(*stay))
+        """Stay, leave, stay away, dial back in, until the calm. The calm never cancels a
+        hang-up or a dial-in half done (a join cancelled before its answer left the
+        terminal connecting for ever and the calm could not dial it in): it ends the
+        waits, and a terminal away when it begins dials back in at once."""
+        while not await self._pause(self.rng.uniform(*stay)):
             if terminal.state == CallState.IN_CALL:
                 await terminal.hang_up("soak: leaving")
                 self.leaves[terminal.uri] += 1
-            await asyncio.sleep(self.rng.uniform(*away))
+            await self._pause(self.rng.uniform(*away))
             await self._join(terminal)
 
     async def _join(self, terminal: SimulatedTerminal) -> bool:
@@ -185,13 +198,14 @@ class TerminalsSoak:
         self.unrecovered += 1
 
     async def calm(self) -> dict[str, Any]:
-        for task in self._churn:
-            task.cancel()
-        for task in self._churn:
+        self._calming.set()
+        if self._bursts_task is not None:
+            self._bursts_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._churn = []
+                await self._bursts_task
         self.injector.burst_active = False
+        await asyncio.gather(*self._churn)  # each ends after its hang-up or dial-in
+        self._churn = []
         idle = [t for t in self.terminals if t.state != CallState.IN_CALL]
         # a terminal caught mid-call set-up settles first, then dials in if it is idle
         await asyncio.sleep(1.0)
@@ -223,7 +237,8 @@ class TerminalsSoak:
                 "keyframe_skips": MarkerJitterBuffer.keyframe_skips_total}
 
     async def close(self) -> None:
-        for task in [*self._churn, self._ssrc_watch, *self._measures]:
+        for task in [*self._churn, self._ssrc_watch, *self._measures,
+                     *([self._bursts_task] if self._bursts_task else [])]:
             task.cancel()
         await stop_terminals(self.terminals)
 
