@@ -52,6 +52,7 @@ RECOVERY_POLL_S = 0.01
 RECOVERY_TIMEOUT_S = 5.0
 PLI_REPEAT_S = 0.5
 JOIN_TIMEOUT_S = 15.0
+CYCLE_ATTEMPTS = 3  # dial-ins of the cycle before START, per terminal
 
 
 def new_terminal(uri: str, site_index: int) -> SimulatedTerminal:
@@ -112,12 +113,19 @@ class TerminalsSoak:
                 "failed": {t.uri: why for t, why in zip(idle, results, strict=True) if why}}
 
     async def _dial_in(self, terminal: SimulatedTerminal) -> str | None:
+        """Dial in, up to CYCLE_ATTEMPTS times (a loaded MCU may not answer in time); the
+        last refusal, or None once in the call."""
         access_code, password = self.access[terminal.uri]
-        try:
-            await terminal.join(access_code, password, timeout=JOIN_TIMEOUT_S)
-        except CallRefused as error:
-            return str(error)
-        return None
+        refusal = None
+        for _ in range(CYCLE_ATTEMPTS):
+            try:
+                await terminal.join(access_code, password, timeout=JOIN_TIMEOUT_S)
+            except CallRefused as error:
+                refusal = str(error)
+                await asyncio.sleep(1.0)
+                continue
+            return None
+        return refusal
 
     def start_churn(self, command: dict[str, Any]) -> None:
         stay = tuple(command["stay_s"])
