@@ -122,6 +122,7 @@ class McuFigures:
     gc_types: dict[str, int]  # every gc-tracked type and its count
     python_heap: dict[str, Any]  # tracemalloc's figures (empty without --tracemalloc)
     heap_trims: dict[str, Any]  # the MCU's malloc_trim calls (mcu/media/heap_trim.py)
+    memory: dict[str, int]  # Python's blocks, malloc in use / free / mmapped (soak_mcu)
 
 
 async def mcu_figures(mcu: Child, heap_baseline: bool = False) -> McuFigures:
@@ -136,7 +137,7 @@ async def mcu_figures(mcu: Child, heap_baseline: bool = False) -> McuFigures:
               **{f"object {name}": n for name, n in asked.get("owners", {}).items()},
               **{f"thread {name}": n for name, n in asked.get("thread_names", {}).items()}}
     return McuFigures(figures, counts, asked.get("gc_types", {}), asked.get("python_heap", {}),
-                      asked.get("heap_trims", {}))
+                      asked.get("heap_trims", {}), asked.get("memory", {}))
 
 
 GC_TYPES_TOP = 15
@@ -313,6 +314,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             result = report(args, start, end, start_load, snapshot,
                             task_changes(start_tasks, end_tasks), trend)
             result["mcu_vs_dialled_out"] = [vars(v) for v in verdicts(dialled_out, end)]
+            result["memory_split"] = {"start": start_stats.memory, "end": end_stats.memory}
             result["gc_types_grown"] = gc_type_growth(start_stats.gc_types,
                                                       end_stats.gc_types)
             result["python_heap"] = {"start": start_stats.python_heap,
@@ -414,6 +416,11 @@ def markdown(result: dict[str, Any]) -> str:
                   "objects freed, "
                   f"{1000 * trims.get('collect_duration_s', 0) / max(1, trims.get('collections', 0)):.1f}"
                   " ms each on average, on the loop."]
+    split = result.get("memory_split")
+    if split and split.get("end"):
+        lines += ["", "Where the memory is (START -> END): " + ", ".join(
+            f"{name} {split['start'].get(name)} -> {split['end'].get(name)}"
+            for name in split["end"]) + "."]
     trim = result.get("malloc_trim_probe")
     if trim:
         lines += ["", "malloc_trim(0) before START: RSS "
