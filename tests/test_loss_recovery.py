@@ -3,7 +3,7 @@
 video packet towards the viewer dropped and every retransmission with it, as on a lossy
 link whose retransmissions are lost too. aiortc's own jitter buffer kept every later frame,
 the keyframe the viewer asked for included, behind that gap until 512 packets had piled up
-(about 5 s of video): the soak's bursts "unrecovered within 5 s" (docs/benchmarks.md)."""
+(seconds of video): the soak's bursts "unrecovered within 5 s" (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
