@@ -17,9 +17,9 @@ the depayloaded `_data` of each packet) is aiortc's.
 Except one thing aiortc lacks: a gap that will never be filled (the packet and its
 retransmissions lost, or older than the sender's retransmission history) no longer holds
 every frame behind it until the buffer overflows. aiortc's buffer waits for the gap until
-512 packets have piled up behind it, several seconds of video (~9 s in the soak); meanwhile the keyframe
-the receiver asked for (PLI) arrives complete and waits behind the gap too, so the picture
-stays frozen for seconds after a loss burst (the soak measured it: docs/benchmarks.md,
+512 packets have piled up behind it, several seconds of video (~9 s in the soak);
+meanwhile the keyframe the receiver asked for (PLI) arrives complete and waits behind the
+gap too, so the picture stays frozen for seconds after a loss burst (docs/benchmarks.md,
 "Soak: the two targets"). So when a complete keyframe lies behind the gap, the buffer
 drops what is before it and releases the keyframe, as libwebrtc's frame buffer jumps to a
 decodable keyframe: the older frames could not be decoded without the missing packet
