@@ -115,6 +115,35 @@ def process_figures(pid: int) -> dict[str, int]:
             "threads": int(fields["Threads"])}
 
 
+_ARENA_ALIGN = 64 << 20  # glibc's HEAP_MAX_SIZE on 64 bits: a thread arena's heap alignment
+_THREAD_STACK_KIB = (8180, 8192)  # an 8 MiB stack less its guard page (ulimit -s 8192)
+
+
+def memory_map(pid: int) -> dict[str, int]:
+    """The process's RSS (KiB) by kind of mapping, from /proc/<pid>/smaps: files (code,
+    libraries), the main malloc heap ([heap]), glibc's thread arenas (anonymous, 64 MiB
+    aligned), thread stacks (anonymous, 8 MiB), and other anonymous memory (Python's own
+    arenas, malloc's mmapped blocks, numpy's large arrays)."""
+    kinds = dict.fromkeys(("files", "heap", "thread_arenas", "thread_stacks", "other_anon"), 0)
+    kind, size = "other_anon", 0
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5 and ":" in fields[3]:  # a mapping's header
+            start = int(fields[0].split("-", 1)[0], 16)
+            name = fields[5] if len(fields) > 5 else ""
+            kind = ("files" if name.startswith("/") else "heap" if name == "[heap]"
+                    else "other_anon" if name else
+                    "thread_arenas" if start % _ARENA_ALIGN == 0 else "")
+        elif fields[0] == "Size:":
+            size = int(fields[1])
+            if kind == "":
+                kind = ("thread_stacks" if _THREAD_STACK_KIB[0] <= size <= _THREAD_STACK_KIB[1]
+                        else "other_anon")
+        elif fields[0] == "Rss:":
+            kinds[kind] += int(fields[1])
+    return kinds
+
+
 @dataclass(frozen=True)
 class McuFigures:
     figures: dict[str, int]  # RSS, fds, threads, tasks, gc objects
@@ -122,7 +151,8 @@ class McuFigures:
     gc_types: dict[str, int]  # every gc-tracked type and its count
     python_heap: dict[str, Any]  # tracemalloc's figures (empty without --tracemalloc)
     heap_trims: dict[str, Any]  # the MCU's malloc_trim calls (mcu/media/heap_trim.py)
-    memory: dict[str, int]  # Python's blocks, malloc in use / free / mmapped (soak_mcu)
+    memory: dict[str, int]  # Python's blocks, malloc in use / free / mmapped (soak_mcu),
+    #                         RSS by kind of mapping (memory_map)
 
 
 async def mcu_figures(mcu: Child, heap_baseline: bool = False) -> McuFigures:
@@ -137,7 +167,8 @@ async def mcu_figures(mcu: Child, heap_baseline: bool = False) -> McuFigures:
               **{f"object {name}": n for name, n in asked.get("owners", {}).items()},
               **{f"thread {name}": n for name, n in asked.get("thread_names", {}).items()}}
     return McuFigures(figures, counts, asked.get("gc_types", {}), asked.get("python_heap", {}),
-                      asked.get("heap_trims", {}), asked.get("memory", {}))
+                      asked.get("heap_trims", {}),
+                      {**asked.get("memory", {}), **memory_map(mcu.process.pid)})
 
 
 GC_TYPES_TOP = 15
