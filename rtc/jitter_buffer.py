@@ -42,7 +42,7 @@ from typing import ClassVar
 from aiortc import RTCRtpReceiver
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
-from aiortc.utils import uint16_add
+from aiortc.utils import uint16_add, uint16_gt
 
 from rtc.aiortc_hooks import depayloaded, receiver_codec_name, replace_jitter_buffer
 from rtc.encoded_frames import is_keyframe
@@ -70,10 +70,16 @@ class MarkerJitterBuffer(JitterBuffer):
         self._codec_name = codec_name
         self.keyframe_skips = 0  # times a keyframe was released past a gap
         self.packets_skipped = 0  # buffered packets dropped by those skips
+        self._newest: int | None = None  # the highest sequence number added
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        newest = self._newest is None or uint16_gt(packet.sequence_number, self._newest)
+        if newest:
+            self._newest = packet.sequence_number
         pli_flag, frame = super().add(packet)
-        if frame is None and self._codec_name is not None:
+        # A frame can only become complete with its marker packet or a packet that fills a
+        # hole (not the newest): the search runs on those, not on every packet.
+        if frame is None and self._codec_name is not None and (packet.marker or not newest):
             frame = self._keyframe_past_gap(packet)
         return pli_flag, frame
 

@@ -153,3 +153,15 @@ def test_a_keyframe_with_a_packet_missing_is_not_released():
 def test_without_a_codec_lookup_the_buffer_waits_as_aiortcs_does():
     arrived, _ = lossy_stream()
     assert [ts // FRAME_TICKS for _, ts, _ in feed(MarkerJitterBuffer(), arrived)] == [0]
+
+
+def test_a_keyframe_completed_by_a_late_retransmission_behind_a_gap_is_released_then():
+    arrived, keyframe_end = lossy_stream(first_seq=4000)
+    keyframe_middle = arrived[arrived.index(keyframe_end) - 1]
+    late_order = [p for p in arrived if p is not keyframe_middle]
+    late_order.insert(late_order.index(keyframe_end) + 1, keyframe_middle)  # after its marker
+    buffer = h264_buffer()
+    released = feed(buffer, late_order)
+    assert [ts // FRAME_TICKS for _, ts, _ in released] == [0, 4, 5]
+    assert released[1][0] == late_order.index(keyframe_middle)  # on the retransmission
+    assert released[1][2] == b"".join(SPS_PPS_IDR)
