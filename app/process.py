@@ -25,7 +25,6 @@ from mcu.adhoc import AdhocConferences
 from mcu.cdr import CallRecords
 from mcu.clock import Clock, SystemClock
 from mcu.floor import FloorChange
-from mcu.media.heap_trim import limit_malloc_arenas
 from mcu.runtime import SPEAKER_HOLD_SECONDS, ConferenceRuntime
 from mcu.runtime.content_floor import BfcpAddress
 from mcu.scheduler import Scheduler
@@ -74,7 +73,6 @@ async def running_server(
     """The gateway listening on settings.host:settings.port (0: a free port) until exit.
     Without a scheduler, one is opened over settings.data_dir and closed afterwards."""
     clock = clock or SystemClock()
-    limit_malloc_arenas()  # before the media threads: their heaps would hold the churn's
     store = None
     if scheduler is None:
         store, scheduler = open_scheduler(settings, clock)
