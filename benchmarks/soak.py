@@ -8,7 +8,10 @@ on its media path by benchmarks/packet_loss.py), and this one, which books the c
 over SOAP like media_load does.
 
     1. book C conferences of K sites each starting now (dial-out); wait until every site is
-       in conference; warm up; take the START figures;
+       in conference; warm up; take the former START figures (every site dialled out);
+       one cycle: every terminal hangs up and dials back in, wait until every site is in
+       conference, warm up again; take the START figures (every site dialled in, as at
+       END: like compared with like);
     2. churn for N minutes: each terminal hangs up after a random stay and dials back in with
        the conference's access code after a random time away; random loss of PCT % of the
        RTP/RTCP datagrams both ways, plus a burst (every datagram dropped) of MS ms every
@@ -112,6 +115,35 @@ def process_figures(pid: int) -> dict[str, int]:
             "threads": int(fields["Threads"])}
 
 
+_ARENA_ALIGN = 64 << 20  # glibc's HEAP_MAX_SIZE on 64 bits: a thread arena's heap alignment
+_THREAD_STACK_KIB = (8180, 8192)  # an 8 MiB stack less its guard page (ulimit -s 8192)
+
+
+def memory_map(pid: int) -> dict[str, int]:
+    """The process's RSS (KiB) by kind of mapping, from /proc/<pid>/smaps: files (code,
+    libraries), the main malloc heap ([heap]), glibc's thread arenas (anonymous, 64 MiB
+    aligned), thread stacks (anonymous, 8 MiB), and other anonymous memory (Python's own
+    arenas, malloc's mmapped blocks, numpy's large arrays)."""
+    kinds = dict.fromkeys(("files", "heap", "thread_arenas", "thread_stacks", "other_anon"), 0)
+    kind, size = "other_anon", 0
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5 and ":" in fields[3]:  # a mapping's header
+            start = int(fields[0].split("-", 1)[0], 16)
+            name = fields[5] if len(fields) > 5 else ""
+            kind = ("files" if name.startswith("/") else "heap" if name == "[heap]"
+                    else "other_anon" if name else
+                    "thread_arenas" if start % _ARENA_ALIGN == 0 else "")
+        elif fields[0] == "Size:":
+            size = int(fields[1])
+            if kind == "":
+                kind = ("thread_stacks" if _THREAD_STACK_KIB[0] <= size <= _THREAD_STACK_KIB[1]
+                        else "other_anon")
+        elif fields[0] == "Rss:":
+            kinds[kind] += int(fields[1])
+    return kinds
+
+
 @dataclass(frozen=True)
 class McuFigures:
     figures: dict[str, int]  # RSS, fds, threads, tasks, gc objects
@@ -119,12 +151,15 @@ class McuFigures:
     gc_types: dict[str, int]  # every gc-tracked type and its count
     python_heap: dict[str, Any]  # tracemalloc's figures (empty without --tracemalloc)
     heap_trims: dict[str, Any]  # the MCU's malloc_trim calls (mcu/media/heap_trim.py)
+    memory: dict[str, int]  # Python's blocks, malloc in use / free / mmapped (soak_mcu),
+    #                         RSS by kind of mapping (memory_map)
 
 
-async def mcu_figures(mcu: Child) -> McuFigures:
+async def mcu_figures(mcu: Child, heap_baseline: bool = False) -> McuFigures:
     """The figures, and the MCU's asyncio tasks counted by coroutine, its objects owning
-    native memory (soak_mcu.NATIVE_OWNERS) by type and its threads by name, each prefixed."""
-    asked = await mcu.command(cmd="stats", timeout=180)
+    native memory (soak_mcu.NATIVE_OWNERS) by type and its threads by name, each prefixed;
+    `heap_baseline`: later tracemalloc growth is counted from this request."""
+    asked = await mcu.command(cmd="stats", timeout=180, heap_baseline=heap_baseline)
     figures = process_figures(mcu.process.pid)
     figures["asyncio_tasks"] = asked["tasks"]
     figures["gc_objects"] = asked["gc_objects"]
@@ -132,7 +167,8 @@ async def mcu_figures(mcu: Child) -> McuFigures:
               **{f"object {name}": n for name, n in asked.get("owners", {}).items()},
               **{f"thread {name}": n for name, n in asked.get("thread_names", {}).items()}}
     return McuFigures(figures, counts, asked.get("gc_types", {}), asked.get("python_heap", {}),
-                      asked.get("heap_trims", {}))
+                      asked.get("heap_trims", {}),
+                      {**asked.get("memory", {}), **memory_map(mcu.process.pid)})
 
 
 GC_TYPES_TOP = 15
@@ -275,13 +311,21 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             await keep_alive(client, args.warmup)
             # the probe trims before START too: START and END both without free memory
             # the allocator held, the strict comparison
+            access = {site.uri: [code, password]
+                      for _, code, password, plan in booked for site in plan.sites}
+            # the former START: every site dialled out by the MCU (kept for comparison)
+            dialled_out = (await mcu_figures(mcu)).figures
+            print(f"START (dialled out) {dialled_out}", flush=True)
+            # START like END: every site has left and dialled back in once, warmed up
+            cycle = await terminals.command(cmd="cycle", access=access, timeout=120)
+            print(f"cycle: {cycle}", flush=True)
+            await _wait_joined(client, [(c, "", p) for c, _, _, p in booked])
+            await keep_alive(client, args.warmup)
             start_trim = await mcu.command(cmd="trim") if args.probe_trim else None
-            start_stats = await mcu_figures(mcu)
+            start_stats = await mcu_figures(mcu, heap_baseline=True)
             start, start_tasks = start_stats.figures, start_stats.counts
             start_load = load_average()
             print(f"START {start}  load {start_load}", flush=True)
-            access = {site.uri: [code, password]
-                      for _, code, password, plan in booked for site in plan.sites}
             await terminals.command(
                 cmd="churn", access=access,
                 stay_s=[args.stay_min, args.stay_max], away_s=[args.away_min, args.away_max],
@@ -300,6 +344,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             trim = await mcu.command(cmd="trim", timeout=60) if args.probe_trim else None
             result = report(args, start, end, start_load, snapshot,
                             task_changes(start_tasks, end_tasks), trend)
+            result["mcu_vs_dialled_out"] = [vars(v) for v in verdicts(dialled_out, end)]
+            result["memory_split"] = {"start": start_stats.memory, "end": end_stats.memory}
             result["gc_types_grown"] = gc_type_growth(start_stats.gc_types,
                                                       end_stats.gc_types)
             result["python_heap"] = {"start": start_stats.python_heap,
@@ -346,6 +392,7 @@ def report(args: argparse.Namespace, start: dict[str, int], end: dict[str, int],
         "loss": snapshot["loss"],
         "bursts": snapshot["bursts"],
         "plis": snapshot["plis"],
+        "keyframe_skips": snapshot.get("keyframe_skips"),
         "terminals": per_terminal,
         "frames_on_wire": sum(t["frames_on_wire"] for t in per_terminal.values()),
         "frames_lost": sum(t["frames_lost"] for t in per_terminal.values()),
@@ -372,6 +419,10 @@ def markdown(result: dict[str, Any]) -> str:
     for v in result["mcu"]:
         lines.append(f"| {v['figure']} | {v['start']} | {v['end']} | {v['change_percent']} | "
                      f"{'held' if v['held'] else 'MISSED'} |")
+    old_start = ", ".join(f"{v['figure']} {v['start']} ({v['change_percent']:+} %)"
+                          for v in result.get("mcu_vs_dialled_out", []))
+    lines += ["", "The former START (every site dialled out, before the cycle) and END's change "
+              f"against it: {old_start or 'not taken'}."]
     changed = ", ".join(f"{name} {delta:+d}" for name, delta in
                         result["mcu_tasks_changed"].items()) or "none"
     lines += ["", "MCU asyncio tasks (by coroutine), objects owning native memory and "
@@ -396,6 +447,11 @@ def markdown(result: dict[str, Any]) -> str:
                   "objects freed, "
                   f"{1000 * trims.get('collect_duration_s', 0) / max(1, trims.get('collections', 0)):.1f}"
                   " ms each on average, on the loop."]
+    split = result.get("memory_split")
+    if split and split.get("end"):
+        lines += ["", "Where the memory is (START -> END): " + ", ".join(
+            f"{name} {split['start'].get(name)} -> {split['end'].get(name)}"
+            for name in split["end"]) + "."]
     trim = result.get("malloc_trim_probe")
     if trim:
         lines += ["", "malloc_trim(0) before START: RSS "
@@ -426,7 +482,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"PLIs sent, repeated every 0.5 s until a keyframe), {r['readings']} readings, "
         f"{r['unrecovered']} unrecovered within 5 s: p50 {r['p50']} ms, p95 {r['p95']} ms, "
         f"max {r['max']} ms (target < {r['target']:.0f} ms: "
-        f"{'held' if r['held'] else 'MISSED'}).", ""]
+        f"{'held' if r['held'] else 'MISSED'}). Keyframes the terminals' jitter buffers "
+        f"released past a gap never filled: {result.get('keyframe_skips')}.", ""]
     return "\n".join(lines)
 
 

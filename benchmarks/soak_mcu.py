@@ -3,15 +3,17 @@ process that also answers a stats request over its stdin/stdout, so the runner l
 only the process itself can tell (its asyncio tasks). Nothing of this is in the gateway.
 
     child -> parent  {"serving": base_url}
-    parent -> child  {"cmd": "stats"}
+    parent -> child  {"cmd": "stats", "heap_baseline": false}
     child -> parent  {"tasks": n, "task_kinds": {coroutine: n}, "threads": n,
                       "gc_objects": n, "owners": {type: n}, "thread_names": {name: n},
-                      "gc_types": {type: n}, "python_heap": {...}}
+                      "gc_types": {type: n}, "python_heap": {...}, "memory": {...}}
                      after a full collection, so that garbage not yet collected does not
                      read as a leak; owners: NATIVE_OWNERS alive; gc_types: every type
                      tracked by the collector with its count; python_heap: with
                      --tracemalloc, the traced Python allocations (current, peak, KiB) and
-                     the top tracebacks growing since the first stats request
+                     the top tracebacks growing since the baseline: the first stats
+                     request, or the latest with "heap_baseline": true; memory: Python's
+                     allocated blocks and glibc's malloc in use / free / mmapped (KiB)
     parent -> child  {"cmd": "trim"}
     child -> parent  {"rss_before_kib": n, "rss_after_kib": n, "released": 0/1}
                      glibc's malloc_trim(0): how much of the RSS is free memory the
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import dataclasses
 import gc
 import json
@@ -68,14 +71,14 @@ class PythonHeap:
     def start() -> None:
         tracemalloc.start(TRACEMALLOC_FRAMES)
 
-    def report(self) -> dict[str, Any]:
+    def report(self, baseline: bool = False) -> dict[str, Any]:
         if not tracemalloc.is_tracing():
             return {}
         current, peak = tracemalloc.get_traced_memory()
         snapshot = tracemalloc.take_snapshot().filter_traces(
             (tracemalloc.Filter(False, tracemalloc.__file__),))
         answer: dict[str, Any] = {"current_kib": current // 1024, "peak_kib": peak // 1024}
-        if self.baseline is None:
+        if self.baseline is None or baseline:
             self.baseline = snapshot
             return answer
         diffs = snapshot.compare_to(self.baseline, "traceback")
@@ -102,13 +105,38 @@ def malloc_trim() -> dict[str, int]:
     return {"rss_before_kib": before, "rss_after_kib": _rss_kib(), "released": released}
 
 
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def memory_split() -> dict[str, int]:
+    """Where the memory is, cheaply (no tracing): Python's object allocator's blocks in use
+    (sys.getallocatedblocks: objects in pymalloc's arenas, which it maps itself) and glibc's
+    malloc (mallinfo2: bytes in use and free in its heaps, and in mmapped blocks): FFmpeg,
+    x264, OpenSSL and numpy memory is malloc's. KiB; the malloc figures absent on another
+    C library."""
+    split = {"python_blocks": sys.getallocatedblocks()}
+    try:
+        function = ctypes.CDLL(None).mallinfo2
+    except (AttributeError, OSError):
+        return split
+    function.restype = _Mallinfo2
+    info = function()
+    split.update(malloc_in_use_kib=info.uordblks // 1024, malloc_free_kib=info.fordblks // 1024,
+                 malloc_mmapped_kib=info.hblkhd // 1024)
+    return split
+
+
 def heap_trims(server: RunningServer) -> dict[str, Any]:
     """The MCU's own malloc_trim calls after calls end (mcu/media/heap_trim.py)."""
     trimmer = server.app[SIGNALLING].engine.heap_trimmer
     return {"available": trimmer.available, **dataclasses.asdict(trimmer.stats)}
 
 
-def stats(heap: PythonHeap, server: RunningServer) -> dict[str, Any]:
+def stats(heap: PythonHeap, server: RunningServer, heap_baseline: bool = False
+          ) -> dict[str, Any]:
     gc.collect()
     tasks = asyncio.all_tasks()
     kinds = Counter(getattr(task.get_coro(), "__qualname__", "?") for task in tasks)
@@ -120,7 +148,7 @@ def stats(heap: PythonHeap, server: RunningServer) -> dict[str, Any]:
     return {"tasks": len(tasks), "task_kinds": dict(kinds),
             "threads": threading.active_count(), "gc_objects": sum(types.values()),
             "owners": owners, "gc_types": dict(types),
-            "python_heap": heap.report(), "heap_trims": heap_trims(server),
+            "python_heap": heap.report(heap_baseline), "memory": memory_split(), "heap_trims": heap_trims(server),
             "thread_names": dict(Counter(t.name.rstrip("0123456789_-") for t in
                                          threading.enumerate()))}
 
@@ -142,7 +170,7 @@ async def run_child(args: argparse.Namespace) -> int:
         while line := await reader.readline():
             command = json.loads(line)
             if command.get("cmd") == "stats":
-                _answer(stats(heap, server))
+                _answer(stats(heap, server, bool(command.get("heap_baseline"))))
             elif command.get("cmd") == "trim":
                 _answer(malloc_trim())
             elif command.get("cmd") == "stop":

@@ -11,6 +11,10 @@ line over stdin/stdout:
                      each terminal hangs up after a random stay and dials back in (join with
                      its conference's access code and password) after a random time away; a
                      loss burst every burst_every_s; answers {"ok": true}
+    parent -> child  {"cmd": "cycle", "access": {uri: [access_code, password]}}
+                     before START: every terminal hangs up once and dials back in, so START
+                     is taken with every site dialled in, as END is; answers
+                     {"rejoined": n, "failed": {uri: reason}}
     parent -> child  {"cmd": "calm"}  churn and bursts stop; every terminal not in a call
                      dials back in; answers {"rejoined": n, "failed": {uri: reason}}
     parent -> child  {"cmd": "snapshot"}  counters and figures (see TerminalsSoak.snapshot)
@@ -37,6 +41,7 @@ from typing import Any
 
 from benchmarks.packet_loss import LossInjector
 from rtc import aiortc_hooks
+from rtc.jitter_buffer import MarkerJitterBuffer
 from terminals.call_state import CallState
 from terminals.client import CallRefused, SimulatedTerminal
 from terminals.media_sources import VideoFormat
@@ -47,6 +52,7 @@ RECOVERY_POLL_S = 0.01
 RECOVERY_TIMEOUT_S = 5.0
 PLI_REPEAT_S = 0.5
 JOIN_TIMEOUT_S = 15.0
+CYCLE_ATTEMPTS = 3  # dial-ins of the cycle before START, per terminal
 
 
 def new_terminal(uri: str, site_index: int) -> SimulatedTerminal:
@@ -74,6 +80,8 @@ class TerminalsSoak:
         self.unrecovered = 0
         self.bursts = 0
         self._churn: list[asyncio.Task[None]] = []
+        self._bursts_task: asyncio.Task[None] | None = None
+        self._calming = asyncio.Event()
         self._measures: set[asyncio.Task[None]] = set()
         self.access: dict[str, tuple[str, str]] = {}  # uri -> (access code, password)
         self._ssrc_watch = asyncio.get_running_loop().create_task(self._watch_ssrcs())
@@ -87,25 +95,67 @@ class TerminalsSoak:
 
     # -- churn --------------------------------------------------------------------------
 
+    def _set_access(self, command: dict[str, Any]) -> None:
+        self.access = {uri: (code, password)
+                       for uri, (code, password) in command["access"].items()}
+
+    async def cycle(self, command: dict[str, Any]) -> dict[str, Any]:
+        """Every terminal in a call hangs up, then every idle one dials back in (not
+        counted as churn: this is before START)."""
+        self._set_access(command)
+        for terminal in self.terminals:
+            if terminal.state == CallState.IN_CALL:
+                await terminal.hang_up("soak: one cycle before START")
+        await asyncio.sleep(1.0)
+        idle = [t for t in self.terminals if t.state == CallState.IDLE]
+        results = await asyncio.gather(*(self._dial_in(t) for t in idle))
+        return {"rejoined": sum(ok is None for ok in results),
+                "failed": {t.uri: why for t, why in zip(idle, results, strict=True) if why}}
+
+    async def _dial_in(self, terminal: SimulatedTerminal) -> str | None:
+        """Dial in, up to CYCLE_ATTEMPTS times (a loaded MCU may not answer in time); the
+        last refusal, or None once in the call."""
+        access_code, password = self.access[terminal.uri]
+        refusal = None
+        for _ in range(CYCLE_ATTEMPTS):
+            try:
+                await terminal.join(access_code, password, timeout=JOIN_TIMEOUT_S)
+            except CallRefused as error:
+                refusal = str(error)
+                await asyncio.sleep(1.0)
+                continue
+            return None
+        return refusal
+
     def start_churn(self, command: dict[str, Any]) -> None:
         stay = tuple(command["stay_s"])
         away = tuple(command["away_s"])
-        self.access = {uri: (code, password)
-                       for uri, (code, password) in command["access"].items()}
+        self._set_access(command)
         for terminal in self.terminals:
             self._churn.append(asyncio.get_running_loop().create_task(
                 self._churn_one(terminal, stay, away)))
-        self._churn.append(asyncio.get_running_loop().create_task(
-            self._bursts(command["burst_ms"] / 1000, command["burst_every_s"])))
+        self._bursts_task = asyncio.get_running_loop().create_task(
+            self._bursts(command["burst_ms"] / 1000, command["burst_every_s"]))
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait `seconds`, or less if the calm begins meanwhile (then True)."""
+        try:
+            await asyncio.wait_for(self._calming.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def _churn_one(self, terminal: SimulatedTerminal, stay: tuple[float, float],
                          away: tuple[float, float]) -> None:
-        while True:
-            await asyncio.sleep(self.rng.uniform(*stay))
+        """Stay, leave, stay away, dial back in, until the calm. The calm never cancels a
+        hang-up or a dial-in half done (a join cancelled before its answer left the
+        terminal connecting for ever and the calm could not dial it in): it ends the
+        waits, and a terminal away when it begins dials back in at once."""
+        while not await self._pause(self.rng.uniform(*stay)):
             if terminal.state == CallState.IN_CALL:
                 await terminal.hang_up("soak: leaving")
                 self.leaves[terminal.uri] += 1
-            await asyncio.sleep(self.rng.uniform(*away))
+            await self._pause(self.rng.uniform(*away))
             await self._join(terminal)
 
     async def _join(self, terminal: SimulatedTerminal) -> bool:
@@ -156,13 +206,14 @@ class TerminalsSoak:
         self.unrecovered += 1
 
     async def calm(self) -> dict[str, Any]:
-        for task in self._churn:
-            task.cancel()
-        for task in self._churn:
+        self._calming.set()
+        if self._bursts_task is not None:
+            self._bursts_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._churn = []
+                await self._bursts_task
         self.injector.burst_active = False
+        await asyncio.gather(*self._churn)  # each ends after its hang-up or dial-in
+        self._churn = []
         idle = [t for t in self.terminals if t.state != CallState.IN_CALL]
         # a terminal caught mid-call set-up settles first, then dials in if it is idle
         await asyncio.sleep(1.0)
@@ -190,10 +241,12 @@ class TerminalsSoak:
         return {"at": time.time(), "terminals": terminals, "loss": self.injector.figures(),
                 "bursts": self.bursts, "plis": self.plis,
                 "recoveries_s": list(self.recoveries_s),
-                "unrecovered": self.unrecovered}
+                "unrecovered": self.unrecovered,
+                "keyframe_skips": MarkerJitterBuffer.keyframe_skips_total}
 
     async def close(self) -> None:
-        for task in [*self._churn, self._ssrc_watch, *self._measures]:
+        for task in [*self._churn, self._ssrc_watch, *self._measures,
+                     *([self._bursts_task] if self._bursts_task else [])]:
             task.cancel()
         await stop_terminals(self.terminals)
 
@@ -228,6 +281,8 @@ async def run_child(args: argparse.Namespace) -> int:
                 case "churn":
                     soak.start_churn(command)
                     _answer({"ok": True})
+                case "cycle":
+                    _answer(await soak.cycle(command))
                 case "calm":
                     _answer(await soak.calm())
                 case "snapshot":

@@ -59,7 +59,10 @@ class Client:
         self.base = base_url
         self.http = aiohttp.ClientSession(
             cookie_jar=aiohttp.CookieJar(unsafe=True),
-            connector=aiohttp.TCPConnector(limit=1),
+            # idle connections closed after 5 s, before the server's 10 s keep-alive
+            # (header_timeout_seconds) closes them: a request every 20 s (the soak's
+            # KeepAlive) otherwise met a connection the server had just closed (reset)
+            connector=aiohttp.TCPConnector(limit=1, keepalive_timeout=5.0),
         )
 
     async def call(self, service: str, operation: str, body: str = "") -> str:

@@ -70,6 +70,7 @@ AIORTC_COMPUTE_AUDIO_LEVEL_DBOV = aiortc.rtp.compute_audio_level_dbov
 AIORTC_REGISTER_RTP_RECEIVER = RTCDtlsTransport._register_rtp_receiver
 
 # The receiver's name-mangled attributes.
+_CODECS = "_RTCRtpReceiver__codecs"
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _REMOTE_BITRATE_ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
@@ -108,6 +109,14 @@ def replace_jitter_buffer(receiver: RTCRtpReceiver, buffer: JitterBuffer) -> Non
     """The receiver adds every RTP packet it accepts to `buffer` and decodes the frames it
     returns."""
     setattr(receiver, _JITTER_BUFFER, buffer)
+
+
+def receiver_codec_name(receiver: RTCRtpReceiver, payload_type: int) -> str | None:
+    """The name ("H264", "VP8", ...) of the codec the receiver maps `payload_type` to, or
+    None for a payload type it does not know (yet)."""
+    codecs: dict[int, Any] = getattr(receiver, _CODECS)
+    codec = codecs.get(payload_type)
+    return None if codec is None else str(codec.name)
 
 
 def replace_decoder_queue(receiver: RTCRtpReceiver, decoder_queue: queue.Queue[Any]) -> None:

@@ -14,6 +14,20 @@ retransmission fills a gap the frames behind it follow one per packet. Padding-o
 packets never make a frame. Everything else (capacity, misorder handling, PLI on overflow,
 the depayloaded `_data` of each packet) is aiortc's.
 
+Except one thing aiortc lacks: a gap that will never be filled (the packet and its
+retransmissions lost, or older than the sender's retransmission history) no longer holds
+every frame behind it until the buffer overflows. aiortc's buffer waits for the gap until
+512 packets have piled up behind it, several seconds of video (~9 s in the soak);
+meanwhile the keyframe the receiver asked for (PLI) arrives complete and waits behind the
+gap too, so the picture stays frozen for seconds after a loss burst (docs/benchmarks.md,
+"Soak: the two targets"). So when a complete keyframe lies behind the gap, the buffer
+drops what is before it and releases the keyframe, as libwebrtc's frame buffer jumps to a
+decodable keyframe: the older frames could not be decoded without the missing packet
+anyway. The keyframe must be certainly whole: its first packet follows a packet of another
+frame (or, for H.264, starts with an SPS, which begins an access unit), its packets run
+without a gap to its marker packet, and the codec's bitstream says keyframe
+(rtc/encoded_frames.py). A buffer given no codec lookup keeps aiortc's behaviour.
+
 The receiver creates its jitter buffer in its constructor, as private state;
 `release_frames_at_marker` replaces it before the receiver starts, through
 rtc/aiortc_hooks.py. Audio keeps aiortc's buffer (its prefetch of 4 frames smooths the 20 ms
@@ -22,18 +36,107 @@ packets).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import ClassVar
+
 from aiortc import RTCRtpReceiver
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
+from aiortc.utils import uint16_add, uint16_gt
 
-from rtc.aiortc_hooks import depayloaded, replace_jitter_buffer
+from rtc.aiortc_hooks import depayloaded, receiver_codec_name, replace_jitter_buffer
+from rtc.encoded_frames import is_keyframe
 
 VIDEO_CAPACITY = 512  # aiortc's, for video
+_H264_START_CODE = b"\x00\x00\x01"
+_H264_SPS = 7
+
+CodecLookup = Callable[[int], str | None]  # payload type -> codec name
+
+
+def _starts_with_sps(data: bytes) -> bool:
+    position = data.find(_H264_START_CODE)
+    return 0 <= position <= 1 and len(data) > position + 3 and (
+        data[position + 3] & 0x1F) == _H264_SPS
 
 
 class MarkerJitterBuffer(JitterBuffer):
-    def __init__(self, capacity: int = VIDEO_CAPACITY) -> None:
+    # every buffer of the process: keyframes released past a gap (the soak reports it)
+    keyframe_skips_total: ClassVar[int] = 0
+
+    def __init__(self, capacity: int = VIDEO_CAPACITY,
+                 codec_name: CodecLookup | None = None) -> None:
         super().__init__(capacity=capacity, is_video=True)
+        self._codec_name = codec_name
+        self.keyframe_skips = 0  # times a keyframe was released past a gap
+        self.packets_skipped = 0  # buffered packets dropped by those skips
+        self._newest: int | None = None  # the highest sequence number added
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        newest = self._newest is None or uint16_gt(packet.sequence_number, self._newest)
+        if newest:
+            self._newest = packet.sequence_number
+        pli_flag, frame = super().add(packet)
+        # A frame can only become complete with its marker packet or a packet that fills a
+        # hole (not the newest): the search runs on those, not on every packet.
+        if frame is None and self._codec_name is not None and (packet.marker or not newest):
+            frame = self._keyframe_past_gap(packet)
+        return pli_flag, frame
+
+    def _at(self, offset: int) -> RtpPacket | None:
+        assert self._origin is not None
+        return self._packets[(self._origin + offset) % self._capacity]
+
+    def _keyframe_past_gap(self, packet: RtpPacket) -> JitterFrame | None:
+        """The complete keyframe `packet` belongs to, released with everything before it
+        dropped, when the frame at the buffer's origin cannot be completed yet; else None."""
+        origin = self._origin
+        if origin is None or self._at(0) is not None and self._frame_end(0) is not None:
+            return None  # no gap before the first frame: the ordinary path releases it
+        offset = uint16_add(packet.sequence_number, -origin)
+        if offset >= self._capacity or self._at(offset) is not packet:
+            return None  # not stored (too old, or a duplicate)
+        start = offset
+        while start > 0:
+            before = self._at(start - 1)
+            if before is None:
+                if not _starts_with_sps(depayloaded(self._at(start))):  # type: ignore[arg-type]
+                    return None  # where this frame begins is not known
+                break
+            if before.timestamp != packet.timestamp or before.marker:
+                break  # the previous frame ends just before
+            start -= 1
+        if start == 0:
+            return None  # the frame at the origin: the ordinary path decides
+        end = self._frame_end(start)
+        if end is None:
+            return None
+        packets = [self._at(i) for i in range(start, end + 1)]
+        data = b"".join(depayloaded(p) for p in packets if p is not None)
+        codec = self._codec_name(packet.payload_type)  # type: ignore[misc]
+        if codec is None or not is_keyframe(codec, data):
+            return None
+        if all(self._at(i) is not None for i in range(start)):
+            return None  # no gap before it: the frames before it will be released in turn
+        self.keyframe_skips += 1
+        MarkerJitterBuffer.keyframe_skips_total += 1
+        self.packets_skipped += sum(self._at(i) is not None for i in range(start))
+        self.remove(start)
+        return self._take(packets, packet.timestamp, end + 1 - start)  # type: ignore[arg-type]
+
+    def _frame_end(self, start: int) -> int | None:
+        """The offset of the marker packet ending the frame that begins at `start`, its
+        packets all in; None if one is missing or no marker ends it (yet)."""
+        first = self._at(start)
+        if first is None:
+            return None
+        for offset in range(start, self._capacity):
+            packet = self._at(offset)
+            if packet is None or packet.timestamp != first.timestamp:
+                return None
+            if packet.marker:
+                return offset
+        return None
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
         packets: list[RtpPacket] = []
@@ -70,5 +173,7 @@ class MarkerJitterBuffer(JitterBuffer):
 
 
 def release_frames_at_marker(receiver: RTCRtpReceiver) -> None:
-    """Give a video receiver that has not started receiving a MarkerJitterBuffer."""
-    replace_jitter_buffer(receiver, MarkerJitterBuffer())
+    """Give a video receiver that has not started receiving a MarkerJitterBuffer (which
+    reads the receiver's payload types to tell a keyframe past a gap)."""
+    replace_jitter_buffer(receiver, MarkerJitterBuffer(
+        codec_name=lambda payload_type: receiver_codec_name(receiver, payload_type)))

@@ -69,3 +69,99 @@ def test_a_padding_only_packet_after_a_frame_makes_no_frame():
     released = feed(MarkerJitterBuffer(), [*frame, *padding, *packets_of(1, 1, 303)])
     assert [(index, timestamp) for index, timestamp, _ in released] == [(1, 0), (3, FRAME_TICKS)]
     assert all(data for _, _, data in released)
+
+
+# -- a keyframe past a gap that will never be filled -------------------------------------
+
+SPS_PPS_IDR = (b"\x00\x00\x00\x01\x67\x42", b"\x00\x00\x00\x01\x68\xce",
+               b"\x00\x00\x00\x01\x65\x88")  # what aiortc's H.264 depayloader leaves
+NON_IDR = b"\x00\x00\x00\x01\x41\x9a"
+
+
+def h264_frame(frame: int, first_seq: int, keyframe: bool) -> list[RtpPacket]:
+    """Three packets: SPS, PPS, IDR slice for a keyframe; three slice parts otherwise."""
+    packets = packets_of(frame, 3, first_seq)
+    for packet, data in zip(packets, SPS_PPS_IDR if keyframe else (NON_IDR,) * 3,
+                            strict=True):
+        packet._data = data
+    return packets
+
+
+def h264_buffer() -> MarkerJitterBuffer:
+    return MarkerJitterBuffer(codec_name=lambda payload_type: "H264" if payload_type == 96
+                              else None)
+
+
+def lossy_stream(first_seq: int = 65520) -> tuple[list[RtpPacket], RtpPacket]:
+    """Frame 0 (key), frames 1-3 (delta) with the middle packet of frame 1 lost for good,
+    then frame 4, a keyframe (the answer to a PLI), and frame 5. Returns the packets that
+    arrive and the keyframe's marker packet."""
+    frames = [h264_frame(n, first_seq + 3 * n, keyframe=n in (0, 4)) for n in range(6)]
+    lost = frames[1][1]
+    arrived = [p for frame in frames for p in frame if p is not lost]
+    return arrived, frames[4][2]
+
+
+def test_a_keyframe_behind_a_gap_that_is_never_filled_is_released_on_its_marker():
+    arrived, keyframe_end = lossy_stream()  # sequence numbers wrap round 65535
+    buffer = h264_buffer()
+    released = feed(buffer, arrived)
+    # frame 0, then nothing until the keyframe completes: frames 1-3 cannot be decoded
+    # without the lost packet and are dropped; the keyframe and frame 5 follow at once
+    assert [timestamp // FRAME_TICKS for _, timestamp, _ in released] == [0, 4, 5]
+    assert released[1][0] == arrived.index(keyframe_end)
+    assert released[1][2] == b"".join(SPS_PPS_IDR)
+    assert buffer.keyframe_skips == 1 and buffer.packets_skipped == 2 + 3 + 3
+
+
+def test_aiortcs_buffer_holds_that_keyframe_until_it_overflows():
+    # what the soak met: the keyframe asked for waits behind the gap (the reason above)
+    arrived, _ = lossy_stream()
+    released = feed(JitterBuffer(capacity=512, is_video=True), arrived)
+    assert [timestamp // FRAME_TICKS for _, timestamp, _ in released] == [0]
+
+
+def test_a_delta_frame_behind_a_gap_waits_for_the_retransmission():
+    frames = [h264_frame(n, 1000 + 3 * n, keyframe=n == 0) for n in range(3)]
+    late = frames[1][1]
+    arrived = [p for frame in frames for p in frame if p is not late]
+    buffer = h264_buffer()
+    assert [ts // FRAME_TICKS for _, ts, _ in feed(buffer, arrived)] == [0]  # 2 waits
+    # the retransmission fills the gap: frame 1, then frame 2, one per packet added
+    assert [ts // FRAME_TICKS for _, ts, _ in feed(buffer, [late, *h264_frame(3, 1009, False)])
+            ] == [1, 2, 3]
+    assert buffer.keyframe_skips == 0
+
+
+def test_a_keyframe_whose_first_packet_follows_a_gap_waits_unless_it_starts_with_an_sps():
+    frames = [h264_frame(n, 2000 + 3 * n, keyframe=n in (0, 2)) for n in range(3)]
+    frames[2][0]._data = NON_IDR[:4] + b"\x06\x05"  # an SEI first: its start is not known
+    gone = frames[1][2]  # the last packet of frame 1, just before the keyframe, lost
+    arrived = [p for frame in frames for p in frame if p is not gone]
+    assert [ts // FRAME_TICKS for _, ts, _ in feed(h264_buffer(), arrived)] == [0]
+    frames[2][0]._data = SPS_PPS_IDR[0]  # an SPS begins an access unit: released
+    assert [ts // FRAME_TICKS for _, ts, _ in feed(h264_buffer(), arrived)] == [0, 2]
+
+
+def test_a_keyframe_with_a_packet_missing_is_not_released():
+    frames = [h264_frame(n, 3000 + 3 * n, keyframe=n in (0, 2)) for n in range(3)]
+    gaps = {frames[1][1], frames[2][1]}  # one in a delta frame, one in the keyframe
+    arrived = [p for frame in frames for p in frame if p not in gaps]
+    assert [ts // FRAME_TICKS for _, ts, _ in feed(h264_buffer(), arrived)] == [0]
+
+
+def test_without_a_codec_lookup_the_buffer_waits_as_aiortcs_does():
+    arrived, _ = lossy_stream()
+    assert [ts // FRAME_TICKS for _, ts, _ in feed(MarkerJitterBuffer(), arrived)] == [0]
+
+
+def test_a_keyframe_completed_by_a_late_retransmission_behind_a_gap_is_released_then():
+    arrived, keyframe_end = lossy_stream(first_seq=4000)
+    keyframe_middle = arrived[arrived.index(keyframe_end) - 1]
+    late_order = [p for p in arrived if p is not keyframe_middle]
+    late_order.insert(late_order.index(keyframe_end) + 1, keyframe_middle)  # after its marker
+    buffer = h264_buffer()
+    released = feed(buffer, late_order)
+    assert [ts // FRAME_TICKS for _, ts, _ in released] == [0, 4, 5]
+    assert released[1][0] == late_order.index(keyframe_middle)  # on the retransmission
+    assert released[1][2] == b"".join(SPS_PPS_IDR)

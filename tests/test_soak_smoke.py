@@ -55,6 +55,11 @@ def test_a_short_soak_reports_every_figure_and_really_drops_packets(tmp_path: Pa
     report = json.loads(out.read_text())
     assert {v["figure"] for v in report["mcu"]} == {"rss_kib", "open_fds", "threads",
                                                    "asyncio_tasks", "gc_objects"}
+    # START after one cycle (every site dialled in, as at END); the former START too
+    assert [v["figure"] for v in report["mcu_vs_dialled_out"]] == [
+        v["figure"] for v in report["mcu"]]
+    assert all(v["start"] > 0 for v in report["mcu_vs_dialled_out"])
+    assert isinstance(report["keyframe_skips"], int)
     assert isinstance(report["mcu_tasks_changed"], dict)
     samples = report["mcu_during_churn"]  # RSS read every 4 s of the 15 s churn, and at its end
     assert len(samples) >= 4 and all(s["rss_kib"] > 0 and s["threads"] > 0 for s in samples)
@@ -71,6 +76,8 @@ def test_a_short_soak_reports_every_figure_and_really_drops_packets(tmp_path: Pa
     for terminal in report["terminals"].values():
         assert terminal["frames_on_wire"] > 0 and terminal["frames_received"] > 0
         assert terminal["leaves"] >= 1 and terminal["joins"] >= 1  # the churn happened
+        # dialled out, dialled in by the cycle, then at least once more by the churn
+        assert terminal["calls"] >= 3
         assert terminal["state"] == "in_call"
     assert report["frames_lost"] == sum(t["frames_lost"] for t in report["terminals"].values())
     recovery = report["recovery_ms"]
