@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from gateway.services import ENDPOINTS
 from gateway.settings import SettingsError, load_settings, parse_account
 from mcu.adhoc import TemplateError
+from mcu.media.heap_trim import limit_malloc_arenas
 
 if TYPE_CHECKING:
     from rtc.signalling import Device
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         print("mcu-sim serve: the simulated terminals need [terminal_auth] provisioning_key "
               "(or --no-terminals)", file=sys.stderr)
         return 2
+    if args.terminals == 0:  # a dedicated MCU: its calls' threads share two C heaps
+        limit_malloc_arenas()
     profile_path = os.environ.get(PROFILE_ENV)
     profiler = cProfile.Profile() if profile_path else None
     if profiler is not None:

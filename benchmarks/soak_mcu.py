@@ -41,7 +41,7 @@ from app.process import RunningServer, running_server
 from app.serve_command import freeze_startup_objects
 from gateway.settings import load_settings, parse_account
 from gateway.signalling import SIGNALLING
-from mcu.media.heap_trim import glibc_malloc_trim
+from mcu.media.heap_trim import glibc_malloc_trim, limit_malloc_arenas
 
 
 def _answer(message: dict[str, Any]) -> None:
@@ -158,6 +158,7 @@ async def run_child(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings(None, host="127.0.0.1", port=args.port, data_dir=Path(args.data_dir))
     settings = settings.with_account(*parse_account(args.account))
+    limit_malloc_arenas()  # as `mcu-sim serve --no-terminals` does, before the media threads
     loop = asyncio.get_running_loop()
     heap = PythonHeap()
     if args.tracemalloc:

@@ -34,6 +34,7 @@ import asyncio
 import ctypes
 import gc
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,41 @@ log = logging.getLogger(__name__)
 
 SETTLE_S = 2.0  # after a call ends, before its memory is trimmed (its teardown finishes)
 MIN_INTERVAL_S = 10.0  # between two trims, however many calls end
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
+MALLOC_ARENAS = 2  # the soak's measured choice (docs/benchmarks.md, "Soak: the two targets")
+# Applied by a dedicated MCU process only (`mcu-sim serve --no-terminals`, the soak's MCU):
+# where simulated terminals share the process, their decoders and encoders contend for the
+# two heaps' locks (an in-process picture test timed out with two heaps, passed with 16).
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Let glibc's malloc use at most `arenas` heaps for the whole process (mallopt
+    M_ARENA_MAX; glibc's default is 8 per core). Whether the limit was set: not when the
+    environment sets MALLOC_ARENA_MAX (the operator's choice stands), nor on another C
+    library.
+
+    Why: every thread other than the main one mallocs from a heap of its own as long as
+    glibc allows new ones, and the MCU's threads come and go with the calls (aiortc's
+    decoder thread per receiver, FFmpeg's and x264's threads, the media workers). Each
+    heap keeps its own free memory, and what lies between chunks in use in pieces smaller
+    than a page stays resident: no trim returns it. In the soak (4 sites, a call ending
+    every 5 s) the MCU's thread heaps grew from 24 to 45 MiB in 2 minutes with malloc's
+    memory in use unchanged, RSS END 10-12 % over START; with two heaps, +0.9 %, frames
+    lost and recovery unchanged. Effective for the heaps created after it: call it at
+    start-up, before the media threads run (app/serve_command.py does, for a process
+    without simulated terminals) (glibc fixes its limit when a thread first needs
+    a new heap beyond its first eight)."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(M_ARENA_MAX, arenas))
 
 
 def glibc_malloc_trim() -> Callable[[int], int] | None:
