@@ -59,7 +59,6 @@ from mcu.dial_in_limits import ACCESS_CODE, SOCKET, URI
 from mcu.endpoints import TerminalDevice, undeclared_device
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
-from mcu.media.content_format import content_output_format
 from mcu.media.engine import MediaEngine
 from mcu.media.media_path import MediaPath
 from mcu.media.output_format import H264, VIDEO_CODECS, output_format_for
@@ -412,8 +411,8 @@ class CallSession:
     def _describe(self, sdp: str) -> str:
         """The MCU's SDP with the fmtp of what it sends this site (mcu/media/stream_limits.py):
         the H.264 level of its booked format, VP8's max-fs/max-fr, Opus's parameters; on the
-        content m-line those of the conference's content format (auxVideoFormat at the
-        presentation's frame rate, mcu/media/content_format.py)."""
+        content m-line those of the content this site receives (mcu/media/content_format.py,
+        the rule the content forwarding and transcoding use too)."""
         conference = self.endpoint.engine.conferences.get(self.call.conf_id)
         if conference is None:
             return sdp
@@ -421,11 +420,7 @@ class CallSession:
                                    conference_rate=conference.conference_rate,
                                    default_format=conference.default_format)
         sdp = describe_streams(sdp, output)
-        try:
-            spec = self.endpoint.runtime.scheduler.get(self.call.conf_id).spec
-        except DomainError:  # ending: the content m-line keeps the main video's statement
-            return sdp
-        content = content_output_format(H264, spec.aux_video_format, spec.presentation)
+        content = conference.content_format_of(self.media.spec, H264)
         return describe_content_stream(sdp, content)
 
     def _report_negotiated(self) -> None:
