@@ -74,6 +74,7 @@ from rtc.signalling import (
     CameraControl,
     Capabilities,
     Challenge,
+    ContentParams,
     Decline,
     Device,
     DeviceUpdate,
@@ -498,6 +499,7 @@ class SimulatedTerminal:
             return
         self._ringing_call_id = None
         self.state = CallState.CONNECTING
+        self._follow_content(invite.content)
         call = await self._new_call(invite.call_id, offer=invite.sdp)
         call.conf_id = invite.conf_id
         try:
@@ -521,6 +523,7 @@ class SimulatedTerminal:
             "no answer to join")
         assert isinstance(reply, Joined)
         call.conf_id = reply.conf_id
+        self._follow_content(reply.content)
         await self._accept_answer(call, reply.sdp)
         await self._open_floor(call, reply.floor)
         return reply.conf_id
@@ -579,6 +582,16 @@ class SimulatedTerminal:
         await self._start_sending(call, sdp)
 
     # -- the content floor (BFCP) -------------------------------------------------------
+
+    def _follow_content(self, params: ContentParams | None) -> None:
+        """Send content as the conference calls for (the call's content parameters): its
+        presentation (0 slides; 1 motion and 2 dual stream: motion) at most at the frame rate
+        the MCU signalled. Without parameters (a point-to-point call) the source keeps its
+        own settings."""
+        if params is None or self.content_source is None:
+            return
+        mode = Presentation.SLIDES if params.presentation == 0 else Presentation.MOTION
+        self.content_source.set_presentation(mode, params.fps)
 
     async def _open_floor(self, call: _Call, params: FloorParams | None) -> None:
         """Connect the call's BFCP floor participant when the MCU offered one. A floor that

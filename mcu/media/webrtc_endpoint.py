@@ -94,6 +94,7 @@ from rtc.signalling import (
     Answer,
     Bye,
     Capabilities,
+    ContentParams,
     Decline,
     Error,
     FloorParams,
@@ -332,7 +333,8 @@ class CallSession:
             return
         self.endpoint.send(
             Invite(self.call_id, self.call.conf_id, conf_name,
-                   mark_content(pc.localDescription.sdp), floor=self._floor_params())
+                   mark_content(pc.localDescription.sdp), floor=self._floor_params(),
+                   content=self._content_params())
         )
 
     async def answered(self, sdp: str) -> None:
@@ -386,9 +388,20 @@ class CallSession:
             return
         self.endpoint.send(Joined(self.call_id, self.call.conf_id,
                                   mark_content(pc.localDescription.sdp),
-                                  floor=self._floor_params()))
+                                  floor=self._floor_params(),
+                                  content=self._content_params()))
         self.call.media_path_pending(self._media_path_timed_out)
         await self._media_path_up()
+
+    def _content_params(self) -> ContentParams | None:
+        """The conference's presentation and the content frame rate it calls for at this
+        site (the one content-format rule, mcu/media/content_format.py): the rate its content
+        source sends at, and the rate of the content it is sent."""
+        conference = self.endpoint.engine.conferences.get(self.call.conf_id)
+        if conference is None:
+            return None
+        content = conference.content_format_of(self.media.spec, H264)
+        return ContentParams(presentation=int(conference.presentation), fps=content.fps)
 
     def _floor_params(self) -> FloorParams | None:
         """The RFC 8856 parameters of this call's content floor (mcu/runtime/content_floor.py),
