@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -207,13 +208,18 @@ class SimulatedTerminal:
         device: Device | None = None,
         state_dir: Path | None = None,
         content_codecs: Sequence[str] | None = None,
+        tls_ca: str | Path | None = None,
     ) -> None:
         """content: the terminal's content input (None: it has none); receive_content: it
         shows received content on a second screen; content_source_size: the size content
         was sent at, for the sharpness figure (None: the size received); content_codecs:
         the codecs its content m-line offers or answers, in order (None: the main video's),
-        e.g. a content encoder that does only VP8."""
+        e.g. a content encoder that does only VP8; tls_ca: a PEM file of the CA (or the
+        self-signed certificate) to trust for the MCU's HTTPS signalling and its BFCP over TLS
+        (None: the system's trusted CAs)."""
         self.uri = uri
+        self.tls: ssl.SSLContext | None = (
+            ssl.create_default_context(cafile=str(tls_ca)) if tls_ca is not None else None)
         # the signalling credential; None: the public lab key's (rtc/signalling_auth.py)
         self._secret = secret if secret is not None else lab_secret(uri)
         self.refusal: Error | None = None  # why the MCU refused it, once it did
@@ -370,7 +376,8 @@ class SimulatedTerminal:
         assert self._session is not None and self._server_url is not None
         while not self._stopping and self.refusal is None:
             try:
-                async with self._session.ws_connect(self._server_url, heartbeat=None) as ws:
+                async with self._session.ws_connect(self._server_url, heartbeat=None,
+                                                    ssl=self.tls or True) as ws:
                     self._ws = ws
                     await self._serve_connection(ws)
             except (aiohttp.ClientError, OSError) as error:
@@ -598,7 +605,7 @@ class SimulatedTerminal:
         cannot be reached leaves the call up without content floor control."""
         if params is None or self._call is not call:
             return
-        participant = FloorParticipant(params, self._floor_changed)
+        participant = FloorParticipant(params, self._floor_changed, self.tls)
         try:
             await participant.connect()
         except (OSError, ConnectionClosed, FloorRefused, TimeoutError) as error:
