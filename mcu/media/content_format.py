@@ -15,9 +15,9 @@ site (conference_media.content_output, content_routes.route_for) come from
 - bitrate: CONTENT_RATE_SHARE (40 %) of the site's call rate (else the conference's), as a
   real MCU gives content part of the call; with neither rate, the format's default bitrate
   at 30 fps (so that slides at 5 fps get bits enough for small text);
-- codec: the content codec the site's call negotiated for its second stream (the media
-  plane encodes H.264 and VP8; auxVideoProtocol's other values, H.261/H.263/H.265, are not
-  produced, and the negotiated codec is used).
+- codec: the content codec the site's call negotiated for its second stream. The media
+  plane encodes only H.264 and VP8, and auxVideoProtocol does not take part in the
+  negotiation (it is stored and answered back as booked): the negotiated codec is used.
 
 The sender's format is what the same rule says the holder sends (its codec, the size for its
 own booking): its content is forwarded to a receiver whose codec and size are equal.
