@@ -6,12 +6,12 @@ MCU -> terminal   challenge {realm, nonce, algorithm}                  (on open;
 terminal -> MCU   register  {uri, name, site_type, capabilities, device, auth {response}}
 MCU -> terminal   registered {uri, ice_servers}                        (ice_servers: STUN/TURN)
 terminal -> MCU   device    {inputs [{id, connected}]}                 (a cable plugged/unplugged)
-MCU -> terminal   invite    {call_id, conf_id, conf_name, sdp, floor}  (MCU dials out: SDP offer)
+MCU -> terminal   invite    {call_id, conf_id, conf_name, sdp, floor, content}  (MCU dials out)
 terminal -> MCU   ringing   {call_id}
 terminal -> MCU   answer    {call_id, sdp}                             (SDP answer)
 terminal -> MCU   decline   {call_id, reason}
 terminal -> MCU   join      {call_id, access_code, password, sdp}      (dial-in: SDP offer)
-MCU -> terminal   joined    {call_id, conf_id, sdp, floor}             (SDP answer)
+MCU -> terminal   joined    {call_id, conf_id, sdp, floor, content}    (SDP answer)
 terminal -> MCU   call      {call_id, to, sdp, rate}                   (point-to-point: SDP offer)
 MCU -> callee     invite    {call_id, conf_id "", conf_name "", sdp, caller}  (relayed offer)
 callee -> MCU -> caller   ringing / answer / decline, and bye either way (relayed as they are)
@@ -29,6 +29,11 @@ capabilities say. docs/signalling.md, "The device".
 `floor` (invite and joined of a conference call): the RFC 8856 parameters of the call's
 content floor (BFCP over TCP to the MCU; docs/signalling.md, "Content floor (BFCP)"), or
 null when the MCU offers none.
+
+`content` (invite and joined of a conference call): how the conference's content is sent:
+its `presentation` (ConferenceInfoEx: 0 slides, 1 motion, 2 dual stream) and the content
+frame rate the MCU's content-format rule gives this site (mcu/media/content_format.py): the
+rate a content source sends at while it holds the floor; null for a point-to-point call.
 
 Every message is a JSON object with a "type". Each field declares its spec (length, range,
 nested shape: the constants below, rtc/signalling_schema.py); parse_message checks them all,
@@ -268,6 +273,20 @@ class FloorParams:
     connection: str = spec(Choice(BFCP_CONNECTION), default="new")
 
 
+PRESENTATION = Integer(0, 2)  # ConferenceInfoEx.presentation: 0 slides, 1 motion, 2 dual
+CONTENT_FPS = Integer(1, 60)  # the standard's content goes up to 1080p60
+
+
+@dataclass
+class ContentParams:
+    """How the conference's content is sent (docs/signalling.md, "Content parameters"): its
+    presentation mode and the content frame rate it calls for at this site (slides: a low
+    rate, the page still and sharp; motion: the aux format's 30 or 60 fps)."""
+
+    presentation: int = spec(PRESENTATION)
+    fps: int = spec(CONTENT_FPS)
+
+
 @dataclass
 class Message:
     type: ClassVar[str] = ""
@@ -339,6 +358,7 @@ class Invite(Message):
     # a point-to-point call: the caller's URI (conf_id and conf_name "")
     caller: str = spec(OPTIONAL_URI, default="")
     floor: FloorParams | None = spec(Optional(Nested(FloorParams)), default=None)
+    content: ContentParams | None = spec(Optional(Nested(ContentParams)), default=None)
 
 
 @dataclass
@@ -388,6 +408,7 @@ class Joined(Message):
     conf_id: str = spec(CONF_ID)
     sdp: str = spec(SDP)
     floor: FloorParams | None = spec(Optional(Nested(FloorParams)), default=None)
+    content: ContentParams | None = spec(Optional(Nested(ContentParams)), default=None)
 
 
 @dataclass

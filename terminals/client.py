@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -74,6 +75,7 @@ from rtc.signalling import (
     CameraControl,
     Capabilities,
     Challenge,
+    ContentParams,
     Decline,
     Device,
     DeviceUpdate,
@@ -206,13 +208,18 @@ class SimulatedTerminal:
         device: Device | None = None,
         state_dir: Path | None = None,
         content_codecs: Sequence[str] | None = None,
+        tls_ca: str | Path | None = None,
     ) -> None:
         """content: the terminal's content input (None: it has none); receive_content: it
         shows received content on a second screen; content_source_size: the size content
         was sent at, for the sharpness figure (None: the size received); content_codecs:
         the codecs its content m-line offers or answers, in order (None: the main video's),
-        e.g. a content encoder that does only VP8."""
+        e.g. a content encoder that does only VP8; tls_ca: a PEM file of the CA (or the
+        self-signed certificate) to trust for the MCU's HTTPS signalling and its BFCP over TLS
+        (None: the system's trusted CAs)."""
         self.uri = uri
+        self.tls: ssl.SSLContext | None = (
+            ssl.create_default_context(cafile=str(tls_ca)) if tls_ca is not None else None)
         # the signalling credential; None: the public lab key's (rtc/signalling_auth.py)
         self._secret = secret if secret is not None else lab_secret(uri)
         self.refusal: Error | None = None  # why the MCU refused it, once it did
@@ -369,7 +376,8 @@ class SimulatedTerminal:
         assert self._session is not None and self._server_url is not None
         while not self._stopping and self.refusal is None:
             try:
-                async with self._session.ws_connect(self._server_url, heartbeat=None) as ws:
+                async with self._session.ws_connect(self._server_url, heartbeat=None,
+                                                    ssl=self.tls or True) as ws:
                     self._ws = ws
                     await self._serve_connection(ws)
             except (aiohttp.ClientError, OSError) as error:
@@ -498,6 +506,7 @@ class SimulatedTerminal:
             return
         self._ringing_call_id = None
         self.state = CallState.CONNECTING
+        self._follow_content(invite.content)
         call = await self._new_call(invite.call_id, offer=invite.sdp)
         call.conf_id = invite.conf_id
         try:
@@ -521,6 +530,7 @@ class SimulatedTerminal:
             "no answer to join")
         assert isinstance(reply, Joined)
         call.conf_id = reply.conf_id
+        self._follow_content(reply.content)
         await self._accept_answer(call, reply.sdp)
         await self._open_floor(call, reply.floor)
         return reply.conf_id
@@ -580,12 +590,22 @@ class SimulatedTerminal:
 
     # -- the content floor (BFCP) -------------------------------------------------------
 
+    def _follow_content(self, params: ContentParams | None) -> None:
+        """Send content as the conference calls for (the call's content parameters): its
+        presentation (0 slides; 1 motion and 2 dual stream: motion) at most at the frame rate
+        the MCU signalled. Without parameters (a point-to-point call) the source keeps its
+        own settings."""
+        if params is None or self.content_source is None:
+            return
+        mode = Presentation.SLIDES if params.presentation == 0 else Presentation.MOTION
+        self.content_source.set_presentation(mode, params.fps)
+
     async def _open_floor(self, call: _Call, params: FloorParams | None) -> None:
         """Connect the call's BFCP floor participant when the MCU offered one. A floor that
         cannot be reached leaves the call up without content floor control."""
         if params is None or self._call is not call:
             return
-        participant = FloorParticipant(params, self._floor_changed)
+        participant = FloorParticipant(params, self._floor_changed, self.tls)
         try:
             await participant.connect()
         except (OSError, ConnectionClosed, FloorRefused, TimeoutError) as error:

@@ -5,7 +5,8 @@ conference's `presentation` calls for, and their pre-encoded loops; `ContentTrac
 aiortc those packets, like the camera's EncodedVideoTrack, as a second video track of the
 same peer connection, and only while the terminal holds the floor.
 
-Rates (`content_format`):
+Rates (`content_format`), at most the frame rate the MCU signals for the conference (the
+call's content parameters, `set_presentation`; docs/signalling.md "Content parameters"):
 - presentation 0, slides: 5 fps, the page still (only the marker's frame index changes),
   2 Mbit/s by default, i.e. ~400 kbit per frame: sharp text.
 - presentation 1, motion: 30 fps, 60 where the H.264 level the content may use
@@ -83,14 +84,20 @@ def content_frame_key(kind: int, page: int, frame_index: int) -> int:
 
 def content_format(presentation: Presentation, width: int = 1920, height: int = 1080,
                    bitrate: int | None = None,
-                   max_level_idc: int = DEFAULT_MAX_LEVEL_IDC) -> VideoFormat:
-    """The size, frame rate and bit rate of content sent in this presentation mode."""
+                   max_level_idc: int = DEFAULT_MAX_LEVEL_IDC,
+                   max_fps: int | None = None) -> VideoFormat:
+    """The size, frame rate and bit rate of content sent in this presentation mode, at most
+    `max_fps` frames a second (the rate the conference calls for, signalled by the MCU in
+    the call's content parameters; None: no bound)."""
     check_size(width, height)
     presentation = Presentation(presentation)
     if max_level_idc not in LEVELS_BY_IDC:
         raise ValueError(f"no H.264 level with idc {max_level_idc}")
+    if max_fps is not None and not 1 <= max_fps <= MOTION_HIGH_FPS:
+        raise ValueError(f"max_fps must be 1..{MOTION_HIGH_FPS}, not {max_fps}")
+    cap = max_fps if max_fps is not None else MOTION_HIGH_FPS
     if presentation is Presentation.SLIDES:
-        return VideoFormat(width, height, SLIDES_FPS, bitrate or SLIDES_BITRATE)
+        return VideoFormat(width, height, min(SLIDES_FPS, cap), bitrate or SLIDES_BITRATE)
     rate = bitrate or MOTION_BITRATE
     fps = MOTION_FPS
     try:
@@ -99,7 +106,7 @@ def content_format(presentation: Presentation, width: int = 1920, height: int = 
             fps = MOTION_HIGH_FPS
     except NoLevel:
         pass
-    return VideoFormat(width, height, fps, rate)
+    return VideoFormat(width, height, min(fps, cap), rate)
 
 
 def loop_frames_for(presentation: Presentation, fps: int) -> int:
@@ -159,13 +166,19 @@ class ContentSource:
         self.bitrate = bitrate
         self.max_level_idc = max_level_idc
         self.presentation = Presentation(presentation)
+        self.max_fps: int | None = None
         self.video_format = content_format(self.presentation, width, height, bitrate,
                                            max_level_idc)
 
-    def set_presentation(self, presentation: Presentation) -> None:
+    def set_presentation(self, presentation: Presentation, max_fps: int | None = None) -> None:
+        """Send as the conference calls for: its presentation mode, at most max_fps frames a
+        second (None: the mode's own rate). The loops of the new format are encoded on the
+        next encode()/prepare()."""
+        format_ = content_format(presentation, self.width, self.height, self.bitrate,
+                                 self.max_level_idc, max_fps)
         self.presentation = Presentation(presentation)
-        self.video_format = content_format(self.presentation, self.width, self.height,
-                                           self.bitrate, self.max_level_idc)
+        self.max_fps = max_fps
+        self.video_format = format_
 
     @property
     def loop_frames(self) -> int:

@@ -38,8 +38,12 @@ class FloorRefused(Exception):
 
 
 class FloorParticipant:
-    def __init__(self, params: FloorParams, on_floor: OnFloor | None = None) -> None:
+    def __init__(self, params: FloorParams, on_floor: OnFloor | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
+        """tls: how to verify the MCU's certificate when the floor is TCP/TLS/BFCP (None:
+        the system's trusted CAs)."""
         self.params = params
+        self.tls = tls
         self.on_floor = on_floor
         self.request_id: int | None = None  # our current (or last) floor request
         self.last_status: RequestStatus | None = None
@@ -56,7 +60,9 @@ class FloorParticipant:
 
     async def connect(self) -> None:
         """Open the TCP (or TLS) connection to the MCU's floor control server and Hello."""
-        tls = ssl.create_default_context() if self.params.transport == "TCP/TLS/BFCP" else None
+        tls = None
+        if self.params.transport == "TCP/TLS/BFCP":
+            tls = self.tls or ssl.create_default_context()
         self._client = await BfcpClient.connect(
             self.params.host, self.params.port, self.params.confid, self.params.userid, tls
         )

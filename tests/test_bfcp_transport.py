@@ -315,3 +315,27 @@ async def test_over_tls() -> None:
         await client.close()
     finally:
         await server.close()
+
+
+async def test_a_plain_or_silent_client_on_the_tls_port_is_closed_and_tls_goes_on() -> None:
+    server_tls, client_tls = _tls_contexts()
+    server = BfcpServer(lambda conference: USERS, Harness().handle, message_timeout=0.5)
+    _, port = await server.start(ssl_context=server_tls)
+    try:
+        hello = encode(Message(Primitive.HELLO, CONFERENCE, 1, 1, ()))
+        for data in (hello, b""):  # a BFCP Hello in clear; nothing at all
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(data)
+            await writer.drain()
+            try:
+                answer = await asyncio.wait_for(reader.read(), timeout=5)
+            except ConnectionResetError:
+                answer = b""
+            writer.close()
+            assert answer == b"" or answer[0] == 0x15  # closed, at most a TLS alert record
+        client = await BfcpClient.connect("localhost", port, CONFERENCE, 1,
+                                          ssl_context=client_tls)
+        assert (await client.request(Primitive.HELLO)).primitive is Primitive.HELLO_ACK
+        await client.close()
+    finally:
+        await server.close()

@@ -32,7 +32,7 @@ from mcu.events import (
 )
 from mcu.layouts import PaneRect, aux_source_key, layout_mode
 from mcu.media.conference_media import ConferenceMedia
-from mcu.media.content_routes import (
+from mcu.media.content_format import (
     CONTENT_RATE_SHARE,
     CONTENT_SLIDES_FPS,
     content_format_for,

@@ -87,6 +87,17 @@ def test_content_format_by_presentation():
     assert content_format(Presentation.MOTION, 1920, 1080, max_level_idc=42).fps == 60
 
 
+def test_content_format_at_most_the_signalled_rate():
+    # the MCU's content parameters: motion at a 30 fps aux format, slides at 5
+    assert content_format(Presentation.MOTION, 1280, 720, max_fps=30).fps == 30
+    assert content_format(Presentation.MOTION, 1280, 720, max_fps=60).fps == 60
+    assert content_format(Presentation.SLIDES, max_fps=30).fps == 5
+    assert content_format(Presentation.SLIDES, max_fps=2).fps == 2
+    for bad in (0, 61, -5):
+        with pytest.raises(ValueError):
+            content_format(Presentation.MOTION, max_fps=bad)
+
+
 def _decoded(loop) -> list[np.ndarray]:
     return decode_packets(loop.codec, list(loop.packets))
 

@@ -135,12 +135,13 @@ async def test_holder_content_is_forwarded_to_every_other_second_stream(server):
         assert content_media(c.sdp_sent).direction == "recvonly"
         assert a.content_codec == "H264"
         # the MCU states the content format on the content m-line (auxVideoFormat unset:
-        # 1080p, level 4.0) and the booked 4CIF on the main one (level 3.1)
+        # the default 1080p, capped at the booked 4CIF, slides at 5 fps: level 2.2) and the
+        # booked 4CIF at 30 fps on the main one (level 3.1)
         videos = [m for m in SessionDescription.parse(a.sdp_received).media
                   if m.kind == "video"]
         levels = [{str(codec.parameters["profile-level-id"]) for codec in m.rtp.codecs
                    if codec.name == "H264"} for m in videos]
-        assert levels == [{"42c01f"}, {"42c028"}]
+        assert levels == [{"42c01f"}, {"42c016"}]
         clients = await soap(server)
         site_mgr = clients.site_mgr
         # nothing is sent before anyone has the token

@@ -59,15 +59,9 @@ from mcu.layouts import LayoutMode, aux_source_key, layout_mode, parse_sub_pic
 from mcu.live_conference import CONFERENCE_TARGET
 from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput, MixResult
 from mcu.media.compositor import Compositor
+from mcu.media.content_format import content_format_for
 from mcu.media.content_forward import ContentForwarder
-from mcu.media.content_routes import (
-    FORWARD,
-    MAIN,
-    TRANSCODE,
-    ContentRoute,
-    content_format_for,
-    route_for,
-)
+from mcu.media.content_routes import FORWARD, MAIN, TRANSCODE, ContentRoute, route_for
 from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S, EncoderGroup, GroupKey
 from mcu.media.frame_slots import LatestFrameSlot
 from mcu.media.mix_encoders import MixEncoders
@@ -77,7 +71,7 @@ from mcu.media.pictures import CONTENT_WITH_SPEAKER, PictureKey, PictureKind
 from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import VIDEO_CLOCK, EncoderTuning
 from mcu.media.voice_activity import LevelMeter, mean_squares
-from mcu.model import Presentation, SiteCallState, VideoFormat
+from mcu.model import Presentation, SiteCallState, SiteSpec, VideoFormat
 from rtc.codec_preferences import OPUS
 
 log = logging.getLogger(__name__)
@@ -335,15 +329,20 @@ class ConferenceMedia:
             return holder
         return None
 
+    def content_format_of(self, site: SiteSpec, codec: str) -> OutputFormat:
+        """The content format this conference sends `site` in `codec`: the one rule
+        (mcu/media/content_format.py) for the content m-line's statement and for what is
+        forwarded or transcoded."""
+        return content_format_for(
+            site, codec, aux_format=self.aux_video_format, presentation=self.presentation,
+            conference_rate=self.conference_rate, default_format=self.default_format)
+
     def content_output(self, media: SiteMedia) -> OutputFormat | None:
-        """The content output a site receives on its second stream (content_routes.py);
+        """The content output a site receives on its second stream (content_format_of);
         None when its call has no second stream."""
         if media.content_out is None or media.content_codec is None:
             return None
-        return content_format_for(
-            media.spec, media.content_codec, aux_format=self.aux_video_format,
-            presentation=self.presentation, conference_rate=self.conference_rate,
-            default_format=self.default_format)
+        return self.content_format_of(media.spec, media.content_codec)
 
     def content_route(self, uri: str) -> ContentRoute | None:
         """How the shared content reaches `uri`: "forward" (the holder's packets unchanged:

@@ -59,7 +59,6 @@ from mcu.dial_in_limits import ACCESS_CODE, SOCKET, URI
 from mcu.endpoints import TerminalDevice, undeclared_device
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
-from mcu.media.content_format import content_output_format
 from mcu.media.engine import MediaEngine
 from mcu.media.media_path import MediaPath
 from mcu.media.output_format import H264, VIDEO_CODECS, output_format_for
@@ -95,6 +94,7 @@ from rtc.signalling import (
     Answer,
     Bye,
     Capabilities,
+    ContentParams,
     Decline,
     Error,
     FloorParams,
@@ -333,7 +333,8 @@ class CallSession:
             return
         self.endpoint.send(
             Invite(self.call_id, self.call.conf_id, conf_name,
-                   mark_content(pc.localDescription.sdp), floor=self._floor_params())
+                   mark_content(pc.localDescription.sdp), floor=self._floor_params(),
+                   content=self._content_params())
         )
 
     async def answered(self, sdp: str) -> None:
@@ -387,9 +388,20 @@ class CallSession:
             return
         self.endpoint.send(Joined(self.call_id, self.call.conf_id,
                                   mark_content(pc.localDescription.sdp),
-                                  floor=self._floor_params()))
+                                  floor=self._floor_params(),
+                                  content=self._content_params()))
         self.call.media_path_pending(self._media_path_timed_out)
         await self._media_path_up()
+
+    def _content_params(self) -> ContentParams | None:
+        """The conference's presentation and the content frame rate it calls for at this
+        site (the one content-format rule, mcu/media/content_format.py): the rate its content
+        source sends at, and the rate of the content it is sent."""
+        conference = self.endpoint.engine.conferences.get(self.call.conf_id)
+        if conference is None:
+            return None
+        content = conference.content_format_of(self.media.spec, H264)
+        return ContentParams(presentation=int(conference.presentation), fps=content.fps)
 
     def _floor_params(self) -> FloorParams | None:
         """The RFC 8856 parameters of this call's content floor (mcu/runtime/content_floor.py),
@@ -412,8 +424,8 @@ class CallSession:
     def _describe(self, sdp: str) -> str:
         """The MCU's SDP with the fmtp of what it sends this site (mcu/media/stream_limits.py):
         the H.264 level of its booked format, VP8's max-fs/max-fr, Opus's parameters; on the
-        content m-line those of the conference's content format (auxVideoFormat at the
-        presentation's frame rate, mcu/media/content_format.py)."""
+        content m-line those of the content this site receives (mcu/media/content_format.py,
+        the rule the content forwarding and transcoding use too)."""
         conference = self.endpoint.engine.conferences.get(self.call.conf_id)
         if conference is None:
             return sdp
@@ -421,11 +433,7 @@ class CallSession:
                                    conference_rate=conference.conference_rate,
                                    default_format=conference.default_format)
         sdp = describe_streams(sdp, output)
-        try:
-            spec = self.endpoint.runtime.scheduler.get(self.call.conf_id).spec
-        except DomainError:  # ending: the content m-line keeps the main video's statement
-            return sdp
-        content = content_output_format(H264, spec.aux_video_format, spec.presentation)
+        content = conference.content_format_of(self.media.spec, H264)
         return describe_content_stream(sdp, content)
 
     def _report_negotiated(self) -> None:

@@ -161,8 +161,11 @@ class BfcpServer:
     async def start(
         self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
     ) -> tuple[str, int]:
-        """Listen; the bound (host, port)."""
-        self._server = await asyncio.start_server(self._serve, host, port, ssl=ssl_context)
+        """Listen; the bound (host, port). With TLS, a client that has not completed its
+        handshake within the message timeout (a plain-TCP or silent peer) is closed."""
+        self._server = await asyncio.start_server(
+            self._serve, host, port, ssl=ssl_context,
+            ssl_handshake_timeout=self._timeout if ssl_context is not None else None)
         address = self._server.sockets[0].getsockname()
         return address[0], address[1]
 
