@@ -84,3 +84,14 @@ def test_the_mcu_and_the_message_allow_the_same_number_of_main_sources():
     from rtc.signalling import MAX_MAIN_SOURCES as MESSAGE_LIMIT
 
     assert MCU_LIMIT == MESSAGE_LIMIT == 4
+
+
+def test_a_chosen_input_unplugged_shows_no_signal_still_labelled():
+    main = sources([2])
+    lit = decoded(main)
+    main.set_connected(2, False)
+    dark = decoded(main)
+    assert [(t.kind, t.input_id) for t in read_input_tags(dark)] == [("pc", 2)]
+    assert read_marker(dark).site_index == 9  # type: ignore[union-attr]
+    # the PC's window (lower right, clear of the card and the ball) is gone: dark there
+    assert lit[270:310, 500:610].mean() > 150 > 60 > dark[270:310, 500:610].mean()
