@@ -11,9 +11,11 @@ What a terminal has (its version, inputs, screens) comes from its endpoint's des
 answered its call: what a WebRTC terminal declared (register.device, updated by its
 `device` messages), or the documented undeclared device. A request naming an input or a
 screen the terminal does not have is OUT_OF_RANGE; one naming an input with nothing plugged
-in is SOURCE_NOT_CONNECTED. Video outputs and stream sources are kept as state and emitted as
-events; camera commands go to the camera's terminal (CameraCommanded -> the signalling
-hub's `camera` message), which moves its camera.
+in is SOURCE_NOT_CONNECTED. Video outputs are kept as state and emitted as events; stream
+sources (setMainAuxStreamSourcesEx, camAction 21) go to the site's terminal
+(StreamSourcesChanged -> the signalling hub's `sources` message), whose main picture shows
+them; camera commands go to the camera's terminal (CameraCommanded -> the signalling hub's
+`camera` message), which moves its camera.
 Changes are emitted like every control operation's.
 """
 
