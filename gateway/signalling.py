@@ -20,7 +20,9 @@ up (the conference goes on; it can register and be called again). aiortc alone w
 a dead peer only after about 30 s of ICE consent failures.
 
 Camera control: a CameraCommanded event (ctrlCameraEx accepted by the runtime, which chose
-the site whose camera moves) is sent to that site's terminal as a `camera` message.
+the site whose camera moves) is sent to that site's terminal as a `camera` message. Stream
+sources: a StreamSourcesChanged event (setMainAuxStreamSourcesEx or camAction 21 accepted)
+is sent to that site's terminal as a `sources` message, which its main picture obeys.
 
 Malformed input (not JSON, unknown type, a field its declared schema refuses: see
 rtc/signalling_schema.py; a binary frame, a message out of place) is answered with an
@@ -52,7 +54,12 @@ from aiohttp import WSMsgType, web
 from gateway.p2p_relay import PointToPointRelay
 from gateway.terminal_device import connections_of, device_of
 from mcu.dial_in_limits import DialInLimitSettings, dial_in_limits
-from mcu.events import CameraCommanded, RuntimeEvent, SiteCallStateChanged
+from mcu.events import (
+    CameraCommanded,
+    RuntimeEvent,
+    SiteCallStateChanged,
+    StreamSourcesChanged,
+)
 from mcu.media.engine import MediaEngine, MediaSettings
 from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
 from mcu.model import DirectorySite, SiteCallState
@@ -83,6 +90,7 @@ from rtc.signalling import (
     Registered,
     Ringing,
     SignallingError,
+    Sources,
     parse_message,
 )
 
@@ -492,6 +500,11 @@ class SignallingHub:
                 requested_by = "" if event.cam_state == 0 else event.requested_by
                 connection.send(CameraControl(event.source, event.action, event.position,
                                               requested_by))
+        elif isinstance(event, StreamSourcesChanged):
+            # setMainAuxStreamSourcesEx / camAction 21, accepted: the terminal shows them
+            connection = self.connections.get(event.uri)
+            if connection is not None:
+                connection.send(Sources(list(event.main_sources), event.aux_source))
 
     def remember_closing(self, endpoint: WebRtcEndpoint) -> None:
         self._closing.add(endpoint)

@@ -168,9 +168,12 @@ class VideoOutputChanged(ConferenceEvent):
 
 @dataclass(frozen=True)
 class StreamSourcesChanged(ConferenceEvent):
+    """The inputs feeding site `uri`'s main stream (in order) and its aux stream (None: not
+    chosen) changed: setMainAuxStreamSourcesEx or ctrlCameraEx camAction 21."""
+
     uri: str
     main_sources: tuple[int, ...]
-    aux_source: int
+    aux_source: int | None
 
 
 RuntimeEvent = (

@@ -163,6 +163,7 @@ OUTPUT_ID = Integer(0, 6)  # setVideoOutSrcEx hdOut: 0..4 HD1..HD5, 5..6 SD1..SD
 PORT_NAME = Text(64, min_len=1, blank_ok=False)
 VERSION_TEXT = Text(128)
 MAX_INPUTS = 8
+MAX_MAIN_SOURCES = 4  # inputs one main stream shows at once (a local multi-picture)
 MAX_SCREENS = 3
 MAX_MICS = 8
 
@@ -453,10 +454,27 @@ class CameraControl(Message):
     requested_by: str = spec(OPTIONAL_URI, default="")
 
 
+@dataclass
+class Sources(Message):
+    """MCU -> terminal: which of its inputs feed its streams from now on
+    (setMainAuxStreamSourcesEx; ctrlCameraEx camAction 21, select video source). `main`:
+    1..MAX_MAIN_SOURCES distinct input ids, shown side by side in this order (a local
+    multi-picture, terminals/main_sources.py); `aux`: the input for the content stream,
+    null when none was chosen. The terminal does not answer; one naming an input it does
+    not have changes nothing."""
+
+    type: ClassVar[str] = "sources"
+    main: list[int] = spec(ListOf(INPUT_ID, max_items=MAX_MAIN_SOURCES, min_items=1))
+    aux: int | None = spec(Optional(INPUT_ID), default=None)
+
+    def __post_init__(self) -> None:
+        _unique(self.main, "main source")
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.type: cls
     for cls in (Challenge, Register, Registered, Invite, Ringing, Answer, Decline, Join, Joined, Bye,
-                Ping, Pong, Error, PlaceCall, DeviceUpdate, CameraControl)
+                Ping, Pong, Error, PlaceCall, DeviceUpdate, CameraControl, Sources)
 }
 
 

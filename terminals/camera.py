@@ -20,7 +20,8 @@ centre; the median over the markers found is answered, None when none is readabl
 Motion (CameraHead): camAction 0-7 start a motion (WS/T 546 table 11: 0 pan right, 1 pan
 left, 2 tilt up, 3 tilt down, 4 zoom in, 5 zoom out, 6 focus (sharpen), 7 defocus) that goes
 on at a fixed speed until its stop (8-15, same order), a limit of the room, or the end of
-the focus range; 16 resets to the home view (centre, zoom 1, sharp), 17 autofocus brings
+the focus range; 16 resets to the camera's home view (its first camera input: centre, zoom 1,
+sharp; further camera inputs: CAMERA_HOMES), 17 autofocus brings
 the focus to sharp, 18/19/20 store/activate/clear preset camPos. A reset, an autofocus and
 a preset move the camera there at a high but finite speed (at most PRESET_MOVE_S seconds,
 eased at both ends): the picture never jumps. The position is integrated from the frame
@@ -88,6 +89,16 @@ class CameraView:
 
 
 HOME = CameraView()
+# Where each camera of a terminal points at first and after a reset: its first camera input
+# at HOME, the next ones elsewhere in the room (left and up, right and down, ...), so two
+# cameras of one terminal show different views and a viewer tells them apart.
+CAMERA_HOMES = (HOME, CameraView(0.32, 0.42), CameraView(0.68, 0.58),
+                CameraView(0.4, 0.6, 1.3), CameraView(0.6, 0.4, 1.3))
+
+
+def camera_home(ordinal: int) -> CameraView:
+    """The home view of a terminal's camera number `ordinal` (0: its first camera input)."""
+    return CAMERA_HOMES[ordinal % len(CAMERA_HOMES)]
 
 
 def marker_centre(marker_id: int) -> tuple[float, float]:
@@ -374,11 +385,13 @@ class CameraPresets:
 
 
 class Camera:
-    """One camera input of a terminal: its head, presets and the room it looks at."""
+    """One camera input of a terminal: its head, presets and home view (where it starts and
+    where a reset brings it)."""
 
-    def __init__(self, input_id: int, presets: CameraPresets) -> None:
+    def __init__(self, input_id: int, presets: CameraPresets, home: CameraView = HOME) -> None:
         self.input_id = input_id
-        self.head = CameraHead()
+        self.home = home.clamped()
+        self.head = CameraHead(self.home)
         self.presets = presets
 
     def command(self, action: int, position: int | None, now: float) -> bool:
@@ -389,7 +402,7 @@ class Camera:
         if action < RESET:
             self.head.start(action, now)
         elif action == RESET:
-            self.head.move_to(HOME, now)
+            self.head.move_to(self.home, now)
         elif action == AUTOFOCUS:
             self.head.move_to(replace(self.head.advance(now), defocus=0.0), now)
         elif position is None:

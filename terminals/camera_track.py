@@ -1,16 +1,19 @@
-"""A terminal's camera as an aiortc track: a pre-encoded loop while the camera is still,
-frames encoded live while it moves.
+"""A terminal's main video as an aiortc track: a pre-encoded loop while the picture is
+still, frames encoded live while it changes.
 
-Still: the loop of the camera's current view (encoded once per codec and view, kept in the
-terminal's LoopCache) is sent as EncodedVideoTrack sends it: a few percent of a core.
-Moving (a pan, tilt, zoom or focus motion, or a preset move: terminals/camera.py): each
-frame is drawn at the view of its own send time and encoded by a live encoder (libx264
-ultrafast/zerolatency or libvpx realtime, the call's codec and format) in the track's own
-worker thread, so the picture moves a little every frame and the frame rate holds.
+The picture is what the terminal's main sources show (terminals/main_sources.py: the chosen
+inputs, a camera at its view, side by side when several are chosen). Still: the loop of the
+current main picture (encoded once per codec and picture, kept in the terminal's LoopCache)
+is sent as EncodedVideoTrack sends it: a few percent of a core. Moving (a chosen camera's
+pan, tilt, zoom or focus motion, or a preset move: terminals/camera.py) or just switched to
+other inputs: each frame is drawn as the picture is at its own send time and encoded by a
+live encoder (libx264 ultrafast/zerolatency or libvpx realtime, the call's codec and format)
+in the track's own worker thread, so the picture moves a little every frame and the frame
+rate holds.
 
 Switching: the live encoder's first frame is a keyframe (a fresh encoder), so receivers
-decode across the switch from the loop; once the camera has been still for STILL_S the loop
-of the new view is encoded in the background (live frames go on meanwhile) and the track
+decode across the switch from the loop; once the picture has been still for STILL_S the loop
+of the new picture is encoded in the background (live frames go on meanwhile) and the track
 goes back to it at one of its keyframes. A keyframe request (PLI/FIR) while live makes the
 next live frame a keyframe.
 """
@@ -24,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import av
 
 from rtc.colour import bgr_picture
-from terminals.camera import Camera, CameraView
+from terminals.main_sources import MainSources, MainState, state_key
 from terminals.media_sources import (
     EncodedLoop,
     EncodedVideoTrack,
@@ -32,43 +35,39 @@ from terminals.media_sources import (
     encode_loop,
     video_encoder,
 )
-from terminals.scene import CameraScene
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
 
 STILL_S = 0.3  # still this long: back to a loop
-LOOPS_KEPT = 6  # loops per terminal (codec, view) kept for a camera that returns to a view
-
-
-def view_key(view: CameraView) -> tuple[int, int, int, int]:
-    return (round(view.x * 10000), round(view.y * 10000), round(view.zoom * 10000),
-            round(view.defocus * 1000))
+LOOPS_KEPT = 6  # loops per terminal (codec, picture) kept for a picture that comes back
 
 
 class LoopCache:
-    """A terminal's encoded loops by (codec, view), the least recently used dropped first."""
+    """A terminal's encoded loops by (codec, main picture), the least recently used dropped
+    first."""
 
-    def __init__(self, scene: CameraScene) -> None:
-        self.scene = scene
-        self._loops: OrderedDict[tuple[str, tuple[int, ...]], EncodedLoop] = OrderedDict()
-        self._pending: dict[tuple[str, tuple[int, ...]], asyncio.Future[EncodedLoop]] = {}
+    def __init__(self, sources: MainSources) -> None:
+        self.sources = sources
+        self._loops: OrderedDict[tuple[str, tuple[object, ...]], EncodedLoop] = OrderedDict()
+        self._pending: dict[tuple[str, tuple[object, ...]], asyncio.Future[EncodedLoop]] = {}
 
-    def ready(self, codec: str, view: CameraView) -> EncodedLoop | None:
-        key = (codec, view_key(view))
+    def ready(self, codec: str, view: MainState) -> EncodedLoop | None:
+        key = (codec, state_key(view))
         loop = self._loops.get(key)
         if loop is not None:
             self._loops.move_to_end(key)
         return loop
 
-    async def get(self, codec: str, view: CameraView, video_format: VideoFormat) -> EncodedLoop:
-        """The loop of `view` in `codec`, encoded now (in the default executor) if needed."""
-        key = (codec, view_key(view))
+    async def get(self, codec: str, view: MainState, video_format: VideoFormat) -> EncodedLoop:
+        """The loop of the main picture `view` in `codec`, encoded now (in the default
+        executor) if needed."""
+        key = (codec, state_key(view))
         loop = self.ready(codec, view)
         if loop is not None:
             return loop
         pending = self._pending.get(key)
         if pending is None:
             pending = asyncio.get_running_loop().run_in_executor(
-                None, encode_loop, self.scene.at(view), codec, video_format)
+                None, encode_loop, self.sources.scene_at(view), codec, video_format)
             self._pending[key] = pending
         try:
             loop = await asyncio.shield(pending)
@@ -81,9 +80,9 @@ class LoopCache:
             self._loops.popitem(last=False)
         return loop
 
-    def prepare(self, codec: str, view: CameraView, video_format: VideoFormat) -> None:
+    def prepare(self, codec: str, view: MainState, video_format: VideoFormat) -> None:
         """Start encoding the loop of `view` unless it is ready or under way."""
-        key = (codec, view_key(view))
+        key = (codec, state_key(view))
         if key in self._loops or key in self._pending:
             return
         task = asyncio.get_running_loop().create_task(self.get(codec, view, video_format))
@@ -91,24 +90,23 @@ class LoopCache:
 
 
 class CameraVideoTrack(EncodedVideoTrack):
-    """The camera input's video: loops while still, live frames while moving."""
+    """The main stream's video: loops while still, live frames while moving."""
 
-    def __init__(self, site_index: int, scene: CameraScene, camera: Camera, loops: LoopCache,
+    def __init__(self, site_index: int, sources: MainSources, loops: LoopCache,
                  send_log: SendLog = PROCESS_SEND_LOG) -> None:
         super().__init__(site_index, None, send_log)
-        self.scene = scene
-        self.camera = camera
+        self.sources = sources
         self.loops = loops
-        self._loop_view: CameraView | None = None
+        self._loop_view: MainState | None = None
         self._live: av.VideoCodecContext | None = None
         self._live_frames = 0
         self._still_since: float | None = None
         self._worker: ThreadPoolExecutor | None = None
         self.live_frames_sent = 0
 
-    def use_loop(self, loop: EncodedLoop, view: CameraView | None = None) -> None:
-        """Send this loop, which shows the camera at `view` (None: its view now)."""
-        self._loop_view = view if view is not None else self.camera.head.view
+    def use_loop(self, loop: EncodedLoop, view: MainState | None = None) -> None:
+        """Send this loop, which shows the main picture `view` (None: the picture now)."""
+        self._loop_view = view if view is not None else self.sources.state()
         super().use_loop(loop)
 
     @property
@@ -116,13 +114,12 @@ class CameraVideoTrack(EncodedVideoTrack):
         return self._live is not None
 
     async def _next_frame(self, loop: EncodedLoop, due: float) -> tuple[bytes, int]:
-        head = self.camera.head
-        view = head.advance(due)
-        if head.moving:
+        view = self.sources.advance(due)
+        if self.sources.moving:
             self._still_since = None
         elif self._still_since is None:
             self._still_since = due
-        if self._loop_view is not None and view_key(view) == view_key(self._loop_view) \
+        if self._loop_view is not None and state_key(view) == state_key(self._loop_view) \
                 and self._live is None:
             return self._loop_frame(loop)
         still_long = self._still_since is not None and due - self._still_since >= STILL_S
@@ -137,24 +134,24 @@ class CameraVideoTrack(EncodedVideoTrack):
             self.loops.prepare(loop.codec, view, loop.video_format)
         return await self._live_frame(loop, view)
 
-    async def _live_frame(self, loop: EncodedLoop, view: CameraView) -> tuple[bytes, int]:
+    async def _live_frame(self, loop: EncodedLoop, view: MainState) -> tuple[bytes, int]:
         if self._live is None:
             self._live = video_encoder(loop.codec, loop.video_format)
             self._live_frames = 0
         if self._worker is None:
             self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"camera-{self.site_index}")
-        index = self._frame_index % self.scene.loop_frames
+        index = self._frame_index % self.sources.scene.loop_frames
         key = self._keyframe_wanted
         self._keyframe_wanted = False
         data = await asyncio.get_running_loop().run_in_executor(
             self._worker, self._encode_live, self._live, index, view, key)
-        self._frame_index = (index + 1) % self.scene.loop_frames
+        self._frame_index = (index + 1) % self.sources.scene.loop_frames
         self.live_frames_sent += 1
         return data, index
 
-    def _encode_live(self, context: av.VideoCodecContext, index: int, view: CameraView,
+    def _encode_live(self, context: av.VideoCodecContext, index: int, view: MainState,
                      keyframe: bool) -> bytes:
-        frame = bgr_picture(self.scene.render(index, view))
+        frame = bgr_picture(self.sources.render(index, view))
         frame.pts = self._live_frames
         frame.time_base = context.time_base
         frame.pict_type = (av.video.frame.PictureType.I if keyframe

@@ -94,16 +94,18 @@ from rtc.signalling import (
     Registered,
     Ringing,
     SignallingError,
+    Sources,
     parse_message,
 )
 from rtc.signalling_auth import digest_ha1, digest_response, lab_secret
 from terminals.call_state import CallState
-from terminals.camera import Camera, CameraPresets, read_camera_view
+from terminals.camera import Camera, CameraPresets, camera_home, read_camera_view
 from terminals.camera_track import CameraVideoTrack, LoopCache
 from terminals.content_receiver import ContentReceiver, ContentStatus
 from terminals.content_source import ContentSource, ContentTrack, Presentation
 from terminals.documents import DocumentKind, PageId
 from terminals.floor_client import FloorParticipant, FloorRefused, OnFloor
+from terminals.main_sources import MainSources
 from terminals.marker import Rect
 from terminals.media_sources import (
     DEFAULT_LOOP_FRAMES,
@@ -124,7 +126,9 @@ log = logging.getLogger(__name__)
 AnswerMode = Literal["answer", "decline", "never"]
 ContentKind = Literal["radiograph", "record"]
 RECONNECT_DELAY_S = 1.0
-CAMERA_INPUT = 0  # the input its camera is plugged into (mcu/endpoints.py's device)
+CAMERA_INPUT = 0  # the camera's input on the undeclared device (mcu/endpoints.py)
+# The undeclared device's inputs (mcu/endpoints.py: camera, PC, document camera, second PC)
+UNDECLARED_INPUTS = {0: "camera", 1: "pc", 2: "doc-camera", 4: "pc"}
 
 
 CONTENT_KINDS: dict[str, DocumentKind] = {
@@ -271,11 +275,26 @@ class SimulatedTerminal:
         self._server_url: str | None = None
         self._scene = CameraScene(site_index, name, video_format.width, video_format.height,
                                   loop_frames)
-        self._loops = LoopCache(self._scene)
-        # The camera on input 0 (the simulated device's camera input), moved by the MCU's
-        # `camera` messages; its presets persist in state_dir (None: for this object's life).
+        # One camera per camera input (the undeclared device's: input 0), each with its own
+        # home view, moved by the MCU's `camera` messages; presets per input persist in
+        # state_dir (None: for this object's life).
         presets_path = state_dir / f"{uri}.camera-presets.json" if state_dir else None
-        self.cameras = {CAMERA_INPUT: Camera(CAMERA_INPUT, CameraPresets(presets_path))}
+        presets = CameraPresets(presets_path)
+        kinds = ({port.id: port.kind for port in device.inputs} if device is not None
+                 else dict(UNDECLARED_INPUTS))
+        camera_inputs = [i for i, kind in kinds.items() if kind == "camera"]
+        self.cameras = {i: Camera(i, presets, camera_home(n))
+                        for n, i in enumerate(camera_inputs)}
+        # What the main stream shows (the MCU's `sources` messages): at first the first
+        # camera (else the first input that may feed the main stream)
+        mains = [port.id for port in device.inputs if port.main] if device else [CAMERA_INPUT]
+        first = camera_inputs[0] if camera_inputs else (mains or list(kinds))[0]
+        self.main_sources = MainSources(self._scene, self.cameras, kinds,
+                                        tagged=device is not None, selection=[first])
+        self._sync_connected()
+        self.aux_source: int | None = None  # the input the MCU chose for content
+        self.source_commands: list[tuple[Sources, bool]] = []  # received, obeyed
+        self._loops = LoopCache(self.main_sources)
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._registered = asyncio.Event()
@@ -476,6 +495,8 @@ class SimulatedTerminal:
                 await self._end_call(notify=False)
         elif isinstance(message, CameraControl):
             self._move_camera(message)
+        elif isinstance(message, Sources):
+            self._choose_sources(message)
         elif isinstance(message, Error):
             log.warning("%s: MCU error %s: %s", self.uri, message.code, message.message)
 
@@ -488,6 +509,28 @@ class SimulatedTerminal:
         self.camera_commands.append((message, obeyed))
         if not obeyed:
             log.info("%s: camera command %s not obeyed", self.uri, message)
+
+    def _choose_sources(self, message: Sources) -> None:
+        """Obey the MCU's choice of sources: the main track shows the chosen inputs from
+        its next frame (terminals/main_sources.py); one naming an input this terminal does
+        not have (or an aux input that cannot feed content) changes nothing."""
+        kinds = self.main_sources.kinds
+        aux_ok = message.aux is None or message.aux in kinds
+        obeyed = aux_ok and self.main_sources.select(message.main)
+        if obeyed:
+            self.aux_source = message.aux
+        self.source_commands.append((message, obeyed))
+        if not obeyed:
+            log.info("%s: sources %s not obeyed", self.uri, message)
+
+    def _sync_connected(self) -> None:
+        """The main picture shows NO SIGNAL for a chosen input with nothing plugged in."""
+        if self.device is None:
+            connected = {0: True, 1: self.capabilities.content_send, 2: False, 4: False}
+        else:
+            connected = {port.id: port.connected for port in self.device.inputs}
+        for input_id, plugged in connected.items():
+            self.main_sources.set_connected(input_id, plugged)
 
     async def _on_invite(self, invite: Invite) -> None:
         if self._call is not None or self.state != CallState.IDLE:
@@ -668,6 +711,7 @@ class SimulatedTerminal:
                   for port in device.inputs]
         self.device = replace(device, inputs=inputs)
         self.capabilities = replace(self.capabilities, content_send=self.device.content_send)
+        self._sync_connected()
         if not self.registered:  # the next register declares it
             return
         await self._send(DeviceUpdate([InputState(input_id, connected)]))
@@ -707,9 +751,8 @@ class SimulatedTerminal:
         return codecs
 
     async def _loop_for(self, codec: str) -> EncodedLoop:
-        """The loop of the camera's current view in `codec` (encoded once per view)."""
-        view = self.cameras[CAMERA_INPUT].head.view
-        return await self._loops.get(codec, view, self.video_format)
+        """The loop of the current main picture in `codec` (encoded once per picture)."""
+        return await self._loops.get(codec, self.main_sources.state(), self.video_format)
 
     async def _new_call(self, call_id: str, offer: str | None = None) -> _Call:
         """A call's peer connection; answering an `offer`, the content transceiver only when
@@ -719,9 +762,8 @@ class SimulatedTerminal:
         self._call = call
         self.call_ended.clear()
         if self.send_video:
-            call.video_track = CameraVideoTrack(self.site_index, self._scene,
-                                                self.cameras[CAMERA_INPUT], self._loops,
-                                                self.send_log)
+            call.video_track = CameraVideoTrack(self.site_index, self.main_sources,
+                                                self._loops, self.send_log)
         if self.send_audio:
             call.speech_track = SpeechTrack(self.speech)
         audio = pc.addTransceiver(call.speech_track or "audio",
@@ -804,7 +846,7 @@ class SimulatedTerminal:
         if call.speech_track is not None:
             call.speech_track.use_codec(self._audio_codec)
         if call.video_track is not None:
-            view = self.cameras[CAMERA_INPUT].head.view
+            view = self.main_sources.state()
             call.video_track.use_loop(await self._loops.get(codec, view, self.video_format), view)
         content = content_media(answer_sdp)
         self._content_codec = content.codec if content is not None and content.port else None

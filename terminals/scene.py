@@ -70,13 +70,15 @@ class CameraScene:
 
     def frame(self, frame_index: int) -> np.ndarray:
         """Frame `frame_index` of the loop as a new BGR picture."""
-        return self._overlay(self._background.copy(), frame_index)
+        return self.overlay(self._background.copy(), frame_index)
 
     def render(self, frame_index: int, view: CameraView) -> np.ndarray:
         """Frame `frame_index` with the camera at `view` (a moving camera's frame)."""
-        return self._overlay(self.room.view(view, self.width, self.height), frame_index)
+        return self.overlay(self.room.view(view, self.width, self.height), frame_index)
 
-    def _overlay(self, bgr: np.ndarray, frame_index: int) -> np.ndarray:
+    def overlay(self, bgr: np.ndarray, frame_index: int) -> np.ndarray:
+        """Draw the site overlay (band, name, ball, marker card) of frame `frame_index` on
+        `bgr` (any input's picture at this size) and return it."""
         w, h = self.width, self.height
         phase = frame_index / self.loop_frames
 

@@ -33,6 +33,7 @@ from terminals.camera import (
 )
 from terminals.camera_track import CameraVideoTrack, LoopCache
 from terminals.frame_counter import is_keyframe
+from terminals.main_sources import MainSources
 from terminals.marker import MarkerReading, read_marker
 from terminals.media_sources import VideoFormat, decode_packets, encode_loop
 from terminals.scene import CameraScene
@@ -185,9 +186,10 @@ def test_autofocus_sharpens():
 
 async def test_the_track_sends_the_loop_while_still_and_live_frames_while_moving(scene):
     camera = Camera(0, CameraPresets())
-    loops = LoopCache(scene)
-    track = CameraVideoTrack(7, scene, camera, loops, SendLog())
-    track.use_loop(await loops.get("H264", HOME, SMALL), HOME)
+    sources = MainSources(scene, {0: camera}, {0: "camera"}, tagged=False, selection=[0])
+    loops = LoopCache(sources)
+    track = CameraVideoTrack(7, sources, loops, SendLog())
+    track.use_loop(await loops.get("H264", sources.state(), SMALL), sources.state())
     packets = [bytes(await track.recv()) for _ in range(5)]
     assert track.live_frames_sent == 0
     camera.command(PAN_RIGHT, None, time.time())

@@ -44,6 +44,7 @@ MISSING_PARAMETER = result_codes.result_code(Fault.MISSING_PARAMETER)
 NOT_SUPPORTED = result_codes.result_code(Fault.NOT_SUPPORTED)
 NO_CAMERA = result_codes.result_code(Fault.NO_CAMERA)
 SITE_NOT_IN_CONFERENCE = result_codes.result_code(Fault.SITE_NOT_IN_CONFERENCE)
+SOURCE_NOT_CONNECTED = result_codes.result_code(Fault.SOURCE_NOT_CONNECTED)
 
 PAN_RIGHT, PAN_LEFT, ZOOM_IN = 0, 1, 4
 STOP = 8
@@ -209,7 +210,9 @@ async def test_far_end_control_moves_the_camera_of_the_site_watched(room):
 @pytest.mark.parametrize(("site", "cam_state", "action", "position", "source", "code"), [
     (A, 2, PAN_RIGHT, 255, 0, OUT_OF_RANGE),  # camState 0 or 1
     (A, 0, 24, 255, 0, OUT_OF_RANGE),  # no such action
-    (A, 0, 21, 255, 0, NOT_SUPPORTED),  # select source: not offered
+    (A, 0, 22, 255, 0, NOT_SUPPORTED),  # source switched: a notice, not a command
+    (A, 0, 23, 255, 0, NOT_SUPPORTED),  # camera picture-in-picture: not offered
+    (A, 0, 21, 255, 2, SOURCE_NOT_CONNECTED),  # select source: nothing in input 2
     (A, 0, PAN_RIGHT, 7, 0, OUT_OF_RANGE),  # camPos on a motion
     (A, 0, STORE, 255, 0, OUT_OF_RANGE),  # preset number out of range
     (A, 0, STORE, None, 0, MISSING_PARAMETER),  # preset number missing
@@ -228,6 +231,7 @@ async def test_refusals_reach_no_terminal_and_move_nothing(room, gateway_server,
         after = await room.settled_view_at_b()
         assert all(abs(x - y) < TOLERANCE / 2 for x, y in zip(before, after, strict=True))
         assert room.a.camera_commands == [] and room.b.camera_commands == []
+        assert room.a.source_commands == [] and room.b.source_commands == []
         assert c.camera_commands == []
         assert not room.a.cameras[0].head.moving
     finally:

@@ -24,6 +24,7 @@ from mcu.events import (
     SiteCallStateChanged,
     SiteMuted,
     SpeakerChanged,
+    StreamSourcesChanged,
 )
 from mcu.live_conference import CameraCommand, CpSetting
 from mcu.model import (
@@ -601,7 +602,10 @@ async def test_camera_commands_go_to_the_camera_s_site_and_refusals_change_nothi
     for bad, fault in [
         (CameraCommand(2, 4, 255, 0), Fault.OUT_OF_RANGE),
         (CameraCommand(0, 24, 255, 0), Fault.OUT_OF_RANGE),
-        (CameraCommand(0, 21, None, 0), Fault.NOT_SUPPORTED),  # select source: not offered
+        (CameraCommand(0, 22, None, 0), Fault.NOT_SUPPORTED),  # source switched: a notice
+        (CameraCommand(0, 23, None, 0), Fault.NOT_SUPPORTED),  # camera PiP: not offered
+        (CameraCommand(0, 21, None, 9), Fault.OUT_OF_RANGE),  # select source: no input 9
+        (CameraCommand(0, 21, None, 2), Fault.SOURCE_NOT_CONNECTED),  # A's input 2: empty
         (CameraCommand(0, 4, 3, 0), Fault.OUT_OF_RANGE),  # camPos on a non-preset action
         (CameraCommand(0, 18, None, 0), Fault.MISSING_PARAMETER),
         (CameraCommand(0, 18, 255, 0), Fault.OUT_OF_RANGE),
@@ -614,6 +618,37 @@ async def test_camera_commands_go_to_the_camera_s_site_and_refusals_change_nothi
         assert refused.value.fault is fault, bad
     assert runtime.devices.camera_state(A) == before
     assert recorder.of(CameraCommanded) == []
+    assert recorder.of(StreamSourcesChanged) == []
+    assert runtime.devices.stream_sources(A) == ((), None)
+
+
+async def test_select_source_makes_the_input_the_main_source_of_the_camera_s_site():
+    """camAction 21: camSrc becomes the only main source (the aux kept), of the site itself
+    (camState 0) or of the site it watches (camState 1); no camera is told to move."""
+    _, _, runtime = await joined_conference()
+    recorder = Recorder(runtime)
+    runtime.devices.set_stream_sources(A, [0, 1], 1)
+    runtime.devices.control_camera(A, CameraCommand(0, 21, 255, 1))  # A shows its PC
+    assert runtime.devices.stream_sources(A) == ((1,), 1)
+    runtime.control.set_video_source("100", A, B)
+    runtime.devices.control_camera(A, CameraCommand(1, 21, None, 0))  # B shows its camera
+    assert runtime.devices.stream_sources(B) == ((0,), None)
+    assert [(e.uri, e.main_sources, e.aux_source) for e in recorder.of(StreamSourcesChanged)] \
+        == [(A, (0, 1), 1), (A, (1,), 1), (B, (0,), None)]
+    assert recorder.of(CameraCommanded) == []
+    assert runtime.devices.camera_state(A).last_command == CameraCommand(1, 21, None, 0)
+
+
+async def test_stream_sources_bound_the_multi_picture():
+    """At most four main sources, each once; a refusal changes nothing."""
+    _, _, runtime = await joined_conference()
+    recorder = Recorder(runtime)
+    for main in ([0, 0], [0, 1, 0], [0, 1, 2, 4, 0]):
+        with pytest.raises(DomainError) as refused:
+            runtime.devices.set_stream_sources(A, main, 1)
+        assert refused.value.fault is Fault.OUT_OF_RANGE, main
+    assert recorder.of(StreamSourcesChanged) == []
+    assert runtime.devices.stream_sources(A) == ((), None)
 
 
 # ---------------------------------------------------------------------------- recording, live, password

@@ -11,9 +11,11 @@ What a terminal has (its version, inputs, screens) comes from its endpoint's des
 answered its call: what a WebRTC terminal declared (register.device, updated by its
 `device` messages), or the documented undeclared device. A request naming an input or a
 screen the terminal does not have is OUT_OF_RANGE; one naming an input with nothing plugged
-in is SOURCE_NOT_CONNECTED. Video outputs and stream sources are kept as state and emitted as
-events; camera commands go to the camera's terminal (CameraCommanded -> the signalling
-hub's `camera` message), which moves its camera.
+in is SOURCE_NOT_CONNECTED. Video outputs are kept as state and emitted as events; stream
+sources (setMainAuxStreamSourcesEx, camAction 21) go to the site's terminal
+(StreamSourcesChanged -> the signalling hub's `sources` message), whose main picture shows
+them; camera commands go to the camera's terminal (CameraCommanded -> the signalling hub's
+`camera` message), which moves its camera.
 Changes are emitted like every control operation's.
 """
 
@@ -45,11 +47,13 @@ VIDEO_OUT_SOURCES = range(0, 4)  # local main, local aux, remote main, remote au
 CAMERA_STATES = range(0, 2)  # 0 local camera, 1 far-end camera
 LOCAL_CAMERA = 0
 CAMERA_ACTIONS = range(0, 24)  # WS/T 546 table 11
-OBEYED_ACTIONS = range(0, 21)  # motions, stops, reset, autofocus, presets (terminals/camera.py)
+OBEYED_ACTIONS = range(0, 22)  # motions, stops, reset, autofocus, presets, select source
+SELECT_SOURCE = 21  # camAction 21: camSrc becomes the main stream's source
 PRESET_ACTIONS = frozenset({18, 19, 20})  # store / activate / clear preset: camPos required
 NO_PRESET = 255  # camPos when the action is not a preset action
 PRESET_POSITIONS = range(0, 255)
 DEFAULT_CAMERA_INPUT = 0  # the camera's input on a device that declares no input kinds
+MAX_MAIN_SOURCES = 4  # inputs one main stream shows at once (rtc/signalling.py's limit too)
 
 
 class ContentMedia(Protocol):
@@ -201,27 +205,46 @@ class SiteDevices:
         return dict(site.video_outputs)
 
     def set_stream_sources(self, uri: str, main_sources: Sequence[int], aux_source: int) -> None:
-        """setMainAuxStreamSourcesEx: main inputs (1..n) and the aux input, each an input of
-        the terminal able to feed that stream (OUT_OF_RANGE otherwise) with a source plugged
-        in (SOURCE_NOT_CONNECTED otherwise)."""
+        """setMainAuxStreamSourcesEx: main inputs (1..MAX_MAIN_SOURCES, distinct: shown side
+        by side in this order, a local multi-picture) and the aux input, each an input of the
+        terminal able to feed that stream (OUT_OF_RANGE otherwise) with a source plugged in
+        (SOURCE_NOT_CONNECTED otherwise). The terminal is told (StreamSourcesChanged -> the
+        signalling hub's `sources` message) and its main picture shows them."""
         if not main_sources:
             raise DomainError(Fault.MISSING_PARAMETER, "localMainSrcs")
+        if len(main_sources) > MAX_MAIN_SOURCES:
+            raise DomainError(Fault.OUT_OF_RANGE,
+                              f"{len(main_sources)} main sources, at most {MAX_MAIN_SOURCES}")
+        if len(set(main_sources)) != len(main_sources):
+            raise DomainError(Fault.OUT_OF_RANGE, "localMainSrcs names an input twice")
         device = self.device(uri)
-        main_ids = {port.id for port in device.main_inputs}
-        aux_ids = {port.id for port in device.aux_inputs}
-        for source in main_sources:
-            if source not in main_ids:
-                raise DomainError(Fault.OUT_OF_RANGE, f"localMainSrcs {source} not a main input")
-        if aux_source not in aux_ids:
+        self._check_main_sources(device, uri, main_sources)
+        if aux_source not in {port.id for port in device.aux_inputs}:
             raise DomainError(Fault.OUT_OF_RANGE, f"localAuxSrc {aux_source} not an aux input")
-        for source in (*main_sources, aux_source):
-            port = device.input(source)
-            if port is not None and not port.connected:
-                raise DomainError(Fault.SOURCE_NOT_CONNECTED,
-                                  f"nothing is plugged into input {source} of {uri}")
+        self._check_plugged(device, uri, aux_source)
         live, site = self._joined(uri)
-        site.main_sources, site.aux_source = tuple(main_sources), aux_source
-        self.events.emit(StreamSourcesChanged(live.conf_id, uri, site.main_sources, aux_source))
+        self._apply_stream_sources(live, site, tuple(main_sources), aux_source)
+
+    @staticmethod
+    def _check_main_sources(device: TerminalDevice, uri: str, sources: Sequence[int]) -> None:
+        main_ids = {port.id for port in device.main_inputs}
+        for source in sources:
+            if source not in main_ids:
+                raise DomainError(Fault.OUT_OF_RANGE, f"main source {source} not a main input")
+        for source in sources:
+            SiteDevices._check_plugged(device, uri, source)
+
+    @staticmethod
+    def _check_plugged(device: TerminalDevice, uri: str, source: int) -> None:
+        port = device.input(source)
+        if port is not None and not port.connected:
+            raise DomainError(Fault.SOURCE_NOT_CONNECTED,
+                              f"nothing is plugged into input {source} of {uri}")
+
+    def _apply_stream_sources(self, live: LiveConference, site: LiveSite,
+                              main_sources: tuple[int, ...], aux_source: int | None) -> None:
+        site.main_sources, site.aux_source = main_sources, aux_source
+        self.events.emit(StreamSourcesChanged(live.conf_id, site.uri, main_sources, aux_source))
 
     def stream_sources(self, uri: str) -> tuple[tuple[int, ...], int | None]:
         _, site = self._joined(uri)
@@ -236,9 +259,14 @@ class SiteDevices:
         which the signalling hub sends as a `camera` message); the terminal moves its camera
         and keeps its presets: the MCU keeps only the last command it relayed.
 
+        camAction 21 (select video source, as H.281's SELECT VIDEO SOURCE) makes input camSrc
+        of that site the only source of its main stream, as setMainAuxStreamSourcesEx with
+        that one main input and the aux source kept: camSrc must be an input that may feed
+        the main stream (OUT_OF_RANGE) with a source plugged in (SOURCE_NOT_CONNECTED).
+
         Refused, changing nothing: camState not 0/1, camAction not 0..23 (OUT_OF_RANGE);
-        21 select source, 22 source switched, 23 camera picture-in-picture (NOT_SUPPORTED:
-        the simulated cameras do not offer them); preset actions (18-20) need camPos 0..254
+        22 source switched (a notice, not a command), 23 camera picture-in-picture
+        (NOT_SUPPORTED: the simulated cameras do not offer them); preset actions (18-20) need camPos 0..254
         (MISSING_PARAMETER without, OUT_OF_RANGE outside), others take none (None or 255);
         a site not joined (SITE_NOT_CONNECTED); camState 1 with no other site watched
         (FAR_END_CAMERA_UNAVAILABLE); camSrc not an input of the camera's terminal
@@ -261,9 +289,18 @@ class SiteDevices:
             position = None
         live, site = self._joined(uri)
         target = uri if command.cam_state == LOCAL_CAMERA else self.watched_site(live, site)
-        port = self.device(target).input(command.source)
+        device = self.device(target)
+        port = device.input(command.source)
         if port is None:
             raise DomainError(Fault.OUT_OF_RANGE, f"camSrc {command.source} not an input of {target}")
+        if command.action == SELECT_SOURCE:
+            self._check_main_sources(device, target, (command.source,))
+            site.camera.last_command = CameraCommand(command.cam_state, command.action, None,
+                                                     command.source)
+            target_site = live.sites[target]
+            self._apply_stream_sources(live, target_site, (command.source,),
+                                       target_site.aux_source)
+            return
         if not (is_camera(port) and port.connected):
             raise DomainError(Fault.NO_CAMERA, f"no camera on input {command.source} of {target}")
         normalised = CameraCommand(command.cam_state, command.action, position, command.source)
