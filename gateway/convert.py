@@ -61,6 +61,7 @@ from mcu.model import (
 )
 from mcu.organizations import Organization
 from mcu.runtime import BroadInfo, ConferenceStatus, SiteStatus
+from mcu.screens import ScreenShown
 
 # SiteStatusEx.volume when the site is not in the conference, as the reference platform says
 NO_VOLUME = 65535
@@ -567,6 +568,27 @@ def inputs_to_sources_info(inputs: Sequence[VideoInput]) -> list[wire.VideoSourc
             sourcesId=port.id, sourcesState=int(port.connected), sourcesName=port.name
         )
         for port in inputs
+    ]
+
+
+SCREEN_SOURCE_ID_BASE = 256  # a screen's entry: 256 + hdOut (declared input ids are 0..255)
+NO_SOURCE = -1  # a screen the media does not feed yet
+
+
+def screens_to_sources_info(shown: Sequence[ScreenShown], names: Sequence[str]
+                            ) -> list[wire.VideoSourcesInfoEx]:
+    """One entry per screen of a multi-screen site, after the inputs (docs/gateway.md,
+    "Multi-screen sites"): sourcesId 256 + hdOut, sourcesState the videoSrc the screen shows
+    now (0 local main, 1 local aux, 2 remote main, 3 remote aux; -1 nothing yet),
+    sourcesName "<screen name>:<picture kind>:<target>" (e.g. "HD2:content:0178001",
+    "HD1:cp:" for the conference's CP picture)."""
+    return [
+        wire.VideoSourcesInfoEx(
+            sourcesId=SCREEN_SOURCE_ID_BASE + screen.hd_out,
+            sourcesState=NO_SOURCE if screen.source is None else int(screen.source),
+            sourcesName=f"{name}:{screen.picture}:{screen.target}",
+        )
+        for screen, name in zip(shown, names, strict=True)
     ]
 
 

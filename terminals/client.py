@@ -68,6 +68,7 @@ from rtc.ice import (
     use_media_address,
 )
 from rtc.jitter_buffer import release_frames_at_marker
+from rtc.screen_sdp import extra_screen_count, mark_screens
 from rtc.signalling import (
     Answer,
     Auth,
@@ -106,7 +107,7 @@ from terminals.content_source import ContentSource, ContentTrack, Presentation
 from terminals.documents import DocumentKind, PageId
 from terminals.floor_client import FloorParticipant, FloorRefused, OnFloor
 from terminals.main_sources import MainSources
-from terminals.marker import Rect
+from terminals.marker import ContentReading, Rect, read_content_marker
 from terminals.media_sources import (
     DEFAULT_LOOP_FRAMES,
     DEFAULT_VIDEO_FORMAT,
@@ -154,6 +155,15 @@ _FINAL_ERRORS = frozenset({"unauthorized", "locked", "replaced"})
 
 
 @dataclass(frozen=True)
+class ScreenStats:
+    """One screen of the terminal: its hdOut, its name, what it decoded and read."""
+
+    hd_out: int
+    name: str
+    video: VideoStats
+
+
+@dataclass(frozen=True)
 class TerminalStats:
     uri: str
     registered: bool
@@ -178,6 +188,7 @@ class _Call:
     speech_track: SpeechTrack | None = None
     content_track: ContentTrack | None = None
     content_transceiver: RTCRtpTransceiver | None = None
+    screen_transceivers: list[RTCRtpTransceiver] = field(default_factory=list)  # screens 2..
     tasks: list[asyncio.Task] = field(default_factory=list)
 
 
@@ -256,6 +267,14 @@ class SimulatedTerminal:
         self.ice_servers: tuple[IceServer, ...] = ()  # announced by the MCU in `registered`
         self.speech = SpeechSynth(site_index, speech_schedule)
         self.video = VideoReceiver(send_log, analyse_every, decode=decode_video)
+        # one receiver per declared screen (rtc/screen_sdp.py), screen 1 the main video's;
+        # the screens' hdOut numbers and names as declared (one screen HD1 without a device)
+        self.screen_ports: tuple[tuple[int, str], ...] = (
+            tuple((screen.id, screen.name) for screen in device.screens)
+            if device is not None and device.screens else ((0, "HD1"),))
+        self.screens: list[VideoReceiver] = [self.video] + [
+            VideoReceiver(send_log, analyse_every, decode=decode_video)
+            for _ in self.screen_ports[1:]]
         if content is not None and content not in CONTENT_KINDS:
             raise ValueError(f"content must be one of {sorted(CONTENT_KINDS)}, not {content!r}")
         self.content_mline = content_mline
@@ -329,7 +348,8 @@ class SimulatedTerminal:
 
     @decode_video.setter
     def decode_video(self, decode: bool) -> None:
-        self.video.decode = decode
+        for screen in self.screens:
+            screen.decode = decode
 
     @property
     def decode_audio(self) -> bool:
@@ -624,7 +644,7 @@ class SimulatedTerminal:
         """Apply our offer or answer, stating the level and size of the video we send."""
         sdp = describe_streams(description.sdp, self.video_format)
         await call.pc.setLocalDescription(RTCSessionDescription(sdp, description.type))
-        self.sdp_sent = mark_content(call.pc.localDescription.sdp)
+        self.sdp_sent = mark_screens(mark_content(call.pc.localDescription.sdp))
 
     async def _accept_answer(self, call: _Call, sdp: str) -> None:
         self.sdp_received = sdp
@@ -782,12 +802,19 @@ class SimulatedTerminal:
             aiortc_hooks.on_keyframe_request(video.sender, call.video_track.request_keyframe)
         if self.content_mline and (offer is None or content_media(offer) is not None):
             self._add_content_transceiver(call)
+            self._add_screen_transceivers(
+                call, len(self.screens) - 1 if offer is None
+                else min(len(self.screens) - 1, extra_screen_count(offer)))
 
         @pc.on("track")
         def on_track(track) -> None:
             content = call.content_transceiver
+            screens = [t.receiver.track for t in call.screen_transceivers]
             if content is not None and track is content.receiver.track:
                 consume = self.content.consume(track)
+            elif any(track is screen for screen in screens):
+                position = 1 + next(i for i, t in enumerate(screens) if track is t)
+                consume = self.screens[position].consume(track)
             else:
                 consume = (self.video if track.kind == "video" else self.audio).consume(track)
             call.tasks.append(asyncio.get_running_loop().create_task(consume))
@@ -819,10 +846,21 @@ class SimulatedTerminal:
                                              call.content_track.request_keyframe)
         call.content_transceiver = transceiver
 
+    def _add_screen_transceivers(self, call: _Call, count: int) -> None:
+        """Screens 2.. (rtc/screen_sdp.py): one recvonly video m-line each after the content."""
+        for position in range(1, count + 1):
+            transceiver = call.pc.addTransceiver("video", direction="recvonly")
+            transceiver.setCodecPreferences(codec_preferences("video", self._video_codecs()))
+            self.screens[position].count_frames_of(transceiver.receiver)
+            disable_bitrate_estimation(transceiver.receiver)
+            release_frames_at_marker(transceiver.receiver)
+            call.screen_transceivers.append(transceiver)
+
     def _silence_unknown_video(self, call: _Call) -> None:
         """An offered video m-line the terminal has no transceiver for (content, for an old
         client) is answered inactive: nothing is sent or shown on it."""
-        known = {id(t) for t in (call.content_transceiver,) if t is not None}
+        known = {id(t) for t in (call.content_transceiver, *call.screen_transceivers)
+                 if t is not None}
         videos = [t for t in call.pc.getTransceivers() if t.kind == "video"]
         for transceiver in videos[1:]:
             if id(transceiver) not in known:
@@ -968,6 +1006,40 @@ class SimulatedTerminal:
 
     def snapshot(self, path: str) -> bool:
         return self.video.snapshot(path)
+
+    # -- screens (a multi-screen site: one stream per screen) ----------------------------
+
+    def screen_stats(self) -> list[ScreenStats]:
+        """Each declared screen's statistics (screen 1 = the main video's), with its hdOut
+        and name; a screen the call did not negotiate decodes nothing."""
+        return [ScreenStats(hd_out, name, receiver.stats())
+                for (hd_out, name), receiver in zip(self.screen_ports, self.screens,
+                                                    strict=True)]
+
+    def set_screen_panes(self, position: int, rects: list[Rect] | None) -> None:
+        """The panes whose markers screen `position` (0 = screen 1) reports."""
+        self.screens[position].set_panes(rects)
+
+    async def read_screen(self, position: int) -> tuple[PaneStatus, ...]:
+        """Read the panes of screen `position`'s latest decoded frame now."""
+        return await self.screens[position].analyse_latest()
+
+    async def read_screen_content(self, position: int) -> ContentReading | None:
+        """The content marker (site, page) in screen `position`'s latest picture, if any."""
+        frame = self.screens[position].last_frame
+        if frame is None:
+            return None
+        return await asyncio.get_running_loop().run_in_executor(
+            None, read_content_marker, frame)
+
+    def snapshot_screens(self, directory: Path, stem: str) -> list[str | None]:
+        """One PNG per screen, `<stem>-<screen name>.png` in `directory`: the file names
+        written (None for a screen with nothing decoded yet)."""
+        written: list[str | None] = []
+        for (_, name), receiver in zip(self.screen_ports, self.screens, strict=True):
+            file_name = f"{stem}-{name}.png"
+            written.append(file_name if receiver.snapshot(str(directory / file_name)) else None)
+        return written
 
     @property
     def live_camera_frames(self) -> int:

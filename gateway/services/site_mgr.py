@@ -31,6 +31,7 @@ from gateway.convert import (
     inputs_to_sources_info,
     page_info_to_wire,
     reads_one,
+    screens_to_sources_info,
     site_uris,
     terminal_from_wire,
     terminal_to_wire,
@@ -63,8 +64,12 @@ class SiteMgrService(GatewayService):
 
     @operation("queryVideoOutSrcStateEx")
     def queryVideoOutSrcStateEx(ctx, siteUri):  # noqa: N802, N803
-        inputs = runtime_of(ctx).devices.video_input_states(siteUri)
-        return Reply(videoSourcesInfos=inputs_to_sources_info(inputs))
+        devices = runtime_of(ctx).devices
+        inputs = devices.video_input_states(siteUri)
+        shown = devices.screens_shown(siteUri)
+        names = [devices.screen_name(siteUri, screen.hd_out) for screen in shown]
+        return Reply(videoSourcesInfos=inputs_to_sources_info(inputs)
+                     + screens_to_sources_info(shown, names))
 
     @operation("setVideoOutSrcEx")
     def setVideoOutSrcEx(ctx, siteUri, hdOut, videoSrc):  # noqa: N802, N803

@@ -53,6 +53,7 @@ from mcu.events import (
     SiteQuieted,
     SiteVolumeChanged,
     SpeakerChanged,
+    VideoOutputChanged,
     VideoSourceChanged,
 )
 from mcu.layouts import LayoutMode, aux_source_key, layout_mode, parse_sub_pic
@@ -68,10 +69,12 @@ from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, OutputFormat, output_format_for
 from mcu.media.pictures import CONTENT_WITH_SPEAKER, PictureKey, PictureKind
+from mcu.media.screen_pictures import NOTHING, screen_picture, source_of
 from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import VIDEO_CLOCK, EncoderTuning
 from mcu.media.voice_activity import LevelMeter, mean_squares
 from mcu.model import Presentation, SiteCallState, SiteSpec, VideoFormat
+from mcu.screens import ScreenShown, VideoOutSource
 from rtc.codec_preferences import OPUS
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,8 @@ class SiteControl:
     volume: int = 50
     video_source: str | None = None
     local_video_open: bool = True  # hideConfSiteLocalVideoEx: its panes show the placeholder
+    # setVideoOutSrcEx: what each screen (hdOut) shows; a screen not named: the default rule
+    screen_choices: dict[int, VideoOutSource] = field(default_factory=dict)
 
 
 @dataclass
@@ -252,6 +257,8 @@ class ConferenceMedia:
                 self._control(uri).local_video_open = open_
             case VideoSourceChanged(uri=uri, video_source=source):
                 self._control(uri).video_source = source
+            case VideoOutputChanged(uri=uri, hd_out=hd_out, video_src=video_src):
+                self._control(uri).screen_choices[hd_out] = VideoOutSource(video_src)
             case BroadcastChanged(site=site, continuous_presence=cp):
                 self.broadcast_site, self.broadcast_cp = site, cp
             case LayoutChanged(target=target, mode=mode, sub_pics=sub_pics):
@@ -280,7 +287,8 @@ class ConferenceMedia:
         which beats the CP broadcast, which beats the site's own CP picture; otherwise the
         conference picture. The broadcast site itself keeps watching its CP picture."""
         holder = self.content_source()
-        if holder is not None and self.content_route(viewer) == MAIN:
+        if holder is not None and self.content_route(viewer) == MAIN \
+                and not self.multi_screen(viewer):  # a multi-screen site: on screen 2
             return PictureKey(PictureKind.CONTENT_MAIN, holder)
         source = self._control(viewer).video_source
         if source is not None and source in self.joined:
@@ -291,6 +299,60 @@ class ConferenceMedia:
         if not self.broadcast_cp and viewer in self.layouts:
             return PictureKey(PictureKind.CP, viewer)
         return PictureKey(PictureKind.CP, CONFERENCE_TARGET)
+
+    # ------------------------------------------------------------------ screens
+
+    def multi_screen(self, uri: str) -> bool:
+        """The site's call feeds more than one screen (rtc/screen_sdp.py)."""
+        media = self.sites.get(uri)
+        return media is not None and bool(media.screen_outs)
+
+    def watched(self, viewer: str) -> str | None:
+        """The other joined site `viewer` watches full screen on a "remote main" screen: its
+        video source, else the broadcast site, else the speaker, else the first other site
+        to have joined; None when it is alone."""
+        control = self._control(viewer)
+        for uri in (control.video_source, self.broadcast_site, self.speaking):
+            if uri is not None and uri != viewer and uri in self.joined:
+                return uri
+        return next((uri for uri in self.joined if uri != viewer), None)
+
+    def screen_pictures(self, viewer: str) -> list[tuple[int, PictureKey]]:
+        """(hdOut, picture) of each screen the site's call feeds, screen 1 first
+        (mcu/media/screen_pictures.py); a single-screen site: its picture_for."""
+        media = self.sites.get(viewer)
+        if media is None:
+            return []
+        control = self._control(viewer)
+        usual = self.picture_for(viewer)
+        holder = self.content_source()
+        speaker = self.speaking if self.speaking != viewer and self.speaking in self.joined \
+            else None
+        source = control.video_source if control.video_source != viewer \
+            and control.video_source in self.joined else None
+        watched = self.watched(viewer)
+        return [(hd_out, screen_picture(position, control.screen_choices.get(hd_out),
+                                        viewer=viewer, usual=usual, holder=holder,
+                                        speaker=speaker, watched=watched, video_source=source))
+                for position, (hd_out, _) in enumerate(media.screens())]
+
+    def screens_shown(self, uri: str) -> list[ScreenShown]:
+        """What each screen of the site gets now: the picture of the encoder group its
+        track is in (the media, not the setting); "none" before a group feeds it."""
+        media = self.sites.get(uri)
+        if media is None:
+            return []
+        choices = self._control(uri).screen_choices
+        shown = []
+        for hd_out, track in media.screens():
+            group = track.group
+            picture = group.key.picture if isinstance(group, EncoderGroup) else None
+            shown.append(ScreenShown(
+                hd_out, choices.get(hd_out),
+                source_of(picture, uri) if picture is not None else None,
+                "none" if picture is None or picture == NOTHING else str(picture.kind),
+                picture.target if picture is not None else ""))
+        return shown
 
     def picture_settings(self, picture: PictureKey) -> PictureSettings:
         if picture.kind == PictureKind.SITE:
@@ -387,8 +449,9 @@ class ConferenceMedia:
                 continue
             if self.content_route(uri) in (MAIN, TRANSCODE):
                 return True
-            if self.output_format(media) is not None and self.shows_content(
-                    self.picture_for(uri), holder):
+            if self.output_format(media) is not None and any(
+                    self.shows_content(picture, holder)
+                    for _, picture in self.screen_pictures(uri)):
                 return True
         return False
 
@@ -418,10 +481,12 @@ class ConferenceMedia:
             if media is None:
                 continue
             output = self.output_format(media)
-            if output is not None:
-                key = GroupKey(self.picture_for(uri), output)
-                media.video_out.join_group(self._group(key))
-                wanted.add(key)
+            if output is not None:  # every screen at the main video's format
+                tracks = dict(media.screens())
+                for hd_out, picture in self.screen_pictures(uri):
+                    key = GroupKey(picture, output)
+                    tracks[hd_out].join_group(self._group(key))
+                    wanted.add(key)
             if media.content_out is None:
                 continue
             content = self.content_output(media)
@@ -433,7 +498,8 @@ class ConferenceMedia:
                 media.content_out.join_group(None)
         for uri, media in self.sites.items():
             if uri not in self.joined:
-                media.video_out.join_group(None)
+                for _, track in media.screens():
+                    track.join_group(None)
                 if media.content_out is not None:
                     media.content_out.join_group(None)
         for key in [key for key, group in self.groups.items() if key not in wanted]:

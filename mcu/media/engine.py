@@ -26,6 +26,7 @@ from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import EncoderTuning
 from mcu.model import Presentation, VideoFormat
 from mcu.runtime import ConferenceRuntime
+from mcu.screens import ScreenShown
 from rtc.ice import IceServer
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,11 @@ class MediaEngine:
         """The site's second stream carried the conference's content in the last second."""
         media = self.conferences.get(conf_id)
         return media is not None and media.content_receiving(uri)
+
+    def screens_shown(self, conf_id: str, uri: str) -> list[ScreenShown]:
+        """What each screen of the site gets now (its call's screen tracks' groups)."""
+        media = self.conferences.get(conf_id)
+        return media.screens_shown(uri) if media is not None else []
 
     # ------------------------------------------------------------------ measurements
 

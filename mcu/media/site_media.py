@@ -49,6 +49,12 @@ class SiteMedia:
         self.content_receive = False  # it shows content on a second stream
         self.content_receiver: RTCRtpReceiver | None = None
         self.content_tap: ContentTap | None = None
+        # the screens of a multi-screen site (rtc/screen_sdp.py): the hdOut of each screen,
+        # screen 1 (the main video m-line) first, from the terminal's declared device; and
+        # the tracks of screens 2.. (their m-lines after the content), one per screen
+        # m-line the call negotiated
+        self.screen_ids: tuple[int, ...] = (0,)
+        self.screen_outs: list[SiteVideoTrack] = []
         # set by the conference (ConferenceMedia.add_site)
         self.on_content_frame: Callable[[str, str, bytes, int], None] | None = None
         self.on_content_picture: Callable[[str, Any], None] | None = None
@@ -62,6 +68,17 @@ class SiteMedia:
     @property
     def spec(self) -> SiteSpec:
         return self.call.site
+
+    def add_screen(self) -> SiteVideoTrack:
+        """The track of the next screen m-line (screen 2, then 3)."""
+        track = SiteVideoTrack(self.uri)
+        self.screen_outs.append(track)
+        return track
+
+    def screens(self) -> list[tuple[int, SiteVideoTrack]]:
+        """(hdOut, track) of every screen this call feeds, screen 1 (video_out) first."""
+        tracks = [self.video_out, *self.screen_outs]
+        return list(zip(self.screen_ids, tracks, strict=False))
 
     def decode_audio_of(self, receiver: RTCRtpReceiver) -> None:
         """Decode this call's audio on the loop into the mix input (mcu/media/inline_audio.py);
@@ -129,6 +146,8 @@ class SiteMedia:
             self._stop_pump(kind)
         self.video_out.stop()
         self.content_out.stop()
+        for track in self.screen_outs:
+            track.stop()
         self.audio_out.stop()
 
 

@@ -6,7 +6,9 @@ CallSession with its own RTCPeerConnection built from rtc.ice.rtc_configuration(
 
 dial-out  offer_call(call): audio, video and content (second video, rtc/content_sdp.py)
           transceivers (sendrecv) fed by the call's SiteMedia, offering only the codecs the terminal declared (refused with 131088,
-          no common codec, when it declared none the MCU has), `invite` with the SDP offer.
+          no common codec, when it declared none the MCU has), and for a terminal that
+          declared 2 or 3 screens one sendonly m-line per extra screen after the content
+          (rtc/screen_sdp.py), `invite` with the SDP offer.
           `ringing` -> call.ringing(); `answer` -> the call timeout gives way to the media
           timeout (Call.media_path_pending), remote description, then call.answer() once the
           media path is up (mcu/media/media_path.py: ICE and DTLS connected), whether or
@@ -16,7 +18,8 @@ dial-in   `join` with access code and password, refused with `locked` while the 
           URI or code has too many failed attempts (mcu/dial_in_limits.py); a site not
           booked in the conference is refused (`dial_in_refused`) before its password is
           looked at, so it learns nothing about it; then the runtime accepts the site (CALLING)
-          (an offer without a content m-line is answered without one: one video stream)
+          (an offer without a content m-line is answered without one: one video stream;
+          screen m-lines after the content are answered sendonly up to the declared screens)
           (an ad-hoc template's code first starts its conference or books the terminal
           in the ongoing one: mcu/adhoc.py; `no_capacity` when the MCU is full),
           the terminal's offer is answered with `joined` (the media timeout starts), then
@@ -89,6 +92,7 @@ from rtc.content_sdp import content_media, mark_content
 from rtc.h264_levels import ProfileLevelId
 from rtc.ice import rtc_configuration
 from rtc.jitter_buffer import release_frames_at_marker
+from rtc.screen_sdp import extra_screen_count, mark_screens
 from rtc.signalling import (
     CONTENT_LABEL,
     Answer,
@@ -286,6 +290,8 @@ class CallSession:
         self.call_id = call_id
         self.call = call
         self.media: SiteMedia = endpoint.engine.open_site(call)
+        # its screens, as the terminal declared them (hdOut numbers, screen 1 first)
+        self.media.screen_ids = tuple(port.id for port in endpoint.device.outputs) or (0,)
         self.pc = RTCPeerConnection(rtc_configuration(endpoint.engine.settings.ice_servers))
         self.media_path = MediaPath(self.pc, self._media_path_down)
         self.closed = False
@@ -326,6 +332,7 @@ class CallSession:
         video.setCodecPreferences(codecs.video)
         content = pc.addTransceiver(media.content_out, direction="sendrecv")
         content.setCodecPreferences(codecs.video)
+        self._add_screens(len(media.screen_ids) - 1, codecs)
         self._tune_transceivers()
         offer = await pc.createOffer()
         await pc.setLocalDescription(RTCSessionDescription(self._describe(offer.sdp), "offer"))
@@ -333,8 +340,8 @@ class CallSession:
             return
         self.endpoint.send(
             Invite(self.call_id, self.call.conf_id, conf_name,
-                   mark_content(pc.localDescription.sdp), floor=self._floor_params(),
-                   content=self._content_params())
+                   mark_screens(mark_content(pc.localDescription.sdp)),
+                   floor=self._floor_params(), content=self._content_params())
         )
 
     async def answered(self, sdp: str) -> None:
@@ -372,6 +379,8 @@ class CallSession:
         if content_media(sdp) is not None:
             content = pc.addTransceiver(media.content_out, direction="sendrecv")
             content.setCodecPreferences(codecs.video)
+            # screens 2.. (rtc/screen_sdp.py): as many as the offer has and the device declared
+            self._add_screens(min(extra_screen_count(sdp), len(media.screen_ids) - 1), codecs)
         # Tuned before the offer is applied: applying it emits the remote tracks, and an
         # audio track that arrives before its receiver decodes inline would get a pump task
         # of its own (SiteMedia.receive) that waits for frames which never come.
@@ -387,7 +396,7 @@ class CallSession:
         if self.closed:
             return
         self.endpoint.send(Joined(self.call_id, self.call.conf_id,
-                                  mark_content(pc.localDescription.sdp),
+                                  mark_screens(mark_content(pc.localDescription.sdp)),
                                   floor=self._floor_params(),
                                   content=self._content_params()))
         self.call.media_path_pending(self._media_path_timed_out)
@@ -402,6 +411,12 @@ class CallSession:
             return None
         content = conference.content_format_of(self.media.spec, H264)
         return ContentParams(presentation=int(conference.presentation), fps=content.fps)
+
+    def _add_screens(self, count: int, codecs: CallCodecs) -> None:
+        """The m-lines of screens 2.. after the content m-line: the MCU sends, never receives."""
+        for _ in range(count):
+            screen = self.pc.addTransceiver(self.media.add_screen(), direction="sendonly")
+            screen.setCodecPreferences(codecs.video)
 
     def _floor_params(self) -> FloorParams | None:
         """The RFC 8856 parameters of this call's content floor (mcu/runtime/content_floor.py),
@@ -477,10 +492,14 @@ class CallSession:
             if transceiver.kind == "audio":
                 self.media.decode_audio_of(transceiver.receiver)
             if transceiver.kind == "video":
+                screen = next((track for track in self.media.screen_outs
+                               if transceiver.sender.track is track), None)
                 if transceiver.sender.track is self.media.content_out:
                     on_keyframe_request(transceiver.sender,
                                         self.media.content_out.request_keyframe)
                     self.media.tap_content_of(transceiver.receiver)
+                elif screen is not None:
+                    on_keyframe_request(transceiver.sender, screen.request_keyframe)
                 else:
                     on_keyframe_request(transceiver.sender,
                                         self.media.video_out.request_keyframe)

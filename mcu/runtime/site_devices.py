@@ -41,6 +41,7 @@ from mcu.live_conference import (
 from mcu.runtime.content_floor import ContentFloors
 from mcu.runtime.live_conferences import LiveConferences
 from mcu.runtime.status import content_sender
+from mcu.screens import ScreenShown
 
 HD_OUTPUTS = range(0, 7)  # 0..4 HD1..HD5, 5..6 SD1..SD2
 VIDEO_OUT_SOURCES = range(0, 4)  # local main, local aux, remote main, remote aux
@@ -62,6 +63,8 @@ class ContentMedia(Protocol):
     def content_sending(self, conf_id: str, uri: str) -> bool: ...
 
     def content_receiving(self, conf_id: str, uri: str) -> bool: ...
+
+    def screens_shown(self, conf_id: str, uri: str) -> list[ScreenShown]: ...
 
 
 class SiteDevices:
@@ -186,6 +189,26 @@ class SiteDevices:
     def video_input_states(self, uri: str) -> list[VideoInput]:
         """queryVideoOutSrcStateEx: every input with whether a source is plugged in."""
         return list(self.device(uri).inputs)
+
+    def screens_shown(self, uri: str) -> list[ScreenShown]:
+        """queryVideoOutSrcStateEx's screens: what each screen of a site joined with more
+        than one screen stream gets now, as the media feeds it (docs/runtime.md,
+        "Multi-screen sites"); empty for a single-screen call, a site not joined, or a
+        runtime without media."""
+        device = self.device(uri)
+        media = self.content_media
+        if media is None or len(device.outputs) < 2:
+            return []
+        for live in self.conferences.all():
+            site = live.sites.get(uri)
+            if site is not None and site.connected:
+                shown = media.screens_shown(live.conf_id, uri)
+                return shown if len(shown) > 1 else []
+        return []
+
+    def screen_name(self, uri: str, hd_out: int) -> str:
+        port = self.device(uri).output(hd_out)
+        return port.name if port is not None else str(hd_out)
 
     def set_video_output(self, uri: str, hd_out: int, video_src: int) -> None:
         """setVideoOutSrcEx: hdOut 0..6 (HD1..HD5, SD1, SD2) and one of the terminal's
