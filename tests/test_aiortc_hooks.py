@@ -402,3 +402,32 @@ def test_rtx_ssrcs_route_to_their_receiver_when_two_share_the_payload_types():
     assert ours._rtp_router.route_rtp(RtpPacket(payload_type=98, ssrc=1001)) is main
     assert ours._rtp_router.route_rtp(RtpPacket(payload_type=97, ssrc=1000)) is main
     assert theirs._rtp_router.route_rtp(retransmission) is None  # aiortc's own: dropped
+
+
+# -- the counts the metrics read (mcu/media/media_totals.py) -----------------------------
+
+
+@pytest.mark.parametrize("kind", ["audio", "video"])
+async def test_sender_rtp_counts_are_the_ones_its_stats_report(kind):
+    sender = RTCRtpSender(kind, RecordingTransport())
+    assert aiortc_hooks.sender_rtp_counts(sender) == (0, 0)
+    source = inspect.getsource(RTCRtpSender)
+    assert "self.__packet_count += 1" in source
+    assert "self.__octet_count += len(payload)" in source
+    assert "packetsSent=self.__packet_count" in source
+    assert "bytesSent=self.__octet_count" in source
+
+
+async def test_receiver_rtp_packets_counts_every_packet_received_as_its_stats_do():
+    receiver = await started_receiver(RecordingTransport())
+    try:
+        assert aiortc_hooks.receiver_rtp_packets(receiver) == 0
+        for sequence in (1, 2, 3):
+            await receiver._handle_rtp_packet(vp8_packet(sequence, sequence * 3000),
+                                              arrival_time_ms=sequence)
+        assert aiortc_hooks.receiver_rtp_packets(receiver) == 3
+        stats = await receiver.getStats()
+        inbound = [s for s in stats.values() if s.type == "inbound-rtp"]
+        assert sum(s.packetsReceived for s in inbound) == 3
+    finally:
+        await receiver.stop()
