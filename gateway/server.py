@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -19,11 +20,12 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from gateway.enum_numbering import EnumNumbering
+from gateway.metrics import SoapMetrics, install_metrics
 from gateway.password_key import PasswordKey
 from gateway.services import ENDPOINTS, Endpoint, all_services
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
-from gateway.signalling import install_signalling
+from gateway.signalling import SIGNALLING, install_signalling
 from gateway.soap import (
     SESSION_COOKIE,
     SoapAnswer,
@@ -107,8 +109,11 @@ def build_app(
     dispatcher = SoapDispatcher(all_services())
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[GATEWAY] = gateway
+    metrics = install_metrics(
+        app, settings, gateway.sessions, runtime,
+        lambda: app[SIGNALLING].engine if SIGNALLING in app else None)
     for endpoint in ENDPOINTS:
-        post = _soap_handler(gateway, dispatcher)
+        post = _soap_handler(gateway, dispatcher, metrics.soap)
         get = _wsdl_handler(endpoint)
         for path in endpoint.paths:
             app.router.add_post(path, post)
@@ -162,12 +167,26 @@ def media_mcu(settings: Settings, online: bool) -> Mcu:
     )
 
 
-def _soap_handler(gateway: Gateway, dispatcher: SoapDispatcher):
+def _soap_handler(gateway: Gateway, dispatcher: SoapDispatcher, metrics: SoapMetrics):
     limit = gateway.settings.max_body_bytes
     body_timeout = gateway.settings.body_timeout_seconds
     secure = gateway.settings.uses_tls
 
     async def soap_post(request: web.Request) -> web.Response:
+        """Answer, then count and time it (gateway/metrics.py) by the operation and the
+        resultCode the dispatch recorded in the request's context."""
+        started = time.perf_counter()
+        call = SoapRequestContext(
+            gateway=gateway,
+            client_address=request.remote or "",
+            session_id=request.cookies.get(SESSION_COOKIE),
+        )
+        try:
+            return await answer_request(request, call)
+        finally:
+            metrics.observe(call.operation, call.result_code, time.perf_counter() - started)
+
+    async def answer_request(request: web.Request, call: SoapRequestContext) -> web.Response:
         content_type = request.headers.get("Content-Type", "")
         version = soap_version_of(content_type)
         if version is None:
@@ -205,16 +224,13 @@ def _soap_handler(gateway: Gateway, dispatcher: SoapDispatcher):
         refused = screen_body(body, content_type)
         if refused is not None:
             return _fault_response(version, refused)
-        call = SoapRequestContext(
-            gateway=gateway,
-            client_address=request.remote or "",
-            session_id=request.cookies.get(SESSION_COOKIE),
-        )
         try:
             answer = dispatcher.answer(version, body, call)
         except Exception:
             log.exception("SOAP request failed")
             answer = SoapAnswer(*fault_envelope(version, SoapFault(False, "Server", "Internal Error")))
+        if answer.status != 200:  # a fault, whatever the service had recorded before it
+            call.result_code = None
         response = web.Response(
             status=answer.status, body=answer.body, headers={"Content-Type": answer.content_type}
         )

@@ -197,6 +197,15 @@ class SessionStore:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def counts(self) -> dict[SessionState, int]:
+        """Unexpired sessions by state (challenged: LoginRequest answered, no proof yet)."""
+        now = self.clock.now()
+        counts = dict.fromkeys(SessionState, 0)
+        for session in self._sessions.values():
+            if now - session.last_seen <= self.timeout:
+                counts[session.state] += 1
+        return counts
+
     # --- internals ------------------------------------------------------------------
 
     def _live(self, session_id: str | None, now: datetime) -> Session | None:

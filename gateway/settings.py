@@ -9,6 +9,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from importlib import resources
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,10 @@ class Settings:
     organizations: tuple[Organization, ...] = DEFAULT_ORGANIZATIONS
     # [[adhoc]] tables: ad-hoc conference templates (mcu/adhoc.py)
     adhoc_templates: tuple[AdhocTemplate, ...] = ()
+    # [metrics]: who may read GET /metrics (gateway/metrics.py, docs/security.md)
+    metrics_token: str = ""  # empty: no token asked
+    metrics_allowed_addresses: tuple[IPv4Network | IPv6Network, ...] = (
+        ip_network("127.0.0.1/32"), ip_network("::1/128"))
 
     @property
     def uses_tls(self) -> bool:
@@ -221,6 +226,7 @@ _KNOWN_KEYS = {
     },
     "key_exchange": {"accept_fixed_sdk_key"},
     "bfcp": {"port"},
+    "metrics": {"token", "allowed_addresses"},
     "mcu_identity": {"id", "name", "domain_name"},
 }
 
@@ -273,6 +279,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         **_mcu_identity(table.get("mcu_identity", {})),
         organizations=_organizations(table.get("organizations", [])),
         adhoc_templates=adhoc_templates(table.get("adhoc", []), int(mcu["default_cp_resource"])),
+        **_metrics(table.get("metrics", {})),
     )
 
 
@@ -326,6 +333,32 @@ def _terminal_auth(section: dict[str, Any], credentials: Any) -> dict[str, Any]:
         "terminal_lock_attempts": int(section.get("lock_attempts", 5)),
         "terminal_lock_minutes": float(section.get("lock_minutes", 15.0)),
     }
+
+
+METRICS_TOKEN_MAX_CHARS = 256
+
+
+def _metrics(section: dict[str, Any]) -> dict[str, Any]:
+    """[metrics]: token (empty, or 16-256 printable ASCII characters without spaces, as an
+    HTTP Bearer token is written) and allowed_addresses (IP addresses or networks; empty:
+    no address may read /metrics)."""
+    token = section.get("token", "")
+    if not isinstance(token, str) or (token and not (
+            16 <= len(token) <= METRICS_TOKEN_MAX_CHARS
+            and all("!" <= char <= "~" for char in token))):
+        raise SettingsError("[metrics] token: empty, or 16-256 printable ASCII characters "
+                            "without spaces")
+    addresses = section.get("allowed_addresses", ["127.0.0.1", "::1"])
+    if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+        raise SettingsError("[metrics] allowed_addresses: a list of IP addresses or networks")
+    networks = []
+    for address in addresses:
+        try:
+            networks.append(ip_network(address.strip(), strict=False))
+        except ValueError:
+            raise SettingsError(f"[metrics] allowed_addresses: {address!r} is not an IP "
+                                "address or network (e.g. 10.0.0.0/8)") from None
+    return {"metrics_token": token, "metrics_allowed_addresses": tuple(networks)}
 
 
 def _mcu_identity(section: dict[str, Any]) -> dict[str, Any]:

@@ -97,6 +97,7 @@ class RequestContext:
     session: Session | None = None
     new_session_id: str | None = None  # set by Authenticate/LoginRequest: sent as Set-Cookie
     operation: str = ""
+    result_code: int | None = None  # the answer's resultCode (None: not answered by one)
 
 
 def request_context(ctx) -> RequestContext:
@@ -146,6 +147,7 @@ class GatewayService(ServiceBase):
             sessions: SessionStore = call.gateway.sessions
             call.session = sessions.touch(call.session_id)
             if call.session is None:
+                call.result_code = result_codes.SESSION_INVALID
                 return _response_values(spec, Reply(result_codes.SESSION_INVALID))
         try:
             convert.check_request(ctx.in_object, [member for member, _ in spec.request])
@@ -159,7 +161,9 @@ class GatewayService(ServiceBase):
             reply = Reply(result_codes.result_code(error.fault))
         if not isinstance(reply, Reply):
             raise TypeError(f"{spec.name} returned {type(reply).__name__}, not a Reply")
-        return _response_values(spec, reply)
+        values = _response_values(spec, reply)
+        call.result_code = reply.result_code
+        return values
 
 
 def _response_values(spec: OperationSpec, reply: Reply) -> Any:

@@ -46,6 +46,12 @@ And, on a receiving receiver:
 - `depayloaded`: the codec payload the receiver extracted from an RTP packet before adding
   it to its jitter buffer.
 
+Counts aiortc keeps (read, never changed; the metrics of mcu/media/media_totals.py):
+
+- `sender_rtp_counts`: the RTP packets a sender sent and their payload bytes (the packet
+  and octet counts of its RTCP sender reports).
+- `receiver_rtp_packets`: the RTP packets a receiver received, over its remote streams.
+
 For loss injection (benchmarks/soak.py, never the MCU), process-wide until removed:
 
 - `filter_datagrams`: every datagram an ICE connection of this process receives
@@ -91,6 +97,9 @@ _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _REMOTE_BITRATE_ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
 _REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
+# The sender's.
+_SENDER_PACKET_COUNT = "_RTCRtpSender__packet_count"
+_SENDER_OCTET_COUNT = "_RTCRtpSender__octet_count"
 _RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
 _REGISTER_RTP_RECEIVER = "_register_rtp_receiver"  # RTCDtlsTransport's
 
@@ -226,6 +235,19 @@ def remote_media_ssrcs(receiver: RTCRtpReceiver) -> list[int]:
     streams: dict[int, Any] = getattr(receiver, _REMOTE_STREAMS)
     retransmissions: dict[int, int] = getattr(receiver, _RTX_SSRC)
     return [ssrc for ssrc in streams if ssrc not in retransmissions]
+
+
+def sender_rtp_counts(sender: RTCRtpSender) -> tuple[int, int]:
+    """(RTP packets sent, their payload bytes): the counts aiortc keeps for its RTCP sender
+    reports (retransmissions not included)."""
+    return int(getattr(sender, _SENDER_PACKET_COUNT)), int(getattr(sender, _SENDER_OCTET_COUNT))
+
+
+def receiver_rtp_packets(receiver: RTCRtpReceiver) -> int:
+    """The RTP packets the receiver received, summed over its remote streams (RTX included),
+    as aiortc counts them for its RTCP receiver reports."""
+    streams: dict[int, Any] = getattr(receiver, _REMOTE_STREAMS)
+    return sum(int(stream.packets_received) for stream in streams.values())
 
 
 async def request_keyframe(receiver: RTCRtpReceiver) -> int:

@@ -549,3 +549,32 @@ async def test_consent_never_answered_expires(monkeypatch):
         assert await _closed_within(a, 6.0)
     finally:
         await asyncio.gather(a.close(), b.close())
+
+
+# -- the counts the metrics read (mcu/media/media_totals.py) -----------------------------
+
+
+@pytest.mark.parametrize("kind", ["audio", "video"])
+async def test_sender_rtp_counts_are_the_ones_its_stats_report(kind):
+    sender = RTCRtpSender(kind, RecordingTransport())
+    assert aiortc_hooks.sender_rtp_counts(sender) == (0, 0)
+    source = inspect.getsource(RTCRtpSender)
+    assert "self.__packet_count += 1" in source
+    assert "self.__octet_count += len(payload)" in source
+    assert "packetsSent=self.__packet_count" in source
+    assert "bytesSent=self.__octet_count" in source
+
+
+async def test_receiver_rtp_packets_counts_every_packet_received_as_its_stats_do():
+    receiver = await started_receiver(RecordingTransport())
+    try:
+        assert aiortc_hooks.receiver_rtp_packets(receiver) == 0
+        for sequence in (1, 2, 3):
+            await receiver._handle_rtp_packet(vp8_packet(sequence, sequence * 3000),
+                                              arrival_time_ms=sequence)
+        assert aiortc_hooks.receiver_rtp_packets(receiver) == 3
+        stats = await receiver.getStats()
+        inbound = [s for s in stats.values() if s.type == "inbound-rtp"]
+        assert sum(s.packetsReceived for s in inbound) == 3
+    finally:
+        await receiver.stop()

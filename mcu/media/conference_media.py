@@ -65,12 +65,14 @@ from mcu.media.content_forward import ContentForwarder
 from mcu.media.content_routes import FORWARD, MAIN, TRANSCODE, ContentRoute, route_for
 from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S, EncoderGroup, GroupKey
 from mcu.media.frame_slots import LatestFrameSlot
+from mcu.media.media_totals import MediaTotals
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, OutputFormat, output_format_for
 from mcu.media.pictures import CONTENT_WITH_SPEAKER, PictureKey, PictureKind
 from mcu.media.screen_pictures import NOTHING, screen_picture, source_of
 from mcu.media.site_media import SiteMedia
+from mcu.media.tick_lateness import TickLateness
 from mcu.media.video_encoders import VIDEO_CLOCK, EncoderTuning
 from mcu.media.voice_activity import LevelMeter, mean_squares
 from mcu.model import Presentation, SiteCallState, SiteSpec, VideoFormat
@@ -147,8 +149,10 @@ class ConferenceMedia:
         mixed_speakers: int = DEFAULT_MIXED_SPEAKERS,
         aux_video_format: VideoFormat | None = None,
         presentation: Presentation = Presentation.FILM,
+        tick_lateness: TickLateness | None = None,
     ) -> None:
         self.conf_id = conf_id
+        self.tick_lateness = tick_lateness or TickLateness()  # the engine's, shared
         self.conference_rate = conference_rate
         self.aux_video_format = aux_video_format  # the booking's auxVideoFormat
         self.presentation = presentation  # the booking's presentation (0 slides, 1 motion)
@@ -165,6 +169,8 @@ class ConferenceMedia:
         self.audio_switch = False
         self.groups: dict[GroupKey, EncoderGroup] = {}
         self.encoders_opened = 0
+        # the counts of closed groups and calls (media_totals.py), so totals() never go back
+        self.retired = MediaTotals()
         self.last_levels: dict[str, int] = {}
         self._report_levels = report_levels
         self._executor = executor
@@ -212,9 +218,12 @@ class ConferenceMedia:
         if self._rendering is not None:  # a worker may still be encoding: let it finish first
             await asyncio.gather(self._rendering, return_exceptions=True)
         for media in list(self.sites.values()):
+            if not media.closed:  # one closed already was counted where it closed
+                self.retired.add(media.totals())
             media.close()
         self.sites.clear()
         for group in self.groups.values():
+            self.retired.video_frames_encoded += group.frames_encoded
             group.close()
         self.groups.clear()
         self.content_forwarder.close()
@@ -223,6 +232,7 @@ class ConferenceMedia:
         """The media of a new call replaces that of the site's previous call."""
         previous = self.sites.get(media.uri)
         if previous is not None and previous is not media:
+            self.retired.add(previous.totals())
             previous.close()
         self.sites[media.uri] = media
         media.on_content_frame = self.content_frame
@@ -231,6 +241,7 @@ class ConferenceMedia:
     def remove_site(self, media: SiteMedia) -> None:
         if self.sites.get(media.uri) is media:
             del self.sites[media.uri]
+            self.retired.add(media.totals())
         media.close()
 
     # ------------------------------------------------------------------ runtime events
@@ -504,6 +515,7 @@ class ConferenceMedia:
                     media.content_out.join_group(None)
         for key in [key for key, group in self.groups.items() if key not in wanted]:
             self.encoders_opened += self.groups[key].encoder_opened
+            self.retired.video_frames_encoded += self.groups[key].frames_encoded
             self.groups.pop(key).close()
         self.route_content()
 
@@ -741,6 +753,7 @@ class ConferenceMedia:
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
         while True:
+            self.tick_lateness.observe(loop.time() - next_tick)
             await tick()
             next_tick += period()
             delay = next_tick - loop.time()
@@ -749,6 +762,16 @@ class ConferenceMedia:
             await asyncio.sleep(max(0.0, delay))
 
     # ------------------------------------------------------------------ measurements
+
+    def totals(self) -> MediaTotals:
+        """This conference's counts so far: its closed groups and calls and the live ones."""
+        live = MediaTotals(
+            video_frames_encoded=sum(group.frames_encoded for group in self.groups.values()),
+            audio_mix_frames_encoded=self.mix_encoders.frames_encoded,
+        )
+        for media in self.sites.values():
+            live.add(media.totals())
+        return self.retired.plus(live)
 
     def stats(self, now: float) -> list[GroupStats]:
         return [

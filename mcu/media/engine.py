@@ -8,6 +8,7 @@ Endpoints (the WebRTC endpoint of each registered terminal) ask it for the media
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -20,9 +21,11 @@ from mcu.events import ConferenceEnded, ConferenceEvent, ConferenceStarted, Runt
 from mcu.media.conference_media import ConferenceMedia, GroupStats
 from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S
 from mcu.media.heap_trim import HeapTrimmer
+from mcu.media.media_totals import MediaTotals
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, H264
 from mcu.media.site_media import SiteMedia
+from mcu.media.tick_lateness import TickLateness
 from mcu.media.video_encoders import EncoderTuning
 from mcu.model import Presentation, VideoFormat
 from mcu.runtime import ConferenceRuntime
@@ -69,6 +72,10 @@ class MediaEngine:
         self._closing: set[asyncio.Task[None]] = set()
         # an ended call's memory back to the system (heap_trim.py)
         self.heap_trimmer = HeapTrimmer.for_this_process()
+        # the counts of ended conferences and of calls closed outside one (media_totals.py)
+        self.retired = MediaTotals()
+        self._ending: set[ConferenceMedia] = set()  # closing: counted until folded in
+        self.tick_lateness = TickLateness()  # every conference's ticks (tick_lateness.py)
 
     def start(self) -> None:
         """Follow the runtime from now on (conferences already live get their media too)."""
@@ -97,9 +104,11 @@ class MediaEngine:
         elif isinstance(event, ConferenceEnded):
             media = self.conferences.pop(event.conf_id, None)
             if media is not None:
+                self._ending.add(media)
                 task = asyncio.get_running_loop().create_task(media.close())
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
+                task.add_done_callback(functools.partial(self._retire, media))
         elif isinstance(event, ConferenceEvent):
             media = self.conferences.get(event.conf_id)
             if media is not None:
@@ -124,6 +133,7 @@ class MediaEngine:
             mixed_speakers=self.settings.mixed_speakers,
             aux_video_format=aux_format,
             presentation=presentation,
+            tick_lateness=self.tick_lateness,
         )
         self.conferences[conf_id] = media
         media.start()
@@ -144,7 +154,8 @@ class MediaEngine:
         conference = self.conferences.get(media.call.conf_id)
         if conference is not None:
             conference.remove_site(media)
-        else:
+        elif not media.closed:
+            self.retired.add(media.totals())
             media.close()
         self.heap_trimmer.call_ended()
 
@@ -166,6 +177,21 @@ class MediaEngine:
         return media.screens_shown(uri) if media is not None else []
 
     # ------------------------------------------------------------------ measurements
+
+    def _retire(self, media: ConferenceMedia, _: object = None) -> None:
+        self.retired.add(media.totals())  # closed: only its own retired counts are left
+        self._ending.discard(media)
+
+    def encoder_groups(self) -> int:
+        """Open video encoder groups over the live conferences."""
+        return sum(len(media.groups) for media in self.conferences.values())
+
+    def totals(self) -> MediaTotals:
+        """Every count of the media plane since it started (media_totals.py)."""
+        total = self.retired.plus(MediaTotals())
+        for media in [*self.conferences.values(), *self._ending]:
+            total.add(media.totals())
+        return total
 
     def stats(self) -> list[ConferenceMediaStats]:
         now = asyncio.get_running_loop().time()

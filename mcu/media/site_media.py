@@ -26,8 +26,14 @@ from mcu.media.content_forward import ContentTap
 from mcu.media.encoder_group import SiteVideoTrack
 from mcu.media.frame_slots import LatestFrameSlot, pump_track
 from mcu.media.inline_audio import InlineAudioDecoder, decode_audio_inline
+from mcu.media.media_totals import MediaTotals
 from mcu.model import SiteSpec
-from rtc.aiortc_hooks import replace_decoder_queue, request_keyframe
+from rtc.aiortc_hooks import (
+    receiver_rtp_packets,
+    replace_decoder_queue,
+    request_keyframe,
+    sender_rtp_counts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,8 @@ class SiteMedia:
         # set by the conference (ConferenceMedia.add_site)
         self.on_content_frame: Callable[[str, str, bytes, int], None] | None = None
         self.on_content_picture: Callable[[str, Any], None] | None = None
+        # the call's transceivers (webrtc_endpoint.py), for their RTP counts (totals())
+        self.rtp_transceivers: list[Any] = []
         self.closed = False
         self._pumps: dict[str, asyncio.Task[None]] = {}  # by role (audio, video, content)
 
@@ -137,6 +145,19 @@ class SiteMedia:
         task = self._pumps.pop(kind, None)
         if task is not None:
             task.cancel()
+
+    def totals(self) -> MediaTotals:
+        """This call's counts so far (mcu/media/media_totals.py)."""
+        totals = MediaTotals(
+            video_frames_delivered=self.video_out.packets_sent + self.content_out.packets_sent,
+            video_frames_dropped=self.video_in.frames_replaced_unseen,
+        )
+        for transceiver in self.rtp_transceivers:
+            packets, payload_bytes = sender_rtp_counts(transceiver.sender)
+            totals.rtp_packets_sent += packets
+            totals.rtp_payload_bytes_sent += payload_bytes
+            totals.rtp_packets_received += receiver_rtp_packets(transceiver.receiver)
+        return totals
 
     def close(self) -> None:
         if self.closed:

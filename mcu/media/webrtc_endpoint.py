@@ -489,6 +489,7 @@ class CallSession:
             if transceiver in self._tuned:
                 continue
             self._tuned.append(transceiver)
+            self.media.rtp_transceivers.append(transceiver)  # its RTP counts (totals())
             if transceiver.kind == "audio":
                 self.media.decode_audio_of(transceiver.receiver)
             if transceiver.kind == "video":

@@ -150,6 +150,23 @@ class StatusQueries:
                 )
         return statuses
 
+    def state_counts(self) -> tuple[dict[ConferenceState, int], dict[SiteCallState, int]]:
+        """(conferences by state, sites of the ongoing ones by call state), as
+        queryConferencesStatusEx and queryConfSitesStatusEx answer them now, over every
+        conference the scheduler holds (the metrics' gauges)."""
+        conferences = dict.fromkeys(ConferenceState, 0)
+        sites = dict.fromkeys(SiteCallState, 0)
+        for conference in self.scheduler.conferences():
+            try:
+                status = self.conference_status(conference.conf_id)
+                conferences[status.state] += 1
+                if status.state is ConferenceState.ONGOING:
+                    for site in self.site_statuses(conference.conf_id):
+                        sites[site.state] += 1
+            except DomainError:  # deleted or ended between the listing and the query
+                continue
+        return conferences, sites
+
     def cp_info(self, conf_id: str) -> CpInfo:
         """getContinuousPresenceInfoEx; answers for scheduled conferences too (from booking)."""
         conference = self.scheduler.get(conf_id)

@@ -1,0 +1,33 @@
+"""The media plane's running totals, read by the metrics (gateway/metrics.py).
+
+Nothing here counts: each figure is a counter the media plane keeps already (an encoder
+group's `frames_encoded`, a site track's `packets_sent`, a picture slot's
+`frames_replaced_unseen`, the mix encoders' `frames_encoded`, aiortc's own RTP counts read
+through rtc/aiortc_hooks.py). Those counters live as long as their object (a group, a call,
+a conference); when the object goes, its counts are folded into the owner's `retired`
+totals, so a total never goes back (a Prometheus counter)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass
+class MediaTotals:
+    video_frames_encoded: int = 0  # by the encoder groups (one per distinct output)
+    video_frames_delivered: int = 0  # encoded frames handed to a site's sender (main + content)
+    video_frames_dropped: int = 0  # decoded input pictures replaced before a tick used them
+    audio_mix_frames_encoded: int = 0  # 20 ms Opus frames of the N-1 mixes
+    rtp_packets_sent: int = 0  # RTP packets aiortc's senders sent to the sites
+    rtp_payload_bytes_sent: int = 0  # their payload bytes (RTCP SR's octet count)
+    rtp_packets_received: int = 0  # RTP packets aiortc's receivers received from the sites
+
+    def add(self, other: MediaTotals) -> None:
+        for item in fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+
+    def plus(self, other: MediaTotals) -> MediaTotals:
+        total = MediaTotals()
+        total.add(self)
+        total.add(other)
+        return total
