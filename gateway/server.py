@@ -116,7 +116,8 @@ def build_app(
     if runtime is not None:
         install_signalling(app, runtime, settings.media_address,
                            MediaSettings(mixed_speakers=settings.mixed_speakers,
-                                         ice_servers=settings.ice_servers),
+                                         ice_servers=settings.ice_servers,
+                                         recordings_dir=settings.data_dir / "recordings"),
                            dial_in_settings(settings), terminal_auth_settings(settings))
         install_terminal_page(app)  # the browser terminal, same origin as /signalling
     return app

@@ -13,15 +13,31 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 from mcu.calls import Call
 from mcu.errors import DomainError, Fault
-from mcu.events import ConferenceEnded, ConferenceEvent, ConferenceStarted, RuntimeEvent
+from mcu.events import (
+    ConferenceEnded,
+    ConferenceEvent,
+    ConferenceStarted,
+    RecordingChanged,
+    RuntimeEvent,
+)
 from mcu.media.conference_media import ConferenceMedia, GroupStats
 from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S
 from mcu.media.heap_trim import HeapTrimmer
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS
-from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, H264
+from mcu.media.output_format import (
+    DEFAULT_VIDEO_FORMAT,
+    H264,
+    OutputFormat,
+    default_bitrate,
+    parse_rate,
+    picture_size,
+)
+from mcu.media.recorder import Mp4Recording, recording_path
 from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import EncoderTuning
 from mcu.model import Presentation, VideoFormat
@@ -42,6 +58,8 @@ class MediaSettings:
     ice_servers: tuple[IceServer, ...] = ()
     # PyAV and libyuv release the GIL: one worker per core lets conferences run in parallel.
     workers: int = field(default_factory=lambda: os.cpu_count() or 2)
+    # where recordings go (<data dir>/recordings): recordings/<confId>/<start time>.mp4
+    recordings_dir: Path = Path("data/recordings")
 
 
 @dataclass(frozen=True)
@@ -99,10 +117,41 @@ class MediaEngine:
                 task = asyncio.get_running_loop().create_task(media.close())
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
+        elif isinstance(event, RecordingChanged):
+            self._follow_recording(event.conf_id, event.recording)
         elif isinstance(event, ConferenceEvent):
             media = self.conferences.get(event.conf_id)
             if media is not None:
                 media.apply(event)
+
+    # ------------------------------------------------------------------ recording
+
+    def recording_format(self, media: ConferenceMedia) -> OutputFormat:
+        """The recorder's output, as a site booked with videoFormat AUTO and no rate that
+        negotiated H.264 gets (so it shares that site's group)."""
+        size = picture_size(None, media.default_format)
+        bitrate = parse_rate(media.conference_rate) or default_bitrate(size)
+        return OutputFormat(H264, size.width, size.height, size.fps, bitrate)
+
+    def _follow_recording(self, conf_id: str, recording: bool) -> None:
+        media = self.conferences.get(conf_id)
+        if media is None:
+            return
+        if not recording:
+            self._finish(media.stop_recording())
+            return
+        started = datetime.now(UTC)
+        path = recording_path(self.settings.recordings_dir, conf_id, started)
+        media.start_recording(
+            Mp4Recording(path, self.recording_format(media), conf_id, started, list(media.joined)))
+
+    def _finish(self, recording: Mp4Recording | None) -> None:
+        """Wait for the recorder's thread to close the file, off the loop."""
+        if recording is None:
+            return
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(recording.join))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _start_conference(self, conf_id: str) -> None:
         if conf_id in self.conferences:
@@ -126,6 +175,9 @@ class MediaEngine:
         )
         self.conferences[conf_id] = media
         media.start()
+        live = self.runtime.conferences.get(conf_id)
+        if live is not None and live.recording:  # recording before a restart: a new file
+            self._follow_recording(conf_id, True)
 
     # ------------------------------------------------------------------ calls
 
