@@ -20,6 +20,7 @@ from aiohttp import web
 
 from gateway.enum_numbering import EnumNumbering
 from gateway.password_key import PasswordKey
+from gateway.recordings_http import install_recordings
 from gateway.services import ENDPOINTS, Endpoint, all_services
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
@@ -120,6 +121,7 @@ def build_app(
                                          recordings_dir=settings.data_dir / "recordings"),
                            dial_in_settings(settings), terminal_auth_settings(settings))
         install_terminal_page(app)  # the browser terminal, same origin as /signalling
+        install_recordings(app, settings.data_dir / "recordings", gateway.sessions)
     return app
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import av
 import pytest
+import requests
 
 from app.process import running_server
 from gateway import result_codes
@@ -119,6 +122,7 @@ async def test_a_recording_holds_the_conference_picture_the_mix_and_a_sidecar(se
         for t in (a, b):
             await t.stop()
     await asyncio.sleep(1)  # the recorder's thread closes the file
+    await asyncio.to_thread(check_listing_and_download, server.base_url, soap.http, path, conf_id)
     found = await asyncio.to_thread(probe, path)
     assert found["codecs"] == ["h264", "h264", "aac"]
     video, audio = found["durations"][0], found["durations"][2]
@@ -135,6 +139,32 @@ async def test_a_recording_holds_the_conference_picture_the_mix_and_a_sidecar(se
     assert {site["uri"] for site in sidecar["sites"]} == {a.uri, b.uri}
     assert [entry["sub_pics"] for entry in sidecar["layouts"]][-1] == [b.uri, a.uri]
     assert sidecar["file"] == path.name and sidecar["conf_id"] == conf_id
+
+
+def check_listing_and_download(base_url: str, http: requests.Session, path: Path,
+                               conf_id: str) -> None:
+    """GET /recordings and the download, with the SOAP session's cookie; 401 without it; 404
+    for names that are no recording's."""
+    anonymous = requests.Session()
+    anonymous.trust_env = False
+    assert anonymous.get(base_url + "/recordings").status_code == 401
+    url = f"{base_url}/recordings/{conf_id}/{path.name}"
+    assert anonymous.get(url).status_code == 401
+    (listed,) = http.get(base_url + "/recordings").json()["recordings"]
+    assert (listed["conf_id"], listed["name"]) == (conf_id, path.name)
+    assert listed["size"] == path.stat().st_size
+    assert listed["tracks"] == ["h264", "h264", "aac"] and 6.0 < listed["duration_s"] < 10.5
+    assert listed["sidecar"]["conf_id"] == conf_id
+    downloaded = http.get(url)
+    assert downloaded.status_code == 200 and downloaded.content == path.read_bytes()
+    assert http.get(url.replace(".mp4", ".json")).json()["conf_id"] == conf_id
+    for bad in ("../mcu.sqlite3", "..%2Fmcu.sqlite3", "x.mp4"):
+        assert http.get(f"{base_url}/recordings/{conf_id}/{bad}").status_code == 404
+    # the command line lists the same
+    listing = subprocess.run(
+        [sys.executable, "-m", "app.cli", "recordings", "--data-dir", str(path.parents[2])],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert json.loads(listing.stdout)["recordings"] == [listed]
 
 
 def test_a_server_killed_mid_recording_leaves_a_playable_file_and_records_on(tmp_path):

@@ -14,8 +14,9 @@ every packet flushed), so a file cut by a kill is playable up to its last fragme
 container opens at the first main keyframe; the moov's avcC is that keyframe's SPS/PPS
 (every keyframe repeats them in band). Timestamps are the conference's video clock
 (1/90000 s from the conference's start) minus that of the first keyframe; the audio is
-laid on the same clock (silence where no mix came, a late mix dropped), so audio and
-video stay aligned. A JSON sidecar next to the file lists what was recorded: sites
+laid on the same clock (silence where no mix came, a late mix dropped), and each mix is
+written once the video has reached its time (never past the last picture), so audio and
+video stay aligned and end together. A JSON sidecar next to the file lists what was recorded: sites
 joining and leaving, layout changes, floor changes, with their times.
 
 Threading: packets, mixes and sidecar snapshots are queued on the loop; one thread per
@@ -55,6 +56,7 @@ MP4_OPTIONS = {
 AUDIO_BITRATE = 128_000
 # audio more than this ahead of the video clock is dropped (the loop caught up late)
 AUDIO_AHEAD_SAMPLES = 3 * FRAME_SAMPLES
+PENDING_AUDIO_FRAMES = 250  # 5 s of mix waiting for the video to reach its time
 _START_CODE = re.compile(b"\x00\x00\x01")
 
 
@@ -238,6 +240,7 @@ class _Mp4Writer:
         self._last_pts: dict[str, int] = {}
         self._content_started = False
         self._samples_written = 0
+        self._pending_audio: list[tuple[np.ndarray, int]] = []
 
     def video(self, track: str, data: bytes, pts: int, keyframe: bool) -> int:
         if self._container is None:
@@ -259,17 +262,30 @@ class _Mp4Writer:
         packet.is_keyframe = keyframe
         packet.stream = self._streams[track]
         self._container.mux(packet)
+        if track == MAIN:
+            self._write_audio_until(pts)
         return 1
 
     def audio(self, samples: np.ndarray, pts: int) -> None:
-        if self._container is None or self._base is None:
-            return
-        expected = (pts - self._base) * SAMPLE_RATE // VIDEO_CLOCK
-        if expected < 0 or self._samples_written > expected + AUDIO_AHEAD_SAMPLES:
-            return
-        while self._samples_written + FRAME_SAMPLES <= expected - FRAME_SAMPLES:
-            self._encode_audio(np.zeros(FRAME_SAMPLES, np.int16))  # no mix came: silence
-        self._encode_audio(samples)
+        """Held until the video reaches its time (the audio never runs past the video: a
+        video picture arrives later than the mix of the same moment, by its encoding)."""
+        self._pending_audio.append((samples, pts))
+        if len(self._pending_audio) > PENDING_AUDIO_FRAMES:
+            self._pending_audio.pop(0)  # no video for seconds: the oldest audio goes
+        if MAIN in self._last_pts and self._base is not None:
+            self._write_audio_until(self._base + self._last_pts[MAIN])
+
+    def _write_audio_until(self, pts: int) -> None:
+        """Encode the pending mixes taken before `pts` (the conference's video clock)."""
+        assert self._base is not None
+        while self._pending_audio and self._pending_audio[0][1] <= pts:
+            samples, taken = self._pending_audio.pop(0)
+            expected = (taken - self._base) * SAMPLE_RATE // VIDEO_CLOCK
+            if expected < 0 or self._samples_written > expected + AUDIO_AHEAD_SAMPLES:
+                continue  # before the file began, or late and already covered
+            while self._samples_written + FRAME_SAMPLES <= expected - FRAME_SAMPLES:
+                self._encode_audio(np.zeros(FRAME_SAMPLES, np.int16))  # no mix came: silence
+            self._encode_audio(samples)
 
     def _encode_audio(self, samples: np.ndarray) -> None:
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
@@ -298,6 +314,9 @@ class _Mp4Writer:
         if self._container is None:
             return
         try:
+            if MAIN in self._last_pts and self._base is not None:  # up to the last picture's end
+                self._write_audio_until(
+                    self._base + self._last_pts[MAIN] + VIDEO_CLOCK // self.format.fps)
             for packet in self._audio.encode(None):
                 self._container.mux(packet)
         finally:
