@@ -38,6 +38,7 @@ from mcu.media.output_format import (
     picture_size,
 )
 from mcu.media.recorder import Mp4Recording, recording_path
+from mcu.media.recording_push import push_url
 from mcu.media.site_media import SiteMedia
 from mcu.media.video_encoders import EncoderTuning
 from mcu.model import Presentation, VideoFormat
@@ -92,6 +93,7 @@ class MediaEngine:
         if self._unsubscribe is None:
             self._unsubscribe = self.runtime.subscribe(self.on_event)
             self.runtime.devices.content_media = self
+            self.runtime.recording.recorder_healthy = self.recorder_healthy
             for conf_id in self.runtime.conferences.ids():
                 self._start_conference(conf_id)
 
@@ -101,6 +103,8 @@ class MediaEngine:
             self._unsubscribe = None
             if self.runtime.devices.content_media is self:
                 self.runtime.devices.content_media = None
+            if self.runtime.recording.recorder_healthy == self.recorder_healthy:
+                self.runtime.recording.recorder_healthy = None
         conferences, self.conferences = list(self.conferences.values()), {}
         await asyncio.gather(*(media.close() for media in conferences), *self._closing)
         await self.heap_trimmer.close()
@@ -133,6 +137,12 @@ class MediaEngine:
         bitrate = parse_rate(media.conference_rate) or default_bitrate(size)
         return OutputFormat(H264, size.width, size.height, size.fps, bitrate)
 
+    def recorder_healthy(self, conf_id: str) -> bool:
+        """Whether the conference's recorder is recording (queryBroadInfoEx): False when it
+        failed (its thread died, a disk error, it fell behind) or there is none."""
+        media = self.conferences.get(conf_id)
+        return media is not None and media.recording is not None and media.recording.healthy
+
     def _follow_recording(self, conf_id: str, recording: bool) -> None:
         media = self.conferences.get(conf_id)
         if media is None:
@@ -140,16 +150,24 @@ class MediaEngine:
         if not recording:
             self._finish(media.stop_recording())
             return
+        self._finish(media.stop_recording())  # a failed recorder replaced: its file kept
         started = datetime.now(UTC)
         path = recording_path(self.settings.recordings_dir, conf_id, started)
+        live = self.runtime.conferences.get(conf_id)
+        target = push_url(live.conference.spec.recorder_addr) if live is not None else None
         media.start_recording(
-            Mp4Recording(path, self.recording_format(media), conf_id, started, list(media.joined)))
+            Mp4Recording(path, self.recording_format(media), conf_id, started, list(media.joined),
+                         push_url=target))
 
     def _finish(self, recording: Mp4Recording | None) -> None:
-        """Wait for the recorder's thread to close the file, off the loop."""
+        """Wait (at most recorder.JOIN_TIMEOUT_S) for the recorder's thread to close the
+        file, off the loop."""
         if recording is None:
             return
-        task = asyncio.get_running_loop().create_task(asyncio.to_thread(recording.join))
+        async def finished() -> None:
+            await asyncio.to_thread(recording.join)
+
+        task = asyncio.get_running_loop().create_task(finished())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 

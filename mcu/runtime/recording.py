@@ -8,12 +8,16 @@ the conference's end removes it. After a restart the conference, when it runs ag
 recording again (ConferenceStarted restores the flag from the store, and the media engine
 starts a new file). A start while recording and a stop while not recording change nothing
 and succeed (the reference has no result code for either: docs/gateway.md, "Recording").
+A recorder that failed (its thread died, a disk error: the media engine's
+`recorder_healthy`) is not recording: queryBroadInfoEx answers recordBroadStatus 0, and
+a start records again into a new file (docs/gateway.md, "Recording").
 Live broadcast is a flag only (not streamed yet): kept, reported and emitted
 (LiveBroadcastChanged).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mcu.errors import DomainError, Fault
@@ -45,13 +49,16 @@ class Recording:
         self.events = conferences.events
         self.store = store
         self.events.subscribe(self._follow)
+        # set by the media engine: whether a conference's recorder is recording (None: no
+        # media engine, the flag is all there is)
+        self.recorder_healthy: Callable[[str], bool] | None = None
 
     def set_recording(self, uri: str, start: bool) -> None:
         """setRecordBroadEx (wire action 0 = start, 1 = stop) for the site's conference."""
         live, _ = self.conferences.conference_of(uri)
         if not live.conference.spec.is_recording:
             raise DomainError(Fault.RECORDING_NOT_SUPPORTED, live.conf_id)
-        if live.recording == start:
+        if live.recording == start and not (start and not self._recording_now(live.conf_id)):
             return  # already so: nothing changes (docs/gateway.md, "Recording")
         self.store.set_recording(live.conf_id, start)
         live.recording = start
@@ -86,5 +93,10 @@ class Recording:
             live_supported=live_supported,
             recording_supported=recording,
             live_active=live.live_broadcast if live_supported else None,
-            recording_active=live.recording if recording else None,
+            recording_active=(live.recording and self._recording_now(live.conf_id))
+            if recording else None,
         )
+
+    def _recording_now(self, conf_id: str) -> bool:
+        """Not failed: the recorder (when there is a media engine) is healthy."""
+        return self.recorder_healthy is None or self.recorder_healthy(conf_id)
