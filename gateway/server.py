@@ -121,7 +121,8 @@ def build_app(
                                          recordings_dir=settings.data_dir / "recordings"),
                            dial_in_settings(settings), terminal_auth_settings(settings))
         install_terminal_page(app)  # the browser terminal, same origin as /signalling
-        install_recordings(app, settings.data_dir / "recordings", gateway.sessions)
+        install_recordings(app, settings.data_dir / "recordings", gateway.sessions,
+                           scheduler)
     return app
 
 
