@@ -17,9 +17,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("app.serve_command", "run the SOAP gateway and the MCU"),
     "layouts": ("mcu.media.gallery", "print or render the 50 continuous-presence layouts"),
     "terminals": ("terminals.run_command", "run N simulated terminals against an MCU"),
+    "recordings": ("app.recordings_command", "list the recordings of a data directory (JSON)"),
     "demo": ("app.demo_command", "a scripted consultation over SOAP, proved from what 4 terminals decode"),
 }
-WITHOUT_WEBRTC = frozenset({"layouts"})  # subcommands that never load aiortc
+WITHOUT_WEBRTC = frozenset({"layouts", "recordings"})  # subcommands that never load aiortc
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ from aiohttp import web
 from gateway.enum_numbering import EnumNumbering
 from gateway.metrics import SoapMetrics, install_metrics
 from gateway.password_key import PasswordKey
+from gateway.recordings_http import install_recordings
 from gateway.services import ENDPOINTS, Endpoint, all_services
 from gateway.sessions import SessionStore
 from gateway.settings import Settings
@@ -121,9 +122,12 @@ def build_app(
     if runtime is not None:
         install_signalling(app, runtime, settings.media_address,
                            MediaSettings(mixed_speakers=settings.mixed_speakers,
-                                         ice_servers=settings.ice_servers),
+                                         ice_servers=settings.ice_servers,
+                                         recordings_dir=settings.data_dir / "recordings"),
                            dial_in_settings(settings), terminal_auth_settings(settings))
         install_terminal_page(app)  # the browser terminal, same origin as /signalling
+        install_recordings(app, settings.data_dir / "recordings", gateway.sessions,
+                           scheduler)
     return app
 
 

@@ -69,6 +69,12 @@ CREATE TABLE IF NOT EXISTS call_records (
 CREATE INDEX IF NOT EXISTS call_records_by_start ON call_records (kind, start);
 """
 
+# Conferences being recorded (setRecordBroadEx start, mcu/runtime/recording.py): a row from
+# the start until the stop or the conference's end, so a restarted server records on.
+RECORDING_SCHEMA = """
+CREATE TABLE IF NOT EXISTS recording_conferences (conf_id TEXT PRIMARY KEY);
+"""
+
 
 def _utc_key(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
@@ -164,6 +170,7 @@ class Store:
         self._connection.execute("PRAGMA synchronous=FULL")
         self._connection.executescript(SCHEMA)
         self._connection.executescript(CALL_RECORDS_SCHEMA)
+        self._connection.executescript(RECORDING_SCHEMA)
         _migrate_directory_org_id(self._connection)
 
     def close(self) -> None:
@@ -218,6 +225,21 @@ class Store:
                 f"SELECT document FROM call_records WHERE {where} ORDER BY start, id "
                 "LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
         return total, [json.loads(document) for (document,) in rows]
+
+    def set_recording(self, conf_id: str, recording: bool) -> None:
+        """Whether the conference is being recorded, committed before this returns."""
+        with self.transaction():
+            if recording:
+                self._connection.execute(
+                    "INSERT OR IGNORE INTO recording_conferences (conf_id) VALUES (?)", (conf_id,))
+            else:
+                self._connection.execute(
+                    "DELETE FROM recording_conferences WHERE conf_id = ?", (conf_id,))
+
+    def recording_conferences(self) -> set[str]:
+        with self._lock:
+            rows = self._connection.execute("SELECT conf_id FROM recording_conferences").fetchall()
+        return {conf_id for (conf_id,) in rows}
 
     def load(self) -> StoredState:
         with self._lock:

@@ -255,3 +255,14 @@ class SiteAudioTrack(MediaStreamTrack):
     def stop(self) -> None:
         super().stop()
         self._ready.set()
+
+
+def full_mix(inputs: Sequence[MixInput], frames: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Every unmuted site's frame at its volume, summed (the recorder's audio: what a
+    listener outside the conference hears); silence when nobody sends."""
+    total = np.zeros(FRAME_SAMPLES, np.float32)
+    for site in inputs:
+        samples = frames.get(site.uri)
+        if samples is not None and not site.muted:
+            total += samples.astype(np.float32) * volume_gain(site.volume)
+    return _to_int16(total)

@@ -58,7 +58,7 @@ from mcu.events import (
 )
 from mcu.layouts import LayoutMode, aux_source_key, layout_mode, parse_sub_pic
 from mcu.live_conference import CONFERENCE_TARGET
-from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput, MixResult
+from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput, MixResult, full_mix
 from mcu.media.compositor import Compositor
 from mcu.media.content_format import content_format_for
 from mcu.media.content_forward import ContentForwarder
@@ -70,6 +70,7 @@ from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
 from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, OutputFormat, output_format_for
 from mcu.media.pictures import CONTENT_WITH_SPEAKER, PictureKey, PictureKind
+from mcu.media.recorder import Mp4Recording
 from mcu.media.screen_pictures import NOTHING, screen_picture, source_of
 from mcu.media.site_media import SiteMedia
 from mcu.media.tick_lateness import TickLateness
@@ -193,6 +194,7 @@ class ConferenceMedia:
         self._decode_requested = False  # content_decode_wanted set by hand (a viewer, a tool)
         self._decoding = False  # the holder's tap decodes (as route_content last settled)
         self._content_seen: dict[str, float] = {}  # uri -> monotonic time of its last frame
+        self.recording: Mp4Recording | None = None  # the recorder (mcu/media/recorder.py)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -217,6 +219,9 @@ class ConferenceMedia:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._rendering is not None:  # a worker may still be encoding: let it finish first
             await asyncio.gather(self._rendering, return_exceptions=True)
+        recording = self.stop_recording()
+        if recording is not None:  # the file finished on its thread, not on the loop
+            await asyncio.to_thread(recording.join)
         for media in list(self.sites.values()):
             if not media.closed:  # one closed already was counted where it closed
                 self.retired.add(media.totals())
@@ -247,6 +252,8 @@ class ConferenceMedia:
     # ------------------------------------------------------------------ runtime events
 
     def apply(self, event: RuntimeEvent) -> None:
+        if self.recording is not None:
+            self.recording.note(event)
         match event:
             case SiteCallStateChanged(uri=uri, state=state):
                 if state is SiteCallState.IN_CONFERENCE:
@@ -452,8 +459,8 @@ class ConferenceMedia:
         holder = self.content_source()
         if holder is None:
             return False
-        if self._decode_requested:
-            return True
+        if self._decode_requested or self.recording is not None:
+            return True  # the recorder's content track
         for uri in self.joined:
             media = self.sites.get(uri)
             if media is None:
@@ -507,6 +514,7 @@ class ConferenceMedia:
                 wanted.add(key)
             else:  # forwarded (or nothing shared): no content group of ours feeds it
                 media.content_out.join_group(None)
+        wanted |= self._regroup_recorder(holder)
         for uri, media in self.sites.items():
             if uri not in self.joined:
                 for _, track in media.screens():
@@ -518,6 +526,34 @@ class ConferenceMedia:
             self.retired.video_frames_encoded += self.groups[key].frames_encoded
             self.groups.pop(key).close()
         self.route_content()
+
+    def _regroup_recorder(self, holder: str | None) -> set[GroupKey]:
+        """The recorder watches the conference picture (a site with no picture of its own
+        would) at its format; while content is shared, the CONTENT picture too."""
+        recording = self.recording
+        if recording is None:
+            return set()
+        main = GroupKey(PictureKey(PictureKind.CP, CONFERENCE_TARGET), recording.format)
+        recording.main.join_group(self._group(main))
+        if holder is None:
+            recording.content.join_group(None)
+            return {main}
+        content = GroupKey(PictureKey(PictureKind.CONTENT, holder), recording.format)
+        recording.content.join_group(self._group(content))
+        return {main, content}
+
+    def start_recording(self, recording: Mp4Recording) -> None:
+        """Record from the next tick on (a running recording is finished first)."""
+        self.stop_recording()
+        self.recording = recording
+        self.regroup()
+
+    def stop_recording(self) -> Mp4Recording | None:
+        """Stop the recorder; its thread finishes the file (Mp4Recording.join)."""
+        recording, self.recording = self.recording, None
+        if recording is not None:
+            recording.stop()
+        return recording
 
     def tick_fps(self) -> int:
         return max((group.format.fps for group in self.groups.values()), default=DEFAULT_TICK_FPS)
@@ -711,6 +747,10 @@ class ConferenceMedia:
             eligible)
         self.mixed_speakers = speakers
         result = self._mixer.mix(inputs, frames, speakers)
+        if self.recording is not None:
+            loop_time = asyncio.get_running_loop().time()
+            self.recording.put_audio(full_mix(inputs, frames),
+                                     int((loop_time - self._started_at) * VIDEO_CLOCK))
         opus_sites = {uri for uri in participants if self.sites[uri].audio_codec == OPUS}
         packets = self.mix_encoders.encode(result, opus_sites, self._audio_tick)
         self._audio_tick += 1

@@ -63,6 +63,18 @@ class RateMeter:
             self._times.popleft()
 
 
+class PacketSink(Protocol):
+    """What an EncoderGroup pushes its packets to: a site's SiteVideoTrack, or the
+    recorder's input (mcu/media/recorder.py)."""
+
+    uri: str
+    backlog_restarts: int
+
+    def push(self, packet: av.Packet) -> None: ...
+
+    def leave_group(self, group: EncoderGroup) -> None: ...
+
+
 class EncoderGroup:
     def __init__(
         self,
@@ -74,7 +86,7 @@ class EncoderGroup:
         self.key = key
         self.tuning = tuning or EncoderTuning()
         self.keyframe_min_interval = keyframe_min_interval
-        self.subscribers: set[SiteVideoTrack] = set()
+        self.subscribers: set[PacketSink] = set()
         self.frames_encoded = 0
         self.keyframes_encoded = 0
         self.bytes_encoded = 0
@@ -92,13 +104,13 @@ class EncoderGroup:
 
     # -- on the event loop ------------------------------------------------------------
 
-    def subscribe(self, track: SiteVideoTrack) -> None:
+    def subscribe(self, track: PacketSink) -> None:
         """A site starts receiving this group: it needs a keyframe now, not within the rate
         limit (a control operation moved it; that is no storm of receiver requests)."""
         self.subscribers.add(track)
         self._keyframe_now = True
 
-    def unsubscribe(self, track: SiteVideoTrack) -> None:
+    def unsubscribe(self, track: PacketSink) -> None:
         self.subscribers.discard(track)
 
     def request_keyframe(self) -> None:

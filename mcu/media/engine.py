@@ -14,16 +14,33 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 from mcu.calls import Call
 from mcu.errors import DomainError, Fault
-from mcu.events import ConferenceEnded, ConferenceEvent, ConferenceStarted, RuntimeEvent
+from mcu.events import (
+    ConferenceEnded,
+    ConferenceEvent,
+    ConferenceStarted,
+    RecordingChanged,
+    RuntimeEvent,
+)
 from mcu.media.conference_media import ConferenceMedia, GroupStats
 from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S
 from mcu.media.heap_trim import HeapTrimmer
 from mcu.media.media_totals import MediaTotals
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS
-from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, H264
+from mcu.media.output_format import (
+    DEFAULT_VIDEO_FORMAT,
+    H264,
+    OutputFormat,
+    default_bitrate,
+    parse_rate,
+    picture_size,
+)
+from mcu.media.recorder import Mp4Recording, recording_path
+from mcu.media.recording_push import push_url
 from mcu.media.site_media import SiteMedia
 from mcu.media.tick_lateness import TickLateness
 from mcu.media.video_encoders import EncoderTuning
@@ -46,6 +63,8 @@ class MediaSettings:
     ice_servers: tuple[IceServer, ...] = ()
     # PyAV and libyuv release the GIL: one worker per core lets conferences run in parallel.
     workers: int = field(default_factory=lambda: os.cpu_count() or 2)
+    # where recordings go (<data dir>/recordings): recordings/<confId>/<start time>.mp4
+    recordings_dir: Path = Path("data/recordings")
 
 
 @dataclass(frozen=True)
@@ -82,6 +101,7 @@ class MediaEngine:
         if self._unsubscribe is None:
             self._unsubscribe = self.runtime.subscribe(self.on_event)
             self.runtime.devices.content_media = self
+            self.runtime.recording.recorder_healthy = self.recorder_healthy
             for conf_id in self.runtime.conferences.ids():
                 self._start_conference(conf_id)
 
@@ -91,6 +111,8 @@ class MediaEngine:
             self._unsubscribe = None
             if self.runtime.devices.content_media is self:
                 self.runtime.devices.content_media = None
+            if self.runtime.recording.recorder_healthy == self.recorder_healthy:
+                self.runtime.recording.recorder_healthy = None
         conferences, self.conferences = list(self.conferences.values()), {}
         await asyncio.gather(*(media.close() for media in conferences), *self._closing)
         await self.heap_trimmer.close()
@@ -109,10 +131,55 @@ class MediaEngine:
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
                 task.add_done_callback(functools.partial(self._retire, media))
+        elif isinstance(event, RecordingChanged):
+            self._follow_recording(event.conf_id, event.recording)
         elif isinstance(event, ConferenceEvent):
             media = self.conferences.get(event.conf_id)
             if media is not None:
                 media.apply(event)
+
+    # ------------------------------------------------------------------ recording
+
+    def recording_format(self, media: ConferenceMedia) -> OutputFormat:
+        """The recorder's output, as a site booked with videoFormat AUTO and no rate that
+        negotiated H.264 gets (so it shares that site's group)."""
+        size = picture_size(None, media.default_format)
+        bitrate = parse_rate(media.conference_rate) or default_bitrate(size)
+        return OutputFormat(H264, size.width, size.height, size.fps, bitrate)
+
+    def recorder_healthy(self, conf_id: str) -> bool:
+        """Whether the conference's recorder is recording (queryBroadInfoEx): False when it
+        failed (its thread died, a disk error, it fell behind) or there is none."""
+        media = self.conferences.get(conf_id)
+        return media is not None and media.recording is not None and media.recording.healthy
+
+    def _follow_recording(self, conf_id: str, recording: bool) -> None:
+        media = self.conferences.get(conf_id)
+        if media is None:
+            return
+        if not recording:
+            self._finish(media.stop_recording())
+            return
+        self._finish(media.stop_recording())  # a failed recorder replaced: its file kept
+        started = datetime.now(UTC)
+        path = recording_path(self.settings.recordings_dir, conf_id, started)
+        live = self.runtime.conferences.get(conf_id)
+        target = push_url(live.conference.spec.recorder_addr) if live is not None else None
+        media.start_recording(
+            Mp4Recording(path, self.recording_format(media), conf_id, started, list(media.joined),
+                         push_url=target))
+
+    def _finish(self, recording: Mp4Recording | None) -> None:
+        """Wait (at most recorder.JOIN_TIMEOUT_S) for the recorder's thread to close the
+        file, off the loop."""
+        if recording is None:
+            return
+        async def finished() -> None:
+            await asyncio.to_thread(recording.join)
+
+        task = asyncio.get_running_loop().create_task(finished())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _start_conference(self, conf_id: str) -> None:
         if conf_id in self.conferences:
@@ -137,6 +204,9 @@ class MediaEngine:
         )
         self.conferences[conf_id] = media
         media.start()
+        live = self.runtime.conferences.get(conf_id)
+        if live is not None and live.recording:  # recording before a restart: a new file
+            self._follow_recording(conf_id, True)
 
     # ------------------------------------------------------------------ calls
 

@@ -68,7 +68,7 @@ class ConferenceRuntime:
         self.status = StatusQueries(self.conferences)
         self.content: ContentFloors = ContentFloors(self.conferences, self._has_content_input)
         self.control = ConferenceControl(self.conferences, self.content)
-        self.recording = Recording(self.conferences)
+        self.recording = Recording(self.conferences, self.call_records.store)
         self.devices = SiteDevices(self.conferences, self.registry, self.content)
         self.voice = VoiceSwitching(self.conferences, clock, speaker_hold)
         # point-to-point calls ring for the same call timeout as the MCU's own calls

@@ -1,16 +1,35 @@
 """Recording and live broadcast of a conference (setRecordBroadEx, setDirectBroadEx,
-queryBroadInfoEx): flags of the conference the site is in, allowed when its booking asks
-for the feature. The simulator records nothing; the flags are kept, reported and emitted
-(RecordingChanged, LiveBroadcastChanged) for a recorder to follow.
+queryBroadInfoEx): allowed when the conference's booking asks for the feature.
+
+Recording is a state of the live conference and of the store: a start writes the
+conference's row in the store (`recording_conferences`) before the RecordingChanged event
+reaches the media engine, which records the conference (mcu/media/recorder.py); a stop or
+the conference's end removes it. After a restart the conference, when it runs again, is
+recording again (ConferenceStarted restores the flag from the store, and the media engine
+starts a new file). A start while recording and a stop while not recording change nothing
+and succeed (the reference has no result code for either: docs/gateway.md, "Recording").
+A recorder that failed (its thread died, a disk error: the media engine's
+`recorder_healthy`) is not recording: queryBroadInfoEx answers recordBroadStatus 0, and
+a start records again into a new file (docs/gateway.md, "Recording").
+Live broadcast is a flag only (not streamed yet): kept, reported and emitted
+(LiveBroadcastChanged).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mcu.errors import DomainError, Fault
-from mcu.events import LiveBroadcastChanged, RecordingChanged
+from mcu.events import (
+    ConferenceEnded,
+    ConferenceStarted,
+    LiveBroadcastChanged,
+    RecordingChanged,
+    RuntimeEvent,
+)
 from mcu.runtime.live_conferences import LiveConferences
+from mcu.store import Store
 
 
 @dataclass(frozen=True)
@@ -25,17 +44,34 @@ class BroadInfo:
 
 
 class Recording:
-    def __init__(self, conferences: LiveConferences) -> None:
+    def __init__(self, conferences: LiveConferences, store: Store) -> None:
         self.conferences = conferences
         self.events = conferences.events
+        self.store = store
+        self.events.subscribe(self._follow)
+        # set by the media engine: whether a conference's recorder is recording (None: no
+        # media engine, the flag is all there is)
+        self.recorder_healthy: Callable[[str], bool] | None = None
 
     def set_recording(self, uri: str, start: bool) -> None:
         """setRecordBroadEx (wire action 0 = start, 1 = stop) for the site's conference."""
         live, _ = self.conferences.conference_of(uri)
         if not live.conference.spec.is_recording:
             raise DomainError(Fault.RECORDING_NOT_SUPPORTED, live.conf_id)
+        if live.recording == start and not (start and not self._recording_now(live.conf_id)):
+            return  # already so: nothing changes (docs/gateway.md, "Recording")
+        self.store.set_recording(live.conf_id, start)
         live.recording = start
         self.events.emit(RecordingChanged(live.conf_id, start))
+
+    def _follow(self, event: RuntimeEvent) -> None:
+        """A conference that starts again after a restart records on; one that ends stops."""
+        if isinstance(event, ConferenceStarted):
+            live = self.conferences.get(event.conf_id)
+            if live is not None and event.conf_id in self.store.recording_conferences():
+                live.recording = bool(live.conference.spec.is_recording)
+        elif isinstance(event, ConferenceEnded):
+            self.store.set_recording(event.conf_id, False)
 
     def set_live_broadcast(self, uri: str, start: bool) -> None:
         """setDirectBroadEx (wire action 0 = start, 1 = stop). Live broadcast is a feature of
@@ -57,5 +93,10 @@ class Recording:
             live_supported=live_supported,
             recording_supported=recording,
             live_active=live.live_broadcast if live_supported else None,
-            recording_active=live.recording if recording else None,
+            recording_active=(live.recording and self._recording_now(live.conf_id))
+            if recording else None,
         )
+
+    def _recording_now(self, conf_id: str) -> bool:
+        """Not failed: the recorder (when there is a media engine) is healthy."""
+        return self.recorder_healthy is None or self.recorder_healthy(conf_id)
