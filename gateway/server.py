@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from gateway.enum_numbering import EnumNumbering
+from gateway.live_http import install_live
 from gateway.metrics import SoapMetrics, install_metrics
 from gateway.password_key import PasswordKey
 from gateway.recordings_http import install_recordings
@@ -123,11 +124,13 @@ def build_app(
         install_signalling(app, runtime, settings.media_address,
                            MediaSettings(mixed_speakers=settings.mixed_speakers,
                                          ice_servers=settings.ice_servers,
-                                         recordings_dir=settings.data_dir / "recordings"),
+                                         recordings_dir=settings.data_dir / "recordings",
+                                         live_dir=settings.data_dir / "live"),
                            dial_in_settings(settings), terminal_auth_settings(settings))
         install_terminal_page(app)  # the browser terminal, same origin as /signalling
         install_recordings(app, settings.data_dir / "recordings", gateway.sessions,
                            scheduler)
+        install_live(app, settings.data_dir / "live", gateway.sessions, runtime.recording)
     return app
 
 

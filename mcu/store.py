@@ -75,6 +75,13 @@ RECORDING_SCHEMA = """
 CREATE TABLE IF NOT EXISTS recording_conferences (conf_id TEXT PRIMARY KEY);
 """
 
+# Conferences broadcast live (setDirectBroadEx start, mcu/runtime/recording.py) with the
+# token a player presents for /live/<confId>/: a row from the start until the stop or the
+# conference's end, so a restarted server broadcasts on under the same URL.
+LIVE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS live_conferences (conf_id TEXT PRIMARY KEY, token TEXT NOT NULL);
+"""
+
 
 def _utc_key(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
@@ -171,6 +178,7 @@ class Store:
         self._connection.executescript(SCHEMA)
         self._connection.executescript(CALL_RECORDS_SCHEMA)
         self._connection.executescript(RECORDING_SCHEMA)
+        self._connection.executescript(LIVE_SCHEMA)
         _migrate_directory_org_id(self._connection)
 
     def close(self) -> None:
@@ -240,6 +248,25 @@ class Store:
         with self._lock:
             rows = self._connection.execute("SELECT conf_id FROM recording_conferences").fetchall()
         return {conf_id for (conf_id,) in rows}
+
+    def set_live(self, conf_id: str, token: str | None) -> None:
+        """The conference's live broadcast and its player token (None: not broadcasting),
+        committed before this returns."""
+        with self.transaction():
+            if token is not None:
+                self._connection.execute(
+                    "INSERT OR REPLACE INTO live_conferences (conf_id, token) VALUES (?, ?)",
+                    (conf_id, token))
+            else:
+                self._connection.execute(
+                    "DELETE FROM live_conferences WHERE conf_id = ?", (conf_id,))
+
+    def live_conferences(self) -> dict[str, str]:
+        """confId -> player token of every conference broadcast live."""
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT conf_id, token FROM live_conferences").fetchall()
+        return dict(rows)
 
     def load(self) -> StoredState:
         with self._lock:

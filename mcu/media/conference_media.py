@@ -65,6 +65,7 @@ from mcu.media.content_forward import ContentForwarder
 from mcu.media.content_routes import FORWARD, MAIN, TRANSCODE, ContentRoute, route_for
 from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S, EncoderGroup, GroupKey
 from mcu.media.frame_slots import LatestFrameSlot
+from mcu.media.live_hls import HlsBroadcast
 from mcu.media.media_totals import MediaTotals
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
@@ -195,6 +196,7 @@ class ConferenceMedia:
         self._decoding = False  # the holder's tap decodes (as route_content last settled)
         self._content_seen: dict[str, float] = {}  # uri -> monotonic time of its last frame
         self.recording: Mp4Recording | None = None  # the recorder (mcu/media/recorder.py)
+        self.live: HlsBroadcast | None = None  # the live broadcast (mcu/media/live_hls.py)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -222,6 +224,9 @@ class ConferenceMedia:
         recording = self.stop_recording()
         if recording is not None:  # the file finished on its thread, not on the loop
             await asyncio.to_thread(recording.join)
+        live = self.stop_live()
+        if live is not None:
+            await asyncio.to_thread(live.join)
         for media in list(self.sites.values()):
             if not media.closed:  # one closed already was counted where it closed
                 self.retired.add(media.totals())
@@ -515,6 +520,7 @@ class ConferenceMedia:
             else:  # forwarded (or nothing shared): no content group of ours feeds it
                 media.content_out.join_group(None)
         wanted |= self._regroup_recorder(holder)
+        wanted |= self._regroup_live()
         for uri, media in self.sites.items():
             if uri not in self.joined:
                 for _, track in media.screens():
@@ -554,6 +560,30 @@ class ConferenceMedia:
         if recording is not None:
             recording.stop()
         return recording
+
+    def _regroup_live(self) -> set[GroupKey]:
+        """The live broadcast watches the conference picture at its format: the recorder's
+        group when both run at the same format (one encode for both)."""
+        if self.live is None:
+            return set()
+        main = GroupKey(PictureKey(PictureKind.CP, CONFERENCE_TARGET), self.live.format)
+        self.live.main.join_group(self._group(main))
+        return {main}
+
+    def start_live(self, live: HlsBroadcast) -> None:
+        """Broadcast from the next tick on (a running broadcast is finished first)."""
+        self.stop_live()
+        self.live = live
+        self.regroup()
+
+    def stop_live(self) -> HlsBroadcast | None:
+        """Stop the broadcast; its thread finishes and removes the stream (join)."""
+        live, self.live = self.live, None
+        if live is not None:
+            live.stop()
+            if not self._closed:
+                self.regroup()  # its group goes when nobody else watches it
+        return live
 
     def tick_fps(self) -> int:
         return max((group.format.fps for group in self.groups.values()), default=DEFAULT_TICK_FPS)
@@ -747,10 +777,12 @@ class ConferenceMedia:
             eligible)
         self.mixed_speakers = speakers
         result = self._mixer.mix(inputs, frames, speakers)
-        if self.recording is not None:
+        if self.recording is not None or self.live is not None:
             loop_time = asyncio.get_running_loop().time()
-            self.recording.put_audio(full_mix(inputs, frames),
-                                     int((loop_time - self._started_at) * VIDEO_CLOCK))
+            mix, taken = full_mix(inputs, frames), int((loop_time - self._started_at) * VIDEO_CLOCK)
+            for sink in (self.recording, self.live):
+                if sink is not None:
+                    sink.put_audio(mix, taken)
         opus_sites = {uri for uri in participants if self.sites[uri].audio_codec == OPUS}
         packets = self.mix_encoders.encode(result, opus_sites, self._audio_tick)
         self._audio_tick += 1

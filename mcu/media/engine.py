@@ -23,12 +23,14 @@ from mcu.events import (
     ConferenceEnded,
     ConferenceEvent,
     ConferenceStarted,
+    LiveBroadcastChanged,
     RecordingChanged,
     RuntimeEvent,
 )
 from mcu.media.conference_media import ConferenceMedia, GroupStats
 from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S
 from mcu.media.heap_trim import HeapTrimmer
+from mcu.media.live_hls import HlsBroadcast, live_directory
 from mcu.media.media_totals import MediaTotals
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS
 from mcu.media.output_format import (
@@ -65,6 +67,8 @@ class MediaSettings:
     workers: int = field(default_factory=lambda: os.cpu_count() or 2)
     # where recordings go (<data dir>/recordings): recordings/<confId>/<start time>.mp4
     recordings_dir: Path = Path("data/recordings")
+    # where live broadcasts are written (<data dir>/live/<confId>/index.m3u8)
+    live_dir: Path = Path("data/live")
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,8 @@ class MediaEngine:
                 task.add_done_callback(functools.partial(self._retire, media))
         elif isinstance(event, RecordingChanged):
             self._follow_recording(event.conf_id, event.recording)
+        elif isinstance(event, LiveBroadcastChanged):
+            self._follow_live(event.conf_id, event.live)
         elif isinstance(event, ConferenceEvent):
             media = self.conferences.get(event.conf_id)
             if media is not None:
@@ -169,9 +175,21 @@ class MediaEngine:
             Mp4Recording(path, self.recording_format(media), conf_id, started, list(media.joined),
                          push_url=target))
 
-    def _finish(self, recording: Mp4Recording | None) -> None:
-        """Wait (at most recorder.JOIN_TIMEOUT_S) for the recorder's thread to close the
-        file, off the loop."""
+    def _follow_live(self, conf_id: str, live: bool) -> None:
+        """Start or stop the conference's HLS broadcast, at the recorder's format (so the
+        two share one encoder group)."""
+        media = self.conferences.get(conf_id)
+        if media is None:
+            return
+        if not live:
+            self._finish(media.stop_live())
+            return
+        media.start_live(HlsBroadcast(live_directory(self.settings.live_dir, conf_id),
+                                      self.recording_format(media), conf_id))
+
+    def _finish(self, recording: Mp4Recording | HlsBroadcast | None) -> None:
+        """Wait (at most recorder.JOIN_TIMEOUT_S) for the recorder's or the broadcast's
+        thread to close its files, off the loop."""
         if recording is None:
             return
         async def finished() -> None:
@@ -207,6 +225,8 @@ class MediaEngine:
         live = self.runtime.conferences.get(conf_id)
         if live is not None and live.recording:  # recording before a restart: a new file
             self._follow_recording(conf_id, True)
+        if live is not None and live.live_broadcast:  # broadcasting before a restart: on again
+            self._follow_live(conf_id, True)
 
     # ------------------------------------------------------------------ calls
 

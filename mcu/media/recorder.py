@@ -277,7 +277,7 @@ class Mp4Recording:
     # -- on the recorder's thread -----------------------------------------------------
 
     def _run(self) -> None:
-        writer = _Mp4Writer(self.path, self.format, self.push)
+        writer = Mp4Writer(self.path, self.format, self.push)
         try:
             while True:
                 item = self._queue.get()
@@ -318,7 +318,7 @@ class Mp4Recording:
                     log.exception("recording %s: the sidecar could not be written", self.path)
 
 
-class _Mp4Writer:
+class Mp4Writer:
     """The container, opened at the first main keyframe."""
 
     def __init__(self, path: Path, output: OutputFormat, push: RtmpPush | None = None) -> None:
