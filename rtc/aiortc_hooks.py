@@ -20,6 +20,15 @@ benchmarks/media_load.py, tests/conftest.py):
   when exactly one receiver has it; with two video m-lines of the same codecs (the main
   video and the content stream) every RTX packet was dropped, so a lost packet was never
   recovered and the picture froze until the jitter buffer overflowed.
+- `aioice.ice.Connection.get_component_candidates` -> `get_component_candidates_with_buffers`:
+  aioice's gathering, then every UDP socket the connection holds gets a 4 MiB receive
+  buffer (rtc/socket_buffers.py: SO_RCVBUFFORCE when permitted, else SO_RCVBUF capped by
+  rmem_max) instead of aioice's 256 KiB, so a late event loop does not lose datagrams.
+- `aioice.ice.Connection.query_consent` -> `query_consent`: RFC 7675 consent freshness that
+  a late peer does not fail. aioice sends one request every ~5 s with no retransmission and
+  a 0.5 s wait, and closes after 6 unanswered in a row; here each check is retransmitted on
+  STUN's schedule for up to `CONSENT_CHECK_SECONDS`, and consent expires only when no check
+  has been answered for `CONSENT_EXPIRY_SECONDS` (RFC 7675's 30 s), counted in time.
 
 Per receiver or sender, on one that has not started (the name-mangled attributes are
 created in aiortc's constructors and read from the moment the receiver starts):
@@ -51,23 +60,30 @@ does: it overrides `_remove_frame` (which `add` calls) and reads the buffer's ow
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import queue
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
 import aioice.ice
+import aioice.stun
 import aiortc.rtp
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtp import RtpPacket
 
-from rtc import audio_level, ice
+from rtc import audio_level, ice, socket_buffers
 
 # aiortc's and aioice's own functions, as imported before install() replaces them.
 AIOICE_GET_HOST_ADDRESSES = aioice.ice.get_host_addresses
 AIORTC_COMPUTE_AUDIO_LEVEL_DBOV = aiortc.rtp.compute_audio_level_dbov
 AIORTC_REGISTER_RTP_RECEIVER = RTCDtlsTransport._register_rtp_receiver
+AIOICE_GET_COMPONENT_CANDIDATES = aioice.ice.Connection.get_component_candidates
+AIOICE_QUERY_CONSENT = aioice.ice.Connection.query_consent
 
 # The receiver's name-mangled attributes.
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
@@ -90,18 +106,73 @@ def register_rtp_receiver_with_rtx(transport: RTCDtlsTransport, receiver: Any,
             router.ssrc_table[encoding.rtx.ssrc] = receiver
 
 
+async def get_component_candidates_with_buffers(
+        connection: aioice.ice.Connection, component: int, addresses: list[str],
+        timeout: int = 5) -> list[aioice.Candidate]:
+    """aioice's gathering of a component's candidates, then a large receive buffer on every
+    UDP socket the connection holds (rtc/socket_buffers.py)."""
+    candidates: list[aioice.Candidate] = await AIOICE_GET_COMPONENT_CANDIDATES(
+        connection, component, addresses, timeout)
+    for protocol in connection._protocols:
+        sock = protocol.transport.get_extra_info("socket")
+        if sock is not None:
+            socket_buffers.enlarge_receive_buffer(sock)
+    return candidates
+
+
+_log = logging.getLogger(__name__)
+
+CONSENT_INTERVAL_SECONDS = 5.0  # RFC 7675: a check every 4-6 s (0.8-1.2 times this)
+CONSENT_EXPIRY_SECONDS = 30.0  # RFC 7675: no answer for 30 s, no consent
+# One check's STUN transaction: requests at 0, 0.5, 1.5 s (RFC 5389's RTO doubling), given
+# up at 3.5 s, before the next check is due.
+CONSENT_RETRANSMISSIONS = 2
+
+
+async def query_consent(connection: aioice.ice.Connection) -> None:
+    """RFC 7675 consent freshness on the connection's nominated pairs, tolerant of a late
+    peer: each check is a STUN transaction with `CONSENT_RETRANSMISSIONS` retransmissions
+    (aioice: none, 0.5 s), and the connection closes only when no check has been answered
+    for `CONSENT_EXPIRY_SECONDS`, measured in time rather than counted in failures."""
+    assert connection.remote_password is not None  # as aioice: set before connect() ends
+    key = connection.remote_password.encode("utf8")
+    last_answer = time.monotonic()
+    while True:
+        await asyncio.sleep(CONSENT_INTERVAL_SECONDS * (0.8 + 0.4 * random.random()))
+        for pair in list(connection._nominated.values()):
+            request = connection.build_request(pair, nominate=False)
+            try:
+                await pair.protocol.request(request, pair.remote_addr, integrity_key=key,
+                                            retransmissions=CONSENT_RETRANSMISSIONS)
+                last_answer = time.monotonic()
+            except aioice.stun.TransactionError:
+                pass
+        if time.monotonic() - last_answer >= CONSENT_EXPIRY_SECONDS:
+            _log.info("ICE consent expired: no answer for %.0f s",
+                      time.monotonic() - last_answer)
+            connection._query_consent_task = None
+            await connection.close()
+            return
+
+
 def install() -> None:
     """Put the process-wide replacements in place; calling it again changes nothing."""
     aioice.ice.get_host_addresses = ice.host_addresses
     aiortc.rtp.compute_audio_level_dbov = audio_level.compute_audio_level_dbov
     setattr(RTCDtlsTransport, _REGISTER_RTP_RECEIVER, register_rtp_receiver_with_rtx)
+    connection_class: Any = aioice.ice.Connection  # methods replaced by plain functions
+    connection_class.get_component_candidates = get_component_candidates_with_buffers
+    connection_class.query_consent = query_consent
 
 
 def installed() -> bool:
     return (aioice.ice.get_host_addresses is ice.host_addresses
             and aiortc.rtp.compute_audio_level_dbov is audio_level.compute_audio_level_dbov
             and getattr(RTCDtlsTransport, _REGISTER_RTP_RECEIVER)
-            is register_rtp_receiver_with_rtx)
+            is register_rtp_receiver_with_rtx
+            and aioice.ice.Connection.get_component_candidates
+            is get_component_candidates_with_buffers
+            and aioice.ice.Connection.query_consent is query_consent)
 
 
 def replace_jitter_buffer(receiver: RTCRtpReceiver, buffer: JitterBuffer) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import queue
+import socket
 import sys
 from fractions import Fraction
 
@@ -38,7 +39,7 @@ from aiortc.rtp import (
     RtpPacket,
 )
 
-from rtc import aiortc_hooks, audio_level, ice
+from rtc import aiortc_hooks, audio_level, ice, socket_buffers
 from rtc.jitter_buffer import MarkerJitterBuffer, release_frames_at_marker
 from tests.rtc_stubs import RecordingTransport
 
@@ -402,3 +403,148 @@ def test_rtx_ssrcs_route_to_their_receiver_when_two_share_the_payload_types():
     assert ours._rtp_router.route_rtp(RtpPacket(payload_type=98, ssrc=1001)) is main
     assert ours._rtp_router.route_rtp(RtpPacket(payload_type=97, ssrc=1000)) is main
     assert theirs._rtp_router.route_rtp(retransmission) is None  # aiortc's own: dropped
+
+
+# --- UDP receive buffers and consent freshness (a starved machine) ---
+
+async def test_every_ice_socket_gets_the_large_receive_buffer():
+    connection = aioice.Connection(ice_controlling=True, components=2)
+    try:
+        await connection.gather_candidates()
+        sizes = [p.transport.get_extra_info("socket").getsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF) for p in connection._protocols]
+        assert len(sizes) == 2
+        cap = socket_buffers.RECEIVE_BUFFER_BYTES
+        rmem_max = socket_buffers.rmem_max()
+        if not _may_force_buffers() and rmem_max is not None:
+            cap = min(cap, rmem_max)
+        # The kernel reports twice what was asked; aioice alone leaves 2 x 256 KiB.
+        assert all(size >= 2 * cap for size in sizes), sizes
+        assert all(size > 2 * 262144 for size in sizes) or cap <= 262144
+    finally:
+        await connection.close()
+
+
+def _may_force_buffers() -> bool:
+    if socket_buffers.SO_RCVBUFFORCE is None:
+        return False
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket_buffers.SO_RCVBUFFORCE, 8192)
+            return True
+        except PermissionError:
+            return False
+
+
+class UnprivilegedSocket:
+    """A socket as an unprivileged process sees it: SO_RCVBUFFORCE refused, SO_RCVBUF
+    capped at `cap` and doubled, as Linux does."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.buffer, self.calls = cap, 2 * 106496, []
+
+    def setsockopt(self, level: int, option: int, value: int) -> None:
+        self.calls.append(option)
+        if option == socket_buffers.SO_RCVBUFFORCE:
+            raise PermissionError(1, "Operation not permitted")
+        self.buffer = 2 * min(value, self.cap)
+
+    def getsockopt(self, level: int, option: int) -> int:
+        return self.buffer
+
+
+def test_without_the_privilege_the_buffer_is_asked_for_capped():
+    sock = UnprivilegedSocket(cap=212992)
+    assert socket_buffers.enlarge_receive_buffer(sock) == 2 * 212992
+    assert sock.calls == [socket_buffers.SO_RCVBUFFORCE, socket.SO_RCVBUF]
+
+
+def test_a_buffer_already_large_enough_is_left_alone():
+    sock = UnprivilegedSocket(cap=1 << 30)
+    sock.buffer = 2 * socket_buffers.RECEIVE_BUFFER_BYTES
+    assert socket_buffers.enlarge_receive_buffer(sock) == sock.buffer
+    assert sock.calls == []
+
+
+def test_with_the_privilege_the_cap_does_not_apply():
+    if not _may_force_buffers():
+        pytest.skip("this process may not use SO_RCVBUFFORCE")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        size = socket_buffers.enlarge_receive_buffer(sock, 16 * 1024 * 1024)
+        assert size >= 2 * 16 * 1024 * 1024
+
+
+async def _connected_pair() -> tuple[aioice.Connection, aioice.Connection]:
+    a = aioice.Connection(ice_controlling=True, components=1)
+    b = aioice.Connection(ice_controlling=False, components=1)
+    await asyncio.gather(a.gather_candidates(), b.gather_candidates())
+    for near, far in ((a, b), (b, a)):
+        for candidate in far.local_candidates:
+            await near.add_remote_candidate(candidate)
+        await near.add_remote_candidate(None)
+        near.remote_username, near.remote_password = far.local_username, far.local_password
+    await asyncio.gather(a.connect(), b.connect())
+    return a, b
+
+
+BINDING_SUCCESS = b"\x01\x01"
+
+
+def _late_stun_answers(monkeypatch, delay: float | None) -> None:
+    """Every STUN binding success response from now on reaches its connection `delay` s
+    late (None: never), as on a peer whose event loop is starved."""
+    original = aioice.ice.StunProtocol.datagram_received
+
+    def datagram_received(self, data, addr):
+        if isinstance(data, bytes) and data[:2] == BINDING_SUCCESS:
+            if delay is not None:
+                asyncio.get_running_loop().call_later(delay, original, self, data, addr)
+            return
+        original(self, data, addr)
+
+    monkeypatch.setattr(aioice.ice.StunProtocol, "datagram_received", datagram_received)
+
+
+async def _closed_within(connection: aioice.Connection, seconds: float) -> bool:
+    receiving = asyncio.ensure_future(connection.recv())
+    done, _ = await asyncio.wait({receiving}, timeout=seconds)
+    if not done:
+        receiving.cancel()
+        return False
+    return isinstance(receiving.exception(), ConnectionError)
+
+
+async def test_consent_answered_late_keeps_the_connection(monkeypatch):
+    monkeypatch.setattr(aiortc_hooks, "CONSENT_INTERVAL_SECONDS", 0.2)
+    monkeypatch.setattr(aiortc_hooks, "CONSENT_EXPIRY_SECONDS", 1.5)
+    a, b = await _connected_pair()
+    try:
+        _late_stun_answers(monkeypatch, 0.8)  # past aioice's 0.5 s, within a retransmission
+        assert not await _closed_within(a, 4.0)
+    finally:
+        await asyncio.gather(a.close(), b.close())
+
+
+async def test_aioices_own_consent_drops_that_connection(monkeypatch):
+    """The before: aioice's consent (one request, 0.5 s, six failures) on the same late
+    answers closes the connection."""
+    monkeypatch.setattr(aioice.ice.Connection, "query_consent",
+                        aiortc_hooks.AIOICE_QUERY_CONSENT)
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.2)
+    a, b = await _connected_pair()
+    try:
+        _late_stun_answers(monkeypatch, 0.8)
+        assert await _closed_within(a, 6.0)
+    finally:
+        await asyncio.gather(a.close(), b.close())
+
+
+async def test_consent_never_answered_expires(monkeypatch):
+    monkeypatch.setattr(aiortc_hooks, "CONSENT_INTERVAL_SECONDS", 0.2)
+    monkeypatch.setattr(aiortc_hooks, "CONSENT_EXPIRY_SECONDS", 1.5)
+    a, b = await _connected_pair()
+    try:
+        _late_stun_answers(monkeypatch, None)
+        assert await _closed_within(a, 6.0)
+    finally:
+        await asyncio.gather(a.close(), b.close())
