@@ -124,6 +124,11 @@ PANE_PSNR_DB = 25.0
 ON_FLOOR, OFF_FLOOR = 0, 1  # setAuxStreamEx controlCode
 AUX_ON = 1  # isSendAuxStreamEx / isReceiveRemAuxStrmEx result
 LOCKED = 1  # ConferenceStatusEx.isLockPresentation
+# A content step's observation costs nine SOAP requests (spyne answers them on the loop that
+# carries the media) and a content analysis per terminal: every second, not every half. On a
+# loaded machine a loop that lags more than 0.5 s for 30 s loses ICE consent (aioice), and
+# the calls end.
+CONTENT_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,7 @@ class Step:
     content_pane: int | None = None
     # the BFCP answers of the act's floor requests, by terminal
     floor_requests: dict[str, str] = field(default_factory=dict)
+    poll_s: float = POLL_S  # between observations
 
 
 class CallDropped(RuntimeError):
@@ -321,7 +327,7 @@ class Consultation:
                        if layout and observation.states[uri] != "in_call"]
             if all(held for _, held, _ in results) or dropped or loop.time() >= deadline:
                 break
-            await asyncio.sleep(POLL_S)
+            await asyncio.sleep(step.poll_s)
         record = StepRecord(
             name=step.name,
             layout=_most_common([layout for layout in step.views.values() if layout]),
@@ -769,7 +775,7 @@ class Consultation:
              Check("content_share.main_unchanged",
                    f"content_share: the main pictures keep the faces (CP_2_1 {main})",
                    lambda o: _each(o, lambda uri, panes: panes == main, o.panes))],
-            query=self.floor_facts, reads_content=True,
+            query=self.floor_facts, reads_content=True, poll_s=CONTENT_POLL_S,
         )
 
     def first_kind(self, uri: str) -> str:
@@ -800,14 +806,14 @@ class Consultation:
                       f"content_pane: pane 1 shows {taker}'s camera, pane 0 no camera",
                       lambda o: _each(o, lambda uri, panes: panes == [None, taker], o.panes)),
             ],
-            query=self.floor_facts, reads_content=True, content_pane=0,
+            query=self.floor_facts, reads_content=True, poll_s=CONTENT_POLL_S, content_pane=0,
         )
 
     def content_take(self) -> Step:
         sharer, taker, _ = self.content_roles()
         step = Step("content_take", f"{taker} asks for the floor over BFCP (FloorRequest); "
                     f"{sharer} is revoked", self.noop, self.everyone("CP_2_1"), [],
-                    query=self.floor_facts, reads_content=True)
+                    query=self.floor_facts, reads_content=True, poll_s=CONTENT_POLL_S)
 
         async def act() -> None:
             await self.ask_floor(taker, step)
@@ -839,7 +845,7 @@ class Consultation:
         _, taker, denied = self.content_roles()
         step = Step("content_lock", f"lockPresentationEx {taker}; {denied} asks for the floor "
                     "over BFCP", self.noop, self.everyone("CP_2_1"), [],
-                    query=self.floor_facts, reads_content=True)
+                    query=self.floor_facts, reads_content=True, poll_s=CONTENT_POLL_S)
 
         async def act() -> None:
             check(await self.soap_call(self.soap.conf_ctrl.lockPresentationEx,
@@ -898,7 +904,7 @@ class Consultation:
                       "content_release: isSendAuxStreamEx and isReceiveRemAuxStrmEx answer 0 "
                       "for every site", aux_off),
             ],
-            query=self.floor_facts, reads_content=True,
+            query=self.floor_facts, reads_content=True, poll_s=CONTENT_POLL_S,
         )
 
     async def record_browser_content(self) -> None:
