@@ -125,9 +125,9 @@ ON_FLOOR, OFF_FLOOR = 0, 1  # setAuxStreamEx controlCode
 AUX_ON = 1  # isSendAuxStreamEx / isReceiveRemAuxStrmEx result
 LOCKED = 1  # ConferenceStatusEx.isLockPresentation
 # A content step's observation costs nine SOAP requests (spyne answers them on the loop that
-# carries the media) and a content analysis per terminal: every second, not every half. On a
-# loaded machine a loop that lags more than 0.5 s for 30 s loses ICE consent (aioice), and
-# the calls end.
+# carries the media) and a content analysis per terminal: every second, not every half, so
+# that the loop reads its media sockets in time on a loaded machine (docs/signalling.md, "ICE
+# on a starved machine").
 CONTENT_POLL_S = 1.0
 
 
