@@ -27,8 +27,8 @@ benchmarks/media_load.py, tests/conftest.py):
 - `aioice.ice.Connection.query_consent` -> `query_consent`: RFC 7675 consent freshness that
   a late peer does not fail. aioice sends one request every ~5 s with no retransmission and
   a 0.5 s wait, and closes after 6 unanswered in a row; here each check is retransmitted on
-  STUN's schedule for up to `CONSENT_CHECK_SECONDS`, and consent expires only when no check
-  has been answered for `CONSENT_EXPIRY_SECONDS` (RFC 7675's 30 s), counted in time.
+  STUN's schedule for up to 15.5 s beside the next checks, and consent expires only when no
+  check has been answered for `CONSENT_EXPIRY_SECONDS` (RFC 7675's 30 s), counted in time.
 
 Per receiver or sender, on one that has not started (the name-mangled attributes are
 created in aiortc's constructors and read from the moment the receiver starts):
@@ -123,36 +123,49 @@ async def get_component_candidates_with_buffers(
 _log = logging.getLogger(__name__)
 
 CONSENT_INTERVAL_SECONDS = 5.0  # RFC 7675: a check every 4-6 s (0.8-1.2 times this)
-CONSENT_EXPIRY_SECONDS = 30.0  # RFC 7675: no answer for 30 s, no consent
-# One check's STUN transaction: requests at 0, 0.5, 1.5 s (RFC 5389's RTO doubling), given
-# up at 3.5 s, before the next check is due.
-CONSENT_RETRANSMISSIONS = 2
+CONSENT_EXPIRY_SECONDS = 30.0  # RFC 7675: no answer to the checks of the last 30 s, no consent
+# One check's STUN transaction: requests at 0, 0.5, 1.5, 3.5 and 7.5 s (RFC 5389's RTO
+# doubling), given up at 15.5 s; checks overlap, and an answer to any of them counts.
+CONSENT_RETRANSMISSIONS = 4
 
 
 async def query_consent(connection: aioice.ice.Connection) -> None:
     """RFC 7675 consent freshness on the connection's nominated pairs, tolerant of a late
-    peer: each check is a STUN transaction with `CONSENT_RETRANSMISSIONS` retransmissions
-    (aioice: none, 0.5 s), and the connection closes only when no check has been answered
-    for `CONSENT_EXPIRY_SECONDS`, measured in time rather than counted in failures."""
+    peer: a check starts every ~`CONSENT_INTERVAL_SECONDS`, each a STUN transaction with
+    `CONSENT_RETRANSMISSIONS` retransmissions running beside the next checks (aioice: one
+    request, 0.5 s, in turn), and the connection closes only when none of the checks has
+    been answered for `CONSENT_EXPIRY_SECONDS`, measured in time rather than counted in
+    failures."""
     assert connection.remote_password is not None  # as aioice: set before connect() ends
     key = connection.remote_password.encode("utf8")
-    last_answer = time.monotonic()
-    while True:
-        await asyncio.sleep(CONSENT_INTERVAL_SECONDS * (0.8 + 0.4 * random.random()))
-        for pair in list(connection._nominated.values()):
-            request = connection.build_request(pair, nominate=False)
-            try:
-                await pair.protocol.request(request, pair.remote_addr, integrity_key=key,
-                                            retransmissions=CONSENT_RETRANSMISSIONS)
-                last_answer = time.monotonic()
-            except aioice.stun.TransactionError:
-                pass
-        if time.monotonic() - last_answer >= CONSENT_EXPIRY_SECONDS:
-            _log.info("ICE consent expired: no answer for %.0f s",
-                      time.monotonic() - last_answer)
-            connection._query_consent_task = None
-            await connection.close()
-            return
+    answered = [time.monotonic()]  # when a check was last answered
+
+    async def check(pair: Any) -> None:
+        request = connection.build_request(pair, nominate=False)
+        try:
+            await pair.protocol.request(request, pair.remote_addr, integrity_key=key,
+                                        retransmissions=CONSENT_RETRANSMISSIONS)
+            answered[0] = time.monotonic()
+        except aioice.stun.TransactionError:
+            pass  # unanswered: only the expiry below decides
+
+    checks: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            await asyncio.sleep(CONSENT_INTERVAL_SECONDS * (0.8 + 0.4 * random.random()))
+            if time.monotonic() - answered[0] >= CONSENT_EXPIRY_SECONDS:
+                _log.info("ICE consent expired: no answer for %.0f s",
+                          time.monotonic() - answered[0])
+                connection._query_consent_task = None
+                await connection.close()
+                return
+            for pair in list(connection._nominated.values()):
+                task = asyncio.get_running_loop().create_task(check(pair))
+                checks.add(task)
+                task.add_done_callback(checks.discard)
+    finally:
+        for task in list(checks):
+            task.cancel()
 
 
 def install() -> None:

@@ -514,13 +514,14 @@ async def _closed_within(connection: aioice.Connection, seconds: float) -> bool:
     return isinstance(receiving.exception(), ConnectionError)
 
 
-async def test_consent_answered_late_keeps_the_connection(monkeypatch):
+@pytest.mark.parametrize("delay", [0.8, 2.0])  # past aioice's 0.5 s; beyond the next check
+async def test_consent_answered_late_keeps_the_connection(monkeypatch, delay):
     monkeypatch.setattr(aiortc_hooks, "CONSENT_INTERVAL_SECONDS", 0.2)
-    monkeypatch.setattr(aiortc_hooks, "CONSENT_EXPIRY_SECONDS", 1.5)
+    monkeypatch.setattr(aiortc_hooks, "CONSENT_EXPIRY_SECONDS", 3.0)
     a, b = await _connected_pair()
     try:
-        _late_stun_answers(monkeypatch, 0.8)  # past aioice's 0.5 s, within a retransmission
-        assert not await _closed_within(a, 4.0)
+        _late_stun_answers(monkeypatch, delay)
+        assert not await _closed_within(a, 6.0)
     finally:
         await asyncio.gather(a.close(), b.close())
 
