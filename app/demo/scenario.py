@@ -9,13 +9,14 @@ join order, read from the first step's picture (the automatic assignment follows
   cp_4_1           setContinuousPresenceEx CP_4_1, no subPics: all four sites, in join order
   cp_2_1           setContinuousPresenceEx CP_2_1, subPics [J3, J1]
   content_share    setAuxStreamEx S (controlCode 0): the MCU grants S the content floor over
-                   BFCP, S sends its radiograph; every other terminal decodes it on its
-                   second stream (site, page, frame index from the content marker; latency;
-                   PSNR of the text region); the main pictures keep the faces
+                   BFCP, S sends its pages (radiograph first); every other terminal decodes
+                   them on its second stream (site, page, frame index from the content
+                   marker; latency; PSNR of the text region); the main pictures keep the
+                   faces
   content_pane     setContinuousPresenceEx CP_2_1, subPics [S(%AUX1), T]: every terminal's
                    main picture shows S's content in pane 0 (content marker read there)
   content_take     T asks for the floor itself (BFCP FloorRequest): GRANTED, S is told
-                   REVOKED and stops; every other terminal now decodes T's medical record
+                   REVOKED and stops; every other terminal now decodes T's pages (record first)
   content_lock     lockPresentationEx T; U asks for the floor over BFCP: DENIED, T keeps it
   content_release  unlockPresentationEx; setAuxStreamEx T (controlCode 1): nobody holds the
                    floor, every second stream stops
@@ -30,7 +31,10 @@ join order, read from the first step's picture (the automatic assignment follows
 
 S, T, U (content_roles): the first site in join order whose content input starts on a
 radiograph, the first other one starting on a medical record, and a third site. Every
-terminal has a content input (CONTENT_SIZE, slides); the content steps record per terminal
+terminal has a content input (CONTENT_SIZE, slides) whose two pages alternate every
+DEFAULT_PAGE_SECONDS (radiograph and record, in its own order), so a reading may show either
+page of the holder: the content checks take the site from the content marker and accept any
+of the holder's pages; none requires a page kind. The content steps record per terminal
 `content` (site, kind, page, frame index, latency, PSNR, SSIM), whether it holds the floor,
 a PNG of its second screen (`<step>-<uri>-content.png`) and the step's floor holder; the
 status queries of those steps are queryConferencesStatusEx (presentation, lock),
@@ -770,7 +774,7 @@ class Consultation:
 
         return Step(
             "content_share", f"setAuxStreamEx {sharer} (controlCode 0): it shares its "
-            f"{self.first_kind(sharer)}", act, self.everyone("CP_2_1"),
+            f"pages ({self.first_kind(sharer)} first)", act, self.everyone("CP_2_1"),
             [*self.content_checks("content_share", sharer),
              Check("content_share.main_unchanged",
                    f"content_share: the main pictures keep the faces (CP_2_1 {main})",
