@@ -159,8 +159,8 @@ async def query_consent(connection: aioice.ice.Connection) -> None:
         while True:
             await asyncio.sleep(CONSENT_INTERVAL_SECONDS * (0.8 + 0.4 * random.random()))
             if time.monotonic() - answered[0] >= CONSENT_EXPIRY_SECONDS:
-                _log.info("ICE consent expired: no answer for %.0f s",
-                          time.monotonic() - answered[0])
+                _log.info("ICE consent expired: no answer for %.0f s; %s",
+                          time.monotonic() - answered[0], consent_diagnosis(connection))
                 connection._query_consent_task = None
                 await connection.close()
                 return
@@ -171,6 +171,19 @@ async def query_consent(connection: aioice.ice.Connection) -> None:
     finally:
         for task in list(checks):
             task.cancel()
+
+
+def consent_diagnosis(connection: aioice.ice.Connection) -> str:
+    """Per nominated pair: its addresses and how long ago its socket last read a datagram
+    (rtc/datagram_drain.py), telling a silent peer (nothing for as long as the consent)
+    from one whose answers alone are missing or late."""
+    parts = []
+    for pair in connection._nominated.values():
+        age = datagram_drain.last_read_age(pair.protocol.transport)
+        read = "never read" if age is None else f"last datagram read {age:.1f} s ago"
+        parts.append(f"{pair.local_candidate.host}:{pair.local_candidate.port} <- "
+                     f"{pair.remote_addr[0]}:{pair.remote_addr[1]} {read}")
+    return "; ".join(parts) or "no nominated pair"
 
 
 def install() -> None:

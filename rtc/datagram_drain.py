@@ -26,12 +26,25 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.selector_events
+import time
+import weakref
 from typing import Any
 
 DATAGRAMS_PER_WAKEUP = 64
 
-_SELECTOR_DATAGRAM_TRANSPORT: type[Any] = getattr(asyncio.selector_events,
-                                                "_SelectorDatagramTransport")
+_SELECTOR_DATAGRAM_TRANSPORT: type[Any] = (
+    asyncio.selector_events._SelectorDatagramTransport)  # type: ignore[attr-defined]
+
+
+# When each drained transport last read a datagram (time.monotonic()), for diagnostics.
+_last_read: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+def last_read_age(transport: asyncio.BaseTransport) -> float | None:
+    """Seconds since a drained transport last read a datagram; None if it never did (or is
+    not drained)."""
+    read_at = _last_read.get(transport)
+    return None if read_at is None else time.monotonic() - read_at
 
 
 def drain_when_readable(transport: asyncio.BaseTransport) -> bool:
@@ -53,7 +66,7 @@ def read_ready(transport: Any) -> None:
     """What the selector calls when the transport's socket is readable: asyncio's
     `_read_ready`, repeated until EAGAIN or `DATAGRAMS_PER_WAKEUP` datagrams."""
     sock = transport._sock
-    for _ in range(DATAGRAMS_PER_WAKEUP):
+    for count in range(DATAGRAMS_PER_WAKEUP):
         if transport._conn_lost:
             return
         try:
@@ -68,4 +81,6 @@ def read_ready(transport: Any) -> None:
         except BaseException as exc:
             transport._fatal_error(exc, "Fatal read error on datagram transport")
             return
+        if count == 0:
+            _last_read[transport] = time.monotonic()
         transport._protocol.datagram_received(data, addr)
