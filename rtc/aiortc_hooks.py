@@ -23,7 +23,10 @@ benchmarks/media_load.py, tests/conftest.py):
 - `aioice.ice.Connection.get_component_candidates` -> `get_component_candidates_with_buffers`:
   aioice's gathering, then every UDP socket the connection holds gets a 4 MiB receive
   buffer (rtc/socket_buffers.py: SO_RCVBUFFORCE when permitted, else SO_RCVBUF capped by
-  rmem_max) instead of aioice's 256 KiB, so a late event loop does not lose datagrams.
+  rmem_max) instead of aioice's 256 KiB, so a late event loop does not lose datagrams,
+  and is read in batches (rtc/datagram_drain.py: up to 64 datagrams per readiness event
+  instead of asyncio's one), so a busy loop does not let the queue, and the latency of the
+  STUN behind it, grow without bound.
 - `aioice.ice.Connection.query_consent` -> `query_consent`: RFC 7675 consent freshness that
   a late peer does not fail. aioice sends one request every ~5 s with no retransmission and
   a 0.5 s wait, and closes after 6 unanswered in a row; here each check is retransmitted on
@@ -82,7 +85,7 @@ from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from aiortc.rtp import RtpPacket
 
-from rtc import audio_level, ice, socket_buffers
+from rtc import audio_level, datagram_drain, ice, socket_buffers
 
 # aiortc's and aioice's own functions, as imported before install() replaces them.
 AIOICE_GET_HOST_ADDRESSES = aioice.ice.get_host_addresses
@@ -120,13 +123,15 @@ async def get_component_candidates_with_buffers(
         connection: aioice.ice.Connection, component: int, addresses: list[str],
         timeout: int = 5) -> list[aioice.Candidate]:
     """aioice's gathering of a component's candidates, then a large receive buffer on every
-    UDP socket the connection holds (rtc/socket_buffers.py)."""
+    UDP socket the connection holds (rtc/socket_buffers.py), each read in batches
+    (rtc/datagram_drain.py)."""
     candidates: list[aioice.Candidate] = await AIOICE_GET_COMPONENT_CANDIDATES(
         connection, component, addresses, timeout)
     for protocol in connection._protocols:
         sock = protocol.transport.get_extra_info("socket")
         if sock is not None:
             socket_buffers.enlarge_receive_buffer(sock)
+        datagram_drain.drain_when_readable(protocol.transport)
     return candidates
 
 
@@ -164,8 +169,8 @@ async def query_consent(connection: aioice.ice.Connection) -> None:
         while True:
             await asyncio.sleep(CONSENT_INTERVAL_SECONDS * (0.8 + 0.4 * random.random()))
             if time.monotonic() - answered[0] >= CONSENT_EXPIRY_SECONDS:
-                _log.info("ICE consent expired: no answer for %.0f s",
-                          time.monotonic() - answered[0])
+                _log.info("ICE consent expired: no answer for %.0f s; %s",
+                          time.monotonic() - answered[0], consent_diagnosis(connection))
                 connection._query_consent_task = None
                 await connection.close()
                 return
@@ -176,6 +181,19 @@ async def query_consent(connection: aioice.ice.Connection) -> None:
     finally:
         for task in list(checks):
             task.cancel()
+
+
+def consent_diagnosis(connection: aioice.ice.Connection) -> str:
+    """Per nominated pair: its addresses and how long ago its socket last read a datagram
+    (rtc/datagram_drain.py), telling a silent peer (nothing for as long as the consent)
+    from one whose answers alone are missing or late."""
+    parts = []
+    for pair in connection._nominated.values():
+        age = datagram_drain.last_read_age(pair.protocol.transport)
+        read = "never read" if age is None else f"last datagram read {age:.1f} s ago"
+        parts.append(f"{pair.local_candidate.host}:{pair.local_candidate.port} <- "
+                     f"{pair.remote_addr[0]}:{pair.remote_addr[1]} {read}")
+    return "; ".join(parts) or "no nominated pair"
 
 
 def install() -> None:

@@ -207,7 +207,9 @@ class ChromiumBrowser:
         fragment = urlencode({"secret": secret if secret is not None else lab_secret(uri)})
         await page.goto(f"{base_url}/terminal?{query}#{fragment}")
         terminal = BrowserTerminal(page, uri)
-        await terminal.wait_state({"registered", "calling", "in_call"}, timeout=15)
+        # Entered, not current: a page that dials in may be registered, calling and refused
+        # (idle again) within one poll.
+        await terminal.wait_entered({"registered"}, timeout=15)
         return terminal
 
 
@@ -229,6 +231,22 @@ class BrowserTerminal:
                 raise TimeoutError(f"browser {self.uri} is {state}, not {sorted(states)}:\n{log}")
             await asyncio.sleep(0.2)
         return state
+
+    async def entered(self) -> list[str]:
+        """Every state the page has entered, in order (its log's "state ..." lines)."""
+        lines = await self.page.evaluate("window.terminal.log")
+        return [str(line).split(" state ", 1)[1] for line in lines if " state " in str(line)]
+
+    async def wait_entered(self, states: set[str], timeout: float = 30) -> str:
+        """The first of `states` the page has entered, waiting for it up to `timeout` s
+        (wait_state waits for one to be the current state)."""
+        deadline = time.monotonic() + timeout
+        while not (seen := [s for s in await self.entered() if s in states]):
+            if time.monotonic() > deadline:
+                log = await self.page.evaluate("window.terminal.log.join('\\n')")
+                raise TimeoutError(f"browser {self.uri} never entered {sorted(states)}:\n{log}")
+            await asyncio.sleep(0.2)
+        return seen[0]
 
     async def errors(self) -> list[dict]:
         return list(await self.page.evaluate("window.terminal.errors"))

@@ -228,6 +228,19 @@ class ContentReceiver:
                 self._latencies.append(latency)
         return self.status()
 
+    def receiving(self, within_s: float, now: float | None = None) -> bool:
+        """Whether a content frame arrived in the last `within_s` seconds."""
+        if self.last_frame is None:
+            return False
+        return (time.time() if now is None else now) - self.last_received_at <= within_s
+
+    def snapshot(self, path: str) -> bool:
+        """Write the latest received content frame as an image (False: none yet)."""
+        frame = self.last_frame
+        if frame is None:
+            return False
+        return bool(cv2.imwrite(str(path), frame.to_ndarray(format="bgr24")))
+
     def status(self) -> ContentStatus:
         reading = self._reading
         if reading is None:

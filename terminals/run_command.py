@@ -72,11 +72,12 @@ async def start_terminals(
     decode_video: bool | Callable[[int], bool] = True,
     decode_audio: bool = True,
     secret_for: Callable[[str], str] | None = None,
-    content: ContentKind | None = None,
+    content: ContentKind | None | Callable[[int], ContentKind | None] = None,
     receive_content: bool = True,
     device_for: Callable[[int], Device | None] | None = None,
     state_dir: Path | None = None,
     content_codecs: Sequence[str] | None = None,
+    content_size: tuple[int, int] = (1920, 1080),
 ) -> list[SimulatedTerminal]:
     """Create, encode and register `count` terminals; returns them once all are registered.
 
@@ -86,12 +87,14 @@ async def start_terminals(
     decode_video: whether the terminals decode the video they receive, or count its frames
     only (terminals/frame_counter.py); a function of the site index chooses per terminal.
     decode_audio: likewise for the audio they receive.
-    content: every terminal's content input (docs/terminals.md); receive_content: whether
-    they show received content on a second stream; content_codecs: their content m-line's
-    codecs (None: the main video's).
+    content: every terminal's content input (docs/terminals.md), or a function of the site
+    index choosing it per terminal; receive_content: whether they show received content on
+    a second stream; content_codecs: their content m-line's codecs (None: the main video's);
+    content_size: the size their content is rendered and sent at.
     state_dir: where each terminal keeps its camera presets (None: in memory only).
     """
     decodes = decode_video if callable(decode_video) else (lambda _index: decode_video)
+    content_of = content if callable(content) else (lambda _index: content)
     if start_index < 0 or start_index + count > MAX_SITES:
         raise ValueError(f"site indices must stay within 0..{MAX_SITES - 1}")
     terminals = [
@@ -109,11 +112,12 @@ async def start_terminals(
             decode_video=decodes(index),
             decode_audio=decode_audio,
             secret=secret_for(terminal_uri(uri_prefix, index)) if secret_for else None,
-            content=content,
+            content=content_of(index),
             receive_content=receive_content,
             device=device_for(index) if device_for else None,
             state_dir=state_dir,
             content_codecs=content_codecs,
+            content_size=content_size,
         )
         for index in range(start_index, start_index + count)
     ]

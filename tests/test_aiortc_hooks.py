@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import queue
+import re
 import socket
 import sys
 from fractions import Fraction
@@ -540,13 +542,24 @@ async def test_aioices_own_consent_drops_that_connection(monkeypatch):
         await asyncio.gather(a.close(), b.close())
 
 
-async def test_consent_never_answered_expires(monkeypatch):
+async def test_consent_never_answered_expires(monkeypatch, caplog):
     monkeypatch.setattr(aiortc_hooks, "CONSENT_INTERVAL_SECONDS", 0.2)
     monkeypatch.setattr(aiortc_hooks, "CONSENT_EXPIRY_SECONDS", 1.5)
     a, b = await _connected_pair()
     try:
         _late_stun_answers(monkeypatch, None)
-        assert await _closed_within(a, 6.0)
+        with caplog.at_level(logging.INFO, logger="rtc.aiortc_hooks"):
+            assert await _closed_within(a, 6.0)
+        # The expiry names the pair and how recently its socket read anything: here the
+        # peer's checks kept arriving, only the answers were missing.
+        expired = [r.getMessage() for r in caplog.records
+                   if r.getMessage().startswith("ICE consent expired")]
+        assert expired  # a's, and b's too when it expired first
+        for message in expired:
+            match = re.search(r"127\.0\.0\.1:\d+ <- 127\.0\.0\.1:\d+ last datagram read "
+                              r"([0-9.]+) s ago", message)
+            assert match is not None, message
+            assert float(match.group(1)) < 1.5, message
     finally:
         await asyncio.gather(a.close(), b.close())
 

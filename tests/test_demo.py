@@ -17,20 +17,35 @@ import pytest
 
 from app.demo.report import DemoReport
 from app.demo.scenario import (
+    CONTENT_SIZE,
     HEARD,
     LOUDEST_MARGIN,
     NOT_HEARD,
+    PANE_PSNR_DB,
+    SECOND_STREAM_PSNR_DB,
     DemoOptions,
     run_demo,
 )
-from mcu.layouts import layout_mode
+from mcu.layouts import AUX_SUFFIX, layout_mode
 from mcu.media.output_format import FORMAT_SIZES
-from terminals.marker import read_marker
+from terminals.marker import read_content_marker, read_marker
 
-STEPS = ["cp_4_1", "cp_2_1", "voice_switching", "mute", "broadcast", "video_source", "end"]
+CONTENT_STEPS = ["content_share", "content_pane", "content_take", "content_lock",
+                 "content_release"]
+STEPS = ["cp_4_1", "cp_2_1", *CONTENT_STEPS, "voice_switching", "mute", "broadcast",
+         "video_source", "end"]
 EXPECTATIONS = [
     "cp_4_1.all_sites", "cp_4_1.same_order", "cp_4_1.n_minus_1",
     "cp_2_1.sub_pics",
+    "content_share.floor", "content_share.second_stream", "content_share.holder_idle",
+    "content_share.aux_status", "content_share.main_unchanged",
+    "content_pane.aux_pane", "content_pane.camera_pane",
+    "content_take.granted", "content_take.revoked", "content_take.floor",
+    "content_take.second_stream", "content_take.holder_idle", "content_take.aux_status",
+    "content_lock.denied", "content_lock.floor", "content_lock.second_stream",
+    "content_lock.holder_idle", "content_lock.aux_status",
+    "content_release.floor_free", "content_release.streams_stop",
+    "content_release.aux_status",
     "voice_switching.speaking", "voice_switching.loudest", "voice_switching.main_pane",
     "voice_switching.delay",
     "mute.not_heard", "mute.still_hears", "mute.status",
@@ -93,6 +108,101 @@ def test_n_minus_1_no_terminal_hears_itself(report):
 def test_cp_2_1_shows_the_chosen_sub_pics(report, join_order):
     for uri, seen in terminals(report, "cp_2_1").items():
         assert seen.panes == [join_order[3], join_order[1]], uri
+
+
+# ---------------------------------------------------------------------------- content
+
+
+def content_roles(report: DemoReport) -> tuple[str, str, str]:
+    """(sharer, taker, denied) as the steps recorded them: the holder setAuxStreamEx made,
+    the terminal whose own FloorRequest took the floor, the one denied under the lock."""
+    sharer = report.step("content_share").floor_holder
+    (taker,) = report.step("content_take").floor_requests
+    (denied,) = report.step("content_lock").floor_requests
+    assert sharer is not None and len({sharer, taker, denied}) == 3
+    return sharer, taker, denied
+
+
+def site_index(report: DemoReport, uri: str) -> int:
+    return report.sites.index(uri)  # the demo's terminals are sites 0..3 in report.sites
+
+
+def assert_decodes(report: DemoReport, out_dir: Path, step: str, holder: str) -> None:
+    """Every terminal but the holder decoded the holder's content on its second stream
+    (marker, latency, PSNR), and the PNG of its second screen shows the holder's page."""
+    for uri, seen in terminals(report, step).items():
+        content = seen.content
+        assert content is not None and content["seen_in"] == "second stream", (step, uri)
+        if uri == holder:
+            assert not content["receiving"] and content["site"] is None, (step, uri)
+            assert seen.content_snapshot is None
+            continue
+        assert content["receiving"] and content["site"] == holder, (step, uri, content)
+        assert content["kind"] in ("radiograph", "record") and content["page"] is not None
+        assert content["frame_index"] is not None and content["latency_ms"] is not None
+        assert content["psnr_db"] >= SECOND_STREAM_PSNR_DB, (step, uri, content)
+        assert seen.content_snapshot == f"{step}-{uri}-content.png"
+        picture = cv2.imread(str(out_dir / seen.content_snapshot))
+        assert picture.shape == (CONTENT_SIZE[1], CONTENT_SIZE[0], 3)  # forwarded unchanged
+        reading = read_content_marker(picture)
+        assert reading is not None and reading.site_index == site_index(report, holder)
+    holders = {uri for uri, seen in terminals(report, step).items() if seen.holds_floor}
+    assert holders == {holder}, step
+    assert report.step(step).floor_holder == holder
+
+
+def test_set_aux_stream_shares_the_radiograph_on_every_other_second_stream(report, out_dir):
+    sharer, _, _ = content_roles(report)
+    assert report.step("content_share").action.startswith(f"setAuxStreamEx {sharer}")
+    assert "radiograph" in report.step("content_share").action
+    assert_decodes(report, out_dir, "content_share", sharer)
+    queried = report.step("content_share").queried
+    assert queried["presentation"] == sharer
+    assert queried["isSendAuxStreamEx"] == {uri: int(uri == sharer) for uri in report.sites}
+    assert queried["isReceiveRemAuxStrmEx"] == {uri: int(uri != sharer)
+                                                for uri in report.sites}
+
+
+def test_an_aux1_pane_shows_the_content_in_every_main_picture(report, out_dir):
+    sharer, taker, _ = content_roles(report)
+    step = report.step("content_pane")
+    assert f"{sharer}{AUX_SUFFIX}" in step.action
+    pane = layout_mode("CP_2_1").panes[0].as_floats()
+    for uri, seen in step.terminals.items():
+        content = seen.content
+        assert content is not None and content["seen_in"] == "main picture pane 0"
+        assert content["site"] == sharer and content["frame_index"] is not None, uri
+        assert content["latency_ms"] is not None and content["psnr_db"] >= PANE_PSNR_DB, uri
+        assert seen.panes == [None, taker], uri  # pane 0 is no camera, pane 1 is
+        picture = cv2.imread(str(out_dir / seen.snapshot))
+        reading = read_content_marker(picture, pane)
+        assert reading is not None and reading.site_index == site_index(report, sharer), uri
+
+
+def test_a_site_taking_the_floor_over_bfcp_revokes_the_first(report, out_dir):
+    sharer, taker, _ = content_roles(report)
+    step = report.step("content_take")
+    assert step.floor_requests == {taker: "GRANTED"}
+    assert not step.terminals[sharer].holds_floor
+    assert_decodes(report, out_dir, "content_take", taker)  # the first sharer included
+    assert report.expectation("content_take.revoked").held
+
+
+def test_a_locked_floor_denies_a_third_site(report, out_dir):
+    _, taker, denied = content_roles(report)
+    step = report.step("content_lock")
+    assert step.floor_requests == {denied: "DENIED"}
+    assert step.queried["presentation"] == taker and step.queried["isLockPresentation"] == 1
+    assert_decodes(report, out_dir, "content_lock", taker)
+
+
+def test_the_release_stops_every_second_stream(report):
+    step = report.step("content_release")
+    assert step.floor_holder is None
+    for uri, seen in step.terminals.items():
+        assert seen.content is not None and not seen.content["receiving"], uri
+        assert seen.content_snapshot is None and not seen.holds_floor, uri
+    assert set(step.queried["isReceiveRemAuxStrmEx"].values()) == {0}
 
 
 def test_the_loud_talker_is_heard_loudest_and_takes_the_main_pane(report, join_order):
@@ -180,5 +290,11 @@ def test_report_json_has_the_documented_shape(report, out_dir):
     seen = step["terminals"][report.sites[0]]
     assert set(seen) >= {"snapshot", "panes", "heard", "latency_ms"}
     assert set(seen["heard"]) == set(report.sites)
+    shared = written["steps"][STEPS.index("content_share")]
+    assert shared["floor_holder"] == report.step("content_share").floor_holder
+    for seen in shared["terminals"].values():
+        assert {"site", "page", "latency_ms", "psnr_db"} <= set(seen["content"])
+        assert "holds_floor" in seen and "content_snapshot" in seen
+    assert written["steps"][0]["terminals"][report.sites[0]]["content"] is None
     assert len(written["expectations"]) == len(EXPECTATIONS)
     assert all({"what", "held"} <= set(e) for e in written["expectations"])

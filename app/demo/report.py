@@ -21,6 +21,12 @@ class TerminalRecord:
     heard: dict[str, float]  # talker URI -> level (0..1, the talker's own scale)
     latency_ms: float | None  # p50 of the panes' glass-to-glass latency
     state: str  # the terminal's call state
+    # content steps: what its second stream shows (the aux-pane step: pane 0 of its main
+    # picture), {"site", "kind", "page", "frame_index", "latency_ms", "psnr_db", "ssim",
+    # "receiving", "seen_in"}; None outside the content steps
+    content: dict | None = None
+    content_snapshot: str | None = None  # PNG of its second screen (None: nothing received)
+    holds_floor: bool | None = None  # its BFCP floor participant holds the floor
 
 
 @dataclass
@@ -37,6 +43,10 @@ class StepRecord:
     # not seen within the step's timeout), beside the MCU's configured hold time
     switch_delay_ms: dict[str, float | None] = field(default_factory=dict)
     hold_ms: float | None = None
+    # content steps: the floor holder (queryConferencesStatusEx presentation; None: nobody)
+    # and the BFCP answers the step's floor requests got, by terminal
+    floor_holder: str | None = None
+    floor_requests: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,6 +111,16 @@ class DemoReport:
                 delays = ", ".join(f"{uri} {'-' if ms is None else f'{ms:.0f}'}"
                                    for uri, ms in step.switch_delay_ms.items())
                 lines.append(f"  switch delay (ms, hold {step.hold_ms:.0f}): {delays}")
+            if step.name.startswith("content"):
+                lines.append(f"  floor holder {step.floor_holder or '-'}"
+                             + "".join(f", {uri} asked: {answer}"
+                                       for uri, answer in step.floor_requests.items()))
+                for uri, seen in step.terminals.items():
+                    if seen.content is not None and seen.content["site"] is not None:
+                        c = seen.content
+                        lines.append(f"  {uri} {c['seen_in']}: {c['site']} page "
+                                     f"{c['kind']} {c['page']}, latency {c['latency_ms']} ms, "
+                                     f"PSNR {c['psnr_db']} dB")
         if self.browser is not None:
             b = self.browser
             lines.append(f"browser {b['uri']}: {b['codec']} {b['width']}x{b['height']} "

@@ -8,6 +8,18 @@ join order, read from the first step's picture (the automatic assignment follows
 
   cp_4_1           setContinuousPresenceEx CP_4_1, no subPics: all four sites, in join order
   cp_2_1           setContinuousPresenceEx CP_2_1, subPics [J3, J1]
+  content_share    setAuxStreamEx S (controlCode 0): the MCU grants S the content floor over
+                   BFCP, S sends its pages (radiograph first); every other terminal decodes
+                   them on its second stream (site, page, frame index from the content
+                   marker; latency; PSNR of the text region); the main pictures keep the
+                   faces
+  content_pane     setContinuousPresenceEx CP_2_1, subPics [S(%AUX1), T]: every terminal's
+                   main picture shows S's content in pane 0 (content marker read there)
+  content_take     T asks for the floor itself (BFCP FloorRequest): GRANTED, S is told
+                   REVOKED and stops; every other terminal now decodes T's pages (record first)
+  content_lock     lockPresentationEx T; U asks for the floor over BFCP: DENIED, T keeps it
+  content_release  unlockPresentationEx; setAuxStreamEx T (controlCode 1): nobody holds the
+                   floor, every second stream stops
   voice_switching  setAudioSwitchEx on; CP_4_1 automatic; J3, silent until switching
                    settled, talks louder: J3 is speaking and moves to the main pane; the
                    delay from its first louder audio block to each other terminal's decoded
@@ -16,6 +28,17 @@ join order, read from the first step's picture (the automatic assignment follows
   broadcast        setBroadcastSiteEx J2: everyone else sees J2 full screen
   video_source     broadcast stopped; setVideoSourceEx J0 <- J1: J0 sees J1 full screen
   end              delScheduledConfEx: every terminal is hung up
+
+S, T, U (content_roles): the first site in join order whose content input starts on a
+radiograph, the first other one starting on a medical record, and a third site. Every
+terminal has a content input (CONTENT_SIZE, slides) whose two pages alternate every
+DEFAULT_PAGE_SECONDS (radiograph and record, in its own order), so a reading may show either
+page of the holder: the content checks take the site from the content marker and accept any
+of the holder's pages; none requires a page kind. The content steps record per terminal
+`content` (site, kind, page, frame index, latency, PSNR, SSIM), whether it holds the floor,
+a PNG of its second screen (`<step>-<uri>-content.png`) and the step's floor holder; the
+status queries of those steps are queryConferencesStatusEx (presentation, lock),
+isSendAuxStreamEx and isReceiveRemAuxStrmEx of every site.
 
 Each step's checks are its expectations: after the SOAP calls the demo polls the terminals
 (markers read in the panes of the layout the step expects, talkers heard, state) and the
@@ -30,7 +53,10 @@ four 720p decoders in the MCU would not leave a shared 2-core machine enough tim
 
 With `browser` (`mcu-sim demo --browser`), Debian's Chromium on the MCU's /terminal page is a
 fifth site that dials in after the four are in (app/demo/browser.py); it is read after the
-voice-switching step (report.json "browser", expectation browser.cp).
+voice-switching step (report.json "browser", expectation browser.cp). Its page negotiates no
+content stream, so while content is shared the MCU puts the content in its main picture
+(CONTENT_WITH_SPEAKER): read after content_share (expectation browser.content_main); it is
+not among the terminals whose second streams the content checks read.
 """
 
 from __future__ import annotations
@@ -51,9 +77,16 @@ from app.demo.report import DemoReport, Expectation, StepRecord, TerminalRecord
 from app.demo.soap_client import REFERENCE_WSDL, EsdkClient, SoapError, check
 from gateway.enum_numbering import EnumNumbering
 from gateway.settings import Settings, load_settings
-from mcu.layouts import layout_mode
+from mcu.layouts import AUX_SUFFIX, layout_mode
+from mcu.media.pictures import CONTENT_WITH_SPEAKER
 from mcu.model import VideoFormat
 from mcu.runtime import SPEAKER_HOLD_SECONDS
+from rtc.bfcp.tables import RequestStatus
+from rtc.bfcp.transport import ConnectionClosed
+from terminals.content_receiver import ContentReceiver, ContentStatus
+from terminals.documents import DocumentKind
+from terminals.floor_client import FloorRefused
+from terminals.marker import read_content_marker
 
 SITE_COUNT = 4
 DEMO_USER, DEMO_PASSWORD = "demo", "Demo@123"
@@ -78,6 +111,28 @@ SWITCH_SLACK_S = 1.5
 # The demo reads the panes itself at each poll; the terminals' own periodic reading (every
 # 10th frame by default) would cost more CPU than everything else in the process.
 NO_PERIODIC_ANALYSIS = 1 << 30
+# Content: every terminal has a content input (sites of even index start on a radiograph,
+# odd ones on a medical record), rendered and sent at 960x540 (slides: 5 fps), which keeps
+# the content cheap beside the rest of the demo on a shared machine (the text is still sharp
+# enough for a bad encode to show in the PSNR); every site is booked at 4CIF, so the MCU
+# forwards the holder's content unchanged to the others' second streams (docs/runtime.md,
+# "Content in the pictures"). The demo reads the second streams itself at each poll: the
+# terminals' own periodic content analysis is off, as their pane reading is.
+CONTENT_SIZE = (960, 540)
+CONTENT_FRESH_S = 1.0  # a second stream "receives" while a frame arrived within (5 frames)
+# The text region's PSNR against the page re-rendered: on a second stream the content is
+# the sender's own encode, forwarded (~40 dB); in a CP_2_1 pane of the 4CIF main picture
+# it is scaled to 352x198 and encoded again within 1 Mbit/s for the whole picture (~34 dB).
+SECOND_STREAM_PSNR_DB = 35.0
+PANE_PSNR_DB = 25.0
+ON_FLOOR, OFF_FLOOR = 0, 1  # setAuxStreamEx controlCode
+AUX_ON = 1  # isSendAuxStreamEx / isReceiveRemAuxStrmEx result
+LOCKED = 1  # ConferenceStatusEx.isLockPresentation
+# A content step's observation costs nine SOAP requests (spyne answers them on the loop that
+# carries the media) and a content analysis per terminal: every second, not every half, so
+# that the loop reads its media sockets in time on a loaded machine (docs/signalling.md, "ICE
+# on a starved machine").
+CONTENT_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +159,7 @@ class DemoOptions:
     connect_timeout: float = 30.0
     step_timeout: float = 20.0
     browser: bool = False  # add a Chromium terminal (app/demo/browser.py) when installed
+    content_size: tuple[int, int] = CONTENT_SIZE  # what the terminals' content inputs send
 
 
 @dataclass
@@ -115,6 +171,11 @@ class Observation:
     heard: dict[str, dict[str, float]]
     states: dict[str, str]
     api: dict[str, Any]
+    # content steps: per terminal what its second stream (or its main picture's aux pane)
+    # shows (TerminalRecord.content) and whether it holds the floor
+    content: dict[str, dict[str, Any]] = field(default_factory=dict)
+    holds_floor: dict[str, bool] = field(default_factory=dict)
+    sending_content: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,6 +197,13 @@ class Step:
     query: Callable[[], dict[str, Any]] | None = None
     # what the step's act measured: switch delays (ms) per terminal
     measured: dict[str, float | None] = field(default_factory=dict)
+    # content steps: read every terminal's second stream (reads_content), or with
+    # content_pane the content marker in that pane of its main picture
+    reads_content: bool = False
+    content_pane: int | None = None
+    # the BFCP answers of the act's floor requests, by terminal
+    floor_requests: dict[str, str] = field(default_factory=dict)
+    poll_s: float = POLL_S  # between observations
 
 
 class CallDropped(RuntimeError):
@@ -162,6 +230,8 @@ class Consultation:
         self.conf_id = ""
         self.begin: datetime | None = None
         self.join_order: list[str] = list(self.sites)
+        # content read in a pane of the main picture, per (terminal, pane): its latencies
+        self.pane_readers: dict[tuple[str, tuple[float, ...]], ContentReceiver] = {}
 
     async def soap_call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(function, *args, **kwargs)
@@ -261,7 +331,7 @@ class Consultation:
                        if layout and observation.states[uri] != "in_call"]
             if all(held for _, held, _ in results) or dropped or loop.time() >= deadline:
                 break
-            await asyncio.sleep(POLL_S)
+            await asyncio.sleep(step.poll_s)
         record = StepRecord(
             name=step.name,
             layout=_most_common([layout for layout in step.views.values() if layout]),
@@ -271,8 +341,11 @@ class Consultation:
             queried=observation.api,
             switch_delay_ms=dict(step.measured),
             hold_ms=SPEAKER_HOLD_SECONDS * 1000 if step.measured else None,
+            floor_holder=observation.api.get("presentation") if step.reads_content else None,
+            floor_requests=dict(step.floor_requests),
         )
         for uri, layout in step.views.items():
+            content = observation.content.get(uri)
             record.terminals[uri] = TerminalRecord(
                 snapshot=await self.snapshot(step.name, uri) if layout else None,
                 layout=layout,
@@ -280,6 +353,10 @@ class Consultation:
                 heard=observation.heard.get(uri, {}),
                 latency_ms=observation.latency_ms.get(uri),
                 state=observation.states[uri],
+                content=content,
+                content_snapshot=await self.content_snapshot(step.name, uri)
+                if content is not None and content["seen_in"] == SECOND_STREAM else None,
+                holds_floor=observation.holds_floor.get(uri),
             )
         self.report.steps.append(record)
         self.report.expectations += [
@@ -303,8 +380,51 @@ class Consultation:
             for uri in reading
         }
         states = {uri: terminal.state for uri, terminal in self.terminals.items()}
+        content = await self.read_content(step) if step.reads_content else {}
         api = await asyncio.to_thread(step.query or self.conference_facts)
-        return Observation(panes, latency, heard, states, api)
+        return Observation(
+            panes, latency, heard, states, api, content,
+            holds_floor={uri: t.holds_floor for uri, t in self.terminals.items()}
+            if step.reads_content else {},
+            sending_content={uri: t.sending_content for uri, t in self.terminals.items()}
+            if step.reads_content else {})
+
+    async def read_content(self, step: Step) -> dict[str, dict[str, Any]]:
+        """What every terminal's second stream shows now (a stream that received nothing
+        within CONTENT_FRESH_S shows nothing), or with step.content_pane the content marker
+        in that pane of its latest main picture (the page's PSNR measured where the MCU
+        letterboxed it, the latency from the content send log)."""
+        read: dict[str, dict[str, Any]] = {}
+        for uri, terminal in self.terminals.items():
+            if step.content_pane is None:
+                receiving = terminal.content.receiving(CONTENT_FRESH_S)
+                status = await terminal.read_content() if receiving else None
+                read[uri] = _content_record(status, receiving, SECOND_STREAM)
+                continue
+            layout = step.views.get(uri) or FULL_SCREEN
+            rect = pane_rects(layout)[step.content_pane]
+            reader = self.pane_readers.get((uri, rect))
+            if reader is None:
+                reader = ContentReceiver(analyse_every=NO_PERIODIC_ANALYSIS,
+                                         source_size=self.options.content_size, pane=rect)
+                self.pane_readers[(uri, rect)] = reader
+            frame = terminal.video.last_frame
+            receiving = frame is not None and (
+                time.time() - terminal.video.last_received_at <= CONTENT_FRESH_S)
+            if receiving:
+                reader.on_frame(frame, terminal.video.last_received_at)
+            status = await reader.analyse_latest() if receiving else None
+            read[uri] = _content_record(status, receiving, f"main picture pane {step.content_pane}")
+        return read
+
+    async def content_snapshot(self, step: str, uri: str) -> str | None:
+        """`<step>-<uri>-content.png`: the terminal's second screen, when it receives."""
+        receiver = self.terminals[uri].content
+        if self.options.out_dir is None or not receiver.receiving(CONTENT_FRESH_S):
+            return None
+        name = f"{step}-{uri}-content.png"
+        written = await asyncio.to_thread(receiver.snapshot, str(self.options.out_dir / name))
+        return name if written else None
 
     async def snapshot(self, step: str, uri: str) -> str | None:
         if self.options.out_dir is None:
@@ -547,6 +667,273 @@ class Consultation:
                 "videoSource": self.site_status(viewer).videoSource},
         )
 
+    # ------------------------------------------------------------------ content steps
+
+    def content_roles(self) -> tuple[str, str, str]:
+        """(sharer, taker, denied): the first site in join order whose content starts on a
+        radiograph shares it; the first other one starting on a medical record takes the
+        floor itself; a third site is denied under the lock."""
+        def first_page(uri: str) -> DocumentKind | None:
+            source = self.terminals[uri].content_source
+            return source.pages[0].kind if source is not None else None
+
+        order = self.join_order
+        sharer = next((u for u in order if first_page(u) is DocumentKind.RADIOGRAPH), order[0])
+        taker = next((u for u in order if u != sharer and first_page(u) is DocumentKind.RECORD),
+                     next(u for u in order if u != sharer))
+        denied = next(u for u in order if u not in (sharer, taker))
+        return sharer, taker, denied
+
+    def floor_facts(self) -> dict[str, Any]:
+        """Blocking (a content step's query): the floor as the SOAP API answers it."""
+        answer = check(self.soap.conf_mgr.queryConferencesStatusEx(confIds=[self.conf_id]),
+                       "queryConferencesStatusEx")
+        status = (answer.conferenceStatuses or [None])[0]
+        site_mgr = self.soap.site_mgr
+
+        def result(answer: Any) -> int | str:
+            # a site whose call ended answers an error code: recorded, and the check fails
+            return answer.result if answer.resultCode == 0 else f"resultCode {answer.resultCode}"
+
+        return {
+            "presentation": status.presentation if status is not None else None,
+            "isLockPresentation": status.isLockPresentation if status is not None else None,
+            "isSendAuxStreamEx": {uri: result(site_mgr.isSendAuxStreamEx(siteUri=uri))
+                                  for uri in self.sites},
+            "isReceiveRemAuxStrmEx": {uri: result(site_mgr.isReceiveRemAuxStrmEx(siteUri=uri))
+                                      for uri in self.sites},
+        }
+
+    async def ask_floor(self, uri: str, step: Step) -> None:
+        """The person at `uri` presses "share": BFCP FloorRequest; the answer is recorded."""
+        try:
+            status = await asyncio.wait_for(self.terminals[uri].request_floor(),
+                                            self.options.step_timeout)
+            step.floor_requests[uri] = status.name
+        except (FloorRefused, ConnectionClosed, TimeoutError) as error:
+            step.floor_requests[uri] = f"{type(error).__name__}: {error}"
+
+    def content_checks(self, name: str, holder: str, *, locked: bool = False) -> list[Check]:
+        """The floor is `holder`'s (BFCP and SOAP agree), and every other terminal decodes
+        its content on the second stream: its site, one of its pages, a frame index, the
+        latency and the text's PSNR; the holder's own second stream is idle."""
+        receivers = [uri for uri in self.sites if uri != holder]
+        pages = {(page.kind.name.lower(), page.page)
+                 for page in (self.terminals[holder].content_source.pages
+                              if self.terminals[holder].content_source else ())}
+
+        def decodes_holder(uri: str, c: dict[str, Any]) -> bool:
+            return (c["receiving"] and c["site"] == holder and (c["kind"], c["page"]) in pages
+                    and c["frame_index"] is not None and c["latency_ms"] is not None
+                    and c["psnr_db"] is not None and c["psnr_db"] >= SECOND_STREAM_PSNR_DB)
+
+        def floor_is_holders(o: Observation) -> tuple[bool, str]:
+            holding = sorted(uri for uri, held in o.holds_floor.items() if held)
+            sending = sorted(uri for uri, on in o.sending_content.items() if on)
+            lock = o.api.get("isLockPresentation") == LOCKED
+            return (o.api.get("presentation") == holder and holding == [holder]
+                    and sending == [holder] and lock == locked,
+                    f"presentation {o.api.get('presentation')}, locked {lock}, BFCP holders "
+                    f"{holding}, sending content {sending}")
+
+        def aux_answers(o: Observation) -> tuple[bool, str]:
+            sends = o.api.get("isSendAuxStreamEx", {})
+            receives = o.api.get("isReceiveRemAuxStrmEx", {})
+            expected_send = {uri: int(uri == holder) for uri in self.sites}
+            expected_receive = {uri: int(uri != holder) for uri in self.sites}
+            return (sends == expected_send and receives == expected_receive,
+                    f"isSendAuxStreamEx {sends}, isReceiveRemAuxStrmEx {receives}")
+
+        lock_text = " (locked)" if locked else ""
+        return [
+            Check(f"{name}.floor",
+                  f"{name}: {holder} holds the floor{lock_text} (BFCP, sending, "
+                  "queryConferencesStatusEx presentation)", floor_is_holders),
+            Check(f"{name}.second_stream",
+                  f"{name}: every other terminal decodes {holder}'s content on its second "
+                  f"stream (site, page, frame index, latency; text PSNR >= "
+                  f"{SECOND_STREAM_PSNR_DB:g} dB)",
+                  lambda o: _each(o, decodes_holder, {uri: o.content.get(uri)
+                                                      for uri in receivers})),
+            Check(f"{name}.holder_idle",
+                  f"{name}: {holder}'s own second stream receives nothing",
+                  lambda o: _each(o, lambda uri, c: not c["receiving"],
+                                  {holder: o.content.get(holder)})),
+            Check(f"{name}.aux_status",
+                  f"{name}: isSendAuxStreamEx 1 for {holder} only, isReceiveRemAuxStrmEx 1 "
+                  "for every other site", aux_answers),
+        ]
+
+    def content_share(self) -> Step:
+        sharer, taker, _ = self.content_roles()
+        main = [self.join_order[3], self.join_order[1]]  # cp_2_1's subPics, unchanged
+
+        async def act() -> None:
+            check(await self.soap_call(self.soap.site_mgr.setAuxStreamEx, siteUri=sharer,
+                                       controlCode=ON_FLOOR), "setAuxStreamEx")
+
+        return Step(
+            "content_share", f"setAuxStreamEx {sharer} (controlCode 0): it shares its "
+            f"pages ({self.first_kind(sharer)} first)", act, self.everyone("CP_2_1"),
+            [*self.content_checks("content_share", sharer),
+             Check("content_share.main_unchanged",
+                   f"content_share: the main pictures keep the faces (CP_2_1 {main})",
+                   lambda o: _each(o, lambda uri, panes: panes == main, o.panes))],
+            query=self.floor_facts, reads_content=True, poll_s=CONTENT_POLL_S,
+        )
+
+    def first_kind(self, uri: str) -> str:
+        source = self.terminals[uri].content_source
+        return source.pages[0].kind.name.lower() if source is not None else "nothing"
+
+    def content_pane(self) -> Step:
+        sharer, taker, _ = self.content_roles()
+        sub_pics = [sharer + AUX_SUFFIX, taker]
+
+        async def act() -> None:
+            await self.set_layout("CP_2_1", sub_pics)
+
+        def pane_shows(uri: str, c: dict[str, Any]) -> bool:
+            return (c["site"] == sharer and c["frame_index"] is not None
+                    and c["latency_ms"] is not None and c["psnr_db"] is not None
+                    and c["psnr_db"] >= PANE_PSNR_DB)
+
+        return Step(
+            "content_pane", f"setContinuousPresenceEx CP_2_1 (2), subPics {sub_pics}", act,
+            self.everyone("CP_2_1"),
+            [
+                Check("content_pane.aux_pane",
+                      f"content_pane: every terminal's main picture shows {sharer}'s content "
+                      f"in pane 0 (content marker, latency; text PSNR >= {PANE_PSNR_DB:g} dB)",
+                      lambda o: _each(o, pane_shows, o.content)),
+                Check("content_pane.camera_pane",
+                      f"content_pane: pane 1 shows {taker}'s camera, pane 0 no camera",
+                      lambda o: _each(o, lambda uri, panes: panes == [None, taker], o.panes)),
+            ],
+            query=self.floor_facts, reads_content=True, poll_s=CONTENT_POLL_S, content_pane=0,
+        )
+
+    def content_take(self) -> Step:
+        sharer, taker, _ = self.content_roles()
+        step = Step("content_take", f"{taker} asks for the floor over BFCP (FloorRequest); "
+                    f"{sharer} is revoked", self.noop, self.everyone("CP_2_1"), [],
+                    query=self.floor_facts, reads_content=True, poll_s=CONTENT_POLL_S)
+
+        async def act() -> None:
+            await self.ask_floor(taker, step)
+
+        step.act = act
+        step.checks = [
+            Check("content_take.granted", f"content_take: {taker}'s FloorRequest is GRANTED",
+                  lambda o: (step.floor_requests.get(taker) == RequestStatus.GRANTED.name,
+                             f"{taker}: {step.floor_requests.get(taker)}")),
+            Check("content_take.revoked",
+                  f"content_take: {sharer} was told REVOKED and stopped sending",
+                  lambda o: self.revoked(sharer, o)),
+            *self.content_checks("content_take", taker),
+        ]
+        return step
+
+    def revoked(self, uri: str, o: Observation) -> tuple[bool, str]:
+        floor = self.terminals[uri].floor
+        last = floor.last_status.name if floor is not None and floor.last_status else None
+        return (last == RequestStatus.REVOKED.name and not o.holds_floor.get(uri)
+                and not o.sending_content.get(uri),
+                f"{uri}: last BFCP status {last}, holds {o.holds_floor.get(uri)}, "
+                f"sending {o.sending_content.get(uri)}")
+
+    async def noop(self) -> None:
+        return None
+
+    def content_lock(self) -> Step:
+        _, taker, denied = self.content_roles()
+        step = Step("content_lock", f"lockPresentationEx {taker}; {denied} asks for the floor "
+                    "over BFCP", self.noop, self.everyone("CP_2_1"), [],
+                    query=self.floor_facts, reads_content=True, poll_s=CONTENT_POLL_S)
+
+        async def act() -> None:
+            check(await self.soap_call(self.soap.conf_ctrl.lockPresentationEx,
+                                       confId=self.conf_id, siteUri=taker),
+                  "lockPresentationEx")
+            await self.ask_floor(denied, step)
+
+        step.act = act
+        step.checks = [
+            Check("content_lock.denied", f"content_lock: {denied}'s FloorRequest is DENIED",
+                  lambda o: (step.floor_requests.get(denied) == RequestStatus.DENIED.name
+                             and not o.holds_floor.get(denied),
+                             f"{denied}: {step.floor_requests.get(denied)}, holds "
+                             f"{o.holds_floor.get(denied)}")),
+            *self.content_checks("content_lock", taker, locked=True),
+        ]
+        return step
+
+    def content_release(self) -> Step:
+        _, taker, _ = self.content_roles()
+
+        async def act() -> None:
+            check(await self.soap_call(self.soap.conf_ctrl.unlockPresentationEx,
+                                       confId=self.conf_id), "unlockPresentationEx")
+            check(await self.soap_call(self.soap.site_mgr.setAuxStreamEx, siteUri=taker,
+                                       controlCode=OFF_FLOOR), "setAuxStreamEx")
+
+        def nothing_shared(o: Observation) -> tuple[bool, str]:
+            holding = sorted(uri for uri, held in o.holds_floor.items() if held)
+            sending = sorted(uri for uri, on in o.sending_content.items() if on)
+            return (o.api.get("presentation") is None and not holding and not sending
+                    and o.api.get("isLockPresentation") != LOCKED,
+                    f"presentation {o.api.get('presentation')}, locked "
+                    f"{o.api.get('isLockPresentation')}, BFCP holders {holding}, "
+                    f"sending content {sending}")
+
+        def aux_off(o: Observation) -> tuple[bool, str]:
+            sends = o.api.get("isSendAuxStreamEx", {})
+            receives = o.api.get("isReceiveRemAuxStrmEx", {})
+            off = dict.fromkeys(self.sites, 0)
+            return (sends == off and receives == off,
+                    f"isSendAuxStreamEx {sends}, isReceiveRemAuxStrmEx {receives}")
+
+        return Step(
+            "content_release", f"unlockPresentationEx; setAuxStreamEx {taker} (controlCode 1)",
+            act, self.everyone("CP_2_1"),
+            [
+                Check("content_release.floor_free",
+                      "content_release: nobody holds the floor and nobody sends content",
+                      nothing_shared),
+                Check("content_release.streams_stop",
+                      f"content_release: no second stream received content in the last "
+                      f"{CONTENT_FRESH_S:g} s",
+                      lambda o: _each(o, lambda uri, c: not c["receiving"], o.content)),
+                Check("content_release.aux_status",
+                      "content_release: isSendAuxStreamEx and isReceiveRemAuxStrmEx answer 0 "
+                      "for every site", aux_off),
+            ],
+            query=self.floor_facts, reads_content=True, poll_s=CONTENT_POLL_S,
+        )
+
+    async def record_browser_content(self) -> None:
+        """With `--browser`: the Chromium page negotiates no content stream, so while content
+        is shared the MCU shows it in its main picture (CONTENT_WITH_SPEAKER: the page in the
+        left three quarters); read after content_share (expectation browser.content_main)."""
+        sharer, _, _ = self.content_roles()
+        index = self.terminals[sharer].site_index
+        rect = tuple(CONTENT_WITH_SPEAKER.panes[0].as_floats())
+        deadline = time.monotonic() + self.options.step_timeout
+        seen: int | None = None
+        while True:
+            picture = await self.browser.terminal.picture()
+            if picture is not None:
+                reading = await asyncio.to_thread(read_content_marker, picture, rect)
+                seen = reading.site_index if reading is not None else None
+            if seen == index or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(POLL_S)
+        self.report.expectations.append(Expectation(
+            "browser.content_main", "content_share",
+            f"browser: Chromium (no second stream) shows {sharer}'s content in its main "
+            "picture (CONTENT_WITH_SPEAKER)",
+            seen == index, f"content marker of site index {seen}, expected {index}"))
+
     def end(self) -> Step:
         async def act() -> None:
             check(await self.soap_call(self.soap.conf_mgr.delScheduledConfEx,
@@ -573,9 +960,12 @@ class Consultation:
         if agreed and sorted(p or "" for p in order) == sorted(self.sites):
             self.join_order = [uri for uri in order if uri is not None]
         self.report.join_order = self.join_order
-        for build in (self.cp_2_1, self.voice_switching, self.mute, self.broadcast,
-                      self.video_source, self.end):
+        for build in (self.cp_2_1, self.content_share, self.content_pane, self.content_take,
+                      self.content_lock, self.content_release, self.voice_switching,
+                      self.mute, self.broadcast, self.video_source, self.end):
             await self.run_step(build())
+            if build == self.content_share and self.browser is not None:
+                await self.record_browser_content()
             if build == self.voice_switching and self.browser is not None:
                 await self.record_browser()
 
@@ -600,6 +990,29 @@ class Consultation:
             "browser.cp", "voice_switching",
             "browser: Chromium decodes the same CP picture as the simulated terminals",
             record["panes"] == expected, f"browser {record['panes']}, others {expected}"))
+
+
+SECOND_STREAM = "second stream"
+
+
+def _content_record(status: ContentStatus | None, receiving: bool, seen_in: str
+                    ) -> dict[str, Any]:
+    """report.json's `content` of a terminal: what the content marker said (site, kind,
+    page, frame index), the latency p50 and the text region's PSNR / SSIM."""
+    def rounded(value: float | None, digits: int) -> float | None:
+        return None if value is None else round(float(value), digits)
+
+    return {
+        "site": status.site_uri if status else None,
+        "kind": status.kind.name.lower() if status and status.kind is not None else None,
+        "page": status.page if status else None,
+        "frame_index": status.frame_index if status else None,
+        "latency_ms": rounded(status.latency_ms_p50 if status else None, 1),
+        "psnr_db": rounded(status.psnr_db if status else None, 1),
+        "ssim": rounded(status.ssim if status else None, 3),
+        "receiving": receiving,
+        "seen_in": seen_in,
+    }
 
 
 def _each(o: Observation, test: Callable[[str, Any], bool],
@@ -659,8 +1072,12 @@ async def run_demo(options: DemoOptions) -> DemoReport:
             terminals = await start_terminals(
                 signalling_url, SITE_COUNT, ring_delay_s=0.2,
                 media_address=settings.media_address, analyse_every=NO_PERIODIC_ANALYSIS,
-                video_format=SentVideo(sent.width, sent.height, sent.fps, sent.bitrate))
+                video_format=SentVideo(sent.width, sent.height, sent.fps, sent.bitrate),
+                content=lambda index: "radiograph" if index % 2 == 0 else "record",
+                content_size=options.content_size)
             report.sites = [terminal.uri for terminal in terminals]
+            for terminal in terminals:
+                terminal.content.analyse_every = NO_PERIODIC_ANALYSIS
             size = _format_size(options.video_format)
             report.output_format = f"{options.video_format.name} {size}, {options.rate}"
             try:
