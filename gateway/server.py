@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from gateway.console import install_console
 from gateway.enum_numbering import EnumNumbering
 from gateway.password_key import PasswordKey
 from gateway.services import ENDPOINTS, Endpoint, all_services
@@ -119,6 +120,7 @@ def build_app(
                                          ice_servers=settings.ice_servers),
                            dial_in_settings(settings), terminal_auth_settings(settings))
         install_terminal_page(app)  # the browser terminal, same origin as /signalling
+        install_console(app, gateway)  # the web console at / (docs/console.md)
     return app
 
 

@@ -1,0 +1,284 @@
+"""The web console over plain HTTP (aiohttp client) against a real running server, its
+effects read back with SOAP (zeep from the reference WSDL): log-in and lockout with the
+SOAP accounts, the cookie's flags, visitors kept out, CSRF refusals that change nothing,
+scheduling a conference now with a simulated terminal, each control action seen by the
+SOAP queries, a refusal answered with the SOAP result code, and the live event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from app.demo.soap_client import EsdkClient, check
+from app.process import running_server
+from gateway import result_codes
+from gateway.console.auth import CONSOLE_COOKIE
+from gateway.settings import load_settings
+from mcu.clock import ManualClock
+from mcu.layouts import layout_mode
+from terminals.client import SimulatedTerminal
+from terminals.media_sources import VideoFormat
+from terminals.run_command import terminal_uri
+
+USER, PASSWORD = "demo", "Demo@123"
+IN_CONFERENCE = 2
+SMALL = VideoFormat(320, 180, 10, 200_000)
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator:
+    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=30.0)
+    async with running_server(settings, clock=ManualClock()) as running:
+        yield running
+
+
+@pytest.fixture
+async def soap(server) -> EsdkClient:
+    client = await asyncio.to_thread(EsdkClient.connect, server.base_url)
+    await asyncio.to_thread(client.login, USER, PASSWORD)
+    return client
+
+
+async def sim_terminal(server, index: int) -> SimulatedTerminal:
+    uri = terminal_uri("0188", index)
+    sim = SimulatedTerminal(uri=uri, name=f"Site {index}", site_index=index, ring_delay_s=0.1,
+                            video_format=SMALL, loop_frames=10, analyse_every=1 << 30)
+    await sim.start(server.url("/signalling").replace("http", "ws", 1))
+    return sim
+
+
+@pytest.fixture
+async def sims(server) -> AsyncIterator[list[SimulatedTerminal]]:
+    terminals = [await sim_terminal(server, 3), await sim_terminal(server, 4)]
+    try:
+        yield terminals
+    finally:
+        for sim in terminals:
+            await sim.stop()
+
+
+def browser_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def log_in(http: aiohttp.ClientSession, server, password: str = PASSWORD
+                 ) -> aiohttp.ClientResponse:
+    return await http.post(server.url("/login"), data={"user": USER, "password": password},
+                           allow_redirects=False)
+
+
+async def csrf_of(http: aiohttp.ClientSession, server) -> str:
+    page = await (await http.get(server.url("/"))).text()
+    match = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page)
+    assert match, page[:500]
+    return match.group(1)
+
+
+async def act(http, server, csrf: str | None, action: str, **fields) -> tuple[int, dict]:
+    data = aiohttp.FormData()
+    for key, value in fields.items():
+        for item in value if isinstance(value, list) else [value]:
+            data.add_field(key, str(item))
+    headers = {"X-CSRF-Token": csrf} if csrf is not None else {}
+    async with http.post(server.url(f"/console/action/{action}"), data=data,
+                         headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def soap_call(soap: EsdkClient, operation: str, service: str = "conf_mgr", **kwargs):
+    function = getattr(getattr(soap, service), operation)
+    return check(await asyncio.to_thread(function, **kwargs), operation)
+
+
+async def eventually(predicate, timeout: float = 30.0, what: str = "") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.3)
+
+
+async def site_status(soap: EsdkClient, conf_id: str, uri: str):
+    answer = await soap_call(soap, "queryConfSitesStatusEx", confId=conf_id, siteUris=[uri])
+    return answer.siteStatuses[0]
+
+
+async def conference_status(soap: EsdkClient, conf_id: str):
+    answer = await soap_call(soap, "queryConferencesStatusEx", confIds=[conf_id])
+    return answer.conferenceStatuses[0]
+
+
+async def scheduled_now(http, server, csrf, soap, uris: list[str]) -> str:
+    status, answer = await act(http, server, csrf, "schedule", name="console", begin="now",
+                               duration=60, cpResource=4, site=uris)
+    assert status == 200 and answer["resultCode"] == 0, answer
+    conf_id = answer["confId"]
+
+    async def joined() -> bool:
+        return all([(await site_status(soap, conf_id, uri)).status == IN_CONFERENCE
+                    for uri in uris])
+
+    await eventually(joined, what="the sites join the conference scheduled from the console")
+    return conf_id
+
+
+# ------------------------------------------------------------------------------- tests
+
+
+async def test_a_visitor_sees_only_the_login_page_and_static_files(server):
+    async with browser_session() as http:
+        response = await http.get(server.url("/"), allow_redirects=False)
+        assert response.status == 303 and response.headers["Location"] == "/login"
+        assert (await http.get(server.url("/login"))).status == 200
+        assert (await http.get(server.url("/console/static/console.js"))).status == 200
+        assert (await http.get(server.url("/console/fragments"))).status == 401
+        assert (await http.get(server.url("/console/events"))).status == 401
+        status, _ = await act(http, server, None, "mute", confId="x", uri="y", muted=1)
+        assert status == 401
+
+
+async def test_login_sets_a_strict_http_only_cookie_and_opens_the_console(server):
+    async with browser_session() as http:
+        response = await log_in(http, server)
+        assert response.status == 303 and response.headers["Location"] == "/"
+        cookie = response.cookies[CONSOLE_COOKIE]
+        assert cookie["httponly"] is True
+        assert cookie["samesite"] == "Strict"
+        assert not cookie["secure"]  # plain HTTP here; Secure when the server speaks HTTPS
+        page = await (await http.get(server.url("/"))).text()
+        assert "MCU console" in page and f"{USER} (" in page and 'id="live-view"' not in page
+        assert "id=live-view" in page  # the place the live view will go
+
+
+async def test_three_wrong_passwords_lock_the_account_for_console_and_soap(server):
+    async with browser_session() as http:
+        for _ in range(2):
+            response = await log_in(http, server, "wrong")
+            assert response.status == 401
+            assert "Wrong user name or password" in await response.text()
+        response = await log_in(http, server, "wrong")
+        assert response.status == 403 and "locked" in await response.text()
+        response = await log_in(http, server)  # the right password: still locked
+        assert response.status == 403 and "locked" in await response.text()
+        assert CONSOLE_COOKIE not in response.cookies
+    soap = await asyncio.to_thread(EsdkClient.connect, server.base_url)
+    challenge = await asyncio.to_thread(soap.common.LoginRequest, userName=USER,
+                                        clientType="API", version=1)
+    assert challenge.resultCode == result_codes.ACCOUNT_LOCKED
+
+
+async def test_log_out_ends_the_session_and_needs_the_csrf_token(server):
+    async with browser_session() as http:
+        await log_in(http, server)
+        csrf = await csrf_of(http, server)
+        response = await http.post(server.url("/logout"), allow_redirects=False)
+        assert response.status == 403
+        assert (await http.get(server.url("/"), allow_redirects=False)).status == 200
+        response = await http.post(server.url("/logout"), data={"csrf": csrf},
+                                   allow_redirects=False)
+        assert response.status == 303
+        assert (await http.get(server.url("/"), allow_redirects=False)).status == 303
+
+
+async def test_control_actions_are_seen_by_the_soap_queries(server, soap, sims):
+    a, b = (sim.uri for sim in sims)
+    async with browser_session() as http:
+        await log_in(http, server)
+        csrf = await csrf_of(http, server)
+        conf_id = await scheduled_now(http, server, csrf, soap, [a, b])
+        page = await (await http.get(server.url(f"/?conf={conf_id}"))).text()
+        assert f'data-site="{a}"' in page and "id=layout-picker" in page
+        assert page.count("class=\"mode") == 50  # the picker draws every mode
+
+        # CSRF: no token, a wrong token, a token of another session: 403, nothing changes
+        assert (await act(http, server, None, "mute", confId=conf_id, uri=a, muted=1))[0] == 403
+        assert (await act(http, server, "0" * 64, "mute", confId=conf_id, uri=a,
+                          muted=1))[0] == 403
+        async with browser_session() as other:
+            await log_in(other, server)
+            foreign = await csrf_of(other, server)
+        assert (await act(http, server, foreign, "mute", confId=conf_id, uri=a, muted=1))[0] == 403
+        assert (await site_status(soap, conf_id, a)).isMute == 1  # not muted
+
+        async def ok(action: str, **fields) -> None:
+            status, answer = await act(http, server, csrf, action, confId=conf_id, **fields)
+            assert status == 200 and answer["resultCode"] == 0, (action, answer)
+
+        await ok("mute", uri=a, muted=1)
+        await ok("quiet", uri=b, quiet=1)
+        await ok("volume", uri=b, volume=30)
+        status_a, status_b = (await site_status(soap, conf_id, a)), (await site_status(soap, conf_id, b))
+        assert status_a.isMute == 0 and status_b.isQuiet == 0 and status_b.volume == 30
+        await ok("mute", uri=a, muted=0)
+        assert (await site_status(soap, conf_id, a)).isMute == 1
+
+        await ok("video_source", uri=a, source=b, lock=0)
+        assert (await site_status(soap, conf_id, a)).videoSource == b
+        await ok("broadcast", uri=b, on=1)
+        assert (await conference_status(soap, conf_id)).broadcast == b
+        await ok("chair", uri=a)
+        assert (await conference_status(soap, conf_id)).chair == a
+        await ok("release_chair")
+        assert not (await conference_status(soap, conf_id)).chair
+        await ok("audio_switch", on=1, gate=40)
+        conference = await conference_status(soap, conf_id)
+        assert conference.isAudioSwitch == 1 and conference.switchGate == 40
+
+        mode = layout_mode("CP_2_1")
+        await ok("layout", target="0", mode=mode.value, pane=[b, a])
+        param = await soap_call(soap, "getContinuousPresenceParamEx", confId=conf_id, target="0")
+        assert param.presenceMode == mode.value and list(param.subPics) == [b, a]
+
+        await ok("camera", uri=a, camState=0, camAction=0, camSrc=0, camPos=255)
+        await ok("camera", uri=a, camState=0, camAction=18, camSrc=0, camPos=3)
+
+        # refusals: the SOAP result code, nothing changed
+        too_big = layout_mode("CP_16_1")
+        status, answer = await act(http, server, csrf, "layout", confId=conf_id, target="0",
+                                   mode=too_big.value, pane=[a])
+        assert status == 400 and answer["resultCode"] == 1347420262
+        param = await soap_call(soap, "getContinuousPresenceParamEx", confId=conf_id, target="0")
+        assert param.presenceMode == mode.value
+        status, answer = await act(http, server, csrf, "volume", confId=conf_id, uri=a,
+                                   volume="loud")
+        assert status == 400 and answer["resultCode"] != 0
+        status, answer = await act(http, server, csrf, "camera", uri=a, camState=0,
+                                   camAction=18, camSrc=0)  # a preset without its position
+        assert status == 400 and answer["resultCode"] == 570462210
+        status, answer = await act(http, server, csrf, "no_such_action", confId=conf_id)
+        assert status == 400
+
+        await ok("disconnect", uri=b)
+
+        async def b_left() -> bool:
+            return (await site_status(soap, conf_id, b)).status != IN_CONFERENCE
+
+        await eventually(b_left, what="the site hung up from the console leaves")
+        await ok("end")
+        assert (await conference_status(soap, conf_id)).status != 3  # no longer ongoing
+
+
+async def test_the_event_stream_reports_a_change(server, soap, sims):
+    a = sims[0].uri
+    async with browser_session() as http:
+        await log_in(http, server)
+        csrf = await csrf_of(http, server)
+        conf_id = await scheduled_now(http, server, csrf, soap, [a])
+        async with http.get(server.url("/console/events")) as stream:
+            assert stream.headers["Content-Type"] == "text/event-stream"
+            await stream.content.readline()  # retry:
+            await stream.content.readline()
+            await act(http, server, csrf, "mute", confId=conf_id, uri=a, muted=1)
+            lines = []
+            async with asyncio.timeout(10):
+                while not any(line.startswith("data:") for line in lines):
+                    lines.append((await stream.content.readline()).decode().strip())
+            assert "event: changed" in lines and f'data: "{conf_id}"' in lines
+        fragments = await (await http.get(server.url(f"/console/fragments?conf={conf_id}"))).json()
+        assert f'data-site="{a}"' in fragments["detail"] and 'data-muted="1"' in fragments["detail"]
+        assert a in fragments["terminals"]
