@@ -25,7 +25,8 @@ from terminals.client import SimulatedTerminal
 from terminals.media_sources import VideoFormat
 from terminals.run_command import terminal_uri
 
-USER, PASSWORD = "demo", "Demo@123"
+USER, PASSWORD = "demo", "Demo@123"  # the embedded administrator
+OPERATOR, OPERATOR_PASSWORD = "nurse", "Nurse@123"
 IN_CONFERENCE = 2
 SMALL = VideoFormat(320, 180, 10, 200_000)
 
@@ -33,6 +34,7 @@ SMALL = VideoFormat(320, 180, 10, 200_000)
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator:
     settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=30.0)
+    settings = settings.with_account(OPERATOR, OPERATOR_PASSWORD)  # an operator, not admin
     async with running_server(settings, clock=ManualClock()) as running:
         yield running
 
@@ -66,9 +68,9 @@ def browser_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
 
 
-async def log_in(http: aiohttp.ClientSession, server, password: str = PASSWORD
-                 ) -> aiohttp.ClientResponse:
-    return await http.post(server.url("/login"), data={"user": USER, "password": password},
+async def log_in(http: aiohttp.ClientSession, server, password: str = PASSWORD,
+                 user: str = USER) -> aiohttp.ClientResponse:
+    return await http.post(server.url("/login"), data={"user": user, "password": password},
                            allow_redirects=False)
 
 
@@ -282,3 +284,46 @@ async def test_the_event_stream_reports_a_change(server, soap, sims):
         fragments = await (await http.get(server.url(f"/console/fragments?conf={conf_id}"))).json()
         assert f'data-site="{a}"' in fragments["detail"] and 'data-muted="1"' in fragments["detail"]
         assert a in fragments["terminals"]
+
+
+async def test_an_operator_sees_and_controls_only_its_own_conferences(server, soap, sims):
+    a, b = (sim.uri for sim in sims)
+    async with browser_session() as admin, browser_session() as nurse:
+        await log_in(admin, server)
+        conf_id = await scheduled_now(admin, server, await csrf_of(admin, server), soap, [a])
+        assert (await log_in(nurse, server, OPERATOR_PASSWORD, OPERATOR)).status == 303
+        csrf = await csrf_of(nurse, server)
+        fragments = await (await nurse.get(server.url(f"/console/fragments?conf={conf_id}"))).json()
+        assert conf_id not in fragments["conferences"] and a not in fragments["detail"]
+        for action, fields in (("mute", {"uri": a, "muted": 1}), ("end", {})):
+            status, answer = await act(nurse, server, csrf, action, confId=conf_id, **fields)
+            assert status == 400 and answer["resultCode"] == result_codes.NO_PERMISSION
+        status, answer = await act(nurse, server, csrf, "camera", uri=a, camState=0,
+                                   camAction=0, camSrc=0, camPos=255)  # names only the site
+        assert status == 400 and answer["resultCode"] == result_codes.NO_PERMISSION
+        assert (await site_status(soap, conf_id, a)).isMute == 1  # nothing changed
+        assert (await conference_status(soap, conf_id)).status == 3  # still ongoing
+        own = await scheduled_now(nurse, server, csrf, soap, [b])
+        fragments = await (await nurse.get(server.url(f"/console/fragments?conf={own}"))).json()
+        assert own in fragments["conferences"] and conf_id not in fragments["conferences"]
+        status, answer = await act(nurse, server, csrf, "mute", confId=own, uri=b, muted=1)
+        assert status == 200, answer
+        assert (await site_status(soap, own, b)).isMute == 0
+
+
+async def test_a_refused_booking_answers_the_schedulers_code(server):
+    async with browser_session() as http:
+        await log_in(http, server)
+        csrf = await csrf_of(http, server)
+        status, answer = await act(http, server, csrf, "schedule", name="x", begin="now",
+                                   duration=30, cpResource=11, site=["sip:nobody@x"])
+        assert status == 400 and answer["resultCode"] != 0  # 11 is no allowed cpResouce
+        status, answer = await act(http, server, csrf, "schedule", name="x", begin="tomorrow",
+                                   duration=30, site=["sip:nobody@x"])
+        assert status == 400
+        status, answer = await act(http, server, csrf, "schedule", name="later",
+                                   begin="2099-01-05T10:00:00+00:00", duration=30,
+                                   site=["sip:nobody@x"], frequency=1, count=3)
+        assert status == 200, answer
+        page = await (await http.get(server.url("/"))).text()
+        assert "later" in page and "scheduled (recurring)" in page

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 from multidict import MultiDictProxy
 
 from gateway import ownership_check
+from gateway.convert import site_uris
 from mcu.errors import DomainError, Fault
 from mcu.live_conference import CameraCommand
 from mcu.ownership import Actor
@@ -67,13 +68,11 @@ class Form:
         return value == "1"
 
     def uris(self, name: str = "uri") -> list[str]:
-        values = [v.strip() for v in self.fields.getall(name, []) if isinstance(v, str)]
-        values = [v for v in values if v]
-        if not values:
-            raise DomainError(Fault.MISSING_PARAMETER, name)
+        """Site URIs by the one site-URI list rule (gateway/convert.py `site_uris`)."""
+        values = [v for v in self.fields.getall(name, []) if isinstance(v, str)]
         if len(values) > MAX_URIS or any(len(v) > MAX_FIELD for v in values):
             raise DomainError(Fault.OUT_OF_RANGE, f"{name}: too many or too long")
-        return values
+        return site_uris(values, name)
 
     def panes(self) -> list[str]:
         """subPics in pane order, "" for an empty pane (as setContinuousPresenceEx)."""
