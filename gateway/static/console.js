@@ -35,7 +35,9 @@
       const begin = body.get("begin");
       body.set("begin", begin ? new Date(begin).toISOString() : "now");
       if (!body.get("frequency")) { body.delete("frequency"); body.delete("count"); }
-      for (const [key, value] of [...body.entries()]) if (key === "site" && !value) body.delete(key);
+      const sites = body.getAll("site").map((uri) => uri.trim()).filter(Boolean);
+      body.delete("site");
+      sites.forEach((uri) => body.append("site", uri));
       post("schedule", body).then((answer) => {
         if (answer.confId) location.href = "/?conf=" + encodeURIComponent(answer.confId);
       });
