@@ -308,6 +308,10 @@ async def test_an_operator_sees_and_controls_only_its_own_conferences(server, so
         assert own in fragments["conferences"] and conf_id not in fragments["conferences"]
         status, answer = await act(nurse, server, csrf, "mute", confId=own, uri=b, muted=1)
         assert status == 200, answer
+        # its own confId does not lend a site-only action a right over another's site
+        status, answer = await act(nurse, server, csrf, "camera", confId=own, uri=a,
+                                   camState=0, camAction=0, camSrc=0, camPos=255)
+        assert status == 400 and answer["resultCode"] == result_codes.NO_PERMISSION
         assert (await site_status(soap, own, b)).isMute == 0
 
 
@@ -327,3 +331,54 @@ async def test_a_refused_booking_answers_the_schedulers_code(server):
         assert status == 200, answer
         page = await (await http.get(server.url("/"))).text()
         assert "later" in page and "scheduled (recurring)" in page
+
+
+BAD_FIELDS = [
+    ("mute", {"confId": "1001", "uri": "x", "muted": "2"}),
+    ("mute", {"confId": "", "uri": "x", "muted": "1"}),
+    ("volume", {"confId": "1001", "uri": "x", "volume": "9" * 600}),
+    ("layout", {"confId": "1001", "mode": "-1", "pane": ["a"] * 100}),
+    ("layout", {"confId": "1001", "mode": "1e3"}),
+    ("camera", {"uri": "nobody", "camState": "0", "camAction": "0", "camSrc": "0"}),
+    ("connect", {"confId": "1001", "uri": ["", " "]}),
+    ("end", {"confId": "no such conference"}),
+    ("schedule", {"name": "x", "begin": "9999-12-31T23:30:00+00:00", "duration": "600",
+                  "site": "u"}),
+    ("schedule", {"name": "x", "begin": "not a time", "duration": "60", "site": "u"}),
+    ("schedule", {"name": "x", "begin": "2030-01-01T00:00:00", "duration": "60", "site": "u"}),
+    ("schedule", {"name": "x", "duration": "60", "site": "u", "frequency": "7", "count": "2"}),
+    ("schedule", {"name": "x" * 600, "duration": "60", "site": "u"}),
+    ("schedule", {"name": "x", "duration": "0", "site": "u"}),
+]
+
+
+@pytest.mark.parametrize("action, fields", BAD_FIELDS)
+async def test_bad_fields_answer_a_result_code_and_change_nothing(server, soap, action, fields):
+    async with browser_session() as http:
+        await log_in(http, server)
+        csrf = await csrf_of(http, server)
+        before = server.gateway.scheduler.revision()
+        status, answer = await act(http, server, csrf, action, **fields)
+        assert status == 400 and answer["resultCode"] not in (0, None), answer
+        assert server.gateway.scheduler.revision() == before
+
+
+async def test_odd_requests_are_answered_not_crashed(server):
+    async with browser_session() as http:
+        response = await http.post(server.url("/login"), json={"user": USER})
+        assert response.status == 400
+        response = await http.post(server.url("/login"), data={"user": "x" * 10_000,
+                                                                  "password": "p"})
+        assert response.status == 401
+        response = await http.post(server.url("/login"), data={"user": USER, "password": PASSWORD},
+                                   headers={"Origin": "http://evil.example"},
+                                   allow_redirects=False)
+        assert response.status == 403 and CONSOLE_COOKIE not in response.cookies
+        await log_in(http, server)
+        for token in ("é" * 64, "", "x"):
+            status, _ = await act(http, server, token, "end", confId="1")
+            assert status == 403
+        response = await http.get(server.url("/?conf=%00%ff"))
+        assert response.status == 200
+        response = await http.get(server.url("/console/fragments?conf=" + "9" * 5000))
+        assert response.status in (200, 400, 414)

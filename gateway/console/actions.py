@@ -148,13 +148,20 @@ ACTIONS: dict[str, Action] = {
 }
 
 
+SITE_ACTIONS = frozenset({"camera"})  # act on the conference of the site they name
+
+
 def run_action(name: str, fields: MultiDictProxy, actor: Actor, domain: Domain) -> None:
     """Check ownership of what the action names, then run it; DomainError on refusal."""
     action = ACTIONS.get(name)
     if action is None:
         raise DomainError(Fault.NOT_SUPPORTED, f"no console action {name!r}")
     form = Form(fields)
-    named = SimpleNamespace(confId=fields.get("confId"),
-                            siteUri=None if "confId" in fields else fields.get("uri"))
+    # the conference the action acts on: its confId, or for a site-only action (as
+    # ctrlCameraEx) the ongoing conference of its site, whatever else the form carries
+    if name in SITE_ACTIONS:
+        named = SimpleNamespace(confId=None, siteUri=fields.get("uri"))
+    else:
+        named = SimpleNamespace(confId=fields.get("confId"), siteUri=None)
     ownership_check.check(named, actor, domain.scheduler, domain.runtime)
     action(domain, form)

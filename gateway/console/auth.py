@@ -85,4 +85,7 @@ class ConsoleAuth:
                         hashlib.sha256).hexdigest()
 
     def csrf_ok(self, session: Session, token: str | None) -> bool:
-        return token is not None and hmac.compare_digest(self.csrf_token(session), token)
+        if token is None:
+            return False
+        # bytes: compare_digest refuses str with non-ASCII characters
+        return hmac.compare_digest(self.csrf_token(session).encode(), token.encode("utf-8"))
