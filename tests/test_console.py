@@ -382,3 +382,21 @@ async def test_odd_requests_are_answered_not_crashed(server):
         assert response.status == 200
         response = await http.get(server.url("/console/fragments?conf=" + "9" * 5000))
         assert response.status in (200, 400, 414)
+
+
+async def test_a_booking_from_the_console_survives_a_restart(tmp_path: Path):
+    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=30.0)
+    clock = ManualClock()
+    async with running_server(settings, clock=clock) as first, browser_session() as http:
+        await log_in(http, first)
+        status, answer = await act(http, first, await csrf_of(http, first), "schedule",
+                                   name="kept", begin="2099-03-02T08:00:00+00:00",
+                                   duration=45, site=["sip:kept@example"])
+        assert status == 200, answer
+        conf_id = answer["confId"]
+    async with running_server(settings, clock=clock) as second, browser_session() as http:
+        await log_in(http, second)  # sessions are in memory: a new log-in
+        page = await (await http.get(second.url(f"/?conf={conf_id}"))).text()
+        assert f'data-conf="{conf_id}"' in page and "kept" in page
+        conference = second.gateway.scheduler.get(conf_id)
+        assert [site.uri for site in conference.spec.sites] == ["sip:kept@example"]
