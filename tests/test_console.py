@@ -24,6 +24,7 @@ from mcu.layouts import layout_mode
 from terminals.client import SimulatedTerminal
 from terminals.media_sources import VideoFormat
 from terminals.run_command import terminal_uri
+from tests.conftest import DEMO, soap_clients
 
 USER, PASSWORD = "demo", "Demo@123"  # the embedded administrator
 OPERATOR, OPERATOR_PASSWORD = "nurse", "Nurse@123"
@@ -95,6 +96,13 @@ async def act(http, server, csrf: str | None, action: str, **fields) -> tuple[in
 async def soap_call(soap: EsdkClient, operation: str, service: str = "conf_mgr", **kwargs):
     function = getattr(getattr(soap, service), operation)
     return check(await asyncio.to_thread(function, **kwargs), operation)
+
+
+def site_mgr_client(base_url: str):
+    """The siteMgr service of the reference WSDL, logged in (tests/conftest.py's clients)."""
+    clients = soap_clients(base_url)
+    assert clients.login(*DEMO) == 0
+    return clients.site_mgr
 
 
 async def eventually(predicate, timeout: float = 30.0, what: str = "") -> None:
@@ -254,6 +262,14 @@ async def test_control_actions_are_seen_by_the_soap_queries(server, soap, sims):
         assert status == 400 and answer["resultCode"] == 570462210
         status, answer = await act(http, server, csrf, "no_such_action", confId=conf_id)
         assert status == 400
+
+        # content: the same answer as setAuxStreamEx gives, and its effect seen over SOAP
+        site_mgr = await asyncio.to_thread(site_mgr_client, server.base_url)
+        status, answer = await act(http, server, csrf, "content", uri=a, on=1)
+        soap_answer = await asyncio.to_thread(site_mgr.setAuxStreamEx, siteUri=b, controlCode=0)
+        assert answer["resultCode"] == soap_answer
+        sending = await asyncio.to_thread(site_mgr.isSendAuxStreamEx, siteUri=a)
+        assert (sending.result == 1) == (answer["resultCode"] == 0), (answer, sending)
 
         await ok("disconnect", uri=b)
 

@@ -145,10 +145,12 @@ ACTIONS: dict[str, Action] = {
         f.text("confId"), f.text("target", required=False) or "0", f.needed_number("mode"),
         f.panes()),
     "camera": _camera,  # ctrlCameraEx
+    # setAuxStreamEx: the site starts (on 1) or stops sending content, taking the floor
+    "content": lambda d, f: d.runtime.devices.set_aux_stream(f.text("uri"), f.flag("on")),
 }
 
 
-SITE_ACTIONS = frozenset({"camera"})  # act on the conference of the site they name
+SITE_ACTIONS = frozenset({"camera", "content"})  # act on the conference of the site they name
 
 
 def run_action(name: str, fields: MultiDictProxy, actor: Actor, domain: Domain) -> None:

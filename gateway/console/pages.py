@@ -86,6 +86,8 @@ def _site_controls(conf_id: str, uri: str, muted: bool, quiet: bool, volume: int
         action_form("broadcast", "Broadcast", {**base, "on": "1"}),
         action_form("chair", "Chair", base),
         action_form("floor", "Floor", base),
+        action_form("content", "Send content", {"uri": uri, "on": "1"}),
+        action_form("content", "Stop content", {"uri": uri, "on": "0"}),
         action_form("lock_presentation", "Lock content", base),
         action_form("video_source", "Watch", {**base, "lock": "0"},
                     f"<select name=source aria-label='video source'>{sources}</select>"),
@@ -134,7 +136,8 @@ def detail_fragment(detail: ConferenceDetail | None) -> str:
         action_form("release_chair", "Release chair", {"confId": conf_id}),
         action_form("unlock_presentation", "Unlock content", {"confId": conf_id}),
         action_form("audio_switch", "Voice switching on", {"confId": conf_id, "on": "1"},
-                    '<input name=gate type=number min=0 max=100 value=50 aria-label=gate>'),
+                    f'<input name=gate type=number min=0 max=100 value="{status.switch_gate or 0}"'
+                    ' aria-label=gate>'),
         action_form("audio_switch", "Voice switching off", {"confId": conf_id, "on": "0"}),
     ])
     uris = [site.uri for site in detail.sites]
