@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.services import ENDPOINTS
-from gateway.settings import SettingsError, load_settings, parse_account
+from gateway.settings import (
+    Settings,
+    SettingsError,
+    load_settings,
+    parse_account,
+    password_digest,
+)
 from mcu.adhoc import TemplateError
 from mcu.media.heap_trim import limit_malloc_arenas
 
@@ -102,6 +108,7 @@ async def _serve(settings, terminal_count: int = 0) -> None:
         print(f"mcu-sim serving on {server.base_url}", flush=True)
         for endpoint in ENDPOINTS:
             print("  " + "  ".join(server.url(path) for path in endpoint.paths), flush=True)
+        print(console_line(server.url("/"), settings), flush=True)
         terminals = await _start_terminals(server.base_url, settings, terminal_count)
         freeze_startup_objects()
         try:
@@ -157,3 +164,15 @@ def serve_mix_device(index: int, count: int) -> Device:
         return device_from_options(3, ["camera", "pc", "doc-camera"], site_index=index,
                                    model="MCU-SIM Specialist Room")
     return device_from_options(1, ["camera", "pc"], site_index=index)
+
+
+DEMO_ACCOUNT = ("demo", "Demo@123")  # the embedded account (gateway/defaults.toml)
+
+
+def console_line(url: str, settings: Settings) -> str:
+    """Where the web console is (docs/console.md); the demo account's log-in when it still
+    has its embedded password."""
+    name, password = DEMO_ACCOUNT
+    if settings.accounts.get(name) == password_digest(password):
+        return f"  console: {url} (log in as {name} / {password})"
+    return f"  console: {url} (log in with a SOAP account)"

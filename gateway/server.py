@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from gateway.console import install_console
 from gateway.enum_numbering import EnumNumbering
 from gateway.live_http import install_live
 from gateway.metrics import SoapMetrics, install_metrics
@@ -131,6 +132,7 @@ def build_app(
         install_recordings(app, settings.data_dir / "recordings", gateway.sessions,
                            scheduler)
         install_live(app, settings.data_dir / "live", gateway.sessions, runtime.recording)
+        install_console(app, gateway)  # the web console at / (docs/console.md)
     return app
 
 

@@ -197,6 +197,11 @@ class ChromiumBrowser:
         if self._playwright is not None:
             await self._playwright.stop()
 
+    async def new_page(self) -> Any:
+        """A blank page in its own browser context (cookies not shared with other pages)."""
+        context = await self._browser.new_context()
+        return await context.new_page()
+
     async def terminal(self, base_url: str, uri: str, secret: str | None = None,
                        **parameters: str | int) -> BrowserTerminal:
         """A new page at base_url/terminal?uri=...; registered when this returns. Its

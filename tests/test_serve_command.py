@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.conftest import DEMO, soap_clients
 
@@ -81,3 +82,16 @@ def test_serve_registers_four_simulated_terminals_by_default(serve):
 def test_serve_without_terminals_has_no_sites(serve):
     _, base_url = serve("--no-terminals")
     assert site_uris(base_url) == []
+
+
+def test_serve_prints_the_consoles_url_with_the_demo_account(serve):
+    process, base_url = serve("--no-terminals")
+    assert process.stdout is not None
+    line = ""
+    while "console:" not in line:
+        line = process.stdout.readline()
+        assert line, "serve stopped before printing the console's URL"
+    assert f"console: {base_url}/ (log in as demo / Demo@123)" in line
+    answer = requests.get(f"{base_url}/", allow_redirects=False, timeout=10)
+    assert answer.status_code == 303 and answer.headers["Location"] == "/login"
+    assert requests.get(f"{base_url}/login", timeout=10).status_code == 200
