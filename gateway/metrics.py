@@ -127,6 +127,16 @@ class StateCollector(Collector):
              "sites", totals.rtp_payload_bytes_sent),
             ("mcu_sim_rtp_packets_received", "RTP packets received from the sites",
              totals.rtp_packets_received),
+            ("mcu_sim_rtp_payload_received_bytes", "Payload bytes of the RTP packets received "
+             "from the sites", totals.rtp_payload_bytes_received),
+            ("mcu_sim_rtcp_nack_sent", "RTCP NACK packets the MCU sent to the sites (packets "
+             "it did not receive)", totals.rtcp_nack_sent),
+            ("mcu_sim_rtcp_nack_received", "RTCP NACK packets the sites sent to the MCU "
+             "(packets they did not receive)", totals.rtcp_nack_received),
+            ("mcu_sim_rtcp_pli_sent", "RTCP PLI packets (picture loss) the MCU sent to the "
+             "sites", totals.rtcp_pli_sent),
+            ("mcu_sim_rtcp_pli_received", "RTCP PLI packets (picture loss) the sites sent to "
+             "the MCU", totals.rtcp_pli_received),
         ):
             yield CounterMetricFamily(name, documentation, value=value)
         lateness = engine.tick_lateness

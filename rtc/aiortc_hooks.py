@@ -55,6 +55,15 @@ Counts aiortc keeps (read, never changed; the metrics of mcu/media/media_totals.
   and octet counts of its RTCP sender reports).
 - `receiver_rtp_packets`: the RTP packets a receiver received, over its remote streams.
 
+Counts aiortc does not keep, counted per receiver and sender (rtc/rtp_counts.py):
+
+- `count_rtp_and_feedback`: on one transceiver before it starts, the receiver's
+  `_handle_rtp_packet` (the one point every RTP packet the transport routes to it passes:
+  the payload bytes of each it accepts), its `_send_rtcp_nack` and `_send_rtcp_pli` (the
+  NACK and PLI it sends, its own and `request_keyframe`'s) and the sender's
+  `_handle_rtcp_packet` (the NACK and PLI its peer sends it), each wrapped on the instance
+  so only the calls given counts are counted.
+
 For loss injection (benchmarks/soak.py, never the MCU), process-wide until removed:
 
 - `filter_datagrams`: every datagram an ICE connection of this process receives
@@ -83,9 +92,17 @@ import aiortc.rtp
 from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import (
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    AnyRtcpPacket,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtpPacket,
+)
 
 from rtc import audio_level, datagram_drain, ice, socket_buffers
+from rtc.rtp_counts import RtpCounts
 
 # aiortc's and aioice's own functions, as imported before install() replaces them.
 AIOICE_GET_HOST_ADDRESSES = aioice.ice.get_host_addresses
@@ -104,6 +121,7 @@ _REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
 _SENDER_PACKET_COUNT = "_RTCRtpSender__packet_count"
 _SENDER_OCTET_COUNT = "_RTCRtpSender__octet_count"
 _RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
+_RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"  # None until set: aiortc sends no feedback before
 _REGISTER_RTP_RECEIVER = "_register_rtp_receiver"  # RTCDtlsTransport's
 
 
@@ -266,6 +284,45 @@ def receiver_rtp_packets(receiver: RTCRtpReceiver) -> int:
     as aiortc counts them for its RTCP receiver reports."""
     streams: dict[int, Any] = getattr(receiver, _REMOTE_STREAMS)
     return sum(int(stream.packets_received) for stream in streams.values())
+
+
+def count_rtp_and_feedback(receiver: RTCRtpReceiver, sender: RTCRtpSender,
+                           counts: RtpCounts) -> None:
+    """From now on, count into `counts` the payload bytes of every RTP packet `receiver`
+    accepts (enabled, of a payload type it knows: the packets `receiver_rtp_packets`
+    counts), the NACK and PLI packets it sends, and the NACK and PLI packets `sender`
+    receives. aiortc's own handling is unchanged: each wrapper calls it."""
+    handle_rtp = receiver._handle_rtp_packet
+    send_nack = receiver._send_rtcp_nack
+    send_pli = receiver._send_rtcp_pli
+    handle_rtcp = sender._handle_rtcp_packet
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if receiver._enabled and receiver_codec_name(receiver, packet.payload_type) is not None:
+            counts.payload_bytes_received += len(packet.payload)
+        await handle_rtp(packet, arrival_time_ms)
+
+    async def send_rtcp_nack(media_ssrc: int, lost: list[int]) -> None:
+        if getattr(receiver, _RTCP_SSRC) is not None:
+            counts.nack_sent += 1
+        await send_nack(media_ssrc, lost)
+
+    async def send_rtcp_pli(media_ssrc: int) -> None:
+        if getattr(receiver, _RTCP_SSRC) is not None:
+            counts.pli_sent += 1
+        await send_pli(media_ssrc)
+
+    async def handle_rtcp_packet(packet: AnyRtcpPacket) -> None:
+        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            counts.nack_received += 1
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_PLI:
+            counts.pli_received += 1
+        await handle_rtcp(packet)
+
+    receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+    receiver._send_rtcp_nack = send_rtcp_nack  # type: ignore[method-assign]
+    receiver._send_rtcp_pli = send_rtcp_pli  # type: ignore[method-assign]
+    sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
 
 
 async def request_keyframe(receiver: RTCRtpReceiver) -> int:

@@ -19,6 +19,7 @@ from fractions import Fraction
 
 import aioice
 import aioice.ice
+import aiortc.rtcdtlstransport
 import aiortc.rtcrtpsender
 import aiortc.rtp
 import av
@@ -37,12 +38,15 @@ from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import (
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
     RtcpPsfbPacket,
+    RtcpRtpfbPacket,
     RtpPacket,
 )
 
 from rtc import aiortc_hooks, audio_level, ice, socket_buffers
 from rtc.jitter_buffer import MarkerJitterBuffer, release_frames_at_marker
+from rtc.rtp_counts import RtpCounts
 from tests.rtc_stubs import RecordingTransport
 
 HOOKS = {
@@ -51,6 +55,7 @@ HOOKS = {
     "_RTCRtpReceiver__remote_bitrate_estimator": "aiortc_hooks.disable_remote_bitrate_estimator",
     "_RTCRtpReceiver__remote_streams": "aiortc_hooks.remote_media_ssrcs",
     "_RTCRtpReceiver__rtx_ssrc": "aiortc_hooks.remote_media_ssrcs",
+    "_RTCRtpReceiver__rtcp_ssrc": "aiortc_hooks.count_rtp_and_feedback",
 }
 
 MEDIA_SSRC = 1234
@@ -591,3 +596,71 @@ async def test_receiver_rtp_packets_counts_every_packet_received_as_its_stats_do
         assert sum(s.packetsReceived for s in inbound) == 3
     finally:
         await receiver.stop()
+
+
+def test_the_methods_count_rtp_and_feedback_wraps_are_where_aiortc_calls_them():
+    receiver_source = inspect.getsource(RTCRtpReceiver)
+    assert "await self._send_rtcp_nack(" in receiver_source
+    assert "await self._send_rtcp_pli(packet.ssrc)" in receiver_source
+    assert "if not self._enabled:" in receiver_source
+    transport_source = inspect.getsource(aiortc.rtcdtlstransport.RTCDtlsTransport)
+    assert "await receiver._handle_rtp_packet(packet, arrival_time_ms=" in transport_source
+    assert "await recipient._handle_rtcp_packet(packet)" in transport_source
+
+
+async def test_count_rtp_and_feedback_counts_bytes_in_and_nack_pli_both_ways():
+    transport = RecordingTransport()
+    sender = RTCRtpSender("video", RecordingTransport())
+    counts = RtpCounts()
+    receiver = await started_receiver(
+        transport, lambda r: aiortc_hooks.count_rtp_and_feedback(r, sender, counts))
+    try:
+        await receiver._handle_rtp_packet(vp8_packet(1, 0, payload=b"\x10" + bytes(99)),
+                                          arrival_time_ms=0)
+        # sequence 2 and 3 missing: aiortc's NACK generator asks for them, once
+        await receiver._handle_rtp_packet(vp8_packet(4, 0, payload=b"\x10" + bytes(49)),
+                                          arrival_time_ms=1)
+        unknown = RtpPacket(payload_type=111, sequence_number=5, timestamp=0,
+                            ssrc=MEDIA_SSRC, payload=bytes(500))
+        await receiver._handle_rtp_packet(unknown, arrival_time_ms=2)  # dropped by aiortc
+        assert counts.payload_bytes_received == 150
+        assert aiortc_hooks.receiver_rtp_packets(receiver) == 2  # the same two packets
+        nacks = transport.rtcp(RtcpRtpfbPacket, RTCP_RTPFB_NACK)
+        assert [sorted(p.lost) for p in nacks] == [[2, 3]]
+        assert counts.nack_sent == len(nacks) == 1
+        assert await aiortc_hooks.request_keyframe(receiver) == 1
+        assert counts.pli_sent == len(transport.rtcp(RtcpPsfbPacket, RTCP_PSFB_PLI)) == 1
+
+        keyframes: list[str] = []
+        aiortc_hooks.on_keyframe_request(sender, lambda: keyframes.append("keyframe"))
+        await sender._handle_rtcp_packet(
+            RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=RTCP_SSRC, media_ssrc=sender._ssrc))
+        await sender._handle_rtcp_packet(
+            RtcpPsfbPacket(fmt=RTCP_PSFB_FIR, ssrc=RTCP_SSRC, media_ssrc=sender._ssrc))
+        nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=RTCP_SSRC, media_ssrc=sender._ssrc)
+        nack.lost = [7, 8]
+        await sender._handle_rtcp_packet(nack)
+        assert keyframes == ["keyframe", "keyframe"]  # aiortc's handling still runs
+        assert (counts.pli_received, counts.nack_received) == (1, 1)  # FIR is not a PLI
+    finally:
+        await receiver.stop()
+        await asyncio.sleep(0)
+
+
+async def test_nothing_aiortc_drops_or_does_not_send_is_counted():
+    counts = RtpCounts()
+    sender = RTCRtpSender("video", RecordingTransport())
+    receiver = await started_receiver(
+        RecordingTransport(), lambda r: aiortc_hooks.count_rtp_and_feedback(r, sender, counts))
+    try:
+        receiver._enabled = False  # as aiortc's transceiver leaves it when not receiving
+        await receiver._handle_rtp_packet(vp8_packet(1, 0), arrival_time_ms=0)
+        assert aiortc_hooks.receiver_rtp_packets(receiver) == 0
+    finally:
+        await receiver.stop()
+    unstarted = RTCRtpReceiver("video", RecordingTransport())
+    aiortc_hooks.count_rtp_and_feedback(unstarted, sender, counts)
+    await unstarted._handle_rtp_packet(vp8_packet(1, 0), arrival_time_ms=0)  # no codecs yet
+    await unstarted._send_rtcp_pli(MEDIA_SSRC)  # no RTCP SSRC yet: aiortc sends nothing
+    await unstarted._send_rtcp_nack(MEDIA_SSRC, [1])
+    assert counts == RtpCounts()

@@ -170,6 +170,7 @@ async def test_a_running_two_site_conference_makes_the_media_counters_grow(tmp_p
                          "mcu_sim_audio_mix_frames_encoded_total",
                          "mcu_sim_rtp_packets_sent_total", "mcu_sim_rtp_payload_sent_bytes_total",
                          "mcu_sim_rtp_packets_received_total",
+                         "mcu_sim_rtp_payload_received_bytes_total",
                          "mcu_sim_tick_lateness_seconds_count"):
                 assert value(second, name) > value(first, name) > 0, name
         finally:
@@ -178,5 +179,6 @@ async def test_a_running_two_site_conference_makes_the_media_counters_grow(tmp_p
         # the calls ended: the totals they reached are kept (counters never go back)
         third = await _scrape(http, server.base_url)
         for name in ("mcu_sim_video_frames_delivered_total", "mcu_sim_rtp_packets_sent_total",
-                     "mcu_sim_rtp_packets_received_total"):
+                     "mcu_sim_rtp_packets_received_total",
+                     "mcu_sim_rtp_payload_received_bytes_total"):
             assert value(third, name) >= value(second, name), name

@@ -3,7 +3,8 @@
 Nothing here counts: each figure is a counter the media plane keeps already (an encoder
 group's `frames_encoded`, a site track's `packets_sent`, a picture slot's
 `frames_replaced_unseen`, the mix encoders' `frames_encoded`, aiortc's own RTP counts read
-through rtc/aiortc_hooks.py). Those counters live as long as their object (a group, a call,
+through rtc/aiortc_hooks.py, and the received payload bytes and RTCP NACK/PLI it does not keep,
+counted per call by the hooks into the call's rtc/rtp_counts.py RtpCounts). Those counters live as long as their object (a group, a call,
 a conference); when the object goes, its counts are folded into the owner's `retired`
 totals, so a total never goes back (a Prometheus counter)."""
 
@@ -21,6 +22,11 @@ class MediaTotals:
     rtp_packets_sent: int = 0  # RTP packets aiortc's senders sent to the sites
     rtp_payload_bytes_sent: int = 0  # their payload bytes (RTCP SR's octet count)
     rtp_packets_received: int = 0  # RTP packets aiortc's receivers received from the sites
+    rtp_payload_bytes_received: int = 0  # their payload bytes (rtc/rtp_counts.py)
+    rtcp_nack_sent: int = 0  # RTCP NACK packets the MCU's receivers sent to the sites
+    rtcp_nack_received: int = 0  # NACK packets the sites sent to the MCU's senders
+    rtcp_pli_sent: int = 0  # RTCP PLI packets the MCU's receivers sent to the sites
+    rtcp_pli_received: int = 0  # PLI packets the sites sent to the MCU's senders
 
     def add(self, other: MediaTotals) -> None:
         for item in fields(self):

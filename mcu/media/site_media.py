@@ -29,11 +29,13 @@ from mcu.media.inline_audio import InlineAudioDecoder, decode_audio_inline
 from mcu.media.media_totals import MediaTotals
 from mcu.model import SiteSpec
 from rtc.aiortc_hooks import (
+    count_rtp_and_feedback,
     receiver_rtp_packets,
     replace_decoder_queue,
     request_keyframe,
     sender_rtp_counts,
 )
+from rtc.rtp_counts import RtpCounts
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +66,10 @@ class SiteMedia:
         # set by the conference (ConferenceMedia.add_site)
         self.on_content_frame: Callable[[str, str, bytes, int], None] | None = None
         self.on_content_picture: Callable[[str, Any], None] | None = None
-        # the call's transceivers (webrtc_endpoint.py), for their RTP counts (totals())
+        # the call's transceivers (webrtc_endpoint.py), for their RTP counts (totals()), and
+        # what the hooks count on them (count_rtp())
         self.rtp_transceivers: list[Any] = []
+        self.rtp_counts = RtpCounts()
         self.closed = False
         self._pumps: dict[str, asyncio.Task[None]] = {}  # by role (audio, video, content)
 
@@ -87,6 +91,12 @@ class SiteMedia:
         """(hdOut, track) of every screen this call feeds, screen 1 (video_out) first."""
         tracks = [self.video_out, *self.screen_outs]
         return list(zip(self.screen_ids, tracks, strict=False))
+
+    def count_rtp(self, transceiver: Any) -> None:
+        """Count a transceiver of this call in totals(): aiortc's RTP packet counts, and the
+        received payload bytes and RTCP NACK/PLI both ways (before its receiver starts)."""
+        self.rtp_transceivers.append(transceiver)
+        count_rtp_and_feedback(transceiver.receiver, transceiver.sender, self.rtp_counts)
 
     def decode_audio_of(self, receiver: RTCRtpReceiver) -> None:
         """Decode this call's audio on the loop into the mix input (mcu/media/inline_audio.py);
@@ -151,6 +161,11 @@ class SiteMedia:
         totals = MediaTotals(
             video_frames_delivered=self.video_out.packets_sent + self.content_out.packets_sent,
             video_frames_dropped=self.video_in.frames_replaced_unseen,
+            rtp_payload_bytes_received=self.rtp_counts.payload_bytes_received,
+            rtcp_nack_sent=self.rtp_counts.nack_sent,
+            rtcp_nack_received=self.rtp_counts.nack_received,
+            rtcp_pli_sent=self.rtp_counts.pli_sent,
+            rtcp_pli_received=self.rtp_counts.pli_received,
         )
         for transceiver in self.rtp_transceivers:
             packets, payload_bytes = sender_rtp_counts(transceiver.sender)

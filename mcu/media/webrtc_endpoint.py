@@ -489,7 +489,7 @@ class CallSession:
             if transceiver in self._tuned:
                 continue
             self._tuned.append(transceiver)
-            self.media.rtp_transceivers.append(transceiver)  # its RTP counts (totals())
+            self.media.count_rtp(transceiver)  # its RTP and RTCP feedback counts (totals())
             if transceiver.kind == "audio":
                 self.media.decode_audio_of(transceiver.receiver)
             if transceiver.kind == "video":
