@@ -154,9 +154,14 @@ async def run_load(
     )
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(data_dir: Path, port: int, sessions: int = 16) -> subprocess.Popen[bytes]:
+    """`mcu-sim serve` with the benchmark's account, allowed `sessions` at once (the
+    default [sessions] max_per_account is 16: one account's clients beyond that would be
+    refused at login, 1344274480)."""
+    config = data_dir / "bench.toml"
+    config.write_text(f"[sessions]\nmax_per_account = {max(16, sessions)}\n")
     command = [
-        sys.executable, "-m", "app.cli", "serve",
+        sys.executable, "-m", "app.cli", "serve", "--config", str(config),
         "--port", str(port), "--data-dir", str(data_dir),
         "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}", "--no-terminals",
     ]
@@ -206,7 +211,7 @@ async def measure(clients_count: int, seconds: float) -> list[LoadResult]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}/esdk/services"
     with tempfile.TemporaryDirectory() as data_dir:
-        server = start_server(Path(data_dir), port)
+        server = start_server(Path(data_dir), port, sessions=clients_count)
         try:
             await wait_until_up(base_url)
             clients = [Client(base_url) for _ in range(clients_count)]
