@@ -21,6 +21,12 @@ class TerminalRecord:
     heard: dict[str, float]  # talker URI -> level (0..1, the talker's own scale)
     latency_ms: float | None  # p50 of the panes' glass-to-glass latency
     state: str  # the terminal's call state
+    # the steps that read every screen (app/demo/device_steps.py): per screen
+    # {"output": hdOut, "name": "HD1", "panes": [site URI or None], "snapshot": PNG name}
+    screens: list[dict] | None = None
+    # the camera steps, at a viewer: {"site": the URI watched, "x", "y", "zoom"} read from
+    # the room's scene markers in its decoded picture (None: none readable)
+    camera: dict | None = None
 
 
 @dataclass

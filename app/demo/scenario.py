@@ -115,6 +115,9 @@ class Observation:
     heard: dict[str, dict[str, float]]
     states: dict[str, str]
     api: dict[str, Any]
+    # what the step's probe read beyond the panes (app/demo/device_steps.py: "screens" and
+    # "camera" per terminal, "tags")
+    probed: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ class Step:
     query: Callable[[], dict[str, Any]] | None = None
     # what the step's act measured: switch delays (ms) per terminal
     measured: dict[str, float | None] = field(default_factory=dict)
+    # more readings of the terminals at every poll (Observation.probed)
+    probe: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
 
 class CallDropped(RuntimeError):
@@ -280,6 +285,8 @@ class Consultation:
                 heard=observation.heard.get(uri, {}),
                 latency_ms=observation.latency_ms.get(uri),
                 state=observation.states[uri],
+                screens=await self.screens_record(step.name, uri, observation),
+                camera=observation.probed.get("camera", {}).get(uri),
             )
         self.report.steps.append(record)
         self.report.expectations += [
@@ -304,7 +311,22 @@ class Consultation:
         }
         states = {uri: terminal.state for uri, terminal in self.terminals.items()}
         api = await asyncio.to_thread(step.query or self.conference_facts)
-        return Observation(panes, latency, heard, states, api)
+        probed = await step.probe() if step.probe is not None else {}
+        return Observation(panes, latency, heard, states, api, probed)
+
+    async def screens_record(self, step: str, uri: str,
+                             observation: Observation) -> list[dict[str, Any]] | None:
+        """report.json's "screens" of a terminal whose screens the step read: per screen its
+        hdOut ("output"), the sites read in its panes and its PNG."""
+        screens = observation.probed.get("screens", {}).get(uri)
+        if screens is None:
+            return None
+        written: list[str | None] = [None] * len(screens)
+        if self.options.out_dir is not None:
+            written = await asyncio.to_thread(self.terminals[uri].snapshot_screens,
+                                              self.options.out_dir, f"{step}-{uri}")
+        return [{"output": screen["output"], "name": screen["name"], "panes": screen["panes"],
+                 "snapshot": name} for screen, name in zip(screens, written, strict=True)]
 
     async def snapshot(self, step: str, uri: str) -> str | None:
         if self.options.out_dir is None:
@@ -578,6 +600,18 @@ class Consultation:
             await self.run_step(build())
             if build == self.voice_switching and self.browser is not None:
                 await self.record_browser()
+            if build == self.voice_switching:
+                await self.run_device_steps()
+
+    async def run_device_steps(self) -> None:
+        """The three-screen room and its camera and sources (app/demo/device_steps.py)."""
+        from app.demo.device_steps import ROOM_INDEX, letterbox_rect, run_device_steps
+        from mcu.media.output_format import FORMAT_SIZES
+
+        room = next(uri for uri, t in self.terminals.items() if t.site_index == ROOM_INDEX)
+        size, sent = FORMAT_SIZES[self.options.video_format], self.options.terminal_video
+        rect = letterbox_rect(size.width, size.height, sent.width, sent.height)
+        await run_device_steps(self, room, rect, self.run_step)
 
     async def record_browser(self) -> None:
         """report.json's "browser", read after voice switching (the speaker in the main pane):
@@ -631,6 +665,7 @@ def demo_settings(options: DemoOptions, data_dir: Path) -> Settings:
 async def run_demo(options: DemoOptions) -> DemoReport:
     """Run the consultation end to end; the report holds every step and expectation (and
     `error` when the scenario could not go on)."""
+    from app.demo.device_steps import device_for
     from app.process import running_server
     from terminals.media_sources import VideoFormat as SentVideo
     from terminals.run_command import start_terminals, stop_terminals
@@ -659,7 +694,8 @@ async def run_demo(options: DemoOptions) -> DemoReport:
             terminals = await start_terminals(
                 signalling_url, SITE_COUNT, ring_delay_s=0.2,
                 media_address=settings.media_address, analyse_every=NO_PERIODIC_ANALYSIS,
-                video_format=SentVideo(sent.width, sent.height, sent.fps, sent.bitrate))
+                video_format=SentVideo(sent.width, sent.height, sent.fps, sent.bitrate),
+                device_for=device_for)
             report.sites = [terminal.uri for terminal in terminals]
             size = _format_size(options.video_format)
             report.output_format = f"{options.video_format.name} {size}, {options.rate}"

@@ -25,6 +25,7 @@ _BINDINGS = {
     "common": ("TP.Commonbinding", "/esdk/services/tpCommon"),
     "conf_mgr": ("TPProfessional.ConfMgrbinding", "/esdk/services/tpProfessionalConfMgr"),
     "conf_ctrl": ("TPProfessional.ConfCtrbinding", "/esdk/services/tpProfessionalConfCtrl"),
+    "site_mgr": ("TPProfessional.SiteMgrbinding", "/esdk/services/tpProfessionalSiteMgr"),
 }
 
 
@@ -40,6 +41,7 @@ class EsdkClient:
     common: Any
     conf_mgr: Any
     conf_ctrl: Any
+    site_mgr: Any
 
     @classmethod
     def connect(cls, base_url: str, wsdl: Path = REFERENCE_WSDL) -> EsdkClient:
