@@ -70,6 +70,7 @@ ZOOMED = 1.15  # factor a zoom must grow the zoom read at a viewer
 STILL = 0.03  # room fractions a coordinate that should not move may drift (reading noise)
 VIEW_TOLERANCE = 0.02  # a preset's view read again: room fractions (x, y), and zoom
 SETTLE_S = 0.6  # a still camera: the viewers' pictures have caught up
+STILL_EPS = 0.005  # two readings of a still picture agree within this (x, y, zoom)
 SCREEN_BASE = 256  # queryVideoOutSrcStateEx: a screen's sourcesId is 256 + hdOut
 FULL = "CP_1_1"
 QUAD = "CP_4_1"
@@ -166,15 +167,18 @@ class DeviceSteps:
 
     async def settled_views(self, test: Callable[[dict[str, View | None]], bool] | None = None,
                             ) -> dict[str, View | None]:
-        """The viewers' views once the camera is still and (when given) `test` holds; the
-        last reading at the step's timeout."""
+        """The viewers' views once every viewer's picture is still (two readings SETTLE_S
+        apart agree within STILL_EPS: the camera stopped and the pictures caught up) and
+        (when given) `test` holds; the last reading at the step's timeout."""
         deadline = time.monotonic() + self.demo.options.step_timeout
+        previous = await self.views()
         while True:
             await asyncio.sleep(SETTLE_S)
             views = await self.views()
-            readable = all(v is not None for v in views.values())
-            if (readable and (test is None or test(views))) or time.monotonic() > deadline:
+            still = all(_close(previous[uri], view, STILL_EPS) for uri, view in views.items())
+            if (still and (test is None or test(views))) or time.monotonic() > deadline:
                 return views
+            previous = views
 
     async def camera_probe(self) -> dict[str, Any]:
         views = await self.views()
@@ -286,6 +290,7 @@ class DeviceSteps:
                 for v in views.values())))
             await self.motion(self.room, LOCAL, PAN_RIGHT)
             await self.motion(self.room, LOCAL, ZOOM_IN)
+            await self.settled_views()  # the checks read the view where the camera stopped
 
         def moved(test: Callable[[View, View], bool], what: str,
                   ) -> Callable[[Observation], tuple[bool, str]]:
@@ -329,6 +334,7 @@ class DeviceSteps:
             away.update(await self.settled_views(lambda views: all(
                 _moved_left(self.stored[uri], v) for uri, v in views.items())))
             await self.camera(self.room, LOCAL, ACTIVATE_PRESET, position=PRESET)
+            await self.settled_views()
 
         def back(o: Observation) -> tuple[bool, str]:
             return _views_held(o, self.stored, lambda b, v: all(
@@ -367,6 +373,7 @@ class DeviceSteps:
             before.update(await self.settled_views())
             commands_before.append(len(room.camera_commands))
             await self.motion(requester, FAR_END, PAN_LEFT)
+            await self.settled_views()
 
         def told(o: Observation) -> tuple[bool, str]:
             new = [(c.action, c.requested_by, obeyed)
@@ -451,6 +458,11 @@ async def run_device_steps(demo: Consultation, room: str, camera_rect: Rect4,
 
 
 # ---------------------------------------------------------------------- checks
+
+
+def _close(a: View | None, b: View | None, eps: float) -> bool:
+    return a is not None and b is not None and all(
+        abs(p - q) < eps for p, q in zip(a, b, strict=True))
 
 
 def _moved_left(before: View | None, view: View | None) -> bool:
