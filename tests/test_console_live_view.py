@@ -111,6 +111,12 @@ async def test_the_doors_refuse_what_they_should(server, soap, sims, admin):  # 
     assert status == 400 and answer["resultCode"] == code(Fault.OUT_OF_RANGE)
     status, answer = await live(http, server, csrf, "close", viewer=opened["viewer"])
     assert status == 400 and answer["resultCode"] == code(Fault.SITE_NOT_FOUND)  # closed
+    for garbage in ("v=0\r\nm=audio x\r\n", "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"):
+        status, opened = await live(http, server, csrf, "open", confId=conf_id, view=a)
+        assert status == 200, opened
+        status, answer = await live(http, server, csrf, "answer", viewer=opened["viewer"],
+                                    sdp=garbage)
+        assert status == 400 and answer["resultCode"] == code(Fault.OUT_OF_RANGE), answer
 
     # at most MAX_PER_OWNER viewers per session; another session cannot touch them
     viewer_ids = []

@@ -86,7 +86,7 @@ class LiveViewerSessions:
         screens = 1
         if viewpoint.site is not None:
             site_media = media.sites.get(viewpoint.site)
-            screens = len(site_media.screen_ids) if site_media is not None else 1
+            screens = max(1, len(site_media.screens())) if site_media is not None else 1
         viewer = LiveViewer(uuid.uuid4().hex, viewpoint, screens)
         pc = RTCPeerConnection(rtc_configuration(list(self.ice_servers)))
         session = ViewerSession(viewer, conf_id, owner, pc)
@@ -126,6 +126,10 @@ class LiveViewerSessions:
         except (BadOffer, NoCommonCodec, ValueError) as error:
             self.close(viewer_id)
             raise DomainError(Fault.OUT_OF_RANGE, f"bad SDP answer: {error}") from None
+        except Exception as error:  # whatever else aiortc makes of a malformed answer
+            log.info("live viewer %s: answer refused", viewer_id, exc_info=True)
+            self.close(viewer_id)
+            raise DomainError(Fault.OUT_OF_RANGE, f"bad SDP answer: {error!r}") from None
 
     def close_owned(self, viewer_id: str, owner: str) -> None:
         self._owned(viewer_id, owner)
