@@ -111,8 +111,9 @@ def place_viewer(viewer: LiveViewer, group_of: Callable[[GroupKey], EncoderGroup
             track.join_group(None)
     if viewer.content is not None:
         if content is not None:
-            viewer.content.join_group(group_of(content))
-            wanted.add(content)
+            key = GroupKey(content.picture, _h264(content.format))
+            viewer.content.join_group(group_of(key))
+            wanted.add(key)
         else:
             viewer.content.join_group(None)
     return wanted
