@@ -99,11 +99,11 @@ from rtc.signalling import (
     parse_message,
 )
 from rtc.signalling_auth import digest_ha1, digest_response, lab_secret
+from terminals.aux_input_page import CONTENT_INPUT_KINDS, InputPage
 from terminals.call_state import CallState
 from terminals.camera import Camera, CameraPresets, camera_home, read_camera_view
 from terminals.camera_track import CameraVideoTrack, LoopCache
 from terminals.content_receiver import ContentReceiver, ContentStatus
-from terminals.aux_input_page import CONTENT_INPUT_KINDS, InputPage
 from terminals.content_source import ContentSource, ContentTrack, Presentation
 from terminals.documents import DocumentKind, PageId
 from terminals.floor_client import FloorParticipant, FloorRefused, OnFloor
@@ -574,7 +574,7 @@ class SimulatedTerminal:
 
     async def _switch_content(self, call: _Call, codec: str) -> None:
         assert self.content_source is not None
-        pages, loops = await self.content_source.prepare_pages(codec)
+        loops, pages = await self.content_source.prepare_pages(codec)
         # a later choice or the call's end meanwhile: its own switch (or none) applies
         if self._call is call and call.content_track is not None \
                 and pages == self.content_source.pages:

@@ -218,15 +218,16 @@ class ContentSource:
         return await asyncio.get_running_loop().run_in_executor(None, self.encode, codec)
 
     async def prepare_pages(self, codec: str
-                            ) -> tuple[tuple[ContentPage, ...], tuple[EncodedLoop, ...]]:
-        """The pages shared now and their loops (prepare()), for ContentTrack.use_loops."""
+                            ) -> tuple[tuple[EncodedLoop, ...], tuple[ContentPage, ...]]:
+        """The loops of the pages shared now (prepare()) and those pages, as
+        ContentTrack.use_loops takes them."""
         pages, video_format, presentation = self.pages, self.video_format, self.presentation
         if codec not in SUPPORTED_VIDEO_CODECS:
             raise ValueError(f"no encoder for {codec}")
         loops = await asyncio.get_running_loop().run_in_executor(
             None, lambda: tuple(encode_page_loop(self.site_index, page, codec, video_format,
                                                  presentation) for page in pages))
-        return pages, loops
+        return loops, pages
 
 
 class ContentTrack(MediaStreamTrack):

@@ -249,12 +249,12 @@ async def test_an_aux_input_shared_as_content_carries_the_content_marker_and_its
     content marker names the site and says "an input's picture" (no sharpness figure), and
     whose input tag says which input; None goes back to the document pages."""
     source = ContentSource(11, width=640, height=360)
-    pages, loops = await source.prepare_pages("H264")
+    loops, pages = await source.prepare_pages("H264")
     track = ContentTrack(source, send_log=SendLog())
     track.use_loops(loops, pages)
     source.show_input(InputPage(input_kind, input_id))
     assert track.current_page == PageId(DocumentKind.RADIOGRAPH, 0)  # until its loops come
-    pages, loops = await source.prepare_pages("H264")
+    loops, pages = await source.prepare_pages("H264")
     track.use_loops(loops, pages)
     track.start_sending()
     packets = await _recv_packets(track, 3)
