@@ -6,6 +6,7 @@ INFO (section 12.2.1.1 builds them)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -91,15 +92,14 @@ class Dialog:
             return response.body
 
     async def bye(self) -> None:
-        """End the call. The dialog is over whatever the answer (section 15.1.1)."""
+        """End the call: the session is over as soon as the BYE is sent (section 15.1.1),
+        whatever its answer, which is still awaited (or its timer F)."""
         if self.terminated.is_set():
             return
-        try:
-            await self.request("BYE")
-        except SipCallFailed:
-            pass
-        finally:
-            self.ua.end_dialog(self, "local")
+        request = self.new_request("BYE")
+        self.ua.end_dialog(self, "local")
+        with contextlib.suppress(SipCallFailed):
+            await self.ua.send_in_dialog(self, request)
 
     async def info(self, body: bytes, content_type: str) -> Response:
         return await self.request("INFO", body, content_type)

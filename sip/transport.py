@@ -131,7 +131,7 @@ class TransportSettings:
     host: str = "127.0.0.1"
     udp_port: int | None = 5060  # None: no UDP
     tcp_port: int | None = 5060
-    tls_port: int | None = None  # TLS only with a server context
+    tls_port: int | None = 5061  # listened on only when server_ssl is given
     server_ssl: ssl.SSLContext | None = None
     client_ssl: ssl.SSLContext | None = None
     limits: Limits = field(default_factory=Limits)

@@ -541,6 +541,10 @@ class SipUserAgent:
             if retransmit.handle is not None:
                 retransmit.handle.cancel()
             del self._retransmits[dialog.id]
+            if dialog.role == "uas" and not dialog.remote_sdp and request.body:
+                # a delayed offer (an INVITE without a body): our 2xx held the offer and the
+                # ACK holds the answer (RFC 3261 13.2.1, RFC 3264)
+                dialog.remote_sdp = request.body
         dialog.confirmed.set()
 
     def _on_stray_response(self, response: Response, peer: Peer) -> None:
