@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sip.message import parse_datagram
@@ -39,7 +40,7 @@ def ua(user: str) -> SipUserAgent:
         udp_port=0, tcp_port=0), timers=Timers()), on_invite=answer)
 
 
-async def rate(seconds: float, once) -> float:  # type: ignore[no-untyped-def]
+async def rate(seconds: float, once: Callable[[], Awaitable[None]]) -> float:
     count, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         await once()
