@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import socket
 import ssl
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -236,7 +238,11 @@ class Transports:
         if self.settings.drop is not None and self.settings.drop(data):
             return
         if self._udp and self._udp.transport and not self._udp.transport.is_closing():
-            self._udp.transport.sendto(data, addr)
+            try:  # addresses are resolved before (peer_for): a name here would block on DNS
+                ipaddress.ip_address(addr[0])
+                self._udp.transport.sendto(data, addr)
+            except (OSError, ValueError, TypeError) as exc:
+                log.debug("SIP: cannot send to %s: %s", addr, exc)
 
     def send(self, message: Request | Response, peer: Peer) -> None:
         """Send on an existing path: UDP to the address, a stream on its connection."""
@@ -268,13 +274,34 @@ class Transports:
         return connection
 
     async def peer_for(self, transport: str, addr: tuple[str, int]) -> Peer:
-        """A path to a new destination (a UAC request): a connection is opened for streams."""
+        """A path to a new destination (a UAC request): the host resolved without blocking
+        the loop, a connection opened for streams. OSError when it cannot be reached."""
+        addr = (await resolve(addr[0], addr[1]), addr[1])
         if transport == "UDP":
             return Peer("UDP", addr)
         return Peer(transport, addr, await self.connect(transport, addr))
 
     def sent_by(self, transport: str) -> str:
         return f"{self.host}:{self.ports[transport]}"
+
+
+async def resolve(host: str, port: int, timeout: float = 5.0) -> str:
+    """An IP address for a URI's host: a literal as is, a name through the loop's resolver
+    (no RFC 3263 NAPTR/SRV). OSError when it does not resolve."""
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(
+            host, port, type=socket.SOCK_DGRAM), timeout)
+    except (UnicodeError, ValueError) as exc:
+        raise OSError(f"bad host {host!r}") from exc
+    if not infos:
+        raise OSError(f"{host!r} does not resolve")
+    return str(infos[0][4][0])
 
 
 def error_response(request: Request, status: int, reason: str,

@@ -210,10 +210,7 @@ class SipUserAgent:
         `cancel` sends CANCEL (once a provisional has come, section 9.1) and ends in 487."""
         target_uri = SipUri.parse(uri, "URI")
         kind, addr = self.target(target_uri, transport)
-        try:
-            peer = await self.transports.peer_for(kind, addr)
-        except (OSError, TimeoutError) as exc:
-            raise SipCallFailed(503, f"no connection: {exc}", local=True) from exc
+        peer = await self._peer(kind, addr)
         local_uri = f"sip:{from_user or self.settings.user}@{self.transports.sent_by(kind)}"
         local_tag = secrets.token_hex(6)
         request = Request(method="INVITE", uri=uri)
@@ -298,14 +295,18 @@ class SipUserAgent:
             if "lr" in first.params:
                 target = first
         kind, addr = self.target(target, dialog.transport)
-        return await self.transports.peer_for(kind, addr)
+        return await self._peer(kind, addr)
+
+    async def _peer(self, kind: str, addr: tuple[str, int]) -> Peer:
+        """A path to a destination; SipCallFailed(503, local) when it cannot be reached."""
+        try:
+            return await self.transports.peer_for(kind, addr)
+        except OSError as exc:
+            raise SipCallFailed(503, f"no route to {addr[0]}: {exc}", local=True) from exc
 
     async def send_in_dialog(self, dialog: Dialog, request: Request) -> Response:
         self._stamp(request, dialog.transport)
-        try:
-            peer = await self._dialog_peer(dialog)
-        except OSError as exc:
-            raise SipCallFailed(503, f"no connection: {exc}", local=True) from exc
+        peer = await self._dialog_peer(dialog)
         response = await self._transact(request, peer)
         if request.method == "INVITE" and 200 <= response.status < 300:
             await self._send_ack(dialog, response)
@@ -329,7 +330,7 @@ class SipUserAgent:
         kind, addr = self.target(target_uri, transport)
         request = self._out_of_dialog("OPTIONS", uri, f"<{uri}>", kind)
         request.headers.add("Accept", SDP)
-        response = await self._transact(request, await self.transports.peer_for(kind, addr))
+        response = await self._transact(request, await self._peer(kind, addr))
         if response.status >= 300:
             raise SipCallFailed(response.status, response.reason)
         return response
@@ -355,7 +356,7 @@ class SipUserAgent:
 
         target_uri = SipUri.parse(registrar_uri, "URI")
         kind, addr = self.target(target_uri, transport)
-        peer = await self.transports.peer_for(kind, addr)
+        peer = await self._peer(kind, addr)
         call_id = f"{secrets.token_hex(12)}@{self.transports.host}"
         from_tag = secrets.token_hex(6)
         authorization: str | None = None

@@ -299,3 +299,18 @@ def test_status_to_call_failure_table() -> None:
     assert call_failure(408, local=True) is CallFailure.NETWORK_ERROR
     assert call_failure(488) is CallFailure.CODEC_MISMATCH
     assert call_failure(503) is CallFailure.NETWORK_ERROR
+
+
+async def test_unreachable_hosts_fail_the_call_without_blocking() -> None:
+    """Names are resolved off the event loop (a blocking lookup froze the UA under fuzzing):
+    a host that does not resolve, or cannot be a host name at all, fails the call with a
+    local 503 (network error) while the UA goes on answering."""
+    a = make_ua("alice")
+    b = make_ua("bob")
+    async with a, b:
+        for uri in ("sip:x@no-such-host.invalid", "sip:x@bad\u00ffhost..name"):
+            with pytest.raises(SipCallFailed) as caught:
+                await asyncio.wait_for(a.invite(uri, b"o"), 10)
+            assert caught.value.status == 503 and caught.value.local
+            assert failure_of(caught.value) is CallFailure.NETWORK_ERROR
+        assert (await a.options(b.contact("UDP"))).status == 200
