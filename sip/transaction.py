@@ -136,8 +136,9 @@ class ClientTransaction(_Transaction):
             return
         if response.status < 200:
             self.state = State.PROCEEDING
-            if self.invite:
-                self._stop("retransmit")
+            if self.invite:  # timers A and B run in Calling only (17.1.1.2): a ringing
+                self._stop("retransmit")  # call waits for its answer or the TU's CANCEL
+                self._stop("timeout")
             self.on_response(response)
             return
         self._stop("retransmit")

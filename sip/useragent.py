@@ -563,8 +563,11 @@ class SipUserAgent:
         invite = self.layer.find_server(request, "INVITE")
         key = (request.call_id, request.from_.tag or "", request.top_via.branch or "")
         pending = self._pending.get(key)
-        if invite is None or pending is None:
+        if invite is None:
             self._reject(transaction, 481)
+            return
+        if pending is None:  # already answered: the CANCEL has no effect (9.2)
+            self._send(transaction, self._respond(transaction, 200, to_tag=secrets.token_hex(6)))
             return
         self._send(transaction, self._respond(transaction, 200, to_tag=pending.to_tag))
         if pending.task is not None:

@@ -314,3 +314,17 @@ async def test_unreachable_hosts_fail_the_call_without_blocking() -> None:
             assert caught.value.status == 503 and caught.value.local
             assert failure_of(caught.value) is CallFailure.NETWORK_ERROR
         assert (await a.options(b.contact("UDP"))).status == 200
+
+
+async def test_a_ringing_call_outlives_timer_b(pair) -> None:  # type: ignore[no-untyped-def]
+    """Timer B runs only until the first provisional (17.1.1.2): B rings for longer than
+    64*T1, then answers, and the call is set up."""
+    a, b, callee = pair
+    callee.hold.clear()
+    call = asyncio.ensure_future(a.invite(b.contact("UDP"), b"o"))
+    await asyncio.sleep(64 * FAST.t1 + 0.5)
+    assert not call.done()
+    callee.hold.set()
+    dialog = await asyncio.wait_for(call, 3)
+    assert dialog.remote_sdp == b"answer to o"
+    await dialog.bye()

@@ -182,3 +182,23 @@ async def test_delayed_offer_answer_comes_in_the_ack() -> None:
         await asyncio.wait_for(dialog.confirmed.wait(), 2)
         assert dialog.remote_sdp == b"their answ" and dialog.local_sdp == b"our offer"
     raw.close()
+
+
+async def test_cancel_after_the_answer_has_no_effect() -> None:
+    async def accept(_r: Request) -> bytes:
+        return b"answer"
+
+    ua = make_ua("u", on_invite=accept)
+    raw = await RawUdp.open()
+    async with ua:
+        port = ua.transports.ports["UDP"]
+        raw.send(invite(raw.port, "c1"), port)
+        ok = next(a for a in await collect(raw, 0.3) if a.status == 200)
+        raw.send(request("CANCEL", port=raw.port, call_id="c1"), port)  # same branch
+        answers = [a for a in await collect(raw, 0.3) if a.cseq.method == "CANCEL"]
+        assert [a.status for a in answers] == [200]
+        raw.send(ack_for(ok, raw.port, "c1", branch="z9hG4bKack-c1"), port)
+        dialog = next(iter(ua.dialogs.values()))
+        await asyncio.wait_for(dialog.confirmed.wait(), 2)
+        assert not dialog.terminated.is_set()  # the call stands
+    raw.close()
