@@ -26,7 +26,8 @@ test: lint chromium
 # request or message and the seed to replay it (pytest --hypothesis-seed=N).
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q --hypothesis-show-statistics \
-		tests/test_fuzz_soap.py tests/test_fuzz_signalling.py tests/test_fuzz_dial_in.py
+		tests/test_fuzz_soap.py tests/test_fuzz_signalling.py tests/test_fuzz_dial_in.py \
+		tests/test_fuzz_sip.py
 
 # Debian's Chromium for the browser terminal (tests/test_browser.py, `mcu-sim demo --browser`),
 # driven by the Python package playwright (test extras) through executable_path: no
@@ -51,7 +52,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app mcu gateway terminals rtc benchmarks tests
+	$(VENV)/bin/ruff check app mcu gateway terminals rtc sip benchmarks tests
 	$(VENV)/bin/mypy
 
 clean:
