@@ -51,7 +51,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app mcu gateway terminals rtc benchmarks tests
+	$(VENV)/bin/ruff check app mcu gateway terminals rtc rtp benchmarks tests
 	$(VENV)/bin/mypy
 
 clean:

@@ -1,0 +1,22 @@
+"""RTP payload formats: one packetizer (an encoded frame -> RTP payloads, the last one
+carrying the marker) and one depacketizer (one frame's payloads in sequence order -> the
+bitstream the decoder reads) per format."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+# Payload bytes per RTP packet we aim for (an Ethernet MTU less IP/UDP/RTP/SRTP overheads).
+MAX_PAYLOAD = 1200
+
+
+class PayloadError(ValueError):
+    """A payload that does not follow its format (too short, a bad header)."""
+
+
+class Packetizer(Protocol):
+    def packetize(self, frame: bytes, keyframe: bool) -> list[bytes]: ...
+
+
+class Depacketizer(Protocol):
+    def depacketize(self, payloads: list[bytes]) -> bytes: ...
