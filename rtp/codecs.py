@@ -141,10 +141,26 @@ def _video_options(codec: Negotiated) -> dict[str, str]:
             options["x264-params"] = "slice-max-size=1100"
         return options
     if name in ("H263", "H263-1998"):
-        return {"ps": "1000"}  # RTP mode: GOB/slice headers (byte aligned for H.263+)
+        # RTP mode: GOB/slice headers (byte aligned for H.263+); macroblock info every 1000
+        # bytes for RFC 2190 mode B (payloads/h263.py)
+        return {"ps": "1000", "mb_info": "1000"} if name == "H263" else {"ps": "1000"}
     if name in ("VP8", "VP9"):
         return {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
     return {}
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedFrame:
+    data: bytes
+    keyframe: bool
+    side_data: bytes = b""  # H.263: the encoder's macroblock info (RFC 2190 mode B)
+
+    @classmethod
+    def of(cls, packet: av.Packet) -> EncodedFrame:
+        side = b""
+        if packet.has_sidedata("h263_mb_info"):
+            side = bytes(packet.get_sidedata("h263_mb_info"))
+        return cls(bytes(packet), bool(packet.is_keyframe), side)
 
 
 class VideoEncoder:
@@ -168,8 +184,8 @@ class VideoEncoder:
         self._ctx = ctx
         self._pts = 0
 
-    def encode(self, frame: av.VideoFrame, keyframe: bool = False) -> list[tuple[bytes, bool]]:
-        """(frame bytes, is a keyframe) for each packet the encoder gives back."""
+    def encode(self, frame: av.VideoFrame, keyframe: bool = False) -> list[EncodedFrame]:
+        """The encoded frames the encoder gives back for this picture."""
         if (frame.width, frame.height) != (self.width, self.height) or frame.format.name != "yuv420p":
             frame = frame.reformat(width=self.width, height=self.height, format="yuv420p")
         else:
@@ -178,7 +194,7 @@ class VideoEncoder:
         frame.time_base = self._ctx.time_base
         self._pts += 1
         frame.pict_type = av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
-        return [(bytes(p), bool(p.is_keyframe)) for p in self._ctx.encode(frame)]
+        return [EncodedFrame.of(p) for p in self._ctx.encode(frame)]
 
 
 class VideoDecoder:

@@ -15,7 +15,10 @@ class PayloadError(ValueError):
 
 
 class Packetizer(Protocol):
-    def packetize(self, frame: bytes, keyframe: bool) -> list[bytes]: ...
+    def packetize(self, frame: bytes, keyframe: bool, side_data: bytes = b"") -> list[bytes]:
+        """RTP payloads of one encoded frame; `side_data`: the encoder's H.263 macroblock
+        info (FFmpeg mb_info), used by RFC 2190 mode B."""
+        ...
 
 
 class Depacketizer(Protocol):

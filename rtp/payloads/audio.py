@@ -7,7 +7,7 @@ from rtp.payloads import PayloadError
 
 
 class AudioPacketizer:
-    def packetize(self, frame: bytes, keyframe: bool) -> list[bytes]:
+    def packetize(self, frame: bytes, keyframe: bool, side_data: bytes = b"") -> list[bytes]:
         return [frame]
 
 

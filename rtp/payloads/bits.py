@@ -29,21 +29,30 @@ def start_code_bits(data: bytes, prefix: str) -> list[int]:
     return found
 
 
-def cut_runs(data: bytes, boundaries: list[int], max_bytes: int) -> list[BitRun]:
-    """`data` cut at bit positions chosen among `boundaries` (ascending, the first 0), each
-    run as long as possible within `max_bytes` (a run between two consecutive boundaries
-    longer than that is kept whole: the formats cut only at start codes)."""
+def cut_runs(data: bytes, boundaries: list[int], max_bytes: int) -> list[tuple[int, BitRun]]:
+    """`data` cut at bit positions chosen among `boundaries`, each run (with its start bit) as
+    long as possible within `max_bytes`. A stretch between two consecutive boundaries longer
+    than that is cut at byte positions (FFmpeg's RTP packetizers do the same; a receiver that
+    reassembles the frame before decoding, as FFmpeg's and ours do, is unaffected:
+    docs/sip_media.md)."""
     total = len(data) * 8
-    points = sorted({b for b in boundaries if 0 < b < total})
-    runs: list[BitRun] = []
+    points: list[int] = []
+    previous = 0
+    for point in [*sorted({b for b in boundaries if 0 < b < total}), total]:
+        while _span_bytes(previous, point) > max_bytes:  # no boundary close enough
+            previous = (previous // 8 + max_bytes - 1) * 8
+            points.append(previous)
+        points.append(point)
+        previous = point
+    runs: list[tuple[int, BitRun]] = []
     start = last_end = 0
-    for end in [*points, total]:
+    for end in points:
         if last_end > start and _span_bytes(start, end) > max_bytes:
-            runs.append(_run(data, start, last_end))
+            runs.append((start, _run(data, start, last_end)))
             start = last_end
         last_end = end
     if total > start:
-        runs.append(_run(data, start, total))
+        runs.append((start, _run(data, start, total)))
     return runs
 
 

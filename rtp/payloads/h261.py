@@ -2,8 +2,9 @@
 0000 0000 0000 0001, not byte aligned), so the 4-byte header's GOBN, MBAP, QUANT and motion
 vector predictors are all 0 (the RFC's values for a packet starting with a GOB header) and
 SBIT/EBIT give the bits of the first and last byte that belong to neighbouring packets.
-Several GOBs share a packet while they fit; a GOB longer than MAX_PAYLOAD travels alone
-(docs/sip_media.md: the RFC's macroblock-level split needs a full VLC parser)."""
+Several GOBs share a packet while they fit; a GOB longer than MAX_PAYLOAD is cut at byte
+positions with those fields still 0, as FFmpeg's packetizer does (the RFC's macroblock-level
+split needs a full H.261 VLC parser: docs/sip_media.md)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ class H261Packetizer:
     def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
         self.max_payload = max_payload
 
-    def packetize(self, frame: bytes, keyframe: bool) -> list[bytes]:
+    def packetize(self, frame: bytes, keyframe: bool, side_data: bytes = b"") -> list[bytes]:
         runs = cut_runs(frame, start_code_bits(frame, START_CODE), self.max_payload - HEADER)
-        return [header(run, False) + run.data for run in runs]
+        return [header(run, False) + run.data for _start, run in runs]
 
 
 class H261Depacketizer:

@@ -26,7 +26,7 @@ class H263PlusPacketizer:
     def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
         self.max_payload = max_payload
 
-    def packetize(self, frame: bytes, keyframe: bool) -> list[bytes]:
+    def packetize(self, frame: bytes, keyframe: bool, side_data: bytes = b"") -> list[bytes]:
         limit = self.max_payload - HEADER
         codes = [c for c in start_codes(frame) if c > 0]
         segments, start = [], 0

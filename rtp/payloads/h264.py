@@ -24,7 +24,7 @@ class H264Packetizer:
         self.mode = packetization_mode
         self.max_payload = max_payload
 
-    def packetize(self, frame: bytes, keyframe: bool) -> list[bytes]:
+    def packetize(self, frame: bytes, keyframe: bool, side_data: bytes = b"") -> list[bytes]:
         nals = nal_units(frame)
         if self.mode == 1:
             return H264Encoder._packetize(nals)

@@ -12,7 +12,7 @@ class Vp8Packetizer:
     def __init__(self) -> None:
         self.picture_id = 0
 
-    def packetize(self, frame: bytes, keyframe: bool) -> list[bytes]:
+    def packetize(self, frame: bytes, keyframe: bool, side_data: bytes = b"") -> list[bytes]:
         payloads = Vp8Encoder._packetize(frame, self.picture_id)
         self.picture_id = (self.picture_id + 1) % (1 << 15)
         return payloads

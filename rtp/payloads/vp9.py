@@ -14,7 +14,7 @@ class Vp9Packetizer:
         self.max_payload = max_payload
         self.picture_id = 0
 
-    def packetize(self, frame: bytes, keyframe: bool) -> list[bytes]:
+    def packetize(self, frame: bytes, keyframe: bool, side_data: bytes = b"") -> list[bytes]:
         picture_id = bytes((0x80 | (self.picture_id >> 8), self.picture_id & 0xFF))
         self.picture_id = (self.picture_id + 1) % (1 << 15)
         size = self.max_payload - 3
