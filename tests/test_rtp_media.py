@@ -107,14 +107,13 @@ class _Tamper:
         self.done = False
         session.sockets.rtp.transport = self
 
-    def sendto(self, data: bytes, addr) -> None:
-        if not data[1] & 0x7F >= 72 and not (64 <= data[1] & 0x7F < 96 and data[1] >= 200):
-            self.count += 1
-            if self.count == self.nth and not self.done:
-                self.done = True
-                if self.drop:
-                    return
-                data = data[:20] + bytes([data[20] ^ 0xFF]) + data[21:]
+    def sendto(self, data: bytes, addr) -> None:  # RTCP has its own socket (no rtcp-mux)
+        self.count += 1
+        if self.count == self.nth and not self.done:
+            self.done = True
+            if self.drop:
+                return
+            data = data[:20] + bytes([data[20] ^ 0xFF]) + data[21:]
         self.transport.sendto(data, addr)
 
     def __getattr__(self, name: str):
