@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-# Payload bytes per RTP packet we aim for (an Ethernet MTU less IP/UDP/RTP/SRTP overheads).
-MAX_PAYLOAD = 1200
+# Payload bytes per RTP packet: aiortc's PACKET_MAX (its H.264 and VP8 packetizers are
+# reused), which with the RTP header and the SRTP tag stays well inside a 1500-byte MTU.
+MAX_PAYLOAD = 1300
 
 
 class PayloadError(ValueError):
