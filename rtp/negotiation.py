@@ -237,8 +237,8 @@ def answer(offer: SessionDescription, address: str, ports: dict[str, int],
         reply.rtcp_mux = rtcp_mux
         reply.direction = _answer_direction(media.direction)
     if not plans:
-        if failures:
-            raise failures[0]
+        if failures:  # the first failure's reason; every medium's in the message
+            raise NegotiationError(failures[0].reason, "; ".join(str(f) for f in failures))
         raise NegotiationError("no-common-codec", "the offer has no audio or video RTP m-line")
     session = SessionDescription(_origin(), address, answer_media)
     return session, plans
