@@ -86,7 +86,7 @@ class FrameAssembler:
         return out
 
     def _whole_frame_at(self, start: int) -> list[RtpPacket] | None:
-        frame = []
+        frame: list[RtpPacket] = []
         seq = start
         while seq in self._packets:
             packet = self._packets[seq]

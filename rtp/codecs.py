@@ -9,6 +9,7 @@ silently rescaled stream."""
 from __future__ import annotations
 
 import fractions
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import av
@@ -107,17 +108,20 @@ def packetizer(codec: Negotiated) -> Packetizer:
     name = codec.name.upper()
     if name == "H264":
         return H264Packetizer(codec.packetization_mode)
-    return {"H261": H261Packetizer, "H263": H263Packetizer, "H263-1998": H263PlusPacketizer,
-            "VP8": Vp8Packetizer, "VP9": Vp9Packetizer}.get(name, AudioPacketizer)()
+    formats: dict[str, Callable[[], Packetizer]] = {
+        "H261": H261Packetizer, "H263": H263Packetizer, "H263-1998": H263PlusPacketizer,
+        "VP8": Vp8Packetizer, "VP9": Vp9Packetizer}
+    return formats.get(name, AudioPacketizer)()
 
 
 def depacketizer(codec: Negotiated) -> Depacketizer:
     name = codec.name.upper()
     if name == "H264":
         return H264Depacketizer(codec.packetization_mode)
-    return {"H261": H261Depacketizer, "H263": H263Depacketizer,
-            "H263-1998": H263PlusDepacketizer, "VP8": Vp8Depacketizer,
-            "VP9": Vp9Depacketizer}.get(name, AudioDepacketizer)()
+    formats: dict[str, Callable[[], Depacketizer]] = {
+        "H261": H261Depacketizer, "H263": H263Depacketizer, "H263-1998": H263PlusDepacketizer,
+        "VP8": Vp8Depacketizer, "VP9": Vp9Depacketizer}
+    return formats.get(name, AudioDepacketizer)()
 
 
 def check_video_size(name: str, width: int, height: int) -> None:
@@ -199,7 +203,9 @@ class VideoEncoder:
 
 class VideoDecoder:
     def __init__(self, codec: Negotiated) -> None:
-        self._ctx = av.CodecContext.create(codec.spec.decoder, "r")
+        ctx = av.CodecContext.create(codec.spec.decoder, "r")
+        assert isinstance(ctx, av.VideoCodecContext)
+        self._ctx = ctx
 
     def decode(self, data: bytes) -> list[av.VideoFrame]:
         frames = self._ctx.decode(av.Packet(data))

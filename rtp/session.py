@@ -107,6 +107,10 @@ class _Endpoint(asyncio.DatagramProtocol):
         log.debug("rtp socket error: %s", exc)
 
 
+def _ignore(data: bytes, addr: Any, rtcp: bool) -> None:
+    """Datagrams before a session takes the sockets (or after it closed) are dropped."""
+
+
 class MediaSockets:
     """The UDP sockets of one m-line, bound before the SDP is written (their ports go in it):
     RTP on an even port and RTCP on the next one."""
@@ -115,7 +119,7 @@ class MediaSockets:
         self.host = host
         self.rtp = rtp
         self.rtcp = rtcp
-        self.target: Callable[[bytes, Any, bool], None] = lambda data, addr, rtcp: None
+        self.target: Callable[[bytes, Any, bool], None] = _ignore
         rtp.on_datagram = rtcp.on_datagram = self._dispatch
 
     def _dispatch(self, data: bytes, addr: Any, rtcp: bool) -> None:
@@ -130,14 +134,14 @@ class MediaSockets:
     async def bind(cls, host: str = "127.0.0.1", attempts: int = 50) -> MediaSockets:
         loop = asyncio.get_running_loop()
         for _ in range(attempts):
-            rtp = _Endpoint(lambda d, a, r: None, False)
-            await loop.create_datagram_endpoint(lambda rtp=rtp: rtp, local_addr=(host, 0))
+            rtp = _Endpoint(_ignore, False)
+            await loop.create_datagram_endpoint(lambda: rtp, local_addr=(host, 0))  # noqa: B023
             assert rtp.transport is not None
             port = rtp.transport.get_extra_info("sockname")[1]
             if port % 2 == 0 and port < 65535:
-                rtcp = _Endpoint(lambda d, a, r: None, True)
+                rtcp = _Endpoint(_ignore, True)
                 try:
-                    await loop.create_datagram_endpoint(lambda rtcp=rtcp: rtcp,
+                    await loop.create_datagram_endpoint(lambda: rtcp,  # noqa: B023
                                                         local_addr=(host, port + 1))
                 except OSError:
                     rtp.transport.close()

@@ -47,7 +47,7 @@ class IncomingTrack(MediaStreamTrack):
             self.dropped += 1
         self._queue.put_nowait(frame)
 
-    async def recv(self) -> av.VideoFrame | av.AudioFrame:  # type: ignore[override]
+    async def recv(self) -> av.VideoFrame | av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
         frame = await self._queue.get()

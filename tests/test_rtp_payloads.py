@@ -8,7 +8,15 @@ import av
 import numpy as np
 import pytest
 
-from rtp.codecs import CODECS, Negotiated, UnsupportedFormat, VideoDecoder, VideoEncoder, depacketizer, packetizer
+from rtp.codecs import (
+    CODECS,
+    Negotiated,
+    UnsupportedFormat,
+    VideoDecoder,
+    VideoEncoder,
+    depacketizer,
+    packetizer,
+)
 from rtp.payloads import MAX_PAYLOAD, PayloadError
 from rtp.payloads.bits import BitRun, cut_runs, join_runs
 from rtp.payloads.h263 import H263Depacketizer
