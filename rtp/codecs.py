@@ -192,8 +192,7 @@ class VideoEncoder:
         """The encoded frames the encoder gives back for this picture."""
         if (frame.width, frame.height) != (self.width, self.height) or frame.format.name != "yuv420p":
             frame = frame.reformat(width=self.width, height=self.height, format="yuv420p")
-        else:
-            frame = av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
+        # as aiortc's encoders do, the picture's pts, time_base and pict_type are set here
         frame.pts = self._pts
         frame.time_base = self._ctx.time_base
         self._pts += 1
