@@ -135,6 +135,25 @@ def check_video_size(name: str, width: int, height: int) -> None:
         raise UnsupportedFormat(f"{width}x{height}: odd sizes are not encodable")
 
 
+# RFC 4587 / RFC 4629 picture-size parameters (the value is the MPI; its presence enables the size)
+FMTP_SIZES = {"SQCIF": SUB_QCIF, "QCIF": QCIF, "CIF": CIF, "CIF4": CIF4, "CIF16": CIF16}
+
+
+def offered_sizes(codec: Negotiated) -> list[tuple[int, int]]:
+    """The picture sizes an H.261/H.263/H.263+ receiver's fmtp allows, largest first; for
+    H.261 and H.263 without size parameters the RFCs' defaults (QCIF; QCIF and CIF for
+    H.261's RFC 4587). Empty for codecs without size parameters (any size)."""
+    name = codec.name.upper()
+    if name not in ("H261", "H263", "H263-1998"):
+        return []
+    sizes = [size for key, size in FMTP_SIZES.items() if key in codec.fmtp]
+    if name in FIXED_SIZES:
+        sizes = [s for s in sizes if s in FIXED_SIZES[name]]
+    if not sizes:
+        sizes = [CIF, QCIF] if name == "H261" else [QCIF]
+    return sorted(sizes, key=lambda s: s[0] * s[1], reverse=True)
+
+
 def _video_options(codec: Negotiated) -> dict[str, str]:
     name = codec.name.upper()
     if name == "H264":

@@ -219,3 +219,30 @@ async def test_rtcp_sender_and_receiver_reports_flow() -> None:
         assert pair.b.stats.packets_received > 0
     finally:
         await pair.close()
+
+
+async def test_garbage_datagrams_are_counted_and_the_media_goes_on() -> None:
+    import socket
+
+    offered, size = VIDEO["H263"]
+    pair = await negotiated_pair("video", (offered,), Encryption.NONE)
+    try:
+        sender = RtpSender(pair.a, MarkerSource(6, *size), size)
+        sender.start()
+        into_b = IncomingTrack(pair.b)
+        await marker_sites(into_b, 2)
+        attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        port = pair.b.sockets.port
+        junk = [b"", b"\x80", b"\x80\x22" + b"\0" * 5, b"\x81\xc9\x00\x07" + b"\xff" * 6,  # short RTP, bad RR
+                b"\x80\x60\x00\x01" + b"\0" * 8 + b"x",  # an RTP payload type not negotiated
+                b"\xbf\xcd\x00\x01" + b"\0" * 8]  # an RTPFB with a bad length
+        for datagram in junk:
+            attacker.sendto(datagram, ("127.0.0.1", port))
+            attacker.sendto(datagram, ("127.0.0.1", port + 1))
+        attacker.close()
+        await asyncio.sleep(0.3)
+        assert pair.b.stats.malformed >= 6
+        assert set(await marker_sites(into_b, 4)) == {6}  # still decoding a's pictures
+        await sender.stop()
+    finally:
+        await pair.close()

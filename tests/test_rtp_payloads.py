@@ -15,6 +15,7 @@ from rtp.codecs import (
     VideoDecoder,
     VideoEncoder,
     depacketizer,
+    offered_sizes,
     packetizer,
 )
 from rtp.payloads import MAX_PAYLOAD, PayloadError
@@ -133,3 +134,15 @@ def test_h264_profile_level_id_is_honoured(pli: str, profile_idc: int) -> None:
     sps = next(n for n in frame.data.split(b"\0\0\1") if n and n[0] & 0x1F == 7)
     assert sps[1] == profile_idc
     assert sps[3] == int(pli[4:], 16)  # level_idc
+
+
+@pytest.mark.parametrize(("name", "fmtp", "sizes"), [
+    ("H261", {"QCIF": "1"}, [(176, 144)]),
+    ("H261", {}, [(352, 288), (176, 144)]),
+    ("H263", {"CIF4": "2", "QCIF": "1", "CIF16": "4"}, [(1408, 1152), (704, 576), (176, 144)]),
+    ("H263", {}, [(176, 144)]),
+    ("H263-1998", {"CIF": "1", "QCIF": "1"}, [(352, 288), (176, 144)]),
+    ("VP8", {}, []),
+])
+def test_the_sizes_a_receivers_fmtp_allows(name: str, fmtp: dict[str, str], sizes: list) -> None:
+    assert offered_sizes(_codec(name, **fmtp)) == sizes
