@@ -5,8 +5,9 @@ receive on, and follow the address the peer's authenticated packets come from).
 
 Receive: SRTP check (a packet failing authentication is dropped and counted), the jitter
 buffer (assembler.py), NACK for the holes (when "nack" was negotiated), PLI (or FIR) when a
-hole is given up or a frame does not decode, the depacketizer and decoder of the codec, and the
-decoded frames handed to `on_frame`; telephone events handed up as digits to `on_digit`.
+hole is given up or a frame does not decode, the depacketizer and decoder of the codec (video
+on the session's decoder thread, as aiortc's receivers do; audio on the loop), and the
+decoded frames handed to `on_frame` on the loop; telephone events handed up as digits to `on_digit`.
 Send: `send_frame` packetizes an encoded frame; the packets are kept for NACK retransmission;
 a PLI or FIR from the peer calls `on_keyframe_request`; `send_digits` sends RFC 4733 events."""
 
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import secrets
 import struct
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -53,6 +56,7 @@ from rtp.payloads import PayloadError
 log = logging.getLogger(__name__)
 
 HISTORY = 1024  # sent packets kept for NACK retransmission
+DECODE_BACKLOG = 30  # video frames waiting for the decoder thread; beyond, a keyframe is asked
 NTP_EPOCH_OFFSET = 2208988800
 
 
@@ -202,12 +206,22 @@ class RtpSession:
         self.on_frame: Callable[[av.VideoFrame | av.AudioFrame], None] = lambda frame: None
         self.on_digit: Callable[[str], None] = lambda digit: None
         self.on_keyframe_request: Callable[[], None] = lambda: None
+        self.on_closed: Callable[[], None] = lambda: None
         self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # video is decoded on its own thread (as aiortc's receivers do), audio on the loop
+        self._decode_queue: queue.Queue[list[RtpPacket] | None] = queue.Queue(DECODE_BACKLOG)
+        self._decode_thread: threading.Thread | None = None
         self.closed = False
 
     # ---- life
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self.sockets.target = self._on_datagram
+        if self.video:
+            self._decode_thread = threading.Thread(target=self._decode_worker, daemon=True,
+                                                   name=f"rtp-decode-{self.codec.name}")
+            self._decode_thread.start()
         self._tasks.append(asyncio.create_task(self._rtcp_loop(), name="rtcp"))
         self._tasks.append(asyncio.create_task(self._release_loop(), name="jitter"))
 
@@ -223,6 +237,15 @@ class RtpSession:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.sockets.close()
+        if self._decode_thread is not None:
+            while True:  # the worker's end marker, past whatever is still queued
+                try:
+                    self._decode_queue.put_nowait(None)
+                    break
+                except queue.Full:
+                    self._decode_queue.get_nowait()
+            await asyncio.to_thread(self._decode_thread.join)
+        self.on_closed()
 
     # ---- sending
     @property
@@ -434,21 +457,50 @@ class RtpSession:
             if self.video:
                 self.request_keyframe()
         for frame in released.frames:
-            self._decode(frame)
+            self.stats.frames_received += 1
+            if not self.video:
+                self._deliver(*self._decode(frame))
+                continue
+            try:
+                self._decode_queue.put_nowait(frame)
+            except queue.Full:  # the decoder is behind: start over from a keyframe
+                while not self._decode_queue.empty():
+                    self._decode_queue.get_nowait()
+                self.stats.decode_errors += 1
+                self.request_keyframe()
 
-    def _decode(self, packets: list[RtpPacket]) -> None:
-        self.stats.frames_received += 1
+    def _decode_worker(self) -> None:
+        while True:
+            packets = self._decode_queue.get()
+            if packets is None:
+                return
+            result = self._decode(packets)
+            assert self._loop is not None
+            try:
+                self._loop.call_soon_threadsafe(self._deliver, *result)
+            except RuntimeError:  # the loop is closed
+                return
+
+    def _decode(self, packets: list[RtpPacket]) -> tuple[list[Any], bool]:
+        """(decoded frames, whether the frame decoded); runs on the decoder thread (video)."""
         try:
             data = self._depacketizer.depacketize([p.payload for p in packets])
-            frames = self._decoder.decode(data)
+            frames: list[Any] = list(self._decoder.decode(data))
         except (PayloadError, av.FFmpegError, ValueError) as exc:
-            self.stats.decode_errors += 1
             log.debug("%s frame not decoded: %s", self.codec.name, exc)
-            if self.video:
-                self.request_keyframe()
-            return
+            return [], False
         for frame in frames:
             frame.pts = packets[0].timestamp
+        return frames, True
+
+    def _deliver(self, frames: list[Any], decoded: bool) -> None:
+        if self.closed:
+            return
+        if not decoded:
+            self.stats.decode_errors += 1
+            if self.video:
+                self.request_keyframe()
+        for frame in frames:
             self.stats.frames_decoded += 1
             self.on_frame(frame)
 

@@ -39,6 +39,7 @@ class IncomingTrack(MediaStreamTrack):
         self._time_base = fractions.Fraction(1, session.clock_rate)
         self.dropped = 0
         session.on_frame = self._put
+        session.on_closed = self.stop  # recv() then raises MediaStreamError, as aiortc's do
 
     def _put(self, frame: av.VideoFrame | av.AudioFrame) -> None:
         frame.time_base = self._time_base

@@ -246,3 +246,15 @@ async def test_garbage_datagrams_are_counted_and_the_media_goes_on() -> None:
         await sender.stop()
     finally:
         await pair.close()
+
+
+async def test_the_incoming_track_ends_when_the_session_closes() -> None:
+    from aiortc.mediastreams import MediaStreamError
+
+    pair = await negotiated_pair("video", (VIDEO["VP8"][0],))
+    track = IncomingTrack(pair.b)
+    waiting = asyncio.ensure_future(track.recv())
+    await pair.close()
+    with pytest.raises(MediaStreamError):
+        await asyncio.wait_for(waiting, 5)
+    assert track.readyState == "ended"
