@@ -25,6 +25,8 @@ from rtp.sdes import SUITES, CryptoAttribute
 from rtp.sdp import MediaDescription, RtpMap, SessionDescription
 
 FEEDBACK = frozenset({"nack", "nack pli", "ccm fir"})
+# level_idc values of H.264 (table A-1; 9 is level 1b), the ones x264 can be set to
+H264_LEVELS = frozenset({9, 10, 11, 12, 13, 20, 21, 22, 30, 31, 32, 40, 41, 42, 50, 51, 52})
 STATIC = {c.static_pt: c for c in CODECS.values() if c.static_pt is not None}
 
 
@@ -103,7 +105,8 @@ def _fmtp_matches(ours: CodecOffer, theirs: dict[str, str]) -> bool:
     if len(pli) != 6 or any(c not in "0123456789abcdefABCDEF" for c in pli):
         return False
     return (mode == ours.fmtp.get("packetization-mode", "0")
-            and pli[:2].lower() == ours.fmtp.get("profile-level-id", "42e01f")[:2].lower())
+            and pli[:2].lower() == ours.fmtp.get("profile-level-id", "42e01f")[:2].lower()
+            and int(pli[4:], 16) in H264_LEVELS)
 
 
 def _matches(ours: CodecOffer, rtpmap: RtpMap, fmtp: dict[str, str]) -> bool:

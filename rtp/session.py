@@ -474,7 +474,11 @@ class RtpSession:
             packets = self._decode_queue.get()
             if packets is None:
                 return
-            result = self._decode(packets)
+            try:
+                result = self._decode(packets)
+            except Exception:  # noqa: BLE001 - the thread must outlive any one frame
+                log.exception("%s decoder failed on a frame", self.codec.name)
+                result = ([], False)
             assert self._loop is not None
             try:
                 self._loop.call_soon_threadsafe(self._deliver, *result)

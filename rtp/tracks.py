@@ -19,7 +19,7 @@ from collections.abc import Callable
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from rtp.codecs import AudioEncoder, EncodedFrame, VideoEncoder
+from rtp.codecs import AudioEncoder, EncodedFrame, UnsupportedFormat, VideoEncoder
 from rtp.payloads import PayloadError
 from rtp.session import RtpSession
 
@@ -111,9 +111,12 @@ class RtpSender:
                     self._send_video(item)
                 elif isinstance(item, av.AudioFrame):
                     self._send_audio(item)
-            except PayloadError as exc:  # a frame the payload format cannot carry
+            except (PayloadError, UnsupportedFormat, av.FFmpegError) as exc:
+                # a frame the payload format cannot carry, an encoder that refuses its settings
                 self.send_errors += 1
-                log.warning("%s frame not sent: %s", self.session.codec.name, exc)
+                if self.send_errors == 1 or self.send_errors % 100 == 0:
+                    log.warning("%s frame not sent (%d so far): %s", self.session.codec.name,
+                                self.send_errors, exc)
 
     def _send_packet(self, packet: av.Packet) -> None:
         if self.session.video:

@@ -258,3 +258,40 @@ async def test_the_incoming_track_ends_when_the_session_closes() -> None:
     with pytest.raises(MediaStreamError):
         await asyncio.wait_for(waiting, 5)
     assert track.readyState == "ended"
+
+
+@pytest.mark.parametrize("security", ENCRYPTION)
+async def test_mutated_and_random_datagrams_never_raise(security: str) -> None:
+    """Thousands of datagrams (random bytes; real RTP and RTCP packets with bits flipped or
+    cut short) into both ports: each is dropped and counted or taken, none raises."""
+    import random
+
+    offered, size = VIDEO["H264-mode1-high"]
+    pair = await negotiated_pair("video", (offered,), ENCRYPTION[security], rtcp_interval=0.05)
+    try:
+        sent: list[bytes] = []
+        transport = pair.a.sockets.rtp.transport
+        rtcp_transport = pair.a.sockets.rtcp.transport
+        original, original_rtcp = transport.sendto, rtcp_transport.sendto
+        transport.sendto = lambda data, addr: (sent.append(data), original(data, addr))
+        rtcp_transport.sendto = lambda data, addr: (sent.append(data), original_rtcp(data, addr))
+        sender = RtpSender(pair.a, MarkerSource(1, *size), size)
+        sender.start()
+        await marker_sites(IncomingTrack(pair.b), 2)
+        await sender.stop()
+        rng = random.Random(7)
+        for n in range(4000):
+            if n % 4 == 0:
+                datagram = rng.randbytes(rng.randrange(0, 80))
+            else:
+                base = bytearray(rng.choice(sent))
+                for _ in range(rng.randrange(1, 4)):
+                    base[rng.randrange(len(base))] ^= 1 << rng.randrange(8)
+                datagram = bytes(base[: rng.randrange(1, len(base) + 1)] if n % 3 == 0 else base)
+            pair.b._on_datagram(datagram, ("127.0.0.1", 9), bool(n % 2))
+        await asyncio.sleep(0.3)  # the jitter buffer and decoder get what was taken
+        stats = pair.b.stats
+        dropped = stats.malformed + stats.srtp_auth_failures + stats.srtp_replays
+        assert dropped > 1000
+    finally:
+        await pair.close()

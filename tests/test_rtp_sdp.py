@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rtp import sdp
 from rtp.negotiation import CodecOffer, Encryption, NegotiationError, accept_answer, answer, offer
@@ -182,3 +184,33 @@ def test_an_answer_picking_what_we_did_not_offer_is_refused() -> None:
     with pytest.raises(NegotiationError) as caught:
         accept_answer(ours, sdp.parse(bad))
     assert caught.value.reason == "bad-answer"
+
+
+_SDP_LINES = st.sampled_from([
+    "v=0", "o=x 1 1 IN IP4 192.0.2.1", "o=x", "s=-", "t=0 0", "c=IN IP4 192.0.2.1",
+    "c=IN IP6 ::1", "c=IN IP4 ::1", "m=audio 5004 RTP/AVP 0 8 101", "m=video 0 RTP/SAVPF 96 34",
+    "m=video 5006 RTP/AVPF 96 97", "m=application 9 UDP/BFCP *", "m=audio 70000 RTP/AVP 0",
+    "a=rtpmap:96 H264/90000", "a=rtpmap:97 H264/90000", "a=rtpmap:101 telephone-event/8000",
+    "a=fmtp:96 profile-level-id=64ff28;packetization-mode=1", "a=fmtp:97 profile-level-id=zz",
+    "a=fmtp:96 packetization-mode=2", "a=rtcp-fb:* nack", "a=rtcp-fb:96", "a=rtcp:",
+    "a=rtcp:5007 IN IP4 192.0.2.1", "a=rtcp-mux", "a=sendonly", "a=inactive", "a=ptime:0",
+    f"a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:{KEY}", "a=crypto:1 AES_CM_128_HMAC_SHA1_80",
+    "a=crypto:x F8_128_HMAC_SHA1_80 inline:abc", "a=rtpmap:34 H263/90000/2", "a=fmtp:34 CIF=1",
+    "a=rtpmap:0 PCMU/0", "a=rtpmap:8 PCMA/8000", "bogus", "a=",
+])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_SDP_LINES, max_size=25), st.sampled_from(list(Encryption)))
+def test_any_sdp_is_parsed_or_refused_and_any_offer_answered_or_refused(lines, encryption) -> None:
+    try:
+        parsed = sdp.parse("\r\n".join(["v=0", *lines]) + "\r\n")
+    except sdp.SdpError:
+        return
+    try:
+        reply, plans = answer(parsed, "127.0.0.1", {"audio": 40000, "video": 40002}, encryption)
+    except NegotiationError as exc:
+        assert exc.reason in {"no-common-codec", "impossible-codec", "encryption-required",
+                              "encryption-refused"}
+        return
+    assert sdp.parse(sdp.serialize(reply)).media and plans
