@@ -31,7 +31,9 @@ class FrameAssembler:
         self.late = 0
 
     def extend(self, seq: int) -> int:
-        """A 16-bit sequence number as an extended one, next to the highest seen."""
+        """A 16-bit sequence number as an extended one, next to the highest seen (the first
+        packet is put in cycle 1, so a packet reordered before it still has room below;
+        RFC 3550's extended highest sequence number is this less 1 << 16)."""
         if self._highest is None:
             return seq + (1 << 16)  # room below the first packet for reordering
         base = self._highest & ~0xFFFF

@@ -89,6 +89,9 @@ class SessionStats:
     digits_received: list[str] = field(default_factory=list)
     jitter: float = 0.0  # RFC 3550 interarrival jitter, in RTP clock units
     remote_fraction_lost: int = 0  # from the peer's last report block about us
+    remote_packets_lost: int = 0
+    remote_highest_sequence: int = 0  # extended, as the peer reports it
+    round_trip: float | None = None  # seconds, from the report's LSR/DLSR (RFC 3550 6.4.1)
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -327,7 +330,7 @@ class RtpSession:
             lsr = self._last_sr[0]
             dlsr = int((time.monotonic() - self._last_sr[1]) * 65536)
         return [RtcpReceiverInfo(ssrc=self.remote_ssrc, fraction_lost=min(fraction, 255),
-                                 packets_lost=lost, highest_sequence=self._highest_ext & 0xFFFFFFFF,
+                                 packets_lost=lost, highest_sequence=(self._highest_ext - (1 << 16)) & 0xFFFFFFFF,
                                  jitter=int(self.stats.jitter), lsr=lsr, dlsr=dlsr)]
 
     def _report_packets(self) -> list[Any]:
@@ -536,8 +539,14 @@ class RtpSession:
 
     def _take_reports(self, reports: list[RtcpReceiverInfo]) -> None:
         for report in reports:
-            if report.ssrc == self.ssrc:
-                self.stats.remote_fraction_lost = report.fraction_lost
+            if report.ssrc != self.ssrc:
+                continue
+            self.stats.remote_fraction_lost = report.fraction_lost
+            self.stats.remote_packets_lost = report.packets_lost
+            self.stats.remote_highest_sequence = report.highest_sequence
+            if report.lsr:
+                now = (ntp_now() >> 16) & 0xFFFFFFFF
+                self.stats.round_trip = ((now - report.lsr - report.dlsr) & 0xFFFFFFFF) / 65536
 
     def _on_psfb(self, packet: RtcpPsfbPacket) -> None:
         feedback = self.codec.feedback

@@ -217,6 +217,15 @@ async def test_rtcp_sender_and_receiver_reports_flow() -> None:
         assert pair.b.stats.sender_reports_received >= 3  # a sends: SR on the RTCP port
         assert pair.a.stats.receiver_reports_received >= 3  # b only receives: RR
         assert pair.b.stats.packets_received > 0
+        for _ in range(100):  # b's next report, after the last packet reached it
+            await asyncio.sleep(0.05)
+            report = pair.a.stats
+            if (report.remote_highest_sequence - pair.a._seq + 1) % (1 << 16) == 0:
+                break
+        # b's report block about a: a's last sequence number, nothing lost, a round trip
+        assert (report.remote_highest_sequence - pair.a._seq + 1) % (1 << 16) == 0
+        assert report.remote_packets_lost == 0 and report.remote_fraction_lost == 0
+        assert report.round_trip is not None and 0 <= report.round_trip < 1.0
     finally:
         await pair.close()
 
