@@ -52,7 +52,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app mcu gateway terminals rtc sip benchmarks tests
+	$(VENV)/bin/ruff check app mcu gateway terminals rtc rtp sip benchmarks tests
 	$(VENV)/bin/mypy
 
 clean:

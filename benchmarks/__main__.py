@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def main() -> int:
-    from benchmarks import compositing, media_load, soap_throughput
+    from benchmarks import codec_costs, compositing, media_load, soap_throughput
 
     out = Path("bench-results")
     out.mkdir(exist_ok=True)
@@ -16,6 +16,9 @@ def main() -> int:
     status |= soap_throughput.main(["--json", str(out / "soap_throughput.json")])
     print("== compositing")
     status |= compositing.main(["--out", str(out), "--json", str(out / "compositing.json")])
+    print("== codec costs of the SIP room systems' codecs (encode/decode fps per core)")
+    status |= codec_costs.main(["--json", str(out / "codec_costs.json"),
+                                "--markdown", str(out / "codec_costs.md")])
     print("== media load (MCU and terminals in separate processes)")
     status |= media_load.main(
         ["--json", str(out / "media_load.json"), "--markdown", str(out / "media_load.md")]
