@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
+class StoreWriteError(RuntimeError):
+    """A call detail record the store could not write (mcu/cdr.py logs it): the PostgreSQL
+    store's driver errors, as sqlite3.Error is the SQLite store's."""
+
+
 class StoreOpenError(RuntimeError):
     """The store cannot be opened: its database is unreachable or refuses us, or it is at a
     schema version this code does not know."""

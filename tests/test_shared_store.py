@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from mcu.clock import ManualClock
@@ -119,3 +120,26 @@ def test_bookings_from_both_gateways_at_once_get_distinct_ids(
     for scheduler in pair:
         assert scheduler.revision() == 2 * per_gateway
         assert sorted(c.conf_id for c in scheduler.conferences()) == sorted(ids)
+
+
+def test_connections_cut_while_idle_are_opened_again(
+        postgres_url: str, pair: tuple[Scheduler, Scheduler]) -> None:
+    """The database restarted or a proxy dropped idle connections: the next query and the
+    next booking on either gateway reconnect instead of failing."""
+    a, b = pair
+    kept = a.schedule(spec("kept", START + HOUR, "x1"))
+
+    def cut_every_connection() -> int:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            rows = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE pid <> pg_backend_pid() AND datname = current_database() "
+                "AND backend_type = 'client backend'").fetchall()
+        return len(rows)
+
+    assert cut_every_connection() == 2  # the two gateways' connections
+    again = a.schedule(spec("again", START + 2 * HOUR, "x2"))  # a booking first: a write
+    assert again.conf_id == str(int(kept.conf_id) + 1)
+    assert cut_every_connection() == 1  # a's new one (b's is still the cut one)
+    assert [c.spec.name for c in b.conferences()] == ["kept", "again"]  # a query first
+    assert [c.spec.name for c in a.conferences()] == ["kept", "again"]

@@ -5,9 +5,16 @@ committed before the call returns, so a store opened again has them."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import psycopg
+import pytest
+
+from mcu.cdr import CallEnd, CallRecords, CallTimes, Direction, MultiPointRecord, NegotiatedMedia
+from mcu.model import SiteType
+from mcu.store_api import StoreWriteError
 from tests.conftest import open_test_store
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -65,3 +72,34 @@ def test_recording_and_live_rows_on_both_stores(store_url: str, tmp_path: Path) 
         assert store.live_conferences() == {"1001": "second"}
     finally:
         store.close()
+
+
+def test_call_records_reach_postgresql_through_a_cut_connection_or_are_logged(
+        postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = open_test_store(postgres_url, tmp_path / "unused")
+    records = CallRecords(store)
+    try:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:  # the database restarted
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'")
+        records.record(record("1001"))
+        assert store.call_records("multipoint", START, START + MINUTE, None, 10, 0)[0] == 1
+        # a store that cannot write: logged, not raised into the hang-up that ends a call
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("DROP TABLE call_records")
+        with pytest.raises(StoreWriteError):
+            store.add_call_record("multipoint", START, ("a",), {"conf_id": "1002"})
+        with caplog.at_level(logging.ERROR, logger="mcu.cdr"):
+            records.record(record("1002"))
+        assert "call detail record not written" in caplog.text
+    finally:
+        store.close()
+
+
+def record(conf_id: str) -> MultiPointRecord:
+    return MultiPointRecord(
+        conf_id=conf_id, conf_name="consult", conf_creator="demo", bill_code="",
+        site_uri="a", site_name="A", site_type=SiteType.SIP, participant_type=0,
+        direction=Direction.DIAL_OUT, rate="1920k",
+        times=CallTimes(placed=START, answered=START, ended=START + MINUTE),
+        media=NegotiatedMedia(), end=CallEnd(0, "hang up"))
