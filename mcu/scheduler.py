@@ -2,8 +2,9 @@
 directory, persisted through a store (mcu/store_api.py: SQLite by default, or PostgreSQL
 shared by several gateways) and answered from an in-memory copy kept in step with it
 (mcu/free_busy.py BookingIndex). When other processes write the store too, each operation
-and query first compares the stored revision counter with its own and reloads the copy when
-another process moved it. The checks a booking must pass are in mcu/booking_rules.py,
+and query first compares the stored revision counter with its own and, when another process
+moved it, catches up: reads the conferences and tombstones written after its own revision
+(each conference row carries the revision it last changed at) and the directory. The checks a booking must pass are in mcu/booking_rules.py,
 the occurrence lists of a series and of each edit in mcu/series.py.
 
 Every operation validates first, builds the new state aside, commits it in one store
@@ -125,6 +126,23 @@ class Scheduler:
         self._pruned_at: datetime | None = None
         self.prune_tombstones()
 
+    def _catch_up(self, stored_revision: int,
+                  source: SchedulerStore | StoreTransaction) -> None:
+        """Bring the memory copy to the stored revision another process moved: read what
+        changed after ours (conferences and tombstones written since, the directory whole)."""
+        if stored_revision == self._revision:
+            return
+        if stored_revision < self._revision:  # the store was replaced under us: start over
+            self._install(source.load())
+            return
+        changed = source.load_since(self._revision)
+        self._revision = changed.counters.get(REVISION, 0)
+        self._next_conf_id = changed.counters.get(NEXT_CONF_ID, FIRST_CONF_ID)
+        for record in changed.conferences:
+            self._index.install(record)
+        self._directory = {site.uri: site for site in changed.directory}
+        self._index.add_tombstones(changed.tombstones)
+
     def _install(self, loaded: StoredState) -> None:
         """Replace the memory copy by the stored state."""
         self._revision = loaded.counters.get(REVISION, 0)
@@ -138,17 +156,16 @@ class Scheduler:
     @contextmanager
     def _reading(self) -> Iterator[None]:
         """Under the lock, with the memory copy brought up to date first when other
-        processes write the store too (its revision counter moved: reload it whole)."""
+        processes write the store too (its revision counter moved: _catch_up)."""
         with self._lock:
             if self._tx is None and self._store.shared:
-                if (self._store.counter(REVISION) or 0) != self._revision:
-                    self._install(self._store.load())
+                self._catch_up(self._store.counter(REVISION) or 0, self._store)
             yield
 
     @contextmanager
     def _writing(self) -> Iterator[StoreTransaction]:
         """One scheduler operation: under the lock and in one store transaction (exclusive
-        across processes), on the stored state (reloaded first when another process moved
+        across processes), on the stored state (caught up first when another process moved
         the revision). The memory copy follows only once the transaction has committed; an
         exception rolls back the store and leaves the memory copy as it was."""
         with self._lock:
@@ -157,8 +174,7 @@ class Scheduler:
                 return
             try:
                 with self._store.transaction() as tx:
-                    if (tx.counter(REVISION) or 0) != self._revision:
-                        self._install(tx.load())
+                    self._catch_up(tx.counter(REVISION) or 0, tx)
                     self._tx = tx
                     yield tx
                     self._tx = None
@@ -550,7 +566,7 @@ class Scheduler:
         site_revisions, tombstones = revisions_and_tombstones(old, new, revision)
         record = ConferenceRecord(new, site_revisions)
         tx = self._current()
-        tx.put_conference(record)
+        tx.put_conference(record, revision)
         for tombstone in tombstones:
             tx.add_tombstone(tombstone)
         for name, value in counters.items():

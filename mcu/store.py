@@ -89,6 +89,9 @@ class Transaction:
     def load(self) -> StoredState:
         return _load(self._connection)
 
+    def load_since(self, revision: int) -> StoredState:
+        return _load(self._connection, since=revision)
+
     def set_counter(self, name: str, value: int) -> None:
         self._connection.execute(
             "INSERT INTO meta (name, value) VALUES (?, ?) "
@@ -96,11 +99,12 @@ class Transaction:
             (name, value),
         )
 
-    def put_conference(self, record: ConferenceRecord) -> None:
+    def put_conference(self, record: ConferenceRecord, revision: int) -> None:
         self._connection.execute(
-            "INSERT INTO conferences (conf_id, document) VALUES (?, ?) "
-            "ON CONFLICT(conf_id) DO UPDATE SET document = excluded.document",
-            (record.conference.conf_id, json.dumps(record_to_json(record))),
+            "INSERT INTO conferences (conf_id, document, revision) VALUES (?, ?, ?) "
+            "ON CONFLICT(conf_id) DO UPDATE SET document = excluded.document, "
+            "revision = excluded.revision",
+            (record.conference.conf_id, json.dumps(record_to_json(record)), revision),
         )
 
     def add_tombstone(self, tombstone: Tombstone) -> None:
@@ -241,18 +245,25 @@ class Store:
         with self._lock:
             return _load(self._connection)
 
+    def load_since(self, revision: int) -> StoredState:
+        with self._lock:
+            return _load(self._connection, since=revision)
+
 
 def _counter(connection: sqlite3.Connection, name: str) -> int | None:
     row = connection.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
     return None if row is None else int(row[0])
 
 
-def _load(connection: sqlite3.Connection) -> StoredState:
+def _load(connection: sqlite3.Connection, since: int = -1) -> StoredState:
+    """Everything; or with `since`, what changed after that revision: the conferences and
+    tombstones written after it, with the counters and the whole directory."""
     state = StoredState()
     for name, value in connection.execute("SELECT name, value FROM meta"):
         state.counters[name] = value
     for (document,) in connection.execute(
-        "SELECT document FROM conferences ORDER BY CAST(conf_id AS INTEGER)"
+        "SELECT document FROM conferences WHERE revision > ? ORDER BY CAST(conf_id AS INTEGER)",
+        (since,),
     ):
         state.conferences.append(record_from_json(json.loads(document)))
     for document, org_id in connection.execute(
@@ -261,7 +272,8 @@ def _load(connection: sqlite3.Connection) -> StoredState:
         site = directory_site_from_json(json.loads(document))
         state.directory.append(replace(site, org_id=org_id))
     for uri, conf_id, conf_name, begin, span_us, revision in connection.execute(
-        "SELECT uri, conf_id, conf_name, begin, span_us, revision FROM tombstones ORDER BY id"
+        "SELECT uri, conf_id, conf_name, begin, span_us, revision FROM tombstones "
+        "WHERE revision > ? ORDER BY id", (since,)
     ):
         state.tombstones.append(
             Tombstone(uri, conf_id, conf_name, datetime.fromisoformat(begin),

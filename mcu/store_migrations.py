@@ -82,6 +82,13 @@ SQLITE_STEPS: tuple[Step, ...] = (
     """),
     # rows of older files keep no organization (NULL)
     Step(5, "the organization of each directory site", _directory_org_id),
+    # rows of older files get revision 0: only a whole load (at start) reads them, and they
+    # predate every revision a running scheduler catches up from
+    Step(6, "the revision at which each conference last changed", """
+        ALTER TABLE conferences ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX IF NOT EXISTS conferences_by_revision ON conferences (revision);
+        CREATE INDEX IF NOT EXISTS tombstones_by_revision ON tombstones (revision);
+    """),
 )
 
 POSTGRES_STEPS: tuple[Step, ...] = (
@@ -109,6 +116,11 @@ POSTGRES_STEPS: tuple[Step, ...] = (
         CREATE INDEX call_records_by_start ON call_records (kind, start);
         CREATE TABLE recording_conferences (conf_id TEXT PRIMARY KEY);
         CREATE TABLE live_conferences (conf_id TEXT PRIMARY KEY, token TEXT NOT NULL);
+    """),
+    Step(2, "the revision at which each conference last changed (SQLite's step 6)", """
+        ALTER TABLE conferences ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
+        CREATE INDEX conferences_by_revision ON conferences (revision);
+        CREATE INDEX tombstones_by_revision ON tombstones (revision);
     """),
 )
 

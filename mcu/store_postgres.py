@@ -6,7 +6,7 @@ beside): the same tables, documents and semantics as mcu/store.py, for several g
 The transaction rule (mcu/store_api.py): each transaction first takes one transaction-scoped
 advisory lock (pg_advisory_xact_lock), so the scheduler operations of every gateway run one
 after another; under READ COMMITTED every statement after the lock sees everything committed
-before it, so the operation's check of the revision counter, its reload when another gateway
+before it, so the operation's check of the revision counter, its catching up when another gateway
 moved it, its validation and its writes (revision, next conference id, the conference) act on
 the newest state. A lock rather than SERIALIZABLE: a scheduler operation validates against
 the whole booking index (conflicts, capacity), which would make nearly every pair of
@@ -64,6 +64,9 @@ class PostgresTransaction:
     def load(self) -> StoredState:
         return _load(self._connection)
 
+    def load_since(self, revision: int) -> StoredState:
+        return _load(self._connection, since=revision)
+
     def set_counter(self, name: str, value: int) -> None:
         self._connection.execute(
             "INSERT INTO meta (name, value) VALUES (%s, %s) "
@@ -71,11 +74,12 @@ class PostgresTransaction:
             (name, value),
         )
 
-    def put_conference(self, record: ConferenceRecord) -> None:
+    def put_conference(self, record: ConferenceRecord, revision: int) -> None:
         self._connection.execute(
-            "INSERT INTO conferences (conf_id, document) VALUES (%s, %s) "
-            "ON CONFLICT (conf_id) DO UPDATE SET document = excluded.document",
-            (record.conference.conf_id, json.dumps(record_to_json(record))),
+            "INSERT INTO conferences (conf_id, document, revision) VALUES (%s, %s, %s) "
+            "ON CONFLICT (conf_id) DO UPDATE SET document = excluded.document, "
+            "revision = excluded.revision",
+            (record.conference.conf_id, json.dumps(record_to_json(record)), revision),
         )
 
     def add_tombstone(self, tombstone: Tombstone) -> None:
@@ -172,10 +176,14 @@ class PostgresStore:
             return self._retried(lambda connection: _counter(connection, name))
 
     def load(self) -> StoredState:
+        return self.load_since(-1)
+
+    def load_since(self, revision: int) -> StoredState:
+        """As mcu/store.py: everything (revision -1), or what changed after `revision`."""
         def load(connection: psycopg.Connection[Any]) -> StoredState:
             with connection.transaction():  # one snapshot for every table read
                 connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                return _load(connection)
+                return _load(connection, since=revision)
 
         with self._lock:
             return self._retried(load)
@@ -263,12 +271,13 @@ def _counter(connection: psycopg.Connection[Any], name: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def _load(connection: psycopg.Connection[Any]) -> StoredState:
+def _load(connection: psycopg.Connection[Any], since: int = -1) -> StoredState:
     state = StoredState()
     for name, value in connection.execute("SELECT name, value FROM meta").fetchall():
         state.counters[name] = int(value)
     for (document,) in connection.execute(
-        "SELECT document FROM conferences ORDER BY CAST(conf_id AS BIGINT)"
+        "SELECT document FROM conferences WHERE revision > %s ORDER BY CAST(conf_id AS BIGINT)",
+        (since,),
     ).fetchall():
         state.conferences.append(record_from_json(json.loads(document)))
     for document, org_id in connection.execute(
@@ -277,7 +286,8 @@ def _load(connection: psycopg.Connection[Any]) -> StoredState:
         site = directory_site_from_json(json.loads(document))
         state.directory.append(replace(site, org_id=org_id))
     for uri, conf_id, conf_name, begin, span_us, revision in connection.execute(
-        "SELECT uri, conf_id, conf_name, begin_at, span_us, revision FROM tombstones ORDER BY id"
+        "SELECT uri, conf_id, conf_name, begin_at, span_us, revision FROM tombstones "
+        "WHERE revision > %s ORDER BY id", (since,)
     ).fetchall():
         state.tombstones.append(
             Tombstone(uri, conf_id, conf_name, datetime.fromisoformat(begin),

@@ -55,9 +55,12 @@ def test_each_gateway_sees_what_the_other_wrote(pair: tuple[Scheduler, Scheduler
     assert [c.conf_id for c in a.conferences()] == [booked.conf_id, from_b.conf_id]
     b.add_directory_site(DirectorySite(uri="dir-1", name="Radiology", org_id="1"))
     assert a.directory_site("dir-1").name == "Radiology"
+    a.delete_directory_site("dir-1")
+    assert b.directory() == []
+    b.add_directory_site(DirectorySite(uri="dir-1", name="Radiology", org_id="1"))
     a.delete(booked.conf_id)
     # the deletion's FREE tombstone reaches the other gateway's synchSiteStatus answer
-    (freed,) = b.changes(["site-1"], START, 4 * HOUR, since_revision=3)["site-1"]
+    (freed,) = b.changes(["site-1"], START, 4 * HOUR, since_revision=5)["site-1"]
     assert (freed.state, freed.conf_id) == (FreeBusy.FREE, booked.conf_id)
     with pytest.raises(DomainError) as caught:
         b.get(booked.conf_id)
