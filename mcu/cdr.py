@@ -26,7 +26,7 @@ from mcu.booking_rules import window
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
 from mcu.model import SiteType
-from mcu.store import Store
+from mcu.store_api import SchedulerStore, StoreWriteError
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class RecordPage:
 class CallRecords:
     """Writes call detail records to the store and answers the CDR queries from it."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: SchedulerStore) -> None:
         self.store = store
 
     def record(self, record: Record) -> None:
@@ -148,7 +148,7 @@ class CallRecords:
                 self.store.add_call_record(
                     RecordKind.POINT_TO_POINT.value, record.times.start,
                     (record.calling_uri, record.called_uri), _to_json(record))
-        except sqlite3.Error:
+        except (sqlite3.Error, StoreWriteError):
             log.exception("call detail record not written: %r", record)
 
     def multipoint(self, begin: datetime, duration: timedelta, site_uri: str | None,
