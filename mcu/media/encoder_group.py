@@ -93,6 +93,7 @@ class EncoderGroup:
         self.encoder_opened = 0  # how many encoders this group ever opened (1 unless closed)
         self.output_rate = RateMeter()
         self.next_due = 0.0
+        self._paced = False  # whether is_due has started the group's frame grid
         self._encoder: VideoEncoder | None = None
         self._keyframe_wanted = True  # the first frame of a group is a keyframe anyway
         self._keyframe_now = False
@@ -132,7 +133,10 @@ class EncoderGroup:
         if now + 1e-3 < self.next_due:
             return False
         period = 1.0 / self.format.fps
-        self.next_due = max(self.next_due + period, now - period)
+        if self._paced:  # on its grid; a late tick may catch up one frame, no more
+            self.next_due = max(self.next_due + period, now - period)
+        else:  # its first frame starts the grid
+            self.next_due, self._paced = now + period, True
         return True
 
     def deliver(self, packets: list[av.Packet], now: float) -> None:

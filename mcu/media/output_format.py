@@ -23,8 +23,10 @@ class PictureSize:
     fps: int
 
 
-# The picture each booked videoFormat asks for (interlaced formats are sent progressive at the
-# frame rate of their fields' pairs).
+# The picture each booked videoFormat asks for. Interlaced formats are sent as their
+# progressive equivalent: the full frame at the rate of their field pairs (1080i60 ->
+# 1080p30, 1080i50 -> 1080p25, 480i60 -> 480p30); docs/gateway.md, "Formats, protocols and
+# encryption honoured".
 FORMAT_SIZES: dict[VideoFormat, PictureSize] = {
     VideoFormat.CIF4: PictureSize(704, 576, 30),
     VideoFormat.HD720P30: PictureSize(1280, 720, 30),
@@ -40,6 +42,11 @@ FORMAT_SIZES: dict[VideoFormat, PictureSize] = {
     VideoFormat.I480: PictureSize(720, 480, 30),
     VideoFormat.P360: PictureSize(640, 360, 30),
     VideoFormat.VGA: PictureSize(640, 480, 30),
+    VideoFormat.HD720P25: PictureSize(1280, 720, 25),
+    VideoFormat.HD720P50: PictureSize(1280, 720, 50),
+    VideoFormat.HD1080P25: PictureSize(1920, 1080, 25),
+    VideoFormat.HD1080P50: PictureSize(1920, 1080, 50),
+    VideoFormat.I108_50: PictureSize(1920, 1080, 25),
 }
 
 DEFAULT_VIDEO_FORMAT = VideoFormat.HD1080P30
