@@ -14,6 +14,8 @@ from mcu.model import SiteSpec, VideoFormat
 H264 = "H264"
 VP8 = "VP8"
 VIDEO_CODECS = (H264, VP8)
+CONSTRAINED_BASELINE = "constrained-baseline"
+HIGH = "high"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,17 @@ class OutputFormat:
     height: int
     fps: int
     bitrate: int  # bits per second
+    # H.264: None is Constrained Baseline (what every WebRTC peer decodes), "high" High
+    # profile for a site booked H.264 HP; other codecs: None. Part of the group key, so one
+    # encoder per distinct (picture, codec, profile, format, rate).
+    profile: str | None = None
+
+    @property
+    def profile_name(self) -> str | None:
+        """The H.264 profile as reported ("constrained-baseline", "high"); None for VP8."""
+        if self.codec != H264:
+            return None
+        return self.profile or CONSTRAINED_BASELINE
 
     @property
     def size(self) -> tuple[int, int]:
