@@ -19,9 +19,13 @@ from datetime import datetime, timedelta
 import pytest
 
 from gateway import result_codes
+from gateway.signalling import SIGNALLING
 from mcu.encryption_policy import ENCRYPTION_MISMATCH, MediaSecurity, PeerOffer, decide
 from mcu.errors import Fault
+from mcu.layouts import layout_mode
 from mcu.model import MediaEncryptType
+from rtc.h264_levels import ProfileLevelId
+from rtc.sdp_fmtp import codec_parameters
 from rtc.signalling import Capabilities
 from terminals.client import CallRefused, SimulatedTerminal
 from tests.conftest import SoapClients
@@ -183,3 +187,66 @@ def test_the_encryption_rule_refuses_with_12378(booked, offer, words: str) -> No
     assert protection.refusal.code == ENCRYPTION_MISMATCH == 12378
     assert words in protection.refusal.description
     assert f"mediaEncryptType {int(booked)}" in protection.refusal.description
+
+
+def decoding_terminal(uri: str, index: int) -> SimulatedTerminal:
+    return SimulatedTerminal(uri=uri, name=f"Site {uri}", site_index=index, ring_delay_s=0.1,
+                             capabilities=Capabilities(video_codecs=["H264", "VP8"]),
+                             video_format=SMALL, loop_frames=30, analyse_every=1 << 30)
+
+
+@pytest.mark.parametrize("dial_in", [False, True], ids=["dial-out", "dial-in"])
+async def test_a_site_booked_h264_hp_receives_high_profile_beside_a_baseline_one(
+        gateway_server, soap, clock, dial_in: bool) -> None:
+    """Booked H.264 HP (eSDK 4): the MCU's SDP states High (profile_idc 100) and its stream's
+    SPS is High; a site booked H.264 (3) watching the same picture at the same format gets
+    Constrained Baseline from an encoder of its own (one per profile). Both decode the
+    other's marker."""
+    high = decoding_terminal(f"018890{int(dial_in)}", 50)
+    base = decoding_terminal(f"018891{int(dial_in)}", 51)
+    everyone = (high, base)
+    for t in everyone:
+        await t.start(ws_url(gateway_server.base_url))
+    try:
+        info = booking(clock.now(), high.uri, protocol=4, dial_in=dial_in)
+        info["sites"].append({**info["sites"][0], "name": f"Site {base.uri}", "uri": base.uri,
+                              "dialingMode": 0, "videoProtocol": 3})
+        answer = await asyncio.to_thread(soap.conf_mgr.scheduleConfEx, scheduleConf=info)
+        assert answer.resultCode == 0
+        conf_id = answer.conferenceInfo.confId
+        runtime = gateway_server.gateway.runtime
+        if dial_in:
+            await eventually(lambda: conf_id in runtime.conferences.ids(), "started")
+            conference = runtime.scheduler.get(conf_id)
+            await high.join(conference.access_code, conference.password or "")
+        await eventually(lambda: all(s.state.value == IN_CONFERENCE
+                                     for s in runtime.status.site_statuses(conf_id)),
+                         "both in conference")
+        stated = codec_parameters(high.sdp_received, "video", "H264")
+        assert stated is not None
+        assert ProfileLevelId.parse(str(stated["profile-level-id"])).profile_idc == 100
+        await eventually(lambda: high.video.received_sps is not None
+                         and base.video.received_sps is not None, "SPSs received")
+        assert high.video.received_sps.profile_idc == 100  # High
+        assert base.video.received_sps.profile_level_id.startswith("42c0")  # Constr. Baseline
+        statuses = {s.uri: s for s in runtime.status.site_statuses(conf_id)}
+        assert statuses[high.uri].media.video_profile == "high"
+        assert statuses[base.uri].media.video_profile == "constrained-baseline"
+        shown = await asyncio.to_thread(
+            soap.conf_ctrl.setContinuousPresenceEx, confId=conf_id, target="0",
+            presenceMode=layout_mode("CP_2_1").value, subPics=[high.uri, base.uri])
+        assert shown == 0
+        for viewer in everyone:
+            viewer.set_panes([tuple(pane.as_floats()) for pane in layout_mode("CP_2_1").panes])
+            deadline = asyncio.get_running_loop().time() + 30
+            seen: list[int | None] = []
+            while seen != [high.site_index, base.site_index]:
+                assert asyncio.get_running_loop().time() < deadline, (viewer.uri, seen)
+                await asyncio.sleep(0.3)
+                seen = [p.site_index for p in await viewer.read_panes()]
+        media = gateway_server.app[SIGNALLING].engine.conferences[conf_id]
+        profiles = sorted(str(key.format.profile) for key in media.groups)
+        assert profiles == ["None", "high"]  # one encoder per profile
+    finally:
+        for t in everyone:
+            await t.stop()

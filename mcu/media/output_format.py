@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mcu.model import SiteSpec, VideoFormat
+from mcu.model import SiteSpec, VideoFormat, VideoProtocol
 
 H264 = "H264"
 VP8 = "VP8"
@@ -107,6 +107,14 @@ def default_bitrate(size: PictureSize) -> int:
     return max(MIN_BITRATE, int(size.width * size.height * size.fps * _BITS_PER_PIXEL))
 
 
+def h264_profile_for(site: SiteSpec, codec: str) -> str | None:
+    """The H.264 profile a site is sent: High when it is booked H.264 HP, else None
+    (Constrained Baseline); None for other codecs."""
+    if codec.upper() == H264 and site.video_protocol is VideoProtocol.H264_HP:
+        return HIGH
+    return None
+
+
 def output_format_for(
     site: SiteSpec,
     codec: str,
@@ -115,7 +123,9 @@ def output_format_for(
     default_format: VideoFormat = DEFAULT_VIDEO_FORMAT,
 ) -> OutputFormat:
     """The output a site receives: its videoFormat (AUTO: the conference default), its rate
-    (else the conference's, else the format's default) and the negotiated codec."""
+    (else the conference's, else the format's default), the negotiated codec and, for
+    H.264, the profile its booking asks for (h264_profile_for)."""
     size = picture_size(site.video_format, default_format)
     bitrate = parse_rate(site.rate) or parse_rate(conference_rate) or default_bitrate(size)
-    return OutputFormat(codec.upper(), size.width, size.height, size.fps, bitrate)
+    return OutputFormat(codec.upper(), size.width, size.height, size.fps, bitrate,
+                        h264_profile_for(site, codec))

@@ -91,7 +91,7 @@ from rtc.codec_preferences import (
     supported_codec_names,
 )
 from rtc.content_sdp import content_media, mark_content
-from rtc.h264_levels import ProfileLevelId
+from rtc.h264_levels import H264Profile, ProfileLevelId
 from rtc.ice import rtc_configuration
 from rtc.jitter_buffer import release_frames_at_marker
 from rtc.screen_sdp import extra_screen_count, mark_screens
@@ -219,12 +219,21 @@ async def negotiation_bound() -> AsyncIterator[None]:
         raise BadOffer(f"negotiation not done within {NEGOTIATION_TIMEOUT_S:g} s") from None
 
 
-def _mcu_video_codecs(order: list[str]) -> list[RTCRtpCodecCapability]:
-    """aiortc's capabilities for `order`: H.264 only in Constrained Baseline, the profile the
-    MCU sends (aiortc also lists plain Baseline, 42001f)."""
+def _mcu_video_codecs(order: list[str], protocol: VideoProtocol | None
+                      ) -> list[RTCRtpCodecCapability]:
+    """aiortc's capabilities for `order`: H.264 only in the profile the MCU sends, High for
+    a site booked H.264 HP (rtc/aiortc_hooks.py add_h264_high), else Constrained Baseline
+    (aiortc also lists plain Baseline, 42001f)."""
+    high = protocol is VideoProtocol.H264_HP
     return [codec for codec in codec_preferences("video", order)
-            if rtp_name(codec) != H264
-            or ProfileLevelId.parse(str(codec.parameters["profile-level-id"])).constrained_baseline]
+            if rtp_name(codec) != H264 or _h264_profile_wanted(codec, high)]
+
+
+def _h264_profile_wanted(codec: RTCRtpCodecCapability, high: bool) -> bool:
+    stated = ProfileLevelId.parse(str(codec.parameters["profile-level-id"]))
+    if high:
+        return stated.profile_idc == H264Profile.HIGH.profile_idc
+    return stated.constrained_baseline
 
 
 @dataclass(frozen=True)
@@ -270,7 +279,7 @@ class CallCodecs:
                 f"{capabilities.video_codecs}"
                 + (f" and offers {offered_codec_names(offer, 'video')}" if offer else "")
                 + f", the MCU sends {list(VIDEO_CODECS)}")
-        return cls(audio, _mcu_video_codecs(video_order))
+        return cls(audio, _mcu_video_codecs(video_order, protocol))
 
 
 def unanswered_bye_failure(reason: str) -> ErrorInfo:
