@@ -43,11 +43,13 @@ TIMESTAMPS_KEPT = 1024  # the latest frames' RTP timestamps: 17 s at 60 fps
 class FrameRate:
     """The rate of the frames received over a window: by their RTP timestamps (the sender's
     clock: frames per second of media time) and by their arrival (frames per second of this
-    terminal's clock); `frames` how many the window held."""
+    terminal's clock); `frames` how many the window held; `median_step` the sender's frame
+    interval in RTP ticks (a frame lost or skipped now and then does not move it)."""
 
     frames: int
     by_timestamps: float
     by_arrival: float
+    median_step: int  # the median RTP timestamp step from one frame to the next (90 kHz)
 
 
 class FrameCountingQueue(queue.Queue):
@@ -75,14 +77,15 @@ class FrameCountingQueue(queue.Queue):
         recent = [(at, ts) for at, ts in list(self.arrivals) if at >= now - window_s]
         if len(recent) < 2:
             return None
-        span_ticks = 0
-        for (_, before), (_, after) in zip(recent, recent[1:], strict=False):
-            span_ticks += (after - before) % (1 << 32)
+        steps = sorted((after - before) % (1 << 32)
+                       for (_, before), (_, after) in zip(recent, recent[1:], strict=False))
+        span_ticks = sum(steps)
         span_s = recent[-1][0] - recent[0][0]
         intervals = len(recent) - 1
         return FrameRate(len(recent),
                          intervals * RTP_VIDEO_CLOCK / span_ticks if span_ticks else 0.0,
-                         intervals / span_s if span_s > 0 else 0.0)
+                         intervals / span_s if span_s > 0 else 0.0,
+                         steps[len(steps) // 2])
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is not None:  # None tells the decoder thread to end: always forwarded

