@@ -244,3 +244,17 @@ def test_a_25_50_fps_format_costs_its_twin_unless_named(tmp_path) -> None:
     assert costs.of(VideoFormat.I108_50) == costs.of(VideoFormat.I108) == 8
     assert costs.of(VideoFormat.HD1080P25) == costs.of(VideoFormat.HD1080P30) == 8
     assert costs.top == 12
+
+
+def test_groups_of_one_rate_share_their_ticks_whenever_they_started() -> None:
+    """A group that starts between two ticks of another group of its rate (at a tick of a
+    25 fps one) sends its first frame then and joins the other's grid: one tick each
+    1/30 s for both, not two."""
+    picture = PictureKey(PictureKind.CP, "")
+    first, later = (EncoderGroup(GroupKey(picture, OutputFormat(H264, 704, 576, 30, 500_000)))
+                    for _ in range(2))
+    assert first.is_due(100.0)
+    assert later.is_due(100.04)  # started at a 25 fps tick, off the 30 fps grid
+    assert later.next_due == pytest.approx(first.next_due + 1 / 30)
+    assert later.next_due == pytest.approx(100.0 + 2 / 30)
+    assert _Media([first, later]).next_video_tick(100.04) == pytest.approx(100.0 + 2 / 30)
