@@ -202,7 +202,6 @@ async def test_sites_receive_their_booked_frame_rates_side_by_side(gateway_serve
         groups = {g.format: g for g in runtime_groups(gateway_server, conf_id)}
         assert {(f.width, f.height, f.fps) for f in groups} == {
             (1280, 720, 25), (1280, 720, 60), (704, 576, 30)}
-        print("received rates (RTP timestamps, arrival; decoded per s):", report)
     finally:
         for t in everyone:
             await t.stop()
