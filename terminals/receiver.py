@@ -32,7 +32,7 @@ from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from rtc.h264_sps import Sps
-from terminals.frame_counter import CountsOverCalls
+from terminals.frame_counter import CountsOverCalls, FrameRate
 from terminals.marker import MarkerReading, Rect, read_marker
 from terminals.send_log import SendLog
 from terminals.speech import SAMPLE_RATE, talker_levels
@@ -101,6 +101,11 @@ class VideoReceiver:
     @property
     def keyframes_received(self) -> int:
         return self._counts.keyframes_received
+
+    def frame_rate(self, window_s: float = 2.0) -> FrameRate | None:
+        """The rate of the complete frames received over the last `window_s` seconds, by
+        their RTP timestamps and by their arrival (terminals/frame_counter.py)."""
+        return self._counts.frame_rate(window_s)
 
     @property
     def received_sps(self) -> Sps | None:

@@ -4,7 +4,7 @@ State comes from the runtime's events only (one-way flow): the conference keeps 
 what matters to media (layouts, broadcast, speaker, video sources, mute/quiet/volume, who
 is joined in which order) and acts on it at its next tick.
 
-Video, once per tick at the output frame rate:
+Video, once per tick, each encoder group at its own frame rate (next_video_tick):
   1. (loop) every joined site with a negotiated codec gets a picture (PictureKey) and an
      output format; sites with equal (picture, format) share one EncoderGroup;
   2. (worker threads, one per picture and size, in parallel) each picture needed is
@@ -208,12 +208,12 @@ class ConferenceMedia:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._started_at = loop.time()
-        ticks: tuple[tuple[str, Callable[[], Awaitable[None]], Callable[[], float]], ...] = (
-            ("video", self._video_tick, lambda: 1.0 / self.tick_fps()),
-            ("audio", self._audio_step, lambda: FRAME_SECONDS),
+        ticks: tuple[tuple[str, Callable[[], Awaitable[None]], Callable[[float], float]], ...] = (
+            ("video", self._video_tick, self.next_video_tick),
+            ("audio", self._audio_step, lambda previous: previous + FRAME_SECONDS),
         )
-        for name, tick, period in ticks:
-            task = asyncio.create_task(self._run_ticks(tick, period), name=f"{name} {self.conf_id}")
+        for name, tick, next_at in ticks:
+            task = asyncio.create_task(self._run_ticks(tick, next_at), name=f"{name} {self.conf_id}")
             task.add_done_callback(_log_failure)
             self._tasks.append(task)
 
@@ -642,8 +642,19 @@ class ConferenceMedia:
                 self.regroup()  # its group goes when nobody else watches it
         return live
 
-    def tick_fps(self) -> int:
-        return max((group.format.fps for group in self.groups.values()), default=DEFAULT_TICK_FPS)
+    def next_video_tick(self, previous: float) -> float:
+        """When the next video tick is due: when the first encoder group is next due, so
+        every group is composed and encoded at its own frame rate (a 25 fps group 25 times a
+        second at even 40 ms steps, a 60 fps one 60 times, a 30 fps one beside them 30),
+        not on a common tick that a 25 fps group could only follow unevenly. A group whose
+        time is already past (one a tick skipped: a content picture not there yet) counts
+        one of its periods from `previous`, so it never makes the loop spin; no group: the
+        default rate."""
+        if not self.groups:
+            return previous + 1.0 / DEFAULT_TICK_FPS
+        return min(group.next_due if group.next_due > previous + 1e-3
+                   else previous + 1.0 / group.format.fps
+                   for group in self.groups.values())
 
     def plan_tick(self, now: float) -> _RenderPlan:
         self.regroup()
@@ -876,17 +887,17 @@ class ConferenceMedia:
     # ------------------------------------------------------------------ the ticks
 
     async def _run_ticks(
-        self, tick: Callable[[], Awaitable[None]], period: Callable[[], float]
+        self, tick: Callable[[], Awaitable[None]], next_at: Callable[[float], float]
     ) -> None:
-        """Run `tick` every `period()` seconds of loop time, on a fixed schedule: a late tick
-        shortens the wait for the next one; a loop more than MAX_LATENESS_S behind skips
-        ahead instead of catching up."""
+        """Run `tick` at the loop times `next_at(previous tick's time)` gives, on a fixed
+        schedule: a late tick shortens the wait for the next one; a loop more than
+        MAX_LATENESS_S behind skips ahead instead of catching up."""
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
         while True:
             self.tick_lateness.observe(loop.time() - next_tick)
             await tick()
-            next_tick += period()
+            next_tick = next_at(next_tick)
             delay = next_tick - loop.time()
             if delay < -MAX_LATENESS_S:
                 next_tick, delay = loop.time(), 0.0

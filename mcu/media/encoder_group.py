@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -63,6 +64,14 @@ class RateMeter:
             self._times.popleft()
 
 
+def grid_after(moment: float, period: float) -> float:
+    """The first multiple of `period` (in loop time) after `moment`. Every group of a rate
+    is due on the same instants, whenever it started, and a 30 fps grid is every other point
+    of the 60 fps one: groups share ticks instead of each adding its own
+    (ConferenceMedia.next_video_tick)."""
+    return (math.floor(moment / period + 1e-6) + 1) * period
+
+
 class PacketSink(Protocol):
     """What an EncoderGroup pushes its packets to: a site's SiteVideoTrack, or the
     recorder's input (mcu/media/recorder.py)."""
@@ -93,6 +102,7 @@ class EncoderGroup:
         self.encoder_opened = 0  # how many encoders this group ever opened (1 unless closed)
         self.output_rate = RateMeter()
         self.next_due = 0.0
+        self._paced = False  # whether is_due has put the group on its rate's grid
         self._encoder: VideoEncoder | None = None
         self._keyframe_wanted = True  # the first frame of a group is a keyframe anyway
         self._keyframe_now = False
@@ -132,7 +142,12 @@ class EncoderGroup:
         if now + 1e-3 < self.next_due:
             return False
         period = 1.0 / self.format.fps
-        self.next_due = max(self.next_due + period, now - period)
+        if self._paced:  # on its grid; a late tick may catch up one frame, no more
+            self.next_due += period
+            if self.next_due < now - period:
+                self.next_due = grid_after(now - period, period)
+        else:  # its first frame now, then the rate's grid
+            self.next_due, self._paced = grid_after(now, period), True
         return True
 
     def deliver(self, packets: list[av.Packet], now: float) -> None:

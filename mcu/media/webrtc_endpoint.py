@@ -59,6 +59,7 @@ from mcu.attempt_limits import AttemptLimits
 from mcu.calls import Call, CallFailure
 from mcu.cdr import NegotiatedMedia
 from mcu.dial_in_limits import ACCESS_CODE, SOCKET, URI
+from mcu.encryption_policy import PeerOffer, Protection, decide
 from mcu.endpoints import TerminalDevice, undeclared_device
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
@@ -70,6 +71,7 @@ from mcu.media.stream_limits import describe_content_stream, describe_streams
 from mcu.model import (
     Conference,
     DirectorySite,
+    MediaEncryptType,
     SiteCallState,
     SiteSpec,
     SiteType,
@@ -89,7 +91,7 @@ from rtc.codec_preferences import (
     supported_codec_names,
 )
 from rtc.content_sdp import content_media, mark_content
-from rtc.h264_levels import ProfileLevelId
+from rtc.h264_levels import H264Profile, ProfileLevelId
 from rtc.ice import rtc_configuration
 from rtc.jitter_buffer import release_frames_at_marker
 from rtc.screen_sdp import extra_screen_count, mark_screens
@@ -155,10 +157,12 @@ def _take_negotiated_codecs(media: SiteMedia, sdp: str, terminal_sdp: str) -> No
 
 def video_codec_order(protocol: VideoProtocol | None, offered: Iterable[str], preferred: str) -> list[str]:
     """Video codecs to offer or accept, best first (docs/signalling.md, "Codec choice"):
-    booked videoProtocol H.264 or H.264 HP: H.264 only; otherwise (auto, or a protocol the
-    MCU does not send: H.261, H.263, H.265) the MCU's preference if the terminal has it, then
-    whatever else of the terminal's the MCU encodes, in the terminal's order. Empty when
-    nothing fits (for an H.264 booking: the terminal has no H.264)."""
+    booked videoProtocol H.264 or H.264 HP: H.264 only; auto: the MCU's preference if the
+    terminal has it, then whatever else of the terminal's the MCU encodes, in the terminal's
+    order. Empty when nothing fits (for an H.264 booking: the terminal has no H.264; for
+    H.261, H.263 or H.265: always, WEBRTC_UNSENDABLE)."""
+    if protocol in WEBRTC_UNSENDABLE:
+        return []
     declared = [name for codec in offered
                 for name in [rtp_name(c) for c in codec_preferences("video", [codec])]
                 if name in VIDEO_CODECS]
@@ -169,6 +173,15 @@ def video_codec_order(protocol: VideoProtocol | None, offered: Iterable[str], pr
 
 
 H264_BOOKINGS = (VideoProtocol.H264, VideoProtocol.H264_HP)
+# Booked protocols a WebRTC site cannot receive (WebRTC video is H.264, VP8 and VP9; H.261
+# and H.263 are not WebRTC codecs, and the MCU encodes no H.265): the call fails with 131088
+# (capability exchange failed) rather than silently sending another codec; docs/gateway.md,
+# "Formats, protocols and encryption honoured".
+WEBRTC_UNSENDABLE = {
+    VideoProtocol.H261: "H.261",
+    VideoProtocol.H263: "H.263",
+    VideoProtocol.H265: "H.265",
+}
 
 
 class BadOffer(Exception):
@@ -206,12 +219,21 @@ async def negotiation_bound() -> AsyncIterator[None]:
         raise BadOffer(f"negotiation not done within {NEGOTIATION_TIMEOUT_S:g} s") from None
 
 
-def _mcu_video_codecs(order: list[str]) -> list[RTCRtpCodecCapability]:
-    """aiortc's capabilities for `order`: H.264 only in Constrained Baseline, the profile the
-    MCU sends (aiortc also lists plain Baseline, 42001f)."""
+def _mcu_video_codecs(order: list[str], protocol: VideoProtocol | None
+                      ) -> list[RTCRtpCodecCapability]:
+    """aiortc's capabilities for `order`: H.264 only in the profile the MCU sends, High for
+    a site booked H.264 HP (rtc/aiortc_hooks.py add_h264_high), else Constrained Baseline
+    (aiortc also lists plain Baseline, 42001f)."""
+    high = protocol is VideoProtocol.H264_HP
     return [codec for codec in codec_preferences("video", order)
-            if rtp_name(codec) != H264
-            or ProfileLevelId.parse(str(codec.parameters["profile-level-id"])).constrained_baseline]
+            if rtp_name(codec) != H264 or _h264_profile_wanted(codec, high)]
+
+
+def _h264_profile_wanted(codec: RTCRtpCodecCapability, high: bool) -> bool:
+    stated = ProfileLevelId.parse(str(codec.parameters["profile-level-id"]))
+    if high:
+        return stated.profile_idc == H264Profile.HIGH.profile_idc
+    return stated.constrained_baseline
 
 
 @dataclass(frozen=True)
@@ -244,6 +266,11 @@ class CallCodecs:
                 f"{capabilities.audio_codecs}"
                 + (f" and offers {offered_codec_names(offer, 'audio')}" if offer else "")
                 + f", the MCU has {supported_codec_names('audio')}")
+        if protocol in WEBRTC_UNSENDABLE:
+            raise NoCommonCodec(
+                f"codec mismatch: booked {WEBRTC_UNSENDABLE[protocol]}, which a WebRTC "
+                f"terminal cannot receive (WebRTC video: H.264, VP8); the MCU sends no other "
+                f"codec in its place")
         video_order = video_codec_order(protocol, video_names, preferred_video)
         if not video_order:
             booked = "booked H.264, " if protocol in H264_BOOKINGS else ""
@@ -252,7 +279,7 @@ class CallCodecs:
                 f"{capabilities.video_codecs}"
                 + (f" and offers {offered_codec_names(offer, 'video')}" if offer else "")
                 + f", the MCU sends {list(VIDEO_CODECS)}")
-        return cls(audio, _mcu_video_codecs(video_order))
+        return cls(audio, _mcu_video_codecs(video_order, protocol))
 
 
 def unanswered_bye_failure(reason: str) -> ErrorInfo:
@@ -456,11 +483,15 @@ class CallSession:
         of the SDP answer, the picture size, frame rate and bit rate the site receives."""
         conference = self.endpoint.engine.conferences.get(self.call.conf_id)
         output = conference.output_format(self.media) if conference is not None else None
+        protection = self.endpoint.protection(self.call)
         self.call.report_media(NegotiatedMedia(
             audio_codec=self.media.audio_codec,
             video_codec=self.media.video_codec,
             video_format=f"{output.width}x{output.height}@{output.fps}" if output else None,
             rate_kbps=output.bitrate // 1000 if output else None,
+            video_profile=output.profile_name if output is not None else None,
+            encryption=str(protection.security) if protection.security else None,
+            encryption_exempt=protection.exempt,
         ))
 
     async def _media_path_up(self) -> None:
@@ -599,6 +630,17 @@ class WebRtcEndpoint:
         return DirectorySite(self.uri, self.registration.name, self.registration.site_type)
 
     # -- Endpoint protocol (driven by the runtime's dialer) ----------------------------
+
+    def protection(self, call: Call) -> Protection:
+        """The conference's mediaEncryptType applied to this WebRTC call, whose peer can only
+        do DTLS-SRTP (mcu/encryption_policy.py: auto and force: DTLS-SRTP; none: DTLS-SRTP,
+        exempt). A DTLS-SRTP peer is never refused by the rule, so a WebRTC call only
+        reports the outcome (its negotiated media); a SIP endpoint acts on `refusal`."""
+        try:
+            booked = self.runtime.scheduler.get(call.conf_id).spec.media_encrypt_type
+        except DomainError:  # the conference is gone; the call will not go far
+            booked = MediaEncryptType.AUTO
+        return decide(booked, PeerOffer.webrtc())
 
     def offer_call(self, call: Call) -> None:
         try:
