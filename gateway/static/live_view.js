@@ -208,7 +208,7 @@
 
   function probeTable(probes) {
     if (!probes.length) return "<p>No site has reported what it receives.</p>";
-    const rows = probes.map((p) => "<tr data-probe=\"" + escapeHtml(p.uri) + "\"><td>"
+    const rows = probes.map((p) => "<tr data-probe=\"" + escapeHtml(p.uri).replace(/"/g, "&quot;") + "\"><td>"
       + escapeHtml(p.uri) + "</td>" + receipt(p.main) + receipt(p.content) + "<td>"
       + escapeHtml(p.age_s) + "</td></tr>").join("");
     return "<table class=probes><tr><th>site (as it reports)</th><th>main frames/s</th>"
