@@ -260,6 +260,10 @@ class BrowserTerminal:
         """The MCU's `sources` messages the page received: {main, aux, obeyed} each."""
         return list(await self.page.evaluate("window.terminal.sources"))
 
+    async def reports_sent(self) -> list[dict]:
+        """The `stats` messages the page sent (its receive reports), the last 100."""
+        return list(await self.page.evaluate("window.terminal.reportsSent"))
+
     async def join(self, access_code: str, password: str = "") -> None:
         """Dial in (the page sends `join`) to the conference with that access code."""
         await self.page.evaluate("([code, password]) => window.terminal.join(code, password)",

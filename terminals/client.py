@@ -70,6 +70,7 @@ from rtc.ice import (
 from rtc.jitter_buffer import release_frames_at_marker
 from rtc.screen_sdp import extra_screen_count, mark_screens
 from rtc.signalling import (
+    STATS_INTERVAL_S,
     Answer,
     Auth,
     Bye,
@@ -91,6 +92,7 @@ from rtc.signalling import (
     Ping,
     PlaceCall,
     Pong,
+    ReceiveStats,
     Register,
     Registered,
     Ringing,
@@ -118,6 +120,7 @@ from terminals.media_sources import (
     VideoFormat,
     describe_streams,
 )
+from terminals.receive_report import StreamMeter
 from terminals.receiver import AudioReceiver, PaneStatus, VideoReceiver, VideoStats
 from terminals.scene import CameraScene
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
@@ -225,6 +228,7 @@ class SimulatedTerminal:
         state_dir: Path | None = None,
         content_codecs: Sequence[str] | None = None,
         tls_ca: str | Path | None = None,
+        stats_interval_s: float | None = STATS_INTERVAL_S,
     ) -> None:
         """content: the terminal's content input (None: it has none); receive_content: it
         shows received content on a second screen; content_source_size: the size content
@@ -232,7 +236,8 @@ class SimulatedTerminal:
         the codecs its content m-line offers or answers, in order (None: the main video's),
         e.g. a content encoder that does only VP8; tls_ca: a PEM file of the CA (or the
         self-signed certificate) to trust for the MCU's HTTPS signalling and its BFCP over TLS
-        (None: the system's trusted CAs)."""
+        (None: the system's trusted CAs); stats_interval_s: how often it reports what it
+        receives during a conference call (the `stats` message; None: never)."""
         self.uri = uri
         self.tls: ssl.SSLContext | None = (
             ssl.create_default_context(cafile=str(tls_ca)) if tls_ca is not None else None)
@@ -340,6 +345,10 @@ class SimulatedTerminal:
         # The SDPs of the latest call: ours (offer or answer) and the other side's.
         self.sdp_sent: str | None = None
         self.sdp_received: str | None = None
+        self.stats_interval_s = stats_interval_s
+        self.reports_sent: list[ReceiveStats] = []  # the receive reports sent (the last 100)
+        self._main_meter, self._content_meter = StreamMeter(), StreamMeter()
+        self._metered_call: str | None = None
 
     @property
     def decode_video(self) -> bool:
@@ -434,6 +443,7 @@ class SimulatedTerminal:
         self._last_heard = loop.time()
         self._challenged = False  # registers once per connection: at its first challenge
         heartbeat = loop.create_task(self._heartbeat(ws))
+        reporter = loop.create_task(self._report_loop())
         try:
             async for message in ws:
                 if message.type != aiohttp.WSMsgType.TEXT:
@@ -447,6 +457,42 @@ class SimulatedTerminal:
                 await self._on_message(parsed)
         finally:
             heartbeat.cancel()
+            reporter.cancel()
+
+    async def _report_loop(self) -> None:
+        """Every stats_interval_s of a conference call in progress (media connected): the
+        `stats` message (docs/signalling.md, "Receive statistics")."""
+        if self.stats_interval_s is None:
+            return
+        while True:
+            await asyncio.sleep(self.stats_interval_s)
+            report = self.receive_report(time.monotonic())
+            if report is not None:
+                await self._send(report)
+                self.reports_sent = [*self.reports_sent[-99:], report]
+
+    def receive_report(self, now: float) -> ReceiveStats | None:
+        """What this terminal received since the previous call of this method in the same
+        conference call: the main picture (decoded frames a second, else counted ones; the
+        latency of the markers read) and the content stream (null when none arrived); None
+        outside a conference call, and at its first reading (no interval yet)."""
+        call = self._call
+        if call is None or not call.conf_id or self.state != CallState.IN_CALL:
+            self._metered_call = None
+            return None
+        if call.call_id != self._metered_call:
+            self._metered_call = call.call_id
+            self._main_meter.reset()
+            self._content_meter.reset()
+        frames = self.video.frames_decoded if self.video.decode else self.video.frames_received
+        main = self._main_meter.receipt(now, frames, self.video.recent_latencies())
+        content = self._content_meter.receipt(now, self.content.frames_decoded,
+                                              self.content.recent_latencies())
+        if main is None:
+            return None
+        if content is not None and content.fps == 0:
+            content = None  # no content frame arrived in the interval
+        return ReceiveStats(call.call_id, main, content)
 
     async def _heartbeat(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         loop = asyncio.get_running_loop()

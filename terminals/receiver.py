@@ -160,6 +160,11 @@ class VideoReceiver:
                     history.latencies.append(latency)
         return self.pane_statuses()
 
+    def recent_latencies(self) -> list[float]:
+        """The latencies (s) of the last readings of every pane (up to 30 each), for the
+        terminal's receive report (terminals/receive_report.py)."""
+        return [latency for history in self._histories for latency in history.latencies]
+
     def pane_statuses(self) -> tuple[PaneStatus, ...]:
         statuses = []
         for reading, history in zip(self._readings, self._histories, strict=True):

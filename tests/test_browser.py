@@ -11,7 +11,8 @@ over SOAP with zeep from the reference WSDL.
   own camera, which also crosses Chromium's capture and encoder, < CAMERA_TOLERANCE), over
   VP8 and over HD H.264 (the MCU states its colour description: rtc/colour.py);
 - a page without camera (receive-only video) becomes "in conference" once its media path is
-  up and receives the CP.
+  up and receives the CP;
+- the page reports the frames a second it decodes (`stats`), which the MCU keeps.
 
 Chromium: `make chromium` installs Debian's package (the Makefile's `test` target depends
 on it); the tests skip only when there is no Chromium or no playwright package.
@@ -247,6 +248,17 @@ async def test_dial_out_to_the_browser(server, soap, chromium, simulated, codec,
     await eventually(lambda: all_in_conference(soap, conf_id, uris), what="both in conference")
     assert await browser.wait_state({"in_call"}) == "in_call"
     await check_media_both_ways(soap, conf_id, browser, simulated, codec)
+
+    # the page reports what it decodes (docs/signalling.md, "Receive statistics"): the MCU
+    # keeps it as the site's last receive report; no latency (the page reads no markers)
+    reports = server.gateway.runtime.receive_reports
+    await eventually(lambda: any(r.uri == BROWSER_URI and r.main.fps > 0
+                                 for r in reports.of_conference(conf_id)),
+                     what="the page's receive report kept")
+    kept = next(r for r in reports.of_conference(conf_id) if r.uri == BROWSER_URI)
+    assert kept.main.latency_ms_p50 is None and kept.content is None
+    assert any(sent["main"]["fps"] == kept.main.fps for sent in await browser.reports_sent())
+    assert "malformed" not in {e.get("code") for e in await browser.errors()}
     if codec == "VP8":  # H.264: test_colours_in_the_browser_over_hd_h264
         errors = await colour_errors(browser)
         assert errors[SIM_INDEX] < COLOUR_TOLERANCE, errors

@@ -398,5 +398,32 @@ terminal.videoStats = async () => {
   };
 };
 
+// ---------------------------------------------------------------- receive statistics
+
+// Every 2 s of a conference call with media up: `stats` (docs/signalling.md, "Receive
+// statistics"): the frames decoded a second over the interval (getStats' framesDecoded).
+// The page reads no markers, so its latency is null; it shows no content (null).
+const STATS_INTERVAL_MS = 2000;
+terminal.reportsSent = [];
+let metered = null; // {callId, at, frames} of the previous reading
+
+setInterval(async () => {
+  if (terminal.state !== "in_call" || !terminal.confId || !terminal.callId
+      || ws.readyState !== WebSocket.OPEN) { metered = null; return; }
+  const stats = await terminal.videoStats();
+  if (!stats) return;
+  const callId = terminal.callId;
+  const now = performance.now();
+  const last = metered;
+  metered = { callId, at: now, frames: stats.framesDecoded };
+  if (!last || last.callId !== callId || stats.framesDecoded < last.frames || now <= last.at) return;
+  const fps = Math.min(240, Math.round(100 * (stats.framesDecoded - last.frames) * 1000 / (now - last.at)) / 100);
+  const report = { type: "stats", call_id: callId,
+    main: { fps, latency_ms_p50: null, latency_ms_p95: null }, content: null };
+  send(report);
+  terminal.reportsSent.push(report);
+  if (terminal.reportsSent.length > 100) terminal.reportsSent.shift();
+}, STATS_INTERVAL_MS);
+
 terminal.hangUp = hangUp;
 terminal.join = join;

@@ -78,6 +78,7 @@ from mcu.model import (
     VideoProtocol,
 )
 from mcu.runtime import ConferenceRuntime
+from mcu.runtime.receive_reports import StreamReceipt
 
 if TYPE_CHECKING:
     from mcu.adhoc import AdhocConferences
@@ -108,9 +109,11 @@ from rtc.signalling import (
     Join,
     Joined,
     Message,
+    ReceiveStats,
     Register,
     Ringing,
 )
+from rtc.signalling import StreamReceipt as ReceiptMessage
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +126,7 @@ LOCKED = "locked"  # dial-in: too many failed attempts of this socket, URI or ac
 NO_CAPACITY = "no_capacity"  # an ad-hoc conference could not start or grow: MCU capacity
 BAD_SDP = "bad_sdp"
 CODEC_MISMATCH = "codec_mismatch"  # dial-in: the offer has no codec the booking allows
+NOT_JOINED = "not_joined"  # `stats` of a call whose site is not connected in its conference
 
 # Bounds of one negotiation (docs/signalling.md, "Bad offers"): an offer with more media
 # sections than this is refused before aiortc reads it (each would cost an ICE and a DTLS
@@ -696,6 +700,22 @@ class WebRtcEndpoint:
             session.call.hang_up_remote()
         session.close()
 
+    def on_stats(self, message: ReceiveStats) -> None:
+        """`stats`: what the terminal receives in this call, kept as its site's last receive
+        report (mcu/runtime/receive_reports.py, display only). Refused, nothing kept: a call
+        it does not have (`unknown_call`), a site not (yet, or no longer) connected in the
+        call's conference (`not_joined`), too many sites reporting (`no_capacity`)."""
+        session = self._session(message.call_id)
+        if session is None:
+            return
+        try:
+            self.runtime.receive_reports.record(
+                session.call.conf_id, self.uri, _receipt(message.main),
+                _receipt(message.content) if message.content is not None else None)
+        except DomainError as refused:
+            code = NO_CAPACITY if refused.fault is Fault.CAPACITY_EXCEEDED else NOT_JOINED
+            self._refuse(message.call_id, code, f"receive report refused: {refused}")
+
     def on_join(self, message: Join) -> None:
         if message.call_id in self.sessions:
             self._refuse(message.call_id, DIAL_IN_REFUSED, "call id already in use")
@@ -802,3 +822,7 @@ class WebRtcEndpoint:
 
     def _refuse(self, call_id: str, code: str, text: str) -> None:
         self.send(Error(code, text, call_id))
+
+
+def _receipt(stream: ReceiptMessage) -> StreamReceipt:
+    return StreamReceipt(stream.fps, stream.latency_ms_p50, stream.latency_ms_p95)
