@@ -508,7 +508,8 @@ def test_compositing_benchmark_smoke(tmp_path):
     assert rows[("CP_4_1", 1)]["xstack_fps"] > 0 and rows[("CP_4_1", 1)]["ours_fps"] > 0
     assert rows[("CP_4_1", 1)]["opencv_fps"] > 0 and rows[("CP_4_1", 1)]["ours_unchanged_fps"] > 0
     assert rows[("CP_4_6", 1)]["xstack_fps"] is None and rows[("CP_4_6", 1)]["overlay_fps"] > 0
-    assert all(row["ours_pane_sized_fps"] > 0 for row in rows.values())
+    assert all(row["ours_pane_sized_fps"] > 0 and row["ours_pane_sized_cpu_fps"] > 0
+               and row["ours_cpu_fps"] > 0 and row["ffmpeg_cpu_fps"] > 0 for row in rows.values())
     for name in ("compositing.csv", "compositing.md", "compositing.png"):
         assert (out / name).stat().st_size > 0
 
