@@ -515,6 +515,9 @@ class ScenarioResult:
     # in the same run right after the scenario, alone, on the same inputs; None: not measured
     floor_cpu_pct: float | None = None
     mcu_to_floor: float | None = None  # mcu_cpu_pct_per_conference / floor_cpu_pct
+    # the ratio compares like with like only when the scenario held: an MCU that fell behind
+    # encoded (and maybe decoded) fewer frames than the floor's full rate
+    mcu_to_floor_valid: bool = False
     floor: dict[str, Any] | None = None  # the floor's parts (decode, encode, compositor beside)
 
     @property
@@ -841,10 +844,12 @@ async def with_floor(result: ScenarioResult, scenario: FloorScenario,
     result.floor_cpu_pct = floor["floor_cpu_pct"]
     if result.floor_cpu_pct:
         result.mcu_to_floor = round(result.mcu_cpu_pct_per_conference / result.floor_cpu_pct, 2)
+        result.mcu_to_floor_valid = result.held
     print(f"  floor of one conference: {result.floor_cpu_pct} % (decode "
           f"{floor['decode_cpu_pct']} + encode {floor['encode_cpu_pct']}; compositor "
           f"{floor['compositor_cpu_pct']} beside); MCU per conference "
-          f"{result.mcu_cpu_pct_per_conference} % = {result.mcu_to_floor} x the floor",
+          f"{result.mcu_cpu_pct_per_conference} % = {result.mcu_to_floor} x the floor"
+          + ("" if result.mcu_to_floor_valid else " (not comparable: the scenario missed)"),
           flush=True)
     return result
 
@@ -954,6 +959,7 @@ def summary(results: list[ScenarioResult]) -> dict[str, Any]:
         "floor_4site_cpu_pct": one.floor_cpu_pct if one else None,
         "mcu_cpu_pct_4site": one.mcu_cpu_pct_per_conference if one else None,
         "mcu_to_floor_4site": one.mcu_to_floor if one else None,
+        "mcu_to_floor_4site_valid": one.mcu_to_floor_valid if one else None,
         "target_4site": 2,
         "sixteen_site_fps": sixteen.received_fps_min if sixteen else None,
         "sixteen_site_held": sixteen.held if sixteen else None,
@@ -980,7 +986,8 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
         "",
         "Codec floor (benchmarks/codec_floor.py): one conference's video decodes and encodes "
         "alone in one process, on the same inputs, over the same window of media, measured "
-        "right after the scenario; the compositor's CPU is beside it, not in it.",
+        "right after the scenario; the compositor's CPU is beside it, not in it. MCU / floor "
+        "compares like with like only where the scenario held (marked missed otherwise).",
         "",
         "| scenario | MCU CPU % | MCU % per conference | floor % per conference "
         "| MCU / floor | compositor % (beside the floor) | terminals CPU % | other CPU % "
@@ -996,7 +1003,8 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
         compositor = r.floor["compositor_cpu_pct"] if r.floor else "-"
         lines.append(
             f"| {r.name} | {r.mcu_cpu_percent} | {r.mcu_cpu_pct_per_conference} | "
-            f"{_value(r.floor_cpu_pct)} | {_value(r.mcu_to_floor)} | {compositor} | "
+            f"{_value(r.floor_cpu_pct)} | {_value(r.mcu_to_floor)}"
+            f"{'' if r.mcu_to_floor_valid else ' (missed)'} | {compositor} | "
             f"{r.terminals_cpu_percent} | "
             f"{r.others_cpu_percent} | "
             f"{r.encoders} / {r.expected_encoders} | {r.received_fps_min} | "

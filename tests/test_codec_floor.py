@@ -85,3 +85,38 @@ def test_media_load_floors_follow_the_bookings():
     assert sixteen.layout == "CP_16_1" and len(sixteen.sources) == 16
     assert sixteen.outputs == (OutputFormat(H264, 1920, 1080, 30, 2_048_000),
                                OutputFormat(H264, 704, 576, 30, 768_000))
+
+
+def scenario_result(held: bool, mcu_per_conference: float):
+    from benchmarks.media_load import ScenarioResult
+
+    return ScenarioResult(
+        name="1 x 4-site 1080p30", conferences=1, sites=4, window_s=1.0,
+        load_average_before=[0.0] * 3, load_average_after=[0.0] * 3,
+        mcu_cpu_percent=mcu_per_conference, terminals_cpu_percent=0.0,
+        others_cpu_percent=0.0, mcu_udp_drops=0, encoders=1, expected_encoders=1,
+        received_fps_min=30.0, probe_decoded_fps_min=30.0, latency_ms_p50=40.0,
+        latency_ms_p95=60.0, latency_readings=10, held=held, verdict="held",
+        mcu_cpu_pct_per_conference=mcu_per_conference)
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_media_load_measures_the_floor_in_a_child_and_reports_the_ratio(held):
+    import asyncio
+
+    from benchmarks.media_load import markdown, summary, with_floor
+
+    spec = FloorScenario("child", "CP_1_1", (TINY,), (OutputFormat(H264, 320, 180, 15, 200_000),))
+    result = asyncio.run(with_floor(scenario_result(held, 5.0), spec, 1.0))
+    assert result.floor is not None and result.floor["frames_decoded"] == 15
+    assert result.floor_cpu_pct == result.floor["floor_cpu_pct"] > 0
+    assert result.mcu_to_floor == pytest.approx(5.0 / result.floor_cpu_pct, abs=0.01)
+    assert result.mcu_to_floor_valid is held
+    conclusion = summary([result])
+    assert conclusion["max_concurrent_4site_1080p30"] == (1 if held else 0)
+    assert conclusion["floor_4site_cpu_pct"] == result.floor_cpu_pct
+    assert conclusion["mcu_to_floor_4site"] == result.mcu_to_floor
+    assert conclusion["mcu_to_floor_4site_valid"] is held
+    table = markdown([result], conclusion)
+    assert f"| {result.floor_cpu_pct} | {result.mcu_to_floor}" in table
+    assert ("(missed)" in table) is not held
