@@ -38,7 +38,11 @@ Measured per scenario, over the window:
   - latency p50/p95: glass to glass on the probes (a frame index's send time at the sending
     terminal -> MCU decode, composite, encode -> the probe's decoder output), read from the
     site markers in the panes of the probes' decoded pictures;
-  - the load average at the end of the window.
+  - the load average at the end of the window;
+  - then, with the scenario's processes stopped, the codec floor of one of its conferences
+    (benchmarks/codec_floor.py, in a child process of its own, over the same seconds of
+    media): `floor_cpu_pct`, beside `mcu_cpu_pct_per_conference` and their ratio
+    `mcu_to_floor`.
 A scenario holds when every receiver gets >= 27 fps (25 for 16 sites), every probe decodes
 >= 27 (25) fps, latency p95 <= 200 ms, and encoders = distinct outputs.
 
@@ -76,11 +80,15 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.media_terminals import add_child_arguments
+from benchmarks.codec_floor import FloorScenario
+from benchmarks.media_terminals import SMALL_VIDEO_FORMAT, add_child_arguments
 from benchmarks.soap_throughput import ACCOUNT, Client, free_port, result_code, wait_until_up
 from mcu.layouts import layout_mode
+from mcu.media.output_format import FORMAT_SIZES, H264, OutputFormat, parse_rate
 from mcu.model import SiteCallState, VideoFormat
 from rtc import aiortc_hooks
+from terminals.media_sources import DEFAULT_VIDEO_FORMAT as DEFAULT_TERMINAL_VIDEO_FORMAT
+from terminals.media_sources import VideoFormat as TerminalVideoFormat
 
 TARGET_FPS = 27.0  # "sustains 30 fps": a receiver decoding fewer than this has fallen behind
 TARGET_16_FPS = 25.0
@@ -502,6 +510,15 @@ class ScenarioResult:
     verdict: str
     per_conference: list[ConferenceResult] = field(default_factory=list)
     content: ContentResult | None = None  # the first conference's, when it shares content
+    mcu_cpu_pct_per_conference: float = 0.0  # mcu_cpu_percent / conferences
+    # The codec floor of one of the scenario's conferences (benchmarks/codec_floor.py), measured
+    # in the same run right after the scenario, alone, on the same inputs; None: not measured
+    floor_cpu_pct: float | None = None
+    mcu_to_floor: float | None = None  # mcu_cpu_pct_per_conference / floor_cpu_pct
+    # the ratio compares like with like only when the scenario held: an MCU that fell behind
+    # encoded (and maybe decoded) fewer frames than the floor's full rate
+    mcu_to_floor_valid: bool = False
+    floor: dict[str, Any] | None = None  # the floor's parts (decode, encode, compositor beside)
 
     @property
     def main_encoded_fps_min(self) -> float:
@@ -606,6 +623,7 @@ async def run_scenario(
         load_average_before=before_load,
         load_average_after=after_load,
         mcu_cpu_percent=round(100 * mcu_cpu / elapsed, 1),
+        mcu_cpu_pct_per_conference=round(100 * mcu_cpu / elapsed / len(plans), 1),
         terminals_cpu_percent=round(100 * terminals_cpu / child_elapsed, 1),
         others_cpu_percent=round(max(0.0, 100 * others_cpu / elapsed), 1),
         mcu_udp_drops=after_drops - before_drops,
@@ -789,12 +807,61 @@ def sixteen_site_plan(uris: list[str]) -> ConferencePlan:
     return ConferencePlan("bench 16-site", "CP_16_1", tuple(sites))
 
 
+def floor_scenario(plan: ConferencePlan, sent: TerminalVideoFormat) -> FloorScenario:
+    """The codec work of one conference of the plan: every site sending `sent` (what its
+    terminal sends), one H.264 output per distinct booked (videoFormat, rate), as the
+    MCU's output_format_for makes it (the terminals negotiate H.264)."""
+    outputs = []
+    for video_format, rate in dict.fromkeys((s.video_format, s.rate) for s in plan.sites):
+        size = FORMAT_SIZES[video_format]
+        bitrate = parse_rate(rate)
+        if bitrate is None:
+            raise ValueError(f"unreadable rate {rate!r}")
+        outputs.append(OutputFormat(H264, size.width, size.height, size.fps, bitrate))
+    return FloorScenario(plan.name, plan.layout, (sent,) * len(plan.sites), tuple(outputs))
+
+
+async def measure_floor_apart(scenario: FloorScenario, seconds: float) -> dict[str, Any]:
+    """The scenario's codec floor in a child process of its own (benchmarks/codec_floor.py),
+    so that its process CPU time is the codec work alone."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.codec_floor", "--spec", json.dumps(scenario.to_json()),
+        "--seconds", str(seconds), "--json", "-", stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"codec floor of {scenario.name}: exit {process.returncode}")
+    answer: dict[str, Any] = json.loads(output)[0]
+    return answer
+
+
+async def with_floor(result: ScenarioResult, scenario: FloorScenario,
+                     seconds: float) -> ScenarioResult:
+    """The result with its conference's codec floor, measured now (after the scenario's
+    processes stopped) over the same window of media, and the MCU's ratio to it."""
+    floor = await measure_floor_apart(scenario, seconds)
+    result.floor = floor
+    result.floor_cpu_pct = floor["floor_cpu_pct"]
+    if result.floor_cpu_pct:
+        result.mcu_to_floor = round(result.mcu_cpu_pct_per_conference / result.floor_cpu_pct, 2)
+        result.mcu_to_floor_valid = result.held
+    print(f"  floor of one conference: {result.floor_cpu_pct} % (decode "
+          f"{floor['decode_cpu_pct']} + encode {floor['encode_cpu_pct']}; compositor "
+          f"{floor['compositor_cpu_pct']} beside); MCU per conference "
+          f"{result.mcu_cpu_pct_per_conference} % = {result.mcu_to_floor} x the floor"
+          + ("" if result.mcu_to_floor_valid else " (not comparable: the scenario missed)"),
+          flush=True)
+    return result
+
+
 async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
     """Every scenario on a freshly started MCU and terminals, so that what a saturated
     scenario leaves behind (its ended calls' sockets and threads, a grown heap) does not
-    weigh on the next one."""
+    weigh on the next one; each followed by its codec floor, alone."""
     timing = {"warmup_s": args.warmup, "window_s": args.window}
     results: list[ScenarioResult] = []
+    four_site_floor = floor_scenario(four_site_plans(1, [f"s{i}" for i in range(4)])[0],
+                                     DEFAULT_TERMINAL_VIDEO_FORMAT)
     for count in range(1, args.max_conferences + 1):
 
         def plans_for(fleet: TerminalFleet, count: int = count) -> list[ConferencePlan]:
@@ -802,13 +869,16 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
 
         result = await measure_fresh(
             f"{count} x 4-site 1080p30", plans_for, count, 0, TARGET_FPS, timing)
-        results.append(result)
+        results.append(await with_floor(result, four_site_floor, args.window))
         if not result.held:
             break
     if not args.skip_16:
-        results.append(await measure_fresh(
+        result = await measure_fresh(
             "1 x 16-site CP_16_1", lambda fleet: [sixteen_site_plan(fleet.small_uris)],
-            0, 16, TARGET_16_FPS, timing))
+            0, 16, TARGET_16_FPS, timing)
+        sixteen_floor = floor_scenario(sixteen_site_plan([f"s{i}" for i in range(16)]),
+                                       SMALL_VIDEO_FORMAT)
+        results.append(await with_floor(result, sixteen_floor, args.window))
     return results
 
 
@@ -869,6 +939,10 @@ def print_row(result: ScenarioResult) -> None:
           f"{result.load_average_after[0]:>7}  {result.verdict}", flush=True)
 
 
+def _value(value: float | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -877,8 +951,15 @@ def summary(results: list[ScenarioResult]) -> dict[str, Any]:
     four = [r for r in results if r.name.endswith("4-site 1080p30")]
     held = [r.conferences for r in four if r.held]
     sixteen = next((r for r in results if "16-site" in r.name), None)
+    one = next((r for r in four if r.conferences == 1), None)
     return {
         "max_concurrent_4site_1080p30": max(held, default=0),
+        # one 4-site conference: the MCU's CPU against its codec floor (the issue 17 target
+        # is <= 1.3)
+        "floor_4site_cpu_pct": one.floor_cpu_pct if one else None,
+        "mcu_cpu_pct_4site": one.mcu_cpu_pct_per_conference if one else None,
+        "mcu_to_floor_4site": one.mcu_to_floor if one else None,
+        "mcu_to_floor_4site_valid": one.mcu_to_floor_valid if one else None,
         "target_4site": 2,
         "sixteen_site_fps": sixteen.received_fps_min if sixteen else None,
         "sixteen_site_held": sixteen.held if sixteen else None,
@@ -903,16 +984,28 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
         "the window (other users included); latency = glass to glass (send -> MCU -> "
         "probe's decoder).",
         "",
-        "| scenario | MCU CPU % | terminals CPU % | other CPU % | encoders / distinct outputs "
+        "Codec floor (benchmarks/codec_floor.py): one conference's video decodes and encodes "
+        "alone in one process, on the same inputs, over the same window of media, measured "
+        "right after the scenario; the compositor's CPU is beside it, not in it. MCU / floor "
+        "compares like with like only where the scenario held (marked missed otherwise).",
+        "",
+        "| scenario | MCU CPU % | MCU % per conference | floor % per conference "
+        "| MCU / floor | compositor % (beside the floor) | terminals CPU % | other CPU % "
+        "| encoders / distinct outputs "
         "| rx fps | probe fps | enc fps | latency p50 ms | p95 ms | load avg (1/5/15) "
         "| verdict |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: | --- | --- |",
     ]
     for r in results:
         encoded = r.main_encoded_fps_min
         load = "/".join(f"{v:.2f}" for v in r.load_average_after)
+        compositor = r.floor["compositor_cpu_pct"] if r.floor else "-"
         lines.append(
-            f"| {r.name} | {r.mcu_cpu_percent} | {r.terminals_cpu_percent} | "
+            f"| {r.name} | {r.mcu_cpu_percent} | {r.mcu_cpu_pct_per_conference} | "
+            f"{_value(r.floor_cpu_pct)} | {_value(r.mcu_to_floor)}"
+            f"{'' if r.mcu_to_floor_valid else ' (missed)'} | {compositor} | "
+            f"{r.terminals_cpu_percent} | "
             f"{r.others_cpu_percent} | "
             f"{r.encoders} / {r.expected_encoders} | {r.received_fps_min} | "
             f"{r.probe_decoded_fps_min} | {encoded} | "
