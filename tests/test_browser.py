@@ -247,6 +247,15 @@ async def test_dial_out_to_the_browser(server, soap, chromium, simulated, codec,
     await eventually(lambda: all_in_conference(soap, conf_id, uris), what="both in conference")
     assert await browser.wait_state({"in_call"}) == "in_call"
     await check_media_both_ways(soap, conf_id, browser, simulated, codec)
+    # the send ladder: a CP_2_1 pane of a 4CIF picture (352x576, 352x198 of it filled) asks
+    # for 480x270 at 15 fps; the page scales its camera's sender for it
+    # (a smaller ask than the first one comes after the ladder's downgrade hold)
+    async def scaled_for_its_pane() -> bool:
+        requests = await browser.send_video_requests()
+        return bool(requests) and requests[-1]["applied"] and (
+            requests[-1]["width"], requests[-1]["height"], requests[-1]["fps"]) == (480, 270, 15)
+
+    await eventually(scaled_for_its_pane, what="the browser asked for 480x270@15 and scaled")
     if codec == "VP8":  # H.264: test_colours_in_the_browser_over_hd_h264
         errors = await colour_errors(browser)
         assert errors[SIM_INDEX] < COLOUR_TOLERANCE, errors
