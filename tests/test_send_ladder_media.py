@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -49,6 +50,7 @@ CP_1_1 = layout_mode("CP_1_1").value
 WAIT_S = 60.0
 
 
+@asynccontextmanager
 async def _server(tmp_path: Path, **settings) -> AsyncIterator:
     clock = ManualClock()
     config = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=8.0, **settings)
@@ -59,7 +61,7 @@ async def _server(tmp_path: Path, **settings) -> AsyncIterator:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator:
-    async for running in _server(tmp_path):
+    async with _server(tmp_path) as running:
         yield running
 
 
@@ -151,7 +153,7 @@ async def _reads(viewer: SimulatedTerminal, expected: list[int]) -> bool:
 
 
 async def test_with_the_ladder_off_nobody_is_asked(tmp_path):
-    async for server in _server(tmp_path, send_ladder=False):
+    async with _server(tmp_path, send_ladder=False) as server:
         small = SentVideo(640, 360, 15, 500_000)
         sites = [hd_terminal(i + 10, video_format=small, loop_frames=16) for i in range(2)]
         for t in sites:
