@@ -169,3 +169,36 @@ async def test_with_the_ladder_off_nobody_is_asked(tmp_path):
         finally:
             for t in sites:
                 await t.stop()
+
+
+async def test_a_terminal_sending_send_video_is_answered_and_stays(server):
+    """send_video is the MCU's: from a registered terminal it is `unexpected`, an odd size
+    `malformed`; either way nothing else happens and the socket stays usable."""
+    import aiohttp
+
+    from rtc.signalling import Register
+    from tests.signalling_helpers import send_register
+
+    uri = terminal_uri("0178", 30)
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(signalling_url(server).replace("ws", "http", 1))
+        await send_register(ws, Register(uri, "x"))
+        assert (await _next(ws))["type"] == "registered"
+        await ws.send_str(SendVideo("c1", 960, 540, 30).to_json())
+        assert (await _next(ws))["code"] == "unexpected"
+        await ws.send_str('{"type": "send_video", "call_id": "c1", "width": 961, '
+                          '"height": 540, "fps": 30}')
+        assert (await _next(ws))["code"] == "malformed"
+        await ws.send_str('{"type": "ping", "seq": 3}')
+        assert await _next(ws) == {"type": "pong", "seq": 3}
+        await ws.close()
+
+
+async def _next(ws) -> dict:
+    import json
+
+    while True:
+        frame = await asyncio.wait_for(ws.receive(), 5)
+        message = json.loads(frame.data)
+        if message["type"] != "ping":
+            return message
