@@ -260,3 +260,16 @@ def test_the_marker_reads_at_every_ladder_size_alone_and_in_a_cp_16_1_pane(size)
     reading = read_marker(composed.to_ndarray(format="bgr24"),
                           (pane.x / 1920, pane.y / 1080, pane.w / 1920, pane.h / 1080))
     assert reading is not None and (reading.site_index, reading.frame_index) == (5, 3)
+
+
+def test_the_send_ladder_setting_reads_true_or_false_only(tmp_path):
+    from gateway.settings import SettingsError, load_settings
+
+    assert load_settings().send_ladder is True
+    off = tmp_path / "off.toml"
+    off.write_text("[mcu]\nsend_ladder = false\n")
+    assert load_settings(off).send_ladder is False
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[mcu]\nsend_ladder = "no"\n')
+    with pytest.raises(SettingsError, match="send_ladder"):
+        load_settings(bad)
