@@ -150,6 +150,9 @@ class CameraVideoTrack(EncodedVideoTrack):
                 self._frame_index = ready.next_keyframe(self._frame_index % ready.frames)
                 return self._loop_frame(ready)
             self.loops.prepare(loop.codec, view, loop.video_format)
+        if self._next_loop is not None:  # going live: its format at once, its picture never
+            loop, self._next_loop = self._next_loop, None
+            self._encoded = loop
         return await self._live_frame(loop, view)
 
     async def _live_frame(self, loop: EncodedLoop, view: MainState) -> tuple[bytes, int]:
@@ -168,12 +171,15 @@ class CameraVideoTrack(EncodedVideoTrack):
         return data, index
 
     def switch_loop(self, loop: EncodedLoop, view: MainState | None = None) -> None:
-        """Another size or rate of the picture (a send_video request): the loop from its
-        next keyframe (EncodedVideoTrack.switch_loop); while live, the next live frame is
-        a fresh encoder's keyframe at the new format."""
-        if view is not None and self._live is None:
-            self._loop_view = view
-        self._live = None  # a live encoder is of the old format: a new one starts
+        """Another size or rate of the picture `view` (a send_video request): while the
+        loop is sent, from the next keyframe position on (EncodedVideoTrack.switch_loop);
+        while live, at once: the next live frame is a fresh encoder's keyframe at the new
+        format."""
+        if self._live is not None or (view is not None and self._loop_view is not None
+                                      and state_key(view) != state_key(self._loop_view)):
+            self._encoded, self._next_loop = loop, None
+            self._live = None
+            return
         super().switch_loop(loop)
 
     def _encode_live(self, context: av.VideoCodecContext, index: int, view: MainState,

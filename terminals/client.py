@@ -547,10 +547,10 @@ class SimulatedTerminal:
         view = self.main_sources.state()
         loop = await self._loops.get(codec, view, video_format)
         # a later request, or the end of the call, while the loop was encoded: not this one
-        if self.send_requests.current(message) and self._call is call \
-                and (track.loop is None or track.loop.video_format != video_format):
+        if self.send_requests.current(message) and self._call is call:
+            if track.loop is None or track.loop.video_format != video_format:
+                self.send_requests.switches.append(video_format)
             track.switch_loop(loop, view)
-            self.send_requests.switches.append(video_format)
 
     def _move_camera(self, message: CameraControl) -> None:
         """Obey the MCU's camera command (terminals/camera.py); a command for an input

@@ -257,6 +257,7 @@ class EncodedVideoTrack(MediaStreamTrack):
         self._next_due: float | None = None  # time.time() the next frame is due
         self._pts = 0  # RTP timestamp (90 kHz) of the next frame
         self._keyframe_wanted = False
+        self._next_loop: EncodedLoop | None = None  # switch_loop's, taken at a keyframe
         self.keyframe_requests = 0
 
     @property
@@ -271,13 +272,15 @@ class EncodedVideoTrack(MediaStreamTrack):
 
     def switch_loop(self, loop: EncodedLoop) -> None:
         """Go on with another loop of the same picture (another size or rate: a send_video
-        request) from its keyframe at or after the current frame, so the receiver's decoder
-        starts the new size cleanly and the frame index (the marker's) goes on."""
+        request) at the next keyframe of the loop's position: both loops have their
+        keyframes at the same frame indices, so the new loop starts with a keyframe exactly
+        where the old one would have gone on (no frame skipped, the marker's frame index
+        continuous, the receiver's decoder meets the new size at an IDR)."""
         if self._encoded is None:
             self.use_loop(loop)
             return
-        self._encoded = loop
-        self._frame_index = loop.next_keyframe(self._frame_index % loop.frames)
+        # the loop sent now: nothing to switch to (a switch under way is called off)
+        self._next_loop = None if loop is self._encoded else loop
 
     def request_keyframe(self) -> None:
         """Called on PLI/FIR: the next frame sent is a keyframe of the loop."""
@@ -321,6 +324,11 @@ class EncodedVideoTrack(MediaStreamTrack):
 
     def _loop_frame(self, loop: EncodedLoop) -> tuple[bytes, int]:
         """The next packet of the loop (from its next keyframe after a keyframe request)."""
+        following = self._next_loop
+        if following is not None and (self._keyframe_wanted
+                                      or self._frame_index in following.keyframes):
+            self._encoded = loop = following
+            self._next_loop = None
         if self._keyframe_wanted:
             self._keyframe_wanted = False
             self._frame_index = loop.next_keyframe(self._frame_index)

@@ -273,3 +273,37 @@ def test_the_send_ladder_setting_reads_true_or_false_only(tmp_path):
     bad.write_text('[mcu]\nsend_ladder = "no"\n')
     with pytest.raises(SettingsError, match="send_ladder"):
         load_settings(bad)
+
+
+async def test_a_switch_of_size_waits_for_the_loops_keyframe_and_skips_no_frame():
+    """EncodedVideoTrack.switch_loop: the new size starts at the next keyframe position of
+    the loop (the same frame indices in both loops), so one decoder decodes the whole
+    stream without an error, the size changes at an IDR, and the marker's frame index goes
+    on without a jump; a switch back to the loop sent now calls a pending switch off."""
+    import av
+
+    from terminals.marker import read_marker
+    from terminals.media_sources import EncodedVideoTrack, ScaledScene, encode_loop
+    from terminals.scene import CameraScene
+    from terminals.send_log import SendLog
+
+    scene = CameraScene(7, "Site 7", 640, 360, 16)
+    own = SentFormat(640, 360, 30, 800_000)
+    big = encode_loop(scene, "H264", own, keyframe_interval=8)
+    small = encode_loop(ScaledScene(scene, 320, 180), "H264",
+                        ladder_format(own, 320, 180, 30), keyframe_interval=8)
+    assert big.keyframes == small.keyframes == (0, 8)
+    track = EncodedVideoTrack(7, big, SendLog())
+    packets = [await track.recv() for _ in range(3)]
+    track.switch_loop(small)
+    track.switch_loop(big)  # called off
+    packets += [await track.recv() for _ in range(3)]
+    track.switch_loop(small)
+    packets += [await track.recv() for _ in range(8)]
+    decoder = av.CodecContext.create("h264", "r")
+    frames = [frame for packet in packets for frame in decoder.decode(av.Packet(bytes(packet)))]
+    assert [(f.width, f.height) for f in frames] == [(640, 360)] * 8 + [(320, 180)] * 6
+    assert frames[8].key_frame
+    readings = [read_marker(frame.to_ndarray(format="bgr24")) for frame in frames]
+    assert [r.frame_index if r else None for r in readings] == list(range(14))
+    assert [p.pts for p in packets] == [3000 * i for i in range(14)]
