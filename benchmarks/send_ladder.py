@@ -7,6 +7,14 @@ fps, latency, load average).
 
     python -m benchmarks.send_ladder [--rounds 1] [--window 12] [--warmup 8]
         [--json FILE] [--markdown FILE]
+    python -m benchmarks.send_ladder --inputs-only [--seconds 4]
+
+`--inputs-only` measures what the ladder changes in the MCU without network nor terminals
+processes, in this one process: the CPU (process time, so other users of a shared machine
+weigh little on it) of decoding every site's stream as the terminals send it and composing
+the conference picture from the newest frames at 30 fps, for the same two conferences with
+and without the ladder's ask. The output encode (one 1080p30 x264) is the same either way
+and is not in it.
 
 The warm-up is longer than media_load's default (8 s): after the layout is set a smaller
 ask comes after the ladder's 4 s downgrade hold, so the window measures the settled state.
@@ -20,8 +28,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
+
+import av
 
 from benchmarks import media_load
 from benchmarks.media_load import (
@@ -37,7 +49,10 @@ from benchmarks.media_load import (
     sixteen_site_plan,
 )
 from benchmarks.soap_throughput import ACCOUNT
+from mcu.media.compositor import Compositor
 from rtc import aiortc_hooks
+from terminals.media_sources import ScaledScene, VideoFormat, encode_loop, ladder_format
+from terminals.scene import CameraScene
 
 LADDER_OFF = "[mcu]\nsend_ladder = false\n"
 
@@ -87,6 +102,52 @@ async def measure(rounds: int, timing: dict[str, float]) -> list[ScenarioResult]
     return results
 
 
+def input_cost(sites: int, own: VideoFormat, asked: tuple[int, int, int] | None,
+               layout: str, seconds: float) -> dict[str, Any]:
+    """% of one core to decode `sites` streams (each site's loop at its own format, or at
+    the ladder's answer to `asked`) and compose them into `layout` at 1920x1080, 30 fps."""
+    fmt = own if asked is None else ladder_format(own, *asked)
+    loops = []
+    for index in range(sites):
+        scene = CameraScene(index, f"Site {index}", own.width, own.height, 64)
+        source = scene if (fmt.width, fmt.height) == (own.width, own.height) \
+            else ScaledScene(scene, fmt.width, fmt.height)
+        loops.append(encode_loop(source, "H264", fmt))
+    decoders = [av.CodecContext.create("h264", "r") for _ in loops]
+    compositor = Compositor(1920, 1080, layout)
+    latest: dict[str, Any] = {f"s{i}": None for i in range(sites)}
+    ticks = int(seconds * 30)
+    decoded = 0
+    decoded_count = [0] * sites  # packets of each site decoded so far
+    started = time.process_time()
+    for tick in range(ticks):
+        due = (tick + 1) * fmt.fps // 30  # frames of each site due by this tick
+        for index, (loop, decoder) in enumerate(zip(loops, decoders, strict=True)):
+            while decoded_count[index] < due:
+                data = loop.packets[decoded_count[index] % loop.frames]
+                for frame in decoder.decode(av.Packet(data)):
+                    latest[f"s{index}"] = frame
+                    decoded += 1
+                decoded_count[index] += 1
+        compositor.compose(latest)
+    cpu = time.process_time() - started
+    return {"sites": sites, "layout": layout, "sent": f"{fmt.width}x{fmt.height}@{fmt.fps}",
+            "frames_decoded": decoded, "cpu_pct": round(100 * cpu / seconds, 1)}
+
+
+def inputs_only(seconds: float) -> list[dict[str, Any]]:
+    rows = []
+    hd, small = VideoFormat(1280, 720, 30, 1_500_000), VideoFormat(640, 360, 30, 800_000)
+    for sites, own, asked, layout in ((4, hd, (960, 540, 30), "CP_4_1"),
+                                      (16, small, (480, 270, 15), "CP_16_1")):
+        for ask in (None, asked):
+            row = input_cost(sites, own, ask, layout, seconds)
+            row["ladder"] = "on" if ask else "off"
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    return rows
+
+
 def markdown(results: list[ScenarioResult]) -> str:
     lines = [
         "| scenario | MCU CPU % | terminals CPU % | other CPU % | rx fps | probe fps | enc fps "
@@ -109,9 +170,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--window", type=float, default=12.0)
     parser.add_argument("--warmup", type=float, default=8.0)
+    parser.add_argument("--inputs-only", action="store_true")
+    parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args(argv)
+    if args.inputs_only:
+        before = load_average()
+        rows = inputs_only(args.seconds)
+        print(json.dumps({"load_average_before": before, "load_average_after": load_average()}))
+        if args.json:
+            args.json.write_text(json.dumps({"inputs": rows, "load_average_before": before,
+                                             "load_average_after": load_average()}, indent=2))
+        return 0
     print(f"load average before: {load_average()}", flush=True)
     print(media_load.HEADER, flush=True)
     timing = {"warmup_s": args.warmup, "window_s": args.window}
