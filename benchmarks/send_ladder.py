@@ -1,6 +1,6 @@
 """The send ladder's effect: benchmarks/media_load.py's 4-site 1080p30 and 16-site CP_16_1
 scenarios with the ladder on (the MCU asks each site for what its pane needs: 960x540@30
-in CP_4_1, 480x270@15 in CP_16_1) and off (`[mcu] send_ladder = false`: every site sends
+in CP_4_1, 480x270@15 in CP_16_1; `[mcu] send_ladder = true`) and off (every site sends
 its own 720p30, or 640x360@30 in the 16-site scenario), in one run, alternating, each on a
 freshly started MCU and terminals, with media_load's own measurement (MCU CPU, receivers'
 fps, latency, load average).
@@ -54,31 +54,32 @@ from rtc import aiortc_hooks
 from terminals.media_sources import ScaledScene, VideoFormat, encode_loop, ladder_format
 from terminals.scene import CameraScene
 
-LADDER_OFF = "[mcu]\nsend_ladder = false\n"
 
-
-class LadderOffMcu(McuProcess):
+def ladder_mcu(on: bool) -> type[McuProcess]:
     """media_load's MCU process (`mcu-sim serve --no-terminals`) with `--config` turning
-    the send ladder off."""
+    the send ladder on or off."""
 
-    def __init__(self, data_dir: Path, port: int, log_path: Path) -> None:
-        config = log_path.parent / "ladder-off.toml"
-        config.write_text(LADDER_OFF)
-        self.port = port
-        self.base_url = f"http://127.0.0.1:{port}"
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
-             "--data-dir", str(data_dir), "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}",
-             "--no-terminals", "--config", str(config)],
-            stdout=self._log, stderr=subprocess.STDOUT,
-        )
+    class LadderMcu(McuProcess):
+        def __init__(self, data_dir: Path, port: int, log_path: Path) -> None:
+            config = log_path.parent / "ladder.toml"
+            config.write_text(f"[mcu]\nsend_ladder = {'true' if on else 'false'}\n")
+            self.port = port
+            self.base_url = f"http://127.0.0.1:{port}"
+            self._log = log_path.open("wb")
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+                 "--data-dir", str(data_dir), "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}",
+                 "--no-terminals", "--config", str(config)],
+                stdout=self._log, stderr=subprocess.STDOUT,
+            )
+
+    return LadderMcu
 
 
 async def scenario(name: str, ladder: bool, sixteen: bool,
                    timing: dict[str, float]) -> ScenarioResult:
     label = f"{name} ladder {'on' if ladder else 'off'}"
-    media_load.McuProcess = McuProcess if ladder else LadderOffMcu  # type: ignore[misc]
+    media_load.McuProcess = ladder_mcu(ladder)  # type: ignore[misc]
     try:
         if sixteen:
             return await measure_fresh(

@@ -91,8 +91,11 @@ def camera_y4m(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator:
-    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=30.0)
+async def server(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator:
+    # indirect parameter: the send ladder on ([mcu] send_ladder; off by default)
+    send_ladder = bool(getattr(request, "param", False))
+    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=30.0,
+                             send_ladder=send_ladder)
     async with running_server(settings, clock=ManualClock()) as running:
         yield running
 
@@ -231,6 +234,7 @@ async def test_the_page_asks_for_the_secret_and_registers_with_it(server, chromi
     await page.close()
 
 
+@pytest.mark.parametrize("server", [True], indirect=True)  # the send ladder on
 @pytest.mark.parametrize("codec, protocol", [("H264", H264), ("VP8", VP8)])
 async def test_dial_out_to_the_browser(server, soap, chromium, simulated, codec, protocol):
     """connectSitesEx calls the browser (it registered from the MCU's page, listed by

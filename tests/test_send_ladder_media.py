@@ -61,7 +61,7 @@ async def _server(tmp_path: Path, **settings) -> AsyncIterator:
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator:
-    async with _server(tmp_path) as running:
+    async with _server(tmp_path, send_ladder=True) as running:
         yield running
 
 
