@@ -92,6 +92,7 @@ class Settings:
     # STUN/TURN servers of the MCU's peer connections, announced to terminals (rtc/ice.py)
     ice_servers: tuple[IceServer, ...] = ()
     mixed_speakers: int = 4
+    send_ladder: bool = False  # [mcu] send_ladder: ask sites for what their panes need
     tombstone_retention_days: float = 30.0
     # [key_exchange]: passwords of sessions without a negotiated key may come encrypted with
     # the older eSDK SDKs' fixed AES key (gateway/session_crypto.py)
@@ -226,6 +227,7 @@ _KNOWN_KEYS = {
         "media_address",
         "ice_servers",
         "mixed_speakers",
+        "send_ladder",
         "tombstone_retention_days",
         "port_cost",
     },
@@ -279,6 +281,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         bfcp_port=int(table.get("bfcp", {}).get("port", 0)),
         ice_servers=_ice_servers(mcu.get("ice_servers", [])),
         mixed_speakers=int(mcu["mixed_speakers"]),
+        send_ladder=_flag(mcu.get("send_ladder", False), "[mcu] send_ladder"),
         tombstone_retention_days=float(mcu["tombstone_retention_days"]),
         accept_fixed_sdk_key=accept_fixed_sdk_key,
         **_accounts(accounts),
@@ -287,6 +290,12 @@ def _from_table(table: dict[str, Any]) -> Settings:
         adhoc_templates=adhoc_templates(table.get("adhoc", []), int(mcu["default_cp_resource"])),
         **_metrics(table.get("metrics", {})),
     )
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise SettingsError(f"{name} must be true or false")
+    return value
 
 
 def _accounts(section: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ MCU -> terminal   error     {call_id?, code, message}
 MCU -> terminal   camera    {input, action, preset, requested_by}      (ctrlCameraEx: move a camera)
 terminal -> MCU   stats     {call_id, main {fps, latency_ms_p50, latency_ms_p95}, content}
                                                                        (what it receives, for display)
+MCU -> terminal   send_video {call_id, width, height, fps}             (the size its panes need)
 
 `device` (register, optional): what the terminal has: model and versions, video inputs
 (id, name, kind, connected, main/aux), screens (1..3 video outputs), microphones; null or
@@ -511,11 +512,36 @@ class ReceiveStats(Message):
     content: StreamReceipt | None = spec(Optional(Nested(StreamReceipt)), default=None)
 
 
+SEND_WIDTH = Integer(2, 4096)
+SEND_HEIGHT = Integer(2, 2304)
+SEND_FPS = Integer(1, 60)
+
+
+@dataclass
+class SendVideo(Message):
+    """MCU -> terminal: the largest main video the MCU needs from the terminal in the call
+    `call_id` now (the send ladder, mcu/media/send_ladder.py: the size and rate of the
+    largest pane it is shown in): at most `width` x `height` (even) at `fps`. Sent on call
+    up and whenever the need changes. The terminal sends the largest picture it can within
+    it, switching at a keyframe of the new size, and does not answer; one that ignores it
+    still works (the MCU scales what it gets)."""
+
+    type: ClassVar[str] = "send_video"
+    call_id: str = spec(CALL_ID)
+    width: int = spec(SEND_WIDTH)
+    height: int = spec(SEND_HEIGHT)
+    fps: int = spec(SEND_FPS)
+
+    def __post_init__(self) -> None:
+        if self.width % 2 or self.height % 2:
+            raise SchemaError(f"width and height must be even, got {self.width}x{self.height}")
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.type: cls
     for cls in (Challenge, Register, Registered, Invite, Ringing, Answer, Decline, Join, Joined, Bye,
                 Ping, Pong, Error, PlaceCall, DeviceUpdate, CameraControl, Sources,
-                ReceiveStats)
+                ReceiveStats, SendVideo)
 }
 
 

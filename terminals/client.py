@@ -96,6 +96,7 @@ from rtc.signalling import (
     Register,
     Registered,
     Ringing,
+    SendVideo,
     SignallingError,
     Sources,
     parse_message,
@@ -124,6 +125,7 @@ from terminals.receive_report import StreamMeter
 from terminals.receiver import AudioReceiver, PaneStatus, VideoReceiver, VideoStats
 from terminals.scene import CameraScene
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
+from terminals.send_requests import SendRequests
 from terminals.speech import LevelSchedule, SpeechSynth
 
 log = logging.getLogger(__name__)
@@ -229,6 +231,7 @@ class SimulatedTerminal:
         content_codecs: Sequence[str] | None = None,
         tls_ca: str | Path | None = None,
         stats_interval_s: float | None = STATS_INTERVAL_S,
+        honour_send_requests: bool = True,
     ) -> None:
         """content: the terminal's content input (None: it has none); receive_content: it
         shows received content on a second screen; content_source_size: the size content
@@ -237,7 +240,9 @@ class SimulatedTerminal:
         e.g. a content encoder that does only VP8; tls_ca: a PEM file of the CA (or the
         self-signed certificate) to trust for the MCU's HTTPS signalling and its BFCP over TLS
         (None: the system's trusted CAs); stats_interval_s: how often it reports what it
-        receives during a conference call (the `stats` message; None: never)."""
+        receives during a conference call (the `stats` message; None: never);
+        honour_send_requests: it sends the size and rate the MCU's `send_video` asks for
+        (False: it keeps its own format; terminals/send_requests.py)."""
         self.uri = uri
         self.tls: ssl.SSLContext | None = (
             ssl.create_default_context(cafile=str(tls_ca)) if tls_ca is not None else None)
@@ -265,6 +270,8 @@ class SimulatedTerminal:
         self.ring_delay_s = ring_delay_s
         self.media_address = media_address
         self.video_format = video_format
+        # the MCU's send_video requests and the format the main video follows
+        self.send_requests = SendRequests(video_format, honour_send_requests)
         self.loop_frames = loop_frames
         self.site_type = site_type
         self.send_log = send_log
@@ -564,8 +571,33 @@ class SimulatedTerminal:
             self._move_camera(message)
         elif isinstance(message, Sources):
             self._choose_sources(message)
+        elif isinstance(message, SendVideo):
+            self._follow_send_request(message)
         elif isinstance(message, Error):
             log.warning("%s: MCU error %s: %s", self.uri, message.code, message.message)
+
+    def _follow_send_request(self, message: SendVideo) -> None:
+        """The MCU asks for another size or rate (terminals/send_requests.py): once the
+        call sends video, switch to that format's loop (encoded first if it is new)."""
+        call = self._call
+        if not self.send_requests.accept(message) or call is None \
+                or call.video_track is None or call.video_track.loop is None:
+            return  # before the call sends: _start_sending starts at the requested format
+        call.tasks.append(asyncio.get_running_loop().create_task(
+            self._switch_video(call, message)))
+
+    async def _switch_video(self, call: _Call, message: SendVideo) -> None:
+        track, codec = call.video_track, self._video_codec
+        if track is None or codec is None:
+            return
+        video_format = self.send_requests.format()
+        view = self.main_sources.state()
+        loop = await self._loops.get(codec, view, video_format)
+        # a later request, or the end of the call, while the loop was encoded: not this one
+        if self.send_requests.current(message) and self._call is call:
+            if track.loop is None or track.loop.video_format != video_format:
+                self.send_requests.switches.append(video_format)
+            track.switch_loop(loop, view)
 
     def _move_camera(self, message: CameraControl) -> None:
         """Obey the MCU's camera command (terminals/camera.py); a command for an input
@@ -863,6 +895,7 @@ class SimulatedTerminal:
         pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
         call = _Call(call_id, pc)
         self._call = call
+        self.send_requests.new_call(call_id)
         self.call_ended.clear()
         if self.send_video:
             call.video_track = CameraVideoTrack(self.site_index, self.main_sources,
@@ -968,7 +1001,13 @@ class SimulatedTerminal:
             call.speech_track.use_codec(self._audio_codec)
         if call.video_track is not None:
             view = self.main_sources.state()
-            call.video_track.use_loop(await self._loops.get(codec, view, self.video_format), view)
+            video_format = self.send_requests.format()  # a request that came first: its format
+            call.video_track.use_loop(await self._loops.get(codec, view, video_format), view)
+            request = self.send_requests.request
+            if request is not None and self.send_requests.format() != video_format:
+                # asked again while that loop was being encoded: follow the latest
+                call.tasks.append(asyncio.get_running_loop().create_task(
+                    self._switch_video(call, request)))
         content = content_media(answer_sdp)
         self._content_codec = content.codec if content is not None and content.port else None
         if call.content_track is not None and self.content_source is not None \

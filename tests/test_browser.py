@@ -92,8 +92,11 @@ def camera_y4m(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator:
-    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=30.0)
+async def server(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator:
+    # indirect parameter: the send ladder on ([mcu] send_ladder; off by default)
+    send_ladder = bool(getattr(request, "param", False))
+    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=30.0,
+                             send_ladder=send_ladder)
     async with running_server(settings, clock=ManualClock()) as running:
         yield running
 
@@ -232,6 +235,7 @@ async def test_the_page_asks_for_the_secret_and_registers_with_it(server, chromi
     await page.close()
 
 
+@pytest.mark.parametrize("server", [True], indirect=True)  # the send ladder on
 @pytest.mark.parametrize("codec, protocol", [("H264", H264), ("VP8", VP8)])
 async def test_dial_out_to_the_browser(server, soap, chromium, simulated, codec, protocol):
     """connectSitesEx calls the browser (it registered from the MCU's page, listed by
@@ -259,6 +263,16 @@ async def test_dial_out_to_the_browser(server, soap, chromium, simulated, codec,
     assert kept.main.latency_ms_p50 is None and kept.content is None
     assert any(sent["main"]["fps"] == kept.main.fps for sent in await browser.reports_sent())
     assert "malformed" not in {e.get("code") for e in await browser.errors()}
+
+    # the send ladder: a CP_2_1 pane of a 4CIF picture (352x576, 352x198 of it filled) asks
+    # for 480x270 at 15 fps; the page scales its camera's sender for it
+    # (a smaller ask than the first one comes after the ladder's downgrade hold)
+    async def scaled_for_its_pane() -> bool:
+        requests = await browser.send_video_requests()
+        return bool(requests) and requests[-1]["applied"] and (
+            requests[-1]["width"], requests[-1]["height"], requests[-1]["fps"]) == (480, 270, 15)
+
+    await eventually(scaled_for_its_pane, what="the browser asked for 480x270@15 and scaled")
     if codec == "VP8":  # H.264: test_colours_in_the_browser_over_hd_h264
         errors = await colour_errors(browser)
         assert errors[SIM_INDEX] < COLOUR_TOLERANCE, errors

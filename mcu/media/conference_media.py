@@ -74,6 +74,15 @@ from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, OutputFormat, output_f
 from mcu.media.pictures import CONTENT_WITH_SPEAKER, PictureKey, PictureKind
 from mcu.media.recorder import Mp4Recording
 from mcu.media.screen_pictures import NOTHING, screen_picture, source_of
+from mcu.media.send_ladder import (
+    SETTLE_PERIOD_S,
+    SendAsk,
+    SendLadder,
+    ShownPicture,
+    booked_ceiling,
+    largest_panes,
+    rung_for,
+)
 from mcu.media.site_media import SiteMedia
 from mcu.media.tick_lateness import TickLateness
 from mcu.media.video_encoders import VIDEO_CLOCK, EncoderTuning
@@ -153,8 +162,12 @@ class ConferenceMedia:
         aux_video_format: VideoFormat | None = None,
         presentation: Presentation = Presentation.FILM,
         tick_lateness: TickLateness | None = None,
+        send_ladder: bool = True,
     ) -> None:
         self.conf_id = conf_id
+        # what each site is asked to send (mcu/media/send_ladder.py); None: never asked
+        self.send_ladder: SendLadder | None = SendLadder() if send_ladder else None
+        self._settled_at: float | None = None
         self.tick_lateness = tick_lateness or TickLateness()  # the engine's, shared
         self.conference_rate = conference_rate
         self.aux_video_format = aux_video_format  # the booking's auxVideoFormat
@@ -658,6 +671,7 @@ class ConferenceMedia:
 
     def plan_tick(self, now: float) -> _RenderPlan:
         self.regroup()
+        self.settle_sends(now)
         sources: dict[str, Any] = {}
         for uri in self.joined:
             media = self.sites.get(uri)
@@ -688,6 +702,50 @@ class ConferenceMedia:
         plan = _RenderPlan(pts, sources, list(by_picture.values()), live)
         self._prepare_compositors(plan)
         return plan
+
+    def shown_pictures(self) -> list[ShownPicture]:
+        """Every picture composed now (one per encoder group's picture and size, at the
+        fastest rate of its groups), as the compositor fills it."""
+        rates: dict[tuple[PictureKey, int, int], int] = {}
+        for key in self.groups:
+            size = (key.picture, key.format.width, key.format.height)
+            rates[size] = max(rates.get(size, 0), key.format.fps)
+        shown = []
+        for (picture, width, height), fps in rates.items():
+            settings = self.picture_settings(picture)
+            shown.append(ShownPicture(settings.mode, settings.sub_pics, settings.broadcast,
+                                      settings.speaking, width, height, fps))
+        return shown
+
+    def send_asks(self) -> dict[str, SendAsk]:
+        """The rung each joined site that can be asked needs now (send_ladder.py's rule),
+        before hysteresis."""
+        holder = self.content_source()
+        needs = largest_panes(self.shown_pictures(), self.joined,
+                              (holder,) if holder is not None else ())
+        asks = {}
+        for uri in self.joined:
+            media = self.sites.get(uri)
+            if media is None or media.ask_send is None or media.video_codec is None:
+                continue
+            need = needs.get(uri) if self._control(uri).local_video_open else None
+            asks[uri] = rung_for(need, (booked_ceiling(media.spec.video_format),
+                                        media.send_ceiling))
+        return asks
+
+    def settle_sends(self, now: float) -> None:
+        """Every SETTLE_PERIOD_S: ask the sites whose rung changed (send_ladder.py)."""
+        ladder = self.send_ladder
+        if ladder is None or (self._settled_at is not None
+                              and now - self._settled_at < SETTLE_PERIOD_S):
+            return
+        self._settled_at = now
+        asks = self.send_asks()
+        changes = ladder.settle({uri: (ask, self.sites[uri]) for uri, ask in asks.items()}, now)
+        for uri, ask in changes.items():
+            sender = self.sites[uri].ask_send
+            if sender is not None:
+                sender(ask)
 
     def render_item(self, plan: _RenderPlan, item: _RenderItem
                     ) -> list[tuple[EncoderGroup, list[av.Packet]]]:

@@ -66,6 +66,7 @@ from mcu.events import ErrorInfo
 from mcu.media.engine import MediaEngine
 from mcu.media.media_path import MediaPath
 from mcu.media.output_format import H264, VIDEO_CODECS, output_format_for
+from mcu.media.send_ladder import SendAsk, declared_ceiling
 from mcu.media.site_media import SiteMedia
 from mcu.media.stream_limits import describe_content_stream, describe_streams
 from mcu.model import (
@@ -112,6 +113,7 @@ from rtc.signalling import (
     ReceiveStats,
     Register,
     Ringing,
+    SendVideo,
 )
 from rtc.signalling import StreamReceipt as ReceiptMessage
 
@@ -323,6 +325,9 @@ class CallSession:
         self.media: SiteMedia = endpoint.engine.open_site(call)
         # its screens, as the terminal declared them (hdOut numbers, screen 1 first)
         self.media.screen_ids = tuple(port.id for port in endpoint.device.outputs) or (0,)
+        # the send ladder asks over this terminal's signalling, never above what it declared
+        self.media.ask_send = self.ask_send
+        self.media.send_ceiling = declared_ceiling(endpoint.capabilities.video_formats)
         self.pc = RTCPeerConnection(rtc_configuration(endpoint.engine.settings.ice_servers))
         self.media_path = MediaPath(self.pc, self._media_path_down)
         self.closed = False
@@ -352,6 +357,11 @@ class CallSession:
                 self.fail(CallFailure.CODEC_MISMATCH.info(str(error)))
             else:
                 self.fail()
+
+    def ask_send(self, ask: SendAsk) -> None:
+        """The send ladder's ask (mcu/media/send_ladder.py) as a `send_video` message."""
+        if not self.closed:
+            self.endpoint.send(SendVideo(self.call_id, ask.width, ask.height, ask.fps))
 
     # -- dial-out ---------------------------------------------------------------------
 
