@@ -121,6 +121,7 @@ from terminals.receiver import AudioReceiver, PaneStatus, VideoReceiver, VideoSt
 from terminals.scene import CameraScene
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
 from terminals.speech import LevelSchedule, SpeechSynth
+from terminals.sync_pattern import SyncPattern
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +225,7 @@ class SimulatedTerminal:
         state_dir: Path | None = None,
         content_codecs: Sequence[str] | None = None,
         tls_ca: str | Path | None = None,
+        sync_pattern: SyncPattern | None = None,
     ) -> None:
         """content: the terminal's content input (None: it has none); receive_content: it
         shows received content on a second screen; content_source_size: the size content
@@ -231,7 +233,9 @@ class SimulatedTerminal:
         the codecs its content m-line offers or answers, in order (None: the main video's),
         e.g. a content encoder that does only VP8; tls_ca: a PEM file of the CA (or the
         self-signed certificate) to trust for the MCU's HTTPS signalling and its BFCP over TLS
-        (None: the system's trusted CAs)."""
+        (None: the system's trusted CAs); sync_pattern: flash the picture and click in the
+        voice at the same capture instants (terminals/sync_pattern.py; None: never)."""
+        self.sync_pattern = sync_pattern
         self.uri = uri
         self.tls: ssl.SSLContext | None = (
             ssl.create_default_context(cafile=str(tls_ca)) if tls_ca is not None else None)
@@ -784,8 +788,10 @@ class SimulatedTerminal:
         if self.send_video:
             call.video_track = CameraVideoTrack(self.site_index, self.main_sources,
                                                 self._loops, self.send_log)
+            call.video_track.sync = self.sync_pattern
         if self.send_audio:
             call.speech_track = SpeechTrack(self.speech)
+            call.speech_track.sync = self.sync_pattern
         audio = pc.addTransceiver(call.speech_track or "audio",
                                   direction="sendrecv" if self.send_audio else "recvonly")
         audio.setCodecPreferences(self._audio_codecs())
