@@ -58,7 +58,14 @@ from mcu.events import (
 )
 from mcu.layouts import LayoutMode, aux_source_key, layout_mode, parse_sub_pic
 from mcu.live_conference import CONFERENCE_TARGET
-from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput, MixResult, full_mix
+from mcu.media.audio_mixer import (
+    FRAME_SECONDS,
+    SAMPLE_RATE,
+    AudioMixer,
+    MixInput,
+    MixResult,
+    full_mix,
+)
 from mcu.media.compositor import Compositor
 from mcu.media.content_format import content_format_for
 from mcu.media.content_forward import ContentForwarder
@@ -89,6 +96,7 @@ DEFAULT_TICK_FPS = 30
 LEVEL_REPORT_FRAMES = 5  # report levels to the runtime every 100 ms
 CONTENT_RECENT_S = 1.0  # content "is" sent / received: a frame within the last second
 MAX_LATENESS_S = 0.2  # a loop further behind than this skips ahead instead of catching up
+MIX_WAIT_SMOOTHING = 0.05  # per 20 ms step: the fifo wait followed over about 0.4 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +190,9 @@ class ConferenceMedia:
         self.mix_encoders = MixEncoders()
         self._audio_tick = 0
         self._audio_steps = 0
+        # how long the mixed samples waited in the sites' fifos (s, smoothed): the full mix's
+        # capture time for the recording and the broadcast is its mixing time minus this
+        self.mix_wait_s = 0.0
         self._meter = LevelMeter()
         self._compositors: dict[tuple[PictureKey, tuple[int, int]], Compositor] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -761,10 +772,17 @@ class ConferenceMedia:
         if not participants:
             return None
         frames = {}
+        waiting = []
         for uri in participants:
-            samples = self.sites[uri].audio_in.fifo.read_frame()
+            fifo = self.sites[uri].audio_in.fifo
+            samples = fifo.read_frame()
             if samples is not None:
                 frames[uri] = samples
+                waiting.append(len(fifo))
+        if waiting:
+            # the frame just read arrived about as long ago as the samples behind it last
+            waited = sum(waiting) / len(waiting) / SAMPLE_RATE
+            self.mix_wait_s += MIX_WAIT_SMOOTHING * (waited - self.mix_wait_s)
         inputs = []
         for uri in participants:
             control = self._control(uri)
@@ -779,7 +797,11 @@ class ConferenceMedia:
         result = self._mixer.mix(inputs, frames, speakers)
         if self.recording is not None or self.live is not None:
             loop_time = asyncio.get_running_loop().time()
-            mix, taken = full_mix(inputs, frames), int((loop_time - self._started_at) * VIDEO_CLOCK)
+            # stamped with when its samples arrived (as the composed picture is with when it
+            # takes its inputs' latest pictures), not when the mixer read them: the
+            # recording's audio would lag its video by the fifos' depth (benchmarks/av_sync)
+            captured = loop_time - self.mix_wait_s
+            mix, taken = full_mix(inputs, frames), int((captured - self._started_at) * VIDEO_CLOCK)
             for sink in (self.recording, self.live):
                 if sink is not None:
                     sink.put_audio(mix, taken)

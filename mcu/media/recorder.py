@@ -70,6 +70,10 @@ PENDING_AUDIO_FRAMES = 250  # 5 s of mix waiting for the video to reach its time
 # queued items (packets of both video tracks, 20 ms mixes) the thread may lag behind:
 # about 20 s at 30 fps; beyond it the writer cannot keep up and the recording fails
 MAX_BACKLOG = 3000
+# FFmpeg's native AAC encoder primes its output with this many samples (its first packet
+# is stamped -1024); fragmented MP4 has no edit list to skip them, so a decoder plays them
+# first and everything after 1024 samples (21 ms) late. The mix is laid that much earlier.
+AAC_PRIMING_SAMPLES = 1024
 JOIN_TIMEOUT_S = 15.0  # the longest a stop waits for the thread to close the file
 _START_CODE = re.compile(b"\x00\x00\x01")
 
@@ -374,7 +378,8 @@ class Mp4Writer:
         assert self._base is not None
         while self._pending_audio and self._pending_audio[0][1] <= pts:
             samples, taken = self._pending_audio.pop(0)
-            expected = (taken - self._base) * SAMPLE_RATE // VIDEO_CLOCK
+            expected = ((taken - self._base) * SAMPLE_RATE // VIDEO_CLOCK
+                        - AAC_PRIMING_SAMPLES)
             if expected < 0 or self._samples_written > expected + AUDIO_AHEAD_SAMPLES:
                 continue  # before the file began, or late and already covered
             while self._samples_written + FRAME_SAMPLES <= expected - FRAME_SAMPLES:
