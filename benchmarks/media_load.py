@@ -47,8 +47,13 @@ without content (the anchor), with 1080p slides from one site forwarded to the o
 transcoded for them; the MCU's extra CPU for each against the anchor, the content's latency
 and PSNR at the receivers, the main picture's figures beside the anchor's.
 
+Then the multi-screen scenario (benchmarks/media_screens.py): the same 4-site conference
+(the anchor) and with its fourth site a three-screen room; the MCU's CPU and encoders in
+each, encoders still equal to the distinct outputs (the room's screen 2 adds one).
+
     python -m benchmarks.media_load [--quick] [--json FILE] [--markdown FILE]
-        [--max-conferences 4] [--window 12] [--skip-16] [--skip-content | --content-only]
+        [--max-conferences 4] [--window 12] [--skip-16]
+        [--skip-content | --content-only | --screens-only] [--skip-screens]
         [--content-rounds 1]
 """
 
@@ -186,11 +191,13 @@ class TerminalsProcess:
 
     @classmethod
     async def start(cls, server_url: str, count: int, small_count: int,
-                    start_index: int = 0, content: ContentSetup | None = None
-                    ) -> TerminalsProcess:
+                    start_index: int = 0, content: ContentSetup | None = None,
+                    room: int | None = None) -> TerminalsProcess:
         content_args = [] if content is None else (
             ["--content-site", str(content.site)]
             + (["--content-codec", content.codec] if content.codec else []))
+        if room is not None:
+            content_args += ["--room-site", str(room)]
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "benchmarks.media_load", "--terminals-child",
             "--server", server_url, "--count", str(count), "--small-count", str(small_count),
@@ -239,16 +246,19 @@ class TerminalFleet:
 
     @classmethod
     async def start(cls, server_url: str, conferences: int, small_count: int,
-                    content: ContentSetup | None = None) -> TerminalFleet:
+                    content: ContentSetup | None = None, room: int | None = None,
+                    ) -> TerminalFleet:
         """One child per 4-site conference, and one per SMALL_PER_PROCESS small senders;
-        content: a content input for one terminal of the first conference."""
+        content: a content input for one terminal of the first conference; room: which
+        terminal of the first conference is a three-screen room (benchmarks/media_screens.py)."""
         layout = [(4, 0, 4 * index) for index in range(conferences)]
         for first in range(0, small_count, SMALL_PER_PROCESS):
             layout.append((0, min(SMALL_PER_PROCESS, small_count - first),
                            4 * conferences + first))
         started = await asyncio.gather(
             *(TerminalsProcess.start(server_url, count, small, start,
-                                     content if number == 0 and count else None)
+                                     content if number == 0 and count else None,
+                                     room if number == 0 and count else None)
               for number, (count, small, start) in enumerate(layout)),
             return_exceptions=True,
         )
@@ -305,6 +315,7 @@ class ConferencePlan:
     aux_video_format: VideoFormat | None = None  # the booking's auxVideoFormat
     content_holder: str | None = None  # granted the content floor (setAuxStreamEx) if set
     content_outputs: int = 0  # content encoders the routes imply (0: every receiver forwarded)
+    screen_outputs: int = 0  # distinct pictures a multi-screen site's other screens add
 
     @property
     def probe(self) -> str:
@@ -315,7 +326,7 @@ class ConferencePlan:
     def expected_encoders(self) -> int:
         """One CP picture for everyone: one encoder per distinct output format."""
         return len({(site.video_format, site.rate) for site in self.sites}) \
-            + self.content_outputs
+            + self.content_outputs + self.screen_outputs
 
     @property
     def content_receivers(self) -> list[str]:
@@ -809,6 +820,7 @@ async def measure_fresh(
     target_fps: float,
     timing: dict[str, float],
     content: ContentSetup | None = None,
+    room: int | None = None,
 ) -> ScenarioResult:
     """Start the MCU and the terminals one scenario needs, measure it, stop them."""
     with tempfile.TemporaryDirectory(prefix="media-bench-") as temp:
@@ -820,7 +832,7 @@ async def measure_fresh(
             await client.login(*ACCOUNT)
             started = time.monotonic()
             terminals = await TerminalFleet.start(mcu.signalling_url, conferences, small_count,
-                                                  content)
+                                                  content, room)
             print(f"{name}: {4 * conferences} + {small_count} terminals registered in "
                   f"{time.monotonic() - started:.0f} s, in {len(terminals.children)} "
                   "processes", flush=True)
@@ -932,6 +944,10 @@ def main(argv: list[str] | None = None) -> int:
     content.add_argument("--skip-content", action="store_true", help="no content scenario")
     content.add_argument("--content-only", action="store_true",
                          help="only the content scenario (anchor, forwarded, transcoded)")
+    content.add_argument("--screens-only", action="store_true",
+                         help="only the multi-screen scenario (anchor, three-screen room)")
+    parser.add_argument("--skip-screens", action="store_true",
+                        help="no multi-screen scenario")
     parser.add_argument("--content-rounds", type=int, default=1,
                         help="runs of each content variant, in mirrored order (default 1)")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -947,11 +963,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_conferences is None:
         args.max_conferences = 2 if args.quick else 4
     if args.content_only:
-        args.max_conferences, args.skip_16 = 0, True
+        args.max_conferences, args.skip_16, args.skip_screens = 0, True, True
+    if args.screens_only:
+        args.max_conferences, args.skip_16, args.skip_content = 0, True, True
     if args.content_rounds < 1:
         parser.error("--content-rounds must be at least 1")
     if args.max_conferences < 0 or (args.max_conferences == 0 and args.skip_16
-                                    and args.skip_content):
+                                    and args.skip_content and args.skip_screens):
         parser.error("nothing to measure")
     args.window = args.window or (8.0 if args.quick else 12.0)
     args.warmup = args.warmup if args.warmup is not None else (3.0 if args.quick else 4.0)
@@ -962,11 +980,21 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER, flush=True)
     from benchmarks.media_content import content_markdown, content_summary, measure_content
 
-    results = asyncio.run(measure(args)) if not args.content_only else []
+    results = asyncio.run(measure(args)) if args.max_conferences or not args.skip_16 else []
     content_results: list[ScenarioResult] = []
     if not args.skip_content:
         timing = {"warmup_s": args.warmup, "window_s": args.window}
         content_results = asyncio.run(measure_content(args.content_rounds, timing))
+    screens_results: list[ScenarioResult] = []
+    if not args.skip_screens:
+        from benchmarks.media_screens import (
+            measure_screens,
+            screens_markdown,
+            screens_summary,
+        )
+
+        timing = {"warmup_s": args.warmup, "window_s": args.window}
+        screens_results = asyncio.run(measure_screens(timing))
     document: dict[str, Any] = {"load_average_end": load_average()}
     text = ""
     if results:
@@ -981,6 +1009,13 @@ def main(argv: list[str] | None = None) -> int:
                                "scenarios": [asdict(r) for r in content_results]}
         text += ("\n" if text else "# Media load\n\n") + content_markdown(
             content_results, content_conclusion)
+    if screens_results:
+        screens_conclusion = screens_summary(screens_results)
+        print(json.dumps(screens_conclusion), flush=True)
+        document["screens"] = {"summary": screens_conclusion,
+                               "scenarios": [asdict(r) for r in screens_results]}
+        text += ("\n" if text else "# Media load\n\n") + screens_markdown(
+            screens_results, screens_conclusion)
     if args.json:
         args.json.write_text(json.dumps(document, indent=2))
     markdown_path = args.markdown or Path("bench-results") / "media_load.md"

@@ -46,9 +46,10 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from rtc.signalling import Device
 from terminals.call_state import CallState
 from terminals.client import ContentKind, SimulatedTerminal
 from terminals.content_source import PROCESS_CONTENT_SEND_LOG
@@ -204,7 +205,8 @@ def _answer(message: dict) -> None:
 async def run_child(args: argparse.Namespace) -> int:
     send_log = RecordingSendLog()
     common = dict(uri_prefix=args.uri_prefix, ring_delay_s=0.2, analyse_every=NEVER_ANALYSE,
-                  send_log=send_log, decode_video=False, decode_audio=False)
+                  send_log=send_log, decode_video=False, decode_audio=False,
+                  device_for=_room_device_for(args))
     terminals = await _start_with_content(args, common)
     try:
         small = await start_terminals(args.server, args.small_count,
@@ -262,6 +264,18 @@ async def _start_with_content(args: argparse.Namespace, common: dict) -> list[Si
     return started
 
 
+def _room_device_for(args: argparse.Namespace) -> Callable[[int], Device | None] | None:
+    """`--room-site`: that one of the --count terminals declares a three-screen specialist
+    room (a camera, a PC, a document camera); the others declare nothing."""
+    if args.room_site < 0:
+        return None
+    from terminals.device_description import device_from_options
+
+    room_index = args.start_index + args.room_site
+    room = device_from_options(3, ["camera", "pc", "doc-camera"], room_index)
+    return lambda index: room if index == room_index else None
+
+
 def add_child_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", help="the MCU's signalling WebSocket (child only)")
     parser.add_argument("--count", type=int, default=16,
@@ -275,3 +289,6 @@ def add_child_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which of the --count terminals has a content input (child only)")
     parser.add_argument("--content-codec", choices=("H264", "VP8"),
                         help="that terminal's content m-line codec (child only)")
+    parser.add_argument("--room-site", type=int, default=-1,
+                        help="which of the --count terminals is a three-screen room "
+                             "(child only)")

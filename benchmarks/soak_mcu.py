@@ -53,7 +53,8 @@ def _answer(message: dict[str, Any]) -> None:
 # the MCU's per-call media): counted by type name, a call's leftovers show here first.
 NATIVE_OWNERS = ("CodecContext", "VideoCodecContext", "AudioCodecContext", "RTCPeerConnection",
                  "RTCRtpReceiver", "RTCRtpSender", "RTCDtlsTransport", "RTCIceTransport",
-                 "JitterBuffer", "SiteMedia", "EncoderGroup", "InlineAudioDecoder")
+                 "JitterBuffer", "SiteMedia", "EncoderGroup", "InlineAudioDecoder",
+                 "LatestPictureDecoder")
 
 
 TRACEMALLOC_FRAMES = 12

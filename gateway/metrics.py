@@ -9,6 +9,8 @@
   queryConferencesStatusEx and queryConfSitesStatusEx, mcu/runtime/status.py), the media
   engine's encoder groups and running totals (mcu/media/media_totals.py) and its tick
   lateness (mcu/media/tick_lateness.py).
+- The process (prometheus-client's ProcessCollector): `process_cpu_seconds_total`, memory,
+  open files; the console's health plot reads the same CPU seconds.
 
 Who may read it ([metrics] in the settings; docs/security.md): a client address inside
 `allowed_addresses` (loopback by default), else 403; and, when a token is set, the header
@@ -25,7 +27,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -151,6 +153,15 @@ class StateCollector(Collector):
 class GatewayMetrics:
     registry: CollectorRegistry
     soap: SoapMetrics
+    process: ProcessCollector  # process_cpu_seconds_total etc. (the console's health reads it)
+
+    def cpu_seconds(self) -> float | None:
+        """process_cpu_seconds_total as /metrics answers it; None where the platform has
+        no /proc."""
+        for metric in self.process.collect():
+            if metric.name == "process_cpu_seconds":
+                return float(metric.samples[0].value)
+        return None
 
 
 METRICS = web.AppKey("metrics", GatewayMetrics)
@@ -161,7 +172,7 @@ def install_metrics(app: web.Application, settings: Settings, sessions: SessionS
                     engine: Callable[[], MediaEngine | None]) -> GatewayMetrics:
     """A registry of this server's own, its SOAP instruments and collector, and GET /metrics."""
     registry = CollectorRegistry(auto_describe=False)
-    metrics = GatewayMetrics(registry, SoapMetrics(registry))
+    metrics = GatewayMetrics(registry, SoapMetrics(registry), ProcessCollector(registry=registry))
     registry.register(StateCollector(sessions, runtime, engine))
     app[METRICS] = metrics
 

@@ -38,7 +38,10 @@ created in aiortc's constructors and read from the moment the receiver starts):
 
 - `replace_jitter_buffer`: the receiver's jitter buffer (rtc/jitter_buffer.py).
 - `replace_decoder_queue`: the queue the receiver puts each reassembled frame on, with its
-  codec, for its decoder thread (terminals/frame_counter.py, mcu/media/inline_audio.py).
+  codec, for its decoder thread (terminals/frame_counter.py, mcu/media/inline_audio.py,
+  mcu/media/video_decoder.py).
+- `decoder_error_flag`: the event a decoder sets when a frame fails to decode, after which
+  the receiver asks its sender for a keyframe (mcu/media/video_decoder.py).
 - `disable_remote_bitrate_estimator`: no REMB from the receiver (rtc/bandwidth_estimation.py).
 - `on_keyframe_request`: what a sender does when its peer asks for a keyframe (PLI/FIR).
 
@@ -82,6 +85,7 @@ import asyncio
 import logging
 import queue
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -114,6 +118,7 @@ AIOICE_QUERY_CONSENT = aioice.ice.Connection.query_consent
 # The receiver's name-mangled attributes.
 _CODECS = "_RTCRtpReceiver__codecs"
 _DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_DECODER_ERROR = "_RTCRtpReceiver__decoder_error"
 _JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
 _REMOTE_BITRATE_ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
 _REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
@@ -252,6 +257,13 @@ def replace_decoder_queue(receiver: RTCRtpReceiver, decoder_queue: queue.Queue[A
     """The receiver puts `(codec, encoded_frame)` for every reassembled frame on
     `decoder_queue`, and None when it stops; its decoder thread takes them from there."""
     setattr(receiver, _DECODER_QUEUE, decoder_queue)
+
+
+def decoder_error_flag(receiver: RTCRtpReceiver) -> threading.Event:
+    """The flag aiortc's decoder thread sets when a frame fails to decode: the receiver then
+    sends its sender a PLI with the next packet (RFC 4585 6.3.1.1) and clears it."""
+    flag: threading.Event = getattr(receiver, _DECODER_ERROR)
+    return flag
 
 
 def disable_remote_bitrate_estimator(receiver: RTCRtpReceiver) -> None:

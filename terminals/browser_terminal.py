@@ -256,6 +256,10 @@ class BrowserTerminal:
     async def errors(self) -> list[dict]:
         return list(await self.page.evaluate("window.terminal.errors"))
 
+    async def source_commands(self) -> list[dict]:
+        """The MCU's `sources` messages the page received: {main, aux, obeyed} each."""
+        return list(await self.page.evaluate("window.terminal.sources"))
+
     async def join(self, access_code: str, password: str = "") -> None:
         """Dial in (the page sends `join`) to the conference with that access code."""
         await self.page.evaluate("([code, password]) => window.terminal.join(code, password)",

@@ -99,6 +99,7 @@ from rtc.signalling import (
     parse_message,
 )
 from rtc.signalling_auth import digest_ha1, digest_response, lab_secret
+from terminals.aux_input_page import CONTENT_INPUT_KINDS, InputPage
 from terminals.call_state import CallState
 from terminals.camera import Camera, CameraPresets, camera_home, read_camera_view
 from terminals.camera_track import CameraVideoTrack, LoopCache
@@ -543,9 +544,45 @@ class SimulatedTerminal:
         obeyed = aux_ok and self.main_sources.select(message.main)
         if obeyed:
             self.aux_source = message.aux
+            self._share_aux_input()
         self.source_commands.append((message, obeyed))
         if not obeyed:
             log.info("%s: sources %s not obeyed", self.uri, message)
+
+    def aux_page(self) -> InputPage | None:
+        """What the content stream shares for the chosen aux source: the input's picture
+        when the terminal declared its device and the MCU chose one of its PC or
+        document-camera inputs; None (the document pages) otherwise."""
+        aux = self.aux_source
+        kind = None if aux is None or self.device is None else self.main_sources.kinds.get(aux)
+        if aux is None or kind not in CONTENT_INPUT_KINDS:
+            return None
+        return InputPage(kind, aux)
+
+    def _share_aux_input(self) -> None:
+        """The content source shares the chosen aux input's picture (aux_page); a call's
+        content track switches to it once its loops are encoded (in the background)."""
+        source = self.content_source
+        if source is None:
+            return
+        page = self.aux_page()
+        if source.pages == (source.document_pages if page is None else (page,)):
+            return
+        source.show_input(page)
+        call, codec = self._call, self._content_codec
+        if call is not None and call.content_track is not None and codec is not None \
+                and codec in SUPPORTED_VIDEO_CODECS:
+            task = asyncio.get_running_loop().create_task(self._switch_content(call, codec))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _switch_content(self, call: _Call, codec: str) -> None:
+        assert self.content_source is not None
+        loops, pages = await self.content_source.prepare_pages(codec)
+        # a later choice or the call's end meanwhile: its own switch (or none) applies
+        if self._call is call and call.content_track is not None \
+                and pages == self.content_source.pages:
+            call.content_track.use_loops(loops, pages)
 
     def _sync_connected(self) -> None:
         """The main picture shows NO SIGNAL for a chosen input with nothing plugged in."""
@@ -896,7 +933,8 @@ class SimulatedTerminal:
         self._content_codec = content.codec if content is not None and content.port else None
         if call.content_track is not None and self.content_source is not None \
                 and self._content_codec in SUPPORTED_VIDEO_CODECS:
-            call.content_track.use_loops(await self.content_source.prepare(self._content_codec))
+            call.content_track.use_loops(
+                *await self.content_source.prepare_pages(self._content_codec))
 
     async def _end_call(self, notify: bool, reason: str = "hang up") -> None:
         call, self._call = self._call, None

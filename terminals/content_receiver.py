@@ -148,6 +148,8 @@ def analyse_content(picture: Any, rect: Rect | None = None,
     reading = read_content_marker(picture, rect)
     if reading is None:
         return None, None
+    if reading.is_input_picture:  # an aux input's picture: no page to re-render
+        return reading, None
     luma = convention_luma(picture)
     if rect is None:
         return reading, text_region_quality(luma, reading, source_size)

@@ -19,6 +19,11 @@ with a keyframe; the loop repeats while the page is shown, and every `page_secon
 the track moves to the next page's loop at its first frame, a keyframe. A PLI/FIR makes the
 track jump to the next keyframe of the current page's loop.
 
+What is shared: the document pages, until the MCU chooses a PC or document-camera input as
+the terminal's aux source (setMainAuxStreamSourcesEx -> `sources`); then that input's
+picture (terminals/aux_input_page.py, one "page": `ContentSource.show_input`), handed to
+the track as new loops (`use_loops(loops, pages)`, from a keyframe).
+
 Sending: `start_sending()` / `stop_sending()` (`stop()` ends the track, as for any
 track). While not sending, `recv()` waits and aiortc sends nothing; a start resumes at
 the current page's first frame (a keyframe), with RTP timestamps that kept running with the
@@ -42,6 +47,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from rtc.h264_levels import LEVELS_BY_IDC, NoLevel, level_for
+from terminals.aux_input_page import InputPage, render_input_page
 from terminals.documents import DocumentKind, PageId, check_size, render_page
 from terminals.marker import CONTENT_PAGES_PER_KIND, MAX_CONTENT_FRAMES
 from terminals.media_sources import (
@@ -65,6 +71,8 @@ MOTION_KEYFRAME_INTERVAL = 30
 DEFAULT_MAX_LEVEL_IDC = 41
 DEFAULT_PAGE_SECONDS = 5.0
 DEFAULT_PAGES = (PageId(DocumentKind.RADIOGRAPH, 0), PageId(DocumentKind.RECORD, 0))
+
+ContentPage = PageId | InputPage  # a document page, or an aux input's picture
 
 # Content frames sent by every terminal of this process (camera frames: PROCESS_SEND_LOG).
 PROCESS_CONTENT_SEND_LOG = SendLog()
@@ -118,13 +126,16 @@ class PageScene:
     """One page's loop as encode_loop draws it."""
 
     site_index: int
-    page: PageId
+    page: ContentPage
     width: int
     height: int
     loop_frames: int
     motion: bool
 
     def frame(self, frame_index: int) -> np.ndarray:
+        if isinstance(self.page, InputPage):
+            return render_input_page(self.page, self.site_index, self.width, self.height,
+                                     frame_index)
         phase = frame_index / self.loop_frames if self.motion else None
         return render_page(self.page.kind, self.site_index, self.page.page, self.width,
                            self.height, frame_index, phase)
@@ -136,7 +147,7 @@ _SLIDES_OPTIONS: dict[str, dict[str, str]] = {"H264": {}, "VP8": {"cpu-used": "4
 
 
 @lru_cache(maxsize=64)
-def encode_page_loop(site_index: int, page: PageId, codec: str, video_format: VideoFormat,
+def encode_page_loop(site_index: int, page: ContentPage, codec: str, video_format: VideoFormat,
                      presentation: Presentation) -> EncodedLoop:
     """The page's loop, encoded once per process for these arguments."""
     motion = Presentation(presentation) is Presentation.MOTION
@@ -160,7 +171,9 @@ class ContentSource:
         if page_seconds <= 0:
             raise ValueError("page_seconds must be positive")
         self.site_index = site_index
-        self.pages = tuple(pages)
+        self.document_pages = tuple(pages)
+        # what is shared now: the document pages, or the chosen aux input's picture
+        self.pages: tuple[ContentPage, ...] = self.document_pages
         self.width, self.height = width, height
         self.page_seconds = page_seconds
         self.bitrate = bitrate
@@ -179,6 +192,11 @@ class ContentSource:
         self.presentation = Presentation(presentation)
         self.max_fps = max_fps
         self.video_format = format_
+
+    def show_input(self, page: InputPage | None) -> None:
+        """Share this aux input's picture from the next prepared loops on (None: the
+        document pages again)."""
+        self.pages = self.document_pages if page is None else (page,)
 
     @property
     def loop_frames(self) -> int:
@@ -199,6 +217,18 @@ class ContentSource:
         """encode() in a worker thread, so the event loop goes on meanwhile."""
         return await asyncio.get_running_loop().run_in_executor(None, self.encode, codec)
 
+    async def prepare_pages(self, codec: str
+                            ) -> tuple[tuple[EncodedLoop, ...], tuple[ContentPage, ...]]:
+        """The loops of the pages shared now (prepare()) and those pages, as
+        ContentTrack.use_loops takes them."""
+        pages, video_format, presentation = self.pages, self.video_format, self.presentation
+        if codec not in SUPPORTED_VIDEO_CODECS:
+            raise ValueError(f"no encoder for {codec}")
+        loops = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: tuple(encode_page_loop(self.site_index, page, codec, video_format,
+                                                 presentation) for page in pages))
+        return loops, pages
+
 
 class ContentTrack(MediaStreamTrack):
     """The content as aiortc's second video track: packets of the pages' loops, only while
@@ -213,9 +243,10 @@ class ContentTrack(MediaStreamTrack):
         self.send_log = send_log
         self.uri = uri
         self._loops: tuple[EncodedLoop, ...] = ()
+        self._pages: tuple[ContentPage, ...] = source.pages  # what the loops show
         self._loops_ready = asyncio.Event()
         self._sending = asyncio.Event()
-        self._page_slot = 0  # index into source.pages
+        self._page_slot = 0  # index into _pages
         self._frame_index = 0
         self._page_frames = 0  # frames sent of the current page
         self._run_start: float | None = None  # wall time of this run's first frame
@@ -232,14 +263,20 @@ class ContentTrack(MediaStreamTrack):
         return self._sending.is_set() and self.readyState == "live"
 
     @property
-    def current_page(self) -> PageId:
-        return self.source.pages[self._page_slot]
+    def current_page(self) -> ContentPage:
+        return self._pages[self._page_slot]
 
-    def use_loops(self, loops: Sequence[EncodedLoop]) -> None:
-        """Send these loops (one per page of the source, the negotiated codec's)."""
-        if len(loops) != len(self.source.pages):
-            raise ValueError(f"{len(loops)} loops for {len(self.source.pages)} pages")
+    def use_loops(self, loops: Sequence[EncodedLoop],
+                  pages: Sequence[ContentPage] | None = None) -> None:
+        """Send these loops (one per page: `pages`, None: the source's pages now; the
+        negotiated codec's), from the first page's first frame, a keyframe: a change of
+        what is shared (ContentSource.show_input) takes effect at the next frame."""
+        shown = tuple(self.source.pages if pages is None else pages)
+        if len(loops) != len(shown):
+            raise ValueError(f"{len(loops)} loops for {len(shown)} pages")
         self._loops = tuple(loops)
+        self._pages = shown
+        self._page_slot = 0
         self._frame_index = 0
         self._page_frames = 0
         self._run_start = None

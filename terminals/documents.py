@@ -30,7 +30,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from terminals.marker import CONTENT_PAGES_PER_KIND, ContentMarkerPainter
+from terminals.marker import CONTENT_INPUT_PAGE, ContentMarkerPainter
 
 MAX_PAGE_WIDTH = 1920
 MAX_PAGE_HEIGHT = 1080
@@ -47,11 +47,11 @@ class PageId:
     """One page of one site's documents."""
 
     kind: DocumentKind
-    page: int  # 0 .. CONTENT_PAGES_PER_KIND-1 within its kind
+    page: int  # 0 .. CONTENT_INPUT_PAGE-1 within its kind (the last slot: an input's picture)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.page < CONTENT_PAGES_PER_KIND:
-            raise ValueError(f"page {self.page} outside 0..{CONTENT_PAGES_PER_KIND - 1}")
+        if not 0 <= self.page < CONTENT_INPUT_PAGE:
+            raise ValueError(f"page {self.page} outside 0..{CONTENT_INPUT_PAGE - 1}")
 
 
 FractionRect = tuple[float, float, float, float]  # x, y, w, h as fractions of the page

@@ -68,12 +68,17 @@ def _tag_image(marker_id: int, side: int) -> np.ndarray:
 
 def draw_input_tag(bgr: np.ndarray, kind: str, input_id: int) -> None:
     """Draw the tag of input `input_id` (of `kind`) in the picture's lower left corner, on
-    a white quiet zone of one cell."""
+    a white quiet zone of one cell inside a dark ring of one cell (a light picture next
+    to the quiet zone, such as a PC's task bar buttons, would otherwise merge with it and
+    hide the tag's outline)."""
     height = bgr.shape[0]
     side = int(round(height * TAG_FRACTION / 9)) * 9  # 9 cells: 7x7 bits and the border
     cell = side // 9
+    ring = cell
     x0 = int(round(height * TAG_MARGIN)) + cell
     y0 = height - int(round(height * TAG_MARGIN)) - cell - side
+    bgr[max(0, y0 - cell - ring):y0 + side + cell + ring,
+        max(0, x0 - cell - ring):x0 + side + cell + ring] = 24
     bgr[y0 - cell:y0 + side + cell, x0 - cell:x0 + side + cell] = 255
     tag = _tag_image(tag_id(kind, input_id), side)
     bgr[y0:y0 + side, x0:x0 + side] = tag[:, :, None]

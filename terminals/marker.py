@@ -284,6 +284,9 @@ def _side_by_side(site_points: np.ndarray, frame_points: np.ndarray) -> bool:
 
 CONTENT_KINDS = 2  # terminals.documents.DocumentKind
 CONTENT_PAGES_PER_KIND = 4
+# The last page slot of each kind marks an aux input's picture, not a document page
+# (terminals/aux_input_page.py): kind 0 a PC input, kind 1 a document camera.
+CONTENT_INPUT_PAGE = CONTENT_PAGES_PER_KIND - 1
 CONTENT_MARKER_CELLS = 7  # 5x5 bits inside a one-cell black border
 CONTENT_GAP_CELLS = 4
 CONTENT_CARD_CELLS_WIDE = 1 + CONTENT_MARKER_CELLS + CONTENT_GAP_CELLS + CONTENT_MARKER_CELLS + 1
@@ -301,6 +304,11 @@ class ContentReading:
     kind: int  # terminals.documents.DocumentKind value
     page: int
     frame_index: int
+
+    @property
+    def is_input_picture(self) -> bool:
+        """The content is an aux input's picture (a PC, a document camera), not a page."""
+        return self.page == CONTENT_INPUT_PAGE
 
 
 def content_card_geometry(width: int, height: int) -> CardGeometry:

@@ -20,6 +20,7 @@ from fractions import Fraction
 import aioice
 import aioice.ice
 import aiortc.rtcdtlstransport
+import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import aiortc.rtp
 import av
@@ -51,6 +52,7 @@ from tests.rtc_stubs import RecordingTransport
 
 HOOKS = {
     "_RTCRtpReceiver__decoder_queue": "aiortc_hooks.replace_decoder_queue",
+    "_RTCRtpReceiver__decoder_error": "aiortc_hooks.decoder_error_flag",
     "_RTCRtpReceiver__jitter_buffer": "aiortc_hooks.replace_jitter_buffer",
     "_RTCRtpReceiver__remote_bitrate_estimator": "aiortc_hooks.disable_remote_bitrate_estimator",
     "_RTCRtpReceiver__remote_streams": "aiortc_hooks.remote_media_ssrcs",
@@ -137,6 +139,11 @@ async def test_every_private_attribute_a_hook_uses_exists(kind):
 def test_the_receiver_still_feeds_those_attributes_as_the_hooks_expect():
     source = inspect.getsource(RTCRtpReceiver)
     assert "self.__decoder_queue.put((codec, encoded_frame))" in source
+    # mcu/media/video_decoder.py decodes inside the queue's get(), which only aiortc's
+    # decoder thread calls, and sets the error flag as that thread does
+    worker = inspect.getsource(aiortc.rtcrtpreceiver.decoder_worker)
+    assert "task = input_q.get()" in worker and "decode_error.set()" in worker
+    assert "if self.__decoder_error.is_set():" in source
     assert "self.__jitter_buffer.add(packet)" in source
     assert "def _send_rtcp_pli(self, media_ssrc" in source
     assert "if self.__remote_bitrate_estimator is not None:" in source

@@ -25,12 +25,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from app.demo.soap_client import EsdkClient, check
 from app.process import running_server
+from gateway.result_codes import OUT_OF_RANGE as OUT_OF_RANGE_CODE
 from gateway.settings import load_settings
 from mcu.clock import ManualClock
 from mcu.layouts import layout_mode
@@ -355,3 +357,50 @@ async def test_the_demo_adds_a_chromium_terminal(tmp_path):
     assert delays.get(browser["uri"]) is not None, delays
     written = json.loads((tmp_path / "report.json").read_text())
     assert written["browser"]["uri"] == browser["uri"]
+
+
+async def _answer(soap: EsdkClient, operation: str, **kwargs) -> Any:
+    """A siteMgr operation's answer as is (its resultCode, or the answer object)."""
+    return await asyncio.to_thread(getattr(soap.site_mgr, operation), **kwargs)
+
+
+async def test_the_browser_declares_its_one_camera_and_obeys_sources_for_it_only(
+        server, soap, chromium, simulated):
+    """The page declares its device (one camera input, one screen, no aux input): the siteMgr
+    queries answer it; setMainAuxStreamSourcesEx is refused with 570462211 (no aux input, or
+    an input it does not have) and sends nothing; camAction 21 choosing its camera sends a
+    `sources` the page obeys, another input is refused and changes nothing."""
+    browser = await chromium.terminal(server.base_url, BROWSER_URI, codecs="VP8", audio="opus")
+    uris = [BROWSER_URI, simulated.uri]
+    answer = await call(soap, "scheduleConfEx", scheduleConf=booking(
+        server, [site(u, FORMAT_4CIF, VP8) for u in uris]))
+    conf_id = answer.conferenceInfo.confId
+    await call(soap, "connectSitesEx", confId=conf_id, siteUris=uris)
+    await eventually(lambda: all_in_conference(soap, conf_id, uris), what="both in conference")
+
+    mains = await _answer(soap, "queryMainStreamSourcesEx", siteUri=BROWSER_URI)
+    assert mains.resultCode == 0
+    assert [(s.id, s.name) for s in mains.auxStreams] == [(0, "Camera")]
+    auxes = await _answer(soap, "queryAuxStreamSourcesEx", siteUri=BROWSER_URI)
+    assert auxes.resultCode == 0 and not auxes.auxStreams
+    version = await _answer(soap, "querySiteVersionInfoEx", siteUri=BROWSER_URI)
+    assert version.siteDeviceVersionInfo.model == "MCU-SIM Browser Terminal"
+    connected = await _answer(soap, "isConnectAuxSourceEx", siteUri=BROWSER_URI)
+    assert (connected.resultCode, connected.result) == (0, 0)
+    for main, aux in (([0], 0), ([0], 1), ([1], 0)):
+        assert await _answer(soap, "setMainAuxStreamSourcesEx", siteUri=BROWSER_URI,
+                             localMainSrcs=main, localAuxSrc=aux) == OUT_OF_RANGE_CODE
+    camera = {"camState": 0, "camAction": 21, "camPos": 255}
+    assert await _answer(soap, "ctrlCameraEx", siteUri=BROWSER_URI,
+                         cameraControl={**camera, "camSrc": 1}) == OUT_OF_RANGE_CODE
+    await asyncio.sleep(0.5)
+    assert await browser.source_commands() == []  # nothing refused reached the page
+    assert await _answer(soap, "ctrlCameraEx", siteUri=BROWSER_URI,
+                         cameraControl={**camera, "camSrc": 0}) == 0
+    await eventually(lambda: _sources_received(browser), what="the page told its sources")
+    assert await browser.source_commands() == [{"main": [0], "aux": None, "obeyed": True}]
+    await check_media_both_ways(soap, conf_id, browser, simulated, "VP8")  # still its camera
+
+
+async def _sources_received(browser: BrowserTerminal) -> bool:
+    return bool(await browser.source_commands())

@@ -2,9 +2,12 @@
 benchmarks/soak.py, in a few seconds): real terminals (terminals/, in this process) are
 called into a conference, then each hangs up and dials in again at once, several times; the
 MCU's own asyncio tasks, counted by coroutine, come back to what they were with the same
-sites in conference, and every call has exactly one task reading its video and none for its
-audio (decoded inline, mcu/media/inline_audio.py), whether the MCU called it or it dialled
-in."""
+sites in conference, and no call has a task reading its video or its audio: its audio is
+decoded inline (mcu/media/inline_audio.py) and its main video on the receiver's decoder
+thread straight into the site's frame slot (mcu/media/video_decoder.py), whether the MCU
+called it or it dialled in. The decoded pictures alive (each holds a buffer of its decoder's
+frame pool) and the decoders come back to their count too: one decoder per call, the ended
+calls' freed."""
 
 from __future__ import annotations
 
@@ -13,10 +16,12 @@ import gc
 from collections import Counter
 from pathlib import Path
 
+import av
 from aiortc import RTCPeerConnection
 
 from gateway.signalling import SIGNALLING
 from mcu.media.heap_trim import MIN_INTERVAL_S
+from mcu.media.video_decoder import LatestPictureDecoder
 from mcu.model import SiteCallState
 from tests.test_media_acceptance import book, eventually, server, signalling_url, states, terminal
 
@@ -43,6 +48,10 @@ def pumps_by_kind() -> Counter[str]:
     return Counter(task.get_name().split(" ", 1)[0] for task in asyncio.all_tasks()
                    if getattr(task.get_coro(), "cr_code", None) is not None
                    and task.get_coro().cr_code.co_qualname == "pump_track")
+
+
+def alive(kind: type) -> int:
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, kind))
 
 
 def closed_peer_connections() -> int:
@@ -79,7 +88,13 @@ async def test_hanging_up_and_dialling_in_again_leaves_no_task_behind(server):
                          what="video flowing")
         before = await settled_tasks()
         frames = [t.stats().video.frames_received for t in sites]
-        assert pumps_by_kind() == Counter({"video": 3})  # dialled out: video only
+        assert pumps_by_kind() == Counter()  # dialled out: no pump, audio nor video
+        media = server.app[SIGNALLING].engine.conferences[conf_id]
+        decoded = {uri: site.video_decoder.frames_decoded
+                   for uri, site in media.sites.items() if site.video_decoder is not None}
+        assert len(decoded) == 3
+        gc.collect()
+        pictures_before = alive(av.VideoFrame)  # the terminals here decode nothing
 
         trimmer = server.app[SIGNALLING].engine.heap_trimmer
         churn_began, trims_before = asyncio.get_running_loop().time(), trimmer.stats.trims
@@ -96,7 +111,12 @@ async def test_hanging_up_and_dialling_in_again_leaves_no_task_behind(server):
                          what="video flowing again")
 
         after = await settled_tasks()
-        assert pumps_by_kind() == Counter({"video": 3})  # dialled in: the same
+        assert pumps_by_kind() == Counter()  # dialled in: the same
+        # each new call's video decoded into its slot on its receiver's thread
+        await eventually(lambda: all(
+            site.video_decoder is not None and site.video_decoder.frames_decoded >= 10
+            and site.video_in.frames_received >= 10 for site in media.sites.values()),
+            what="the new calls' video decoded into their slots")
         assert after == before, {name: after[name] - before[name]
                                  for name in {*after, *before} if after[name] != before[name]}
         # the 9 calls that ended had the C heap's free memory given back (heap_trim.py),
@@ -112,6 +132,13 @@ async def test_hanging_up_and_dialling_in_again_leaves_no_task_behind(server):
         await eventually(lambda: trimmer.stats.collections > collections_at_last_hang_up,
                          what="the ended calls' garbage collected")
         assert closed_peer_connections() == 0
+        # the ended calls' decoders and pictures went with them: one decoder per call, the
+        # decoded pictures alive as many as before the churn (give or take one per site
+        # being handed over at the moment of counting)
+        assert alive(LatestPictureDecoder) == 3
+        pictures_after = alive(av.VideoFrame)
+        assert pictures_after <= pictures_before + len(sites), (pictures_before,
+                                                                 pictures_after)
     finally:
         for t in sites:
             await t.stop()

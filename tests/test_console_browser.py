@@ -77,9 +77,10 @@ async def test_schedule_lay_out_and_mute_from_the_console(server, soap, sims, ch
     conf_id = page.url.split("conf=", 1)[1]
     assert (await conference_status(soap, conf_id)).name == "From the browser"
     await page.evaluate("window.notReloaded = true")
-    for uri in (a, b):  # the rows follow the calls through the live updates
+    for uri in (a, b):  # the rows follow the calls through the live updates (a call set up
+        # on a loaded 2-core machine can take most of 30 s: the MCU dials both sites)
         await page.wait_for_selector(f'tr[data-site="{uri}"][data-state="in_conference"]',
-                                     timeout=30_000)
+                                     timeout=60_000)
         assert (await site_status(soap, conf_id, uri)).status == IN_CONFERENCE
     await page.screenshot(path=tmp_path / "console-2-ongoing.png", full_page=True)
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
+from terminals.aux_input_page import InputPage
 from terminals.content_receiver import ContentReceiver, analyse_content
 from terminals.content_source import (
     ContentSource,
@@ -23,6 +24,7 @@ from terminals.content_source import (
 )
 from terminals.documents import DocumentKind, PageId, render_page
 from terminals.frame_counter import is_keyframe as is_keyframe_packet
+from terminals.input_pictures import read_input_tags
 from terminals.marker import ContentReading, read_content_marker, read_marker
 from terminals.media_sources import decode_packets
 from terminals.scene import CameraScene
@@ -48,7 +50,7 @@ def test_pages_are_a_function_of_kind_site_page_and_size():
 @pytest.mark.parametrize("shown", [(1920, 1080), (960, 540), (480, 270)],
                          ids=["1080p", "CP_2_1-pane", "480x270-pane"])
 def test_content_marker_read_back_at_full_size_and_in_panes(kind, shown):
-    for site, page, frame in ((0, 0, 0), (9, 3, 60), (63, 2, 17)):
+    for site, page, frame in ((0, 0, 0), (9, 2, 60), (63, 1, 17)):
         picture = render_page(kind, site, page, 1920, 1080, frame_index=frame)
         if shown != (1920, 1080):
             picture = cv2.resize(picture, shown, interpolation=cv2.INTER_AREA)
@@ -75,7 +77,7 @@ def test_camera_never_read_as_content_and_content_never_as_camera():
             assert read_content_marker(picture) is None
             assert read_content_marker(cv2.resize(picture, (480, 270))) is None
         for kind in KINDS:
-            page = render_page(kind, site, site % 4, 1280, 720, frame_index=site % 61)
+            page = render_page(kind, site, site % 3, 1280, 720, frame_index=site % 61)
             assert read_marker(page) is None
             assert read_marker(cv2.resize(page, (480, 270))) is None
 
@@ -238,3 +240,34 @@ def test_bad_arguments_are_refused():
         ContentSource(1).encode("AV1")
     with pytest.raises(ValueError):
         ContentTrack(ContentSource(1), loops=[], send_log=SendLog())
+
+
+@pytest.mark.parametrize(("input_kind", "input_id"), [("pc", 2), ("doc-camera", 3)])
+async def test_an_aux_input_shared_as_content_carries_the_content_marker_and_its_tag(
+        input_kind, input_id):
+    """ContentSource.show_input: the track sends the input's picture (from a keyframe), whose
+    content marker names the site and says "an input's picture" (no sharpness figure), and
+    whose input tag says which input; None goes back to the document pages."""
+    source = ContentSource(11, width=640, height=360)
+    loops, pages = await source.prepare_pages("H264")
+    track = ContentTrack(source, send_log=SendLog())
+    track.use_loops(loops, pages)
+    source.show_input(InputPage(input_kind, input_id))
+    assert track.current_page == PageId(DocumentKind.RADIOGRAPH, 0)  # until its loops come
+    loops, pages = await source.prepare_pages("H264")
+    track.use_loops(loops, pages)
+    track.start_sending()
+    packets = await _recv_packets(track, 3)
+    assert is_keyframe_packet("H264", bytes(packets[0]))
+    picture = decode_packets("H264", [bytes(p) for p in packets])[-1]
+    reading = read_content_marker(picture)
+    assert reading is not None and reading.site_index == 11 and reading.is_input_picture
+    assert reading.kind == InputPage(input_kind, input_id).kind and reading.frame_index == 2
+    assert [(tag.kind, tag.input_id) for tag in read_input_tags(picture)] == [
+        (input_kind, input_id)]
+    assert analyse_content(picture, source_size=(640, 360)) == (reading, None)
+    track.stop_sending()
+    source.show_input(None)
+    assert source.pages == source.document_pages
+    with pytest.raises(ValueError):
+        InputPage("camera", 0)  # a camera's view is the main stream's, not content

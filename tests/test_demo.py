@@ -32,7 +32,11 @@ from terminals.marker import read_content_marker, read_marker
 
 CONTENT_STEPS = ["content_share", "content_pane", "content_take", "content_lock",
                  "content_release"]
-STEPS = ["cp_4_1", "cp_2_1", *CONTENT_STEPS, "voice_switching", "mute", "broadcast",
+DEVICE_STEPS = ["three_screens", "camera_pan_zoom", "camera_preset", "far_end_camera",
+                "main_source"]
+CAMERA_STEPS = DEVICE_STEPS[1:]  # the room broadcast: the three others read it, not the room
+STEPS = ["cp_4_1", "cp_2_1", *CONTENT_STEPS, "voice_switching", *DEVICE_STEPS, "mute",
+         "broadcast",
          "video_source", "end"]
 EXPECTATIONS = [
     "cp_4_1.all_sites", "cp_4_1.same_order", "cp_4_1.n_minus_1",
@@ -48,6 +52,13 @@ EXPECTATIONS = [
     "content_release.aux_status",
     "voice_switching.speaking", "voice_switching.loudest", "voice_switching.main_pane",
     "voice_switching.delay",
+    "three_screens.cp", "three_screens.speaker", "three_screens.second_cp",
+    "three_screens.query", "three_screens.single",
+    "camera_pan_zoom.broadcast", "camera_pan_zoom.home", "camera_pan_zoom.pan",
+    "camera_pan_zoom.zoom",
+    "camera_preset.away", "camera_preset.back",
+    "far_end_camera.moved", "far_end_camera.relayed",
+    "main_source.doc_camera", "main_source.same_site", "main_source.no_scene",
     "mute.not_heard", "mute.still_hears", "mute.status",
     "broadcast.full_screen", "broadcast.own_picture", "broadcast.status",
     "video_source.full_screen", "video_source.others_cp", "video_source.status",
@@ -280,7 +291,8 @@ def test_the_pngs_show_what_the_terminals_read(report, out_dir):
                 sites.append(None if reading is None else report.sites[reading.site_index])
             assert sites == seen.panes, (step.name, uri)
             pictures += 1
-    assert pictures == 4 * (len(STEPS) - 1)
+    # every terminal at every step but the end; in the camera steps the three viewers
+    assert pictures == 4 * (len(STEPS) - 1 - len(CAMERA_STEPS)) + 3 * len(CAMERA_STEPS)
 
 
 def test_report_json_has_the_documented_shape(report, out_dir):
@@ -298,3 +310,101 @@ def test_report_json_has_the_documented_shape(report, out_dir):
     assert written["steps"][0]["terminals"][report.sites[0]]["content"] is None
     assert len(written["expectations"]) == len(EXPECTATIONS)
     assert all({"what", "held"} <= set(e) for e in written["expectations"])
+
+
+# ---------------------------------------------------------------------- the device steps
+
+
+def room_of(report: DemoReport) -> str:
+    from app.demo.device_steps import ROOM_INDEX
+
+    return report.sites[ROOM_INDEX]
+
+
+def markers_in(png: Path, layout: str, sites: list[str]) -> list[str | None]:
+    picture = cv2.imread(str(png))
+    readings = [read_marker(picture, pane.as_floats()) for pane in layout_mode(layout).panes]
+    return [None if r is None else sites[r.site_index] for r in readings]
+
+
+def test_the_three_screen_room_shows_cp_speaker_and_a_second_cp(report, out_dir, join_order):
+    """Its three screens (hdOut 0..2), read per screen: HD1 the CP picture, HD2 the speaker
+    full screen (nothing shared), HD3 the second CP; the PNG of each screen shows the same."""
+    room = room_of(report)
+    step = report.step("three_screens")
+    speaker = step.queried["speaking"]
+    cp = [speaker, *[uri for uri in join_order if uri != speaker]]
+    far = speaker if speaker != room else next(uri for uri in join_order if uri != room)
+    screens = step.terminals[room].screens
+    assert [(s["output"], s["name"]) for s in screens] == [(0, "HD1"), (1, "HD2"), (2, "HD3")]
+    assert [s["panes"] for s in screens] == [cp, [far], cp]
+    for screen, layout in zip(screens, ["CP_4_1", "CP_1_1", "CP_4_1"], strict=True):
+        assert screen["snapshot"] == f"three_screens-{room}-{screen['name']}.png"
+        assert markers_in(out_dir / screen["snapshot"], layout, report.sites) == \
+            screen["panes"], screen
+    assert step.queried["screens"] == {0: "HD1:cp:", 1: f"HD2:site:{far}", 2: "HD3:cp:"}
+    for uri, seen in step.terminals.items():  # the others: one screen, the same CP
+        if uri != room:
+            assert [(s["output"], s["panes"]) for s in seen.screens] == [(0, cp)], uri
+
+
+def camera_at(report: DemoReport, step: str) -> dict[str, dict]:
+    return {uri: seen.camera for uri, seen in report.step(step).terminals.items()
+            if seen.camera is not None}
+
+
+def test_every_viewer_sees_the_pan_and_the_zoom_in_its_decoded_picture(report, out_dir):
+    """report.json's "camera" of each viewer is read from the scene markers of its decoded
+    picture (the PNG reads the same), after pan right and zoom in from the home view."""
+    from app.demo.device_steps import MOVED, ZOOMED, letterbox_rect
+    from app.demo.scenario import TerminalVideo
+    from terminals.camera import read_camera_view
+
+    room = room_of(report)
+    cameras = camera_at(report, "camera_pan_zoom")
+    assert set(cameras) == set(report.sites) - {room}  # the three viewers, not the room
+    size, sent = FORMAT_SIZES[DemoOptions().video_format], TerminalVideo()
+    rect = letterbox_rect(size.width, size.height, sent.width, sent.height)
+    for uri, camera in cameras.items():
+        assert camera["site"] == room
+        assert camera["x"] > 0.5 + MOVED and abs(camera["y"] - 0.5) < MOVED, camera
+        assert camera["zoom"] > ZOOMED, camera
+        picture = cv2.imread(str(out_dir / f"camera_pan_zoom-{uri}.png"))
+        x, y, zoom = read_camera_view(picture, rect)
+        assert (x, y, zoom) == pytest.approx(
+            (camera["x"], camera["y"], camera["zoom"]), abs=0.02), uri
+    assert report.step("camera_pan_zoom").terminals[room].camera is None
+
+
+def test_the_preset_brings_the_view_back_and_far_end_control_moves_it_left(report):
+    from app.demo.device_steps import MOVED, VIEW_TOLERANCE
+
+    stored = camera_at(report, "camera_pan_zoom")  # preset 1 is stored at that view
+    back = camera_at(report, "camera_preset")
+    far = camera_at(report, "far_end_camera")
+    assert set(stored) == set(back) == set(far)
+    for uri in stored:
+        for key in ("x", "y", "zoom"):
+            assert abs(back[uri][key] - stored[uri][key]) < VIEW_TOLERANCE, (uri, key)
+        assert far[uri]["x"] < back[uri]["x"] - MOVED, uri
+    assert report.expectation("camera_preset.away").held
+    assert report.expectation("far_end_camera.relayed").held  # the room's terminal obeyed
+
+
+def test_the_main_source_switch_is_seen_by_every_viewer(report, out_dir):
+    """The viewers' PNGs of the main_source step carry the room's document camera tag and
+    the room's site marker; no scene marker of its camera."""
+    from app.demo.device_steps import DOC_CAMERA, letterbox_rect
+    from app.demo.scenario import TerminalVideo
+    from terminals.input_pictures import read_input_tags
+
+    room = room_of(report)
+    size, sent = FORMAT_SIZES[DemoOptions().video_format], TerminalVideo()
+    rect = letterbox_rect(size.width, size.height, sent.width, sent.height)
+    viewers = [uri for uri in report.sites if uri != room]
+    for uri in viewers:
+        seen = report.step("main_source").terminals[uri]
+        assert seen.panes == [room] and seen.camera is None, uri
+        picture = cv2.imread(str(out_dir / seen.snapshot))
+        assert [(t.kind, t.input_id) for t in read_input_tags(picture, rect)] == [
+            ("doc-camera", DOC_CAMERA)], uri

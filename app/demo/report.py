@@ -27,6 +27,12 @@ class TerminalRecord:
     content: dict | None = None
     content_snapshot: str | None = None  # PNG of its second screen (None: nothing received)
     holds_floor: bool | None = None  # its BFCP floor participant holds the floor
+    # the steps that read every screen (app/demo/device_steps.py): per screen
+    # {"output": hdOut, "name": "HD1", "panes": [site URI or None], "snapshot": PNG name}
+    screens: list[dict] | None = None
+    # the camera steps, at a viewer: {"site": the URI watched, "x", "y", "zoom"} read from
+    # the room's scene markers in its decoded picture (None: none readable)
+    camera: dict | None = None
 
 
 @dataclass

@@ -176,6 +176,9 @@ class Observation:
     content: dict[str, dict[str, Any]] = field(default_factory=dict)
     holds_floor: dict[str, bool] = field(default_factory=dict)
     sending_content: dict[str, bool] = field(default_factory=dict)
+    # what the step's probe read beyond the panes (app/demo/device_steps.py: "screens" and
+    # "camera" per terminal, "tags")
+    probed: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,8 @@ class Step:
     # the BFCP answers of the act's floor requests, by terminal
     floor_requests: dict[str, str] = field(default_factory=dict)
     poll_s: float = POLL_S  # between observations
+    # more readings of the terminals at every poll (Observation.probed)
+    probe: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
 
 class CallDropped(RuntimeError):
@@ -357,6 +362,8 @@ class Consultation:
                 content_snapshot=await self.content_snapshot(step.name, uri)
                 if content is not None and content["seen_in"] == SECOND_STREAM else None,
                 holds_floor=observation.holds_floor.get(uri),
+                screens=await self.screens_record(step.name, uri, observation),
+                camera=observation.probed.get("camera", {}).get(uri),
             )
         self.report.steps.append(record)
         self.report.expectations += [
@@ -382,12 +389,14 @@ class Consultation:
         states = {uri: terminal.state for uri, terminal in self.terminals.items()}
         content = await self.read_content(step) if step.reads_content else {}
         api = await asyncio.to_thread(step.query or self.conference_facts)
+        probed = await step.probe() if step.probe is not None else {}
         return Observation(
             panes, latency, heard, states, api, content,
             holds_floor={uri: t.holds_floor for uri, t in self.terminals.items()}
             if step.reads_content else {},
             sending_content={uri: t.sending_content for uri, t in self.terminals.items()}
-            if step.reads_content else {})
+            if step.reads_content else {},
+            probed=probed)
 
     async def read_content(self, step: Step) -> dict[str, dict[str, Any]]:
         """What every terminal's second stream shows now (a stream that received nothing
@@ -425,6 +434,20 @@ class Consultation:
         name = f"{step}-{uri}-content.png"
         written = await asyncio.to_thread(receiver.snapshot, str(self.options.out_dir / name))
         return name if written else None
+
+    async def screens_record(self, step: str, uri: str,
+                             observation: Observation) -> list[dict[str, Any]] | None:
+        """report.json's "screens" of a terminal whose screens the step read: per screen its
+        hdOut ("output"), the sites read in its panes and its PNG."""
+        screens = observation.probed.get("screens", {}).get(uri)
+        if screens is None:
+            return None
+        written: list[str | None] = [None] * len(screens)
+        if self.options.out_dir is not None:
+            written = await asyncio.to_thread(self.terminals[uri].snapshot_screens,
+                                              self.options.out_dir, f"{step}-{uri}")
+        return [{"output": screen["output"], "name": screen["name"], "panes": screen["panes"],
+                 "snapshot": name} for screen, name in zip(screens, written, strict=True)]
 
     async def snapshot(self, step: str, uri: str) -> str | None:
         if self.options.out_dir is None:
@@ -968,6 +991,18 @@ class Consultation:
                 await self.record_browser_content()
             if build == self.voice_switching and self.browser is not None:
                 await self.record_browser()
+            if build == self.voice_switching:
+                await self.run_device_steps()
+
+    async def run_device_steps(self) -> None:
+        """The three-screen room and its camera and sources (app/demo/device_steps.py)."""
+        from app.demo.device_steps import ROOM_INDEX, letterbox_rect, run_device_steps
+        from mcu.media.output_format import FORMAT_SIZES
+
+        room = next(uri for uri, t in self.terminals.items() if t.site_index == ROOM_INDEX)
+        size, sent = FORMAT_SIZES[self.options.video_format], self.options.terminal_video
+        rect = letterbox_rect(size.width, size.height, sent.width, sent.height)
+        await run_device_steps(self, room, rect, self.run_step)
 
     async def record_browser(self) -> None:
         """report.json's "browser", read after voice switching (the speaker in the main pane):
@@ -1044,6 +1079,7 @@ def demo_settings(options: DemoOptions, data_dir: Path) -> Settings:
 async def run_demo(options: DemoOptions) -> DemoReport:
     """Run the consultation end to end; the report holds every step and expectation (and
     `error` when the scenario could not go on)."""
+    from app.demo.device_steps import device_for
     from app.process import running_server
     from terminals.media_sources import VideoFormat as SentVideo
     from terminals.run_command import start_terminals, stop_terminals
@@ -1074,7 +1110,7 @@ async def run_demo(options: DemoOptions) -> DemoReport:
                 media_address=settings.media_address, analyse_every=NO_PERIODIC_ANALYSIS,
                 video_format=SentVideo(sent.width, sent.height, sent.fps, sent.bitrate),
                 content=lambda index: "radiograph" if index % 2 == 0 else "record",
-                content_size=options.content_size)
+                content_size=options.content_size, device_for=device_for)
             report.sites = [terminal.uri for terminal in terminals]
             for terminal in terminals:
                 terminal.content.analyse_every = NO_PERIODIC_ANALYSIS

@@ -6,8 +6,11 @@ visitor without one is sent to /login, or answered 401 on the fragment, event an
 routes):
 - GET / (the console), GET/POST /login, POST /logout;
 - GET /console/fragments?conf=ID: the live parts of the page as HTML (JSON of strings);
+- GET /console/health?conf=ID: the conference's health (gateway/console/health.py), JSON;
 - GET /console/events: server-sent events, one `changed` per runtime event or booking
   change (gateway/console/live.py);
+- POST /console/live/{open,answer,close}: the live view's WebRTC viewer
+  (gateway/console/live_view.py); CSRF token required; JSON as the actions;
 - POST /console/action/NAME: a control action (gateway/console/actions.py) or `schedule`
   (gateway/console/booking.py); CSRF token required; answers JSON {resultCode, message}:
   200 for 0, 400 for a refusal (the SOAP result code), 403 without a right CSRF token.
@@ -26,13 +29,18 @@ from gateway.console import pages, views
 from gateway.console.actions import Domain, Form, run_action
 from gateway.console.auth import CSRF_FIELD, CSRF_HEADER, ConsoleAuth
 from gateway.console.booking import schedule
+from gateway.console.health import HealthHistory
 from gateway.console.live import event_stream
+from gateway.console.live_view import live_request
+from gateway.metrics import METRICS
 from gateway.sessions import Session
 from mcu.errors import DomainError
+from mcu.media.live_viewer_sessions import LiveViewerSessions
 from mcu.model import ALLOWED_CP_RESOURCES
 
 if TYPE_CHECKING:
     from gateway.server import Gateway
+    from mcu.media.engine import MediaEngine
 
 log = logging.getLogger("gateway.console")
 
@@ -41,7 +49,8 @@ LOGIN_MESSAGES = {
     result_codes.TOO_MANY_SESSIONS: "This account has too many sessions open.",
 }
 WRONG_LOGIN = "Wrong user name or password."
-_STATIC = {"console.js": "text/javascript", "console.css": "text/css"}
+_STATIC = {"console.js": "text/javascript", "console.css": "text/css",
+           "live_view.js": "text/javascript"}
 
 
 def _static(name: str) -> str:
@@ -58,6 +67,27 @@ def install_console(app: web.Application, gateway: Gateway) -> None:
     if runtime is None:
         return
     auth = ConsoleAuth(gateway.sessions, secure=gateway.settings.uses_tls)
+    viewers: list[LiveViewerSessions] = []  # made at the first live view (the engine's)
+
+    def live_viewers() -> LiveViewerSessions:
+        if not viewers:
+            from gateway.signalling import SIGNALLING
+
+            viewers.append(LiveViewerSessions(app[SIGNALLING].engine, runtime,
+                                              tuple(gateway.settings.ice_servers)))
+        return viewers[0]
+
+    def engine() -> MediaEngine | None:
+        from gateway.signalling import SIGNALLING
+
+        return app[SIGNALLING].engine if SIGNALLING in app else None
+
+    health = HealthHistory(engine, app[METRICS].cpu_seconds)
+
+    async def close_viewers(_: web.Application) -> None:
+        await health.close()
+        if viewers:
+            await viewers[0].close_all()
     domain = Domain(runtime, gateway.scheduler)
 
     def fragments(session: Session, selected: str | None) -> dict[str, str]:
@@ -80,9 +110,12 @@ def install_console(app: web.Application, gateway: Gateway) -> None:
         names = views.site_names(gateway.scheduler, views.terminals(runtime))
         form = pages.schedule_form(names, sorted(ALLOWED_CP_RESOURCES),
                                    gateway.settings.default_cp_resource)
+        detail = (views.detail(gateway.scheduler, runtime, session.actor, selected)
+                  if selected else None)
         return _html(pages.console_page(
             session.user, session.role.value, auth.csrf_token(session), parts["conferences"],
-            parts["detail"], parts["picker"], parts["terminals"], form, selected))
+            parts["detail"], parts["picker"], parts["terminals"], form, selected,
+            pages.live_view_section(detail)))
 
     async def login_form(request: web.Request) -> web.StreamResponse:
         if auth.session_of(request) is not None:
@@ -113,6 +146,8 @@ def install_console(app: web.Application, gateway: Gateway) -> None:
             if not auth.csrf_ok(session, token if isinstance(token, str) else None):
                 return web.json_response({"message": "CSRF token missing or wrong"}, status=403)
             auth.log_out(session)
+            if viewers:
+                viewers[0].close_owner(session.session_id)
         response = web.HTTPSeeOther("/login")
         auth.clear_cookie(response)
         raise response
@@ -155,6 +190,35 @@ def install_console(app: web.Application, gateway: Gateway) -> None:
             return web.json_response({"resultCode": code, "message": str(error)}, status=400)
         return web.json_response(answer)
 
+    async def health_get(request: web.Request) -> web.StreamResponse:
+        session = auth.session_of(request)
+        if session is None:
+            return web.json_response({"message": "log in first"}, status=401)
+        conf_id = request.query.get("conf", "")
+        if views.detail(gateway.scheduler, runtime, session.actor, conf_id) is None:
+            return web.json_response({"message": "no such conference of yours"}, status=404)
+        health.asked()
+        return web.json_response(health.report(conf_id), headers={"Cache-Control": "no-store"})
+
+    async def live(request: web.Request) -> web.StreamResponse:
+        session = auth.session_of(request)
+        if session is None:
+            return web.json_response({"message": "log in first"}, status=401)
+        fields = await request.post()
+        token = request.headers.get(CSRF_HEADER) or fields.get(CSRF_FIELD)
+        if not auth.csrf_ok(session, token if isinstance(token, str) else None):
+            return web.json_response({"message": "CSRF token missing or wrong"}, status=403)
+        name = request.match_info["name"]
+        try:
+            answer = await live_request(name, Form(fields), session.actor, session.session_id,
+                                        live_viewers(), gateway.scheduler, runtime)
+        except DomainError as error:
+            log.info("console live %s refused: %s", name, error)
+            code = result_codes.result_code(error.fault)
+            return web.json_response({"resultCode": code, "message": str(error)}, status=400)
+        return web.json_response({"resultCode": result_codes.OK, **answer},
+                                 headers={"Cache-Control": "no-store"})
+
     def static_route(name: str, content_type: str):
         body = _static(name)
 
@@ -171,5 +235,8 @@ def install_console(app: web.Application, gateway: Gateway) -> None:
     app.router.add_get("/console/fragments", fragment)
     app.router.add_get("/console/events", events)
     app.router.add_post("/console/action/{name}", action)
+    app.router.add_post("/console/live/{name}", live)
+    app.router.add_get("/console/health", health_get)
+    app.on_shutdown.append(close_viewers)
     for name, content_type in _STATIC.items():
         app.router.add_get(f"{pages.STATIC}/{name}", static_route(name, content_type))

@@ -4,8 +4,9 @@ on a live update and drives the layout picker's drag and drop.
 
 The layout picker draws each of the 50 modes from mcu/layouts.py, the geometry the
 compositor uses: every icon is an SVG of the mode's pane rectangles, and each icon carries
-its panes (`LayoutMode.to_json`) for the big pane editor. The page keeps an empty
-`<section id="live-view">` for the live view (a later part of the console).
+its panes (`LayoutMode.to_json`) for the big pane editor. The live view
+(`live_view_section`) picks a viewpoint of the selected ongoing conference; its video
+elements are made by gateway/static/live_view.js.
 """
 
 from __future__ import annotations
@@ -238,8 +239,32 @@ def schedule_form(names: dict[str, str], cp_resources: list[int], default_cp: in
         '<button type=submit>Schedule</button></form>')
 
 
+def live_view_section(detail: ConferenceDetail | None) -> str:
+    """The live view of an ongoing conference: the viewpoint picker (the conference picture
+    or one site's screens and content), Watch/Stop, the screens, the health plot; hidden
+    when no ongoing conference is selected."""
+    if detail is None or detail.status.state is not ConferenceState.ONGOING:
+        return '<section id=live-view hidden><h2>Live view</h2></section>'
+    conf_id = detail.status.conf_id
+    options = '<option value=conference>the conference picture</option>' + "".join(
+        f'<option value="{escape(site.uri)}">{escape(site.name or site.uri)} '
+        f'({escape(site.uri)}): its screens</option>' for site in detail.sites)
+    return (
+        f'<section id=live-view data-conf="{escape(conf_id)}"><h2>Live view</h2>'
+        f'<label>Viewpoint <select id=live-viewpoint>{options}</select></label> '
+        '<button type=button id=live-watch>Watch</button> '
+        '<button type=button id=live-stop disabled>Stop</button> '
+        '<span id=live-state>not watching</span>'
+        '<div id=live-screens></div>'
+        '<h3>Health</h3><div id=health data-conf="' + escape(conf_id) + '">'
+        '<svg id=health-plot viewBox="0 0 600 120" width=600 height=120 role=img '
+        'aria-label="frame rates and CPU of the last minutes"></svg>'
+        '<div id=health-table></div></div>'
+        f'<script src="{STATIC}/live_view.js"></script></section>')
+
+
 def console_page(user: str, role: str, csrf: str, conferences: str, detail: str, picker: str,
-                 terminals: str, schedule: str, selected: str | None) -> str:
+                 terminals: str, schedule: str, selected: str | None, live: str = "") -> str:
     logout = f'<form method=post action="/logout">{_hidden(csrf=csrf)}<button>Log out</button></form>'
     return _page("MCU console", (
         f'<header><h1>MCU console</h1><span>{escape(user)} ({escape(role)})</span>{logout}</header>'
@@ -247,7 +272,7 @@ def console_page(user: str, role: str, csrf: str, conferences: str, detail: str,
         f'<main data-conf="{escape(selected or "")}">'
         f'<section><h2>Conferences</h2><div id=conferences>{conferences}</div></section>'
         f'<section><h2>Conference</h2><div id=detail>{detail}</div>{picker}</section>'
-        '<section id=live-view hidden><h2>Live view</h2></section>'
+        f'{live or live_view_section(None)}'
         f'<section><h2>Terminals</h2><div id=terminals>{terminals}</div></section>'
         f'<section><h2>Schedule a conference</h2>{schedule}</section></main>'
     ), csrf)

@@ -20,6 +20,14 @@
 // challenge with WebCrypto: response = hex SHA-256(hex SHA-256(uri:realm:secret) ":" nonce);
 // the secret itself never leaves the page. A refused secret shows the field again.
 //
+// The device (register.device, docs/signalling.md "The device"; docs/terminals.md "The
+// browser terminal's device"): what a browser has, one camera (input 0, main stream only,
+// connected unless camera=0) and one screen (HD1), no aux input (the page shares no
+// content). The MCU's siteMgr queries answer it; setMainAuxStreamSourcesEx is refused (no
+// aux input), camAction 21 may choose input 0 only. A `sources` message naming input 0 alone
+// is obeyed (the camera already feeds the main stream: nothing changes); any other is not
+// obeyed and changes nothing. Each is recorded in window.terminal.sources.
+//
 // ICE: no trickle. The MCU's signalling has no candidate message, so every SDP this page
 // sends is written once ICE gathering is complete (all candidates inside it). ICE servers:
 // those the MCU announces in `registered.ice_servers` (STUN/TURN URLs), none otherwise.
@@ -54,6 +62,7 @@ const terminal = {
   confId: null,
   iceServers: [],
   errors: [], // `error` messages of the MCU
+  sources: [], // the MCU's `sources` messages: {main, aux, obeyed}
   log: [],
   pc: null,
 };
@@ -128,9 +137,34 @@ async function answerChallenge() {
       video_formats: config.videoFormats,
       audio_codecs: config.audioCodecs,
     },
+    device: browserDevice(),
     auth: { response },
   });
 }
+// What this page is as a device (see "The device" above).
+const CAMERA_INPUT = 0;
+function browserDevice() {
+  return {
+    model: "MCU-SIM Browser Terminal",
+    inputs: [{ id: CAMERA_INPUT, name: "Camera", kind: "camera", connected: config.camera,
+               main: true, aux: false }],
+    screens: [{ id: 0, name: "HD1" }],
+    soft_version: "mcu-sim browser page 1.0",
+    hard_version: "browser",
+    manufacturer: "mcu-sim",
+  };
+}
+
+// The MCU's choice of inputs: this page's only input is its camera.
+function onSources(message) {
+  const main = Array.isArray(message.main) ? message.main : [];
+  const aux = message.aux ?? null;
+  const obeyed = main.length === 1 && main[0] === CAMERA_INPUT && aux === null;
+  terminal.sources.push({ main, aux, obeyed });
+  note(obeyed ? "sources: the camera (its only input) feeds the main stream"
+    : `sources ${JSON.stringify(main)} aux ${aux} not obeyed: not inputs of this page`);
+}
+
 ws.onclose = () => { closeCall(); setState("disconnected"); };
 ws.onmessage = (event) => {
   let message;
@@ -176,6 +210,9 @@ async function handle(message) {
         closeCall();
         setState("idle");
       }
+      break;
+    case "sources":
+      onSources(message);
       break;
     case "error":
       terminal.errors.push(message);

@@ -73,6 +73,7 @@ from mcu.media.content_routes import FORWARD, MAIN, TRANSCODE, ContentRoute, rou
 from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S, EncoderGroup, GroupKey
 from mcu.media.frame_slots import LatestFrameSlot
 from mcu.media.live_hls import HlsBroadcast
+from mcu.media.live_viewers import LiveViewer, conference_view_key, place_viewer
 from mcu.media.media_totals import MediaTotals
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
@@ -208,6 +209,10 @@ class ConferenceMedia:
         self._content_seen: dict[str, float] = {}  # uri -> monotonic time of its last frame
         self.recording: Mp4Recording | None = None  # the recorder (mcu/media/recorder.py)
         self.live: HlsBroadcast | None = None  # the live broadcast (mcu/media/live_hls.py)
+        # the console's live viewers (mcu/media/live_viewers.py) and the format of the
+        # conference picture they watch (the recorder's)
+        self.viewers: dict[str, LiveViewer] = {}
+        self.viewer_format: OutputFormat | None = None
 
     # ------------------------------------------------------------------ life cycle
 
@@ -238,6 +243,9 @@ class ConferenceMedia:
         live = self.stop_live()
         if live is not None:
             await asyncio.to_thread(live.join)
+        for viewer in list(self.viewers.values()):
+            viewer.close()  # its owner closes the peer connection
+        self.viewers.clear()
         for media in list(self.sites.values()):
             if not media.closed:  # one closed already was counted where it closed
                 self.retired.add(media.totals())
@@ -477,6 +485,8 @@ class ConferenceMedia:
             return False
         if self._decode_requested or self.recording is not None:
             return True  # the recorder's content track
+        if any(viewer.viewpoint.site not in (None, holder) for viewer in self.viewers.values()):
+            return True  # a viewer's content track
         for uri in self.joined:
             media = self.sites.get(uri)
             if media is None:
@@ -532,6 +542,7 @@ class ConferenceMedia:
                 media.content_out.join_group(None)
         wanted |= self._regroup_recorder(holder)
         wanted |= self._regroup_live()
+        wanted |= self._regroup_viewers(holder)
         for uri, media in self.sites.items():
             if uri not in self.joined:
                 for _, track in media.screens():
@@ -571,6 +582,52 @@ class ConferenceMedia:
         if recording is not None:
             recording.stop()
         return recording
+
+    def add_viewer(self, viewer: LiveViewer, output: OutputFormat) -> None:
+        """A live viewer watches from the next tick on; `output` the format of the
+        conference picture (the recorder's)."""
+        if self._closed:
+            raise RuntimeError(f"conference {self.conf_id}'s media is closed")
+        self.viewer_format = output
+        self.viewers[viewer.viewer_id] = viewer
+        self.regroup()
+
+    def remove_viewer(self, viewer_id: str) -> None:
+        viewer = self.viewers.pop(viewer_id, None)
+        if viewer is not None:
+            viewer.close()
+            if not self._closed:
+                self.regroup()  # its groups go when nobody else watches them
+
+    def _regroup_viewers(self, holder: str | None) -> set[GroupKey]:
+        """Each viewer's tracks in the groups of what it watches (live_viewers.py)."""
+        wanted: set[GroupKey] = set()
+        for viewer in self.viewers.values():
+            site = viewer.viewpoint.site
+            screens, content = None, None
+            if site is not None:
+                media = self.sites.get(site)
+                output = self.output_format(media) if media is not None else None
+                if media is not None and output is not None and site in self.joined:
+                    screens = [(picture, output) for _, picture in self.screen_pictures(site)]
+                    if holder is not None and holder != site:
+                        content = GroupKey(PictureKey(PictureKind.CONTENT, holder), output)
+            cp = conference_view_key(self.viewer_format) if self.viewer_format else None
+            wanted |= place_viewer(viewer, self._group, cp, screens, content)
+        return wanted
+
+    def _hear_viewers(self, inputs: list[MixInput], frames: dict[str, np.ndarray],
+                      result: MixResult) -> None:
+        """Each viewer's 20 ms: the full mix (conference view) or what its site hears."""
+        mix = None
+        for viewer in self.viewers.values():
+            site = viewer.viewpoint.site
+            if site is None:
+                if mix is None:
+                    mix = full_mix(inputs, frames)
+                viewer.hear(mix)
+            elif site in result.heard_by:
+                viewer.hear(result.heard(site))
 
     def _regroup_live(self) -> set[GroupKey]:
         """The live broadcast watches the conference picture at its format: the recorder's
@@ -805,6 +862,8 @@ class ConferenceMedia:
             for sink in (self.recording, self.live):
                 if sink is not None:
                     sink.put_audio(mix, taken)
+        if self.viewers:
+            self._hear_viewers(inputs, frames, result)
         opus_sites = {uri for uri in participants if self.sites[uri].audio_codec == OPUS}
         packets = self.mix_encoders.encode(result, opus_sites, self._audio_tick)
         self._audio_tick += 1

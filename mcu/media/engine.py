@@ -31,6 +31,7 @@ from mcu.media.conference_media import ConferenceMedia, GroupStats
 from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S
 from mcu.media.heap_trim import HeapTrimmer
 from mcu.media.live_hls import HlsBroadcast, live_directory
+from mcu.media.live_viewers import LiveViewer
 from mcu.media.media_totals import MediaTotals
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS
 from mcu.media.output_format import (
@@ -248,6 +249,22 @@ class MediaEngine:
             self.retired.add(media.totals())
             media.close()
         self.heap_trimmer.call_ended()
+
+    # ------------------------------------------------------------------ live viewers
+
+    def add_viewer(self, conf_id: str, viewer: LiveViewer) -> ConferenceMedia:
+        """A live viewer (mcu/media/live_viewers.py) joins the conference's media; the
+        conference picture at the recorder's format. CONFERENCE_NOT_ONGOING without media."""
+        media = self.conferences.get(conf_id)
+        if media is None:
+            raise DomainError(Fault.CONFERENCE_NOT_ONGOING, conf_id)
+        media.add_viewer(viewer, self.recording_format(media))
+        return media
+
+    def remove_viewer(self, conf_id: str, viewer_id: str) -> None:
+        media = self.conferences.get(conf_id)
+        if media is not None:
+            media.remove_viewer(viewer_id)
 
     # ------------------------------------------------------------------ content (aux) stream
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from mcu.media.audio_mixer import SAMPLE_RATE
 from mcu.media.output_format import OutputFormat
-from mcu.media.recorder import JOIN_TIMEOUT_S, MAIN, Mp4Writer, conference_dir_name
+from mcu.media.recorder import JOIN_TIMEOUT_S, MAIN, GroupMember, Mp4Writer, conference_dir_name
 from mcu.media.video_encoders import VIDEO_CLOCK, VIDEO_TIME_BASE
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def live_directory(root: Path, conf_id: str) -> Path:
     return root / conference_dir_name(conf_id)
 
 
-class LiveSinkInput:
+class LiveSinkInput(GroupMember):
     """The broadcast's subscription to its EncoderGroup (what SinkInput is for the recorder):
     forwards the packets, as copies, and asks for a keyframe when a segment is due."""
 
@@ -60,19 +60,6 @@ class LiveSinkInput:
         self.group: Any = None
         self._broadcast = broadcast
         self._last_keyframe: int | None = None
-
-    def join_group(self, group: Any) -> None:
-        if group is self.group:
-            return
-        if self.group is not None:
-            self.group.unsubscribe(self)
-        self.group = group
-        if group is not None:
-            group.subscribe(self)
-
-    def leave_group(self, group: Any) -> None:
-        if self.group is group:
-            self.join_group(None)
 
     def push(self, packet: av.Packet) -> None:
         if packet.pts is None:

@@ -103,17 +103,11 @@ def parameter_sets(data: bytes) -> bytes:
     return found
 
 
-class SinkInput:
-    """What an EncoderGroup pushes packets to for the recorder (a site's SiteVideoTrack
-    for a site): it forwards them, as copies, to the recording."""
+class GroupMember:
+    """A non-site receiver of one encoder group's packets (the recorder's tracks, the live
+    broadcast): in at most one group at a time, moved by the conference's regrouping."""
 
-    backlog_restarts = 0
-
-    def __init__(self, recording: Mp4Recording, track: str) -> None:
-        self.uri = f"recorder:{track}"
-        self.group: Any = None
-        self._recording = recording
-        self._track = track
+    group: Any = None
 
     def join_group(self, group: Any) -> None:
         if group is self.group:
@@ -127,6 +121,19 @@ class SinkInput:
     def leave_group(self, group: Any) -> None:
         if self.group is group:
             self.join_group(None)
+
+
+class SinkInput(GroupMember):
+    """What an EncoderGroup pushes packets to for the recorder (a site's SiteVideoTrack
+    for a site): it forwards them, as copies, to the recording."""
+
+    backlog_restarts = 0
+
+    def __init__(self, recording: Mp4Recording, track: str) -> None:
+        self.uri = f"recorder:{track}"
+        self.group: Any = None
+        self._recording = recording
+        self._track = track
 
     def push(self, packet: av.Packet) -> None:
         if packet.pts is not None:

@@ -27,6 +27,7 @@ from mcu.media.encoder_group import SiteVideoTrack
 from mcu.media.frame_slots import LatestFrameSlot, pump_track
 from mcu.media.inline_audio import InlineAudioDecoder, decode_audio_inline
 from mcu.media.media_totals import MediaTotals
+from mcu.media.video_decoder import LatestPictureDecoder, decode_video_latest
 from mcu.model import SiteSpec
 from rtc.aiortc_hooks import (
     count_rtp_and_feedback,
@@ -50,6 +51,8 @@ class SiteMedia:
         self.video_codec: str | None = None  # negotiated; None until the SDP answer
         self.audio_codec: str | None = None  # likewise ("OPUS", "G722", "PCMU", "PCMA")
         self.inline_audio: InlineAudioDecoder | None = None
+        self.video_decoder: LatestPictureDecoder | None = None  # the main video's
+        self.video_receiver: RTCRtpReceiver | None = None
         # the content stream (second video m-line), as the call's SDP settled it
         self.content_out = SiteVideoTrack(call.uri)
         self.content_codec: str | None = None  # negotiated on the content m-line
@@ -105,6 +108,18 @@ class SiteMedia:
         self.inline_audio = decode_audio_inline(receiver, self._audio_frame)
         self._stop_pump("audio")
 
+    def decode_video_of(self, receiver: RTCRtpReceiver) -> None:
+        """Decode this call's main video on its receiver's decoder thread straight into
+        `video_in` (mcu/media/video_decoder.py); before the receiver starts. A video track
+        pumped already would never get a frame: its task ends now."""
+        self.video_receiver = receiver
+        self.video_decoder = decode_video_latest(receiver, self._video_frame)
+        self._stop_pump("video")
+
+    def _video_frame(self, frame: av.VideoFrame) -> None:
+        if not self.closed:
+            self.video_in.put(frame)
+
     def _audio_frame(self, frame: av.AudioFrame) -> None:
         if self.closed:
             return
@@ -140,6 +155,8 @@ class SiteMedia:
             return
         if track.kind == "audio" and self.inline_audio is not None:
             return  # its frames come decoded from the receiver, never through the track
+        if self.video_receiver is not None and track is self.video_receiver.track:
+            return  # likewise: its decoder thread puts them in video_in
         consume: Any = self.video_in.put if track.kind == "video" else self.audio_in.add
         role = track.kind  # "audio", "video" or "content" (the second video m-line)
         if self.content_receiver is not None and track is self.content_receiver.track:

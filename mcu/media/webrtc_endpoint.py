@@ -507,6 +507,8 @@ class CallSession:
                 else:
                     on_keyframe_request(transceiver.sender,
                                         self.media.video_out.request_keyframe)
+                    if self.media.video_receiver is None:
+                        self.media.decode_video_of(transceiver.receiver)
                 # Our encoders run at the booked rate: a REMB estimate would change nothing.
                 disable_bitrate_estimation(transceiver.receiver)
                 release_frames_at_marker(transceiver.receiver)  # a frame interval sooner
