@@ -513,7 +513,20 @@ class ConferenceMedia:
         if group is None:
             group = EncoderGroup(key, self.tuning, keyframe_min_interval=self.keyframe_min_interval)
             self.groups[key] = group
+            self._warm_up(group)
         return group
+
+    def _warm_up(self, group: EncoderGroup) -> None:
+        """Start the new group's encoder on a worker (EncoderGroup.warm_up); the group joins
+        the ticks once it is ready. Outside the loop (no ticks run) it is ready at once and
+        its first encode starts the encoder."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            group.ready = True
+            return
+        pts = int((loop.time() - self._started_at) * VIDEO_CLOCK) - 1
+        loop.run_in_executor(self._executor, group.warm_up, pts)
 
     def regroup(self) -> None:
         """Put every joined site's outgoing track into the group of what it should receive;
@@ -677,7 +690,7 @@ class ConferenceMedia:
             if key.picture.kind == PictureKind.CONTENT and sources.get(
                     aux_source_key(key.picture.target)) is None:
                 continue  # no content picture yet: send nothing rather than a placeholder
-            if not group.is_due(now):
+            if not group.ready or not group.is_due(now):
                 continue
             item = by_picture.get((key.picture, size))
             if item is None:
