@@ -345,6 +345,17 @@ class SimulatedTerminal:
         self.sdp_sent: str | None = None
         self.sdp_received: str | None = None
 
+    def set_sync_pattern(self, pattern: SyncPattern | None) -> None:
+        """Start (or stop: None) the sync pattern, in the current call too: its tracks move
+        their capture times onto the pattern's grid (less than a frame later)."""
+        self.sync_pattern = pattern
+        call = self._call
+        if call is not None:
+            if call.video_track is not None:
+                call.video_track.sync = pattern
+            if call.speech_track is not None:
+                call.speech_track.sync = pattern
+
     @property
     def decode_video(self) -> bool:
         """Whether received video is decoded (or only counted); a change applies from the

@@ -252,6 +252,8 @@ class EncodedVideoTrack(MediaStreamTrack):
         if self._start is None:
             # with the sync pattern, frames are captured on the wall clock's 1/fps grid
             self._start = now if sync is None else aligned_start(now, 1 / fps)
+        elif sync is not None:  # on the grid (the pattern may be switched on mid-call)
+            self._start = aligned_start(self._start, 1 / fps)
         due = self._start + self._frames_sent / fps
         if due > now:
             await asyncio.sleep(due - now)
@@ -343,6 +345,8 @@ class SpeechTrack(MediaStreamTrack):
         if self._start is None:
             # with the sync pattern, blocks are captured on the wall clock's 20 ms grid
             self._start = now if sync is None else aligned_start(now, block_s)
+        elif sync is not None:  # on the grid (the pattern may be switched on mid-call)
+            self._start = aligned_start(self._start, block_s)
         due = self._start + self._blocks * block_s
         if due > now:
             await asyncio.sleep(due - now)
