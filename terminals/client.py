@@ -356,6 +356,18 @@ class SimulatedTerminal:
             if call.speech_track is not None:
                 call.speech_track.sync = pattern
 
+    async def set_video_format(self, video_format: VideoFormat) -> None:
+        """Send at another format from now on (a camera switching its resolution mid-call):
+        the current call's video goes on with the loop at that format, from its keyframe.
+        The loops encoded so far are of the old format: a fresh cache replaces them."""
+        self.video_format = video_format
+        self._loops = LoopCache(self.main_sources)
+        call, codec = self._call, self._video_codec
+        if call is not None and call.video_track is not None and codec is not None:
+            call.video_track.loops = self._loops
+            view = self.main_sources.state()
+            call.video_track.use_loop(await self._loops.get(codec, view, video_format), view)
+
     @property
     def decode_video(self) -> bool:
         """Whether received video is decoded (or only counted); a change applies from the
