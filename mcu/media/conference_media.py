@@ -518,11 +518,13 @@ class ConferenceMedia:
 
     def _warm_up(self, group: EncoderGroup) -> None:
         """Start the new group's encoder on a worker (EncoderGroup.warm_up); the group joins
-        the ticks once it is ready. Outside the loop (no ticks run) it is ready at once and
-        its first encode starts the encoder."""
+        the ticks once it is ready. When no ticks run (before start(), after close(), or
+        outside the loop) it is ready at once and its first encode starts the encoder."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            loop = None
+        if loop is None or not self._tasks or self._closed:
             group.ready = True
             return
         pts = int((loop.time() - self._started_at) * VIDEO_CLOCK) - 1
