@@ -20,9 +20,10 @@ join order, read from the first step's picture (the automatic assignment follows
   content_lock     lockPresentationEx T; U asks for the floor over BFCP: DENIED, T keeps it
   content_release  unlockPresentationEx; setAuxStreamEx T (controlCode 1): nobody holds the
                    floor, every second stream stops
-  recording        J0's sync pattern on; setRecordBroadEx start, CP_4_1, setAuxStreamEx S on
-                   then off, stop: the file from GET /recordings read whole by PyAV, its
-                   content track, its sidecar, its A/V offset (app/demo/recording_steps.py)
+  recording        J0's sync pattern on, the others silent; setRecordBroadEx start,
+                   CP_1_1 [J0], setAuxStreamEx S on then off, stop: the file from GET
+                   /recordings read whole by PyAV, its content track, its sidecar, its A/V
+                   offset (app/demo/recording_steps.py)
   live             setDirectBroadEx start: the HLS playlist fetched, its newest segment
                    decoded, the four site markers read in it; stop
   voice_switching  setAudioSwitchEx on; CP_4_1 automatic; J3, silent until switching
