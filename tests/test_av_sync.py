@@ -8,9 +8,10 @@ file's first picture on). The file is read by PyAV's demuxer and decoders (both 
 the command's exit status says whether the targets were met.
 
 On a starved machine (the recording's frame rate under STARVED_FPS: the MCU's ticks ran
-late, pictures came late or not at all) only the systematic part is judged (the median
-offset within 20 ms, the durations, the events found) and the test is reported xfail with
-the per-event figures: the per-event targets would measure the load, not the timestamps.
+late, pictures came late or not at all) only what does not depend on the ticks is judged
+(the clicks found, the durations) and the test is reported xfail with the per-event
+figures: the flashes found and the per-event targets would measure the load, not the
+timestamps.
 """
 
 from __future__ import annotations
@@ -84,21 +85,25 @@ async def test_a_recording_of_a_flashing_site_meets_the_sync_targets(server, cap
     report = await asyncio.to_thread(av_sync.measure, str(path), None, GAPS_AFTER_S)
     text = av_sync.table(report)
     print(text)
-    # one event every 2 s of the file, bar the first and last (the file's edges)
-    assert len(report.events) >= RECORD_S // 2 - 3, text
-    offsets = [event["offset_ms"] for event in report.events]
-    # the systematic offset (audio 110-200 ms late before the fix) is gone in any case
-    assert abs(statistics.median(offsets)) <= 20, text
+    # a click every 2 s of the file, bar the first and last (the file's edges): the audio
+    # path does not depend on the MCU's ticks
+    assert len(report.clicks_s) >= RECORD_S // 2 - 3, text
     assert abs(report.duration_diff_ms) <= 100, text
     assert report.video_duration_s >= RECORD_S - 4, text
     status = await asyncio.to_thread(
         av_sync.main, [str(path), "--gaps-after", str(GAPS_AFTER_S)])
-    assert status == (1 if report.failures else 0)
+    assert status == (1 if report.failures else 0) or (status == 2 and not report.events)
     if report.video_fps < STARVED_FPS:
         # the MCU's ticks ran late (the shared machine's CPU): its pictures were delayed
-        # and dropped, so per-event offsets and gaps measure the load, not the timestamps
+        # and dropped (a 3-frame flash can fall between them), so the flashes found, the
+        # per-event offsets and the gaps measure the load, not the timestamps
         pytest.xfail(f"MCU starved: {report.video_fps} fps of 30; per-event targets not "
                      f"judged\n{text}")
+    # one event every 2 s of the file, bar the first and last (the file's edges)
+    assert len(report.events) >= RECORD_S // 2 - 3, text
+    offsets = [event["offset_ms"] for event in report.events]
+    # the systematic offset (audio 110-200 ms late before the fix) is gone
+    assert abs(statistics.median(offsets)) <= 20, text
     assert report.max_abs_offset_ms is not None and report.max_abs_offset_ms <= 40, text
     assert report.max_gap_frames <= 2, text
     assert len(report.flashes_s) == len(report.events), text
