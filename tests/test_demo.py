@@ -53,7 +53,7 @@ EXPECTATIONS = [
     "content_lock.holder_idle", "content_lock.aux_status",
     "content_release.floor_free", "content_release.streams_stop",
     "content_release.aux_status",
-    "recording.listed", "recording.whole", "recording.content_track", "recording.sidecar",
+    "recording.listed", "recording.whole", "recording.sidecar",
     "recording.sync",
     "live.playlist", "live.segment", "live.markers", "live.stopped",
     "voice_switching.speaking", "voice_switching.loudest", "voice_switching.main_pane",
