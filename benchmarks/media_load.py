@@ -149,6 +149,7 @@ def udp_drops(pid: int) -> int:
 
 class McuProcess:
     def __init__(self, data_dir: Path, port: int, log_path: Path) -> None:
+        self.data_dir = data_dir
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self._log = log_path.open("wb")
@@ -324,6 +325,9 @@ class ConferencePlan:
     content_holder: str | None = None  # granted the content floor (setAuxStreamEx) if set
     content_outputs: int = 0  # content encoders the routes imply (0: every receiver forwarded)
     screen_outputs: int = 0  # distinct pictures a multi-screen site's other screens add
+    record: bool = False  # setRecordBroadEx start once joined (benchmarks/media_recording.py)
+    live: bool = False  # setDirectBroadEx start once joined
+    recorder_outputs: int = 0  # encoders the recorder's format adds (0: it shares a group)
 
     @property
     def probe(self) -> str:
@@ -334,7 +338,7 @@ class ConferencePlan:
     def expected_encoders(self) -> int:
         """One CP picture for everyone: one encoder per distinct output format."""
         return len({(site.video_format, site.rate) for site in self.sites}) \
-            + self.content_outputs + self.screen_outputs
+            + self.content_outputs + self.screen_outputs + self.recorder_outputs
 
     @property
     def content_receivers(self) -> list[str]:
@@ -386,6 +390,31 @@ async def grant_content_floor(client: Client, uri: str) -> None:
     )
     if result_code(answer) != 0:
         raise RuntimeError(f"setAuxStreamEx: {answer[:400]}")
+
+
+async def set_broadcast(client: Client, operation: str, uri: str, action: int) -> None:
+    """setRecordBroadEx / setDirectBroadEx (action 0 start, 1 stop) of the site's
+    conference."""
+    answer = await client.call(
+        "tpProfessionalConfCtrl", operation,
+        f"<siteUri>{uri}</siteUri><action>{action}</action>",
+    )
+    if result_code(answer) != 0:
+        raise RuntimeError(f"{operation}: {answer[:400]}")
+
+
+async def broadcast_status(client: Client, uri: str) -> tuple[int | None, int | None]:
+    """queryBroadInfoEx: (recordBroadStatus, directBroadStatus) of the site's conference."""
+    answer = await client.call("tpProfessionalConfCtrl", "queryBroadInfoEx",
+                               f"<siteUri>{uri}</siteUri>")
+    if result_code(answer) != 0:
+        raise RuntimeError(f"queryBroadInfoEx: {answer[:400]}")
+
+    def status(name: str) -> int | None:
+        value = _element(answer, name)
+        return int(value) if value is not None and value.strip() else None
+
+    return status("recordBroadStatus"), status("directBroadStatus")
 
 
 async def site_states(client: Client, conf_id: str) -> dict[str, int]:
@@ -519,6 +548,8 @@ class ScenarioResult:
     # encoded (and maybe decoded) fewer frames than the floor's full rate
     mcu_to_floor_valid: bool = False
     floor: dict[str, Any] | None = None  # the floor's parts (decode, encode, compositor beside)
+    # the recordings' MP4 bytes on the MCU's disk at the window's end (None: none recorded)
+    recorded_bytes: int | None = None
 
     @property
     def main_encoded_fps_min(self) -> float:
@@ -559,6 +590,10 @@ async def run_scenario(
             if plan.content_holder is not None:
                 await grant_content_floor(client, plan.content_holder)
                 await _wait_content(terminals, plan)
+            if plan.record:
+                await set_broadcast(client, "setRecordBroadEx", plan.probe, 0)
+            if plan.live:
+                await set_broadcast(client, "setDirectBroadEx", plan.probe, 0)
         panes = layout_mode(plans[0].layout).panes
         rects = [[float(p.x), float(p.y), float(p.w), float(p.h)] for p in panes]
         await terminals.command(cmd="panes", rects=rects, sample=[p.probe for p in plans])
@@ -577,6 +612,13 @@ async def run_scenario(
         after_stats = await mcu.media_stats(http)
         after_child = await terminals.command(cmd="snapshot")
         after_load = load_average()
+        # what the recorders and broadcasts were doing at the window's end (both 1 when
+        # running, as queryBroadInfoEx answers from what runs)
+        broadcasting = [(plan, await broadcast_status(client, plan.probe))
+                        for _, _, plan in booked if plan.record or plan.live]
+        recorded = (sum(path.stat().st_size for path in
+                        (mcu.data_dir / "recordings").rglob("*.mp4"))
+                    if any(plan.record for plan in plans) else None)
     finally:
         for conf_id, begin, _ in booked:
             await end_conference(client, conf_id, begin)
@@ -611,6 +653,13 @@ async def run_scenario(
     expected = sum(result.expected_encoders for result in conferences)
     if encoders != expected:
         misses.append(f"{encoders} encoders for {expected} distinct outputs")
+    if recorded == 0:
+        misses.append("the recordings hold no bytes")
+    for plan, (recording, live) in broadcasting:
+        if plan.record and recording != 1:
+            misses.append(f"{plan.name}: recordBroadStatus {recording} at the window's end")
+        if plan.live and live != 1:
+            misses.append(f"{plan.name}: directBroadStatus {live} at the window's end")
     content = next((result.content for result in conferences if result.content), None)
     if content is not None and content.receivers_showing_holder < content.receivers:
         misses.append(f"{content.receivers - content.receivers_showing_holder} receivers "
@@ -638,6 +687,7 @@ async def run_scenario(
         verdict="held" if not misses else "; ".join(misses),
         per_conference=conferences,
         content=content,
+        recorded_bytes=recorded,
     )
 
 
@@ -1039,6 +1089,12 @@ def main(argv: list[str] | None = None) -> int:
                          help="only the content scenario (anchor, forwarded, transcoded)")
     content.add_argument("--screens-only", action="store_true",
                          help="only the multi-screen scenario (anchor, three-screen room)")
+    content.add_argument("--recording-only", action="store_true",
+                         help="only the recording scenario (anchor, recorded, recorded + "
+                              "live, then conferences recorded at once)")
+    parser.add_argument("--skip-recording", action="store_true", help="no recording scenario")
+    parser.add_argument("--max-recorded", type=int, default=4,
+                        help="recorded conferences at most in the capacity (default 4)")
     parser.add_argument("--skip-screens", action="store_true",
                         help="no multi-screen scenario")
     parser.add_argument("--content-rounds", type=int, default=1,
@@ -1059,10 +1115,17 @@ def main(argv: list[str] | None = None) -> int:
         args.max_conferences, args.skip_16, args.skip_screens = 0, True, True
     if args.screens_only:
         args.max_conferences, args.skip_16, args.skip_content = 0, True, True
+        args.skip_recording = True
+    if args.recording_only:
+        args.max_conferences, args.skip_16, args.skip_content = 0, True, True
+        args.skip_screens = True
+    if args.content_only:
+        args.skip_recording = True
     if args.content_rounds < 1:
         parser.error("--content-rounds must be at least 1")
     if args.max_conferences < 0 or (args.max_conferences == 0 and args.skip_16
-                                    and args.skip_content and args.skip_screens):
+                                    and args.skip_content and args.skip_screens
+                                    and args.skip_recording):
         parser.error("nothing to measure")
     args.window = args.window or (8.0 if args.quick else 12.0)
     args.warmup = args.warmup if args.warmup is not None else (3.0 if args.quick else 4.0)
@@ -1088,6 +1151,16 @@ def main(argv: list[str] | None = None) -> int:
 
         timing = {"warmup_s": args.warmup, "window_s": args.window}
         screens_results = asyncio.run(measure_screens(timing))
+    recording_results: list[ScenarioResult] = []
+    if not args.skip_recording:
+        from benchmarks.media_recording import (
+            measure_recording,
+            recording_markdown,
+            recording_summary,
+        )
+
+        timing = {"warmup_s": args.warmup, "window_s": args.window}
+        recording_results = asyncio.run(measure_recording(timing, args.max_recorded))
     document: dict[str, Any] = {"load_average_end": load_average()}
     text = ""
     if results:
@@ -1109,6 +1182,13 @@ def main(argv: list[str] | None = None) -> int:
                                "scenarios": [asdict(r) for r in screens_results]}
         text += ("\n" if text else "# Media load\n\n") + screens_markdown(
             screens_results, screens_conclusion)
+    if recording_results:
+        recording_conclusion = recording_summary(recording_results)
+        print(json.dumps(recording_conclusion), flush=True)
+        document["recording"] = {"summary": recording_conclusion,
+                                 "scenarios": [asdict(r) for r in recording_results]}
+        text += ("\n" if text else "# Media load\n\n") + recording_markdown(
+            recording_results, recording_conclusion)
     if args.json:
         args.json.write_text(json.dumps(document, indent=2))
     markdown_path = args.markdown or Path("bench-results") / "media_load.md"

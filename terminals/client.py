@@ -127,6 +127,7 @@ from terminals.scene import CameraScene
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
 from terminals.send_requests import SendRequests
 from terminals.speech import LevelSchedule, SpeechSynth
+from terminals.sync_pattern import SyncPattern
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +233,7 @@ class SimulatedTerminal:
         tls_ca: str | Path | None = None,
         stats_interval_s: float | None = STATS_INTERVAL_S,
         honour_send_requests: bool = True,
+        sync_pattern: SyncPattern | None = None,
     ) -> None:
         """content: the terminal's content input (None: it has none); receive_content: it
         shows received content on a second screen; content_source_size: the size content
@@ -242,7 +244,10 @@ class SimulatedTerminal:
         (None: the system's trusted CAs); stats_interval_s: how often it reports what it
         receives during a conference call (the `stats` message; None: never);
         honour_send_requests: it sends the size and rate the MCU's `send_video` asks for
-        (False: it keeps its own format; terminals/send_requests.py)."""
+        (False: it keeps its own format; terminals/send_requests.py); sync_pattern: flash the
+        picture and click in the voice at the same capture instants (terminals/sync_pattern.py;
+        None: never)."""
+        self.sync_pattern = sync_pattern
         self.uri = uri
         self.tls: ssl.SSLContext | None = (
             ssl.create_default_context(cafile=str(tls_ca)) if tls_ca is not None else None)
@@ -356,6 +361,29 @@ class SimulatedTerminal:
         self.reports_sent: list[ReceiveStats] = []  # the receive reports sent (the last 100)
         self._main_meter, self._content_meter = StreamMeter(), StreamMeter()
         self._metered_call: str | None = None
+
+    def set_sync_pattern(self, pattern: SyncPattern | None) -> None:
+        """Start (or stop: None) the sync pattern, in the current call too: its tracks move
+        their capture times onto the pattern's grid (less than a frame later)."""
+        self.sync_pattern = pattern
+        call = self._call
+        if call is not None:
+            if call.video_track is not None:
+                call.video_track.sync = pattern
+            if call.speech_track is not None:
+                call.speech_track.sync = pattern
+
+    async def set_video_format(self, video_format: VideoFormat) -> None:
+        """Send at another format from now on (a camera switching its resolution mid-call):
+        the current call's video goes on with the loop at that format, from its keyframe.
+        The loops encoded so far are of the old format: a fresh cache replaces them."""
+        self.video_format = video_format
+        self._loops = LoopCache(self.main_sources)
+        call, codec = self._call, self._video_codec
+        if call is not None and call.video_track is not None and codec is not None:
+            call.video_track.loops = self._loops
+            view = self.main_sources.state()
+            call.video_track.use_loop(await self._loops.get(codec, view, video_format), view)
 
     @property
     def decode_video(self) -> bool:
@@ -900,8 +928,10 @@ class SimulatedTerminal:
         if self.send_video:
             call.video_track = CameraVideoTrack(self.site_index, self.main_sources,
                                                 self._loops, self.send_log)
+            call.video_track.sync = self.sync_pattern
         if self.send_audio:
             call.speech_track = SpeechTrack(self.speech)
+            call.speech_track.sync = self.sync_pattern
         audio = pc.addTransceiver(call.speech_track or "audio",
                                   direction="sendrecv" if self.send_audio else "recvonly")
         audio.setCodecPreferences(self._audio_codecs())

@@ -47,6 +47,7 @@ from rtc.h264_levels import H264Profile, Level, level_for, macroblocks, x264_lev
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
 from terminals.speech import SAMPLE_RATE, SpeechSynth
 from terminals.speech_packets import OpusVoice
+from terminals.sync_pattern import FLASH_FRAMES, SyncPattern, aligned_start, encode_flash
 
 KEYFRAME_INTERVAL = 32
 DEFAULT_LOOP_FRAMES = 64
@@ -259,6 +260,11 @@ class EncodedVideoTrack(MediaStreamTrack):
         self._keyframe_wanted = False
         self._next_loop: EncodedLoop | None = None  # switch_loop's, taken at a keyframe
         self.keyframe_requests = 0
+        # the sync pattern (terminals/sync_pattern.py): None sends the loop only
+        self.sync: SyncPattern | None = None
+        self._flash: tuple[bytes, ...] = ()
+        self._flash_sent = 0
+        self.flashes_sent = 0
 
     @property
     def loop(self) -> EncodedLoop | None:
@@ -299,13 +305,28 @@ class EncodedVideoTrack(MediaStreamTrack):
         assert loop is not None
         fps = loop.video_format.fps
         now = time.time()
+        sync = self.sync
         due = self._next_due if self._next_due is not None else now
+        if sync is not None:
+            # with the sync pattern, frames are captured on the wall clock's 1/fps grid (the
+            # pattern may be switched on mid-call)
+            due = aligned_start(due, 1 / fps)
         if due > now:
             await asyncio.sleep(due - now)
         elif now - due > 2 / fps:
             # Fell behind (a busy event loop): carry on from now rather than send a burst.
-            due = now
-        data, index = await self._next_frame(loop, due)
+            due = now if sync is None else aligned_start(now, 1 / fps)
+        if sync is not None and sync.flash_starts(due, fps):
+            self._flash, self._flash_sent = flash_packets(loop.codec, loop.video_format), 0
+            self.flashes_sent += 1
+        index: int | None
+        if self._flash_sent < len(self._flash):
+            data, index = self._flash[self._flash_sent], None
+            self._flash_sent += 1
+            if self._flash_sent == len(self._flash):
+                self._keyframe_wanted = True  # back to the picture from a keyframe
+        else:
+            data, index = await self._next_frame(loop, due)
         # the rate of the loop this frame came from (a send_video request may change it):
         # timestamps and the next due time follow it, so they stay continuous across a switch
         sent_fps = self._encoded.video_format.fps if self._encoded is not None else fps
@@ -314,7 +335,8 @@ class EncodedVideoTrack(MediaStreamTrack):
         packet.time_base = RTP_VIDEO_TIME_BASE
         self._pts += VIDEO_CLOCK_RATE // sent_fps
         self._next_due = due + 1 / sent_fps
-        self.send_log.record_send(self.site_index, index)
+        if index is not None:  # a flash frame carries no marker
+            self.send_log.record_send(self.site_index, index)
         self._frames_sent += 1
         return packet
 
@@ -337,6 +359,19 @@ class EncodedVideoTrack(MediaStreamTrack):
         return loop.packets[index], index
 
 
+_FLASHES: dict[tuple[str, VideoFormat], tuple[bytes, ...]] = {}
+
+
+def flash_packets(codec: str, video_format: VideoFormat) -> tuple[bytes, ...]:
+    """The sync pattern's flash in `codec` at `video_format`, encoded once per process."""
+    key = (codec, video_format)
+    packets = _FLASHES.get(key)
+    if packets is None:
+        packets = _FLASHES[key] = encode_flash(video_encoder(codec, video_format),
+                                               FLASH_FRAMES)
+    return packets
+
+
 class SpeechTrack(MediaStreamTrack):
     """The synthetic voice in 20 ms blocks at 48 kHz, paced in real time: Opus packets once
     the call negotiated Opus, else s16 AudioFrames for aiortc to encode."""
@@ -351,6 +386,8 @@ class SpeechTrack(MediaStreamTrack):
         self._opus: OpusVoice | None = None
         self._start: float | None = None
         self._blocks = 0
+        # the sync pattern's clicks (terminals/sync_pattern.py); None: the voice only
+        self.sync: SyncPattern | None = None
 
     @property
     def codec(self) -> str | None:
@@ -366,18 +403,33 @@ class SpeechTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         now = time.time()
+        sync = self.sync
+        block_s = AUDIO_BLOCK_SAMPLES / SAMPLE_RATE
         if self._start is None:
-            self._start = now
-        due = self._start + self._blocks * AUDIO_BLOCK_SAMPLES / SAMPLE_RATE
+            # with the sync pattern, blocks are captured on the wall clock's 20 ms grid
+            self._start = now if sync is None else aligned_start(now, block_s)
+        elif sync is not None:  # on the grid (the pattern may be switched on mid-call)
+            self._start = aligned_start(self._start, block_s)
+        due = self._start + self._blocks * block_s
         if due > now:
             await asyncio.sleep(due - now)
         elif now - due > 0.1:
-            self._start = now - self._blocks * AUDIO_BLOCK_SAMPLES / SAMPLE_RATE
+            self._start = now - self._blocks * block_s
+            if sync is not None:
+                self._start = aligned_start(self._start, block_s)
+        block_time = self._start + self._blocks * block_s
         pts = self._blocks * AUDIO_BLOCK_SAMPLES
         self._blocks += 1
+
+        def click(samples: np.ndarray) -> np.ndarray:
+            assert sync is not None
+            return sync.add_click(samples, block_time, SAMPLE_RATE)
+
+        shape = click if sync is not None else None
         if self._codec == "OPUS":
-            return self.opus_voice.next_packet(pts)
-        return _stereo_frame(self.synth.next_block_s16(AUDIO_BLOCK_SAMPLES), pts)
+            return self.opus_voice.next_packet(pts, shape)
+        samples = self.synth.next_block_s16(AUDIO_BLOCK_SAMPLES)
+        return _stereo_frame(samples if shape is None else shape(samples), pts)
 
     @property
     def opus_voice(self) -> OpusVoice:

@@ -58,7 +58,14 @@ from mcu.events import (
 )
 from mcu.layouts import LayoutMode, aux_source_key, layout_mode, parse_sub_pic
 from mcu.live_conference import CONFERENCE_TARGET
-from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput, MixResult, full_mix
+from mcu.media.audio_mixer import (
+    FRAME_SECONDS,
+    SAMPLE_RATE,
+    AudioMixer,
+    MixInput,
+    MixResult,
+    full_mix,
+)
 from mcu.media.compositor import Compositor
 from mcu.media.content_format import content_format_for
 from mcu.media.content_forward import ContentForwarder
@@ -99,6 +106,7 @@ DEFAULT_TICK_FPS = 30
 LEVEL_REPORT_FRAMES = 5  # report levels to the runtime every 100 ms
 CONTENT_RECENT_S = 1.0  # content "is" sent / received: a frame within the last second
 MAX_LATENESS_S = 0.2  # a loop further behind than this skips ahead instead of catching up
+MIX_WAIT_SMOOTHING = 0.05  # per 20 ms step: the fifo wait followed over about 0.4 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +204,9 @@ class ConferenceMedia:
         self.mix_encoders = MixEncoders()
         self._audio_tick = 0
         self._audio_steps = 0
+        # how long the mixed samples waited in the sites' fifos (s, smoothed): the full mix's
+        # capture time for the recording and the broadcast is its mixing time minus this
+        self.mix_wait_s = 0.0
         self._meter = LevelMeter()
         self._compositors: dict[tuple[PictureKey, tuple[int, int]], Compositor] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -515,7 +526,22 @@ class ConferenceMedia:
         if group is None:
             group = EncoderGroup(key, self.tuning, keyframe_min_interval=self.keyframe_min_interval)
             self.groups[key] = group
+            self._warm_up(group)
         return group
+
+    def _warm_up(self, group: EncoderGroup) -> None:
+        """Start the new group's encoder on a worker (EncoderGroup.warm_up); the group joins
+        the ticks once it is ready. When no ticks run (before start(), after close(), or
+        outside the loop) it is ready at once and its first encode starts the encoder."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or not self._tasks or self._closed:
+            group.ready = True
+            return
+        pts = int((loop.time() - self._started_at) * VIDEO_CLOCK) - 1
+        loop.run_in_executor(self._executor, group.warm_up, pts)
 
     def regroup(self) -> None:
         """Put every joined site's outgoing track into the group of what it should receive;
@@ -691,7 +717,7 @@ class ConferenceMedia:
             if key.picture.kind == PictureKind.CONTENT and sources.get(
                     aux_source_key(key.picture.target)) is None:
                 continue  # no content picture yet: send nothing rather than a placeholder
-            if not group.is_due(now):
+            if not group.ready or not group.is_due(now):
                 continue
             item = by_picture.get((key.picture, size))
             if item is None:
@@ -887,10 +913,17 @@ class ConferenceMedia:
         if not participants:
             return None
         frames = {}
+        waiting = []
         for uri in participants:
-            samples = self.sites[uri].audio_in.fifo.read_frame()
+            fifo = self.sites[uri].audio_in.fifo
+            samples = fifo.read_frame()
             if samples is not None:
                 frames[uri] = samples
+                waiting.append(len(fifo))
+        if waiting:
+            # the frame just read arrived about as long ago as the samples behind it last
+            waited = sum(waiting) / len(waiting) / SAMPLE_RATE
+            self.mix_wait_s += MIX_WAIT_SMOOTHING * (waited - self.mix_wait_s)
         inputs = []
         for uri in participants:
             control = self._control(uri)
@@ -905,7 +938,11 @@ class ConferenceMedia:
         result = self._mixer.mix(inputs, frames, speakers)
         if self.recording is not None or self.live is not None:
             loop_time = asyncio.get_running_loop().time()
-            mix, taken = full_mix(inputs, frames), int((loop_time - self._started_at) * VIDEO_CLOCK)
+            # stamped with when its samples arrived (as the composed picture is with when it
+            # takes its inputs' latest pictures), not when the mixer read them: the
+            # recording's audio would lag its video by the fifos' depth (benchmarks/av_sync)
+            captured = loop_time - self.mix_wait_s
+            mix, taken = full_mix(inputs, frames), int((captured - self._started_at) * VIDEO_CLOCK)
             for sink in (self.recording, self.live):
                 if sink is not None:
                     sink.put_audio(mix, taken)

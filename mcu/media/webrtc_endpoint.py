@@ -84,6 +84,7 @@ from mcu.runtime.receive_reports import StreamReceipt
 if TYPE_CHECKING:
     from mcu.adhoc import AdhocConferences
 from rtc.aiortc_hooks import on_keyframe_request
+from rtc.audio_jitter_buffer import release_audio_at_once
 from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.codec_preferences import (
     codec_preferences,
@@ -537,6 +538,8 @@ class CallSession:
             self.media.count_rtp(transceiver)  # its RTP and RTCP feedback counts (totals())
             if transceiver.kind == "audio":
                 self.media.decode_audio_of(transceiver.receiver)
+                # the mixer's fifo is the playout buffer: no 80 ms prefetch before it
+                release_audio_at_once(transceiver.receiver)
             if transceiver.kind == "video":
                 screen = next((track for track in self.media.screen_outs
                                if transceiver.sender.track is track), None)
