@@ -99,3 +99,17 @@ def output_format_for(
     size = picture_size(site.video_format, default_format)
     bitrate = parse_rate(site.rate) or parse_rate(conference_rate) or default_bitrate(size)
     return OutputFormat(codec.upper(), size.width, size.height, size.fps, bitrate)
+
+
+def fit_to_sizes(output: OutputFormat, sizes: tuple[tuple[int, int], ...]) -> OutputFormat:
+    """The output within the picture sizes a site's codec can carry (a SIP room system's
+    H.261/H.263 fmtp, rtp.codecs.offered_sizes; empty: any size): the booked size when it
+    is one of them, else the largest of them not larger than it, else the smallest. The
+    rate and frame rate stay the booking's (docs/sip.md, "In the MCU")."""
+    if not sizes or output.size in sizes:
+        return output
+    area = output.width * output.height
+    by_area = sorted(sizes, key=lambda size: size[0] * size[1])
+    fitting = [size for size in by_area if size[0] * size[1] <= area]
+    width, height = fitting[-1] if fitting else by_area[0]
+    return OutputFormat(output.codec, width, height, output.fps, output.bitrate)
