@@ -175,6 +175,7 @@ class SipRoom:
         self.synth = SpeechSynth(site_index)
         self.call: RoomCall | None = None
         self.calls_answered = 0
+        self.invites_cancelled = 0  # INVITEs the caller CANCELled while we were ringing
         self._tasks: set[asyncio.Task[None]] = set()
         self.ua = SipUserAgent(
             UaSettings(user=user, transports=TransportSettings(
@@ -210,7 +211,11 @@ class SipRoom:
         return sockets
 
     async def _on_invite(self, request: Request) -> bytes | SipReject:
-        await asyncio.sleep(self.ring_delay)
+        try:
+            await asyncio.sleep(self.ring_delay)
+        except asyncio.CancelledError:  # the UA got a CANCEL: it answers 487
+            self.invites_cancelled += 1
+            raise
         if self.refuse is not None:
             return SipReject(self.refuse)
         if self.call is not None:

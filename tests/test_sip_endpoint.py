@@ -27,7 +27,7 @@ import pytest
 
 from mcu.calls import CallFailure
 from mcu.layouts import layout_mode
-from rtp.negotiation import Encryption
+from rtp.negotiation import CodecOffer, Encryption
 from sip.errors import SipCallFailed
 from terminals.client import SimulatedTerminal
 from terminals.media_sources import VideoFormat
@@ -264,3 +264,21 @@ async def test_a_number_registered_with_the_mcu_is_called_at_its_contact(
     conf_id, _ = await asyncio.to_thread(book, soap, clock.now(), ["8001"])
     await wait_status(soap, conf_id, "8001", IN_CONFERENCE, "the registered number in conference")
     assert registered.calls_answered == 1
+
+
+async def test_a_dial_in_with_no_common_codec_is_refused_488_and_not_joined(
+        gateway_server, soap, clock, rooms):
+    caller = await room(rooms, "room-nocodec", 60)
+    booked_uri = f"sip:room-nocodec@127.0.0.1:{caller.ua.transports.ports['UDP']}"
+    conf_id, code = await asyncio.to_thread(book, soap, clock.now(), [booked_uri],
+                                            password="135790", dial_in=frozenset({booked_uri}))
+    # an offer whose only codec is one the MCU does not take (H.264 packetization mode 2)
+    caller.video_offers = (CodecOffer("H264", {"profile-level-id": "42e01f",
+                                               "packetization-mode": "2"}),)
+    caller.audio_offers = ()
+    with pytest.raises(SipCallFailed) as refused:
+        await caller.dial(f"sip:{code}*135790@127.0.0.1:{gateway_server.sip.port}")
+    assert refused.value.status == 488
+    await wait_status(soap, conf_id, booked_uri, NOT_JOINED, "the caller not joined")
+    status = site_statuses(soap, conf_id)[booked_uri]
+    assert status.callFailedReason.errCode == CallFailure.CODEC_MISMATCH
