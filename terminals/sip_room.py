@@ -293,6 +293,14 @@ class SipRoom:
             with contextlib.suppress(Exception):
                 await call.close()
 
+    async def send_digits(self, digits: str) -> None:
+        """Key `digits` as RFC 4733 telephone events on the call's audio stream."""
+        call = self.call
+        session = next((s for s in call.sessions if s.kind == "audio"), None) if call else None
+        if session is None:
+            raise RuntimeError("no call with an audio stream")
+        await session.send_digits(digits)
+
     # what it sees and hears
     def set_panes(self, rects: list[Rect] | None) -> None:
         self.video.set_panes(rects)

@@ -34,7 +34,7 @@ from terminals.media_sources import VideoFormat
 from terminals.sip_room import SipRoom
 
 WAIT_S = 40.0
-IN_CONFERENCE, NOT_JOINED = 2, 3  # siteStatus of queryConfSitesStatusEx
+IN_CONFERENCE, NOT_JOINED, CALLING = 2, 3, 4  # siteStatus of queryConfSitesStatusEx
 CIF4 = 1  # videoFormat 4CIF (eSDK numbering)
 CP_4_1 = 11  # presenceMode: four panes, 2x2
 SMALL = VideoFormat(640, 360, 15, 500_000)
@@ -282,3 +282,24 @@ async def test_a_dial_in_with_no_common_codec_is_refused_488_and_not_joined(
     await wait_status(soap, conf_id, booked_uri, NOT_JOINED, "the caller not joined")
     status = site_statuses(soap, conf_id)[booked_uri]
     assert status.callFailedReason.errCode == CallFailure.CODEC_MISMATCH
+
+
+async def test_the_password_keyed_by_dtmf_after_the_answer(gateway_server, soap, clock, rooms):
+    right = await room(rooms, "room-dtmf", 45, audio_codecs=("pcmu",))
+    wrong = await room(rooms, "room-dtmf-wrong", 46, audio_codecs=("g722",))
+    uris = [f"sip:{r.user}@127.0.0.1:{r.ua.transports.ports['UDP']}" for r in (right, wrong)]
+    conf_id, code = await asyncio.to_thread(book, soap, clock.now(), uris, password="864200",
+                                            dial_in=frozenset(uris))
+    mcu = f"127.0.0.1:{gateway_server.sip.port}"
+    await right.dial(f"sip:{code}@{mcu}")  # answered: the password is keyed next
+    await asyncio.sleep(1.0)
+    assert status_of(soap, conf_id, uris[0]) == CALLING  # not in the conference before it
+    await right.send_digits("864200#")
+    await wait_status(soap, conf_id, uris[0], IN_CONFERENCE, "in conference after the password")
+    await wrong.dial(f"sip:{code}@{mcu}")
+    await wrong.send_digits("111111#")
+    await wait_status(soap, conf_id, uris[1], NOT_JOINED, "not joined after a wrong password")
+    status = site_statuses(soap, conf_id)[uris[1]]
+    assert status.callFailedReason.errCode == CallFailure.CALLEE_REJECTED
+    await eventually(lambda: wrong.call is None, "the wrong one got the MCU's BYE")
+    assert status_of(soap, conf_id, uris[0]) == IN_CONFERENCE
