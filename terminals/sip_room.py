@@ -157,8 +157,9 @@ class SipRoom:
                  encryption: Encryption = Encryption.AUTO,
                  video_size: tuple[int, int] = (352, 288), fps: int = 15,
                  video_bitrate: int = 400_000, ring_delay: float = 0.1,
-                 refuse: int | None = None) -> None:
-        """refuse: answer the MCU's INVITEs with this status (486 busy, 603 decline...)."""
+                 refuse: int | None = None, port: int = 0) -> None:
+        """refuse: answer the MCU's INVITEs with this status (486 busy, 603 decline...);
+        port: its SIP UDP port (0: an ephemeral one)."""
         self.user = user
         self.site_index = site_index
         self.host = host
@@ -179,7 +180,7 @@ class SipRoom:
         self._tasks: set[asyncio.Task[None]] = set()
         self.ua = SipUserAgent(
             UaSettings(user=user, transports=TransportSettings(
-                host, udp_port=0, tcp_port=None, tls_port=None)),
+                host, udp_port=port, tcp_port=None, tls_port=None)),
             on_invite=self._on_invite)
 
     @property
@@ -316,6 +317,18 @@ class SipRoom:
         """kind -> codec name of the current call."""
         call = self.call
         return {plan.kind: plan.codec.name for plan in call.plans} if call else {}
+
+    def stats_line(self) -> str:
+        """One line of what it does now (`mcu-sim terminals --sip`)."""
+        video = self.video
+        frame = video.last_frame
+        size = f"{frame.width}x{frame.height}" if frame is not None else "-"
+        panes = ",".join(f"#{p.site_index}" if p.site_index is not None else "-"
+                         for p in video.pane_statuses())
+        codecs = ",".join(f"{kind}={name}" for kind, name in sorted(self.negotiated.items()))
+        return (f"{self.uri} {'in-call' if self.call else 'idle':<7} {codecs or '-'} "
+                f"{'srtp' if self.encrypted else 'rtp'} decoded={video.frames_decoded} "
+                f"{size} panes=[{panes}]")
 
     @property
     def encrypted(self) -> bool:
