@@ -7,7 +7,7 @@ dial-out  offer_call(call): the target is the booked `sip:`/`sips:` URI, or the 
           mediaEncryptType); 180 -> call.ringing(); 200 -> the answer settles the media
           (unusable: the call fails and is hung up with BYE), the sessions start and the
           call is in conference; a final failure -> sip.call_failure's callFailedReason.
-          The call timeout firing while it rings sends CANCEL.
+          The call timeout firing while it rings sends CANCEL (SipCall.watch).
 dial-in   SipDialIn (mcu/media/sip_dial_in.py) hands an accepted INVITE's call to a
           SipEndpoint: in conference once the ACK confirms the dialog.
 either    a BYE from the site ends the call (in conference: hung up by the site; before:
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SIP_DEVICE_MODEL = "SIP room system"
-# how often a ringing call looks whether the runtime gave up on it (call timeout, hang-up)
+# how often a call looks whether the runtime ended it without telling (SipCall.watch)
 WATCH_INTERVAL_S = 0.2
 
 
@@ -108,7 +108,6 @@ class SipCall:
 
     async def dial(self, target: str) -> None:
         """Dial-out: INVITE until a final answer, then media, then in conference."""
-        watcher = self.service.spawn(self._watch_ringing(), f"ring watch {self.call.uri}")
         try:
             dialog = await self.service.ua.invite(
                 target, self.rtp.offer(), on_ringing=lambda _: self.call.ringing(),
@@ -119,8 +118,6 @@ class SipCall:
         except (OSError, ValueError) as error:  # no route, bad URI
             self.fail(CallFailure.NETWORK_ERROR.info(f"SIP: {error}"))
             return
-        finally:
-            watcher.cancel()
         self.dialog = dialog
         if not self.call.active or self.closed:  # hung up while the 200 was on its way
             await dialog.bye()
@@ -141,12 +138,14 @@ class SipCall:
         self.rtp.describe(plans)
         self.rtp.start(plans)
 
-    async def _watch_ringing(self) -> None:
-        """CANCEL the INVITE when the runtime is done with the call before its answer (the
-        call timeout, a hang-up, the conference ending)."""
+    async def watch(self) -> None:
+        """The runtime ends some calls without telling the endpoint (the call timeout while
+        it rings, a dial-in not in conference in time): once the call is over and this one
+        is not closed yet, hang up (CANCEL the INVITE while it rings, else BYE)."""
         while self.call.active and not self.closed:
             await asyncio.sleep(WATCH_INTERVAL_S)
-        self.cancel.set()
+        if not self.closed:
+            self.hang_up()
 
     async def follow(self, dialog: Dialog) -> None:
         """Until the dialog ends: a BYE from the site (or a dialog the UA ended: no ACK) ends
@@ -182,6 +181,7 @@ class SipCall:
             return
         self.closed = True
         self.endpoint.forget(self)
+        self.service.calls.discard(self)
         self.service.engine.close_site(self.media)
         self.service.spawn(self.rtp.close(), f"rtp close {self.call.uri}")
 
@@ -222,6 +222,8 @@ class SipEndpoint:
             return None
         sip_call = SipCall(self, call, media, rtp)
         self.calls.append(sip_call)
+        self.service.calls.add(sip_call)
+        self.service.spawn(sip_call.watch(), f"sip call watch {call.uri}")
         return sip_call
 
     def offer_call(self, call: Call) -> None:

@@ -14,7 +14,7 @@ from mcu.attempt_limits import AttemptLimits
 from mcu.calls import Dialer
 from mcu.media.engine import MediaEngine
 from mcu.media.sip_dial_in import SipDialIn
-from mcu.media.sip_endpoint import SipDialer, is_sip_uri, spawn_guarded
+from mcu.media.sip_endpoint import SipCall, SipDialer, is_sip_uri, spawn_guarded
 from mcu.runtime import ConferenceRuntime
 from sip.registrar import Registrar
 from sip.transport import TransportSettings
@@ -23,6 +23,7 @@ from sip.useragent import SipUserAgent, UaSettings
 log = logging.getLogger(__name__)
 
 REGISTRAR_REALM = "mcu-sim"
+BYE_WAIT_S = 2.0  # at shutdown, the calls' BYEs and RTP closes have this long
 
 
 class SipService:
@@ -39,6 +40,7 @@ class SipService:
             on_invite=self.dial_in.on_invite,
             registrar=self.registrar,
         )
+        self.calls: set[SipCall] = set()  # open calls (dial-out and dial-in)
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -50,7 +52,12 @@ class SipService:
         log.info("SIP user agent on %s:%d (UDP, TCP)", self.host, self.port)
 
     async def close(self) -> None:
-        """Hang up every SIP call (BYE), then stop the user agent."""
+        """Hang up every SIP call (BYE, or CANCEL while ringing; their RTP sessions closed),
+        give the BYEs BYE_WAIT_S to be answered, then stop the user agent."""
+        for sip_call in list(self.calls):
+            sip_call.hang_up()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=BYE_WAIT_S)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
