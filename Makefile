@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test fuzz demo bench lint clean chromium
+.PHONY: venv run test fuzz demo bench lint clean chromium postgresql
 
 venv: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/mcu-sim serve
 
-test: lint chromium
+test: lint chromium postgresql
 	$(PY) -m pytest -q
 
 # The fuzzing suite with the `fuzz` hypothesis profile (3,000 examples a test instead of the
@@ -42,6 +42,23 @@ $(CHROMIUM):
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; \
 	else \
 		echo "make chromium: not root; install Debian's chromium (apt-get install chromium)" >&2; \
+		exit 1; \
+	fi
+
+# Debian's PostgreSQL server for the store tests on PostgreSQL (tests/postgres_server.py runs
+# its own cluster from these binaries on a loopback port; no system service is started or
+# needed) and for gateways sharing one store ([store] url, docs/deployment.md). Installed once,
+# as root, when missing; skipped when present.
+POSTGRES_BIN := $(firstword $(wildcard /usr/lib/postgresql/*/bin/postgres))
+
+postgresql:
+	@if [ -n "$(POSTGRES_BIN)" ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }; \
+	else \
+		echo "make postgresql: not root; install Debian's postgresql (apt-get install postgresql)" >&2; \
 		exit 1; \
 	fi
 

@@ -30,24 +30,28 @@ from mcu.media.sip_service import SipService
 from mcu.runtime import SPEAKER_HOLD_SECONDS, ConferenceRuntime
 from mcu.runtime.content_floor import BfcpAddress
 from mcu.scheduler import Scheduler
-from mcu.store import Store
+from mcu.store_api import SchedulerStore, open_store
 
 log = logging.getLogger("app.process")
 
 
-def open_scheduler(settings: Settings, clock: Clock) -> tuple[Store, Scheduler]:
-    """(store, scheduler) over data_dir/mcu.sqlite3."""
+def open_scheduler(settings: Settings, clock: Clock) -> tuple[SchedulerStore, Scheduler]:
+    """(store, scheduler) over [store] url: SQLite in data_dir/mcu.sqlite3 by default."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.data_dir / "mcu.sqlite3")
-    scheduler = Scheduler(
-        store,
-        clock,
-        scheduler_settings(
-            settings,
-            tombstone_retention=timedelta(days=settings.tombstone_retention_days),
-            reserved_access_codes=frozenset(t.access_code for t in settings.adhoc_templates),
-        ),
-    )
+    store = open_store(settings.store_url, settings.data_dir)
+    try:
+        scheduler = Scheduler(
+            store,
+            clock,
+            scheduler_settings(
+                settings,
+                tombstone_retention=timedelta(days=settings.tombstone_retention_days),
+                reserved_access_codes=frozenset(t.access_code for t in settings.adhoc_templates),
+            ),
+        )
+    except BaseException:
+        store.close()
+        raise
     return store, scheduler
 
 

@@ -23,6 +23,7 @@ from gateway.settings import (
 )
 from mcu.adhoc import TemplateError
 from mcu.media.heap_trim import limit_malloc_arenas
+from mcu.store_api import StoreOpenError
 
 if TYPE_CHECKING:
     from rtc.signalling import Device
@@ -87,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(_serve(settings, args.terminals))
     except KeyboardInterrupt:
         pass
-    except TemplateError as error:  # an [[adhoc]] code a stored conference holds
-        print(f"mcu-sim serve: {error}", file=sys.stderr)
+    except (TemplateError, StoreOpenError) as error:  # an [[adhoc]] code a stored conference
+        print(f"mcu-sim serve: {error}", file=sys.stderr)  # holds; a store not to be opened
         return 2
     finally:
         if profiler is not None and profile_path:

@@ -1,9 +1,16 @@
 """What a console live viewer costs the MCU: `mcu-sim serve --terminals 2` in its own
 process, a conference of its two simulated terminals booked from the console, then the
-server's CPU (utime + stime, /proc) and its encoder groups over three phases of the same
-run: no viewer (the anchor), one aiortc viewer of the conference picture, one of a site's
-screens. The viewer (aiortc, decoding) runs in this process, so its decoding is not
-counted; the server's share is packetising, SRTP and the viewer's Opus encode.
+server's CPU (utime + stime, /proc) and its encoder groups over the phases of one run: no
+viewer (the anchor), one aiortc viewer of the conference picture, the anchor again, one
+viewer of a site's screens, the anchor a third time. The anchors bracket the viewers, so a
+drift of the machine's load shows as anchors that differ. The phases start once both sites
+are receivers of the media (GET /stats/media), not after a fixed wait. Each phase reports
+the 1-minute load average at its start.
+
+The two simulated terminals run inside the server's process (`--terminals`), so every
+phase counts their decoding too; a viewer's cost is its phase minus the anchors. The
+viewer (aiortc, decoding) runs in this process, so its own decoding is not counted; the
+server's share is packetising, SRTP and the viewer's Opus encode.
 
     python -m benchmarks.live_view_cost [--seconds 15]
 """
@@ -13,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -41,7 +49,22 @@ async def stats(http: aiohttp.ClientSession, base: str) -> list[dict]:
         return [g for c in (await answer.json())["conferences"] for g in c["groups"]]
 
 
-async def phase(http, base: str, pid: int, seconds: float) -> dict[str, float]:
+SITES = ("010100", "010101")
+
+
+async def wait_joined(http, base: str, timeout: float = 90.0) -> None:
+    """Until both terminals are receivers of the conference's media."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        receivers = {site for group in await stats(http, base) for site in group["sites"]}
+        if set(SITES) <= receivers:
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"the sites {SITES} did not both join within {timeout} s")
+
+
+async def phase(http, base: str, pid: int, seconds: float) -> dict[str, object]:
+    load = os.getloadavg()[0]
     before, frames_before, start = cpu_seconds(pid), await stats(http, base), time.monotonic()
     await asyncio.sleep(seconds)
     after, groups, wall = cpu_seconds(pid), await stats(http, base), time.monotonic() - start
@@ -49,7 +72,8 @@ async def phase(http, base: str, pid: int, seconds: float) -> dict[str, float]:
         g["frames_encoded"] for g in frames_before)
     return {"cpu_percent": round(100 * (after - before) / wall, 1),
             "encoder_groups": len(groups), "frames_encoded_per_s": round(encoded / wall, 1),
-            "receivers": sum(len(g["sites"]) for g in groups)}
+            "receivers": sorted(site for g in groups for site in g["sites"]),
+            "load_average_1m": round(load, 2)}
 
 
 async def open_viewer(http, base: str, csrf: str, conf_id: str, view: str
@@ -74,7 +98,7 @@ async def open_viewer(http, base: str, csrf: str, conf_id: str, view: str
     return pc, tasks
 
 
-async def measure(seconds: float) -> dict[str, dict[str, float]]:
+async def measure(seconds: float) -> dict[str, dict[str, object]]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data_dir:
@@ -92,17 +116,23 @@ async def measure(seconds: float) -> dict[str, dict[str, float]]:
                                                      ("site", "010100"), ("site", "010101")]
                                      ) as answer:
                     conf_id = (await answer.json())["confId"]
-                await asyncio.sleep(8)  # both join, the groups settle
-                results = {"anchor (no viewer)": await phase(http, base, server.pid, seconds)}
+                await wait_joined(http, base)
+                await asyncio.sleep(3)  # the groups settle
+                results = {"anchor 1 (no viewer)": await phase(http, base, server.pid, seconds)}
                 pc, tasks = await open_viewer(http, base, csrf, conf_id, "conference")
                 await asyncio.sleep(3)
                 results["conference picture viewer"] = await phase(http, base, server.pid,
                                                                    seconds)
                 await pc.close()
-                pc2, tasks2 = await open_viewer(http, base, csrf, conf_id, "010100")
+                await asyncio.sleep(2)
+                results["anchor 2 (no viewer)"] = await phase(http, base, server.pid, seconds)
+                pc2, tasks2 = await open_viewer(http, base, csrf, conf_id, SITES[0])
                 await asyncio.sleep(3)
-                results["site 010100 viewer"] = await phase(http, base, server.pid, seconds)
+                results[f"site {SITES[0]} viewer"] = await phase(http, base, server.pid,
+                                                                 seconds)
                 await pc2.close()
+                await asyncio.sleep(2)
+                results["anchor 3 (no viewer)"] = await phase(http, base, server.pid, seconds)
                 for task in tasks + tasks2:
                     task.cancel()
                 return results
@@ -115,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=15.0)
     args = parser.parse_args(argv)
-    print(json.dumps(asyncio.run(measure(args.seconds)), indent=2))
+    print(json.dumps({"cpu_count": os.cpu_count(), **asyncio.run(measure(args.seconds))},
+                     indent=2))
     return 0
 
 

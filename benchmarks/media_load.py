@@ -38,7 +38,11 @@ Measured per scenario, over the window:
   - latency p50/p95: glass to glass on the probes (a frame index's send time at the sending
     terminal -> MCU decode, composite, encode -> the probe's decoder output), read from the
     site markers in the panes of the probes' decoded pictures;
-  - the load average at the end of the window.
+  - the load average at the end of the window;
+  - then, with the scenario's processes stopped, the codec floor of one of its conferences
+    (benchmarks/codec_floor.py, in a child process of its own, over the same seconds of
+    media): `floor_cpu_pct`, beside `mcu_cpu_pct_per_conference` and their ratio
+    `mcu_to_floor`.
 A scenario holds when every receiver gets >= 27 fps (25 for 16 sites), every probe decodes
 >= 27 (25) fps, latency p95 <= 200 ms, and encoders = distinct outputs.
 
@@ -76,11 +80,15 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks.media_terminals import add_child_arguments
+from benchmarks.codec_floor import FloorScenario
+from benchmarks.media_terminals import SMALL_VIDEO_FORMAT, add_child_arguments
 from benchmarks.soap_throughput import ACCOUNT, Client, free_port, result_code, wait_until_up
 from mcu.layouts import layout_mode
+from mcu.media.output_format import FORMAT_SIZES, H264, OutputFormat, parse_rate
 from mcu.model import SiteCallState, VideoFormat
 from rtc import aiortc_hooks
+from terminals.media_sources import DEFAULT_VIDEO_FORMAT as DEFAULT_TERMINAL_VIDEO_FORMAT
+from terminals.media_sources import VideoFormat as TerminalVideoFormat
 
 TARGET_FPS = 27.0  # "sustains 30 fps": a receiver decoding fewer than this has fallen behind
 TARGET_16_FPS = 25.0
@@ -141,6 +149,7 @@ def udp_drops(pid: int) -> int:
 
 class McuProcess:
     def __init__(self, data_dir: Path, port: int, log_path: Path) -> None:
+        self.data_dir = data_dir
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self._log = log_path.open("wb")
@@ -316,6 +325,9 @@ class ConferencePlan:
     content_holder: str | None = None  # granted the content floor (setAuxStreamEx) if set
     content_outputs: int = 0  # content encoders the routes imply (0: every receiver forwarded)
     screen_outputs: int = 0  # distinct pictures a multi-screen site's other screens add
+    record: bool = False  # setRecordBroadEx start once joined (benchmarks/media_recording.py)
+    live: bool = False  # setDirectBroadEx start once joined
+    recorder_outputs: int = 0  # encoders the recorder's format adds (0: it shares a group)
 
     @property
     def probe(self) -> str:
@@ -326,7 +338,7 @@ class ConferencePlan:
     def expected_encoders(self) -> int:
         """One CP picture for everyone: one encoder per distinct output format."""
         return len({(site.video_format, site.rate) for site in self.sites}) \
-            + self.content_outputs + self.screen_outputs
+            + self.content_outputs + self.screen_outputs + self.recorder_outputs
 
     @property
     def content_receivers(self) -> list[str]:
@@ -378,6 +390,31 @@ async def grant_content_floor(client: Client, uri: str) -> None:
     )
     if result_code(answer) != 0:
         raise RuntimeError(f"setAuxStreamEx: {answer[:400]}")
+
+
+async def set_broadcast(client: Client, operation: str, uri: str, action: int) -> None:
+    """setRecordBroadEx / setDirectBroadEx (action 0 start, 1 stop) of the site's
+    conference."""
+    answer = await client.call(
+        "tpProfessionalConfCtrl", operation,
+        f"<siteUri>{uri}</siteUri><action>{action}</action>",
+    )
+    if result_code(answer) != 0:
+        raise RuntimeError(f"{operation}: {answer[:400]}")
+
+
+async def broadcast_status(client: Client, uri: str) -> tuple[int | None, int | None]:
+    """queryBroadInfoEx: (recordBroadStatus, directBroadStatus) of the site's conference."""
+    answer = await client.call("tpProfessionalConfCtrl", "queryBroadInfoEx",
+                               f"<siteUri>{uri}</siteUri>")
+    if result_code(answer) != 0:
+        raise RuntimeError(f"queryBroadInfoEx: {answer[:400]}")
+
+    def status(name: str) -> int | None:
+        value = _element(answer, name)
+        return int(value) if value is not None and value.strip() else None
+
+    return status("recordBroadStatus"), status("directBroadStatus")
 
 
 async def site_states(client: Client, conf_id: str) -> dict[str, int]:
@@ -502,6 +539,17 @@ class ScenarioResult:
     verdict: str
     per_conference: list[ConferenceResult] = field(default_factory=list)
     content: ContentResult | None = None  # the first conference's, when it shares content
+    mcu_cpu_pct_per_conference: float = 0.0  # mcu_cpu_percent / conferences
+    # The codec floor of one of the scenario's conferences (benchmarks/codec_floor.py), measured
+    # in the same run right after the scenario, alone, on the same inputs; None: not measured
+    floor_cpu_pct: float | None = None
+    mcu_to_floor: float | None = None  # mcu_cpu_pct_per_conference / floor_cpu_pct
+    # the ratio compares like with like only when the scenario held: an MCU that fell behind
+    # encoded (and maybe decoded) fewer frames than the floor's full rate
+    mcu_to_floor_valid: bool = False
+    floor: dict[str, Any] | None = None  # the floor's parts (decode, encode, compositor beside)
+    # the recordings' MP4 bytes on the MCU's disk at the window's end (None: none recorded)
+    recorded_bytes: int | None = None
 
     @property
     def main_encoded_fps_min(self) -> float:
@@ -542,6 +590,10 @@ async def run_scenario(
             if plan.content_holder is not None:
                 await grant_content_floor(client, plan.content_holder)
                 await _wait_content(terminals, plan)
+            if plan.record:
+                await set_broadcast(client, "setRecordBroadEx", plan.probe, 0)
+            if plan.live:
+                await set_broadcast(client, "setDirectBroadEx", plan.probe, 0)
         panes = layout_mode(plans[0].layout).panes
         rects = [[float(p.x), float(p.y), float(p.w), float(p.h)] for p in panes]
         await terminals.command(cmd="panes", rects=rects, sample=[p.probe for p in plans])
@@ -560,6 +612,13 @@ async def run_scenario(
         after_stats = await mcu.media_stats(http)
         after_child = await terminals.command(cmd="snapshot")
         after_load = load_average()
+        # what the recorders and broadcasts were doing at the window's end (both 1 when
+        # running, as queryBroadInfoEx answers from what runs)
+        broadcasting = [(plan, await broadcast_status(client, plan.probe))
+                        for _, _, plan in booked if plan.record or plan.live]
+        recorded = (sum(path.stat().st_size for path in
+                        (mcu.data_dir / "recordings").rglob("*.mp4"))
+                    if any(plan.record for plan in plans) else None)
     finally:
         for conf_id, begin, _ in booked:
             await end_conference(client, conf_id, begin)
@@ -594,6 +653,13 @@ async def run_scenario(
     expected = sum(result.expected_encoders for result in conferences)
     if encoders != expected:
         misses.append(f"{encoders} encoders for {expected} distinct outputs")
+    if recorded == 0:
+        misses.append("the recordings hold no bytes")
+    for plan, (recording, live) in broadcasting:
+        if plan.record and recording != 1:
+            misses.append(f"{plan.name}: recordBroadStatus {recording} at the window's end")
+        if plan.live and live != 1:
+            misses.append(f"{plan.name}: directBroadStatus {live} at the window's end")
     content = next((result.content for result in conferences if result.content), None)
     if content is not None and content.receivers_showing_holder < content.receivers:
         misses.append(f"{content.receivers - content.receivers_showing_holder} receivers "
@@ -606,6 +672,7 @@ async def run_scenario(
         load_average_before=before_load,
         load_average_after=after_load,
         mcu_cpu_percent=round(100 * mcu_cpu / elapsed, 1),
+        mcu_cpu_pct_per_conference=round(100 * mcu_cpu / elapsed / len(plans), 1),
         terminals_cpu_percent=round(100 * terminals_cpu / child_elapsed, 1),
         others_cpu_percent=round(max(0.0, 100 * others_cpu / elapsed), 1),
         mcu_udp_drops=after_drops - before_drops,
@@ -620,6 +687,7 @@ async def run_scenario(
         verdict="held" if not misses else "; ".join(misses),
         per_conference=conferences,
         content=content,
+        recorded_bytes=recorded,
     )
 
 
@@ -789,12 +857,61 @@ def sixteen_site_plan(uris: list[str]) -> ConferencePlan:
     return ConferencePlan("bench 16-site", "CP_16_1", tuple(sites))
 
 
+def floor_scenario(plan: ConferencePlan, sent: TerminalVideoFormat) -> FloorScenario:
+    """The codec work of one conference of the plan: every site sending `sent` (what its
+    terminal sends), one H.264 output per distinct booked (videoFormat, rate), as the
+    MCU's output_format_for makes it (the terminals negotiate H.264)."""
+    outputs = []
+    for video_format, rate in dict.fromkeys((s.video_format, s.rate) for s in plan.sites):
+        size = FORMAT_SIZES[video_format]
+        bitrate = parse_rate(rate)
+        if bitrate is None:
+            raise ValueError(f"unreadable rate {rate!r}")
+        outputs.append(OutputFormat(H264, size.width, size.height, size.fps, bitrate))
+    return FloorScenario(plan.name, plan.layout, (sent,) * len(plan.sites), tuple(outputs))
+
+
+async def measure_floor_apart(scenario: FloorScenario, seconds: float) -> dict[str, Any]:
+    """The scenario's codec floor in a child process of its own (benchmarks/codec_floor.py),
+    so that its process CPU time is the codec work alone."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.codec_floor", "--spec", json.dumps(scenario.to_json()),
+        "--seconds", str(seconds), "--json", "-", stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"codec floor of {scenario.name}: exit {process.returncode}")
+    answer: dict[str, Any] = json.loads(output)[0]
+    return answer
+
+
+async def with_floor(result: ScenarioResult, scenario: FloorScenario,
+                     seconds: float) -> ScenarioResult:
+    """The result with its conference's codec floor, measured now (after the scenario's
+    processes stopped) over the same window of media, and the MCU's ratio to it."""
+    floor = await measure_floor_apart(scenario, seconds)
+    result.floor = floor
+    result.floor_cpu_pct = floor["floor_cpu_pct"]
+    if result.floor_cpu_pct:
+        result.mcu_to_floor = round(result.mcu_cpu_pct_per_conference / result.floor_cpu_pct, 2)
+        result.mcu_to_floor_valid = result.held
+    print(f"  floor of one conference: {result.floor_cpu_pct} % (decode "
+          f"{floor['decode_cpu_pct']} + encode {floor['encode_cpu_pct']}; compositor "
+          f"{floor['compositor_cpu_pct']} beside); MCU per conference "
+          f"{result.mcu_cpu_pct_per_conference} % = {result.mcu_to_floor} x the floor"
+          + ("" if result.mcu_to_floor_valid else " (not comparable: the scenario missed)"),
+          flush=True)
+    return result
+
+
 async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
     """Every scenario on a freshly started MCU and terminals, so that what a saturated
     scenario leaves behind (its ended calls' sockets and threads, a grown heap) does not
-    weigh on the next one."""
+    weigh on the next one; each followed by its codec floor, alone."""
     timing = {"warmup_s": args.warmup, "window_s": args.window}
     results: list[ScenarioResult] = []
+    four_site_floor = floor_scenario(four_site_plans(1, [f"s{i}" for i in range(4)])[0],
+                                     DEFAULT_TERMINAL_VIDEO_FORMAT)
     for count in range(1, args.max_conferences + 1):
 
         def plans_for(fleet: TerminalFleet, count: int = count) -> list[ConferencePlan]:
@@ -802,13 +919,16 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
 
         result = await measure_fresh(
             f"{count} x 4-site 1080p30", plans_for, count, 0, TARGET_FPS, timing)
-        results.append(result)
+        results.append(await with_floor(result, four_site_floor, args.window))
         if not result.held:
             break
     if not args.skip_16:
-        results.append(await measure_fresh(
+        result = await measure_fresh(
             "1 x 16-site CP_16_1", lambda fleet: [sixteen_site_plan(fleet.small_uris)],
-            0, 16, TARGET_16_FPS, timing))
+            0, 16, TARGET_16_FPS, timing)
+        sixteen_floor = floor_scenario(sixteen_site_plan([f"s{i}" for i in range(16)]),
+                                       SMALL_VIDEO_FORMAT)
+        results.append(await with_floor(result, sixteen_floor, args.window))
     return results
 
 
@@ -869,6 +989,10 @@ def print_row(result: ScenarioResult) -> None:
           f"{result.load_average_after[0]:>7}  {result.verdict}", flush=True)
 
 
+def _value(value: float | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
@@ -877,8 +1001,15 @@ def summary(results: list[ScenarioResult]) -> dict[str, Any]:
     four = [r for r in results if r.name.endswith("4-site 1080p30")]
     held = [r.conferences for r in four if r.held]
     sixteen = next((r for r in results if "16-site" in r.name), None)
+    one = next((r for r in four if r.conferences == 1), None)
     return {
         "max_concurrent_4site_1080p30": max(held, default=0),
+        # one 4-site conference: the MCU's CPU against its codec floor (the issue 17 target
+        # is <= 1.3)
+        "floor_4site_cpu_pct": one.floor_cpu_pct if one else None,
+        "mcu_cpu_pct_4site": one.mcu_cpu_pct_per_conference if one else None,
+        "mcu_to_floor_4site": one.mcu_to_floor if one else None,
+        "mcu_to_floor_4site_valid": one.mcu_to_floor_valid if one else None,
         "target_4site": 2,
         "sixteen_site_fps": sixteen.received_fps_min if sixteen else None,
         "sixteen_site_held": sixteen.held if sixteen else None,
@@ -903,16 +1034,28 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
         "the window (other users included); latency = glass to glass (send -> MCU -> "
         "probe's decoder).",
         "",
-        "| scenario | MCU CPU % | terminals CPU % | other CPU % | encoders / distinct outputs "
+        "Codec floor (benchmarks/codec_floor.py): one conference's video decodes and encodes "
+        "alone in one process, on the same inputs, over the same window of media, measured "
+        "right after the scenario; the compositor's CPU is beside it, not in it. MCU / floor "
+        "compares like with like only where the scenario held (marked missed otherwise).",
+        "",
+        "| scenario | MCU CPU % | MCU % per conference | floor % per conference "
+        "| MCU / floor | compositor % (beside the floor) | terminals CPU % | other CPU % "
+        "| encoders / distinct outputs "
         "| rx fps | probe fps | enc fps | latency p50 ms | p95 ms | load avg (1/5/15) "
         "| verdict |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: | ---: | --- | --- |",
     ]
     for r in results:
         encoded = r.main_encoded_fps_min
         load = "/".join(f"{v:.2f}" for v in r.load_average_after)
+        compositor = r.floor["compositor_cpu_pct"] if r.floor else "-"
         lines.append(
-            f"| {r.name} | {r.mcu_cpu_percent} | {r.terminals_cpu_percent} | "
+            f"| {r.name} | {r.mcu_cpu_percent} | {r.mcu_cpu_pct_per_conference} | "
+            f"{_value(r.floor_cpu_pct)} | {_value(r.mcu_to_floor)}"
+            f"{'' if r.mcu_to_floor_valid else ' (missed)'} | {compositor} | "
+            f"{r.terminals_cpu_percent} | "
             f"{r.others_cpu_percent} | "
             f"{r.encoders} / {r.expected_encoders} | {r.received_fps_min} | "
             f"{r.probe_decoded_fps_min} | {encoded} | "
@@ -946,6 +1089,12 @@ def main(argv: list[str] | None = None) -> int:
                          help="only the content scenario (anchor, forwarded, transcoded)")
     content.add_argument("--screens-only", action="store_true",
                          help="only the multi-screen scenario (anchor, three-screen room)")
+    content.add_argument("--recording-only", action="store_true",
+                         help="only the recording scenario (anchor, recorded, recorded + "
+                              "live, then conferences recorded at once)")
+    parser.add_argument("--skip-recording", action="store_true", help="no recording scenario")
+    parser.add_argument("--max-recorded", type=int, default=4,
+                        help="recorded conferences at most in the capacity (default 4)")
     parser.add_argument("--skip-screens", action="store_true",
                         help="no multi-screen scenario")
     parser.add_argument("--content-rounds", type=int, default=1,
@@ -966,10 +1115,17 @@ def main(argv: list[str] | None = None) -> int:
         args.max_conferences, args.skip_16, args.skip_screens = 0, True, True
     if args.screens_only:
         args.max_conferences, args.skip_16, args.skip_content = 0, True, True
+        args.skip_recording = True
+    if args.recording_only:
+        args.max_conferences, args.skip_16, args.skip_content = 0, True, True
+        args.skip_screens = True
+    if args.content_only:
+        args.skip_recording = True
     if args.content_rounds < 1:
         parser.error("--content-rounds must be at least 1")
     if args.max_conferences < 0 or (args.max_conferences == 0 and args.skip_16
-                                    and args.skip_content and args.skip_screens):
+                                    and args.skip_content and args.skip_screens
+                                    and args.skip_recording):
         parser.error("nothing to measure")
     args.window = args.window or (8.0 if args.quick else 12.0)
     args.warmup = args.warmup if args.warmup is not None else (3.0 if args.quick else 4.0)
@@ -995,6 +1151,16 @@ def main(argv: list[str] | None = None) -> int:
 
         timing = {"warmup_s": args.warmup, "window_s": args.window}
         screens_results = asyncio.run(measure_screens(timing))
+    recording_results: list[ScenarioResult] = []
+    if not args.skip_recording:
+        from benchmarks.media_recording import (
+            measure_recording,
+            recording_markdown,
+            recording_summary,
+        )
+
+        timing = {"warmup_s": args.warmup, "window_s": args.window}
+        recording_results = asyncio.run(measure_recording(timing, args.max_recorded))
     document: dict[str, Any] = {"load_average_end": load_average()}
     text = ""
     if results:
@@ -1016,6 +1182,13 @@ def main(argv: list[str] | None = None) -> int:
                                "scenarios": [asdict(r) for r in screens_results]}
         text += ("\n" if text else "# Media load\n\n") + screens_markdown(
             screens_results, screens_conclusion)
+    if recording_results:
+        recording_conclusion = recording_summary(recording_results)
+        print(json.dumps(recording_conclusion), flush=True)
+        document["recording"] = {"summary": recording_conclusion,
+                                 "scenarios": [asdict(r) for r in recording_results]}
+        text += ("\n" if text else "# Media load\n\n") + recording_markdown(
+            recording_results, recording_conclusion)
     if args.json:
         args.json.write_text(json.dumps(document, indent=2))
     markdown_path = args.markdown or Path("bench-results") / "media_load.md"

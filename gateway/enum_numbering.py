@@ -29,6 +29,10 @@ _WST546_FORMATS = (
     VideoFormat.HD720P60,
     VideoFormat.HD1080P60,
 )
+# This MCU's extension numbers (mcu.model.VideoFormat 15..19: 720P25, 720P50, 1080P25,
+# 1080P50, 1080I50, formats of the standard's section 5 that neither table numbers) are the
+# same in both numberings: above every number either table gives, so they collide with none.
+_EXTENSION_FORMATS = tuple(f for f in VideoFormat if f >= VideoFormat.HD720P25)
 _WST546_PROTOCOLS = (VideoProtocol.H261, VideoProtocol.H263, VideoProtocol.H264)
 
 
@@ -44,6 +48,8 @@ class EnumNumbering:
         if wire is None:
             return None
         if self.name == WST546:
+            if wire in _EXTENSION_FORMATS:
+                return VideoFormat(wire)
             return _pick(_WST546_FORMATS, wire, "videoFormat")
         return _member(VideoFormat, wire, "videoFormat")
 
@@ -52,6 +58,8 @@ class EnumNumbering:
             return None
         if self.name == WST546:
             # auto and formats outside table 4 have no standard number: say nothing
+            if value in _EXTENSION_FORMATS:
+                return int(value)
             return _WST546_FORMATS.index(value) if value in _WST546_FORMATS else None
         return int(value)
 

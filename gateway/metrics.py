@@ -9,6 +9,11 @@
   queryConferencesStatusEx and queryConfSitesStatusEx, mcu/runtime/status.py), the media
   engine's encoder groups and running totals (mcu/media/media_totals.py) and its tick
   lateness (mcu/media/tick_lateness.py).
+- The sites' receive reports (the terminals' `stats` messages, mcu/runtime/receive_reports.py),
+  as the sites said them: `mcu_sim_site_receive_fps` and `mcu_sim_site_receive_latency_seconds`
+  (quantile 0.5 and 0.95), labelled by conference, site and stream (main, content). Only the
+  current reports of connected sites are series (at most MAX_REPORTS sites, each gone once
+  its site leaves or stops reporting), so the label sets follow the joined sites.
 - The process (prometheus-client's ProcessCollector): `process_cpu_seconds_total`, memory,
   open files; the console's health plot reads the same CPU seconds.
 
@@ -88,6 +93,7 @@ class StateCollector(Collector):
         yield sessions
         if self._runtime is not None:
             yield from self._conferences(self._runtime)
+            yield from self._receive_reports(self._runtime)
         engine = self._engine()
         if engine is not None:
             yield from self._media(engine)
@@ -107,6 +113,30 @@ class StateCollector(Collector):
         for site_state, count in sites_by_state.items():
             sites.add_metric([site_state.name.lower()], count)
         yield sites
+
+    @staticmethod
+    def _receive_reports(runtime: ConferenceRuntime) -> Iterator[Metric]:
+        labels = ["conference", "site", "stream"]
+        fps = GaugeMetricFamily(
+            "mcu_sim_site_receive_fps", "Frames a second a site reports it decoded over its "
+            "last report interval (the terminal's own figure, for display)", labels=labels)
+        latency = GaugeMetricFamily(
+            "mcu_sim_site_receive_latency_seconds", "Glass-to-glass latency a site reports "
+            "for the frames it read, median and 95th percentile (the terminal's own figure)",
+            labels=[*labels, "quantile"])
+        for report in runtime.receive_reports.current():
+            streams = [("main", report.main)]
+            if report.content is not None:
+                streams.append(("content", report.content))
+            for stream, receipt in streams:
+                fps.add_metric([report.conf_id, report.uri, stream], receipt.fps)
+                for quantile, value in (("0.5", receipt.latency_ms_p50),
+                                        ("0.95", receipt.latency_ms_p95)):
+                    if value is not None:
+                        latency.add_metric([report.conf_id, report.uri, stream, quantile],
+                                           value / 1000)
+        yield fps
+        yield latency
 
     @staticmethod
     def _media(engine: MediaEngine) -> Iterator[Metric]:

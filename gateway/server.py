@@ -124,6 +124,7 @@ def build_app(
     if runtime is not None:
         install_signalling(app, runtime, settings.media_address,
                            MediaSettings(mixed_speakers=settings.mixed_speakers,
+                                         send_ladder=settings.send_ladder,
                                          ice_servers=settings.ice_servers,
                                          recordings_dir=settings.data_dir / "recordings",
                                          live_dir=settings.data_dir / "live"),

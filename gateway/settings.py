@@ -28,6 +28,7 @@ from mcu.model import (
 from mcu.organizations import DEFAULT_ORGANIZATIONS, Organization, OrganizationTree
 from mcu.ownership import ROLES, Role
 from mcu.port_costs import FORMAT_NAMES, PortCosts
+from mcu.store_api import is_postgres_url
 from rtc.ice import IceServer, IceServerError, parse_ice_servers
 from rtc.signalling_auth import DEFAULT_REALM, digest_ha1
 
@@ -43,6 +44,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = Path("./data")
+    # [store] url: "" keeps the scheduler's store in SQLite under data_dir; a postgresql://
+    # URL puts it in that PostgreSQL database, which several gateways may share
+    store_url: str = ""
     max_body_bytes: int = 1 << 20
     # slowloris: a request's line and headers must arrive within header_timeout_seconds of
     # the connection's start or of the previous answer (also the idle keep-alive time), its
@@ -91,6 +95,7 @@ class Settings:
     # STUN/TURN servers of the MCU's peer connections, announced to terminals (rtc/ice.py)
     ice_servers: tuple[IceServer, ...] = ()
     mixed_speakers: int = 4
+    send_ladder: bool = False  # [mcu] send_ladder: ask sites for what their panes need
     tombstone_retention_days: float = 30.0
     # [key_exchange]: passwords of sessions without a negotiated key may come encrypted with
     # the older eSDK SDKs' fixed AES key (gateway/session_crypto.py)
@@ -201,6 +206,7 @@ _KNOWN_KEYS = {
     "server": {"host", "port", "data_dir", "max_body_bytes", "header_timeout_seconds",
                "body_timeout_seconds"},
     "tls": {"cert", "key"},
+    "store": {"url"},
     "sessions": {
         "timeout_seconds", "lock_attempts", "lock_minutes", "unknown_user_attempts",
         "max_per_account",
@@ -224,6 +230,7 @@ _KNOWN_KEYS = {
         "media_address",
         "ice_servers",
         "mixed_speakers",
+        "send_ladder",
         "tombstone_retention_days",
         "port_cost",
     },
@@ -254,6 +261,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         host=str(server["host"]),
         port=int(server["port"]),
         data_dir=Path(server["data_dir"]),
+        store_url=str(table.get("store", {}).get("url", "")),
         max_body_bytes=int(server["max_body_bytes"]),
         header_timeout_seconds=float(server["header_timeout_seconds"]),
         body_timeout_seconds=float(server["body_timeout_seconds"]),
@@ -278,6 +286,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         sip_port=int(table.get("sip", {}).get("port", 5060)),
         ice_servers=_ice_servers(mcu.get("ice_servers", [])),
         mixed_speakers=int(mcu["mixed_speakers"]),
+        send_ladder=_flag(mcu.get("send_ladder", False), "[mcu] send_ladder"),
         tombstone_retention_days=float(mcu["tombstone_retention_days"]),
         accept_fixed_sdk_key=accept_fixed_sdk_key,
         **_accounts(accounts),
@@ -286,6 +295,12 @@ def _from_table(table: dict[str, Any]) -> Settings:
         adhoc_templates=adhoc_templates(table.get("adhoc", []), int(mcu["default_cp_resource"])),
         **_metrics(table.get("metrics", {})),
     )
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise SettingsError(f"{name} must be true or false")
+    return value
 
 
 def _accounts(section: Any) -> dict[str, Any]:
@@ -428,6 +443,9 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"[bfcp] port {settings.bfcp_port} is not a TCP port")
     if not 0 <= settings.sip_port <= 65535:
         raise SettingsError(f"[sip] port {settings.sip_port} is not a UDP/TCP port")
+    if settings.store_url and not is_postgres_url(settings.store_url):
+        raise SettingsError("[store] url must be empty (SQLite under data_dir) or a "
+                            "postgresql:// URL")
     if settings.max_body_bytes < 1:
         raise SettingsError("server.max_body_bytes must be at least 1")
     for key in ("header_timeout_seconds", "body_timeout_seconds"):

@@ -86,6 +86,7 @@ from rtc.signalling import (
     Ping,
     PlaceCall,
     Pong,
+    ReceiveStats,
     Register,
     Registered,
     Ringing,
@@ -297,6 +298,9 @@ class TerminalConnection:
                 self.dispatch_to_endpoint(message)
             case DeviceUpdate():
                 self.update_device(message)
+            case ReceiveStats():
+                if self.endpoint is not None:  # registered: refused above otherwise
+                    self.endpoint.on_stats(message)
             case PlaceCall():
                 if self.endpoint is None:
                     self.send(Error(UNAUTHORIZED, "register first", message.call_id))

@@ -26,7 +26,7 @@ from mcu.booking_rules import window
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
 from mcu.model import SiteType
-from mcu.store import Store
+from mcu.store_api import SchedulerStore, StoreWriteError
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,20 @@ class RecordKind(StrEnum):
 class NegotiatedMedia:
     """What a call's media settled on, reported by the media side (an Endpoint) onto the
     Call: codecs by RTP name ("H264", "OPUS"), the video format the site receives
-    ("1280x720@30", None when unknown) and its rate in kbit/s (None when unknown)."""
+    ("1280x720@30", None when unknown) and its rate in kbit/s (None when unknown); the H.264
+    profile the MCU sends ("constrained-baseline", "high"; None for other codecs); the media
+    protection (mcu/encryption_policy.py MediaSecurity: "DTLS-SRTP", "SDES-SRTP", "RTP") and
+    whether the site was exempt from the booking's mediaEncryptType 2 (a WebRTC site, which
+    cannot send unencrypted media). Records written before these fields read them as None
+    and False."""
 
     audio_codec: str | None = None
     video_codec: str | None = None
     video_format: str | None = None
     rate_kbps: int | None = None
+    video_profile: str | None = None
+    encryption: str | None = None
+    encryption_exempt: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,7 +141,7 @@ class RecordPage:
 class CallRecords:
     """Writes call detail records to the store and answers the CDR queries from it."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: SchedulerStore) -> None:
         self.store = store
 
     def record(self, record: Record) -> None:
@@ -148,7 +156,7 @@ class CallRecords:
                 self.store.add_call_record(
                     RecordKind.POINT_TO_POINT.value, record.times.start,
                     (record.calling_uri, record.called_uri), _to_json(record))
-        except sqlite3.Error:
+        except (sqlite3.Error, StoreWriteError):
             log.exception("call detail record not written: %r", record)
 
     def multipoint(self, begin: datetime, duration: timedelta, site_uri: str | None,
@@ -202,7 +210,9 @@ def _times(data: dict[str, Any]) -> CallTimes:
 
 def _media_json(media: NegotiatedMedia) -> dict[str, Any]:
     return {"audio_codec": media.audio_codec, "video_codec": media.video_codec,
-            "video_format": media.video_format, "rate_kbps": media.rate_kbps}
+            "video_format": media.video_format, "rate_kbps": media.rate_kbps,
+            "video_profile": media.video_profile, "encryption": media.encryption,
+            "encryption_exempt": media.encryption_exempt}
 
 
 def _to_json(record: Record) -> dict[str, Any]:

@@ -15,7 +15,12 @@ from mcu.errors import DomainError, Fault
 
 
 class VideoFormat(IntEnum):
-    """eSDK numbering (the domain's own); WS/T 546 numbers 4CIF..1080P60 from 0."""
+    """eSDK numbering (the domain's own); WS/T 546 numbers 4CIF..1080P60 from 0.
+
+    15..19 are this MCU's extension numbers, the same in both numberings: the formats of the
+    standard's section 5 (720P25/50, 1080P25/50, 1080i50) that neither table numbers
+    (docs/gateway.md, "Formats, protocols and encryption honoured"). I108 is 1080i60.
+    """
 
     AUTO = 0
     CIF4 = 1
@@ -32,6 +37,11 @@ class VideoFormat(IntEnum):
     I480 = 12
     P360 = 13
     VGA = 14
+    HD720P25 = 15
+    HD720P50 = 16
+    HD1080P25 = 17
+    HD1080P50 = 18
+    I108_50 = 19
 
 
 class VideoProtocol(IntEnum):

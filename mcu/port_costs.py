@@ -8,7 +8,8 @@ the same:
 
 - each video format costs a whole number of units (`[mcu.port_cost]`, default
   DEFAULT_PORT_COSTS: the RMX ratios doubled to stay whole: SQCIF/QCIF/CIF 1, the SD
-  formats 2, 720P30 4, 720P60/1080P30/1080I 8, 1080P60 16);
+  formats 2, 720P30 4, 720P60/1080P30/1080I 8, 1080P60 16; a 25/50 fps format, unless
+  named, costs its 30/60 fps twin: RATE_TWINS);
 - the MCU has `max_ports` ports of its costliest format, so `max_ports * top` units;
 - a site booked without a format (or with auto) may negotiate up to the best the MCU
   offers, so it is reserved at the costliest format: one of `max_ports`, exactly as every
@@ -44,6 +45,11 @@ FORMAT_NAMES: dict[str, VideoFormat] = {
     "I480": VideoFormat.I480,
     "P360": VideoFormat.P360,
     "VGA": VideoFormat.VGA,
+    "720P25": VideoFormat.HD720P25,
+    "720P50": VideoFormat.HD720P50,
+    "1080P25": VideoFormat.HD1080P25,
+    "1080P50": VideoFormat.HD1080P50,
+    "1080I50": VideoFormat.I108_50,
 }
 NAME_OF: dict[VideoFormat, str] = {value: name for name, value in FORMAT_NAMES.items()}
 
@@ -69,6 +75,17 @@ DEFAULT_PORT_COSTS: Mapping[VideoFormat, int] = MappingProxyType({
     VideoFormat.HD1080P60: 16,
 })
 
+# The 25/50 fps formats (and 1080i50) cost what their 30/60 fps twin costs unless a settings
+# file names them: the same picture size in the same rate class, as the RMX counts ports, and
+# a config that prices 1080P60 prices 1080P50 with it.
+RATE_TWINS: Mapping[VideoFormat, VideoFormat] = MappingProxyType({
+    VideoFormat.HD720P25: VideoFormat.HD720P30,
+    VideoFormat.HD720P50: VideoFormat.HD720P60,
+    VideoFormat.HD1080P25: VideoFormat.HD1080P30,
+    VideoFormat.HD1080P50: VideoFormat.HD1080P60,
+    VideoFormat.I108_50: VideoFormat.I108,
+})
+
 
 @dataclass(frozen=True)
 class PortCosts:
@@ -77,6 +94,11 @@ class PortCosts:
     costs: Mapping[VideoFormat, int] = field(default_factory=lambda: DEFAULT_PORT_COSTS)
 
     def __post_init__(self) -> None:
+        costs = dict(self.costs)
+        for video_format, twin in RATE_TWINS.items():
+            if video_format not in costs and twin in costs:
+                costs[video_format] = costs[twin]
+        object.__setattr__(self, "costs", costs)
         missing = [NAME_OF[f] for f in PRICED_FORMATS if f not in self.costs]
         if missing:
             raise ValueError(f"no port cost for {', '.join(missing)}")

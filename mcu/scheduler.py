@@ -1,11 +1,16 @@
 """The conference scheduler: booking, recurrence, edits, prolongation, free/busy and the site
-directory, persisted through Store and answered from an in-memory copy kept in step with it
-(mcu/free_busy.py BookingIndex). The checks a booking must pass are in mcu/booking_rules.py,
+directory, persisted through a store (mcu/store_api.py: SQLite by default, or PostgreSQL
+shared by several gateways) and answered from an in-memory copy kept in step with it
+(mcu/free_busy.py BookingIndex). When other processes write the store too, each operation
+and query first compares the stored revision counter with its own and, when another process
+moved it, catches up: reads the conferences and tombstones written after its own revision
+(each conference row carries the revision it last changed at) and the directory. The checks a booking must pass are in mcu/booking_rules.py,
 the occurrence lists of a series and of each edit in mcu/series.py.
 
-Every operation validates first, builds the new state aside, commits it in one SQLite
-transaction and only then installs it in memory; a refused operation raises DomainError
-and changes nothing (neither the database nor the revision counter).
+Every operation validates first, builds the new state aside, commits it in one store
+transaction (exclusive across processes) and only then installs it in memory; a refused
+operation raises DomainError and changes nothing (neither the database nor the revision
+counter).
 
 Conference objects handed out are the scheduler's own cached instances (no copy per call,
 because queryConferencesStatusEx is hot): callers must treat them as read-only. Every change
@@ -55,7 +60,8 @@ Decisions where the standard is silent:
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -86,7 +92,8 @@ from mcu.model import (
     RecurrenceRule,
     SiteSpec,
 )
-from mcu.store import ConferenceRecord, Store
+from mcu.store import ConferenceRecord, StoredState
+from mcu.store_api import SchedulerStore, StoreTransaction
 
 __all__ = ["Scheduler", "SchedulerSettings"]
 
@@ -101,34 +108,93 @@ PRUNE_EVERY = timedelta(hours=1)  # at most this often on new tombstones, and at
 
 class Scheduler:
     def __init__(
-        self, store: Store, clock: Clock, settings: SchedulerSettings | None = None
+        self, store: SchedulerStore, clock: Clock, settings: SchedulerSettings | None = None
     ) -> None:
         self._store = store
         self._clock = clock
         self._settings = settings or SchedulerSettings()
         self._lock = threading.RLock()
-        loaded = store.load()
+        # the open transaction of the operation running (under _lock), and what the memory
+        # copy does once it has committed
+        self._tx: StoreTransaction | None = None
+        self._after_commit: list[Callable[[], None]] = []
+        self._revision = 0
+        self._next_conf_id = FIRST_CONF_ID
+        self._index = BookingIndex()
+        self._directory: dict[str, DirectorySite] = {}
+        self._install(store.load())
+        self._pruned_at: datetime | None = None
+        self.prune_tombstones()
+
+    def _catch_up(self, stored_revision: int,
+                  source: SchedulerStore | StoreTransaction) -> None:
+        """Bring the memory copy to the stored revision another process moved: read what
+        changed after ours (conferences and tombstones written since, the directory whole)."""
+        if stored_revision == self._revision:
+            return
+        if stored_revision < self._revision:  # the store was replaced under us: start over
+            self._install(source.load())
+            return
+        changed = source.load_since(self._revision)
+        self._revision = changed.counters.get(REVISION, 0)
+        self._next_conf_id = changed.counters.get(NEXT_CONF_ID, FIRST_CONF_ID)
+        for record in changed.conferences:
+            self._index.install(record)
+        self._directory = {site.uri: site for site in changed.directory}
+        self._index.add_tombstones(changed.tombstones)
+
+    def _install(self, loaded: StoredState) -> None:
+        """Replace the memory copy by the stored state."""
         self._revision = loaded.counters.get(REVISION, 0)
         self._next_conf_id = loaded.counters.get(NEXT_CONF_ID, FIRST_CONF_ID)
         self._index = BookingIndex()
         for record in loaded.conferences:
             self._index.install(record)
-        self._directory: dict[str, DirectorySite] = {site.uri: site for site in loaded.directory}
+        self._directory = {site.uri: site for site in loaded.directory}
         self._index.add_tombstones(loaded.tombstones)
-        self._pruned_at: datetime | None = None
-        self.prune_tombstones()
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Under the lock, with the memory copy brought up to date first when other
+        processes write the store too (its revision counter moved: _catch_up)."""
+        with self._lock:
+            if self._tx is None and self._store.shared:
+                self._catch_up(self._store.counter(REVISION) or 0, self._store)
+            yield
+
+    @contextmanager
+    def _writing(self) -> Iterator[StoreTransaction]:
+        """One scheduler operation: under the lock and in one store transaction (exclusive
+        across processes), on the stored state (caught up first when another process moved
+        the revision). The memory copy follows only once the transaction has committed; an
+        exception rolls back the store and leaves the memory copy as it was."""
+        with self._lock:
+            if self._tx is not None:  # an operation calling another one: the same transaction
+                yield self._tx
+                return
+            try:
+                with self._store.transaction() as tx:
+                    self._catch_up(tx.counter(REVISION) or 0, tx)
+                    self._tx = tx
+                    yield tx
+                    self._tx = None
+            finally:
+                self._tx = None
+                pending, self._after_commit = self._after_commit, []
+            for action in pending:  # reached only when the transaction committed
+                action()
 
     def prune_tombstones(self) -> int:
         """Drop the tombstones whose freed interval ended more than the retention ago (in
         the store and in memory, in one transaction); how many went."""
-        with self._lock:
+        with self._writing():
             now = self._clock.now()
             expired = self._index.expired_tombstones(now - self._settings.tombstone_retention)
             if expired:
-                with self._store.transaction() as tx:
-                    for tombstone in expired:
-                        tx.delete_tombstone(tombstone)
-                self._index.drop_tombstones(expired)
+                tx = self._current()
+                for tombstone in expired:
+                    tx.delete_tombstone(tombstone)
+                self._after_commit.append(lambda: self._index.drop_tombstones(expired))
             self._pruned_at = now
             return len(expired)
 
@@ -142,27 +208,28 @@ class Scheduler:
         return self._clock.now()
 
     def revision(self) -> int:
-        return self._revision
+        with self._reading():
+            return self._revision
 
     def get(self, conf_id: str) -> Conference:
-        with self._lock:
+        with self._reading():
             return self._index.live_record(conf_id).conference
 
     def conferences(self) -> list[Conference]:
-        with self._lock:
+        with self._reading():
             return self._index.conferences()
 
     def conference_owners(self) -> dict[str, tuple[str, bool]]:
         """conf id -> (creator, started from an ad-hoc template) of every conference held,
         deleted ones included (their call records outlive them): mcu/ownership.py."""
-        with self._lock:
+        with self._reading():
             return {
                 conf_id: (record.conference.creator, record.conference.adhoc_template is not None)
                 for conf_id, record in self._index.records.items()
             }
 
     def state(self, conf_id: str) -> tuple[ConferenceState, Occurrence]:
-        with self._lock:
+        with self._reading():
             conference = self._index.live_record(conf_id).conference
             return series.state_at(conference, self._clock.now())
 
@@ -178,7 +245,7 @@ class Scheduler:
     def occurrence(self, conf_id: str, begin: datetime | None = None) -> Occurrence:
         """The occurrence beginning at `begin` (OCCURRENCE_NOT_FOUND if none), or without
         it the one running now, else the next, else the last."""
-        with self._lock:
+        with self._reading():
             conference = self._index.live_record(conf_id).conference
             if begin is None:
                 return series.state_at(conference, self._clock.now())[1]
@@ -190,7 +257,7 @@ class Scheduler:
         """Every occurrence of a conference not deleted that overlaps the window, by begin:
         what holds MCU resources then (the capacity check counts the same)."""
         window_begin, window_end = window(begin, duration)
-        with self._lock:
+        with self._reading():
             return self._index.occurrences_between(window_begin, window_end)
 
     def free_busy(
@@ -198,7 +265,7 @@ class Scheduler:
     ) -> dict[str, list[BusyInterval]]:
         """Per URI, every booked occurrence overlapping the window, whole (not clipped)."""
         window_begin, window_end = window(begin, duration)
-        with self._lock:
+        with self._reading():
             answer: dict[str, list[BusyInterval]] = {}
             for uri in uris:
                 if not self._is_known(uri):
@@ -212,7 +279,7 @@ class Scheduler:
     ) -> dict[str, list[BusyInterval]]:
         """free_busy of ad-hoc templates by access code; a code of no template: UNKNOWN_SITE."""
         window_begin, window_end = window(begin, duration)
-        with self._lock:
+        with self._reading():
             return {
                 code: self._index.busy(template_key(code), window_begin, window_end)
                 if code in self._settings.reserved_access_codes
@@ -225,7 +292,7 @@ class Scheduler:
     ) -> dict[str, list[BusyInterval]]:
         """changes() of ad-hoc templates by access code."""
         window_begin, window_end = window(begin, duration)
-        with self._lock:
+        with self._reading():
             return {
                 code: self._index.changed(
                     template_key(code), window_begin, window_end, since_revision
@@ -241,7 +308,7 @@ class Scheduler:
         """What changed in the window after since_revision: changed busy entries (BUSY) and
         disappeared ones (FREE with the conference id). Unknown sites get UNKNOWN_SITE."""
         window_begin, window_end = window(begin, duration)
-        with self._lock:
+        with self._reading():
             answer: dict[str, list[BusyInterval]] = {}
             for uri in uris:
                 if not self._is_known(uri) and (
@@ -256,7 +323,7 @@ class Scheduler:
 
     def schedule(self, spec: ConferenceSpec, creator: str = "") -> Conference:
         """Book a conference; `creator` is who books it (kept with it, edits keep it)."""
-        with self._lock:
+        with self._writing():
             spec = self._normalized_spec(spec, previous=None)
             return self._create(spec, None, [series.single(spec)], creator=creator)
 
@@ -265,7 +332,7 @@ class Scheduler:
     ) -> Conference:
         """A conference started from the ad-hoc template whose code is `template_code`: the
         spec carries that code, which no other booking may take."""
-        with self._lock:
+        with self._writing():
             taken = self._index.live_access_codes(None, self._clock.now())
             spec = normalized_spec(spec, None, self._settings, lambda _: taken, template_code)
             return self._create(spec, None, [series.single(spec)],
@@ -274,13 +341,13 @@ class Scheduler:
     def schedule_recurrence(
         self, spec: ConferenceSpec, rule: RecurrenceRule, creator: str = ""
     ) -> Conference:
-        with self._lock:
+        with self._writing():
             spec = self._normalized_spec(spec, previous=None)
             rule = copy_rule(rule)
             return self._create(spec, rule, series.expand(spec, rule), creator=creator)
 
     def edit(self, conf_id: str, spec: ConferenceSpec) -> Conference:
-        with self._lock:
+        with self._writing():
             conference = self._index.live_record(conf_id).conference
             if conference.recurrence is not None:
                 return self.edit_recurrence(conf_id, spec, conference.recurrence)
@@ -302,7 +369,7 @@ class Scheduler:
         rule: RecurrenceRule,
         occurrence_begin: datetime | None = None,
     ) -> Conference:
-        with self._lock:
+        with self._writing():
             conference = self._index.live_record(conf_id).conference
             now = self._clock.now()
             if occurrence_begin is not None:
@@ -322,7 +389,7 @@ class Scheduler:
     def prolong(
         self, conf_id: str, by: timedelta, occurrence_begin: datetime | None = None
     ) -> Conference:
-        with self._lock:
+        with self._writing():
             require_positive(by, "prolongation")
             conference = self._index.live_record(conf_id).conference
             targets = series.targets(conference, occurrence_begin, self._clock.now())
@@ -330,7 +397,7 @@ class Scheduler:
             return self._update(conference, series.with_changes(conference, occurrences=occurrences))
 
     def delete(self, conf_id: str, occurrence_begin: datetime | None = None) -> None:
-        with self._lock:
+        with self._writing():
             conference = self._index.live_record(conf_id).conference
             now = self._clock.now()
             if occurrence_begin is not None:
@@ -349,7 +416,7 @@ class Scheduler:
     def add_site(
         self, conf_id: str, site: SiteSpec, occurrence_begin: datetime | None = None
     ) -> Conference:
-        with self._lock:
+        with self._writing():
             validate_site(site)
             conference = self._index.live_record(conf_id).conference
             targets = series.targets(conference, occurrence_begin, self._clock.now())
@@ -362,7 +429,7 @@ class Scheduler:
     def remove_site(
         self, conf_id: str, uri: str, occurrence_begin: datetime | None = None
     ) -> Conference:
-        with self._lock:
+        with self._writing():
             conference = self._index.live_record(conf_id).conference
             targets = series.targets(conference, occurrence_begin, self._clock.now())
             spec, occurrences = series.site_removed(
@@ -374,18 +441,18 @@ class Scheduler:
     # -- the site directory ----------------------------------------------------------------
 
     def directory(self) -> list[DirectorySite]:
-        with self._lock:
+        with self._reading():
             return [self._directory[uri] for uri in sorted(self._directory)]
 
     def directory_site(self, uri: str) -> DirectorySite:
-        with self._lock:
+        with self._reading():
             site = self._directory.get(uri)
             if site is None:
                 raise DomainError(Fault.SITE_NOT_FOUND, uri)
             return site
 
     def add_directory_site(self, site: DirectorySite) -> None:
-        with self._lock:
+        with self._writing():
             validate_directory_site(site)
             if site.uri in self._directory:
                 raise DomainError(Fault.SITE_EXISTS, site.uri)
@@ -394,7 +461,7 @@ class Scheduler:
     def edit_directory_site(self, site: DirectorySite) -> None:
         """Replaces the entry; its organization is kept when `site` names none (editSiteInfoEx
         carries no orgId)."""
-        with self._lock:
+        with self._writing():
             validate_directory_site(site)
             current = self._directory.get(site.uri)
             if current is None:
@@ -406,31 +473,39 @@ class Scheduler:
 
     def delete_directory_sites(self, uris: Sequence[str]) -> None:
         """Every one or none (an unknown URI refuses all), in one transaction."""
-        with self._lock:
+        with self._writing():
             uris = list(dict.fromkeys(uris))
             for uri in uris:
                 if uri not in self._directory:
                     raise DomainError(Fault.SITE_NOT_FOUND, uri)
             revision = self._revision + 1
-            with self._store.transaction() as tx:
-                for uri in uris:
-                    tx.delete_directory_site(uri)
-                tx.set_counter(REVISION, revision)
+            tx = self._current()
             for uri in uris:
-                del self._directory[uri]
-            self._revision = revision
+                tx.delete_directory_site(uri)
+            tx.set_counter(REVISION, revision)
+
+            def installed() -> None:
+                for uri in uris:
+                    del self._directory[uri]
+                self._revision = revision
+
+            self._after_commit.append(installed)
 
     def _put_directory_site(self, site: DirectorySite) -> None:
         revision = self._revision + 1
-        with self._store.transaction() as tx:
-            tx.put_directory_site(site)
-            tx.set_counter(REVISION, revision)
-        self._directory[site.uri] = site
-        self._revision = revision
+        tx = self._current()
+        tx.put_directory_site(site)
+        tx.set_counter(REVISION, revision)
+
+        def installed() -> None:
+            self._directory[site.uri] = site
+            self._revision = revision
+
+        self._after_commit.append(installed)
 
     def knows_site(self, uri: str) -> bool:
         """The URI is in the site directory or booked in a conference (ended ones included)."""
-        with self._lock:
+        with self._reading():
             return self._is_known(uri)
 
     def _is_known(self, uri: str) -> bool:
@@ -490,19 +565,27 @@ class Scheduler:
         revision = self._revision + 1
         site_revisions, tombstones = revisions_and_tombstones(old, new, revision)
         record = ConferenceRecord(new, site_revisions)
-        with self._store.transaction() as tx:
-            tx.put_conference(record)
-            for tombstone in tombstones:
-                tx.add_tombstone(tombstone)
-            for name, value in counters.items():
-                tx.set_counter(name, value)
-            tx.set_counter(REVISION, revision)
-        # Committed: now the memory copy follows.
-        self._revision = revision
-        self._next_conf_id = counters.get(NEXT_CONF_ID, self._next_conf_id)
-        self._index.add_tombstones(tombstones)
-        self._index.install(record)
-        if tombstones and (self._pruned_at is None
-                           or self._clock.now() - self._pruned_at > PRUNE_EVERY):
-            self.prune_tombstones()
+        tx = self._current()
+        tx.put_conference(record, revision)
+        for tombstone in tombstones:
+            tx.add_tombstone(tombstone)
+        for name, value in counters.items():
+            tx.set_counter(name, value)
+        tx.set_counter(REVISION, revision)
+
+        def installed() -> None:  # committed: now the memory copy follows
+            self._revision = revision
+            self._next_conf_id = counters.get(NEXT_CONF_ID, self._next_conf_id)
+            self._index.add_tombstones(tombstones)
+            self._index.install(record)
+            if tombstones and (self._pruned_at is None
+                               or self._clock.now() - self._pruned_at > PRUNE_EVERY):
+                self.prune_tombstones()
+
+        self._after_commit.append(installed)
         return new
+
+    def _current(self) -> StoreTransaction:
+        if self._tx is None:
+            raise RuntimeError("a store write outside a scheduler operation")
+        return self._tx

@@ -1,12 +1,16 @@
-"""The scheduler's SQLite store: conferences, the site directory (each site with the id of
-its organization in the column org_id), free/busy tombstones and the counters (revision,
-conference ids).
+"""The scheduler's SQLite store (the default; mcu/store_api.py is the contract it keeps, and
+mcu/store_postgres.py the PostgreSQL store beside it): conferences, the site directory (each
+site with the id of its organization in the column org_id), free/busy tombstones and the
+counters (revision, conference ids). The schema is versioned (mcu/store_migrations.py).
 
 WAL mode, synchronous=FULL, and one explicit transaction per scheduler operation, so a
 process killed with SIGKILL right after answering still has that answer on disk. A
 conference is kept as one JSON document (its spec, rule and every occurrence with its own
 edits and prolongations): it is always read and written whole, and one row per conference
 makes "the operation committed or it did not" trivially true.
+
+One process owns an SQLite store (shared = False): several gateways share one PostgreSQL
+store instead (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -37,50 +41,7 @@ from mcu.model import (
     VideoFormat,
     VideoProtocol,
 )
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS conferences (conf_id TEXT PRIMARY KEY, document TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS directory (uri TEXT PRIMARY KEY, document TEXT NOT NULL);
--- directory.org_id (TEXT, the site's organization) is added by _migrate_directory_org_id
-CREATE TABLE IF NOT EXISTS tombstones (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    uri TEXT NOT NULL,
-    conf_id TEXT NOT NULL,
-    conf_name TEXT NOT NULL,
-    begin TEXT NOT NULL,
-    span_us INTEGER NOT NULL,
-    revision INTEGER NOT NULL
-);
-"""
-
-# Call detail records (mcu/cdr.py): added after the first release, so a store opened from an
-# older data directory gains the table and index on open and keeps every other row. start
-# is the record's start time in UTC, written so that text order is time order.
-CALL_RECORDS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS call_records (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    start TEXT NOT NULL,
-    uri_a TEXT NOT NULL,
-    uri_b TEXT,
-    document TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS call_records_by_start ON call_records (kind, start);
-"""
-
-# Conferences being recorded (setRecordBroadEx start, mcu/runtime/recording.py): a row from
-# the start until the stop or the conference's end, so a restarted server records on.
-RECORDING_SCHEMA = """
-CREATE TABLE IF NOT EXISTS recording_conferences (conf_id TEXT PRIMARY KEY);
-"""
-
-# Conferences broadcast live (setDirectBroadEx start, mcu/runtime/recording.py) with the
-# token a player presents for /live/<confId>/: a row from the start until the stop or the
-# conference's end, so a restarted server broadcasts on under the same URL.
-LIVE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS live_conferences (conf_id TEXT PRIMARY KEY, token TEXT NOT NULL);
-"""
+from mcu.store_migrations import migrate_sqlite
 
 
 def _utc_key(value: datetime) -> str:
@@ -122,6 +83,15 @@ class Transaction:
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
 
+    def counter(self, name: str) -> int | None:
+        return _counter(self._connection, name)
+
+    def load(self) -> StoredState:
+        return _load(self._connection)
+
+    def load_since(self, revision: int) -> StoredState:
+        return _load(self._connection, since=revision)
+
     def set_counter(self, name: str, value: int) -> None:
         self._connection.execute(
             "INSERT INTO meta (name, value) VALUES (?, ?) "
@@ -129,11 +99,12 @@ class Transaction:
             (name, value),
         )
 
-    def put_conference(self, record: ConferenceRecord) -> None:
+    def put_conference(self, record: ConferenceRecord, revision: int) -> None:
         self._connection.execute(
-            "INSERT INTO conferences (conf_id, document) VALUES (?, ?) "
-            "ON CONFLICT(conf_id) DO UPDATE SET document = excluded.document",
-            (record.conference.conf_id, json.dumps(record_to_json(record))),
+            "INSERT INTO conferences (conf_id, document, revision) VALUES (?, ?, ?) "
+            "ON CONFLICT(conf_id) DO UPDATE SET document = excluded.document, "
+            "revision = excluded.revision",
+            (record.conference.conf_id, json.dumps(record_to_json(record)), revision),
         )
 
     def add_tombstone(self, tombstone: Tombstone) -> None:
@@ -169,17 +140,15 @@ class Transaction:
 
 
 class Store:
+    shared = False  # one process owns an SQLite file
+
     def __init__(self, path: str | Path) -> None:
         self._lock = threading.Lock()
         # Transactions are opened explicitly (BEGIN IMMEDIATE), hence isolation_level=None.
         self._connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=FULL")
-        self._connection.executescript(SCHEMA)
-        self._connection.executescript(CALL_RECORDS_SCHEMA)
-        self._connection.executescript(RECORDING_SCHEMA)
-        self._connection.executescript(LIVE_SCHEMA)
-        _migrate_directory_org_id(self._connection)
+        migrate_sqlite(self._connection)
 
     def close(self) -> None:
         with self._lock:
@@ -268,43 +237,49 @@ class Store:
                 "SELECT conf_id, token FROM live_conferences").fetchall()
         return dict(rows)
 
+    def counter(self, name: str) -> int | None:
+        with self._lock:
+            return _counter(self._connection, name)
+
     def load(self) -> StoredState:
         with self._lock:
-            state = StoredState()
-            for name, value in self._connection.execute("SELECT name, value FROM meta"):
-                state.counters[name] = value
-            for (document,) in self._connection.execute(
-                "SELECT document FROM conferences ORDER BY CAST(conf_id AS INTEGER)"
-            ):
-                state.conferences.append(record_from_json(json.loads(document)))
-            for document, org_id in self._connection.execute(
-                "SELECT document, org_id FROM directory ORDER BY uri"
-            ):
-                site = directory_site_from_json(json.loads(document))
-                state.directory.append(replace(site, org_id=org_id))
-            for uri, conf_id, conf_name, begin, span_us, revision in self._connection.execute(
-                "SELECT uri, conf_id, conf_name, begin, span_us, revision "
-                "FROM tombstones ORDER BY id"
-            ):
-                state.tombstones.append(
-                    Tombstone(
-                        uri,
-                        conf_id,
-                        conf_name,
-                        datetime.fromisoformat(begin),
-                        timedelta(microseconds=span_us),
-                        revision,
-                    )
-                )
-            return state
+            return _load(self._connection)
+
+    def load_since(self, revision: int) -> StoredState:
+        with self._lock:
+            return _load(self._connection, since=revision)
 
 
-def _migrate_directory_org_id(connection: sqlite3.Connection) -> None:
-    """Stores made before sites kept their organization get the directory's org_id column;
-    their rows stay as they were, with no organization recorded (NULL)."""
-    columns = {row[1] for row in connection.execute("PRAGMA table_info(directory)")}
-    if "org_id" not in columns:
-        connection.execute("ALTER TABLE directory ADD COLUMN org_id TEXT")
+def _counter(connection: sqlite3.Connection, name: str) -> int | None:
+    row = connection.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _load(connection: sqlite3.Connection, since: int = -1) -> StoredState:
+    """Everything; or with `since`, what changed after that revision: the conferences and
+    tombstones written after it, with the counters and the whole directory."""
+    state = StoredState()
+    for name, value in connection.execute("SELECT name, value FROM meta"):
+        state.counters[name] = value
+    for (document,) in connection.execute(
+        "SELECT document FROM conferences WHERE revision > ? ORDER BY CAST(conf_id AS INTEGER)",
+        (since,),
+    ):
+        state.conferences.append(record_from_json(json.loads(document)))
+    for document, org_id in connection.execute(
+        "SELECT document, org_id FROM directory ORDER BY uri"
+    ):
+        site = directory_site_from_json(json.loads(document))
+        state.directory.append(replace(site, org_id=org_id))
+    for uri, conf_id, conf_name, begin, span_us, revision in connection.execute(
+        "SELECT uri, conf_id, conf_name, begin, span_us, revision FROM tombstones "
+        "WHERE revision > ? ORDER BY id", (since,)
+    ):
+        state.tombstones.append(
+            Tombstone(uri, conf_id, conf_name, datetime.fromisoformat(begin),
+                      timedelta(microseconds=span_us), revision)
+        )
+    return state
 
 
 # -- JSON codec ---------------------------------------------------------------------------

@@ -32,6 +32,12 @@ benchmarks/media_load.py, tests/conftest.py):
   a 0.5 s wait, and closes after 6 unanswered in a row; here each check is retransmitted on
   STUN's schedule for up to 15.5 s beside the next checks, and consent expires only when no
   check has been answered for `CONSENT_EXPIRY_SECONDS` (RFC 7675's 30 s), counted in time.
+- `aiortc.codecs.CODECS["video"]` gains H.264 High profile (`add_h264_high`:
+  profile-level-id 64001f, packetization-mode 1, with its RTX), after aiortc's own Baseline
+  and Constrained Baseline: aiortc negotiates H.264 by profile (RFC 6184 via libwebrtc's
+  rule) and lists only those two, so a site booked H.264 HP could not be offered High.
+  aiortc's H.264 packetizer and its decoder (FFmpeg's h264) are profile-agnostic; the
+  MCU's own libx264 encoder writes the High stream (mcu/media/video_encoders.py).
 
 Per receiver or sender, on one that has not started (the name-mangled attributes are
 created in aiortc's constructors and read from the moment the receiver starts):
@@ -92,10 +98,11 @@ from typing import Any
 
 import aioice.ice
 import aioice.stun
+import aiortc.codecs
 import aiortc.rtp
-from aiortc import RTCDtlsTransport, RTCRtpReceiver, RTCRtpSender
+from aiortc import RTCDtlsTransport, RTCRtpCodecParameters, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer
-from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
+from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpReceiveParameters
 from aiortc.rtp import (
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
@@ -219,8 +226,36 @@ def consent_diagnosis(connection: aioice.ice.Connection) -> str:
     return "; ".join(parts) or "no nominated pair"
 
 
+H264_HIGH_PROFILE_LEVEL_ID = "64001f"  # High, level 3.1: what browsers offer for High
+
+
+def _is_h264_high(codec: RTCRtpCodecParameters) -> bool:
+    return (codec.mimeType.lower() == "video/h264"
+            and str(codec.parameters.get("profile-level-id", "")).lower().startswith("6400"))
+
+
+def add_h264_high() -> None:
+    """aiortc's video codecs with H.264 High (and its RTX) after its own, once."""
+    video: list[RTCRtpCodecParameters] = aiortc.codecs.CODECS["video"]
+    if any(_is_h264_high(codec) for codec in video):
+        return
+    payload_type = max(codec.payloadType or 0 for codec in video) + 1
+    feedback = [RTCRtcpFeedback(type="nack"), RTCRtcpFeedback(type="nack", parameter="pli"),
+                RTCRtcpFeedback(type="goog-remb")]
+    video += [
+        RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=payload_type,
+                              rtcpFeedback=feedback,
+                              parameters={"level-asymmetry-allowed": "1",
+                                          "packetization-mode": "1",
+                                          "profile-level-id": H264_HIGH_PROFILE_LEVEL_ID}),
+        RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000,
+                              payloadType=payload_type + 1, parameters={"apt": payload_type}),
+    ]
+
+
 def install() -> None:
     """Put the process-wide replacements in place; calling it again changes nothing."""
+    add_h264_high()
     aioice.ice.get_host_addresses = ice.host_addresses
     aiortc.rtp.compute_audio_level_dbov = audio_level.compute_audio_level_dbov
     setattr(RTCDtlsTransport, _REGISTER_RTP_RECEIVER, register_rtp_receiver_with_rtx)
@@ -236,7 +271,8 @@ def installed() -> bool:
             is register_rtp_receiver_with_rtx
             and aioice.ice.Connection.get_component_candidates
             is get_component_candidates_with_buffers
-            and aioice.ice.Connection.query_consent is query_consent)
+            and aioice.ice.Connection.query_consent is query_consent
+            and any(_is_h264_high(codec) for codec in aiortc.codecs.CODECS["video"]))
 
 
 def replace_jitter_buffer(receiver: RTCRtpReceiver, buffer: JitterBuffer) -> None:

@@ -30,8 +30,8 @@ without a gap to its marker packet, and the codec's bitstream says keyframe
 
 The receiver creates its jitter buffer in its constructor, as private state;
 `release_frames_at_marker` replaces it before the receiver starts, through
-rtc/aiortc_hooks.py. Audio keeps aiortc's buffer (its prefetch of 4 frames smooths the 20 ms
-packets).
+rtc/aiortc_hooks.py. Audio has its own (rtc/audio_jitter_buffer.py) at the MCU, aiortc's
+(its prefetch of 4 frames smooths the 20 ms packets) at the terminals.
 """
 
 from __future__ import annotations

@@ -19,6 +19,9 @@ either            bye       {call_id, reason}
 either            ping / pong {seq}                                    (heartbeat, every 2 s)
 MCU -> terminal   error     {call_id?, code, message}
 MCU -> terminal   camera    {input, action, preset, requested_by}      (ctrlCameraEx: move a camera)
+terminal -> MCU   stats     {call_id, main {fps, latency_ms_p50, latency_ms_p95}, content}
+                                                                       (what it receives, for display)
+MCU -> terminal   send_video {call_id, width, height, fps}             (the size its panes need)
 
 `device` (register, optional): what the terminal has: model and versions, video inputs
 (id, name, kind, connected, main/aux), screens (1..3 video outputs), microphones; null or
@@ -54,6 +57,7 @@ from rtc.signalling_schema import (
     Integer,
     ListOf,
     Nested,
+    Number,
     OneOf,
     Optional,
     SchemaError,
@@ -471,10 +475,73 @@ class Sources(Message):
         _unique(self.main, "main source")
 
 
+FPS = Number(0, 240)  # frames a second a terminal decodes (the standard goes to 60)
+LATENCY_MS = Optional(Number(0, 60_000))  # glass-to-glass, ms; null: no marker was read
+STATS_INTERVAL_S = 2.0  # how often a terminal sends `stats` during a conference call
+
+
+@dataclass
+class StreamReceipt:
+    """What a terminal receives on one stream over its last report interval: decoded frames
+    a second, and the glass-to-glass latency (median and 95th percentile, ms) of the frames
+    whose markers it read, null when it read none (not decoding, or no marker)."""
+
+    fps: float = spec(FPS)
+    latency_ms_p50: float | None = spec(LATENCY_MS, default=None)
+    latency_ms_p95: float | None = spec(LATENCY_MS, default=None)
+
+    def __post_init__(self) -> None:
+        if (self.latency_ms_p50 is None) != (self.latency_ms_p95 is None):
+            raise SchemaError("latency_ms_p50 and latency_ms_p95 are both null or both numbers")
+        if self.latency_ms_p50 is not None and self.latency_ms_p95 is not None \
+                and self.latency_ms_p95 < self.latency_ms_p50:
+            raise SchemaError("latency_ms_p95 is below latency_ms_p50")
+
+
+@dataclass
+class ReceiveStats(Message):
+    """terminal -> MCU, every STATS_INTERVAL_S during a conference call: what it receives
+    (docs/signalling.md, "Receive statistics"). `main`: the main picture; `content`: the
+    content stream, null when it receives none. The MCU keeps the last report of each site
+    for display only (the console's health, /metrics) and does not answer it; one for a call
+    that is not the terminal's ongoing conference call is `unknown_call`."""
+
+    type: ClassVar[str] = "stats"
+    call_id: str = spec(CALL_ID)
+    main: StreamReceipt = spec(Nested(StreamReceipt))
+    content: StreamReceipt | None = spec(Optional(Nested(StreamReceipt)), default=None)
+
+
+SEND_WIDTH = Integer(2, 4096)
+SEND_HEIGHT = Integer(2, 2304)
+SEND_FPS = Integer(1, 60)
+
+
+@dataclass
+class SendVideo(Message):
+    """MCU -> terminal: the largest main video the MCU needs from the terminal in the call
+    `call_id` now (the send ladder, mcu/media/send_ladder.py: the size and rate of the
+    largest pane it is shown in): at most `width` x `height` (even) at `fps`. Sent on call
+    up and whenever the need changes. The terminal sends the largest picture it can within
+    it, switching at a keyframe of the new size, and does not answer; one that ignores it
+    still works (the MCU scales what it gets)."""
+
+    type: ClassVar[str] = "send_video"
+    call_id: str = spec(CALL_ID)
+    width: int = spec(SEND_WIDTH)
+    height: int = spec(SEND_HEIGHT)
+    fps: int = spec(SEND_FPS)
+
+    def __post_init__(self) -> None:
+        if self.width % 2 or self.height % 2:
+            raise SchemaError(f"width and height must be even, got {self.width}x{self.height}")
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.type: cls
     for cls in (Challenge, Register, Registered, Invite, Ringing, Answer, Decline, Join, Joined, Bye,
-                Ping, Pong, Error, PlaceCall, DeviceUpdate, CameraControl, Sources)
+                Ping, Pong, Error, PlaceCall, DeviceUpdate, CameraControl, Sources,
+                ReceiveStats, SendVideo)
 }
 
 

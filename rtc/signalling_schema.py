@@ -87,6 +87,25 @@ class Integer:
 
 
 @dataclass(frozen=True)
+class Number:
+    """A finite JSON number (integer or fraction) in low..high, kept as a float (JSON true
+    and false are not numbers; NaN and Infinity never get past `loads`)."""
+
+    low: float
+    high: float
+
+    def check(self, value: Any, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SchemaError(f"{where} must be a number")
+        if not self.low <= value <= self.high:
+            raise SchemaError(f"{where} must be in {self.low:g}..{self.high:g}")
+        return float(value)
+
+    def describe(self) -> str:
+        return f"number {self.low:g}..{self.high:g}"
+
+
+@dataclass(frozen=True)
 class Boolean:
     """JSON true or false (0 and 1 are not booleans)."""
 
@@ -229,7 +248,8 @@ def schema_of(cls: type) -> dict[str, FieldSpec]:
 def build(cls: type, data: Any, where: str) -> Any:
     """The dataclass `cls` from a decoded JSON object: every declared field checked against
     its spec, absent ones take their default (or SchemaError when there is none), keys the
-    class does not declare are ignored (never read, never kept)."""
+    class does not declare are ignored (never read, never kept); a rule across fields that
+    the class checks itself (its __post_init__ raising SchemaError) is named by `where`."""
     if not is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     if not isinstance(data, dict):
@@ -241,7 +261,10 @@ def build(cls: type, data: Any, where: str) -> Any:
             values[f.name] = field_spec(f).check(data[f.name], name)
         elif f.default is MISSING and f.default_factory is MISSING:
             raise SchemaError(f"{name} is missing")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except SchemaError as error:  # a rule across fields (the class's __post_init__)
+        raise SchemaError(f"{where}: {error}") from None
 
 
 def _bounded_number(text: str) -> str:

@@ -256,9 +256,18 @@ class BrowserTerminal:
     async def errors(self) -> list[dict]:
         return list(await self.page.evaluate("window.terminal.errors"))
 
+    async def send_video_requests(self) -> list[dict]:
+        """The MCU's `send_video` requests the page received: {width, height, fps, scale,
+        applied} each (scale: its camera sender's scaleResolutionDownBy)."""
+        return list(await self.page.evaluate("window.terminal.sendVideo"))
+
     async def source_commands(self) -> list[dict]:
         """The MCU's `sources` messages the page received: {main, aux, obeyed} each."""
         return list(await self.page.evaluate("window.terminal.sources"))
+
+    async def reports_sent(self) -> list[dict]:
+        """The `stats` messages the page sent (its receive reports), the last 100."""
+        return list(await self.page.evaluate("window.terminal.reportsSent"))
 
     async def join(self, access_code: str, password: str = "") -> None:
         """Dial in (the page sends `join`) to the conference with that access code."""

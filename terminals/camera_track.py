@@ -31,8 +31,10 @@ from terminals.main_sources import MainSources, MainState, state_key
 from terminals.media_sources import (
     EncodedLoop,
     EncodedVideoTrack,
+    ScaledScene,
     VideoFormat,
     encode_loop,
+    scaled,
     video_encoder,
 )
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
@@ -41,33 +43,49 @@ STILL_S = 0.3  # still this long: back to a loop
 LOOPS_KEPT = 6  # loops per terminal (codec, picture) kept for a picture that comes back
 
 
+_LoopKey = tuple[str, VideoFormat, tuple[object, ...]]
+
+
 class LoopCache:
-    """A terminal's encoded loops by (codec, main picture), the least recently used dropped
-    first."""
+    """A terminal's encoded loops by (codec, format, main picture), the least recently used
+    dropped first. A format smaller than the scene's (a send_video request: the send ladder)
+    is the scene scaled down (ScaledScene), encoded once when first asked for."""
 
     def __init__(self, sources: MainSources) -> None:
         self.sources = sources
-        self._loops: OrderedDict[tuple[str, tuple[object, ...]], EncodedLoop] = OrderedDict()
-        self._pending: dict[tuple[str, tuple[object, ...]], asyncio.Future[EncodedLoop]] = {}
+        self._loops: OrderedDict[_LoopKey, EncodedLoop] = OrderedDict()
+        self._pending: dict[_LoopKey, asyncio.Future[EncodedLoop]] = {}
+        self.encoded: list[VideoFormat] = []  # the format of every loop encoded, in order
 
-    def ready(self, codec: str, view: MainState) -> EncodedLoop | None:
-        key = (codec, state_key(view))
+    def ready(self, codec: str, view: MainState, video_format: VideoFormat) -> EncodedLoop | None:
+        key = (codec, video_format, state_key(view))
         loop = self._loops.get(key)
         if loop is not None:
             self._loops.move_to_end(key)
         return loop
 
+    def _encode(self, view: MainState, codec: str, video_format: VideoFormat) -> EncodedLoop:
+        scene = self.sources.scene_at(view)
+        width, height = self.sources.scene.width, self.sources.scene.height
+        if (video_format.width, video_format.height) != (width, height):
+            loop = encode_loop(ScaledScene(scene, video_format.width, video_format.height),
+                               codec, video_format)
+        else:
+            loop = encode_loop(scene, codec, video_format)
+        self.encoded.append(video_format)
+        return loop
+
     async def get(self, codec: str, view: MainState, video_format: VideoFormat) -> EncodedLoop:
-        """The loop of the main picture `view` in `codec`, encoded now (in the default
-        executor) if needed."""
-        key = (codec, state_key(view))
-        loop = self.ready(codec, view)
+        """The loop of the main picture `view` in `codec` at `video_format`, encoded now (in
+        the default executor) if needed."""
+        key = (codec, video_format, state_key(view))
+        loop = self.ready(codec, view, video_format)
         if loop is not None:
             return loop
         pending = self._pending.get(key)
         if pending is None:
             pending = asyncio.get_running_loop().run_in_executor(
-                None, encode_loop, self.sources.scene_at(view), codec, video_format)
+                None, self._encode, view, codec, video_format)
             self._pending[key] = pending
         try:
             loop = await asyncio.shield(pending)
@@ -82,7 +100,7 @@ class LoopCache:
 
     def prepare(self, codec: str, view: MainState, video_format: VideoFormat) -> None:
         """Start encoding the loop of `view` unless it is ready or under way."""
-        key = (codec, state_key(view))
+        key = (codec, video_format, state_key(view))
         if key in self._loops or key in self._pending:
             return
         task = asyncio.get_running_loop().create_task(self.get(codec, view, video_format))
@@ -124,7 +142,7 @@ class CameraVideoTrack(EncodedVideoTrack):
             return self._loop_frame(loop)
         still_long = self._still_since is not None and due - self._still_since >= STILL_S
         if still_long:
-            ready = self.loops.ready(loop.codec, view)
+            ready = self.loops.ready(loop.codec, view, loop.video_format)
             if ready is not None:
                 self._stop_live()
                 self._encoded, self._loop_view = ready, view
@@ -132,6 +150,9 @@ class CameraVideoTrack(EncodedVideoTrack):
                 self._frame_index = ready.next_keyframe(self._frame_index % ready.frames)
                 return self._loop_frame(ready)
             self.loops.prepare(loop.codec, view, loop.video_format)
+        if self._next_loop is not None:  # going live: its format at once, its picture never
+            loop, self._next_loop = self._next_loop, None
+            self._encoded = loop
         return await self._live_frame(loop, view)
 
     async def _live_frame(self, loop: EncodedLoop, view: MainState) -> tuple[bytes, int]:
@@ -149,9 +170,22 @@ class CameraVideoTrack(EncodedVideoTrack):
         self.live_frames_sent += 1
         return data, index
 
+    def switch_loop(self, loop: EncodedLoop, view: MainState | None = None) -> None:
+        """Another size or rate of the picture `view` (a send_video request): while the
+        loop is sent, from the next keyframe position on (EncodedVideoTrack.switch_loop);
+        while live, at once: the next live frame is a fresh encoder's keyframe at the new
+        format."""
+        if self._live is not None or (view is not None and self._loop_view is not None
+                                      and state_key(view) != state_key(self._loop_view)):
+            self._encoded, self._next_loop = loop, None
+            self._live = None
+            return
+        super().switch_loop(loop)
+
     def _encode_live(self, context: av.VideoCodecContext, index: int, view: MainState,
                      keyframe: bool) -> bytes:
-        frame = bgr_picture(self.sources.render(index, view))
+        picture = scaled(self.sources.render(index, view), context.width, context.height)
+        frame = bgr_picture(picture)
         frame.pts = self._live_frames
         frame.time_base = context.time_base
         frame.pict_type = (av.video.frame.PictureType.I if keyframe

@@ -70,6 +70,7 @@ from rtc.ice import (
 from rtc.jitter_buffer import release_frames_at_marker
 from rtc.screen_sdp import extra_screen_count, mark_screens
 from rtc.signalling import (
+    STATS_INTERVAL_S,
     Answer,
     Auth,
     Bye,
@@ -91,9 +92,11 @@ from rtc.signalling import (
     Ping,
     PlaceCall,
     Pong,
+    ReceiveStats,
     Register,
     Registered,
     Ringing,
+    SendVideo,
     SignallingError,
     Sources,
     parse_message,
@@ -118,10 +121,13 @@ from terminals.media_sources import (
     VideoFormat,
     describe_streams,
 )
+from terminals.receive_report import StreamMeter
 from terminals.receiver import AudioReceiver, PaneStatus, VideoReceiver, VideoStats
 from terminals.scene import CameraScene
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
+from terminals.send_requests import SendRequests
 from terminals.speech import LevelSchedule, SpeechSynth
+from terminals.sync_pattern import SyncPattern
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +231,9 @@ class SimulatedTerminal:
         state_dir: Path | None = None,
         content_codecs: Sequence[str] | None = None,
         tls_ca: str | Path | None = None,
+        stats_interval_s: float | None = STATS_INTERVAL_S,
+        honour_send_requests: bool = True,
+        sync_pattern: SyncPattern | None = None,
     ) -> None:
         """content: the terminal's content input (None: it has none); receive_content: it
         shows received content on a second screen; content_source_size: the size content
@@ -232,7 +241,13 @@ class SimulatedTerminal:
         the codecs its content m-line offers or answers, in order (None: the main video's),
         e.g. a content encoder that does only VP8; tls_ca: a PEM file of the CA (or the
         self-signed certificate) to trust for the MCU's HTTPS signalling and its BFCP over TLS
-        (None: the system's trusted CAs)."""
+        (None: the system's trusted CAs); stats_interval_s: how often it reports what it
+        receives during a conference call (the `stats` message; None: never);
+        honour_send_requests: it sends the size and rate the MCU's `send_video` asks for
+        (False: it keeps its own format; terminals/send_requests.py); sync_pattern: flash the
+        picture and click in the voice at the same capture instants (terminals/sync_pattern.py;
+        None: never)."""
+        self.sync_pattern = sync_pattern
         self.uri = uri
         self.tls: ssl.SSLContext | None = (
             ssl.create_default_context(cafile=str(tls_ca)) if tls_ca is not None else None)
@@ -260,6 +275,8 @@ class SimulatedTerminal:
         self.ring_delay_s = ring_delay_s
         self.media_address = media_address
         self.video_format = video_format
+        # the MCU's send_video requests and the format the main video follows
+        self.send_requests = SendRequests(video_format, honour_send_requests)
         self.loop_frames = loop_frames
         self.site_type = site_type
         self.send_log = send_log
@@ -340,6 +357,33 @@ class SimulatedTerminal:
         # The SDPs of the latest call: ours (offer or answer) and the other side's.
         self.sdp_sent: str | None = None
         self.sdp_received: str | None = None
+        self.stats_interval_s = stats_interval_s
+        self.reports_sent: list[ReceiveStats] = []  # the receive reports sent (the last 100)
+        self._main_meter, self._content_meter = StreamMeter(), StreamMeter()
+        self._metered_call: str | None = None
+
+    def set_sync_pattern(self, pattern: SyncPattern | None) -> None:
+        """Start (or stop: None) the sync pattern, in the current call too: its tracks move
+        their capture times onto the pattern's grid (less than a frame later)."""
+        self.sync_pattern = pattern
+        call = self._call
+        if call is not None:
+            if call.video_track is not None:
+                call.video_track.sync = pattern
+            if call.speech_track is not None:
+                call.speech_track.sync = pattern
+
+    async def set_video_format(self, video_format: VideoFormat) -> None:
+        """Send at another format from now on (a camera switching its resolution mid-call):
+        the current call's video goes on with the loop at that format, from its keyframe.
+        The loops encoded so far are of the old format: a fresh cache replaces them."""
+        self.video_format = video_format
+        self._loops = LoopCache(self.main_sources)
+        call, codec = self._call, self._video_codec
+        if call is not None and call.video_track is not None and codec is not None:
+            call.video_track.loops = self._loops
+            view = self.main_sources.state()
+            call.video_track.use_loop(await self._loops.get(codec, view, video_format), view)
 
     @property
     def decode_video(self) -> bool:
@@ -434,6 +478,7 @@ class SimulatedTerminal:
         self._last_heard = loop.time()
         self._challenged = False  # registers once per connection: at its first challenge
         heartbeat = loop.create_task(self._heartbeat(ws))
+        reporter = loop.create_task(self._report_loop())
         try:
             async for message in ws:
                 if message.type != aiohttp.WSMsgType.TEXT:
@@ -447,6 +492,42 @@ class SimulatedTerminal:
                 await self._on_message(parsed)
         finally:
             heartbeat.cancel()
+            reporter.cancel()
+
+    async def _report_loop(self) -> None:
+        """Every stats_interval_s of a conference call in progress (media connected): the
+        `stats` message (docs/signalling.md, "Receive statistics")."""
+        if self.stats_interval_s is None:
+            return
+        while True:
+            await asyncio.sleep(self.stats_interval_s)
+            report = self.receive_report(time.monotonic())
+            if report is not None:
+                await self._send(report)
+                self.reports_sent = [*self.reports_sent[-99:], report]
+
+    def receive_report(self, now: float) -> ReceiveStats | None:
+        """What this terminal received since the previous call of this method in the same
+        conference call: the main picture (decoded frames a second, else counted ones; the
+        latency of the markers read) and the content stream (null when none arrived); None
+        outside a conference call, and at its first reading (no interval yet)."""
+        call = self._call
+        if call is None or not call.conf_id or self.state != CallState.IN_CALL:
+            self._metered_call = None
+            return None
+        if call.call_id != self._metered_call:
+            self._metered_call = call.call_id
+            self._main_meter.reset()
+            self._content_meter.reset()
+        frames = self.video.frames_decoded if self.video.decode else self.video.frames_received
+        main = self._main_meter.receipt(now, frames, self.video.recent_latencies())
+        content = self._content_meter.receipt(now, self.content.frames_decoded,
+                                              self.content.recent_latencies())
+        if main is None:
+            return None
+        if content is not None and content.fps == 0:
+            content = None  # no content frame arrived in the interval
+        return ReceiveStats(call.call_id, main, content)
 
     async def _heartbeat(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         loop = asyncio.get_running_loop()
@@ -518,8 +599,33 @@ class SimulatedTerminal:
             self._move_camera(message)
         elif isinstance(message, Sources):
             self._choose_sources(message)
+        elif isinstance(message, SendVideo):
+            self._follow_send_request(message)
         elif isinstance(message, Error):
             log.warning("%s: MCU error %s: %s", self.uri, message.code, message.message)
+
+    def _follow_send_request(self, message: SendVideo) -> None:
+        """The MCU asks for another size or rate (terminals/send_requests.py): once the
+        call sends video, switch to that format's loop (encoded first if it is new)."""
+        call = self._call
+        if not self.send_requests.accept(message) or call is None \
+                or call.video_track is None or call.video_track.loop is None:
+            return  # before the call sends: _start_sending starts at the requested format
+        call.tasks.append(asyncio.get_running_loop().create_task(
+            self._switch_video(call, message)))
+
+    async def _switch_video(self, call: _Call, message: SendVideo) -> None:
+        track, codec = call.video_track, self._video_codec
+        if track is None or codec is None:
+            return
+        video_format = self.send_requests.format()
+        view = self.main_sources.state()
+        loop = await self._loops.get(codec, view, video_format)
+        # a later request, or the end of the call, while the loop was encoded: not this one
+        if self.send_requests.current(message) and self._call is call:
+            if track.loop is None or track.loop.video_format != video_format:
+                self.send_requests.switches.append(video_format)
+            track.switch_loop(loop, view)
 
     def _move_camera(self, message: CameraControl) -> None:
         """Obey the MCU's camera command (terminals/camera.py); a command for an input
@@ -817,12 +923,15 @@ class SimulatedTerminal:
         pc = RTCPeerConnection(rtc_configuration(self.ice_servers))
         call = _Call(call_id, pc)
         self._call = call
+        self.send_requests.new_call(call_id)
         self.call_ended.clear()
         if self.send_video:
             call.video_track = CameraVideoTrack(self.site_index, self.main_sources,
                                                 self._loops, self.send_log)
+            call.video_track.sync = self.sync_pattern
         if self.send_audio:
             call.speech_track = SpeechTrack(self.speech)
+            call.speech_track.sync = self.sync_pattern
         audio = pc.addTransceiver(call.speech_track or "audio",
                                   direction="sendrecv" if self.send_audio else "recvonly")
         audio.setCodecPreferences(self._audio_codecs())
@@ -922,7 +1031,13 @@ class SimulatedTerminal:
             call.speech_track.use_codec(self._audio_codec)
         if call.video_track is not None:
             view = self.main_sources.state()
-            call.video_track.use_loop(await self._loops.get(codec, view, self.video_format), view)
+            video_format = self.send_requests.format()  # a request that came first: its format
+            call.video_track.use_loop(await self._loops.get(codec, view, video_format), view)
+            request = self.send_requests.request
+            if request is not None and self.send_requests.format() != video_format:
+                # asked again while that loop was being encoded: follow the latest
+                call.tasks.append(asyncio.get_running_loop().create_task(
+                    self._switch_video(call, request)))
         content = content_media(answer_sdp)
         self._content_codec = content.codec if content is not None and content.port else None
         if call.content_track is not None and self.content_source is not None \

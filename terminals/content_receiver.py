@@ -230,6 +230,10 @@ class ContentReceiver:
                 self._latencies.append(latency)
         return self.status()
 
+    def recent_latencies(self) -> list[float]:
+        """The latencies (s) of the last readings (up to 30) of the content now shown."""
+        return list(self._latencies)
+
     def receiving(self, within_s: float, now: float | None = None) -> bool:
         """Whether a content frame arrived in the last `within_s` seconds."""
         if self.last_frame is None:

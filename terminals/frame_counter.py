@@ -21,6 +21,9 @@ counts is the MCU's sustained output rate at that receiver.
 from __future__ import annotations
 
 import queue
+import time
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCRtpReceiver
@@ -29,7 +32,24 @@ from rtc.aiortc_hooks import replace_decoder_queue
 from rtc.encoded_frames import is_keyframe
 from rtc.h264_sps import Sps, find_sps
 
-__all__ = ["CountsOverCalls", "FrameCountingQueue", "count_frames", "is_keyframe"]
+__all__ = ["CountsOverCalls", "FrameCountingQueue", "FrameRate", "count_frames", "is_keyframe"]
+
+
+RTP_VIDEO_CLOCK = 90_000
+TIMESTAMPS_KEPT = 1024  # the latest frames' RTP timestamps: 17 s at 60 fps
+
+
+@dataclass(frozen=True)
+class FrameRate:
+    """The rate of the frames received over a window: by their RTP timestamps (the sender's
+    clock: frames per second of media time) and by their arrival (frames per second of this
+    terminal's clock); `frames` how many the window held; `median_step` the sender's frame
+    interval in RTP ticks (a frame lost or skipped now and then does not move it)."""
+
+    frames: int
+    by_timestamps: float
+    by_arrival: float
+    median_step: int  # the median RTP timestamp step from one frame to the next (90 kHz)
 
 
 class FrameCountingQueue(queue.Queue):
@@ -41,6 +61,8 @@ class FrameCountingQueue(queue.Queue):
         self.frames_received = 0
         self.keyframes_received = 0
         self._h264_keyframe: bytes | None = None  # the latest, kept by reference
+        # (arrival on time.monotonic(), RTP timestamp) of the latest complete frames
+        self.arrivals: deque[tuple[float, int]] = deque(maxlen=TIMESTAMPS_KEPT)
 
     @property
     def sps(self) -> Sps | None:
@@ -48,10 +70,28 @@ class FrameCountingQueue(queue.Queue):
         never on the receive path."""
         return find_sps(self._h264_keyframe) if self._h264_keyframe is not None else None
 
+    def frame_rate(self, window_s: float) -> FrameRate | None:
+        """The rate of the frames received in the last `window_s` seconds; None with fewer
+        than two. RTP timestamps are unwrapped (32 bits) frame to frame."""
+        now = time.monotonic()
+        recent = [(at, ts) for at, ts in list(self.arrivals) if at >= now - window_s]
+        if len(recent) < 2:
+            return None
+        steps = sorted((after - before) % (1 << 32)
+                       for (_, before), (_, after) in zip(recent, recent[1:], strict=False))
+        span_ticks = sum(steps)
+        span_s = recent[-1][0] - recent[0][0]
+        intervals = len(recent) - 1
+        return FrameRate(len(recent),
+                         intervals * RTP_VIDEO_CLOCK / span_ticks if span_ticks else 0.0,
+                         intervals / span_s if span_s > 0 else 0.0,
+                         steps[len(steps) // 2])
+
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is not None:  # None tells the decoder thread to end: always forwarded
             codec, encoded_frame = item
             self.frames_received += 1
+            self.arrivals.append((time.monotonic(), int(encoded_frame.timestamp)))
             if is_keyframe(codec.name, encoded_frame.data):
                 self.keyframes_received += 1
                 if codec.name == "H264":
@@ -93,6 +133,10 @@ class CountsOverCalls:
     def keyframes_received(self) -> int:
         current = self.current
         return self._keyframes_before + (current.keyframes_received if current else 0)
+
+    def frame_rate(self, window_s: float) -> FrameRate | None:
+        """The current call's received frame rate over the last `window_s` seconds."""
+        return self.current.frame_rate(window_s) if self.current else None
 
     @property
     def sps(self) -> Sps | None:

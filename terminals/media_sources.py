@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import av
+import cv2
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription
@@ -46,6 +47,7 @@ from rtc.h264_levels import H264Profile, Level, level_for, macroblocks, x264_lev
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
 from terminals.speech import SAMPLE_RATE, SpeechSynth
 from terminals.speech_packets import OpusVoice
+from terminals.sync_pattern import FLASH_FRAMES, SyncPattern, aligned_start, encode_flash
 
 KEYFRAME_INTERVAL = 32
 DEFAULT_LOOP_FRAMES = 64
@@ -112,6 +114,48 @@ def describe_streams(sdp: str, video_format: VideoFormat) -> str:
                 mb_w, mb_h = macroblocks(video_format.width, video_format.height)
                 codec.parameters.update({"max-fs": mb_w * mb_h, "max-fr": video_format.fps})
     return str(description)
+
+
+MIN_LADDER_BITRATE = 150_000
+
+
+def ladder_format(own: VideoFormat, width: int, height: int, fps: int) -> VideoFormat:
+    """What a terminal sending `own` sends when the MCU asks for at most width x height at
+    fps (send_video): that size when it is smaller than its own (same aspect: the ladder's
+    16:9), else its own; the lower of the two rates. The bitrate scales with the square
+    root of the area (small pictures need more bits per pixel for the same sharpness) and
+    with the rate, never below MIN_LADDER_BITRATE."""
+    if width * height >= own.width * own.height or width > own.width or height > own.height:
+        width, height = own.width, own.height
+    rate = max(1, min(fps, own.fps))
+    if (width, height, rate) == (own.width, own.height, own.fps):
+        return own
+    area = (width * height) / (own.width * own.height)
+    bitrate = int(own.bitrate * area ** 0.5 * rate / own.fps)
+    return VideoFormat(width, height, rate, max(MIN_LADDER_BITRATE, min(own.bitrate, bitrate)))
+
+
+class ScaledScene:
+    """A loop scene drawn at its own size and scaled to width x height (INTER_AREA: what a
+    camera's scaler does), for the loops of the send ladder's smaller sizes."""
+
+    def __init__(self, scene: LoopScene, width: int, height: int) -> None:
+        self.scene = scene
+        self.width, self.height = width, height
+
+    @property
+    def loop_frames(self) -> int:
+        return self.scene.loop_frames
+
+    def frame(self, frame_index: int) -> np.ndarray:
+        return scaled(self.scene.frame(frame_index), self.width, self.height)
+
+
+def scaled(bgr: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`bgr` at width x height (itself when it is that size already)."""
+    if bgr.shape[1] == width and bgr.shape[0] == height:
+        return bgr
+    return cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
 
 
 class LoopScene(Protocol):
@@ -211,9 +255,16 @@ class EncodedVideoTrack(MediaStreamTrack):
             self._loop_ready.set()
         self._frame_index = 0
         self._frames_sent = 0
-        self._start: float | None = None
+        self._next_due: float | None = None  # time.time() the next frame is due
+        self._pts = 0  # RTP timestamp (90 kHz) of the next frame
         self._keyframe_wanted = False
+        self._next_loop: EncodedLoop | None = None  # switch_loop's, taken at a keyframe
         self.keyframe_requests = 0
+        # the sync pattern (terminals/sync_pattern.py): None sends the loop only
+        self.sync: SyncPattern | None = None
+        self._flash: tuple[bytes, ...] = ()
+        self._flash_sent = 0
+        self.flashes_sent = 0
 
     @property
     def loop(self) -> EncodedLoop | None:
@@ -224,6 +275,18 @@ class EncodedVideoTrack(MediaStreamTrack):
         self._encoded = loop
         self._frame_index = 0
         self._loop_ready.set()
+
+    def switch_loop(self, loop: EncodedLoop) -> None:
+        """Go on with another loop of the same picture (another size or rate: a send_video
+        request) at the next keyframe of the loop's position: both loops have their
+        keyframes at the same frame indices, so the new loop starts with a keyframe exactly
+        where the old one would have gone on (no frame skipped, the marker's frame index
+        continuous, the receiver's decoder meets the new size at an IDR)."""
+        if self._encoded is None:
+            self.use_loop(loop)
+            return
+        # the loop sent now: nothing to switch to (a switch under way is called off)
+        self._next_loop = None if loop is self._encoded else loop
 
     def request_keyframe(self) -> None:
         """Called on PLI/FIR: the next frame sent is a keyframe of the loop."""
@@ -242,19 +305,38 @@ class EncodedVideoTrack(MediaStreamTrack):
         assert loop is not None
         fps = loop.video_format.fps
         now = time.time()
-        if self._start is None:
-            self._start = now
-        due = self._start + self._frames_sent / fps
+        sync = self.sync
+        due = self._next_due if self._next_due is not None else now
+        if sync is not None:
+            # with the sync pattern, frames are captured on the wall clock's 1/fps grid (the
+            # pattern may be switched on mid-call)
+            due = aligned_start(due, 1 / fps)
         if due > now:
             await asyncio.sleep(due - now)
         elif now - due > 2 / fps:
             # Fell behind (a busy event loop): carry on from now rather than send a burst.
-            self._start = now - self._frames_sent / fps
-        data, index = await self._next_frame(loop, self._start + self._frames_sent / fps)
+            due = now if sync is None else aligned_start(now, 1 / fps)
+        if sync is not None and sync.flash_starts(due, fps):
+            self._flash, self._flash_sent = flash_packets(loop.codec, loop.video_format), 0
+            self.flashes_sent += 1
+        index: int | None
+        if self._flash_sent < len(self._flash):
+            data, index = self._flash[self._flash_sent], None
+            self._flash_sent += 1
+            if self._flash_sent == len(self._flash):
+                self._keyframe_wanted = True  # back to the picture from a keyframe
+        else:
+            data, index = await self._next_frame(loop, due)
+        # the rate of the loop this frame came from (a send_video request may change it):
+        # timestamps and the next due time follow it, so they stay continuous across a switch
+        sent_fps = self._encoded.video_format.fps if self._encoded is not None else fps
         packet = av.Packet(data)
-        packet.pts = self._frames_sent * (VIDEO_CLOCK_RATE // fps)
+        packet.pts = self._pts
         packet.time_base = RTP_VIDEO_TIME_BASE
-        self.send_log.record_send(self.site_index, index)
+        self._pts += VIDEO_CLOCK_RATE // sent_fps
+        self._next_due = due + 1 / sent_fps
+        if index is not None:  # a flash frame carries no marker
+            self.send_log.record_send(self.site_index, index)
         self._frames_sent += 1
         return packet
 
@@ -264,12 +346,30 @@ class EncodedVideoTrack(MediaStreamTrack):
 
     def _loop_frame(self, loop: EncodedLoop) -> tuple[bytes, int]:
         """The next packet of the loop (from its next keyframe after a keyframe request)."""
+        following = self._next_loop
+        if following is not None and (self._keyframe_wanted
+                                      or self._frame_index in following.keyframes):
+            self._encoded = loop = following
+            self._next_loop = None
         if self._keyframe_wanted:
             self._keyframe_wanted = False
             self._frame_index = loop.next_keyframe(self._frame_index)
         index = self._frame_index
         self._frame_index = (index + 1) % loop.frames
         return loop.packets[index], index
+
+
+_FLASHES: dict[tuple[str, VideoFormat], tuple[bytes, ...]] = {}
+
+
+def flash_packets(codec: str, video_format: VideoFormat) -> tuple[bytes, ...]:
+    """The sync pattern's flash in `codec` at `video_format`, encoded once per process."""
+    key = (codec, video_format)
+    packets = _FLASHES.get(key)
+    if packets is None:
+        packets = _FLASHES[key] = encode_flash(video_encoder(codec, video_format),
+                                               FLASH_FRAMES)
+    return packets
 
 
 class SpeechTrack(MediaStreamTrack):
@@ -286,6 +386,8 @@ class SpeechTrack(MediaStreamTrack):
         self._opus: OpusVoice | None = None
         self._start: float | None = None
         self._blocks = 0
+        # the sync pattern's clicks (terminals/sync_pattern.py); None: the voice only
+        self.sync: SyncPattern | None = None
 
     @property
     def codec(self) -> str | None:
@@ -301,18 +403,33 @@ class SpeechTrack(MediaStreamTrack):
         if self.readyState != "live":
             raise MediaStreamError
         now = time.time()
+        sync = self.sync
+        block_s = AUDIO_BLOCK_SAMPLES / SAMPLE_RATE
         if self._start is None:
-            self._start = now
-        due = self._start + self._blocks * AUDIO_BLOCK_SAMPLES / SAMPLE_RATE
+            # with the sync pattern, blocks are captured on the wall clock's 20 ms grid
+            self._start = now if sync is None else aligned_start(now, block_s)
+        elif sync is not None:  # on the grid (the pattern may be switched on mid-call)
+            self._start = aligned_start(self._start, block_s)
+        due = self._start + self._blocks * block_s
         if due > now:
             await asyncio.sleep(due - now)
         elif now - due > 0.1:
-            self._start = now - self._blocks * AUDIO_BLOCK_SAMPLES / SAMPLE_RATE
+            self._start = now - self._blocks * block_s
+            if sync is not None:
+                self._start = aligned_start(self._start, block_s)
+        block_time = self._start + self._blocks * block_s
         pts = self._blocks * AUDIO_BLOCK_SAMPLES
         self._blocks += 1
+
+        def click(samples: np.ndarray) -> np.ndarray:
+            assert sync is not None
+            return sync.add_click(samples, block_time, SAMPLE_RATE)
+
+        shape = click if sync is not None else None
         if self._codec == "OPUS":
-            return self.opus_voice.next_packet(pts)
-        return _stereo_frame(self.synth.next_block_s16(AUDIO_BLOCK_SAMPLES), pts)
+            return self.opus_voice.next_packet(pts, shape)
+        samples = self.synth.next_block_s16(AUDIO_BLOCK_SAMPLES)
+        return _stereo_frame(samples if shape is None else shape(samples), pts)
 
     @property
     def opus_voice(self) -> OpusVoice:

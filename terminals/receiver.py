@@ -32,7 +32,7 @@ from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from rtc.h264_sps import Sps
-from terminals.frame_counter import CountsOverCalls
+from terminals.frame_counter import CountsOverCalls, FrameRate
 from terminals.marker import MarkerReading, Rect, read_marker
 from terminals.send_log import SendLog
 from terminals.speech import SAMPLE_RATE, talker_levels
@@ -102,6 +102,11 @@ class VideoReceiver:
     def keyframes_received(self) -> int:
         return self._counts.keyframes_received
 
+    def frame_rate(self, window_s: float = 2.0) -> FrameRate | None:
+        """The rate of the complete frames received over the last `window_s` seconds, by
+        their RTP timestamps and by their arrival (terminals/frame_counter.py)."""
+        return self._counts.frame_rate(window_s)
+
     @property
     def received_sps(self) -> Sps | None:
         """The SPS of the latest H.264 keyframe received in this call (None for VP8)."""
@@ -154,6 +159,11 @@ class VideoReceiver:
                 if latency is not None:
                     history.latencies.append(latency)
         return self.pane_statuses()
+
+    def recent_latencies(self) -> list[float]:
+        """The latencies (s) of the last readings of every pane (up to 30 each), for the
+        terminal's receive report (terminals/receive_report.py)."""
+        return [latency for history in self._histories for latency in history.latencies]
 
     def pane_statuses(self) -> tuple[PaneStatus, ...]:
         statuses = []

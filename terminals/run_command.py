@@ -48,6 +48,7 @@ from terminals.device_description import (
 from terminals.marker import MAX_SITES, Rect
 from terminals.media_sources import DEFAULT_VIDEO_FORMAT, VideoFormat
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
+from terminals.sync_pattern import DEFAULT_PERIOD_S, SyncPattern
 
 DEFAULT_SERVER = "ws://127.0.0.1:8080/signalling"
 SECRET_ENV = "MCU_SIM_TERMINAL_SECRET"
@@ -79,6 +80,7 @@ async def start_terminals(
     state_dir: Path | None = None,
     content_codecs: Sequence[str] | None = None,
     content_size: tuple[int, int] = (1920, 1080),
+    sync_pattern: SyncPattern | None = None,
 ) -> list[SimulatedTerminal]:
     """Create, encode and register `count` terminals; returns them once all are registered.
 
@@ -93,6 +95,7 @@ async def start_terminals(
     a second stream; content_codecs: their content m-line's codecs (None: the main video's);
     content_size: the size their content is rendered and sent at.
     state_dir: where each terminal keeps its camera presets (None: in memory only).
+    sync_pattern: every terminal flashes and clicks on it (terminals/sync_pattern.py).
     """
     decodes = decode_video if callable(decode_video) else (lambda _index: decode_video)
     content_of = content if callable(content) else (lambda _index: content)
@@ -119,6 +122,7 @@ async def start_terminals(
             state_dir=state_dir,
             content_codecs=content_codecs,
             content_size=content_size,
+            sync_pattern=sync_pattern,
         )
         for index in range(start_index, start_index + count)
     ]
@@ -213,6 +217,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inputs", default=None, metavar="KINDS",
                         help="declare a device with these video inputs, in order, from camera, "
                              "pc, doc-camera (default camera,pc with --screens)")
+    parser.add_argument("--sync-pattern", type=_sync_period, nargs="?", const=DEFAULT_PERIOD_S,
+                        default=None, metavar="PERIOD_S",
+                        help="flash the picture white and click in the voice at the same "
+                             "instant every PERIOD_S seconds of the wall clock (default "
+                             f"{DEFAULT_PERIOD_S:g}), for benchmarks.av_sync")
     sip = parser.add_argument_group("SIP room systems (--sip: terminals/sip_room_command.py)")
     sip.add_argument("--sip", action="store_true",
                      help="run SIP room systems instead of WebRTC terminals")
@@ -232,6 +241,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         type=parse_call,
                         help="once registered, terminal URI FROM (one of these) calls URI TO "
                              "point to point (any registered terminal); repeatable")
+
+
+def _sync_period(value: str) -> float:
+    try:
+        period = float(value)
+        SyncPattern(period)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--sync-pattern {value!r}: {error}") from None
+    return period
 
 
 def parse_call(value: str) -> tuple[str, str]:
@@ -306,7 +324,8 @@ async def _run(args: argparse.Namespace) -> int:
         video_format=_video_format(args.video_size, args.fps), analyse_every=args.analyse_every,
         decode_video=not args.no_decode, secret_for=secret_for, content=args.content,
         receive_content=not args.no_content_receive, device_for=device_source(args),
-        state_dir=args.state_dir)
+        state_dir=args.state_dir,
+        sync_pattern=None if args.sync_pattern is None else SyncPattern(args.sync_pattern))
     freeze_startup_objects()
     for terminal in terminals:
         terminal.set_panes(panes)

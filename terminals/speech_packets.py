@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 
 import av
+import numpy as np
 
 from rtc.opus_packets import OPUS_FRAME_SAMPLES, OPUS_TIME_BASE, OpusPacketEncoder
 from terminals.speech import SpeechSynth
@@ -135,12 +137,17 @@ class OpusVoice:
     def live_frames_encoded(self) -> int:
         return 0 if self._live is None else self._live.frames_encoded
 
-    def next_packet(self, pts: int) -> av.Packet:
-        """The next block's packet, stamped `pts` (1/48000 s); moves the synth on a block."""
-        if self.cache is None:
+    def next_packet(self, pts: int,
+                    shape: Callable[[np.ndarray], np.ndarray] | None = None) -> av.Packet:
+        """The next block's packet, stamped `pts` (1/48000 s); moves the synth on a block.
+        `shape` changes the block's samples before they are encoded (the sync pattern's
+        click): with it the block is encoded live, the cache holding only the voice."""
+        if self.cache is None or shape is not None:
             if self._live is None:
                 self._live = OpusPacketEncoder()
             samples = self.synth.next_block_s16(OPUS_FRAME_SAMPLES)
+            if shape is not None:
+                samples = shape(samples)
             # One packet per 20 ms frame (OpusPacketEncoder's contract): aiortc sends each
             # packet the track returns as one RTP packet with the packet's pts as timestamp.
             (live_packet,) = self._live.encode(samples, pts)

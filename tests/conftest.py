@@ -14,6 +14,10 @@ Fixtures:
   `.site_mgr`, `.terminal_conf_ctrl`), one HTTP session with the JSESSIONID cookie.
 - `soap_login`: a function (user, password) -> another logged-in `SoapClients`.
 - `post_raw`: post raw bytes (content type, path) and get the `requests.Response`.
+- `postgres_server`: one real PostgreSQL server for the session (tests/postgres_server.py);
+  `postgres_url`: the URL of a new empty schema on it, one per test.
+- `store_url`: parametrized over the two store backends: "" (SQLite, the default) and a
+  `postgres_url`; `open_test_store(url, path)` opens the store either names.
 """
 
 from __future__ import annotations
@@ -36,8 +40,11 @@ from gateway.sessions import expected_proof
 from gateway.settings import Settings, load_settings, password_digest
 from mcu.clock import ManualClock
 from mcu.reference import REFERENCE_WSDL, SOAP_EXAMPLES  # noqa: F401 - re-exported to tests
+from mcu.store import Store
+from mcu.store_api import SchedulerStore, open_store
 from rtc import aiortc_hooks
 from tests.fuzz_profiles import load_profile
+from tests.postgres_server import PostgresServer
 
 # As at the start of every `mcu-sim` command: aiortc's and aioice's process-wide replacements
 # (rtc/aiortc_hooks.py), for every test, before any test module is imported.
@@ -63,6 +70,34 @@ BINDING_PATHS = {
     ),
     "site_mgr": ("TPProfessional.SiteMgrbinding", "/esdk/services/tpProfessionalSiteMgr"),
 }
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    return postgres_server.new_url()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """"" for the SQLite store (in the test's data dir), or a PostgreSQL schema's URL."""
+    return "" if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+
+
+def open_test_store(url: str, path: Path) -> SchedulerStore:
+    """The PostgreSQL store at `url`, or with url "" the SQLite store at `path`."""
+    if url:
+        return open_store(url, path.parent)
+    return Store(path)
 
 
 class ServerThread:

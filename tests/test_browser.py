@@ -11,7 +11,8 @@ over SOAP with zeep from the reference WSDL.
   own camera, which also crosses Chromium's capture and encoder, < CAMERA_TOLERANCE), over
   VP8 and over HD H.264 (the MCU states its colour description: rtc/colour.py);
 - a page without camera (receive-only video) becomes "in conference" once its media path is
-  up and receives the CP.
+  up and receives the CP;
+- the page reports the frames a second it decodes (`stats`), which the MCU keeps.
 
 Chromium: `make chromium` installs Debian's package (the Makefile's `test` target depends
 on it); the tests skip only when there is no Chromium or no playwright package.
@@ -91,8 +92,11 @@ def camera_y4m(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator:
-    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=30.0)
+async def server(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator:
+    # indirect parameter: the send ladder on ([mcu] send_ladder; off by default)
+    send_ladder = bool(getattr(request, "param", False))
+    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=30.0,
+                             send_ladder=send_ladder)
     async with running_server(settings, clock=ManualClock()) as running:
         yield running
 
@@ -231,6 +235,7 @@ async def test_the_page_asks_for_the_secret_and_registers_with_it(server, chromi
     await page.close()
 
 
+@pytest.mark.parametrize("server", [True], indirect=True)  # the send ladder on
 @pytest.mark.parametrize("codec, protocol", [("H264", H264), ("VP8", VP8)])
 async def test_dial_out_to_the_browser(server, soap, chromium, simulated, codec, protocol):
     """connectSitesEx calls the browser (it registered from the MCU's page, listed by
@@ -247,6 +252,27 @@ async def test_dial_out_to_the_browser(server, soap, chromium, simulated, codec,
     await eventually(lambda: all_in_conference(soap, conf_id, uris), what="both in conference")
     assert await browser.wait_state({"in_call"}) == "in_call"
     await check_media_both_ways(soap, conf_id, browser, simulated, codec)
+
+    # the page reports what it decodes (docs/signalling.md, "Receive statistics"): the MCU
+    # keeps it as the site's last receive report; no latency (the page reads no markers)
+    reports = server.gateway.runtime.receive_reports
+    await eventually(lambda: any(r.uri == BROWSER_URI and r.main.fps > 0
+                                 for r in reports.of_conference(conf_id)),
+                     what="the page's receive report kept")
+    kept = next(r for r in reports.of_conference(conf_id) if r.uri == BROWSER_URI)
+    assert kept.main.latency_ms_p50 is None and kept.content is None
+    assert any(sent["main"]["fps"] == kept.main.fps for sent in await browser.reports_sent())
+    assert "malformed" not in {e.get("code") for e in await browser.errors()}
+
+    # the send ladder: a CP_2_1 pane of a 4CIF picture (352x576, 352x198 of it filled) asks
+    # for 480x270 at 15 fps; the page scales its camera's sender for it
+    # (a smaller ask than the first one comes after the ladder's downgrade hold)
+    async def scaled_for_its_pane() -> bool:
+        requests = await browser.send_video_requests()
+        return bool(requests) and requests[-1]["applied"] and (
+            requests[-1]["width"], requests[-1]["height"], requests[-1]["fps"]) == (480, 270, 15)
+
+    await eventually(scaled_for_its_pane, what="the browser asked for 480x270@15 and scaled")
     if codec == "VP8":  # H.264: test_colours_in_the_browser_over_hd_h264
         errors = await colour_errors(browser)
         assert errors[SIM_INDEX] < COLOUR_TOLERANCE, errors

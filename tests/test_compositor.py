@@ -19,7 +19,14 @@ from mcu.media.compositor import (
     FitMode,
     fit_geometry,
 )
-from mcu.media.scaler import I420Region, LibyuvScaler, OpenCVScaler, libyuv_available, scale_steps
+from mcu.media.scaler import (
+    I420Region,
+    LibyuvScaler,
+    OpenCVScaler,
+    copy_i420,
+    libyuv_available,
+    scale_steps,
+)
 
 SIZES = [(1920, 1080), (352, 288)]
 
@@ -189,6 +196,79 @@ def test_unchanged_sources_are_not_rescaled_and_a_new_frame_rescales_one_tile():
     assert scaler.calls == 17
     rect = pixel_rects(mode, 1920, 1080)[5]
     assert out_y[rect.y + 5, rect.x + 5] == 99
+
+
+# --- the exact-size fast path -------------------------------------------------------
+
+
+def pane_sized_sources(mode, width: int, height: int) -> dict[str, av.VideoFrame]:
+    """One gradient source per pane at exactly that pane's size (what the send ladder makes
+    common), each with its own phase so that panes differ."""
+    return {f"site{i}": gradient_frame(rect.w, rect.h, phase=3 * i)
+            for i, rect in enumerate(pixel_rects(mode, width, height))}
+
+
+@pytest.mark.parametrize("name", ["CP_4_1", "CP_16_1", "CP_9_1"])
+@pytest.mark.parametrize("scaler_kind", ["libyuv", "opencv"])
+def test_a_source_at_its_panes_size_is_copied_without_the_scaler_to_the_same_picture(
+        name, scaler_kind):
+    if scaler_kind == "libyuv" and not libyuv_available():
+        pytest.skip("libyuv is not installed")
+    mode = layout_mode(name)
+    sources = pane_sized_sources(mode, 1920, 1080)
+    counting = CountingScaler(LibyuvScaler() if scaler_kind == "libyuv" else OpenCVScaler())
+    compositor = Compositor(1920, 1080, mode, scaler=counting)
+    fast = output_planes(compositor.compose(sources))
+    assert counting.calls == 0  # every pane a plane copy
+    # the scaled path for the same sources: the same scaler asked to scale each source into
+    # its pane (a same-size scale), into a picture with the compositor's background
+    reference = av.VideoFrame(1920, 1080, "yuv420p")
+    canvas = I420Region.of_frame(reference)
+    for plane, value in zip(canvas.planes(), BLACK, strict=True):
+        plane[:] = value
+    scaler = LibyuvScaler() if scaler_kind == "libyuv" else OpenCVScaler()
+    for (_, frame), rect in zip(sources.items(), pixel_rects(mode, 1920, 1080), strict=True):
+        scaler.scale(I420Region.of_frame(frame), canvas.window(rect.x, rect.y, rect.w, rect.h))
+    for a, b in zip(fast, output_planes(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_only_the_source_not_at_its_panes_size_goes_to_the_scaler():
+    mode = layout_mode("CP_4_1")
+    sources = pane_sized_sources(mode, 1920, 1080)
+    sources["site2"] = solid_frame(1280, 720, (77, 90, 160))
+    counting = CountingScaler(OpenCVScaler())
+    compositor = Compositor(1920, 1080, mode, scaler=counting)
+    out_y, out_u, _ = output_planes(compositor.compose(sources))
+    assert counting.calls == 1
+    rect = pixel_rects(mode, 1920, 1080)[2]
+    assert out_y[rect.y + rect.h // 2, rect.x + rect.w // 2] == 77
+    assert out_u[(rect.y + rect.h // 2) // 2, (rect.x + rect.w // 2) // 2] == 90
+    first = pixel_rects(mode, 1920, 1080)[0]
+    np.testing.assert_array_equal(out_y[first.y : first.bottom, first.x : first.right],
+                                  I420Region.of_frame(sources["site0"]).planes()[0])
+
+
+@pytest.mark.parametrize("library", ["libyuv", "numpy"])
+def test_copy_i420_copies_windows_and_refuses_other_sizes(library, monkeypatch):
+    from mcu.media import scaler as scaler_module
+
+    if library == "libyuv" and scaler_module._I420_COPY is None:
+        pytest.skip("libyuv is not installed")
+    if library == "numpy":
+        monkeypatch.setattr(scaler_module, "_I420_COPY", None)
+    source = gradient_frame(320, 180, phase=5)
+    target = solid_frame(640, 360, BLACK)
+    window = I420Region.of_frame(target).window(100, 60, 320, 180)
+    copy_i420(I420Region.of_frame(source), window)
+    y, u, v = I420Region.of_frame(target).planes()
+    sy, su, sv = I420Region.of_frame(source).planes()
+    np.testing.assert_array_equal(y[60:240, 100:420], sy)
+    np.testing.assert_array_equal(u[30:120, 50:210], su)
+    np.testing.assert_array_equal(v[30:120, 50:210], sv)
+    assert (y[:60] == BLACK[0]).all() and (y[:, :100] == BLACK[0]).all()  # nothing outside
+    with pytest.raises(ValueError):
+        copy_i420(I420Region.of_frame(source), I420Region.of_frame(target))
 
 
 def test_the_output_frame_is_allocated_once():
@@ -428,8 +508,27 @@ def test_compositing_benchmark_smoke(tmp_path):
     assert rows[("CP_4_1", 1)]["xstack_fps"] > 0 and rows[("CP_4_1", 1)]["ours_fps"] > 0
     assert rows[("CP_4_1", 1)]["opencv_fps"] > 0 and rows[("CP_4_1", 1)]["ours_unchanged_fps"] > 0
     assert rows[("CP_4_6", 1)]["xstack_fps"] is None and rows[("CP_4_6", 1)]["overlay_fps"] > 0
+    assert all(row["ours_pane_sized_fps"] > 0 and row["ours_pane_sized_cpu_fps"] > 0
+               and row["ours_cpu_fps"] > 0 and row["ffmpeg_cpu_fps"] > 0 for row in rows.values())
     for name in ("compositing.csv", "compositing.md", "compositing.png"):
         assert (out / name).stat().st_size > 0
+
+
+def test_benchmark_pane_sized_sources_match_their_panes_and_are_copied():
+    from benchmarks import compositing
+
+    mode = layout_mode("CP_16_1")
+    pool = compositing.PaneSizedPool(mode, seed=1)
+    rects = pixel_rects(mode, *compositing.OUTPUT_SIZE)
+    for phase in pool.by_phase:
+        assert [(f.width, f.height) for f in phase.values()] == [(r.w, r.h) for r in rects]
+    counting = CountingScaler(OpenCVScaler())
+    compositor = Compositor(*compositing.OUTPUT_SIZE, mode, scaler=counting)
+    out_y, _, _ = output_planes(compositor.compose(pool.by_phase[1]))
+    assert counting.calls == 0
+    rect = rects[7]
+    np.testing.assert_array_equal(out_y[rect.y : rect.bottom, rect.x : rect.right],
+                                  I420Region.of_frame(pool.by_phase[1]["site7"]).planes()[0])
 
 
 def test_benchmark_engines_draw_the_same_picture():

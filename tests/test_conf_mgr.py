@@ -145,7 +145,7 @@ def test_password_given_is_kept_and_bad_passwords_get_a_code(soap, clock):
         ("mediaEncryptType", 3),
         ("presentation", 3),
         ("cpResouce", 11),
-        ("auxVideoFormat", 15),
+        ("auxVideoFormat", 20),  # 15..19 are the extension formats (720P25 ... 1080i50)
         ("duration", timedelta(0)),
     ],
 )

@@ -12,6 +12,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import av
 import cv2
 import pytest
 
@@ -26,6 +27,7 @@ from app.demo.scenario import (
     DemoOptions,
     run_demo,
 )
+from benchmarks import av_sync
 from mcu.layouts import AUX_SUFFIX, layout_mode
 from mcu.media.output_format import FORMAT_SIZES
 from terminals.marker import read_content_marker, read_marker
@@ -35,7 +37,8 @@ CONTENT_STEPS = ["content_share", "content_pane", "content_take", "content_lock"
 DEVICE_STEPS = ["three_screens", "camera_pan_zoom", "camera_preset", "far_end_camera",
                 "main_source"]
 CAMERA_STEPS = DEVICE_STEPS[1:]  # the room broadcast: the three others read it, not the room
-STEPS = ["cp_4_1", "cp_2_1", *CONTENT_STEPS, "voice_switching", *DEVICE_STEPS, "mute",
+RECORDING_STEPS = ["recording", "live"]
+STEPS = ["cp_4_1", "cp_2_1", *CONTENT_STEPS, *RECORDING_STEPS, "voice_switching", *DEVICE_STEPS, "mute",
          "broadcast",
          "video_source", "end"]
 EXPECTATIONS = [
@@ -50,6 +53,9 @@ EXPECTATIONS = [
     "content_lock.holder_idle", "content_lock.aux_status",
     "content_release.floor_free", "content_release.streams_stop",
     "content_release.aux_status",
+    "recording.listed", "recording.whole", "recording.sidecar",
+    "recording.sync",
+    "live.playlist", "live.segment", "live.markers", "live.stopped",
     "voice_switching.speaking", "voice_switching.loudest", "voice_switching.main_pane",
     "voice_switching.delay",
     "three_screens.cp", "three_screens.speaker", "three_screens.second_cp",
@@ -291,8 +297,10 @@ def test_the_pngs_show_what_the_terminals_read(report, out_dir):
                 sites.append(None if reading is None else report.sites[reading.site_index])
             assert sites == seen.panes, (step.name, uri)
             pictures += 1
-    # every terminal at every step but the end; in the camera steps the three viewers
-    assert pictures == 4 * (len(STEPS) - 1 - len(CAMERA_STEPS)) + 3 * len(CAMERA_STEPS)
+    # every terminal at every step but the end and the recording steps (which read files and
+    # streams, not the terminals); in the camera steps the three viewers
+    assert pictures == (4 * (len(STEPS) - 1 - len(CAMERA_STEPS) - len(RECORDING_STEPS))
+                        + 3 * len(CAMERA_STEPS))
 
 
 def test_report_json_has_the_documented_shape(report, out_dir):
@@ -310,6 +318,33 @@ def test_report_json_has_the_documented_shape(report, out_dir):
     assert written["steps"][0]["terminals"][report.sites[0]]["content"] is None
     assert len(written["expectations"]) == len(EXPECTATIONS)
     assert all({"what", "held"} <= set(e) for e in written["expectations"])
+
+
+# ---------------------------------------------------------------------- the recording steps
+
+
+def test_report_json_lists_the_recording_with_real_measurements(report, out_dir):
+    """report.json's "recordings": the file the recording step downloaded (in the output
+    directory), its duration and tracks as GET /recordings said, the worst A/V offset that
+    benchmarks.av_sync measured on it (re-measured here on the same file: the same
+    figure), the live stream's URL."""
+    (entry,) = json.loads((out_dir / "report.json").read_text())["recordings"]
+    assert {"path", "duration_s", "tracks", "av_offset_ms_max", "hls_url"} <= set(entry)
+    path = Path(entry["path"])
+    assert path.parent == out_dir / "recordings" and path.suffix == ".mp4"
+    assert entry["tracks"][-1] == "aac" and "h264" in entry["tracks"]
+    assert entry["duration_s"] >= 7.5
+    assert entry["hls_url"].endswith(f"/live/{report.conf_id}/index.m3u8")
+    again = av_sync.measure(str(path))
+    assert len(again.events) == entry["events"]
+    if entry["av_offset_ms_max"] is None:
+        assert entry["reason"]
+    else:
+        assert entry["av_offset_ms_max"] == again.max_abs_offset_ms
+    with av.open(str(path)) as container:  # PyAV reads it to the end, every stream
+        codecs = sorted(stream.codec_context.name for stream in container.streams)
+        packets = sum(1 for packet in container.demux() if packet.size)
+    assert codecs == ["aac", "h264", "h264"] and packets > 300
 
 
 # ---------------------------------------------------------------------- the device steps

@@ -55,6 +55,7 @@ from rtc.signalling_schema import (
     Integer,
     ListOf,
     Nested,
+    Number,
     OneOf,
     Optional,
     Table,
@@ -73,7 +74,7 @@ DOCUMENTED_CODES = frozenset({
     "malformed", "unauthorized", "replaced", "already_registered", "unexpected", "unknown_call",
     "conference_not_found", "wrong_password", "dial_in_refused", "locked", "no_capacity",
     "codec_mismatch", "bad_sdp", "rate_limited", "unknown_callee", "call_refused",
-    "unknown_input",
+    "unknown_input", "not_joined",
 })
 
 _CONTROLS = "".join(map(chr, [*range(0x20), 0x7F]))
@@ -102,6 +103,9 @@ def valid_value(spec: FieldSpec) -> st.SearchStrategy[Any]:
             return text_of(spec)
         case Integer(low=low, high=high):
             return st.one_of(st.integers(low, high), st.sampled_from([low, high]))
+        case Number(low=low, high=high):
+            return st.one_of(st.floats(low, high, allow_nan=False, allow_infinity=False),
+                             st.integers(int(low), int(high)), st.sampled_from([low, high]))
         case Boolean():
             return st.booleans()
         case Choice(values=values):
@@ -207,6 +211,8 @@ def mutate_field(draw: st.DrawFn, spec: FieldSpec, value: Any) -> tuple[Any, boo
         choices += ["too_long", "control", "surrogate"]
     if isinstance(spec, Integer):
         choices += ["out_of_range", "float"]
+    if isinstance(spec, Number):
+        choices += ["out_of_range"]
     if isinstance(spec, ListOf):
         choices += ["too_many", "bad_item"]
     if isinstance(spec, Nested):
@@ -246,6 +252,8 @@ def mutate_field(draw: st.DrawFn, spec: FieldSpec, value: Any) -> tuple[Any, boo
         return text[: spec.max_len - 1] + "\ud800", True, kind
     if kind == "out_of_range" and isinstance(spec, Integer):
         return draw(st.sampled_from([spec.high + 1, spec.low - 1, -(2**63), 2**64])), True, kind
+    if kind == "out_of_range" and isinstance(spec, Number):
+        return draw(st.sampled_from([spec.high + 1, spec.low - 0.5, -1e300, 1e300])), True, kind
     if kind == "float" and isinstance(spec, Integer):
         return Raw(f"{spec.low}.0"), True, kind
     if kind == "too_many" and isinstance(spec, ListOf):

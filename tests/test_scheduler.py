@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,8 @@ from mcu.model import (
 )
 from mcu.port_costs import DEFAULT_PORT_COSTS, PortCosts
 from mcu.scheduler import Scheduler, SchedulerSettings
-from mcu.store import Store
+from mcu.store_api import SchedulerStore
+from tests.conftest import open_test_store
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -35,14 +37,15 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def store() -> Iterator[Store]:
-    store = Store(":memory:")
+def store(store_url: str, tmp_path: Path) -> Iterator[SchedulerStore]:
+    """Every test here runs on both stores: SQLite (in memory) and PostgreSQL."""
+    store = open_test_store(store_url, Path(":memory:"))
     yield store
     store.close()
 
 
 @pytest.fixture
-def scheduler(store: Store, clock: ManualClock) -> Scheduler:
+def scheduler(store: SchedulerStore, clock: ManualClock) -> Scheduler:
     return Scheduler(store, clock)
 
 
@@ -203,7 +206,7 @@ def test_a_site_of_a_deleted_conference_is_free_again(scheduler: Scheduler) -> N
     assert scheduler.schedule(spec(uris=("a",))).conf_id != first.conf_id
 
 
-def test_port_capacity_is_the_peak_of_concurrent_use(store: Store, clock: ManualClock) -> None:
+def test_port_capacity_is_the_peak_of_concurrent_use(store: SchedulerStore, clock: ManualClock) -> None:
     scheduler = Scheduler(store, clock, SchedulerSettings(max_ports=4, max_cp_resources=64))
     scheduler.schedule(spec(begin=START + HOUR, duration=HOUR, uris=("a", "b")))
     scheduler.schedule(spec(begin=START + 2 * HOUR, duration=HOUR, uris=("c", "d")))
@@ -223,7 +226,7 @@ def test_port_capacity_is_the_peak_of_concurrent_use(store: Store, clock: Manual
 
 
 def test_ports_cost_by_format_and_the_defaults_keep_what_fitted_before(
-    store: Store, clock: ManualClock
+    store: SchedulerStore, clock: ManualClock
 ) -> None:
     """Default costs (mcu/port_costs.py): max_ports counts ports of the costliest format,
     which a site booked without a format takes; cheaper formats take less of the pool."""
@@ -266,7 +269,7 @@ def test_a_site_without_a_format_is_reserved_above_what_the_media_plane_sends_it
     assert costs.of(None) == costs.top >= costs.of(DEFAULT_VIDEO_FORMAT)
 
 
-def test_cp_resource_capacity(store: Store, clock: ManualClock) -> None:
+def test_cp_resource_capacity(store: SchedulerStore, clock: ManualClock) -> None:
     scheduler = Scheduler(store, clock, SchedulerSettings(max_cp_resources=20))
     scheduler.schedule(spec(uris=("a",), cp_resource=16))
     refused(Fault.CAPACITY_EXCEEDED, scheduler.schedule, spec(uris=("b",), cp_resource=5))
@@ -576,7 +579,7 @@ def test_deleting_several_directory_sites_is_one_change_or_none(scheduler: Sched
 
 
 def test_rejected_operations_leave_memory_and_database_unchanged(
-    store: Store, clock: ManualClock
+    store: SchedulerStore, clock: ManualClock
 ) -> None:
     scheduler = Scheduler(store, clock, SchedulerSettings(max_ports=2))
     first = scheduler.schedule(spec(uris=("a", "b")))

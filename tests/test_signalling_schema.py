@@ -27,8 +27,10 @@ from rtc.signalling import (
     MESSAGE_TYPES,
     Capabilities,
     Ping,
+    ReceiveStats,
     Register,
     SignallingError,
+    StreamReceipt,
     parse_message,
 )
 from rtc.signalling_schema import MAX_DEPTH, SEQ_MAX, schema_of
@@ -96,6 +98,19 @@ def test_valid_messages_still_parse_and_unknown_keys_are_ignored():
     assert parse_message(json.dumps(nested)) == Ping(1)
 
 
+def test_a_receive_report_parses_with_fractions_and_nulls():
+    message = parse_message(json.dumps({
+        "type": "stats", "call_id": "c", "main": {"fps": 29.97, "latency_ms_p50": 80,
+                                                   "latency_ms_p95": 120.5},
+        "content": {"fps": 5, "latency_ms_p50": None, "latency_ms_p95": None}}))
+    assert message == ReceiveStats("c", StreamReceipt(29.97, 80.0, 120.5),
+                                   StreamReceipt(5.0, None, None))
+    assert isinstance(message.main.latency_ms_p50, float)
+    assert parse_message(message.to_json()) == message
+    assert parse_message(json.dumps({"type": "stats", "call_id": "c", "main": {"fps": 0},
+                                     "content": None})).content is None
+
+
 # Wrong types, lengths and ranges in every message type (the MCU parses them all alike).
 BAD_MESSAGES = [
     register(capabilities="lots"),
@@ -153,7 +168,29 @@ BAD_MESSAGES = [
 ]
 
 
-@pytest.mark.parametrize("frame", BAD_MESSAGES, ids=range(len(BAD_MESSAGES)))
+BAD_REPORTS = [  # `stats` (docs/signalling.md, "Receive statistics")
+    *(json.dumps({"type": "stats", "call_id": "c", **fields}) for fields in (
+        {},  # no main
+        {"main": {}},  # no fps
+        {"main": {"fps": -1}},
+        {"main": {"fps": 241}},
+        {"main": {"fps": "25"}},
+        {"main": {"fps": True}},
+        {"main": {"fps": 25, "latency_ms_p50": 80}},  # p95 missing: both or neither
+        {"main": {"fps": 25, "latency_ms_p50": 80, "latency_ms_p95": 60}},  # p95 < p50
+        {"main": {"fps": 25, "latency_ms_p50": -1, "latency_ms_p95": 60}},
+        {"main": {"fps": 25, "latency_ms_p50": 80, "latency_ms_p95": 60_001}},
+        {"main": [25]},
+        {"main": {"fps": 25}, "content": {"fps": 1e300}},
+        {"main": {"fps": 25}, "content": "none"},
+    )),
+    '{"type": "stats", "call_id": "c", "main": {"fps": NaN}}',
+    '{"type": "stats", "call_id": "c", "main": {"fps": Infinity}}',
+]
+
+
+@pytest.mark.parametrize("frame", BAD_MESSAGES + BAD_REPORTS,
+                         ids=range(len(BAD_MESSAGES) + len(BAD_REPORTS)))
 def test_the_parser_refuses_with_a_signalling_error(frame):
     with pytest.raises(SignallingError):
         parse_message(frame)

@@ -1,5 +1,6 @@
-"""Persistence: a restarted scheduler (new Store on the same file) has everything it answered
-for, also after the process was killed with SIGKILL."""
+"""Persistence: a restarted scheduler (a new store on the same file or database) has
+everything it answered for, also after the process was killed with SIGKILL; on both stores
+(SQLite and PostgreSQL, the `store_url` fixture) where the test is not about SQLite's file."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
+
 from mcu.clock import ManualClock
 from mcu.model import (
     ConferenceSpec,
@@ -24,6 +27,8 @@ from mcu.model import (
 )
 from mcu.scheduler import Scheduler
 from mcu.store import Store
+from mcu.store_api import open_store
+from tests.conftest import open_test_store
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -36,10 +41,10 @@ def spec(name: str, begin: datetime, *uris: str) -> ConferenceSpec:
     )
 
 
-def test_everything_survives_a_restart(tmp_path: Path) -> None:
+def test_everything_survives_a_restart(store_url: str, tmp_path: Path) -> None:
     path = tmp_path / "scheduler.db"
     clock = ManualClock(START)
-    scheduler = Scheduler(Store(path), clock)
+    scheduler = Scheduler(open_test_store(store_url, path), clock)
     plain = scheduler.schedule(spec("plain", START + HOUR, "a", "b"), creator="alice")
     rule = RecurrenceRule(Frequency.WEEKLY, week_days=[1, 3], count=4, time_zone="America/New_York")
     series = scheduler.schedule_recurrence(spec("series", START + 3 * HOUR, "c"), rule,
@@ -59,7 +64,7 @@ def test_everything_survives_a_restart(tmp_path: Path) -> None:
     expected = (scheduler.revision(), scheduler.conferences(), scheduler.directory())
     expected_changes = scheduler.changes(["e", "c"], START, timedelta(days=30), since)
 
-    restarted = Scheduler(Store(path), clock)
+    restarted = Scheduler(open_test_store(store_url, path), clock)
     assert (restarted.revision(), restarted.conferences(), restarted.directory()) == expected
     assert restarted.changes(["e", "c"], START, timedelta(days=30), since) == expected_changes
     assert restarted.get(plain.conf_id).password == plain.password
@@ -112,10 +117,11 @@ CHILD = textwrap.dedent(
     from mcu.clock import ManualClock
     from mcu.model import ConferenceSpec, Frequency, RecurrenceRule, SiteSpec
     from mcu.scheduler import Scheduler
-    from mcu.store import Store
+    from mcu.store_api import open_store
+    from pathlib import Path
 
     start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    scheduler = Scheduler(Store(sys.argv[1]), ManualClock(start))
+    scheduler = Scheduler(open_store(sys.argv[1], Path(sys.argv[2])), ManualClock(start))
     hour = timedelta(hours=1)
     for n in range(5):
         spec = ConferenceSpec(
@@ -140,10 +146,11 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_answers_survive_sigkill(tmp_path: Path) -> None:
-    path = tmp_path / "killed.db"
+def test_answers_survive_sigkill(store_url: str, tmp_path: Path) -> None:
+    """The child opens the store as `mcu-sim serve` does (open_store: [store] url, or SQLite
+    in the data dir)."""
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(path)],
+        [sys.executable, "-c", CHILD, store_url, str(tmp_path)],
         stdout=subprocess.PIPE,
         text=True,
         cwd=PROJECT,
@@ -166,7 +173,7 @@ def test_answers_survive_sigkill(tmp_path: Path) -> None:
     *booked, deletion = answered
     assert len(booked) == 6
 
-    scheduler = Scheduler(Store(path), ManualClock(START))
+    scheduler = Scheduler(open_store(store_url, tmp_path), ManualClock(START))
     assert scheduler.revision() == deletion["revision"]
     survivors = {c.conf_id: c for c in scheduler.conferences()}
     assert set(survivors) == {b["id"] for b in booked} - {deletion["deleted"]}
@@ -183,10 +190,10 @@ def test_answers_survive_sigkill(tmp_path: Path) -> None:
 
 
 def test_tombstones_are_pruned_once_their_interval_is_over_for_the_retention(
-        tmp_path: Path) -> None:
+        store_url: str, tmp_path: Path) -> None:
     path = tmp_path / "mcu.sqlite3"
     clock = ManualClock(START)
-    scheduler = Scheduler(Store(path), clock)
+    scheduler = Scheduler(open_test_store(store_url, path), clock)
     old = scheduler.schedule(spec("old", START, "site0"))
     scheduler.delete(old.conf_id)
     revision_before = scheduler.revision() - 1
@@ -198,14 +205,18 @@ def test_tombstones_are_pruned_once_their_interval_is_over_for_the_retention(
     assert freed(scheduler, revision_before) == [old.conf_id]
     # 29 days after the freed hour: kept, also across a restart
     clock.advance(timedelta(days=29))
-    assert Scheduler(Store(path), clock).prune_tombstones() == 0
+    assert Scheduler(open_test_store(store_url, path), clock).prune_tombstones() == 0
     # a deletion 31 days on writes a new tombstone and prunes the old one, in the store too
     clock.advance(timedelta(days=2))
     recent = scheduler.schedule(spec("recent", clock.now() + HOUR, "site0"))
     scheduler.delete(recent.conf_id)
     assert freed(scheduler, revision_before) == [recent.conf_id]
-    reopened = Scheduler(Store(path), clock)
+    reopened = Scheduler(open_test_store(store_url, path), clock)
     assert freed(reopened, revision_before) == [recent.conf_id]
-    with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT conf_id FROM tombstones").fetchall() == [
-            (recent.conf_id,)]
+    if store_url:
+        with psycopg.connect(store_url) as connection:
+            rows = connection.execute("SELECT conf_id FROM tombstones").fetchall()
+    else:
+        with sqlite3.connect(path) as connection:
+            rows = connection.execute("SELECT conf_id FROM tombstones").fetchall()
+    assert rows == [(recent.conf_id,)]

@@ -34,6 +34,7 @@ from rtc.signalling import (
     Joined,
     Message,
     Ping,
+    ReceiveStats,
     Register,
     Registered,
     parse_message,
@@ -276,6 +277,22 @@ async def test_answers_an_invite_and_media_flows_both_ways(mcu, send_log, tmp_pa
         snapshot = tmp_path / "seen.png"
         assert terminal.snapshot(str(snapshot))
         assert cv2.imread(str(snapshot)).shape == (360, 640, 3)
+
+        # Every STATS_INTERVAL_S of the conference call it reports what it receives
+        # (docs/signalling.md, "Receive statistics"): the frame rate it decodes and the
+        # latency of the markers it has read, p50 <= p95; no content stream here.
+        async def report_with_latency() -> ReceiveStats:
+            while True:
+                report = await mcu.expect(ReceiveStats)
+                assert report.call_id == "call-1" and report.content is None, report
+                if report.main.latency_ms_p50 is not None:
+                    return report
+
+        report = await asyncio.wait_for(report_with_latency(), WAIT_S)
+        assert report.main.fps > 0
+        assert report.main.latency_ms_p95 is not None
+        assert 0 < report.main.latency_ms_p50 <= report.main.latency_ms_p95
+        assert report in terminal.reports_sent
 
         # The MCU hangs up.
         await mcu.send(Bye("call-1", "conference ended"))

@@ -77,6 +77,10 @@ class DemoReport:
     # `--browser`: {"uri", "codec", "width", "height", "fps", "panes", "colour_delta_e_max"}
     # of the Chromium terminal (app/demo/browser.py); None without it
     browser: dict | None = None
+    # the recording step's file (app/demo/recording_steps.py): {"path", "duration_s",
+    # "tracks", "av_offset_ms_max" (null with "reason" when no offset could be stated),
+    # "events", "video_fps", "max_gap_frames", "audio_minus_video_ms", "hls_url"}
+    recordings: list[dict] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -132,6 +136,12 @@ class DemoReport:
             lines.append(f"browser {b['uri']}: {b['codec']} {b['width']}x{b['height']} "
                          f"@{b['fps']}, panes {b['panes']}, "
                          f"colour delta E max {b['colour_delta_e_max']}")
+        for entry in self.recordings:
+            lines.append(f"recording {entry.get('path')}: {entry.get('duration_s')} s, "
+                         f"tracks {entry.get('tracks')}, {entry.get('events')} sync events, "
+                         f"worst |A/V offset| {entry.get('av_offset_ms_max')} ms"
+                         + (f" ({entry['reason']})" if entry.get("reason") else "")
+                         + f", live {entry.get('hls_url')}")
         for expectation in self.expectations:
             mark = "held  " if expectation.held else "FAILED"
             lines.append(f"  {mark} {expectation.what}"

@@ -20,6 +20,12 @@ join order, read from the first step's picture (the automatic assignment follows
   content_lock     lockPresentationEx T; U asks for the floor over BFCP: DENIED, T keeps it
   content_release  unlockPresentationEx; setAuxStreamEx T (controlCode 1): nobody holds the
                    floor, every second stream stops
+  recording        J0's sync pattern on, the others silent; setRecordBroadEx start,
+                   CP_1_1 [J0], setAuxStreamEx S on then off, stop: the file from GET
+                   /recordings read whole by PyAV, its content track, its sidecar, its A/V
+                   offset (app/demo/recording_steps.py)
+  live             setDirectBroadEx start: the HLS playlist fetched, its newest segment
+                   decoded, the four site markers read in it; stop
   voice_switching  setAudioSwitchEx on; CP_4_1 automatic; J3, silent until switching
                    settled, talks louder: J3 is speaking and moves to the main pane; the
                    delay from its first louder audio block to each other terminal's decoded
@@ -224,8 +230,10 @@ class Consultation:
     """The scripted consultation against a running server with its terminals registered."""
 
     def __init__(self, soap: EsdkClient, terminals: list[Any], options: DemoOptions,
-                 numbering: EnumNumbering, report: DemoReport, browser: Any = None) -> None:
+                 numbering: EnumNumbering, report: DemoReport, browser: Any = None,
+                 base_url: str = "") -> None:
         self.soap = soap
+        self.base_url = base_url  # the server's, for GET /recordings and /live
         self.browser = browser  # app/demo/browser.BrowserSite, or None
         self.terminals = {terminal.uri: terminal for terminal in terminals}
         self.sites = list(self.terminals)
@@ -987,12 +995,22 @@ class Consultation:
                       self.content_lock, self.content_release, self.voice_switching,
                       self.mute, self.broadcast, self.video_source, self.end):
             await self.run_step(build())
+            if build == self.content_release:
+                await self.run_recording_steps()
             if build == self.content_share and self.browser is not None:
                 await self.record_browser_content()
             if build == self.voice_switching and self.browser is not None:
                 await self.record_browser()
             if build == self.voice_switching:
                 await self.run_device_steps()
+
+    async def run_recording_steps(self) -> None:
+        """The recording and the live broadcast (app/demo/recording_steps.py)."""
+        from app.demo.recording_steps import RecordingSteps
+
+        steps = RecordingSteps(self, self.base_url)
+        await self.run_step(steps.recording())
+        await self.run_step(steps.live())
 
     async def run_device_steps(self) -> None:
         """The three-screen room and its camera and sources (app/demo/device_steps.py)."""
@@ -1121,7 +1139,7 @@ async def run_demo(options: DemoOptions) -> DemoReport:
                                                options.wsdl)
                 await asyncio.to_thread(soap.login, options.user, options.password)
                 consultation = Consultation(soap, terminals, options, numbering, report,
-                                            browser)
+                                            browser, server.base_url)
                 await consultation.run()
             except (SoapError, CallDropped, TimeoutError, OSError) as error:
                 report.error = str(error)

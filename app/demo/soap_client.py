@@ -26,6 +26,8 @@ _BINDINGS = {
     "conf_mgr": ("TPProfessional.ConfMgrbinding", "/esdk/services/tpProfessionalConfMgr"),
     "conf_ctrl": ("TPProfessional.ConfCtrbinding", "/esdk/services/tpProfessionalConfCtrl"),
     "site_mgr": ("TPProfessional.SiteMgrbinding", "/esdk/services/tpProfessionalSiteMgr"),
+    "terminal_conf_ctrl": ("TPProfessional.TerminalConfCtrbinding",
+                           "/esdk/services/tpProfessionalConfCtrl"),
 }
 
 
@@ -42,6 +44,7 @@ class EsdkClient:
     conf_mgr: Any
     conf_ctrl: Any
     site_mgr: Any
+    terminal_conf_ctrl: Any  # setRecordBroadEx, setDirectBroadEx, queryBroadInfoEx
 
     @classmethod
     def connect(cls, base_url: str, wsdl: Path = REFERENCE_WSDL) -> EsdkClient:

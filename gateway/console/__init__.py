@@ -82,7 +82,7 @@ def install_console(app: web.Application, gateway: Gateway) -> None:
 
         return app[SIGNALLING].engine if SIGNALLING in app else None
 
-    health = HealthHistory(engine, app[METRICS].cpu_seconds)
+    health = HealthHistory(engine, app[METRICS].cpu_seconds, runtime.receive_reports)
 
     async def close_viewers(_: web.Application) -> None:
         await health.close()

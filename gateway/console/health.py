@@ -8,6 +8,10 @@ group stats (`MediaEngine.stats()`, whose groups `mcu_sim_encoder_groups` counts
 (`process_cpu_seconds_total`; CPU % = its growth over wall time, 100 = one core busy).
 A sampler task records one point every SAMPLE_S seconds while a console has asked for a
 health answer in the last IDLE_STOP_S seconds (no page open: no sampling).
+
+The probes: the last receive report of each site connected in the conference (the
+terminals' `stats` messages, kept by mcu/runtime/receive_reports.py), as the sites said
+them: frame rates and latencies of the main picture and the content, and the report's age.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mcu.media.engine import MediaEngine
+from mcu.runtime.receive_reports import ReceiveReports, StreamReceipt
 
 SAMPLE_S = 2.0
 HISTORY_S = 300.0  # the plot's span: the last five minutes
@@ -36,8 +41,10 @@ class HealthHistory:
     """Samples of each live conference, the last HISTORY_S seconds."""
 
     def __init__(self, engine: Callable[[], MediaEngine | None],
-                 cpu_seconds: Callable[[], float | None]) -> None:
+                 cpu_seconds: Callable[[], float | None],
+                 receive_reports: ReceiveReports | None = None) -> None:
         self._engine = engine
+        self._receive_reports = receive_reports
         self._cpu_seconds = cpu_seconds
         self.samples: dict[str, collections.deque[Sample]] = {}
         self._last_cpu: tuple[float, float] | None = None  # (monotonic, cpu seconds)
@@ -105,7 +112,24 @@ class HealthHistory:
             "groups": groups,
             "cpu_percent": self.cpu_percent,
             "tick_lateness_ms": lateness_ms,
+            "probes": self.probes(conf_id),
             "span_s": HISTORY_S,
             "history": [{"t": round(s.t - origin, 2), "fps": s.fps, "cpu": s.cpu}
                         for s in history],
         }
+
+    def probes(self, conf_id: str) -> list[dict[str, object]]:
+        """The sites' last receive reports in this conference (JSON), by URI."""
+        reports = self._receive_reports
+        if reports is None:
+            return []
+        now = reports.now()
+        return [{"uri": report.uri, "age_s": round(report.age(now), 1),
+                 "main": _receipt(report.main),
+                 "content": _receipt(report.content) if report.content else None}
+                for report in reports.of_conference(conf_id)]
+
+
+def _receipt(receipt: StreamReceipt) -> dict[str, float | None]:
+    return {"fps": receipt.fps, "latency_ms_p50": receipt.latency_ms_p50,
+            "latency_ms_p95": receipt.latency_ms_p95}

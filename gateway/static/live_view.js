@@ -198,6 +198,24 @@
     const div = document.createElement("div"); div.textContent = String(text); return div.innerHTML;
   }
 
+  // The probes: each site's last receive report (its `stats` message), as the site said it.
+  function receipt(r) {
+    if (!r) return "<td>-</td><td>-</td>";
+    const latency = r.latency_ms_p50 == null ? "-"
+      : escapeHtml(r.latency_ms_p50) + " / " + escapeHtml(r.latency_ms_p95);
+    return "<td>" + escapeHtml(r.fps) + "</td><td>" + latency + "</td>";
+  }
+
+  function probeTable(probes) {
+    if (!probes.length) return "<p>No site has reported what it receives.</p>";
+    const rows = probes.map((p) => "<tr data-probe=\"" + escapeHtml(p.uri).replace(/"/g, "&quot;") + "\"><td>"
+      + escapeHtml(p.uri) + "</td>" + receipt(p.main) + receipt(p.content) + "<td>"
+      + escapeHtml(p.age_s) + "</td></tr>").join("");
+    return "<table class=probes><tr><th>site (as it reports)</th><th>main frames/s</th>"
+      + "<th>main latency p50 / p95 ms</th><th>content frames/s</th>"
+      + "<th>content latency p50 / p95 ms</th><th>age s</th></tr>" + rows + "</table>";
+  }
+
   async function poll() {
     try {
       const response = await fetch("/console/health?conf=" + encodeURIComponent(conf));
@@ -211,7 +229,7 @@
       table.innerHTML = "<p>MCU CPU <b data-health=cpu>" + escapeHtml(data.cpu_percent) + "</b> %, tick lateness (mean) <b>"
         + escapeHtml(data.tick_lateness_ms ?? "-") + "</b> ms</p>"
         + "<table><tr><th>encoder group</th><th>format</th><th>frames/s</th><th>receivers</th></tr>"
-        + rows + "</table>";
+        + rows + "</table>" + probeTable(data.probes || []);
     } catch (e) { /* the next poll tries again */ }
   }
   poll();

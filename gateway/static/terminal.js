@@ -63,6 +63,7 @@ const terminal = {
   iceServers: [],
   errors: [], // `error` messages of the MCU
   sources: [], // the MCU's `sources` messages: {main, aux, obeyed}
+  sendVideo: [], // the MCU's `send_video` requests: {width, height, fps, scale, applied}
   log: [],
   pc: null,
 };
@@ -165,6 +166,29 @@ function onSources(message) {
     : `sources ${JSON.stringify(main)} aux ${aux} not obeyed: not inputs of this page`);
 }
 
+// The send ladder (docs/signalling.md "Send ladder"): the MCU asks for at most width x
+// height at fps. The camera's sender is scaled down by the browser's own encoder
+// (RTCRtpSender.setParameters: scaleResolutionDownBy from the camera's height, never up;
+// maxFramerate), so the page sends what its pane needs. Each is recorded in
+// window.terminal.sendVideo with the scale applied.
+async function onSendVideo(message) {
+  const entry = { width: message.width, height: message.height, fps: message.fps,
+                  scale: null, applied: false };
+  terminal.sendVideo.push(entry);
+  if (message.call_id !== terminal.callId || !terminal.pc) return;
+  const sender = terminal.pc.getSenders().find((s) => s.track && s.track.kind === "video");
+  if (!sender) return; // no camera: nothing is sent, nothing to scale
+  const height = sender.track.getSettings().height || message.height;
+  const parameters = sender.getParameters();
+  if (!parameters.encodings || parameters.encodings.length === 0) return;
+  entry.scale = Math.max(1, height / message.height);
+  parameters.encodings[0].scaleResolutionDownBy = entry.scale;
+  parameters.encodings[0].maxFramerate = message.fps;
+  await sender.setParameters(parameters);
+  entry.applied = true;
+  note(`send_video ${message.width}x${message.height}@${message.fps}: scaled down by ${entry.scale}`);
+}
+
 ws.onclose = () => { closeCall(); setState("disconnected"); };
 ws.onmessage = (event) => {
   let message;
@@ -213,6 +237,9 @@ async function handle(message) {
       break;
     case "sources":
       onSources(message);
+      break;
+    case "send_video":
+      await onSendVideo(message);
       break;
     case "error":
       terminal.errors.push(message);
@@ -397,6 +424,33 @@ terminal.videoStats = async () => {
     framesSent: outbound ? outbound.framesSent || 0 : 0,
   };
 };
+
+// ---------------------------------------------------------------- receive statistics
+
+// Every 2 s of a conference call with media up: `stats` (docs/signalling.md, "Receive
+// statistics"): the frames decoded a second over the interval (getStats' framesDecoded).
+// The page reads no markers, so its latency is null; it shows no content (null).
+const STATS_INTERVAL_MS = 2000;
+terminal.reportsSent = [];
+let metered = null; // {callId, at, frames} of the previous reading
+
+setInterval(async () => {
+  if (terminal.state !== "in_call" || !terminal.confId || !terminal.callId
+      || ws.readyState !== WebSocket.OPEN) { metered = null; return; }
+  const stats = await terminal.videoStats();
+  if (!stats) return;
+  const callId = terminal.callId;
+  const now = performance.now();
+  const last = metered;
+  metered = { callId, at: now, frames: stats.framesDecoded };
+  if (!last || last.callId !== callId || stats.framesDecoded < last.frames || now <= last.at) return;
+  const fps = Math.min(240, Math.round(100 * (stats.framesDecoded - last.frames) * 1000 / (now - last.at)) / 100);
+  const report = { type: "stats", call_id: callId,
+    main: { fps, latency_ms_p50: null, latency_ms_p95: null }, content: null };
+  send(report);
+  terminal.reportsSent.push(report);
+  if (terminal.reportsSent.length > 100) terminal.reportsSent.shift();
+}, STATS_INTERVAL_MS);
 
 terminal.hangUp = hangUp;
 terminal.join = join;

@@ -39,6 +39,14 @@ AUDIO_TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 UNITY_VOLUME = 50  # mcu.live_conference.DEFAULT_VOLUME: the booked default plays unchanged
 FIFO_SECONDS = 0.2
 PREBUFFER_FRAMES = 2  # after running dry, wait for 40 ms of audio so playback is not choppy
+# A backlog that stands (the least the fifo held after a read, over a whole window of
+# reads) beyond this is latency, not jitter: a mixing tick skipped on a busy loop, a burst
+# the sender caught up with. It would stay for good (the fifo only drains by running dry)
+# and put the site's voice behind its picture; at the end of each window the oldest samples
+# of the standing part are dropped, down to STANDING_KEEP_FRAMES.
+STANDING_WINDOW_FRAMES = 50  # 1 s of reads
+STANDING_MAX_FRAMES = 2
+STANDING_KEEP_FRAMES = 1
 OUT_BACKLOG = 10
 
 
@@ -131,13 +139,17 @@ def _to_int16(mix: np.ndarray) -> np.ndarray:
 
 class SampleFifo:
     """A bounded ring of mono int16 samples: decoded audio in, 20 ms frames out. When full,
-    the oldest samples go (the sender's clock runs ahead of ours)."""
+    the oldest samples go (the sender's clock runs ahead of ours); a backlog that stands a
+    whole second beyond STANDING_MAX_FRAMES is cut back (see STANDING_WINDOW_FRAMES)."""
 
     def __init__(self, capacity: int = int(SAMPLE_RATE * FIFO_SECONDS)) -> None:
         self._ring = np.zeros(capacity, np.int16)
         self._start = 0
         self._size = 0
         self._primed = False
+        self._reads = 0
+        self._least_left: int | None = None  # the least held after a read this window
+        self.samples_trimmed = 0
 
     def __len__(self) -> int:
         return self._size
@@ -170,7 +182,21 @@ class SampleFifo:
         frame = self._ring[indices]
         self._start = (self._start + FRAME_SAMPLES) % capacity
         self._size -= FRAME_SAMPLES
+        self._trim_standing_backlog()
         return frame
+
+    def _trim_standing_backlog(self) -> None:
+        least = self._size if self._least_left is None else min(self._least_left, self._size)
+        self._reads += 1
+        if self._reads < STANDING_WINDOW_FRAMES:
+            self._least_left = least
+            return
+        self._reads, self._least_left = 0, None
+        if least > STANDING_MAX_FRAMES * FRAME_SAMPLES:
+            drop = least - STANDING_KEEP_FRAMES * FRAME_SAMPLES
+            self._start = (self._start + drop) % len(self._ring)
+            self._size -= drop
+            self.samples_trimmed += drop
 
 
 class AudioInput:

@@ -14,6 +14,8 @@ Why it is fast:
   A source frame is recognised by identity (the compositor holds a
   reference to it, so the identity cannot be reused): a source delivers a
   new picture as a new frame object, as decoders do.
+- A source already at its pane's size (a site sending what its pane shows, as the send
+  ladder asks) is copied plane by plane (scaler.copy_i420), without the scaler.
 - Letterbox bars, the background and "no video" placeholders are painted
   once when they appear, not per frame; placeholders and labels are cached
   per size.
@@ -49,7 +51,7 @@ from mcu.layouts import (
     layout_mode,
     pixel_rects,
 )
-from mcu.media.scaler import I420Region, Scaler, best_scaler
+from mcu.media.scaler import I420Region, Scaler, best_scaler, copy_i420
 from rtc.colour import CONVENTION, to_convention
 
 YUV = tuple[int, int, int]
@@ -371,7 +373,11 @@ class Compositor:
             if geometry.dst != pane.drawn_dst or decoration != pane.drawn_decoration:
                 # New bars (or old decorations to wipe): repaint the pane once.
                 target.fill(style.background)
-            self._scaler.scale(source.window(*geometry.src), target.region.window(*geometry.dst))
+            src, dst = source.window(*geometry.src), target.region.window(*geometry.dst)
+            if (src.width, src.height) == (dst.width, dst.height):
+                copy_i420(src, dst)  # a source at its pane's size: a plane copy, no scaler
+            else:
+                self._scaler.scale(src, dst)
             pane.drawn_dst = geometry.dst
         self._decorate(target, decoration)
         pane.drawn_key, pane.drawn_frame, pane.drawn_decoration = key, frame, decoration

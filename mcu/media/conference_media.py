@@ -4,7 +4,7 @@ State comes from the runtime's events only (one-way flow): the conference keeps 
 what matters to media (layouts, broadcast, speaker, video sources, mute/quiet/volume, who
 is joined in which order) and acts on it at its next tick.
 
-Video, once per tick at the output frame rate:
+Video, once per tick, each encoder group at its own frame rate (next_video_tick):
   1. (loop) every joined site with a negotiated codec gets a picture (PictureKey) and an
      output format; sites with equal (picture, format) share one EncoderGroup;
   2. (worker threads, one per picture and size, in parallel) each picture needed is
@@ -58,7 +58,14 @@ from mcu.events import (
 )
 from mcu.layouts import LayoutMode, aux_source_key, layout_mode, parse_sub_pic
 from mcu.live_conference import CONFERENCE_TARGET
-from mcu.media.audio_mixer import FRAME_SECONDS, AudioMixer, MixInput, MixResult, full_mix
+from mcu.media.audio_mixer import (
+    FRAME_SECONDS,
+    SAMPLE_RATE,
+    AudioMixer,
+    MixInput,
+    MixResult,
+    full_mix,
+)
 from mcu.media.compositor import Compositor
 from mcu.media.content_format import content_format_for
 from mcu.media.content_forward import ContentForwarder
@@ -79,6 +86,15 @@ from mcu.media.output_format import (
 from mcu.media.pictures import CONTENT_WITH_SPEAKER, PictureKey, PictureKind
 from mcu.media.recorder import Mp4Recording
 from mcu.media.screen_pictures import NOTHING, screen_picture, source_of
+from mcu.media.send_ladder import (
+    SETTLE_PERIOD_S,
+    SendAsk,
+    SendLadder,
+    ShownPicture,
+    booked_ceiling,
+    largest_panes,
+    rung_for,
+)
 from mcu.media.site_media import SiteMedia
 from mcu.media.tick_lateness import TickLateness
 from mcu.media.video_encoders import VIDEO_CLOCK, EncoderTuning
@@ -95,6 +111,7 @@ DEFAULT_TICK_FPS = 30
 LEVEL_REPORT_FRAMES = 5  # report levels to the runtime every 100 ms
 CONTENT_RECENT_S = 1.0  # content "is" sent / received: a frame within the last second
 MAX_LATENESS_S = 0.2  # a loop further behind than this skips ahead instead of catching up
+MIX_WAIT_SMOOTHING = 0.05  # per 20 ms step: the fifo wait followed over about 0.4 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +175,12 @@ class ConferenceMedia:
         aux_video_format: VideoFormat | None = None,
         presentation: Presentation = Presentation.FILM,
         tick_lateness: TickLateness | None = None,
+        send_ladder: bool = True,
     ) -> None:
         self.conf_id = conf_id
+        # what each site is asked to send (mcu/media/send_ladder.py); None: never asked
+        self.send_ladder: SendLadder | None = SendLadder() if send_ladder else None
+        self._settled_at: float | None = None
         self.tick_lateness = tick_lateness or TickLateness()  # the engine's, shared
         self.conference_rate = conference_rate
         self.aux_video_format = aux_video_format  # the booking's auxVideoFormat
@@ -188,6 +209,9 @@ class ConferenceMedia:
         self.mix_encoders = MixEncoders()
         self._audio_tick = 0
         self._audio_steps = 0
+        # how long the mixed samples waited in the sites' fifos (s, smoothed): the full mix's
+        # capture time for the recording and the broadcast is its mixing time minus this
+        self.mix_wait_s = 0.0
         self._meter = LevelMeter()
         self._compositors: dict[tuple[PictureKey, tuple[int, int]], Compositor] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -213,12 +237,12 @@ class ConferenceMedia:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._started_at = loop.time()
-        ticks: tuple[tuple[str, Callable[[], Awaitable[None]], Callable[[], float]], ...] = (
-            ("video", self._video_tick, lambda: 1.0 / self.tick_fps()),
-            ("audio", self._audio_step, lambda: FRAME_SECONDS),
+        ticks: tuple[tuple[str, Callable[[], Awaitable[None]], Callable[[float], float]], ...] = (
+            ("video", self._video_tick, self.next_video_tick),
+            ("audio", self._audio_step, lambda previous: previous + FRAME_SECONDS),
         )
-        for name, tick, period in ticks:
-            task = asyncio.create_task(self._run_ticks(tick, period), name=f"{name} {self.conf_id}")
+        for name, tick, next_at in ticks:
+            task = asyncio.create_task(self._run_ticks(tick, next_at), name=f"{name} {self.conf_id}")
             task.add_done_callback(_log_failure)
             self._tasks.append(task)
 
@@ -507,7 +531,22 @@ class ConferenceMedia:
         if group is None:
             group = EncoderGroup(key, self.tuning, keyframe_min_interval=self.keyframe_min_interval)
             self.groups[key] = group
+            self._warm_up(group)
         return group
+
+    def _warm_up(self, group: EncoderGroup) -> None:
+        """Start the new group's encoder on a worker (EncoderGroup.warm_up); the group joins
+        the ticks once it is ready. When no ticks run (before start(), after close(), or
+        outside the loop) it is ready at once and its first encode starts the encoder."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or not self._tasks or self._closed:
+            group.ready = True
+            return
+        pts = int((loop.time() - self._started_at) * VIDEO_CLOCK) - 1
+        loop.run_in_executor(self._executor, group.warm_up, pts)
 
     def regroup(self) -> None:
         """Put every joined site's outgoing track into the group of what it should receive;
@@ -647,11 +686,23 @@ class ConferenceMedia:
                 self.regroup()  # its group goes when nobody else watches it
         return live
 
-    def tick_fps(self) -> int:
-        return max((group.format.fps for group in self.groups.values()), default=DEFAULT_TICK_FPS)
+    def next_video_tick(self, previous: float) -> float:
+        """When the next video tick is due: when the first encoder group is next due, so
+        every group is composed and encoded at its own frame rate (a 25 fps group 25 times a
+        second at even 40 ms steps, a 60 fps one 60 times, a 30 fps one beside them 30),
+        not on a common tick that a 25 fps group could only follow unevenly. A group whose
+        time is already past (one a tick skipped: a content picture not there yet) counts
+        one of its periods from `previous`, so it never makes the loop spin; no group: the
+        default rate."""
+        if not self.groups:
+            return previous + 1.0 / DEFAULT_TICK_FPS
+        return min(group.next_due if group.next_due > previous + 1e-3
+                   else previous + 1.0 / group.format.fps
+                   for group in self.groups.values())
 
     def plan_tick(self, now: float) -> _RenderPlan:
         self.regroup()
+        self.settle_sends(now)
         sources: dict[str, Any] = {}
         for uri in self.joined:
             media = self.sites.get(uri)
@@ -671,7 +722,7 @@ class ConferenceMedia:
             if key.picture.kind == PictureKind.CONTENT and sources.get(
                     aux_source_key(key.picture.target)) is None:
                 continue  # no content picture yet: send nothing rather than a placeholder
-            if not group.is_due(now):
+            if not group.ready or not group.is_due(now):
                 continue
             item = by_picture.get((key.picture, size))
             if item is None:
@@ -682,6 +733,50 @@ class ConferenceMedia:
         plan = _RenderPlan(pts, sources, list(by_picture.values()), live)
         self._prepare_compositors(plan)
         return plan
+
+    def shown_pictures(self) -> list[ShownPicture]:
+        """Every picture composed now (one per encoder group's picture and size, at the
+        fastest rate of its groups), as the compositor fills it."""
+        rates: dict[tuple[PictureKey, int, int], int] = {}
+        for key in self.groups:
+            size = (key.picture, key.format.width, key.format.height)
+            rates[size] = max(rates.get(size, 0), key.format.fps)
+        shown = []
+        for (picture, width, height), fps in rates.items():
+            settings = self.picture_settings(picture)
+            shown.append(ShownPicture(settings.mode, settings.sub_pics, settings.broadcast,
+                                      settings.speaking, width, height, fps))
+        return shown
+
+    def send_asks(self) -> dict[str, SendAsk]:
+        """The rung each joined site that can be asked needs now (send_ladder.py's rule),
+        before hysteresis."""
+        holder = self.content_source()
+        needs = largest_panes(self.shown_pictures(), self.joined,
+                              (holder,) if holder is not None else ())
+        asks = {}
+        for uri in self.joined:
+            media = self.sites.get(uri)
+            if media is None or media.ask_send is None or media.video_codec is None:
+                continue
+            need = needs.get(uri) if self._control(uri).local_video_open else None
+            asks[uri] = rung_for(need, (booked_ceiling(media.spec.video_format),
+                                        media.send_ceiling))
+        return asks
+
+    def settle_sends(self, now: float) -> None:
+        """Every SETTLE_PERIOD_S: ask the sites whose rung changed (send_ladder.py)."""
+        ladder = self.send_ladder
+        if ladder is None or (self._settled_at is not None
+                              and now - self._settled_at < SETTLE_PERIOD_S):
+            return
+        self._settled_at = now
+        asks = self.send_asks()
+        changes = ladder.settle({uri: (ask, self.sites[uri]) for uri, ask in asks.items()}, now)
+        for uri, ask in changes.items():
+            sender = self.sites[uri].ask_send
+            if sender is not None:
+                sender(ask)
 
     def render_item(self, plan: _RenderPlan, item: _RenderItem
                     ) -> list[tuple[EncoderGroup, list[av.Packet]]]:
@@ -823,10 +918,17 @@ class ConferenceMedia:
         if not participants:
             return None
         frames = {}
+        waiting = []
         for uri in participants:
-            samples = self.sites[uri].audio_in.fifo.read_frame()
+            fifo = self.sites[uri].audio_in.fifo
+            samples = fifo.read_frame()
             if samples is not None:
                 frames[uri] = samples
+                waiting.append(len(fifo))
+        if waiting:
+            # the frame just read arrived about as long ago as the samples behind it last
+            waited = sum(waiting) / len(waiting) / SAMPLE_RATE
+            self.mix_wait_s += MIX_WAIT_SMOOTHING * (waited - self.mix_wait_s)
         inputs = []
         for uri in participants:
             control = self._control(uri)
@@ -841,7 +943,11 @@ class ConferenceMedia:
         result = self._mixer.mix(inputs, frames, speakers)
         if self.recording is not None or self.live is not None:
             loop_time = asyncio.get_running_loop().time()
-            mix, taken = full_mix(inputs, frames), int((loop_time - self._started_at) * VIDEO_CLOCK)
+            # stamped with when its samples arrived (as the composed picture is with when it
+            # takes its inputs' latest pictures), not when the mixer read them: the
+            # recording's audio would lag its video by the fifos' depth (benchmarks/av_sync)
+            captured = loop_time - self.mix_wait_s
+            mix, taken = full_mix(inputs, frames), int((captured - self._started_at) * VIDEO_CLOCK)
             for sink in (self.recording, self.live):
                 if sink is not None:
                     sink.put_audio(mix, taken)
@@ -881,17 +987,17 @@ class ConferenceMedia:
     # ------------------------------------------------------------------ the ticks
 
     async def _run_ticks(
-        self, tick: Callable[[], Awaitable[None]], period: Callable[[], float]
+        self, tick: Callable[[], Awaitable[None]], next_at: Callable[[float], float]
     ) -> None:
-        """Run `tick` every `period()` seconds of loop time, on a fixed schedule: a late tick
-        shortens the wait for the next one; a loop more than MAX_LATENESS_S behind skips
-        ahead instead of catching up."""
+        """Run `tick` at the loop times `next_at(previous tick's time)` gives, on a fixed
+        schedule: a late tick shortens the wait for the next one; a loop more than
+        MAX_LATENESS_S behind skips ahead instead of catching up."""
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
         while True:
             self.tick_lateness.observe(loop.time() - next_tick)
             await tick()
-            next_tick += period()
+            next_tick = next_at(next_tick)
             delay = next_tick - loop.time()
             if delay < -MAX_LATENESS_S:
                 next_tick, delay = loop.time(), 0.0

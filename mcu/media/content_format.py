@@ -31,6 +31,7 @@ from mcu.media.output_format import (
     OutputFormat,
     PictureSize,
     default_bitrate,
+    h264_profile_for,
     parse_rate,
     picture_size,
 )
@@ -75,4 +76,5 @@ def content_format_for(
         bitrate = max(MIN_BITRATE, int(call_rate * CONTENT_RATE_SHARE))
     else:
         bitrate = default_bitrate(PictureSize(size.width, size.height, _DEFAULT_RATE_FPS))
-    return OutputFormat(codec.upper(), size.width, size.height, fps, bitrate)
+    return OutputFormat(codec.upper(), size.width, size.height, fps, bitrate,
+                        h264_profile_for(site, codec))

@@ -8,13 +8,19 @@ receiver asks the group for one keyframe, rate-limited, which every receiver of 
 gets.
 
 Threading: the group's encoder is used only by the conference's render job on a worker
-thread; subscribers, keyframe bookkeeping and packet delivery live on the event loop.
+thread; subscribers, keyframe bookkeeping and packet delivery live on the event loop. A new
+group's encoder is started by `warm_up` on a worker before the group takes part in a tick
+(`ready`): x264's start (its first picture costs 35-70 ms at 1080p on this machine) would
+otherwise hold up the conference's next tick, every group's, and leave a gap of 2-3 frames
+right after the first keyframe (the first second of a recording, benchmarks/av_sync).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,6 +31,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from mcu.media.output_format import OutputFormat
 from mcu.media.pictures import PictureKey
 from mcu.media.video_encoders import EncoderTuning, VideoEncoder, open_encoder
+
+log = logging.getLogger(__name__)
 
 # A storm of PLIs from many receivers costs at most one keyframe per 0.3 s, libwebrtc's
 # sender limit (kMinKeyframeSendIntervalMs, video/encoder_rtcp_feedback.cc). A receiver
@@ -63,6 +71,14 @@ class RateMeter:
             self._times.popleft()
 
 
+def grid_after(moment: float, period: float) -> float:
+    """The first multiple of `period` (in loop time) after `moment`. Every group of a rate
+    is due on the same instants, whenever it started, and a 30 fps grid is every other point
+    of the 60 fps one: groups share ticks instead of each adding its own
+    (ConferenceMedia.next_video_tick)."""
+    return (math.floor(moment / period + 1e-6) + 1) * period
+
+
 class PacketSink(Protocol):
     """What an EncoderGroup pushes its packets to: a site's SiteVideoTrack, or the
     recorder's input (mcu/media/recorder.py)."""
@@ -93,10 +109,13 @@ class EncoderGroup:
         self.encoder_opened = 0  # how many encoders this group ever opened (1 unless closed)
         self.output_rate = RateMeter()
         self.next_due = 0.0
+        self._paced = False  # whether is_due has put the group on its rate's grid
         self._encoder: VideoEncoder | None = None
         self._keyframe_wanted = True  # the first frame of a group is a keyframe anyway
         self._keyframe_now = False
         self._last_keyframe_at = float("-inf")
+        self.ready = False  # the encoder started (warm_up); a group not ready is not due
+        self._closed = False
 
     @property
     def format(self) -> OutputFormat:
@@ -132,7 +151,12 @@ class EncoderGroup:
         if now + 1e-3 < self.next_due:
             return False
         period = 1.0 / self.format.fps
-        self.next_due = max(self.next_due + period, now - period)
+        if self._paced:  # on its grid; a late tick may catch up one frame, no more
+            self.next_due += period
+            if self.next_due < now - period:
+                self.next_due = grid_after(now - period, period)
+        else:  # its first frame now, then the rate's grid
+            self.next_due, self._paced = grid_after(now, period), True
         return True
 
     def deliver(self, packets: list[av.Packet], now: float) -> None:
@@ -156,7 +180,30 @@ class EncoderGroup:
             self.keyframes_encoded += bool(packet.is_keyframe)
         return packets
 
+    def warm_up(self, pts: int) -> None:
+        """On a worker, before the group's first tick: open the encoder and pass it one black
+        picture (its packets dropped; `pts` earlier than any tick's), so that x264's start
+        is paid here. The group's first real picture is a keyframe all the same (the group
+        wants one from its creation). A failure is left to the tick's encode to report."""
+        try:
+            if self._encoder is None and not self._closed:
+                encoder = open_encoder(self.format, self.tuning)
+                black = av.VideoFrame(self.format.width, self.format.height, "yuv420p")
+                for plane, level in zip(black.planes, (16, 128, 128), strict=True):
+                    plane.update(bytes([level]) * plane.buffer_size)
+                encoder.encode(black, pts, True)
+                if self._closed:
+                    encoder.close()
+                else:
+                    self._encoder = encoder
+                    self.encoder_opened += 1
+        except Exception:
+            log.exception("group %s: the encoder could not be started ahead", self.key)
+        finally:
+            self.ready = True
+
     def close(self) -> None:
+        self._closed = True
         if self._encoder is not None:
             self._encoder.close()
             self._encoder = None

@@ -70,6 +70,10 @@ class MediaSettings:
     recordings_dir: Path = Path("data/recordings")
     # where live broadcasts are written (<data dir>/live/<confId>/index.m3u8)
     live_dir: Path = Path("data/live")
+    # ask each site for the size and rate its largest pane needs (mcu/media/send_ladder.py);
+    # False (the default for now: docs/signalling.md "Send ladder"): never ask, every site
+    # sends what it chooses and the MCU scales it
+    send_ladder: bool = False
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,7 @@ class MediaEngine:
             aux_video_format=aux_format,
             presentation=presentation,
             tick_lateness=self.tick_lateness,
+            send_ladder=self.settings.send_ladder,
         )
         self.conferences[conf_id] = media
         media.start()

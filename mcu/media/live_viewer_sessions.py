@@ -90,7 +90,7 @@ class LiveViewerSessions:
         viewer = LiveViewer(uuid.uuid4().hex, viewpoint, screens)
         pc = RTCPeerConnection(rtc_configuration(list(self.ice_servers)))
         session = ViewerSession(viewer, conf_id, owner, pc)
-        video_codecs = _mcu_video_codecs([H264])
+        video_codecs = _mcu_video_codecs([H264], None)  # Constrained Baseline
         for track in viewer.video_tracks:
             pc.addTransceiver(track, direction="sendonly").setCodecPreferences(video_codecs)
         pc.addTransceiver(viewer.audio, direction="sendonly").setCodecPreferences(

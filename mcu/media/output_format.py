@@ -7,13 +7,15 @@ output format; sites with equal formats watching the same picture share one enco
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from mcu.model import SiteSpec, VideoFormat
+from mcu.model import SiteSpec, VideoFormat, VideoProtocol
 
 H264 = "H264"
 VP8 = "VP8"
 VIDEO_CODECS = (H264, VP8)
+CONSTRAINED_BASELINE = "constrained-baseline"
+HIGH = "high"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +25,10 @@ class PictureSize:
     fps: int
 
 
-# The picture each booked videoFormat asks for (interlaced formats are sent progressive at the
-# frame rate of their fields' pairs).
+# The picture each booked videoFormat asks for. Interlaced formats are sent as their
+# progressive equivalent: the full frame at the rate of their field pairs (1080i60 ->
+# 1080p30, 1080i50 -> 1080p25, 480i60 -> 480p30); docs/gateway.md, "Formats, protocols and
+# encryption honoured".
 FORMAT_SIZES: dict[VideoFormat, PictureSize] = {
     VideoFormat.CIF4: PictureSize(704, 576, 30),
     VideoFormat.HD720P30: PictureSize(1280, 720, 30),
@@ -40,6 +44,11 @@ FORMAT_SIZES: dict[VideoFormat, PictureSize] = {
     VideoFormat.I480: PictureSize(720, 480, 30),
     VideoFormat.P360: PictureSize(640, 360, 30),
     VideoFormat.VGA: PictureSize(640, 480, 30),
+    VideoFormat.HD720P25: PictureSize(1280, 720, 25),
+    VideoFormat.HD720P50: PictureSize(1280, 720, 50),
+    VideoFormat.HD1080P25: PictureSize(1920, 1080, 25),
+    VideoFormat.HD1080P50: PictureSize(1920, 1080, 50),
+    VideoFormat.I108_50: PictureSize(1920, 1080, 25),
 }
 
 DEFAULT_VIDEO_FORMAT = VideoFormat.HD1080P30
@@ -55,6 +64,17 @@ class OutputFormat:
     height: int
     fps: int
     bitrate: int  # bits per second
+    # H.264: None is Constrained Baseline (what every WebRTC peer decodes), "high" High
+    # profile for a site booked H.264 HP; other codecs: None. Part of the group key, so one
+    # encoder per distinct (picture, codec, profile, format, rate).
+    profile: str | None = None
+
+    @property
+    def profile_name(self) -> str | None:
+        """The H.264 profile as reported ("constrained-baseline", "high"); None for VP8."""
+        if self.codec != H264:
+            return None
+        return self.profile or CONSTRAINED_BASELINE
 
     @property
     def size(self) -> tuple[int, int]:
@@ -87,6 +107,14 @@ def default_bitrate(size: PictureSize) -> int:
     return max(MIN_BITRATE, int(size.width * size.height * size.fps * _BITS_PER_PIXEL))
 
 
+def h264_profile_for(site: SiteSpec, codec: str) -> str | None:
+    """The H.264 profile a site is sent: High when it is booked H.264 HP, else None
+    (Constrained Baseline); None for other codecs."""
+    if codec.upper() == H264 and site.video_protocol is VideoProtocol.H264_HP:
+        return HIGH
+    return None
+
+
 def output_format_for(
     site: SiteSpec,
     codec: str,
@@ -95,10 +123,12 @@ def output_format_for(
     default_format: VideoFormat = DEFAULT_VIDEO_FORMAT,
 ) -> OutputFormat:
     """The output a site receives: its videoFormat (AUTO: the conference default), its rate
-    (else the conference's, else the format's default) and the negotiated codec."""
+    (else the conference's, else the format's default), the negotiated codec and, for
+    H.264, the profile its booking asks for (h264_profile_for)."""
     size = picture_size(site.video_format, default_format)
     bitrate = parse_rate(site.rate) or parse_rate(conference_rate) or default_bitrate(size)
-    return OutputFormat(codec.upper(), size.width, size.height, size.fps, bitrate)
+    return OutputFormat(codec.upper(), size.width, size.height, size.fps, bitrate,
+                        h264_profile_for(site, codec))
 
 
 def fit_to_sizes(output: OutputFormat, sizes: tuple[tuple[int, int], ...]) -> OutputFormat:
@@ -112,4 +142,4 @@ def fit_to_sizes(output: OutputFormat, sizes: tuple[tuple[int, int], ...]) -> Ou
     by_area = sorted(sizes, key=lambda size: size[0] * size[1])
     fitting = [size for size in by_area if size[0] * size[1] <= area]
     width, height = fitting[-1] if fitting else by_area[0]
-    return OutputFormat(output.codec, width, height, output.fps, output.bitrate)
+    return replace(output, width=width, height=height)

@@ -14,7 +14,8 @@ every packet flushed), so a file cut by a kill is playable up to its last fragme
 container opens at the first main keyframe; the moov's avcC is that keyframe's SPS/PPS
 (every keyframe repeats them in band). Timestamps are the conference's video clock
 (1/90000 s from the conference's start) minus that of the first keyframe; the audio is
-laid on the same clock (silence where no mix came, a late mix dropped), and each mix is
+laid on the same clock, each mix at its own time within 5 ms (silence where no mix came,
+the overlap of a late mix cut), its first packet at 0 (AAC_PRIMING_SAMPLES), and each mix is
 written once the video has reached its time (never past the last picture), so audio and
 video stay aligned and end together. A JSON sidecar next to the file lists what was recorded: sites
 joining and leaving, layout changes, floor changes, with their times, and any failure
@@ -49,7 +50,7 @@ import av
 import numpy as np
 
 from mcu.events import LayoutChanged, PresentationChanged, RuntimeEvent, SiteCallStateChanged
-from mcu.media.audio_mixer import FRAME_SAMPLES, SAMPLE_RATE
+from mcu.media.audio_mixer import SAMPLE_RATE
 from mcu.media.output_format import OutputFormat
 from mcu.media.recording_push import RtmpPush
 from mcu.media.video_encoders import VIDEO_CLOCK, VIDEO_TIME_BASE
@@ -64,12 +65,21 @@ MP4_OPTIONS = {
     "flush_packets": "1",
 }
 AUDIO_BITRATE = 128_000
-# audio more than this ahead of the video clock is dropped (the loop caught up late)
-AUDIO_AHEAD_SAMPLES = 3 * FRAME_SAMPLES
+# a mix is laid where its stamp says within this (5 ms): further from it, silence is
+# inserted before it or its overlap with what was written is cut (a jitter within it is
+# not, so the audio stays continuous)
+ALIGN_SAMPLES = SAMPLE_RATE // 200
 PENDING_AUDIO_FRAMES = 250  # 5 s of mix waiting for the video to reach its time
 # queued items (packets of both video tracks, 20 ms mixes) the thread may lag behind:
 # about 20 s at 30 fps; beyond it the writer cannot keep up and the recording fails
 MAX_BACKLOG = 3000
+# FFmpeg's native AAC encoder primes its output with this many samples (its first packet
+# is stamped 1024 before its input); fragmented MP4 has no edit list to skip them, so a
+# decoder plays them first and everything after 1024 samples (21 ms) late. The mix is laid
+# that much earlier, and the encoder's input is stamped that much later so that its first
+# packet is at 0: a negative first audio time would make the muxer shift every stream and
+# stretch the file's first picture by 21 ms.
+AAC_PRIMING_SAMPLES = 1024
 JOIN_TIMEOUT_S = 15.0  # the longest a stop waits for the thread to close the file
 _START_CODE = re.compile(b"\x00\x00\x01")
 
@@ -377,21 +387,26 @@ class Mp4Writer:
             self._write_audio_until(self._base + self._last_pts[MAIN])
 
     def _write_audio_until(self, pts: int) -> None:
-        """Encode the pending mixes taken before `pts` (the conference's video clock)."""
+        """Encode the pending mixes taken before `pts` (the conference's video clock), each
+        at its own time within ALIGN_SAMPLES: a mix that comes later than its place is
+        preceded by silence, one that overlaps what was written loses its overlap."""
         assert self._base is not None
         while self._pending_audio and self._pending_audio[0][1] <= pts:
             samples, taken = self._pending_audio.pop(0)
-            expected = (taken - self._base) * SAMPLE_RATE // VIDEO_CLOCK
-            if expected < 0 or self._samples_written > expected + AUDIO_AHEAD_SAMPLES:
-                continue  # before the file began, or late and already covered
-            while self._samples_written + FRAME_SAMPLES <= expected - FRAME_SAMPLES:
-                self._encode_audio(np.zeros(FRAME_SAMPLES, np.int16))  # no mix came: silence
-            self._encode_audio(samples)
+            expected = ((taken - self._base) * SAMPLE_RATE // VIDEO_CLOCK
+                        - AAC_PRIMING_SAMPLES)
+            drift = expected - self._samples_written
+            if drift > ALIGN_SAMPLES:
+                self._encode_audio(np.zeros(drift, np.int16))  # no mix came: silence
+            elif drift < -ALIGN_SAMPLES:
+                samples = samples[-drift:]  # before the file began, or already covered
+            if len(samples):
+                self._encode_audio(samples)
 
     def _encode_audio(self, samples: np.ndarray) -> None:
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._samples_written
+        frame.pts = self._samples_written + AAC_PRIMING_SAMPLES
         self._samples_written += len(samples)
         for packet in self._audio.encode(frame):
             self._mux_audio(packet)

@@ -127,6 +127,34 @@ def _exact_integer_factor(w: int, h: int, dst_w: int, dst_h: int) -> bool:
     return w in (2 * dst_w, 4 * dst_w) and h * dst_w == w * dst_h
 
 
+def _bind_i420_copy() -> Callable[..., int] | None:
+    if _LIBYUV is None:
+        return None
+    i420_copy = _LIBYUV.I420Copy
+    ptr, num = ctypes.c_void_p, ctypes.c_int
+    i420_copy.argtypes = [ptr, num, ptr, num, ptr, num, ptr, num, ptr, num, ptr, num, num, num]
+    i420_copy.restype = num
+    return i420_copy
+
+
+def copy_i420(src: I420Region, dst: I420Region) -> None:
+    """Copy src into dst, the same size: three plane copies, no scaler. libyuv's I420Copy
+    where present (a ctypes call: the GIL is released, as for scaling), else numpy."""
+    if (src.width, src.height) != (dst.width, dst.height):
+        raise ValueError(f"copy of {src.width}x{src.height} into {dst.width}x{dst.height}")
+    if _I420_COPY is not None:
+        result = _I420_COPY(
+            src.y_ptr, src.y_stride, src.u_ptr, src.u_stride, src.v_ptr, src.v_stride,
+            dst.y_ptr, dst.y_stride, dst.u_ptr, dst.u_stride, dst.v_ptr, dst.v_stride,
+            dst.width, dst.height,
+        )
+        if result != 0:
+            raise RuntimeError(f"I420Copy failed ({result}) for {dst.width}x{dst.height}")
+        return
+    for src_plane, dst_plane in zip(src.planes(), dst.planes(), strict=True):
+        np.copyto(dst_plane, src_plane)
+
+
 class Scaler(Protocol):
     name: str
 
@@ -187,6 +215,9 @@ def _load_libyuv() -> ctypes.CDLL | None:
 
 
 _LIBYUV = _load_libyuv()
+
+
+_I420_COPY = _bind_i420_copy()
 
 
 def libyuv_available() -> bool:

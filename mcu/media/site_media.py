@@ -27,6 +27,8 @@ from mcu.media.encoder_group import SiteVideoTrack
 from mcu.media.frame_slots import LatestFrameSlot, pump_track
 from mcu.media.inline_audio import InlineAudioDecoder, decode_audio_inline
 from mcu.media.media_totals import MediaTotals
+from mcu.media.output_format import PictureSize
+from mcu.media.send_ladder import AskSender
 from mcu.media.video_decoder import LatestPictureDecoder, decode_video_latest
 from mcu.model import SiteSpec
 from rtc.aiortc_hooks import (
@@ -76,6 +78,11 @@ class SiteMedia:
         # what the hooks count on them (count_rtp())
         self.rtp_transceivers: list[Any] = []
         self.rtp_counts = RtpCounts()
+        # the send ladder (mcu/media/send_ladder.py): how the call asks the site for a size
+        # and rate (its endpoint's signalling; None: it cannot be asked), and the largest
+        # format the site declared it sends (None: it declared none)
+        self.ask_send: AskSender | None = None
+        self.send_ceiling: PictureSize | None = None
         self.closed = False
         self._pumps: dict[str, asyncio.Task[None]] = {}  # by role (audio, video, content)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from aiortc.sdp import SessionDescription
 
-from mcu.media.output_format import H264, VP8, OutputFormat
+from mcu.media.output_format import H264, HIGH, VP8, OutputFormat
 from rtc import h264_levels
 from rtc.codec_preferences import OPUS, Kind, rtp_name
 from rtc.content_sdp import CONTENT_VIDEO_INDEX
@@ -26,11 +26,18 @@ from rtc.h264_levels import H264Profile, Level, level_for, macroblocks, profile_
 from rtc.opus_packets import OPUS_BITRATE
 from rtc.sdp_fmtp import ParameterValue, with_codec_parameters
 
-MCU_H264_PROFILE = H264Profile.CONSTRAINED_BASELINE  # what X264Encoder writes
+MCU_H264_PROFILE = H264Profile.CONSTRAINED_BASELINE  # what X264Encoder writes by default
+
+
+def h264_profile(output: OutputFormat) -> H264Profile:
+    """The profile X264Encoder writes for `output`: High for a site booked H.264 HP
+    (OutputFormat.profile), else Constrained Baseline."""
+    return H264Profile.HIGH if output.profile == HIGH else MCU_H264_PROFILE
 
 
 def h264_level(output: OutputFormat) -> Level:
-    return level_for(output.width, output.height, output.fps, output.bitrate, MCU_H264_PROFILE)
+    return level_for(output.width, output.height, output.fps, output.bitrate,
+                     h264_profile(output))
 
 
 def x264_level_params(output: OutputFormat) -> list[str]:
@@ -42,7 +49,7 @@ def video_fmtp(output: OutputFormat) -> dict[str, dict[str, ParameterValue]]:
     """The fmtp the MCU states for each video codec a site may negotiate, by RTP name."""
     mb_w, mb_h = macroblocks(output.width, output.height)
     return {
-        H264: {"profile-level-id": profile_level_id(MCU_H264_PROFILE, h264_level(output))},
+        H264: {"profile-level-id": profile_level_id(h264_profile(output), h264_level(output))},
         VP8: {"max-fs": mb_w * mb_h, "max-fr": output.fps},
     }
 

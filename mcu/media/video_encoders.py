@@ -20,7 +20,7 @@ from typing import Protocol
 
 import av
 
-from mcu.media.output_format import H264, VP8, OutputFormat
+from mcu.media.output_format import H264, HIGH, VP8, OutputFormat
 from mcu.media.stream_limits import x264_level_params
 from rtc.colour import CONVENTION
 
@@ -106,13 +106,22 @@ class X264Encoder(_PyAvEncoder):
     def _configure(self, context: av.VideoCodecContext, output: OutputFormat,
                    tuning: EncoderTuning) -> None:
         context.max_b_frames = 0
-        context.profile = "Baseline"  # Constrained Baseline: what aiortc and browsers offer
+        params = ["repeat-headers=1", *x264_level_params(output)]
+        if output.profile == HIGH:
+            # a site booked H.264 HP: High profile. x264's profile option only caps the
+            # tools, and the ultrafast preset uses none beyond Baseline (it would write
+            # profile_idc 66); CABAC and the 8x8 transform are the High tools that make the
+            # stream, and its SPS, High (profile_idc 100, what the SDP states). No B-frames.
+            context.profile = "High"
+            params += ["cabac=1", "8x8dct=1"]
+        else:
+            context.profile = "Baseline"  # Constrained Baseline: what every WebRTC peer takes
         context.options = {
             "preset": tuning.x264_preset,
             "tune": "zerolatency",
             # SPS/PPS before every keyframe: a receiver may join at any keyframe. The level
             # and VBV the SDP states (mcu/media/stream_limits.py).
-            "x264-params": ":".join(["repeat-headers=1", *x264_level_params(output)]),
+            "x264-params": ":".join(params),
         }
 
 

@@ -59,27 +59,32 @@ from mcu.attempt_limits import AttemptLimits
 from mcu.calls import Call, CallFailure
 from mcu.cdr import NegotiatedMedia
 from mcu.dial_in_limits import ACCESS_CODE, SOCKET, URI
+from mcu.encryption_policy import PeerOffer, Protection, decide
 from mcu.endpoints import TerminalDevice, undeclared_device
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
 from mcu.media.engine import MediaEngine
 from mcu.media.media_path import MediaPath
 from mcu.media.output_format import H264, VIDEO_CODECS, output_format_for
+from mcu.media.send_ladder import SendAsk, declared_ceiling
 from mcu.media.site_media import SiteMedia
 from mcu.media.stream_limits import describe_content_stream, describe_streams
 from mcu.model import (
     Conference,
     DirectorySite,
+    MediaEncryptType,
     SiteCallState,
     SiteSpec,
     SiteType,
     VideoProtocol,
 )
 from mcu.runtime import ConferenceRuntime
+from mcu.runtime.receive_reports import StreamReceipt
 
 if TYPE_CHECKING:
     from mcu.adhoc import AdhocConferences
 from rtc.aiortc_hooks import on_keyframe_request
+from rtc.audio_jitter_buffer import release_audio_at_once
 from rtc.bandwidth_estimation import disable_bitrate_estimation
 from rtc.codec_preferences import (
     codec_preferences,
@@ -89,7 +94,7 @@ from rtc.codec_preferences import (
     supported_codec_names,
 )
 from rtc.content_sdp import content_media, mark_content
-from rtc.h264_levels import ProfileLevelId
+from rtc.h264_levels import H264Profile, ProfileLevelId
 from rtc.ice import rtc_configuration
 from rtc.jitter_buffer import release_frames_at_marker
 from rtc.screen_sdp import extra_screen_count, mark_screens
@@ -106,9 +111,12 @@ from rtc.signalling import (
     Join,
     Joined,
     Message,
+    ReceiveStats,
     Register,
     Ringing,
+    SendVideo,
 )
+from rtc.signalling import StreamReceipt as ReceiptMessage
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +129,7 @@ LOCKED = "locked"  # dial-in: too many failed attempts of this socket, URI or ac
 NO_CAPACITY = "no_capacity"  # an ad-hoc conference could not start or grow: MCU capacity
 BAD_SDP = "bad_sdp"
 CODEC_MISMATCH = "codec_mismatch"  # dial-in: the offer has no codec the booking allows
+NOT_JOINED = "not_joined"  # `stats` of a call whose site is not connected in its conference
 
 # Bounds of one negotiation (docs/signalling.md, "Bad offers"): an offer with more media
 # sections than this is refused before aiortc reads it (each would cost an ICE and a DTLS
@@ -155,10 +164,12 @@ def _take_negotiated_codecs(media: SiteMedia, sdp: str, terminal_sdp: str) -> No
 
 def video_codec_order(protocol: VideoProtocol | None, offered: Iterable[str], preferred: str) -> list[str]:
     """Video codecs to offer or accept, best first (docs/signalling.md, "Codec choice"):
-    booked videoProtocol H.264 or H.264 HP: H.264 only; otherwise (auto, or a protocol the
-    MCU does not send: H.261, H.263, H.265) the MCU's preference if the terminal has it, then
-    whatever else of the terminal's the MCU encodes, in the terminal's order. Empty when
-    nothing fits (for an H.264 booking: the terminal has no H.264)."""
+    booked videoProtocol H.264 or H.264 HP: H.264 only; auto: the MCU's preference if the
+    terminal has it, then whatever else of the terminal's the MCU encodes, in the terminal's
+    order. Empty when nothing fits (for an H.264 booking: the terminal has no H.264; for
+    H.261, H.263 or H.265: always, WEBRTC_UNSENDABLE)."""
+    if protocol in WEBRTC_UNSENDABLE:
+        return []
     declared = [name for codec in offered
                 for name in [rtp_name(c) for c in codec_preferences("video", [codec])]
                 if name in VIDEO_CODECS]
@@ -169,6 +180,15 @@ def video_codec_order(protocol: VideoProtocol | None, offered: Iterable[str], pr
 
 
 H264_BOOKINGS = (VideoProtocol.H264, VideoProtocol.H264_HP)
+# Booked protocols a WebRTC site cannot receive (WebRTC video is H.264, VP8 and VP9; H.261
+# and H.263 are not WebRTC codecs, and the MCU encodes no H.265): the call fails with 131088
+# (capability exchange failed) rather than silently sending another codec; docs/gateway.md,
+# "Formats, protocols and encryption honoured".
+WEBRTC_UNSENDABLE = {
+    VideoProtocol.H261: "H.261",
+    VideoProtocol.H263: "H.263",
+    VideoProtocol.H265: "H.265",
+}
 
 
 class BadOffer(Exception):
@@ -206,12 +226,21 @@ async def negotiation_bound() -> AsyncIterator[None]:
         raise BadOffer(f"negotiation not done within {NEGOTIATION_TIMEOUT_S:g} s") from None
 
 
-def _mcu_video_codecs(order: list[str]) -> list[RTCRtpCodecCapability]:
-    """aiortc's capabilities for `order`: H.264 only in Constrained Baseline, the profile the
-    MCU sends (aiortc also lists plain Baseline, 42001f)."""
+def _mcu_video_codecs(order: list[str], protocol: VideoProtocol | None
+                      ) -> list[RTCRtpCodecCapability]:
+    """aiortc's capabilities for `order`: H.264 only in the profile the MCU sends, High for
+    a site booked H.264 HP (rtc/aiortc_hooks.py add_h264_high), else Constrained Baseline
+    (aiortc also lists plain Baseline, 42001f)."""
+    high = protocol is VideoProtocol.H264_HP
     return [codec for codec in codec_preferences("video", order)
-            if rtp_name(codec) != H264
-            or ProfileLevelId.parse(str(codec.parameters["profile-level-id"])).constrained_baseline]
+            if rtp_name(codec) != H264 or _h264_profile_wanted(codec, high)]
+
+
+def _h264_profile_wanted(codec: RTCRtpCodecCapability, high: bool) -> bool:
+    stated = ProfileLevelId.parse(str(codec.parameters["profile-level-id"]))
+    if high:
+        return stated.profile_idc == H264Profile.HIGH.profile_idc
+    return stated.constrained_baseline
 
 
 @dataclass(frozen=True)
@@ -244,6 +273,11 @@ class CallCodecs:
                 f"{capabilities.audio_codecs}"
                 + (f" and offers {offered_codec_names(offer, 'audio')}" if offer else "")
                 + f", the MCU has {supported_codec_names('audio')}")
+        if protocol in WEBRTC_UNSENDABLE:
+            raise NoCommonCodec(
+                f"codec mismatch: booked {WEBRTC_UNSENDABLE[protocol]}, which a WebRTC "
+                f"terminal cannot receive (WebRTC video: H.264, VP8); the MCU sends no other "
+                f"codec in its place")
         video_order = video_codec_order(protocol, video_names, preferred_video)
         if not video_order:
             booked = "booked H.264, " if protocol in H264_BOOKINGS else ""
@@ -252,7 +286,7 @@ class CallCodecs:
                 f"{capabilities.video_codecs}"
                 + (f" and offers {offered_codec_names(offer, 'video')}" if offer else "")
                 + f", the MCU sends {list(VIDEO_CODECS)}")
-        return cls(audio, _mcu_video_codecs(video_order))
+        return cls(audio, _mcu_video_codecs(video_order, protocol))
 
 
 def unanswered_bye_failure(reason: str) -> ErrorInfo:
@@ -292,6 +326,9 @@ class CallSession:
         self.media: SiteMedia = endpoint.engine.open_site(call)
         # its screens, as the terminal declared them (hdOut numbers, screen 1 first)
         self.media.screen_ids = tuple(port.id for port in endpoint.device.outputs) or (0,)
+        # the send ladder asks over this terminal's signalling, never above what it declared
+        self.media.ask_send = self.ask_send
+        self.media.send_ceiling = declared_ceiling(endpoint.capabilities.video_formats)
         self.pc = RTCPeerConnection(rtc_configuration(endpoint.engine.settings.ice_servers))
         self.media_path = MediaPath(self.pc, self._media_path_down)
         self.closed = False
@@ -321,6 +358,11 @@ class CallSession:
                 self.fail(CallFailure.CODEC_MISMATCH.info(str(error)))
             else:
                 self.fail()
+
+    def ask_send(self, ask: SendAsk) -> None:
+        """The send ladder's ask (mcu/media/send_ladder.py) as a `send_video` message."""
+        if not self.closed:
+            self.endpoint.send(SendVideo(self.call_id, ask.width, ask.height, ask.fps))
 
     # -- dial-out ---------------------------------------------------------------------
 
@@ -456,11 +498,15 @@ class CallSession:
         of the SDP answer, the picture size, frame rate and bit rate the site receives."""
         conference = self.endpoint.engine.conferences.get(self.call.conf_id)
         output = conference.output_format(self.media) if conference is not None else None
+        protection = self.endpoint.protection(self.call)
         self.call.report_media(NegotiatedMedia(
             audio_codec=self.media.audio_codec,
             video_codec=self.media.video_codec,
             video_format=f"{output.width}x{output.height}@{output.fps}" if output else None,
             rate_kbps=output.bitrate // 1000 if output else None,
+            video_profile=output.profile_name if output is not None else None,
+            encryption=str(protection.security) if protection.security else None,
+            encryption_exempt=protection.exempt,
         ))
 
     async def _media_path_up(self) -> None:
@@ -492,6 +538,8 @@ class CallSession:
             self.media.count_rtp(transceiver)  # its RTP and RTCP feedback counts (totals())
             if transceiver.kind == "audio":
                 self.media.decode_audio_of(transceiver.receiver)
+                # the mixer's fifo is the playout buffer: no 80 ms prefetch before it
+                release_audio_at_once(transceiver.receiver)
             if transceiver.kind == "video":
                 screen = next((track for track in self.media.screen_outs
                                if transceiver.sender.track is track), None)
@@ -600,6 +648,17 @@ class WebRtcEndpoint:
 
     # -- Endpoint protocol (driven by the runtime's dialer) ----------------------------
 
+    def protection(self, call: Call) -> Protection:
+        """The conference's mediaEncryptType applied to this WebRTC call, whose peer can only
+        do DTLS-SRTP (mcu/encryption_policy.py: auto and force: DTLS-SRTP; none: DTLS-SRTP,
+        exempt). A DTLS-SRTP peer is never refused by the rule, so a WebRTC call only
+        reports the outcome (its negotiated media); a SIP endpoint acts on `refusal`."""
+        try:
+            booked = self.runtime.scheduler.get(call.conf_id).spec.media_encrypt_type
+        except DomainError:  # the conference is gone; the call will not go far
+            booked = MediaEncryptType.AUTO
+        return decide(booked, PeerOffer.webrtc())
+
     def offer_call(self, call: Call) -> None:
         try:
             codecs = CallCodecs.of(self.capabilities, call.site.video_protocol,
@@ -653,6 +712,22 @@ class WebRtcEndpoint:
         else:
             session.call.hang_up_remote()
         session.close()
+
+    def on_stats(self, message: ReceiveStats) -> None:
+        """`stats`: what the terminal receives in this call, kept as its site's last receive
+        report (mcu/runtime/receive_reports.py, display only). Refused, nothing kept: a call
+        it does not have (`unknown_call`), a site not (yet, or no longer) connected in the
+        call's conference (`not_joined`), too many sites reporting (`no_capacity`)."""
+        session = self._session(message.call_id)
+        if session is None:
+            return
+        try:
+            self.runtime.receive_reports.record(
+                session.call.conf_id, self.uri, _receipt(message.main),
+                _receipt(message.content) if message.content is not None else None)
+        except DomainError as refused:
+            code = NO_CAPACITY if refused.fault is Fault.CAPACITY_EXCEEDED else NOT_JOINED
+            self._refuse(message.call_id, code, f"receive report refused: {refused}")
 
     def on_join(self, message: Join) -> None:
         if message.call_id in self.sessions:
@@ -760,3 +835,7 @@ class WebRtcEndpoint:
 
     def _refuse(self, call_id: str, code: str, text: str) -> None:
         self.send(Error(code, text, call_id))
+
+
+def _receipt(stream: ReceiptMessage) -> StreamReceipt:
+    return StreamReceipt(stream.fps, stream.latency_ms_p50, stream.latency_ms_p95)

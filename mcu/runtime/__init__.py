@@ -26,6 +26,8 @@ callers use the part they need:
   outputs, stream sources, cameras, device version.
 - `runtime.voice` (voice_switching.py, VoiceSwitching): the audio levels the media engine
   reports and who is speaking, on the injected clock.
+- `runtime.receive_reports` (receive_reports.py, ReceiveReports): the last receive report
+  (frame rate, latency) of each connected site, for display only (console health, /metrics).
 
 `runtime.reconcile()` and `runtime.subscribe(listener)` stay on the facade. Every part
 validates first and raises DomainError without changing anything, then changes the live

@@ -21,6 +21,7 @@ from mcu.runtime.content_floor import ContentFloors
 from mcu.runtime.control import ConferenceControl
 from mcu.runtime.lifecycle import Lifecycle
 from mcu.runtime.live_conferences import LiveConferences, SchedulerView
+from mcu.runtime.receive_reports import ReceiveReports
 from mcu.runtime.recording import Recording
 from mcu.runtime.site_devices import SiteDevices
 from mcu.runtime.status import StatusQueries
@@ -71,6 +72,8 @@ class ConferenceRuntime:
         self.recording = Recording(self.conferences, self.call_records.store)
         self.devices = SiteDevices(self.conferences, self.registry, self.content)
         self.voice = VoiceSwitching(self.conferences, clock, speaker_hold)
+        # what the sites report they receive (signalling `stats`), for display only
+        self.receive_reports = ReceiveReports(self.conferences, clock)
         # point-to-point calls ring for the same call timeout as the MCU's own calls
         self.p2p = PointToPointCalls(clock, self.call_records, ring_timeout=call_timeout)
         # the ad-hoc templates a dial-in's access code may name (AdhocConferences.attach)

@@ -35,7 +35,7 @@ from mcu.events import (
 )
 from mcu.live_conference import LiveConference
 from mcu.runtime.live_conferences import LiveConferences
-from mcu.store import Store
+from mcu.store_api import SchedulerStore
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class BroadInfo:
 
 
 class Recording:
-    def __init__(self, conferences: LiveConferences, store: Store) -> None:
+    def __init__(self, conferences: LiveConferences, store: SchedulerStore) -> None:
         self.conferences = conferences
         self.events = conferences.events
         self.store = store

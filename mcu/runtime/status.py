@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from mcu.cdr import NegotiatedMedia
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
 from mcu.live_conference import (
@@ -65,6 +66,9 @@ class SiteStatus:
     local_video_open: bool | None = None
     call_failed_reason: ErrorInfo | None = None
     participant_type: int | None = None
+    # what the call's media negotiated (codecs, format, profile, encryption), while in
+    # conference; the wire's SiteStatusEx has no member for it (the CDR keeps it after)
+    media: NegotiatedMedia | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,7 @@ def live_site_status(site: LiveSite | None, uri: str) -> SiteStatus:
         local_video_open=site.local_video_open if connected else None,
         call_failed_reason=site.failure if site.state is SiteCallState.NOT_JOINED else None,
         participant_type=site.spec.participant_type,
+        media=site.call.media if connected and site.call is not None else None,
     )
 
 
