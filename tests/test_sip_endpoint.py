@@ -13,7 +13,9 @@ to WebRTC simulated terminals.
   offers crypto is called with SDES-SRTP;
 - a site answering 486 is not joined with 117; a site offering only codecs the MCU has not
   (refused 488 by the site) with 131088;
-- a numeric URI registered with the MCU's registrar is called at its contact.
+- a numeric URI registered with the MCU's registrar is called at its contact;
+- the booked videoProtocol: H.263 negotiated with a site that prefers H.264; a site without
+  the booked H.261 not joined with 131088.
 """
 
 from __future__ import annotations
@@ -63,13 +65,16 @@ def panes(layout: int) -> list[tuple[float, ...]]:
 
 
 def book(soap, begin, sites: list[str], *, encrypt: int = 0, password: str = "",
-         dial_in: frozenset[str] = frozenset()) -> tuple[str, str]:
-    """(confId, accessCode) of a conference of these site URIs, all type 7 (SIP)."""
+         dial_in: frozenset[str] = frozenset(),
+         protocols: dict[str, int] | None = None) -> tuple[str, str]:
+    """(confId, accessCode) of a conference of these site URIs, all type 7 (SIP);
+    `protocols`: videoProtocol by URI (else auto)."""
     info = {
         "name": "SIP rooms", "beginTime": begin, "duration": timedelta(hours=1),
         "mediaEncryptType": encrypt, "cpResouce": 4, "presentation": 0, "rate": "1024k",
         "sites": [{"name": f"Site {uri}", "uri": uri, "type": 7, "from": 0,
-                   "dialingMode": 1 if uri in dial_in else 0, "videoFormat": CIF4}
+                   "dialingMode": 1 if uri in dial_in else 0, "videoFormat": CIF4,
+                   "videoProtocol": (protocols or {}).get(uri, 0)}
                   for uri in sites],
     }
     if password:
@@ -303,3 +308,21 @@ async def test_the_password_keyed_by_dtmf_after_the_answer(gateway_server, soap,
     assert status.callFailedReason.errCode == CallFailure.CALLEE_REJECTED
     await eventually(lambda: wrong.call is None, "the wrong one got the MCU's BYE")
     assert status_of(soap, conf_id, uris[0]) == IN_CONFERENCE
+
+
+async def test_the_booked_video_protocol_is_the_one_negotiated_or_the_call_fails(
+        gateway_server, soap, clock, rooms):
+    both = await room(rooms, "room-h264-h263", 47, video_codecs=("h264", "h263"))
+    only_h264 = await room(rooms, "room-only-h264", 48, video_codecs=("h264",))
+    uris = [both.uri, only_h264.uri]
+    conf_id, _ = await asyncio.to_thread(book, soap, clock.now(), uris, protocols={
+        both.uri: 2, only_h264.uri: 1})  # H.263, H.261
+    await wait_status(soap, conf_id, both.uri, IN_CONFERENCE, "the H.263 booking joined")
+    assert both.negotiated["video"] == "H263"  # not its preferred H.264
+    both.set_panes(None)
+    await eventually(lambda: both.video.frames_decoded > 5, "H.263 video decoded")
+    await wait_status(soap, conf_id, only_h264.uri, NOT_JOINED, "the H.261 booking refused")
+    status = site_statuses(soap, conf_id)[only_h264.uri]
+    assert status.callFailedReason.errCode == CallFailure.CODEC_MISMATCH
+    # it answered audio only (video declined, port 0): the MCU hung up with BYE
+    await eventually(lambda: only_h264.call is None, "the audio-only answer hung up")

@@ -1,5 +1,6 @@
 """The RTP side of one SIP call (rtp/): its UDP sockets, bound before the SDP is written; the
-offer or answer made from them under the booking's mediaEncryptType; and, once the SDP has
+offer or answer made from them under the booking's mediaEncryptType and videoProtocol; and,
+once the SDP has
 settled, the sessions that feed the call's SiteMedia like a WebRTC call's tracks do.
 
 Incoming: an IncomingTrack per session, handed to SiteMedia.receive (its pictures into the
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 
+from mcu.encryption_policy import MediaSecurity
 from mcu.media.site_media import SiteMedia
+from mcu.model import VideoProtocol
 from rtp import sdp
 from rtp.codecs import offered_sizes
 from rtp.negotiation import (
@@ -22,6 +25,7 @@ from rtp.negotiation import (
     CodecOffer,
     Encryption,
     MediaPlan,
+    NegotiationError,
     accept_answer,
     answer,
     offer,
@@ -37,6 +41,32 @@ MCU_VIDEO: tuple[CodecOffer, ...] = tuple(
     if codec.name != "VP9" and codec.fmtp.get("packetization-mode", "1") == "1")
 MCU_AUDIO: tuple[CodecOffer, ...] = DEFAULT_AUDIO
 
+# The booked videoProtocol (SiteInfoEx) -> the video codecs offered and accepted; AUTO (or
+# none booked): every one of MCU_VIDEO. H.265: none (the MCU encodes no H.265).
+_BY_PROTOCOL: dict[VideoProtocol, tuple[str, ...]] = {
+    VideoProtocol.H261: ("H261",),
+    VideoProtocol.H263: ("H263", "H263-1998"),
+    VideoProtocol.H264: ("H264",),
+    VideoProtocol.H264_HP: ("H264",),
+    VideoProtocol.H265: (),
+}
+
+
+def video_offers_for(protocol: VideoProtocol | None) -> tuple[CodecOffer, ...]:
+    """The video codecs of a booking's videoProtocol, in MCU_VIDEO's order; H.264 HP only
+    with a High profile-level-id. NegotiationError (no-common-codec) when the MCU has none."""
+    if protocol is None or protocol is VideoProtocol.AUTO:
+        return MCU_VIDEO
+    names = _BY_PROTOCOL.get(protocol, ())
+    offers = tuple(codec for codec in MCU_VIDEO if codec.name in names and (
+        protocol is not VideoProtocol.H264_HP
+        or codec.fmtp.get("profile-level-id", "").lower().startswith("64")))
+    if not offers:
+        raise NegotiationError("no-common-codec",
+                               f"booked videoProtocol {protocol.name}: the MCU sends no such video")
+    return offers
+
+
 # negotiated SDP encoding name -> the codec name SiteMedia and the mixer use
 _AUDIO_NAMES = {"OPUS": "OPUS", "G722": "G722", "PCMU": "PCMU", "PCMA": "PCMA"}
 
@@ -47,6 +77,7 @@ class SipCallMedia:
         self.host = host
         self.media = media
         self.encryption = encryption
+        self.protocol = media.spec.video_protocol
         self.sockets = sockets
         self.sessions: list[RtpSession] = []
         self.senders: list[RtpSender] = []
@@ -71,7 +102,7 @@ class SipCallMedia:
     def offer(self) -> bytes:
         """Our offer (dial-out)."""
         self._offer = offer(self.host, self._ports(), self.encryption,
-                            video=MCU_VIDEO, audio=MCU_AUDIO)
+                            video=video_offers_for(self.protocol), audio=MCU_AUDIO)
         return sdp.serialize(self._offer).encode()
 
     def accept(self, body: bytes) -> list[MediaPlan]:
@@ -79,14 +110,29 @@ class SipCallMedia:
         cannot be used."""
         assert self._offer is not None, "accept() after offer()"
         reply = sdp.parse(_text(body))
-        return accept_answer(self._offer, reply, self.encryption)
+        # our offer has video: an answer declining it (port 0) declines the booked protocol
+        return self._video_as_booked(True, accept_answer(self._offer, reply, self.encryption))
 
     def answer(self, body: bytes) -> tuple[bytes, list[MediaPlan]]:
         """Our answer to the site's offer (dial-in) and its plans; SdpError or
         NegotiationError when the offer cannot be used."""
-        reply, plans = answer(sdp.parse(_text(body)), self.host, self._ports(),
-                              self.encryption, video=MCU_VIDEO, audio=MCU_AUDIO)
-        return sdp.serialize(reply).encode(), plans
+        site_offer = sdp.parse(_text(body))
+        reply, plans = answer(site_offer, self.host, self._ports(), self.encryption,
+                              video=video_offers_for(self.protocol), audio=MCU_AUDIO)
+        offers_video = any(m.kind == "video" and m.port != 0 for m in site_offer.media)
+        return sdp.serialize(reply).encode(), self._video_as_booked(offers_video, plans)
+
+    def _video_as_booked(self, video_offered: bool, plans: list[MediaPlan]) -> list[MediaPlan]:
+        """With a videoProtocol booked, a call where video was offered must get it in that
+        protocol: its video declined for want of it fails the call (no-common-codec) rather
+        than leaving the site in the conference without video."""
+        booked = self.protocol not in (None, VideoProtocol.AUTO)
+        if booked and video_offered and not any(plan.kind == "video" for plan in plans):
+            assert self.protocol is not None
+            raise NegotiationError("no-common-codec",
+                                   f"booked videoProtocol {self.protocol.name}: the site's "
+                                   "video has none of its codecs")
+        return plans
 
     def describe(self, plans: list[MediaPlan]) -> None:
         """Tell the SiteMedia what the SDP settled (before the call is in conference: the
@@ -121,8 +167,13 @@ class SipCallMedia:
                 self.senders.append(sender)
 
     @property
-    def encrypted(self) -> bool:
-        return bool(self.plans) and all(plan.encrypted for plan in self.plans)
+    def security(self) -> MediaSecurity | None:
+        """What the settled media is protected with (None before the SDP settled)."""
+        if not self.plans:
+            return None
+        if all(plan.encrypted for plan in self.plans):
+            return MediaSecurity.SDES_SRTP
+        return MediaSecurity.PLAIN
 
     async def close(self) -> None:
         if self.closed:

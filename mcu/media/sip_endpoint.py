@@ -4,7 +4,7 @@ webrtc_endpoint.py's WebRTC calls. docs/sip.md, "In the MCU", has the rules; in 
 
 dial-out  offer_call(call): the target is the booked `sip:`/`sips:` URI, or the contact our
           registrar holds for a booked numeric URI; an INVITE with our offer (the booking's
-          mediaEncryptType); 180 -> call.ringing(); 200 -> the answer settles the media
+          mediaEncryptType and videoProtocol); 180 -> call.ringing(); 200 -> the answer settles the media
           (unusable: the call fails and is hung up with BYE), the sessions start and the
           call is in conference; a final failure -> sip.call_failure's callFailedReason.
           The call timeout firing while it rings sends CANCEL (SipCall.watch).
@@ -104,13 +104,20 @@ class SipCall:
             video_codec=self.media.video_codec,
             video_format=f"{output.width}x{output.height}@{output.fps}" if output else None,
             rate_kbps=output.bitrate // 1000 if output else None,
+            video_profile=output.profile_name if output is not None else None,
+            encryption=str(self.rtp.security) if self.rtp.security else None,
         ))
 
     async def dial(self, target: str) -> None:
         """Dial-out: INVITE until a final answer, then media, then in conference."""
         try:
+            our_offer = self.rtp.offer()
+        except NegotiationError as error:  # a videoProtocol the MCU does not send (H.265)
+            self.fail(negotiation_failure(error))
+            return
+        try:
             dialog = await self.service.ua.invite(
-                target, self.rtp.offer(), on_ringing=lambda _: self.call.ringing(),
+                target, our_offer, on_ringing=lambda _: self.call.ringing(),
                 cancel=self.cancel)
         except SipCallFailed as failure:
             self.fail(invite_failure(failure, self.rtp.encryption))
