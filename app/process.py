@@ -21,10 +21,12 @@ from aiohttp import web
 from gateway.bfcp_floor import BfcpConference, FloorControlServer
 from gateway.server import GATEWAY, Gateway, build_app, ssl_context
 from gateway.settings import Settings, scheduler_settings
+from gateway.signalling import SIGNALLING
 from mcu.adhoc import AdhocConferences
 from mcu.cdr import CallRecords
 from mcu.clock import Clock, SystemClock
 from mcu.floor import FloorChange
+from mcu.media.sip_service import SipService
 from mcu.runtime import SPEAKER_HOLD_SECONDS, ConferenceRuntime
 from mcu.runtime.content_floor import BfcpAddress
 from mcu.scheduler import Scheduler
@@ -57,6 +59,7 @@ def open_scheduler(settings: Settings, clock: Clock) -> tuple[SchedulerStore, Sc
 class RunningServer:
     base_url: str  # e.g. http://127.0.0.1:41234 (https when TLS is set)
     app: web.Application
+    sip: SipService | None = None  # the MCU's SIP user agent (None without a runtime's media)
 
     @property
     def gateway(self) -> Gateway:
@@ -111,6 +114,16 @@ async def running_server(
     # conference's media when the template's layout follows its ConferenceStarted; before
     # the first reconcile, so conferences kept across a restart get it too
     adhoc.attach(runtime)
+    # the SIP user agent, and its dialer in front of the runtime's: before the first
+    # reconcile, so SIP sites of conferences kept across a restart are called too
+    try:
+        sip = await start_sip(settings, runtime, app)
+    except BaseException:
+        await runner.cleanup()
+        await floor_server.close()
+        if store is not None:
+            store.close()
+        raise
     runtime.reconcile()
     lifecycle = asyncio.create_task(_follow_schedule(runtime), name="conference-lifecycle")
     try:
@@ -120,14 +133,32 @@ async def running_server(
         await site.start()
         host, port = runner.addresses[0][:2]
         scheme = "https" if settings.uses_tls else "http"
-        yield RunningServer(f"{scheme}://{host}:{port}", app)
+        yield RunningServer(f"{scheme}://{host}:{port}", app, sip)
     finally:
         lifecycle.cancel()
+        if sip is not None:
+            await sip.close()
         await runner.cleanup()
         await floor_server.close()
         runtime.content.bfcp_address, runtime.content.publisher = None, None
         if store is not None:
             store.close()
+
+
+async def start_sip(settings: Settings, runtime: ConferenceRuntime,
+                    app: web.Application) -> SipService | None:
+    """The MCU's SIP user agent on media_address:[sip] port (UDP and TCP), calling SIP sites
+    and answering SIP dial-ins (mcu/media/sip_service.py); its dialer takes the runtime's
+    calls first and hands the others to the dialer there was. None when the app has no
+    media engine (no runtime)."""
+    hub = app.get(SIGNALLING)
+    if hub is None:
+        return None
+    sip = SipService(runtime, hub.engine, settings.media_address, settings.sip_port,
+                     hub.dial_in_limits)
+    await sip.start()
+    runtime.lifecycle.dialer = sip.dialer(runtime.lifecycle.dialer)
+    return sip
 
 
 async def start_floor_server(settings: Settings, runtime: ConferenceRuntime) -> FloorControlServer:

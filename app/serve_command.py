@@ -37,6 +37,8 @@ PROFILE_ENV = "MCU_SIM_PROFILE"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="TCP port (default 8080; 0 picks a free one)")
+    parser.add_argument("--sip-port", type=int,
+                        help="the SIP user agent's UDP/TCP port (default 5060; 0 picks a free one)")
     parser.add_argument("--data-dir", type=Path, help="where mcu.sqlite3 lives (default ./data)")
     parser.add_argument("--config", type=Path, help="TOML settings overriding the defaults")
     parser.add_argument(
@@ -67,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = load_settings(
-            args.config, host=args.host, port=args.port, data_dir=args.data_dir
+            args.config, host=args.host, port=args.port, data_dir=args.data_dir,
+            sip_port=args.sip_port,
         )
         for text in args.account:
             settings = settings.with_account(*parse_account(text))

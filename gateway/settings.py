@@ -89,6 +89,9 @@ class Settings:
     # [bfcp] port: the content floor's BFCP server (RFC 8855 over TCP, TLS when the gateway
     # runs HTTPS) listens on media_address:bfcp_port; 0 = an ephemeral port
     bfcp_port: int = 0
+    # [sip] port: the MCU's SIP user agent (sip/, mcu/media/sip_endpoint.py) listens on
+    # media_address:sip_port over UDP and TCP; 0 = an ephemeral port (tests)
+    sip_port: int = 5060
     # STUN/TURN servers of the MCU's peer connections, announced to terminals (rtc/ice.py)
     ice_servers: tuple[IceServer, ...] = ()
     mixed_speakers: int = 4
@@ -233,6 +236,7 @@ _KNOWN_KEYS = {
     },
     "key_exchange": {"accept_fixed_sdk_key"},
     "bfcp": {"port"},
+    "sip": {"port"},
     "metrics": {"token", "allowed_addresses"},
     "mcu_identity": {"id", "name", "domain_name"},
 }
@@ -279,6 +283,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         media_timeout_seconds=float(mcu["media_timeout_seconds"]),
         media_address=str(mcu["media_address"]),
         bfcp_port=int(table.get("bfcp", {}).get("port", 0)),
+        sip_port=int(table.get("sip", {}).get("port", 5060)),
         ice_servers=_ice_servers(mcu.get("ice_servers", [])),
         mixed_speakers=int(mcu["mixed_speakers"]),
         send_ladder=_flag(mcu.get("send_ladder", False), "[mcu] send_ladder"),
@@ -436,6 +441,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"port {settings.port} is not a TCP port")
     if not 0 <= settings.bfcp_port <= 65535:
         raise SettingsError(f"[bfcp] port {settings.bfcp_port} is not a TCP port")
+    if not 0 <= settings.sip_port <= 65535:
+        raise SettingsError(f"[sip] port {settings.sip_port} is not a UDP/TCP port")
     if settings.store_url and not is_postgres_url(settings.store_url):
         raise SettingsError("[store] url must be empty (SQLite under data_dir) or a "
                             "postgresql:// URL")

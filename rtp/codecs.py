@@ -146,7 +146,8 @@ def offered_sizes(codec: Negotiated) -> list[tuple[int, int]]:
     name = codec.name.upper()
     if name not in ("H261", "H263", "H263-1998"):
         return []
-    sizes = [size for key, size in FMTP_SIZES.items() if key in codec.fmtp]
+    present = {key.upper() for key in codec.fmtp}  # the SDP parser lowercases fmtp names
+    sizes = [size for key, size in FMTP_SIZES.items() if key in present]
     if name in FIXED_SIZES:
         sizes = [s for s in sizes if s in FIXED_SIZES[name]]
     if not sizes:

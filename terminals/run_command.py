@@ -29,6 +29,7 @@ from pathlib import Path
 
 from rtc.signalling import Capabilities, Device
 from rtc.signalling_auth import LAB_PROVISIONING_KEY, provisioned_secret
+from sip.errors import SipCallFailed
 from terminals.client import (
     CONTENT_KINDS,
     AnswerMode,
@@ -221,6 +222,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="flash the picture white and click in the voice at the same "
                              "instant every PERIOD_S seconds of the wall clock (default "
                              f"{DEFAULT_PERIOD_S:g}), for benchmarks.av_sync")
+    sip = parser.add_argument_group("SIP room systems (--sip: terminals/sip_room_command.py)")
+    sip.add_argument("--sip", action="store_true",
+                     help="run SIP room systems instead of WebRTC terminals")
+    sip.add_argument("--video-codecs", default="h264,h263",
+                     help="video codecs in order (h264, h264-cb, h263, h263p, h261, vp8)")
+    sip.add_argument("--audio-codecs", default="g722,pcmu",
+                     help="audio codecs in order (opus, g722, pcmu, pcma)")
+    sip.add_argument("--encryption", type=int, choices=[0, 1, 2], default=0,
+                     help="0 SRTP when offered, 1 SRTP only, 2 plain RTP only")
+    sip.add_argument("--sip-port", type=int, default=0,
+                     help="SIP UDP port of the first room (0: ephemeral ports)")
+    sip.add_argument("--register", metavar="SIP-URI", default=None,
+                     help="register each room's number with this registrar (the MCU's)")
+    sip.add_argument("--dial", metavar="URI", default=None,
+                     help="each room calls this URI (sip:<accessCode>[*<password>]@<mcu>)")
     parser.add_argument("--call", action="append", default=[], metavar="FROM=TO",
                         type=parse_call,
                         help="once registered, terminal URI FROM (one of these) calls URI TO "
@@ -298,6 +314,9 @@ def device_source(args: argparse.Namespace) -> Callable[[int], Device | None] | 
 
 async def _run(args: argparse.Namespace) -> int:
     panes = _panes_from(args.layouts_json, args.layout)
+    if args.sip:
+        from terminals.sip_room_command import run_rooms
+        return await run_rooms(args, panes)
     secret_for = secret_source(args.secret, args.provisioning_key)
     terminals = await start_terminals(
         args.server, args.count, uri_prefix=args.uri_prefix, start_index=args.start_index,
@@ -337,6 +356,6 @@ async def _run(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run(args))
-    except (ValueError, OSError, TimeoutError, RegistrationRefused) as error:
+    except (ValueError, OSError, TimeoutError, RegistrationRefused, SipCallFailed) as error:
         print(f"mcu-sim terminals: {error}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ Fixtures:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import requests
 import zeep
 from zeep.transports import Transport
 
+import gateway.settings
 from app.process import RunningServer, running_server
 from gateway.sessions import expected_proof
 from gateway.settings import Settings, load_settings, password_digest
@@ -139,6 +141,16 @@ class ServerThread:
             self.server = server
             self._ready.set()
             await self._stop.wait()
+
+
+@pytest.fixture(autouse=True)
+def _ephemeral_sip_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers started by tests take an ephemeral [sip] port instead of the default 5060
+    (many servers, and other test runs, share the machine); a test may still set
+    sip_port through load_settings' overrides."""
+    from_table = gateway.settings._from_table
+    monkeypatch.setattr(gateway.settings, "_from_table",
+                        lambda table: dataclasses.replace(from_table(table), sip_port=0))
 
 
 @pytest.fixture

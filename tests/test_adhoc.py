@@ -352,7 +352,7 @@ def test_serve_refuses_bad_templates_with_a_clear_message(tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text('[[adhoc]]\nname = "Ward round"\naccess_code = "7001"\npassword = "1"\n')
     done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "serve", "--port", "0", "--no-terminals",
+        [sys.executable, "-m", "app.cli", "serve", "--sip-port", "0", "--port", "0", "--no-terminals",
          "--config", str(config), "--data-dir", str(tmp_path / "data")],
         cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60,
     )

@@ -436,7 +436,7 @@ def test_serve_refuses_bad_ice_servers_and_a_zero_media_timeout(tmp_path: Path):
         config = tmp_path / "bad.toml"
         config.write_text(text, "utf-8")
         done = subprocess.run(
-            [sys.executable, "-m", "app.cli", "serve", "--config", str(config), "--port", "0",
+            [sys.executable, "-m", "app.cli", "serve", "--sip-port", "0", "--config", str(config), "--port", "0",
              "--data-dir", str(tmp_path / "data")],
             cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert done.returncode == 2, done.stderr

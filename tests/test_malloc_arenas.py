@@ -56,7 +56,7 @@ CHILD = textwrap.dedent("""
         print(arenas())
 
     serve_command._serve = threads_instead_of_the_server
-    args = build_parser("serve").parse_args(["serve", "--port", "0", "--data-dir", tempfile.mkdtemp(),
+    args = build_parser("serve").parse_args(["serve", "--sip-port", "0", "--port", "0", "--data-dir", tempfile.mkdtemp(),
                                       *sys.argv[1:]])
     sys.exit(serve_command.run(args))
 """)

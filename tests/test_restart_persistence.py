@@ -53,6 +53,8 @@ class ServerProcess:
                 "-m",
                 "app.cli",
                 "serve",
+                "--sip-port",
+                "0",
                 "--port",
                 "0",
                 "--data-dir",

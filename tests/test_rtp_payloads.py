@@ -142,6 +142,8 @@ def test_h264_profile_level_id_is_honoured(pli: str, profile_idc: int) -> None:
     ("H263", {"CIF4": "2", "QCIF": "1", "CIF16": "4"}, [(1408, 1152), (704, 576), (176, 144)]),
     ("H263", {}, [(176, 144)]),
     ("H263-1998", {"CIF": "1", "QCIF": "1"}, [(352, 288), (176, 144)]),
+    # as the SDP parser gives them: fmtp names lowercased
+    ("H263", {"cif4": "1", "cif": "1"}, [(704, 576), (352, 288)]),
     ("VP8", {}, []),
 ])
 def test_the_sizes_a_receivers_fmtp_allows(name: str, fmtp: dict[str, str], sizes: list) -> None:

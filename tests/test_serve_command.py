@@ -29,7 +29,7 @@ def serve(tmp_path: Path) -> Iterator:
 
     def start(*flags: str) -> tuple[subprocess.Popen[str], str]:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", "0",
+            [sys.executable, "-m", "app.cli", "serve", "--sip-port", "0", "--port", "0",
              "--data-dir", str(tmp_path / "data"), *flags],
             cwd=PROJECT,
             stdout=subprocess.PIPE,

@@ -33,7 +33,7 @@ class Gateway(ServerProcess):
 
     def __init__(self, config: Path, data_dir: Path) -> None:  # not ServerProcess.__init__: another command line
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--config", str(config), "--port", "0",
+            [sys.executable, "-m", "app.cli", "serve", "--sip-port", "0", "--config", str(config), "--port", "0",
              "--data-dir", str(data_dir), "--no-terminals"],
             cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -147,7 +147,7 @@ def test_serve_says_when_the_store_cannot_be_opened(tmp_path: Path) -> None:
         config = tmp_path / "mcu.toml"
         config.write_text(f'[store]\nurl = "postgresql://nobody@127.0.0.1:{port}/mcu"\n')
         done = subprocess.run(
-            [sys.executable, "-m", "app.cli", "serve", "--config", str(config), "--port", "0",
+            [sys.executable, "-m", "app.cli", "serve", "--sip-port", "0", "--config", str(config), "--port", "0",
              "--data-dir", str(tmp_path / "data"), "--no-terminals"],
             cwd=PROJECT, capture_output=True, text=True, timeout=120,
         )

@@ -77,7 +77,12 @@ from mcu.media.live_viewers import LiveViewer, conference_view_key, place_viewer
 from mcu.media.media_totals import MediaTotals
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
-from mcu.media.output_format import DEFAULT_VIDEO_FORMAT, OutputFormat, output_format_for
+from mcu.media.output_format import (
+    DEFAULT_VIDEO_FORMAT,
+    OutputFormat,
+    fit_to_sizes,
+    output_format_for,
+)
 from mcu.media.pictures import CONTENT_WITH_SPEAKER, PictureKey, PictureKind
 from mcu.media.recorder import Mp4Recording
 from mcu.media.screen_pictures import NOTHING, screen_picture, source_of
@@ -428,12 +433,12 @@ class ConferenceMedia:
     def output_format(self, media: SiteMedia) -> OutputFormat | None:
         if media.video_codec is None:
             return None
-        return output_format_for(
+        return fit_to_sizes(output_format_for(
             media.spec,
             media.video_codec,
             conference_rate=self.conference_rate,
             default_format=self.default_format,
-        )
+        ), media.video_sizes)
 
     # ------------------------------------------------------------------ content
 

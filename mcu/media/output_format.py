@@ -7,7 +7,7 @@ output format; sites with equal formats watching the same picture share one enco
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mcu.model import SiteSpec, VideoFormat, VideoProtocol
 
@@ -129,3 +129,17 @@ def output_format_for(
     bitrate = parse_rate(site.rate) or parse_rate(conference_rate) or default_bitrate(size)
     return OutputFormat(codec.upper(), size.width, size.height, size.fps, bitrate,
                         h264_profile_for(site, codec))
+
+
+def fit_to_sizes(output: OutputFormat, sizes: tuple[tuple[int, int], ...]) -> OutputFormat:
+    """The output within the picture sizes a site's codec can carry (a SIP room system's
+    H.261/H.263 fmtp, rtp.codecs.offered_sizes; empty: any size): the booked size when it
+    is one of them, else the largest of them not larger than it, else the smallest. The
+    rate and frame rate stay the booking's (docs/sip.md, "In the MCU")."""
+    if not sizes or output.size in sizes:
+        return output
+    area = output.width * output.height
+    by_area = sorted(sizes, key=lambda size: size[0] * size[1])
+    fitting = [size for size in by_area if size[0] * size[1] <= area]
+    width, height = fitting[-1] if fitting else by_area[0]
+    return replace(output, width=width, height=height)

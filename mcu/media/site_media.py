@@ -52,6 +52,9 @@ class SiteMedia:
         self.audio_in = AudioInput()
         self.video_codec: str | None = None  # negotiated; None until the SDP answer
         self.audio_codec: str | None = None  # likewise ("OPUS", "G722", "PCMU", "PCMA")
+        # the picture sizes the negotiated codec carries (a SIP site's H.261/H.263: its fmtp);
+        # empty: any (ConferenceMedia.output_format fits the booked size into them)
+        self.video_sizes: tuple[tuple[int, int], ...] = ()
         self.inline_audio: InlineAudioDecoder | None = None
         self.video_decoder: LatestPictureDecoder | None = None  # the main video's
         self.video_receiver: RTCRtpReceiver | None = None

@@ -73,7 +73,7 @@ class _PyAvEncoder(ABC):
     def encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> list[av.Packet]:
         """Encode the (reused) composed frame; pts in 1/90000 s."""
         frame.pts = pts
-        frame.time_base = VIDEO_TIME_BASE
+        frame.time_base = self._frame_time_base()
         # The compositor reuses its output frame: reset the type so one forced keyframe does
         # not make every later frame a keyframe.
         frame.pict_type = av.video.frame.PictureType.I if keyframe else av.video.frame.PictureType.NONE
@@ -83,6 +83,9 @@ class _PyAvEncoder(ABC):
         for packet in packets:
             packet.time_base = VIDEO_TIME_BASE
         return packets
+
+    def _frame_time_base(self) -> fractions.Fraction:
+        return VIDEO_TIME_BASE
 
     def close(self) -> None:
         self._context = None
@@ -150,3 +153,57 @@ def open_encoder(output: OutputFormat, tuning: EncoderTuning) -> VideoEncoder:
     except KeyError:
         raise ValueError(f"no encoder for video codec {output.codec!r}") from None
     return factory(output, tuning)
+
+
+class _RoomSystemEncoder(_PyAvEncoder):
+    """The ITU codecs only SIP room systems negotiate (H.261, H.263, H.263+), for the encoder
+    groups of such sites (mcu/media/sip_endpoint.py). FFmpeg's encoders write the picture's
+    temporal reference from a frame count in their time base, so it is 1/fps here and the
+    group's 90 kHz pts is turned into (strictly increasing) frame numbers."""
+
+    def _configure(self, context: av.VideoCodecContext, output: OutputFormat,
+                   tuning: EncoderTuning) -> None:
+        context.time_base = fractions.Fraction(1, output.fps)
+        context.max_b_frames = 0
+        context.options = self._options()
+
+    def _options(self) -> dict[str, str]:
+        return {}
+
+    _last_frame_number = -1
+
+    def encode(self, frame: av.VideoFrame, pts: int, keyframe: bool) -> list[av.Packet]:
+        # strictly increasing, as FFmpeg's encoders require (two ticks may round alike)
+        number = max(pts * self.format.fps // VIDEO_CLOCK, self._last_frame_number + 1)
+        self._last_frame_number = number
+        packets = super().encode(frame, number, keyframe)
+        for packet in packets:
+            packet.pts = packet.dts = None
+            packet.time_base = VIDEO_TIME_BASE
+        return packets
+
+    def _frame_time_base(self) -> fractions.Fraction:
+        return fractions.Fraction(1, self.format.fps)
+
+
+class H261Encoder(_RoomSystemEncoder):
+    codec_name = "h261"
+
+
+class H263Encoder(_RoomSystemEncoder):
+    codec_name = "h263"
+
+    def _options(self) -> dict[str, str]:
+        # GOB headers every ~1000 bytes and macroblock info for RFC 2190 mode B cuts
+        # (rtp/payloads/h263.py), as rtp/codecs.py's own H.263 encoder
+        return {"ps": "1000", "mb_info": "1000"}
+
+
+class H263PlusEncoder(_RoomSystemEncoder):
+    codec_name = "h263p"
+
+    def _options(self) -> dict[str, str]:
+        return {"ps": "1000"}
+
+
+ENCODERS.update({"H261": H261Encoder, "H263": H263Encoder, "H263-1998": H263PlusEncoder})

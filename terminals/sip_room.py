@@ -1,0 +1,336 @@
+"""A simulated SIP room system (issue 16), built from our own sip/ and rtp/: it registers with
+a registrar, answers the MCU's INVITEs after a ring delay (or refuses them), dials a
+conference by URI, and in a call sends the picture of its camera scene (terminals/scene.py:
+the site's marker card) and its voice (terminals/speech.py) in the codecs it is configured
+with, plain RTP or SDES-SRTP; what it receives is decoded and read like a WebRTC simulated
+terminal's (terminals/receiver.py: markers per pane, talkers heard).
+
+Codec names (its configuration, like a room system's codec list, in order of preference):
+video `h264` (High, packetization mode 1), `h264-cb` (constrained baseline), `h263`
+(RFC 2190, 4CIF/CIF/QCIF), `h263p` (H.263+), `h261`, `vp8`; audio `opus`, `g722`, `pcmu`, `pcma`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import time
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from rtp import sdp
+from rtp.negotiation import (
+    CodecOffer,
+    Encryption,
+    MediaPlan,
+    accept_answer,
+    answer,
+    offer,
+)
+from rtp.session import MediaSockets, RtpSession
+from rtp.tracks import IncomingTrack, RtpSender
+from sip.dialog import Dialog
+from sip.message import Request
+from sip.transport import TransportSettings
+from sip.useragent import SipReject, SipUserAgent, UaSettings
+from terminals.marker import Rect
+from terminals.media_sources import SpeechTrack
+from terminals.receiver import AudioReceiver, PaneStatus, VideoReceiver
+from terminals.scene import CameraScene
+from terminals.send_log import SendLog
+from terminals.speech import SpeechSynth
+
+VIDEO_CODECS: dict[str, CodecOffer] = {
+    "h264": CodecOffer("H264", {"profile-level-id": "640028", "packetization-mode": "1"}),
+    "h264-cb": CodecOffer("H264", {"profile-level-id": "42e01f", "packetization-mode": "1"}),
+    "h263": CodecOffer("H263", {"CIF4": "1", "CIF": "1", "QCIF": "1"}),
+    "h263p": CodecOffer("H263-1998", {"CIF4": "1", "CIF": "1", "QCIF": "1"}),
+    "h261": CodecOffer("H261", {"CIF": "1", "QCIF": "1"}),
+    "vp8": CodecOffer("VP8"),
+}
+AUDIO_CODECS: dict[str, CodecOffer] = {
+    "opus": CodecOffer("opus", {"useinbandfec": "1"}), "g722": CodecOffer("G722"),
+    "pcmu": CodecOffer("PCMU"), "pcma": CodecOffer("PCMA"),
+}
+LOOP_FRAMES = 30
+
+
+def codec_offers(names: Sequence[str], table: dict[str, CodecOffer]) -> tuple[CodecOffer, ...]:
+    """The CodecOffers of configured names; ValueError naming an unknown one."""
+    unknown = [name for name in names if name.lower() not in table]
+    if unknown:
+        raise ValueError(f"unknown codec {unknown[0]!r}: one of {', '.join(table)}")
+    return tuple(table[name.lower()] for name in names)
+
+
+class SceneTrack(MediaStreamTrack):
+    """The camera scene's loop (the site's marker card) as av.VideoFrames at `fps`, for an
+    RtpSender to encode in the negotiated codec and size."""
+
+    kind = "video"
+
+    def __init__(self, site_index: int, name: str, size: tuple[int, int], fps: int) -> None:
+        super().__init__()
+        self.scene = CameraScene(site_index, name, size[0], size[1], LOOP_FRAMES)
+        self.fps = fps
+        self.frames_sent = 0
+        self._pictures: dict[int, av.VideoFrame] = {}
+        self._start: float | None = None
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        due = self._start + self.frames_sent / self.fps
+        if due > now:
+            await asyncio.sleep(due - now)
+        index = self.frames_sent % LOOP_FRAMES
+        picture = self._pictures.get(index)
+        if picture is None:
+            picture = av.VideoFrame.from_ndarray(self.scene.frame(index), format="bgr24")
+            picture = picture.reformat(format="yuv420p")
+            self._pictures[index] = picture
+        self.frames_sent += 1
+        frame = av.VideoFrame.from_ndarray(picture.to_ndarray(), format="yuv420p")
+        frame.pts, frame.time_base = self.frames_sent, fractions.Fraction(1, self.fps)
+        return frame
+
+
+class RoomCall:
+    """One call's media: a session per settled m-line, our scene and voice sent, what
+    arrives decoded into the room's receivers."""
+
+    def __init__(self, room: SipRoom, sockets: dict[str, MediaSockets]) -> None:
+        self.room = room
+        self.sockets = sockets
+        self.sessions: list[RtpSession] = []
+        self.senders: list[RtpSender] = []
+        self.plans: list[MediaPlan] = []
+        self.dialog: Dialog | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, plans: list[MediaPlan]) -> None:
+        self.plans = plans
+        for kind in [kind for kind in self.sockets if kind not in {p.kind for p in plans}]:
+            self.sockets.pop(kind).close()
+        room = self.room
+        for plan in plans:
+            session = RtpSession(self.sockets[plan.kind], plan, cname=room.user)
+            session.start()
+            self.sessions.append(session)
+            incoming = IncomingTrack(session)
+            receiver = room.video if plan.kind == "video" else room.audio
+            self._tasks.append(asyncio.create_task(receiver.consume(incoming)))
+            track: MediaStreamTrack
+            if plan.kind == "video":
+                size = room.video_size_for(plan)
+                track = SceneTrack(room.site_index, room.user, size, room.fps)
+                sender = RtpSender(session, track, size, room.fps, room.video_bitrate)
+            else:
+                track = SpeechTrack(room.synth)
+                sender = RtpSender(session, track)
+            sender.start()
+            self.senders.append(sender)
+
+    async def close(self) -> None:
+        for sender in self.senders:
+            await sender.stop()
+        await asyncio.gather(*(s.close() for s in self.sessions), return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        started = {id(s.sockets) for s in self.sessions}
+        for sockets in self.sockets.values():
+            if id(sockets) not in started:
+                sockets.close()
+
+
+class SipRoom:
+    def __init__(self, user: str, site_index: int, *, host: str = "127.0.0.1",
+                 video_codecs: Sequence[str] = ("h264",),
+                 audio_codecs: Sequence[str] = ("g722", "pcmu"),
+                 encryption: Encryption = Encryption.AUTO,
+                 video_size: tuple[int, int] = (352, 288), fps: int = 15,
+                 video_bitrate: int = 400_000, ring_delay: float = 0.1,
+                 refuse: int | None = None, port: int = 0) -> None:
+        """refuse: answer the MCU's INVITEs with this status (486 busy, 603 decline...);
+        port: its SIP UDP port (0: an ephemeral one)."""
+        self.user = user
+        self.site_index = site_index
+        self.host = host
+        self.video_offers = codec_offers(video_codecs, VIDEO_CODECS)
+        self.audio_offers = codec_offers(audio_codecs, AUDIO_CODECS)
+        self.encryption = encryption
+        self.video_size = video_size
+        self.fps = fps
+        self.video_bitrate = video_bitrate
+        self.ring_delay = ring_delay
+        self.refuse = refuse
+        self.video = VideoReceiver(SendLog(), analyse_every=1 << 30)
+        self.audio = AudioReceiver()
+        self.synth = SpeechSynth(site_index)
+        self.call: RoomCall | None = None
+        self.calls_answered = 0
+        self.invites_cancelled = 0  # INVITEs the caller CANCELled while we were ringing
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.ua = SipUserAgent(
+            UaSettings(user=user, transports=TransportSettings(
+                host, udp_port=port, tcp_port=None, tls_port=None)),
+            on_invite=self._on_invite)
+
+    @property
+    def uri(self) -> str:
+        """Where it is called (its booked URI)."""
+        return f"sip:{self.user}@{self.host}:{self.ua.transports.ports['UDP']}"
+
+    async def start(self) -> None:
+        await self.ua.start()
+
+    async def close(self) -> None:
+        await self.hang_up()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.ua.close()
+
+    def video_size_for(self, plan: MediaPlan) -> tuple[int, int]:
+        """The size it sends: its configured size, or CIF for the ITU codecs' fixed sizes."""
+        if plan.codec.name.upper() in ("H261", "H263", "H263-1998"):
+            return (352, 288)
+        return self.video_size
+
+    async def _sockets(self) -> dict[str, MediaSockets]:
+        sockets: dict[str, MediaSockets] = {}
+        for kind, codecs in (("audio", self.audio_offers), ("video", self.video_offers)):
+            if codecs:
+                sockets[kind] = await MediaSockets.bind(self.host)
+        return sockets
+
+    async def _on_invite(self, request: Request) -> bytes | SipReject:
+        try:
+            await asyncio.sleep(self.ring_delay)
+        except asyncio.CancelledError:  # the UA got a CANCEL: it answers 487
+            self.invites_cancelled += 1
+            raise
+        if self.refuse is not None:
+            return SipReject(self.refuse)
+        if self.call is not None:
+            return SipReject(486, "Busy Here")
+        sockets = await self._sockets()
+        try:
+            reply, plans = answer(sdp.parse(request.body), self.host,
+                                  {k: s.port for k, s in sockets.items()}, self.encryption,
+                                  video=self.video_offers, audio=self.audio_offers)
+        except Exception:
+            for each in sockets.values():
+                each.close()
+            return SipReject(488, "Not Acceptable Here")
+        call = RoomCall(self, sockets)
+        call.start(plans)
+        self.call = call
+        self.calls_answered += 1
+        self._spawn(self._follow(call, request))
+        return sdp.serialize(reply).encode()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)  # the loop keeps only a weak reference
+        task.add_done_callback(self._tasks.discard)
+
+    async def _follow(self, call: RoomCall, request: Request) -> None:
+        """The dialog of an answered INVITE, until it ends (BYE): then the media stops."""
+        for _ in range(500):
+            dialog = next((d for d in self.ua.dialogs.values()
+                           if d.call_id == request.call_id), None)
+            if dialog is not None:
+                call.dialog = dialog
+                await dialog.terminated.wait()
+                break
+            await asyncio.sleep(0.02)
+        if self.call is call:
+            self.call = None
+        await call.close()
+
+    async def dial(self, uri: str) -> Dialog:
+        """Call `uri` (a conference: `sip:<code>[*<password>]@<mcu>`); raises SipCallFailed."""
+        sockets = await self._sockets()
+        our_offer = offer(self.host, {k: s.port for k, s in sockets.items()}, self.encryption,
+                          video=self.video_offers, audio=self.audio_offers)
+        try:
+            dialog = await self.ua.invite(uri, sdp.serialize(our_offer).encode())
+            plans = accept_answer(our_offer, sdp.parse(dialog.remote_sdp), self.encryption)
+        except BaseException:
+            for each in sockets.values():
+                each.close()
+            raise
+        call = RoomCall(self, sockets)
+        call.dialog = dialog
+        call.start(plans)
+        self.call = call
+        self._spawn(self._follow_dialog(call, dialog))
+        return dialog
+
+    async def _follow_dialog(self, call: RoomCall, dialog: Dialog) -> None:
+        await dialog.terminated.wait()
+        if self.call is call:
+            self.call = None
+        await call.close()
+
+    async def register(self, registrar: str, aor: str) -> None:
+        """Register our contact for `aor` (`sip:<number>@<registrar host>`) at `registrar`."""
+        await self.ua.register(registrar, aor)
+
+    async def hang_up(self) -> None:
+        call = self.call
+        if call is not None and call.dialog is not None:
+            await call.dialog.bye()
+        if call is not None:
+            self.call = None
+            with contextlib.suppress(Exception):
+                await call.close()
+
+    async def send_digits(self, digits: str) -> None:
+        """Key `digits` as RFC 4733 telephone events on the call's audio stream."""
+        call = self.call
+        session = next((s for s in call.sessions if s.kind == "audio"), None) if call else None
+        if session is None:
+            raise RuntimeError("no call with an audio stream")
+        await session.send_digits(digits)
+
+    # what it sees and hears
+    def set_panes(self, rects: list[Rect] | None) -> None:
+        self.video.set_panes(rects)
+
+    async def read_panes(self) -> tuple[PaneStatus, ...]:
+        return await self.video.analyse_latest()
+
+    def heard(self, talkers: Sequence[int]) -> dict[int, float]:
+        return self.audio.heard(talkers)
+
+    @property
+    def negotiated(self) -> dict[str, str]:
+        """kind -> codec name of the current call."""
+        call = self.call
+        return {plan.kind: plan.codec.name for plan in call.plans} if call else {}
+
+    def stats_line(self) -> str:
+        """One line of what it does now (`mcu-sim terminals --sip`)."""
+        video = self.video
+        frame = video.last_frame
+        size = f"{frame.width}x{frame.height}" if frame is not None else "-"
+        panes = ",".join(f"#{p.site_index}" if p.site_index is not None else "-"
+                         for p in video.pane_statuses())
+        codecs = ",".join(f"{kind}={name}" for kind, name in sorted(self.negotiated.items()))
+        return (f"{self.uri} {'in-call' if self.call else 'idle':<7} {codecs or '-'} "
+                f"{'srtp' if self.encrypted else 'rtp'} decoded={video.frames_decoded} "
+                f"{size} panes=[{panes}]")
+
+    @property
+    def encrypted(self) -> bool:
+        call = self.call
+        return bool(call and call.plans and all(plan.encrypted for plan in call.plans))

@@ -1,0 +1,56 @@
+"""`mcu-sim terminals --sip` (terminals/sip_room_command.py) in its own process against a
+running MCU: the room registers its number with the MCU's registrar, a conference booking
+that number over SOAP calls it, and its statistics show the H.263 call (SRTP under
+mediaEncryptType 0) and its own marker read in the 4CIF picture it decodes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.test_sip_endpoint import IN_CONFERENCE, book, wait_status
+
+
+async def test_sip_rooms_process_registers_and_is_called_by_number(gateway_server, soap, clock):
+    command = [
+        sys.executable, "-m", "app.cli", "terminals", "--sip", "--count", "1",
+        "--uri-prefix", "88", "--start-index", "7", "--video-codecs", "h263",
+        "--audio-codecs", "pcmu", "--fps", "10", "--ring-delay", "0.1",
+        "--register", f"sip:127.0.0.1:{gateway_server.sip.port}", "--stats-interval", "0.5",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, cwd=Path(__file__).resolve().parents[1],
+                               env=os.environ.copy())
+    lines: list[str] = []
+
+    async def line_with(text: str, timeout: float = 40.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = await asyncio.to_thread(process.stdout.readline)  # type: ignore[union-attr]
+            if not line:
+                raise AssertionError(f"the process ended: {process.stderr.read()}")  # type: ignore[union-attr]
+            lines.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r} in {lines[-5:]}")
+
+    try:
+        listening = await line_with("listening sip:8807@127.0.0.1:")
+        assert "site index 7" in listening and "registered with" in listening
+        conf_id, _ = await asyncio.to_thread(book, soap, clock.now(), ["8807"])
+        await wait_status(soap, conf_id, "8807", IN_CONFERENCE, "the room in conference")
+        # mediaEncryptType 0 and a room offering SDES: SRTP; alone in the conference, it
+        # reads its own marker in what the MCU sends it (H.263 both ways), at the booked 4CIF
+        stats = await line_with("in-call audio=PCMU,video=H263 srtp")
+        deadline = time.monotonic() + 30
+        while "panes=[#7]" not in stats and time.monotonic() < deadline:
+            stats = await line_with("in-call")
+        assert "704x576 panes=[#7]" in stats
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert process.returncode == 0
