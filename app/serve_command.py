@@ -24,6 +24,7 @@ from gateway.settings import (
 from mcu.adhoc import TemplateError
 from mcu.media.heap_trim import limit_malloc_arenas
 from mcu.store_api import StoreOpenError
+from sip.errors import SipListenError
 
 if TYPE_CHECKING:
     from rtc.signalling import Device
@@ -93,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
         pass
     except (TemplateError, StoreOpenError) as error:  # an [[adhoc]] code a stored conference
         print(f"mcu-sim serve: {error}", file=sys.stderr)  # holds; a store not to be opened
+        return 2
+    except SipListenError as error:  # the SIP port taken (another SIP program on 5060)
+        print(f"mcu-sim serve: {error.strerror}", file=sys.stderr)
         return 2
     finally:
         if profiler is not None and profile_path:

@@ -1,5 +1,6 @@
 """The errors of the SIP layer: a message refused by the codec or the UA core (carrying the
-status and reason phrase of the response it is answered with), and a call that failed."""
+status and reason phrase of the response it is answered with), a call that failed, and a
+port the user agent cannot listen on."""
 
 from __future__ import annotations
 
@@ -24,3 +25,8 @@ class SipCallFailed(Exception):
         self.status = status
         self.reason = reason
         self.local = local
+
+
+class SipListenError(OSError):
+    """The user agent cannot listen on its address (the port taken by another program, or
+    not ours to bind): the message names the address and how to choose another port."""

@@ -143,14 +143,18 @@ class ServerThread:
             await self._stop.wait()
 
 
-@pytest.fixture(autouse=True)
-def _ephemeral_sip_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Servers started by tests take an ephemeral [sip] port instead of the default 5060
-    (many servers, and other test runs, share the machine); a test may still set
-    sip_port through load_settings' overrides."""
+def _ephemeral_sip_port() -> None:
+    """Servers started in the tests' process take an ephemeral [sip] port instead of the
+    default 5060 (many servers, other test runs and maybe a real SIP program share the
+    machine). Patched when this conftest is imported, before any fixture of any scope, so
+    module- and session-scoped servers get it too; a test may still set sip_port through
+    load_settings' overrides. `mcu-sim serve` child processes are given --sip-port 0."""
     from_table = gateway.settings._from_table
-    monkeypatch.setattr(gateway.settings, "_from_table",
-                        lambda table: dataclasses.replace(from_table(table), sip_port=0))
+    gateway.settings._from_table = (  # type: ignore[assignment]
+        lambda table: dataclasses.replace(from_table(table), sip_port=0))
+
+
+_ephemeral_sip_port()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -95,3 +96,18 @@ def test_serve_prints_the_consoles_url_with_the_demo_account(serve):
     answer = requests.get(f"{base_url}/", allow_redirects=False, timeout=10)
     assert answer.status_code == 303 and answer.headers["Location"] == "/login"
     assert requests.get(f"{base_url}/login", timeout=10).status_code == 200
+
+
+def test_serve_with_its_sip_port_taken_says_so_and_exits_2(tmp_path: Path) -> None:
+    # another program (a softphone, say) holds the SIP port: a clear message, no traceback
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "serve", "--sip-port", str(port), "--port", "0",
+             "--no-terminals", "--data-dir", str(tmp_path / "data")],
+            cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"cannot listen for SIP on 127.0.0.1:{port}" in done.stderr
+    assert "--sip-port" in done.stderr

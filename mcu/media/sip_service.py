@@ -16,6 +16,7 @@ from mcu.media.engine import MediaEngine
 from mcu.media.sip_dial_in import SipDialIn
 from mcu.media.sip_endpoint import SipCall, SipDialer, is_sip_uri, spawn_guarded
 from mcu.runtime import ConferenceRuntime
+from sip.errors import SipListenError
 from sip.registrar import Registrar
 from sip.transport import TransportSettings
 from sip.useragent import SipUserAgent, UaSettings
@@ -32,6 +33,7 @@ class SipService:
         self.runtime = runtime
         self.engine = engine
         self.host = host
+        self.configured_port = port  # [sip] port (0: any free one; `port` once listening)
         self.registrar = Registrar(REGISTRAR_REALM)
         self.dial_in = SipDialIn(self, dial_in_limits)
         self.ua = SipUserAgent(
@@ -48,7 +50,16 @@ class SipService:
         return self.ua.transports.ports["UDP"]
 
     async def start(self) -> None:
-        await self.ua.start()
+        """Listen on host:port (UDP and TCP); SipListenError, naming the address, when that
+        cannot be done (another SIP program on 5060, say)."""
+        try:
+            await self.ua.start()
+        except OSError as error:
+            await self.ua.close()
+            raise SipListenError(
+                error.errno, f"cannot listen for SIP on {self.host}:{self.configured_port}: "
+                f"{error.strerror or error} (choose another port with --sip-port or "
+                "[sip] port; 0 takes any free one)") from error
         log.info("SIP user agent on %s:%d (UDP, TCP)", self.host, self.port)
 
     async def close(self) -> None:
