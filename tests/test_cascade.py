@@ -117,7 +117,23 @@ async def test_eight_sites_over_two_engines_see_one_picture_and_hear_across_the_
                 await eventually_async(
                     lambda viewer=viewer: _main_pane(viewer, loud.site_index),
                     what=f"site {viewer.site_index} sees the speaker in the main pane")
-            assert leaf_media.speaking == loud.uri  # the root's speaker, told down the link
+            assert uplink.role.speaker == loud.uri  # the root's speaker, told down the link
+            assert all(count > 0 for count in uplink.site.rtp_stats.values())
+
+            # the link ends: each engine composes its own sites again, nothing is left over
+            await uplink.close()
+            await eventually(lambda: root_media.role is None and leaf_media.role is None,
+                             what="both roles gone")
+            assert "cascade:leaf1" not in set(root_media.sites) | set(root_media.joined)
+            assert ROOT_URI not in set(leaf_media.sites) | set(leaf_media.joined)
+            root_indices = {t.site_index for t in root_terminals}
+            leaf_indices = {t.site_index for t in leaf_terminals}
+            await eventually_async(
+                lambda: _shows_only(root_terminals[1], root_indices),
+                what="the root's sites see the root's sites only")
+            await eventually_async(
+                lambda: _shows_only(leaf_terminals[1], leaf_indices),
+                what="the leaf's sites see the leaf's sites only")
         finally:
             if uplink is not None:
                 await uplink.close()
@@ -127,6 +143,11 @@ async def test_eight_sites_over_two_engines_see_one_picture_and_hear_across_the_
 
 async def _reads(viewer, expected: list[int | None]) -> bool:
     return await read_indices(viewer) == expected
+
+
+async def _shows_only(viewer, indices: set[int]) -> bool:
+    shown = {index for index in await read_indices(viewer) if index is not None}
+    return shown == indices
 
 
 async def _main_pane(viewer, index: int) -> bool:
