@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -34,6 +35,7 @@ class TwoEngines:
     leaf: MediaEngine
     leaf_signalling: str  # ws://.../signalling of the leaf's terminals
     listener: CascadeListener
+    client_ssl: Any = None  # the uplink's TLS context when the listener has one
 
     @property
     def root_signalling(self) -> str:
@@ -42,11 +44,13 @@ class TwoEngines:
     async def link(self, conf_id: str, name: str = "leaf1") -> CascadeUplink:
         host, port = "127.0.0.1", self.listener.port
         return await CascadeUplink.connect(self.leaf, conf_id, host, port, name=name,
-                                           link_format=LINK_FORMAT)
+                                           link_format=LINK_FORMAT, ssl=self.client_ssl)
 
 
 @asynccontextmanager
-async def two_engines(data_dir: Path, **settings_fields: object) -> AsyncIterator[TwoEngines]:
+async def two_engines(data_dir: Path, *, tls: tuple[Any, Any] | None = None,
+                      **settings_fields: object) -> AsyncIterator[TwoEngines]:
+    """`tls`: (server, client) SSL contexts of the control connection."""
     clock = ManualClock()
     settings = load_settings(port=0, data_dir=data_dir, call_timeout_seconds=8.0,
                              **settings_fields)
@@ -64,11 +68,12 @@ async def two_engines(data_dir: Path, **settings_fields: object) -> AsyncIterato
         await site.start()
         host, port = runner.addresses[0][:2]
         root = server.app[SIGNALLING].engine
-        listener = CascadeListener(root, name="root", link_format=LINK_FORMAT)
+        listener = CascadeListener(root, name="root", link_format=LINK_FORMAT,
+                                   ssl=tls[0] if tls else None)
         await listener.start()
         try:
             yield TwoEngines(server, clock, root, hub.engine,
-                             f"ws://{host}:{port}/signalling", listener)
+                             f"ws://{host}:{port}/signalling", listener, tls[1] if tls else None)
         finally:
             await listener.close()
             await runner.cleanup()

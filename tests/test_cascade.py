@@ -219,6 +219,65 @@ async def test_the_control_connection_refuses_what_it_does_not_declare(tmp_path)
         assert "cascade:leaf1" not in engines.root.conferences[conf_id].joined
 
 
+async def test_a_link_over_tls_carries_both_sites_pictures(tmp_path):
+    """The control connection under TLS (the SRTP keys travel in it): one site on each
+    engine, each decodes both markers of the CP_2_1 picture. A client that does not speak
+    TLS to the listener is dropped without a link, and the listener goes on."""
+    from tests.sip_helpers import tls_contexts
+
+    async with two_engines(tmp_path, tls=tls_contexts(tmp_path)) as engines:
+        near = make_terminal(ROOT_SITES[0])
+        far = make_terminal(LEAF_SITES[0])
+        await near.start(engines.root_signalling)
+        await far.start(engines.leaf_signalling)
+        uplink = None
+        try:
+            conf_id = book(engines.server, [near.uri, far.uri], cp_resource=4)
+            reader, writer = await asyncio.open_connection("127.0.0.1", engines.listener.port)
+            writer.write(b'{"type":"hello"}\n')
+            assert await asyncio.wait_for(reader.read(), 10) == b""  # no TLS: dropped
+            writer.close()
+            uplink = await engines.link(conf_id)
+            runtime = engines.server.gateway.runtime
+            runtime.control.set_continuous_presence(
+                conf_id, "0", layout_mode("CP_2_1").value, [near.uri, far.uri])
+            expected = [near.site_index, far.site_index]
+            for t in (near, far):
+                t.set_panes(panes_of("CP_2_1"))
+            for t in (near, far):
+                await eventually_async(lambda t=t: _reads(t, expected),
+                                       what=f"site {t.site_index} decodes both markers")
+        finally:
+            if uplink is not None:
+                await uplink.close()
+            for t in (near, far):
+                await t.stop()
+
+
+@pytest.mark.parametrize("ports, encryption, reason", [
+    ({"audio": 40000}, "FORCE", "a cascade link needs both audio and video"),
+    ({"audio": 40000, "video": 40002}, "NONE", "mediaEncryptType 1"),
+])
+async def test_an_offer_the_root_cannot_take_is_refused(tmp_path, ports, encryption, reason):
+    """A hello whose SDP offers audio only, or plain RTP to a root that wants SRTP: refused
+    with the reason, and the root's conference media is as it was (no link site, no role)."""
+    from rtp import sdp
+    from rtp.negotiation import Encryption, offer
+
+    async with two_engines(tmp_path) as engines:
+        conf_id = book(engines.server, ["01770049"])
+        body = sdp.serialize(offer("127.0.0.1", ports, Encryption[encryption]))
+        hello = {"type": "hello", "version": 1, "conf_id": conf_id, "leaf": "x", "sdp": body}
+        reader, writer = await asyncio.open_connection("127.0.0.1", engines.listener.port)
+        writer.write(json.dumps(hello).encode() + b"\n")
+        answer = json.loads(await asyncio.wait_for(reader.readline(), 10))
+        writer.close()
+        assert answer["type"] == "error" and answer["reason"].startswith("hello.sdp: ")
+        assert reason in answer["reason"]
+        media = engines.root.conferences[conf_id]
+        assert media.role is None and "cascade:x" not in set(media.sites) | set(media.joined)
+
+
 def test_messages_are_checked_against_their_declaration():
     with pytest.raises(ProtocolError, match="type must be one of"):
         decode(b'{"type":"welcome!"}')
@@ -227,6 +286,12 @@ def test_messages_are_checked_against_their_declaration():
     with pytest.raises(ProtocolError, match="a message must be a JSON object"):
         decode(b"[1]")
     assert decode(b'{"type":"speaker","uri":null}').uri is None
+    # an error's reason (an exception's text) is made to fit its declared field
+    from mcu.media.cascade.protocol import Error, encode, reason
+
+    long = reason("bad\r\nSDP " * 200)
+    assert len(long) == 500 and "\n" not in long
+    assert decode(encode(Error(long))).reason == long
 
 
 def test_the_tile_picture_is_cut_back_into_the_sites_pictures():

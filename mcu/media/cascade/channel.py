@@ -14,7 +14,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from mcu.media.cascade.protocol import MAX_LINE_BYTES, Bye, Error, ProtocolError, decode, encode
+from mcu.media.cascade.protocol import (
+    MAX_LINE_BYTES,
+    Bye,
+    Error,
+    ProtocolError,
+    decode,
+    encode,
+    reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,8 @@ class ControlChannel:
             log.warning("cascade peer stopped reading: the link ends")
             self.abort()
             return
+        if isinstance(message, Error | Bye):  # an exception's text: made to fit its field
+            message = type(message)(reason(message.reason))
         self.writer.write(encode(message))
 
     async def receive(self, strict: bool = False) -> Any:

@@ -149,10 +149,12 @@ class CascadeUplink:
         try:
             channel.send(Hello(VERSION, conf_id, name, site.offer()))
             welcome: Welcome = await channel.first(Welcome)
+            if engine.conferences.get(conf_id) is not conference or conference.role is not None:
+                raise ProtocolError(f"conference {conf_id} ended or was linked meanwhile")
             role = LeafRole(conference, channel, site.uri)
             conference.role = role
             site.accept(welcome.sdp)
-        except (ProtocolError, SdpError, NegotiationError, ValueError) as error:
+        except (ProtocolError, SdpError, NegotiationError, ValueError, OSError) as error:
             if conference.role is not None and isinstance(conference.role, LeafRole) \
                     and conference.role.channel is channel:
                 conference.role = None

@@ -100,6 +100,12 @@ class Bye:
     reason: str = spec(REASON, default="")
 
 
+def reason(text: str) -> str:
+    """A reason as the declaration takes it: one line, at most REASON's length."""
+    line = "".join(char if char.isprintable() else " " for char in text)
+    return line[: REASON.max_len]
+
+
 Message = Hello | Welcome | Tiles | Levels | Speaker | Error | Bye
 
 TYPES: dict[str, type] = {"hello": Hello, "welcome": Welcome, "tiles": Tiles, "levels": Levels,

@@ -165,6 +165,19 @@ class CascadeListener:
         if self._server is not None:
             await self._server.wait_closed()
 
+    @staticmethod
+    def _role_for(conference: ConferenceMedia, uri: str, hello: Hello) -> RootRole:
+        """The conference's root role (a new one when it has none yet, not set here), or
+        ProtocolError: the engine is a leaf of it, or a leaf of that name is linked."""
+        role = conference.role
+        if role is None:
+            return RootRole(conference)
+        if not isinstance(role, RootRole):
+            raise ProtocolError(f"this engine is a leaf of conference {hello.conf_id}")
+        if uri in role.links:
+            raise ProtocolError(f"a leaf named {hello.leaf} is linked already")
+        return role
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -187,23 +200,20 @@ class CascadeListener:
         conference = self.engine.conferences.get(hello.conf_id)
         if conference is None:
             raise ProtocolError(f"conference {hello.conf_id} has no media on this engine")
-        if conference.role is None:
-            role = RootRole(conference)
-            conference.role = role
-        elif isinstance(conference.role, RootRole):
-            role = conference.role
-        else:
-            raise ProtocolError(f"this engine is a leaf of conference {hello.conf_id}")
         uri = link_uri(hello.leaf)
-        if uri in role.links:
-            raise ProtocolError(f"a leaf named {hello.leaf} is linked already")
+        self._role_for(conference, uri, hello)  # refused before any socket is bound
         site = await LinkSite.bind(conference, uri, self.media_host, self.encryption,
                                    self.link_format)
-        try:
+        try:  # from here to the role set, no await: no tick sees the link without its role
+            if self.engine.conferences.get(hello.conf_id) is not conference:
+                raise ProtocolError(f"conference {hello.conf_id} ended")
+            role = self._role_for(conference, uri, hello)
             answer = site.answer(hello.sdp)
-        except (SdpError, NegotiationError, ValueError) as error:
+        except (ProtocolError, SdpError, NegotiationError, ValueError, OSError) as error:
             await site.close()
-            raise ProtocolError(f"hello.sdp: {error}") from None
+            reason = str(error) if isinstance(error, ProtocolError) else f"hello.sdp: {error}"
+            raise ProtocolError(reason) from None
+        conference.role = role  # the conference's root role from the answer on, not before
         link = RootLink(channel, site)
         role.links[uri] = link
         channel.send(Welcome(self.name, uri, answer))
