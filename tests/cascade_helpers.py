@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,44 +36,56 @@ class TwoEngines:
     leaf_signalling: str  # ws://.../signalling of the leaf's terminals
     listener: CascadeListener
     client_ssl: Any = None  # the uplink's TLS context when the listener has one
+    more: list[tuple[MediaEngine, str]] = field(default_factory=list)  # further leaves
 
     @property
     def root_signalling(self) -> str:
         return self.server.url("/signalling").replace("http", "ws", 1)
 
-    async def link(self, conf_id: str, name: str = "leaf1") -> CascadeUplink:
+    async def link(self, conf_id: str, name: str = "leaf1",
+                   leaf: MediaEngine | None = None) -> CascadeUplink:
         host, port = "127.0.0.1", self.listener.port
-        return await CascadeUplink.connect(self.leaf, conf_id, host, port, name=name,
+        return await CascadeUplink.connect(leaf or self.leaf, conf_id, host, port, name=name,
                                            link_format=LINK_FORMAT, ssl=self.client_ssl)
 
 
 @asynccontextmanager
-async def two_engines(data_dir: Path, *, tls: tuple[Any, Any] | None = None,
+async def two_engines(data_dir: Path, *, tls: tuple[Any, Any] | None = None, leaves: int = 1,
                       **settings_fields: object) -> AsyncIterator[TwoEngines]:
-    """`tls`: (server, client) SSL contexts of the control connection."""
+    """`tls`: (server, client) SSL contexts of the control connection; `leaves`: how many
+    leaf engines (the first is `leaf`, the others in `more`)."""
     clock = ManualClock()
     settings = load_settings(port=0, data_dir=data_dir, call_timeout_seconds=8.0,
                              **settings_fields)
     async with running_server(settings, clock=clock) as server:
         server.clock = clock  # as tests/test_media_acceptance.py's book() reads it
         runtime = server.gateway.runtime
-        leaf_app = web.Application()
-        hub = install_signalling(
-            leaf_app, runtime, "127.0.0.1",
-            MediaSettings(mixed_speakers=settings.mixed_speakers),
-            dial_in_settings(settings), terminal_auth_settings(settings))
-        runner = web.AppRunner(leaf_app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        root = server.app[SIGNALLING].engine
-        listener = CascadeListener(root, name="root", link_format=LINK_FORMAT,
-                                   ssl=tls[0] if tls else None)
-        await listener.start()
+        runners: list[web.AppRunner] = []
+        leaf_engines: list[tuple[MediaEngine, str]] = []
         try:
-            yield TwoEngines(server, clock, root, hub.engine,
-                             f"ws://{host}:{port}/signalling", listener, tls[1] if tls else None)
+            for _ in range(leaves):
+                leaf_app = web.Application()
+                hub = install_signalling(
+                    leaf_app, runtime, "127.0.0.1",
+                    MediaSettings(mixed_speakers=settings.mixed_speakers),
+                    dial_in_settings(settings), terminal_auth_settings(settings))
+                runner = web.AppRunner(leaf_app)
+                await runner.setup()
+                runners.append(runner)
+                site = web.TCPSite(runner, "127.0.0.1", 0)
+                await site.start()
+                host, port = runner.addresses[0][:2]
+                leaf_engines.append((hub.engine, f"ws://{host}:{port}/signalling"))
+            root = server.app[SIGNALLING].engine
+            listener = CascadeListener(root, name="root", link_format=LINK_FORMAT,
+                                       ssl=tls[0] if tls else None)
+            await listener.start()
+            try:
+                (leaf, leaf_url), *more = leaf_engines
+                yield TwoEngines(server, clock, root, leaf, leaf_url, listener,
+                                 tls[1] if tls else None, more)
+            finally:
+                await listener.close()
         finally:
-            await listener.close()
-            await runner.cleanup()
+            for runner in runners:
+                await runner.cleanup()

@@ -219,6 +219,47 @@ async def test_the_control_connection_refuses_what_it_does_not_declare(tmp_path)
         assert "cascade:leaf1" not in engines.root.conferences[conf_id].joined
 
 
+async def test_two_leaves_meet_through_the_root(tmp_path):
+    """Three engines: a site on the root and one on each of two leaves. Every site decodes
+    the three markers in the same CP_4_1 panes, and the talker of the first leaf is heard on
+    the root and on the second leaf (through the root's mix), not by itself."""
+    async with two_engines(tmp_path, leaves=2) as engines:
+        (second_leaf, second_url), = engines.more
+        on_root = make_terminal(ROOT_SITES[0], speech_schedule=((1.0, 0.0),))
+        on_leaf = make_terminal(LEAF_SITES[0], speech_schedule=((1.0, 0.6),))
+        on_second = make_terminal(LEAF_SITES[1], speech_schedule=((1.0, 0.0),))
+        everyone = (on_root, on_leaf, on_second)
+        await on_root.start(engines.root_signalling)
+        await on_leaf.start(engines.leaf_signalling)
+        await on_second.start(second_url)
+        uplinks = []
+        try:
+            conf_id = book(engines.server, [t.uri for t in everyone], cp_resource=4)
+            uplinks.append(await engines.link(conf_id, "leaf1"))
+            uplinks.append(await engines.link(conf_id, "leaf2", second_leaf))
+            role = engines.root.conferences[conf_id].role
+            assert isinstance(role, RootRole) and set(role.links) == {"cascade:leaf1",
+                                                                      "cascade:leaf2"}
+            engines.server.gateway.runtime.control.set_continuous_presence(
+                conf_id, "0", layout_mode("CP_4_1").value, [t.uri for t in everyone])
+            expected = [t.site_index for t in everyone] + [None]
+            for t in everyone:
+                t.set_panes(panes_of("CP_4_1"))
+            for t in everyone:
+                await eventually_async(lambda t=t: _reads(t, expected),
+                                       what=f"site {t.site_index} decodes the 3 markers")
+            for listener in (on_root, on_second):
+                await eventually(lambda listener=listener: listener.heard().get(
+                    on_leaf.uri, 0.0) > 0.3, what=f"site {listener.site_index} hears leaf1")
+            await asyncio.sleep(1.0)
+            assert on_leaf.heard().get(on_leaf.uri, 0.0) < 0.05
+        finally:
+            for uplink in uplinks:
+                await uplink.close()
+            for t in everyone:
+                await t.stop()
+
+
 async def test_a_link_over_tls_carries_both_sites_pictures(tmp_path):
     """The control connection under TLS (the SRTP keys travel in it): one site on each
     engine, each decodes both markers of the CP_2_1 picture. A client that does not speak
