@@ -319,6 +319,31 @@ async def test_an_offer_the_root_cannot_take_is_refused(tmp_path, ports, encrypt
         assert media.role is None and "cascade:x" not in set(media.sites) | set(media.joined)
 
 
+async def test_the_conference_ending_ends_the_link_on_both_sides(tmp_path):
+    """The conference's end closes its media on both engines: the link ends with it (the
+    uplink is no longer linked, the root holds no connection), nothing hangs. An uplink to
+    an address where no root listens fails with the reason."""
+    import socket
+
+    async with two_engines(tmp_path) as engines:
+        conf_id = book(engines.server, ["01770049"])
+        uplink = await engines.link(conf_id)
+        assert uplink.linked and engines.listener.links(conf_id)
+        engines.clock.advance(timedelta(hours=2))
+        engines.server.gateway.runtime.reconcile()
+        await eventually(lambda: not uplink.linked, what="the uplink ends", timeout=10)
+        await eventually(lambda: engines.listener.connections == 0, what="the root's side ends",
+                         timeout=10)
+        assert conf_id not in engines.root.conferences and conf_id not in engines.leaf.conferences
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            free_port = probe.getsockname()[1]
+        conf_id = book(engines.server, ["01770050"])
+        with pytest.raises(CascadeError, match="no root at 127.0.0.1"):
+            await CascadeUplink.connect(engines.leaf, conf_id, "127.0.0.1", free_port, name="l")
+        assert engines.leaf.conferences[conf_id].role is None
+
+
 def test_messages_are_checked_against_their_declaration():
     with pytest.raises(ProtocolError, match="type must be one of"):
         decode(b'{"type":"welcome!"}')

@@ -150,6 +150,11 @@ class CascadeListener:
         self.port = port
         return host, port
 
+    @property
+    def connections(self) -> int:
+        """Control connections open now (linked or in their handshake)."""
+        return len(self._connections)
+
     def links(self, conf_id: str) -> dict[str, RootLink]:
         conference = self.engine.conferences.get(conf_id)
         role = conference.role if conference is not None else None
