@@ -74,6 +74,7 @@ from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S, EncoderGroup, Group
 from mcu.media.frame_slots import LatestFrameSlot
 from mcu.media.live_hls import HlsBroadcast
 from mcu.media.live_viewers import LiveViewer, conference_view_key, place_viewer
+from mcu.media.media_role import MediaRole
 from mcu.media.media_totals import MediaTotals
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
@@ -231,6 +232,8 @@ class ConferenceMedia:
         # conference picture they watch (the recorder's)
         self.viewers: dict[str, LiveViewer] = {}
         self.viewer_format: OutputFormat | None = None
+        # the conference's part in a cascade (mcu/media/media_role.py); None: none
+        self.role: MediaRole | None = None
 
     # ------------------------------------------------------------------ life cycle
 
@@ -250,6 +253,8 @@ class ConferenceMedia:
         if self._closed:
             return
         self._closed = True
+        if self.role is not None:
+            self.role.closed()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -345,7 +350,12 @@ class ConferenceMedia:
         """While content is shared, a site without a second stream watches the content in
         its main picture (CONTENT_MAIN). Otherwise setVideoSourceEx beats a broadcast site,
         which beats the CP broadcast, which beats the site's own CP picture; otherwise the
-        conference picture. The broadcast site itself keeps watching its CP picture."""
+        conference picture. The broadcast site itself keeps watching its CP picture. A
+        cascade role (media_role.py) may choose first."""
+        if self.role is not None:
+            chosen = self.role.picture_for(viewer)
+            if chosen is not None:
+                return chosen
         holder = self.content_source()
         if holder is not None and self.content_route(viewer) == MAIN \
                 and not self.multi_screen(viewer):  # a multi-screen site: on screen 2
@@ -415,6 +425,10 @@ class ConferenceMedia:
         return shown
 
     def picture_settings(self, picture: PictureKey) -> PictureSettings:
+        if self.role is not None:
+            settings = self.role.picture_settings(picture)
+            if settings is not None:
+                return settings
         if picture.kind == PictureKind.SITE:
             return PictureSettings(FULL_SCREEN, (picture.target,), None, None)
         if picture.kind == PictureKind.CONTENT:
@@ -714,6 +728,8 @@ class ConferenceMedia:
         if holder is not None:  # None until its first decoded picture: the placeholder
             wanted = self.content_decode_wanted
             sources[aux_source_key(holder)] = self.content_in.take() if wanted else None
+        if self.role is not None:  # a cascade's pictures of the sites of another engine
+            self.role.add_sources(sources)
         by_picture: dict[tuple[PictureKey, tuple[int, int]], _RenderItem] = {}
         live: set[tuple[PictureKey, tuple[int, int]]] = set()
         for key, group in self.groups.items():
@@ -971,6 +987,8 @@ class ConferenceMedia:
         for uri in self.joined:
             levels.setdefault(uri, 0)
         self.last_levels = levels
+        if self.role is not None:  # a cascade: the other engine's sites, or through the link
+            levels = self.role.levels(levels)
         if levels:
             self._report_levels(self.conf_id, levels)
 
