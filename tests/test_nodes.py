@@ -21,7 +21,9 @@
 - messages the schema refuses, put into both streams, are dropped: gateway and nodes go on;
 - a node killed (SIGKILL) leaves the registry within registry.GONE_WITHIN_S, and
   queryMCUInfoEx no longer lists it; the conference it ran moves to the other node, its
-  sites are called again from there and decode both markers again (failover).
+  sites are called again from there and decode both markers again (failover);
+- `mcu-sim node` and `mcu-sim serve --redis` with no Redis to reach end with status 2 and
+  the reason on stderr, not a traceback.
 """
 
 from __future__ import annotations
@@ -427,3 +429,21 @@ def test_a_killed_node_leaves_the_registry_within_the_documented_time(
         time.sleep(0.2)
     print(f"node 2 gone from Redis {gone_from_redis:.1f} s and from queryMCUInfoEx "
           f"{time.monotonic() - killed:.1f} s after SIGKILL (documented: {GONE_WITHIN_S} s)")
+
+
+@pytest.mark.parametrize("command", [
+    ["node", "--node-id", "1"],
+    ["serve", "--port", "0", "--sip-port", "0", "--no-terminals"],
+])
+def test_no_redis_to_reach_ends_the_process_with_status_2_and_the_reason(
+        command: list[str], tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *command, "--redis", f"redis://127.0.0.1:{port}/0",
+         "--data-dir", str(tmp_path)], cwd=PROJECT, capture_output=True, text=True,
+        timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"cannot reach Redis at redis://127.0.0.1:{port}/0" in done.stderr
+    assert "Traceback" not in done.stderr
