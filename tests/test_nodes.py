@@ -22,6 +22,9 @@
 - a node killed (SIGKILL) leaves the registry within registry.GONE_WITHIN_S, and
   queryMCUInfoEx no longer lists it; the conference it ran moves to the other node, its
   sites are called again from there and decode both markers again (failover);
+- disconnectSitesEx and connectSitesEx through the gateway hang up and call a site from its
+  node (the terminal's call ends, then it decodes the markers again); delScheduledConfEx
+  ends the conference on its node (the node's record no longer lists it, its calls end);
 - `mcu-sim node` and `mcu-sim serve --redis` with no Redis to reach end with status 2 and
   the reason on stderr, not a traceback.
 """
@@ -407,6 +410,40 @@ async def test_conferences_on_nodes_by_capacity_survive_a_gateway_restart(
         print(f"node 1 killed: unlisted after {unlisted_after:.1f} s (documented "
               f"{GONE_WITHIN_S} s), its conference's sites in conference on node 2 after "
               f"{moved_after:.1f} s")
+
+        # hang-up and call through the gateway, made by the node; the conference's end too
+        gone, back = second[0], second[1]
+        code = await asyncio.to_thread(soap.conf_mgr.disconnectSitesEx, confId=conf_b,
+                                       siteUris=[gone.uri])
+        assert code == 0
+
+        async def hung_up() -> bool:
+            found = await asyncio.to_thread(statuses, soap, conf_b)
+            return found[gone.uri] != IN_CONFERENCE and gone.state == "idle"
+
+        await eventually(hung_up, "the site hung up by the node")
+        code = await asyncio.to_thread(soap.conf_mgr.connectSitesEx, confId=conf_b,
+                                       siteUris=[gone.uri])
+        assert code == 0
+        await eventually(all_joined, "the site called again")
+        decoded = {t.uri: t.video.frames_decoded for t in second}
+        await eventually(everyone_sees_their_conference, "the markers after the new call")
+        await eventually(decoding(second, decoded), "conference b's terminals decoding")
+        assert back.state == "in_call"
+
+        code = await asyncio.to_thread(soap.conf_mgr.delScheduledConfEx, confId=conf_a)
+        assert code == 0
+
+        async def conference_a_ended() -> bool:
+            client = aioredis.Redis.from_url(platform.redis.url)
+            try:
+                record = await client.get("mcu:node:2")
+            finally:
+                await client.aclose()
+            return record is not None and conf_a.encode() not in record \
+                and all(t.state == "idle" for t in first)
+
+        await eventually(conference_a_ended, "conference a ended on node 2, its calls over")
     finally:
         for t in everyone:
             await t.stop()

@@ -303,8 +303,8 @@ class ConferenceRouter:
         self.terminal_nodes[call.uri] = node_id
         self.transport.post_command(node_id, CallSite(call.conf_id, call.uri))
         known = self.site_states.get((call.conf_id, call.uri))
-        if known is not None:  # the node runs this site's call already (a gateway restart)
-            self._mirror(call, known)
+        if known is not None and known.call_state is not SiteCallState.NOT_JOINED:
+            self._mirror(call, known)  # the node runs this site's call already (a restart)
 
     def clear_call(self, call: Call) -> None:
         key = (call.conf_id, call.uri)
