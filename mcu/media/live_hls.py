@@ -62,7 +62,7 @@ class LiveSinkInput(GroupMember):
         self._last_keyframe: int | None = None
 
     def push(self, packet: av.Packet) -> None:
-        if packet.pts is None:
+        if packet.pts is None or not self.takes(packet):
             return
         keyframe = bool(packet.is_keyframe)
         if keyframe:
