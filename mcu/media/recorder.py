@@ -112,7 +112,7 @@ def parameter_sets(data: bytes) -> bytes:
 class GroupMember:
     """A non-site receiver of one encoder group's packets (the recorder's tracks, the live
     broadcast): in at most one group at a time, moved by the conference's regrouping
-    (a new content holder, say). After each move it takes the group's packets from its
+    (mcu/media/recorder_groups.py). After each move it takes the group's packets from its
     first keyframe on (subscribing asks the group for one at once), so a track never gets
     a picture that refers to another encoder's."""
 
