@@ -955,7 +955,7 @@ class ConferenceMedia:
             loop_time = asyncio.get_running_loop().time()
             # stamped with when its samples arrived (as the composed picture is with when it
             # takes its inputs' latest pictures), not when the mixer read them: the
-            # recording's audio would lag its video by the fifos' depth (benchmarks/av_sync)
+            # recording's audio would lag its video by the fifos' depth (terminals/av_sync)
             captured = loop_time - self.mix_wait_s
             mix, taken = full_mix(inputs, frames), int((captured - self._started_at) * VIDEO_CLOCK)
             for sink in (self.recording, self.live):
