@@ -135,7 +135,8 @@ def build_app(
         install_terminal_page(app)  # the browser terminal, same origin as /signalling
         install_recordings(app, settings.data_dir / "recordings", gateway.sessions,
                            scheduler)
-        install_live(app, settings.data_dir / "live", gateway.sessions, runtime.recording)
+        install_live(app, settings.data_dir / "live", gateway.sessions, runtime.recording,
+                     scheduler)
         install_console(app, gateway)  # the web console at / (docs/console.md)
     return app
 

@@ -6,7 +6,7 @@ tests' helpers).
 
 A real server in this process, two terminals at 320x180@30 (one with the sync pattern every
 2 s, the other silent after 1 s), sites and recorder at 640x360@30, setRecordBroadEx and
-setDirectBroadEx over SOAP (zeep from the reference WSDL); benchmarks.av_sync reads the HLS
+setDirectBroadEx over SOAP (zeep from the reference WSDL); terminals.av_sync reads the HLS
 stream for 20 s from 8 s in, then the whole file after the stop. Once the sites are in, the
 process's startup objects are frozen out of the garbage collector as `mcu-sim serve` does
 (app/serve_command.freeze_startup_objects): without it, this process's full collection
@@ -26,11 +26,11 @@ from pathlib import Path
 
 from app.process import running_server
 from app.serve_command import freeze_startup_objects
-from benchmarks import av_sync
 from gateway.settings import load_settings
 from gateway.signalling import SIGNALLING
 from mcu.clock import ManualClock
 from mcu.model import VideoFormat
+from terminals import av_sync
 from terminals.sync_pattern import SyncPattern
 from tests.conftest import soap_clients
 from tests.test_av_sync import SENT, book

@@ -86,6 +86,7 @@ from mcu.media.output_format import (
 )
 from mcu.media.pictures import CONTENT_WITH_SPEAKER, PictureKey, PictureKind
 from mcu.media.recorder import Mp4Recording
+from mcu.media.recorder_groups import shared_group
 from mcu.media.screen_pictures import NOTHING, screen_picture, source_of
 from mcu.media.send_ladder import (
     SETTLE_PERIOD_S,
@@ -587,9 +588,10 @@ class ConferenceMedia:
                 wanted.add(key)
             else:  # forwarded (or nothing shared): no content group of ours feeds it
                 media.content_out.join_group(None)
-        wanted |= self._regroup_recorder(holder)
-        wanted |= self._regroup_live()
-        wanted |= self._regroup_viewers(holder)
+        sites_wanted = frozenset(wanted)  # the recorder and the rest share these if they can
+        wanted |= self._regroup_recorder(holder, sites_wanted)
+        wanted |= self._regroup_live(sites_wanted)
+        wanted |= self._regroup_viewers(holder, sites_wanted)
         for uri, media in self.sites.items():
             if uri not in self.joined:
                 for _, track in media.screens():
@@ -602,18 +604,22 @@ class ConferenceMedia:
             self.groups.pop(key).close()
         self.route_content()
 
-    def _regroup_recorder(self, holder: str | None) -> set[GroupKey]:
+    def _regroup_recorder(self, holder: str | None, sites: frozenset[GroupKey]
+                          ) -> set[GroupKey]:
         """The recorder watches the conference picture (a site with no picture of its own
-        would) at its format; while content is shared, the CONTENT picture too."""
+        would) at its format; while content is shared, the CONTENT picture too. Each in a
+        site's group of that picture and size when there is one (recorder_groups.py)."""
         recording = self.recording
         if recording is None:
             return set()
-        main = GroupKey(PictureKey(PictureKind.CP, CONFERENCE_TARGET), recording.format)
+        main = shared_group(
+            GroupKey(PictureKey(PictureKind.CP, CONFERENCE_TARGET), recording.format), sites)
         recording.main.join_group(self._group(main))
         if holder is None:
             recording.content.join_group(None)
             return {main}
-        content = GroupKey(PictureKey(PictureKind.CONTENT, holder), recording.format)
+        content = shared_group(
+            GroupKey(PictureKey(PictureKind.CONTENT, holder), recording.format), sites)
         recording.content.join_group(self._group(content))
         return {main, content}
 
@@ -646,7 +652,8 @@ class ConferenceMedia:
             if not self._closed:
                 self.regroup()  # its groups go when nobody else watches them
 
-    def _regroup_viewers(self, holder: str | None) -> set[GroupKey]:
+    def _regroup_viewers(self, holder: str | None, sites: frozenset[GroupKey]
+                         ) -> set[GroupKey]:
         """Each viewer's tracks in the groups of what it watches (live_viewers.py)."""
         wanted: set[GroupKey] = set()
         for viewer in self.viewers.values():
@@ -659,7 +666,8 @@ class ConferenceMedia:
                     screens = [(picture, output) for _, picture in self.screen_pictures(site)]
                     if holder is not None and holder != site:
                         content = GroupKey(PictureKey(PictureKind.CONTENT, holder), output)
-            cp = conference_view_key(self.viewer_format) if self.viewer_format else None
+            cp = (shared_group(conference_view_key(self.viewer_format), sites)
+                  if self.viewer_format else None)
             wanted |= place_viewer(viewer, self._group, cp, screens, content)
         return wanted
 
@@ -676,12 +684,14 @@ class ConferenceMedia:
             elif site in result.heard_by:
                 viewer.hear(result.heard(site))
 
-    def _regroup_live(self) -> set[GroupKey]:
+    def _regroup_live(self, sites: frozenset[GroupKey]) -> set[GroupKey]:
         """The live broadcast watches the conference picture at its format: the recorder's
-        group when both run at the same format (one encode for both)."""
+        group when both run at the same format (one encode for both), a site's when it can
+        (recorder_groups.py)."""
         if self.live is None:
             return set()
-        main = GroupKey(PictureKey(PictureKind.CP, CONFERENCE_TARGET), self.live.format)
+        main = shared_group(
+            GroupKey(PictureKey(PictureKind.CP, CONFERENCE_TARGET), self.live.format), sites)
         self.live.main.join_group(self._group(main))
         return {main}
 
@@ -961,7 +971,7 @@ class ConferenceMedia:
             loop_time = asyncio.get_running_loop().time()
             # stamped with when its samples arrived (as the composed picture is with when it
             # takes its inputs' latest pictures), not when the mixer read them: the
-            # recording's audio would lag its video by the fifos' depth (benchmarks/av_sync)
+            # recording's audio would lag its video by the fifos' depth (terminals/av_sync)
             captured = loop_time - self.mix_wait_s
             mix, taken = full_mix(inputs, frames), int((captured - self._started_at) * VIDEO_CLOCK)
             for sink in (self.recording, self.live):

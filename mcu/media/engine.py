@@ -152,8 +152,10 @@ class MediaEngine:
     # ------------------------------------------------------------------ recording
 
     def recording_format(self, media: ConferenceMedia) -> OutputFormat:
-        """The recorder's output, as a site booked with videoFormat AUTO and no rate that
-        negotiated H.264 gets (so it shares that site's group)."""
+        """The recorder's own output: H.264 Constrained Baseline at the conference's default
+        format, at the conference's rate or the format's default bitrate. The file is at its
+        size; the recorder joins a site's group of the same picture at that size, codec and
+        profile instead of a group at this bitrate when there is one (recorder_groups.py)."""
         size = picture_size(None, media.default_format)
         bitrate = parse_rate(media.conference_rate) or default_bitrate(size)
         return OutputFormat(H264, size.width, size.height, size.fps, bitrate)
