@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from mcu.model import Conference, Occurrence, SiteCallState
 from mcu.nodes.node_record import MAX_NODE_ID
-from mcu.store import ConferenceRecord, record_from_json, record_to_json
+from mcu.store_documents import ConferenceRecord, record_from_json, record_to_json
 from rtc.signalling_schema import (
     Choice,
     Integer,
