@@ -98,15 +98,17 @@ class NodeCascades:
         state = SiteCallState.IN_CONFERENCE if joined else SiteCallState.NOT_JOINED
         self.engine.on_event(SiteCallStateChanged(conf_id, uri, state))
 
-    async def end(self, conf_id: str) -> None:
+    def end(self, conf_id: str) -> CascadeUplink | None:
+        """The conference ended here: no link is tried any more; its uplink (to close), if
+        it had one. At once, so a `start` right after an `end` links again."""
         task = self._linking.pop(conf_id, None)
         if task is not None:
             task.cancel()
-        uplink = self.uplinks.pop(conf_id, None)
-        if uplink is not None:
-            await uplink.close()
+        return self.uplinks.pop(conf_id, None)
 
     async def close(self) -> None:
         for conf_id in list({*self._linking, *self.uplinks}):
-            await self.end(conf_id)
+            uplink = self.end(conf_id)
+            if uplink is not None:
+                await uplink.close()
         await self.listener.close()

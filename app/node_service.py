@@ -256,7 +256,10 @@ class NodeService:
 
     def _spawn_end(self, conf_id: str) -> None:
         assert self.cascades is not None
-        task = asyncio.get_running_loop().create_task(self.cascades.end(conf_id))
+        uplink = self.cascades.end(conf_id)
+        if uplink is None:
+            return
+        task = asyncio.get_running_loop().create_task(uplink.close())
         self._ending.add(task)
         task.add_done_callback(self._ending.discard)
 

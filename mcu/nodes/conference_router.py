@@ -206,18 +206,29 @@ class ConferenceRouter:
             self.capacity(nodes)
 
     def _node_lost(self, node_id: int) -> None:
-        """The node left the registry: the calls of its conferences end ("media node N
-        left"), their terminals are told, and each conference is placed again at once if a
+        """The node left the registry: the calls of its conferences (a split conference's
+        on all its nodes) end ("media node N left"), their terminals are told, and each conference is placed again at once if a
         node has room (else at a later refresh); the sites that were in conference are
         called again from the new node (`_redial`)."""
         log.warning("media node %d left the registry", node_id)
         reason = f"media node {node_id} left the registry"
-        for conf_id in [conf for conf, node in self.placements.items() if node == node_id]:
-            del self.placements[conf_id]
+        lost = [conf for conf, node in self.placements.items() if node == node_id]
+        lost += [conf for conf in self.cascades.conferences_of(node_id) if conf not in lost]
+        for conf_id in lost:
+            # a split conference moves whole: its other nodes end it (and tell their own
+            # sites' terminals); the gateway tells the terminals of the node that left
+            on_lost = {key[1] for key in self.site_states
+                       if key[0] == conf_id and self.node_of(conf_id, key[1]) == node_id}
+            others = {self.placements.get(conf_id), *self.cascades.leaves(conf_id)}
+            for other in sorted(n for n in others if n is not None and n != node_id):
+                self.transport.post_command(other, End(conf_id))
+            self.cascades.drop(conf_id)
+            self.reservations.drop(conf_id)
+            self.placements.pop(conf_id, None)
             for key in [key for key in self.site_states if key[0] == conf_id]:
                 state = self.site_states.pop(key)
                 if state.call_id and state.call_state is not SiteCallState.NOT_JOINED \
-                        and self.call_lost is not None:
+                        and self.call_lost is not None and key[1] in on_lost:
                     self.call_lost(key[1], state.call_id, reason)
             joined = []
             for key in [key for key in self.calls if key[0] == conf_id]:
@@ -259,23 +270,26 @@ class ConferenceRouter:
             return
         need = Need(conf_id, tuple(live.occurrence.sites), live.conference.spec.cp_resource)
         node = choose_node(list(self.nodes.values()), need, self.reservations)
-        if node is None and conf_id not in self._redial:
+        if node is not None:
+            self.placements[conf_id] = node.node_id
+            self.reservations.add(node.node_id, need)
+            self.transport.post_command(node.node_id, start)
+            self._spawn(self.registry.place(conf_id, node.node_id))
+            log.info("conference %s placed on node %d (%s)", conf_id, node.node_id, node.name)
+            targets = [node.node_id]
+        else:
             parts = split(list(self.nodes.values()), need, self.reservations)
-            if parts is not None:
-                self._place_cascade(live.conference, live.occurrence, parts)
+            if parts is None:
+                log.warning("conference %s: %s (retried every %.0f s)", conf_id, NO_ROOM,
+                            REFRESH_S)
+                self.placements.pop(conf_id, None)
                 return
-        if node is None:
-            log.warning("conference %s: %s (retried every %.0f s)", conf_id, NO_ROOM, REFRESH_S)
-            self.placements.pop(conf_id, None)
-            return
-        self.placements[conf_id] = node.node_id
-        self.reservations.add(node.node_id, need)
-        self.transport.post_command(node.node_id, start)
-        self._spawn(self.registry.place(conf_id, node.node_id))
-        log.info("conference %s placed on node %d (%s)", conf_id, node.node_id, node.name)
+            self._place_cascade(live.conference, live.occurrence, parts)
+            targets = [part.node.node_id for part in parts]
         if conf_id in self._redial:  # moved from a node that left: its state, then its sites
             for event in replay_events(live):
-                self.transport.post_command(node.node_id, encode_event(event))
+                for target in targets:
+                    self.transport.post_command(target, encode_event(event))
         again = self._redial.pop(conf_id, [])
         if again:
             try:
