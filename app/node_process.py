@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from app.node_cascade import NodeCascades
 from app.node_service import NodeIdentity, NodeService
 from gateway.server import dial_in_settings
 from gateway.settings import Settings
@@ -75,16 +76,19 @@ async def running_node(settings: Settings, redis_url: str, node_id: int,
     dialer = HeldDialer(runtime.registry)
     runtime.lifecycle.dialer = dialer
     engine = MediaEngine(runtime, media_settings(settings))
+    cascades = NodeCascades(engine, identity.name, identity.address)
+    await cascades.start()
     service = NodeService(identity, runtime, placed, dialer, engine, transport, registry,
-                          dial_in_limits(clock, dial_in_settings(settings)))
+                          dial_in_limits(clock, dial_in_settings(settings)), cascades)
     engine.start()  # after the service's voice switching replaced the runtime's
     await transport.start()
     loop = asyncio.get_running_loop()
     tasks = [loop.create_task(service.heartbeat(HEARTBEAT_S), name="node heartbeat"),
              loop.create_task(service.serve(), name="node commands"),
              loop.create_task(service.save_states(), name="node site states")]
-    log.info("media node %d (%s) on %s: %d ports, %d CP resources", identity.node_id,
-             identity.name, identity.address, identity.max_ports, identity.max_cp_resources)
+    log.info("media node %d (%s) on %s: %d ports, %d CP resources, cascade links on "
+             "port %d", identity.node_id, identity.name, identity.address, identity.max_ports,
+             identity.max_cp_resources, cascades.port)
     try:
         yield RunningNode(identity, service)
     finally:

@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from app.node_cascade import NodeCascades
 from gateway.terminal_device import device_of
 from mcu.attempt_limits import AttemptLimits
 from mcu.clock import Clock
@@ -50,6 +51,7 @@ from mcu.nodes.messages import (
     Levels,
     NodeMessage,
     NodeMessageError,
+    PeerSite,
     Speaker,
     Start,
     TerminalRegistered,
@@ -114,8 +116,11 @@ class NodeService:
     def __init__(self, identity: NodeIdentity, runtime: ConferenceRuntime,
                  placed: PlacedConferences, dialer: HeldDialer, engine: MediaEngine,
                  transport: NodeTransport, registry: NodeRegistry,
-                 dial_in_limits: AttemptLimits) -> None:
+                 dial_in_limits: AttemptLimits, cascades: NodeCascades | None = None) -> None:
+        """cascades: this node's cascade listener and links (None: it takes no part in
+        conferences split over nodes)."""
         self.identity = identity
+        self.cascades = cascades
         self.runtime = runtime
         self.placed = placed
         self.dialer = dialer
@@ -127,6 +132,7 @@ class NodeService:
         self.dropped = 0  # commands refused by the schema or naming what the node lacks
         self.closing: set[WebRtcEndpoint] = set()
         self._saves: asyncio.Queue[CallState] = asyncio.Queue()
+        self._ending: set[asyncio.Task[None]] = set()  # cascade links being closed
         self._unsubscribe = runtime.subscribe(self.on_runtime_event)
         runtime.voice = ReportingVoiceSwitching(runtime.conferences, runtime.clock,
                                                 runtime.voice.speaker_hold, self.report_levels)
@@ -148,6 +154,7 @@ class NodeService:
             cp_used=sum(conference.spec.cp_resource for conference, _ in placed),
             conferences=[conference.conf_id for conference, _ in placed],
             beat=self.beat,
+            cascade_port=self.cascades.port if self.cascades is not None else 0,
         )
 
     async def heartbeat(self, interval: float) -> None:
@@ -195,11 +202,24 @@ class NodeService:
         match command:
             case Start():
                 conference, occurrence = command.decoded()
+                if command.held:  # a split conference: this node holds and calls its part
+                    held = set(command.held)
+                    occurrence = replace(occurrence, sites=[
+                        site for site in occurrence.sites if site.uri in held])
+                if command.cascade_root and self.cascades is None:
+                    raise NodeMessageError("start: this node takes no cascade links")
                 if self.placed.add(conference, occurrence):
                     log.info("node %d: conference %s starts", self.identity.node_id,
                              command.conf_id)
                     self.runtime.reconcile()
+                if command.cascade_root and self.cascades is not None:
+                    try:
+                        self.cascades.link(command.conf_id, command.cascade_root)
+                    except ValueError as error:
+                        raise NodeMessageError(str(error)) from None
             case End():
+                if self.cascades is not None:
+                    self._spawn_end(command.conf_id)
                 if self.placed.remove(command.conf_id):
                     log.info("node %d: conference %s ends", self.identity.node_id,
                              command.conf_id)
@@ -220,6 +240,10 @@ class NodeService:
                     self.dialer.clear_call(site.call)
             case ForwardedEvent():
                 self._follow(decode_event(command))
+            case PeerSite():
+                self._running(command.conf_id)
+                if self.cascades is not None:
+                    self.cascades.peer(command.conf_id, command.uri, command.joined)
             case TerminalRegistered():
                 self._terminal(command.uri, command.register)
             case FromTerminal():
@@ -229,6 +253,15 @@ class NodeService:
                 if isinstance(endpoint, WebRtcEndpoint):
                     endpoint.vanished()
                     self.closing.add(endpoint)
+
+    def _spawn_end(self, conf_id: str) -> None:
+        assert self.cascades is not None
+        uplink = self.cascades.end(conf_id)
+        if uplink is None:
+            return
+        task = asyncio.get_running_loop().create_task(uplink.close())
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
 
     def _running(self, conf_id: str) -> None:
         if self.runtime.conferences.get(conf_id) is None:
@@ -327,6 +360,9 @@ class NodeService:
 
     async def close(self) -> None:
         self._unsubscribe()
+        await asyncio.gather(*self._ending, return_exceptions=True)
+        if self.cascades is not None:
+            await self.cascades.close()
         for endpoint in self.runtime.registry.endpoints():
             if isinstance(endpoint, WebRtcEndpoint):
                 endpoint.vanished()

@@ -22,6 +22,12 @@ status queries) and no media. `ConferenceRouter` follows that runtime:
   called again from there (failover; `_node_lost`). A node that comes back is told to end
   the conferences that are no longer placed on it.
 
+A conference that no live node has room for is split over two or more nodes when their
+room together holds its sites (cascade_placement.py, cascades.py): the root holds its place
+in `placements`, each node is told the sites it calls, each leaf the address of the root's
+cascade listener; the events go to all of them, each site's calls to its node, and a site
+joining or leaving on one node is told to the others (`peer_site`) so their media count it.
+
 A gateway restarted mid-conference rebuilds this view from Redis before its first reconcile
 (`load`): the placements, the call state of every site the node saved, and the conference's
 control state (the last forwarded event of each subject, state_replay.py); the runtime then
@@ -35,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 from mcu.calls import Call, CallFailure
@@ -47,7 +54,9 @@ from mcu.events import (
     RuntimeEvent,
     SpeakerChanged,
 )
-from mcu.model import SiteCallState
+from mcu.model import Conference, Occurrence, SiteCallState
+from mcu.nodes.cascade_placement import Part, split
+from mcu.nodes.cascades import Cascades
 from mcu.nodes.event_codec import decode_event, encode_event, forwarded
 from mcu.nodes.messages import (
     CallSite,
@@ -58,6 +67,7 @@ from mcu.nodes.messages import (
     HangUp,
     Levels,
     NodeMessageError,
+    PeerSite,
     Speaker,
     Start,
     TerminalRegistered,
@@ -107,6 +117,7 @@ class ConferenceRouter:
         self.dropped = 0  # node events refused by the schema (or from a stale node)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Callable[[], None] | None = None
+        self.cascades = Cascades()  # conferences split over nodes: their leaves and sites
 
     # ------------------------------------------------------------------ start / stop
 
@@ -187,25 +198,37 @@ class ConferenceRouter:
             self._node_lost(node_id)
         for node in nodes:  # a node that was taken for gone but came back: not its any more
             for conf_id in node.conferences:
-                if self.placements.get(conf_id) != node.node_id:
+                if self.placements.get(conf_id) != node.node_id and \
+                        node.node_id not in self.cascades.leaves(conf_id):
                     self.transport.post_command(node.node_id, End(conf_id))
         self.reservations.settle(nodes)
         if self.capacity is not None:
             self.capacity(nodes)
 
     def _node_lost(self, node_id: int) -> None:
-        """The node left the registry: the calls of its conferences end ("media node N
-        left"), their terminals are told, and each conference is placed again at once if a
+        """The node left the registry: the calls of its conferences (a split conference's
+        on all its nodes) end ("media node N left"), their terminals are told, and each conference is placed again at once if a
         node has room (else at a later refresh); the sites that were in conference are
         called again from the new node (`_redial`)."""
         log.warning("media node %d left the registry", node_id)
         reason = f"media node {node_id} left the registry"
-        for conf_id in [conf for conf, node in self.placements.items() if node == node_id]:
-            del self.placements[conf_id]
+        lost = [conf for conf, node in self.placements.items() if node == node_id]
+        lost += [conf for conf in self.cascades.conferences_of(node_id) if conf not in lost]
+        for conf_id in lost:
+            # a split conference moves whole: its other nodes end it (and tell their own
+            # sites' terminals); the gateway tells the terminals of the node that left
+            on_lost = {key[1] for key in self.site_states
+                       if key[0] == conf_id and self.node_of(conf_id, key[1]) == node_id}
+            others = {self.placements.get(conf_id), *self.cascades.leaves(conf_id)}
+            for other in sorted(n for n in others if n is not None and n != node_id):
+                self.transport.post_command(other, End(conf_id))
+            self.cascades.drop(conf_id)
+            self.reservations.drop(conf_id)
+            self.placements.pop(conf_id, None)
             for key in [key for key in self.site_states if key[0] == conf_id]:
                 state = self.site_states.pop(key)
                 if state.call_id and state.call_state is not SiteCallState.NOT_JOINED \
-                        and self.call_lost is not None:
+                        and self.call_lost is not None and key[1] in on_lost:
                     self.call_lost(key[1], state.call_id, reason)
             joined = []
             for key in [key for key in self.calls if key[0] == conf_id]:
@@ -231,7 +254,8 @@ class ConferenceRouter:
             message = encode_event(event)
             node_id = self.placements.get(event.conf_id)
             if node_id is not None:
-                self.transport.post_command(node_id, message)
+                for target in (node_id, *self.cascades.leaves(event.conf_id)):
+                    self.transport.post_command(target, message)
             self._saves.put_nowait((event.conf_id, state_key(event), message.to_json()))
 
     def _place(self, conf_id: str) -> None:
@@ -246,24 +270,52 @@ class ConferenceRouter:
             return
         need = Need(conf_id, tuple(live.occurrence.sites), live.conference.spec.cp_resource)
         node = choose_node(list(self.nodes.values()), need, self.reservations)
-        if node is None:
-            log.warning("conference %s: %s (retried every %.0f s)", conf_id, NO_ROOM, REFRESH_S)
-            self.placements.pop(conf_id, None)
-            return
-        self.placements[conf_id] = node.node_id
-        self.reservations.add(node.node_id, need)
-        self.transport.post_command(node.node_id, start)
-        self._spawn(self.registry.place(conf_id, node.node_id))
-        log.info("conference %s placed on node %d (%s)", conf_id, node.node_id, node.name)
+        if node is not None:
+            self.placements[conf_id] = node.node_id
+            self.reservations.add(node.node_id, need)
+            self.transport.post_command(node.node_id, start)
+            self._spawn(self.registry.place(conf_id, node.node_id))
+            log.info("conference %s placed on node %d (%s)", conf_id, node.node_id, node.name)
+            targets = [node.node_id]
+        else:
+            parts = split(list(self.nodes.values()), need, self.reservations)
+            if parts is None:
+                log.warning("conference %s: %s (retried every %.0f s)", conf_id, NO_ROOM,
+                            REFRESH_S)
+                self.placements.pop(conf_id, None)
+                return
+            self._place_cascade(live.conference, live.occurrence, parts)
+            targets = [part.node.node_id for part in parts]
         if conf_id in self._redial:  # moved from a node that left: its state, then its sites
             for event in replay_events(live):
-                self.transport.post_command(node.node_id, encode_event(event))
+                for target in targets:
+                    self.transport.post_command(target, encode_event(event))
         again = self._redial.pop(conf_id, [])
         if again:
             try:
                 self.runtime.lifecycle.connect_sites(conf_id, again)
             except DomainError as error:
                 log.warning("conference %s: calling %s again failed: %s", conf_id, again, error)
+
+    def _place_cascade(self, conference: Conference, occurrence: Occurrence,
+                       parts: list[Part]) -> None:
+        """The conference over several nodes (cascade_placement.py): the root first, then
+        each leaf told the root's cascade address; each node holds and calls its part."""
+        conf_id = conference.conf_id
+        root = parts[0].node
+        self.placements[conf_id] = root.node_id
+        self.cascades.add(conf_id, parts)
+        start = Start.of(conference, occurrence)
+        for index, part in enumerate(parts):
+            cp = conference.spec.cp_resource if index == 0 else 0
+            self.reservations.add(part.node.node_id, Need(conf_id, part.sites, cp))
+            upstream = "" if index == 0 else f"{root.address}:{root.cascade_port}"
+            self.transport.post_command(part.node.node_id, replace(
+                start, held=list(part.uris), cascade_root=upstream))
+        self._spawn(self.registry.place(conf_id, root.node_id))
+        log.info("conference %s split over nodes %s (root %d)", conf_id,
+                 ", ".join(f"{part.node.node_id}: {len(part.sites)} sites" for part in parts),
+                 root.node_id)
 
     def _place_waiting(self) -> None:
         """Conferences that found no room (or whose node left): placed when one has room.
@@ -279,6 +331,8 @@ class ConferenceRouter:
 
     def _ended(self, conf_id: str) -> None:
         node_id = self.placements.pop(conf_id, None)
+        for leaf in self.cascades.drop(conf_id):
+            self.transport.post_command(leaf, End(conf_id))
         self._redial.pop(conf_id, None)
         self.reservations.drop(conf_id)
         for key in [key for key in self.calls if key[0] == conf_id]:
@@ -291,8 +345,12 @@ class ConferenceRouter:
 
     # ------------------------------------------------------------------ calls
 
+    def node_of(self, conf_id: str, uri: str) -> int | None:
+        """The node that calls the site: its part's node when the conference is split."""
+        return self.cascades.node_of(conf_id, uri, self.placements.get(conf_id))
+
     def place_call(self, call: Call) -> None:
-        node_id = self.placements.get(call.conf_id)
+        node_id = self.node_of(call.conf_id, call.uri)
         if node_id is None:
             call.reject(CallFailure.NETWORK_ERROR.info(NO_ROOM))
             return
@@ -310,7 +368,7 @@ class ConferenceRouter:
         key = (call.conf_id, call.uri)
         if self.calls.get(key) is call:
             del self.calls[key]
-        node_id = self.placements.get(call.conf_id)
+        node_id = self.node_of(call.conf_id, call.uri)
         if node_id is not None:
             self.transport.post_command(node_id, HangUp(call.conf_id, call.uri,
                                                         call.end_reason or "MCU hung up"))
@@ -375,7 +433,11 @@ class ConferenceRouter:
                 self.deliver(message.uri, message.message)
             return
         assert isinstance(message, CallState | Speaker | Levels)
-        if self.placements.get(message.conf_id) != message.node_id:
+        # a split conference: a call state only from the site's node (the others do not
+        # call it), the speaker and the levels from the root (it reports the leaves' sites')
+        expected = self.node_of(message.conf_id, message.uri) \
+            if isinstance(message, CallState) else self.placements.get(message.conf_id)
+        if expected != message.node_id:
             self.dropped += 1
             log.info("%s of %s from node %d dropped: not placed there", message.kind,
                      message.conf_id, message.node_id)
@@ -386,6 +448,7 @@ class ConferenceRouter:
             call = self.calls.get(key)
             if call is not None:
                 self._mirror(call, message)
+            self._tell_peers(message)
         elif isinstance(message, Speaker):
             live = self.runtime.conferences.get(message.conf_id)
             if live is not None and (message.uri is None or message.uri in live.sites) \
@@ -399,6 +462,17 @@ class ConferenceRouter:
                     site = live.sites.get(uri)
                     if site is not None and site.connected:
                         live.audio_levels[uri] = level
+
+    def _tell_peers(self, state: CallState) -> None:
+        """A site of a split conference joined or left: the other nodes' media follow."""
+        if state.conf_id not in self.cascades or state.call_state not in (
+                SiteCallState.IN_CONFERENCE, SiteCallState.NOT_JOINED):
+            return
+        joined = state.call_state is SiteCallState.IN_CONFERENCE
+        root = self.placements.get(state.conf_id)
+        for node_id in (root, *self.cascades.leaves(state.conf_id)):
+            if node_id is not None and node_id != state.node_id:
+                self.transport.post_command(node_id, PeerSite(state.conf_id, state.uri, joined))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)

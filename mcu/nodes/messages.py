@@ -6,7 +6,8 @@ message whole before anything acts on it, and a message they refuse is a `NodeMe
 (the transport logs and drops it: docs/runtime.md, "Nodes").
 
 Gateway -> node (commands): `start` (a conference and the begin of its ongoing occurrence),
-`end`, `call`, `hangup` (a site), `event` (a runtime event the node's media follows: layouts,
+`end`, `call`, `hangup` (a site), `peer_site` (a site of a cascaded conference on another
+node joined or left), `event` (a runtime event the node's media follows: layouts,
 mute, broadcast, video source, ...; `event_codec.py`), `terminal` (a terminal's registration,
 relayed), `signal` (a signalling message from a terminal about a call on this node),
 `vanished` (the terminal's signalling is gone).
@@ -27,8 +28,10 @@ from mcu.model import Conference, Occurrence, SiteCallState
 from mcu.nodes.node_record import MAX_NODE_ID
 from mcu.store_documents import ConferenceRecord, record_from_json, record_to_json
 from rtc.signalling_schema import (
+    Boolean,
     Choice,
     Integer,
+    ListOf,
     Optional,
     SchemaError,
     Text,
@@ -83,6 +86,11 @@ class Start(NodeMessage):
     conf_id: str = spec(CONF_ID)
     begin: str = spec(Text(64, min_len=10))
     conference: str = spec(EMBEDDED)
+    # a conference split over nodes (docs/cascade.md "On media nodes"): the sites this node
+    # holds and calls (empty: all of them) and, for a leaf, "host:port" of the root's
+    # cascade listener ("" on the root and on a conference that is not split)
+    held: list[str] = spec(ListOf(URI, max_items=MAX_LEVEL_SITES), default_factory=list)
+    cascade_root: str = spec(Text(300), default="")
 
     @classmethod
     def of(cls, conference: Conference, occurrence: Occurrence) -> Start:
@@ -134,6 +142,17 @@ class ForwardedEvent(NodeMessage):
     kind: ClassVar[str] = "event"
     name: str = spec(Text(64, min_len=1))
     fields: dict[str, Any] = spec(_AnyObject(), default_factory=dict)  # event_codec checks
+
+
+@dataclass(frozen=True)
+class PeerSite(NodeMessage):
+    """A site of a cascaded conference held by another node joined or left: this node's
+    media counts it joined (the root shows its pane, the leaf nothing more)."""
+
+    kind: ClassVar[str] = "peer_site"
+    conf_id: str = spec(CONF_ID)
+    uri: str = spec(URI)
+    joined: bool = spec(Boolean())
 
 
 @dataclass(frozen=True)
@@ -220,7 +239,7 @@ class ToTerminal(NodeMessage):
 
 COMMANDS: dict[str, type[NodeMessage]] = {
     cls.kind: cls
-    for cls in (Start, End, CallSite, HangUp, ForwardedEvent, TerminalRegistered,
+    for cls in (Start, End, CallSite, HangUp, ForwardedEvent, PeerSite, TerminalRegistered,
                 FromTerminal, TerminalVanished)
 }
 EVENTS: dict[str, type[NodeMessage]] = {

@@ -1,7 +1,7 @@
 """The live media nodes as the platform's MCU pool (mcu/mcus.py): one MCU per node, with its
 id, name, media address and capacity from its registry record; a conference is hosted, and
 each of its sites served, by the node it is placed on (conference_router.py) while that
-node is live. A conference not running (not placed yet: placement happens when it starts)
+node is live; a site of a conference split over nodes by the node of its part. A conference not running (not placed yet: placement happens when it starts)
 is on no MCU.
 """
 
@@ -33,4 +33,8 @@ class NodePool(McuPool):
         return node.as_mcu() if node is not None else None
 
     def serving(self, conference: Conference, uri: str) -> Mcu | None:
-        return self.hosting(conference)
+        """The node that calls the site: of a conference split over nodes, the node of the
+        site's part (cascade_placement.py); else the conference's node."""
+        node_id = self.router.node_of(conference.conf_id, uri)
+        node = self.router.nodes.get(node_id) if node_id is not None else None
+        return node.as_mcu() if node is not None else None

@@ -49,6 +49,9 @@ class NodeRecord:
                                   default_factory=list)
     # monotonic count of heartbeats since the node started (a restarted node starts at 1)
     beat: int = spec(Integer(0, 2**53), default=0)
+    # the TCP port of the node's cascade listener on `address` (0: it takes no cascade
+    # links): the root of a conference split over nodes (cascade_placement.py)
+    cascade_port: int = spec(Integer(0, 65_535), default=0)
 
     def costs(self) -> PortCosts:
         return PortCosts({VideoFormat(int(key)): cost for key, cost in self.port_costs.items()})

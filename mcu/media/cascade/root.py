@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from mcu.layouts import layout_mode
@@ -126,14 +127,17 @@ class CascadeListener:
     `media_host` is the address of the links' RTP; `ssl` an SSLContext for the control
     connections (then the SDES keys of the SRTP travel under TLS). `link_format` is the
     format of the conference picture sent down: the leaves' sites see it full screen, so it
-    should have their pictures' shape (None: the engine's default format)."""
+    should have their pictures' shape (None: the engine's default format); `formats`, when
+    given, chooses a conference's own link format (its None: `link_format`)."""
 
     def __init__(self, engine: MediaEngine, *, name: str = "root", host: str = "127.0.0.1",
                  port: int = 0, media_host: str | None = None, ssl: Any = None,
                  encryption: Encryption = Encryption.FORCE,
-                 link_format: VideoFormat | None = None) -> None:
+                 link_format: VideoFormat | None = None,
+                 formats: Callable[[str], VideoFormat | None] | None = None) -> None:
         self.engine = engine
         self.link_format = link_format  # the picture sent down (None: the default format)
+        self.formats = formats  # conf_id -> its links' format, when it has one of its own
         self.name = name
         self.host, self.port = host, port
         self.media_host = media_host or host
@@ -149,6 +153,10 @@ class CascadeListener:
         host, port = self._server.sockets[0].getsockname()[:2]
         self.port = port
         return host, port
+
+    def _format(self, conf_id: str) -> VideoFormat | None:
+        found = self.formats(conf_id) if self.formats is not None else None
+        return found if found is not None else self.link_format
 
     @property
     def connections(self) -> int:
@@ -208,7 +216,7 @@ class CascadeListener:
         uri = link_uri(hello.leaf)
         self._role_for(conference, uri, hello)  # refused before any socket is bound
         site = await LinkSite.bind(conference, uri, self.media_host, self.encryption,
-                                   self.link_format)
+                                   self._format(hello.conf_id))
         try:  # from here to the role set, no await: no tick sees the link without its role
             if self.engine.conferences.get(hello.conf_id) is not conference:
                 raise ProtocolError(f"conference {hello.conf_id} ended")
