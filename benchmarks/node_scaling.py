@@ -480,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--nodes: between 1 and 16 node processes each")
     if not 1 <= args.max_conferences <= 16:
         parser.error("--max-conferences: 1..16 (64 site markers)")
+    if args.window <= 0 or args.warmup < 0:
+        parser.error("--window must be positive and --warmup not negative")
     fmt = FORMATS[args.format]
     load_before = load_average()
     print(f"load average before: {load_before}; format {fmt.name}", flush=True)
