@@ -158,6 +158,13 @@ class Platform:
         path = self.root / name
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
+    def nodes_lost(self) -> int:
+        """How often the gateway took a node for gone (its record expired: a node whose event
+        loop is starved misses its heartbeats) and moved its conferences: its log says so."""
+        path = self.root / "gateway.log"
+        return path.read_text(errors="replace").count("left the registry") \
+            if path.exists() else 0
+
     def nodes_cpu_seconds(self) -> float:
         return sum(process_cpu_seconds(process.pid) for process in self.nodes)
 
@@ -220,9 +227,21 @@ class StepResult:
     latency_ms_p50: float | None
     latency_ms_p95: float | None
     latency_readings: int
+    nodes_lost: int  # nodes taken for gone during warm-up and window (failover)
     held: bool
     verdict: str
     conferences_per_node: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class StepFailure:
+    """A step that could not be measured: its conference's sites did not all join."""
+
+    nodes: int
+    conferences: int
+    reason: str
+    nodes_lost: int  # since the platform started
+    load_average: list[float]
 
 
 def plan_for(number: int, uris: list[str], fmt: Format) -> ConferencePlan:
@@ -233,6 +252,7 @@ def plan_for(number: int, uris: list[str], fmt: Format) -> ConferencePlan:
 async def measure_step(platform: Platform, client: Client, fleet: TerminalFleet,
                        plans: list[ConferencePlan], warmup_s: float,
                        window_s: float) -> StepResult:
+    lost_before = platform.nodes_lost()
     await keep_alive_sleep(client, warmup_s)
     before_child = await fleet.command(cmd="snapshot")  # also drops warm-up latencies
     before_redis = await platform.redis_counters()
@@ -270,6 +290,10 @@ async def measure_step(platform: Platform, client: Client, fleet: TerminalFleet,
         misses.append(f"a probe decoded {decoded_min} fps < {TARGET_FPS}")
     if p95 is None or p95 > TARGET_P95_MS:
         misses.append(f"latency p95 {p95} ms > {TARGET_P95_MS}")
+    lost = platform.nodes_lost() - lost_before
+    if lost:
+        misses.append(f"{lost} node(s) left the registry (missed heartbeats): calls dropped "
+                      "and placed again")
     count = len(plans)
     commands = (after_redis[0] - before_redis[0]) / elapsed
     entries = (after_redis[1] - before_redis[1]) / elapsed
@@ -288,7 +312,7 @@ async def measure_step(platform: Platform, client: Client, fleet: TerminalFleet,
         stream_entries_per_s_per_conference=round(entries / count, 1),
         received_fps_min=received_min, probe_decoded_fps_min=decoded_min,
         latency_ms_p50=percentile(latencies, 0.50), latency_ms_p95=p95,
-        latency_readings=len(latencies), held=not misses,
+        latency_readings=len(latencies), nodes_lost=lost, held=not misses,
         verdict="held" if not misses else "; ".join(misses),
     )
 
@@ -311,8 +335,10 @@ async def conferences_per_node(client: Client, conf_ids: list[str]) -> dict[str,
 
 
 async def measure_nodes(nodes: int, fmt: Format, max_conferences: int, warmup_s: float,
-                        window_s: float, all_steps: bool = False) -> list[StepResult]:
+                        window_s: float, all_steps: bool = False,
+                        ) -> tuple[list[StepResult], list[StepFailure]]:
     results: list[StepResult] = []
+    failures: list[StepFailure] = []
     with tempfile.TemporaryDirectory(prefix="node-bench-") as temp:
         platform = Platform(Path(temp), nodes)
         client: Client | None = None
@@ -333,7 +359,14 @@ async def measure_nodes(nodes: int, fmt: Format, max_conferences: int, warmup_s:
                 await child.command(cmd="probes", uris=[plan.probe])
                 conf_id, begin = await schedule(client, plan)
                 booked.append((conf_id, begin, plan))
-                await _wait_joined(client, booked[-1:])
+                try:
+                    await _wait_joined(client, booked[-1:])
+                except RuntimeError as error:  # reported as the step's failure, K ends
+                    failures.append(StepFailure(nodes, number, str(error),
+                                                platform.nodes_lost(), load_average()))
+                    print(f"{nodes:>5}{number:>6}  not measured: {error} (nodes lost so "
+                          f"far: {platform.nodes_lost()})", flush=True)
+                    break
                 await set_layout(client, conf_id, plan)
                 await child.command(cmd="panes", rects=rects, sample=[plan.probe])
                 plans = [entry[2] for entry in booked]
@@ -359,7 +392,7 @@ async def measure_nodes(nodes: int, fmt: Format, max_conferences: int, warmup_s:
                 await client.close()
             await asyncio.gather(*(child.stop() for child in children))
             platform.stop()
-    return results
+    return results, failures
 
 
 # ---------------------------------------------------------------------- report
@@ -416,7 +449,8 @@ def _mean(values: list[float]) -> float | None:
     return round(statistics.mean(values), 1) if values else None
 
 
-def markdown(results: list[StepResult], conclusion: dict[str, Any], fmt: Format,
+def markdown(results: list[StepResult], failures: list[StepFailure],
+             conclusion: dict[str, Any], fmt: Format,
              load_before: list[float]) -> str:
     lines = [
         "# Node scaling",
@@ -448,6 +482,10 @@ def markdown(results: list[StepResult], conclusion: dict[str, Any], fmt: Format,
             f"{r.stream_entries_per_s_per_conference} | {json.dumps(r.conferences_per_node)} "
             f"| {r.received_fps_min} | {r.probe_decoded_fps_min} | {p50} | {p95} | {load} "
             f"| {r.verdict} |")
+    for f in failures:
+        lines.append(f"| {f.nodes} | {f.conferences} | not measured: {f.reason} (nodes taken "
+                     f"for gone so far: {f.nodes_lost}; load "
+                     f"{'/'.join(f'{v:.2f}' for v in f.load_average)}) |")
     lines += ["", "Summary: " + json.dumps(conclusion), ""]
     return "\n".join(lines)
 
@@ -487,19 +525,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {load_before}; format {fmt.name}", flush=True)
     print(HEADER, flush=True)
     results: list[StepResult] = []
+    failures: list[StepFailure] = []
     for count in counts:
-        results += asyncio.run(measure_nodes(count, fmt, args.max_conferences, args.warmup,
-                                             args.window, args.all_steps))
+        measured, failed = asyncio.run(measure_nodes(count, fmt, args.max_conferences,
+                                                     args.warmup, args.window, args.all_steps))
+        results += measured
+        failures += failed
     conclusion = summary(results, fmt)
     print(json.dumps(conclusion), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"load_average_before": load_before,
                                          "load_average_end": load_average(),
                                          "summary": conclusion,
-                                         "steps": [asdict(r) for r in results]}, indent=2))
+                                         "steps": [asdict(r) for r in results],
+                                         "failures": [asdict(f) for f in failures]},
+                                        indent=2))
     markdown_path = args.markdown or Path("bench-results") / "node_scaling.md"
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
-    markdown_path.write_text(markdown(results, conclusion, fmt, load_before))
+    markdown_path.write_text(markdown(results, failures, conclusion, fmt, load_before))
     return 0
 
 

@@ -23,7 +23,8 @@ STEP_FIELDS = {"nodes", "conferences", "window_s", "load_average_after", "nodes_
                "redis_commands_per_s_per_conference", "stream_entries_per_s",
                "stream_entries_per_s_per_conference", "received_fps_min",
                "probe_decoded_fps_min", "latency_ms_p50", "latency_ms_p95",
-               "latency_readings", "held", "verdict", "conferences_per_node"}
+               "latency_readings", "nodes_lost", "held", "verdict",
+               "conferences_per_node"}
 
 
 def bench(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
