@@ -235,7 +235,9 @@ class StepResult:
 
 @dataclass
 class StepFailure:
-    """A step that could not be measured: its conference's sites did not all join."""
+    """A step that could not be measured: its conference was refused (scheduleConfEx: no
+    live node had room, e.g. every node had missed its heartbeats) or its sites did not all
+    join in time."""
 
     nodes: int
     conferences: int
@@ -357,11 +359,13 @@ async def measure_nodes(nodes: int, fmt: Format, max_conferences: int, warmup_s:
                 children.append(child)
                 plan = plan_for(number, child.small_uris or child.uris, fmt)
                 await child.command(cmd="probes", uris=[plan.probe])
-                conf_id, begin = await schedule(client, plan)
-                booked.append((conf_id, begin, plan))
                 try:
+                    conf_id, begin = await schedule(client, plan)
+                    booked.append((conf_id, begin, plan))
                     await _wait_joined(client, booked[-1:])
                 except RuntimeError as error:  # reported as the step's failure, K ends
+                    # (refused: no live node, they all missed heartbeats; or a site not
+                    # joined in time)
                     failures.append(StepFailure(nodes, number, str(error),
                                                 platform.nodes_lost(), load_average()))
                     print(f"{nodes:>5}{number:>6}  not measured: {error} (nodes lost so "
