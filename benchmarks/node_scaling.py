@@ -41,6 +41,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -366,9 +367,9 @@ async def measure_nodes(nodes: int, fmt: Format, max_conferences: int, warmup_s:
                 except RuntimeError as error:  # reported as the step's failure, K ends
                     # (refused: no live node, they all missed heartbeats; or a site not
                     # joined in time)
-                    failures.append(StepFailure(nodes, number, str(error),
+                    failures.append(StepFailure(nodes, number, _reason(error),
                                                 platform.nodes_lost(), load_average()))
-                    print(f"{nodes:>5}{number:>6}  not measured: {error} (nodes lost so "
+                    print(f"{nodes:>5}{number:>6}  not measured: {_reason(error)} (nodes lost so "
                           f"far: {platform.nodes_lost()})", flush=True)
                     break
                 await set_layout(client, conf_id, plan)
@@ -397,6 +398,15 @@ async def measure_nodes(nodes: int, fmt: Format, max_conferences: int, warmup_s:
             await asyncio.gather(*(child.stop() for child in children))
             platform.stop()
     return results, failures
+
+
+def _reason(error: RuntimeError) -> str:
+    """The failure in a line: a refused booking by its result code, not its envelope."""
+    text = str(error)
+    code = re.search(r"<resultCode>(\d+)</resultCode>", text)
+    if text.startswith("scheduleConfEx") and code:
+        return f"scheduleConfEx refused with resultCode {code.group(1)}"
+    return text
 
 
 # ---------------------------------------------------------------------- report
