@@ -71,9 +71,8 @@ class MediaSettings:
     # where live broadcasts are written (<data dir>/live/<confId>/index.m3u8)
     live_dir: Path = Path("data/live")
     # ask each site for the size and rate its largest pane needs (mcu/media/send_ladder.py);
-    # False (the default for now: docs/signalling.md "Send ladder"): never ask, every site
-    # sends what it chooses and the MCU scales it
-    send_ladder: bool = False
+    # False: never ask, every site sends what it chooses and the MCU scales it
+    send_ladder: bool = True
 
 
 @dataclass(frozen=True)
