@@ -162,6 +162,16 @@ class GroupStats:
     sender_restarts: int  # over the group's sites: a sender fell behind and waited for a keyframe
 
 
+@dataclass(frozen=True)
+class InputStats:
+    """What the MCU gets from one joined site's main video now: the send ladder's ask
+    ("960x540@30"; None: never asked, the ladder off or a site that cannot be asked) and the
+    size of the latest picture decoded from it ("960x540"; None: none yet)."""
+
+    asked: str | None
+    decoded: str | None
+
+
 class ConferenceMedia:
     def __init__(
         self,
@@ -1042,6 +1052,18 @@ class ConferenceMedia:
         for media in self.sites.values():
             live.add(media.totals())
         return self.retired.plus(live)
+
+    def input_stats(self) -> dict[str, InputStats]:
+        """Each joined site's ask and decoded size (InputStats), by URI."""
+        inputs = {}
+        for uri in self.joined:
+            media = self.sites.get(uri)
+            frame = media.video_in.frame if media is not None else None
+            ask = self.send_ladder.asked(uri) if self.send_ladder is not None else None
+            inputs[uri] = InputStats(
+                str(ask) if ask is not None else None,
+                f"{frame.width}x{frame.height}" if frame is not None else None)
+        return inputs
 
     def stats(self, now: float) -> list[GroupStats]:
         return [
