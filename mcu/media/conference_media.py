@@ -558,7 +558,10 @@ class ConferenceMedia:
             if media is None:
                 continue
             output = self.output_format(media)
-            if output is not None:  # every screen at the main video's format
+            if media.video_held:  # on hold: no group encodes for it (sip_reinvite.py)
+                for _, track in media.screens():
+                    track.join_group(None)
+            elif output is not None:  # every screen at the main video's format
                 tracks = dict(media.screens())
                 for hd_out, picture in self.screen_pictures(uri):
                     key = GroupKey(picture, output)
