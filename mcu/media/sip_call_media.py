@@ -35,11 +35,11 @@ from rtp.session import MediaSockets, RtpSession
 from rtp.tracks import IncomingTrack, RtpSender
 
 # The video codecs an encoder group can produce (mcu/media/video_encoders.py ENCODERS): VP9
-# is left out of the MCU's offers and answers (no group encoder for it). H.264 is offered in
-# packetization mode 1 only: the groups' x264 does not cap its slices to one packet.
+# is left out of the MCU's offers and answers (no group encoder for it). H.264 in
+# packetization mode 1 and, after it, constrained baseline in mode 0 (single NAL units: a
+# site taking only mode 0 gets a group whose x264 caps its slices, OutputFormat.single_nal).
 MCU_VIDEO: tuple[CodecOffer, ...] = tuple(
-    codec for codec in DEFAULT_VIDEO
-    if codec.name != "VP9" and codec.fmtp.get("packetization-mode", "1") == "1")
+    codec for codec in DEFAULT_VIDEO if codec.name != "VP9")
 MCU_AUDIO: tuple[CodecOffer, ...] = DEFAULT_AUDIO
 
 # The booked videoProtocol (SiteInfoEx) -> the video codecs offered and accepted; AUTO (or
@@ -163,6 +163,8 @@ class SipCallMedia:
             if plan.kind == "video":
                 self.media.video_codec = name
                 self.media.video_sizes = tuple(offered_sizes(plan.codec))
+                self.media.video_single_nal = (
+                    name == "H264" and plan.codec.packetization_mode == 0)
             else:
                 self.media.audio_codec = _AUDIO_NAMES.get(name, name)
 
