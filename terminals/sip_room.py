@@ -25,10 +25,11 @@ from typing import Any
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from mcu.encryption_policy import SdesRule
+from mcu.model import MediaEncryptType
 from rtp import sdp
 from rtp.negotiation import (
     CodecOffer,
-    Encryption,
     MediaPlan,
     accept_answer,
     answer,
@@ -216,7 +217,7 @@ class SipRoom:
     def __init__(self, user: str, site_index: int, *, host: str = "127.0.0.1",
                  video_codecs: Sequence[str] = ("h264",),
                  audio_codecs: Sequence[str] = ("g722", "pcmu"),
-                 encryption: Encryption = Encryption.AUTO,
+                 encryption: MediaEncryptType | int = MediaEncryptType.AUTO,
                  video_size: tuple[int, int] = (352, 288), fps: int = 15,
                  video_bitrate: int = 400_000, ring_delay: float = 0.1,
                  refuse: int | None = None, port: int = 0) -> None:
@@ -227,7 +228,10 @@ class SipRoom:
         self.host = host
         self.video_offers = codec_offers(video_codecs, VIDEO_CODECS)
         self.audio_offers = codec_offers(audio_codecs, AUDIO_CODECS)
-        self.encryption = encryption
+        # its SRTP setting, with mediaEncryptType's meaning (0 auto, 1 SRTP only, 2 plain
+        # only) and the MCU's one rule for it (mcu/encryption_policy.py)
+        self.encryption = MediaEncryptType(int(encryption))
+        self.policy = SdesRule(self.encryption)
         self.video_size = video_size
         self.fps = fps
         self.video_bitrate = video_bitrate
@@ -286,7 +290,7 @@ class SipRoom:
         sockets = await self._sockets()
         try:
             reply, plans = answer(sdp.parse(request.body), self.host,
-                                  {k: s.port for k, s in sockets.items()}, self.encryption,
+                                  {k: s.port for k, s in sockets.items()}, self.policy,
                                   video=self.video_offers, audio=self.audio_offers)
         except Exception:
             for each in sockets.values():
@@ -321,11 +325,11 @@ class SipRoom:
     async def dial(self, uri: str) -> Dialog:
         """Call `uri` (a conference: `sip:<code>[*<password>]@<mcu>`); raises SipCallFailed."""
         sockets = await self._sockets()
-        our_offer = offer(self.host, {k: s.port for k, s in sockets.items()}, self.encryption,
+        our_offer = offer(self.host, {k: s.port for k, s in sockets.items()}, self.policy,
                           video=self.video_offers, audio=self.audio_offers)
         try:
             dialog = await self.ua.invite(uri, sdp.serialize(our_offer).encode())
-            plans = accept_answer(our_offer, sdp.parse(dialog.remote_sdp), self.encryption)
+            plans = accept_answer(our_offer, sdp.parse(dialog.remote_sdp), self.policy)
         except BaseException:
             for each in sockets.values():
                 each.close()
@@ -361,13 +365,13 @@ class SipRoom:
             else self.video_offers
         audio = codec_offers(audio_codecs, AUDIO_CODECS) if audio_codecs is not None \
             else self.audio_offers
-        fresh = offer(self.host, {k: s.port for k, s in call.sockets.items()}, self.encryption,
+        fresh = offer(self.host, {k: s.port for k, s in call.sockets.items()}, self.policy,
                       video=video, audio=audio)
         for media in fresh.media:
             media.direction = direction
         new_offer = next_offer(sdp.parse(dialog.local_sdp.decode()), fresh)
         reply = await dialog.reinvite(sdp.serialize(new_offer).encode())
-        await call.apply(accept_answer(new_offer, sdp.parse(reply.decode()), self.encryption))
+        await call.apply(accept_answer(new_offer, sdp.parse(reply.decode()), self.policy))
         return reply
 
     async def register(self, registrar: str, aor: str) -> None:

@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from mcu.layouts import layout_mode
-from rtp.negotiation import Encryption
+from mcu.model import MediaEncryptType as Encryption
 from sip.errors import SipCallFailed
 from tests.test_sip_endpoint import (
     IN_CONFERENCE,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from rtp.negotiation import Encryption
+from mcu.model import MediaEncryptType as Encryption
 from tests.conftest import DEMO
 from tests.test_console import browser_session, log_in
 from tests.test_sip_endpoint import (

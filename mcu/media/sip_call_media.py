@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import asyncio
 
-from mcu.encryption_policy import MediaSecurity
+from mcu.encryption_policy import MediaSecurity, SdesRule
 from mcu.media.site_media import SiteMedia
-from mcu.model import VideoProtocol
+from mcu.model import MediaEncryptType, VideoProtocol
 from rtp import sdp
 from rtp.codecs import offered_sizes
 from rtp.negotiation import (
     DEFAULT_AUDIO,
     DEFAULT_VIDEO,
     CodecOffer,
-    Encryption,
     MediaPlan,
     NegotiationError,
     accept_answer,
@@ -73,11 +72,12 @@ _AUDIO_NAMES = {"OPUS": "OPUS", "G722": "G722", "PCMU": "PCMU", "PCMA": "PCMA"}
 
 
 class SipCallMedia:
-    def __init__(self, host: str, media: SiteMedia, encryption: Encryption,
+    def __init__(self, host: str, media: SiteMedia, encryption: MediaEncryptType,
                  sockets: dict[str, MediaSockets]) -> None:
         self.host = host
         self.media = media
         self.encryption = encryption
+        self.policy = SdesRule(encryption)  # the booking's rule, for rtp's negotiation
         self.protocol = media.spec.video_protocol
         self.sockets = sockets
         self.sessions: list[RtpSession] = []
@@ -95,7 +95,8 @@ class SipCallMedia:
         self.closed = False
 
     @classmethod
-    async def bind(cls, host: str, media: SiteMedia, encryption: Encryption) -> SipCallMedia:
+    async def bind(cls, host: str, media: SiteMedia,
+                   encryption: MediaEncryptType) -> SipCallMedia:
         """An even/odd UDP port pair for audio and one for video on `host`."""
         audio = await MediaSockets.bind(host)
         try:
@@ -114,7 +115,7 @@ class SipCallMedia:
 
     def offer(self) -> bytes:
         """Our offer (dial-out)."""
-        self._offer = offer(self.host, self._ports(), self.encryption,
+        self._offer = offer(self.host, self._ports(), self.policy,
                             video=video_offers_for(self.protocol), audio=MCU_AUDIO)
         text = sdp.serialize(self._offer)
         self.local_origin, self.last_local = self._offer.origin, without_origin(text)
@@ -127,13 +128,13 @@ class SipCallMedia:
         reply = sdp.parse(_text(body))
         self.remote_version = readable_version(reply)
         # our offer has video: an answer declining it (port 0) declines the booked protocol
-        return self._video_as_booked(True, accept_answer(self._offer, reply, self.encryption))
+        return self._video_as_booked(True, accept_answer(self._offer, reply, self.policy))
 
     def answer(self, body: bytes) -> tuple[bytes, list[MediaPlan]]:
         """Our answer to the site's offer (dial-in) and its plans; SdpError or
         NegotiationError when the offer cannot be used."""
         site_offer = sdp.parse(_text(body))
-        reply, plans = answer(site_offer, self.host, self._ports(), self.encryption,
+        reply, plans = answer(site_offer, self.host, self._ports(), self.policy,
                               video=video_offers_for(self.protocol), audio=MCU_AUDIO)
         offers_video = any(m.kind == "video" and m.port != 0 for m in site_offer.media)
         plans = self._video_as_booked(offers_video, plans)

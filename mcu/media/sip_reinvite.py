@@ -105,7 +105,7 @@ def _answer(rtp: SipCallMedia, site_offer: sdp.SessionDescription
     ports = rtp.ports()
     video = video_offers_for(rtp.protocol) if "video" in ports else ()
     audio = MCU_AUDIO if "audio" in ports else ()
-    reply, plans = answer(site_offer, rtp.host, ports, rtp.encryption, video=video, audio=audio)
+    reply, plans = answer(site_offer, rtp.host, ports, rtp.policy, video=video, audio=audio)
     settled = {plan.kind for plan in plans}
     for kind in {plan.kind for plan in rtp.plans} - settled:
         offered = [m for m in site_offer.media if m.kind == kind and m.port != 0]
@@ -119,7 +119,7 @@ def _why_refused(rtp: SipCallMedia, site_offer: sdp.SessionDescription,
     """The reason and message of the one medium the re-offer loses."""
     alone = sdp.SessionDescription(site_offer.origin, site_offer.connection, [media])
     try:
-        answer(alone, rtp.host, rtp.ports(), rtp.encryption,
+        answer(alone, rtp.host, rtp.ports(), rtp.policy,
                video=video_offers_for(rtp.protocol), audio=MCU_AUDIO)
     except NegotiationError as error:
         return error.reason, f"the re-offer's {media.kind}: {error}"
