@@ -6,8 +6,11 @@ with, plain RTP or SDES-SRTP; what it receives is decoded and read like a WebRTC
 terminal's (terminals/receiver.py: markers per pane, talkers heard).
 
 Codec names (its configuration, like a room system's codec list, in order of preference):
-video `h264` (High, packetization mode 1), `h264-cb` (constrained baseline), `h263`
-(RFC 2190, 4CIF/CIF/QCIF), `h263p` (H.263+), `h261`, `vp8`; audio `opus`, `g722`, `pcmu`, `pcma`.
+video `h264` (High, packetization mode 1), `h264-cb` (constrained baseline), `h264-m0`
+(constrained baseline, packetization mode 0: single NAL units only), `h263` (RFC 2190,
+4CIF/CIF/QCIF), `h263p` (H.263+), `h261`, `vp8`, `vp9`; audio `opus`, `g722`, `pcmu`, `pcma`.
+In a call it can offer again (`reinvite`: a session refresh, hold and resume, another codec
+list), as room systems do.
 """
 
 from __future__ import annotations
@@ -22,15 +25,17 @@ from typing import Any
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from mcu.encryption_policy import SdesRule
+from mcu.model import MediaEncryptType
 from rtp import sdp
 from rtp.negotiation import (
     CodecOffer,
-    Encryption,
     MediaPlan,
     accept_answer,
     answer,
     offer,
 )
+from rtp.reoffer import SENDING, next_offer, same_session
 from rtp.session import MediaSockets, RtpSession
 from rtp.tracks import IncomingTrack, RtpSender
 from sip.dialog import Dialog
@@ -50,7 +55,9 @@ VIDEO_CODECS: dict[str, CodecOffer] = {
     "h263": CodecOffer("H263", {"CIF4": "1", "CIF": "1", "QCIF": "1"}),
     "h263p": CodecOffer("H263-1998", {"CIF4": "1", "CIF": "1", "QCIF": "1"}),
     "h261": CodecOffer("H261", {"CIF": "1", "QCIF": "1"}),
+    "h264-m0": CodecOffer("H264", {"profile-level-id": "42e01f", "packetization-mode": "0"}),
     "vp8": CodecOffer("VP8"),
+    "vp9": CodecOffer("VP9"),
 }
 AUDIO_CODECS: dict[str, CodecOffer] = {
     "opus": CodecOffer("opus", {"useinbandfec": "1"}), "g722": CodecOffer("G722"),
@@ -114,33 +121,89 @@ class RoomCall:
         self.plans: list[MediaPlan] = []
         self.dialog: Dialog | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping: list[asyncio.Future[None]] = []  # senders being stopped
 
     def start(self, plans: list[MediaPlan]) -> None:
         self.plans = plans
         for kind in [kind for kind in self.sockets if kind not in {p.kind for p in plans}]:
             self.sockets.pop(kind).close()
-        room = self.room
         for plan in plans:
-            session = RtpSession(self.sockets[plan.kind], plan, cname=room.user)
-            session.start()
-            self.sessions.append(session)
-            incoming = IncomingTrack(session)
-            receiver = room.video if plan.kind == "video" else room.audio
-            self._tasks.append(asyncio.create_task(receiver.consume(incoming)))
-            track: MediaStreamTrack
-            if plan.kind == "video":
-                size = room.video_size_for(plan)
-                track = SceneTrack(room.site_index, room.user, size, room.fps)
-                sender = RtpSender(session, track, size, room.fps, room.video_bitrate)
-            else:
-                track = SpeechTrack(room.synth)
-                sender = RtpSender(session, track)
-            sender.start()
-            self.senders.append(sender)
+            self._run(plan)
+
+    def _run(self, plan: MediaPlan) -> None:
+        """One medium's session: what arrives decoded into the room's receivers; our scene
+        or voice sent when the plan's direction lets us send."""
+        room = self.room
+        session = RtpSession(self.sockets[plan.kind], plan, cname=room.user)
+        session.start()
+        self.sessions.append(session)
+        incoming = IncomingTrack(session)
+        receiver = room.video if plan.kind == "video" else room.audio
+        self._tasks.append(asyncio.create_task(receiver.consume(incoming)))
+        self._set_sending(plan, plan.direction in SENDING)
+
+    def _set_sending(self, plan: MediaPlan, send: bool) -> None:
+        session = next((s for s in self.sessions if s.kind == plan.kind), None)
+        sender = next((s for s in self.senders if s.session.kind == plan.kind), None)
+        if not send or session is None:
+            if sender is not None:
+                self.senders.remove(sender)
+                self._stopping.append(asyncio.ensure_future(sender.stop()))
+            return
+        if sender is not None:
+            return
+        room = self.room
+        track: MediaStreamTrack
+        if plan.kind == "video":
+            size = room.video_size_for(plan)
+            track = SceneTrack(room.site_index, room.user, size, room.fps)
+            sender = RtpSender(session, track, size, room.fps, room.video_bitrate)
+        else:
+            track = SpeechTrack(room.synth)
+            sender = RtpSender(session, track)
+        sender.start()
+        self.senders.append(sender)
+
+    async def apply(self, plans: list[MediaPlan]) -> None:
+        """A re-INVITE's settled plans: a medium whose session can go on only starts or stops
+        sending (hold, resume); another gets a new session on the same sockets; one no
+        longer settled ends (rtp/reoffer.py)."""
+        before = {plan.kind: plan for plan in self.plans}
+        for plan in plans:
+            old = before.get(plan.kind)
+            if old is not None and same_session(old, plan):
+                for running in self.sessions:
+                    if running.kind == plan.kind:
+                        running.set_direction(plan.direction)
+                self._set_sending(plan, plan.direction in SENDING)
+                continue
+            self._set_sending(plan, False)
+            await self._settle()
+            session = next((s for s in self.sessions if s.kind == plan.kind), None)
+            if session is not None:
+                self.sessions.remove(session)
+                await session.close(keep_sockets=True)
+            self._run(plan)
+        for kind in set(before) - {plan.kind for plan in plans}:
+            self._set_sending(before[kind], False)
+            await self._settle()
+            session = next((s for s in self.sessions if s.kind == kind), None)
+            if session is not None:
+                self.sessions.remove(session)
+                await session.close()
+            sockets = self.sockets.pop(kind, None)
+            if sockets is not None:
+                sockets.close()
+        self.plans = plans
+
+    async def _settle(self) -> None:
+        stopping, self._stopping = self._stopping, []
+        await asyncio.gather(*stopping, return_exceptions=True)
 
     async def close(self) -> None:
         for sender in self.senders:
             await sender.stop()
+        await self._settle()
         await asyncio.gather(*(s.close() for s in self.sessions), return_exceptions=True)
         for task in self._tasks:
             task.cancel()
@@ -154,7 +217,7 @@ class SipRoom:
     def __init__(self, user: str, site_index: int, *, host: str = "127.0.0.1",
                  video_codecs: Sequence[str] = ("h264",),
                  audio_codecs: Sequence[str] = ("g722", "pcmu"),
-                 encryption: Encryption = Encryption.AUTO,
+                 encryption: MediaEncryptType | int = MediaEncryptType.AUTO,
                  video_size: tuple[int, int] = (352, 288), fps: int = 15,
                  video_bitrate: int = 400_000, ring_delay: float = 0.1,
                  refuse: int | None = None, port: int = 0) -> None:
@@ -165,7 +228,10 @@ class SipRoom:
         self.host = host
         self.video_offers = codec_offers(video_codecs, VIDEO_CODECS)
         self.audio_offers = codec_offers(audio_codecs, AUDIO_CODECS)
-        self.encryption = encryption
+        # its SRTP setting, with mediaEncryptType's meaning (0 auto, 1 SRTP only, 2 plain
+        # only) and the MCU's one rule for it (mcu/encryption_policy.py)
+        self.encryption = MediaEncryptType(int(encryption))
+        self.policy = SdesRule(self.encryption)
         self.video_size = video_size
         self.fps = fps
         self.video_bitrate = video_bitrate
@@ -224,7 +290,7 @@ class SipRoom:
         sockets = await self._sockets()
         try:
             reply, plans = answer(sdp.parse(request.body), self.host,
-                                  {k: s.port for k, s in sockets.items()}, self.encryption,
+                                  {k: s.port for k, s in sockets.items()}, self.policy,
                                   video=self.video_offers, audio=self.audio_offers)
         except Exception:
             for each in sockets.values():
@@ -259,11 +325,11 @@ class SipRoom:
     async def dial(self, uri: str) -> Dialog:
         """Call `uri` (a conference: `sip:<code>[*<password>]@<mcu>`); raises SipCallFailed."""
         sockets = await self._sockets()
-        our_offer = offer(self.host, {k: s.port for k, s in sockets.items()}, self.encryption,
+        our_offer = offer(self.host, {k: s.port for k, s in sockets.items()}, self.policy,
                           video=self.video_offers, audio=self.audio_offers)
         try:
             dialog = await self.ua.invite(uri, sdp.serialize(our_offer).encode())
-            plans = accept_answer(our_offer, sdp.parse(dialog.remote_sdp), self.encryption)
+            plans = accept_answer(our_offer, sdp.parse(dialog.remote_sdp), self.policy)
         except BaseException:
             for each in sockets.values():
                 each.close()
@@ -280,6 +346,33 @@ class SipRoom:
         if self.call is call:
             self.call = None
         await call.close()
+
+    async def reinvite(self, *, refresh: bool = False, direction: str = "sendrecv",
+                       video_codecs: Sequence[str] | None = None,
+                       audio_codecs: Sequence[str] | None = None) -> bytes:
+        """Offer again in the current call (a re-INVITE) and apply the answer; the answer's
+        bytes. `refresh`: the last SDP of ours again, same o= version (a session refresh);
+        else a new offer (version incremented, keys kept) with every m-line in `direction`
+        (sendonly or inactive: hold; sendrecv: resume) and the given codec lists (default:
+        the room's). A refusal raises SipCallFailed (488...) and leaves the call as it was."""
+        call = self.call
+        if call is None or call.dialog is None:
+            raise RuntimeError("no call to re-INVITE in")
+        dialog = call.dialog
+        if refresh:
+            return await dialog.reinvite(dialog.local_sdp)
+        video = codec_offers(video_codecs, VIDEO_CODECS) if video_codecs is not None \
+            else self.video_offers
+        audio = codec_offers(audio_codecs, AUDIO_CODECS) if audio_codecs is not None \
+            else self.audio_offers
+        fresh = offer(self.host, {k: s.port for k, s in call.sockets.items()}, self.policy,
+                      video=video, audio=audio)
+        for media in fresh.media:
+            media.direction = direction
+        new_offer = next_offer(sdp.parse(dialog.local_sdp.decode()), fresh)
+        reply = await dialog.reinvite(sdp.serialize(new_offer).encode())
+        await call.apply(accept_answer(new_offer, sdp.parse(reply.decode()), self.policy))
+        return reply
 
     async def register(self, registrar: str, aor: str) -> None:
         """Register our contact for `aor` (`sip:<number>@<registrar host>`) at `registrar`."""

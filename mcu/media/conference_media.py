@@ -35,7 +35,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import av
@@ -80,6 +80,7 @@ from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
 from mcu.media.output_format import (
     DEFAULT_VIDEO_FORMAT,
+    H264,
     OutputFormat,
     fit_to_sizes,
     output_format_for,
@@ -458,12 +459,15 @@ class ConferenceMedia:
     def output_format(self, media: SiteMedia) -> OutputFormat | None:
         if media.video_codec is None:
             return None
-        return fit_to_sizes(output_format_for(
+        output = fit_to_sizes(output_format_for(
             media.spec,
             media.video_codec,
             conference_rate=self.conference_rate,
             default_format=self.default_format,
         ), media.video_sizes)
+        if media.video_single_nal and output.codec == H264:
+            return replace(output, single_nal=True)
+        return output
 
     # ------------------------------------------------------------------ content
 
@@ -583,7 +587,10 @@ class ConferenceMedia:
             if media is None:
                 continue
             output = self.output_format(media)
-            if output is not None:  # every screen at the main video's format
+            if media.video_held:  # on hold: no group encodes for it (sip_reinvite.py)
+                for _, track in media.screens():
+                    track.join_group(None)
+            elif output is not None:  # every screen at the main video's format
                 tracks = dict(media.screens())
                 for hd_out, picture in self.screen_pictures(uri):
                     key = GroupKey(picture, output)
