@@ -302,12 +302,14 @@ async def test_a_link_over_tls_carries_both_sites_pictures(tmp_path):
 async def test_an_offer_the_root_cannot_take_is_refused(tmp_path, ports, encryption, reason):
     """A hello whose SDP offers audio only, or plain RTP to a root that wants SRTP: refused
     with the reason, and the root's conference media is as it was (no link site, no role)."""
+    from mcu.encryption_policy import SdesRule
+    from mcu.model import MediaEncryptType
     from rtp import sdp
-    from rtp.negotiation import Encryption, offer
+    from rtp.negotiation import offer
 
     async with two_engines(tmp_path) as engines:
         conf_id = book(engines.server, ["01770049"])
-        body = sdp.serialize(offer("127.0.0.1", ports, Encryption[encryption]))
+        body = sdp.serialize(offer("127.0.0.1", ports, SdesRule(MediaEncryptType[encryption])))
         hello = {"type": "hello", "version": 1, "conf_id": conf_id, "leaf": "x", "sdp": body}
         reader, writer = await asyncio.open_connection("127.0.0.1", engines.listener.port)
         writer.write(json.dumps(hello).encode() + b"\n")

@@ -43,8 +43,8 @@ from mcu.media.cascade.tiles import MAX_TILES, tile_mode
 from mcu.media.conference_media import ConferenceMedia, PictureSettings
 from mcu.media.engine import MediaEngine
 from mcu.media.pictures import PictureKey, PictureKind
-from mcu.model import VideoFormat
-from rtp.negotiation import Encryption, NegotiationError
+from mcu.model import MediaEncryptType, VideoFormat
+from rtp.negotiation import NegotiationError
 from rtp.sdp import SdpError
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class CascadeUplink:
     @classmethod
     async def connect(cls, engine: MediaEngine, conf_id: str, host: str, port: int, *,
                       name: str, media_host: str = "127.0.0.1", ssl: Any = None,
-                      encryption: Encryption = Encryption.FORCE,
+                      encryption: MediaEncryptType = MediaEncryptType.FORCE,
                       link_format: VideoFormat | None = None) -> CascadeUplink:
         """Link `engine`'s media of `conf_id` to the root listening on host:port, as the
         leaf `name`; the tile picture goes up at `link_format` (None: the engine's default

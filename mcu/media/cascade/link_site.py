@@ -17,8 +17,8 @@ from mcu.calls import Call
 from mcu.media.conference_media import ConferenceMedia
 from mcu.media.sip_call_media import SipCallMedia
 from mcu.media.site_media import SiteMedia
-from mcu.model import SiteSpec, VideoFormat, VideoProtocol
-from rtp.negotiation import Encryption, MediaPlan
+from mcu.model import MediaEncryptType, SiteSpec, VideoFormat, VideoProtocol
+from rtp.negotiation import MediaPlan
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class LinkSite:
 
     @classmethod
     async def bind(cls, conference: ConferenceMedia, uri: str, host: str,
-                   encryption: Encryption = Encryption.FORCE,
+                   encryption: MediaEncryptType = MediaEncryptType.FORCE,
                    video_format: VideoFormat | None = None, rate: str | None = None) -> LinkSite:
         """Its UDP sockets on `host` (one pair for audio, one for video); the picture it is
         sent at `video_format` (None: the engine's default format) and `rate` (None: the

@@ -39,8 +39,8 @@ from mcu.media.cascade.tiles import TileCutter, is_tile_mode
 from mcu.media.conference_media import ConferenceMedia, PictureSettings
 from mcu.media.engine import MediaEngine
 from mcu.media.pictures import PictureKey
-from mcu.model import VideoFormat
-from rtp.negotiation import Encryption, NegotiationError
+from mcu.model import MediaEncryptType, VideoFormat
+from rtp.negotiation import NegotiationError
 from rtp.sdp import SdpError
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class CascadeListener:
 
     def __init__(self, engine: MediaEngine, *, name: str = "root", host: str = "127.0.0.1",
                  port: int = 0, media_host: str | None = None, ssl: Any = None,
-                 encryption: Encryption = Encryption.FORCE,
+                 encryption: MediaEncryptType = MediaEncryptType.FORCE,
                  link_format: VideoFormat | None = None,
                  formats: Callable[[str], VideoFormat | None] | None = None) -> None:
         self.engine = engine
