@@ -13,7 +13,8 @@ the gateway writes it to the socket; the terminal's messages about its call arri
 Commands (mcu/nodes/messages.py) are validated before they act; one the schema refuses, or
 that names a conference or terminal the node does not have, is logged and dropped.
 Reports: each call state change (`call_state`, also saved in Redis for a gateway that
-restarts), the speaker the node's voice switching chose (`speaker`) and the audio levels
+restarts), the speaker the node's voice switching chose (`speaker`; in a conference split
+over nodes it counts the sites joined on other nodes too, mcu/nodes/node_voice.py) and the audio levels
 its media measures (`levels`, each report: about ten a second per conference).
 """
 
@@ -27,7 +28,6 @@ from dataclasses import dataclass, replace
 from app.node_cascade import NodeCascades
 from gateway.terminal_device import device_of
 from mcu.attempt_limits import AttemptLimits
-from mcu.clock import Clock
 from mcu.errors import DomainError
 from mcu.events import (
     AudioSwitchChanged,
@@ -60,13 +60,12 @@ from mcu.nodes.messages import (
     parse_command,
 )
 from mcu.nodes.node_record import NodeRecord, port_costs_json
+from mcu.nodes.node_voice import NodeVoiceSwitching, PeerSites
 from mcu.nodes.placed_conferences import PlacedConferences
 from mcu.nodes.registry import NodeRegistry
 from mcu.nodes.transport import NodeTransport
 from mcu.port_costs import PortCosts
 from mcu.runtime import ConferenceRuntime
-from mcu.runtime.live_conferences import LiveConferences
-from mcu.runtime.voice_switching import VoiceSwitching
 from rtc.signalling import (
     Answer,
     Bye,
@@ -98,20 +97,6 @@ class NodeIdentity:
     port_costs: PortCosts
 
 
-class ReportingVoiceSwitching(VoiceSwitching):
-    """The runtime's voice switching, which also hands every report of levels on."""
-
-    def __init__(self, conferences: LiveConferences, clock: Clock, speaker_hold: float,
-                 report: Callable[[str, Mapping[str, float]], None]) -> None:
-        super().__init__(conferences, clock, speaker_hold)
-        self.report = report
-
-    def report_audio_levels(self, conf_id: str, levels: Mapping[str, float]) -> str | None:
-        speaking = super().report_audio_levels(conf_id, levels)
-        self.report(conf_id, levels)
-        return speaking
-
-
 class NodeService:
     def __init__(self, identity: NodeIdentity, runtime: ConferenceRuntime,
                  placed: PlacedConferences, dialer: HeldDialer, engine: MediaEngine,
@@ -134,8 +119,11 @@ class NodeService:
         self._saves: asyncio.Queue[CallState] = asyncio.Queue()
         self._ending: set[asyncio.Task[None]] = set()  # cascade links being closed
         self._unsubscribe = runtime.subscribe(self.on_runtime_event)
-        runtime.voice = ReportingVoiceSwitching(runtime.conferences, runtime.clock,
-                                                runtime.voice.speaker_hold, self.report_levels)
+        self.peers = PeerSites()  # sites of this node's conferences joined on other nodes
+        self.voice = NodeVoiceSwitching(runtime.conferences, runtime.clock,
+                                        runtime.voice.speaker_hold, self.peers,
+                                        self.report_levels)
+        runtime.voice = self.voice
 
     # ------------------------------------------------------------------ registry
 
@@ -220,6 +208,7 @@ class NodeService:
             case End():
                 if self.cascades is not None:
                     self._spawn_end(command.conf_id)
+                self.peers.forget(command.conf_id)
                 if self.placed.remove(command.conf_id):
                     log.info("node %d: conference %s ends", self.identity.node_id,
                              command.conf_id)
@@ -241,9 +230,7 @@ class NodeService:
             case ForwardedEvent():
                 self._follow(decode_event(command))
             case PeerSite():
-                self._running(command.conf_id)
-                if self.cascades is not None:
-                    self.cascades.peer(command.conf_id, command.uri, command.joined)
+                self._peer(command)
             case TerminalRegistered():
                 self._terminal(command.uri, command.register)
             case FromTerminal():
@@ -253,6 +240,21 @@ class NodeService:
                 if isinstance(endpoint, WebRtcEndpoint):
                     endpoint.vanished()
                     self.closing.add(endpoint)
+
+    def _peer(self, command: PeerSite) -> None:
+        """A site of the conference joined or left on another node: this node's media and
+        voice switching count it (node_voice.py), so a site of any node can be the
+        speaker."""
+        self._running(command.conf_id)
+        live = self.runtime.conferences.get(command.conf_id)
+        if live is not None and command.uri in live.sites:
+            raise NodeMessageError(f"peer_site: {command.uri} is called by this node")
+        if not self.peers.set_joined(command.conf_id, command.uri, command.joined):
+            return
+        if self.cascades is not None:
+            self.cascades.peer(command.conf_id, command.uri, command.joined)
+        if not command.joined:
+            self.voice.peer_left(command.conf_id, command.uri)
 
     def _spawn_end(self, conf_id: str) -> None:
         assert self.cascades is not None
@@ -275,6 +277,8 @@ class NodeService:
             raise NodeMessageError(f"event for {event.conf_id}, which does not run here")
         if isinstance(event, SiteMuted) and event.uri in live.sites:
             live.sites[event.uri].muted = event.muted
+        elif isinstance(event, SiteMuted):  # a site another node holds, if joined there
+            self.peers.set_muted(event.conf_id, event.uri, event.muted)
         elif isinstance(event, AudioSwitchChanged):
             live.audio_switch, live.switch_gate = event.enabled, event.gate
         self.runtime.events.emit(event)  # type: ignore[arg-type]

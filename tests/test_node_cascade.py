@@ -11,6 +11,9 @@
 - with CP_9_1 and the sites interleaved root/leaf in the subPics (setContinuousPresenceEx
   through the gateway), every one of the eight terminals decodes the eight markers in the
   same eight panes, whichever node its call is on;
+- voice switching across the link: a loud site of the leaf becomes the speaker
+  (queryConferencesStatusEx names it: the root node's voice switching counts the leaf's
+  sites) and the main pane of CP_9_1 without subPics for a terminal of each node;
 - the gateway's media engine runs no conference: the media is the nodes';
 - delScheduledConfEx ends the conference on both nodes.
 
@@ -163,6 +166,40 @@ async def test_an_eight_site_conference_over_two_nodes_shows_every_site_everywhe
 
         await eventually(everyone_sees_all_eight, "every terminal decodes the 8 markers",
                          timeout=120.0, what_else=lambda: seen)
+
+        # voice switching across the link: CP_9_1 without subPics puts the speaker in the
+        # main pane; a site of the leaf talking loud becomes the speaker the root's node
+        # chooses (the gateway's status names it) and moves into the main pane of the
+        # picture the root composes, for a site of the root and one of the leaf
+        loud = leaf_terminals[2]
+        for t in everyone:
+            t.speech.set_level(0.0)
+        loud.speech.set_level(0.8)
+        code = await asyncio.to_thread(
+            soap.conf_ctrl.setContinuousPresenceEx, confId=conf_id, target="0",
+            presenceMode=layout_mode("CP_9_1").value, subPics=[])
+        assert code == 0
+        code = await asyncio.to_thread(soap.conf_ctrl.setAudioSwitchEx, confId=conf_id,
+                                       switchGate=20, isSwitch=1)
+        assert code == 0
+        spoken: list[str | None] = []
+
+        async def the_leaf_site_speaks() -> bool:
+            answer = await asyncio.to_thread(soap.conf_mgr.queryConferencesStatusEx,
+                                             confIds=[conf_id])
+            assert answer.resultCode == 0, answer
+            spoken.append(answer.conferenceStatuses[0].speaking)
+            return spoken[-1] == loud.uri
+
+        await eventually(the_leaf_site_speaks, "the leaf's loud site is the speaker",
+                         timeout=60.0, what_else=lambda: spoken[-5:])
+        for viewer in (root_terminals[1], leaf_terminals[1]):
+            async def in_main_pane(viewer=viewer) -> bool:
+                seen[viewer.site_index] = [pane.site_index for pane in await viewer.read_panes()]
+                return seen[viewer.site_index][0] == loud.site_index
+
+            await eventually(in_main_pane, f"site {viewer.site_index} sees the speaker in the "
+                             "main pane", timeout=60.0, what_else=lambda: seen)
 
         # the conference ends on both nodes
         code = await asyncio.to_thread(soap.conf_mgr.delScheduledConfEx, confId=conf_id)

@@ -19,13 +19,20 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 
 import pytest
 from redis.asyncio import Redis
 
+from app.node_service import NodeIdentity, NodeService
+from mcu.clock import ManualClock
+from mcu.dial_in_limits import DialInLimitSettings, dial_in_limits
+from mcu.events import SpeakerChanged
 from mcu.layouts import layout_mode
+from mcu.media.engine import MediaEngine
 from mcu.model import SiteCallState
 from mcu.nodes.conference_router import ConferenceRouter
+from mcu.nodes.held_dialer import HeldDialer
 from mcu.nodes.messages import (
     CallSite,
     CallState,
@@ -38,11 +45,13 @@ from mcu.nodes.messages import (
 )
 from mcu.nodes.node_pool import NodePool
 from mcu.nodes.node_record import NodeRecord, port_costs_json
+from mcu.nodes.placed_conferences import PlacedConferences
 from mcu.nodes.registry import NodeRegistry
 from mcu.nodes.transport import InProcessTransport
 from mcu.port_costs import PortCosts
+from mcu.runtime import ConferenceRuntime
 from tests.redis_server import RedisServer
-from tests.test_runtime import BEGIN, A, B, C, make_runtime
+from tests.test_runtime import BEGIN, A, B, C, FakeTerminal, make_runtime
 
 ROOT, LEAF, SPARE = 5, 6, 7
 PORTS = {ROOT: 2, LEAF: 1, SPARE: 1}
@@ -175,4 +184,94 @@ async def test_a_split_conference_calls_each_site_from_its_node_and_moves_whole(
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+        await router.close()
+
+
+async def test_a_site_of_the_leaf_becomes_the_speaker_at_the_root_node(
+        registry: NodeRegistry) -> None:
+    """The root node is a real NodeService (its own runtime over the conferences placed on
+    it, its terminals A and B answering; a media engine left unstarted: no media here, the
+    levels are reported as its root media reports them, the leaf's sites' with its own).
+    The leaf site C, joined on node 6 (`peer_site`), is counted by the root's voice
+    switching: loud, it becomes the speaker the root reports and the gateway's status
+    names; muted at the gateway (SiteMuted forwarded to the root) it cannot be, and A
+    takes over; unmuted and loud again it is the speaker again; once it left node 6 its
+    level no longer counts, and A is the speaker though C's last level was the loudest."""
+    clock, scheduler, runtime = make_runtime(call_timeout=30)
+    transport = InProcessTransport()
+    router = ConferenceRouter(runtime, registry, transport)
+    await router.load()
+    router.attach()
+    running = asyncio.get_running_loop().create_task(router.run())
+
+    node_clock = ManualClock(BEGIN)
+    placed = PlacedConferences()
+    node_runtime = ConferenceRuntime(placed, node_clock, call_timeout=30, speaker_hold=1.0)
+    dialer = HeldDialer(node_runtime.registry)
+    node_runtime.lifecycle.dialer = dialer
+    for uri in (A, B):
+        node_runtime.registry.register(FakeTerminal(uri))
+    engine = MediaEngine(node_runtime)
+    service = NodeService(
+        NodeIdentity(ROOT, f"n{ROOT}", "127.0.0.1", PORTS[ROOT], 8, PortCosts()),
+        node_runtime, placed, dialer, engine, transport, registry,
+        dial_in_limits(node_clock, DialInLimitSettings()))
+    serving = asyncio.get_running_loop().create_task(service.serve())
+    speakers: list[str | None] = []
+    runtime.subscribe(lambda event: speakers.append(event.speaking)
+                      if isinstance(event, SpeakerChanged) else None)
+
+    def state(uri: str) -> SiteCallState:
+        return runtime.status.site_statuses("300", [uri])[0].state
+
+    def speaking() -> str | None:
+        return runtime.status.conference_status("300").speaking
+
+    async def speaker_becomes(uri: str | None, levels: dict[str, float]) -> None:
+        """Report the levels as the root's media does, about every 0.1 s of the node's
+        clock, until the gateway's status names `uri` the speaker."""
+        async def report() -> None:
+            while speaking() != uri:
+                node_runtime.voice.report_audio_levels("300", levels)
+                node_clock.advance(timedelta(seconds=0.1))
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(report(), 10)
+
+    try:
+        scheduler.book("300", [A, B, C], cp_resource=4)
+        clock.set(BEGIN)
+        runtime.reconcile()
+        transport.post_event(CallState(LEAF, "300", C, "IN_CONFERENCE", call_id=f"call-{C}"))
+        await until(lambda: all(state(uri) is SiteCallState.IN_CONFERENCE
+                                for uri in (A, B, C)))  # A and B: the root node's calls
+        assert node_runtime.conferences.get("300") is not None
+        assert set(node_runtime.conferences.get("300").sites) == {A, B}  # C is not its call
+
+        await speaker_becomes(C, {A: 30, B: 0, C: 80})
+        assert node_runtime.conferences.get("300").speaking == C
+        assert speakers == [C]
+
+        runtime.control.set_sites_mute("300", [C], True)
+        await speaker_becomes(A, {A: 30, B: 0, C: 80})
+        runtime.control.set_sites_mute("300", [C], False)
+        await speaker_becomes(C, {A: 30, B: 0, C: 80})
+        assert speakers == [C, A, C]
+
+        transport.post_event(CallState(LEAF, "300", C, "NOT_JOINED", None, "hung up"))
+        await until(lambda: state(C) is SiteCallState.NOT_JOINED)
+        await speaker_becomes(A, {A: 30, B: 0, C: 95})
+        for _ in range(20):  # C's level, still reported, never counts again
+            node_runtime.voice.report_audio_levels("300", {A: 30, B: 0, C: 95})
+            node_clock.advance(timedelta(seconds=0.1))
+            await asyncio.sleep(0.01)
+        assert speaking() == A and node_runtime.conferences.get("300").speaking == A
+        assert C not in node_runtime.conferences.get("300").audio_levels
+        assert speakers[-1] == A and C not in speakers[3:]
+    finally:
+        serving.cancel()
+        running.cancel()
+        await asyncio.gather(serving, running, return_exceptions=True)
+        await service.close()
+        await engine.close()
         await router.close()

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from mcu.clock import Clock
 from mcu.errors import DomainError, Fault
 from mcu.events import SpeakerChanged
+from mcu.live_conference import LiveConference
 from mcu.runtime.live_conferences import LiveConferences
 
 SPEAKER_HOLD_SECONDS = 1.0  # the server's voice-switching hold (loudest this long to switch)
@@ -34,13 +35,12 @@ class VoiceSwitching:
         if live is None:
             raise DomainError(Fault.CONFERENCE_NOT_ONGOING, conf_id)
         for uri, level in levels.items():
-            site = live.sites.get(uri)
-            if site is not None and site.connected:
+            if self.joined(live, uri):
                 live.audio_levels[uri] = level
         candidates = [
             (level, uri)
             for uri, level in live.audio_levels.items()
-            if level >= live.switch_gate and not live.sites[uri].muted
+            if level >= live.switch_gate and not self.muted(live, uri)
         ]
         loudest = max(candidates)[1] if candidates else None
         if loudest is None or loudest == live.speaking:
@@ -59,6 +59,15 @@ class VoiceSwitching:
         else:
             live.speaker_candidate = (loudest, since)
         return live.speaking
+
+    def joined(self, live: LiveConference, uri: str) -> bool:
+        """Whether the site's level counts: a site of the conference in conference."""
+        site = live.sites.get(uri)
+        return site is not None and site.connected
+
+    def muted(self, live: LiveConference, uri: str) -> bool:
+        """Whether the site, one whose level counts, is muted (it cannot be the speaker)."""
+        return live.sites[uri].muted
 
     def candidate(self, conf_id: str) -> str | None:
         """The site waiting out the hold to become the speaker, if any."""
