@@ -242,6 +242,7 @@ class SipUserAgent:
             raise SipCallFailed(response.status, response.reason)
         dialog = self._uac_dialog(request, response, kind, local_uri, uri)
         dialog.local_sdp, dialog.remote_sdp = offer_sdp, response.body
+        dialog.peer = peer if peer.reliable else None
         await self._send_ack(dialog, response)
         if cancel is not None and cancel.is_set():  # the 2xx crossed our CANCEL: hang up
             await dialog.bye()
@@ -289,6 +290,10 @@ class SipUserAgent:
             self.transports.send(ack, peer)
 
     async def _dialog_peer(self, dialog: Dialog) -> Peer:
+        reused = dialog.peer
+        if (reused is not None and reused.connection is not None
+                and not reused.connection.closed and not dialog.route_set):
+            return reused
         target = dialog.remote_target
         if dialog.route_set:
             first = NameAddr.parse(dialog.route_set[0], "Route").uri
@@ -493,7 +498,8 @@ class SipUserAgent:
             remote_uri=str(request.from_.uri), remote_target=contact.uri,
             transport=transaction.peer.transport, local_seq=0,
             remote_seq=request.cseq.number, route_set=request.headers.get_all("Record-Route"),
-            role="uas", local_sdp=result, remote_sdp=request.body)
+            role="uas", local_sdp=result, remote_sdp=request.body,
+            peer=transaction.peer if transaction.peer.reliable else None)
         self.dialogs[dialog.id] = dialog
         self._finish_pending(key, response)
         self._retransmit_2xx(dialog, response, transaction.peer)
