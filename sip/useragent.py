@@ -140,10 +140,19 @@ class SipUserAgent:
     def timers(self) -> Timers:
         return self.settings.timers
 
-    def contact(self, transport: str = "UDP") -> str:
+    def contact(self, transport: str = "UDP", scheme: str | None = None) -> str:
+        """Our Contact on a transport: `sips:` for TLS unless `scheme` says `sip` (answering a
+        `sip:...;transport=tls` request, whose sender may know no `sips:`: baresip 1.0.0
+        ends such a call when it cannot send its ACK to a `sips:` Contact)."""
         param = "" if transport == "UDP" else f";transport={transport.lower()}"
-        scheme = "sips" if transport == "TLS" else "sip"
+        if scheme is None or transport != "TLS":
+            scheme = "sips" if transport == "TLS" else "sip"
         return f"{scheme}:{self.settings.user}@{self.transports.sent_by(transport)}{param}"
+
+    def _answer_contact(self, transaction: ServerTransaction) -> str:
+        """The Contact of our answers: on TLS, the scheme the request came with."""
+        return self.contact(transaction.peer.transport,
+                            transaction.request.request_uri.scheme)
 
     def uri(self, transport: str = "UDP") -> str:
         return self.contact(transport)
@@ -466,7 +475,7 @@ class SipUserAgent:
             self._finish_pending(key, self._respond(transaction, 480, to_tag=to_tag))
             return
         ringing = self._respond(transaction, 180, to_tag=to_tag)
-        ringing.headers.add("Contact", f"<{self.contact(transaction.peer.transport)}>")
+        ringing.headers.add("Contact", f"<{self._answer_contact(transaction)}>")
         self._send(transaction, ringing)
         pending.task = self._spawn(self._answer(key, request, pending))
 
@@ -487,7 +496,7 @@ class SipUserAgent:
             return
         response = self._respond(transaction, 200, to_tag=pending.to_tag, body=result,
                                  content_type=SDP)
-        response.headers.add("Contact", f"<{self.contact(transaction.peer.transport)}>")
+        response.headers.add("Contact", f"<{self._answer_contact(transaction)}>")
         response.headers.add("Allow", ALLOW)
         for route in request.headers.get_all("Record-Route"):
             response.headers.add("Record-Route", route)
@@ -634,7 +643,7 @@ class SipUserAgent:
             self._send(transaction, self._respond(transaction, result.status, result.reason))
             return
         response = self._respond(transaction, 200, body=result, content_type=SDP)
-        response.headers.add("Contact", f"<{self.contact(transaction.peer.transport)}>")
+        response.headers.add("Contact", f"<{self._answer_contact(transaction)}>")
         if request.contacts:
             dialog.remote_target = request.contacts[0].uri  # target refresh (12.2.2)
         dialog.local_sdp, dialog.remote_sdp = result, request.body
