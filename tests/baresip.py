@@ -90,8 +90,8 @@ def write_marker_clip(path: Path, site_index: int, size: tuple[int, int] = (640,
     """An H.264 clip (Matroska) of the camera scene of `site_index`: its marker card, the
     frame markers counting 0..CLIP_FRAMES-1 over and over, for `seconds`: what baresip's
     avformat camera plays. Long rather than looped: baresip 1.0.0's avformat rewinds a clip at
-    its end, but what it reads after the rewind does not reach the encoder (a 2 s loop gave
-    38 frames sent in a 41 s call)."""
+    its end, but what it reads after the rewind does not reach the encoder (a 2 s Y4M loop:
+    23 frames encoded in a 9 s call; this clip: 116)."""
     scene = CameraScene(site_index, f"baresip {site_index}", size[0], size[1], CLIP_FRAMES)
     pictures = []
     for index in range(CLIP_FRAMES):
