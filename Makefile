@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test fuzz demo bench lint clean chromium postgresql redis
+.PHONY: venv run test fuzz demo bench lint clean chromium postgresql redis baresip
 
 venv: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/mcu-sim serve
 
-test: lint chromium postgresql redis
+test: lint chromium postgresql redis baresip
 	$(PY) -m pytest -q
 
 # The fuzzing suite with the `fuzz` hypothesis profile (3,000 examples a test instead of the
@@ -76,6 +76,28 @@ $(REDIS_SERVER):
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; }; \
 	else \
 		echo "make redis: not root; install Debian's redis-server (apt-get install redis-server)" >&2; \
+		exit 1; \
+	fi
+
+# Debian's baresip (1.0.0 on bookworm), a real SIP softphone for the interoperability tests
+# (tests/test_baresip_*.py through tests/baresip.py; docs/sip.md "Calling the simulator from
+# baresip"). baresip-core has the SIP stack, Opus/G.711/G.722, VP8, SRTP, ausine, aufile,
+# sndfile, fakevideo, snapshot and ctrl_tcp; baresip-ffmpeg its H.264/H.263 (avcodec) and
+# avformat (a clip as the camera). Not the metapackage: its recommends pull GTK, X11 and
+# GStreamer front ends a headless test does not use. Installed once, as root, when missing.
+BARESIP_MODULES := /usr/lib/baresip/modules
+
+baresip: $(BARESIP_MODULES)/avformat.so
+
+$(BARESIP_MODULES)/avformat.so:
+	@if [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			baresip-core baresip-ffmpeg || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends baresip-core baresip-ffmpeg; }; \
+	else \
+		echo "make baresip: not root; install Debian's baresip-core and baresip-ffmpeg" \
+			"(apt-get install baresip-core baresip-ffmpeg)" >&2; \
 		exit 1; \
 	fi
 

@@ -19,6 +19,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from app.node_gateway import nodes_for_gateway
+from app.sip_tls import sip_tls_contexts
 from gateway.bfcp_floor import BfcpConference, FloorControlServer
 from gateway.server import GATEWAY, Gateway, build_app, ssl_context
 from gateway.settings import Settings, scheduler_settings
@@ -158,15 +159,19 @@ async def running_server(
 
 async def start_sip(settings: Settings, runtime: ConferenceRuntime,
                     app: web.Application) -> SipService | None:
-    """The MCU's SIP user agent on media_address:[sip] port (UDP and TCP), calling SIP sites
-    and answering SIP dial-ins (mcu/media/sip_service.py); its dialer takes the runtime's
-    calls first and hands the others to the dialer there was. None when the app has no
-    media engine (no runtime)."""
+    """The MCU's SIP user agent on media_address:[sip] port (UDP and TCP; TLS on [sip]
+    tls_port when set: app/sip_tls.py), calling SIP sites and answering SIP dial-ins
+    (mcu/media/sip_service.py), its registrar checking [sip_accounts]; its dialer takes the
+    runtime's calls first and hands the others to the dialer there was. None when the app
+    has no media engine (no runtime)."""
     hub = app.get(SIGNALLING)
     if hub is None:
         return None
+    server_ssl, client_ssl = sip_tls_contexts(settings)
     sip = SipService(runtime, hub.engine, settings.media_address, settings.sip_port,
-                     hub.dial_in_limits)
+                     hub.dial_in_limits, tls_port=settings.sip.tls_port, server_ssl=server_ssl,
+                     client_ssl=client_ssl, realm=settings.sip.realm,
+                     accounts=settings.sip.accounts, open_registrar=settings.sip.open_registrar)
     await sip.start()
     runtime.lifecycle.dialer = sip.dialer(runtime.lifecycle.dialer)
     return sip

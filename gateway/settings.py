@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.enum_numbering import NUMBERINGS
+from gateway.sip_settings import SipSettings, SipSettingsError, sip_settings
 from gateway.wire import MAX_CHARS
 from mcu.adhoc import AdhocTemplate, TemplateError, check_templates
 from mcu.booking_rules import SchedulerSettings
@@ -92,6 +93,8 @@ class Settings:
     # [sip] port: the MCU's SIP user agent (sip/, mcu/media/sip_endpoint.py) listens on
     # media_address:sip_port over UDP and TCP; 0 = an ephemeral port (tests)
     sip_port: int = 5060
+    # [sip] tls_port, realm, open_registrar and [sip_accounts] (gateway/sip_settings.py)
+    sip: SipSettings = field(default_factory=SipSettings)
     # STUN/TURN servers of the MCU's peer connections, announced to terminals (rtc/ice.py)
     ice_servers: tuple[IceServer, ...] = ()
     mixed_speakers: int = 4
@@ -126,6 +129,10 @@ class Settings:
         credentials = dict(self.terminal_credentials)
         credentials[uri] = digest_ha1(uri, self.terminal_realm, secret)
         return replace(self, terminal_credentials=credentials)
+
+    def with_sip_account(self, user: str, password: str) -> Settings:
+        """These settings plus one account of the MCU's SIP registrar (its HA1s only)."""
+        return replace(self, sip=self.sip.with_account(user, password))
 
     def with_account(self, name: str, password: str, role: Role = Role.OPERATOR) -> Settings:
         """These settings plus one account (replacing one of that name, role included); the
@@ -236,7 +243,7 @@ _KNOWN_KEYS = {
     },
     "key_exchange": {"accept_fixed_sdk_key"},
     "bfcp": {"port"},
-    "sip": {"port"},
+    "sip": {"port", "tls_port", "realm", "open_registrar"},
     "metrics": {"token", "allowed_addresses"},
     "mcu_identity": {"id", "name", "domain_name"},
 }
@@ -244,7 +251,8 @@ _KNOWN_KEYS = {
 
 def _from_table(table: dict[str, Any]) -> Settings:
     for section, keys in table.items():
-        if section in ("accounts", "organizations", "adhoc", "terminal_credentials"):
+        if section in ("accounts", "organizations", "adhoc", "terminal_credentials",
+                       "sip_accounts"):
             continue
         if section not in _KNOWN_KEYS or not isinstance(keys, dict):
             raise SettingsError(f"unknown settings section [{section}]")
@@ -284,6 +292,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         media_address=str(mcu["media_address"]),
         bfcp_port=int(table.get("bfcp", {}).get("port", 0)),
         sip_port=int(table.get("sip", {}).get("port", 5060)),
+        sip=_sip(table.get("sip", {}), table.get("sip_accounts", {})),
         ice_servers=_ice_servers(mcu.get("ice_servers", [])),
         mixed_speakers=int(mcu["mixed_speakers"]),
         send_ladder=_flag(mcu.get("send_ladder", True), "[mcu] send_ladder"),
@@ -295,6 +304,13 @@ def _from_table(table: dict[str, Any]) -> Settings:
         adhoc_templates=adhoc_templates(table.get("adhoc", []), int(mcu["default_cp_resource"])),
         **_metrics(table.get("metrics", {})),
     )
+
+
+def _sip(section: dict[str, Any], accounts: Any) -> SipSettings:
+    try:
+        return sip_settings(section, accounts)
+    except SipSettingsError as error:
+        raise SettingsError(str(error)) from None
 
 
 def _flag(value: Any, name: str) -> bool:

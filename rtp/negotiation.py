@@ -79,6 +79,9 @@ class MediaPlan:
     remote_crypto: CryptoAttribute | None = None  # theirs (what we receive)
     dtmf_payload_type: int | None = None
     direction: str = "sendrecv"
+    # other payload types of our offer for the same codec (H.264 of another profile), taken
+    # as this one when they come: baresip 1.0.0 answers one of them and sends with another
+    same_codec_types: frozenset[int] = frozenset()
 
     @property
     def encrypted(self) -> bool:
@@ -307,7 +310,10 @@ def accept_answer(our_offer: SessionDescription, reply: SessionDescription,
         if spec is None or spec.name == "telephone-event":
             raise NegotiationError("bad-answer", f"the answer picks {rtpmap.name}")
         local_key = remote_key = None
-        usable = [c for c in theirs.crypto if c.usable]
+        # crypto in an answer to an m-line we offered without any is ignored (RFC 4568
+        # section 5.1.2: the answerer only accepts offered attributes; baresip 1.0.0 with
+        # best-effort SRTP adds one anyway and, given no key of ours, sends plain RTP)
+        usable = [c for c in theirs.crypto if c.usable] if ours.crypto else []
         if usable:
             remote_key = usable[0]
             local_key = next((c for c in ours.crypto if c.tag == remote_key.tag
@@ -323,11 +329,16 @@ def accept_answer(our_offer: SessionDescription, reply: SessionDescription,
         feedback = frozenset(theirs.feedback_of(pt)) & frozenset(ours.feedback_of(pt))
         dtmf = _dtmf_type(theirs, spec.clock_rate) if theirs.kind == "audio" else None
         mux = theirs.rtcp_mux and ours.rtcp_mux
+        same_codec = frozenset(
+            other for other in ours.payload_types if other != pt
+            and (other_map := _rtpmap_of(ours, other)) is not None
+            and other_map.name.upper() == rtpmap.name.upper()
+            and other_map.clock_rate == rtpmap.clock_rate)
         plans.append(MediaPlan(theirs.kind, Negotiated(spec, pt, fmtp, feedback),
                                reply.connection_of(theirs), theirs.port,
                                theirs.port if mux else (theirs.rtcp_port or theirs.port + 1),
                                mux, local_key, remote_key, dtmf,
-                               _answer_direction(theirs.direction)))
+                               _answer_direction(theirs.direction), same_codec))
     if not plans:
         raise NegotiationError("no-common-codec", "the answer accepts no m-line")
     return plans

@@ -429,7 +429,8 @@ class RtpSession:
                 self.stats.digits_received.append(digit)
                 self.on_digit(digit)
             return
-        if packet.payload_type != self.codec.payload_type:
+        if (packet.payload_type != self.codec.payload_type
+                and packet.payload_type not in self.plan.same_codec_types):
             self.stats.malformed += 1
             return
         self.stats.packets_received += 1

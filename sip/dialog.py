@@ -15,6 +15,7 @@ from sip.message import Request, Response
 from sip.values import NameAddr, SipUri
 
 if TYPE_CHECKING:
+    from sip.transport import Peer
     from sip.useragent import SipUserAgent
 
 
@@ -40,6 +41,9 @@ class Dialog:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     invite_pending: bool = False  # our re-INVITE awaits its answer
     answering: bool = False  # their re-INVITE awaits ours
+    # the TCP/TLS connection the dialog was made on: its requests go there while it is open
+    # (a softphone calling over TLS often has no listener of its own; RFC 5923's reuse)
+    peer: Peer | None = None
 
     @property
     def id(self) -> tuple[str, str, str]:

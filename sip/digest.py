@@ -41,10 +41,21 @@ def parse_auth(value: str) -> tuple[str, dict[str, str]]:
     return scheme, params
 
 
+def account_ha1(algorithm: str, username: str, realm: str, password: str) -> str:
+    """HA1 = H(username:realm:password) in hex: what a registrar keeps instead of the password
+    (RFC 2617 section 3.2.2.2; RFC 8760 for SHA-256)."""
+    return _h(algorithm, f"{username}:{realm}:{password}")
+
+
 def response_digest(algorithm: str, username: str, realm: str, password: str, method: str,
                     uri: str, nonce: str, nc: str | None, cnonce: str | None,
                     qop: str | None) -> str:
-    ha1 = _h(algorithm, f"{username}:{realm}:{password}")
+    return response_from_ha1(algorithm, account_ha1(algorithm, username, realm, password),
+                             method, uri, nonce, nc, cnonce, qop)
+
+
+def response_from_ha1(algorithm: str, ha1: str, method: str, uri: str, nonce: str,
+                      nc: str | None, cnonce: str | None, qop: str | None) -> str:
     ha2 = _h(algorithm, f"{method}:{uri}")
     if qop:
         return _h(algorithm, f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
@@ -56,14 +67,23 @@ class Verdict:
     ok: bool
     username: str = ""
     stale: bool = False
+    # a well-formed answer to a fresh nonce of ours naming a user we have no secret for
+    unknown_user: bool = False
+
+
+HA1Lookup = Callable[[str, str], str | None]  # (username, algorithm) -> HA1 hex or None
 
 
 class DigestServer:
     def __init__(self, realm: str, lookup: Callable[[str], str | None], *,
                  nonce_lifetime: float = 300.0, algorithms: tuple[str, ...] = ("SHA-256", "MD5"),
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 ha1_lookup: HA1Lookup | None = None) -> None:
+        """lookup: a user's password; or, with ha1_lookup, the user's HA1 for an algorithm
+        (the registrar keeps HA1s, not passwords: sip/accounts.py)."""
         self.realm = realm
         self.lookup = lookup
+        self.ha1_lookup = ha1_lookup
         self.nonce_lifetime = nonce_lifetime
         self.algorithms = algorithms
         self.clock = clock
@@ -88,11 +108,13 @@ class DigestServer:
         issued = struct.unpack(">d", stamp[:8])[0]
         return "fresh" if 0 <= self.clock() - issued <= self.nonce_lifetime else "stale"
 
-    def challenges(self, stale: bool = False) -> list[str]:
+    def challenges(self, stale: bool = False,
+                   algorithms: tuple[str, ...] | None = None) -> list[str]:
+        """One WWW-Authenticate value per algorithm (ours unless `algorithms` narrows them)."""
         nonce = self.nonce()
         extra = ", stale=true" if stale else ""
         return [f'Digest realm="{self.realm}", nonce="{nonce}", algorithm={algorithm}, '
-                f'qop="auth"{extra}' for algorithm in self.algorithms]
+                f'qop="auth"{extra}' for algorithm in (algorithms or self.algorithms)]
 
     def check(self, authorization: str | None, method: str) -> Verdict:
         if not authorization:
@@ -109,11 +131,16 @@ class DigestServer:
         qop = p.get("qop")
         if qop is not None and (qop != "auth" or "nc" not in p or "cnonce" not in p):
             return Verdict(False, p["username"])
-        password = self.lookup(p["username"])
-        if password is None:
-            return Verdict(False, p["username"])
-        expected = response_digest(algorithm, p["username"], self.realm, password, method,
-                                   p["uri"], p["nonce"], p.get("nc"), p.get("cnonce"), qop)
+        if self.ha1_lookup is not None:
+            ha1 = self.ha1_lookup(p["username"], algorithm)
+        else:
+            password = self.lookup(p["username"])
+            ha1 = None if password is None else account_ha1(
+                algorithm, p["username"], self.realm, password)
+        if ha1 is None:
+            return Verdict(False, p["username"], unknown_user=True)
+        expected = response_from_ha1(algorithm, ha1, method, p["uri"], p["nonce"], p.get("nc"),
+                                     p.get("cnonce"), qop)
         return Verdict(hmac.compare_digest(expected, p["response"].lower()), p["username"])
 
 

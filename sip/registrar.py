@@ -2,10 +2,13 @@
 contacts for a time (the contact's expires parameter, else the Expires header, else the
 default; clamped to the maximum; under the minimum answered 423 with Min-Expires), Expires 0
 removes a binding and `Contact: *` with Expires 0 all of them; a REGISTER without Contact
-lists the bindings. Bindings live in memory and lapse at their expiry. With credentials the
-registrar challenges with digest (sip/digest.py): a request without valid credentials gets
-401 and a challenge, one whose nonce has expired 401 with stale=true, and one that proves a
-user other than the address-of-record's or a wrong password 403 Forbidden."""
+lists the bindings. Bindings live in memory and lapse at their expiry. With credentials (user
+-> password) or accounts (user -> HA1s, sip/accounts.py) the registrar challenges with digest
+(sip/digest.py): a request without credentials gets 401 and a challenge (with accounts, in
+the algorithms the To user's account holds), one whose nonce has expired 401 with
+stale=true, and one that proves a user other than the address-of-record's, a wrong password
+or a user without an account 403 Forbidden. Without either, it binds anyone when
+`open_registration` (the default) and refuses every REGISTER with 403 otherwise."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sip.accounts import SipAccounts
 from sip.digest import DigestServer
 from sip.errors import SipParseError
 from sip.message import Request, Response
@@ -30,14 +34,18 @@ class Registrar:
     def __init__(self, realm: str = "mcu-sim", credentials: dict[str, str] | None = None, *,
                  min_expires: int = 60, max_expires: int = 3600, default_expires: int = 3600,
                  nonce_lifetime: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 accounts: SipAccounts | None = None, open_registration: bool = True) -> None:
         self.credentials = credentials
+        self.accounts = accounts if accounts else None
+        self.open_registration = open_registration
         self.min_expires = min_expires
         self.max_expires = max_expires
         self.default_expires = default_expires
         self.clock = clock
         self.digest = DigestServer(realm, (credentials or {}).get,
-                                   nonce_lifetime=nonce_lifetime, clock=clock)
+                                   nonce_lifetime=nonce_lifetime, clock=clock,
+                                   ha1_lookup=self.accounts.ha1 if self.accounts else None)
         self._bindings: dict[str, dict[str, Binding]] = {}
 
     def lookup(self, uri: str) -> list[str]:
@@ -56,18 +64,23 @@ class Registrar:
         aor_uri = request.to.uri
         if aor_uri.scheme not in ("sip", "sips"):
             return answer(416, "Unsupported URI Scheme")
-        if self.credentials is not None:
+        if self.credentials is not None or self.accounts is not None:
             verdict = self.digest.check(request.headers.get("Authorization"), "REGISTER")
             if not verdict.ok:
-                if verdict.username and not verdict.stale and verdict.username in (
-                        self.credentials) and request.headers.get("Authorization"):
+                known = verdict.username in (self.credentials or self.accounts or {})
+                if verdict.username and not verdict.stale and request.headers.get(
+                        "Authorization") and (known or verdict.unknown_user):
                     return answer(403, "Forbidden")
                 response = answer(401, "Unauthorized")
-                for challenge in self.digest.challenges(stale=verdict.stale):
+                algorithms = (self.accounts.algorithms_of(aor_uri.user) if self.accounts
+                              else None)
+                for challenge in self.digest.challenges(verdict.stale, algorithms):
                     response.headers.add("WWW-Authenticate", challenge)
                 return response
             if verdict.username != aor_uri.user:
                 return answer(403, "Forbidden")
+        elif not self.open_registration:
+            return answer(403, "Registration Closed")
         header_expires = request.headers.get("Expires")
         default = (parse_delta_seconds(header_expires) if header_expires is not None
                    else self.default_expires)

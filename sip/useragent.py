@@ -140,10 +140,19 @@ class SipUserAgent:
     def timers(self) -> Timers:
         return self.settings.timers
 
-    def contact(self, transport: str = "UDP") -> str:
+    def contact(self, transport: str = "UDP", scheme: str | None = None) -> str:
+        """Our Contact on a transport: `sips:` for TLS unless `scheme` says `sip` (answering a
+        `sip:...;transport=tls` request, whose sender may know no `sips:`: baresip 1.0.0
+        ends such a call when it cannot send its ACK to a `sips:` Contact)."""
         param = "" if transport == "UDP" else f";transport={transport.lower()}"
-        scheme = "sips" if transport == "TLS" else "sip"
+        if scheme is None or transport != "TLS":
+            scheme = "sips" if transport == "TLS" else "sip"
         return f"{scheme}:{self.settings.user}@{self.transports.sent_by(transport)}{param}"
+
+    def _answer_contact(self, transaction: ServerTransaction) -> str:
+        """The Contact of our answers: on TLS, the scheme the request came with."""
+        return self.contact(transaction.peer.transport,
+                            transaction.request.request_uri.scheme)
 
     def uri(self, transport: str = "UDP") -> str:
         return self.contact(transport)
@@ -242,6 +251,7 @@ class SipUserAgent:
             raise SipCallFailed(response.status, response.reason)
         dialog = self._uac_dialog(request, response, kind, local_uri, uri)
         dialog.local_sdp, dialog.remote_sdp = offer_sdp, response.body
+        dialog.peer = peer if peer.reliable else None
         await self._send_ack(dialog, response)
         if cancel is not None and cancel.is_set():  # the 2xx crossed our CANCEL: hang up
             await dialog.bye()
@@ -289,6 +299,10 @@ class SipUserAgent:
             self.transports.send(ack, peer)
 
     async def _dialog_peer(self, dialog: Dialog) -> Peer:
+        reused = dialog.peer
+        if (reused is not None and reused.connection is not None
+                and not reused.connection.closed and not dialog.route_set):
+            return reused
         target = dialog.remote_target
         if dialog.route_set:
             first = NameAddr.parse(dialog.route_set[0], "Route").uri
@@ -461,7 +475,7 @@ class SipUserAgent:
             self._finish_pending(key, self._respond(transaction, 480, to_tag=to_tag))
             return
         ringing = self._respond(transaction, 180, to_tag=to_tag)
-        ringing.headers.add("Contact", f"<{self.contact(transaction.peer.transport)}>")
+        ringing.headers.add("Contact", f"<{self._answer_contact(transaction)}>")
         self._send(transaction, ringing)
         pending.task = self._spawn(self._answer(key, request, pending))
 
@@ -482,7 +496,7 @@ class SipUserAgent:
             return
         response = self._respond(transaction, 200, to_tag=pending.to_tag, body=result,
                                  content_type=SDP)
-        response.headers.add("Contact", f"<{self.contact(transaction.peer.transport)}>")
+        response.headers.add("Contact", f"<{self._answer_contact(transaction)}>")
         response.headers.add("Allow", ALLOW)
         for route in request.headers.get_all("Record-Route"):
             response.headers.add("Record-Route", route)
@@ -493,7 +507,8 @@ class SipUserAgent:
             remote_uri=str(request.from_.uri), remote_target=contact.uri,
             transport=transaction.peer.transport, local_seq=0,
             remote_seq=request.cseq.number, route_set=request.headers.get_all("Record-Route"),
-            role="uas", local_sdp=result, remote_sdp=request.body)
+            role="uas", local_sdp=result, remote_sdp=request.body,
+            peer=transaction.peer if transaction.peer.reliable else None)
         self.dialogs[dialog.id] = dialog
         self._finish_pending(key, response)
         self._retransmit_2xx(dialog, response, transaction.peer)
@@ -628,7 +643,7 @@ class SipUserAgent:
             self._send(transaction, self._respond(transaction, result.status, result.reason))
             return
         response = self._respond(transaction, 200, body=result, content_type=SDP)
-        response.headers.add("Contact", f"<{self.contact(transaction.peer.transport)}>")
+        response.headers.add("Contact", f"<{self._answer_contact(transaction)}>")
         if request.contacts:
             dialog.remote_target = request.contacts[0].uri  # target refresh (12.2.2)
         dialog.local_sdp, dialog.remote_sdp = result, request.body

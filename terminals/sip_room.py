@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fractions
+import ssl
 import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
@@ -220,9 +221,12 @@ class SipRoom:
                  encryption: MediaEncryptType | int = MediaEncryptType.AUTO,
                  video_size: tuple[int, int] = (352, 288), fps: int = 15,
                  video_bitrate: int = 400_000, ring_delay: float = 0.1,
-                 refuse: int | None = None, port: int = 0) -> None:
+                 refuse: int | None = None, port: int = 0,
+                 tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None) -> None:
         """refuse: answer the MCU's INVITEs with this status (486 busy, 603 decline...);
-        port: its SIP UDP port (0: an ephemeral one)."""
+        port: its SIP UDP port (0: an ephemeral one); tls: (server, client) contexts to
+        also listen on TLS (an ephemeral port) and call `sips:` URIs (the client one
+        verifies the MCU's certificate)."""
         self.user = user
         self.site_index = site_index
         self.host = host
@@ -246,7 +250,8 @@ class SipRoom:
         self._tasks: set[asyncio.Task[None]] = set()
         self.ua = SipUserAgent(
             UaSettings(user=user, transports=TransportSettings(
-                host, udp_port=port, tcp_port=None, tls_port=None)),
+                host, udp_port=port, tcp_port=None, tls_port=0 if tls else None,
+                server_ssl=tls[0] if tls else None, client_ssl=tls[1] if tls else None)),
             on_invite=self._on_invite)
 
     @property
@@ -374,9 +379,10 @@ class SipRoom:
         await call.apply(accept_answer(new_offer, sdp.parse(reply.decode()), self.policy))
         return reply
 
-    async def register(self, registrar: str, aor: str) -> None:
-        """Register our contact for `aor` (`sip:<number>@<registrar host>`) at `registrar`."""
-        await self.ua.register(registrar, aor)
+    async def register(self, registrar: str, aor: str, password: str | None = None) -> None:
+        """Register our contact for `aor` (`sip:<number>@<registrar host>`) at `registrar`,
+        answering its digest challenge with `password` when given."""
+        await self.ua.register(registrar, aor, password=password)
 
     async def hang_up(self) -> None:
         call = self.call

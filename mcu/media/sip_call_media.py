@@ -114,9 +114,13 @@ class SipCallMedia:
         return {kind: sockets.port for kind, sockets in self.sockets.items()}
 
     def offer(self) -> bytes:
-        """Our offer (dial-out)."""
+        """Our offer (dial-out): RTP/AVP (RTP/SAVP under force) with a=rtcp-fb lines, not
+        the AVPF profiles, which an answerer without AVPF refuses outright (baresip 1.0.0
+        answers 488 to RTP/AVPF, and to RTP/SAVPF even when it requires SRTP); the feedback
+        both sides list is used whatever the profile (docs/sip.md, "Calling the simulator
+        from baresip")."""
         self._offer = offer(self.host, self._ports(), self.policy,
-                            video=video_offers_for(self.protocol), audio=MCU_AUDIO)
+                            video=video_offers_for(self.protocol), audio=MCU_AUDIO, avpf=False)
         text = sdp.serialize(self._offer)
         self.local_origin, self.last_local = self._offer.origin, without_origin(text)
         return text.encode()

@@ -1,5 +1,6 @@
 """The MCU's SIP side as the app runs it: one SipUserAgent (sip/) on media_address at the
-[sip] port, UDP and TCP, with our registrar; the dialer that sends calls of SIP sites to
+[sip] port, UDP and TCP (and TLS at [sip] tls_port when set), with our registrar (digest
+against [sip_accounts], or open / closed without accounts); the dialer that sends calls of SIP sites to
 SipEndpoints (mcu/media/sip_endpoint.py) and the dial-in by access code
 (mcu/media/sip_dial_in.py). app/process.py starts it next to the gateway."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Coroutine
 from typing import Any
 
@@ -17,6 +19,7 @@ from mcu.media.sip_dial_in import SipDialIn
 from mcu.media.sip_endpoint import SipCall, SipDialer, is_sip_uri, spawn_guarded
 from mcu.media.sip_reinvite import on_reinvite
 from mcu.runtime import ConferenceRuntime
+from sip.accounts import SipAccounts
 from sip.dialog import Dialog
 from sip.errors import SipListenError
 from sip.registrar import Registrar
@@ -31,16 +34,28 @@ BYE_WAIT_S = 2.0  # at shutdown, the calls' BYEs and RTP closes have this long
 
 class SipService:
     def __init__(self, runtime: ConferenceRuntime, engine: MediaEngine, host: str, port: int,
-                 dial_in_limits: AttemptLimits) -> None:
+                 dial_in_limits: AttemptLimits, *, tls_port: int | None = None,
+                 server_ssl: ssl.SSLContext | None = None,
+                 client_ssl: ssl.SSLContext | None = None, realm: str = REGISTRAR_REALM,
+                 accounts: SipAccounts | None = None, open_registrar: bool = True) -> None:
+        """tls_port: None no TLS listener, 0 an ephemeral one (needs server_ssl);
+        client_ssl: how the MCU verifies the TLS sites it calls (`sips:`, transport=tls);
+        accounts: who may register (digest); without any, `open_registrar` says whether
+        anyone may (True) or nobody (False, 403)."""
         self.runtime = runtime
         self.engine = engine
         self.host = host
         self.configured_port = port  # [sip] port (0: any free one; `port` once listening)
-        self.registrar = Registrar(REGISTRAR_REALM)
+        self.configured_tls_port = tls_port
+        if tls_port is not None and server_ssl is None:
+            raise ValueError("a SIP TLS port needs a server certificate (server_ssl)")
+        self.registrar = Registrar(realm, accounts=accounts, open_registration=open_registrar)
         self.dial_in = SipDialIn(self, dial_in_limits)
         self.ua = SipUserAgent(
             UaSettings(user="mcu", transports=TransportSettings(
-                host, udp_port=port, tcp_port=port, tls_port=None)),
+                host, udp_port=port, tcp_port=port, tls_port=tls_port,
+                server_ssl=server_ssl if tls_port is not None else None,
+                client_ssl=client_ssl)),
             on_invite=self.dial_in.on_invite,
             on_reinvite=self._on_reinvite,
             registrar=self.registrar,
@@ -55,18 +70,29 @@ class SipService:
     def port(self) -> int:
         return self.ua.transports.ports["UDP"]
 
+    @property
+    def tls_port(self) -> int | None:
+        """The TLS listener's port (None without TLS)."""
+        return self.ua.transports.ports.get("TLS")
+
     async def start(self) -> None:
-        """Listen on host:port (UDP and TCP); SipListenError, naming the address, when that
-        cannot be done (another SIP program on 5060, say)."""
+        """Listen on host:port (UDP and TCP) and host:tls_port (TLS) when set; SipListenError,
+        naming the address, when that cannot be done (another SIP program on 5060, say)."""
         try:
             await self.ua.start()
         except OSError as error:
             await self.ua.close()
+            tls = self.configured_tls_port is not None
             raise SipListenError(
-                error.errno, f"cannot listen for SIP on {self.host}:{self.configured_port}: "
+                error.errno, f"cannot listen for SIP on {self.host}:{self.configured_port}"
+                f"{f' (TLS {self.configured_tls_port})' if tls else ''}: "
                 f"{error.strerror or error} (choose another port with --sip-port or "
-                "[sip] port; 0 takes any free one)") from error
-        log.info("SIP user agent on %s:%d (UDP, TCP)", self.host, self.port)
+                f"[sip] port{' / tls_port' if tls else ''}; 0 takes any free one)") from error
+        tls_text = f", TLS on {self.tls_port}" if self.tls_port is not None else ""
+        log.info("SIP user agent on %s:%d (UDP, TCP%s)", self.host, self.port, tls_text)
+        if self.registrar.accounts is None and self.registrar.open_registration:
+            log.info("SIP registrar open: any REGISTER binds (no [sip_accounts]; set "
+                     "[sip] open_registrar = false to refuse them)")
 
     async def close(self) -> None:
         """Hang up every SIP call (BYE, or CANCEL while ringing; their RTP sessions closed),
