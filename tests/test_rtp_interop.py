@@ -18,8 +18,10 @@ import time
 
 from aiortc.rtp import RtpPacket
 
+from mcu.encryption_policy import SdesRule
+from mcu.model import MediaEncryptType as Encryption
 from rtp import sdp
-from rtp.negotiation import Encryption, accept_answer, offer
+from rtp.negotiation import accept_answer, offer
 from rtp.session import MediaSockets, RtpSession
 
 OUR_VIDEO_TYPES = {96: "640028", 97: "4d0028", 98: "42e01f"}
@@ -51,9 +53,13 @@ a=rtcp-fb:* nack pli
 def _mcu_offer(encryption: Encryption) -> sdp.SessionDescription:
     from mcu.media.sip_call_media import MCU_AUDIO, MCU_VIDEO
 
-    # what SipCallMedia.offer sends (it cannot be built without a conference's SiteMedia)
-    return offer("127.0.0.1", {"audio": 4000, "video": 4002}, encryption, video=MCU_VIDEO,
-                 audio=MCU_AUDIO, avpf=False)
+    # what SipCallMedia.offer sent when BARESIP_ANSWER was captured (it cannot be built
+    # without a conference's SiteMedia): the H.264 packetization-mode 0 type, added to the
+    # offer since, left out so that the payload types are the ones the answer replied to
+    video = tuple(codec for codec in MCU_VIDEO
+                  if codec.fmtp.get("packetization-mode") != "0")
+    return offer("127.0.0.1", {"audio": 4000, "video": 4002}, SdesRule(encryption),
+                 video=video, audio=MCU_AUDIO, avpf=False)
 
 
 def test_the_mcu_offers_avp_with_feedback_lines() -> None:
@@ -71,7 +77,7 @@ def test_the_mcu_offers_avp_with_feedback_lines() -> None:
 def test_baresips_answer_settles_h264_and_takes_its_sending_type() -> None:
     our_offer = _mcu_offer(Encryption.NONE)
     plans = accept_answer(our_offer, sdp.parse(BARESIP_ANSWER.replace("\n", "\r\n")),
-                          Encryption.NONE)
+                          SdesRule(Encryption.NONE))
     video = next(plan for plan in plans if plan.kind == "video")
     assert (video.codec.name, video.codec.payload_type) == ("H264", 98)
     assert video.same_codec_types == frozenset({96, 97})
@@ -81,7 +87,8 @@ def test_baresips_answer_settles_h264_and_takes_its_sending_type() -> None:
 
 async def test_a_session_takes_packets_of_the_same_codec_and_drops_others() -> None:
     plans = accept_answer(_mcu_offer(Encryption.NONE),
-                          sdp.parse(BARESIP_ANSWER.replace("\n", "\r\n")), Encryption.NONE)
+                          sdp.parse(BARESIP_ANSWER.replace("\n", "\r\n")),
+                          SdesRule(Encryption.NONE))
     video = next(plan for plan in plans if plan.kind == "video")
     sockets = await MediaSockets.bind("127.0.0.1")
     session = RtpSession(sockets, video)
@@ -109,9 +116,10 @@ def test_crypto_answered_to_an_offer_without_any_is_ignored() -> None:
         "a=sendrecv\n", "a=sendrecv\na=crypto:1 AES_CM_128_HMAC_SHA1_80 "
         "inline:WfsXkusVvt7HXKWjRMMLLSNd1v+r1/98xErCXudn\n")
     plans = accept_answer(_mcu_offer(Encryption.NONE), sdp.parse(answer_text.replace(
-        "\n", "\r\n")), Encryption.NONE)
+        "\n", "\r\n")), SdesRule(Encryption.NONE))
     assert plans and not any(plan.encrypted for plan in plans)
     # offered with crypto (auto), the same answer is SRTP with the key baresip answered
     auto = _mcu_offer(Encryption.AUTO)
-    plans = accept_answer(auto, sdp.parse(answer_text.replace("\n", "\r\n")), Encryption.AUTO)
+    plans = accept_answer(auto, sdp.parse(answer_text.replace("\n", "\r\n")),
+                          SdesRule(Encryption.AUTO))
     assert all(plan.encrypted for plan in plans)
