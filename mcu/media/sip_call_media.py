@@ -3,6 +3,11 @@ offer or answer made from them under the booking's mediaEncryptType and videoPro
 once the SDP has
 settled, the sessions that feed the call's SiteMedia like a WebRTC call's tracks do.
 
+With the content stream and its floor (rtp/content_negotiation.py, mcu/media/sip_content.py):
+a third port pair for the content m-line (a=content:slides), offered and answered among
+CONTENT_VIDEO, and the BFCP m-line with the MCU as the floor control server (`floor`, the
+call's RFC 8856 values) when the process runs a BFCP server.
+
 Incoming: an IncomingTrack per session, handed to SiteMedia.receive (its pictures into the
 conference's frame slot, its audio into the mix). Outgoing: an RtpSender per session reading
 the site's SiteVideoTrack (the encoder group's packets, already in the negotiated codec:
@@ -15,10 +20,19 @@ from __future__ import annotations
 import asyncio
 
 from mcu.encryption_policy import MediaSecurity
+from mcu.media.sip_content import SipContent
 from mcu.media.site_media import SiteMedia
 from mcu.model import VideoProtocol
 from rtp import sdp
 from rtp.codecs import offered_sizes
+from rtp.content_negotiation import (
+    DEFAULT_CONTENT_VIDEO,
+    ServerFloor,
+    Settled,
+    accept_call,
+    answer_call,
+    offer_call,
+)
 from rtp.negotiation import (
     DEFAULT_AUDIO,
     DEFAULT_VIDEO,
@@ -26,9 +40,6 @@ from rtp.negotiation import (
     Encryption,
     MediaPlan,
     NegotiationError,
-    accept_answer,
-    answer,
-    offer,
 )
 from rtp.session import MediaSockets, RtpSession
 from rtp.tracks import IncomingTrack, RtpSender
@@ -40,6 +51,10 @@ MCU_VIDEO: tuple[CodecOffer, ...] = tuple(
     codec for codec in DEFAULT_VIDEO
     if codec.name != "VP9" and codec.fmtp.get("packetization-mode", "1") == "1")
 MCU_AUDIO: tuple[CodecOffer, ...] = DEFAULT_AUDIO
+# the content stream's codecs: H.264 (packetization mode 1) and VP8, the codecs the content
+# forwarder and the content encoder groups carry, whatever the booked videoProtocol of the
+# main stream (auxVideoProtocol is not negotiated: mcu/media/content_format.py)
+CONTENT_VIDEO: tuple[CodecOffer, ...] = DEFAULT_CONTENT_VIDEO
 
 # The booked videoProtocol (SiteInfoEx) -> the video codecs offered and accepted; AUTO (or
 # none booked): every one of MCU_VIDEO. H.265: none (the MCU encodes no H.265).
@@ -73,8 +88,11 @@ _AUDIO_NAMES = {"OPUS": "OPUS", "G722": "G722", "PCMU": "PCMU", "PCMA": "PCMA"}
 
 class SipCallMedia:
     def __init__(self, host: str, media: SiteMedia, encryption: Encryption,
-                 sockets: dict[str, MediaSockets]) -> None:
+                 sockets: dict[str, MediaSockets], content: SipContent | None = None) -> None:
         self.host = host
+        self.content = content  # the content stream's session (None: no content port)
+        self.floor: ServerFloor | None = None  # the call's BFCP values (None: no BFCP)
+        self.settled: Settled | None = None
         self.media = media
         self.encryption = encryption
         self.protocol = media.spec.video_protocol
@@ -87,22 +105,32 @@ class SipCallMedia:
 
     @classmethod
     async def bind(cls, host: str, media: SiteMedia, encryption: Encryption) -> SipCallMedia:
-        """An even/odd UDP port pair for audio and one for video on `host`."""
-        audio = await MediaSockets.bind(host)
+        """An even/odd UDP port pair for audio, one for video and one for content on
+        `host`."""
+        bound: list[MediaSockets] = []
         try:
-            video = await MediaSockets.bind(host)
+            for _ in range(3):
+                bound.append(await MediaSockets.bind(host))
         except OSError:
-            audio.close()
+            for sockets in bound:
+                sockets.close()
             raise
-        return cls(host, media, encryption, {"audio": audio, "video": video})
+        audio, video, content = bound
+        return cls(host, media, encryption, {"audio": audio, "video": video},
+                   SipContent(media, content))
 
     def _ports(self) -> dict[str, int]:
         return {kind: sockets.port for kind, sockets in self.sockets.items()}
 
+    def _content_port(self) -> int | None:
+        return self.content.sockets.port if self.content is not None else None
+
     def offer(self) -> bytes:
-        """Our offer (dial-out)."""
-        self._offer = offer(self.host, self._ports(), self.encryption,
-                            video=video_offers_for(self.protocol), audio=MCU_AUDIO)
+        """Our offer (dial-out): audio, video, content and the BFCP stream."""
+        self._offer = offer_call(self.host, self._ports(), self._content_port(),
+                                 self.encryption, video=video_offers_for(self.protocol),
+                                 audio=MCU_AUDIO, content_video=CONTENT_VIDEO,
+                                 server=self.floor)
         return sdp.serialize(self._offer).encode()
 
     def accept(self, body: bytes) -> list[MediaPlan]:
@@ -110,17 +138,21 @@ class SipCallMedia:
         cannot be used."""
         assert self._offer is not None, "accept() after offer()"
         reply = sdp.parse(_text(body))
+        self.settled = accept_call(self._offer, reply, self.encryption)
         # our offer has video: an answer declining it (port 0) declines the booked protocol
-        return self._video_as_booked(True, accept_answer(self._offer, reply, self.encryption))
+        return self._video_as_booked(True, self.settled.plans)
 
     def answer(self, body: bytes) -> tuple[bytes, list[MediaPlan]]:
         """Our answer to the site's offer (dial-in) and its plans; SdpError or
         NegotiationError when the offer cannot be used."""
         site_offer = sdp.parse(_text(body))
-        reply, plans = answer(site_offer, self.host, self._ports(), self.encryption,
-                              video=video_offers_for(self.protocol), audio=MCU_AUDIO)
+        reply, settled = answer_call(site_offer, self.host, self._ports(), self._content_port(),
+                                     self.encryption, video=video_offers_for(self.protocol),
+                                     audio=MCU_AUDIO, content_video=CONTENT_VIDEO,
+                                     server=self.floor)
+        self.settled = settled
         offers_video = any(m.kind == "video" and m.port != 0 for m in site_offer.media)
-        return sdp.serialize(reply).encode(), self._video_as_booked(offers_video, plans)
+        return sdp.serialize(reply).encode(), self._video_as_booked(offers_video, settled.plans)
 
     def _video_as_booked(self, video_offered: bool, plans: list[MediaPlan]) -> list[MediaPlan]:
         """With a videoProtocol booked, a call where video was offered must get it in that
@@ -144,6 +176,8 @@ class SipCallMedia:
                 self.media.video_sizes = tuple(offered_sizes(plan.codec))
             else:
                 self.media.audio_codec = _AUDIO_NAMES.get(name, name)
+        if self.content is not None:
+            self.content.describe(self.settled.content if self.settled else None)
 
     def start(self, plans: list[MediaPlan]) -> None:
         """Run the sessions the SDP settled (sockets of a declined medium are closed)."""
@@ -165,13 +199,16 @@ class SipCallMedia:
                     sender = RtpSender(session, self.media.audio_out)
                 sender.start()
                 self.senders.append(sender)
+        if self.content is not None:
+            self.content.start()
 
     @property
     def security(self) -> MediaSecurity | None:
         """What the settled media is protected with (None before the SDP settled)."""
         if not self.plans:
             return None
-        if all(plan.encrypted for plan in self.plans):
+        content = self.content.encrypted if self.content is not None else None
+        if all(plan.encrypted for plan in self.plans) and content is not False:
             return MediaSecurity.SDES_SRTP
         return MediaSecurity.PLAIN
 
@@ -183,6 +220,8 @@ class SipCallMedia:
             await sender.stop()
         await asyncio.gather(*(session.close() for session in self.sessions),
                              return_exceptions=True)
+        if self.content is not None:
+            await self.content.close()
         started = {id(session.sockets) for session in self.sessions}
         for sockets in self.sockets.values():
             if id(sockets) not in started:
