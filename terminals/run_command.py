@@ -237,12 +237,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="register each room's number with this registrar (the MCU's)")
     sip.add_argument("--dial", metavar="URI", default=None,
                      help="each room calls this URI (sip:<accessCode>[*<password>]@<mcu>)")
-    sip.add_argument("--content", choices=["radiograph", "record"], default=None,
-                     help="each room has a content input (these pages first) and a second "
-                          "screen: a content m-line and BFCP (RFC 8856) in its calls")
     sip.add_argument("--content-receive", action="store_true",
                      help="each room shows received content on a second screen (a content "
-                          "m-line and BFCP without a content input)")
+                          "m-line and BFCP, RFC 8856, in its calls); --content gives it a "
+                          "content input as well (and the second screen unless "
+                          "--no-content-receive)")
     sip.add_argument("--share", action="store_true",
                      help="with --content: each room asks for the content floor (BFCP "
                           "FloorRequest) once its call is up")

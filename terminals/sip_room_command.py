@@ -10,8 +10,9 @@ site index i (its marker and voice), listens on 127.0.0.1 (`--media-address`) at
 registers each room's number with that registrar (the MCU's: `sip:<mcu>:<sip port>`), so a
 conference booking the bare number calls it; `--dial URI` makes each room call it (a
 conference: `sip:<accessCode>[*<password>]@<mcu>`). `--content KIND` gives each room a
-content input (the KIND document's pages first) and a second screen, `--content-receive` a
-second screen only: their calls carry a content m-line and a BFCP m-line (the room a floor
+content input (the KIND document's pages first) and a second screen (none with
+`--no-content-receive`), `--content-receive` a second screen: their calls then carry a
+content m-line and a BFCP m-line (the room a floor
 control client, docs/sip.md "Content and BFCP for SIP sites"); `--share` makes each room ask
 for the floor once its call is up (it sends its pages while it holds it).
 """
@@ -51,8 +52,9 @@ async def start_rooms(args: argparse.Namespace) -> list[SipRoom]:
                 video_size=_size(args.video_size),
                 ring_delay=args.ring_delay,
                 port=args.sip_port + offset if args.sip_port else 0,
-                content=args.content, receive_content=args.content is not None
-                or args.content_receive)
+                content=args.content,
+                receive_content=args.content_receive
+                or (args.content is not None and not args.no_content_receive))
             await room.start()
             rooms.append(room)
             if args.register:
