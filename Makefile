@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test fuzz demo bench lint clean chromium postgresql
+.PHONY: venv run test fuzz demo bench lint clean chromium postgresql redis
 
 venv: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/mcu-sim serve
 
-test: lint chromium postgresql
+test: lint chromium postgresql redis
 	$(PY) -m pytest -q
 
 # The fuzzing suite with the `fuzz` hypothesis profile (3,000 examples a test instead of the
@@ -59,6 +59,23 @@ postgresql:
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }; \
 	else \
 		echo "make postgresql: not root; install Debian's postgresql (apt-get install postgresql)" >&2; \
+		exit 1; \
+	fi
+
+# Debian's Redis server for the media nodes' tests (tests/redis_server.py runs its own
+# redis-server on a loopback port in a temporary directory; no system service is needed) and
+# for a platform of media nodes (`mcu-sim node`, `mcu-sim serve --redis`: docs/deployment.md).
+# Installed once, as root, when missing; skipped when present.
+REDIS_SERVER := /usr/bin/redis-server
+
+redis: $(REDIS_SERVER)
+
+$(REDIS_SERVER):
+	@if [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; }; \
+	else \
+		echo "make redis: not root; install Debian's redis-server (apt-get install redis-server)" >&2; \
 		exit 1; \
 	fi
 

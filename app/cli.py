@@ -15,6 +15,7 @@ from collections.abc import Sequence
 # subcommand -> (module, help). The module provides add_arguments(parser) and run(args) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("app.serve_command", "run the SOAP gateway and the MCU"),
+    "node": ("app.node_command", "run an MCU media node (coordinated through Redis)"),
     "layouts": ("mcu.media.gallery", "print or render the 50 continuous-presence layouts"),
     "terminals": ("terminals.run_command", "run N simulated terminals against an MCU"),
     "recordings": ("app.recordings_command", "list the recordings of a data directory (JSON)"),

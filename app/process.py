@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 from aiohttp import web
 
+from app.node_gateway import nodes_for_gateway
 from gateway.bfcp_floor import BfcpConference, FloorControlServer
 from gateway.server import GATEWAY, Gateway, build_app, ssl_context
 from gateway.settings import Settings, scheduler_settings
@@ -76,9 +77,12 @@ async def running_server(
     scheduler: Scheduler | None = None,
     runtime: ConferenceRuntime | None = None,
     clock: Clock | None = None,
+    redis_url: str | None = None,
 ) -> AsyncIterator[RunningServer]:
     """The gateway listening on settings.host:settings.port (0: a free port) until exit.
-    Without a scheduler, one is opened over settings.data_dir and closed afterwards."""
+    Without a scheduler, one is opened over settings.data_dir and closed afterwards.
+    redis_url: the live conferences run on the media nodes registered there
+    (app/node_gateway.py; no media, no SIP user agent in this process)."""
     clock = clock or SystemClock()
     store = None
     if scheduler is None:
@@ -98,7 +102,7 @@ async def running_server(
             speaker_hold=SPEAKER_HOLD_SECONDS,
             call_records=CallRecords(store) if store is not None else None,
         )
-    app = build_app(settings, scheduler, runtime, clock, adhoc=adhoc)
+    app = build_app(settings, scheduler, runtime, clock, adhoc=adhoc, media=redis_url is None)
     floor_server = await start_floor_server(settings, runtime)
     # header_timeout: aiohttp closes a connection whose request has not arrived whole within
     # keepalive_timeout of its start or of the previous answer; lingering_time bounds the
@@ -116,9 +120,15 @@ async def running_server(
     adhoc.attach(runtime)
     # the SIP user agent, and its dialer in front of the runtime's: before the first
     # reconcile, so SIP sites of conferences kept across a restart are called too
+    nodes = AsyncExitStack()
     try:
-        sip = await start_sip(settings, runtime, app)
+        sip: SipService | None = None
+        if redis_url is None:
+            sip = await start_sip(settings, runtime, app)
+        else:
+            await nodes.enter_async_context(nodes_for_gateway(app, runtime, scheduler, redis_url))
     except BaseException:
+        await nodes.aclose()
         await runner.cleanup()
         await floor_server.close()
         if store is not None:
@@ -138,6 +148,7 @@ async def running_server(
         lifecycle.cancel()
         if sip is not None:
             await sip.close()
+        await nodes.aclose()
         await runner.cleanup()
         await floor_server.close()
         runtime.content.bfcp_address, runtime.content.publisher = None, None

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from redis.exceptions import RedisError
+
 from gateway.services import ENDPOINTS
 from gateway.settings import (
     Settings,
@@ -42,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the SIP user agent's UDP/TCP port (default 5060; 0 picks a free one)")
     parser.add_argument("--data-dir", type=Path, help="where mcu.sqlite3 lives (default ./data)")
     parser.add_argument("--config", type=Path, help="TOML settings overriding the defaults")
+    parser.add_argument("--redis", metavar="URL",
+                        help="run the live conferences on the media nodes registered in this "
+                        "Redis (mcu-sim node; docs/deployment.md); default: in this process")
     parser.add_argument(
         "--account",
         action="append",
@@ -89,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if profiler is not None:
         profiler.enable()
     try:
-        asyncio.run(_serve(settings, args.terminals))
+        asyncio.run(_serve(settings, args.terminals, args.redis))
     except KeyboardInterrupt:
         pass
     except (TemplateError, StoreOpenError) as error:  # an [[adhoc]] code a stored conference
@@ -98,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
     except SipListenError as error:  # the SIP port taken (another SIP program on 5060)
         print(f"mcu-sim serve: {error.strerror}", file=sys.stderr)
         return 2
+    except RedisError as error:  # --redis: the platform's Redis not reachable
+        print(f"mcu-sim serve: cannot reach Redis at {args.redis}: {error}", file=sys.stderr)
+        return 2
     finally:
         if profiler is not None and profile_path:
             profiler.disable()
@@ -105,14 +113,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(settings, terminal_count: int = 0) -> None:
+async def _serve(settings, terminal_count: int = 0, redis_url: str | None = None) -> None:
     from app.process import running_server
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with running_server(settings) as server:
+    async with running_server(settings, redis_url=redis_url) as server:
         print(f"mcu-sim serving on {server.base_url}", flush=True)
         for endpoint in ENDPOINTS:
             print("  " + "  ".join(server.url(path) for path in endpoint.paths), flush=True)

@@ -39,6 +39,9 @@ Measured per scenario, over the window:
     terminal -> MCU decode, composite, encode -> the probe's decoder output), read from the
     site markers in the panes of the probes' decoded pictures;
   - the load average at the end of the window;
+  - the size the MCU decodes from each site at the window's end, and what the send ladder
+    asked it for (GET /stats/media's `inputs`): a 16-site CP_16_1 conference's sites send
+    what their 480x270 panes need when the ladder is on;
   - then, with the scenario's processes stopped, the codec floor of one of its conferences
     (benchmarks/codec_floor.py, in a child process of its own, over the same seconds of
     media): `floor_cpu_pct`, beside `mcu_cpu_pct_per_conference` and their ratio
@@ -55,8 +58,12 @@ Then the multi-screen scenario (benchmarks/media_screens.py): the same 4-site co
 (the anchor) and with its fourth site a three-screen room; the MCU's CPU and encoders in
 each, encoders still equal to the distinct outputs (the room's screen 2 adds one).
 
+With `--ladder both` every 4-site and 16-site scenario runs twice in the same run, with
+`[mcu] send_ladder` on, then off (each on a fresh MCU), and each is followed by its floor;
+the summary is the ladder-on runs' with `ladder_off` beside it.
+
     python -m benchmarks.media_load [--quick] [--json FILE] [--markdown FILE]
-        [--max-conferences 4] [--window 12] [--skip-16]
+        [--max-conferences 4] [--window 12] [--skip-16] [--ladder default|on|off|both]
         [--skip-content | --content-only | --screens-only] [--skip-screens]
         [--content-rounds 1]
 """
@@ -148,15 +155,24 @@ def udp_drops(pid: int) -> int:
 
 
 class McuProcess:
-    def __init__(self, data_dir: Path, port: int, log_path: Path) -> None:
+    """`mcu-sim serve --no-terminals` on a temp data dir; `send_ladder` True or False sets
+    `[mcu] send_ladder` by a `--config` file (None: the MCU's default)."""
+
+    def __init__(self, data_dir: Path, port: int, log_path: Path,
+                 send_ladder: bool | None = None) -> None:
         self.data_dir = data_dir
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self._log = log_path.open("wb")
+        config: list[str] = []
+        if send_ladder is not None:
+            path = log_path.parent / "ladder.toml"
+            path.write_text(f"[mcu]\nsend_ladder = {'true' if send_ladder else 'false'}\n")
+            config = ["--config", str(path)]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
              "--data-dir", str(data_dir), "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}",
-             "--no-terminals"],
+             "--no-terminals", *config],
             stdout=self._log, stderr=subprocess.STDOUT,
         )
 
@@ -514,6 +530,10 @@ class ConferenceResult:
     latency_ms_p95: float | None
     latency_readings: int
     content: ContentResult | None = None
+    # at the window's end, per site: the size the MCU decoded from it ("480x270"; None:
+    # nothing yet) and the send ladder's ask ("480x270@15"; None: not asked)
+    decoded: dict[str, str | None] = field(default_factory=dict)
+    asked: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -550,6 +570,16 @@ class ScenarioResult:
     floor: dict[str, Any] | None = None  # the floor's parts (decode, encode, compositor beside)
     # the recordings' MP4 bytes on the MCU's disk at the window's end (None: none recorded)
     recorded_bytes: int | None = None
+    send_ladder: bool | None = None  # [mcu] send_ladder as run (None: the MCU's default)
+
+    @property
+    def decoded_sizes(self) -> dict[str, int]:
+        """How many sites the MCU decoded at each size at the window's end ("-": none)."""
+        sizes: dict[str, int] = {}
+        for conference in self.per_conference:
+            for size in conference.decoded.values():
+                sizes[size or "-"] = sizes.get(size or "-", 0) + 1
+        return dict(sorted(sizes.items()))
 
     @property
     def main_encoded_fps_min(self) -> float:
@@ -754,6 +784,10 @@ def _conference_result(
                 return {(g["picture"], g["format"]): g for g in conference["groups"]}
         return {}
 
+    inputs: dict[str, dict[str, str | None]] = next(
+        (conference.get("inputs", {}) for conference in after_stats
+         if conference["conf_id"] == conf_id), {})
+
     before_groups, after_groups = groups_of(before_stats), groups_of(after_stats)
     groups = [
         GroupResult(
@@ -799,6 +833,8 @@ def _conference_result(
         latency_ms_p95=percentile(latencies, 0.95),
         latency_readings=len(latencies),
         content=_content_result(plan, before_child, after_child, child_elapsed),
+        decoded={site.uri: inputs.get(site.uri, {}).get("decoded") for site in plan.sites},
+        asked={site.uri: inputs.get(site.uri, {}).get("asked") for site in plan.sites},
     )
 
 
@@ -912,24 +948,44 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
     results: list[ScenarioResult] = []
     four_site_floor = floor_scenario(four_site_plans(1, [f"s{i}" for i in range(4)])[0],
                                      DEFAULT_TERMINAL_VIDEO_FORMAT)
+    ladders: list[bool | None] = LADDER_CHOICES[args.ladder]
+    holding = list(ladders)  # the settings whose previous count held
     for count in range(1, args.max_conferences + 1):
 
         def plans_for(fleet: TerminalFleet, count: int = count) -> list[ConferencePlan]:
             return four_site_plans(count, fleet.uris)
 
-        result = await measure_fresh(
-            f"{count} x 4-site 1080p30", plans_for, count, 0, TARGET_FPS, timing)
-        results.append(await with_floor(result, four_site_floor, args.window))
-        if not result.held:
+        for ladder in list(holding):
+            result = await measure_fresh(
+                f"{count} x 4-site 1080p30{ladder_label(ladder)}", plans_for, count, 0,
+                TARGET_FPS, timing, send_ladder=ladder)
+            results.append(await with_floor(result, four_site_floor, args.window))
+            if not result.held:
+                holding.remove(ladder)
+        if not holding:
             break
     if not args.skip_16:
-        result = await measure_fresh(
-            "1 x 16-site CP_16_1", lambda fleet: [sixteen_site_plan(fleet.small_uris)],
-            0, 16, TARGET_16_FPS, timing)
         sixteen_floor = floor_scenario(sixteen_site_plan([f"s{i}" for i in range(16)]),
                                        SMALL_VIDEO_FORMAT)
-        results.append(await with_floor(result, sixteen_floor, args.window))
+        for ladder in ladders:
+            result = await measure_fresh(
+                f"1 x 16-site CP_16_1{ladder_label(ladder)}",
+                lambda fleet: [sixteen_site_plan(fleet.small_uris)], 0, 16, TARGET_16_FPS,
+                timing, send_ladder=ladder)
+            print(f"  the MCU decoded from its sites (size: sites): {result.decoded_sizes}",
+                  flush=True)
+            results.append(await with_floor(result, sixteen_floor, args.window))
     return results
+
+
+# --ladder: the `[mcu] send_ladder` settings each 4-site and 16-site scenario runs with, in
+# this order (None: the MCU's default, no --config)
+LADDER_CHOICES: dict[str, list[bool | None]] = {
+    "default": [None], "on": [True], "off": [False], "both": [True, False]}
+
+
+def ladder_label(ladder: bool | None) -> str:
+    return "" if ladder is None else f", ladder {'on' if ladder else 'off'}"
 
 
 async def measure_fresh(
@@ -941,10 +997,13 @@ async def measure_fresh(
     timing: dict[str, float],
     content: ContentSetup | None = None,
     room: int | None = None,
+    send_ladder: bool | None = None,
 ) -> ScenarioResult:
-    """Start the MCU and the terminals one scenario needs, measure it, stop them."""
+    """Start the MCU and the terminals one scenario needs, measure it, stop them.
+    `send_ladder`: `[mcu] send_ladder` for this MCU (None: its default)."""
     with tempfile.TemporaryDirectory(prefix="media-bench-") as temp:
-        mcu = McuProcess(Path(temp) / "data", free_port(), Path(temp) / "mcu.log")
+        mcu = McuProcess(Path(temp) / "data", free_port(), Path(temp) / "mcu.log",
+                         send_ladder)
         terminals: TerminalFleet | None = None
         client = Client(mcu.soap_url)
         try:
@@ -959,6 +1018,7 @@ async def measure_fresh(
             async with aiohttp.ClientSession() as http:
                 result = await run_scenario(name, plans_for(terminals), client, mcu, terminals,
                                             http, target_fps=target_fps, **timing)
+            result.send_ladder = send_ladder
             print_row(result)
             return result
         except BaseException:
@@ -998,11 +1058,24 @@ def _ms(value: float | None) -> str:
 
 
 def summary(results: list[ScenarioResult]) -> dict[str, Any]:
-    four = [r for r in results if r.name.endswith("4-site 1080p30")]
+    """The conclusion of the 4-site and 16-site scenarios; with the ladder run both ways
+    (--ladder both), of those with it on, and `ladder_off` the same for those with it off."""
+    settings = list(dict.fromkeys(r.send_ladder for r in results))
+    if len(settings) > 1:
+        conclusion = _summary([r for r in results if r.send_ladder is not False])
+        conclusion["ladder_off"] = _summary([r for r in results if r.send_ladder is False])
+        return conclusion
+    return _summary(results)
+
+
+def _summary(results: list[ScenarioResult]) -> dict[str, Any]:
+    four = [r for r in results if "4-site 1080p30" in r.name]
     held = [r.conferences for r in four if r.held]
     sixteen = next((r for r in results if "16-site" in r.name), None)
     one = next((r for r in four if r.conferences == 1), None)
+    three = next((r for r in four if r.conferences == 3), None)
     return {
+        "send_ladder": results[0].send_ladder if results else None,
         "max_concurrent_4site_1080p30": max(held, default=0),
         # one 4-site conference: the MCU's CPU against its codec floor (the issue 17 target
         # is <= 1.3)
@@ -1011,8 +1084,12 @@ def summary(results: list[ScenarioResult]) -> dict[str, Any]:
         "mcu_to_floor_4site": one.mcu_to_floor if one else None,
         "mcu_to_floor_4site_valid": one.mcu_to_floor_valid if one else None,
         "target_4site": 2,
+        "three_4site_rx_fps": three.received_fps_min if three else None,
+        "three_4site_p95_ms": three.latency_ms_p95 if three else None,
         "sixteen_site_fps": sixteen.received_fps_min if sixteen else None,
         "sixteen_site_held": sixteen.held if sixteen else None,
+        # the sizes the MCU decoded from the 16 sites at the window's end (size: sites)
+        "sixteen_site_decoded": sixteen.decoded_sizes if sixteen else None,
         "encoders_equal_distinct_outputs": all(r.encoders == r.expected_encoders for r in results),
     }
 
@@ -1069,6 +1146,8 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
                              f"restarts; received fps by format "
                              f"{c.received_fps_by_format}; probe {c.probe} decoded "
                              f"{c.probe_decoded_fps} fps")
+    lines += ["", "Sizes the MCU decoded from its sites at the window's end (size: sites):", ""]
+    lines += [f"- {r.name}: {r.decoded_sizes}" for r in results]
     lines += ["", "Summary: " + json.dumps(conclusion), ""]
     return "\n".join(lines)
 
@@ -1083,6 +1162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, help="measuring window, s (default 12)")
     parser.add_argument("--warmup", type=float, help="after joining, before measuring, s")
     parser.add_argument("--skip-16", action="store_true", help="no 16-site conference")
+    parser.add_argument("--ladder", choices=sorted(LADDER_CHOICES), default="default",
+                        help="[mcu] send_ladder for the 4-site and 16-site scenarios: the "
+                             "MCU's default, on, off, or both (each scenario on, then off)")
     content = parser.add_mutually_exclusive_group()
     content.add_argument("--skip-content", action="store_true", help="no content scenario")
     content.add_argument("--content-only", action="store_true",

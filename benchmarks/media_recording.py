@@ -13,9 +13,11 @@ Then the capacity: 1, 2, ... conferences recorded at once, each on a fresh MCU, 
 misses a target (media_load's: every receiver and probe at TARGET_FPS, latency p95, one
 encoder per distinct output, and here the recorder still recording at the window's end).
 
-The recorder's format is the one the MCU gives it (mcu/media/engine.recording_format: a
-site booked AUTO with no rate): when that is not the sites' 1080p30 at 2 Mbit/s the
-recorder adds one encoder group (`recorder_outputs`), counted in the expected encoders.
+The recorder joins the sites' group when they receive the conference picture at its size,
+frame rate, codec and profile, whatever their bitrate (mcu/media/recorder_groups.py): the
+sites' 1080p30 at 2 Mbit/s is the recorder's 1080p30, so recording adds no encoder group
+(`recorder_outputs` 0); a recorder of another size would add one, counted in the expected
+encoders.
 
 Reported: the MCU's CPU in each variant and its extra CPU against the anchor (% of one
 core), each run's targets, the recordings' bytes on disk, the load average beside each run
@@ -35,7 +37,7 @@ from benchmarks.media_load import (
     TerminalFleet,
     measure_fresh,
 )
-from mcu.media.output_format import FORMAT_SIZES, default_bitrate, parse_rate, picture_size
+from mcu.media.output_format import FORMAT_SIZES, picture_size
 from mcu.model import VideoFormat
 
 ANCHOR, RECORDED, RECORDED_LIVE = "anchor", "recorded", "recorded + live"
@@ -44,14 +46,13 @@ SITE_FORMAT = VideoFormat.HD1080P30
 
 
 def recorder_outputs() -> int:
-    """1 when the recorder's format (the MCU's default for a site booked AUTO, the default
-    bitrate: no conference rate is booked here) differs from the sites', else 0."""
+    """0 when the sites' picture is at the recorder's size and frame rate (the MCU's default
+    format; both H.264 Constrained Baseline here), so the recorder shares their group
+    whatever its bitrate (mcu/media/recorder_groups.py); else 1, its own group."""
     from mcu.media.engine import MediaSettings
 
     recorder = picture_size(None, MediaSettings().default_format)
-    site = FORMAT_SIZES[SITE_FORMAT]
-    same = (recorder == site and default_bitrate(recorder) == parse_rate(RATE_1080P))
-    return 0 if same else 1
+    return 0 if FORMAT_SIZES[SITE_FORMAT] == recorder else 1
 
 
 def recording_plan(variant: str, uris: list[str], number: int = 0) -> ConferencePlan:

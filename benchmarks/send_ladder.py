@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -39,7 +38,6 @@ from benchmarks import media_load
 from benchmarks.media_load import (
     TARGET_16_FPS,
     TARGET_FPS,
-    McuProcess,
     ScenarioResult,
     TerminalFleet,
     four_site_plans,
@@ -48,50 +46,27 @@ from benchmarks.media_load import (
     print_row,
     sixteen_site_plan,
 )
-from benchmarks.soap_throughput import ACCOUNT
 from mcu.media.compositor import Compositor
 from rtc import aiortc_hooks
 from terminals.media_sources import ScaledScene, VideoFormat, encode_loop, ladder_format
 from terminals.scene import CameraScene
 
 
-def ladder_mcu(on: bool) -> type[McuProcess]:
-    """media_load's MCU process (`mcu-sim serve --no-terminals`) with `--config` turning
-    the send ladder on or off."""
-
-    class LadderMcu(McuProcess):
-        def __init__(self, data_dir: Path, port: int, log_path: Path) -> None:
-            config = log_path.parent / "ladder.toml"
-            config.write_text(f"[mcu]\nsend_ladder = {'true' if on else 'false'}\n")
-            self.port = port
-            self.base_url = f"http://127.0.0.1:{port}"
-            self._log = log_path.open("wb")
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
-                 "--data-dir", str(data_dir), "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}",
-                 "--no-terminals", "--config", str(config)],
-                stdout=self._log, stderr=subprocess.STDOUT,
-            )
-
-    return LadderMcu
-
-
 async def scenario(name: str, ladder: bool, sixteen: bool,
                    timing: dict[str, float]) -> ScenarioResult:
     label = f"{name} ladder {'on' if ladder else 'off'}"
-    media_load.McuProcess = ladder_mcu(ladder)  # type: ignore[misc]
-    try:
-        if sixteen:
-            return await measure_fresh(
-                label, lambda fleet: [sixteen_site_plan(fleet.small_uris)], 0, 16,
-                TARGET_16_FPS, timing)
-
+    if sixteen:
+        result = await measure_fresh(
+            label, lambda fleet: [sixteen_site_plan(fleet.small_uris)], 0, 16,
+            TARGET_16_FPS, timing, send_ladder=ladder)
+    else:
         def plans(fleet: TerminalFleet) -> list[media_load.ConferencePlan]:
             return four_site_plans(1, fleet.uris)
 
-        return await measure_fresh(label, plans, 1, 0, TARGET_FPS, timing)
-    finally:
-        media_load.McuProcess = McuProcess  # type: ignore[misc]
+        result = await measure_fresh(label, plans, 1, 0, TARGET_FPS, timing,
+                                     send_ladder=ladder)
+    print(f"  the MCU decoded from its sites (size: sites): {result.decoded_sizes}", flush=True)
+    return result
 
 
 async def measure(rounds: int, timing: dict[str, float]) -> list[ScenarioResult]:
@@ -152,8 +127,8 @@ def inputs_only(seconds: float) -> list[dict[str, Any]]:
 def markdown(results: list[ScenarioResult]) -> str:
     lines = [
         "| scenario | MCU CPU % | terminals CPU % | other CPU % | rx fps | probe fps | enc fps "
-        "| latency p50 ms | p95 ms | load avg (1/5/15) | verdict |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| latency p50 ms | p95 ms | load avg (1/5/15) | decoded (size: sites) | verdict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
     ]
     for r in results:
         load = "/".join(f"{v:.2f}" for v in r.load_average_after)
@@ -161,7 +136,7 @@ def markdown(results: list[ScenarioResult]) -> str:
             f"| {r.name} | {r.mcu_cpu_percent} | {r.terminals_cpu_percent} | "
             f"{r.others_cpu_percent} | {r.received_fps_min} | {r.probe_decoded_fps_min} | "
             f"{r.main_encoded_fps_min} | {media_load._ms(r.latency_ms_p50)} | "
-            f"{media_load._ms(r.latency_ms_p95)} | {load} | {r.verdict} |")
+            f"{media_load._ms(r.latency_ms_p95)} | {load} | {r.decoded_sizes} | {r.verdict} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,12 +1,15 @@
 """The live broadcasts over HTTP (setDirectBroadEx starts them; mcu/media/live_hls.py).
 
-- `GET /live` (the SOAP session's JSESSIONID cookie; 401 without): the running broadcasts,
-  JSON, each with its player URL `/live/<confId>/index.m3u8?token=<token>`.
+- `GET /live` (the SOAP session's JSESSIONID cookie; 401 without): the running broadcasts
+  of the conferences the session's account may read (mcu/ownership.py, as for the
+  recordings), JSON, each with its player URL `/live/<confId>/index.m3u8?token=<token>`.
 - `GET /live/<confId>/index.m3u8` and `/live/<confId>/segment<N>.ts`: with the session
-  cookie, or with the broadcast's token (`?token=`), so that ffplay, VLC or hls.js open the
-  URL without a SOAP login. A playlist fetched with a token names its segments with the same
-  token. A wrong token answers 401; a conference not broadcasting, or a name that is no
-  playlist or segment of it, 404 (a stopped broadcast's playlist is gone at once).
+  cookie of an account that may read the conference, or with the broadcast's token
+  (`?token=`, whoever holds it: it is what a player is given), so that ffplay, VLC or hls.js
+  open the URL without a SOAP login. A playlist fetched with a token names its segments with
+  the same token. A wrong token answers 401; a conference not broadcasting, one the
+  session's account may not read, or a name that is no playlist or segment of it, 404 (a
+  stopped broadcast's playlist is gone at once; another account's broadcast is not revealed).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from aiohttp import web
 
 from gateway.sessions import SessionStore
 from gateway.soap import SESSION_COOKIE
+from mcu import ownership
 from mcu.media.live_hls import PLAYLIST, live_directory
+from mcu.scheduler import Scheduler
 
 LIVE_PATH = "/live"
 _SEGMENT = re.compile(r"segment\d{1,20}\.ts")
@@ -51,26 +56,32 @@ def with_token(playlist: str, token: str) -> str:
 
 
 def install_live(app: web.Application, root: Path, sessions: SessionStore,
-                 broadcasts: LiveBroadcasts) -> None:
-    def has_session(request: web.Request) -> bool:
-        return sessions.touch(request.cookies.get(SESSION_COOKIE)) is not None
+                 broadcasts: LiveBroadcasts, scheduler: Scheduler) -> None:
+    def visible(request: web.Request, why: str) -> frozenset[str] | None:
+        """The conferences the session's account may read (None: all); 401 without one."""
+        session = sessions.touch(request.cookies.get(SESSION_COOKIE))
+        if session is None:
+            raise web.HTTPUnauthorized(text=why)
+        return ownership.visible_ids(scheduler, session.actor)
 
     async def listing(request: web.Request) -> web.Response:
-        if not has_session(request):
-            raise web.HTTPUnauthorized(text="log in first (LoginRequest, Authenticate)")
+        readable = visible(request, "log in first (LoginRequest, Authenticate)")
         found = [{"conf_id": conf_id, "url": player_url(conf_id, token)}
-                 for conf_id, token in sorted(broadcasts.live_broadcasts().items())]
+                 for conf_id, token in sorted(broadcasts.live_broadcasts().items())
+                 if readable is None or conf_id in readable]
         return web.json_response({"broadcasts": found})
 
     async def stream(request: web.Request) -> web.StreamResponse:
         conf_id, name = request.match_info["conf_id"], request.match_info["name"]
         token = request.query.get("token")
+        readable: frozenset[str] | None = None
         if token is not None:
             if not broadcasts.live_token_valid(conf_id, token):
                 raise web.HTTPUnauthorized(text="not this broadcast's token")
-        elif not has_session(request):
-            raise web.HTTPUnauthorized(text="log in first, or give the broadcast's ?token=")
-        if not broadcasts.is_live(conf_id) or not (name == PLAYLIST or _SEGMENT.fullmatch(name)):
+        else:
+            readable = visible(request, "log in first, or give the broadcast's ?token=")
+        if (not broadcasts.is_live(conf_id) or not (name == PLAYLIST or _SEGMENT.fullmatch(name))
+                or (readable is not None and conf_id not in readable)):
             raise web.HTTPNotFound(text="no such live stream")
         path = live_directory(root, conf_id) / name
         try:

@@ -84,9 +84,11 @@ def build_app(
     clock: Clock | None = None,
     *,
     adhoc: AdhocConferences | None = None,
+    media: bool = True,
 ) -> web.Application:
     """adhoc: the templates, as app/process.py attaches them to the runtime; without it,
-    settings.adhoc_templates over this scheduler (answered by SOAP, dialled by nobody)."""
+    settings.adhoc_templates over this scheduler (answered by SOAP, dialled by nobody).
+    media=False: the live conferences' media runs on media nodes (app/node_gateway.py)."""
     clock = clock or SystemClock()
     gateway = Gateway(
         settings=settings,
@@ -128,11 +130,13 @@ def build_app(
                                          ice_servers=settings.ice_servers,
                                          recordings_dir=settings.data_dir / "recordings",
                                          live_dir=settings.data_dir / "live"),
-                           dial_in_settings(settings), terminal_auth_settings(settings))
+                           dial_in_settings(settings), terminal_auth_settings(settings),
+                           media=media)
         install_terminal_page(app)  # the browser terminal, same origin as /signalling
         install_recordings(app, settings.data_dir / "recordings", gateway.sessions,
                            scheduler)
-        install_live(app, settings.data_dir / "live", gateway.sessions, runtime.recording)
+        install_live(app, settings.data_dir / "live", gateway.sessions, runtime.recording,
+                     scheduler)
         install_console(app, gateway)  # the web console at / (docs/console.md)
     return app
 

@@ -95,7 +95,7 @@ class Settings:
     # STUN/TURN servers of the MCU's peer connections, announced to terminals (rtc/ice.py)
     ice_servers: tuple[IceServer, ...] = ()
     mixed_speakers: int = 4
-    send_ladder: bool = False  # [mcu] send_ladder: ask sites for what their panes need
+    send_ladder: bool = True  # [mcu] send_ladder: ask sites for what their panes need
     tombstone_retention_days: float = 30.0
     # [key_exchange]: passwords of sessions without a negotiated key may come encrypted with
     # the older eSDK SDKs' fixed AES key (gateway/session_crypto.py)
@@ -286,7 +286,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         sip_port=int(table.get("sip", {}).get("port", 5060)),
         ice_servers=_ice_servers(mcu.get("ice_servers", [])),
         mixed_speakers=int(mcu["mixed_speakers"]),
-        send_ladder=_flag(mcu.get("send_ladder", False), "[mcu] send_ladder"),
+        send_ladder=_flag(mcu.get("send_ladder", True), "[mcu] send_ladder"),
         tombstone_retention_days=float(mcu["tombstone_retention_days"]),
         accept_fixed_sdk_key=accept_fixed_sdk_key,
         **_accounts(accounts),

@@ -47,7 +47,7 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiohttp import WSMsgType, web
 
@@ -119,6 +119,9 @@ RATE_BURST = 100  # and at once
 OUTBOX_LIMIT = 256  # messages waiting to be written to one terminal
 SLOW_READER_CLOSE_CODE = 1008  # WebSocket "policy violation": the terminal does not read
 CLOSE_GRACE_S = 5.0  # a cut-off socket whose close frame cannot be written is aborted after this
+
+
+EndpointFactory = Callable[[Register, Callable[[Message], None], str], WebRtcEndpoint]
 
 
 class TokenBucket:
@@ -369,11 +372,7 @@ class TerminalConnection:
             # old socket is not yet timed out): the newer connection wins, the older one is
             # told, its calls end and it is closed.
             previous.replaced()
-        self.endpoint = WebRtcEndpoint(
-            Registration.of(message), self.send, self.hub.engine, self.hub.runtime,
-            device_of(message.device, message.capabilities),
-            dial_in_limits=self.hub.dial_in_limits, socket_key=self.key,
-        )
+        self.endpoint = self.hub.new_endpoint(message, self.send, self.key)
         self.hub.connections[message.uri] = self
         self.hub.runtime.registry.register(self.endpoint)
         self.send(self._registered(message.uri))
@@ -460,6 +459,8 @@ class SignallingHub:
         self._closing: set[WebRtcEndpoint] = set()
         self._unsubscribe = runtime.subscribe(self._on_event)
         self.p2p = PointToPointRelay(self, runtime.p2p)
+        # set when conferences run on media nodes (gateway/node_signalling.py)
+        self.endpoint_factory: EndpointFactory | None = None
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES)
@@ -488,6 +489,19 @@ class SignallingHub:
             await asyncio.gather(writer, heartbeat, return_exceptions=True)
             self._sockets.discard(ws)
         return ws
+
+    def new_endpoint(self, message: Register, send: Callable[[Message], None],
+                     socket_key: str) -> WebRtcEndpoint:
+        """The endpoint of a terminal that registered: its calls' media in this process,
+        or, when conferences run on media nodes, `endpoint_factory`'s
+        (gateway/node_signalling.py)."""
+        if self.endpoint_factory is not None:
+            return self.endpoint_factory(message, send, socket_key)
+        return WebRtcEndpoint(
+            Registration.of(message), send, self.engine, self.runtime,
+            device_of(message.device, message.capabilities),
+            dial_in_limits=self.dial_in_limits, socket_key=socket_key,
+        )
 
     def _on_event(self, event: RuntimeEvent) -> None:
         # A call that ended on the MCU's side without a hang-up (timeout, refused) still has
@@ -549,8 +563,12 @@ def install_signalling(
     settings: MediaSettings | None = None,
     dial_in: DialInLimitSettings | None = None,
     terminal_auth: TerminalAuthSettings | None = None,
+    *,
+    media: bool = True,
 ) -> SignallingHub:
-    """Add /signalling and the media engine to the app; they start and stop with it."""
+    """Add /signalling and the media engine to the app; they start and stop with it.
+    media=False: the conferences' media runs on media nodes (docs/runtime.md, "Nodes"), the
+    engine is never started here (it holds no conference)."""
     use_media_address(media_address)
     engine = MediaEngine(runtime, settings)
     hub = SignallingHub(runtime, engine, dial_in=dial_in, terminal_auth=terminal_auth)
@@ -565,7 +583,8 @@ def install_signalling(
     app.router.add_get(MEDIA_STATS_PATH, media_stats)
 
     async def start(_: web.Application) -> None:
-        engine.start()
+        if media:
+            engine.start()
 
     async def stop(_: web.Application) -> None:
         await hub.close()

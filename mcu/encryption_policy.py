@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from mcu.events import ErrorInfo
 from mcu.model import MediaEncryptType
+from rtp.sdes_policy import ENCRYPTION_REFUSED, ENCRYPTION_REQUIRED, SdesOutcome
 
 ENCRYPTION_MISMATCH = 12378  # mcu.calls.CallFailure.DTLS_FAILED: the same platform code
 
@@ -109,3 +110,20 @@ def _refused(booked: MediaEncryptType, offer: PeerOffer, why: str) -> Protection
     detail = (f"media encryption mismatch: mediaEncryptType {int(booked)} "
               f"({booked.name.lower()}): {why} (offered: {', '.join(offered) or 'nothing'})")
     return Protection(None, ErrorInfo(ENCRYPTION_MISMATCH, detail))
+
+
+@dataclass(frozen=True, slots=True)
+class SdesRule:
+    """The table above for one SDES m-line of a SIP call, in the form rtp/negotiation.py
+    takes (rtp/sdes_policy.py SdesPolicy): rtp/ asks it rather than keeping a rule of its
+    own. A refusal's reason is ENCRYPTION_REFUSED under 2 (none), else ENCRYPTION_REQUIRED."""
+
+    booked: MediaEncryptType
+
+    def __call__(self, sdes: bool, plain: bool) -> SdesOutcome:
+        protection = decide(self.booked, PeerOffer(sdes_srtp=sdes, plain=plain))
+        if protection.refusal is not None:
+            reason = (ENCRYPTION_REFUSED if self.booked is MediaEncryptType.NONE
+                      else ENCRYPTION_REQUIRED)
+            return SdesOutcome(refusal=reason, message=protection.refusal.description)
+        return SdesOutcome(srtp=protection.security is MediaSecurity.SDES_SRTP)

@@ -35,7 +35,7 @@ from mcu.model import (
     SiteSpec,
 )
 from mcu.series import state_at
-from mcu.store import ConferenceRecord, Tombstone
+from mcu.store_documents import ConferenceRecord, Tombstone
 
 # (key, begin) -> ((duration, name, site), revision): a stored conference's busy entries;
 # the key is a site URI (site: its SiteSpec) or a template key (site: None)

@@ -10,7 +10,8 @@ capacity check enforces). What is in use, booked or live, is computed from the s
 and the runtime (mcu/mcu_resources.py).
 
 `McuPool` says which MCU serves a site of a conference. With one MCU every site of every
-conference is served by it; an assignment rule for several belongs in `serving`.
+conference is served by it; with media nodes (`mcu-sim serve --redis`) the pool is
+mcu/nodes/node_pool.py: one MCU per live node, a conference on the node it was placed on.
 """
 
 from __future__ import annotations
@@ -77,12 +78,13 @@ class McuPool:
             raise DomainError(Fault.MCU_NOT_FOUND, str(mcu_id))
         return mcu
 
-    def hosting(self, conference: Conference) -> Mcu:
-        """The MCU that runs the conference's mix and CP pictures (holds its cpResouce)."""
+    def hosting(self, conference: Conference) -> Mcu | None:
+        """The MCU that runs the conference's mix and CP pictures (holds its cpResouce);
+        None when it is on none (with media nodes: not running, so not placed yet)."""
         return next(iter(self._mcus.values()))
 
-    def serving(self, conference: Conference, uri: str) -> Mcu:
-        """The MCU a site of the conference is connected to (takes its port)."""
+    def serving(self, conference: Conference, uri: str) -> Mcu | None:
+        """The MCU a site of the conference is connected to (takes its port), or None."""
         return self.hosting(conference)
 
     def serving_sites(
@@ -99,4 +101,12 @@ class McuPool:
                 f"{', '.join(missing)} not in conference {conference.conf_id} "
                 f"at {occurrence.begin.isoformat()}",
             )
-        return [(uri, self.serving(conference, uri)) for uri in wanted]
+        served = [(uri, self.serving(conference, uri)) for uri in wanted]
+        found = [(uri, mcu) for uri, mcu in served if mcu is not None]
+        if len(found) < len(served):
+            raise DomainError(
+                Fault.CONFERENCE_NOT_ONGOING,
+                f"conference {conference.conf_id} is on no media node: it is placed on one "
+                "when it starts",
+            )
+        return found

@@ -92,8 +92,8 @@ from mcu.model import (
     RecurrenceRule,
     SiteSpec,
 )
-from mcu.store import ConferenceRecord, StoredState
 from mcu.store_api import SchedulerStore, StoreTransaction
+from mcu.store_documents import ConferenceRecord, StoredState
 
 __all__ = ["Scheduler", "SchedulerSettings"]
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from mcu.model import DirectorySite
-    from mcu.store import ConferenceRecord, StoredState, Tombstone
+    from mcu.store_documents import ConferenceRecord, StoredState, Tombstone
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 

@@ -25,88 +25,20 @@ import json
 import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
 
-from mcu.model import DirectorySite
-from mcu.store import (
-    ConferenceRecord,
-    StoredState,
-    Tombstone,
-    _micros,
-    _utc_key,
-    directory_site_from_json,
-    directory_site_to_json,
-    record_from_json,
-    record_to_json,
-)
 from mcu.store_api import StoreWriteError
+from mcu.store_documents import StoredState, _utc_key
 from mcu.store_migrations import migrate_postgres
+from mcu.store_transaction import POSTGRES, SqlTransaction, load_state, read_counter
 
 # any fixed number: every gateway must take the same one
 WRITE_LOCK = 0x6D6375_02
 
 T = TypeVar("T")
-
-
-class PostgresTransaction:
-    """The writes of one scheduler operation, under the write lock; committed together."""
-
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
-        self._connection = connection
-
-    def counter(self, name: str) -> int | None:
-        return _counter(self._connection, name)
-
-    def load(self) -> StoredState:
-        return _load(self._connection)
-
-    def load_since(self, revision: int) -> StoredState:
-        return _load(self._connection, since=revision)
-
-    def set_counter(self, name: str, value: int) -> None:
-        self._connection.execute(
-            "INSERT INTO meta (name, value) VALUES (%s, %s) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (name, value),
-        )
-
-    def put_conference(self, record: ConferenceRecord, revision: int) -> None:
-        self._connection.execute(
-            "INSERT INTO conferences (conf_id, document, revision) VALUES (%s, %s, %s) "
-            "ON CONFLICT (conf_id) DO UPDATE SET document = excluded.document, "
-            "revision = excluded.revision",
-            (record.conference.conf_id, json.dumps(record_to_json(record)), revision),
-        )
-
-    def add_tombstone(self, tombstone: Tombstone) -> None:
-        self._connection.execute(
-            "INSERT INTO tombstones (uri, conf_id, conf_name, begin_at, span_us, revision) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            (tombstone.uri, tombstone.conf_id, tombstone.conf_name, tombstone.begin.isoformat(),
-             _micros(tombstone.span), tombstone.revision),
-        )
-
-    def delete_tombstone(self, tombstone: Tombstone) -> None:
-        self._connection.execute(
-            "DELETE FROM tombstones "
-            "WHERE uri = %s AND conf_id = %s AND begin_at = %s AND revision = %s",
-            (tombstone.uri, tombstone.conf_id, tombstone.begin.isoformat(), tombstone.revision),
-        )
-
-    def put_directory_site(self, site: DirectorySite) -> None:
-        self._connection.execute(
-            "INSERT INTO directory (uri, document, org_id) VALUES (%s, %s, %s) "
-            "ON CONFLICT (uri) DO UPDATE SET document = excluded.document, "
-            "org_id = excluded.org_id",
-            (site.uri, json.dumps(directory_site_to_json(site)), site.org_id),
-        )
-
-    def delete_directory_site(self, uri: str) -> None:
-        self._connection.execute("DELETE FROM directory WHERE uri = %s", (uri,))
 
 
 class PostgresStore:
@@ -158,13 +90,13 @@ class PostgresStore:
         return connection
 
     @contextmanager
-    def transaction(self) -> Iterator[PostgresTransaction]:
+    def transaction(self) -> Iterator[SqlTransaction]:
         """One transaction under the write lock; an exception inside rolls it back."""
         with self._lock:
             # a connection lost while idle is met here, before anything was written: retried
             connection = self._retried(self._begin)
             try:
-                yield PostgresTransaction(connection)
+                yield SqlTransaction(connection, POSTGRES)
             except BaseException:
                 if not connection.broken:
                     connection.execute("ROLLBACK")
@@ -173,7 +105,7 @@ class PostgresStore:
 
     def counter(self, name: str) -> int | None:
         with self._lock:
-            return self._retried(lambda connection: _counter(connection, name))
+            return self._retried(lambda connection: read_counter(connection, POSTGRES, name))
 
     def load(self) -> StoredState:
         return self.load_since(-1)
@@ -183,7 +115,7 @@ class PostgresStore:
         def load(connection: psycopg.Connection[Any]) -> StoredState:
             with connection.transaction():  # one snapshot for every table read
                 connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                return _load(connection, since=revision)
+                return load_state(connection, POSTGRES, since=revision)
 
         with self._lock:
             return self._retried(load)
@@ -264,33 +196,3 @@ class PostgresStore:
             rows = self._retried(lambda connection: connection.execute(
                 "SELECT conf_id, token FROM live_conferences").fetchall())
         return {conf_id: token for conf_id, token in rows}
-
-
-def _counter(connection: psycopg.Connection[Any], name: str) -> int | None:
-    row = connection.execute("SELECT value FROM meta WHERE name = %s", (name,)).fetchone()
-    return None if row is None else int(row[0])
-
-
-def _load(connection: psycopg.Connection[Any], since: int = -1) -> StoredState:
-    state = StoredState()
-    for name, value in connection.execute("SELECT name, value FROM meta").fetchall():
-        state.counters[name] = int(value)
-    for (document,) in connection.execute(
-        "SELECT document FROM conferences WHERE revision > %s ORDER BY CAST(conf_id AS BIGINT)",
-        (since,),
-    ).fetchall():
-        state.conferences.append(record_from_json(json.loads(document)))
-    for document, org_id in connection.execute(
-        "SELECT document, org_id FROM directory ORDER BY uri COLLATE \"C\""
-    ).fetchall():
-        site = directory_site_from_json(json.loads(document))
-        state.directory.append(replace(site, org_id=org_id))
-    for uri, conf_id, conf_name, begin, span_us, revision in connection.execute(
-        "SELECT uri, conf_id, conf_name, begin_at, span_us, revision FROM tombstones "
-        "WHERE revision > %s ORDER BY id", (since,)
-    ).fetchall():
-        state.tombstones.append(
-            Tombstone(uri, conf_id, conf_name, datetime.fromisoformat(begin),
-                      timedelta(microseconds=span_us), int(revision))
-        )
-    return state

@@ -4,7 +4,7 @@ a playout buffer of its own (the MCU's mixer fifo, mcu/media/audio_mixer.SampleF
 aiortc's audio JitterBuffer (capacity 16, prefetch 4) releases a frame only once four more
 are behind it: every packet waits 80 ms, on top of the mixer's own prebuffer, so a site's
 voice reached the mix about 80 ms after its picture reached the compositor, and the
-recording's audio lagged its video by as much (benchmarks/av_sync.py measured it: the sync
+recording's audio lagged its video by as much (terminals/av_sync.py measured it: the sync
 pattern's clicks 110-200 ms after its flashes). Here every audio RTP packet is a whole frame
 (Opus, G.722, G.711 at 20 ms each), so a packet at the buffer's origin is released at once.
 

@@ -155,6 +155,11 @@ def offered_sizes(codec: Negotiated) -> list[tuple[int, int]]:
     return sorted(sizes, key=lambda s: s[0] * s[1], reverse=True)
 
 
+# H.264 packetization-mode 0 sends each NAL unit alone in one packet: the encoder caps its
+# slices (x264 slice-max-size, bytes) below MAX_PAYLOAD; the MCU's encoder groups use it too
+MODE0_SLICE_MAX_BYTES = 1100
+
+
 def _video_options(codec: Negotiated) -> dict[str, str]:
     name = codec.name.upper()
     if name == "H264":
@@ -162,7 +167,7 @@ def _video_options(codec: Negotiated) -> dict[str, str]:
         options = {"profile": profile, "level": level, "tune": "zerolatency",
                    "preset": "ultrafast" if profile == "baseline" else "veryfast"}
         if codec.packetization_mode == 0:  # every NAL unit must fit one packet
-            options["x264-params"] = "slice-max-size=1100"
+            options["x264-params"] = f"slice-max-size={MODE0_SLICE_MAX_BYTES}"
         return options
     if name in ("H263", "H263-1998"):
         # RTP mode: GOB/slice headers (byte aligned for H.263+); macroblock info every 1000

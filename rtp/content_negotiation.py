@@ -5,7 +5,7 @@ SIP sites").
 - The content stream is a video m-line marked `a=content:slides` (RFC 4796) with an
   `a=label` (RFC 4574); an unmarked second video m-line is not content and is declined
   (port 0). It is negotiated like the main video (rtp/negotiation.answer, the same codec
-  and encryption rules) among the content codecs it is given.
+  rules and the caller's SdesPolicy, rtp/sdes_policy.py) among the content codecs it is given.
 - The BFCP stream is `m=application <port> TCP/BFCP *` (rtp/bfcp_sdp.py). One side is the
   floor control server (`ServerFloor`: the MCU), the other a client (`ClientFloor` is what a
   client learns: where to connect, with which conference and user id). The server answers
@@ -45,13 +45,13 @@ from rtp.negotiation import (
     DEFAULT_AUDIO,
     DEFAULT_VIDEO,
     CodecOffer,
-    Encryption,
     MediaPlan,
     NegotiationError,
     accept_answer,
     answer,
     offer,
 )
+from rtp.sdes_policy import SdesPolicy
 from rtp.sdp import MediaDescription, SessionDescription
 
 CONTENT_LABEL = "content"  # our content m-line's a=label (the mstrm our a=floorid names)
@@ -207,7 +207,7 @@ def answer_direction(offered: str, ours: str) -> str:
 
 
 def _content_answer(offered: MediaDescription, session: SessionDescription, host: str,
-                    port: int, encryption: Encryption, codecs: tuple[CodecOffer, ...],
+                    port: int, policy: SdesPolicy, codecs: tuple[CodecOffer, ...],
                     direction: str) -> tuple[MediaDescription, MediaPlan | None]:
     """The answer to a content m-line (declined, port 0, when nothing fits) and its plan;
     `direction`: what we can do with content (sendrecv: send and show it)."""
@@ -215,7 +215,7 @@ def _content_answer(offered: MediaDescription, session: SessionDescription, host
     if offered.port == 0:
         return declined, None
     try:
-        reply, plans = answer(_only(session, [offered]), host, {"video": port}, encryption,
+        reply, plans = answer(_only(session, [offered]), host, {"video": port}, policy,
                               video=codecs, audio=())
     except NegotiationError:
         return declined, None
@@ -226,7 +226,7 @@ def _content_answer(offered: MediaDescription, session: SessionDescription, host
 
 
 def answer_call(offer_sdp: SessionDescription, host: str, ports: dict[str, int],
-                content_port: int | None, encryption: Encryption = Encryption.AUTO, *,
+                content_port: int | None, policy: SdesPolicy, *,
                 video: tuple[CodecOffer, ...] = DEFAULT_VIDEO,
                 audio: tuple[CodecOffer, ...] = DEFAULT_AUDIO,
                 content_video: tuple[CodecOffer, ...] = DEFAULT_CONTENT_VIDEO,
@@ -243,13 +243,13 @@ def answer_call(offer_sdp: SessionDescription, host: str, ports: dict[str, int],
     bfcp_at = bfcp_index(offer_sdp)
     masked = [dataclasses.replace(media, port=0) if i in (content_at, bfcp_at) else media
               for i, media in enumerate(offer_sdp.media)]
-    reply, plans = answer(_only(offer_sdp, masked), host, ports, encryption,
+    reply, plans = answer(_only(offer_sdp, masked), host, ports, policy,
                           video=video, audio=audio)
     settled = Settled(plans)
     our_label: str | None = None
     if content_at is not None and content_port is not None:
         media, plan = _content_answer(offer_sdp.media[content_at], offer_sdp, host,
-                                      content_port, encryption, content_video,
+                                      content_port, policy, content_video,
                                       content_direction)
         reply.media[content_at] = media
         settled.content = plan
@@ -277,7 +277,7 @@ def answer_call(offer_sdp: SessionDescription, host: str, ports: dict[str, int],
 
 
 def offer_call(host: str, ports: dict[str, int], content_port: int | None,
-               encryption: Encryption = Encryption.AUTO, *,
+               policy: SdesPolicy, *,
                video: tuple[CodecOffer, ...] = DEFAULT_VIDEO,
                audio: tuple[CodecOffer, ...] = DEFAULT_AUDIO,
                content_video: tuple[CodecOffer, ...] = DEFAULT_CONTENT_VIDEO,
@@ -286,10 +286,10 @@ def offer_call(host: str, ports: dict[str, int], content_port: int | None,
     """Our offer: audio and video (rtp/negotiation.offer), then the content m-line when
     `content_port` is given, then the BFCP m-line: as the server (`server`) or as a client
     (`client_proto`: "TCP/BFCP" or "TCP/TLS/BFCP"); none without a content m-line."""
-    session = offer(host, ports, encryption, video=video, audio=audio)
+    session = offer(host, ports, policy, video=video, audio=audio)
     if content_port is None:
         return session
-    content = offer(host, {"video": content_port}, encryption, video=content_video,
+    content = offer(host, {"video": content_port}, policy, video=content_video,
                     audio=()).media[0]
     mark_content(content, CONTENT_LABEL)
     content.direction = content_direction
@@ -304,7 +304,7 @@ def offer_call(host: str, ports: dict[str, int], content_port: int | None,
 
 
 def accept_call(our_offer: SessionDescription, reply: SessionDescription,
-                encryption: Encryption = Encryption.AUTO) -> Settled:
+                policy: SdesPolicy) -> Settled:
     """What the answer to our offer (offer_call) settles. NegotiationError as
     rtp/negotiation.accept_answer; BfcpSdpError for BFCP lines that break the rules."""
     if len(reply.media) != len(our_offer.media):
@@ -313,13 +313,13 @@ def accept_call(our_offer: SessionDescription, reply: SessionDescription,
     bfcp_at = bfcp_index(our_offer)
     main = [i for i in range(len(our_offer.media)) if i not in (content_at, bfcp_at)]
     settled = Settled(accept_answer(_only(our_offer, [our_offer.media[i] for i in main]),
-                                    _only(reply, [reply.media[i] for i in main]), encryption))
+                                    _only(reply, [reply.media[i] for i in main]), policy))
     if content_at is not None and reply.media[content_at].port != 0:
         theirs = reply.media[content_at]
         if theirs.kind != "video":
             raise NegotiationError("bad-answer", "the answer's content m-line is not video")
         settled.content = accept_answer(_only(our_offer, [our_offer.media[content_at]]),
-                                        _only(reply, [theirs]), encryption)[0]
+                                        _only(reply, [theirs]), policy)[0]
     if bfcp_at is not None and reply.media[bfcp_at].port != 0:  # port 0: declined
         theirs = reply.media[bfcp_at]
         if not is_bfcp(theirs):

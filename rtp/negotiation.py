@@ -1,14 +1,17 @@
 """Offer/answer (RFC 3264) for a SIP room system's audio and video: the codecs we can do
-(codecs.py), the encryption policy (the booking's mediaEncryptType: 0 auto, 1 force, 2 none),
-SDES keys (RFC 4568) and RTCP feedback (RFC 4585).
+(codecs.py), SDES keys (RFC 4568) under the caller's encryption policy (sdes_policy.py: the
+MCU passes the booking's mediaEncryptType rule, mcu/encryption_policy.py SdesRule; rtp/
+keeps no rule of its own) and RTCP feedback (RFC 4585).
 
 Rules (docs/sip_media.md):
 - The answerer takes the offer's first codec it supports (the offerer's preference), with the
   fmtp that must match: H.264 profile_idc and packetization-mode; others echo the offer.
-- Encryption: force refuses an m-line without a usable a=crypto; none refuses RTP/SAVP(F)
-  (an answer cannot change the proto) and ignores best-effort crypto on RTP/AVP(F); auto
-  takes SRTP whenever a usable crypto line is offered. The first usable crypto line of the
-  offer wins (the offerer's order), answered with a fresh key and the same tag and suite.
+- Encryption: the policy is asked, per m-line, what the peer offers (a usable a=crypto line;
+  plain RTP allowed, i.e. RTP/AVP(F) rather than RTP/SAVP(F): an answer cannot change the
+  proto) and says SDES-SRTP, plain, or a refusal with its reason. Taking SRTP, the first
+  usable crypto line of the offer wins (the offerer's order), answered with a fresh key and
+  the same tag and suite. Our own offer: RTP/SAVP(F) when the policy refuses plain-only
+  peers, a=crypto lines when it takes SDES-SRTP.
 - rtcp-fb: the values both sides list for the codec (nack, nack pli, ccm fir).
 - An m-line we cannot take is answered with port 0; if neither audio nor video is left the
   call fails with a NegotiationError whose reason names why.
@@ -16,26 +19,18 @@ Rules (docs/sip_media.md):
 
 from __future__ import annotations
 
-import enum
 import secrets
 from dataclasses import dataclass, field
 
 from rtp.codecs import CODECS, IMPOSSIBLE, CodecSpec, Negotiated
 from rtp.sdes import SUITES, CryptoAttribute
+from rtp.sdes_policy import SdesPolicy, needs_srtp, offers_crypto
 from rtp.sdp import MediaDescription, RtpMap, SessionDescription
 
 FEEDBACK = frozenset({"nack", "nack pli", "ccm fir"})
 # level_idc values of H.264 (table A-1; 9 is level 1b), the ones x264 can be set to
 H264_LEVELS = frozenset({9, 10, 11, 12, 13, 20, 21, 22, 30, 31, 32, 40, 41, 42, 50, 51, 52})
 STATIC = {c.static_pt: c for c in CODECS.values() if c.static_pt is not None}
-
-
-class Encryption(enum.IntEnum):
-    """mediaEncryptType of WS/T 546."""
-
-    AUTO = 0
-    FORCE = 1
-    NONE = 2
 
 
 class NegotiationError(Exception):
@@ -158,31 +153,23 @@ def _impossible(media: MediaDescription) -> list[str]:
     return found
 
 
-def _choose_crypto(media: MediaDescription, encryption: Encryption
+def _choose_crypto(media: MediaDescription, policy: SdesPolicy
                    ) -> tuple[CryptoAttribute | None, CryptoAttribute | None]:
     usable = [c for c in media.crypto if c.usable]
-    if encryption is Encryption.NONE:
-        if media.secure:
-            raise NegotiationError("encryption-refused",
-                                   f"the site's {media.kind} needs SRTP ({media.proto}) "
-                                   "but the booking says no encryption (mediaEncryptType 2)")
-        return None, None
-    if not usable:
-        if media.secure:
-            raise NegotiationError("encryption-required",
-                                   f"the site's {media.kind} is {media.proto} without a usable "
-                                   f"crypto suite (we do {', '.join(SUITES)})")
-        if encryption is Encryption.FORCE:
-            raise NegotiationError("encryption-required",
-                                   f"the site offers no SRTP for its {media.kind} and the "
-                                   "booking forces encryption (mediaEncryptType 1)")
+    outcome = policy(sdes=bool(usable), plain=not media.secure)
+    if outcome.refusal is not None:
+        offered = ("a usable crypto line" if usable else
+                   f"no usable crypto suite (we do {', '.join(SUITES)})")
+        raise NegotiationError(outcome.refusal, f"the site's {media.kind} is {media.proto} "
+                               f"with {offered}: {outcome.message}")
+    if not outcome.srtp:
         return None, None
     theirs = usable[0]
     return CryptoAttribute.generate(theirs.tag, theirs.suite), theirs
 
 
 def answer(offer: SessionDescription, address: str, ports: dict[str, int],
-           encryption: Encryption = Encryption.AUTO,
+           policy: SdesPolicy,
            video: tuple[CodecOffer, ...] = DEFAULT_VIDEO,
            audio: tuple[CodecOffer, ...] = DEFAULT_AUDIO,
            ) -> tuple[SessionDescription, list[MediaPlan]]:
@@ -212,7 +199,7 @@ def answer(offer: SessionDescription, address: str, ports: dict[str, int],
                     "no-common-codec", f"no common {media.kind} codec (site offers {offered})"))
             continue
         try:
-            local_key, remote_key = _choose_crypto(media, encryption)
+            local_key, remote_key = _choose_crypto(media, policy)
         except NegotiationError as exc:
             failures.append(exc)
             continue
@@ -262,17 +249,19 @@ def _next_dynamic(used: set[int]) -> int:
     return pt
 
 
-def offer(address: str, ports: dict[str, int], encryption: Encryption = Encryption.AUTO,
+def offer(address: str, ports: dict[str, int], policy: SdesPolicy,
           video: tuple[CodecOffer, ...] = DEFAULT_VIDEO,
           audio: tuple[CodecOffer, ...] = DEFAULT_AUDIO,
           avpf: bool = True) -> SessionDescription:
-    """Our offer: an m-line per kind in `ports`. FORCE: RTP/SAVP(F) with both suites; AUTO:
-    RTP/AVP(F) with best-effort a=crypto lines; NONE: RTP/AVP(F) without crypto."""
+    """Our offer: an m-line per kind in `ports`, under `policy`: RTP/SAVP(F) with both
+    suites when it refuses plain-only peers (mediaEncryptType 1); RTP/AVP(F) with
+    best-effort a=crypto lines when it takes SRTP or plain (0); RTP/AVP(F) without crypto
+    when it refuses SRTP (2)."""
     media_list = []
+    secure, crypto = needs_srtp(policy), offers_crypto(policy)
     for kind, codecs in (("audio", audio), ("video", video)):
         if kind not in ports:
             continue
-        secure = encryption is Encryption.FORCE
         proto = "RTP/" + ("S" if secure else "") + "AVP" + ("F" if avpf else "")
         media = MediaDescription(kind, ports[kind], proto, [])
         used: set[int] = set()
@@ -292,7 +281,7 @@ def offer(address: str, ports: dict[str, int], encryption: Encryption = Encrypti
                 media.formats.append(str(pt))
                 media.rtpmap[pt] = RtpMap("telephone-event", clock)
                 media.fmtp[pt] = {"0-16": ""}
-        if encryption is not Encryption.NONE:
+        if crypto:
             media.crypto = [CryptoAttribute.generate(1, "AES_CM_128_HMAC_SHA1_80"),
                             CryptoAttribute.generate(2, "AES_CM_128_HMAC_SHA1_32")]
         media_list.append(media)
@@ -300,9 +289,10 @@ def offer(address: str, ports: dict[str, int], encryption: Encryption = Encrypti
 
 
 def accept_answer(our_offer: SessionDescription, reply: SessionDescription,
-                  encryption: Encryption = Encryption.AUTO) -> list[MediaPlan]:
+                  policy: SdesPolicy) -> list[MediaPlan]:
     """The plans an answer to our offer settles (NegotiationError if it settles none, or
-    breaks the rules: a codec or crypto tag we did not offer, crypto missing under FORCE)."""
+    breaks the rules: a codec or crypto tag we did not offer, crypto missing where the
+    policy refuses plain RTP)."""
     if len(reply.media) != len(our_offer.media):
         raise NegotiationError("bad-answer", "the answer's m-lines do not match the offer's")
     plans = []
@@ -324,9 +314,11 @@ def accept_answer(our_offer: SessionDescription, reply: SessionDescription,
                               and c.suite == remote_key.suite), None)
             if local_key is None:
                 raise NegotiationError("bad-answer", "the answer's crypto tag is not one we offered")
-        elif encryption is Encryption.FORCE:
-            raise NegotiationError("encryption-required", "the site answered without SRTP "
-                                   "and the booking forces encryption (mediaEncryptType 1)")
+        else:
+            outcome = policy(sdes=False, plain=True)
+            if outcome.refusal is not None:
+                raise NegotiationError(outcome.refusal, "the site answered its "
+                                       f"{theirs.kind} without SRTP: {outcome.message}")
         fmtp = theirs.fmtp.get(pt, ours.fmtp.get(pt, {}))
         feedback = frozenset(theirs.feedback_of(pt)) & frozenset(ours.feedback_of(pt))
         dtmf = _dtmf_type(theirs, spec.clock_rate) if theirs.kind == "audio" else None

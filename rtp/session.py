@@ -22,7 +22,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import av
@@ -232,7 +232,10 @@ class RtpSession:
         self._tasks.append(asyncio.create_task(self._rtcp_loop(), name="rtcp"))
         self._tasks.append(asyncio.create_task(self._release_loop(), name="jitter"))
 
-    async def close(self) -> None:
+    async def close(self, keep_sockets: bool = False) -> None:
+        """RTCP BYE, the session's tasks and decoder ended; its sockets closed, or with
+        `keep_sockets` left bound for the next session of the m-line (a re-INVITE that
+        changed its codec or keys keeps the ports the SDP states)."""
         if self.closed:
             return
         self.closed = True
@@ -243,7 +246,11 @@ class RtpSession:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self.sockets.close()
+        if keep_sockets:
+            if self.sockets.target == self._on_datagram:
+                self.sockets.target = _ignore
+        else:
+            self.sockets.close()
         if self._decode_thread is not None:
             while True:  # the worker's end marker, past whatever is still queued
                 try:
@@ -253,6 +260,11 @@ class RtpSession:
                     self._decode_queue.get_nowait()
             await asyncio.to_thread(self._decode_thread.join)
         self.on_closed()
+
+    def set_direction(self, direction: str) -> None:
+        """A re-offer changed only the direction (hold, resume: rtp/reoffer.py): from now
+        on nothing is sent in recvonly or inactive."""
+        self.plan = replace(self.plan, direction=direction)
 
     # ---- sending
     @property

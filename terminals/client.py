@@ -234,6 +234,7 @@ class SimulatedTerminal:
         stats_interval_s: float | None = STATS_INTERVAL_S,
         honour_send_requests: bool = True,
         sync_pattern: SyncPattern | None = None,
+        keep_call_on_reconnect: bool = False,
     ) -> None:
         """content: the terminal's content input (None: it has none); receive_content: it
         shows received content on a second screen; content_source_size: the size content
@@ -246,8 +247,12 @@ class SimulatedTerminal:
         honour_send_requests: it sends the size and rate the MCU's `send_video` asks for
         (False: it keeps its own format; terminals/send_requests.py); sync_pattern: flash the
         picture and click in the voice at the same capture instants (terminals/sync_pattern.py;
-        None: never)."""
+        None: never); keep_call_on_reconnect: a call whose media is up outlives a lost
+        signalling connection (the terminal reconnects and registers again, the call goes
+        on), as with an MCU whose media nodes keep running while the gateway restarts
+        (docs/runtime.md, "Nodes"); False: losing the signalling ends the call."""
         self.sync_pattern = sync_pattern
+        self.keep_call_on_reconnect = keep_call_on_reconnect
         self.uri = uri
         self.tls: ssl.SSLContext | None = (
             ssl.create_default_context(cafile=str(tls_ca)) if tls_ca is not None else None)
@@ -469,7 +474,8 @@ class SimulatedTerminal:
             finally:
                 self._ws = None
                 self._registered.clear()
-            await self._end_call(notify=False)
+            if not (self.keep_call_on_reconnect and self.state == CallState.IN_CALL):
+                await self._end_call(notify=False)
             if not self._stopping and self.refusal is None:
                 await asyncio.sleep(RECONNECT_DELAY_S)
 

@@ -221,7 +221,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=None, metavar="PERIOD_S",
                         help="flash the picture white and click in the voice at the same "
                              "instant every PERIOD_S seconds of the wall clock (default "
-                             f"{DEFAULT_PERIOD_S:g}), for benchmarks.av_sync")
+                             f"{DEFAULT_PERIOD_S:g}), for terminals.av_sync")
     sip = parser.add_argument_group("SIP room systems (--sip: terminals/sip_room_command.py)")
     sip.add_argument("--sip", action="store_true",
                      help="run SIP room systems instead of WebRTC terminals")

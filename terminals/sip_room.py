@@ -12,8 +12,11 @@ content stream and takes part in the MCU's content floor as a BFCP client
 `read_content()` the content marker of what it receives.
 
 Codec names (its configuration, like a room system's codec list, in order of preference):
-video `h264` (High, packetization mode 1), `h264-cb` (constrained baseline), `h263`
-(RFC 2190, 4CIF/CIF/QCIF), `h263p` (H.263+), `h261`, `vp8`; audio `opus`, `g722`, `pcmu`, `pcma`.
+video `h264` (High, packetization mode 1), `h264-cb` (constrained baseline), `h264-m0`
+(constrained baseline, packetization mode 0: single NAL units only), `h263` (RFC 2190,
+4CIF/CIF/QCIF), `h263p` (H.263+), `h261`, `vp8`, `vp9`; audio `opus`, `g722`, `pcmu`, `pcma`.
+In a call it can offer again (`reinvite`: a session refresh, hold and resume, another codec
+list), as room systems do.
 """
 
 from __future__ import annotations
@@ -28,15 +31,15 @@ from typing import Any
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from mcu.encryption_policy import SdesRule
+from mcu.model import MediaEncryptType
 from rtc.bfcp.tables import RequestStatus
 from rtc.bfcp.transport import ConnectionClosed
 from rtp import sdp
 from rtp.content_negotiation import Settled, accept_call, answer_call, offer_call
-from rtp.negotiation import (
-    CodecOffer,
-    Encryption,
-    MediaPlan,
-)
+from rtp.content_reoffer import keep_content_lines, main_part
+from rtp.negotiation import CodecOffer, MediaPlan, offer
+from rtp.reoffer import SENDING, next_offer, same_session
 from rtp.session import MediaSockets, RtpSession
 from rtp.tracks import IncomingTrack, RtpSender
 from sip.dialog import Dialog
@@ -59,7 +62,9 @@ VIDEO_CODECS: dict[str, CodecOffer] = {
     "h263": CodecOffer("H263", {"CIF4": "1", "CIF": "1", "QCIF": "1"}),
     "h263p": CodecOffer("H263-1998", {"CIF4": "1", "CIF": "1", "QCIF": "1"}),
     "h261": CodecOffer("H261", {"CIF": "1", "QCIF": "1"}),
+    "h264-m0": CodecOffer("H264", {"profile-level-id": "42e01f", "packetization-mode": "0"}),
     "vp8": CodecOffer("VP8"),
+    "vp9": CodecOffer("VP9"),
 }
 AUDIO_CODECS: dict[str, CodecOffer] = {
     "opus": CodecOffer("opus", {"useinbandfec": "1"}), "g722": CodecOffer("G722"),
@@ -127,6 +132,7 @@ class RoomCall:
         self.plans: list[MediaPlan] = []
         self.dialog: Dialog | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping: list[asyncio.Future[None]] = []  # senders being stopped
 
     def start(self, settled: Settled) -> None:
         plans = settled.plans
@@ -135,30 +141,85 @@ class RoomCall:
             self.content.start(settled.content, settled.client_floor)
         for kind in [kind for kind in self.sockets if kind not in {p.kind for p in plans}]:
             self.sockets.pop(kind).close()
-        room = self.room
         for plan in plans:
-            session = RtpSession(self.sockets[plan.kind], plan, cname=room.user)
-            session.start()
-            self.sessions.append(session)
-            incoming = IncomingTrack(session)
-            receiver = room.video if plan.kind == "video" else room.audio
-            self._tasks.append(asyncio.create_task(receiver.consume(incoming)))
-            track: MediaStreamTrack
-            if plan.kind == "video":
-                size = room.video_size_for(plan)
-                track = SceneTrack(room.site_index, room.user, size, room.fps)
-                sender = RtpSender(session, track, size, room.fps, room.video_bitrate)
-            else:
-                track = SpeechTrack(room.synth)
-                sender = RtpSender(session, track)
-            sender.start()
-            self.senders.append(sender)
+            self._run(plan)
+
+    def _run(self, plan: MediaPlan) -> None:
+        """One medium's session: what arrives decoded into the room's receivers; our scene
+        or voice sent when the plan's direction lets us send."""
+        room = self.room
+        session = RtpSession(self.sockets[plan.kind], plan, cname=room.user)
+        session.start()
+        self.sessions.append(session)
+        incoming = IncomingTrack(session)
+        receiver = room.video if plan.kind == "video" else room.audio
+        self._tasks.append(asyncio.create_task(receiver.consume(incoming)))
+        self._set_sending(plan, plan.direction in SENDING)
+
+    def _set_sending(self, plan: MediaPlan, send: bool) -> None:
+        session = next((s for s in self.sessions if s.kind == plan.kind), None)
+        sender = next((s for s in self.senders if s.session.kind == plan.kind), None)
+        if not send or session is None:
+            if sender is not None:
+                self.senders.remove(sender)
+                self._stopping.append(asyncio.ensure_future(sender.stop()))
+            return
+        if sender is not None:
+            return
+        room = self.room
+        track: MediaStreamTrack
+        if plan.kind == "video":
+            size = room.video_size_for(plan)
+            track = SceneTrack(room.site_index, room.user, size, room.fps)
+            sender = RtpSender(session, track, size, room.fps, room.video_bitrate)
+        else:
+            track = SpeechTrack(room.synth)
+            sender = RtpSender(session, track)
+        sender.start()
+        self.senders.append(sender)
+
+    async def apply(self, plans: list[MediaPlan]) -> None:
+        """A re-INVITE's settled plans: a medium whose session can go on only starts or stops
+        sending (hold, resume); another gets a new session on the same sockets; one no
+        longer settled ends (rtp/reoffer.py)."""
+        before = {plan.kind: plan for plan in self.plans}
+        for plan in plans:
+            old = before.get(plan.kind)
+            if old is not None and same_session(old, plan):
+                for running in self.sessions:
+                    if running.kind == plan.kind:
+                        running.set_direction(plan.direction)
+                self._set_sending(plan, plan.direction in SENDING)
+                continue
+            self._set_sending(plan, False)
+            await self._settle()
+            session = next((s for s in self.sessions if s.kind == plan.kind), None)
+            if session is not None:
+                self.sessions.remove(session)
+                await session.close(keep_sockets=True)
+            self._run(plan)
+        for kind in set(before) - {plan.kind for plan in plans}:
+            self._set_sending(before[kind], False)
+            await self._settle()
+            session = next((s for s in self.sessions if s.kind == kind), None)
+            if session is not None:
+                self.sessions.remove(session)
+                await session.close()
+            sockets = self.sockets.pop(kind, None)
+            if sockets is not None:
+                sockets.close()
+        self.plans = plans
+
+    async def _settle(self) -> None:
+        stopping, self._stopping = self._stopping, []
+        await asyncio.gather(*stopping, return_exceptions=True)
 
     async def close(self) -> None:
         if self.content is not None:
             await self.content.close()
         for sender in self.senders:
             await sender.stop()
+        await self._settle()
         await asyncio.gather(*(s.close() for s in self.sessions), return_exceptions=True)
         for task in self._tasks:
             task.cancel()
@@ -172,7 +233,7 @@ class SipRoom:
     def __init__(self, user: str, site_index: int, *, host: str = "127.0.0.1",
                  video_codecs: Sequence[str] = ("h264",),
                  audio_codecs: Sequence[str] = ("g722", "pcmu"),
-                 encryption: Encryption = Encryption.AUTO,
+                 encryption: MediaEncryptType | int = MediaEncryptType.AUTO,
                  video_size: tuple[int, int] = (352, 288), fps: int = 15,
                  video_bitrate: int = 400_000, ring_delay: float = 0.1,
                  refuse: int | None = None, port: int = 0,
@@ -189,7 +250,10 @@ class SipRoom:
         self.host = host
         self.video_offers = codec_offers(video_codecs, VIDEO_CODECS)
         self.audio_offers = codec_offers(audio_codecs, AUDIO_CODECS)
-        self.encryption = encryption
+        # its SRTP setting, with mediaEncryptType's meaning (0 auto, 1 SRTP only, 2 plain
+        # only) and the MCU's one rule for it (mcu/encryption_policy.py)
+        self.encryption = MediaEncryptType(int(encryption))
+        self.policy = SdesRule(self.encryption)
         self.video_size = video_size
         self.fps = fps
         self.video_bitrate = video_bitrate
@@ -267,7 +331,7 @@ class SipRoom:
         ports, content_port = self._ports(sockets)
         try:
             reply, settled = answer_call(
-                sdp.parse(request.body), self.host, ports, content_port, self.encryption,
+                sdp.parse(request.body), self.host, ports, content_port, self.policy,
                 video=self.video_offers, audio=self.audio_offers,
                 client=self.content is not None, **self._content_options())
         except Exception:
@@ -307,7 +371,7 @@ class SipRoom:
         our_offer = self.offer_of(ports, content_port)
         try:
             dialog = await self.ua.invite(uri, sdp.serialize(our_offer).encode())
-            settled = accept_call(our_offer, sdp.parse(dialog.remote_sdp), self.encryption)
+            settled = accept_call(our_offer, sdp.parse(dialog.remote_sdp), self.policy)
         except BaseException:
             for each in sockets.values():
                 each.close()
@@ -328,10 +392,42 @@ class SipRoom:
     def offer_of(self, ports: dict[str, int], content_port: int | None) -> sdp.SessionDescription:
         """The room's offer: audio, video and, with content, the content m-line and the
         BFCP m-line as floor control client."""
-        return offer_call(self.host, ports, content_port, self.encryption,
+        return offer_call(self.host, ports, content_port, self.policy,
                           video=self.video_offers, audio=self.audio_offers,
                           client_proto="TCP/BFCP" if self.content is not None else None,
                           **self._content_options())
+
+    async def reinvite(self, *, refresh: bool = False, direction: str = "sendrecv",
+                       video_codecs: Sequence[str] | None = None,
+                       audio_codecs: Sequence[str] | None = None) -> bytes:
+        """Offer again in the current call (a re-INVITE) and apply the answer; the answer's
+        bytes. `refresh`: the last SDP of ours again, same o= version (a session refresh);
+        else a new offer (version incremented, keys kept) with audio and video in `direction`
+        (sendonly or inactive: hold; sendrecv: resume) and the given codec lists (default:
+        the room's); the content and BFCP m-lines, if any, are offered again unchanged. A refusal
+        raises SipCallFailed (488...) and leaves the call as it was."""
+        call = self.call
+        if call is None or call.dialog is None:
+            raise RuntimeError("no call to re-INVITE in")
+        dialog = call.dialog
+        if refresh:
+            return await dialog.reinvite(dialog.local_sdp)
+        video = codec_offers(video_codecs, VIDEO_CODECS) if video_codecs is not None \
+            else self.video_offers
+        audio = codec_offers(audio_codecs, AUDIO_CODECS) if audio_codecs is not None \
+            else self.audio_offers
+        fresh = offer(self.host, {k: s.port for k, s in call.sockets.items()}, self.policy,
+                      video=video, audio=audio)
+        for media in fresh.media:
+            media.direction = direction
+        previous = sdp.parse(dialog.local_sdp.decode())
+        # the content and BFCP m-lines offered again as they were (rtp/content_reoffer.py):
+        # the MCU answers 488 to a re-offer changing them, so the content call goes on as is
+        new_offer = keep_content_lines(previous, next_offer(main_part(previous), fresh))
+        reply = await dialog.reinvite(sdp.serialize(new_offer).encode())
+        settled = accept_call(new_offer, sdp.parse(reply.decode()), self.policy)
+        await call.apply(settled.plans)
+        return reply
 
     async def register(self, registrar: str, aor: str) -> None:
         """Register our contact for `aor` (`sip:<number>@<registrar host>`) at `registrar`."""

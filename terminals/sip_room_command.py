@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import signal
 
-from rtp.negotiation import Encryption
+from mcu.model import MediaEncryptType
 from sip.values import SipUri
 from terminals.marker import Rect
 from terminals.sip_room import SipRoom
@@ -48,7 +48,7 @@ async def start_rooms(args: argparse.Namespace) -> list[SipRoom]:
                 f"{args.uri_prefix}{index:02d}", index,
                 host=args.media_address or "127.0.0.1",
                 video_codecs=_names(args.video_codecs), audio_codecs=_names(args.audio_codecs),
-                encryption=Encryption(args.encryption), fps=args.fps,
+                encryption=MediaEncryptType(args.encryption), fps=args.fps,
                 video_size=_size(args.video_size),
                 ring_delay=args.ring_delay,
                 port=args.sip_port + offset if args.sip_port else 0,

@@ -11,8 +11,10 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
+from mcu.encryption_policy import SdesRule
+from mcu.model import MediaEncryptType as Encryption
 from rtp import sdp
-from rtp.negotiation import CodecOffer, Encryption, accept_answer, answer, offer
+from rtp.negotiation import CodecOffer, accept_answer, answer, offer
 from rtp.session import MediaSockets, RtpSession
 from rtp.tracks import IncomingTrack
 from terminals.marker import MarkerPainter, read_marker
@@ -33,10 +35,10 @@ async def negotiated_pair(kind: str, codecs: tuple[CodecOffer, ...],
                           rtcp_interval: float = 0.5) -> Pair:
     sockets_a, sockets_b = await MediaSockets.bind(), await MediaSockets.bind()
     mine = {"video": codecs} if kind == "video" else {"audio": codecs}
-    our_offer = offer("127.0.0.1", {kind: sockets_a.port}, encryption, **mine)  # type: ignore[arg-type]
+    our_offer = offer("127.0.0.1", {kind: sockets_a.port}, SdesRule(encryption), **mine)  # type: ignore[arg-type]
     reply, plans_b = answer(sdp.parse(sdp.serialize(our_offer)), "127.0.0.1",
-                            {kind: sockets_b.port}, encryption, **mine)  # type: ignore[arg-type]
-    plans_a = accept_answer(our_offer, sdp.parse(sdp.serialize(reply)), encryption)
+                            {kind: sockets_b.port}, SdesRule(encryption), **mine)  # type: ignore[arg-type]
+    plans_a = accept_answer(our_offer, sdp.parse(sdp.serialize(reply)), SdesRule(encryption))
     a = RtpSession(sockets_a, plans_a[0], rtcp_interval=rtcp_interval)
     b = RtpSession(sockets_b, plans_b[0], rtcp_interval=rtcp_interval)
     a.start()

@@ -1,7 +1,7 @@
 """A/V sync through the MCU, measured from the outside: a real server records (SOAP
 setRecordBroadEx, zeep from the reference WSDL) a conference of two real terminals, one of
 them emitting the sync pattern (terminals/sync_pattern.py: a white flash and a click at the
-same capture instants, every 2 s), and benchmarks.av_sync reads the file back with PyAV:
+same capture instants, every 2 s), and terminals.av_sync reads the file back with PyAV:
 every flash of the recording's picture is paired with its click within 40 ms, the audio
 lasts as long as the video within 100 ms, and no frame gap exceeds 2 frames (from the
 file's first picture on). The file is read by PyAV's demuxer and decoders (both tracks);
@@ -13,7 +13,7 @@ late, pictures came late or not at all) only what does not depend on the ticks i
 figures: the flashes found and the per-event targets would measure the load, not the
 timestamps. Likewise when the ticks stalled once (a gap over HICCUP_GAP_FRAMES frames in a
 file otherwise at full rate): the median offset and the pairing are judged, the per-event
-and gap targets are left to `benchmarks.av_sync` on a quiet machine.
+and gap targets are left to `terminals.av_sync` on a quiet machine.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from datetime import timedelta
 
 import pytest
 
-from benchmarks import av_sync
 from gateway.signalling import SIGNALLING
 from mcu.model import ConferenceSpec, SiteSpec, VideoFormat
+from terminals import av_sync
 from terminals.media_sources import VideoFormat as SentVideo
 from terminals.sync_pattern import SyncPattern
 from tests.test_content_stream import joined, soap, soap_call, start_all, terminal
@@ -110,7 +110,7 @@ async def test_a_recording_of_a_flashing_site_meets_the_sync_targets(server, cap
     assert len(report.flashes_s) == len(report.events), text
     if report.max_gap_frames > HICCUP_GAP_FRAMES:
         # the MCU's ticks stalled once (a CI run's neighbour took the CPU): the events next
-        # to the stall measure it, not the timestamps; benchmarks.av_sync judges the
+        # to the stall measure it, not the timestamps; terminals.av_sync judges the
         # per-event and gap targets on a quiet machine (docs/benchmarks.md)
         pytest.xfail(f"MCU stalled: a gap of {report.max_gap_frames} frames; per-event and "
                      f"gap targets not judged\n{text}")

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import pytest
 
+from mcu.encryption_policy import SdesRule
+from mcu.model import MediaEncryptType
 from rtp import sdp
 from rtp.bfcp_sdp import (
     BfcpSdpError,
@@ -36,7 +38,12 @@ from rtp.content_negotiation import (
     content_index,
     offer_call,
 )
-from rtp.negotiation import Encryption
+from rtp.content_reoffer import keep_content_lines, main_part, masked, reanswer_content
+from rtp.negotiation import NegotiationError, answer, offer
+from rtp.reoffer import next_offer
+
+# the MCU's SDES rule (mcu/encryption_policy.py) under each booked mediaEncryptType
+AUTO, NONE = SdesRule(MediaEncryptType.AUTO), SdesRule(MediaEncryptType.NONE)
 
 HEAD = "v=0\r\no=alice 2890844526 2890844526 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
 
@@ -175,7 +182,7 @@ def client_offer(*bfcp_lines: str, proto: str = "TCP/BFCP", content: bool = True
 
 def mcu_answers(text: str):
     return answer_call(sdp.parse(text), "192.0.2.9", {"audio": 5000, "video": 5002}, 5004,
-                       Encryption.NONE, content_video=DEFAULT_CONTENT_VIDEO, server=SERVER)
+                       NONE, content_video=DEFAULT_CONTENT_VIDEO, server=SERVER)
 
 
 @pytest.mark.parametrize("roles", [["a=floorctrl:c-only"], ["a=floorctrl:c-s"],
@@ -225,43 +232,43 @@ def test_bfcp_without_a_content_stream_is_declined_not_refused():
 def test_server_and_client_agree_either_way():
     host = "192.0.2.9"
     # the MCU offers (dial-out), a room answers as client
-    mcu_offer = offer_call(host, {"audio": 5000, "video": 5002}, 5004, Encryption.AUTO,
+    mcu_offer = offer_call(host, {"audio": 5000, "video": 5002}, 5004, AUTO,
                            server=SERVER)
     text = sdp.serialize(mcu_offer)
     assert "a=floorctrl:s-only" in text and "a=floorid:1 mstrm:content" in text
     room_reply, room = answer_call(sdp.parse(text), "192.0.2.20",
-                                   {"audio": 7000, "video": 7002}, 7004, Encryption.AUTO,
+                                   {"audio": 7000, "video": 7002}, 7004, AUTO,
                                    client=True, content_direction="sendrecv")
     assert room.client_floor is not None
     assert (room.client_floor.host, room.client_floor.port, room.client_floor.confid,
             room.client_floor.userid, room.client_floor.label) == (host, 6000, 77, 3, "content")
-    mcu = accept_call(mcu_offer, sdp.parse(sdp.serialize(room_reply)), Encryption.AUTO)
+    mcu = accept_call(mcu_offer, sdp.parse(sdp.serialize(room_reply)), AUTO)
     assert mcu.floor_agreed and mcu.content is not None and mcu.content.encrypted
     assert [plan.kind for plan in mcu.plans] == ["audio", "video"]
     # a room offers (dial-in) as client, receive only; the MCU answers as server
     room_offer = offer_call("192.0.2.20", {"audio": 7000, "video": 7002}, 7004,
-                            Encryption.AUTO, client_proto="TCP/BFCP",
+                            AUTO, client_proto="TCP/BFCP",
                             content_direction="recvonly")
     reply, settled = answer_call(sdp.parse(sdp.serialize(room_offer)), host,
-                                 {"audio": 5000, "video": 5002}, 5004, Encryption.AUTO,
+                                 {"audio": 5000, "video": 5002}, 5004, AUTO,
                                  server=SERVER)
     assert settled.floor_agreed and settled.content is not None
     assert settled.content.direction == "sendonly"  # the MCU sends content, never receives
-    back = accept_call(room_offer, sdp.parse(sdp.serialize(reply)), Encryption.AUTO)
+    back = accept_call(room_offer, sdp.parse(sdp.serialize(reply)), AUTO)
     assert back.client_floor is not None and back.client_floor.port == 6000
     assert back.content is not None and back.content.direction == "recvonly"
 
 
 def test_a_site_answering_as_server_fails_the_mcus_offer():
-    mcu_offer = offer_call("192.0.2.9", {"audio": 5000, "video": 5002}, 5004, Encryption.NONE,
+    mcu_offer = offer_call("192.0.2.9", {"audio": 5000, "video": 5002}, 5004, NONE,
                            server=SERVER)
     room_reply, _ = answer_call(sdp.parse(sdp.serialize(mcu_offer)), "192.0.2.20",
-                                {"audio": 7000, "video": 7002}, 7004, Encryption.NONE,
+                                {"audio": 7000, "video": 7002}, 7004, NONE,
                                 client=True)
     bfcp = room_reply.media[bfcp_index(room_reply)]
     bfcp.other = [a.replace("c-only", "s-only") for a in bfcp.other]
     with pytest.raises(BfcpSdpError, match="only be the floor control server"):
-        accept_call(mcu_offer, sdp.parse(sdp.serialize(room_reply)), Encryption.NONE)
+        accept_call(mcu_offer, sdp.parse(sdp.serialize(room_reply)), NONE)
 
 
 @pytest.mark.parametrize(("offered", "ours", "answered"), [
@@ -271,3 +278,81 @@ def test_a_site_answering_as_server_fails_the_mcus_offer():
 ])
 def test_content_direction_of_the_answer(offered, ours, answered):
     assert answer_direction(offered, ours) == answered
+
+
+def _room_reoffer(room_sdp: sdp.SessionDescription, port_change: int = 0
+                  ) -> sdp.SessionDescription:
+    """The room's re-offer: audio and video afresh, its content and BFCP m-lines kept."""
+    fresh = offer("192.0.2.20", {"audio": 7000 + port_change, "video": 7002}, AUTO)
+    return keep_content_lines(room_sdp, next_offer(main_part(room_sdp), fresh))
+
+
+def _reanswer(site_offer: sdp.SessionDescription, settled) -> sdp.SessionDescription:
+    reply, _ = answer(masked(site_offer), "192.0.2.9", {"audio": 5000, "video": 5002}, AUTO)
+    reanswer_content(site_offer, reply, settled, "192.0.2.9", 5004, AUTO, server=SERVER)
+    return reply
+
+
+def test_a_reoffer_keeping_content_and_bfcp_is_answered_with_them_unchanged():
+    room_offer = offer_call("192.0.2.20", {"audio": 7000, "video": 7002}, 7004, AUTO,
+                            client_proto="TCP/BFCP")
+    room_sdp = sdp.parse(sdp.serialize(room_offer))
+    first, settled = answer_call(room_sdp, "192.0.2.9", {"audio": 5000, "video": 5002}, 5004,
+                                 AUTO, server=SERVER)
+    again = _room_reoffer(room_sdp, port_change=10)  # its audio moved: a change it may make
+    assert [m.kind for m in again.media] == ["audio", "video", "video", "application"]
+    assert again.media[2] == room_sdp.media[2] and again.media[3] == room_sdp.media[3]
+    assert again.media[1].crypto == room_sdp.media[1].crypto  # the main video's key kept
+    reply = _reanswer(sdp.parse(sdp.serialize(again)), settled)
+    # our content m-line: the same key as in the first answer; the same BFCP server values
+    assert reply.media[2].crypto == first.media[2].crypto and reply.media[2].port == 5004
+    assert "content:slides" in reply.media[2].other
+    stream = parse_stream(reply.media[3])
+    assert (stream.port, stream.confid, stream.userid) == (6000, 77, 3)
+    assert reply.media[0].port == 5000
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    ("content port 0", "drops the call's content stream"),
+    ("content moved", "changes the content stream"),
+    ("bfcp port 0", "removes the call's BFCP stream"),
+    ("bfcp removed", "removes the call's BFCP stream"),
+    ("bfcp server", "can only be the floor control server"),
+])
+def test_a_reoffer_removing_or_changing_content_or_bfcp_is_refused(change, why):
+    room_offer = offer_call("192.0.2.20", {"audio": 7000, "video": 7002}, 7004, AUTO,
+                            client_proto="TCP/BFCP")
+    room_sdp = sdp.parse(sdp.serialize(room_offer))
+    _, settled = answer_call(room_sdp, "192.0.2.9", {"audio": 5000, "video": 5002}, 5004,
+                             AUTO, server=SERVER)
+    again = sdp.parse(sdp.serialize(_room_reoffer(room_sdp)))
+    if change == "content port 0":
+        again.media[2].port = 0
+    elif change == "content moved":
+        again.media[2].port = 7010
+    elif change == "bfcp port 0":
+        again.media[3].port = 0
+    elif change == "bfcp removed":
+        del again.media[3]
+    else:
+        again.media[3].other = [a.replace("floorctrl:c-only", "floorctrl:s-only")
+                                for a in again.media[3].other]
+    with pytest.raises((NegotiationError, BfcpSdpError)) as refused:
+        _reanswer(again, settled)
+    assert why in str(refused.value)
+
+
+def test_a_reoffer_adding_content_to_a_call_without_it_is_refused():
+    plain = offer("192.0.2.20", {"audio": 7000, "video": 7002}, AUTO)
+    plain_sdp = sdp.parse(sdp.serialize(plain))
+    _, settled = answer_call(plain_sdp, "192.0.2.9", {"audio": 5000, "video": 5002}, 5004,
+                             AUTO, server=SERVER)
+    assert settled.content is None
+    with_content = offer_call("192.0.2.20", {"audio": 7000, "video": 7002}, 7004, AUTO,
+                              client_proto="TCP/BFCP")
+    with pytest.raises(NegotiationError) as refused:
+        _reanswer(sdp.parse(sdp.serialize(with_content)), settled)
+    assert refused.value.reason == "content-change"
+    # the same call's re-offer without content is answered (nothing to keep)
+    reply = _reanswer(plain_sdp, settled)
+    assert [m.port for m in reply.media] == [5000, 5002]

@@ -27,9 +27,9 @@ from app.demo.scenario import (
     DemoOptions,
     run_demo,
 )
-from benchmarks import av_sync
 from mcu.layouts import AUX_SUFFIX, layout_mode
 from mcu.media.output_format import FORMAT_SIZES
+from terminals import av_sync
 from terminals.marker import read_content_marker, read_marker
 
 CONTENT_STEPS = ["content_share", "content_pane", "content_take", "content_lock",
@@ -54,7 +54,7 @@ EXPECTATIONS = [
     "content_release.floor_free", "content_release.streams_stop",
     "content_release.aux_status",
     "recording.listed", "recording.whole", "recording.sidecar",
-    "recording.sync",
+    "recording.content", "recording.sync",
     "live.playlist", "live.segment", "live.markers", "live.stopped",
     "voice_switching.speaking", "voice_switching.loudest", "voice_switching.main_pane",
     "voice_switching.delay",
@@ -326,7 +326,7 @@ def test_report_json_has_the_documented_shape(report, out_dir):
 def test_report_json_lists_the_recording_with_real_measurements(report, out_dir):
     """report.json's "recordings": the file the recording step downloaded (in the output
     directory), its duration and tracks as GET /recordings said, the worst A/V offset that
-    benchmarks.av_sync measured on it (re-measured here on the same file: the same
+    terminals.av_sync measured on it (re-measured here on the same file: the same
     figure), the live stream's URL."""
     (entry,) = json.loads((out_dir / "report.json").read_text())["recordings"]
     assert {"path", "duration_s", "tracks", "av_offset_ms_max", "hls_url"} <= set(entry)

@@ -1,6 +1,6 @@
 """The recorder's writer alone (mcu/media/recorder.Mp4Writer), fed a perfect clock: pictures
 every 1/30 s and 20 ms mixes stamped on the same clock, a white flash in the pictures and a
-click in the mix at the same instants. benchmarks.av_sync reads the file back: the writer
+click in the mix at the same instants. terminals.av_sync reads the file back: the writer
 itself adds no offset (within the click reader's 1-2 ms), no gap from the very first
 picture on (before the fix the muxer shifted every stream by the AAC priming and the first
 picture lasted 1.64 frames; the mix was laid up to 20 ms off its stamp, in 20 ms steps),
@@ -15,11 +15,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from benchmarks import av_sync
 from mcu.media.audio_mixer import FRAME_SAMPLES, SAMPLE_RATE
 from mcu.media.output_format import OutputFormat
 from mcu.media.recorder import MAIN, Mp4Writer
 from mcu.media.video_encoders import VIDEO_CLOCK, EncoderTuning, open_encoder
+from terminals import av_sync
 
 FORMAT = OutputFormat("H264", 320, 180, 30, 300_000)
 EVENTS_S = [0.5, 1.5, 2.5, 3.5]

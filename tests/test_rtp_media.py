@@ -9,7 +9,8 @@ import asyncio
 
 import pytest
 
-from rtp.negotiation import CodecOffer, Encryption
+from mcu.model import MediaEncryptType as Encryption
+from rtp.negotiation import CodecOffer
 from rtp.tracks import IncomingTrack, RtpSender
 from tests.rtp_pairs import (
     MarkerSource,

@@ -10,8 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mcu.encryption_policy import SdesRule
+from mcu.model import MediaEncryptType as Encryption
 from rtp import sdp
-from rtp.negotiation import CodecOffer, Encryption, NegotiationError, accept_answer, answer, offer
+from rtp.negotiation import CodecOffer, NegotiationError, accept_answer, answer, offer
 from rtp.sdes import CryptoAttribute
 
 KEY = base64.b64encode(bytes(range(30))).decode()
@@ -37,7 +39,7 @@ C32 = f"a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:{KEY}|2^31"
 
 
 def _answer(text: str, encryption: Encryption = Encryption.AUTO):
-    return answer(sdp.parse(text), "127.0.0.1", {"audio": 40000, "video": 40002}, encryption)
+    return answer(sdp.parse(text), "127.0.0.1", {"audio": 40000, "video": 40002}, SdesRule(encryption))
 
 
 @pytest.mark.parametrize(("text", "fragment"), [
@@ -163,13 +165,14 @@ def test_one_medium_failing_leaves_the_other() -> None:
 
 @pytest.mark.parametrize("encryption", list(Encryption))
 def test_our_offer_and_their_answer(encryption: Encryption) -> None:
-    ours = offer("127.0.0.1", {"audio": 40000, "video": 40002}, encryption)
+    ours = offer("127.0.0.1", {"audio": 40000, "video": 40002}, SdesRule(encryption))
     parsed = sdp.parse(sdp.serialize(ours))
     assert [m.proto for m in parsed.media] == (["RTP/SAVPF"] * 2 if encryption is Encryption.FORCE else ["RTP/AVPF"] * 2)
     assert all(len(m.crypto) == (0 if encryption is Encryption.NONE else 2) for m in parsed.media)
-    reply, their_plans = answer(parsed, "127.0.0.2", {"audio": 50000, "video": 50002}, encryption,
+    reply, their_plans = answer(parsed, "127.0.0.2", {"audio": 50000, "video": 50002},
+                                SdesRule(encryption),
                                 video=(CodecOffer("VP8"),), audio=(CodecOffer("PCMA"),))
-    our_plans = accept_answer(ours, sdp.parse(sdp.serialize(reply)), encryption)
+    our_plans = accept_answer(ours, sdp.parse(sdp.serialize(reply)), SdesRule(encryption))
     assert [(p.kind, p.codec.name, p.remote_port) for p in our_plans] == [("audio", "PCMA", 50000), ("video", "VP8", 50002)]
     for mine, theirs in zip(our_plans, their_plans, strict=True):
         assert mine.encrypted == theirs.encrypted == (encryption is not Encryption.NONE)
@@ -179,10 +182,11 @@ def test_our_offer_and_their_answer(encryption: Encryption) -> None:
 
 
 def test_an_answer_picking_what_we_did_not_offer_is_refused() -> None:
-    ours = offer("127.0.0.1", {"audio": 40000}, Encryption.NONE, audio=(CodecOffer("PCMU"),))
+    ours = offer("127.0.0.1", {"audio": 40000}, SdesRule(Encryption.NONE),
+                 audio=(CodecOffer("PCMU"),))
     bad = "v=0\r\no=x 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=audio 5004 RTP/AVPF 8\r\n"
     with pytest.raises(NegotiationError) as caught:
-        accept_answer(ours, sdp.parse(bad))
+        accept_answer(ours, sdp.parse(bad), SdesRule(Encryption.NONE))
     assert caught.value.reason == "bad-answer"
 
 
@@ -208,7 +212,8 @@ def test_any_sdp_is_parsed_or_refused_and_any_offer_answered_or_refused(lines, e
     except sdp.SdpError:
         return
     try:
-        reply, plans = answer(parsed, "127.0.0.1", {"audio": 40000, "video": 40002}, encryption)
+        reply, plans = answer(parsed, "127.0.0.1", {"audio": 40000, "video": 40002},
+                              SdesRule(encryption))
     except NegotiationError as exc:
         assert exc.reason in {"no-common-codec", "impossible-codec", "encryption-required",
                               "encryption-refused"}

@@ -265,7 +265,7 @@ def test_the_marker_reads_at_every_ladder_size_alone_and_in_a_cp_16_1_pane(size)
 def test_the_send_ladder_setting_reads_true_or_false_only(tmp_path):
     from gateway.settings import SettingsError, load_settings
 
-    assert load_settings().send_ladder is False  # off by default for now
+    assert load_settings().send_ladder is True  # on by default
     on = tmp_path / "on.toml"
     on.write_text("[mcu]\nsend_ladder = true\n")
     assert load_settings(on).send_ladder is True

@@ -47,6 +47,7 @@ from tests.test_media_acceptance import (
 FULL_HD = SentVideo(1920, 1080, 30, 3_000_000)
 CP_4_1 = layout_mode("CP_4_1").value
 CP_1_1 = layout_mode("CP_1_1").value
+CP_16_1 = layout_mode("CP_16_1").value
 WAIT_S = 60.0
 
 
@@ -74,10 +75,11 @@ def hd_terminal(index: int, **options) -> SimulatedTerminal:
     return SimulatedTerminal(**defaults)
 
 
-def book_1080p(server, uris: list[str]) -> str:
+def book_1080p(server, uris: list[str], cp_resource: int = 4) -> str:
     sites = [SiteSpec(uri, name=f"Site {uri}", video_format=VideoFormat.HD1080P30,
                       dialing_mode=DialingMode.MCU_CALLS_SITE) for uri in uris]
-    spec = ConferenceSpec("ladder", server.clock.now(), timedelta(hours=1), sites, cp_resource=4)
+    spec = ConferenceSpec("ladder", server.clock.now(), timedelta(hours=1), sites,
+                          cp_resource=cp_resource)
     conference = server.gateway.scheduler.schedule(spec)
     server.gateway.runtime.reconcile()
     return conference.conf_id
@@ -149,6 +151,58 @@ async def test_cp_4_1_asks_540p_and_full_screen_asks_1080p(server):
     finally:
         for t in sites:
             await t.stop()
+
+
+async def media_inputs(server, conf_id: str) -> dict[str, dict]:
+    """GET /stats/media's `inputs` of the conference: per site its ask and decoded size."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, \
+            http.get(server.url("/stats/media")) as answer:
+        assert answer.status == 200
+        conferences = (await answer.json())["conferences"]
+    return next(c["inputs"] for c in conferences if c["conf_id"] == conf_id)
+
+
+async def test_cp_16_1_sites_send_their_480x270_panes_and_stats_say_so(server):
+    """In a 1080p CP_16_1 picture every pane is 480x270: each site (sending 640x360@30 of
+    its own) is asked for 480x270@15, the MCU decodes 480x270 from each, GET /stats/media
+    reports both per site, and the composed picture still reads every site's marker."""
+    own = SentVideo(640, 360, 30, 800_000)
+    sites = [hd_terminal(i + 20, video_format=own, loop_frames=32,
+                         decode_video=(i == 0), analyse_every=1 if i == 0 else 1 << 30)
+             for i in range(4)]
+    viewer = sites[0]
+    uris = [t.uri for t in sites]
+    for t in sites:
+        await t.start(signalling_url(server))
+    try:
+        conf_id = book_1080p(server, uris, cp_resource=16)
+        await eventually(lambda: set(states(server, conf_id).values())
+                         == {SiteCallState.IN_CONFERENCE}, WAIT_S, "all four in conference")
+        soap = await soap_client(server)
+        check(await asyncio.to_thread(soap.conf_ctrl.setContinuousPresenceEx, confId=conf_id,
+                                      target="0", presenceMode=CP_16_1, subPics=uris),
+              "setContinuousPresenceEx")
+        await eventually(lambda: all(last_ask(t) == (480, 270, 15) for t in sites), WAIT_S,
+                         "every site asked for 480x270@15")
+        await eventually(lambda: all(decoded_size(server, conf_id, t.uri) == (480, 270)
+                                     for t in sites), WAIT_S, "480x270 decoded from each")
+        inputs = await media_inputs(server, conf_id)
+        assert {uri: inputs[uri] for uri in uris} == {
+            uri: {"asked": "480x270@15", "decoded": "480x270"} for uri in uris}
+        assert all([(f.width, f.height) for f in t.send_requests.switches][-1:] == [(480, 270)]
+                   for t in sites)
+        viewer.set_panes(panes_of("CP_16_1"))
+        await eventually_async(lambda: _reads_first(viewer, [20, 21, 22, 23]), WAIT_S,
+                               "the four markers in their CP_16_1 panes")
+    finally:
+        for t in sites:
+            await t.stop()
+
+
+async def _reads_first(viewer: SimulatedTerminal, expected: list[int]) -> bool:
+    return (await site_indices(viewer))[:len(expected)] == expected
 
 
 async def _reads(viewer: SimulatedTerminal, expected: list[int]) -> bool:

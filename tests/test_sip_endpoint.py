@@ -29,7 +29,8 @@ import pytest
 
 from mcu.calls import CallFailure
 from mcu.layouts import layout_mode
-from rtp.negotiation import CodecOffer, Encryption
+from mcu.model import MediaEncryptType as Encryption
+from rtp.negotiation import CodecOffer
 from sip.errors import SipCallFailed
 from terminals.client import SimulatedTerminal
 from terminals.media_sources import VideoFormat

@@ -18,6 +18,7 @@ routes):
 
 from __future__ import annotations
 
+import functools
 import logging
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from gateway.console.booking import schedule
 from gateway.console.health import HealthHistory
 from gateway.console.live import event_stream
 from gateway.console.live_view import live_request
+from gateway.console.site_media import negotiated_media
 from gateway.metrics import METRICS
 from gateway.sessions import Session
 from mcu.errors import DomainError
@@ -82,7 +84,8 @@ def install_console(app: web.Application, gateway: Gateway) -> None:
 
         return app[SIGNALLING].engine if SIGNALLING in app else None
 
-    health = HealthHistory(engine, app[METRICS].cpu_seconds, runtime.receive_reports)
+    health = HealthHistory(engine, app[METRICS].cpu_seconds, runtime.receive_reports,
+                           functools.partial(negotiated_media, runtime))
 
     async def close_viewers(_: web.Application) -> None:
         await health.close()

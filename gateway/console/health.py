@@ -9,6 +9,9 @@ group stats (`MediaEngine.stats()`, whose groups `mcu_sim_encoder_groups` counts
 A sampler task records one point every SAMPLE_S seconds while a console has asked for a
 health answer in the last IDLE_STOP_S seconds (no page open: no sampling).
 
+The media: what each site's call negotiated (codecs, format, encryption), from the runtime's
+site statuses (gateway/console/site_media.py).
+
 The probes: the last receive report of each site connected in the conference (the
 terminals' `stats` messages, kept by mcu/runtime/receive_reports.py), as the sites said
 them: frame rates and latencies of the main picture and the content, and the report's age.
@@ -42,8 +45,10 @@ class HealthHistory:
 
     def __init__(self, engine: Callable[[], MediaEngine | None],
                  cpu_seconds: Callable[[], float | None],
-                 receive_reports: ReceiveReports | None = None) -> None:
+                 receive_reports: ReceiveReports | None = None,
+                 negotiated: Callable[[str], list[dict[str, object]]] | None = None) -> None:
         self._engine = engine
+        self._negotiated = negotiated
         self._receive_reports = receive_reports
         self._cpu_seconds = cpu_seconds
         self.samples: dict[str, collections.deque[Sample]] = {}
@@ -113,6 +118,7 @@ class HealthHistory:
             "cpu_percent": self.cpu_percent,
             "tick_lateness_ms": lateness_ms,
             "probes": self.probes(conf_id),
+            "media": self._negotiated(conf_id) if self._negotiated is not None else [],
             "span_s": HISTORY_S,
             "history": [{"t": round(s.t - origin, 2), "fps": s.fps, "cpu": s.cpu}
                         for s in history],

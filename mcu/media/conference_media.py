@@ -35,7 +35,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import av
@@ -74,17 +74,20 @@ from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S, EncoderGroup, Group
 from mcu.media.frame_slots import LatestFrameSlot
 from mcu.media.live_hls import HlsBroadcast
 from mcu.media.live_viewers import LiveViewer, conference_view_key, place_viewer
+from mcu.media.media_role import MediaRole
 from mcu.media.media_totals import MediaTotals
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS, MixedSpeakers
 from mcu.media.output_format import (
     DEFAULT_VIDEO_FORMAT,
+    H264,
     OutputFormat,
     fit_to_sizes,
     output_format_for,
 )
 from mcu.media.pictures import CONTENT_WITH_SPEAKER, PictureKey, PictureKind
 from mcu.media.recorder import Mp4Recording
+from mcu.media.recorder_groups import shared_group
 from mcu.media.screen_pictures import NOTHING, screen_picture, source_of
 from mcu.media.send_ladder import (
     SETTLE_PERIOD_S,
@@ -160,6 +163,16 @@ class GroupStats:
     sender_restarts: int  # over the group's sites: a sender fell behind and waited for a keyframe
 
 
+@dataclass(frozen=True)
+class InputStats:
+    """What the MCU gets from one joined site's main video now: the send ladder's ask
+    ("960x540@30"; None: never asked, the ladder off or a site that cannot be asked) and the
+    size of the latest picture decoded from it ("960x540"; None: none yet)."""
+
+    asked: str | None
+    decoded: str | None
+
+
 class ConferenceMedia:
     def __init__(
         self,
@@ -231,6 +244,8 @@ class ConferenceMedia:
         # conference picture they watch (the recorder's)
         self.viewers: dict[str, LiveViewer] = {}
         self.viewer_format: OutputFormat | None = None
+        # the conference's part in a cascade (mcu/media/media_role.py); None: none
+        self.role: MediaRole | None = None
 
     # ------------------------------------------------------------------ life cycle
 
@@ -250,6 +265,8 @@ class ConferenceMedia:
         if self._closed:
             return
         self._closed = True
+        if self.role is not None:
+            self.role.closed()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -345,7 +362,12 @@ class ConferenceMedia:
         """While content is shared, a site without a second stream watches the content in
         its main picture (CONTENT_MAIN). Otherwise setVideoSourceEx beats a broadcast site,
         which beats the CP broadcast, which beats the site's own CP picture; otherwise the
-        conference picture. The broadcast site itself keeps watching its CP picture."""
+        conference picture. The broadcast site itself keeps watching its CP picture. A
+        cascade role (media_role.py) may choose first."""
+        if self.role is not None:
+            chosen = self.role.picture_for(viewer)
+            if chosen is not None:
+                return chosen
         holder = self.content_source()
         if holder is not None and self.content_route(viewer) == MAIN \
                 and not self.multi_screen(viewer):  # a multi-screen site: on screen 2
@@ -415,6 +437,10 @@ class ConferenceMedia:
         return shown
 
     def picture_settings(self, picture: PictureKey) -> PictureSettings:
+        if self.role is not None:
+            settings = self.role.picture_settings(picture)
+            if settings is not None:
+                return settings
         if picture.kind == PictureKind.SITE:
             return PictureSettings(FULL_SCREEN, (picture.target,), None, None)
         if picture.kind == PictureKind.CONTENT:
@@ -433,12 +459,15 @@ class ConferenceMedia:
     def output_format(self, media: SiteMedia) -> OutputFormat | None:
         if media.video_codec is None:
             return None
-        return fit_to_sizes(output_format_for(
+        output = fit_to_sizes(output_format_for(
             media.spec,
             media.video_codec,
             conference_rate=self.conference_rate,
             default_format=self.default_format,
         ), media.video_sizes)
+        if media.video_single_nal and output.codec == H264:
+            return replace(output, single_nal=True)
+        return output
 
     # ------------------------------------------------------------------ content
 
@@ -558,7 +587,10 @@ class ConferenceMedia:
             if media is None:
                 continue
             output = self.output_format(media)
-            if output is not None:  # every screen at the main video's format
+            if media.video_held:  # on hold: no group encodes for it (sip_reinvite.py)
+                for _, track in media.screens():
+                    track.join_group(None)
+            elif output is not None:  # every screen at the main video's format
                 tracks = dict(media.screens())
                 for hd_out, picture in self.screen_pictures(uri):
                     key = GroupKey(picture, output)
@@ -573,9 +605,10 @@ class ConferenceMedia:
                 wanted.add(key)
             else:  # forwarded (or nothing shared): no content group of ours feeds it
                 media.content_out.join_group(None)
-        wanted |= self._regroup_recorder(holder)
-        wanted |= self._regroup_live()
-        wanted |= self._regroup_viewers(holder)
+        sites_wanted = frozenset(wanted)  # the recorder and the rest share these if they can
+        wanted |= self._regroup_recorder(holder, sites_wanted)
+        wanted |= self._regroup_live(sites_wanted)
+        wanted |= self._regroup_viewers(holder, sites_wanted)
         for uri, media in self.sites.items():
             if uri not in self.joined:
                 for _, track in media.screens():
@@ -588,18 +621,22 @@ class ConferenceMedia:
             self.groups.pop(key).close()
         self.route_content()
 
-    def _regroup_recorder(self, holder: str | None) -> set[GroupKey]:
+    def _regroup_recorder(self, holder: str | None, sites: frozenset[GroupKey]
+                          ) -> set[GroupKey]:
         """The recorder watches the conference picture (a site with no picture of its own
-        would) at its format; while content is shared, the CONTENT picture too."""
+        would) at its format; while content is shared, the CONTENT picture too. Each in a
+        site's group of that picture and size when there is one (recorder_groups.py)."""
         recording = self.recording
         if recording is None:
             return set()
-        main = GroupKey(PictureKey(PictureKind.CP, CONFERENCE_TARGET), recording.format)
+        main = shared_group(
+            GroupKey(PictureKey(PictureKind.CP, CONFERENCE_TARGET), recording.format), sites)
         recording.main.join_group(self._group(main))
         if holder is None:
             recording.content.join_group(None)
             return {main}
-        content = GroupKey(PictureKey(PictureKind.CONTENT, holder), recording.format)
+        content = shared_group(
+            GroupKey(PictureKey(PictureKind.CONTENT, holder), recording.format), sites)
         recording.content.join_group(self._group(content))
         return {main, content}
 
@@ -632,7 +669,8 @@ class ConferenceMedia:
             if not self._closed:
                 self.regroup()  # its groups go when nobody else watches them
 
-    def _regroup_viewers(self, holder: str | None) -> set[GroupKey]:
+    def _regroup_viewers(self, holder: str | None, sites: frozenset[GroupKey]
+                         ) -> set[GroupKey]:
         """Each viewer's tracks in the groups of what it watches (live_viewers.py)."""
         wanted: set[GroupKey] = set()
         for viewer in self.viewers.values():
@@ -645,7 +683,8 @@ class ConferenceMedia:
                     screens = [(picture, output) for _, picture in self.screen_pictures(site)]
                     if holder is not None and holder != site:
                         content = GroupKey(PictureKey(PictureKind.CONTENT, holder), output)
-            cp = conference_view_key(self.viewer_format) if self.viewer_format else None
+            cp = (shared_group(conference_view_key(self.viewer_format), sites)
+                  if self.viewer_format else None)
             wanted |= place_viewer(viewer, self._group, cp, screens, content)
         return wanted
 
@@ -662,12 +701,14 @@ class ConferenceMedia:
             elif site in result.heard_by:
                 viewer.hear(result.heard(site))
 
-    def _regroup_live(self) -> set[GroupKey]:
+    def _regroup_live(self, sites: frozenset[GroupKey]) -> set[GroupKey]:
         """The live broadcast watches the conference picture at its format: the recorder's
-        group when both run at the same format (one encode for both)."""
+        group when both run at the same format (one encode for both), a site's when it can
+        (recorder_groups.py)."""
         if self.live is None:
             return set()
-        main = GroupKey(PictureKey(PictureKind.CP, CONFERENCE_TARGET), self.live.format)
+        main = shared_group(
+            GroupKey(PictureKey(PictureKind.CP, CONFERENCE_TARGET), self.live.format), sites)
         self.live.main.join_group(self._group(main))
         return {main}
 
@@ -714,6 +755,8 @@ class ConferenceMedia:
         if holder is not None:  # None until its first decoded picture: the placeholder
             wanted = self.content_decode_wanted
             sources[aux_source_key(holder)] = self.content_in.take() if wanted else None
+        if self.role is not None:  # a cascade's pictures of the sites of another engine
+            self.role.add_sources(sources)
         by_picture: dict[tuple[PictureKey, tuple[int, int]], _RenderItem] = {}
         live: set[tuple[PictureKey, tuple[int, int]]] = set()
         for key, group in self.groups.items():
@@ -945,7 +988,7 @@ class ConferenceMedia:
             loop_time = asyncio.get_running_loop().time()
             # stamped with when its samples arrived (as the composed picture is with when it
             # takes its inputs' latest pictures), not when the mixer read them: the
-            # recording's audio would lag its video by the fifos' depth (benchmarks/av_sync)
+            # recording's audio would lag its video by the fifos' depth (terminals/av_sync)
             captured = loop_time - self.mix_wait_s
             mix, taken = full_mix(inputs, frames), int((captured - self._started_at) * VIDEO_CLOCK)
             for sink in (self.recording, self.live):
@@ -971,6 +1014,8 @@ class ConferenceMedia:
         for uri in self.joined:
             levels.setdefault(uri, 0)
         self.last_levels = levels
+        if self.role is not None:  # a cascade: the other engine's sites, or through the link
+            levels = self.role.levels(levels)
         if levels:
             self._report_levels(self.conf_id, levels)
 
@@ -1014,6 +1059,18 @@ class ConferenceMedia:
         for media in self.sites.values():
             live.add(media.totals())
         return self.retired.plus(live)
+
+    def input_stats(self) -> dict[str, InputStats]:
+        """Each joined site's ask and decoded size (InputStats), by URI."""
+        inputs = {}
+        for uri in self.joined:
+            media = self.sites.get(uri)
+            frame = media.video_in.frame if media is not None else None
+            ask = self.send_ladder.asked(uri) if self.send_ladder is not None else None
+            inputs[uri] = InputStats(
+                str(ask) if ask is not None else None,
+                f"{frame.width}x{frame.height}" if frame is not None else None)
+        return inputs
 
     def stats(self, now: float) -> list[GroupStats]:
         return [

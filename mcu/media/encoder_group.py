@@ -12,7 +12,7 @@ thread; subscribers, keyframe bookkeeping and packet delivery live on the event 
 group's encoder is started by `warm_up` on a worker before the group takes part in a tick
 (`ready`): x264's start (its first picture costs 35-70 ms at 1080p on this machine) would
 otherwise hold up the conference's next tick, every group's, and leave a gap of 2-3 frames
-right after the first keyframe (the first second of a recording, benchmarks/av_sync).
+right after the first keyframe (the first second of a recording, terminals/av_sync).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from mcu.events import (
     RecordingChanged,
     RuntimeEvent,
 )
-from mcu.media.conference_media import ConferenceMedia, GroupStats
+from mcu.media.conference_media import ConferenceMedia, GroupStats, InputStats
 from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S
 from mcu.media.heap_trim import HeapTrimmer
 from mcu.media.live_hls import HlsBroadcast, live_directory
@@ -71,9 +71,8 @@ class MediaSettings:
     # where live broadcasts are written (<data dir>/live/<confId>/index.m3u8)
     live_dir: Path = Path("data/live")
     # ask each site for the size and rate its largest pane needs (mcu/media/send_ladder.py);
-    # False (the default for now: docs/signalling.md "Send ladder"): never ask, every site
-    # sends what it chooses and the MCU scales it
-    send_ladder: bool = False
+    # False: never ask, every site sends what it chooses and the MCU scales it
+    send_ladder: bool = True
 
 
 @dataclass(frozen=True)
@@ -86,6 +85,8 @@ class ConferenceMediaStats:
     mixed_speakers: tuple[str, ...]  # whose audio is in the mix now
     audio_encoders: int  # Opus encoders open = distinct mixes heard by Opus sites
     audio_frames_encoded: int
+    # each joined site's send ladder ask and the size decoded from it now (InputStats)
+    inputs: dict[str, InputStats] = field(default_factory=dict)
 
 
 class MediaEngine:
@@ -152,8 +153,10 @@ class MediaEngine:
     # ------------------------------------------------------------------ recording
 
     def recording_format(self, media: ConferenceMedia) -> OutputFormat:
-        """The recorder's output, as a site booked with videoFormat AUTO and no rate that
-        negotiated H.264 gets (so it shares that site's group)."""
+        """The recorder's own output: H.264 Constrained Baseline at the conference's default
+        format, at the conference's rate or the format's default bitrate. The file is at its
+        size; the recorder joins a site's group of the same picture at that size, codec and
+        profile instead of a group at this bitrate when there is one (recorder_groups.py)."""
         size = picture_size(None, media.default_format)
         bitrate = parse_rate(media.conference_rate) or default_bitrate(size)
         return OutputFormat(H264, size.width, size.height, size.fps, bitrate)
@@ -317,6 +320,7 @@ class MediaEngine:
                 mixed_speakers=tuple(sorted(media.mixed_speakers)),
                 audio_encoders=len(media.mix_encoders),
                 audio_frames_encoded=media.mix_encoders.frames_encoded,
+                inputs=media.input_stats(),
             )
             for conf_id, media in self.conferences.items()
         ]

@@ -2,8 +2,8 @@
 
 The broadcast joins the conference like the recorder does (mcu/media/recorder.py): its
 picture is the conference's CP picture at the recorder's output format, so it subscribes to
-the same EncoderGroup as the recorder (and as any site watching that picture at that
-format): when recording and broadcast both run, the picture is encoded once and both get
+the same EncoderGroup as the recorder (a site's group of that picture at that size when there
+is one, mcu/media/recorder_groups.py): when recording and broadcast both run, the picture is encoded once and both get
 the same H.264 packets (unchanged bytes). Its audio is the same full mix, AAC-encoded on the
 broadcast's thread (the audio encode is the only one done twice; it is cheap).
 
@@ -62,7 +62,7 @@ class LiveSinkInput(GroupMember):
         self._last_keyframe: int | None = None
 
     def push(self, packet: av.Packet) -> None:
-        if packet.pts is None:
+        if packet.pts is None or not self.takes(packet):
             return
         keyframe = bool(packet.is_keyframe)
         if keyframe:

@@ -68,6 +68,11 @@ class OutputFormat:
     # profile for a site booked H.264 HP; other codecs: None. Part of the group key, so one
     # encoder per distinct (picture, codec, profile, format, rate).
     profile: str | None = None
+    # H.264 for a site that takes only packetization-mode 0 (RFC 6184 single NAL units, a
+    # SIP room system): the encoder caps its slices so each NAL unit fits one packet. Part
+    # of the group key only for such sites: every other H.264 site keeps the unsliced
+    # stream and its group (docs/sip.md, "H.264 packetization-mode 0").
+    single_nal: bool = False
 
     @property
     def profile_name(self) -> str | None:
@@ -81,7 +86,8 @@ class OutputFormat:
         return self.width, self.height
 
     def __str__(self) -> str:
-        return f"{self.codec} {self.width}x{self.height}@{self.fps} {self.bitrate // 1000}k"
+        text = f"{self.codec} {self.width}x{self.height}@{self.fps} {self.bitrate // 1000}k"
+        return text + " single-nal" if self.single_nal else text
 
 
 def parse_rate(rate: str | None) -> int | None:

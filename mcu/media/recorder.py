@@ -111,9 +111,13 @@ def parameter_sets(data: bytes) -> bytes:
 
 class GroupMember:
     """A non-site receiver of one encoder group's packets (the recorder's tracks, the live
-    broadcast): in at most one group at a time, moved by the conference's regrouping."""
+    broadcast): in at most one group at a time, moved by the conference's regrouping
+    (mcu/media/recorder_groups.py). After each move it takes the group's packets from its
+    first keyframe on (subscribing asks the group for one at once), so a track never gets
+    a picture that refers to another encoder's."""
 
     group: Any = None
+    awaiting_keyframe = True
 
     def join_group(self, group: Any) -> None:
         if group is self.group:
@@ -121,8 +125,20 @@ class GroupMember:
         if self.group is not None:
             self.group.unsubscribe(self)
         self.group = group
+        self.awaiting_keyframe = True
         if group is not None:
             group.subscribe(self)
+
+    def takes(self, packet: av.Packet) -> bool:
+        """Whether `packet` of the group is passed on: not before the first keyframe since
+        joining (a delta before it asks the group again; the group limits the rate)."""
+        if self.awaiting_keyframe:
+            if not packet.is_keyframe:
+                if self.group is not None:
+                    self.group.request_keyframe()
+                return False
+            self.awaiting_keyframe = False
+        return True
 
     def leave_group(self, group: Any) -> None:
         if self.group is group:
@@ -142,9 +158,12 @@ class SinkInput(GroupMember):
         self._track = track
 
     def push(self, packet: av.Packet) -> None:
-        if packet.pts is not None:
-            self._recording.put_video(self._track, bytes(packet), packet.pts,
-                                      bool(packet.is_keyframe))
+        if packet.pts is None or not self.takes(packet):
+            return
+        if self.group is not None and self._recording.wants_keyframe(self._track):
+            self.group.request_keyframe()  # the writer could not use the keyframe it had
+        self._recording.put_video(self._track, bytes(packet), packet.pts,
+                                  bool(packet.is_keyframe))
 
 
 @dataclass
@@ -195,12 +214,18 @@ class Mp4Recording:
         if push_url is not None:
             self.sidecar.push = {"url": push_url, "error": None}
             self.push = RtmpPush(push_url, output, self._push_failed)
+        self._writer = Mp4Writer(path, output, self.push)  # used on the thread only
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:  # the thread writes nothing; the recording is failed
             self._fail(error)
         self._write_sidecar()
         self._thread.start()
+
+    def wants_keyframe(self, track: str) -> bool:
+        """Whether the writer is dropping `track`'s pictures for want of a keyframe it can
+        use (the content's first keyframe came before the file was opened, say)."""
+        return track in self._writer.keyframes_wanted
 
     @property
     def healthy(self) -> bool:
@@ -294,7 +319,7 @@ class Mp4Recording:
     # -- on the recorder's thread -----------------------------------------------------
 
     def _run(self) -> None:
-        writer = Mp4Writer(self.path, self.format, self.push)
+        writer = self._writer
         try:
             while True:
                 item = self._queue.get()
@@ -350,20 +375,28 @@ class Mp4Writer:
         self._content_started = False
         self._samples_written = 0
         self._pending_audio: list[tuple[np.ndarray, int]] = []
+        # the tracks whose pictures are dropped until a keyframe comes (read on the loop by
+        # the recorder's group inputs, which then ask their group for one)
+        self.keyframes_wanted: set[str] = set()
 
     def video(self, track: str, data: bytes, pts: int, keyframe: bool) -> int:
         if self._container is None:
             if track != MAIN or not keyframe:
+                self.keyframes_wanted.add(track)  # the file opens at the main's keyframe
                 return 0
             self._open(parameter_sets(data), pts)
-        if track == CONTENT and not self._content_started:
-            if not keyframe:
-                return 0
-            self._content_started = True
+        starting = track == CONTENT and not self._content_started
+        if starting and not keyframe:
+            self.keyframes_wanted.add(track)
+            return 0
         assert self._base is not None
         relative = pts - self._base
         if relative < 0 or relative <= self._last_pts.get(track, -1):
+            if starting:  # the content's first keyframe is not in the file: another one
+                self.keyframes_wanted.add(track)
             return 0  # before the file began, or out of order
+        self._content_started = self._content_started or starting
+        self.keyframes_wanted.discard(track)
         self._last_pts[track] = relative
         packet = av.Packet(data)
         packet.pts = packet.dts = relative

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import asyncio
 
-from mcu.encryption_policy import MediaSecurity
+from mcu.encryption_policy import MediaSecurity, SdesRule
 from mcu.media.sip_content import SipContent
 from mcu.media.site_media import SiteMedia
-from mcu.model import VideoProtocol
+from mcu.model import MediaEncryptType, VideoProtocol
 from rtp import sdp
 from rtp.codecs import offered_sizes
 from rtp.content_negotiation import (
@@ -37,19 +37,19 @@ from rtp.negotiation import (
     DEFAULT_AUDIO,
     DEFAULT_VIDEO,
     CodecOffer,
-    Encryption,
     MediaPlan,
     NegotiationError,
 )
+from rtp.reoffer import SENDING, origin_version
 from rtp.session import MediaSockets, RtpSession
 from rtp.tracks import IncomingTrack, RtpSender
 
 # The video codecs an encoder group can produce (mcu/media/video_encoders.py ENCODERS): VP9
-# is left out of the MCU's offers and answers (no group encoder for it). H.264 is offered in
-# packetization mode 1 only: the groups' x264 does not cap its slices to one packet.
+# is left out of the MCU's offers and answers (no group encoder for it). H.264 in
+# packetization mode 1 and, after it, constrained baseline in mode 0 (single NAL units: a
+# site taking only mode 0 gets a group whose x264 caps its slices, OutputFormat.single_nal).
 MCU_VIDEO: tuple[CodecOffer, ...] = tuple(
-    codec for codec in DEFAULT_VIDEO
-    if codec.name != "VP9" and codec.fmtp.get("packetization-mode", "1") == "1")
+    codec for codec in DEFAULT_VIDEO if codec.name != "VP9")
 MCU_AUDIO: tuple[CodecOffer, ...] = DEFAULT_AUDIO
 # the content stream's codecs: H.264 (packetization mode 1) and VP8, the codecs the content
 # forwarder and the content encoder groups carry, whatever the booked videoProtocol of the
@@ -87,7 +87,7 @@ _AUDIO_NAMES = {"OPUS": "OPUS", "G722": "G722", "PCMU": "PCMU", "PCMA": "PCMA"}
 
 
 class SipCallMedia:
-    def __init__(self, host: str, media: SiteMedia, encryption: Encryption,
+    def __init__(self, host: str, media: SiteMedia, encryption: MediaEncryptType,
                  sockets: dict[str, MediaSockets], content: SipContent | None = None) -> None:
         self.host = host
         self.content = content  # the content stream's session (None: no content port)
@@ -95,16 +95,26 @@ class SipCallMedia:
         self.settled: Settled | None = None
         self.media = media
         self.encryption = encryption
+        self.policy = SdesRule(encryption)  # the booking's rule, for rtp's negotiation
         self.protocol = media.spec.video_protocol
         self.sockets = sockets
         self.sessions: list[RtpSession] = []
         self.senders: list[RtpSender] = []
         self.plans: list[MediaPlan] = []
         self._offer: sdp.SessionDescription | None = None
+        self._stopping: list[asyncio.Future[None]] = []  # senders being stopped
+        # the SDP state a re-INVITE is judged against (mcu/media/sip_reinvite.py): our o=
+        # line, the site's last o= (username, id, version), our last answer's bytes (None
+        # while we were the offerer) and our last SDP without its o= line
+        self.local_origin = ""
+        self.remote_version: tuple[str, str, int] | None = None
+        self.last_answer: bytes | None = None
+        self.last_local = ""
         self.closed = False
 
     @classmethod
-    async def bind(cls, host: str, media: SiteMedia, encryption: Encryption) -> SipCallMedia:
+    async def bind(cls, host: str, media: SiteMedia,
+                   encryption: MediaEncryptType) -> SipCallMedia:
         """An even/odd UDP port pair for audio, one for video and one for content on
         `host`."""
         bound: list[MediaSockets] = []
@@ -119,6 +129,10 @@ class SipCallMedia:
         return cls(host, media, encryption, {"audio": audio, "video": video},
                    SipContent(media, content))
 
+    def ports(self) -> dict[str, int]:
+        """Our RTP port of each medium still open."""
+        return self._ports()
+
     def _ports(self) -> dict[str, int]:
         return {kind: sockets.port for kind, sockets in self.sockets.items()}
 
@@ -127,18 +141,20 @@ class SipCallMedia:
 
     def offer(self) -> bytes:
         """Our offer (dial-out): audio, video, content and the BFCP stream."""
-        self._offer = offer_call(self.host, self._ports(), self._content_port(),
-                                 self.encryption, video=video_offers_for(self.protocol),
-                                 audio=MCU_AUDIO, content_video=CONTENT_VIDEO,
-                                 server=self.floor)
-        return sdp.serialize(self._offer).encode()
+        self._offer = offer_call(self.host, self._ports(), self._content_port(), self.policy,
+                                 video=video_offers_for(self.protocol), audio=MCU_AUDIO,
+                                 content_video=CONTENT_VIDEO, server=self.floor)
+        text = sdp.serialize(self._offer)
+        self.local_origin, self.last_local = self._offer.origin, without_origin(text)
+        return text.encode()
 
     def accept(self, body: bytes) -> list[MediaPlan]:
         """The plans the site's answer settles; SdpError or NegotiationError when it
         cannot be used."""
         assert self._offer is not None, "accept() after offer()"
         reply = sdp.parse(_text(body))
-        self.settled = accept_call(self._offer, reply, self.encryption)
+        self.remote_version = readable_version(reply)
+        self.settled = accept_call(self._offer, reply, self.policy)
         # our offer has video: an answer declining it (port 0) declines the booked protocol
         return self._video_as_booked(True, self.settled.plans)
 
@@ -147,12 +163,17 @@ class SipCallMedia:
         NegotiationError when the offer cannot be used."""
         site_offer = sdp.parse(_text(body))
         reply, settled = answer_call(site_offer, self.host, self._ports(), self._content_port(),
-                                     self.encryption, video=video_offers_for(self.protocol),
+                                     self.policy, video=video_offers_for(self.protocol),
                                      audio=MCU_AUDIO, content_video=CONTENT_VIDEO,
                                      server=self.floor)
         self.settled = settled
         offers_video = any(m.kind == "video" and m.port != 0 for m in site_offer.media)
-        return sdp.serialize(reply).encode(), self._video_as_booked(offers_video, settled.plans)
+        plans = self._video_as_booked(offers_video, settled.plans)
+        text = sdp.serialize(reply)
+        self.local_origin, self.last_local = reply.origin, without_origin(text)
+        self.remote_version = readable_version(site_offer)
+        self.last_answer = text.encode()
+        return self.last_answer, plans
 
     def _video_as_booked(self, video_offered: bool, plans: list[MediaPlan]) -> list[MediaPlan]:
         """With a videoProtocol booked, a call where video was offered must get it in that
@@ -174,6 +195,8 @@ class SipCallMedia:
             if plan.kind == "video":
                 self.media.video_codec = name
                 self.media.video_sizes = tuple(offered_sizes(plan.codec))
+                self.media.video_single_nal = (
+                    name == "H264" and plan.codec.packetization_mode == 0)
             else:
                 self.media.audio_codec = _AUDIO_NAMES.get(name, name)
         if self.content is not None:
@@ -186,21 +209,81 @@ class SipCallMedia:
         for kind in [kind for kind in self.sockets if kind not in settled]:
             self.sockets.pop(kind).close()
         for plan in plans:
-            session = RtpSession(self.sockets[plan.kind], plan, cname=f"mcu-sim-{self.media.uri}")
-            session.start()
-            self.sessions.append(session)
-            if plan.direction in ("sendrecv", "recvonly"):  # the site sends: we receive
-                self.media.receive(IncomingTrack(session))
-            if plan.direction in ("sendrecv", "sendonly"):  # we send
-                if plan.kind == "video":
-                    sender = RtpSender(session, self.media.video_out)
-                    sender.on_keyframe_request = self.media.video_out.request_keyframe
-                else:
-                    sender = RtpSender(session, self.media.audio_out)
-                sender.start()
-                self.senders.append(sender)
+            self._run(plan)
         if self.content is not None:
             self.content.start()
+
+    def _run(self, plan: MediaPlan) -> None:
+        """One medium's session on its sockets: whatever the site sends received (a site
+        that may not send, sends nothing), ours sent when the plan's direction lets us
+        send."""
+        session = RtpSession(self.sockets[plan.kind], plan, cname=f"mcu-sim-{self.media.uri}")
+        session.start()
+        self.sessions.append(session)
+        self.media.receive(IncomingTrack(session))
+        self.set_sending(plan.kind, plan.direction in SENDING)
+
+    def session_of(self, kind: str) -> RtpSession | None:
+        return next((session for session in self.sessions if session.kind == kind), None)
+
+    def set_sending(self, kind: str, send: bool) -> None:
+        """Start or stop sending `kind` (a hold stops it, a resume starts it again). Video
+        on hold takes the site out of every encoder group (SiteMedia.video_held)."""
+        session = self.session_of(kind)
+        sender = next((each for each in self.senders if each.session.kind == kind), None)
+        if kind == "video":
+            self.media.video_held = not send
+        if not send or session is None:
+            if sender is not None:
+                self.senders.remove(sender)
+                self._stopping.append(asyncio.ensure_future(sender.stop()))
+            return
+        if sender is not None:
+            return
+        if kind == "video":
+            sender = RtpSender(session, self.media.video_out)
+            sender.on_keyframe_request = self.media.video_out.request_keyframe
+        else:
+            sender = RtpSender(session, self.media.audio_out)
+        sender.start()
+        self.senders.append(sender)
+        if kind == "video":  # a resumed or new session starts at the group's next keyframe
+            self.media.video_out.request_keyframe()
+
+    async def replace(self, plan: MediaPlan) -> None:
+        """A new session for `plan`'s medium on the same sockets (its codec, keys or peer
+        changed): the old one's sender stopped and the session closed first."""
+        old = self.session_of(plan.kind)
+        if old is not None:
+            self.set_sending(plan.kind, False)
+            await self._settle()
+            self.sessions.remove(old)
+            await old.close(keep_sockets=True)
+        if plan.kind == "video":  # out of its old group: the next tick's regroup places it
+            self.media.video_out.join_group(None)
+        self.plans = [*(p for p in self.plans if p.kind != plan.kind), plan]
+        self._run(plan)
+
+    async def drop(self, kind: str) -> None:
+        """The site removed the medium (port 0 in its re-offer): its session and sockets end."""
+        session = self.session_of(kind)
+        self.set_sending(kind, False)
+        await self._settle()
+        if session is not None:
+            self.sessions.remove(session)
+            await session.close()
+        sockets = self.sockets.pop(kind, None)
+        if sockets is not None:
+            sockets.close()
+        self.plans = [plan for plan in self.plans if plan.kind != kind]
+        if kind == "video":  # no video any more: no encoder group feeds the site
+            self.media.video_codec = None
+        else:
+            self.media.audio_codec = None
+
+    async def _settle(self) -> None:
+        stopping, self._stopping = self._stopping, []
+        await asyncio.gather(*stopping, return_exceptions=True)
 
     @property
     def security(self) -> MediaSecurity | None:
@@ -218,6 +301,7 @@ class SipCallMedia:
         self.closed = True
         for sender in self.senders:
             await sender.stop()
+        await self._settle()
         await asyncio.gather(*(session.close() for session in self.sessions),
                              return_exceptions=True)
         if self.content is not None:
@@ -233,3 +317,16 @@ def _text(body: bytes) -> str:
         return body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise sdp.SdpError(f"the SDP is not UTF-8: {error}") from None
+
+
+def without_origin(text: str) -> str:
+    """An SDP's text without its o= line: what tells whether our description changed."""
+    return "\n".join(line for line in text.splitlines() if not line.startswith("o="))
+
+
+def readable_version(session: sdp.SessionDescription) -> tuple[str, str, int] | None:
+    """The o= line's (username, id, version), None when it is not the RFC's six fields."""
+    try:
+        return origin_version(session)
+    except sdp.SdpError:
+        return None

@@ -6,12 +6,15 @@ DTMF_WAIT_S (docs/sip.md, "In the MCU").
 
 The caller is the site booked in the conference whose URI is the caller's From address of
 record (`sip:user@host`), that with the From URI's port (`sip:user@host:port`), or its user
-part (a number). The rules of a WebRTC `join` hold
+part (a number). An ad-hoc template's code (mcu/adhoc.py) starts or joins the template's
+conference as a WebRTC terminal's `join` does (mcu/media/sip_adhoc.py has its refusals).
+The rules of a WebRTC `join` hold
 (mcu/dial_in_limits.py: per source address, per caller URI, per access code), each refusal
 a SIP status:
 
     too many failed attempts (locked or delayed)    403 "Dial-in Locked"
-    no ongoing conference has the access code       404 "Conference Not Found"
+    no ongoing conference has the access code,      404 "Conference Not Found"
+    and no ad-hoc template has it
     the caller is not booked in it                  403 "Not Booked"
     wrong password in the URI                       403 "Wrong Password"
     wrong or no password by DTMF                    BYE (the call, CALLING meanwhile,
@@ -32,6 +35,7 @@ from mcu.attempt_limits import AttemptLimits
 from mcu.calls import Call, CallFailure
 from mcu.dial_in_limits import ACCESS_CODE, SOCKET, URI
 from mcu.errors import DomainError
+from mcu.media.sip_adhoc import admit_adhoc
 from mcu.media.sip_endpoint import SipCall, SipEndpoint, negotiation_failure
 from mcu.media.webrtc_endpoint import find_live_conference
 from mcu.model import Conference
@@ -98,21 +102,33 @@ class SipDialIn:
         if self.limits.refusal(keys) is not None:
             return SipReject(403, "Dial-in Locked")
         probing = {SOCKET: keys[SOCKET], URI: keys[URI]}
-        conference = find_live_conference(runtime, code) if code else None
-        if conference is None:
-            self.limits.failed(probing)
-            return SipReject(404, "Conference Not Found")
         with_port = f"{caller.aor}:{caller.port}" if caller.port is not None else ""
-        site_uri = self._booked_site(conference, [caller.aor, with_port, caller.user or ""])
-        if site_uri is None:
-            self.limits.failed(probing)
-            return SipReject(403, "Not Booked")
-        by_dtmf = bool(conference.password) and not star
-        if conference.password and not by_dtmf and password != conference.password:
-            self.limits.failed(keys)
-            return SipReject(403, "Wrong Password")
-        if not by_dtmf:
-            self.limits.succeeded(probing)
+        candidates = [caller.aor, with_port, caller.user or ""]
+        template = runtime.adhoc.template(code) if runtime.adhoc is not None and code else None
+        if template is not None:  # an ad-hoc template's code (mcu/media/sip_adhoc.py)
+            admitted = admit_adhoc(runtime, self.limits, template, request, candidates,
+                                   password if star else None, keys)
+            if isinstance(admitted, SipReject):
+                return admitted
+            conference, site_uri = admitted
+            by_dtmf = False
+        else:
+            found = find_live_conference(runtime, code) if code else None
+            if found is None:
+                self.limits.failed(probing)
+                return SipReject(404, "Conference Not Found")
+            conference = found
+            booked = self._booked_site(conference, candidates)
+            if booked is None:
+                self.limits.failed(probing)
+                return SipReject(403, "Not Booked")
+            site_uri = booked
+            by_dtmf = bool(conference.password) and not star
+            if conference.password and not by_dtmf and password != conference.password:
+                self.limits.failed(keys)
+                return SipReject(403, "Wrong Password")
+            if not by_dtmf:
+                self.limits.succeeded(probing)
         endpoint = SipEndpoint(site_uri, self.service)
         try:
             call = runtime.lifecycle.accept_dial_in(conference.conf_id, endpoint)

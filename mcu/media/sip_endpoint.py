@@ -30,8 +30,8 @@ from mcu.events import ErrorInfo
 from mcu.media.sip_call_media import SipCallMedia
 from mcu.media.sip_content import server_floor
 from mcu.media.site_media import SiteMedia
-from mcu.model import SiteCallState, SiteType
-from rtp.negotiation import Encryption, NegotiationError
+from mcu.model import MediaEncryptType, SiteCallState, SiteType
+from rtp.negotiation import NegotiationError
 from rtp.sdp import SdpError
 from sip.call_failure import failure_of
 from sip.dialog import Dialog
@@ -60,24 +60,24 @@ def negotiation_failure(error: NegotiationError | SdpError) -> ErrorInfo:
     return CallFailure.CODEC_MISMATCH.info(f"capability exchange: {error}")
 
 
-def invite_failure(failure: SipCallFailed, encryption: Encryption) -> ErrorInfo:
+def invite_failure(failure: SipCallFailed, encryption: MediaEncryptType) -> ErrorInfo:
     """An INVITE's final failure as the call's reason (sip/call_failure.py), except that an
     offer refused as not acceptable (488, 606) when the booking forces SRTP
     (mediaEncryptType 1) is 12378: our RTP/SAVP offer is what a plain-only site cannot
     take (the description keeps the SIP status)."""
     text = f"SIP {failure.status} {failure.reason}".strip()
-    if encryption is Encryption.FORCE and failure.status in (488, 606):
+    if encryption is MediaEncryptType.FORCE and failure.status in (488, 606):
         return CallFailure.DTLS_FAILED.info(f"media encryption forced, the site answered {text}")
     return failure_of(failure).info(text)
 
 
-def encryption_of(call: Call, runtime: ConferenceRuntime) -> Encryption:
+def encryption_of(call: Call, runtime: ConferenceRuntime) -> MediaEncryptType:
     """The booking's mediaEncryptType (a conference's, WS/T 546 has no per-site one);
     AUTO when the conference is gone (the call fails elsewhere then)."""
     try:
-        return Encryption(int(runtime.scheduler.get(call.conf_id).spec.media_encrypt_type))
+        return MediaEncryptType(int(runtime.scheduler.get(call.conf_id).spec.media_encrypt_type))
     except DomainError:
-        return Encryption.AUTO
+        return MediaEncryptType.AUTO
 
 
 class SipCall:

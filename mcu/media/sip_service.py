@@ -15,11 +15,13 @@ from mcu.calls import Dialer
 from mcu.media.engine import MediaEngine
 from mcu.media.sip_dial_in import SipDialIn
 from mcu.media.sip_endpoint import SipCall, SipDialer, is_sip_uri, spawn_guarded
+from mcu.media.sip_reinvite import on_reinvite
 from mcu.runtime import ConferenceRuntime
+from sip.dialog import Dialog
 from sip.errors import SipListenError
 from sip.registrar import Registrar
 from sip.transport import TransportSettings
-from sip.useragent import SipUserAgent, UaSettings
+from sip.useragent import SipReject, SipUserAgent, UaSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +42,14 @@ class SipService:
             UaSettings(user="mcu", transports=TransportSettings(
                 host, udp_port=port, tcp_port=port, tls_port=None)),
             on_invite=self.dial_in.on_invite,
+            on_reinvite=self._on_reinvite,
             registrar=self.registrar,
         )
         self.calls: set[SipCall] = set()  # open calls (dial-out and dial-in)
         self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _on_reinvite(self, dialog: Dialog, body: bytes) -> bytes | SipReject:
+        return await on_reinvite(self, dialog, body)
 
     @property
     def port(self) -> int:

@@ -55,6 +55,12 @@ class SiteMedia:
         # the picture sizes the negotiated codec carries (a SIP site's H.261/H.263: its fmtp);
         # empty: any (ConferenceMedia.output_format fits the booked size into them)
         self.video_sizes: tuple[tuple[int, int], ...] = ()
+        # the site put the video we send it on hold (a SIP re-INVITE with a=sendonly or
+        # a=inactive, mcu/media/sip_reinvite.py): no encoder group feeds it until resumed
+        self.video_held = False
+        # its H.264 call takes only packetization-mode 0 (single NAL units): its output
+        # format is the sliced one (OutputFormat.single_nal)
+        self.video_single_nal = False
         self.inline_audio: InlineAudioDecoder | None = None
         self.video_decoder: LatestPictureDecoder | None = None  # the main video's
         self.video_receiver: RTCRtpReceiver | None = None

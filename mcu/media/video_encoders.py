@@ -23,6 +23,7 @@ import av
 from mcu.media.output_format import H264, HIGH, VP8, OutputFormat
 from mcu.media.stream_limits import x264_level_params
 from rtc.colour import CONVENTION
+from rtp.codecs import MODE0_SLICE_MAX_BYTES
 
 VIDEO_CLOCK = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
@@ -116,6 +117,8 @@ class X264Encoder(_PyAvEncoder):
             params += ["cabac=1", "8x8dct=1"]
         else:
             context.profile = "Baseline"  # Constrained Baseline: what every WebRTC peer takes
+        if output.single_nal:  # packetization-mode 0: every NAL unit within one packet
+            params.append(f"slice-max-size={MODE0_SLICE_MAX_BYTES}")
         context.options = {
             "preset": tuning.x264_preset,
             "tune": "zerolatency",

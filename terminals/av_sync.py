@@ -1,6 +1,6 @@
 """Audio-video sync and continuity of a recording or a live stream, read with PyAV.
 
-    python -m benchmarks.av_sync FILE_OR_URL [--seconds S] [--gaps-after S] [--json OUT]
+    python -m terminals.av_sync FILE_OR_URL [--seconds S] [--gaps-after S] [--json OUT]
 
 FILE_OR_URL: an MP4 recording, or an HLS playlist URL (with its player token, e.g.
 http://host/live/<confId>/index.m3u8?token=...), read for at most --seconds of media.
@@ -85,12 +85,22 @@ class SyncReport:
                 "passed": not self.failures}
 
 
-def _main_video(container: Any) -> Any:
-    videos = list(container.streams.video)
-    for stream in videos:
-        if MAIN_TRACK in (stream.metadata.get("title"), stream.metadata.get("name")):
+def named_video(container: Any, name: str) -> Any:
+    """The video stream the recorder named `name` ("main", "content"), or None. The
+    recorder writes the name as the stream's "title"; FFmpeg's MP4 demuxer reads it back
+    as "name" (from the track's udta), so both keys are looked at."""
+    for stream in container.streams.video:
+        if name in (stream.metadata.get("title"), stream.metadata.get("name")):
             return stream
-    return videos[0] if videos else None
+    return None
+
+
+def _main_video(container: Any) -> Any:
+    """The recording's main picture track; the first video stream of anything else (an
+    HLS stream has one)."""
+    videos = list(container.streams.video)
+    named = named_video(container, MAIN_TRACK)
+    return named if named is not None else (videos[0] if videos else None)
 
 
 def read_media(source: str, seconds: float | None) -> tuple[list[float], list[np.ndarray],
@@ -244,7 +254,7 @@ def table(report: SyncReport) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.av_sync", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m terminals.av_sync", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", metavar="FILE_OR_URL")
     parser.add_argument("--seconds", type=float, default=None,

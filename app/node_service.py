@@ -1,0 +1,371 @@
+"""What a media node does with the gateway's commands, and what it reports back.
+
+The node runs a whole conference runtime of its own (mcu/runtime/) over the conferences
+placed on it (mcu/nodes/placed_conferences.py), the media engine of those conferences
+(mcu/media/engine.py) and, for each terminal relayed to it, the same WebRtcEndpoint the
+embedded MCU gives a terminal: the WebRTC calls, their media and the pictures are made
+here, by the code of one process. What differs is the path of the signalling: the
+terminal's socket is on the gateway, so a message for it is posted as `to_terminal` and
+the gateway writes it to the socket; the terminal's messages about its call arrive as
+`signal`. The SDP offer the terminal receives carries this node's ICE candidates
+(`[mcu] media_address` of the node): the media goes straight between terminal and node.
+
+Commands (mcu/nodes/messages.py) are validated before they act; one the schema refuses, or
+that names a conference or terminal the node does not have, is logged and dropped.
+Reports: each call state change (`call_state`, also saved in Redis for a gateway that
+restarts), the speaker the node's voice switching chose (`speaker`) and the audio levels
+its media measures (`levels`, each report: about ten a second per conference).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+from app.node_cascade import NodeCascades
+from gateway.terminal_device import device_of
+from mcu.attempt_limits import AttemptLimits
+from mcu.clock import Clock
+from mcu.errors import DomainError
+from mcu.events import (
+    AudioSwitchChanged,
+    ConferenceEvent,
+    RuntimeEvent,
+    SiteCallStateChanged,
+    SiteMuted,
+    SpeakerChanged,
+)
+from mcu.media.engine import MediaEngine
+from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
+from mcu.nodes.event_codec import decode_event
+from mcu.nodes.held_dialer import HeldDialer
+from mcu.nodes.messages import (
+    CallSite,
+    CallState,
+    End,
+    ForwardedEvent,
+    FromTerminal,
+    HangUp,
+    Levels,
+    NodeMessage,
+    NodeMessageError,
+    PeerSite,
+    Speaker,
+    Start,
+    TerminalRegistered,
+    TerminalVanished,
+    ToTerminal,
+    parse_command,
+)
+from mcu.nodes.node_record import NodeRecord, port_costs_json
+from mcu.nodes.placed_conferences import PlacedConferences
+from mcu.nodes.registry import NodeRegistry
+from mcu.nodes.transport import NodeTransport
+from mcu.port_costs import PortCosts
+from mcu.runtime import ConferenceRuntime
+from mcu.runtime.live_conferences import LiveConferences
+from mcu.runtime.voice_switching import VoiceSwitching
+from rtc.signalling import (
+    Answer,
+    Bye,
+    Decline,
+    Error,
+    Join,
+    Message,
+    ReceiveStats,
+    Register,
+    Ringing,
+    SignallingError,
+    parse_message,
+)
+
+log = logging.getLogger("app.node")
+
+DIAL_IN_ON_NODES = "dial_in_refused"  # webrtc_endpoint's code for a refused join
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    """Who the node is and what it has (its settings)."""
+
+    node_id: int
+    name: str
+    address: str
+    max_ports: int
+    max_cp_resources: int
+    port_costs: PortCosts
+
+
+class ReportingVoiceSwitching(VoiceSwitching):
+    """The runtime's voice switching, which also hands every report of levels on."""
+
+    def __init__(self, conferences: LiveConferences, clock: Clock, speaker_hold: float,
+                 report: Callable[[str, Mapping[str, float]], None]) -> None:
+        super().__init__(conferences, clock, speaker_hold)
+        self.report = report
+
+    def report_audio_levels(self, conf_id: str, levels: Mapping[str, float]) -> str | None:
+        speaking = super().report_audio_levels(conf_id, levels)
+        self.report(conf_id, levels)
+        return speaking
+
+
+class NodeService:
+    def __init__(self, identity: NodeIdentity, runtime: ConferenceRuntime,
+                 placed: PlacedConferences, dialer: HeldDialer, engine: MediaEngine,
+                 transport: NodeTransport, registry: NodeRegistry,
+                 dial_in_limits: AttemptLimits, cascades: NodeCascades | None = None) -> None:
+        """cascades: this node's cascade listener and links (None: it takes no part in
+        conferences split over nodes)."""
+        self.identity = identity
+        self.cascades = cascades
+        self.runtime = runtime
+        self.placed = placed
+        self.dialer = dialer
+        self.engine = engine
+        self.transport = transport
+        self.registry = registry
+        self.dial_in_limits = dial_in_limits
+        self.beat = 0
+        self.dropped = 0  # commands refused by the schema or naming what the node lacks
+        self.closing: set[WebRtcEndpoint] = set()
+        self._saves: asyncio.Queue[CallState] = asyncio.Queue()
+        self._ending: set[asyncio.Task[None]] = set()  # cascade links being closed
+        self._unsubscribe = runtime.subscribe(self.on_runtime_event)
+        runtime.voice = ReportingVoiceSwitching(runtime.conferences, runtime.clock,
+                                                runtime.voice.speaker_hold, self.report_levels)
+
+    # ------------------------------------------------------------------ registry
+
+    def record(self) -> NodeRecord:
+        """This node's registry record: identity, capacity and what its conferences hold."""
+        costs = self.identity.port_costs
+        placed = self.placed.ongoing()
+        return NodeRecord(
+            node_id=self.identity.node_id,
+            name=self.identity.name,
+            address=self.identity.address,
+            max_ports=self.identity.max_ports,
+            max_cp_resources=self.identity.max_cp_resources,
+            port_costs=port_costs_json(costs),
+            ports_used=sum(costs.of_sites(occurrence.sites) for _, occurrence in placed),
+            cp_used=sum(conference.spec.cp_resource for conference, _ in placed),
+            conferences=[conference.conf_id for conference, _ in placed],
+            beat=self.beat,
+            cascade_port=self.cascades.port if self.cascades is not None else 0,
+        )
+
+    async def heartbeat(self, interval: float) -> None:
+        """Announce the record now and every `interval` seconds, until cancelled."""
+        while True:
+            self.beat += 1
+            try:
+                await self.registry.announce(self.record())
+            except Exception:  # Redis away: the next beat tries again
+                log.exception("node %d: heartbeat failed", self.identity.node_id)
+            await asyncio.sleep(interval)
+
+    async def save_states(self) -> None:
+        """Each call state, in order, into the conference's site hash (for a gateway that
+        restarts), until cancelled."""
+        while True:
+            state = await self._saves.get()
+            if state.conf_id not in self.placed:
+                continue
+            try:
+                await self.registry.save_site(state.conf_id, state.uri, state.to_json())
+            except Exception:
+                log.exception("node %d: saving the state of %s failed",
+                              self.identity.node_id, state.uri)
+
+    # ------------------------------------------------------------------ commands
+
+    async def serve(self) -> None:
+        """Follow the node's command stream until cancelled."""
+        async for text in self.transport.commands(self.identity.node_id):
+            try:
+                self.handle(text)
+            except Exception:  # one command must not stop the node
+                log.exception("node %d: command failed", self.identity.node_id)
+
+    def handle(self, text: str) -> None:
+        try:
+            command = parse_command(text)
+            self._act(command)
+        except NodeMessageError as error:
+            self.dropped += 1
+            log.warning("node %d: command dropped: %s", self.identity.node_id, error)
+
+    def _act(self, command: NodeMessage) -> None:
+        match command:
+            case Start():
+                conference, occurrence = command.decoded()
+                if command.held:  # a split conference: this node holds and calls its part
+                    held = set(command.held)
+                    occurrence = replace(occurrence, sites=[
+                        site for site in occurrence.sites if site.uri in held])
+                if command.cascade_root and self.cascades is None:
+                    raise NodeMessageError("start: this node takes no cascade links")
+                if self.placed.add(conference, occurrence):
+                    log.info("node %d: conference %s starts", self.identity.node_id,
+                             command.conf_id)
+                    self.runtime.reconcile()
+                if command.cascade_root and self.cascades is not None:
+                    try:
+                        self.cascades.link(command.conf_id, command.cascade_root)
+                    except ValueError as error:
+                        raise NodeMessageError(str(error)) from None
+            case End():
+                if self.cascades is not None:
+                    self._spawn_end(command.conf_id)
+                if self.placed.remove(command.conf_id):
+                    log.info("node %d: conference %s ends", self.identity.node_id,
+                             command.conf_id)
+                    self.runtime.reconcile()
+            case CallSite():
+                self._running(command.conf_id)
+                try:
+                    self.runtime.lifecycle.connect_sites(command.conf_id, [command.uri])
+                except DomainError as error:
+                    raise NodeMessageError(f"call {command.uri}: {error}") from None
+            case HangUp():
+                self._running(command.conf_id)
+                live = self.runtime.conferences.get(command.conf_id)
+                site = live.sites.get(command.uri) if live is not None else None
+                if site is None:
+                    raise NodeMessageError(f"hangup: {command.uri} is not in {command.conf_id}")
+                if site.call is not None and site.call.hang_up_local(command.reason):
+                    self.dialer.clear_call(site.call)
+            case ForwardedEvent():
+                self._follow(decode_event(command))
+            case PeerSite():
+                self._running(command.conf_id)
+                if self.cascades is not None:
+                    self.cascades.peer(command.conf_id, command.uri, command.joined)
+            case TerminalRegistered():
+                self._terminal(command.uri, command.register)
+            case FromTerminal():
+                self._from_terminal(command.uri, command.message)
+            case TerminalVanished():
+                endpoint = self.runtime.registry.unregister(command.uri)
+                if isinstance(endpoint, WebRtcEndpoint):
+                    endpoint.vanished()
+                    self.closing.add(endpoint)
+
+    def _spawn_end(self, conf_id: str) -> None:
+        assert self.cascades is not None
+        uplink = self.cascades.end(conf_id)
+        if uplink is None:
+            return
+        task = asyncio.get_running_loop().create_task(uplink.close())
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
+
+    def _running(self, conf_id: str) -> None:
+        if self.runtime.conferences.get(conf_id) is None:
+            raise NodeMessageError(f"conference {conf_id} does not run on this node")
+
+    def _follow(self, event: ConferenceEvent) -> None:
+        """A decision of the gateway's runtime: the node's state where its own voice
+        switching reads it (mute, the audio switch's gate), then its media."""
+        live = self.runtime.conferences.get(event.conf_id)
+        if live is None:
+            raise NodeMessageError(f"event for {event.conf_id}, which does not run here")
+        if isinstance(event, SiteMuted) and event.uri in live.sites:
+            live.sites[event.uri].muted = event.muted
+        elif isinstance(event, AudioSwitchChanged):
+            live.audio_switch, live.switch_gate = event.enabled, event.gate
+        self.runtime.events.emit(event)  # type: ignore[arg-type]
+
+    def _terminal(self, uri: str, register_text: str) -> None:
+        try:
+            register = parse_message(register_text)
+        except SignallingError as error:
+            raise NodeMessageError(f"terminal {uri}: {error}") from None
+        if not isinstance(register, Register) or register.uri != uri:
+            raise NodeMessageError(f"terminal {uri}: not that terminal's register message")
+        if self.runtime.registry.lookup(uri) is not None:
+            return  # known: its endpoint and calls go on (the gateway restarted)
+        endpoint = WebRtcEndpoint(
+            Registration.of(register), self._sender(uri), self.engine, self.runtime,
+            device_of(register.device, register.capabilities),
+            dial_in_limits=self.dial_in_limits, socket_key=f"node-relay:{uri}",
+        )
+        self.runtime.registry.register(endpoint)
+        self.dialer.registered(uri)
+
+    def _sender(self, uri: str) -> Callable[[Message], None]:
+        node_id = self.identity.node_id
+
+        def send(message: Message) -> None:
+            self.transport.post_event(ToTerminal(node_id, uri, message.to_json()))
+
+        return send
+
+    def _from_terminal(self, uri: str, text: str) -> None:
+        endpoint = self.runtime.registry.lookup(uri)
+        if not isinstance(endpoint, WebRtcEndpoint):
+            raise NodeMessageError(f"signal from {uri}, which is not relayed here")
+        try:
+            message = parse_message(text)
+        except SignallingError as error:
+            raise NodeMessageError(f"signal from {uri}: {error}") from None
+        match message:
+            case Ringing():
+                endpoint.on_ringing(message)
+            case Answer():
+                endpoint.on_answer(message)
+            case Decline():
+                endpoint.on_decline(message)
+            case Bye():
+                endpoint.on_bye(message)
+            case ReceiveStats():
+                endpoint.on_stats(message)
+            case Join():
+                endpoint.send(Error(DIAL_IN_ON_NODES, "dial-in is answered by the embedded "
+                                    "MCU only: conferences on media nodes call their sites",
+                                    message.call_id))
+            case _:
+                raise NodeMessageError(f"signal from {uri}: {message.type} is not about a call")
+
+    # ------------------------------------------------------------------ reports
+
+    def on_runtime_event(self, event: RuntimeEvent) -> None:
+        node_id = self.identity.node_id
+        if isinstance(event, SiteCallStateChanged):
+            state = CallState(node_id, event.conf_id, event.uri, event.state.name,
+                              event.reason.code if event.reason else None,
+                              event.reason.description[:512] if event.reason else "",
+                              self._call_id(event.conf_id, event.uri))
+            self.transport.post_event(state)
+            self._saves.put_nowait(state)
+        elif isinstance(event, SpeakerChanged):
+            self.transport.post_event(Speaker(node_id, event.conf_id, event.speaking))
+
+    def _call_id(self, conf_id: str, uri: str) -> str:
+        """The signalling call id of the site's call in the conference ("" before its
+        invite, or when its endpoint is gone)."""
+        endpoint = self.runtime.registry.lookup(uri)
+        if not isinstance(endpoint, WebRtcEndpoint):
+            return ""
+        return next((call_id for call_id, session in endpoint.sessions.items()
+                     if session.call.conf_id == conf_id), "")
+
+    def report_levels(self, conf_id: str, levels: Mapping[str, float]) -> None:
+        self.transport.post_event(Levels(
+            self.identity.node_id, conf_id,
+            {uri: max(0, min(100, round(level))) for uri, level in levels.items()}))
+
+    async def close(self) -> None:
+        self._unsubscribe()
+        await asyncio.gather(*self._ending, return_exceptions=True)
+        if self.cascades is not None:
+            await self.cascades.close()
+        for endpoint in self.runtime.registry.endpoints():
+            if isinstance(endpoint, WebRtcEndpoint):
+                endpoint.vanished()
+                self.closing.add(endpoint)
+        await asyncio.gather(*(endpoint.wait_closed() for endpoint in self.closing))
+

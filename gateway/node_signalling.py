@@ -1,0 +1,124 @@
+"""The terminals' signalling when conferences run on media nodes (docs/runtime.md, "Nodes").
+
+A terminal registers with the gateway exactly as with the embedded MCU (same socket, same
+messages, same authentication). Its endpoint here is a `NodeRelayEndpoint`: the gateway
+makes no media. When the runtime calls the site, the conference's node makes the call with
+its own WebRtcEndpoint; the node's messages for the terminal (invite with the node's SDP
+offer, bye, errors) arrive through the router (`deliver`), are checked against the
+signalling schema and written to the terminal's socket; the terminal's messages about the
+call (ringing, answer, decline, bye, stats) go to that node. The media goes between the
+terminal and the node: the offer's ICE candidates are the node's.
+
+What stays on the gateway: registration, the heartbeat, the device and its inputs, camera
+and stream-source commands, querySitesEx. Dial-in (`join`) is answered by the embedded MCU
+only: with media nodes it is refused (`dial_in_refused`), the conferences call their sites.
+When the node of a terminal's call leaves the registry, the gateway sends the terminal a
+`bye` for that call (the node cannot), so the terminal is free for the call from the node
+its conference moves to.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from gateway.signalling import SignallingHub
+from gateway.terminal_device import device_of
+from mcu.calls import Call
+from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
+from mcu.nodes.conference_router import ConferenceRouter
+from rtc.signalling import (
+    Answer,
+    Bye,
+    Decline,
+    Error,
+    Join,
+    Message,
+    ReceiveStats,
+    Register,
+    Ringing,
+    SignallingError,
+    parse_message,
+)
+
+log = logging.getLogger("gateway.node_signalling")
+
+UNKNOWN_CALL = "unknown_call"
+DIAL_IN_REFUSED = "dial_in_refused"
+
+
+class NodeRelayEndpoint(WebRtcEndpoint):
+    """A registered terminal whose calls are made by media nodes: what it says about a call
+    goes to the node of that call (mcu/nodes/conference_router.py)."""
+
+    def __init__(self, message: Register, send: Callable[[Message], None], hub: SignallingHub,
+                 router: ConferenceRouter, socket_key: str) -> None:
+        super().__init__(Registration.of(message), send, hub.engine, hub.runtime,
+                         device_of(message.device, message.capabilities),
+                         dial_in_limits=hub.dial_in_limits, socket_key=socket_key)
+        self.router = router
+        router.registered(message.uri, message.to_json())
+
+    def _relay(self, message: Ringing | Answer | Decline | Bye | ReceiveStats) -> None:
+        if not self.router.from_terminal(self.uri, message.to_json()):
+            self.send(Error(UNKNOWN_CALL, "no such call", message.call_id))
+
+    # the runtime's dialer is the router's: these are never reached with media nodes
+    def offer_call(self, call: Call) -> None:
+        raise RuntimeError("calls to a relayed terminal are placed by its node")
+
+    def call_ended(self, call: Call) -> None:
+        """The node hangs up (the router told it) and sends the terminal its bye."""
+
+    def call_over(self, reason: str) -> None:
+        """The node tells the terminal itself."""
+
+    def on_ringing(self, message: Ringing) -> None:
+        self._relay(message)
+
+    def on_answer(self, message: Answer) -> None:
+        self._relay(message)
+
+    def on_decline(self, message: Decline) -> None:
+        self._relay(message)
+
+    def on_bye(self, message: Bye) -> None:
+        self._relay(message)
+
+    def on_stats(self, message: ReceiveStats) -> None:
+        self._relay(message)
+
+    def on_join(self, message: Join) -> None:
+        self.send(Error(DIAL_IN_REFUSED, "dial-in is answered by the embedded MCU only: "
+                        "conferences on media nodes call their sites", message.call_id))
+
+    def vanished(self) -> None:
+        self.router.vanished(self.uri)
+
+
+def relay_terminals(hub: SignallingHub, router: ConferenceRouter) -> None:
+    """Terminals registering with `hub` get NodeRelayEndpoints; the nodes' messages for
+    them are written to their sockets."""
+
+    def factory(message: Register, send: Callable[[Message], None],
+                socket_key: str) -> WebRtcEndpoint:
+        return NodeRelayEndpoint(message, send, hub, router, socket_key)
+
+    def deliver(uri: str, text: str) -> None:
+        try:
+            message = parse_message(text)
+        except SignallingError as error:
+            log.warning("a node's message for %s dropped: %s", uri, error)
+            return
+        connection = hub.connections.get(uri)
+        if connection is not None:
+            connection.send(message)
+
+    def call_lost(uri: str, call_id: str, reason: str) -> None:
+        connection = hub.connections.get(uri)
+        if connection is not None:
+            connection.send(Bye(call_id, reason))
+
+    hub.endpoint_factory = factory
+    router.deliver = deliver
+    router.call_lost = call_lost

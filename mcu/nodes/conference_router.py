@@ -1,0 +1,498 @@
+"""The gateway's side of the nodes: where each live conference runs and what goes to it.
+
+The gateway keeps the one authoritative runtime (mcu/runtime/: validation, live state, the
+status queries) and no media. `ConferenceRouter` follows that runtime:
+
+- a conference that starts is placed on the least loaded live node with room for it
+  (placement.py) and the node is told (`start`); one that ends, `end`; the events its media
+  mirrors (layouts, mute, broadcast, ...: event_codec.py) go to that node as they happen;
+- its calls: `NodeDialer` is the runtime's dialer. Placing a call relays the terminal's
+  registration to the node and asks it to call the site; the node's endpoint does the
+  WebRTC call and reports the call's states back, which move the gateway's own `Call` (so
+  the runtime's state machine, timeouts and call records are the ones of one process);
+- from the nodes (transport.py, messages.py: validated, bad ones logged and dropped, as are
+  messages of a node that no longer holds the conference): call states, the speaker and
+  audio levels into the runtime, and signalling messages for the terminals
+  (`deliver`, the gateway's signalling: gateway/node_signalling.py);
+- the registry is read every REFRESH_S: the live nodes (the MCU pool, node_pool.py; the
+  scheduler's capacity is their sum) and a retry of conferences that found no room;
+- a node that leaves the registry (it stopped reporting: killed, frozen, cut off): the calls
+  of its conferences end ("media node N left the registry"), their terminals are told, and
+  each conference is placed again on a node with room, its sites that were in conference
+  called again from there (failover; `_node_lost`). A node that comes back is told to end
+  the conferences that are no longer placed on it.
+
+A conference that no live node has room for is split over two or more nodes when their
+room together holds its sites (cascade_placement.py, cascades.py): the root holds its place
+in `placements`, each node is told the sites it calls, each leaf the address of the root's
+cascade listener; the events go to all of them, each site's calls to its node, and a site
+joining or leaving on one node is told to the others (`peer_site`) so their media count it.
+
+A gateway restarted mid-conference rebuilds this view from Redis before its first reconcile
+(`load`): the placements, the call state of every site the node saved, and the conference's
+control state (the last forwarded event of each subject, state_replay.py); the runtime then
+starts the conference again, the router finds it placed on a live node, restores that state
+into it and re-announces it (a node ignores a `start` of a conference it runs), and each
+call placed again takes the state the node reports. Nothing is sent to the terminals: their media goes on at the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from typing import Any
+
+from mcu.calls import Call, CallFailure
+from mcu.errors import DomainError
+from mcu.events import (
+    ConferenceEnded,
+    ConferenceEvent,
+    ConferenceStarted,
+    ErrorInfo,
+    RuntimeEvent,
+    SpeakerChanged,
+)
+from mcu.model import Conference, Occurrence, SiteCallState
+from mcu.nodes.cascade_placement import Part, split
+from mcu.nodes.cascades import Cascades
+from mcu.nodes.event_codec import decode_event, encode_event, forwarded
+from mcu.nodes.messages import (
+    CallSite,
+    CallState,
+    End,
+    ForwardedEvent,
+    FromTerminal,
+    HangUp,
+    Levels,
+    NodeMessageError,
+    PeerSite,
+    Speaker,
+    Start,
+    TerminalRegistered,
+    TerminalVanished,
+    ToTerminal,
+    parse_command,
+    parse_event,
+)
+from mcu.nodes.node_record import NodeRecord
+from mcu.nodes.placement import Need, Reservations, choose_node
+from mcu.nodes.registry import REFRESH_S, NodeRegistry
+from mcu.nodes.state_replay import replay_events, restore, state_key
+from mcu.nodes.transport import NodeTransport
+from mcu.runtime import ConferenceRuntime
+
+log = logging.getLogger(__name__)
+
+NO_ROOM = "no live media node has room for the conference"
+
+
+class ConferenceRouter:
+    def __init__(self, runtime: ConferenceRuntime, registry: NodeRegistry,
+                 transport: NodeTransport,
+                 capacity: Callable[[list[NodeRecord]], None] | None = None) -> None:
+        """capacity: told the live nodes at every refresh (the scheduler's capacity)."""
+        self.runtime = runtime
+        self.registry = registry
+        self.transport = transport
+        self.capacity = capacity
+        self.nodes: dict[int, NodeRecord] = {}  # live, as last read
+        self.placements: dict[str, int] = {}  # conf_id -> node id
+        self.reservations = Reservations()
+        self.calls: dict[tuple[str, str], Call] = {}  # (conf_id, uri) -> the runtime's call
+        self.site_states: dict[tuple[str, str], CallState] = {}  # as the nodes report
+        self.registrations: dict[str, str] = {}  # uri -> its `register` message (JSON)
+        self.terminal_nodes: dict[str, int] = {}  # uri -> the node of its latest call
+        # a signalling message (JSON text) for a registered terminal; set by the gateway
+        self.deliver: Callable[[str, str], None] | None = None
+        # a terminal's call ended because its node left (uri, call id, reason): the gateway
+        # tells the terminal (the node cannot)
+        self.call_lost: Callable[[str, str, str], None] | None = None
+        self._redial: dict[str, list[str]] = {}  # conf_id -> sites to call again once placed
+        # conf_id -> its control state saved before a restart, restored when it starts again
+        self.saved_state: dict[str, list[ConferenceEvent]] = {}
+        self._saves: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
+        self.stopping = False  # the gateway is shutting down: its terminals are not gone
+        self.dropped = 0  # node events refused by the schema (or from a stale node)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._unsubscribe: Callable[[], None] | None = None
+        self.cascades = Cascades()  # conferences split over nodes: their leaves and sites
+
+    # ------------------------------------------------------------------ start / stop
+
+    async def load(self) -> None:
+        """The registry's view: live nodes, placements on them, their sites' call states."""
+        nodes = await self.registry.live_nodes()
+        self.nodes = {node.node_id: node for node in nodes}
+        if self.capacity is not None:
+            self.capacity(nodes)
+        placements = await self.registry.placements()
+        self.placements = {conf: node for conf, node in placements.items()
+                           if node in self.nodes}
+        for conf_id in self.placements:
+            for uri, text in (await self.registry.sites(conf_id)).items():
+                try:
+                    state = parse_event(text)
+                except NodeMessageError as error:
+                    log.warning("saved state of %s in %s dropped: %s", uri, conf_id, error)
+                    continue
+                if isinstance(state, CallState) and state.uri == uri:
+                    self.site_states[(conf_id, uri)] = state
+            saved = []
+            for text in await self.registry.state(conf_id):
+                try:
+                    command = parse_command(text)
+                    if not isinstance(command, ForwardedEvent):
+                        raise NodeMessageError("not an event")
+                    saved.append(decode_event(command))
+                except NodeMessageError as error:
+                    log.warning("saved state of %s dropped: %s", conf_id, error)
+            self.saved_state[conf_id] = saved
+
+    def attach(self) -> None:
+        """Follow the runtime and place its calls (before its first reconcile)."""
+        self._unsubscribe = self.runtime.subscribe(self.on_runtime_event)
+        self.runtime.lifecycle.dialer = NodeDialer(self)
+
+    async def run(self) -> None:
+        """Read the nodes' events and refresh the registry, until cancelled."""
+        loop = asyncio.get_running_loop()
+        reader = loop.create_task(self._read_events(), name="node events")
+        saver = loop.create_task(self._save_states(), name="node state saver")
+        try:
+            while True:
+                await asyncio.sleep(REFRESH_S)
+                try:
+                    await self.refresh_nodes()
+                    self._place_waiting()
+                except Exception:  # Redis away: the view stays as it was, retried next time
+                    log.exception("node registry refresh failed")
+        finally:
+            reader.cancel()
+            saver.cancel()
+
+    async def _save_states(self) -> None:
+        """The forwarded events into Redis, in order (one writer), until cancelled."""
+        while True:
+            conf_id, key, text = await self._saves.get()
+            if conf_id not in self.placements and self.runtime.conferences.get(conf_id) is None:
+                continue  # ended meanwhile
+            try:
+                await self.registry.save_state(conf_id, key, text)
+            except Exception:
+                log.exception("saving the state of %s failed", conf_id)
+
+    async def close(self) -> None:
+        self.stopping = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def refresh_nodes(self) -> None:
+        nodes = await self.registry.live_nodes()
+        gone = set(self.nodes) - {node.node_id for node in nodes}
+        self.nodes = {node.node_id: node for node in nodes}
+        for node_id in sorted(gone):
+            self._node_lost(node_id)
+        for node in nodes:  # a node that was taken for gone but came back: not its any more
+            for conf_id in node.conferences:
+                if self.placements.get(conf_id) != node.node_id and \
+                        node.node_id not in self.cascades.leaves(conf_id):
+                    self.transport.post_command(node.node_id, End(conf_id))
+        self.reservations.settle(nodes)
+        if self.capacity is not None:
+            self.capacity(nodes)
+
+    def _node_lost(self, node_id: int) -> None:
+        """The node left the registry: the calls of its conferences (a split conference's
+        on all its nodes) end ("media node N left"), their terminals are told, and each conference is placed again at once if a
+        node has room (else at a later refresh); the sites that were in conference are
+        called again from the new node (`_redial`)."""
+        log.warning("media node %d left the registry", node_id)
+        reason = f"media node {node_id} left the registry"
+        lost = [conf for conf, node in self.placements.items() if node == node_id]
+        lost += [conf for conf in self.cascades.conferences_of(node_id) if conf not in lost]
+        for conf_id in lost:
+            # a split conference moves whole: its other nodes end it (and tell their own
+            # sites' terminals); the gateway tells the terminals of the node that left
+            on_lost = {key[1] for key in self.site_states
+                       if key[0] == conf_id and self.node_of(conf_id, key[1]) == node_id}
+            others = {self.placements.get(conf_id), *self.cascades.leaves(conf_id)}
+            for other in sorted(n for n in others if n is not None and n != node_id):
+                self.transport.post_command(other, End(conf_id))
+            self.cascades.drop(conf_id)
+            self.reservations.drop(conf_id)
+            self.placements.pop(conf_id, None)
+            for key in [key for key in self.site_states if key[0] == conf_id]:
+                state = self.site_states.pop(key)
+                if state.call_id and state.call_state is not SiteCallState.NOT_JOINED \
+                        and self.call_lost is not None and key[1] in on_lost:
+                    self.call_lost(key[1], state.call_id, reason)
+            joined = []
+            for key in [key for key in self.calls if key[0] == conf_id]:
+                call = self.calls.pop(key)
+                self.site_states.pop(key, None)
+                if call.state is SiteCallState.IN_CONFERENCE:
+                    joined.append(call.uri)
+                if call.active:
+                    call.hang_up_remote(reason)
+            self._redial[conf_id] = joined
+        for uri in [uri for uri, node in self.terminal_nodes.items() if node == node_id]:
+            del self.terminal_nodes[uri]
+
+    # ------------------------------------------------------------------ runtime events
+
+    def on_runtime_event(self, event: RuntimeEvent) -> None:
+        if isinstance(event, ConferenceStarted):
+            self._place(event.conf_id)
+        elif isinstance(event, ConferenceEnded):
+            self._ended(event.conf_id)
+        elif forwarded(event):
+            assert isinstance(event, ConferenceEvent)
+            message = encode_event(event)
+            node_id = self.placements.get(event.conf_id)
+            if node_id is not None:
+                for target in (node_id, *self.cascades.leaves(event.conf_id)):
+                    self.transport.post_command(target, message)
+            self._saves.put_nowait((event.conf_id, state_key(event), message.to_json()))
+
+    def _place(self, conf_id: str) -> None:
+        live = self.runtime.conferences.get(conf_id)
+        if live is None:
+            return
+        start = Start.of(live.conference, live.occurrence)
+        node_id = self.placements.get(conf_id)
+        if node_id is not None and node_id in self.nodes:  # placed before a restart
+            restore(live, self.saved_state.pop(conf_id, []))
+            self.transport.post_command(node_id, start)
+            return
+        need = Need(conf_id, tuple(live.occurrence.sites), live.conference.spec.cp_resource)
+        node = choose_node(list(self.nodes.values()), need, self.reservations)
+        if node is not None:
+            self.placements[conf_id] = node.node_id
+            self.reservations.add(node.node_id, need)
+            self.transport.post_command(node.node_id, start)
+            self._spawn(self.registry.place(conf_id, node.node_id))
+            log.info("conference %s placed on node %d (%s)", conf_id, node.node_id, node.name)
+            targets = [node.node_id]
+        else:
+            parts = split(list(self.nodes.values()), need, self.reservations)
+            if parts is None:
+                log.warning("conference %s: %s (retried every %.0f s)", conf_id, NO_ROOM,
+                            REFRESH_S)
+                self.placements.pop(conf_id, None)
+                return
+            self._place_cascade(live.conference, live.occurrence, parts)
+            targets = [part.node.node_id for part in parts]
+        if conf_id in self._redial:  # moved from a node that left: its state, then its sites
+            for event in replay_events(live):
+                for target in targets:
+                    self.transport.post_command(target, encode_event(event))
+        again = self._redial.pop(conf_id, [])
+        if again:
+            try:
+                self.runtime.lifecycle.connect_sites(conf_id, again)
+            except DomainError as error:
+                log.warning("conference %s: calling %s again failed: %s", conf_id, again, error)
+
+    def _place_cascade(self, conference: Conference, occurrence: Occurrence,
+                       parts: list[Part]) -> None:
+        """The conference over several nodes (cascade_placement.py): the root first, then
+        each leaf told the root's cascade address; each node holds and calls its part."""
+        conf_id = conference.conf_id
+        root = parts[0].node
+        self.placements[conf_id] = root.node_id
+        self.cascades.add(conf_id, parts)
+        start = Start.of(conference, occurrence)
+        for index, part in enumerate(parts):
+            cp = conference.spec.cp_resource if index == 0 else 0
+            self.reservations.add(part.node.node_id, Need(conf_id, part.sites, cp))
+            upstream = "" if index == 0 else f"{root.address}:{root.cascade_port}"
+            self.transport.post_command(part.node.node_id, replace(
+                start, held=list(part.uris), cascade_root=upstream))
+        self._spawn(self.registry.place(conf_id, root.node_id))
+        log.info("conference %s split over nodes %s (root %d)", conf_id,
+                 ", ".join(f"{part.node.node_id}: {len(part.sites)} sites" for part in parts),
+                 root.node_id)
+
+    def _place_waiting(self) -> None:
+        """Conferences that found no room (or whose node left): placed when one has room.
+        Placements of conferences the runtime does not run (they ended while the gateway
+        was down): their node is told to end them."""
+        for conf_id in [c for c in self.placements if self.runtime.conferences.get(c) is None]:
+            self._ended(conf_id)
+        for live in self.runtime.conferences.all():
+            node_id = self.placements.get(live.conf_id)
+            if node_id is None or node_id not in self.nodes:
+                self.placements.pop(live.conf_id, None)
+                self._place(live.conf_id)
+
+    def _ended(self, conf_id: str) -> None:
+        node_id = self.placements.pop(conf_id, None)
+        for leaf in self.cascades.drop(conf_id):
+            self.transport.post_command(leaf, End(conf_id))
+        self._redial.pop(conf_id, None)
+        self.reservations.drop(conf_id)
+        for key in [key for key in self.calls if key[0] == conf_id]:
+            del self.calls[key]
+        for key in [key for key in self.site_states if key[0] == conf_id]:
+            del self.site_states[key]
+        if node_id is not None:
+            self.transport.post_command(node_id, End(conf_id))
+        self._spawn(self.registry.unplace(conf_id))
+
+    # ------------------------------------------------------------------ calls
+
+    def node_of(self, conf_id: str, uri: str) -> int | None:
+        """The node that calls the site: its part's node when the conference is split."""
+        return self.cascades.node_of(conf_id, uri, self.placements.get(conf_id))
+
+    def place_call(self, call: Call) -> None:
+        node_id = self.node_of(call.conf_id, call.uri)
+        if node_id is None:
+            call.reject(CallFailure.NETWORK_ERROR.info(NO_ROOM))
+            return
+        self.calls[(call.conf_id, call.uri)] = call
+        registration = self.registrations.get(call.uri)
+        if registration is not None:
+            self.transport.post_command(node_id, TerminalRegistered(call.uri, registration))
+        self.terminal_nodes[call.uri] = node_id
+        self.transport.post_command(node_id, CallSite(call.conf_id, call.uri))
+        known = self.site_states.get((call.conf_id, call.uri))
+        if known is not None and known.call_state is not SiteCallState.NOT_JOINED:
+            self._mirror(call, known)  # the node runs this site's call already (a restart)
+
+    def clear_call(self, call: Call) -> None:
+        key = (call.conf_id, call.uri)
+        if self.calls.get(key) is call:
+            del self.calls[key]
+        node_id = self.node_of(call.conf_id, call.uri)
+        if node_id is not None:
+            self.transport.post_command(node_id, HangUp(call.conf_id, call.uri,
+                                                        call.end_reason or "MCU hung up"))
+
+    @staticmethod
+    def _mirror(call: Call, state: CallState) -> None:
+        """The node's call moved: the runtime's call follows."""
+        match state.call_state:
+            case SiteCallState.RINGING:
+                call.ringing()
+            case SiteCallState.IN_CONFERENCE:
+                call.answer()
+            case SiteCallState.NOT_JOINED:
+                if state.failure_code is not None and call.state in (
+                        SiteCallState.CALLING, SiteCallState.RINGING):
+                    call.reject(ErrorInfo(state.failure_code, state.failure_text))
+                else:
+                    call.hang_up_remote(state.failure_text or "site left")
+
+    # ------------------------------------------------------------------ terminals
+
+    def registered(self, uri: str, register: str) -> None:
+        """A terminal registered with the gateway (its `register` message, accepted)."""
+        self.registrations[uri] = register
+        node_id = self.terminal_nodes.get(uri)
+        if node_id is not None:
+            self.transport.post_command(node_id, TerminalRegistered(uri, register))
+
+    def from_terminal(self, uri: str, message: str) -> bool:
+        """A call message of a terminal, for the node of its latest call; False: none."""
+        node_id = self.terminal_nodes.get(uri)
+        if node_id is None:
+            return False
+        self.transport.post_command(node_id, FromTerminal(uri, message))
+        return True
+
+    def vanished(self, uri: str) -> None:
+        """The terminal's signalling is gone from a running gateway: its node call ends."""
+        self.registrations.pop(uri, None)
+        node_id = self.terminal_nodes.pop(uri, None)
+        if node_id is not None and not self.stopping:
+            self.transport.post_command(node_id, TerminalVanished(uri))
+
+    # ------------------------------------------------------------------ node events
+
+    async def _read_events(self) -> None:
+        async for text in self.transport.events():
+            try:
+                self.on_node_event(text)
+            except Exception:  # one event must not stop the reader
+                log.exception("node event failed")
+
+    def on_node_event(self, text: str) -> None:
+        try:
+            message = parse_event(text)
+        except NodeMessageError as error:
+            self.dropped += 1
+            log.warning("node event dropped: %s", error)
+            return
+        if isinstance(message, ToTerminal):
+            if self.deliver is not None:
+                self.deliver(message.uri, message.message)
+            return
+        assert isinstance(message, CallState | Speaker | Levels)
+        # a split conference: a call state only from the site's node (the others do not
+        # call it), the speaker and the levels from the root (it reports the leaves' sites')
+        expected = self.node_of(message.conf_id, message.uri) \
+            if isinstance(message, CallState) else self.placements.get(message.conf_id)
+        if expected != message.node_id:
+            self.dropped += 1
+            log.info("%s of %s from node %d dropped: not placed there", message.kind,
+                     message.conf_id, message.node_id)
+            return
+        if isinstance(message, CallState):
+            key = (message.conf_id, message.uri)
+            self.site_states[key] = message
+            call = self.calls.get(key)
+            if call is not None:
+                self._mirror(call, message)
+            self._tell_peers(message)
+        elif isinstance(message, Speaker):
+            live = self.runtime.conferences.get(message.conf_id)
+            if live is not None and (message.uri is None or message.uri in live.sites) \
+                    and live.speaking != message.uri:
+                live.speaking = message.uri
+                self.runtime.events.emit(SpeakerChanged(live.conf_id, message.uri))
+        else:
+            live = self.runtime.conferences.get(message.conf_id)
+            if live is not None:
+                for uri, level in message.levels.items():
+                    site = live.sites.get(uri)
+                    if site is not None and site.connected:
+                        live.audio_levels[uri] = level
+
+    def _tell_peers(self, state: CallState) -> None:
+        """A site of a split conference joined or left: the other nodes' media follow."""
+        if state.conf_id not in self.cascades or state.call_state not in (
+                SiteCallState.IN_CONFERENCE, SiteCallState.NOT_JOINED):
+            return
+        joined = state.call_state is SiteCallState.IN_CONFERENCE
+        root = self.placements.get(state.conf_id)
+        for node_id in (root, *self.cascades.leaves(state.conf_id)):
+            if node_id is not None and node_id != state.node_id:
+                self.transport.post_command(node_id, PeerSite(state.conf_id, state.uri, joined))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("node registry write failed: %r", task.exception())
+
+
+class NodeDialer:
+    """The runtime's dialer when conferences run on nodes (mcu.calls.Dialer)."""
+
+    def __init__(self, router: ConferenceRouter) -> None:
+        self.router = router
+
+    def place_call(self, call: Call) -> None:
+        self.router.place_call(call)
+
+    def clear_call(self, call: Call) -> None:
+        self.router.clear_call(call)

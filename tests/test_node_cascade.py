@@ -1,0 +1,212 @@
+"""A conference larger than one media node, split over two node processes linked by a cascade
+(issue 18 "Cascading"; docs/cascade.md "On media nodes"), driven from the outside:
+
+- a real redis-server, two `mcu-sim node` processes of 4 ports each, `mcu-sim serve
+  --redis`, zeep clients of the reference WSDL, eight real simulated terminals;
+- an 8-site conference booked over SOAP fits on no single node: it is split, the root
+  (node 1: the most room, ties to the lower id) holds the first four sites, the leaf (node 2)
+  the other four; queryConfSiteMCUEx names each site's node, queryMCUFutureResourceEx shows
+  both nodes full, both nodes' registry records list the conference;
+- every site joins (queryConfSitesStatusEx), each called by its own node;
+- with CP_9_1 and the sites interleaved root/leaf in the subPics (setContinuousPresenceEx
+  through the gateway), every one of the eight terminals decodes the eight markers in the
+  same eight panes, whichever node its call is on;
+- the gateway's media engine runs no conference: the media is the nodes';
+- delScheduledConfEx ends the conference on both nodes.
+
+And the split rule itself on registry records (`cascade_placement.split`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis.asyncio as aioredis
+import requests
+
+from mcu.layouts import layout_mode
+from mcu.model import SiteSpec
+from mcu.nodes.cascade_placement import split
+from mcu.nodes.node_record import NodeRecord, parse_record, port_costs_json
+from mcu.nodes.placement import Need, Reservations
+from mcu.port_costs import FORMAT_NAMES, PortCosts
+from tests.conftest import SoapClients
+from tests.redis_server import RedisServer
+from tests.test_nodes import (
+    IN_CONFERENCE,
+    START_S,
+    Platform,
+    child,
+    eventually,
+    node_ids,
+    ports_in_use,
+    site_mcus,
+    statuses,
+    stop,
+    terminal,
+)
+
+NODES = {1: ("hall-a", 4, 9), 2: ("hall-b", 4, 9)}  # id: (name, max_ports, max_cp_resources)
+# every format one unit: a node of 4 ports takes 4 sites of the 4CIF the test books (small
+# pictures: eight terminals in one test process on a loaded machine)
+ONE_PORT_A_SITE = "[mcu.port_cost]\n" + "".join(f'"{name}" = 1\n' for name in FORMAT_NAMES)
+ROOT_SITES = (31, 32, 33, 34)
+LEAF_SITES = (35, 36, 37, 38)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    root = tmp_path_factory.mktemp("node-cascade")
+    server = RedisServer()
+    server.start()
+    nodes: dict[int, subprocess.Popen[str]] = {}
+    found = Platform(server, root, nodes)
+    try:
+        for node_id, (name, ports, cp) in NODES.items():
+            config = root / f"node{node_id}.toml"
+            config.write_text(f"[mcu]\nmax_ports = {ports}\nmax_cp_resources = {cp}\n"
+                              f"{ONE_PORT_A_SITE}")
+            nodes[node_id] = child(["node", "--redis", server.url, "--node-id", str(node_id),
+                                    "--name", name, "--config", str(config), "--data-dir",
+                                    str(root / f"node{node_id}")], root / f"node{node_id}.log")
+        deadline = time.monotonic() + START_S
+        while asyncio.run(node_ids(server.url)) != set(NODES):
+            assert time.monotonic() < deadline, "the nodes did not register"
+            for process in nodes.values():
+                assert process.poll() is None, (root / "node1.log").read_text()[-3000:]
+            time.sleep(0.3)
+        found.start_gateway()
+        yield found
+    finally:
+        if found.gateway is not None:
+            stop(found.gateway)
+        for process in nodes.values():
+            stop(process)
+        server.stop()
+
+
+def book(soap: SoapClients, name: str, uris: list[str]) -> int | str:
+    answer = soap.conf_mgr.scheduleConfEx(scheduleConf={
+        "name": name, "beginTime": datetime.now(UTC), "duration": timedelta(hours=1),
+        "mediaEncryptType": 0, "cpResouce": 9, "presentation": 0, "rate": "1920k",
+        "sites": [{"name": f"Site {uri}", "uri": uri, "type": 7, "from": 0, "dialingMode": 0,
+                   "videoFormat": 1} for uri in uris]})  # 4CIF: the links' format too
+    return answer.conferenceInfo.confId if answer.resultCode == 0 else answer.resultCode
+
+
+async def records(url: str) -> dict[int, NodeRecord]:
+    client = aioredis.Redis.from_url(url)
+    try:
+        found = {}
+        for node_id in NODES:
+            text = await client.get(f"mcu:node:{node_id}")
+            if text is not None:
+                found[node_id] = parse_record(text)
+        return found
+    finally:
+        await client.aclose()
+
+
+async def test_an_eight_site_conference_over_two_nodes_shows_every_site_everywhere(
+        platform: Platform) -> None:
+    soap = await asyncio.to_thread(platform.soap)
+    root_terminals = [terminal(f"03020{i:02d}", i) for i in ROOT_SITES]
+    leaf_terminals = [terminal(f"03020{i:02d}", i) for i in LEAF_SITES]
+    everyone = root_terminals + leaf_terminals
+    for t in everyone:
+        await t.start(platform.base_url.replace("http", "ws", 1) + "/signalling")
+    try:
+        conf_id = await asyncio.to_thread(book, soap, "grand rounds", [t.uri for t in everyone])
+        assert isinstance(conf_id, str), conf_id
+
+        async def all_joined() -> bool:
+            found = await asyncio.to_thread(statuses, soap, conf_id)
+            return found == {t.uri: IN_CONFERENCE for t in everyone}
+
+        await eventually(all_joined, "all eight sites in conference")
+        # split: the root (node 1) holds the first four sites, the leaf (node 2) the others
+        expected_nodes = {**{t.uri: 1 for t in root_terminals},
+                          **{t.uri: 2 for t in leaf_terminals}}
+        assert await asyncio.to_thread(site_mcus, soap, conf_id) == expected_nodes
+        assert await asyncio.to_thread(ports_in_use, platform, soap, 1) == (0, 4)
+        assert await asyncio.to_thread(ports_in_use, platform, soap, 2) == (0, 4)
+        listed = await records(platform.redis.url)
+        assert all(conf_id in listed[node_id].conferences for node_id in NODES)
+        assert all(listed[node_id].cascade_port > 0 for node_id in NODES)
+        stats = await asyncio.to_thread(requests.get, platform.base_url + "/stats/media",
+                                        timeout=30)
+        assert stats.json() == {"conferences": []}  # the media is the nodes'
+
+        # one picture: the sites interleaved root, leaf, root, leaf ... in CP_9_1's panes
+        order = [t for pair in zip(root_terminals, leaf_terminals, strict=True) for t in pair]
+        code = await asyncio.to_thread(
+            soap.conf_ctrl.setContinuousPresenceEx, confId=conf_id, target="0",
+            presenceMode=layout_mode("CP_9_1").value, subPics=[t.uri for t in order])
+        assert code == 0
+        panes = [tuple(pane.as_floats()) for pane in layout_mode("CP_9_1").panes]
+        for t in everyone:
+            t.set_panes(panes)
+        expected = [t.site_index for t in order] + [None]
+        seen: dict[int, list[int | None]] = {}
+
+        async def everyone_sees_all_eight() -> bool:
+            ok = True
+            for viewer in everyone:
+                seen[viewer.site_index] = [pane.site_index for pane in await viewer.read_panes()]
+                ok = ok and seen[viewer.site_index] == expected
+            return ok
+
+        await eventually(everyone_sees_all_eight, "every terminal decodes the 8 markers",
+                         timeout=120.0, what_else=lambda: seen)
+
+        # the conference ends on both nodes
+        code = await asyncio.to_thread(soap.conf_mgr.delScheduledConfEx, confId=conf_id)
+        assert code == 0
+
+        async def off_both_nodes() -> bool:
+            listed = await records(platform.redis.url)
+            return all(conf_id not in listed[node_id].conferences for node_id in NODES)
+
+        await eventually(off_both_nodes, "the conference gone from both nodes' records")
+    finally:
+        for t in everyone:
+            await t.stop()
+
+
+# ---------------------------------------------------------------- the split rule
+
+
+def node(node_id: int, ports: int, used: int = 0, cascade_port: int = 4000,
+         cp: int = 9) -> NodeRecord:
+    return NodeRecord(node_id=node_id, name=f"n{node_id}", address="127.0.0.1",
+                      max_ports=ports, max_cp_resources=cp,
+                      port_costs=port_costs_json(PortCosts()), ports_used=used,
+                      cascade_port=cascade_port)
+
+
+def sites(count: int) -> tuple[SiteSpec, ...]:
+    return tuple(SiteSpec(uri=f"0{index}", name=f"s{index}") for index in range(count))
+
+
+def test_the_root_is_the_node_with_most_room_and_sites_fill_it_first() -> None:
+    need = Need("c", sites(8), cp_resource=4)
+    top = PortCosts().top
+    parts = split([node(1, 3), node(2, 6), node(3, 4)], need, Reservations())
+    assert parts is not None
+    assert [(p.node.node_id, p.uris) for p in parts] == [
+        (2, tuple(f"0{i}" for i in range(6))), (3, ("06", "07"))]
+    # a node that takes no cascade links is never part of a split
+    assert split([node(1, 4, cascade_port=0), node(2, 4)], need, Reservations()) is None
+    # not enough room on all nodes together: no split
+    assert split([node(1, 4), node(2, 3)], need, Reservations()) is None
+    # the root needs the conference's cpResouce: node 2 has the most room but no CP left
+    parts = split([node(1, 4), node(2, 5, cp=2)], Need("c", sites(8), 4), Reservations())
+    assert parts is not None and parts[0].node.node_id == 1
+    # load counts: node 2's used ports leave it less room than node 1
+    parts = split([node(1, 5), node(2, 8, used=4 * top)], need, Reservations())
+    assert parts is not None and [p.node.node_id for p in parts] == [1, 2]

@@ -1,0 +1,178 @@
+"""The gateway's router with a conference split over nodes (mcu/nodes/cascade_placement.py,
+cascades.py; docs/cascade.md "On media nodes"), the in-process transport playing three nodes
+over a real redis-server for the registry:
+
+- three sites, nodes of 2, 1 and 1 ports: no node holds the conference, so it is split: the
+  root (node 5, the most room) is told to hold A and B, the leaf (node 6, the lower id of the
+  two left) to hold C and to link to the root's announced cascade address;
+- each site's call goes to its node; a call state of C counts only from node 6 (node 5's is
+  dropped), and C joining is told to node 5 (`peer_site`); a control event goes to both;
+  the site's node is what NodePool.serving (queryConfSiteMCUEx) answers;
+- the leaf node leaves the registry: the conference moves whole, the root is told to end
+  it, the terminal of the node that left is told its call is over (the root's terminals are
+  told by the root), and it is split again over nodes 5 and 7, the joined sites called again
+  each from its new node, the control state replayed to both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio import Redis
+
+from mcu.layouts import layout_mode
+from mcu.model import SiteCallState
+from mcu.nodes.conference_router import ConferenceRouter
+from mcu.nodes.messages import (
+    CallSite,
+    CallState,
+    End,
+    ForwardedEvent,
+    NodeMessage,
+    PeerSite,
+    Start,
+    parse_command,
+)
+from mcu.nodes.node_pool import NodePool
+from mcu.nodes.node_record import NodeRecord, port_costs_json
+from mcu.nodes.registry import NodeRegistry
+from mcu.nodes.transport import InProcessTransport
+from mcu.port_costs import PortCosts
+from tests.redis_server import RedisServer
+from tests.test_runtime import BEGIN, A, B, C, make_runtime
+
+ROOT, LEAF, SPARE = 5, 6, 7
+PORTS = {ROOT: 2, LEAF: 1, SPARE: 1}
+
+
+def record(node_id: int) -> NodeRecord:
+    return NodeRecord(node_id, f"n{node_id}", "127.0.0.1", PORTS[node_id], 8,
+                      port_costs_json(PortCosts()), cascade_port=4000 + node_id)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    server = RedisServer()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def registry(redis_url: str) -> AsyncIterator[NodeRegistry]:
+    client = Redis.from_url(redis_url)
+    registry = NodeRegistry(client, prefix=f"test-{uuid.uuid4().hex[:8]}")
+    for node_id in PORTS:
+        await registry.announce(record(node_id))
+    try:
+        yield registry
+    finally:
+        await client.aclose()
+
+
+class Node:
+    """What one node was told, read as it arrives."""
+
+    def __init__(self, transport: InProcessTransport, node_id: int) -> None:
+        self.commands = transport.commands(node_id)
+        self.seen: list[NodeMessage] = []
+
+    async def until(self, check, timeout: float = 10.0) -> list[NodeMessage]:
+        """Read commands until `check(seen)` holds; all seen so far."""
+        async def read() -> None:
+            while not check(self.seen):
+                self.seen.append(parse_command(await anext(self.commands)))
+
+        await asyncio.wait_for(read(), timeout)
+        return self.seen
+
+    def of(self, kind: type) -> list:
+        return [message for message in self.seen if isinstance(message, kind)]
+
+
+async def until(check, timeout: float = 10.0) -> None:
+    async def poll() -> None:
+        while not check():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_a_split_conference_calls_each_site_from_its_node_and_moves_whole(
+        registry: NodeRegistry) -> None:
+    clock, scheduler, runtime = make_runtime(call_timeout=30)
+    transport = InProcessTransport()
+    router = ConferenceRouter(runtime, registry, transport)
+    lost: list[tuple[str, str, str]] = []
+    router.call_lost = lambda uri, call_id, reason: lost.append((uri, call_id, reason))
+    await router.load()
+    router.attach()
+    running = asyncio.get_running_loop().create_task(router.run())
+    nodes = {node_id: Node(transport, node_id) for node_id in PORTS}
+    root, leaf, spare = nodes[ROOT], nodes[LEAF], nodes[SPARE]
+    try:
+        scheduler.book("300", [A, B, C], cp_resource=4)
+        clock.set(BEGIN)
+        runtime.reconcile()
+        await root.until(lambda seen: len([m for m in seen if isinstance(m, CallSite)]) == 2)
+        await leaf.until(lambda seen: any(isinstance(m, CallSite) for m in seen))
+        (root_start,) = root.of(Start)
+        (leaf_start,) = leaf.of(Start)
+        assert (root_start.held, root_start.cascade_root) == ([A, B], "")
+        assert (leaf_start.held, leaf_start.cascade_root) == ([C], f"127.0.0.1:{4000 + ROOT}")
+        assert root.of(CallSite) == [CallSite("300", A), CallSite("300", B)]
+        assert leaf.of(CallSite) == [CallSite("300", C)]
+        conference = scheduler.get("300")
+        pool = NodePool(router)
+        assert {uri: pool.serving(conference, uri).id for uri in (A, B, C)} == {
+            A: ROOT, B: ROOT, C: LEAF}
+
+        def state(uri: str) -> SiteCallState:
+            return runtime.status.site_statuses("300", [uri])[0].state
+
+        transport.post_event(CallState(ROOT, "300", C, "NOT_JOINED", 109, "not mine"))
+        for node_id, uri in ((ROOT, A), (ROOT, B), (LEAF, C)):
+            transport.post_event(CallState(node_id, "300", uri, "IN_CONFERENCE",
+                                           call_id=f"call-{uri}"))
+        await until(lambda: all(state(uri) is SiteCallState.IN_CONFERENCE
+                                for uri in (A, B, C)))
+        assert router.dropped == 1  # C's state from the root, which does not call it
+        await root.until(lambda seen: any(isinstance(m, PeerSite) for m in seen))
+        assert root.of(PeerSite) == [PeerSite("300", C, True)]
+        await leaf.until(lambda seen: len([m for m in seen if isinstance(m, PeerSite)]) == 2)
+        assert leaf.of(PeerSite) == [PeerSite("300", A, True), PeerSite("300", B, True)]
+
+        runtime.control.set_continuous_presence("300", "0", layout_mode("CP_4_1").value,
+                                                [A, B, C])
+        for node in (root, leaf):
+            await node.until(lambda seen: any(isinstance(m, ForwardedEvent) for m in seen))
+            (event,) = node.of(ForwardedEvent)
+            assert event.name == "LayoutChanged" and event.fields["sub_pics"] == [A, B, C]
+
+        # the leaf leaves: the conference moves whole, split again over the root and node 7
+        root.seen.clear()
+        await registry.withdraw(LEAF)
+        await root.until(lambda seen: len([m for m in seen if isinstance(m, CallSite)]) == 2,
+                         timeout=15)
+        await spare.until(lambda seen: any(isinstance(m, CallSite) for m in seen))
+        assert isinstance(root.seen[0], End) and root.seen[0] == End("300")
+        (again,) = root.of(Start)
+        assert (again.held, again.cascade_root) == ([A, B], "")
+        (moved,) = spare.of(Start)
+        assert (moved.held, moved.cascade_root) == ([C], f"127.0.0.1:{4000 + ROOT}")
+        assert spare.of(CallSite) == [CallSite("300", C)]
+        assert root.of(CallSite) == [CallSite("300", A), CallSite("300", B)]
+        for node in (root, spare):  # the control state replayed before the calls
+            assert any(isinstance(m, ForwardedEvent) and m.name == "LayoutChanged"
+                       for m in node.seen)
+        assert lost == [(C, f"call-{C}", f"media node {LEAF} left the registry")]
+        assert pool.serving(conference, C).id == SPARE
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await router.close()
