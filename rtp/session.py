@@ -210,6 +210,10 @@ class RtpSession:
         self.on_digit: Callable[[str], None] = lambda digit: None
         self.on_keyframe_request: Callable[[], None] = lambda: None
         self.on_closed: Callable[[], None] = lambda: None
+        # a content stream's (mcu/media/sip_content.py): each reassembled video frame is
+        # depacketized on the loop and handed here with its RTP timestamp first; it answers
+        # whether the frame is to be decoded as well (None: every frame is decoded)
+        self.on_encoded_frame: Callable[[bytes, int], bool] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         # video is decoded on its own thread (as aiortc's receivers do), audio on the loop
@@ -477,6 +481,8 @@ class RtpSession:
             if not self.video:
                 self._deliver(*self._decode(frame))
                 continue
+            if self.on_encoded_frame is not None and not self._hand_encoded(frame):
+                continue
             try:
                 self._decode_queue.put_nowait(frame)
             except queue.Full:  # the decoder is behind: start over from a keyframe
@@ -484,6 +490,18 @@ class RtpSession:
                     self._decode_queue.get_nowait()
                 self.stats.decode_errors += 1
                 self.request_keyframe()
+
+    def _hand_encoded(self, packets: list[RtpPacket]) -> bool:
+        """The frame to on_encoded_frame; whether it is to be decoded too."""
+        assert self.on_encoded_frame is not None
+        try:
+            data = self._depacketizer.depacketize([p.payload for p in packets])
+        except PayloadError as exc:
+            log.debug("%s frame not depacketized: %s", self.codec.name, exc)
+            self.stats.decode_errors += 1
+            self.request_keyframe()
+            return False
+        return self.on_encoded_frame(data, packets[0].timestamp)
 
     def _decode_worker(self) -> None:
         while True:

@@ -237,6 +237,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="register each room's number with this registrar (the MCU's)")
     sip.add_argument("--dial", metavar="URI", default=None,
                      help="each room calls this URI (sip:<accessCode>[*<password>]@<mcu>)")
+    sip.add_argument("--content-receive", action="store_true",
+                     help="each room shows received content on a second screen (a content "
+                          "m-line and BFCP, RFC 8856, in its calls); --content gives it a "
+                          "content input as well (and the second screen unless "
+                          "--no-content-receive)")
+    sip.add_argument("--share", action="store_true",
+                     help="with --content: each room asks for the content floor (BFCP "
+                          "FloorRequest) once its call is up")
     parser.add_argument("--call", action="append", default=[], metavar="FROM=TO",
                         type=parse_call,
                         help="once registered, terminal URI FROM (one of these) calls URI TO "

@@ -5,6 +5,12 @@ the site's marker card) and its voice (terminals/speech.py) in the codecs it is 
 with, plain RTP or SDES-SRTP; what it receives is decoded and read like a WebRTC simulated
 terminal's (terminals/receiver.py: markers per pane, talkers heard).
 
+With `content` (the document its pages start with) and/or `receive_content`, it has a
+content stream and takes part in the MCU's content floor as a BFCP client
+(terminals/sip_room_content.py; docs/sip.md, "Content and BFCP for SIP sites"):
+`request_floor()` / `release_floor()`, the pages sent while it holds the floor,
+`read_content()` the content marker of what it receives.
+
 Codec names (its configuration, like a room system's codec list, in order of preference):
 video `h264` (High, packetization mode 1), `h264-cb` (constrained baseline), `h264-m0`
 (constrained baseline, packetization mode 0: single NAL units only), `h263` (RFC 2190,
@@ -28,14 +34,12 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from mcu.encryption_policy import SdesRule
 from mcu.model import MediaEncryptType
+from rtc.bfcp.tables import RequestStatus
+from rtc.bfcp.transport import ConnectionClosed
 from rtp import sdp
-from rtp.negotiation import (
-    CodecOffer,
-    MediaPlan,
-    accept_answer,
-    answer,
-    offer,
-)
+from rtp.content_negotiation import Settled, accept_call, answer_call, offer_call
+from rtp.content_reoffer import keep_content_lines, main_part
+from rtp.negotiation import CodecOffer, MediaPlan, offer
 from rtp.reoffer import SENDING, next_offer, same_session
 from rtp.session import MediaSockets, RtpSession
 from rtp.tracks import IncomingTrack, RtpSender
@@ -43,11 +47,14 @@ from sip.dialog import Dialog
 from sip.message import Request
 from sip.transport import TransportSettings
 from sip.useragent import SipReject, SipUserAgent, UaSettings
+from terminals.client import ContentKind
+from terminals.content_receiver import ContentStatus
 from terminals.marker import Rect
 from terminals.media_sources import SpeechTrack
 from terminals.receiver import AudioReceiver, PaneStatus, VideoReceiver
 from terminals.scene import CameraScene
 from terminals.send_log import SendLog
+from terminals.sip_room_content import RoomContent, RoomContentCall
 from terminals.speech import SpeechSynth
 
 VIDEO_CODECS: dict[str, CodecOffer] = {
@@ -116,7 +123,11 @@ class RoomCall:
 
     def __init__(self, room: SipRoom, sockets: dict[str, MediaSockets]) -> None:
         self.room = room
+        content = sockets.pop("content", None)
         self.sockets = sockets
+        self.content: RoomContentCall | None = (
+            RoomContentCall(room.content, content, room.user)
+            if content is not None and room.content is not None else None)
         self.sessions: list[RtpSession] = []
         self.senders: list[RtpSender] = []
         self.plans: list[MediaPlan] = []
@@ -124,8 +135,11 @@ class RoomCall:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping: list[asyncio.Future[None]] = []  # senders being stopped
 
-    def start(self, plans: list[MediaPlan]) -> None:
+    def start(self, settled: Settled) -> None:
+        plans = settled.plans
         self.plans = plans
+        if self.content is not None:
+            self.content.start(settled.content, settled.client_floor)
         for kind in [kind for kind in self.sockets if kind not in {p.kind for p in plans}]:
             self.sockets.pop(kind).close()
         for plan in plans:
@@ -202,6 +216,8 @@ class RoomCall:
         await asyncio.gather(*stopping, return_exceptions=True)
 
     async def close(self) -> None:
+        if self.content is not None:
+            await self.content.close()
         for sender in self.senders:
             await sender.stop()
         await self._settle()
@@ -222,11 +238,17 @@ class SipRoom:
                  video_size: tuple[int, int] = (352, 288), fps: int = 15,
                  video_bitrate: int = 400_000, ring_delay: float = 0.1,
                  refuse: int | None = None, port: int = 0,
-                 tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None) -> None:
+                 tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None,
+                 content: ContentKind | None = None, receive_content: bool = False,
+                 content_size: tuple[int, int] = (1280, 720),
+                 content_codecs: Sequence[str] = ("h264",),
+                 content_page_seconds: float = 5.0) -> None:
         """refuse: answer the MCU's INVITEs with this status (486 busy, 603 decline...);
         port: its SIP UDP port (0: an ephemeral one); tls: (server, client) contexts to
         also listen on TLS (an ephemeral port) and call `sips:` URIs (the client one
-        verifies the MCU's certificate)."""
+        verifies the MCU's certificate); content: its content input's first document (None:
+        no content input); receive_content: it shows received content on a second screen.
+        With either, its calls have a content m-line and a BFCP m-line."""
         self.user = user
         self.site_index = site_index
         self.host = host
@@ -244,6 +266,10 @@ class SipRoom:
         self.video = VideoReceiver(SendLog(), analyse_every=1 << 30)
         self.audio = AudioReceiver()
         self.synth = SpeechSynth(site_index)
+        self.content: RoomContent | None = (
+            RoomContent(site_index, content, receive_content, content_size,
+                        content_page_seconds, content_codecs)
+            if content is not None or receive_content else None)
         self.call: RoomCall | None = None
         self.calls_answered = 0
         self.invites_cancelled = 0  # INVITEs the caller CANCELled while we were ringing
@@ -280,7 +306,21 @@ class SipRoom:
         for kind, codecs in (("audio", self.audio_offers), ("video", self.video_offers)):
             if codecs:
                 sockets[kind] = await MediaSockets.bind(self.host)
+        if self.content is not None:
+            sockets["content"] = await MediaSockets.bind(self.host)
         return sockets
+
+    def _content_options(self) -> dict[str, Any]:
+        content = self.content
+        if content is None:
+            return {"content_video": ()}
+        return {"content_video": content.offers, "content_direction": content.direction}
+
+    @staticmethod
+    def _ports(sockets: dict[str, MediaSockets]) -> tuple[dict[str, int], int | None]:
+        main = {kind: each.port for kind, each in sockets.items() if kind != "content"}
+        content = sockets.get("content")
+        return main, content.port if content is not None else None
 
     async def _on_invite(self, request: Request) -> bytes | SipReject:
         try:
@@ -293,16 +333,18 @@ class SipRoom:
         if self.call is not None:
             return SipReject(486, "Busy Here")
         sockets = await self._sockets()
+        ports, content_port = self._ports(sockets)
         try:
-            reply, plans = answer(sdp.parse(request.body), self.host,
-                                  {k: s.port for k, s in sockets.items()}, self.policy,
-                                  video=self.video_offers, audio=self.audio_offers)
+            reply, settled = answer_call(
+                sdp.parse(request.body), self.host, ports, content_port, self.policy,
+                video=self.video_offers, audio=self.audio_offers,
+                client=self.content is not None, **self._content_options())
         except Exception:
             for each in sockets.values():
                 each.close()
             return SipReject(488, "Not Acceptable Here")
         call = RoomCall(self, sockets)
-        call.start(plans)
+        call.start(settled)
         self.call = call
         self.calls_answered += 1
         self._spawn(self._follow(call, request))
@@ -330,18 +372,18 @@ class SipRoom:
     async def dial(self, uri: str) -> Dialog:
         """Call `uri` (a conference: `sip:<code>[*<password>]@<mcu>`); raises SipCallFailed."""
         sockets = await self._sockets()
-        our_offer = offer(self.host, {k: s.port for k, s in sockets.items()}, self.policy,
-                          video=self.video_offers, audio=self.audio_offers)
+        ports, content_port = self._ports(sockets)
+        our_offer = self.offer_of(ports, content_port)
         try:
             dialog = await self.ua.invite(uri, sdp.serialize(our_offer).encode())
-            plans = accept_answer(our_offer, sdp.parse(dialog.remote_sdp), self.policy)
+            settled = accept_call(our_offer, sdp.parse(dialog.remote_sdp), self.policy)
         except BaseException:
             for each in sockets.values():
                 each.close()
             raise
         call = RoomCall(self, sockets)
         call.dialog = dialog
-        call.start(plans)
+        call.start(settled)
         self.call = call
         self._spawn(self._follow_dialog(call, dialog))
         return dialog
@@ -352,14 +394,23 @@ class SipRoom:
             self.call = None
         await call.close()
 
+    def offer_of(self, ports: dict[str, int], content_port: int | None) -> sdp.SessionDescription:
+        """The room's offer: audio, video and, with content, the content m-line and the
+        BFCP m-line as floor control client."""
+        return offer_call(self.host, ports, content_port, self.policy,
+                          video=self.video_offers, audio=self.audio_offers,
+                          client_proto="TCP/BFCP" if self.content is not None else None,
+                          **self._content_options())
+
     async def reinvite(self, *, refresh: bool = False, direction: str = "sendrecv",
                        video_codecs: Sequence[str] | None = None,
                        audio_codecs: Sequence[str] | None = None) -> bytes:
         """Offer again in the current call (a re-INVITE) and apply the answer; the answer's
         bytes. `refresh`: the last SDP of ours again, same o= version (a session refresh);
-        else a new offer (version incremented, keys kept) with every m-line in `direction`
+        else a new offer (version incremented, keys kept) with audio and video in `direction`
         (sendonly or inactive: hold; sendrecv: resume) and the given codec lists (default:
-        the room's). A refusal raises SipCallFailed (488...) and leaves the call as it was."""
+        the room's); the content and BFCP m-lines, if any, are offered again unchanged. A refusal
+        raises SipCallFailed (488...) and leaves the call as it was."""
         call = self.call
         if call is None or call.dialog is None:
             raise RuntimeError("no call to re-INVITE in")
@@ -374,9 +425,13 @@ class SipRoom:
                       video=video, audio=audio)
         for media in fresh.media:
             media.direction = direction
-        new_offer = next_offer(sdp.parse(dialog.local_sdp.decode()), fresh)
+        previous = sdp.parse(dialog.local_sdp.decode())
+        # the content and BFCP m-lines offered again as they were (rtp/content_reoffer.py):
+        # the MCU answers 488 to a re-offer changing them, so the content call goes on as is
+        new_offer = keep_content_lines(previous, next_offer(main_part(previous), fresh))
         reply = await dialog.reinvite(sdp.serialize(new_offer).encode())
-        await call.apply(accept_answer(new_offer, sdp.parse(reply.decode()), self.policy))
+        settled = accept_call(new_offer, sdp.parse(reply.decode()), self.policy)
+        await call.apply(settled.plans)
         return reply
 
     async def register(self, registrar: str, aor: str, password: str | None = None) -> None:
@@ -401,6 +456,44 @@ class SipRoom:
             raise RuntimeError("no call with an audio stream")
         await session.send_digits(digits)
 
+    # content and its floor
+    @property
+    def content_call(self) -> RoomContentCall | None:
+        call = self.call
+        return call.content if call is not None else None
+
+    @property
+    def holds_floor(self) -> bool:
+        content = self.content_call
+        return content is not None and content.holds_floor
+
+    @property
+    def sending_content(self) -> bool:
+        content = self.content_call
+        return content is not None and content.sending
+
+    @property
+    def floor_connected(self) -> bool:
+        content = self.content_call
+        return content is not None and content.floor is not None and content.floor.connected
+
+    async def request_floor(self) -> RequestStatus:
+        """BFCP FloorRequest over the call's floor connection: GRANTED or DENIED."""
+        content = self.content_call
+        if content is None:
+            raise ConnectionClosed("no call with a content floor")
+        return await content.request_floor()
+
+    async def release_floor(self) -> RequestStatus | None:
+        content = self.content_call
+        return await content.release_floor() if content is not None else None
+
+    async def read_content(self) -> ContentStatus:
+        """The content marker of the latest content picture received."""
+        if self.content is None:
+            raise RuntimeError("this room has no content stream")
+        return await self.content.read()
+
     # what it sees and hears
     def set_panes(self, rects: list[Rect] | None) -> None:
         self.video.set_panes(rects)
@@ -415,7 +508,12 @@ class SipRoom:
     def negotiated(self) -> dict[str, str]:
         """kind -> codec name of the current call."""
         call = self.call
-        return {plan.kind: plan.codec.name for plan in call.plans} if call else {}
+        if call is None:
+            return {}
+        found = {plan.kind: plan.codec.name for plan in call.plans}
+        if call.content is not None and call.content.plan is not None:
+            found["content"] = call.content.plan.codec.name
+        return found
 
     def stats_line(self) -> str:
         """One line of what it does now (`mcu-sim terminals --sip`)."""
@@ -425,9 +523,17 @@ class SipRoom:
         panes = ",".join(f"#{p.site_index}" if p.site_index is not None else "-"
                          for p in video.pane_statuses())
         codecs = ",".join(f"{kind}={name}" for kind, name in sorted(self.negotiated.items()))
-        return (f"{self.uri} {'in-call' if self.call else 'idle':<7} {codecs or '-'} "
+        line = (f"{self.uri} {'in-call' if self.call else 'idle':<7} {codecs or '-'} "
                 f"{'srtp' if self.encrypted else 'rtp'} decoded={video.frames_decoded} "
                 f"{size} panes=[{panes}]")
+        if self.content is None:
+            return line
+        status = self.content.receiver.status()
+        shown = (f"#{status.site_index}/{status.kind.name.lower()}/p{status.page}"
+                 if status.site_index is not None and status.kind is not None else "-")
+        return (f"{line} floor={'held' if self.holds_floor else '-'} "
+                f"sending={'yes' if self.sending_content else 'no'} "
+                f"content_decoded={self.content.receiver.frames_decoded} content=[{shown}]")
 
     @property
     def encrypted(self) -> bool:

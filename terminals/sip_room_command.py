@@ -9,7 +9,12 @@ site index i (its marker and voice), listens on 127.0.0.1 (`--media-address`) at
 `--encryption` (mediaEncryptType's 0 auto, 1 SRTP only, 2 plain only). `--register SIP-URI`
 registers each room's number with that registrar (the MCU's: `sip:<mcu>:<sip port>`), so a
 conference booking the bare number calls it; `--dial URI` makes each room call it (a
-conference: `sip:<accessCode>[*<password>]@<mcu>`).
+conference: `sip:<accessCode>[*<password>]@<mcu>`). `--content KIND` gives each room a
+content input (the KIND document's pages first) and a second screen (none with
+`--no-content-receive`), `--content-receive` a second screen: their calls then carry a
+content m-line and a BFCP m-line (the room a floor
+control client, docs/sip.md "Content and BFCP for SIP sites"); `--share` makes each room ask
+for the floor once its call is up (it sends its pages while it holds it).
 """
 
 from __future__ import annotations
@@ -46,7 +51,10 @@ async def start_rooms(args: argparse.Namespace) -> list[SipRoom]:
                 encryption=MediaEncryptType(args.encryption), fps=args.fps,
                 video_size=_size(args.video_size),
                 ring_delay=args.ring_delay,
-                port=args.sip_port + offset if args.sip_port else 0)
+                port=args.sip_port + offset if args.sip_port else 0,
+                content=args.content,
+                receive_content=args.content_receive
+                or (args.content is not None and not args.no_content_receive))
             await room.start()
             rooms.append(room)
             if args.register:
@@ -70,10 +78,13 @@ async def run_rooms(args: argparse.Namespace, panes: list[Rect] | None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stopped.set)
+    sharing: list[asyncio.Task[None]] = []
     try:
         for room in rooms if args.dial else []:
             await room.dial(args.dial)
             print(f"{room.uri} dialled {args.dial}", flush=True)
+        sharing.extend(asyncio.create_task(share_when_connected(room, stopped))
+                       for room in (rooms if args.share and args.content else []))
         while not stopped.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopped.wait(), args.stats_interval or None)
@@ -81,8 +92,22 @@ async def run_rooms(args: argparse.Namespace, panes: list[Rect] | None) -> int:
                 for room in rooms:
                     if room.call is not None:
                         await room.read_panes()
+                        if room.content is not None:
+                            await room.read_content()
                     print(room.stats_line(), flush=True)
     finally:
+        for task in sharing:
+            task.cancel()
         for room in rooms:
             await room.close()
     return 0
+
+
+async def share_when_connected(room: SipRoom, stopped: asyncio.Event) -> None:
+    """`--share`: once the room's call has its floor connection, ask for the floor (once)."""
+    while not stopped.is_set():
+        if room.floor_connected:
+            status = await room.request_floor()
+            print(f"{room.uri} floor request: {status.name}", flush=True)
+            return
+        await asyncio.sleep(0.2)

@@ -65,16 +65,23 @@ class ContentTap(queue.Queue):
             super().put(item, block, timeout)
             return
         codec, encoded = item
+        if self.admit(codec.name, encoded.data, encoded.timestamp):
+            super().put(item, block, timeout)
+
+    def admit(self, codec: str, data: bytes, timestamp: int) -> bool:
+        """One encoded frame of the site's content: handed to the conference; True when it
+        is to be decoded as well (decoding is on, and from a keyframe on). A content stream
+        received outside aiortc (a SIP site's RTP session) calls this for every frame."""
         self.frames_received += 1
-        keyframe = is_keyframe(codec.name, encoded.data)
-        self.on_frame(codec.name, encoded.data, encoded.timestamp)
+        keyframe = is_keyframe(codec, data)
+        self.on_frame(codec, data, timestamp)
         if not self._decode:
-            return
+            return False
         if self._awaiting_keyframe:
             if not keyframe:
-                return
+                return False
             self._awaiting_keyframe = False
-        super().put(item, block, timeout)
+        return True
 
 
 class ContentForwarder:

@@ -3,6 +3,11 @@ offer or answer made from them under the booking's mediaEncryptType and videoPro
 once the SDP has
 settled, the sessions that feed the call's SiteMedia like a WebRTC call's tracks do.
 
+With the content stream and its floor (rtp/content_negotiation.py, mcu/media/sip_content.py):
+a third port pair for the content m-line (a=content:slides), offered and answered among
+CONTENT_VIDEO, and the BFCP m-line with the MCU as the floor control server (`floor`, the
+call's RFC 8856 values) when the process runs a BFCP server.
+
 Incoming: an IncomingTrack per session, handed to SiteMedia.receive (its pictures into the
 conference's frame slot, its audio into the mix). Outgoing: an RtpSender per session reading
 the site's SiteVideoTrack (the encoder group's packets, already in the negotiated codec:
@@ -15,19 +20,25 @@ from __future__ import annotations
 import asyncio
 
 from mcu.encryption_policy import MediaSecurity, SdesRule
+from mcu.media.sip_content import SipContent
 from mcu.media.site_media import SiteMedia
 from mcu.model import MediaEncryptType, VideoProtocol
 from rtp import sdp
 from rtp.codecs import offered_sizes
+from rtp.content_negotiation import (
+    DEFAULT_CONTENT_VIDEO,
+    ServerFloor,
+    Settled,
+    accept_call,
+    answer_call,
+    offer_call,
+)
 from rtp.negotiation import (
     DEFAULT_AUDIO,
     DEFAULT_VIDEO,
     CodecOffer,
     MediaPlan,
     NegotiationError,
-    accept_answer,
-    answer,
-    offer,
 )
 from rtp.reoffer import SENDING, origin_version
 from rtp.session import MediaSockets, RtpSession
@@ -40,6 +51,10 @@ from rtp.tracks import IncomingTrack, RtpSender
 MCU_VIDEO: tuple[CodecOffer, ...] = tuple(
     codec for codec in DEFAULT_VIDEO if codec.name != "VP9")
 MCU_AUDIO: tuple[CodecOffer, ...] = DEFAULT_AUDIO
+# the content stream's codecs: H.264 (packetization mode 1) and VP8, the codecs the content
+# forwarder and the content encoder groups carry, whatever the booked videoProtocol of the
+# main stream (auxVideoProtocol is not negotiated: mcu/media/content_format.py)
+CONTENT_VIDEO: tuple[CodecOffer, ...] = DEFAULT_CONTENT_VIDEO
 
 # The booked videoProtocol (SiteInfoEx) -> the video codecs offered and accepted; AUTO (or
 # none booked): every one of MCU_VIDEO. H.265: none (the MCU encodes no H.265).
@@ -73,8 +88,11 @@ _AUDIO_NAMES = {"OPUS": "OPUS", "G722": "G722", "PCMU": "PCMU", "PCMA": "PCMA"}
 
 class SipCallMedia:
     def __init__(self, host: str, media: SiteMedia, encryption: MediaEncryptType,
-                 sockets: dict[str, MediaSockets]) -> None:
+                 sockets: dict[str, MediaSockets], content: SipContent | None = None) -> None:
         self.host = host
+        self.content = content  # the content stream's session (None: no content port)
+        self.floor: ServerFloor | None = None  # the call's BFCP values (None: no BFCP)
+        self.settled: Settled | None = None
         self.media = media
         self.encryption = encryption
         self.policy = SdesRule(encryption)  # the booking's rule, for rtp's negotiation
@@ -97,14 +115,19 @@ class SipCallMedia:
     @classmethod
     async def bind(cls, host: str, media: SiteMedia,
                    encryption: MediaEncryptType) -> SipCallMedia:
-        """An even/odd UDP port pair for audio and one for video on `host`."""
-        audio = await MediaSockets.bind(host)
+        """An even/odd UDP port pair for audio, one for video and one for content on
+        `host`."""
+        bound: list[MediaSockets] = []
         try:
-            video = await MediaSockets.bind(host)
+            for _ in range(3):
+                bound.append(await MediaSockets.bind(host))
         except OSError:
-            audio.close()
+            for sockets in bound:
+                sockets.close()
             raise
-        return cls(host, media, encryption, {"audio": audio, "video": video})
+        audio, video, content = bound
+        return cls(host, media, encryption, {"audio": audio, "video": video},
+                   SipContent(media, content))
 
     def ports(self) -> dict[str, int]:
         """Our RTP port of each medium still open."""
@@ -113,14 +136,18 @@ class SipCallMedia:
     def _ports(self) -> dict[str, int]:
         return {kind: sockets.port for kind, sockets in self.sockets.items()}
 
+    def _content_port(self) -> int | None:
+        return self.content.sockets.port if self.content is not None else None
+
     def offer(self) -> bytes:
-        """Our offer (dial-out): RTP/AVP (RTP/SAVP under force) with a=rtcp-fb lines, not
-        the AVPF profiles, which an answerer without AVPF refuses outright (baresip 1.0.0
-        answers 488 to RTP/AVPF, and to RTP/SAVPF even when it requires SRTP); the feedback
-        both sides list is used whatever the profile (docs/sip.md, "Calling the simulator
-        from baresip")."""
-        self._offer = offer(self.host, self._ports(), self.policy,
-                            video=video_offers_for(self.protocol), audio=MCU_AUDIO, avpf=False)
+        """Our offer (dial-out): audio, video, content and the BFCP stream. RTP/AVP
+        (RTP/SAVP under force) with a=rtcp-fb lines, not the AVPF profiles, which an answerer
+        without AVPF refuses outright (baresip 1.0.0 answers 488 to RTP/AVPF, and to
+        RTP/SAVPF even when it requires SRTP); the feedback both sides list is used whatever
+        the profile (docs/sip.md, "Calling the simulator from baresip")."""
+        self._offer = offer_call(self.host, self._ports(), self._content_port(), self.policy,
+                                 video=video_offers_for(self.protocol), audio=MCU_AUDIO,
+                                 content_video=CONTENT_VIDEO, server=self.floor, avpf=False)
         text = sdp.serialize(self._offer)
         self.local_origin, self.last_local = self._offer.origin, without_origin(text)
         return text.encode()
@@ -131,17 +158,21 @@ class SipCallMedia:
         assert self._offer is not None, "accept() after offer()"
         reply = sdp.parse(_text(body))
         self.remote_version = readable_version(reply)
+        self.settled = accept_call(self._offer, reply, self.policy)
         # our offer has video: an answer declining it (port 0) declines the booked protocol
-        return self._video_as_booked(True, accept_answer(self._offer, reply, self.policy))
+        return self._video_as_booked(True, self.settled.plans)
 
     def answer(self, body: bytes) -> tuple[bytes, list[MediaPlan]]:
         """Our answer to the site's offer (dial-in) and its plans; SdpError or
         NegotiationError when the offer cannot be used."""
         site_offer = sdp.parse(_text(body))
-        reply, plans = answer(site_offer, self.host, self._ports(), self.policy,
-                              video=video_offers_for(self.protocol), audio=MCU_AUDIO)
+        reply, settled = answer_call(site_offer, self.host, self._ports(), self._content_port(),
+                                     self.policy, video=video_offers_for(self.protocol),
+                                     audio=MCU_AUDIO, content_video=CONTENT_VIDEO,
+                                     server=self.floor)
+        self.settled = settled
         offers_video = any(m.kind == "video" and m.port != 0 for m in site_offer.media)
-        plans = self._video_as_booked(offers_video, plans)
+        plans = self._video_as_booked(offers_video, settled.plans)
         text = sdp.serialize(reply)
         self.local_origin, self.last_local = reply.origin, without_origin(text)
         self.remote_version = readable_version(site_offer)
@@ -172,6 +203,8 @@ class SipCallMedia:
                     name == "H264" and plan.codec.packetization_mode == 0)
             else:
                 self.media.audio_codec = _AUDIO_NAMES.get(name, name)
+        if self.content is not None:
+            self.content.describe(self.settled.content if self.settled else None)
 
     def start(self, plans: list[MediaPlan]) -> None:
         """Run the sessions the SDP settled (sockets of a declined medium are closed)."""
@@ -181,6 +214,8 @@ class SipCallMedia:
             self.sockets.pop(kind).close()
         for plan in plans:
             self._run(plan)
+        if self.content is not None:
+            self.content.start()
 
     def _run(self, plan: MediaPlan) -> None:
         """One medium's session on its sockets: whatever the site sends received (a site
@@ -259,7 +294,8 @@ class SipCallMedia:
         """What the settled media is protected with (None before the SDP settled)."""
         if not self.plans:
             return None
-        if all(plan.encrypted for plan in self.plans):
+        content = self.content.encrypted if self.content is not None else None
+        if all(plan.encrypted for plan in self.plans) and content is not False:
             return MediaSecurity.SDES_SRTP
         return MediaSecurity.PLAIN
 
@@ -272,6 +308,8 @@ class SipCallMedia:
         await self._settle()
         await asyncio.gather(*(session.close() for session in self.sessions),
                              return_exceptions=True)
+        if self.content is not None:
+            await self.content.close()
         started = {id(session.sockets) for session in self.sessions}
         for sockets in self.sockets.values():
             if id(sockets) not in started:

@@ -22,6 +22,7 @@ a SIP status:
     the site is in the conference already           486 "Already In Conference"
     its SDP unusable (no common codec, encryption   488 "Not Acceptable Here"
     not as booked, bad SDP)                         (the call fails: 131088 or 12378)
+    BFCP lines the MCU refuses (RFC 8856)           488 "Not Acceptable Here: BFCP: <why>"
     the conference's media is gone / no RTP port    503
 """
 
@@ -38,6 +39,7 @@ from mcu.media.sip_adhoc import admit_adhoc
 from mcu.media.sip_endpoint import SipCall, SipEndpoint, negotiation_failure
 from mcu.media.webrtc_endpoint import find_live_conference
 from mcu.model import Conference
+from rtp.bfcp_sdp import BfcpSdpError
 from rtp.negotiation import NegotiationError
 from rtp.sdp import SdpError
 from sip.dialog import Dialog
@@ -139,6 +141,8 @@ class SipDialIn:
             answer, plans = sip_call.rtp.answer(request.body)
         except (NegotiationError, SdpError) as error:
             sip_call.fail(negotiation_failure(error))
+            if isinstance(error, BfcpSdpError):  # the reason phrase says which line and why
+                return SipReject(488, f"Not Acceptable Here: BFCP: {error}")
             return SipReject(488, "Not Acceptable Here")
         sip_call.start_media(plans)
         entry = DtmfEntry(sip_call, conference.password or "", keys) if by_dtmf else None

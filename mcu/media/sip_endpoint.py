@@ -28,6 +28,7 @@ from mcu.endpoints import TerminalDevice, undeclared_device
 from mcu.errors import DomainError
 from mcu.events import ErrorInfo
 from mcu.media.sip_call_media import SipCallMedia
+from mcu.media.sip_content import server_floor
 from mcu.media.site_media import SiteMedia
 from mcu.model import MediaEncryptType, SiteCallState, SiteType
 from rtp.negotiation import NegotiationError
@@ -143,6 +144,7 @@ class SipCall:
 
     def start_media(self, plans: list[Any]) -> None:
         self.rtp.describe(plans)
+        self.endpoint.declare_content(self.media.content_send, self.media.content_receive)
         self.rtp.start(plans)
 
     async def watch(self) -> None:
@@ -227,11 +229,19 @@ class SipEndpoint:
             self.service.engine.close_site(media)
             call.reject(CallFailure.NETWORK_ERROR.info(f"no RTP port: {error}"))
             return None
+        rtp.floor = server_floor(self.service.runtime.content, call.conf_id, call.uri)
         sip_call = SipCall(self, call, media, rtp)
         self.calls.append(sip_call)
         self.service.calls.add(sip_call)
         self.service.spawn(sip_call.watch(), f"sip call watch {call.uri}")
         return sip_call
+
+    def declare_content(self, send: bool, receive: bool) -> None:
+        """What the call's SDP settled for content, as the site's device: a content input
+        (it may hold the floor) when its content m-line lets it send, a second screen when
+        it lets it receive (mcu/runtime/content_floor.py reads it when the call joins)."""
+        self._device = undeclared_device(content_send=send, content_receive=receive,
+                                         model=SIP_DEVICE_MODEL)
 
     def offer_call(self, call: Call) -> None:
         target = self.service.target_of(call.uri)

@@ -16,6 +16,9 @@ site"):
     (no common codec, encryption not as
     booked, not the booked videoProtocol), or
     an SDP that does not parse
+    a content or BFCP m-line added, removed     488; the call stays exactly as it was (the
+    or changed                                  content stream and the floor are kept as the
+                                                first offer/answer settled them)
 
 Keys (SDES) are kept for a medium whose offered key did not change (rtp/reoffer.py
 keep_keys), so a hold does not re-key; our o= version goes up only when our answer differs
@@ -28,6 +31,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from mcu.media.sip_call_media import (
+    CONTENT_VIDEO,
     MCU_AUDIO,
     SipCallMedia,
     readable_version,
@@ -35,6 +39,7 @@ from mcu.media.sip_call_media import (
     without_origin,
 )
 from rtp import sdp
+from rtp.content_reoffer import masked, reanswer_content
 from rtp.negotiation import MediaPlan, NegotiationError, answer
 from rtp.reoffer import SENDING, keep_keys, next_origin, same_session
 from sip.dialog import Dialog
@@ -84,7 +89,6 @@ async def reanswer(rtp: SipCallMedia, body: bytes) -> bytes:
     if version is not None and version == rtp.remote_version and rtp.last_answer is not None:
         return rtp.last_answer  # a session refresh
     reply, plans = _answer(rtp, site_offer)
-    plans = keep_keys(plans, reply, rtp.plans)
     rtp.describe(plans)  # the next tick puts the site in the group of its new codec
     await _apply(rtp, plans)
     text_out = sdp.serialize(reply)
@@ -101,16 +105,24 @@ def _answer(rtp: SipCallMedia, site_offer: sdp.SessionDescription
             ) -> tuple[sdp.SessionDescription, list[MediaPlan]]:
     """Our answer and its plans, under the same rules as the call's first answer, on the
     ports the call has (a medium without them is declined); NegotiationError when a medium
-    the call has would be lost to anything but the site's own port 0."""
+    the call has would be lost to anything but the site's own port 0, or when the content
+    or BFCP m-line is added, removed or changed (rtp/content_reoffer.py; BfcpSdpError for
+    BFCP lines that break the rules)."""
     ports = rtp.ports()
     video = video_offers_for(rtp.protocol) if "video" in ports else ()
     audio = MCU_AUDIO if "audio" in ports else ()
-    reply, plans = answer(site_offer, rtp.host, ports, rtp.policy, video=video, audio=audio)
+    main = masked(site_offer)  # the content and BFCP m-lines: reanswer_content
+    reply, plans = answer(main, rtp.host, ports, rtp.policy, video=video, audio=audio)
     settled = {plan.kind for plan in plans}
     for kind in {plan.kind for plan in rtp.plans} - settled:
-        offered = [m for m in site_offer.media if m.kind == kind and m.port != 0]
+        offered = [m for m in main.media if m.kind == kind and m.port != 0]
         if offered:
             raise NegotiationError(*_why_refused(rtp, site_offer, offered[0]))
+    plans = keep_keys(plans, reply, rtp.plans)  # before the content m-line is put in
+    if rtp.settled is not None:
+        content_port = rtp.content.sockets.port if rtp.content is not None else None
+        reanswer_content(site_offer, reply, rtp.settled, rtp.host, content_port, rtp.policy,
+                         server=rtp.floor, content_video=CONTENT_VIDEO)
     return reply, plans
 
 

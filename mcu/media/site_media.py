@@ -71,6 +71,9 @@ class SiteMedia:
         self.content_receive = False  # it shows content on a second stream
         self.content_receiver: RTCRtpReceiver | None = None
         self.content_tap: ContentTap | None = None
+        # a content stream received outside aiortc (a SIP site's, take_content): how its
+        # sender is asked for a keyframe
+        self._content_keyframe: Callable[[], None] | None = None
         # the screens of a multi-screen site (rtc/screen_sdp.py): the hdOut of each screen,
         # screen 1 (the main video m-line) first, from the terminal's declared device; and
         # the tracks of screens 2.. (their m-lines after the content), one per screen
@@ -148,6 +151,19 @@ class SiteMedia:
         self.content_tap = ContentTap(self._content_frame)
         replace_decoder_queue(receiver, self.content_tap)
 
+    def take_content(self, ask_keyframe: Callable[[], None]) -> ContentTap:
+        """A content stream received outside aiortc (a SIP site's RTP session,
+        mcu/media/sip_content.py): every encoded frame goes through the returned tap
+        (ContentTap.admit), the pictures it decodes to `content_picture`, and the
+        conference's keyframe requests for it to `ask_keyframe` (RTCP PLI)."""
+        self.content_tap = ContentTap(self._content_frame)
+        self._content_keyframe = ask_keyframe
+        return self.content_tap
+
+    def content_picture(self, frame: Any) -> None:
+        """A decoded picture of the content this site sends (see take_content)."""
+        self._content_picture(frame)
+
     def _content_frame(self, codec: str, data: bytes, timestamp: int) -> None:
         if not self.closed and self.on_content_frame is not None:
             self.on_content_frame(self.uri, codec, data, timestamp)
@@ -158,6 +174,9 @@ class SiteMedia:
 
     def request_content_keyframe(self) -> None:
         """Ask the site for a keyframe of the content it sends (RTCP PLI)."""
+        if not self.closed and self._content_keyframe is not None:
+            self._content_keyframe()
+            return
         receiver = self.content_receiver
         if self.closed or receiver is None:
             return
