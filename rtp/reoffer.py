@@ -47,8 +47,12 @@ def next_origin(previous: str, changed: bool) -> str:
 
 
 def same_session(old: MediaPlan, new: MediaPlan) -> bool:
-    """Everything but the direction is unchanged: the medium's RTP session goes on."""
-    return replace(new, direction=old.direction) == old
+    """Everything but the direction is unchanged: the medium's RTP session goes on. The
+    other payload types of the same codec a dial-out call's first answer settled (MediaPlan
+    same_codec_types, from our offer's list) are not a change: an answer to the site's
+    re-offer lists only the site's."""
+    return replace(new, direction=old.direction,
+                   same_codec_types=old.same_codec_types) == old
 
 
 def keep_keys(plans: list[MediaPlan], reply: SessionDescription,
