@@ -158,7 +158,7 @@ async def test_baresip_dials_in_by_access_code_sees_and_hears_the_conference(
         await terminal.stop()
 
 
-async def test_the_mcu_dials_baresip_out_it_rings_answers_and_hangs_up(
+async def test_the_mcu_dials_baresip_out_it_rings_answers_hangs_up_and_is_dialled_again(
         gateway_server, soap, clock, phones):
     phone = await phones("dial-out", user="bare-out", answermode="manual")
     refusing = await phones("refusing", user="bare-busy", answermode="manual")
@@ -179,6 +179,17 @@ async def test_the_mcu_dials_baresip_out_it_rings_answers_and_hangs_up(
     await phone.hang_up()
     await phone.event("CALL_CLOSED", after=seen)
     await wait_status(soap, conf_id, phone.uri, NOT_JOINED, "baresip hung up")
+    # connectSitesEx dials it again: it rings, answers and is in conference once more
+    seen = len(phone.events)
+    answer = await asyncio.to_thread(soap.conf_mgr.connectSitesEx, confId=conf_id,
+                                     siteUris=[phone.uri])
+    assert answer == 0
+    await phone.event("CALL_INCOMING", after=seen)
+    await wait_status(soap, conf_id, phone.uri, RINGING, "baresip ringing again")
+    await phone.accept()
+    await phone.event("CALL_ESTABLISHED", after=seen)
+    await wait_status(soap, conf_id, phone.uri, IN_CONFERENCE,
+                      "baresip in conference, dialled by connectSitesEx")
 
 
 @pytest.mark.parametrize(("encrypt", "mediaenc", "protected"),
