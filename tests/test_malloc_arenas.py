@@ -46,7 +46,7 @@ CHILD = textwrap.dedent("""
         barrier.wait()
         del kept
 
-    async def threads_instead_of_the_server(settings, terminal_count=0) -> None:
+    async def threads_instead_of_the_server(settings, terminal_count=0, redis_url=None) -> None:
         barrier = threading.Barrier(8)
         threads = [threading.Thread(target=allocate, args=(barrier,)) for _ in range(8)]
         for thread in threads:
