@@ -317,14 +317,8 @@ class NodeService:
         except SignallingError as error:
             raise NodeMessageError(f"signal from {uri}: {error}") from None
         match message:
-            case Ringing():
-                endpoint.on_ringing(message)
-            case Answer():
-                endpoint.on_answer(message)
-            case Decline():
-                endpoint.on_decline(message)
-            case Bye():
-                endpoint.on_bye(message)
+            case Ringing() | Answer() | Decline() | Bye():
+                endpoint.on_call_message(message)
             case ReceiveStats():
                 endpoint.on_stats(message)
             case Join():

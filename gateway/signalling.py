@@ -321,17 +321,10 @@ class TerminalConnection:
         if not isinstance(message, Join) and self.hub.p2p.owns(self, message.call_id):
             self.hub.p2p.relay(self, message)  # a point-to-point call (gateway/p2p_relay.py)
             return
-        match message:
-            case Ringing():
-                endpoint.on_ringing(message)
-            case Answer():
-                endpoint.on_answer(message)
-            case Decline():
-                endpoint.on_decline(message)
-            case Bye():
-                endpoint.on_bye(message)
-            case Join():
-                endpoint.on_join(message)
+        if isinstance(message, Join):
+            endpoint.on_join(message)
+        else:
+            endpoint.on_call_message(message)
 
     def challenge(self) -> None:
         """A fresh nonce, sent as `challenge`: the next register must answer it."""

@@ -686,6 +686,19 @@ class WebRtcEndpoint:
 
     # -- signalling from the terminal --------------------------------------------------
 
+    def on_call_message(self, message: Ringing | Answer | Decline | Bye) -> None:
+        """A terminal's message about one of its calls, whoever carried it (the gateway's
+        signalling socket, or a media node's relay of it)."""
+        match message:
+            case Ringing():
+                self.on_ringing(message)
+            case Answer():
+                self.on_answer(message)
+            case Decline():
+                self.on_decline(message)
+            case Bye():
+                self.on_bye(message)
+
     def on_ringing(self, message: Ringing) -> None:
         session = self._session(message.call_id)
         if session is not None:
