@@ -108,9 +108,7 @@ def reanswer_content(site_offer: SessionDescription, reply: SessionDescription,
         if old.local_crypto is not None and plan.remote_crypto == old.remote_crypto:
             plan = dataclasses.replace(plan, local_crypto=old.local_crypto)
             media.crypto = [old.local_crypto]
-        # the other payload types of the codec a dial-out's first answer settled (our
-        # offer's) are no change: an answer to the site's re-offer lists only the site's
-        if dataclasses.replace(plan, same_codec_types=old.same_codec_types) != old:
+        if not old.same_as(plan):
             raise _change("the re-offer changes the content stream (codec, payload type, "
                           "address, port, key or direction), which the call keeps as it is")
         reply.media[content_at] = media

@@ -20,7 +20,7 @@ Rules (docs/sip_media.md):
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rtp.codecs import CODECS, IMPOSSIBLE, CodecSpec, Negotiated
 from rtp.sdes import SUITES, CryptoAttribute
@@ -82,6 +82,12 @@ class MediaPlan:
     # other payload types of our offer for the same codec (H.264 of another profile), taken
     # as this one when they come: baresip 1.0.0 answers one of them and sends with another
     same_codec_types: frozenset[int] = frozenset()
+
+    def same_as(self, other: MediaPlan) -> bool:
+        """`other` settles this same medium: equal but for `same_codec_types`, which only a
+        dial-out's first answer has (taken from our offer's list) and an answer to the
+        site's re-offer never does."""
+        return replace(other, same_codec_types=self.same_codec_types) == self
 
     @property
     def encrypted(self) -> bool:

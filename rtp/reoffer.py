@@ -51,8 +51,7 @@ def same_session(old: MediaPlan, new: MediaPlan) -> bool:
     other payload types of the same codec a dial-out call's first answer settled (MediaPlan
     same_codec_types, from our offer's list) are not a change: an answer to the site's
     re-offer lists only the site's."""
-    return replace(new, direction=old.direction,
-                   same_codec_types=old.same_codec_types) == old
+    return old.same_as(replace(new, direction=old.direction))
 
 
 def keep_keys(plans: list[MediaPlan], reply: SessionDescription,
