@@ -204,6 +204,11 @@ class NodeService:
                              command.conf_id)
                     self.runtime.reconcile()
                     self.publish_record()
+                elif self.placed.update(conference, occurrence):  # its booking changed
+                    log.info("node %d: conference %s follows its booking",
+                             self.identity.node_id, command.conf_id)
+                    self.runtime.reconcile()
+                    self.publish_record()
                 if command.cascade_root and self.cascades is not None:
                     try:
                         self.cascades.link(command.conf_id, command.cascade_root)
