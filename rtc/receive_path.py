@@ -6,8 +6,8 @@ them Python, all of them per packet (aioice 0.13, aiortc 1.16):
 1. aioice's `StunProtocol.datagram_received` parses it as a STUN message first: for a media
    datagram `stun.parse_message` raises ValueError, which is caught and the datagram queued
    on the connection's asyncio.Queue;
-2. the DTLS transport's task awaits `_recv_next` -> `RTCIceTransport._recv` ->
-   `Connection.recv` -> `recvfrom` -> `Queue.get` (five coroutines a datagram), tells SRTP
+2. the DTLS transport's task awaits `_recv_next` -> `Connection.recv` (the ICE transport's
+   `_recv`) -> `recvfrom` -> `Queue.get` (four coroutines a datagram), tells SRTP
    from DTLS, reads the clock through a datetime, unprotects, awaits `_handle_rtp_data`
    (RTP parse, routing) and the receiver's `_handle_rtp_packet`;
 3. the counting hook (rtc/aiortc_hooks.py `count_rtp_and_feedback`) wraps that handler in
@@ -18,8 +18,8 @@ Here:
 - `demux_datagram_received` replaces (1) by RFC 7983's rule: a datagram whose first byte is
   0-3 may be STUN and goes to aioice's own method; any other (DTLS 20-63, RTP/RTCP
   128-191) is handed to the connection at once, with no parse and no exception. (aioice's
-  parse would also take an RTP packet whose bytes 2-3 happened to equal its length - 20
-  for STUN; the rule does not.)
+  parse also takes for STUN, and drops, an RTP packet whose sequence number happens to
+  equal its length - 20 and whose first two bytes name a STUN method; the rule does not.)
 - `recv_batch` replaces the DTLS transport's `_recv_next` once the handshake is done: it
   awaits the connection's queue directly and then takes every datagram already queued
   (the batch a readiness event read, rtc/datagram_drain.py) without awaiting again, each
