@@ -23,13 +23,13 @@ import argparse
 import json
 import os
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import av
 
 from benchmarks.codec_costs import pictures
+from benchmarks.cpu_timing import cpu_ms
 from mcu.layouts import layout_mode
 from mcu.media.cascade.tiles import TileCutter, tile_mode
 from mcu.media.compositor import Compositor
@@ -70,13 +70,6 @@ def cameras(count: int) -> list[dict[str, av.VideoFrame]]:
 
 def _copy(frame: av.VideoFrame) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(frame.to_ndarray(), format="yuv420p")
-
-
-def cpu_ms(frames: int, step: Callable[[int], object]) -> float:
-    started = time.process_time()
-    for n in range(frames):
-        step(n)
-    return (time.process_time() - started) * 1000 / frames
 
 
 def measure(video_format: VideoFormat, frames: int) -> Result:

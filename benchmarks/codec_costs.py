@@ -15,13 +15,13 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import av
 import numpy as np
 
+from benchmarks.cpu_timing import cpu_seconds
 from rtp.codecs import CODECS, Negotiated, VideoDecoder, VideoEncoder
 from terminals.marker import MarkerPainter
 
@@ -80,15 +80,14 @@ def measure(case: Case, frames: int) -> Result:
     for frame in source[:5]:  # warm-up (the first keyframe, the rate control settling)
         encoder.encode(frame)
     encoded: list[bytes] = []
-    started = time.process_time()
-    for n in range(frames):
-        encoded.extend(e.data for e in encoder.encode(source[n % len(source)], keyframe=n == 0))
-    encode_cpu = time.process_time() - started
+    encode_cpu = cpu_seconds(frames, lambda n: encoded.extend(
+        e.data for e in encoder.encode(source[n % len(source)], keyframe=n == 0)))
     decoder = VideoDecoder(codec)
     decoder._ctx.thread_count = 1
-    started = time.process_time()
-    decoded = sum(len(decoder.decode(data)) for data in encoded)
-    decode_cpu = time.process_time() - started
+    pictures_out: list[int] = []
+    decode_cpu = cpu_seconds(len(encoded), lambda n: pictures_out.append(
+        len(decoder.decode(encoded[n]))))
+    decoded = sum(pictures_out)
     return Result(case.label, frames, round(frames / encode_cpu, 1),
                   round(decoded / decode_cpu, 1) if decode_cpu else 0.0,
                   sum(map(len, encoded)) // max(1, len(encoded)))

@@ -126,7 +126,8 @@ def _labels(session: SessionDescription) -> set[str]:
     return {label for media in session.media if (label := label_of(media)) is not None}
 
 
-def _check_floor_labels(stream: BfcpStream, session: SessionDescription) -> None:
+def check_floor_labels(stream: BfcpStream, session: SessionDescription) -> None:
+    """Every a=floorid's mstrm must name an m-line's a=label in `session`."""
     labels = _labels(session)
     for floor in stream.floors:
         missing = [label for label in floor.labels if label not in labels]
@@ -135,7 +136,8 @@ def _check_floor_labels(stream: BfcpStream, session: SessionDescription) -> None
                                "m-line's a=label")
 
 
-def _check_transport(stream: BfcpStream, tls: bool | None) -> None:
+def check_transport(stream: BfcpStream, tls: bool | None) -> None:
+    """BFCP over TCP, TLS as the MCU's floor server has it (`tls` None: either), version 1."""
     if stream.proto in UDP_PROTOS:
         raise BfcpSdpError(f"{stream.proto} is not supported: BFCP runs over TCP here "
                            f"({' or '.join(TCP_PROTOS)})")
@@ -147,7 +149,7 @@ def _check_transport(stream: BfcpStream, tls: bool | None) -> None:
                            "(the TCP version) is not among them")
 
 
-def _check_client(stream: BfcpStream) -> None:
+def check_client(stream: BfcpStream) -> None:
     """The peer must be able to act as a floor control client and open the connection."""
     roles = stream.roles or ("c-only",)  # no a=floorctrl: a client (docs/sip.md)
     if "c-only" not in roles and "c-s" not in roles:
@@ -158,8 +160,10 @@ def _check_client(stream: BfcpStream) -> None:
                            "connection, and the MCU's floor control server only accepts one")
 
 
-def _server_stream(floor: ServerFloor, label: str | None, setup: str = "passive",
-                   address: str | None = None) -> MediaDescription:
+def server_stream(floor: ServerFloor, label: str | None, setup: str = "passive",
+                  address: str | None = None) -> MediaDescription:
+    """The MCU's BFCP m-line: the floor control server (s-only) of `floor`, the content
+    stream `label` as its floor's mstrm."""
     floors = (FloorStream(floor.floor_id, (label,) if label else ()),)
     return stream_media(BfcpStream(
         port=floor.port, proto=floor.proto, roles=("s-only",), confid=floor.confid,
@@ -186,7 +190,7 @@ def _client_floor(stream: BfcpStream, session: SessionDescription,
     if stream.effective_setup not in ("passive", "actpass"):
         raise BfcpSdpError(f"a=setup:{stream.setup}: the floor control server will not "
                            "accept the BFCP connection")
-    _check_transport(stream, None)
+    check_transport(stream, None)
     floor = stream.floors[0]
     return ClientFloor(session.connection_of(media), stream.port, stream.tls, stream.confid,
                        stream.userid, floor.floor_id, floor.labels[0] if floor.labels else "")
@@ -206,9 +210,9 @@ def answer_direction(offered: str, ours: str) -> str:
     return "sendonly" if send else ("recvonly" if receive else "inactive")
 
 
-def _content_answer(offered: MediaDescription, session: SessionDescription, host: str,
-                    port: int, policy: SdesPolicy, codecs: tuple[CodecOffer, ...],
-                    direction: str) -> tuple[MediaDescription, MediaPlan | None]:
+def content_answer(offered: MediaDescription, session: SessionDescription, host: str,
+                   port: int, policy: SdesPolicy, codecs: tuple[CodecOffer, ...],
+                   direction: str) -> tuple[MediaDescription, MediaPlan | None]:
     """The answer to a content m-line (declined, port 0, when nothing fits) and its plan;
     `direction`: what we can do with content (sendrecv: send and show it)."""
     declined = MediaDescription(offered.kind, 0, offered.proto, offered.formats[:1])
@@ -248,9 +252,9 @@ def answer_call(offer_sdp: SessionDescription, host: str, ports: dict[str, int],
     settled = Settled(plans)
     our_label: str | None = None
     if content_at is not None and content_port is not None:
-        media, plan = _content_answer(offer_sdp.media[content_at], offer_sdp, host,
-                                      content_port, policy, content_video,
-                                      content_direction)
+        media, plan = content_answer(offer_sdp.media[content_at], offer_sdp, host,
+                                     content_port, policy, content_video,
+                                     content_direction)
         reply.media[content_at] = media
         settled.content = plan
         our_label = label_of(media) if plan is not None else None
@@ -261,12 +265,12 @@ def answer_call(offer_sdp: SessionDescription, host: str, ports: dict[str, int],
         # whatever our role, and it is declined when no content stream was taken
         stream = parse_stream(offered) if offered.port != 0 else None
         if stream is not None:
-            _check_floor_labels(stream, offer_sdp)
+            check_floor_labels(stream, offer_sdp)
         if stream is not None and settled.content is not None:
             if server is not None:
-                _check_transport(stream, server.tls)
-                _check_client(stream)
-                reply.media[bfcp_at] = _server_stream(
+                check_transport(stream, server.tls)
+                check_client(stream)
+                reply.media[bfcp_at] = server_stream(
                     server, our_label, address=server.host if server.host != host else None)
                 settled.floor_agreed = True
             elif client:
@@ -296,7 +300,7 @@ def offer_call(host: str, ports: dict[str, int], content_port: int | None,
     content.direction = content_direction
     session.media.append(content)
     if server is not None:
-        session.media.append(_server_stream(
+        session.media.append(server_stream(
             server, CONTENT_LABEL, setup="passive",
             address=server.host if server.host != host else None))
     elif client_proto is not None:
@@ -328,10 +332,10 @@ def accept_call(our_offer: SessionDescription, reply: SessionDescription,
         stream = parse_stream(theirs)
         if settled.content is not None:
             ours = parse_stream(our_offer.media[bfcp_at])
-            _check_floor_labels(stream, reply)
+            check_floor_labels(stream, reply)
             if "s-only" in ours.roles:  # we are the server: the site must be a client
-                _check_transport(stream, ours.tls)
-                _check_client(stream)
+                check_transport(stream, ours.tls)
+                check_client(stream)
             else:  # we are a client: the answer is the server's
                 settled.client_floor = _client_floor(stream, reply, theirs)
             settled.floor_agreed = True

@@ -24,13 +24,13 @@ from rtp.content_negotiation import (
     DEFAULT_CONTENT_VIDEO,
     ServerFloor,
     Settled,
-    _check_client,
-    _check_floor_labels,
-    _check_transport,
-    _content_answer,
-    _server_stream,
     bfcp_index,
+    check_client,
+    check_floor_labels,
+    check_transport,
+    content_answer,
     content_index,
+    server_stream,
 )
 from rtp.negotiation import CodecOffer, NegotiationError
 from rtp.sdes_policy import SdesPolicy
@@ -100,8 +100,8 @@ def reanswer_content(site_offer: SessionDescription, reply: SessionDescription,
     else:
         if content_at is None or content_port is None:
             raise _change("the re-offer removes the call's content stream")
-        media, plan = _content_answer(site_offer.media[content_at], site_offer, host,
-                                      content_port, policy, content_video, content_direction)
+        media, plan = content_answer(site_offer.media[content_at], site_offer, host,
+                                     content_port, policy, content_video, content_direction)
         if plan is None:
             raise _change("the re-offer drops the call's content stream or offers it with "
                           "nothing the MCU can take")
@@ -126,8 +126,8 @@ def reanswer_content(site_offer: SessionDescription, reply: SessionDescription,
     if offered.port == 0 or server is None:
         raise _change("the re-offer removes the call's BFCP stream")
     stream = parse_stream(offered)
-    _check_floor_labels(stream, site_offer)
-    _check_transport(stream, server.tls)
-    _check_client(stream)
-    reply.media[bfcp_at] = _server_stream(
+    check_floor_labels(stream, site_offer)
+    check_transport(stream, server.tls)
+    check_client(stream)
+    reply.media[bfcp_at] = server_stream(
         server, our_label, address=server.host if server.host != host else None)

@@ -16,7 +16,7 @@ import pytest
 import xmlschema
 from lxml import etree
 
-from gateway import wire
+from gateway import wire, wire_types
 from tests.conftest import SOAP_EXAMPLES
 from tests.test_conf_ctrl import A, AnsweringTerminal, B, C, book
 from tests.test_soap_examples import SOAP11, AnswerRecorder
@@ -99,7 +99,7 @@ def written_members(answer: etree._Element, operation: str) -> list[tuple[str, s
 def wire_class(member_type: type) -> type[wire.WireType]:
     """The declared class behind a customized spyne type."""
     for klass in member_type.__mro__:
-        if klass.__module__ == wire.__name__:
+        if klass.__module__ == wire_types.__name__:
             return klass
     raise AssertionError(member_type)
 

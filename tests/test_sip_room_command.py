@@ -6,39 +6,17 @@ mediaEncryptType 0) and its own marker read in the 4CIF picture it decodes."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
+from tests.sip_room_process import sip_rooms_process
 from tests.test_sip_endpoint import IN_CONFERENCE, book, wait_status
 
 
 async def test_sip_rooms_process_registers_and_is_called_by_number(gateway_server, soap, clock):
-    command = [
-        sys.executable, "-m", "app.cli", "terminals", "--sip", "--count", "1",
-        "--uri-prefix", "88", "--start-index", "7", "--video-codecs", "h263",
-        "--audio-codecs", "pcmu", "--fps", "10", "--ring-delay", "0.1",
-        "--register", f"sip:127.0.0.1:{gateway_server.sip.port}", "--stats-interval", "0.5",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=Path(__file__).resolve().parents[1],
-                               env=os.environ.copy())
-    lines: list[str] = []
-
-    async def line_with(text: str, timeout: float = 40.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = await asyncio.to_thread(process.stdout.readline)  # type: ignore[union-attr]
-            if not line:
-                raise AssertionError(f"the process ended: {process.stderr.read()}")  # type: ignore[union-attr]
-            lines.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"no line with {text!r} in {lines[-5:]}")
-
-    try:
+    async with sip_rooms_process(
+            gateway_server, "--count", "1", "--uri-prefix", "88", "--start-index", "7",
+            "--video-codecs", "h263", "--audio-codecs", "pcmu", "--fps", "10",
+            "--ring-delay", "0.1") as line_with:
         listening = await line_with("listening sip:8807@127.0.0.1:")
         assert "site index 7" in listening and "registered with" in listening
         conf_id, _ = await asyncio.to_thread(book, soap, clock.now(), ["8807"])
@@ -50,10 +28,6 @@ async def test_sip_rooms_process_registers_and_is_called_by_number(gateway_serve
         while "panes=[#7]" not in stats and time.monotonic() < deadline:
             stats = await line_with("in-call")
         assert "704x576 panes=[#7]" in stats
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-    assert process.returncode == 0
 
 
 async def test_sip_room_with_content_shares_by_bfcp_from_the_command_line(
@@ -61,30 +35,11 @@ async def test_sip_room_with_content_shares_by_bfcp_from_the_command_line(
     """`--content radiograph --share`: the room's call carries a content m-line and a BFCP
     m-line, it asks for the floor once its BFCP connection is up, is granted (the
     conference's presentation over SOAP) and sends its pages."""
-    command = [
-        sys.executable, "-m", "app.cli", "terminals", "--sip", "--count", "1",
-        "--uri-prefix", "89", "--start-index", "3", "--video-codecs", "h264",
-        "--audio-codecs", "pcmu", "--fps", "5", "--video-size", "320x240", "--ring-delay", "0.1",
-        "--content", "radiograph", "--share",
-        "--register", f"sip:127.0.0.1:{gateway_server.sip.port}", "--stats-interval", "0.5",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=Path(__file__).resolve().parents[1],
-                               env=os.environ.copy())
-    lines: list[str] = []
-
-    async def line_with(text: str, timeout: float = 40.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = await asyncio.to_thread(process.stdout.readline)  # type: ignore[union-attr]
-            if not line:
-                raise AssertionError(f"the process ended: {process.stderr.read()}")  # type: ignore[union-attr]
-            lines.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"no line with {text!r} in {lines[-5:]}")
-
-    try:
+    async with sip_rooms_process(
+            gateway_server, "--count", "1", "--uri-prefix", "89", "--start-index", "3",
+            "--video-codecs", "h264", "--audio-codecs", "pcmu", "--fps", "5",
+            "--video-size", "320x240", "--ring-delay", "0.1",
+            "--content", "radiograph", "--share") as line_with:
         await line_with("listening sip:8903@127.0.0.1:")
         conf_id, _ = await asyncio.to_thread(book, soap, clock.now(), ["8903"])
         await wait_status(soap, conf_id, "8903", IN_CONFERENCE, "the room in conference")
@@ -95,7 +50,3 @@ async def test_sip_room_with_content_shares_by_bfcp_from_the_command_line(
                                          confIds=[conf_id])
         assert answer["conferenceStatuses"][0].presentation == "8903"
         await line_with("sending=yes")
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-    assert process.returncode == 0

@@ -54,7 +54,8 @@ from terminals.device_description import device_from_options
 from terminals.input_pictures import read_input_tags
 
 if TYPE_CHECKING:
-    from app.demo.scenario import Consultation, Observation, Step
+    from app.demo.scenario import Consultation
+    from app.demo.steps import Observation, Step
     from rtc.signalling import Device
 
 ROOM_INDEX = 0  # the demo's terminal (site index) that is the three-screen room
@@ -220,7 +221,7 @@ class DeviceSteps:
         return views
 
     def three_screens(self, speaker: str) -> Step:
-        from app.demo.scenario import Check, Step, pane_rects
+        from app.demo.steps import Check, Step, pane_rects
 
         j = self.demo.join_order
         room = self.demo.terminals[self.room]
@@ -276,7 +277,7 @@ class DeviceSteps:
         )
 
     def camera_pan_zoom(self) -> Step:
-        from app.demo.scenario import Check, Step
+        from app.demo.steps import Check, Step
 
         before: dict[str, View | None] = {}
 
@@ -323,7 +324,7 @@ class DeviceSteps:
         )
 
     def camera_preset(self) -> Step:
-        from app.demo.scenario import Check, Step
+        from app.demo.steps import Check, Step
 
         away: dict[str, View | None] = {}
 
@@ -362,7 +363,7 @@ class DeviceSteps:
         )
 
     def far_end_camera(self) -> Step:
-        from app.demo.scenario import Check, Step
+        from app.demo.steps import Check, Step
 
         requester = self.viewers[0]
         room = self.demo.terminals[self.room]
@@ -401,7 +402,7 @@ class DeviceSteps:
         )
 
     def main_source(self) -> Step:
-        from app.demo.scenario import Check, Step
+        from app.demo.steps import Check, Step
 
         async def act() -> None:
             await self.sources([DOC_CAMERA], PC)

@@ -47,7 +47,8 @@ from terminals.marker import read_content_marker, read_marker
 from terminals.sync_pattern import SyncPattern
 
 if TYPE_CHECKING:
-    from app.demo.scenario import Consultation, Observation, Step
+    from app.demo.scenario import Consultation
+    from app.demo.steps import Observation, Step
 
 START, STOP = 0, 1  # setRecordBroadEx / setDirectBroadEx action
 ON_FLOOR, OFF_FLOOR = 0, 1  # setAuxStreamEx controlCode
@@ -94,7 +95,7 @@ class RecordingSteps:
     # ------------------------------------------------------------------ recording
 
     def recording(self) -> Step:
-        from app.demo.scenario import Check, Step
+        from app.demo.steps import Check, Step
 
         demo = self.demo
         flashing = demo.join_order[FLASHING_INDEX]
@@ -284,7 +285,7 @@ class RecordingSteps:
     # ------------------------------------------------------------------ live
 
     def live(self) -> Step:
-        from app.demo.scenario import Check, Step
+        from app.demo.steps import Check, Step
 
         demo = self.demo
         site = demo.join_order[0]
@@ -354,7 +355,7 @@ class RecordingSteps:
     def fetch_live(self) -> None:
         """Blocking: the player URL from GET /live, the playlist until it lists enough
         segments, the newest segment decoded and its pictures' site markers read."""
-        from app.demo.scenario import pane_rects
+        from app.demo.steps import pane_rects
 
         demo = self.demo
         http = demo.soap.http
