@@ -95,6 +95,7 @@ class NodeIdentity:
     max_ports: int
     max_cp_resources: int
     port_costs: PortCosts
+    zone: str = ""  # where it is ([node] zone, --zone): sites pinned there come to it
 
 
 class NodeService:
@@ -143,6 +144,7 @@ class NodeService:
             conferences=[conference.conf_id for conference, _ in placed],
             beat=self.beat,
             cascade_port=self.cascades.port if self.cascades is not None else 0,
+            zone=self.identity.zone,
         )
 
     async def heartbeat(self, interval: float) -> None:

@@ -77,8 +77,10 @@ from mcu.nodes.messages import (
     parse_event,
 )
 from mcu.nodes.node_record import NodeRecord
+from mcu.nodes.pinned_placement import place_pinned
 from mcu.nodes.placement import Need, Reservations, choose_node
 from mcu.nodes.registry import REFRESH_S, NodeRegistry
+from mcu.nodes.site_pins import SitePins
 from mcu.nodes.state_replay import replay_events, restore, state_key
 from mcu.nodes.transport import NodeTransport
 from mcu.runtime import ConferenceRuntime
@@ -118,6 +120,8 @@ class ConferenceRouter:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self.cascades = Cascades()  # conferences split over nodes: their leaves and sites
+        self.pins = SitePins()  # sites pinned to a zone or node ([site_zones]; site_pins.py)
+        self.unplaced: dict[str, str] = {}  # conf_id -> why its pins found no node (for now)
 
     # ------------------------------------------------------------------ start / stop
 
@@ -269,7 +273,23 @@ class ConferenceRouter:
             self.transport.post_command(node_id, start)
             return
         need = Need(conf_id, tuple(live.occurrence.sites), live.conference.spec.cp_resource)
-        node = choose_node(list(self.nodes.values()), need, self.reservations)
+        pinned = self.pins.pins_of(site.uri for site in need.sites)
+        if pinned:  # some sites' media must be in a place (pinned_placement.py)
+            placed = place_pinned(list(self.nodes.values()), need, self.reservations, pinned)
+            if isinstance(placed, str):
+                if self.unplaced.get(conf_id) != placed:
+                    log.warning("conference %s: %s (retried every %.0f s)", conf_id, placed,
+                                REFRESH_S)
+                self.unplaced[conf_id] = placed  # its calls fail with this reason
+                self.placements.pop(conf_id, None)
+                return
+            node = placed[0].node if len(placed) == 1 else None
+            parts: list[Part] | None = placed if len(placed) > 1 else None
+        else:
+            node = choose_node(list(self.nodes.values()), need, self.reservations)
+            parts = None if node is not None else \
+                split(list(self.nodes.values()), need, self.reservations)
+        self.unplaced.pop(conf_id, None)
         if node is not None:
             self.placements[conf_id] = node.node_id
             self.reservations.add(node.node_id, need)
@@ -278,7 +298,6 @@ class ConferenceRouter:
             log.info("conference %s placed on node %d (%s)", conf_id, node.node_id, node.name)
             targets = [node.node_id]
         else:
-            parts = split(list(self.nodes.values()), need, self.reservations)
             if parts is None:
                 log.warning("conference %s: %s (retried every %.0f s)", conf_id, NO_ROOM,
                             REFRESH_S)
@@ -331,6 +350,7 @@ class ConferenceRouter:
 
     def _ended(self, conf_id: str) -> None:
         node_id = self.placements.pop(conf_id, None)
+        self.unplaced.pop(conf_id, None)
         for leaf in self.cascades.drop(conf_id):
             self.transport.post_command(leaf, End(conf_id))
         self._redial.pop(conf_id, None)
@@ -352,7 +372,8 @@ class ConferenceRouter:
     def place_call(self, call: Call) -> None:
         node_id = self.node_of(call.conf_id, call.uri)
         if node_id is None:
-            call.reject(CallFailure.NETWORK_ERROR.info(NO_ROOM))
+            call.reject(CallFailure.NETWORK_ERROR.info(self.unplaced.get(call.conf_id,
+                                                                         NO_ROOM)))
             return
         self.calls[(call.conf_id, call.uri)] = call
         registration = self.registrations.get(call.uri)
