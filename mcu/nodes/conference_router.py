@@ -61,6 +61,7 @@ from mcu.nodes.event_codec import decode_event, encode_event, forwarded
 from mcu.nodes.messages import (
     CallSite,
     CallState,
+    DialIn,
     End,
     ForwardedEvent,
     FromTerminal,
@@ -384,6 +385,26 @@ class ConferenceRouter:
         known = self.site_states.get((call.conf_id, call.uri))
         if known is not None and known.call_state is not SiteCallState.NOT_JOINED:
             self._mirror(call, known)  # the node runs this site's call already (a restart)
+
+    def dial_in(self, call: Call, join: str) -> bool:
+        """A terminal's `join` (JSON text), admitted by the gateway's runtime as the embedded
+        MCU admits it, whose call `call` the runtime took: handed to the node that runs the
+        site's part of the conference, which answers the offer (its ICE candidates: the
+        media goes to the node). False, the call failed (116): no live node runs it."""
+        live = self.runtime.conferences.get(call.conf_id)
+        node_id = self.node_of(call.conf_id, call.uri)
+        if node_id is None or live is None:
+            call.reject(CallFailure.NETWORK_ERROR.info(self.unplaced.get(call.conf_id,
+                                                                         NO_ROOM)))
+            return False
+        self.calls[(call.conf_id, call.uri)] = call
+        registration = self.registrations.get(call.uri)
+        if registration is not None:
+            self.transport.post_command(node_id, TerminalRegistered(call.uri, registration))
+        self.terminal_nodes[call.uri] = node_id
+        self.transport.post_command(node_id, DialIn.of(live.conference, live.occurrence,
+                                                       call.uri, join))
+        return True
 
     def clear_call(self, call: Call) -> None:
         key = (call.conf_id, call.uri)
