@@ -66,7 +66,7 @@ class NodeRelayEndpoint(WebRtcEndpoint):
                          device_of(message.device, message.capabilities),
                          dial_in_limits=hub.dial_in_limits, socket_key=socket_key)
         self.router = router
-        router.registered(message.uri, message.to_json())
+        router.registered(message.uri, message.to_json(), self)
 
     def _relay(self, message: Ringing | Answer | Decline | Bye | ReceiveStats) -> None:
         if not self.router.from_terminal(self.uri, message.to_json()):

@@ -14,6 +14,8 @@ Dial-in), driven from the outside:
 - an ad-hoc template's code: the first terminal starts its conference, which goes to node 2
   (node 1 is full), the second joins the ongoing one (booked in it at the gateway, added to
   the node's copy); both are shown on node 2 and decode both markers;
+- the gateway killed and started again: the dial-in calls go on at the node, the terminals
+  register again and the status shows both sites in conference again, decoding;
 - disconnectSitesEx through the gateway ends a dial-in call on its node.
 """
 
@@ -39,6 +41,7 @@ from tests.test_nodes import (
     START_S,
     Platform,
     child,
+    decoding,
     eventually,
     node_ids,
     site_mcus,
@@ -168,6 +171,16 @@ async def test_terminals_dial_in_to_conferences_on_nodes(platform: Platform) -> 
         stats = await asyncio.to_thread(requests.get, platform.base_url + "/stats/media",
                                         timeout=30)
         assert stats.json() == {"conferences": []}  # the media is the nodes'
+
+        # the gateway restarted mid-conference: the node keeps the dial-in calls, and the
+        # terminals registering again get them back in the gateway's status
+        decoded = {t.uri: t.video.frames_decoded for t in booked}
+        await asyncio.to_thread(platform.kill_gateway)
+        await asyncio.to_thread(platform.start_gateway)
+        soap = await asyncio.to_thread(platform.soap)
+        await eventually(booked_joined, "both dial-in sites in conference after the restart")
+        assert await asyncio.to_thread(site_mcus, soap, conf_id) == {t.uri: 1 for t in booked}
+        await eventually(decoding(booked, decoded), "the dial-in sites decoding")
 
         # an ad-hoc template's code: the first dialler starts its conference (node 2, as
         # node 1 is full), the second joins the ongoing one

@@ -45,6 +45,7 @@ from dataclasses import replace
 from typing import Any
 
 from mcu.calls import Call, CallFailure
+from mcu.endpoints import Endpoint
 from mcu.errors import DomainError
 from mcu.events import (
     ConferenceEnded,
@@ -432,12 +433,41 @@ class ConferenceRouter:
 
     # ------------------------------------------------------------------ terminals
 
-    def registered(self, uri: str, register: str) -> None:
-        """A terminal registered with the gateway (its `register` message, accepted)."""
+    def registered(self, uri: str, register: str, endpoint: Endpoint | None = None) -> None:
+        """A terminal registered with the gateway (its `register` message, accepted);
+        `endpoint`: its relay endpoint, which takes back a dial-in call its node still runs
+        (`_resume_dial_ins`)."""
         self.registrations[uri] = register
         node_id = self.terminal_nodes.get(uri)
         if node_id is not None:
             self.transport.post_command(node_id, TerminalRegistered(uri, register))
+        if endpoint is not None:
+            self._resume_dial_ins(uri, endpoint)
+
+    def _resume_dial_ins(self, uri: str, endpoint: Endpoint) -> None:
+        """After a gateway restart, a site whose call its node reported in conference (the
+        state saved in Redis) and that the runtime calls no more (it dialled in: the runtime
+        places no call to it) gets its call back when its terminal registers again: taken as
+        a dial-in, in conference at once, so the status, CDR and hang-up are the runtime's
+        again. The node's call and media never stopped."""
+        for (conf_id, site_uri), state in list(self.site_states.items()):
+            if site_uri != uri or state.call_state is not SiteCallState.IN_CONFERENCE \
+                    or (conf_id, uri) in self.calls:
+                continue
+            live = self.runtime.conferences.get(conf_id)
+            site = live.sites.get(uri) if live is not None else None
+            node_id = self.node_of(conf_id, uri)
+            if site is None or node_id is None or (site.call is not None and site.call.active):
+                continue
+            try:
+                call = self.runtime.lifecycle.accept_dial_in(conf_id, endpoint)
+            except DomainError as error:
+                log.warning("conference %s: the dial-in of %s not taken back: %s", conf_id,
+                            uri, error)
+                continue
+            self.calls[(conf_id, uri)] = call
+            self.terminal_nodes[uri] = node_id
+            self._mirror(call, state)
 
     def from_terminal(self, uri: str, message: str) -> bool:
         """A call message of a terminal, for the node of its latest call; False: none."""
