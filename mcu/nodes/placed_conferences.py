@@ -1,6 +1,8 @@
 """A node's view of the schedule: only the conferences the gateway placed on it, each at the
 occurrence that is ongoing (the `start` command's). The node's runtime reconciles against
-it: a `start` adds one and the runtime starts it, an `end` removes it and the runtime ends
+it: a `start` adds one and the runtime starts it, a `start` of one placed here already
+brings its booking up to date and the runtime follows it (Lifecycle._follow_booking, as
+the embedded runtime follows an edited booking), an `end` removes it and the runtime ends
 it. The node keeps no clock of its own for begin and end: the gateway decides both.
 """
 
@@ -27,14 +29,25 @@ class PlacedConferences:
 
     def add_site(self, conf_id: str, site: SiteSpec) -> bool:
         """A site booked in the placed conference after its start (a terminal dialling an
-        ad-hoc template's code joins the ongoing conference): the runtime's next reconcile
-        adds it. False: not placed here, or booked already."""
+        ad-hoc template's code joins the ongoing conference), named by the `dial_in` that
+        brings its call, should it arrive before the re-announced booking (`update`): the
+        runtime's next reconcile adds it. False: not placed here, or booked already."""
         placed = self._placed.get(conf_id)
         if placed is None or any(spec.uri == site.uri for spec in placed[1].sites):
             return False
         conference, occurrence = placed
         self._placed[conf_id] = (conference, replace(occurrence,
                                                      sites=[*occurrence.sites, site]))
+        return True
+
+    def update(self, conference: Conference, occurrence: Occurrence) -> bool:
+        """A repeated `start` of a conference placed here: its booking as it is now (sites
+        added or removed, its end moved). False when nothing changed, or it is not placed
+        here."""
+        placed = self._placed.get(conference.conf_id)
+        if placed is None or placed == (conference, occurrence):
+            return False
+        self._placed[conference.conf_id] = (conference, occurrence)
         return True
 
     def remove(self, conf_id: str) -> bool:
