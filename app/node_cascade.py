@@ -14,6 +14,11 @@ media counts it joined (a SiteCallStateChanged handed to the media engine only, 
 node's runtime, which has no call of it), so the root composes its pane from the link's
 tile picture and reports its levels with its own sites'.
 
+With [node] cascade_tls the control connections are under TLS, each end verifying the
+other's certificate against [node] cascade_ca (app/node_tls.py): an uplink whose handshake
+fails (a certificate refused) is logged as an error and not tried again; the leaf's sites
+then see only each other.
+
 The links of a conference are at the format all its booked sites share (`link_format`):
 every site then sees the root's picture at its own shape, the same positions everywhere.
 """
@@ -23,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from app.node_tls import CascadeTls
 from mcu.errors import DomainError
 from mcu.events import SiteCallStateChanged
-from mcu.media.cascade.leaf import CascadeError, CascadeUplink
+from mcu.media.cascade.leaf import CascadeError, CascadeTlsError, CascadeUplink
 from mcu.media.cascade.root import CascadeListener
 from mcu.media.engine import MediaEngine
 from mcu.model import SiteCallState, VideoFormat
@@ -37,12 +43,16 @@ LINK_WITHIN_S = 60.0
 
 
 class NodeCascades:
-    def __init__(self, engine: MediaEngine, name: str, address: str) -> None:
+    def __init__(self, engine: MediaEngine, name: str, address: str,
+                 tls: CascadeTls | None = None) -> None:
+        """tls: the control connections under TLS, both ends verified (app/node_tls.py)."""
         self.engine = engine
         self.name = name
         self.address = address
+        self.tls = tls
         self.listener = CascadeListener(engine, name=name, host=address, media_host=address,
-                                        formats=self.link_format)
+                                        formats=self.link_format,
+                                        ssl=tls.server if tls is not None else None)
         self.port = 0  # the listener's, once started
         self.uplinks: dict[str, CascadeUplink] = {}
         self._linking: dict[str, asyncio.Task[None]] = {}
@@ -68,8 +78,13 @@ class NodeCascades:
             try:
                 self.uplinks[conf_id] = await CascadeUplink.connect(
                     self.engine, conf_id, host, port, name=self.name, media_host=self.address,
-                    link_format=self.link_format(conf_id))
+                    link_format=self.link_format(conf_id),
+                    ssl=self.tls.client if self.tls is not None else None)
                 log.info("conference %s: linked to its root at %s:%d", conf_id, host, port)
+                return
+            except CascadeTlsError as error:  # a certificate refused: not tried again
+                log.error("conference %s: cascade link to %s:%d refused: %s", conf_id, host,
+                          port, error)
                 return
             except CascadeError as error:
                 if asyncio.get_running_loop().time() > deadline:

@@ -1,8 +1,10 @@
 """`mcu-sim node --redis URL --node-id N`: an MCU media node, until SIGINT/SIGTERM.
 
 Its capacity is its settings' `[mcu] max_ports`, `[mcu.port_cost]` and `max_cp_resources`,
-its media address `[mcu] media_address` (or --media-address); docs/deployment.md says what
-to start where.
+its media address `[mcu] media_address` (or --media-address), its place `[node] zone` (or
+--zone), TLS on its cascade links `[node] cascade_tls`; docs/deployment.md says what to start
+where. Settings it cannot use (a bad zone, an unreadable certificate) end it with status 2
+and the reason.
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import asyncio
 import logging
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from redis.exceptions import RedisError
 
+from app.node_tls import CascadeTlsError, cascade_tls
 from gateway.settings import SettingsError, load_settings
 from mcu.media.heap_trim import limit_malloc_arenas
 from mcu.nodes.node_record import MAX_NODE_ID
+from mcu.nodes.site_pins import PinError, check_zone
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "media_address): where terminals send their media")
     parser.add_argument("--data-dir", type=Path, help="recordings and live broadcasts "
                         "(default ./data)")
+    parser.add_argument("--zone", help="where the node is ([node] zone): sites pinned to "
+                        "this zone ([site_zones] of the gateway) get their media here")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +50,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config, media_address=args.media_address,
                                  data_dir=args.data_dir)
-    except SettingsError as error:
+        if args.zone is not None:
+            settings = replace(settings, node=replace(
+                settings.node, zone=check_zone(args.zone, "--zone")))
+        cascade_tls(settings)  # its files readable, before anything starts
+    except (SettingsError, PinError, CascadeTlsError) as error:
         print(f"mcu-sim node: {error}", file=sys.stderr)
         return 2
     limit_malloc_arenas()  # a dedicated MCU process (mcu/media/heap_trim.py)

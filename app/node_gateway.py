@@ -25,6 +25,7 @@ from mcu.nodes.conference_router import ConferenceRouter
 from mcu.nodes.node_pool import NodePool
 from mcu.nodes.node_record import NodeRecord
 from mcu.nodes.registry import REDIS_PREFIX, NodeRegistry
+from mcu.nodes.site_pins import SitePins
 from mcu.nodes.transport import RedisTransport
 from mcu.runtime import ConferenceRuntime
 from mcu.scheduler import Scheduler
@@ -47,13 +48,17 @@ def follow_capacity(scheduler: Scheduler) -> Callable[[Sequence[NodeRecord]], No
 
 @asynccontextmanager
 async def nodes_for_gateway(app: web.Application, runtime: ConferenceRuntime,
-                            scheduler: Scheduler, redis_url: str) -> AsyncIterator[ConferenceRouter]:
+                            scheduler: Scheduler, redis_url: str,
+                            pins: SitePins | None = None) -> AsyncIterator[ConferenceRouter]:
+    """pins: sites pinned to a zone or node ([site_zones]), which placement honours."""
     redis = Redis.from_url(redis_url)
     try:
         await redis.ping()
         registry = NodeRegistry(redis, REDIS_PREFIX)
         transport = RedisTransport(redis, REDIS_PREFIX)
         router = ConferenceRouter(runtime, registry, transport, follow_capacity(scheduler))
+        if pins is not None:
+            router.pins = pins
         await router.load()
     except BaseException:
         await redis.aclose()

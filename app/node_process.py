@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from app.node_cascade import NodeCascades
 from app.node_service import NodeIdentity, NodeService
+from app.node_tls import cascade_tls
 from gateway.server import dial_in_settings
 from gateway.settings import Settings
 from mcu.clock import SystemClock
@@ -51,7 +52,8 @@ def media_settings(settings: Settings) -> MediaSettings:
 
 def node_identity(settings: Settings, node_id: int, name: str | None) -> NodeIdentity:
     return NodeIdentity(node_id, name or f"node-{node_id}", settings.media_address,
-                        settings.max_ports, settings.max_cp_resources, settings.port_costs)
+                        settings.max_ports, settings.max_cp_resources, settings.port_costs,
+                        zone=settings.node.zone)
 
 
 @asynccontextmanager
@@ -79,7 +81,7 @@ async def running_node(settings: Settings, redis_url: str, node_id: int,
     dialer = HeldDialer(runtime.registry)
     runtime.lifecycle.dialer = dialer
     engine = MediaEngine(runtime, media_settings(settings))
-    cascades = NodeCascades(engine, identity.name, identity.address)
+    cascades = NodeCascades(engine, identity.name, identity.address, cascade_tls(settings))
     await cascades.start()
     service = NodeService(identity, runtime, placed, dialer, engine, transport, registry,
                           dial_in_limits(clock, dial_in_settings(settings)), cascades)
@@ -92,9 +94,11 @@ async def running_node(settings: Settings, redis_url: str, node_id: int,
     tasks = [loop.create_task(service.publish_records(HEARTBEAT_S), name="node record"),
              loop.create_task(service.serve(), name="node commands"),
              loop.create_task(service.save_states(), name="node site states")]
-    log.info("media node %d (%s) on %s: %d ports, %d CP resources, cascade links on "
-             "port %d", identity.node_id, identity.name, identity.address, identity.max_ports,
-             identity.max_cp_resources, cascades.port)
+    log.info("media node %d (%s) on %s%s: %d ports, %d CP resources, cascade links on "
+             "port %d%s", identity.node_id, identity.name, identity.address,
+             f" in zone {identity.zone}" if identity.zone else "", identity.max_ports,
+             identity.max_cp_resources, cascades.port,
+             " (TLS)" if cascades.tls is not None else "")
     try:
         yield RunningNode(identity, service)
     finally:

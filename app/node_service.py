@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from app.node_cascade import NodeCascades
 from gateway.terminal_device import device_of
 from mcu.attempt_limits import AttemptLimits
+from mcu.calls import CallFailure
 from mcu.errors import DomainError
 from mcu.events import (
     AudioSwitchChanged,
@@ -39,11 +40,13 @@ from mcu.events import (
 )
 from mcu.media.engine import MediaEngine
 from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
+from mcu.model import SiteCallState
 from mcu.nodes.event_codec import decode_event
 from mcu.nodes.held_dialer import HeldDialer
 from mcu.nodes.messages import (
     CallSite,
     CallState,
+    DialIn,
     End,
     ForwardedEvent,
     FromTerminal,
@@ -95,6 +98,7 @@ class NodeIdentity:
     max_ports: int
     max_cp_resources: int
     port_costs: PortCosts
+    zone: str = ""  # where it is ([node] zone, --zone): sites pinned there come to it
 
 
 class NodeService:
@@ -144,6 +148,7 @@ class NodeService:
             cp_used=sum(conference.spec.cp_resource for conference, _ in placed),
             conferences=[conference.conf_id for conference, _ in placed],
             cascade_port=self.cascades.port if self.cascades is not None else 0,
+            zone=self.identity.zone,
         )
 
     def publish_record(self) -> None:
@@ -245,6 +250,8 @@ class NodeService:
                 self._terminal(command.uri, command.register)
             case FromTerminal():
                 self._from_terminal(command.uri, command.message)
+            case DialIn():
+                self._dial_in(command)
             case TerminalVanished():
                 endpoint = self.runtime.registry.unregister(command.uri)
                 if isinstance(endpoint, WebRtcEndpoint):
@@ -310,6 +317,35 @@ class NodeService:
         self.runtime.registry.register(endpoint)
         self.dialer.registered(uri)
 
+    def _dial_in(self, command: DialIn) -> None:
+        """A `join` the gateway admitted (docs/runtime.md "Nodes", Dial-in): this node's
+        runtime takes the call and the terminal's endpoint answers its offer, as the
+        embedded MCU's does after its checks (WebRtcEndpoint.accept_join). A site booked
+        after the conference started here (an ad-hoc template's code) is added first. A
+        call this node cannot take is reported NOT_JOINED (116) at once, so the gateway's
+        call fails without waiting for its timeout."""
+        self._running(command.conf_id)
+        endpoint = self.runtime.registry.lookup(command.uri)
+        if not isinstance(endpoint, WebRtcEndpoint):
+            raise NodeMessageError(f"dial_in from {command.uri}, which is not relayed here")
+        try:
+            join = parse_message(command.join)
+        except SignallingError as error:
+            raise NodeMessageError(f"dial_in from {command.uri}: {error}") from None
+        if not isinstance(join, Join):
+            raise NodeMessageError(f"dial_in from {command.uri}: not a join message")
+        live = self.runtime.conferences.get(command.conf_id)
+        if live is not None and command.uri not in live.sites:
+            if self.placed.add_site(command.conf_id, command.site()):
+                self.runtime.reconcile()
+        endpoint.accept_join(join, command.conf_id)
+        if join.call_id not in endpoint.sessions:  # refused (the terminal was told why)
+            failure = CallFailure.NETWORK_ERROR.info("the media node refused the dial-in")
+            self.transport.post_event(CallState(
+                self.identity.node_id, command.conf_id, command.uri,
+                SiteCallState.NOT_JOINED.name, failure.code, failure.description,
+                join.call_id))
+
     def _sender(self, uri: str) -> Callable[[Message], None]:
         node_id = self.identity.node_id
 
@@ -331,10 +367,9 @@ class NodeService:
                 endpoint.on_call_message(message)
             case ReceiveStats():
                 endpoint.on_stats(message)
-            case Join():
-                endpoint.send(Error(DIAL_IN_ON_NODES, "dial-in is answered by the embedded "
-                                    "MCU only: conferences on media nodes call their sites",
-                                    message.call_id))
+            case Join():  # a join reaches a node as `dial_in`, once the gateway admitted it
+                endpoint.send(Error(DIAL_IN_ON_NODES, "a join is admitted by the gateway, "
+                                    "not relayed", message.call_id))
             case _:
                 raise NodeMessageError(f"signal from {uri}: {message.type} is not about a call")
 

@@ -127,7 +127,8 @@ async def running_server(
         if redis_url is None:
             sip = await start_sip(settings, runtime, app)
         else:
-            await nodes.enter_async_context(nodes_for_gateway(app, runtime, scheduler, redis_url))
+            await nodes.enter_async_context(nodes_for_gateway(app, runtime, scheduler, redis_url,
+                                                              settings.node.pins))
     except BaseException:
         await nodes.aclose()
         await runner.cleanup()

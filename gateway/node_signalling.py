@@ -10,8 +10,12 @@ call (ringing, answer, decline, bye, stats) go to that node. The media goes betw
 terminal and the node: the offer's ICE candidates are the node's.
 
 What stays on the gateway: registration, the heartbeat, the device and its inputs, camera
-and stream-source commands, querySitesEx. Dial-in (`join`) is answered by the embedded MCU
-only: with media nodes it is refused (`dial_in_refused`), the conferences call their sites.
+and stream-source commands, querySitesEx, and the admission of a dial-in (`join`): the
+embedded rules (WebRtcEndpoint.on_join: the access code of an ongoing conference or of an
+ad-hoc template, a booked site, the password, the dial-in limits) with the same errors; an
+admitted join's call is the runtime's, and the offer goes to the conference's node
+(`dial_in`), which answers it with `joined` (its ICE candidates). No live node runs the
+conference: `no_capacity`, and the call fails with 116.
 When the node of a terminal's call leaves the registry, the gateway sends the terminal a
 `bye` for that call (the node cannot), so the terminal is free for the call from the node
 its conference moves to.
@@ -25,8 +29,14 @@ from collections.abc import Callable
 from gateway.signalling import SignallingHub
 from gateway.terminal_device import device_of
 from mcu.calls import Call
-from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
-from mcu.nodes.conference_router import ConferenceRouter
+from mcu.errors import DomainError
+from mcu.media.webrtc_endpoint import (
+    DIAL_IN_REFUSED,
+    NO_CAPACITY,
+    Registration,
+    WebRtcEndpoint,
+)
+from mcu.nodes.conference_router import NO_ROOM, ConferenceRouter
 from rtc.signalling import (
     Answer,
     Bye,
@@ -44,7 +54,6 @@ from rtc.signalling import (
 log = logging.getLogger("gateway.node_signalling")
 
 UNKNOWN_CALL = "unknown_call"
-DIAL_IN_REFUSED = "dial_in_refused"
 
 
 class NodeRelayEndpoint(WebRtcEndpoint):
@@ -57,7 +66,7 @@ class NodeRelayEndpoint(WebRtcEndpoint):
                          device_of(message.device, message.capabilities),
                          dial_in_limits=hub.dial_in_limits, socket_key=socket_key)
         self.router = router
-        router.registered(message.uri, message.to_json())
+        router.registered(message.uri, message.to_json(), self)
 
     def _relay(self, message: Ringing | Answer | Decline | Bye | ReceiveStats) -> None:
         if not self.router.from_terminal(self.uri, message.to_json()):
@@ -88,9 +97,18 @@ class NodeRelayEndpoint(WebRtcEndpoint):
     def on_stats(self, message: ReceiveStats) -> None:
         self._relay(message)
 
-    def on_join(self, message: Join) -> None:
-        self.send(Error(DIAL_IN_REFUSED, "dial-in is answered by the embedded MCU only: "
-                        "conferences on media nodes call their sites", message.call_id))
+    def accept_join(self, message: Join, conf_id: str) -> None:
+        """A `join` admitted here by the embedded rules (WebRtcEndpoint.on_join: access
+        code, booked site, password, ad-hoc template, dial-in limits): the gateway's runtime
+        takes the call, the conference's node answers the offer."""
+        try:
+            call = self.runtime.lifecycle.accept_dial_in(conf_id, self)
+        except DomainError as error:
+            self.send(Error(DIAL_IN_REFUSED, str(error), message.call_id))
+            return
+        if not self.router.dial_in(call, message.to_json()):  # on no live node: why
+            self.send(Error(NO_CAPACITY, self.router.unplaced.get(conf_id, NO_ROOM),
+                            message.call_id))
 
     def vanished(self) -> None:
         self.router.vanished(self.uri)

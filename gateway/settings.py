@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.enum_numbering import NUMBERINGS
+from gateway.node_settings import NodeSettings, NodeSettingsError, node_settings
 from gateway.sip_settings import SipSettings, SipSettingsError, sip_settings
 from gateway.wire import MAX_CHARS
 from mcu.adhoc import AdhocTemplate, TemplateError, check_templates
@@ -95,6 +96,8 @@ class Settings:
     sip_port: int = 5060
     # [sip] tls_port, realm, open_registrar and [sip_accounts] (gateway/sip_settings.py)
     sip: SipSettings = field(default_factory=SipSettings)
+    # [node] zone, cascade_tls, cascade_ca and [site_zones] (gateway/node_settings.py)
+    node: NodeSettings = field(default_factory=NodeSettings)
     # STUN/TURN servers of the MCU's peer connections, announced to terminals (rtc/ice.py)
     ice_servers: tuple[IceServer, ...] = ()
     mixed_speakers: int = 4
@@ -252,7 +255,7 @@ _KNOWN_KEYS = {
 def _from_table(table: dict[str, Any]) -> Settings:
     for section, keys in table.items():
         if section in ("accounts", "organizations", "adhoc", "terminal_credentials",
-                       "sip_accounts"):
+                       "sip_accounts", "node", "site_zones"):  # node: node_settings.py
             continue
         if section not in _KNOWN_KEYS or not isinstance(keys, dict):
             raise SettingsError(f"unknown settings section [{section}]")
@@ -293,6 +296,8 @@ def _from_table(table: dict[str, Any]) -> Settings:
         bfcp_port=int(table.get("bfcp", {}).get("port", 0)),
         sip_port=int(table.get("sip", {}).get("port", 5060)),
         sip=_sip(table.get("sip", {}), table.get("sip_accounts", {})),
+        node=_node(table.get("node", {}), table.get("site_zones", {}),
+                   Path(tls["cert"]) if tls.get("cert") else None),
         ice_servers=_ice_servers(mcu.get("ice_servers", [])),
         mixed_speakers=int(mcu["mixed_speakers"]),
         send_ladder=_flag(mcu.get("send_ladder", True), "[mcu] send_ladder"),
@@ -310,6 +315,13 @@ def _sip(section: dict[str, Any], accounts: Any) -> SipSettings:
     try:
         return sip_settings(section, accounts)
     except SipSettingsError as error:
+        raise SettingsError(str(error)) from None
+
+
+def _node(section: Any, pins: Any, tls_cert: Path | None) -> NodeSettings:
+    try:
+        return node_settings(section, pins, tls_cert)
+    except NodeSettingsError as error:
         raise SettingsError(str(error)) from None
 
 

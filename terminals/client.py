@@ -151,7 +151,12 @@ def content_pages(first: ContentKind) -> tuple[PageId, ...]:
 
 
 class CallRefused(Exception):
-    """A dial-in the MCU answered with an error or a bye."""
+    """A dial-in the MCU answered with an error or a bye; `code`: the error's code ("" for
+    a bye, a decline or no answer)."""
+
+    def __init__(self, detail: str, code: str = "") -> None:
+        super().__init__(detail)
+        self.code = code
 
 
 class RegistrationRefused(Exception):
@@ -786,7 +791,7 @@ class SimulatedTerminal:
         if not isinstance(reply, accepted):
             await self._end_call(notify=False)
             detail = reply.message if isinstance(reply, Error) else getattr(reply, "reason", "")
-            raise CallRefused(detail)
+            raise CallRefused(detail, reply.code if isinstance(reply, Error) else "")
         return call, reply
 
     async def _set_local(self, call: _Call, description: RTCSessionDescription) -> None:

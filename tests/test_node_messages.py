@@ -16,6 +16,7 @@ from mcu.model import Conference, ConferenceSpec, Occurrence, SiteSpec, VideoFor
 from mcu.nodes.event_codec import decode_event, encode_event, forwarded
 from mcu.nodes.messages import (
     CallState,
+    DialIn,
     ForwardedEvent,
     Levels,
     NodeMessageError,
@@ -100,6 +101,21 @@ def test_start_carries_the_conference_and_its_occurrence() -> None:
     other_begin = Start("77", "2030-01-01T00:00:00+00:00", message.conference)
     with pytest.raises(NodeMessageError, match="no occurrence"):
         other_begin.decoded()
+
+
+def test_dial_in_carries_the_join_and_the_booked_site() -> None:
+    booked, occurrence = conference()
+    join = '{"type": "join", "call_id": "c1", "access_code": "5501", "password": "", ' \
+        '"sdp": "v=0"}'
+    message = parse_command(DialIn.of(booked, occurrence, "0202", join).to_json())
+    assert isinstance(message, DialIn)
+    assert (message.conf_id, message.uri, message.join) == ("77", "0202", join)
+    assert message.site().video_format is VideoFormat.CIF4  # the booking's, for the node
+    with pytest.raises(NodeMessageError, match="not booked"):
+        DialIn.of(booked, occurrence, "0299", join).site()
+    for field, value in (("join", ""), ("uri", ""), ("begin", "x"), ("conference", 3)):
+        with pytest.raises(NodeMessageError, match=field):
+            parse_command(json.dumps({**json.loads(message.to_json()), field: value}))
 
 
 @pytest.mark.parametrize("text", [

@@ -88,6 +88,7 @@ class Platform:
     gateway: subprocess.Popen[str] | None = None
     base_url: str = ""
     gateway_port: int = 0  # kept across a restart: the terminals reconnect to it
+    gateway_args: tuple[str, ...] = ()  # more arguments of `mcu-sim serve` (--config FILE)
 
     def start_gateway(self) -> None:
         if not self.gateway_port:
@@ -96,7 +97,8 @@ class Platform:
                 self.gateway_port = int(probe.getsockname()[1])
         self.gateway = child(["serve", "--redis", self.redis.url, "--port",
                               str(self.gateway_port), "--sip-port",
-                              "0", "--data-dir", str(self.root / "gateway"), "--no-terminals"],
+                              "0", "--data-dir", str(self.root / "gateway"), "--no-terminals",
+                              *self.gateway_args],
                              self.root / "gateway.log")
         assert self.gateway.stdout is not None
         for line in self.gateway.stdout:

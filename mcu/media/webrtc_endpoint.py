@@ -786,8 +786,15 @@ class WebRtcEndpoint:
             if conference is None:
                 return
         assert conference is not None
+        self.accept_join(message, conference.conf_id)
+
+    def accept_join(self, message: Join, conf_id: str) -> None:
+        """An admitted `join` (on_join's checks passed): the runtime takes the site's call
+        and this endpoint answers the terminal's offer. A media node's relay endpoint hands
+        it to the conference's node instead (gateway/node_signalling.py), whose endpoint
+        comes here (app/node_service.py)."""
         try:
-            call = self.runtime.lifecycle.accept_dial_in(conference.conf_id, self)
+            call = self.runtime.lifecycle.accept_dial_in(conf_id, self)
         except DomainError as error:
             self._refuse(message.call_id, DIAL_IN_REFUSED, str(error))
             return

@@ -47,6 +47,7 @@ from dataclasses import replace
 from typing import Any
 
 from mcu.calls import Call, CallFailure
+from mcu.endpoints import Endpoint
 from mcu.errors import DomainError
 from mcu.events import (
     BookingChanged,
@@ -66,6 +67,7 @@ from mcu.nodes.event_codec import encode_event, forwarded
 from mcu.nodes.messages import (
     CallSite,
     CallState,
+    DialIn,
     End,
     FromTerminal,
     HangUp,
@@ -81,9 +83,11 @@ from mcu.nodes.messages import (
 )
 from mcu.nodes.node_record import NodeRecord
 from mcu.nodes.node_starts import node_starts
+from mcu.nodes.pinned_placement import place_pinned
 from mcu.nodes.placement import Need, Reservations, choose_node
 from mcu.nodes.registry import REFRESH_S, NodeRegistry
 from mcu.nodes.saved_view import read_saved_view
+from mcu.nodes.site_pins import SitePins
 from mcu.nodes.state_replay import SavedFloors, replay_events, restore, state_key
 from mcu.nodes.transport import NodeTransport
 from mcu.runtime import ConferenceRuntime
@@ -124,6 +128,8 @@ class ConferenceRouter:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self.cascades = Cascades()  # conferences split over nodes: their leaves and sites
+        self.pins = SitePins()  # sites pinned to a zone or node ([site_zones]; site_pins.py)
+        self.unplaced: dict[str, str] = {}  # conf_id -> why its pins found no node (for now)
 
     # ------------------------------------------------------------------ start / stop
 
@@ -266,7 +272,23 @@ class ConferenceRouter:
             self._announce(live)
             return
         need = Need(conf_id, tuple(live.occurrence.sites), live.conference.spec.cp_resource)
-        node = choose_node(list(self.nodes.values()), need, self.reservations)
+        pinned = self.pins.pins_of(site.uri for site in need.sites)
+        if pinned:  # some sites' media must be in a place (pinned_placement.py)
+            placed = place_pinned(list(self.nodes.values()), need, self.reservations, pinned)
+            if isinstance(placed, str):
+                if self.unplaced.get(conf_id) != placed:
+                    log.warning("conference %s: %s (retried every %.0f s)", conf_id, placed,
+                                REFRESH_S)
+                self.unplaced[conf_id] = placed  # its calls fail with this reason
+                self.placements.pop(conf_id, None)
+                return
+            node = placed[0].node if len(placed) == 1 else None
+            parts: list[Part] | None = placed if len(placed) > 1 else None
+        else:
+            node = choose_node(list(self.nodes.values()), need, self.reservations)
+            parts = None if node is not None else \
+                split(list(self.nodes.values()), need, self.reservations)
+        self.unplaced.pop(conf_id, None)
         if node is not None:
             self.placements[conf_id] = node.node_id
             self.reservations.add(node.node_id, need)
@@ -275,7 +297,6 @@ class ConferenceRouter:
             log.info("conference %s placed on node %d (%s)", conf_id, node.node_id, node.name)
             targets = [node.node_id]
         else:
-            parts = split(list(self.nodes.values()), need, self.reservations)
             if parts is None:
                 log.warning("conference %s: %s (retried every %.0f s)", conf_id, NO_ROOM,
                             REFRESH_S)
@@ -349,6 +370,7 @@ class ConferenceRouter:
 
     def _ended(self, conf_id: str) -> None:
         node_id = self.placements.pop(conf_id, None)
+        self.unplaced.pop(conf_id, None)
         for leaf in self.cascades.drop(conf_id):
             self.transport.post_command(leaf, End(conf_id))
         self._redial.pop(conf_id, None)
@@ -371,7 +393,8 @@ class ConferenceRouter:
     def place_call(self, call: Call) -> None:
         node_id = self.node_of(call.conf_id, call.uri)
         if node_id is None:
-            call.reject(CallFailure.NETWORK_ERROR.info(NO_ROOM))
+            call.reject(CallFailure.NETWORK_ERROR.info(self.unplaced.get(call.conf_id,
+                                                                         NO_ROOM)))
             return
         self.calls[(call.conf_id, call.uri)] = call
         registration = self.registrations.get(call.uri)
@@ -387,6 +410,26 @@ class ConferenceRouter:
                     and self.saved_floors.back(live, call.uri):
                 log.info("conference %s: the content floor is %s's again", call.conf_id,
                          call.uri)
+
+    def dial_in(self, call: Call, join: str) -> bool:
+        """A terminal's `join` (JSON text), admitted by the gateway's runtime as the embedded
+        MCU admits it, whose call `call` the runtime took: handed to the node that runs the
+        site's part of the conference, which answers the offer (its ICE candidates: the
+        media goes to the node). False, the call failed (116): no live node runs it."""
+        live = self.runtime.conferences.get(call.conf_id)
+        node_id = self.node_of(call.conf_id, call.uri)
+        if node_id is None or live is None:
+            call.reject(CallFailure.NETWORK_ERROR.info(self.unplaced.get(call.conf_id,
+                                                                         NO_ROOM)))
+            return False
+        self.calls[(call.conf_id, call.uri)] = call
+        registration = self.registrations.get(call.uri)
+        if registration is not None:
+            self.transport.post_command(node_id, TerminalRegistered(call.uri, registration))
+        self.terminal_nodes[call.uri] = node_id
+        self.transport.post_command(node_id, DialIn.of(live.conference, live.occurrence,
+                                                       call.uri, join))
+        return True
 
     def clear_call(self, call: Call) -> None:
         key = (call.conf_id, call.uri)
@@ -414,12 +457,41 @@ class ConferenceRouter:
 
     # ------------------------------------------------------------------ terminals
 
-    def registered(self, uri: str, register: str) -> None:
-        """A terminal registered with the gateway (its `register` message, accepted)."""
+    def registered(self, uri: str, register: str, endpoint: Endpoint | None = None) -> None:
+        """A terminal registered with the gateway (its `register` message, accepted);
+        `endpoint`: its relay endpoint, which takes back a dial-in call its node still runs
+        (`_resume_dial_ins`)."""
         self.registrations[uri] = register
         node_id = self.terminal_nodes.get(uri)
         if node_id is not None:
             self.transport.post_command(node_id, TerminalRegistered(uri, register))
+        if endpoint is not None:
+            self._resume_dial_ins(uri, endpoint)
+
+    def _resume_dial_ins(self, uri: str, endpoint: Endpoint) -> None:
+        """After a gateway restart, a site whose call its node reported in conference (the
+        state saved in Redis) and that the runtime calls no more (it dialled in: the runtime
+        places no call to it) gets its call back when its terminal registers again: taken as
+        a dial-in, in conference at once, so the status, CDR and hang-up are the runtime's
+        again. The node's call and media never stopped."""
+        for (conf_id, site_uri), state in list(self.site_states.items()):
+            if site_uri != uri or state.call_state is not SiteCallState.IN_CONFERENCE \
+                    or (conf_id, uri) in self.calls:
+                continue
+            live = self.runtime.conferences.get(conf_id)
+            site = live.sites.get(uri) if live is not None else None
+            node_id = self.node_of(conf_id, uri)
+            if site is None or node_id is None or (site.call is not None and site.call.active):
+                continue
+            try:
+                call = self.runtime.lifecycle.accept_dial_in(conf_id, endpoint)
+            except DomainError as error:
+                log.warning("conference %s: the dial-in of %s not taken back: %s", conf_id,
+                            uri, error)
+                continue
+            self.calls[(conf_id, uri)] = call
+            self.terminal_nodes[uri] = node_id
+            self._mirror(call, state)
 
     def from_terminal(self, uri: str, message: str) -> bool:
         """A call message of a terminal, for the node of its latest call; False: none."""

@@ -10,6 +10,7 @@ Gateway -> node (commands): `start` (a conference and the begin of its ongoing o
 node joined or left), `event` (a runtime event the node's media follows: layouts,
 mute, broadcast, video source, ...; `event_codec.py`), `terminal` (a terminal's registration,
 relayed), `signal` (a signalling message from a terminal about a call on this node),
+`dial_in` (a terminal's `join` the gateway admitted, for this node to answer),
 `vanished` (the terminal's signalling is gone).
 
 Node -> gateway (events): `call_state` (a site's call moved), `speaker` (the node's voice
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from mcu.model import Conference, Occurrence, SiteCallState
+from mcu.model import Conference, Occurrence, SiteCallState, SiteSpec
 from mcu.nodes.node_record import MAX_NODE_ID
 from mcu.store_documents import ConferenceRecord, record_from_json, record_to_json
 from rtc.signalling_schema import (
@@ -174,6 +175,36 @@ class FromTerminal(NodeMessage):
 
 
 @dataclass(frozen=True)
+class DialIn(NodeMessage):
+    """A terminal's `join` the gateway admitted (access code, password, booked or ad-hoc:
+    the embedded rules, docs/runtime.md "Nodes", Dial-in): this node takes the call and
+    answers the offer. `begin` and `conference` are the gateway's current document of the
+    conference (as in `start`): a site booked after the conference started here (an ad-hoc
+    template's code) is taken from it."""
+
+    kind: ClassVar[str] = "dial_in"
+    conf_id: str = spec(CONF_ID)
+    uri: str = spec(URI)
+    join: str = spec(EMBEDDED)
+    begin: str = spec(Text(64, min_len=10))
+    conference: str = spec(EMBEDDED)
+
+    @classmethod
+    def of(cls, conference: Conference, occurrence: Occurrence, uri: str,
+           join: str) -> DialIn:
+        start = Start.of(conference, occurrence)
+        return cls(conference.conf_id, uri, join, start.begin, start.conference)
+
+    def site(self) -> SiteSpec:
+        """The site as the gateway booked it, or NodeMessageError."""
+        _, occurrence = Start(self.conf_id, self.begin, self.conference).decoded()
+        found = next((site for site in occurrence.sites if site.uri == self.uri), None)
+        if found is None:
+            raise NodeMessageError(f"dial_in: {self.uri} is not booked in {self.conf_id}")
+        return found
+
+
+@dataclass(frozen=True)
 class TerminalVanished(NodeMessage):
     kind: ClassVar[str] = "vanished"
     uri: str = spec(URI)
@@ -240,7 +271,7 @@ class ToTerminal(NodeMessage):
 COMMANDS: dict[str, type[NodeMessage]] = {
     cls.kind: cls
     for cls in (Start, End, CallSite, HangUp, ForwardedEvent, PeerSite, TerminalRegistered,
-                FromTerminal, TerminalVanished)
+                FromTerminal, DialIn, TerminalVanished)
 }
 EVENTS: dict[str, type[NodeMessage]] = {
     cls.kind: cls for cls in (CallState, Speaker, Levels, ToTerminal)

@@ -52,6 +52,9 @@ class NodeRecord:
     # the TCP port of the node's cascade listener on `address` (0: it takes no cascade
     # links): the root of a conference split over nodes (cascade_placement.py)
     cascade_port: int = spec(Integer(0, 65_535), default=0)
+    # where the node is (`mcu-sim node --zone`, [node] zone; "" none): sites pinned to a
+    # zone get their media on its nodes (site_pins.py, pinned_placement.py)
+    zone: str = spec(Text(64), default="")
 
     def costs(self) -> PortCosts:
         return PortCosts({VideoFormat(int(key)): cost for key, cost in self.port_costs.items()})

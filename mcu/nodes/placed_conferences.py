@@ -8,8 +8,10 @@ it. The node keeps no clock of its own for begin and end: the gateway decides bo
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from mcu.errors import DomainError, Fault
-from mcu.model import Conference, ConferenceState, Occurrence
+from mcu.model import Conference, ConferenceState, Occurrence, SiteSpec
 
 
 class PlacedConferences:
@@ -23,6 +25,19 @@ class PlacedConferences:
         if conference.conf_id in self._placed:
             return False
         self._placed[conference.conf_id] = (conference, occurrence)
+        return True
+
+    def add_site(self, conf_id: str, site: SiteSpec) -> bool:
+        """A site booked in the placed conference after its start (a terminal dialling an
+        ad-hoc template's code joins the ongoing conference), named by the `dial_in` that
+        brings its call, should it arrive before the re-announced booking (`update`): the
+        runtime's next reconcile adds it. False: not placed here, or booked already."""
+        placed = self._placed.get(conf_id)
+        if placed is None or any(spec.uri == site.uri for spec in placed[1].sites):
+            return False
+        conference, occurrence = placed
+        self._placed[conf_id] = (conference, replace(occurrence,
+                                                     sites=[*occurrence.sites, site]))
         return True
 
     def update(self, conference: Conference, occurrence: Occurrence) -> bool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from ssl import SSLError
 from typing import Any
 
 from mcu.layouts import LayoutMode
@@ -55,6 +56,11 @@ ROOT_URI = link_uri("root")  # the root, as a site of a leaf's conference (one r
 
 class CascadeError(Exception):
     """The link could not be made (the reason the root gave, or ours)."""
+
+
+class CascadeTlsError(CascadeError):
+    """The control connection's TLS handshake failed (a certificate the other side's CA
+    does not vouch for, a name it does not match): trying again will not help."""
 
 
 class LeafRole:
@@ -143,6 +149,8 @@ class CascadeUplink:
             raise CascadeError(f"conference {conf_id} is in a cascade already")
         try:
             channel = await ControlChannel.open(host, port, ssl)
+        except SSLError as error:
+            raise CascadeTlsError(f"TLS with the root at {host}:{port}: {error}") from None
         except OSError as error:
             raise CascadeError(f"no root at {host}:{port}: {error}") from None
         site = await LinkSite.bind(conference, ROOT_URI, media_host, encryption, link_format)
