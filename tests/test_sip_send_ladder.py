@@ -13,6 +13,8 @@ loopback that send pre-encoded loops, GET /stats/media for what the MCU asked an
 - the shown site switched back and forth every second (setBroadcastSiteEx) does not flap:
   each of the two switched sites is re-INVITEd at most once in that time (its upgrade);
   every re-INVITE a room received is one ask, never a storm;
+- a room answering the MCU's re-INVITE 488: its call goes on as it was, it is not
+  re-INVITEd again and the MCU scales its own 1280x720;
 - glare: the room meets the MCU's first re-INVITE with one of its own; both are answered
   491, both retry after RFC 3261's wait, both end up answered 200, the ask is followed.
 """
@@ -26,6 +28,7 @@ import pytest
 import requests
 
 from mcu.layouts import layout_mode
+from sip.useragent import SipReject
 from terminals.media_sources import VideoFormat
 from terminals.sip_room import SipRoom
 from tests.test_sip_endpoint import (
@@ -175,3 +178,35 @@ def test_a_room_refuses_unknown_ask_kinds():
     assert SipRoom("plain", 2).asks == frozenset()  # no ladder: its SDP states none
     assert VideoFormat(1280, 720, 15, 1_200_000) == SipRoom(
         "loops", 3, ladder=True, **CAMERA).ladder.own
+
+
+async def test_a_site_refusing_the_reinvite_keeps_its_call_and_is_not_asked_again(
+        gateway_server, soap, clock, rooms):  # noqa: F811
+    """A room that states image attributes but answers the MCU's re-INVITEs 488 (and takes no
+    TMMBR): its call goes on as it was, it keeps sending its own 1280x720 (the MCU scales
+    it), and after the refusal it is re-INVITEd no more, whatever the layout does."""
+    base = gateway_server.base_url
+    refusing = await room(rooms, "ask-refuse", 52, ladder=True, asks=("imageattr",),
+                          decode_video=False, **CAMERA)
+    refused: list[bytes] = []
+
+    async def refuse(dialog, body: bytes) -> SipReject:
+        refused.append(body)
+        return SipReject(488, "Not Acceptable Here")
+
+    refusing.ua.on_reinvite = refuse
+    other = await room(rooms, "ask-watch", 53, ladder=True, decode_video=False, **CAMERA)
+    uris = [refusing.uri, other.uri]
+    conf_id = await asyncio.to_thread(book_1080p, soap, clock.now(), uris, 16)
+    await in_conference(soap, conf_id, uris)
+    for mode in (CP_4_1, CP_16_1):
+        assert await asyncio.to_thread(soap.conf_ctrl.setContinuousPresenceEx, confId=conf_id,
+                                       target="0", presenceMode=mode, subPics=uris) == 0
+        await eventually(lambda: refused, "the MCU's re-INVITE", WAIT_S)
+        await asyncio.sleep(6.0)  # past the downgrade hold: a smaller ask is due by now
+    assert len(refused) == 1 and b"a=imageattr" in refused[0]
+    inputs = await asyncio.to_thread(inputs_of, base, conf_id)
+    assert inputs[refusing.uri]["decoded"] == "1280x720"  # its own, scaled by the MCU
+    assert inputs[refusing.uri]["asked"] is None  # no way left to ask it
+    assert refusing.ladder.switches == []
+    assert refusing.call is not None and status_of(soap, conf_id, refusing.uri) == IN_CONFERENCE

@@ -118,6 +118,8 @@ class SipAsker:
 
     def _refuse(self, why: str) -> None:
         self.refused = why
+        if not self.by_tmmbr:  # no way left to ask it: the ladder leaves it out (asked: null)
+            self.sip_call.media.ask_send = None
         log.info("SIP site %s did not take the send ladder's re-INVITE (%s): the call "
                  "stays as it was, the MCU scales what it sends", self.sip_call.call.uri, why)
 
