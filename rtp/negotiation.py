@@ -12,7 +12,7 @@ Rules (docs/sip_media.md):
   usable crypto line of the offer wins (the offerer's order), answered with a fresh key and
   the same tag and suite. Our own offer: RTP/SAVP(F) when the policy refuses plain-only
   peers, a=crypto lines when it takes SDES-SRTP.
-- rtcp-fb: the values both sides list for the codec (nack, nack pli, ccm fir).
+- rtcp-fb: the values both sides list for the codec (nack, nack pli, ccm fir, ccm tmmbr).
 - An m-line we cannot take is answered with port 0; if neither audio nor video is left the
   call fails with a NegotiationError whose reason names why.
 """
@@ -27,7 +27,7 @@ from rtp.sdes import SUITES, CryptoAttribute
 from rtp.sdes_policy import SdesPolicy, needs_srtp, offers_crypto
 from rtp.sdp import MediaDescription, RtpMap, SessionDescription
 
-FEEDBACK = frozenset({"nack", "nack pli", "ccm fir"})
+FEEDBACK = frozenset({"nack", "nack pli", "ccm fir", "ccm tmmbr"})
 # level_idc values of H.264 (table A-1; 9 is level 1b), the ones x264 can be set to
 H264_LEVELS = frozenset({9, 10, 11, 12, 13, 20, 21, 22, 30, 31, 32, 40, 41, 42, 50, 51, 52})
 STATIC = {c.static_pt: c for c in CODECS.values() if c.static_pt is not None}

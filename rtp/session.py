@@ -9,7 +9,11 @@ hole is given up or a frame does not decode, the depacketizer and decoder of the
 on the session's decoder thread, as aiortc's receivers do; audio on the loop), and the
 decoded frames handed to `on_frame` on the loop; telephone events handed up as digits to `on_digit`.
 Send: `send_frame` packetizes an encoded frame; the packets are kept for NACK retransmission;
-a PLI or FIR from the peer calls `on_keyframe_request`; `send_digits` sends RFC 4733 events."""
+a PLI or FIR from the peer calls `on_keyframe_request`; `send_digits` sends RFC 4733 events.
+Bit rate limits (RFC 5104, rtp/tmmbr.py) when `ccm tmmbr` was negotiated: `send_tmmbr` asks
+the peer's video sender for a limit (sent at once, again with every report until the peer's
+TMMBN states it); a TMMBR from the peer goes to `on_tmmbr`, and is notified back (TMMBN) when
+it answers that it follows it."""
 
 from __future__ import annotations
 
@@ -52,9 +56,11 @@ from rtp.codecs import AudioDecoder, VideoDecoder, depacketizer, packetizer
 from rtp.dtmf import DigitReceiver, DtmfError, TelephoneEvent, event_of
 from rtp.negotiation import MediaPlan
 from rtp.payloads import PayloadError
+from rtp.tmmbr import FMT_TMMBN, FMT_TMMBR, BitrateEntry, bitrate_feedback, tmmbn, tmmbr
 
 log = logging.getLogger(__name__)
 
+TMMBR = "ccm tmmbr"  # the rtcp-fb value of RFC 5104's bit rate limits
 HISTORY = 1024  # sent packets kept for NACK retransmission
 DECODE_BACKLOG = 30  # video frames waiting for the decoder thread; beyond, a keyframe is asked
 NTP_EPOCH_OFFSET = 2208988800
@@ -92,6 +98,12 @@ class SessionStats:
     remote_packets_lost: int = 0
     remote_highest_sequence: int = 0  # extended, as the peer reports it
     round_trip: float | None = None  # seconds, from the report's LSR/DLSR (RFC 3550 6.4.1)
+    tmmbr_sent: int = 0  # TMMBR packets sent (a limit, and its repeats until notified)
+    tmmbr_received: int = 0
+    tmmbn_sent: int = 0
+    tmmbn_received: int = 0
+    tmmbr_limit: int | None = None  # the last limit the peer asked of our stream (bit/s)
+    tmmbn_limit: int | None = None  # the last limit the peer's TMMBN says it follows
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -209,6 +221,9 @@ class RtpSession:
         self.on_frame: Callable[[av.VideoFrame | av.AudioFrame], None] = lambda frame: None
         self.on_digit: Callable[[str], None] = lambda digit: None
         self.on_keyframe_request: Callable[[], None] = lambda: None
+        # a TMMBR for our stream: its limit in bit/s; True when it is followed (TMMBN sent)
+        self.on_tmmbr: Callable[[int], bool] = lambda bitrate: False
+        self._tmmbr_wanted: int | None = None  # our limit until the peer's TMMBN states it
         self.on_closed: Callable[[], None] = lambda: None
         # a content stream's (mcu/media/sip_content.py): each reassembled video frame is
         # depacketized on the loop and handed here with its RTP timestamp first; it answers
@@ -363,6 +378,7 @@ class RtpSession:
         return [first, sdes]
 
     def _send_rtcp(self, packets: list[Any]) -> None:
+        """Packets (aiortc's RTCP packets or bytes of our own) in one compound packet."""
         data = b"".join(bytes(p) for p in packets)
         if self._tx is not None:
             data = self._tx.protect_rtcp(data)
@@ -371,7 +387,30 @@ class RtpSession:
     async def _rtcp_loop(self) -> None:
         while True:
             await asyncio.sleep(self.rtcp_interval)
-            self._send_rtcp(self._report_packets())
+            self._send_rtcp([*self._report_packets(), *self._tmmbr_packets()])
+
+    @property
+    def tmmbr_negotiated(self) -> bool:
+        return self.video and TMMBR in self.codec.feedback
+
+    def send_tmmbr(self, bitrate: int) -> bool:
+        """Ask the peer's video sender for at most `bitrate` bit/s (RFC 5104 TMMBR): sent
+        now when its SSRC is known, else with the first report after it is, and repeated
+        with every report until the peer's TMMBN states it. False when TMMBR was not
+        negotiated (nothing is sent)."""
+        if not self.tmmbr_negotiated or self.closed:
+            return False
+        self._tmmbr_wanted = bitrate
+        packets = self._tmmbr_packets()
+        if packets:
+            self._send_rtcp([*self._report_packets(), *packets])
+        return True
+
+    def _tmmbr_packets(self) -> list[bytes]:
+        if self._tmmbr_wanted is None or self.remote_ssrc is None:
+            return []
+        self.stats.tmmbr_sent += 1
+        return [tmmbr(self.ssrc, self.remote_ssrc, self._tmmbr_wanted)]
 
     def request_keyframe(self) -> None:
         """PLI when negotiated, else FIR when negotiated, else nothing (RFC 4585/5104)."""
@@ -549,6 +588,8 @@ class RtpSession:
             except pylibsrtp.Error as exc:
                 self._count_srtp_failure(exc)
                 return
+        if self.tmmbr_negotiated:
+            self._take_bitrate_feedback(data)
         for packet in RtcpPacket.parse(data):
             if isinstance(packet, RtcpSrPacket):
                 self.stats.sender_reports_received += 1
@@ -567,6 +608,25 @@ class RtpSession:
                             self._sendto(resend, rtcp=False)
             elif isinstance(packet, RtcpPsfbPacket):
                 self._on_psfb(packet)
+
+    def _take_bitrate_feedback(self, data: bytes) -> None:
+        """TMMBR for our stream (to on_tmmbr; TMMBN back when followed) and TMMBN for our
+        request (it is then no longer repeated)."""
+        for feedback in bitrate_feedback(data):
+            for entry in feedback.entries:
+                if feedback.fmt == FMT_TMMBR and entry.ssrc == self.ssrc:
+                    self.stats.tmmbr_received += 1
+                    self.stats.tmmbr_limit = entry.bitrate
+                    if self.on_tmmbr(entry.bitrate):
+                        self.stats.tmmbn_sent += 1
+                        self._send_rtcp([*self._report_packets(), tmmbn(
+                            self.ssrc, [BitrateEntry(feedback.sender_ssrc, entry.bitrate,
+                                                     entry.overhead)])])
+                elif feedback.fmt == FMT_TMMBN and entry.ssrc == self.ssrc:
+                    self.stats.tmmbn_received += 1
+                    self.stats.tmmbn_limit = entry.bitrate
+                    if self._tmmbr_wanted is not None and entry.bitrate <= self._tmmbr_wanted:
+                        self._tmmbr_wanted = None  # notified: no more repeats
 
     def _take_reports(self, reports: list[RtcpReceiverInfo]) -> None:
         for report in reports:

@@ -16,7 +16,12 @@ video `h264` (High, packetization mode 1), `h264-cb` (constrained baseline), `h2
 (constrained baseline, packetization mode 0: single NAL units only), `h263` (RFC 2190,
 4CIF/CIF/QCIF), `h263p` (H.263+), `h261`, `vp8`, `vp9`; audio `opus`, `g722`, `pcmu`, `pcma`.
 In a call it can offer again (`reinvite`: a session refresh, hold and resume, another codec
-list), as room systems do.
+list), as room systems do, and it answers the MCU's re-INVITEs (terminals/sip_room_reoffer.py).
+
+With `ladder`, its video is its camera scene pre-encoded at its own format and at the
+smaller sizes the MCU asks for, by re-INVITE (RFC 6236 image attributes) and/or RTCP TMMBR
+(`asks`), switched at a keyframe (terminals/sip_room_ladder.py); `honour_asks=False` notes
+the asks and keeps sending its own format.
 """
 
 from __future__ import annotations
@@ -39,9 +44,11 @@ from rtc.bfcp.transport import ConnectionClosed
 from rtp import sdp
 from rtp.content_negotiation import Settled, accept_call, answer_call, offer_call
 from rtp.content_reoffer import keep_content_lines, main_part
+from rtp.imageattr import understands_imageattr
 from rtp.negotiation import CodecOffer, MediaPlan, offer
 from rtp.reoffer import SENDING, next_offer, same_session
 from rtp.session import MediaSockets, RtpSession
+from rtp.tmmbr import size_for_bitrate
 from rtp.tracks import IncomingTrack, RtpSender
 from sip.dialog import Dialog
 from sip.message import Request
@@ -50,11 +57,13 @@ from sip.useragent import SipReject, SipUserAgent, UaSettings
 from terminals.client import ContentKind
 from terminals.content_receiver import ContentStatus
 from terminals.marker import Rect
-from terminals.media_sources import SpeechTrack
+from terminals.media_sources import SpeechTrack, VideoFormat
 from terminals.receiver import AudioReceiver, PaneStatus, VideoReceiver
 from terminals.scene import CameraScene
 from terminals.send_log import SendLog
 from terminals.sip_room_content import RoomContent, RoomContentCall
+from terminals.sip_room_ladder import ASK_KINDS, ROOM_LADDER, Ask, RoomLadder, loop_codec
+from terminals.sip_room_reoffer import answer_reoffer, reinvite_retrying, shape, take_ask
 from terminals.speech import SpeechSynth
 
 VIDEO_CODECS: dict[str, CodecOffer] = {
@@ -150,6 +159,10 @@ class RoomCall:
         or voice sent when the plan's direction lets us send."""
         room = self.room
         session = RtpSession(self.sockets[plan.kind], plan, cname=room.user)
+        if plan.kind == "video":
+            session.on_tmmbr = room.on_tmmbr
+            if not room.decode_video:
+                session.on_encoded_frame = lambda data, timestamp: False
         session.start()
         self.sessions.append(session)
         incoming = IncomingTrack(session)
@@ -169,7 +182,12 @@ class RoomCall:
             return
         room = self.room
         track: MediaStreamTrack
-        if plan.kind == "video":
+        codec = loop_codec(plan.codec.name, plan.codec.packetization_mode)
+        if plan.kind == "video" and room.ladder is not None and codec is not None:
+            loop_track = room.ladder.track(codec)  # pre-encoded loops, the ladder's sizes
+            sender = RtpSender(session, loop_track)
+            sender.on_keyframe_request = loop_track.request_keyframe
+        elif plan.kind == "video":
             size = room.video_size_for(plan)
             track = SceneTrack(room.site_index, room.user, size, room.fps)
             sender = RtpSender(session, track, size, room.fps, room.video_bitrate)
@@ -242,13 +260,21 @@ class SipRoom:
                  content: ContentKind | None = None, receive_content: bool = False,
                  content_size: tuple[int, int] = (1280, 720),
                  content_codecs: Sequence[str] = ("h264",),
-                 content_page_seconds: float = 5.0) -> None:
+                 content_page_seconds: float = 5.0, ladder: bool = False,
+                 asks: Sequence[str] | None = None, honour_asks: bool = True,
+                 decode_video: bool = True) -> None:
         """refuse: answer the MCU's INVITEs with this status (486 busy, 603 decline...);
         port: its SIP UDP port (0: an ephemeral one); tls: (server, client) contexts to
         also listen on TLS (an ephemeral port) and call `sips:` URIs (the client one
         verifies the MCU's certificate); content: its content input's first document (None:
         no content input); receive_content: it shows received content on a second screen.
-        With either, its calls have a content m-line and a BFCP m-line."""
+        With either, its calls have a content m-line and a BFCP m-line. ladder: its video is
+        pre-encoded loops (H.264 mode 1 or VP8 calls) at video_size/fps and the sizes it
+        is asked for; asks: how it may be asked, a subset of "imageattr" (re-INVITE) and
+        "tmmbr" (default: both with a ladder, none without, as before issue 17: its SDP
+        states neither); honour_asks=False: asks are noted, its own format is sent;
+        decode_video=False: the video received is counted, not decoded (a room whose
+        pictures no test reads, on a loaded machine)."""
         self.user = user
         self.site_index = site_index
         self.host = host
@@ -270,6 +296,18 @@ class SipRoom:
             RoomContent(site_index, content, receive_content, content_size,
                         content_page_seconds, content_codecs)
             if content is not None or receive_content else None)
+        kinds = frozenset(asks) if asks is not None else (ASK_KINDS if ladder else frozenset())
+        if not kinds <= ASK_KINDS:
+            raise ValueError(f"asks: a subset of {sorted(ASK_KINDS)}, not {sorted(kinds)}")
+        self.asks = kinds
+        self.ladder: RoomLadder | None = (
+            RoomLadder(site_index, user, VideoFormat(*video_size, fps, video_bitrate),
+                       honour_asks) if ladder else None)
+        self.reinvites_received = 0  # re-INVITEs of the MCU (its asks among them)
+        self.glare_next = False  # meet the next one with our own re-INVITE (glare)
+        self.glares_answered = 0
+        self.own_reinvites: list[str] = []  # the final status of each of its own attempts
+        self.decode_video = decode_video
         self.call: RoomCall | None = None
         self.calls_answered = 0
         self.invites_cancelled = 0  # INVITEs the caller CANCELled while we were ringing
@@ -278,7 +316,8 @@ class SipRoom:
             UaSettings(user=user, transports=TransportSettings(
                 host, udp_port=port, tcp_port=None, tls_port=0 if tls else None,
                 server_ssl=tls[0] if tls else None, client_ssl=tls[1] if tls else None)),
-            on_invite=self._on_invite)
+            on_invite=self._on_invite,
+            on_reinvite=lambda dialog, body: answer_reoffer(self, dialog, body))
 
     @property
     def uri(self) -> str:
@@ -339,6 +378,7 @@ class SipRoom:
                 sdp.parse(request.body), self.host, ports, content_port, self.policy,
                 video=self.video_offers, audio=self.audio_offers,
                 client=self.content is not None, **self._content_options())
+            shape(self, reply, offer=False, peer_states=understands_imageattr(request.body))
         except Exception:
             for each in sockets.values():
                 each.close()
@@ -350,7 +390,20 @@ class SipRoom:
         self._spawn(self._follow(call, request))
         return sdp.serialize(reply).encode()
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def on_tmmbr(self, bitrate: int) -> bool:
+        """A TMMBR for its video: the largest ladder size within the limit, followed when it
+        takes TMMBR asks and honours them (then TMMBN is sent back)."""
+        if self.ladder is None or "tmmbr" not in self.asks:
+            return False
+        size = size_for_bitrate(bitrate, ROOM_LADDER)
+        width, height, fps = size if size is not None else (*ROOM_LADDER[-1], 15)
+        self.ladder.take(Ask("tmmbr", width, height, fps))
+        return self.ladder.honour
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        self._spawn(work)
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)  # the loop keeps only a weak reference
         task.add_done_callback(self._tasks.discard)
@@ -397,10 +450,12 @@ class SipRoom:
     def offer_of(self, ports: dict[str, int], content_port: int | None) -> sdp.SessionDescription:
         """The room's offer: audio, video and, with content, the content m-line and the
         BFCP m-line as floor control client."""
-        return offer_call(self.host, ports, content_port, self.policy,
+        ours = offer_call(self.host, ports, content_port, self.policy,
                           video=self.video_offers, audio=self.audio_offers,
                           client_proto="TCP/BFCP" if self.content is not None else None,
                           **self._content_options())
+        shape(self, ours, offer=True)
+        return ours
 
     async def reinvite(self, *, refresh: bool = False, direction: str = "sendrecv",
                        video_codecs: Sequence[str] | None = None,
@@ -416,7 +471,7 @@ class SipRoom:
             raise RuntimeError("no call to re-INVITE in")
         dialog = call.dialog
         if refresh:
-            return await dialog.reinvite(dialog.local_sdp)
+            return await reinvite_retrying(dialog, dialog.local_sdp, self.own_reinvites)
         video = codec_offers(video_codecs, VIDEO_CODECS) if video_codecs is not None \
             else self.video_offers
         audio = codec_offers(audio_codecs, AUDIO_CODECS) if audio_codecs is not None \
@@ -429,9 +484,13 @@ class SipRoom:
         # the content and BFCP m-lines offered again as they were (rtp/content_reoffer.py):
         # the MCU answers 488 to a re-offer changing them, so the content call goes on as is
         new_offer = keep_content_lines(previous, next_offer(main_part(previous), fresh))
-        reply = await dialog.reinvite(sdp.serialize(new_offer).encode())
-        settled = accept_call(new_offer, sdp.parse(reply.decode()), self.policy)
+        shape(self, new_offer, offer=True)
+        reply = await reinvite_retrying(dialog, sdp.serialize(new_offer).encode(),
+                                         self.own_reinvites)
+        answered = sdp.parse(reply.decode())
+        settled = accept_call(new_offer, answered, self.policy)
         await call.apply(settled.plans)
+        take_ask(self, call, answered)  # the MCU's answer keeps asking what it asked
         return reply
 
     async def register(self, registrar: str, aor: str, password: str | None = None) -> None:

@@ -33,6 +33,7 @@ from rtp.content_negotiation import (
     answer_call,
     offer_call,
 )
+from rtp.imageattr import any_size_line, main_video, state, understands_imageattr
 from rtp.negotiation import (
     DEFAULT_AUDIO,
     DEFAULT_VIDEO,
@@ -110,6 +111,11 @@ class SipCallMedia:
         self.remote_version: tuple[str, str, int] | None = None
         self.last_answer: bytes | None = None
         self.last_local = ""
+        # RFC 6236 image attributes (mcu/media/sip_ask.py): whether the site's SDP states
+        # them (it is then asked by re-INVITE), and what our main video states in every SDP
+        # we send (any size until the send ladder asked the site for one)
+        self.site_imageattr = False
+        self.video_image_lines: list[str] = [any_size_line()]
         self.closed = False
 
     @classmethod
@@ -148,6 +154,7 @@ class SipCallMedia:
         self._offer = offer_call(self.host, self._ports(), self._content_port(), self.policy,
                                  video=video_offers_for(self.protocol), audio=MCU_AUDIO,
                                  content_video=CONTENT_VIDEO, server=self.floor, avpf=False)
+        self.state_image_attributes(self._offer, True)
         text = sdp.serialize(self._offer)
         self.local_origin, self.last_local = self._offer.origin, without_origin(text)
         return text.encode()
@@ -157,6 +164,7 @@ class SipCallMedia:
         cannot be used."""
         assert self._offer is not None, "accept() after offer()"
         reply = sdp.parse(_text(body))
+        self.site_imageattr = understands_imageattr(reply)
         self.remote_version = readable_version(reply)
         self.settled = accept_call(self._offer, reply, self.policy)
         # our offer has video: an answer declining it (port 0) declines the booked protocol
@@ -171,6 +179,8 @@ class SipCallMedia:
                                      audio=MCU_AUDIO, content_video=CONTENT_VIDEO,
                                      server=self.floor)
         self.settled = settled
+        self.site_imageattr = understands_imageattr(site_offer)
+        self.state_image_attributes(reply, self.site_imageattr)
         offers_video = any(m.kind == "video" and m.port != 0 for m in site_offer.media)
         plans = self._video_as_booked(offers_video, settled.plans)
         text = sdp.serialize(reply)
@@ -178,6 +188,13 @@ class SipCallMedia:
         self.remote_version = readable_version(site_offer)
         self.last_answer = text.encode()
         return self.last_answer, plans
+
+    def state_image_attributes(self, ours: sdp.SessionDescription, stated: bool) -> None:
+        """Our main video's image attributes in an SDP of ours: only in an offer, or in an
+        answer to an SDP that states them (RFC 6236 section 3.2)."""
+        video = main_video(ours)
+        if stated and video is not None and video.port != 0:
+            state(video, list(self.video_image_lines))
 
     def _video_as_booked(self, video_offered: bool, plans: list[MediaPlan]) -> list[MediaPlan]:
         """With a videoProtocol booked, a call where video was offered must get it in that

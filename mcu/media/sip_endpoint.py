@@ -27,6 +27,7 @@ from mcu.cdr import NegotiatedMedia
 from mcu.endpoints import TerminalDevice, undeclared_device
 from mcu.errors import DomainError
 from mcu.events import ErrorInfo
+from mcu.media.sip_ask import SipAsker
 from mcu.media.sip_call_media import SipCallMedia
 from mcu.media.sip_content import server_floor
 from mcu.media.site_media import SiteMedia
@@ -90,6 +91,7 @@ class SipCall:
         self.media = media
         self.rtp = rtp
         self.dialog: Dialog | None = None
+        self.asker = SipAsker(self)  # the send ladder's asks, over SIP and RTCP
         self.cancel = asyncio.Event()  # set: CANCEL an INVITE still ringing
         self.closed = False
 
@@ -146,6 +148,8 @@ class SipCall:
         self.rtp.describe(plans)
         self.endpoint.declare_content(self.media.content_send, self.media.content_receive)
         self.rtp.start(plans)
+        # asked by the send ladder when the call can be (TMMBR or image attributes)
+        self.media.ask_send = self.asker.ask if self.asker.can_ask else None
 
     async def watch(self) -> None:
         """The runtime ends some calls without telling the endpoint (the call timeout while

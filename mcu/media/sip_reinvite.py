@@ -40,6 +40,7 @@ from mcu.media.sip_call_media import (
 )
 from rtp import sdp
 from rtp.content_reoffer import masked, reanswer_content
+from rtp.imageattr import understands_imageattr
 from rtp.negotiation import MediaPlan, NegotiationError, answer
 from rtp.reoffer import SENDING, keep_keys, next_origin, same_session
 from sip.dialog import Dialog
@@ -89,6 +90,9 @@ async def reanswer(rtp: SipCallMedia, body: bytes) -> bytes:
     if version is not None and version == rtp.remote_version and rtp.last_answer is not None:
         return rtp.last_answer  # a session refresh
     reply, plans = _answer(rtp, site_offer)
+    # what the send ladder asked stays asked in our answer (mcu/media/sip_ask.py)
+    rtp.site_imageattr = understands_imageattr(site_offer)
+    rtp.state_image_attributes(reply, rtp.site_imageattr)
     rtp.describe(plans)  # the next tick puts the site in the group of its new codec
     await _apply(rtp, plans)
     text_out = sdp.serialize(reply)
@@ -136,6 +140,13 @@ def _why_refused(rtp: SipCallMedia, site_offer: sdp.SessionDescription,
     except NegotiationError as error:
         return error.reason, f"the re-offer's {media.kind}: {error}"
     return "no-common-codec", f"the re-offer's {media.kind} cannot be taken"
+
+
+async def apply_plans(rtp: SipCallMedia, plans: list[MediaPlan]) -> None:
+    """The plans of an answer to the MCU's own re-offer (mcu/media/sip_ask.py), applied as
+    a site's re-offer's are."""
+    rtp.describe(plans)
+    await _apply(rtp, plans)
 
 
 async def _apply(rtp: SipCallMedia, plans: list[MediaPlan]) -> None:
