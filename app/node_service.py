@@ -32,6 +32,7 @@ from mcu.errors import DomainError
 from mcu.events import (
     AudioSwitchChanged,
     ConferenceEvent,
+    PresentationChanged,
     RuntimeEvent,
     SiteCallStateChanged,
     SiteMuted,
@@ -59,6 +60,7 @@ from mcu.nodes.messages import (
     ToTerminal,
     parse_command,
 )
+from mcu.nodes.node_floor import follow_gateway_floor
 from mcu.nodes.node_record import NodeRecord, port_costs_json
 from mcu.nodes.node_voice import NodeVoiceSwitching, PeerSites
 from mcu.nodes.placed_conferences import PlacedConferences
@@ -114,6 +116,7 @@ class NodeService:
         self.registry = registry
         self.dial_in_limits = dial_in_limits
         self.beat = 0
+        self.sip_port = 0  # the node's SIP user agent's port, once listening (app/node_sip.py)
         self.dropped = 0  # commands refused by the schema or naming what the node lacks
         self.closing: set[WebRtcEndpoint] = set()
         self._saves: asyncio.Queue[CallState] = asyncio.Queue()
@@ -143,6 +146,7 @@ class NodeService:
             conferences=[conference.conf_id for conference, _ in placed],
             beat=self.beat,
             cascade_port=self.cascades.port if self.cascades is not None else 0,
+            sip_port=self.sip_port,
         )
 
     async def heartbeat(self, interval: float) -> None:
@@ -281,6 +285,8 @@ class NodeService:
             self.peers.set_muted(event.conf_id, event.uri, event.muted)
         elif isinstance(event, AudioSwitchChanged):
             live.audio_switch, live.switch_gate = event.enabled, event.gate
+        elif isinstance(event, PresentationChanged):  # the node's BFCP floor follows
+            follow_gateway_floor(self.runtime, event)
         self.runtime.events.emit(event)  # type: ignore[arg-type]
 
     def _terminal(self, uri: str, register_text: str) -> None:

@@ -52,6 +52,9 @@ class NodeRecord:
     # the TCP port of the node's cascade listener on `address` (0: it takes no cascade
     # links): the root of a conference split over nodes (cascade_placement.py)
     cascade_port: int = spec(Integer(0, 65_535), default=0)
+    # the UDP and TCP port of the node's SIP user agent on `address` (0: none): where the
+    # gateway redirects a SIP dial-in to a conference on this node (mcu/nodes/sip_redirect.py)
+    sip_port: int = spec(Integer(0, 65_535), default=0)
 
     def costs(self) -> PortCosts:
         return PortCosts({VideoFormat(int(key)): cost for key, cost in self.port_costs.items()})
