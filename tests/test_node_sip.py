@@ -276,16 +276,12 @@ async def test_a_sip_dial_in_is_redirected_to_the_node_running_the_conference(
     with pytest.raises(SipCallFailed) as unknown:
         await caller.dial(f"sip:99999999*246810@{gateway}")
     assert (unknown.value.status, unknown.value.reason) == (404, "Conference Not Found")
-    with pytest.raises(SipCallFailed) as not_booked:
-        await stranger.dial(f"sip:{code}*246810@{gateway}")
-    assert (not_booked.value.status, not_booked.value.reason) == (403, "Not Booked")
     # the node itself refuses what it does not run
     with pytest.raises(SipCallFailed) as at_node:
         await caller.dial(f"sip:99999999@127.0.0.1:{platform.node_sip}")
     assert (at_node.value.status, at_node.value.reason) == (404, "Conference Not Found")
     found = await asyncio.to_thread(site_statuses, soap, conf_id)
     assert found[booked_uri].status == before
-    assert stranger.uri not in found
 
     # the right code and password: redirected to the node, joined there
     await caller.dial(f"sip:{code}*246810@{gateway}")
@@ -295,6 +291,12 @@ async def test_a_sip_dial_in_is_redirected_to_the_node_running_the_conference(
     assert caller.negotiated == {"audio": "opus", "video": "H264"}
     assert await asyncio.to_thread(site_mcus, soap, conf_id) == {booked_uri: NODE_ID,
                                                                  dialled.uri: NODE_ID}
+    # a site not booked in it (after the success above: fewer than the dial-in limits'
+    # three failures from one address, which would hold the next attempt back a second)
+    with pytest.raises(SipCallFailed) as not_booked:
+        await stranger.dial(f"sip:{code}*246810@{gateway}")
+    assert (not_booked.value.status, not_booked.value.reason) == (403, "Not Booked")
+    assert stranger.uri not in await asyncio.to_thread(site_statuses, soap, conf_id)
     answer = await asyncio.to_thread(soap.conf_ctrl.setContinuousPresenceEx, confId=conf_id,
                                      target="0", presenceMode=2,
                                      subPics=[booked_uri, dialled.uri])
