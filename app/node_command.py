@@ -19,11 +19,13 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
+from app.node_sip import node_sip_port
 from app.node_tls import CascadeTlsError, cascade_tls
 from gateway.settings import SettingsError, load_settings
 from mcu.media.heap_trim import limit_malloc_arenas
 from mcu.nodes.node_record import MAX_NODE_ID
 from mcu.nodes.site_pins import PinError, check_zone
+from sip.errors import SipListenError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default ./data)")
     parser.add_argument("--zone", help="where the node is ([node] zone): sites pinned to "
                         "this zone ([site_zones] of the gateway) get their media here")
+    parser.add_argument("--sip-port", type=int, help="its SIP user agent's UDP/TCP port "
+                        "(default: [sip] port when its config file sets one, else a free "
+                        "one, announced in its registry record)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         settings = load_settings(args.config, media_address=args.media_address,
-                                 data_dir=args.data_dir)
+                                 data_dir=args.data_dir,
+                                 sip_port=node_sip_port(args.config, args.sip_port))
         if args.zone is not None:
             settings = replace(settings, node=replace(
                 settings.node, zone=check_zone(args.zone, "--zone")))
@@ -62,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(_node(settings, args.redis, args.node_id, args.name))
     except KeyboardInterrupt:
         pass
+    except SipListenError as error:  # its SIP port taken (another node or SIP program)
+        print(f"mcu-sim node: {error.strerror}", file=sys.stderr)
+        return 2
     except (OSError, RedisError) as error:
         print(f"mcu-sim node: cannot reach Redis at {args.redis}: {error}", file=sys.stderr)
         return 2

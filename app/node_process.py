@@ -19,7 +19,9 @@ from redis.asyncio import Redis
 
 from app.node_cascade import NodeCascades
 from app.node_service import NodeIdentity, NodeService
+from app.node_sip import floor_reports, start_node_sip
 from app.node_tls import cascade_tls
+from app.process import start_floor_server
 from gateway.server import dial_in_settings
 from gateway.settings import Settings
 from mcu.clock import SystemClock
@@ -83,9 +85,20 @@ async def running_node(settings: Settings, redis_url: str, node_id: int,
     engine = MediaEngine(runtime, media_settings(settings))
     cascades = NodeCascades(engine, identity.name, identity.address, cascade_tls(settings))
     await cascades.start()
+    limits = dial_in_limits(clock, dial_in_settings(settings))
     service = NodeService(identity, runtime, placed, dialer, engine, transport, registry,
-                          dial_in_limits(clock, dial_in_settings(settings)), cascades)
+                          limits, cascades)
     engine.start()  # after the service's voice switching replaced the runtime's
+    # its SIP user agent and BFCP floor server (app/node_sip.py); SipListenError or OSError
+    # when their ports cannot be had (mcu-sim node reports it and exits with status 2)
+    sip = await start_node_sip(settings, runtime, engine, limits)
+    try:
+        floor = await start_floor_server(settings, runtime,
+                                         floor_reports(runtime, transport, node_id))
+    except BaseException:
+        await sip.close()
+        raise
+    service.sip_port = sip.port  # announced in its record
     await transport.start()
     heartbeat = Heartbeat(redis_url, registry.record_key(node_id), service.record())
     service.on_record = heartbeat.publish
@@ -95,10 +108,11 @@ async def running_node(settings: Settings, redis_url: str, node_id: int,
              loop.create_task(service.serve(), name="node commands"),
              loop.create_task(service.save_states(), name="node site states")]
     log.info("media node %d (%s) on %s%s: %d ports, %d CP resources, cascade links on "
-             "port %d%s", identity.node_id, identity.name, identity.address,
-             f" in zone {identity.zone}" if identity.zone else "", identity.max_ports,
-             identity.max_cp_resources, cascades.port,
-             " (TLS)" if cascades.tls is not None else "")
+             "port %d%s, SIP on port %d, BFCP on port %d", identity.node_id, identity.name,
+             identity.address, f" in zone {identity.zone}" if identity.zone else "",
+             identity.max_ports, identity.max_cp_resources, cascades.port,
+             " (TLS)" if cascades.tls is not None else "", sip.port,
+             runtime.content.bfcp_address.port if runtime.content.bfcp_address else 0)
     try:
         yield RunningNode(identity, service)
     finally:
@@ -110,6 +124,8 @@ async def running_node(settings: Settings, redis_url: str, node_id: int,
             await registry.withdraw(node_id)  # gone at once, not after its TTL
         except Exception:
             log.exception("node %d: withdrawing from the registry failed", node_id)
+        await sip.close()  # its calls' BYEs first, while the media still runs
+        await floor.close()
         await service.close()
         await engine.close()
         await transport.close()

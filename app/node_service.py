@@ -33,6 +33,7 @@ from mcu.errors import DomainError
 from mcu.events import (
     AudioSwitchChanged,
     ConferenceEvent,
+    PresentationChanged,
     RuntimeEvent,
     SiteCallStateChanged,
     SiteMuted,
@@ -62,6 +63,7 @@ from mcu.nodes.messages import (
     ToTerminal,
     parse_command,
 )
+from mcu.nodes.node_floor import follow_gateway_floor
 from mcu.nodes.node_record import NodeRecord, port_costs_json
 from mcu.nodes.node_voice import NodeVoiceSwitching, PeerSites
 from mcu.nodes.placed_conferences import PlacedConferences
@@ -120,6 +122,7 @@ class NodeService:
         # told this node's record whenever what it holds changes, and every second (the
         # heartbeat thread's publish, mcu/nodes/heartbeat.py)
         self.on_record: Callable[[NodeRecord], None] | None = None
+        self.sip_port = 0  # the node's SIP user agent's port, once listening (app/node_sip.py)
         self.dropped = 0  # commands refused by the schema or naming what the node lacks
         self.closing: set[WebRtcEndpoint] = set()
         self._saves: asyncio.Queue[CallState] = asyncio.Queue()
@@ -149,6 +152,7 @@ class NodeService:
             conferences=[conference.conf_id for conference, _ in placed],
             cascade_port=self.cascades.port if self.cascades is not None else 0,
             zone=self.identity.zone,
+            sip_port=self.sip_port,
         )
 
     def publish_record(self) -> None:
@@ -298,6 +302,8 @@ class NodeService:
             self.peers.set_muted(event.conf_id, event.uri, event.muted)
         elif isinstance(event, AudioSwitchChanged):
             live.audio_switch, live.switch_gate = event.enabled, event.gate
+        elif isinstance(event, PresentationChanged):  # the node's BFCP floor follows
+            follow_gateway_floor(self.runtime, event)
         self.runtime.events.emit(event)  # type: ignore[arg-type]
 
     def _terminal(self, uri: str, register_text: str) -> None:

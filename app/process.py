@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +19,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from app.node_gateway import nodes_for_gateway
+from app.node_sip import start_sip_redirect
 from app.sip_tls import sip_tls_contexts
 from gateway.bfcp_floor import BfcpConference, FloorControlServer
 from gateway.server import GATEWAY, Gateway, build_app, ssl_context
@@ -127,8 +128,11 @@ async def running_server(
         if redis_url is None:
             sip = await start_sip(settings, runtime, app)
         else:
-            await nodes.enter_async_context(nodes_for_gateway(app, runtime, scheduler, redis_url,
-                                                              settings.node.pins))
+            router = await nodes.enter_async_context(
+                nodes_for_gateway(app, runtime, scheduler, redis_url, settings.node.pins))
+            # SIP dial-ins redirected to the conference's node (app/node_sip.py)
+            redirect = await start_sip_redirect(settings, runtime, router, app)
+            nodes.push_async_callback(redirect.close)
     except BaseException:
         await nodes.aclose()
         await runner.cleanup()
@@ -178,10 +182,14 @@ async def start_sip(settings: Settings, runtime: ConferenceRuntime,
     return sip
 
 
-async def start_floor_server(settings: Settings, runtime: ConferenceRuntime) -> FloorControlServer:
+async def start_floor_server(
+        settings: Settings, runtime: ConferenceRuntime,
+        after_change: Callable[[int, FloorChange], None] | None = None) -> FloorControlServer:
     """The content floor's BFCP server on media_address:[bfcp] port (TLS when the gateway
     runs HTTPS), routing each BFCP conference id to its live conference's Floor; the
-    runtime hands its address to calls and its changes to the participants."""
+    runtime hands its address to calls and its changes to the participants. after_change:
+    told each change a participant made, once the runtime has it (a media node reports it
+    to the gateway: app/node_sip.py)."""
 
     def conference_of(bfcp_conference_id: int) -> BfcpConference | None:
         live = runtime.content.bfcp_conference(bfcp_conference_id)
@@ -189,6 +197,8 @@ async def start_floor_server(settings: Settings, runtime: ConferenceRuntime) -> 
 
     async def on_change(bfcp_conference_id: int, change: FloorChange) -> None:
         runtime.content.changed_by_bfcp(bfcp_conference_id, change)
+        if after_change is not None:
+            after_change(bfcp_conference_id, change)
 
     server = FloorControlServer(conference_of, on_change)
     tls = ssl_context(settings)

@@ -35,9 +35,11 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER"
 ACCEPT = ("application/sdp", DTMF_RELAY)
 SUPPORTED: tuple[str, ...] = ()  # no option tags (no 100rel, no timer): Require of any is 420
 SDP = "application/sdp"
+MAX_REDIRECTS = 3  # 3xx answers an INVITE follows in a row (invite)
 
 REASONS = {
-    100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 403: "Forbidden",
+    100: "Trying", 180: "Ringing", 200: "OK", 302: "Moved Temporarily", 400: "Bad Request",
+    403: "Forbidden",
     404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
     415: "Unsupported Media Type", 416: "Unsupported URI Scheme", 420: "Bad Extension",
     480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
@@ -53,10 +55,14 @@ class SipReject:
 
     status: int
     reason: str = ""
+    # a redirection's (3xx) target, sent as its Contact (RFC 3261 section 8.1.3.4)
+    contact: str = ""
 
     def __post_init__(self) -> None:
         if not 300 <= self.status <= 699:
             raise ValueError(f"a rejection is a 3xx-6xx status, not {self.status}")
+        if self.contact and not 300 <= self.status <= 399:
+            raise ValueError("only a redirection (3xx) carries a Contact")
 
 
 InviteHandler = Callable[[Request], Awaitable[bytes | SipReject]]
@@ -213,10 +219,14 @@ class SipUserAgent:
                      on_ringing: Callable[[Response], None] | None = None,
                      transport: str | None = None,
                      cancel: asyncio.Event | None = None,
-                     from_user: str | None = None) -> Dialog:
+                     from_user: str | None = None,
+                     redirects: int = MAX_REDIRECTS) -> Dialog:
         """Call `uri` with an offer; returns the confirmed dialog (the answer in
         `dialog.remote_sdp`). A final non-2xx raises SipCallFailed with its status; setting
-        `cancel` sends CANCEL (once a provisional has come, section 9.1) and ends in 487."""
+        `cancel` sends CANCEL (once a provisional has come, section 9.1) and ends in 487.
+        A redirection (3xx with a Contact, section 8.1.3.4) is followed: the same offer to
+        its first Contact, at most `redirects` times (a gateway handing a conference's call
+        to the media node that runs it, docs/sip.md "SIP on media nodes")."""
         target_uri = SipUri.parse(uri, "URI")
         kind, addr = self.target(target_uri, transport)
         peer = await self._peer(kind, addr)
@@ -247,6 +257,13 @@ class SipUserAgent:
         finally:
             if canceller is not None:
                 canceller.cancel()
+        if 300 <= response.status <= 399 and redirects > 0 and response.contacts \
+                and not (cancel is not None and cancel.is_set()):
+            target = str(response.contacts[0].uri)
+            if target != uri:
+                return await self.invite(target, offer_sdp, on_ringing=on_ringing,
+                                         cancel=cancel, from_user=from_user,
+                                         redirects=redirects - 1)
         if response.status >= 300:
             raise SipCallFailed(response.status, response.reason)
         dialog = self._uac_dialog(request, response, kind, local_uri, uri)
@@ -491,8 +508,10 @@ class SipUserAgent:
             log.exception("SIP: on_invite failed")
             result = SipReject(500, "Server Internal Error")
         if isinstance(result, SipReject):
-            self._finish_pending(key, self._respond(transaction, result.status, result.reason,
-                                                    pending.to_tag))
+            rejection = self._respond(transaction, result.status, result.reason, pending.to_tag)
+            if result.contact:
+                rejection.headers.add("Contact", f"<{result.contact}>")
+            self._finish_pending(key, rejection)
             return
         response = self._respond(transaction, 200, to_tag=pending.to_tag, body=result,
                                  content_type=SDP)

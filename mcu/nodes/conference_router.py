@@ -69,6 +69,7 @@ from mcu.nodes.messages import (
     CallState,
     DialIn,
     End,
+    FloorHeld,
     FromTerminal,
     HangUp,
     Levels,
@@ -81,6 +82,8 @@ from mcu.nodes.messages import (
     ToTerminal,
     parse_event,
 )
+from mcu.nodes.node_dial_in import adopt
+from mcu.nodes.node_floor import follow_node_floor
 from mcu.nodes.node_record import NodeRecord
 from mcu.nodes.node_starts import node_starts
 from mcu.nodes.pinned_placement import place_pinned
@@ -440,6 +443,10 @@ class ConferenceRouter:
             self.transport.post_command(node_id, HangUp(call.conf_id, call.uri,
                                                         call.end_reason or "MCU hung up"))
 
+    def hang_up_on_node(self, node_id: int, conf_id: str, uri: str, reason: str) -> None:
+        """Hang up a call the node has and the gateway's runtime has not."""
+        self.transport.post_command(node_id, HangUp(conf_id, uri, reason))
+
     @staticmethod
     def _mirror(call: Call, state: CallState) -> None:
         """The node's call moved: the runtime's call follows."""
@@ -528,9 +535,10 @@ class ConferenceRouter:
             if self.deliver is not None:
                 self.deliver(message.uri, message.message)
             return
-        assert isinstance(message, CallState | Speaker | Levels)
+        assert isinstance(message, CallState | Speaker | Levels | FloorHeld)
         # a split conference: a call state only from the site's node (the others do not
-        # call it), the speaker and the levels from the root (it reports the leaves' sites')
+        # call it), the speaker, the levels and the floor from the root (it reports the
+        # leaves' sites')
         expected = self.node_of(message.conf_id, message.uri) \
             if isinstance(message, CallState) else self.placements.get(message.conf_id)
         if expected != message.node_id:
@@ -541,10 +549,12 @@ class ConferenceRouter:
         if isinstance(message, CallState):
             key = (message.conf_id, message.uri)
             self.site_states[key] = message
-            call = self.calls.get(key)
+            call = adopt(self, message) or self.calls.get(key)  # a dial-in at the node
             if call is not None:
                 self._mirror(call, message)
             self._tell_peers(message)
+        elif isinstance(message, FloorHeld):
+            follow_node_floor(self.runtime, message)  # node_floor.py
         elif isinstance(message, Speaker):
             live = self.runtime.conferences.get(message.conf_id)
             if live is not None and (message.uri is None or message.uri in live.sites) \

@@ -15,7 +15,8 @@ relayed), `signal` (a signalling message from a terminal about a call on this no
 
 Node -> gateway (events): `call_state` (a site's call moved), `speaker` (the node's voice
 switching chose), `levels` (audio levels, about ten a second per conference), `to_terminal`
-(a signalling message for a terminal, which the gateway writes to its WebSocket).
+(a signalling message for a terminal, which the gateway writes to its WebSocket), `floor`
+(the content floor after a change the node's BFCP floor server made).
 """
 
 from __future__ import annotations
@@ -261,6 +262,18 @@ class Levels(NodeMessage):
 
 
 @dataclass(frozen=True)
+class FloorHeld(NodeMessage):
+    """The content floor of a conference after a change its node's BFCP floor server made (a
+    participant's FloorRequest or FloorRelease: mcu/nodes/node_floor.py)."""
+
+    kind: ClassVar[str] = "floor"
+    node_id: int = spec(NODE_ID)
+    conf_id: str = spec(CONF_ID)
+    holder: str | None = spec(Optional(URI), default=None)
+    locked: bool = spec(Boolean(), default=False)
+
+
+@dataclass(frozen=True)
 class ToTerminal(NodeMessage):
     kind: ClassVar[str] = "to_terminal"
     node_id: int = spec(NODE_ID)
@@ -274,7 +287,7 @@ COMMANDS: dict[str, type[NodeMessage]] = {
                 FromTerminal, DialIn, TerminalVanished)
 }
 EVENTS: dict[str, type[NodeMessage]] = {
-    cls.kind: cls for cls in (CallState, Speaker, Levels, ToTerminal)
+    cls.kind: cls for cls in (CallState, Speaker, Levels, ToTerminal, FloorHeld)
 }
 
 

@@ -55,6 +55,9 @@ class NodeRecord:
     # where the node is (`mcu-sim node --zone`, [node] zone; "" none): sites pinned to a
     # zone get their media on its nodes (site_pins.py, pinned_placement.py)
     zone: str = spec(Text(64), default="")
+    # the UDP and TCP port of the node's SIP user agent on `address` (0: none): where the
+    # gateway redirects a SIP dial-in to a conference on this node (mcu/nodes/sip_redirect.py)
+    sip_port: int = spec(Integer(0, 65_535), default=0)
 
     def costs(self) -> PortCosts:
         return PortCosts({VideoFormat(int(key)): cost for key, cost in self.port_costs.items()})

@@ -1,0 +1,76 @@
+"""A call a media node took by itself (a SIP site dialling in at the node, after the gateway's
+redirect: mcu/nodes/sip_redirect.py) becomes a call of the gateway's runtime, so its status,
+timeouts, hang-up and call record are the embedded ones.
+
+The node reports such a call as every call (`call_state`); its first state is CALLING (the
+node's runtime accepted the dial-in: mcu/runtime/lifecycle.accept_dial_in). When that state
+arrives for a site the gateway has no live call of, the gateway accepts a dial-in of its own
+for the site (`adopt`) with a `NodeSite` as its endpoint; the node's later states move that
+call as they move a dial-out's (ConferenceRouter._mirror). The gateway hanging it up
+(disconnectSitesEx, the conference's end) goes to the node as for any call (NodeDialer:
+`hangup`). A dial-in the gateway's runtime refuses (the site is not in the conference any
+more, or has a live call) is hung up on the node at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from mcu.calls import Call
+from mcu.endpoints import TerminalDevice, undeclared_device
+from mcu.errors import DomainError
+from mcu.model import SiteCallState
+
+if TYPE_CHECKING:
+    from mcu.nodes.conference_router import ConferenceRouter
+    from mcu.nodes.messages import CallState
+
+log = logging.getLogger(__name__)
+
+REFUSED = "the gateway refused the dial-in"
+
+
+class NodeSite:
+    """mcu.endpoints.Endpoint of a site whose call runs on a node (the gateway's view): the
+    node does the call; hanging it up is the dialer's `hangup` to the node."""
+
+    def __init__(self, uri: str, node_id: int) -> None:
+        self._uri = uri
+        self.node_id = node_id
+
+    @property
+    def uri(self) -> str:
+        return self._uri
+
+    @property
+    def device(self) -> TerminalDevice:
+        return undeclared_device(content_send=False, content_receive=False)
+
+    def offer_call(self, call: Call) -> None:  # a node's dial-in is never offered again
+        call.reject()
+
+    def call_ended(self, call: Call) -> None:
+        """Nothing here: the runtime's dialer has told the node (ConferenceRouter.clear_call)."""
+
+
+def adopt(router: ConferenceRouter, state: CallState) -> Call | None:
+    """The gateway's call for a dial-in the node reports (CALLING of a site without a live
+    call here); None when the state is not that."""
+    if state.call_state is not SiteCallState.CALLING:
+        return None
+    key = (state.conf_id, state.uri)
+    known = router.calls.get(key)
+    if known is not None and known.active:
+        return None
+    try:
+        call = router.runtime.lifecycle.accept_dial_in(state.conf_id,
+                                                       NodeSite(state.uri, state.node_id))
+    except DomainError as error:
+        log.warning("dial-in of %s to %s on node %d refused: %s", state.uri, state.conf_id,
+                    state.node_id, error)
+        router.hang_up_on_node(state.node_id, state.conf_id, state.uri, REFUSED)
+        return None
+    router.calls[key] = call
+    log.info("dial-in of %s to %s taken by node %d", state.uri, state.conf_id, state.node_id)
+    return call
