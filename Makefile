@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 PY := $(VENV)/bin/python
 
-.PHONY: venv run test fuzz demo bench lint clean chromium postgresql redis baresip
+.PHONY: venv run test fuzz demo bench lint clean chromium postgresql redis baresip vlc hlsjs
 
 venv: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/mcu-sim serve
 
-test: lint chromium postgresql redis baresip
+test: lint chromium postgresql redis baresip vlc hlsjs
 	$(PY) -m pytest -q
 
 # The fuzzing suite with the `fuzz` hypothesis profile (3,000 examples a test instead of the
@@ -101,6 +101,57 @@ $(BARESIP_MODULES)/avformat.so:
 		exit 1; \
 	fi
 
+# Debian's VLC for the players' tests (tests/test_players_vlc.py: cvlc reads the live HLS and
+# a recording's MP4 and transcodes them; docs/gateway.md "Players"). vlc-bin has cvlc,
+# vlc-plugin-base the HTTP access, the adaptive (HLS) and MP4/TS demuxers, the avcodec
+# decoders and encoders (H.264, AAC, MPEG-4 part 2, MP2) and the stream output (transcode,
+# std, the TS muxer). Not the metapackage: its recommends pull Qt and X11 front ends.
+# Installed once, as root, when missing.
+CVLC := /usr/bin/cvlc
+
+vlc: $(CVLC)
+
+$(CVLC):
+	@if [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			vlc-bin vlc-plugin-base || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends vlc-bin vlc-plugin-base; }; \
+	else \
+		echo "make vlc: not root; install Debian's vlc-bin and vlc-plugin-base" \
+			"(apt-get install vlc-bin vlc-plugin-base)" >&2; \
+		exit 1; \
+	fi
+
+# hls.js (Apache-2.0) for the players' test in Chromium (tests/test_players_browser.py):
+# the npm registry's tarball at a pinned version, fetched once with npm into .cache/ and
+# checked against its sha256 (a mismatch fails); its dist/hls.min.js and LICENSE are kept.
+# When npm or the registry cannot be reached the test skips and says why (a warning here).
+# The version is also tests/players.py's HLSJS_VERSION.
+HLSJS_VERSION := 1.6.15
+HLSJS_SHA256 := d1e3fb5d876fae924a1073d8c6cef04c5ccd327a4bddc9e8ece575b0aad68742
+HLSJS_DIR := .cache/hls.js-$(HLSJS_VERSION)
+
+hlsjs: $(HLSJS_DIR)/hls.min.js
+
+$(HLSJS_DIR)/hls.min.js:
+	@mkdir -p $(HLSJS_DIR)
+	@if ! npm pack --silent hls.js@$(HLSJS_VERSION) --pack-destination $(HLSJS_DIR) \
+			>/dev/null; then \
+		echo "make hlsjs: warning: npm could not fetch hls.js@$(HLSJS_VERSION);" \
+			"tests/test_players_browser.py will skip" >&2; \
+	else \
+		echo "$(HLSJS_SHA256)  $(HLSJS_DIR)/hls.js-$(HLSJS_VERSION).tgz" | sha256sum -c --quiet \
+			|| { rm -f $(HLSJS_DIR)/hls.js-$(HLSJS_VERSION).tgz; \
+				echo "make hlsjs: hls.js-$(HLSJS_VERSION).tgz is not the pinned one" >&2; \
+				exit 1; }; \
+		tar -xzf $(HLSJS_DIR)/hls.js-$(HLSJS_VERSION).tgz -C $(HLSJS_DIR) --strip-components=2 \
+			package/dist/hls.min.js && \
+		tar -xzf $(HLSJS_DIR)/hls.js-$(HLSJS_VERSION).tgz -C $(HLSJS_DIR) --strip-components=1 \
+			package/LICENSE && \
+		rm $(HLSJS_DIR)/hls.js-$(HLSJS_VERSION).tgz; \
+	fi
+
 demo: $(STAMP)
 	$(VENV)/bin/mcu-sim demo
 
@@ -112,4 +163,4 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) data
+	rm -rf $(VENV) data .cache

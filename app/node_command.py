@@ -58,12 +58,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _node(settings, redis_url: str, node_id: int, name: str | None) -> None:
+    from app.node_debug import install_stall_control
     from app.node_process import running_node
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    install_stall_control(loop)  # tests only: MCU_SIM_DEBUG_STALL_S (app/node_debug.py)
     async with running_node(settings, redis_url, node_id, name) as node:
         print(f"mcu-sim node {node.identity.node_id} ({node.identity.name}) media on "
               f"{node.identity.address}, registered in {redis_url}", flush=True)

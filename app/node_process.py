@@ -1,6 +1,8 @@
 """One MCU media node (`mcu-sim node --redis URL`): a conference runtime over the conferences
 the gateway places on it, their media engine, the WebRTC endpoints of the terminals relayed
-to it (app/node_service.py), its record in the Redis registry renewed every second.
+to it (app/node_service.py), its record in the Redis registry renewed every second by a
+thread of its own with its own Redis connection (mcu/nodes/heartbeat.py), so a media loop
+that runs late does not make the node miss its TTL.
 
 `running_node` is what the command runs and what tests start in a process of its own.
 """
@@ -22,6 +24,7 @@ from gateway.settings import Settings
 from mcu.clock import SystemClock
 from mcu.dial_in_limits import dial_in_limits
 from mcu.media.engine import MediaEngine, MediaSettings
+from mcu.nodes.heartbeat import Heartbeat
 from mcu.nodes.held_dialer import HeldDialer
 from mcu.nodes.placed_conferences import PlacedConferences
 from mcu.nodes.registry import HEARTBEAT_S, REDIS_PREFIX, NodeRegistry
@@ -82,8 +85,11 @@ async def running_node(settings: Settings, redis_url: str, node_id: int,
                           dial_in_limits(clock, dial_in_settings(settings)), cascades)
     engine.start()  # after the service's voice switching replaced the runtime's
     await transport.start()
+    heartbeat = Heartbeat(redis_url, registry.record_key(node_id), service.record())
+    service.on_record = heartbeat.publish
+    heartbeat.start()
     loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(service.heartbeat(HEARTBEAT_S), name="node heartbeat"),
+    tasks = [loop.create_task(service.publish_records(HEARTBEAT_S), name="node record"),
              loop.create_task(service.serve(), name="node commands"),
              loop.create_task(service.save_states(), name="node site states")]
     log.info("media node %d (%s) on %s: %d ports, %d CP resources, cascade links on "
@@ -95,6 +101,7 @@ async def running_node(settings: Settings, redis_url: str, node_id: int,
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(heartbeat.stop)  # no beat after the withdrawal below
         try:
             await registry.withdraw(node_id)  # gone at once, not after its TTL
         except Exception:

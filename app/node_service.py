@@ -113,7 +113,9 @@ class NodeService:
         self.transport = transport
         self.registry = registry
         self.dial_in_limits = dial_in_limits
-        self.beat = 0
+        # told this node's record whenever what it holds changes, and every second (the
+        # heartbeat thread's publish, mcu/nodes/heartbeat.py)
+        self.on_record: Callable[[NodeRecord], None] | None = None
         self.dropped = 0  # commands refused by the schema or naming what the node lacks
         self.closing: set[WebRtcEndpoint] = set()
         self._saves: asyncio.Queue[CallState] = asyncio.Queue()
@@ -141,18 +143,19 @@ class NodeService:
             ports_used=sum(costs.of_sites(occurrence.sites) for _, occurrence in placed),
             cp_used=sum(conference.spec.cp_resource for conference, _ in placed),
             conferences=[conference.conf_id for conference, _ in placed],
-            beat=self.beat,
             cascade_port=self.cascades.port if self.cascades is not None else 0,
         )
 
-    async def heartbeat(self, interval: float) -> None:
-        """Announce the record now and every `interval` seconds, until cancelled."""
+    def publish_record(self) -> None:
+        """The record as it is now, to the heartbeat (which beats on its own thread)."""
+        if self.on_record is not None:
+            self.on_record(self.record())
+
+    async def publish_records(self, interval: float) -> None:
+        """Publish the record now and every `interval` seconds, until cancelled: the load
+        the heartbeat reports, and the sign that this loop still runs."""
         while True:
-            self.beat += 1
-            try:
-                await self.registry.announce(self.record())
-            except Exception:  # Redis away: the next beat tries again
-                log.exception("node %d: heartbeat failed", self.identity.node_id)
+            self.publish_record()
             await asyncio.sleep(interval)
 
     async def save_states(self) -> None:
@@ -200,6 +203,12 @@ class NodeService:
                     log.info("node %d: conference %s starts", self.identity.node_id,
                              command.conf_id)
                     self.runtime.reconcile()
+                    self.publish_record()
+                elif self.placed.update(conference, occurrence):  # its booking changed
+                    log.info("node %d: conference %s follows its booking",
+                             self.identity.node_id, command.conf_id)
+                    self.runtime.reconcile()
+                    self.publish_record()
                 if command.cascade_root and self.cascades is not None:
                     try:
                         self.cascades.link(command.conf_id, command.cascade_root)
@@ -213,6 +222,7 @@ class NodeService:
                     log.info("node %d: conference %s ends", self.identity.node_id,
                              command.conf_id)
                     self.runtime.reconcile()
+                    self.publish_record()
             case CallSite():
                 self._running(command.conf_id)
                 try:

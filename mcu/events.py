@@ -46,6 +46,14 @@ class ConferenceEnded(ConferenceEvent):
 
 
 @dataclass(frozen=True)
+class BookingChanged(ConferenceEvent):
+    """The booking of the running conference changed (editScheduledConfEx, addSiteToConfEx,
+    delSiteFromConfEx, prolongScheduledConfEx, ...) and its live state follows it: sites
+    added are booked, not joined; removed ones were hung up; the end moved. Emitted after the
+    live state changed, once per change (Lifecycle._follow_booking)."""
+
+
+@dataclass(frozen=True)
 class SiteCallStateChanged(ConferenceEvent):
     uri: str
     state: SiteCallState
@@ -179,6 +187,7 @@ class StreamSourcesChanged(ConferenceEvent):
 RuntimeEvent = (
     ConferenceStarted
     | ConferenceEnded
+    | BookingChanged
     | SiteCallStateChanged
     | SiteMuted
     | SiteQuieted

@@ -34,6 +34,10 @@ benchmarks/media_load.py, tests/conftest.py):
   a 0.5 s wait, and closes after 6 unanswered in a row; here each check is retransmitted on
   STUN's schedule for up to 15.5 s beside the next checks, and consent expires only when no
   check has been answered for `CONSENT_EXPIRY_SECONDS` (RFC 7675's 30 s), counted in time.
+- rtc/receive_path.py's process-wide parts (`receive_path.install()`): aioice's
+  `StunProtocol.datagram_received` parses only what may be STUN (RFC 7983), and the DTLS
+  transport's `_recv_next` handles every datagram already queued in one call. That module
+  names the receive side's private state itself (tests/test_receive_path.py checks it).
 - `aiortc.codecs.CODECS["video"]` gains H.264 High profile (`add_h264_high`:
   profile-level-id 64001f, packetization-mode 1, with its RTX), after aiortc's own Baseline
   and Constrained Baseline: aiortc negotiates H.264 by profile (RFC 6184 via libwebrtc's
@@ -73,7 +77,9 @@ Counts aiortc does not keep, counted per receiver and sender (rtc/rtp_counts.py)
   the payload bytes of each it accepts), its `_send_rtcp_nack` and `_send_rtcp_pli` (the
   NACK and PLI it sends, its own and `request_keyframe`'s) and the sender's
   `_handle_rtcp_packet` (the NACK and PLI its peer sends it), each wrapped on the instance
-  so only the calls given counts are counted.
+  so only the calls given counts are counted. The MCU's receivers then get
+  `receive_path.handle_rtp_in_one_step`, which replaces the RTP wrapper (and aiortc's
+  handler) by one handler counting the same bytes.
 
 For loss injection (benchmarks/soak.py, never the MCU), process-wide until removed:
 
@@ -115,7 +121,7 @@ from aiortc.rtp import (
     RtpPacket,
 )
 
-from rtc import audio_level, datagram_drain, ice, socket_buffers
+from rtc import audio_level, datagram_drain, ice, receive_path, socket_buffers
 from rtc.rtp_counts import RtpCounts
 
 # aiortc's and aioice's own functions, as imported before install() replaces them.
@@ -265,6 +271,8 @@ def install() -> None:
     connection_class: Any = aioice.ice.Connection  # methods replaced by plain functions
     connection_class.get_component_candidates = get_component_candidates_with_buffers
     connection_class.query_consent = query_consent
+    if not receive_path.installed():
+        receive_path.install()
 
 
 def installed() -> bool:
@@ -275,6 +283,7 @@ def installed() -> bool:
             and aioice.ice.Connection.get_component_candidates
             is get_component_candidates_with_buffers
             and aioice.ice.Connection.query_consent is query_consent
+            and receive_path.installed()
             and any(_is_h264_high(codec) for codec in aiortc.codecs.CODECS["video"]))
 
 
@@ -389,8 +398,6 @@ async def request_keyframe(receiver: RTCRtpReceiver) -> int:
 
 DatagramFilter = Callable[[bytes], bool]  # True: let the datagram through
 
-_AIOICE_DATAGRAM_RECEIVED = aioice.ice.StunProtocol.datagram_received
-_AIOICE_SEND_DATA = aioice.ice.StunProtocol.send_data
 _sent_filter: DatagramFilter | None = None  # the one filter_datagrams put in place
 
 
@@ -404,29 +411,33 @@ def filter_datagrams(received: DatagramFilter, sent: DatagramFilter) -> Callable
     """Pass every datagram the ICE connections of this process receive through `received`
     and every one they send through `sent` (both called with the datagram, on the event
     loop); a datagram a filter refuses is dropped as the network would drop it. Returns
-    the function that restores aioice's own methods."""
+    the function that restores the methods in place before (aioice's, or
+    rtc/receive_path.py's demultiplexer once install() ran)."""
+    protocol_class: Any = aioice.ice.StunProtocol
+    received_before = protocol_class.datagram_received
+    send_before = protocol_class.send_data
 
     def datagram_received(self: aioice.ice.StunProtocol, data: bytes | str,
                           addr: tuple[Any, ...]) -> None:
         if isinstance(data, str) or received(data):
-            _AIOICE_DATAGRAM_RECEIVED(self, data, addr)
+            received_before(self, data, addr)
 
     async def send_data(self: aioice.ice.StunProtocol, data: bytes,
                         addr: tuple[str, int]) -> None:
         if sent(data):
-            await _AIOICE_SEND_DATA(self, data, addr)
+            await send_before(self, data, addr)
 
     global _sent_filter
-    aioice.ice.StunProtocol.datagram_received = datagram_received  # type: ignore[method-assign]
-    aioice.ice.StunProtocol.send_data = send_data  # type: ignore[method-assign]
+    sent_filter_before = _sent_filter
+    protocol_class.datagram_received = datagram_received
+    protocol_class.send_data = send_data
     _sent_filter = sent
 
     def restore() -> None:
         global _sent_filter
-        aioice.ice.StunProtocol.datagram_received = (  # type: ignore[method-assign]
-            _AIOICE_DATAGRAM_RECEIVED)
-        aioice.ice.StunProtocol.send_data = _AIOICE_SEND_DATA  # type: ignore[method-assign]
-        _sent_filter = None
+        protocol_class.datagram_received = received_before
+        protocol_class.send_data = send_before
+        _sent_filter = sent_filter_before
 
     return restore
 

@@ -11,7 +11,10 @@ has its frames released the way aiortc does, when the next frame begins; a gap (
 packet, the marker's included) holds the frame until it is filled or the buffer overflows,
 as in aiortc. Like aiortc's, it hands over at most one frame per packet added, so after a
 retransmission fills a gap the frames behind it follow one per packet. Padding-only
-packets never make a frame. Everything else (capacity, misorder handling, PLI on overflow,
+packets never make a frame. A packet that cannot complete a frame (the next one in order of
+the frame being received, not its last, while no complete frame waits) is stored without the
+search from the origin aiortc's add runs for every packet (a frame of n packets cost n
+searches of up to n packets each). Everything else (capacity, misorder handling, PLI on overflow,
 the depayloaded `_data` of each packet) is aiortc's.
 
 Except one thing aiortc lacks: a gap that will never be filled (the packet and its
@@ -71,16 +74,40 @@ class MarkerJitterBuffer(JitterBuffer):
         self.keyframe_skips = 0  # times a keyframe was released past a gap
         self.packets_skipped = 0  # buffered packets dropped by those skips
         self._newest: int | None = None  # the highest sequence number added
+        self._newest_packet: RtpPacket | None = None  # the packet of that number
+        # the last search from the origin found no complete frame, and nothing was
+        # released since: a packet that cannot complete one needs no search (add)
+        self._settled = False
+        self._searched = False  # _remove_frame ran during this add
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        newest = self._newest is None or uint16_gt(packet.sequence_number, self._newest)
+        sequence_number = packet.sequence_number
+        last = self._newest_packet
+        if (self._settled and last is not None and not packet.marker
+                and sequence_number == (last.sequence_number + 1) & 0xFFFF
+                and packet.timestamp == last.timestamp and self._origin is not None
+                and uint16_add(sequence_number, -self._origin) < self._capacity
+                and self._packets[last.sequence_number % self._capacity] is last):
+            # The next packet of the frame being received, in order, not its last: the
+            # search from the origin would stop where it stopped at the previous packet
+            # (a gap, or this frame's end not in yet), so it is not run (aiortc's add
+            # would store the packet and search; a frame of n packets cost n searches).
+            self._packets[sequence_number % self._capacity] = packet
+            self._newest, self._newest_packet = sequence_number, packet
+            return False, None
+        newest = self._newest is None or uint16_gt(sequence_number, self._newest)
         if newest:
-            self._newest = packet.sequence_number
+            self._newest, self._newest_packet = sequence_number, packet
+        self._searched = False
         pli_flag, frame = super().add(packet)
         # A frame can only become complete with its marker packet or a packet that fills a
         # hole (not the newest): the search runs on those, not on every packet.
         if frame is None and self._codec_name is not None and (packet.marker or not newest):
             frame = self._keyframe_past_gap(packet)
+        if frame is not None:
+            self._settled = False  # another complete frame may wait behind it
+        elif self._searched:
+            self._settled = True  # searched, nothing complete: until the next packet's
         return pli_flag, frame
 
     def _at(self, offset: int) -> RtpPacket | None:
@@ -139,6 +166,7 @@ class MarkerJitterBuffer(JitterBuffer):
         return None
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        self._searched = True
         packets: list[RtpPacket] = []
         timestamp: int | None = None
         origin = self._origin

@@ -16,6 +16,9 @@ Fixtures:
 - `post_raw`: post raw bytes (content type, path) and get the `requests.Response`.
 - `postgres_server`: one real PostgreSQL server for the session (tests/postgres_server.py);
   `postgres_url`: the URL of a new empty schema on it, one per test.
+- `recordings_are_playable` (autouse, tests/recording_check.py): after each test, every
+  recordings/**/*.mp4 under its tmp_path is opened and decoded with PyAV; an unplayable
+  one fails the test (`@pytest.mark.stand_in_recordings` for a test's stand-in files).
 - `store_url`: parametrized over the two store backends: "" (SQLite, the default) and a
   `postgres_url`; `open_test_store(url, path)` opens the store either names.
 """
@@ -45,6 +48,11 @@ from mcu.store_api import SchedulerStore, open_store
 from rtc import aiortc_hooks
 from tests.fuzz_profiles import load_profile
 from tests.postgres_server import PostgresServer
+from tests.recording_check import (  # noqa: F401 - every recording a test leaves is opened
+    module_recordings_are_playable,
+    pytest_configure,
+    recordings_are_playable,
+)
 
 # As at the start of every `mcu-sim` command: aiortc's and aioice's process-wide replacements
 # (rtc/aiortc_hooks.py), for every test, before any test module is imported.

@@ -3,8 +3,12 @@ later, and otherwise exactly as aiortc's jitter buffer does."""
 
 from __future__ import annotations
 
+import random
+
+import pytest
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
+from aiortc.utils import uint16_gt
 
 from rtc.jitter_buffer import MarkerJitterBuffer
 
@@ -165,3 +169,86 @@ def test_a_keyframe_completed_by_a_late_retransmission_behind_a_gap_is_released_
     assert [ts // FRAME_TICKS for _, ts, _ in released] == [0, 4, 5]
     assert released[1][0] == late_order.index(keyframe_middle)  # on the retransmission
     assert released[1][2] == b"".join(SPS_PPS_IDR)
+
+
+# -- the search skipped for a packet that cannot complete a frame --------------------------
+
+
+class SearchingEveryPacket(MarkerJitterBuffer):
+    """MarkerJitterBuffer's add as it was: aiortc's add (a search from the origin for every
+    packet stored), then the keyframe search."""
+
+    def add(self, packet: RtpPacket):
+        newest = self._newest is None or uint16_gt(packet.sequence_number, self._newest)
+        if newest:
+            self._newest = packet.sequence_number
+        pli_flag, frame = JitterBuffer.add(self, packet)
+        if frame is None and self._codec_name is not None and (packet.marker or not newest):
+            frame = self._keyframe_past_gap(packet)
+        return pli_flag, frame
+
+
+def eventful_stream(seed: int) -> list[RtpPacket]:
+    """H.264 frames of 1-12 packets (keyframes now and then, some without a marker), with
+    packets lost, lost for good, retransmitted late, duplicated, swapped, padding, and a
+    sequence number jump; sequence numbers wrap round 65535."""
+    rng = random.Random(seed)
+    sent: list[RtpPacket] = []
+    seq = 65000 + rng.randrange(500)
+    for frame in range(120):
+        keyframe = frame % 30 == 0 or rng.random() < 0.05
+        count = rng.randint(1, 12)
+        packets = packets_of(frame, count, seq, marked=rng.random() > 0.05)
+        for index, packet in enumerate(packets):
+            if keyframe:
+                packet._data = SPS_PPS_IDR[min(index, 2)]
+            else:
+                packet._data = NON_IDR
+        if rng.random() < 0.05:
+            pad = packets_of(frame, 1, seq + count, marked=False)[0]
+            pad._data = b""
+            packets.append(pad)
+        sent += packets
+        seq += len(packets)
+        if frame == 80:
+            seq += 3000  # a jump: the buffer starts again from it (misorder rules)
+    arrived: list[RtpPacket] = []
+    late: list[tuple[int, RtpPacket]] = []
+    for position, packet in enumerate(sent):
+        while late and late[0][0] <= position:
+            arrived.append(late.pop(0)[1])
+        roll = rng.random()
+        if roll < 0.03:
+            continue  # lost for good
+        if roll < 0.08:
+            late.append((position + rng.randint(1, 40), packet))  # NACKed, retransmitted
+            late.sort(key=lambda item: item[0])
+            continue
+        arrived.append(packet)
+        if roll > 0.98:
+            arrived.append(packet)  # duplicated
+    arrived += [packet for _, packet in late]
+    for _ in range(len(arrived) // 50):
+        i = rng.randrange(len(arrived) - 1)
+        arrived[i], arrived[i + 1] = arrived[i + 1], arrived[i]
+    return arrived
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_skipping_the_search_releases_exactly_what_searching_every_packet_did(seed):
+    arrived = eventful_stream(seed)
+
+    def results(buffer: MarkerJitterBuffer) -> list:
+        out = []
+        for packet in arrived:
+            pli_flag, frame = buffer.add(packet)
+            out.append((pli_flag, None if frame is None else (frame.timestamp, frame.data)))
+        return out
+
+    skipping = h264_buffer()
+    searching = SearchingEveryPacket(codec_name=lambda payload_type: "H264")
+    ours, theirs = results(skipping), results(searching)
+    assert ours == theirs
+    assert sum(frame is not None for _, frame in ours) > 10  # frames were released
+    assert skipping.keyframe_skips == searching.keyframe_skips
+    assert skipping._origin == searching._origin

@@ -475,8 +475,11 @@ def test_inline_audio_decoder_decodes_on_put_and_passes_the_stop_on():
         for packet in encoder.encode(speech_like(5, tick), tick * FRAME_SAMPLES):
             decoder.put((opus, JitterFrame(bytes(packet), tick * FRAME_SAMPLES)))
     assert decoder.frames_decoded == len(frames) == 50 and decoder.empty()  # none for a thread
-    left = np.concatenate([frame.to_ndarray().reshape(-1, 2)[:, 0] for frame in frames])
-    assert talker_levels(left[-SAMPLE_RATE // 2:], [5])[5] == pytest.approx(0.5, rel=0.15)
+    # Opus decoded to mono, the mix's layout (rtc/opus_packets.MonoOpusDecoder)
+    assert {(frame.layout.name, frame.sample_rate, frame.format.name) for frame in frames} == {
+        ("mono", SAMPLE_RATE, "s16")}
+    voice = np.concatenate([frame.to_ndarray().reshape(-1) for frame in frames])
+    assert talker_levels(voice[-SAMPLE_RATE // 2:], [5])[5] == pytest.approx(0.5, rel=0.15)
     decoder.put((opus, JitterFrame(b"\xff\xff\xff", 0)))  # not Opus: skipped, counted
     assert decoder.decode_errors + decoder.frames_decoded >= 50
     decoder.put(None)  # the receiver stopping: its decoder thread must get it

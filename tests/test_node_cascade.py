@@ -15,7 +15,10 @@
   (queryConferencesStatusEx names it: the root node's voice switching counts the leaf's
   sites) and the main pane of CP_9_1 without subPics for a terminal of each node;
 - the gateway's media engine runs no conference: the media is the nodes';
-- delScheduledConfEx ends the conference on both nodes.
+- delScheduledConfEx ends the conference on both nodes;
+- a gateway restarted (SIGKILL) during a split conference rebuilds its view from Redis (the
+  whole placement: root, leaves, the sites of each) and its commands reach the right node
+  (the last test).
 
 And the split rule itself on registry records (`cascade_placement.split`).
 """
@@ -25,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -247,3 +250,170 @@ def test_the_root_is_the_node_with_most_room_and_sites_fill_it_first() -> None:
     # load counts: node 2's used ports leave it less room than node 1
     parts = split([node(1, 5), node(2, 8, used=4 * top)], need, Reservations())
     assert parts is not None and [p.node.node_id for p in parts] == [1, 2]
+
+
+# ---------------------------------------------------------------- a gateway restart
+
+
+def layout_of(soap: SoapClients, conf_id: str) -> tuple[int, list[str]]:
+    answer = soap.conf_mgr.getContinuousPresenceParamEx(confId=conf_id, target="0")
+    assert answer.resultCode == 0, answer
+    return answer.presenceMode, list(answer.subPics or [])
+
+
+def speaking(soap: SoapClients, conf_id: str) -> str | None:
+    answer = soap.conf_mgr.queryConferencesStatusEx(confIds=[conf_id])
+    assert answer.resultCode == 0, answer
+    return answer.conferenceStatuses[0].speaking
+
+
+async def test_a_gateway_restarted_during_a_split_conference_rebuilds_its_view(
+        platform: Platform) -> None:
+    """The whole placement is in Redis (root, leaves, the sites of each): the gateway killed
+    (SIGKILL) and started again while an 8-site conference spans both nodes answers the
+    status queries as before (site states, each site's node, the layout) and its commands
+    reach the right node: a new layout (every terminal decodes the new order), a leaf site
+    becoming the speaker the root chooses (the speaker the restarted gateway takes from the
+    root), the same site muted (the root chooses a quieter root site instead), a leaf site
+    hung up (its terminal's call ends: the leaf node hung up), the conference's end (off
+    both nodes)."""
+    soap = await asyncio.to_thread(platform.soap)
+    root_terminals = [terminal(f"03021{i:02d}", i) for i in (41, 42, 43, 44)]
+    leaf_terminals = [terminal(f"03021{i:02d}", i) for i in (45, 46, 47, 48)]
+    everyone = root_terminals + leaf_terminals
+    for t in everyone:
+        await t.start(platform.base_url.replace("http", "ws", 1) + "/signalling")
+    try:
+        conf_id = await asyncio.to_thread(book, soap, "night rounds", [t.uri for t in everyone])
+        assert isinstance(conf_id, str), conf_id
+        joined = {t.uri: IN_CONFERENCE for t in everyone}
+
+        async def all_joined() -> bool:
+            return await asyncio.to_thread(statuses, soap, conf_id) == joined
+
+        await eventually(all_joined, "all eight sites in conference")
+        expected_nodes = {**{t.uri: 1 for t in root_terminals},
+                          **{t.uri: 2 for t in leaf_terminals}}
+        assert await asyncio.to_thread(site_mcus, soap, conf_id) == expected_nodes
+        order = [t for pair in zip(root_terminals, leaf_terminals, strict=True) for t in pair]
+        cp_9_1 = layout_mode("CP_9_1").value
+        code = await asyncio.to_thread(
+            soap.conf_ctrl.setContinuousPresenceEx, confId=conf_id, target="0",
+            presenceMode=cp_9_1, subPics=[t.uri for t in order])
+        assert code == 0
+        panes = [tuple(pane.as_floats()) for pane in layout_mode("CP_9_1").panes]
+        for t in everyone:
+            t.set_panes(panes)
+        seen: dict[int, list[int | None]] = {}
+
+        def everyone_sees(shown: list) -> Callable[[], Awaitable[bool]]:
+            async def check() -> bool:
+                ok = True
+                for viewer in everyone:
+                    seen[viewer.site_index] = [pane.site_index
+                                               for pane in await viewer.read_panes()]
+                    ok = ok and seen[viewer.site_index] == [t.site_index for t in shown] + [None]
+                return ok
+
+            return check
+
+        await eventually(everyone_sees(order), "every terminal decodes the 8 markers",
+                         timeout=120.0, what_else=lambda: seen)
+        layout = await asyncio.to_thread(layout_of, soap, conf_id)
+
+        await asyncio.to_thread(platform.kill_gateway)
+        await asyncio.to_thread(platform.start_gateway)
+        soap = await asyncio.to_thread(platform.soap)
+        await eventually(all_joined, "the status after the restart")
+        assert await asyncio.to_thread(site_mcus, soap, conf_id) == expected_nodes
+        assert await asyncio.to_thread(layout_of, soap, conf_id) == layout
+        assert await asyncio.to_thread(ports_in_use, platform, soap, 1) == (0, 4)
+        assert await asyncio.to_thread(ports_in_use, platform, soap, 2) == (0, 4)
+        await eventually(everyone_sees(order), "the 8 markers after the restart",
+                         timeout=120.0, what_else=lambda: seen)
+
+        async def registered_again() -> bool:
+            return all(t.registered for t in everyone)
+
+        await eventually(registered_again, "the terminals registered with the new gateway")
+
+        # a new layout through the restarted gateway: the root composes it, the leaf's
+        # sites see it
+        reverse = list(reversed(order))
+        code = await asyncio.to_thread(
+            soap.conf_ctrl.setContinuousPresenceEx, confId=conf_id, target="0",
+            presenceMode=cp_9_1, subPics=[t.uri for t in reverse])
+        assert code == 0
+        await eventually(everyone_sees(reverse), "the new order everywhere", timeout=120.0,
+                         what_else=lambda: seen)
+
+        # the speaker across the link, taken from the root by the restarted gateway
+        loud = leaf_terminals[1]
+        for t in everyone:
+            t.speech.set_level(0.0)
+        loud.speech.set_level(0.8)
+        code = await asyncio.to_thread(
+            soap.conf_ctrl.setContinuousPresenceEx, confId=conf_id, target="0",
+            presenceMode=cp_9_1, subPics=[])
+        assert code == 0
+        code = await asyncio.to_thread(soap.conf_ctrl.setAudioSwitchEx, confId=conf_id,
+                                       switchGate=20, isSwitch=1)
+        assert code == 0
+        spoken: list[str | None] = []
+
+        async def speaker_is(uri: str) -> bool:
+            spoken.append(await asyncio.to_thread(speaking, soap, conf_id))
+            return spoken[-1] == uri
+
+        await eventually(lambda: speaker_is(loud.uri), "the leaf's loud site is the speaker",
+                         timeout=60.0, what_else=lambda: spoken[-5:])
+        viewer = root_terminals[2]
+
+        async def in_main_pane() -> bool:
+            seen[viewer.site_index] = [pane.site_index for pane in await viewer.read_panes()]
+            return seen[viewer.site_index][0] == loud.site_index
+
+        await eventually(in_main_pane, "the speaker in the main pane", timeout=60.0,
+                         what_else=lambda: seen)
+
+        # muted through the restarted gateway: louder than a root site that starts
+        # talking, it is no longer chosen (unmuted it would stay the speaker)
+        code = await asyncio.to_thread(soap.conf_ctrl.setSitesMuteEx, confId=conf_id,
+                                       siteUris=[loud.uri], isMute=0)
+        assert code == 0
+        loud.speech.set_level(0.9)
+        talker = root_terminals[0]
+        talker.speech.set_level(0.5)
+        await eventually(lambda: speaker_is(talker.uri), "the root's talker, not the muted "
+                         "leaf site, is the speaker", timeout=60.0,
+                         what_else=lambda: spoken[-5:])
+
+        # a leaf site hung up: the leaf node ends its call
+        gone = leaf_terminals[3]
+        code = await asyncio.to_thread(soap.conf_mgr.disconnectSitesEx, confId=conf_id,
+                                       siteUris=[gone.uri])
+        assert code == 0
+
+        async def hung_up() -> bool:
+            found = await asyncio.to_thread(statuses, soap, conf_id)
+            return found[gone.uri] != IN_CONFERENCE and gone.state == "idle"
+
+        await eventually(hung_up, "the leaf site hung up by its node")
+        assert all(t.state == "in_call" for t in everyone if t is not gone)
+
+        code = await asyncio.to_thread(soap.conf_mgr.delScheduledConfEx, confId=conf_id)
+        assert code == 0
+
+        async def off_both_nodes() -> bool:
+            listed = await records(platform.redis.url)
+            return all(conf_id not in listed[node_id].conferences for node_id in NODES)
+
+        await eventually(off_both_nodes, "the conference gone from both nodes' records")
+
+        async def all_idle() -> bool:
+            return all(t.state == "idle" for t in everyone)
+
+        await eventually(all_idle, "every call over")
+    finally:
+        for t in everyone:
+            await t.stop()

@@ -26,6 +26,7 @@ def gateway_settings(gateway_settings: Settings) -> Settings:
     return replace(settings, call_timeout_seconds=600.0)
 
 
+@pytest.mark.stand_in_recordings  # its files are bytes standing for recordings, no media
 def test_an_account_sees_and_downloads_only_the_recordings_of_its_conferences(
         gateway_server, gateway_settings, soap_login):
     alice, bob, admin = soap_login(*ALICE), soap_login(*BOB), soap_login(*DEMO)

@@ -78,3 +78,27 @@ def test_a_mix_that_never_came_leaves_silence_and_the_next_stays_in_place(tmp_pa
     assert len(report.events) == len(EVENTS_S), text
     assert report.max_abs_offset_ms is not None and report.max_abs_offset_ms <= 3, text
     assert abs(report.duration_diff_ms) <= 30, text
+
+
+def test_with_no_mix_the_audio_is_silence_as_long_as_the_video(tmp_path):
+    """No site joined (the mixer makes no mix): the file's audio is silence to the last
+    picture's end, not an empty track (found by tests/recording_check.py in the recordings
+    of conferences without terminals)."""
+    path = tmp_path / "silent.mp4"
+    write(path, skipped_mixes=range(10_000))
+    report = av_sync.measure(str(path))
+    text = av_sync.table(report)
+    assert report.clicks_s == [] and len(report.flashes_s) == len(EVENTS_S), text
+    assert abs(report.duration_diff_ms) <= 30, text
+
+
+def test_mixes_that_stop_coming_are_followed_by_silence_to_the_end(tmp_path):
+    """Every site left half way (mixes until 2.0 s, none after): the clicks before stay in
+    place and the audio still lasts as long as the video."""
+    path = tmp_path / "left.mp4"
+    write(path, skipped_mixes=range(100, 10_000))
+    report = av_sync.measure(str(path))
+    text = av_sync.table(report)
+    assert len(report.events) == 2, text  # the events at 0.5 and 1.5 s
+    assert report.max_abs_offset_ms is not None and report.max_abs_offset_ms <= 3, text
+    assert abs(report.duration_diff_ms) <= 30, text

@@ -3,7 +3,8 @@
 - engine.MediaEngine: one ConferenceMedia per live conference, driven by runtime events;
   a worker pool composes and encodes off the event loop.
 - conference_media.ConferenceMedia: what each site sees (pictures, encoder groups) and hears
-  (N-1 mix), the compositing tick and the 20 ms audio tick.
+  (N-1 mix), the compositing tick and the 20 ms audio tick; its parts are the conference_*
+  modules (pictures, groups, render, audio, content, outputs, sends, stats).
 - compositor.Compositor: the latest frame of each source -> one I420 picture per layout,
   scaled by scaler (libyuv, OpenCV as the fallback); gallery renders the 50 layouts with it
   (`mcu-sim layouts`).

@@ -10,7 +10,9 @@ hand-over takes the GIL from the loop.
 The receiver's decoder queue is the one per-receiver seam (rtc/aiortc_hooks.py, as in
 terminals/frame_counter.py): an InlineAudioDecoder in its place decodes each frame the
 moment the jitter buffer hands it over, on the loop, with aiortc's own decoder for the
-codec, and gives the frames to the site's AudioInput; aiortc's thread idles on an empty
+codec (for Opus, rtc/opus_packets.MonoOpusDecoder: mono, the mix's layout, where aiortc's
+gives stereo the mixer would average back to mono), and gives the frames to the site's
+AudioInput; aiortc's thread idles on an empty
 queue until the receiver stops. Video keeps aiortc's threads: decoding a picture would stall
 the loop.
 """
@@ -27,6 +29,7 @@ from aiortc import RTCRtpReceiver
 from aiortc.codecs import get_decoder
 
 from rtc.aiortc_hooks import replace_decoder_queue
+from rtc.opus_packets import MonoOpusDecoder
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,10 @@ class InlineAudioDecoder(queue.Queue):
         # aiortc's decoder thread does, keeping the decoder's state).
         try:
             if codec.name != self._codec_name:
-                self._decoder = get_decoder(codec)
+                # Opus decoded to mono, the mix's own layout (rtc/opus_packets.py); the
+                # other codecs with aiortc's decoders (mono already)
+                self._decoder = (MonoOpusDecoder() if codec.name.lower() == "opus"
+                                 else get_decoder(codec))
                 self._codec_name = codec.name
             frames = self._decoder.decode(encoded_frame)
             for frame in frames:

@@ -15,7 +15,8 @@ container opens at the first main keyframe; the moov's avcC is that keyframe's S
 (every keyframe repeats them in band). Timestamps are the conference's video clock
 (1/90000 s from the conference's start) minus that of the first keyframe; the audio is
 laid on the same clock, each mix at its own time within 5 ms (silence where no mix came,
-the overlap of a late mix cut), its first packet at 0 (AAC_PRIMING_SAMPLES), and each mix is
+also when none comes for a second, as with no site joined; the overlap of a late mix cut),
+its first packet at 0 (AAC_PRIMING_SAMPLES), and each mix is
 written once the video has reached its time (never past the last picture), so audio and
 video stay aligned and end together. A JSON sidecar next to the file lists what was recorded: sites
 joining and leaving, layout changes, floor changes, with their times, and any failure
@@ -70,6 +71,9 @@ AUDIO_BITRATE = 128_000
 # not, so the audio stays continuous)
 ALIGN_SAMPLES = SAMPLE_RATE // 200
 PENDING_AUDIO_FRAMES = 250  # 5 s of mix waiting for the video to reach its time
+# how far the audio may lag the video waiting for a mix; beyond it, none pending (no site
+# joined: the mixer makes none), silence is laid up to there (and to the end at the close)
+MAX_AUDIO_LAG_SAMPLES = SAMPLE_RATE
 # queued items (packets of both video tracks, 20 ms mixes) the thread may lag behind:
 # about 20 s at 30 fps; beyond it the writer cannot keep up and the recording fails
 MAX_BACKLOG = 3000
@@ -435,6 +439,17 @@ class Mp4Writer:
                 samples = samples[-drift:]  # before the file began, or already covered
             if len(samples):
                 self._encode_audio(samples)
+        if not self._pending_audio:
+            self._silence_until(pts, MAX_AUDIO_LAG_SAMPLES)
+
+    def _silence_until(self, pts: int, lag: int) -> None:
+        """Silence from the audio's end up to `lag` samples before `pts` (the conference's
+        video clock), when it ends earlier than that by more than ALIGN_SAMPLES."""
+        assert self._base is not None
+        wanted = ((pts - self._base) * SAMPLE_RATE // VIDEO_CLOCK - AAC_PRIMING_SAMPLES
+                  - lag - self._samples_written)
+        if wanted > ALIGN_SAMPLES:
+            self._encode_audio(np.zeros(wanted, np.int16))
 
     def _encode_audio(self, samples: np.ndarray) -> None:
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
@@ -482,8 +497,9 @@ class Mp4Writer:
             return
         try:
             if MAIN in self._last_pts and self._base is not None:  # up to the last picture's end
-                self._write_audio_until(
-                    self._base + self._last_pts[MAIN] + VIDEO_CLOCK // self.format.fps)
+                end = self._base + self._last_pts[MAIN] + VIDEO_CLOCK // self.format.fps
+                self._write_audio_until(end)
+                self._silence_until(end, 0)  # the mixes stopped coming before it
             for packet in self._audio.encode(None):
                 self._mux_audio(packet)
         finally:

@@ -38,6 +38,7 @@ from rtc.aiortc_hooks import (
     request_keyframe,
     sender_rtp_counts,
 )
+from rtc.receive_path import handle_rtp_in_one_step
 from rtc.rtp_counts import RtpCounts
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,8 @@ class SiteMedia:
         received payload bytes and RTCP NACK/PLI both ways (before its receiver starts)."""
         self.rtp_transceivers.append(transceiver)
         count_rtp_and_feedback(transceiver.receiver, transceiver.sender, self.rtp_counts)
+        # aiortc's per-packet handling and the payload count in one step (rtc/receive_path.py)
+        handle_rtp_in_one_step(transceiver.receiver, self.rtp_counts)
 
     def decode_audio_of(self, receiver: RTCRtpReceiver) -> None:
         """Decode this call's audio on the loop into the mix input (mcu/media/inline_audio.py);

@@ -9,7 +9,7 @@ here is the root's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from mcu.nodes.cascade_placement import Part
 
@@ -24,6 +24,26 @@ class Cascades:
         leaves = parts[1:]
         self._leaves[conf_id] = tuple(part.node.node_id for part in leaves)
         self._sites[conf_id] = {uri: part.node.node_id for part in leaves for uri in part.uris}
+
+    def restore(self, conf_id: str, leaves: Mapping[int, Sequence[str]]) -> None:
+        """The leaves as saved in Redis (cascade_record.py), for a restarted gateway."""
+        self._leaves[conf_id] = tuple(leaves)
+        self._sites[conf_id] = {uri: node_id for node_id, uris in leaves.items()
+                                for uri in uris}
+
+    def parts(self, conf_id: str) -> dict[int, tuple[str, ...]]:
+        """Each leaf node of the conference -> the sites it holds (booking order)."""
+        sites = self._sites.get(conf_id, {})
+        return {leaf: tuple(uri for uri, node_id in sites.items() if node_id == leaf)
+                for leaf in self._leaves.get(conf_id, ())}
+
+    def keep(self, conf_id: str, booked: Collection[str]) -> None:
+        """The booking changed: its leaves forget the sites no longer booked (a site added
+        is the root's: it is on no leaf)."""
+        sites = self._sites.get(conf_id)
+        if sites is not None:
+            self._sites[conf_id] = {uri: node_id for uri, node_id in sites.items()
+                                    if uri in booked}
 
     def drop(self, conf_id: str) -> tuple[int, ...]:
         """Forget the conference; its leaf node ids."""

@@ -29,11 +29,13 @@ cascade listener; the events go to all of them, each site's calls to its node, a
 joining or leaving on one node is told to the others (`peer_site`) so their media count it.
 
 A gateway restarted mid-conference rebuilds this view from Redis before its first reconcile
-(`load`): the placements, the call state of every site the node saved, and the conference's
-control state (the last forwarded event of each subject, state_replay.py); the runtime then
-starts the conference again, the router finds it placed on a live node, restores that state
-into it and re-announces it (a node ignores a `start` of a conference it runs), and each
-call placed again takes the state the node reports. Nothing is sent to the terminals: their media goes on at the node.
+(`load`, saved_view.py: placements with a split conference's leaves, site call states,
+control state); the runtime starts the conference again, the router restores that state
+into it (state_replay.py; the content floor once its holder's call is back) and
+re-announces it to each of its nodes (node_starts.py); each call placed again takes the
+state the node reports. Nothing is sent to the terminals: their media goes on at the node.
+A booking edited while its conference runs (BookingChanged) is announced the same way:
+each node's runtime follows it as the embedded one does.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from typing import Any
 from mcu.calls import Call, CallFailure
 from mcu.errors import DomainError
 from mcu.events import (
+    BookingChanged,
     ConferenceEnded,
     ConferenceEvent,
     ConferenceStarted,
@@ -54,15 +57,16 @@ from mcu.events import (
     RuntimeEvent,
     SpeakerChanged,
 )
+from mcu.live_conference import LiveConference
 from mcu.model import Conference, Occurrence, SiteCallState
 from mcu.nodes.cascade_placement import Part, split
+from mcu.nodes.cascade_record import leaves_json
 from mcu.nodes.cascades import Cascades
-from mcu.nodes.event_codec import decode_event, encode_event, forwarded
+from mcu.nodes.event_codec import encode_event, forwarded
 from mcu.nodes.messages import (
     CallSite,
     CallState,
     End,
-    ForwardedEvent,
     FromTerminal,
     HangUp,
     Levels,
@@ -73,13 +77,14 @@ from mcu.nodes.messages import (
     TerminalRegistered,
     TerminalVanished,
     ToTerminal,
-    parse_command,
     parse_event,
 )
 from mcu.nodes.node_record import NodeRecord
+from mcu.nodes.node_starts import node_starts
 from mcu.nodes.placement import Need, Reservations, choose_node
 from mcu.nodes.registry import REFRESH_S, NodeRegistry
-from mcu.nodes.state_replay import replay_events, restore, state_key
+from mcu.nodes.saved_view import read_saved_view
+from mcu.nodes.state_replay import SavedFloors, replay_events, restore, state_key
 from mcu.nodes.transport import NodeTransport
 from mcu.runtime import ConferenceRuntime
 
@@ -112,6 +117,7 @@ class ConferenceRouter:
         self._redial: dict[str, list[str]] = {}  # conf_id -> sites to call again once placed
         # conf_id -> its control state saved before a restart, restored when it starts again
         self.saved_state: dict[str, list[ConferenceEvent]] = {}
+        self.saved_floors = SavedFloors()  # the content floor of each, given back
         self._saves: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
         self.stopping = False  # the gateway is shutting down: its terminals are not gone
         self.dropped = 0  # node events refused by the schema (or from a stale node)
@@ -122,33 +128,20 @@ class ConferenceRouter:
     # ------------------------------------------------------------------ start / stop
 
     async def load(self) -> None:
-        """The registry's view: live nodes, placements on them, their sites' call states."""
-        nodes = await self.registry.live_nodes()
-        self.nodes = {node.node_id: node for node in nodes}
+        """The registry's view (saved_view.py): live nodes, placements on them (a split
+        conference's leaves too), their sites' call states, the conferences' control
+        state."""
+        view = await read_saved_view(self.registry)
+        self.nodes = {node.node_id: node for node in view.nodes}
         if self.capacity is not None:
-            self.capacity(nodes)
-        placements = await self.registry.placements()
-        self.placements = {conf: node for conf, node in placements.items()
-                           if node in self.nodes}
-        for conf_id in self.placements:
-            for uri, text in (await self.registry.sites(conf_id)).items():
-                try:
-                    state = parse_event(text)
-                except NodeMessageError as error:
-                    log.warning("saved state of %s in %s dropped: %s", uri, conf_id, error)
-                    continue
-                if isinstance(state, CallState) and state.uri == uri:
-                    self.site_states[(conf_id, uri)] = state
-            saved = []
-            for text in await self.registry.state(conf_id):
-                try:
-                    command = parse_command(text)
-                    if not isinstance(command, ForwardedEvent):
-                        raise NodeMessageError("not an event")
-                    saved.append(decode_event(command))
-                except NodeMessageError as error:
-                    log.warning("saved state of %s dropped: %s", conf_id, error)
-            self.saved_state[conf_id] = saved
+            self.capacity(view.nodes)
+        self.placements = view.placements
+        for conf_id, leaves in view.leaves.items():
+            self.cascades.restore(conf_id, leaves)
+        self.site_states.update(view.site_states)
+        self.saved_state.update(view.state)
+        for node_id, conf_id in view.stale:
+            self.transport.post_command(node_id, End(conf_id))
 
     def attach(self) -> None:
         """Follow the runtime and place its calls (before its first reconcile)."""
@@ -249,6 +242,8 @@ class ConferenceRouter:
             self._place(event.conf_id)
         elif isinstance(event, ConferenceEnded):
             self._ended(event.conf_id)
+        elif isinstance(event, BookingChanged):
+            self._booking_changed(event.conf_id)
         elif forwarded(event):
             assert isinstance(event, ConferenceEvent)
             message = encode_event(event)
@@ -265,8 +260,10 @@ class ConferenceRouter:
         start = Start.of(live.conference, live.occurrence)
         node_id = self.placements.get(conf_id)
         if node_id is not None and node_id in self.nodes:  # placed before a restart
-            restore(live, self.saved_state.pop(conf_id, []))
-            self.transport.post_command(node_id, start)
+            saved = self.saved_state.pop(conf_id, [])
+            restore(live, saved)
+            self.saved_floors.keep(conf_id, saved)
+            self._announce(live)
             return
         need = Need(conf_id, tuple(live.occurrence.sites), live.conference.spec.cp_resource)
         node = choose_node(list(self.nodes.values()), need, self.reservations)
@@ -312,10 +309,31 @@ class ConferenceRouter:
             upstream = "" if index == 0 else f"{root.address}:{root.cascade_port}"
             self.transport.post_command(part.node.node_id, replace(
                 start, held=list(part.uris), cascade_root=upstream))
-        self._spawn(self.registry.place(conf_id, root.node_id))
+        self._spawn(self.registry.place(conf_id, root.node_id,
+                                        leaves_json(self.cascades.parts(conf_id))))
         log.info("conference %s split over nodes %s (root %d)", conf_id,
                  ", ".join(f"{part.node.node_id}: {len(part.sites)} sites" for part in parts),
                  root.node_id)
+
+    def _announce(self, live: LiveConference) -> None:
+        root = self.placements.get(live.conf_id)
+        if root is not None:
+            for node_id, start in node_starts(live, root, self.cascades, self.nodes):
+                self.transport.post_command(node_id, start)
+
+    def _booking_changed(self, conf_id: str) -> None:
+        """The running conference's booking changed: its nodes follow it (a conference that
+        waits for room is placed with its new booking when it finds some)."""
+        live = self.runtime.conferences.get(conf_id)
+        root = self.placements.get(conf_id)
+        if live is None or root is None:
+            return
+        if conf_id in self.cascades:
+            self.cascades.keep(conf_id, {site.uri for site in live.occurrence.sites})
+            self._spawn(self.registry.place(conf_id, root,
+                                            leaves_json(self.cascades.parts(conf_id))))
+        self._announce(live)
+        log.info("conference %s: its booking changed, told to its nodes", conf_id)
 
     def _place_waiting(self) -> None:
         """Conferences that found no room (or whose node left): placed when one has room.
@@ -334,6 +352,7 @@ class ConferenceRouter:
         for leaf in self.cascades.drop(conf_id):
             self.transport.post_command(leaf, End(conf_id))
         self._redial.pop(conf_id, None)
+        self.saved_floors.forget(conf_id)
         self.reservations.drop(conf_id)
         for key in [key for key in self.calls if key[0] == conf_id]:
             del self.calls[key]
@@ -363,6 +382,11 @@ class ConferenceRouter:
         known = self.site_states.get((call.conf_id, call.uri))
         if known is not None and known.call_state is not SiteCallState.NOT_JOINED:
             self._mirror(call, known)  # the node runs this site's call already (a restart)
+            live = self.runtime.conferences.get(call.conf_id)
+            if live is not None and call.state is SiteCallState.IN_CONFERENCE \
+                    and self.saved_floors.back(live, call.uri):
+                log.info("conference %s: the content floor is %s's again", call.conf_id,
+                         call.uri)
 
     def clear_call(self, call: Call) -> None:
         key = (call.conf_id, call.uri)

@@ -1,6 +1,8 @@
 """A node's view of the schedule: only the conferences the gateway placed on it, each at the
 occurrence that is ongoing (the `start` command's). The node's runtime reconciles against
-it: a `start` adds one and the runtime starts it, an `end` removes it and the runtime ends
+it: a `start` adds one and the runtime starts it, a `start` of one placed here already
+brings its booking up to date and the runtime follows it (Lifecycle._follow_booking, as
+the embedded runtime follows an edited booking), an `end` removes it and the runtime ends
 it. The node keeps no clock of its own for begin and end: the gateway decides both.
 """
 
@@ -19,6 +21,16 @@ class PlacedConferences:
     def add(self, conference: Conference, occurrence: Occurrence) -> bool:
         """False when the conference is placed here already (a repeated `start`)."""
         if conference.conf_id in self._placed:
+            return False
+        self._placed[conference.conf_id] = (conference, occurrence)
+        return True
+
+    def update(self, conference: Conference, occurrence: Occurrence) -> bool:
+        """A repeated `start` of a conference placed here: its booking as it is now (sites
+        added or removed, its end moved). False when nothing changed, or it is not placed
+        here."""
+        placed = self._placed.get(conference.conf_id)
+        if placed is None or placed == (conference, occurrence):
             return False
         self._placed[conference.conf_id] = (conference, occurrence)
         return True

@@ -5,12 +5,14 @@ Keys (all under `prefix`, default "mcu"; docs/runtime.md, "Nodes"):
 | key | type | written by | holds |
 |---|---|---|---|
 | `{prefix}:node:{id}` | string, PX `RECORD_TTL_MS` | the node, every `HEARTBEAT_S` | its `NodeRecord` (JSON) |
-| `{prefix}:placements` | hash conf_id -> node id | the gateway, when a conference starts | where each live conference runs |
+| `{prefix}:placements` | hash conf_id -> node id | the gateway, when a conference starts | where each live conference runs (the root of a split one) |
+| `{prefix}:cascade:{conf_id}` | string (cascade_record.py) | the gateway, when a conference is split or its booking changes | the leaves of a conference split over nodes and the sites each holds |
 | `{prefix}:sites:{conf_id}` | hash uri -> JSON | the node, on each call state change | the call state of every site it called |
 | `{prefix}:state:{conf_id}` | hash subject -> JSON | the gateway, on each forwarded event | the conference's control state (state_replay.py) |
 
-Liveness: a node renews its record every second with a TTL of three; a node that stops
-(SIGKILL, a frozen loop, a lost network) drops out of Redis within `RECORD_TTL_MS`, and out
+Liveness: a node renews its record every second with a TTL of three, from a thread of its
+own (heartbeat.py); a node that stops (SIGKILL, a loop stuck for heartbeat.LOOP_STALL_S, a
+lost network) drops out of Redis within `RECORD_TTL_MS`, and out
 of the gateway's view at its next refresh (`REFRESH_S` later at most): queryMCUInfoEx stops
 listing it within `GONE_WITHIN_S`. A record the schema refuses is logged and dropped, never
 placed on.
@@ -87,15 +89,35 @@ class NodeRegistry:
 
     # ------------------------------------------------------------------ placements
 
-    async def place(self, conf_id: str, node_id: int) -> None:
-        await self.redis.hset(self.placements_key, conf_id, str(node_id))
+    def cascade_key(self, conf_id: str) -> str:
+        return f"{self.prefix}:cascade:{conf_id}"
+
+    async def place(self, conf_id: str, node_id: int, leaves: str | None = None) -> None:
+        """The conference runs on `node_id` (the root when split); `leaves`: its leaves
+        (cascade_record.leaves_json), None when it is not split. One transaction."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.placements_key, conf_id, str(node_id))
+            if leaves is None:
+                pipe.delete(self.cascade_key(conf_id))
+            else:
+                pipe.set(self.cascade_key(conf_id), leaves)
+            await pipe.execute()
+
+    async def cascade(self, conf_id: str) -> str | None:
+        """The saved leaves of a split conference (read through cascade_record.parse_leaves),
+        None when it is not split."""
+        value = await self.redis.get(self.cascade_key(conf_id))
+        if value is None:
+            return None
+        return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
     def state_key(self, conf_id: str) -> str:
         return f"{self.prefix}:state:{conf_id}"
 
     async def unplace(self, conf_id: str) -> None:
         await self.redis.hdel(self.placements_key, conf_id)
-        await self.redis.delete(self.sites_key(conf_id), self.state_key(conf_id))
+        await self.redis.delete(self.sites_key(conf_id), self.state_key(conf_id),
+                                self.cascade_key(conf_id))
 
     async def save_state(self, conf_id: str, key: str, event: str) -> None:
         """The last forwarded event (messages.ForwardedEvent, JSON) of this subject."""

@@ -10,8 +10,12 @@
   of each kind and subject in Redis (registry.py `mcu:state:{conf_id}`); a gateway restarted
   mid-conference puts them back into the live state its runtime starts the conference with,
   so getContinuousPresenceParamEx, the status queries and a later failover answer and show
-  what they did before the restart. The presentation (the content floor, held through BFCP
-  or setAuxStreamEx) is not restored: it starts free.
+  what they did before the restart.
+- `SavedFloors`: the content floor (its holder and lock, the last PresentationChanged
+  saved) goes back to its holder once the holder's call is in conference again after the
+  restart, as a chair grant (and the lock), with no event: the node kept the presentation
+  and went on forwarding the holder's content. A holder whose call did not come back
+  leaves the floor free, as a holder that leaves does.
 """
 
 from __future__ import annotations
@@ -75,6 +79,38 @@ def replay_events(live: LiveConference) -> list[ConferenceEvent]:
             events.append(StreamSourcesChanged(conf_id, uri, site.main_sources,
                                                site.aux_source))
     return events
+
+
+class SavedFloors:
+    def __init__(self) -> None:
+        self._floors: dict[str, tuple[str, bool]] = {}  # conf_id -> (holder, locked)
+
+    def keep(self, conf_id: str, events: list[ConferenceEvent]) -> None:
+        """The floor the saved events end with, to give back (nothing when it was free)."""
+        floor = None
+        for event in events:
+            if isinstance(event, PresentationChanged):
+                floor = (event.holder, event.locked) if event.holder else None
+        if floor is not None:
+            self._floors[conf_id] = floor
+
+    def back(self, live: LiveConference, uri: str) -> bool:
+        """The site's call is in conference again: the floor is its own again if it held
+        it. True when it did."""
+        floor = self._floors.get(live.conf_id)
+        if floor is None or floor[0] != uri:
+            return False
+        del self._floors[live.conf_id]
+        holder, locked = floor
+        content_floor = live.content_floor
+        content_floor.join(holder, has_content_input=True)  # it had one when it was granted
+        content_floor.chair_grant(holder)
+        if locked:
+            content_floor.lock(holder)
+        return content_floor.holder == holder
+
+    def forget(self, conf_id: str) -> None:
+        self._floors.pop(conf_id, None)
 
 
 def state_key(event: ConferenceEvent) -> str:

@@ -19,6 +19,7 @@ its endpoint reported, and why it ended.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
 
@@ -28,6 +29,7 @@ from mcu.clock import Clock
 from mcu.endpoints import Endpoint
 from mcu.errors import DomainError, Fault
 from mcu.events import (
+    BookingChanged,
     BroadcastChanged,
     ChairChanged,
     ConferenceEnded,
@@ -63,6 +65,8 @@ class Lifecycle:
         self.media_timeout = media_timeout
         self.clock = clock
         self.records = records
+        # conf_id -> the booking its live state last followed (BookingChanged when it differs)
+        self._followed: dict[str, tuple[Conference, Occurrence]] = {}
 
     # ------------------------------------------------------------------ life cycle
 
@@ -81,6 +85,7 @@ class Lifecycle:
                 self._follow_booking(running, conf, occ)
 
     def _start(self, conference: Conference, occurrence: Occurrence) -> None:
+        self._followed[conference.conf_id] = copy.deepcopy((conference, occurrence))
         live = LiveConference(conference, occurrence)
         for spec in occurrence.sites:
             live.sites[spec.uri] = LiveSite(spec)
@@ -94,13 +99,15 @@ class Lifecycle:
         for site in list(live.sites.values()):
             self._hang_up(site, "conference ended")
         self.conferences.remove(live.conf_id)
+        self._followed.pop(live.conf_id, None)
         self.events.emit(ConferenceEnded(live.conf_id))
 
     def _follow_booking(
         self, live: LiveConference, conference: Conference, occurrence: Occurrence
     ) -> None:
         """Sites added to a running conference appear as not joined (connectSitesEx calls
-        them); removed ones are hung up. Prolongations just move the end."""
+        them); removed ones are hung up. Prolongations just move the end. A change is told
+        (BookingChanged: media nodes follow the booking, mcu/nodes/conference_router.py)."""
         live.conference = conference
         live.occurrence = occurrence
         booked = {spec.uri: spec for spec in occurrence.sites}
@@ -113,6 +120,11 @@ class Lifecycle:
                 live.sites[uri].spec = spec
             else:
                 live.sites[uri] = LiveSite(spec)
+        followed = self._followed.get(live.conf_id)
+        if followed != (conference, occurrence):  # a copy: a booking may change in place
+            self._followed[live.conf_id] = copy.deepcopy((conference, occurrence))
+            if followed is not None:
+                self.events.emit(BookingChanged(live.conf_id))
 
     # ------------------------------------------------------------------ calls
 

@@ -1,0 +1,78 @@
+"""A conference's media measurements: each encoder group's (GroupStats), each joined site's
+main video input (InputStats) and the counts so far (MediaTotals, mcu/media/media_totals.py).
+
+Functions taking the ConferenceMedia; the media engine (mcu/media/engine.py) gathers them for
+the console, the metrics and the benchmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mcu.media.media_totals import MediaTotals
+
+if TYPE_CHECKING:
+    from mcu.media.conference_media import ConferenceMedia
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    picture: str
+    format: str
+    sites: tuple[str, ...]
+    frames_encoded: int
+    keyframes: int
+    output_fps: float
+    sender_restarts: int  # over the group's sites: a sender fell behind and waited for a keyframe
+
+
+@dataclass(frozen=True)
+class InputStats:
+    """What the MCU gets from one joined site's main video now: the send ladder's ask
+    ("960x540@30"; None: never asked, the ladder off or a site that cannot be asked) and the
+    size of the latest picture decoded from it ("960x540"; None: none yet)."""
+
+    asked: str | None
+    decoded: str | None
+
+
+def totals(conference: ConferenceMedia) -> MediaTotals:
+    """The conference's counts so far: its closed groups and calls and the live ones."""
+    live = MediaTotals(
+        video_frames_encoded=sum(group.frames_encoded for group in conference.groups.values()),
+        audio_mix_frames_encoded=conference.mix_encoders.frames_encoded,
+    )
+    for media in conference.sites.values():
+        live.add(media.totals())
+    return conference.retired.plus(live)
+
+
+def input_stats(conference: ConferenceMedia) -> dict[str, InputStats]:
+    """Each joined site's ask and decoded size (InputStats), by URI."""
+    inputs = {}
+    ladder = conference.send_ladder
+    for uri in conference.joined:
+        media = conference.sites.get(uri)
+        frame = media.video_in.frame if media is not None else None
+        ask = ladder.asked(uri) if ladder is not None else None
+        inputs[uri] = InputStats(
+            str(ask) if ask is not None else None,
+            f"{frame.width}x{frame.height}" if frame is not None else None)
+    return inputs
+
+
+def group_stats(conference: ConferenceMedia, now: float) -> list[GroupStats]:
+    """Each encoder group's picture, format, sites and counts; its output rate at `now`."""
+    return [
+        GroupStats(
+            picture=f"{key.picture.kind}:{key.picture.target}",
+            format=str(key.format),
+            sites=tuple(sorted(track.uri for track in group.subscribers)),
+            frames_encoded=group.frames_encoded,
+            keyframes=group.keyframes_encoded,
+            output_fps=round(group.output_rate.rate(now), 1),
+            sender_restarts=sum(track.backlog_restarts for track in group.subscribers),
+        )
+        for key, group in conference.groups.items()
+    ]
