@@ -172,7 +172,8 @@ class McuProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
              "--data-dir", str(data_dir), "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}",
-             "--no-terminals", *config],
+             # any free SIP port: another MCU on the machine may hold 5060
+             "--no-terminals", "--sip-port", "0", *config],
             stdout=self._log, stderr=subprocess.STDOUT,
         )
 

@@ -4,7 +4,9 @@ aiortc offers no public way to do what the simulator changes in it, so the few c
 into its internals. They all live here, behind named functions, so that no other module
 spells a private name, and tests/test_aiortc_hooks.py checks each of them against the
 installed aiortc and aioice (pinned in pyproject.toml): a release that renames one fails
-there, naming the hook, instead of silently turning it into a no-op.
+there, naming the hook, instead of silently turning it into a no-op. The seams of the MCU's
+direct send path (an RTCRtpSender's RTP loop, retransmissions, counts, the SRTP socket
+path) are their companion module, rtc/aiortc_send_hooks.py, checked by the same tests.
 
 Process-wide, installed by `install()` once at process start (the `mcu-sim` console script,
 benchmarks/media_load.py, tests/conftest.py):
@@ -83,8 +85,9 @@ For loss injection (benchmarks/soak.py, never the MCU), process-wide until remov
 
 - `filter_datagrams`: every datagram an ICE connection of this process receives
   (`aioice.ice.StunProtocol.datagram_received`) or sends (`StunProtocol.send_data`, the
-  path of DTLS, SRTP and SRTCP; STUN goes through `send_stun`) passes a predicate first;
-  one it refuses never reaches the connection or the socket.
+  path of DTLS, SRTP and SRTCP; STUN goes through `send_stun`; and the MCU's direct send
+  path, rtc/aiortc_send_hooks.py, reads it from `sent_datagram_filter`) passes a predicate
+  first; one it refuses never reaches the connection or the socket.
 
 rtc/jitter_buffer.py's MarkerJitterBuffer extends aiortc's JitterBuffer the way a subclass
 does: it overrides `_remove_frame` (which `add` calls) and reads the buffer's own `_packets`,
@@ -395,6 +398,14 @@ async def request_keyframe(receiver: RTCRtpReceiver) -> int:
 
 DatagramFilter = Callable[[bytes], bool]  # True: let the datagram through
 
+_sent_filter: DatagramFilter | None = None  # the one filter_datagrams put in place
+
+
+def sent_datagram_filter() -> DatagramFilter | None:
+    """The `sent` filter of `filter_datagrams` while it is in place: the direct send path
+    (rtc/aiortc_send_hooks.SrtpSendPath) applies it too."""
+    return _sent_filter
+
 
 def filter_datagrams(received: DatagramFilter, sent: DatagramFilter) -> Callable[[], None]:
     """Pass every datagram the ICE connections of this process receive through `received`
@@ -416,12 +427,17 @@ def filter_datagrams(received: DatagramFilter, sent: DatagramFilter) -> Callable
         if sent(data):
             await send_before(self, data, addr)
 
+    global _sent_filter
+    sent_filter_before = _sent_filter
     protocol_class.datagram_received = datagram_received
     protocol_class.send_data = send_data
+    _sent_filter = sent
 
     def restore() -> None:
+        global _sent_filter
         protocol_class.datagram_received = received_before
         protocol_class.send_data = send_before
+        _sent_filter = sent_filter_before
 
     return restore
 

@@ -27,10 +27,14 @@ import collections
 import fractions
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+if TYPE_CHECKING:
+    from mcu.media.direct_send import PacketOutput
 
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960  # 20 ms
@@ -247,6 +251,7 @@ class SiteAudioTrack(MediaStreamTrack):
             maxlen=OUT_BACKLOG)
         self._ready = asyncio.Event()
         self._pts = 0
+        self._output: PacketOutput | None = None
 
     def push(self, samples: np.ndarray) -> None:
         """The next 20 ms of the mix, for aiortc's encoder."""
@@ -261,9 +266,27 @@ class SiteAudioTrack(MediaStreamTrack):
         self._append(frame)
 
     def push_packets(self, packets: Sequence[av.Packet]) -> None:
-        """The next 20 ms of the mix, already encoded (Opus); shared with other sites."""
+        """The next 20 ms of the mix, already encoded (Opus); shared with other sites. Sent
+        at once when a direct sender attached its output (mcu/media/direct_send.py)."""
+        output = self._output
         for packet in packets:
-            self._append(packet)
+            if output is not None:
+                self.frames_sent += 1
+                output.send(packet)
+            else:
+                self._append(packet)
+
+    def attach_output(self, output: PacketOutput) -> None:
+        """From now on encoded packets go to `output` when pushed; those waiting go first."""
+        self._output = output
+        while self._backlog and isinstance(waiting := self._backlog[0], av.Packet):
+            self._backlog.popleft()
+            self.frames_sent += 1
+            output.send(waiting)
+
+    def detach_output(self, output: PacketOutput) -> None:
+        if self._output is output:
+            self._output = None
 
     def _append(self, item: av.AudioFrame | av.Packet) -> None:
         self._backlog.append(item)
@@ -281,6 +304,8 @@ class SiteAudioTrack(MediaStreamTrack):
     def stop(self) -> None:
         super().stop()
         self._ready.set()
+        if self._output is not None:
+            self._output.end()
 
 
 def full_mix(inputs: Sequence[MixInput], frames: Mapping[str, np.ndarray]) -> np.ndarray:

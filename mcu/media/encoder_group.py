@@ -23,7 +23,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -31,6 +31,9 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from mcu.media.output_format import OutputFormat
 from mcu.media.pictures import PictureKey
 from mcu.media.video_encoders import EncoderTuning, VideoEncoder, open_encoder
+
+if TYPE_CHECKING:
+    from mcu.media.direct_send import PacketOutput
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +231,10 @@ class SiteVideoTrack(MediaStreamTrack):
 
     When the site moves to another source (another picture or format) it waits for that
     source's next keyframe, so its decoder never sees a P-frame of a stream it did not start.
+
+    Its packets wait in a backlog for aiortc's sender to `recv()` them, or, once a direct
+    sender attached its output (mcu/media/direct_send.py), go to that output as they are
+    pushed, in the call chain of the group's delivery.
     """
 
     kind = "video"
@@ -242,6 +249,23 @@ class SiteVideoTrack(MediaStreamTrack):
         self._backlog: collections.deque[av.Packet] = collections.deque()
         self._ready = asyncio.Event()
         self._awaiting_keyframe = True
+        self._output: PacketOutput | None = None
+
+    def attach_output(self, output: PacketOutput) -> None:
+        """From now on every packet goes to `output` when pushed; what waits in the backlog
+        goes first, in order."""
+        self._output = output
+        while self._backlog and self._output is output:
+            self._send(output, self._backlog.popleft())
+
+    def detach_output(self, output: PacketOutput) -> None:
+        if self._output is output:
+            self._output = None
+
+    def _send(self, output: PacketOutput, packet: av.Packet) -> None:
+        self.packets_sent += 1
+        self.last_sent_at = time.monotonic()
+        output.send(packet)
 
     def join_group(self, group: PacketSource | None) -> None:
         if group is self.group:
@@ -274,6 +298,9 @@ class SiteVideoTrack(MediaStreamTrack):
             if not packet.is_keyframe:
                 return
             self._awaiting_keyframe = False
+        if self._output is not None:
+            self._send(self._output, packet)
+            return
         if len(self._backlog) >= TRACK_BACKLOG:
             # The sender stalled; old packets are useless now. Restart at a keyframe.
             self._backlog.clear()
@@ -298,3 +325,5 @@ class SiteVideoTrack(MediaStreamTrack):
         self.join_group(None)
         super().stop()
         self._ready.set()  # wake recv() so the sender sees the end
+        if self._output is not None:
+            self._output.end()  # likewise a direct sender

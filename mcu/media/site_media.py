@@ -115,6 +115,10 @@ class SiteMedia:
         tracks = [self.video_out, *self.screen_outs]
         return list(zip(self.screen_ids, tracks, strict=False))
 
+    def outgoing_tracks(self) -> list[SiteVideoTrack | SiteAudioTrack]:
+        """Every track this call sends: audio, main video, content, screens 2 and 3."""
+        return [self.audio_out, self.video_out, self.content_out, *self.screen_outs]
+
     def count_rtp(self, transceiver: Any) -> None:
         """Count a transceiver of this call in totals(): aiortc's RTP packet counts, and the
         received payload bytes and RTCP NACK/PLI both ways (before its receiver starts)."""

@@ -63,6 +63,7 @@ from mcu.encryption_policy import PeerOffer, Protection, decide
 from mcu.endpoints import TerminalDevice, undeclared_device
 from mcu.errors import DomainError, Fault
 from mcu.events import ErrorInfo
+from mcu.media.direct_send import send_directly
 from mcu.media.engine import MediaEngine
 from mcu.media.media_path import MediaPath
 from mcu.media.output_format import H264, VIDEO_CODECS, output_format_for
@@ -536,6 +537,10 @@ class CallSession:
                 continue
             self._tuned.append(transceiver)
             self.media.count_rtp(transceiver)  # its RTP and RTCP feedback counts (totals())
+            # the encoded frames and mixes the MCU pushes go out in the pushing call chain
+            for track in self.media.outgoing_tracks():
+                if transceiver.sender.track is track:
+                    send_directly(transceiver.sender, track)
             if transceiver.kind == "audio":
                 self.media.decode_audio_of(transceiver.receiver)
                 # the mixer's fifo is the playout buffer: no 80 ms prefetch before it

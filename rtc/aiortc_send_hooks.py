@@ -1,0 +1,159 @@
+"""The send side's reaches into aiortc's and aioice's private state, in one place.
+
+rtc/aiortc_hooks.py holds every other hook (and explains why they exist); these are the
+seams of the MCU's direct send path (mcu/media/direct_send.py, docs/benchmarks.md "The send
+path"), which writes an RTCRtpSender's RTP packets itself instead of its RTP loop.
+tests/test_aiortc_hooks.py checks each against the installed aiortc and aioice.
+
+On one sender, before it starts:
+
+- `take_over_rtp`: the coroutine aiortc's `RTCRtpSender.send()` starts as the sender's RTP
+  loop (`_run_rtp(codec)`) becomes the caller's, given the sender's negotiated codec and
+  send parameters (or aiortc's own loop when the caller declines the codec). Around it the
+  bookkeeping of aiortc's loop: its "started" and "exited" events (what `stop()` waits
+  for), and at its end the track stopped and released.
+- `take_over_retransmit`: a NACK the sender receives resends through the caller's
+  history instead of aiortc's (`_retransmit(sequence)`, called by `_handle_rtcp_packet`).
+
+On a running sender:
+
+- `sender_ids`: its SSRC and RTX SSRC (what its SDP announced); `sender_enabled`: whether
+  its transceiver's direction lets it send (aiortc drops frames otherwise).
+- `record_rtp_sent`: what aiortc's loop counts per packet sent, for its RTCP sender
+  reports (packet and octet counts, the NTP and RTP timestamps of the latest packet) and
+  its stats.
+- `SrtpSendPath`: `RTCDtlsTransport._send_rtp` for a batch of packets, without its five
+  awaits per packet: SRTP protect with the transport's own session, then the nominated ICE
+  pair's socket (`transport.sendto`, as aioice's `StunProtocol.send_data` does), the
+  transport's byte and packet counts kept; a ConnectionError when DTLS or ICE is not (or
+  no longer) connected, as aiortc's. The datagram filter of `aiortc_hooks.filter_datagrams`
+  (loss injection) applies to it as to aioice's path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from aiortc import RTCDtlsTransport, RTCRtpSender
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcdtlstransport import State as DtlsState
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
+
+from rtc import aiortc_hooks
+
+log = logging.getLogger(__name__)
+
+# aiortc's own, as imported before anything replaces it on an instance
+AIORTC_RUN_RTP = RTCRtpSender._run_rtp
+
+# The sender's name-mangled attributes.
+_RTP_STARTED = "_RTCRtpSender__rtp_started"
+_RTP_EXITED = "_RTCRtpSender__rtp_exited"
+_TRACK = "_RTCRtpSender__track"
+_PACKET_COUNT = "_RTCRtpSender__packet_count"
+_OCTET_COUNT = "_RTCRtpSender__octet_count"
+_NTP_TIMESTAMP = "_RTCRtpSender__ntp_timestamp"
+_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
+# The DTLS transport's.
+_TX_BYTES = "_RTCDtlsTransport__tx_bytes"
+_TX_PACKETS = "_RTCDtlsTransport__tx_packets"
+
+RtpLoop = Callable[[RTCRtpCodecParameters, RTCRtpSendParameters], Awaitable[None] | None]
+
+
+def take_over_rtp(sender: RTCRtpSender, loop: RtpLoop) -> None:
+    """When `sender` starts, run `loop(codec, parameters)` as its RTP loop instead of
+    aiortc's (None from `loop`: aiortc's own runs). The awaitable ends the loop when it
+    completes; ConnectionError and MediaStreamError end it quietly as they end aiortc's,
+    another error is logged. Then, as aiortc's loop, the track is stopped and released."""
+    aiortc_send = sender.send
+    sent: list[RTCRtpSendParameters] = []
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        if not sent:
+            sent.append(parameters)
+        await aiortc_send(parameters)
+
+    async def run_rtp(codec: RTCRtpCodecParameters) -> None:
+        running = loop(codec, sent[0]) if sent else None
+        if running is None:
+            await AIORTC_RUN_RTP(sender, codec)
+            return
+        getattr(sender, _RTP_STARTED).set()
+        try:
+            await running
+        except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+            pass  # as aiortc's loop: stop() cancels it; a closed transport ends it
+        except Exception:
+            log.exception("RTP sender (%s) failed", codec.mimeType)
+        track = sender.track
+        if track is not None:
+            track.stop()
+            setattr(sender, _TRACK, None)
+        getattr(sender, _RTP_EXITED).set()
+
+    sender.send = send  # type: ignore[method-assign]
+    sender._run_rtp = run_rtp  # type: ignore[method-assign]
+
+
+def take_over_retransmit(sender: RTCRtpSender, retransmit: Callable[[int], object]) -> None:
+    """Each sequence number a NACK names goes to `retransmit` (on the loop); a transport
+    that closed meanwhile makes it a no-op, as the packet would be lost anyway."""
+
+    async def resend(sequence_number: int) -> None:
+        try:
+            retransmit(sequence_number)
+        except ConnectionError:
+            pass
+
+    sender._retransmit = resend  # type: ignore[method-assign]
+
+
+def sender_ids(sender: RTCRtpSender) -> tuple[int, int]:
+    """(SSRC, RTX SSRC) of the sender, as its SDP announces them."""
+    return int(sender._ssrc), int(sender._rtx_ssrc)
+
+
+def sender_enabled(sender: RTCRtpSender) -> bool:
+    return bool(sender._enabled)
+
+
+def record_rtp_sent(sender: RTCRtpSender, packets: int, octets: int, ntp_time: int,
+                    rtp_timestamp: int) -> None:
+    """Count `packets` RTP packets of `octets` payload bytes sent, the latest at `ntp_time`
+    with `rtp_timestamp`: what aiortc's loop counts for its sender reports and stats."""
+    setattr(sender, _PACKET_COUNT, getattr(sender, _PACKET_COUNT) + packets)
+    setattr(sender, _OCTET_COUNT, getattr(sender, _OCTET_COUNT) + octets)
+    setattr(sender, _NTP_TIMESTAMP, ntp_time)
+    setattr(sender, _RTP_TIMESTAMP, rtp_timestamp)
+
+
+class SrtpSendPath:
+    """aiortc's `RTCDtlsTransport._send_rtp` for RTP packets, a batch at a time, with no
+    await: each packet protected by the transport's SRTP session and handed to the socket
+    of the ICE connection's nominated pair for component 1 (RTP and RTCP are muxed)."""
+
+    def __init__(self, transport: RTCDtlsTransport) -> None:
+        self._dtls = transport
+
+    def send(self, packets: Sequence[bytes]) -> None:
+        dtls = self._dtls
+        if dtls._state != DtlsState.CONNECTED:
+            raise ConnectionError("Cannot send encrypted RTP, not connected")
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None:
+            raise ConnectionError("Cannot send data, not connected")
+        protect = dtls._tx_srtp.protect
+        sendto = pair.protocol.transport.sendto
+        address = pair.remote_addr
+        keep = aiortc_hooks.sent_datagram_filter()
+        size = 0
+        for packet in packets:
+            datagram = protect(packet)
+            size += len(datagram)
+            if keep is None or keep(datagram):
+                sendto(datagram, address)
+        setattr(dtls, _TX_BYTES, getattr(dtls, _TX_BYTES) + size)
+        setattr(dtls, _TX_PACKETS, getattr(dtls, _TX_PACKETS) + len(packets))
