@@ -24,6 +24,7 @@ from gateway.signalling import SIGNALLING
 from mcu.nodes.conference_router import ConferenceRouter
 from mcu.nodes.node_pool import NodePool
 from mcu.nodes.node_record import NodeRecord
+from mcu.nodes.node_room import NodeRoom
 from mcu.nodes.registry import REDIS_PREFIX, NodeRegistry
 from mcu.nodes.site_pins import SitePins
 from mcu.nodes.transport import RedisTransport
@@ -64,6 +65,8 @@ async def nodes_for_gateway(app: web.Application, runtime: ConferenceRuntime,
         await redis.aclose()
         raise
     router.attach()
+    # a change to a running conference must fit on the node that runs it (node_room.py)
+    scheduler.live_room = NodeRoom(router).check
     app[GATEWAY].mcus = NodePool(router)
     hub = app.get(SIGNALLING)
     if hub is not None:
@@ -74,6 +77,7 @@ async def nodes_for_gateway(app: web.Application, runtime: ConferenceRuntime,
     try:
         yield router
     finally:
+        scheduler.live_room = None
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await router.close()

@@ -125,6 +125,9 @@ class Scheduler:
         self._install(store.load())
         self._pruned_at: datetime | None = None
         self.prune_tombstones()
+        # a change to a booked conference must also fit where it runs now: set when
+        # conferences run on media nodes (mcu/nodes/node_room.py); raises DomainError
+        self.live_room: Callable[[Conference, datetime], None] | None = None
 
     def _catch_up(self, stored_revision: int,
                   source: SchedulerStore | StoreTransaction) -> None:
@@ -557,6 +560,8 @@ class Scheduler:
     def _update(self, old: Conference, new: Conference, check: bool = True) -> Conference:
         if check:
             self._index.check_bookable(new, self._clock.now(), self._settings)
+            if self.live_room is not None:
+                self.live_room(new, self._clock.now())
         return self._commit(self._index.records[old.conf_id], new, {})
 
     def _commit(
