@@ -40,6 +40,7 @@ from mcu.events import (
     SpeakerChanged,
 )
 from mcu.media.engine import MediaEngine
+from mcu.media.sip_endpoint import SipEndpoint
 from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
 from mcu.model import SiteCallState
 from mcu.nodes.event_codec import decode_event
@@ -387,11 +388,19 @@ class NodeService:
             state = CallState(node_id, event.conf_id, event.uri, event.state.name,
                               event.reason.code if event.reason else None,
                               event.reason.description[:512] if event.reason else "",
-                              self._call_id(event.conf_id, event.uri))
+                              self._call_id(event.conf_id, event.uri),
+                              self._sip_call(event.conf_id, event.uri))
             self.transport.post_event(state)
             self._saves.put_nowait(state)
         elif isinstance(event, SpeakerChanged):
             self.transport.post_event(Speaker(node_id, event.conf_id, event.speaking))
+
+    def _sip_call(self, conf_id: str, uri: str) -> bool:
+        """The site's call in the conference is with this node's SIP user agent."""
+        live = self.runtime.conferences.get(conf_id)
+        site = live.sites.get(uri) if live is not None else None
+        return site is not None and site.call is not None \
+            and isinstance(site.call.endpoint, SipEndpoint)
 
     def _call_id(self, conf_id: str, uri: str) -> str:
         """The signalling call id of the site's call in the conference ("" before its

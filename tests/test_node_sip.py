@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -71,6 +72,32 @@ class SipPlatform:
         clients = soap_clients(self.base_url)
         assert clients.login(*DEMO) == 0
         return clients
+
+    def restart_gateway(self) -> None:
+        """The gateway killed mid-conference (SIGKILL: nothing said to anyone) and started
+        again on the same SOAP port; its new SIP address (a free port) read from its log."""
+        log_path = self.root / "gateway.log"
+        self.gateway.send_signal(signal.SIGKILL)
+        self.gateway.wait(timeout=30)
+        stop(self.gateway)
+        seen = len(log_path.read_text())
+        port = self.base_url.rsplit(":", 1)[1].split("/", 1)[0]
+        self.gateway = child(["serve", "--redis", self.redis.url, "--port", port,
+                              "--sip-port", "0", "--data-dir", str(self.root / "gateway"),
+                              "--no-terminals"], log_path)
+        assert self.gateway.stdout is not None
+        for line in self.gateway.stdout:
+            if SERVING.search(line):
+                break
+        deadline = time.monotonic() + START_S
+        while True:
+            found = REDIRECT.search(log_path.read_text()[seen:])
+            if found:
+                self.gateway_sip = int(found.group(1))
+                return
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            assert self.gateway.poll() is None, log_path.read_text()[-3000:]
+            time.sleep(0.3)
 
 
 async def node_record(url: str) -> dict[str, object] | None:
@@ -130,8 +157,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipPlatform]:
                 break
         assert base_url, (root / "gateway.log").read_text()[-3000:]
         sip = wait_for_line(root / "gateway.log", REDIRECT, gateway)
-        yield SipPlatform(server, root, node, gateway, base_url, int(sip.group(1)),
-                          int(str(record["sip_port"])))
+        made = SipPlatform(server, root, node, gateway, base_url, int(sip.group(1)),
+                           int(str(record["sip_port"])))
+        yield made
+        gateway = made.gateway  # restarted by a test
     finally:
         for process in (gateway, node):
             if process is not None:
@@ -305,7 +334,20 @@ async def test_a_sip_dial_in_is_redirected_to_the_node_running_the_conference(
         viewer.set_panes(panes(2))
     for viewer in (caller, dialled):
         await eventually(sees(viewer, [25, 26]), f"{viewer.user} sees both markers")
-    # the gateway hangs the dialled-in site up: the node sends the BYE
+    # the gateway restarted mid-conference: the node keeps both calls, and the restarted
+    # gateway takes the dialled-in one back from the node's saved state (no terminal
+    # registers for it: it is a SIP call) as it takes the dial-out back
+    await asyncio.to_thread(platform.restart_gateway)
+    soap = await asyncio.to_thread(platform.soap)
+    await eventually(status_is(soap, conf_id, {booked_uri: IN_CONFERENCE,
+                                               dialled.uri: IN_CONFERENCE}),
+                     "both sites in conference in the restarted gateway's view")
+    assert await asyncio.to_thread(site_mcus, soap, conf_id) == {booked_uri: NODE_ID,
+                                                                 dialled.uri: NODE_ID}
+    assert caller.call is not None and dialog_port(caller) == platform.node_sip
+    for viewer in (caller, dialled):
+        await eventually(sees(viewer, [25, 26]), f"{viewer.user} still sees both markers")
+    # the (restarted) gateway hangs the dialled-in site up: the node sends the BYE
     answer = await asyncio.to_thread(soap.conf_mgr.disconnectSitesEx, confId=conf_id,
                                      siteUris=[booked_uri])
     assert answer == 0

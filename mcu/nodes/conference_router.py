@@ -82,7 +82,7 @@ from mcu.nodes.messages import (
     ToTerminal,
     parse_event,
 )
-from mcu.nodes.node_dial_in import adopt
+from mcu.nodes.node_dial_in import adopt, resume_sip_dial_ins
 from mcu.nodes.node_floor import follow_node_floor
 from mcu.nodes.node_record import NodeRecord
 from mcu.nodes.node_starts import node_starts
@@ -273,6 +273,7 @@ class ConferenceRouter:
             restore(live, saved)
             self.saved_floors.keep(conf_id, saved)
             self._announce(live)
+            resume_sip_dial_ins(self, conf_id)  # node_dial_in.py
             return
         need = Need(conf_id, tuple(live.occurrence.sites), live.conference.spec.cp_resource)
         pinned = self.pins.pins_of(site.uri for site in need.sites)

@@ -226,6 +226,10 @@ class CallState(NodeMessage):
     # the signalling call id of the node's call ("" before its invite): a gateway that must
     # tell the terminal its call is over (the node left) names it
     call_id: str = spec(Text(64), default="")
+    # the node's call is with its own SIP user agent (a SIP site, dialled out or dialled in
+    # at the node): a gateway restarted while it runs takes a dialled-in one back from the
+    # saved state by itself (node_dial_in.resume_sip_dial_ins), not on a terminal's register
+    sip: bool = spec(Boolean(), default=False)
 
     @property
     def call_state(self) -> SiteCallState:

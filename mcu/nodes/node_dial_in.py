@@ -74,3 +74,39 @@ def adopt(router: ConferenceRouter, state: CallState) -> Call | None:
     router.calls[key] = call
     log.info("dial-in of %s to %s taken by node %d", state.uri, state.conf_id, state.node_id)
     return call
+
+
+def resume_sip_dial_ins(router: ConferenceRouter, conf_id: str) -> list[Call]:
+    """After a gateway restart, the SIP calls that dialled in at the node and still run there
+    (their saved state: IN_CONFERENCE, with the node's SIP user agent) become the runtime's
+    dial-ins again, in conference at once, so status, hang-up and records are the runtime's.
+    A WebRTC dial-in waits for its terminal to register again instead
+    (ConferenceRouter._resume_dial_ins): its relay endpoint carries its call. A site the
+    runtime calls itself (a dial-out: ConferenceRouter.place_call mirrors its saved state)
+    or that has a live call is left alone."""
+    live = router.runtime.conferences.get(conf_id)
+    if live is None:
+        return []
+    taken: list[Call] = []
+    for (state_conf, uri), state in list(router.site_states.items()):
+        if state_conf != conf_id or not state.sip \
+                or state.call_state is not SiteCallState.IN_CONFERENCE \
+                or (conf_id, uri) in router.calls:
+            continue
+        site = live.sites.get(uri)
+        node_id = router.node_of(conf_id, uri)
+        if site is None or node_id != state.node_id or (site.call is not None
+                                                        and site.call.active):
+            continue
+        try:
+            call = router.runtime.lifecycle.accept_dial_in(conf_id, NodeSite(uri, node_id))
+        except DomainError as error:
+            log.warning("conference %s: the SIP dial-in of %s not taken back: %s", conf_id,
+                        uri, error)
+            continue
+        router.calls[(conf_id, uri)] = call
+        call.answer()
+        taken.append(call)
+        log.info("conference %s: the SIP dial-in of %s on node %d taken back", conf_id, uri,
+                 node_id)
+    return taken
