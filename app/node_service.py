@@ -304,7 +304,9 @@ class NodeService:
         elif isinstance(event, AudioSwitchChanged):
             live.audio_switch, live.switch_gate = event.enabled, event.gate
         elif isinstance(event, PresentationChanged):  # the node's BFCP floor follows
-            follow_gateway_floor(self.runtime, event)
+            report = follow_gateway_floor(self.runtime, event, self.identity.node_id)
+            if report is not None:
+                self.transport.post_event(report)
         self.runtime.events.emit(event)  # type: ignore[arg-type]
 
     def _terminal(self, uri: str, register_text: str) -> None:

@@ -388,6 +388,66 @@ async def test_a_sip_room_shares_content_through_the_node_s_floor_server(
                      "no content after the release")
 
 
+async def test_two_quick_floor_requests_at_the_node_end_on_the_last_without_a_flip(
+        platform: SipPlatform, rooms: list[SipRoom]) -> None:
+    """Two rooms press "share" one right after the other at the node's floor server: the
+    second holds the floor, and neither room's floor (its BFCP request statuses, the node's
+    notices) nor the gateway's view ever goes back to the first."""
+    soap = await asyncio.to_thread(platform.soap)
+    first = sip_room("node-room-first", 30, content="radiograph", receive_content=True)
+    second = sip_room("node-room-second", 31, content="record", receive_content=True)
+    for each in (first, second):
+        await each.start()
+        rooms.append(each)
+    conf_id, _ = await asyncio.to_thread(book, soap, datetime.now(UTC),
+                                         [first.uri, second.uri])
+    await eventually(status_is(soap, conf_id, {first.uri: IN_CONFERENCE,
+                                               second.uri: IN_CONFERENCE}),
+                     "both rooms in conference")
+    await eventually(lambda: first.floor_connected and second.floor_connected,
+                     "both rooms' BFCP connections")
+    # both press "share" at once (the second request sent before the first one's answer):
+    # both are granted, the one the node takes last holds the floor
+    pressed = asyncio.ensure_future(first.request_floor())
+    await asyncio.sleep(0)
+    answers = await asyncio.gather(pressed, second.request_floor())
+    assert answers == [RequestStatus.GRANTED, RequestStatus.GRANTED]
+    await eventually(lambda: RequestStatus.REVOKED in floor_statuses(first) + floor_statuses(
+        second), "one of the two revoked by the other's grant")
+    if RequestStatus.REVOKED in floor_statuses(second):  # the node took them the other way
+        first, second = second, first
+    # the gateway's view, sampled until it settles: never back to the first once the second
+    seen: list[str | None] = []
+
+    async def settled() -> bool:
+        seen.append(await asyncio.to_thread(presentation, soap, conf_id))
+        return seen[-1] == second.uri
+
+    await eventually(settled, "the gateway shows the second room as the holder")
+    kind = {30: DocumentKind.RADIOGRAPH, 31: DocumentKind.RECORD}
+    await eventually(shows(first, second.site_index, kind[second.site_index]),
+                     "the first decodes the second's page")
+    # a while for any echo to cross: the node's floor must not move again
+    for _ in range(10):
+        seen.append(await asyncio.to_thread(presentation, soap, conf_id))
+        await asyncio.sleep(0.5)
+    assert seen[seen.index(second.uri):] == [second.uri] * len(seen[seen.index(second.uri):])
+    assert floor_statuses(first) == [RequestStatus.GRANTED, RequestStatus.REVOKED]
+    assert floor_statuses(second) == [RequestStatus.GRANTED]
+    assert second.holds_floor and not first.holds_floor and not first.sending_content
+    await eventually(shows(first, second.site_index, kind[second.site_index]),
+                     "the first still decodes the second's")
+    assert await second.release_floor() is RequestStatus.RELEASED
+
+
+def floor_statuses(sip_room: SipRoom) -> list[RequestStatus]:
+    """Every status the room's floor requests had, in order (its BFCP answers and the node's
+    FloorRequestStatus notices)."""
+    content = sip_room.content_call
+    assert content is not None and content.floor is not None
+    return list(content.floor.statuses)
+
+
 @pytest.mark.skipif(missing_reason() is not None, reason=missing_reason() or "")
 async def test_baresip_follows_the_redirect_to_the_node(
         platform: SipPlatform, phones, clips) -> None:  # noqa: F811

@@ -55,6 +55,7 @@ from mcu.events import (
     ConferenceEvent,
     ConferenceStarted,
     ErrorInfo,
+    PresentationChanged,
     RuntimeEvent,
     SpeakerChanged,
 )
@@ -133,6 +134,9 @@ class ConferenceRouter:
         self.cascades = Cascades()  # conferences split over nodes: their leaves and sites
         self.pins = SitePins()  # sites pinned to a zone or node ([site_zones]; site_pins.py)
         self.unplaced: dict[str, str] = {}  # conf_id -> why its pins found no node (for now)
+        # the node whose floor report the runtime is following: its PresentationChanged is
+        # not sent back to that node (node_floor.py: the node is the floor's authority)
+        self._floor_from: int | None = None
 
     # ------------------------------------------------------------------ start / stop
 
@@ -259,6 +263,8 @@ class ConferenceRouter:
             node_id = self.placements.get(event.conf_id)
             if node_id is not None:
                 for target in (node_id, *self.cascades.leaves(event.conf_id)):
+                    if isinstance(event, PresentationChanged) and target == self._floor_from:
+                        continue  # the node's own floor report, followed: no echo (node_floor)
                     self.transport.post_command(target, message)
             self._saves.put_nowait((event.conf_id, state_key(event), message.to_json()))
 
@@ -555,7 +561,11 @@ class ConferenceRouter:
                 self._mirror(call, message)
             self._tell_peers(message)
         elif isinstance(message, FloorHeld):
-            follow_node_floor(self.runtime, message)  # node_floor.py
+            self._floor_from = message.node_id
+            try:
+                follow_node_floor(self.runtime, message)  # node_floor.py
+            finally:
+                self._floor_from = None
         elif isinstance(message, Speaker):
             live = self.runtime.conferences.get(message.conf_id)
             if live is not None and (message.uri is None or message.uri in live.sites) \
