@@ -29,6 +29,7 @@ from app.node_cascade import NodeCascades
 from gateway.terminal_device import device_of
 from mcu.attempt_limits import AttemptLimits
 from mcu.calls import CallFailure
+from mcu.endpoints import TerminalDevice
 from mcu.errors import DomainError
 from mcu.events import (
     AudioSwitchChanged,
@@ -387,22 +388,26 @@ class NodeService:
     def on_runtime_event(self, event: RuntimeEvent) -> None:
         node_id = self.identity.node_id
         if isinstance(event, SiteCallStateChanged):
+            sip = self._sip_device(event.conf_id, event.uri)
             state = CallState(node_id, event.conf_id, event.uri, event.state.name,
                               event.reason.code if event.reason else None,
                               event.reason.description[:512] if event.reason else "",
-                              self._call_id(event.conf_id, event.uri),
-                              self._sip_call(event.conf_id, event.uri))
+                              self._call_id(event.conf_id, event.uri), sip is not None,
+                              sip is not None and sip.has_content_input,
+                              sip is not None and sip.content_receive)
             self.transport.post_event(state)
             self._saves.put_nowait(state)
         elif isinstance(event, SpeakerChanged):
             self.transport.post_event(Speaker(node_id, event.conf_id, event.speaking))
 
-    def _sip_call(self, conf_id: str, uri: str) -> bool:
-        """The site's call in the conference is with this node's SIP user agent."""
+    def _sip_device(self, conf_id: str, uri: str) -> TerminalDevice | None:
+        """The device of the site's call in the conference when that call is with this
+        node's SIP user agent (its content as the call's SDP settled it); None otherwise."""
         live = self.runtime.conferences.get(conf_id)
         site = live.sites.get(uri) if live is not None else None
-        return site is not None and site.call is not None \
-            and isinstance(site.call.endpoint, SipEndpoint)
+        if site is None or site.call is None or not isinstance(site.call.endpoint, SipEndpoint):
+            return None
+        return site.call.endpoint.device
 
     def _call_id(self, conf_id: str, uri: str) -> str:
         """The signalling call id of the site's call in the conference ("" before its

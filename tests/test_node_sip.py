@@ -386,6 +386,31 @@ async def test_a_sip_room_shares_content_through_the_node_s_floor_server(
                      "the floor free in the gateway's view")
     await eventually(lambda: not s2.content.receiver.receiving(1.0),
                      "no content after the release")
+    # the chair (setAuxStreamEx on, through the gateway) gives S1 the floor: the node's
+    # call_state told the gateway S1's call has a content m-line, the node's floor server
+    # tells S1 over BFCP, its pages reach S2; the room without a content input is refused
+    site_mgr = soap.site_mgr
+    assert await asyncio.to_thread(site_mgr.setAuxStreamEx, siteUri=s1.uri, controlCode=0) == 0
+    await eventually(lambda: s1.holds_floor, "S1 granted over BFCP by the node")
+    await eventually(lambda: asyncio.to_thread(lambda: presentation(soap, conf_id) == s1.uri),
+                     "the gateway shows S1 as the holder")
+    await eventually(shows(s2, 28, DocumentKind.RADIOGRAPH), "S2 decodes S1's page again")
+    assert await asyncio.to_thread(site_mgr.setAuxStreamEx, siteUri=s2.uri,
+                                   controlCode=0) != 0
+    # setAuxStreamEx off: S1 told RELEASED by the node, it stops sending, nothing shown
+    assert await asyncio.to_thread(site_mgr.setAuxStreamEx, siteUri=s1.uri, controlCode=1) == 0
+    await eventually(lambda: not s1.holds_floor, "S1 released by the node")
+    assert s1.content_call.floor.last_status is RequestStatus.RELEASED
+    assert not s1.sending_content
+    await eventually(lambda: asyncio.to_thread(lambda: presentation(soap, conf_id) is None),
+                     "the floor free in the gateway's view")
+    await eventually(lambda: not s2.content.receiver.receiving(1.0),
+                     "no content after setAuxStreamEx off")
+    # lockPresentationEx: the floor locked to S1 at the node; S2 cannot take it there
+    assert await asyncio.to_thread(soap.conf_ctrl.lockPresentationEx, confId=conf_id,
+                                   siteUri=s1.uri) == 0
+    await eventually(lambda: s1.holds_floor, "S1 granted by the lock")
+    await eventually(shows(s2, 28, DocumentKind.RADIOGRAPH), "S2 decodes S1's locked page")
 
 
 async def test_two_quick_floor_requests_at_the_node_end_on_the_last_without_a_flip(
@@ -438,6 +463,14 @@ async def test_two_quick_floor_requests_at_the_node_end_on_the_last_without_a_fl
     await eventually(shows(first, second.site_index, kind[second.site_index]),
                      "the first still decodes the second's")
     assert await second.release_floor() is RequestStatus.RELEASED
+    # ended, so its ports on the node are free for the next test's conference
+    assert await asyncio.to_thread(soap.conf_mgr.delScheduledConfEx, confId=conf_id) == 0
+
+    async def node_freed() -> bool:
+        found = await node_record(platform.redis.url)
+        return found is not None and conf_id not in str(found.get("conferences"))
+
+    await eventually(node_freed, "the node's record without the ended conference")
 
 
 def floor_statuses(sip_room: SipRoom) -> list[RequestStatus]:

@@ -83,7 +83,7 @@ from mcu.nodes.messages import (
     ToTerminal,
     parse_event,
 )
-from mcu.nodes.node_dial_in import adopt, resume_sip_dial_ins
+from mcu.nodes.node_dial_in import adopt, resume_sip_dial_ins, take_sip_content
 from mcu.nodes.node_floor import follow_node_floor
 from mcu.nodes.node_record import NodeRecord
 from mcu.nodes.node_starts import node_starts
@@ -414,6 +414,7 @@ class ConferenceRouter:
         self.transport.post_command(node_id, CallSite(call.conf_id, call.uri))
         known = self.site_states.get((call.conf_id, call.uri))
         if known is not None and known.call_state is not SiteCallState.NOT_JOINED:
+            take_sip_content(self, call, known)  # node_dial_in.py
             self._mirror(call, known)  # the node runs this site's call already (a restart)
             live = self.runtime.conferences.get(call.conf_id)
             if live is not None and call.state is SiteCallState.IN_CONFERENCE \
@@ -558,6 +559,7 @@ class ConferenceRouter:
             self.site_states[key] = message
             call = adopt(self, message) or self.calls.get(key)  # a dial-in at the node
             if call is not None:
+                take_sip_content(self, call, message)  # node_dial_in.py
                 self._mirror(call, message)
             self._tell_peers(message)
         elif isinstance(message, FloorHeld):

@@ -230,6 +230,11 @@ class CallState(NodeMessage):
     # at the node): a gateway restarted while it runs takes a dialled-in one back from the
     # saved state by itself (node_dial_in.resume_sip_dial_ins), not on a terminal's register
     sip: bool = spec(Boolean(), default=False)
+    # what a SIP call's SDP settled for content (its content m-line and BFCP): the site may
+    # send content (hold the floor: setAuxStreamEx, lockPresentationEx) / shows it; the
+    # gateway's view of the site's device (node_dial_in.NodeSite)
+    content_send: bool = spec(Boolean(), default=False)
+    content_receive: bool = spec(Boolean(), default=False)
 
     @property
     def call_state(self) -> SiteCallState:
