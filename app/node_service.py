@@ -29,6 +29,7 @@ from app.node_cascade import NodeCascades
 from gateway.terminal_device import device_of
 from mcu.attempt_limits import AttemptLimits
 from mcu.calls import CallFailure
+from mcu.endpoints import TerminalDevice
 from mcu.errors import DomainError
 from mcu.events import (
     AudioSwitchChanged,
@@ -40,6 +41,7 @@ from mcu.events import (
     SpeakerChanged,
 )
 from mcu.media.engine import MediaEngine
+from mcu.media.sip_endpoint import SipEndpoint
 from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
 from mcu.model import SiteCallState
 from mcu.nodes.event_codec import decode_event
@@ -303,7 +305,9 @@ class NodeService:
         elif isinstance(event, AudioSwitchChanged):
             live.audio_switch, live.switch_gate = event.enabled, event.gate
         elif isinstance(event, PresentationChanged):  # the node's BFCP floor follows
-            follow_gateway_floor(self.runtime, event)
+            report = follow_gateway_floor(self.runtime, event, self.identity.node_id)
+            if report is not None:
+                self.transport.post_event(report)
         self.runtime.events.emit(event)  # type: ignore[arg-type]
 
     def _terminal(self, uri: str, register_text: str) -> None:
@@ -384,14 +388,26 @@ class NodeService:
     def on_runtime_event(self, event: RuntimeEvent) -> None:
         node_id = self.identity.node_id
         if isinstance(event, SiteCallStateChanged):
+            sip = self._sip_device(event.conf_id, event.uri)
             state = CallState(node_id, event.conf_id, event.uri, event.state.name,
                               event.reason.code if event.reason else None,
                               event.reason.description[:512] if event.reason else "",
-                              self._call_id(event.conf_id, event.uri))
+                              self._call_id(event.conf_id, event.uri), sip is not None,
+                              sip is not None and sip.has_content_input,
+                              sip is not None and sip.content_receive)
             self.transport.post_event(state)
             self._saves.put_nowait(state)
         elif isinstance(event, SpeakerChanged):
             self.transport.post_event(Speaker(node_id, event.conf_id, event.speaking))
+
+    def _sip_device(self, conf_id: str, uri: str) -> TerminalDevice | None:
+        """The device of the site's call in the conference when that call is with this
+        node's SIP user agent (its content as the call's SDP settled it); None otherwise."""
+        live = self.runtime.conferences.get(conf_id)
+        site = live.sites.get(uri) if live is not None else None
+        if site is None or site.call is None or not isinstance(site.call.endpoint, SipEndpoint):
+            return None
+        return site.call.endpoint.device
 
     def _call_id(self, conf_id: str, uri: str) -> str:
         """The signalling call id of the site's call in the conference ("" before its

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -71,6 +72,32 @@ class SipPlatform:
         clients = soap_clients(self.base_url)
         assert clients.login(*DEMO) == 0
         return clients
+
+    def restart_gateway(self) -> None:
+        """The gateway killed mid-conference (SIGKILL: nothing said to anyone) and started
+        again on the same SOAP port; its new SIP address (a free port) read from its log."""
+        log_path = self.root / "gateway.log"
+        self.gateway.send_signal(signal.SIGKILL)
+        self.gateway.wait(timeout=30)
+        stop(self.gateway)
+        seen = len(log_path.read_text())
+        port = self.base_url.rsplit(":", 1)[1].split("/", 1)[0]
+        self.gateway = child(["serve", "--redis", self.redis.url, "--port", port,
+                              "--sip-port", "0", "--data-dir", str(self.root / "gateway"),
+                              "--no-terminals"], log_path)
+        assert self.gateway.stdout is not None
+        for line in self.gateway.stdout:
+            if SERVING.search(line):
+                break
+        deadline = time.monotonic() + START_S
+        while True:
+            found = REDIRECT.search(log_path.read_text()[seen:])
+            if found:
+                self.gateway_sip = int(found.group(1))
+                return
+            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+            assert self.gateway.poll() is None, log_path.read_text()[-3000:]
+            time.sleep(0.3)
 
 
 async def node_record(url: str) -> dict[str, object] | None:
@@ -130,8 +157,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipPlatform]:
                 break
         assert base_url, (root / "gateway.log").read_text()[-3000:]
         sip = wait_for_line(root / "gateway.log", REDIRECT, gateway)
-        yield SipPlatform(server, root, node, gateway, base_url, int(sip.group(1)),
-                          int(str(record["sip_port"])))
+        made = SipPlatform(server, root, node, gateway, base_url, int(sip.group(1)),
+                           int(str(record["sip_port"])))
+        yield made
+        gateway = made.gateway  # restarted by a test
     finally:
         for process in (gateway, node):
             if process is not None:
@@ -305,7 +334,20 @@ async def test_a_sip_dial_in_is_redirected_to_the_node_running_the_conference(
         viewer.set_panes(panes(2))
     for viewer in (caller, dialled):
         await eventually(sees(viewer, [25, 26]), f"{viewer.user} sees both markers")
-    # the gateway hangs the dialled-in site up: the node sends the BYE
+    # the gateway restarted mid-conference: the node keeps both calls, and the restarted
+    # gateway takes the dialled-in one back from the node's saved state (no terminal
+    # registers for it: it is a SIP call) as it takes the dial-out back
+    await asyncio.to_thread(platform.restart_gateway)
+    soap = await asyncio.to_thread(platform.soap)
+    await eventually(status_is(soap, conf_id, {booked_uri: IN_CONFERENCE,
+                                               dialled.uri: IN_CONFERENCE}),
+                     "both sites in conference in the restarted gateway's view")
+    assert await asyncio.to_thread(site_mcus, soap, conf_id) == {booked_uri: NODE_ID,
+                                                                 dialled.uri: NODE_ID}
+    assert caller.call is not None and dialog_port(caller) == platform.node_sip
+    for viewer in (caller, dialled):
+        await eventually(sees(viewer, [25, 26]), f"{viewer.user} still sees both markers")
+    # the (restarted) gateway hangs the dialled-in site up: the node sends the BYE
     answer = await asyncio.to_thread(soap.conf_mgr.disconnectSitesEx, confId=conf_id,
                                      siteUris=[booked_uri])
     assert answer == 0
@@ -344,6 +386,99 @@ async def test_a_sip_room_shares_content_through_the_node_s_floor_server(
                      "the floor free in the gateway's view")
     await eventually(lambda: not s2.content.receiver.receiving(1.0),
                      "no content after the release")
+    # the chair (setAuxStreamEx on, through the gateway) gives S1 the floor: the node's
+    # call_state told the gateway S1's call has a content m-line, the node's floor server
+    # tells S1 over BFCP, its pages reach S2; the room without a content input is refused
+    site_mgr = soap.site_mgr
+    assert await asyncio.to_thread(site_mgr.setAuxStreamEx, siteUri=s1.uri, controlCode=0) == 0
+    await eventually(lambda: s1.holds_floor, "S1 granted over BFCP by the node")
+    await eventually(lambda: asyncio.to_thread(lambda: presentation(soap, conf_id) == s1.uri),
+                     "the gateway shows S1 as the holder")
+    await eventually(shows(s2, 28, DocumentKind.RADIOGRAPH), "S2 decodes S1's page again")
+    assert await asyncio.to_thread(site_mgr.setAuxStreamEx, siteUri=s2.uri,
+                                   controlCode=0) != 0
+    # setAuxStreamEx off: S1 told RELEASED by the node, it stops sending, nothing shown
+    assert await asyncio.to_thread(site_mgr.setAuxStreamEx, siteUri=s1.uri, controlCode=1) == 0
+    await eventually(lambda: not s1.holds_floor, "S1 released by the node")
+    assert s1.content_call.floor.last_status is RequestStatus.RELEASED
+    assert not s1.sending_content
+    await eventually(lambda: asyncio.to_thread(lambda: presentation(soap, conf_id) is None),
+                     "the floor free in the gateway's view")
+    await eventually(lambda: not s2.content.receiver.receiving(1.0),
+                     "no content after setAuxStreamEx off")
+    # lockPresentationEx: the floor locked to S1 at the node; S2 cannot take it there
+    assert await asyncio.to_thread(soap.conf_ctrl.lockPresentationEx, confId=conf_id,
+                                   siteUri=s1.uri) == 0
+    await eventually(lambda: s1.holds_floor, "S1 granted by the lock")
+    await eventually(shows(s2, 28, DocumentKind.RADIOGRAPH), "S2 decodes S1's locked page")
+
+
+async def test_two_quick_floor_requests_at_the_node_end_on_the_last_without_a_flip(
+        platform: SipPlatform, rooms: list[SipRoom]) -> None:
+    """Two rooms press "share" one right after the other at the node's floor server: the
+    second holds the floor, and neither room's floor (its BFCP request statuses, the node's
+    notices) nor the gateway's view ever goes back to the first."""
+    soap = await asyncio.to_thread(platform.soap)
+    first = sip_room("node-room-first", 30, content="radiograph", receive_content=True)
+    second = sip_room("node-room-second", 31, content="record", receive_content=True)
+    for each in (first, second):
+        await each.start()
+        rooms.append(each)
+    conf_id, _ = await asyncio.to_thread(book, soap, datetime.now(UTC),
+                                         [first.uri, second.uri])
+    await eventually(status_is(soap, conf_id, {first.uri: IN_CONFERENCE,
+                                               second.uri: IN_CONFERENCE}),
+                     "both rooms in conference")
+    await eventually(lambda: first.floor_connected and second.floor_connected,
+                     "both rooms' BFCP connections")
+    # both press "share" at once (the second request sent before the first one's answer):
+    # both are granted, the one the node takes last holds the floor
+    pressed = asyncio.ensure_future(first.request_floor())
+    await asyncio.sleep(0)
+    answers = await asyncio.gather(pressed, second.request_floor())
+    assert answers == [RequestStatus.GRANTED, RequestStatus.GRANTED]
+    await eventually(lambda: RequestStatus.REVOKED in floor_statuses(first) + floor_statuses(
+        second), "one of the two revoked by the other's grant")
+    if RequestStatus.REVOKED in floor_statuses(second):  # the node took them the other way
+        first, second = second, first
+    # the gateway's view, sampled until it settles: never back to the first once the second
+    seen: list[str | None] = []
+
+    async def settled() -> bool:
+        seen.append(await asyncio.to_thread(presentation, soap, conf_id))
+        return seen[-1] == second.uri
+
+    await eventually(settled, "the gateway shows the second room as the holder")
+    kind = {30: DocumentKind.RADIOGRAPH, 31: DocumentKind.RECORD}
+    await eventually(shows(first, second.site_index, kind[second.site_index]),
+                     "the first decodes the second's page")
+    # a while for any echo to cross: the node's floor must not move again
+    for _ in range(10):
+        seen.append(await asyncio.to_thread(presentation, soap, conf_id))
+        await asyncio.sleep(0.5)
+    assert seen[seen.index(second.uri):] == [second.uri] * len(seen[seen.index(second.uri):])
+    assert floor_statuses(first) == [RequestStatus.GRANTED, RequestStatus.REVOKED]
+    assert floor_statuses(second) == [RequestStatus.GRANTED]
+    assert second.holds_floor and not first.holds_floor and not first.sending_content
+    await eventually(shows(first, second.site_index, kind[second.site_index]),
+                     "the first still decodes the second's")
+    assert await second.release_floor() is RequestStatus.RELEASED
+    # ended, so its ports on the node are free for the next test's conference
+    assert await asyncio.to_thread(soap.conf_mgr.delScheduledConfEx, confId=conf_id) == 0
+
+    async def node_freed() -> bool:
+        found = await node_record(platform.redis.url)
+        return found is not None and conf_id not in str(found.get("conferences"))
+
+    await eventually(node_freed, "the node's record without the ended conference")
+
+
+def floor_statuses(sip_room: SipRoom) -> list[RequestStatus]:
+    """Every status the room's floor requests had, in order (its BFCP answers and the node's
+    FloorRequestStatus notices)."""
+    content = sip_room.content_call
+    assert content is not None and content.floor is not None
+    return list(content.floor.statuses)
 
 
 @pytest.mark.skipif(missing_reason() is not None, reason=missing_reason() or "")

@@ -55,6 +55,7 @@ from mcu.events import (
     ConferenceEvent,
     ConferenceStarted,
     ErrorInfo,
+    PresentationChanged,
     RuntimeEvent,
     SpeakerChanged,
 )
@@ -82,7 +83,7 @@ from mcu.nodes.messages import (
     ToTerminal,
     parse_event,
 )
-from mcu.nodes.node_dial_in import adopt
+from mcu.nodes.node_dial_in import adopt, resume_sip_dial_ins, take_sip_content
 from mcu.nodes.node_floor import follow_node_floor
 from mcu.nodes.node_record import NodeRecord
 from mcu.nodes.node_starts import node_starts
@@ -133,6 +134,9 @@ class ConferenceRouter:
         self.cascades = Cascades()  # conferences split over nodes: their leaves and sites
         self.pins = SitePins()  # sites pinned to a zone or node ([site_zones]; site_pins.py)
         self.unplaced: dict[str, str] = {}  # conf_id -> why its pins found no node (for now)
+        # the node whose floor report the runtime is following: its PresentationChanged is
+        # not sent back to that node (node_floor.py: the node is the floor's authority)
+        self._floor_from: int | None = None
 
     # ------------------------------------------------------------------ start / stop
 
@@ -259,6 +263,8 @@ class ConferenceRouter:
             node_id = self.placements.get(event.conf_id)
             if node_id is not None:
                 for target in (node_id, *self.cascades.leaves(event.conf_id)):
+                    if isinstance(event, PresentationChanged) and target == self._floor_from:
+                        continue  # the node's own floor report, followed: no echo (node_floor)
                     self.transport.post_command(target, message)
             self._saves.put_nowait((event.conf_id, state_key(event), message.to_json()))
 
@@ -273,6 +279,7 @@ class ConferenceRouter:
             restore(live, saved)
             self.saved_floors.keep(conf_id, saved)
             self._announce(live)
+            resume_sip_dial_ins(self, conf_id)  # node_dial_in.py
             return
         need = Need(conf_id, tuple(live.occurrence.sites), live.conference.spec.cp_resource)
         pinned = self.pins.pins_of(site.uri for site in need.sites)
@@ -407,6 +414,7 @@ class ConferenceRouter:
         self.transport.post_command(node_id, CallSite(call.conf_id, call.uri))
         known = self.site_states.get((call.conf_id, call.uri))
         if known is not None and known.call_state is not SiteCallState.NOT_JOINED:
+            take_sip_content(self, call, known)  # node_dial_in.py
             self._mirror(call, known)  # the node runs this site's call already (a restart)
             live = self.runtime.conferences.get(call.conf_id)
             if live is not None and call.state is SiteCallState.IN_CONFERENCE \
@@ -551,10 +559,15 @@ class ConferenceRouter:
             self.site_states[key] = message
             call = adopt(self, message) or self.calls.get(key)  # a dial-in at the node
             if call is not None:
+                take_sip_content(self, call, message)  # node_dial_in.py
                 self._mirror(call, message)
             self._tell_peers(message)
         elif isinstance(message, FloorHeld):
-            follow_node_floor(self.runtime, message)  # node_floor.py
+            self._floor_from = message.node_id
+            try:
+                follow_node_floor(self.runtime, message)  # node_floor.py
+            finally:
+                self._floor_from = None
         elif isinstance(message, Speaker):
             live = self.runtime.conferences.get(message.conf_id)
             if live is not None and (message.uri is None or message.uri in live.sites) \

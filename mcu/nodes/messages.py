@@ -226,6 +226,15 @@ class CallState(NodeMessage):
     # the signalling call id of the node's call ("" before its invite): a gateway that must
     # tell the terminal its call is over (the node left) names it
     call_id: str = spec(Text(64), default="")
+    # the node's call is with its own SIP user agent (a SIP site, dialled out or dialled in
+    # at the node): a gateway restarted while it runs takes a dialled-in one back from the
+    # saved state by itself (node_dial_in.resume_sip_dial_ins), not on a terminal's register
+    sip: bool = spec(Boolean(), default=False)
+    # what a SIP call's SDP settled for content (its content m-line and BFCP): the site may
+    # send content (hold the floor: setAuxStreamEx, lockPresentationEx) / shows it; the
+    # gateway's view of the site's device (node_dial_in.NodeSite)
+    content_send: bool = spec(Boolean(), default=False)
+    content_receive: bool = spec(Boolean(), default=False)
 
     @property
     def call_state(self) -> SiteCallState:

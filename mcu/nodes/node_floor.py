@@ -5,13 +5,22 @@ content at once. The gateway keeps its view (queryConferencesStatusEx's presenta
 isSendAuxStreamEx) from the node's reports: after each change its floor server makes, the
 node reports who holds the floor (`floor`, messages.FloorHeld) and the gateway's runtime
 takes that state (`follow_node_floor`), announcing it as PresentationChanged like any floor
-change (which goes back to the node as a forwarded event: its media already has it, and the
-node's floor is at that state already, so nothing moves twice). A change the gateway decides
-(setAuxStreamEx, lockPresentationEx) reaches the node as that same event; the node's floor
-takes it and tells its BFCP participants (`follow_gateway_floor`). Two participants' requests
-at the node in quick succession can cross the first one's echo: the floor flips back to the
-first holder and then to the second when the second's echo arrives (ending where the node's
-last grant put it).
+change. A change the gateway decides (setAuxStreamEx, lockPresentationEx, a holder's call
+ending) reaches the node as that same event; the node's floor takes it and tells its BFCP
+participants (`follow_gateway_floor`).
+
+The node is the single authority over the floor of its conferences: its floor's order of
+changes is the order. So the gateway never sends a node's own report back to it: a
+PresentationChanged the gateway's runtime emits while following a node's `floor` report is
+not forwarded to that node (ConferenceRouter._floor_from; a split conference's leaves still
+get it for their media). Without that echo, two participants' requests at the node in quick
+succession cannot cross the first one's echo: the floor goes to the first, then to the second,
+and stays there, at the node and in the gateway's view, which takes the node's reports in
+their order (one Redis stream). When a decision of the gateway crosses a participant's request
+at the node (the node granted B while the gateway's X was on its way), the node applies what
+arrives last (X) and reports its floor after that change too, so the gateway's view, which
+followed B meanwhile, ends where the node's floor is (X): the last decision at the node wins,
+and the gateway's view can pass through B once on the way.
 
 `reach` moves a Floor (mcu/floor.py) to a given holder and lock with the chair's operations:
 the site the node granted has a content input (the node checked its call's content m-line),
@@ -49,24 +58,29 @@ def reach(floor: Floor, holder: str | None, locked: bool) -> list[FloorChange]:
     return changes
 
 
-def follow_gateway_floor(runtime: ConferenceRuntime, event: PresentationChanged) -> None:
+def follow_gateway_floor(runtime: ConferenceRuntime, event: PresentationChanged,
+                         node_id: int) -> FloorHeld | None:
     """On the node: its floor takes the state the gateway's runtime decided (setAuxStreamEx,
-    lockPresentationEx, a holder leaving; or its own report coming back, which changes
-    nothing), and its BFCP participants are told the changes (their notices), as the
-    embedded chair's changes are."""
+    lockPresentationEx, a holder leaving), and its BFCP participants are told the changes
+    (their notices), as the embedded chair's changes are. When the floor moved, the report
+    of where it is now (for the gateway: its view ends where the node's floor is, also when
+    the decision crossed a participant's request); None when nothing moved."""
     live = runtime.conferences.get(event.conf_id)
     if live is None:
-        return
+        return None
     try:
         changes = reach(live.content_floor, event.holder, event.locked)
     except FloorError as error:
         log.warning("floor of %s as the gateway decided it: %s", event.conf_id, error)
-        return
+        return None
     publisher = runtime.content.publisher
     if publisher is not None and live.bfcp_conference_id:
         for change in changes:
             if change.changed:
                 publisher(live.bfcp_conference_id, change)
+    if not any(change.changed for change in changes):
+        return None
+    return FloorHeld(node_id, live.conf_id, live.content_floor.holder, live.content_floor.locked)
 
 
 def follow_node_floor(runtime: ConferenceRuntime, report: FloorHeld) -> None:
