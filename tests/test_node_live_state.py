@@ -135,8 +135,13 @@ async def test_booking_edits_of_a_running_conference_reach_its_node(
 
         await eventually(lambda: states({t.uri: IN_CONFERENCE for t in first}),
                          "the two booked sites in conference")
-        before = await record(platform.redis.url)
-        assert before is not None and before.ports_used == 2
+
+        async def holds(ports: int) -> bool:
+            found = await record(platform.redis.url)
+            return found is not None and found.ports_used == ports
+
+        # the node's record follows within its once-a-second report
+        await eventually(lambda: holds(2), "the node's record holding the two sites' ports")
 
         # a site added to the running booking: booked, not joined; called from the node
         answer = await asyncio.to_thread(soap.conf_mgr.addSiteToConfEx, confId=conf_id,
@@ -150,10 +155,6 @@ async def test_booking_edits_of_a_running_conference_reach_its_node(
         await eventually(lambda: states({t.uri: IN_CONFERENCE for t in everyone}),
                          "the added site in conference")
         assert added.state == "in_call"
-
-        async def holds(ports: int) -> bool:
-            found = await record(platform.redis.url)
-            return found is not None and found.ports_used == ports
 
         await eventually(lambda: holds(3), "the node's record holding the added site's port")
         code = await asyncio.to_thread(
