@@ -26,8 +26,6 @@ And the split rule itself on registry records (`cascade_placement.split`).
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -42,18 +40,14 @@ from mcu.nodes.node_record import NodeRecord, parse_record, port_costs_json
 from mcu.nodes.placement import Need, Reservations
 from mcu.port_costs import FORMAT_NAMES, PortCosts
 from tests.conftest import SoapClients
-from tests.redis_server import RedisServer
 from tests.test_nodes import (
     IN_CONFERENCE,
-    START_S,
     Platform,
-    child,
     eventually,
-    node_ids,
     ports_in_use,
+    running_platform,
     site_mcus,
     statuses,
-    stop,
     terminal,
 )
 
@@ -68,32 +62,7 @@ LEAF_SITES = (35, 36, 37, 38)
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("node-cascade")
-    server = RedisServer()
-    server.start()
-    nodes: dict[int, subprocess.Popen[str]] = {}
-    found = Platform(server, root, nodes)
-    try:
-        for node_id, (name, ports, cp) in NODES.items():
-            config = root / f"node{node_id}.toml"
-            config.write_text(f"[mcu]\nmax_ports = {ports}\nmax_cp_resources = {cp}\n"
-                              f"{ONE_PORT_A_SITE}")
-            nodes[node_id] = child(["node", "--redis", server.url, "--node-id", str(node_id),
-                                    "--name", name, "--config", str(config), "--data-dir",
-                                    str(root / f"node{node_id}")], root / f"node{node_id}.log")
-        deadline = time.monotonic() + START_S
-        while asyncio.run(node_ids(server.url)) != set(NODES):
-            assert time.monotonic() < deadline, "the nodes did not register"
-            for process in nodes.values():
-                assert process.poll() is None, (root / "node1.log").read_text()[-3000:]
-            time.sleep(0.3)
-        found.start_gateway()
-        yield found
-    finally:
-        if found.gateway is not None:
-            stop(found.gateway)
-        for process in nodes.values():
-            stop(process)
-        server.stop()
+    yield from running_platform(root, NODES, ONE_PORT_A_SITE)
 
 
 def book(soap: SoapClients, name: str, uris: list[str]) -> int | str:

@@ -20,8 +20,6 @@ from the outside:
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -31,22 +29,18 @@ from mcu.nodes.node_record import parse_record
 from mcu.port_costs import FORMAT_NAMES
 from terminals.call_state import CallState
 from tests.conftest import SoapClients
-from tests.redis_server import RedisServer
 from tests.test_node_dial_in import refused
 from tests.test_nodes import (
     CAPACITY,
     IN_CONFERENCE,
-    START_S,
     Platform,
     book,
-    child,
     decoding,
     eventually,
-    node_ids,
     ports_in_use,
+    running_platform,
     site_mcus,
     statuses,
-    stop,
     terminal,
 )
 
@@ -65,34 +59,7 @@ cp_resource = 2
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("node-room")
-    server = RedisServer()
-    server.start()
-    nodes: dict[int, subprocess.Popen[str]] = {}
-    (root / "gateway.toml").write_text(GATEWAY_CONFIG)
-    found = Platform(server, root, nodes,
-                     gateway_args=("--config", str(root / "gateway.toml")))
-    try:
-        for node_id, (name, ports, cp) in NODES.items():
-            config = root / f"node{node_id}.toml"
-            config.write_text(f"[mcu]\nmax_ports = {ports}\nmax_cp_resources = {cp}\n"
-                              f"{ONE_PORT_A_SITE}")
-            nodes[node_id] = child(["node", "--redis", server.url, "--node-id", str(node_id),
-                                    "--name", name, "--config", str(config), "--data-dir",
-                                    str(root / f"node{node_id}")], root / f"node{node_id}.log")
-        deadline = time.monotonic() + START_S
-        while asyncio.run(node_ids(server.url)) != set(NODES):
-            assert time.monotonic() < deadline, "the nodes did not register"
-            for process in nodes.values():
-                assert process.poll() is None, (root / "node1.log").read_text()[-3000:]
-            time.sleep(0.3)
-        found.start_gateway()
-        yield found
-    finally:
-        if found.gateway is not None:
-            stop(found.gateway)
-        for process in nodes.values():
-            stop(process)
-        server.stop()
+    yield from running_platform(root, NODES, ONE_PORT_A_SITE, GATEWAY_CONFIG)
 
 
 async def ports_used(url: str) -> dict[int, int]:

@@ -121,6 +121,44 @@ class Platform:
         return clients
 
 
+def running_platform(root: Path, nodes_spec: dict[int, tuple[str, int, int]],
+                     node_config: str = "", gateway_config: str | None = None
+                     ) -> Iterator[Platform]:
+    """A redis-server, one `mcu-sim node` per entry of `nodes_spec` (id: (name, max_ports,
+    max_cp_resources), `node_config` added to each node's config file) registered, and the
+    gateway (with `gateway_config` as its config file, if given); all stopped after."""
+    server = RedisServer()
+    server.start()
+    nodes: dict[int, subprocess.Popen[str]] = {}
+    gateway_args: tuple[str, ...] = ()
+    if gateway_config is not None:
+        (root / "gateway.toml").write_text(gateway_config)
+        gateway_args = ("--config", str(root / "gateway.toml"))
+    found = Platform(server, root, nodes, gateway_args=gateway_args)
+    try:
+        for node_id, (name, ports, cp) in nodes_spec.items():
+            config = root / f"node{node_id}.toml"
+            config.write_text(f"[mcu]\nmax_ports = {ports}\nmax_cp_resources = {cp}\n"
+                              f"{node_config}")
+            nodes[node_id] = child(["node", "--redis", server.url, "--node-id", str(node_id),
+                                    "--name", name, "--config", str(config), "--data-dir",
+                                    str(root / f"node{node_id}")], root / f"node{node_id}.log")
+        deadline = time.monotonic() + START_S
+        while asyncio.run(node_ids(server.url)) != set(nodes_spec):
+            assert time.monotonic() < deadline, "the nodes did not register"
+            for process in nodes.values():
+                assert process.poll() is None, (root / "node1.log").read_text()[-3000:]
+            time.sleep(0.3)
+        found.start_gateway()
+        yield found
+    finally:
+        if found.gateway is not None:
+            stop(found.gateway)
+        for process in nodes.values():
+            stop(process)
+        server.stop()
+
+
 async def node_ids(url: str) -> set[int]:
     client = aioredis.Redis.from_url(url)
     try:
