@@ -24,8 +24,6 @@ The content floor across a gateway restart:
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -36,18 +34,14 @@ from mcu.layouts import layout_mode
 from mcu.nodes.node_record import NodeRecord, parse_record
 from terminals.client import SimulatedTerminal
 from tests.conftest import SoapClients
-from tests.redis_server import RedisServer
 from tests.test_cdr import SMALL as SENT
 from tests.test_node_cascade import ONE_PORT_A_SITE
 from tests.test_nodes import (
     IN_CONFERENCE,
-    START_S,
     Platform,
-    child,
     eventually,
-    node_ids,
+    running_platform,
     statuses,
-    stop,
     terminal,
 )
 
@@ -57,29 +51,7 @@ CONTENT_SIZE = (640, 360)
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("node-live-state")
-    server = RedisServer()
-    server.start()
-    nodes: dict[int, subprocess.Popen[str]] = {}
-    found = Platform(server, root, nodes)
-    try:
-        config = root / "node1.toml"
-        config.write_text(f"[mcu]\nmax_ports = 6\nmax_cp_resources = 9\n{ONE_PORT_A_SITE}")
-        nodes[1] = child(["node", "--redis", server.url, "--node-id", "1", "--name", "ward-c",
-                          "--config", str(config), "--data-dir", str(root / "node1")],
-                         root / "node1.log")
-        deadline = time.monotonic() + START_S
-        while asyncio.run(node_ids(server.url)) != {1}:
-            assert time.monotonic() < deadline, "the node did not register"
-            assert nodes[1].poll() is None, (root / "node1.log").read_text()[-3000:]
-            time.sleep(0.3)
-        found.start_gateway()
-        yield found
-    finally:
-        if found.gateway is not None:
-            stop(found.gateway)
-        for process in nodes.values():
-            stop(process)
-        server.stop()
+    yield from running_platform(root, {1: ("ward-c", 6, 9)}, ONE_PORT_A_SITE)
 
 
 def site(uri: str) -> dict:
