@@ -7,6 +7,7 @@ template settings refused at start."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from mcu.model import ConferenceSpec, DialingMode, FreeBusy, SiteSpec
 from mcu.scheduler import Scheduler, SchedulerSettings
 from mcu.store import Store
 from tests.conftest import DEMO, TESTER, ServerThread, soap_clients
+from tests.test_media_acceptance import eventually_async
 from tests.test_media_engine import PeerTerminal, eventually
 
 A, B, RADIOLOGY = "01010086", "01010099", "01010010"
@@ -86,18 +88,48 @@ def states_of(answer) -> dict[str, list[tuple[int, str | None, timedelta | None]
     }
 
 
-def site_states(soap, conf_id: str) -> dict[str, int]:
-    answer = soap.conf_mgr.queryConfSitesStatusEx(confId=conf_id, siteUris=[])
+async def off_loop(call, /, **arguments):
+    """A blocking zeep call on a worker thread. The terminals of these tests live on the
+    test's event loop: a SOAP call made on it holds them, and a few of them in a row on a
+    loaded machine kept them from answering the MCU's pings for the heartbeat's 6 s, a
+    silence the MCU rightly took for a hung terminal (docs/signalling.md, "Heartbeat")."""
+    return await asyncio.to_thread(call, **arguments)
+
+
+async def site_states(soap, conf_id: str) -> dict[str, int]:
+    answer = await off_loop(soap.conf_mgr.queryConfSitesStatusEx, confId=conf_id, siteUris=[])
     assert answer.resultCode == 0
     return {site.uri: site.status for site in answer.siteStatuses}
 
 
-def shows(terminal: PeerTerminal, rgb: tuple[int, int, int]) -> bool:
-    """A tenth of the terminal's latest decoded picture or more is that colour."""
-    if terminal.picture is None:
+async def site_state_is(soap, conf_id: str, uri: str, state: int) -> None:
+    async def holds() -> bool:
+        return (await site_states(soap, conf_id)).get(uri) == state
+
+    await eventually_async(holds, what=f"{uri} in state {state}")
+
+
+def covers(image: np.ndarray, rgb: tuple[int, int, int]) -> bool:
+    """A tenth of `image` or more is that colour."""
+    return bool((np.abs(image - np.array(rgb, np.int16)) <= 40).all(axis=2).mean() > 0.1)
+
+
+async def shows(terminal: PeerTerminal, *colours: tuple[int, int, int]) -> bool:
+    """A tenth of the terminal's latest decoded picture or more is each of the colours.
+
+    Judged on a worker thread: the terminal lives on this test's event loop, and this
+    whole-picture arithmetic, polled on the loop, held it for up to 10 s at a time on a
+    loaded machine (py-spy: half the loop's time) so that it answered none of the MCU's
+    pings and the MCU, rightly, gave it up as hung (docs/signalling.md, "Heartbeat")."""
+    picture = terminal.picture
+    if picture is None:
         return False
-    image = terminal.picture.to_ndarray(format="rgb24").astype(np.int32)
-    return bool((np.abs(image - np.array(rgb)) <= 40).all(axis=2).mean() > 0.1)
+
+    def judge() -> bool:
+        image = picture.to_ndarray(format="rgb24").astype(np.int16)
+        return all(covers(image, rgb) for rgb in colours)
+
+    return await asyncio.to_thread(judge)
 
 
 def errors(terminal: PeerTerminal) -> list[str]:
@@ -178,7 +210,8 @@ def test_free_busy_of_templates_before_any_conference(soap, clock):
 
 async def test_dialling_a_template_code_starts_its_conference(soap, gateway_server, clock, http):
     conf_mgr = soap.conf_mgr
-    first_synch = conf_mgr.synchAdhocConfFreeBusyEx(confAccessCodes=["7001"], **window(clock))
+    first_synch = await off_loop(conf_mgr.synchAdhocConfFreeBusyEx, confAccessCodes=["7001"],
+                                 **window(clock))
     assert states_of(first_synch) == {"7001": [(0, None, timedelta(days=1))]}
 
     red = await registered(http, gateway_server, A, RED)
@@ -187,49 +220,56 @@ async def test_dialling_a_template_code_starts_its_conference(soap, gateway_serv
         await red.dial_in("7001", "000000", call_id="wrong")
         await eventually(lambda: "error" in red.received, what="refusal")
         assert errors(red) == ["wrong_password"]
-        assert conf_mgr.queryConferencesStatusEx(confIds=[]).conferenceStatuses == []
+        assert (await off_loop(conf_mgr.queryConferencesStatusEx, confIds=[])
+                ).conferenceStatuses == []
 
         await red.dial_in("7001", "123456", call_id="start")
         await eventually(lambda: "joined" in red.received, what="joined")
         conf_id = joined_conference(red, "start")
-        [status] = conf_mgr.queryConferencesStatusEx(confIds=[]).conferenceStatuses
+        [status] = (await off_loop(conf_mgr.queryConferencesStatusEx, confIds=[])
+                    ).conferenceStatuses
         assert (status.id, status.name, status.status) == (conf_id, "Ward round", 3)
         assert status.endTime - status.beginTime == timedelta(minutes=90)
         # the dialler in conference once media flows; the template's site booked, not called
-        await eventually(lambda: site_states(soap, conf_id).get(A) == 2, what="A in conference")
-        assert site_states(soap, conf_id)[RADIOLOGY] == 3
+        await site_state_is(soap, conf_id, A, 2)
+        assert (await site_states(soap, conf_id))[RADIOLOGY] == 3
         # the terminal decodes the conference picture: its own camera in CP_2_1's first pane
-        await eventually(lambda: shows(red, RED), what="own camera in the picture")
-        param = conf_mgr.getContinuousPresenceParamEx(confId=conf_id, target="")
+        await eventually_async(lambda: shows(red, RED), timeout=20.0,
+                               what="own camera in the picture")
+        param = await off_loop(conf_mgr.getContinuousPresenceParamEx, confId=conf_id, target="")
         assert param.presenceMode == 2  # the template's layout
         assert gateway_server.gateway.scheduler.get(conf_id).spec.rate == "1920k"
         # nobody booked it: its creator (CDR conferenceCreater) is the template
         assert gateway_server.gateway.scheduler.get(conf_id).creator == "Ward round"
 
-        busy = conf_mgr.queryAdhocConfFreeBusyEx(confAccessCodes=["7001", "7002"], **window(clock))
+        busy = await off_loop(conf_mgr.queryAdhocConfFreeBusyEx, confAccessCodes=["7001", "7002"],
+                              **window(clock))
         assert states_of(busy) == {
             "7001": [(int(FreeBusy.BUSY), conf_id, timedelta(minutes=90))],
             "7002": [(int(FreeBusy.FREE), None, timedelta(days=1))],
         }
         # synch: the new busy entry is a change since this session's first synch
-        synch = conf_mgr.synchAdhocConfFreeBusyEx(confAccessCodes=["7001"], **window(clock))
+        synch = await off_loop(conf_mgr.synchAdhocConfFreeBusyEx, confAccessCodes=["7001"],
+                               **window(clock))
         assert states_of(synch) == {"7001": [(1, conf_id, timedelta(minutes=90))]}
 
         # a second terminal the template does not list dials the same code: same conference
         await blue.dial_in("7001", "123456", call_id="second")
         await eventually(lambda: "joined" in blue.received, what="B joined")
         assert joined_conference(blue, "second") == conf_id
-        await eventually(lambda: site_states(soap, conf_id).get(B) == 2, what="B in conference")
+        await site_state_is(soap, conf_id, B, 2)
         # both in the template's two-pane picture
-        await eventually(lambda: shows(red, RED) and shows(red, BLUE), what="both panes")
-        assert len(conf_mgr.queryConferencesStatusEx(confIds=[]).conferenceStatuses) == 1
+        await eventually_async(lambda: shows(red, RED, BLUE), timeout=20.0, what="both panes")
+        assert len((await off_loop(conf_mgr.queryConferencesStatusEx, confIds=[])
+                    ).conferenceStatuses) == 1
         # and the rest of the interface treats it as any conference: call the template site
-        assert conf_mgr.connectSitesEx(confId=conf_id, siteUris=[RADIOLOGY]) == 0
+        assert await off_loop(conf_mgr.connectSitesEx, confId=conf_id, siteUris=[RADIOLOGY]) == 0
 
         # ended by delScheduledConfEx: the template's entry changes (now ends now), synch says so
         clock.advance(timedelta(seconds=50))  # within the session's 60 s
-        assert conf_mgr.delScheduledConfEx(confId=conf_id) == 0
-        after = conf_mgr.synchAdhocConfFreeBusyEx(confAccessCodes=["7001"], **window(clock))
+        assert await off_loop(conf_mgr.delScheduledConfEx, confId=conf_id) == 0
+        after = await off_loop(conf_mgr.synchAdhocConfFreeBusyEx, confAccessCodes=["7001"],
+                               **window(clock))
         assert states_of(after) == {"7001": [(1, conf_id, timedelta(seconds=50))]}
         await eventually(lambda: "bye" in red.received, what="hung up at the end")
     finally:
@@ -250,7 +290,7 @@ async def test_a_template_without_password_and_a_full_mcu(soap, gateway_server, 
         await eventually(lambda: "error" in blue.received, what="refused")
         assert errors(blue) == ["no_capacity"]
         conf_id = joined_conference(red, "open")
-        assert list(site_states(soap, conf_id)) == [A]  # nothing of B was booked
+        assert list(await site_states(soap, conf_id)) == [A]  # nothing of B was booked
         await red.dial_in("9999", "", call_id="nowhere")
         await eventually(lambda: "error" in red.received, what="unknown code")
         assert errors(red) == ["conference_not_found"]
