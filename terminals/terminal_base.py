@@ -105,6 +105,7 @@ class TerminalBase:
         honour_send_requests: bool = True,
         sync_pattern: SyncPattern | None = None,
         keep_call_on_reconnect: bool = False,
+        lean_media: bool = True,
     ) -> None:
         """content: the terminal's content input (None: it has none); receive_content: it
         shows received content on a second screen; content_source_size: the size content
@@ -120,7 +121,12 @@ class TerminalBase:
         None: never); keep_call_on_reconnect: a call whose media is up outlives a lost
         signalling connection (the terminal reconnects and registers again, the call goes
         on), as with an MCU whose media nodes keep running while the gateway restarts
-        (docs/runtime.md, "Nodes"); False: losing the signalling ends the call."""
+        (docs/runtime.md, "Nodes"); False: losing the signalling ends the call;
+        lean_media: its receivers handle each RTP packet in one step (rtc/receive_path.py)
+        and its main video's loop is sent by the direct send path (terminals/loop_sender.py),
+        from its next call on; False: aiortc's own per-packet handling and RTP loop (the
+        anchor benchmarks/terminal_cost.py measures against)."""
+        self.lean_media = lean_media
         self.sync_pattern = sync_pattern
         self.keep_call_on_reconnect = keep_call_on_reconnect
         self.uri = uri

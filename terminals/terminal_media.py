@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 
-from aiortc import RTCPeerConnection
+from aiortc import RTCPeerConnection, RTCRtpReceiver
 
 from rtc import aiortc_hooks
 from rtc.bandwidth_estimation import disable_bitrate_estimation
@@ -15,11 +15,13 @@ from rtc.codec_preferences import codec_preferences, negotiated_codec
 from rtc.content_sdp import content_media
 from rtc.ice import rtc_configuration
 from rtc.jitter_buffer import release_frames_at_marker
+from rtc.receive_path import handle_rtp_in_one_step
 from rtc.screen_sdp import extra_screen_count
 from rtc.signalling import Bye, SendVideo
 from terminals.call_state import CallState
 from terminals.camera_track import CameraVideoTrack, LoopCache
 from terminals.content_source import ContentTrack
+from terminals.loop_sender import send_video_directly
 from terminals.media_sources import SUPPORTED_VIDEO_CODECS, SpeechTrack, VideoFormat
 from terminals.terminal_base import TerminalBase
 from terminals.terminal_types import TerminalCall
@@ -89,16 +91,20 @@ class TerminalMedia(TerminalBase):
                                   direction="sendrecv" if self.send_audio else "recvonly")
         audio.setCodecPreferences(self._audio_codecs())
         self.audio.count_frames_of(audio.receiver)
+        self._lean_receive(call, audio.receiver)
         video = pc.addTransceiver(call.video_track or "video",
                                   direction="sendrecv" if self.send_video else "recvonly")
         video.setCodecPreferences(codec_preferences("video", self._video_codecs()))
         self.video.count_frames_of(video.receiver)
         disable_bitrate_estimation(video.receiver)  # the MCU encodes at the booked rate
         release_frames_at_marker(video.receiver)  # each picture a frame interval sooner
+        self._lean_receive(call, video.receiver)
         # aiortc asks its sender to encode a keyframe on PLI/FIR; our sender does not encode,
         # so the request goes to the track, which jumps to the loop's next keyframe.
         if call.video_track is not None:
             aiortc_hooks.on_keyframe_request(video.sender, call.video_track.request_keyframe)
+            if self.lean_media:  # the loop's packets written and sent in one step
+                send_video_directly(video.sender, call.video_track)
         if self.content_mline and (offer is None or content_media(offer) is not None):
             self._add_content_transceiver(call)
             self._add_screen_transceivers(
@@ -129,6 +135,13 @@ class TerminalMedia(TerminalBase):
 
         return call
 
+    def _lean_receive(self, call: TerminalCall, receiver: RTCRtpReceiver) -> None:
+        """With lean_media, the receiver's RTP packets go through one handler doing aiortc's
+        steps in aiortc's order (rtc/receive_path.py), before the receiver starts; its
+        payload bytes are counted into the call's rtp_counts."""
+        if self.lean_media:
+            handle_rtp_in_one_step(receiver, call.rtp_counts)
+
     def _add_content_transceiver(self, call: TerminalCall) -> None:
         """The content m-line: sent while holding the floor, received when shown."""
         send, receive = self.content_source is not None, self.receive_content
@@ -140,6 +153,7 @@ class TerminalMedia(TerminalBase):
         transceiver.setCodecPreferences(codec_preferences("video", self._content_video_codecs()))
         disable_bitrate_estimation(transceiver.receiver)
         release_frames_at_marker(transceiver.receiver)
+        self._lean_receive(call, transceiver.receiver)
         if call.content_track is not None:
             aiortc_hooks.on_keyframe_request(transceiver.sender,
                                              call.content_track.request_keyframe)
@@ -153,6 +167,7 @@ class TerminalMedia(TerminalBase):
             self.screens[position].count_frames_of(transceiver.receiver)
             disable_bitrate_estimation(transceiver.receiver)
             release_frames_at_marker(transceiver.receiver)
+            self._lean_receive(call, transceiver.receiver)
             call.screen_transceivers.append(transceiver)
 
     def _silence_unknown_video(self, call: TerminalCall) -> None:

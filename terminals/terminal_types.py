@@ -9,6 +9,7 @@ from typing import Literal
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 
+from rtc.rtp_counts import RtpCounts
 from terminals.call_state import CallState
 from terminals.camera_track import CameraVideoTrack
 from terminals.content_source import ContentTrack
@@ -86,5 +87,7 @@ class TerminalCall:
     content_transceiver: RTCRtpTransceiver | None = None
     screen_transceivers: list[RTCRtpTransceiver] = field(default_factory=list)  # screens 2..
     tasks: list[asyncio.Task] = field(default_factory=list)
+    # the payload bytes its receivers took, counted by the one-step RTP handler (lean_media)
+    rtp_counts: RtpCounts = field(default_factory=RtpCounts)
 
 

@@ -45,6 +45,17 @@ class TerminalViews(TerminalMedia):
                 asked += await aiortc_hooks.request_keyframe(transceiver.receiver)
         return asked
 
+    def rtp_packet_counts(self) -> tuple[int, int]:
+        """(RTP packets received, RTP packets sent) in the current call, over all its
+        transceivers, as aiortc counts them for its RTCP reports (retransmissions
+        received included); (0, 0) outside a call."""
+        call = self._call
+        if call is None:
+            return 0, 0
+        transceivers = call.pc.getTransceivers()
+        return (sum(aiortc_hooks.receiver_rtp_packets(t.receiver) for t in transceivers),
+                sum(aiortc_hooks.sender_rtp_counts(t.sender)[0] for t in transceivers))
+
     def received_video_ssrcs(self) -> list[int]:
         """The SSRCs the current call's video arrives on (retransmissions left out); empty
         outside a call or before the first video packet."""
