@@ -1,4 +1,5 @@
-"""A terminal's pre-encoded video sent through the project's direct send path.
+"""A terminal's pre-encoded video (and Opus voice) sent through the project's direct send
+path.
 
 aiortc's RTCRtpSender, for every payload of every frame, builds an `RtpPacket`, serializes
 it through its header extension map and awaits five coroutines down to the socket
@@ -18,8 +19,14 @@ one batch (rtc/aiortc_send_hooks.SrtpSendPath), the counts aiortc's sender repor
 FIR still reach the track through the sender (rtc/aiortc_hooks.on_keyframe_request).
 
 Only H.264 and VP8 (what a terminal's loops are encoded in) are taken over; any other codec
-keeps aiortc's loop. The voice keeps aiortc's loop too: until the call's codec is known
-(terminals/media_sources.SpeechTrack.use_codec) its track gives frames that aiortc encodes.
+keeps aiortc's loop.
+
+`send_voice_directly(sender, track)` does the same for the voice when the call negotiated
+Opus: the SpeechTrack gives Opus packets once it is told the call's codec
+(terminals/media_sources.SpeechTrack.use_codec, which the terminal calls as soon as the SDP
+answer is known, before media flows); the direct loop tells it the codec it started with
+before reading it, so it never gets a frame to encode. G.722 and G.711, which aiortc
+encodes from frames, keep aiortc's loop.
 """
 
 from __future__ import annotations
@@ -42,8 +49,10 @@ from rtc.aiortc_send_hooks import (
 )
 from rtc.rtp_output import RtpOutput
 from rtc.shared_packetizer import SharedPacketizer, Vp8PictureIds
+from terminals.media_sources import SpeechTrack
 
 DIRECT_VIDEO_MIME_TYPES = frozenset({"video/h264", "video/vp8"})
+OPUS_MIME_TYPE = "audio/opus"
 
 
 def send_video_directly(sender: RTCRtpSender, track: MediaStreamTrack) -> None:
@@ -60,9 +69,25 @@ def send_video_directly(sender: RTCRtpSender, track: MediaStreamTrack) -> None:
     take_over_rtp(sender, loop)
 
 
+def send_voice_directly(sender: RTCRtpSender, track: SpeechTrack) -> None:
+    """Before `sender` starts: when it starts with Opus, its RTP loop sends the voice's Opus
+    packets through RtpOutput (the track told the codec first); another codec keeps
+    aiortc's loop (frames it encodes)."""
+
+    def loop(codec: RTCRtpCodecParameters,
+             parameters: RTCRtpSendParameters) -> Coroutine[Any, Any, None] | None:
+        if codec.mimeType.lower() != OPUS_MIME_TYPE:
+            return None
+        track.use_codec(codec.name)
+        return _send_track(sender, track, codec, parameters)
+
+    take_over_rtp(sender, loop)
+
+
 async def _send_track(sender: RTCRtpSender, track: MediaStreamTrack,
                       codec: RTCRtpCodecParameters, parameters: RTCRtpSendParameters) -> None:
-    """aiortc's `_run_rtp` for a track of encoded packets; ends as it does (the track's
+    """aiortc's `_run_rtp` for a track of encoded packets (video frames or Opus packets);
+    ends as it does (the track's
     MediaStreamError, the transport's ConnectionError, a cancel), through take_over_rtp."""
     packetizer = SharedPacketizer(codec)
     rewrite = Vp8PictureIds() if codec.mimeType.lower() == "video/vp8" else None
@@ -74,7 +99,7 @@ async def _send_track(sender: RTCRtpSender, track: MediaStreamTrack,
         if not sender_enabled(sender):
             continue  # aiortc reads the track and drops the frame
         if not isinstance(packet, av.Packet):
-            raise TypeError(f"a direct video sender's track gave {type(packet).__name__}")
+            raise TypeError(f"a direct sender's track gave {type(packet).__name__}")
         payloads, timestamp = packetizer.payloads_of(packet)
         packets, octets = rtp.packet_count, rtp.octet_count
         rtp.send_frame(payloads, timestamp)

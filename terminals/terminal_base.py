@@ -123,7 +123,8 @@ class TerminalBase:
         on), as with an MCU whose media nodes keep running while the gateway restarts
         (docs/runtime.md, "Nodes"); False: losing the signalling ends the call;
         lean_media: its receivers handle each RTP packet in one step (rtc/receive_path.py)
-        and its main video's loop is sent by the direct send path (terminals/loop_sender.py),
+        and its main video's loop and Opus voice are sent by the direct send path
+        (terminals/loop_sender.py),
         from its next call on; False: aiortc's own per-packet handling and RTP loop (the
         anchor benchmarks/terminal_cost.py measures against)."""
         self.lean_media = lean_media

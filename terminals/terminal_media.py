@@ -21,7 +21,7 @@ from rtc.signalling import Bye, SendVideo
 from terminals.call_state import CallState
 from terminals.camera_track import CameraVideoTrack, LoopCache
 from terminals.content_source import ContentTrack
-from terminals.loop_sender import send_video_directly
+from terminals.loop_sender import send_video_directly, send_voice_directly
 from terminals.media_sources import SUPPORTED_VIDEO_CODECS, SpeechTrack, VideoFormat
 from terminals.terminal_base import TerminalBase
 from terminals.terminal_types import TerminalCall
@@ -90,6 +90,8 @@ class TerminalMedia(TerminalBase):
         audio = pc.addTransceiver(call.speech_track or "audio",
                                   direction="sendrecv" if self.send_audio else "recvonly")
         audio.setCodecPreferences(self._audio_codecs())
+        if self.lean_media and call.speech_track is not None:  # Opus packets in one step
+            send_voice_directly(audio.sender, call.speech_track)
         self.audio.count_frames_of(audio.receiver)
         self._lean_receive(call, audio.receiver)
         video = pc.addTransceiver(call.video_track or "video",

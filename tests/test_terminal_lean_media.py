@@ -8,7 +8,8 @@
 - terminals/loop_sender.py sends a pre-encoded loop over real peer connections so that an
   aiortc receiver gets the very frames aiortc's own RTP loop delivers, in the same order;
   the sender reports count what it sent; a lost packet comes back as RTX; a PLI still
-  reaches the track (a keyframe request).
+  reaches the track (a keyframe request); the voice's Opus packets sent directly arrive as
+  aiortc's loop delivers them.
 
 The terminals' end-to-end tests (tests/test_terminal_client.py and the media tests, which
 read the markers in decoded pictures) run with this path, the default."""
@@ -38,9 +39,10 @@ from rtc.ice import rtc_configuration
 from rtc.jitter_buffer import release_frames_at_marker
 from rtc.rtp_counts import RtpCounts
 from terminals.frame_counter import count_frames
-from terminals.loop_sender import send_video_directly
-from terminals.media_sources import EncodedLoop, EncodedVideoTrack, VideoFormat
+from terminals.loop_sender import send_video_directly, send_voice_directly
+from terminals.media_sources import EncodedLoop, EncodedVideoTrack, SpeechTrack, VideoFormat
 from terminals.send_log import SendLog
+from terminals.speech import SpeechSynth
 from tests.rtc_stubs import RecordingTransport
 from tests.test_aiortc_hooks import RecordingQueue
 
@@ -270,3 +272,43 @@ async def test_the_direct_loop_sender_reports_what_it_sent_resends_a_loss_and_ta
         if restore is not None:
             restore()
         await call.close()
+
+
+# -- the voice: Opus packets sent directly ---------------------------------------------------
+
+
+async def received_voice(direct: bool, count: int) -> list[bytes]:
+    """The first `count` Opus payloads an aiortc receiver gets from a terminal's voice (site
+    0's synthetic speech), sent directly or by aiortc's loop with the track told the call's
+    codec, as the terminal tells it (the direct loop tells it itself)."""
+    sender_pc = RTCPeerConnection(rtc_configuration())
+    receiver_pc = RTCPeerConnection(rtc_configuration())
+    track = SpeechTrack(SpeechSynth(0))
+    transceiver = sender_pc.addTransceiver(track, direction="sendonly")
+    transceiver.setCodecPreferences(
+        [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.name == "opus"])
+    if direct:
+        send_voice_directly(transceiver.sender, track)
+    else:
+        track.use_codec("OPUS")
+    frames = RecordingQueue()
+    try:
+        await sender_pc.setLocalDescription(await sender_pc.createOffer())
+        await receiver_pc.setRemoteDescription(sender_pc.localDescription)
+        aiortc_hooks.replace_decoder_queue(receiver_pc.getTransceivers()[0].receiver, frames)
+        await receiver_pc.setLocalDescription(await receiver_pc.createAnswer())
+        await sender_pc.setRemoteDescription(receiver_pc.localDescription)
+        await eventually(lambda: len(frames.frames) >= count, f"{count} audio frames")
+        assert (transceiver.sender._run_rtp.__qualname__.startswith("take_over_rtp")
+                == direct)
+        assert track.codec == "OPUS"
+        return [frame.data for _, frame in frames.frames[:count]]
+    finally:
+        await asyncio.gather(sender_pc.close(), receiver_pc.close())
+
+
+async def test_the_voice_sent_directly_arrives_as_aiortcs_loop_delivers_it():
+    aiortcs = await received_voice(direct=False, count=40)
+    direct = await received_voice(direct=True, count=40)
+    assert direct == aiortcs
+    assert len(set(direct)) > 10  # the voice, not one packet over and over
