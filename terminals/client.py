@@ -22,6 +22,9 @@ a cheap receiver for load tests, with no picture, panes or latency; decode_audio
 likewise counts the audio frames and hears nothing. With send_video=False (no camera) or
 send_audio=False (no microphone) that transceiver is recvonly: the terminal only receives
 (a display-only room). It uses the STUN/TURN servers the MCU announces in `registered`.
+With lean_media (the default) its receivers handle each RTP packet in one step and its
+loop and Opus voice go through the direct send path (terminals/loop_sender.py,
+docs/terminals.md "The lean media path"); False keeps aiortc's own per-packet handling.
 
 Content (aux) stream: a third transceiver, the call's second video m-line
 (rtc/content_sdp.py). With `content` ("radiograph" or "record": which document's pages come
