@@ -11,7 +11,8 @@ from typing import Any, cast
 from rtc.datagram_drain import drain_when_readable
 from rtc.socket_buffers import enlarge_receive_buffer
 
-log = logging.getLogger(__name__)
+# the logger of rtp/session.py, whose part this is: log records keep their name
+log = logging.getLogger("rtp.session")
 
 
 class _Endpoint(asyncio.DatagramProtocol):

@@ -25,7 +25,8 @@ from rtp.media_sockets import MediaSockets
 from rtp.negotiation import MediaPlan
 from rtp.session_stats import SessionStats
 
-log = logging.getLogger(__name__)
+# the logger of rtp/session.py, whose part this is: log records keep their name
+log = logging.getLogger("rtp.session")
 
 HISTORY = 1024  # sent packets kept for NACK retransmission
 DECODE_BACKLOG = 30  # video frames waiting for the decoder thread; beyond, a keyframe is asked

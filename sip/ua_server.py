@@ -28,7 +28,8 @@ from sip.ua_core import (
     UaCore,
 )
 
-log = logging.getLogger(__name__)
+# the logger of sip/useragent.py, whose part this is: log records keep their name
+log = logging.getLogger("sip.useragent")
 
 
 class UaServer(UaCore):

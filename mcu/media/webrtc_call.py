@@ -52,7 +52,8 @@ from rtc.signalling import (
 if TYPE_CHECKING:
     from mcu.media.webrtc_endpoint import WebRtcEndpoint
 
-log = logging.getLogger(__name__)
+# the logger of mcu/media/webrtc_endpoint.py, whose part this is: log records keep their name
+log = logging.getLogger("mcu.media.webrtc_endpoint")
 
 
 class CallSession:

@@ -21,7 +21,8 @@ from mcu.nodes.messages import (
 from mcu.nodes.node_dial_in import take_sip_content
 from mcu.nodes.router_core import NO_ROOM, RouterCore
 
-log = logging.getLogger(__name__)
+# the logger of mcu/nodes/conference_router.py, whose part this is: log records keep their name
+log = logging.getLogger("mcu.nodes.conference_router")
 
 
 class RouterCalls(RouterCore):

@@ -23,7 +23,8 @@ from mcu.nodes.state_replay import SavedFloors
 from mcu.nodes.transport import NodeTransport
 from mcu.runtime import ConferenceRuntime
 
-log = logging.getLogger(__name__)
+# the logger of mcu/nodes/conference_router.py, whose part this is: log records keep their name
+log = logging.getLogger("mcu.nodes.conference_router")
 
 NO_ROOM = "no live media node has room for the conference"
 

@@ -23,7 +23,8 @@ from mcu.nodes.registry import REFRESH_S
 from mcu.nodes.router_core import NO_ROOM, RouterCore
 from mcu.nodes.state_replay import replay_events, restore
 
-log = logging.getLogger(__name__)
+# the logger of mcu/nodes/conference_router.py, whose part this is: log records keep their name
+log = logging.getLogger("mcu.nodes.conference_router")
 
 
 class RouterPlacement(RouterCore):
