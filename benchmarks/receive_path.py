@@ -8,7 +8,7 @@ side by side in one run.
 A sender child process sends what a simulated terminal sends (the terminals' pre-encoded
 1280x720@30 H.264 loop, terminals/media_sources.py, and its Opus voice) over a real peer
 connection (ICE, DTLS, SRTP) to this process, whose receiver is set up as the MCU sets up a
-site's (mcu/media/webrtc_endpoint.py `_tune_transceivers`): RTP counts, Opus decoded inline
+site's (mcu/media/webrtc_call.py `_tune_transceivers`): RTP counts, Opus decoded inline
 into a mix input, the video decoded on the receiver's thread into a frame slot, no REMB, the
 marker jitter buffers. Rounds alternate the two variants, each on a fresh connection, after
 a warm-up; measured over each window:
@@ -130,7 +130,7 @@ class _ScanningJitterBuffer(MarkerJitterBuffer):
 
 def _tune(pc: RTCPeerConnection, variant: str, audio_in: AudioInput,
           slot: LatestFrameSlot) -> list[Any]:
-    """The receivers set up as webrtc_endpoint's _tune_transceivers does; what counts them."""
+    """The receivers set up as webrtc_call's _tune_transceivers does; what counts them."""
     counts = RtpCounts()
     decoders: list[Any] = []
     for transceiver in pc.getTransceivers():

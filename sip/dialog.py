@@ -16,12 +16,12 @@ from sip.values import NameAddr, SipUri
 
 if TYPE_CHECKING:
     from sip.transport import Peer
-    from sip.useragent import SipUserAgent
+    from sip.ua_core import UaCore
 
 
 @dataclass
 class Dialog:
-    ua: SipUserAgent
+    ua: UaCore
     call_id: str
     local_tag: str
     remote_tag: str

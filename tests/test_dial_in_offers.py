@@ -17,7 +17,7 @@ from app.process import running_server
 from gateway.settings import load_settings
 from gateway.signalling import SIGNALLING
 from mcu.clock import ManualClock
-from mcu.media import webrtc_endpoint
+from mcu.media import webrtc_negotiation
 from mcu.model import SiteCallState
 from rtc.signalling import Bye, Join, Ping, Register
 from tests.signalling_helpers import send_register, webrtc_offer
@@ -147,7 +147,7 @@ async def test_a_bad_offer_is_answered_for_its_call_and_leaves_nothing_behind(se
 async def test_a_negotiation_that_does_not_finish_in_time_is_bad_sdp(server, http, monkeypatch):
     """The bound around applying the offer and creating the answer (NEGOTIATION_TIMEOUT_S):
     lowered to nothing here, so that a real offer cannot be negotiated within it."""
-    monkeypatch.setattr(webrtc_endpoint, "NEGOTIATION_TIMEOUT_S", 0.0)
+    monkeypatch.setattr(webrtc_negotiation, "NEGOTIATION_TIMEOUT_S", 0.0)
     ws, conf_id, code, password = await registered_in_conference(server, http)
     answer, took = await join_with(ws, code, password, await webrtc_offer(), "slow-1")
     assert took < ANSWER_WITHIN_S

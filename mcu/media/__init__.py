@@ -11,7 +11,8 @@
 - pictures.PictureKey: what a site watches, a CP picture or one site full screen
   (PictureKind).
 - encoder_group: one encoder per distinct (picture, output format), packets fanned out.
-- webrtc_endpoint.WebRtcEndpoint: mcu.endpoints.Endpoint over signalling + aiortc.
+- webrtc_endpoint.WebRtcEndpoint: mcu.endpoints.Endpoint over signalling + aiortc (one call:
+  webrtc_call.CallSession).
 - heap_trim.HeapTrimmer: the C heap's free memory back to the system after calls end.
 
 Only the media plane imports the codec libraries (av, OpenCV, aiortc); the domain core

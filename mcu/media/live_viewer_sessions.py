@@ -26,10 +26,9 @@ from mcu.media.engine import MediaEngine
 from mcu.media.live_viewers import LiveViewer, Viewpoint
 from mcu.media.media_path import MediaPath
 from mcu.media.output_format import H264
-from mcu.media.webrtc_endpoint import (
+from mcu.media.webrtc_codecs import NoCommonCodec, _mcu_video_codecs
+from mcu.media.webrtc_negotiation import (
     BadOffer,
-    NoCommonCodec,
-    _mcu_video_codecs,
     apply_remote_description,
     check_media_sections,
     negotiation_bound,

@@ -84,7 +84,7 @@ class SiteMedia:
         # set by the conference (ConferenceMedia.add_site)
         self.on_content_frame: Callable[[str, str, bytes, int], None] | None = None
         self.on_content_picture: Callable[[str, Any], None] | None = None
-        # the call's transceivers (webrtc_endpoint.py), for their RTP counts (totals()), and
+        # the call's transceivers (webrtc_call.py), for their RTP counts (totals()), and
         # what the hooks count on them (count_rtp())
         self.rtp_transceivers: list[Any] = []
         self.rtp_counts = RtpCounts()

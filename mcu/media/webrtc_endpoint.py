@@ -34,42 +34,58 @@ either    the media path failing, or not up within the media timeout, fails the 
           in conference; before that the call fails: 116 when the terminal's media failed
           (its reason says "failed"), else 115 (it gave up: rejected).
 A terminal that vanishes (signalling closed or silent) hangs up all its calls remotely.
+
+Its parts: webrtc_call.py (CallSession, one call's peer connection), webrtc_codecs.py (the
+codec choice), webrtc_negotiation.py (the bounds of a negotiation), webrtc_refusals.py (the
+`error` codes and the failures of a `decline` or an early `bye`); re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from aiortc import (
-    RTCPeerConnection,
-    RTCRtpCodecCapability,
-    RTCRtpTransceiver,
-    RTCSessionDescription,
-)
-from aiortc.exceptions import OperationError
+from typing import TYPE_CHECKING
 
 from mcu.attempt_limits import AttemptLimits
 from mcu.calls import Call, CallFailure
-from mcu.cdr import NegotiatedMedia
 from mcu.dial_in_limits import ACCESS_CODE, SOCKET, URI
 from mcu.encryption_policy import PeerOffer, Protection, decide
 from mcu.endpoints import TerminalDevice, undeclared_device
 from mcu.errors import DomainError, Fault
-from mcu.events import ErrorInfo
-from mcu.media.direct_send import send_directly
 from mcu.media.engine import MediaEngine
-from mcu.media.media_path import MediaPath
-from mcu.media.output_format import H264, VIDEO_CODECS, output_format_for
-from mcu.media.send_ladder import SendAsk, declared_ceiling
-from mcu.media.site_media import SiteMedia
-from mcu.media.stream_limits import describe_content_stream, describe_streams
+from mcu.media.webrtc_call import CallSession
+from mcu.media.webrtc_codecs import (
+    H264_BOOKINGS,
+    WEBRTC_UNSENDABLE,
+    CallCodecs,
+    NoCommonCodec,
+    negotiated_video_codec,
+    video_codec_order,
+)
+from mcu.media.webrtc_negotiation import (
+    MAX_MEDIA_SECTIONS,
+    NEGOTIATION_TIMEOUT_S,
+    BadOffer,
+    apply_remote_description,
+    check_media_sections,
+    negotiation_bound,
+)
+from mcu.media.webrtc_refusals import (
+    BAD_SDP,
+    CODEC_MISMATCH,
+    CONFERENCE_NOT_FOUND,
+    DIAL_IN_REFUSED,
+    LOCKED,
+    NO_CAPACITY,
+    NOT_JOINED,
+    UNKNOWN_CALL,
+    WRONG_PASSWORD,
+    decline_failure,
+    unanswered_bye_failure,
+)
 from mcu.model import (
     Conference,
     DirectorySite,
@@ -77,233 +93,61 @@ from mcu.model import (
     SiteCallState,
     SiteSpec,
     SiteType,
-    VideoProtocol,
 )
 from mcu.runtime import ConferenceRuntime
 from mcu.runtime.receive_reports import StreamReceipt
-
-if TYPE_CHECKING:
-    from mcu.adhoc import AdhocConferences
-from rtc.aiortc_hooks import on_keyframe_request
-from rtc.audio_jitter_buffer import release_audio_at_once
-from rtc.bandwidth_estimation import disable_bitrate_estimation
-from rtc.codec_preferences import (
-    codec_preferences,
-    negotiated_codec,
-    offered_codec_names,
-    rtp_name,
-    supported_codec_names,
-)
-from rtc.content_sdp import content_media, mark_content
-from rtc.h264_levels import H264Profile, ProfileLevelId
-from rtc.ice import rtc_configuration
-from rtc.jitter_buffer import release_frames_at_marker
-from rtc.screen_sdp import extra_screen_count, mark_screens
 from rtc.signalling import (
-    CONTENT_LABEL,
     Answer,
     Bye,
     Capabilities,
-    ContentParams,
     Decline,
     Error,
-    FloorParams,
-    Invite,
     Join,
-    Joined,
     Message,
     ReceiveStats,
     Register,
     Ringing,
-    SendVideo,
 )
 from rtc.signalling import StreamReceipt as ReceiptMessage
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from mcu.adhoc import AdhocConferences
 
-# Error codes of signalling `error` messages sent for calls (docs/signalling.md).
-UNKNOWN_CALL = "unknown_call"
-CONFERENCE_NOT_FOUND = "conference_not_found"
-WRONG_PASSWORD = "wrong_password"
-DIAL_IN_REFUSED = "dial_in_refused"
-LOCKED = "locked"  # dial-in: too many failed attempts of this socket, URI or access code
-NO_CAPACITY = "no_capacity"  # an ad-hoc conference could not start or grow: MCU capacity
-BAD_SDP = "bad_sdp"
-CODEC_MISMATCH = "codec_mismatch"  # dial-in: the offer has no codec the booking allows
-NOT_JOINED = "not_joined"  # `stats` of a call whose site is not connected in its conference
+# the parts' names, re-exported: importers use this module's names (a new module imports
+# from the part that defines one)
+__all__ = [
+    "BAD_SDP",
+    "CODEC_MISMATCH",
+    "CONFERENCE_NOT_FOUND",
+    "DIAL_IN_REFUSED",
+    "LOCKED",
+    "NO_CAPACITY",
+    "NOT_JOINED",
+    "UNKNOWN_CALL",
+    "WRONG_PASSWORD",
+    "MAX_MEDIA_SECTIONS",
+    "NEGOTIATION_TIMEOUT_S",
+    "H264_BOOKINGS",
+    "WEBRTC_UNSENDABLE",
+    "BadOffer",
+    "CallCodecs",
+    "CallSession",
+    "NoCommonCodec",
+    "Registration",
+    "Send",
+    "WebRtcEndpoint",
+    "apply_remote_description",
+    "check_media_sections",
+    "decline_failure",
+    "find_live_conference",
+    "negotiated_video_codec",
+    "negotiation_bound",
+    "unanswered_bye_failure",
+    "video_codec_order",
+]
 
-# Bounds of one negotiation (docs/signalling.md, "Bad offers"): an offer with more media
-# sections than this is refused before aiortc reads it (each would cost an ICE and a DTLS
-# transport; the MCU uses one audio and one video); the terminal's SDP applied and the MCU's
-# own created within NEGOTIATION_TIMEOUT_S, else the call fails with `bad_sdp`.
-MAX_MEDIA_SECTIONS = 8
-NEGOTIATION_TIMEOUT_S = 10.0
 
 Send = Callable[[Message], None]
-
-
-def negotiated_video_codec(sdp: str) -> str | None:
-    """The video codec an SDP answer settled on, if the MCU can encode it."""
-    codec = negotiated_codec(sdp, "video")
-    return codec if codec in VIDEO_CODECS else None
-
-
-def _take_negotiated_codecs(media: SiteMedia, sdp: str, terminal_sdp: str) -> None:
-    """What the negotiated SDP (the answer) settled on: the site's output group and audio
-    path follow; its content stream: the answer's codec on the content m-line, sent and
-    received as the terminal's own SDP (its offer or answer) says."""
-    media.video_codec = negotiated_video_codec(sdp)
-    media.audio_codec = negotiated_codec(sdp, "audio")
-    negotiated = content_media(sdp)
-    theirs = content_media(terminal_sdp)
-    codec = negotiated.codec if negotiated is not None and negotiated.port != 0 else None
-    media.content_codec = codec if codec in VIDEO_CODECS else None
-    media.content_send = media.content_codec is not None and theirs is not None and theirs.sends
-    media.content_receive = (media.content_codec is not None and theirs is not None
-                             and theirs.receives)
-
-
-def video_codec_order(protocol: VideoProtocol | None, offered: Iterable[str], preferred: str) -> list[str]:
-    """Video codecs to offer or accept, best first (docs/signalling.md, "Codec choice"):
-    booked videoProtocol H.264 or H.264 HP: H.264 only; auto: the MCU's preference if the
-    terminal has it, then whatever else of the terminal's the MCU encodes, in the terminal's
-    order. Empty when nothing fits (for an H.264 booking: the terminal has no H.264; for
-    H.261, H.263 or H.265: always, WEBRTC_UNSENDABLE)."""
-    if protocol in WEBRTC_UNSENDABLE:
-        return []
-    declared = [name for codec in offered
-                for name in [rtp_name(c) for c in codec_preferences("video", [codec])]
-                if name in VIDEO_CODECS]
-    if protocol in H264_BOOKINGS:
-        return [H264] if H264 in declared else []
-    order = [preferred] if preferred in declared else []
-    return order + [codec for codec in dict.fromkeys(declared) if codec not in order]
-
-
-H264_BOOKINGS = (VideoProtocol.H264, VideoProtocol.H264_HP)
-# Booked protocols a WebRTC site cannot receive (WebRTC video is H.264, VP8 and VP9; H.261
-# and H.263 are not WebRTC codecs, and the MCU encodes no H.265): the call fails with 131088
-# (capability exchange failed) rather than silently sending another codec; docs/gateway.md,
-# "Formats, protocols and encryption honoured".
-WEBRTC_UNSENDABLE = {
-    VideoProtocol.H261: "H.261",
-    VideoProtocol.H263: "H.263",
-    VideoProtocol.H265: "H.265",
-}
-
-
-class BadOffer(Exception):
-    """An SDP the MCU refuses before or while negotiating it (its text says why)."""
-
-
-def check_media_sections(sdp: str) -> None:
-    """BadOffer when the SDP has more than MAX_MEDIA_SECTIONS m-lines."""
-    sections = sum(1 for line in sdp.splitlines() if line.startswith("m="))
-    if sections > MAX_MEDIA_SECTIONS:
-        raise BadOffer(f"{sections} media sections: at most {MAX_MEDIA_SECTIONS}")
-
-
-class NoCommonCodec(Exception):
-    """The terminal declared (or its SDP offers or answers) no codec of a kind that the MCU
-    can use."""
-
-
-async def apply_remote_description(pc: RTCPeerConnection, sdp: str, kind: str) -> None:
-    """setRemoteDescription; NoCommonCodec when aiortc finds no codec of an m-line that both
-    sides have (the one case it raises OperationError for)."""
-    try:
-        await pc.setRemoteDescription(RTCSessionDescription(sdp, kind))
-    except OperationError as error:
-        raise NoCommonCodec(f"no common codec in the terminal's {kind}: {error}") from None
-
-
-@asynccontextmanager
-async def negotiation_bound() -> AsyncIterator[None]:
-    """The negotiation inside finishes within NEGOTIATION_TIMEOUT_S, else BadOffer."""
-    try:
-        async with asyncio.timeout(NEGOTIATION_TIMEOUT_S):
-            yield
-    except TimeoutError:
-        raise BadOffer(f"negotiation not done within {NEGOTIATION_TIMEOUT_S:g} s") from None
-
-
-def _mcu_video_codecs(order: list[str], protocol: VideoProtocol | None
-                      ) -> list[RTCRtpCodecCapability]:
-    """aiortc's capabilities for `order`: H.264 only in the profile the MCU sends, High for
-    a site booked H.264 HP (rtc/aiortc_hooks.py add_h264_high), else Constrained Baseline
-    (aiortc also lists plain Baseline, 42001f)."""
-    high = protocol is VideoProtocol.H264_HP
-    return [codec for codec in codec_preferences("video", order)
-            if rtp_name(codec) != H264 or _h264_profile_wanted(codec, high)]
-
-
-def _h264_profile_wanted(codec: RTCRtpCodecCapability, high: bool) -> bool:
-    stated = ProfileLevelId.parse(str(codec.parameters["profile-level-id"]))
-    if high:
-        return stated.profile_idc == H264Profile.HIGH.profile_idc
-    return stated.constrained_baseline
-
-
-@dataclass(frozen=True)
-class CallCodecs:
-    """What the MCU offers a terminal, or accepts of its offer, in order of preference."""
-
-    audio: list[RTCRtpCodecCapability]
-    video: list[RTCRtpCodecCapability]
-
-    @classmethod
-    def of(cls, capabilities: Capabilities, protocol: VideoProtocol | None,
-           preferred_video: str, offer: str | None = None) -> CallCodecs:
-        """The terminal's registered codecs (those of its `offer` too, on dial-in), audio in
-        its registered order, video by video_codec_order; NoCommonCodec when a kind has none."""
-        audio_names = list(capabilities.audio_codecs)
-        video_names = list(capabilities.video_codecs)
-        if offer is not None:
-            offered_audio = set(offered_codec_names(offer, "audio"))
-            offered_video = set(offered_codec_names(offer, "video"))
-            audio_names = [name for name in audio_names
-                           if {rtp_name(c) for c in codec_preferences("audio", [name])}
-                           & offered_audio]
-            video_names = [name for name in video_names
-                           if {rtp_name(c) for c in codec_preferences("video", [name])}
-                           & offered_video]
-        audio = codec_preferences("audio", audio_names)
-        if not audio:
-            raise NoCommonCodec(
-                f"codec mismatch: no common audio codec: the terminal registered "
-                f"{capabilities.audio_codecs}"
-                + (f" and offers {offered_codec_names(offer, 'audio')}" if offer else "")
-                + f", the MCU has {supported_codec_names('audio')}")
-        if protocol in WEBRTC_UNSENDABLE:
-            raise NoCommonCodec(
-                f"codec mismatch: booked {WEBRTC_UNSENDABLE[protocol]}, which a WebRTC "
-                f"terminal cannot receive (WebRTC video: H.264, VP8); the MCU sends no other "
-                f"codec in its place")
-        video_order = video_codec_order(protocol, video_names, preferred_video)
-        if not video_order:
-            booked = "booked H.264, " if protocol in H264_BOOKINGS else ""
-            raise NoCommonCodec(
-                f"codec mismatch: {booked}no common video codec: the terminal registered "
-                f"{capabilities.video_codecs}"
-                + (f" and offers {offered_codec_names(offer, 'video')}" if offer else "")
-                + f", the MCU sends {list(VIDEO_CODECS)}")
-        return cls(audio, _mcu_video_codecs(video_order, protocol))
-
-
-def unanswered_bye_failure(reason: str) -> ErrorInfo:
-    """Why a call the terminal left before it was in conference failed: its media could not
-    be set up (116), or it gave up on the call (115)."""
-    if "fail" in reason.lower():
-        return CallFailure.NETWORK_ERROR.info(f"terminal: {reason}")
-    return CallFailure.CALLEE_REJECTED.info(f"terminal: {reason}" if reason else "")
-
-
-def decline_failure(reason: str) -> ErrorInfo:
-    """A `decline`: busy (117) when its reason is "busy" (docs/signalling.md), else rejected
-    (115), with the terminal's words."""
-    if reason.strip().lower() == "busy":
-        return CallFailure.CALLEE_BUSY.info(f"terminal: {reason}")
-    return CallFailure.CALLEE_REJECTED.info(f"terminal: {reason}" if reason else "")
 
 
 def find_live_conference(runtime: ConferenceRuntime, access_code: str) -> Conference | None:
@@ -315,277 +159,6 @@ def find_live_conference(runtime: ConferenceRuntime, access_code: str) -> Confer
         if conference.access_code == access_code:
             return conference
     return None
-
-
-class CallSession:
-    """One call over one RTCPeerConnection."""
-
-    def __init__(self, endpoint: WebRtcEndpoint, call_id: str, call: Call) -> None:
-        self.endpoint = endpoint
-        self.call_id = call_id
-        self.call = call
-        self.media: SiteMedia = endpoint.engine.open_site(call)
-        # its screens, as the terminal declared them (hdOut numbers, screen 1 first)
-        self.media.screen_ids = tuple(port.id for port in endpoint.device.outputs) or (0,)
-        # the send ladder asks over this terminal's signalling, never above what it declared
-        self.media.ask_send = self.ask_send
-        self.media.send_ceiling = declared_ceiling(endpoint.capabilities.video_formats)
-        self.pc = RTCPeerConnection(rtc_configuration(endpoint.engine.settings.ice_servers))
-        self.media_path = MediaPath(self.pc, self._media_path_down)
-        self.closed = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._tuned: list[RTCRtpTransceiver] = []
-        self.pc.on("track", self.media.receive)
-
-    def spawn(self, work: Any, name: str) -> None:
-        task = asyncio.create_task(self._guard(work), name=f"{name} {self.call_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        # A call closed before the task first ran (a bye right after the answer) cancels it
-        # before _guard starts `work`: close it, or it is reported as never awaited.
-        task.add_done_callback(lambda _: work.close())
-
-    async def _guard(self, work: Any) -> None:
-        """Negotiation errors (mostly an SDP we cannot use) end the call, never the MCU."""
-        try:
-            await work
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            log.warning("call %s of %s failed: %r", self.call_id, self.endpoint.uri, error)
-            if not self.closed:
-                self.endpoint.send(Error(BAD_SDP, f"call failed: {error}", self.call_id))
-            if isinstance(error, NoCommonCodec):
-                self.fail(CallFailure.CODEC_MISMATCH.info(str(error)))
-            else:
-                self.fail()
-
-    def ask_send(self, ask: SendAsk) -> None:
-        """The send ladder's ask (mcu/media/send_ladder.py) as a `send_video` message."""
-        if not self.closed:
-            self.endpoint.send(SendVideo(self.call_id, ask.width, ask.height, ask.fps))
-
-    # -- dial-out ---------------------------------------------------------------------
-
-    async def offer(self, conf_name: str, codecs: CallCodecs) -> None:
-        pc, media = self.pc, self.media
-        audio = pc.addTransceiver(media.audio_out, direction="sendrecv")
-        audio.setCodecPreferences(codecs.audio)
-        video = pc.addTransceiver(media.video_out, direction="sendrecv")
-        video.setCodecPreferences(codecs.video)
-        content = pc.addTransceiver(media.content_out, direction="sendrecv")
-        content.setCodecPreferences(codecs.video)
-        self._add_screens(len(media.screen_ids) - 1, codecs)
-        self._tune_transceivers()
-        offer = await pc.createOffer()
-        await pc.setLocalDescription(RTCSessionDescription(self._describe(offer.sdp), "offer"))
-        if self.closed:
-            return
-        self.endpoint.send(
-            Invite(self.call_id, self.call.conf_id, conf_name,
-                   mark_screens(mark_content(pc.localDescription.sdp)),
-                   floor=self._floor_params(), content=self._content_params())
-        )
-
-    async def answered(self, sdp: str) -> None:
-        self.call.media_path_pending(self._media_path_timed_out)
-        check_media_sections(sdp)
-        async with negotiation_bound():
-            await apply_remote_description(self.pc, sdp, "answer")
-        _take_negotiated_codecs(self.media, sdp, sdp)
-        self._report_negotiated()
-        await self._media_path_up()
-
-    # -- dial-in ----------------------------------------------------------------------
-
-    async def accept_offer(self, sdp: str) -> None:
-        """Answer the terminal's offer with the codecs of docs/signalling.md's "Codec choice"
-        (its registered ones, in the booking's order); none: refused, `codec_mismatch`."""
-        pc, media = self.pc, self.media
-        check_media_sections(sdp)
-        try:
-            codecs = CallCodecs.of(self.endpoint.capabilities, self.call.site.video_protocol,
-                                   self.endpoint.engine.settings.preferred_codec, offer=sdp)
-        except NoCommonCodec as mismatch:
-            self.endpoint.send(Error(CODEC_MISMATCH, str(mismatch), self.call_id))
-            self.call.reject(CallFailure.CODEC_MISMATCH.info(str(mismatch)))
-            self.close()
-            return
-        # The transceivers exist before the offer is applied, so their preferences (not the
-        # offer's order) choose the answer's codecs.
-        audio = pc.addTransceiver(media.audio_out, direction="sendrecv")
-        audio.setCodecPreferences(codecs.audio)
-        video = pc.addTransceiver(media.video_out, direction="sendrecv")
-        video.setCodecPreferences(codecs.video)
-        # the offer's second video m-line is the content stream; an offer without one is
-        # answered with one video stream (aiortc cannot leave a transceiver unanswered)
-        if content_media(sdp) is not None:
-            content = pc.addTransceiver(media.content_out, direction="sendrecv")
-            content.setCodecPreferences(codecs.video)
-            # screens 2.. (rtc/screen_sdp.py): as many as the offer has and the device declared
-            self._add_screens(min(extra_screen_count(sdp), len(media.screen_ids) - 1), codecs)
-        # Tuned before the offer is applied: applying it emits the remote tracks, and an
-        # audio track that arrives before its receiver decodes inline would get a pump task
-        # of its own (SiteMedia.receive) that waits for frames which never come.
-        self._tune_transceivers()
-        async with negotiation_bound():
-            await apply_remote_description(pc, sdp, "offer")
-            self._tune_transceivers()  # any transceiver the offer added (another m-line)
-            answer = await pc.createAnswer()
-            await pc.setLocalDescription(
-                RTCSessionDescription(self._describe(answer.sdp), "answer"))
-        _take_negotiated_codecs(media, pc.localDescription.sdp, sdp)
-        self._report_negotiated()
-        if self.closed:
-            return
-        self.endpoint.send(Joined(self.call_id, self.call.conf_id,
-                                  mark_screens(mark_content(pc.localDescription.sdp)),
-                                  floor=self._floor_params(),
-                                  content=self._content_params()))
-        self.call.media_path_pending(self._media_path_timed_out)
-        await self._media_path_up()
-
-    def _content_params(self) -> ContentParams | None:
-        """The conference's presentation and the content frame rate it calls for at this
-        site (the one content-format rule, mcu/media/content_format.py): the rate its content
-        source sends at, and the rate of the content it is sent."""
-        conference = self.endpoint.engine.conferences.get(self.call.conf_id)
-        if conference is None:
-            return None
-        content = conference.content_format_of(self.media.spec, H264)
-        return ContentParams(presentation=int(conference.presentation), fps=content.fps)
-
-    def _add_screens(self, count: int, codecs: CallCodecs) -> None:
-        """The m-lines of screens 2.. after the content m-line: the MCU sends, never receives."""
-        for _ in range(count):
-            screen = self.pc.addTransceiver(self.media.add_screen(), direction="sendonly")
-            screen.setCodecPreferences(codecs.video)
-
-    def _floor_params(self) -> FloorParams | None:
-        """The RFC 8856 parameters of this call's content floor (mcu/runtime/content_floor.py),
-        or None when the MCU runs no BFCP server."""
-        identity = self.endpoint.runtime.content.bfcp_identity(self.call.conf_id, self.call.uri)
-        if identity is None:
-            return None
-        address = identity.address
-        return FloorParams(
-            floorctrl="s-only",
-            confid=identity.conference_id,
-            userid=identity.user_id,
-            floorid=identity.floor_id,
-            label=CONTENT_LABEL,
-            transport="TCP/TLS/BFCP" if address.tls else "TCP/BFCP",
-            host=address.host,
-            port=address.port,
-        )
-
-    def _describe(self, sdp: str) -> str:
-        """The MCU's SDP with the fmtp of what it sends this site (mcu/media/stream_limits.py):
-        the H.264 level of its booked format, VP8's max-fs/max-fr, Opus's parameters; on the
-        content m-line those of the content this site receives (mcu/media/content_format.py,
-        the rule the content forwarding and transcoding use too)."""
-        conference = self.endpoint.engine.conferences.get(self.call.conf_id)
-        if conference is None:
-            return sdp
-        output = output_format_for(self.media.spec, H264,
-                                   conference_rate=conference.conference_rate,
-                                   default_format=conference.default_format)
-        sdp = describe_streams(sdp, output)
-        content = conference.content_format_of(self.media.spec, H264)
-        return describe_content_stream(sdp, content)
-
-    def _report_negotiated(self) -> None:
-        """Tell the Call what its media settled on, for its call detail record: the codecs
-        of the SDP answer, the picture size, frame rate and bit rate the site receives."""
-        conference = self.endpoint.engine.conferences.get(self.call.conf_id)
-        output = conference.output_format(self.media) if conference is not None else None
-        protection = self.endpoint.protection(self.call)
-        self.call.report_media(NegotiatedMedia(
-            audio_codec=self.media.audio_codec,
-            video_codec=self.media.video_codec,
-            video_format=f"{output.width}x{output.height}@{output.fps}" if output else None,
-            rate_kbps=output.bitrate // 1000 if output else None,
-            video_profile=output.profile_name if output is not None else None,
-            encryption=str(protection.security) if protection.security else None,
-            encryption_exempt=protection.exempt,
-        ))
-
-    async def _media_path_up(self) -> None:
-        """In conference = the media path up (ICE and DTLS connected), whether the terminal
-        sends media or only receives it."""
-        await self.media_path.up.wait()
-        if not self.closed:
-            self.call.answer(self.endpoint)
-
-    def _media_path_timed_out(self) -> ErrorInfo:
-        """The call's media timeout fired: why the path is not up (ICE or DTLS)."""
-        return self.media_path.failure(waited=self.call.media_timeout)
-
-    def _media_path_down(self, reason: ErrorInfo) -> None:
-        if not self.closed:
-            self.fail(reason)
-
-    # -- both -------------------------------------------------------------------------
-
-    def _tune_transceivers(self) -> None:
-        """Each transceiver once, before its receiver starts and before its remote track is
-        announced."""
-        # aiortc would set a flag for its own encoder, which never runs here: the receiver's
-        # PLI/FIR must reach the site's encoder group instead.
-        for transceiver in self.pc.getTransceivers():
-            if transceiver in self._tuned:
-                continue
-            self._tuned.append(transceiver)
-            self.media.count_rtp(transceiver)  # its RTP and RTCP feedback counts (totals())
-            # the encoded frames and mixes the MCU pushes go out in the pushing call chain
-            for track in self.media.outgoing_tracks():
-                if transceiver.sender.track is track:
-                    send_directly(transceiver.sender, track)
-            if transceiver.kind == "audio":
-                self.media.decode_audio_of(transceiver.receiver)
-                # the mixer's fifo is the playout buffer: no 80 ms prefetch before it
-                release_audio_at_once(transceiver.receiver)
-            if transceiver.kind == "video":
-                screen = next((track for track in self.media.screen_outs
-                               if transceiver.sender.track is track), None)
-                if transceiver.sender.track is self.media.content_out:
-                    on_keyframe_request(transceiver.sender,
-                                        self.media.content_out.request_keyframe)
-                    self.media.tap_content_of(transceiver.receiver)
-                elif screen is not None:
-                    on_keyframe_request(transceiver.sender, screen.request_keyframe)
-                else:
-                    on_keyframe_request(transceiver.sender,
-                                        self.media.video_out.request_keyframe)
-                    if self.media.video_receiver is None:
-                        self.media.decode_video_of(transceiver.receiver)
-                # Our encoders run at the booked rate: a REMB estimate would change nothing.
-                disable_bitrate_estimation(transceiver.receiver)
-                release_frames_at_marker(transceiver.receiver)  # a frame interval sooner
-
-    def fail(self, reason: ErrorInfo | None = None) -> None:
-        """The call broke: one not yet in conference failed with `reason` (default: network
-        error), one in conference was left by the terminal (the reason its end reason)."""
-        if self.call.state in (SiteCallState.CALLING, SiteCallState.RINGING):
-            self.call.reject(reason or CallFailure.NETWORK_ERROR.info())
-        elif reason is not None:
-            self.call.hang_up_remote(f"media path lost: {reason.description}")
-        else:
-            self.call.hang_up_remote()
-        self.close()
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.endpoint.forget(self)
-        self.endpoint.engine.close_site(self.media)
-        for task in list(self._tasks):
-            if task is not asyncio.current_task():
-                task.cancel()
-        closing = asyncio.create_task(self.pc.close(), name=f"close {self.call_id}")
-        self.endpoint.closing.add(closing)
-        closing.add_done_callback(self.endpoint.closing.discard)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ docs/runtime.md "Nodes").
 - `messages.py`, `event_codec.py`: what goes between gateway and nodes (one declared schema
   each way), `transport.py`: how (Redis streams, or queues in one process);
 - `conference_router.py`: the gateway's side (placement, the runtime's dialer, the nodes'
-  events into the runtime); `placed_conferences.py` and `held_dialer.py`: the node's
+  events into the runtime; its parts `router_core.py`, `router_placement.py`,
+  `router_calls.py`); `placed_conferences.py` and `held_dialer.py`: the node's
   (its runtime's schedule and dialer; app/node_service.py acts on the commands).
 """

@@ -23,8 +23,8 @@ from mcu.errors import DomainError
 from mcu.model import SiteCallState
 
 if TYPE_CHECKING:
-    from mcu.nodes.conference_router import ConferenceRouter
     from mcu.nodes.messages import CallState
+    from mcu.nodes.router_core import RouterCore
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class NodeSite:
         """Nothing here: the runtime's dialer has told the node (ConferenceRouter.clear_call)."""
 
 
-def adopt(router: ConferenceRouter, state: CallState) -> Call | None:
+def adopt(router: RouterCore, state: CallState) -> Call | None:
     """The gateway's call for a dial-in the node reports (CALLING of a site without a live
     call here); None when the state is not that."""
     if state.call_state is not SiteCallState.CALLING:
@@ -83,7 +83,7 @@ def adopt(router: ConferenceRouter, state: CallState) -> Call | None:
     return call
 
 
-def resume_sip_dial_ins(router: ConferenceRouter, conf_id: str) -> list[Call]:
+def resume_sip_dial_ins(router: RouterCore, conf_id: str) -> list[Call]:
     """After a gateway restart, the SIP calls that dialled in at the node and still run there
     (their saved state: IN_CONFERENCE, with the node's SIP user agent) become the runtime's
     dial-ins again, in conference at once, so status, hang-up and records are the runtime's.
@@ -120,7 +120,7 @@ def resume_sip_dial_ins(router: ConferenceRouter, conf_id: str) -> list[Call]:
     return taken
 
 
-def take_sip_content(router: ConferenceRouter, call: Call, state: CallState) -> None:
+def take_sip_content(router: RouterCore, call: Call, state: CallState) -> None:
     """A SIP call on a node (dialled out or in): the gateway's view of its device is the
     content its SDP settled as the node reports it (a NodeSite as the call's endpoint, set
     before the state moves the call, so the content floor reads it when the site joins);
