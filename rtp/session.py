@@ -13,7 +13,12 @@ a PLI or FIR from the peer calls `on_keyframe_request`; `send_digits` sends RFC 
 Bit rate limits (RFC 5104, rtp/tmmbr.py) when `ccm tmmbr` was negotiated: `send_tmmbr` asks
 the peer's video sender for a limit (sent at once, again with every report until the peer's
 TMMBN states it); a TMMBR from the peer goes to `on_tmmbr`, and is notified back (TMMBN) when
-it answers that it follows it."""
+it answers that it follows it.
+A session that replaces another on the same sockets (a re-offer changed the codec, keys or
+peer) is told the previous one's remote SSRC (`replaced_source`): the peer's old stream may
+still arrive until it has applied the answer, and it is taken as the source only until
+another SSRC appears, which then takes over (its jitter buffer and report counters start
+afresh; a peer that keeps its SSRC across the re-offer goes on as one source)."""
 
 from __future__ import annotations
 
@@ -189,6 +194,7 @@ class RtpSession:
         self.stats = SessionStats()
         self.ssrc = secrets.randbits(32)
         self.remote_ssrc: int | None = None
+        self.replaced_source: int | None = None  # the remote SSRC of the session this replaced
         self._seq = secrets.randbits(16)
         self._timestamp_base = secrets.randbits(32)
         self._started = time.monotonic()
@@ -204,8 +210,9 @@ class RtpSession:
         self._depacketizer = depacketizer(plan.codec)
         self._decoder: VideoDecoder | AudioDecoder = (
             VideoDecoder(plan.codec) if self.video else AudioDecoder(plan.codec))
-        wait = jitter_wait if jitter_wait is not None else (0.25 if self.video else 0.06)
-        self._assembler = FrameAssembler(self.video, wait)
+        self._jitter_wait = jitter_wait if jitter_wait is not None else (
+            0.25 if self.video else 0.06)
+        self._assembler = FrameAssembler(self.video, self._jitter_wait)
         self._history: OrderedDict[int, bytes] = OrderedDict()  # seq -> the datagram sent
         self._digits = DigitReceiver()
         self._dtmf_sending = False
@@ -213,6 +220,7 @@ class RtpSession:
         self._last_sr: tuple[int, float] | None = None  # (middle 32 bits of its NTP, arrival)
         self._transit: int | None = None
         self._received_since_report = 0
+        self._received_base = 0  # packets_received before the source (a take-over) started
         self._expected_prior = 0
         self._received_prior = 0
         self._first_ext: int | None = None
@@ -349,7 +357,7 @@ class RtpSession:
         if self.remote_ssrc is None or self._highest_ext is None or self._first_ext is None:
             return []
         expected = self._highest_ext - self._first_ext + 1
-        received = self.stats.packets_received
+        received = self.stats.packets_received - self._received_base
         lost = max(0, expected - received)
         expected_interval = expected - self._expected_prior
         received_interval = received - self._received_prior
@@ -461,8 +469,10 @@ class RtpSession:
         if self.remote_ssrc is None:
             self.remote_ssrc = packet.ssrc
         elif packet.ssrc != self.remote_ssrc:
-            self.stats.malformed += 1  # a second source on a one-source session
-            return
+            if self.replaced_source is None or self.remote_ssrc != self.replaced_source:
+                self.stats.malformed += 1  # a second source on a one-source session
+                return
+            self._take_over(packet.ssrc)
         self._remote_rtp = (addr[0], addr[1])  # symmetric RTP: answer where it comes from
         if self.plan.rtcp_mux:
             self._remote_rtcp = self._remote_rtp
@@ -488,6 +498,17 @@ class RtpSession:
         if new_gap:
             self._send_nack(self._assembler.missing())
         self._release(now)
+
+    def _take_over(self, ssrc: int) -> None:
+        """A new source after the replaced session's (its stream drained late): it is the
+        session's source from now on, its sequence numbers and timing counted afresh."""
+        self.remote_ssrc, self.replaced_source = ssrc, None
+        self._assembler = FrameAssembler(self.video, self._jitter_wait)
+        self._transit = None
+        self._first_ext = self._highest_ext = None
+        self._expected_prior = self._received_prior = 0
+        self._received_base = self.stats.packets_received  # the old source's are not its
+        self._last_sr = None
 
     def _count_srtp_failure(self, exc: pylibsrtp.Error) -> None:
         if "replay" in str(exc):
