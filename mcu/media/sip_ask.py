@@ -65,7 +65,6 @@ class SipAsker:
         self.glares = 0  # 491 answers to ours
         self.refused: str | None = None  # the failure that ended re-INVITE asks
         self.tmmbr_asks = 0
-        self.renewals = 0  # asks made again to a video session a re-offer replaced
         self._asked_session: RtpSession | None = None  # the video session last asked
         self._task: asyncio.Task[None] | None = None
 
@@ -110,7 +109,6 @@ class SipAsker:
         session = call.rtp.session_of("video")
         if self.wanted is None or session is None or session is self._asked_session:
             return
-        self.renewals += 1
         self.ask(self.wanted)
 
     async def _reoffer_until_settled(self) -> None:
