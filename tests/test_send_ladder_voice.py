@@ -11,11 +11,13 @@ on (setAudioSwitchEx) and CP_4_2 without subPics (automatic: the speaker in the 
 - the speaker is asked for 1280x720@30 and the others for 640x360@30 (the `send_video`
   messages each terminal receives), the MCU decodes those sizes from them, and the viewer's
   picture reads the speaker's marker in the main pane;
-- (a) another site talks: once it is the speaker it is asked up for the main pane at once,
-  the MCU decodes 1280x720 from it and the main pane reads its marker;
-- (b) the two talk in turn, each turn shorter than the downgrade hold: the speaker changes at
-  every turn (queryConferencesStatusEx), yet each of the two is asked at most once (up) and
-  the silent third not at all - no ask per switch;
+- (a) another site talks: once it is the speaker it is asked up for the main pane, the MCU
+  decodes 1280x720 from it and the main pane reads its marker; as it goes on talking, the
+  first is asked down to its cell after the hold;
+- (b) the two talk in turn, six turns each shorter than the downgrade hold: the speaker
+  changes at every turn (queryConferencesStatusEx), yet the first is asked up once (at its
+  first turn) and then nothing, the second and the silent third not at all - no ask per
+  switch;
 - (c) one of them keeps talking: after the hold the other is asked down once, and the sizes
   converge (1280x720 from the speaker, 640x360 from the others), markers in every pane.
 """
