@@ -13,7 +13,12 @@ a PLI or FIR from the peer calls `on_keyframe_request`; `send_digits` sends RFC 
 Bit rate limits (RFC 5104, rtp/tmmbr.py) when `ccm tmmbr` was negotiated: `send_tmmbr` asks
 the peer's video sender for a limit (sent at once, again with every report until the peer's
 TMMBN states it); a TMMBR from the peer goes to `on_tmmbr`, and is notified back (TMMBN) when
-it answers that it follows it."""
+it answers that it follows it.
+A session that replaces another on the same sockets (a re-offer changed the codec, keys or
+peer) is told the previous one's remote SSRC (`replaced_source`): the peer's old stream may
+still arrive until it has applied the answer, and it is taken as the source only until
+another SSRC appears, which then takes over (its jitter buffer and report counters start
+afresh; a peer that keeps its SSRC across the re-offer goes on as one source)."""
 
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ from aiortc.rtp import (
     is_rtcp,
 )
 
+from rtp.assembler import FrameAssembler
 from rtp.media_sockets import MediaSockets, drop_datagram
 from rtp.payloads import PayloadError
 from rtp.session_core import DECODE_BACKLOG, HISTORY, SessionCore
@@ -124,8 +130,10 @@ class RtpSession(RtcpSession):
         if self.remote_ssrc is None:
             self.remote_ssrc = packet.ssrc
         elif packet.ssrc != self.remote_ssrc:
-            self.stats.malformed += 1  # a second source on a one-source session
-            return
+            if self.replaced_source is None or self.remote_ssrc != self.replaced_source:
+                self.stats.malformed += 1  # a second source on a one-source session
+                return
+            self._take_over(packet.ssrc)
         self._remote_rtp = (addr[0], addr[1])  # symmetric RTP: answer where it comes from
         if self.plan.rtcp_mux:
             self._remote_rtcp = self._remote_rtp
@@ -152,6 +160,17 @@ class RtpSession(RtcpSession):
             self._send_nack(self._assembler.missing())
         self._release(now)
 
+
+    def _take_over(self, ssrc: int) -> None:
+        """A new source after the replaced session's (its stream drained late): it is the
+        session's source from now on, its sequence numbers and timing counted afresh."""
+        self.remote_ssrc, self.replaced_source = ssrc, None
+        self._assembler = FrameAssembler(self.video, self._jitter_wait)
+        self._transit = None
+        self._first_ext = self._highest_ext = None
+        self._expected_prior = self._received_prior = 0
+        self._received_base = self.stats.packets_received  # the old source's are not its
+        self._last_sr = None
     def _update_jitter(self, packet: RtpPacket) -> None:
         arrival = int((time.monotonic() - self._started) * self.clock_rate)
         transit = arrival - packet.timestamp

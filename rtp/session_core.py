@@ -49,6 +49,7 @@ class SessionCore:
         self.stats = SessionStats()
         self.ssrc = secrets.randbits(32)
         self.remote_ssrc: int | None = None
+        self.replaced_source: int | None = None  # the remote SSRC of the session this replaced
         self._seq = secrets.randbits(16)
         self._timestamp_base = secrets.randbits(32)
         self._started = time.monotonic()
@@ -64,8 +65,9 @@ class SessionCore:
         self._depacketizer = depacketizer(plan.codec)
         self._decoder: VideoDecoder | AudioDecoder = (
             VideoDecoder(plan.codec) if self.video else AudioDecoder(plan.codec))
-        wait = jitter_wait if jitter_wait is not None else (0.25 if self.video else 0.06)
-        self._assembler = FrameAssembler(self.video, wait)
+        self._jitter_wait = jitter_wait if jitter_wait is not None else (
+            0.25 if self.video else 0.06)
+        self._assembler = FrameAssembler(self.video, self._jitter_wait)
         self._history: OrderedDict[int, bytes] = OrderedDict()  # seq -> the datagram sent
         self._digits = DigitReceiver()
         self._dtmf_sending = False
@@ -73,6 +75,7 @@ class SessionCore:
         self._last_sr: tuple[int, float] | None = None  # (middle 32 bits of its NTP, arrival)
         self._transit: int | None = None
         self._received_since_report = 0
+        self._received_base = 0  # packets_received before the source (a take-over) started
         self._expected_prior = 0
         self._received_prior = 0
         self._first_ext: int | None = None

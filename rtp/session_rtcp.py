@@ -45,7 +45,7 @@ class RtcpSession(SessionCore):
         if self.remote_ssrc is None or self._highest_ext is None or self._first_ext is None:
             return []
         expected = self._highest_ext - self._first_ext + 1
-        received = self.stats.packets_received
+        received = self.stats.packets_received - self._received_base
         lost = max(0, expected - received)
         expected_interval = expected - self._expected_prior
         received_interval = received - self._received_prior

@@ -216,7 +216,11 @@ class RoomCall:
             if session is not None:
                 self.sessions.remove(session)
                 await session.close(keep_sockets=True)
+            if plan.kind == "video" and self.room.ladder is not None:
+                self.room.ladder.new_session()  # its asks were for the session that ended
             self._run(plan)
+            if session is not None:  # the MCU's old stream gives way to its new SSRC
+                self.sessions[-1].replaced_source = session.remote_ssrc
         for kind in set(before) - {plan.kind for plan in plans}:
             self._set_sending(before[kind], False)
             await self._settle()

@@ -12,7 +12,9 @@ The format sent is `ladder_format(own, W, H, F)` (terminals/media_sources.py, th
 terminals' rule: never larger or faster than its own). Each loop is encoded once, when first
 asked for (the default executor), and kept; the track goes on from the new loop's next
 keyframe (EncodedVideoTrack.switch_loop), so the MCU's decoder meets the new size at an IDR
-and the marker's frame index runs on. Only H.264 (packetization mode 1) and VP8 calls send
+and the marker's frame index runs on. A re-offer that replaces the video session (another
+codec, say) starts the new one at the room's own format (`new_session`): the asks were the
+old session's, and the MCU asks the new one again. Only H.264 (packetization mode 1) and VP8 calls send
 loops: the terminals' encoders make those (libx264 constrained baseline, libvpx).
 """
 
@@ -155,6 +157,17 @@ class RoomLadder:
                 self.loop(codec, video_format).add_done_callback(
                     functools.partial(self._switch, track, video_format))
         return video_format
+
+    def new_session(self) -> None:
+        """A new video session (another codec, SSRC or port: a re-offer that replaced it):
+        the asks were for the session that ended (a TMMBR's entry names the SSRC of the
+        stream it limits, RFC 5104 section 4.2.1; image attributes are the last
+        offer/answer's), so the new one starts at the room's own format until it is asked
+        again (the answer's image attributes, a TMMBR to the new SSRC). Its track is made
+        after this, at that format."""
+        if self.honour and self.sending != self.own:
+            self.current = self.own
+            self.switches.append(self.own)
 
     def _switch(self, track: LoopTrack, video_format: VideoFormat,
                 done: asyncio.Future[EncodedLoop]) -> None:

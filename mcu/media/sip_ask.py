@@ -10,6 +10,9 @@
   site's SDP showed it understands image attributes (it stated a=imageattr on its video).
 
 The ask's hysteresis is the ladder's (SendLadder.settle sends an ask only when it changes).
+A re-offer that replaces the video session (the site's re-INVITE with another codec, SSRC or
+port) does not change the ask, but the new session was never asked: `renew` asks it again
+(a TMMBR to the new SSRC until its TMMBN; the image attributes are in our answer already).
 At most one re-INVITE is in flight per dialog: a newer ask waits for it and is then offered
 (only the newest: the ones in between are skipped). RFC 3261 section 14.1 glare: a 491 (the
 site's own re-INVITE crossed ours, and it answered 491 while ours answers theirs 491) is
@@ -41,6 +44,7 @@ from sip.errors import SipCallFailed
 
 if TYPE_CHECKING:
     from mcu.media.sip_endpoint import SipCall
+    from rtp.session import RtpSession
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,7 @@ class SipAsker:
         self.glares = 0  # 491 answers to ours
         self.refused: str | None = None  # the failure that ended re-INVITE asks
         self.tmmbr_asks = 0
+        self._asked_session: RtpSession | None = None  # the video session last asked
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -81,12 +86,30 @@ class SipAsker:
         ask is offered when it ends)."""
         self.wanted = ask
         session = self.sip_call.rtp.session_of("video")
+        self._asked_session = session
         if session is not None and session.send_tmmbr(
                 picture_bitrate(ask.width, ask.height, ask.fps)):
             self.tmmbr_asks += 1
         if self.by_reinvite and (self._task is None or self._task.done()):
             self._task = self.sip_call.service.spawn(
                 self._reoffer_until_settled(), f"sip ask {self.sip_call.call.uri}")
+
+    def renew(self) -> None:
+        """After an offer/answer that may have changed the call's media (the site's
+        re-INVITE, or the answer to ours): whether the call can be asked is worked out again
+        (SiteMedia.ask_send), and a video session that is not the one last asked (a new
+        codec, SSRC or port replaced it) is asked the current ask again: a TMMBR to its
+        SSRC, repeated until the site's TMMBN states it, and a re-INVITE when the site
+        takes image attributes and our last answer did not state this ask. The ladder
+        itself sends nothing: to it the site's ask did not change."""
+        call = self.sip_call
+        if call.closed:
+            return
+        call.media.ask_send = self.ask if self.can_ask else None
+        session = call.rtp.session_of("video")
+        if self.wanted is None or session is None or session is self._asked_session:
+            return
+        self.ask(self.wanted)
 
     async def _reoffer_until_settled(self) -> None:
         call = self.sip_call
@@ -157,6 +180,8 @@ class SipAsker:
             self.promised = (*sent, imageattr.framerate_of(answered) or ask.fps)
         await apply_plans(rtp, plans)
         report(call)
+        if rtp.session_of("video") is not self._asked_session:  # the answer replaced it
+            self.renew()
 
 
 def _without(session: sdp.SessionDescription, indexes: set[int]) -> sdp.SessionDescription:

@@ -284,6 +284,9 @@ class SipCallMedia:
             self.media.video_out.join_group(None)
         self.plans = [*(p for p in self.plans if p.kind != plan.kind), plan]
         self._run(plan)
+        new = self.session_of(plan.kind)
+        if old is not None and new is not None:  # its old stream gives way to a new SSRC
+            new.replaced_source = old.remote_ssrc
 
     async def drop(self, kind: str) -> None:
         """The site removed the medium (port 0 in its re-offer): its session and sockets end."""

@@ -67,6 +67,7 @@ async def on_reinvite(service: SipService, dialog: Dialog, body: bytes) -> bytes
                  sip_call.call.uri, error)
         return SipReject(488, "Not Acceptable Here")
     report(sip_call)
+    sip_call.asker.renew()  # a replaced video session is asked again (mcu/media/sip_ask.py)
     return reply
 
 
