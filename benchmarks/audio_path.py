@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 from aiortc import RTCRtpCodecParameters
 from aiortc.jitterbuffer import JitterFrame
 
@@ -44,12 +45,16 @@ from mcu.media.audio_mixer import FRAME_SAMPLES
 from mcu.media.conference_audio import LEVEL_REPORT_FRAMES
 from mcu.media.conference_media import ConferenceMedia
 from mcu.media.inline_audio import InlineAudioDecoder
+from mcu.media.mix_encoders import MIX_COMPLEXITY, MIX_VBR
+from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS
 from mcu.media.site_media import SiteMedia
 from mcu.model import SiteCallState, SiteSpec
+from rtc.opus_packets import MonoOpusDecoder, OpusPacketEncoder
 from terminals.speech import SpeechSynth
 from terminals.speech_packets import SpeechPacketCache
 
 VARIANTS = ("before", "current")
+FLOOR = "floor"
 OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2,
                              payloadType=111)
 TALK_LEVEL = 0.5
@@ -124,6 +129,65 @@ def conference(variant: str, sites: int) -> Conference:
     return Conference(media, decoders, step, reported)
 
 
+def distinct_mixes(sites: int, talkers: int) -> int:
+    """The mixes a conference of `sites` with `talkers` talking encodes every 20 ms: an N-1
+    mix per mixed speaker, and everyone's when some site is not mixed."""
+    mixed = min(talkers, DEFAULT_MIXED_SPEAKERS)
+    return mixed + (1 if sites > mixed else 0)
+
+
+def mix_blocks(sites: int, talkers: int, frames: int) -> list[list[np.ndarray]]:
+    """For each distinct mix, `frames` 20 ms blocks of it (the talkers' voices summed, the
+    excluded talker left out), what the floor's encoders encode."""
+    voices = [SpeechSynth(index).block_s16_at(0, frames * FRAME_SAMPLES, TALK_LEVEL)
+              .astype(np.int32) for index in range(min(talkers, DEFAULT_MIXED_SPEAKERS))]
+    total = np.sum(voices, axis=0)
+    mixes = [total - voice for voice in voices]
+    if distinct_mixes(sites, talkers) > len(voices):
+        mixes.append(total)
+    return [list(np.clip(mix, -32768, 32767).astype(np.int16).reshape(frames, FRAME_SAMPLES))
+            for mix in mixes]
+
+
+def floor_round(index: int, runs: list[tuple[bytes, ...]], talkers: int,
+                seconds: float) -> Round:
+    """The audio path's codec floor: the same packets decoded (libopus through PyAV, mono,
+    as the MCU decodes) and the same number of distinct mixes encoded (the mix encoders'
+    settings), back to back; no fifo, no mixing, no levels, no Python per site beyond the
+    codec calls."""
+    period = len(runs[0])
+    decoders = [MonoOpusDecoder() for _ in runs]
+    blocks = mix_blocks(len(runs), talkers, period)
+    encoders = [OpusPacketEncoder(complexity=MIX_COMPLEXITY, vbr=MIX_VBR) for _ in blocks]
+    tick = 0
+
+    def one_step() -> None:
+        nonlocal tick
+        timestamp = tick * FRAME_SAMPLES
+        for decoder, run in zip(decoders, runs, strict=True):
+            if not decoder.decode(JitterFrame(run[tick % period], timestamp)):
+                raise RuntimeError("floor: a packet decoded to nothing")
+        for encoder, mix in zip(encoders, blocks, strict=True):
+            encoder.encode(mix[tick % period], timestamp)
+        tick += 1
+
+    for _ in range(WARMUP_STEPS):
+        one_step()
+    steps = int(seconds * 50)
+    started = time.process_time()
+    for _ in range(steps):
+        one_step()
+    cpu = time.process_time() - started
+    audio_s = steps * FRAME_SAMPLES / 48_000
+    return Round(
+        variant=FLOOR, round=index, sites=len(runs), talkers=talkers,
+        audio_s=round(audio_s, 2),
+        cpu_ms_per_audio_s=round(1000 * cpu / audio_s, 2),
+        cpu_pct=round(100 * cpu / audio_s, 2),
+        mixes_encoded_per_step=float(len(encoders)),
+        load_average=round(os.getloadavg()[0], 2))
+
+
 def run_round(variant: str, index: int, runs: list[tuple[bytes, ...]], talkers: int,
               seconds: float) -> Round:
     conf = conference(variant, len(runs))
@@ -162,16 +226,28 @@ def run_round(variant: str, index: int, runs: list[tuple[bytes, ...]], talkers: 
 
 
 def summary(rounds: list[Round]) -> dict[str, Any]:
-    by_variant = {variant: [r.cpu_ms_per_audio_s for r in rounds if r.variant == variant]
-                  for variant in VARIANTS}
-    pairs = [current / before for before, current
-             in zip(by_variant["before"], by_variant["current"], strict=False)]
+    """Medians per variant; per round index, current / before and each over that round's
+    floor (the ratios' median and range)."""
+    by_variant = {variant: {r.round: r.cpu_ms_per_audio_s for r in rounds
+                            if r.variant == variant}
+                  for variant in (*VARIANTS, FLOOR)}
+
+    def ratios(top: str, bottom: str) -> dict[str, Any] | None:
+        pairs = [value / by_variant[bottom][index] for index, value in by_variant[top].items()
+                 if index in by_variant[bottom]]
+        if not pairs:
+            return None
+        return {"median": round(statistics.median(pairs), 3),
+                "range": [round(min(pairs), 3), round(max(pairs), 3)]}
+
     return {
-        "cpu_ms_per_audio_s": {variant: round(statistics.median(values), 2)
+        "cpu_ms_per_audio_s": {variant: round(statistics.median(values.values()), 2)
                                for variant, values in by_variant.items() if values},
-        "current_to_before": round(statistics.median(pairs), 3) if pairs else None,
-        "current_to_before_range": [round(min(pairs), 3), round(max(pairs), 3)] if pairs
-        else None,
+        "current_to_before": ratios("current", "before"),
+        "before_to_floor": ratios("before", FLOOR),
+        "current_to_floor": ratios("current", FLOOR),
+        "load_average": [min(r.load_average for r in rounds),
+                         max(r.load_average for r in rounds)],
     }
 
 
@@ -183,18 +259,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0,
                         help="seconds of audio per round")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of each variant")
-    parser.add_argument("--only", choices=VARIANTS, help="run one variant (profiling)")
+    parser.add_argument("--only", choices=(*VARIANTS, FLOOR),
+                        help="run one variant (profiling)")
     parser.add_argument("--json", help="write the rounds and the summary here")
     args = parser.parse_args(argv)
     talkers = args.sites if args.talkers is None else min(args.talkers, args.sites)
     runs = site_packets(args.sites, talkers)
-    variants = (args.only,) if args.only else VARIANTS
+    variants = (args.only,) if args.only else (*VARIANTS, FLOOR)
     rounds = []
     for index in range(args.rounds):
-        # alternate which variant goes first, so neither always follows the other
-        order = variants if index % 2 == 0 else tuple(reversed(variants))
-        for variant in order:
-            result = run_round(variant, index, runs, talkers, args.seconds)
+        # rotate which variant goes first, so none always follows the same one
+        shift = index % len(variants)
+        for variant in variants[shift:] + variants[:shift]:
+            if variant == FLOOR:
+                result = floor_round(index, runs, talkers, args.seconds)
+            else:
+                result = run_round(variant, index, runs, talkers, args.seconds)
             rounds.append(result)
             print(json.dumps(asdict(result)), flush=True)
     report = {"rounds": [asdict(r) for r in rounds], "summary": summary(rounds)}

@@ -112,17 +112,25 @@ class AudioMixer:
             if not site.muted and (site.uri in frames if speakers is None else site.uri in speakers)
         }
         mixed = [site for site in inputs if site.uri in chosen and site.uri in frames]
-        block = np.empty((len(mixed), FRAME_SAMPLES), np.float32)
+        count = len(mixed)
+        # one float32 block: a row per mixed speaker's contribution, the last row the total;
+        # every N-1 mix is then the total minus a row, all of them in one subtraction, one
+        # saturation and one cast (each mix a row of this frame's own int16 block)
+        block = np.empty((count + 1, FRAME_SAMPLES), np.float32)
         for row, site in enumerate(mixed):
             block[row] = frames[site.uri]
         gains = [volume_gain(site.volume) for site in mixed]
         if any(gain != 1.0 for gain in gains):  # unity (the booked default) needs no multiply
-            block *= np.array(gains, np.float32)[:, None]
-        total = block.sum(axis=0)
+            block[:count] *= np.array(gains, np.float32)[:, None]
+        total = block[count]
+        np.sum(block[:count], axis=0, out=total)
         rows = {site.uri: row for row, site in enumerate(mixed)}
+        np.subtract(total, block[:count], out=block[:count])
+        np.clip(block, -32768, 32767, out=block)
+        samples = block.astype(np.int16)
+        everyone = samples[count]
         mixes: dict[MixKey, np.ndarray] = {}
         heard_by: dict[str, MixKey] = {}
-        scratch = np.empty(FRAME_SAMPLES, np.float32)
         for site in inputs:
             if site.quiet:
                 key = SILENCE
@@ -130,25 +138,17 @@ class AudioMixer:
             elif site.uri in chosen:
                 key = MixKey(site.uri)
                 own = rows.get(site.uri)
-                if own is None:  # a chosen speaker without a frame: everyone's samples
-                    mixes[key] = _to_int16(total, scratch)
-                else:
-                    mixes[key] = _to_int16(np.subtract(total, block[own], out=scratch),
-                                           scratch)
+                # a chosen speaker without a frame this time hears everyone's samples
+                mixes[key] = everyone if own is None else samples[own]
             else:
                 key = EVERYONE
-                if key not in mixes:
-                    mixes[key] = _to_int16(total, scratch)
+                mixes[key] = everyone
             heard_by[site.uri] = key
         return MixResult(mixes, heard_by, tuple(rows))
 
 
-def _to_int16(mix: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
-    """A float mix as int16, saturated (through `scratch`, float32 like `mix`, when given:
-    no temporary)."""
-    if scratch is None:
-        return np.clip(mix, -32768, 32767).astype(np.int16)
-    return np.clip(mix, -32768, 32767, out=scratch).astype(np.int16)
+def _to_int16(mix: np.ndarray) -> np.ndarray:
+    return np.clip(mix, -32768, 32767).astype(np.int16)
 
 
 class SampleFifo:
@@ -238,7 +238,7 @@ class AudioInput:
             # not its padding), and a stereo frame downmixed in numpy, the same samples
             # FFmpeg's resampler gives ((L + R + 1) >> 1), about 30 times cheaper on the
             # event loop than a swresample call per frame.
-            channels = len(frame.layout.channels)
+            channels = frame.layout.nb_channels
             if channels == 1:
                 self.fifo.write(np.frombuffer(memoryview(frame.planes[0]), np.int16, count=frame.samples))
                 return
