@@ -2,8 +2,9 @@
 media fed the terminals' packets (terminals/speech_packets.py) through the inline decoders,
 its 20 ms steps run, each site's outgoing packets decoded by libopus and measured per talker
 (terminals/speech.talker_levels). N-1, the levels for voice switching, a continuous RTP
-clock, the mix encoders' bitrate; and the Opus encoder's reused frame (rtc/opus_packets.py)
-against a new AVFrame per frame, packet for packet."""
+clock, the mix encoders' bitrate; the Opus encoder's reused frame (rtc/opus_packets.py)
+against a new AVFrame per frame, packet for packet; the mixer's N-1 mixes against the rule
+computed site by site."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from aiortc.jitterbuffer import JitterFrame
 
 from mcu.calls import Call
 from mcu.events import SiteCallStateChanged
-from mcu.media.audio_mixer import FRAME_SAMPLES, SAMPLE_RATE
+from mcu.media.audio_mixer import FRAME_SAMPLES, SAMPLE_RATE, AudioMixer, MixInput, volume_gain
 from mcu.media.conference_media import ConferenceMedia
 from mcu.media.inline_audio import InlineAudioDecoder
 from mcu.media.mix_encoders import MIX_COMPLEXITY, MIX_VBR
@@ -105,7 +106,8 @@ def test_every_site_decodes_the_others_at_their_levels_and_never_itself():
 def test_each_sites_packets_keep_one_rtp_clock_and_the_mix_bitrate():
     _media, outputs = run_conference(LEVELS, steps=150)
     for collected in outputs.values():
-        pts = [packet.pts for packet in collected.packets]
+        pts = [packet.pts for packet in collected.packets if packet.pts is not None]
+        assert len(pts) == len(collected.packets)
         # one packet per 20 ms step, its pts the step's first sample, no gap, no repeat
         assert pts == [pts[0] + index * FRAME_SAMPLES for index in range(len(pts))]
         assert len(pts) >= 147  # every step once the fifos primed (2 frames)
@@ -147,3 +149,43 @@ def test_the_encoder_refuses_settings_libopus_does_not_have():
         OpusPacketEncoder(complexity=11)
     with pytest.raises(ValueError, match="VBR"):
         OpusPacketEncoder(vbr="sometimes")
+
+
+def reference_mix(inputs: list[MixInput], frames: dict[str, np.ndarray],
+                  speakers: set[str] | None) -> dict[str, np.ndarray]:
+    """What each site hears, site by site, straight from the rule in mcu/media/audio_mixer.py:
+    the mixed speakers' frames at their gains, summed, less its own contribution; silence
+    when quiet; saturated to int16."""
+    mixed = [site for site in inputs if not site.muted and site.uri in frames
+             and (speakers is None or site.uri in speakers)]
+    heard = {}
+    for listener in inputs:
+        if listener.quiet:
+            heard[listener.uri] = np.zeros(FRAME_SAMPLES, np.int16)
+            continue
+        total = np.zeros(FRAME_SAMPLES, np.float64)
+        for site in mixed:
+            if site.uri != listener.uri:
+                total += frames[site.uri].astype(np.float64) * volume_gain(site.volume)
+        heard[listener.uri] = np.clip(np.trunc(total), -32768, 32767).astype(np.int16)
+    return heard
+
+
+def test_the_mixers_n_minus_1_mixes_follow_the_rule_site_by_site():
+    rng = np.random.default_rng(17)
+    for _ in range(500):
+        count = int(rng.integers(1, 9))
+        inputs = [MixInput(f"s{index}", muted=bool(rng.random() < 0.2),
+                           quiet=bool(rng.random() < 0.2),
+                           volume=int(rng.choice([50, 50, 0, 25, 100, 80])))
+                  for index in range(count)]
+        loud = rng.random() < 0.5  # full-scale frames: the sums saturate
+        frames = {site.uri: rng.integers(-32768 if loud else -4000, 32767 if loud else 4000,
+                                         FRAME_SAMPLES, dtype=np.int16)
+                  for site in inputs if rng.random() < 0.8}
+        speakers = None if rng.random() < 0.3 else {
+            site.uri for site in inputs if rng.random() < 0.5 and not site.muted}
+        result = AudioMixer().mix(inputs, frames, speakers)
+        for uri, expected in reference_mix(inputs, frames, speakers).items():
+            # float32 sums against float64: at most one step of rounding apart
+            assert np.abs(result.heard(uri).astype(np.int32) - expected).max() <= 1, uri
