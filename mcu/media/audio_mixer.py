@@ -240,7 +240,8 @@ class AudioInput:
             # event loop than a swresample call per frame.
             channels = frame.layout.nb_channels
             if channels == 1:
-                self.fifo.write(np.frombuffer(memoryview(frame.planes[0]), np.int16, count=frame.samples))
+                plane = memoryview(frame.planes[0])
+                self.fifo.write(np.frombuffer(plane, np.int16, count=frame.samples))
                 return
             if channels == 2:
                 pairs = np.frombuffer(memoryview(frame.planes[0]), np.int16, count=2 * frame.samples)
