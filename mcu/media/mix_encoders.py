@@ -11,9 +11,9 @@ The encoders run with libwebrtc's settings for a desktop sender (api/audio_codec
 audio_encoder_opus_config.cc: complexity 9, 5 only on mobile; VBR with libopus's default
 constraint), not FFmpeg's defaults (complexity 10, unconstrained VBR). Unconstrained, the
 synthetic voices of a mix came out at about 94 kbit/s for a 48 kbit/s target; constrained,
-at the target, for about a tenth less CPU per frame (docs/benchmarks.md, "The audio path").
-A complexity below 7 is no cheaper here: without libopus's signal analysis the voip mode
-codes the mixes in hybrid SILK+CELT, about 1.5 times the CPU of CELT at 9.
+at the target, for less CPU per frame (docs/benchmarks.md, "The MCU's audio path"). A
+complexity below 7 is no cheaper here: without libopus's signal analysis the voip mode codes
+the mixes in hybrid SILK+CELT, up to twice the CPU of CELT at 9.
 """
 
 from __future__ import annotations
