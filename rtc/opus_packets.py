@@ -27,28 +27,50 @@ OPUS_TIME_BASE = fractions.Fraction(1, OPUS_SAMPLE_RATE)
 OPUS_BITRATE = 48_000  # mono speech or a speech mix: transparent at this rate
 
 
-class OpusPacketEncoder:
-    """48 kHz mono int16 frames of 20 ms in, one Opus packet per frame out."""
+VBR_MODES = ("off", "on", "constrained")  # FFmpeg libopus's `vbr`: CBR, VBR, constrained VBR
 
-    def __init__(self, bitrate: int = OPUS_BITRATE) -> None:
+
+class OpusPacketEncoder:
+    """48 kHz mono int16 frames of 20 ms in, one Opus packet per frame out.
+
+    `complexity` (0..10) and `vbr` (VBR_MODES) set libopus's complexity and FFmpeg's VBR
+    mode; None keeps FFmpeg's defaults (complexity 10, unconstrained VBR), which the
+    terminals use. The MCU's mix encoders choose libwebrtc's (mcu/media/mix_encoders.py).
+    Each frame is copied into one AVFrame the encoder keeps (libopus has consumed it when
+    encode() returns), not a new one built per frame: the same packets, bit for bit."""
+
+    def __init__(self, bitrate: int = OPUS_BITRATE, *, complexity: int | None = None,
+                 vbr: str | None = None) -> None:
+        options = {"application": "voip"}
+        if complexity is not None:
+            if not 0 <= complexity <= 10:
+                raise ValueError(f"Opus complexity {complexity} outside 0..10")
+            options["compression_level"] = str(complexity)
+        if vbr is not None:
+            if vbr not in VBR_MODES:
+                raise ValueError(f"Opus VBR mode {vbr!r} not one of {VBR_MODES}")
+            options["vbr"] = vbr
         context = av.CodecContext.create("libopus", "w")
         context.bit_rate = bitrate
         context.format = "s16"
         context.layout = "mono"
         context.sample_rate = OPUS_SAMPLE_RATE
         context.time_base = OPUS_TIME_BASE
-        context.options = {"application": "voip"}
+        context.options = options
         self._context = context
+        frame = av.AudioFrame(format="s16", layout="mono", samples=OPUS_FRAME_SAMPLES)
+        frame.sample_rate = OPUS_SAMPLE_RATE
+        frame.time_base = OPUS_TIME_BASE
+        self._frame = frame
+        self._samples = np.frombuffer(memoryview(frame.planes[0]), np.int16, count=OPUS_FRAME_SAMPLES)
         self.frames_encoded = 0
 
     def encode(self, samples: np.ndarray, pts: int) -> list[av.Packet]:
         """The packet(s) of one 20 ms frame (960 int16 samples) whose first sample is at
         `pts` (in 1/48000 s)."""
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(samples, np.int16).reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = OPUS_SAMPLE_RATE
+        self._samples[:] = samples.reshape(-1)
+        frame = self._frame
         frame.pts = pts
-        frame.time_base = OPUS_TIME_BASE
         packets = list(self._context.encode(frame))
         for packet in packets:
             packet.pts = pts

@@ -80,6 +80,8 @@ class MixKey:
 
 EVERYONE = MixKey()
 SILENCE = MixKey(silence=True)
+SILENT_FRAME = np.zeros(FRAME_SAMPLES, np.int16)  # what a quiet site hears, shared
+SILENT_FRAME.flags.writeable = False
 
 
 @dataclass(frozen=True)
@@ -110,29 +112,37 @@ class AudioMixer:
             if not site.muted and (site.uri in frames if speakers is None else site.uri in speakers)
         }
         mixed = [site for site in inputs if site.uri in chosen and site.uri in frames]
-        block = np.empty((len(mixed), FRAME_SAMPLES), np.float32)
-        gains = np.empty(len(mixed), np.float32)
+        count = len(mixed)
+        # one float32 block: a row per mixed speaker's contribution, the last row the total;
+        # every N-1 mix is then the total minus a row, all of them in one subtraction, one
+        # saturation and one cast (each mix a row of this frame's own int16 block)
+        block = np.empty((count + 1, FRAME_SAMPLES), np.float32)
         for row, site in enumerate(mixed):
             block[row] = frames[site.uri]
-            gains[row] = volume_gain(site.volume)
-        block *= gains[:, None]
-        total = block.sum(axis=0)
+        gains = [volume_gain(site.volume) for site in mixed]
+        if any(gain != 1.0 for gain in gains):  # unity (the booked default) needs no multiply
+            block[:count] *= np.array(gains, np.float32)[:, None]
+        total = block[count]
+        np.sum(block[:count], axis=0, out=total)
         rows = {site.uri: row for row, site in enumerate(mixed)}
+        np.subtract(total, block[:count], out=block[:count])
+        np.clip(block, -32768, 32767, out=block)
+        samples = block.astype(np.int16)
+        everyone = samples[count]
         mixes: dict[MixKey, np.ndarray] = {}
         heard_by: dict[str, MixKey] = {}
         for site in inputs:
             if site.quiet:
                 key = SILENCE
-                if key not in mixes:
-                    mixes[key] = np.zeros(FRAME_SAMPLES, np.int16)
+                mixes[key] = SILENT_FRAME
             elif site.uri in chosen:
                 key = MixKey(site.uri)
-                own = block[rows[site.uri]] if site.uri in rows else 0.0
-                mixes[key] = _to_int16(total - own)
+                own = rows.get(site.uri)
+                # a chosen speaker without a frame this time hears everyone's samples
+                mixes[key] = everyone if own is None else samples[own]
             else:
                 key = EVERYONE
-                if key not in mixes:
-                    mixes[key] = _to_int16(total)
+                mixes[key] = everyone
             heard_by[site.uri] = key
         return MixResult(mixes, heard_by, tuple(rows))
 
@@ -174,20 +184,28 @@ class SampleFifo:
 
     def read_frame(self) -> np.ndarray | None:
         """960 samples, or None while there is not enough audio (then the site is silent)."""
+        frame = np.empty(FRAME_SAMPLES, np.int16)
+        return frame if self.read_into(frame) else None
+
+    def read_into(self, out: np.ndarray) -> bool:
+        """The next 960 samples into `out` (960 int16, e.g. a row of the conference's
+        block); False, `out` untouched, while there is not enough audio."""
         if not self._primed:
             if self._size < PREBUFFER_FRAMES * FRAME_SAMPLES:
-                return None
+                return False
             self._primed = True
         if self._size < FRAME_SAMPLES:
             self._primed = False
-            return None
-        capacity = len(self._ring)
-        indices = (self._start + np.arange(FRAME_SAMPLES)) % capacity
-        frame = self._ring[indices]
-        self._start = (self._start + FRAME_SAMPLES) % capacity
+            return False
+        ring, start = self._ring, self._start
+        first = min(FRAME_SAMPLES, len(ring) - start)
+        out[:first] = ring[start : start + first]
+        if first < FRAME_SAMPLES:
+            out[first:] = ring[: FRAME_SAMPLES - first]
+        self._start = (start + FRAME_SAMPLES) % len(ring)
         self._size -= FRAME_SAMPLES
         self._trim_standing_backlog()
-        return frame
+        return True
 
     def _trim_standing_backlog(self) -> None:
         least = self._size if self._least_left is None else min(self._least_left, self._size)
@@ -215,16 +233,23 @@ class AudioInput:
     def add(self, frame: av.AudioFrame) -> None:
         self.frames_received += 1
         if frame.sample_rate == SAMPLE_RATE and frame.format.name == "s16":
-            # What aiortc's decoders deliver (Opus: 48 kHz s16 stereo, interleaved): the
-            # downmix in numpy, the same samples FFmpeg's resampler gives ((L + R + 1) >> 1),
-            # about 30 times cheaper on the event loop than a swresample call per frame.
-            channels = len(frame.layout.channels)
+            # What the decoders deliver (Opus: 48 kHz s16, mono from MonoOpusDecoder, stereo
+            # interleaved from aiortc's): read in place from the frame's plane (the samples,
+            # not its padding), and a stereo frame downmixed in numpy, the same samples
+            # FFmpeg's resampler gives ((L + R + 1) >> 1), about 30 times cheaper on the
+            # event loop than a swresample call per frame.
+            channels = frame.layout.nb_channels
             if channels == 1:
-                self.fifo.write(frame.to_ndarray().reshape(-1))
+                plane = memoryview(frame.planes[0])
+                self.fifo.write(np.frombuffer(plane, np.int16, count=frame.samples))
                 return
             if channels == 2:
-                pairs = frame.to_ndarray().reshape(-1, 2).astype(np.int32)
-                self.fifo.write(((pairs[:, 0] + pairs[:, 1] + 1) >> 1).astype(np.int16))
+                pairs = np.frombuffer(memoryview(frame.planes[0]), np.int16, count=2 * frame.samples)
+                mono = pairs[0::2].astype(np.int32)
+                mono += pairs[1::2]
+                mono += 1
+                mono >>= 1
+                self.fifo.write(mono.astype(np.int16))
                 return
         source = (frame.sample_rate, frame.layout.name, frame.format.name)
         if self._resampler is None or source != self._resampling:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mcu.media.audio_mixer import SAMPLE_RATE, AudioMixer, MixInput, MixResult
+from mcu.media.audio_mixer import FRAME_SAMPLES, SAMPLE_RATE, AudioMixer, MixInput, MixResult
 from mcu.media.conference_outputs import hear_outputs
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import MixedSpeakers
@@ -51,6 +51,12 @@ class ConferenceAudio:
         # capture time for the recording and the broadcast is its mixing time minus this
         self.mix_wait_s = 0.0
         self._meter = LevelMeter()
+        self._block = np.empty((0, FRAME_SAMPLES), np.int16)  # grows with the conference
+
+    def _block_of(self, sites: int) -> np.ndarray:
+        if len(self._block) < sites:
+            self._block = np.empty((max(sites, 2 * len(self._block)), FRAME_SAMPLES), np.int16)
+        return self._block
 
     def mix_once(self) -> MixResult | None:
         """One 20 ms step: take a frame from every joined site, choose the mixed speakers,
@@ -61,24 +67,26 @@ class ConferenceAudio:
         participants = [uri for uri in conference.joined if uri in sites]
         if not participants:
             return None
-        frames = {}
-        waiting = []
+        # every site's frame read straight into a row of one int16 block the step keeps
+        # (the rows are this step's only: nothing holds a frame past the step)
+        block = self._block_of(len(participants))
+        heard: list[str] = []
+        waited = 0
         for uri in participants:
             fifo = sites[uri].audio_in.fifo
-            samples = fifo.read_frame()
-            if samples is not None:
-                frames[uri] = samples
-                waiting.append(len(fifo))
-        if waiting:
+            if fifo.read_into(block[len(heard)]):
+                heard.append(uri)
+                waited += len(fifo)
+        if heard:
             # the frame just read arrived about as long ago as the samples behind it last
-            waited = sum(waiting) / len(waiting) / SAMPLE_RATE
-            self.mix_wait_s += MIX_WAIT_SMOOTHING * (waited - self.mix_wait_s)
+            waited_s = waited / len(heard) / SAMPLE_RATE
+            self.mix_wait_s += MIX_WAIT_SMOOTHING * (waited_s - self.mix_wait_s)
+        frames = {uri: block[row] for row, uri in enumerate(heard)}
         inputs = []
         for uri in participants:
             control = conference._control(uri)
             inputs.append(MixInput(uri, control.muted, control.quiet, control.volume))
-        heard = list(frames)
-        powers = mean_squares(np.stack([frames[uri] for uri in heard])) if heard else None
+        powers = mean_squares(block[: len(heard)]) if heard else None
         eligible = [site.uri for site in inputs if not site.muted]
         speakers = self._speakers.update(
             dict(zip(heard, powers.tolist(), strict=True)) if powers is not None else {},
