@@ -16,6 +16,7 @@ so every TLS connection is verified.
   TLS and decodes the conference's video;
 - the gateway's refusals come back over TLS with the embedded statuses (404 Conference Not
   Found, 403 Wrong Password, 403 Not Booked) and change nothing;
+- `mcu-sim node --sip-tls-port` out of range ends the node with status 2 and the reason;
 - self-signed certificates made for the same address (the gateway's and each node's on one
   machine) carry key identifiers, so a client that trusts several of them verifies each.
 """
@@ -28,6 +29,7 @@ import re
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ from tests.conftest import DEMO, SoapClients, soap_clients
 from tests.redis_server import RedisServer
 from tests.test_bfcp_tls import self_signed
 from tests.test_node_sip import dialog_port, eventually, sees, site_mcus, status_is
-from tests.test_nodes import SERVING, START_S, child, stop
+from tests.test_nodes import PROJECT, SERVING, START_S, child, stop
 from tests.test_sip_endpoint import IN_CONFERENCE, book, panes, site_statuses
 
 REDIRECT = re.compile(
@@ -176,6 +178,16 @@ async def tls_room(platform: TlsPlatform, made: list[SipRoom], user: str, index:
 def tls_uri(sip_room: SipRoom) -> str:
     """The URI a TLS caller is booked by: its From, which names its TLS port."""
     return f"sip:{sip_room.user}@127.0.0.1:{sip_room.ua.transports.ports['TLS']}"
+
+
+def test_a_sip_tls_port_out_of_range_ends_the_node_with_status_2(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "node", "--redis", "redis://127.0.0.1:1/0",
+         "--node-id", "1", "--sip-tls-port", "70000", "--data-dir", str(tmp_path)],
+        cwd=PROJECT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "--sip-tls-port 70000 is not a TCP port" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 async def test_a_client_trusting_several_self_signed_certificates_verifies_each(
