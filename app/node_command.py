@@ -2,9 +2,10 @@
 
 Its capacity is its settings' `[mcu] max_ports`, `[mcu.port_cost]` and `max_cp_resources`,
 its media address `[mcu] media_address` (or --media-address), its place `[node] zone` (or
---zone), TLS on its cascade links `[node] cascade_tls`; docs/deployment.md says what to start
-where. Settings it cannot use (a bad zone, an unreadable certificate) end it with status 2
-and the reason.
+--zone), TLS on its cascade links `[node] cascade_tls`, SIP over TLS `[sip] tls_port` (or
+--sip-tls-port); docs/deployment.md says what to start where. Settings it cannot use (a
+bad zone, an unreadable certificate, a --sip-tls-port out of range) end it with status 2 and
+the reason.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sip-port", type=int, help="its SIP user agent's UDP/TCP port "
                         "(default: [sip] port when its config file sets one, else a free "
                         "one, announced in its registry record)")
+    parser.add_argument("--sip-tls-port", type=int, metavar="PORT",
+                        help="its SIP user agent's TLS port ([sip] tls_port; 0 a free one, "
+                        "announced in its registry record as sip_tls_port; default: [sip] "
+                        "tls_port of its config file, else no SIP over TLS)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
         if args.zone is not None:
             settings = replace(settings, node=replace(
                 settings.node, zone=check_zone(args.zone, "--zone")))
+        if args.sip_tls_port is not None:
+            if not 0 <= args.sip_tls_port <= 65535:
+                raise SettingsError(f"--sip-tls-port {args.sip_tls_port} is not a TCP port")
+            settings = replace(settings, sip=replace(settings.sip, tls_port=args.sip_tls_port))
         cascade_tls(settings)  # its files readable, before anything starts
     except (SettingsError, PinError, CascadeTlsError) as error:
         print(f"mcu-sim node: {error}", file=sys.stderr)

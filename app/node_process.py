@@ -99,6 +99,7 @@ async def running_node(settings: Settings, redis_url: str, node_id: int,
         await sip.close()
         raise
     service.sip_port = sip.port  # announced in its record
+    service.sip_tls_port = sip.tls_port or 0
     await transport.start()
     heartbeat = Heartbeat(redis_url, registry.record_key(node_id), service.record())
     service.on_record = heartbeat.publish
@@ -108,10 +109,11 @@ async def running_node(settings: Settings, redis_url: str, node_id: int,
              loop.create_task(service.serve(), name="node commands"),
              loop.create_task(service.save_states(), name="node site states")]
     log.info("media node %d (%s) on %s%s: %d ports, %d CP resources, cascade links on "
-             "port %d%s, SIP on port %d, BFCP on port %d", identity.node_id, identity.name,
+             "port %d%s, SIP on port %d%s, BFCP on port %d", identity.node_id, identity.name,
              identity.address, f" in zone {identity.zone}" if identity.zone else "",
              identity.max_ports, identity.max_cp_resources, cascades.port,
              " (TLS)" if cascades.tls is not None else "", sip.port,
+             f" (TLS on {sip.tls_port})" if sip.tls_port is not None else "",
              runtime.content.bfcp_address.port if runtime.content.bfcp_address else 0)
     try:
         yield RunningNode(identity, service)

@@ -125,6 +125,7 @@ class NodeService:
         # heartbeat thread's publish, mcu/nodes/heartbeat.py)
         self.on_record: Callable[[NodeRecord], None] | None = None
         self.sip_port = 0  # the node's SIP user agent's port, once listening (app/node_sip.py)
+        self.sip_tls_port = 0  # and its TLS port (0: no SIP over TLS)
         self.dropped = 0  # commands refused by the schema or naming what the node lacks
         self.closing: set[WebRtcEndpoint] = set()
         self._saves: asyncio.Queue[CallState] = asyncio.Queue()
@@ -155,6 +156,7 @@ class NodeService:
             cascade_port=self.cascades.port if self.cascades is not None else 0,
             zone=self.identity.zone,
             sip_port=self.sip_port,
+            sip_tls_port=self.sip_tls_port,
         )
 
     def publish_record(self) -> None:

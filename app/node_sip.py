@@ -12,8 +12,8 @@
   (mcu/nodes/sip_redirect.py), and takes the call into its view when the node reports it
   (mcu/nodes/node_dial_in.py).
 
-The node announces its SIP port in its registry record (`sip_port`), which is how the
-gateway knows where to redirect. docs/sip.md, "SIP on media nodes".
+The node announces its SIP port in its registry record (`sip_port`, and `sip_tls_port` when
+it listens for TLS), which is how the gateway knows where to redirect. docs/sip.md, "SIP on media nodes".
 """
 
 from __future__ import annotations
@@ -61,12 +61,15 @@ async def start_node_sip(settings: Settings, runtime: ConferenceRuntime, engine:
 async def start_sip_redirect(settings: Settings, runtime: ConferenceRuntime,
                              router: ConferenceRouter, app: web.Application) -> SipRedirect:
     """The gateway's SIP address with media nodes (mcu/nodes/sip_redirect.py): UDP and TCP
-    on media_address:[sip] port, its dial-in limits the signalling's (one count per
+    on media_address:[sip] port, TLS on [sip] tls_port when set (the embedded MCU's
+    certificate: app/sip_tls.py), its dial-in limits the signalling's (one count per
     platform address), its registrar as the embedded one's."""
     hub = app.get(SIGNALLING)
     limits = hub.dial_in_limits if hub is not None else dial_in_limits(
         runtime.clock, dial_in_settings(settings))
+    server_ssl, _ = sip_tls_contexts(settings)
     redirect = SipRedirect(runtime, router, settings.media_address, settings.sip_port, limits,
+                           tls_port=settings.sip.tls_port, server_ssl=server_ssl,
                            realm=settings.sip.realm, accounts=settings.sip.accounts,
                            open_registrar=settings.sip.open_registrar)
     await redirect.start()

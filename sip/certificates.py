@@ -50,6 +50,14 @@ def self_signed(directory: Path, host: str) -> tuple[Path, Path]:
         .not_valid_after(now + dt.timedelta(days=VALID_DAYS))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        # key identifiers: a client trusting several of these (the gateway's and each media
+        # node's, all named after the same address on one machine) finds the right one by
+        # key rather than by a subject name they share (docs/sip.md "SIP over TLS through
+        # the redirect")
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()),
+                       critical=False)
         .sign(key, hashes.SHA256())
     )
     descriptor = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

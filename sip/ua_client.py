@@ -32,7 +32,9 @@ class UaClient(UaCore):
         `cancel` sends CANCEL (once a provisional has come, section 9.1) and ends in 487.
         A redirection (3xx with a Contact, section 8.1.3.4) is followed: the same offer to
         its first Contact, at most `redirects` times (a gateway handing a conference's call
-        to the media node that runs it, docs/sip.md "SIP on media nodes")."""
+        to the media node that runs it, docs/sip.md "SIP on media nodes"); a call placed
+        over TLS follows only a Contact reached over TLS (`sips:` or transport=tls), another
+        ends it with the 3xx status."""
         target_uri = SipUri.parse(uri, "URI")
         kind, addr = self.target(target_uri, transport)
         peer = await self._peer(kind, addr)
@@ -67,6 +69,12 @@ class UaClient(UaCore):
                 and not (cancel is not None and cancel.is_set()):
             target = str(response.contacts[0].uri)
             if target != uri:
+                if kind == "TLS" and self.target(response.contacts[0].uri)[0] != "TLS":
+                    # a call placed over TLS is not taken off it by a redirect (RFC 3261
+                    # section 8.1.3.4 lets a client recurse from `sips:` to `sip:` only
+                    # after telling its user; we have no user to ask)
+                    raise SipCallFailed(response.status,
+                                        f"{response.reason} (not followed: {target} is not TLS)")
                 return await self.invite(target, offer_sdp, on_ringing=on_ringing,
                                          cancel=cancel, from_user=from_user,
                                          redirects=redirects - 1)

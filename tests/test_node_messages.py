@@ -46,8 +46,14 @@ def test_a_record_round_trips_and_a_bad_one_is_refused_by_name() -> None:
     assert parse_record(record.to_json()) == record
     assert record.as_mcu().id == 3 and record.as_mcu().address == "127.0.0.1"
     data = json.loads(record.to_json())
+    assert data["sip_tls_port"] == 0  # no SIP over TLS unless the node says so
+    with_tls = parse_record(json.dumps({**data, "sip_port": 5060, "sip_tls_port": 5061}))
+    assert (with_tls.sip_port, with_tls.sip_tls_port) == (5060, 5061)
     for field, value in (("node_id", 0), ("max_ports", "4"), ("name", ""),
-                         ("port_costs", {"1": 2}), ("conferences", [""])):
+                         ("port_costs", {"1": 2}), ("conferences", [""]),
+                         ("sip_port", 65_536), ("sip_tls_port", -1),
+                         ("sip_tls_port", 70_000), ("sip_tls_port", "5061"),
+                         ("sip_tls_port", True)):
         with pytest.raises(NodeRecordError, match=field):
             parse_record(json.dumps({**data, field: value}))
     for text in ("not json", "[]", '{"node_id": 1}', "{" * 100, b"\xff\xfe"):

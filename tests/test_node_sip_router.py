@@ -10,7 +10,10 @@
   back to the node as PresentationChanged), a report naming a site not in the conference
   or from a node that does not hold it changes nothing;
 - the redirect (mcu/nodes/sip_redirect.py) answers from the same view: the refusals it can
-  tell by itself, 302 with the node's Contact, 503 when the node has no SIP port.
+  tell by itself, 302 with the node's Contact, 503 when the node has no SIP port; an INVITE
+  that came over TLS or to a `sips:` URI is sent to the node's TLS port (`sips:` kept,
+  `sip:` over TLS with transport=tls), and refused with 503 "No TLS Media Node" when the
+  node has no SIP over TLS, never sent to its plain port.
 """
 
 from __future__ import annotations
@@ -125,9 +128,9 @@ async def test_the_gateway_s_presentation_follows_the_node_s_floor(placed) -> No
     await until(lambda: live.presentation is None)
 
 
-def invite(user: str, caller: str) -> Request:
-    request = Request(method="INVITE", uri=f"sip:{user}@127.0.0.1")
-    for name, value in (("Via", "SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKtest"),
+def invite(user: str, caller: str, scheme: str = "sip", via: str = "UDP") -> Request:
+    request = Request(method="INVITE", uri=f"{scheme}:{user}@127.0.0.1")
+    for name, value in (("Via", f"SIP/2.0/{via} 127.0.0.1:5070;branch=z9hG4bKtest"),
                         ("From", f"<{caller}>;tag=t1"), ("To", f"<sip:{user}@127.0.0.1>"),
                         ("Call-ID", "redirect-1@127.0.0.1"), ("CSeq", "1 INVITE"),
                         ("Contact", "<sip:caller@127.0.0.1:5070>"), ("Max-Forwards", "70")):
@@ -167,3 +170,39 @@ async def test_the_redirect_refuses_as_embedded_and_sends_the_caller_to_the_node
     assert await answer(f"{code}*123456", f"sip:{B}@127.0.0.1") == (
         302, "Moved Temporarily", f"sip:{code}*123456@127.0.0.1:{SIP_PORT}")
     assert redirect.redirected == 1
+
+
+async def test_a_tls_dial_in_is_redirected_to_the_node_s_tls_port_only(
+        placed, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime, router, _, _ = placed
+    code = runtime.scheduler.get("300").access_code
+    redirect = SipRedirect(runtime, router, "127.0.0.1", 0,
+                           dial_in_limits(runtime.clock, DialInLimitSettings()))
+    caller = f"sip:{B}@127.0.0.1"
+
+    async def answer(scheme: str, via: str) -> tuple[int, str, str]:
+        refusal = await redirect.on_invite(invite(f"{code}*123456", caller, scheme, via))
+        return refusal.status, refusal.reason, refusal.contact
+
+    monkeypatch.setattr(sip_redirect, "PLACED_WAIT_S", 0.2)
+    # a node without SIP over TLS: the TLS caller is refused, the plain one redirected
+    router.nodes[NODE] = NodeRecord(NODE, "ward", "127.0.0.1", 4, 8,
+                                    port_costs_json(PortCosts()), conferences=["300"],
+                                    sip_port=SIP_PORT)
+    assert await answer("sips", "TLS") == (503, "No TLS Media Node", "")
+    assert await answer("sip", "TLS") == (503, "No TLS Media Node", "")
+    assert await answer("sips", "TCP") == (503, "No TLS Media Node", "")  # asked for TLS
+    assert redirect.redirected == 0
+    assert await answer("sip", "TCP") == (
+        302, "Moved Temporarily", f"sip:{code}*123456@127.0.0.1:{SIP_PORT};transport=tcp")
+    router.nodes[NODE] = NodeRecord(NODE, "ward", "127.0.0.1", 4, 8,
+                                    port_costs_json(PortCosts()), conferences=["300"],
+                                    sip_port=SIP_PORT, sip_tls_port=SIP_PORT + 1)
+    assert await answer("sips", "TLS") == (
+        302, "Moved Temporarily", f"sips:{code}*123456@127.0.0.1:{SIP_PORT + 1}")
+    assert await answer("sip", "TLS") == (
+        302, "Moved Temporarily",
+        f"sip:{code}*123456@127.0.0.1:{SIP_PORT + 1};transport=tls")
+    assert await answer("sip", "UDP") == (
+        302, "Moved Temporarily", f"sip:{code}*123456@127.0.0.1:{SIP_PORT}")
+    assert redirect.redirected == 4

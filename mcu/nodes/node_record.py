@@ -58,6 +58,10 @@ class NodeRecord:
     # the UDP and TCP port of the node's SIP user agent on `address` (0: none): where the
     # gateway redirects a SIP dial-in to a conference on this node (mcu/nodes/sip_redirect.py)
     sip_port: int = spec(Integer(0, 65_535), default=0)
+    # the TLS port of the node's SIP user agent on `address` (0: no SIP over TLS): where the
+    # gateway redirects a dial-in that reached it over TLS ([sip] tls_port of the node,
+    # `mcu-sim node --sip-tls-port`; docs/sip.md "SIP over TLS through the redirect")
+    sip_tls_port: int = spec(Integer(0, 65_535), default=0)
 
     def costs(self) -> PortCosts:
         return PortCosts({VideoFormat(int(key)): cost for key, cost in self.port_costs.items()})

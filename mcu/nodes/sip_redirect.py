@@ -23,15 +23,29 @@ sees the same answers as from one process; the dial-in limits count them here):
     an ad-hoc template's refusals                   as mcu/media/sip_adhoc.py
     the conference is on no live node with SIP      503 "No Media Node"
     (not placed yet, or its node has no SIP port)
+    the INVITE came over TLS (or to a `sips:` URI)  503 "No TLS Media Node"
+    and the conference's node has no SIP over TLS
 
 A password to be keyed by DTMF, the SDP and everything after the answer are the node's.
 The gateway's registrar (REGISTER) is kept as in one process.
+
+Over TLS ([sip] tls_port of the gateway: the same checks, limits and answers on the TLS
+listener): an INVITE that reached the gateway over TLS (its top Via's transport, which the
+caller writes for the connection it sends on, RFC 3261 section 18.1.1) or to a `sips:` URI
+is sent to the node's TLS port (its record's `sip_tls_port`) and nowhere else: Contact
+`sips:<user>@<node>:<tls port>` when it dialled `sips:` (RFC 5630: `sips:` means TLS on
+every hop; it deprecates `transport=tls`), `sip:<user>@<node>:<tls
+port>;transport=tls` when it dialled `sip:` over TLS (a caller that knows no `sips:`, as
+baresip's `sip:...;transport=tls`, gets the form it used). The plain address is never
+offered to such a caller: a node without SIP over TLS is refused with 503 "No TLS Media
+Node" rather than downgrading a call whose caller asked for TLS (docs/sip.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Protocol
 
 from mcu.attempt_limits import AttemptLimits
@@ -56,6 +70,7 @@ log = logging.getLogger(__name__)
 # finds the conference running
 PLACED_WAIT_S = 5.0
 NO_NODE = SipReject(503, "No Media Node")
+NO_TLS_NODE = SipReject(503, "No TLS Media Node")
 
 
 class NodeView(Protocol):
@@ -68,18 +83,24 @@ class NodeView(Protocol):
 
 class SipRedirect:
     def __init__(self, runtime: ConferenceRuntime, nodes: NodeView, host: str, port: int,
-                 limits: AttemptLimits, *, realm: str = "mcu-sim",
+                 limits: AttemptLimits, *, tls_port: int | None = None,
+                 server_ssl: ssl.SSLContext | None = None, realm: str = "mcu-sim",
                  accounts: SipAccounts | None = None, open_registrar: bool = True) -> None:
-        """UDP and TCP on host:port (no TLS listener: docs/sip.md "SIP on media nodes")."""
+        """UDP and TCP on host:port; TLS on host:tls_port when it is given (0: an
+        ephemeral port; needs server_ssl, the certificate the callers verify)."""
+        if tls_port is not None and server_ssl is None:
+            raise ValueError("a SIP TLS port needs a server certificate (server_ssl)")
         self.runtime = runtime
         self.nodes = nodes
         self.limits = limits
         self.host = host
         self.configured_port = port
+        self.configured_tls_port = tls_port
         self.registrar = Registrar(realm, accounts=accounts, open_registration=open_registrar)
         self.ua = SipUserAgent(
             UaSettings(user="mcu", transports=TransportSettings(
-                host, udp_port=port, tcp_port=port)),
+                host, udp_port=port, tcp_port=port, tls_port=tls_port,
+                server_ssl=server_ssl if tls_port is not None else None)),
             on_invite=self.on_invite, registrar=self.registrar)
         self.redirected = 0  # INVITEs answered 302
 
@@ -87,16 +108,25 @@ class SipRedirect:
     def port(self) -> int:
         return self.ua.transports.ports["UDP"]
 
+    @property
+    def tls_port(self) -> int | None:
+        """The TLS listener's port (None without TLS)."""
+        return self.ua.transports.ports.get("TLS")
+
     async def start(self) -> None:
         try:
             await self.ua.start()
         except OSError as error:
             await self.ua.close()
+            tls = self.configured_tls_port is not None
             raise SipListenError(
-                error.errno, f"cannot listen for SIP on {self.host}:{self.configured_port}: "
+                error.errno, f"cannot listen for SIP on {self.host}:{self.configured_port}"
+                f"{f' (TLS {self.configured_tls_port})' if tls else ''}: "
                 f"{error.strerror or error} (choose another port with --sip-port or [sip] "
-                "port; 0 takes any free one)") from error
-        log.info("SIP redirect to the media nodes on %s:%d (UDP, TCP)", self.host, self.port)
+                f"port{' / tls_port' if tls else ''}; 0 takes any free one)") from error
+        tls_text = f", TLS on {self.tls_port}" if self.tls_port is not None else ""
+        log.info("SIP redirect to the media nodes on %s:%d (UDP, TCP%s)", self.host,
+                 self.port, tls_text)
 
     async def close(self) -> None:
         await self.ua.close()
@@ -148,10 +178,11 @@ class SipRedirect:
             log.warning("SIP dial-in to %s: no live media node with SIP runs it",
                         conference.conf_id)
             return NO_NODE
-        params: dict[str, str | None] = {}
-        if request.top_via.transport.upper() == "TCP":
-            params["transport"] = "tcp"
-        contact = SipUri("sip", user or None, node.address, node.sip_port, params)
+        contact = node_contact(request, user, node)
+        if contact is None:
+            log.warning("SIP dial-in over TLS to %s: node %d has no SIP over TLS",
+                        conference.conf_id, node.node_id)
+            return NO_TLS_NODE
         self.redirected += 1
         log.info("SIP dial-in of %s to %s: redirected to node %d (%s)", site_uri,
                  conference.conf_id, node.node_id, contact)
@@ -169,6 +200,24 @@ class SipRedirect:
             if asyncio.get_running_loop().time() >= deadline:
                 return None
             await asyncio.sleep(0.1)
+
+
+def node_contact(request: Request, user: str, node: NodeRecord) -> SipUri | None:
+    """Where the caller of `request` is sent on `node` (module docstring): its TLS port when
+    the INVITE came over TLS or to a `sips:` URI (None when the node has none), else its
+    UDP/TCP port on the transport the INVITE came on."""
+    transport = request.top_via.transport.upper()
+    scheme = request.request_uri.scheme
+    params: dict[str, str | None] = {}
+    if transport == "TLS" or scheme == "sips":
+        if not node.sip_tls_port:
+            return None
+        if scheme != "sips":
+            params["transport"] = "tls"
+        return SipUri(scheme, user or None, node.address, node.sip_tls_port, params)
+    if transport == "TCP":
+        params["transport"] = "tcp"
+    return SipUri("sip", user or None, node.address, node.sip_port, params)
 
 
 def live_with_code(runtime: ConferenceRuntime, access_code: str) -> Conference | None:
