@@ -25,10 +25,11 @@ from datetime import UTC, datetime
 import pytest
 
 from rtc.bfcp.tables import RequestStatus
+from terminals.documents import DocumentKind
 from terminals.sip_room import SipRoom
 from tests.test_node_sip import eventually, floor_statuses, site_mcus, status_is
 from tests.test_nodes import Platform, running_platform
-from tests.test_sip_content import presentation, sip_room
+from tests.test_sip_content import presentation, shows, sip_room
 from tests.test_sip_endpoint import IN_CONFERENCE, book
 
 ROOT, LEAF = 1, 2
@@ -87,6 +88,9 @@ async def test_a_leaf_room_s_floor_request_is_taken_everywhere_and_revoked_from_
         lambda: soap.site_mgr.isSendAuxStreamEx(siteUri=leaf.uri).result == 1),
         "isSendAuxStreamEx of the leaf room")
     assert leaf.holds_floor and leaf.sending_content
+    # its pages cross the cascade link: the root room decodes the leaf room's marker
+    await eventually(shows(root, leaf.site_index, DocumentKind.RECORD),
+                     "the root room decodes the leaf room's page")
     # the root room presses "share" at the root: granted there; the leaf's node revokes
     # the leaf room's request, and the gateway names the root room
     assert await root.request_floor() is RequestStatus.GRANTED
@@ -97,6 +101,9 @@ async def test_a_leaf_room_s_floor_request_is_taken_everywhere_and_revoked_from_
         lambda: presentation(soap, conf_id) == root.uri),
         "the gateway shows the root room as the holder")
     assert root.holds_floor and floor_statuses(root) == [RequestStatus.GRANTED]
+    # and down the link: the leaf room decodes the root room's page
+    await eventually(shows(leaf, root.site_index, DocumentKind.RADIOGRAPH),
+                     "the leaf room decodes the root room's page")
     assert await root.release_floor() is RequestStatus.RELEASED
     await eventually(lambda: asyncio.to_thread(lambda: presentation(soap, conf_id) is None),
                      "the floor free in the gateway's view")
@@ -130,5 +137,8 @@ async def test_two_requests_at_once_at_two_nodes_end_on_one_holder_without_a_fli
     assert floor_statuses(loser) == [RequestStatus.GRANTED, RequestStatus.REVOKED]
     assert winner.holds_floor and winner.sending_content
     assert not loser.holds_floor and not loser.sending_content
+    kind = {leaf.site_index: DocumentKind.RECORD, root.site_index: DocumentKind.RADIOGRAPH}
+    await eventually(shows(loser, winner.site_index, kind[winner.site_index]),
+                     "the loser decodes the winner's page, across the link")
     assert await winner.release_floor() is RequestStatus.RELEASED
     assert await asyncio.to_thread(soap.conf_mgr.delScheduledConfEx, confId=conf_id) == 0
