@@ -86,10 +86,14 @@ def floor_reports(runtime: ConferenceRuntime, transport: NodeTransport, node_id:
         if live is None or not (change.holder_changed
                                 or change.locked_before != change.locked_after):
             return
-        request = leaves.request(live.conf_id) \
-            if leaves is not None and leaves.is_leaf(live.conf_id) else 0
+        if leaves is not None and leaves.is_leaf(live.conf_id):
+            transport.post_event(FloorHeld(node_id, live.conf_id, live.content_floor.holder,
+                                           live.content_floor.locked,
+                                           request=leaves.request(live.conf_id),
+                                           before=change.holder_before))
+            return
         transport.post_event(FloorHeld(node_id, live.conf_id, live.content_floor.holder,
-                                       live.content_floor.locked, request=request))
+                                       live.content_floor.locked))
 
     return report
 

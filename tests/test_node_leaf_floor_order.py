@@ -8,7 +8,10 @@ hand, in the order of the crossing:
   the root's answer to C; the leaf passes over it, the root takes C last: C holds at both,
   C's notices are GRANTED alone (no flip to A and back), A's GRANTED then REVOKED;
 - the root took C's request first, A asks at the root after it: A holds at both, C is
-  REVOKED at the leaf when the root's state reaches it.
+  REVOKED at the leaf when the root's state reaches it;
+- the root takes a leaf's request as its own participant's: refused while the floor is
+  locked to another site (the leaf then follows the root: C REVOKED, A holds, locked); a
+  release of C that crossed A's grant at the root does not release A.
 """
 
 from __future__ import annotations
@@ -45,11 +48,23 @@ class FakeNode:
     posted: Posted
     notices: list[tuple[str, RequestStatus]]
 
+    requests: dict[str, int] = field(default_factory=dict)  # uri -> its last request id
+
     def press(self, uri: str) -> None:
         """The participant's FloorRequest at this node's floor server (as
         gateway/bfcp_floor.py runs it: the floor, the runtime, then the report)."""
         live = self.runtime.conferences.get("300")
-        _, change = live.content_floor.participant_request(uri)
+        request, change = live.content_floor.participant_request(uri)
+        self.requests[uri] = request.request_id
+        self._bfcp(change)
+
+    def release(self, uri: str) -> None:
+        """The participant's FloorRelease of its last request."""
+        live = self.runtime.conferences.get("300")
+        self._bfcp(live.content_floor.participant_release(uri, self.requests[uri]))
+
+    def _bfcp(self, change: FloorChange) -> None:
+        live = self.runtime.conferences.get("300")
         self._told(change)
         self.runtime.content.changed_by_bfcp(live.bfcp_conference_id, change)
         floor_reports(self.runtime, self.posted, self.node_id,  # type: ignore[arg-type]
@@ -101,7 +116,8 @@ def of(node: FakeNode, site: str) -> list[RequestStatus]:
 def relayed(report: FloorHeld) -> FloorState:
     """The gateway's relay of a report (leaf_floor.relays: a leaf's names itself)."""
     leaf = report.node_id if report.node_id == LEAF else report.leaf
-    return FloorState(report.conf_id, report.holder, report.locked, leaf, report.request)
+    return FloorState(report.conf_id, report.holder, report.locked, leaf, report.request,
+                      report.before)
 
 
 async def test_a_leaf_request_crossing_a_root_grant_ends_on_the_leaf_without_a_flip() -> None:
@@ -139,3 +155,36 @@ async def test_a_root_grant_after_the_leaf_request_wins_and_revokes_it() -> None
     assert root.holder == leaf.holder == A
     assert of(leaf, C) == [RequestStatus.GRANTED, RequestStatus.REVOKED]
     assert leaf.posted.events == []  # a leaf reports nothing after following the root
+
+
+async def test_the_root_refuses_a_leaf_request_against_its_lock() -> None:
+    root, leaf = node(ROOT, [A, B], leaf=False), node(LEAF, [C], leaf=True)
+    root.runtime.conferences.get("300").content_floor.lock(A)  # the leaf not told yet
+    leaf.press(C)
+    root.take(relayed(leaf.report()))
+    answer = root.report()
+    assert (answer.holder, answer.locked, answer.request) == (A, True, 1)
+    leaf.take(relayed(answer))
+    assert (root.holder, leaf.holder) == (A, A)
+    assert leaf.runtime.conferences.get("300").content_floor.locked
+    assert of(leaf, C) == [RequestStatus.GRANTED, RequestStatus.REVOKED]
+
+
+async def test_a_leaf_release_crossing_a_root_grant_leaves_the_root_s_holder() -> None:
+    root, leaf = node(ROOT, [A, B], leaf=False), node(LEAF, [C], leaf=True)
+    leaf.press(C)
+    root.take(relayed(leaf.report()))
+    leaf.take(relayed(root.report()))
+    assert root.holder == leaf.holder == C
+    root.press(A)  # A takes it at the root while C lets go at the leaf
+    leaf.release(C)
+    granted, released = root.report(), leaf.report()
+    assert (released.holder, released.before, released.request) == (None, C, 2)
+    leaf.take(relayed(granted))  # older than the release: passed over
+    assert leaf.holder is None
+    root.take(relayed(released))  # C no longer holds at the root: A keeps it
+    answer = root.report()
+    assert (answer.holder, answer.request) == (A, 2)
+    leaf.take(relayed(answer))
+    assert root.holder == leaf.holder == A
+    assert of(root, A) == [RequestStatus.GRANTED]

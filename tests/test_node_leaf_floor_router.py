@@ -89,11 +89,17 @@ async def test_leaf_requests_go_to_the_root_and_the_root_s_floor_to_the_leaves(
         assert (decided.fields["holder"], decided.fields["locked"]) == (A, False)
         await asyncio.sleep(0.2)
         assert len(floor_of(leaf)) == 2
+        # a leaf's release names the holder it left, for the root to judge
+        transport.post_event(FloorHeld(LEAF, "300", None, False, request=2, before=C))
+        await root.until(lambda seen: len(floor_of(root)) == 3)
+        assert floor_of(root)[2] == FloorState("300", None, False, leaf=LEAF, request=2,
+                                               before=C)
+        assert live.presentation == A
         # a node that is not one of the conference's: dropped
         dropped = router.dropped
         transport.post_event(FloorHeld(7, "300", B, False, request=3))
         await until(lambda: router.dropped == dropped + 1)
-        assert live.presentation == A and len(floor_of(root)) == 2
+        assert live.presentation == A and len(floor_of(root)) == 3
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)

@@ -6,10 +6,13 @@ sites ask, and the ROOT node is the single authority that orders the changes.
   split; the root reports its floor (`floor`, messages.FloorHeld).
 - A participant's request at a LEAF is granted by the leaf's floor server at once (its BFCP
   answer and its media), and is a request to the root: the leaf reports it with its own
-  request number (`request`) and remembers it as pending; the gateway relays it to the root
-  only (`floor_state`, messages.FloorState, naming the leaf and the number); the root's
-  floor takes it (the last to reach the root wins) and the root reports its floor ANSWERING
-  that request, also when nothing moved.
+  request number (`request`) and the holder it left (`before`), and remembers it as
+  pending; the gateway relays it to the root only (`floor_state`, messages.FloorState,
+  naming the leaf and the number); the root's floor takes it as a participant's request
+  made there (the last to reach the root wins; refused while the floor is locked to another
+  site; a release only of the holder the leaf released, not of one the root granted since)
+  and the root reports its floor ANSWERING that request, also when nothing moved (a
+  refused request: the leaf follows the root's floor, its participant is revoked).
 - The gateway follows the root's reports only (its runtime's view: queryConferencesStatusEx,
   isSendAuxStreamEx) and relays each one to every leaf as it is (`floor_state`). A leaf
   follows them, reports nothing back, and while a request of its own is pending it passes
@@ -34,7 +37,7 @@ import logging
 from dataclasses import dataclass
 
 from mcu.events import PresentationChanged
-from mcu.floor import FloorError
+from mcu.floor import Floor, FloorError
 from mcu.nodes.messages import FloorHeld, FloorState
 from mcu.nodes.node_floor import reach
 from mcu.runtime import ConferenceRuntime
@@ -111,7 +114,8 @@ def take_floor_state(runtime: ConferenceRuntime, state: FloorState, node_id: int
         return Taken(False, None)
     floor = live.content_floor
     try:
-        changes = reach(floor, state.holder, state.locked)
+        changes = [] if not leaf and state.leaf is not None and refused(floor, state) \
+            else reach(floor, state.holder, state.locked)
     except FloorError as error:
         log.warning("node %d: floor of %s as relayed: %s", node_id, state.conf_id, error)
         changes = []
@@ -127,13 +131,22 @@ def take_floor_state(runtime: ConferenceRuntime, state: FloorState, node_id: int
                                   leaf=state.leaf, request=state.request))
 
 
+def refused(floor: Floor, request: FloorState) -> bool:
+    """Whether the root's floor refuses a leaf's request as it would its own participant's:
+    a grant while the floor is locked to another site, a release of a holder that no longer
+    holds it here (the root granted another since)."""
+    if request.holder is None:
+        return floor.holder != request.before
+    return floor.locked and floor.holder != request.holder
+
+
 def relays(report: FloorHeld, root: int, leaves: tuple[int, ...]) -> list[tuple[int, FloorState]]:
     """On the gateway, a split conference's node reported its floor: a leaf's report goes to
     the root only (a request), the root's to every leaf (its floor, with the request it
     answers). Never back to the reporter."""
     state = FloorState(report.conf_id, report.holder, report.locked,
                        leaf=report.node_id if report.node_id != root else report.leaf,
-                       request=report.request)
+                       request=report.request, before=report.before)
     if report.node_id == root:
         return [(leaf, state) for leaf in leaves]
     return [(root, state)] if report.node_id in leaves else []

@@ -219,6 +219,7 @@ class FloorState(NodeMessage):
     locked: bool = spec(Boolean(), default=False)
     leaf: int | None = spec(Optional(NODE_ID), default=None)
     request: int = spec(REQUEST, default=0)
+    before: str | None = spec(Optional(URI), default=None)  # a leaf's request: the holder it left
 
 
 @dataclass(frozen=True)
@@ -301,6 +302,8 @@ class FloorHeld(NodeMessage):
     # answers (None and 0: a change of the root's own)
     leaf: int | None = spec(Optional(NODE_ID), default=None)
     request: int = spec(REQUEST, default=0)
+    # a leaf's request: the holder before its change (a release is of that holder only)
+    before: str | None = spec(Optional(URI), default=None)
 
 
 @dataclass(frozen=True)
