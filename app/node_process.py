@@ -94,7 +94,8 @@ async def running_node(settings: Settings, redis_url: str, node_id: int,
     sip = await start_node_sip(settings, runtime, engine, limits)
     try:
         floor = await start_floor_server(settings, runtime,
-                                         floor_reports(runtime, transport, node_id))
+                                         floor_reports(runtime, transport, node_id,
+                                                       service.leaf_floors))
     except BaseException:
         await sip.close()
         raise

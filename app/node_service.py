@@ -46,11 +46,13 @@ from mcu.media.webrtc_endpoint import Registration, WebRtcEndpoint
 from mcu.model import SiteCallState
 from mcu.nodes.event_codec import decode_event
 from mcu.nodes.held_dialer import HeldDialer
+from mcu.nodes.leaf_floor import LeafFloors, presentation_of, take_floor_state
 from mcu.nodes.messages import (
     CallSite,
     CallState,
     DialIn,
     End,
+    FloorState,
     ForwardedEvent,
     FromTerminal,
     HangUp,
@@ -132,6 +134,7 @@ class NodeService:
         self._ending: set[asyncio.Task[None]] = set()  # cascade links being closed
         self._unsubscribe = runtime.subscribe(self.on_runtime_event)
         self.peers = PeerSites()  # sites of this node's conferences joined on other nodes
+        self.leaf_floors = LeafFloors()  # the split conferences it is a leaf of: their floor
         self.voice = NodeVoiceSwitching(runtime.conferences, runtime.clock,
                                         runtime.voice.speaker_hold, self.peers,
                                         self.report_levels)
@@ -222,6 +225,8 @@ class NodeService:
                              self.identity.node_id, command.conf_id)
                     self.runtime.reconcile()
                     self.publish_record()
+                if command.cascade_root:
+                    self.leaf_floors.linked(command.conf_id)  # the root orders its floor
                 if command.cascade_root and self.cascades is not None:
                     try:
                         self.cascades.link(command.conf_id, command.cascade_root)
@@ -231,6 +236,7 @@ class NodeService:
                 if self.cascades is not None:
                     self._spawn_end(command.conf_id)
                 self.peers.forget(command.conf_id)
+                self.leaf_floors.forget(command.conf_id)
                 if self.placed.remove(command.conf_id):
                     log.info("node %d: conference %s ends", self.identity.node_id,
                              command.conf_id)
@@ -252,6 +258,8 @@ class NodeService:
                     self.dialer.clear_call(site.call)
             case ForwardedEvent():
                 self._follow(decode_event(command))
+            case FloorState():
+                self._floor_state(command)
             case PeerSite():
                 self._peer(command)
             case TerminalRegistered():
@@ -308,9 +316,20 @@ class NodeService:
             live.audio_switch, live.switch_gate = event.enabled, event.gate
         elif isinstance(event, PresentationChanged):  # the node's BFCP floor follows
             report = follow_gateway_floor(self.runtime, event, self.identity.node_id)
-            if report is not None:
+            if report is not None and not self.leaf_floors.is_leaf(event.conf_id):
                 self.transport.post_event(report)
         self.runtime.events.emit(event)  # type: ignore[arg-type]
+
+    def _floor_state(self, state: FloorState) -> None:
+        """The floor of a conference split over nodes, relayed by the gateway
+        (mcu/nodes/leaf_floor.py): on a leaf the root's, on the root a leaf's request (which
+        it answers)."""
+        self._running(state.conf_id)
+        taken = take_floor_state(self.runtime, state, self.identity.node_id, self.leaf_floors)
+        if taken.report is not None:
+            self.transport.post_event(taken.report)
+        if taken.moved:
+            self.runtime.events.emit(presentation_of(state))  # its media follows
 
     def _terminal(self, uri: str, register_text: str) -> None:
         try:

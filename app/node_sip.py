@@ -35,6 +35,7 @@ from mcu.floor import FloorChange
 from mcu.media.engine import MediaEngine
 from mcu.media.sip_service import SipService
 from mcu.nodes.conference_router import ConferenceRouter
+from mcu.nodes.leaf_floor import LeafFloors
 from mcu.nodes.messages import FloorHeld
 from mcu.nodes.sip_redirect import SipRedirect
 from mcu.nodes.transport import NodeTransport
@@ -76,16 +77,23 @@ async def start_sip_redirect(settings: Settings, runtime: ConferenceRuntime,
     return redirect
 
 
-def floor_reports(runtime: ConferenceRuntime, transport: NodeTransport,
-                  node_id: int) -> Callable[[int, FloorChange], None]:
+def floor_reports(runtime: ConferenceRuntime, transport: NodeTransport, node_id: int,
+                  leaves: LeafFloors | None = None) -> Callable[[int, FloorChange], None]:
     """What the node's BFCP floor server tells after each participant's change: the floor's
     holder and lock, posted to the gateway (`floor`, mcu/nodes/node_floor.py) when either
-    moved."""
+    moved. On a leaf of a split conference (`leaves`), the report is a request to the root,
+    numbered and pending until the root answers it (mcu/nodes/leaf_floor.py)."""
 
     def report(bfcp_conference_id: int, change: FloorChange) -> None:
         live = runtime.content.bfcp_conference(bfcp_conference_id)
         if live is None or not (change.holder_changed
                                 or change.locked_before != change.locked_after):
+            return
+        if leaves is not None and leaves.is_leaf(live.conf_id):
+            transport.post_event(FloorHeld(node_id, live.conf_id, live.content_floor.holder,
+                                           live.content_floor.locked,
+                                           request=leaves.request(live.conf_id),
+                                           before=change.holder_before))
             return
         transport.post_event(FloorHeld(node_id, live.conf_id, live.content_floor.holder,
                                        live.content_floor.locked))

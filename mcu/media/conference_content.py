@@ -58,9 +58,10 @@ class ConferenceContent:
 
     @property
     def holder(self) -> str | None:
-        """The site whose content is received and passed on: the presentation holder, while
-        it is joined with a call that can send content; None otherwise."""
-        holder = self._presentation
+        """The site whose content is received and passed on: the presentation holder (or the
+        cascade link that carries it: `_carrier`), while it is joined with a call that can
+        send content; None otherwise."""
+        holder = self._carrier()
         conference = self._conference
         media = conference.sites.get(holder) if holder is not None else None
         if media is None or holder not in conference.joined or not media.content_send:
@@ -70,12 +71,23 @@ class ConferenceContent:
     def source(self) -> str | None:
         """The site whose content is shared now: the floor holder while it is joined (its
         panes show the placeholder until its content pictures arrive; `holder`, the site
-        whose content stream is received, also needs a call that can send one)."""
-        holder = self._presentation
+        whose content stream is received, also needs a call that can send one). A holder on
+        another engine of a cascade: the link that carries its content (`_carrier`)."""
+        holder = self._carrier()
         conference = self._conference
         if holder is not None and holder in conference.joined and holder in conference.sites:
             return holder
         return None
+
+    def _carrier(self) -> str | None:
+        """The presentation holder when this engine has its call; else, in a cascade, the
+        link site whose content stream carries the holder's content (the role's
+        `content_link`: mcu/media/media_role.py)."""
+        holder = self._presentation
+        conference = self._conference
+        if holder is None or holder in conference.sites or conference.role is None:
+            return holder
+        return conference.role.content_link(holder)
 
     def format_of(self, site: SiteSpec, codec: str) -> OutputFormat:
         """The content format this conference sends `site` in `codec`: the one rule

@@ -11,6 +11,12 @@ things, each at one point of its tick, and nothing else:
 - `levels(levels)`: the audio levels the conference reports to the runtime's voice switching
   (a root adds the leaf sites' levels, a leaf reports through its link instead).
 
+`content_link(holder)`: the link site whose content stream carries the content of a floor
+holder this engine has no call of (a leaf: the root's link, whatever node the holder is on;
+the root: the link of the leaf whose tiles hold it), so the conference content
+(conference_content.py) forwards that link's content to its own sites and never back up the
+link it came from; None: no link carries it.
+
 `closed()` is called once when the conference's media closes.
 """
 
@@ -31,5 +37,7 @@ class MediaRole(Protocol):
     def add_sources(self, sources: dict[str, Any]) -> None: ...
 
     def levels(self, levels: dict[str, int]) -> dict[str, int]: ...
+
+    def content_link(self, holder: str) -> str | None: ...
 
     def closed(self) -> None: ...

@@ -55,6 +55,7 @@ from mcu.events import (
 )
 from mcu.model import SiteCallState
 from mcu.nodes.event_codec import encode_event, forwarded
+from mcu.nodes.leaf_floor import relays
 from mcu.nodes.messages import (
     CallState,
     End,
@@ -160,9 +161,13 @@ class ConferenceRouter(RouterPlacement, RouterCalls):
             message = encode_event(event)
             node_id = self.placements.get(event.conf_id)
             if node_id is not None:
-                for target in (node_id, *self.cascades.leaves(event.conf_id)):
-                    if isinstance(event, PresentationChanged) and target == self._floor_from:
-                        continue  # the node's own floor report, followed: no echo (node_floor)
+                targets: tuple[int, ...] = (node_id, *self.cascades.leaves(event.conf_id))
+                if isinstance(event, PresentationChanged):
+                    # the root orders the floor of a split conference: a decision goes to it
+                    # only, and its report to the leaves (leaf_floor.py); never an echo of a
+                    # node's own report back to it (node_floor.py)
+                    targets = () if self._floor_from == node_id else (node_id,)
+                for target in targets:
                     self.transport.post_command(target, message)
             self._saves.put_nowait((event.conf_id, state_key(event), message.to_json()))
 
@@ -188,10 +193,13 @@ class ConferenceRouter(RouterPlacement, RouterCalls):
             return
         assert isinstance(message, CallState | Speaker | Levels | FloorHeld)
         # a split conference: a call state only from the site's node (the others do not
-        # call it), the speaker, the levels and the floor from the root (it reports the
-        # leaves' sites')
+        # call it), the speaker and the levels from the root (it reports the leaves'
+        # sites'), the floor from any of its nodes (leaf_floor.py)
         expected = self.node_of(message.conf_id, message.uri) \
             if isinstance(message, CallState) else self.placements.get(message.conf_id)
+        if isinstance(message, FloorHeld) and \
+                message.node_id in self.cascades.leaves(message.conf_id):
+            expected = message.node_id
         if expected != message.node_id:
             self.dropped += 1
             log.info("%s of %s from node %d dropped: not placed there", message.kind,
@@ -206,6 +214,13 @@ class ConferenceRouter(RouterPlacement, RouterCalls):
                 self._mirror(call, message)
             self._tell_peers(message)
         elif isinstance(message, FloorHeld):
+            root = self.placements.get(message.conf_id)
+            leaves = self.cascades.leaves(message.conf_id)
+            if root is not None and leaves:  # split: relayed (leaf_floor.py)
+                for node_id, state in relays(message, root, leaves):
+                    self.transport.post_command(node_id, state)
+            if message.node_id != root:
+                return  # a leaf's request: the root orders it, its answer is followed
             self._floor_from = message.node_id
             try:
                 follow_node_floor(self.runtime, message)  # node_floor.py

@@ -11,7 +11,8 @@ node joined or left), `event` (a runtime event the node's media follows: layouts
 mute, broadcast, video source, ...; `event_codec.py`), `terminal` (a terminal's registration,
 relayed), `signal` (a signalling message from a terminal about a call on this node),
 `dial_in` (a terminal's `join` the gateway admitted, for this node to answer),
-`vanished` (the terminal's signalling is gone).
+`vanished` (the terminal's signalling is gone), `floor_state` (the content floor of a
+conference split over nodes, relayed: leaf_floor.py).
 
 Node -> gateway (events): `call_state` (a site's call moved), `speaker` (the node's voice
 switching chose), `levels` (audio levels, about ten a second per conference), `to_terminal`
@@ -48,6 +49,7 @@ NODE_ID = Integer(1, MAX_NODE_ID)
 MAX_EMBEDDED_CHARS = 256 * 1024  # a signalling message or a conference document inside one
 EMBEDDED = Text(MAX_EMBEDDED_CHARS, min_len=2, multiline=True)
 LEVEL = Integer(0, 100)
+REQUEST = Integer(0, 2**31 - 1)  # a leaf's floor request number (leaf_floor.py)
 MAX_LEVEL_SITES = 256
 
 
@@ -206,6 +208,21 @@ class DialIn(NodeMessage):
 
 
 @dataclass(frozen=True)
+class FloorState(NodeMessage):
+    """The content floor of a conference split over nodes, relayed by the gateway
+    (leaf_floor.py): to the root, a leaf's request (`leaf`, `request`: the leaf's report);
+    to a leaf, the root's floor (`leaf`, `request`: the leaf's request it answers, if any)."""
+
+    kind: ClassVar[str] = "floor_state"
+    conf_id: str = spec(CONF_ID)
+    holder: str | None = spec(Optional(URI), default=None)
+    locked: bool = spec(Boolean(), default=False)
+    leaf: int | None = spec(Optional(NODE_ID), default=None)
+    request: int = spec(REQUEST, default=0)
+    before: str | None = spec(Optional(URI), default=None)  # a leaf's request: the holder it left
+
+
+@dataclass(frozen=True)
 class TerminalVanished(NodeMessage):
     kind: ClassVar[str] = "vanished"
     uri: str = spec(URI)
@@ -280,6 +297,13 @@ class FloorHeld(NodeMessage):
     conf_id: str = spec(CONF_ID)
     holder: str | None = spec(Optional(URI), default=None)
     locked: bool = spec(Boolean(), default=False)
+    # a conference split over nodes (leaf_floor.py): on a leaf's report, `request` is its
+    # number (the gateway relays it to the root); on the root's, the leaf and request it
+    # answers (None and 0: a change of the root's own)
+    leaf: int | None = spec(Optional(NODE_ID), default=None)
+    request: int = spec(REQUEST, default=0)
+    # a leaf's request: the holder before its change (a release is of that holder only)
+    before: str | None = spec(Optional(URI), default=None)
 
 
 @dataclass(frozen=True)
@@ -293,7 +317,7 @@ class ToTerminal(NodeMessage):
 COMMANDS: dict[str, type[NodeMessage]] = {
     cls.kind: cls
     for cls in (Start, End, CallSite, HangUp, ForwardedEvent, PeerSite, TerminalRegistered,
-                FromTerminal, DialIn, TerminalVanished)
+                FromTerminal, DialIn, TerminalVanished, FloorState)
 }
 EVENTS: dict[str, type[NodeMessage]] = {
     cls.kind: cls for cls in (CallState, Speaker, Levels, ToTerminal, FloorHeld)

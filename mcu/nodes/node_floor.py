@@ -12,8 +12,9 @@ participants (`follow_gateway_floor`).
 The node is the single authority over the floor of its conferences: its floor's order of
 changes is the order. So the gateway never sends a node's own report back to it: a
 PresentationChanged the gateway's runtime emits while following a node's `floor` report is
-not forwarded to that node (ConferenceRouter._floor_from; a split conference's leaves still
-get it for their media). Without that echo, two participants' requests at the node in quick
+not forwarded to that node (ConferenceRouter._floor_from). A conference split over nodes:
+the root is that authority, and the leaves' requests and the root's floor are relayed
+between them (leaf_floor.py). Without that echo, two participants' requests at the node in quick
 succession cannot cross the first one's echo: the floor goes to the first, then to the second,
 and stays there, at the node and in the gateway's view, which takes the node's reports in
 their order (one Redis stream). When a decision of the gateway crosses a participant's request

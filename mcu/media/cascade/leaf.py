@@ -118,6 +118,10 @@ class LeafRole:
         else:
             raise ProtocolError(f"a leaf does not take {type(message).__name__.lower()}")
 
+    def content_link(self, holder: str) -> str | None:
+        """A site this engine has no call of is reached through the root."""
+        return self.uri if holder not in self.conference.sites else None
+
     def closed(self) -> None:
         self.channel.abort()
 

@@ -117,6 +117,11 @@ class RootRole:
                     levels[uri] = level
         return levels
 
+    def content_link(self, holder: str) -> str | None:
+        """The link of the leaf that holds the site (its tiles list it)."""
+        return next((link.uri for link in self.links.values()
+                     if holder in link.cutter.sites), None)
+
     def closed(self) -> None:
         for link in self.links.values():
             link.channel.abort()
