@@ -15,10 +15,8 @@ timestamps. Likewise when the ticks stalled once (a gap over HICCUP_GAP_FRAMES f
 file otherwise at full rate): the median offset and the pairing are judged, the per-event
 and gap targets are left to `terminals.av_sync` on a quiet machine.
 
-A tick up to 200 ms late no longer leaves a gap (it fills the frames it missed:
-tests/test_late_ticks.py); the test's process freezes its heap while it records, as `mcu-sim
-serve` does, so that the collector's full passes over a whole suite's objects do not stall
-the server it hosts.
+The test's process freezes its heap while it records, as `mcu-sim serve` does, so that the
+collector's full passes over a whole suite's objects do not stall the server it hosts.
 """
 
 from __future__ import annotations
@@ -118,8 +116,13 @@ async def test_a_recording_of_a_flashing_site_meets_the_sync_targets(server, cap
     # one event every 2 s of the file, bar the first and last (the file's edges)
     assert len(report.events) >= RECORD_S // 2 - 3, text
     offsets = [event["offset_ms"] for event in report.events]
-    # the systematic offset (audio 110-200 ms late before the fix) is gone
-    assert abs(statistics.median(offsets)) <= 20, text
+    # the systematic offset (audio 110-200 ms late before the fix) is gone. The bound is the
+    # target's own 40 ms (terminals.av_sync MAX_OFFSET_MS), not less: the picture is sampled
+    # on the MCU's 30 fps tick grid, so a flash waits 0-33 ms for the tick that composes it
+    # depending on the phase between the sender's capture clock and the grid, and every
+    # event of a run has the same phase (medians of -29, -13, -10, -3 and 0 ms on one
+    # commit, run after run); a bound tighter than a frame judged that phase, not the sync
+    assert abs(statistics.median(offsets)) <= av_sync.MAX_OFFSET_MS, text
     assert len(report.flashes_s) == len(report.events), text
     if report.max_gap_frames > HICCUP_GAP_FRAMES:
         # the MCU's ticks stalled once (a CI run's neighbour took the CPU): the events next
