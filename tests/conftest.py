@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +46,7 @@ from mcu.reference import REFERENCE_WSDL, SOAP_EXAMPLES  # noqa: F401 - re-expor
 from mcu.store import Store
 from mcu.store_api import SchedulerStore, open_store
 from rtc import aiortc_hooks
+from terminals.sip_room import SipRoom
 from tests.fuzz_profiles import load_profile
 from tests.postgres_server import PostgresServer
 from tests.recording_check import (  # noqa: F401 - every recording a test leaves is opened
@@ -273,3 +274,12 @@ def envelope(body: str, version: int = 11) -> bytes:
         f'<env:Envelope xmlns:env="{env}" xmlns:smc="{TNS}"><env:Header/>'
         f"<env:Body>{body}</env:Body></env:Envelope>"
     ).encode()
+
+
+@pytest.fixture
+async def rooms() -> AsyncIterator[list[SipRoom]]:
+    """The SIP rooms a test makes (started by the test, closed at its end)."""
+    made: list[SipRoom] = []
+    yield made
+    for room in made:
+        await room.close()

@@ -19,7 +19,7 @@ connected to its node's floor server:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -43,13 +43,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("node-leaf-floor")
     yield from running_platform(root, NODES, NODE_CONFIG, gateway_config=PINS)
 
-
-@pytest.fixture
-async def rooms() -> AsyncIterator[list[SipRoom]]:
-    made: list[SipRoom] = []
-    yield made
-    for each in made:
-        await each.close()
 
 
 async def split_conference(platform: Platform, made: list[SipRoom], name: str

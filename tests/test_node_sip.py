@@ -31,7 +31,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,13 +167,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipPlatform]:
                 stop(process)
         server.stop()
 
-
-@pytest.fixture
-async def rooms() -> AsyncIterator[list[SipRoom]]:
-    made: list[SipRoom] = []
-    yield made
-    for each in made:
-        await each.close()
 
 
 async def room(made: list[SipRoom], user: str, index: int, **options) -> SipRoom:

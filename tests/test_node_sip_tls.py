@@ -31,7 +31,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,13 +145,6 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsPlatform]:
             stop(process)
         server.stop()
 
-
-@pytest.fixture
-async def rooms() -> AsyncIterator[list[SipRoom]]:
-    made: list[SipRoom] = []
-    yield made
-    for each in made:
-        await each.close()
 
 
 def room_tls(platform: TlsPlatform, directory: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:

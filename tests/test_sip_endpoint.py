@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -109,14 +109,6 @@ def webrtc_terminal(uri: str, index: int) -> SimulatedTerminal:
     return SimulatedTerminal(uri=uri, name=f"Site {uri}", site_index=index, ring_delay_s=0.1,
                              video_format=SMALL, loop_frames=30, analyse_every=1 << 30)
 
-
-@pytest.fixture
-async def rooms() -> AsyncIterator[list[SipRoom]]:
-    """The SIP rooms a test makes (started, closed at the end)."""
-    made: list[SipRoom] = []
-    yield made
-    for room in made:
-        await room.close()
 
 
 async def room(made: list[SipRoom], user: str, index: int, **options) -> SipRoom:
