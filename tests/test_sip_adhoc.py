@@ -28,7 +28,6 @@ from tests.test_sip_endpoint import (
     IN_CONFERENCE,
     eventually,
     room,
-    rooms,  # noqa: F401 - the fixture
     site_statuses,
 )
 

@@ -18,7 +18,6 @@ from tests.sip_conference_setup import conference_in_cp_4_1, group_formats, webr
 from tests.test_sip_endpoint import (
     eventually,
     room,
-    rooms,  # noqa: F401 - the fixture
     sees,
 )
 

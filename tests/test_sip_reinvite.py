@@ -29,7 +29,6 @@ from tests.test_sip_endpoint import (
     book,
     eventually,
     room,
-    rooms,  # noqa: F401 - the fixture
     sees,
     status_of,
     webrtc_terminal,

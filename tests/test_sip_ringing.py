@@ -18,9 +18,7 @@ from mcu.clock import ManualClock
 from mcu.media.output_format import OutputFormat, fit_to_sizes
 from mcu.model import ConferenceSpec, SiteSpec, SiteType
 from tests.conftest import TESTER
-from tests.test_sip_endpoint import NOT_JOINED, book, room, rooms, site_statuses, wait_status
-
-__all__ = ["rooms"]  # the fixture, used by the tests below
+from tests.test_sip_endpoint import NOT_JOINED, book, room, site_statuses, wait_status
 
 CALL_TIMEOUT_S = 2.0
 

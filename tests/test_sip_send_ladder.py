@@ -36,7 +36,6 @@ from tests.test_sip_endpoint import (
     eventually,
     panes,
     room,
-    rooms,  # noqa: F401 - the fixture
     sees,
     status_of,
 )

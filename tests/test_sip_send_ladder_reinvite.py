@@ -26,7 +26,6 @@ from tests.test_sip_endpoint import (
     eventually,
     panes,
     room,
-    rooms,  # noqa: F401 - the fixture
     status_of,
 )
 from tests.test_sip_send_ladder import (

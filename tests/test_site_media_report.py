@@ -18,7 +18,6 @@ from tests.test_sip_endpoint import (
     book,
     eventually,
     room,
-    rooms,  # noqa: F401 - the fixture
     site_statuses,
     webrtc_terminal,
     ws_url,
