@@ -47,6 +47,10 @@ from mcu.store import Store
 from mcu.store_api import SchedulerStore, open_store
 from rtc import aiortc_hooks
 from terminals.sip_room import SipRoom
+from tests.exit_watchdog import (  # noqa: F401 - a process that outlives its session says why
+    pytest_sessionfinish,
+    pytest_unconfigure,
+)
 from tests.fuzz_profiles import load_profile
 from tests.postgres_server import PostgresServer
 from tests.recording_check import (  # noqa: F401 - every recording a test leaves is opened
@@ -64,6 +68,8 @@ aiortc_hooks.install()
 load_profile()
 
 TNS = "http://smc.huawei.com/"
+
+SOAP_TIMEOUT_S = 120  # the longest a test's SOAP call may wait for its answer
 
 DEMO = ("demo", "Demo@123")
 TESTER = ("tester", "Tester@456")
@@ -218,7 +224,10 @@ def soap_clients(base_url: str, verify: bool | str = True) -> SoapClients:
     # `verify` must not lose against REQUESTS_CA_BUNDLE
     http.trust_env = False
     http.verify = verify
-    client = zeep.Client(str(REFERENCE_WSDL), transport=Transport(session=http))
+    # a call is answered or fails within SOAP_TIMEOUT_S: never a thread blocked for good on a
+    # server a test has stopped (tests/exit_watchdog.py)
+    client = zeep.Client(str(REFERENCE_WSDL),
+                         transport=Transport(session=http, operation_timeout=SOAP_TIMEOUT_S))
     services = {
         name: client.create_service(f"{{{TNS}}}{binding}", base_url + path)
         for name, (binding, path) in BINDING_PATHS.items()

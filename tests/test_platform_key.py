@@ -33,7 +33,7 @@ from gateway.settings import SettingsError, load_settings
 from mcu.model import SiteCallState
 from terminals.client import CallRefused, SimulatedTerminal
 from terminals.media_sources import VideoFormat as SentVideo
-from tests.conftest import ServerThread, SoapClients, envelope
+from tests.conftest import SOAP_TIMEOUT_S, ServerThread, SoapClients, envelope
 
 SHANGHAI = timezone(timedelta(hours=8))
 PLATFORM_NS = "esdk_platform"
@@ -81,9 +81,8 @@ class SdkKeyClient:
 
     @classmethod
     def for_session(cls, server, clients: SoapClients) -> SdkKeyClient:
-        client = zeep.Client(
-            server.url(KEY_PATH) + "?wsdl", transport=Transport(session=clients.http)
-        )
+        transport = Transport(session=clients.http, operation_timeout=SOAP_TIMEOUT_S)
+        client = zeep.Client(server.url(KEY_PATH) + "?wsdl", transport=transport)
         return cls(client.service)
 
     def get_public_key(self, secret_type: str | None = "RSA2048"):
