@@ -1,7 +1,7 @@
-"""The codec floor of a media scenario: its video decodes and encodes alone, in one process.
+"""The codec floor of a media scenario: its decodes and encodes alone, in one process.
 
 Definition (docs/benchmarks.md, "Media: the codec floor"). The floor of a conference is the
-CPU its video codec work costs when nothing else runs: no network, no SRTP/RTP, no jitter
+CPU its codec work costs when nothing else runs: no network, no SRTP/RTP, no jitter
 buffer, no event loop, one Python call per frame and codec, never per packet.
   - Decodes: every site's video, decoded from the very bitstream its simulated terminal
     sends (terminals/media_sources.encode_loop: the same scene, codec, size, frame rate,
@@ -18,7 +18,10 @@ buffer, no event loop, one Python call per frame and codec, never per packet.
     (`compositor_cpu_pct`). The floor is what the conference would cost if everything but
     codec work were free; the compositor is one of the costs to bring down (the send
     ladder turns most of it into plane copies).
-  - Audio (Opus) is not in the floor: it is video's floor.
+  - Audio: the sites' Opus voices decoded and the conference's distinct mixes encoded, as
+    the MCU does it (benchmarks/audio_floor.py), when the scenario names them
+    (`audio_sites`, `audio_mixes`: media_load takes the mixes from what the MCU encoded).
+    `video_floor_cpu_pct` is the video part alone (the floor of the first measurements).
 
 CPU: process CPU time (time.process_time: every thread of this process, so a codec's own
 threads count) spent in each part over the frames of `seconds` of media, as % of one core
@@ -44,6 +47,7 @@ import av
 from aiortc.codecs.h264 import H264Decoder
 from aiortc.jitterbuffer import JitterFrame
 
+from benchmarks.audio_floor import measure_audio_floor
 from mcu.media.compositor import Compositor
 from mcu.media.output_format import H264, OutputFormat
 from mcu.media.video_encoders import EncoderTuning, open_encoder
@@ -68,6 +72,8 @@ class FloorScenario:
     layout: str
     sources: tuple[VideoFormat, ...]  # one per site: what its terminal sends (H.264)
     outputs: tuple[OutputFormat, ...]  # the distinct encoder outputs
+    audio_sites: int = 0  # sites whose Opus voice the MCU decodes
+    audio_mixes: float = 0.0  # distinct Opus mixes the MCU encodes per 20 ms frame (mean)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,11 +84,14 @@ class FloorScenario:
         try:
             sources = tuple(VideoFormat(**source) for source in data["sources"])
             outputs = tuple(OutputFormat(**output) for output in data["outputs"])
-            scenario = cls(str(data["name"]), str(data["layout"]), sources, outputs)
-        except (KeyError, TypeError) as error:
+            scenario = cls(str(data["name"]), str(data["layout"]), sources, outputs,
+                           int(data.get("audio_sites", 0)), float(data.get("audio_mixes", 0.0)))
+        except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"not a floor scenario: {error}") from None
         if not sources or not outputs:
             raise ValueError("a floor scenario needs at least one source and one output")
+        if not 0 <= scenario.audio_sites <= len(sources) or not 0 <= scenario.audio_mixes <= 64:
+            raise ValueError("audio_sites must be 0..sites and audio_mixes 0..64")
         return scenario
 
 
@@ -98,9 +107,14 @@ class FloorResult:
     encode_cpu_s: float
     decode_cpu_pct: float  # % of one core
     encode_cpu_pct: float
-    floor_cpu_pct: float  # decode + encode: the floor
+    floor_cpu_pct: float  # video and audio decodes + encodes: the floor
     compositor_cpu_pct: float  # beside the floor, not in it
     wall_s: float
+    video_floor_cpu_pct: float = 0.0  # decode + encode of the video alone
+    audio_frames_decoded: int = 0
+    audio_frames_encoded: int = 0
+    audio_decode_cpu_pct: float = 0.0  # the sites' Opus voices
+    audio_encode_cpu_pct: float = 0.0  # the distinct mixes
 
 
 def four_site_scenario() -> FloorScenario:
@@ -229,6 +243,7 @@ def measure_floor(scenario: FloorScenario, seconds: float = 10.0,
     wall = time.perf_counter() - wall_start
     for output in outputs:
         output.encoder.close()
+    audio = measure_audio_floor(scenario.audio_sites, scenario.audio_mixes, seconds)
 
     def pct(cpu_s: float) -> float:
         return round(100 * cpu_s / seconds, 2)
@@ -244,9 +259,14 @@ def measure_floor(scenario: FloorScenario, seconds: float = 10.0,
         encode_cpu_s=round(encode_s, 6),
         decode_cpu_pct=pct(decode_s),
         encode_cpu_pct=pct(encode_s),
-        floor_cpu_pct=pct(decode_s + encode_s),
+        floor_cpu_pct=pct(decode_s + encode_s + audio.decode_cpu_s + audio.encode_cpu_s),
         compositor_cpu_pct=pct(compose_s),
         wall_s=round(wall, 2),
+        video_floor_cpu_pct=pct(decode_s + encode_s),
+        audio_frames_decoded=audio.frames_decoded,
+        audio_frames_encoded=audio.frames_encoded,
+        audio_decode_cpu_pct=pct(audio.decode_cpu_s),
+        audio_encode_cpu_pct=pct(audio.encode_cpu_s),
     )
 
 
@@ -272,9 +292,10 @@ def main(argv: list[str] | None = None) -> int:
         result = measure_floor(scenario, args.seconds)
         results.append({"scenario": key, **asdict(result)})
         if args.json is None or str(args.json) != "-":
-            print(f"{result.name}: floor {result.floor_cpu_pct} % of one core (decode "
-                  f"{result.decode_cpu_pct} + encode {result.encode_cpu_pct}); compositor "
-                  f"{result.compositor_cpu_pct} % beside it", flush=True)
+            print(f"{result.name}: floor {result.floor_cpu_pct} % of one core (video decode "
+                  f"{result.decode_cpu_pct} + encode {result.encode_cpu_pct}, audio decode "
+                  f"{result.audio_decode_cpu_pct} + encode {result.audio_encode_cpu_pct}); "
+                  f"compositor {result.compositor_cpu_pct} % beside it", flush=True)
     if args.json is not None:
         text = json.dumps(results, indent=2)
         if str(args.json) == "-":

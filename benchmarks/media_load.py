@@ -44,8 +44,9 @@ Measured per scenario, over the window:
     what their 480x270 panes need when the ladder is on;
   - then, with the scenario's processes stopped, the codec floor of one of its conferences
     (benchmarks/codec_floor.py, in a child process of its own, over the same seconds of
-    media): `floor_cpu_pct`, beside `mcu_cpu_pct_per_conference` and their ratio
-    `mcu_to_floor`.
+    media, on its inputs as run: each site's video at the size and rate the send ladder
+    asked of it, every voice decoded, the distinct mixes the MCU encoded per frame):
+    `floor_cpu_pct`, beside `mcu_cpu_pct_per_conference` and their ratio `mcu_to_floor`.
 A scenario holds when every receiver gets >= 27 fps (25 for 16 sites), every probe decodes
 >= 27 (25) fps, latency p95 <= 200 ms, and encoders = distinct outputs.
 
@@ -72,6 +73,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import statistics
@@ -96,6 +98,7 @@ from mcu.model import SiteCallState, VideoFormat
 from rtc import aiortc_hooks
 from terminals.media_sources import DEFAULT_VIDEO_FORMAT as DEFAULT_TERMINAL_VIDEO_FORMAT
 from terminals.media_sources import VideoFormat as TerminalVideoFormat
+from terminals.media_sources import ladder_format
 
 TARGET_FPS = 27.0  # "sustains 30 fps": a receiver decoding fewer than this has fallen behind
 TARGET_16_FPS = 25.0
@@ -535,6 +538,8 @@ class ConferenceResult:
     # nothing yet) and the send ladder's ask ("480x270@15"; None: not asked)
     decoded: dict[str, str | None] = field(default_factory=dict)
     asked: dict[str, str | None] = field(default_factory=dict)
+    # distinct Opus mix frames the MCU encoded per second over the window (50 per mix heard)
+    audio_mix_fps: float = 0.0
 
 
 @dataclass
@@ -789,6 +794,10 @@ def _conference_result(
         (conference.get("inputs", {}) for conference in after_stats
          if conference["conf_id"] == conf_id), {})
 
+    def mix_frames(stats: list[dict[str, Any]]) -> int:
+        return next((int(conference.get("audio_frames_encoded", 0)) for conference in stats
+                     if conference["conf_id"] == conf_id), 0)
+
     before_groups, after_groups = groups_of(before_stats), groups_of(after_stats)
     groups = [
         GroupResult(
@@ -836,6 +845,7 @@ def _conference_result(
         content=_content_result(plan, before_child, after_child, child_elapsed),
         decoded={site.uri: inputs.get(site.uri, {}).get("decoded") for site in plan.sites},
         asked={site.uri: inputs.get(site.uri, {}).get("asked") for site in plan.sites},
+        audio_mix_fps=round((mix_frames(after_stats) - mix_frames(before_stats)) / elapsed, 1),
     )
 
 
@@ -922,6 +932,26 @@ async def measure_floor_apart(scenario: FloorScenario, seconds: float) -> dict[s
     return answer
 
 
+def floor_as_run(scenario: FloorScenario, result: ScenarioResult,
+                 sent: TerminalVideoFormat) -> FloorScenario:
+    """The floor's inputs as the scenario ran them (its first conference; they are alike):
+    each site's video at what the send ladder asked of it (the format its terminal then
+    sends, terminals/media_sources.ladder_format; `sent` where nothing was asked), every
+    site's voice decoded, and as many distinct mixes encoded per frame as the MCU did."""
+    if not result.per_conference:
+        return scenario
+    conference = result.per_conference[0]
+    asks = list(conference.asked.values())
+    sources = list(scenario.sources)
+    for index, ask in enumerate(asks[:len(sources)]):
+        if ask:
+            size, _, fps = ask.partition("@")
+            width, _, height = size.partition("x")
+            sources[index] = ladder_format(sent, int(width), int(height), int(fps))
+    return dataclasses.replace(scenario, sources=tuple(sources), audio_sites=len(sources),
+                               audio_mixes=round(conference.audio_mix_fps / 50, 3))
+
+
 async def with_floor(result: ScenarioResult, scenario: FloorScenario,
                      seconds: float) -> ScenarioResult:
     """The result with its conference's codec floor, measured now (after the scenario's
@@ -932,8 +962,10 @@ async def with_floor(result: ScenarioResult, scenario: FloorScenario,
     if result.floor_cpu_pct:
         result.mcu_to_floor = round(result.mcu_cpu_pct_per_conference / result.floor_cpu_pct, 2)
         result.mcu_to_floor_valid = result.held
-    print(f"  floor of one conference: {result.floor_cpu_pct} % (decode "
-          f"{floor['decode_cpu_pct']} + encode {floor['encode_cpu_pct']}; compositor "
+    print(f"  floor of one conference: {result.floor_cpu_pct} % (video decode "
+          f"{floor['decode_cpu_pct']} + encode {floor['encode_cpu_pct']}, audio decode "
+          f"{floor['audio_decode_cpu_pct']} + encode {floor['audio_encode_cpu_pct']}; video "
+          f"alone {floor['video_floor_cpu_pct']}; compositor "
           f"{floor['compositor_cpu_pct']} beside); MCU per conference "
           f"{result.mcu_cpu_pct_per_conference} % = {result.mcu_to_floor} x the floor"
           + ("" if result.mcu_to_floor_valid else " (not comparable: the scenario missed)"),
@@ -960,7 +992,9 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
             result = await measure_fresh(
                 f"{count} x 4-site 1080p30{ladder_label(ladder)}", plans_for, count, 0,
                 TARGET_FPS, timing, send_ladder=ladder)
-            results.append(await with_floor(result, four_site_floor, args.window))
+            results.append(await with_floor(
+                result, floor_as_run(four_site_floor, result, DEFAULT_TERMINAL_VIDEO_FORMAT),
+                args.window))
             if not result.held:
                 holding.remove(ladder)
         if not holding:
@@ -975,7 +1009,8 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
                 timing, send_ladder=ladder)
             print(f"  the MCU decoded from its sites (size: sites): {result.decoded_sizes}",
                   flush=True)
-            results.append(await with_floor(result, sixteen_floor, args.window))
+            results.append(await with_floor(
+                result, floor_as_run(sixteen_floor, result, SMALL_VIDEO_FORMAT), args.window))
     return results
 
 
@@ -1112,8 +1147,10 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
         "the window (other users included); latency = glass to glass (send -> MCU -> "
         "probe's decoder).",
         "",
-        "Codec floor (benchmarks/codec_floor.py): one conference's video decodes and encodes "
-        "alone in one process, on the same inputs, over the same window of media, measured "
+        "Codec floor (benchmarks/codec_floor.py): one conference's video and audio decodes "
+        "and encodes alone in one process, on the same inputs (each site's video at what the "
+        "send ladder asked of it, the mixes the MCU encoded), over the same window of media, "
+        "measured "
         "right after the scenario; the compositor's CPU is beside it, not in it. MCU / floor "
         "compares like with like only where the scenario held (marked missed otherwise).",
         "",

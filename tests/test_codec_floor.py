@@ -120,3 +120,74 @@ def test_media_load_measures_the_floor_in_a_child_and_reports_the_ratio(held):
     table = markdown([result], conclusion)
     assert f"| {result.floor_cpu_pct} | {result.mcu_to_floor}" in table
     assert ("(missed)" in table) is not held
+
+
+def test_audio_floor_decodes_every_voice_and_encodes_the_mixes_named():
+    from benchmarks.audio_floor import measure_audio_floor, talker_packets
+    from rtc.opus_packets import MonoOpusDecoder
+
+    # 2 s: 100 frames; 2.5 mixes a frame on average are 250 mix frames, 2 or 3 each frame
+    floor = measure_audio_floor(sites=3, mixes=2.5, seconds=2.0)
+    assert floor.frames_decoded == 3 * 100
+    assert floor.frames_encoded == 250
+    assert floor.decode_cpu_s > 0 and floor.encode_cpu_s > 0
+    # the voices decoded are the terminals' own packets: they decode to speech, not silence
+    from aiortc.jitterbuffer import JitterFrame
+
+    decoder = MonoOpusDecoder()
+    loud = 0
+    for index, data in enumerate(talker_packets(1, 50)):
+        for frame in decoder.decode(JitterFrame(data=data, timestamp=index * 960)):
+            loud += int(abs(frame.to_ndarray().astype(int)).max() > 1000)
+    assert loud > 10
+    assert measure_audio_floor(sites=0, mixes=0, seconds=1.0).frames_encoded == 0
+    with pytest.raises(ValueError):
+        measure_audio_floor(sites=-1, mixes=1, seconds=1.0)
+
+
+def test_floor_with_audio_adds_it_to_the_video_floor(tiny):
+    import dataclasses
+
+    with_audio = dataclasses.replace(tiny, audio_sites=2, audio_mixes=2.0)
+    result = measure_floor(with_audio, seconds=1.0, loops=terminal_loops(tiny.sources, 8))
+    assert result.audio_frames_decoded == 2 * 50 and result.audio_frames_encoded == 2 * 50
+    assert result.audio_decode_cpu_pct > 0 and result.audio_encode_cpu_pct > 0
+    assert result.floor_cpu_pct == pytest.approx(
+        result.video_floor_cpu_pct + result.audio_decode_cpu_pct + result.audio_encode_cpu_pct,
+        abs=0.03)
+    assert result.video_floor_cpu_pct == pytest.approx(
+        result.decode_cpu_pct + result.encode_cpu_pct, abs=0.02)
+    # the audio fields survive the JSON hand-over to the child; out-of-range ones are refused
+    assert FloorScenario.from_json(json.loads(json.dumps(with_audio.to_json()))) == with_audio
+    for sites, mixes in ((3, 1.0), (-1, 1.0), (1, -0.5), (1, "many")):
+        with pytest.raises(ValueError):
+            FloorScenario.from_json({**with_audio.to_json(), "audio_sites": sites,
+                                     "audio_mixes": mixes})
+
+
+def test_floor_as_run_takes_the_ladders_asks_and_the_mcus_mixes():
+    import dataclasses
+
+    from benchmarks.media_load import ConferenceResult, floor_as_run
+    from terminals.media_sources import ladder_format
+
+    four = floor_scenario(four_site_plans(1, ["a", "b", "c", "d"])[0], DEFAULT_VIDEO_FORMAT)
+    result = scenario_result(True, 50.0)
+    conference = ConferenceResult(
+        conf_id="c", sites=4, encoders=1, expected_encoders=1, groups=[],
+        received_fps_min=30.0, received_fps_mean=30.0, received_fps_by_format={}, probe="a",
+        probe_decoded_fps=30.0, probe_keyframes=1, latency_ms_p50=40.0, latency_ms_p95=60.0,
+        latency_readings=1,
+        asked={"a": "960x540@30", "b": "480x270@15", "c": None, "d": "1920x1080@30"},
+        audio_mix_fps=225.0)
+    result = dataclasses.replace(result, per_conference=[conference])
+    as_run = floor_as_run(four, result, DEFAULT_VIDEO_FORMAT)
+    assert as_run.sources == (ladder_format(DEFAULT_VIDEO_FORMAT, 960, 540, 30),
+                              ladder_format(DEFAULT_VIDEO_FORMAT, 480, 270, 15),
+                              DEFAULT_VIDEO_FORMAT,  # not asked: what it sends by default
+                              DEFAULT_VIDEO_FORMAT)  # asked above its own 720p: its own
+    assert as_run.sources[0].width == 960 and as_run.sources[1].fps == 15
+    assert as_run.audio_sites == 4 and as_run.audio_mixes == 4.5
+    assert as_run.outputs == four.outputs
+    # a scenario without conferences (it never started) keeps the booked inputs
+    assert floor_as_run(four, scenario_result(True, 1.0), DEFAULT_VIDEO_FORMAT) == four
