@@ -98,12 +98,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aioice.ice
 import aioice.stun
@@ -301,7 +300,16 @@ def receiver_codec_name(receiver: RTCRtpReceiver, payload_type: int) -> str | No
     return None if codec is None else str(codec.name)
 
 
-def replace_decoder_queue(receiver: RTCRtpReceiver, decoder_queue: queue.Queue[Any]) -> None:
+class DecoderQueue(Protocol):
+    """What a receiver's decoder queue must do: aiortc's receiver only puts, and its decoder
+    thread only gets (a queue.Queue, or a class with the two)."""
+
+    def put(self, item: Any) -> None: ...
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any: ...
+
+
+def replace_decoder_queue(receiver: RTCRtpReceiver, decoder_queue: DecoderQueue) -> None:
     """The receiver puts `(codec, encoded_frame)` for every reassembled frame on
     `decoder_queue`, and None when it stops; its decoder thread takes them from there."""
     setattr(receiver, _DECODER_QUEUE, decoder_queue)

@@ -22,6 +22,12 @@ composing. The thread and its end are aiortc's own: `get()` returns only the Non
 receiver puts when it stops, and aiortc's thread then ends the remote track as before. A
 frame that fails to decode is skipped, the decoder keeps its state and the receiver is told
 to ask its sender for a keyframe (aiortc's own handling of a decoding error).
+
+The frames wait in a queue.SimpleQueue, not the queue.Queue aiortc makes: the receiver
+puts and the decoder thread takes one frame per picture of each site, and queue.Queue does
+both in Python (a Condition: a lock, a waiter list and a notify per put); SimpleQueue does
+them in C with one lock. With four sites that was 2 % of a core of the MCU's event loop in
+Condition.notify alone (py-spy, docs/benchmarks.md "The decoder hand-off").
 """
 
 from __future__ import annotations
@@ -41,10 +47,10 @@ from rtc.aiortc_hooks import decoder_error_flag, replace_decoder_queue
 log = logging.getLogger(__name__)
 
 
-class LatestPictureDecoder(queue.Queue):
+class LatestPictureDecoder:
     def __init__(self, consume: Callable[[av.VideoFrame], None],
                  decode_failed: threading.Event | None = None) -> None:
-        super().__init__()
+        self._frames: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._consume = consume
         self._decode_failed = decode_failed
         self._decoder: Any = None
@@ -52,11 +58,19 @@ class LatestPictureDecoder(queue.Queue):
         self.frames_decoded = 0
         self.decode_errors = 0
 
+    def put(self, item: Any) -> None:
+        """Called by the receiver: `(codec, encoded_frame)`, or None when it stops."""
+        self._frames.put(item)
+
+    def qsize(self) -> int:
+        """Frames put and not yet taken by the decoder thread."""
+        return self._frames.qsize()
+
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """Run by aiortc's decoder thread: decode every frame the receiver puts until it
         puts None (it stops), and hand that None back."""
         while True:
-            item = super().get(block, timeout)
+            item = self._frames.get(block, timeout)
             if item is None:
                 self._decoder = None
                 return None
