@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -49,9 +49,11 @@ from mcu.nodes.registry import NodeRegistry
 from mcu.nodes.transport import InProcessTransport
 from mcu.port_costs import PortCosts
 from mcu.runtime import ConferenceRuntime
-from tests.redis_server import RedisServer
+from tests.redis_server import redis_url
 from tests.router_harness import router_of
 from tests.test_runtime import BEGIN, A, B, C, FakeTerminal, make_runtime
+
+__all__ = ["redis_url"]  # the fixture, used by name
 
 ROOT, LEAF, SPARE = 5, 6, 7
 PORTS = {ROOT: 2, LEAF: 1, SPARE: 1}
@@ -60,16 +62,6 @@ PORTS = {ROOT: 2, LEAF: 1, SPARE: 1}
 def record(node_id: int) -> NodeRecord:
     return NodeRecord(node_id, f"n{node_id}", "127.0.0.1", PORTS[node_id], 8,
                       port_costs_json(PortCosts()), cascade_port=4000 + node_id)
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from mcu.nodes.heartbeat import Heartbeat
 from mcu.nodes.node_record import NodeRecord, parse_record, port_costs_json
 from mcu.nodes.registry import GONE_WITHIN_S, RECORD_TTL_MS
 from mcu.port_costs import PortCosts
-from tests.redis_server import RedisServer
+from tests.redis_server import redis_url
 from tests.test_nodes import (
     IN_CONFERENCE,
     Platform,
@@ -45,6 +45,8 @@ from tests.test_nodes import (
     statuses,
     terminal,
 )
+
+__all__ = ["redis_url"]  # the fixture, used by name
 
 STALL_S = 8.0  # the loop held busy: well over the record's TTL of 3 s
 
@@ -169,16 +171,6 @@ class ManualClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 def test_a_beat_sends_the_last_published_record_unless_the_loop_is_stuck(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -30,21 +30,13 @@ from mcu.nodes.node_record import NodeRecord, port_costs_json
 from mcu.nodes.registry import NodeRegistry
 from mcu.nodes.transport import InProcessTransport
 from mcu.port_costs import PortCosts
-from tests.redis_server import RedisServer
+from tests.redis_server import redis_url
 from tests.router_harness import router_of
 from tests.test_runtime import BEGIN, A, B, make_runtime
 
+__all__ = ["redis_url"]  # the fixture, used by name
+
 NODE = 5
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture

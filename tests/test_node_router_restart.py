@@ -21,11 +21,8 @@ nodes over a real redis-server for the registry:
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from redis.asyncio import Redis
 
 from mcu.layouts import layout_mode
 from mcu.live_conference import LiveConference
@@ -45,36 +42,13 @@ from mcu.nodes.registry import NodeRegistry
 from mcu.nodes.state_replay import SavedFloors
 from mcu.nodes.transport import InProcessTransport
 from mcu.runtime import ConferenceRuntime
-from tests.redis_server import RedisServer
 from tests.router_harness import router_of
-from tests.test_node_cascade_router import LEAF, PORTS, ROOT, Node, record
+from tests.test_node_cascade_router import LEAF, PORTS, ROOT, Node, redis_url, registry
 from tests.test_runtime import BEGIN, A, B, C, make_runtime
 
+__all__ = ["redis_url", "registry"]  # the fixtures, used by name
+
 D = "01010077"
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def registry(redis_url: str) -> AsyncIterator[NodeRegistry]:
-    """Nodes 5, 6 and 7 live (as tests/test_node_cascade_router.py's), under a prefix of
-    the test's own."""
-    client = Redis.from_url(redis_url)
-    registry = NodeRegistry(client, prefix=f"test-{uuid.uuid4().hex[:8]}")
-    for node_id in PORTS:
-        await registry.announce(record(node_id))
-    try:
-        yield registry
-    finally:
-        await client.aclose()
 
 
 async def saved_placement(registry: NodeRegistry, conf_id: str) -> dict[int, tuple[str, ...]]:
