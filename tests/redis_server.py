@@ -1,6 +1,6 @@
 """A real Redis server for the tests: Debian's redis-server (`make redis` installs it) in a
 temporary directory, on 127.0.0.1 at a port picked free, no persistence, stopped and removed
-afterwards."""
+afterwards; `redis_url`, a fixture: one such server for the test module that imports it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 REDIS_SERVER = "/usr/bin/redis-server"
 
@@ -66,3 +69,13 @@ class RedisServer:
                     self.process.wait(timeout=10)
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    server = RedisServer()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

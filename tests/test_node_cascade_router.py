@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -31,7 +31,6 @@ from mcu.events import SpeakerChanged
 from mcu.layouts import layout_mode
 from mcu.media.engine import MediaEngine
 from mcu.model import SiteCallState
-from mcu.nodes.conference_router import ConferenceRouter
 from mcu.nodes.held_dialer import HeldDialer
 from mcu.nodes.messages import (
     CallSite,
@@ -50,8 +49,11 @@ from mcu.nodes.registry import NodeRegistry
 from mcu.nodes.transport import InProcessTransport
 from mcu.port_costs import PortCosts
 from mcu.runtime import ConferenceRuntime
-from tests.redis_server import RedisServer
+from tests.redis_server import redis_url
+from tests.router_harness import router_of
 from tests.test_runtime import BEGIN, A, B, C, FakeTerminal, make_runtime
+
+__all__ = ["redis_url"]  # the fixture, used by name
 
 ROOT, LEAF, SPARE = 5, 6, 7
 PORTS = {ROOT: 2, LEAF: 1, SPARE: 1}
@@ -60,16 +62,6 @@ PORTS = {ROOT: 2, LEAF: 1, SPARE: 1}
 def record(node_id: int) -> NodeRecord:
     return NodeRecord(node_id, f"n{node_id}", "127.0.0.1", PORTS[node_id], 8,
                       port_costs_json(PortCosts()), cascade_port=4000 + node_id)
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -116,15 +108,11 @@ async def test_a_split_conference_calls_each_site_from_its_node_and_moves_whole(
         registry: NodeRegistry) -> None:
     clock, scheduler, runtime = make_runtime(call_timeout=30)
     transport = InProcessTransport()
-    router = ConferenceRouter(runtime, registry, transport)
     lost: list[tuple[str, str, str]] = []
-    router.call_lost = lambda uri, call_id, reason: lost.append((uri, call_id, reason))
-    await router.load()
-    router.attach()
-    running = asyncio.get_running_loop().create_task(router.run())
-    nodes = {node_id: Node(transport, node_id) for node_id in PORTS}
-    root, leaf, spare = nodes[ROOT], nodes[LEAF], nodes[SPARE]
-    try:
+    async with router_of(runtime, registry, transport) as router:
+        router.call_lost = lambda uri, call_id, reason: lost.append((uri, call_id, reason))
+        nodes = {node_id: Node(transport, node_id) for node_id in PORTS}
+        root, leaf, spare = nodes[ROOT], nodes[LEAF], nodes[SPARE]
         scheduler.book("300", [A, B, C], cp_resource=4)
         clock.set(BEGIN)
         runtime.reconcile()
@@ -181,10 +169,6 @@ async def test_a_split_conference_calls_each_site_from_its_node_and_moves_whole(
                        for m in node.seen)
         assert lost == [(C, f"call-{C}", f"media node {LEAF} left the registry")]
         assert pool.serving(conference, C).id == SPARE
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        await router.close()
 
 
 async def test_a_site_of_the_leaf_becomes_the_speaker_at_the_root_node(
@@ -199,79 +183,73 @@ async def test_a_site_of_the_leaf_becomes_the_speaker_at_the_root_node(
     level no longer counts, and A is the speaker though C's last level was the loudest."""
     clock, scheduler, runtime = make_runtime(call_timeout=30)
     transport = InProcessTransport()
-    router = ConferenceRouter(runtime, registry, transport)
-    await router.load()
-    router.attach()
-    running = asyncio.get_running_loop().create_task(router.run())
+    async with router_of(runtime, registry, transport):
+        node_clock = ManualClock(BEGIN)
+        placed = PlacedConferences()
+        node_runtime = ConferenceRuntime(placed, node_clock, call_timeout=30, speaker_hold=1.0)
+        dialer = HeldDialer(node_runtime.registry)
+        node_runtime.lifecycle.dialer = dialer
+        for uri in (A, B):
+            node_runtime.registry.register(FakeTerminal(uri))
+        engine = MediaEngine(node_runtime)
+        service = NodeService(
+            NodeIdentity(ROOT, f"n{ROOT}", "127.0.0.1", PORTS[ROOT], 8, PortCosts()),
+            node_runtime, placed, dialer, engine, transport, registry,
+            dial_in_limits(node_clock, DialInLimitSettings()))
+        serving = asyncio.get_running_loop().create_task(service.serve())
+        speakers: list[str | None] = []
+        runtime.subscribe(lambda event: speakers.append(event.speaking)
+                          if isinstance(event, SpeakerChanged) else None)
 
-    node_clock = ManualClock(BEGIN)
-    placed = PlacedConferences()
-    node_runtime = ConferenceRuntime(placed, node_clock, call_timeout=30, speaker_hold=1.0)
-    dialer = HeldDialer(node_runtime.registry)
-    node_runtime.lifecycle.dialer = dialer
-    for uri in (A, B):
-        node_runtime.registry.register(FakeTerminal(uri))
-    engine = MediaEngine(node_runtime)
-    service = NodeService(
-        NodeIdentity(ROOT, f"n{ROOT}", "127.0.0.1", PORTS[ROOT], 8, PortCosts()),
-        node_runtime, placed, dialer, engine, transport, registry,
-        dial_in_limits(node_clock, DialInLimitSettings()))
-    serving = asyncio.get_running_loop().create_task(service.serve())
-    speakers: list[str | None] = []
-    runtime.subscribe(lambda event: speakers.append(event.speaking)
-                      if isinstance(event, SpeakerChanged) else None)
+        def state(uri: str) -> SiteCallState:
+            return runtime.status.site_statuses("300", [uri])[0].state
 
-    def state(uri: str) -> SiteCallState:
-        return runtime.status.site_statuses("300", [uri])[0].state
+        def speaking() -> str | None:
+            return runtime.status.conference_status("300").speaking
 
-    def speaking() -> str | None:
-        return runtime.status.conference_status("300").speaking
+        async def speaker_becomes(uri: str | None, levels: dict[str, float]) -> None:
+            """Report the levels as the root's media does, about every 0.1 s of the node's
+            clock, until the gateway's status names `uri` the speaker."""
+            async def report() -> None:
+                while speaking() != uri:
+                    node_runtime.voice.report_audio_levels("300", levels)
+                    node_clock.advance(timedelta(seconds=0.1))
+                    await asyncio.sleep(0.01)
 
-    async def speaker_becomes(uri: str | None, levels: dict[str, float]) -> None:
-        """Report the levels as the root's media does, about every 0.1 s of the node's
-        clock, until the gateway's status names `uri` the speaker."""
-        async def report() -> None:
-            while speaking() != uri:
-                node_runtime.voice.report_audio_levels("300", levels)
+            await asyncio.wait_for(report(), 10)
+
+        try:
+            scheduler.book("300", [A, B, C], cp_resource=4)
+            clock.set(BEGIN)
+            runtime.reconcile()
+            transport.post_event(CallState(LEAF, "300", C, "IN_CONFERENCE", call_id=f"call-{C}"))
+            await until(lambda: all(state(uri) is SiteCallState.IN_CONFERENCE
+                                    for uri in (A, B, C)))  # A and B: the root node's calls
+            assert node_runtime.conferences.get("300") is not None
+            assert set(node_runtime.conferences.get("300").sites) == {A, B}  # C is not its call
+
+            await speaker_becomes(C, {A: 30, B: 0, C: 80})
+            assert node_runtime.conferences.get("300").speaking == C
+            assert speakers == [C]
+
+            runtime.control.set_sites_mute("300", [C], True)
+            await speaker_becomes(A, {A: 30, B: 0, C: 80})
+            runtime.control.set_sites_mute("300", [C], False)
+            await speaker_becomes(C, {A: 30, B: 0, C: 80})
+            assert speakers == [C, A, C]
+
+            transport.post_event(CallState(LEAF, "300", C, "NOT_JOINED", None, "hung up"))
+            await until(lambda: state(C) is SiteCallState.NOT_JOINED)
+            await speaker_becomes(A, {A: 30, B: 0, C: 95})
+            for _ in range(20):  # C's level, still reported, never counts again
+                node_runtime.voice.report_audio_levels("300", {A: 30, B: 0, C: 95})
                 node_clock.advance(timedelta(seconds=0.1))
                 await asyncio.sleep(0.01)
-
-        await asyncio.wait_for(report(), 10)
-
-    try:
-        scheduler.book("300", [A, B, C], cp_resource=4)
-        clock.set(BEGIN)
-        runtime.reconcile()
-        transport.post_event(CallState(LEAF, "300", C, "IN_CONFERENCE", call_id=f"call-{C}"))
-        await until(lambda: all(state(uri) is SiteCallState.IN_CONFERENCE
-                                for uri in (A, B, C)))  # A and B: the root node's calls
-        assert node_runtime.conferences.get("300") is not None
-        assert set(node_runtime.conferences.get("300").sites) == {A, B}  # C is not its call
-
-        await speaker_becomes(C, {A: 30, B: 0, C: 80})
-        assert node_runtime.conferences.get("300").speaking == C
-        assert speakers == [C]
-
-        runtime.control.set_sites_mute("300", [C], True)
-        await speaker_becomes(A, {A: 30, B: 0, C: 80})
-        runtime.control.set_sites_mute("300", [C], False)
-        await speaker_becomes(C, {A: 30, B: 0, C: 80})
-        assert speakers == [C, A, C]
-
-        transport.post_event(CallState(LEAF, "300", C, "NOT_JOINED", None, "hung up"))
-        await until(lambda: state(C) is SiteCallState.NOT_JOINED)
-        await speaker_becomes(A, {A: 30, B: 0, C: 95})
-        for _ in range(20):  # C's level, still reported, never counts again
-            node_runtime.voice.report_audio_levels("300", {A: 30, B: 0, C: 95})
-            node_clock.advance(timedelta(seconds=0.1))
-            await asyncio.sleep(0.01)
-        assert speaking() == A and node_runtime.conferences.get("300").speaking == A
-        assert C not in node_runtime.conferences.get("300").audio_levels
-        assert speakers[-1] == A and C not in speakers[3:]
-    finally:
-        serving.cancel()
-        running.cancel()
-        await asyncio.gather(serving, running, return_exceptions=True)
-        await service.close()
-        await engine.close()
-        await router.close()
+            assert speaking() == A and node_runtime.conferences.get("300").speaking == A
+            assert C not in node_runtime.conferences.get("300").audio_levels
+            assert speakers[-1] == A and C not in speakers[3:]
+        finally:
+            serving.cancel()
+            await asyncio.gather(serving, return_exceptions=True)
+            await service.close()
+            await engine.close()

@@ -20,13 +20,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -37,57 +33,29 @@ from mcu.nodes.heartbeat import Heartbeat
 from mcu.nodes.node_record import NodeRecord, parse_record, port_costs_json
 from mcu.nodes.registry import GONE_WITHIN_S, RECORD_TTL_MS
 from mcu.port_costs import PortCosts
-from tests.redis_server import RedisServer
+from tests.redis_server import redis_url
 from tests.test_nodes import (
     IN_CONFERENCE,
-    PROJECT,
-    START_S,
     Platform,
     book,
     eventually,
     listed_mcus,
     node_ids,
+    running_platform,
     statuses,
-    stop,
     terminal,
 )
+
+__all__ = ["redis_url"]  # the fixture, used by name
 
 STALL_S = 8.0  # the loop held busy: well over the record's TTL of 3 s
 
 
-def node_child(args: list[str], log: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *args], cwd=PROJECT, stdout=subprocess.PIPE,
-        stderr=log.open("a"), text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "MCU_SIM_DEBUG_STALL_S": str(STALL_S)})
-
-
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    root = tmp_path_factory.mktemp("node-heartbeat")
-    server = RedisServer()
-    server.start()
-    nodes: dict[int, subprocess.Popen[str]] = {}
-    found = Platform(server, root, nodes)
-    try:
-        config = root / "node1.toml"
-        config.write_text("[mcu]\nmax_ports = 4\nmax_cp_resources = 8\n")
-        nodes[1] = node_child(["node", "--redis", server.url, "--node-id", "1", "--name",
-                               "ward-a", "--config", str(config), "--data-dir",
-                               str(root / "node1")], root / "node1.log")
-        deadline = time.monotonic() + START_S
-        while asyncio.run(node_ids(server.url)) != {1}:
-            assert time.monotonic() < deadline, "the node did not register"
-            assert nodes[1].poll() is None, (root / "node1.log").read_text()[-3000:]
-            time.sleep(0.3)
-        found.start_gateway()
-        yield found
-    finally:
-        if found.gateway is not None:
-            stop(found.gateway)
-        for process in nodes.values():
-            stop(process)
-        server.stop()
+    yield from running_platform(tmp_path_factory.mktemp("node-heartbeat"),
+                                {1: ("ward-a", 4, 8)},
+                                node_env={"MCU_SIM_DEBUG_STALL_S": str(STALL_S)})
 
 
 async def record_of(url: str) -> NodeRecord | None:
@@ -203,16 +171,6 @@ class ManualClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 def test_a_beat_sends_the_last_published_record_unless_the_loop_is_stuck(

@@ -18,7 +18,6 @@ import asyncio
 
 import pytest
 
-from mcu.nodes.conference_router import ConferenceRouter
 from mcu.nodes.messages import (
     CallState,
     FloorHeld,
@@ -30,6 +29,7 @@ from mcu.nodes.messages import (
 )
 from mcu.nodes.registry import NodeRegistry
 from mcu.nodes.transport import InProcessTransport
+from tests.router_harness import router_of
 from tests.test_node_cascade_router import LEAF, PORTS, ROOT, Node, redis_url, registry, until  # noqa: F401
 from tests.test_runtime import BEGIN, A, B, C, make_runtime
 
@@ -44,13 +44,9 @@ async def test_leaf_requests_go_to_the_root_and_the_root_s_floor_to_the_leaves(
         registry: NodeRegistry) -> None:  # noqa: F811
     clock, scheduler, runtime = make_runtime(call_timeout=30)
     transport = InProcessTransport()
-    router = ConferenceRouter(runtime, registry, transport)
-    await router.load()
-    router.attach()
-    running = asyncio.get_running_loop().create_task(router.run())
-    nodes = {node_id: Node(transport, node_id) for node_id in PORTS}
-    root, leaf = nodes[ROOT], nodes[LEAF]
-    try:
+    async with router_of(runtime, registry, transport) as router:
+        nodes = {node_id: Node(transport, node_id) for node_id in PORTS}
+        root, leaf = nodes[ROOT], nodes[LEAF]
         scheduler.book("300", [A, B, C], cp_resource=4)
         clock.set(BEGIN)
         runtime.reconcile()
@@ -100,10 +96,6 @@ async def test_leaf_requests_go_to_the_root_and_the_root_s_floor_to_the_leaves(
         transport.post_event(FloorHeld(7, "300", B, False, request=3))
         await until(lambda: router.dropped == dropped + 1)
         assert live.presentation == A and len(floor_of(root)) == 3
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        await router.close()
 
 
 @pytest.mark.parametrize("text", [

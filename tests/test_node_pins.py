@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,19 +40,16 @@ from mcu.nodes.site_pins import Pin, PinError, SitePins
 from mcu.port_costs import FORMAT_NAMES, PortCosts
 from sip.certificates import self_signed
 from tests.conftest import SoapClients
-from tests.redis_server import RedisServer
 from tests.test_node_cascade import records
 from tests.test_nodes import (
     IN_CONFERENCE,
-    START_S,
     Platform,
-    child,
     eventually,
     node_ids,
+    platform_of,
     site_mcus,
     site_mcus_or_none,
     statuses,
-    stop,
     terminal,
 )
 
@@ -84,35 +79,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("node-pins")
     shared = self_signed(root / "shared-tls", "127.0.0.1")
     own = self_signed(root / "node3-tls", "127.0.0.1")  # another key: nodes 1, 2 refuse it
-    server = RedisServer()
-    server.start()
-    nodes: dict[int, subprocess.Popen[str]] = {}
-    (root / "gateway.toml").write_text(PINS)
-    found = Platform(server, root, nodes, gateway_args=("--config", str(root / "gateway.toml")))
-    configs = {1: (node_config(root, 1, "", *shared), ["--zone", "beijing"]),
-               2: (node_config(root, 2, 'zone = "shanghai"\n', *shared), []),
-               3: (node_config(root, 3, 'zone = "hangzhou"\n', *own), [])}
-    try:
-        for node_id, (config, extra) in configs.items():
-            nodes[node_id] = child(["node", "--redis", server.url, "--node-id", str(node_id),
-                                    "--config", str(config), "--data-dir",
-                                    str(root / f"node{node_id}"), *extra],
-                                   root / f"node{node_id}.log")
-        deadline = time.monotonic() + START_S
-        while asyncio.run(node_ids(server.url)) != set(configs):
-            assert time.monotonic() < deadline, "the nodes did not register"
-            for node_id, process in nodes.items():
-                assert process.poll() is None, \
-                    (root / f"node{node_id}.log").read_text()[-3000:]
-            time.sleep(0.3)
-        found.start_gateway()
-        yield found
-    finally:
-        if found.gateway is not None:
-            stop(found.gateway)
-        for process in nodes.values():
-            stop(process)
-        server.stop()
+    yield from platform_of(root, {
+        1: ["--config", str(node_config(root, 1, "", *shared)), "--zone", "beijing"],
+        2: ["--config", str(node_config(root, 2, 'zone = "shanghai"\n', *shared))],
+        3: ["--config", str(node_config(root, 3, 'zone = "hangzhou"\n', *own))]},
+        gateway_config=PINS)
 
 
 def book(soap: SoapClients, name: str, uris: list[str]) -> int | str:

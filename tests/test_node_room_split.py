@@ -14,7 +14,6 @@ redis-server for the registry (as tests/test_node_cascade_router.py):
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
@@ -22,11 +21,11 @@ import pytest
 
 from mcu.errors import DomainError, Fault
 from mcu.model import Conference, SiteSpec
-from mcu.nodes.conference_router import ConferenceRouter
 from mcu.nodes.messages import CallSite
 from mcu.nodes.node_room import NodeRoom
 from mcu.nodes.registry import NodeRegistry
 from mcu.nodes.transport import InProcessTransport
+from tests.router_harness import router_of
 from tests.test_node_cascade_router import LEAF, PORTS, ROOT, Node, redis_url, registry
 from tests.test_runtime import BEGIN, A, B, C, make_runtime
 
@@ -47,12 +46,9 @@ async def test_what_is_added_to_a_split_conference_must_fit_on_its_root(
         registry: NodeRegistry) -> None:
     clock, scheduler, runtime = make_runtime(call_timeout=30)
     transport = InProcessTransport()
-    router = ConferenceRouter(runtime, registry, transport)
-    await router.load()
-    router.attach()
-    room = NodeRoom(router)
-    nodes = {node_id: Node(transport, node_id) for node_id in PORTS}
-    try:
+    async with router_of(runtime, registry, transport, run=False) as router:
+        room = NodeRoom(router)
+        nodes = {node_id: Node(transport, node_id) for node_id in PORTS}
         conference = scheduler.book("300", [A, B, C], cp_resource=4)
         later = scheduler.book("301", [D], begin=BEGIN + timedelta(hours=3))
         clock.set(BEGIN)
@@ -77,7 +73,4 @@ async def test_what_is_added_to_a_split_conference_must_fit_on_its_root(
         room.check(replace(conference, spec=replace(conference.spec, name="renamed")), BEGIN)
         room.check(with_sites(conference, [A, C, D]), BEGIN)  # one root site for another
         room.check(with_sites(later, [D, A, B, C]), BEGIN)  # not running: placement's
-    finally:
-        await router.close()
-        await asyncio.sleep(0)
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 
 from mcu.layouts import layout_mode
 from mcu.model import SiteCallState
-from mcu.nodes.conference_router import ConferenceRouter
 from mcu.nodes.messages import (
     CallSite,
     CallState,
@@ -31,20 +30,13 @@ from mcu.nodes.node_record import NodeRecord, port_costs_json
 from mcu.nodes.registry import NodeRegistry
 from mcu.nodes.transport import InProcessTransport
 from mcu.port_costs import PortCosts
-from tests.redis_server import RedisServer
+from tests.redis_server import redis_url
+from tests.router_harness import router_of
 from tests.test_runtime import BEGIN, A, B, make_runtime
 
+__all__ = ["redis_url"]  # the fixture, used by name
+
 NODE = 5
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -75,13 +67,9 @@ async def test_the_router_places_relays_and_drops_what_the_schema_refuses(
         registry: NodeRegistry) -> None:
     clock, scheduler, runtime = make_runtime(call_timeout=30)
     transport = InProcessTransport()
-    router = ConferenceRouter(runtime, registry, transport)
-    await router.load()
-    assert set(router.nodes) == {NODE}
-    router.attach()
-    running = asyncio.get_running_loop().create_task(router.run())
     commands = transport.commands(NODE)
-    try:
+    async with router_of(runtime, registry, transport) as router:
+        assert set(router.nodes) == {NODE}
         scheduler.book("100", [A, B], cp_resource=2)
         clock.set(BEGIN)
         runtime.reconcile()
@@ -134,7 +122,3 @@ async def test_the_router_places_relays_and_drops_what_the_schema_refuses(
             await asyncio.sleep(0.05)
         (text,) = await saved()
         assert parse_command(text) == forwarded
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        await router.close()

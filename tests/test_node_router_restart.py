@@ -21,17 +21,13 @@ nodes over a real redis-server for the registry:
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from redis.asyncio import Redis
 
 from mcu.layouts import layout_mode
 from mcu.live_conference import LiveConference
 from mcu.model import SiteCallState
 from mcu.nodes.cascade_record import leaves_json, parse_leaves
-from mcu.nodes.conference_router import ConferenceRouter
 from mcu.nodes.messages import (
     CallSite,
     CallState,
@@ -46,35 +42,13 @@ from mcu.nodes.registry import NodeRegistry
 from mcu.nodes.state_replay import SavedFloors
 from mcu.nodes.transport import InProcessTransport
 from mcu.runtime import ConferenceRuntime
-from tests.redis_server import RedisServer
-from tests.test_node_cascade_router import LEAF, PORTS, ROOT, Node, record
+from tests.router_harness import router_of
+from tests.test_node_cascade_router import LEAF, PORTS, ROOT, Node, redis_url, registry
 from tests.test_runtime import BEGIN, A, B, C, make_runtime
 
+__all__ = ["redis_url", "registry"]  # the fixtures, used by name
+
 D = "01010077"
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def registry(redis_url: str) -> AsyncIterator[NodeRegistry]:
-    """Nodes 5, 6 and 7 live (as tests/test_node_cascade_router.py's), under a prefix of
-    the test's own."""
-    client = Redis.from_url(redis_url)
-    registry = NodeRegistry(client, prefix=f"test-{uuid.uuid4().hex[:8]}")
-    for node_id in PORTS:
-        await registry.announce(record(node_id))
-    try:
-        yield registry
-    finally:
-        await client.aclose()
 
 
 async def saved_placement(registry: NodeRegistry, conf_id: str) -> dict[int, tuple[str, ...]]:
@@ -90,43 +64,30 @@ async def test_a_restarted_router_rebuilds_a_split_conference_and_follows_its_bo
         registry: NodeRegistry) -> None:
     clock, scheduler, runtime = make_runtime(call_timeout=30)
     transport = InProcessTransport()
-    first = ConferenceRouter(runtime, registry, transport)
-    await first.load()
-    first.attach()
-    scheduler.book("300", [A, B, C], cp_resource=4)
-    clock.set(BEGIN)
-    runtime.reconcile()
-    assert await saved_placement(registry, "300") == {LEAF: (C,)}
-    assert await registry.placements() == {"300": ROOT}
-    # what the nodes saved of their calls, and a layout the gateway forwarded and saved
-    for node_id, uri in ((ROOT, A), (ROOT, B), (LEAF, C)):
-        state = CallState(node_id, "300", uri, "IN_CONFERENCE", call_id=f"call-{uri}")
-        await registry.save_site("300", uri, state.to_json())
-    cp_4_1 = layout_mode("CP_4_1").value
-    runtime.control.set_continuous_presence("300", "0", cp_4_1, [C, A, B])
-    saver = asyncio.get_running_loop().create_task(first.run())
-    try:
+    async with router_of(runtime, registry, transport):
+        scheduler.book("300", [A, B, C], cp_resource=4)
+        clock.set(BEGIN)
+        runtime.reconcile()
+        assert await saved_placement(registry, "300") == {LEAF: (C,)}
+        assert await registry.placements() == {"300": ROOT}
+        # what the nodes saved of their calls, and a layout the gateway forwarded and saved
+        for node_id, uri in ((ROOT, A), (ROOT, B), (LEAF, C)):
+            state = CallState(node_id, "300", uri, "IN_CONFERENCE", call_id=f"call-{uri}")
+            await registry.save_site("300", uri, state.to_json())
+        cp_4_1 = layout_mode("CP_4_1").value
+        runtime.control.set_continuous_presence("300", "0", cp_4_1, [C, A, B])
         for _ in range(200):
             if await registry.state("300"):
                 break
             await asyncio.sleep(0.02)
         assert await registry.state("300")
-    finally:
-        saver.cancel()
-        await asyncio.gather(saver, return_exceptions=True)
-        first.stopping = True
-        await first.close()
 
     # the gateway restarts: a new runtime over the same bookings, a new router
     runtime = ConferenceRuntime(scheduler, clock, call_timeout=30)
     transport = InProcessTransport()
-    router = ConferenceRouter(runtime, registry, transport)
-    await router.load()
-    router.attach()
-    nodes = {node_id: Node(transport, node_id) for node_id in PORTS}
-    root, leaf = nodes[ROOT], nodes[LEAF]
-    running = asyncio.get_running_loop().create_task(router.run())
-    try:
+    async with router_of(runtime, registry, transport) as router:
+        nodes = {node_id: Node(transport, node_id) for node_id in PORTS}
+        root, leaf = nodes[ROOT], nodes[LEAF]
         runtime.reconcile()
         await root.until(lambda seen: len([m for m in seen if isinstance(m, CallSite)]) == 2)
         await leaf.until(lambda seen: any(isinstance(m, CallSite) for m in seen))
@@ -174,10 +135,6 @@ async def test_a_restarted_router_rebuilds_a_split_conference_and_follows_its_bo
         assert pool.serving(scheduler.get("300"), D).id == ROOT
         assert await saved_placement(registry, "300") == {LEAF: (C,)}
         assert B not in {s.uri for s in runtime.status.site_statuses("300")}
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        await router.close()
 
 
 async def test_a_saved_split_whose_leaf_left_is_ended_and_placed_again(
@@ -185,17 +142,14 @@ async def test_a_saved_split_whose_leaf_left_is_ended_and_placed_again(
     clock, scheduler, runtime = make_runtime(call_timeout=30)
     await registry.place("400", ROOT, leaves_json({9: [C]}))  # node 9 is not live
     transport = InProcessTransport()
-    router = ConferenceRouter(runtime, registry, transport)
-    await router.load()
-    assert "400" not in router.placements and "400" not in router.cascades
-    router.attach()
-    root = Node(transport, ROOT)
-    scheduler.book("400", [A, B, C], cp_resource=4)
-    clock.set(BEGIN)
-    runtime.reconcile()
-    await root.until(lambda seen: any(isinstance(m, Start) for m in seen))
-    assert root.seen[0] == End("400")  # the old split ended first, then placed again
-    await router.close()
+    async with router_of(runtime, registry, transport, run=False) as router:
+        assert "400" not in router.placements and "400" not in router.cascades
+        root = Node(transport, ROOT)
+        scheduler.book("400", [A, B, C], cp_resource=4)
+        clock.set(BEGIN)
+        runtime.reconcile()
+        await root.until(lambda seen: any(isinstance(m, Start) for m in seen))
+        assert root.seen[0] == End("400")  # the old split ended first, then placed again
 
 
 def test_the_saved_leaves_are_read_through_their_schema() -> None:

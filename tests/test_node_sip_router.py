@@ -27,7 +27,6 @@ from mcu.calls import Direction
 from mcu.dial_in_limits import DialInLimitSettings, dial_in_limits
 from mcu.model import SiteCallState
 from mcu.nodes import sip_redirect
-from mcu.nodes.conference_router import ConferenceRouter
 from mcu.nodes.messages import CallState, FloorHeld, ForwardedEvent, HangUp, NodeMessage
 from mcu.nodes.node_record import NodeRecord, port_costs_json
 from mcu.nodes.registry import NodeRegistry
@@ -35,6 +34,7 @@ from mcu.nodes.sip_redirect import SipRedirect
 from mcu.nodes.transport import InProcessTransport
 from mcu.port_costs import PortCosts
 from sip.message import Request
+from tests.router_harness import router_of
 from tests.test_node_router import NODE, next_command, redis_url, registry, until  # noqa: F401
 from tests.test_runtime import BEGIN, A, B, C, make_runtime
 
@@ -47,22 +47,14 @@ async def placed(registry: NodeRegistry) -> AsyncIterator[tuple]:  # noqa: F811
     to its start and A's call."""
     clock, scheduler, runtime = make_runtime(call_timeout=30)
     transport = InProcessTransport()
-    router = ConferenceRouter(runtime, registry, transport)
-    await router.load()
-    router.attach()
-    running = asyncio.get_running_loop().create_task(router.run())
-    commands = transport.commands(NODE)
-    scheduler.book("300", [A, B], dial_in=frozenset({B}), cp_resource=2)
-    clock.set(BEGIN)
-    runtime.reconcile()
-    await next_command(commands)  # start
-    await next_command(commands)  # call A
-    try:
+    async with router_of(runtime, registry, transport) as router:
+        commands = transport.commands(NODE)
+        scheduler.book("300", [A, B], dial_in=frozenset({B}), cp_resource=2)
+        clock.set(BEGIN)
+        runtime.reconcile()
+        await next_command(commands)  # start
+        await next_command(commands)  # call A
         yield runtime, router, transport, commands
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        await router.close()
 
 
 def state(runtime, uri: str) -> SiteCallState:

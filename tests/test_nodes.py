@@ -66,10 +66,13 @@ WAIT_S = 60.0
 NODES = {1: ("ward-a", 2, 4), 2: ("ward-b", 4, 8)}  # id: (name, max_ports, max_cp_resources)
 
 
-def child(args: list[str], log: Path) -> subprocess.Popen[str]:
+def child(args: list[str], log: Path, env: dict[str, str] | None = None
+          ) -> subprocess.Popen[str]:
+    """`mcu-sim ARGS` as a process (stderr to `log`, `env` added to its environment)."""
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", *args], cwd=PROJECT, stdout=subprocess.PIPE,
-        stderr=log.open("a"), text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        stderr=log.open("a"), text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
 
 
 def stop(process: subprocess.Popen[str]) -> None:
@@ -122,10 +125,26 @@ class Platform:
 
 
 def running_platform(root: Path, nodes_spec: dict[int, tuple[str, int, int]],
-                     node_config: str = "", gateway_config: str | None = None
-                     ) -> Iterator[Platform]:
+                     node_config: str = "", gateway_config: str | None = None,
+                     node_env: dict[str, str] | None = None) -> Iterator[Platform]:
     """A redis-server, one `mcu-sim node` per entry of `nodes_spec` (id: (name, max_ports,
-    max_cp_resources), `node_config` added to each node's config file) registered, and the
+    max_cp_resources), `node_config` added to each node's config file, `node_env` to its
+    environment) registered, and the gateway (with `gateway_config` as its config file, if
+    given); all stopped after."""
+    node_args: dict[int, list[str]] = {}
+    for node_id, (name, ports, cp) in nodes_spec.items():
+        config = root / f"node{node_id}.toml"
+        config.write_text(f"[mcu]\nmax_ports = {ports}\nmax_cp_resources = {cp}\n"
+                          f"{node_config}")
+        node_args[node_id] = ["--name", name, "--config", str(config)]
+    yield from platform_of(root, node_args, gateway_config, node_env)
+
+
+def platform_of(root: Path, node_args: dict[int, list[str]],
+                gateway_config: str | None = None, node_env: dict[str, str] | None = None
+                ) -> Iterator[Platform]:
+    """A redis-server, one `mcu-sim node --node-id ID ARGS --data-dir ROOT/nodeID` per entry
+    of `node_args` (id: ARGS, `node_env` added to its environment) registered, and the
     gateway (with `gateway_config` as its config file, if given); all stopped after."""
     server = RedisServer()
     server.start()
@@ -136,18 +155,16 @@ def running_platform(root: Path, nodes_spec: dict[int, tuple[str, int, int]],
         gateway_args = ("--config", str(root / "gateway.toml"))
     found = Platform(server, root, nodes, gateway_args=gateway_args)
     try:
-        for node_id, (name, ports, cp) in nodes_spec.items():
-            config = root / f"node{node_id}.toml"
-            config.write_text(f"[mcu]\nmax_ports = {ports}\nmax_cp_resources = {cp}\n"
-                              f"{node_config}")
+        for node_id, args in node_args.items():
             nodes[node_id] = child(["node", "--redis", server.url, "--node-id", str(node_id),
-                                    "--name", name, "--config", str(config), "--data-dir",
-                                    str(root / f"node{node_id}")], root / f"node{node_id}.log")
+                                    *args, "--data-dir", str(root / f"node{node_id}")],
+                                   root / f"node{node_id}.log", node_env)
         deadline = time.monotonic() + START_S
-        while asyncio.run(node_ids(server.url)) != set(nodes_spec):
+        while asyncio.run(node_ids(server.url)) != set(node_args):
             assert time.monotonic() < deadline, "the nodes did not register"
-            for process in nodes.values():
-                assert process.poll() is None, (root / "node1.log").read_text()[-3000:]
+            for node_id, process in nodes.items():
+                assert process.poll() is None, \
+                    (root / f"node{node_id}.log").read_text()[-3000:]
             time.sleep(0.3)
         found.start_gateway()
         yield found
@@ -170,32 +187,7 @@ async def node_ids(url: str) -> set[int]:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    root = tmp_path_factory.mktemp("nodes")
-    server = RedisServer()
-    server.start()
-    nodes: dict[int, subprocess.Popen[str]] = {}
-    found = Platform(server, root, nodes)
-    try:
-        for node_id, (name, ports, cp) in NODES.items():
-            config = root / f"node{node_id}.toml"
-            config.write_text(f"[mcu]\nmax_ports = {ports}\nmax_cp_resources = {cp}\n")
-            nodes[node_id] = child(["node", "--redis", server.url, "--node-id", str(node_id),
-                                    "--name", name, "--config", str(config), "--data-dir",
-                                    str(root / f"node{node_id}")], root / f"node{node_id}.log")
-        deadline = time.monotonic() + START_S
-        while asyncio.run(node_ids(server.url)) != set(NODES):
-            assert time.monotonic() < deadline, "the nodes did not register"
-            for process in nodes.values():
-                assert process.poll() is None, (root / "node1.log").read_text()[-3000:]
-            time.sleep(0.3)
-        found.start_gateway()
-        yield found
-    finally:
-        if found.gateway is not None:
-            stop(found.gateway)
-        for process in nodes.values():
-            stop(process)
-        server.stop()
+    yield from running_platform(tmp_path_factory.mktemp("nodes"), NODES)
 
 
 def mcu_mgr(platform: Platform, soap: SoapClients):
