@@ -57,8 +57,9 @@ class MediaEncryptType(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Why a call is refused: `code` ENCRYPTION_MISMATCH, `description` the rule's words (the
-    MCU reports them as the site's callFailedReason, errCode + discription)."""
+    """Why a call is refused: `code` ENCRYPTION_MISMATCH, `description` the rule's words
+    (`SdesRule` hands them to negotiation, whose error the MCU reports as a SIP site's
+    callFailedReason: 12378 and these words)."""
 
     code: int
     description: str
