@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import numpy as np
 from aiortc.jitterbuffer import JitterFrame
 
-from mcu.media.mix_encoders import MIX_COMPLEXITY, MIX_VBR
 from rtc.opus_packets import OPUS_FRAME_SAMPLES, MonoOpusDecoder, OpusPacketEncoder
 from terminals.speech import SpeechSynth
 from terminals.speech_packets import packet_cache_of
@@ -84,7 +83,7 @@ def measure_audio_floor(sites: int, mixes: float, seconds: float) -> AudioFloor:
         due = int(credit)
         credit -= due
         while len(encoders) < due:
-            encoders.append(OpusPacketEncoder(complexity=MIX_COMPLEXITY, vbr=MIX_VBR))
+            encoders.append(OpusPacketEncoder())  # the mix encoders' settings
         total = voices.sum(axis=0)
         for k in range(due):
             heard = total - voices[k] if k < sites else total

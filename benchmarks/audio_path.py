@@ -45,7 +45,6 @@ from mcu.media.audio_mixer import FRAME_SAMPLES
 from mcu.media.conference_audio import LEVEL_REPORT_FRAMES
 from mcu.media.conference_media import ConferenceMedia
 from mcu.media.inline_audio import InlineAudioDecoder
-from mcu.media.mix_encoders import MIX_COMPLEXITY, MIX_VBR
 from mcu.media.mixed_speakers import DEFAULT_MIXED_SPEAKERS
 from mcu.media.site_media import SiteMedia
 from mcu.model import SiteCallState, SiteSpec
@@ -158,7 +157,7 @@ def floor_round(index: int, runs: list[tuple[bytes, ...]], talkers: int,
     period = len(runs[0])
     decoders = [MonoOpusDecoder() for _ in runs]
     blocks = mix_blocks(len(runs), talkers, period)
-    encoders = [OpusPacketEncoder(complexity=MIX_COMPLEXITY, vbr=MIX_VBR) for _ in blocks]
+    encoders = [OpusPacketEncoder() for _ in blocks]  # the mix encoders' settings
     tick = 0
 
     def one_step() -> None:

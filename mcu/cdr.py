@@ -49,7 +49,7 @@ class NegotiatedMedia:
     Call: codecs by RTP name ("H264", "OPUS"), the video format the site receives
     ("1280x720@30", None when unknown) and its rate in kbit/s (None when unknown); the H.264
     profile the MCU sends ("constrained-baseline", "high"; None for other codecs); the media
-    protection (mcu/encryption_policy.py MediaSecurity: "DTLS-SRTP", "SDES-SRTP", "RTP") and
+    protection (rtp/encryption_policy.py MediaSecurity: "DTLS-SRTP", "SDES-SRTP", "RTP") and
     whether the site was exempt from the booking's mediaEncryptType 2 (a WebRTC site, which
     cannot send unencrypted media). Records written before these fields read them as None
     and False."""

@@ -13,6 +13,10 @@ from enum import IntEnum
 
 from mcu.errors import DomainError, Fault
 
+# defined beside the rule that applies it (rtp/encryption_policy.py), which the simulated SIP
+# room systems share; the domain's name for it stays importable from here
+from rtp.encryption_policy import MediaEncryptType as MediaEncryptType
+
 
 class VideoFormat(IntEnum):
     """eSDK numbering (the domain's own); WS/T 546 numbers 4CIF..1080P60 from 0.
@@ -76,12 +80,6 @@ class SiteFrom(IntEnum):
 class DialingMode(IntEnum):
     MCU_CALLS_SITE = 0
     SITE_CALLS_IN = 1
-
-
-class MediaEncryptType(IntEnum):
-    AUTO = 0
-    FORCE = 1
-    NONE = 2
 
 
 class Presentation(IntEnum):

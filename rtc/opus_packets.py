@@ -11,6 +11,15 @@ a mono Opus stream on both channels at the same level), and the MCU encodes each
 mix once for every site that hears it. Each packet carries the pts of the 20 ms frame it
 encodes (libopus's 312-sample look-ahead is the same for every encoder), so a listener
 moved from one encoder's stream to another's keeps a continuous RTP clock.
+
+Every encoder here runs with libwebrtc's settings for a desktop sender (api/audio_codecs/opus/
+audio_encoder_opus_config.cc: complexity 9, 5 only on mobile; VBR with libopus's default
+constraint), the MCU's mixes (mcu/media/mix_encoders.py) and the terminals' voices
+(terminals/speech_packets.py) alike, not FFmpeg's defaults (complexity 10, unconstrained
+VBR): unconstrained, the streams came out well above the 48 kbit/s their SDP states
+(`maxaveragebitrate=48000`, docs/signalling.md): ~94 kbit/s for the synthetic voices of a mix,
+~70 for one terminal's voice; constrained, at the target, for less CPU per frame
+(docs/benchmarks.md, "The MCU's audio path" and "The terminals' Opus at its stated rate").
 """
 
 from __future__ import annotations
@@ -28,19 +37,23 @@ OPUS_BITRATE = 48_000  # mono speech or a speech mix: transparent at this rate
 
 
 VBR_MODES = ("off", "on", "constrained")  # FFmpeg libopus's `vbr`: CBR, VBR, constrained VBR
+# libwebrtc's desktop sender (the module's docstring): every encoder's default
+WEBRTC_DESKTOP_COMPLEXITY = 9
+WEBRTC_DESKTOP_VBR = "constrained"
 
 
 class OpusPacketEncoder:
     """48 kHz mono int16 frames of 20 ms in, one Opus packet per frame out.
 
     `complexity` (0..10) and `vbr` (VBR_MODES) set libopus's complexity and FFmpeg's VBR
-    mode; None keeps FFmpeg's defaults (complexity 10, unconstrained VBR), which the
-    terminals use. The MCU's mix encoders choose libwebrtc's (mcu/media/mix_encoders.py).
-    Each frame is copied into one AVFrame the encoder keeps (libopus has consumed it when
+    mode: libwebrtc's desktop settings unless told otherwise; None keeps FFmpeg's default
+    (complexity 10, unconstrained VBR: the terminals' settings before, for the benchmarks'
+    "before"). Each frame is copied into one AVFrame the encoder keeps (libopus has consumed it when
     encode() returns), not a new one built per frame: the same packets, bit for bit."""
 
-    def __init__(self, bitrate: int = OPUS_BITRATE, *, complexity: int | None = None,
-                 vbr: str | None = None) -> None:
+    def __init__(self, bitrate: int = OPUS_BITRATE, *,
+                 complexity: int | None = WEBRTC_DESKTOP_COMPLEXITY,
+                 vbr: str | None = WEBRTC_DESKTOP_VBR) -> None:
         options = {"application": "voip"}
         if complexity is not None:
             if not 0 <= complexity <= 10:

@@ -1,7 +1,8 @@
 """Offer/answer (RFC 3264) for a SIP room system's audio and video: the codecs we can do
 (codecs.py), SDES keys (RFC 4568) under the caller's encryption policy (sdes_policy.py: the
-MCU passes the booking's mediaEncryptType rule, mcu/encryption_policy.py SdesRule; rtp/
-keeps no rule of its own) and RTCP feedback (RFC 4585).
+MCU passes its booking's mediaEncryptType, a simulated room system its own SRTP setting, as
+an encryption_policy.py SdesRule; negotiation applies whichever it is given) and RTCP
+feedback (RFC 4585).
 
 Rules (docs/sip_media.md):
 - The answerer takes the offer's first codec it supports (the offerer's preference), with the

@@ -1,6 +1,7 @@
 """The encryption rule rtp/negotiation.py applies to each m-line, passed in by its caller:
-rtp/ holds no mediaEncryptType rule of its own (the MCU's is mcu/encryption_policy.py
-`SdesRule`, the one table for every kind of endpoint).
+negotiation fixes none itself. The callers pass rtp/encryption_policy.py's `SdesRule`, the
+one mediaEncryptType table for every kind of endpoint: the MCU under the booked setting, a
+simulated room system under its own.
 
 A policy is asked, for one m-line, what the peer offers (`sdes`: a usable a=crypto line;
 `plain`: the m-line may go unencrypted, i.e. its proto is RTP/AVP(F)) and answers an

@@ -37,13 +37,12 @@ from typing import Any
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from mcu.encryption_policy import SdesRule
-from mcu.model import MediaEncryptType
 from rtc.bfcp.tables import RequestStatus
 from rtc.bfcp.transport import ConnectionClosed
 from rtp import sdp
 from rtp.content_negotiation import Settled, accept_call, answer_call, offer_call
 from rtp.content_reoffer import keep_content_lines, main_part
+from rtp.encryption_policy import MediaEncryptType, SdesRule
 from rtp.imageattr import understands_imageattr
 from rtp.negotiation import CodecOffer, MediaPlan, offer
 from rtp.reoffer import SENDING, next_offer, same_session
@@ -287,7 +286,7 @@ class SipRoom:
         self.video_offers = codec_offers(video_codecs, VIDEO_CODECS)
         self.audio_offers = codec_offers(audio_codecs, AUDIO_CODECS)
         # its SRTP setting, with mediaEncryptType's meaning (0 auto, 1 SRTP only, 2 plain
-        # only) and the MCU's one rule for it (mcu/encryption_policy.py)
+        # only) and the one rule for it, the MCU's too (rtp/encryption_policy.py)
         self.encryption = MediaEncryptType(int(encryption))
         self.policy = SdesRule(self.encryption)
         self.video_size = video_size

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import signal
 
-from mcu.model import MediaEncryptType
+from rtp.encryption_policy import MediaEncryptType
 from sip.values import SipUri
 from terminals.marker import Rect
 from terminals.sip_room import SipRoom

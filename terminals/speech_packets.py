@@ -21,6 +21,13 @@ last MAX_CACHED_LEVELS levels used. A level not in it costs one encoder run of t
 (2 x 50..100 encodes, ~20..40 ms on the loop), once: schedules and the demo use a handful
 of levels (a spurt level, silence, a louder one), so that is a few runs per talker per run.
 
+Cached and live packets come from rtc/opus_packets.py's encoder at its defaults, libwebrtc's
+desktop settings (complexity 9, constrained VBR), the MCU's mix encoders' too: the voice
+leaves at the 48 kbit/s average the negotiated SDP states (`maxaveragebitrate=48000`), not the ~70
+kbit/s of FFmpeg's unconstrained VBR. The cache lives in memory only, per talker and per
+process (nothing is written to disk), so no run encoded with other settings outlives the
+code that encoded it.
+
 Where the period is not a whole number of 20 ms blocks (a sample rate other than 48 kHz) or
 the synth has no table (its period would be too long), each block is encoded live instead.
 """

@@ -11,9 +11,9 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
-from mcu.encryption_policy import SdesRule
 from mcu.model import MediaEncryptType as Encryption
 from rtp import sdp
+from rtp.encryption_policy import SdesRule
 from rtp.negotiation import CodecOffer, accept_answer, answer, offer
 from rtp.session import MediaSockets, RtpSession
 from rtp.tracks import IncomingTrack

@@ -22,11 +22,15 @@ from mcu.events import SiteCallStateChanged
 from mcu.media.audio_mixer import FRAME_SAMPLES, SAMPLE_RATE, AudioMixer, MixInput, volume_gain
 from mcu.media.conference_media import ConferenceMedia
 from mcu.media.inline_audio import InlineAudioDecoder
-from mcu.media.mix_encoders import MIX_COMPLEXITY, MIX_VBR
 from mcu.media.site_media import SiteMedia
 from mcu.media.voice_activity import level_of_power
 from mcu.model import SiteCallState, SiteSpec
-from rtc.opus_packets import OPUS_BITRATE, OpusPacketEncoder
+from rtc.opus_packets import (
+    OPUS_BITRATE,
+    WEBRTC_DESKTOP_COMPLEXITY,
+    WEBRTC_DESKTOP_VBR,
+    OpusPacketEncoder,
+)
 from terminals.speech import SpeechSynth, talker_levels
 from terminals.speech_packets import SpeechPacketCache
 
@@ -124,11 +128,13 @@ def speech_mix(blocks: int) -> list[np.ndarray]:
             for _ in range(blocks)]
 
 
-@pytest.mark.parametrize("settings", [{}, {"complexity": MIX_COMPLEXITY, "vbr": MIX_VBR}])
-def test_the_encoders_reused_frame_gives_the_packets_of_a_new_frame_each_time(settings):
-    options = {"application": "voip"}
-    if settings:
-        options |= {"compression_level": str(settings["complexity"]), "vbr": settings["vbr"]}
+@pytest.mark.parametrize(("settings", "options"), [
+    ({}, {"compression_level": str(WEBRTC_DESKTOP_COMPLEXITY), "vbr": WEBRTC_DESKTOP_VBR}),
+    ({"complexity": None, "vbr": None}, {}),  # FFmpeg's defaults
+    ({"complexity": 5, "vbr": "off"}, {"compression_level": "5", "vbr": "off"}),
+])
+def test_the_encoders_reused_frame_gives_the_packets_of_a_new_frame_each_time(settings, options):
+    options = {"application": "voip"} | options
     reference = av.CodecContext.create("libopus", "w")
     reference.bit_rate, reference.format, reference.layout = OPUS_BITRATE, "s16", "mono"
     reference.sample_rate, reference.time_base = SAMPLE_RATE, Fraction(1, SAMPLE_RATE)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import pytest
 
-from mcu.encryption_policy import SdesRule
 from mcu.model import MediaEncryptType
 from rtp import sdp
 from rtp.bfcp_sdp import (
@@ -39,10 +38,11 @@ from rtp.content_negotiation import (
     offer_call,
 )
 from rtp.content_reoffer import keep_content_lines, main_part, masked, reanswer_content
+from rtp.encryption_policy import SdesRule
 from rtp.negotiation import NegotiationError, answer, offer
 from rtp.reoffer import next_offer
 
-# the MCU's SDES rule (mcu/encryption_policy.py) under each booked mediaEncryptType
+# the MCU's SDES rule (rtp/encryption_policy.py) under each booked mediaEncryptType
 AUTO, NONE = SdesRule(MediaEncryptType.AUTO), SdesRule(MediaEncryptType.NONE)
 
 HEAD = "v=0\r\no=alice 2890844526 2890844526 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"

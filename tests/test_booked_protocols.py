@@ -7,7 +7,7 @@ reference WSDL, with real simulated terminals):
   site status reports the negotiated protection and the exemption while it is in
   conference, and its call detail record keeps them after it ended; a mediaEncryptType past
   the table is refused at booking time with the out-of-range code;
-- the rule itself (mcu/encryption_policy.py) for every row of its table, the SIP outcomes
+- the rule itself (rtp/encryption_policy.py) for every row of its table, the SIP outcomes
   included (a peer that offers plain RTP and/or SDES-SRTP).
 """
 
@@ -20,13 +20,13 @@ import pytest
 
 from gateway import result_codes
 from gateway.signalling import SIGNALLING
-from mcu.encryption_policy import ENCRYPTION_MISMATCH, MediaSecurity, PeerOffer, decide
 from mcu.errors import Fault
 from mcu.layouts import layout_mode
 from mcu.model import MediaEncryptType
 from rtc.h264_levels import ProfileLevelId
 from rtc.sdp_fmtp import codec_parameters
 from rtc.signalling import Capabilities
+from rtp.encryption_policy import ENCRYPTION_MISMATCH, MediaSecurity, PeerOffer, decide
 from terminals.client import CallRefused, SimulatedTerminal
 from tests.conftest import SoapClients
 from tests.test_cdr import IN_CONFERENCE, SMALL, eventually, ws_url

@@ -302,9 +302,9 @@ async def test_a_link_over_tls_carries_both_sites_pictures(tmp_path):
 async def test_an_offer_the_root_cannot_take_is_refused(tmp_path, ports, encryption, reason):
     """A hello whose SDP offers audio only, or plain RTP to a root that wants SRTP: refused
     with the reason, and the root's conference media is as it was (no link site, no role)."""
-    from mcu.encryption_policy import SdesRule
     from mcu.model import MediaEncryptType
     from rtp import sdp
+    from rtp.encryption_policy import SdesRule
     from rtp.negotiation import offer
 
     async with two_engines(tmp_path) as engines:

@@ -18,9 +18,9 @@ import time
 
 from aiortc.rtp import RtpPacket
 
-from mcu.encryption_policy import SdesRule
 from mcu.model import MediaEncryptType as Encryption
 from rtp import sdp
+from rtp.encryption_policy import SdesRule
 from rtp.negotiation import accept_answer, offer
 from rtp.session import MediaSockets, RtpSession
 

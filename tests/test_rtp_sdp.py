@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcu.encryption_policy import SdesRule
 from mcu.model import MediaEncryptType as Encryption
 from rtp import sdp
+from rtp.encryption_policy import SdesRule
 from rtp.negotiation import CodecOffer, NegotiationError, accept_answer, answer, offer
 from rtp.sdes import CryptoAttribute
 

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from rtc.opus_packets import OpusPacketEncoder
+from rtc.opus_packets import OPUS_BITRATE, OpusPacketEncoder
 from terminals import speech
 from terminals.media_sources import AUDIO_BLOCK_SAMPLES, SpeechTrack
 from terminals.receiver import AudioReceiver
@@ -288,3 +288,48 @@ async def test_the_track_sends_the_cached_packets():
     assert cache is not None and cache.runs_encoded == 1
     assert [bytes(packet) for packet in packets] == list((cache.cached_run(0.5) or ())[:3])
     assert track.opus_voice.live_frames_encoded == 0
+
+
+def average_bitrate(packets: list[av.Packet]) -> float:
+    """bit/s over the packets, 20 ms of audio each."""
+    return sum(packet.size for packet in packets) * 8 / (len(packets) * AUDIO_BLOCK_SAMPLES
+                                                         / SAMPLE_RATE)
+
+
+async def test_the_terminal_s_opus_leaves_at_the_negotiated_average_bitrate():
+    """What the track hands aiortc to send, 5.2 s of it paced in real time: on average the
+    48 kbit/s the SDP states (maxaveragebitrate=48000; FFmpeg's unconstrained VBR sent
+    this voice at ~71 kbit/s), and it decodes to the talker at the level spoken."""
+    synth = SpeechSynth(6)
+    synth.set_level(0.6)
+    track = SpeechTrack(synth, "OPUS")
+    packets = [await track.recv() for _ in range(260)]
+    track.stop()
+    assert all(isinstance(packet, av.Packet) for packet in packets)
+    assert [packet.pts for packet in packets] == [960 * block for block in range(260)]
+    assert average_bitrate(packets) == pytest.approx(OPUS_BITRATE, rel=0.1)
+    heard = talker_levels(decode_left(opus_decoder(), packets)[-SAMPLE_RATE:], range(16))
+    assert heard[6] == pytest.approx(0.6, rel=0.15)
+    assert max(level for talker, level in heard.items() if talker != 6) < 0.02
+
+
+def unchanged(samples: np.ndarray) -> np.ndarray:
+    return samples
+
+
+@pytest.mark.parametrize(("site", "level", "live"),
+                         [(0, 0.3, False), (1, 1.0, False), (2, 0.5, True), (3, 1.0, True)])
+def test_cached_and_live_opus_hold_the_average_bitrate(site, level, live):
+    """Both ways a terminal's voice is encoded, the cached runs (periods of 50 and 100 blocks)
+    and the live encoder (a `shape`d block, as the sync pattern's clicks make it), hold the
+    48 kbit/s average over 6 s at a low and a full level, and decode to the level spoken."""
+    synth = SpeechSynth(site)
+    synth.set_level(level)
+    voice = OpusVoice(synth)
+    packets = [voice.next_packet(960 * block, unchanged if live else None)
+               for block in range(300)]
+    assert voice.live_frames_encoded == (300 if live else 0)
+    assert average_bitrate(packets) == pytest.approx(OPUS_BITRATE, rel=0.1)
+    heard = talker_levels(decode_left(opus_decoder(), packets)[-SAMPLE_RATE:], range(8))
+    assert heard[site] == pytest.approx(level, rel=0.15)
+    assert max(other for talker, other in heard.items() if talker != site) < 0.02

@@ -1,6 +1,6 @@
 """The media each site's call negotiated, for the console's health answer (docs/console.md,
 "Health"): codecs, the format and profile it receives and its media protection
-(mcu/encryption_policy.py MediaSecurity: "DTLS-SRTP" for WebRTC, "SDES-SRTP" or "RTP" for a
+(rtp/encryption_policy.py MediaSecurity: "DTLS-SRTP" for WebRTC, "SDES-SRTP" or "RTP" for a
 SIP site, with `encryption_exempt` for a WebRTC site under mediaEncryptType 2).
 
 Why here and not on the SOAP wire: WS/T 546's SiteStatusEx (uri, name, status, volume,

@@ -7,12 +7,11 @@ aiortc's thread pool. An encoder lives while its mix is heard, frame after frame
 nobody heard in the last frame loses its encoder, and gets a new one when it is heard again
 (a kept encoder would begin with its look-ahead, ~6.5 ms, of audio from seconds before).
 
-The encoders run with libwebrtc's settings for a desktop sender (api/audio_codecs/opus/
-audio_encoder_opus_config.cc: complexity 9, 5 only on mobile; VBR with libopus's default
-constraint), not FFmpeg's defaults (complexity 10, unconstrained VBR). Unconstrained, the
-synthetic voices of a mix came out at about 94 kbit/s for a 48 kbit/s target; constrained,
-at the target, for less CPU per frame (docs/benchmarks.md, "The MCU's audio path"). A
-complexity below 7 is no cheaper here: without libopus's signal analysis the voip mode codes
+The encoders run with libwebrtc's settings for a desktop sender, rtc/opus_packets.py's
+defaults, shared with the terminals' voices (complexity 9, constrained VBR), not FFmpeg's
+defaults (complexity 10, unconstrained VBR). Unconstrained, the synthetic voices of a mix
+came out at about 94 kbit/s for a 48 kbit/s target; constrained, at the target, for less CPU
+per frame (docs/benchmarks.md, "The MCU's audio path"). A complexity below 7 is no cheaper here: without libopus's signal analysis the voip mode codes
 the mixes in hybrid SILK+CELT, up to twice the CPU of CELT at 9.
 """
 
@@ -24,9 +23,6 @@ import av
 
 from mcu.media.audio_mixer import FRAME_SAMPLES, MixKey, MixResult
 from rtc.opus_packets import OpusPacketEncoder
-
-MIX_COMPLEXITY = 9
-MIX_VBR = "constrained"
 
 
 class MixEncoders:
@@ -51,7 +47,7 @@ class MixEncoders:
                 continue
             encoder = self._encoders.get(key)
             if encoder is None:
-                encoder = OpusPacketEncoder(complexity=MIX_COMPLEXITY, vbr=MIX_VBR)
+                encoder = OpusPacketEncoder()
                 self.encoders_opened += 1
             encoders[key] = encoder
             packets[key] = encoder.encode(result.mixes[key], pts)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 
-from mcu.encryption_policy import MediaSecurity, SdesRule
 from mcu.media.sip_content import SipContent
 from mcu.media.site_media import SiteMedia
 from mcu.model import MediaEncryptType, VideoProtocol
@@ -33,6 +32,7 @@ from rtp.content_negotiation import (
     answer_call,
     offer_call,
 )
+from rtp.encryption_policy import MediaSecurity, SdesRule
 from rtp.imageattr import any_size_line, main_video, state, understands_imageattr
 from rtp.negotiation import (
     DEFAULT_AUDIO,

@@ -52,7 +52,6 @@ from typing import TYPE_CHECKING
 from mcu.attempt_limits import AttemptLimits
 from mcu.calls import Call, CallFailure
 from mcu.dial_in_limits import ACCESS_CODE, SOCKET, URI
-from mcu.encryption_policy import PeerOffer, Protection, decide
 from mcu.endpoints import TerminalDevice, undeclared_device
 from mcu.errors import DomainError, Fault
 from mcu.media.engine import MediaEngine
@@ -109,6 +108,7 @@ from rtc.signalling import (
     Ringing,
 )
 from rtc.signalling import StreamReceipt as ReceiptMessage
+from rtp.encryption_policy import PeerOffer, Protection, decide
 
 if TYPE_CHECKING:
     from mcu.adhoc import AdhocConferences
@@ -228,7 +228,7 @@ class WebRtcEndpoint:
 
     def protection(self, call: Call) -> Protection:
         """The conference's mediaEncryptType applied to this WebRTC call, whose peer can only
-        do DTLS-SRTP (mcu/encryption_policy.py: auto and force: DTLS-SRTP; none: DTLS-SRTP,
+        do DTLS-SRTP (rtp/encryption_policy.py: auto and force: DTLS-SRTP; none: DTLS-SRTP,
         exempt). A DTLS-SRTP peer is never refused by the rule, so a WebRTC call only
         reports the outcome (its negotiated media); a SIP endpoint acts on `refusal`."""
         try:

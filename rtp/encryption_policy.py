@@ -1,5 +1,9 @@
-"""The conference's mediaEncryptType applied to one site's call: what its media is protected
-with, or why the call is refused.
+"""An encryption setting with mediaEncryptType's meaning applied to one call: what its media
+is protected with, or why the call is refused. The MCU applies a conference's booked
+setting to each site's call (mcu/media/sip_call_media.py, mcu/media/webrtc_endpoint.py); a
+simulated SIP room system applies its own SRTP setting, which has the same three values
+(terminals/sip_room.py). Neither side's package owns it: rtp/ holds it, beside the SDES
+negotiation (negotiation.py) that asks its `SdesRule` per m-line through `SdesPolicy`.
 
 WS/T 546 table 4, mediaEncryptType: 0 AutoEncrypt (encrypted when the site can, else not),
 1 ForceEncrypt (a site that cannot encrypt cannot join), 2 None (not encrypted, whatever
@@ -28,7 +32,9 @@ their encryption takes nothing from the other sites. So they join encrypted and 
 negotiated media says so (`Protection.exempt`): never silently.
 
 12378 is the platform's own code for exactly this (error-codes-smc.tsv: 会场加密模式与会议
-不匹配, "the site's encryption mode does not match the conference's").
+不匹配, "the site's encryption mode does not match the conference's"): a refusal's
+`code`. `MediaEncryptType` is defined here and re-exported by mcu/model.py, the domain's
+enumerations of WS/T 546.
 """
 
 from __future__ import annotations
@@ -36,11 +42,27 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from mcu.events import ErrorInfo
-from mcu.model import MediaEncryptType
 from rtp.sdes_policy import ENCRYPTION_REFUSED, ENCRYPTION_REQUIRED, SdesOutcome
 
 ENCRYPTION_MISMATCH = 12378  # mcu.calls.CallFailure.DTLS_FAILED: the same platform code
+
+
+class MediaEncryptType(enum.IntEnum):
+    """WS/T 546 table 4's mediaEncryptType; a room system's SRTP setting with its meaning."""
+
+    AUTO = 0
+    FORCE = 1
+    NONE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a call is refused: `code` ENCRYPTION_MISMATCH, `description` the rule's words
+    (`SdesRule` hands them to negotiation, whose error the MCU reports as a SIP site's
+    callFailedReason: 12378 and these words)."""
+
+    code: int
+    description: str
 
 
 class MediaSecurity(enum.StrEnum):
@@ -71,7 +93,7 @@ class Protection:
     booking asked for no encryption and the site cannot do without (a WebRTC site)."""
 
     security: MediaSecurity | None
-    refusal: ErrorInfo | None = None
+    refusal: Refusal | None = None
     exempt: bool = False
 
 
@@ -109,7 +131,7 @@ def _refused(booked: MediaEncryptType, offer: PeerOffer, why: str) -> Protection
                                           ("RTP", offer.plain)) if present]
     detail = (f"media encryption mismatch: mediaEncryptType {int(booked)} "
               f"({booked.name.lower()}): {why} (offered: {', '.join(offered) or 'nothing'})")
-    return Protection(None, ErrorInfo(ENCRYPTION_MISMATCH, detail))
+    return Protection(None, Refusal(ENCRYPTION_MISMATCH, detail))
 
 
 @dataclass(frozen=True, slots=True)
