@@ -49,7 +49,6 @@ from rtc import aiortc_hooks
 from terminals.sip_room import SipRoom
 from tests.exit_watchdog import (  # noqa: F401 - a process that outlives its session says why
     pytest_sessionfinish,
-    pytest_unconfigure,
 )
 from tests.fuzz_profiles import load_profile
 from tests.postgres_server import PostgresServer

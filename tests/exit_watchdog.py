@@ -7,8 +7,9 @@ timeout to a peer that never answers, a pipe nobody closes) then keeps the proce
 after "N passed" is printed, with no word of which thread, until the CI's own time limit
 kills it: a clean-clone CI run ended that way once (2,977 passed, then nothing).
 
-So when the session ends, a daemon thread starts a grace period of EXIT_GRACE_S (120 s). If the
-process is still alive at its end, the watchdog prints the Python stack of every thread
+So when the session ends (pytest_sessionfinish, before the summary), a daemon thread starts
+a grace period of EXIT_GRACE_S (120 s). If the process is still alive at its end, the
+watchdog prints the Python stack of every thread
 (faulthandler: the one left waiting, and where) to the real stderr and ends the process
 with the session's own exit status: the tests' verdict stands, and the thread that held the
 exit is in the log for whoever mends it.
@@ -30,12 +31,10 @@ EXIT_GRACE_S = float(os.environ.get("MCU_TEST_EXIT_GRACE_S", "120"))
 _exit_status = {"status": 0}
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    _exit_status["status"] = int(exitstatus)
-
-
 @pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Started here, not at unconfigure: a plugin whose unconfigure hangs is covered too."""
+    _exit_status["status"] = int(exitstatus)
     threading.Thread(target=_watch, args=(EXIT_GRACE_S,), name="exit watchdog",
                      daemon=True).start()
 
