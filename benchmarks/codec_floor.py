@@ -20,7 +20,8 @@ buffer, no event loop, one Python call per frame and codec, never per packet.
     ladder turns most of it into plane copies).
   - Audio: the sites' Opus voices decoded and the conference's distinct mixes encoded, as
     the MCU does it (benchmarks/audio_floor.py), when the scenario names them
-    (`audio_sites`, `audio_mixes`: media_load takes the mixes from what the MCU encoded).
+    (`audio_sites`, `audio_mixes`: media_load takes the mixes from what the MCU encoded;
+    the built-in --scenario ones name none, so they are the video's floor alone).
     `video_floor_cpu_pct` is the video part alone (the floor of the first measurements).
 
 CPU: process CPU time (time.process_time: every thread of this process, so a codec's own
