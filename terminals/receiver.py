@@ -46,6 +46,10 @@ class PaneStatus:
     site_uri: str | None
     frame_index: int | None
     latency_ms_p50: float | None  # over the last readings of this same site in this pane
+    # When this terminal received the frame the reading came from (time.time() as its video
+    # track handed it over decoded): a reader that finishes late, on a busy loop, still
+    # dates what it saw by the frame's arrival. None when no frame has been read.
+    received_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class VideoReceiver:
         self.last_received_at = 0.0
         self._rects: tuple[Rect, ...] = WHOLE_PICTURE
         self._readings: tuple[MarkerReading | None, ...] = (None,)
+        self._readings_received_at: float | None = None  # the read frame's arrival
         self._histories: list[_PaneHistory] = [_PaneHistory()]
         self._analysing = False
         self._tasks: set[asyncio.Task] = set()
@@ -88,6 +93,7 @@ class VideoReceiver:
         """Read markers in these fraction rectangles from now on (None: the whole picture)."""
         self._rects = tuple(rects) if rects else WHOLE_PICTURE
         self._readings = (None,) * len(self._rects)
+        self._readings_received_at = None
         self._histories = [_PaneHistory() for _ in self._rects]
 
     def count_frames_of(self, receiver: RTCRtpReceiver) -> None:
@@ -147,7 +153,7 @@ class VideoReceiver:
         if rects is not self._rects:
             return self.pane_statuses()  # the panes changed meanwhile: this reading is stale
         self.frames_analysed += 1
-        self._readings = readings
+        self._readings, self._readings_received_at = readings, received_at
         for history, reading in zip(self._histories, readings, strict=True):
             site = reading.site_index if reading else None
             if site != history.site_index:
@@ -167,14 +173,15 @@ class VideoReceiver:
 
     def pane_statuses(self) -> tuple[PaneStatus, ...]:
         statuses = []
+        received_at = self._readings_received_at
         for reading, history in zip(self._readings, self._histories, strict=True):
             latency = statistics.median(history.latencies) * 1000 if history.latencies else None
             if reading is None:
-                statuses.append(PaneStatus(None, None, None, None))
+                statuses.append(PaneStatus(None, None, None, None, received_at))
             else:
                 statuses.append(PaneStatus(
                     reading.site_index, self.send_log.site_uri(reading.site_index),
-                    reading.frame_index, latency))
+                    reading.frame_index, latency, received_at))
         return tuple(statuses)
 
     def stats(self) -> VideoStats:

@@ -140,26 +140,41 @@ class ConferenceSteps(ConsultationBase):
 
     async def measure_switch(self, loud: str) -> dict[str, float | None]:
         """`loud` talks louder; per other terminal (and the browser), the milliseconds from its
-        first louder audio block leaving it (its send log) to the main pane of the decoded
-        picture showing it; None when that was not seen within the step's timeout."""
+        first louder audio block leaving it (its send log) to the arrival at that terminal of
+        the first decoded picture read with it in the main pane; None when that was not seen
+        within the step's timeout.
+
+        The end is the frame's arrival as the terminal recorded it (PaneStatus.received_at),
+        not the moment the reading finished: reading the markers runs in a worker thread
+        and, on a busy machine, the loop that awaits it lags, which is the reader's delay,
+        not the MCU's. The browser's picture is grabbed from its <video> element with no
+        arrival time: the moment of the grab's request is its end (it shows a frame that
+        had arrived by then, or in the few ms the page takes to serve the request)."""
         speech = self.terminals[loud].speech
         speech.set_silent(False)
         speech.talk_louder(LOUDER_BY)
         deadline = time.monotonic() + self.options.step_timeout
         main = pane_rects("CP_4_1")[0]
 
-        async def shows_loud(uri: str) -> bool:
+        async def loud_seen_at(uri: str) -> float | None:
+            """When the picture read now, if it shows `loud` in the main pane, arrived
+            (time.time()); None when it does not show it."""
             if self.browser is not None and uri == self.browser.uri:
+                grabbed_at = time.time()
                 reading = (await self.browser.terminal.read_panes([main]))[0]
-                return reading is not None and reading.site_index == self.terminals[
+                shown = reading is not None and reading.site_index == self.terminals[
                     loud].site_index
+                return grabbed_at if shown else None
             panes = await self.terminals[uri].read_panes()
-            return bool(panes) and panes[0].site_uri == loud
+            if panes and panes[0].site_uri == loud:
+                return panes[0].received_at
+            return None
 
         async def watch(uri: str) -> float | None:
             while time.monotonic() < deadline:
-                if await shows_loud(uri) and speech.louder_sent_at is not None:
-                    return round((time.time() - speech.louder_sent_at) * 1000, 1)
+                seen_at = await loud_seen_at(uri)
+                if seen_at is not None and speech.louder_sent_at is not None:
+                    return round((seen_at - speech.louder_sent_at) * 1000, 1)
                 await asyncio.sleep(SWITCH_POLL_S)
             return None
 
