@@ -107,6 +107,7 @@ from typing import Any, Protocol
 import aioice.ice
 import aioice.stun
 import aiortc.codecs
+import aiortc.rtcrtpreceiver
 import aiortc.rtp
 from aiortc import RTCDtlsTransport, RTCRtpCodecParameters, RTCRtpReceiver, RTCRtpSender
 from aiortc.jitterbuffer import JitterBuffer
@@ -261,9 +262,35 @@ def add_h264_high() -> None:
     ]
 
 
+class _DaemonDecoderThreading:
+    """The `threading` module as aiortc.rtcrtpreceiver sees it: the same in every name, but a
+    Thread it makes (the receiver's decoder thread) is a daemon thread.
+
+    aiortc starts each receiver's decoder thread as a non-daemon thread and ends it only in
+    the receiver's stop(). A receiver never stopped (a peer connection whose close never ran:
+    its loop ended first, a task was cancelled on the way) leaves its thread waiting on the
+    queue for good, and Python waits for every non-daemon thread at exit: a process that has
+    finished its work, `mcu-sim serve` after its loop or a test session after its last
+    test, never ends. A clean-clone CI run was held that way by two "video-decoder" threads
+    until its time limit (tests/exit_watchdog.py named them). A daemon decoder thread holds
+    nothing a process must finish: its receiver's frames are only pictures."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+    @staticmethod
+    def Thread(*args: Any, **kwargs: Any) -> threading.Thread:  # noqa: N802 - threading's name
+        kwargs.setdefault("daemon", True)
+        return threading.Thread(*args, **kwargs)
+
+
+_DAEMON_DECODER_THREADING = _DaemonDecoderThreading()
+
+
 def install() -> None:
     """Put the process-wide replacements in place; calling it again changes nothing."""
     add_h264_high()
+    aiortc.rtcrtpreceiver.threading = _DAEMON_DECODER_THREADING  # type: ignore[assignment]
     aioice.ice.get_host_addresses = ice.host_addresses
     aiortc.rtp.compute_audio_level_dbov = audio_level.compute_audio_level_dbov
     setattr(RTCDtlsTransport, _REGISTER_RTP_RECEIVER, register_rtp_receiver_with_rtx)
@@ -283,6 +310,7 @@ def installed() -> bool:
             is get_component_candidates_with_buffers
             and aioice.ice.Connection.query_consent is query_consent
             and receive_path.installed()
+            and aiortc.rtcrtpreceiver.threading is _DAEMON_DECODER_THREADING
             and any(_is_h264_high(codec) for codec in aiortc.codecs.CODECS["video"]))
 
 

@@ -15,7 +15,9 @@ import queue
 import re
 import socket
 import sys
+import threading
 from fractions import Fraction
+from pathlib import Path
 
 import aioice
 import aioice.ice
@@ -672,3 +674,36 @@ async def test_nothing_aiortc_drops_or_does_not_send_is_counted():
     await unstarted._send_rtcp_pli(MEDIA_SSRC)  # no RTCP SSRC yet: aiortc sends nothing
     await unstarted._send_rtcp_nack(MEDIA_SSRC, [1])
     assert counts == RtpCounts()
+
+
+async def test_a_receiver_never_stopped_does_not_keep_the_process_alive():
+    """aiortc starts a receiver's decoder thread as a non-daemon thread, ended only by stop():
+    with the hooks installed it is a daemon thread, so a receiver whose stop() never ran does
+    not hold the process at exit (a CI run was held that way until its time limit)."""
+    receiver = await started_receiver(RecordingTransport())
+    try:
+        decoders = [thread for thread in threading.enumerate()
+                    if thread.name == "video-decoder" and thread.is_alive()]
+        assert decoders and all(thread.daemon for thread in decoders)
+    finally:
+        await receiver.stop()
+    # from the outside: a process that starts one and never stops it ends on its own
+    script = (
+        "import asyncio\n"
+        "from rtc import aiortc_hooks\n"
+        "aiortc_hooks.install()\n"
+        "from tests.test_aiortc_hooks import RecordingTransport, started_receiver\n"
+        "async def main():\n"
+        "    await started_receiver(RecordingTransport())\n"
+        "asyncio.run(main())\n"
+        "print('done', flush=True)\n")
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, cwd=str(Path(__file__).resolve().parent.parent),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(child.communicate(), timeout=60)
+    except TimeoutError:
+        child.kill()
+        await child.wait()
+        raise AssertionError("the process was held at exit by the receiver's thread") from None
+    assert child.returncode == 0 and out.decode().strip() == "done", err.decode()[-2000:]
