@@ -7,7 +7,7 @@ encoders' complexity and VBR mode, one encoder per mix heard). Its floor, as the
 
   - Decodes: `sites` talkers' voices as their simulated terminals send them (terminals/
     speech.SpeechSynth, site i's talker at its default schedule, its packets from the
-    terminals' own packet cache, terminals/speech_packets.py), encoded first, outside the
+    terminals' own OpusVoice, terminals/speech_packets.py), encoded first, outside the
     measurement; then every packet decoded by the MCU's decoder, 50 a second per site.
   - Encodes: `mixes` distinct mixes a frame on average, as many as the MCU encoded in the
     scenario it is the floor of (media_load reads it from the MCU: audio_frames_encoded over
@@ -29,7 +29,7 @@ from aiortc.jitterbuffer import JitterFrame
 
 from rtc.opus_packets import OPUS_FRAME_SAMPLES, MonoOpusDecoder, OpusPacketEncoder
 from terminals.speech import SpeechSynth
-from terminals.speech_packets import packet_cache_of
+from terminals.speech_packets import OpusVoice
 
 FRAMES_PER_SECOND = 50  # 20 ms frames
 
@@ -43,20 +43,10 @@ class AudioFloor:
 
 
 def talker_packets(site_index: int, frames: int) -> list[bytes]:
-    """The first `frames` Opus packets site `site_index`'s terminal sends of its voice."""
-    synth = SpeechSynth(site_index)
-    cache = packet_cache_of(synth)
-    live = OpusPacketEncoder() if cache is None else None
-    packets = []
-    for _ in range(frames):
-        start, level = synth.advance(OPUS_FRAME_SAMPLES)
-        if cache is not None:
-            packets.append(cache.packet(start, level))
-        else:
-            assert live is not None
-            block = synth.block_s16_at(start, OPUS_FRAME_SAMPLES, level)
-            packets.extend(bytes(packet) for packet in live.encode(block, start))
-    return packets
+    """The first `frames` Opus packets site `site_index`'s terminal sends of its voice (its
+    call's OpusVoice: the talker's cached packets, or live encoding)."""
+    voice = OpusVoice(SpeechSynth(site_index))
+    return [bytes(voice.next_packet(frame * OPUS_FRAME_SAMPLES)) for frame in range(frames)]
 
 
 def measure_audio_floor(sites: int, mixes: float, seconds: float) -> AudioFloor:
