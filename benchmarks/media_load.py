@@ -89,6 +89,7 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks.audio_floor import FRAMES_PER_SECOND as AUDIO_FRAMES_PER_SECOND
 from benchmarks.codec_floor import FloorScenario
 from benchmarks.media_terminals import SMALL_VIDEO_FORMAT, add_child_arguments
 from benchmarks.soap_throughput import ACCOUNT, Client, free_port, result_code, wait_until_up
@@ -949,7 +950,7 @@ def floor_as_run(scenario: FloorScenario, result: ScenarioResult,
             width, _, height = size.partition("x")
             sources[index] = ladder_format(sent, int(width), int(height), int(fps))
     return dataclasses.replace(scenario, sources=tuple(sources), audio_sites=len(sources),
-                               audio_mixes=round(conference.audio_mix_fps / 50, 3))
+                               audio_mixes=round(conference.audio_mix_fps / AUDIO_FRAMES_PER_SECOND, 3))
 
 
 async def with_floor(result: ScenarioResult, scenario: FloorScenario,
