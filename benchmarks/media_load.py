@@ -949,8 +949,9 @@ def floor_as_run(scenario: FloorScenario, result: ScenarioResult,
             size, _, fps = ask.partition("@")
             width, _, height = size.partition("x")
             sources[index] = ladder_format(sent, int(width), int(height), int(fps))
+    mixes = round(conference.audio_mix_fps / AUDIO_FRAMES_PER_SECOND, 3)
     return dataclasses.replace(scenario, sources=tuple(sources), audio_sites=len(sources),
-                               audio_mixes=round(conference.audio_mix_fps / AUDIO_FRAMES_PER_SECOND, 3))
+                               audio_mixes=mixes)
 
 
 async def with_floor(result: ScenarioResult, scenario: FloorScenario,

@@ -11,8 +11,9 @@ The encoders run with libwebrtc's settings for a desktop sender, rtc/opus_packet
 defaults, shared with the terminals' voices (complexity 9, constrained VBR), not FFmpeg's
 defaults (complexity 10, unconstrained VBR). Unconstrained, the synthetic voices of a mix
 came out at about 94 kbit/s for a 48 kbit/s target; constrained, at the target, for less CPU
-per frame (docs/benchmarks.md, "The MCU's audio path"). A complexity below 7 is no cheaper here: without libopus's signal analysis the voip mode codes
-the mixes in hybrid SILK+CELT, up to twice the CPU of CELT at 9.
+per frame (docs/benchmarks.md, "The MCU's audio path"). A complexity below 7 is no cheaper
+here: without libopus's signal analysis the voip mode codes the mixes in hybrid SILK+CELT, up
+to twice the CPU of CELT at 9.
 """
 
 from __future__ import annotations
