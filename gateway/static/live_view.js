@@ -54,10 +54,13 @@
   }
 
   async function watch() {
-    await stop();
+    // The state and tracks change before the first await: a reader polling them after the
+    // click never sees the previous viewer's "watching" as this one's.
     const view = document.getElementById("live-viewpoint").value;
     setState("opening", "opening " + view);
+    live.tracks = [];
     watchButton.disabled = true;
+    await stop(true);
     try {
       const opened = await call("open", { confId: conf, view: view });
       live.viewer = opened.viewer;
@@ -89,6 +92,7 @@
       });
       live.audio = audio;
       pc.addEventListener("connectionstatechange", () => {
+        if (live.pc !== pc) return;  // a closed viewer's late event
         if (pc.connectionState === "connected") setState("watching", "watching " + view);
         if (pc.connectionState === "failed") setState("failed", "the connection failed");
       });
