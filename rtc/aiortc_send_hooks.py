@@ -17,8 +17,10 @@ On one sender, before it starts:
 
 On a running sender:
 
-- `sender_ids`: its SSRC and RTX SSRC (what its SDP announced); `sender_enabled`: whether
-  its transceiver's direction lets it send (aiortc drops frames otherwise).
+- `sender_ids`: its SSRC and RTX SSRC (what its SDP announced); `stream_ids`: all its
+  packets carry (those, the payload types, mid and header extension ids);
+  `sender_enabled`: whether its transceiver's direction lets it send (aiortc drops frames
+  otherwise).
 - `record_rtp_sent`: what aiortc's loop counts per packet sent, for its RTCP sender
   reports (packet and octet counts, the NTP and RTP timestamps of the latest packet) and
   its stats.
@@ -37,11 +39,13 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiortc import RTCDtlsTransport, RTCRtpSender
+from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 
 from rtc import aiortc_hooks
+from rtc.rtp_output import StreamIds
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +118,20 @@ def take_over_retransmit(sender: RTCRtpSender, retransmit: Callable[[int], objec
 def sender_ids(sender: RTCRtpSender) -> tuple[int, int]:
     """(SSRC, RTX SSRC) of the sender, as its SDP announces them."""
     return int(sender._ssrc), int(sender._rtx_ssrc)
+
+
+def stream_ids(sender: RTCRtpSender, codec: RTCRtpCodecParameters,
+               parameters: RTCRtpSendParameters) -> StreamIds:
+    """What the sender's packets carry, from its negotiated send parameters, as aiortc's
+    sender reads them (its RTX payload type: the rtx codec whose apt is the first codec)."""
+    ssrc, rtx_ssrc = sender_ids(sender)
+    rtx = next((each.payloadType for each in parameters.codecs
+                if is_rtx(each) and each.parameters.get("apt") == codec.payloadType), None)
+    assert codec.payloadType is not None
+    return StreamIds(
+        ssrc=ssrc, payload_type=codec.payloadType, rtx_ssrc=rtx_ssrc,
+        rtx_payload_type=rtx, mid=parameters.muxId,
+        extension_ids={ext.uri: ext.id for ext in parameters.headerExtensions})
 
 
 def sender_enabled(sender: RTCRtpSender) -> bool:

@@ -39,11 +39,11 @@ from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 
-from mcu.media.direct_send import stream_ids
 from rtc.aiortc_send_hooks import (
     SrtpSendPath,
     record_rtp_sent,
     sender_enabled,
+    stream_ids,
     take_over_retransmit,
     take_over_rtp,
 )

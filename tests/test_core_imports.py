@@ -1,7 +1,10 @@
 """The domain core (every module of mcu/ outside mcu/media/) imports without the codec
 libraries: in a fresh interpreter where importing av, cv2 or aiortc raises ImportError,
 each core module imports. New modules and subpackages of mcu/ are found by walking the
-package, so they are covered without editing this list."""
+package, so they are covered without editing this list.
+
+The same walk holds the layering of docs/architecture.md: the packages below the MCU
+(rtc/, rtp/, sip/, terminals/) import nothing of mcu/, gateway/ or app/."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCKED = ("av", "cv2", "aiortc")
@@ -50,9 +55,10 @@ print(json.dumps({"imported": imported, "failed": failed}))
 """
 
 
-def import_all(package: str, *, skip: tuple[str, ...] = ()) -> dict:
+def import_all(package: str, *, skip: tuple[str, ...] = (),
+               blocked: tuple[str, ...] = BLOCKED) -> dict:
     result = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, ",".join(BLOCKED), ",".join(skip), package],
+        [sys.executable, "-c", _SCRIPT, ",".join(blocked), ",".join(skip), package],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=True,
     )
     return json.loads(result.stdout)
@@ -72,3 +78,15 @@ def test_the_blocker_does_block_the_media_plane():
     failed = import_all("mcu")["failed"]
     assert "is blocked in this test" in failed["mcu.media.compositor"]
     assert "is blocked in this test" in failed["mcu.media.engine"]
+
+
+@pytest.mark.parametrize("package", ["rtc", "rtp", "sip", "terminals"])
+def test_the_packages_below_the_mcu_import_nothing_of_it(package: str):
+    result = import_all(package, blocked=("mcu", "gateway", "app"))
+    assert result["failed"] == {}
+    assert len(result["imported"]) >= 5, result  # the walk found the package's modules
+
+
+def test_the_layering_blocker_does_block_the_mcu():
+    failed = import_all("gateway", blocked=("mcu",))["failed"]
+    assert "is blocked in this test" in failed["gateway.server"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mcu.calls import CallFailure
-from sip.call_failure import call_failure, failure_of
+from mcu.sip_call_failure import call_failure, failure_of
 from sip.dialog import Dialog
 from sip.dtmf import CONTENT_TYPE, DtmfEvent, dtmf_relay_body
 from sip.errors import SipCallFailed

@@ -28,18 +28,17 @@ from typing import Protocol
 
 import av
 from aiortc import RTCRtpSender
-from aiortc.codecs import is_rtx
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 
 from rtc.aiortc_send_hooks import (
     SrtpSendPath,
     record_rtp_sent,
     sender_enabled,
-    sender_ids,
+    stream_ids,
     take_over_retransmit,
     take_over_rtp,
 )
-from rtc.rtp_output import RtpOutput, StreamIds
+from rtc.rtp_output import RtpOutput
 from rtc.shared_packetizer import SHARED_MIME_TYPES, Vp8PictureIds, packetizer_for
 
 log = logging.getLogger(__name__)
@@ -59,20 +58,6 @@ class DirectTrack(Protocol):
     def attach_output(self, output: PacketOutput) -> None: ...
 
     def detach_output(self, output: PacketOutput) -> None: ...
-
-
-def stream_ids(sender: RTCRtpSender, codec: RTCRtpCodecParameters,
-               parameters: RTCRtpSendParameters) -> StreamIds:
-    """What the sender's packets carry, from its negotiated send parameters, as aiortc's
-    sender reads them (its RTX payload type: the rtx codec whose apt is the first codec)."""
-    ssrc, rtx_ssrc = sender_ids(sender)
-    rtx = next((each.payloadType for each in parameters.codecs
-                if is_rtx(each) and each.parameters.get("apt") == codec.payloadType), None)
-    assert codec.payloadType is not None
-    return StreamIds(
-        ssrc=ssrc, payload_type=codec.payloadType, rtx_ssrc=rtx_ssrc,
-        rtx_payload_type=rtx, mid=parameters.muxId,
-        extension_ids={ext.uri: ext.id for ext in parameters.headerExtensions})
 
 
 class DirectOutput:

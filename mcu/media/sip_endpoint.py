@@ -32,9 +32,9 @@ from mcu.media.sip_call_media import SipCallMedia
 from mcu.media.sip_content import server_floor
 from mcu.media.site_media import SiteMedia
 from mcu.model import MediaEncryptType, SiteCallState, SiteType
+from mcu.sip_call_failure import failure_of
 from rtp.negotiation import NegotiationError
 from rtp.sdp import SdpError
-from sip.call_failure import failure_of
 from sip.dialog import Dialog
 from sip.errors import SipCallFailed
 from sip.values import SipUri

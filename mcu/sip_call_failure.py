@@ -1,6 +1,7 @@
 """The MCU's callFailedReason for a SIP call that ended without a 2xx (the table is in
 docs/sip.md): SIP final statuses mapped onto the platform's call failure codes of
-mcu/calls.py CallFailure."""
+mcu/calls.py CallFailure. It lives in mcu/ because the codes are the platform's: sip/ knows
+SIP, not the MCU."""
 
 from __future__ import annotations
 
