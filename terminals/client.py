@@ -154,6 +154,7 @@ class SimulatedTerminal(TerminalCalls):
             self._run_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._run_task
+        await self.wait_closed()
         if self._session is not None:
             await self._session.close()
         self.send_log.forget_site(self.site_index)

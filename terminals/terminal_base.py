@@ -229,6 +229,8 @@ class TerminalBase:
         self._last_heard = 0.0
         self._stopping = False
         self._tasks: set[asyncio.Task] = set()
+        # Calls still being torn down (TerminalMedia._end_call).
+        self._closing: set[asyncio.Task[None]] = set()
         self._video_codec: str | None = None
         self._audio_codec: str | None = None
         self._frames_sent_before = 0

@@ -208,7 +208,17 @@ class TerminalMedia(TerminalBase):
             call.content_track.use_loops(
                 *await self.content_source.prepare_pages(self._content_codec))
 
+    async def wait_closed(self) -> None:
+        """Until every call this terminal began ending is torn down (`_end_call`)."""
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
     async def _end_call(self, notify: bool, reason: str = "hang up") -> None:
+        """The call is over at once (no call, state idle); its teardown runs as a task of its
+        own that the caller's cancellation does not cut short. stop() cancels the signalling
+        task, which may be ending the call on the MCU's Bye: an RTCPeerConnection.close()
+        cut short leaves its later receivers unstopped, each with a decoder thread waiting
+        for ever. stop() waits for the teardowns still running (`wait_closed`)."""
         call, self._call = self._call, None
         if call is None:
             if self.state == CallState.RINGING:
@@ -216,6 +226,12 @@ class TerminalMedia(TerminalBase):
                 self.state = CallState.IDLE
             return
         self.state = CallState.IDLE
+        teardown = asyncio.ensure_future(self._tear_down(call, notify, reason))
+        self._closing.add(teardown)
+        teardown.add_done_callback(self._closing.discard)
+        await asyncio.shield(teardown)
+
+    async def _tear_down(self, call: TerminalCall, notify: bool, reason: str) -> None:
         floor, self.floor = self.floor, None
         if floor is not None:
             await floor.close()
