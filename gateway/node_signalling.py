@@ -36,6 +36,7 @@ from mcu.media.webrtc_endpoint import (
     Registration,
     WebRtcEndpoint,
 )
+from mcu.media.webrtc_refusals import unknown_call
 from mcu.nodes.conference_router import NO_ROOM, ConferenceRouter
 from rtc.signalling import (
     Answer,
@@ -53,9 +54,6 @@ from rtc.signalling import (
 
 log = logging.getLogger("gateway.node_signalling")
 
-UNKNOWN_CALL = "unknown_call"
-
-
 class NodeRelayEndpoint(WebRtcEndpoint):
     """A registered terminal whose calls are made by media nodes: what it says about a call
     goes to the node of that call (mcu/nodes/conference_router.py)."""
@@ -70,7 +68,7 @@ class NodeRelayEndpoint(WebRtcEndpoint):
 
     def _relay(self, message: Ringing | Answer | Decline | Bye | ReceiveStats) -> None:
         if not self.router.from_terminal(self.uri, message.to_json()):
-            self.send(Error(UNKNOWN_CALL, "no such call", message.call_id))
+            self.send(unknown_call(message))
 
     # the runtime's dialer is the router's: these are never reached with media nodes
     def offer_call(self, call: Call) -> None:

@@ -151,7 +151,8 @@ async def test_binary_frames_and_unknown_calls_are_refused_politely(server, http
     await next_message(ws)
     await ws.send_str('{"type": "bye", "call_id": "nope"}')
     assert await next_message(ws) == {
-        "type": "error", "code": "unknown_call", "message": "no such call", "call_id": "nope"
+        "type": "error", "code": "unknown_call", "message": "no such call: bye 'nope'",
+        "call_id": "nope"
     }
     await ws.send_str('{"type": "ping", "seq": 7}')
     assert await next_message(ws) == {"type": "pong", "seq": 7}

@@ -84,6 +84,7 @@ from mcu.media.webrtc_refusals import (
     WRONG_PASSWORD,
     decline_failure,
     unanswered_bye_failure,
+    unknown_call,
 )
 from mcu.model import (
     Conference,
@@ -278,23 +279,23 @@ class WebRtcEndpoint:
                 self.on_bye(message)
 
     def on_ringing(self, message: Ringing) -> None:
-        session = self._session(message.call_id)
+        session = self._session(message)
         if session is not None:
             session.call.ringing()
 
     def on_answer(self, message: Answer) -> None:
-        session = self._session(message.call_id)
+        session = self._session(message)
         if session is not None:
             session.spawn(session.answered(message.sdp), "answer")
 
     def on_decline(self, message: Decline) -> None:
-        session = self._session(message.call_id)
+        session = self._session(message)
         if session is not None:
             session.call.reject(decline_failure(message.reason))
             session.close()
 
     def on_bye(self, message: Bye) -> None:
-        session = self._session(message.call_id)
+        session = self._session(message)
         if session is None:
             return
         if session.call.state in (SiteCallState.CALLING, SiteCallState.RINGING):
@@ -309,7 +310,7 @@ class WebRtcEndpoint:
         report (mcu/runtime/receive_reports.py, display only). Refused, nothing kept: a call
         it does not have (`unknown_call`), a site not (yet, or no longer) connected in the
         call's conference (`not_joined`), too many sites reporting (`no_capacity`)."""
-        session = self._session(message.call_id)
+        session = self._session(message)
         if session is None:
             return
         try:
@@ -425,10 +426,13 @@ class WebRtcEndpoint:
         if self.sessions.get(session.call_id) is session:
             del self.sessions[session.call_id]
 
-    def _session(self, call_id: str) -> CallSession | None:
-        session = self.sessions.get(call_id)
+    def _session(self, message: Ringing | Answer | Decline | Bye | ReceiveStats
+                 ) -> CallSession | None:
+        """The call `message` is about, or None after refusing it with `unknown_call` (the
+        refusal names the message: a late answer, a stats report after the call ended)."""
+        session = self.sessions.get(message.call_id)
         if session is None:
-            self._refuse(call_id, UNKNOWN_CALL, "no such call")
+            self.send(unknown_call(message))
         return session
 
     def _refuse(self, call_id: str, code: str, text: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from mcu.calls import CallFailure
 from mcu.events import ErrorInfo
+from rtc.signalling import Answer, Bye, Decline, Error, ReceiveStats, Ringing
 
 # Error codes of signalling `error` messages sent for calls (docs/signalling.md).
 UNKNOWN_CALL = "unknown_call"
@@ -17,6 +18,13 @@ NO_CAPACITY = "no_capacity"  # an ad-hoc conference could not start or grow: MCU
 BAD_SDP = "bad_sdp"
 CODEC_MISMATCH = "codec_mismatch"  # dial-in: the offer has no codec the booking allows
 NOT_JOINED = "not_joined"  # `stats` of a call whose site is not connected in its conference
+
+
+def unknown_call(message: Ringing | Answer | Decline | Bye | ReceiveStats) -> Error:
+    """The `unknown_call` refusal of a message about a call the MCU does not have (a late
+    answer, a stats report after the call ended), naming the message it refuses."""
+    return Error(UNKNOWN_CALL, f"no such call: {message.type} {message.call_id!r}",
+                 message.call_id)
 
 
 def unanswered_bye_failure(reason: str) -> ErrorInfo:
