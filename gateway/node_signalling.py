@@ -41,6 +41,7 @@ from mcu.nodes.conference_router import NO_ROOM, ConferenceRouter
 from rtc.signalling import (
     Answer,
     Bye,
+    CallMessage,
     Decline,
     Error,
     Join,
@@ -66,7 +67,7 @@ class NodeRelayEndpoint(WebRtcEndpoint):
         self.router = router
         router.registered(message.uri, message.to_json(), self)
 
-    def _relay(self, message: Ringing | Answer | Decline | Bye | ReceiveStats) -> None:
+    def _relay(self, message: CallMessage) -> None:
         if not self.router.from_terminal(self.uri, message.to_json()):
             self.send(unknown_call(message))
 

@@ -512,6 +512,11 @@ class ReceiveStats(Message):
     content: StreamReceipt | None = spec(Optional(Nested(StreamReceipt)), default=None)
 
 
+# What a terminal says about a call it has with the MCU (by its call_id): refused with
+# `unknown_call` when the MCU has no such call.
+CallMessage = Ringing | Answer | Decline | Bye | ReceiveStats
+
+
 SEND_WIDTH = Integer(2, 4096)
 SEND_HEIGHT = Integer(2, 2304)
 SEND_FPS = Integer(1, 60)

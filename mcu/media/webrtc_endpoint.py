@@ -99,6 +99,7 @@ from mcu.runtime.receive_reports import StreamReceipt
 from rtc.signalling import (
     Answer,
     Bye,
+    CallMessage,
     Capabilities,
     Decline,
     Error,
@@ -426,8 +427,7 @@ class WebRtcEndpoint:
         if self.sessions.get(session.call_id) is session:
             del self.sessions[session.call_id]
 
-    def _session(self, message: Ringing | Answer | Decline | Bye | ReceiveStats
-                 ) -> CallSession | None:
+    def _session(self, message: CallMessage) -> CallSession | None:
         """The call `message` is about, or None after refusing it with `unknown_call` (the
         refusal names the message: a late answer, a stats report after the call ended)."""
         session = self.sessions.get(message.call_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from mcu.calls import CallFailure
 from mcu.events import ErrorInfo
-from rtc.signalling import Answer, Bye, Decline, Error, ReceiveStats, Ringing
+from rtc.signalling import CallMessage, Error
 
 # Error codes of signalling `error` messages sent for calls (docs/signalling.md).
 UNKNOWN_CALL = "unknown_call"
@@ -20,7 +20,7 @@ CODEC_MISMATCH = "codec_mismatch"  # dial-in: the offer has no codec the booking
 NOT_JOINED = "not_joined"  # `stats` of a call whose site is not connected in its conference
 
 
-def unknown_call(message: Ringing | Answer | Decline | Bye | ReceiveStats) -> Error:
+def unknown_call(message: CallMessage) -> Error:
     """The `unknown_call` refusal of a message about a call the MCU does not have (a late
     answer, a stats report after the call ended), naming the message it refuses."""
     return Error(UNKNOWN_CALL, f"no such call: {message.type} {message.call_id!r}",
