@@ -46,14 +46,19 @@
     post(form.dataset.action, body);
   });
 
-  let pending = null;
+  // A refresh fetches the page's fragments; `asked` numbers them so that an older answer
+  // arriving after a newer one is dropped, not shown over it.
+  let pending = null, asked = 0, shown = 0;
   function refresh() {
     if (pending) return;
     pending = setTimeout(async () => {
       pending = null;
+      const ask = ++asked;
       const response = await fetch("/console/fragments?conf=" + encodeURIComponent(selected));
       if (response.status === 401) { location.href = "/login"; return; }
       const parts = await response.json();
+      if (ask < shown) return;
+      shown = ask;
       for (const id of ["conferences", "detail", "terminals"]) {
         document.getElementById(id).innerHTML = parts[id];
       }
@@ -62,10 +67,10 @@
     }, 150);
   }
   const events = new EventSource("/console/events");
-  events.addEventListener("changed", (event) => {
-    const conf = JSON.parse(event.data);
-    if (!conf || conf === selected) refresh(); else refresh();
-  });
+  // Once subscribed (and again after a reconnection): a change made between the page's
+  // rendering and the subscription sent its event to nobody, so the page asks once.
+  events.addEventListener("open", refresh);
+  events.addEventListener("changed", refresh);
 
   // --- the layout picker ----------------------------------------------------------------
   const picker = document.getElementById("layout-picker");
