@@ -97,6 +97,7 @@ from mcu.layouts import layout_mode
 from mcu.media.output_format import FORMAT_SIZES, H264, OutputFormat, parse_rate
 from mcu.model import SiteCallState, VideoFormat
 from rtc import aiortc_hooks
+from rtc.deadline import within
 from terminals.media_sources import DEFAULT_VIDEO_FORMAT as DEFAULT_TERMINAL_VIDEO_FORMAT
 from terminals.media_sources import VideoFormat as TerminalVideoFormat
 from terminals.media_sources import ladder_format
@@ -234,7 +235,7 @@ class TerminalsProcess:
             "--start-index", str(start_index), "--uri-prefix", URI_PREFIX, *content_args,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )
-        ready = await asyncio.wait_for(cls._read(process), 180)
+        ready = await within(cls._read(process), 180)
         if "ready" not in ready:
             raise RuntimeError(f"terminals process: {ready}")
         return cls(process, ready["ready"], ready["small"])
@@ -251,14 +252,14 @@ class TerminalsProcess:
         assert self.process.stdin is not None
         self.process.stdin.write((json.dumps(command) + "\n").encode())
         await self.process.stdin.drain()
-        return await asyncio.wait_for(self._read(self.process), 30)
+        return await within(self._read(self.process), 30)
 
     async def stop(self) -> None:
         assert self.process.stdin is not None
         try:
             self.process.stdin.write(b'{"cmd": "stop"}\n')
             await self.process.stdin.drain()
-            await asyncio.wait_for(self.process.wait(), 20)
+            await within(self.process.wait(), 20)
         except (TimeoutError, ConnectionError):
             self.process.kill()
             await self.process.wait()

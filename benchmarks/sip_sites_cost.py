@@ -31,6 +31,7 @@ import aiohttp
 from app.demo.soap_client import EsdkClient, check
 from benchmarks.soap_server_cpu import cpu_seconds
 from benchmarks.soap_throughput import free_port, wait_until_up
+from rtc.deadline import within
 
 USER, PASSWORD = "demo", "Demo@123"
 CIF4 = 1  # videoFormat (eSDK numbering)
@@ -100,7 +101,7 @@ async def phase(video_codecs: list[str], seconds: float) -> dict[str, float]:
                      "--register", f"sip:127.0.0.1:{sip_port}", "--stats-interval", "0"],
                     cwd=root, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
             # every terminal registered: 2 "registered" lines, then one "listening" per room
-            await asyncio.wait_for(asyncio.gather(*(
+            await within(asyncio.gather(*(
                 asyncio.to_thread(_lines, helper, "registered " if index == 0 else "listening ",
                                   2 if index == 0 else 1)
                 for index, helper in enumerate(helpers))), 120)

@@ -56,6 +56,7 @@ from benchmarks.media_load import (
 from benchmarks.soap_throughput import ACCOUNT, Client, free_port, result_code
 from mcu.model import VideoFormat
 from rtc import aiortc_hooks
+from rtc.deadline import within
 
 URI_PREFIX = "0188"
 RATE = "768k"
@@ -79,7 +80,7 @@ class Child:
 
     async def read(self, timeout: float = 60) -> dict[str, Any]:
         assert self.process.stdout is not None
-        line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        line = await within(self.process.stdout.readline(), timeout)
         if not line:
             raise RuntimeError(f"child ended (exit {await self.process.wait()})")
         answer: dict[str, Any] = json.loads(line)
@@ -100,7 +101,7 @@ class Child:
         try:
             self.process.stdin.write(b'{"cmd": "stop"}\n')
             await self.process.stdin.drain()
-            await asyncio.wait_for(self.process.wait(), 30)
+            await within(self.process.wait(), 30)
         except (TimeoutError, ConnectionError):
             self.process.kill()
             await self.process.wait()

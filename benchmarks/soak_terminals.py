@@ -41,6 +41,7 @@ from typing import Any
 
 from benchmarks.packet_loss import LossInjector
 from rtc import aiortc_hooks
+from rtc.deadline import within
 from rtc.jitter_buffer import MarkerJitterBuffer
 from terminals.call_state import CallState
 from terminals.client import CallRefused, SimulatedTerminal
@@ -140,7 +141,7 @@ class TerminalsSoak:
     async def _pause(self, seconds: float) -> bool:
         """Wait `seconds`, or less if the calm begins meanwhile (then True)."""
         try:
-            await asyncio.wait_for(self._calming.wait(), seconds)
+            await within(self._calming.wait(), seconds)
         except TimeoutError:
             return False
         return True

@@ -60,6 +60,7 @@ from benchmarks.media_load import (
 )
 from benchmarks.soap_throughput import ACCOUNT, Client, free_port, wait_until_up
 from rtc import aiortc_hooks
+from rtc.deadline import within
 from terminals.call_state import CallState
 from terminals.client import SimulatedTerminal
 from terminals.run_command import freeze_startup_objects, start_terminals, stop_terminals
@@ -134,7 +135,7 @@ class Child:
             sys.executable, "-m", "benchmarks.terminal_cost", "--child", "--server", server,
             "--start-index", str(start_index), "--lean", str(int(lean)),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-        ready = json.loads(await asyncio.wait_for(cls._line(process), 240))
+        ready = json.loads(await within(cls._line(process), 240))
         return cls(process, ready["ready"])
 
     @staticmethod
@@ -149,14 +150,14 @@ class Child:
         assert self.process.stdin is not None
         self.process.stdin.write(json.dumps({"cmd": command}).encode() + b"\n")
         await self.process.stdin.drain()
-        return json.loads(await asyncio.wait_for(self._line(self.process), 30))
+        return json.loads(await within(self._line(self.process), 30))
 
     async def stop(self) -> None:
         assert self.process.stdin is not None
         try:
             self.process.stdin.write(b'{"cmd": "stop"}\n')
             await self.process.stdin.drain()
-            await asyncio.wait_for(self.process.wait(), 30)
+            await within(self.process.wait(), 30)
         except (TimeoutError, ConnectionError):
             self.process.kill()
             await self.process.wait()

@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import cast
 
+from rtc.deadline import within
 from sip.errors import SipParseError
 from sip.grammar import RULES_BY_NAME, Limits
 from sip.message import (
@@ -73,7 +74,7 @@ class StreamConnection:
         self.closed = True
         self.writer.close()
         with contextlib.suppress(ConnectionError, ssl.SSLError, OSError, asyncio.TimeoutError):
-            await asyncio.wait_for(self.writer.wait_closed(), 2)
+            await within(self.writer.wait_closed(), 2)
 
     async def serve(self) -> None:
         owner, limits = self.owner, self.owner.limits
@@ -83,7 +84,7 @@ class StreamConnection:
                 split = split_head(buffer, limits) if buffer.strip(b"\r\n") else None
                 if split is None:
                     timeout = owner.read_timeout if buffer.strip(b"\r\n") else None
-                    data = await asyncio.wait_for(self.reader.read(65_536), timeout)
+                    data = await within(self.reader.read(65_536), timeout)
                     if not data:
                         return
                     buffer += data
@@ -98,7 +99,7 @@ class StreamConnection:
                     raise SipParseError(413, "Request Entity Too Large",
                                         f"body of {length} octets")
                 while len(rest) < length:
-                    data = await asyncio.wait_for(self.reader.read(65_536), owner.read_timeout)
+                    data = await within(self.reader.read(65_536), owner.read_timeout)
                     if not data:
                         return
                     rest += data
@@ -187,7 +188,7 @@ class Transports:
             task.cancel()
         for server in self._servers:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(server.wait_closed(), 2)
+                await within(server.wait_closed(), 2)
         if self._udp and self._udp.transport:
             self._udp.transport.close()
 
@@ -265,7 +266,7 @@ class Transports:
         ssl_context = self.settings.client_ssl if transport == "TLS" else None
         if transport == "TLS" and ssl_context is None:
             raise OSError("no TLS client context")
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(
+        reader, writer = await within(asyncio.open_connection(
             addr[0], addr[1], ssl=ssl_context,
             server_hostname=addr[0] if ssl_context else None), 10)
         connection = StreamConnection(transport, reader, writer, self)
@@ -295,7 +296,7 @@ async def resolve(host: str, port: int, timeout: float = 5.0) -> str:
     except ValueError:
         pass
     try:
-        infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(
+        infos = await within(asyncio.get_running_loop().getaddrinfo(
             host, port, type=socket.SOCK_DGRAM), timeout)
     except (UnicodeError, ValueError) as exc:
         raise OSError(f"bad host {host!r}") from exc

@@ -27,6 +27,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rtc.deadline import within
 from rtc.signalling import Capabilities, Device
 from rtc.signalling_auth import LAB_PROVISIONING_KEY, provisioned_secret
 from sip.errors import SipCallFailed
@@ -352,7 +353,7 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         while not stopped.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopped.wait(), args.stats_interval or None)
+                await within(stopped.wait(), args.stats_interval or None)
             if args.stats_interval and not stopped.is_set():
                 for terminal in terminals:
                     print(stats_line(terminal.stats()), flush=True)

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import signal
 
+from rtc.deadline import within
 from rtp.encryption_policy import MediaEncryptType
 from sip.values import SipUri
 from terminals.marker import Rect
@@ -87,7 +88,7 @@ async def run_rooms(args: argparse.Namespace, panes: list[Rect] | None) -> int:
                        for room in (rooms if args.share and args.content else []))
         while not stopped.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopped.wait(), args.stats_interval or None)
+                await within(stopped.wait(), args.stats_interval or None)
             if args.stats_interval and not stopped.is_set():
                 for room in rooms:
                     if room.call is not None:

@@ -15,6 +15,7 @@ from aiortc import RTCSessionDescription
 from rtc.bfcp.tables import RequestStatus
 from rtc.bfcp.transport import ConnectionClosed
 from rtc.content_sdp import mark_content
+from rtc.deadline import within
 from rtc.screen_sdp import mark_screens
 from rtc.signalling import (
     Answer,
@@ -183,7 +184,7 @@ class TerminalCalls(TerminalViews):
         self._pending_join = asyncio.get_running_loop().create_future()
         await self._send(request(call_id, self.sdp_sent or call.pc.localDescription.sdp))
         try:
-            reply = await asyncio.wait_for(self._pending_join, timeout)
+            reply = await within(self._pending_join, timeout)
         except TimeoutError:
             await self._end_call(notify=True)
             raise CallRefused(no_answer) from None

@@ -37,6 +37,7 @@ from typing import Any
 import av
 import numpy as np
 
+from rtc.deadline import within
 from terminals.scene import CameraScene
 
 BARESIP = shutil.which("baresip")
@@ -243,13 +244,13 @@ class Baresip:
             return
         if process.returncode is None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.command("quit"), 2)
+                await within(self.command("quit"), 2)
             try:
-                await asyncio.wait_for(process.wait(), 5)
+                await within(process.wait(), 5)
             except TimeoutError:
                 process.terminate()
                 try:
-                    await asyncio.wait_for(process.wait(), 5)
+                    await within(process.wait(), 5)
                 except TimeoutError:
                     process.kill()
                     await process.wait()
@@ -294,7 +295,7 @@ class Baresip:
         data = json.dumps({"command": name, "params": params, "token": token}).encode()
         self._writer.write(str(len(data)).encode() + b":" + data + b",")
         await self._writer.drain()
-        return await asyncio.wait_for(future, timeout)
+        return await within(future, timeout)
 
     async def dial(self, uri: str) -> None:
         answer = await self.command("dial", uri)
@@ -335,7 +336,7 @@ class Baresip:
                 raise AssertionError(f"baresip: no {kind} event in {timeout} s (saw {seen})")
             self._event_seen.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event_seen.wait(), left)
+                await within(self._event_seen.wait(), left)
 
     # what it received
     async def snapshot(self, timeout: float = 10.0) -> np.ndarray:

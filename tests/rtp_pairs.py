@@ -12,6 +12,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamTrack
 
 from mcu.model import MediaEncryptType as Encryption
+from rtc.deadline import within
 from rtp import sdp
 from rtp.encryption_policy import SdesRule
 from rtp.negotiation import CodecOffer, accept_answer, answer, offer
@@ -103,7 +104,7 @@ async def marker_sites(track: IncomingTrack, count: int, timeout: float = 20.0) 
             if reading is not None:
                 sites.append(reading.site_index)
 
-    await asyncio.wait_for(collect(), timeout)
+    await within(collect(), timeout)
     return sites
 
 
@@ -129,7 +130,7 @@ async def dominant_frequency(track: IncomingTrack, seconds: float = 1.0,
             chunks.append(mono)
             collected += frame.samples / rate
 
-    await asyncio.wait_for(collect(), timeout)
+    await within(collect(), timeout)
     signal = np.concatenate(chunks)
     spectrum = np.abs(np.fft.rfft(signal * np.hanning(len(signal))))
     return float(np.fft.rfftfreq(len(signal), 1 / rate)[int(np.argmax(spectrum))])

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rtc.deadline import within
 from sip.errors import SipParseError
 from sip.message import Response, parse_datagram, split_head
 from sip.transaction import Timers
@@ -64,7 +65,7 @@ class RawUdp(asyncio.DatagramProtocol):
         self.transport.sendto(data, ("127.0.0.1", port))
 
     async def answer(self, timeout: float = 3.0) -> Response:
-        return lenient(await asyncio.wait_for(self.received.get(), timeout))
+        return lenient(await within(self.received.get(), timeout))
 
     def close(self) -> None:
         if self.transport is not None:
@@ -85,7 +86,7 @@ async def read_stream_response(reader: asyncio.StreamReader, timeout: float = 3.
             if rest:
                 _LEFTOVER[id(reader)] = rest
             return lenient(head + b"\r\n\r\n")
-        data = await asyncio.wait_for(reader.read(65536), timeout)
+        data = await within(reader.read(65536), timeout)
         if not data:
             raise ConnectionError("closed without an answer")
         buffer += data

@@ -48,6 +48,7 @@ from aiortc.rtp import (
 )
 
 from rtc import aiortc_hooks, audio_level, ice, socket_buffers
+from rtc.deadline import within
 from rtc.jitter_buffer import MarkerJitterBuffer, release_frames_at_marker
 from rtc.rtp_counts import RtpCounts
 from tests.rtc_stubs import RecordingTransport
@@ -351,7 +352,7 @@ async def test_filter_datagrams_drops_what_its_filters_refuse_both_ways_then_res
                 await here.add_remote_candidate(candidate)
             await here.add_remote_candidate(None)
             here.remote_username, here.remote_password = there.local_username, there.local_password
-        await asyncio.wait_for(asyncio.gather(*(c.connect() for c in pair)), 10)
+        await within(asyncio.gather(*(c.connect() for c in pair)), 10)
         seen_in: list[bytes] = []
         seen_out: list[bytes] = []
 
@@ -369,7 +370,7 @@ async def test_filter_datagrams_drops_what_its_filters_refuse_both_ways_then_res
         try:
             for data in (b"\x80never sent", b"\x80dropped on arrival", b"\x80kept"):
                 await pair[0].send(data)
-            assert await asyncio.wait_for(pair[1].recv(), 5) == b"\x80kept"
+            assert await within(pair[1].recv(), 5) == b"\x80kept"
         finally:
             restore()
         ours = (b"\x80never sent", b"\x80dropped on arrival", b"\x80kept")  # not STUN
@@ -701,7 +702,7 @@ async def test_a_receiver_never_stopped_does_not_keep_the_process_alive():
         sys.executable, "-c", script, cwd=str(Path(__file__).resolve().parent.parent),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
-        out, err = await asyncio.wait_for(child.communicate(), timeout=60)
+        out, err = await within(child.communicate(), timeout=60)
     except TimeoutError:
         child.kill()
         await child.wait()

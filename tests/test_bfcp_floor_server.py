@@ -4,7 +4,6 @@ floor; the answers and notices are read from the wire."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +14,7 @@ from rtc.bfcp import messages
 from rtc.bfcp.codec import Attribute, ErrorCodeValue, Grouped, Message
 from rtc.bfcp.tables import AttributeType, ErrorCode, Primitive, RequestStatus
 from rtc.bfcp.transport import BfcpClient
+from rtc.deadline import within
 
 CONF = 42
 A, B, C, VIEWER = "sip:a", "sip:b", "sip:c", "sip:viewer"
@@ -61,7 +61,7 @@ FLOOR_1 = Attribute(AttributeType.FLOOR_ID, 1, True)
 
 async def next_notice(client: BfcpClient, primitive: Primitive) -> Message:
     while True:
-        notice = await asyncio.wait_for(client.notices.get(), 5)
+        notice = await within(client.notices.get(), 5)
         assert notice.transaction_id == 0
         if notice.primitive is primitive:
             return notice

@@ -29,6 +29,7 @@ from mcu.model import ConferenceSpec, SiteCallState, SiteSpec, VideoFormat
 from rtc.bfcp.codec import Message, encode
 from rtc.bfcp.tables import Primitive, RequestStatus
 from rtc.bfcp.transport import BfcpClient
+from rtc.deadline import within
 from terminals.client import SimulatedTerminal
 from terminals.media_sources import VideoFormat as SentVideo
 from tests.conftest import DEMO, SoapClients, soap_clients
@@ -97,7 +98,7 @@ async def plain_hello_answer(host: str, port: int, hello: bytes) -> bytes:
         writer.write(hello)
         await writer.drain()
         received = b""
-        while chunk := await asyncio.wait_for(reader.read(4096), timeout=10):
+        while chunk := await within(reader.read(4096), timeout=10):
             received += chunk
         return received
     except ConnectionResetError:

@@ -27,6 +27,7 @@ from rtc.bfcp.transport import (
     ConnectionClosed,
     read_message,
 )
+from rtc.deadline import within
 
 CONFERENCE = 7
 USERS = {1, 2, 3}
@@ -81,7 +82,7 @@ def hello(conference: int = CONFERENCE, user: int = 1, transaction: int = 5) -> 
 
 
 async def answer(reader: asyncio.StreamReader) -> Message:
-    message = await asyncio.wait_for(read_message(reader), 5)
+    message = await within(read_message(reader), 5)
     assert message is not None
     return message
 
@@ -94,7 +95,7 @@ def error_code(message: Message) -> int:
 
 
 async def closed_by_server(reader: asyncio.StreamReader) -> bool:
-    return await asyncio.wait_for(reader.read(1), 5) == b""
+    return await within(reader.read(1), 5) == b""
 
 
 async def still_serves(h: Harness) -> None:
@@ -122,7 +123,7 @@ async def test_hello_request_and_server_notice(harness: Harness) -> None:
     connection = harness.server.connection_of(CONFERENCE, 2)
     assert connection is not None
     await connection.send(messages.floor_request_status(CONFERENCE, 0, 2, 42, 1, RequestStatus.REVOKED))
-    notice = await asyncio.wait_for(client.notices.get(), 5)
+    notice = await within(client.notices.get(), 5)
     assert messages.request_status_of(notice) == (42, RequestStatus.REVOKED)
     await client.close()
 
@@ -245,7 +246,7 @@ async def test_goodbye_closes_and_reports_the_bound_user(harness: Harness) -> No
     client = await harness.client(user=3)
     ack = await client.request(Primitive.GOODBYE)
     assert ack.primitive is Primitive.GOODBYE_ACK
-    await asyncio.wait_for(client.closed.wait(), 5)
+    await within(client.closed.wait(), 5)
     with pytest.raises(ConnectionClosed):
         await client.request(Primitive.HELLO)
     await client.close()
@@ -328,7 +329,7 @@ async def test_a_plain_or_silent_client_on_the_tls_port_is_closed_and_tls_goes_o
             writer.write(data)
             await writer.drain()
             try:
-                answer = await asyncio.wait_for(reader.read(), timeout=5)
+                answer = await within(reader.read(), timeout=5)
             except ConnectionResetError:
                 answer = b""
             writer.close()

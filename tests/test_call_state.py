@@ -35,6 +35,7 @@ from mcu.calls import CallFailure
 from mcu.clock import ManualClock
 from mcu.layouts import layout_mode
 from mcu.model import SiteCallState
+from rtc.deadline import within
 from rtc.ice import IceServer
 from rtc.signalling import Answer, Capabilities, Decline, Register, Ringing
 from tests.signalling_helpers import send_register
@@ -361,7 +362,7 @@ async def test_configured_ice_servers_are_announced_in_registered(tmp_path: Path
     async with running_server(settings) as server, aiohttp.ClientSession() as http:
         ws = await http.ws_connect(server.url("/signalling"))
         await send_register(ws, Register("01770050", "raw"))
-        assert await asyncio.wait_for(ws.receive_json(), 5) == {
+        assert await within(ws.receive_json(), 5) == {
             "type": "registered", "uri": "01770050", "ice_servers": [
                 {"urls": [stun_url]},
                 {"urls": [turn_url], "username": "mcu", "credential": "secret"}]}

@@ -30,6 +30,7 @@ from mcu.media.cascade.tiles import TileCutter, cut_tiles, tile_mode
 from mcu.media.compositor import Compositor
 from mcu.media.pictures import PictureKey, PictureKind
 from mcu.model import SiteCallState
+from rtc.deadline import within
 from tests.cascade_helpers import two_engines
 from tests.test_media_acceptance import book, eventually, eventually_async, panes_of, states
 from tests.test_media_acceptance import terminal as make_terminal
@@ -169,7 +170,7 @@ async def test_the_control_connection_refuses_what_it_does_not_declare(tmp_path)
             await writer.drain()
             answers = []
             while True:
-                line = await asyncio.wait_for(reader.readline(), 10)
+                line = await within(reader.readline(), 10)
                 if not line:
                     break
                 answers.append(json.loads(line))
@@ -276,7 +277,7 @@ async def test_a_link_over_tls_carries_both_sites_pictures(tmp_path):
             conf_id = book(engines.server, [near.uri, far.uri], cp_resource=4)
             reader, writer = await asyncio.open_connection("127.0.0.1", engines.listener.port)
             writer.write(b'{"type":"hello"}\n')
-            assert await asyncio.wait_for(reader.read(), 10) == b""  # no TLS: dropped
+            assert await within(reader.read(), 10) == b""  # no TLS: dropped
             writer.close()
             uplink = await engines.link(conf_id)
             runtime = engines.server.gateway.runtime
@@ -313,7 +314,7 @@ async def test_an_offer_the_root_cannot_take_is_refused(tmp_path, ports, encrypt
         hello = {"type": "hello", "version": 1, "conf_id": conf_id, "leaf": "x", "sdp": body}
         reader, writer = await asyncio.open_connection("127.0.0.1", engines.listener.port)
         writer.write(json.dumps(hello).encode() + b"\n")
-        answer = json.loads(await asyncio.wait_for(reader.readline(), 10))
+        answer = json.loads(await within(reader.readline(), 10))
         writer.close()
         assert answer["type"] == "error" and answer["reason"].startswith("hello.sdp: ")
         assert reason in answer["reason"]

@@ -24,6 +24,7 @@ from gateway.signalling import (
     SLOW_READER_CLOSE_CODE,
 )
 from mcu.clock import ManualClock
+from rtc.deadline import within
 from tests.signalling_helpers import send_register
 
 URI = "01010086"
@@ -130,7 +131,7 @@ def _port(server) -> int:
 
 async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
     """What the server sent until it closed the connection (fails if it does not)."""
-    return await asyncio.wait_for(reader.read(), seconds)
+    return await within(reader.read(), seconds)
 
 
 async def test_half_a_request_line_is_closed_after_the_header_timeout(server):

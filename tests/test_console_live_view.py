@@ -26,6 +26,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from gateway import result_codes
 from mcu.errors import Fault
 from mcu.media.live_viewer_sessions import MAX_PER_OWNER
+from rtc.deadline import within
 from terminals.marker import read_marker
 from tests.test_console import (
     OPERATOR,
@@ -170,7 +171,7 @@ async def test_an_aiortc_viewer_sees_the_sites_and_ends_with_the_conference(
         seen: set[int] = set()
         deadline = asyncio.get_running_loop().time() + 30
         while seen != indices and asyncio.get_running_loop().time() < deadline:
-            frame = await asyncio.wait_for(video.recv(), 10)
+            frame = await within(video.recv(), 10)
             picture = frame.to_ndarray(format="bgr24")
             for rect in ((0.0, 0.0, 0.5, 1.0), (0.5, 0.0, 0.5, 1.0)):
                 reading = read_marker(picture, rect)

@@ -20,6 +20,7 @@ from rtc.bfcp import messages
 from rtc.bfcp.codec import Message, decode, encode
 from rtc.bfcp.tables import AttributeType, ErrorCode, Primitive, RequestStatus
 from rtc.bfcp.transport import read_message
+from rtc.deadline import within
 from terminals.client import SimulatedTerminal
 from tests.conftest import SoapClients
 from tests.test_cdr import SMALL, book, eventually, site_states, ws_url
@@ -218,7 +219,7 @@ async def raw_exchange(address, data: bytes) -> Message | None:
         writer.write(data)
         await writer.drain()
         try:
-            return await asyncio.wait_for(read_message(reader), 5)
+            return await within(read_message(reader), 5)
         except Exception:
             return None
     finally:

@@ -50,6 +50,7 @@ from mcu.model import (
     VideoFormat,
 )
 from rtc.colour import bgr_picture
+from rtc.deadline import within
 from rtc.signalling import Capabilities
 from terminals.content_receiver import analyse_content
 from terminals.documents import DocumentKind, render_page
@@ -139,7 +140,7 @@ async def drain(track: SiteVideoTrack) -> list[av.Packet]:
     packets = []
     while True:
         try:
-            packets.append(await asyncio.wait_for(track.recv(), 0.05))
+            packets.append(await within(track.recv(), 0.05))
         except TimeoutError:
             return packets
 

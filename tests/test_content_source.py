@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
 
+from rtc.deadline import within
 from terminals.aux_input_page import InputPage
 from terminals.content_receiver import ContentReceiver, analyse_content
 from terminals.content_source import (
@@ -148,7 +149,7 @@ def test_content_in_a_pane_is_measured_against_the_scaled_page():
 
 
 async def _recv_packets(track: ContentTrack, count: int) -> list:
-    return [await asyncio.wait_for(track.recv(), 5) for _ in range(count)]
+    return [await within(track.recv(), 5) for _ in range(count)]
 
 
 async def test_track_sends_nothing_while_stopped_then_starts_on_a_keyframe():
@@ -157,7 +158,7 @@ async def test_track_sends_nothing_while_stopped_then_starts_on_a_keyframe():
     log = SendLog()
     track = ContentTrack(source, loops, send_log=log, uri="010101")
     with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(track.recv(), 0.5)
+        await within(track.recv(), 0.5)
     assert track.frames_sent == 0
     track.start_sending()
     packets = await _recv_packets(track, 5)
@@ -167,7 +168,7 @@ async def test_track_sends_nothing_while_stopped_then_starts_on_a_keyframe():
     track.stop_sending()
     sent = track.frames_sent
     with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(track.recv(), 0.5)
+        await within(track.recv(), 0.5)
     assert track.frames_sent == sent
     track.start_sending()
     again = await _recv_packets(track, 1)
@@ -225,7 +226,7 @@ async def test_ending_the_track_ends_a_recv_waiting_for_the_floor():
     assert not waiting.done()
     track.stop()
     with pytest.raises(MediaStreamError):
-        await asyncio.wait_for(waiting, 2)
+        await within(waiting, 2)
     assert not track.sending
 
 

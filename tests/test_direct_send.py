@@ -24,6 +24,7 @@ from mcu.media.direct_send import send_directly
 from mcu.media.encoder_group import SiteVideoTrack
 from rtc import aiortc_hooks
 from rtc.aiortc_send_hooks import sender_ids
+from rtc.deadline import within
 from rtc.ice import rtc_configuration
 from rtc.jitter_buffer import release_frames_at_marker
 from rtc.opus_packets import OPUS_FRAME_SAMPLES, OpusPacketEncoder
@@ -325,7 +326,7 @@ async def test_a_codec_aiortc_encodes_keeps_aiortcs_own_loop():
         tone = (np.sin(np.arange(960 * 30) * 2 * np.pi * 440 / 48000) * 8000).astype(np.int16)
         for index in range(30):
             call.audio_out.push(tone[index * 960:(index + 1) * 960])
-        frame = await asyncio.wait_for(call.tracks["audio"].recv(), 10)
+        frame = await within(call.tracks["audio"].recv(), 10)
         assert frame.sample_rate == 8000
     finally:
         await call.close()
@@ -337,7 +338,7 @@ async def test_closing_the_call_ends_the_direct_sender_and_its_track():
     call.video_out.push(video_packets("H264", 1)[0])
     output = call.video_out._output
     assert output is not None
-    await asyncio.wait_for(call.close(), 10)
+    await within(call.close(), 10)
     assert output.ended.done()
     assert call.video_out._output is None
     assert call.video_out.readyState == "ended"

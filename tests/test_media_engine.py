@@ -42,6 +42,7 @@ from mcu.media.mixed_speakers import MixedSpeakers
 from mcu.media.output_format import H264, VP8, OutputFormat, output_format_for, parse_rate
 from mcu.media.voice_activity import level_of_power
 from mcu.model import ConferenceSpec, DialingMode, SiteCallState, SiteSpec, VideoFormat
+from rtc.deadline import within
 from rtc.ice import rtc_configuration
 from rtc.signalling import Answer, Capabilities, Decline, Join, Pong, Register, Ringing
 from terminals.speech import SpeechSynth, talker_levels
@@ -86,7 +87,7 @@ class RecordingSender:
     async def drain(self) -> None:
         while True:
             try:
-                packet = await asyncio.wait_for(self.track.recv(), 0.05)
+                packet = await within(self.track.recv(), 0.05)
             except TimeoutError:
                 return
             self.packets.append(packet)
@@ -341,7 +342,7 @@ async def test_a_picture_that_fails_does_not_keep_the_others_from_their_sites():
     media.render_item = breaks_the_4cif_picture
     media.start()
     try:
-        packet = await asyncio.wait_for(media.sites[B].video_out.recv(), 10)
+        packet = await within(media.sites[B].video_out.recv(), 10)
         assert packet.is_keyframe  # B's 720p picture arrives
         assert media.sites[A].video_out.packets_sent == 0
     finally:

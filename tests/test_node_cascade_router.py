@@ -49,6 +49,7 @@ from mcu.nodes.registry import NodeRegistry
 from mcu.nodes.transport import InProcessTransport
 from mcu.port_costs import PortCosts
 from mcu.runtime import ConferenceRuntime
+from rtc.deadline import within
 from tests.redis_server import redis_url
 from tests.router_harness import router_of
 from tests.test_runtime import BEGIN, A, B, C, FakeTerminal, make_runtime
@@ -89,7 +90,7 @@ class Node:
             while not check(self.seen):
                 self.seen.append(parse_command(await anext(self.commands)))
 
-        await asyncio.wait_for(read(), timeout)
+        await within(read(), timeout)
         return self.seen
 
     def of(self, kind: type) -> list:
@@ -101,7 +102,7 @@ async def until(check, timeout: float = 10.0) -> None:
         while not check():
             await asyncio.sleep(0.01)
 
-    await asyncio.wait_for(poll(), timeout)
+    await within(poll(), timeout)
 
 
 async def test_a_split_conference_calls_each_site_from_its_node_and_moves_whole(
@@ -216,7 +217,7 @@ async def test_a_site_of_the_leaf_becomes_the_speaker_at_the_root_node(
                     node_clock.advance(timedelta(seconds=0.1))
                     await asyncio.sleep(0.01)
 
-            await asyncio.wait_for(report(), 10)
+            await within(report(), 10)
 
         try:
             scheduler.book("300", [A, B, C], cp_resource=4)

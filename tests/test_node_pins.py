@@ -38,6 +38,7 @@ from mcu.nodes.pinned_placement import place_pinned
 from mcu.nodes.placement import Need, Reservations
 from mcu.nodes.site_pins import Pin, PinError, SitePins
 from mcu.port_costs import FORMAT_NAMES, PortCosts
+from rtc.deadline import within
 from sip.certificates import self_signed
 from tests.conftest import SoapClients
 from tests.test_node_cascade import records
@@ -109,7 +110,7 @@ async def tls_peer_certificate(port: int, cert: tuple[Path, Path], ca: Path) -> 
     try:
         writer.write(b"not json\n")  # the root answers `error` (and waits for a hello)
         await writer.drain()
-        line = await asyncio.wait_for(reader.readline(), 30)
+        line = await within(reader.readline(), 30)
         return line.startswith(b"{")
     except (ssl.SSLError, OSError):
         return False
@@ -123,7 +124,7 @@ async def plain_answer(port: int) -> bool:
     try:
         writer.write(b'{"type": "hello"}\n')
         await writer.drain()
-        return (await asyncio.wait_for(reader.read(1024), 30)).startswith(b"{")
+        return (await within(reader.read(1024), 30)).startswith(b"{")
     except OSError:
         return False
     finally:

@@ -30,6 +30,7 @@ from mcu.nodes.node_record import NodeRecord, port_costs_json
 from mcu.nodes.registry import NodeRegistry
 from mcu.nodes.transport import InProcessTransport
 from mcu.port_costs import PortCosts
+from rtc.deadline import within
 from tests.redis_server import redis_url
 from tests.router_harness import router_of
 from tests.test_runtime import BEGIN, A, B, make_runtime
@@ -52,7 +53,7 @@ async def registry(redis_url: str) -> AsyncIterator[NodeRegistry]:
 
 
 async def next_command(commands: AsyncIterator[str]) -> NodeMessage:
-    return parse_command(await asyncio.wait_for(anext(commands), timeout=10))
+    return parse_command(await within(anext(commands), timeout=10))
 
 
 async def until(check, timeout: float = 10.0) -> None:
@@ -60,7 +61,7 @@ async def until(check, timeout: float = 10.0) -> None:
         while not check():
             await asyncio.sleep(0.01)
 
-    await asyncio.wait_for(poll(), timeout)
+    await within(poll(), timeout)
 
 
 async def test_the_router_places_relays_and_drops_what_the_schema_refuses(

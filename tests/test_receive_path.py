@@ -16,6 +16,7 @@ from aiortc import RTCDtlsTransport, RTCPeerConnection, RTCRtpReceiver, RTCRtpSe
 from aiortc.rtp import RtpPacket
 
 from rtc import aiortc_hooks, receive_path
+from rtc.deadline import within
 from rtc.jitter_buffer import release_frames_at_marker
 from rtc.rtp_counts import RtpCounts
 from tests.rtc_stubs import RecordingTransport
@@ -291,9 +292,9 @@ async def test_real_peer_connections_carry_video_recover_a_loss_and_close():
     restore = aiortc_hooks.filter_datagrams(received, lambda data: True)
     caller, callee, tracks = await _connected_pair(VideoStreamTrack(), tune)
     try:
-        await asyncio.wait_for(_until(lambda: tracks), 10)
+        await within(_until(lambda: tracks), 10)
         for _ in range(90):
-            await asyncio.wait_for(tracks[0].recv(), 10)
+            await within(tracks[0].recv(), 10)
         assert dropped, "no video packet was dropped"
         assert counts.nack_sent >= 1  # the receiver asked for it
         # every packet that got through, the retransmission's included, in the statistics
@@ -305,7 +306,7 @@ async def test_real_peer_connections_carry_video_recover_a_loss_and_close():
         restore()
         await caller.close()
     transport = callee.getTransceivers()[0].receiver.transport
-    await asyncio.wait_for(_until(lambda: transport.state == "closed"), 10)
+    await within(_until(lambda: transport.state == "closed"), 10)
     await callee.close()
 
 

@@ -10,6 +10,7 @@ import asyncio
 import pytest
 
 from mcu.model import MediaEncryptType as Encryption
+from rtc.deadline import within
 from rtp.negotiation import CodecOffer
 from rtp.tracks import IncomingTrack, RtpSender
 from tests.rtp_pairs import (
@@ -92,7 +93,7 @@ async def test_g722_uses_the_8000_hz_rtp_clock_for_16_khz_audio() -> None:
         pair.b.sockets.target = spy
         sender = RtpSender(pair.a, ToneSource(440.0))
         sender.start()
-        frames = await asyncio.wait_for(_decoded_audio(IncomingTrack(pair.b), 10), 20)
+        frames = await within(_decoded_audio(IncomingTrack(pair.b), 10), 20)
         await sender.stop()
         assert {b - a for a, b in zip(stamps, stamps[1:], strict=False)} == {160}
         assert frames[0].sample_rate == 16000 and frames[0].samples == 320
@@ -266,7 +267,7 @@ async def test_the_incoming_track_ends_when_the_session_closes() -> None:
     waiting = asyncio.ensure_future(track.recv())
     await pair.close()
     with pytest.raises(MediaStreamError):
-        await asyncio.wait_for(waiting, 5)
+        await within(waiting, 5)
     assert track.readyState == "ended"
 
 

@@ -37,6 +37,7 @@ from mcu.model import (
     SiteSpec,
 )
 from mcu.runtime import ConferenceRuntime
+from rtc.deadline import within
 
 BEGIN = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 A, B, C = "01010086", "01010010", "01010099"
@@ -163,7 +164,7 @@ async def wait_for_state(
         while runtime.status.site_statuses(conf_id, [uri])[0].state is not state:
             await asyncio.sleep(0.005)
 
-    await asyncio.wait_for(poll(), timeout=10)
+    await within(poll(), timeout=10)
 
 
 def make_runtime(call_timeout: float = 0.05):

@@ -30,6 +30,7 @@ from mcu.clock import ManualClock
 from mcu.layouts import layout_mode
 from mcu.media.send_ladder import DOWNGRADE_HOLD_S
 from mcu.model import ConferenceSpec, DialingMode, SiteCallState, SiteSpec, VideoFormat
+from rtc.deadline import within
 from rtc.signalling import SendVideo
 from terminals.client import SimulatedTerminal
 from terminals.media_sources import VideoFormat as SentVideo
@@ -255,7 +256,7 @@ async def _next(ws) -> dict:
     import json
 
     while True:
-        frame = await asyncio.wait_for(ws.receive(), 5)
+        frame = await within(ws.receive(), 5)
         message = json.loads(frame.data)
         if message["type"] != "ping":
             return message

@@ -27,6 +27,7 @@ from mcu.model import (
     SiteSpec,
     VideoFormat,
 )
+from rtc.deadline import within
 from rtc.signalling import (
     HEARTBEAT_INTERVAL_S,
     HEARTBEAT_MISSES,
@@ -69,7 +70,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 async def next_message(ws: aiohttp.ClientWebSocketResponse, skip_pings: bool = True) -> dict:
     while True:
-        frame = await asyncio.wait_for(ws.receive(), 5)
+        frame = await within(ws.receive(), 5)
         assert frame.type is aiohttp.WSMsgType.TEXT, frame
         message = json.loads(frame.data)
         if not (skip_pings and message["type"] == "ping"):
@@ -164,7 +165,7 @@ async def test_a_silent_terminal_is_dropped_after_three_heartbeats(server, http)
     await send_register(ws, Register(A, "x"))
     pings = 0
     while True:  # never answer: the MCU pings, then closes the socket
-        frame = await asyncio.wait_for(ws.receive(), 5)
+        frame = await within(ws.receive(), 5)
         if frame.type is not aiohttp.WSMsgType.TEXT:
             break
         pings += json.loads(frame.data)["type"] == "ping"

@@ -5,7 +5,6 @@ socket; a site whose call fails to be placed does not stop the others being call
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ from mcu.calls import Call, CallFailure
 from mcu.clock import ManualClock
 from mcu.endpoints import undeclared_device
 from mcu.model import ConferenceSpec, SiteCallState, SiteSpec
+from rtc.deadline import within
 from rtc.signalling import (
     MESSAGE_TYPES,
     Capabilities,
@@ -57,7 +57,7 @@ async def ws(server) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
 
 async def next_message(ws: aiohttp.ClientWebSocketResponse) -> dict:
     while True:
-        frame = await asyncio.wait_for(ws.receive(), 5)
+        frame = await within(ws.receive(), 5)
         assert frame.type is aiohttp.WSMsgType.TEXT, frame
         message = json.loads(frame.data)
         if message["type"] not in ("ping", "challenge"):  # challenges: send_register's

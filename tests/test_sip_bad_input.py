@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from rtc.deadline import within
 from sip.grammar import Limits
 from sip.transport import TransportSettings
 from sip.useragent import SipUserAgent, UaSettings
@@ -111,7 +112,7 @@ async def test_body_shorter_than_content_length(ua: SipUserAgent) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", ua.transports.ports["TCP"])
     writer.write(request(transport="TCP", extra="Content-Type: text/plain\r\n", body=b"abc",
                          content_length=50))
-    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed after read_timeout
+    assert await within(reader.read(), 5) == b""  # closed after read_timeout
     writer.close()
 
 
@@ -129,7 +130,7 @@ async def test_body_longer_than_content_length(ua: SipUserAgent) -> None:
     assert (await read_stream_response(reader)).status == 200
     second = await read_stream_response(reader)
     assert (second.status, second.reason) == (400, "Bad Request-Line")
-    assert await asyncio.wait_for(reader.read(), 3) == b""
+    assert await within(reader.read(), 3) == b""
     writer.close()
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from mcu.calls import CallFailure
 from mcu.sip_call_failure import call_failure, failure_of
+from rtc.deadline import within
 from sip.dialog import Dialog
 from sip.dtmf import CONTENT_TYPE, DtmfEvent, dtmf_relay_body
 from sip.errors import SipCallFailed
@@ -83,7 +84,7 @@ async def test_call_reinvite_and_bye(pair, transport: str) -> None:  # type: ign
     assert dialog.remote_sdp == b"answer to offer-1" and dialog.transport == transport
     await until(lambda: len(b.dialogs) == 1)
     far = next(iter(b.dialogs.values()))
-    await asyncio.wait_for(far.confirmed.wait(), 3)  # the ACK arrived
+    await within(far.confirmed.wait(), 3)  # the ACK arrived
     assert far.remote_sdp == b"offer-1" and far.local_sdp == b"answer to offer-1"
     assert far.call_id == dialog.call_id and far.remote_tag == dialog.local_tag
 
@@ -104,9 +105,9 @@ async def test_callee_hangs_up_and_a_stale_request_gets_481(pair) -> None:  # ty
     dialog = await a.invite(b.contact("UDP"), b"o")
     await until(lambda: len(b.dialogs) == 1)
     far = next(iter(b.dialogs.values()))
-    await asyncio.wait_for(far.confirmed.wait(), 3)
+    await within(far.confirmed.wait(), 3)
     await far.bye()
-    await asyncio.wait_for(dialog.terminated.wait(), 3)
+    await within(dialog.terminated.wait(), 3)
     assert dialog.ended_by == "remote"
     far.terminated.clear()  # pretend B never saw it end: its BYE now meets no dialog at A
     with pytest.raises(SipCallFailed) as caught:
@@ -122,7 +123,7 @@ async def test_cancel_before_answer_ends_in_487(pair) -> None:  # type: ignore[n
         await a.invite(b.contact("UDP"), b"o", on_ringing=lambda r: cancel.set(), cancel=cancel)
     assert caught.value.status == 487 and not caught.value.local
     assert failure_of(caught.value) is CallFailure.NO_ANSWER
-    await asyncio.wait_for(callee.cancelled.wait(), 3)  # B's answering task was stopped
+    await within(callee.cancelled.wait(), 3)  # B's answering task was stopped
     assert not b.dialogs and not a.dialogs
 
 
@@ -163,7 +164,7 @@ async def test_lost_invite_and_lost_200_are_retransmitted() -> None:
         assert sent["INVITE"] >= 2  # timer A resent the lost INVITE
         assert sent["200"] >= 2  # the UAS core resent its 2xx until the ACK
         far = next(iter(b.dialogs.values()))
-        await asyncio.wait_for(far.confirmed.wait(), 3)
+        await within(far.confirmed.wait(), 3)
         count = sent["200"]
         await asyncio.sleep(FAST.t2 * 3)
         assert sent["200"] == count  # and stopped once the ACK came
@@ -310,7 +311,7 @@ async def test_unreachable_hosts_fail_the_call_without_blocking() -> None:
     async with a, b:
         for uri in ("sip:x@no-such-host.invalid", "sip:x@bad\u00ffhost..name"):
             with pytest.raises(SipCallFailed) as caught:
-                await asyncio.wait_for(a.invite(uri, b"o"), 10)
+                await within(a.invite(uri, b"o"), 10)
             assert caught.value.status == 503 and caught.value.local
             assert failure_of(caught.value) is CallFailure.NETWORK_ERROR
         assert (await a.options(b.contact("UDP"))).status == 200
@@ -325,6 +326,6 @@ async def test_a_ringing_call_outlives_timer_b(pair) -> None:  # type: ignore[no
     await asyncio.sleep(64 * FAST.t1 + 0.5)
     assert not call.done()
     callee.hold.set()
-    dialog = await asyncio.wait_for(call, 3)
+    dialog = await within(call, 3)
     assert dialog.remote_sdp == b"answer to o"
     await dialog.bye()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from rtc.deadline import within
 from sip.errors import SipCallFailed
 from sip.message import Request, Response, parse_datagram
 from sip.useragent import SipReject
@@ -99,7 +100,7 @@ async def test_client_acks_a_non_2xx_and_its_retransmissions() -> None:
     ua = make_ua("u")
     async with ua:
         task = asyncio.ensure_future(ua.invite(f"sip:x@127.0.0.1:{raw.port}", b"o"))
-        data = await asyncio.wait_for(raw.received.get(), 3)
+        data = await within(raw.received.get(), 3)
         inv = parse_datagram(data)
         assert isinstance(inv, Request) and inv.method == "INVITE"
         busy = Response(status=486, reason="Busy Here")
@@ -118,7 +119,7 @@ async def test_client_acks_a_non_2xx_and_its_retransmissions() -> None:
         deadline = time.monotonic() + 1
         while len(acks) < 3 and time.monotonic() < deadline:
             try:
-                message = parse_datagram(await asyncio.wait_for(raw.received.get(), 0.5))
+                message = parse_datagram(await within(raw.received.get(), 0.5))
             except TimeoutError:
                 break
             if isinstance(message, Request) and message.method == "ACK":
@@ -143,7 +144,7 @@ async def test_2xx_resent_until_ack_and_bye_without_it() -> None:
         deadline = time.monotonic() + TIMEOUT + 1
         while bye is None and time.monotonic() < deadline:
             try:
-                data = await asyncio.wait_for(raw.received.get(), 0.5)
+                data = await within(raw.received.get(), 0.5)
             except TimeoutError:
                 continue
             message = parse_datagram(data)
@@ -179,7 +180,7 @@ async def test_delayed_offer_answer_comes_in_the_ack() -> None:
             b"Content-Type: application/sdp\r\nContent-Length: 10\r\n\r\ntheir answ")
         raw.send(ack, port)
         dialog = next(iter(ua.dialogs.values()))
-        await asyncio.wait_for(dialog.confirmed.wait(), 2)
+        await within(dialog.confirmed.wait(), 2)
         assert dialog.remote_sdp == b"their answ" and dialog.local_sdp == b"our offer"
     raw.close()
 
@@ -199,6 +200,6 @@ async def test_cancel_after_the_answer_has_no_effect() -> None:
         assert [a.status for a in answers] == [200]
         raw.send(ack_for(ok, raw.port, "c1", branch="z9hG4bKack-c1"), port)
         dialog = next(iter(ua.dialogs.values()))
-        await asyncio.wait_for(dialog.confirmed.wait(), 2)
+        await within(dialog.confirmed.wait(), 2)
         assert not dialog.terminated.is_set()  # the call stands
     raw.close()

@@ -23,6 +23,7 @@ from aiohttp import WSMsgType, web
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from rtc.deadline import within
 from rtc.ice import rtc_configuration
 from rtc.signalling import (
     Bye,
@@ -146,7 +147,7 @@ class FakeMcu:
                 if isinstance(message, kind):
                     return message
 
-        return await asyncio.wait_for(next_of_kind(), timeout)
+        return await within(next_of_kind(), timeout)
 
     def _new_pc(self) -> RTCPeerConnection:
         pc = RTCPeerConnection(rtc_configuration())
@@ -288,7 +289,7 @@ async def test_answers_an_invite_and_media_flows_both_ways(mcu, send_log, tmp_pa
                 if report.main.latency_ms_p50 is not None:
                     return report
 
-        report = await asyncio.wait_for(report_with_latency(), WAIT_S)
+        report = await within(report_with_latency(), WAIT_S)
         assert report.main.fps > 0
         assert report.main.latency_ms_p95 is not None
         assert 0 < report.main.latency_ms_p50 <= report.main.latency_ms_p95
@@ -296,7 +297,7 @@ async def test_answers_an_invite_and_media_flows_both_ways(mcu, send_log, tmp_pa
 
         # The MCU hangs up.
         await mcu.send(Bye("call-1", "conference ended"))
-        await asyncio.wait_for(terminal.call_ended.wait(), WAIT_S)
+        await within(terminal.call_ended.wait(), WAIT_S)
         assert terminal.stats().state == "idle"
     finally:
         await terminal.stop()
@@ -409,7 +410,7 @@ async def test_heartbeat_both_ways(mcu, send_log):
                 if message.type == "pong" and message.seq == 77:
                     return
 
-        await asyncio.wait_for(pong_77(), 10)
+        await within(pong_77(), 10)
     finally:
         await terminal.stop()
 

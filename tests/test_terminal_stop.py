@@ -12,6 +12,7 @@ import asyncio
 
 from aiortc import RTCPeerConnection
 
+from rtc.deadline import within
 from terminals.call_state import CallState
 from terminals.client import SimulatedTerminal
 from tests.test_booked_protocols import book, terminal
@@ -42,7 +43,7 @@ async def stop_right_after_the_bye(gateway_server, soap, clock,
             while t.state != CallState.IDLE:
                 await asyncio.sleep(0)
 
-        await asyncio.wait_for(idle(), 30)
+        await within(idle(), 30)
     finally:
         await t.stop()
     return pc

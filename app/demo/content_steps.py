@@ -31,6 +31,7 @@ from mcu.layouts import AUX_SUFFIX
 from mcu.media.pictures import CONTENT_WITH_SPEAKER
 from rtc.bfcp.tables import RequestStatus
 from rtc.bfcp.transport import ConnectionClosed
+from rtc.deadline import within
 from terminals.documents import DocumentKind
 from terminals.floor_client import FloorRefused
 from terminals.marker import read_content_marker
@@ -77,7 +78,7 @@ class ContentSteps(ConsultationBase):
     async def ask_floor(self, uri: str, step: Step) -> None:
         """The person at `uri` presses "share": BFCP FloorRequest; the answer is recorded."""
         try:
-            status = await asyncio.wait_for(self.terminals[uri].request_floor(),
+            status = await within(self.terminals[uri].request_floor(),
                                             self.options.step_timeout)
             step.floor_requests[uri] = status.name
         except (FloorRefused, ConnectionClosed, TimeoutError) as error:

@@ -20,6 +20,7 @@ from gateway.sessions import SessionStore
 from mcu.events import ConferenceEvent
 from mcu.runtime import ConferenceRuntime
 from mcu.scheduler import Scheduler
+from rtc.deadline import within
 
 POLL_SECONDS = 1.0
 MAX_QUEUED = 256
@@ -50,7 +51,7 @@ async def event_stream(request: web.Request, runtime: ConferenceRuntime, schedul
         await response.write(b"retry: 2000\n\n")
         while True:
             try:
-                conf_id = await asyncio.wait_for(queue.get(), POLL_SECONDS)
+                conf_id = await within(queue.get(), POLL_SECONDS)
             except TimeoutError:
                 if sessions.touch(session_id) is None:
                     break

@@ -35,6 +35,7 @@ from mcu.media.webrtc_negotiation import (
 )
 from mcu.runtime import ConferenceRuntime
 from rtc.codec_preferences import OPUS, codec_preferences
+from rtc.deadline import within
 from rtc.ice import rtc_configuration
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ class LiveViewerSessions:
             await asyncio.sleep(0.5)
         if session.answered:
             try:
-                await asyncio.wait_for(path.up.wait(), MEDIA_TIMEOUT_S)
+                await within(path.up.wait(), MEDIA_TIMEOUT_S)
                 return
             except TimeoutError:
                 pass

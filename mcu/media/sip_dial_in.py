@@ -39,6 +39,7 @@ from mcu.media.sip_adhoc import admit_adhoc
 from mcu.media.sip_endpoint import SipCall, SipEndpoint, negotiation_failure
 from mcu.media.webrtc_endpoint import find_live_conference
 from mcu.model import Conference
+from rtc.deadline import within
 from rtp.bfcp_sdp import BfcpSdpError
 from rtp.negotiation import NegotiationError
 from rtp.sdp import SdpError
@@ -80,7 +81,7 @@ class DtmfEntry:
     async def password_keyed(self) -> bool | None:
         """True: the right password; False: a wrong one; None: none within DTMF_WAIT_S."""
         try:
-            await asyncio.wait_for(self.done.wait(), DTMF_WAIT_S)
+            await within(self.done.wait(), DTMF_WAIT_S)
         except TimeoutError:
             return None
         return "".join(self.digits) == self.password
@@ -166,7 +167,7 @@ class SipDialIn:
             return
         sip_call.dialog = dialog
         try:
-            await asyncio.wait_for(dialog.confirmed.wait(), ACK_WAIT_S)
+            await within(dialog.confirmed.wait(), ACK_WAIT_S)
         except TimeoutError:
             sip_call.fail(CallFailure.NETWORK_ERROR.info("SIP: no ACK for the MCU's 200"))
             return

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from rtc.bfcp import messages
 from rtc.bfcp.codec import Attribute, BfcpError, Message, decode, encode, parse_header
 from rtc.bfcp.tables import COMMON_HEADER_SIZE, ErrorCode, Primitive
+from rtc.deadline import within
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ async def read_message(
     except asyncio.IncompleteReadError:
         return None
     try:
-        rest = await asyncio.wait_for(reader.readexactly(COMMON_HEADER_SIZE - 1), timeout)
+        rest = await within(reader.readexactly(COMMON_HEADER_SIZE - 1), timeout)
         raw_header = first + rest
         conference_id, transaction_id, user_id = struct.unpack_from("!IHH", raw_header, 4)
         try:
@@ -86,7 +87,7 @@ async def read_message(
                 f"{header.message_size} octets, more than {max_size}",
             )
             raise FrameError(too_long, conference_id, transaction_id, user_id, True)
-        body = await asyncio.wait_for(
+        body = await within(
             reader.readexactly(header.message_size - COMMON_HEADER_SIZE), timeout
         )
     except (asyncio.IncompleteReadError, TimeoutError, ConnectionError) as cause:
@@ -325,7 +326,7 @@ class BfcpClient:
             )
             self._writer.write(encode(message))
             await self._writer.drain()
-            return await asyncio.wait_for(answer, timeout)
+            return await within(answer, timeout)
         finally:
             self._pending.pop(transaction_id, None)
 

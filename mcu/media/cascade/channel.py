@@ -23,6 +23,7 @@ from mcu.media.cascade.protocol import (
     encode,
     reason,
 )
+from rtc.deadline import within
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class ControlChannel:
         """The handshake's message: anything else (or nothing in time) ends the link with
         ProtocolError."""
         try:
-            message = await asyncio.wait_for(self.receive(strict=True), timeout)
+            message = await within(self.receive(strict=True), timeout)
         except TimeoutError:
             raise ProtocolError(f"no {expected.__name__.lower()} within {timeout:g} s") from None
         if not isinstance(message, expected):
@@ -121,6 +122,6 @@ class ControlChannel:
         self.closed = True
         self.writer.close()
         try:
-            await asyncio.wait_for(self.writer.wait_closed(), 2.0)
+            await within(self.writer.wait_closed(), 2.0)
         except (TimeoutError, ConnectionError, OSError):
             pass
