@@ -317,6 +317,7 @@ class SipRoom:
         self.calls_answered = 0
         self.invites_cancelled = 0  # INVITEs the caller CANCELled while we were ringing
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[None]] = set()  # calls ended, still closing
         self.ua = SipUserAgent(
             UaSettings(user=user, transports=TransportSettings(
                 host, udp_port=port, tcp_port=None, tls_port=0 if tls else None,
@@ -337,6 +338,10 @@ class SipRoom:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # a call the MCU ended just before is still closing: its floor connection's Goodbye
+        # and close, its media; cancelling the task that follows its dialog does not cut
+        # that short (see _end)
+        await asyncio.gather(*self._closing, return_exceptions=True)
         await self.ua.close()
 
     def video_size_for(self, plan: MediaPlan) -> tuple[int, int]:
@@ -423,9 +428,7 @@ class SipRoom:
                 await dialog.terminated.wait()
                 break
             await asyncio.sleep(0.02)
-        if self.call is call:
-            self.call = None
-        await call.close()
+        await self._end(call)
 
     async def dial(self, uri: str) -> Dialog:
         """Call `uri` (a conference: `sip:<code>[*<password>]@<mcu>`); raises SipCallFailed."""
@@ -448,9 +451,19 @@ class SipRoom:
 
     async def _follow_dialog(self, call: RoomCall, dialog: Dialog) -> None:
         await dialog.terminated.wait()
+        await self._end(call)
+
+    async def _end(self, call: RoomCall) -> None:
+        """The call is over (the room is idle at once); its close (the floor connection's
+        Goodbye and close, the media) runs as a task of its own that close() waits for: the
+        room's close() cancels the task following the dialog, and a close cut short would
+        leave the floor connection open and its reader running."""
         if self.call is call:
             self.call = None
-        await call.close()
+        closing = asyncio.get_running_loop().create_task(call.close())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        await asyncio.shield(closing)
 
     def offer_of(self, ports: dict[str, int], content_port: int | None) -> sdp.SessionDescription:
         """The room's offer: audio, video and, with content, the content m-line and the
