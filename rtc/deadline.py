@@ -1,6 +1,6 @@
 """Awaiting with a time limit, without losing a cancel.
 
-`within(awaitable, seconds)` is `asyncio.wait_for` written on `asyncio.timeout`, as Python
+`within(awaitable, timeout)` is `asyncio.wait_for` written on `asyncio.timeout`, as Python
 3.12 rewrote wait_for itself. Python 3.11's wait_for runs the awaitable in a task of its own
 and, when its caller is cancelled in the same loop turn as that task completes, returns the
 result and drops the cancel (CPython gh-86296, gh-102780). A read loop that does so goes on
@@ -20,8 +20,8 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def within(awaitable: Awaitable[T], seconds: float | None) -> T:
-    """The awaitable's result, or TimeoutError after `seconds` (None: no limit); the
+async def within(awaitable: Awaitable[T], timeout: float | None) -> T:
+    """The awaitable's result, or TimeoutError after `timeout` seconds (None: no limit); the
     awaitable is cancelled on time-out, and a cancel of the caller always propagates."""
-    async with asyncio.timeout(seconds):
+    async with asyncio.timeout(timeout):
         return await awaitable
