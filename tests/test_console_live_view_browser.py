@@ -155,9 +155,13 @@ async def test_live_view_of_the_conference_picture(server, soap, sims, chromium,
     # a site's viewpoint: its main screen and its content side by side
     await page.select_option("#live-viewpoint", a)
     await page.click("#live-watch")
-    # the previous viewer's "watching" is gone by the time the click returns
-    assert await page.evaluate("[window.liveView.state, window.liveView.tracks]") == [
-        "opening", []]
+    # the previous viewer's "watching" is gone by the time the click returns: the new one is
+    # opening with no tracks or, read late (a busy machine), connecting or watching with its
+    # own tracks; never the conference viewer's
+    state, tracks = await page.evaluate("[window.liveView.state, window.liveView.tracks]")
+    assert (state, tracks) == ("opening", []) or (
+        state in ("connecting", "watching") and tracks == ["main screen", "content"]), (
+        state, tracks)
     await page.wait_for_function("window.liveView.state === 'watching'", timeout=30_000)
     assert await page.evaluate("window.liveView.tracks") == ["main screen", "content"]
 
