@@ -27,6 +27,7 @@ LEAKY_TEST = textwrap.dedent('''
 def run_child(tmp_path: Path, body: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_child.py").write_text(body)
     env = dict(os.environ, MCU_TEST_EXIT_GRACE_S="2", PYTHONPATH=str(ROOT))
+    env.pop("PYTEST_ADDOPTS", None)  # the child runs only the plugin under test, not ours
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "tests.exit_watchdog", "-p", "no:cacheprovider",
          "--rootdir", str(tmp_path), str(tmp_path / "test_child.py")],
