@@ -79,7 +79,7 @@ class ContentSteps(ConsultationBase):
         """The person at `uri` presses "share": BFCP FloorRequest; the answer is recorded."""
         try:
             status = await within(self.terminals[uri].request_floor(),
-                                            self.options.step_timeout)
+                                  self.options.step_timeout)
             step.floor_requests[uri] = status.name
         except (FloorRefused, ConnectionClosed, TimeoutError) as error:
             step.floor_requests[uri] = f"{type(error).__name__}: {error}"
