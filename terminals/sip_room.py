@@ -64,6 +64,7 @@ from terminals.sip_room_content import RoomContent, RoomContentCall
 from terminals.sip_room_ladder import ASK_KINDS, ROOM_LADDER, Ask, RoomLadder, loop_codec
 from terminals.sip_room_reoffer import answer_reoffer, reinvite_retrying, shape, take_ask
 from terminals.speech import SpeechSynth
+from terminals.teardowns import Teardowns
 
 VIDEO_CODECS: dict[str, CodecOffer] = {
     "h264": CodecOffer("H264", {"profile-level-id": "640028", "packetization-mode": "1"}),
@@ -317,7 +318,7 @@ class SipRoom:
         self.calls_answered = 0
         self.invites_cancelled = 0  # INVITEs the caller CANCELled while we were ringing
         self._tasks: set[asyncio.Task[None]] = set()
-        self._closing: set[asyncio.Task[None]] = set()  # calls ended, still closing
+        self._closing = Teardowns()  # calls ended, still closing (terminals/teardowns.py)
         self.ua = SipUserAgent(
             UaSettings(user=user, transports=TransportSettings(
                 host, udp_port=port, tcp_port=None, tls_port=0 if tls else None,
@@ -341,7 +342,7 @@ class SipRoom:
         # a call the MCU ended just before is still closing: its floor connection's Goodbye
         # and close, its media; cancelling the task that follows its dialog does not cut
         # that short (see _end)
-        await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._closing.wait()
         await self.ua.close()
 
     def video_size_for(self, plan: MediaPlan) -> tuple[int, int]:
@@ -460,10 +461,7 @@ class SipRoom:
         leave the floor connection open and its reader running."""
         if self.call is call:
             self.call = None
-        closing = asyncio.get_running_loop().create_task(call.close())
-        self._closing.add(closing)
-        closing.add_done_callback(self._closing.discard)
-        await asyncio.shield(closing)
+        await self._closing.run(call.close())
 
     def offer_of(self, ports: dict[str, int], content_port: int | None) -> sdp.SessionDescription:
         """The room's offer: audio, video and, with content, the content m-line and the

@@ -52,6 +52,7 @@ from terminals.send_log import PROCESS_SEND_LOG, SendLog
 from terminals.send_requests import SendRequests
 from terminals.speech import LevelSchedule, SpeechSynth
 from terminals.sync_pattern import SyncPattern
+from terminals.teardowns import Teardowns
 from terminals.terminal_types import (
     CAMERA_INPUT,
     CONTENT_KINDS,
@@ -230,7 +231,7 @@ class TerminalBase:
         self._stopping = False
         self._tasks: set[asyncio.Task] = set()
         # Calls still being torn down (TerminalMedia._end_call).
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closing = Teardowns()  # calls ended, still tearing down (terminal_media)
         self._video_codec: str | None = None
         self._audio_codec: str | None = None
         self._frames_sent_before = 0

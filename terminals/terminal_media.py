@@ -210,8 +210,7 @@ class TerminalMedia(TerminalBase):
 
     async def wait_closed(self) -> None:
         """Until every call this terminal began ending is torn down (`_end_call`)."""
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._closing.wait()
 
     async def _end_call(self, notify: bool, reason: str = "hang up") -> None:
         """The call is over at once (no call, state idle); its teardown runs as a task of its
@@ -226,10 +225,7 @@ class TerminalMedia(TerminalBase):
                 self.state = CallState.IDLE
             return
         self.state = CallState.IDLE
-        teardown = asyncio.ensure_future(self._tear_down(call, notify, reason))
-        self._closing.add(teardown)
-        teardown.add_done_callback(self._closing.discard)
-        await asyncio.shield(teardown)
+        await self._closing.run(self._tear_down(call, notify, reason))
 
     async def _tear_down(self, call: TerminalCall, notify: bool, reason: str) -> None:
         floor, self.floor = self.floor, None
