@@ -27,11 +27,11 @@ rtc/aiortc_hooks.SrtpSendPath), synchronously in the caller's call chain.
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from aiortc import clock
 from aiortc.rtcrtpsender import random_sequence_number
 from aiortc.rtp import RTP_HISTORY_SIZE, pack_header_extensions
 from aiortc.utils import random32
@@ -60,6 +60,17 @@ class DatagramPath(Protocol):
     """Where an RtpOutput's packets go: protected and sent, in order, at once."""
 
     def send(self, packets: Sequence[bytes]) -> None: ...
+
+
+_NTP_EPOCH_OFFSET_S = 2_208_988_800  # 1900-01-01 to 1970-01-01
+
+
+def current_ntp_time() -> int:
+    """aiortc's `clock.current_ntp_time()` (the wall clock as 32.32 NTP, microsecond
+    resolution, the fraction computed as aiortc does) without its two datetime objects."""
+    seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+    fraction = ((nanoseconds // 1000) << 32) // 1_000_000
+    return ((seconds + _NTP_EPOCH_OFFSET_S) << 32) | fraction
 
 
 def abs_send_time(ntp_time: int) -> int:
@@ -167,7 +178,7 @@ class RtpOutput:
         if self.rewrite is not None:
             payloads = self.rewrite(payloads)
         rtp_timestamp = (self._timestamp_origin + timestamp) & 0xFFFFFFFF
-        ntp_time = clock.current_ntp_time()  # aiortc: per packet; a frame's go out at once
+        ntp_time = current_ntp_time()  # aiortc: per packet; a frame's go out at once
         packets = self.writer.packets(payloads, self._sequence, rtp_timestamp,
                                       abs_send_time(ntp_time))
         self.path.send(packets)

@@ -169,6 +169,20 @@ def test_content_output_follows_aux_format_presentation_and_a_share_of_the_rate(
         default_format=VideoFormat.HD1080P30).bitrate
 
 
+def test_content_output_follows_a_booking_changed_in_place():
+    """Remembered by the booking's values, not by the SiteSpec object."""
+    site = SiteSpec("x", rate="1920k")
+    first = content_format_for(site, H264, aux_format=VideoFormat.HD1080P30,
+                               presentation=Presentation.FILM,
+                               default_format=VideoFormat.HD720P30)
+    site.rate, site.video_format = "1M", VideoFormat.CIF4
+    second = content_format_for(site, H264, aux_format=VideoFormat.HD1080P30,
+                                presentation=Presentation.FILM,
+                                default_format=VideoFormat.HD720P30)
+    assert first.bitrate == int(1_920_000 * CONTENT_RATE_SHARE) and first.size == (1920, 1080)
+    assert second.bitrate == int(1_000_000 * CONTENT_RATE_SHARE) and second.size == (704, 576)
+
+
 async def test_each_receiver_gets_its_route_and_nothing_when_nothing_is_shared():
     media = conference({A: (H264, VideoFormat.HD720P30), B: (H264, VideoFormat.HD720P30),
                         C: (VP8, VideoFormat.HD720P30), D: (H264, VideoFormat.CIF4),

@@ -39,9 +39,23 @@ from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S, EncoderGroup, Group
 from mcu.media.frame_slots import LatestFrameSlot
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import MixedSpeakers
-from mcu.media.output_format import H264, VP8, OutputFormat, output_format_for, parse_rate
+from mcu.media.output_format import (
+    H264,
+    HIGH,
+    VP8,
+    OutputFormat,
+    output_format_for,
+    parse_rate,
+)
 from mcu.media.voice_activity import level_of_power
-from mcu.model import ConferenceSpec, DialingMode, SiteCallState, SiteSpec, VideoFormat
+from mcu.model import (
+    ConferenceSpec,
+    DialingMode,
+    SiteCallState,
+    SiteSpec,
+    VideoFormat,
+    VideoProtocol,
+)
 from rtc.deadline import within
 from rtc.ice import rtc_configuration
 from rtc.signalling import Answer, Capabilities, Decline, Join, Pong, Register, Ringing
@@ -64,6 +78,20 @@ def test_output_format_follows_booked_format_rate_and_codec():
     cif = output_format_for(SiteSpec("3", video_format=VideoFormat.CIF4), H264)
     assert cif.size == (704, 576) and cif.bitrate > 0
     assert output_format_for(SiteSpec("4"), H264, default_format=VideoFormat.HD720P60).fps == 60
+
+
+def test_output_format_follows_a_booking_changed_in_place():
+    """The format is remembered by the booking's values, not by the SiteSpec object: a site
+    edited in place (a new rate, format or protocol) is sent its new format."""
+    site = SiteSpec("1", video_format=VideoFormat.HD720P30, rate="1920k")
+    assert output_format_for(site, H264).bitrate == 1_920_000
+    site.rate = "768k"
+    assert output_format_for(site, H264).bitrate == 768_000
+    site.video_format = VideoFormat.CIF4
+    assert output_format_for(site, H264).size == (704, 576)
+    site.video_protocol = VideoProtocol.H264_HP
+    assert output_format_for(site, H264).profile == HIGH
+    assert output_format_for(site, VP8).profile is None
 
 
 def test_rates_parse_like_the_platform_writes_them():

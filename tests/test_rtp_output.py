@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import fractions
 import random
+import time
 
 import av
 import pytest
+from aiortc import clock
 from aiortc.codecs import get_encoder
 from aiortc.codecs.vpx import VpxPayloadDescriptor
 from aiortc.rtcrtpparameters import (
@@ -25,6 +27,7 @@ from rtc.rtp_output import (
     RtpStreamWriter,
     StreamIds,
     abs_send_time,
+    current_ntp_time,
 )
 from rtc.shared_packetizer import SharedPacketizer, Vp8PictureIds
 
@@ -154,6 +157,16 @@ def test_an_output_retransmits_what_it_holds_as_rtx_and_nothing_else():
     assert isinstance(plain.path, RecordingPath)
     assert plain.retransmit(RtpPacket.parse(plain.path.batches[0][0]).sequence_number)
     assert plain.path.batches[1] == plain.path.batches[0]  # no RTX: the packet as it was
+
+
+def test_the_ntp_clock_is_aiortcs_read_between_two_of_its_readings():
+    for _ in range(100):
+        before = clock.current_ntp_time()
+        now = current_ntp_time()
+        after = clock.current_ntp_time()
+        assert before <= now <= after
+        assert after - before < 1 << 32  # the same second or the next: one clock
+    assert abs(clock.datetime_from_ntp(current_ntp_time()).timestamp() - time.time()) < 1
 
 
 def test_abs_send_time_is_aiortcs_24_bit_value():

@@ -25,17 +25,19 @@ own booking): its content is forwarded to a receiver whose codec and size are eq
 
 from __future__ import annotations
 
+import functools
+
 from mcu.media.output_format import (
     FORMAT_SIZES,
     MIN_BITRATE,
     OutputFormat,
     PictureSize,
     default_bitrate,
-    h264_profile_for,
+    h264_profile,
     parse_rate,
     picture_size,
 )
-from mcu.model import Presentation, SiteSpec, VideoFormat
+from mcu.model import Presentation, SiteSpec, VideoFormat, VideoProtocol
 
 CONTENT_RATE_SHARE = 0.4
 CONTENT_SLIDES_FPS = 5  # as terminals/content_source.py sends slides
@@ -46,9 +48,14 @@ def content_size(site: SiteSpec, aux_format: VideoFormat | None,
                  default_format: VideoFormat) -> PictureSize:
     """The content picture a site receives: the conference's auxVideoFormat, capped at the
     site's own booked videoFormat (by area) when it books one."""
+    return _content_size(site.video_format, aux_format, default_format)
+
+
+def _content_size(video_format: VideoFormat | None, aux_format: VideoFormat | None,
+                  default_format: VideoFormat) -> PictureSize:
     size = picture_size(aux_format, default_format)
-    if site.video_format not in (None, VideoFormat.AUTO):
-        own = FORMAT_SIZES.get(site.video_format)
+    if video_format not in (None, VideoFormat.AUTO):
+        own = FORMAT_SIZES.get(video_format)
         if own is not None and own.width * own.height < size.width * size.height:
             return PictureSize(own.width, own.height, size.fps)
     return size
@@ -68,13 +75,23 @@ def content_format_for(
     conference_rate: str | None = None,
     default_format: VideoFormat,
 ) -> OutputFormat:
-    """The content output a site receives (see the module's rules)."""
-    size = content_size(site, aux_format, default_format)
+    """The content output a site receives (see the module's rules). Remembered by the values
+    it depends on: the encoder groups are settled on every video tick (conference_groups)."""
+    return _content_format(site.video_format, site.rate, site.video_protocol, codec,
+                           aux_format, presentation, conference_rate, default_format)
+
+
+@functools.lru_cache(maxsize=1024)
+def _content_format(video_format: VideoFormat | None, rate: str | None,
+                    video_protocol: VideoProtocol | None, codec: str,
+                    aux_format: VideoFormat | None, presentation: Presentation,
+                    conference_rate: str | None, default_format: VideoFormat) -> OutputFormat:
+    size = _content_size(video_format, aux_format, default_format)
     fps = content_fps(presentation, size)
-    call_rate = parse_rate(site.rate) or parse_rate(conference_rate)
+    call_rate = parse_rate(rate) or parse_rate(conference_rate)
     if call_rate is not None:
         bitrate = max(MIN_BITRATE, int(call_rate * CONTENT_RATE_SHARE))
     else:
         bitrate = default_bitrate(PictureSize(size.width, size.height, _DEFAULT_RATE_FPS))
     return OutputFormat(codec.upper(), size.width, size.height, fps, bitrate,
-                        h264_profile_for(site, codec))
+                        h264_profile(video_protocol, codec))

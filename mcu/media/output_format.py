@@ -6,6 +6,7 @@ output format; sites with equal formats watching the same picture share one enco
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 
@@ -116,7 +117,12 @@ def default_bitrate(size: PictureSize) -> int:
 def h264_profile_for(site: SiteSpec, codec: str) -> str | None:
     """The H.264 profile a site is sent: High when it is booked H.264 HP, else None
     (Constrained Baseline); None for other codecs."""
-    if codec.upper() == H264 and site.video_protocol is VideoProtocol.H264_HP:
+    return h264_profile(site.video_protocol, codec)
+
+
+def h264_profile(video_protocol: VideoProtocol | None, codec: str) -> str | None:
+    """h264_profile_for of a site booked with `video_protocol`."""
+    if codec.upper() == H264 and video_protocol is VideoProtocol.H264_HP:
         return HIGH
     return None
 
@@ -130,11 +136,20 @@ def output_format_for(
 ) -> OutputFormat:
     """The output a site receives: its videoFormat (AUTO: the conference default), its rate
     (else the conference's, else the format's default), the negotiated codec and, for
-    H.264, the profile its booking asks for (h264_profile_for)."""
-    size = picture_size(site.video_format, default_format)
-    bitrate = parse_rate(site.rate) or parse_rate(conference_rate) or default_bitrate(size)
+    H.264, the profile its booking asks for (h264_profile_for). Remembered by the values it
+    depends on: the encoder groups are settled on every video tick (conference_groups)."""
+    return _output_format(site.video_format, site.rate, site.video_protocol, codec,
+                          conference_rate, default_format)
+
+
+@functools.lru_cache(maxsize=1024)
+def _output_format(video_format: VideoFormat | None, rate: str | None,
+                   video_protocol: VideoProtocol | None, codec: str,
+                   conference_rate: str | None, default_format: VideoFormat) -> OutputFormat:
+    size = picture_size(video_format, default_format)
+    bitrate = parse_rate(rate) or parse_rate(conference_rate) or default_bitrate(size)
     return OutputFormat(codec.upper(), size.width, size.height, size.fps, bitrate,
-                        h264_profile_for(site, codec))
+                        h264_profile(video_protocol, codec))
 
 
 def fit_to_sizes(output: OutputFormat, sizes: tuple[tuple[int, int], ...]) -> OutputFormat:
