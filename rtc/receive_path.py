@@ -25,9 +25,12 @@ Here:
   (the batch a readiness event read, rtc/datagram_drain.py) without awaiting again, each
   handled exactly as aiortc handles it (same order, counters, DTLS, SRTP and SRTCP, RTP
   parsing and routing); during the handshake aiortc's own `_recv_next` runs (its timeouts).
+  The RTP packet is parsed by rtc/rtp_parse.parse_rtp (aiortc's packet, field for field, in
+  fewer steps) and routed by the transport's router as aiortc's `_handle_rtp_data` does.
 - `handle_rtp_in_one_step` gives a receiver one handler that does what aiortc's
   `_handle_rtp_packet` does, in the same order (stream statistics for RTCP RR, RTX
-  unwrapping, the NACK generator, depayloading, the jitter buffer, PLI on a decoder error
+  unwrapping, the NACK generator, depayloading (rtc/rtp_parse.depayloader: aiortc's bytes,
+  an H.264 fragment copied once), the jitter buffer, PLI on a decoder error
   or an overflow, the hand-off to the decoder queue) and counts the payload bytes the
   counting hook counted, without the wrapper; NACK and PLI go through the receiver's
   (counted) senders as before. A receiver that still estimates bandwidth (REMB) keeps
@@ -49,12 +52,12 @@ from typing import Any
 import aioice.ice
 import pylibsrtp
 from aiortc import RTCDtlsTransport, RTCRtpReceiver
-from aiortc.codecs import depayload
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import RtpPacket, unwrap_rtx
 from OpenSSL import SSL
 
 from rtc.rtp_counts import RtpCounts
+from rtc.rtp_parse import depayloader, parse_rtp
 
 AIOICE_DATAGRAM_RECEIVED = aioice.ice.StunProtocol.datagram_received
 AIORTC_RECV_NEXT = RTCDtlsTransport._recv_next
@@ -130,10 +133,21 @@ async def _handle_datagram(transport: Any, data: bytes) -> None:
             if len(data) >= 2 and 192 <= data[1] <= 208:  # RTCP (aiortc's is_rtcp)
                 await transport._handle_rtcp_data(transport._rx_srtp.unprotect_rtcp(data))
             else:
-                await transport._handle_rtp_data(transport._rx_srtp.unprotect(data),
-                                                 arrival_time_ms=arrival_time_ms)
+                await _handle_rtp_data(transport, transport._rx_srtp.unprotect(data),
+                                       arrival_time_ms)
         except pylibsrtp.Error:
             pass  # aiortc logs it at debug level and drops the datagram
+
+
+async def _handle_rtp_data(transport: Any, data: bytes, arrival_time_ms: int) -> None:
+    """aiortc's `RTCDtlsTransport._handle_rtp_data`, the packet parsed by parse_rtp."""
+    try:
+        packet = parse_rtp(data, transport._rtp_header_extensions_map)
+    except ValueError:
+        return  # aiortc logs it at debug level and drops the packet
+    receiver = transport._rtp_router.route_rtp(packet)
+    if receiver is not None:
+        await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)
 
 
 async def _handle_dtls(transport: Any, data: bytes) -> None:
@@ -167,6 +181,7 @@ def handle_rtp_in_one_step(receiver: RTCRtpReceiver, counts: RtpCounts) -> None:
     is_video = getattr(receiver, _KIND) == "video"
     now = datetime.datetime.now
     rtx_types: dict[int, bool] = {}  # payload type -> an RTX one (codec.name splits a string)
+    depayloaders: dict[str, Callable[[bytes], bytes]] = {}  # codec MIME type -> depayload
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
         if not receiver._enabled:
@@ -200,10 +215,16 @@ def handle_rtp_in_one_step(receiver: RTCRtpReceiver, counts: RtpCounts) -> None:
         nack_generator = getattr(receiver, _NACK_GENERATOR)
         if nack_generator is not None and nack_generator.add(packet):
             await receiver._send_rtcp_nack(packet.ssrc, sorted(nack_generator.missing))
-        try:
-            packet._data = depayload(codec, packet.payload) if packet.payload else b""  # type: ignore[attr-defined]
-        except ValueError:
-            return
+        if packet.payload:
+            depayload = depayloaders.get(codec.mimeType)
+            if depayload is None:
+                depayload = depayloaders[codec.mimeType] = depayloader(codec)
+            try:
+                packet._data = depayload(packet.payload)  # type: ignore[attr-defined]
+            except ValueError:
+                return
+        else:
+            packet._data = b""  # type: ignore[attr-defined]
         pli_flag, encoded_frame = getattr(receiver, _JITTER_BUFFER).add(packet)
         if decoder_error.is_set():
             decoder_error.clear()
