@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -140,10 +141,13 @@ async def _handle_datagram(transport: Any, data: bytes) -> None:
 
 
 async def _handle_rtp_data(transport: Any, data: bytes, arrival_time_ms: int) -> None:
-    """aiortc's `RTCDtlsTransport._handle_rtp_data`, the packet parsed by parse_rtp."""
+    """aiortc's `RTCDtlsTransport._handle_rtp_data`, the packet parsed by parse_rtp. A packet
+    whose header extension cannot be converted (struct.error: an abs-send-time of one
+    octet) is dropped like any other malformed one; aiortc lets that error end the DTLS
+    transport's receive task, which closes the call."""
     try:
         packet = parse_rtp(data, transport._rtp_header_extensions_map)
-    except ValueError:
+    except (ValueError, struct.error):
         return  # aiortc logs it at debug level and drops the packet
     receiver = transport._rtp_router.route_rtp(packet)
     if receiver is not None:

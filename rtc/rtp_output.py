@@ -68,7 +68,13 @@ _NTP_EPOCH_OFFSET_S = 2_208_988_800  # 1900-01-01 to 1970-01-01
 def current_ntp_time() -> int:
     """aiortc's `clock.current_ntp_time()` (the wall clock as 32.32 NTP, microsecond
     resolution, the fraction computed as aiortc does) without its two datetime objects."""
-    seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
+    return ntp_time(time.time_ns())
+
+
+def ntp_time(unix_ns: int) -> int:
+    """aiortc's `clock.datetime_to_ntp` of the instant `unix_ns` (ns since 1970, UTC),
+    truncated to the microsecond as a datetime is."""
+    seconds, nanoseconds = divmod(unix_ns, 1_000_000_000)
     fraction = ((nanoseconds // 1000) << 32) // 1_000_000
     return ((seconds + _NTP_EPOCH_OFFSET_S) << 32) | fraction
 

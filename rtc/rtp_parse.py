@@ -9,8 +9,10 @@ of a concatenation. For every H.264 payload, `h264_depayload` builds an
 copied twice). The MCU's 4-site profile (docs/benchmarks.md, "The receive path's parse and
 depayload") had the two at 2.4 and 1.4 % of a core on the event loop.
 
-`parse_rtp` gives the same `RtpPacket` (every field equal, the same `ValueError` for every
-malformed packet: tests/test_rtp_parse.py compares them on random and truncated packets)
+`parse_rtp` gives the same `RtpPacket` (every field equal, the same exception for every
+malformed packet: ValueError, or struct.error / UnicodeDecodeError for an element of a
+known id whose value cannot be converted; tests/test_rtp_parse.py compares them on random
+and truncated packets)
 with one unpack of the fixed header, the extensions read in one pass straight into the
 fields the map names, and no object made only to be replaced. `depayloader` gives the same
 bytes as aiortc's for H.264 single NAL units and FU-A fragments (a fragment's bytes
@@ -86,8 +88,10 @@ def parse_rtp(data: bytes, extensions_map: HeaderExtensionsMap) -> RtpPacket:
 
 def _extensions(ids: HeaderExtensions, profile: int, value: bytes) -> HeaderExtensions:
     """aiortc's `HeaderExtensionsMap.get`: RFC 8285 one-byte or two-byte elements (padding
-    octets skipped; any other profile: no elements), each id the map knows converted."""
-    found = HeaderExtensions()
+    octets skipped; any other profile: no elements), all of them read (a truncated one
+    refused) before any is converted, as aiortc's `unpack_header_extensions` does; each id
+    the map knows converted."""
+    elements: list[tuple[int, bytes]] = []
     size = len(value)
     pos = 0
     if profile == _ONE_BYTE_PROFILE:
@@ -100,7 +104,7 @@ def _extensions(ids: HeaderExtensions, profile: int, value: bytes) -> HeaderExte
             pos += 1
             if size < pos + length:
                 raise ValueError("RTP one-byte header extension value is truncated")
-            _set(found, ids, element_id, value[pos:pos + length])
+            elements.append((element_id, value[pos:pos + length]))
             pos += length
     elif profile == _TWO_BYTE_PROFILE:
         while pos < size:
@@ -113,8 +117,11 @@ def _extensions(ids: HeaderExtensions, profile: int, value: bytes) -> HeaderExte
             pos += 2
             if size < pos + length:
                 raise ValueError("RTP two-byte header extension value is truncated")
-            _set(found, ids, element_id, value[pos:pos + length])
+            elements.append((element_id, value[pos:pos + length]))
             pos += length
+    found = HeaderExtensions()
+    for element_id, element in elements:
+        _set(found, ids, element_id, element)
     return found
 
 

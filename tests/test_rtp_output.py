@@ -4,6 +4,7 @@ numbers VP8 pictures per stream as aiortc's packetizer does."""
 
 from __future__ import annotations
 
+import datetime
 import fractions
 import random
 import time
@@ -28,6 +29,7 @@ from rtc.rtp_output import (
     StreamIds,
     abs_send_time,
     current_ntp_time,
+    ntp_time,
 )
 from rtc.shared_packetizer import SharedPacketizer, Vp8PictureIds
 
@@ -167,6 +169,16 @@ def test_the_ntp_clock_is_aiortcs_read_between_two_of_its_readings():
         assert before <= now <= after
         assert after - before < 1 << 32  # the same second or the next: one clock
     assert abs(clock.datetime_from_ntp(current_ntp_time()).timestamp() - time.time()) < 1
+
+
+@pytest.mark.parametrize("unix_ns", [
+    0, 999, 1_000, 999_999_999, 1_000_000_000, 1_764_547_200_000_000_000,
+    1_764_547_200_123_456_789, 1_764_547_200_999_999_999, 4_102_444_799_999_999_000,
+])
+def test_an_instant_is_aiortcs_ntp_time(unix_ns):
+    instant = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC) + datetime.timedelta(
+        microseconds=unix_ns // 1000)
+    assert ntp_time(unix_ns) == clock.datetime_to_ntp(instant)
 
 
 def test_abs_send_time_is_aiortcs_24_bit_value():

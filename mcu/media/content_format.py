@@ -81,7 +81,7 @@ def content_format_for(
                            aux_format, presentation, conference_rate, default_format)
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024, typed=True)
 def _content_format(video_format: VideoFormat | None, rate: str | None,
                     video_protocol: VideoProtocol | None, codec: str,
                     aux_format: VideoFormat | None, presentation: Presentation,

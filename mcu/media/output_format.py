@@ -142,7 +142,7 @@ def output_format_for(
                           conference_rate, default_format)
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024, typed=True)
 def _output_format(video_format: VideoFormat | None, rate: str | None,
                    video_protocol: VideoProtocol | None, codec: str,
                    conference_rate: str | None, default_format: VideoFormat) -> OutputFormat:
