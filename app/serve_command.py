@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import gc
 import logging
 import os
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from redis.exceptions import RedisError
 
+from app.loop_profile import run_profiled
 from gateway.services import ENDPOINTS
 from gateway.settings import (
     Settings,
@@ -31,9 +31,9 @@ from sip.errors import SipListenError
 if TYPE_CHECKING:
     from rtc.signalling import Device
 
-# For benchmarks: MCU_SIM_PROFILE=FILE profiles the event loop's thread (cProfile sees only
-# the thread that enabled it; render and decoder threads are not in it) and writes the
-# statistics to FILE when serve ends (SIGTERM/SIGINT). Read with `python -m pstats FILE`.
+# For benchmarks: MCU_SIM_PROFILE=FILE profiles the event loop's thread on its CPU time
+# (app/loop_profile.py) and writes the statistics to FILE when serve ends (SIGTERM/SIGINT).
+# Read with `python -m pstats FILE`.
 PROFILE_ENV = "MCU_SIM_PROFILE"
 
 
@@ -89,12 +89,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.terminals == 0:  # a dedicated MCU: its calls' threads share two C heaps
         limit_malloc_arenas()
-    profile_path = os.environ.get(PROFILE_ENV)
-    profiler = cProfile.Profile() if profile_path else None
-    if profiler is not None:
-        profiler.enable()
     try:
-        asyncio.run(_serve(settings, args.terminals, args.redis))
+        run_profiled(lambda: asyncio.run(_serve(settings, args.terminals, args.redis)),
+                     os.environ.get(PROFILE_ENV))
     except KeyboardInterrupt:
         pass
     except (TemplateError, StoreOpenError) as error:  # an [[adhoc]] code a stored conference
@@ -106,10 +103,6 @@ def run(args: argparse.Namespace) -> int:
     except RedisError as error:  # --redis: the platform's Redis not reachable
         print(f"mcu-sim serve: cannot reach Redis at {args.redis}: {error}", file=sys.stderr)
         return 2
-    finally:
-        if profiler is not None and profile_path:
-            profiler.disable()
-            profiler.dump_stats(profile_path)
     return 0
 
 

@@ -67,6 +67,10 @@ the summary is the ladder-on runs' with `ladder_off` beside it.
         [--max-conferences 4] [--window 12] [--skip-16] [--ladder default|on|off|both]
         [--skip-content | --content-only | --screens-only] [--skip-screens]
         [--content-rounds 1]
+
+Profiling (CPU time of each process's event loop thread, app/loop_profile.py):
+`MCU_SIM_PROFILE=FILE` for the MCU, `MEDIA_LOAD_TERMINALS_PROFILE=PREFIX` for the terminals
+children (one file PREFIX.<pid> each).
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ from typing import Any
 
 import aiohttp
 
+from app.loop_profile import run_profiled
 from benchmarks.audio_floor import FRAMES_PER_SECOND as AUDIO_FRAMES_PER_SECOND
 from benchmarks.codec_floor import FloorScenario
 from benchmarks.media_terminals import SMALL_VIDEO_FORMAT, add_child_arguments
@@ -1193,6 +1198,11 @@ def markdown(results: list[ScenarioResult], conclusion: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# MEDIA_LOAD_TERMINALS_PROFILE=PREFIX: each terminals child profiles its event loop's thread
+# on its CPU time (app/loop_profile.py, as MCU_SIM_PROFILE does for the MCU) into PREFIX.<pid>
+TERMINALS_PROFILE_ENV = "MEDIA_LOAD_TERMINALS_PROFILE"
+
+
 def main(argv: list[str] | None = None) -> int:
     aiortc_hooks.install()  # the terminals child runs WebRTC in this process
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -1231,7 +1241,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.terminals_child:
         from benchmarks.media_terminals import run_child
 
-        return asyncio.run(run_child(args))
+        prefix = os.environ.get(TERMINALS_PROFILE_ENV)
+        return run_profiled(lambda: asyncio.run(run_child(args)),
+                            f"{prefix}.{os.getpid()}" if prefix else None)
     if args.max_conferences is None:
         args.max_conferences = 2 if args.quick else 4
     if args.content_only:

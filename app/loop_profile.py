@@ -1,0 +1,37 @@
+"""cProfile of one thread's CPU time, for benchmarks: the MCU's event loop (`MCU_SIM_PROFILE`,
+app/serve_command.py) and a media_load terminals child's (`MEDIA_LOAD_TERMINALS_PROFILE`).
+
+cProfile sees only the thread that enabled it; render, encoder and decoder threads are not
+in it. Its clock here is that thread's CPU time (`time.thread_time`), not the wall clock:
+on 2 shared cores a wall-clock profile charges each function the time its thread waited
+for a core or for the GIL (docs/benchmarks.md, "Stop 18"). Read the file with
+`python -m pstats FILE`.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def thread_cpu_profiler() -> cProfile.Profile:
+    """A profiler whose timer is the calling thread's CPU time, in seconds."""
+    return cProfile.Profile(time.thread_time)
+
+
+def run_profiled(run: Callable[[], T], path: str | None) -> T:
+    """`run()`; with `path`, profiled on this thread's CPU time and the statistics written
+    to `path` when it returns or raises (the written file is the profile so far)."""
+    if not path:
+        return run()
+    profiler = thread_cpu_profiler()
+    profiler.enable()
+    try:
+        return run()
+    finally:
+        profiler.disable()
+        profiler.dump_stats(path)
