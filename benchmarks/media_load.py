@@ -115,6 +115,7 @@ RATE_1080P = "2048k"
 RATE_4CIF = "768k"
 JOIN_TIMEOUT_S = 40.0
 KEEPALIVE_EVERY_S = 20.0
+LADDER_SETTLE_TIMEOUT_S = 40.0  # joined to every site sending what the ladder asked
 # The 16-site conference's terminals in two processes: 16 in one process saturate its event
 # loop (one core under the GIL) and drop datagrams; real terminals are 16 devices.
 SMALL_PER_PROCESS = 8  # the SOAP session expires after 60 s without a request
@@ -584,6 +585,9 @@ class ScenarioResult:
     # the recordings' MP4 bytes on the MCU's disk at the window's end (None: none recorded)
     recorded_bytes: int | None = None
     send_ladder: bool | None = None  # [mcu] send_ladder as run (None: the MCU's default)
+    # joined to every site decoded at the size the ladder asked of it, before the warm-up
+    # (None: not settled within LADDER_SETTLE_TIMEOUT_S; measured all the same)
+    ladder_settled_s: float | None = None
 
     @property
     def decoded_sizes(self) -> dict[str, int]:
@@ -640,6 +644,7 @@ async def run_scenario(
         panes = layout_mode(plans[0].layout).panes
         rects = [[float(p.x), float(p.y), float(p.w), float(p.h)] for p in panes]
         await terminals.command(cmd="panes", rects=rects, sample=[p.probe for p in plans])
+        settle_s = await _wait_ladder_settled(mcu, http, booked)
         await keep_alive_sleep(client, warmup_s)
 
         before_load = load_average()
@@ -731,6 +736,7 @@ async def run_scenario(
         per_conference=conferences,
         content=content,
         recorded_bytes=recorded,
+        ladder_settled_s=None if settle_s is None else round(settle_s, 1),
     )
 
 
@@ -749,6 +755,45 @@ async def _wait_joined(client: Client, booked: list[tuple[str, str, ConferencePl
             return
         if time.monotonic() > deadline:
             raise RuntimeError(f"sites not in conference after {JOIN_TIMEOUT_S} s: {missing}")
+        await asyncio.sleep(0.5)
+
+
+def unsettled_sites(stats: list[dict[str, Any]],
+                    booked: list[tuple[str, str, ConferencePlan]]) -> list[str]:
+    """The booked sites whose video the MCU does not decode yet at the size the send ladder
+    asked of them (GET /stats/media's `inputs`: `asked` "960x540@30", `decoded` "960x540"),
+    or, where nothing was asked, not at all yet."""
+    inputs_of = {conference["conf_id"]: conference.get("inputs", {}) for conference in stats}
+    unsettled = []
+    for conf_id, _, plan in booked:
+        inputs = inputs_of.get(conf_id, {})
+        for site in plan.sites:
+            entry = inputs.get(site.uri, {})
+            asked, decoded = entry.get("asked"), entry.get("decoded")
+            if decoded is None or (asked is not None and asked.split("@")[0] != decoded):
+                unsettled.append(site.uri)
+    return unsettled
+
+
+async def _wait_ladder_settled(mcu: McuProcess, http: aiohttp.ClientSession,
+                               booked: list[tuple[str, str, ConferencePlan]],
+                               timeout: float = LADDER_SETTLE_TIMEOUT_S) -> float | None:
+    """Until the MCU decodes every site at the size the send ladder asked of it (each
+    terminal has encoded its loop at that size, once, and switched to it at a keyframe),
+    at most `timeout`; the seconds it took, None if some site had not settled by then (it
+    is measured all the same, and says so on stderr). The terminals' one-off encoding of
+    their asked loop (terminals/camera_track.LoopCache) shares this machine's cores with
+    the MCU; measured before it ends, a window would charge that start-up to the MCU's
+    steady state (docs/benchmarks.md, "Stop 18")."""
+    started = time.monotonic()
+    while True:
+        unsettled = unsettled_sites(await mcu.media_stats(http), booked)
+        if not unsettled:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            print(f"the send ladder had not settled after {timeout:.0f} s at {unsettled}",
+                  file=sys.stderr, flush=True)
+            return None
         await asyncio.sleep(0.5)
 
 
@@ -1091,6 +1136,11 @@ def print_row(result: ScenarioResult) -> None:
           f"{f'{result.encoders}/{result.expected_encoders}':>6}{result.received_fps_min:>8}"
           f"{result.probe_decoded_fps_min:>10}{encoded:>9}{_ms(result.latency_ms_p50):>8}{_ms(result.latency_ms_p95):>8}"
           f"{result.load_average_after[0]:>7}  {result.verdict}", flush=True)
+    settled = result.ladder_settled_s
+    print("  every site sent what the send ladder asked "
+          + (f"{settled} s after joining" if settled is not None
+             else f"(not within {LADDER_SETTLE_TIMEOUT_S:.0f} s)")
+          + "; then the warm-up and the window", flush=True)
 
 
 def _value(value: float | None) -> str:

@@ -28,10 +28,12 @@ conference; the load average.
 
 --format: what the sites send and receive. 360p (default): the terminals send 640x360 at
 30 fps and receive the CP_4_1 picture as videoFormat 360P (640x360 30 fps, 512 kbit/s);
-720p: they send the 720p30 loop and receive 720P30 (1 Mbit/s). 1080p30 (media_load's) fills
-this 2-core machine at 1-2 conferences, which leaves no curve to read.
+720p: they send the 720p30 loop and receive 720P30 (1 Mbit/s). 1080p: media_load's 4-site
+scenario (the 720p30 loop, or the send ladder's ask, in; CP_4_1 as 1080P30 at 2 Mbit/s
+out); it fills this 2-core machine at 2-3 conferences, so its curve is short, but it
+compares one media process with one per core on issue 17's scenario.
 
-    python -m benchmarks.node_scaling [--nodes 1,2,4] [--format 360p|720p]
+    python -m benchmarks.node_scaling [--nodes 1,2,4] [--format 360p|720p|1080p]
         [--max-conferences 6] [--window 10] [--warmup 4] [--json FILE] [--markdown FILE]
 """
 
@@ -95,6 +97,7 @@ class Format:
 FORMATS = {
     "360p": Format("360p", True, VideoFormat.P360, "512k"),
     "720p": Format("720p", False, VideoFormat.HD720P30, "1024k"),
+    "1080p": Format("1080p", False, VideoFormat.HD1080P30, "2048k"),
 }
 
 
