@@ -588,6 +588,9 @@ class ScenarioResult:
     # joined to every site decoded at the size the ladder asked of it, before the warm-up
     # (None: not settled within LADDER_SETTLE_TIMEOUT_S; measured all the same)
     ladder_settled_s: float | None = None
+    # the slowest receiver's complete frames/s while the ladder settled (the terminals'
+    # one-off encoding of their asked loops beside the MCU); None: it took under 1 s
+    settle_received_fps_min: float | None = None
 
     @property
     def decoded_sizes(self) -> dict[str, int]:
@@ -644,7 +647,10 @@ async def run_scenario(
         panes = layout_mode(plans[0].layout).panes
         rects = [[float(p.x), float(p.y), float(p.w), float(p.h)] for p in panes]
         await terminals.command(cmd="panes", rects=rects, sample=[p.probe for p in plans])
+        settle_from = await terminals.command(cmd="snapshot")
         settle_s = await _wait_ladder_settled(mcu, http, booked)
+        settle_fps = slowest_received_fps(settle_from, await terminals.command(cmd="snapshot"),
+                                          [plan for _, _, plan in booked])
         await keep_alive_sleep(client, warmup_s)
 
         before_load = load_average()
@@ -737,6 +743,7 @@ async def run_scenario(
         content=content,
         recorded_bytes=recorded,
         ladder_settled_s=None if settle_s is None else round(settle_s, 1),
+        settle_received_fps_min=settle_fps,
     )
 
 
@@ -756,6 +763,19 @@ async def _wait_joined(client: Client, booked: list[tuple[str, str, ConferencePl
         if time.monotonic() > deadline:
             raise RuntimeError(f"sites not in conference after {JOIN_TIMEOUT_S} s: {missing}")
         await asyncio.sleep(0.5)
+
+
+def slowest_received_fps(before: dict[str, Any], after: dict[str, Any],
+                         plans: list[ConferencePlan]) -> float | None:
+    """The slowest site's complete frames received a second between two snapshots of the
+    terminals (`frames_received`, `at`); None under 1 s apart (too few frames to say)."""
+    elapsed = after["at"] - before["at"]
+    if elapsed < 1.0:
+        return None
+    rates = [(after["terminals"][site.uri]["frames_received"]
+              - before["terminals"][site.uri]["frames_received"]) / elapsed
+             for plan in plans for site in plan.sites]
+    return round(min(rates), 1) if rates else None
 
 
 def unsettled_sites(stats: list[dict[str, Any]],
@@ -1136,10 +1156,11 @@ def print_row(result: ScenarioResult) -> None:
           f"{f'{result.encoders}/{result.expected_encoders}':>6}{result.received_fps_min:>8}"
           f"{result.probe_decoded_fps_min:>10}{encoded:>9}{_ms(result.latency_ms_p50):>8}{_ms(result.latency_ms_p95):>8}"
           f"{result.load_average_after[0]:>7}  {result.verdict}", flush=True)
-    settled = result.ladder_settled_s
+    settled, during = result.ladder_settled_s, result.settle_received_fps_min
     print("  every site sent what the send ladder asked "
           + (f"{settled} s after joining" if settled is not None
              else f"(not within {LADDER_SETTLE_TIMEOUT_S:.0f} s)")
+          + ("" if during is None else f" (the slowest receiver meanwhile: {during} fps)")
           + "; then the warm-up and the window", flush=True)
 
 

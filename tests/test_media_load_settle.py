@@ -4,7 +4,12 @@ encoding of their asked loop."""
 
 from __future__ import annotations
 
-from benchmarks.media_load import BookedSite, ConferencePlan, unsettled_sites
+from benchmarks.media_load import (
+    BookedSite,
+    ConferencePlan,
+    slowest_received_fps,
+    unsettled_sites,
+)
 from mcu.model import VideoFormat
 
 
@@ -42,3 +47,20 @@ def test_a_site_or_conference_the_stats_do_not_list_yet_is_unsettled() -> None:
     booked = [_booked("c1", "a", "b"), _booked("c2", "c")]
     stats = [_stats("c1", {"a": {"asked": "960x540@30", "decoded": "960x540"}})]
     assert unsettled_sites(stats, booked) == ["b", "c"]
+
+
+def _snapshot(at: float, **frames: int) -> dict[str, object]:
+    return {"at": at, "terminals": {uri: {"frames_received": count}
+                                    for uri, count in frames.items()}}
+
+
+def test_the_slowest_receiver_while_the_ladder_settled() -> None:
+    plans = [_booked("c1", "a", "b")[2], _booked("c2", "c")[2]]
+    before = _snapshot(10.0, a=100, b=100, c=0)
+    after = _snapshot(12.0, a=160, b=150, c=58)
+    assert slowest_received_fps(before, after, plans) == 25.0  # b: 50 frames in 2 s
+
+
+def test_under_a_second_apart_says_nothing() -> None:
+    plans = [_booked("c1", "a")[2]]
+    assert slowest_received_fps(_snapshot(5.0, a=0), _snapshot(5.5, a=15), plans) is None
