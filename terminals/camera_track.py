@@ -21,6 +21,9 @@ next live frame a keyframe.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,6 +44,29 @@ from terminals.send_log import PROCESS_SEND_LOG, SendLog
 
 STILL_S = 0.3  # still this long: back to a loop
 LOOPS_KEPT = 6  # loops per terminal (codec, picture) kept for a picture that comes back
+# A loop is encoded once, in the background, while the terminal sends what it has (its
+# previous loop, or live frames): its threads run this much nicer than the process, so on
+# cores shared with the MCU and the other terminals (the benchmarks, a lab's one machine)
+# the one-off encodes after a send ladder ask or a move give way to real-time work.
+LOOP_ENCODE_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Make the calling thread LOOP_ENCODE_NICENESS nicer than it is (Linux schedules each
+    thread on its own; elsewhere setpriority would take the whole process, so nothing)."""
+    if sys.platform != "linux":
+        return
+    thread = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread,
+                       min(19, os.getpriority(os.PRIO_PROCESS, thread) + LOOP_ENCODE_NICENESS))
+    except OSError:
+        pass  # not allowed here: the loop is encoded at the process's priority
+
+
+# Every terminal of the process encodes its loops here (as many at once as there are cores).
+LOOP_ENCODERS = ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
+                                   thread_name_prefix="loop-encode", initializer=_lower_priority)
 
 
 _LoopKey = tuple[str, VideoFormat, tuple[object, ...]]
@@ -76,8 +102,8 @@ class LoopCache:
         return loop
 
     async def get(self, codec: str, view: MainState, video_format: VideoFormat) -> EncodedLoop:
-        """The loop of the main picture `view` in `codec` at `video_format`, encoded now (in
-        the default executor) if needed."""
+        """The loop of the main picture `view` in `codec` at `video_format`, encoded now (on
+        LOOP_ENCODERS, at a lower priority) if needed."""
         key = (codec, video_format, state_key(view))
         loop = self.ready(codec, view, video_format)
         if loop is not None:
@@ -85,7 +111,7 @@ class LoopCache:
         pending = self._pending.get(key)
         if pending is None:
             pending = asyncio.get_running_loop().run_in_executor(
-                None, self._encode, view, codec, video_format)
+                LOOP_ENCODERS, self._encode, view, codec, video_format)
             self._pending[key] = pending
         try:
             loop = await asyncio.shield(pending)

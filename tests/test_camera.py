@@ -210,3 +210,39 @@ async def test_the_track_sends_the_loop_while_still_and_live_frames_while_moving
     assert xs[-1] > 0.5 + 0.01 and xs[-1] == pytest.approx(camera.head.view.x, abs=0.01)
     # frames keep their markers (site and running frame index) across the switches
     assert [read_marker(p).site_index for p in pictures] == [7] * 65  # type: ignore[union-attr]
+
+
+async def test_loops_are_encoded_in_the_background_on_nicer_threads(scene, monkeypatch):
+    """A loop (a send ladder ask, a still picture after a move) is encoded once on
+    LOOP_ENCODERS, whose threads run LOOP_ENCODE_NICENESS nicer than the process: on cores
+    shared with the MCU the one-off encode gives way to real-time work."""
+    import os
+    import sys
+    import threading
+
+    from terminals import camera_track
+
+    seen: list[tuple[str, int | None]] = []
+    encode = camera_track.encode_loop
+
+    def watched(*args, **kwargs):
+        thread = threading.get_native_id()
+        nice = os.getpriority(os.PRIO_PROCESS, thread) if sys.platform == "linux" else None
+        seen.append((threading.current_thread().name, nice))
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(camera_track, "encode_loop", watched)
+    camera = Camera(0, CameraPresets())
+    sources = MainSources(scene, {0: camera}, {0: "camera"}, tagged=False, selection=[0])
+    loops = LoopCache(sources)
+    loop = await loops.get("H264", sources.state(), SMALL)
+    assert await loops.get("H264", sources.state(), SMALL) is loop  # encoded once
+    assert len(seen) == 1
+    name, nice = seen[0]
+    assert name.startswith("loop-encode")
+    if sys.platform == "linux":
+        process_nice = os.getpriority(os.PRIO_PROCESS, os.getpid())
+        assert nice == min(19, process_nice + camera_track.LOOP_ENCODE_NICENESS)
+        # the event loop's own thread keeps the process's priority
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == process_nice
+    assert len(decode_packets("H264", list(loop.packets))) == len(loop.packets)
