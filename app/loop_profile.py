@@ -11,6 +11,7 @@ for a core or for the GIL (docs/benchmarks.md, "Stop 18"). Read the file with
 from __future__ import annotations
 
 import cProfile
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -25,7 +26,8 @@ def thread_cpu_profiler() -> cProfile.Profile:
 
 def run_profiled(run: Callable[[], T], path: str | None) -> T:
     """`run()`; with `path`, profiled on this thread's CPU time and the statistics written
-    to `path` when it returns or raises (the written file is the profile so far)."""
+    to `path` when it returns or raises (the profile so far); a path that cannot be
+    written is said on stderr and changes nothing else."""
     if not path:
         return run()
     profiler = thread_cpu_profiler()
@@ -34,4 +36,7 @@ def run_profiled(run: Callable[[], T], path: str | None) -> T:
         return run()
     finally:
         profiler.disable()
-        profiler.dump_stats(path)
+        try:
+            profiler.dump_stats(path)
+        except OSError as error:  # the run's own outcome stands; the profile is lost
+            print(f"profile not written to {path}: {error}", file=sys.stderr)

@@ -116,6 +116,7 @@ RATE_4CIF = "768k"
 JOIN_TIMEOUT_S = 40.0
 KEEPALIVE_EVERY_S = 20.0
 LADDER_SETTLE_TIMEOUT_S = 40.0  # joined to every site sending what the ladder asked
+SETTLE_POLL_S = 0.5  # GET /stats/media while waiting for it
 # The 16-site conference's terminals in two processes: 16 in one process saturate its event
 # loop (one core under the GIL) and drop datagrams; real terminals are 16 devices.
 SMALL_PER_PROCESS = 8  # the SOAP session expires after 60 s without a request
@@ -648,7 +649,10 @@ async def run_scenario(
         rects = [[float(p.x), float(p.y), float(p.w), float(p.h)] for p in panes]
         await terminals.command(cmd="panes", rects=rects, sample=[p.probe for p in plans])
         settle_from = await terminals.command(cmd="snapshot")
-        settle_s = await _wait_ladder_settled(mcu, http, booked)
+        small = set(terminals.small_uris)
+        settle_s = await _wait_ladder_settled(
+            mcu, http, client, booked,
+            lambda uri: SMALL_VIDEO_FORMAT if uri in small else DEFAULT_TERMINAL_VIDEO_FORMAT)
         settle_fps = slowest_received_fps(settle_from, await terminals.command(cmd="snapshot"),
                                           [plan for _, _, plan in booked])
         await keep_alive_sleep(client, warmup_s)
@@ -779,10 +783,13 @@ def slowest_received_fps(before: dict[str, Any], after: dict[str, Any],
 
 
 def unsettled_sites(stats: list[dict[str, Any]],
-                    booked: list[tuple[str, str, ConferencePlan]]) -> list[str]:
-    """The booked sites whose video the MCU does not decode yet at the size the send ladder
-    asked of them (GET /stats/media's `inputs`: `asked` "960x540@30", `decoded` "960x540"),
-    or, where nothing was asked, not at all yet."""
+                    booked: list[tuple[str, str, ConferencePlan]],
+                    own_format: Callable[[str], TerminalVideoFormat]) -> list[str]:
+    """The booked sites whose video the MCU does not decode yet at the size their terminal
+    sends for the send ladder's ask (GET /stats/media's `inputs`: `asked` "960x540@30",
+    `decoded` "960x540"; the terminal sends `ladder_format(own_format(uri), ...)`: the
+    size asked, or its own when the ask is larger), or, where nothing was asked, not at all
+    yet."""
     inputs_of = {conference["conf_id"]: conference.get("inputs", {}) for conference in stats}
     unsettled = []
     for conf_id, _, plan in booked:
@@ -790,31 +797,49 @@ def unsettled_sites(stats: list[dict[str, Any]],
         for site in plan.sites:
             entry = inputs.get(site.uri, {})
             asked, decoded = entry.get("asked"), entry.get("decoded")
-            if decoded is None or (asked is not None and asked.split("@")[0] != decoded):
+            if decoded is None:
                 unsettled.append(site.uri)
+            elif asked is not None:
+                size, _, rate = asked.partition("@")
+                width, _, height = size.partition("x")
+                sent = ladder_format(own_format(site.uri), int(width), int(height),
+                                     int(rate or 0) or own_format(site.uri).fps)
+                if decoded != f"{sent.width}x{sent.height}":
+                    unsettled.append(site.uri)
     return unsettled
 
 
-async def _wait_ladder_settled(mcu: McuProcess, http: aiohttp.ClientSession,
+async def _wait_ladder_settled(mcu: McuProcess, http: aiohttp.ClientSession, client: Client,
                                booked: list[tuple[str, str, ConferencePlan]],
+                               own_format: Callable[[str], TerminalVideoFormat],
                                timeout: float = LADDER_SETTLE_TIMEOUT_S) -> float | None:
-    """Until the MCU decodes every site at the size the send ladder asked of it (each
-    terminal has encoded its loop at that size, once, and switched to it at a keyframe),
-    at most `timeout`; the seconds it took, None if some site had not settled by then (it
-    is measured all the same, and says so on stderr). The terminals' one-off encoding of
-    their asked loop (terminals/camera_track.LoopCache) shares this machine's cores with
-    the MCU; measured before it ends, a window would charge that start-up to the MCU's
-    steady state (docs/benchmarks.md, "Stop 18")."""
-    started = time.monotonic()
+    """Until the MCU decodes every site at the size its terminal sends for the send ladder's
+    ask (each terminal has encoded its loop at that size, once, and switched to it at a
+    keyframe), on two polls in a row (an ask made just before the first may not be in
+    force yet), at most `timeout`; the seconds it took, None if some site had not settled
+    by then (it is measured all the same, and says so on stderr). KeepAlive meanwhile, as
+    keep_alive_sleep. The terminals' one-off encoding of their asked loop
+    (terminals/camera_track.LoopCache) shares this machine's cores with the MCU; measured
+    before it ends, a window would charge that start-up to the MCU's steady state
+    (docs/benchmarks.md, "Stop 18")."""
+    started = kept_alive = time.monotonic()
+    settled_polls = 0
     while True:
-        unsettled = unsettled_sites(await mcu.media_stats(http), booked)
-        if not unsettled:
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
+        unsettled = unsettled_sites(await mcu.media_stats(http), booked, own_format)
+        settled_polls = 0 if unsettled else settled_polls + 1
+        now = time.monotonic()
+        if settled_polls == 2:
+            return now - started
+        if now - started > timeout:
             print(f"the send ladder had not settled after {timeout:.0f} s at {unsettled}",
                   file=sys.stderr, flush=True)
             return None
-        await asyncio.sleep(0.5)
+        if now - kept_alive > KEEPALIVE_EVERY_S:
+            answer = await client.call("tpCommon", "KeepAlive")
+            if result_code(answer) != 0:
+                raise RuntimeError(f"KeepAlive: {answer[:400]}")
+            kept_alive = now
+        await asyncio.sleep(SETTLE_POLL_S)
 
 
 async def _wait_content(terminals: TerminalFleet, plan: ConferencePlan,
@@ -1158,7 +1183,7 @@ def print_row(result: ScenarioResult) -> None:
           f"{result.load_average_after[0]:>7}  {result.verdict}", flush=True)
     settled, during = result.ladder_settled_s, result.settle_received_fps_min
     print("  every site sent what the send ladder asked "
-          + (f"{settled} s after joining" if settled is not None
+          + (f"{settled} s after the layout was set" if settled is not None
              else f"(not within {LADDER_SETTLE_TIMEOUT_S:.0f} s)")
           + ("" if during is None else f" (the slowest receiver meanwhile: {during} fps)")
           + "; then the warm-up and the window", flush=True)

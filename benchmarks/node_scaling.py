@@ -92,12 +92,14 @@ class Format:
     small_senders: bool
     video_format: VideoFormat
     rate: str
+    sent: str = ""  # what the sites send, when not the booked format (the markdown says it)
 
 
 FORMATS = {
     "360p": Format("360p", True, VideoFormat.P360, "512k"),
     "720p": Format("720p", False, VideoFormat.HD720P30, "1024k"),
-    "1080p": Format("1080p", False, VideoFormat.HD1080P30, "2048k"),
+    "1080p": Format("1080p", False, VideoFormat.HD1080P30, "2048k",
+                    sent="the 720p30 loop, or the send ladder's ask"),
 }
 
 
@@ -474,7 +476,9 @@ def markdown(results: list[StepResult], failures: list[StepFailure],
         "",
         f"Run {datetime.now(UTC).isoformat(timespec='seconds')} on {os.cpu_count()} cores, "
         f"load average before {'/'.join(f'{v:.2f}' for v in load_before)}; format "
-        f"{fmt.name} (sites send and receive {fmt.video_format.name}, {fmt.rate}bit/s, "
+        f"{fmt.name} (sites "
+        + (f"send {fmt.sent} and receive " if fmt.sent else "send and receive ")
+        + f"{fmt.video_format.name}, {fmt.rate}bit/s, "
         f"{LAYOUT}). Redis, K node processes, the gateway and the terminals (one process per "
         "conference) on this machine. CPU in % of one core; cmd/s = Redis commands "
         "processed per second (all of them), xadd/s = stream entries added per second "

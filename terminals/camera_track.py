@@ -28,6 +28,8 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import av
+import cv2
+import numpy as np
 
 from rtc.colour import bgr_picture
 from terminals.main_sources import MainSources, MainState, state_key
@@ -44,10 +46,12 @@ from terminals.send_log import PROCESS_SEND_LOG, SendLog
 
 STILL_S = 0.3  # still this long: back to a loop
 LOOPS_KEPT = 6  # loops per terminal (codec, picture) kept for a picture that comes back
-# A loop is encoded once, in the background, while the terminal sends what it has (its
-# previous loop, or live frames): its threads run this much nicer than the process, so on
+# A loop is encoded once per codec, format and picture (a call's first, a send ladder ask,
+# a still picture after a move); its threads run this much nicer than the process, so on
 # cores shared with the MCU and the other terminals (the benchmarks, a lab's one machine)
-# the one-off encodes after a send ladder ask or a move give way to real-time work.
+# these one-off encodes give way to real-time work. While a ladder ask's or a move's loop
+# is encoded the terminal goes on sending its current loop or live frames; a call's first
+# loop (nothing to send yet) waits for it as before, at the lower priority too.
 LOOP_ENCODE_NICENESS = 10
 
 
@@ -64,9 +68,27 @@ def _lower_priority() -> None:
         pass  # not allowed here: the loop is encoded at the process's priority
 
 
-# Every terminal of the process encodes its loops here (as many at once as there are cores).
-LOOP_ENCODERS = ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
-                                   thread_name_prefix="loop-encode", initializer=_lower_priority)
+def _start_opencv_threads() -> None:
+    """Have OpenCV start its worker threads now, on the importing thread: Linux gives a new
+    thread the niceness of the thread that creates it, and OpenCV starts its pool on its
+    first parallel call, which would otherwise be a scene drawn or scaled on a loop-encode
+    thread, leaving every later OpenCV call of the process (the MCU's too, when it shares
+    the process) on nicer threads."""
+    cv2.resize(np.zeros((720, 1280, 3), np.uint8), (640, 360), interpolation=cv2.INTER_AREA)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 2
+
+
+_start_opencv_threads()
+# The camera loops of every terminal of the process (LoopCache) are encoded here, as many
+# at once as the process has cores.
+LOOP_ENCODERS = ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="loop-encode",
+                                   initializer=_lower_priority)
 
 
 _LoopKey = tuple[str, VideoFormat, tuple[object, ...]]

@@ -4,6 +4,8 @@ the track that sends a loop while still and live-encoded frames while moving."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import cv2
@@ -243,6 +245,51 @@ async def test_loops_are_encoded_in_the_background_on_nicer_threads(scene, monke
     if sys.platform == "linux":
         process_nice = os.getpriority(os.PRIO_PROCESS, os.getpid())
         assert nice == min(19, process_nice + camera_track.LOOP_ENCODE_NICENESS)
-        # the event loop's own thread keeps the process's priority
+        # the event loop's own thread keeps the process's priority, and so does every
+        # thread the encode made use of (OpenCV's pool: started at import, not in there)
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == process_nice
+        pool = {thread.native_id for thread in camera_track.LOOP_ENCODERS._threads}
+        nicer = {int(task) for task in os.listdir(f"/proc/{os.getpid()}/task")
+                 if _niceness(int(task)) not in (None, process_nice)}
+        assert nicer and nicer <= pool
     assert len(decode_packets("H264", list(loop.packets))) == len(loop.packets)
+
+
+def _niceness(thread: int) -> int | None:
+    """A thread's nice value from /proc (None: it ended meanwhile)."""
+    import os
+
+    try:
+        with open(f"/proc/{os.getpid()}/task/{thread}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[16])
+    except OSError:
+        return None
+
+
+_FRESH_PROCESS = """
+import os
+import cv2
+import numpy as np
+from terminals import camera_track
+
+picture = np.zeros((720, 1280, 3), np.uint8)
+camera_track.LOOP_ENCODERS.submit(  # a scene scaled for a ladder ask, on the pool
+    cv2.resize, picture, (640, 360), interpolation=cv2.INTER_AREA).result()
+pool = {thread.native_id for thread in camera_track.LOOP_ENCODERS._threads}
+base = os.getpriority(os.PRIO_PROCESS, os.getpid())
+for task in os.listdir(f"/proc/{os.getpid()}/task"):
+    with open(f"/proc/{os.getpid()}/task/{task}/stat") as stat:
+        nice = int(stat.read().rsplit(")", 1)[1].split()[16])
+    if nice != base and int(task) not in pool:
+        raise SystemExit(f"thread {task} runs at nice {nice}, the process at {base}")
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
+def test_a_scaled_loop_leaves_no_thread_of_the_process_nicer_but_the_pool() -> None:
+    """In a fresh process whose first OpenCV parallel call (a ladder ask's INTER_AREA
+    scaling) runs on a loop-encode thread, OpenCV's worker threads must not inherit that
+    thread's niceness (camera_track starts them at import, on the importing thread)."""
+    done = subprocess.run([sys.executable, "-c", _FRESH_PROCESS], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -61,3 +61,11 @@ def test_without_a_path_nothing_is_profiled(tmp_path: Path) -> None:
     assert run_profiled(lambda: 7, None) == 7
     assert run_profiled(lambda: 8, "") == 8
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_profile_that_cannot_be_written_leaves_the_run_alone(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "no such directory" / "loop.prof"
+    assert run_profiled(lambda: 9, str(path)) == 9
+    assert "profile not written" in capsys.readouterr().err
+    with pytest.raises(RuntimeError, match="its own"):
+        run_profiled(lambda: (_ for _ in ()).throw(RuntimeError("its own")), str(path))
