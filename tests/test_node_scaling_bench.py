@@ -33,7 +33,7 @@ def bench(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("args", [["--nodes", "0"], ["--nodes", "1,x"],
-                                  ["--max-conferences", "17"], ["--format", "1080p"],
+                                  ["--max-conferences", "17"], ["--format", "4k"],
                                   ["--window", "0"]])
 def test_bad_arguments_end_with_status_2_and_the_reason(args: list[str]) -> None:
     completed = bench(*args)
