@@ -100,6 +100,7 @@ from benchmarks.media_terminals import SMALL_VIDEO_FORMAT, add_child_arguments
 from benchmarks.soap_throughput import ACCOUNT, Client, free_port, result_code, wait_until_up
 from mcu.layouts import layout_mode
 from mcu.media.output_format import FORMAT_SIZES, H264, OutputFormat, parse_rate
+from mcu.media.send_ladder import DOWNGRADE_HOLD_S, SETTLE_PERIOD_S
 from mcu.model import SiteCallState, VideoFormat
 from rtc import aiortc_hooks
 from rtc.deadline import within
@@ -117,6 +118,10 @@ JOIN_TIMEOUT_S = 40.0
 KEEPALIVE_EVERY_S = 20.0
 LADDER_SETTLE_TIMEOUT_S = 40.0  # joined to every site sending what the ladder asked
 SETTLE_POLL_S = 0.5  # GET /stats/media while waiting for it
+# Before this long after the layout was set, the asks may still be the previous layout's:
+# the MCU asks for a smaller size only once the smaller need held DOWNGRADE_HOLD_S, and
+# works the needs out every SETTLE_PERIOD_S (mcu/media/send_ladder.py)
+LADDER_HOLD_S = DOWNGRADE_HOLD_S + 2 * SETTLE_PERIOD_S
 # The 16-site conference's terminals in two processes: 16 in one process saturate its event
 # loop (one core under the GIL) and drop datagrams; real terminals are 16 devices.
 SMALL_PER_PROCESS = 8  # the SOAP session expires after 60 s without a request
@@ -815,8 +820,8 @@ async def _wait_ladder_settled(mcu: McuProcess, http: aiohttp.ClientSession, cli
                                timeout: float = LADDER_SETTLE_TIMEOUT_S) -> float | None:
     """Until the MCU decodes every site at the size its terminal sends for the send ladder's
     ask (each terminal has encoded its loop at that size, once, and switched to it at a
-    keyframe), on two polls in a row (an ask made just before the first may not be in
-    force yet), at most `timeout`; the seconds it took, None if some site had not settled
+    keyframe), on two polls in a row, none before LADDER_HOLD_S (until then the asks may
+    be the previous layout's), at most `timeout`; the seconds it took, None if some site had not settled
     by then (it is measured all the same, and says so on stderr). KeepAlive meanwhile, as
     keep_alive_sleep. The terminals' one-off encoding of their asked loop
     (terminals/camera_track.LoopCache) shares this machine's cores with the MCU; measured
@@ -826,8 +831,8 @@ async def _wait_ladder_settled(mcu: McuProcess, http: aiohttp.ClientSession, cli
     settled_polls = 0
     while True:
         unsettled = unsettled_sites(await mcu.media_stats(http), booked, own_format)
-        settled_polls = 0 if unsettled else settled_polls + 1
         now = time.monotonic()
+        settled_polls = 0 if unsettled or now - started < LADDER_HOLD_S else settled_polls + 1
         if settled_polls == 2:
             return now - started
         if now - started > timeout:

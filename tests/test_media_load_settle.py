@@ -105,6 +105,7 @@ async def test_the_wait_needs_two_settled_polls_in_a_row(monkeypatch) -> None:
     from benchmarks import media_load
 
     monkeypatch.setattr(media_load, "SETTLE_POLL_S", 0.0)
+    monkeypatch.setattr(media_load, "LADDER_HOLD_S", 0.0)
     booked = [_booked("c1", "a")]
     asked = {"asked": "960x540@30"}
     mcu = _ScriptedMcu([[_stats("c1", {"a": {**asked, "decoded": "960x540"}})],  # stale
@@ -120,9 +121,33 @@ async def test_the_wait_ends_at_its_timeout_and_keeps_the_session_alive(monkeypa
 
     monkeypatch.setattr(media_load, "SETTLE_POLL_S", 0.01)
     monkeypatch.setattr(media_load, "KEEPALIVE_EVERY_S", 0.05)
+    monkeypatch.setattr(media_load, "LADDER_HOLD_S", 0.0)
     client = _Client()
     mcu = _ScriptedMcu([[_stats("c1", {"a": {"asked": "960x540@30", "decoded": "1280x720"}})]])
     settled = await media_load._wait_ladder_settled(
         mcu, None, client, [_booked("c1", "a")], _own, timeout=0.3)  # type: ignore[arg-type]
     assert settled is None
     assert ("tpCommon", "KeepAlive") in client.calls
+
+
+async def test_no_poll_counts_before_the_ladder_s_hold(monkeypatch) -> None:
+    """Right after the layout is set the asks may still be the previous layout's, already
+    met: the wait does not end before LADDER_HOLD_S (the MCU's downgrade hold)."""
+    import time
+
+    from benchmarks import media_load
+
+    monkeypatch.setattr(media_load, "SETTLE_POLL_S", 0.02)
+    monkeypatch.setattr(media_load, "LADDER_HOLD_S", 0.3)
+    mcu = _ScriptedMcu([[_stats("c1", {"a": {"asked": "1280x720@30", "decoded": "1280x720"}})]])
+    started = time.monotonic()
+    settled = await media_load._wait_ladder_settled(
+        mcu, None, _Client(), [_booked("c1", "a")], _own)  # type: ignore[arg-type]
+    assert settled is not None and settled >= 0.3 and time.monotonic() - started >= 0.3
+
+
+def test_the_hold_covers_the_mcu_s_downgrade_hold() -> None:
+    from benchmarks.media_load import LADDER_HOLD_S
+    from mcu.media.send_ladder import DOWNGRADE_HOLD_S, SETTLE_PERIOD_S
+
+    assert LADDER_HOLD_S >= DOWNGRADE_HOLD_S + SETTLE_PERIOD_S
