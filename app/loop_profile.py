@@ -19,18 +19,13 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def thread_cpu_profiler() -> cProfile.Profile:
-    """A profiler whose timer is the calling thread's CPU time, in seconds."""
-    return cProfile.Profile(time.thread_time)
-
-
 def run_profiled(run: Callable[[], T], path: str | None) -> T:
     """`run()`; with `path`, profiled on this thread's CPU time and the statistics written
     to `path` when it returns or raises (the profile so far); a path that cannot be
     written is said on stderr and changes nothing else."""
     if not path:
         return run()
-    profiler = thread_cpu_profiler()
+    profiler = cProfile.Profile(time.thread_time)  # this thread's CPU time, in seconds
     profiler.enable()
     try:
         return run()

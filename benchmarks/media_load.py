@@ -85,7 +85,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -474,15 +474,19 @@ async def end_conference(client: Client, conf_id: str, begin: str) -> None:
         raise RuntimeError(f"delScheduledConfEx: {answer[:400]}")
 
 
+async def keep_alive(client: Client) -> None:
+    answer = await client.call("tpCommon", "KeepAlive")
+    if result_code(answer) != 0:
+        raise RuntimeError(f"KeepAlive: {answer[:400]}")
+
+
 async def keep_alive_sleep(client: Client, seconds: float) -> None:
     """Sleep, sending KeepAlive often enough that the SOAP session (60 s) outlives any window."""
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         await asyncio.sleep(min(left, KEEPALIVE_EVERY_S))
         if deadline - time.monotonic() > 0:
-            answer = await client.call("tpCommon", "KeepAlive")
-            if result_code(answer) != 0:
-                raise RuntimeError(f"KeepAlive: {answer[:400]}")
+            await keep_alive(client)
 
 
 def _element(text: str, name: str) -> str | None:
@@ -774,6 +778,14 @@ async def _wait_joined(client: Client, booked: list[tuple[str, str, ConferencePl
         await asyncio.sleep(0.5)
 
 
+def received_rates(before: dict[str, Any], after: dict[str, Any], sites: Iterable[BookedSite],
+                   elapsed: float) -> dict[str, float]:
+    """Each site's complete frames received a second between two snapshots of the terminals."""
+    return {site.uri: (after["terminals"][site.uri]["frames_received"]
+                       - before["terminals"][site.uri]["frames_received"]) / elapsed
+            for site in sites}
+
+
 def slowest_received_fps(before: dict[str, Any], after: dict[str, Any],
                          plans: list[ConferencePlan]) -> float | None:
     """The slowest site's complete frames received a second between two snapshots of the
@@ -781,10 +793,17 @@ def slowest_received_fps(before: dict[str, Any], after: dict[str, Any],
     elapsed = after["at"] - before["at"]
     if elapsed < 1.0:
         return None
-    rates = [(after["terminals"][site.uri]["frames_received"]
-              - before["terminals"][site.uri]["frames_received"]) / elapsed
-             for plan in plans for site in plan.sites]
-    return round(min(rates), 1) if rates else None
+    rates = received_rates(before, after, (site for plan in plans for site in plan.sites),
+                           elapsed)
+    return round(min(rates.values()), 1) if rates else None
+
+
+def sent_for_ask(own: TerminalVideoFormat, ask: str) -> TerminalVideoFormat:
+    """What a terminal sending `own` sends for the send ladder's ask "960x540@30"
+    (terminals/media_sources.ladder_format)."""
+    size, _, fps = ask.partition("@")
+    width, _, height = size.partition("x")
+    return ladder_format(own, int(width), int(height), int(fps))
 
 
 def unsettled_sites(stats: list[dict[str, Any]],
@@ -805,10 +824,7 @@ def unsettled_sites(stats: list[dict[str, Any]],
             if decoded is None:
                 unsettled.append(site.uri)
             elif asked is not None:
-                size, _, rate = asked.partition("@")
-                width, _, height = size.partition("x")
-                sent = ladder_format(own_format(site.uri), int(width), int(height),
-                                     int(rate or 0) or own_format(site.uri).fps)
+                sent = sent_for_ask(own_format(site.uri), asked)
                 if decoded != f"{sent.width}x{sent.height}":
                     unsettled.append(site.uri)
     return unsettled
@@ -840,9 +856,7 @@ async def _wait_ladder_settled(mcu: McuProcess, http: aiohttp.ClientSession, cli
                   file=sys.stderr, flush=True)
             return None
         if now - kept_alive > KEEPALIVE_EVERY_S:
-            answer = await client.call("tpCommon", "KeepAlive")
-            if result_code(answer) != 0:
-                raise RuntimeError(f"KeepAlive: {answer[:400]}")
+            await keep_alive(client)
             kept_alive = now
         await asyncio.sleep(SETTLE_POLL_S)
 
@@ -914,13 +928,10 @@ def _conference_result(
         )
         for key, group in after_groups.items()
     ]
-    rates: dict[str, float] = {}
+    rates = received_rates(before_child, after_child, plan.sites, child_elapsed)
     by_format: dict[str, list[float]] = {}
     for site in plan.sites:
-        then, now = before_child["terminals"][site.uri], after_child["terminals"][site.uri]
-        rate = (now["frames_received"] - then["frames_received"]) / child_elapsed
-        rates[site.uri] = rate
-        by_format.setdefault(site.video_format.name, []).append(rate)
+        by_format.setdefault(site.video_format.name, []).append(rates[site.uri])
     probe_then = before_child["terminals"][plan.probe]
     probe_now = after_child["terminals"][plan.probe]
     if not probe_now["decoding"]:
@@ -1047,9 +1058,7 @@ def floor_as_run(scenario: FloorScenario, result: ScenarioResult,
     sources = list(scenario.sources)
     for index, ask in enumerate(asks[:len(sources)]):
         if ask:
-            size, _, fps = ask.partition("@")
-            width, _, height = size.partition("x")
-            sources[index] = ladder_format(sent, int(width), int(height), int(fps))
+            sources[index] = sent_for_ask(sent, ask)
     mixes = round(conference.audio_mix_fps / AUDIO_FRAMES_PER_SECOND, 3)
     return dataclasses.replace(scenario, sources=tuple(sources), audio_sites=len(sources),
                                audio_mixes=mixes)

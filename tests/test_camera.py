@@ -4,8 +4,10 @@ the track that sends a loop while still and live-encoded frames while moving."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 import time
 
 import cv2
@@ -218,10 +220,6 @@ async def test_loops_are_encoded_in_the_background_on_nicer_threads(scene, monke
     """A loop (a send ladder ask, a still picture after a move) is encoded once on
     LOOP_ENCODERS, whose threads run LOOP_ENCODE_NICENESS nicer than the process: on cores
     shared with the MCU the one-off encode gives way to real-time work."""
-    import os
-    import sys
-    import threading
-
     from terminals import camera_track
 
     seen: list[tuple[str, int | None]] = []
@@ -257,8 +255,6 @@ async def test_loops_are_encoded_in_the_background_on_nicer_threads(scene, monke
 
 def _niceness(thread: int) -> int | None:
     """A thread's nice value from /proc (None: it ended meanwhile)."""
-    import os
-
     try:
         with open(f"/proc/{os.getpid()}/task/{thread}/stat") as stat:
             return int(stat.read().rsplit(")", 1)[1].split()[16])
