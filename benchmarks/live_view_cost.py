@@ -30,6 +30,7 @@ import time
 import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from app.child_process import dies_with_parent
 from benchmarks.soap_server_cpu import cpu_seconds
 from benchmarks.soap_throughput import free_port, wait_until_up
 
@@ -103,8 +104,8 @@ async def measure(seconds: float) -> dict[str, dict[str, object]]:
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data_dir:
         server = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir",
-             data_dir, "--terminals", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            dies_with_parent([sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+                              "--data-dir", data_dir, "--terminals", "2"]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             await wait_until_up(f"{base}/esdk/services")
             async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:

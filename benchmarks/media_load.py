@@ -93,6 +93,7 @@ from typing import Any
 
 import aiohttp
 
+from app.child_process import dies_with_parent
 from app.loop_profile import run_profiled
 from benchmarks.audio_floor import FRAMES_PER_SECOND as AUDIO_FRAMES_PER_SECOND
 from benchmarks.codec_floor import FloorScenario
@@ -187,10 +188,11 @@ class McuProcess:
             path.write_text(f"[mcu]\nsend_ladder = {'true' if send_ladder else 'false'}\n")
             config = ["--config", str(path)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
-             "--data-dir", str(data_dir), "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}",
-             # any free SIP port: another MCU on the machine may hold 5060
-             "--no-terminals", "--sip-port", "0", *config],
+            dies_with_parent(
+                [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+                 "--data-dir", str(data_dir), "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}",
+                 # any free SIP port: another MCU on the machine may hold 5060
+                 "--no-terminals", "--sip-port", "0", *config]),
             stdout=self._log, stderr=subprocess.STDOUT,
         )
 
@@ -242,7 +244,7 @@ class TerminalsProcess:
         if room is not None:
             content_args += ["--room-site", str(room)]
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.media_load", "--terminals-child",
+            *dies_with_parent([sys.executable]), "-m", "benchmarks.media_load", "--terminals-child",
             "--server", server_url, "--count", str(count), "--small-count", str(small_count),
             "--start-index", str(start_index), "--uri-prefix", URI_PREFIX, *content_args,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -1035,7 +1037,7 @@ async def measure_floor_apart(scenario: FloorScenario, seconds: float) -> dict[s
     """The scenario's codec floor in a child process of its own (benchmarks/codec_floor.py),
     so that its process CPU time is the codec work alone."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.codec_floor", "--spec", json.dumps(scenario.to_json()),
+        *dies_with_parent([sys.executable]), "-m", "benchmarks.codec_floor", "--spec", json.dumps(scenario.to_json()),
         "--seconds", str(seconds), "--json", "-", stdout=asyncio.subprocess.PIPE,
     )
     output, _ = await process.communicate()

@@ -56,6 +56,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from app.child_process import dies_with_parent
 from benchmarks.media_load import (
     TARGET_FPS,
     TARGET_P95_MS,
@@ -127,7 +128,7 @@ class Platform:
         return f"ws://127.0.0.1:{self.port}/signalling"
 
     def _child(self, args: list[str], log: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "app.cli", *args],
+        return subprocess.Popen(dies_with_parent([sys.executable, "-m", "app.cli", *args]),
                                 stdout=(self.root / log).open("ab"), stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
 

@@ -38,6 +38,7 @@ import av
 import numpy as np
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
+from app.child_process import dies_with_parent
 from mcu.media.audio_mixer import SiteAudioTrack
 from mcu.media.direct_send import send_directly
 from mcu.media.encoder_group import SiteVideoTrack
@@ -106,7 +107,7 @@ class Child:
     @classmethod
     async def start(cls) -> Child:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.send_path", "--receivers-child",
+            *dies_with_parent([sys.executable]), "-m", "benchmarks.send_path", "--receivers-child",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         return cls(process)
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import aiohttp
 
+from app.child_process import dies_with_parent
 from app.demo.soap_client import EsdkClient, check
 from benchmarks.soap_server_cpu import cpu_seconds
 from benchmarks.soap_throughput import free_port, wait_until_up
@@ -81,24 +82,27 @@ async def phase(video_codecs: list[str], seconds: float) -> dict[str, float]:
         config = Path(data_dir) / "bench.toml"
         config.write_text(f"[sip]\nport = {sip_port}\n")
         server = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir",
-             data_dir, "--config", str(config)], cwd=root,
+            dies_with_parent([sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+                              "--data-dir", data_dir, "--config", str(config)]), cwd=root,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         helpers: list[subprocess.Popen] = []
         try:
             await wait_until_up(f"{base}/esdk/services")
             helpers.append(subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "terminals", "--count", "2",
-                 "--server", f"ws://127.0.0.1:{port}/signalling", "--ring-delay", "0.1",
-                 "--video-size", "640x360", "--fps", "15", "--no-decode",
-                 "--stats-interval", "0"], cwd=root, text=True,
+                dies_with_parent(
+                    [sys.executable, "-m", "app.cli", "terminals", "--count", "2",
+                     "--server", f"ws://127.0.0.1:{port}/signalling", "--ring-delay", "0.1",
+                     "--video-size", "640x360", "--fps", "15", "--no-decode",
+                     "--stats-interval", "0"]), cwd=root, text=True,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=os.environ.copy()))
             for offset, codec in enumerate(video_codecs):
                 helpers.append(subprocess.Popen(
-                    [sys.executable, "-m", "app.cli", "terminals", "--sip", "--count", "1",
-                     "--uri-prefix", "88", "--start-index", str(offset), "--video-codecs",
-                     codec, "--audio-codecs", "g722", "--video-size", "704x576", "--fps", "15",
-                     "--register", f"sip:127.0.0.1:{sip_port}", "--stats-interval", "0"],
+                    dies_with_parent(
+                        [sys.executable, "-m", "app.cli", "terminals", "--sip", "--count", "1",
+                         "--uri-prefix", "88", "--start-index", str(offset), "--video-codecs",
+                         codec, "--audio-codecs", "g722", "--video-size", "704x576", "--fps",
+                         "15", "--register", f"sip:127.0.0.1:{sip_port}",
+                         "--stats-interval", "0"]),
                     cwd=root, text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
             # every terminal registered: 2 "registered" lines, then one "listening" per room
             await within(asyncio.gather(*(

@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.child_process import dies_with_parent
 from benchmarks.media_load import (
     BookedSite,
     ConferencePlan,
@@ -74,7 +75,7 @@ class Child:
     @classmethod
     async def start(cls, *args: str, stderr: Any = None) -> Child:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.soak", *args,
+            *dies_with_parent([sys.executable]), "-m", "benchmarks.soak", *args,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr)
         return cls(process)
 

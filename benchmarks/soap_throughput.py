@@ -28,6 +28,8 @@ from pathlib import Path
 
 import aiohttp
 
+from app.child_process import dies_with_parent
+
 ACCOUNT = ("bench", "Bench@123")
 NS = "http://smc.huawei.com/"
 
@@ -165,7 +167,7 @@ def start_server(data_dir: Path, port: int, sessions: int = 16) -> subprocess.Po
         "--port", str(port), "--data-dir", str(data_dir),
         "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}", "--no-terminals",
     ]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(dies_with_parent(command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 async def wait_until_up(base_url: str, timeout: float = 30.0) -> None:

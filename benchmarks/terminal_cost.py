@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from app.child_process import dies_with_parent
 from benchmarks.media_load import (
     URI_PREFIX,
     ConferencePlan,
@@ -132,7 +133,7 @@ class Child:
     @classmethod
     async def start(cls, server: str, start_index: int, lean: bool) -> Child:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.terminal_cost", "--child", "--server", server,
+            *dies_with_parent([sys.executable]), "-m", "benchmarks.terminal_cost", "--child", "--server", server,
             "--start-index", str(start_index), "--lean", str(int(lean)),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         ready = json.loads(await within(cls._line(process), 240))

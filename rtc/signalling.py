@@ -514,6 +514,7 @@ class ReceiveStats(Message):
 
 # What a terminal says about a call it has with the MCU (by its call_id): refused with
 # `unknown_call` when the MCU has no such call.
+UNKNOWN_CALL = "unknown_call"
 CallMessage = Ringing | Answer | Decline | Bye | ReceiveStats
 
 

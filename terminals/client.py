@@ -55,6 +55,7 @@ import aiohttp
 
 from rtc.ice import IceServerError, parse_ice_servers, use_media_address
 from rtc.signalling import (
+    UNKNOWN_CALL,
     Answer,
     Auth,
     Bye,
@@ -300,4 +301,6 @@ class SimulatedTerminal(TerminalCalls):
         elif isinstance(message, SendVideo):
             self._follow_send_request(message)
         elif isinstance(message, Error):
-            log.warning("%s: MCU error %s: %s", self.uri, message.code, message.message)
+            crossed = message.code == UNKNOWN_CALL and message.call_id in self._ended_call_ids
+            log.log(logging.DEBUG if crossed else logging.WARNING, "%s: MCU error %s: %s",
+                    self.uri, message.code, message.message)

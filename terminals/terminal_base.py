@@ -4,6 +4,7 @@ share: the signalling socket it writes to, the codecs it may send, its loops' ca
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import ssl
 from collections.abc import Sequence
@@ -65,6 +66,8 @@ from terminals.terminal_types import (
 
 # the terminal's log, one name for all its modules (as when they were one module)
 log = logging.getLogger("terminals.client")
+
+ENDED_CALLS_KEPT = 16  # call ids remembered after their end (`_ended_call_ids`)
 
 
 class TerminalBase:
@@ -232,6 +235,9 @@ class TerminalBase:
         self._tasks: set[asyncio.Task] = set()
         # Calls still being torn down (TerminalMedia._end_call).
         self._closing = Teardowns()  # calls ended, still tearing down (terminal_media)
+        # The latest calls ended (either side): the MCU's `unknown_call` for a bye or a stats
+        # report that crossed its own bye on the wire is expected, not worth a warning.
+        self._ended_call_ids: collections.deque[str] = collections.deque(maxlen=ENDED_CALLS_KEPT)
         self._video_codec: str | None = None
         self._audio_codec: str | None = None
         self._frames_sent_before = 0

@@ -225,6 +225,7 @@ class TerminalMedia(TerminalBase):
                 self.state = CallState.IDLE
             return
         self.state = CallState.IDLE
+        self._ended_call_ids.append(call.call_id)
         await self._closing.run(self._tear_down(call, notify, reason))
 
     async def _tear_down(self, call: TerminalCall, notify: bool, reason: str) -> None:

@@ -37,6 +37,7 @@ from typing import Any
 import av
 import numpy as np
 
+from app.child_process import dies_with_parent
 from rtc.deadline import within
 from terminals.scene import CameraScene
 
@@ -225,7 +226,7 @@ class Baresip:
         (self.directory / "contacts").write_text("")
         assert BARESIP is not None
         self._process = await asyncio.create_subprocess_exec(
-            BARESIP, "-f", str(self.directory), stdin=asyncio.subprocess.DEVNULL,
+            *dies_with_parent([BARESIP]), "-f", str(self.directory), stdin=asyncio.subprocess.DEVNULL,
             stdout=self.log_path.open("wb"), stderr=asyncio.subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from app.child_process import dies_with_parent
 from gateway.signalling import SIGNALLING
 from mcu.layouts import layout_mode
 from mcu.model import VideoFormat
@@ -179,7 +180,8 @@ def run_cvlc(source: str, sout: str, seconds: float, extra: Sequence[str] = ()) 
                "--no-video-title-show", *extra, source, "--sout", sout, "vlc://quit"]
     if os.geteuid() != 0:
         command = command[command.index(CVLC):]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(dies_with_parent(command), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT,
                                text=True)
     try:
         output, _ = process.communicate(timeout=seconds)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from app.child_process import dies_with_parent
+
 REDIS_SERVER = "/usr/bin/redis-server"
 
 
@@ -38,9 +40,10 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.root), "--save", "", "--appendonly", "no",
-             "--protected-mode", "yes", "--logfile", str(self.root / "redis.log")],
+            dies_with_parent(
+                [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                 "--dir", str(self.root), "--save", "", "--appendonly", "no",
+                 "--protected-mode", "yes", "--logfile", str(self.root / "redis.log")]),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30

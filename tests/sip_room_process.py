@@ -14,6 +14,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+from app.child_process import dies_with_parent
+
 LineWith = Callable[..., Awaitable[str]]
 
 
@@ -26,7 +28,7 @@ async def sip_rooms_process(gateway_server, *options: str) -> AsyncIterator[Line
         sys.executable, "-m", "app.cli", "terminals", "--sip", *options,
         "--register", f"sip:127.0.0.1:{gateway_server.sip.port}", "--stats-interval", "0.5",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    process = subprocess.Popen(dies_with_parent(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, cwd=Path(__file__).resolve().parents[1],
                                env=os.environ.copy())
     lines: list[str] = []

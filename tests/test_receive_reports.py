@@ -17,6 +17,7 @@ scheduled from the console:
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -215,6 +216,48 @@ async def test_a_malformed_report_is_refused_and_changes_nothing(server, soap, a
         assert after[sim.uri]["main"] == expected
         assert after[sim.uri]["content"] == before[sim.uri]["content"]
         assert await reported_series(server) == series_before
+    finally:
+        await sim.stop()
+
+
+async def test_a_report_crossing_the_mcus_bye_is_refused_quietly(
+        server, soap, admin, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    """A stats report (or a bye) the terminal sent for a call the MCU had just ended is
+    refused `unknown_call`, as any other for a call the MCU does not have; the terminal,
+    which has ended that call too, takes it as expected (debug), not as a warning. One for
+    a call it never had is still a warning."""
+    http, csrf = admin
+    sim = await reporting_sim(server, 8, None)
+    spy = ErrorSpy(sim)
+    try:
+        conf_id = await scheduled_now(http, server, csrf, soap, [sim.uri])
+        assert sim._call is not None
+        call_id = sim._call.call_id
+
+        async def in_call() -> bool:
+            return sim.state == "in_call"
+
+        await eventually(in_call, what="the terminal's media connected")
+        status, answer = await act(http, server, csrf, "disconnect", confId=conf_id,
+                                   uri=sim.uri)
+        assert status == 200, answer
+
+        async def ended() -> bool:
+            return sim._call is None
+
+        await eventually(ended, what="the MCU's bye ended the terminal's call")
+        caplog.set_level(logging.DEBUG, logger="terminals.client")
+        caplog.clear()
+        await sim._send(ReceiveStats(call_id, StreamReceipt(25.0, None, None)))
+        error = await spy.next_error()
+        assert (error.code, error.call_id) == ("unknown_call", call_id)
+        await sim._send(ReceiveStats("never-had", StreamReceipt(25.0, None, None)))
+        error = await spy.next_error()
+        assert (error.code, error.call_id) == ("unknown_call", "never-had")
+        said = [(record.levelno, record.getMessage()) for record in caplog.records
+                if "MCU error unknown_call" in record.getMessage()]
+        assert [level for level, text in said if call_id in text] == [logging.DEBUG], said
+        assert [level for level, text in said if "never-had" in text] == [logging.WARNING]
     finally:
         await sim.stop()
 

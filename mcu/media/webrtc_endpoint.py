@@ -80,7 +80,6 @@ from mcu.media.webrtc_refusals import (
     LOCKED,
     NO_CAPACITY,
     NOT_JOINED,
-    UNKNOWN_CALL,
     WRONG_PASSWORD,
     decline_failure,
     unanswered_bye_failure,
@@ -97,6 +96,7 @@ from mcu.model import (
 from mcu.runtime import ConferenceRuntime
 from mcu.runtime.receive_reports import StreamReceipt
 from rtc.signalling import (
+    UNKNOWN_CALL,
     Answer,
     Bye,
     CallMessage,

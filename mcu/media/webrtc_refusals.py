@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from mcu.calls import CallFailure
 from mcu.events import ErrorInfo
-from rtc.signalling import CallMessage, Error
+from rtc.signalling import UNKNOWN_CALL, CallMessage, Error
 
 # Error codes of signalling `error` messages sent for calls (docs/signalling.md).
-UNKNOWN_CALL = "unknown_call"
 CONFERENCE_NOT_FOUND = "conference_not_found"
 WRONG_PASSWORD = "wrong_password"
 DIAL_IN_REFUSED = "dial_in_refused"
