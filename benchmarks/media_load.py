@@ -117,7 +117,8 @@ RATE_1080P = "2048k"
 RATE_4CIF = "768k"
 JOIN_TIMEOUT_S = 40.0
 KEEPALIVE_EVERY_S = 20.0
-LADDER_SETTLE_TIMEOUT_S = 40.0  # joined to every site sending what the ladder asked
+LADDER_SETTLE_TIMEOUT_S = 90.0  # joined to every site sending what the ladder asked (the
+# terminals encode the asked loops only on idle cores: terminals/loop_encoders.py)
 SETTLE_POLL_S = 0.5  # GET /stats/media while waiting for it
 # Before this long after the layout was set, the asks may still be the previous layout's:
 # the MCU asks for a smaller size only once the smaller need held DOWNGRADE_HOLD_S, and

@@ -21,18 +21,14 @@ next live frame a keyframe.
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
-import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import av
-import cv2
-import numpy as np
 
 from rtc.colour import bgr_picture
-from terminals.main_sources import MainSources, MainState, state_key
+from terminals.loop_encoders import BACKGROUND_LOOP_ENCODERS, WAITED_LOOP_ENCODERS
+from terminals.main_sources import MainSources, MainState, main_scene, state_key
 from terminals.media_sources import (
     EncodedLoop,
     EncodedVideoTrack,
@@ -42,56 +38,26 @@ from terminals.media_sources import (
     scaled,
     video_encoder,
 )
+from terminals.scene import CameraScene
 from terminals.send_log import PROCESS_SEND_LOG, SendLog
 
 STILL_S = 0.3  # still this long: back to a loop
 LOOPS_KEPT = 6  # loops per terminal (codec, picture) kept for a picture that comes back
-# A loop is encoded once per codec, format and picture (a call's first, a send ladder ask,
-# a still picture after a move); its threads run this much nicer than the process, so on
-# cores shared with the MCU and the other terminals (the benchmarks, a lab's one machine)
-# these one-off encodes give way to real-time work. While a ladder ask's or a move's loop
-# is encoded the terminal goes on sending its current loop or live frames; a call's first
-# loop (nothing to send yet) waits for it as before, at the lower priority too.
-LOOP_ENCODE_NICENESS = 10
-
-
-def _lower_priority() -> None:
-    """Make the calling thread LOOP_ENCODE_NICENESS nicer than it is (Linux schedules each
-    thread on its own; elsewhere setpriority would take the whole process, so nothing)."""
-    if sys.platform != "linux":
-        return
-    thread = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, thread,
-                       min(19, os.getpriority(os.PRIO_PROCESS, thread) + LOOP_ENCODE_NICENESS))
-    except OSError:
-        pass  # not allowed here: the loop is encoded at the process's priority
-
-
-def _start_opencv_threads() -> None:
-    """Have OpenCV start its worker threads now, on the importing thread: Linux gives a new
-    thread the niceness of the thread that creates it, and OpenCV starts its pool on its
-    first parallel call, which would otherwise be a scene drawn or scaled on a loop-encode
-    thread, leaving every later OpenCV call of the process (the MCU's too, when it shares
-    the process) on nicer threads."""
-    cv2.resize(np.zeros((720, 1280, 3), np.uint8), (640, 360), interpolation=cv2.INTER_AREA)
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 2
-
-
-_start_opencv_threads()
-# The camera loops of every terminal of the process (LoopCache) are encoded here, as many
-# at once as the process has cores.
-LOOP_ENCODERS = ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="loop-encode",
-                                   initializer=_lower_priority)
 
 
 _LoopKey = tuple[str, VideoFormat, tuple[object, ...]]
+
+
+def encode_main_loop(scene: CameraScene, tagged: bool, state: MainState, codec: str,
+                     video_format: VideoFormat) -> EncodedLoop:
+    """The loop of the main picture `state` of a terminal whose scene is `scene`, in `codec`
+    at `video_format`: drawn at the scene's size and scaled down to a smaller format (the
+    send ladder's). Run in a loop encoder process (terminals/loop_encoders.py)."""
+    picture = main_scene(scene, tagged, state)
+    if (video_format.width, video_format.height) != (scene.width, scene.height):
+        return encode_loop(ScaledScene(picture, video_format.width, video_format.height),
+                           codec, video_format)
+    return encode_loop(picture, codec, video_format)
 
 
 class LoopCache:
@@ -112,28 +78,27 @@ class LoopCache:
             self._loops.move_to_end(key)
         return loop
 
-    def _encode(self, view: MainState, codec: str, video_format: VideoFormat) -> EncodedLoop:
-        scene = self.sources.scene_at(view)
-        width, height = self.sources.scene.width, self.sources.scene.height
-        if (video_format.width, video_format.height) != (width, height):
-            loop = encode_loop(ScaledScene(scene, video_format.width, video_format.height),
-                               codec, video_format)
-        else:
-            loop = encode_loop(scene, codec, video_format)
+    async def _encode(self, view: MainState, codec: str, video_format: VideoFormat,
+                      background: bool) -> EncodedLoop:
+        encoders = BACKGROUND_LOOP_ENCODERS if background else WAITED_LOOP_ENCODERS
+        loop = await encoders.encode(encode_main_loop, self.sources.scene,
+                                     self.sources.tagged, view, codec, video_format)
         self.encoded.append(video_format)
         return loop
 
-    async def get(self, codec: str, view: MainState, video_format: VideoFormat) -> EncodedLoop:
-        """The loop of the main picture `view` in `codec` at `video_format`, encoded now (on
-        LOOP_ENCODERS, at a lower priority) if needed."""
+    async def get(self, codec: str, view: MainState, video_format: VideoFormat, *,
+                  background: bool = False) -> EncodedLoop:
+        """The loop of the main picture `view` in `codec` at `video_format`, encoded now if
+        needed, in a loop encoder process (terminals/loop_encoders.py): `background` for a
+        loop the terminal goes on sending another one meanwhile (only on idle cores), else
+        a little nicer than this process (a call waits for it)."""
         key = (codec, video_format, state_key(view))
         loop = self.ready(codec, view, video_format)
         if loop is not None:
             return loop
         pending = self._pending.get(key)
         if pending is None:
-            pending = asyncio.get_running_loop().run_in_executor(
-                LOOP_ENCODERS, self._encode, view, codec, video_format)
+            pending = asyncio.ensure_future(self._encode(view, codec, video_format, background))
             self._pending[key] = pending
         try:
             loop = await asyncio.shield(pending)
@@ -151,7 +116,8 @@ class LoopCache:
         key = (codec, video_format, state_key(view))
         if key in self._loops or key in self._pending:
             return
-        task = asyncio.get_running_loop().create_task(self.get(codec, view, video_format))
+        task = asyncio.get_running_loop().create_task(
+            self.get(codec, view, video_format, background=True))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 

@@ -79,6 +79,7 @@ from rtc.signalling import (
 )
 from rtc.signalling_auth import digest_ha1, digest_response
 from terminals.call_state import CallState
+from terminals.loop_encoders import BACKGROUND_LOOP_ENCODERS
 from terminals.terminal_calls import TerminalCalls
 from terminals.terminal_types import (
     CONTENT_KINDS,
@@ -124,6 +125,7 @@ class SimulatedTerminal(TerminalCalls):
         preferred = self._video_codecs()[0]
         self._audio_codecs()  # refuse a terminal that could not speak before it registers
         if self.send_video:
+            BACKGROUND_LOOP_ENCODERS.start()  # ready before a call's ladder ask needs them
             await self._loop_for(preferred)
         if self.content_source is not None:
             await self.content_source.prepare(self._content_video_codecs()[0])

@@ -84,6 +84,15 @@ class MainScene:
         return self.sources.compose(self.state, frame_index, self._backgrounds)
 
 
+def main_scene(scene: CameraScene, tagged: bool, state: MainState) -> MainScene:
+    """The MainScene of `state` as a terminal with that scene and tags draws it, from those
+    alone (each pane carries its input's kind, connection and view): how a worker process
+    rebuilds it (terminals/loop_encoders.py)."""
+    sources = MainSources(scene, {}, {pane.input_id: pane.kind for pane in state}, tagged,
+                          [pane.input_id for pane in state])
+    return MainScene(sources, state)
+
+
 class MainSources:
     """A terminal's inputs and which of them feed its main stream now."""
 

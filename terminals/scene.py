@@ -63,6 +63,12 @@ class CameraScene:
         self.room = room_for(width, height)
         self._background = self.room.view(view, width, height)
 
+    def __reduce__(self) -> tuple[type[CameraScene], tuple[object, ...]]:
+        """Pickled as what defines it (terminals/loop_encoders.py sends scenes to worker
+        processes); the painter and the room are rebuilt there."""
+        return (CameraScene, (self.site_index, self.site_name, self.width, self.height,
+                              self.loop_frames, self.view))
+
     def at(self, view: CameraView) -> CameraScene:
         """The same site's loop with the camera at `view`."""
         return CameraScene(self.site_index, self.site_name, self.width, self.height,

@@ -44,7 +44,8 @@ class TerminalMedia(TerminalBase):
         if call is not None and call.video_track is not None and codec is not None:
             call.video_track.loops = self._loops
             view = self.main_sources.state()
-            call.video_track.use_loop(await self._loops.get(codec, view, video_format), view)
+            call.video_track.use_loop(
+                await self._loops.get(codec, view, video_format, background=True), view)
 
     def _follow_send_request(self, message: SendVideo) -> None:
         """The MCU asks for another size or rate (terminals/send_requests.py): once the
@@ -62,7 +63,7 @@ class TerminalMedia(TerminalBase):
             return
         video_format = self.send_requests.format()
         view = self.main_sources.state()
-        loop = await self._loops.get(codec, view, video_format)
+        loop = await self._loops.get(codec, view, video_format, background=True)
         # a later request, or the end of the call, while the loop was encoded: not this one
         if self.send_requests.current(message) and self._call is call:
             if track.loop is None or track.loop.video_format != video_format:

@@ -5,9 +5,9 @@ the track that sends a loop while still and live-encoded frames while moving."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
-import threading
 import time
 
 import cv2
@@ -37,6 +37,13 @@ from terminals.camera import (
 )
 from terminals.camera_track import CameraVideoTrack, LoopCache
 from terminals.frame_counter import is_keyframe
+from terminals.loop_encoders import (
+    BACKGROUND_LOOP_ENCODERS,
+    LOOP_ENCODE_NICENESS,
+    WAITED_LOOP_ENCODERS,
+    LoopEncoders,
+    nicer,
+)
 from terminals.main_sources import MainSources
 from terminals.marker import MarkerReading, read_marker
 from terminals.media_sources import VideoFormat, decode_packets, encode_loop
@@ -216,76 +223,120 @@ async def test_the_track_sends_the_loop_while_still_and_live_frames_while_moving
     assert [read_marker(p).site_index for p in pictures] == [7] * 65  # type: ignore[union-attr]
 
 
-async def test_loops_are_encoded_in_the_background_on_nicer_threads(scene, monkeypatch):
-    """A loop (a send ladder ask, a still picture after a move) is encoded once on
-    LOOP_ENCODERS, whose threads run LOOP_ENCODE_NICENESS nicer than the process: on cores
-    shared with the MCU the one-off encode gives way to real-time work."""
-    from terminals import camera_track
-
-    seen: list[tuple[str, int | None]] = []
-    encode = camera_track.encode_loop
-
-    def watched(*args, **kwargs):
-        thread = threading.get_native_id()
-        nice = os.getpriority(os.PRIO_PROCESS, thread) if sys.platform == "linux" else None
-        seen.append((threading.current_thread().name, nice))
-        return encode(*args, **kwargs)
-
-    monkeypatch.setattr(camera_track, "encode_loop", watched)
-    camera = Camera(0, CameraPresets())
-    sources = MainSources(scene, {0: camera}, {0: "camera"}, tagged=False, selection=[0])
-    loops = LoopCache(sources)
-    loop = await loops.get("H264", sources.state(), SMALL)
-    assert await loops.get("H264", sources.state(), SMALL) is loop  # encoded once
-    assert len(seen) == 1
-    name, nice = seen[0]
-    assert name.startswith("loop-encode")
-    if sys.platform == "linux":
-        process_nice = os.getpriority(os.PRIO_PROCESS, os.getpid())
-        assert nice == min(19, process_nice + camera_track.LOOP_ENCODE_NICENESS)
-        # the event loop's own thread keeps the process's priority, and so does every
-        # thread the encode made use of (OpenCV's pool: started at import, not in there)
-        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == process_nice
-        pool = {thread.native_id for thread in camera_track.LOOP_ENCODERS._threads}
-        nicer = {int(task) for task in os.listdir(f"/proc/{os.getpid()}/task")
-                 if _niceness(int(task)) not in (None, process_nice)}
-        assert nicer and nicer <= pool
-    assert len(decode_packets("H264", list(loop.packets))) == len(loop.packets)
-
-
-def _niceness(thread: int) -> int | None:
-    """A thread's nice value from /proc (None: it ended meanwhile)."""
+def _niceness(pid: int, thread: int | None = None) -> int | None:
+    """A process's (or one of its threads') nice value from /proc (None: it ended)."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
     try:
-        with open(f"/proc/{os.getpid()}/task/{thread}/stat") as stat:
+        with open(path) as stat:
             return int(stat.read().rsplit(")", 1)[1].split()[16])
     except OSError:
         return None
 
 
-_FRESH_PROCESS = """
-import os
-import cv2
-import numpy as np
-from terminals import camera_track
+async def test_loops_are_encoded_once_in_worker_processes_that_give_way(scene):
+    """A loop is drawn and encoded once, in a loop encoder process (terminals/
+    loop_encoders.py): one a call waits for LOOP_ENCODE_NICENESS nicer than this process,
+    one the terminal goes on sending another loop meanwhile (a send ladder ask, a still
+    picture after a move) on SCHED_IDLE. Its pictures are the terminal's (the markers of the
+    site and of each frame read at the asked size); no thread of this process is made
+    nicer."""
+    camera = Camera(0, CameraPresets())
+    sources = MainSources(scene, {0: camera}, {0: "camera"}, tagged=False, selection=[0])
+    loops = LoopCache(sources)
+    ladder = VideoFormat(320, 180, 30, 200_000)  # a smaller size: the scene scaled down
+    own = await loops.get("H264", sources.state(), SMALL)
+    asked = await loops.get("H264", sources.state(), ladder, background=True)
+    assert await loops.get("H264", sources.state(), SMALL) is own  # encoded once
+    assert await loops.get("H264", sources.state(), ladder) is asked
+    assert loops.encoded == [SMALL, ladder]
+    for loop, video_format in ((own, SMALL), (asked, ladder)):
+        pictures = decode_packets("H264", list(loop.packets))
+        assert len(pictures) == loop.frames == scene.loop_frames
+        assert pictures[0].shape[:2] == (video_format.height, video_format.width)
+        assert [read_marker(pictures[i]) for i in (0, 5, 31)] == \
+            [MarkerReading(7, 0), MarkerReading(7, 5), MarkerReading(7, 31)]
 
-picture = np.zeros((720, 1280, 3), np.uint8)
-camera_track.LOOP_ENCODERS.submit(  # a scene scaled for a ladder ask, on the pool
-    cv2.resize, picture, (640, 360), interpolation=cv2.INTER_AREA).result()
-pool = {thread.native_id for thread in camera_track.LOOP_ENCODERS._threads}
-base = os.getpriority(os.PRIO_PROCESS, os.getpid())
-for task in os.listdir(f"/proc/{os.getpid()}/task"):
-    with open(f"/proc/{os.getpid()}/task/{task}/stat") as stat:
-        nice = int(stat.read().rsplit(")", 1)[1].split()[16])
-    if nice != base and int(task) not in pool:
-        raise SystemExit(f"thread {task} runs at nice {nice}, the process at {base}")
+    waited, background = WAITED_LOOP_ENCODERS.pids(), BACKGROUND_LOOP_ENCODERS.pids()
+    assert waited and background and os.getpid() not in waited + background
+    if sys.platform == "linux":
+        process_nice = os.getpriority(os.PRIO_PROCESS, os.getpid())
+        assert {_niceness(worker) for worker in waited} == \
+            {min(19, process_nice + LOOP_ENCODE_NICENESS)}
+        assert {os.sched_getscheduler(worker) for worker in background} == {os.SCHED_IDLE}
+        assert {_niceness(os.getpid(), int(task))
+                for task in os.listdir(f"/proc/{os.getpid()}/task")} <= {process_nice, None}
+
+
+async def test_a_loop_encoder_that_dies_is_replaced(scene):
+    """A worker killed (out of memory, by hand) breaks the pool: the next loop is encoded
+    by a new one."""
+    camera = Camera(0, CameraPresets())
+    sources = MainSources(scene, {0: camera}, {0: "camera"}, tagged=False, selection=[0])
+    first = await LoopCache(sources).get("H264", sources.state(), SMALL)
+    started = WAITED_LOOP_ENCODERS.pools_started
+    for worker in WAITED_LOOP_ENCODERS.pids():
+        os.kill(worker, signal.SIGKILL)
+    again = await LoopCache(sources).get("H264", sources.state(), SMALL)
+    assert again.frames == first.frames and again.keyframes == first.keyframes
+    assert WAITED_LOOP_ENCODERS.pools_started == started + 1
+    assert read_marker(decode_packets("H264", list(again.packets))[3]) == MarkerReading(7, 3)
+
+
+def test_a_pool_started_ahead_has_its_workers_before_any_loop() -> None:
+    """A terminal starts the background pool when it starts (LoopEncoders.start), so its
+    workers' own start does not fall in a call; starting it again starts nothing more."""
+    encoders = LoopEncoders("ahead", nicer, workers=2)
+    try:
+        encoders.start()
+        encoders.start()
+        deadline = time.monotonic() + 60
+        while len(encoders.pids()) < 2:
+            assert time.monotonic() < deadline, "the workers never started"
+            time.sleep(0.05)
+        assert encoders.pools_started == 1 and os.getpid() not in encoders.pids()
+    finally:
+        encoders.shutdown()
+    assert encoders.pids() == []
+
+
+_POOL_PARENT = """
+import time
+from terminals.loop_encoders import LoopEncoders, idle
+encoders = LoopEncoders("orphan", idle, workers=2)
+encoders.start()
+while len(encoders.pids()) < 2:
+    time.sleep(0.05)
+time.sleep(1)  # each worker has run its initializer (PR_SET_PDEATHSIG) by now
+print(" ".join(map(str, encoders.pids())), flush=True)
+time.sleep(120)
 """
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
-def test_a_scaled_loop_leaves_no_thread_of_the_process_nicer_but_the_pool() -> None:
-    """In a fresh process whose first OpenCV parallel call (a ladder ask's INTER_AREA
-    scaling) runs on a loop-encode thread, OpenCV's worker threads must not inherit that
-    thread's niceness (camera_track starts them at import, on the importing thread)."""
-    done = subprocess.run([sys.executable, "-c", _FRESH_PROCESS], capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_loop_encoders_end_with_a_killed_parent_and_leave_ctrl_c_to_it() -> None:
+    """The pool's queues keep both ends of a pipe open in its workers, so nothing would end
+    them when their parent is killed: the kernel does (PR_SET_PDEATHSIG). A Ctrl-C (SIGINT
+    to the whole process group) is the parent's to handle: the workers ignore it."""
+    parent = subprocess.Popen([sys.executable, "-c", _POOL_PARENT], stdout=subprocess.PIPE,
+                              text=True)
+    assert parent.stdout is not None
+    workers = [int(pid) for pid in parent.stdout.readline().split()]
+    assert len(workers) == 2 and all(_running(worker) for worker in workers)
+    for worker in workers:
+        os.kill(worker, signal.SIGINT)
+    time.sleep(0.5)
+    assert all(_running(worker) for worker in workers)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while any(_running(worker) for worker in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_running(worker) for worker in workers)
