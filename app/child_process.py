@@ -7,7 +7,9 @@ would keep running, holding ports and cores, for every later run on the machine.
 
 `dies_with_parent(command)` prefixes the command with util-linux's `setpriv --pdeathsig
 KILL` (Essential in Debian): the kernel sends the child SIGKILL when its parent ends, and
-the setting survives the exec into the real program. No `preexec_fn` (Python's documentation
+the setting survives the exec into the real program (not a change of user or group, nor
+the exec of a setuid program: the kernel clears it then; a child that changes user, as
+tests/players.py runs VLC, sets it itself after the change). No `preexec_fn` (Python's documentation
 calls it unsafe in a process with threads). Elsewhere than Linux, or without setpriv, the
 command is returned as it is: the children then outlive a killed parent as before.
 

@@ -118,7 +118,7 @@ RATE_4CIF = "768k"
 JOIN_TIMEOUT_S = 40.0
 KEEPALIVE_EVERY_S = 20.0
 LADDER_SETTLE_TIMEOUT_S = 90.0  # joined to every site sending what the ladder asked (the
-# terminals encode the asked loops only on idle cores: terminals/loop_encoders.py)
+# terminals encode the asked loops at nice 19: terminals/loop_encoders.py)
 SETTLE_POLL_S = 0.5  # GET /stats/media while waiting for it
 # Before this long after the layout was set, the asks may still be the previous layout's:
 # the MCU asks for a smaller size only once the smaller need held DOWNGRADE_HOLD_S, and

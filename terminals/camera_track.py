@@ -21,6 +21,7 @@ next live frame a keyframe.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -68,7 +69,8 @@ class LoopCache:
     def __init__(self, sources: MainSources) -> None:
         self.sources = sources
         self._loops: OrderedDict[_LoopKey, EncodedLoop] = OrderedDict()
-        self._pending: dict[_LoopKey, asyncio.Future[EncodedLoop]] = {}
+        # the encodes under way: each task, and whether it is a background one
+        self._pending: dict[_LoopKey, tuple[asyncio.Task[EncodedLoop], bool]] = {}
         self.encoded: list[VideoFormat] = []  # the format of every loop encoded, in order
 
     def ready(self, codec: str, view: MainState, video_format: VideoFormat) -> EncodedLoop | None:
@@ -90,26 +92,38 @@ class LoopCache:
                   background: bool = False) -> EncodedLoop:
         """The loop of the main picture `view` in `codec` at `video_format`, encoded now if
         needed, in a loop encoder process (terminals/loop_encoders.py): `background` for a
-        loop the terminal goes on sending another one meanwhile (only on idle cores), else
-        a little nicer than this process (a call waits for it)."""
+        loop the terminal goes on sending another one meanwhile (at the lowest priority),
+        else a little nicer than this process (a call waits for it, and never for a
+        background encode of the same loop: it starts its own)."""
         key = (codec, video_format, state_key(view))
         loop = self.ready(codec, view, video_format)
         if loop is not None:
             return loop
         pending = self._pending.get(key)
-        if pending is None:
-            pending = asyncio.ensure_future(self._encode(view, codec, video_format, background))
-            self._pending[key] = pending
-        try:
-            loop = await asyncio.shield(pending)
-        finally:
-            if pending.done():
-                self._pending.pop(key, None)
-        self._loops[key] = loop
+        if pending is None or (pending[1] and not background):
+            task = asyncio.ensure_future(self._encode(view, codec, video_format, background))
+            self._pending[key] = (task, background)
+            # kept when done even if every caller was cancelled meanwhile (a call's end)
+            task.add_done_callback(functools.partial(self._finished, key))
+        else:
+            task = pending[0]
+        loop = await asyncio.shield(task)
+        self._keep(key, loop)
+        return loop
+
+    def _finished(self, key: _LoopKey, task: asyncio.Task[EncodedLoop]) -> None:
+        pending = self._pending.get(key)
+        if pending is not None and pending[0] is task:
+            del self._pending[key]
+        if not task.cancelled() and task.exception() is None:
+            self._keep(key, task.result())
+
+    def _keep(self, key: _LoopKey, loop: EncodedLoop) -> None:
+        if key not in self._loops:
+            self._loops[key] = loop
         self._loops.move_to_end(key)
         while len(self._loops) > LOOPS_KEPT:
             self._loops.popitem(last=False)
-        return loop
 
     def prepare(self, codec: str, view: MainState, video_format: VideoFormat) -> None:
         """Start encoding the loop of `view` unless it is ready or under way."""

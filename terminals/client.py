@@ -292,6 +292,7 @@ class SimulatedTerminal(TerminalCalls):
         elif isinstance(message, Bye):
             if message.call_id == self._ringing_call_id:
                 self._ringing_call_id = None  # the MCU gave up (or the caller cancelled)
+                self._ended_call_ids.append(message.call_id)
                 if self.state == CallState.RINGING:
                     self.state = CallState.IDLE
             if self._call is not None and message.call_id == self._call.call_id:

@@ -10,20 +10,26 @@ conferences' ladders settled at once, the slowest receiver got 20-23 fps (docs/b
 "Stop 19").
 
 Here the loops are encoded in two pools of `LOOP_ENCODE_WORKERS` processes (as many as the
-process has cores), each started with "spawn" (never fork: a forked copy of a process with
-threads may inherit a held lock) the first time it is needed, and kept for the process's
-life. Every thread of a worker (x264's, OpenCV's) has the worker's priority, and its GIL is
-its own:
+process has cores, at most 2), each started with "spawn" (never fork: a forked copy of a
+process with threads may inherit a held lock) the first time it is needed, and kept for the
+process's life. A worker sets every thread it has to its pool's niceness when it starts
+(those it starts later, x264's and OpenCV's, inherit it), and its GIL is its own:
 
 - `WAITED_LOOP_ENCODERS`: the loops a call waits for (its first: nothing to send yet),
-  LOOP_ENCODE_NICENESS nicer than the parent, as the threads were;
+  LOOP_ENCODE_NICENESS (10) nicer than the parent, as the threads were;
 - `BACKGROUND_LOOP_ENCODERS`: the loops a terminal goes on sending its current loop
-  meanwhile (a send ladder ask, a still picture after a move), on Linux's SCHED_IDLE: they
-  run only on a core that nothing else wants, so they never take a core from real-time
-  work (the MCU's, the terminals' sending). On a busy machine the ask is honoured later.
+  meanwhile (a send ladder ask, a still picture after a move, a new camera format), at
+  nice 19: they run on a core nothing else wants and take only a small share of a busy
+  one, so they hardly delay real-time work (the MCU's, the terminals' sending). On a busy
+  machine the ask is honoured later. (SCHED_IDLE was tried: smoother still, but it
+  starves the encodes outright on a full machine.) A call that waits for a loop never
+  waits for one of these: it encodes its own in the waited pool.
 
-A terminal starts both pools when it starts (SimulatedTerminal.start, before its first loop),
-so that their workers' own start does not fall in the middle of a call.
+A terminal starts the background pool when it starts (SimulatedTerminal.start, before its
+first loop, which starts the waited one), so that its workers' own start (about a second
+of a core each, at the parent's priority until they lower it) does not fall in a call.
+Each worker ends with the process that started it (PR_SET_PDEATHSIG: the pool's pipes would
+never tell it) and ignores Ctrl-C, which is its parent's to handle.
 
 The scene travels by pickle (terminals/scene.CameraScene as what defines it; the main
 picture as the scene, the tags and the state: camera_track.encode_main_loop rebuilds it in
@@ -52,7 +58,8 @@ from terminals.media_sources import EncodedLoop
 
 log = logging.getLogger(__name__)
 
-LOOP_ENCODE_NICENESS = 10
+LOOP_ENCODE_NICENESS = 10  # the waited loops' workers: this much nicer than the parent
+BACKGROUND_NICENESS = 19  # the background loops' workers: the nicest there is
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
@@ -63,7 +70,9 @@ def cores() -> int:
         return os.cpu_count() or 2
 
 
-LOOP_ENCODE_WORKERS = cores()
+# x264 encodes with threads of its own, so more workers than that buy little; each holds
+# 180-340 MB (it imports what its parent's main module imports)
+LOOP_ENCODE_WORKERS = min(cores(), 2)
 
 
 def _bound_to(parent: int) -> None:
@@ -85,27 +94,37 @@ def _bound_to(parent: int) -> None:
         os._exit(0)
 
 
-def nicer(parent: int) -> None:
-    """In a worker: the whole process LOOP_ENCODE_NICENESS nicer than it started."""
-    _bound_to(parent)
+def _renice_all(niceness: int) -> None:
+    """Every thread of this process at `niceness` (Linux sets it per thread: those started
+    before, e.g. by an import, keep theirs otherwise; later ones inherit their creator's)."""
     try:
-        os.setpriority(os.PRIO_PROCESS, 0,
-                       min(19, os.getpriority(os.PRIO_PROCESS, 0) + LOOP_ENCODE_NICENESS))
-    except (OSError, AttributeError):
-        pass  # not allowed here (or not POSIX): the loops are encoded at the parent's priority
-
-
-def idle(parent: int) -> None:
-    """In a worker: the whole process on Linux's SCHED_IDLE (it runs only on a core nothing
-    else wants), else as nice as can be."""
-    _bound_to(parent)
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (OSError, AttributeError):  # not Linux, or refused
+        threads = [int(task) for task in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]  # no /proc: this thread (the whole process elsewhere than Linux)
+    for thread in threads:
         try:
-            os.setpriority(os.PRIO_PROCESS, 0, 19)
+            os.setpriority(os.PRIO_PROCESS, thread, niceness)
         except (OSError, AttributeError):
-            pass
+            pass  # not allowed here (or not POSIX): the parent's priority
+
+
+def nicer(parent: int) -> None:
+    """In a worker: every thread LOOP_ENCODE_NICENESS nicer than the parent."""
+    _bound_to(parent)
+    try:
+        base = os.getpriority(os.PRIO_PROCESS, parent)
+    except (OSError, AttributeError):
+        return
+    _renice_all(min(19, base + LOOP_ENCODE_NICENESS))
+
+
+def nicest(parent: int) -> None:
+    """In a worker: every thread as nice as can be (19): it gets a core's time when no other
+    work wants it, and a small share (about 1.5 % of a nice-0 thread's) when some does, so
+    it is never starved outright (SCHED_IDLE would starve it on a busy machine:
+    docs/benchmarks.md, "Stop 19")."""
+    _bound_to(parent)
+    _renice_all(BACKGROUND_NICENESS)
 
 
 class LoopEncoders:
@@ -140,24 +159,33 @@ class LoopEncoders:
     async def encode(self, draw_and_encode: Callable[..., EncodedLoop],
                      *args: object) -> EncodedLoop:
         """draw_and_encode(*args) in a worker process (a module-level function, its
-        arguments picklable)."""
+        arguments picklable). An error of the encode itself is raised as it is."""
         loop = asyncio.get_running_loop()
         for attempt in range(2):
             if self._in_process:
                 break
             pool = self._current()
             try:
-                return await loop.run_in_executor(pool, draw_and_encode, *args)
+                future = pool.submit(draw_and_encode, *args)  # starts a worker if none is idle
             except BrokenProcessPool:
-                log.warning("a %s loop encoder process died; starting new ones%s", self.name,
-                            "" if attempt == 0 else " (and encoding here this time)")
-                self._replace(pool)
-            except (PermissionError, OSError) as error:
-                log.warning("cannot start loop encoder processes (%s): loops are encoded "
-                            "on this process's threads", error)
+                self._died(pool, attempt)
+                continue
+            except OSError as error:  # PermissionError included: no process can start
+                log.warning("cannot start %s loop encoder processes (%s): loops are encoded "
+                            "on this process's threads", self.name, error)
                 self._in_process = True
                 self._replace(pool)
+                break
+            try:
+                return await asyncio.wrap_future(future, loop=loop)
+            except BrokenProcessPool:
+                self._died(pool, attempt)
         return await loop.run_in_executor(None, draw_and_encode, *args)
+
+    def _died(self, pool: concurrent.futures.ProcessPoolExecutor, attempt: int) -> None:
+        log.warning("a %s loop encoder process died; starting new ones%s", self.name,
+                    "" if attempt == 0 else " (and encoding on a thread this time)")
+        self._replace(pool)
 
     def start(self) -> None:
         """Start the workers now, unless started already (spawning one costs about a second
@@ -168,7 +196,7 @@ class LoopEncoders:
         try:
             for _ in range(self.workers):
                 pool.submit(os.getpid)  # a process is spawned per task while none is idle
-        except (BrokenProcessPool, PermissionError, OSError):
+        except (BrokenProcessPool, OSError):
             pass  # the next encode replaces the pool or encodes here, and says so
 
     def pids(self) -> list[int]:
@@ -189,4 +217,4 @@ class LoopEncoders:
 # it goes on sending meanwhile (a send ladder ask, a still picture after a move) only on
 # cores nothing else wants.
 WAITED_LOOP_ENCODERS = LoopEncoders("waited", nicer)
-BACKGROUND_LOOP_ENCODERS = LoopEncoders("background", idle)
+BACKGROUND_LOOP_ENCODERS = LoopEncoders("background", nicest)

@@ -66,8 +66,8 @@ class CameraScene:
     def __reduce__(self) -> tuple[type[CameraScene], tuple[object, ...]]:
         """Pickled as what defines it (terminals/loop_encoders.py sends scenes to worker
         processes); the painter and the room are rebuilt there."""
-        return (CameraScene, (self.site_index, self.site_name, self.width, self.height,
-                              self.loop_frames, self.view))
+        return (type(self), (self.site_index, self.site_name, self.width, self.height,
+                             self.loop_frames, self.view))
 
     def at(self, view: CameraView) -> CameraScene:
         """The same site's loop with the camera at `view`."""

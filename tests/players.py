@@ -175,12 +175,15 @@ def run_cvlc(source: str, sout: str, seconds: float, extra: Sequence[str] = ()) 
     """cvlc (no interface) playing `source` into the stream output `sout`, as the user
     nobody (VLC refuses to run as root), stopped after `seconds` at the latest (a live
     stream never ends: --run-time stops it first)."""
-    command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-               "--reset-env", CVLC, "-I", "dummy", "--no-interact", "--play-and-exit",
+    command = [CVLC, "-I", "dummy", "--no-interact", "--play-and-exit",
                "--no-video-title-show", *extra, source, "--sout", sout, "vlc://quit"]
-    if os.geteuid() != 0:
-        command = command[command.index(CVLC):]
-    process = subprocess.Popen(dies_with_parent(command), stdout=subprocess.PIPE,
+    if os.geteuid() == 0:
+        # the parent death signal after the change of user: the kernel clears one set before
+        command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                   "--reset-env", "--pdeathsig", "KILL", *command]
+    else:
+        command = dies_with_parent(command)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT,
                                text=True)
     try:

@@ -4,6 +4,7 @@ the track that sends a loop while still and live-encoded frames while moving."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -39,6 +40,7 @@ from terminals.camera_track import CameraVideoTrack, LoopCache
 from terminals.frame_counter import is_keyframe
 from terminals.loop_encoders import (
     BACKGROUND_LOOP_ENCODERS,
+    BACKGROUND_NICENESS,
     LOOP_ENCODE_NICENESS,
     WAITED_LOOP_ENCODERS,
     LoopEncoders,
@@ -237,7 +239,7 @@ async def test_loops_are_encoded_once_in_worker_processes_that_give_way(scene):
     """A loop is drawn and encoded once, in a loop encoder process (terminals/
     loop_encoders.py): one a call waits for LOOP_ENCODE_NICENESS nicer than this process,
     one the terminal goes on sending another loop meanwhile (a send ladder ask, a still
-    picture after a move) on SCHED_IDLE. Its pictures are the terminal's (the markers of the
+    picture after a move) at nice 19. Its pictures are the terminal's (the markers of the
     site and of each frame read at the asked size); no thread of this process is made
     nicer."""
     camera = Camera(0, CameraPresets())
@@ -262,7 +264,13 @@ async def test_loops_are_encoded_once_in_worker_processes_that_give_way(scene):
         process_nice = os.getpriority(os.PRIO_PROCESS, os.getpid())
         assert {_niceness(worker) for worker in waited} == \
             {min(19, process_nice + LOOP_ENCODE_NICENESS)}
-        assert {os.sched_getscheduler(worker) for worker in background} == {os.SCHED_IDLE}
+        assert {_niceness(worker) for worker in background} == {BACKGROUND_NICENESS}
+        for worker, expected in [*((w, min(19, process_nice + LOOP_ENCODE_NICENESS))
+                                   for w in waited),
+                                 *((w, BACKGROUND_NICENESS) for w in background)]:
+            # every thread of the worker, those started before its initializer too
+            assert {_niceness(worker, int(task))
+                    for task in os.listdir(f"/proc/{worker}/task")} <= {expected, None}
         assert {_niceness(os.getpid(), int(task))
                 for task in os.listdir(f"/proc/{os.getpid()}/task")} <= {process_nice, None}
 
@@ -282,6 +290,11 @@ async def test_a_loop_encoder_that_dies_is_replaced(scene):
     assert read_marker(decode_packets("H264", list(again.packets))[3]) == MarkerReading(7, 3)
 
 
+def _worker_pid() -> int:
+    time.sleep(0.5)  # long enough that two at once take two workers
+    return os.getpid()
+
+
 def test_a_pool_started_ahead_has_its_workers_before_any_loop() -> None:
     """A terminal starts the background pool when it starts (LoopEncoders.start), so its
     workers' own start does not fall in a call; starting it again starts nothing more."""
@@ -289,25 +302,55 @@ def test_a_pool_started_ahead_has_its_workers_before_any_loop() -> None:
     try:
         encoders.start()
         encoders.start()
-        deadline = time.monotonic() + 60
-        while len(encoders.pids()) < 2:
-            assert time.monotonic() < deadline, "the workers never started"
-            time.sleep(0.05)
-        assert encoders.pools_started == 1 and os.getpid() not in encoders.pids()
+        started = encoders.pids()
+        assert len(started) == 2 and encoders.pools_started == 1
+        pool = encoders._current()
+        answered = {future.result(timeout=120)
+                    for future in [pool.submit(_worker_pid), pool.submit(_worker_pid)]}
+        assert answered == set(started) and os.getpid() not in answered  # the same two
     finally:
         encoders.shutdown()
-    assert encoders.pids() == []
+    for worker in started:
+        assert not _running(worker)
+
+
+async def test_a_call_never_waits_for_a_background_encode_and_a_cancelled_one_is_kept(scene):
+    """A loop asked for in the background (a ladder ask) and then by a call that waits for
+    it: the call's own encode in the waited pool answers it. An encode whose every caller
+    was cancelled (the call ended meanwhile) is kept all the same."""
+    camera = Camera(0, CameraPresets())
+    sources = MainSources(scene, {0: camera}, {0: "camera"}, tagged=True, selection=[0])
+    loops = LoopCache(sources)
+    state = sources.state()
+    ladder = VideoFormat(320, 180, 30, 200_000)
+    in_background = asyncio.ensure_future(loops.get("H264", state, ladder, background=True))
+    await asyncio.sleep(0)
+    waited = await loops.get("H264", state, ladder)
+    assert read_marker(decode_packets("H264", list(waited.packets))[2]) == MarkerReading(7, 2)
+    assert (await in_background).frames == waited.frames
+    assert loops.encoded == [ladder, ladder]  # the call did not wait for the background one
+
+    other = VideoFormat(480, 270, 30, 300_000)
+    cancelled = asyncio.ensure_future(loops.get("H264", state, other, background=True))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    deadline = time.monotonic() + 120
+    while loops.ready("H264", state, other) is None:
+        assert time.monotonic() < deadline, "the cancelled caller's loop was never kept"
+        await asyncio.sleep(0.05)
+    assert loops.encoded[-1] == other
 
 
 _POOL_PARENT = """
 import time
-from terminals.loop_encoders import LoopEncoders, idle
-encoders = LoopEncoders("orphan", idle, workers=2)
+from tests.test_camera import _worker_pid
+from terminals.loop_encoders import LoopEncoders, nicest
+encoders = LoopEncoders("orphan", nicest, workers=2)
 encoders.start()
-while len(encoders.pids()) < 2:
-    time.sleep(0.05)
-time.sleep(1)  # each worker has run its initializer (PR_SET_PDEATHSIG) by now
-print(" ".join(map(str, encoders.pids())), flush=True)
+pool = encoders._current()
+# a task has run in each worker: its initializer (PR_SET_PDEATHSIG, SIGINT) has too
+pids = {future.result() for future in [pool.submit(_worker_pid), pool.submit(_worker_pid)]}
+print(" ".join(map(str, sorted(pids))), flush=True)
 time.sleep(120)
 """
 
