@@ -5,12 +5,14 @@ views, and the `sources` message's schema."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rtc.signalling import SignallingError, Sources, parse_message
-from terminals.camera import Camera, CameraPresets, camera_home, read_camera_view
+from terminals.camera import Camera, CameraPresets, CameraView, camera_home, read_camera_view
 from terminals.input_pictures import read_input_tags
-from terminals.main_sources import MainSources
+from terminals.loop_encoders import WAITED_LOOP_ENCODERS
+from terminals.main_sources import MainSources, MainState, main_scene
 from terminals.marker import read_marker
 from terminals.media_sources import VideoFormat, decode_packets, encode_loop
 from terminals.scene import CameraScene
@@ -95,3 +97,30 @@ def test_a_chosen_input_unplugged_shows_no_signal_still_labelled():
     assert read_marker(dark).site_index == 9  # type: ignore[union-attr]
     # the PC's window (lower right, clear of the card and the ball) is gone: dark there
     assert lit[270:310, 500:610].mean() > 150 > 60 > dark[270:310, 500:610].mean()
+
+
+def _drawn_in_a_worker(scene: CameraScene, tagged: bool, state: MainState,
+                       frames: list[int]) -> list[np.ndarray]:
+    """In a loop encoder process: the main picture as camera_track.encode_main_loop draws
+    it (terminals/loop_encoders.py rebuilds it there from what defines it)."""
+    picture = main_scene(scene, tagged, state)
+    return [picture.frame(index) for index in frames]
+
+
+@pytest.mark.parametrize("tagged", [True, False])
+def test_a_worker_process_draws_exactly_the_terminals_main_picture(tagged):
+    """What a loop encoder process draws (from the pickled scene, tags and state) is, pixel
+    for pixel, what the terminal itself draws: several inputs (cameras, a moved one, a PC,
+    an unplugged document camera) side by side, with and without the input tags."""
+    main = sources([1, 0, 2, 3], tagged=tagged)
+    main.cameras[0] = Camera(0, CameraPresets(), CameraView(0.3, 0.4, 1.4, 0.2))  # moved
+    main.set_connected(3, False)
+    state = main.state()
+    frames = [0, 3, 7]
+    here = [main.scene_at(state).frame(index) for index in frames]
+    pool = WAITED_LOOP_ENCODERS._current()
+    there = pool.submit(_drawn_in_a_worker, main.scene, main.tagged, state,
+                        frames).result(timeout=120)
+    assert len(there) == len(here) == 3
+    for ours, theirs in zip(here, there, strict=True):
+        assert np.array_equal(ours, theirs)
