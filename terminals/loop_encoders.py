@@ -28,8 +28,8 @@ process's life. A worker sets every thread it has to its pool's niceness when it
 A terminal starts the background pool when it starts (SimulatedTerminal.start, before its
 first loop, which starts the waited one), so that its workers' own start (about a second
 of a core each, at the parent's priority until they lower it) does not fall in a call.
-Each worker ends with the process that started it (PR_SET_PDEATHSIG: the pool's pipes would
-never tell it) and ignores Ctrl-C, which is its parent's to handle.
+Each worker ends within a second of the process that started it (it watches its parent:
+the pool's pipes would never tell it) and ignores Ctrl-C, which is its parent's to handle.
 
 The scene travels by pickle (terminals/scene.CameraScene as what defines it; the main
 picture as the scene, the tags and the state: camera_track.encode_main_loop rebuilds it in
@@ -44,13 +44,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import ctypes
 import logging
 import multiprocessing
 import os
 import signal
-import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 
@@ -60,7 +59,7 @@ log = logging.getLogger(__name__)
 
 LOOP_ENCODE_NICENESS = 10  # the waited loops' workers: this much nicer than the parent
 BACKGROUND_NICENESS = 19  # the background loops' workers: the nicest there is
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_CHECK_S = 1.0  # how often a worker looks whether its parent is still there
 
 
 def cores() -> int:
@@ -79,19 +78,20 @@ def _bound_to(parent: int) -> None:
     """In a worker: end with the process that started it, and leave Ctrl-C to it.
 
     The pool's queues keep a pipe's both ends open in the worker, so a worker whose parent
-    was killed would never read an end of file: on Linux the kernel kills it with its parent
-    (PR_SET_PDEATHSIG; Linux ties it to the thread that started the worker: the event
-    loop's); and a worker whose parent is gone already ends at once. SIGINT (a terminal's
-    Ctrl-C reaches the whole process group) is ignored: the parent shuts the pool down."""
+    was killed would never read an end of file: a daemon thread looks every
+    PARENT_CHECK_S whether the parent is still its parent (a killed parent's children are
+    handed to init or a subreaper) and ends the worker if not. (PR_SET_PDEATHSIG would be
+    tied to the parent's *thread* that started the worker, and the pool starts workers
+    from whichever thread submits.) SIGINT (a terminal's Ctrl-C reaches the whole process
+    group) is ignored: the parent shuts the pool down."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass  # no prctl here: the worker outlives a killed parent, as any pool's would
-    if os.getppid() != parent:
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
         os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _renice_all(niceness: int) -> None:

@@ -348,7 +348,7 @@ from terminals.loop_encoders import LoopEncoders, nicest
 encoders = LoopEncoders("orphan", nicest, workers=2)
 encoders.start()
 pool = encoders._current()
-# a task has run in each worker: its initializer (PR_SET_PDEATHSIG, SIGINT) has too
+# a task has run in each worker: its initializer (the parent watch, SIGINT) has too
 pids = {future.result() for future in [pool.submit(_worker_pid), pool.submit(_worker_pid)]}
 print(" ".join(map(str, sorted(pids))), flush=True)
 time.sleep(120)
@@ -363,10 +363,10 @@ def _running(pid: int) -> bool:
         return False
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 def test_loop_encoders_end_with_a_killed_parent_and_leave_ctrl_c_to_it() -> None:
     """The pool's queues keep both ends of a pipe open in its workers, so nothing would end
-    them when their parent is killed: the kernel does (PR_SET_PDEATHSIG). A Ctrl-C (SIGINT
+    them when their parent is killed: each watches its parent. A Ctrl-C (SIGINT
     to the whole process group) is the parent's to handle: the workers ignore it."""
     parent = subprocess.Popen([sys.executable, "-c", _POOL_PARENT], stdout=subprocess.PIPE,
                               text=True)
