@@ -51,6 +51,7 @@ from terminals.marker import MarkerReading, read_marker
 from terminals.media_sources import VideoFormat, decode_packets, encode_loop
 from terminals.scene import CameraScene
 from terminals.send_log import SendLog
+from tests.process_state import running
 
 SMALL = VideoFormat(640, 360, 30, 600_000)
 VIEWS = [CameraView(), CameraView(0.3, 0.4), CameraView(0.7, 0.62, 1.3),
@@ -311,7 +312,7 @@ def test_a_pool_started_ahead_has_its_workers_before_any_loop() -> None:
     finally:
         encoders.shutdown()
     for worker in started:
-        assert not _running(worker)
+        assert not running(worker)
 
 
 async def test_a_call_never_waits_for_a_background_encode_and_a_cancelled_one_is_kept(scene):
@@ -355,14 +356,6 @@ time.sleep(120)
 """
 
 
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 def test_loop_encoders_end_with_a_killed_parent_and_leave_ctrl_c_to_it() -> None:
     """The pool's queues keep both ends of a pipe open in its workers, so nothing would end
@@ -372,14 +365,14 @@ def test_loop_encoders_end_with_a_killed_parent_and_leave_ctrl_c_to_it() -> None
                               text=True)
     assert parent.stdout is not None
     workers = [int(pid) for pid in parent.stdout.readline().split()]
-    assert len(workers) == 2 and all(_running(worker) for worker in workers)
+    assert len(workers) == 2 and all(running(worker) for worker in workers)
     for worker in workers:
         os.kill(worker, signal.SIGINT)
     time.sleep(0.5)
-    assert all(_running(worker) for worker in workers)
+    assert all(running(worker) for worker in workers)
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + 10
-    while any(_running(worker) for worker in workers) and time.monotonic() < deadline:
+    while any(running(worker) for worker in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_running(worker) for worker in workers)
+    assert not any(running(worker) for worker in workers)

@@ -13,6 +13,7 @@ import pytest
 
 from app import child_process
 from app.child_process import dies_with_parent
+from tests.process_state import running
 
 PARENT = """
 import subprocess, sys
@@ -23,15 +24,6 @@ child = subprocess.Popen(dies_with_parent(command) if wrap else command)
 print(child.pid, flush=True)
 child.wait()
 """
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie, killed and not yet reaped by init, counts as ended)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _child_of_killed_parent(wrap: bool) -> int:
@@ -46,7 +38,7 @@ def _child_of_killed_parent(wrap: bool) -> int:
             sys.executable.encode():
         assert time.monotonic() < deadline, "the child never started its program"
         time.sleep(0.02)
-    assert _alive(child_pid)
+    assert running(child_pid)
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     return child_pid
@@ -56,9 +48,9 @@ def _child_of_killed_parent(wrap: bool) -> int:
 def test_the_child_ends_with_its_killed_parent() -> None:
     child_pid = _child_of_killed_parent(wrap=True)
     deadline = time.monotonic() + 10
-    while _alive(child_pid) and time.monotonic() < deadline:
+    while running(child_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child_pid)
+    assert not running(child_pid)
 
 
 @pytest.mark.skipif(child_process.SETPRIV is None, reason="Linux with util-linux's setpriv")
@@ -67,7 +59,7 @@ def test_without_it_the_child_outlives_its_killed_parent() -> None:
     child_pid = _child_of_killed_parent(wrap=False)
     try:
         time.sleep(1)
-        assert _alive(child_pid)
+        assert running(child_pid)
     finally:
         os.kill(child_pid, signal.SIGKILL)
 

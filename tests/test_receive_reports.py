@@ -79,6 +79,21 @@ async def reporting_sim(server, index: int,  # noqa: F811
     return sim
 
 
+async def call_in_progress(http, server, csrf, soap,  # noqa: F811
+                           sim: SimulatedTerminal) -> tuple[str, str]:
+    """A conference scheduled now with `sim` in it, once its media connected: (confId,
+    the terminal's call id)."""
+    conf_id = await scheduled_now(http, server, csrf, soap, [sim.uri])
+    assert sim._call is not None
+    call_id = sim._call.call_id
+
+    async def in_call() -> bool:
+        return sim.state == "in_call"
+
+    await eventually(in_call, what="the terminal's media connected")
+    return conf_id, call_id
+
+
 @pytest.fixture
 async def admin(server) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:  # noqa: F811
     async with browser_session() as http:
@@ -160,14 +175,7 @@ async def test_a_malformed_report_is_refused_and_changes_nothing(server, soap, a
     sim = await reporting_sim(server, 7, None)  # reports only what this test sends
     spy = ErrorSpy(sim)
     try:
-        conf_id = await scheduled_now(http, server, csrf, soap, [sim.uri])
-        assert sim._call is not None
-        call_id = sim._call.call_id
-
-        async def in_call() -> bool:
-            return sim.state == "in_call"
-
-        await eventually(in_call, what="the terminal's media connected")
+        conf_id, call_id = await call_in_progress(http, server, csrf, soap, sim)
         good = ReceiveStats(call_id, StreamReceipt(25.0, 100.0, 150.0),
                             StreamReceipt(5.0, None, None))
         await sim._send(good)
@@ -230,14 +238,7 @@ async def test_a_report_crossing_the_mcus_bye_is_refused_quietly(
     sim = await reporting_sim(server, 8, None)
     spy = ErrorSpy(sim)
     try:
-        conf_id = await scheduled_now(http, server, csrf, soap, [sim.uri])
-        assert sim._call is not None
-        call_id = sim._call.call_id
-
-        async def in_call() -> bool:
-            return sim.state == "in_call"
-
-        await eventually(in_call, what="the terminal's media connected")
+        conf_id, call_id = await call_in_progress(http, server, csrf, soap, sim)
         status, answer = await act(http, server, csrf, "disconnect", confId=conf_id,
                                    uri=sim.uri)
         assert status == 200, answer
