@@ -551,14 +551,18 @@ async def test_only_the_loudest_sites_are_mixed_and_a_louder_one_takes_a_place(t
             def hears(listener, talker) -> float:
                 return listener.heard().get(talker.uri, 0.0)
 
+            # Levels are read over the last second of what each terminal received; a loaded
+            # machine cuts the audio now and then (the MCU trims a standing backlog), which
+            # can lower one reading, so a level is awaited and an absence checked at once.
             await eventually(lambda: hears(d, a) > 0.6 and hears(d, b) > 0.35,
                              what="D hears A and B")
             await asyncio.sleep(1.0)  # a whole second of mix to read
-            assert hears(d, c) < 0.05 and hears(c, a) > 0.6 and hears(c, b) > 0.35
+            await eventually(lambda: hears(c, a) > 0.6 and hears(c, b) > 0.35,
+                             what="C hears A and B")
+            assert hears(d, c) < 0.05
             c.speech.set_level(0.9)
-            await eventually(lambda: hears(d, c) > 0.6 and hears(d, b) < 0.05,
-                             what="C took B's place")
-            assert hears(d, a) > 0.6
+            await eventually(lambda: hears(d, c) > 0.6 and hears(d, b) < 0.05
+                             and hears(d, a) > 0.6, what="C took B's place, A still heard")
         finally:
             for t in everyone:
                 await t.stop()

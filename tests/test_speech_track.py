@@ -146,6 +146,47 @@ async def test_the_packets_decode_on_a_stereo_decoder_to_the_level_spoken():
     assert talker_levels(right, [6])[6] == pytest.approx(heard[6], rel=0.01)
 
 
+def mixed_voices(levels: dict[int, float], samples: int, start: int = 0) -> np.ndarray:
+    return sum((SpeechSynth(site).block_at(start, samples, level)
+                for site, level in levels.items()), np.zeros(samples, np.float32))
+
+
+@pytest.mark.parametrize("cut_ms", [20, 40, 60])
+def test_levels_read_through_a_cut_in_the_audio(cut_ms):
+    """The MCU cuts 40 or 60 ms of standing backlog out of a site's input, a jitter buffer
+    drops a late packet: every partial's phase jumps there (687.5 Hz by half a cycle over
+    40 ms). One FFT over the window read the talkers at 0.59-0.61 of their level and a
+    silent neighbour at up to 0.061, and it read under 0.7 of the level for 40 % of the cut
+    positions; the median of the half-second segments reads at least 0.7 of the level and a
+    silent neighbour under 0.06 wherever the cut falls."""
+    cut = SAMPLE_RATE * cut_ms // 1000
+    whole = mixed_voices({30: 0.8, 31: 0.5}, SAMPLE_RATE + cut, start=12_345)
+    for at_s in np.linspace(0.02, 0.98, 25):
+        at = int(SAMPLE_RATE * at_s)
+        received = np.concatenate((whole[:at], whole[at + cut:]))
+        heard = talker_levels(received, [30, 31, 32, 33])
+        assert 0.7 * 0.8 < heard[30] < 1.15 * 0.8, at_s
+        assert 0.7 * 0.5 < heard[31] < 1.15 * 0.5, at_s
+        assert heard[32] < 0.06 and heard[33] < 0.06, at_s
+
+
+def test_an_uncut_window_reads_each_level_and_nothing_else():
+    heard = talker_levels(mixed_voices({30: 0.8, 31: 0.5}, SAMPLE_RATE, start=777),
+                          range(26, 36))
+    assert heard[30] == pytest.approx(0.8, rel=0.06) and heard[31] == pytest.approx(0.5, rel=0.06)
+    assert max(level for talker, level in heard.items() if talker not in (30, 31)) < 0.005
+
+
+def test_a_talker_who_started_within_the_window_reads_by_how_long_it_has_talked():
+    readings = []
+    for talking_s in (0.25, 0.5, 0.75, 1.0):
+        voice = mixed_voices({31: 0.6}, SAMPLE_RATE)
+        voice[: int(SAMPLE_RATE * (1.0 - talking_s))] = 0.0
+        readings.append(talker_levels(voice, [31])[31])
+    assert readings == sorted(readings) and readings[0] < 0.3 < readings[-1]
+    assert readings[-1] == pytest.approx(0.6, rel=0.06)
+
+
 def opus_decoder() -> av.CodecContext:
     # As aiortc's receiver decodes Opus: libopus, 48 kHz stereo s16.
     decoder = av.CodecContext.create("libopus", "r")
