@@ -38,7 +38,7 @@ from mcu.media.conference_media import ConferenceMedia, PictureKey
 from mcu.media.encoder_group import KEYFRAME_MIN_INTERVAL_S, EncoderGroup, GroupKey, SiteVideoTrack
 from mcu.media.frame_slots import LatestFrameSlot
 from mcu.media.mix_encoders import MixEncoders
-from mcu.media.mixed_speakers import MixedSpeakers
+from mcu.media.mixed_speakers import MISSING_FRAMES_KEPT, MixedSpeakers
 from mcu.media.output_format import (
     H264,
     HIGH,
@@ -384,11 +384,13 @@ def power(dbfs: float) -> float:
     return 32768.0**2 * 10 ** (dbfs / 10)
 
 
-def run_frames(speakers: MixedSpeakers, levels: dict[str, float], frames: int) -> frozenset[str]:
+def run_frames(speakers: MixedSpeakers, levels: dict[str, float | None],
+               frames: int) -> frozenset[str]:
+    """`frames` steps at these levels (dBFS); a site at None sends no frame."""
     chosen: frozenset[str] = frozenset()
     for _ in range(frames):
         powers = {uri: power(db) for uri, db in levels.items() if db is not None}
-        chosen = speakers.update(powers, list(powers))
+        chosen = speakers.update(powers, list(levels))
     return chosen
 
 
@@ -418,6 +420,18 @@ def test_two_sites_of_about_the_same_level_do_not_take_turns():
     assert run_frames(speakers, {"a": -20.0, "b": -21.0}, 10) == {"a"}
     assert run_frames(speakers, {"a": -21.0, "b": -20.0}, 50) == {"a"}  # 1 dB < hysteresis
     assert run_frames(speakers, {"a": -21.0, "b": -15.0}, 10) == {"b"}
+
+
+def test_a_talker_whose_frames_are_late_keeps_its_place_until_it_is_gone():
+    """Frames missing for a jitter burst (0.3 s) do not let a quieter site take the place
+    (counted as silence, B's level fell below C's in 12 frames); a site gone for longer than
+    MISSING_FRAMES_KEPT is counted silent and a louder one takes its place."""
+    speakers = MixedSpeakers(limit=2)
+    assert run_frames(speakers, {"a": -20.0, "b": -26.0, "c": -34.0}, 20) == {"a", "b"}
+    assert run_frames(speakers, {"a": -20.0, "b": None, "c": -34.0}, 15) == {"a", "b"}
+    assert run_frames(speakers, {"a": -20.0, "b": -26.0, "c": -34.0}, 5) == {"a", "b"}
+    assert run_frames(speakers, {"a": -20.0, "b": None, "c": -34.0},
+                      MISSING_FRAMES_KEPT + 20) == {"a", "c"}
 
 
 def test_a_muted_site_leaves_the_mix_at_once():

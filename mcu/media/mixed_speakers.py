@@ -5,7 +5,10 @@ since every mixed site hears its own N-1 mix, costs one encoder per site. An MCU
 `limit` loudest sites (4 by default) and everybody else hears those; a conference of 16 then
 encodes at most 6 distinct mixes (4 N-1 mixes, the mix of the 4, silence for quiet sites).
 
-Each 20 ms frame updates a smoothed power per site (exponential, ~100 ms), then:
+Each 20 ms frame updates a smoothed power per site (exponential, ~100 ms); a site whose frame
+has not arrived keeps its level for up to MISSING_FRAMES_KEPT frames (a burst of network or
+scheduling jitter is not a pause: counted as silence, it let a quieter site take a talker's
+place whenever the talker's packets came late), and is counted silent after that. Then:
   - a site inaudible (below SILENCE_FLOOR, -60 dBFS: the switchGate scale's 0) for
     `hold_frames` leaves the mix; a pause between words does not;
   - an audible site joins the mix while there is room;
@@ -23,6 +26,7 @@ SMOOTHING = 0.2  # per 20 ms frame: a time constant of about 100 ms
 SILENCE_FLOOR = 32768.0**2 * 1e-6  # mean square of -60 dBFS
 HYSTERESIS = 2.0  # power ratio, 3 dB
 DEFAULT_HOLD_FRAMES = 50  # 1 s
+MISSING_FRAMES_KEPT = 25  # 0.5 s of a site's frames late or lost keeps its level
 
 
 class MixedSpeakers:
@@ -35,10 +39,12 @@ class MixedSpeakers:
         self.mixed: set[str] = set()
         self._power: dict[str, float] = {}
         self._inaudible_frames: dict[str, int] = {}
+        self._missing_frames: dict[str, int] = {}
 
     def update(self, powers: Mapping[str, float], eligible: Collection[str]) -> frozenset[str]:
         """One frame: `powers` is the mean square of each site's frame (a site without a
-        frame this time is absent: silent for this frame, its place and level kept),
+        frame this time is absent: silent in this frame's mix, its place kept and its level
+        too for up to MISSING_FRAMES_KEPT frames in a row),
         `eligible` the sites that may be mixed (the unmuted participants). Returns the sites
         to mix in this frame."""
         eligible = set(eligible)
@@ -46,8 +52,17 @@ class MixedSpeakers:
             if uri not in eligible:
                 del self._power[uri]
                 self._inaudible_frames.pop(uri, None)
+                self._missing_frames.pop(uri, None)
         for uri in eligible:
-            power = powers.get(uri, 0.0)
+            if uri in powers:
+                self._missing_frames[uri] = 0
+                power = powers[uri]
+            else:
+                missing = self._missing_frames.get(uri, 0) + 1
+                self._missing_frames[uri] = missing
+                if missing <= MISSING_FRAMES_KEPT and uri in self._power:
+                    continue  # late, not silent: its level as it was
+                power = 0.0
             previous = self._power.get(uri, power)
             self._power[uri] = previous + SMOOTHING * (power - previous)
         audible = sorted(
