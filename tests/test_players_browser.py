@@ -29,6 +29,7 @@ import av
 import pytest
 
 from terminals.browser_terminal import ChromiumBrowser, playwright_missing
+from terminals.sync_pattern import DEFAULT_PERIOD_S
 from tests.players import (
     HLSJS,
     HLSJS_VERSION,
@@ -185,6 +186,17 @@ def media_duration(path: Path) -> float:
     return end
 
 
+def seek_times(duration: float, count: int = 4) -> list[float]:
+    """`count` times in the file, 1.25 flash periods apart (centred), so that each falls at
+    another quarter of the sync pattern's 2 s period and its white flash (FLASH_FRAMES
+    frames) can whiten the first site's pane in one of them at most. (At 0.3, 0.5, 0.7 and
+    0.9 of a 15 s file they were 3.006 s apart: two phases only, and a flash at one of them
+    whitened two of the four.)"""
+    spacing = 1.25 * DEFAULT_PERIOD_S
+    first = max(0.5, (duration - (count - 1) * spacing) / 2)
+    return [first + index * spacing for index in range(count)]
+
+
 async def check_mp4(page, conference: PlayedConference, path: Path) -> None:
     await page.context.add_cookies([{"name": "JSESSIONID", "value": conference.session_cookie,
                                      "url": conference.server.base_url}])
@@ -203,8 +215,8 @@ async def check_mp4(page, conference: PlayedConference, path: Path) -> None:
     assert later["videoBytes"] > 0 and later["audioBytes"] > 0, later
     # pictures at several times of the file: the four markers, each in its pane
     readings = {}
-    for fraction in (0.3, 0.5, 0.7, 0.9):
-        at = await page.evaluate("(t) => window.player.seek(t)", fraction * now["duration"])
+    for at in seek_times(now["duration"]):
+        at = await page.evaluate("(t) => window.player.seek(t)", at)
         readings[round(at, 2)] = await grab_sites(page)
     matching = [at for at, sites in readings.items() if sites == conference.expected]
     print(f"MP4 in Chromium: {now} then {later}; duration in the file {duration:.3f} s; "
