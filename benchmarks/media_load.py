@@ -85,7 +85,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -852,6 +852,47 @@ async def _wait_ladder_settled(mcu: McuProcess, http: aiohttp.ClientSession, cli
         unsettled = unsettled_sites(await mcu.media_stats(http), booked, own_format)
         now = time.monotonic()
         settled_polls = 0 if unsettled or now - started < LADDER_HOLD_S else settled_polls + 1
+        if settled_polls == 2:
+            return now - started
+        if now - started > timeout:
+            print(f"the send ladder had not settled after {timeout:.0f} s at {unsettled}",
+                  file=sys.stderr, flush=True)
+            return None
+        if now - kept_alive > KEEPALIVE_EVERY_S:
+            await keep_alive(client)
+            kept_alive = now
+        await asyncio.sleep(SETTLE_POLL_S)
+
+
+def unsettled_senders(snapshot: dict[str, Any], uris: Sequence[str]) -> list[str]:
+    """The terminals of `uris` whose video does not go out yet at the format of the latest
+    send_video request they got (their own, none asked): a fleet snapshot's `sending` and
+    `asked` (benchmarks/media_terminals.py)."""
+    terminals = snapshot["terminals"]
+    return [uri for uri in uris
+            if terminals[uri]["sending"] is None
+            or terminals[uri]["sending"] != terminals[uri]["asked"]]
+
+
+async def wait_senders_settled(fleet: TerminalFleet, client: Client, uris: Sequence[str],
+                               timeout: float = LADDER_SETTLE_TIMEOUT_S) -> float | None:
+    """_wait_ladder_settled seen from the terminals, for an MCU without an HTTP port to
+    ask (benchmarks/node_scaling.py's nodes): until every terminal of `uris` sends its loop
+    at the format the MCU's latest request asked (encoded, and switched to at a keyframe),
+    with no new request between two polls in a row, none before LADDER_HOLD_S, at most
+    `timeout`; the seconds it took, None if some terminal had not settled by then (measured
+    all the same, said on stderr). KeepAlive meanwhile."""
+    started = kept_alive = time.monotonic()
+    settled_polls = 0
+    asks_before: list[int] | None = None
+    while True:
+        snapshot = await fleet.command(cmd="snapshot")
+        now = time.monotonic()
+        unsettled = unsettled_senders(snapshot, uris)
+        asks = [snapshot["terminals"][uri]["asks"] for uri in uris]
+        steady = not unsettled and asks == asks_before and now - started >= LADDER_HOLD_S
+        settled_polls = settled_polls + 1 if steady else 0
+        asks_before = asks
         if settled_polls == 2:
             return now - started
         if now - started > timeout:

@@ -153,6 +153,11 @@ class TerminalsChild:
                 "size": [stats.video.width, stats.video.height],
                 "panes": [pane.site_uri for pane in stats.video.panes],
                 "content": content_snapshot(terminal),
+                # the send ladder from the terminal's side: what it was asked last (its own
+                # format until asked), the requests it got, the format its loop goes out at
+                "asked": format_name(terminal.send_requests.format()),
+                "asks": len(terminal.send_requests.received),
+                "sending": format_name(terminal.sending_video_format),
             }
         latencies, self.latencies = self.latencies, {}
         content_latencies = {}
@@ -169,6 +174,13 @@ class TerminalsChild:
             },
             "content_latencies_ms": content_latencies,
         }
+
+
+def format_name(video_format: VideoFormat | None) -> str | None:
+    """'1280x720@30', as the MCU's GET /stats/media names an ask; None for None."""
+    if video_format is None:
+        return None
+    return f"{video_format.width}x{video_format.height}@{video_format.fps}"
 
 
 def content_snapshot(terminal: SimulatedTerminal) -> dict:

@@ -18,6 +18,11 @@ every probe decodes >= 27 fps, latency p95 (glass to glass, on the probes) <= 20
 encoders against the distinct outputs (media_load's fourth rule) are not checked: a node's
 media engine has no HTTP port (/stats/media of the gateway lists no conference).
 
+Before each step's warm-up the benchmark waits until every terminal sends what the send
+ladder asked of it (the nodes have no HTTP port: the terminals say what they were asked and
+what they send; media_load.wait_senders_settled), so that their one-off encodes of the asked
+loops fall outside the window; the step's `ladder_settled_s` says how long that took.
+
 Measured per step, over the window: the node processes' CPU (utime + stime from /proc,
 summed) and per conference, the gateway's, redis-server's, the terminals' (summed), every
 other process's on the machine (/proc/stat); Redis: commands processed (INFO stats
@@ -73,6 +78,7 @@ from benchmarks.media_load import (
     process_cpu_seconds,
     schedule,
     set_layout,
+    wait_senders_settled,
 )
 from benchmarks.soap_throughput import ACCOUNT, Client, free_port, result_code, wait_until_up
 from mcu.layouts import layout_mode
@@ -238,6 +244,9 @@ class StepResult:
     held: bool
     verdict: str
     conferences_per_node: dict[str, int] = field(default_factory=dict)
+    # seconds from the layout set until every terminal sent what the send ladder asked
+    # (media_load.wait_senders_settled); None: not within its timeout, measured all the same
+    ladder_settled_s: float | None = None
 
 
 @dataclass
@@ -381,8 +390,13 @@ async def measure_nodes(nodes: int, fmt: Format, max_conferences: int, warmup_s:
                 await set_layout(client, conf_id, plan)
                 await child.command(cmd="panes", rects=rects, sample=[plan.probe])
                 plans = [entry[2] for entry in booked]
-                result = await measure_step(platform, client, TerminalFleet(children), plans,
-                                            warmup_s, window_s)
+                fleet = TerminalFleet(children)
+                # the terminals' one-off encodes of the asked loops out of the window
+                settled = await wait_senders_settled(
+                    fleet, client, [site.uri for entry in plans for site in entry.sites])
+                result = await measure_step(platform, client, fleet, plans, warmup_s,
+                                            window_s)
+                result.ladder_settled_s = None if settled is None else round(settled, 1)
                 result.conferences_per_node = await conferences_per_node(
                     client, [entry[0] for entry in booked])
                 print_row(result)

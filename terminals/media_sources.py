@@ -270,6 +270,11 @@ class EncodedVideoTrack(MediaStreamTrack):
     def loop(self) -> EncodedLoop | None:
         return self._encoded
 
+    @property
+    def switch_pending(self) -> bool:
+        """A switch_loop waits for the next keyframe of the loop's position."""
+        return self._next_loop is not None
+
     def use_loop(self, loop: EncodedLoop) -> None:
         """Send this loop (the negotiated codec's) from its first keyframe on."""
         self._encoded = loop

@@ -12,6 +12,7 @@ from terminals.camera import read_camera_view
 from terminals.content_receiver import ContentStatus
 from terminals.content_source import ContentTrack
 from terminals.marker import ContentReading, Rect, read_content_marker
+from terminals.media_sources import VideoFormat
 from terminals.receiver import PaneStatus
 from terminals.terminal_media import TerminalMedia
 from terminals.terminal_types import ScreenStats, TerminalStats
@@ -96,6 +97,16 @@ class TerminalViews(TerminalMedia):
         track = self.content_track
         if track is not None:
             track.stop_sending()
+
+    @property
+    def sending_video_format(self) -> VideoFormat | None:
+        """The format of the camera loop the current call's video goes out at; None outside
+        a call, before its first loop and while a switch to another loop (a send_video
+        request's) waits for its keyframe."""
+        track = self._call.video_track if self._call is not None else None
+        if track is None or track.loop is None or track.switch_pending:
+            return None
+        return track.loop.video_format
 
     @property
     def sending_content(self) -> bool:

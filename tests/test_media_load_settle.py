@@ -1,6 +1,7 @@
 """benchmarks/media_load.unsettled_sites: the window starts only once every site sends what
 the send ladder asked of it (GET /stats/media's inputs), not during the terminals' one-off
-encoding of their asked loop."""
+encoding of their asked loop; unsettled_senders: the same from the terminals' snapshots, for
+node_scaling's nodes, which have no HTTP port."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from benchmarks.media_load import (
     BookedSite,
     ConferencePlan,
     slowest_received_fps,
+    unsettled_senders,
     unsettled_sites,
 )
 from mcu.model import VideoFormat
@@ -151,3 +153,16 @@ def test_the_hold_covers_the_mcu_s_downgrade_hold() -> None:
     from mcu.media.send_ladder import DOWNGRADE_HOLD_S, SETTLE_PERIOD_S
 
     assert LADDER_HOLD_S >= DOWNGRADE_HOLD_S + SETTLE_PERIOD_S
+
+
+def _senders(**terminals: tuple[str | None, str]) -> dict[str, object]:
+    return {"terminals": {uri: {"sending": sending, "asked": asked, "asks": 1}
+                          for uri, (sending, asked) in terminals.items()}}
+
+
+def test_a_terminal_sends_what_it_was_asked_or_is_unsettled() -> None:
+    snapshot = _senders(a=("960x540@30", "960x540@30"), b=("1280x720@30", "960x540@30"),
+                        c=(None, "480x270@15"), d=("1280x720@30", "1280x720@30"))
+    # c: no loop yet, or a switch waiting for its keyframe; d: never asked, its own format
+    assert unsettled_senders(snapshot, ["a", "b", "c", "d"]) == ["b", "c"]
+    assert unsettled_senders(snapshot, ["a", "d"]) == []

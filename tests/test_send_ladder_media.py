@@ -121,6 +121,14 @@ async def test_cp_4_1_asks_540p_and_full_screen_asks_1080p(server):
                                      for t in sites[:3]), WAIT_S, "540p decoded from 3 sites")
         assert decoded_size(server, conf_id, deaf.uri) == (1920, 1080)
         assert deaf.send_requests.switches == []
+        # each says what it sends: the asked 960x540@30, the deaf one its own 1080p
+        for t in (*sites[:3], deaf):
+            await eventually(lambda t=t: t.sending_video_format == t.send_requests.format(),
+                             WAIT_S, f"{t.uri} sending what it follows")
+        assert (sites[1].sending_video_format.width,
+                sites[1].sending_video_format.height) == (960, 540)
+        assert (deaf.sending_video_format.width, deaf.sending_video_format.height) \
+            == (1920, 1080)
         # its last switch is to the pane's size (before the layout was set it may have been
         # shown nowhere long enough, the 4 s hold, to be switched to 320x180 first)
         switched = [(f.width, f.height) for f in sites[1].send_requests.switches]
