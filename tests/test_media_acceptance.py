@@ -39,6 +39,7 @@ import numpy as np
 import pytest
 from aiortc import RTCRtpSender, RTCSessionDescription
 
+from app.child_process import dies_with_parent
 from app.demo.soap_client import EsdkClient, check
 from app.process import running_server
 from gateway.settings import load_settings
@@ -145,7 +146,7 @@ def start_terminal_process(server, index: int, count: int = 1) -> subprocess.Pop
         "--ring-delay", "0.1", "--video-size", "640x360", "--fps", "15", "--no-decode",
         "--analyse-every", "1000000", "--stats-interval", "3600",
     ]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    return subprocess.Popen(dies_with_parent(command), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             cwd=Path(__file__).resolve().parents[1], env=os.environ.copy())
 
 

@@ -23,6 +23,7 @@ import pytest
 from lxml import etree
 from zeep.helpers import serialize_object
 
+from app.child_process import dies_with_parent
 from gateway import result_codes
 from mcu.errors import Fault
 from tests.conftest import DEMO, SoapClients, envelope, soap_clients
@@ -48,7 +49,7 @@ class ServerProcess:
 
     def __init__(self, data_dir: Path) -> None:
         self.process = subprocess.Popen(
-            [
+            dies_with_parent([
                 sys.executable,
                 "-m",
                 "app.cli",
@@ -60,7 +61,7 @@ class ServerProcess:
                 "--data-dir",
                 str(data_dir),
                 "--no-terminals",
-            ],
+            ]),
             cwd=PROJECT,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

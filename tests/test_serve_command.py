@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from app.child_process import dies_with_parent
 from tests.conftest import DEMO, soap_clients
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -30,8 +31,8 @@ def serve(tmp_path: Path) -> Iterator:
 
     def start(*flags: str) -> tuple[subprocess.Popen[str], str]:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--sip-port", "0", "--port", "0",
-             "--data-dir", str(tmp_path / "data"), *flags],
+            dies_with_parent([sys.executable, "-m", "app.cli", "serve", "--sip-port", "0",
+                              "--port", "0", "--data-dir", str(tmp_path / "data"), *flags]),
             cwd=PROJECT,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from app.child_process import dies_with_parent
 from gateway import result_codes
 from mcu.errors import Fault
 from tests.conftest import DEMO, SoapClients, soap_clients
@@ -33,8 +34,8 @@ class Gateway(ServerProcess):
 
     def __init__(self, config: Path, data_dir: Path) -> None:  # not ServerProcess.__init__: another command line
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--sip-port", "0", "--config", str(config), "--port", "0",
-             "--data-dir", str(data_dir), "--no-terminals"],
+            dies_with_parent([sys.executable, "-m", "app.cli", "serve", "--sip-port", "0", "--config", str(config),
+                              "--port", "0", "--data-dir", str(data_dir), "--no-terminals"]),
             cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

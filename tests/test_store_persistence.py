@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 
+from app.child_process import dies_with_parent
 from mcu.clock import ManualClock
 from mcu.model import (
     ConferenceSpec,
@@ -150,7 +151,7 @@ def test_answers_survive_sigkill(store_url: str, tmp_path: Path) -> None:
     """The child opens the store as `mcu-sim serve` does (open_store: [store] url, or SQLite
     in the data dir)."""
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, store_url, str(tmp_path)],
+        dies_with_parent([sys.executable, "-c", CHILD, store_url, str(tmp_path)]),
         stdout=subprocess.PIPE,
         text=True,
         cwd=PROJECT,
