@@ -881,7 +881,9 @@ async def wait_senders_settled(fleet: TerminalFleet, client: Client, uris: Seque
     at the format the MCU's latest request asked (encoded, and switched to at a keyframe),
     with no new request between two polls in a row, none before LADDER_HOLD_S, at most
     `timeout`; the seconds it took, None if some terminal had not settled by then (measured
-    all the same, said on stderr). KeepAlive meanwhile."""
+    all the same, said on stderr). A terminal that ignores requests settles at its own
+    format; one outside a call, or sending no video, never does (it waits the whole
+    `timeout`). KeepAlive meanwhile."""
     started = kept_alive = time.monotonic()
     settled_polls = 0
     asks_before: list[int] | None = None

@@ -35,9 +35,12 @@ talker at 0.5 read as 0.3, and its energy spread to the next site's line (up to 
 site that was silent); over all the places a cut can fall, 40 % read a talker under 0.7 of
 its level. A cut spoils the segments that straddle it, most those it falls in the middle of,
 and the median leaves the worst out: every talker reads at least 0.7 of its level wherever
-the cut falls, and a silent site reads over 0.03 for 3 % of the places (tests/
-test_speech_track.py). A talker who started or stopped within the window reads by how long
-it has talked in it, as before.
+the cut falls, and a silent neighbour under 0.07 (0.03 or more at 2-8 % of the places;
+tests/test_speech_track.py). The price: with three segments the median is the middle one's
+reading (0.25-0.75 s back), so a talker who started within the window reads nothing for its
+first 0.25 s and all of its level from 0.75 s on (one FFT rose with the time talked); a
+window longer than 1 s that is not a whole number of quarter seconds leaves its oldest
+samples unread.
 """
 
 from __future__ import annotations
@@ -224,6 +227,9 @@ def talker_levels(samples: np.ndarray, talkers: Iterable[int],
 
     `samples`: mono float in -1..1 (int16 is scaled). A talker absent from the mix reads ~0.
     Empty when there is less than MIN_ANALYSIS_S of audio: nothing can be told apart yet.
+    Under twice that, one FFT over all of it; from there, the median over half-second
+    segments half a segment apart, the last ending with `samples` (the module's docstring:
+    a cut in the audio upsets only the segments around it).
     """
     talkers = list(talkers)
     if samples.dtype == np.int16:

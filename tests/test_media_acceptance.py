@@ -560,7 +560,7 @@ async def test_only_the_loudest_sites_are_mixed_and_a_louder_one_takes_a_place(t
             await asyncio.sleep(1.0)  # a whole second of mix to read
             await eventually(lambda: hears(c, a) > 0.6 and hears(c, b) > 0.35,
                              what="C hears A and B")
-            assert hears(d, c) < 0.05
+            assert hears(d, c) < 0.1  # mixed, C would read ~0.2; a cut spills up to 0.07
             c.speech.set_level(0.9)
             await eventually(lambda: hears(d, c) > 0.6 and hears(d, b) < 0.05
                              and hears(d, a) > 0.6, what="C took B's place, A still heard")

@@ -193,7 +193,8 @@ def seek_times(duration: float, count: int = 4) -> list[float]:
     0.9 of a 15 s file they were 3.006 s apart: two phases only, and a flash at one of them
     whitened two of the four.)"""
     spacing = 1.25 * DEFAULT_PERIOD_S
-    first = max(0.5, (duration - (count - 1) * spacing) / 2)
+    assert duration > (count - 1) * spacing + 1.0, f"a {duration:.1f} s file is too short"
+    first = (duration - (count - 1) * spacing) / 2
     return [first + index * spacing for index in range(count)]
 
 

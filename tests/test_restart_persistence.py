@@ -15,6 +15,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -48,8 +49,13 @@ class ServerProcess:
     """`mcu-sim serve` in a child process; `base_url` once it says it is serving."""
 
     def __init__(self, data_dir: Path) -> None:
+        # killed with pytest, but only when started from the main thread: the kernel ties
+        # the death signal to the starting thread, and test_cdr.py starts servers from
+        # asyncio.to_thread (a worker thread that may end before the server should)
+        wrap = dies_with_parent if threading.current_thread() is threading.main_thread() \
+            else list
         self.process = subprocess.Popen(
-            dies_with_parent([
+            wrap([
                 sys.executable,
                 "-m",
                 "app.cli",

@@ -125,9 +125,9 @@ async def test_cp_4_1_asks_540p_and_full_screen_asks_1080p(server):
         for t in (*sites[:3], deaf):
             await eventually(lambda t=t: t.sending_video_format == t.send_requests.format(),
                              WAIT_S, f"{t.uri} sending what it follows")
-        assert (sites[1].sending_video_format.width,
-                sites[1].sending_video_format.height) == (960, 540)
-        assert (deaf.sending_video_format.width, deaf.sending_video_format.height) \
+        sent, sent_by_deaf = sites[1].sending_video_format, deaf.sending_video_format
+        assert sent is not None and (sent.width, sent.height) == (960, 540)
+        assert sent_by_deaf is not None and (sent_by_deaf.width, sent_by_deaf.height) \
             == (1920, 1080)
         # its last switch is to the pane's size (before the layout was set it may have been
         # shown nowhere long enough, the 4 s hold, to be switched to 320x180 first)
