@@ -276,8 +276,11 @@ class EncodedVideoTrack(MediaStreamTrack):
         return self._next_loop is not None
 
     def use_loop(self, loop: EncodedLoop) -> None:
-        """Send this loop (the negotiated codec's) from its first keyframe on."""
+        """Send this loop (the negotiated codec's) from its first keyframe on; a switch
+        still waiting for its keyframe (switch_loop) is called off: it was to another loop
+        of the format this one replaces."""
         self._encoded = loop
+        self._next_loop = None
         self._frame_index = 0
         self._loop_ready.set()
 

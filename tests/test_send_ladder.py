@@ -307,3 +307,30 @@ async def test_a_switch_of_size_waits_for_the_loops_keyframe_and_skips_no_frame(
     readings = [read_marker(frame.to_ndarray(format="bgr24")) for frame in frames]
     assert [r.frame_index if r else None for r in readings] == list(range(14))
     assert [p.pts for p in packets] == [3000 * i for i in range(14)]
+
+
+async def test_a_new_loop_calls_off_a_switch_still_waiting_for_its_keyframe():
+    """use_loop (a camera changing its format mid-call) replaces the loop at once: a
+    switch_loop to the old format's smaller loop, still waiting for its keyframe, must not
+    take over afterwards."""
+    import av
+
+    from terminals.media_sources import EncodedVideoTrack, ScaledScene, encode_loop
+    from terminals.scene import CameraScene
+    from terminals.send_log import SendLog
+
+    scene = CameraScene(7, "Site 7", 640, 360, 16)
+    own = SentFormat(640, 360, 30, 800_000)
+    big = encode_loop(scene, "H264", own, keyframe_interval=8)
+    small = encode_loop(ScaledScene(scene, 320, 180), "H264",
+                        ladder_format(own, 320, 180, 30), keyframe_interval=8)
+    track = EncodedVideoTrack(7, big, SendLog())
+    packets = [await track.recv() for _ in range(3)]
+    track.switch_loop(small)
+    assert track.switch_pending
+    track.use_loop(big)  # the new format's loop (here the same one), from its first keyframe
+    assert not track.switch_pending
+    packets += [await track.recv() for _ in range(12)]
+    decoder = av.CodecContext.create("h264", "r")
+    frames = [frame for packet in packets for frame in decoder.decode(av.Packet(bytes(packet)))]
+    assert [(f.width, f.height) for f in frames] == [(640, 360)] * 15
