@@ -77,7 +77,7 @@ from pathlib import Path
 from app.demo.conference_steps import ConferenceSteps
 from app.demo.content_steps import ContentSteps
 from app.demo.report import DemoReport, Expectation
-from app.demo.soap_client import EsdkClient, SoapError
+from app.demo.soap_client import EsdkClient, SoapError, keep_session_alive
 from app.demo.steps import (
     CONTENT_SIZE,
     HEARD,
@@ -224,9 +224,13 @@ async def run_demo(options: DemoOptions) -> DemoReport:
                 soap = await asyncio.to_thread(EsdkClient.connect, server.base_url,
                                                options.wsdl)
                 await asyncio.to_thread(soap.login, options.user, options.password)
-                consultation = Consultation(soap, terminals, options, numbering, report,
-                                            browser, server.base_url)
-                await consultation.run()
+                keeper = asyncio.create_task(keep_session_alive(soap))
+                try:
+                    consultation = Consultation(soap, terminals, options, numbering, report,
+                                                browser, server.base_url)
+                    await consultation.run()
+                finally:
+                    keeper.cancel()
             except (SoapError, CallDropped, TimeoutError, OSError) as error:
                 report.error = str(error)
             finally:

@@ -6,6 +6,8 @@ terminals keep running on the event loop meanwhile.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ from zeep.transports import Transport
 from gateway.sessions import expected_proof
 from gateway.settings import password_digest
 from mcu.reference import REFERENCE_WSDL
+
+log = logging.getLogger(__name__)
 
 TNS = "http://smc.huawei.com/"
 
@@ -65,6 +69,22 @@ class EsdkClient:
         check(challenge.resultCode, "LoginRequest")
         proof = expected_proof(password_digest(password), challenge.randomSequence)
         check(self.common.Authenticate(encryptPassword=proof), "Authenticate")
+
+
+KEEPALIVE_EVERY_S = 20.0  # the session lapses after 60 s without a request (gateway/sessions.py)
+
+
+async def keep_session_alive(client: EsdkClient, every_s: float = KEEPALIVE_EVERY_S) -> None:
+    """KeepAlive every `every_s` until cancelled, so the session outlives the scenario's
+    waits without SOAP (a voice switch watched on the terminals' pictures for up to a step's
+    timeout: on a slow machine the demo lost its session after 35 steps' expectations had
+    held). A KeepAlive that fails is logged; the scenario's next call reports the cause."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            check(await asyncio.to_thread(client.common.KeepAlive), "KeepAlive")
+        except Exception as error:  # the next real call fails with the reason
+            log.warning("demo KeepAlive: %s", error)
 
 
 def check(answer: Any, operation: str) -> Any:
