@@ -85,7 +85,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -846,16 +846,28 @@ async def _wait_ladder_settled(mcu: McuProcess, http: aiohttp.ClientSession, cli
     (terminals/camera_track.LoopCache) shares this machine's cores with the MCU; measured
     before it ends, a window would charge that start-up to the MCU's steady state
     (docs/benchmarks.md, "Stop 18")."""
+
+    async def unsettled() -> list[str]:
+        return unsettled_sites(await mcu.media_stats(http), booked, own_format)
+
+    return await _poll_until_settled(unsettled, client, timeout)
+
+
+async def _poll_until_settled(unsettled: Callable[[], Awaitable[list[str]]], client: Client,
+                              timeout: float) -> float | None:
+    """Poll `unsettled()` every SETTLE_POLL_S until it names nobody on two polls in a row,
+    none counted before LADDER_HOLD_S, at most `timeout`; the seconds it took, or None (and
+    the sites still unsettled on stderr). KeepAlive meanwhile, as keep_alive_sleep."""
     started = kept_alive = time.monotonic()
     settled_polls = 0
     while True:
-        unsettled = unsettled_sites(await mcu.media_stats(http), booked, own_format)
+        left = await unsettled()
         now = time.monotonic()
-        settled_polls = 0 if unsettled or now - started < LADDER_HOLD_S else settled_polls + 1
+        settled_polls = 0 if left or now - started < LADDER_HOLD_S else settled_polls + 1
         if settled_polls == 2:
             return now - started
         if now - started > timeout:
-            print(f"the send ladder had not settled after {timeout:.0f} s at {unsettled}",
+            print(f"the send ladder had not settled after {timeout:.0f} s at {left}",
                   file=sys.stderr, flush=True)
             return None
         if now - kept_alive > KEEPALIVE_EVERY_S:
@@ -884,27 +896,18 @@ async def wait_senders_settled(fleet: TerminalFleet, client: Client, uris: Seque
     all the same, said on stderr). A terminal that ignores requests settles at its own
     format; one outside a call, or sending no video, never does (it waits the whole
     `timeout`). KeepAlive meanwhile."""
-    started = kept_alive = time.monotonic()
-    settled_polls = 0
-    asks_before: list[int] | None = None
-    while True:
+    asks_before: dict[str, int] = {}
+
+    async def unsettled() -> list[str]:
         snapshot = await fleet.command(cmd="snapshot")
-        now = time.monotonic()
-        unsettled = unsettled_senders(snapshot, uris)
-        asks = [snapshot["terminals"][uri]["asks"] for uri in uris]
-        steady = not unsettled and asks == asks_before and now - started >= LADDER_HOLD_S
-        settled_polls = settled_polls + 1 if steady else 0
-        asks_before = asks
-        if settled_polls == 2:
-            return now - started
-        if now - started > timeout:
-            print(f"the send ladder had not settled after {timeout:.0f} s at {unsettled}",
-                  file=sys.stderr, flush=True)
-            return None
-        if now - kept_alive > KEEPALIVE_EVERY_S:
-            await keep_alive(client)
-            kept_alive = now
-        await asyncio.sleep(SETTLE_POLL_S)
+        asks = {uri: snapshot["terminals"][uri]["asks"] for uri in uris}
+        # a terminal asked again since the previous poll has not settled either
+        asked_again = [uri for uri in uris if asks_before.get(uri) != asks[uri]]
+        asks_before.update(asks)
+        sending_other = unsettled_senders(snapshot, uris)
+        return sending_other + [uri for uri in asked_again if uri not in sending_other]
+
+    return await _poll_until_settled(unsettled, client, timeout)
 
 
 async def _wait_content(terminals: TerminalFleet, plan: ConferencePlan,
