@@ -29,7 +29,7 @@ warm-up:
 Measured per scenario, over the window:
   - MCU CPU: the MCU process's utime + stime from /proc (% of one core; 200 = this machine),
     and the terminal processes' (summed), and every other process's on the machine
-    (/proc/stat);
+    (/proc/stat); and of the MCU's, its event loop thread's (/proc/<pid>/task/<pid>/stat);
   - rx fps: complete video frames received per second at EVERY receiver (decoding or not):
     the MCU's sustained output rate as each site gets it; the slowest receiver is reported;
   - probe fps: frames decoded per second by each conference's probe (the slowest probe);
@@ -46,7 +46,10 @@ Measured per scenario, over the window:
     (benchmarks/codec_floor.py, in a child process of its own, over the same seconds of
     media, on its inputs as run: each site's video at the size and rate the send ladder
     asked of it, every voice decoded, the distinct mixes the MCU encoded per frame):
-    `floor_cpu_pct`, beside `mcu_cpu_pct_per_conference` and their ratio `mcu_to_floor`.
+    `floor_cpu_pct`, beside `mcu_cpu_pct_per_conference` and their ratio `mcu_to_floor`;
+    and `mcu_split`: the event loop's CPU beside the floor's part it runs (the Opus decodes
+    and encodes), the other threads' beside theirs (the video codecs and the compositor),
+    and the ratio the MCU would have were the loop to cost only its Opus.
 A scenario holds when every receiver gets >= 27 fps (25 for 16 sites), every probe decodes
 >= 27 (25) fps, latency p95 <= 200 ms, and encoders = distinct outputs.
 
@@ -145,11 +148,22 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
-    text = Path(f"/proc/{pid}/stat").read_text()
+def _stat_cpu_seconds(stat_path: str) -> float:
+    """utime + stime from a /proc stat file (a process's or one of its threads')."""
+    text = Path(stat_path).read_text()
     fields = text[text.rindex(")") + 2 :].split()  # the name may hold spaces
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
+    return _stat_cpu_seconds(f"/proc/{pid}/stat")
+
+
+def thread_cpu_seconds(pid: int, tid: int) -> float:
+    """utime + stime of one thread of a process, from /proc/<pid>/task/<tid>/stat (the main
+    thread's tid is the pid)."""
+    return _stat_cpu_seconds(f"/proc/{pid}/task/{tid}/stat")
 
 
 def udp_drops(pid: int) -> int:
@@ -207,6 +221,11 @@ class McuProcess:
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.process.pid)
+
+    def loop_cpu_seconds(self) -> float:
+        """The CPU time of the MCU's event loop: `mcu-sim serve` runs it on its main thread
+        (app/serve_command.py); the encoders, the compositor and the decoders run on others."""
+        return thread_cpu_seconds(self.process.pid, self.process.pid)
 
     def udp_drops(self) -> int:
         return udp_drops(self.process.pid)
@@ -587,6 +606,10 @@ class ScenarioResult:
     per_conference: list[ConferenceResult] = field(default_factory=list)
     content: ContentResult | None = None  # the first conference's, when it shares content
     mcu_cpu_pct_per_conference: float = 0.0  # mcu_cpu_percent / conferences
+    # of it, the MCU's event loop thread (the packet path, the audio step with its Opus
+    # decodes and encodes, the ticks); the rest is its other threads (the video decoders,
+    # the compositor and the encoders): see `mcu_split`
+    mcu_loop_cpu_pct_per_conference: float = 0.0
     # The codec floor of one of the scenario's conferences (benchmarks/codec_floor.py), measured
     # in the same run right after the scenario, alone, on the same inputs; None: not measured
     floor_cpu_pct: float | None = None
@@ -595,6 +618,7 @@ class ScenarioResult:
     # encoded (and maybe decoded) fewer frames than the floor's full rate
     mcu_to_floor_valid: bool = False
     floor: dict[str, Any] | None = None  # the floor's parts (decode, encode, compositor beside)
+    mcu_split: dict[str, float] | None = None  # mcu_split(): by thread, beside the floor's parts
     # the recordings' MP4 bytes on the MCU's disk at the window's end (None: none recorded)
     recorded_bytes: int | None = None
     send_ladder: bool | None = None  # [mcu] send_ladder as run (None: the MCU's default)
@@ -674,9 +698,11 @@ async def run_scenario(
         before_stats = await mcu.media_stats(http)
         before_drops = mcu.udp_drops()
         before_cpu, before_at = mcu.cpu_seconds(), time.monotonic()
+        before_loop = mcu.loop_cpu_seconds()
         before_machine, before_self = machine_busy_seconds(), time.process_time()
         await keep_alive_sleep(client, window_s)
         after_cpu, after_at = mcu.cpu_seconds(), time.monotonic()
+        after_loop = mcu.loop_cpu_seconds()
         after_drops = mcu.udp_drops()
         after_machine, after_self = machine_busy_seconds(), time.process_time()
         after_stats = await mcu.media_stats(http)
@@ -743,6 +769,8 @@ async def run_scenario(
         load_average_after=after_load,
         mcu_cpu_percent=round(100 * mcu_cpu / elapsed, 1),
         mcu_cpu_pct_per_conference=round(100 * mcu_cpu / elapsed / len(plans), 1),
+        mcu_loop_cpu_pct_per_conference=round(
+            100 * (after_loop - before_loop) / elapsed / len(plans), 1),
         terminals_cpu_percent=round(100 * terminals_cpu / child_elapsed, 1),
         others_cpu_percent=round(max(0.0, 100 * others_cpu / elapsed), 1),
         mcu_udp_drops=after_drops - before_drops,
@@ -1113,6 +1141,31 @@ def floor_as_run(scenario: FloorScenario, result: ScenarioResult,
                                audio_mixes=mixes)
 
 
+def mcu_split(mcu_pct: float, loop_pct: float, floor: dict[str, Any]) -> dict[str, float]:
+    """One conference's MCU CPU by thread, each beside the part of the codec floor that
+    thread runs (all in % of one core): the event loop runs the Opus decodes and encodes
+    (the floor's audio), the other threads the video decodes and encodes and the compositor
+    (the floor's video, and the compositor measured beside it). `*_over` is what a thread
+    spends beyond its codecs; `mcu_to_floor_loop_at_codecs` is the MCU / floor ratio the
+    other threads alone would allow, were the loop to cost no more than its Opus: the bound
+    on what any change to the loop's own work (the packet path, the audio step's glue, the
+    ticks) can reach."""
+    floor_pct = float(floor["floor_cpu_pct"])
+    loop_floor = float(floor["audio_decode_cpu_pct"]) + float(floor["audio_encode_cpu_pct"])
+    threads_floor = float(floor["video_floor_cpu_pct"]) + float(floor["compositor_cpu_pct"])
+    threads = mcu_pct - loop_pct
+    return {
+        "loop_pct": round(loop_pct, 1),
+        "loop_floor_pct": round(loop_floor, 2),
+        "loop_over_pct": round(loop_pct - loop_floor, 1),
+        "threads_pct": round(threads, 1),
+        "threads_floor_pct": round(threads_floor, 2),
+        "threads_over_pct": round(threads - threads_floor, 1),
+        "mcu_to_floor_loop_at_codecs": (round((threads + loop_floor) / floor_pct, 2)
+                                        if floor_pct else 0.0),
+    }
+
+
 async def with_floor(result: ScenarioResult, scenario: FloorScenario,
                      seconds: float) -> ScenarioResult:
     """The result with its conference's codec floor, measured now (after the scenario's
@@ -1131,6 +1184,14 @@ async def with_floor(result: ScenarioResult, scenario: FloorScenario,
           f"{result.mcu_cpu_pct_per_conference} % = {result.mcu_to_floor} x the floor"
           + ("" if result.mcu_to_floor_valid else " (not comparable: the scenario missed)"),
           flush=True)
+    split = result.mcu_split = mcu_split(result.mcu_cpu_pct_per_conference,
+                                         result.mcu_loop_cpu_pct_per_conference, floor)
+    print(f"  of it the event loop {split['loop_pct']} % (its codecs, the floor's audio: "
+          f"{split['loop_floor_pct']}; {split['loop_over_pct']} over), the other threads "
+          f"{split['threads_pct']} % (the floor's video and the compositor: "
+          f"{split['threads_floor_pct']}; {split['threads_over_pct']} over); with the loop "
+          f"at its codecs alone the MCU would be {split['mcu_to_floor_loop_at_codecs']} x "
+          "the floor", flush=True)
     return result
 
 
@@ -1286,6 +1347,8 @@ def _summary(results: list[ScenarioResult]) -> dict[str, Any]:
         "mcu_cpu_pct_4site": one.mcu_cpu_pct_per_conference if one else None,
         "mcu_to_floor_4site": one.mcu_to_floor if one else None,
         "mcu_to_floor_4site_valid": one.mcu_to_floor_valid if one else None,
+        # the same conference's MCU CPU by thread beside the floor's parts (mcu_split)
+        "mcu_split_4site": one.mcu_split if one else None,
         "target_4site": 2,
         "three_4site_rx_fps": three.received_fps_min if three else None,
         "three_4site_p95_ms": three.latency_ms_p95 if three else None,
