@@ -41,7 +41,8 @@ from app.process import RunningServer, running_server
 from app.serve_command import freeze_startup_objects
 from gateway.settings import load_settings, parse_account
 from gateway.signalling import SIGNALLING
-from mcu.media.heap_trim import glibc_malloc_trim, limit_malloc_arenas
+from mcu.media.heap_trim import limit_malloc_arenas
+from rtc.malloc_trim import glibc_malloc_trim
 
 
 def _answer(message: dict[str, Any]) -> None:

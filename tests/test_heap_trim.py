@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from mcu.media.heap_trim import HeapTrimmer, glibc_malloc_trim
+from mcu.media.heap_trim import HeapTrimmer
+from rtc.malloc_trim import glibc_malloc_trim
 
 
 class FakeTrim:

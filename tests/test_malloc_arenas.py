@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from mcu.media.heap_trim import MALLOC_ARENAS, glibc_malloc_trim
+from mcu.media.heap_trim import MALLOC_ARENAS
+from rtc.malloc_trim import glibc_malloc_trim
 
 ROOT = Path(__file__).resolve().parent.parent
 

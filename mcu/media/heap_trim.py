@@ -39,6 +39,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rtc.malloc_trim import glibc_malloc_trim
+
 log = logging.getLogger(__name__)
 
 SETTLE_S = 2.0  # after a call ends, before its memory is trimmed (its teardown finishes)
@@ -78,18 +80,6 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     return bool(mallopt(M_ARENA_MAX, arenas))
-
-
-def glibc_malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim(pad) from the C library the process runs on, or None elsewhere."""
-    try:
-        function = ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):
-        return None
-    function.argtypes = [ctypes.c_size_t]
-    function.restype = ctypes.c_int
-    trim: Callable[[int], int] = function
-    return trim
 
 
 @dataclass
