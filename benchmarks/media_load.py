@@ -1191,7 +1191,9 @@ async def with_floor(result: ScenarioResult, scenario: FloorScenario,
           f"{split['threads_pct']} % (the floor's video and the compositor: "
           f"{split['threads_floor_pct']}; {split['threads_over_pct']} over); with the loop "
           f"at its codecs alone the MCU would be {split['mcu_to_floor_loop_at_codecs']} x "
-          "the floor", flush=True)
+          "the floor"
+          + ("" if result.mcu_to_floor_valid else " (not comparable: the scenario missed)"),
+          flush=True)
     return result
 
 
@@ -1347,7 +1349,8 @@ def _summary(results: list[ScenarioResult]) -> dict[str, Any]:
         "mcu_cpu_pct_4site": one.mcu_cpu_pct_per_conference if one else None,
         "mcu_to_floor_4site": one.mcu_to_floor if one else None,
         "mcu_to_floor_4site_valid": one.mcu_to_floor_valid if one else None,
-        # the same conference's MCU CPU by thread beside the floor's parts (mcu_split)
+        # the same conference's MCU CPU by thread beside the floor's parts (mcu_split;
+        # comparable only when mcu_to_floor_4site_valid)
         "mcu_split_4site": one.mcu_split if one else None,
         "target_4site": 2,
         "three_4site_rx_fps": three.received_fps_min if three else None,

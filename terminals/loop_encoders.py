@@ -74,8 +74,8 @@ def cores() -> int:
 
 # x264 encodes with threads of its own, so more workers than that buy little. An idle
 # worker holds about 100 MB (numpy, PyAV, OpenCV, and what its parent's main module
-# imports); an encode takes a few hundred MB more (the drawn pictures, x264's buffers),
-# given back after each loop (_encode_then_trim)
+# imports); an encode takes more (the drawn pictures, x264's buffers: about 80 MB for a
+# 960x540 loop, 220 MB for a 1280x720 one), given back after each loop (_encode_then_trim)
 LOOP_ENCODE_WORKERS = min(cores(), 2)
 
 

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from rtc.malloc_trim import glibc_malloc_trim
 from terminals.camera import (
     ACTIVATE_PRESET,
     AUTOFOCUS,
@@ -298,7 +299,8 @@ def _worker_memory_kb() -> tuple[int, int]:
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc_trim, /proc")
+@pytest.mark.skipif(sys.platform != "linux" or glibc_malloc_trim() is None,
+                    reason="glibc's malloc_trim, /proc")
 async def test_a_loop_encoder_gives_a_loop_s_memory_back_after_it() -> None:
     """A worker returns the C heap an encode freed (the drawn pictures, x264's buffers)
     once the loop is done, instead of keeping it resident for the process's life: after a

@@ -40,20 +40,23 @@ def test_a_thread_cpu_time_is_that_thread_s_own() -> None:
         burnt.set()
         release.wait()  # alive (its stat file there) until the main thread has read it
 
-    worker = threading.Thread(target=burn)
+    worker = threading.Thread(target=burn, daemon=True)
     worker.start()
-    ready.wait()
-    tid = native[0]
-    before_worker = thread_cpu_seconds(pid, tid)
-    before_main = thread_cpu_seconds(pid, pid)
-    before_process = process_cpu_seconds(pid)
-    go.set()
-    burnt.wait()
-    after_worker = thread_cpu_seconds(pid, tid)
-    after_main = thread_cpu_seconds(pid, pid)
-    after_process = process_cpu_seconds(pid)
-    release.set()
-    worker.join()
+    try:
+        ready.wait()
+        tid = native[0]
+        before_worker = thread_cpu_seconds(pid, tid)
+        before_main = thread_cpu_seconds(pid, pid)
+        before_process = process_cpu_seconds(pid)
+        go.set()
+        burnt.wait()
+        after_worker = thread_cpu_seconds(pid, tid)
+        after_main = thread_cpu_seconds(pid, pid)
+        after_process = process_cpu_seconds(pid)
+    finally:
+        go.set()
+        release.set()  # a failed read must not leave the thread waiting
+        worker.join()
     burned = after_worker - before_worker
     assert burned == pytest.approx(0.3, abs=0.05)  # the kernel counts in 10 ms ticks
     assert after_main - before_main < burned / 2
