@@ -51,6 +51,7 @@ from aiortc.jitterbuffer import JitterFrame
 from benchmarks.audio_floor import measure_audio_floor
 from mcu.media.compositor import Compositor
 from mcu.media.output_format import H264, OutputFormat
+from mcu.media.video_decoder import on_one_thread
 from mcu.media.video_encoders import EncoderTuning, open_encoder
 from terminals.media_sources import (
     DEFAULT_LOOP_FRAMES,
@@ -158,7 +159,7 @@ class _Source:
         self.uri = uri
         self.loop = loop
         self.fps = loop.video_format.fps
-        self.decoder = H264Decoder()
+        self.decoder = on_one_thread(H264Decoder())  # as the MCU decodes (video_decoder.py)
         self.next_index = 0
         self.latest: av.VideoFrame | None = None
         self.decoded = 0

@@ -10,7 +10,9 @@ full collection or a loaded machine does to the MCU's loop for tens or hundreds 
 from __future__ import annotations
 
 import gc
+import os
 import queue
+import threading
 import time
 from fractions import Fraction
 from typing import Any
@@ -19,12 +21,16 @@ import av
 import numpy as np
 import pytest
 from aiortc import RTCRtpReceiver
+from aiortc.codecs import get_decoder
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from mcu.media.frame_slots import LatestFrameSlot
-from mcu.media.video_decoder import LatestPictureDecoder, decode_video_latest
+from mcu.media.video_decoder import LatestPictureDecoder, decode_video_latest, on_one_thread
 from rtc import aiortc_hooks
+from terminals.media_sources import VideoFormat, encode_loop
+from terminals.scene import CameraScene
 from tests.rtc_stubs import RecordingTransport
 from tests.test_aiortc_hooks import VP8, started_receiver
 
@@ -133,3 +139,62 @@ async def test_a_frame_that_fails_to_decode_is_skipped_and_asks_for_a_keyframe()
         assert flag.is_set()  # the receiver sends a PLI with its next packet
     finally:
         await receiver.stop()
+
+
+H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90_000, payloadType=102)
+
+
+def h264_frames(count: int) -> list[JitterFrame]:
+    """`count` frames of the terminals' H.264 loop at 640x360 (a keyframe first)."""
+    loop = encode_loop(CameraScene(3, "Site 3", 640, 360, count), "H264",
+                       VideoFormat(640, 360, 30, 600_000))
+    return [JitterFrame(data=data, timestamp=index * 3000)
+            for index, data in enumerate(loop.packets)]
+
+
+def threads_now() -> set[int]:
+    return {int(task) for task in os.listdir("/proc/self/task")}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="threads read from /proc")
+def test_a_site_s_video_is_decoded_on_its_thread_alone() -> None:
+    """The MCU decodes each site on the decoder thread aiortc gives it, with no threads of
+    FFmpeg's own (video_decoder.on_one_thread): while its pictures come out, the process
+    has no thread it did not have before but that one. aiortc's decoder as it comes starts
+    FFmpeg's slice threads on a machine with more than one core (the contrast: what the
+    test would see without the change)."""
+    frames = h264_frames(12)
+    before = threads_now()
+    seen: list[set[int]] = []
+
+    def consume(picture: av.VideoFrame) -> None:
+        assert (picture.width, picture.height) == (640, 360)
+        seen.append(threads_now())
+
+    decoder = LatestPictureDecoder(consume)
+    for frame in frames:
+        decoder.put((H264, frame))
+    decoder.put(None)
+    thread = threading.Thread(target=decoder.get)  # as aiortc's decoder thread calls it
+    thread.start()
+    thread.join(30)
+    assert decoder.frames_decoded == len(frames) and decoder.decode_errors == 0
+    assert len(seen) == len(frames)
+    assert max(len(now - before) for now in seen) == 1  # the decoding thread itself
+
+    if (os.cpu_count() or 1) > 1:
+        aiortc_own = get_decoder(H264)
+        started: set[int] = set()
+        for frame in frames:
+            aiortc_own.decode(frame)
+            started |= threads_now() - before
+        assert started, "aiortc's decoder as it comes started no thread of FFmpeg's"
+
+
+def test_a_decoder_already_open_or_without_a_context_is_left_as_it_is() -> None:
+    opened: Any = get_decoder(H264)
+    opened.decode(h264_frames(1)[0])  # opens its context
+    threads = opened.codec.thread_count
+    assert on_one_thread(opened) is opened and opened.codec.thread_count == threads
+    plain = object()
+    assert on_one_thread(plain) is plain

@@ -80,7 +80,7 @@ class LatestPictureDecoder:
 
     def _decode(self, codec: Any, encoded_frame: Any) -> None:
         if codec.name != self._codec_name:
-            self._decoder = get_decoder(codec)
+            self._decoder = on_one_thread(get_decoder(codec))
             self._codec_name = codec.name
         try:
             frames = self._decoder.decode(encoded_frame)
@@ -93,6 +93,21 @@ class LatestPictureDecoder:
         for frame in frames:
             self.frames_decoded += 1
             self._consume(frame)
+
+
+def on_one_thread(decoder: Any) -> Any:
+    """aiortc's video decoder (H.264 or VP8: a PyAV context as its `codec`) decoding on the
+    thread that calls it, with no threads of FFmpeg's own (aiortc leaves FFmpeg's default:
+    as many slice threads as cores, each decode handed out to them and waited for). The MCU
+    decodes every site on a thread of its own already, so FFmpeg's threads only add their
+    hand-offs: measured alone on the terminals' loops, 0.098 -> 0.069 ms of CPU a frame at
+    480x270, 0.77-1.06 -> 0.69-0.80 at 1920x1080, no difference beyond the spread at 960x540
+    (docs/benchmarks.md, "Stop 21"). Set before the first decode opens the context; a
+    decoder without such a context is returned as it is."""
+    context = getattr(decoder, "codec", None)
+    if isinstance(context, av.CodecContext) and not context.is_open:
+        context.thread_count = 1
+    return decoder
 
 
 def decode_video_latest(receiver: RTCRtpReceiver,
