@@ -97,13 +97,14 @@ class LatestPictureDecoder:
 
 def on_one_thread(decoder: Any) -> Any:
     """aiortc's video decoder (H.264 or VP8: a PyAV context as its `codec`) decoding on the
-    thread that calls it, with no threads of FFmpeg's own (aiortc leaves FFmpeg's default:
-    as many slice threads as cores, each decode handed out to them and waited for). The MCU
-    decodes every site on a thread of its own already, so FFmpeg's threads only add their
-    hand-offs: measured alone on the terminals' loops, 0.098 -> 0.069 ms of CPU a frame at
-    480x270, 0.77-1.06 -> 0.69-0.80 at 1920x1080, no difference beyond the spread at 960x540
-    (docs/benchmarks.md, "Stop 21"). Set before the first decode opens the context; a
-    decoder without such a context is returned as it is."""
+    thread that calls it, with no threads of its own (aiortc leaves FFmpeg's default: for
+    H.264, slice threads as many as the cores, each decode handed out to them and waited
+    for; for VP8, libvpx's threads). The MCU decodes every site on a thread of its own
+    already, so those threads only add their hand-offs: measured alone on the terminals'
+    H.264 loops, 0.096-0.102 -> 0.069-0.071 ms of CPU a frame at 480x270, 0.77-1.06 ->
+    0.69-0.80 at 1920x1080, no difference beyond the spread at 960x540 (docs/benchmarks.md,
+    "Stop 21"; VP8 not measured). Set before the first decode opens the context; a decoder
+    without such a context, or already open, is returned as it is."""
     context = getattr(decoder, "codec", None)
     if isinstance(context, av.CodecContext) and not context.is_open:
         context.thread_count = 1
