@@ -83,6 +83,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -101,7 +102,7 @@ from app.loop_profile import run_profiled
 from benchmarks.audio_floor import FRAMES_PER_SECOND as AUDIO_FRAMES_PER_SECOND
 from benchmarks.codec_floor import FloorScenario
 from benchmarks.media_terminals import SMALL_VIDEO_FORMAT, add_child_arguments
-from benchmarks.soap_throughput import ACCOUNT, Client, free_port, result_code, wait_until_up
+from benchmarks.soap_throughput import ACCOUNT, Client, result_code, wait_until_up
 from mcu.layouts import layout_mode
 from mcu.media.output_format import FORMAT_SIZES, H264, OutputFormat, parse_rate
 from mcu.media.send_ladder import DOWNGRADE_HOLD_S, SETTLE_PERIOD_S
@@ -187,15 +188,18 @@ def udp_drops(pid: int) -> int:
     return drops
 
 
+SERVING = re.compile(r"mcu-sim serving on http://127\.0\.0\.1:(\d+)")
+
+
 class McuProcess:
     """`mcu-sim serve --no-terminals` on a temp data dir; `send_ladder` True or False sets
     `[mcu] send_ladder` by a `--config` file (None: the MCU's default)."""
 
-    def __init__(self, data_dir: Path, port: int, log_path: Path,
+    def __init__(self, data_dir: Path, log_path: Path,
                  send_ladder: bool | None = None) -> None:
         self.data_dir = data_dir
-        self.port = port
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.port = 0  # known once it listens (wait_until_up)
+        self._log_path = log_path
         self._log = log_path.open("wb")
         config: list[str] = []
         if send_ladder is not None:
@@ -204,12 +208,35 @@ class McuProcess:
             config = ["--config", str(path)]
         self.process = subprocess.Popen(
             dies_with_parent(
-                [sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+                # a free port of its own choosing, read back from what it prints: a port
+                # found free here could be taken before the child binds it (a clean-clone
+                # CI run: "address already in use")
+                [sys.executable, "-m", "app.cli", "serve", "--port", "0",
                  "--data-dir", str(data_dir), "--account", f"{ACCOUNT[0]}:{ACCOUNT[1]}",
                  # any free SIP port: another MCU on the machine may hold 5060
                  "--no-terminals", "--sip-port", "0", *config]),
             stdout=self._log, stderr=subprocess.STDOUT,
         )
+
+    async def wait_until_up(self, timeout: float = 30.0) -> None:
+        """Until the server answers on the port it chose (printed as "mcu-sim serving on
+        http://127.0.0.1:<port>"); RuntimeError with its log's end if it stops or is not
+        up within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while not self.port:
+            found = SERVING.search(self._log_path.read_text(errors="replace"))
+            if found:
+                self.port = int(found.group(1))
+            elif self.process.poll() is not None or time.monotonic() > deadline:
+                tail = self._log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"mcu-sim serve did not come up: {tail}")
+            else:
+                await asyncio.sleep(0.1)
+        await wait_until_up(self.soap_url, timeout=max(1.0, deadline - time.monotonic()))
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def soap_url(self) -> str:
@@ -1262,12 +1289,12 @@ async def measure_fresh(
     """Start the MCU and the terminals one scenario needs, measure it, stop them.
     `send_ladder`: `[mcu] send_ladder` for this MCU (None: its default)."""
     with tempfile.TemporaryDirectory(prefix="media-bench-") as temp:
-        mcu = McuProcess(Path(temp) / "data", free_port(), Path(temp) / "mcu.log",
-                         send_ladder)
+        mcu = McuProcess(Path(temp) / "data", Path(temp) / "mcu.log", send_ladder)
         terminals: TerminalFleet | None = None
-        client = Client(mcu.soap_url)
+        client: Client | None = None
         try:
-            await wait_until_up(mcu.soap_url)
+            await mcu.wait_until_up()
+            client = Client(mcu.soap_url)
             await client.login(*ACCOUNT)
             started = time.monotonic()
             terminals = await TerminalFleet.start(mcu.signalling_url, conferences, small_count,
@@ -1286,7 +1313,8 @@ async def measure_fresh(
             print(f"--- MCU log (tail)\n{log_tail}", file=sys.stderr)
             raise
         finally:
-            await client.close()
+            if client is not None:
+                await client.close()
             if terminals is not None:
                 await terminals.stop()
             mcu.stop()

@@ -59,7 +59,7 @@ from benchmarks.media_load import (
     schedule,
     set_layout,
 )
-from benchmarks.soap_throughput import ACCOUNT, Client, free_port, wait_until_up
+from benchmarks.soap_throughput import ACCOUNT, Client
 from rtc import aiortc_hooks
 from rtc.deadline import within
 from terminals.call_state import CallState
@@ -210,11 +210,12 @@ async def _round(client: Client, child: Child, plan: ConferencePlan, variant: st
 async def main(rounds: int, warmup: float, window: float, p2p: bool = False) -> list[Result]:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="terminal-cost-") as temp:
-        mcu = McuProcess(Path(temp) / "data", free_port(), Path(temp) / "mcu.log")
-        client = Client(mcu.soap_url)
+        mcu = McuProcess(Path(temp) / "data", Path(temp) / "mcu.log")
+        client: Client | None = None
         children: dict[str, Child] = {}
         try:
-            await wait_until_up(mcu.soap_url)
+            await mcu.wait_until_up()
+            client = Client(mcu.soap_url)
             await client.login(*ACCOUNT)
             for number, variant in enumerate(VARIANTS):
                 children[variant] = await Child.start(mcu.signalling_url, SITES * number,
@@ -230,7 +231,8 @@ async def main(rounds: int, warmup: float, window: float, p2p: bool = False) -> 
                     results.append(result)
         finally:
             await asyncio.gather(*(child.stop() for child in children.values()))
-            await client.close()
+            if client is not None:
+                await client.close()
             mcu.stop()
     return results
 

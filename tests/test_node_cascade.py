@@ -87,6 +87,21 @@ async def records(url: str) -> dict[int, NodeRecord]:
         await client.aclose()
 
 
+async def end_conference(platform: Platform, conf_id: int | str | None) -> None:
+    """A test's cleanup: a conference it booked and did not end (it failed on the way) holds
+    every port of both nodes, and the next test could place nothing (a clean-clone CI run:
+    the first test failed, the second found no site joining). Ended through a new session
+    (the gateway may have been restarted); the answer is not judged: the test ended it
+    already when it passed, and the test's own failure is the one to report."""
+    if not isinstance(conf_id, str):
+        return
+    try:
+        soap = await asyncio.to_thread(platform.soap)
+        await asyncio.to_thread(soap.conf_mgr.delScheduledConfEx, confId=conf_id)
+    except Exception as error:  # noqa: BLE001 - cleanup; reported, not raised over the test's
+        print(f"cleanup: conference {conf_id} not ended: {error!r}")
+
+
 async def test_an_eight_site_conference_over_two_nodes_shows_every_site_everywhere(
         platform: Platform) -> None:
     soap = await asyncio.to_thread(platform.soap)
@@ -95,6 +110,7 @@ async def test_an_eight_site_conference_over_two_nodes_shows_every_site_everywhe
     everyone = root_terminals + leaf_terminals
     for t in everyone:
         await t.start(platform.base_url.replace("http", "ws", 1) + "/signalling")
+    conf_id: int | str | None = None
     try:
         conf_id = await asyncio.to_thread(book, soap, "grand rounds", [t.uri for t in everyone])
         assert isinstance(conf_id, str), conf_id
@@ -110,8 +126,17 @@ async def test_an_eight_site_conference_over_two_nodes_shows_every_site_everywhe
         assert await asyncio.to_thread(site_mcus, soap, conf_id) == expected_nodes
         assert await asyncio.to_thread(ports_in_use, platform, soap, 1) == (0, 4)
         assert await asyncio.to_thread(ports_in_use, platform, soap, 2) == (0, 4)
-        listed = await records(platform.redis.url)
-        assert all(conf_id in listed[node_id].conferences for node_id in NODES)
+        listed: dict[int, NodeRecord] = {}
+
+        async def on_both_nodes() -> bool:
+            # a node's record says what its loop last published: within a heartbeat of the
+            # join on a quiet machine, later on a loaded one (a clean-clone CI run read it
+            # before it listed the conference)
+            listed.update(await records(platform.redis.url))
+            return all(conf_id in listed[node_id].conferences for node_id in NODES)
+
+        await eventually(on_both_nodes, "the conference in both nodes' records",
+                         what_else=lambda: {n: r.conferences for n, r in listed.items()})
         assert all(listed[node_id].cascade_port > 0 for node_id in NODES)
         stats = await asyncio.to_thread(requests.get, platform.base_url + "/stats/media",
                                         timeout=30)
@@ -183,6 +208,7 @@ async def test_an_eight_site_conference_over_two_nodes_shows_every_site_everywhe
 
         await eventually(off_both_nodes, "the conference gone from both nodes' records")
     finally:
+        await end_conference(platform, conf_id)
         for t in everyone:
             await t.stop()
 
@@ -252,6 +278,7 @@ async def test_a_gateway_restarted_during_a_split_conference_rebuilds_its_view(
     everyone = root_terminals + leaf_terminals
     for t in everyone:
         await t.start(platform.base_url.replace("http", "ws", 1) + "/signalling")
+    conf_id: int | str | None = None
     try:
         conf_id = await asyncio.to_thread(book, soap, "night rounds", [t.uri for t in everyone])
         assert isinstance(conf_id, str), conf_id
@@ -384,5 +411,6 @@ async def test_a_gateway_restarted_during_a_split_conference_rebuilds_its_view(
 
         await eventually(all_idle, "every call over")
     finally:
+        await end_conference(platform, conf_id)
         for t in everyone:
             await t.stop()

@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sys
 import tempfile
 import time
@@ -185,6 +186,7 @@ async def run_demo(options: DemoOptions) -> DemoReport:
     `error` when the scenario could not go on)."""
     from app.demo.device_steps import device_for
     from app.process import running_server
+    from app.serve_command import freeze_startup_objects
     from terminals.media_sources import VideoFormat as SentVideo
     from terminals.run_command import start_terminals, stop_terminals
 
@@ -216,6 +218,12 @@ async def run_demo(options: DemoOptions) -> DemoReport:
                 content=lambda index: "radiograph" if index % 2 == 0 else "record",
                 content_size=options.content_size, device_for=device_for)
             report.sites = [terminal.uri for terminal in terminals]
+            # the server and the terminals run in this process: keep what exists now out of
+            # the collector's full passes, as `mcu-sim serve` does: a test suite's process
+            # holds every earlier test's objects too, and a full pass over them stalls the
+            # ticks 100-200 ms (measured in tests/test_av_sync.py), the likely cause of the
+            # one flash of a CI run's recording 139 ms from its click (the median -18)
+            freeze_startup_objects()
             for terminal in terminals:
                 terminal.content.analyse_every = NO_PERIODIC_ANALYSIS
             size = _format_size(options.video_format)
@@ -235,6 +243,7 @@ async def run_demo(options: DemoOptions) -> DemoReport:
                 report.error = str(error)
             finally:
                 await stop_terminals(terminals)
+                gc.unfreeze()
     report.seconds = round(time.monotonic() - started, 1)
     if options.out_dir is not None:
         report.write(options.out_dir)
