@@ -11,8 +11,9 @@ in a task of its own (one wake-up per frame and receiver).
 `RtpStreamWriter` writes the same bytes (tests/test_rtp_output.py compares them with
 aiortc's `RtpPacket.serialize` field for field): the header of its stream is a template
 made once (version, SSRC, the one-byte or two-byte header extension block of the
-extensions aiortc's sender sets, mid and abs-send-time, in aiortc's order); per packet
-only the marker, payload type, sequence number, timestamp and abs-send-time change,
+extensions aiortc's sender sets, mid, abs-send-time and, for a voice, the RFC 6464 audio
+level, in aiortc's order); per packet only the marker, payload type, sequence number,
+timestamp, abs-send-time and level change,
 written with `struct.pack_into`, and the packet is the template's bytes joined with the
 payload. It keeps the last `RTP_HISTORY_SIZE` packets as bytes for NACKs and wraps a
 retransmission as RFC 4588 RTX the way aiortc's `wrap_rtx` does (the original header
@@ -38,6 +39,9 @@ from aiortc.utils import random32
 
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+_ONE_BYTE_PROFILE = 0xBEDE  # RFC 8285: one-byte element headers (else two-byte)
+_RTP_FIXED_HEADER = 12
 _ABS_SEND_TIME_MARK = b"\xfe\xed\xfa"  # where abs-send-time goes; no mid (ASCII) has it
 _MARKER_PT_SEQ = struct.Struct("!BH")  # bytes 1-3: marker | payload type, sequence number
 _TIMESTAMP = struct.Struct("!L")  # bytes 4-7
@@ -85,19 +89,33 @@ def abs_send_time(ntp_time: int) -> int:
 
 
 class RtpStreamWriter:
-    """The RTP packets of one stream, byte for byte aiortc's RTCRtpSender's."""
+    """The RTP packets of one stream, byte for byte aiortc's RTCRtpSender's.
 
-    def __init__(self, ids: StreamIds) -> None:
+    `audio_levels`: every packet carries the RFC 6464 audio level its frame is given
+    (`packets(audio_level=...)`) when the stream negotiated the extension, as aiortc's
+    sender writes it for a frame it computed a level for (the voice activity bit clear)."""
+
+    def __init__(self, ids: StreamIds, audio_levels: bool = False) -> None:
         self.ids = ids
         extensions: list[tuple[int, bytes]] = []
         mid_id = ids.extension_ids.get(MID_URI)
         abs_id = ids.extension_ids.get(ABS_SEND_TIME_URI)
-        # aiortc's HeaderExtensionsMap.set order: mid, ..., abs-send-time, ...
+        level_id = ids.extension_ids.get(AUDIO_LEVEL_URI) if audio_levels else None
+        # aiortc's HeaderExtensionsMap.set order: mid, ..., abs-send-time, ..., audio level
         if ids.mid is not None and mid_id:
             extensions.append((mid_id, ids.mid.encode("utf8")))
         if abs_id:
             extensions.append((abs_id, _ABS_SEND_TIME_MARK))
+        if level_id:
+            extensions.append((level_id, b"\x7f"))
         profile, value = pack_header_extensions(extensions)
+        # where the level's byte is: behind the fixed header, the extension block's own
+        # header (profile, length) and every element before it with its element header
+        self._level_at: int | None = None
+        if level_id:
+            element_header = 1 if profile == _ONE_BYTE_PROFILE else 2
+            self._level_at = _RTP_FIXED_HEADER + 4 + sum(
+                element_header + len(element) for _, element in extensions[:-1]) + element_header
         first = 0x80 | (0x10 if value else 0)  # version 2, extension bit
         header = bytearray(struct.pack("!BBHLL", first, 0, 0, 0, ids.ssrc))
         if value:
@@ -111,12 +129,15 @@ class RtpStreamWriter:
         self._history: list[bytes | None] = [None] * RTP_HISTORY_SIZE
 
     def packets(self, payloads: Sequence[bytes], first_sequence: int, timestamp: int,
-                send_time: int) -> list[bytes]:
+                send_time: int, audio_level: int = -127) -> list[bytes]:
         """The packets of one frame: sequence numbers from `first_sequence` (wrapping at
-        2^16), the marker on the last, `send_time` the abs-send-time value; each kept in
-        the history."""
+        2^16), the marker on the last, `send_time` the abs-send-time value, `audio_level`
+        the frame's level in dBov (-127..0; written when the stream carries levels); each
+        kept in the history."""
         header = self._header
         _TIMESTAMP.pack_into(header, 4, timestamp)
+        if self._level_at is not None:
+            header[self._level_at] = -audio_level & 0x7F
         if self._abs_at is not None:
             header[self._abs_at:self._abs_at + 3] = send_time.to_bytes(3, "big")
         payload_type = self.ids.payload_type
@@ -161,8 +182,9 @@ class RtpOutput:
     rtc/shared_packetizer.py); it is called with the payloads and returns new ones."""
 
     def __init__(self, ids: StreamIds, path: DatagramPath,
-                 rewrite: Callable[[Sequence[bytes]], Sequence[bytes]] | None = None) -> None:
-        self.writer = RtpStreamWriter(ids)
+                 rewrite: Callable[[Sequence[bytes]], Sequence[bytes]] | None = None,
+                 audio_levels: bool = False) -> None:
+        self.writer = RtpStreamWriter(ids, audio_levels)
         self.path = path
         self.rewrite = rewrite
         self._sequence = random_sequence_number()  # as aiortc's sender starts
@@ -176,9 +198,11 @@ class RtpOutput:
         self.last_ntp_time = 0
         self.retransmitted = 0
 
-    def send_frame(self, payloads: Sequence[bytes], timestamp: int) -> None:
+    def send_frame(self, payloads: Sequence[bytes], timestamp: int,
+                   audio_level: int = -127) -> None:
         """The packets of one frame (`timestamp` in the codec's clock from the stream's
-        start, as aiortc's encoders' `pack` returns it), sent now."""
+        start, as aiortc's encoders' `pack` returns it; `audio_level` its level in dBov
+        when the stream carries levels), sent now."""
         if not payloads:
             return
         if self.rewrite is not None:
@@ -186,7 +210,7 @@ class RtpOutput:
         rtp_timestamp = (self._timestamp_origin + timestamp) & 0xFFFFFFFF
         ntp_time = current_ntp_time()  # aiortc: per packet; a frame's go out at once
         packets = self.writer.packets(payloads, self._sequence, rtp_timestamp,
-                                      abs_send_time(ntp_time))
+                                      abs_send_time(ntp_time), audio_level)
         self.path.send(packets)
         self._sequence = (self._sequence + len(packets)) & 0xFFFF
         self.packet_count += len(packets)

@@ -25,13 +25,16 @@ keeps aiortc's loop.
 Opus: the SpeechTrack gives Opus packets once it is told the call's codec
 (terminals/media_sources.SpeechTrack.use_codec, which the terminal calls as soon as the SDP
 answer is known, before media flows); the direct loop tells it the codec it started with
-before reading it, so it never gets a frame to encode. G.722 and G.711, which aiortc
-encodes from frames, keep aiortc's loop.
+before reading it, so it never gets a frame to encode. Each packet carries the RFC 6464
+audio level of the block it encodes (terminals/speech_packets.OpusVoice.last_level_dbov)
+when the call negotiated the extension, as a browser's do and as aiortc's sender writes it
+for a frame it encodes itself. G.722 and G.711, which aiortc encodes from frames, keep
+aiortc's loop (and its levels).
 """
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import av
@@ -79,20 +82,25 @@ def send_voice_directly(sender: RTCRtpSender, track: SpeechTrack) -> None:
         if codec.mimeType.lower() != OPUS_MIME_TYPE:
             return None
         track.use_codec(codec.name)
-        return _send_track(sender, track, codec, parameters)
+        # each packet with the level of the block it encodes (RFC 6464, when negotiated)
+        return _send_track(sender, track, codec, parameters,
+                           level=lambda: track.opus_voice.last_level_dbov)
 
     take_over_rtp(sender, loop)
 
 
 async def _send_track(sender: RTCRtpSender, track: MediaStreamTrack,
-                      codec: RTCRtpCodecParameters, parameters: RTCRtpSendParameters) -> None:
+                      codec: RTCRtpCodecParameters, parameters: RTCRtpSendParameters,
+                      level: Callable[[], int] | None = None) -> None:
     """aiortc's `_run_rtp` for a track of encoded packets (video frames or Opus packets);
     ends as it does (the track's
-    MediaStreamError, the transport's ConnectionError, a cancel), through take_over_rtp."""
+    MediaStreamError, the transport's ConnectionError, a cancel), through take_over_rtp.
+    `level`: the audio level in dBov of the packet the track gave last, written in its RTP
+    packets (RFC 6464) when the call negotiated the extension."""
     packetizer = SharedPacketizer(codec)
     rewrite = Vp8PictureIds() if codec.mimeType.lower() == "video/vp8" else None
     rtp = RtpOutput(stream_ids(sender, codec, parameters), SrtpSendPath(sender.transport),
-                    rewrite)
+                    rewrite, audio_levels=level is not None)
     take_over_retransmit(sender, rtp.retransmit)
     while True:
         packet = await track.recv()
@@ -102,6 +110,9 @@ async def _send_track(sender: RTCRtpSender, track: MediaStreamTrack,
             raise TypeError(f"a direct sender's track gave {type(packet).__name__}")
         payloads, timestamp = packetizer.payloads_of(packet)
         packets, octets = rtp.packet_count, rtp.octet_count
-        rtp.send_frame(payloads, timestamp)
+        if level is None:
+            rtp.send_frame(payloads, timestamp)
+        else:
+            rtp.send_frame(payloads, timestamp, level())
         record_rtp_sent(sender, rtp.packet_count - packets, rtp.octet_count - octets,
                         rtp.last_ntp_time, rtp.last_timestamp)

@@ -41,6 +41,7 @@ from collections.abc import Callable
 import av
 import numpy as np
 
+from rtc.audio_level import MIN_AUDIO_LEVEL, samples_level_dbov
 from rtc.opus_packets import OPUS_FRAME_SAMPLES, OPUS_TIME_BASE, OpusPacketEncoder
 from terminals.speech import SpeechSynth
 
@@ -68,6 +69,7 @@ class SpeechPacketCache:
         self.max_levels = max_levels
         # (level, first sample of block 0 within a block) -> one packet per block of the period
         self._runs: OrderedDict[tuple[float, int], tuple[bytes, ...]] = OrderedDict()
+        self._levels: dict[tuple[float, int], tuple[int, ...]] = {}  # the same keys: dBov
         self.runs_encoded = 0
         self.frames_encoded = 0
 
@@ -80,6 +82,11 @@ class SpeechPacketCache:
 
     def packet(self, start: int, level: float) -> bytes:
         """The packet of the block whose first sample is `start`, spoken at `level`."""
+        return self.packet_with_level(start, level)[0]
+
+    def packet_with_level(self, start: int, level: float) -> tuple[bytes, int]:
+        """The packet of the block whose first sample is `start`, spoken at `level`, and
+        the level in dBov of the samples it encodes (RFC 6464's, rtc/audio_level.py)."""
         # Blocks are laid on the period from wherever the synth's position puts them (0 unless
         # someone drew an odd number of samples first); the period being whole blocks, that
         # offset is the same for every block of the talk, and the blocks tile the period.
@@ -87,17 +94,21 @@ class SpeechPacketCache:
         key = (max(float(level), 0.0), phase)
         run = self._runs.get(key)
         if run is None:
-            run = self._encode_run(*key)
+            run, levels = self._encode_run(*key)
             self._runs[key] = run
+            self._levels[key] = levels
             if len(self._runs) > self.max_levels:
-                self._runs.popitem(last=False)
+                oldest, _ = self._runs.popitem(last=False)
+                del self._levels[oldest]
         else:
             self._runs.move_to_end(key)
-        return run[(start % self.period_samples) // OPUS_FRAME_SAMPLES]
+        block = (start % self.period_samples) // OPUS_FRAME_SAMPLES
+        return run[block], self._levels[key][block]
 
-    def _encode_run(self, level: float, phase: int) -> tuple[bytes, ...]:
+    def _encode_run(self, level: float, phase: int) -> tuple[tuple[bytes, ...], tuple[int, ...]]:
         period = self.synth.block_s16_at(phase, self.period_samples, level)
         blocks = period.reshape(self.period_frames, OPUS_FRAME_SAMPLES)
+        levels = tuple(samples_level_dbov(block) for block in blocks)
         encoder = OpusPacketEncoder()
         # The period twice in a row, keeping the second pass: its first packet comes from an
         # encoder that has just encoded the end of the period, as a continuous stream's
@@ -114,7 +125,7 @@ class SpeechPacketCache:
                     packets.append(bytes(packet))
         self.runs_encoded += 1
         self.frames_encoded += encoder.frames_encoded
-        return tuple(packets)
+        return tuple(packets), levels
 
 
 _CACHES: weakref.WeakKeyDictionary[SpeechSynth, SpeechPacketCache] = weakref.WeakKeyDictionary()
@@ -139,6 +150,10 @@ class OpusVoice:
         self.synth = synth
         self.cache = packet_cache_of(synth)
         self._live: OpusPacketEncoder | None = None
+        # the level in dBov of the block the last packet encodes: what the terminal's sender
+        # writes in the packet as its RFC 6464 audio level (aiortc writes none for a packet
+        # it did not encode)
+        self.last_level_dbov = MIN_AUDIO_LEVEL
 
     @property
     def live_frames_encoded(self) -> int:
@@ -155,12 +170,14 @@ class OpusVoice:
             samples = self.synth.next_block_s16(OPUS_FRAME_SAMPLES)
             if shape is not None:
                 samples = shape(samples)
+            self.last_level_dbov = samples_level_dbov(samples)
             # One packet per 20 ms frame (OpusPacketEncoder's contract): aiortc sends each
             # packet the track returns as one RTP packet with the packet's pts as timestamp.
             (live_packet,) = self._live.encode(samples, pts)
             return live_packet
         start, level = self.synth.advance(OPUS_FRAME_SAMPLES)
-        packet = av.Packet(self.cache.packet(start, level))
+        data, self.last_level_dbov = self.cache.packet_with_level(start, level)
+        packet = av.Packet(data)
         packet.pts = pts
         packet.time_base = OPUS_TIME_BASE
         return packet

@@ -23,6 +23,7 @@ from aiortc.rtp import RTP_HISTORY_SIZE, HeaderExtensionsMap, RtpPacket, wrap_rt
 
 from rtc.rtp_output import (
     ABS_SEND_TIME_URI,
+    AUDIO_LEVEL_URI,
     MID_URI,
     RtpOutput,
     RtpStreamWriter,
@@ -33,7 +34,6 @@ from rtc.rtp_output import (
 )
 from rtc.shared_packetizer import SharedPacketizer, Vp8PictureIds
 
-AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102,
                              parameters={"packetization-mode": "1"})
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
@@ -51,8 +51,9 @@ EXTENSION_CASES = [
 
 
 def aiortc_bytes(ids: StreamIds, payload: bytes, sequence: int, timestamp: int, marker: int,
-                 send_time: int) -> bytes:
-    """What aiortc's RTCRtpSender._run_rtp serializes for these values."""
+                 send_time: int, audio_level: int | None = None) -> bytes:
+    """What aiortc's RTCRtpSender._run_rtp serializes for these values (`audio_level`: the
+    level in dBov of a frame it computed one for)."""
     extensions = HeaderExtensionsMap()
     extensions.configure(RTCRtpSendParameters(headerExtensions=[
         RTCRtpHeaderExtensionParameters(id=x_id, uri=uri)
@@ -64,6 +65,8 @@ def aiortc_bytes(ids: StreamIds, payload: bytes, sequence: int, timestamp: int, 
     packet.marker = marker
     packet.extensions.abs_send_time = send_time
     packet.extensions.mid = ids.mid
+    if audio_level is not None:
+        packet.extensions.audio_level = (False, -audio_level)
     return packet.serialize(extensions)
 
 
@@ -90,6 +93,43 @@ def test_every_packet_is_aiortcs_serialization_byte_for_byte(extension_ids, mid)
             marker = int(index == len(payloads) - 1)
             assert packet == aiortc_bytes(ids, payload, sequence, timestamp, marker, send_time)
             assert writer.sent(sequence) == packet
+
+
+# a voice's streams: aiortc's audio defaults, the level beside abs-send-time, the level
+# alone, and the level's id beyond the one-byte form
+LEVEL_CASES = [
+    ({MID_URI: 1, AUDIO_LEVEL_URI: 2}, "0"),
+    ({MID_URI: 4, ABS_SEND_TIME_URI: 2, AUDIO_LEVEL_URI: 3}, "12"),
+    ({AUDIO_LEVEL_URI: 5}, None),
+    ({MID_URI: 1, AUDIO_LEVEL_URI: 15}, "1"),
+]
+
+
+@pytest.mark.parametrize(("extension_ids", "mid"), LEVEL_CASES)
+def test_a_voice_s_packets_carry_its_level_as_aiortc_writes_it(extension_ids, mid):
+    """The terminals' pre-encoded Opus: aiortc sends a packet it did not encode with no
+    level; the direct path writes the frame's level where aiortc's sender writes the one it
+    computes for a frame it encodes, byte for byte, and aiortc's parser reads it back."""
+    rng = random.Random(29)
+    ids = ids_for(extension_ids, mid)
+    writer = RtpStreamWriter(ids, audio_levels=True)
+    parse_map = HeaderExtensionsMap()
+    parse_map.configure(RTCRtpSendParameters(headerExtensions=[
+        RTCRtpHeaderExtensionParameters(id=x_id, uri=uri)
+        for uri, x_id in ids.extension_ids.items()]))
+    for level in (0, -1, -20, -64, -126, -127):
+        payload = rng.randbytes(rng.randint(1, 200))
+        sequence, timestamp, send_time = rng.randint(0, 0xFFFF), rng.getrandbits(32), 0
+        (packet,) = writer.packets([payload], sequence, timestamp, send_time, level)
+        assert packet == aiortc_bytes(ids, payload, sequence, timestamp, 1, send_time, level)
+        assert RtpPacket.parse(packet, parse_map).extensions.audio_level == (False, -level)
+
+
+def test_a_stream_without_the_level_extension_writes_none():
+    ids = ids_for({MID_URI: 1}, "0")
+    writer = RtpStreamWriter(ids, audio_levels=True)
+    (packet,) = writer.packets([b"voice"], 7, 960, 0, -30)
+    assert packet == aiortc_bytes(ids, b"voice", 7, 960, 1, 0)
 
 
 @pytest.mark.parametrize(("extension_ids", "mid"), EXTENSION_CASES)

@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from rtc.audio_level import samples_level_dbov
 from rtc.opus_packets import OPUS_BITRATE, OpusPacketEncoder
 from terminals import speech
 from terminals.media_sources import AUDIO_BLOCK_SAMPLES, SpeechTrack
@@ -378,3 +379,25 @@ def test_cached_and_live_opus_hold_the_average_bitrate(site, level, live):
     heard = talker_levels(decode_left(opus_decoder(), packets)[-SAMPLE_RATE:], range(8))
     assert heard[site] == pytest.approx(level, rel=0.15)
     assert max(other for talker, other in heard.items() if talker != site) < 0.02
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_each_packet_s_level_is_the_level_of_the_block_it_encodes(live):
+    """RFC 6464: the level the sender writes in a voice packet (OpusVoice.last_level_dbov)
+    is that of the samples the packet encodes, cached or encoded live: the same block drawn
+    by the frame path gives it (rtc/audio_level.samples_level_dbov); silence is -127."""
+    schedule = speech.talk_spurts(talk_s=0.4, pause_s=0.2, level=0.5)
+    voiced, drawn = SpeechSynth(3, schedule), SpeechSynth(3, schedule)
+    voice = OpusVoice(voiced)
+
+    def unchanged(samples: np.ndarray) -> np.ndarray:
+        return samples
+
+    levels, expected = [], []
+    for block in range(60):  # 1.2 s: two spurts, two pauses
+        voice.next_packet(960 * block, unchanged if live else None)
+        levels.append(voice.last_level_dbov)
+        expected.append(samples_level_dbov(drawn.next_block_s16(AUDIO_BLOCK_SAMPLES)))
+    assert levels == expected
+    assert levels[25] == -127  # in the first pause
+    assert -30 < levels[5] < -3  # talking at 0.5 (TALKER_PEAK x 0.5, an envelope)
