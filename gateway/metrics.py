@@ -153,6 +153,11 @@ class StateCollector(Collector):
              "before a tick composed them", totals.video_frames_dropped),
             ("mcu_sim_audio_mix_frames_encoded", "20 ms Opus frames of the N-1 audio mixes "
              "encoded", totals.audio_mix_frames_encoded),
+            ("mcu_sim_audio_frames_decoded", "20 ms frames of the sites' voices decoded",
+             totals.audio_frames_decoded),
+            ("mcu_sim_audio_frames_undecoded", "20 ms frames of the sites' voices left "
+             "undecoded: their RFC 6464 level said nobody would hear them",
+             totals.audio_frames_undecoded),
             ("mcu_sim_rtp_packets_sent", "RTP packets sent to the sites",
              totals.rtp_packets_sent),
             ("mcu_sim_rtp_payload_sent_bytes", "Payload bytes of the RTP packets sent to the "

@@ -14,6 +14,10 @@ good. Here a gap is given up once a packet GAP_PATIENCE packets past it has arri
 at 20 ms a packet): the packets between are dropped (they would only come late) and the
 newest is released, so the latency after a loss is back to one packet's. Packets older than
 the origin (late, or duplicates) are dropped, as aiortc does.
+
+Each frame released keeps its packet's RFC 6464 audio level (`LevelledFrame.level_dbov`,
+None when the packet carries none), so the MCU can leave a voice it would not hear
+undecoded (mcu/media/inline_audio.py).
 """
 
 from __future__ import annotations
@@ -27,6 +31,15 @@ from rtc.aiortc_hooks import depayloaded, replace_jitter_buffer
 
 AUDIO_CAPACITY = 16  # aiortc's, for audio
 GAP_PATIENCE = 3
+
+
+class LevelledFrame(JitterFrame):
+    """aiortc's JitterFrame and the level its packet stated, in dBov (-127..0; None: no
+    level in the packet, or the extension not negotiated)."""
+
+    def __init__(self, data: bytes, timestamp: int, level_dbov: int | None) -> None:
+        super().__init__(data, timestamp)
+        self.level_dbov = level_dbov
 
 
 class AudioJitterBuffer(JitterBuffer):
@@ -58,7 +71,9 @@ class AudioJitterBuffer(JitterBuffer):
             first = self._packets[self._origin % self.capacity]
             assert first is not None
         self.remove(1)
-        return JitterFrame(data=depayloaded(first), timestamp=first.timestamp)
+        level = first.extensions.audio_level
+        return LevelledFrame(depayloaded(first), first.timestamp,
+                             None if level is None else -level[1])
 
 
 def release_audio_at_once(receiver: RTCRtpReceiver) -> None:

@@ -54,6 +54,9 @@ STANDING_KEEP_FRAMES = 1
 OUT_BACKLOG = 10
 
 
+_SILENT_FRAME = np.zeros(FRAME_SAMPLES, np.int16)
+
+
 def volume_gain(volume: int) -> float:
     """setConfSiteVolumeEx's 0..100 as a linear gain: 0 silent, 50 unity, 100 doubled."""
     return max(0, min(100, volume)) / UNITY_VOLUME
@@ -229,9 +232,22 @@ class AudioInput:
         self.frames_received = 0
         self._resampler: av.AudioResampler | None = None
         self._resampling: tuple[int, str, str] | None = None  # rate, layout, format it takes
+        # the mean square its last frame's packet stated, when that frame was left
+        # undecoded (add_level_only); None: the last frame was decoded
+        self.level_only_power: float | None = None
+
+    def add_level_only(self, power: float) -> None:
+        """A 20 ms frame left undecoded (nobody would hear it, mcu/media/inline_audio.py):
+        silence in the fifo, so the voice goes on where it stands when its frames are
+        decoded again, and the power its packet stated, which the mix's choice of speakers
+        and the levels read instead of the silence's."""
+        self.frames_received += 1
+        self.level_only_power = power
+        self.fifo.write(_SILENT_FRAME)
 
     def add(self, frame: av.AudioFrame) -> None:
         self.frames_received += 1
+        self.level_only_power = None
         if frame.sample_rate == SAMPLE_RATE and frame.format.name == "s16":
             # What the decoders deliver (Opus: 48 kHz s16, mono from MonoOpusDecoder, stereo
             # interleaved from aiortc's): read in place from the frame's plane (the samples,

@@ -21,8 +21,8 @@ import numpy as np
 from mcu.media.audio_mixer import FRAME_SAMPLES, SAMPLE_RATE, AudioMixer, MixInput, MixResult
 from mcu.media.conference_outputs import hear_outputs
 from mcu.media.mix_encoders import MixEncoders
-from mcu.media.mixed_speakers import MixedSpeakers
-from mcu.media.voice_activity import LevelMeter, mean_squares
+from mcu.media.mixed_speakers import SILENCE_FLOOR, MixedSpeakers
+from mcu.media.voice_activity import LevelMeter, mean_squares, power_of_level
 from rtc.codec_preferences import OPUS
 
 if TYPE_CHECKING:
@@ -87,6 +87,11 @@ class ConferenceAudio:
             control = conference._control(uri)
             inputs.append(MixInput(uri, control.muted, control.quiet, control.volume))
         powers = mean_squares(block[: len(heard)]) if heard else None
+        if powers is not None:
+            for row, uri in enumerate(heard):
+                stated = sites[uri].audio_in.level_only_power
+                if stated is not None:  # left undecoded: the level its packet stated
+                    powers[row] = stated
         eligible = [site.uri for site in inputs if not site.muted]
         speakers = self._speakers.update(
             dict(zip(heard, powers.tolist(), strict=True)) if powers is not None else {},
@@ -106,6 +111,24 @@ class ConferenceAudio:
         if powers is not None:
             self._meter.add(heard, powers)
         return result
+
+    def decodes(self, uri: str, level_dbov: int) -> bool:
+        """Would anyone hear a frame of `uri` whose packet states `level_dbov` (RFC 6464)?
+        Not when the site is muted or the level is below audibility (SILENCE_FLOOR, -60
+        dBFS); yes when the recording, the live broadcast or a conference-view viewer takes
+        the full mix (every unmuted site); else when the site is mixed or may be
+        (MixedSpeakers.may_be_mixed). A frame nobody would hear is left undecoded
+        (mcu/media/inline_audio.py)."""
+        conference = self._conference
+        if conference._control(uri).muted:
+            return False
+        power = power_of_level(level_dbov)
+        if power <= SILENCE_FLOOR:
+            return False
+        if conference.recording is not None or conference.live is not None or any(
+                viewer.viewpoint.site is None for viewer in conference.viewers.values()):
+            return True
+        return self._speakers.may_be_mixed(uri, power)
 
     def report_levels(self) -> None:
         conference = self._conference

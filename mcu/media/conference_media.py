@@ -207,6 +207,7 @@ class ConferenceMedia:
             self.retired.add(previous.totals())
             previous.close()
         self.sites[media.uri] = media
+        media.audio_gate = self.audio.decodes  # its voice decoded only if heard
         media.on_content_frame = self.content.frame
         media.on_content_picture = self.content.picture
 
@@ -214,6 +215,7 @@ class ConferenceMedia:
         if self.sites.get(media.uri) is media:
             del self.sites[media.uri]
             self.retired.add(media.totals())
+        media.audio_gate = None
         media.close()
 
     # ------------------------------------------------------------------------------- runtime events

@@ -29,12 +29,17 @@ class GroupStats:
 
 @dataclass(frozen=True)
 class InputStats:
-    """What the MCU gets from one joined site's main video now: the send ladder's ask
+    """What the MCU gets from one joined site: of its main video now, the send ladder's ask
     ("960x540@30"; None: never asked, the ladder off or a site that cannot be asked) and the
-    size of the latest picture decoded from it ("960x540"; None: none yet)."""
+    size of the latest picture decoded from it ("960x540"; None: none yet); of its voice in
+    this call, the 20 ms frames decoded and those left undecoded because their RFC 6464
+    level said nobody would hear them (mcu/media/inline_audio.py; 0 and 0 for a voice not
+    decoded on the loop: a SIP site's)."""
 
     asked: str | None
     decoded: str | None
+    voice_frames_decoded: int = 0
+    voice_frames_undecoded: int = 0
 
 
 def totals(conference: ConferenceMedia) -> MediaTotals:
@@ -56,9 +61,12 @@ def input_stats(conference: ConferenceMedia) -> dict[str, InputStats]:
         media = conference.sites.get(uri)
         frame = media.video_in.frame if media is not None else None
         ask = ladder.asked(uri) if ladder is not None else None
+        voice = media.inline_audio if media is not None else None
         inputs[uri] = InputStats(
             str(ask) if ask is not None else None,
-            f"{frame.width}x{frame.height}" if frame is not None else None)
+            f"{frame.width}x{frame.height}" if frame is not None else None,
+            voice.frames_decoded if voice is not None else 0,
+            voice.frames_undecoded if voice is not None else 0)
     return inputs
 
 

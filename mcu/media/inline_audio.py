@@ -15,6 +15,16 @@ gives stereo the mixer would average back to mono), and gives the frames to the 
 AudioInput; aiortc's thread idles on an empty
 queue until the receiver stops. Video keeps aiortc's threads: decoding a picture would stall
 the loop.
+
+A voice nobody would hear is not decoded. A frame whose packet states its RFC 6464 level
+(rtc/audio_jitter_buffer.LevelledFrame: browsers send it, the simulated terminals too) is
+first shown to the decoder's `gate` (the conference's, mcu/media/conference_audio.py
+`decodes`); when the gate says the level cannot be heard (a muted site, a level below
+audibility, a site that is not mixed and is too quiet to take a mixed site's place), the
+frame goes to `level_only` instead of the decoder: the site's mix input takes 20 ms of
+silence and the level, which the choice of the mixed speakers and the voice switching read
+as they read a decoded frame's. The decoder then decodes the next frame it is given from
+where its state stands, as after a lost packet. A frame without a level is always decoded.
 """
 
 from __future__ import annotations
@@ -35,12 +45,18 @@ log = logging.getLogger(__name__)
 
 
 class InlineAudioDecoder(queue.Queue):
-    def __init__(self, consume: Callable[[av.AudioFrame], None]) -> None:
+    def __init__(self, consume: Callable[[av.AudioFrame], None],
+                 gate: Callable[[int], bool] | None = None,
+                 level_only: Callable[[int], None] | None = None) -> None:
         super().__init__()
         self._consume = consume
+        # gate(level in dBov) -> decode it; level_only(level): what takes the frame when not
+        self.gate = gate
+        self.level_only = level_only
         self._decoder: Any = None
         self._codec_name: str | None = None
         self.frames_decoded = 0
+        self.frames_undecoded = 0  # left undecoded by their level: nobody would hear them
         self.decode_errors = 0
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
@@ -48,6 +64,12 @@ class InlineAudioDecoder(queue.Queue):
             super().put(item, block, timeout)
             return
         codec, encoded_frame = item
+        level = getattr(encoded_frame, "level_dbov", None)
+        if level is not None and self.gate is not None and self.level_only is not None \
+                and not self.gate(level):
+            self.frames_undecoded += 1
+            self.level_only(level)
+            return
         # put() runs inside aiortc's packet handling: an exception escaping here would end
         # the DTLS transport, video and all. A frame that fails is skipped and counted (as
         # aiortc's decoder thread does, keeping the decoder's state).
@@ -68,8 +90,11 @@ class InlineAudioDecoder(queue.Queue):
 
 
 def decode_audio_inline(receiver: RTCRtpReceiver,
-                        consume: Callable[[av.AudioFrame], None]) -> InlineAudioDecoder:
+                        consume: Callable[[av.AudioFrame], None],
+                        gate: Callable[[int], bool] | None = None,
+                        level_only: Callable[[int], None] | None = None,
+                        ) -> InlineAudioDecoder:
     """Install on an audio receiver that has not started receiving."""
-    decoder = InlineAudioDecoder(consume)
+    decoder = InlineAudioDecoder(consume, gate, level_only)
     replace_decoder_queue(receiver, decoder)
     return decoder

@@ -19,6 +19,8 @@ class MediaTotals:
     video_frames_delivered: int = 0  # encoded frames handed to a site's sender (main + content)
     video_frames_dropped: int = 0  # decoded input pictures replaced before a tick used them
     audio_mix_frames_encoded: int = 0  # 20 ms Opus frames of the N-1 mixes
+    audio_frames_decoded: int = 0  # 20 ms frames of the sites' voices decoded on the loop
+    audio_frames_undecoded: int = 0  # left undecoded by their RFC 6464 level: not heard
     rtp_packets_sent: int = 0  # RTP packets aiortc's senders sent to the sites
     rtp_payload_bytes_sent: int = 0  # their payload bytes (RTCP SR's octet count)
     rtp_packets_received: int = 0  # RTP packets aiortc's receivers received from the sites

@@ -25,6 +25,10 @@ DEFAULT_MIXED_SPEAKERS = 4
 SMOOTHING = 0.2  # per 20 ms frame: a time constant of about 100 ms
 SILENCE_FLOOR = 32768.0**2 * 1e-6  # mean square of -60 dBFS
 HYSTERESIS = 2.0  # power ratio, 3 dB
+# may_be_mixed: a site's frame is worth decoding from this far (power ratio, 6 dB) below
+# what it would take to replace a mixed site, so that its voice is decoded, not silence,
+# by the time its smoothed level gets there
+ENTRY_MARGIN = 4.0
 DEFAULT_HOLD_FRAMES = 50  # 1 s
 MISSING_FRAMES_KEPT = 25  # 0.5 s of a site's frames late or lost keeps its level
 
@@ -93,3 +97,17 @@ class MixedSpeakers:
                 self.mixed.discard(quietest)
                 self.mixed.add(uri)
         return frozenset(self.mixed)
+
+    def may_be_mixed(self, uri: str, power: float) -> bool:
+        """Could a frame of `uri` at `power` (mean square) be mixed now or soon: it is mixed,
+        or audible while the mix has room, or loud enough to come within ENTRY_MARGIN of
+        taking the quietest mixed site's place. A site that could not is heard by nobody
+        (mcu/media/inline_audio.py leaves its frame undecoded)."""
+        if uri in self.mixed:
+            return True
+        if power <= SILENCE_FLOOR:
+            return False
+        if len(self.mixed) < self.limit:
+            return True
+        quietest = min(self._power.get(member, 0.0) for member in self.mixed)
+        return power * ENTRY_MARGIN > HYSTERESIS * quietest

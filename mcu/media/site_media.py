@@ -30,6 +30,7 @@ from mcu.media.media_totals import MediaTotals
 from mcu.media.output_format import PictureSize
 from mcu.media.send_ladder import AskSender
 from mcu.media.video_decoder import LatestPictureDecoder, decode_video_latest
+from mcu.media.voice_activity import power_of_level
 from mcu.model import SiteSpec
 from rtc.aiortc_hooks import (
     count_rtp_and_feedback,
@@ -63,6 +64,9 @@ class SiteMedia:
         # format is the sliced one (OutputFormat.single_nal)
         self.video_single_nal = False
         self.inline_audio: InlineAudioDecoder | None = None
+        # the conference's answer to "would a frame of this site at this level (dBov) be
+        # heard?" (ConferenceAudio.decodes), set while the site is in a conference's media
+        self.audio_gate: Callable[[str, int], bool] | None = None
         self.video_decoder: LatestPictureDecoder | None = None  # the main video's
         self.video_receiver: RTCRtpReceiver | None = None
         # the content stream (second video m-line), as the call's SDP settled it
@@ -131,7 +135,8 @@ class SiteMedia:
         """Decode this call's audio on the loop into the mix input (mcu/media/inline_audio.py);
         before the receiver starts. An audio track pumped already would never get a frame:
         its task ends now."""
-        self.inline_audio = decode_audio_inline(receiver, self._audio_frame)
+        self.inline_audio = decode_audio_inline(receiver, self._audio_frame,
+                                                self._audio_heard, self._audio_level_only)
         self._stop_pump("audio")
 
     def decode_video_of(self, receiver: RTCRtpReceiver) -> None:
@@ -150,6 +155,16 @@ class SiteMedia:
         if self.closed:
             return
         self.audio_in.add(frame)
+
+    def _audio_heard(self, level_dbov: int) -> bool:
+        """Would anyone hear a frame of this site at this level (the conference's gate,
+        `audio_gate`)? Without a conference, it is decoded."""
+        gate = self.audio_gate
+        return gate is None or gate(self.uri, level_dbov)
+
+    def _audio_level_only(self, level_dbov: int) -> None:
+        if not self.closed:
+            self.audio_in.add_level_only(power_of_level(level_dbov))
 
     def tap_content_of(self, receiver: RTCRtpReceiver) -> None:
         """The receiver of the content m-line: its encoded frames go to the conference
@@ -217,7 +232,10 @@ class SiteMedia:
 
     def totals(self) -> MediaTotals:
         """This call's counts so far (mcu/media/media_totals.py)."""
+        inline = self.inline_audio
         totals = MediaTotals(
+            audio_frames_decoded=inline.frames_decoded if inline is not None else 0,
+            audio_frames_undecoded=inline.frames_undecoded if inline is not None else 0,
             video_frames_delivered=self.video_out.packets_sent + self.content_out.packets_sent,
             video_frames_dropped=self.video_in.frames_replaced_unseen,
             rtp_payload_bytes_received=self.rtp_counts.payload_bytes_received,

@@ -23,6 +23,15 @@ def level_of_power(mean_square: float) -> int:
     return int(round(min(100.0, max(0.0, (dbfs - FLOOR_DBFS) * 100.0 / -FLOOR_DBFS))))
 
 
+def power_of_level(level_dbov: int) -> float:
+    """The mean square of int16 samples at an RFC 6464 level (dBov: their RMS against full
+    scale, rtc/audio_level.py), on the scale `mean_squares` gives; -127 (the floor, digital
+    silence) is 0."""
+    if level_dbov <= -127:
+        return 0.0
+    return FULL_SCALE * FULL_SCALE * 10.0 ** (level_dbov / 10.0)
+
+
 def mean_squares(samples: np.ndarray) -> np.ndarray:
     """Mean square per row of an (N, samples) int16 block, as float64 (squared and summed
     in float64: exact; einsum on float64 input, which is several times cheaper than

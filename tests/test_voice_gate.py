@@ -1,0 +1,166 @@
+"""A voice nobody would hear is left undecoded (mcu/media/inline_audio.py, the conference's
+gate ConferenceAudio.decodes), proved from the outside: real simulated terminals, whose
+voice packets carry their RFC 6464 level as a browser's do, on a real server; what each
+site's voice cost is read from GET /stats/media (the frames of each site's voice decoded and
+left undecoded), what is heard from what the terminals decode of their mix, and the
+recording's audio from its file.
+
+With [mcu] mixed_speakers = 2, A (0.8) and B (0.5) are mixed; C (0.15) is too quiet to come
+within 6 dB of taking B's place and D is silent: their frames are not decoded, and nobody
+hears them (as before the gate). When C talks louder (0.9) its frames are decoded at once
+and it takes B's place. B, now outside the mix, is near the margin (its syllables' peaks
+come within 6 dB of A's average): some of its frames are decoded, not all. A recording takes
+the full mix (every unmuted site): while it runs, B is decoded whole and the file has B's
+voice; D, silent, stays undecoded throughout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import requests
+
+from app.process import running_server
+from gateway.settings import load_settings
+from mcu.clock import ManualClock
+from mcu.media.mixed_speakers import ENTRY_MARGIN, HYSTERESIS, SILENCE_FLOOR, MixedSpeakers
+from mcu.media.voice_activity import power_of_level
+from mcu.model import SiteCallState
+from terminals.speech import talker_levels
+from tests.conftest import DEMO, soap_clients
+from tests.test_media_acceptance import book, eventually, signalling_url, states, terminal
+
+START, STOP = 0, 1
+WINDOW_S = 2.0  # 100 frames of each voice
+MIN_FRAMES = int(WINDOW_S * 50) // 5
+
+
+def voices(server, conf_id: str) -> dict[str, tuple[int, int]]:
+    """Each site's voice frames (decoded, undecoded) so far, from GET /stats/media."""
+    answer = requests.get(server.url("/stats/media"), timeout=10)
+    answer.raise_for_status()
+    (conference,) = [c for c in answer.json()["conferences"] if c["conf_id"] == conf_id]
+    return {uri: (entry["voice_frames_decoded"], entry["voice_frames_undecoded"])
+            for uri, entry in conference["inputs"].items()}
+
+
+async def over_a_window(server, conf_id: str) -> dict[str, tuple[int, int]]:
+    """How many of each site's voice frames were decoded and left undecoded over WINDOW_S."""
+    before = await asyncio.to_thread(voices, server, conf_id)
+    await asyncio.sleep(WINDOW_S)
+    after = await asyncio.to_thread(voices, server, conf_id)
+    return {uri: (after[uri][0] - before[uri][0], after[uri][1] - before[uri][1])
+            for uri in after}
+
+
+def decoded(counts: tuple[int, int]) -> bool:
+    """Every frame of the window decoded, at least a fifth of its 100 arrived (a starved
+    loop takes fewer in the window)."""
+    return counts[0] >= MIN_FRAMES and counts[1] == 0
+
+
+def undecoded(counts: tuple[int, int]) -> bool:
+    return counts[1] >= MIN_FRAMES and counts[0] == 0
+
+
+def recording_audio(path: Path) -> tuple[np.ndarray, int]:
+    """The recording's first audio channel, decoded (float, -1..1), and its sample rate."""
+    with av.open(str(path)) as container:
+        rate = container.streams.audio[0].rate
+        chunks = [frame.to_ndarray()[0] for frame in container.decode(audio=0)]
+    return np.concatenate(chunks).astype(np.float32), rate
+
+
+def finished(path: Path) -> bool:
+    sidecar = path.with_suffix(".json")
+    return sidecar.exists() and json.loads(sidecar.read_text()).get("stopped_at") is not None
+
+
+async def test_a_voice_nobody_would_hear_is_left_undecoded_until_it_could_be(tmp_path):
+    clock = ManualClock()
+    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=4.0,
+                             mixed_speakers=2)
+    async with running_server(settings, clock=clock) as server:
+        server.clock = clock
+        levels = {50: 0.8, 51: 0.5, 52: 0.15, 53: 0.0}
+        a, b, c, d = (terminal(index, decode_video=False, speech_schedule=((1.0, level),))
+                      for index, level in levels.items())
+        everyone = [a, b, c, d]
+        for t in everyone:
+            await t.start(signalling_url(server))
+        soap = await asyncio.to_thread(soap_clients, server.base_url)
+        assert await asyncio.to_thread(soap.login, *DEMO) == 0
+        try:
+            conf_id = book(server, [t.uri for t in everyone], cp_resource=4)
+            await eventually(lambda: set(states(server, conf_id).values())
+                             == {SiteCallState.IN_CONFERENCE}, what="all four in conference")
+
+            def hears(listener, talker) -> float:
+                return listener.heard().get(talker.uri, 0.0)
+
+            await eventually(lambda: hears(d, a) > 0.6 and hears(d, b) > 0.35,
+                             what="D hears A and B")
+            counts = await over_a_window(server, conf_id)
+            assert decoded(counts[a.uri]) and decoded(counts[b.uri]), counts
+            assert undecoded(counts[c.uri]) and undecoded(counts[d.uri]), counts
+            assert hears(d, c) < 0.1  # C is not mixed: nobody hears it, decoded or not
+
+            # C talks louder: decoded at once, it takes B's place; B, outside the mix, is
+            # decoded at its peaks only
+            c.speech.set_level(0.9)
+            await eventually(lambda: hears(d, c) > 0.6 and hears(d, b) < 0.05
+                             and hears(d, a) > 0.6, what="C took B's place, A still heard")
+            counts = await over_a_window(server, conf_id)
+            assert decoded(counts[a.uri]) and decoded(counts[c.uri]), counts
+            assert undecoded(counts[d.uri]), counts
+            assert counts[b.uri][1] >= MIN_FRAMES // 2, counts
+
+            # a recording takes every unmuted site's voice: B is decoded again, and heard
+            # in the file; D, silent, stays undecoded
+            call = soap.terminal_conf_ctrl
+            assert await asyncio.to_thread(call.setRecordBroadEx, siteUri=a.uri,
+                                           action=START) == 0
+            await asyncio.sleep(0.5)
+            counts = await over_a_window(server, conf_id)
+            assert decoded(counts[b.uri]), counts
+            assert undecoded(counts[d.uri]), counts
+            assert await asyncio.to_thread(call.setRecordBroadEx, siteUri=a.uri,
+                                           action=STOP) == 0
+            folder = tmp_path / "recordings" / conf_id
+            await eventually(lambda: any(finished(path) for path in folder.glob("*.mp4")),
+                             what="the recording finished")
+            await asyncio.sleep(1)  # the recorder's thread closes the file
+            samples, rate = recording_audio(sorted(folder.glob("*.mp4"))[-1])
+            heard = talker_levels(samples[-rate * 2:], [50, 51, 52, 53], rate)
+            assert heard[51] > 0.35 and heard[50] > 0.6 and heard[52] > 0.6, heard
+            assert heard[53] < 0.05, heard
+        finally:
+            for t in everyone:
+                await t.stop()
+
+
+# ---------------------------------------------------------------- the rule, on powers
+
+
+def test_who_may_be_mixed_by_the_power_a_frame_states():
+    """MixedSpeakers.may_be_mixed: a mixed site always; an audible one while the mix has
+    room; once it is full, one that comes within ENTRY_MARGIN (6 dB) of the power that would
+    take the quietest mixed site's place (HYSTERESIS, 3 dB above it); never one below
+    audibility."""
+    speakers = MixedSpeakers(limit=2)
+    loud, quiet = 1e8, 1e6
+    assert speakers.may_be_mixed("a", loud)  # room
+    assert not speakers.may_be_mixed("a", SILENCE_FLOOR / 2)
+    for _ in range(100):  # a and b settle at their powers, both mixed
+        speakers.update({"a": loud, "b": quiet}, ["a", "b", "c"])
+    assert speakers.mixed == {"a", "b"}
+    assert speakers.may_be_mixed("b", SILENCE_FLOOR / 2)  # mixed: whatever it says
+    entry = HYSTERESIS * quiet / ENTRY_MARGIN  # half of b's power
+    assert speakers.may_be_mixed("c", entry * 1.01)
+    assert not speakers.may_be_mixed("c", entry * 0.99)
+    assert power_of_level(-127) == 0.0
+    assert abs(power_of_level(-20) / (32768.0**2 * 0.01) - 1) < 1e-9
