@@ -47,6 +47,7 @@ def media_settings(settings: Settings) -> MediaSettings:
     """The media engine's settings, as the embedded MCU takes them (gateway/server.py)."""
     return MediaSettings(mixed_speakers=settings.mixed_speakers,
                          send_ladder=settings.send_ladder,
+                         voice_gate=settings.voice_gate,
                          ice_servers=settings.ice_servers,
                          recordings_dir=settings.data_dir / "recordings",
                          live_dir=settings.data_dir / "live")

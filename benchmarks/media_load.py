@@ -66,8 +66,15 @@ With `--ladder both` every 4-site and 16-site scenario runs twice in the same ru
 `[mcu] send_ladder` on, then off (each on a fresh MCU), and each is followed by its floor;
 the summary is the ladder-on runs' with `ladder_off` beside it.
 
+Voices: by default every site talks (at 0.5), as in every run before stop 22. With
+`--talkers N` only the first N sites of each 4-site and 16-site conference talk and the
+others are silent, as in a real consultation; `--voice-gate off` runs the MCU with `[mcu]
+voice_gate = false` (every frame of every voice decoded, as before the gate). The floor
+decodes as many voices per frame as the MCU decoded (`floor_as_run`).
+
     python -m benchmarks.media_load [--quick] [--json FILE] [--markdown FILE]
         [--max-conferences 4] [--window 12] [--skip-16] [--ladder default|on|off|both]
+        [--talkers N] [--voice-gate on|off]
         [--skip-content | --content-only | --screens-only] [--skip-screens]
         [--content-rounds 1]
 
@@ -192,19 +199,23 @@ SERVING = re.compile(r"mcu-sim serving on http://127\.0\.0\.1:(\d+)")
 
 
 class McuProcess:
-    """`mcu-sim serve --no-terminals` on a temp data dir; `send_ladder` True or False sets
-    `[mcu] send_ladder` by a `--config` file (None: the MCU's default)."""
+    """`mcu-sim serve --no-terminals` on a temp data dir; `send_ladder` and `voice_gate` True
+    or False set `[mcu] send_ladder` and `[mcu] voice_gate` by a `--config` file (None: the
+    MCU's default)."""
 
     def __init__(self, data_dir: Path, log_path: Path,
-                 send_ladder: bool | None = None) -> None:
+                 send_ladder: bool | None = None, voice_gate: bool | None = None) -> None:
         self.data_dir = data_dir
         self.port = 0  # known once it listens (wait_until_up)
         self._log_path = log_path
         self._log = log_path.open("wb")
         config: list[str] = []
-        if send_ladder is not None:
-            path = log_path.parent / "ladder.toml"
-            path.write_text(f"[mcu]\nsend_ladder = {'true' if send_ladder else 'false'}\n")
+        flags = {"send_ladder": send_ladder, "voice_gate": voice_gate}
+        lines = [f"{name} = {'true' if value else 'false'}\n"
+                 for name, value in flags.items() if value is not None]
+        if lines:
+            path = log_path.parent / "mcu.toml"
+            path.write_text("[mcu]\n" + "".join(lines))
             config = ["--config", str(path)]
         self.process = subprocess.Popen(
             dies_with_parent(
@@ -607,6 +618,10 @@ class ConferenceResult:
     asked: dict[str, str | None] = field(default_factory=dict)
     # distinct Opus mix frames the MCU encoded per second over the window (50 per mix heard)
     audio_mix_fps: float = 0.0
+    # the sites' voice frames per second over the window the MCU decoded, and those it left
+    # undecoded by their RFC 6464 level (nobody would hear them: docs/signalling.md)
+    voice_decoded_fps: float = 0.0
+    voice_undecoded_fps: float = 0.0
 
 
 @dataclass
@@ -649,6 +664,8 @@ class ScenarioResult:
     # the recordings' MP4 bytes on the MCU's disk at the window's end (None: none recorded)
     recorded_bytes: int | None = None
     send_ladder: bool | None = None  # [mcu] send_ladder as run (None: the MCU's default)
+    voice_gate: bool | None = None  # [mcu] voice_gate as run (None: the MCU's default)
+    talkers: int | None = None  # sites of each conference that talk (None: all of them)
     # joined to every site decoded at the size the ladder asked of it, before the warm-up
     # (None: not settled within LADDER_SETTLE_TIMEOUT_S; measured all the same)
     ladder_settled_s: float | None = None
@@ -690,9 +707,15 @@ async def run_scenario(
     warmup_s: float,
     window_s: float,
     target_fps: float,
+    talkers: int | None = None,
 ) -> ScenarioResult:
+    """`talkers`: only the first this many sites of each conference talk, the others are
+    silent (None: every site talks, at 0.5)."""
     booked: list[tuple[str, str, ConferencePlan]] = []
     await terminals.command(cmd="probes", uris=[plan.probe for plan in plans])
+    if talkers is not None:
+        await terminals.command(cmd="silence", uris=[site.uri for plan in plans
+                                                     for site in plan.sites[talkers:]])
     try:
         for plan in plans:
             conf_id, begin = await schedule(client, plan)
@@ -1018,6 +1041,16 @@ def _conference_result(
         return next((int(conference.get("audio_frames_encoded", 0)) for conference in stats
                      if conference["conf_id"] == conf_id), 0)
 
+    def voice_frames(stats: list[dict[str, Any]], counted: str) -> int:
+        found: dict[str, dict[str, Any]] = next(
+            (conference.get("inputs", {}) for conference in stats
+             if conference["conf_id"] == conf_id), {})
+        return sum(int(entry.get(counted, 0)) for entry in found.values())
+
+    def voice_fps(counted: str) -> float:
+        return round((voice_frames(after_stats, counted) - voice_frames(before_stats, counted))
+                     / elapsed, 1)
+
     before_groups, after_groups = groups_of(before_stats), groups_of(after_stats)
     groups = [
         GroupResult(
@@ -1063,6 +1096,8 @@ def _conference_result(
         decoded={site.uri: inputs.get(site.uri, {}).get("decoded") for site in plan.sites},
         asked={site.uri: inputs.get(site.uri, {}).get("asked") for site in plan.sites},
         audio_mix_fps=round((mix_frames(after_stats) - mix_frames(before_stats)) / elapsed, 1),
+        voice_decoded_fps=voice_fps("voice_frames_decoded"),
+        voice_undecoded_fps=voice_fps("voice_frames_undecoded"),
     )
 
 
@@ -1153,8 +1188,10 @@ def floor_as_run(scenario: FloorScenario, result: ScenarioResult,
                  sent: TerminalVideoFormat) -> FloorScenario:
     """The floor's inputs as the scenario ran them (its first conference; they are alike):
     each site's video at what the send ladder asked of it (the format its terminal then
-    sends, terminals/media_sources.ladder_format; `sent` where nothing was asked), every
-    site's voice decoded, and as many distinct mixes encoded per frame as the MCU did."""
+    sends, terminals/media_sources.ladder_format; `sent` where nothing was asked), as many
+    voices decoded per frame as the MCU decoded (it leaves a voice nobody would hear
+    undecoded; every site's when it counted none either way) and as many distinct mixes
+    encoded per frame as the MCU did."""
     if not result.per_conference:
         return scenario
     conference = result.per_conference[0]
@@ -1164,7 +1201,10 @@ def floor_as_run(scenario: FloorScenario, result: ScenarioResult,
         if ask:
             sources[index] = sent_for_ask(sent, ask)
     mixes = round(conference.audio_mix_fps / AUDIO_FRAMES_PER_SECOND, 3)
-    return dataclasses.replace(scenario, sources=tuple(sources), audio_sites=len(sources),
+    voices = conference.voice_decoded_fps + conference.voice_undecoded_fps
+    audio_sites = len(sources) if voices <= 0 else min(len(sources), round(
+        len(sources) * conference.voice_decoded_fps / voices))
+    return dataclasses.replace(scenario, sources=tuple(sources), audio_sites=audio_sites,
                                audio_mixes=mixes)
 
 
@@ -1228,7 +1268,8 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
     """Every scenario on a freshly started MCU and terminals, so that what a saturated
     scenario leaves behind (its ended calls' sockets and threads, a grown heap) does not
     weigh on the next one; each followed by its codec floor, alone."""
-    timing = {"warmup_s": args.warmup, "window_s": args.window}
+    timing: dict[str, Any] = {"warmup_s": args.warmup, "window_s": args.window,
+                              "talkers": args.talkers}
     results: list[ScenarioResult] = []
     four_site_floor = floor_scenario(four_site_plans(1, [f"s{i}" for i in range(4)])[0],
                                      DEFAULT_TERMINAL_VIDEO_FORMAT)
@@ -1242,7 +1283,7 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
         for ladder in list(holding):
             result = await measure_fresh(
                 f"{count} x 4-site 1080p30{ladder_label(ladder)}", plans_for, count, 0,
-                TARGET_FPS, timing, send_ladder=ladder)
+                TARGET_FPS, timing, send_ladder=ladder, voice_gate=args.voice_gate)
             results.append(await with_floor(
                 result, floor_as_run(four_site_floor, result, DEFAULT_TERMINAL_VIDEO_FORMAT),
                 args.window))
@@ -1257,7 +1298,7 @@ async def measure(args: argparse.Namespace) -> list[ScenarioResult]:
             result = await measure_fresh(
                 f"1 x 16-site CP_16_1{ladder_label(ladder)}",
                 lambda fleet: [sixteen_site_plan(fleet.small_uris)], 0, 16, TARGET_16_FPS,
-                timing, send_ladder=ladder)
+                timing, send_ladder=ladder, voice_gate=args.voice_gate)
             print(f"  the MCU decoded from its sites (size: sites): {result.decoded_sizes}",
                   flush=True)
             results.append(await with_floor(
@@ -1281,15 +1322,18 @@ async def measure_fresh(
     conferences: int,
     small_count: int,
     target_fps: float,
-    timing: dict[str, float],
+    timing: dict[str, Any],
     content: ContentSetup | None = None,
     room: int | None = None,
     send_ladder: bool | None = None,
+    voice_gate: bool | None = None,
 ) -> ScenarioResult:
     """Start the MCU and the terminals one scenario needs, measure it, stop them.
-    `send_ladder`: `[mcu] send_ladder` for this MCU (None: its default)."""
+    `send_ladder`, `voice_gate`: `[mcu] send_ladder` and `[mcu] voice_gate` for this MCU
+    (None: its default)."""
     with tempfile.TemporaryDirectory(prefix="media-bench-") as temp:
-        mcu = McuProcess(Path(temp) / "data", Path(temp) / "mcu.log", send_ladder)
+        mcu = McuProcess(Path(temp) / "data", Path(temp) / "mcu.log", send_ladder,
+                         voice_gate)
         terminals: TerminalFleet | None = None
         client: Client | None = None
         try:
@@ -1306,6 +1350,8 @@ async def measure_fresh(
                 result = await run_scenario(name, plans_for(terminals), client, mcu, terminals,
                                             http, target_fps=target_fps, **timing)
             result.send_ladder = send_ladder
+            result.voice_gate = voice_gate
+            result.talkers = timing.get("talkers")
             print_row(result)
             return result
         except BaseException:
@@ -1469,6 +1515,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ladder", choices=sorted(LADDER_CHOICES), default="default",
                         help="[mcu] send_ladder for the 4-site and 16-site scenarios: the "
                              "MCU's default, on, off, or both (each scenario on, then off)")
+    parser.add_argument("--voice-gate", choices=("on", "off"), default=None,
+                        help="[mcu] voice_gate for the 4-site and 16-site scenarios (default: "
+                             "the MCU's, on): off decodes every frame of every voice")
+    parser.add_argument("--talkers", type=int, default=None,
+                        help="only this many sites of each 4-site and 16-site conference talk, "
+                             "the others are silent (default: every site talks)")
     content = parser.add_mutually_exclusive_group()
     content.add_argument("--skip-content", action="store_true", help="no content scenario")
     content.add_argument("--content-only", action="store_true",
@@ -1511,6 +1563,9 @@ def main(argv: list[str] | None = None) -> int:
         args.skip_recording = True
     if args.content_rounds < 1:
         parser.error("--content-rounds must be at least 1")
+    if args.talkers is not None and args.talkers < 0:
+        parser.error("--talkers must be 0 or more")
+    args.voice_gate = None if args.voice_gate is None else args.voice_gate == "on"
     if args.max_conferences < 0 or (args.max_conferences == 0 and args.skip_16
                                     and args.skip_content and args.skip_screens
                                     and args.skip_recording):

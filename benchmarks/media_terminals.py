@@ -21,6 +21,8 @@ it talks over stdin/stdout, one JSON object per line:
                      these terminals decode from their next call on, the others only count
     parent -> child  {"cmd": "panes", "rects": [[x, y, w, h], ...], "sample": [uri, ...]}
                      read these panes (fractions) on these terminals from now on
+    parent -> child  {"cmd": "silence", "uris": [uri, ...]}
+                     these terminals (those of them this process holds) stop talking
     parent -> child  {"cmd": "snapshot"}
     child -> parent  {"cpu_s": ..., "terminals": {uri: {...}}, "latencies_ms": {uri: [...]}}
                      counters now, and every latency read since the last snapshot
@@ -242,6 +244,12 @@ async def run_child(args: argparse.Namespace) -> int:
                     _answer({"ok": True})
                 case "panes":
                     child.set_panes([tuple(rect) for rect in command["rects"]], command["sample"])
+                    _answer({"ok": True})
+                case "silence":
+                    quiet = set(command["uris"])
+                    for terminal in terminals + small:
+                        if terminal.uri in quiet:
+                            terminal.speech.set_level(0.0)
                     _answer({"ok": True})
                 case "snapshot":
                     _answer(child.snapshot())

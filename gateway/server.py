@@ -127,6 +127,7 @@ def build_app(
         install_signalling(app, runtime, settings.media_address,
                            MediaSettings(mixed_speakers=settings.mixed_speakers,
                                          send_ladder=settings.send_ladder,
+                                         voice_gate=settings.voice_gate,
                                          ice_servers=settings.ice_servers,
                                          recordings_dir=settings.data_dir / "recordings",
                                          live_dir=settings.data_dir / "live"),

@@ -102,6 +102,8 @@ class Settings:
     ice_servers: tuple[IceServer, ...] = ()
     mixed_speakers: int = 4
     send_ladder: bool = True  # [mcu] send_ladder: ask sites for what their panes need
+    # [mcu] voice_gate: leave undecoded a voice frame whose RFC 6464 level nobody would hear
+    voice_gate: bool = True
     tombstone_retention_days: float = 30.0
     # [key_exchange]: passwords of sessions without a negotiated key may come encrypted with
     # the older eSDK SDKs' fixed AES key (gateway/session_crypto.py)
@@ -241,6 +243,7 @@ _KNOWN_KEYS = {
         "ice_servers",
         "mixed_speakers",
         "send_ladder",
+        "voice_gate",
         "tombstone_retention_days",
         "port_cost",
     },
@@ -301,6 +304,7 @@ def _from_table(table: dict[str, Any]) -> Settings:
         ice_servers=_ice_servers(mcu.get("ice_servers", [])),
         mixed_speakers=int(mcu["mixed_speakers"]),
         send_ladder=_flag(mcu.get("send_ladder", True), "[mcu] send_ladder"),
+        voice_gate=_flag(mcu.get("voice_gate", True), "[mcu] voice_gate"),
         tombstone_retention_days=float(mcu["tombstone_retention_days"]),
         accept_fixed_sdk_key=accept_fixed_sdk_key,
         **_accounts(accounts),

@@ -191,5 +191,11 @@ def test_floor_as_run_takes_the_ladders_asks_and_the_mcus_mixes():
     assert as_run.sources[0].width == 960 and as_run.sources[1].fps == 15
     assert as_run.audio_sites == 4 and as_run.audio_mixes == 4.5
     assert as_run.outputs == four.outputs
+    # the voices the MCU decoded: three of four sites' frames (one left undecoded, its
+    # level saying nobody would hear it)
+    gated = dataclasses.replace(conference, voice_decoded_fps=150.0, voice_undecoded_fps=50.0)
+    as_run = floor_as_run(four, dataclasses.replace(result, per_conference=[gated]),
+                          DEFAULT_VIDEO_FORMAT)
+    assert as_run.audio_sites == 3
     # a scenario without conferences (it never started) keeps the booked inputs
     assert floor_as_run(four, scenario_result(True, 1.0), DEFAULT_VIDEO_FORMAT) == four

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 import requests
 
 from app.process import running_server
-from gateway.settings import load_settings
+from gateway.settings import SettingsError, load_settings
 from mcu.clock import ManualClock
 from mcu.media.mixed_speakers import ENTRY_MARGIN, HYSTERESIS, SILENCE_FLOOR, MixedSpeakers
 from mcu.media.voice_activity import power_of_level
@@ -143,6 +144,31 @@ async def test_a_voice_nobody_would_hear_is_left_undecoded_until_it_could_be(tmp
                 await t.stop()
 
 
+async def test_with_the_gate_off_every_voice_frame_is_decoded(tmp_path):
+    """[mcu] voice_gate = false: the quiet site and the silent one are decoded as the
+    mixed ones are (what the MCU did before the gate), and nobody hears them still."""
+    settings = load_settings(port=0, data_dir=tmp_path, call_timeout_seconds=4.0,
+                             mixed_speakers=1, voice_gate=False)
+    clock = ManualClock()
+    async with running_server(settings, clock=clock) as server:
+        server.clock = clock
+        a, c, d = (terminal(index, decode_video=False, speech_schedule=((1.0, level),))
+                   for index, level in {54: 0.8, 55: 0.15, 56: 0.0}.items())
+        for t in (a, c, d):
+            await t.start(signalling_url(server))
+        try:
+            conf_id = book(server, [a.uri, c.uri, d.uri], cp_resource=4)
+            await eventually(lambda: set(states(server, conf_id).values())
+                             == {SiteCallState.IN_CONFERENCE}, what="all three in conference")
+            await eventually(lambda: d.heard().get(a.uri, 0.0) > 0.6, what="D hears A")
+            counts = await over_a_window(server, conf_id)
+            assert all(decoded(counts[t.uri]) for t in (a, c, d)), counts
+            assert d.heard().get(c.uri, 0.0) < 0.1
+        finally:
+            for t in (a, c, d):
+                await t.stop()
+
+
 # ---------------------------------------------------------------- the rule, on powers
 
 
@@ -164,3 +190,14 @@ def test_who_may_be_mixed_by_the_power_a_frame_states():
     assert not speakers.may_be_mixed("c", entry * 0.99)
     assert power_of_level(-127) == 0.0
     assert abs(power_of_level(-20) / (32768.0**2 * 0.01) - 1) < 1e-9
+
+
+def test_the_voice_gate_setting_reads_true_or_false_only(tmp_path):
+    assert load_settings().voice_gate is True  # on by default
+    off = tmp_path / "off.toml"
+    off.write_text("[mcu]\nvoice_gate = false\n")
+    assert load_settings(off).voice_gate is False
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[mcu]\nvoice_gate = "off"\n')
+    with pytest.raises(SettingsError, match="voice_gate"):
+        load_settings(bad)

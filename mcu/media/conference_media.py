@@ -112,10 +112,12 @@ class ConferenceMedia:
         presentation: Presentation = Presentation.FILM,
         tick_lateness: TickLateness | None = None,
         send_ladder: bool = True,
+        voice_gate: bool = True,
     ) -> None:
         self.conf_id = conf_id
         # what each site is asked to send (mcu/media/send_ladder.py); None: never asked
         self.send_ladder: SendLadder | None = SendLadder() if send_ladder else None
+        self.voice_gate = voice_gate  # its sites' voices decoded only if heard (add_site)
         self._settled_at: float | None = None  # when conference_sends last settled the asks
         self.tick_lateness = tick_lateness or TickLateness()  # the engine's, shared
         self.conference_rate = conference_rate
@@ -207,7 +209,8 @@ class ConferenceMedia:
             self.retired.add(previous.totals())
             previous.close()
         self.sites[media.uri] = media
-        media.audio_gate = self.audio.decodes  # its voice decoded only if heard
+        if self.voice_gate:
+            media.audio_gate = self.audio.decodes  # its voice decoded only if heard
         media.on_content_frame = self.content.frame
         media.on_content_picture = self.content.picture
 

@@ -73,6 +73,9 @@ class MediaSettings:
     # ask each site for the size and rate its largest pane needs (mcu/media/send_ladder.py);
     # False: never ask, every site sends what it chooses and the MCU scales it
     send_ladder: bool = True
+    # leave undecoded a voice frame whose RFC 6464 level says nobody would hear it
+    # (mcu/media/inline_audio.py); False: every frame of every voice decoded
+    voice_gate: bool = True
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,7 @@ class MediaEngine:
             presentation=presentation,
             tick_lateness=self.tick_lateness,
             send_ladder=self.settings.send_ladder,
+            voice_gate=self.settings.voice_gate,
         )
         self.conferences[conf_id] = media
         media.start()
