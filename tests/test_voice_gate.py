@@ -24,14 +24,18 @@ import av
 import numpy as np
 import pytest
 import requests
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 
 from app.process import running_server
 from gateway.settings import SettingsError, load_settings
 from mcu.clock import ManualClock
+from mcu.media.inline_audio import InlineAudioDecoder
 from mcu.media.mixed_speakers import ENTRY_MARGIN, HYSTERESIS, SILENCE_FLOOR, MixedSpeakers
 from mcu.media.voice_activity import power_of_level
 from mcu.model import SiteCallState
-from terminals.speech import talker_levels
+from rtc.audio_jitter_buffer import LevelledFrame
+from rtc.opus_packets import MonoOpusDecoder, OpusPacketEncoder
+from terminals.speech import SpeechSynth, talker_levels
 from tests.conftest import DEMO, soap_clients
 from tests.test_media_acceptance import book, eventually, signalling_url, states, terminal
 
@@ -201,3 +205,34 @@ def test_the_voice_gate_setting_reads_true_or_false_only(tmp_path):
     bad.write_text('[mcu]\nvoice_gate = "off"\n')
     with pytest.raises(SettingsError, match="voice_gate"):
         load_settings(bad)
+
+
+def test_a_frame_decoded_after_undecoded_ones_is_decoded_from_silence():
+    """InlineAudioDecoder: frames the gate refuses go to `level_only` (their levels, in
+    order); the first frame decoded after them comes out of a decoder that starts afresh,
+    the samples a new decoder gives for it, not those of a decoder still holding the tail
+    of the last frame it decoded before the gap."""
+    synth = SpeechSynth(7)
+    synth.set_level(0.8)
+    encoder = OpusPacketEncoder()
+    packets = [bytes(encoder.encode(synth.next_block_s16(960), 960 * i)[0]) for i in range(30)]
+    frames = [LevelledFrame(data, 960 * i, -20) for i, data in enumerate(packets)]
+    decoded: list[np.ndarray] = []
+    levels: list[int] = []
+    heard = {"now": True}
+    decoder = InlineAudioDecoder(
+        lambda frame: decoded.append(frame.to_ndarray().reshape(-1).copy()),
+        gate=lambda level: heard["now"], level_only=levels.append)
+    opus = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2,
+                                 payloadType=111)
+    for index, frame in enumerate(frames):
+        heard["now"] = not 10 <= index < 20
+        decoder.put((opus, frame))
+    assert (decoder.frames_decoded, decoder.frames_undecoded) == (20, 10)
+    assert levels == [-20] * 10
+    fresh = MonoOpusDecoder().decode(frames[20])[0].to_ndarray().reshape(-1)
+    assert np.array_equal(decoded[10], fresh)
+    stale = MonoOpusDecoder()
+    for frame in frames[:10]:
+        stale.decode(frame)
+    assert not np.array_equal(stale.decode(frames[20])[0].to_ndarray().reshape(-1), fresh)

@@ -23,8 +23,9 @@ first shown to the decoder's `gate` (the conference's, mcu/media/conference_audi
 audibility, a site that is not mixed and is too quiet to take a mixed site's place), the
 frame goes to `level_only` instead of the decoder: the site's mix input takes 20 ms of
 silence and the level, which the choice of the mixed speakers and the voice switching read
-as they read a decoded frame's. The decoder then decodes the next frame it is given from
-where its state stands, as after a lost packet. A frame without a level is always decoded.
+as they read a decoded frame's. The next frame decoded after one left undecoded is decoded
+by a new decoder, which starts from silence as the mix input did. A frame without a level is
+always decoded.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ class InlineAudioDecoder(queue.Queue):
         if level is not None and self.gate is not None and self.level_only is not None \
                 and not self.gate(level):
             self.frames_undecoded += 1
+            # the next frame decoded starts a new decoder: the old one's state is that of
+            # the last frame it decoded, maybe seconds ago, whose tail it would overlap
+            # with the new frame's start; a new one starts from silence, which is what the
+            # mix input has had since
+            self._codec_name = None
             self.level_only(level)
             return
         # put() runs inside aiortc's packet handling: an exception escaping here would end
