@@ -114,3 +114,34 @@ class MonoOpusDecoder:
         packet.pts = encoded_frame.timestamp
         packet.time_base = OPUS_TIME_BASE
         return self._context.decode(packet)
+
+
+# RFC 6716 section 3.1: the TOC byte's configuration (its top 5 bits) -> the duration of each
+# frame in 48 kHz samples (SILK 10/20/40/60 ms, Hybrid 10/20, CELT 2.5/5/10/20)
+_SILK_FRAME_SAMPLES = (480, 960, 1920, 2880)
+_HYBRID_FRAME_SAMPLES = (480, 960)
+_CELT_FRAME_SAMPLES = (120, 240, 480, 960)
+OPUS_CONFIG_FRAME_SAMPLES: tuple[int, ...] = (
+    _SILK_FRAME_SAMPLES * 3 + _HYBRID_FRAME_SAMPLES * 2 + _CELT_FRAME_SAMPLES * 4)
+OPUS_MAX_PACKET_SAMPLES = 5760  # 120 ms, the most one packet may hold (RFC 6716 3.2.5)
+
+
+def opus_packet_samples(packet: bytes) -> int | None:
+    """The duration of an Opus packet in 48 kHz samples, from its TOC byte (RFC 6716 3.1:
+    the configuration's frame size times the frame count code's frames: 1, 2, 2, or the
+    count in the next byte's low 6 bits); None for what is not a packet (empty, a code 3
+    without its count byte, more than 120 ms)."""
+    if not packet:
+        return None
+    toc = packet[0]
+    code = toc & 0x03
+    if code == 0:
+        frames = 1
+    elif code in (1, 2):
+        frames = 2
+    elif len(packet) < 2:
+        return None
+    else:
+        frames = packet[1] & 0x3F
+    samples = OPUS_CONFIG_FRAME_SAMPLES[toc >> 3] * frames
+    return samples if 0 < samples <= OPUS_MAX_PACKET_SAMPLES else None

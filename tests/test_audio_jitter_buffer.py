@@ -5,11 +5,12 @@ depends on, each on its own."""
 
 from __future__ import annotations
 
+import av
 import numpy as np
 from aiortc.rtp import RtpPacket
 
-from mcu.media.audio_mixer import FRAME_SAMPLES, STANDING_WINDOW_FRAMES, SampleFifo
-from rtc.audio_jitter_buffer import GAP_PATIENCE, AudioJitterBuffer
+from mcu.media.audio_mixer import FRAME_SAMPLES, STANDING_WINDOW_FRAMES, AudioInput, SampleFifo
+from rtc.audio_jitter_buffer import GAP_PATIENCE, AudioJitterBuffer, LevelledFrame
 from terminals.sync_pattern import CLICK_PEAK, SyncPattern, aligned_start
 
 
@@ -84,3 +85,38 @@ def test_the_flash_starts_on_the_frame_at_the_event():
     frames = [start + n / 30 for n in range(120)]
     flashing = [t for t in frames if pattern.flash_starts(t, 30)]
     assert len(flashing) == 2 and all(abs(t / 2 - round(t / 2)) < 1e-6 for t in flashing)
+
+
+def test_a_frame_keeps_its_packet_s_level_in_dbov():
+    """RFC 6464's value is the level's negation (0..127); without the extension, None."""
+    buffer = AudioJitterBuffer()
+    loud = rtp(1)
+    loud.extensions.audio_level = (False, 20)
+    _, frame = buffer.add(loud)
+    assert isinstance(frame, LevelledFrame) and frame.level_dbov == -20
+    silent = rtp(2)
+    silent.extensions.audio_level = (True, 127)
+    assert buffer.add(silent)[1].level_dbov == -127
+    assert buffer.add(rtp(3))[1].level_dbov is None
+
+
+def test_a_read_frame_s_stated_power_is_that_of_the_frame_left_undecoded_it_holds():
+    """AudioInput: the power stated for a frame left undecoded goes with its samples through
+    the fifo (the prebuffer, an overflow), not with the last frame added."""
+    audio = AudioInput()
+    audio.add_level_only(5.0)
+    audio.add_level_only(7.0)
+    out = np.empty(FRAME_SAMPLES, np.int16)
+    assert audio.read_into(out) and audio.frame_power == 5.0 and not out.any()
+    frame = av.AudioFrame.from_ndarray(np.full((1, FRAME_SAMPLES), 100, np.int16),
+                                       format="s16", layout="mono")
+    frame.sample_rate = 48_000
+    audio.add(frame)  # decoded: the next read is still the 7.0 frame, then this one
+    assert audio.read_into(out) and audio.frame_power == 7.0
+    assert audio.read_into(out) and audio.frame_power is None and out[0] == 100
+    audio.add(frame)
+    audio.add_level_only(9.0, 2 * FRAME_SAMPLES)  # a 40 ms packet: 40 ms of silence
+    found = []
+    while audio.read_into(out):
+        found.append(audio.frame_power)
+    assert found[-2:] == [9.0, 9.0]

@@ -168,11 +168,15 @@ async def test_a_running_two_site_conference_makes_the_media_counters_grow(tmp_p
             for name in ("mcu_sim_video_frames_encoded_total",
                          "mcu_sim_video_frames_delivered_total",
                          "mcu_sim_audio_mix_frames_encoded_total",
+                         "mcu_sim_audio_frames_decoded_total",  # both talk: both decoded
                          "mcu_sim_rtp_packets_sent_total", "mcu_sim_rtp_payload_sent_bytes_total",
                          "mcu_sim_rtp_packets_received_total",
                          "mcu_sim_rtp_payload_received_bytes_total",
                          "mcu_sim_tick_lateness_seconds_count"):
                 assert value(second, name) > value(first, name) > 0, name
+            # two talkers and room in the mix for four: no frame of theirs left undecoded
+            assert ("mcu_sim_audio_frames_undecoded_total", ()) in second
+            assert value(second, "mcu_sim_audio_frames_undecoded_total") == 0
         finally:
             for t in terminals:
                 await t.stop()

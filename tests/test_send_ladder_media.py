@@ -198,8 +198,8 @@ async def test_cp_16_1_sites_send_their_480x270_panes_and_stats_say_so(server):
         await eventually(lambda: all(decoded_size(server, conf_id, t.uri) == (480, 270)
                                      for t in sites), WAIT_S, "480x270 decoded from each")
         inputs = await media_inputs(server, conf_id)
-        assert {uri: inputs[uri] for uri in uris} == {
-            uri: {"asked": "480x270@15", "decoded": "480x270"} for uri in uris}
+        assert {uri: (inputs[uri]["asked"], inputs[uri]["decoded"]) for uri in uris} == {
+            uri: ("480x270@15", "480x270") for uri in uris}
         assert all([(f.width, f.height) for f in t.send_requests.switches][-1:] == [(480, 270)]
                    for t in sites)
         viewer.set_panes(panes_of("CP_16_1"))

@@ -54,9 +54,6 @@ STANDING_KEEP_FRAMES = 1
 OUT_BACKLOG = 10
 
 
-_SILENT_FRAME = np.zeros(FRAME_SAMPLES, np.int16)
-
-
 def volume_gain(volume: int) -> float:
     """setConfSiteVolumeEx's 0..100 as a linear gain: 0 silent, 50 unity, 100 doubled."""
     return max(0, min(100, volume)) / UNITY_VOLUME
@@ -85,6 +82,8 @@ EVERYONE = MixKey()
 SILENCE = MixKey(silence=True)
 SILENT_FRAME = np.zeros(FRAME_SAMPLES, np.int16)  # what a quiet site hears, shared
 SILENT_FRAME.flags.writeable = False
+_SILENCE = np.zeros(6 * FRAME_SAMPLES, np.int16)  # up to 120 ms (an Opus packet's most)
+_SILENCE.flags.writeable = False
 
 
 @dataclass(frozen=True)
@@ -167,11 +166,19 @@ class SampleFifo:
         self._reads = 0
         self._least_left: int | None = None  # the least held after a read this window
         self.samples_trimmed = 0
+        self.written = 0  # samples ever written: the stream position after the newest
 
     def __len__(self) -> int:
         return self._size
 
+    @property
+    def position(self) -> int:
+        """The stream position (samples since the first written) of the oldest sample held:
+        where the next read starts, whatever overflows and trims dropped before it."""
+        return self.written - self._size
+
     def write(self, samples: np.ndarray) -> None:
+        self.written += len(samples)
         capacity = len(self._ring)
         if len(samples) >= capacity:
             samples = samples[-capacity:]
@@ -232,22 +239,47 @@ class AudioInput:
         self.frames_received = 0
         self._resampler: av.AudioResampler | None = None
         self._resampling: tuple[int, str, str] | None = None  # rate, layout, format it takes
-        # the mean square its last frame's packet stated, when that frame was left
-        # undecoded (add_level_only); None: the last frame was decoded
-        self.level_only_power: float | None = None
+        # the frames left undecoded still held or ahead: (stream start, end, the mean square
+        # their packet stated), oldest first (add_level_only)
+        self._stated: collections.deque[tuple[int, int, float]] = collections.deque()
+        # the power the frame read last stated, when it was one left undecoded (read_into)
+        self.frame_power: float | None = None
 
-    def add_level_only(self, power: float) -> None:
-        """A 20 ms frame left undecoded (nobody would hear it, mcu/media/inline_audio.py):
-        silence in the fifo, so the voice goes on where it stands when its frames are
-        decoded again, and the power its packet stated, which the mix's choice of speakers
-        and the levels read instead of the silence's."""
+    def add_level_only(self, power: float, samples: int = FRAME_SAMPLES) -> None:
+        """A frame of `samples` (48 kHz) left undecoded (nobody would hear it,
+        mcu/media/inline_audio.py): as much silence in the fifo, so the voice goes on where
+        it stands when its frames are decoded again, and the power its packet stated, which
+        the mix's choice of speakers and the levels read instead of the silence's when that
+        frame is read."""
         self.frames_received += 1
-        self.level_only_power = power
-        self.fifo.write(_SILENT_FRAME)
+        start = self.fifo.written
+        self.fifo.write(_SILENCE[:samples])
+        self._stated.append((start, self.fifo.written, power))
+
+    def read_into(self, out: np.ndarray) -> bool:
+        """The fifo's next 960 samples into `out` (SampleFifo.read_into); `frame_power` is
+        then the power stated for them when most of them are a frame left undecoded, None
+        when they are decoded audio."""
+        start = self.fifo.position
+        if not self.fifo.read_into(out):
+            return False
+        end = start + FRAME_SAMPLES
+        stated = self._stated
+        self.frame_power = None
+        while stated and stated[0][1] <= start:  # dropped by a trim or an overflow
+            stated.popleft()
+        for first, last, power in stated:
+            if first >= end:
+                break
+            if 2 * (min(last, end) - max(first, start)) >= FRAME_SAMPLES:
+                self.frame_power = power
+                break
+        while stated and stated[0][1] <= end:
+            stated.popleft()
+        return True
 
     def add(self, frame: av.AudioFrame) -> None:
         self.frames_received += 1
-        self.level_only_power = None
         if frame.sample_rate == SAMPLE_RATE and frame.format.name == "s16":
             # What the decoders deliver (Opus: 48 kHz s16, mono from MonoOpusDecoder, stereo
             # interleaved from aiortc's): read in place from the frame's plane (the samples,

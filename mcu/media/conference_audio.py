@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mcu.media.audio_mixer import FRAME_SAMPLES, SAMPLE_RATE, AudioMixer, MixInput, MixResult
+from mcu.media.audio_mixer import (
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    AudioMixer,
+    MixInput,
+    MixResult,
+    volume_gain,
+)
 from mcu.media.conference_outputs import hear_outputs
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import SILENCE_FLOOR, MixedSpeakers
@@ -73,10 +80,10 @@ class ConferenceAudio:
         heard: list[str] = []
         waited = 0
         for uri in participants:
-            fifo = sites[uri].audio_in.fifo
-            if fifo.read_into(block[len(heard)]):
+            audio_in = sites[uri].audio_in
+            if audio_in.read_into(block[len(heard)]):
                 heard.append(uri)
-                waited += len(fifo)
+                waited += len(audio_in.fifo)
         if heard:
             # the frame just read arrived about as long ago as the samples behind it last
             waited_s = waited / len(heard) / SAMPLE_RATE
@@ -89,7 +96,7 @@ class ConferenceAudio:
         powers = mean_squares(block[: len(heard)]) if heard else None
         if powers is not None:
             for row, uri in enumerate(heard):
-                stated = sites[uri].audio_in.level_only_power
+                stated = sites[uri].audio_in.frame_power
                 if stated is not None:  # left undecoded: the level its packet stated
                     powers[row] = stated
         eligible = [site.uri for site in inputs if not site.muted]
@@ -114,20 +121,22 @@ class ConferenceAudio:
 
     def decodes(self, uri: str, level_dbov: int) -> bool:
         """Would anyone hear a frame of `uri` whose packet states `level_dbov` (RFC 6464)?
-        Not when the site is muted or the level is below audibility (SILENCE_FLOOR, -60
-        dBFS); yes when the recording, the live broadcast or a conference-view viewer takes
-        the full mix (every unmuted site); else when the site is mixed or may be
-        (MixedSpeakers.may_be_mixed). A frame nobody would hear is left undecoded
-        (mcu/media/inline_audio.py)."""
+        Not when the site is muted or at volume 0. When the recording, the live broadcast or
+        a conference-view viewer takes the full mix (every unmuted site at its volume), or
+        the site is a mixed speaker: when the level at the site's volume is above
+        audibility (SILENCE_FLOOR, -60 dBFS). Otherwise: when the site may become a mixed
+        speaker (MixedSpeakers.may_be_mixed, which chooses by the levels as sent). A frame
+        nobody would hear is left undecoded (mcu/media/inline_audio.py)."""
         conference = self._conference
-        if conference._control(uri).muted:
+        control = conference._control(uri)
+        gain = volume_gain(control.volume)
+        if control.muted or gain <= 0:
             return False
         power = power_of_level(level_dbov)
-        if power <= SILENCE_FLOOR:
-            return False
-        if conference.recording is not None or conference.live is not None or any(
-                viewer.viewpoint.site is None for viewer in conference.viewers.values()):
-            return True
+        if uri in self._speakers.mixed or conference.recording is not None \
+                or conference.live is not None or any(
+                    viewer.viewpoint.site is None for viewer in conference.viewers.values()):
+            return power * gain * gain > SILENCE_FLOOR
         return self._speakers.may_be_mixed(uri, power)
 
     def report_levels(self) -> None:

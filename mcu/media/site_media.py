@@ -162,9 +162,9 @@ class SiteMedia:
         gate = self.audio_gate
         return gate is None or gate(self.uri, level_dbov)
 
-    def _audio_level_only(self, level_dbov: int) -> None:
+    def _audio_level_only(self, level_dbov: int, samples: int) -> None:
         if not self.closed:
-            self.audio_in.add_level_only(power_of_level(level_dbov))
+            self.audio_in.add_level_only(power_of_level(level_dbov), samples)
 
     def tap_content_of(self, receiver: RTCRtpReceiver) -> None:
         """The receiver of the content m-line: its encoded frames go to the conference
