@@ -102,7 +102,8 @@ def test_a_frame_keeps_its_packet_s_level_in_dbov():
 
 def test_a_read_frame_s_stated_power_is_that_of_the_frame_left_undecoded_it_holds():
     """AudioInput: the power stated for a frame left undecoded goes with its samples through
-    the fifo (the prebuffer, an overflow), not with the last frame added."""
+    the fifo (the prebuffer, an overflow), not with the last frame added; short packets'
+    powers are averaged over the samples they fill, and a read mostly decoded has none."""
     audio = AudioInput()
     audio.add_level_only(5.0)
     audio.add_level_only(7.0)
@@ -119,4 +120,26 @@ def test_a_read_frame_s_stated_power_is_that_of_the_frame_left_undecoded_it_hold
     found = []
     while audio.read_into(out):
         found.append(audio.frame_power)
-    assert found[-2:] == [9.0, 9.0]
+    assert found == [None, 9.0, 9.0]
+    # 2.5 ms packets: eight to a read, their powers averaged over the samples they fill
+    for power in (1.0, 3.0) * 4:
+        audio.add_level_only(power, FRAME_SAMPLES // 8)
+    audio.add_level_only(4.0)
+    assert audio.read_into(out) and audio.frame_power == 2.0
+    assert audio.read_into(out) and audio.frame_power == 4.0
+    # half a read decoded, half undecoded: the stated power; a quarter: the decoded audio
+    half = av.AudioFrame.from_ndarray(np.full((1, FRAME_SAMPLES // 2), 100, np.int16),
+                                      format="s16", layout="mono")
+    half.sample_rate = 48_000
+    audio.add(half)
+    audio.add_level_only(6.0, FRAME_SAMPLES // 2)
+    audio.add(half)
+    audio.add_level_only(8.0, FRAME_SAMPLES // 4)
+    audio.add_level_only(2.0, FRAME_SAMPLES // 4)
+    assert audio.read_into(out) and audio.frame_power == 6.0
+    assert audio.read_into(out) and audio.frame_power == 5.0
+    # more than the fifo holds, left unread (a site not mixed): only what is held is kept
+    for _ in range(50):
+        audio.add_level_only(7.0)
+    assert len(audio._stated) <= len(audio.fifo) // (FRAME_SAMPLES // 2)
+    assert audio.read_into(out) and audio.frame_power == 7.0

@@ -11,8 +11,10 @@ import pytest
 from rtc.opus_packets import opus_packet_samples
 
 # (frame count code, what follows the TOC byte): one frame, two equal (code 1, empty
-# frames), and code 3 with 1, 2 and 3 frames in its count byte
-CODES = [(0, b""), (1, b""), (3, bytes([1])), (3, bytes([2])), (3, bytes([3]))]
+# frames), two of different sizes (code 2, the first 0 bytes long), and code 3 with 1, 2
+# and 3 frames in its count byte
+CODES = [(0, b""), (1, b""), (2, b"\x00"), (3, bytes([1])), (3, bytes([2])),
+         (3, bytes([3]))]
 
 
 def libopus_samples(packet: bytes) -> int | None:

@@ -254,26 +254,32 @@ class AudioInput:
         self.frames_received += 1
         start = self.fifo.written
         self.fifo.write(_SILENCE[:samples])
-        self._stated.append((start, self.fifo.written, power))
+        stated = self._stated
+        while stated and stated[0][1] <= self.fifo.position:  # gone unread (not mixed)
+            stated.popleft()
+        stated.append((start, self.fifo.written, power))
 
     def read_into(self, out: np.ndarray) -> bool:
         """The fifo's next 960 samples into `out` (SampleFifo.read_into); `frame_power` is
-        then the power stated for them when most of them are a frame left undecoded, None
-        when they are decoded audio."""
+        then, when at least half of them are frames left undecoded, the mean of the powers
+        stated for those frames weighted by their samples among the 960; None when most are
+        decoded audio."""
         start = self.fifo.position
         if not self.fifo.read_into(out):
             return False
         end = start + FRAME_SAMPLES
         stated = self._stated
-        self.frame_power = None
         while stated and stated[0][1] <= start:  # dropped by a trim or an overflow
             stated.popleft()
+        covered, weighted = 0, 0.0
         for first, last, power in stated:
             if first >= end:
                 break
-            if 2 * (min(last, end) - max(first, start)) >= FRAME_SAMPLES:
-                self.frame_power = power
-                break
+            overlap = min(last, end) - max(first, start)
+            if overlap > 0:
+                covered += overlap
+                weighted += overlap * power
+        self.frame_power = weighted / covered if 2 * covered >= FRAME_SAMPLES else None
         while stated and stated[0][1] <= end:
             stated.popleft()
         return True

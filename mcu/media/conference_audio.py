@@ -124,7 +124,7 @@ class ConferenceAudio:
         Not when the site is muted or at volume 0. When the recording, the live broadcast or
         a conference-view viewer takes the full mix (every unmuted site at its volume), or
         the site is a mixed speaker: when the level at the site's volume is above
-        audibility (SILENCE_FLOOR, -60 dBFS). Otherwise: when the site may become a mixed
+        audibility (SILENCE_FLOOR, -60 dBov). Otherwise: when the site may become a mixed
         speaker (MixedSpeakers.may_be_mixed, which chooses by the levels as sent). A frame
         nobody would hear is left undecoded (mcu/media/inline_audio.py)."""
         conference = self._conference

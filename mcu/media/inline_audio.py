@@ -19,8 +19,8 @@ the loop.
 A voice nobody would hear is not decoded. An Opus frame whose packet states its RFC 6464
 level (rtc/audio_jitter_buffer.LevelledFrame: browsers send it, the simulated terminals too)
 is first shown to the decoder's `gate` (the conference's, mcu/media/conference_audio.py
-`decodes`). Once the gate has let a frame through, the next HANGOVER_FRAMES are decoded
-whatever it says: the packet after a talk spurt's last loud block still carries that block's
+`decodes`). Once the gate has let a frame through, the next HANGOVER_SAMPLES (200 ms) of
+frames are decoded whatever it says (a site just muted too: the mix leaves it out anyway): the packet after a talk spurt's last loud block still carries that block's
 last 6.5 ms (libopus looks 312 samples ahead), and a talker's quieter frames between
 syllables are decoded by the time its level wins it a place in the mix. Past that, a frame
 the gate refuses (a muted site, a level nobody would hear, a site that is not mixed and is
@@ -49,7 +49,7 @@ from rtc.opus_packets import MonoOpusDecoder, opus_packet_samples
 
 log = logging.getLogger(__name__)
 
-HANGOVER_FRAMES = 10  # 200 ms decoded after each frame the gate let through
+HANGOVER_SAMPLES = 9_600  # 200 ms (48 kHz) decoded after each frame the gate let through
 
 
 class InlineAudioDecoder(queue.Queue):
@@ -62,7 +62,7 @@ class InlineAudioDecoder(queue.Queue):
         # the frame when not
         self.gate = gate
         self.level_only = level_only
-        self._hangover = 0  # frames still decoded whatever the gate says
+        self._hangover = 0  # samples still decoded whatever the gate says
         self._decoder: Any = None
         self._codec_name: str | None = None
         self.frames_decoded = 0
@@ -102,26 +102,26 @@ class InlineAudioDecoder(queue.Queue):
         if level is None or gate is None or level_only is None \
                 or codec.name.lower() != "opus":
             return False
+        samples = opus_packet_samples(encoded_frame.data)
+        if samples is None:
+            return False  # not a packet: the decoder counts its error
         try:
             heard = gate(level)
         except Exception:  # the gate's own failure: decoded, as without a gate
             log.exception("voice gate failed: the frame is decoded")
             return False
         if heard:
-            self._hangover = HANGOVER_FRAMES
+            self._hangover = HANGOVER_SAMPLES
             return False
         if self._hangover > 0:
-            self._hangover -= 1
+            self._hangover -= samples
             return False
-        samples = opus_packet_samples(encoded_frame.data)
-        if samples is None:
-            return False  # not a packet: the decoder counts its error
+        level_only(level, samples)
         self.frames_undecoded += 1
         # the next frame decoded starts a new decoder: the old one's state is that of the
         # last frame it decoded, maybe seconds ago, whose tail it would overlap with the new
         # frame's start; a new one starts from silence, which is what the mix input has had
         self._codec_name = None
-        level_only(level, samples)
         return True
 
 
