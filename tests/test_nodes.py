@@ -48,6 +48,7 @@ import pytest
 import redis.asyncio as aioredis
 import requests
 
+from app.child_process import dies_with_parent
 from gateway import result_codes
 from mcu.errors import Fault
 from mcu.layouts import layout_mode
@@ -68,9 +69,10 @@ NODES = {1: ("ward-a", 2, 4), 2: ("ward-b", 4, 8)}  # id: (name, max_ports, max_
 
 def child(args: list[str], log: Path, env: dict[str, str] | None = None
           ) -> subprocess.Popen[str]:
-    """`mcu-sim ARGS` as a process (stderr to `log`, `env` added to its environment)."""
+    """`mcu-sim ARGS` as a process (stderr to `log`, `env` added to its environment), killed
+    when the test process ends (app/child_process.py)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *args], cwd=PROJECT, stdout=subprocess.PIPE,
+        dies_with_parent([sys.executable, "-m", "app.cli", *args]), cwd=PROJECT, stdout=subprocess.PIPE,
         stderr=log.open("a"), text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
 
