@@ -299,5 +299,21 @@ class BrowserTerminal:
         return VideoStats(stats["codec"], stats["sdpFmtpLine"], stats["width"], stats["height"],
                           stats["fps"], stats["framesDecoded"], stats["framesSent"])
 
+    async def audio_level(self) -> float | None:
+        """What Chromium says of the audio it receives: `audioLevel` (0..1, linear, 1 is
+        0 dBov) of the audio receiver's synchronization source, which the spec takes from
+        the packets' RFC 6464 level and leaves out when they state none; None then, or
+        before any audio."""
+        level = await self.page.evaluate(
+            """() => {
+              const pc = window.terminal.pc;
+              const receiver = pc && pc.getReceivers().find(
+                (r) => r.track && r.track.kind === "audio");
+              const sources = receiver ? receiver.getSynchronizationSources() : [];
+              return sources.length && sources[0].audioLevel !== undefined
+                ? sources[0].audioLevel : null;
+            }""")
+        return None if level is None else float(level)
+
     async def close(self) -> None:
         await self.page.close()

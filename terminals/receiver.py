@@ -12,7 +12,9 @@ decodes. The panes to read are fraction rectangles given by the caller: a termin
 know the MCU's layouts.
 
 Audio: the last second of the received mix is kept (mono); the level of each talker in it
-is measured on demand (terminals/speech.py).
+is measured on demand (terminals/speech.py). The levels the packets state (RFC 6464, when
+the call negotiated it) are kept for the same window, as a browser's
+`RTCRtpReceiver.getSynchronizationSources()` reports them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import cv2
 import numpy as np
 from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtpPacket
 
 from rtc.h264_sps import Sps
 from terminals.frame_counter import CountsOverCalls, FrameRate
@@ -214,11 +217,35 @@ class AudioReceiver:
         self.decode = decode
         self.frames_decoded = 0
         self._counts = CountsOverCalls()
+        self._stated: deque[tuple[float, int]] = deque()  # (time.monotonic(), dBov)
         self._start_window(SAMPLE_RATE)
 
     def count_frames_of(self, receiver: RTCRtpReceiver) -> None:
         """Count (and decode, or not) what this new call's audio receiver gets."""
         self._counts.count(receiver, self.decode)
+
+    def read_levels_of(self, receiver: RTCRtpReceiver) -> None:
+        """Keep the RFC 6464 level each RTP packet of this call's audio `receiver` states
+        (after its own handler was set: rtc/receive_path.py), before the receiver starts."""
+        handle = receiver._handle_rtp_packet
+        stated = self._stated
+
+        async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+            level = packet.extensions.audio_level
+            if level is not None:
+                now = time.monotonic()
+                stated.append((now, -level[1]))
+                while stated and stated[0][0] < now - self.window_s:
+                    stated.popleft()
+            await handle(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+
+    def stated_levels(self) -> list[int]:
+        """The levels (dBov, -127..0) the packets of the last `window_s` stated, oldest
+        first; empty when none stated one."""
+        since = time.monotonic() - self.window_s
+        return [level for at, level in self._stated if at >= since]
 
     @property
     def frames_received(self) -> int:

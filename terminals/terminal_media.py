@@ -95,6 +95,7 @@ class TerminalMedia(TerminalBase):
             send_voice_directly(audio.sender, call.speech_track)
         self.audio.count_frames_of(audio.receiver)
         self._lean_receive(call, audio.receiver)
+        self.audio.read_levels_of(audio.receiver)
         video = pc.addTransceiver(call.video_track or "video",
                                   direction="sendrecv" if self.send_video else "recvonly")
         video.setCodecPreferences(codec_preferences("video", self._video_codecs()))

@@ -253,6 +253,14 @@ async def test_dial_out_to_the_browser(server, soap, chromium, simulated, codec,
     assert await browser.wait_state({"in_call"}) == "in_call"
     await check_media_both_ways(soap, conf_id, browser, simulated, codec)
 
+    # the mix the browser hears (the simulated site's voice) states its level (RFC 6464),
+    # which Chromium reports as its audio source's audioLevel
+    async def mix_level_stated() -> bool:
+        level = await browser.audio_level()
+        return level is not None and level > 0.01
+
+    await eventually(mix_level_stated, what="Chromium reads the mix's level")
+
     # the page reports what it decodes (docs/signalling.md, "Receive statistics"): the MCU
     # keeps it as the site's last receive report; no latency (the page reads no markers)
     reports = server.gateway.runtime.receive_reports

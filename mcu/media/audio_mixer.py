@@ -33,6 +33,8 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from rtc.audio_level import MIN_AUDIO_LEVEL
+
 if TYPE_CHECKING:
     from mcu.media.direct_send import PacketOutput
 
@@ -326,7 +328,8 @@ class SiteAudioTrack(MediaStreamTrack):
         super().__init__()
         self.uri = uri
         self.frames_sent = 0
-        self._backlog: collections.deque[av.AudioFrame | av.Packet] = collections.deque(
+        # frames for aiortc's encoder, or encoded packets with their mix's level
+        self._backlog: collections.deque[av.AudioFrame | tuple[av.Packet, int]] = collections.deque(
             maxlen=OUT_BACKLOG)
         self._ready = asyncio.Event()
         self._pts = 0
@@ -344,30 +347,34 @@ class SiteAudioTrack(MediaStreamTrack):
         self._pts += FRAME_SAMPLES
         self._append(frame)
 
-    def push_packets(self, packets: Sequence[av.Packet]) -> None:
-        """The next 20 ms of the mix, already encoded (Opus); shared with other sites. Sent
-        at once when a direct sender attached its output (mcu/media/direct_send.py)."""
+    def push_packets(self, packets: Sequence[av.Packet], level_dbov: int = MIN_AUDIO_LEVEL
+                     ) -> None:
+        """The next 20 ms of the mix, already encoded (Opus); shared with other sites.
+        `level_dbov` is the mix's level (rtc/audio_level.samples_level_dbov), which the
+        packets state as RFC 6464 says when the call negotiated it. Sent at once when a
+        direct sender attached its output (mcu/media/direct_send.py)."""
         output = self._output
         for packet in packets:
             if output is not None:
                 self.frames_sent += 1
-                output.send(packet)
+                output.send(packet, level_dbov)
             else:
-                self._append(packet)
+                self._append((packet, level_dbov))
 
     def attach_output(self, output: PacketOutput) -> None:
-        """From now on encoded packets go to `output` when pushed; those waiting go first."""
+        """From now on encoded packets go to `output` when pushed; those waiting go first,
+        with their mix's level."""
         self._output = output
-        while self._backlog and isinstance(waiting := self._backlog[0], av.Packet):
+        while self._backlog and isinstance(waiting := self._backlog[0], tuple):
             self._backlog.popleft()
             self.frames_sent += 1
-            output.send(waiting)
+            output.send(*waiting)
 
     def detach_output(self, output: PacketOutput) -> None:
         if self._output is output:
             self._output = None
 
-    def _append(self, item: av.AudioFrame | av.Packet) -> None:
+    def _append(self, item: av.AudioFrame | tuple[av.Packet, int]) -> None:
         self._backlog.append(item)
         self._ready.set()
 
@@ -378,7 +385,9 @@ class SiteAudioTrack(MediaStreamTrack):
             self._ready.clear()
             await self._ready.wait()
         self.frames_sent += 1
-        return self._backlog.popleft()
+        item = self._backlog.popleft()
+        # an encoded packet: aiortc's loop sends it, without its level
+        return item[0] if isinstance(item, tuple) else item
 
     def stop(self) -> None:
         super().stop()

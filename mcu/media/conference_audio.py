@@ -30,6 +30,7 @@ from mcu.media.conference_outputs import hear_outputs
 from mcu.media.mix_encoders import MixEncoders
 from mcu.media.mixed_speakers import SILENCE_FLOOR, MixedSpeakers
 from mcu.media.voice_activity import LevelMeter, mean_squares, power_of_level
+from rtc.audio_level import samples_level_dbov
 from rtc.codec_preferences import OPUS
 
 if TYPE_CHECKING:
@@ -108,11 +109,12 @@ class ConferenceAudio:
         hear_outputs(conference, inputs, frames, result, self.mix_wait_s)
         opus_sites = {uri for uri in participants if sites[uri].audio_codec == OPUS}
         packets = self.mix_encoders.encode(result, opus_sites, self._tick)
+        levels = {key: samples_level_dbov(result.mixes[key]) for key in packets}
         self._tick += 1
         for uri in participants:
             key = result.heard_by[uri]
             if uri in opus_sites:
-                sites[uri].audio_out.push_packets(packets[key])
+                sites[uri].audio_out.push_packets(packets[key], levels[key])
             else:
                 sites[uri].audio_out.push(result.mixes[key])
         if powers is not None:

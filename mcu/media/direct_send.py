@@ -38,6 +38,7 @@ from rtc.aiortc_send_hooks import (
     take_over_retransmit,
     take_over_rtp,
 )
+from rtc.audio_level import MIN_AUDIO_LEVEL
 from rtc.rtp_output import RtpOutput
 from rtc.shared_packetizer import SHARED_MIME_TYPES, Vp8PictureIds, packetizer_for
 
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 class PacketOutput(Protocol):
     """What a track hands its packets to once a direct sender took it (DirectOutput)."""
 
-    def send(self, packet: av.Packet) -> None: ...
+    def send(self, packet: av.Packet, audio_level: int = MIN_AUDIO_LEVEL) -> None: ...
 
     def end(self) -> None: ...
 
@@ -69,21 +70,25 @@ class DirectOutput:
         self.sender = sender
         self.packetizer = packetizer_for(codec)
         rewrite = Vp8PictureIds() if codec.mimeType.lower() == "video/vp8" else None
+        # audio packets state their mix's level (RFC 6464) when the call negotiated it, as
+        # aiortc's sender does for each frame it encodes
         self.rtp = RtpOutput(stream_ids(sender, codec, parameters),
-                             SrtpSendPath(sender.transport), rewrite)
+                             SrtpSendPath(sender.transport), rewrite,
+                             audio_levels=codec.mimeType.lower().startswith("audio/"))
         self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         take_over_retransmit(sender, self.rtp.retransmit)
 
-    def send(self, packet: av.Packet) -> None:
-        """One encoded frame (or audio packet), now; dropped when the sender is disabled
-        (its transceiver does not send) or the output ended."""
+    def send(self, packet: av.Packet, audio_level: int = MIN_AUDIO_LEVEL) -> None:
+        """One encoded frame (or audio packet, `audio_level` its level in dBov), now;
+        dropped when the sender is disabled (its transceiver does not send) or the output
+        ended."""
         if self.ended.done() or not sender_enabled(self.sender):
             return
         rtp = self.rtp
         packets, octets = rtp.packet_count, rtp.octet_count
         try:
             payloads, timestamp = self.packetizer.payloads_of(packet)
-            rtp.send_frame(payloads, timestamp)
+            rtp.send_frame(payloads, timestamp, audio_level)
         except ConnectionError:
             self.end()  # the call's transport closed: the sender's loop ends, as aiortc's
             return
