@@ -32,6 +32,7 @@ from mcu.media.audio_mixer import (
 )
 from mcu.media.conference_audio import MIX_WAIT_SMOOTHING, ConferenceAudio
 from mcu.media.conference_outputs import hear_outputs
+from rtc.audio_level import MIN_AUDIO_LEVEL
 from rtc.codec_preferences import OPUS
 from rtc.opus_packets import OPUS_BITRATE, OPUS_SAMPLE_RATE, OPUS_TIME_BASE, MonoOpusDecoder
 
@@ -347,7 +348,8 @@ class BeforeConferenceAudio(ConferenceAudio):
         for uri in participants:
             key = result.heard_by[uri]
             if uri in opus_sites:
-                sites[uri].audio_out.push_packets(packets[key])
+                # before the mixes stated their level: the packets were sent with none
+                sites[uri].audio_out.push_packets(packets[key], MIN_AUDIO_LEVEL)
             else:
                 sites[uri].audio_out.push(result.mixes[key])
         if powers is not None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import statistics
 import sys
@@ -86,11 +87,16 @@ def encoded_clip() -> list[av.Packet]:
     return packets
 
 
+TONE_AMPLITUDE = 6000
+TONE_LEVEL_DBOV = round(20 * math.log10(TONE_AMPLITUDE / math.sqrt(2) / 32767))  # a sine's RMS
+
+
 def opus_packets() -> list[av.Packet]:
-    """One second of a spoken-level tone as the mixer's encoder writes it (50 packets)."""
+    """One second of a spoken-level tone as the mixer's encoder writes it (50 packets, each
+    of level TONE_LEVEL_DBOV)."""
     encoder = OpusPacketEncoder()
     samples = (np.sin(np.arange(OPUS_FRAME_SAMPLES * 50) * 2 * np.pi * 220 / 48_000)
-               * 6000).astype(np.int16)
+               * TONE_AMPLITUDE).astype(np.int16)
     packets: list[av.Packet] = []
     for index in range(50):
         chunk = samples[index * OPUS_FRAME_SAMPLES:(index + 1) * OPUS_FRAME_SAMPLES]
@@ -175,7 +181,7 @@ async def measure(child: Child, mode: str, seconds: float, clip: list[av.Packet]
                 if tick % 2 == 0 and push:
                     packet = audio[(tick // 2) % len(audio)]
                     for call in calls:  # the mixer's tick
-                        call.audio.push_packets([packet])
+                        call.audio.push_packets([packet], TONE_LEVEL_DBOV)
                 tick += 1
                 await asyncio.sleep(max(0.0, start + tick * 0.01 - loop.time()))
 

@@ -14,8 +14,9 @@ benchmarks/media_load.py, tests/conftest.py):
 - `aioice.ice.get_host_addresses` -> `rtc.ice.host_addresses`: every ICE agent offers the
   media address (127.0.0.1 by default) as its only host candidate.
 - `aiortc.rtp.compute_audio_level_dbov` -> `rtc.audio_level.compute_audio_level_dbov`: the
-  RFC 6464 level of each audio frame a sender encodes, with numpy. aiortc's RTCRtpSender
-  looks the function up as `rtp.compute_audio_level_dbov` at every frame.
+  RFC 6464 level of each audio frame a sender encodes, with numpy (a packed stereo frame at
+  its channels' level, not 3 dB above as aiortc's). aiortc's RTCRtpSender looks the
+  function up as `rtp.compute_audio_level_dbov` at every frame.
 - `RTCDtlsTransport._register_rtp_receiver` -> `register_rtp_receiver_with_rtx`: aiortc's,
   plus the receiver's retransmission (RTX) SSRCs in the bundle's RTP router. aiortc
   registers only the media SSRCs and routes a packet of an unknown SSRC by its payload type

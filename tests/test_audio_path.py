@@ -8,6 +8,7 @@ computed site by site."""
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
@@ -44,9 +45,11 @@ class Collected:
 
     def __init__(self) -> None:
         self.packets: list[av.Packet] = []
+        self.levels: list[int] = []  # the level (dBov) each packet states (RFC 6464)
 
-    def send(self, packet: av.Packet) -> None:
+    def send(self, packet: av.Packet, audio_level: int) -> None:
         self.packets.append(packet)
+        self.levels.append(audio_level)
 
     def end(self) -> None:
         """Nothing to close: the packets stay in the list for the test to decode."""
@@ -94,6 +97,12 @@ def test_every_site_decodes_the_others_at_their_levels_and_never_itself():
                 assert heard[talker] < 0.02, f"site{index} hears itself at {heard[talker]}"
             else:
                 assert heard[talker] == pytest.approx(level, rel=0.15), (index, talker, heard)
+        # the levels its packets state are its mix's: over the last second, their power
+        # within 1 dB of the decoded mix's (Opus keeps a voice's power)
+        stated = collected.levels[-50:]
+        stated_db = 10 * math.log10(sum(10 ** (each / 10) for each in stated) / len(stated))
+        mix = decode(collected.packets)[-SAMPLE_RATE:].astype(np.float64) / 32767
+        assert stated_db == pytest.approx(10 * math.log10(float(np.mean(mix ** 2))), abs=1.0)
     # the levels for voice switching follow the talkers' loudness (-6 dB: ~10 points)
     levels = media.last_levels
     assert [uri for uri, _ in sorted(levels.items(), key=lambda item: -item[1])] == [

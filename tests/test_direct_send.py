@@ -24,6 +24,7 @@ from mcu.media.direct_send import send_directly
 from mcu.media.encoder_group import SiteVideoTrack
 from rtc import aiortc_hooks
 from rtc.aiortc_send_hooks import sender_ids
+from rtc.audio_level import samples_level_dbov
 from rtc.deadline import within
 from rtc.ice import rtc_configuration
 from rtc.jitter_buffer import release_frames_at_marker
@@ -305,7 +306,8 @@ async def test_opus_packets_pushed_are_heard_by_the_terminal():
         hearing = asyncio.ensure_future(hear())
         for index in range(50):
             samples = tone[index * OPUS_FRAME_SAMPLES:(index + 1) * OPUS_FRAME_SAMPLES]
-            call.audio_out.push_packets(encoder.encode(samples, index * OPUS_FRAME_SAMPLES))
+            call.audio_out.push_packets(encoder.encode(samples, index * OPUS_FRAME_SAMPLES),
+                                        samples_level_dbov(samples))
             await asyncio.sleep(0.02)
         async with asyncio.timeout(10):
             await hearing

@@ -75,9 +75,6 @@ async def test_each_site_is_told_the_level_of_the_mix_it_hears(tmp_path):
             b.speech.set_level(0.5)
             await eventually(lambda: a.heard().get(b.uri, 0.0) > 0.35
                              and agrees(a), what="A's stated levels follow B's voice")
-            louder = mean_power_db(b.audio.stated_levels())
-            softer = mean_power_db(a.audio.stated_levels())
-            assert softer < louder  # 0.5 against 0.8: about 4 dB
         finally:
             for t in (a, b):
                 await t.stop()

@@ -38,6 +38,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,10 +70,16 @@ NODES = {1: ("ward-a", 2, 4), 2: ("ward-b", 4, 8)}  # id: (name, max_ports, max_
 
 def child(args: list[str], log: Path, env: dict[str, str] | None = None
           ) -> subprocess.Popen[str]:
-    """`mcu-sim ARGS` as a process (stderr to `log`, `env` added to its environment), killed
-    when the test process ends (app/child_process.py)."""
+    """`mcu-sim ARGS` as a process (stderr to `log`, `env` added to its environment).
+    Started from the main thread, it is killed when the test process ends
+    (app/child_process.py); from another (a gateway restarted in `asyncio.to_thread`) it is
+    not: Linux would kill it when that worker thread ends, with the test that started it,
+    while the module's later tests still use it."""
+    command = [sys.executable, "-m", "app.cli", *args]
+    if threading.current_thread() is threading.main_thread():
+        command = dies_with_parent(command)
     return subprocess.Popen(
-        dies_with_parent([sys.executable, "-m", "app.cli", *args]), cwd=PROJECT, stdout=subprocess.PIPE,
+        command, cwd=PROJECT, stdout=subprocess.PIPE,
         stderr=log.open("a"), text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
 

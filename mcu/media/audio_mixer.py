@@ -33,8 +33,6 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from rtc.audio_level import MIN_AUDIO_LEVEL
-
 if TYPE_CHECKING:
     from mcu.media.direct_send import PacketOutput
 
@@ -347,8 +345,7 @@ class SiteAudioTrack(MediaStreamTrack):
         self._pts += FRAME_SAMPLES
         self._append(frame)
 
-    def push_packets(self, packets: Sequence[av.Packet], level_dbov: int = MIN_AUDIO_LEVEL
-                     ) -> None:
+    def push_packets(self, packets: Sequence[av.Packet], level_dbov: int) -> None:
         """The next 20 ms of the mix, already encoded (Opus); shared with other sites.
         `level_dbov` is the mix's level (rtc/audio_level.samples_level_dbov), which the
         packets state as RFC 6464 says when the call negotiated it. Sent at once when a
