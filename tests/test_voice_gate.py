@@ -35,7 +35,7 @@ from mcu.media.voice_activity import power_of_level
 from mcu.model import SiteCallState
 from rtc.audio_jitter_buffer import LevelledFrame
 from rtc.opus_packets import MonoOpusDecoder, OpusPacketEncoder
-from terminals.speech import SpeechSynth, talker_levels
+from terminals.speech import MIN_ANALYSIS_S, SpeechSynth, talker_levels
 from tests.conftest import DEMO, soap_clients
 from tests.test_media_acceptance import (
     book,
@@ -85,6 +85,20 @@ def recording_audio(path: Path) -> tuple[np.ndarray, int]:
         rate = container.streams.audio[0].rate
         chunks = [frame.to_ndarray()[0] for frame in container.decode(audio=0)]
     return np.concatenate(chunks).astype(np.float32), rate
+
+
+def file_levels(samples: np.ndarray, talkers: list[int], rate: int
+                ) -> dict[int, tuple[float, float]]:
+    """Each talker's level in `samples` over half-second segments a quarter second apart
+    (terminals/speech.py): its lower and upper quartile. A cut in the audio lowers the
+    talkers' readings and raises an absent one's in the segments around it, so a talker
+    is heard by its upper quartile and absent by its lower one."""
+    segment = int(rate * MIN_ANALYSIS_S)
+    readings = [talker_levels(samples[start:start + segment], talkers, rate)
+                for start in range(len(samples) - segment, -1, -(segment // 2))]
+    return {talker: (float(np.percentile([r[talker] for r in readings], 25)),
+                     float(np.percentile([r[talker] for r in readings], 75)))
+            for talker in talkers}
 
 
 def finished(path: Path) -> bool:
@@ -170,17 +184,37 @@ async def test_a_voice_nobody_would_hear_is_left_undecoded_until_it_could_be(tmp
                 return decoded(windows[-1][a.uri])
 
             await eventually_async(a_decoded, what="unmuted A decoded again")
-            await asyncio.sleep(1.0)  # the file's last 2 s: A decoded throughout
-            assert await asyncio.to_thread(call.setRecordBroadEx, siteUri=a.uri,
-                                           action=STOP) == 0
+            await asyncio.sleep(1.5)  # the file's last 3 s: A decoded throughout
             folder = tmp_path / "recordings" / conf_id
-            await eventually(lambda: any(finished(path) for path in folder.glob("*.mp4")),
-                             what="the recording finished")
-            await asyncio.sleep(1)  # the recorder's thread closes the file
-            samples, rate = recording_audio(sorted(folder.glob("*.mp4"))[-1])
-            heard = talker_levels(samples[-rate * 2:], [50, 51, 52, 53], rate)
-            assert heard[51] > 0.25 and heard[50] > 0.6 and heard[52] > 0.6, heard
-            assert heard[53] < 0.05, heard
+
+            async def stop_and_read() -> dict[int, tuple[float, float]]:
+                assert await asyncio.to_thread(call.setRecordBroadEx, siteUri=a.uri,
+                                               action=STOP) == 0
+                await eventually(lambda: len([path for path in folder.glob("*.mp4")
+                                              if finished(path)]) == len(heard_in) + 1,
+                                 what="the recording finished")
+                await asyncio.sleep(1)  # the recorder's thread closes the file
+                samples, rate = recording_audio(sorted(folder.glob("*.mp4"))[-1])
+                return file_levels(samples[-rate * 3:], [50, 51, 52, 53], rate)
+
+            def right(levels: dict[int, tuple[float, float]]) -> bool:
+                """B, A and C heard, D not (the file's last 3 s)."""
+                return (levels[51][1] > 0.25 and levels[50][1] > 0.6 and levels[52][1] > 0.6
+                        and levels[53][0] < 0.05)
+
+            # The file's audio is the full mix of terminals that share this test's event
+            # loop with the MCU and its recorder: a loop late by tens of ms cuts a site's
+            # voice, and each cut upsets the readings of the segments around it (more
+            # than half of them on a loaded machine). A file read wrong is recorded again,
+            # A, B, C and D as they are, at most twice (docs/load_sensitive_tests.md).
+            heard_in: list[dict[int, tuple[float, float]]] = []
+            heard_in.append(await stop_and_read())
+            while not right(heard_in[-1]) and len(heard_in) < 3:
+                assert await asyncio.to_thread(call.setRecordBroadEx, siteUri=a.uri,
+                                               action=START) == 0
+                await asyncio.sleep(4.0)
+                heard_in.append(await stop_and_read())
+            assert right(heard_in[-1]), heard_in
         finally:
             for t in everyone:
                 await t.stop()
