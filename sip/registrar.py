@@ -109,7 +109,8 @@ class Registrar:
                 bindings[uri] = Binding(uri, now + expires)
         response = answer(200, "OK")
         for uri in self.lookup(str(aor_uri)):
-            left = max(0, int(bindings[uri].expires_at - now))
+            # rounded, not truncated: (now + 600) - now can be 599.99999999 in floats
+            left = max(0, round(bindings[uri].expires_at - now))
             response.headers.add("Contact", f"<{uri}>;expires={left}")
         return response
 

@@ -244,6 +244,17 @@ async def test_registrar_md5_only_expiry_and_stale_nonce() -> None:
         assert not verdict.ok and verdict.stale  # answered 401 with stale=true
 
 
+async def test_registrar_grants_exactly_what_it_was_asked() -> None:
+    # at this clock (now + 600) - now is 599.99999999: the grant must not read a second short
+    now = 16217.014306821986
+    assert (now + 600) - now < 600
+    registrar = Registrar(min_expires=1, clock=lambda: now)
+    b = make_ua("registrar", registrar=registrar)
+    a = make_ua("room1")
+    async with a, b:
+        assert await a.register(b.contact("UDP"), "sip:8001@127.0.0.1", expires=600) == 600
+
+
 async def test_registrar_without_credentials_and_lookup_by_uri() -> None:
     registrar = Registrar(min_expires=1)
     b = make_ua("registrar", registrar=registrar)
