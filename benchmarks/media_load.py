@@ -123,6 +123,12 @@ from terminals.media_sources import ladder_format
 TARGET_FPS = 27.0  # "sustains 30 fps": a receiver decoding fewer than this has fallen behind
 TARGET_16_FPS = 25.0
 TARGET_P95_MS = 200.0
+# The mix each site hears: the MCU sends a 20 ms Opus frame every 20 ms (50 a second). A
+# receiver getting fewer than 49 a second lost more than 2 % of its audio; a wait over
+# 120 ms between two frames is a gap a listener hears (a receiver's jitter buffer holds
+# a few frames, 40-80 ms, not more): either and the scenario did not hold.
+TARGET_AUDIO_FPS = 49.0
+TARGET_AUDIO_GAP_MS = 120.0
 URI_PREFIX = "0177"
 RATE_1080P = "2048k"
 RATE_4CIF = "768k"
@@ -622,6 +628,10 @@ class ConferenceResult:
     # undecoded by their RFC 6464 level (nobody would hear them: docs/signalling.md)
     voice_decoded_fps: float = 0.0
     voice_undecoded_fps: float = 0.0
+    # the mix's 20 ms frames received a second by the slowest receiver, and the longest wait
+    # between two of them at any receiver over the window (ms)
+    audio_received_fps_min: float = 0.0
+    audio_gap_ms_max: float = 0.0
 
 
 @dataclass
@@ -672,6 +682,10 @@ class ScenarioResult:
     # the slowest receiver's complete frames/s while the ladder settled (the terminals'
     # one-off encoding of their asked loops beside the MCU); None: it took under 1 s
     settle_received_fps_min: float | None = None
+    # the mix heard over the window: the slowest receiver's 20 ms frames a second and the
+    # longest wait between two frames at any receiver (ms; TARGET_AUDIO_*)
+    audio_received_fps_min: float = 0.0
+    audio_gap_ms_max: float = 0.0
 
     @property
     def decoded_sizes(self) -> dict[str, int]:
@@ -795,6 +809,12 @@ async def run_scenario(
         misses.append(f"a probe decoded {probe_decoded} fps < {target_fps}")
     if p95 is None or p95 > TARGET_P95_MS:
         misses.append(f"latency p95 {p95} ms > {TARGET_P95_MS}")
+    audio_fps = min(result.audio_received_fps_min for result in conferences)
+    audio_gap = max(result.audio_gap_ms_max for result in conferences)
+    if audio_fps < TARGET_AUDIO_FPS:
+        misses.append(f"a receiver heard {audio_fps} audio frames/s < {TARGET_AUDIO_FPS}")
+    if audio_gap > TARGET_AUDIO_GAP_MS:
+        misses.append(f"a receiver waited {audio_gap} ms for audio > {TARGET_AUDIO_GAP_MS}")
     encoders = sum(result.encoders for result in conferences)
     expected = sum(result.expected_encoders for result in conferences)
     if encoders != expected:
@@ -838,6 +858,8 @@ async def run_scenario(
         recorded_bytes=recorded,
         ladder_settled_s=None if settle_s is None else round(settle_s, 1),
         settle_received_fps_min=settle_fps,
+        audio_received_fps_min=audio_fps,
+        audio_gap_ms_max=audio_gap,
     )
 
 
@@ -1098,6 +1120,15 @@ def _conference_result(
         audio_mix_fps=round((mix_frames(after_stats) - mix_frames(before_stats)) / elapsed, 1),
         voice_decoded_fps=voice_fps("voice_frames_decoded"),
         voice_undecoded_fps=voice_fps("voice_frames_undecoded"),
+        audio_received_fps_min=round(min(
+            (after_child["terminals"][site.uri]["audio_frames_received"]
+             - before_child["terminals"][site.uri]["audio_frames_received"]) / child_elapsed
+            for site in plan.sites), 1),
+        # no frame at all in the window: the whole window was a gap
+        audio_gap_ms_max=max(
+            round(1000 * child_elapsed, 1) if gap is None else float(gap)
+            for gap in (after_child["terminals"][site.uri]["audio_gap_max_ms"]
+                        for site in plan.sites)),
     )
 
 
@@ -1387,6 +1418,9 @@ def print_row(result: ScenarioResult) -> None:
              else f"(not within {LADDER_SETTLE_TIMEOUT_S:.0f} s)")
           + ("" if during is None else f" (the slowest receiver meanwhile: {during} fps)")
           + "; then the warm-up and the window", flush=True)
+    print(f"  the mix heard: the slowest receiver {result.audio_received_fps_min} frames/s of 20 ms"
+          f" (target {TARGET_AUDIO_FPS}), the longest wait between two "
+          f"{result.audio_gap_ms_max:.0f} ms (target {TARGET_AUDIO_GAP_MS:.0f})", flush=True)
 
 
 def _value(value: float | None) -> str:

@@ -247,6 +247,12 @@ class AudioReceiver:
         since = time.monotonic() - self.window_s
         return [level for at, level in self._stated if at >= since]
 
+    def largest_gap(self, since: float) -> float | None:
+        """The longest wait, in seconds, between audio frames (20 ms each from the MCU)
+        arriving since `since` (time.monotonic()), up to now; None when none arrived since or
+        the track is not counted (terminals/frame_counter.py)."""
+        return self._counts.largest_gap(since)
+
     @property
     def frames_received(self) -> int:
         if self._counts.current is None:  # a track consumed without a counting receiver

@@ -41,6 +41,13 @@ def test_the_screens_scenario_reports_cpu_and_encoders_beside_its_anchor(tmp_pat
     assert next(iter(room_pictures - {"cp:"})).startswith("site:")
     assert room["encoders"] == room["expected_encoders"] == 2
     assert room["mcu_cpu_percent"] > 0 and anchor["mcu_cpu_percent"] > 0
+    for run in (anchor, room):  # the mix each site heard was measured at the receivers
+        conferences = run["per_conference"]
+        assert all(c["audio_received_fps_min"] > 0 and c["audio_gap_ms_max"] > 0
+                   for c in conferences)
+        assert run["audio_received_fps_min"] == min(
+            c["audio_received_fps_min"] for c in conferences)
+        assert run["audio_gap_ms_max"] == max(c["audio_gap_ms_max"] for c in conferences)
     summary = report["screens"]["summary"]
     assert summary["encoders_equal_distinct_outputs"] is True
     assert summary["room_extra_mcu_cpu_percent"] == round(
