@@ -632,6 +632,10 @@ class ConferenceResult:
     # between two of them at any receiver over the window (ms)
     audio_received_fps_min: float = 0.0
     audio_gap_ms_max: float = 0.0
+    # cuts in the sites' voices as the MCU's mix played them over the window (GET
+    # /stats/media: the inputs that ran dry, the 48 kHz samples dropped unplayed)
+    voice_underruns: int = 0
+    voice_samples_dropped: int = 0
 
 
 @dataclass
@@ -1120,6 +1124,10 @@ def _conference_result(
         audio_mix_fps=round((mix_frames(after_stats) - mix_frames(before_stats)) / elapsed, 1),
         voice_decoded_fps=voice_fps("voice_frames_decoded"),
         voice_undecoded_fps=voice_fps("voice_frames_undecoded"),
+        voice_underruns=(voice_frames(after_stats, "voice_underruns")
+                         - voice_frames(before_stats, "voice_underruns")),
+        voice_samples_dropped=(voice_frames(after_stats, "voice_samples_dropped")
+                               - voice_frames(before_stats, "voice_samples_dropped")),
         audio_received_fps_min=round(min(
             (after_child["terminals"][site.uri]["audio_frames_received"]
              - before_child["terminals"][site.uri]["audio_frames_received"]) / child_elapsed
@@ -1418,9 +1426,13 @@ def print_row(result: ScenarioResult) -> None:
              else f"(not within {LADDER_SETTLE_TIMEOUT_S:.0f} s)")
           + ("" if during is None else f" (the slowest receiver meanwhile: {during} fps)")
           + "; then the warm-up and the window", flush=True)
+    underruns = sum(c.voice_underruns for c in result.per_conference)
+    dropped = sum(c.voice_samples_dropped for c in result.per_conference)
     print(f"  the mix heard: the slowest receiver {result.audio_received_fps_min} frames/s of 20 ms"
           f" (target {TARGET_AUDIO_FPS}), the longest wait between two "
-          f"{result.audio_gap_ms_max:.0f} ms (target {TARGET_AUDIO_GAP_MS:.0f})", flush=True)
+          f"{result.audio_gap_ms_max:.0f} ms (target {TARGET_AUDIO_GAP_MS:.0f}); the sites' "
+          f"voices in the MCU's mix ran dry {underruns} times, {dropped / 48:.0f} ms of them "
+          "dropped unplayed", flush=True)
 
 
 def _value(value: float | None) -> str:

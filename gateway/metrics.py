@@ -158,6 +158,12 @@ class StateCollector(Collector):
             ("mcu_sim_audio_frames_undecoded", "20 ms frames of the sites' voices left "
              "undecoded: their RFC 6464 level said nobody would hear them",
              totals.audio_frames_undecoded),
+            ("mcu_sim_audio_input_underruns", "Times a site's voice ran out while the mix "
+             "played it (a cut: late or lost audio; silence until 40 ms are in again)",
+             totals.audio_input_underruns),
+            ("mcu_sim_audio_input_dropped_samples", "48 kHz samples of the sites' voices "
+             "dropped unplayed (a full mix input, or a standing backlog cut back to keep the "
+             "voice with its picture)", totals.audio_input_samples_dropped),
             ("mcu_sim_rtp_packets_sent", "RTP packets sent to the sites",
              totals.rtp_packets_sent),
             ("mcu_sim_rtp_payload_sent_bytes", "Payload bytes of the RTP packets sent to the "

@@ -156,7 +156,11 @@ def _to_int16(mix: np.ndarray) -> np.ndarray:
 class SampleFifo:
     """A bounded ring of mono int16 samples: decoded audio in, 20 ms frames out. When full,
     the oldest samples go (the sender's clock runs ahead of ours); a backlog that stands a
-    whole second beyond STANDING_MAX_FRAMES is cut back (see STANDING_WINDOW_FRAMES)."""
+    whole second beyond STANDING_MAX_FRAMES is cut back (see STANDING_WINDOW_FRAMES).
+
+    Each of those is a cut in what the mix plays of the site, and counted: `underruns`
+    (the fifo ran dry while playing: silence until PREBUFFER_FRAMES are in again),
+    `samples_overflowed` and `samples_trimmed` (samples dropped unplayed)."""
 
     def __init__(self, capacity: int = int(SAMPLE_RATE * FIFO_SECONDS)) -> None:
         self._ring = np.zeros(capacity, np.int16)
@@ -166,6 +170,8 @@ class SampleFifo:
         self._reads = 0
         self._least_left: int | None = None  # the least held after a read this window
         self.samples_trimmed = 0
+        self.samples_overflowed = 0
+        self.underruns = 0
         self.written = 0  # samples ever written: the stream position after the newest
 
     def __len__(self) -> int:
@@ -184,6 +190,7 @@ class SampleFifo:
             samples = samples[-capacity:]
         overflow = self._size + len(samples) - capacity
         if overflow > 0:
+            self.samples_overflowed += overflow
             self._start = (self._start + overflow) % capacity
             self._size -= overflow
         end = (self._start + self._size) % capacity
@@ -206,6 +213,7 @@ class SampleFifo:
             self._primed = True
         if self._size < FRAME_SAMPLES:
             self._primed = False
+            self.underruns += 1
             return False
         ring, start = self._ring, self._start
         first = min(FRAME_SAMPLES, len(ring) - start)

@@ -40,6 +40,10 @@ class InputStats:
     decoded: str | None
     voice_frames_decoded: int = 0
     voice_frames_undecoded: int = 0
+    # cuts in the mix's input of its voice: ran dry while playing, and samples dropped
+    # unplayed (mcu/media/audio_mixer.SampleFifo)
+    voice_underruns: int = 0
+    voice_samples_dropped: int = 0
 
 
 def totals(conference: ConferenceMedia) -> MediaTotals:
@@ -62,11 +66,14 @@ def input_stats(conference: ConferenceMedia) -> dict[str, InputStats]:
         frame = media.video_in.frame if media is not None else None
         ask = ladder.asked(uri) if ladder is not None else None
         voice = media.inline_audio if media is not None else None
+        fifo = media.audio_in.fifo if media is not None else None
         inputs[uri] = InputStats(
             str(ask) if ask is not None else None,
             f"{frame.width}x{frame.height}" if frame is not None else None,
             voice.frames_decoded if voice is not None else 0,
-            voice.frames_undecoded if voice is not None else 0)
+            voice.frames_undecoded if voice is not None else 0,
+            fifo.underruns if fifo is not None else 0,
+            fifo.samples_trimmed + fifo.samples_overflowed if fifo is not None else 0)
     return inputs
 
 

@@ -21,6 +21,9 @@ class MediaTotals:
     audio_mix_frames_encoded: int = 0  # 20 ms Opus frames of the N-1 mixes
     audio_frames_decoded: int = 0  # 20 ms frames of the sites' voices decoded on the loop
     audio_frames_undecoded: int = 0  # left undecoded by their RFC 6464 level: not heard
+    audio_input_underruns: int = 0  # a site's mix input ran dry while playing (a cut)
+    audio_input_samples_dropped: int = 0  # 48 kHz samples of the sites' voices dropped
+    # unplayed: a full input or a standing backlog cut back (mcu/media/audio_mixer.py)
     rtp_packets_sent: int = 0  # RTP packets aiortc's senders sent to the sites
     rtp_payload_bytes_sent: int = 0  # their payload bytes (RTCP SR's octet count)
     rtp_packets_received: int = 0  # RTP packets aiortc's receivers received from the sites
