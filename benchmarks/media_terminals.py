@@ -109,7 +109,6 @@ class TerminalsChild:
         self.sampled: list[str] = []
         self.latencies: dict[str, list[float]] = {}
         self._next = 0
-        self._snapshot_at = time.monotonic()  # the previous snapshot's (the audio's gaps)
 
     def set_probes(self, uris: Sequence[str]) -> None:
         for uri, terminal in self.terminals.items():
@@ -142,10 +141,8 @@ class TerminalsChild:
     def snapshot(self) -> dict:
         times = os.times()
         terminals = {}
-        since, self._snapshot_at = self._snapshot_at, time.monotonic()
         for uri, terminal in self.terminals.items():
             stats = terminal.stats()
-            gap = terminal.audio.largest_gap(since)
             terminals[uri] = {
                 "state": stats.state,
                 "conf_id": stats.conf_id,
@@ -164,9 +161,9 @@ class TerminalsChild:
                 "asks": len(terminal.send_requests.received),
                 "sending": format_name(terminal.sending_video_format),
                 # the mix heard: 20 ms frames received (decoded or not), and the longest
-                # wait between two of them since the previous snapshot (None: none came)
+                # wait between two of its packets since the previous snapshot (on arrival)
                 "audio_frames_received": stats.audio_frames,
-                "audio_gap_max_ms": None if gap is None else round(1000 * gap, 1),
+                "audio_gap_max_ms": round(1000 * terminal.audio.read_largest_gap(), 1),
             }
         latencies, self.latencies = self.latencies, {}
         content_latencies = {}

@@ -14,7 +14,9 @@ For each K of --nodes (default 1, 2, 4), on 127.0.0.1, everything started afresh
     The conferences already running keep running: step k measures k conferences at once.
 
 A step holds as media_load's scenarios do: every receiver gets >= 27 complete frames/s,
-every probe decodes >= 27 fps, latency p95 (glass to glass, on the probes) <= 200 ms. The
+every probe decodes >= 27 fps, latency p95 (glass to glass, on the probes) <= 200 ms, and
+every receiver gets >= 49 audio frames a second with no wait over 120 ms between two audio
+packets (since stop 24). The
 encoders against the distinct outputs (media_load's fourth rule) are not checked: a node's
 media engine has no HTTP port (/stats/media of the gateway lists no conference).
 
@@ -63,6 +65,8 @@ import redis.asyncio as aioredis
 
 from app.child_process import dies_with_parent
 from benchmarks.media_load import (
+    TARGET_AUDIO_FPS,
+    TARGET_AUDIO_GAP_MS,
     TARGET_FPS,
     TARGET_P95_MS,
     BookedSite,
@@ -244,6 +248,10 @@ class StepResult:
     held: bool
     verdict: str
     conferences_per_node: dict[str, int] = field(default_factory=dict)
+    # the mix heard over the window (media_load's TARGET_AUDIO_*): the slowest receiver's
+    # 20 ms frames a second, the longest wait between two audio packets at any receiver (ms)
+    audio_received_fps_min: float = 0.0
+    audio_gap_ms_max: float = 0.0
     # seconds from the layout set until every terminal sent what the send ladder asked
     # (media_load.wait_senders_settled); None: not within its timeout, measured all the same
     ladder_settled_s: float | None = None
@@ -290,10 +298,15 @@ async def measure_step(platform: Platform, client: Client, fleet: TerminalFleet,
 
     received: list[float] = []
     decoded: list[float] = []
+    audio: list[float] = []
+    gaps: list[float] = []
     for plan in plans:
         for site in plan.sites:
             then, now = before_child["terminals"][site.uri], after_child["terminals"][site.uri]
             received.append((now["frames_received"] - then["frames_received"]) / child_elapsed)
+            audio.append((now["audio_frames_received"] - then["audio_frames_received"])
+                         / child_elapsed)
+            gaps.append(float(now["audio_gap_max_ms"]))
         then, now = before_child["terminals"][plan.probe], after_child["terminals"][plan.probe]
         if not now["decoding"]:
             raise RuntimeError(f"the probe {plan.probe} did not decode")
@@ -308,6 +321,11 @@ async def measure_step(platform: Platform, client: Client, fleet: TerminalFleet,
         misses.append(f"a probe decoded {decoded_min} fps < {TARGET_FPS}")
     if p95 is None or p95 > TARGET_P95_MS:
         misses.append(f"latency p95 {p95} ms > {TARGET_P95_MS}")
+    audio_min, gap_max = min(audio), max(gaps)
+    if audio_min < TARGET_AUDIO_FPS:
+        misses.append(f"a receiver heard {audio_min:.2f} audio frames/s < {TARGET_AUDIO_FPS}")
+    if gap_max > TARGET_AUDIO_GAP_MS:
+        misses.append(f"a receiver waited {gap_max} ms for audio > {TARGET_AUDIO_GAP_MS}")
     lost = platform.nodes_lost() - lost_before
     if lost:
         misses.append(f"{lost} node(s) left the registry (missed heartbeats): calls dropped "
@@ -332,6 +350,7 @@ async def measure_step(platform: Platform, client: Client, fleet: TerminalFleet,
         latency_ms_p50=percentile(latencies, 0.50), latency_ms_p95=p95,
         latency_readings=len(latencies), nodes_lost=lost, held=not misses,
         verdict="held" if not misses else "; ".join(misses),
+        audio_received_fps_min=round(audio_min, 2), audio_gap_ms_max=gap_max,
     )
 
 

@@ -87,17 +87,6 @@ class FrameCountingQueue(queue.Queue):
                          intervals / span_s if span_s > 0 else 0.0,
                          steps[len(steps) // 2])
 
-    def largest_gap(self, since: float, now: float | None = None) -> float | None:
-        """The longest wait, in seconds, between frames arriving since `since`
-        (time.monotonic()), the wait from the last of them to `now` included: a stall at the
-        end counts; None when none arrived since."""
-        now = time.monotonic() if now is None else now
-        times = [at for at, _ in list(self.arrivals) if at >= since]
-        if not times:
-            return None
-        return max(after - before for before, after in zip(times, [*times[1:], now],
-                                                                strict=True))
-
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is not None:  # None tells the decoder thread to end: always forwarded
             codec, encoded_frame = item
@@ -148,10 +137,6 @@ class CountsOverCalls:
     def frame_rate(self, window_s: float) -> FrameRate | None:
         """The current call's received frame rate over the last `window_s` seconds."""
         return self.current.frame_rate(window_s) if self.current else None
-
-    def largest_gap(self, since: float) -> float | None:
-        """The current call's longest wait between frames since `since` (FrameCountingQueue)."""
-        return self.current.largest_gap(since) if self.current else None
 
     @property
     def sps(self) -> Sps | None:

@@ -35,6 +35,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
 from rtc.h264_sps import Sps
+from terminals.arrival_gaps import ArrivalGaps
 from terminals.frame_counter import CountsOverCalls, FrameRate
 from terminals.marker import MarkerReading, Rect, read_marker
 from terminals.send_log import SendLog
@@ -218,6 +219,7 @@ class AudioReceiver:
         self.frames_decoded = 0
         self._counts = CountsOverCalls()
         self._stated: deque[tuple[float, int]] = deque()  # (time.monotonic(), dBov)
+        self.arrival_gaps = ArrivalGaps()  # the packets' arrivals, over all calls
         self._start_window(SAMPLE_RATE)
 
     def count_frames_of(self, receiver: RTCRtpReceiver) -> None:
@@ -225,15 +227,18 @@ class AudioReceiver:
         self._counts.count(receiver, self.decode)
 
     def read_levels_of(self, receiver: RTCRtpReceiver) -> None:
-        """Keep the RFC 6464 level each RTP packet of this call's audio `receiver` states
-        (after its own handler was set: rtc/receive_path.py), before the receiver starts."""
+        """Keep the RFC 6464 level each RTP packet of this call's audio `receiver` states,
+        and note its arrival (`read_largest_gap`), after the receiver's own handler was set
+        (rtc/receive_path.py), before the receiver starts."""
         handle = receiver._handle_rtp_packet
         stated = self._stated
+        gaps = self.arrival_gaps
 
         async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+            now = time.monotonic()
+            gaps.arrived(now)
             level = packet.extensions.audio_level
             if level is not None:
-                now = time.monotonic()
                 stated.append((now, -level[1]))
                 while stated and stated[0][0] < now - self.window_s:
                     stated.popleft()
@@ -247,11 +252,12 @@ class AudioReceiver:
         since = time.monotonic() - self.window_s
         return [level for at, level in self._stated if at >= since]
 
-    def largest_gap(self, since: float) -> float | None:
-        """The longest wait, in seconds, between audio frames (20 ms each from the MCU)
-        arriving since `since` (time.monotonic()), up to now; None when none arrived since or
-        the track is not counted (terminals/frame_counter.py)."""
-        return self._counts.largest_gap(since)
+    def read_largest_gap(self) -> float:
+        """The longest wait, in seconds, between RTP packets of the audio (one per 20 ms
+        from the MCU) since the previous read, on arrival, before the jitter buffer
+        (terminals/arrival_gaps.py); a new period starts. Packets are seen once
+        `read_levels_of` hooked the call's receiver."""
+        return self.arrival_gaps.read()
 
     @property
     def frames_received(self) -> int:

@@ -40,6 +40,8 @@ def test_samples_dropped_by_a_full_fifo_are_counted() -> None:
     for _ in range(6):
         fifo.write(BLOCK)
     assert fifo.samples_overflowed == 2 * FRAME_SAMPLES and len(fifo) == 4 * FRAME_SAMPLES
+    fifo.write(np.zeros(5 * FRAME_SAMPLES, np.int16))  # a write larger than the whole fifo
+    assert fifo.samples_overflowed == 7 * FRAME_SAMPLES and len(fifo) == 4 * FRAME_SAMPLES
 
 
 class VoiceLost:
@@ -95,7 +97,6 @@ async def test_half_a_second_of_lost_voice_shows_as_an_underrun_of_that_site(ser
             await asyncio.sleep(0.5)
             lost.armed = False
             assert lost.dropped >= 10  # 25 voice packets a half second, fewer on a late loop
-            await asyncio.sleep(0.3)  # the voice is back: the cut is behind us
             inputs = await site_inputs()
             assert inputs[talker.uri]["voice_underruns"] > before
             assert await metric() > total_before

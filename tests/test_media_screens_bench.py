@@ -43,7 +43,10 @@ def test_the_screens_scenario_reports_cpu_and_encoders_beside_its_anchor(tmp_pat
     assert room["mcu_cpu_percent"] > 0 and anchor["mcu_cpu_percent"] > 0
     for run in (anchor, room):  # the mix each site heard was measured at the receivers
         conferences = run["per_conference"]
-        assert all(c["audio_received_fps_min"] > 0 and c["audio_gap_ms_max"] > 0
+        # the mix reached every receiver: frames counted, and no receiver waited the whole
+        # window for audio (its longest wait is the window when nothing came)
+        assert all(c["audio_received_fps_min"] > 0
+                   and 0 < c["audio_gap_ms_max"] < 1000 * run["window_s"]
                    for c in conferences)
         assert run["audio_received_fps_min"] == min(
             c["audio_received_fps_min"] for c in conferences)

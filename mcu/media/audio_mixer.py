@@ -187,6 +187,7 @@ class SampleFifo:
         self.written += len(samples)
         capacity = len(self._ring)
         if len(samples) >= capacity:
+            self.samples_overflowed += len(samples) - capacity
             samples = samples[-capacity:]
         overflow = self._size + len(samples) - capacity
         if overflow > 0:
