@@ -24,7 +24,8 @@ STEP_FIELDS = {"nodes", "conferences", "window_s", "load_average_after", "nodes_
                "stream_entries_per_s_per_conference", "received_fps_min",
                "probe_decoded_fps_min", "latency_ms_p50", "latency_ms_p95",
                "latency_readings", "nodes_lost", "held", "verdict",
-               "conferences_per_node", "ladder_settled_s"}
+               "conferences_per_node", "ladder_settled_s", "audio_received_fps_min",
+               "audio_gap_ms_max"}
 
 
 def bench(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -59,6 +60,9 @@ def test_two_nodes_two_conferences_report_every_figure(tmp_path: Path) -> None:
         # read their conference's markers (latency readings come from the markers)
         assert step["received_fps_min"] > 0 and step["probe_decoded_fps_min"] > 0
         assert step["latency_readings"] > 0
+        # the nodes' mixes reached every receiver, none waiting the whole window for audio
+        assert step["audio_received_fps_min"] > 0
+        assert 0 < step["audio_gap_ms_max"] < 1000 * step["window_s"]
         # measured once every terminal sent what the send ladder asked (its 320x180 pane)
         assert step["ladder_settled_s"] is not None
         # the nodes report the conferences' levels over the event stream while they run
