@@ -16,6 +16,7 @@ from mcu.model import SiteCallState
 from rtc import aiortc_hooks
 from tests.test_media_acceptance import book, eventually, server, signalling_url, states, terminal
 from tests.test_metrics import samples, value
+from tests.test_metrics_rtcp import rtp_ssrc
 
 __all__ = ["server"]  # the fixture, shared with tests/test_media_acceptance.py
 
@@ -53,9 +54,7 @@ class VoiceLost:
         self.dropped = 0
 
     def received(self, data: bytes) -> bool:
-        if len(data) < 12 or data[0] >> 6 != 2 or 192 <= data[1] <= 223:
-            return True  # not RTP (STUN, DTLS) or RTCP
-        if self.armed and int.from_bytes(data[8:12], "big") == self.ssrc:
+        if self.armed and rtp_ssrc(data) == self.ssrc:  # None for STUN, DTLS, RTCP
             self.dropped += 1
             return False
         return True

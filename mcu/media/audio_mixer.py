@@ -178,6 +178,11 @@ class SampleFifo:
         return self._size
 
     @property
+    def samples_dropped(self) -> int:
+        """Samples dropped unplayed: by a full fifo and by the standing-backlog cut."""
+        return self.samples_overflowed + self.samples_trimmed
+
+    @property
     def position(self) -> int:
         """The stream position (samples since the first written) of the oldest sample held:
         where the next read starts, whatever overflows and trims dropped before it."""

@@ -73,7 +73,7 @@ def input_stats(conference: ConferenceMedia) -> dict[str, InputStats]:
             voice.frames_decoded if voice is not None else 0,
             voice.frames_undecoded if voice is not None else 0,
             fifo.underruns if fifo is not None else 0,
-            fifo.samples_trimmed + fifo.samples_overflowed if fifo is not None else 0)
+            fifo.samples_dropped if fifo is not None else 0)
     return inputs
 
 

@@ -237,8 +237,7 @@ class SiteMedia:
             audio_frames_decoded=inline.frames_decoded if inline is not None else 0,
             audio_frames_undecoded=inline.frames_undecoded if inline is not None else 0,
             audio_input_underruns=self.audio_in.fifo.underruns,
-            audio_input_samples_dropped=(self.audio_in.fifo.samples_trimmed
-                                         + self.audio_in.fifo.samples_overflowed),
+            audio_input_samples_dropped=self.audio_in.fifo.samples_dropped,
             video_frames_delivered=self.video_out.packets_sent + self.content_out.packets_sent,
             video_frames_dropped=self.video_in.frames_replaced_unseen,
             rtp_payload_bytes_received=self.rtp_counts.payload_bytes_received,
