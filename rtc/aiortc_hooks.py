@@ -444,11 +444,13 @@ def sent_datagram_filter() -> DatagramFilter | None:
     return _sent_filter
 
 
-def filter_datagrams(received: DatagramFilter, sent: DatagramFilter) -> Callable[[], None]:
+def filter_datagrams(received: DatagramFilter | None,
+                     sent: DatagramFilter) -> Callable[[], None]:
     """Pass every datagram the ICE connections of this process receive through `received`
-    and every one they send through `sent` (both called with the datagram, on the event
-    loop); a datagram a filter refuses is dropped as the network would drop it. Returns
-    the function that restores the methods in place before (aioice's, or
+    (None: none filtered, and the media still read in batches, rtc/receive_path.py
+    `read_media`) and every one they send through `sent` (both called with the datagram,
+    on the event loop); a datagram a filter refuses is dropped as the network would drop
+    it. Returns the function that restores the methods in place before (aioice's, or
     rtc/receive_path.py's demultiplexer once install() ran)."""
     protocol_class: Any = aioice.ice.StunProtocol
     received_before = protocol_class.datagram_received
@@ -456,7 +458,7 @@ def filter_datagrams(received: DatagramFilter, sent: DatagramFilter) -> Callable
 
     def datagram_received(self: aioice.ice.StunProtocol, data: bytes | str,
                           addr: tuple[Any, ...]) -> None:
-        if isinstance(data, str) or received(data):
+        if isinstance(data, str) or received is None or received(data):
             received_before(self, data, addr)
 
     async def send_data(self: aioice.ice.StunProtocol, data: bytes,
@@ -466,7 +468,8 @@ def filter_datagrams(received: DatagramFilter, sent: DatagramFilter) -> Callable
 
     global _sent_filter
     sent_filter_before = _sent_filter
-    protocol_class.datagram_received = datagram_received
+    if received is not None:
+        protocol_class.datagram_received = datagram_received
     protocol_class.send_data = send_data
     _sent_filter = sent
 

@@ -28,6 +28,7 @@ import asyncio
 import asyncio.selector_events
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 DATAGRAMS_PER_WAKEUP = 64
@@ -60,6 +61,44 @@ def drain_when_readable(transport: asyncio.BaseTransport) -> bool:
     # Replaces the reader asyncio registered (the loop keeps one reader per descriptor).
     loop._add_reader(selector_transport._sock_fd, read_ready, selector_transport)
     return True
+
+
+BatchReader = Callable[[Any], "int | None"]
+
+
+def read_in_batches_with(transport: asyncio.BaseTransport, reader: BatchReader) -> bool:
+    """Make `reader(transport)` what reads `transport`'s socket when it is readable: it
+    returns how many datagrams it read, or None to have them read by `read_ready` this
+    time. True when it now does (a selector datagram transport, still open)."""
+    if type(transport) is not _SELECTOR_DATAGRAM_TRANSPORT:
+        return False
+    selector_transport: Any = transport
+    if selector_transport._conn_lost or selector_transport._sock is None:
+        return False
+    selector_transport._loop._add_reader(selector_transport._sock_fd, batch_ready,
+                                         selector_transport, reader)
+    return True
+
+
+def batch_ready(transport: Any, reader: BatchReader) -> None:
+    """What the selector calls for a socket of `read_in_batches_with`: its reader, with
+    `read_ready`'s error handling, or `read_ready` when the reader declines."""
+    if transport._conn_lost:
+        return
+    try:
+        count = reader(transport)
+    except OSError as exc:
+        transport._protocol.error_received(exc)
+        return
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as exc:
+        transport._fatal_error(exc, "Fatal read error on datagram transport")
+        return
+    if count is None:
+        read_ready(transport)
+    elif count:
+        _last_read[transport] = time.monotonic()
 
 
 def read_ready(transport: Any) -> None:

@@ -47,7 +47,10 @@ import asyncio
 import datetime
 import struct
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aioice.ice
@@ -56,7 +59,10 @@ from aiortc import RTCDtlsTransport, RTCRtpReceiver
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import RtpPacket, unwrap_rtx
 from OpenSSL import SSL
+from pylibsrtp._binding import ffi as srtp_ffi
+from pylibsrtp._binding import lib as srtp_lib
 
+from rtc import batch_receive, datagram_drain
 from rtc.rtp_counts import RtpCounts
 from rtc.rtp_parse import depayloader, parse_rtp
 
@@ -88,6 +94,30 @@ _RX_PACKETS = "_RTCDtlsTransport__rx_packets"
 _NTP_EPOCH_OFFSET_S = 2_208_988_800
 _UTC = datetime.UTC
 
+# What a receiver's RTP packet leaves to send (a NACK, a PLI), awaited in order.
+Pending = Sequence[Coroutine[Any, Any, None]]
+_NOTHING: Pending = ()
+PacketWatcher = Callable[[RtpPacket], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _OneStep:
+    """A receiver's handler of `handle_rtp_in_one_step`: the coroutine function put in
+    place as its `_handle_rtp_packet`, the same work callable without awaiting (`now`),
+    and the watchers both call first (`watch_rtp`)."""
+
+    handler: Callable[[RtpPacket, int], Coroutine[Any, Any, None]]
+    now: Callable[[RtpPacket, int], Pending]
+    watchers: list[PacketWatcher]
+
+
+_one_step: weakref.WeakKeyDictionary[RTCRtpReceiver, _OneStep] = weakref.WeakKeyDictionary()
+# The sends left by packets read in batches, until they are done (the loop keeps only weak
+# references to tasks).
+_sending: set[asyncio.Task[None]] = set()
+# libsrtp's srtp_unprotect as pylibsrtp's binding links it, for rtc/batch_receive.c.
+SRTP_UNPROTECT = int(srtp_ffi.cast("uintptr_t", srtp_ffi.addressof(srtp_lib, "srtp_unprotect")))
+
 
 def demux_datagram_received(protocol: aioice.ice.StunProtocol, data: bytes | str,
                             addr: tuple[Any, ...]) -> None:
@@ -109,6 +139,9 @@ async def recv_batch(transport: RTCDtlsTransport) -> None:
     queue: asyncio.Queue[Any] = connection._queue
     if not connection._nominated:
         raise ConnectionError("Cannot receive data, not connected")  # as aioice's recvfrom
+    if transport not in _batched:
+        _batched.add(transport)
+        read_media_in_batches(transport)
     item = await queue.get()
     while True:
         if item is None:
@@ -187,18 +220,21 @@ def handle_rtp_in_one_step(receiver: RTCRtpReceiver, counts: RtpCounts) -> None:
     rtx_types: dict[int, bool] = {}  # payload type -> an RTX one (codec.name splits a string)
     depayloaders: dict[str, Callable[[bytes], bytes]] = {}  # codec MIME type -> depayload
 
-    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+    def handle_now(packet: RtpPacket, arrival_time_ms: int) -> Pending:
+        """The packet handled; what is left to send for it (a NACK, then a PLI), or the
+        whole of aiortc's handler for a receiver that estimates bandwidth."""
+        for watch in watchers:
+            watch(packet)
         if not receiver._enabled:
-            return
+            return _NOTHING
         if getattr(receiver, _REMOTE_BITRATE_ESTIMATOR) is not None:
             if packet.payload_type in codecs:
                 counts.payload_bytes_received += len(packet.payload)
-            await aiortc_handler(packet, arrival_time_ms)
-            return
+            return [aiortc_handler(packet, arrival_time_ms)]
         active_ssrc[packet.ssrc] = now(_UTC)
         codec = codecs.get(packet.payload_type)
         if codec is None:
-            return
+            return _NOTHING
         counts.payload_bytes_received += len(packet.payload)
         stream = remote_streams.get(packet.ssrc)
         if stream is None:
@@ -210,15 +246,16 @@ def handle_rtp_in_one_step(receiver: RTCRtpReceiver, counts: RtpCounts) -> None:
         if rtx:
             original_ssrc = rtx_ssrc.get(packet.ssrc)
             if original_ssrc is None:
-                return
+                return _NOTHING
             apt = codec.parameters.get("apt")
             if len(packet.payload) < 2 or not isinstance(apt, int) or apt not in codecs:
-                return
+                return _NOTHING
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
             codec = codecs[apt]
+        pending: list[Coroutine[Any, Any, None]] = []
         nack_generator = getattr(receiver, _NACK_GENERATOR)
         if nack_generator is not None and nack_generator.add(packet):
-            await receiver._send_rtcp_nack(packet.ssrc, sorted(nack_generator.missing))
+            pending.append(receiver._send_rtcp_nack(packet.ssrc, sorted(nack_generator.missing)))
         if packet.payload:
             depayload = depayloaders.get(codec.mimeType)
             if depayload is None:
@@ -226,7 +263,7 @@ def handle_rtp_in_one_step(receiver: RTCRtpReceiver, counts: RtpCounts) -> None:
             try:
                 packet._data = depayload(packet.payload)  # type: ignore[attr-defined]
             except ValueError:
-                return
+                return pending
         else:
             packet._data = b""  # type: ignore[attr-defined]
         pli_flag, encoded_frame = getattr(receiver, _JITTER_BUFFER).add(packet)
@@ -235,12 +272,118 @@ def handle_rtp_in_one_step(receiver: RTCRtpReceiver, counts: RtpCounts) -> None:
             if is_video:
                 pli_flag = True  # the lost picture, to the sender (RFC 4585 6.3.1.1)
         if pli_flag:
-            await receiver._send_rtcp_pli(packet.ssrc)
+            pending.append(receiver._send_rtcp_pli(packet.ssrc))
         if encoded_frame is not None and getattr(receiver, _DECODER_THREAD):
             encoded_frame.timestamp = timestamp_mapper.map(encoded_frame.timestamp)
             getattr(receiver, _DECODER_QUEUE).put((codec, encoded_frame))
+        return pending
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        for send in handle_now(packet, arrival_time_ms):
+            await send
+
+    watchers: list[PacketWatcher] = []
+    _one_step[receiver] = _OneStep(handle_rtp_packet, handle_now, watchers)
+    receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+
+
+def watch_rtp(receiver: RTCRtpReceiver, watcher: PacketWatcher) -> None:
+    """Call `watcher` with every RTP packet routed to `receiver`, before the receiver
+    handles it, whichever way it was read: one of the watchers of the handler of
+    `handle_rtp_in_one_step`, or a wrapper of any other handler (aiortc's)."""
+    one_step = _one_step.get(receiver)
+    if one_step is not None and receiver._handle_rtp_packet is one_step.handler:
+        one_step.watchers.append(watcher)
+        return
+    handle = receiver._handle_rtp_packet
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        watcher(packet)
+        await handle(packet, arrival_time_ms)
 
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+
+
+_batched: weakref.WeakSet[RTCDtlsTransport] = weakref.WeakSet()
+
+
+def srtp_session_address(session: pylibsrtp.Session) -> int:
+    """The srtp_t of a pylibsrtp session, as an address for rtc/batch_receive.c."""
+    return int(srtp_ffi.cast("uintptr_t", session._srtp[0]))
+
+
+def read_media_in_batches(transport: RTCDtlsTransport) -> bool:
+    """Once the handshake is done, the socket of the nominated ICE pair is read by
+    rtc/batch_receive.c (`read_media`): its SRTP media in one system call a wakeup,
+    unprotected in C and handled here without the ICE connection's queue and the DTLS
+    transport's task. True when it now is (an asyncio selector transport, still open)."""
+    pair = transport.transport._connection._nominated.get(1)
+    if pair is None or pair.protocol.transport is None:
+        return False
+    return datagram_drain.read_in_batches_with(
+        pair.protocol.transport, partial(read_media, weakref.ref(transport)))
+
+
+def read_media(dtls_ref: weakref.ref[RTCDtlsTransport], udp: Any) -> int | None:
+    """The batch reader of a DTLS transport's socket (rtc/datagram_drain.py calls it when the
+    socket is readable): None when the transport is gone, has no SRTP session, or
+    datagrams must pass a filter (`aiortc_hooks.filter_datagrams`: loss injection), and
+    the datagrams are read as before; else how many datagrams it read. Every datagram that
+    is not SRTP media goes to the socket's protocol as before (STUN to aioice, DTLS and
+    SRTCP to the DTLS transport's task); the media is counted as aiortc's `_recv_next`
+    counts it, parsed, routed and handled by its receiver at once (`handle_media`)."""
+    dtls = dtls_ref()
+    if dtls is None or dtls._rx_srtp is None or not installed():
+        return None
+    others, media, media_bytes, refused = batch_receive.drain(
+        udp._sock_fd, datagram_drain.DATAGRAMS_PER_WAKEUP, SRTP_UNPROTECT,
+        srtp_session_address(dtls._rx_srtp))
+    protocol = udp._protocol
+    for data, addr in others:
+        protocol.datagram_received(data, addr)
+    if media or refused:
+        setattr(dtls, _RX_BYTES, getattr(dtls, _RX_BYTES) + media_bytes)
+        setattr(dtls, _RX_PACKETS, getattr(dtls, _RX_PACKETS) + len(media) + refused)
+        if media:
+            handle_media(dtls, media)
+    return len(others) + len(media) + refused
+
+
+def handle_media(dtls: Any, media: Sequence[bytes]) -> None:
+    """Unprotected RTP packets of `dtls`, in the order received: each parsed, routed and
+    handled as `_handle_rtp_data` does; the NACKs and PLIs they leave are sent in order by
+    one task. A receiver whose handler is not `handle_rtp_in_one_step`'s (aiortc's, or a
+    wrapper put in place after it) gets that handler in the task."""
+    arrival_time_ms = int((time.time() + _NTP_EPOCH_OFFSET_S) * 1000)
+    extensions_map = dtls._rtp_header_extensions_map
+    route = dtls._rtp_router.route_rtp
+    pending: list[Coroutine[Any, Any, None]] = []
+    for data in media:
+        try:
+            packet = parse_rtp(data, extensions_map)
+        except (ValueError, struct.error):
+            continue  # aiortc logs it at debug level and drops the packet
+        receiver = route(packet)
+        if receiver is None:
+            continue
+        handler = receiver._handle_rtp_packet
+        one_step = _one_step.get(receiver)
+        if one_step is None or handler is not one_step.handler:
+            pending.append(handler(packet, arrival_time_ms=arrival_time_ms))
+        else:
+            pending.extend(one_step.now(packet, arrival_time_ms))
+    if pending:
+        task = asyncio.get_running_loop().create_task(_send_in_order(pending))
+        _sending.add(task)
+        task.add_done_callback(_sending.discard)
+
+
+async def _send_in_order(pending: Pending) -> None:
+    for send in pending:
+        try:
+            await send
+        except ConnectionError:
+            pass  # closed meanwhile: the DTLS transport's task ends the call
 
 
 def install() -> Callable[[], None]:

@@ -35,6 +35,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
 from rtc.h264_sps import Sps
+from rtc.receive_path import watch_rtp
 from terminals.arrival_gaps import ArrivalGaps
 from terminals.frame_counter import CountsOverCalls, FrameRate
 from terminals.marker import MarkerReading, Rect, read_marker
@@ -228,13 +229,12 @@ class AudioReceiver:
 
     def read_levels_of(self, receiver: RTCRtpReceiver) -> None:
         """Keep the RFC 6464 level each RTP packet of this call's audio `receiver` states,
-        and note its arrival (`read_largest_gap`), after the receiver's own handler was set
-        (rtc/receive_path.py), before the receiver starts."""
-        handle = receiver._handle_rtp_packet
+        and note its arrival (`read_largest_gap`): a watcher of the receiver's own handler
+        (rtc/receive_path.py `watch_rtp`), set before the receiver starts."""
         stated = self._stated
         gaps = self.arrival_gaps
 
-        async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        def watch(packet: RtpPacket) -> None:
             now = time.monotonic()
             gaps.arrived(now)
             level = packet.extensions.audio_level
@@ -242,9 +242,8 @@ class AudioReceiver:
                 stated.append((now, -level[1]))
                 while stated and stated[0][0] < now - self.window_s:
                     stated.popleft()
-            await handle(packet, arrival_time_ms)
 
-        receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+        watch_rtp(receiver, watch)
 
     def stated_levels(self) -> list[int]:
         """The levels (dBov, -127..0) the packets of the last `window_s` stated, oldest
