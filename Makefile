@@ -9,7 +9,18 @@ PY := $(VENV)/bin/python
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py rtc/batch_receive.c
+# rtc/batch_receive.c and rtc/batch_send.c are compiled by `pip install` (setup.py): a C
+# compiler is needed; the Python headers come with CPython. Debian's gcc is installed, as
+# root, when none is there.
+$(STAMP): pyproject.toml setup.py rtc/batch_receive.c rtc/batch_send.c
+	@command -v cc >/dev/null || command -v gcc >/dev/null || \
+	if [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y gcc || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y gcc; }; \
+	else \
+		echo "make: no C compiler; install Debian's gcc (apt-get install gcc)" >&2; \
+		exit 1; \
+	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'

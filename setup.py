@@ -1,8 +1,11 @@
-"""The project's one C extension (everything else is in pyproject.toml): rtc.batch_receive,
-a UDP socket's datagrams read with one recvmmsg and its SRTP media unprotected
-(rtc/batch_receive.c, docs/architecture.md "The packet path's native parts")."""
+"""The project's C extensions (everything else is in pyproject.toml): rtc.batch_receive (a
+UDP socket's datagrams read with one recvmmsg, its SRTP media unprotected) and
+rtc.batch_send (a frame's RTP packets protected and sent with one sendmmsg);
+docs/architecture.md "The packet path's native parts"."""
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("rtc.batch_receive", ["rtc/batch_receive.c"],
-                             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Werror"])])
+FLAGS = ["-O2", "-Wall", "-Wextra", "-Werror"]
+
+setup(ext_modules=[Extension(f"rtc.{name}", [f"rtc/{name}.c"], extra_compile_args=FLAGS)
+                   for name in ("batch_receive", "batch_send")])

@@ -3,7 +3,9 @@ the path as it was (aiortc's per-packet handling wrapped by the counting hook, a
 parse of every datagram, a coroutine chain per datagram, a jitter buffer that searched its
 frame on every packet, Opus decoded to stereo and averaged back to mono) against the new one
 (rtc/receive_path.py, the jitter buffer's skipped searches, rtc/opus_packets.MonoOpusDecoder),
-side by side in one run.
+side by side in one run; and between them that path with its datagrams read, unprotected
+and queued in Python (`python_reads`), as it was before rtc/batch_receive.c reads them with
+one recvmmsg and unprotects the media in C.
 
 A sender child process sends what a simulated terminal sends (the terminals' pre-encoded
 1280x720@30 H.264 loop, terminals/media_sources.py, and its Opus voice) over a real peer
@@ -67,7 +69,9 @@ from terminals.media_sources import (
 from terminals.scene import CameraScene
 from terminals.speech import SpeechSynth
 
-VARIANTS = ("before", "receive_path")
+# "python_reads": rtc/receive_path.py as it was before rtc/batch_receive.c, every datagram
+# read, unprotected and queued in Python (the batch reader never put in place)
+VARIANTS = ("before", "python_reads", "receive_path")
 
 
 @dataclass
@@ -136,7 +140,7 @@ def _tune(pc: RTCPeerConnection, variant: str, audio_in: AudioInput,
     for transceiver in pc.getTransceivers():
         receiver: RTCRtpReceiver = transceiver.receiver
         aiortc_hooks.count_rtp_and_feedback(receiver, transceiver.sender, counts)
-        if variant == "receive_path":
+        if variant != "before":
             receive_path.handle_rtp_in_one_step(receiver, counts)
         if transceiver.kind == "audio":
             audio = decode_audio_inline(receiver, audio_in.add)
@@ -174,7 +178,10 @@ def _loop_thread_cpu() -> float:
 async def _round(conn: Connection, variant: str, index: int, warmup: float,
                  window: float) -> Result:
     wait = asyncio.get_running_loop().run_in_executor
-    _use_process_wide(variant == "receive_path")
+    _use_process_wide(variant != "before")
+    batch_reader = receive_path.read_media_in_batches
+    if variant == "python_reads":
+        receive_path.read_media_in_batches = lambda transport: False
     try:
         conn.send("call")
         offer = await wait(None, conn.recv)
@@ -208,6 +215,7 @@ async def _round(conn: Connection, variant: str, index: int, warmup: float,
         return result
     finally:
         _use_process_wide(True)  # as aiortc_hooks.install() leaves the process
+        receive_path.read_media_in_batches = batch_reader
 
 
 def _packets(pc: RTCPeerConnection) -> int:
@@ -250,6 +258,8 @@ def summary(results: list[Result]) -> dict[str, Any]:
     before, after = out["before"], out["receive_path"]
     out["loop_cpu_saved_pct_points"] = round(
         before["loop_cpu_pct_median"] - after["loop_cpu_pct_median"], 1)
+    out["batch_receive_saved_pct_points"] = round(
+        out["python_reads"]["loop_cpu_pct_median"] - after["loop_cpu_pct_median"], 1)
     return out
 
 

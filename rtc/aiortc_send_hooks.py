@@ -26,25 +26,35 @@ On a running sender:
   its stats.
 - `SrtpSendPath`: `RTCDtlsTransport._send_rtp` for a batch of packets, without its five
   awaits per packet: SRTP protect with the transport's own session, then the nominated ICE
-  pair's socket (`transport.sendto`, as aioice's `StunProtocol.send_data` does), the
-  transport's byte and packet counts kept; a ConnectionError when DTLS or ICE is not (or
-  no longer) connected, as aiortc's. The datagram filter of `aiortc_hooks.filter_datagrams`
-  (loss injection) applies to it as to aioice's path.
+  pair's socket, the transport's byte and packet counts kept; a ConnectionError when DTLS
+  or ICE is not (or no longer) connected, as aiortc's. The batch is protected and sent by
+  rtc/batch_send.c (libsrtp's srtp_protect through pylibsrtp's binding, one sendmmsg), what
+  the socket would not take queued behind on the asyncio transport; it goes the Python way
+  (pylibsrtp's `protect`, `transport.sendto` per packet, as aioice's
+  `StunProtocol.send_data` does) when the transport is not asyncio's selector transport or
+  still has datagrams queued, or when the datagram filter of
+  `aiortc_hooks.filter_datagrams` (loss injection) is in place, which applies to it as to
+  aioice's path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from aiortc import RTCDtlsTransport, RTCRtpSender
 from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
+from pylibsrtp._binding import ffi as srtp_ffi
+from pylibsrtp._binding import lib as srtp_lib
 
-from rtc import aiortc_hooks
+from rtc import aiortc_hooks, batch_send
+from rtc.receive_path import srtp_session_address
 from rtc.rtp_output import StreamIds
 
 log = logging.getLogger(__name__)
@@ -63,6 +73,11 @@ _RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
 # The DTLS transport's.
 _TX_BYTES = "_RTCDtlsTransport__tx_bytes"
 _TX_PACKETS = "_RTCDtlsTransport__tx_packets"
+
+# libsrtp's srtp_protect as pylibsrtp's binding links it, for rtc/batch_send.c.
+SRTP_PROTECT = int(srtp_ffi.cast("uintptr_t", srtp_ffi.addressof(srtp_lib, "srtp_protect")))
+_SELECTOR_DATAGRAM_TRANSPORT: type[Any] = (
+    asyncio.selector_events._SelectorDatagramTransport)  # type: ignore[attr-defined]
 
 RtpLoop = Callable[[RTCRtpCodecParameters, RTCRtpSendParameters], Awaitable[None] | None]
 
@@ -163,15 +178,46 @@ class SrtpSendPath:
         pair = dtls.transport._connection._nominated.get(1)
         if pair is None:
             raise ConnectionError("Cannot send data, not connected")
-        protect = dtls._tx_srtp.protect
-        sendto = pair.protocol.transport.sendto
+        udp: Any = pair.protocol.transport
         address = pair.remote_addr
         keep = aiortc_hooks.sent_datagram_filter()
-        size = 0
-        for packet in packets:
-            datagram = protect(packet)
-            size += len(datagram)
-            if keep is None or keep(datagram):
-                sendto(datagram, address)
+        size = None
+        if (keep is None and type(udp) is _SELECTOR_DATAGRAM_TRANSPORT and not udp._buffer
+                and not udp._conn_lost and len(packets) <= batch_send.MAX_BATCH):
+            size = self._send_batch(udp, address, packets)
+        if size is None:
+            size = _send_each(dtls._tx_srtp.protect, udp, address, packets, keep)
         setattr(dtls, _TX_BYTES, getattr(dtls, _TX_BYTES) + size)
         setattr(dtls, _TX_PACKETS, getattr(dtls, _TX_PACKETS) + len(packets))
+
+    def _send_batch(self, udp: Any, address: tuple[str, int],
+                    packets: Sequence[bytes]) -> int | None:
+        """The packets protected and sent by rtc/batch_send.c, what the socket would not
+        take queued on the transport as asyncio queues it; their protected size, or None
+        when batch_send declines them (nothing done)."""
+        try:
+            sent = batch_send.send(udp._sock_fd, address[0], address[1], list(packets),
+                                   SRTP_PROTECT, srtp_session_address(self._dtls._tx_srtp))
+        except OSError as exc:  # as asyncio's sendto: the protocol is told, the call goes on
+            udp._protocol.error_received(exc)
+            return 0
+        if sent is None:
+            return None
+        size, unsent = sent
+        for datagram in unsent:
+            udp.sendto(datagram, address)
+        return size
+
+
+def _send_each(protect: Callable[[bytes], bytes], udp: Any, address: tuple[str, int],
+               packets: Sequence[bytes], keep: aiortc_hooks.DatagramFilter | None) -> int:
+    """The packets protected by pylibsrtp and sent one `sendto` each, those `keep` refuses
+    dropped; their protected size."""
+    sendto = udp.sendto
+    size = 0
+    for packet in packets:
+        datagram = protect(packet)
+        size += len(datagram)
+        if keep is None or keep(datagram):
+            sendto(datagram, address)
+    return size
