@@ -1,5 +1,7 @@
 """The MCU's send path alone: CPU per 1080p30 frame sent to 4 receivers, aiortc's sender
-loop against the direct send path (mcu/media/direct_send.py), side by side in one run.
+loop against the direct send path (mcu/media/direct_send.py), side by side in one run; the
+direct path both ways: its packets protected and sent by rtc/batch_send.c (`direct`), and
+by pylibsrtp and one `sendto` each (`direct_python`, as before it).
 
 This process plays the MCU's sending side with its own objects: four calls (aiortc peer
 connections), each with a SiteVideoTrack and a SiteAudioTrack as a site's call has,
@@ -45,7 +47,7 @@ from mcu.media.direct_send import send_directly
 from mcu.media.encoder_group import SiteVideoTrack
 from mcu.media.output_format import H264, OutputFormat
 from mcu.media.video_encoders import EncoderTuning, open_encoder
-from rtc import aiortc_hooks
+from rtc import aiortc_hooks, aiortc_send_hooks
 from rtc.ice import rtc_configuration
 from rtc.opus_packets import OPUS_FRAME_SAMPLES, OpusPacketEncoder
 
@@ -53,7 +55,9 @@ RECEIVERS = 4
 FPS = 30
 OUTPUT = OutputFormat(H264, 1920, 1080, FPS, 2_048_000)
 CLIP_FRAMES = 90  # 3 s, looped (a keyframe every 3 s: the first frame of the clip)
-MODES = ("aiortc", "direct")
+# "direct_python": the direct send path with its packets protected by pylibsrtp and sent one
+# `sendto` each, as before rtc/batch_send.c ("direct": protected and sent in C, one sendmmsg)
+MODES = ("aiortc", "direct_python", "direct")
 IDLE = "idle"  # the calls up and the pacing loop running, nothing pushed: the fixed cost
 
 
@@ -151,8 +155,12 @@ class Call:
 
 async def measure(child: Child, mode: str, seconds: float, clip: list[av.Packet],
                   audio: list[av.Packet]) -> Round:
-    calls = [Call(direct=mode == "direct") for _ in range(RECEIVERS)]
+    calls = [Call(direct=mode.startswith("direct")) for _ in range(RECEIVERS)]
     push = mode != IDLE
+    send_batch = aiortc_send_hooks.SrtpSendPath._send_batch
+    if mode == "direct_python":  # batch_send declines every batch: the Python way
+        aiortc_send_hooks.SrtpSendPath._send_batch = (  # type: ignore[method-assign]
+            lambda self, udp, address, packets: None)
     try:
         for index, call in enumerate(calls):
             await call.connect(child, index)
@@ -199,6 +207,7 @@ async def measure(child: Child, mode: str, seconds: float, clip: list[av.Packet]
                      round(1e6 * cpu / max(frames, 1), 1), frames, received,
                      os.getloadavg()[0])
     finally:
+        aiortc_send_hooks.SrtpSendPath._send_batch = send_batch  # type: ignore[method-assign]
         await asyncio.gather(*(call.pc.close() for call in calls))
         await child.ask(op="close")
 
@@ -242,6 +251,9 @@ async def main(rounds: int, seconds: float, only: str | None = None) -> dict[str
                                       / summary["aiortc"]["us_per_frame_mean"], 3),
         "direct_to_aiortc_over_idle": round(summary["direct"]["us_per_frame_over_idle"]
                                             / summary["aiortc"]["us_per_frame_over_idle"], 3),
+        "batch_send_to_python_over_idle": round(
+            summary["direct"]["us_per_frame_over_idle"]
+            / summary["direct_python"]["us_per_frame_over_idle"], 3),
     }
 
 
