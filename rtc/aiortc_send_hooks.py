@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import asyncio.selector_events
 import logging
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -195,15 +196,13 @@ class SrtpSendPath:
         """The packets protected and sent by rtc/batch_send.c, what the socket would not
         take queued on the transport as asyncio queues it; their protected size, or None
         when batch_send declines them (nothing done)."""
-        try:
-            sent = batch_send.send(udp._sock_fd, address[0], address[1], list(packets),
-                                   SRTP_PROTECT, srtp_session_address(self._dtls._tx_srtp))
-        except OSError as exc:  # as asyncio's sendto: the protocol is told, the call goes on
-            udp._protocol.error_received(exc)
-            return 0
+        sent = batch_send.send(udp._sock_fd, address[0], address[1], list(packets),
+                               SRTP_PROTECT, srtp_session_address(self._dtls._tx_srtp))
         if sent is None:
             return None
-        size, unsent = sent
+        size, unsent, error = sent
+        if error:  # as asyncio's sendto: the protocol is told, the other datagrams went on
+            udp._protocol.error_received(OSError(error, os.strerror(error)))
         for datagram in unsent:
             udp.sendto(datagram, address)
         return size

@@ -19,10 +19,12 @@
  *   Python path (aioice's protocol, then aiortc's DTLS transport).
  *
  * An empty socket returns empty lists; an error other than EAGAIN/EINTR raises OSError
- * (only when nothing was read yet: what was read is returned first).
+ * (recvmmsg reports one only when it read nothing).
  *
- * The GIL is held throughout: the socket is non-blocking and the buffers are this
- * module's own, used by one caller at a time.
+ * The GIL is held throughout and the socket is non-blocking. The buffers are this
+ * module's own: a call made while another is still using them (from a finalizer the
+ * first one's allocations ran) returns None and reads nothing, and the caller reads the
+ * socket its own way.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -43,6 +45,7 @@ static unsigned char *buffers; /* MAX_BATCH * DATAGRAM_SIZE, made at import */
 static struct mmsghdr messages[MAX_BATCH];
 static struct iovec vectors[MAX_BATCH];
 static struct sockaddr_storage addresses[MAX_BATCH];
+static int busy; /* the buffers are in use by a call */
 
 static PyObject *address_of(const struct sockaddr_storage *address) {
     char host[INET6_ADDRSTRLEN];
@@ -91,22 +94,27 @@ static PyObject *drain(PyObject *module, PyObject *args) {
         messages[index].msg_hdr.msg_name = &addresses[index];
         messages[index].msg_hdr.msg_namelen = sizeof addresses[index];
     }
-    int count;
+    if (busy) {
+        Py_RETURN_NONE;
+    }
+    int count, error = 0;
     do {
         count = recvmmsg(fd, messages, (unsigned int)limit, MSG_DONTWAIT, NULL);
     } while (count < 0 && errno == EINTR);
+    if (count < 0) {
+        error = errno; /* before anything else can change it */
+        if (error == EAGAIN || error == EWOULDBLOCK) {
+            count = 0;
+        } else {
+            errno = error;
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+    }
+    busy = 1;
     PyObject *others = PyList_New(0);
     PyObject *media = PyList_New(0);
     if (others == NULL || media == NULL) {
         goto failed;
-    }
-    if (count < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            count = 0;
-        } else {
-            PyErr_SetFromErrno(PyExc_OSError);
-            goto failed;
-        }
     }
     unprotect_fn unprotect = (unprotect_fn)(uintptr_t)unprotect_address;
     void *session = (void *)(uintptr_t)session_address;
@@ -141,8 +149,10 @@ static PyObject *drain(PyObject *module, PyObject *args) {
         }
         Py_DECREF(item);
     }
+    busy = 0;
     return Py_BuildValue("(NNKl)", others, media, media_bytes, refused);
 failed:
+    busy = 0;
     Py_XDECREF(others);
     Py_XDECREF(media);
     return NULL;
@@ -150,10 +160,11 @@ failed:
 
 static PyMethodDef methods[] = {
     {"drain", drain, METH_VARARGS,
-     "drain(fd, limit, unprotect, session) -> (others, media, media_bytes, refused): up to "
+     "drain(fd, limit, unprotect, session) -> (others, media, media_bytes, refused) | None: up to "
      "`limit` datagrams of a non-blocking UDP socket read at once, its SRTP media "
      "unprotected by `unprotect` (srtp_unprotect's address) with `session` (an srtp_t; 0: "
-     "none, every datagram in `others`)."},
+     "none, every datagram in `others`); None, nothing read, while another call uses the "
+     "buffers."},
     {NULL, NULL, 0, NULL},
 };
 

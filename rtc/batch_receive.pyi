@@ -3,4 +3,5 @@
 MAX_BATCH: int
 
 def drain(fd: int, limit: int, unprotect: int, session: int, /) -> tuple[
-    list[tuple[bytes, tuple[str, int] | tuple[str, int, int, int]]], list[bytes], int, int]: ...
+    list[tuple[bytes, tuple[str, int] | tuple[str, int, int, int]]], list[bytes], int, int
+] | None: ...

@@ -4,23 +4,23 @@
  * `send` here instead of protecting each through pylibsrtp and sending each with its own
  * `sendto`:
  *
- *   send(fd, host, port, packets, protect, session) -> (protected_bytes, unsent)
+ *   send(fd, host, port, packets, protect, session) -> (protected_bytes, unsent, error)
  *
  * - each packet is protected by `protect` (the address of libsrtp's srtp_protect, as
  *   linked into pylibsrtp's binding) with `session` (the srtp_t of the DTLS transport's
  *   sending pylibsrtp.Session), in order, so the SRTP state advances as pylibsrtp's would;
  * - the protected datagrams go to (host, port) (IPv4 or IPv6) with sendmmsg(2), repeated
- *   until all are sent or the socket would block;
+ *   until all are sent or the socket would block; a datagram the socket refuses with
+ *   another error is skipped and the rest sent, as asyncio's sendto goes on after one;
  * - `protected_bytes` sums the protected sizes (what aiortc counts as sent); `unsent` is
  *   the list of protected datagrams the socket did not take (it would block), for the
- *   caller to queue behind, in order.
+ *   caller to queue behind, in order; `error` is the errno of the last refusal, 0 if none.
  *
  * None, and nothing done, when a packet is larger than MAX_PACKET or the host is not a
  * numeric IP address (the caller sends them its own way). A packet libsrtp refuses raises
- * RuntimeError before anything is sent (the packets before it were protected); a socket
- * error other than EAGAIN/EINTR raises OSError
- * (the datagrams sent before it stay sent). The GIL is held throughout: the socket is
- * non-blocking and the buffers are this module's own, used by one caller at a time.
+ * RuntimeError before anything is sent (the packets before it were protected). The GIL
+ * is held throughout and the socket is non-blocking; the buffers are this module's own,
+ * and nothing in the call runs Python code while it uses them.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -35,7 +35,7 @@
 #define MAX_BATCH 256
 #define MAX_PACKET 1500    /* an RTP packet of ours is at most the MTU's 1,200 bytes */
 #define TRAILER_ROOM 144   /* SRTP_MAX_TAG_LEN + SRTP_MAX_MKI_LEN, as pylibsrtp leaves */
-#define SLOT (MAX_PACKET + TRAILER_ROOM)
+#define SLOT ((MAX_PACKET + TRAILER_ROOM + 15) / 16 * 16)
 
 typedef int (*protect_fn)(void *session, void *packet, int *length);
 
@@ -122,16 +122,19 @@ static PyObject *send_batch(PyObject *module, PyObject *args) {
         messages[index].msg_hdr.msg_namelen = address_size;
     }
     Py_ssize_t sent = 0;
+    int error = 0;
     while (sent < count) {
         int done = sendmmsg(fd, messages + sent, (unsigned int)(count - sent), MSG_DONTWAIT);
         if (done < 0) {
-            if (errno == EINTR) {
+            int cause = errno;
+            if (cause == EINTR) {
                 continue;
             }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (cause == EAGAIN || cause == EWOULDBLOCK) {
                 break;
             }
-            return PyErr_SetFromErrno(PyExc_OSError);
+            error = cause; /* this datagram is lost; the next ones go on */
+            done = 1;
         }
         sent += done;
     }
@@ -148,16 +151,17 @@ static PyObject *send_batch(PyObject *module, PyObject *args) {
         }
         PyList_SET_ITEM(unsent, index - sent, datagram);
     }
-    return Py_BuildValue("(KN)", protected_bytes, unsent);
+    return Py_BuildValue("(KNi)", protected_bytes, unsent, error);
 }
 
 static PyMethodDef methods[] = {
     {"send", send_batch, METH_VARARGS,
-     "send(fd, host, port, packets, protect, session) -> (protected_bytes, unsent) | None: the RTP "
-     "`packets` protected in order by `protect` (srtp_protect's address) with `session` (an "
-     "srtp_t) and sent to (host, port) with sendmmsg; `unsent`: the protected datagrams the "
-     "socket would not take; None, nothing done, when a packet is larger than MAX_PACKET or "
-     "the host is not a numeric IP address."},
+     "send(fd, host, port, packets, protect, session) -> (protected_bytes, unsent, error) "
+     "| None: the RTP `packets` protected in order by `protect` (srtp_protect's address) "
+     "with `session` (an srtp_t) and sent to (host, port) with sendmmsg; `unsent`: the "
+     "protected datagrams the socket would not take; `error`: the errno of the last "
+     "datagram it refused, 0 if none; None, nothing done, when a packet is larger than "
+     "MAX_PACKET or the host is not a numeric IP address."},
     {NULL, NULL, 0, NULL},
 };
 

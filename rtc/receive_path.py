@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import struct
 import time
 import weakref
@@ -56,6 +57,7 @@ from typing import Any
 import aioice.ice
 import pylibsrtp
 from aiortc import RTCDtlsTransport, RTCRtpReceiver
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import RtpPacket, unwrap_rtx
 from OpenSSL import SSL
@@ -65,6 +67,8 @@ from pylibsrtp._binding import lib as srtp_lib
 from rtc import batch_receive, datagram_drain
 from rtc.rtp_counts import RtpCounts
 from rtc.rtp_parse import depayloader, parse_rtp
+
+log = logging.getLogger(__name__)
 
 AIOICE_DATAGRAM_RECEIVED = aioice.ice.StunProtocol.datagram_received
 AIORTC_RECV_NEXT = RTCDtlsTransport._recv_next
@@ -111,7 +115,14 @@ class _OneStep:
     watchers: list[PacketWatcher]
 
 
-_one_step: weakref.WeakKeyDictionary[RTCRtpReceiver, _OneStep] = weakref.WeakKeyDictionary()
+# Where a receiver keeps its _OneStep: on itself (its closures refer to the receiver, so a
+# weak-keyed table holding it would keep every receiver alive).
+_ONE_STEP = "_mcu_sim_one_step"
+
+
+def _one_step_of(receiver: RTCRtpReceiver) -> _OneStep | None:
+    one_step: _OneStep | None = getattr(receiver, _ONE_STEP, None)
+    return one_step
 # The sends left by packets read in batches, until they are done (the loop keeps only weak
 # references to tasks).
 _sending: set[asyncio.Task[None]] = set()
@@ -283,7 +294,7 @@ def handle_rtp_in_one_step(receiver: RTCRtpReceiver, counts: RtpCounts) -> None:
             await send
 
     watchers: list[PacketWatcher] = []
-    _one_step[receiver] = _OneStep(handle_rtp_packet, handle_now, watchers)
+    setattr(receiver, _ONE_STEP, _OneStep(handle_rtp_packet, handle_now, watchers))
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
 
 
@@ -291,7 +302,7 @@ def watch_rtp(receiver: RTCRtpReceiver, watcher: PacketWatcher) -> None:
     """Call `watcher` with every RTP packet routed to `receiver`, before the receiver
     handles it, whichever way it was read: one of the watchers of the handler of
     `handle_rtp_in_one_step`, or a wrapper of any other handler (aiortc's)."""
-    one_step = _one_step.get(receiver)
+    one_step = _one_step_of(receiver)
     if one_step is not None and receiver._handle_rtp_packet is one_step.handler:
         one_step.watchers.append(watcher)
         return
@@ -326,18 +337,22 @@ def read_media_in_batches(transport: RTCDtlsTransport) -> bool:
 
 def read_media(dtls_ref: weakref.ref[RTCDtlsTransport], udp: Any) -> int | None:
     """The batch reader of a DTLS transport's socket (rtc/datagram_drain.py calls it when the
-    socket is readable): None when the transport is gone, has no SRTP session, or
-    datagrams must pass a filter (`aiortc_hooks.filter_datagrams`: loss injection), and
-    the datagrams are read as before; else how many datagrams it read. Every datagram that
+    socket is readable): None when the transport is gone or no longer connected (closed by
+    either side: its task no longer reads either), has no SRTP session, or datagrams must
+    pass a filter (`aiortc_hooks.filter_datagrams`: loss injection), and the datagrams are
+    read as before; else how many datagrams it read. Every datagram that
     is not SRTP media goes to the socket's protocol as before (STUN to aioice, DTLS and
     SRTCP to the DTLS transport's task); the media is counted as aiortc's `_recv_next`
     counts it, parsed, routed and handled by its receiver at once (`handle_media`)."""
     dtls = dtls_ref()
-    if dtls is None or dtls._rx_srtp is None or not installed():
+    if (dtls is None or dtls._state != DtlsState.CONNECTED or dtls._rx_srtp is None
+            or not installed()):
         return None
-    others, media, media_bytes, refused = batch_receive.drain(
-        udp._sock_fd, datagram_drain.DATAGRAMS_PER_WAKEUP, SRTP_UNPROTECT,
-        srtp_session_address(dtls._rx_srtp))
+    read = batch_receive.drain(udp._sock_fd, datagram_drain.DATAGRAMS_PER_WAKEUP,
+                               SRTP_UNPROTECT, srtp_session_address(dtls._rx_srtp))
+    if read is None:  # its buffers in use by a call this one interrupted
+        return None
+    others, media, media_bytes, refused = read
     protocol = udp._protocol
     for data, addr in others:
         protocol.datagram_received(data, addr)
@@ -353,7 +368,12 @@ def handle_media(dtls: Any, media: Sequence[bytes]) -> None:
     """Unprotected RTP packets of `dtls`, in the order received: each parsed, routed and
     handled as `_handle_rtp_data` does; the NACKs and PLIs they leave are sent in order by
     one task. A receiver whose handler is not `handle_rtp_in_one_step`'s (aiortc's, or a
-    wrapper put in place after it) gets that handler in the task."""
+    wrapper put in place after it) gets that handler in the task. A packet whose handling
+    fails is logged and dropped; the others go on (aiortc's task would end the call).
+
+    The call's SRTCP and DTLS go on through aioice's queue to the DTLS transport's task, so
+    they are handled after media read with or after them; the jitter buffers do not care,
+    and RTCP only updates statistics and feedback state."""
     arrival_time_ms = int((time.time() + _NTP_EPOCH_OFFSET_S) * 1000)
     extensions_map = dtls._rtp_header_extensions_map
     route = dtls._rtp_router.route_rtp
@@ -363,15 +383,18 @@ def handle_media(dtls: Any, media: Sequence[bytes]) -> None:
             packet = parse_rtp(data, extensions_map)
         except (ValueError, struct.error):
             continue  # aiortc logs it at debug level and drops the packet
-        receiver = route(packet)
-        if receiver is None:
-            continue
-        handler = receiver._handle_rtp_packet
-        one_step = _one_step.get(receiver)
-        if one_step is None or handler is not one_step.handler:
-            pending.append(handler(packet, arrival_time_ms=arrival_time_ms))
-        else:
-            pending.extend(one_step.now(packet, arrival_time_ms))
+        try:
+            receiver = route(packet)
+            if receiver is None:
+                continue
+            handler = receiver._handle_rtp_packet
+            one_step = _one_step_of(receiver)
+            if one_step is None or handler is not one_step.handler:
+                pending.append(handler(packet, arrival_time_ms=arrival_time_ms))
+            else:
+                pending.extend(one_step.now(packet, arrival_time_ms))
+        except Exception:
+            log.exception("an RTP packet (SSRC %d) could not be handled", packet.ssrc)
     if pending:
         task = asyncio.get_running_loop().create_task(_send_in_order(pending))
         _sending.add(task)
@@ -379,11 +402,17 @@ def handle_media(dtls: Any, media: Sequence[bytes]) -> None:
 
 
 async def _send_in_order(pending: Pending) -> None:
-    for send in pending:
+    for index, send in enumerate(pending):
         try:
             await send
         except ConnectionError:
             pass  # closed meanwhile: the DTLS transport's task ends the call
+        except asyncio.CancelledError:
+            for left in pending[index + 1:]:
+                left.close()
+            raise
+        except Exception:
+            log.exception("sending what an RTP packet left to send failed")
 
 
 def install() -> Callable[[], None]:

@@ -6,6 +6,7 @@ NACK and close."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pylibsrtp
@@ -109,11 +110,16 @@ def test_bad_arguments_and_socket_errors_are_python_errors():
         batch_receive.drain(receiving.fileno(), 8, 0, 0)  # closed: EBADF
 
 
-async def test_real_peer_connections_read_their_media_in_batches_and_recover_a_loss():
+async def test_real_peer_connections_read_their_media_in_batches_and_recover_a_loss(
+        monkeypatch):
     """aiortc's own video track to a receiver set up as the MCU's; the callee's socket is
     read by rtc/batch_receive.c once DTLS is done; the sender drops its 50th RTP packet:
-    the callee NACKs it from the batch path, the retransmission fills the gap, the frames
-    go on, the DTLS transport counts what it received; closing the caller ends it."""
+    the callee NACKs it from the batch path, the retransmission (RTX) comes in through it
+    and fills the gap, the frames go on, the DTLS transport counts what it received;
+    closing the caller ends it, and the receiver is freed with its peer connection."""
+    import gc
+    import weakref
+
     from aiortc.mediastreams import VideoStreamTrack
 
     assert receive_path.installed()
@@ -128,11 +134,21 @@ async def test_real_peer_connections_read_their_media_in_batches_and_recover_a_l
                 return False
         return True
 
+    batches = [0]
+    handle_media = receive_path.handle_media
+
+    def counted(dtls, media) -> None:
+        batches[0] += 1
+        handle_media(dtls, media)
+
+    monkeypatch.setattr(receive_path, "handle_media", counted)
     counts = RtpCounts()
+    seen: list[RtpPacket] = []
 
     def tune(transceiver) -> None:
         aiortc_hooks.count_rtp_and_feedback(transceiver.receiver, transceiver.sender, counts)
         receive_path.handle_rtp_in_one_step(transceiver.receiver, counts)
+        receive_path.watch_rtp(transceiver.receiver, seen.append)
         release_frames_at_marker(transceiver.receiver)
 
     restore = aiortc_hooks.filter_datagrams(None, sent)  # the caller's sends only
@@ -145,8 +161,13 @@ async def test_real_peer_connections_read_their_media_in_batches_and_recover_a_l
         transport = receiver.transport
         pair = transport.transport._connection._nominated[1]
         assert _reader(pair.protocol.transport) is datagram_drain.batch_ready
+        assert batches[0] >= 10  # the media came in through the batch path
         assert dropped, "no video packet was dropped"
         assert counts.nack_sent >= 1  # asked for from the batch path
+        media_ssrc = next(p.ssrc for p in seen if p.sequence_number != dropped[0])
+        retransmitted = [p for p in seen if p.ssrc != media_ssrc
+                         and p.payload[:2] == dropped[0].to_bytes(2, "big")]
+        assert retransmitted, "the dropped packet did not come back as RTX"
         assert 50 <= aiortc_hooks.receiver_rtp_packets(receiver) <= rtp_sent[0] - 1
         assert transport._RTCDtlsTransport__rx_packets >= 89
     finally:
@@ -154,3 +175,36 @@ async def test_real_peer_connections_read_their_media_in_batches_and_recover_a_l
         await caller.close()
     await within(_until(lambda: transport.state == "closed"), 10)
     await callee.close()
+    freed = weakref.ref(receiver)
+    tracks.clear()
+    seen.clear()
+    retransmitted.clear()
+    receiver = transport = pair = callee = caller = None  # only `freed` refers to it now
+    for _ in range(3):
+        gc.collect()
+        await asyncio.sleep(0.05)
+    assert freed() is None, "the receiver outlived its peer connection"
+
+
+async def test_a_packet_whose_handling_fails_is_logged_and_the_others_go_on(caplog):
+    """handle_media: a handler (here aiortc's kind, awaited in the batch's task) that fails
+    on one packet costs that packet only; the failure is logged."""
+    from types import SimpleNamespace
+
+    from aiortc.rtp import HeaderExtensionsMap
+
+    handled: list[int] = []
+
+    class Receiver:
+        async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+            if packet.sequence_number == 1:
+                raise RuntimeError("a broken handler")
+            handled.append(packet.sequence_number)
+
+    receiver = Receiver()
+    dtls = SimpleNamespace(_rtp_header_extensions_map=HeaderExtensionsMap(),
+                           _rtp_router=SimpleNamespace(route_rtp=lambda packet: receiver))
+    receive_path.handle_media(dtls, [_rtp(n, b"p") for n in range(3)])
+    await within(_until(lambda: len(handled) == 2), 5)
+    assert handled == [0, 2]
+    assert "a broken handler" in caplog.text
