@@ -40,7 +40,6 @@ On a running sender:
 from __future__ import annotations
 
 import asyncio
-import asyncio.selector_events
 import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
@@ -51,12 +50,11 @@ from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
-from pylibsrtp._binding import ffi as srtp_ffi
-from pylibsrtp._binding import lib as srtp_lib
 
 from rtc import aiortc_hooks, batch_send
-from rtc.receive_path import srtp_session_address
+from rtc.datagram_drain import open_selector_transport
 from rtc.rtp_output import StreamIds
+from rtc.srtp_addresses import SRTP_PROTECT, session_address
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +72,6 @@ _RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
 # The DTLS transport's.
 _TX_BYTES = "_RTCDtlsTransport__tx_bytes"
 _TX_PACKETS = "_RTCDtlsTransport__tx_packets"
-
-# libsrtp's srtp_protect as pylibsrtp's binding links it, for rtc/batch_send.c.
-SRTP_PROTECT = int(srtp_ffi.cast("uintptr_t", srtp_ffi.addressof(srtp_lib, "srtp_protect")))
-_SELECTOR_DATAGRAM_TRANSPORT: type[Any] = (
-    asyncio.selector_events._SelectorDatagramTransport)  # type: ignore[attr-defined]
 
 RtpLoop = Callable[[RTCRtpCodecParameters, RTCRtpSendParameters], Awaitable[None] | None]
 
@@ -183,8 +176,8 @@ class SrtpSendPath:
         address = pair.remote_addr
         keep = aiortc_hooks.sent_datagram_filter()
         size = None
-        if (keep is None and type(udp) is _SELECTOR_DATAGRAM_TRANSPORT and not udp._buffer
-                and not udp._conn_lost and len(packets) <= batch_send.MAX_BATCH):
+        if (keep is None and open_selector_transport(udp) is not None and not udp._buffer
+                and len(packets) <= batch_send.MAX_BATCH):
             size = self._send_batch(udp, address, packets)
         if size is None:
             size = _send_each(dtls._tx_srtp.protect, udp, address, packets, keep)
@@ -197,7 +190,7 @@ class SrtpSendPath:
         take queued on the transport as asyncio queues it; their protected size, or None
         when batch_send declines them (nothing done)."""
         sent = batch_send.send(udp._sock_fd, address[0], address[1], list(packets),
-                               SRTP_PROTECT, srtp_session_address(self._dtls._tx_srtp))
+                               SRTP_PROTECT, session_address(self._dtls._tx_srtp))
         if sent is None:
             return None
         size, unsent, error = sent

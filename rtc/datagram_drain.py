@@ -48,19 +48,34 @@ def last_read_age(transport: asyncio.BaseTransport) -> float | None:
     return None if read_at is None else time.monotonic() - read_at
 
 
+def open_selector_transport(transport: asyncio.BaseTransport) -> Any | None:
+    """`transport` if it is asyncio's selector datagram transport and still open (its
+    private state may be used), else None."""
+    if type(transport) is not _SELECTOR_DATAGRAM_TRANSPORT:
+        return None
+    selector_transport: Any = transport
+    if selector_transport._conn_lost or selector_transport._sock is None:
+        return None
+    return selector_transport
+
+
+def _read_with(transport: asyncio.BaseTransport, callback: Callable[..., None],
+               *args: Any) -> bool:
+    """`callback(transport, *args)` as what the loop calls when the socket is readable, in
+    place of the reader asyncio registered (the loop keeps one reader per descriptor)."""
+    selector_transport = open_selector_transport(transport)
+    if selector_transport is None:
+        return False
+    selector_transport._loop._add_reader(selector_transport._sock_fd, callback,
+                                         selector_transport, *args)
+    return True
+
+
 def drain_when_readable(transport: asyncio.BaseTransport) -> bool:
     """Make `transport` read up to `DATAGRAMS_PER_WAKEUP` datagrams per readiness event.
     True when it now does (a selector datagram transport, still open), False when it was
     left as it was."""
-    if type(transport) is not _SELECTOR_DATAGRAM_TRANSPORT:
-        return False
-    selector_transport: Any = transport
-    if selector_transport._conn_lost or selector_transport._sock is None:
-        return False
-    loop = selector_transport._loop
-    # Replaces the reader asyncio registered (the loop keeps one reader per descriptor).
-    loop._add_reader(selector_transport._sock_fd, read_ready, selector_transport)
-    return True
+    return _read_with(transport, read_ready)
 
 
 BatchReader = Callable[[Any], "int | None"]
@@ -70,14 +85,7 @@ def read_in_batches_with(transport: asyncio.BaseTransport, reader: BatchReader) 
     """Make `reader(transport)` what reads `transport`'s socket when it is readable: it
     returns how many datagrams it read, or None to have them read by `read_ready` this
     time. True when it now does (a selector datagram transport, still open)."""
-    if type(transport) is not _SELECTOR_DATAGRAM_TRANSPORT:
-        return False
-    selector_transport: Any = transport
-    if selector_transport._conn_lost or selector_transport._sock is None:
-        return False
-    selector_transport._loop._add_reader(selector_transport._sock_fd, batch_ready,
-                                         selector_transport, reader)
-    return True
+    return _read_with(transport, batch_ready, reader)
 
 
 def batch_ready(transport: Any, reader: BatchReader) -> None:
@@ -87,13 +95,10 @@ def batch_ready(transport: Any, reader: BatchReader) -> None:
         return
     try:
         count = reader(transport)
-    except OSError as exc:
-        transport._protocol.error_received(exc)
-        return
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as exc:
-        transport._fatal_error(exc, "Fatal read error on datagram transport")
+        _read_failed(transport, exc)
         return
     if count is None:
         read_ready(transport)
@@ -112,14 +117,20 @@ def read_ready(transport: Any) -> None:
             data, addr = sock.recvfrom(transport.max_size)
         except (BlockingIOError, InterruptedError):
             return
-        except OSError as exc:
-            transport._protocol.error_received(exc)
-            return
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            transport._fatal_error(exc, "Fatal read error on datagram transport")
+            _read_failed(transport, exc)
             return
         if count == 0:
             _last_read[transport] = time.monotonic()
         transport._protocol.datagram_received(data, addr)
+
+
+def _read_failed(transport: Any, exc: BaseException) -> None:
+    """asyncio's handling of a failed read: an OSError goes to the protocol's
+    `error_received` (the socket stays), any other error is the transport's fatal error."""
+    if isinstance(exc, OSError):
+        transport._protocol.error_received(exc)
+    else:
+        transport._fatal_error(exc, "Fatal read error on datagram transport")

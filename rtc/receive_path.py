@@ -61,12 +61,11 @@ from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import RtpPacket, unwrap_rtx
 from OpenSSL import SSL
-from pylibsrtp._binding import ffi as srtp_ffi
-from pylibsrtp._binding import lib as srtp_lib
 
 from rtc import batch_receive, datagram_drain
 from rtc.rtp_counts import RtpCounts
 from rtc.rtp_parse import depayloader, parse_rtp
+from rtc.srtp_addresses import SRTP_UNPROTECT, session_address
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +122,13 @@ _ONE_STEP = "_mcu_sim_one_step"
 def _one_step_of(receiver: RTCRtpReceiver) -> _OneStep | None:
     one_step: _OneStep | None = getattr(receiver, _ONE_STEP, None)
     return one_step
+
+
+# The DTLS transports whose media `read_media` reads.
+_batched: weakref.WeakSet[RTCDtlsTransport] = weakref.WeakSet()
 # The sends left by packets read in batches, until they are done (the loop keeps only weak
 # references to tasks).
 _sending: set[asyncio.Task[None]] = set()
-# libsrtp's srtp_unprotect as pylibsrtp's binding links it, for rtc/batch_receive.c.
-SRTP_UNPROTECT = int(srtp_ffi.cast("uintptr_t", srtp_ffi.addressof(srtp_lib, "srtp_unprotect")))
 
 
 def demux_datagram_received(protocol: aioice.ice.StunProtocol, data: bytes | str,
@@ -315,14 +316,6 @@ def watch_rtp(receiver: RTCRtpReceiver, watcher: PacketWatcher) -> None:
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
 
 
-_batched: weakref.WeakSet[RTCDtlsTransport] = weakref.WeakSet()
-
-
-def srtp_session_address(session: pylibsrtp.Session) -> int:
-    """The srtp_t of a pylibsrtp session, as an address for rtc/batch_receive.c."""
-    return int(srtp_ffi.cast("uintptr_t", session._srtp[0]))
-
-
 def read_media_in_batches(transport: RTCDtlsTransport) -> bool:
     """Once the handshake is done, the socket of the nominated ICE pair is read by
     rtc/batch_receive.c (`read_media`): its SRTP media in one system call a wakeup,
@@ -349,7 +342,7 @@ def read_media(dtls_ref: weakref.ref[RTCDtlsTransport], udp: Any) -> int | None:
             or not installed()):
         return None
     read = batch_receive.drain(udp._sock_fd, datagram_drain.DATAGRAMS_PER_WAKEUP,
-                               SRTP_UNPROTECT, srtp_session_address(dtls._rx_srtp))
+                               SRTP_UNPROTECT, session_address(dtls._rx_srtp))
     if read is None:  # its buffers in use by a call this one interrupted
         return None
     others, media, media_bytes, refused = read

@@ -13,7 +13,7 @@ import pylibsrtp
 import pytest
 from aiortc.rtp import RtpPacket
 
-from rtc import aiortc_hooks, batch_receive, datagram_drain, receive_path
+from rtc import aiortc_hooks, batch_receive, datagram_drain, receive_path, srtp_addresses
 from rtc.deadline import within
 from rtc.jitter_buffer import release_frames_at_marker
 from rtc.rtp_counts import RtpCounts
@@ -47,8 +47,8 @@ def _pair() -> tuple[socket.socket, socket.socket]:
 
 
 def _drain(sock: socket.socket, session: pylibsrtp.Session | None, limit: int = 64):
-    address = 0 if session is None else receive_path.srtp_session_address(session)
-    unprotect = 0 if session is None else receive_path.SRTP_UNPROTECT
+    address = 0 if session is None else srtp_addresses.session_address(session)
+    unprotect = 0 if session is None else srtp_addresses.SRTP_UNPROTECT
     return batch_receive.drain(sock.fileno(), limit, unprotect, address)
 
 

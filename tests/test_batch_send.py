@@ -14,10 +14,9 @@ import pylibsrtp
 import pytest
 from aiortc.rtcdtlstransport import State as DtlsState
 
-from rtc import aiortc_hooks, aiortc_send_hooks, batch_send
-from rtc.aiortc_send_hooks import SRTP_PROTECT
+from rtc import aiortc_hooks, aiortc_send_hooks, batch_send, datagram_drain
 from rtc.deadline import within
-from rtc.receive_path import srtp_session_address
+from rtc.srtp_addresses import SRTP_PROTECT, session_address
 from tests.test_batch_receive import KEY, _rtp
 
 
@@ -37,7 +36,7 @@ def _sockets() -> tuple[socket.socket, socket.socket]:
 def _send(sending: socket.socket, to: tuple[str, int], packets: list[bytes],
           session: pylibsrtp.Session):
     return batch_send.send(sending.fileno(), to[0], to[1], packets, SRTP_PROTECT,
-                           srtp_session_address(session))
+                           session_address(session))
 
 
 def test_packets_are_protected_as_pylibsrtp_protects_them_and_sent_in_order():
@@ -169,7 +168,7 @@ async def test_the_asyncio_transport_state_the_path_reads_exists():
     udp, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
                                                  local_addr=("127.0.0.1", 0))
     try:
-        assert type(udp) is aiortc_send_hooks._SELECTOR_DATAGRAM_TRANSPORT
+        assert datagram_drain.open_selector_transport(udp) is udp
         assert not udp._buffer and udp._conn_lost == 0  # type: ignore[attr-defined]
         assert udp._sock_fd == udp.get_extra_info("socket").fileno()  # type: ignore[attr-defined]
     finally:
