@@ -63,6 +63,15 @@ from aiortc.rtp import RtpPacket, unwrap_rtx
 from OpenSSL import SSL
 
 from rtc import batch_receive, datagram_drain
+from rtc.claimed_video import (
+    UNCLAIMABLE,
+    VideoClaim,
+    claim_of,
+    current_claims,
+    give_back,
+    register_ssrcs,
+    try_claim,
+)
 from rtc.rtp_counts import RtpCounts
 from rtc.rtp_parse import depayloader, parse_rtp
 from rtc.srtp_addresses import SRTP_UNPROTECT, session_address
@@ -112,6 +121,7 @@ class _OneStep:
     handler: Callable[[RtpPacket, int], Coroutine[Any, Any, None]]
     now: Callable[[RtpPacket, int], Pending]
     watchers: list[PacketWatcher]
+    counts: RtpCounts
 
 
 # Where a receiver keeps its _OneStep: on itself (its closures refer to the receiver, so a
@@ -239,6 +249,13 @@ def handle_rtp_in_one_step(receiver: RTCRtpReceiver, counts: RtpCounts) -> None:
             watch(packet)
         if not receiver._enabled:
             return _NOTHING
+        claim = claim_of(receiver)
+        pending: list[Coroutine[Any, Any, None]] = []
+        if claim is not None:  # its per-packet work done in C (rtc/claimed_video.py)
+            if not claim.add_packet(packet):
+                claim.finish(pending)
+                return pending
+            give_back(claim, receiver.transport, pending)  # another codec: Python's again
         if getattr(receiver, _REMOTE_BITRATE_ESTIMATOR) is not None:
             if packet.payload_type in codecs:
                 counts.payload_bytes_received += len(packet.payload)
@@ -264,7 +281,6 @@ def handle_rtp_in_one_step(receiver: RTCRtpReceiver, counts: RtpCounts) -> None:
                 return _NOTHING
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
             codec = codecs[apt]
-        pending: list[Coroutine[Any, Any, None]] = []
         nack_generator = getattr(receiver, _NACK_GENERATOR)
         if nack_generator is not None and nack_generator.add(packet):
             pending.append(receiver._send_rtcp_nack(packet.ssrc, sorted(nack_generator.missing)))
@@ -295,7 +311,7 @@ def handle_rtp_in_one_step(receiver: RTCRtpReceiver, counts: RtpCounts) -> None:
             await send
 
     watchers: list[PacketWatcher] = []
-    setattr(receiver, _ONE_STEP, _OneStep(handle_rtp_packet, handle_now, watchers))
+    setattr(receiver, _ONE_STEP, _OneStep(handle_rtp_packet, handle_now, watchers, counts))
     receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
 
 
@@ -371,7 +387,20 @@ def handle_media(dtls: Any, media: Sequence[bytes]) -> None:
     extensions_map = dtls._rtp_header_extensions_map
     route = dtls._rtp_router.route_rtp
     pending: list[Coroutine[Any, Any, None]] = []
+    direct = _direct_claims(dtls)
+    touched: list[VideoClaim] = []
+    candidates: dict[RTCRtpReceiver, tuple[_OneStep, int]] = {}
     for data in media:
+        if direct:
+            claim = direct.get(int.from_bytes(data[8:12], "big"))
+            if claim is not None:  # its receiver's per-packet work in C
+                if not claim.touched:
+                    claim.touched = True
+                    touched.append(claim)
+                if not claim.receive.add(data):
+                    continue
+                give_back(claim, dtls, pending)  # another codec: the Python path from here
+                direct = _direct_claims(dtls)
         try:
             packet = parse_rtp(data, extensions_map)
         except (ValueError, struct.error):
@@ -386,12 +415,47 @@ def handle_media(dtls: Any, media: Sequence[bytes]) -> None:
                 pending.append(handler(packet, arrival_time_ms=arrival_time_ms))
             else:
                 pending.extend(one_step.now(packet, arrival_time_ms))
+                claim = claim_of(receiver)
+                if claim is None:
+                    candidates[receiver] = one_step, packet.payload_type
+                elif packet.ssrc not in claim.ssrcs:
+                    register_ssrcs(claim, dtls)  # a new SSRC routed to it (its RTX)
         except Exception:
             log.exception("an RTP packet (SSRC %d) could not be handled", packet.ssrc)
+    for claim in touched:
+        if claim_of(claim.receiver) is not claim:
+            continue  # given back: finished then
+        try:
+            claim.finish(pending)
+        except Exception:
+            log.exception("the packets of a video receiver handled in C could not be "
+                          "finished")
+    for receiver, (one_step, payload_type) in candidates.items():
+        try:
+            try_claim(receiver, dtls, one_step.counts, bool(one_step.watchers), payload_type)
+        except Exception:
+            log.exception("a video receiver could not be claimed for the C path")
+            setattr(receiver, UNCLAIMABLE, True)
     if pending:
         task = asyncio.get_running_loop().create_task(_send_in_order(pending))
         _sending.add(task)
         task.add_done_callback(_sending.discard)
+
+
+def _direct_claims(dtls: Any) -> dict[int, VideoClaim]:
+    """The claims (rtc/claimed_video.py) whose packets go to C as read: those of enabled
+    receivers whose handler is still their one-step handler, with no watchers."""
+    claims = current_claims(dtls)
+    if not claims:
+        return claims
+    direct = {}
+    for ssrc, claim in claims.items():
+        receiver = claim.receiver
+        one_step = _one_step_of(receiver)
+        if (receiver._enabled and one_step is not None and not one_step.watchers
+                and receiver._handle_rtp_packet is one_step.handler):
+            direct[ssrc] = claim
+    return direct
 
 
 async def _send_in_order(pending: Pending) -> None:
