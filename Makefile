@@ -9,10 +9,10 @@ PY := $(VENV)/bin/python
 
 venv: $(STAMP)
 
-# rtc/batch_receive.c, rtc/batch_send.c and rtc/video_receive.c are compiled by `pip
+# rtc/batch_receive.c, rtc/batch_send.c and rtc/rtp_receive.c are compiled by `pip
 # install` (setup.py): a C compiler is needed; the Python headers come with CPython.
 # Debian's gcc is installed, as root, when none is there.
-$(STAMP): pyproject.toml setup.py rtc/batch_receive.c rtc/batch_send.c rtc/video_receive.c
+$(STAMP): pyproject.toml setup.py rtc/batch_receive.c rtc/batch_send.c rtc/rtp_receive.c
 	@command -v cc >/dev/null || command -v gcc >/dev/null || \
 	if [ "$$(id -u)" = 0 ]; then \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y gcc || \

@@ -5,7 +5,8 @@ frame on every packet, Opus decoded to stereo and averaged back to mono) against
 (rtc/receive_path.py, the jitter buffer's skipped searches, rtc/opus_packets.MonoOpusDecoder),
 side by side in one run; and between them that path with its datagrams read, unprotected
 and queued in Python (`python_reads`), as it was before rtc/batch_receive.c reads them with
-one recvmmsg and unprotects the media in C.
+one recvmmsg and unprotects the media in C, and that path with the video receiver's
+per-packet work in Python (`python_frames`), as it was before rtc/rtp_receive.c does it.
 
 A sender child process sends what a simulated terminal sends (the terminals' pre-encoded
 1280x720@30 H.264 loop, terminals/media_sources.py, and its Opus voice) over a real peer
@@ -70,8 +71,10 @@ from terminals.scene import CameraScene
 from terminals.speech import SpeechSynth
 
 # "python_reads": rtc/receive_path.py as it was before rtc/batch_receive.c, every datagram
-# read, unprotected and queued in Python (the batch reader never put in place)
-VARIANTS = ("before", "python_reads", "receive_path")
+# read, unprotected and queued in Python (the batch reader never put in place);
+# "python_frames": read in batches, the video receiver's per-packet work in Python, as before
+# rtc/rtp_receive.c (the receiver never claimed, rtc/claimed_receivers.py)
+VARIANTS = ("before", "python_reads", "python_frames", "receive_path")
 
 
 @dataclass
@@ -180,8 +183,11 @@ async def _round(conn: Connection, variant: str, index: int, warmup: float,
     wait = asyncio.get_running_loop().run_in_executor
     _use_process_wide(variant != "before")
     batch_reader = receive_path.read_media_in_batches
+    claim = receive_path.try_claim
     if variant == "python_reads":
         receive_path.read_media_in_batches = lambda transport: False
+    if variant == "python_frames":
+        receive_path.try_claim = lambda *arguments: None
     try:
         conn.send("call")
         offer = await wait(None, conn.recv)
@@ -216,6 +222,7 @@ async def _round(conn: Connection, variant: str, index: int, warmup: float,
     finally:
         _use_process_wide(True)  # as aiortc_hooks.install() leaves the process
         receive_path.read_media_in_batches = batch_reader
+        receive_path.try_claim = claim
 
 
 def _packets(pc: RTCPeerConnection) -> int:
@@ -259,7 +266,10 @@ def summary(results: list[Result]) -> dict[str, Any]:
     out["loop_cpu_saved_pct_points"] = round(
         before["loop_cpu_pct_median"] - after["loop_cpu_pct_median"], 1)
     out["batch_receive_saved_pct_points"] = round(
-        out["python_reads"]["loop_cpu_pct_median"] - after["loop_cpu_pct_median"], 1)
+        out["python_reads"]["loop_cpu_pct_median"]
+        - out["python_frames"]["loop_cpu_pct_median"], 1)
+    out["rtp_receive_saved_pct_points"] = round(
+        out["python_frames"]["loop_cpu_pct_median"] - after["loop_cpu_pct_median"], 1)
     return out
 
 

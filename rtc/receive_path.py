@@ -63,9 +63,11 @@ from aiortc.rtp import RtpPacket, unwrap_rtx
 from OpenSSL import SSL
 
 from rtc import batch_receive, datagram_drain
-from rtc.claimed_video import (
+from rtc.claimed_receivers import (
+    CLAIM,
+    CLAIMS,
     UNCLAIMABLE,
-    VideoClaim,
+    ReceiverClaim,
     claim_of,
     current_claims,
     give_back,
@@ -251,11 +253,16 @@ def handle_rtp_in_one_step(receiver: RTCRtpReceiver, counts: RtpCounts) -> None:
             return _NOTHING
         claim = claim_of(receiver)
         pending: list[Coroutine[Any, Any, None]] = []
-        if claim is not None:  # its per-packet work done in C (rtc/claimed_video.py)
-            if not claim.add_packet(packet):
-                claim.finish(pending)
+        if claim is not None:  # its per-packet work done in C (rtc/claimed_receivers.py)
+            try:
+                if not claim.add_packet(packet):
+                    claim.finish(pending)
+                    return pending
+                give_back(claim, receiver.transport, pending)  # handed back: Python's again
+            except Exception:
+                log.exception("a claimed receiver failed: it goes back to Python")
+                _drop_claim(claim, receiver.transport)
                 return pending
-            give_back(claim, receiver.transport, pending)  # another codec: Python's again
         if getattr(receiver, _REMOTE_BITRATE_ESTIMATOR) is not None:
             if packet.payload_type in codecs:
                 counts.payload_bytes_received += len(packet.payload)
@@ -388,18 +395,20 @@ def handle_media(dtls: Any, media: Sequence[bytes]) -> None:
     route = dtls._rtp_router.route_rtp
     pending: list[Coroutine[Any, Any, None]] = []
     direct = _direct_claims(dtls)
-    touched: list[VideoClaim] = []
+    touched: dict[ReceiverClaim, None] = {}  # in the order first added to
     candidates: dict[RTCRtpReceiver, tuple[_OneStep, int]] = {}
     for data in media:
         if direct:
             claim = direct.get(int.from_bytes(data[8:12], "big"))
             if claim is not None:  # its receiver's per-packet work in C
-                if not claim.touched:
-                    claim.touched = True
-                    touched.append(claim)
-                if not claim.receive.add(data):
-                    continue
-                give_back(claim, dtls, pending)  # another codec: the Python path from here
+                touched[claim] = None
+                try:
+                    if not claim.receive.add(data):
+                        continue
+                    give_back(claim, dtls, pending)  # handed back: the Python path from here
+                except Exception:
+                    log.exception("a claimed receiver failed: it goes back to Python")
+                    _drop_claim(claim, dtls)
                 direct = _direct_claims(dtls)
         try:
             packet = parse_rtp(data, extensions_map)
@@ -417,14 +426,15 @@ def handle_media(dtls: Any, media: Sequence[bytes]) -> None:
                 pending.extend(one_step.now(packet, arrival_time_ms))
                 claim = claim_of(receiver)
                 if claim is None:
-                    candidates[receiver] = one_step, packet.payload_type
+                    if not getattr(receiver, UNCLAIMABLE, False):
+                        candidates[receiver] = one_step, packet.payload_type
                 elif packet.ssrc not in claim.ssrcs:
                     register_ssrcs(claim, dtls)  # a new SSRC routed to it (its RTX)
         except Exception:
             log.exception("an RTP packet (SSRC %d) could not be handled", packet.ssrc)
     for claim in touched:
         if claim_of(claim.receiver) is not claim:
-            continue  # given back: finished then
+            continue  # given back: finished then, or dropped
         try:
             claim.finish(pending)
         except Exception:
@@ -442,20 +452,45 @@ def handle_media(dtls: Any, media: Sequence[bytes]) -> None:
         task.add_done_callback(_sending.discard)
 
 
-def _direct_claims(dtls: Any) -> dict[int, VideoClaim]:
-    """The claims (rtc/claimed_video.py) whose packets go to C as read: those of enabled
+def _direct_claims(dtls: Any) -> dict[int, ReceiverClaim]:
+    """The claims (rtc/claimed_receivers.py) whose packets go to C as read: those of enabled
     receivers whose handler is still their one-step handler, with no watchers."""
-    claims = current_claims(dtls)
-    if not claims:
-        return claims
+    try:
+        claims = current_claims(dtls)
+    except Exception:
+        log.exception("the claimed receivers could not be brought up to date")
+        for _, claim in list(getattr(dtls, CLAIMS, {}).items()):
+            _drop_claim(claim, dtls)
+        return {}
     direct = {}
-    for ssrc, claim in claims.items():
+    for ssrc, claim in claims:
         receiver = claim.receiver
         one_step = _one_step_of(receiver)
         if (receiver._enabled and one_step is not None and not one_step.watchers
                 and receiver._handle_rtp_packet is one_step.handler):
             direct[ssrc] = claim
     return direct
+
+
+def _drop_claim(claim: ReceiverClaim, dtls: Any) -> None:
+    """A claim whose C or Python side failed: given back if it can be, else let go of (the
+    receiver's Python state as it was at the claim), never claimed again."""
+    if claim_of(claim.receiver) is not claim:
+        return
+    try:
+        left: list[Coroutine[Any, Any, None]] = []
+        give_back(claim, dtls, left)
+        for send in left:
+            send.close()
+    except Exception:
+        log.exception("a claimed receiver could not be given back")
+        if claim_of(claim.receiver) is claim:
+            delattr(claim.receiver, CLAIM)
+        setattr(claim.receiver, UNCLAIMABLE, True)
+        claims = getattr(dtls, CLAIMS, {})
+        for ssrc in list(claim.ssrcs):
+            if claims.get(ssrc) is claim:
+                del claims[ssrc]
 
 
 async def _send_in_order(pending: Pending) -> None:

@@ -1,9 +1,11 @@
-"""rtc/video_receive.c does, packet for packet, what the Python receive path does for an
-H.264 video receiver: the same NACKs, PLIs and frames in the same order, the same stream
-statistics, NACK state, payload bytes and keyframe skips. The reference is the Python path
-itself (`handle_rtp_in_one_step` on a real aiortc receiver with a MarkerJitterBuffer) fed
-the same bytes: random streams with loss, reordering, duplicates, RTX, jumps, padding,
-malformed packets and header extensions."""
+"""rtc/rtp_receive.c does, packet for packet, what the Python receive path does for an
+H.264 video receiver and for an audio receiver: the same NACKs, PLIs and frames (with their
+levels) in the same order, the same stream statistics, NACK state, payload bytes and skip
+counts. The reference is the Python path itself (`handle_rtp_in_one_step` on a real aiortc
+receiver with the MCU's jitter buffers) fed the same bytes: random streams with loss,
+reordering, duplicates, RTX, jumps, padding, malformed packets and header extensions. And
+rtc/claimed_receivers.py, through rtc/receive_path.handle_media and real calls, claims such
+receivers, feeds them and gives them back."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from rtc.jitter_buffer import MarkerJitterBuffer, release_frames_at_marker
 from rtc.receive_path import _one_step_of, handle_rtp_in_one_step
 from rtc.rtp_counts import RtpCounts
 from rtc.rtp_parse import parse_rtp
-from rtc.video_receive import FRAME, NACK, PLI, VideoReceive
+from rtc.rtp_receive import FRAME, NACK, PLI, RtpReceive
 
 H264, RTX, OTHER = 102, 103, 111
 SSRC, RTX_SSRC = 0x11223344, 0x55667788
@@ -73,8 +75,8 @@ def extension_ids(extensions: HeaderExtensionsMap) -> tuple[int | None, ...]:
             ids.transmission_offset, ids.audio_level, ids.transport_sequence_number)
 
 
-def c_receiver(extensions: HeaderExtensionsMap) -> VideoReceive:
-    receive = VideoReceive()
+def c_receiver(extensions: HeaderExtensionsMap) -> RtpReceive:
+    receive = RtpReceive()
     receive.configure({H264: (90000, -1), RTX: (90000, H264)}, {RTX_SSRC: SSRC},
                       extension_ids(extensions))
     return receive
@@ -123,8 +125,13 @@ def rtx_of(packet: RtpPacket, rtx_seq: int) -> RtpPacket:
 
 def malformed(rng: random.Random, good: bytes) -> bytes:
     """One way or another a packet the parse or the depayload refuses (or takes)."""
-    choice = rng.randrange(9)
+    choice = rng.randrange(11)
     data = bytearray(good)
+    if choice == 9:  # an RTX packet whose payload is shorter than the original number
+        return bytes([0x80, RTX]) + bytes(data[2:8]) + struct.pack("!L", RTX_SSRC) + b"\x01"
+    if choice == 10:  # an RTX payload type from the media SSRC (no original for it)
+        data[1] = (data[1] & 0x80) | RTX
+        return bytes(data)
     if choice == 0:
         return bytes(data[:rng.randrange(12)])  # too short
     if choice == 1:
@@ -215,12 +222,14 @@ def random_stream(rng: random.Random, frames: int) -> list[bytes]:
 
 
 def python_events(receiver: RTCRtpReceiver, counts: RtpCounts, decoded: queue.Queue[Any],
-                  extensions: HeaderExtensionsMap, data: bytes) -> list[tuple[Any, ...]]:
+                  extensions: HeaderExtensionsMap, data: bytes,
+                  routed: tuple[set[int], set[int]] = ({SSRC, RTX_SSRC}, {H264, RTX}),
+                  ) -> list[tuple[Any, ...]]:
     try:
         packet = parse_rtp(data, extensions)
     except (ValueError, struct.error, UnicodeDecodeError):
         return []
-    if packet.ssrc not in (SSRC, RTX_SSRC) or packet.payload_type not in (H264, RTX):
+    if packet.ssrc not in routed[0] or packet.payload_type not in routed[1]:
         return []  # the router would not route it here
     one_step = _one_step_of(receiver)
     assert one_step is not None
@@ -235,7 +244,8 @@ def python_events(receiver: RTCRtpReceiver, counts: RtpCounts, decoded: queue.Qu
     frames = []
     while not decoded.empty():
         codec, frame = decoded.get_nowait()
-        frames.append((FRAME, codec.payloadType, frame.timestamp, frame.data))
+        frames.append((FRAME, codec.payloadType, frame.timestamp, frame.data,
+                       getattr(frame, "level_dbov", None)))
     # a packet's NACK comes before its frame, its PLI before its frame too (handle_now)
     return sorted(events, key=lambda event: event[0]) + frames
 
@@ -258,7 +268,7 @@ def test_the_c_receiver_does_what_the_python_path_does(seed: int) -> None:
     for index, data in enumerate(wire):
         expected = python_events(receiver, counts, decoded, extensions, data)
         receive.add(data)
-        events, _, _ = receive.take()
+        events, _, _, _ = receive.take()
         assert events == expected, f"packet {index} of seed {seed}"
         frames += sum(event[0] == FRAME for event in expected)
     assert frames > 0  # every stream releases frames (the totals: the test below)
@@ -287,7 +297,7 @@ def test_every_path_is_exercised_across_the_seeds() -> None:
         receive = c_receiver(extensions_map())
         for data in wire:
             receive.add(data)
-        events, payload_bytes, active = receive.take()
+        events, payload_bytes, active, _ = receive.take()
         assert payload_bytes > 0 and set(active) <= {SSRC, RTX_SSRC}
         for event in events:
             totals[event[0]] += 1
@@ -306,7 +316,7 @@ def test_payload_bytes_and_active_ssrcs_are_those_of_the_python_path() -> None:
     for data in wire:
         python_events(receiver, counts, decoded, extensions, data)
         receive.add(data)
-        _, payload_bytes, _ = receive.take()
+        _, payload_bytes, _, _ = receive.take()
         total += payload_bytes
     assert total == counts.payload_bytes_received
     active = receiver._RTCRtpReceiver__active_ssrc  # type: ignore[attr-defined]
@@ -316,7 +326,7 @@ def test_payload_bytes_and_active_ssrcs_are_those_of_the_python_path() -> None:
 def test_state_moves_in_and_out() -> None:
     """The statistics and the NACK state set from the Python objects read back the same,
     and the buffer can start where a Python buffer left its origin."""
-    receive = VideoReceive(origin=65500, newest=65534)
+    receive = RtpReceive(origin=65500, newest=65534)
     receive.set_stats(SSRC, 90000, 10, 65530, 1 << 16, 99, 480, 123456, 777)
     assert receive.stats(SSRC) == (90000, 10, 65530, 1 << 16, 99, 480, 123456, 777)
     assert receive.stats(RTX_SSRC) is None
@@ -328,8 +338,8 @@ def test_state_moves_in_and_out() -> None:
 
 def test_bad_arguments_raise() -> None:
     with pytest.raises(ValueError):
-        VideoReceive(capacity=500)
-    receive = VideoReceive()
+        RtpReceive(capacity=500)
+    receive = RtpReceive()
     with pytest.raises(ValueError):
         receive.configure({200: (90000, -1)}, {}, (None,) * 7)
     with pytest.raises(ValueError):
@@ -342,77 +352,111 @@ def test_bad_arguments_raise() -> None:
         receive.set_stats(SSRC, 90000, None, None, 0, 0, 0, 5, None)
 
 
-async def test_a_real_call_s_h264_receiver_is_claimed_and_recovers_a_loss_through_c() -> None:
-    """aiortc's own video track sent as H.264 to a receiver set up as the MCU's (one-step
-    handler, marker jitter buffer, no REMB): once its jitter buffer is empty it is claimed
-    and its packets go to C as read; the sender drops its 80th RTP packet: C NACKs it,
-    the RTX comes back through C and fills the gap, the frames go on decoding, and the
-    statistics aiortc's RTCP reads count both SSRCs."""
+async def test_a_real_call_s_receivers_are_claimed_recover_a_loss_in_c_and_are_freed() -> None:
+    """aiortc's own video (as H.264) and audio tracks to receivers set up as the MCU's
+    (one-step handler, marker and audio jitter buffers, no REMB): once their buffers are
+    empty they are claimed and their packets go to C as read; the sender drops a video
+    packet after the claim: C NACKs it, the RTX comes back through C and fills the gap, the
+    frames go on decoding, the audio too, and the statistics aiortc's RTCP reads count every
+    SSRC; after the call the receivers are freed with their peer connection."""
+    import gc
+    import weakref
+
     from aiortc import RTCPeerConnection
-    from aiortc.mediastreams import VideoStreamTrack
+    from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
     from rtc import aiortc_hooks, receive_path
-    from rtc.claimed_video import claim_of
+    from rtc.audio_jitter_buffer import release_audio_at_once
+    from rtc.claimed_receivers import claim_of
     from rtc.codec_preferences import codec_preferences
     from rtc.deadline import within
     from tests.test_receive_path import _until
 
     assert receive_path.installed()
-    rtp_sent = [0]
-    dropped: list[int] = []
+    receivers: list[RTCRtpReceiver] = []
+    dropped: list[tuple[int, bool]] = []  # (sequence number, its receiver claimed then)
 
     def sent(data: bytes) -> bool:  # protected RTP: the header is in the clear
-        if len(data) >= 12 and data[0] >> 6 == 2 and not 192 <= data[1] <= 223:
-            rtp_sent[0] += 1
-            if rtp_sent[0] == 80:
-                dropped.append(int.from_bytes(data[2:4], "big"))
-                return False
+        if (len(data) >= 12 and data[0] >> 6 == 2 and not 192 <= data[1] <= 223
+                and not dropped and receivers and claim_of(receivers[0]) is not None):
+            codec = receivers[0]._RTCRtpReceiver__codecs.get(  # type: ignore[attr-defined]
+                data[1] & 0x7F)
+            if codec is not None and codec.name == "H264":
+                dropped.append((int.from_bytes(data[2:4], "big"), True))
+                return False  # a video packet, once its receiver is claimed
         return True
 
     counts = RtpCounts()
 
     def tune(transceiver: Any) -> None:
-        transceiver.setCodecPreferences(codec_preferences("video", ["H264"]))
-        aiortc_hooks.count_rtp_and_feedback(transceiver.receiver, transceiver.sender, counts)
-        aiortc_hooks.disable_remote_bitrate_estimator(transceiver.receiver)
-        handle_rtp_in_one_step(transceiver.receiver, counts)
-        release_frames_at_marker(transceiver.receiver)
+        receiver = transceiver.receiver
+        aiortc_hooks.count_rtp_and_feedback(receiver, transceiver.sender, counts)
+        handle_rtp_in_one_step(receiver, counts)
+        if transceiver.kind == "video":
+            transceiver.setCodecPreferences(codec_preferences("video", ["H264"]))
+            aiortc_hooks.disable_remote_bitrate_estimator(receiver)
+            release_frames_at_marker(receiver)
+        else:
+            release_audio_at_once(receiver)
+        receivers.append(receiver)
 
     restore = aiortc_hooks.filter_datagrams(None, sent)  # the caller's sends only
     caller, callee = RTCPeerConnection(), RTCPeerConnection()
     caller.addTransceiver(VideoStreamTrack(), direction="sendonly").setCodecPreferences(
         codec_preferences("video", ["H264"]))
+    caller.addTransceiver(AudioStreamTrack(), direction="sendonly")
     tracks: list[Any] = []
     callee.on("track", tracks.append)
     await caller.setLocalDescription(await caller.createOffer())
     await callee.setRemoteDescription(caller.localDescription)
-    tune(callee.getTransceivers()[0])  # before its receiver starts
+    for transceiver in callee.getTransceivers():  # before the receivers start
+        tune(transceiver)
     await callee.setLocalDescription(await callee.createAnswer())
     await caller.setRemoteDescription(callee.localDescription)
     try:
-        await within(_until(lambda: tracks), 10)
+        await within(_until(lambda: len(tracks) == 2), 10)
+        video = next(track for track in tracks if track.kind == "video")
+        audio = next(track for track in tracks if track.kind == "audio")
         for _ in range(90):
-            frame = await within(tracks[0].recv(), 10)
+            frame = await within(video.recv(), 10)
         assert frame.width == 640 and frame.height == 480  # decoded pictures
-        receiver = callee.getTransceivers()[0].receiver
+        for _ in range(20):
+            sound = await within(audio.recv(), 10)
+        assert sound.sample_rate == 48000
+        receiver, audio_receiver = receivers
         assert {codec.name for codec in receiver._RTCRtpReceiver__codecs.values()  # type: ignore
                 } == {"H264", "rtx"}
-        claim = claim_of(receiver)
-        assert claim is not None, "the H.264 receiver was not claimed"
-        assert dropped and counts.nack_sent >= 1
+        claim, audio_claim = claim_of(receiver), claim_of(audio_receiver)
+        assert claim is not None and audio_claim is not None, "not claimed"
+        assert dropped and dropped[0][1] and counts.nack_sent >= 1
         streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
         rtx_ssrcs = receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
-        assert any(ssrc in rtx_ssrcs and stream.packets_received >= 1
-                   for ssrc, stream in streams.items()), "no RTX came back through C"
-        media = [stream for ssrc, stream in streams.items() if ssrc not in rtx_ssrcs]
-        assert media and media[0].packets_received >= 89
-        assert claim.receive.stats(next(s for s in streams if s not in rtx_ssrcs))[4] == \
-            media[0].packets_received  # written back to aiortc's statistics
-        assert counts.payload_bytes_received >= media[0].packets_received
+        rtx_ssrc = next(iter(rtx_ssrcs))
+        rtx_stats = claim.receive.stats(rtx_ssrc)
+        assert rtx_stats is not None and rtx_stats[4] >= 1, "no RTX came back through C"
+        assert streams[rtx_ssrc].packets_received == rtx_stats[4]  # written back
+        media_ssrc = rtx_ssrcs[rtx_ssrc]
+        assert claim.receive.nack_state()[1] == set()  # the gap filled
+        assert streams[media_ssrc].packets_received == claim.receive.stats(media_ssrc)[4]
+        audio_streams = audio_receiver._RTCRtpReceiver__remote_streams  # type: ignore
+        (audio_ssrc, audio_stream), = audio_streams.items()
+        assert audio_stream.packets_received == audio_claim.receive.stats(audio_ssrc)[4] > 10
+        report = await callee.getStats()
+        inbound = [stats for stats in report.values() if stats.type == "inbound-rtp"]
+        assert {stats.kind for stats in inbound} == {"video", "audio"}
     finally:
         restore()
         await caller.close()
         await callee.close()
+    freed = [weakref.ref(receiver) for receiver in receivers]
+    tracks.clear()
+    receivers.clear()
+    receiver = audio_receiver = claim = audio_claim = video = audio = None  # type: ignore
+    callee = caller = report = inbound = transceiver = None  # type: ignore[assignment]
+    for _ in range(3):
+        gc.collect()
+        await asyncio.sleep(0.05)
+    assert all(ref() is None for ref in freed), "a claimed receiver outlived its call"
 
 
 def _routed_receiver(with_vp8: bool) -> tuple[RTCRtpReceiver, RtpCounts, queue.Queue[Any], Any]:
@@ -444,13 +488,30 @@ def _frames(decoded: queue.Queue[Any]) -> list[tuple[int, int, bytes]]:
     return frames
 
 
+def _record_feedback(receiver: RTCRtpReceiver) -> list[tuple[Any, ...]]:
+    """The NACKs and PLIs `receiver` sends, recorded instead of sent."""
+    sent: list[tuple[Any, ...]] = []
+
+    async def nack(media_ssrc: int, lost: list[int]) -> None:
+        sent.append((NACK, media_ssrc, list(lost)))
+
+    async def pli(media_ssrc: int) -> None:
+        sent.append((PLI, media_ssrc))
+
+    receiver._send_rtcp_nack = nack  # type: ignore[method-assign]
+    receiver._send_rtcp_pli = pli  # type: ignore[method-assign]
+    return sent
+
+
 async def test_handle_media_claims_a_receiver_and_gives_it_back_for_another_codec() -> None:
     """Through rtc/receive_path.handle_media in batches of 8: an H.264 receiver is claimed
-    once its buffer is empty, its packets then handled in C; a VP8 packet ends the claim,
-    the packets C held go back into the Python jitter buffer, and from first to last the
-    frames, NACK state and statistics are those of a receiver that stayed in Python."""
+    once its buffer is empty, its packets then handled in C as read; a watcher added later
+    sends them through the Python parse to the same C state; a decoder error is answered
+    with a PLI; a VP8 packet ends the claim, the packets C held go back into the Python
+    jitter buffer; and from first to last the frames, NACKs, PLIs, NACK state, buffer and
+    statistics are those of a receiver that stayed in Python."""
     from rtc import receive_path
-    from rtc.claimed_video import UNCLAIMABLE, claim_of
+    from rtc.claimed_receivers import UNCLAIMABLE, claim_of
 
     rng = random.Random(11)
     wire = random_stream(rng, 150)
@@ -459,25 +520,39 @@ async def test_handle_media_claims_a_receiver_and_gives_it_back_for_another_code
     wire.insert(len(wire) * 2 // 3, vp8.serialize(extensions_map()))
     claimed, claimed_counts, claimed_frames, dtls = _routed_receiver(with_vp8=True)
     python, python_counts, python_frames, _ = _routed_receiver(with_vp8=True)
+    claimed_sent, python_sent = _record_feedback(claimed), _record_feedback(python)
     one_step = _one_step_of(python)
     assert one_step is not None
     extensions = extensions_map()
-    seen_claim = False
+    in_c = 0  # packets the claim's C receiver counted, at most
+    watched: list[RtpPacket] = []
     for start in range(0, len(wire), 8):
-        receive_path.handle_media(dtls, wire[start:start + 8])
-        seen_claim = seen_claim or claim_of(claimed) is not None
-        for data in wire[start:start + 8]:
+        batch = wire[start:start + 8]
+        if start == 8 * (len(wire) // 24):  # a third of the way: a watcher, and an error
+            receive_path.watch_rtp(claimed, watched.append)
+            for receiver in (claimed, python):
+                receiver._RTCRtpReceiver__decoder_error.set()  # type: ignore[attr-defined]
+        receive_path.handle_media(dtls, batch)
+        claim = claim_of(claimed)
+        if claim is not None:
+            stats = claim.receive.stats(SSRC)
+            in_c = max(in_c, stats[4] if stats else 0)
+        for data in batch:
             try:
                 packet = parse_rtp(data, extensions)
             except (ValueError, struct.error, UnicodeDecodeError):
                 continue
             if packet.payload_type in python._RTCRtpReceiver__codecs:  # type: ignore
                 for pending in one_step.now(packet, 0):
-                    pending.close()
-    await asyncio.sleep(0)
-    assert seen_claim and claim_of(claimed) is None and getattr(claimed, UNCLAIMABLE)
+                    await pending
+        await asyncio.gather(*receive_path._sending)
+    assert in_c > 100 and watched, "the C receiver was not used both ways"
+    assert claim_of(claimed) is None and getattr(claimed, UNCLAIMABLE)
     theirs, ours = _frames(python_frames), _frames(claimed_frames)
     assert len(theirs) > 50 and ours == theirs
+    assert [e for e in claimed_sent if e[0] == NACK] == [e for e in python_sent if e[0] == NACK]
+    plis = [e for e in python_sent if e[0] == PLI]
+    assert (PLI, SSRC) in plis and [e for e in claimed_sent if e[0] == PLI] == plis
     for name in ("nack_generator", "jitter_buffer"):
         mine = getattr(claimed, f"_RTCRtpReceiver__{name}")
         reference = getattr(python, f"_RTCRtpReceiver__{name}")
@@ -491,3 +566,108 @@ async def test_handle_media_claims_a_receiver_and_gives_it_back_for_another_code
                 for p in reference._packets]
     assert stats_of(claimed) == stats_of(python)
     assert claimed_counts.payload_bytes_received == python_counts.payload_bytes_received
+
+
+# ---- audio ----
+
+OPUS, PCMU, AUDIO_SSRC = 111, 0, 0x0A0B0C0D
+AUDIO_ROUTED = ({AUDIO_SSRC}, {OPUS, PCMU})
+
+
+def python_audio_receiver() -> tuple[RTCRtpReceiver, RtpCounts, queue.Queue[Any]]:
+    from rtc.audio_jitter_buffer import release_audio_at_once
+
+    receiver = RTCRtpReceiver("audio", _Transport())  # type: ignore[arg-type]
+    receiver._RTCRtpReceiver__codecs.update({  # type: ignore[attr-defined]
+        OPUS: RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2,
+                                    payloadType=OPUS),
+        PCMU: RTCRtpCodecParameters(mimeType="audio/PCMU", clockRate=8000, payloadType=PCMU),
+    })
+    receiver._RTCRtpReceiver__decoder_thread = True  # type: ignore[attr-defined]
+    receiver._RTCRtpReceiver__timestamp_mapper = _Identity()  # type: ignore[attr-defined]
+    release_audio_at_once(receiver)
+    counts = RtpCounts()
+    handle_rtp_in_one_step(receiver, counts)
+    return receiver, counts, receiver._RTCRtpReceiver__decoder_queue  # type: ignore
+
+
+def random_audio(rng: random.Random, packets: int) -> list[bytes]:
+    """Opus packets (a few PCMU ones) every 20 ms with their RFC 6464 levels, some without;
+    losses, bursts of them, reordering, duplicates, jumps and malformed packets."""
+    extensions = extensions_map()
+    seq, timestamp = rng.randrange(65536), rng.randrange(1 << 32)
+    wire: list[bytes] = []
+    for _ in range(packets):
+        codec = OPUS if rng.random() < 0.95 else PCMU
+        packet = RtpPacket(payload_type=codec, sequence_number=seq, timestamp=timestamp,
+                           ssrc=AUDIO_SSRC, payload=rng.randbytes(rng.randint(0, 120)))
+        if rng.random() < 0.9:
+            packet.extensions.audio_level = (rng.random() < 0.5, rng.randrange(128))
+        packet.extensions.mid = "1"
+        data = packet.serialize(extensions)
+        seq, timestamp = (seq + 1) & 0xFFFF, (timestamp + 960) & 0xFFFFFFFF
+        if rng.random() < 0.01:
+            seq = (seq + rng.choice([2, 5, 20, 40000])) & 0xFFFF  # a jump
+        draw = rng.random()
+        if draw < 0.07:
+            continue  # lost
+        if draw < 0.09:
+            wire.append(malformed(rng, data))
+        elif draw < 0.12 and wire:
+            wire.insert(len(wire) - rng.randrange(min(len(wire), 4)), data)
+        else:
+            wire.append(data)
+            if draw > 0.985:
+                wire.append(data)
+    return wire
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_the_c_audio_receiver_does_what_the_python_path_does(seed: int) -> None:
+    from rtc.audio_jitter_buffer import AudioJitterBuffer
+
+    rng = random.Random(1000 + seed)
+    wire = random_audio(rng, rng.choice([50, 300, 1000]))
+    extensions = extensions_map()
+    receiver, counts, decoded = python_audio_receiver()
+    receive = RtpReceive(16, False, None, None, True)
+    receive.configure({OPUS: (48000, -1), PCMU: (8000, -1)}, {}, extension_ids(extensions))
+    total = levels = 0
+    for index, data in enumerate(wire):
+        expected = python_events(receiver, counts, decoded, extensions, data, AUDIO_ROUTED)
+        receive.add(data)
+        events, payload_bytes, _, _ = receive.take()
+        assert events == expected, f"packet {index} of seed {seed}"
+        total += payload_bytes
+        levels += sum(event[0] == FRAME and event[4] is not None for event in events)
+    assert levels > 0 and total == counts.payload_bytes_received
+    buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
+    assert isinstance(buffer, AudioJitterBuffer)
+    assert receive.gaps_skipped == buffer.gaps_skipped
+    assert receive.buffered == sum(packet is not None for packet in buffer._packets)
+    assert receive.nack_state() == (None, set())
+    for ssrc, expected_stats in stats_of(receiver).items():
+        ours = receive.stats(ssrc)
+        assert ours is not None
+        assert (*ours[:5], ours[7]) == expected_stats
+
+
+def test_a_ninth_ssrc_is_handed_back_untouched() -> None:
+    receive = RtpReceive()
+    receive.configure({H264: (90000, -1)}, {}, (None,) * 7)
+    single = bytes([0x65]) + bytes(20)  # an IDR slice in a single NAL unit
+    for ssrc in range(1, 9):
+        assert receive.add_packet(ssrc, H264, 10, 3000, True, single) is False
+    events, _, active, buffered = receive.take()
+    assert len(active) == 8 and buffered == 8
+    assert receive.add_packet(9, H264, 11, 3000, True, single) is True
+    assert receive.take() == ([], 0, [], None)  # nothing done for it
+    assert receive.stats(9) is None
+
+
+def test_an_object_not_initialised_raises() -> None:
+    receive = RtpReceive.__new__(RtpReceive)
+    with pytest.raises(RuntimeError):
+        receive.add(bytes(20))
+    with pytest.raises(RuntimeError):
+        receive.take()

@@ -1,35 +1,44 @@
-/* An H.264 video receiver's per-packet work, from an unprotected RTP packet to whole frames.
+/* A receiver's per-packet work, from an unprotected RTP packet to whole frames: an H.264
+ * video receiver's or an audio receiver's.
  *
- * rtc/receive_path.py hands the media packets of a claimed video receiver (its SSRCs already
- * routed to it, every codec H.264 or its RTX) to a `VideoReceive` here instead of doing, per
- * packet in Python, what `handle_rtp_in_one_step` does. It does the same steps in the same
- * order, each the port of the Python it replaces (tests/test_video_receive.py compares them
- * on random packet sequences):
+ * rtc/receive_path.py hands the media packets of a claimed receiver (rtc/claimed_receivers.py:
+ * its SSRCs already routed to it; for video every codec H.264 or its RTX) to an `RtpReceive`
+ * here instead of doing, per packet in Python, what `handle_rtp_in_one_step` does. It does
+ * the same steps in the same order, each the port of the Python it replaces
+ * (tests/test_rtp_receive.py compares them on random packet sequences):
  *
  * 1. the parse and its refusals (rtc/rtp_parse.parse_rtp: version, CSRC, RFC 8285 header
  *    extensions and the conversion of each element of a negotiated id, padding); a refused
- *    packet is dropped with no effect, as aiortc drops it;
+ *    packet is dropped with no effect, as aiortc drops it; the RFC 6464 level kept;
  * 2. a payload type the receiver does not take is dropped with no effect (the router would
  *    not route it); the SSRC is noted as active; the payload bytes counted;
  * 3. the stream statistics of the packet's SSRC (aiortc's StreamStatistics.add, for RTCP
  *    receiver reports: base and highest sequence number, cycles, packets, jitter);
  * 4. RTX unwrapped (RFC 4588: the original sequence number in the first two payload bytes),
  *    or dropped when its SSRC or payload type has no original;
- * 5. the NACK generator (aiortc's NackGenerator: the sequence numbers skipped, at most
+ * 5. video: the NACK generator (aiortc's NackGenerator: the sequence numbers skipped, at most
  *    RTP_HISTORY_SIZE behind the highest); a packet that reveals a loss leaves a NACK of
  *    every missing number, sorted;
- * 6. the H.264 depayload (single NAL unit, FU-A, STAP-A, as aiortc's; another NAL type
- *    is dropped after the NACK step);
- * 7. the jitter buffer (rtc/jitter_buffer.MarkerJitterBuffer over aiortc's JitterBuffer: a
- *    frame released at its marker packet or when the next frame begins, a gap holds it,
- *    misorder and overflow handling with a PLI, a complete keyframe released past a gap
- *    never filled); a released frame is left for the caller.
+ * 6. video: the H.264 depayload (single NAL unit, FU-A, STAP-A, as aiortc's; another NAL
+ *    type is dropped after the NACK step); audio: the payload as it is (aiortc's depayload
+ *    of an audio codec);
+ * 7. the jitter buffer: video, rtc/jitter_buffer.MarkerJitterBuffer over aiortc's
+ *    JitterBuffer (a frame released at its marker packet or when the next frame begins, a
+ *    gap holds it, misorder and overflow handling with a PLI, a complete keyframe released
+ *    past a gap never filled); audio, rtc/audio_jitter_buffer.AudioJitterBuffer (a packet at
+ *    the origin released at once with its level, a gap given up GAP_PATIENCE packets on).
  *
- * What the packets leave is taken with `take()`: (events, payload_bytes, active_ssrcs), the
- * events in order: (NACK, ssrc, [sequence numbers]), (PLI, ssrc), (FRAME, payload_type,
- * timestamp, data). The statistics and the NACK generator's state are read and written
- * with `stats`/`set_stats` and `nack_state`/`set_nack_state`, so aiortc's RTCP (which
- * reads the StreamStatistics objects) sees what the packets did.
+ * A packet of a payload type configured as another codec's (apt -3), or of an SSRC past the
+ * MAX_STREAMS whose statistics are kept, is handed back untouched (`add` returns True): the
+ * caller takes the receiver back to Python (`buffered_packets`, `nack_state`).
+ *
+ * What the packets leave is taken with `take()`: (events, payload_bytes, active_ssrcs,
+ * buffered_ssrc), the events in order: (NACK, ssrc, [sequence numbers]), (PLI, ssrc),
+ * (FRAME, payload_type, timestamp, data, level), `buffered_ssrc` the original SSRC of the
+ * last packet that reached the jitter buffer (None: none did). The statistics and the NACK
+ * generator's state are read and written with `stats`/`set_stats` and
+ * `nack_state`/`set_nack_state`, so aiortc's RTCP (which reads the StreamStatistics
+ * objects) sees what the packets did.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -51,6 +60,7 @@
 #define H264_IDR 5
 #define H264_NON_IDR 1
 #define H264_SPS 7
+#define GAP_PATIENCE 3        /* rtc/audio_jitter_buffer.py's */
 #define NO_ORIGINAL (-2)      /* an RTX payload type whose apt names no codec */
 #define MEDIA (-1)            /* an H.264 payload type */
 #define FOREIGN (-3)          /* another codec's (or its RTX's): the packet is handed back */
@@ -71,6 +81,7 @@ typedef struct {
 typedef struct {
     PyObject *data; /* the depayloaded bytes; NULL: the slot is empty */
     int seq, marker, payload_type;
+    int level; /* audio: the RFC 6464 level's 7 bits; -1: none */
     uint32_t timestamp;
     unsigned long long serial;
 } Slot;
@@ -84,6 +95,7 @@ typedef struct {
     int rtx_count;
     int extension_ids[EXTENSION_IDS]; /* 0: not negotiated */
     int nack_enabled;
+    int audio; /* an audio receiver: no depayload, rtc/audio_jitter_buffer.py's buffer */
     /* stream statistics */
     Stream streams[MAX_STREAMS];
     /* the NACK generator */
@@ -96,13 +108,15 @@ typedef struct {
     int has_origin, origin;
     int has_newest, newest;
     unsigned long long serial;
-    long long keyframe_skips, packets_skipped;
+    long long keyframe_skips, packets_skipped, gaps_skipped;
     /* what the packets left */
     PyObject *events;
     unsigned long long payload_bytes;
     uint32_t active[MAX_STREAMS];
     int active_count;
-} VideoReceive;
+    int has_buffered_ssrc; /* a packet reached the jitter buffer since the last take */
+    uint32_t buffered_ssrc; /* the (original) SSRC of the last one */
+} RtpReceive;
 
 static int uint16_gt(int a, int b) {
     const int half = 0x8000;
@@ -113,7 +127,7 @@ static int uint16_add(int a, int b) { return (a + b) & 0xFFFF; }
 
 /* ---- stream statistics (aiortc's StreamStatistics.add) ---- */
 
-static Stream *stream_of(VideoReceive *self, uint32_t ssrc, long long clock_rate, int create) {
+static Stream *stream_of(RtpReceive *self, uint32_t ssrc, long long clock_rate, int create) {
     for (int i = 0; i < MAX_STREAMS; i++) {
         if (self->streams[i].used && self->streams[i].ssrc == ssrc) {
             return &self->streams[i];
@@ -172,7 +186,7 @@ static int compare_ints(const void *a, const void *b) {
     return *(const int *)a - *(const int *)b;
 }
 
-static int missing_reserve(VideoReceive *self, Py_ssize_t count) {
+static int missing_reserve(RtpReceive *self, Py_ssize_t count) {
     if (count <= self->missing_capacity) {
         return 0;
     }
@@ -191,7 +205,7 @@ static int missing_reserve(VideoReceive *self, Py_ssize_t count) {
 }
 
 /* 1 when the packet revealed a loss, 0 when not, -1 on an error */
-static int nack_add(VideoReceive *self, int seq) {
+static int nack_add(RtpReceive *self, int seq) {
     int missed = 0;
     if (!self->nack_has_max) {
         self->nack_has_max = 1;
@@ -303,21 +317,21 @@ static PyObject *h264_depayload(const unsigned char *data, Py_ssize_t size) {
 
 /* ---- the jitter buffer (aiortc's JitterBuffer with MarkerJitterBuffer's changes) ---- */
 
-static Slot *slot_at(VideoReceive *self, int offset) {
+static Slot *slot_at(RtpReceive *self, int offset) {
     Slot *slot = &self->slots[(self->origin + offset) % self->capacity];
     return slot->data != NULL ? slot : NULL;
 }
 
 static void slot_clear(Slot *slot) { Py_CLEAR(slot->data); }
 
-static void buffer_remove(VideoReceive *self, int count) {
+static void buffer_remove(RtpReceive *self, int count) {
     for (int i = 0; i < count; i++) {
         slot_clear(&self->slots[self->origin % self->capacity]);
         self->origin = uint16_add(self->origin, 1);
     }
 }
 
-static int buffer_smart_remove(VideoReceive *self, int count) {
+static int buffer_smart_remove(RtpReceive *self, int count) {
     int has_timestamp = 0;
     uint32_t timestamp = 0;
     for (int i = 0; i < self->capacity; i++) {
@@ -339,7 +353,7 @@ static int buffer_smart_remove(VideoReceive *self, int count) {
 }
 
 /* The data of `count` packets from `start` (offsets from the origin) joined. */
-static PyObject *join_slots(VideoReceive *self, int start, int count) {
+static PyObject *join_slots(RtpReceive *self, int start, int count) {
     Py_ssize_t total = 0;
     for (int i = start; i < start + count; i++) {
         total += PyBytes_GET_SIZE(slot_at(self, i)->data);
@@ -359,7 +373,7 @@ static PyObject *join_slots(VideoReceive *self, int start, int count) {
 
 /* MarkerJitterBuffer._take: the `count` packets from `start` removed with everything before
  * them; their frame as (timestamp, data) in *frame, or nothing for padding only. */
-static int buffer_take(VideoReceive *self, int start, int count, uint32_t timestamp,
+static int buffer_take(RtpReceive *self, int start, int count, uint32_t timestamp,
                        PyObject **frame) {
     PyObject *data = join_slots(self, start, count);
     if (data == NULL) {
@@ -370,12 +384,12 @@ static int buffer_take(VideoReceive *self, int start, int count, uint32_t timest
         Py_DECREF(data);
         return 0;
     }
-    *frame = Py_BuildValue("(kN)", (unsigned long)timestamp, data);
+    *frame = Py_BuildValue("(kNO)", (unsigned long)timestamp, data, Py_None);
     return *frame == NULL ? -1 : 0;
 }
 
 /* MarkerJitterBuffer._remove_frame */
-static int buffer_remove_frame(VideoReceive *self, PyObject **frame) {
+static int buffer_remove_frame(RtpReceive *self, PyObject **frame) {
     while (self->has_origin) {
         int has_timestamp = 0, taken = 0;
         uint32_t timestamp = 0;
@@ -453,7 +467,7 @@ static int is_h264_keyframe(PyObject *bytes) {
 }
 
 /* MarkerJitterBuffer._frame_end: -1 when incomplete */
-static int buffer_frame_end(VideoReceive *self, int start) {
+static int buffer_frame_end(RtpReceive *self, int start) {
     Slot *first = slot_at(self, start);
     if (first == NULL) {
         return -1;
@@ -471,7 +485,7 @@ static int buffer_frame_end(VideoReceive *self, int start) {
 }
 
 /* MarkerJitterBuffer._keyframe_past_gap */
-static int buffer_keyframe_past_gap(VideoReceive *self, int seq, unsigned long long serial,
+static int buffer_keyframe_past_gap(RtpReceive *self, int seq, unsigned long long serial,
                                     uint32_t timestamp, PyObject **frame) {
     if (!self->has_origin) {
         return 0;
@@ -526,8 +540,60 @@ static int buffer_keyframe_past_gap(VideoReceive *self, int seq, unsigned long l
     return buffer_take(self, start, end + 1 - start, timestamp, frame);
 }
 
+static void slot_store(RtpReceive *self, int seq, uint32_t timestamp, int marker,
+                       int payload_type, int level, PyObject *data,
+                       unsigned long long serial) {
+    Slot *slot = &self->slots[seq % self->capacity];
+    Py_INCREF(data);
+    Py_XSETREF(slot->data, data);
+    slot->seq = seq;
+    slot->marker = marker;
+    slot->payload_type = payload_type;
+    slot->level = level;
+    slot->timestamp = timestamp;
+    slot->serial = serial;
+}
+
+/* rtc/audio_jitter_buffer.AudioJitterBuffer.add: a packet at the origin released at once, a
+ * gap given up once a packet GAP_PATIENCE past it is in; *frame as (timestamp, data, level) */
+static int audio_buffer_add(RtpReceive *self, int seq, uint32_t timestamp, int marker,
+                            int payload_type, int level, PyObject *data, PyObject **frame) {
+    if (self->has_origin && uint16_add(self->origin, -seq) < 0x8000 && seq != self->origin) {
+        return 0; /* before the origin: late or a duplicate */
+    }
+    if (self->has_origin && uint16_add(seq, -self->origin) >= self->capacity) {
+        buffer_remove(self, self->capacity); /* far ahead (a jump): start again from it */
+        self->origin = seq;
+    }
+    if (!self->has_origin) {
+        self->has_origin = 1;
+        self->origin = seq;
+    }
+    slot_store(self, seq, timestamp, marker, payload_type, level, data, ++self->serial);
+    Slot *first = &self->slots[self->origin % self->capacity];
+    if (first->data == NULL) {
+        int ahead = uint16_add(seq, -self->origin);
+        if (ahead < GAP_PATIENCE) {
+            return 0;
+        }
+        self->gaps_skipped++;
+        buffer_remove(self, ahead); /* drop the gap and what followed */
+        first = &self->slots[self->origin % self->capacity];
+    }
+    PyObject *level_object = first->level < 0 ? Py_NewRef(Py_None) : PyLong_FromLong(-first->level);
+    if (level_object == NULL) {
+        return -1;
+    }
+    *frame = Py_BuildValue("(kON)", (unsigned long)first->timestamp, first->data, level_object);
+    if (*frame == NULL) {
+        return -1;
+    }
+    buffer_remove(self, 1);
+    return 0;
+}
+
 /* MarkerJitterBuffer.add: *pli set on a misorder reset or an overflow, *frame on a release */
-static int buffer_add(VideoReceive *self, int seq, uint32_t timestamp, int marker,
+static int buffer_add(RtpReceive *self, int seq, uint32_t timestamp, int marker,
                       int payload_type, PyObject *data, int *pli, PyObject **frame) {
     int newest = !self->has_newest || uint16_gt(seq, self->newest);
     if (newest) {
@@ -563,14 +629,7 @@ static int buffer_add(VideoReceive *self, int seq, uint32_t timestamp, int marke
             }
             *pli = 1;
         }
-        Slot *slot = &self->slots[seq % self->capacity];
-        Py_INCREF(data);
-        Py_XSETREF(slot->data, data);
-        slot->seq = seq;
-        slot->marker = marker;
-        slot->payload_type = payload_type;
-        slot->timestamp = timestamp;
-        slot->serial = serial;
+        slot_store(self, seq, timestamp, marker, payload_type, -1, data, serial);
         if (buffer_remove_frame(self, frame) < 0) {
             return -1;
         }
@@ -581,6 +640,13 @@ static int buffer_add(VideoReceive *self, int seq, uint32_t timestamp, int marke
     return 0;
 }
 
+/* the methods of an object whose __init__ has not run (or failed) */
+#define NEEDS_INIT(self)                                                                    \
+    if ((self)->slots == NULL) {                                                            \
+        PyErr_SetString(PyExc_RuntimeError, "RtpReceive.__init__ has not run");             \
+        return NULL;                                                                        \
+    }
+
 static PyObject *none_or_long(int has, long long value) {
     if (!has) {
         Py_RETURN_NONE;
@@ -590,7 +656,7 @@ static PyObject *none_or_long(int has, long long value) {
 
 /* ---- one packet ---- */
 
-static int append_event(VideoReceive *self, PyObject *event) {
+static int append_event(RtpReceive *self, PyObject *event) {
     if (event == NULL) {
         return -1;
     }
@@ -599,7 +665,7 @@ static int append_event(VideoReceive *self, PyObject *event) {
     return result;
 }
 
-static PyObject *missing_list(VideoReceive *self) {
+static PyObject *missing_list(RtpReceive *self) {
     PyObject *list = PyList_New(self->missing_count);
     for (Py_ssize_t i = 0; list != NULL && i < self->missing_count; i++) {
         PyObject *number = PyLong_FromLong(self->missing[i]);
@@ -612,7 +678,7 @@ static PyObject *missing_list(VideoReceive *self) {
     return list;
 }
 
-static void note_active(VideoReceive *self, uint32_t ssrc) {
+static void note_active(RtpReceive *self, uint32_t ssrc) {
     for (int i = 0; i < self->active_count; i++) {
         if (self->active[i] == ssrc) {
             return;
@@ -624,23 +690,22 @@ static void note_active(VideoReceive *self, uint32_t ssrc) {
 }
 
 /* handle_rtp_in_one_step's steps after the routing; -1 on an error (exception set), 1 for
- * a packet of another codec, handed back untouched */
-static int handle_packet(VideoReceive *self, uint32_t ssrc, int payload_type, int seq,
-                         uint32_t timestamp, int marker, const unsigned char *payload,
-                         Py_ssize_t size) {
+ * a packet of another codec or of an SSRC past the MAX_STREAMS kept, handed back untouched */
+static int handle_packet(RtpReceive *self, uint32_t ssrc, int payload_type, int seq,
+                         uint32_t timestamp, int marker, int level,
+                         const unsigned char *payload, Py_ssize_t size) {
     if (payload_type < 0 || payload_type > 127 || self->kinds[payload_type] == 0) {
         return 0; /* not routed to this receiver */
     }
     if (self->kinds[payload_type] == FOREIGN) {
         return 1;
     }
-    note_active(self, ssrc);
-    self->payload_bytes += (unsigned long long)size;
     Stream *stream = stream_of(self, ssrc, self->clock_rates[payload_type], 1);
     if (stream == NULL) {
-        PyErr_SetString(PyExc_OverflowError, "too many SSRCs for one video receiver");
-        return -1;
+        return 1; /* an SSRC past the MAX_STREAMS kept: handed back too */
     }
+    note_active(self, ssrc);
+    self->payload_bytes += (unsigned long long)size;
     stream_add(stream, seq, timestamp);
     int kind = self->kinds[payload_type];
     if (kind != MEDIA) { /* RTX */
@@ -675,7 +740,12 @@ static int handle_packet(VideoReceive *self, uint32_t ssrc, int payload_type, in
         }
     }
     PyObject *data;
-    if (size > 0) {
+    if (self->audio) { /* aiortc's depayload of an audio codec: the payload itself */
+        data = PyBytes_FromStringAndSize((const char *)payload, size);
+        if (data == NULL) {
+            return -1;
+        }
+    } else if (size > 0) {
         data = h264_depayload(payload, size);
         if (data == NULL) {
             return PyErr_Occurred() ? -1 : 0; /* refused: dropped after the NACK */
@@ -688,7 +758,11 @@ static int handle_packet(VideoReceive *self, uint32_t ssrc, int payload_type, in
     }
     int pli = 0;
     PyObject *frame = NULL;
-    int result = buffer_add(self, seq, timestamp, marker, payload_type, data, &pli, &frame);
+    self->has_buffered_ssrc = 1;
+    self->buffered_ssrc = ssrc;
+    int result = self->audio
+        ? audio_buffer_add(self, seq, timestamp, marker, payload_type, level, data, &frame)
+        : buffer_add(self, seq, timestamp, marker, payload_type, data, &pli, &frame);
     Py_DECREF(data);
     if (result < 0) {
         Py_XDECREF(frame);
@@ -699,8 +773,9 @@ static int handle_packet(VideoReceive *self, uint32_t ssrc, int payload_type, in
         return -1;
     }
     if (frame != NULL) {
-        PyObject *event = Py_BuildValue("(iiOO)", FRAME, payload_type,
-                                        PyTuple_GET_ITEM(frame, 0), PyTuple_GET_ITEM(frame, 1));
+        PyObject *event = Py_BuildValue("(iiOOO)", FRAME, payload_type,
+                                        PyTuple_GET_ITEM(frame, 0), PyTuple_GET_ITEM(frame, 1),
+                                        PyTuple_GET_ITEM(frame, 2));
         Py_DECREF(frame);
         return append_event(self, event);
     }
@@ -708,8 +783,8 @@ static int handle_packet(VideoReceive *self, uint32_t ssrc, int payload_type, in
 }
 
 /* rtc/rtp_parse.parse_rtp's refusals of an element of a negotiated id (aiortc's order) */
-static int element_converts(VideoReceive *self, int id, const unsigned char *value,
-                            Py_ssize_t length) {
+static int element_converts(RtpReceive *self, int id, const unsigned char *value,
+                            Py_ssize_t length, int *level) {
     for (int which = 0; which < EXTENSION_IDS; which++) {
         if (self->extension_ids[which] == 0 || self->extension_ids[which] != id) {
             continue;
@@ -736,7 +811,11 @@ static int element_converts(VideoReceive *self, int id, const unsigned char *val
         case 4: /* transmission_offset */
             return length == 3;
         case 5: /* audio_level */
-            return length == 1;
+            if (length != 1) {
+                return 0;
+            }
+            *level = value[0] & 0x7F;
+            return 1;
         default: /* transport_sequence_number */
             return length == 2;
         }
@@ -745,8 +824,8 @@ static int element_converts(VideoReceive *self, int id, const unsigned char *val
 }
 
 /* 1 when the header extension block parses as aiortc parses it */
-static int extensions_parse(VideoReceive *self, int profile, const unsigned char *value,
-                            Py_ssize_t size) {
+static int extensions_parse(RtpReceive *self, int profile, const unsigned char *value,
+                            Py_ssize_t size, int *level) {
     /* first every element read (a truncated one refused), then each converted */
     Py_ssize_t pos = 0;
     for (int pass = 0; pass < 2; pass++) {
@@ -779,7 +858,7 @@ static int extensions_parse(VideoReceive *self, int profile, const unsigned char
             if (size < pos + length) {
                 return 0;
             }
-            if (pass == 1 && !element_converts(self, id, value + pos, length)) {
+            if (pass == 1 && !element_converts(self, id, value + pos, length, level)) {
                 return 0;
             }
             pos += length;
@@ -788,7 +867,8 @@ static int extensions_parse(VideoReceive *self, int profile, const unsigned char
     return 1;
 }
 
-static PyObject *VideoReceive_add(VideoReceive *self, PyObject *arg) {
+static PyObject *RtpReceive_add(RtpReceive *self, PyObject *arg) {
+    NEEDS_INIT(self)
     if (!PyBytes_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "add() takes the bytes of an RTP packet");
         return NULL;
@@ -799,6 +879,7 @@ static PyObject *VideoReceive_add(VideoReceive *self, PyObject *arg) {
         Py_RETURN_FALSE;
     }
     Py_ssize_t pos = 12 + 4 * (data[0] & 0x0F);
+    int level = -1;
     if (size < pos) {
         Py_RETURN_FALSE;
     }
@@ -808,7 +889,8 @@ static PyObject *VideoReceive_add(VideoReceive *self, PyObject *arg) {
         }
         int profile = (data[pos] << 8) | data[pos + 1];
         Py_ssize_t end = pos + 4 + 4 * ((data[pos + 2] << 8) | data[pos + 3]);
-        if (size < end || !extensions_parse(self, profile, data + pos + 4, end - pos - 4)) {
+        if (size < end ||
+            !extensions_parse(self, profile, data + pos + 4, end - pos - 4, &level)) {
             Py_RETURN_FALSE;
         }
         pos = end;
@@ -826,23 +908,36 @@ static PyObject *VideoReceive_add(VideoReceive *self, PyObject *arg) {
     uint32_t timestamp = ((uint32_t)data[4] << 24) | ((uint32_t)data[5] << 16) |
                          ((uint32_t)data[6] << 8) | data[7];
     int result = handle_packet(self, ssrc, data[1] & 0x7F, (data[2] << 8) | data[3],
-                               timestamp, data[1] >> 7, data + pos, payload_end - pos);
+                               timestamp, data[1] >> 7, level, data + pos, payload_end - pos);
     if (result < 0) {
         return NULL;
     }
     return PyBool_FromLong(result);
 }
 
-static PyObject *VideoReceive_add_packet(VideoReceive *self, PyObject *args) {
+static PyObject *RtpReceive_add_packet(RtpReceive *self, PyObject *args) {
+    NEEDS_INIT(self)
     unsigned long ssrc, timestamp;
-    int payload_type, seq, marker;
+    int payload_type, seq, marker, level = -1;
+    PyObject *level_object = Py_None;
     Py_buffer payload;
-    if (!PyArg_ParseTuple(args, "kiikpy*", &ssrc, &payload_type, &seq, &timestamp, &marker,
-                          &payload)) {
+    if (!PyArg_ParseTuple(args, "kiikpy*|O", &ssrc, &payload_type, &seq, &timestamp, &marker,
+                          &payload, &level_object)) {
         return NULL;
     }
+    if (level_object != Py_None) {
+        long value = PyLong_AsLong(level_object);
+        if ((value == -1 && PyErr_Occurred()) || value < 0 || value > 127) {
+            PyBuffer_Release(&payload);
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "an audio level is 0-127");
+            }
+            return NULL;
+        }
+        level = (int)value;
+    }
     int result = handle_packet(self, (uint32_t)ssrc, payload_type, seq & 0xFFFF,
-                               (uint32_t)timestamp, marker, payload.buf, payload.len);
+                               (uint32_t)timestamp, marker, level, payload.buf, payload.len);
     PyBuffer_Release(&payload);
     if (result < 0) {
         return NULL;
@@ -850,7 +945,8 @@ static PyObject *VideoReceive_add_packet(VideoReceive *self, PyObject *args) {
     return PyBool_FromLong(result);
 }
 
-static PyObject *VideoReceive_buffered_packets(VideoReceive *self, PyObject *unused) {
+static PyObject *RtpReceive_buffered_packets(RtpReceive *self, PyObject *unused) {
+    NEEDS_INIT(self)
     (void)unused;
     PyObject *packets = PyList_New(0);
     for (int offset = 0; packets != NULL && self->has_origin && offset < self->capacity;
@@ -859,13 +955,16 @@ static PyObject *VideoReceive_buffered_packets(VideoReceive *self, PyObject *unu
         if (slot == NULL) {
             continue;
         }
-        PyObject *item = Py_BuildValue("(ikiiO)", slot->seq, (unsigned long)slot->timestamp,
-                                       slot->marker, slot->payload_type, slot->data);
+        PyObject *level = slot->level < 0 ? Py_NewRef(Py_None) : PyLong_FromLong(slot->level);
+        PyObject *item = level == NULL ? NULL : Py_BuildValue(
+            "(ikiiON)", slot->seq, (unsigned long)slot->timestamp, slot->marker,
+            slot->payload_type, slot->data, level);
         if (item == NULL || PyList_Append(packets, item) < 0) {
             Py_XDECREF(item);
             Py_CLEAR(packets);
+            break;
         }
-        Py_XDECREF(item);
+        Py_DECREF(item);
     }
     if (packets == NULL) {
         return NULL;
@@ -874,7 +973,8 @@ static PyObject *VideoReceive_buffered_packets(VideoReceive *self, PyObject *unu
                          none_or_long(self->has_newest, self->newest), packets);
 }
 
-static PyObject *VideoReceive_take(VideoReceive *self, PyObject *unused) {
+static PyObject *RtpReceive_take(RtpReceive *self, PyObject *unused) {
+    NEEDS_INIT(self)
     (void)unused;
     PyObject *active = PyList_New(self->active_count);
     for (int i = 0; active != NULL && i < self->active_count; i++) {
@@ -891,15 +991,25 @@ static PyObject *VideoReceive_take(VideoReceive *self, PyObject *unused) {
         Py_XDECREF(fresh);
         return NULL;
     }
-    PyObject *events = self->events;
-    self->events = fresh;
-    unsigned long long payload_bytes = self->payload_bytes;
+    PyObject *buffered = self->has_buffered_ssrc
+        ? PyLong_FromUnsignedLong(self->buffered_ssrc) : Py_NewRef(Py_None);
+    PyObject *result = buffered == NULL ? NULL : Py_BuildValue(
+        "(OKOO)", self->events, self->payload_bytes, active, buffered);
+    Py_DECREF(active);
+    Py_XDECREF(buffered);
+    if (result == NULL) {
+        Py_DECREF(fresh);
+        return NULL;
+    }
+    Py_SETREF(self->events, fresh);
     self->payload_bytes = 0;
     self->active_count = 0;
-    return Py_BuildValue("(NKN)", events, payload_bytes, active);
+    self->has_buffered_ssrc = 0;
+    return result;
 }
 
-static PyObject *VideoReceive_stats(VideoReceive *self, PyObject *arg) {
+static PyObject *RtpReceive_stats(RtpReceive *self, PyObject *arg) {
+    NEEDS_INIT(self)
     unsigned long ssrc = PyLong_AsUnsignedLong(arg);
     if (ssrc == (unsigned long)-1 && PyErr_Occurred()) {
         return NULL;
@@ -927,7 +1037,8 @@ static int optional_long(PyObject *value, int *has, long long *out) {
     return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
 }
 
-static PyObject *VideoReceive_set_stats(VideoReceive *self, PyObject *args) {
+static PyObject *RtpReceive_set_stats(RtpReceive *self, PyObject *args) {
+    NEEDS_INIT(self)
     unsigned long ssrc;
     long long clock_rate, cycles, received, jitter_q4, base, max, arrival, last_timestamp;
     PyObject *base_seq, *max_seq, *last_arrival, *last_ts;
@@ -965,7 +1076,8 @@ static PyObject *VideoReceive_set_stats(VideoReceive *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyObject *VideoReceive_nack_state(VideoReceive *self, PyObject *unused) {
+static PyObject *RtpReceive_nack_state(RtpReceive *self, PyObject *unused) {
+    NEEDS_INIT(self)
     (void)unused;
     PyObject *missing = PySet_New(NULL);
     for (Py_ssize_t i = 0; missing != NULL && i < self->missing_count; i++) {
@@ -983,7 +1095,8 @@ static PyObject *VideoReceive_nack_state(VideoReceive *self, PyObject *unused) {
     return Py_BuildValue("(NN)", none_or_long(self->nack_has_max, self->nack_max), missing);
 }
 
-static PyObject *VideoReceive_set_nack_state(VideoReceive *self, PyObject *args) {
+static PyObject *RtpReceive_set_nack_state(RtpReceive *self, PyObject *args) {
+    NEEDS_INIT(self)
     PyObject *max_seq, *missing;
     if (!PyArg_ParseTuple(args, "OO", &max_seq, &missing)) {
         return NULL;
@@ -994,30 +1107,45 @@ static PyObject *VideoReceive_set_nack_state(VideoReceive *self, PyObject *args)
         return NULL;
     }
     PyObject *sorted = PySequence_List(missing);
-    if (sorted == NULL || PyList_Sort(sorted) < 0 ||
-        missing_reserve(self, PyList_GET_SIZE(sorted)) < 0) {
+    if (sorted == NULL || PyList_Sort(sorted) < 0) {
         Py_XDECREF(sorted);
         return NULL;
     }
-    Py_ssize_t count = 0;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(sorted); i++) {
+    Py_ssize_t size = PyList_GET_SIZE(sorted), count = 0;
+    int *numbers = PyMem_Malloc((size_t)(size ? size : 1) * sizeof(int));
+    if (numbers == NULL) {
+        Py_DECREF(sorted);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < size; i++) {
         long number = PyLong_AsLong(PyList_GET_ITEM(sorted, i));
-        if (number == -1 && PyErr_Occurred()) {
+        if ((number == -1 && PyErr_Occurred()) || number < 0 || number > 0xFFFF) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_ValueError, "a sequence number is 0-65535");
+            }
+            PyMem_Free(numbers);
             Py_DECREF(sorted);
             return NULL;
         }
-        if (count == 0 || self->missing[count - 1] != (int)number) {
-            self->missing[count++] = (int)number;
+        if (count == 0 || numbers[count - 1] != (int)number) {
+            numbers[count++] = (int)number;
         }
     }
     Py_DECREF(sorted);
+    if (missing_reserve(self, count) < 0) {
+        PyMem_Free(numbers);
+        return NULL;
+    }
+    memcpy(self->missing, numbers, (size_t)count * sizeof(int));
+    PyMem_Free(numbers);
     self->missing_count = count;
     self->nack_has_max = has_max;
     self->nack_max = (int)max;
     Py_RETURN_NONE;
 }
 
-static PyObject *VideoReceive_configure(VideoReceive *self, PyObject *args) {
+static PyObject *RtpReceive_configure(RtpReceive *self, PyObject *args) {
+    NEEDS_INIT(self)
     PyObject *payload_types, *rtx_ssrcs, *extension_ids;
     if (!PyArg_ParseTuple(args, "O!O!O!", &PyDict_Type, &payload_types, &PyDict_Type,
                           &rtx_ssrcs, &PyTuple_Type, &extension_ids)) {
@@ -1055,7 +1183,11 @@ static PyObject *VideoReceive_configure(VideoReceive *self, PyObject *args) {
     int rtx_count = 0;
     pos = 0;
     while (PyDict_Next(rtx_ssrcs, &pos, &key, &value)) {
-        unsigned long from = PyLong_AsUnsignedLong(key), to = PyLong_AsUnsignedLong(value);
+        unsigned long from = PyLong_AsUnsignedLong(key);
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        unsigned long to = PyLong_AsUnsignedLong(value);
         if (PyErr_Occurred()) {
             return NULL;
         }
@@ -1083,12 +1215,12 @@ static PyObject *VideoReceive_configure(VideoReceive *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static int VideoReceive_init(VideoReceive *self, PyObject *args, PyObject *kwds) {
-    static char *keywords[] = {"capacity", "nack", "origin", "newest", NULL};
-    int capacity = 512, nack = 1;
+static int RtpReceive_init(RtpReceive *self, PyObject *args, PyObject *kwds) {
+    static char *keywords[] = {"capacity", "nack", "origin", "newest", "audio", NULL};
+    int capacity = 512, nack = 1, audio = 0;
     PyObject *origin = Py_None, *newest = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|ipOO", keywords, &capacity, &nack, &origin,
-                                     &newest)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|ipOOp", keywords, &capacity, &nack, &origin,
+                                     &newest, &audio)) {
         return -1;
     }
     if (capacity < 1 || capacity > 32768 || (capacity & (capacity - 1)) != 0) {
@@ -1115,11 +1247,12 @@ static int VideoReceive_init(VideoReceive *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     self->capacity = capacity;
-    self->nack_enabled = nack;
+    self->audio = audio;
+    self->nack_enabled = nack && !audio;
     return 0;
 }
 
-static void VideoReceive_dealloc(VideoReceive *self) {
+static void RtpReceive_dealloc(RtpReceive *self) {
     if (self->slots != NULL) {
         for (int i = 0; i < self->capacity; i++) {
             slot_clear(&self->slots[i]);
@@ -1131,7 +1264,7 @@ static void VideoReceive_dealloc(VideoReceive *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *VideoReceive_get_buffered(VideoReceive *self, void *closure) {
+static PyObject *RtpReceive_get_buffered(RtpReceive *self, void *closure) {
     (void)closure;
     long count = 0;
     for (int i = 0; self->slots != NULL && i < self->capacity; i++) {
@@ -1140,90 +1273,100 @@ static PyObject *VideoReceive_get_buffered(VideoReceive *self, void *closure) {
     return PyLong_FromLong(count);
 }
 
-static PyObject *VideoReceive_get_keyframe_skips(VideoReceive *self, void *closure) {
+static PyObject *RtpReceive_get_keyframe_skips(RtpReceive *self, void *closure) {
     (void)closure;
     return PyLong_FromLongLong(self->keyframe_skips);
 }
 
-static PyObject *VideoReceive_get_packets_skipped(VideoReceive *self, void *closure) {
+static PyObject *RtpReceive_get_packets_skipped(RtpReceive *self, void *closure) {
     (void)closure;
     return PyLong_FromLongLong(self->packets_skipped);
 }
 
+static PyObject *RtpReceive_get_gaps_skipped(RtpReceive *self, void *closure) {
+    (void)closure;
+    return PyLong_FromLongLong(self->gaps_skipped);
+}
+
 static PyGetSetDef getset[] = {
-    {"buffered", (getter)VideoReceive_get_buffered, NULL, "packets in the jitter buffer", NULL},
-    {"keyframe_skips", (getter)VideoReceive_get_keyframe_skips, NULL,
+    {"buffered", (getter)RtpReceive_get_buffered, NULL, "packets in the jitter buffer", NULL},
+    {"keyframe_skips", (getter)RtpReceive_get_keyframe_skips, NULL,
      "keyframes released past a gap", NULL},
-    {"packets_skipped", (getter)VideoReceive_get_packets_skipped, NULL,
+    {"packets_skipped", (getter)RtpReceive_get_packets_skipped, NULL,
      "buffered packets dropped by those releases", NULL},
+    {"gaps_skipped", (getter)RtpReceive_get_gaps_skipped, NULL,
+     "audio: gaps given up (rtc/audio_jitter_buffer.py)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyMethodDef video_receive_methods[] = {
-    {"configure", (PyCFunction)VideoReceive_configure, METH_VARARGS,
+static PyMethodDef rtp_receive_methods[] = {
+    {"configure", (PyCFunction)RtpReceive_configure, METH_VARARGS,
      "configure(payload_types, rtx_ssrcs, extension_ids): the payload types taken "
      "({pt: (clock_rate, apt)}, apt -1 for H.264, -3 for another codec (its packets handed "
      "back), else the RTX's original payload type or -2 when it has none), the RTX SSRCs ({rtx_ssrc: original_ssrc}) and the negotiated header "
      "extension ids (mid, repaired_rtp_stream_id, rtp_stream_id, abs_send_time, "
      "transmission_offset, audio_level, transport_sequence_number; None when not)."},
-    {"add", (PyCFunction)VideoReceive_add, METH_O,
+    {"add", (PyCFunction)RtpReceive_add, METH_O,
      "add(data) -> handed_back: an unprotected RTP packet routed to this receiver; True, "
-     "nothing done, for a packet of another codec (a payload type configured with apt -3)."},
-    {"add_packet", (PyCFunction)VideoReceive_add_packet, METH_VARARGS,
-     "add_packet(ssrc, payload_type, sequence_number, timestamp, marker, payload) -> "
-     "handed_back: a packet parsed already."},
-    {"buffered_packets", (PyCFunction)VideoReceive_buffered_packets, METH_NOARGS,
+     "nothing done, for a packet of another codec (a payload type configured with apt -3) "
+     "or of a ninth SSRC."},
+    {"add_packet", (PyCFunction)RtpReceive_add_packet, METH_VARARGS,
+     "add_packet(ssrc, payload_type, sequence_number, timestamp, marker, payload, level=None) "
+     "-> handed_back: a packet parsed already (`level`: its RFC 6464 level's 7 bits)."},
+    {"buffered_packets", (PyCFunction)RtpReceive_buffered_packets, METH_NOARGS,
      "buffered_packets() -> (origin, newest, [(sequence_number, timestamp, marker, "
-     "payload_type, data)]): the jitter buffer's state, its packets from the origin on."},
-    {"take", (PyCFunction)VideoReceive_take, METH_NOARGS,
-     "take() -> (events, payload_bytes, active_ssrcs): what the packets added since left."},
-    {"stats", (PyCFunction)VideoReceive_stats, METH_O,
+     "payload_type, data, level)]): the jitter buffer's state, its packets from the origin "
+     "on."},
+    {"take", (PyCFunction)RtpReceive_take, METH_NOARGS,
+     "take() -> (events, payload_bytes, active_ssrcs, buffered_ssrc): what the packets added "
+     "since left."},
+    {"stats", (PyCFunction)RtpReceive_stats, METH_O,
      "stats(ssrc) -> (clock_rate, base_seq, max_seq, cycles, packets_received, jitter_q4, "
      "last_arrival, last_timestamp) | None"},
-    {"set_stats", (PyCFunction)VideoReceive_set_stats, METH_VARARGS,
+    {"set_stats", (PyCFunction)RtpReceive_set_stats, METH_VARARGS,
      "set_stats(ssrc, clock_rate, base_seq, max_seq, cycles, packets_received, jitter_q4, "
      "last_arrival, last_timestamp)"},
-    {"nack_state", (PyCFunction)VideoReceive_nack_state, METH_NOARGS,
+    {"nack_state", (PyCFunction)RtpReceive_nack_state, METH_NOARGS,
      "nack_state() -> (max_seq, missing)"},
-    {"set_nack_state", (PyCFunction)VideoReceive_set_nack_state, METH_VARARGS,
+    {"set_nack_state", (PyCFunction)RtpReceive_set_nack_state, METH_VARARGS,
      "set_nack_state(max_seq, missing)"},
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject VideoReceiveType = {
+static PyTypeObject RtpReceiveType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "rtc.video_receive.VideoReceive",
-    .tp_doc = "An H.264 video receiver's per-packet work: statistics, RTX, NACK, depayload "
-              "and jitter buffer (this module's docstring).",
-    .tp_basicsize = sizeof(VideoReceive),
+    .tp_name = "rtc.rtp_receive.RtpReceive",
+    .tp_doc = "A receiver's per-packet work: statistics, RTX, NACK, depayload and jitter "
+              "buffer, H.264 video or audio (this module's docstring).",
+    .tp_basicsize = sizeof(RtpReceive),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)VideoReceive_init,
-    .tp_dealloc = (destructor)VideoReceive_dealloc,
-    .tp_methods = video_receive_methods,
+    .tp_init = (initproc)RtpReceive_init,
+    .tp_dealloc = (destructor)RtpReceive_dealloc,
+    .tp_methods = rtp_receive_methods,
     .tp_getset = getset,
 };
 
 static struct PyModuleDef definition = {
-    PyModuleDef_HEAD_INIT, "rtc.video_receive",
-    "An H.264 video receiver's per-packet work, from an unprotected RTP packet to whole frames.",
+    PyModuleDef_HEAD_INIT, "rtc.rtp_receive",
+    "A receiver's per-packet work, from an unprotected RTP packet to whole frames.",
     -1, NULL, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit_video_receive(void) {
-    if (PyType_Ready(&VideoReceiveType) < 0) {
+PyMODINIT_FUNC PyInit_rtp_receive(void) {
+    if (PyType_Ready(&RtpReceiveType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&definition);
     if (module == NULL) {
         return NULL;
     }
-    Py_INCREF(&VideoReceiveType);
-    if (PyModule_AddObject(module, "VideoReceive", (PyObject *)&VideoReceiveType) < 0 ||
+    Py_INCREF(&RtpReceiveType);
+    if (PyModule_AddObject(module, "RtpReceive", (PyObject *)&RtpReceiveType) < 0 ||
         PyModule_AddIntConstant(module, "NACK", NACK) < 0 ||
         PyModule_AddIntConstant(module, "PLI", PLI) < 0 ||
         PyModule_AddIntConstant(module, "FRAME", FRAME) < 0) {
-        Py_DECREF(&VideoReceiveType);
+        Py_DECREF(&RtpReceiveType);
         Py_DECREF(module);
         return NULL;
     }
