@@ -19,7 +19,8 @@ a batch: the NACKs and PLIs to send (in order, through the receiver's own sender
 frames to its decoder queue (their timestamps through its timestamp mapper; an audio frame
 with its RFC 6464 level, as rtc/audio_jitter_buffer.LevelledFrame), the payload bytes
 counted, the active SSRCs noted, a decoder error answered with a PLI to the SSRC of the last
-video packet buffered, and the stream statistics written into aiortc's StreamStatistics
+video packet buffered (once a batch, beside any the jitter buffer asked for: where Python
+merged the two for one packet, C may send both), and the stream statistics written into aiortc's StreamStatistics
 objects, which its RTCP receiver reports and getStats read. The Python state the claim
 replaced is left as it was at the claim (except the statistics and the skip counts, kept
 current) until a packet C hands back (another codec's, or a ninth SSRC's) ends the claim:
@@ -158,7 +159,10 @@ def give_back(claim: ReceiverClaim, dtls: Any, pending: Pending) -> None:
     """The claim ended, for a packet C hands back (another codec's, as from a sender that
     switched to VP8, or a ninth SSRC's): what the packets left finished, the NACK state and
     the jitter buffer's packets put back in the receiver's Python objects (the statistics
-    are kept there already), the receiver never claimed again."""
+    are kept there already), the receiver never claimed again. Nothing for a claim already
+    ended."""
+    if claim_of(claim.receiver) is not claim:
+        return
     claim.finish(pending)
     receiver = claim.receiver
     generator = getattr(receiver, _NACK_GENERATOR)
@@ -187,6 +191,35 @@ def give_back(claim: ReceiverClaim, dtls: Any, pending: Pending) -> None:
         if claims.get(ssrc) is claim:
             del claims[ssrc]
     claim.ssrcs.clear()
+
+
+def forget_claim(claim: ReceiverClaim, dtls: Any) -> None:
+    """The claim ended without its state (give_back failed): the receiver's Python jitter
+    buffer and NACK generator start afresh, as for a new stream (the state of the claim's
+    start would be far behind the stream), the receiver never claimed again."""
+    receiver = claim.receiver
+    buffer: Any = claim.buffer
+    buffer._packets = [None] * buffer.capacity
+    buffer._origin = None
+    if not claim.audio:
+        buffer._newest, buffer._newest_packet, buffer._settled = None, None, False
+    generator = getattr(receiver, _NACK_GENERATOR)
+    if generator is not None:
+        generator.max_seq, generator.missing = None, set()
+    if claim_of(receiver) is claim:
+        delattr(receiver, CLAIM)
+    setattr(receiver, UNCLAIMABLE, True)
+    claims = claims_of(dtls)
+    for ssrc in list(claim.ssrcs):
+        if claims.get(ssrc) is claim:
+            del claims[ssrc]
+    claim.ssrcs.clear()
+
+
+def all_claims(dtls: Any) -> list[ReceiverClaim]:
+    """Every claim the transport holds, once each."""
+    claims: Claims | None = getattr(dtls, CLAIMS, None)
+    return list(dict.fromkeys(claims.values())) if claims else []
 
 
 def _write_stats(streams: dict[int, StreamStatistics], ssrc: int,
@@ -308,8 +341,8 @@ def claims_of(dtls: Any) -> Claims:
 
 
 def current_claims(dtls: Any) -> list[tuple[int, ReceiverClaim]]:
-    """The transport's claims, those no longer routed to their receiver dropped (its
-    packets take the Python path, which gives them to the claim if they still reach it),
+    """The transport's claims, those no longer routed to their receiver (its packets take
+    the Python path, which gives them to the claim if they still reach it) or ended dropped,
     and each claim's header extension ids brought up to date."""
     claims: Claims | None = getattr(dtls, CLAIMS, None)
     if not claims:
@@ -317,8 +350,8 @@ def current_claims(dtls: Any) -> list[tuple[int, ReceiverClaim]]:
     ssrc_table = dtls._rtp_router.ssrc_table
     current = []
     for ssrc, claim in list(claims.items()):
-        if ssrc_table.get(ssrc) is not claim.receiver:
-            del claims[ssrc]
+        if ssrc_table.get(ssrc) is not claim.receiver or claim_of(claim.receiver) is not claim:
+            del claims[ssrc]  # routed elsewhere now, or the claim ended
             claim.ssrcs.discard(ssrc)
         else:
             current.append((ssrc, claim))

@@ -64,12 +64,12 @@ from OpenSSL import SSL
 
 from rtc import batch_receive, datagram_drain
 from rtc.claimed_receivers import (
-    CLAIM,
-    CLAIMS,
     UNCLAIMABLE,
     ReceiverClaim,
+    all_claims,
     claim_of,
     current_claims,
+    forget_claim,
     give_back,
     register_ssrcs,
     try_claim,
@@ -261,7 +261,7 @@ def handle_rtp_in_one_step(receiver: RTCRtpReceiver, counts: RtpCounts) -> None:
                 give_back(claim, receiver.transport, pending)  # handed back: Python's again
             except Exception:
                 log.exception("a claimed receiver failed: it goes back to Python")
-                _drop_claim(claim, receiver.transport)
+                _drop_claim(claim, receiver.transport, pending)
                 return pending
         if getattr(receiver, _REMOTE_BITRATE_ESTIMATOR) is not None:
             if packet.payload_type in codecs:
@@ -400,6 +400,9 @@ def handle_media(dtls: Any, media: Sequence[bytes]) -> None:
     for data in media:
         if direct:
             claim = direct.get(int.from_bytes(data[8:12], "big"))
+            if claim is not None and claim_of(claim.receiver) is not claim:
+                direct = _direct_claims(dtls)  # given back by the Python path meanwhile
+                claim = direct.get(int.from_bytes(data[8:12], "big"))
             if claim is not None:  # its receiver's per-packet work in C
                 touched[claim] = None
                 try:
@@ -408,7 +411,9 @@ def handle_media(dtls: Any, media: Sequence[bytes]) -> None:
                     give_back(claim, dtls, pending)  # handed back: the Python path from here
                 except Exception:
                     log.exception("a claimed receiver failed: it goes back to Python")
-                    _drop_claim(claim, dtls)
+                    _drop_claim(claim, dtls, pending)
+                    direct = _direct_claims(dtls)
+                    continue  # the packet is lost, as in handle_now
                 direct = _direct_claims(dtls)
         try:
             packet = parse_rtp(data, extensions_map)
@@ -438,13 +443,14 @@ def handle_media(dtls: Any, media: Sequence[bytes]) -> None:
         try:
             claim.finish(pending)
         except Exception:
-            log.exception("the packets of a video receiver handled in C could not be "
-                          "finished")
+            log.exception("the packets of a receiver handled in C could not be finished: "
+                          "it goes back to Python")
+            _drop_claim(claim, dtls, pending)
     for receiver, (one_step, payload_type) in candidates.items():
         try:
             try_claim(receiver, dtls, one_step.counts, bool(one_step.watchers), payload_type)
         except Exception:
-            log.exception("a video receiver could not be claimed for the C path")
+            log.exception("a receiver could not be claimed for the C path")
             setattr(receiver, UNCLAIMABLE, True)
     if pending:
         task = asyncio.get_running_loop().create_task(_send_in_order(pending))
@@ -459,8 +465,11 @@ def _direct_claims(dtls: Any) -> dict[int, ReceiverClaim]:
         claims = current_claims(dtls)
     except Exception:
         log.exception("the claimed receivers could not be brought up to date")
-        for _, claim in list(getattr(dtls, CLAIMS, {}).items()):
-            _drop_claim(claim, dtls)
+        for claim in all_claims(dtls):
+            left: list[Coroutine[Any, Any, None]] = []
+            _drop_claim(claim, dtls, left)
+            for send in left:
+                send.close()
         return {}
     direct = {}
     for ssrc, claim in claims:
@@ -472,25 +481,18 @@ def _direct_claims(dtls: Any) -> dict[int, ReceiverClaim]:
     return direct
 
 
-def _drop_claim(claim: ReceiverClaim, dtls: Any) -> None:
-    """A claim whose C or Python side failed: given back if it can be, else let go of (the
-    receiver's Python state as it was at the claim), never claimed again."""
+def _drop_claim(claim: ReceiverClaim, dtls: Any,
+                pending: list[Coroutine[Any, Any, None]]) -> None:
+    """A claim whose C or Python side failed: given back if it can be (what it left to send
+    appended to `pending`), else let go of with the receiver's Python jitter buffer and NACK
+    generator started afresh (as for a new stream); never claimed again."""
     if claim_of(claim.receiver) is not claim:
         return
     try:
-        left: list[Coroutine[Any, Any, None]] = []
-        give_back(claim, dtls, left)
-        for send in left:
-            send.close()
+        give_back(claim, dtls, pending)
     except Exception:
         log.exception("a claimed receiver could not be given back")
-        if claim_of(claim.receiver) is claim:
-            delattr(claim.receiver, CLAIM)
-        setattr(claim.receiver, UNCLAIMABLE, True)
-        claims = getattr(dtls, CLAIMS, {})
-        for ssrc in list(claim.ssrcs):
-            if claims.get(ssrc) is claim:
-                del claims[ssrc]
+        forget_claim(claim, dtls)
 
 
 async def _send_in_order(pending: Pending) -> None:

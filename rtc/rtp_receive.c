@@ -642,7 +642,7 @@ static int buffer_add(RtpReceive *self, int seq, uint32_t timestamp, int marker,
 
 /* the methods of an object whose __init__ has not run (or failed) */
 #define NEEDS_INIT(self)                                                                    \
-    if ((self)->slots == NULL) {                                                            \
+    if ((self)->slots == NULL || (self)->events == NULL) {                                  \
         PyErr_SetString(PyExc_RuntimeError, "RtpReceive.__init__ has not run");             \
         return NULL;                                                                        \
     }
@@ -1136,7 +1136,9 @@ static PyObject *RtpReceive_set_nack_state(RtpReceive *self, PyObject *args) {
         PyMem_Free(numbers);
         return NULL;
     }
-    memcpy(self->missing, numbers, (size_t)count * sizeof(int));
+    if (count > 0) {
+        memcpy(self->missing, numbers, (size_t)count * sizeof(int));
+    }
     PyMem_Free(numbers);
     self->missing_count = count;
     self->nack_has_max = has_max;
@@ -1219,6 +1221,10 @@ static int RtpReceive_init(RtpReceive *self, PyObject *args, PyObject *kwds) {
     static char *keywords[] = {"capacity", "nack", "origin", "newest", "audio", NULL};
     int capacity = 512, nack = 1, audio = 0;
     PyObject *origin = Py_None, *newest = Py_None;
+    if (self->slots != NULL || self->events != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "already initialised");
+        return -1;
+    }
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|ipOOp", keywords, &capacity, &nack, &origin,
                                      &newest, &audio)) {
         return -1;
@@ -1227,26 +1233,27 @@ static int RtpReceive_init(RtpReceive *self, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_ValueError, "capacity must be a power of 2, at most 32768");
         return -1;
     }
-    long long value;
-    if (optional_long(origin, &self->has_origin, &value) < 0) {
+    long long origin_value, newest_value;
+    int has_origin, has_newest;
+    if (optional_long(origin, &has_origin, &origin_value) < 0 ||
+        optional_long(newest, &has_newest, &newest_value) < 0) {
         return -1;
     }
-    self->origin = (int)(value & 0xFFFF);
-    if (optional_long(newest, &self->has_newest, &value) < 0) {
-        return -1;
-    }
-    self->newest = (int)(value & 0xFFFF);
-    if (self->slots != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "already initialised");
-        return -1;
-    }
-    self->slots = PyMem_Calloc((size_t)capacity, sizeof(Slot));
-    self->events = PyList_New(0);
-    if (self->slots == NULL || self->events == NULL) {
+    Slot *slots = PyMem_Calloc((size_t)capacity, sizeof(Slot));
+    PyObject *events = PyList_New(0);
+    if (slots == NULL || events == NULL) {
+        PyMem_Free(slots);
+        Py_XDECREF(events);
         PyErr_NoMemory();
         return -1;
     }
+    self->slots = slots;
+    self->events = events;
     self->capacity = capacity;
+    self->has_origin = has_origin;
+    self->origin = (int)(origin_value & 0xFFFF);
+    self->has_newest = has_newest;
+    self->newest = (int)(newest_value & 0xFFFF);
     self->audio = audio;
     self->nack_enabled = nack && !audio;
     return 0;

@@ -26,7 +26,7 @@ from rtc.rtp_counts import RtpCounts
 from rtc.rtp_parse import parse_rtp
 from rtc.rtp_receive import FRAME, NACK, PLI, RtpReceive
 
-H264, RTX, OTHER = 102, 103, 111
+H264, RTX, OTHER = 102, 103, 120
 SSRC, RTX_SSRC = 0x11223344, 0x55667788
 EXTENSIONS = [
     RTCRtpHeaderExtensionParameters(id=4, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
@@ -440,7 +440,13 @@ async def test_a_real_call_s_receivers_are_claimed_recover_a_loss_in_c_and_are_f
         assert streams[media_ssrc].packets_received == claim.receive.stats(media_ssrc)[4]
         audio_streams = audio_receiver._RTCRtpReceiver__remote_streams  # type: ignore
         (audio_ssrc, audio_stream), = audio_streams.items()
-        assert audio_stream.packets_received == audio_claim.receive.stats(audio_ssrc)[4] > 10
+        before = audio_claim.receive.stats(audio_ssrc)[4]
+        await asyncio.sleep(0.6)  # 30 more packets, through C (the claim held throughout)
+        for _ in range(25):  # and decoded: the frames C released
+            sound = await within(audio.recv(), 10)
+        assert claim_of(audio_receiver) is audio_claim
+        assert audio_stream.packets_received == audio_claim.receive.stats(audio_ssrc)[4]
+        assert audio_stream.packets_received >= before + 10
         report = await callee.getStats()
         inbound = [stats for stats in report.values() if stats.type == "inbound-rtp"]
         assert {stats.kind for stats in inbound} == {"video", "audio"}
@@ -459,32 +465,36 @@ async def test_a_real_call_s_receivers_are_claimed_recover_a_loss_in_c_and_are_f
     assert all(ref() is None for ref in freed), "a claimed receiver outlived its call"
 
 
-def _routed_receiver(with_vp8: bool) -> tuple[RTCRtpReceiver, RtpCounts, queue.Queue[Any], Any]:
-    """A receiver as python_receiver's (VP8 at payload type 97 too when asked), and a DTLS
-    transport stand-in whose router routes its SSRCs to it, for handle_media."""
+def _routed(receiver: RTCRtpReceiver, ssrcs: set[int]) -> Any:
+    """A DTLS transport stand-in whose router routes `ssrcs` to `receiver`, and an unknown
+    SSRC by its payload type, as aiortc's RtpRouter does, for handle_media."""
     from types import SimpleNamespace
 
-    receiver, counts, decoded = python_receiver()
-    if with_vp8:
-        receiver._RTCRtpReceiver__codecs[97] = RTCRtpCodecParameters(  # type: ignore
-            mimeType="video/VP8", clockRate=90000, payloadType=97)
     router = SimpleNamespace(
-        ssrc_table={SSRC: receiver, RTX_SSRC: receiver},
+        ssrc_table=dict.fromkeys(ssrcs, receiver),
         payload_type_table={pt: {receiver} for pt in
                             receiver._RTCRtpReceiver__codecs},  # type: ignore[attr-defined]
     )
-    router.route_rtp = lambda packet: (
-        receiver if router.ssrc_table.get(packet.ssrc) is receiver
-        and receiver in router.payload_type_table.get(packet.payload_type, ()) else None)
-    dtls = SimpleNamespace(_rtp_header_extensions_map=extensions_map(), _rtp_router=router)
-    return receiver, counts, decoded, dtls
+
+    def route_rtp(packet: RtpPacket) -> RTCRtpReceiver | None:
+        routed = router.ssrc_table.get(packet.ssrc)
+        if routed is None and receiver in router.payload_type_table.get(
+                packet.payload_type, ()):
+            router.ssrc_table[packet.ssrc] = routed = receiver
+        if routed is receiver and packet.payload_type in router.payload_type_table:
+            return receiver
+        return None
+
+    router.route_rtp = route_rtp
+    return SimpleNamespace(_rtp_header_extensions_map=extensions_map(), _rtp_router=router)
 
 
-def _frames(decoded: queue.Queue[Any]) -> list[tuple[int, int, bytes]]:
+def _frames(decoded: queue.Queue[Any]) -> list[tuple[Any, ...]]:
     frames = []
     while not decoded.empty():
         codec, frame = decoded.get_nowait()
-        frames.append((codec.payloadType, frame.timestamp, frame.data))
+        frames.append((codec.payloadType, frame.timestamp, frame.data,
+                       getattr(frame, "level_dbov", None)))
     return frames
 
 
@@ -503,69 +513,118 @@ def _record_feedback(receiver: RTCRtpReceiver) -> list[tuple[Any, ...]]:
     return sent
 
 
-async def test_handle_media_claims_a_receiver_and_gives_it_back_for_another_codec() -> None:
-    """Through rtc/receive_path.handle_media in batches of 8: an H.264 receiver is claimed
-    once its buffer is empty, its packets then handled in C as read; a watcher added later
-    sends them through the Python parse to the same C state; a decoder error is answered
-    with a PLI; a VP8 packet ends the claim, the packets C held go back into the Python
-    jitter buffer; and from first to last the frames, NACKs, PLIs, NACK state, buffer and
-    statistics are those of a receiver that stayed in Python."""
+async def _claimed_against_python(
+        make: Any, ssrcs: set[int], wire: list[bytes],
+        at: dict[int, Any]) -> tuple[RTCRtpReceiver, RTCRtpReceiver, int]:
+    """`wire` in batches of 8 through handle_media to a receiver made by `make` (claimed as
+    it goes) and, packet by packet, to one that stays in Python (the same router rules);
+    `at[batch index](claimed, python)` run before that batch. Asserts the frames (with their
+    levels), NACKs, PLIs, statistics and payload bytes equal; returns both receivers and the
+    most packets the claim's C receiver counted on one SSRC."""
     from rtc import receive_path
-    from rtc.claimed_receivers import UNCLAIMABLE, claim_of
+    from rtc.claimed_receivers import claim_of
 
-    rng = random.Random(11)
-    wire = random_stream(rng, 150)
-    vp8 = RtpPacket(payload_type=97, marker=1, sequence_number=1, timestamp=5, ssrc=SSRC,
-                    payload=b"\x10\x00\x00\x9d\x01\x2a")  # a VP8 keyframe's start
-    wire.insert(len(wire) * 2 // 3, vp8.serialize(extensions_map()))
-    claimed, claimed_counts, claimed_frames, dtls = _routed_receiver(with_vp8=True)
-    python, python_counts, python_frames, _ = _routed_receiver(with_vp8=True)
+    (claimed, claimed_counts, claimed_frames), (python, python_counts, python_frames) = (
+        make(), make())
+    dtls, reference = _routed(claimed, ssrcs), _routed(python, ssrcs)
     claimed_sent, python_sent = _record_feedback(claimed), _record_feedback(python)
     one_step = _one_step_of(python)
     assert one_step is not None
     extensions = extensions_map()
-    in_c = 0  # packets the claim's C receiver counted, at most
-    watched: list[RtpPacket] = []
-    for start in range(0, len(wire), 8):
+    in_c = 0
+    for index, start in enumerate(range(0, len(wire), 8)):
         batch = wire[start:start + 8]
-        if start == 8 * (len(wire) // 24):  # a third of the way: a watcher, and an error
-            receive_path.watch_rtp(claimed, watched.append)
-            for receiver in (claimed, python):
-                receiver._RTCRtpReceiver__decoder_error.set()  # type: ignore[attr-defined]
+        if index in at:
+            at[index](claimed, python)
         receive_path.handle_media(dtls, batch)
         claim = claim_of(claimed)
         if claim is not None:
-            stats = claim.receive.stats(SSRC)
-            in_c = max(in_c, stats[4] if stats else 0)
+            in_c = max([in_c] + [claim.receive.stats(ssrc)[4] for ssrc in claim.ssrcs
+                                 if claim.receive.stats(ssrc) is not None])
         for data in batch:
             try:
                 packet = parse_rtp(data, extensions)
             except (ValueError, struct.error, UnicodeDecodeError):
                 continue
-            if packet.payload_type in python._RTCRtpReceiver__codecs:  # type: ignore
+            if reference._rtp_router.route_rtp(packet) is python:
                 for pending in one_step.now(packet, 0):
                     await pending
         await asyncio.gather(*receive_path._sending)
-    assert in_c > 100 and watched, "the C receiver was not used both ways"
-    assert claim_of(claimed) is None and getattr(claimed, UNCLAIMABLE)
     theirs, ours = _frames(python_frames), _frames(claimed_frames)
     assert len(theirs) > 50 and ours == theirs
     assert [e for e in claimed_sent if e[0] == NACK] == [e for e in python_sent if e[0] == NACK]
-    plis = [e for e in python_sent if e[0] == PLI]
-    assert (PLI, SSRC) in plis and [e for e in claimed_sent if e[0] == PLI] == plis
-    for name in ("nack_generator", "jitter_buffer"):
-        mine = getattr(claimed, f"_RTCRtpReceiver__{name}")
-        reference = getattr(python, f"_RTCRtpReceiver__{name}")
-        if name == "nack_generator":
-            assert (mine.max_seq, mine.missing) == (reference.max_seq, reference.missing)
-        else:
-            assert (mine._origin, mine._newest) == (reference._origin, reference._newest)
-            assert [(p.sequence_number, p.timestamp, p.marker, p._data) if p else None
-                    for p in mine._packets] == [
-                (p.sequence_number, p.timestamp, p.marker, p._data) if p else None
-                for p in reference._packets]
+    assert [e for e in claimed_sent if e[0] == PLI] == [e for e in python_sent if e[0] == PLI]
     assert stats_of(claimed) == stats_of(python)
     assert claimed_counts.payload_bytes_received == python_counts.payload_bytes_received
+    return claimed, python, in_c
+
+
+def _same_buffers(claimed: RTCRtpReceiver, python: RTCRtpReceiver) -> None:
+    def state(receiver: RTCRtpReceiver) -> tuple[Any, ...]:
+        buffer = receiver._RTCRtpReceiver__jitter_buffer  # type: ignore[attr-defined]
+        generator = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+        return (buffer._origin, getattr(buffer, "_newest", None),
+                None if generator is None else (generator.max_seq, generator.missing),
+                [(p.sequence_number, p.timestamp, p.marker, p._data, p.extensions.audio_level
+                  and p.extensions.audio_level[1]) if p else None for p in buffer._packets])
+
+    assert state(claimed) == state(python)
+
+
+async def test_handle_media_claims_a_video_receiver_and_gives_it_back_mid_batch() -> None:
+    """Through rtc/receive_path.handle_media in batches of 8: an H.264 receiver is claimed
+    once its buffer is empty, its packets then handled in C as read; a decoder error is
+    answered with a PLI; a VP8 packet from a new SSRC in the middle of a batch ends the
+    claim in the Python path and the rest of that batch goes to Python too; the packets C
+    held go back into the Python jitter buffer; and from first to last everything equals a
+    receiver that stayed in Python."""
+    from rtc.claimed_receivers import UNCLAIMABLE, claim_of
+
+    def make() -> tuple[RTCRtpReceiver, RtpCounts, queue.Queue[Any]]:
+        made = python_receiver()
+        made[0]._RTCRtpReceiver__codecs[97] = RTCRtpCodecParameters(  # type: ignore
+            mimeType="video/VP8", clockRate=90000, payloadType=97)
+        return made
+
+    def decoder_error(*receivers: RTCRtpReceiver) -> None:
+        for receiver in receivers:
+            receiver._RTCRtpReceiver__decoder_error.set()  # type: ignore[attr-defined]
+
+    wire = random_stream(random.Random(11), 150)
+    vp8 = RtpPacket(payload_type=97, marker=1, sequence_number=1, timestamp=5, ssrc=0x777,
+                    payload=b"\x10\x00\x00\x9d\x01\x2a")  # a VP8 keyframe's start
+    middle = 8 * (len(wire) * 2 // 3 // 8) + 3  # the 4th packet of a batch
+    wire.insert(middle, vp8.serialize(extensions_map()))
+    claimed, python, in_c = await _claimed_against_python(
+        make, {SSRC, RTX_SSRC}, wire, {len(wire) // 24: decoder_error})
+    assert in_c > 100, "the C receiver was not used"
+    assert claim_of(claimed) is None and getattr(claimed, UNCLAIMABLE)
+    _same_buffers(claimed, python)
+
+
+async def test_a_watcher_added_after_the_claim_sees_every_packet_and_c_still_handles_them(
+        ) -> None:
+    """watch_rtp on a claimed receiver: its packets then go through the Python parse (the
+    watcher's) and the one-step handler to the same C state (`add_packet`), the claim
+    kept, everything equal to a receiver that stayed in Python."""
+    from rtc import receive_path
+    from rtc.claimed_receivers import claim_of
+
+    watched: list[RtpPacket] = []
+    claims: list[Any] = []
+
+    def watch(claimed: RTCRtpReceiver, python: RTCRtpReceiver) -> None:
+        claims.append(claim_of(claimed))
+        receive_path.watch_rtp(claimed, watched.append)
+
+    wire = random_stream(random.Random(12), 150)
+    claimed, python, _ = await _claimed_against_python(
+        python_receiver, {SSRC, RTX_SSRC}, wire, {len(wire) // 16: watch})
+    assert claims[0] is not None and claim_of(claimed) is claims[0]  # claimed throughout
+    assert len(watched) > 100
+    stats = claims[0].receive.stats(SSRC)
+    assert stats is not None and stats[4] == claimed._RTCRtpReceiver__remote_streams[  # type: ignore
+        SSRC].packets_received
 
 
 # ---- audio ----
@@ -671,3 +730,34 @@ def test_an_object_not_initialised_raises() -> None:
         receive.add(bytes(20))
     with pytest.raises(RuntimeError):
         receive.take()
+
+
+async def test_handle_media_claims_an_audio_receiver_and_gives_it_back_for_a_ninth_ssrc(
+        ) -> None:
+    """An audio receiver claimed through handle_media; a watcher added later sends its
+    packets with their levels through `add_packet`; packets from eight new SSRCs (routed by
+    payload type) end the claim at the ninth; the packets and origin C held go back into the
+    AudioJitterBuffer; from first to last everything, the levels included, equals a
+    receiver that stayed in Python."""
+    from rtc import receive_path
+    from rtc.claimed_receivers import UNCLAIMABLE, claim_of
+
+    claims: list[Any] = []
+
+    def watch(claimed: RTCRtpReceiver, python: RTCRtpReceiver) -> None:
+        claims.append(claim_of(claimed))
+        receive_path.watch_rtp(claimed, lambda packet: None)
+
+    rng = random.Random(21)
+    wire = random_audio(rng, 600)
+    extensions = extensions_map()
+    strangers = [RtpPacket(payload_type=OPUS, sequence_number=rng.randrange(65536),
+                           timestamp=0, ssrc=0x5000 + n, payload=b"\xfc\x01").serialize(
+                               extensions) for n in range(8)]
+    at = 8 * (len(wire) * 2 // 3 // 8) + 2
+    wire[at:at] = strangers
+    claimed, python, in_c = await _claimed_against_python(
+        python_audio_receiver, {AUDIO_SSRC}, wire, {len(wire) // 24: watch})
+    assert claims[0] is not None and in_c > 100
+    assert claim_of(claimed) is None and getattr(claimed, UNCLAIMABLE)
+    _same_buffers(claimed, python)
