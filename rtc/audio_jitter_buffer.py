@@ -13,7 +13,11 @@ and then releases one frame per packet added, so the 300 ms it piled up stay as 
 good. Here a gap is given up once a packet GAP_PATIENCE packets past it has arrived (60 ms
 at 20 ms a packet): the packets between are dropped (they would only come late) and the
 newest is released, so the latency after a loss is back to one packet's. Packets older than
-the origin (late, or duplicates) are dropped, as aiortc does.
+the origin (late, or duplicates) are dropped, as aiortc does; but a packet MAX_MISORDER or
+more behind it (or 32768 or more ahead, which 16-bit arithmetic cannot tell apart) is a
+sender that started its numbers again: the buffer starts again from it, as aiortc's does
+past MAX_MISORDER (until stop 26 such a stream was dropped until its numbers caught up with
+the old origin, up to 32767 packets, about 11 minutes).
 
 Each frame released keeps its packet's RFC 6464 audio level (`LevelledFrame.level_dbov`,
 None when the packet carries none), so the MCU can leave a voice it would not hear
@@ -23,7 +27,7 @@ undecoded (mcu/media/inline_audio.py).
 from __future__ import annotations
 
 from aiortc import RTCRtpReceiver
-from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.jitterbuffer import MAX_MISORDER, JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 from aiortc.utils import uint16_add
 
@@ -48,15 +52,17 @@ class AudioJitterBuffer(JitterBuffer):
         self.gaps_skipped = 0
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        origin = self._origin
-        if origin is not None and uint16_add(origin, -packet.sequence_number) < 0x8000 \
-                and packet.sequence_number != origin:
-            return False, None  # before the origin: late or a duplicate
-        if origin is not None and uint16_add(packet.sequence_number, -origin) >= self.capacity:
+        origin, sequence = self._origin, packet.sequence_number
+        if origin is None:
+            self._origin = sequence
+        elif 0 < uint16_add(origin, -sequence) < 0x8000:  # before the origin
+            if uint16_add(origin, -sequence) < MAX_MISORDER:
+                return False, None  # late, or a duplicate
+            self.remove(self.capacity)  # far before: the sender started again from it
+            self._origin = sequence
+        elif uint16_add(sequence, -origin) >= self.capacity:
             self.remove(self.capacity)  # far ahead (a jump): start again from it
-            self._origin = packet.sequence_number
-        if self._origin is None:
-            self._origin = packet.sequence_number
+            self._origin = sequence
         self._packets[packet.sequence_number % self.capacity] = packet
         return False, self._release(packet.sequence_number)
 

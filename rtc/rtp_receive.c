@@ -26,7 +26,8 @@
  *    JitterBuffer (a frame released at its marker packet or when the next frame begins, a
  *    gap holds it, misorder and overflow handling with a PLI, a complete keyframe released
  *    past a gap never filled); audio, rtc/audio_jitter_buffer.AudioJitterBuffer (a packet at
- *    the origin released at once with its level, a gap given up GAP_PATIENCE packets on).
+ *    the origin released at once with its level, a gap given up GAP_PATIENCE packets on, a
+ *    packet MAX_MISORDER or more behind the origin a new start).
  *
  * A packet of a payload type configured as another codec's (apt -3), or of an SSRC past the
  * MAX_STREAMS whose statistics are kept, is handed back untouched (`add` returns True): the
@@ -558,8 +559,13 @@ static void slot_store(RtpReceive *self, int seq, uint32_t timestamp, int marker
  * gap given up once a packet GAP_PATIENCE past it is in; *frame as (timestamp, data, level) */
 static int audio_buffer_add(RtpReceive *self, int seq, uint32_t timestamp, int marker,
                             int payload_type, int level, PyObject *data, PyObject **frame) {
-    if (self->has_origin && uint16_add(self->origin, -seq) < 0x8000 && seq != self->origin) {
-        return 0; /* before the origin: late or a duplicate */
+    int behind = self->has_origin ? uint16_add(self->origin, -seq) : 0;
+    if (behind > 0 && behind < 0x8000) {
+        if (behind < MAX_MISORDER) {
+            return 0; /* before the origin: late or a duplicate */
+        }
+        buffer_remove(self, self->capacity); /* far before: the sender started again */
+        self->origin = seq;
     }
     if (self->has_origin && uint16_add(seq, -self->origin) >= self->capacity) {
         buffer_remove(self, self->capacity); /* far ahead (a jump): start again from it */

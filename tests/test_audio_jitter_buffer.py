@@ -41,6 +41,19 @@ def test_a_gap_waits_a_little_then_is_given_up_for_the_newest():
     assert buffer.add(rtp(12 + GAP_PATIENCE))[1] is not None  # and on in order
 
 
+def test_a_sender_that_starts_its_numbers_again_is_followed_at_once():
+    """A packet far behind the origin (MAX_MISORDER or more: a restarted sender, not a late
+    packet) starts the buffer again from it, as aiortc's does; one a little behind is late."""
+    buffer = AudioJitterBuffer()
+    for sequence in range(5000, 5010):
+        assert buffer.add(rtp(sequence))[1] is not None
+    assert buffer.add(rtp(5010 - 99))[1] is None  # 99 behind the origin: late, dropped
+    for sequence in range(200, 205):  # about 4800 behind: a new start
+        _, frame = buffer.add(rtp(sequence))
+        assert frame is not None and frame.timestamp == sequence * 960
+    assert buffer.add(rtp(40000))[1] is not None  # 39795 ahead: a new start too
+
+
 def test_a_late_packet_filling_the_gap_in_time_is_released():
     buffer = AudioJitterBuffer()
     buffer.add(rtp(1))

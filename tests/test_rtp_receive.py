@@ -666,7 +666,7 @@ def random_audio(rng: random.Random, packets: int) -> list[bytes]:
         data = packet.serialize(extensions)
         seq, timestamp = (seq + 1) & 0xFFFF, (timestamp + 960) & 0xFFFFFFFF
         if rng.random() < 0.01:
-            seq = (seq + rng.choice([2, 5, 20, 40000])) & 0xFFFF  # a jump
+            seq = (seq + rng.choice([2, 5, 20, 40000, -3000])) & 0xFFFF  # a jump, a restart
         draw = rng.random()
         if draw < 0.07:
             continue  # lost
