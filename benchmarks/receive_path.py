@@ -183,11 +183,10 @@ async def _round(conn: Connection, variant: str, index: int, warmup: float,
     wait = asyncio.get_running_loop().run_in_executor
     _use_process_wide(variant != "before")
     batch_reader = receive_path.read_media_in_batches
-    claim = receive_path.try_claim
+    claiming = receive_path.CLAIMING
     if variant == "python_reads":
         receive_path.read_media_in_batches = lambda transport: False
-    if variant == "python_frames":
-        receive_path.try_claim = lambda *arguments: None
+    receive_path.CLAIMING = variant == "receive_path"  # MCU_SIM_NATIVE_RECEIVE's switch
     try:
         conn.send("call")
         offer = await wait(None, conn.recv)
@@ -222,7 +221,7 @@ async def _round(conn: Connection, variant: str, index: int, warmup: float,
     finally:
         _use_process_wide(True)  # as aiortc_hooks.install() leaves the process
         receive_path.read_media_in_batches = batch_reader
-        receive_path.try_claim = claim
+        receive_path.CLAIMING = claiming
 
 
 def _packets(pc: RTCPeerConnection) -> int:

@@ -36,6 +36,14 @@ EXTENSIONS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _claiming(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claims on (rtc/receive_path.CLAIMING is off by default)."""
+    from rtc import receive_path
+
+    monkeypatch.setattr(receive_path, "CLAIMING", True)
+
+
 class _Transport:
     state = "new"
 
