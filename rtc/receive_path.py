@@ -64,7 +64,19 @@ from aiortc.rtp import RtpPacket, unwrap_rtx
 from OpenSSL import SSL
 
 from rtc import batch_receive, datagram_drain
-from rtc.claimed_receivers import (
+from rtc.claimed_receivers import (  # and the receiver's name-mangled attributes
+    _ACTIVE_SSRC,
+    _CODECS,
+    _DECODER_ERROR,
+    _DECODER_QUEUE,
+    _DECODER_THREAD,
+    _JITTER_BUFFER,
+    _KIND,
+    _NACK_GENERATOR,
+    _REMOTE_BITRATE_ESTIMATOR,
+    _REMOTE_STREAMS,
+    _RTX_SSRC,
+    _TIMESTAMP_MAPPER,
     UNCLAIMABLE,
     ReceiverClaim,
     all_claims,
@@ -93,19 +105,6 @@ AIORTC_RECV_NEXT = RTCDtlsTransport._recv_next
 # RFC 7983 section 7: the first byte of a STUN message is 0-3.
 _STUN_FIRST_BYTE_MAX = 3
 
-# The receiver's name-mangled attributes (aiortc 1.16).
-_ACTIVE_SSRC = "_RTCRtpReceiver__active_ssrc"
-_CODECS = "_RTCRtpReceiver__codecs"
-_DECODER_ERROR = "_RTCRtpReceiver__decoder_error"
-_DECODER_QUEUE = "_RTCRtpReceiver__decoder_queue"
-_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
-_JITTER_BUFFER = "_RTCRtpReceiver__jitter_buffer"
-_KIND = "_RTCRtpReceiver__kind"
-_NACK_GENERATOR = "_RTCRtpReceiver__nack_generator"
-_REMOTE_BITRATE_ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
-_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"
-_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
-_TIMESTAMP_MAPPER = "_RTCRtpReceiver__timestamp_mapper"
 # The DTLS transport's.
 _HANDSHAKE_DONE = "_RTCDtlsTransport__handshake_done"
 _RX_BYTES = "_RTCDtlsTransport__rx_bytes"
